@@ -1,0 +1,402 @@
+"""The :class:`Run` object: metric and tag logging for training scripts.
+
+Wire format (one JSON object per line, UTF-8, ``\\n``-terminated), appended to
+the file named by ``FERRY_METRICS_FILE``::
+
+    {"k":"mse","v":3.2,"s":null,"t":1700000000.123456}
+    {"k":"loss","v":"nan","s":4,"t":1700000000.123499}
+    {"tags":{"model":"ridge"}}
+
+* ``k`` -- metric key (non-empty str, at most 250 characters)
+* ``v`` -- number; non-finite floats are the strings ``"nan"``, ``"inf"``,
+  ``"-inf"``; bools are written as ``1`` / ``0``
+* ``s`` -- step (int) or ``null``
+* ``t`` -- unix time in seconds with 6 decimals
+
+Every record (or batch of complete lines) is written with a single
+``os.write`` on an ``O_APPEND`` descriptor, so nothing is buffered in the
+process and concurrent writers never interleave inside a line.
+
+This module deliberately avoids importing ``json`` (or anything heavy) so that
+``import ferry`` stays cheap; JSON string escaping is done by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+
+    Number = Union[int, float]
+
+__all__ = ["Run", "MAX_KEY_LENGTH"]
+
+#: Maximum length of a metric key, in characters.
+MAX_KEY_LENGTH = 250
+
+_ENV_FILE = "FERRY_METRICS_FILE"
+_ENV_RUN_ID = "FERRY_RUN_ID"
+_ENV_EXPERIMENT = "FERRY_EXPERIMENT"
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+_BATCH_LINES = 512  # lines per os.write for log_list
+
+_time = time.time
+_NONFINITE = {"nan": '"nan"', "inf": '"inf"', "-inf": '"-inf"'}
+
+
+def _json_str(s: str) -> str:
+    """Return ``s`` as a JSON string literal (with quotes).
+
+    Non-ASCII characters are emitted verbatim (the file is UTF-8); control
+    characters and lone surrogates are ``\\u`` escaped.
+    """
+    if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
+        return '"' + s + '"'
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif o < 0x20 or o == 0x7F or 0xD800 <= o <= 0xDFFF:
+            out.append("\\u%04x" % o)
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"ferry: invalid metric key {key!r}: must be a non-empty str")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValueError(
+            f"ferry: invalid metric key {key[:40]!r}...: longer than "
+            f"{MAX_KEY_LENGTH} characters ({len(key)})"
+        )
+    return key
+
+
+def _coerce(key: str, value: object) -> "tuple[Number, str]":
+    """Normalize ``value`` to int/float and its JSON text (slow path)."""
+    t = type(value)
+    if t is float:
+        if value - value == 0.0:  # type: ignore[operator]  # finite
+            return value, repr(value)  # type: ignore[return-value]
+        r = repr(value)
+        return value, _NONFINITE[r]  # type: ignore[return-value]
+    if t is bool:
+        return int(value), ("1" if value else "0")  # type: ignore[call-overload]
+    if isinstance(value, int):
+        iv = int(value)
+        return iv, "%d" % iv
+    if isinstance(value, float):
+        return _coerce(key, float(value))
+    if isinstance(value, (str, bytes, bytearray)) or not hasattr(type(value), "__float__"):
+        raise TypeError(
+            f"ferry: metric {key!r} must be a number (int, float, bool or numeric "
+            f"scalar), got {t.__name__}"
+        )
+    # numpy / other numeric scalars: keep integers integral when possible.
+    if getattr(value, "dtype", None) is not None and getattr(value.dtype, "kind", "") == "b":  # type: ignore[attr-defined]
+        return _coerce(key, bool(value))
+    if hasattr(type(value), "__index__"):
+        try:
+            iv = value.__index__()  # type: ignore[attr-defined]
+        except (TypeError, ValueError):
+            pass
+        else:
+            return iv, "%d" % iv
+    try:
+        fv = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            f"ferry: metric {key!r} must be a number, got {t.__name__} ({e})"
+        ) from None
+    return _coerce(key, fv)
+
+
+def _check_step(step: object) -> str:
+    if step is None:
+        return "null"
+    if type(step) is int:
+        return "%d" % step
+    if isinstance(step, bool) or not hasattr(type(step), "__index__"):
+        raise TypeError(f"ferry: step must be an int or None, got {type(step).__name__}")
+    return "%d" % step.__index__()  # type: ignore[attr-defined]
+
+
+class Run:
+    """A Ferry run, as seen from inside a training script.
+
+    Obtain it with :meth:`Run.get_context`. Inside a Ferry run the object is
+    *online* and appends records to the metrics file the agent watches;
+    otherwise it is *offline*: values are echoed to stderr and kept in memory
+    (see :meth:`get_metrics`).
+    """
+
+    _context: "Optional[Run]" = None
+    _context_lock = threading.Lock()
+
+    def __init__(
+        self,
+        metrics_file: "Optional[str]" = None,
+        run_id: "Optional[str]" = None,
+        experiment_name: "Optional[str]" = None,
+    ) -> None:
+        """Create a run. Prefer :meth:`get_context`.
+
+        :param metrics_file: path of the metrics file; ``None`` means offline.
+        :param run_id: run id (a random ``offline-...`` id when offline and
+            not given).
+        :param experiment_name: experiment name (``None`` offline).
+        """
+        self._path = metrics_file or None
+        self._offline = self._path is None
+        if run_id is None or run_id == "":
+            run_id = ("offline-" + os.urandom(6).hex()) if self._offline else ""
+        self._id = run_id
+        self._experiment = None if self._offline else (experiment_name or None)
+        self._fd = -1
+        self._fd_lock = threading.Lock()
+        self._keys: "Dict[str, str]" = {}  # key -> JSON-escaped key literal
+        self._rows: "Dict[str, int]" = {}
+        self._rows_lock = threading.Lock()
+        self._metrics: "Dict[str, List[Number]]" = {}
+        self._tags: "Dict[str, str]" = {}
+
+    # ------------------------------------------------------------------ context
+    @classmethod
+    def get_context(cls) -> "Run":
+        """Return the run for this process (a singleton).
+
+        Online when ``FERRY_METRICS_FILE`` is set in the environment (with
+        ``FERRY_RUN_ID`` and ``FERRY_EXPERIMENT``), offline otherwise.
+        """
+        ctx = cls._context
+        if ctx is not None:
+            return ctx
+        with cls._context_lock:
+            if cls._context is None:
+                env = os.environ
+                cls._context = cls(
+                    env.get(_ENV_FILE) or None,
+                    env.get(_ENV_RUN_ID),
+                    env.get(_ENV_EXPERIMENT),
+                )
+            return cls._context
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def id(self) -> str:
+        """The run id (``FERRY_RUN_ID``, or ``offline-<hex>`` offline)."""
+        return self._id
+
+    @property
+    def experiment_name(self) -> "Optional[str]":
+        """The experiment name, or ``None`` when offline."""
+        return self._experiment
+
+    @property
+    def offline(self) -> bool:
+        """``True`` when not running under Ferry."""
+        return self._offline
+
+    # ------------------------------------------------------------------ writing
+    def _key(self, name: object) -> str:
+        k = _check_key(name)
+        lit = _json_str(k)
+        self._keys[k] = lit
+        return lit
+
+    def _write(self, line: str) -> None:
+        fd = self._fd
+        if fd < 0:
+            fd = self._open()
+        data = line.encode("utf-8", "surrogatepass")
+        n = os.write(fd, data)
+        while n < len(data):  # only on disk-full style short writes
+            data = data[n:]
+            n = os.write(fd, data)
+
+    def _open(self) -> int:
+        with self._fd_lock:
+            if self._fd < 0:
+                self._fd = os.open(self._path, _OPEN_FLAGS, 0o644)  # type: ignore[arg-type]
+            return self._fd
+
+    def _offline_record(self, name: str, value: "Number", step: "Optional[int]") -> None:
+        self._metrics.setdefault(name, []).append(value)
+        suffix = "" if step is None else f" (step {step})"
+        sys.stderr.write(f"[ferry offline] {name}={value!r}{suffix}\n")
+
+    def log(self, name: str, value: "Number", step: "Optional[int]" = None) -> None:
+        """Log one metric point.
+
+        :param name: metric key, a non-empty str of at most 250 characters.
+        :param value: int, float, bool (written as 1/0) or any numeric scalar
+            with ``__float__`` (numpy scalars); NaN/inf are allowed.
+        :param step: optional int step (x axis); ``None`` means unspecified.
+        :raises ValueError: for an invalid key.
+        :raises TypeError: for a non-numeric value or non-int step.
+        """
+        k = self._keys.get(name)  # type: ignore[arg-type]
+        if k is None:
+            k = self._key(name)
+        t = type(value)
+        if t is float and value - value == 0.0:
+            v = repr(value)
+        elif t is int:
+            v = "%d" % value
+        else:
+            value, v = _coerce(name, value)
+        if step is None:
+            s = "null"
+        elif type(step) is int:
+            s = "%d" % step
+        else:
+            s = _check_step(step)
+        if self._offline:
+            self._offline_record(name, value, None if step is None else int(s))
+            return
+        self._write(f'{{"k":{k},"v":{v},"s":{s},"t":{_time():.6f}}}\n')
+
+    def log_list(self, name: str, values: "Iterable[Number]") -> None:
+        """Log a list of values under one key (one point per value, step null).
+
+        All values are validated before anything is written.
+        """
+        k = self._keys.get(name)  # type: ignore[arg-type]
+        if k is None:
+            k = self._key(name)
+        pairs = [_coerce(name, x) for x in values]
+        if self._offline:
+            self._metrics.setdefault(name, []).extend(p[0] for p in pairs)
+            shown = ", ".join(repr(p[0]) for p in pairs)
+            sys.stderr.write(f"[ferry offline] {name}=[{shown}]\n")
+            return
+        t = _time()
+        lines = [f'{{"k":{k},"v":{v},"s":null,"t":{t:.6f}}}\n' for _, v in pairs]
+        for i in range(0, len(lines), _BATCH_LINES):
+            self._write("".join(lines[i : i + _BATCH_LINES]))
+
+    def log_row(self, name: str, **cols: "Number") -> None:
+        """Log one row of a table: one point per column.
+
+        Each column ``c`` is logged under key ``f"{name}/{c}"`` with step equal
+        to the row index for ``name`` (0, 1, 2, ... counted in this process).
+        The row is written with a single ``os.write``.
+        """
+        _check_key(name)
+        prepared = []
+        for col, value in cols.items():
+            key = f"{name}/{col}"
+            k = self._keys.get(key)
+            if k is None:
+                k = self._key(key)
+            num, v = _coerce(key, value)
+            prepared.append((key, k, num, v))
+        with self._rows_lock:
+            step = self._rows.get(name, 0)
+            self._rows[name] = step + 1
+        if self._offline:
+            for key, _, num, _ in prepared:
+                self._metrics.setdefault(key, []).append(num)
+            shown = " ".join(f"{col}={v!r}" for col, v in cols.items())
+            sys.stderr.write(f"[ferry offline] {name}: {shown} (row {step})\n")
+            return
+        if not prepared:
+            return
+        t = f"{_time():.6f}"
+        self._write(
+            "".join(f'{{"k":{k},"v":{v},"s":{step},"t":{t}}}\n' for _, k, _, v in prepared)
+        )
+
+    def set_tags(self, tags: "Mapping[str, Any]") -> None:
+        """Set several tags at once; values are stringified (``None`` -> ``""``).
+
+        Written as one line ``{"tags":{"k":"v",...}}``.
+        """
+        clean: "Dict[str, str]" = {}
+        for key, value in dict(tags).items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"ferry: invalid tag key {key!r}: must be a non-empty str")
+            clean[key] = "" if value is None else str(value)
+        if not clean:
+            return
+        self._tags.update(clean)
+        if self._offline:
+            shown = " ".join(f"{k}={v}" for k, v in clean.items())
+            sys.stderr.write(f"[ferry offline] tags: {shown}\n")
+            return
+        body = ",".join(f"{_json_str(k)}:{_json_str(v)}" for k, v in clean.items())
+        self._write('{"tags":{' + body + "}}\n")
+
+    def tag(self, key: str, value: "Optional[Any]" = None) -> None:
+        """Set a single tag (``value`` ``None`` means an empty string)."""
+        self.set_tags({key: value})
+
+    def get_tags(self) -> "Dict[str, str]":
+        """Tags set from this process."""
+        return dict(self._tags)
+
+    def get_metrics(self) -> "Dict[str, Union[Number, List[Number]]]":
+        """Metrics logged so far (offline runs only).
+
+        Returns ``{name: value}`` for keys logged once and ``{name: [values]}``
+        for keys logged several times, like Azure ML.
+
+        :raises RuntimeError: on an online run (metrics live on the server).
+        """
+        if not self._offline:
+            raise RuntimeError(
+                "ferry: get_metrics() is only available offline; "
+                "online metrics are stored by the Ferry server"
+            )
+        return {k: (v[0] if len(v) == 1 else list(v)) for k, v in self._metrics.items()}
+
+    def flush(self) -> None:
+        """Flush pending output.
+
+        Records are written to the metrics file immediately (one ``os.write``
+        each), so this only flushes stderr; it exists for API compatibility.
+        """
+        try:
+            sys.stderr.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+
+    def close(self) -> None:
+        """Close the metrics file descriptor (reopened on the next write)."""
+        with self._fd_lock:
+            if self._fd >= 0:
+                try:
+                    os.close(self._fd)
+                finally:
+                    self._fd = -1
+
+    def __repr__(self) -> str:
+        mode = "offline" if self._offline else "online"
+        return f"<ferry.Run id={self._id!r} experiment={self._experiment!r} {mode}>"
+
+
+def _reset_context() -> None:
+    """Drop the process-wide run (for tests); the next get_context() re-reads env."""
+    with Run._context_lock:
+        ctx = Run._context
+        Run._context = None
+    if ctx is not None:
+        ctx.close()

@@ -1,0 +1,133 @@
+// Unit tests for common: Status, files, hashing, zstd, processes.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "common/crypto.h"
+#include "common/fs.h"
+#include "common/status.h"
+#include "common/subprocess.h"
+#include "common/zstd_util.h"
+
+namespace ferry {
+namespace {
+
+std::string TempDir() {
+  char tmpl[] = "/tmp/ferry_common_XXXXXX";
+  return ::mkdtemp(tmpl);
+}
+
+Result<int> Half(int x) {
+  if (x % 2) return Status::InvalidArgument("odd: " + std::to_string(x));
+  return x / 2;
+}
+
+Status UsesMacros(int x, int* out) {
+  FERRY_ASSIGN_OR_RETURN(int h, Half(x));
+  *out = h;
+  return Status::Ok();
+}
+
+TEST(Status, ResultAndMacros) {
+  int out = 0;
+  EXPECT_TRUE(UsesMacros(4, &out).ok());
+  EXPECT_EQ(out, 2);
+  Status st = UsesMacros(3, &out);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.ToString(), "InvalidArgument: odd: 3");
+  EXPECT_EQ(st.WithContext("ctx").message(), "ctx: odd: 3");
+}
+
+TEST(Crypto, Sha256KnownVectors) {
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 h;
+  h.Update("a");
+  h.Update("bc");
+  EXPECT_EQ(h.HexDigest(), Sha256Hex("abc"));
+  EXPECT_TRUE(IsSha256Hex(Sha256Hex("x")));
+  EXPECT_FALSE(IsSha256Hex("../etc/passwd"));
+  EXPECT_EQ(RandomHex(16).size(), 32u);
+  EXPECT_NE(RandomHex(16), RandomHex(16));
+}
+
+TEST(Fs, AtomicWriteAndRead) {
+  std::string dir = TempDir();
+  std::string p = JoinPath(dir, "a/b/c.txt");
+  ASSERT_TRUE(MakeDirs(DirName(p)).ok());
+  ASSERT_TRUE(WriteFileAtomic(p, "hello").ok());
+  auto r = ReadFile(p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, "hello");
+  uint64_t size = 0;
+  auto h = Sha256File(p, &size);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(*h, Sha256Hex("hello"));
+  EXPECT_EQ(size, 5u);
+  auto missing = ReadFile(JoinPath(dir, "nope"));
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("nope"), std::string::npos);
+  ASSERT_TRUE(RemoveAll(dir).ok());
+  EXPECT_FALSE(PathExists(dir));
+}
+
+TEST(Zstd, RoundTripAndCorruption) {
+  std::string data(100000, 'x');
+  data += "tail";
+  auto c = ZstdCompress(data);
+  EXPECT_LT(c.size(), data.size());
+  auto d = ZstdDecompress(c);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d, data);
+  EXPECT_EQ(ZstdDecompress("garbage").status().code(), StatusCode::kCorruption);
+}
+
+TEST(Subprocess, ExitCodesAndCapture) {
+  auto r = RunCommand({"sh", "-c", "echo hi; exit 3"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->out, "hi\n");
+  auto missing = RunCommand({"definitely-not-a-program-xyz"});
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+}
+
+TEST(Subprocess, DestructorKillsTheWholeGroup) {
+  pid_t grandchild = -1;
+  {
+    int pipefd[2];
+    ASSERT_EQ(::pipe(pipefd), 0);
+    SpawnOptions o;
+    o.argv = {"sh", "-c", "sleep 60 & echo $!; wait"};
+    o.stdout_fd = pipefd[1];
+    auto sp = Subprocess::Spawn(o);
+    ::close(pipefd[1]);
+    ASSERT_TRUE(sp.ok());
+    char buf[32] = {0};
+    ASSERT_GT(::read(pipefd[0], buf, sizeof buf - 1), 0);
+    ::close(pipefd[0]);
+    grandchild = std::atoi(buf);
+    ASSERT_TRUE(ProcessAlive(grandchild, 0));
+  }
+  // The group was SIGKILLed; the orphaned sleep gets reaped by init shortly after.
+  for (int i = 0; i < 500 && ProcessAlive(grandchild, 0); ++i) ::usleep(10000);
+  EXPECT_FALSE(ProcessAlive(grandchild, 0));
+}
+
+TEST(Subprocess, DetachedProcessIdentity) {
+  SpawnOptions o;
+  o.argv = {"sleep", "30"};
+  auto pid = SpawnDetached(o);
+  ASSERT_TRUE(pid.ok());
+  auto start = ProcessStartTime(*pid);
+  ASSERT_TRUE(start.has_value());
+  EXPECT_TRUE(ProcessAlive(*pid, *start));
+  EXPECT_FALSE(ProcessAlive(*pid, *start + 1));  // a reused pid would have another start time
+  ::kill(*pid, SIGKILL);
+  for (int i = 0; i < 500 && ProcessAlive(*pid, *start); ++i) ::usleep(10000);
+  EXPECT_FALSE(ProcessAlive(*pid, *start));
+}
+
+}  // namespace
+}  // namespace ferry

@@ -1,0 +1,90 @@
+// SHA-256 via OpenSSL's EVP interface (uses SHA-NI where the CPU has it).
+#include "common/crypto.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/fs.h"
+
+namespace ferry {
+
+struct Sha256::Impl {
+  EVP_MD_CTX* ctx = nullptr;
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
+  impl_->ctx = EVP_MD_CTX_new();
+  FERRY_CHECK(impl_->ctx != nullptr);
+  FERRY_CHECK(EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) == 1);
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(impl_->ctx); }
+
+void Sha256::Update(const void* data, size_t len) {
+  FERRY_CHECK(EVP_DigestUpdate(impl_->ctx, data, len) == 1);
+}
+
+static std::string ToHex(const unsigned char* p, size_t n) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kHex[p[i] >> 4];
+    out[2 * i + 1] = kHex[p[i] & 15];
+  }
+  return out;
+}
+
+std::string Sha256::HexDigest() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  FERRY_CHECK(EVP_DigestFinal_ex(impl_->ctx, md, &len) == 1);
+  FERRY_CHECK(EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) == 1);
+  return ToHex(md, len);
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[32];
+  unsigned int len = 0;
+  FERRY_CHECK(EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) == 1);
+  return ToHex(md, len);
+}
+
+Result<std::string> Sha256File(const std::string& path, uint64_t* size_out) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) return ErrnoStatus("cannot open", path, errno);
+  Sha256 h;
+  uint64_t total = 0;
+  static thread_local std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("cannot read", path, errno);
+    }
+    if (n == 0) break;
+    h.Update(buf.data(), static_cast<size_t>(n));
+    total += static_cast<uint64_t>(n);
+  }
+  if (size_out) *size_out = total;
+  return h.HexDigest();
+}
+
+bool IsSha256Hex(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string RandomHex(size_t n_bytes) {
+  std::string raw(n_bytes, '\0');
+  FERRY_CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(n_bytes)) == 1);
+  return ToHex(reinterpret_cast<const unsigned char*>(raw.data()), n_bytes);
+}
+
+}  // namespace ferry

@@ -1,0 +1,54 @@
+// File-system helpers: atomic writes, whole-file reads, directory creation, RAII fds.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace ferry {
+
+// Owns a file descriptor; closes it on destruction.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { Reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.Release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) { Reset(); fd_ = o.Release(); }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int Release() { int f = fd_; fd_ = -1; return f; }
+  void Reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// errno as text, with the path: "open '/x': No such file or directory".
+Status ErrnoStatus(const std::string& what, const std::string& path, int err);
+
+Result<std::string> ReadFile(const std::string& path);
+// Writes to "<path>.tmp.<pid>", fsyncs, renames over path, fsyncs the directory.
+Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
+// Writes all of data to fd, retrying on EINTR and short writes.
+Status WriteAll(int fd, std::string_view data, const std::string& path_for_errors);
+// mkdir -p.
+Status MakeDirs(const std::string& path, int mode = 0755);
+// rm -rf; a missing path is not an error.
+Status RemoveAll(const std::string& path);
+bool PathExists(const std::string& path);
+std::string JoinPath(std::string_view a, std::string_view b);
+// Absolute, lexically normalised path (no symlink resolution).
+std::string AbsolutePath(const std::string& path);
+std::string DirName(const std::string& path);
+// The directory of the running executable.
+std::string ExecutableDir();
+
+}  // namespace ferry

@@ -1,0 +1,290 @@
+// Child processes via fork/exec with process groups.
+#include "common/subprocess.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/fs.h"
+
+extern char** environ;
+
+namespace ferry {
+namespace {
+
+struct PreparedExec {
+  std::vector<std::string> argv_storage;
+  std::vector<char*> argv;
+  std::vector<std::string> env_storage;
+  std::vector<char*> env;
+  std::string path;
+};
+
+Result<PreparedExec> Prepare(const SpawnOptions& o) {
+  if (o.argv.empty()) return Status::InvalidArgument("empty command line");
+  PreparedExec p;
+  p.argv_storage = o.argv;
+  for (auto& a : p.argv_storage) p.argv.push_back(a.data());
+  p.argv.push_back(nullptr);
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (auto& u : o.env_unset) env.erase(u);
+  for (auto& [k, v] : o.env_set) env[k] = v;
+  for (auto& [k, v] : env) p.env_storage.push_back(k + "=" + v);
+  for (auto& e : p.env_storage) p.env.push_back(e.data());
+  p.env.push_back(nullptr);
+  p.path = o.argv[0];
+  if (p.path.find('/') == std::string::npos) {
+    auto path_it = env.find("PATH");
+    std::string found;
+    std::string dirs = path_it != env.end() ? path_it->second : "/usr/local/bin:/usr/bin:/bin";
+    size_t start = 0;
+    while (start <= dirs.size()) {
+      size_t end = dirs.find(':', start);
+      if (end == std::string::npos) end = dirs.size();
+      std::string cand = JoinPath(dirs.substr(start, end - start), p.path);
+      if (::access(cand.c_str(), X_OK) == 0) { found = cand; break; }
+      start = end + 1;
+    }
+    if (found.empty()) return Status::NotFound("program '" + p.path + "' not found on PATH");
+    p.path = found;
+  }
+  return p;
+}
+
+// In the child after fork: set up and exec; never returns.
+[[noreturn]] void ExecChild(const SpawnOptions& o, PreparedExec& p, int err_pipe) {
+  if (o.new_session) ::setsid();
+  else if (o.new_process_group) ::setpgid(0, 0);
+  int devnull = ::open("/dev/null", O_RDWR);
+  ::dup2(devnull, 0);
+  ::dup2(o.stdout_fd >= 0 ? o.stdout_fd : devnull, 1);
+  ::dup2(o.stderr_fd >= 0 ? o.stderr_fd : devnull, 2);
+  // Reset signal state the parent may have changed.
+  sigset_t all;
+  sigemptyset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  ::signal(SIGPIPE, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGCHLD, SIG_DFL);
+  if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) {
+    int e = errno;
+    (void)!::write(err_pipe, &e, sizeof e);
+    ::_exit(127);
+  }
+  ::execve(p.path.c_str(), p.argv.data(), p.env.data());
+  int e = errno;
+  (void)!::write(err_pipe, &e, sizeof e);
+  ::_exit(127);
+}
+
+}  // namespace
+
+Result<Subprocess> Subprocess::Spawn(const SpawnOptions& o) {
+  FERRY_ASSIGN_OR_RETURN(PreparedExec p, Prepare(o));
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    return ErrnoStatus("fork", o.argv[0], errno);
+  }
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    ExecChild(o, p, pipefd[1]);
+  }
+  ::close(pipefd[1]);
+  if (o.new_process_group && !o.new_session) ::setpgid(pid, pid);  // avoid the race with the child
+  int child_errno = 0;
+  ssize_t n;
+  do { n = ::read(pipefd[0], &child_errno, sizeof child_errno); } while (n < 0 && errno == EINTR);
+  ::close(pipefd[0]);
+  Subprocess sp(pid);
+  if (n == sizeof child_errno) {
+    sp.Wait();
+    std::string what = o.cwd.empty() ? "cannot execute" : "cannot execute (cwd " + o.cwd + ")";
+    return ErrnoStatus(what, p.path, child_errno);
+  }
+  return sp;
+}
+
+Subprocess& Subprocess::operator=(Subprocess&& o) noexcept {
+  if (this != &o) {
+    this->~Subprocess();
+    pid_ = o.pid_;
+    exited_ = o.exited_;
+    status_ = o.status_;
+    o.pid_ = -1;
+  }
+  return *this;
+}
+
+Subprocess::~Subprocess() {
+  if (pid_ > 0 && !exited_) {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    Wait();
+  }
+}
+
+std::optional<int> Subprocess::TryWait() {
+  if (exited_) return status_;
+  if (pid_ <= 0) return std::nullopt;
+  int st = 0;
+  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    exited_ = true;
+    status_ = st;
+    return st;
+  }
+  return std::nullopt;
+}
+
+int Subprocess::Wait() {
+  if (exited_ || pid_ <= 0) return status_;
+  int st = 0;
+  while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+  }
+  exited_ = true;
+  status_ = st;
+  return st;
+}
+
+void Subprocess::SignalGroup(int sig) const {
+  if (pid_ > 0) ::kill(-pid_, sig);
+}
+
+pid_t Subprocess::Release() {
+  pid_t p = pid_;
+  pid_ = -1;
+  return p;
+}
+
+Result<pid_t> SpawnDetached(const SpawnOptions& o) {
+  FERRY_ASSIGN_OR_RETURN(PreparedExec p, Prepare(o));
+  int pidpipe[2];
+  int errpipe[2];
+  if (::pipe2(pidpipe, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
+  if (::pipe2(errpipe, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
+  pid_t mid = ::fork();
+  if (mid < 0) return ErrnoStatus("fork", o.argv[0], errno);
+  if (mid == 0) {
+    ::setsid();
+    pid_t grand = ::fork();
+    if (grand < 0) ::_exit(1);
+    if (grand > 0) {
+      (void)!::write(pidpipe[1], &grand, sizeof grand);
+      ::_exit(0);
+    }
+    ::close(pidpipe[0]);
+    ::close(errpipe[0]);
+    SpawnOptions o2 = o;
+    o2.new_session = false;
+    o2.new_process_group = false;  // already session and group leader via setsid in parent
+    ExecChild(o2, p, errpipe[1]);
+  }
+  ::close(pidpipe[1]);
+  ::close(errpipe[1]);
+  int st;
+  while (::waitpid(mid, &st, 0) < 0 && errno == EINTR) {
+  }
+  pid_t grand = -1;
+  ssize_t n;
+  do { n = ::read(pidpipe[0], &grand, sizeof grand); } while (n < 0 && errno == EINTR);
+  ::close(pidpipe[0]);
+  int child_errno = 0;
+  do { n = ::read(errpipe[0], &child_errno, sizeof child_errno); } while (n < 0 && errno == EINTR);
+  ::close(errpipe[0]);
+  if (n == sizeof child_errno) return ErrnoStatus("cannot execute", p.path, child_errno);
+  if (grand <= 0) return Status::Internal("could not start detached process " + o.argv[0]);
+  return grand;
+}
+
+Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std::string& cwd) {
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
+  SpawnOptions o;
+  o.argv = argv;
+  o.cwd = cwd;
+  o.stdout_fd = pipefd[1];
+  auto sp = Subprocess::Spawn(o);
+  ::close(pipefd[1]);
+  if (!sp.ok()) {
+    ::close(pipefd[0]);
+    return sp.status();
+  }
+  CommandOutput out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(pipefd[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(pipefd[0]);
+  out.exit_code = ExitCodeFromWaitStatus(sp->Wait());
+  return out;
+}
+
+int ExitCodeFromWaitStatus(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+std::optional<unsigned long long> ProcessStartTime(pid_t pid) {
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return std::nullopt;
+  const std::string& s = *stat;
+  auto rp = s.rfind(')');
+  if (rp == std::string::npos) return std::nullopt;
+  // Fields after the command: state(3) ... starttime is field 22.
+  size_t pos = rp + 2;
+  int field = 3;
+  char state = s.size() > pos ? s[pos] : '?';
+  if (state == 'Z' || state == 'X') return std::nullopt;
+  while (field < 22 && pos < s.size()) {
+    pos = s.find(' ', pos);
+    if (pos == std::string::npos) return std::nullopt;
+    ++pos;
+    ++field;
+  }
+  return std::strtoull(s.c_str() + pos, nullptr, 10);
+}
+
+bool ProcessAlive(pid_t pid, unsigned long long start_time) {
+  if (pid <= 0) return false;
+  auto st = ProcessStartTime(pid);
+  if (!st) return false;
+  return start_time == 0 || *st == start_time;
+}
+
+std::string FindOnPath(const std::string& name) {
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string cand = JoinPath(dirs.substr(start, end - start), name);
+    struct stat st;
+    if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(cand.c_str(), X_OK) == 0) return cand;
+    start = end + 1;
+  }
+  return "";
+}
+
+}  // namespace ferry

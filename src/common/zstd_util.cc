@@ -1,0 +1,42 @@
+// zstd whole-buffer helpers with a per-thread context.
+#include "common/zstd_util.h"
+
+#include <zstd.h>
+
+namespace ferry {
+
+std::string ZstdCompress(std::string_view data, int level) {
+  thread_local ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  size_t n = ZSTD_compressCCtx(cctx, out.data(), out.size(), data.data(), data.size(), level);
+  FERRY_CHECK(!ZSTD_isError(n));
+  out.resize(n);
+  return out;
+}
+
+Result<std::string> ZstdDecompress(std::string_view data) {
+  unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR) return Status::Corruption("not a zstd frame");
+  thread_local ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  if (size != ZSTD_CONTENTSIZE_UNKNOWN) {
+    std::string out(size, '\0');
+    size_t n = ZSTD_decompressDCtx(dctx, out.data(), out.size(), data.data(), data.size());
+    if (ZSTD_isError(n) || n != size) return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));
+    return out;
+  }
+  // Streaming fallback for frames without a content size.
+  std::string out;
+  ZSTD_inBuffer in{data.data(), data.size(), 0};
+  std::string buf(ZSTD_DStreamOutSize(), '\0');
+  ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+  while (in.pos < in.size) {
+    ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
+    size_t r = ZSTD_decompressStream(dctx, &ob, &in);
+    if (ZSTD_isError(r)) return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(r));
+    out.append(buf.data(), ob.pos);
+    if (r == 0 && in.pos == in.size) break;
+  }
+  return out;
+}
+
+}  // namespace ferry

@@ -1,0 +1,68 @@
+// Unit tests for the run status machine and manifests.
+#include <gtest/gtest.h>
+
+#include "common/crypto.h"
+#include "model/manifest.h"
+#include "model/run.h"
+
+namespace ferry::model {
+namespace {
+
+TEST(RunStatus, Transitions) {
+  EXPECT_TRUE(IsLegalTransition(RunStatus::kQueued, RunStatus::kPreparing));
+  EXPECT_TRUE(IsLegalTransition(RunStatus::kPreparing, RunStatus::kRunning));
+  EXPECT_TRUE(IsLegalTransition(RunStatus::kRunning, RunStatus::kFinalizing));
+  EXPECT_TRUE(IsLegalTransition(RunStatus::kFinalizing, RunStatus::kCompleted));
+  EXPECT_TRUE(IsLegalTransition(RunStatus::kQueued, RunStatus::kCanceled));
+  EXPECT_TRUE(IsLegalTransition(RunStatus::kRunning, RunStatus::kFailed));
+  EXPECT_FALSE(IsLegalTransition(RunStatus::kQueued, RunStatus::kCompleted));
+  EXPECT_FALSE(IsLegalTransition(RunStatus::kCompleted, RunStatus::kFailed));
+  EXPECT_FALSE(IsLegalTransition(RunStatus::kCanceled, RunStatus::kQueued));
+  EXPECT_FALSE(IsLegalTransition(RunStatus::kRunning, RunStatus::kRunning));
+}
+
+TEST(RunStatus, ParseNamesAllowedValues) {
+  EXPECT_EQ(*ParseRunStatus("Running"), RunStatus::kRunning);
+  auto bad = ParseRunStatus("running");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("allowed: Queued"), std::string::npos);
+}
+
+TEST(Manifest, PathValidation) {
+  EXPECT_TRUE(ValidateRelativePath("a/b.txt").ok());
+  EXPECT_TRUE(ValidateRelativePath("..a/b..").ok());
+  for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a/"}) {
+    EXPECT_FALSE(ValidateRelativePath(bad).ok()) << bad;
+  }
+  EXPECT_NE(ValidateRelativePath("a/../b").message().find("'a/../b'"), std::string::npos);
+}
+
+TEST(Manifest, RoundTripIsCanonical) {
+  Manifest m;
+  m.entries.push_back({"z.py", 0755, 3, Sha256Hex("abc")});
+  m.entries.push_back({"a/b.txt", 0644, 0, Sha256Hex("")});
+  ASSERT_TRUE(m.Normalize().ok());
+  std::string text = m.Serialize();
+  EXPECT_EQ(text.substr(0, 6), "644 0 ");
+  auto parsed = Manifest::Parse(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->Serialize(), text);
+  EXPECT_EQ(parsed->entries[1].mode, 0755u);
+  EXPECT_EQ(parsed->TotalBytes(), 3u);
+}
+
+TEST(Manifest, ParseRejectsEscapesAndDisorder) {
+  std::string h = Sha256Hex("x");
+  auto r = Manifest::Parse("644 1 " + h + " ../evil\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("line 1"), std::string::npos);
+  EXPECT_FALSE(Manifest::Parse("644 1 " + h + " /abs\n").ok());
+  EXPECT_FALSE(Manifest::Parse("644 1 " + h + " b\n644 1 " + h + " a\n").ok());
+  EXPECT_FALSE(Manifest::Parse("644 1 nothex a\n").ok());
+  Manifest dup;
+  dup.entries = {{"a", 0644, 1, h}, {"a", 0644, 1, h}};
+  EXPECT_FALSE(dup.Normalize().ok());
+}
+
+}  // namespace
+}  // namespace ferry::model

@@ -1,0 +1,101 @@
+// The run model: statuses and their legal transitions, and the records the store keeps.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ferry::model {
+
+enum class RunStatus { kQueued, kPreparing, kRunning, kFinalizing, kCompleted, kFailed, kCanceled };
+
+const char* RunStatusName(RunStatus s);
+// Accepts the exact names ("Running"); the error lists the allowed values.
+Result<RunStatus> ParseRunStatus(std::string_view name);
+bool IsTerminal(RunStatus s);
+// Queued -> Preparing -> Running -> Finalizing -> Completed | Failed | Canceled; any
+// non-terminal state may go to Failed or Canceled; Preparing/Running may go back to Queued
+// (preemption). Terminal states are final.
+bool IsLegalTransition(RunStatus from, RunStatus to);
+
+struct Experiment {
+  int64_t id = 0;
+  std::string name;
+  double created_at = 0;
+};
+
+struct ComputeTargetRecord {
+  std::string name;
+  std::string kind;           // "local", later "ssh", "slurm", ...
+  std::string config_json;    // kind-specific settings
+  double created_at = 0;
+};
+
+struct GitState {
+  std::string remote_url, branch, commit;
+  bool dirty = false;
+  bool present = false;       // false: the source dir is not in a git work tree
+};
+
+struct Run {
+  std::string id;
+  int64_t rid = 0;            // internal integer key (FIFO order of submission)
+  std::string experiment;
+  std::string target;
+  RunStatus status = RunStatus::kQueued;
+  std::string script;
+  std::vector<std::string> arguments;
+  std::string python;         // interpreter path on the target
+  std::string snapshot_id;
+  GitState git;
+  std::map<std::string, std::string> tags;
+  double created_at = 0, started_at = 0, ended_at = 0;
+  std::optional<int> exit_code;
+  std::string error;          // on failure: reason and the last log lines
+  int attempt = 1;
+  std::string job_handle;     // driver-specific JSON, for reconciliation after a restart
+  bool cancel_requested = false;
+};
+
+struct StatusEvent {
+  RunStatus status;
+  double time = 0;
+  std::string reason;
+};
+
+// One metric point. seq is assigned by the agent (line number in the metrics file) and is
+// what makes ingestion idempotent: (run, seq) identifies a point.
+struct MetricPoint {
+  int64_t seq = 0;
+  std::string key;
+  double value = 0;
+  int64_t step = 0;
+  double time = 0;
+};
+
+struct MetricSummary {
+  std::string key;
+  int64_t count = 0;
+  double min = 0, max = 0, last = 0;
+  int64_t last_step = 0;
+};
+
+struct Artifact {
+  std::string path;   // relative, validated
+  uint64_t size = 0;
+  std::string hash;   // blob hash
+};
+
+struct RunFilter {
+  std::string experiment, target;
+  std::optional<RunStatus> status;
+  int limit = 100;
+  int offset = 0;
+};
+
+}  // namespace ferry::model

@@ -1,0 +1,43 @@
+// HTTP request/response values shared by the server and the client (no Asio here).
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ferry::net {
+
+struct HttpRequest {
+  std::string method;   // "GET", "POST", ...
+  std::string path;     // decoded path without the query
+  std::map<std::string, std::string> query;  // decoded query parameters
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string remote_address;
+
+  std::string Header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+  std::string Query(const std::string& name, const std::string& def = "") const {
+    auto it = query.find(name);
+    return it == query.end() ? def : it->second;
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Percent-decoding ('+' is kept as is in paths, decoded to ' ' in queries).
+std::string UrlDecode(std::string_view s, bool plus_is_space);
+std::string UrlEncode(std::string_view s);
+// Splits "a=1&b=2" into decoded pairs.
+std::map<std::string, std::string> ParseQuery(std::string_view q);
+
+}  // namespace ferry::net

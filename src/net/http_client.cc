@@ -1,0 +1,132 @@
+// HttpClient implementation: synchronous Beast over one keep-alive TCP connection.
+#include <utility>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+
+#include "net/http_client.h"
+
+namespace ferry::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+class ClientImpl final : public HttpClient {
+ public:
+  ClientImpl(std::string base, std::string host, std::string port, std::string token)
+      : base_(std::move(base)), host_(std::move(host)), port_(std::move(port)), token_(std::move(token)) {}
+
+  const std::string& base_url() const override { return base_; }
+
+  Result<HttpResponse> Request(const std::string& method, const std::string& target,
+                               const std::string& body, const std::string& content_type,
+                               int timeout_ms) override {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool reused = stream_.has_value();
+      auto r = Once(method, target, body, content_type, timeout_ms);
+      if (r.ok() || !reused) return r;
+      // A kept-alive connection may have been closed by the server: retry once, fresh.
+    }
+    return Status::Unavailable("unreachable");
+  }
+
+ private:
+  // Runs the async operation started by start() to completion or until the stream's
+  // deadline (beast closes the socket then); sync Beast calls would ignore timeouts.
+  template <typename Start>
+  beast::error_code RunOp(Start&& start) {
+    beast::error_code result = asio::error::would_block;
+    start([&](beast::error_code ec, auto&&...) { result = ec; });
+    ioc_.restart();
+    ioc_.run();
+    return result;
+  }
+
+  Result<HttpResponse> Once(const std::string& method, const std::string& target, const std::string& body,
+                            const std::string& content_type, int timeout_ms) {
+    beast::error_code ec;
+    const auto timeout = std::chrono::milliseconds(timeout_ms);
+    if (!stream_) {
+      tcp::resolver resolver(ioc_);
+      auto results = resolver.resolve(host_, port_, ec);
+      if (ec) return Fail("resolving " + host_, ec);
+      stream_.emplace(ioc_);
+      stream_->expires_after(std::min(timeout, std::chrono::milliseconds(10000)));
+      ec = RunOp([&](auto handler) { stream_->async_connect(results, handler); });
+      if (ec) return Fail("connecting to " + base_, ec);
+      stream_->socket().set_option(tcp::no_delay(true), ec);
+    }
+    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+    req.set(http::field::host, host_ + ":" + port_);
+    req.set(http::field::user_agent, "ferry");
+    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+    if (!body.empty() || method == "POST" || method == "PUT") {
+      req.set(http::field::content_type, content_type);
+      req.body() = body;
+    }
+    req.keep_alive(true);
+    req.prepare_payload();
+    stream_->expires_after(timeout);
+    ec = RunOp([&](auto handler) { http::async_write(*stream_, req, handler); });
+    if (ec) return Fail("sending " + method + " " + target, ec);
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(1ull << 40);
+    ec = RunOp([&](auto handler) { http::async_read(*stream_, buffer_, parser, handler); });
+    if (ec) return Fail("reading the response to " + method + " " + target, ec);
+    stream_->expires_never();
+    auto& res = parser.get();
+    HttpResponse out;
+    out.status = static_cast<int>(res.result_int());
+    out.content_type = std::string(res[http::field::content_type]);
+    out.body = std::move(res.body());
+    if (!res.keep_alive()) Close();
+    return out;
+  }
+
+  Status Fail(const std::string& what, const beast::error_code& ec) {
+    Close();
+    return Status::Unavailable(what + " (" + base_ + "): " + ec.message());
+  }
+
+  void Close() {
+    if (stream_) {
+      beast::error_code ec;
+      stream_->socket().close(ec);
+      stream_.reset();
+    }
+    buffer_.clear();
+  }
+
+  std::string base_, host_, port_, token_;
+  asio::io_context ioc_;
+  std::optional<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpClient>> HttpClient::Create(const std::string& base_url, const std::string& token) {
+  const std::string prefix = "http://";
+  if (base_url.rfind(prefix, 0) != 0) {
+    return Status::InvalidArgument("server URL '" + base_url + "' must start with http://");
+  }
+  std::string rest = base_url.substr(prefix.size());
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  auto colon = rest.rfind(':');
+  if (colon == std::string::npos || colon + 1 == rest.size()) {
+    return Status::InvalidArgument("server URL '" + base_url + "' must name a port (http://HOST:PORT)");
+  }
+  std::string host = rest.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return std::unique_ptr<HttpClient>(
+      std::make_unique<ClientImpl>(base_url, host, rest.substr(colon + 1), token));
+}
+
+}  // namespace ferry::net

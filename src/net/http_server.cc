@@ -1,0 +1,256 @@
+// HttpServer implementation: Beast + Asio coroutines (Boost 1.74 needs <utility> first).
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "net/http_server.h"
+
+namespace ferry::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+
+// A long poll parked on a channel. Lives in the session coroutine's frame.
+struct Waiter {
+  std::shared_ptr<asio::steady_timer> timer;  // shared: a posted cancel may outlive the wait
+  bool notified = false;
+};
+
+class ServerImpl final : public HttpServer {
+ public:
+  explicit ServerImpl(HttpServerOptions o) : options_(std::move(o)), acceptor_(ioc_) {}
+
+  ~ServerImpl() override { Stop(); }
+
+  Status Listen() {
+    beast::error_code ec;
+    auto addr = asio::ip::make_address(options_.bind_address, ec);
+    if (ec) return Status::InvalidArgument("bad bind address '" + options_.bind_address + "': " + ec.message());
+    tcp::endpoint ep(addr, static_cast<unsigned short>(options_.port));
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Status::Unavailable("cannot listen on " + options_.bind_address + ":" +
+                                 std::to_string(options_.port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(ioc_, Accept(), asio::detached);
+    for (int i = 0; i < std::max(1, options_.threads); ++i) {
+      threads_.emplace_back([this] { ioc_.run(); });
+    }
+    return Status::Ok();
+  }
+
+  int port() const override { return port_; }
+
+  void Notify(const std::string& channel) override {
+    std::lock_guard lock(mu_);
+    auto it = waiters_.find(channel);
+    if (it == waiters_.end()) return;
+    for (Waiter* w : it->second) {
+      w->notified = true;
+      auto t = w->timer;
+      asio::post(t->get_executor(), [t] { t->cancel(); });
+    }
+  }
+
+  void Stop() override {
+    if (stopped_.exchange(true)) return;
+    asio::post(ioc_, [this] {
+      beast::error_code ec;
+      acceptor_.close(ec);
+    });
+    ioc_.stop();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  awaitable<void> Accept() {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket sock = co_await acceptor_.async_accept(asio::make_strand(ioc_),
+                                                         asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (ec == asio::error::operation_aborted || stopped_) co_return;
+        continue;
+      }
+      asio::co_spawn(sock.get_executor(), Session(std::move(sock)), asio::detached);
+    }
+  }
+
+  void Register(const std::string& ch, Waiter* w) {
+    std::lock_guard lock(mu_);
+    waiters_[ch].insert(w);
+  }
+  void Unregister(const std::string& ch, Waiter* w) {
+    std::lock_guard lock(mu_);
+    auto it = waiters_.find(ch);
+    if (it == waiters_.end()) return;
+    it->second.erase(w);
+    if (it->second.empty()) waiters_.erase(it);
+  }
+
+  static HttpRequest ToRequest(const http::request<http::string_body>& req, const std::string& remote) {
+    HttpRequest r;
+    r.method = std::string(req.method_string());
+    std::string_view target(req.target().data(), req.target().size());
+    auto q = target.find('?');
+    r.path = UrlDecode(target.substr(0, q), false);
+    if (q != std::string_view::npos) r.query = ParseQuery(target.substr(q + 1));
+    for (const auto& f : req) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      r.headers[name] = std::string(f.value());
+    }
+    r.body = req.body();
+    r.remote_address = remote;
+    return r;
+  }
+
+  static HttpResponse ErrorResponse(int status, const std::string& msg) {
+    HttpResponse r;
+    r.status = status;
+    std::string esc;
+    for (char c : msg) {
+      if (c == '"' || c == '\\') esc.push_back('\\');
+      if (static_cast<unsigned char>(c) < 0x20) continue;
+      esc.push_back(c);
+    }
+    r.body = "{\"error\":{\"code\":\"" + std::string(status == 413 ? "PayloadTooLarge" : "BadRequest") +
+             "\",\"message\":\"" + esc + "\"}}";
+    return r;
+  }
+
+  awaitable<void> Session(tcp::socket sock) {
+    beast::tcp_stream stream(std::move(sock));
+    beast::flat_buffer buffer;
+    std::string remote;
+    {
+      beast::error_code ec;
+      auto ep = stream.socket().remote_endpoint(ec);
+      if (!ec) remote = ep.address().to_string();
+    }
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(options_.max_body_bytes);
+      parser.header_limit(64 * 1024);
+      stream.expires_after(std::chrono::minutes(10));
+      beast::error_code ec;
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (ec == http::error::body_limit) {
+          HttpResponse too_big = ErrorResponse(413, "request body is larger than the server's limit");
+          co_await Write(stream, too_big, 11, false);
+        } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
+                   ec != beast::error::timeout && ec != asio::error::connection_reset &&
+                   ec != asio::error::operation_aborted) {
+          HttpResponse bad = ErrorResponse(400, "malformed HTTP request: " + ec.message());
+          co_await Write(stream, bad, 11, false);
+        }
+        break;
+      }
+      auto& req = parser.get();
+      bool keep_alive = req.keep_alive();
+      unsigned version = req.version();
+      HttpRequest hreq = ToRequest(req, remote);
+      HttpResponse resp;
+      try {
+        HandlerResult hr = options_.handler(hreq);
+        if (auto* r = std::get_if<HttpResponse>(&hr)) {
+          resp = std::move(*r);
+        } else {
+          resp = co_await WaitLongPoll(std::get<LongPoll>(hr), stream);
+        }
+      } catch (const std::exception& e) {
+        resp = ErrorResponse(500, std::string("internal error: ") + e.what());
+        resp.body.replace(resp.body.find("BadRequest"), 10, "Internal");
+      }
+      bool ok = co_await Write(stream, resp, version, keep_alive);
+      if (!ok || !keep_alive) break;
+    }
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  awaitable<HttpResponse> WaitLongPoll(LongPoll lp, beast::tcp_stream& stream) {
+    auto timer = std::make_shared<asio::steady_timer>(stream.get_executor());
+    Waiter w{timer};
+    for (;;) {
+      w.notified = false;
+      Register(lp.channel, &w);
+      std::optional<HttpResponse> r = lp.poll(false);
+      if (r) {
+        Unregister(lp.channel, &w);
+        co_return std::move(*r);
+      }
+      if (std::chrono::steady_clock::now() >= lp.deadline || stopped_) {
+        Unregister(lp.channel, &w);
+        r = lp.poll(true);
+        co_return r ? std::move(*r) : ErrorResponse(500, "long poll produced no response");
+      }
+      if (!w.notified) {
+        timer->expires_at(lp.deadline);
+        beast::error_code ec;
+        co_await timer->async_wait(asio::redirect_error(use_awaitable, ec));
+      }
+      Unregister(lp.channel, &w);
+    }
+  }
+
+  awaitable<bool> Write(beast::tcp_stream& stream, HttpResponse& r, unsigned version, bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    res.set(http::field::server, "ferry");
+    res.set(http::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    beast::error_code ec;
+    stream.expires_after(std::chrono::minutes(10));
+    co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+    co_return !ec;
+  }
+
+  HttpServerOptions options_;
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopped_{false};
+  std::mutex mu_;
+  std::unordered_map<std::string, std::set<Waiter*>> waiters_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options) {
+  if (!options.handler) return Status::InvalidArgument("HttpServer needs a handler");
+  auto s = std::make_unique<ServerImpl>(std::move(options));
+  FERRY_RETURN_IF_ERROR(s->Listen());
+  return std::unique_ptr<HttpServer>(std::move(s));
+}
+
+}  // namespace ferry::net

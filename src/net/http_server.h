@@ -1,0 +1,51 @@
+// HttpServer: HTTP/1.1 on Boost.Beast with C++20 coroutines, a fixed pool of I/O threads,
+// and long polls that wake on named channels. The Asio types stay inside http_server.cc.
+//
+// Thread model: handlers run on the server's I/O threads (Options::threads of them) and may
+// block briefly (store calls). Long polls hold no thread while they wait. Notify() may be
+// called from any thread.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "common/status.h"
+#include "net/http.h"
+
+namespace ferry::net {
+
+// A response that is not ready yet: poll() is called at once, again after each Notify() on
+// channel, and finally with timed_out=true at the deadline, when it must return a response.
+struct LongPoll {
+  std::string channel;
+  std::chrono::steady_clock::time_point deadline;
+  std::function<std::optional<HttpResponse>(bool timed_out)> poll;
+};
+
+using HandlerResult = std::variant<HttpResponse, LongPoll>;
+using Handler = std::function<HandlerResult(HttpRequest&)>;
+
+struct HttpServerOptions {
+  std::string bind_address = "127.0.0.1";
+  int port = 0;                    // 0: the OS picks one; see HttpServer::port()
+  int threads = 4;
+  uint64_t max_body_bytes = 1ull << 32;
+  Handler handler;
+};
+
+class HttpServer {
+ public:
+  // Binds and listens before returning (so port() is valid), then serves on its threads.
+  static Result<std::unique_ptr<HttpServer>> Start(HttpServerOptions options);
+  virtual ~HttpServer() = default;
+  virtual int port() const = 0;
+  virtual void Notify(const std::string& channel) = 0;
+  // Stops accepting and closes connections; returns once the I/O threads have exited.
+  virtual void Stop() = 0;
+};
+
+}  // namespace ferry::net

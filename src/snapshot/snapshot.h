@@ -1,0 +1,42 @@
+// Builds a content-addressed snapshot (manifest + id) of a source directory, with a stat cache, and reads its git state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "model/manifest.h"
+#include "model/run.h"
+
+namespace ferry::snapshot {
+
+struct SnapshotOptions {
+  std::string source_dir;        // must exist and be a directory
+  std::string stat_cache_path;   // "" = no cache; else a file (created if missing) keyed by the absolute source dir
+  int hash_threads = 2;
+};
+
+struct SnapshotResult {
+  model::Manifest manifest;      // sorted, normalised
+  std::string manifest_text;     // manifest.Serialize()
+  std::string id;                // Sha256Hex(manifest_text): the snapshot id
+  std::unordered_map<std::string, std::string> path_by_hash;  // hash -> absolute path of one file with that content (for upload)
+  uint64_t files = 0, bytes = 0;               // totals in the manifest
+  uint64_t files_hashed = 0, bytes_hashed = 0; // work actually done (stat-cache misses)
+  std::vector<std::string> warnings;           // e.g. skipped special files, directory symlinks not followed
+};
+
+// Walks options.source_dir (honouring .ferryignore/.amlignore/.gitignore, always skipping .git),
+// hashes the files the stat cache does not vouch for, and returns the manifest and its id.
+// Symlinks to regular files inside the source dir are recorded as those files; a symlink to a
+// file outside it is an error; dangling and directory symlinks and special files are skipped
+// with a warning.
+Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options);
+
+// The git state of the work tree holding dir; present=false (not an error) when dir is not in a
+// work tree or git is not installed.
+Result<model::GitState> ReadGitState(const std::string& dir);
+
+}  // namespace ferry::snapshot

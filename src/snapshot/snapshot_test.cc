@@ -1,0 +1,505 @@
+// Tests for BuildSnapshot (walk, ignore files, symlinks, stat cache) and ReadGitState.
+#include "snapshot/snapshot.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "common/crypto.h"
+#include "common/fs.h"
+#include "common/subprocess.h"
+
+namespace ferry::snapshot {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SnapshotTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ferry_snapshot_test_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    tmp_ = tmpl;
+    src_ = tmp_ + "/src";
+    cache_ = tmp_ + "/cache/stat.cache";
+    ASSERT_TRUE(MakeDirs(src_).ok());
+  }
+  void TearDown() override {
+    // Restore permissions changed by tests so that cleanup works.
+    std::error_code ec;
+    for (auto& e : fs::recursive_directory_iterator(tmp_, fs::directory_options::skip_permission_denied, ec))
+      if (!e.is_symlink()) ::chmod(e.path().c_str(), e.is_directory() ? 0755 : 0644);
+    (void)RemoveAll(tmp_);
+  }
+
+  void Write(const std::string& rel, const std::string& content, int mode = 0644) {
+    std::string path = src_ + "/" + rel;
+    ASSERT_TRUE(MakeDirs(DirName(path)).ok());
+    ASSERT_TRUE(WriteFileAtomic(path, content, mode).ok()) << path;
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+  }
+  // Sets the mtime of every regular file to `seconds_ago` in the past, so that the stat cache's
+  // racy-timestamp rule does not force re-hashing.
+  void AgeAll(int seconds_ago = 3600) {
+    for (auto& e : fs::recursive_directory_iterator(src_)) {
+      if (e.is_symlink() || !e.is_regular_file()) continue;
+      Age(e.path().string(), seconds_ago);
+    }
+  }
+  void Age(const std::string& abs, int seconds_ago) {
+    struct timespec ts[2];
+    ::clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= seconds_ago;
+    ts[1] = ts[0];
+    ASSERT_EQ(::utimensat(AT_FDCWD, abs.c_str(), ts, AT_SYMLINK_NOFOLLOW), 0) << abs;
+  }
+  Result<SnapshotResult> Snap(bool use_cache = false, int threads = 2) {
+    SnapshotOptions o;
+    o.source_dir = src_;
+    o.stat_cache_path = use_cache ? cache_ : "";
+    o.hash_threads = threads;
+    return BuildSnapshot(o);
+  }
+  static std::vector<std::string> Paths(const SnapshotResult& r) {
+    std::vector<std::string> out;
+    for (const auto& e : r.manifest.entries) out.push_back(e.path);
+    return out;
+  }
+  static const model::ManifestEntry* Find(const SnapshotResult& r, const std::string& path) {
+    for (const auto& e : r.manifest.entries)
+      if (e.path == path) return &e;
+    return nullptr;
+  }
+  static bool HasWarning(const SnapshotResult& r, const std::string& needle) {
+    return std::any_of(r.warnings.begin(), r.warnings.end(),
+                       [&](const std::string& w) { return w.find(needle) != std::string::npos; });
+  }
+
+  std::string tmp_, src_, cache_;
+};
+
+using Strings = std::vector<std::string>;
+
+TEST_F(SnapshotTest, MissingSourceDirIsNotFoundAndNamed) {
+  SnapshotOptions o;
+  o.source_dir = tmp_ + "/nope";
+  auto r = BuildSnapshot(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find(tmp_ + "/nope"), std::string::npos) << r.status().ToString();
+}
+
+TEST_F(SnapshotTest, SourceThatIsAFileIsInvalid) {
+  Write("f", "x");
+  SnapshotOptions o;
+  o.source_dir = src_ + "/f";
+  auto r = BuildSnapshot(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("not a directory"), std::string::npos);
+}
+
+TEST_F(SnapshotTest, ManifestContentsHashesAndTotals) {
+  Write("a.txt", "hello");
+  Write("d/b.txt", "world!");
+  Write("d/e/c.txt", "hello");  // same content as a.txt
+  Write("empty", "");
+  auto r = Snap();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Paths(*r), (Strings{"a.txt", "d/b.txt", "d/e/c.txt", "empty"}));
+  EXPECT_EQ(Find(*r, "a.txt")->hash, Sha256Hex("hello"));
+  EXPECT_EQ(Find(*r, "d/b.txt")->size, 6u);
+  EXPECT_EQ(Find(*r, "empty")->hash, Sha256Hex(""));
+  EXPECT_EQ(r->files, 4u);
+  EXPECT_EQ(r->bytes, 16u);
+  EXPECT_EQ(r->files_hashed, 4u);
+  EXPECT_EQ(r->bytes_hashed, 16u);
+  EXPECT_EQ(r->manifest_text, r->manifest.Serialize());
+  EXPECT_EQ(r->id, Sha256Hex(r->manifest_text));
+  ASSERT_EQ(r->path_by_hash.size(), 3u);
+  std::string p = r->path_by_hash.at(Sha256Hex("hello"));
+  EXPECT_TRUE(p == fs::canonical(src_).string() + "/a.txt" || p == fs::canonical(src_).string() + "/d/e/c.txt") << p;
+  auto parsed = model::Manifest::Parse(r->manifest_text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_TRUE(r->warnings.empty());
+}
+
+TEST_F(SnapshotTest, EmptyDirectoryGivesEmptyManifest) {
+  auto r = Snap();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->files, 0u);
+  EXPECT_EQ(r->id, Sha256Hex(""));
+}
+
+TEST_F(SnapshotTest, IdIsStableAndChangesWithContent) {
+  Write("a.txt", "one");
+  Write("sub/b.txt", "two");
+  auto r1 = Snap();
+  auto r2 = Snap(false, 1);
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  EXPECT_EQ(r1->id, r2->id);
+  Write("sub/b.txt", "TWO");
+  auto r3 = Snap();
+  ASSERT_TRUE(r3.ok());
+  EXPECT_NE(r1->id, r3->id);
+  Write("sub/b.txt", "two");
+  auto r4 = Snap();
+  ASSERT_TRUE(r4.ok());
+  EXPECT_EQ(r1->id, r4->id);
+}
+
+TEST_F(SnapshotTest, ExecBitRecordedAsMode) {
+  Write("run.sh", "#!/bin/sh\n", 0750);
+  Write("data.txt", "x", 0600);
+  auto r = Snap();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Find(*r, "run.sh")->mode, 0755u);
+  EXPECT_EQ(Find(*r, "data.txt")->mode, 0644u);
+  auto before = r->id;
+  ASSERT_EQ(::chmod((src_ + "/data.txt").c_str(), 0700), 0);
+  auto r2 = Snap();
+  ASSERT_TRUE(r2.ok());
+  EXPECT_NE(before, r2->id);
+}
+
+TEST_F(SnapshotTest, GitDirectoriesAlwaysExcluded) {
+  Write(".git/config", "[core]");
+  Write(".git/objects/ab/cd", "blob");
+  Write("sub/.git", "gitdir: ../.git/modules/sub");  // submodule-style .git file
+  Write("sub/code.py", "print(1)");
+  Write(".gitignore", "!.git\n");
+  Write(".github/workflows/ci.yml", "on: push");
+  auto r = Snap();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Paths(*r), (Strings{".github/workflows/ci.yml", ".gitignore", "sub/code.py"}));
+}
+
+TEST_F(SnapshotTest, FerryignoreBeatsAmlignoreBeatsGitignoreInSameDir) {
+  Write("a.bin", "a");
+  Write("b.bin", "b");
+  Write("c.bin", "c");
+  Write(".ferryignore", "a.bin\n");
+  Write(".amlignore", "b.bin\n");
+  Write(".gitignore", "c.bin\n");
+  auto r = Snap();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Paths(*r), (Strings{".amlignore", ".ferryignore", ".gitignore", "b.bin", "c.bin"}));
+
+  ASSERT_EQ(::unlink((src_ + "/.ferryignore").c_str()), 0);
+  r = Snap();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Paths(*r), (Strings{".amlignore", ".gitignore", "a.bin", "c.bin"}));
+
+  ASSERT_EQ(::unlink((src_ + "/.amlignore").c_str()), 0);
+  r = Snap();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Paths(*r), (Strings{".gitignore", "a.bin", "b.bin"}));
+}
+
+TEST_F(SnapshotTest, ChoiceOfIgnoreFileIsPerDirectory) {
+  // The root uses .ferryignore; sub/ only has a .gitignore, which still applies there.
+  Write(".ferryignore", "*.tmp\n");
+  Write(".gitignore", "*.keep\n");  // shadowed by .ferryignore in the same dir
+  Write("x.keep", "1");
+  Write("sub/.gitignore", "*.dat\n");
+  Write("sub/y.dat", "2");
+  Write("sub/z.tmp", "3");
+  Write("sub/w.txt", "4");
+  auto r = Snap();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Paths(*r), (Strings{".ferryignore", ".gitignore", "sub/.gitignore", "sub/w.txt", "x.keep"}));
+}
+
+TEST_F(SnapshotTest, NestedIgnoreFilesOverrideShallowerOnes) {
+  Write(".gitignore", "*.log\n");
+  Write("root.log", "r");
+  Write("keep.log", "k");
+  Write("sub/.gitignore", "!keep.log\n");
+  Write("sub/keep.log", "k");
+  Write("sub/other.log", "o");
+  Write("sub/deeper/keep.log", "k2");
+  auto r = Snap();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Paths(*r), (Strings{".gitignore", "sub/.gitignore", "sub/deeper/keep.log", "sub/keep.log"}));
+}
+
+TEST_F(SnapshotTest, AnchoredRulesInSubdirectoryAreRelativeToIt) {
+  Write("sub/.gitignore", "/out\nmodels/*.pt\n");
+  Write("sub/out/a", "1");
+  Write("sub/x/out/b", "2");
+  Write("sub/models/m.pt", "3");
+  Write("sub/x/models/m.pt", "4");
+  Write("out/c", "5");
+  auto r = Snap();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Paths(*r), (Strings{"out/c", "sub/.gitignore", "sub/x/models/m.pt", "sub/x/out/b"}));
+}
+
+TEST_F(SnapshotTest, IgnoredDirectoryCannotBeReincluded) {
+  Write(".gitignore", "build/\n!build/keep.txt\n!keep.txt\n");
+  Write("build/keep.txt", "k");
+  Write("build/.gitignore", "!*\n");  // never read: the directory is not walked
+  Write("build/obj/x.o", "o");
+  Write("src/build", "a file named build is kept: the rule is directory-only");
+  auto r = Snap();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Paths(*r), (Strings{".gitignore", "src/build"}));
+}
+
+TEST_F(SnapshotTest, DoubleStarAndNegationInWalk) {
+  Write(".ferryignore", "data/**\n!data/**/\n!data/**/*.csv\n**/__pycache__\n");
+  Write("data/a/b.csv", "1");
+  Write("data/a/b.bin", "2");
+  Write("data/top.csv", "3");
+  Write("pkg/__pycache__/m.pyc", "4");
+  Write("pkg/m.py", "5");
+  auto r = Snap();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Paths(*r), (Strings{".ferryignore", "data/a/b.csv", "data/top.csv", "pkg/m.py"}));
+}
+
+TEST_F(SnapshotTest, StatCacheSkipsUnchangedFiles) {
+  for (int i = 0; i < 20; ++i) Write("d" + std::to_string(i % 3) + "/f" + std::to_string(i), "content " + std::to_string(i));
+  AgeAll();
+  auto r1 = Snap(true);
+  ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+  EXPECT_EQ(r1->files_hashed, 20u);
+  ASSERT_TRUE(PathExists(cache_));
+
+  auto r2 = Snap(true);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->files_hashed, 0u);
+  EXPECT_EQ(r2->bytes_hashed, 0u);
+  EXPECT_EQ(r2->id, r1->id);
+  EXPECT_EQ(r2->manifest_text, r1->manifest_text);
+  EXPECT_EQ(r2->path_by_hash, r1->path_by_hash);
+
+  // Modify one file (same size) and give it an old mtime: ctime still changes.
+  Write("d1/f4", "CONTENT 4");
+  Age(src_ + "/d1/f4", 7200);
+  auto r3 = Snap(true);
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ(r3->files_hashed, 1u);
+  EXPECT_NE(r3->id, r1->id);
+  EXPECT_EQ(Find(*r3, "d1/f4")->hash, Sha256Hex("CONTENT 4"));
+
+  // The uncached result agrees with the cached one.
+  auto fresh = Snap(false);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->id, r3->id);
+
+  // Deleting a file drops it without hashing anything.
+  ASSERT_EQ(::unlink((src_ + "/d0/f0").c_str()), 0);
+  auto r4 = Snap(true);
+  ASSERT_TRUE(r4.ok());
+  EXPECT_EQ(r4->files_hashed, 0u);
+  EXPECT_EQ(r4->files, 19u);
+  auto r5 = Snap(true);
+  ASSERT_TRUE(r5.ok());
+  EXPECT_EQ(r5->files_hashed, 0u);
+  EXPECT_EQ(r5->id, r4->id);
+}
+
+TEST_F(SnapshotTest, StatCacheDoesNotTrustRecentlyModifiedFiles) {
+  Write("a", "1");
+  Write("b", "2");
+  Age(src_ + "/b", 3600);
+  auto r1 = Snap(true);
+  ASSERT_TRUE(r1.ok());
+  EXPECT_EQ(r1->files_hashed, 2u);
+  // "a" was modified within the racy window of the cache's write time: hashed again.
+  auto r2 = Snap(true);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->files_hashed, 1u);
+  EXPECT_EQ(r2->id, r1->id);
+}
+
+TEST_F(SnapshotTest, CorruptOrForeignCacheIsIgnored) {
+  Write("a", "1");
+  AgeAll();
+  ASSERT_TRUE(MakeDirs(DirName(cache_)).ok());
+  ASSERT_TRUE(WriteFileAtomic(cache_, "FERRYSC1 this is not a valid cache file at all").ok());
+  auto r1 = Snap(true);
+  ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+  EXPECT_EQ(r1->files_hashed, 1u);
+  auto r2 = Snap(true);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->files_hashed, 0u);
+
+  // Truncate the now-valid cache: ignored, not an error.
+  auto data = ReadFile(cache_);
+  ASSERT_TRUE(data.ok());
+  ASSERT_TRUE(WriteFileAtomic(cache_, data->substr(0, data->size() - 5)).ok());
+  auto r3 = Snap(true);
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ(r3->files_hashed, 1u);
+
+  // The same cache file used for another source dir does not vouch for its files.
+  std::string other = tmp_ + "/other";
+  ASSERT_TRUE(MakeDirs(other).ok());
+  ASSERT_TRUE(WriteFileAtomic(other + "/a", "1").ok());
+  fs::last_write_time(other + "/a", fs::last_write_time(src_ + "/a"));
+  SnapshotOptions o;
+  o.source_dir = other;
+  o.stat_cache_path = cache_;
+  auto r4 = BuildSnapshot(o);
+  ASSERT_TRUE(r4.ok());
+  EXPECT_EQ(r4->files_hashed, 1u);
+}
+
+TEST_F(SnapshotTest, ManyThreadsAgreeWithOne) {
+  for (int i = 0; i < 100; ++i) Write("f" + std::to_string(i), std::string(static_cast<size_t>(i) * 37, 'x'));
+  auto r1 = Snap(false, 1);
+  auto r8 = Snap(false, 8);
+  ASSERT_TRUE(r1.ok() && r8.ok());
+  EXPECT_EQ(r1->id, r8->id);
+  EXPECT_EQ(r8->files_hashed, 100u);
+}
+
+TEST_F(SnapshotTest, SymlinkInsideIsRecordedAsTheTargetFile) {
+  Write("real/data.txt", "payload", 0755);
+  ASSERT_EQ(::symlink("real/data.txt", (src_ + "/link.txt").c_str()), 0);
+  auto r = Snap();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto* e = Find(*r, "link.txt");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->hash, Sha256Hex("payload"));
+  EXPECT_EQ(e->size, 7u);
+  EXPECT_EQ(e->mode, 0755u);
+  // Also through the cache.
+  AgeAll();
+  auto c1 = Snap(true);
+  auto c2 = Snap(true);
+  ASSERT_TRUE(c1.ok() && c2.ok());
+  EXPECT_EQ(c2->files_hashed, 0u);
+  EXPECT_EQ(c2->id, r->id);
+}
+
+TEST_F(SnapshotTest, SymlinkOutsideIsAnErrorUnlessIgnored) {
+  Write("a", "1");
+  ASSERT_TRUE(WriteFileAtomic(tmp_ + "/secret", "s").ok());
+  ASSERT_EQ(::symlink((tmp_ + "/secret").c_str(), (src_ + "/escape").c_str()), 0);
+  auto r = Snap();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("symlink 'escape' points outside the source directory"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_NE(r.status().message().find(".ferryignore"), std::string::npos);
+  Write(".ferryignore", "escape\n");
+  r = Snap();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Paths(*r), (Strings{".ferryignore", "a"}));
+}
+
+TEST_F(SnapshotTest, DanglingAndDirectorySymlinksAreSkippedWithWarnings) {
+  Write("dir/x", "1");
+  ASSERT_EQ(::symlink("nowhere", (src_ + "/dangling").c_str()), 0);
+  ASSERT_EQ(::symlink("dir", (src_ + "/dirlink").c_str()), 0);
+  auto r = Snap();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Paths(*r), (Strings{"dir/x"}));
+  EXPECT_TRUE(HasWarning(*r, "dangling"));
+  EXPECT_TRUE(HasWarning(*r, "dirlink"));
+}
+
+TEST_F(SnapshotTest, SpecialFilesAreSkippedWithWarning) {
+  Write("a", "1");
+  ASSERT_EQ(::mkfifo((src_ + "/pipe").c_str(), 0644), 0);
+  auto r = Snap();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Paths(*r), (Strings{"a"}));
+  EXPECT_TRUE(HasWarning(*r, "pipe"));
+}
+
+TEST_F(SnapshotTest, BadFileNameIsAnErrorNamingIt) {
+  Write("ok", "1");
+  Write("bad\nname", "2");
+  auto r = Snap();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("bad\nname"), std::string::npos) << r.status().ToString();
+  Write(".ferryignore", "bad*\n");
+  r = Snap();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+}
+
+TEST_F(SnapshotTest, UnreadableFileAndDirectoryAreErrors) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root ignores permissions";
+  Write("locked.txt", "x");
+  ASSERT_EQ(::chmod((src_ + "/locked.txt").c_str(), 0), 0);
+  auto r = Snap();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(r.status().message().find("locked.txt"), std::string::npos) << r.status().ToString();
+  ASSERT_EQ(::unlink((src_ + "/locked.txt").c_str()), 0);
+
+  Write("closed/y", "y");
+  ASSERT_EQ(::chmod((src_ + "/closed").c_str(), 0), 0);
+  r = Snap();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(r.status().message().find("closed"), std::string::npos) << r.status().ToString();
+  ASSERT_EQ(::chmod((src_ + "/closed").c_str(), 0755), 0);
+}
+
+// Runs git in dir; fails the test on error.
+void Git(const std::string& dir, std::vector<std::string> args) {
+  std::vector<std::string> argv = {"git", "-C", dir};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = RunCommand(argv);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->exit_code, 0) << "git " << args[0];
+}
+
+TEST_F(SnapshotTest, GitStateOfATemporaryRepository) {
+  if (FindOnPath("git").empty()) GTEST_SKIP() << "git is not installed";
+  ::setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+  // Outside any repository (tmp_ is under /tmp).
+  auto none = ReadGitState(tmp_);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->present);
+
+  Git(src_, {"init", "-q", "-b", "main"});
+  Git(src_, {"config", "user.name", "Ferry Test"});
+  Git(src_, {"config", "user.email", "test@example.com"});
+  auto unborn = ReadGitState(src_);
+  ASSERT_TRUE(unborn.ok());
+  EXPECT_TRUE(unborn->present);
+  EXPECT_EQ(unborn->commit, "");
+  EXPECT_EQ(unborn->branch, "main");
+
+  Write("train.py", "print('hi')\n");
+  Git(src_, {"add", "-A"});
+  Git(src_, {"commit", "-q", "-m", "first"});
+  Git(src_, {"remote", "add", "origin", "https://example.com/repo.git"});
+  Write("sub/untracked.txt", "u");
+  auto clean = ReadGitState(src_ + "/sub");
+  ASSERT_TRUE(clean.ok());
+  EXPECT_TRUE(clean->present);
+  EXPECT_TRUE(IsSha256Hex(clean->commit) || clean->commit.size() == 40) << clean->commit;
+  EXPECT_EQ(clean->commit.size(), 40u);
+  EXPECT_EQ(clean->branch, "main");
+  EXPECT_EQ(clean->remote_url, "https://example.com/repo.git");
+  EXPECT_FALSE(clean->dirty);  // untracked files do not count
+
+  Write("train.py", "print('changed')\n");
+  auto dirty = ReadGitState(src_);
+  ASSERT_TRUE(dirty.ok());
+  EXPECT_TRUE(dirty->dirty);
+
+  Git(src_, {"checkout", "-q", "--detach"});
+  auto detached = ReadGitState(src_);
+  ASSERT_TRUE(detached.ok());
+  EXPECT_EQ(detached->branch, "HEAD");
+  EXPECT_EQ(detached->commit, clean->commit);
+}
+
+}  // namespace
+}  // namespace ferry::snapshot

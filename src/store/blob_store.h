@@ -1,0 +1,32 @@
+// BlobStore: content-addressed storage of immutable byte strings keyed by SHA-256.
+//
+// Thread-safety: all methods may be called concurrently. Put is atomic: a blob is either
+// fully present and verifiable or absent. Get verifies the content against its hash and
+// reports Corruption rather than returning wrong bytes.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace ferry::store {
+
+class BlobStore {
+ public:
+  virtual ~BlobStore() = default;
+  virtual bool Has(const std::string& hash) = 0;
+  // Stores content. When expected_hash is non-empty the content must hash to it
+  // (InvalidArgument otherwise). Returns the hash. Storing an existing blob is a no-op.
+  virtual Result<std::string> Put(std::string_view content, const std::string& expected_hash) = 0;
+  // Reads and verifies a blob. NotFound when absent, Corruption when it fails verification.
+  virtual Result<std::string> Get(const std::string& hash) = 0;
+  // Makes every Put that returned so far durable (survives power loss).
+  virtual Status Sync() = 0;
+};
+
+// Files under root/ab/<hash>, zstd-compressed, written to root/tmp then renamed.
+Result<std::unique_ptr<BlobStore>> OpenFsBlobStore(const std::string& root);
+
+}  // namespace ferry::store

@@ -1,0 +1,87 @@
+// MetadataStore: the contract for workspace metadata (experiments, targets, runs, history,
+// tags, params, metrics, artifacts, snapshots). The SQLite implementation is the default.
+//
+// Thread-safety: every method may be called from any thread; implementations serialise.
+// Errors: NotFound names the missing thing; AlreadyExists for unique names; FailedPrecondition
+// for an illegal status transition; Unavailable/IoError for storage trouble. A failed call
+// changes nothing (each call is one transaction).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "model/run.h"
+
+namespace ferry::store {
+
+// Fields a status transition may set in the same transaction.
+struct TransitionExtras {
+  std::optional<int> exit_code;
+  std::optional<std::string> error;
+  std::optional<std::string> job_handle;
+};
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  virtual Result<model::Experiment> CreateExperiment(const std::string& name, double now) = 0;
+  // Returns the experiment, creating it when missing.
+  virtual Result<model::Experiment> EnsureExperiment(const std::string& name, double now) = 0;
+  virtual Result<std::vector<model::Experiment>> ListExperiments() = 0;
+
+  // Inserts the target if no target of that name exists; otherwise leaves it as is.
+  virtual Status EnsureTarget(const model::ComputeTargetRecord& target) = 0;
+  virtual Result<model::ComputeTargetRecord> GetTarget(const std::string& name) = 0;
+  virtual Result<std::vector<model::ComputeTargetRecord>> ListTargets() = 0;
+
+  virtual Status PutSnapshot(const std::string& id, int64_t file_count, int64_t total_bytes,
+                             double now) = 0;
+  virtual Result<bool> HasSnapshot(const std::string& id) = 0;
+
+  // Inserts the run (status Queued, history row "submitted"), its tags and params, and
+  // the experiment if missing. run.id must be unique. Returns the stored run (rid set).
+  virtual Result<model::Run> CreateRun(const model::Run& run,
+                                       const std::map<std::string, std::string>& params,
+                                       const std::string& token_hash, double now) = 0;
+  virtual Result<model::Run> GetRun(const std::string& id) = 0;
+  virtual Result<std::vector<model::Run>> ListRuns(const model::RunFilter& filter) = 0;
+  // Runs not in a terminal state, in submission order.
+  virtual Result<std::vector<model::Run>> ListActiveRuns() = 0;
+  // Atomically checks the transition against the status machine, appends the history row
+  // and updates the run. Sets started_at on Running and ended_at on terminal states.
+  virtual Result<model::Run> Transition(const std::string& id, model::RunStatus to,
+                                        const std::string& reason, double now,
+                                        const TransitionExtras& extras = {}) = 0;
+  virtual Status SetJobHandle(const std::string& id, const std::string& handle) = 0;
+  // Marks the run as cancel-requested (idempotent).
+  virtual Status RequestCancel(const std::string& id) = 0;
+  virtual Result<std::vector<model::StatusEvent>> History(const std::string& id) = 0;
+  virtual Result<std::string> RunTokenHash(const std::string& id) = 0;
+  virtual Status SetTags(const std::string& id, const std::map<std::string, std::string>& tags) = 0;
+  virtual Result<std::map<std::string, std::string>> Params(const std::string& id) = 0;
+
+  // Inserts points idempotently: a point whose (run, key, seq) is stored already is ignored.
+  // Updates the per-run summaries for new points only. Returns how many were new.
+  virtual Result<int64_t> AppendMetrics(int64_t rid, std::span<const model::MetricPoint> points) = 0;
+  // All points of a run (key empty) or of one key, in key then seq order.
+  virtual Result<std::vector<model::MetricPoint>> GetMetrics(const std::string& id,
+                                                             const std::string& key) = 0;
+  virtual Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) = 0;
+
+  // Adds or replaces artifacts of a run.
+  virtual Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& files) = 0;
+  virtual Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) = 0;
+};
+
+// Opens (creating if needed) the SQLite store at path, in WAL mode, and applies the
+// numbered migrations that are not yet applied.
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path);
+
+}  // namespace ferry::store

@@ -1,0 +1,656 @@
+// MetadataStore on SQLite (WAL mode, numbered migrations, one connection behind a mutex).
+#include <cmath>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "store/metadata_store.h"
+#include "store/sqlite_db.h"
+
+namespace ferry::store {
+namespace {
+
+using model::Run;
+using model::RunStatus;
+using nlohmann::json;
+
+// Numbered migrations; index i holds migration number i + 1. Never edit a released one:
+// append a new one.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE experiments(
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at REAL NOT NULL);
+CREATE TABLE compute_targets(
+  name TEXT PRIMARY KEY, kind TEXT NOT NULL, config TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE snapshots(
+  id TEXT PRIMARY KEY, file_count INTEGER NOT NULL, total_bytes INTEGER NOT NULL,
+  created_at REAL NOT NULL);
+CREATE TABLE runs(
+  rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  target TEXT NOT NULL, status TEXT NOT NULL, script TEXT NOT NULL, arguments TEXT NOT NULL,
+  python TEXT NOT NULL, snapshot_id TEXT NOT NULL, git TEXT NOT NULL,
+  created_at REAL NOT NULL, started_at REAL NOT NULL DEFAULT 0, ended_at REAL NOT NULL DEFAULT 0,
+  exit_code INTEGER, error TEXT NOT NULL DEFAULT '', attempt INTEGER NOT NULL DEFAULT 1,
+  job_handle TEXT NOT NULL DEFAULT '', cancel_requested INTEGER NOT NULL DEFAULT 0,
+  token_hash TEXT NOT NULL);
+CREATE INDEX runs_by_status ON runs(status, rid);
+CREATE INDEX runs_by_experiment ON runs(experiment_id, rid);
+CREATE INDEX runs_by_target ON runs(target, rid);
+CREATE TABLE run_status_history(
+  rid INTEGER NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, time REAL NOT NULL,
+  reason TEXT NOT NULL, PRIMARY KEY(rid, seq)) WITHOUT ROWID;
+CREATE TABLE run_params(
+  rid INTEGER NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY(rid, name)) WITHOUT ROWID;
+CREATE TABLE run_tags(
+  rid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY(rid, key)) WITHOUT ROWID;
+CREATE TABLE metric_keys(kid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+-- value NULL encodes NaN (SQLite stores NaN as NULL).
+CREATE TABLE metrics(
+  rid INTEGER NOT NULL, kid INTEGER NOT NULL, seq INTEGER NOT NULL, step INTEGER NOT NULL,
+  value REAL, time REAL NOT NULL, PRIMARY KEY(rid, kid, seq)) WITHOUT ROWID;
+CREATE TABLE metric_summaries(
+  rid INTEGER NOT NULL, kid INTEGER NOT NULL, count INTEGER NOT NULL, min REAL, max REAL,
+  last REAL, last_step INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+  PRIMARY KEY(rid, kid)) WITHOUT ROWID;
+CREATE TABLE artifacts(
+  rid INTEGER NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, hash TEXT NOT NULL,
+  PRIMARY KEY(rid, path)) WITHOUT ROWID;
+)sql",
+};
+
+constexpr const char* kRunColumns =
+    "r.rid, r.id, e.name, r.target, r.status, r.script, r.arguments, r.python, r.snapshot_id, "
+    "r.git, r.created_at, r.started_at, r.ended_at, r.exit_code, r.error, r.attempt, "
+    "r.job_handle, r.cancel_requested";
+
+json GitToJson(const model::GitState& g) {
+  if (!g.present) return json::object();
+  return {{"remote_url", g.remote_url}, {"branch", g.branch}, {"commit", g.commit}, {"dirty", g.dirty}};
+}
+
+model::GitState GitFromJson(const std::string& s) {
+  model::GitState g;
+  json j = json::parse(s, nullptr, false);
+  if (!j.is_object() || j.empty()) return g;
+  g.present = true;
+  g.remote_url = j.value("remote_url", "");
+  g.branch = j.value("branch", "");
+  g.commit = j.value("commit", "");
+  g.dirty = j.value("dirty", false);
+  return g;
+}
+
+class SqliteMetadataStore final : public MetadataStore {
+ public:
+  explicit SqliteMetadataStore(Db db) : db_(std::move(db)) {}
+
+  Status Init() {
+    FERRY_RETURN_IF_ERROR(db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                   "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"));
+    FERRY_RETURN_IF_ERROR(db_.Exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied_at REAL)"));
+    FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT COALESCE(MAX(version),0) FROM schema_migrations"));
+    FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
+    int64_t current = row ? q.Int(0) : 0;
+    const int64_t n = static_cast<int64_t>(std::size(kMigrations));
+    if (current > n) {
+      return Status::FailedPrecondition("the workspace database has schema version " +
+                                        std::to_string(current) + " but this ferry knows only " +
+                                        std::to_string(n) + "; upgrade ferry");
+    }
+    for (int64_t v = current + 1; v <= n; ++v) {
+      FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+      Status st = db_.Exec(kMigrations[v - 1]);
+      if (st.ok()) st = db_.Exec("INSERT INTO schema_migrations VALUES(" + std::to_string(v) + ", unixepoch())");
+      if (!st.ok()) {
+        (void)db_.Exec("ROLLBACK");
+        return st.WithContext("applying migration " + std::to_string(v));
+      }
+      FERRY_RETURN_IF_ERROR(db_.Exec("COMMIT"));
+    }
+    return Status::Ok();
+  }
+
+  Result<model::Experiment> CreateExperiment(const std::string& name, double now) override {
+    std::lock_guard lock(mu_);
+    FERRY_RETURN_IF_ERROR(ValidateName("experiment", name));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO experiments(name, created_at) VALUES(?,?)"));
+    st.Bind(1, name).Bind(2, now);
+    Status s = st.Run();
+    if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("experiment '" + name + "' already exists");
+    FERRY_RETURN_IF_ERROR(s);
+    return model::Experiment{db_.LastInsertRowid(), name, now};
+  }
+
+  Result<model::Experiment> EnsureExperiment(const std::string& name, double now) override {
+    std::lock_guard lock(mu_);
+    return EnsureExperimentLocked(name, now);
+  }
+
+  Result<std::vector<model::Experiment>> ListExperiments() override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT id, name, created_at FROM experiments ORDER BY name"));
+    std::vector<model::Experiment> out;
+    for (;;) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      out.push_back({st.Int(0), st.Text(1), st.Double(2)});
+    }
+    return out;
+  }
+
+  Status EnsureTarget(const model::ComputeTargetRecord& t) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "INSERT OR IGNORE INTO compute_targets(name, kind, config, created_at) VALUES(?,?,?,?)"));
+    return st.Bind(1, t.name).Bind(2, t.kind).Bind(3, t.config_json).Bind(4, t.created_at).Run();
+  }
+
+  Result<model::ComputeTargetRecord> GetTarget(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "SELECT name, kind, config, created_at FROM compute_targets WHERE name=?"));
+    st.Bind(1, name);
+    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return Status::NotFound("compute target '" + name + "' does not exist; see 'ferry compute list'");
+    return model::ComputeTargetRecord{st.Text(0), st.Text(1), st.Text(2), st.Double(3)};
+  }
+
+  Result<std::vector<model::ComputeTargetRecord>> ListTargets() override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "SELECT name, kind, config, created_at FROM compute_targets ORDER BY name"));
+    std::vector<model::ComputeTargetRecord> out;
+    for (;;) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Double(3)});
+    }
+    return out;
+  }
+
+  Status PutSnapshot(const std::string& id, int64_t files, int64_t bytes, double now) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT OR IGNORE INTO snapshots VALUES(?,?,?,?)"));
+    return st.Bind(1, id).Bind(2, files).Bind(3, bytes).Bind(4, now).Run();
+  }
+
+  Result<bool> HasSnapshot(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT 1 FROM snapshots WHERE id=?"));
+    st.Bind(1, id);
+    return st.Step();
+  }
+
+  Result<Run> CreateRun(const Run& run, const std::map<std::string, std::string>& params,
+                        const std::string& token_hash, double now) override {
+    std::lock_guard lock(mu_);
+    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    Status created = CreateRunLocked(run, params, token_hash, now);
+    if (!created.ok()) {
+      (void)db_.Exec("ROLLBACK");
+      return created;
+    }
+    FERRY_RETURN_IF_ERROR(Commit());
+    return GetRunLocked(run.id);
+  }
+
+  Result<Run> GetRun(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    return GetRunLocked(id);
+  }
+
+  Result<std::vector<Run>> ListRuns(const model::RunFilter& f) override {
+    std::lock_guard lock(mu_);
+    std::string sql = std::string("SELECT ") + kRunColumns +
+                      " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1=1";
+    if (!f.experiment.empty()) sql += " AND e.name = ?1";
+    if (!f.target.empty()) sql += " AND r.target = ?2";
+    if (f.status) sql += " AND r.status = ?3";
+    sql += " ORDER BY r.rid DESC LIMIT ?4 OFFSET ?5";
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    if (!f.experiment.empty()) st.Bind(1, f.experiment);
+    if (!f.target.empty()) st.Bind(2, f.target);
+    if (f.status) st.Bind(3, model::RunStatusName(*f.status));
+    st.Bind(4, f.limit).Bind(5, f.offset);
+    return ReadRuns(st);
+  }
+
+  Result<std::vector<Run>> ListActiveRuns() override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        std::string("SELECT ") + kRunColumns +
+        " FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+        " WHERE r.status NOT IN ('Completed','Failed','Canceled') ORDER BY r.rid"));
+    return ReadRuns(st);
+  }
+
+  Result<Run> Transition(const std::string& id, RunStatus to, const std::string& reason, double now,
+                         const TransitionExtras& extras) override {
+    std::lock_guard lock(mu_);
+    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    Status st = TransitionLocked(id, to, reason, now, extras);
+    if (!st.ok()) {
+      (void)db_.Exec("ROLLBACK");
+      return st;
+    }
+    FERRY_RETURN_IF_ERROR(Commit());
+    return GetRunLocked(id);
+  }
+
+  Status SetJobHandle(const std::string& id, const std::string& handle) override {
+    std::lock_guard lock(mu_);
+    return UpdateRun("UPDATE runs SET job_handle=?2 WHERE id=?1", id, handle);
+  }
+
+  Status RequestCancel(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    return UpdateRun("UPDATE runs SET cancel_requested=1 WHERE id=?1", id, "");
+  }
+
+  Result<std::vector<model::StatusEvent>> History(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "SELECT status, time, reason FROM run_status_history WHERE rid=? ORDER BY seq"));
+    st.Bind(1, rid);
+    std::vector<model::StatusEvent> out;
+    for (;;) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      FERRY_ASSIGN_OR_RETURN(RunStatus s, model::ParseRunStatus(st.Text(0)));
+      out.push_back({s, st.Double(1), st.Text(2)});
+    }
+    return out;
+  }
+
+  Result<std::string> RunTokenHash(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT token_hash FROM runs WHERE id=?"));
+    st.Bind(1, id);
+    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return RunNotFound(id);
+    return st.Text(0);
+  }
+
+  Status SetTags(const std::string& id, const std::map<std::string, std::string>& tags) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    Status s = PutKv("INSERT OR REPLACE INTO run_tags VALUES(?,?,?)", rid, tags);
+    if (!s.ok()) {
+      (void)db_.Exec("ROLLBACK");
+      return s;
+    }
+    return Commit();
+  }
+
+  Result<std::map<std::string, std::string>> Params(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    return ReadKv("SELECT name, value FROM run_params WHERE rid=? ORDER BY name", rid);
+  }
+
+  Result<int64_t> AppendMetrics(int64_t rid, std::span<const model::MetricPoint> points) override {
+    std::lock_guard lock(mu_);
+    if (points.empty()) return int64_t{0};
+    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    auto r = AppendMetricsLocked(rid, points);
+    if (!r.ok()) {
+      (void)db_.Exec("ROLLBACK");
+      key_cache_.clear();  // ids assigned in the rolled-back transaction are gone
+      return r.status();
+    }
+    FERRY_RETURN_IF_ERROR(Commit());
+    return r;
+  }
+
+  Result<std::vector<model::MetricPoint>> GetMetrics(const std::string& id, const std::string& key) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    std::string sql =
+        "SELECT k.name, m.seq, m.step, m.value, m.time FROM metrics m JOIN metric_keys k ON k.kid = m.kid "
+        "WHERE m.rid=?1";
+    if (!key.empty()) sql += " AND k.name=?2";
+    sql += " ORDER BY k.name, m.seq";
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    st.Bind(1, rid);
+    if (!key.empty()) st.Bind(2, key);
+    std::vector<model::MetricPoint> out;
+    for (;;) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      model::MetricPoint p;
+      p.key = st.Text(0);
+      p.seq = st.Int(1);
+      p.step = st.Int(2);
+      p.value = st.IsNull(3) ? std::numeric_limits<double>::quiet_NaN() : st.Double(3);
+      p.time = st.Double(4);
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "SELECT k.name, s.count, s.min, s.max, s.last, s.last_step FROM metric_summaries s "
+        "JOIN metric_keys k ON k.kid = s.kid WHERE s.rid=? ORDER BY k.name"));
+    st.Bind(1, rid);
+    std::vector<model::MetricSummary> out;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (;;) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      out.push_back({st.Text(0), st.Int(1), st.IsNull(2) ? nan : st.Double(2),
+                     st.IsNull(3) ? nan : st.Double(3), st.IsNull(4) ? nan : st.Double(4), st.Int(5)});
+    }
+    return out;
+  }
+
+  Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& files) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    Status s = [&]() -> Status {
+      FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT OR REPLACE INTO artifacts VALUES(?,?,?,?)"));
+      for (const auto& f : files) {
+        FERRY_RETURN_IF_ERROR(
+            st.Bind(1, rid).Bind(2, f.path).Bind(3, static_cast<int64_t>(f.size)).Bind(4, f.hash).Run());
+      }
+      return Status::Ok();
+    }();
+    if (!s.ok()) {
+      (void)db_.Exec("ROLLBACK");
+      return s;
+    }
+    return Commit();
+  }
+
+  Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT path, size, hash FROM artifacts WHERE rid=? ORDER BY path"));
+    st.Bind(1, rid);
+    std::vector<model::Artifact> out;
+    for (;;) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      out.push_back({st.Text(0), static_cast<uint64_t>(st.Int(1)), st.Text(2)});
+    }
+    return out;
+  }
+
+ private:
+  static Status ValidateName(const char* what, const std::string& name) {
+    if (name.empty() || name.size() > 255)
+      return Status::InvalidArgument(std::string(what) + " name must be 1-255 characters, got '" + name + "'");
+    for (char c : name) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+        return Status::InvalidArgument(std::string(what) + " name '" + name +
+                                       "' may contain only letters, digits, '-', '_' and '.'");
+      }
+    }
+    return Status::Ok();
+  }
+
+  static Status RunNotFound(const std::string& id) {
+    return Status::NotFound("run '" + id + "' does not exist; see 'ferry run list'");
+  }
+
+  Status Commit() {
+    Status s = db_.Exec("COMMIT");
+    if (!s.ok()) (void)db_.Exec("ROLLBACK");
+    return s;
+  }
+
+  Result<model::Experiment> EnsureExperimentLocked(const std::string& name, double now) {
+    FERRY_RETURN_IF_ERROR(ValidateName("experiment", name));
+    FERRY_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT OR IGNORE INTO experiments(name, created_at) VALUES(?,?)"));
+    FERRY_RETURN_IF_ERROR(ins.Bind(1, name).Bind(2, now).Run());
+    FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT id, created_at FROM experiments WHERE name=?"));
+    q.Bind(1, name);
+    FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::Internal("experiment vanished: " + name);
+    return model::Experiment{q.Int(0), name, q.Double(1)};
+  }
+
+  Result<int64_t> RidLocked(const std::string& id) {
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT rid FROM runs WHERE id=?"));
+    st.Bind(1, id);
+    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return RunNotFound(id);
+    return st.Int(0);
+  }
+
+  Status PutKv(const char* sql, int64_t rid, const std::map<std::string, std::string>& kv) {
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    for (const auto& [k, v] : kv) {
+      if (k.empty()) return Status::InvalidArgument("empty tag or parameter name");
+      FERRY_RETURN_IF_ERROR(st.Bind(1, rid).Bind(2, k).Bind(3, v).Run());
+    }
+    return Status::Ok();
+  }
+
+  Result<std::map<std::string, std::string>> ReadKv(const char* sql, int64_t rid) {
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    st.Bind(1, rid);
+    std::map<std::string, std::string> out;
+    for (;;) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      out[st.Text(0)] = st.Text(1);
+    }
+    return out;
+  }
+
+  Status CreateRunLocked(const Run& run, const std::map<std::string, std::string>& params,
+                         const std::string& token_hash, double now) {
+    FERRY_ASSIGN_OR_RETURN(model::Experiment exp, EnsureExperimentLocked(run.experiment, now));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "INSERT INTO runs(id, experiment_id, target, status, script, arguments, python, snapshot_id, "
+        "git, created_at, token_hash) VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+    st.Bind(1, run.id).Bind(2, exp.id).Bind(3, run.target).Bind(4, "Queued").Bind(5, run.script)
+        .Bind(6, json(run.arguments).dump()).Bind(7, run.python).Bind(8, run.snapshot_id)
+        .Bind(9, GitToJson(run.git).dump()).Bind(10, now).Bind(11, token_hash);
+    Status s = st.Run();
+    if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("run '" + run.id + "' already exists");
+    FERRY_RETURN_IF_ERROR(s);
+    int64_t rid = db_.LastInsertRowid();
+    FERRY_RETURN_IF_ERROR(AppendHistory(rid, RunStatus::kQueued, now, "submitted"));
+    FERRY_RETURN_IF_ERROR(PutKv("INSERT OR REPLACE INTO run_tags VALUES(?,?,?)", rid, run.tags));
+    FERRY_RETURN_IF_ERROR(PutKv("INSERT OR REPLACE INTO run_params VALUES(?,?,?)", rid, params));
+    return Status::Ok();
+  }
+
+  Status AppendHistory(int64_t rid, RunStatus s, double now, const std::string& reason) {
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "INSERT INTO run_status_history SELECT ?1, COALESCE(MAX(seq),0)+1, ?2, ?3, ?4 "
+        "FROM run_status_history WHERE rid=?1"));
+    return st.Bind(1, rid).Bind(2, model::RunStatusName(s)).Bind(3, now).Bind(4, reason).Run();
+  }
+
+  Status TransitionLocked(const std::string& id, RunStatus to, const std::string& reason, double now,
+                          const TransitionExtras& extras) {
+    FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT rid, status FROM runs WHERE id=?"));
+    q.Bind(1, id);
+    FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return RunNotFound(id);
+    int64_t rid = q.Int(0);
+    FERRY_ASSIGN_OR_RETURN(RunStatus from, model::ParseRunStatus(q.Text(1)));
+    if (!model::IsLegalTransition(from, to)) {
+      return Status::FailedPrecondition("run '" + id + "' is " + model::RunStatusName(from) +
+                                        "; it cannot become " + model::RunStatusName(to));
+    }
+    FERRY_RETURN_IF_ERROR(AppendHistory(rid, to, now, reason));
+    std::string sql = "UPDATE runs SET status=?2";
+    if (to == RunStatus::kRunning) sql += ", started_at=?3";
+    if (model::IsTerminal(to)) sql += ", ended_at=?3";
+    if (to == RunStatus::kQueued) sql += ", attempt=attempt+1";
+    if (extras.exit_code) sql += ", exit_code=?4";
+    if (extras.error) sql += ", error=?5";
+    if (extras.job_handle) sql += ", job_handle=?6";
+    sql += " WHERE rid=?1";
+    FERRY_ASSIGN_OR_RETURN(Stmt up, db_.Prepare(sql));
+    up.Bind(1, rid).Bind(2, model::RunStatusName(to)).Bind(3, now);
+    if (extras.exit_code) up.Bind(4, *extras.exit_code);
+    if (extras.error) up.Bind(5, *extras.error);
+    if (extras.job_handle) up.Bind(6, *extras.job_handle);
+    return up.Run();
+  }
+
+  Status UpdateRun(const char* sql, const std::string& id, const std::string& value) {
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    st.Bind(1, id);
+    if (!value.empty()) st.Bind(2, value);
+    FERRY_RETURN_IF_ERROR(st.Run());
+    if (db_.Changes() == 0) return RunNotFound(id);
+    return Status::Ok();
+  }
+
+  Result<Run> GetRunLocked(const std::string& id) {
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        std::string("SELECT ") + kRunColumns +
+        " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id=?"));
+    st.Bind(1, id);
+    FERRY_ASSIGN_OR_RETURN(auto runs, ReadRuns(st));
+    if (runs.empty()) return RunNotFound(id);
+    return std::move(runs[0]);
+  }
+
+  Result<std::vector<Run>> ReadRuns(Stmt& st) {
+    std::vector<Run> out;
+    for (;;) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      Run r;
+      r.rid = st.Int(0);
+      r.id = st.Text(1);
+      r.experiment = st.Text(2);
+      r.target = st.Text(3);
+      FERRY_ASSIGN_OR_RETURN(r.status, model::ParseRunStatus(st.Text(4)));
+      r.script = st.Text(5);
+      json args = json::parse(st.Text(6), nullptr, false);
+      if (args.is_array()) {
+        for (auto& a : args) r.arguments.push_back(a.get<std::string>());
+      }
+      r.python = st.Text(7);
+      r.snapshot_id = st.Text(8);
+      r.git = GitFromJson(st.Text(9));
+      r.created_at = st.Double(10);
+      r.started_at = st.Double(11);
+      r.ended_at = st.Double(12);
+      if (!st.IsNull(13)) r.exit_code = static_cast<int>(st.Int(13));
+      r.error = st.Text(14);
+      r.attempt = static_cast<int>(st.Int(15));
+      r.job_handle = st.Text(16);
+      r.cancel_requested = st.Int(17) != 0;
+      out.push_back(std::move(r));
+    }
+    for (auto& r : out) {
+      FERRY_ASSIGN_OR_RETURN(r.tags, ReadKv("SELECT key, value FROM run_tags WHERE rid=? ORDER BY key", r.rid));
+    }
+    return out;
+  }
+
+  Result<int64_t> KeyId(const std::string& name) {
+    auto it = key_cache_.find(name);
+    if (it != key_cache_.end()) return it->second;
+    if (!key_insert_) {
+      FERRY_ASSIGN_OR_RETURN(Stmt a, db_.Prepare("INSERT OR IGNORE INTO metric_keys(name) VALUES(?)"));
+      FERRY_ASSIGN_OR_RETURN(Stmt b, db_.Prepare("SELECT kid FROM metric_keys WHERE name=?"));
+      key_insert_.emplace(std::move(a));
+      key_select_.emplace(std::move(b));
+    }
+    FERRY_RETURN_IF_ERROR(key_insert_->Bind(1, name).Run());
+    key_select_->Bind(1, name);
+    FERRY_ASSIGN_OR_RETURN(bool row, key_select_->Step());
+    int64_t kid = row ? key_select_->Int(0) : -1;
+    key_select_->Reset();
+    if (kid < 0) return Status::Internal("metric key vanished: " + name);
+    key_cache_.emplace(name, kid);
+    return kid;
+  }
+
+  struct Agg {
+    int64_t count = 0;
+    double min = std::numeric_limits<double>::infinity();
+    double max = -std::numeric_limits<double>::infinity();
+    double last = 0;
+    int64_t last_step = 0, last_seq = -1;
+  };
+
+  Result<int64_t> AppendMetricsLocked(int64_t rid, std::span<const model::MetricPoint> points) {
+    if (!metric_insert_) {
+      FERRY_ASSIGN_OR_RETURN(Stmt a, db_.Prepare("INSERT OR IGNORE INTO metrics VALUES(?,?,?,?,?,?)"));
+      FERRY_ASSIGN_OR_RETURN(Stmt b, db_.Prepare(
+          "INSERT INTO metric_summaries VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(rid,kid) DO UPDATE SET "
+          "count=count+excluded.count, "
+          "min=CASE WHEN excluded.min IS NULL THEN min WHEN min IS NULL OR excluded.min<min THEN excluded.min ELSE min END, "
+          "max=CASE WHEN excluded.max IS NULL THEN max WHEN max IS NULL OR excluded.max>max THEN excluded.max ELSE max END, "
+          "last=CASE WHEN excluded.last_seq>last_seq THEN excluded.last ELSE last END, "
+          "last_step=CASE WHEN excluded.last_seq>last_seq THEN excluded.last_step ELSE last_step END, "
+          "last_seq=MAX(last_seq, excluded.last_seq)"));
+      metric_insert_.emplace(std::move(a));
+      summary_upsert_.emplace(std::move(b));
+    }
+    std::unordered_map<int64_t, Agg> aggs;
+    int64_t inserted = 0;
+    Stmt& ins = *metric_insert_;
+    for (const auto& p : points) {
+      FERRY_ASSIGN_OR_RETURN(int64_t kid, KeyId(p.key));
+      ins.Bind(1, rid).Bind(2, kid).Bind(3, p.seq).Bind(4, p.step);
+      if (std::isnan(p.value)) ins.BindNull(5);
+      else ins.Bind(5, p.value);
+      ins.Bind(6, p.time);
+      auto r = ins.Step();
+      ins.Reset();
+      if (!r.ok()) return r.status();
+      if (db_.Changes() == 0) continue;  // already stored: a resend after a lost ack
+      ++inserted;
+      Agg& a = aggs[kid];
+      ++a.count;
+      if (!std::isnan(p.value)) {
+        a.min = std::min(a.min, p.value);
+        a.max = std::max(a.max, p.value);
+      }
+      if (p.seq > a.last_seq) {
+        a.last_seq = p.seq;
+        a.last = p.value;
+        a.last_step = p.step;
+      }
+    }
+    Stmt& up = *summary_upsert_;
+    for (const auto& [kid, a] : aggs) {
+      up.Bind(1, rid).Bind(2, kid).Bind(3, a.count);
+      if (a.min > a.max) up.BindNull(4).BindNull(5);  // only NaN values so far
+      else up.Bind(4, a.min).Bind(5, a.max);
+      if (std::isnan(a.last)) up.BindNull(6);
+      else up.Bind(6, a.last);
+      up.Bind(7, a.last_step).Bind(8, a.last_seq);
+      FERRY_RETURN_IF_ERROR(up.Run());
+    }
+    return inserted;
+  }
+
+  std::mutex mu_;
+  Db db_;
+  std::unordered_map<std::string, int64_t> key_cache_;
+  std::optional<Stmt> key_insert_, key_select_, metric_insert_, summary_upsert_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path) {
+  FERRY_ASSIGN_OR_RETURN(Db db, Db::Open(path));
+  auto store = std::make_unique<SqliteMetadataStore>(std::move(db));
+  FERRY_RETURN_IF_ERROR(store->Init().WithContext("opening workspace database " + path));
+  return std::unique_ptr<MetadataStore>(std::move(store));
+}
+
+}  // namespace ferry::store

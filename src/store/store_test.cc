@@ -1,0 +1,165 @@
+// Unit tests for the SQLite metadata store and the file blob store.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cmath>
+
+#include "common/crypto.h"
+#include "common/fs.h"
+#include "store/blob_store.h"
+#include "store/metadata_store.h"
+
+namespace ferry::store {
+namespace {
+
+using model::RunStatus;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ferry_store_XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    (void)RemoveAll(dir_);
+  }
+  model::Run MakeRun(const std::string& id) {
+    model::Run r;
+    r.id = id;
+    r.experiment = "exp";
+    r.target = "local";
+    r.script = "train.py";
+    r.arguments = {"--alpha", "0.5"};
+    r.python = "/usr/bin/python3";
+    r.snapshot_id = Sha256Hex("m");
+    r.tags = {{"team", "a"}};
+    return r;
+  }
+  std::string dir_;
+  std::unique_ptr<MetadataStore> store_;
+};
+
+TEST_F(StoreTest, ExperimentsAreUniqueAndValidated) {
+  ASSERT_TRUE(store_->CreateExperiment("e1", 1).ok());
+  EXPECT_EQ(store_->CreateExperiment("e1", 2).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreateExperiment("bad name", 2).status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(store_->EnsureExperiment("e1", 3).ok());
+  EXPECT_EQ(store_->ListExperiments()->size(), 1u);
+}
+
+TEST_F(StoreTest, RunLifecycleRecordsHistoryInOrder) {
+  auto r = store_->CreateRun(MakeRun("r1"), {{"alpha", "0.5"}}, "th", 10);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, RunStatus::kQueued);
+  EXPECT_EQ(r->arguments.size(), 2u);
+  EXPECT_EQ(r->tags.at("team"), "a");
+  ASSERT_TRUE(store_->Transition("r1", RunStatus::kPreparing, "scheduled", 11).ok());
+  ASSERT_TRUE(store_->Transition("r1", RunStatus::kRunning, "started", 12).ok());
+  auto bad = store_->Transition("r1", RunStatus::kCompleted, "skip", 13);
+  EXPECT_EQ(bad.status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->Transition("r1", RunStatus::kFinalizing, "exited", 13).ok());
+  TransitionExtras ex;
+  ex.exit_code = 0;
+  auto done = store_->Transition("r1", RunStatus::kCompleted, "uploaded", 14, ex);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->exit_code, 0);
+  EXPECT_EQ(done->started_at, 12);
+  EXPECT_EQ(done->ended_at, 14);
+  auto h = store_->History("r1");
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->size(), 5u);
+  EXPECT_EQ((*h)[0].status, RunStatus::kQueued);
+  EXPECT_EQ((*h)[4].status, RunStatus::kCompleted);
+  EXPECT_EQ((*h)[4].reason, "uploaded");
+  EXPECT_EQ(store_->Params("r1")->at("alpha"), "0.5");
+  EXPECT_TRUE(store_->ListActiveRuns()->empty());
+  EXPECT_EQ(store_->GetRun("nope").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, ListRunsFilters) {
+  ASSERT_TRUE(store_->CreateRun(MakeRun("a"), {}, "t", 1).ok());
+  ASSERT_TRUE(store_->CreateRun(MakeRun("b"), {}, "t", 2).ok());
+  ASSERT_TRUE(store_->Transition("b", RunStatus::kCanceled, "user", 3).ok());
+  model::RunFilter f;
+  f.status = RunStatus::kQueued;
+  auto runs = store_->ListRuns(f);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].id, "a");
+  f = {};
+  f.experiment = "other";
+  EXPECT_TRUE(store_->ListRuns(f)->empty());
+  EXPECT_EQ(store_->ListActiveRuns()->size(), 1u);
+}
+
+TEST_F(StoreTest, MetricsAreIdempotentAndSummarised) {
+  auto r = store_->CreateRun(MakeRun("m"), {}, "t", 1);
+  ASSERT_TRUE(r.ok());
+  std::vector<model::MetricPoint> pts;
+  for (int i = 0; i < 100; ++i) pts.push_back({i, i % 2 ? "a" : "b", double(i), i / 2, 1.0});
+  EXPECT_EQ(*store_->AppendMetrics(r->rid, pts), 100);
+  // A resend of an overlapping batch after a lost acknowledgement stores nothing twice.
+  std::vector<model::MetricPoint> again(pts.begin() + 50, pts.end());
+  again.push_back({100, "a", std::nan(""), 50, 2.0});
+  EXPECT_EQ(*store_->AppendMetrics(r->rid, again), 1);
+  auto all = store_->GetMetrics("m", "");
+  ASSERT_EQ(all->size(), 101u);
+  auto a = store_->GetMetrics("m", "a");
+  ASSERT_EQ(a->size(), 51u);
+  EXPECT_TRUE(std::isnan(a->back().value));
+  auto sums = store_->MetricSummaries("m");
+  ASSERT_EQ(sums->size(), 2u);
+  EXPECT_EQ((*sums)[0].key, "a");
+  EXPECT_EQ((*sums)[0].count, 51);
+  EXPECT_EQ((*sums)[0].min, 1);
+  EXPECT_EQ((*sums)[0].max, 99);
+  EXPECT_TRUE(std::isnan((*sums)[0].last));
+  EXPECT_EQ((*sums)[1].last, 98);
+}
+
+TEST_F(StoreTest, MigrationsAreAppliedOnce) {
+  ASSERT_TRUE(store_->CreateExperiment("keep", 1).ok());
+  store_.reset();
+  auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ((*s)->ListExperiments()->size(), 1u);
+}
+
+TEST_F(StoreTest, ArtifactsAndTags) {
+  ASSERT_TRUE(store_->CreateRun(MakeRun("x"), {}, "t", 1).ok());
+  ASSERT_TRUE(store_->AddArtifacts("x", {{"outputs/m.pkl", 3, Sha256Hex("abc")}}).ok());
+  EXPECT_EQ(store_->ListArtifacts("x")->at(0).path, "outputs/m.pkl");
+  ASSERT_TRUE(store_->SetTags("x", {{"k", "v"}}).ok());
+  EXPECT_EQ(store_->GetRun("x")->tags.at("k"), "v");
+  EXPECT_EQ(store_->SetTags("nope", {{"k", "v"}}).code(), StatusCode::kNotFound);
+}
+
+TEST(BlobStore, PutGetVerify) {
+  char tmpl[] = "/tmp/ferry_blobs_XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  auto bs = OpenFsBlobStore(dir);
+  ASSERT_TRUE(bs.ok());
+  auto h = (*bs)->Put("hello", "");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(*h, Sha256Hex("hello"));
+  EXPECT_TRUE((*bs)->Has(*h));
+  EXPECT_EQ(*(*bs)->Get(*h), "hello");
+  EXPECT_EQ((*bs)->Put("hello", Sha256Hex("other")).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*bs)->Get(Sha256Hex("missing")).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ((*bs)->Get("../../etc/passwd").status().code(), StatusCode::kInvalidArgument);
+  // Corrupt the stored file: Get refuses it and a new Put repairs it.
+  std::string path = dir + "/" + h->substr(0, 2) + "/" + *h;
+  ASSERT_TRUE(WriteFileAtomic(path, "garbage").ok());
+  EXPECT_EQ((*bs)->Get(*h).status().code(), StatusCode::kCorruption);
+  ASSERT_TRUE((*bs)->Put("hello", *h).ok());
+  EXPECT_EQ(*(*bs)->Get(*h), "hello");
+  EXPECT_TRUE((*bs)->Sync().ok());
+  (void)RemoveAll(dir);
+}
+
+}  // namespace
+}  // namespace ferry::store
