@@ -2,7 +2,9 @@
 #include "common/crypto.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <unistd.h>
 
@@ -71,6 +73,18 @@ Result<std::string> Sha256File(const std::string& path, uint64_t* size_out) {
   }
   if (size_out) *size_out = total;
   return h.HexDigest();
+}
+
+std::string HmacSha256Hex(std::string_view key, std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  FERRY_CHECK(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+                   reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len) != nullptr);
+  return ToHex(md, len);
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 bool IsSha256Hex(std::string_view s) {

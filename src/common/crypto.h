@@ -32,6 +32,10 @@ std::string Sha256Hex(std::string_view data);
 Result<std::string> Sha256File(const std::string& path, uint64_t* size_out = nullptr);
 // True when s is 64 lowercase hex characters.
 bool IsSha256Hex(std::string_view s);
+// HMAC-SHA-256 of data under key, hex.
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
+// Constant-time comparison of equal-length strings (false when lengths differ).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
 // n random bytes from the OS CSPRNG, hex-encoded (2n characters).
 std::string RandomHex(size_t n_bytes);
 

@@ -1,6 +1,8 @@
 // HTTP request/response values shared by the server and the client (no Asio here).
 #pragma once
 
+#include <algorithm>
+#include <cctype>
 #include <map>
 #include <string>
 #include <string_view>
@@ -32,6 +34,16 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+
+  // Case-insensitive lookup; empty when absent.
+  std::string Header(std::string_view name) const {
+    for (const auto& [k, v] : headers) {
+      if (k.size() == name.size() &&
+          std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+        return v;
+    }
+    return {};
+  }
 };
 
 // Percent-decoding ('+' is kept as is in paths, decoded to ' ' in queries).

@@ -1,0 +1,557 @@
+// Agent implementation (see agent.h).
+#include "agent/agent.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "common/crypto.h"
+#include "common/fs.h"
+#include "common/home.h"
+#include "common/subprocess.h"
+#include "model/manifest.h"
+#include "model/run.h"
+#include "net/http_client.h"
+#include "store/blob_store.h"
+
+namespace ferry::agent {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+int g_signal_pipe[2] = {-1, -1};
+volatile sig_atomic_t g_term = 0;
+
+void OnSignal(int sig) {
+  if (sig == SIGTERM || sig == SIGINT) g_term = 1;
+  int saved = errno;
+  char c = static_cast<char>(sig);
+  (void)!::write(g_signal_pipe[1], &c, 1);
+  errno = saved;
+}
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Talks to the server, re-reading server.json after connection failures (the server may
+// have restarted on another port) and retrying transient failures with backoff.
+class ServerConn {
+ public:
+  ServerConn(std::string home, std::string run_id, std::string token)
+      : home_(std::move(home)), run_id_(std::move(run_id)), token_(std::move(token)) {}
+
+  // Retries Unavailable and 5xx until `patience` has passed; returns the parsed JSON of a
+  // 2xx response, or the server's error for a 4xx.
+  Result<json> Call(const std::string& method, const std::string& path, const std::string& body,
+                    const std::string& content_type = "application/json",
+                    std::chrono::seconds patience = std::chrono::hours(24 * 365)) {
+    auto deadline = Clock::now() + patience;
+    int backoff_ms = 20;
+    for (;;) {
+      Status st = Connect();
+      if (st.ok()) {
+        auto r = client_->Request(method, path, body, content_type, 60000);
+        if (r.ok() && r->status < 500) {
+          json j = json::parse(r->body, nullptr, false);
+          if (r->status < 300) return j.is_discarded() ? json::object() : j;
+          std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", r->body) : r->body;
+          last_error_body_ = j;
+          StatusCode code = r->status == 404 ? StatusCode::kNotFound
+                          : r->status == 409 ? StatusCode::kFailedPrecondition
+                          : r->status == 403 || r->status == 401 ? StatusCode::kPermissionDenied
+                                                                 : StatusCode::kInvalidArgument;
+          return Status(code, msg);
+        }
+        st = r.ok() ? Status::Unavailable("server answered " + std::to_string(r->status)) : r.status();
+        client_.reset();
+      }
+      if (Clock::now() >= deadline) return st;
+      if (g_term && stop_on_term_) return Status::Unavailable("stopping");
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+      backoff_ms = std::min(backoff_ms * 2, 2000);
+    }
+  }
+
+  std::string RunPath(const std::string& sub) const { return "/api/v1/runs/" + run_id_ + "/" + sub; }
+  const json& last_error_body() const { return last_error_body_; }
+  void set_stop_on_term(bool v) { stop_on_term_ = v; }
+
+ private:
+  Status Connect() {
+    if (client_) return Status::Ok();
+    auto info = ReadServerInfo(home_);
+    if (!info.ok()) return Status::Unavailable("no server is running for " + home_);
+    auto c = net::HttpClient::Create(info->url, token_);
+    if (!c.ok()) return c.status();
+    client_ = std::move(c).value();
+    return Status::Ok();
+  }
+
+  std::string home_, run_id_, token_;
+  std::unique_ptr<net::HttpClient> client_;
+  json last_error_body_;
+  bool stop_on_term_ = false;
+};
+
+std::string FindPythonPackageDir() {
+  if (const char* p = std::getenv("FERRY_PYTHON_PACKAGE_DIR"); p && *p) return p;
+  std::string exe = ExecutableDir();
+  for (const char* rel : {"/../share/ferry/python", "/../../python", "/../python"}) {
+    std::string cand = AbsolutePath(exe + rel);
+    if (PathExists(cand + "/ferry/__init__.py")) return cand;
+  }
+  return "";
+}
+
+class Agent {
+ public:
+  explicit Agent(const AgentOptions& o)
+      : o_(o), conn_(o.home, o.run_id, o.token),
+        work_(JoinPath(o.home, "work/" + o.run_id)),
+        agent_dir_(JoinPath(o.home, "work/" + o.run_id + ".agent")),
+        capture_path_(JoinPath(agent_dir_, "std_log.txt")),
+        metrics_path_(JoinPath(agent_dir_, "metrics.jsonl")) {}
+
+  int Run() {
+    auto plan = conn_.Call("GET", conn_.RunPath("plan"), "", "application/json", std::chrono::minutes(10));
+    if (!plan.ok()) {
+      std::fprintf(stderr, "ferry agent: cannot get the plan of run %s: %s\n", o_.run_id.c_str(),
+                   plan.status().ToString().c_str());
+      return 2;
+    }
+    const json& run = (*plan)["run"];
+    experiment_ = run.value("experiment", "");
+    if (g_term || run.value("cancel_requested", false)) return Finish("Canceled", "canceled before the script started", {});
+
+    Status st = Materialize((*plan)["manifest_id"].get<std::string>());
+    if (!st.ok()) return Finish("Failed", "preparing the working directory failed", st.message());
+
+    UniqueFd capture(::open(capture_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
+    if (!capture.valid()) return Finish("Failed", "cannot create the log file", ErrnoStatus("open", capture_path_, errno).message());
+    {
+      UniqueFd m(::open(metrics_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    }
+    capture_fd_ = capture.get();
+
+    SpawnOptions so;
+    so.argv.push_back(run.value("python", "python3"));
+    so.argv.push_back(run.value("script", ""));
+    for (auto& a : run["arguments"]) so.argv.push_back(a.get<std::string>());
+    so.cwd = work_;
+    so.stdout_fd = capture.get();
+    so.stderr_fd = capture.get();
+    so.env_set["FERRY_RUN_ID"] = o_.run_id;
+    so.env_set["FERRY_EXPERIMENT"] = experiment_;
+    so.env_set["FERRY_METRICS_FILE"] = metrics_path_;
+    so.env_set["PYTHONUNBUFFERED"] = "1";
+    so.env_unset = {"FERRY_RUN_TOKEN"};
+    std::string pkg = FindPythonPackageDir();
+    if (!pkg.empty()) {
+      const char* pp = std::getenv("PYTHONPATH");
+      so.env_set["PYTHONPATH"] = pp && *pp ? pkg + ":" + pp : pkg;
+    }
+
+    auto running = conn_.Call("POST", conn_.RunPath("status"),
+                              json{{"status", "Running"}, {"reason", "starting " + run.value("script", "")}}.dump());
+    if (!running.ok()) {
+      std::fprintf(stderr, "ferry agent: run %s cannot start: %s\n", o_.run_id.c_str(), running.status().ToString().c_str());
+      return 3;
+    }
+    auto child = Subprocess::Spawn(so);
+    if (!child.ok()) return Finish("Failed", "the script could not be started", child.status().message());
+    int wait_status = Supervise(*child);
+    capture.Reset();
+    capture_fd_ = -1;
+    int code = ExitCodeFromWaitStatus(wait_status);
+
+    conn_.set_stop_on_term(false);
+    Drain();
+    std::string why = canceled_ ? "canceled; script stopped with code " + std::to_string(code)
+                                : "script exited with code " + std::to_string(code);
+    auto fin = conn_.Call("POST", conn_.RunPath("status"), json{{"status", "Finalizing"}, {"reason", why}}.dump());
+    if (!fin.ok()) {
+      std::fprintf(stderr, "ferry agent: %s\n", fin.status().ToString().c_str());
+      return 3;
+    }
+    std::string upload_error;
+    Status up = UploadArtifacts();
+    if (!up.ok()) upload_error = "collecting outputs failed: " + up.message();
+    if (canceled_) return Finish("Canceled", "canceled by the user", upload_error, code);
+    if (code == 0 && upload_error.empty()) return Finish("Completed", "script exited with code 0", "", code);
+    std::string error = code != 0 ? "script exited with code " + std::to_string(code) + "; last lines of its output:\n" +
+                                        TailOfCapture(20)
+                                  : upload_error;
+    return Finish("Failed", code != 0 ? "script exited with code " + std::to_string(code) : "collecting outputs failed",
+                  error, code);
+  }
+
+ private:
+  int Finish(const std::string& status, const std::string& reason, const std::string& error,
+             std::optional<int> exit_code = std::nullopt) {
+    json body = {{"status", status}, {"reason", reason}};
+    if (!error.empty()) body["error"] = error;
+    if (exit_code) body["exit_code"] = *exit_code;
+    auto r = conn_.Call("POST", conn_.RunPath("status"), body.dump());
+    if (!r.ok()) {
+      std::fprintf(stderr, "ferry agent: reporting %s for run %s: %s\n", status.c_str(), o_.run_id.c_str(),
+                   r.status().ToString().c_str());
+      return 3;
+    }
+    return 0;
+  }
+
+  Status Materialize(const std::string& manifest_id) {
+    FERRY_RETURN_IF_ERROR(RemoveAll(work_));
+    FERRY_RETURN_IF_ERROR(MakeDirs(work_));
+    FERRY_RETURN_IF_ERROR(MakeDirs(agent_dir_));
+    FERRY_ASSIGN_OR_RETURN(std::string text, GetBlob(manifest_id));
+    FERRY_ASSIGN_OR_RETURN(model::Manifest m, model::Manifest::Parse(text));
+    std::string last_dir;
+    for (const auto& e : m.entries) {
+      // Paths are validated (relative, no '..'), and the tree is new and holds no symlinks,
+      // so nothing can be written outside the working directory.
+      std::string path = JoinPath(work_, e.path);
+      std::string dir = DirName(path);
+      if (dir != last_dir) {
+        FERRY_RETURN_IF_ERROR(MakeDirs(dir));
+        last_dir = dir;
+      }
+      FERRY_ASSIGN_OR_RETURN(std::string content, GetBlob(e.hash));
+      UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e.mode & 0777));
+      if (!fd.valid()) return ErrnoStatus("cannot create", path, errno);
+      FERRY_RETURN_IF_ERROR(WriteAll(fd.get(), content, path));
+    }
+    FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(work_, "outputs")));
+    FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(work_, "logs")));
+    return Status::Ok();
+  }
+
+  // Local blob store when this node shares the workspace home; else over HTTP.
+  Result<std::string> GetBlob(const std::string& hash) {
+    if (!blobs_opened_) {
+      blobs_opened_ = true;
+      std::string dir = JoinPath(o_.home, "blobs");
+      if (PathExists(dir)) {
+        auto b = store::OpenFsBlobStore(dir);
+        if (b.ok()) blobs_ = std::move(b).value();
+      }
+    }
+    if (blobs_) {
+      auto r = blobs_->Get(hash);
+      if (r.ok() || r.status().code() != StatusCode::kNotFound) return r;
+    }
+    return Status::NotFound("blob " + hash + " is not in the node's blob store");
+  }
+
+  // Waits for the script, shipping logs and metrics and handling cancel. Returns the raw
+  // wait status.
+  int Supervise(Subprocess& child) {
+    conn_.set_stop_on_term(true);
+    std::optional<Clock::time_point> kill_at;
+    auto last_ship = Clock::now() - std::chrono::seconds(10);
+    for (;;) {
+      if (auto st = child.TryWait()) return *st;
+      if ((g_term || cancel_requested_) && !canceled_) {
+        canceled_ = true;
+        child.SignalGroup(SIGTERM);
+        kill_at = Clock::now() + std::chrono::milliseconds(static_cast<int>(o_.cancel_grace_s * 1000));
+      }
+      if (kill_at && Clock::now() >= *kill_at) {
+        child.SignalGroup(SIGKILL);
+        kill_at.reset();
+      }
+      auto now = Clock::now();
+      if (now - last_ship >= std::chrono::milliseconds(100)) {
+        ShipOnce(now - last_ship >= std::chrono::seconds(1));
+        last_ship = Clock::now();
+      }
+      pollfd p{g_signal_pipe[0], POLLIN, 0};
+      int r = ::poll(&p, 1, 100);
+      if (r > 0) {
+        char buf[64];
+        while (::read(g_signal_pipe[0], buf, sizeof buf) > 0) {
+        }
+      }
+    }
+  }
+
+  // Ships what is new; heartbeat=true sends an empty log post so cancel requests are seen.
+  void ShipOnce(bool heartbeat) {
+    ShipLogs(heartbeat);
+    ShipMetrics();
+  }
+
+  // Everything written so far, acknowledged, retrying until the server takes it.
+  void Drain() {
+    for (;;) {
+      bool more_logs = ShipLogs(false);
+      bool more_metrics = ShipMetrics();
+      if (!more_logs && !more_metrics) return;
+    }
+  }
+
+  // Returns true when more log data is waiting.
+  bool ShipLogs(bool heartbeat) {
+    struct stat st;
+    if (::stat(capture_path_.c_str(), &st) != 0) return false;
+    uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (size <= log_acked_ && !heartbeat) return false;
+    std::string chunk;
+    if (size > log_acked_) {
+      uint64_t n = std::min<uint64_t>(size - log_acked_, 1 << 20);
+      chunk.resize(n);
+      UniqueFd fd(::open(capture_path_.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) return false;
+      ssize_t got = ::pread(fd.get(), chunk.data(), n, static_cast<off_t>(log_acked_));
+      if (got <= 0) return false;
+      chunk.resize(static_cast<size_t>(got));
+    }
+    auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_acked_)), chunk, "text/plain");
+    if (r.ok()) {
+      log_acked_ = (*r).value("size", log_acked_ + chunk.size());
+      if ((*r).value("cancel_requested", false)) cancel_requested_ = true;
+    } else if (r.status().code() == StatusCode::kFailedPrecondition && conn_.last_error_body().contains("error")) {
+      // The server's log is shorter than we thought (a gap): resend from its size.
+      log_acked_ = conn_.last_error_body()["error"].value("size", uint64_t{0});
+    } else {
+      return false;
+    }
+    return size > log_acked_;
+  }
+
+  // Parses new complete lines of the metrics file into pending points and sends them.
+  // Returns true when more remains.
+  bool ShipMetrics() {
+    ReadNewMetricLines();
+    if (!pending_tags_.empty()) {
+      auto r = conn_.Call("POST", conn_.RunPath("tags"), json{{"tags", pending_tags_}}.dump());
+      if (r.ok() || r.status().code() != StatusCode::kUnavailable) pending_tags_.clear();
+    }
+    if (pending_.empty()) return false;
+    const size_t kBatch = 20000;
+    size_t n = std::min(kBatch, pending_.size());
+    std::string body = "{\"points\":[";
+    body.reserve(n * 80);
+    char buf[160];
+    for (size_t i = 0; i < n; ++i) {
+      const auto& p = pending_[i];
+      if (i) body.push_back(',');
+      body += "{\"q\":" + std::to_string(p.seq) + ",\"k\":" + json(p.key).dump() + ",\"v\":";
+      if (std::isnan(p.value)) body += "\"nan\"";
+      else if (std::isinf(p.value)) body += p.value > 0 ? "\"inf\"" : "\"-inf\"";
+      else {
+        std::snprintf(buf, sizeof buf, "%.17g", p.value);
+        body += buf;
+      }
+      std::snprintf(buf, sizeof buf, ",\"s\":%lld,\"t\":%.6f}", static_cast<long long>(p.step), p.time);
+      body += buf;
+    }
+    body += "]}";
+    auto r = conn_.Call("POST", conn_.RunPath("metrics"), body);
+    if (!r.ok()) {
+      if (r.status().code() == StatusCode::kInvalidArgument) {
+        AgentNote("the server refused a metrics batch: " + r.status().message());
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(n));
+      }
+      return !pending_.empty() && r.status().code() != StatusCode::kUnavailable;
+    }
+    if ((*r).value("cancel_requested", false)) cancel_requested_ = true;
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(n));
+    return !pending_.empty();
+  }
+
+  void ReadNewMetricLines() {
+    UniqueFd fd(::open(metrics_path_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return;
+    char buf[1 << 16];
+    for (;;) {
+      ssize_t n = ::pread(fd.get(), buf, sizeof buf, static_cast<off_t>(metrics_offset_ + partial_.size()));
+      if (n <= 0) break;
+      partial_.append(buf, static_cast<size_t>(n));
+      if (partial_.size() > (64u << 20)) break;  // bound memory per pass
+    }
+    size_t start = 0;
+    for (;;) {
+      size_t nl = partial_.find('\n', start);
+      if (nl == std::string::npos) break;
+      ParseMetricLine(std::string_view(partial_).substr(start, nl - start));
+      start = nl + 1;
+    }
+    metrics_offset_ += start;
+    partial_.erase(0, start);
+  }
+
+  void ParseMetricLine(std::string_view line) {
+    int64_t seq = next_seq_++;
+    if (line.empty()) return;
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_object()) {
+      AgentNote("ignoring malformed metrics line " + std::to_string(seq + 1) + ": " + std::string(line.substr(0, 200)));
+      return;
+    }
+    if (auto t = j.find("tags"); t != j.end() && t->is_object()) {
+      for (auto& [k, v] : t->items()) pending_tags_[k] = v.is_string() ? v.get<std::string>() : v.dump();
+      return;
+    }
+    model::MetricPoint p;
+    p.seq = seq;
+    auto k = j.find("k");
+    auto v = j.find("v");
+    if (k == j.end() || !k->is_string() || v == j.end()) {
+      AgentNote("ignoring metrics line " + std::to_string(seq + 1) + " without \"k\" and \"v\"");
+      return;
+    }
+    p.key = k->get<std::string>();
+    if (v->is_number()) p.value = v->get<double>();
+    else if (v->is_string() && (*v == "nan" || *v == "inf" || *v == "-inf")) {
+      std::string s = v->get<std::string>();
+      p.value = s == "nan" ? std::nan("") : s == "inf" ? INFINITY : -INFINITY;
+    } else {
+      AgentNote("ignoring metric '" + p.key + "' with non-numeric value " + v->dump());
+      return;
+    }
+    auto s = j.find("s");
+    int64_t& counter = step_counters_[p.key];
+    if (s != j.end() && s->is_number_integer()) {
+      p.step = s->get<int64_t>();
+      counter = std::max(counter, p.step + 1);
+    } else {
+      p.step = counter++;
+    }
+    auto t = j.find("t");
+    p.time = t != j.end() && t->is_number() ? t->get<double>() : Now();
+    pending_.push_back(std::move(p));
+  }
+
+  // A note from the agent itself, in the run's log.
+  void AgentNote(const std::string& msg) {
+    std::string line = "[ferry agent] " + msg + "\n";
+    if (capture_fd_ >= 0) {
+      (void)WriteAll(capture_fd_, line, capture_path_);
+    } else {
+      UniqueFd fd(::open(capture_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+      if (fd.valid()) (void)WriteAll(fd.get(), line, capture_path_);
+    }
+  }
+
+  std::string TailOfCapture(int lines) {
+    auto text = ReadFile(capture_path_);
+    if (!text.ok()) return "";
+    std::string_view s(*text);
+    if (s.size() > 16384) s = s.substr(s.size() - 16384);
+    size_t pos = s.size();
+    if (pos && s[pos - 1] == '\n') --pos;
+    int found = 0;
+    while (pos > 0) {
+      if (s[pos - 1] == '\n' && ++found == lines) break;
+      --pos;
+    }
+    return std::string(s.substr(pos));
+  }
+
+  // Regular files under dir (no symlinks followed), as paths relative to base.
+  void Collect(const std::string& base, const std::string& rel, std::vector<std::string>* out) {
+    std::string dir = JoinPath(base, rel);
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      std::string r = rel.empty() ? name : rel + "/" + name;
+      struct stat st;
+      if (::lstat(JoinPath(base, r).c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) Collect(base, r, out);
+      else if (S_ISREG(st.st_mode)) out->push_back(r);
+      else if (S_ISLNK(st.st_mode)) AgentNote("not collecting symlink " + r + " (only regular files are artifacts)");
+    }
+    ::closedir(d);
+  }
+
+  Status UploadArtifacts() {
+    std::vector<std::pair<std::string, std::string>> files;  // artifact path, local path
+    for (const char* top : {"outputs", "logs"}) {
+      std::vector<std::string> rel;
+      Collect(work_, top, &rel);
+      for (auto& r : rel) files.emplace_back(r, JoinPath(work_, r));
+    }
+    bool has_std_log = false;
+    for (auto& f : files) has_std_log = has_std_log || f.first == "logs/std_log.txt";
+    if (!has_std_log) files.emplace_back("logs/std_log.txt", capture_path_);
+    json manifest = json::array();
+    std::string batch;
+    auto flush = [&]() -> Status {
+      if (batch.empty()) return Status::Ok();
+      auto r = conn_.Call("POST", "/api/v1/blobs", batch, "application/octet-stream");
+      batch.clear();
+      return r.ok() ? Status::Ok() : r.status();
+    };
+    for (auto& [rel, local] : files) {
+      if (!model::ValidateRelativePath(rel).ok()) {
+        AgentNote("not collecting '" + rel + "': not a valid artifact path");
+        continue;
+      }
+      FERRY_ASSIGN_OR_RETURN(std::string content, ReadFile(local));
+      std::string hash = Sha256Hex(content);
+      if (blobs_) {
+        FERRY_RETURN_IF_ERROR(blobs_->Put(content, hash).status());
+      } else {
+        batch += hash + " " + std::to_string(content.size()) + "\n" + content;
+        if (batch.size() > (64u << 20)) FERRY_RETURN_IF_ERROR(flush());
+      }
+      manifest.push_back({{"path", rel}, {"size", content.size()}, {"hash", hash}});
+    }
+    if (blobs_) FERRY_RETURN_IF_ERROR(blobs_->Sync());
+    FERRY_RETURN_IF_ERROR(flush());
+    if (manifest.empty()) return Status::Ok();
+    auto r = conn_.Call("POST", conn_.RunPath("artifacts"), json{{"files", manifest}}.dump());
+    return r.ok() ? Status::Ok() : r.status();
+  }
+
+  AgentOptions o_;
+  ServerConn conn_;
+  std::string work_, agent_dir_, capture_path_, metrics_path_, experiment_;
+  int capture_fd_ = -1;
+  bool blobs_opened_ = false;
+  std::unique_ptr<store::BlobStore> blobs_;
+  bool cancel_requested_ = false, canceled_ = false;
+  uint64_t log_acked_ = 0;
+  uint64_t metrics_offset_ = 0;
+  std::string partial_;
+  int64_t next_seq_ = 0;
+  std::map<std::string, int64_t> step_counters_;
+  std::vector<model::MetricPoint> pending_;
+  std::map<std::string, std::string> pending_tags_;
+};
+
+}  // namespace
+
+int RunAgent(const AgentOptions& options) {
+  if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return 2;
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGCHLD, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+  Agent agent(options);
+  return agent.Run();
+}
+
+}  // namespace ferry::agent

@@ -1,0 +1,22 @@
+// The agent: runs one run on a node. It fetches the run's plan, materialises the snapshot
+// into a fresh working directory, starts the script in its own process group, ships logs
+// (byte offsets) and metrics (line sequence numbers) until the server acknowledges them,
+// collects outputs/ and logs/ as artifacts and reports the final status. A server that is
+// down or restarting only delays shipping: the files on disk are the spool.
+#pragma once
+
+#include <string>
+
+namespace ferry::agent {
+
+struct AgentOptions {
+  std::string run_id;
+  std::string home;          // workspace home: server.json (URL), blobs/, work/
+  std::string token;         // the run's token (from FERRY_RUN_TOKEN)
+  double cancel_grace_s = 10;  // SIGTERM to SIGKILL
+};
+
+// Returns the agent's process exit code (0 when the final status was delivered).
+int RunAgent(const AgentOptions& options);
+
+}  // namespace ferry::agent

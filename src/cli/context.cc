@@ -1,0 +1,128 @@
+// CLI context: server discovery and auto-start.
+#include "cli/context.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/fs.h"
+#include "common/home.h"
+#include "common/subprocess.h"
+#include "net/http_client.h"
+
+namespace ferry::cli {
+
+using nlohmann::json;
+
+Context::Context() : home(DefaultHome()) {}
+Context::~Context() = default;
+
+namespace {
+
+Result<std::unique_ptr<net::HttpClient>> TryServer(const std::string& home) {
+  auto info = ReadServerInfo(home);
+  if (!info.ok()) return info.status();
+  auto token = ReadSecretFile(HomePath(home, "token"));
+  if (!token.ok()) return token.status();
+  auto c = net::HttpClient::Create(info->url, *token);
+  if (!c.ok()) return c.status();
+  auto health = (*c)->Request("GET", "/api/v1/health", "", "application/json", 2000);
+  if (!health.ok()) return health.status();
+  if (health->status != 200) return Status::Unavailable("server at " + info->url + " is not healthy");
+  return c;
+}
+
+}  // namespace
+
+Status Context::StartServer() {
+  FERRY_RETURN_IF_ERROR(MakeDirs(home));
+  std::string log_path = HomePath(home, "server.log");
+  UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!log.valid()) return ErrnoStatus("cannot open", log_path, errno);
+  SpawnOptions so;
+  so.argv = {JoinPath(ExecutableDir(), "ferry"), "--home", home, "server", "--port", "0"};
+  so.stdout_fd = log.get();
+  so.stderr_fd = log.get();
+  FERRY_ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(so));
+  // Wait for it (or for another CLI's server that won the race) to answer.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  int sleep_ms = 2;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto c = TryServer(home);
+    if (c.ok()) {
+      client_ = std::move(c).value();
+      return Status::Ok();
+    }
+    if (!ProcessAlive(pid, 0)) {
+      // Our server exited. If another one holds the workspace, wait for it; else give up now.
+      auto log_text = ReadFile(log_path);
+      if (!log_text.ok() || log_text->find("already running") == std::string::npos) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+    sleep_ms = std::min(sleep_ms * 2, 100);
+  }
+  auto tail = ReadFile(log_path);
+  return Status::Unavailable("the workspace server did not start; see " + log_path +
+                             (tail.ok() && !tail->empty() ? ":\n" + tail->substr(tail->size() > 2000 ? tail->size() - 2000 : 0) : ""));
+}
+
+Status Context::Connect() {
+  if (client_) return Status::Ok();
+  auto c = TryServer(home);
+  if (c.ok()) {
+    client_ = std::move(c).value();
+    return Status::Ok();
+  }
+  return StartServer();
+}
+
+Result<net::HttpResponse> Context::Raw(const std::string& method, const std::string& path,
+                                       const std::string& body, int timeout_ms) {
+  FERRY_RETURN_IF_ERROR(Connect());
+  std::string ct = method == "POST" && !body.empty() && body[0] != '{' ? "application/octet-stream" : "application/json";
+  return client_->Request(method, path, body, ct, timeout_ms);
+}
+
+Result<json> Context::Call(const std::string& method, const std::string& path, const std::string& body,
+                           const std::string& content_type) {
+  FERRY_RETURN_IF_ERROR(Connect());
+  FERRY_ASSIGN_OR_RETURN(net::HttpResponse r, client_->Request(method, path, body, content_type, 300000));
+  json j = json::parse(r.body, nullptr, false);
+  if (r.status >= 200 && r.status < 300) return j.is_discarded() ? json::object() : j;
+  std::string msg = r.body;
+  std::string code;
+  if (j.is_object() && j.contains("error")) {
+    msg = j["error"].value("message", r.body);
+    code = j["error"].value("code", "");
+  }
+  StatusCode sc = r.status == 404 ? StatusCode::kNotFound
+                : r.status == 409 ? StatusCode::kFailedPrecondition
+                : r.status == 400 ? StatusCode::kInvalidArgument
+                : r.status == 401 || r.status == 403 ? StatusCode::kPermissionDenied
+                                                     : StatusCode::kInternal;
+  return Status(sc, msg);
+}
+
+int ReportError(const Status& st) {
+  std::fprintf(stderr, "ferry: %s\n", st.message().c_str());
+  return kExitFailed;
+}
+
+void PrintJson(const json& j) { std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str()); }
+
+std::string FormatTime(double t) {
+  if (t <= 0) return "-";
+  time_t s = static_cast<time_t>(t);
+  struct tm tm;
+  ::localtime_r(&s, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,61 @@
+// CLI context: the workspace home, output format and a connection to the server, started
+// in the background when none is running (the embedded default workspace).
+#pragma once
+
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+#include "common/status.h"
+#include "net/http.h"
+
+namespace CLI {
+class App;
+}
+
+namespace ferry::net {
+class HttpClient;
+}
+
+namespace ferry::cli {
+
+// Exit codes of the CLI.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;      // an error, or a waited-for run that Failed
+inline constexpr int kExitUsage = 2;       // bad command line
+inline constexpr int kExitCanceled = 3;    // a waited-for run was Canceled
+
+class Context {
+ public:
+  Context();
+  ~Context();
+
+  std::string home;
+  std::string output = "text";  // "text" or "json"
+  bool json_output() const { return output == "json"; }
+
+  // Connects to the workspace server, starting a local one in the background if needed.
+  Status Connect();
+  // Calls the API; a non-2xx answer becomes a Status carrying the server's message.
+  Result<nlohmann::json> Call(const std::string& method, const std::string& path,
+                              const std::string& body = "",
+                              const std::string& content_type = "application/json");
+  // Like Call but returns the raw response (for logs and downloads).
+  Result<net::HttpResponse> Raw(const std::string& method, const std::string& path,
+                                const std::string& body = "", int timeout_ms = 120000);
+
+ private:
+  Status StartServer();
+  std::unique_ptr<net::HttpClient> client_;
+};
+
+// Prints "ferry: <message>" to stderr and returns kExitFailed.
+int ReportError(const Status& st);
+// Prints JSON pretty to stdout.
+void PrintJson(const nlohmann::json& j);
+std::string FormatTime(double unix_seconds);
+
+// One verb group registers its subcommands on the app; the table lives in verbs.cc.
+using Register = void (*)(CLI::App& app, Context& ctx, int* exit_code);
+
+}  // namespace ferry::cli

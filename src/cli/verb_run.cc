@@ -1,0 +1,247 @@
+// `ferry run list|show|logs|metrics|cancel|download`.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/context.h"
+#include "cli/follow.h"
+#include "common/fs.h"
+#include "model/manifest.h"
+#include "net/http.h"
+
+namespace ferry::cli {
+
+using nlohmann::json;
+
+void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code);
+
+int StreamLogs(Context& ctx, const std::string& run_id, bool follow) {
+  uint64_t offset = 0;
+  std::string path = "/api/v1/runs/" + net::UrlEncode(run_id) + "/logs?offset=";
+  for (;;) {
+    auto r = ctx.Raw("GET", path + std::to_string(offset) + (follow ? "&wait_ms=30000" : ""), "", 90000);
+    if (!r.ok()) return ReportError(r.status());
+    if (r->status != 200) {
+      json j = json::parse(r->body, nullptr, false);
+      std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", r->body) : r->body;
+      return ReportError(Status::NotFound(msg));
+    }
+    if (!r->body.empty()) {
+      std::fwrite(r->body.data(), 1, r->body.size(), stdout);
+      std::fflush(stdout);
+    }
+    std::string next = r->Header("X-Ferry-Next-Offset");
+    offset = next.empty() ? offset + r->body.size() : std::stoull(next);
+    std::string status = r->Header("X-Ferry-Run-Status");
+    bool terminal = status == "Completed" || status == "Failed" || status == "Canceled";
+    if (!follow) return kExitOk;
+    if (terminal && r->body.empty()) {
+      auto run = ctx.Call("GET", "/api/v1/runs/" + net::UrlEncode(run_id));
+      if (run.ok()) {
+        double secs = (*run)["ended_at"].get<double>() - (*run)["created_at"].get<double>();
+        std::fprintf(stderr, "Run %s %s in %.2f s\n", run_id.c_str(), status.c_str(), secs);
+        std::string err = (*run).value("error", "");
+        if (status == "Failed" && !err.empty()) std::fprintf(stderr, "%s\n", err.c_str());
+      }
+      if (status == "Completed") return kExitOk;
+      return status == "Canceled" ? kExitCanceled : kExitFailed;
+    }
+  }
+}
+
+namespace {
+
+std::string RunPath(const std::string& id, const std::string& sub = "") {
+  return "/api/v1/runs/" + net::UrlEncode(id) + (sub.empty() ? "" : "/" + sub);
+}
+
+std::string Num(const json& v) {
+  if (v.is_null()) return "NaN";
+  if (v.is_number_float()) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6g", v.get<double>());
+    return buf;
+  }
+  return v.dump();
+}
+
+void PrintRun(const json& r, const json& history, const json& artifacts) {
+  auto s = [&](const char* k) { return r.contains(k) && r[k].is_string() ? r[k].get<std::string>() : std::string("-"); };
+  std::printf("Run:         %s\nStatus:      %s\nExperiment:  %s\nTarget:      %s\n", s("id").c_str(),
+              s("status").c_str(), s("experiment").c_str(), s("target").c_str());
+  std::string cmd = s("script");
+  for (auto& a : r["arguments"]) cmd += " " + a.get<std::string>();
+  std::printf("Command:     %s %s\n", s("python").c_str(), cmd.c_str());
+  std::printf("Snapshot:    %s\n", s("snapshot_id").c_str());
+  std::printf("Created:     %s\nStarted:     %s\nEnded:       %s\n", FormatTime(r["created_at"]).c_str(),
+              FormatTime(r["started_at"]).c_str(), FormatTime(r["ended_at"]).c_str());
+  if (!r["exit_code"].is_null()) std::printf("Exit code:   %d\n", r["exit_code"].get<int>());
+  if (r.value("attempt", 1) > 1) std::printf("Attempt:     %d\n", r["attempt"].get<int>());
+  if (!r["git"].is_null()) {
+    std::printf("Git:         %s %s@%s%s\n", r["git"].value("remote_url", "").c_str(), r["git"].value("branch", "").c_str(),
+                r["git"].value("commit", "").substr(0, 12).c_str(), r["git"].value("dirty", false) ? " (dirty)" : "");
+  }
+  if (r.contains("params") && !r["params"].empty()) {
+    std::printf("Parameters:\n");
+    for (auto& [k, v] : r["params"].items()) std::printf("  %-24s %s\n", k.c_str(), v.get<std::string>().c_str());
+  }
+  if (!r["tags"].empty()) {
+    std::printf("Tags:\n");
+    for (auto& [k, v] : r["tags"].items()) std::printf("  %-24s %s\n", k.c_str(), v.get<std::string>().c_str());
+  }
+  if (r.contains("metrics") && !r["metrics"].empty()) {
+    std::printf("Metrics:     %-22s %-12s %-12s %-12s %s\n", "", "last", "min", "max", "count");
+    for (auto& [k, m] : r["metrics"].items()) {
+      std::printf("  %-32s %-12s %-12s %-12s %s\n", k.c_str(), Num(m["last"]).c_str(), Num(m["min"]).c_str(),
+                  Num(m["max"]).c_str(), m["count"].dump().c_str());
+    }
+  }
+  if (!artifacts.empty()) {
+    std::printf("Artifacts:\n");
+    for (auto& a : artifacts) std::printf("  %-40s %llu bytes\n", a["path"].get<std::string>().c_str(), a["size"].get<unsigned long long>());
+  }
+  if (!history.empty()) {
+    std::printf("History:\n");
+    for (auto& h : history) {
+      std::printf("  %s  %-10s %s\n", FormatTime(h["time"]).c_str(), h["status"].get<std::string>().c_str(),
+                  h["reason"].get<std::string>().c_str());
+    }
+  }
+  std::string err = s("error");
+  if (err != "-" && !err.empty()) std::printf("Error:\n%s\n", err.c_str());
+}
+
+}  // namespace
+
+void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
+  auto* run = app.add_subcommand("run", "Submit and inspect runs");
+  run->require_subcommand(1);
+  RegisterRunSubmit(*run, ctx, exit_code);
+
+  auto* list = run->add_subcommand("list", "List runs, newest first");
+  auto filter = std::make_shared<std::map<std::string, std::string>>();
+  list->add_option_function<std::string>("-e,--experiment", [filter](const std::string& v) { (*filter)["experiment"] = v; });
+  list->add_option_function<std::string>("-t,--target", [filter](const std::string& v) { (*filter)["target"] = v; });
+  list->add_option_function<std::string>("--status", [filter](const std::string& v) { (*filter)["status"] = v; });
+  list->add_option_function<int>("--limit", [filter](int v) { (*filter)["limit"] = std::to_string(v); });
+  list->callback([&ctx, filter, exit_code] {
+    std::string q;
+    for (auto& [k, v] : *filter) q += (q.empty() ? "?" : "&") + k + "=" + net::UrlEncode(v);
+    auto r = ctx.Call("GET", "/api/v1/runs" + q);
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    if (ctx.json_output()) return PrintJson(*r);
+    std::printf("%-44s %-11s %-16s %-10s %s\n", "RUN", "STATUS", "EXPERIMENT", "TARGET", "CREATED");
+    for (auto& x : (*r)["runs"]) {
+      std::printf("%-44s %-11s %-16s %-10s %s\n", x["id"].get<std::string>().c_str(), x["status"].get<std::string>().c_str(),
+                  x["experiment"].get<std::string>().c_str(), x["target"].get<std::string>().c_str(),
+                  FormatTime(x["created_at"]).c_str());
+    }
+  });
+
+  auto id = std::make_shared<std::string>();
+  auto* show = run->add_subcommand("show", "Show a run: status, history, parameters, metrics, artifacts");
+  show->add_option("run_id", *id)->required();
+  show->callback([&ctx, id, exit_code] {
+    auto r = ctx.Call("GET", RunPath(*id));
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    auto h = ctx.Call("GET", RunPath(*id, "history"));
+    auto a = ctx.Call("GET", RunPath(*id, "artifacts"));
+    json history = h.ok() ? (*h)["history"] : json::array();
+    json artifacts = a.ok() ? (*a)["artifacts"] : json::array();
+    if (ctx.json_output()) {
+      json out = *r;
+      out["history"] = history;
+      out["artifacts"] = artifacts;
+      return PrintJson(out);
+    }
+    PrintRun(*r, history, artifacts);
+  });
+
+  auto* logs = run->add_subcommand("logs", "Print a run's output (-f: follow until it ends)");
+  auto follow = std::make_shared<bool>(false);
+  logs->add_option("run_id", *id)->required();
+  logs->add_flag("-f,--follow", *follow, "Keep streaming until the run ends");
+  logs->callback([&ctx, id, follow, exit_code] {
+    int code = StreamLogs(ctx, *id, *follow);
+    *exit_code = *follow ? code : code;
+  });
+
+  auto* metrics = run->add_subcommand("metrics", "Print a run's metrics");
+  auto key = std::make_shared<std::string>();
+  metrics->add_option("run_id", *id)->required();
+  metrics->add_option("-k,--key", *key, "Only this metric");
+  metrics->callback([&ctx, id, key, exit_code] {
+    auto r = ctx.Call("GET", RunPath(*id, "metrics") + (key->empty() ? "" : "?key=" + net::UrlEncode(*key)));
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    if (ctx.json_output()) return PrintJson(*r);
+    std::printf("%-32s %-8s %s\n", "METRIC", "STEP", "VALUE");
+    for (auto& [k, pts] : (*r)["metrics"].items()) {
+      for (auto& p : pts) std::printf("%-32s %-8lld %s\n", k.c_str(), p["step"].get<long long>(), Num(p["value"]).c_str());
+    }
+  });
+
+  auto* cancel = run->add_subcommand("cancel", "Cancel a run (SIGTERM, then SIGKILL after a grace period)");
+  cancel->add_option("run_id", *id)->required();
+  cancel->callback([&ctx, id, exit_code] {
+    auto r = ctx.Call("POST", RunPath(*id, "cancel"), "{}");
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    if (ctx.json_output()) return PrintJson(*r);
+    std::printf("cancel requested for %s (status %s)\n", id->c_str(), (*r)["status"].get<std::string>().c_str());
+  });
+
+  auto* download = run->add_subcommand("download", "Download a run's artifacts (outputs/ and logs/)");
+  auto dest = std::make_shared<std::string>(".");
+  auto prefix = std::make_shared<std::string>();
+  download->add_option("run_id", *id)->required();
+  download->add_option("-o,--output-dir", *dest, "Directory to write into (default: .)");
+  download->add_option("--prefix", *prefix, "Only artifacts whose path starts with this (e.g. outputs/)");
+  download->callback([&ctx, id, dest, prefix, exit_code] {
+    auto list = ctx.Call("GET", RunPath(*id, "artifacts"));
+    if (!list.ok()) {
+      *exit_code = ReportError(list.status());
+      return;
+    }
+    int n = 0;
+    for (auto& a : (*list)["artifacts"]) {
+      std::string path = a["path"];
+      if (path.rfind(*prefix, 0) != 0) continue;
+      Status st = model::ValidateRelativePath(path);
+      if (!st.ok()) {
+        *exit_code = ReportError(st.WithContext("refusing artifact"));
+        return;
+      }
+      auto r = ctx.Raw("GET", RunPath(*id, "artifacts/content") + "?path=" + net::UrlEncode(path));
+      if (!r.ok() || r->status != 200) {
+        *exit_code = ReportError(r.ok() ? Status::Internal("downloading " + path + ": HTTP " + std::to_string(r->status)) : r.status());
+        return;
+      }
+      std::string out = JoinPath(*dest, path);
+      st = MakeDirs(DirName(out));
+      if (st.ok()) st = WriteFileAtomic(out, r->body);
+      if (!st.ok()) {
+        *exit_code = ReportError(st);
+        return;
+      }
+      std::printf("%s\n", out.c_str());
+      ++n;
+    }
+    if (n == 0) std::fprintf(stderr, "run %s has no artifacts%s\n", id->c_str(), prefix->empty() ? "" : (" under " + *prefix).c_str());
+  });
+}
+
+}  // namespace ferry::cli

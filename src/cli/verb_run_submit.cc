@@ -1,0 +1,169 @@
+// `ferry run submit`: snapshot the source directory, upload only missing blobs, create the run.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli/context.h"
+#include "cli/follow.h"
+#include "common/crypto.h"
+#include "common/fs.h"
+#include "common/home.h"
+#include "common/subprocess.h"
+#include "snapshot/snapshot.h"
+
+namespace ferry::cli {
+
+using nlohmann::json;
+
+namespace {
+
+struct SubmitOptions {
+  std::string experiment = "default";
+  std::string target = "local";
+  std::string source_dir = ".";
+  std::string python;
+  bool wait = false;
+  std::vector<std::string> tags;
+  std::string script;
+  std::vector<std::string> args;
+};
+
+// Uploads the blobs the server lacks, in batches; returns (files, bytes) uploaded.
+Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot::SnapshotResult& snap) {
+  std::vector<std::string> hashes;
+  hashes.reserve(snap.path_by_hash.size());
+  for (auto& [h, p] : snap.path_by_hash) hashes.push_back(h);
+  std::vector<std::string> missing;
+  const size_t kAsk = 20000;
+  for (size_t i = 0; i < hashes.size(); i += kAsk) {
+    json ask = {{"hashes", json::array()}};
+    for (size_t j = i; j < std::min(hashes.size(), i + kAsk); ++j) ask["hashes"].push_back(hashes[j]);
+    FERRY_ASSIGN_OR_RETURN(json r, ctx.Call("POST", "/api/v1/blobs/missing", ask.dump()));
+    for (auto& h : r["missing"]) missing.push_back(h.get<std::string>());
+  }
+  uint64_t files = 0, bytes = 0;
+  std::string batch;
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return Status::Ok();
+    auto r = ctx.Call("POST", "/api/v1/blobs", batch, "application/octet-stream");
+    batch.clear();
+    return r.ok() ? Status::Ok() : r.status();
+  };
+  for (auto& h : missing) {
+    const std::string& path = snap.path_by_hash.at(h);
+    FERRY_ASSIGN_OR_RETURN(std::string content, ReadFile(path));
+    if (Sha256Hex(content) != h) {
+      return Status::FailedPrecondition("'" + path + "' changed while it was being submitted; submit again");
+    }
+    batch += h + " " + std::to_string(content.size()) + "\n";
+    batch += content;
+    ++files;
+    bytes += content.size();
+    if (batch.size() >= (32u << 20)) FERRY_RETURN_IF_ERROR(flush());
+  }
+  FERRY_RETURN_IF_ERROR(flush());
+  return std::make_pair(files, bytes);
+}
+
+int Submit(Context& ctx, SubmitOptions& o) {
+  if (!o.args.empty() && o.args.front() == "--") o.args.erase(o.args.begin());  // CLI11 keeps the separator
+  std::string source = AbsolutePath(o.source_dir);
+  if (!PathExists(source)) {
+    return ReportError(Status::NotFound("source directory '" + o.source_dir + "' does not exist"));
+  }
+  // The script may be given relative to the current directory or to the source directory.
+  std::string script_abs = AbsolutePath(o.script);
+  if (!PathExists(script_abs)) script_abs = AbsolutePath(JoinPath(source, o.script));
+  if (!PathExists(script_abs)) {
+    return ReportError(Status::NotFound("script '" + o.script + "' does not exist (looked in the current directory and in " + source + ")"));
+  }
+  if (script_abs.rfind(source + "/", 0) != 0) {
+    return ReportError(Status::InvalidArgument("script '" + o.script + "' is not inside the source directory " + source +
+                                               "; pass --source-dir"));
+  }
+  std::string script_rel = script_abs.substr(source.size() + 1);
+  std::string python = o.python.empty() ? FindOnPath("python3") : o.python;
+  if (python.empty()) return ReportError(Status::NotFound("python3 is not on PATH; pass --python PATH"));
+  if (python.find('/') != std::string::npos) python = AbsolutePath(python);
+  std::map<std::string, std::string> tags;
+  for (auto& t : o.tags) {
+    auto eq = t.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return ReportError(Status::InvalidArgument("--tag '" + t + "' must look like KEY=VALUE"));
+    }
+    tags[t.substr(0, eq)] = t.substr(eq + 1);
+  }
+
+  auto git_future = std::async(std::launch::async, [&] { return snapshot::ReadGitState(source); });
+  snapshot::SnapshotOptions so;
+  so.source_dir = source;
+  so.stat_cache_path = JoinPath(ctx.home, "cache/stat/" + Sha256Hex(source).substr(0, 32));
+  (void)MakeDirs(JoinPath(ctx.home, "cache/stat"));
+  auto snap = snapshot::BuildSnapshot(so);
+  if (!snap.ok()) return ReportError(snap.status());
+  for (auto& w : snap->warnings) std::fprintf(stderr, "ferry: warning: %s\n", w.c_str());
+  bool script_in = false;
+  for (auto& e : snap->manifest.entries) script_in = script_in || e.path == script_rel;
+  if (!script_in) {
+    return ReportError(Status::InvalidArgument("script '" + script_rel + "' is excluded from the snapshot by an ignore file (.ferryignore, .amlignore or .gitignore)"));
+  }
+
+  Status st = ctx.Connect();
+  if (!st.ok()) return ReportError(st);
+  uint64_t up_files = 0, up_bytes = 0;
+  auto known = ctx.Raw("GET", "/api/v1/snapshots/" + snap->id);
+  if (!known.ok()) return ReportError(known.status());
+  if (known->status != 200) {
+    auto up = UploadMissing(ctx, *snap);
+    if (!up.ok()) return ReportError(up.status());
+    up_files = up->first;
+    up_bytes = up->second;
+    auto posted = ctx.Call("POST", "/api/v1/snapshots", snap->manifest_text, "text/plain");
+    if (!posted.ok()) return ReportError(posted.status().WithContext("storing the snapshot"));
+  }
+  if (!ctx.json_output()) {
+    std::fprintf(stderr, "Snapshot %s: %llu files, %llu bytes; uploaded %llu files, %llu bytes\n",
+                 snap->id.substr(0, 12).c_str(), static_cast<unsigned long long>(snap->files),
+                 static_cast<unsigned long long>(snap->bytes), static_cast<unsigned long long>(up_files),
+                 static_cast<unsigned long long>(up_bytes));
+  }
+  auto git = git_future.get();
+  json body = {{"experiment", o.experiment}, {"target", o.target}, {"script", script_rel},
+               {"arguments", o.args}, {"python", python}, {"snapshot_id", snap->id}, {"tags", tags}};
+  if (git.ok() && git->present) {
+    body["git"] = {{"remote_url", git->remote_url}, {"branch", git->branch}, {"commit", git->commit}, {"dirty", git->dirty}};
+  }
+  auto run = ctx.Call("POST", "/api/v1/runs", body.dump());
+  if (!run.ok()) return ReportError(run.status());
+  std::string id = (*run)["id"];
+  if (ctx.json_output() && !o.wait) {
+    (*run)["uploaded"] = {{"files", up_files}, {"bytes", up_bytes}};
+    PrintJson(*run);
+    return kExitOk;
+  }
+  std::fprintf(stderr, "Run %s submitted to %s (experiment %s)\n", id.c_str(), o.target.c_str(), o.experiment.c_str());
+  if (!ctx.json_output() && !o.wait) std::printf("%s\n", id.c_str());
+  if (!o.wait) return kExitOk;
+  return StreamLogs(ctx, id, true);
+}
+
+}  // namespace
+
+void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code) {
+  auto* submit = run.add_subcommand("submit", "Submit a script as a run");
+  auto o = std::make_shared<SubmitOptions>();
+  submit->add_option("-e,--experiment", o->experiment, "Experiment (created if missing)");
+  submit->add_option("-t,--target", o->target, "Compute target (see 'ferry compute list')");
+  submit->add_option("--source-dir", o->source_dir, "Directory snapshotted and sent with the run (default: .)");
+  submit->add_option("--python", o->python, "Interpreter on the target (default: python3 on PATH)");
+  submit->add_flag("--wait", o->wait, "Stream logs until the run ends; exit with its result");
+  submit->add_option("--tag", o->tags, "Tag KEY=VALUE (repeatable)");
+  submit->add_option("script", o->script, "Script to run, inside the source directory")->required();
+  submit->add_option("args", o->args, "Arguments for the script (after --)");
+  submit->positionals_at_end();
+  submit->callback([&ctx, o, exit_code] { *exit_code = Submit(ctx, *o); });
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,71 @@
+// `ferry server` (foreground), `ferry server stop`, and the internal `ferry agent`.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "agent/agent.h"
+#include "cli/context.h"
+#include "common/home.h"
+#include "common/subprocess.h"
+#include "server/server.h"
+
+namespace ferry::cli {
+
+void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
+  auto* server = app.add_subcommand("server", "Run the workspace server in the foreground");
+  auto opts = std::make_shared<server::ServerOptions>();
+  server->add_option("--port", opts->port, "TCP port; 0 picks a free one (written to server.json)");
+  server->add_option("--bind", opts->bind_address, "Address to listen on (default 127.0.0.1)");
+  server->add_option("--max-concurrent-runs", opts->local_max_concurrent,
+                     "Runs at once on the local target (default: number of cores)");
+  server->callback([&ctx, opts, exit_code, server] {
+    if (server->get_subcommands().empty()) {
+      opts->home = ctx.home;
+      Status st = server::RunServer(*opts);
+      *exit_code = st.ok() ? kExitOk : ReportError(st);
+    }
+  });
+  auto* stop = server->add_subcommand("stop", "Stop the workspace server cleanly (runs keep going)");
+  stop->callback([&ctx, exit_code] {
+    auto info = ReadServerInfo(ctx.home);
+    if (!info.ok()) {
+      std::printf("no server is running for %s\n", ctx.home.c_str());
+      return;
+    }
+    auto start = ProcessStartTime(info->pid);
+    if (!start || ::kill(info->pid, SIGTERM) != 0) {
+      std::printf("no server is running for %s (stale server.json removed)\n", ctx.home.c_str());
+      ::unlink((ctx.home + "/server.json").c_str());
+      return;
+    }
+    for (int i = 0; i < 300 && ProcessAlive(info->pid, *start); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (ProcessAlive(info->pid, *start)) {
+      *exit_code = ReportError(Status::Unavailable("server pid " + std::to_string(info->pid) + " did not stop within 6 s"));
+      return;
+    }
+    std::printf("stopped the server at %s\n", info->url.c_str());
+  });
+
+  auto* agent = app.add_subcommand("agent", "Internal: run one run on this node (started by a target driver)");
+  agent->group("");  // hidden from help
+  auto aopts = std::make_shared<agent::AgentOptions>();
+  agent->add_option("--run-id", aopts->run_id)->required();
+  agent->add_option("--cancel-grace", aopts->cancel_grace_s, "Seconds between SIGTERM and SIGKILL");
+  agent->callback([&ctx, aopts, exit_code] {
+    aopts->home = ctx.home;
+    const char* token = std::getenv("FERRY_RUN_TOKEN");
+    if (!token || !*token) {
+      *exit_code = ReportError(Status::InvalidArgument("FERRY_RUN_TOKEN is not set; the agent is started by the server"));
+      return;
+    }
+    aopts->token = token;
+    ::unsetenv("FERRY_RUN_TOKEN");
+    *exit_code = agent::RunAgent(*aopts);
+  });
+}
+
+}  // namespace ferry::cli

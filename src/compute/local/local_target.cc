@@ -1,0 +1,99 @@
+// Local target: agents are daemons (double fork + setsid) so a server crash does not stop
+// runs; a job handle is the agent's pid plus its kernel start time (immune to pid reuse).
+#include "compute/local/local_target.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/fs.h"
+#include "common/subprocess.h"
+
+namespace ferry::compute {
+namespace {
+
+using nlohmann::json;
+
+struct Handle {
+  pid_t pid = -1;
+  unsigned long long start_time = 0;
+};
+
+Handle ParseHandle(const std::string& text) {
+  Handle h;
+  json j = json::parse(text, nullptr, false);
+  if (j.is_object()) {
+    h.pid = j.value("pid", -1);
+    h.start_time = j.value("start_time", 0ull);
+  }
+  return h;
+}
+
+class LocalTarget final : public ComputeTarget {
+ public:
+  explicit LocalTarget(LocalTargetOptions o) : o_(std::move(o)) {
+    if (o_.max_concurrent_runs <= 0) {
+      o_.max_concurrent_runs = std::max(1u, std::thread::hardware_concurrency());
+    }
+  }
+
+  const std::string& name() const override { return o_.name; }
+  std::string kind() const override { return "local"; }
+  Capabilities capabilities() const override { return Capabilities{}; }
+  int max_concurrent_runs() const override { return o_.max_concurrent_runs; }
+
+  Result<std::string> Launch(const RunPlan& plan) override {
+    std::string agent_dir = JoinPath(o_.home, "work/" + plan.run.id + ".agent");
+    FERRY_RETURN_IF_ERROR(MakeDirs(agent_dir));
+    std::string log_path = JoinPath(agent_dir, "agent.log");
+    UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!log.valid()) return ErrnoStatus("cannot create", log_path, errno);
+    SpawnOptions so;
+    so.argv = {o_.ferry_executable, "--home", o_.home, "agent", "--run-id", plan.run.id};
+    so.env_set["FERRY_RUN_TOKEN"] = plan.token;
+    so.stdout_fd = log.get();
+    so.stderr_fd = log.get();
+    FERRY_ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(so));
+    auto start = ProcessStartTime(pid);
+    json h = {{"pid", pid}, {"start_time", start.value_or(0)}};
+    return h.dump();
+  }
+
+  std::vector<JobState> Poll(const std::vector<std::string>& handles) override {
+    std::vector<JobState> out;
+    out.reserve(handles.size());
+    for (const auto& text : handles) {
+      Handle h = ParseHandle(text);
+      out.push_back(ProcessAlive(h.pid, h.start_time) ? JobState::kAlive : JobState::kGone);
+    }
+    return out;
+  }
+
+  Status Cancel(const std::string& text) override {
+    Handle h = ParseHandle(text);
+    if (ProcessAlive(h.pid, h.start_time)) ::kill(h.pid, SIGTERM);
+    return Status::Ok();
+  }
+
+  std::string Describe() const override {
+    json j = {{"kind", "local"},
+              {"max_concurrent_runs", o_.max_concurrent_runs},
+              {"cores", std::thread::hardware_concurrency()},
+              {"work_dir", JoinPath(o_.home, "work")}};
+    return j.dump();
+  }
+
+ private:
+  LocalTargetOptions o_;
+};
+
+}  // namespace
+
+std::unique_ptr<ComputeTarget> MakeLocalTarget(LocalTargetOptions options) {
+  return std::make_unique<LocalTarget>(std::move(options));
+}
+
+}  // namespace ferry::compute

@@ -1,0 +1,182 @@
+// Scheduler cycles.
+#include "scheduler/scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+namespace ferry::scheduler {
+
+using model::RunStatus;
+
+Scheduler::Scheduler(store::MetadataStore* store, const Clock* clock, SchedulerOptions options)
+    : store_(store), clock_(clock), options_(std::move(options)) {}
+
+Scheduler::~Scheduler() { Stop(); }
+
+void Scheduler::AddTarget(compute::ComputeTarget* target) { targets_[target->name()] = target; }
+
+void Scheduler::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Scheduler::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Scheduler::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Scheduler::Changed(const std::string& run_id) {
+  if (options_.on_change) options_.on_change(run_id);
+}
+
+Status Scheduler::Cancel(const std::string& run_id, const std::string& reason) {
+  FERRY_ASSIGN_OR_RETURN(model::Run run, store_->GetRun(run_id));
+  if (model::IsTerminal(run.status)) {
+    return Status::FailedPrecondition("run '" + run_id + "' has already ended (" +
+                                      model::RunStatusName(run.status) + ")");
+  }
+  FERRY_RETURN_IF_ERROR(store_->RequestCancel(run_id));
+  // Read the status again after recording the request: a cycle that launches the run from
+  // now on sees the request (it checks again after Launch), so a Queued status read here
+  // can't orphan a launched agent.
+  FERRY_ASSIGN_OR_RETURN(run, store_->GetRun(run_id));
+  if (run.status == RunStatus::kQueued) {
+    // May lose a race with the scheduler launching it; then the cycle that launched it
+    // forwards the request to the driver.
+    if (store_->Transition(run_id, RunStatus::kCanceled, reason, clock_->Now()).ok()) Changed(run_id);
+  }
+  Wake();
+  return Status::Ok();
+}
+
+void Scheduler::Loop() {
+  for (;;) {
+    RunOnce();
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::duration<double>(options_.poll_interval_s),
+                 [this] { return wake_ || stop_; });
+    if (stop_) return;
+    wake_ = false;
+  }
+}
+
+void Scheduler::RunOnce() {
+  auto active = store_->ListActiveRuns();
+  if (!active.ok()) {
+    spdlog::error("scheduler: listing active runs: {}", active.status().ToString());
+    return;
+  }
+  const bool startup = first_cycle_;
+  first_cycle_ = false;
+  std::map<std::string, int> busy;  // target -> active runs
+  std::map<std::string, std::vector<model::Run*>> launched;
+  std::vector<model::Run*> queued;
+  for (auto& run : *active) {
+    if (run.status == RunStatus::kQueued) {
+      queued.push_back(&run);
+      continue;
+    }
+    if (run.job_handle.empty()) {
+      if (startup) {
+        // The server stopped between scheduling and recording the agent's handle.
+        store::TransitionExtras ex;
+        ex.error = "the server stopped while launching this run; submit it again";
+        if (store_->Transition(run.id, RunStatus::kFailed, *ex.error, clock_->Now(), ex).ok()) {
+          Changed(run.id);
+        }
+        continue;
+      }
+      ++busy[run.target];
+      continue;
+    }
+    ++busy[run.target];
+    launched[run.target].push_back(&run);
+  }
+
+  // Reconcile launched jobs: one Poll per target for all its jobs.
+  for (auto& [target_name, runs] : launched) {
+    auto it = targets_.find(target_name);
+    if (it == targets_.end()) continue;
+    std::vector<std::string> handles;
+    for (auto* r : runs) handles.push_back(r->job_handle);
+    auto states = it->second->Poll(handles);
+    for (size_t i = 0; i < runs.size() && i < states.size(); ++i) {
+      model::Run& r = *runs[i];
+      if (states[i] == compute::JobState::kGone) {
+        store::TransitionExtras ex;
+        ex.error = "the agent of this run exited without reporting a final status (job " +
+                   r.job_handle + "); its own log is work/" + r.id + ".agent/agent.log in the workspace home";
+        auto t = store_->Transition(r.id, RunStatus::kFailed, "agent lost", clock_->Now(), ex);
+        if (t.ok()) {
+          --busy[target_name];
+          Changed(r.id);
+        }
+        // Not ok: the agent reported a final status after our listing; nothing to do.
+        continue;
+      }
+      if (r.cancel_requested && !cancel_sent_.count(r.id)) {
+        Status st = it->second->Cancel(r.job_handle);
+        if (!st.ok()) spdlog::warn("cancel of run {}: {}", r.id, st.ToString());
+        cancel_sent_.insert(r.id);
+      }
+    }
+  }
+
+  // Launch queued runs in submission order while their target has room.
+  for (model::Run* r : queued) {
+    auto it = targets_.find(r->target);
+    if (r->cancel_requested) {
+      if (store_->Transition(r->id, RunStatus::kCanceled, "canceled before it started", clock_->Now()).ok())
+        Changed(r->id);
+      continue;
+    }
+    if (it == targets_.end()) {
+      store::TransitionExtras ex;
+      ex.error = "compute target '" + r->target + "' is not available on this server";
+      if (store_->Transition(r->id, RunStatus::kFailed, "unknown target", clock_->Now(), ex).ok())
+        Changed(r->id);
+      continue;
+    }
+    compute::ComputeTarget* target = it->second;
+    if (busy[r->target] >= target->max_concurrent_runs()) continue;
+    auto prep = store_->Transition(r->id, RunStatus::kPreparing, "scheduled on " + r->target, clock_->Now());
+    if (!prep.ok()) continue;  // canceled meanwhile
+    ++busy[r->target];
+    Changed(r->id);
+    compute::RunPlan plan{*prep, options_.token_for(r->id)};
+    auto handle = target->Launch(plan);
+    if (!handle.ok()) {
+      store::TransitionExtras ex;
+      ex.error = handle.status().message();
+      if (store_->Transition(r->id, RunStatus::kFailed, "launch failed", clock_->Now(), ex).ok()) {
+        --busy[r->target];
+        Changed(r->id);
+      }
+      continue;
+    }
+    Status st = store_->SetJobHandle(r->id, *handle);
+    if (!st.ok()) spdlog::error("recording the job handle of run {}: {}", r->id, st.ToString());
+    // A cancel request that arrived while launching (the run may even be Canceled already).
+    auto now = store_->GetRun(r->id);
+    if (now.ok() && (now->cancel_requested || model::IsTerminal(now->status)) &&
+        !cancel_sent_.count(r->id)) {
+      Status cs = target->Cancel(*handle);
+      if (!cs.ok()) spdlog::warn("cancel of run {}: {}", r->id, cs.ToString());
+      cancel_sent_.insert(r->id);
+    }
+  }
+}
+
+}  // namespace ferry::scheduler

@@ -1,0 +1,67 @@
+// Scheduler: owns orchestration of runs on compute targets. One thread runs cycles; other
+// threads only Wake() it or record cancel requests. Each cycle: notices jobs whose agent
+// is gone, forwards cancel requests to drivers, and launches queued runs in FIFO order while
+// each target has free slots. Every status change goes through the store first.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "compute/compute_target.h"
+#include "store/metadata_store.h"
+
+namespace ferry::scheduler {
+
+struct SchedulerOptions {
+  double poll_interval_s = 1.0;
+  // The token that authorises the agent of a run (required).
+  std::function<std::string(const std::string& run_id)> token_for;
+  // Called after the scheduler changed a run's status (e.g. to wake long polls). Optional.
+  std::function<void(const std::string& run_id)> on_change;
+};
+
+class Scheduler {
+ public:
+  Scheduler(store::MetadataStore* store, const Clock* clock, SchedulerOptions options);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Registers a target; call before Start(). Not owned.
+  void AddTarget(compute::ComputeTarget* target);
+  // One cycle, on the caller's thread (tests call this directly instead of Start()).
+  void RunOnce();
+  void Start();
+  void Stop();
+  // Asks for a cycle soon (new run, run ended). Any thread.
+  void Wake();
+  // Records a cancel request. A queued run is canceled at once; an active one is asked to
+  // stop by its driver on the next cycle. Any thread.
+  Status Cancel(const std::string& run_id, const std::string& reason);
+
+ private:
+  void Loop();
+  void Changed(const std::string& run_id);
+
+  store::MetadataStore* store_;
+  const Clock* clock_;
+  SchedulerOptions options_;
+  std::map<std::string, compute::ComputeTarget*> targets_;
+  std::set<std::string> cancel_sent_;
+  bool first_cycle_ = true;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace ferry::scheduler

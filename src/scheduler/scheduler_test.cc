@@ -1,0 +1,627 @@
+// Unit tests for the scheduler: driven with RunOnce() against the real SQLite store, a fake
+// compute target and a fake clock.
+#include "scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/fs.h"
+#include "compute/compute_target.h"
+#include "store/metadata_store.h"
+
+namespace ferry::scheduler {
+namespace {
+
+using compute::JobState;
+using model::RunStatus;
+
+class FakeClock final : public Clock {
+ public:
+  double Now() const override { return now_.load(); }
+  void Set(double t) { now_.store(t); }
+
+ private:
+  std::atomic<double> now_{1000.0};
+};
+
+class FakeTarget final : public compute::ComputeTarget {
+ public:
+  explicit FakeTarget(std::string name, int max_runs) : name_(std::move(name)), max_(max_runs) {}
+
+  const std::string& name() const override { return name_; }
+  std::string kind() const override { return "fake"; }
+  compute::Capabilities capabilities() const override { return {}; }
+  int max_concurrent_runs() const override { return max_; }
+
+  Result<std::string> Launch(const compute::RunPlan& plan) override {
+    plans.push_back(plan);
+    launched.push_back(plan.run.id);
+    auto it = fail_launch.find(plan.run.id);
+    if (it != fail_launch.end()) return it->second;
+    return "h-" + plan.run.id;
+  }
+  std::vector<JobState> Poll(const std::vector<std::string>& handles) override {
+    ++poll_calls;
+    polled.push_back(handles);
+    if (on_poll) on_poll(handles);
+    std::vector<JobState> out;
+    for (const auto& h : handles) out.push_back(gone.count(h) ? JobState::kGone : JobState::kAlive);
+    return out;
+  }
+  Status Cancel(const std::string& handle) override {
+    canceled.push_back(handle);
+    return Status::Ok();
+  }
+  std::string Describe() const override { return "{}"; }
+
+  void set_max(int m) { max_ = m; }
+
+  std::vector<std::string> launched;          // run ids, in Launch order
+  std::vector<compute::RunPlan> plans;        // every plan passed to Launch
+  std::set<std::string> gone;                 // handles Poll reports kGone
+  int poll_calls = 0;
+  std::vector<std::vector<std::string>> polled;  // handles of each Poll call
+  std::vector<std::string> canceled;          // handles passed to Cancel
+  std::map<std::string, Status> fail_launch;  // run id -> Launch failure
+  std::function<void(const std::vector<std::string>&)> on_poll;  // runs inside Poll
+
+ private:
+  std::string name_;
+  int max_;
+};
+
+
+// Forwards to the real store; runs a one-shot hook right after the n-th GetRun call from now,
+// to interleave a scheduler cycle with Scheduler::Cancel deterministically.
+class HookStore final : public store::MetadataStore {
+ public:
+  explicit HookStore(store::MetadataStore* s) : s_(s) {}
+  void AfterGetRun(int nth, std::function<void()> hook) {
+    countdown_ = nth;
+    hook_ = std::move(hook);
+  }
+
+  Result<model::Experiment> CreateExperiment(const std::string& n, double now) override {
+    return s_->CreateExperiment(n, now);
+  }
+  Result<model::Experiment> EnsureExperiment(const std::string& n, double now) override {
+    return s_->EnsureExperiment(n, now);
+  }
+  Result<std::vector<model::Experiment>> ListExperiments() override { return s_->ListExperiments(); }
+  Status EnsureTarget(const model::ComputeTargetRecord& t) override { return s_->EnsureTarget(t); }
+  Result<model::ComputeTargetRecord> GetTarget(const std::string& n) override {
+    return s_->GetTarget(n);
+  }
+  Result<std::vector<model::ComputeTargetRecord>> ListTargets() override { return s_->ListTargets(); }
+  Status PutSnapshot(const std::string& id, int64_t c, int64_t b, double now) override {
+    return s_->PutSnapshot(id, c, b, now);
+  }
+  Result<bool> HasSnapshot(const std::string& id) override { return s_->HasSnapshot(id); }
+  Result<model::Run> CreateRun(const model::Run& run, const std::map<std::string, std::string>& p,
+                               const std::string& th, double now) override {
+    return s_->CreateRun(run, p, th, now);
+  }
+  Result<model::Run> GetRun(const std::string& id) override {
+    auto r = s_->GetRun(id);
+    if (hook_ && --countdown_ == 0) {
+      auto h = std::move(hook_);
+      hook_ = nullptr;
+      h();
+    }
+    return r;
+  }
+  Result<std::vector<model::Run>> ListRuns(const model::RunFilter& f) override {
+    return s_->ListRuns(f);
+  }
+  Result<std::vector<model::Run>> ListActiveRuns() override {
+    if (stale_active) {  // one-shot: a listing taken earlier
+      auto out = std::move(*stale_active);
+      stale_active.reset();
+      return out;
+    }
+    return s_->ListActiveRuns();
+  }
+  std::optional<std::vector<model::Run>> stale_active;
+  Result<model::Run> Transition(const std::string& id, model::RunStatus to, const std::string& reason,
+                                double now, const store::TransitionExtras& ex) override {
+    return s_->Transition(id, to, reason, now, ex);
+  }
+  Status SetJobHandle(const std::string& id, const std::string& h) override {
+    return s_->SetJobHandle(id, h);
+  }
+  Status RequestCancel(const std::string& id) override { return s_->RequestCancel(id); }
+  Result<std::vector<model::StatusEvent>> History(const std::string& id) override {
+    return s_->History(id);
+  }
+  Result<std::string> RunTokenHash(const std::string& id) override { return s_->RunTokenHash(id); }
+  Status SetTags(const std::string& id, const std::map<std::string, std::string>& t) override {
+    return s_->SetTags(id, t);
+  }
+  Result<std::map<std::string, std::string>> Params(const std::string& id) override {
+    return s_->Params(id);
+  }
+  Result<int64_t> AppendMetrics(int64_t rid, std::span<const model::MetricPoint> p) override {
+    return s_->AppendMetrics(rid, p);
+  }
+  Result<std::vector<model::MetricPoint>> GetMetrics(const std::string& id,
+                                                     const std::string& key) override {
+    return s_->GetMetrics(id, key);
+  }
+  Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) override {
+    return s_->MetricSummaries(id);
+  }
+  Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& f) override {
+    return s_->AddArtifacts(id, f);
+  }
+  Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override {
+    return s_->ListArtifacts(id);
+  }
+
+ private:
+  store::MetadataStore* s_;
+  int countdown_ = 0;
+  std::function<void()> hook_;
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ferry_sched_XXXXXX";
+    char* d = ::mkdtemp(tmpl);
+    ASSERT_NE(d, nullptr);
+    dir_ = d;
+    auto s = store::OpenSqliteMetadataStore(dir_ + "/ferry.db");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+    sched_ = MakeScheduler();
+    sched_->AddTarget(&target_);
+  }
+  void TearDown() override {
+    sched_.reset();
+    store_.reset();
+    (void)RemoveAll(dir_);
+  }
+
+  std::unique_ptr<Scheduler> MakeScheduler() {
+    SchedulerOptions opts;
+    opts.poll_interval_s = 0.01;
+    opts.token_for = [this](const std::string& id) {
+      token_calls_.push_back(id);
+      return "tok-" + id;
+    };
+    opts.on_change = [this](const std::string& id) { changes_.push_back(id); };
+    return std::make_unique<Scheduler>(store_.get(), &clock_, std::move(opts));
+  }
+
+  void Submit(const std::string& id, const std::string& target = "fake") {
+    model::Run r;
+    r.id = id;
+    r.experiment = "exp";
+    r.target = target;
+    r.script = "train.py";
+    r.python = "/usr/bin/python3";
+    r.snapshot_id = std::string(64, 'a');
+    auto c = store_->CreateRun(r, {}, "hash-" + id, clock_.Now());
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    clock_.Set(clock_.Now() + 1);
+  }
+
+  model::Run Get(const std::string& id) {
+    auto r = store_->GetRun(id);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : model::Run{};
+  }
+  RunStatus StatusOf(const std::string& id) { return Get(id).status; }
+
+  std::vector<RunStatus> HistoryOf(const std::string& id) {
+    auto h = store_->History(id);
+    EXPECT_TRUE(h.ok()) << h.status().ToString();
+    std::vector<RunStatus> out;
+    if (h.ok())
+      for (const auto& e : *h) out.push_back(e.status);
+    return out;
+  }
+  std::string LastReason(const std::string& id) {
+    auto h = store_->History(id);
+    return h.ok() && !h->empty() ? h->back().reason : "";
+  }
+
+  void Move(const std::string& id, RunStatus to) {
+    auto t = store_->Transition(id, to, "test", clock_.Now());
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+  }
+  // Running -> Finalizing -> Completed, as the agent would report.
+  void Finish(const std::string& id) {
+    Move(id, RunStatus::kFinalizing);
+    Move(id, RunStatus::kCompleted);
+  }
+
+  std::string dir_;
+  std::unique_ptr<store::MetadataStore> store_;
+  FakeClock clock_;
+  FakeTarget target_{"fake", 2};
+  std::unique_ptr<Scheduler> sched_;
+  std::vector<std::string> changes_;
+  std::vector<std::string> token_calls_;
+};
+
+using V = std::vector<std::string>;
+using H = std::vector<RunStatus>;
+
+TEST_F(SchedulerTest, LaunchesQueuedRunsFifoWithinCapacity) {
+  for (int i = 1; i <= 5; ++i) Submit("r" + std::to_string(i));
+
+  sched_->RunOnce();
+  EXPECT_EQ(target_.launched, (V{"r1", "r2"}));
+  for (const char* id : {"r1", "r2"}) {
+    model::Run r = Get(id);
+    EXPECT_EQ(r.status, RunStatus::kPreparing) << id;
+    EXPECT_EQ(r.job_handle, std::string("h-") + id);
+    EXPECT_EQ(HistoryOf(id), (H{RunStatus::kQueued, RunStatus::kPreparing}));
+    EXPECT_EQ(LastReason(id), "scheduled on fake");
+  }
+  for (const char* id : {"r3", "r4", "r5"}) {
+    EXPECT_EQ(StatusOf(id), RunStatus::kQueued) << id;
+    EXPECT_EQ(Get(id).job_handle, "");
+  }
+
+  // Full: more cycles launch nothing, and each cycle polls the target once for all its jobs.
+  target_.poll_calls = 0;
+  target_.polled.clear();
+  for (int i = 0; i < 3; ++i) sched_->RunOnce();
+  EXPECT_EQ(target_.launched.size(), 2u);
+  EXPECT_EQ(target_.poll_calls, 3);
+  for (const auto& p : target_.polled) EXPECT_EQ(p, (V{"h-r1", "h-r2"}));
+
+  // The agent of r1 runs and completes; its slot is freed and r3 is next.
+  Move("r1", RunStatus::kRunning);
+  sched_->RunOnce();
+  EXPECT_EQ(target_.launched.size(), 2u);  // Running still holds the slot
+  Finish("r1");
+  EXPECT_EQ(HistoryOf("r1"), (H{RunStatus::kQueued, RunStatus::kPreparing, RunStatus::kRunning,
+                                RunStatus::kFinalizing, RunStatus::kCompleted}));
+  target_.poll_calls = 0;
+  target_.polled.clear();
+  sched_->RunOnce();
+  EXPECT_EQ(target_.launched, (V{"r1", "r2", "r3"}));
+  EXPECT_EQ(target_.poll_calls, 1);
+  ASSERT_EQ(target_.polled.size(), 1u);
+  EXPECT_EQ(target_.polled[0], (V{"h-r2"}));
+  EXPECT_EQ(StatusOf("r3"), RunStatus::kPreparing);
+  EXPECT_EQ(StatusOf("r4"), RunStatus::kQueued);
+  EXPECT_EQ(StatusOf("r5"), RunStatus::kQueued);
+
+  // Next cycle polls r2 and r3 together, once.
+  target_.poll_calls = 0;
+  target_.polled.clear();
+  sched_->RunOnce();
+  EXPECT_EQ(target_.poll_calls, 1);
+  ASSERT_EQ(target_.polled.size(), 1u);
+  EXPECT_EQ(target_.polled[0], (V{"h-r2", "h-r3"}));
+  EXPECT_EQ(target_.launched.size(), 3u);
+}
+
+TEST_F(SchedulerTest, NoPollWhenTargetHasNoLaunchedJobs) {
+  sched_->RunOnce();
+  EXPECT_EQ(target_.poll_calls, 0);
+  Submit("r1");
+  sched_->RunOnce();  // r1 was Queued at listing time: launched, not polled
+  EXPECT_EQ(target_.poll_calls, 0);
+  sched_->RunOnce();
+  EXPECT_EQ(target_.poll_calls, 1);
+}
+
+TEST_F(SchedulerTest, GoneAgentFailsRunningRun) {
+  Submit("r1");
+  sched_->RunOnce();
+  Move("r1", RunStatus::kRunning);
+  target_.gone.insert("h-r1");
+  clock_.Set(5000);
+  changes_.clear();
+  sched_->RunOnce();
+
+  model::Run r = Get("r1");
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_NE(r.error.find("h-r1"), std::string::npos) << r.error;
+  EXPECT_EQ(r.ended_at, 5000);
+  EXPECT_EQ(HistoryOf("r1"), (H{RunStatus::kQueued, RunStatus::kPreparing, RunStatus::kRunning,
+                                RunStatus::kFailed}));
+  EXPECT_EQ(LastReason("r1"), "agent lost");
+  EXPECT_EQ(changes_, (V{"r1"}));
+
+  // An ended run is not polled again.
+  target_.poll_calls = 0;
+  sched_->RunOnce();
+  EXPECT_EQ(target_.poll_calls, 0);
+  EXPECT_EQ(StatusOf("r1"), RunStatus::kFailed);
+}
+
+TEST_F(SchedulerTest, GoneAgentFreesSlotInSameCycle) {
+  target_.set_max(1);
+  Submit("r1");
+  Submit("r2");
+  sched_->RunOnce();
+  EXPECT_EQ(target_.launched, (V{"r1"}));
+  Move("r1", RunStatus::kRunning);
+  target_.gone.insert("h-r1");
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("r1"), RunStatus::kFailed);
+  EXPECT_EQ(target_.launched, (V{"r1", "r2"}));
+  EXPECT_EQ(StatusOf("r2"), RunStatus::kPreparing);
+}
+
+TEST_F(SchedulerTest, RunThatCompletedAfterListingIsNotMarkedGone) {
+  Submit("r1");
+  sched_->RunOnce();
+  Move("r1", RunStatus::kRunning);
+  target_.gone.insert("h-r1");
+  // The agent reports its final status after the scheduler listed the run but before it
+  // acts on the poll result (the job is gone because it exited normally).
+  target_.on_poll = [this](const std::vector<std::string>&) {
+    target_.on_poll = nullptr;
+    Finish("r1");
+  };
+  changes_.clear();
+  sched_->RunOnce();
+
+  model::Run r = Get("r1");
+  EXPECT_EQ(r.status, RunStatus::kCompleted);
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(HistoryOf("r1"), (H{RunStatus::kQueued, RunStatus::kPreparing, RunStatus::kRunning,
+                                RunStatus::kFinalizing, RunStatus::kCompleted}));
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(SchedulerTest, LaunchFailureFailsRunAndFreesSlot) {
+  target_.set_max(1);
+  Submit("r1");
+  Submit("r2");
+  Submit("r3");
+  target_.fail_launch["r1"] = Status::Unavailable("spawn failed: no such interpreter");
+  changes_.clear();
+  sched_->RunOnce();
+
+  EXPECT_EQ(target_.launched, (V{"r1", "r2"}));
+  model::Run r1 = Get("r1");
+  EXPECT_EQ(r1.status, RunStatus::kFailed);
+  EXPECT_NE(r1.error.find("spawn failed: no such interpreter"), std::string::npos) << r1.error;
+  EXPECT_EQ(r1.job_handle, "");
+  EXPECT_EQ(HistoryOf("r1"), (H{RunStatus::kQueued, RunStatus::kPreparing, RunStatus::kFailed}));
+  EXPECT_EQ(LastReason("r1"), "launch failed");
+  EXPECT_EQ(StatusOf("r2"), RunStatus::kPreparing);
+  EXPECT_EQ(Get("r2").job_handle, "h-r2");
+  EXPECT_EQ(StatusOf("r3"), RunStatus::kQueued);
+  EXPECT_EQ(changes_, (V{"r1", "r1", "r2"}));
+}
+
+TEST_F(SchedulerTest, CancelQueuedRunEndsItAtOnce) {
+  Submit("r1");
+  changes_.clear();
+  ASSERT_TRUE(sched_->Cancel("r1", "user asked").ok());
+  model::Run r = Get("r1");
+  EXPECT_EQ(r.status, RunStatus::kCanceled);
+  EXPECT_TRUE(r.cancel_requested);
+  EXPECT_EQ(HistoryOf("r1"), (H{RunStatus::kQueued, RunStatus::kCanceled}));
+  EXPECT_EQ(LastReason("r1"), "user asked");
+  EXPECT_EQ(changes_, (V{"r1"}));
+
+  sched_->RunOnce();
+  EXPECT_TRUE(target_.launched.empty());
+  EXPECT_TRUE(target_.canceled.empty());
+  EXPECT_EQ(StatusOf("r1"), RunStatus::kCanceled);
+}
+
+TEST_F(SchedulerTest, QueuedRunWithCancelRequestIsCanceledByCycle) {
+  // The cancel request was recorded but the status change lost a race (simulated).
+  Submit("r1");
+  ASSERT_TRUE(store_->RequestCancel("r1").ok());
+  changes_.clear();
+  sched_->RunOnce();
+  EXPECT_TRUE(target_.launched.empty());
+  EXPECT_EQ(StatusOf("r1"), RunStatus::kCanceled);
+  EXPECT_EQ(HistoryOf("r1"), (H{RunStatus::kQueued, RunStatus::kCanceled}));
+  EXPECT_EQ(changes_, (V{"r1"}));
+}
+
+TEST_F(SchedulerTest, CancelRunningRunAsksDriverOnce) {
+  Submit("r1");
+  Submit("r2");
+  sched_->RunOnce();
+  Move("r1", RunStatus::kRunning);
+  Move("r2", RunStatus::kRunning);
+  changes_.clear();
+  ASSERT_TRUE(sched_->Cancel("r1", "user asked").ok());
+  model::Run r = Get("r1");
+  EXPECT_EQ(r.status, RunStatus::kRunning);
+  EXPECT_TRUE(r.cancel_requested);
+  EXPECT_TRUE(target_.canceled.empty());  // forwarded by the next cycle, not by Cancel()
+
+  for (int i = 0; i < 4; ++i) sched_->RunOnce();
+  EXPECT_EQ(target_.canceled, (V{"h-r1"}));
+  EXPECT_EQ(StatusOf("r1"), RunStatus::kRunning);  // the agent reports Canceled itself
+  EXPECT_EQ(StatusOf("r2"), RunStatus::kRunning);
+  EXPECT_TRUE(changes_.empty());
+
+  // A second request does not re-send.
+  ASSERT_TRUE(sched_->Cancel("r1", "again").ok());
+  sched_->RunOnce();
+  EXPECT_EQ(target_.canceled, (V{"h-r1"}));
+
+  // The agent reports Canceled; further cancels are refused.
+  Move("r1", RunStatus::kCanceled);
+  sched_->RunOnce();
+  EXPECT_EQ(target_.canceled, (V{"h-r1"}));
+  Status st = sched_->Cancel("r1", "late");
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+}
+
+TEST_F(SchedulerTest, CancelEndedOrUnknownRun) {
+  Submit("r1");
+  sched_->RunOnce();
+  Move("r1", RunStatus::kRunning);
+  Finish("r1");
+  Status st = sched_->Cancel("r1", "too late");
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+  EXPECT_FALSE(Get("r1").cancel_requested);
+  EXPECT_EQ(StatusOf("r1"), RunStatus::kCompleted);
+
+  st = sched_->Cancel("nope", "x");
+  EXPECT_EQ(st.code(), StatusCode::kNotFound) << st.ToString();
+}
+
+TEST_F(SchedulerTest, UnknownTargetFailsRun) {
+  Submit("r1", "elsewhere");
+  Submit("r2");
+  changes_.clear();
+  sched_->RunOnce();
+  model::Run r = Get("r1");
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_NE(r.error.find("is not available"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("elsewhere"), std::string::npos) << r.error;
+  EXPECT_EQ(HistoryOf("r1"), (H{RunStatus::kQueued, RunStatus::kFailed}));
+  EXPECT_EQ(target_.launched, (V{"r2"}));
+  EXPECT_EQ(changes_, (V{"r1", "r2"}));
+}
+
+TEST_F(SchedulerTest, StartupFailsRunsLeftPreparingWithoutHandle) {
+  // Left over from a previous server: Preparing, no job handle recorded.
+  Submit("old");
+  Move("old", RunStatus::kPreparing);
+  // Also a run that was launched properly: it must be kept.
+  Submit("kept");
+  Move("kept", RunStatus::kPreparing);
+  ASSERT_TRUE(store_->SetJobHandle("kept", "h-kept").ok());
+
+  auto fresh = MakeScheduler();
+  fresh->AddTarget(&target_);
+  changes_.clear();
+  fresh->RunOnce();
+  model::Run r = Get("old");
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_NE(r.error.find("server stopped while launching"), std::string::npos) << r.error;
+  EXPECT_EQ(HistoryOf("old"), (H{RunStatus::kQueued, RunStatus::kPreparing, RunStatus::kFailed}));
+  EXPECT_NE(LastReason("old").find("server stopped"), std::string::npos) << LastReason("old");
+  EXPECT_EQ(StatusOf("kept"), RunStatus::kPreparing);
+  EXPECT_EQ(changes_, (V{"old"}));
+  EXPECT_EQ(target_.polled, (std::vector<V>{{"h-kept"}}));
+
+  // After the first cycle a handle-less Preparing run is left alone and holds its slot.
+  target_.set_max(2);
+  Submit("mid");
+  Move("mid", RunStatus::kPreparing);
+  Submit("q");
+  changes_.clear();
+  for (int i = 0; i < 3; ++i) fresh->RunOnce();
+  EXPECT_EQ(StatusOf("mid"), RunStatus::kPreparing);
+  EXPECT_EQ(HistoryOf("mid"), (H{RunStatus::kQueued, RunStatus::kPreparing}));
+  EXPECT_EQ(StatusOf("q"), RunStatus::kQueued);  // kept + mid fill the 2 slots
+  EXPECT_TRUE(target_.launched.empty());
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(SchedulerTest, StartupCheckRunsOnlyOnFirstCycle) {
+  sched_->RunOnce();  // the first cycle of sched_, with nothing to do
+  Submit("r1");
+  Move("r1", RunStatus::kPreparing);
+  sched_->RunOnce();
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("r1"), RunStatus::kPreparing);
+  EXPECT_EQ(HistoryOf("r1"), (H{RunStatus::kQueued, RunStatus::kPreparing}));
+}
+
+TEST_F(SchedulerTest, OnChangeAndTokenForEachLaunch) {
+  Submit("r1");
+  Submit("r2");
+  Submit("r3");
+  changes_.clear();
+  sched_->RunOnce();
+  EXPECT_EQ(token_calls_, (V{"r1", "r2"}));
+  ASSERT_EQ(target_.plans.size(), 2u);
+  EXPECT_EQ(target_.plans[0].token, "tok-r1");
+  EXPECT_EQ(target_.plans[0].run.id, "r1");
+  EXPECT_EQ(target_.plans[0].run.status, RunStatus::kPreparing);
+  EXPECT_EQ(target_.plans[0].run.script, "train.py");
+  EXPECT_EQ(target_.plans[1].token, "tok-r2");
+  EXPECT_EQ(changes_, (V{"r1", "r2"}));
+
+  // Nothing changes: no callbacks.
+  changes_.clear();
+  sched_->RunOnce();
+  EXPECT_TRUE(changes_.empty());
+  EXPECT_EQ(token_calls_.size(), 2u);
+
+  // r1 gone -> Failed (change r1), r3 launched (change r3, token r3).
+  Move("r1", RunStatus::kRunning);
+  target_.gone.insert("h-r1");
+  sched_->RunOnce();
+  EXPECT_EQ(changes_, (V{"r1", "r3"}));
+  EXPECT_EQ(token_calls_, (V{"r1", "r2", "r3"}));
+  ASSERT_EQ(target_.plans.size(), 3u);
+  EXPECT_EQ(target_.plans[2].token, "tok-r3");
+}
+
+
+// Cancel() of a run that was Queued when Cancel read it but is launched by a cycle before
+// the request is recorded: the agent must still be told to stop (not orphaned under a
+// Canceled run).
+TEST_F(SchedulerTest, CancelRacingLaunchBeforeRequestIsRecorded) {
+  HookStore hs(store_.get());
+  SchedulerOptions opts;
+  opts.token_for = [](const std::string& id) { return "tok-" + id; };
+  Scheduler s(&hs, &clock_, std::move(opts));
+  s.AddTarget(&target_);
+  s.RunOnce();  // startup cycle
+  Submit("r1");
+  // Cancel's first GetRun sees Queued; then a cycle launches r1 before RequestCancel.
+  hs.AfterGetRun(1, [&] { s.RunOnce(); });
+  ASSERT_TRUE(s.Cancel("r1", "user asked").ok());
+  EXPECT_EQ(target_.launched, (V{"r1"}));
+  s.RunOnce();
+  s.RunOnce();
+  EXPECT_EQ(target_.canceled, (V{"h-r1"}));
+  model::Run r = Get("r1");
+  EXPECT_TRUE(r.cancel_requested);
+  EXPECT_EQ(r.status, RunStatus::kPreparing);  // the agent reports Canceled itself
+}
+
+// Cancel() records the request and reads Queued; a cycle that listed the run before the
+// request was recorded then launches it, and Cancel's Transition to Canceled still succeeds
+// (legal from Preparing). The run is then no longer active, so the launching cycle itself
+// must forward the cancel to the driver, or the agent is orphaned.
+TEST_F(SchedulerTest, CancelRacingLaunchAfterRequestIsRecorded) {
+  HookStore hs(store_.get());
+  SchedulerOptions opts;
+  opts.token_for = [](const std::string& id) { return "tok-" + id; };
+  Scheduler s(&hs, &clock_, std::move(opts));
+  s.AddTarget(&target_);
+  s.RunOnce();
+  Submit("r1");
+  auto before = store_->ListActiveRuns();  // the cycle's listing, taken before the request
+  ASSERT_TRUE(before.ok());
+  // The 2nd GetRun of Cancel is its status re-read after RequestCancel.
+  hs.AfterGetRun(2, [&] {
+    hs.stale_active = *before;
+    s.RunOnce();
+  });
+  ASSERT_TRUE(s.Cancel("r1", "user asked").ok());
+  EXPECT_EQ(target_.launched, (V{"r1"}));
+  EXPECT_EQ(target_.canceled, (V{"h-r1"}));
+  EXPECT_EQ(StatusOf("r1"), RunStatus::kCanceled);
+  EXPECT_EQ(HistoryOf("r1"), (H{RunStatus::kQueued, RunStatus::kPreparing, RunStatus::kCanceled}));
+  s.RunOnce();
+  EXPECT_EQ(target_.canceled, (V{"h-r1"}));  // once
+}
+
+}  // namespace
+}  // namespace ferry::scheduler

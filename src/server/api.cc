@@ -1,0 +1,725 @@
+// REST handlers. Errors are {"error":{"code","message"}} with a 4xx/5xx status; messages
+// name the run, field or value at fault and say what to do.
+#include "server/api.h"
+
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "common/crypto.h"
+#include "model/manifest.h"
+
+namespace ferry::server {
+
+using model::RunStatus;
+using net::HandlerResult;
+using net::HttpRequest;
+using net::HttpResponse;
+using nlohmann::json;
+
+std::string RunToken(const std::string& secret, const std::string& run_id) {
+  return HmacSha256Hex(secret, "run:" + run_id);
+}
+
+std::string RunChannel(const std::string& run_id) { return "run:" + run_id; }
+
+namespace {
+
+int HttpStatusFor(StatusCode c) {
+  switch (c) {
+    case StatusCode::kInvalidArgument: return 400;
+    case StatusCode::kUnauthenticated: return 401;
+    case StatusCode::kPermissionDenied: return 403;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kFailedPrecondition: return 409;
+    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kIoError: return 507;
+    default: return 500;
+  }
+}
+
+HttpResponse Json(int status, const json& j) {
+  HttpResponse r;
+  r.status = status;
+  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+HttpResponse Error(const Status& st, json extra = json::object()) {
+  extra["code"] = StatusCodeName(st.code());
+  extra["message"] = st.message();
+  return Json(HttpStatusFor(st.code()), {{"error", extra}});
+}
+
+HttpResponse Bad(const std::string& msg) { return Error(Status::InvalidArgument(msg)); }
+
+Result<json> ParseBody(const HttpRequest& req) {
+  if (req.body.empty()) return Status::InvalidArgument("the request needs a JSON body");
+  try {
+    json j = json::parse(req.body);
+    if (!j.is_object()) return Status::InvalidArgument("the JSON body must be an object");
+    return j;
+  } catch (const json::parse_error& e) {
+    return Status::InvalidArgument(std::string("malformed JSON body: ") + e.what());
+  }
+}
+
+// Reads an optional string field; InvalidArgument names the field when it has another type.
+Result<std::string> StringField(const json& j, const char* name, bool required) {
+  auto it = j.find(name);
+  if (it == j.end() || it->is_null()) {
+    if (required) return Status::InvalidArgument(std::string("field '") + name + "' is required");
+    return std::string();
+  }
+  if (!it->is_string()) return Status::InvalidArgument(std::string("field '") + name + "' must be a string");
+  return it->get<std::string>();
+}
+
+Result<std::map<std::string, std::string>> StringMapField(const json& j, const char* name) {
+  std::map<std::string, std::string> out;
+  auto it = j.find(name);
+  if (it == j.end() || it->is_null()) return out;
+  if (!it->is_object()) return Status::InvalidArgument(std::string("field '") + name + "' must be an object");
+  for (auto& [k, v] : it->items()) {
+    if (k.empty()) return Status::InvalidArgument(std::string("field '") + name + "' has an empty key");
+    out[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return out;
+}
+
+json RunToJson(const model::Run& r) {
+  json j = {{"id", r.id},
+            {"experiment", r.experiment},
+            {"target", r.target},
+            {"status", model::RunStatusName(r.status)},
+            {"script", r.script},
+            {"arguments", r.arguments},
+            {"python", r.python},
+            {"snapshot_id", r.snapshot_id},
+            {"tags", r.tags},
+            {"created_at", r.created_at},
+            {"started_at", r.started_at},
+            {"ended_at", r.ended_at},
+            {"exit_code", r.exit_code ? json(*r.exit_code) : json(nullptr)},
+            {"error", r.error},
+            {"attempt", r.attempt},
+            {"cancel_requested", r.cancel_requested}};
+  if (r.git.present) {
+    j["git"] = {{"remote_url", r.git.remote_url}, {"branch", r.git.branch},
+                {"commit", r.git.commit}, {"dirty", r.git.dirty}};
+  } else {
+    j["git"] = nullptr;
+  }
+  return j;
+}
+
+// "--alpha 0.5", "--alpha=0.5" -> {"alpha": "0.5"}.
+std::map<std::string, std::string> ParamsFromArguments(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.size() < 2 || a[0] != '-') continue;
+    size_t start = a.find_first_not_of('-');
+    if (start == std::string::npos || start > 2) continue;
+    std::string name = a.substr(start);
+    auto eq = name.find('=');
+    if (eq != std::string::npos) {
+      out[name.substr(0, eq)] = name.substr(eq + 1);
+    } else if (i + 1 < args.size() && (args[i + 1].empty() || args[i + 1][0] != '-' ||
+                                       (args[i + 1].size() > 1 && std::isdigit(static_cast<unsigned char>(args[i + 1][1]))))) {
+      out[name] = args[++i];
+    } else {
+      out[name] = "true";
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> SplitPath(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (end > start) out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Api::Impl {
+  ApiDeps& d;
+  HttpRequest& req;
+  std::vector<std::string> seg;  // path segments after /api/v1
+  bool is_user = false;          // the workspace token
+  std::string agent_run;         // the run whose agent token was presented
+
+  HandlerResult Route();
+
+  Status Authenticate() {
+    std::string auth = req.Header("authorization");
+    const std::string prefix = "Bearer ";
+    if (auth.rfind(prefix, 0) != 0) {
+      return Status::Unauthenticated("missing 'Authorization: Bearer <token>'; the workspace token is in "
+                                     "the workspace home's 'token' file");
+    }
+    std::string token = auth.substr(prefix.size());
+    if (ConstantTimeEquals(token, d.workspace_token)) {
+      is_user = true;
+      return Status::Ok();
+    }
+    if (seg.size() >= 2 && seg[0] == "runs" && ConstantTimeEquals(token, RunToken(d.run_secret, seg[1]))) {
+      agent_run = seg[1];
+      return Status::Ok();
+    }
+    if (seg.size() >= 2 && seg[0] == "blobs" && req.method == "GET") {
+      // Agents may read blobs (snapshot content): the token names its run in a header.
+      std::string run = req.Header("x-ferry-run");
+      if (!run.empty() && ConstantTimeEquals(token, RunToken(d.run_secret, run))) {
+        agent_run = run;
+        return Status::Ok();
+      }
+    }
+    return Status::PermissionDenied("the token is not valid for " + req.method + " " + req.path);
+  }
+
+  void Changed(const std::string& run_id) {
+    if (d.notify) d.notify(RunChannel(run_id));
+  }
+
+  // ---- experiments and compute targets
+  HandlerResult Experiments() {
+    if (req.method == "GET") {
+      auto list = d.store->ListExperiments();
+      if (!list.ok()) return Error(list.status());
+      json arr = json::array();
+      for (auto& e : *list) arr.push_back({{"name", e.name}, {"created_at", e.created_at}});
+      return Json(200, {{"experiments", arr}});
+    }
+    if (req.method == "POST") {
+      auto body = ParseBody(req);
+      if (!body.ok()) return Error(body.status());
+      auto name = StringField(*body, "name", true);
+      if (!name.ok()) return Error(name.status());
+      auto e = d.store->CreateExperiment(*name, d.clock->Now());
+      if (!e.ok()) return Error(e.status());
+      return Json(201, {{"name", e->name}, {"created_at", e->created_at}});
+    }
+    return MethodNotAllowed();
+  }
+
+  json TargetJson(const model::ComputeTargetRecord& t, const std::vector<model::Run>& active) {
+    int running = 0, queued = 0;
+    for (auto& r : active) {
+      if (r.target != t.name) continue;
+      if (r.status == RunStatus::kQueued) ++queued;
+      else ++running;
+    }
+    json j = {{"name", t.name}, {"kind", t.kind}, {"created_at", t.created_at},
+              {"active_runs", running}, {"queued_runs", queued}};
+    auto it = d.targets.find(t.name);
+    if (it != d.targets.end()) {
+      j["state"] = "ready";
+      j["max_concurrent_runs"] = it->second->max_concurrent_runs();
+      auto caps = it->second->capabilities();
+      j["capabilities"] = {{"multi_node", caps.multi_node}, {"gpus", caps.gpus},
+                           {"preemption", caps.preemption}, {"autoscaling", caps.autoscaling},
+                           {"containers", caps.containers}};
+      j["details"] = json::parse(it->second->Describe(), nullptr, false);
+    } else {
+      j["state"] = "unavailable";
+    }
+    return j;
+  }
+
+  HandlerResult Computes() {
+    if (req.method != "GET") return MethodNotAllowed();
+    auto active = d.store->ListActiveRuns();
+    if (!active.ok()) return Error(active.status());
+    if (seg.size() == 2) {
+      auto t = d.store->GetTarget(seg[1]);
+      if (!t.ok()) return Error(t.status());
+      json j = TargetJson(*t, *active);
+      json runs = json::array();
+      for (auto& r : *active) {
+        if (r.target == t->name) runs.push_back({{"id", r.id}, {"status", model::RunStatusName(r.status)}});
+      }
+      j["runs"] = runs;
+      return Json(200, j);
+    }
+    auto list = d.store->ListTargets();
+    if (!list.ok()) return Error(list.status());
+    json arr = json::array();
+    for (auto& t : *list) arr.push_back(TargetJson(t, *active));
+    return Json(200, {{"computes", arr}});
+  }
+
+  // ---- blobs and snapshots
+  HandlerResult Blobs() {
+    if (seg.size() == 2 && seg[1] == "missing" && req.method == "POST") {
+      auto body = ParseBody(req);
+      if (!body.ok()) return Error(body.status());
+      auto it = body->find("hashes");
+      if (it == body->end() || !it->is_array()) return Bad("field 'hashes' must be an array of SHA-256 hex strings");
+      json missing = json::array();
+      for (auto& h : *it) {
+        if (!h.is_string() || !IsSha256Hex(h.get_ref<const std::string&>())) {
+          return Bad("'hashes' contains " + h.dump() + ", which is not a lowercase SHA-256 hex digest");
+        }
+        if (!d.blobs->Has(h.get<std::string>())) missing.push_back(h);
+      }
+      return Json(200, {{"missing", missing}});
+    }
+    if (seg.size() == 1 && req.method == "POST") return UploadBlobs();
+    if (seg.size() == 2 && req.method == "GET") {
+      auto content = d.blobs->Get(seg[1]);
+      if (!content.ok()) return Error(content.status());
+      HttpResponse r;
+      r.content_type = "application/octet-stream";
+      r.body = std::move(content).value();
+      return r;
+    }
+    return MethodNotAllowed();
+  }
+
+  // Body: records "<hash> <length>\n<bytes>", back to back. All-or-nothing per record;
+  // the batch is made durable before it is acknowledged.
+  HandlerResult UploadBlobs() {
+    std::string_view body(req.body);
+    size_t pos = 0;
+    int stored = 0;
+    while (pos < body.size()) {
+      size_t nl = body.find('\n', pos);
+      if (nl == std::string_view::npos || nl - pos > 100) return Bad("malformed blob batch at byte " + std::to_string(pos));
+      std::string_view header = body.substr(pos, nl - pos);
+      size_t sp = header.find(' ');
+      if (sp == std::string_view::npos) return Bad("malformed blob header at byte " + std::to_string(pos));
+      std::string hash(header.substr(0, sp));
+      if (!IsSha256Hex(hash)) return Bad("blob batch names '" + hash + "', which is not a SHA-256 hex digest");
+      uint64_t len = 0;
+      try {
+        len = std::stoull(std::string(header.substr(sp + 1)));
+      } catch (...) {
+        return Bad("bad length for blob " + hash);
+      }
+      pos = nl + 1;
+      if (len > body.size() - pos) return Bad("blob " + hash + " is truncated: the batch ends early");
+      auto put = d.blobs->Put(body.substr(pos, len), hash);
+      if (!put.ok()) return Error(put.status());
+      pos += len;
+      ++stored;
+    }
+    Status st = d.blobs->Sync();
+    if (!st.ok()) return Error(st);
+    return Json(200, {{"stored", stored}});
+  }
+
+  HandlerResult Snapshots() {
+    if (seg.size() == 2 && req.method == "GET") {
+      auto has = d.store->HasSnapshot(seg[1]);
+      if (!has.ok()) return Error(has.status());
+      if (!*has) return Error(Status::NotFound("snapshot " + seg[1] + " is not stored"));
+      return Json(200, {{"id", seg[1]}});
+    }
+    if (seg.size() == 1 && req.method == "POST") {
+      auto m = model::Manifest::Parse(req.body);
+      if (!m.ok()) return Error(m.status());
+      json missing = json::array();
+      size_t n_missing = 0;
+      for (auto& e : m->entries) {
+        if (!d.blobs->Has(e.hash)) {
+          if (++n_missing <= 20) missing.push_back(e.path);
+        }
+      }
+      if (n_missing > 0) {
+        return Error(Status::FailedPrecondition(std::to_string(n_missing) +
+                                                " file(s) of the snapshot have no uploaded content; upload "
+                                                "the missing blobs first"),
+                     {{"missing_paths", missing}});
+      }
+      auto id = d.blobs->Put(req.body, "");
+      if (!id.ok()) return Error(id.status());
+      Status st = d.blobs->Sync();
+      if (st.ok()) st = d.store->PutSnapshot(*id, static_cast<int64_t>(m->entries.size()),
+                                             static_cast<int64_t>(m->TotalBytes()), d.clock->Now());
+      if (!st.ok()) return Error(st);
+      return Json(201, {{"id", *id}, {"files", m->entries.size()}, {"bytes", m->TotalBytes()}});
+    }
+    return MethodNotAllowed();
+  }
+
+  // ---- runs
+  HandlerResult CreateRun() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    const json& j = *body;
+    model::Run run;
+    auto get = [&](const char* f, bool req, std::string* out) -> Status {
+      auto v = StringField(j, f, req);
+      if (!v.ok()) return v.status();
+      *out = *v;
+      return Status::Ok();
+    };
+    std::string experiment;
+    for (auto [f, r, out] : {std::tuple{"experiment", false, &experiment}, {"target", false, &run.target},
+                             {"script", true, &run.script}, {"python", false, &run.python},
+                             {"snapshot_id", true, &run.snapshot_id}}) {
+      Status st = get(f, r, out);
+      if (!st.ok()) return Error(st);
+    }
+    run.experiment = experiment.empty() ? "default" : experiment;
+    if (run.target.empty()) run.target = "local";
+    if (run.python.empty()) run.python = "python3";
+    if (auto it = j.find("arguments"); it != j.end() && !it->is_null()) {
+      if (!it->is_array()) return Bad("field 'arguments' must be an array of strings");
+      for (auto& a : *it) {
+        if (!a.is_string()) return Bad("field 'arguments' must contain only strings, found " + a.dump());
+        run.arguments.push_back(a.get<std::string>());
+      }
+    }
+    auto tags = StringMapField(j, "tags");
+    if (!tags.ok()) return Error(tags.status());
+    run.tags = *tags;
+    if (auto it = j.find("git"); it != j.end() && it->is_object() && !it->empty()) {
+      run.git.present = true;
+      run.git.remote_url = it->value("remote_url", "");
+      run.git.branch = it->value("branch", "");
+      run.git.commit = it->value("commit", "");
+      run.git.dirty = it->value("dirty", false);
+    }
+    Status st = model::ValidateRelativePath(run.script);
+    if (!st.ok()) return Error(st.WithContext("field 'script'"));
+    auto target = d.store->GetTarget(run.target);
+    if (!target.ok()) return Error(target.status());
+    if (!IsSha256Hex(run.snapshot_id)) return Bad("field 'snapshot_id' is not a SHA-256 hex digest");
+    auto manifest_text = d.blobs->Get(run.snapshot_id);
+    if (!manifest_text.ok()) {
+      return Error(Status::NotFound("snapshot " + run.snapshot_id + " is not stored; upload it first"));
+    }
+    auto manifest = model::Manifest::Parse(*manifest_text);
+    if (!manifest.ok()) return Error(manifest.status());
+    bool found = false;
+    for (auto& e : manifest->entries) found = found || e.path == run.script;
+    if (!found) {
+      return Bad("script '" + run.script + "' is not in the snapshot of the source directory (" +
+                 std::to_string(manifest->entries.size()) + " files); check the path and ignore files");
+    }
+    double now = d.clock->Now();
+    run.id = run.experiment + "_" + std::to_string(static_cast<long long>(now)) + "_" + RandomHex(4);
+    auto created = d.store->CreateRun(run, ParamsFromArguments(run.arguments), "hmac", now);
+    if (!created.ok()) return Error(created.status());
+    d.scheduler->Wake();
+    return Json(201, RunToJson(*created));
+  }
+
+  HandlerResult ListRuns() {
+    model::RunFilter f;
+    f.experiment = req.Query("experiment");
+    f.target = req.Query("target");
+    std::string status = req.Query("status");
+    if (!status.empty()) {
+      auto s = model::ParseRunStatus(status);
+      if (!s.ok()) return Error(s.status());
+      f.status = *s;
+    }
+    try {
+      f.limit = std::stoi(req.Query("limit", "100"));
+      f.offset = std::stoi(req.Query("offset", "0"));
+    } catch (...) {
+      return Bad("'limit' and 'offset' must be integers");
+    }
+    if (f.limit < 1 || f.limit > 1000) return Bad("'limit' must be between 1 and 1000");
+    auto runs = d.store->ListRuns(f);
+    if (!runs.ok()) return Error(runs.status());
+    json arr = json::array();
+    for (auto& r : *runs) arr.push_back(RunToJson(r));
+    return Json(200, {{"runs", arr}});
+  }
+
+  HandlerResult Run() {
+    const std::string& id = seg[1];
+    std::string sub = seg.size() >= 3 ? seg[2] : "";
+    // Agents may use only the endpoints of their own run.
+    static const std::set<std::string> kAgentEndpoints = {"plan", "status", "logs", "metrics", "artifacts", "tags"};
+    if (!is_user && !kAgentEndpoints.count(sub)) {
+      return Error(Status::PermissionDenied("a run token cannot use " + req.method + " " + req.path));
+    }
+    if (sub.empty() && req.method == "GET") {
+      auto r = d.store->GetRun(id);
+      if (!r.ok()) return Error(r.status());
+      json j = RunToJson(*r);
+      auto params = d.store->Params(id);
+      if (params.ok()) j["params"] = *params;
+      auto sums = d.store->MetricSummaries(id);
+      if (sums.ok()) {
+        json m = json::object();
+        for (auto& s : *sums) {
+          m[s.key] = {{"last", s.last}, {"min", s.min}, {"max", s.max}, {"count", s.count}, {"last_step", s.last_step}};
+        }
+        j["metrics"] = m;
+      }
+      return Json(200, j);
+    }
+    if (sub == "history" && req.method == "GET") {
+      auto h = d.store->History(id);
+      if (!h.ok()) return Error(h.status());
+      json arr = json::array();
+      for (auto& e : *h) arr.push_back({{"status", model::RunStatusName(e.status)}, {"time", e.time}, {"reason", e.reason}});
+      return Json(200, {{"history", arr}});
+    }
+    if (sub == "cancel" && req.method == "POST") {
+      Status st = d.scheduler->Cancel(id, "canceled by the user");
+      if (!st.ok()) return Error(st);
+      Changed(id);
+      auto r = d.store->GetRun(id);
+      if (!r.ok()) return Error(r.status());
+      return Json(202, RunToJson(*r));
+    }
+    if (sub == "logs") return req.method == "POST" ? PostLogs(id) : GetLogs(id);
+    if (sub == "metrics") return req.method == "POST" ? PostMetrics(id) : GetMetrics(id);
+    if (sub == "artifacts") {
+      if (req.method == "POST") return PostArtifacts(id);
+      if (seg.size() == 4 && seg[3] == "content") return ArtifactContent(id);
+      auto a = d.store->ListArtifacts(id);
+      if (!a.ok()) return Error(a.status());
+      json arr = json::array();
+      for (auto& f : *a) arr.push_back({{"path", f.path}, {"size", f.size}, {"hash", f.hash}});
+      return Json(200, {{"artifacts", arr}});
+    }
+    if (sub == "tags" && req.method == "POST") {
+      auto body = ParseBody(req);
+      if (!body.ok()) return Error(body.status());
+      auto tags = StringMapField(*body, "tags");
+      if (!tags.ok()) return Error(tags.status());
+      Status st = d.store->SetTags(id, *tags);
+      if (!st.ok()) return Error(st);
+      return Json(200, {{"tags", *tags}});
+    }
+    if (sub == "plan" && req.method == "GET") {
+      auto r = d.store->GetRun(id);
+      if (!r.ok()) return Error(r.status());
+      return Json(200, {{"run", RunToJson(*r)}, {"manifest_id", r->snapshot_id}});
+    }
+    if (sub == "status" && req.method == "POST") return PostStatus(id);
+    return Error(Status::NotFound("no endpoint " + req.method + " " + req.path));
+  }
+
+  HandlerResult PostStatus(const std::string& id) {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto name = StringField(*body, "status", true);
+    if (!name.ok()) return Error(name.status());
+    auto to = model::ParseRunStatus(*name);
+    if (!to.ok()) return Error(to.status());
+    auto reason = StringField(*body, "reason", false);
+    if (!reason.ok()) return Error(reason.status());
+    store::TransitionExtras ex;
+    if (auto it = body->find("exit_code"); it != body->end() && it->is_number_integer()) ex.exit_code = it->get<int>();
+    if (auto it = body->find("error"); it != body->end() && it->is_string()) ex.error = it->get<std::string>();
+    auto r = d.store->Transition(id, *to, *reason, d.clock->Now(), ex);
+    if (!r.ok()) return Error(r.status());
+    Changed(id);
+    if (model::IsTerminal(*to)) d.scheduler->Wake();
+    return Json(200, RunToJson(*r));
+  }
+
+  HandlerResult PostLogs(const std::string& id) {
+    uint64_t offset = 0;
+    try {
+      offset = std::stoull(req.Query("offset", "0"));
+    } catch (...) {
+      return Bad("'offset' must be a non-negative integer");
+    }
+    auto r = d.store->GetRun(id);
+    if (!r.ok()) return Error(r.status());
+    auto size = d.logs->Append(id, offset, req.body);
+    if (!size.ok()) {
+      auto cur = d.logs->Size(id);
+      return Error(size.status(), {{"size", cur.ok() ? *cur : 0}});
+    }
+    Changed(id);
+    return Json(200, {{"size", *size}, {"cancel_requested", r->cancel_requested}});
+  }
+
+  HandlerResult GetLogs(const std::string& id) {
+    uint64_t offset = 0;
+    long wait_ms = 0;
+    try {
+      offset = std::stoull(req.Query("offset", "0"));
+      wait_ms = std::stol(req.Query("wait_ms", "0"));
+    } catch (...) {
+      return Bad("'offset' and 'wait_ms' must be integers");
+    }
+    wait_ms = std::clamp(wait_ms, 0L, 60000L);
+    auto first = d.store->GetRun(id);
+    if (!first.ok()) return Error(first.status());
+    ApiDeps* deps = &d;
+    auto poll = [deps, id, offset](bool timed_out) -> std::optional<HttpResponse> {
+      auto run = deps->store->GetRun(id);
+      if (!run.ok()) return Error(run.status());
+      bool terminal = model::IsTerminal(run->status);
+      auto data = deps->logs->Read(id, offset, 4 << 20);
+      if (!data.ok()) return Error(data.status());
+      if (data->empty() && !terminal && !timed_out) return std::nullopt;
+      HttpResponse resp;
+      resp.content_type = "text/plain; charset=utf-8";
+      resp.headers.push_back({"X-Ferry-Next-Offset", std::to_string(offset + data->size())});
+      resp.headers.push_back({"X-Ferry-Run-Status", model::RunStatusName(run->status)});
+      resp.body = std::move(data).value();
+      return resp;
+    };
+    if (wait_ms == 0) return *poll(true);
+    net::LongPoll lp;
+    lp.channel = RunChannel(id);
+    lp.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+    lp.poll = poll;
+    return lp;
+  }
+
+  HandlerResult PostMetrics(const std::string& id) {
+    auto r = d.store->GetRun(id);
+    if (!r.ok()) return Error(r.status());
+    std::vector<model::MetricPoint> points;
+    try {
+      thread_local simdjson::ondemand::parser parser;
+      simdjson::padded_string padded(req.body);
+      auto doc = parser.iterate(padded);
+      for (auto item : doc["points"].get_array()) {
+        auto obj = item.get_object();
+        model::MetricPoint p;
+        p.seq = obj["q"].get_int64();
+        p.key = std::string(std::string_view(obj["k"].get_string()));
+        auto v = obj["v"];
+        if (v.type() == simdjson::ondemand::json_type::string) {
+          std::string_view s = v.get_string();
+          if (s == "nan") p.value = std::nan("");
+          else if (s == "inf") p.value = INFINITY;
+          else if (s == "-inf") p.value = -INFINITY;
+          else return Bad("metric '" + p.key + "' has the non-numeric value '" + std::string(s) + "'");
+        } else {
+          p.value = v.get_double();
+        }
+        p.step = obj["s"].get_int64();
+        p.time = obj["t"].get_double();
+        if (p.key.empty()) return Bad("a metric point has an empty key (seq " + std::to_string(p.seq) + ")");
+        points.push_back(std::move(p));
+      }
+    } catch (const simdjson::simdjson_error& e) {
+      return Bad(std::string("malformed metrics batch: ") + e.what() +
+                 "; expected {\"points\":[{\"q\":seq,\"k\":key,\"v\":value,\"s\":step,\"t\":time}]}");
+    }
+    auto n = d.store->AppendMetrics(r->rid, points);
+    if (!n.ok()) return Error(n.status());
+    Changed(id);
+    return Json(200, {{"stored", *n}, {"received", points.size()}, {"cancel_requested", r->cancel_requested}});
+  }
+
+  HandlerResult GetMetrics(const std::string& id) {
+    auto pts = d.store->GetMetrics(id, req.Query("key"));
+    if (!pts.ok()) return Error(pts.status());
+    json metrics = json::object();
+    for (auto& p : *pts) {
+      metrics[p.key].push_back({{"step", p.step}, {"value", std::isnan(p.value) ? json("NaN") : json(p.value)},
+                                {"time", p.time}});
+    }
+    return Json(200, {{"metrics", metrics}});
+  }
+
+  HandlerResult PostArtifacts(const std::string& id) {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto it = body->find("files");
+    if (it == body->end() || !it->is_array()) return Bad("field 'files' must be an array");
+    std::vector<model::Artifact> files;
+    for (auto& f : *it) {
+      if (!f.is_object()) return Bad("each entry of 'files' must be an object");
+      model::Artifact a;
+      a.path = f.value("path", "");
+      a.size = f.value("size", 0ull);
+      a.hash = f.value("hash", "");
+      Status st = model::ValidateRelativePath(a.path);
+      if (!st.ok()) return Error(st.WithContext("artifact of run '" + id + "'"));
+      if (!d.blobs->Has(a.hash)) {
+        return Error(Status::FailedPrecondition("artifact '" + a.path + "' names blob " + a.hash +
+                                                ", which is not uploaded; upload it first"));
+      }
+      files.push_back(std::move(a));
+    }
+    Status st = d.store->AddArtifacts(id, files);
+    if (!st.ok()) return Error(st);
+    return Json(200, {{"stored", files.size()}});
+  }
+
+  HandlerResult ArtifactContent(const std::string& id) {
+    std::string path = req.Query("path");
+    Status st = model::ValidateRelativePath(path);
+    if (!st.ok()) return Error(st);
+    auto list = d.store->ListArtifacts(id);
+    if (!list.ok()) return Error(list.status());
+    for (auto& a : *list) {
+      if (a.path != path) continue;
+      auto content = d.blobs->Get(a.hash);
+      if (!content.ok()) return Error(content.status());
+      HttpResponse r;
+      r.content_type = "application/octet-stream";
+      r.body = std::move(content).value();
+      return r;
+    }
+    return Error(Status::NotFound("run '" + id + "' has no artifact '" + path + "'; see 'ferry run show " + id + "'"));
+  }
+
+  HttpResponse MethodNotAllowed() {
+    HttpResponse r = Error(Status::InvalidArgument(req.method + " is not supported on " + req.path));
+    r.status = 405;
+    return r;
+  }
+};
+
+HandlerResult Api::Impl::Route() {
+  if (seg.empty()) return Error(Status::NotFound("no endpoint " + req.path));
+  if (seg[0] == "health" && req.method == "GET") {
+    return Json(200, {{"status", "ok"}, {"version", "0.1.0"}, {"pid", static_cast<int>(::getpid())}});
+  }
+  Status auth = Authenticate();
+  if (!auth.ok()) return Error(auth);
+  const std::string& top = seg[0];
+  if (!is_user && top != "runs" && top != "blobs") return Error(Status::PermissionDenied("a run token cannot use " + req.path));
+  if (top == "shutdown" && req.method == "POST") {
+    if (d.shutdown) d.shutdown();
+    return Json(202, {{"status", "stopping"}});
+  }
+  if (top == "experiments" && seg.size() == 1) return Experiments();
+  if (top == "computes" && seg.size() <= 2) return Computes();
+  if (top == "blobs") {
+    if (!is_user && req.method != "GET") return Error(Status::PermissionDenied("a run token cannot upload snapshots"));
+    return Blobs();
+  }
+  if (top == "snapshots") return Snapshots();
+  if (top == "runs") {
+    if (seg.size() == 1) {
+      if (!is_user) return Error(Status::PermissionDenied("a run token cannot list or create runs"));
+      if (req.method == "POST") return CreateRun();
+      if (req.method == "GET") return ListRuns();
+      return MethodNotAllowed();
+    }
+    if (!is_user && agent_run != seg[1]) return Error(Status::PermissionDenied("this token is for another run"));
+    return Run();
+  }
+  return Error(Status::NotFound("no endpoint " + req.method + " " + req.path));
+}
+
+HandlerResult Api::Handle(HttpRequest& req) {
+  const std::string prefix = "/api/v1";
+  if (req.path.rfind(prefix, 0) != 0) {
+    return Error(Status::NotFound("no endpoint " + req.path + "; the API is under /api/v1"));
+  }
+  Impl impl{d_, req, SplitPath(req.path.substr(prefix.size()))};
+  return impl.Route();
+}
+
+}  // namespace ferry::server

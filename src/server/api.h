@@ -1,0 +1,47 @@
+// Api: the REST + JSON interface under /api/v1 (see docs/openapi.yaml). Routes requests to
+// the store, blob store, log store and scheduler. Handlers run on HTTP threads.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "common/clock.h"
+#include "compute/compute_target.h"
+#include "net/http_server.h"
+#include "scheduler/scheduler.h"
+#include "server/log_store.h"
+#include "store/blob_store.h"
+#include "store/metadata_store.h"
+
+namespace ferry::server {
+
+struct ApiDeps {
+  store::MetadataStore* store = nullptr;
+  store::BlobStore* blobs = nullptr;
+  LogStore* logs = nullptr;
+  scheduler::Scheduler* scheduler = nullptr;
+  std::map<std::string, compute::ComputeTarget*> targets;
+  const Clock* clock = nullptr;
+  std::string workspace_token;  // full access
+  std::string run_secret;       // HMAC key for per-run agent tokens
+  std::function<void(const std::string& channel)> notify;
+  std::function<void()> shutdown;
+};
+
+// The token that authorises the agent of run_id (and only that run).
+std::string RunToken(const std::string& secret, const std::string& run_id);
+// The long-poll channel that changes of a run are announced on.
+std::string RunChannel(const std::string& run_id);
+
+class Api {
+ public:
+  explicit Api(ApiDeps deps) : d_(std::move(deps)) {}
+  net::HandlerResult Handle(net::HttpRequest& req);
+
+ private:
+  struct Impl;
+  ApiDeps d_;
+};
+
+}  // namespace ferry::server

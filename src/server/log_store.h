@@ -1,0 +1,44 @@
+// LogStore: each run's captured output as an append-only file, written at explicit byte
+// offsets so that resends after a lost acknowledgement are idempotent. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/status.h"
+
+namespace ferry::server {
+
+class LogStore {
+ public:
+  explicit LogStore(std::string root) : root_(std::move(root)) {}
+
+  // Appends data that starts at byte offset `offset` of the run's log. Bytes before the
+  // stored size are already there and are skipped; an offset past the stored size is a gap
+  // (FailedPrecondition, the caller resends from Size()). Returns the new size.
+  Result<uint64_t> Append(const std::string& run_id, uint64_t offset, std::string_view data);
+  Result<uint64_t> Size(const std::string& run_id);
+  // Up to max_bytes from offset (empty at or past the end).
+  Result<std::string> Read(const std::string& run_id, uint64_t offset, uint64_t max_bytes);
+  // Last n lines (for failure reports).
+  Result<std::string> Tail(const std::string& run_id, int lines);
+
+ private:
+  struct Entry {
+    std::mutex mu;
+    bool loaded = false;
+    uint64_t size = 0;
+  };
+  Entry* Get(const std::string& run_id);
+  std::string PathOf(const std::string& run_id) const;
+  Status Load(const std::string& run_id, Entry* e);
+
+  std::string root_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Entry>> entries_;
+};
+
+}  // namespace ferry::server

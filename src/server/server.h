@@ -1,0 +1,23 @@
+// The workspace server process: opens the home, the stores and the targets, serves the API
+// and runs the scheduler until SIGTERM/SIGINT or POST /api/v1/shutdown.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace ferry::server {
+
+struct ServerOptions {
+  std::string home;
+  std::string bind_address = "127.0.0.1";
+  int port = 0;                  // 0: pick a free port (printed and written to server.json)
+  int local_max_concurrent = 0;  // 0: number of cores
+  int http_threads = 4;
+};
+
+// Blocks until the server stops. Fails fast (with the reason) when the home is unusable or
+// another server already serves it.
+Status RunServer(const ServerOptions& options);
+
+}  // namespace ferry::server
