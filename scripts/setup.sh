@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what Ferry needs to build and test on Debian 12, idempotently:
+# Debian packages (only the missing ones) and a project-local Python venv (.venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev libzstd-dev zstd
+  libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libsimdjson-dev libsodium-dev
+  libgtest-dev googletest python3 python3-venv
+)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Python packages for the examples and tests, in a project-local venv. Re-installed only
+# when requirements-dev.txt changes.
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+stamp=".venv/.requirements-$(sha256sum requirements-dev.txt | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing Python packages from requirements-dev.txt"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  rm -f .venv/.requirements-*
+  touch "$stamp"
+fi
