@@ -363,11 +363,11 @@ class Agent {
     body += "]}";
     auto r = conn_.Call("POST", conn_.RunPath("metrics"), body);
     if (!r.ok()) {
-      if (r.status().code() == StatusCode::kInvalidArgument) {
-        AgentNote("the server refused a metrics batch: " + r.status().message());
-        pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(n));
-      }
-      return !pending_.empty() && r.status().code() != StatusCode::kUnavailable;
+      if (r.status().code() == StatusCode::kUnavailable) return false;  // stopping; still spooled
+      // A refusal (bad batch, run gone) will not change on a resend: drop it, say so.
+      AgentNote("the server refused " + std::to_string(n) + " metric points: " + r.status().message());
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(n));
+      return !pending_.empty();
     }
     if ((*r).value("cancel_requested", false)) cancel_requested_ = true;
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(n));

@@ -542,7 +542,7 @@ struct Api::Impl {
       auto cur = d.logs->Size(id);
       return Error(size.status(), {{"size", cur.ok() ? *cur : 0}});
     }
-    Changed(id);
+    if (!req.body.empty()) Changed(id);  // an empty post is the agent's heartbeat
     return Json(200, {{"size", *size}, {"cancel_requested", r->cancel_requested}});
   }
 

@@ -1,0 +1,154 @@
+"""Bad input, CLI auto-start and compute targets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import Workspace, kill_home_processes, pid_alive, wait_until
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def ok_src(src):
+    write(src / "ok.py", "print('ok')\n")
+    return src
+
+
+def test_submit_missing_script(workspace, ok_src):
+    before = workspace.run_count()
+    _, r = workspace.submit(ok_src, "nope_script.py", check=False)
+    assert r.returncode == 1
+    assert "nope_script.py" in r.stderr and "does not exist" in r.stderr, r.stderr
+    assert workspace.run_count() == before
+
+
+def test_submit_missing_source_dir(workspace, tmp_path):
+    before = workspace.run_count()
+    missing = tmp_path / "no_such_dir"
+    _, r = workspace.submit(missing, "ok.py", check=False)
+    assert r.returncode == 1
+    assert str(missing) in r.stderr, r.stderr
+    assert workspace.run_count() == before
+
+
+def test_submit_unknown_target(workspace, ok_src):
+    before = workspace.run_count()
+    _, r = workspace.submit(ok_src, "ok.py", extra=("-t", "nope"), check=False)
+    assert r.returncode == 1
+    assert "'nope'" in r.stderr, r.stderr
+    assert workspace.run_count() == before
+
+
+@pytest.mark.parametrize("verb", ["show", "logs", "cancel", "metrics"])
+def test_unknown_run_id(workspace, verb):
+    r = workspace.cli("run", verb, "no_such_run_123", check=False)
+    assert r.returncode == 1, r
+    assert "no_such_run_123" in r.stderr, r.stderr
+
+
+def test_symlink_outside_source_dir(workspace, ok_src, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret\n")
+    os.symlink(outside, ok_src / "escape_link")
+    before = workspace.run_count()
+    _, r = workspace.submit(ok_src, "ok.py", check=False)
+    assert r.returncode == 1
+    assert "escape_link" in r.stderr and "outside" in r.stderr, r.stderr
+    assert workspace.run_count() == before
+
+
+def test_malformed_json_post(workspace):
+    before = workspace.run_count()
+    status, body, _ = workspace.api("POST", "/runs", data=b"{not json", headers={"Content-Type": "application/json"})
+    assert status == 400
+    assert "malformed JSON" in body["error"]["message"], body
+    status, body, _ = workspace.api("POST", "/runs", json={"script": "x.py"})
+    assert status == 400 and "snapshot_id" in body["error"]["message"], body
+    assert workspace.run_count() == before
+
+
+@pytest.mark.parametrize("bad,why", [("../evil", ".."), ("/etc/evil", "absolute")])
+def test_snapshot_manifest_bad_path(workspace, bad, why):
+    h = "a" * 64
+    manifest = f"644 3 {h} a.txt\n644 3 {h} {bad}\n"
+    status, body, _ = workspace.api("POST", "/snapshots", data=manifest, headers={"Content-Type": "text/plain"})
+    assert status == 400, body
+    msg = body["error"]["message"]
+    assert f"'{bad}'" in msg and "line 2" in msg and why in msg, msg
+
+
+def test_artifacts_auth(workspace):
+    path = "/runs/some_run/artifacts"
+    status, body, _ = workspace.api("POST", path, json={"files": []}, auth=False)
+    assert status == 401, body
+    assert "Authorization" in body["error"]["message"]
+    status, body, _ = workspace.api("POST", path, json={"files": []}, headers={"Authorization": "Bearer wrong"})
+    assert status == 403, body
+
+
+def test_experiment_names(workspace):
+    r = workspace.cli("experiment", "create", "-n", "bad name!", check=False)
+    assert r.returncode == 1 and "bad name!" in r.stderr, r.stderr
+    workspace.cli("experiment", "create", "-n", "exp-1")
+    r = workspace.cli("experiment", "create", "-n", "exp-1", check=False)
+    assert r.returncode == 1 and "exp-1" in r.stderr and "already exists" in r.stderr, r.stderr
+    names = [e["name"] for e in workspace.cli_json("experiment", "list")["experiments"]]
+    assert names.count("exp-1") == 1 and "bad name!" not in names
+
+
+def test_compute_targets(workspace):
+    computes = workspace.cli_json("compute", "list")["computes"]
+    local = [c for c in computes if c["name"] == "local"]
+    assert len(local) == 1 and local[0]["kind"] == "local", computes
+    assert local[0]["max_concurrent_runs"] == workspace.max_runs
+    show = workspace.cli_json("compute", "show", "local")
+    assert show["name"] == "local" and show["kind"] == "local"
+    text = workspace.cli("compute", "show", "local").stdout
+    assert "local" in text
+    r = workspace.cli("compute", "show", "nope", check=False)
+    assert r.returncode == 1 and "'nope'" in r.stderr, r.stderr
+
+
+@pytest.fixture
+def bare_home(ferry_bin, tmp_path):
+    home = tmp_path / "h2"
+    ws = Workspace(ferry_bin, home)  # no server started
+    yield ws
+    info = home / "server.json"
+    if info.exists():
+        try:
+            pid = json.loads(info.read_text())["pid"]
+            if pid_alive(pid):
+                os.kill(pid, 9)
+        except (ValueError, KeyError, OSError):
+            pass
+    kill_home_processes(home)
+
+
+def test_cli_autostarts_server(bare_home, src):
+    write(src / "ok.py", "print('auto ok')\n")
+    assert not (bare_home.home / "server.json").exists()
+    _, r = bare_home.submit(src, "ok.py", wait=True)
+    assert "auto ok" in r.stdout
+    info = json.loads((bare_home.home / "server.json").read_text())
+    pid = info["pid"]
+    assert pid_alive(pid)
+    runs = bare_home.cli_json("run", "list")["runs"]
+    assert len(runs) == 1 and runs[0]["status"] == "Completed"
+    assert json.loads((bare_home.home / "server.json").read_text())["pid"] == pid
+    r = bare_home.cli("server", "stop")
+    assert "stopped" in r.stdout
+    wait_until(lambda: not pid_alive(pid), 30, f"server pid {pid} to exit")
+    assert not (bare_home.home / "server.json").exists()
