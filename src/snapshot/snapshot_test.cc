@@ -3,9 +3,11 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -431,21 +433,60 @@ TEST_F(SnapshotTest, BadFileNameIsAnErrorNamingIt) {
 }
 
 TEST_F(SnapshotTest, UnreadableFileAndDirectoryAreErrors) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root ignores permissions";
   Write("locked.txt", "x");
-  ASSERT_EQ(::chmod((src_ + "/locked.txt").c_str(), 0), 0);
-  auto r = Snap();
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied);
-  EXPECT_NE(r.status().message().find("locked.txt"), std::string::npos) << r.status().ToString();
-  ASSERT_EQ(::unlink((src_ + "/locked.txt").c_str()), 0);
-
   Write("closed/y", "y");
+  ASSERT_EQ(::chmod((src_ + "/locked.txt").c_str(), 0), 0);
+  // Root reads everything, so as root the check runs in a child that drops to 'nobody'.
+  auto check = [&]() -> std::string {
+    auto r = Snap();
+    if (r.ok()) return "unreadable file was not an error";
+    if (r.status().code() != StatusCode::kPermissionDenied) return "file: " + r.status().ToString();
+    if (r.status().message().find("locked.txt") == std::string::npos) return "file not named: " + r.status().ToString();
+    return "";
+  };
+  auto check_dir = [&]() -> std::string {
+    auto r = Snap();
+    if (r.ok()) return "unreadable directory was not an error";
+    if (r.status().code() != StatusCode::kPermissionDenied) return "dir: " + r.status().ToString();
+    if (r.status().message().find("closed") == std::string::npos) return "dir not named: " + r.status().ToString();
+    return "";
+  };
+  if (::geteuid() != 0) {
+    EXPECT_EQ(check(), "");
+    ASSERT_EQ(::unlink((src_ + "/locked.txt").c_str()), 0);
+    ASSERT_EQ(::chmod((src_ + "/closed").c_str(), 0), 0);
+    EXPECT_EQ(check_dir(), "");
+    ASSERT_EQ(::chmod((src_ + "/closed").c_str(), 0755), 0);
+    return;
+  }
+  ASSERT_EQ(::chmod(tmp_.c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(src_.c_str(), 0777), 0);
+  auto in_child_as_nobody = [&](const std::function<std::string()>& fn) -> std::string {
+    int pipefd[2];
+    if (::pipe(pipefd) != 0) return "pipe failed";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(pipefd[0]);
+      std::string err;
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) err = "cannot drop privileges";
+      else err = fn();
+      (void)!::write(pipefd[1], err.data(), err.size());
+      ::_exit(0);
+    }
+    ::close(pipefd[1]);
+    std::string out;
+    char buf[512];
+    ssize_t n;
+    while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    ::close(pipefd[0]);
+    int st;
+    ::waitpid(pid, &st, 0);
+    return out;
+  };
+  EXPECT_EQ(in_child_as_nobody(check), "");
+  ASSERT_EQ(::unlink((src_ + "/locked.txt").c_str()), 0);
   ASSERT_EQ(::chmod((src_ + "/closed").c_str(), 0), 0);
-  r = Snap();
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied);
-  EXPECT_NE(r.status().message().find("closed"), std::string::npos) << r.status().ToString();
+  EXPECT_EQ(in_child_as_nobody(check_dir), "");
   ASSERT_EQ(::chmod((src_ + "/closed").c_str(), 0755), 0);
 }
 
