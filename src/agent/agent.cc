@@ -86,6 +86,25 @@ class ServerConn {
     }
   }
 
+  // GET of raw bytes (a blob), retried like Call; the run token reads blobs with X-Ferry-Run.
+  Result<std::string> GetBlob(const std::string& hash) {
+    int backoff_ms = 20;
+    auto deadline = Clock::now() + std::chrono::minutes(10);
+    for (;;) {
+      Status st = Connect();
+      if (st.ok()) {
+        auto r = client_->RequestWithHeaders("GET", "/api/v1/blobs/" + hash, {{"X-Ferry-Run", run_id_}}, 300000);
+        if (r.ok() && r->status == 200) return std::move(r->body);
+        if (r.ok() && r->status < 500) return Status::NotFound("blob " + hash + ": HTTP " + std::to_string(r->status));
+        st = r.ok() ? Status::Unavailable("HTTP " + std::to_string(r->status)) : r.status();
+        client_.reset();
+      }
+      if (Clock::now() >= deadline) return st;
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+      backoff_ms = std::min(backoff_ms * 2, 2000);
+    }
+  }
+
   std::string RunPath(const std::string& sub) const { return "/api/v1/runs/" + run_id_ + "/" + sub; }
   const json& last_error_body() const { return last_error_body_; }
   void set_stop_on_term(bool v) { stop_on_term_ = v; }
@@ -190,7 +209,10 @@ class Agent {
     std::string upload_error;
     Status up = UploadArtifacts();
     if (!up.ok()) upload_error = "collecting outputs failed: " + up.message();
-    if (canceled_) return Finish("Canceled", "canceled by the user", upload_error, code);
+    if (canceled_) {
+      return Finish("Canceled", cancel_requested_ ? "canceled by the user" : "the agent received a stop signal",
+                    upload_error, code);
+    }
     if (code == 0 && upload_error.empty()) return Finish("Completed", "script exited with code 0", "", code);
     std::string error = code != 0 ? "script exited with code " + std::to_string(code) + "; last lines of its output:\n" +
                                         TailOfCapture(20)
@@ -240,7 +262,7 @@ class Agent {
     return Status::Ok();
   }
 
-  // Local blob store when this node shares the workspace home; else over HTTP.
+  // Local blob store when this node shares the workspace home, else over HTTP.
   Result<std::string> GetBlob(const std::string& hash) {
     if (!blobs_opened_) {
       blobs_opened_ = true;
@@ -254,7 +276,10 @@ class Agent {
       auto r = blobs_->Get(hash);
       if (r.ok() || r.status().code() != StatusCode::kNotFound) return r;
     }
-    return Status::NotFound("blob " + hash + " is not in the node's blob store");
+    // A node without the workspace's blob store fetches over HTTP and verifies the content.
+    FERRY_ASSIGN_OR_RETURN(std::string content, conn_.GetBlob(hash));
+    if (Sha256Hex(content) != hash) return Status::Corruption("blob " + hash + " arrived corrupted");
+    return content;
   }
 
   // Waits for the script, shipping logs and metrics and handling cancel. Returns the raw
@@ -295,8 +320,10 @@ class Agent {
     ShipMetrics();
   }
 
-  // Everything written so far, acknowledged, retrying until the server takes it.
+  // Everything written so far, acknowledged, retrying until the server takes it. The
+  // script has exited, so a last metrics line without its newline is complete too.
   void Drain() {
+    final_drain_ = true;
     for (;;) {
       bool more_logs = ShipLogs(false);
       bool more_metrics = ShipMetrics();
@@ -390,6 +417,10 @@ class Agent {
       if (nl == std::string::npos) break;
       ParseMetricLine(std::string_view(partial_).substr(start, nl - start));
       start = nl + 1;
+    }
+    if (final_drain_ && start < partial_.size()) {
+      ParseMetricLine(std::string_view(partial_).substr(start));
+      start = partial_.size();
     }
     metrics_offset_ += start;
     partial_.erase(0, start);
@@ -527,7 +558,7 @@ class Agent {
   int capture_fd_ = -1;
   bool blobs_opened_ = false;
   std::unique_ptr<store::BlobStore> blobs_;
-  bool cancel_requested_ = false, canceled_ = false;
+  bool cancel_requested_ = false, canceled_ = false, final_drain_ = false;
   uint64_t log_acked_ = 0;
   uint64_t metrics_offset_ = 0;
   std::string partial_;

@@ -37,7 +37,10 @@ int StreamLogs(Context& ctx, const std::string& run_id, bool follow) {
     offset = next.empty() ? offset + r->body.size() : std::stoull(next);
     std::string status = r->Header("X-Ferry-Run-Status");
     bool terminal = status == "Completed" || status == "Failed" || status == "Canceled";
-    if (!follow) return kExitOk;
+    if (!follow) {
+      if (r->body.empty()) return kExitOk;  // all of it printed (responses are capped)
+      continue;
+    }
     if (terminal && r->body.empty()) {
       auto run = ctx.Call("GET", "/api/v1/runs/" + net::UrlEncode(run_id));
       if (run.ok()) {
@@ -59,7 +62,8 @@ std::string RunPath(const std::string& id, const std::string& sub = "") {
 }
 
 std::string Num(const json& v) {
-  if (v.is_null()) return "NaN";
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>();
   if (v.is_number_float()) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.6g", v.get<double>());
@@ -126,7 +130,10 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
   list->add_option_function<std::string>("-e,--experiment", [filter](const std::string& v) { (*filter)["experiment"] = v; });
   list->add_option_function<std::string>("-t,--target", [filter](const std::string& v) { (*filter)["target"] = v; });
   list->add_option_function<std::string>("--status", [filter](const std::string& v) { (*filter)["status"] = v; });
-  list->add_option_function<int>("--limit", [filter](int v) { (*filter)["limit"] = std::to_string(v); });
+  list->add_option_function<int>("--limit", [filter](int v) { (*filter)["limit"] = std::to_string(v); },
+                                 "At most this many runs (1-1000, default 100)");
+  list->add_option_function<int>("--offset", [filter](int v) { (*filter)["offset"] = std::to_string(v); },
+                                 "Skip this many of the newest runs (paging)");
   list->callback([&ctx, filter, exit_code] {
     std::string q;
     for (auto& [k, v] : *filter) q += (q.empty() ? "?" : "&") + k + "=" + net::UrlEncode(v);
@@ -171,8 +178,7 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
   logs->add_option("run_id", *id)->required();
   logs->add_flag("-f,--follow", *follow, "Keep streaming until the run ends");
   logs->callback([&ctx, id, follow, exit_code] {
-    int code = StreamLogs(ctx, *id, *follow);
-    *exit_code = *follow ? code : code;
+    *exit_code = StreamLogs(ctx, *id, *follow);
   });
 
   auto* metrics = run->add_subcommand("metrics", "Print a run's metrics");
@@ -208,7 +214,7 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
   auto dest = std::make_shared<std::string>(".");
   auto prefix = std::make_shared<std::string>();
   download->add_option("run_id", *id)->required();
-  download->add_option("-o,--output-dir", *dest, "Directory to write into (default: .)");
+  download->add_option("-d,--output-dir", *dest, "Directory to write into (default: .)");
   download->add_option("--prefix", *prefix, "Only artifacts whose path starts with this (e.g. outputs/)");
   download->callback([&ctx, id, dest, prefix, exit_code] {
     auto list = ctx.Call("GET", RunPath(*id, "artifacts"));

@@ -66,10 +66,14 @@ Result<PreparedExec> Prepare(const SpawnOptions& o) {
 [[noreturn]] void ExecChild(const SpawnOptions& o, PreparedExec& p, int err_pipe) {
   if (o.new_session) ::setsid();
   else if (o.new_process_group) ::setpgid(0, 0);
-  int devnull = ::open("/dev/null", O_RDWR);
+  int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   ::dup2(devnull, 0);
   ::dup2(o.stdout_fd >= 0 ? o.stdout_fd : devnull, 1);
   ::dup2(o.stderr_fd >= 0 ? o.stderr_fd : devnull, 2);
+  // Nothing else of the parent's leaks into the child (a server's listening socket would
+  // otherwise outlive the server in every agent and script).
+  if (err_pipe > 3) ::close_range(3, static_cast<unsigned>(err_pipe) - 1, 0);
+  ::close_range(static_cast<unsigned>(err_pipe) + 1, ~0U, 0);
   // Reset signal state the parent may have changed.
   sigset_t all;
   sigemptyset(&all);

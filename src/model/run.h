@@ -68,8 +68,8 @@ struct StatusEvent {
   std::string reason;
 };
 
-// One metric point. seq is assigned by the agent (line number in the metrics file) and is
-// what makes ingestion idempotent: (run, seq) identifies a point.
+// One metric point. seq is assigned by the agent (line number in the metrics file, so unique
+// within a run) and is what makes ingestion idempotent: (run, key, seq) identifies a point.
 struct MetricPoint {
   int64_t seq = 0;
   std::string key;

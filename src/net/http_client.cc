@@ -28,16 +28,28 @@ class ClientImpl final : public HttpClient {
   Result<HttpResponse> Request(const std::string& method, const std::string& target,
                                const std::string& body, const std::string& content_type,
                                int timeout_ms) override {
+    return WithRetry(method, target, body, content_type, {}, timeout_ms);
+  }
+
+  Result<HttpResponse> RequestWithHeaders(const std::string& method, const std::string& target,
+                                          const std::vector<std::pair<std::string, std::string>>& headers,
+                                          int timeout_ms) override {
+    return WithRetry(method, target, "", "", headers, timeout_ms);
+  }
+
+ private:
+  Result<HttpResponse> WithRetry(const std::string& method, const std::string& target, const std::string& body,
+                                 const std::string& content_type,
+                                 const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool reused = stream_.has_value();
-      auto r = Once(method, target, body, content_type, timeout_ms);
+      auto r = Once(method, target, body, content_type, headers, timeout_ms);
       if (r.ok() || !reused) return r;
       // A kept-alive connection may have been closed by the server: retry once, fresh.
     }
     return Status::Unavailable("unreachable");
   }
 
- private:
   // Runs the async operation started by start() to completion or until the stream's
   // deadline (beast closes the socket then); sync Beast calls would ignore timeouts.
   template <typename Start>
@@ -50,7 +62,8 @@ class ClientImpl final : public HttpClient {
   }
 
   Result<HttpResponse> Once(const std::string& method, const std::string& target, const std::string& body,
-                            const std::string& content_type, int timeout_ms) {
+                            const std::string& content_type,
+                            const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
     beast::error_code ec;
     const auto timeout = std::chrono::milliseconds(timeout_ms);
     if (!stream_) {
@@ -67,6 +80,7 @@ class ClientImpl final : public HttpClient {
     req.set(http::field::host, host_ + ":" + port_);
     req.set(http::field::user_agent, "ferry");
     if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+    for (const auto& [k, v] : headers) req.set(k, v);
     if (!body.empty() || method == "POST" || method == "PUT") {
       req.set(http::field::content_type, content_type);
       req.body() = body;

@@ -4,6 +4,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "net/http.h"
@@ -21,6 +23,10 @@ class HttpClient {
                                        const std::string& body = "",
                                        const std::string& content_type = "application/json",
                                        int timeout_ms = 60000) = 0;
+  // A bodyless request with extra headers.
+  virtual Result<HttpResponse> RequestWithHeaders(
+      const std::string& method, const std::string& target,
+      const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) = 0;
   virtual const std::string& base_url() const = 0;
 };
 

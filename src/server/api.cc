@@ -90,6 +90,13 @@ Result<std::map<std::string, std::string>> StringMapField(const json& j, const c
   return out;
 }
 
+// Metric values: numbers, or the strings "nan", "inf", "-inf" (as the metrics file writes them).
+json MetricValue(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return v;
+}
+
 json RunToJson(const model::Run& r) {
   json j = {{"id", r.id},
             {"experiment", r.experiment},
@@ -152,7 +159,33 @@ std::vector<std::string> SplitPath(const std::string& path) {
 
 }  // namespace
 
+bool Api::RunMayReadBlob(const std::string& run_id, const std::string& hash) {
+  std::shared_ptr<const std::unordered_set<std::string>> set;
+  {
+    std::lock_guard lock(blob_sets_mu_);
+    auto it = blob_sets_.find(run_id);
+    if (it != blob_sets_.end()) set = it->second;
+  }
+  if (!set) {
+    auto run = d_.store->GetRun(run_id);
+    if (!run.ok()) return false;
+    auto text = d_.blobs->Get(run->snapshot_id);
+    if (!text.ok()) return false;
+    auto m = model::Manifest::Parse(*text);
+    if (!m.ok()) return false;
+    auto s = std::make_shared<std::unordered_set<std::string>>();
+    s->insert(run->snapshot_id);
+    for (auto& e : m->entries) s->insert(e.hash);
+    set = s;
+    std::lock_guard lock(blob_sets_mu_);
+    if (blob_sets_.size() > 256) blob_sets_.clear();  // bounded: agents fetch at start only
+    blob_sets_[run_id] = set;
+  }
+  return set->count(hash) > 0;
+}
+
 struct Api::Impl {
+  Api& api;
   ApiDeps& d;
   HttpRequest& req;
   std::vector<std::string> seg;  // path segments after /api/v1
@@ -276,7 +309,10 @@ struct Api::Impl {
       return Json(200, {{"missing", missing}});
     }
     if (seg.size() == 1 && req.method == "POST") return UploadBlobs();
-    if (seg.size() == 2 && req.method == "GET") {
+    if (seg.size() == 2 && seg[1] != "missing" && req.method == "GET") {
+      if (!is_user && !api.RunMayReadBlob(agent_run, seg[1])) {
+        return Error(Status::PermissionDenied("blob " + seg[1] + " is not part of run '" + agent_run + "'"));
+      }
       auto content = d.blobs->Get(seg[1]);
       if (!content.ok()) return Error(content.status());
       HttpResponse r;
@@ -459,7 +495,8 @@ struct Api::Impl {
       if (sums.ok()) {
         json m = json::object();
         for (auto& s : *sums) {
-          m[s.key] = {{"last", s.last}, {"min", s.min}, {"max", s.max}, {"count", s.count}, {"last_step", s.last_step}};
+          m[s.key] = {{"last", MetricValue(s.last)}, {"min", MetricValue(s.min)}, {"max", MetricValue(s.max)},
+                      {"count", s.count}, {"last_step", s.last_step}};
         }
         j["metrics"] = m;
       }
@@ -480,8 +517,11 @@ struct Api::Impl {
       if (!r.ok()) return Error(r.status());
       return Json(202, RunToJson(*r));
     }
-    if (sub == "logs") return req.method == "POST" ? PostLogs(id) : GetLogs(id);
-    if (sub == "metrics") return req.method == "POST" ? PostMetrics(id) : GetMetrics(id);
+    if (sub == "logs" || sub == "metrics") {
+      if (req.method == "POST") return sub == "logs" ? PostLogs(id) : PostMetrics(id);
+      if (req.method == "GET") return sub == "logs" ? GetLogs(id) : GetMetrics(id);
+      return MethodNotAllowed();
+    }
     if (sub == "artifacts") {
       if (req.method == "POST") return PostArtifacts(id);
       if (seg.size() == 4 && seg[3] == "content") return ArtifactContent(id);
@@ -624,7 +664,7 @@ struct Api::Impl {
     if (!pts.ok()) return Error(pts.status());
     json metrics = json::object();
     for (auto& p : *pts) {
-      metrics[p.key].push_back({{"step", p.step}, {"value", std::isnan(p.value) ? json("NaN") : json(p.value)},
+      metrics[p.key].push_back({{"step", p.step}, {"value", MetricValue(p.value)},
                                 {"time", p.time}});
     }
     return Json(200, {{"metrics", metrics}});
@@ -718,7 +758,7 @@ HandlerResult Api::Handle(HttpRequest& req) {
   if (req.path.rfind(prefix, 0) != 0) {
     return Error(Status::NotFound("no endpoint " + req.path + "; the API is under /api/v1"));
   }
-  Impl impl{d_, req, SplitPath(req.path.substr(prefix.size()))};
+  Impl impl{*this, d_, req, SplitPath(req.path.substr(prefix.size()))};
   return impl.Route();
 }
 

@@ -4,7 +4,10 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "common/clock.h"
 #include "compute/compute_target.h"
@@ -41,7 +44,12 @@ class Api {
 
  private:
   struct Impl;
+  // True when hash is the run's manifest or one of its files (what its agent may read).
+  bool RunMayReadBlob(const std::string& run_id, const std::string& hash);
+
   ApiDeps d_;
+  std::mutex blob_sets_mu_;
+  std::map<std::string, std::shared_ptr<const std::unordered_set<std::string>>> blob_sets_;
 };
 
 }  // namespace ferry::server

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import textwrap
@@ -136,7 +137,7 @@ def test_outputs_downloaded_byte_exact(workspace, src, tmp_path):
     workspace.wait_status(run_id, "Completed")
     sha = workspace.log(run_id).split("sha ", 1)[1].split()[0]
     dest = tmp_path / "dl"
-    workspace.cli("run", "download", run_id, "-o", dest)
+    workspace.cli("run", "download", run_id, "--output-dir", dest)
     model = (dest / "outputs/model.bin").read_bytes()
     assert len(model) == 300000 and hashlib.sha256(model).hexdigest() == sha
     assert (dest / "outputs/sub/a.txt").read_text() == "alpha\nbeta\n"
@@ -146,7 +147,7 @@ def test_outputs_downloaded_byte_exact(workspace, src, tmp_path):
     assert {"outputs/model.bin", "outputs/sub/a.txt", "logs/std_log.txt"} <= paths
     # --prefix only downloads what it names.
     dest2 = tmp_path / "dl2"
-    workspace.cli("run", "download", run_id, "-o", dest2, "--prefix", "outputs/sub/")
+    workspace.cli("run", "download", run_id, "--output-dir", dest2, "--prefix", "outputs/sub/")
     assert sorted(str(p.relative_to(dest2)) for p in dest2.rglob("*") if p.is_file()) == ["outputs/sub/a.txt"]
 
 
@@ -341,6 +342,41 @@ def test_server_sigkill_mid_run(workspace, src, tmp_path):
     del old_url
 
 
+def test_killed_server_port_is_not_held_by_runs(workspace, src, tmp_path):
+    """The server's listening socket must not leak into agents/scripts: once the server is killed its
+    port refuses connections, so agents reconnect at once instead of hanging in an unaccepted backlog."""
+    release = tmp_path / "release"
+    write(src / "gate.py", """
+        import os, sys, time
+        def link(fd):
+            try:
+                return os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                return ""
+        print("socket fds:", sorted(l for l in map(link, os.listdir("/proc/self/fd")) if l.startswith("socket:")),
+              flush=True)
+        deadline = time.time() + 120
+        while not os.path.exists(sys.argv[1]) and time.time() < deadline:
+            time.sleep(0.05)
+    """)
+    run_id, _ = workspace.submit(src, "gate.py", str(release))
+    workspace.wait_status(run_id, "Running")
+    port = int(workspace.url.rsplit(":", 1)[1])
+    workspace.kill_server()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            held = True
+    except ConnectionRefusedError:
+        held = False
+    finally:
+        release.touch()
+        workspace.start_server()
+    workspace.wait_status(run_id, "Completed", timeout=120)
+    log = workspace.log(run_id)
+    assert not held, f"port {port} still accepts connections after the server was SIGKILLed; run log:\n{log}"
+    assert "socket fds: []" in log, log
+
+
 def test_diabetes_example(workspace, tmp_path):
     probe = subprocess.run([sys.executable, "-c", "import sklearn, joblib"], capture_output=True, text=True)
     assert probe.returncode == 0, f"scikit-learn must be installed for {sys.executable}: {probe.stderr}"
@@ -353,5 +389,5 @@ def test_diabetes_example(workspace, tmp_path):
     assert len(body["metrics"]["mse"]) == 1 and body["metrics"]["mse"][0]["value"] > 0
     assert workspace.run(run_id)["params"].get("alpha") == "0.1"
     dest = tmp_path / "dl"
-    workspace.cli("run", "download", run_id, "-o", dest, "--prefix", "outputs/")
+    workspace.cli("run", "download", run_id, "--output-dir", dest, "--prefix", "outputs/")
     assert (dest / "outputs/model.pkl").stat().st_size > 0

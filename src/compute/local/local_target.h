@@ -12,7 +12,6 @@ struct LocalTargetOptions {
   std::string name = "local";
   std::string ferry_executable;   // the binary to start as `ferry agent`
   std::string home;               // workspace home: agents work under home/work/<run id>
-  std::string server_url_file;    // where agents find the server (re-read after a restart)
   int max_concurrent_runs = 0;    // 0: the number of cores
 };
 

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Runs Ferry's benchmarks and appends a dated section with a table to bench/RESULTS.md.
+#
+#   bench/run_all.sh                 # all of them (a few minutes on 2 cores)
+#   bench/run_all.sh log_call ...    # a subset: submit_overhead log_call metric_ingest
+#                                    #           metric_ingest_http snapshot
+#
+# Benchmarks are not tests: numbers never change the exit status (only a benchmark that
+# fails to run does, and the others still run). Full output goes to the terminal and to a
+# log directory under /tmp (BENCH_LOG_DIR to choose it).
+set -uo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(dirname "$here")"
+build="${BUILD_DIR:-$repo/build}"
+[[ "$build" = /* ]] || build="$repo/$build"
+export FERRY_BIN="${FERRY_BIN:-$build/bin/ferry}"
+py="$repo/.venv/bin/python"
+[ -x "$py" ] || py="$(command -v python3)"
+results="$here/RESULTS.md"
+logs="${BENCH_LOG_DIR:-$(mktemp -d /tmp/ferry-bench-logs-XXXXXX)}"
+mkdir -p "$logs"
+
+if [ ! -x "$FERRY_BIN" ]; then
+  echo "run_all: $FERRY_BIN is missing; build first (make build)" >&2
+  exit 2
+fi
+
+# C++ helpers: built by CMake into $build/bench when the top-level CMakeLists.txt has
+# add_subdirectory(bench); otherwise compiled here by hand against the built libraries.
+helpers="$build/bench"
+if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
+  helpers=/tmp/ferry-bench
+  mkdir -p "$helpers"
+  flags=(-O2 -g -DNDEBUG -std=c++20 -I"$repo/src")
+  libs=("$build/src/snapshot/libferry_snapshot.a" "$build/src/store/libferry_store.a"
+        "$build/src/model/libferry_model.a" "$build/src/common/libferry_common.a"
+        -lsqlite3 -lssl -lcrypto -lzstd -lpthread)
+  for prog in metric_ingest snapshot_build; do
+    if [ ! -x "$helpers/$prog" ] || [ "$here/$prog.cc" -nt "$helpers/$prog" ]; then
+      echo "run_all: compiling $prog into $helpers" >&2
+      g++ "${flags[@]}" "$here/$prog.cc" -o "$helpers/$prog" "${libs[@]}" || echo "run_all: cannot build $prog" >&2
+    fi
+  done
+fi
+export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
+
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot)
+selected=("$@")
+[ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
+
+failed=0
+for b in "${selected[@]}"; do
+  echo "=== $b" >&2
+  case "$b" in
+    submit_overhead)    cmd=("$py" "$here/submit_overhead.py") ;;
+    log_call)           cmd=("$py" "$here/log_call.py") ;;
+    metric_ingest)      cmd=("$METRIC_INGEST_BIN") ;;
+    metric_ingest_http) cmd=("$py" "$here/metric_ingest_http.py") ;;
+    snapshot)           cmd=("$here/snapshot.sh") ;;
+    *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
+  esac
+  start=$(date +%s)
+  if "${cmd[@]}" 2>&1 | tee "$logs/$b.log"; then
+    echo "=== $b: $(( $(date +%s) - start )) s" >&2
+  else
+    echo "=== $b FAILED (see $logs/$b.log)" >&2
+    failed=1
+  fi
+done
+
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+[ -n "$cpu" ] || cpu="$(lscpu 2>/dev/null | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
+commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+[ -z "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ] || commit="$commit+dirty"
+
+"$py" - "$results" "$logs" "$cpu" "$commit" "${selected[@]}" <<'PY'
+import datetime, os, platform, re, sys
+
+results, logs, cpu, commit, *names = sys.argv[1:]
+
+HEADER = """# Ferry benchmarks
+
+Appended by `bench/run_all.sh` (`make bench`); newest section last. Each benchmark measures
+Ferry and an anchor (the cost of the same work done by a plain tool) in the same run on the
+same machine; ratio = Ferry / anchor for times, Ferry / anchor for throughputs (say which).
+These are measurements, not tests: nothing fails on a number. Compare sections only from
+the same machine, and re-run when the machine was busy.
+
+| Benchmark | What Ferry does | Anchor | Goal |
+|---|---|---|---|
+| `submit_overhead` | `ferry run submit --wait` of `print("hi")` (server already up): snapshot, create run, spawn agent, run, stream logs. Median of 20 (hyperfine). | `python trivial.py` | <= 50 ms extra |
+| `log_call` | one `run.log("mse", 3.2)` online (one `os.write` per call). timeit 200k, best of 5. | bare `os.write` of 50 bytes; also `json.dumps` + buffered `f.write` | <= 10 us |
+| `metric_ingest` | `MetadataStore::AppendMetrics`, 2M points, batches of 20k, 10 keys (with summaries). Median of 3. | raw SQLite, same PRAGMAs, bare WITHOUT ROWID table, prepared INSERT, 20k per transaction | >= 500k points/s |
+| `metric_ingest_http` | `POST /api/v1/runs/{id}/metrics`, 1M points in batches of 20k, agent token, one keep-alive connection. | store-level AppendMetrics (same points) | - |
+| `snapshot` (a) | first `ferry run submit` of a 50k-file, ~600 MB git tree with a fresh home/server: walk + hash + upload + store. | `tar \\| zstd -1 -T1` (and `-T0`) to /dev/null | - |
+| `snapshot` (b) | the same submit again (stat cache warm, snapshot already stored). | `git status` on the tree | - |
+"""
+
+def result(name):
+    path = os.path.join(logs, name + ".log")
+    if not os.path.exists(path):
+        return None
+    out = {}
+    for line in open(path, errors="replace"):
+        if line.startswith("RESULT "):
+            for kv in line.split()[1:]:
+                k, _, v = kv.partition("=")
+                out[k] = v
+    return out or None
+
+def f(d, k, fmt="{:.1f}"):
+    try:
+        return fmt.format(float(d[k]))
+    except (KeyError, ValueError, TypeError):
+        return "?"
+
+def kpps(d, k):
+    try:
+        return f"{float(d[k]) / 1000:,.0f}k pts/s"
+    except (KeyError, ValueError, TypeError):
+        return "?"
+
+rows = []
+r = result("submit_overhead") if "submit_overhead" in names else None
+if r:
+    rows.append(("submit_overhead", f"{f(r,'submit_ms')} ms", f"{f(r,'python_ms')} ms",
+                 f"{f(r,'ratio','{:.2f}')}x", f"extra {f(r,'extra_ms')} ms (goal <= 50)",
+                 f"no-op CLI call (`compute list`) {f(r,'noop_ms')} ms; {r.get('tool','?')}"))
+r = result("log_call") if "log_call" in names else None
+if r:
+    rows.append(("log_call", f"{f(r,'ferry_us','{:.2f}')} us", f"os.write {f(r,'oswrite_us','{:.2f}')} us",
+                 f"{f(r,'ratio_oswrite','{:.2f}')}x", f"{f(r,'ferry_us','{:.2f}')} us (goal <= 10)",
+                 f"json.dumps+buffered write {f(r,'json_us','{:.2f}')} us (ferry/that {f(r,'ratio_json','{:.2f}')}x); "
+                 f"with step= {f(r,'ferry_step_us','{:.2f}')} us"))
+r = result("metric_ingest") if "metric_ingest" in names else None
+if r:
+    rows.append(("metric_ingest (store)", kpps(r, "ferry_pps"), kpps(r, "anchor_pps"),
+                 f"{f(r,'ratio','{:.2f}')}x (throughput)", f"{kpps(r,'ferry_pps')} (goal >= 500k)",
+                 f"last 10% of batches {kpps(r,'ferry_last10_pps')}"))
+r = result("metric_ingest_http") if "metric_ingest_http" in names else None
+if r:
+    rows.append(("metric_ingest_http", kpps(r, "http_pps"), f"store {kpps(r, 'store_pps')}",
+                 f"{f(r,'ratio','{:.2f}')}x (throughput)", "-", f"POST of 20k points p50 {f(r,'post_p50_ms')} ms"))
+r = result("snapshot") if "snapshot" in names else None
+if r:
+    mib = float(r.get("bytes", 0) or 0) / 2**20
+    cold = float(r.get("build_cold_s", -1))
+    rows.append(("snapshot (a) first", f"{f(r,'first_s','{:.2f}')} s", f"tar\\|zstd -T1 {f(r,'tar_zstd_t1_s','{:.2f}')} s",
+                 f"{f(r,'ratio_first_t1','{:.2f}')}x", "-",
+                 f"{r.get('files','?')} files, {mib:.0f} MiB; -T0 {f(r,'tar_zstd_t0_s','{:.2f}')} s; "
+                 + (f"BuildSnapshot alone (cold) {cold:.2f} s" if cold >= 0 else "BuildSnapshot not measured")))
+    warm = float(r.get("build_warm_ms", -1))
+    rows.append(("snapshot (b) unchanged", f"{f(r,'again_ms')} ms", f"git status {f(r,'git_status_ms')} ms",
+                 f"{f(r,'ratio_again_git','{:.2f}')}x", "-",
+                 (f"BuildSnapshot alone (warm) {warm:.1f} ms; " if warm >= 0 else "")
+                 + f"`git status --porcelain -uno` {f(r,'git_porcelain_ms')} ms; no-op CLI {f(r,'noop_ms')} ms"))
+missing = [n for n in names if result(n) is None]
+
+now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+section = [f"\n## {now} -- {platform.machine()}, {os.cpu_count()} CPUs, {cpu}\n",
+           f"\nCommit {commit}; {platform.system()} {platform.release()}; Python {platform.python_version()}.\n\n",
+           "| Benchmark | Ferry | Anchor | Ratio | Goal check | Notes |\n|---|---|---|---|---|---|\n"]
+for row in rows:
+    section.append("| " + " | ".join(row) + " |\n")
+if missing:
+    section.append(f"\nNo result (failed or not run): {', '.join(missing)}.\n")
+new = not os.path.exists(results)
+with open(results, "a") as out:
+    if new:
+        out.write(HEADER)
+    out.writelines(section)
+print("".join(section))
+print(f"(appended to {results}; logs in {logs})")
+PY
+exit $failed
