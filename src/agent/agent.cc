@@ -267,7 +267,11 @@ class Agent {
     if (!blobs_opened_) {
       blobs_opened_ = true;
       std::string dir = JoinPath(o_.home, "blobs");
-      if (PathExists(dir)) {
+      // FERRY_AGENT_BLOBS=http: use the API even where the home's blob store is visible
+      // (e.g. a home on a shared file system that agents must not write to).
+      const char* mode = std::getenv("FERRY_AGENT_BLOBS");
+      bool http_only = mode && std::string(mode) == "http";
+      if (!http_only && PathExists(dir)) {
         auto b = store::OpenFsBlobStore(dir);
         if (b.ok()) blobs_ = std::move(b).value();
       }
@@ -526,7 +530,7 @@ class Agent {
     std::string batch;
     auto flush = [&]() -> Status {
       if (batch.empty()) return Status::Ok();
-      auto r = conn_.Call("POST", "/api/v1/blobs", batch, "application/octet-stream");
+      auto r = conn_.Call("POST", conn_.RunPath("blobs"), batch, "application/octet-stream");
       batch.clear();
       return r.ok() ? Status::Ok() : r.status();
     };

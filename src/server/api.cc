@@ -481,7 +481,8 @@ struct Api::Impl {
     const std::string& id = seg[1];
     std::string sub = seg.size() >= 3 ? seg[2] : "";
     // Agents may use only the endpoints of their own run.
-    static const std::set<std::string> kAgentEndpoints = {"plan", "status", "logs", "metrics", "artifacts", "tags"};
+    static const std::set<std::string> kAgentEndpoints = {"plan",      "status", "logs", "metrics",
+                                                          "artifacts", "tags",   "blobs"};
     if (!is_user && !kAgentEndpoints.count(sub)) {
       return Error(Status::PermissionDenied("a run token cannot use " + req.method + " " + req.path));
     }
@@ -546,6 +547,12 @@ struct Api::Impl {
       return Json(200, {{"run", RunToJson(*r)}, {"manifest_id", r->snapshot_id}});
     }
     if (sub == "status" && req.method == "POST") return PostStatus(id);
+    if (sub == "blobs" && req.method == "POST") {
+      // The agent's upload of its artifacts' content (same batch format as /blobs).
+      auto r = d.store->GetRun(id);
+      if (!r.ok()) return Error(r.status());
+      return UploadBlobs();
+    }
     return Error(Status::NotFound("no endpoint " + req.method + " " + req.path));
   }
 

@@ -119,10 +119,11 @@ def kill_home_processes(home: Path) -> None:
 
 
 class Workspace:
-    def __init__(self, ferry: Path, home: Path, max_runs: int = 4):
+    def __init__(self, ferry: Path, home: Path, max_runs: int = 4, env: dict | None = None):
         self.ferry = ferry
         self.home = home
         self.max_runs = max_runs
+        self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.token = ""
@@ -142,7 +143,7 @@ class Workspace:
         self.proc = subprocess.Popen(
             [str(self.ferry), "--home", str(self.home), "server", "--port", "0",
              "--max-concurrent-runs", str(self.max_runs)],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
 
         def ready():
             if self.proc.poll() is not None:
@@ -285,8 +286,8 @@ def make_workspace(ferry_bin, tmp_path):
     """Factory: make_workspace(max_runs=4, name='home') starts a real server in a fresh home."""
     made: list[Workspace] = []
 
-    def make(max_runs: int = 4, name: str = "home") -> Workspace:
-        ws = Workspace(ferry_bin, tmp_path / name, max_runs)
+    def make(max_runs: int = 4, name: str = "home", env: dict | None = None) -> Workspace:
+        ws = Workspace(ferry_bin, tmp_path / name, max_runs, env)
         made.append(ws)
         ws.start_server()
         return ws

@@ -152,3 +152,58 @@ def test_cli_autostarts_server(bare_home, src):
     assert "stopped" in r.stdout
     wait_until(lambda: not pid_alive(pid), 30, f"server pid {pid} to exit")
     assert not (bare_home.home / "server.json").exists()
+
+
+def run_token(ws: Workspace, run_id: str) -> str:
+    import hashlib
+    import hmac
+
+    secret = (ws.home / "secret").read_text().strip()
+    return hmac.new(secret.encode(), f"run:{run_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def test_agent_over_http_without_the_blob_store(make_workspace, src):
+    """An agent that cannot use the home's blob store fetches the snapshot and uploads its
+    outputs through the API, with the run's own token."""
+    ws = make_workspace(env={"FERRY_AGENT_BLOBS": "http"})
+    write(src / "pkg" / "data.txt", "payload\n")
+    write(src / "job.py", """
+        import os
+        print(open("pkg/data.txt").read().strip())
+        os.makedirs("outputs", exist_ok=True)
+        open("outputs/result.txt", "w").write("result-over-http")
+    """)
+    run_id, r = ws.submit(src, "job.py", wait=True)
+    assert r.returncode == 0, r.stderr
+    assert "payload" in ws.log(run_id)
+    out = src.parent / "dl"
+    ws.cli("run", "download", run_id, "--output-dir", out)
+    assert (out / "outputs" / "result.txt").read_text() == "result-over-http"
+
+
+def test_run_token_is_confined_to_its_run(workspace, src):
+    write(src / "a.py", "print('a')\n")
+    write(src / "secret.txt", "only in the first snapshot\n")
+    run_a, _ = workspace.submit(src, "a.py", wait=True)
+    (src / "secret.txt").unlink()
+    write(src / "b.py", "print('b')\n")
+    run_b, _ = workspace.submit(src, "b.py", wait=True)
+    token_b = run_token(workspace, run_b)
+    hdr = {"Authorization": f"Bearer {token_b}", "X-Ferry-Run": run_b}
+    snap_a = workspace.run(run_a)["snapshot_id"]
+    snap_b = workspace.run(run_b)["snapshot_id"]
+    # Its own snapshot's manifest: readable with its own token.
+    status, body, _ = workspace.api("GET", f"/blobs/{snap_b}", headers=hdr, auth=False)
+    assert status == 200 and b"b.py" in body
+    # Another run's snapshot: refused, naming the blob.
+    status, body, _ = workspace.api("GET", f"/blobs/{snap_a}", headers=hdr, auth=False)
+    assert status == 403 and snap_a in body["error"]["message"], body
+    # Another run's endpoints and the run list: refused.
+    hdr_b = {"Authorization": f"Bearer {token_b}"}
+    status, body, _ = workspace.api("GET", f"/runs/{run_a}/plan", headers=hdr_b, auth=False)
+    assert status == 403, body
+    status, body, _ = workspace.api("GET", "/runs", headers=hdr_b, auth=False)
+    assert status == 403, body
+    # Its own plan: allowed.
+    status, body, _ = workspace.api("GET", f"/runs/{run_b}/plan", headers=hdr_b, auth=False)
+    assert status == 200 and body["run"]["id"] == run_b
