@@ -100,6 +100,8 @@ int Submit(Context& ctx, SubmitOptions& o) {
   snapshot::SnapshotOptions so;
   so.source_dir = source;
   so.stat_cache_path = JoinPath(ctx.home, "cache/stat/" + Sha256Hex(source).substr(0, 32));
+  std::string home = AbsolutePath(ctx.home);
+  if (home.rfind(source + "/", 0) == 0) so.exclude_dirs.push_back(home.substr(source.size() + 1));
   (void)MakeDirs(JoinPath(ctx.home, "cache/stat"));
   auto snap = snapshot::BuildSnapshot(so);
   if (!snap.ok()) return ReportError(snap.status());

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 
 #include "common/crypto.h"
@@ -205,6 +206,7 @@ class Walker {
   }
 
   Status Walk(int root_fd) { return WalkDir(root_fd, 0); }
+  void Exclude(const std::vector<std::string>& dirs) { excluded_.insert(dirs.begin(), dirs.end()); }
   // Stats the files the walk did not (in parallel, by path) and consults the stat cache.
   Status StatAndLookup(int threads);
   Status HashMisses(int threads);
@@ -213,6 +215,7 @@ class Walker {
   const std::string& root_prefix() const { return root_prefix_; }
 
  private:
+  std::unordered_set<std::string> excluded_;
   struct Level {
     std::string names;  // NUL-separated entry names
     std::vector<std::pair<uint32_t, unsigned char>> entries;  // (offset into names, d_type)
@@ -311,6 +314,7 @@ Status Walker::WalkDir(int dir_fd, size_t depth) {
     }
     switch (type) {
       case DT_DIR: {
+        if (!excluded_.empty() && excluded_.count(path_)) continue;
         int sub = ::openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub < 0) {
           if (errno == ENOENT) continue;
@@ -567,6 +571,7 @@ Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options) {
 
   SnapshotResult result;
   Walker walker(root, &cache, &result);
+  walker.Exclude(options.exclude_dirs);
   FERRY_RETURN_IF_ERROR(walker.Walk(root_fd));  // WalkDir owns and closes root_fd
   FERRY_RETURN_IF_ERROR(walker.StatAndLookup(std::max(2, options.hash_threads)));
   FERRY_RETURN_IF_ERROR(walker.HashMisses(options.hash_threads));

@@ -16,6 +16,9 @@ struct SnapshotOptions {
   std::string source_dir;        // must exist and be a directory
   std::string stat_cache_path;   // "" = no cache; else a file (created if missing) keyed by the absolute source dir
   int hash_threads = 2;
+  // Directories left out whatever the ignore files say, relative to source_dir (e.g. the
+  // workspace home when it lies inside the source directory).
+  std::vector<std::string> exclude_dirs;
 };
 
 struct SnapshotResult {

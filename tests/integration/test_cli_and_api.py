@@ -207,3 +207,17 @@ def test_run_token_is_confined_to_its_run(workspace, src):
     # Its own plan: allowed.
     status, body, _ = workspace.api("GET", f"/runs/{run_b}/plan", headers=hdr_b, auth=False)
     assert status == 200 and body["run"]["id"] == run_b
+
+
+def test_workspace_home_inside_the_source_dir_is_not_snapshotted(bare_home):
+    """Submitting from a directory that contains the workspace home (e.g. from ~ with
+    ~/.ferry) must not snapshot the home itself (its database, blobs, stat cache)."""
+    src = bare_home.home.parent
+    write(src / "ls.py", "import os\nprint('entries:', sorted(os.listdir('.')))\n")
+    r = bare_home.cli("run", "submit", "--wait", "--python", sys.executable, "--source-dir", src, src / "ls.py")
+    assert r.returncode == 0, r.stderr
+    line = next(l for l in r.stdout.splitlines() if l.startswith("entries:"))
+    assert "ls.py" in line and bare_home.home.name not in line, line
+    # Twice: the second submit finds nothing new (the home changed, but it is excluded).
+    r = bare_home.cli("run", "submit", "--wait", "--python", sys.executable, "--source-dir", src, src / "ls.py")
+    assert "uploaded 0 files" in r.stderr, r.stderr
