@@ -81,6 +81,12 @@ Status Context::Connect() {
   return StartServer();
 }
 
+Result<std::unique_ptr<net::HttpClient>> Context::NewClient() {
+  FERRY_RETURN_IF_ERROR(Connect());
+  FERRY_ASSIGN_OR_RETURN(std::string token, ReadSecretFile(HomePath(home, "token")));
+  return net::HttpClient::Create(client_->base_url(), token);
+}
+
 Result<net::HttpResponse> Context::Raw(const std::string& method, const std::string& path,
                                        const std::string& body, int timeout_ms) {
   FERRY_RETURN_IF_ERROR(Connect());

@@ -40,6 +40,8 @@ class Context {
   Result<nlohmann::json> Call(const std::string& method, const std::string& path,
                               const std::string& body = "",
                               const std::string& content_type = "application/json");
+  // A second connection to the same server (for a sender thread). Connect() first.
+  Result<std::unique_ptr<net::HttpClient>> NewClient();
   // Like Call but returns the raw response (for logs and downloads).
   Result<net::HttpResponse> Raw(const std::string& method, const std::string& path,
                                 const std::string& body = "", int timeout_ms = 120000);

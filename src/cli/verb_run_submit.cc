@@ -1,7 +1,11 @@
 // `ferry run submit`: snapshot the source directory, upload only missing blobs, create the run.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <condition_variable>
+#include <deque>
 #include <future>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -11,6 +15,7 @@
 #include "common/fs.h"
 #include "common/home.h"
 #include "common/subprocess.h"
+#include "net/http_client.h"
 #include "snapshot/snapshot.h"
 
 namespace ferry::cli {
@@ -43,27 +48,80 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot
     FERRY_ASSIGN_OR_RETURN(json r, ctx.Call("POST", "/api/v1/blobs/missing", ask.dump()));
     for (auto& h : r["missing"]) missing.push_back(h.get<std::string>());
   }
-  uint64_t files = 0, bytes = 0;
-  std::string batch;
-  auto flush = [&]() -> Status {
-    if (batch.empty()) return Status::Ok();
-    auto r = ctx.Call("POST", "/api/v1/blobs", batch, "application/octet-stream");
-    batch.clear();
-    return r.ok() ? Status::Ok() : r.status();
+  // Read batches on this thread while a sender thread uploads the previous one (the
+  // server hashes and compresses meanwhile): at most two batches in memory.
+  FERRY_ASSIGN_OR_RETURN(auto sender_client, ctx.NewClient());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::pair<std::string, std::string>> queue;  // (batch, first path in it)
+  bool done = false;
+  Status send_status;
+  std::thread sender([&] {
+    for (;;) {
+      std::pair<std::string, std::string> item;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return !queue.empty() || done; });
+        if (queue.empty()) return;
+        item = std::move(queue.front());
+        queue.pop_front();
+      }
+      cv.notify_all();
+      auto r = sender_client->Request("POST", "/api/v1/blobs", item.first, "application/octet-stream", 600000);
+      Status st = !r.ok() ? r.status()
+                : r->status == 200 ? Status::Ok()
+                : Status::FailedPrecondition("uploading the batch starting at '" + item.second + "' failed (HTTP " +
+                                             std::to_string(r->status) + ": " + r->body +
+                                             "); a file may have changed while it was being submitted; submit again");
+      if (!st.ok()) {
+        std::lock_guard lock(mu);
+        send_status = st;
+        done = true;
+        queue.clear();
+        cv.notify_all();
+        return;
+      }
+    }
+  });
+  auto enqueue = [&](std::string&& batch, std::string first) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return queue.size() < 1 || done; });
+    if (!done) queue.emplace_back(std::move(batch), std::move(first));
+    cv.notify_all();
   };
+  uint64_t files = 0, bytes = 0;
+  std::string batch, first;
+  Status read_status;
   for (auto& h : missing) {
     const std::string& path = snap.path_by_hash.at(h);
-    FERRY_ASSIGN_OR_RETURN(std::string content, ReadFile(path));
-    if (Sha256Hex(content) != h) {
-      return Status::FailedPrecondition("'" + path + "' changed while it was being submitted; submit again");
+    auto content = ReadFile(path);
+    if (!content.ok()) {
+      read_status = content.status();
+      break;
     }
-    batch += h + " " + std::to_string(content.size()) + "\n";
-    batch += content;
+    if (batch.empty()) first = path;
+    batch += h + " " + std::to_string(content->size()) + "\n";
+    batch += *content;
     ++files;
-    bytes += content.size();
-    if (batch.size() >= (32u << 20)) FERRY_RETURN_IF_ERROR(flush());
+    bytes += content->size();
+    if (batch.size() >= (16u << 20)) {
+      enqueue(std::move(batch), first);
+      batch.clear();
+    }
+    {
+      std::lock_guard lock(mu);
+      if (done) break;
+    }
   }
-  FERRY_RETURN_IF_ERROR(flush());
+  if (read_status.ok() && !batch.empty()) enqueue(std::move(batch), first);
+  {
+    std::lock_guard lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  sender.join();
+  FERRY_RETURN_IF_ERROR(read_status);
+  FERRY_RETURN_IF_ERROR(send_status);
   return std::make_pair(files, bytes);
 }
 
