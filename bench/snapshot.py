@@ -228,12 +228,12 @@ def main() -> int:
             cache = os.path.join(cache_dir, names[0]) if names else None
         build_warm = helper_seconds(helper, tree, cache, args.reps) if helper and cache else None
     finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if args.tree:
-                shutil.rmtree(args.tree, ignore_errors=True)
-        elif not args.tree:
+        if args.keep and not args.tree:
             print(f"snapshot: kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)  # homes (blob stores, runs' work dirs)
+            if args.tree and not args.keep:
+                shutil.rmtree(args.tree, ignore_errors=True)
 
     a, b = median(first), median(again)
     t1m, t0m = median(tar1), median(tar0)

@@ -157,6 +157,7 @@ class Agent {
     if (g_term || run.value("cancel_requested", false)) return Finish("Canceled", "canceled before the script started", {});
 
     Status st = Materialize((*plan)["manifest_id"].get<std::string>());
+    if (g_term) return Finish("Canceled", "canceled while the working directory was prepared", {});
     if (!st.ok()) return Finish("Failed", "preparing the working directory failed", st.message());
 
     UniqueFd capture(::open(capture_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
@@ -244,6 +245,7 @@ class Agent {
     FERRY_ASSIGN_OR_RETURN(model::Manifest m, model::Manifest::Parse(text));
     std::string last_dir;
     for (const auto& e : m.entries) {
+      if (g_term) return Status::FailedPrecondition("stopped by a signal while preparing");
       // Paths are validated (relative, no '..'), and the tree is new and holds no symlinks,
       // so nothing can be written outside the working directory.
       std::string path = JoinPath(work_, e.path);

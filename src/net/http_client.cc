@@ -92,6 +92,7 @@ class ClientImpl final : public HttpClient {
     if (ec) return Fail("sending " + method + " " + target, ec);
     http::response_parser<http::string_body> parser;
     parser.body_limit(1ull << 40);
+    if (buffer_.capacity() < (1u << 20)) buffer_.reserve(1 << 20);  // large reads for large bodies
     ec = RunOp([&](auto handler) { http::async_read(*stream_, buffer_, parser, handler); });
     if (ec) return Fail("reading the response to " + method + " " + target, ec);
     stream_->expires_never();

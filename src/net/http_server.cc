@@ -146,7 +146,10 @@ class ServerImpl final : public HttpServer {
 
   awaitable<void> Session(tcp::socket sock) {
     beast::tcp_stream stream(std::move(sock));
+    // Beast reads at most the buffer's free space (and at least 512 bytes): without room,
+    // a large upload arrives 512 bytes per read, each re-arming the stream's timer.
     beast::flat_buffer buffer;
+    buffer.reserve(1 << 20);
     std::string remote;
     {
       beast::error_code ec;
