@@ -26,7 +26,9 @@ class BlobStore {
   virtual Status Sync() = 0;
 };
 
-// Files under root/ab/<hash>, zstd-compressed, written to root/tmp then renamed.
+// Under root: blobs up to 1 MiB appended to per-process pack files (indexed in SQLite once
+// synced), larger ones as loose files root/ab/<hash>; all zstd-compressed. Several processes
+// may share one root.
 Result<std::unique_ptr<BlobStore>> OpenFsBlobStore(const std::string& root);
 
 }  // namespace ferry::store

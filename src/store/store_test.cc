@@ -1,8 +1,11 @@
 // Unit tests for the SQLite metadata store and the file blob store.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "common/crypto.h"
 #include "common/fs.h"
@@ -138,11 +141,21 @@ TEST_F(StoreTest, ArtifactsAndTags) {
   EXPECT_EQ(store_->SetTags("nope", {{"k", "v"}}).code(), StatusCode::kNotFound);
 }
 
-TEST(BlobStore, PutGetVerify) {
+std::string TempDirForBlobs() {
   char tmpl[] = "/tmp/ferry_blobs_XXXXXX";
-  std::string dir = ::mkdtemp(tmpl);
+  return ::mkdtemp(tmpl);
+}
+
+std::string OnlyPackFile(const std::string& dir) {
+  std::string found;
+  for (auto& e : std::filesystem::directory_iterator(dir + "/packs")) found = e.path().string();
+  return found;
+}
+
+TEST(BlobStore, PutGetVerify) {
+  std::string dir = TempDirForBlobs();
   auto bs = OpenFsBlobStore(dir);
-  ASSERT_TRUE(bs.ok());
+  ASSERT_TRUE(bs.ok()) << bs.status().ToString();
   auto h = (*bs)->Put("hello", "");
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(*h, Sha256Hex("hello"));
@@ -150,14 +163,69 @@ TEST(BlobStore, PutGetVerify) {
   EXPECT_EQ(*(*bs)->Get(*h), "hello");
   EXPECT_EQ((*bs)->Put("hello", Sha256Hex("other")).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ((*bs)->Get(Sha256Hex("missing")).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE((*bs)->Has(Sha256Hex("missing")));
   EXPECT_EQ((*bs)->Get("../../etc/passwd").status().code(), StatusCode::kInvalidArgument);
-  // Corrupt the stored file: Get refuses it and a new Put repairs it.
-  std::string path = dir + "/" + h->substr(0, 2) + "/" + *h;
-  ASSERT_TRUE(WriteFileAtomic(path, "garbage").ok());
+  EXPECT_TRUE((*bs)->Sync().ok());
+  (void)RemoveAll(dir);
+}
+
+TEST(BlobStore, SmallBlobsArePackedAndVisibleToOthersOnlyAfterSync) {
+  std::string dir = TempDirForBlobs();
+  auto writer = OpenFsBlobStore(dir);
+  auto reader = OpenFsBlobStore(dir);  // another process in production (e.g. an agent)
+  ASSERT_TRUE(writer.ok() && reader.ok());
+  std::vector<std::string> hashes;
+  for (int i = 0; i < 100; ++i) hashes.push_back(*(*writer)->Put("blob " + std::to_string(i), ""));
+  EXPECT_FALSE((*reader)->Has(hashes[0]));  // not durable yet, so not announced
+  ASSERT_TRUE((*writer)->Sync().ok());
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE((*reader)->Has(hashes[i]));
+    EXPECT_EQ(*(*reader)->Get(hashes[i]), "blob " + std::to_string(i));
+  }
+  // One pack file, not one file per blob.
+  size_t packs = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir + "/packs")) packs += e.is_regular_file();
+  EXPECT_EQ(packs, 1u);
+  // A large blob is stored loose.
+  std::string big(3 << 20, 'x');
+  big += "end";
+  auto hb = (*writer)->Put(big, "");
+  ASSERT_TRUE(hb.ok());
+  EXPECT_TRUE(PathExists(dir + "/" + hb->substr(0, 2) + "/" + *hb));
+  ASSERT_TRUE((*writer)->Sync().ok());
+  EXPECT_EQ(*(*reader)->Get(*hb), big);
+  writer->reset();
+  auto reopened = OpenFsBlobStore(dir);
+  EXPECT_EQ(*(*reopened)->Get(hashes[42]), "blob 42");
+  (void)RemoveAll(dir);
+}
+
+TEST(BlobStore, CorruptBlobsAreRefusedAndRepairedByTheNextUpload) {
+  std::string dir = TempDirForBlobs();
+  auto bs = OpenFsBlobStore(dir);
+  ASSERT_TRUE(bs.ok());
+  auto h = (*bs)->Put("hello", "");
+  ASSERT_TRUE((*bs)->Sync().ok());
+  std::string pack = OnlyPackFile(dir);
+  ASSERT_FALSE(pack.empty());
+  {
+    UniqueFd fd(::open(pack.c_str(), O_WRONLY));  // flip the stored bytes in place
+    ASSERT_TRUE(fd.valid());
+    ASSERT_EQ(::pwrite(fd.get(), "zzzzzzzz", 8, 0), 8);
+  }
   EXPECT_EQ((*bs)->Get(*h).status().code(), StatusCode::kCorruption);
+  EXPECT_FALSE((*bs)->Has(*h));  // forgotten: the next upload stores it again
   ASSERT_TRUE((*bs)->Put("hello", *h).ok());
   EXPECT_EQ(*(*bs)->Get(*h), "hello");
-  EXPECT_TRUE((*bs)->Sync().ok());
+  // Loose blobs too.
+  std::string big(2 << 20, 'y');
+  auto hb = (*bs)->Put(big, "");
+  std::string loose = dir + "/" + hb->substr(0, 2) + "/" + *hb;
+  ASSERT_TRUE(WriteFileAtomic(loose, "garbage").ok());
+  EXPECT_EQ((*bs)->Get(*hb).status().code(), StatusCode::kCorruption);
+  EXPECT_FALSE((*bs)->Has(*hb));
+  ASSERT_TRUE((*bs)->Put(big, *hb).ok());
+  EXPECT_EQ(*(*bs)->Get(*hb), big);
   (void)RemoveAll(dir);
 }
 

@@ -264,7 +264,10 @@ LISTER = """
 """
 
 
-def test_snapshot_dedup_and_ignore_files(workspace, src):
+@pytest.mark.parametrize("upload", ["local", "http"])
+def test_snapshot_dedup_and_ignore_files(workspace, src, upload, monkeypatch):
+    # local: the CLI writes blobs into the workspace's store itself; http: it uploads them.
+    monkeypatch.setenv("FERRY_UPLOAD", upload)
     for i in range(50):
         write(src / f"pkg/mod{i:02d}.py", f"X = {i}\n")
     write(src / "list.py", LISTER)
