@@ -93,6 +93,49 @@ Status Manifest::Normalize() {
   return Status::Ok();
 }
 
+namespace {
+
+// The path of the line containing byte pos: [line start, newline) after the third space.
+std::string_view PathOfLineAt(std::string_view text, size_t pos, size_t* line_start, size_t* line_end) {
+  size_t start = text.rfind('\n', pos == 0 ? 0 : pos - 1);
+  start = (pos == 0 || start == std::string_view::npos) ? 0 : start + 1;
+  size_t end = text.find('\n', start);
+  if (end == std::string_view::npos) end = text.size();
+  *line_start = start;
+  *line_end = end;
+  size_t p = start;
+  for (int spaces = 0; spaces < 3; ++spaces) {
+    p = text.find(' ', p);
+    if (p == std::string_view::npos || p >= end) return {};
+    ++p;
+  }
+  return text.substr(p, end - p);
+}
+
+}  // namespace
+
+bool ManifestTextHasPath(std::string_view text, std::string_view path) {
+  size_t lo = 0, hi = text.size();  // search lines that start in [lo, hi)
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    size_t ls, le;
+    std::string_view p = PathOfLineAt(text, mid, &ls, &le);
+    if (ls < lo) {  // mid fell inside a line that starts before lo: look at the next line
+      ls = le + 1;
+      if (ls >= hi) {
+        // No line starts in [mid, hi): continue in the lower half.
+        hi = mid;
+        continue;
+      }
+      p = PathOfLineAt(text, ls, &ls, &le);
+    }
+    if (p == path) return true;
+    if (p < path) lo = le + 1;
+    else hi = ls;
+  }
+  return false;
+}
+
 uint64_t Manifest::TotalBytes() const {
   uint64_t t = 0;
   for (const auto& e : entries) t += e.size;

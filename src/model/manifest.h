@@ -33,4 +33,8 @@ struct Manifest {
   uint64_t TotalBytes() const;
 };
 
+// True when the canonical manifest text (as Serialize writes it, sorted by path) lists path.
+// Binary search over the lines: O(log n) without parsing the whole manifest.
+bool ManifestTextHasPath(std::string_view text, std::string_view path);
+
 }  // namespace ferry::model

@@ -64,5 +64,25 @@ TEST(Manifest, ParseRejectsEscapesAndDisorder) {
   EXPECT_FALSE(dup.Normalize().ok());
 }
 
+TEST(Manifest, TextHasPathMatchesAFullScan) {
+  Manifest m;
+  for (int i = 0; i < 1000; ++i) {
+    char name[64];
+    std::snprintf(name, sizeof name, "dir%02d/file %03d.py", i % 37, i);
+    m.entries.push_back({name, 0644, static_cast<uint64_t>(i), Sha256Hex(name)});
+  }
+  ASSERT_TRUE(m.Normalize().ok());
+  std::string text = m.Serialize();
+  for (auto& e : m.entries) EXPECT_TRUE(ManifestTextHasPath(text, e.path)) << e.path;
+  for (const char* absent : {"", "a", "dir00", "dir00/file", "dir36/file 999.py", "zzz", "dir05/file 005.p"}) {
+    EXPECT_FALSE(ManifestTextHasPath(text, absent)) << absent;
+  }
+  EXPECT_FALSE(ManifestTextHasPath("", "a"));
+  Manifest one;
+  one.entries.push_back({"only.py", 0644, 1, Sha256Hex("x")});
+  EXPECT_TRUE(ManifestTextHasPath(one.Serialize(), "only.py"));
+  EXPECT_FALSE(ManifestTextHasPath(one.Serialize(), "other.py"));
+}
+
 }  // namespace
 }  // namespace ferry::model

@@ -221,3 +221,16 @@ def test_workspace_home_inside_the_source_dir_is_not_snapshotted(bare_home):
     # Twice: the second submit finds nothing new (the home changed, but it is excluded).
     r = bare_home.cli("run", "submit", "--wait", "--python", sys.executable, "--source-dir", src, src / "ls.py")
     assert "uploaded 0 files" in r.stderr, r.stderr
+
+
+def test_api_refuses_a_script_outside_the_snapshot(workspace, src):
+    write(src / "real.py", "print('real')\n")
+    run_id, _ = workspace.submit(src, "real.py", wait=True)
+    snap = workspace.run(run_id)["snapshot_id"]
+    before = workspace.run_count()
+    for script, why in [("nope.py", "is not in the snapshot"), ("../real.py", "'..'"), ("/etc/passwd", "absolute")]:
+        status, body, _ = workspace.api("POST", "/runs", json={"script": script, "snapshot_id": snap})
+        assert status == 400 and why in body["error"]["message"], (script, body)
+    status, body, _ = workspace.api("POST", "/runs", json={"script": "real.py", "snapshot_id": "0" * 64})
+    assert status == 404 and "0" * 64 in body["error"]["message"], body
+    assert workspace.run_count() == before
