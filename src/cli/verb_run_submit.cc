@@ -9,6 +9,7 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -40,6 +41,8 @@ struct SubmitOptions {
 };
 
 // Uploads the blobs the server lacks, in batches; returns (files, bytes) uploaded.
+using PathMap = std::unordered_map<std::string, std::string>;
+
 // The workspace's own blob store, when this CLI runs on the server's machine as the owner of
 // the home: blobs are then written straight into it (hashed and verified by the store
 // itself) instead of being sent over HTTP and hashed again. FERRY_UPLOAD=http disables it.
@@ -53,7 +56,7 @@ std::unique_ptr<store::BlobStore> OpenLocalBlobStore(const Context& ctx) {
 }
 
 // Stores the missing blobs on two threads (reading, hashing and compressing are the work).
-Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const snapshot::SnapshotResult& snap,
+Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const PathMap& paths,
                                                    const std::vector<std::string>& missing) {
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> bytes{0};
@@ -61,7 +64,7 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const s
   Status first_error;
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < missing.size();) {
-      const std::string& path = snap.path_by_hash.at(missing[i]);
+      const std::string& path = paths.at(missing[i]);
       auto content = ReadFile(path);
       Status st = content.ok() ? bs.Put(*content, missing[i]).status() : content.status();
       if (!st.ok()) {
@@ -86,9 +89,10 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const s
 
 Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot::SnapshotResult& snap) {
   auto local_store = OpenLocalBlobStore(ctx);
+  const PathMap paths = snapshot::PathsByHash(snap);
   std::vector<std::string> hashes;
-  hashes.reserve(snap.path_by_hash.size());
-  for (auto& [h, p] : snap.path_by_hash) hashes.push_back(h);
+  hashes.reserve(paths.size());
+  for (auto& [h, p] : paths) hashes.push_back(h);
   std::vector<std::string> missing;
   const size_t kAsk = 20000;
   for (size_t i = 0; i < hashes.size(); i += kAsk) {
@@ -97,7 +101,7 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot
     FERRY_ASSIGN_OR_RETURN(json r, ctx.Call("POST", "/api/v1/blobs/missing", ask.dump()));
     for (auto& h : r["missing"]) missing.push_back(h.get<std::string>());
   }
-  if (local_store) return StoreLocally(*local_store, snap, missing);
+  if (local_store) return StoreLocally(*local_store, paths, missing);
 
   // Read batches on this thread while a sender thread uploads the previous one (the
   // server hashes and compresses meanwhile): at most two batches in memory.
@@ -144,7 +148,7 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot
   std::string batch, first;
   Status read_status;
   for (auto& h : missing) {
-    const std::string& path = snap.path_by_hash.at(h);
+    const std::string& path = paths.at(h);
     auto content = ReadFile(path);
     if (!content.ok()) {
       read_status = content.status();

@@ -592,16 +592,9 @@ Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options) {
   std::sort(order.begin(), order.end(),
             [&recs](uint32_t a, uint32_t b) { return recs[a].entry.path < recs[b].entry.path; });
   result.manifest.entries.reserve(recs.size());
-  result.path_by_hash.reserve(recs.size());
-  const std::string& prefix = walker.root_prefix();
+  result.root_prefix = walker.root_prefix();
   for (uint32_t i : order) {
     FileRec& r = recs[i];
-    if (result.path_by_hash.find(r.entry.hash) == result.path_by_hash.end()) {
-      std::string abs;
-      abs.reserve(prefix.size() + r.entry.path.size());
-      abs.append(prefix).append(r.entry.path);
-      result.path_by_hash.emplace(r.entry.hash, std::move(abs));
-    }
     result.manifest.entries.push_back(std::move(r.entry));
   }
   // No Manifest::Normalize() pass: the walk yields unique paths (one per directory entry), every
@@ -612,6 +605,15 @@ Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options) {
   result.files = result.manifest.entries.size();
   result.bytes = result.manifest.TotalBytes();
   return result;
+}
+
+std::unordered_map<std::string, std::string> PathsByHash(const SnapshotResult& snapshot) {
+  std::unordered_map<std::string, std::string> out;
+  out.reserve(snapshot.manifest.entries.size());
+  for (const auto& e : snapshot.manifest.entries) {
+    if (out.find(e.hash) == out.end()) out.emplace(e.hash, snapshot.root_prefix + e.path);
+  }
+  return out;
 }
 
 Result<model::GitState> ReadGitState(const std::string& dir) {

@@ -25,7 +25,7 @@ struct SnapshotResult {
   model::Manifest manifest;      // sorted, normalised
   std::string manifest_text;     // manifest.Serialize()
   std::string id;                // Sha256Hex(manifest_text): the snapshot id
-  std::unordered_map<std::string, std::string> path_by_hash;  // hash -> absolute path of one file with that content (for upload)
+  std::string root_prefix;       // the source dir's absolute path with a trailing '/'
   uint64_t files = 0, bytes = 0;               // totals in the manifest
   uint64_t files_hashed = 0, bytes_hashed = 0; // work actually done (stat-cache misses)
   std::vector<std::string> warnings;           // e.g. skipped special files, directory symlinks not followed
@@ -40,6 +40,10 @@ Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options);
 
 // The git state of the work tree holding dir; present=false (not an error) when dir is not in a
 // work tree or git is not installed.
+// hash -> absolute path of one file with that content (what an upload reads). Built on
+// demand: an unchanged re-snapshot that the server already has never needs it.
+std::unordered_map<std::string, std::string> PathsByHash(const SnapshotResult& snapshot);
+
 Result<model::GitState> ReadGitState(const std::string& dir);
 
 }  // namespace ferry::snapshot

@@ -125,8 +125,9 @@ TEST_F(SnapshotTest, ManifestContentsHashesAndTotals) {
   EXPECT_EQ(r->bytes_hashed, 16u);
   EXPECT_EQ(r->manifest_text, r->manifest.Serialize());
   EXPECT_EQ(r->id, Sha256Hex(r->manifest_text));
-  ASSERT_EQ(r->path_by_hash.size(), 3u);
-  std::string p = r->path_by_hash.at(Sha256Hex("hello"));
+  auto paths = PathsByHash(*r);
+  ASSERT_EQ(paths.size(), 3u);
+  std::string p = paths.at(Sha256Hex("hello"));
   EXPECT_TRUE(p == fs::canonical(src_).string() + "/a.txt" || p == fs::canonical(src_).string() + "/d/e/c.txt") << p;
   auto parsed = model::Manifest::Parse(r->manifest_text);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
@@ -281,7 +282,7 @@ TEST_F(SnapshotTest, StatCacheSkipsUnchangedFiles) {
   EXPECT_EQ(r2->bytes_hashed, 0u);
   EXPECT_EQ(r2->id, r1->id);
   EXPECT_EQ(r2->manifest_text, r1->manifest_text);
-  EXPECT_EQ(r2->path_by_hash, r1->path_by_hash);
+  EXPECT_EQ(PathsByHash(*r2), PathsByHash(*r1));
 
   // Modify one file (same size) and give it an old mtime: ctime still changes.
   Write("d1/f4", "CONTENT 4");
