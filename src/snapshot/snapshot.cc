@@ -373,12 +373,27 @@ Status Walker::StatAndLookup(int threads) {
     std::string abs;
     abs.reserve(root_prefix_.size() + 4096 + 1);
     size_t cursor = 0;
+    // Records come in walk order, so neighbours share a directory: open it once (O_PATH)
+    // and stat its files relative to it, instead of resolving every full path.
+    std::string dir_of_fd;
+    UniqueFd dir_fd;
     for (size_t i = begin; i < end; ++i) {
       FileRec& r = recs_[i];
       if (!r.stated) {
-        abs.assign(root_prefix_).append(r.entry.path);
+        const std::string& rel = r.entry.path;
+        size_t slash = rel.rfind('/');
+        std::string_view dir = slash == std::string::npos ? std::string_view() : std::string_view(rel).substr(0, slash);
+        if (!dir_fd.valid() || dir != dir_of_fd) {
+          dir_of_fd.assign(dir);
+          abs.assign(root_prefix_).append(dir);
+          dir_fd.Reset(::open(abs.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        }
+        const char* name = rel.c_str() + (slash == std::string::npos ? 0 : slash + 1);
         struct stat st;
-        if (::lstat(abs.c_str(), &st) != 0) {
+        int rc = dir_fd.valid() ? ::fstatat(dir_fd.get(), name, &st, AT_SYMLINK_NOFOLLOW)
+                                : ::lstat(abs.assign(root_prefix_).append(rel).c_str(), &st);
+        if (rc != 0) {
+          abs.assign(root_prefix_).append(rel);
           if (errno == ENOENT) {
             r.removed = true;
             continue;
