@@ -68,13 +68,8 @@ class ServerConn {
         if (r.ok() && r->status < 500) {
           json j = json::parse(r->body, nullptr, false);
           if (r->status < 300) return j.is_discarded() ? json::object() : j;
-          std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", r->body) : r->body;
           last_error_body_ = j;
-          StatusCode code = r->status == 404 ? StatusCode::kNotFound
-                          : r->status == 409 ? StatusCode::kFailedPrecondition
-                          : r->status == 403 || r->status == 401 ? StatusCode::kPermissionDenied
-                                                                 : StatusCode::kInvalidArgument;
-          return Status(code, msg);
+          return net::StatusFromResponse(*r);
         }
         st = r.ok() ? Status::Unavailable("server answered " + std::to_string(r->status)) : r.status();
         client_.reset();

@@ -98,20 +98,9 @@ Result<json> Context::Call(const std::string& method, const std::string& path, c
                            const std::string& content_type) {
   FERRY_RETURN_IF_ERROR(Connect());
   FERRY_ASSIGN_OR_RETURN(net::HttpResponse r, client_->Request(method, path, body, content_type, 300000));
+  if (r.status < 200 || r.status >= 300) return net::StatusFromResponse(r);
   json j = json::parse(r.body, nullptr, false);
-  if (r.status >= 200 && r.status < 300) return j.is_discarded() ? json::object() : j;
-  std::string msg = r.body;
-  std::string code;
-  if (j.is_object() && j.contains("error")) {
-    msg = j["error"].value("message", r.body);
-    code = j["error"].value("code", "");
-  }
-  StatusCode sc = r.status == 404 ? StatusCode::kNotFound
-                : r.status == 409 ? StatusCode::kFailedPrecondition
-                : r.status == 400 ? StatusCode::kInvalidArgument
-                : r.status == 401 || r.status == 403 ? StatusCode::kPermissionDenied
-                                                     : StatusCode::kInternal;
-  return Status(sc, msg);
+  return j.is_discarded() ? json::object() : j;
 }
 
 int ReportError(const Status& st) {

@@ -11,6 +11,7 @@
 #include "common/fs.h"
 #include "model/manifest.h"
 #include "net/http.h"
+#include "net/http_client.h"
 
 namespace ferry::cli {
 
@@ -24,11 +25,7 @@ int StreamLogs(Context& ctx, const std::string& run_id, bool follow) {
   for (;;) {
     auto r = ctx.Raw("GET", path + std::to_string(offset) + (follow ? "&wait_ms=30000" : ""), "", 90000);
     if (!r.ok()) return ReportError(r.status());
-    if (r->status != 200) {
-      json j = json::parse(r->body, nullptr, false);
-      std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", r->body) : r->body;
-      return ReportError(Status::NotFound(msg));
-    }
+    if (r->status != 200) return ReportError(net::StatusFromResponse(*r));
     if (!r->body.empty()) {
       std::fwrite(r->body.data(), 1, r->body.size(), stdout);
       std::fflush(stdout);

@@ -128,6 +128,32 @@ class ClientImpl final : public HttpClient {
 
 }  // namespace
 
+Status StatusFromResponse(const HttpResponse& r) {
+  std::string msg = r.body;
+  // The error body is small JSON: pick out "message" without a JSON library here.
+  auto key = r.body.find("\"message\":\"");
+  if (key != std::string::npos) {
+    msg.clear();
+    for (size_t i = key + 11; i < r.body.size() && r.body[i] != '"'; ++i) {
+      if (r.body[i] == '\\' && i + 1 < r.body.size()) {
+        char c = r.body[++i];
+        msg.push_back(c == 'n' ? '\n' : c == 't' ? '\t' : c);
+      } else {
+        msg.push_back(r.body[i]);
+      }
+    }
+  }
+  StatusCode code = r.status == 400 || r.status == 405 || r.status == 413 ? StatusCode::kInvalidArgument
+                  : r.status == 401 ? StatusCode::kUnauthenticated
+                  : r.status == 403 ? StatusCode::kPermissionDenied
+                  : r.status == 404 ? StatusCode::kNotFound
+                  : r.status == 409 ? StatusCode::kFailedPrecondition
+                  : r.status == 503 ? StatusCode::kUnavailable
+                  : r.status == 507 ? StatusCode::kIoError
+                                    : StatusCode::kInternal;
+  return Status(code, msg);
+}
+
 Result<std::unique_ptr<HttpClient>> HttpClient::Create(const std::string& base_url, const std::string& token) {
   const std::string prefix = "http://";
   if (base_url.rfind(prefix, 0) != 0) {

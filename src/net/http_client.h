@@ -12,6 +12,10 @@
 
 namespace ferry::net {
 
+// The Status for a non-2xx API response: the server's {"error":{"message"}} text, with the
+// code that the HTTP status stands for (the inverse of the server's mapping).
+Status StatusFromResponse(const HttpResponse& response);
+
 class HttpClient {
  public:
   // base_url: "http://HOST:PORT". token: sent as "Authorization: Bearer <token>" when set.
