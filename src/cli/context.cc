@@ -87,6 +87,11 @@ Result<std::unique_ptr<net::HttpClient>> Context::NewClient() {
   return net::HttpClient::Create(client_->base_url(), token);
 }
 
+Status Context::Reconnect() {
+  client_.reset();
+  return Connect();
+}
+
 Result<net::HttpResponse> Context::Raw(const std::string& method, const std::string& path,
                                        const std::string& body, int timeout_ms) {
   FERRY_RETURN_IF_ERROR(Connect());

@@ -36,6 +36,8 @@ class Context {
 
   // Connects to the workspace server, starting a local one in the background if needed.
   Status Connect();
+  // Drops the connection and connects again (after the server restarted or crashed).
+  Status Reconnect();
   // Calls the API; a non-2xx answer becomes a Status carrying the server's message.
   Result<nlohmann::json> Call(const std::string& method, const std::string& path,
                               const std::string& body = "",

@@ -2,7 +2,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -22,9 +24,19 @@ void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code);
 int StreamLogs(Context& ctx, const std::string& run_id, bool follow) {
   uint64_t offset = 0;
   std::string path = "/api/v1/runs/" + net::UrlEncode(run_id) + "/logs?offset=";
+  int reconnects = 0;
   for (;;) {
     auto r = ctx.Raw("GET", path + std::to_string(offset) + (follow ? "&wait_ms=30000" : ""), "", 90000);
+    if (!r.ok() && r.status().code() == StatusCode::kUnavailable && follow && reconnects < 30) {
+      // The server went away (crash, restart): runs go on without it, so wait for it (the
+      // embedded workspace is started again by Connect) and continue from the same offset.
+      if (reconnects++ == 0) std::fprintf(stderr, "ferry: lost the server (%s); reconnecting\n", r.status().message().c_str());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      (void)ctx.Reconnect();
+      continue;
+    }
     if (!r.ok()) return ReportError(r.status());
+    reconnects = 0;
     if (r->status != 200) return ReportError(net::StatusFromResponse(*r));
     if (!r->body.empty()) {
       std::fwrite(r->body.data(), 1, r->body.size(), stdout);

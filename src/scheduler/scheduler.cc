@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace ferry::scheduler {
@@ -132,6 +133,12 @@ void Scheduler::RunOnce() {
         cancel_sent_.insert(r.id);
       }
     }
+  }
+
+  // Forget cancel requests of runs that have ended.
+  for (auto it = cancel_sent_.begin(); it != cancel_sent_.end();) {
+    bool active_still = std::any_of(active->begin(), active->end(), [&](const model::Run& r) { return r.id == *it; });
+    it = active_still ? std::next(it) : cancel_sent_.erase(it);
   }
 
   // Launch queued runs in submission order while their target has room.

@@ -394,3 +394,33 @@ def test_diabetes_example(workspace, tmp_path):
     dest = tmp_path / "dl"
     workspace.cli("run", "download", run_id, "--output-dir", dest, "--prefix", "outputs/")
     assert (dest / "outputs/model.pkl").stat().st_size > 0
+
+
+def test_submit_wait_survives_a_server_crash(workspace, src):
+    """`submit --wait` reconnects when the server dies (starting the embedded workspace
+    again) and streams the rest of the log from where it was, without repeating a line."""
+    write(src / "slow.py", """
+        import time
+        for i in range(8):
+            print("tick", i, flush=True)
+            time.sleep(0.4)
+    """)
+    cmd = [str(workspace.ferry), "--home", str(workspace.home), "run", "submit", "--wait",
+           "--python", sys.executable, "--source-dir", str(src), "slow.py"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def running():
+            status, body, _ = workspace.api("GET", "/runs?status=Running")
+            return body["runs"][0]["id"] if status == 200 and body["runs"] else None
+
+        run_id = wait_until(running, 30, "the run to start")
+        wait_until(lambda: "tick 1" in workspace.log(run_id), 30, "some output")
+        workspace.kill_server()
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    assert "reconnecting" in err, err
+    ticks = [l for l in out.splitlines() if l.startswith("tick")]
+    assert ticks == [f"tick {i}" for i in range(8)], out
