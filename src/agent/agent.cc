@@ -229,6 +229,13 @@ class Agent {
                    r.status().ToString().c_str());
       return 3;
     }
+    // Everything the run produced is on the server now: free the working copy (a snapshot
+    // can be large, and every run gets its own). FERRY_KEEP_WORK_DIRS=1 keeps it for debugging.
+    const char* keep = std::getenv("FERRY_KEEP_WORK_DIRS");
+    if (!(keep && std::string(keep) == "1")) {
+      Status rm = RemoveAll(work_);
+      if (!rm.ok()) std::fprintf(stderr, "ferry agent: %s\n", rm.ToString().c_str());
+    }
     return 0;
   }
 

@@ -41,6 +41,8 @@ def test_statuses_in_order_and_wait_streams_output(workspace, src):
     assert times == sorted(times), hist
     run = workspace.run(run_id)
     assert run["status"] == "Completed" and run["exit_code"] == 0
+    # The working copy is freed once everything is on the server.
+    wait_until(lambda: not (workspace.home / "work" / run_id).exists(), 30, "the work dir to be removed")
 
 
 def test_logs_equal_output_and_follow_streams(workspace, src, tmp_path):
