@@ -765,7 +765,7 @@ HandlerResult Api::Handle(HttpRequest& req) {
   if (req.path.rfind(prefix, 0) != 0) {
     return Error(Status::NotFound("no endpoint " + req.path + "; the API is under /api/v1"));
   }
-  Impl impl{*this, d_, req, SplitPath(req.path.substr(prefix.size()))};
+  Impl impl{*this, d_, req, SplitPath(req.path.substr(prefix.size())), false, ""};
   return impl.Route();
 }
 
