@@ -76,6 +76,8 @@ class ServerConn {
       }
       if (Clock::now() >= deadline) return st;
       if (g_term && stop_on_term_) return Status::Unavailable("stopping");
+      // A deleted workspace will never answer again: stop instead of retrying forever.
+      if (!PathExists(home_)) return Status::Unavailable("the workspace home " + home_ + " no longer exists");
       std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
       backoff_ms = std::min(backoff_ms * 2, 2000);
     }

@@ -87,8 +87,10 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const P
   return std::make_pair(static_cast<uint64_t>(missing.size()), bytes.load());
 }
 
-Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot::SnapshotResult& snap) {
-  auto local_store = OpenLocalBlobStore(ctx);
+// Stores what the server lacks: into local_store when given (this machine's workspace), else
+// over HTTP.
+Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot::SnapshotResult& snap,
+                                                    store::BlobStore* local_store) {
   const PathMap paths = snapshot::PathsByHash(snap);
   std::vector<std::string> hashes;
   hashes.reserve(paths.size());
@@ -216,8 +218,27 @@ int Submit(Context& ctx, SubmitOptions& o) {
   std::string home = AbsolutePath(ctx.home);
   if (home.rfind(source + "/", 0) == 0) so.exclude_dirs.push_back(home.substr(source.size() + 1));
   (void)MakeDirs(JoinPath(ctx.home, "cache/stat"));
+  // On the workspace's own machine, files that must be hashed go into its blob store from
+  // the same read; they are announced (synced and indexed) before the server is asked.
+  auto local_store = OpenLocalBlobStore(ctx);
+  std::atomic<uint64_t> stored_files{0}, stored_bytes{0};
+  if (local_store) {
+    so.on_content = [&, store = local_store.get()](const std::string& hash, std::string_view content) {
+      auto added = store->PutHashed(content, hash);
+      if (!added.ok()) return added.status();
+      if (*added) {
+        ++stored_files;
+        stored_bytes += content.size();
+      }
+      return Status::Ok();
+    };
+  }
   auto snap = snapshot::BuildSnapshot(so);
   if (!snap.ok()) return ReportError(snap.status());
+  if (local_store && snap->files_hashed > 0) {
+    Status synced = local_store->Sync();
+    if (!synced.ok()) return ReportError(synced.WithContext("storing the snapshot's files"));
+  }
   for (auto& w : snap->warnings) std::fprintf(stderr, "ferry: warning: %s\n", w.c_str());
   bool script_in = false;
   for (auto& e : snap->manifest.entries) script_in = script_in || e.path == script_rel;
@@ -227,14 +248,14 @@ int Submit(Context& ctx, SubmitOptions& o) {
 
   Status st = ctx.Connect();
   if (!st.ok()) return ReportError(st);
-  uint64_t up_files = 0, up_bytes = 0;
+  uint64_t up_files = stored_files.load(), up_bytes = stored_bytes.load();
   auto known = ctx.Raw("GET", "/api/v1/snapshots/" + snap->id);
   if (!known.ok()) return ReportError(known.status());
   if (known->status != 200) {
-    auto up = UploadMissing(ctx, *snap);
+    auto up = UploadMissing(ctx, *snap, local_store.get());
     if (!up.ok()) return ReportError(up.status());
-    up_files = up->first;
-    up_bytes = up->second;
+    up_files += up->first;
+    up_bytes += up->second;
     auto posted = ctx.Call("POST", "/api/v1/snapshots", snap->manifest_text, "text/plain");
     if (!posted.ok()) return ReportError(posted.status().WithContext("storing the snapshot"));
   }

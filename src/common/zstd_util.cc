@@ -3,14 +3,29 @@
 
 #include <zstd.h>
 
+#include <algorithm>
+#include <memory>
+
 namespace ferry {
 
 std::string ZstdCompress(std::string_view data, int level) {
   thread_local ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  size_t n = ZSTD_compressCCtx(cctx, out.data(), out.size(), data.data(), data.size(), level);
+  // Compress into a reused per-thread buffer: a fresh zero-filled string of the bound's
+  // size per call cost a memset (and page faults) as large as the input.
+  thread_local std::unique_ptr<char[]> buf;
+  thread_local size_t cap = 0;
+  size_t bound = ZSTD_compressBound(data.size());
+  if (bound > cap) {
+    cap = std::max(bound, size_t{1} << 16);
+    buf.reset(new char[cap]);
+  }
+  size_t n = ZSTD_compressCCtx(cctx, buf.get(), cap, data.data(), data.size(), level);
   FERRY_CHECK(!ZSTD_isError(n));
-  out.resize(n);
+  std::string out(buf.get(), n);
+  if (cap > (64u << 20)) {  // do not pin a huge buffer after one huge blob
+    buf.reset();
+    cap = 0;
+  }
   return out;
 }
 

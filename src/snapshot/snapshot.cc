@@ -207,6 +207,10 @@ class Walker {
 
   Status Walk(int root_fd) { return WalkDir(root_fd, 0); }
   void Exclude(const std::vector<std::string>& dirs) { excluded_.insert(dirs.begin(), dirs.end()); }
+  void SetContentSink(const SnapshotOptions& o) {
+    on_content_ = o.on_content;
+    on_content_max_ = o.on_content_max_bytes;
+  }
   // Stats the files the walk did not (in parallel, by path) and consults the stat cache.
   Status StatAndLookup(int threads);
   Status HashMisses(int threads);
@@ -215,6 +219,8 @@ class Walker {
   const std::string& root_prefix() const { return root_prefix_; }
 
  private:
+  std::function<Status(const std::string&, std::string_view)> on_content_;
+  uint64_t on_content_max_ = 0;
   std::unordered_set<std::string> excluded_;
   struct Level {
     std::string names;  // NUL-separated entry names
@@ -492,7 +498,21 @@ Status Walker::HashMisses(int threads) {
         abs.assign(root_prefix_).append(r.entry.path);
       }
       uint64_t size = 0;
-      auto h = Sha256File(*path, &size);
+      Result<std::string> h = Status::Internal("unhashed");
+      if (on_content_ && r.entry.size <= on_content_max_) {
+        // One read serves both the hash and the caller's copy.
+        auto content = ReadFile(*path);
+        if (content.ok()) {
+          size = content->size();
+          h = Sha256Hex(*content);
+          Status st = on_content_(*h, *content);
+          if (!st.ok()) h = st;
+        } else {
+          h = content.status();
+        }
+      } else {
+        h = Sha256File(*path, &size);
+      }
       if (!h.ok()) {
         Status st = h.status();
         if (st.code() == StatusCode::kPermissionDenied)
@@ -587,6 +607,7 @@ Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options) {
   SnapshotResult result;
   Walker walker(root, &cache, &result);
   walker.Exclude(options.exclude_dirs);
+  walker.SetContentSink(options);
   FERRY_RETURN_IF_ERROR(walker.Walk(root_fd));  // WalkDir owns and closes root_fd
   FERRY_RETURN_IF_ERROR(walker.StatAndLookup(std::max(2, options.hash_threads)));
   FERRY_RETURN_IF_ERROR(walker.HashMisses(options.hash_threads));

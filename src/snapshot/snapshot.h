@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -19,6 +21,11 @@ struct SnapshotOptions {
   // Directories left out whatever the ignore files say, relative to source_dir (e.g. the
   // workspace home when it lies inside the source directory).
   std::vector<std::string> exclude_dirs;
+  // Called (from the hashing threads, concurrently) with the content of every file that had
+  // to be hashed and is at most on_content_max_bytes, so a caller can store it from the same
+  // read (hash, content). An error aborts the snapshot. Larger files are only hashed.
+  std::function<Status(const std::string& hash, std::string_view content)> on_content;
+  uint64_t on_content_max_bytes = 64ull << 20;
 };
 
 struct SnapshotResult {

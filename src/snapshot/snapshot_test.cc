@@ -10,6 +10,8 @@
 #include <functional>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -541,6 +543,46 @@ TEST_F(SnapshotTest, GitStateOfATemporaryRepository) {
   ASSERT_TRUE(detached.ok());
   EXPECT_EQ(detached->branch, "HEAD");
   EXPECT_EQ(detached->commit, clean->commit);
+}
+
+}  // namespace
+}  // namespace ferry::snapshot
+
+namespace ferry::snapshot {
+namespace {
+
+TEST(SnapshotContentSink, GetsEachHashedFileOnceFromTheSameRead) {
+  char tmpl[] = "/tmp/ferry_snapshot_sink_XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  ASSERT_TRUE(MakeDirs(dir + "/src/sub").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/src/a.txt", "alpha").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/src/sub/b.txt", std::string(100000, 'b')).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/src/big.bin", std::string(5000, 'x')).ok());
+  std::mutex mu;
+  std::map<std::string, std::string> seen;  // hash -> content
+  SnapshotOptions o;
+  o.source_dir = dir + "/src";
+  o.on_content_max_bytes = 4096;  // big.bin is only hashed
+  o.on_content = [&](const std::string& hash, std::string_view content) {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(hash, Sha256Hex(content));
+    EXPECT_TRUE(seen.emplace(hash, std::string(content)).second) << "twice: " << hash;
+    return Status::Ok();
+  };
+  auto r = BuildSnapshot(o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(seen.size(), 1u);  // a.txt only: b.txt (100 kB) and big.bin exceed the limit
+  EXPECT_EQ(seen.count(Sha256Hex("alpha")), 1u);
+  o.on_content_max_bytes = 1 << 20;
+  seen.clear();
+  ASSERT_TRUE(BuildSnapshot(o).ok());
+  EXPECT_EQ(seen.size(), 3u);
+  // A sink error aborts the snapshot with that error.
+  o.on_content = [](const std::string&, std::string_view) { return Status::IoError("disk full"); };
+  auto failed = BuildSnapshot(o);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("disk full"), std::string::npos);
+  (void)RemoveAll(dir);
 }
 
 }  // namespace

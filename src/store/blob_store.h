@@ -20,6 +20,10 @@ class BlobStore {
   // Stores content. When expected_hash is non-empty the content must hash to it
   // (InvalidArgument otherwise). Returns the hash. Storing an existing blob is a no-op.
   virtual Result<std::string> Put(std::string_view content, const std::string& expected_hash) = 0;
+  // Like Put, for a caller that computed hash from exactly these bytes itself (the same
+  // buffer, in this process): the store skips hashing them again. Returns true when the
+  // blob was new.
+  virtual Result<bool> PutHashed(std::string_view content, const std::string& hash) = 0;
   // Reads and verifies a blob. NotFound when absent, Corruption when it fails verification.
   virtual Result<std::string> Get(const std::string& hash) = 0;
   // Makes every Put that returned so far durable (survives power loss).

@@ -66,15 +66,21 @@ class FsBlobStore final : public BlobStore {
       return Status::InvalidArgument("blob content does not match its hash " + expected +
                                      " (got " + hash + "); the upload was corrupted, retry it");
     }
+    FERRY_RETURN_IF_ERROR(PutHashed(content, hash).status());
+    return hash;
+  }
+
+  Result<bool> PutHashed(std::string_view content, const std::string& hash) override {
+    if (!IsSha256Hex(hash)) return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
     // Content of this size lives in one place only: look just there.
-    if (content.size() > kPackThreshold ? HasLoose(hash) : HasPacked(hash)) return hash;
+    if (content.size() > kPackThreshold ? HasLoose(hash) : HasPacked(hash)) return false;
     std::string compressed = ZstdCompress(content, 1);
     if (content.size() > kPackThreshold) {
       FERRY_RETURN_IF_ERROR(PutLoose(hash, compressed));
-      return hash;
+      return true;
     }
     std::lock_guard lock(mu_);
-    if (pending_.count(hash)) return hash;
+    if (pending_.count(hash)) return false;
     if (!pack_fd_.valid() || pack_size_ >= kPackRollBytes) FERRY_RETURN_IF_ERROR(NewPackLocked());
     uint64_t offset = pack_size_;
     std::string_view data(compressed);
@@ -91,7 +97,7 @@ class FsBlobStore final : public BlobStore {
       data.remove_prefix(static_cast<size_t>(n));
     }
     pending_[hash] = Loc{pack_name_, offset, compressed.size()};
-    return hash;
+    return true;
   }
 
   Result<std::string> Get(const std::string& hash) override {

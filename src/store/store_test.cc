@@ -231,3 +231,27 @@ TEST(BlobStore, CorruptBlobsAreRefusedAndRepairedByTheNextUpload) {
 
 }  // namespace
 }  // namespace ferry::store
+
+namespace ferry::store {
+namespace {
+
+TEST(BlobStore, PutHashedStoresWithoutRehashingAndRefusesBadHashes) {
+  char tmpl[] = "/tmp/ferry_blobs_XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  auto bs = OpenFsBlobStore(dir);
+  ASSERT_TRUE(bs.ok());
+  std::string h = Sha256Hex("content");
+  EXPECT_TRUE(*(*bs)->PutHashed("content", h));   // new
+  EXPECT_FALSE(*(*bs)->PutHashed("content", h));  // already there
+  EXPECT_TRUE((*bs)->Has(h));
+  EXPECT_EQ(*(*bs)->Get(h), "content");
+  EXPECT_EQ((*bs)->PutHashed("x", "not-a-hash").status().code(), StatusCode::kInvalidArgument);
+  // A caller that lies about the hash gets caught on read, never served wrong bytes.
+  std::string wrong = Sha256Hex("other");
+  ASSERT_TRUE((*bs)->PutHashed("content!", wrong).ok());
+  EXPECT_EQ((*bs)->Get(wrong).status().code(), StatusCode::kCorruption);
+  (void)RemoveAll(dir);
+}
+
+}  // namespace
+}  // namespace ferry::store
