@@ -490,18 +490,8 @@ class Agent {
   }
 
   std::string TailOfCapture(int lines) {
-    auto text = ReadFile(capture_path_);
-    if (!text.ok()) return "";
-    std::string_view s(*text);
-    if (s.size() > 16384) s = s.substr(s.size() - 16384);
-    size_t pos = s.size();
-    if (pos && s[pos - 1] == '\n') --pos;
-    int found = 0;
-    while (pos > 0) {
-      if (s[pos - 1] == '\n' && ++found == lines) break;
-      --pos;
-    }
-    return std::string(s.substr(pos));
+    auto text = ReadFileTail(capture_path_, 16384);
+    return text.ok() ? std::string(LastLines(*text, lines)) : std::string();
   }
 
   // Regular files under dir (no symlinks followed), as paths relative to base.

@@ -73,6 +73,23 @@ TEST(Fs, AtomicWriteAndRead) {
   EXPECT_FALSE(PathExists(dir));
 }
 
+TEST(Fs, TailAndLastLines) {
+  std::string dir = TempDir();
+  std::string p = JoinPath(dir, "log.txt");
+  std::string text;
+  for (int i = 0; i < 1000; ++i) text += "line " + std::to_string(i) + "\n";
+  ASSERT_TRUE(WriteFileAtomic(p, text).ok());
+  auto tail = ReadFileTail(p, 30);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail, text.substr(text.size() - 30));
+  EXPECT_EQ(*ReadFileTail(p, 1 << 20), text);
+  EXPECT_EQ(LastLines(text, 2), "line 998\nline 999\n");
+  EXPECT_EQ(LastLines("a\nb", 1), "b");
+  EXPECT_EQ(LastLines("only\n", 5), "only\n");
+  EXPECT_EQ(LastLines("", 3), "");
+  (void)RemoveAll(dir);
+}
+
 TEST(Zstd, RoundTripAndCorruption) {
   std::string data(100000, 'x');
   data += "tail";

@@ -37,6 +37,10 @@ Status ErrnoStatus(const std::string& what, const std::string& path, int err);
 Result<std::string> ReadFile(const std::string& path);
 // Writes to "<path>.tmp.<pid>", fsyncs, renames over path, fsyncs the directory.
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
+// The last max_bytes of a file (all of it when smaller), without reading the rest.
+Result<std::string> ReadFileTail(const std::string& path, uint64_t max_bytes);
+// The last n lines of text (a final newline does not start an empty line).
+std::string_view LastLines(std::string_view text, int n);
 // Writes all of data to fd, retrying on EINTR and short writes.
 Status WriteAll(int fd, std::string_view data, const std::string& path_for_errors);
 // mkdir -p.

@@ -84,18 +84,4 @@ Result<std::string> LogStore::Read(const std::string& run_id, uint64_t offset, u
   return out;
 }
 
-Result<std::string> LogStore::Tail(const std::string& run_id, int lines) {
-  FERRY_ASSIGN_OR_RETURN(uint64_t size, Size(run_id));
-  uint64_t start = size > 16384 ? size - 16384 : 0;
-  FERRY_ASSIGN_OR_RETURN(std::string text, Read(run_id, start, 16384));
-  size_t pos = text.size();
-  if (pos > 0 && text[pos - 1] == '\n') --pos;
-  int found = 0;
-  while (pos > 0) {
-    if (text[pos - 1] == '\n' && ++found == lines) break;
-    --pos;
-  }
-  return text.substr(pos);
-}
-
 }  // namespace ferry::server

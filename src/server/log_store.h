@@ -23,8 +23,6 @@ class LogStore {
   Result<uint64_t> Size(const std::string& run_id);
   // Up to max_bytes from offset (empty at or past the end).
   Result<std::string> Read(const std::string& run_id, uint64_t offset, uint64_t max_bytes);
-  // Last n lines (for failure reports).
-  Result<std::string> Tail(const std::string& run_id, int lines);
 
  private:
   struct Entry {
