@@ -426,3 +426,46 @@ def test_submit_wait_survives_a_server_crash(workspace, src):
     assert "reconnecting" in err, err
     ticks = [l for l in out.splitlines() if l.startswith("tick")]
     assert ticks == [f"tick {i}" for i in range(8)], out
+
+
+@pytest.fixture
+def full_log_disk(workspace):
+    """A tiny tmpfs over the server's log store (<home>/runs), so that writes there can be
+    made to fail with ENOSPC while the agent's spool (<home>/work) keeps working."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    runs = workspace.home / "runs"
+    runs.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(runs)], check=True)
+    try:
+        yield runs
+    finally:
+        subprocess.run(["umount", "-l", str(runs)], check=False)
+
+
+def test_full_disk_on_the_server_loses_no_log_line(workspace, src, full_log_disk):
+    filler = full_log_disk / "filler"
+    with open(filler, "wb") as f:  # fill the log store's file system to the last byte
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    write(src / "talk.py", """
+        for i in range(2000):
+            print(f"line {i:04d} " + "x" * 40)
+    """)
+    run_id, _ = workspace.submit(src, "talk.py")
+    # The script is done quickly, but the run cannot finish: the server refuses the log
+    # (507) and the agent keeps it spooled and retries.
+    wait_until(lambda: (workspace.home / "work" / f"{run_id}.agent" / "std_log.txt").exists()
+               and (workspace.home / "work" / f"{run_id}.agent" / "std_log.txt").stat().st_size >= 2000 * 50,
+               30, "the script's output in the agent's spool")
+    time.sleep(1.0)  # let the agent retry a few times; nothing below depends on how many
+    assert workspace.run(run_id)["status"] in ("Running", "Preparing"), workspace.run(run_id)
+    expected = "".join(f"line {i:04d} " + "x" * 40 + "\n" for i in range(2000))
+    assert len(workspace.log(run_id)) < len(expected)  # the disk really refused it
+    filler.unlink()
+    workspace.wait_status(run_id, "Completed", timeout=60)
+    assert workspace.log(run_id) == expected
