@@ -660,27 +660,31 @@ Result<model::GitState> ReadGitState(const std::string& dir) {
     argv.insert(argv.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
     return RunCommand(argv);
   };
-  auto top = git({"rev-parse", "--show-toplevel"});
-  if (!top.ok() || top->exit_code != 0 || TrimNewline(top->out).empty()) return state;
+  // One `git status` answers commit, branch and dirtiness (porcelain v2 headers), and fails
+  // outside a work tree; --no-optional-locks: never write the user's index.
+  auto status = RunCommand({"git", "--no-optional-locks", "-C", dir, "status", "--porcelain=v2", "--branch",
+                            "--untracked-files=no"});
+  if (!status.ok() || status->exit_code != 0) return state;
   state.present = true;
-
-  auto head = git({"rev-parse", "--verify", "-q", "HEAD"});
-  if (head.ok() && head->exit_code == 0) state.commit = TrimNewline(head->out);
-
-  auto branch = git({"rev-parse", "--abbrev-ref", "HEAD"});
-  if (branch.ok() && branch->exit_code == 0) {
-    state.branch = TrimNewline(branch->out);
-  } else {
-    // Unborn branch: HEAD names a branch that has no commit yet.
-    auto sym = git({"symbolic-ref", "--short", "-q", "HEAD"});
-    if (sym.ok() && sym->exit_code == 0) state.branch = TrimNewline(sym->out);
+  std::string_view out(status->out);
+  size_t pos = 0;
+  while (pos < out.size()) {
+    size_t nl = out.find('\n', pos);
+    if (nl == std::string_view::npos) nl = out.size();
+    std::string_view line = out.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.rfind("# branch.oid ", 0) == 0) {
+      std::string_view oid = line.substr(13);
+      if (oid != "(initial)") state.commit = std::string(oid);  // unborn branch: no commit yet
+    } else if (line.rfind("# branch.head ", 0) == 0) {
+      std::string_view head = line.substr(14);
+      state.branch = head == "(detached)" ? "HEAD" : std::string(head);
+    } else if (!line.empty() && line[0] != '#') {
+      state.dirty = true;  // a changed tracked file
+    }
   }
-
   auto remote = git({"config", "--get", "remote.origin.url"});
   if (remote.ok() && remote->exit_code == 0) state.remote_url = TrimNewline(remote->out);
-
-  auto status = git({"status", "--porcelain", "--untracked-files=no"});
-  if (status.ok() && status->exit_code == 0) state.dirty = !TrimNewline(status->out).empty();
   return state;
 }
 
