@@ -476,6 +476,30 @@ Status Walker::AddSymlink() {
   return AddFile(st, static_cast<int32_t>(link_targets_.size() - 1));
 }
 
+// Reads a file whose size the walk already knows: one read() of size + 1 bytes normally
+// returns everything and proves the end (a regular file reads short only at its end), so
+// there is no fstat and no extra read for EOF. A file that grew is read whole the usual way.
+Result<std::string> ReadExpectingSize(const std::string& path, uint64_t size) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus("cannot open", path, errno);
+  std::string out;
+  out.resize(size + 1);
+  size_t got = 0;
+  for (;;) {
+    ssize_t n = ::read(fd.get(), out.data() + got, out.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("cannot read", path, errno);
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+    if (got == out.size()) return ReadFile(path);  // it grew since it was stat'ed
+    if (got == size) break;  // asked for size + 1 and got size: that was the end
+  }
+  out.resize(got);
+  return out;
+}
+
 Status Walker::HashMisses(int threads) {
   if (misses_.empty()) return Status::Ok();
   size_t n = static_cast<size_t>(std::max(1, threads));
@@ -501,7 +525,7 @@ Status Walker::HashMisses(int threads) {
       Result<std::string> h = Status::Internal("unhashed");
       if (on_content_ && r.entry.size <= on_content_max_) {
         // One read serves both the hash and the caller's copy.
-        auto content = ReadFile(*path);
+        auto content = ReadExpectingSize(*path, r.entry.size);
         if (content.ok()) {
           size = content->size();
           h = Sha256Hex(*content);

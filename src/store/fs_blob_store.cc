@@ -28,6 +28,7 @@ namespace {
 
 constexpr size_t kPackThreshold = 1 << 20;        // blobs up to 1 MiB go into packs
 constexpr uint64_t kPackRollBytes = 256ull << 20;  // start a new pack past this size
+constexpr size_t kWriteBufferBytes = 4 << 20;      // pack appends are written in pieces this big
 
 struct Loc {
   std::string pack;
@@ -43,7 +44,7 @@ class FsBlobStore final : public BlobStore {
 
   Status Init() {
     FERRY_RETURN_IF_ERROR(index_.Exec(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
         "CREATE TABLE IF NOT EXISTS packed(hash TEXT PRIMARY KEY, pack TEXT NOT NULL,"
         " offset INTEGER NOT NULL, length INTEGER NOT NULL) WITHOUT ROWID;"));
     FERRY_ASSIGN_OR_RETURN(Stmt find, index_.Prepare("SELECT pack, offset, length FROM packed WHERE hash=?"));
@@ -81,22 +82,15 @@ class FsBlobStore final : public BlobStore {
     }
     std::lock_guard lock(mu_);
     if (pending_.count(hash)) return false;
-    if (!pack_fd_.valid() || pack_size_ >= kPackRollBytes) FERRY_RETURN_IF_ERROR(NewPackLocked());
-    uint64_t offset = pack_size_;
-    std::string_view data(compressed);
-    while (!data.empty()) {
-      ssize_t n = ::pwrite(pack_fd_.get(), data.data(), data.size(), static_cast<off_t>(pack_size_));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        Status st = ErrnoStatus("cannot write", PackPath(pack_name_), errno);
-        (void)!::ftruncate(pack_fd_.get(), static_cast<off_t>(offset));  // no torn record is kept
-        pack_size_ = offset;
-        return st;
-      }
-      pack_size_ += static_cast<uint64_t>(n);
-      data.remove_prefix(static_cast<size_t>(n));
+    if (!pack_fd_.valid() || pack_size_ + write_buffer_.size() >= kPackRollBytes) {
+      FERRY_RETURN_IF_ERROR(NewPackLocked());
     }
+    // Appends are buffered (one write per few MiB, not one per blob); nothing is indexed
+    // before Sync() has written and flushed them.
+    uint64_t offset = pack_size_ + write_buffer_.size();
+    write_buffer_.append(compressed);
     pending_[hash] = Loc{pack_name_, offset, compressed.size()};
+    if (write_buffer_.size() >= kWriteBufferBytes) FERRY_RETURN_IF_ERROR(FlushLocked());
     return true;
   }
 
@@ -108,6 +102,7 @@ class FsBlobStore final : public BlobStore {
       auto it = pending_.find(hash);
       if (it != pending_.end()) {
         loc = it->second;
+        if (!write_buffer_.empty()) FERRY_RETURN_IF_ERROR(FlushLocked());  // so it can be read back
       } else {
         FERRY_ASSIGN_OR_RETURN(loc, FindLocked(hash));
       }
@@ -135,6 +130,7 @@ class FsBlobStore final : public BlobStore {
 
   Status Sync() override {
     std::lock_guard lock(mu_);
+    if (pack_fd_.valid()) FERRY_RETURN_IF_ERROR(FlushLocked());
     if (pack_fd_.valid() && ::fdatasync(pack_fd_.get()) != 0) return ErrnoStatus("cannot sync", PackPath(pack_name_), errno);
     if (loose_dirty_) {
       UniqueFd fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -206,7 +202,34 @@ class FsBlobStore final : public BlobStore {
     }
   }
 
+  // Writes the buffered appends to the current pack. On failure the pack is cut back to
+  // its last good size and the buffered blobs are forgotten (their Put reported success,
+  // but they were never indexed, so a later upload simply stores them again).
+  Status FlushLocked() {
+    std::string_view data(write_buffer_);
+    uint64_t pos = pack_size_;
+    while (!data.empty()) {
+      ssize_t n = ::pwrite(pack_fd_.get(), data.data(), data.size(), static_cast<off_t>(pos));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        Status st = ErrnoStatus("cannot write", PackPath(pack_name_), errno);
+        (void)!::ftruncate(pack_fd_.get(), static_cast<off_t>(pack_size_));
+        for (auto it = pending_.begin(); it != pending_.end();) {
+          it = it->second.pack == pack_name_ && it->second.offset >= pack_size_ ? pending_.erase(it) : std::next(it);
+        }
+        write_buffer_.clear();
+        return st;
+      }
+      pos += static_cast<uint64_t>(n);
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    pack_size_ = pos;
+    write_buffer_.clear();
+    return Status::Ok();
+  }
+
   Status NewPackLocked() {
+    if (pack_fd_.valid()) FERRY_RETURN_IF_ERROR(FlushLocked());
     if (pack_fd_.valid() && ::fdatasync(pack_fd_.get()) != 0) return ErrnoStatus("cannot sync", PackPath(pack_name_), errno);
     pack_name_ = std::to_string(::getpid()) + "-" + RandomHex(8);
     std::string path = PackPath(pack_name_);
@@ -264,7 +287,8 @@ class FsBlobStore final : public BlobStore {
   std::optional<Stmt> find_, insert_, delete_;
   UniqueFd pack_fd_;
   std::string pack_name_;
-  uint64_t pack_size_ = 0;
+  uint64_t pack_size_ = 0;      // bytes written to the current pack
+  std::string write_buffer_;    // appends not yet written (they follow pack_size_)
   std::unordered_map<std::string, Loc> pending_;  // written, not yet synced and indexed
   bool loose_dirty_ = false;
   std::bitset<256> made_dirs_;
