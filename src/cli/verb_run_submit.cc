@@ -219,23 +219,29 @@ int Submit(Context& ctx, SubmitOptions& o) {
   if (home.rfind(source + "/", 0) == 0) so.exclude_dirs.push_back(home.substr(source.size() + 1));
   (void)MakeDirs(JoinPath(ctx.home, "cache/stat"));
   // On the workspace's own machine, files that must be hashed go into its blob store from
-  // the same read; they are announced (synced and indexed) before the server is asked.
-  auto local_store = OpenLocalBlobStore(ctx);
+  // the same read; they are announced (synced and indexed) before the server is asked. The
+  // store is opened only when a file has to be stored (an unchanged tree never opens it).
+  std::unique_ptr<store::BlobStore> local_store;
+  std::once_flag local_store_once;
+  auto open_local = [&]() -> store::BlobStore* {
+    std::call_once(local_store_once, [&] { local_store = OpenLocalBlobStore(ctx); });
+    return local_store.get();
+  };
   std::atomic<uint64_t> stored_files{0}, stored_bytes{0};
-  if (local_store) {
-    so.on_content = [&, store = local_store.get()](const std::string& hash, std::string_view content) {
-      auto added = store->PutHashed(content, hash);
-      if (!added.ok()) return added.status();
-      if (*added) {
-        ++stored_files;
-        stored_bytes += content.size();
-      }
-      return Status::Ok();
-    };
-  }
+  so.on_content = [&](const std::string& hash, std::string_view content) {
+    store::BlobStore* store = open_local();
+    if (!store) return Status::Ok();  // not this machine's workspace: uploaded later over HTTP
+    auto added = store->PutHashed(content, hash);
+    if (!added.ok()) return added.status();
+    if (*added) {
+      ++stored_files;
+      stored_bytes += content.size();
+    }
+    return Status::Ok();
+  };
   auto snap = snapshot::BuildSnapshot(so);
   if (!snap.ok()) return ReportError(snap.status());
-  if (local_store && snap->files_hashed > 0) {
+  if (local_store) {
     Status synced = local_store->Sync();
     if (!synced.ok()) return ReportError(synced.WithContext("storing the snapshot's files"));
   }
@@ -252,7 +258,7 @@ int Submit(Context& ctx, SubmitOptions& o) {
   auto known = ctx.Raw("GET", "/api/v1/snapshots/" + snap->id);
   if (!known.ok()) return ReportError(known.status());
   if (known->status != 200) {
-    auto up = UploadMissing(ctx, *snap, local_store.get());
+    auto up = UploadMissing(ctx, *snap, open_local());
     if (!up.ok()) return ReportError(up.status());
     up_files += up->first;
     up_bytes += up->second;
