@@ -1,0 +1,157 @@
+// Tests of run configuration parsing: Azure ML's file shape, errors, unused fields.
+#include "runconfig/runconfig.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace ferry::runconfig {
+namespace {
+
+// The shape `az ml folder attach` writes (Azure ML SDK v1), with its defaults.
+constexpr const char* kAzureRunConfig = R"(# The script to run.
+script: train.py
+# The arguments to the script file.
+arguments: [--alpha, '0.5']
+# The name of the compute target to use for this run.
+target: local
+# Framework to execute inside. Allowed values are "Python", "PySpark", "CNTK", "TensorFlow", and "PyTorch".
+framework: Python
+# Communicator for the given framework.
+communicator: None
+# Maximum allowed duration for the run.
+maxRunDurationSeconds:
+# Number of nodes to use for running job.
+nodeCount: 1
+# Environment details.
+environment:
+  name:
+  version:
+  environmentVariables:
+    EXAMPLE_ENV_VAR: EXAMPLE_VALUE
+  python:
+    userManagedDependencies: false
+    interpreterPath: python
+    condaDependenciesFile: aml_config/conda_dependencies.yml
+    baseCondaEnvironment:
+  docker:
+    enabled: false
+    baseImage: mcr.microsoft.com/azureml/base:intelmpi2018.3-ubuntu16.04
+    sharedVolumes: true
+    gpuSupport: false
+    shmSize: 1g
+    arguments: []
+  spark:
+    repositories: []
+    packages: []
+    precachePackages: true
+history:
+  outputCollection: true
+  snapshotProject: true
+  directoriesToWatch:
+  - logs
+spark:
+  configuration:
+    spark.app.name: Azure ML Experiment
+    spark.yarn.maxAppAttempts: 1
+hdi:
+  yarnDeployMode: Cluster
+tensorflow:
+  workerCount: 1
+  parameterServerCount: 1
+mpi:
+  processCountPerNode: 1
+dataReferences: {}
+data: {}
+sourceDirectoryDataStore:
+amlcompute:
+  vmSize:
+  vmPriority:
+  retainCluster: false
+  name:
+  clusterMaxNodeCount: 1
+)";
+
+TEST(RunConfig, AzureFileLoadsUnchanged) {
+  auto r = ParseRunConfig(kAzureRunConfig, "aml_config/local.runconfig");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const RunConfig& c = r->config;
+  EXPECT_EQ(c.script, "train.py");
+  EXPECT_EQ(c.arguments, (std::vector<std::string>{"--alpha", "0.5"}));
+  EXPECT_EQ(c.target, "local");
+  EXPECT_EQ(c.framework, "Python");
+  EXPECT_EQ(c.communicator, "None");
+  EXPECT_FALSE(c.max_run_duration_seconds.has_value());
+  EXPECT_EQ(c.node_count, 1);
+  EXPECT_EQ(c.environment.variables.at("EXAMPLE_ENV_VAR"), "EXAMPLE_VALUE");
+  EXPECT_FALSE(c.environment.python.user_managed_dependencies);
+  EXPECT_EQ(c.environment.python.interpreter_path, "python");
+  EXPECT_EQ(c.environment.python.conda_dependencies_file, "aml_config/conda_dependencies.yml");
+  EXPECT_FALSE(c.environment.docker.enabled);
+  EXPECT_EQ(c.environment.docker.shm_size, "1g");
+  EXPECT_EQ(c.directories_to_watch, (std::vector<std::string>{"logs"}));
+  EXPECT_EQ(c.worker_count, 1);
+  EXPECT_EQ(c.process_count_per_node, 1);
+  // Set fields Ferry does not use are listed (once), empty ones are not.
+  std::vector<std::string> u = r->unused_fields;
+  for (const char* f : {"environment.docker.gpuSupport", "environment.spark", "spark", "hdi", "amlcompute"}) {
+    EXPECT_NE(std::find(u.begin(), u.end(), f), u.end()) << f;
+  }
+  for (const char* f : {"dataReferences", "data", "sourceDirectoryDataStore"}) {
+    EXPECT_EQ(std::find(u.begin(), u.end(), f), u.end()) << f;
+  }
+}
+
+TEST(RunConfig, FerryFields) {
+  auto r = ParseRunConfig("script: t.py\nresources:\n  gpus: 2\nrequirementsFile: req.txt\npriority: low\n"
+                          "maxRunDurationSeconds: 600\nnodeCount: 4\ncommunicator: Nccl\n",
+                          "x.yml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->config.gpus, 2);
+  EXPECT_EQ(r->config.requirements_file, "req.txt");
+  EXPECT_EQ(r->config.priority, "low");
+  EXPECT_EQ(r->config.max_run_duration_seconds, 600);
+  EXPECT_EQ(r->config.node_count, 4);
+  EXPECT_EQ(r->config.communicator, "Nccl");
+  EXPECT_TRUE(r->unused_fields.empty());
+}
+
+TEST(RunConfig, ErrorsNameFileLineColumnFieldAndAllowedValues) {
+  auto bad_enum = ParseRunConfig("script: t.py\ncommunicator: Mpi\n", "a.runconfig");
+  ASSERT_FALSE(bad_enum.ok());
+  EXPECT_EQ(bad_enum.status().message(),
+            "a.runconfig:2:15: field 'communicator': 'Mpi' is not allowed; use one of: None, Gloo, Nccl, "
+            "OpenMpi, IntelMpi, ParameterServer");
+  auto bad_int = ParseRunConfig("nodeCount: two\n", "b.yml");
+  ASSERT_FALSE(bad_int.ok());
+  EXPECT_EQ(bad_int.status().message(), "b.yml:1:12: field 'nodeCount': expected an integer, got 'two'");
+  auto too_small = ParseRunConfig("nodeCount: 0\n", "b.yml");
+  EXPECT_NE(too_small.status().message().find("must be at least 1"), std::string::npos);
+  auto bad_bool = ParseRunConfig("environment:\n  docker:\n    enabled: maybe\n", "c.yml");
+  ASSERT_FALSE(bad_bool.ok());
+  EXPECT_EQ(bad_bool.status().message(), "c.yml:3:14: field 'environment.docker.enabled': expected true or false, got 'maybe'");
+  auto bad_list = ParseRunConfig("arguments: --alpha\n", "d.yml");
+  EXPECT_NE(bad_list.status().message().find("field 'arguments': expected a list"), std::string::npos);
+  auto bad_yaml = ParseRunConfig("script: [unclosed\n", "e.yml");
+  ASSERT_FALSE(bad_yaml.ok());
+  EXPECT_NE(bad_yaml.status().message().find("e.yml:"), std::string::npos);
+  EXPECT_NE(bad_yaml.status().message().find("not valid YAML"), std::string::npos);
+  auto not_map = ParseRunConfig("- a\n- b\n", "f.yml");
+  EXPECT_NE(not_map.status().message().find("expected a mapping"), std::string::npos);
+}
+
+TEST(RunConfig, MissingFileNamesIt) {
+  auto r = LoadRunConfig("/nonexistent/dir/x.runconfig");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("/nonexistent/dir/x.runconfig"), std::string::npos);
+}
+
+TEST(RunConfig, EmptyFileIsAnEmptyConfiguration) {
+  auto r = ParseRunConfig("", "empty.yml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->config.node_count, 1);
+  EXPECT_TRUE(r->config.script.empty());
+}
+
+}  // namespace
+}  // namespace ferry::runconfig
