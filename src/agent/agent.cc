@@ -171,6 +171,12 @@ class Agent {
     so.cwd = work_;
     so.stdout_fd = capture.get();
     so.stderr_fd = capture.get();
+    if (run.contains("environment_variables") && run["environment_variables"].is_object()) {
+      for (auto& [k, v] : run["environment_variables"].items()) so.env_set[k] = v.get<std::string>();
+    }
+    if (run.contains("max_run_duration_seconds") && run["max_run_duration_seconds"].is_number_integer()) {
+      max_duration_s_ = run["max_run_duration_seconds"].get<int64_t>();
+    }
     so.env_set["FERRY_RUN_ID"] = o_.run_id;
     so.env_set["FERRY_EXPERIMENT"] = experiment_;
     so.env_set["FERRY_METRICS_FILE"] = metrics_path_;
@@ -207,6 +213,10 @@ class Agent {
     std::string upload_error;
     Status up = UploadArtifacts();
     if (!up.ok()) upload_error = "collecting outputs failed: " + up.message();
+    if (timed_out_) {
+      std::string why = "exceeded maxRunDurationSeconds (" + std::to_string(max_duration_s_) + " s)";
+      return Finish("Failed", why, why + "; the script was stopped" + (upload_error.empty() ? "" : "; " + upload_error), code);
+    }
     if (canceled_) {
       return Finish("Canceled", cancel_requested_ ? "canceled by the user" : "the agent received a stop signal",
                     upload_error, code);
@@ -298,10 +308,18 @@ class Agent {
     conn_.set_stop_on_term(true);
     std::optional<Clock::time_point> kill_at;
     auto last_ship = Clock::now() - std::chrono::seconds(10);
+    const auto started = Clock::now();
     for (;;) {
       if (auto st = child.TryWait()) return *st;
-      if ((g_term || cancel_requested_) && !canceled_) {
+      if ((g_term || cancel_requested_) && !canceled_ && !timed_out_) {
         canceled_ = true;
+        child.SignalGroup(SIGTERM);
+        kill_at = Clock::now() + std::chrono::milliseconds(static_cast<int>(o_.cancel_grace_s * 1000));
+      }
+      if (max_duration_s_ > 0 && !timed_out_ && !canceled_ &&
+          Clock::now() - started >= std::chrono::seconds(max_duration_s_)) {
+        timed_out_ = true;  // maxRunDurationSeconds: stopped like a cancel, reported as Failed
+        AgentNote("the run exceeded maxRunDurationSeconds (" + std::to_string(max_duration_s_) + " s); stopping it");
         child.SignalGroup(SIGTERM);
         kill_at = Clock::now() + std::chrono::milliseconds(static_cast<int>(o_.cancel_grace_s * 1000));
       }
@@ -558,7 +576,8 @@ class Agent {
   int capture_fd_ = -1;
   bool blobs_opened_ = false;
   std::unique_ptr<store::BlobStore> blobs_;
-  bool cancel_requested_ = false, canceled_ = false, final_drain_ = false;
+  bool cancel_requested_ = false, canceled_ = false, final_drain_ = false, timed_out_ = false;
+  int64_t max_duration_s_ = 0;
   uint64_t log_acked_ = 0;
   uint64_t metrics_offset_ = 0;
   std::string partial_;

@@ -8,6 +8,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "common/subprocess.h"
 #include "net/http_client.h"
 #include "store/blob_store.h"
+#include "runconfig/runconfig.h"
 #include "snapshot/snapshot.h"
 
 namespace ferry::cli {
@@ -38,6 +40,9 @@ struct SubmitOptions {
   std::vector<std::string> tags;
   std::string script;
   std::vector<std::string> args;
+  // From a run configuration (submit-script).
+  std::map<std::string, std::string> environment_variables;
+  std::optional<int64_t> max_run_duration_seconds;
 };
 
 // Uploads the blobs the server lacks, in batches; returns (files, bytes) uploaded.
@@ -274,6 +279,8 @@ int Submit(Context& ctx, SubmitOptions& o) {
   auto git = git_future.get();
   json body = {{"experiment", o.experiment}, {"target", o.target}, {"script", script_rel},
                {"arguments", o.args}, {"python", python}, {"snapshot_id", snap->id}, {"tags", tags}};
+  if (!o.environment_variables.empty()) body["environment_variables"] = o.environment_variables;
+  if (o.max_run_duration_seconds) body["max_run_duration_seconds"] = *o.max_run_duration_seconds;
   if (git.ok() && git->present) {
     body["git"] = {{"remote_url", git->remote_url}, {"branch", git->branch}, {"commit", git->commit}, {"dirty", git->dirty}};
   }
@@ -293,6 +300,49 @@ int Submit(Context& ctx, SubmitOptions& o) {
 
 }  // namespace
 
+// Finds -c NAME: a file path, else NAME.runconfig under .ferry/, .azureml/ or aml_config/ of
+// the source directory (where `az ml folder attach` put them).
+Result<std::string> FindRunConfig(const std::string& name, const std::string& source_dir) {
+  if (PathExists(name)) return name;
+  std::vector<std::string> tried;
+  for (const char* dir : {".ferry", ".azureml", "aml_config"}) {
+    for (const std::string& file : {name + ".runconfig", name}) {
+      std::string p = JoinPath(JoinPath(source_dir, dir), file);
+      if (PathExists(p)) return p;
+      tried.push_back(p);
+    }
+  }
+  return Status::NotFound("run configuration '" + name + "' not found: it is not a file, and none of " +
+                          tried[0] + ", " + tried[2] + ", " + tried[4] + " exists");
+}
+
+// Applies a run configuration under the command line's values (which win).
+Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o, bool target_given) {
+  const runconfig::RunConfig& c = loaded.config;
+  auto field_error = [&](const std::string& what) { return Status::InvalidArgument(loaded.path + ": " + what); };
+  if (o->script.empty()) o->script = c.script;
+  if (o->script.empty()) return field_error("no script: set 'script' in the file or name one on the command line");
+  if (o->args.empty()) o->args = c.arguments;
+  if (!target_given && !c.target.empty()) o->target = c.target;
+  if (c.framework != "Python") return field_error("framework '" + c.framework + "' is not supported by this version; use Python");
+  if (c.node_count != 1) {
+    return field_error("nodeCount " + std::to_string(c.node_count) + ": target '" + o->target +
+                       "' runs on one node; use nodeCount: 1");
+  }
+  if (c.environment.docker.enabled) {
+    return field_error("environment.docker.enabled: containers are not supported by this version; set it to false");
+  }
+  const runconfig::PythonSection& py = c.environment.python;
+  if (!py.user_managed_dependencies) {
+    return field_error("environment.python.userManagedDependencies is false, but this version runs only "
+                       "user-managed environments; set it to true with interpreterPath (or use 'ferry run submit --python')");
+  }
+  if (o->python.empty() && !py.interpreter_path.empty()) o->python = py.interpreter_path;
+  o->environment_variables = c.environment.variables;
+  o->max_run_duration_seconds = c.max_run_duration_seconds;
+  return Status::Ok();
+}
+
 void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code) {
   auto* submit = run.add_subcommand("submit", "Submit a script as a run");
   auto o = std::make_shared<SubmitOptions>();
@@ -306,6 +356,47 @@ void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code) {
   submit->add_option("args", o->args, "Arguments for the script (after --)");
   submit->positionals_at_end();
   submit->callback([&ctx, o, exit_code] { *exit_code = Submit(ctx, *o); });
+
+  auto* ss = run.add_subcommand("submit-script",
+                                "Submit a script with a run configuration file (as 'az ml run submit-script')");
+  auto so = std::make_shared<SubmitOptions>();
+  auto config_name = std::make_shared<std::string>();
+  ss->add_option("-c,--run-configuration-name", *config_name,
+                 "Run configuration: a file, or NAME for NAME.runconfig under .ferry/, .azureml/ or aml_config/")
+      ->required();
+  ss->add_option("-e,--experiment-name", so->experiment, "Experiment (created if missing)");
+  auto* target_opt = ss->add_option("-t,--target", so->target, "Compute target (overrides the file's 'target')");
+  ss->add_option("-d,--source-directory", so->source_dir, "Directory snapshotted and sent with the run (default: .)");
+  ss->add_option("--python", so->python, "Interpreter on the target (overrides interpreterPath)");
+  ss->add_flag("--wait", so->wait, "Stream logs until the run ends; exit with its result");
+  ss->add_option("--tag", so->tags, "Tag KEY=VALUE (repeatable)");
+  ss->add_option("script", so->script, "Script (overrides the file's 'script')");
+  ss->add_option("args", so->args, "Arguments for the script after -- (override the file's 'arguments')");
+  ss->positionals_at_end();
+  ss->callback([&ctx, so, config_name, target_opt, exit_code] {
+    if (!so->args.empty() && so->args.front() == "--") so->args.erase(so->args.begin());
+    auto path = FindRunConfig(*config_name, AbsolutePath(so->source_dir));
+    if (!path.ok()) {
+      *exit_code = ReportError(path.status());
+      return;
+    }
+    auto loaded = runconfig::LoadRunConfig(*path);
+    if (!loaded.ok()) {
+      *exit_code = ReportError(loaded.status());
+      return;
+    }
+    if (!loaded->unused_fields.empty()) {
+      std::string list;
+      for (auto& f : loaded->unused_fields) list += (list.empty() ? "" : ", ") + f;
+      std::fprintf(stderr, "ferry: warning: %s: fields Ferry does not use: %s\n", path->c_str(), list.c_str());
+    }
+    Status st = ApplyRunConfig(*loaded, so.get(), target_opt->count() > 0);
+    if (!st.ok()) {
+      *exit_code = ReportError(st);
+      return;
+    }
+    *exit_code = Submit(ctx, *so);
+  });
 }
 
 }  // namespace ferry::cli

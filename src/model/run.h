@@ -60,6 +60,9 @@ struct Run {
   int attempt = 1;
   std::string job_handle;     // driver-specific JSON, for reconciliation after a restart
   bool cancel_requested = false;
+  // From the run configuration.
+  std::map<std::string, std::string> environment_variables;
+  std::optional<int64_t> max_run_duration_seconds;  // the agent stops the script past this
 };
 
 struct StatusEvent {

@@ -114,7 +114,9 @@ json RunToJson(const model::Run& r) {
             {"exit_code", r.exit_code ? json(*r.exit_code) : json(nullptr)},
             {"error", r.error},
             {"attempt", r.attempt},
-            {"cancel_requested", r.cancel_requested}};
+            {"cancel_requested", r.cancel_requested},
+            {"environment_variables", r.environment_variables},
+            {"max_run_duration_seconds", r.max_run_duration_seconds ? json(*r.max_run_duration_seconds) : json(nullptr)}};
   if (r.git.present) {
     j["git"] = {{"remote_url", r.git.remote_url}, {"branch", r.git.branch},
                 {"commit", r.git.commit}, {"dirty", r.git.dirty}};
@@ -422,6 +424,20 @@ struct Api::Impl {
     auto tags = StringMapField(j, "tags");
     if (!tags.ok()) return Error(tags.status());
     run.tags = *tags;
+    auto env = StringMapField(j, "environment_variables");
+    if (!env.ok()) return Error(env.status());
+    for (auto& [k, v] : *env) {
+      if (k.rfind("FERRY_", 0) == 0) {
+        return Bad("environment variable '" + k + "' is reserved: names starting with FERRY_ are set by Ferry");
+      }
+    }
+    run.environment_variables = *env;
+    if (auto it = j.find("max_run_duration_seconds"); it != j.end() && !it->is_null()) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 1) {
+        return Bad("field 'max_run_duration_seconds' must be a positive integer (seconds), got " + it->dump());
+      }
+      run.max_run_duration_seconds = it->get<int64_t>();
+    }
     if (auto it = j.find("git"); it != j.end() && it->is_object() && !it->empty()) {
       run.git.present = true;
       run.git.remote_url = it->value("remote_url", "");

@@ -60,12 +60,16 @@ CREATE TABLE artifacts(
   rid INTEGER NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, hash TEXT NOT NULL,
   PRIMARY KEY(rid, path)) WITHOUT ROWID;
 )sql",
+    // 2: settings from run configurations (environment variables, duration limit), as JSON.
+    R"sql(
+ALTER TABLE runs ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 constexpr const char* kRunColumns =
     "r.rid, r.id, e.name, r.target, r.status, r.script, r.arguments, r.python, r.snapshot_id, "
     "r.git, r.created_at, r.started_at, r.ended_at, r.exit_code, r.error, r.attempt, "
-    "r.job_handle, r.cancel_requested";
+    "r.job_handle, r.cancel_requested, r.options";
 
 json GitToJson(const model::GitState& g) {
   if (!g.present) return json::object();
@@ -82,6 +86,24 @@ model::GitState GitFromJson(const std::string& s) {
   g.commit = j.value("commit", "");
   g.dirty = j.value("dirty", false);
   return g;
+}
+
+json OptionsToJson(const model::Run& r) {
+  json j = json::object();
+  if (!r.environment_variables.empty()) j["environment_variables"] = r.environment_variables;
+  if (r.max_run_duration_seconds) j["max_run_duration_seconds"] = *r.max_run_duration_seconds;
+  return j;
+}
+
+void OptionsFromJson(const std::string& s, model::Run* r) {
+  json j = json::parse(s, nullptr, false);
+  if (!j.is_object()) return;
+  if (auto it = j.find("environment_variables"); it != j.end() && it->is_object()) {
+    for (auto& [k, v] : it->items()) r->environment_variables[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  if (auto it = j.find("max_run_duration_seconds"); it != j.end() && it->is_number_integer()) {
+    r->max_run_duration_seconds = it->get<int64_t>();
+  }
 }
 
 class SqliteMetadataStore final : public MetadataStore {
@@ -454,10 +476,10 @@ class SqliteMetadataStore final : public MetadataStore {
     FERRY_ASSIGN_OR_RETURN(model::Experiment exp, EnsureExperimentLocked(run.experiment, now));
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
         "INSERT INTO runs(id, experiment_id, target, status, script, arguments, python, snapshot_id, "
-        "git, created_at, token_hash) VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+        "git, created_at, token_hash, options) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"));
     st.Bind(1, run.id).Bind(2, exp.id).Bind(3, run.target).Bind(4, "Queued").Bind(5, run.script)
         .Bind(6, json(run.arguments).dump()).Bind(7, run.python).Bind(8, run.snapshot_id)
-        .Bind(9, GitToJson(run.git).dump()).Bind(10, now).Bind(11, token_hash);
+        .Bind(9, GitToJson(run.git).dump()).Bind(10, now).Bind(11, token_hash).Bind(12, OptionsToJson(run).dump());
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("run '" + run.id + "' already exists");
     FERRY_RETURN_IF_ERROR(s);
@@ -550,6 +572,7 @@ class SqliteMetadataStore final : public MetadataStore {
       r.attempt = static_cast<int>(st.Int(15));
       r.job_handle = st.Text(16);
       r.cancel_requested = st.Int(17) != 0;
+      OptionsFromJson(st.Text(18), &r);
       out.push_back(std::move(r));
     }
     for (auto& r : out) {

@@ -83,6 +83,19 @@ TEST_F(StoreTest, RunLifecycleRecordsHistoryInOrder) {
   EXPECT_EQ(store_->GetRun("nope").status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(StoreTest, RunConfigurationOptionsRoundTrip) {
+  model::Run r = MakeRun("opts");
+  r.environment_variables = {{"A", "1"}, {"B", "two words"}};
+  r.max_run_duration_seconds = 90;
+  ASSERT_TRUE(store_->CreateRun(r, {}, "t", 1).ok());
+  auto back = store_->GetRun("opts");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->environment_variables, r.environment_variables);
+  EXPECT_EQ(back->max_run_duration_seconds, 90);
+  ASSERT_TRUE(store_->CreateRun(MakeRun("plain"), {}, "t", 1).ok());
+  EXPECT_FALSE(store_->GetRun("plain")->max_run_duration_seconds.has_value());
+}
+
 TEST_F(StoreTest, ListRunsFilters) {
   ASSERT_TRUE(store_->CreateRun(MakeRun("a"), {}, "t", 1).ok());
   ASSERT_TRUE(store_->CreateRun(MakeRun("b"), {}, "t", 2).ok());

@@ -1,0 +1,111 @@
+"""`ferry run submit-script` with run configuration files (Azure ML .runconfig shape)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+from conftest import wait_until
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+RUNCONFIG = """\
+script: job.py
+arguments: [--x, '1']
+target: local
+framework: Python
+communicator: None
+maxRunDurationSeconds:
+nodeCount: 1
+environment:
+  name:
+  environmentVariables:
+    GREETING: hello from the runconfig
+  python:
+    userManagedDependencies: true
+    interpreterPath: {python}
+    condaDependenciesFile:
+  docker:
+    enabled: false
+    baseImage: mcr.microsoft.com/azureml/base:latest
+    sharedVolumes: true
+    shmSize: 1g
+history:
+  outputCollection: true
+spark:
+  configuration:
+    spark.app.name: Azure ML Experiment
+"""
+
+JOB = """
+import os, sys
+print("args:", sys.argv[1:])
+print("greeting:", os.environ.get("GREETING"))
+"""
+
+
+def submit_script(ws, src, *args, check=False):
+    return ws.cli("run", "submit-script", "-d", src, *args, check=check)
+
+
+def test_azure_runconfig_runs_with_its_environment(workspace, src):
+    write(src / "job.py", JOB)
+    write(src / ".azureml" / "local.runconfig", RUNCONFIG.format(python=sys.executable))
+    r = submit_script(workspace, src, "-c", "local", "-e", "rc", "--wait")
+    assert r.returncode == 0, r.stderr
+    assert "args: ['--x', '1']" in r.stdout
+    assert "greeting: hello from the runconfig" in r.stdout
+    # One warning lists the set fields Ferry does not use.
+    warnings = [l for l in r.stderr.splitlines() if "fields Ferry does not use" in l]
+    assert len(warnings) == 1 and "spark" in warnings[0] and "local.runconfig" in warnings[0], r.stderr
+    runs = workspace.cli_json("run", "list", "-e", "rc")["runs"]
+    assert runs[0]["environment_variables"] == {"GREETING": "hello from the runconfig"}
+    # The command line overrides the file: script and arguments.
+    write(src / "other.py", "import sys\nprint('other', sys.argv[1:])\n")
+    r = submit_script(workspace, src, "-c", "local", "--wait", "other.py", "--", "--y", "2")
+    assert r.returncode == 0, r.stderr
+    assert "other ['--y', '2']" in r.stdout
+
+
+def test_max_run_duration_stops_the_run_as_failed(workspace, src):
+    write(src / "sleepy.py", "import time\nprint('started', flush=True)\ntime.sleep(300)\n")
+    write(src / "limit.yml", f"""\
+        script: sleepy.py
+        maxRunDurationSeconds: 1
+        environment:
+          python:
+            userManagedDependencies: true
+            interpreterPath: {sys.executable}
+    """)
+    r = submit_script(workspace, src, "-c", str(src / "limit.yml"), "--wait")
+    assert r.returncode == 1, r.stderr
+    run = workspace.cli_json("run", "list", "--limit", "1")["runs"][0]
+    assert run["status"] == "Failed"
+    assert "maxRunDurationSeconds (1 s)" in run["error"], run
+    hist = workspace.history(run["id"])
+    assert hist[-1]["reason"] == "exceeded maxRunDurationSeconds (1 s)", hist
+
+
+def test_runconfig_errors_name_file_line_field_and_allowed_values(workspace, src):
+    write(src / "job.py", JOB)
+    before = workspace.run_count()
+    write(src / "bad.runconfig", "script: job.py\ncommunicator: Horovod\n")
+    r = submit_script(workspace, src, "-c", str(src / "bad.runconfig"))
+    assert r.returncode == 1
+    assert f"{src / 'bad.runconfig'}:2:15: field 'communicator': 'Horovod' is not allowed; use one of: None" in r.stderr, r.stderr
+    write(src / "managed.runconfig", "script: job.py\nenvironment:\n  python:\n    userManagedDependencies: false\n")
+    r = submit_script(workspace, src, "-c", str(src / "managed.runconfig"))
+    assert r.returncode == 1 and "userManagedDependencies" in r.stderr, r.stderr
+    write(src / "docker.runconfig", "script: job.py\nenvironment:\n  docker:\n    enabled: true\n"
+                                     "  python:\n    userManagedDependencies: true\n")
+    r = submit_script(workspace, src, "-c", str(src / "docker.runconfig"))
+    assert r.returncode == 1 and "environment.docker.enabled" in r.stderr, r.stderr
+    r = submit_script(workspace, src, "-c", "nosuch")
+    assert r.returncode == 1 and "run configuration 'nosuch' not found" in r.stderr and ".azureml" in r.stderr, r.stderr
+    assert workspace.run_count() == before
