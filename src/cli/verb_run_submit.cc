@@ -32,7 +32,7 @@ using nlohmann::json;
 namespace {
 
 struct SubmitOptions {
-  std::string experiment = "default";
+  std::string experiment;  // empty: the folder's (ferry folder attach), else "default"
   std::string target = "local";
   std::string source_dir = ".";
   std::string python;
@@ -44,6 +44,18 @@ struct SubmitOptions {
   std::map<std::string, std::string> environment_variables;
   std::optional<int64_t> max_run_duration_seconds;
 };
+
+}  // namespace
+
+std::optional<std::string> FolderExperiment(const std::string& dir) {
+  auto text = ReadFile(JoinPath(dir, ".ferry/config.json"));
+  if (!text.ok()) return std::nullopt;
+  json j = json::parse(*text, nullptr, false);
+  if (!j.is_object() || !j.contains("experiment") || !j["experiment"].is_string()) return std::nullopt;
+  return j["experiment"].get<std::string>();
+}
+
+namespace {
 
 // Uploads the blobs the server lacks, in batches; returns (files, bytes) uploaded.
 using PathMap = std::unordered_map<std::string, std::string>;
@@ -204,6 +216,7 @@ int Submit(Context& ctx, SubmitOptions& o) {
                                                "; pass --source-dir"));
   }
   std::string script_rel = script_abs.substr(source.size() + 1);
+  if (o.experiment.empty()) o.experiment = FolderExperiment(source).value_or("default");
   std::string python = o.python.empty() ? FindOnPath("python3") : o.python;
   if (python.empty()) return ReportError(Status::NotFound("python3 is not on PATH; pass --python PATH"));
   if (python.find('/') != std::string::npos) python = AbsolutePath(python);
@@ -346,7 +359,8 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
 void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code) {
   auto* submit = run.add_subcommand("submit", "Submit a script as a run");
   auto o = std::make_shared<SubmitOptions>();
-  submit->add_option("-e,--experiment", o->experiment, "Experiment (created if missing)");
+  submit->add_option("-e,--experiment", o->experiment,
+                     "Experiment (created if missing; default: the folder's, see 'ferry folder attach', else 'default')");
   submit->add_option("-t,--target", o->target, "Compute target (see 'ferry compute list')");
   submit->add_option("--source-dir", o->source_dir, "Directory snapshotted and sent with the run (default: .)");
   submit->add_option("--python", o->python, "Interpreter on the target (default: python3 on PATH)");

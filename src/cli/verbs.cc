@@ -11,11 +11,12 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterRun(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterExperiment(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code);
+void RegisterFolder(CLI::App& app, Context& ctx, int* exit_code);
 
 namespace {
 
 // Every verb group, in help order.
-constexpr Register kVerbs[] = {RegisterRun, RegisterExperiment, RegisterCompute, RegisterServer};
+constexpr Register kVerbs[] = {RegisterRun, RegisterExperiment, RegisterCompute, RegisterFolder, RegisterServer};
 
 }  // namespace
 

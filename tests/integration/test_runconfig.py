@@ -109,3 +109,28 @@ def test_runconfig_errors_name_file_line_field_and_allowed_values(workspace, src
     r = submit_script(workspace, src, "-c", "nosuch")
     assert r.returncode == 1 and "run configuration 'nosuch' not found" in r.stderr and ".azureml" in r.stderr, r.stderr
     assert workspace.run_count() == before
+
+
+def test_folder_attach_binds_experiment_and_writes_templates(workspace, src):
+    write(src / "job.py", JOB)
+    r = workspace.cli("folder", "attach", "-e", "proj", "-d", src)
+    cfg = src / ".ferry" / "config.json"
+    template = src / ".ferry" / "local.runconfig"
+    assert cfg.exists() and template.exists(), r.stdout
+    import json
+    assert json.loads(cfg.read_text())["experiment"] == "proj"
+    assert "userManagedDependencies: true" in template.read_text()
+    assert any(e["name"] == "proj" for e in workspace.cli_json("experiment", "list")["experiments"])
+    # Attaching again keeps the user's edits.
+    template.write_text(template.read_text().replace("script: train.py", "script: job.py")
+                        .replace("interpreterPath: python3", f"interpreterPath: {sys.executable}"))
+    r = workspace.cli("folder", "attach", "-d", src)
+    assert "kept" in r.stdout and "job.py" in template.read_text()
+    # The template runs as is, in the folder's experiment.
+    r = submit_script(workspace, src, "-c", "local", "--wait")
+    assert r.returncode == 0, r.stderr
+    assert "args: []" in r.stdout
+    assert workspace.cli_json("run", "list", "--limit", "1")["runs"][0]["experiment"] == "proj"
+    # So does a plain submit from the attached folder.
+    run_id, r = workspace.submit(src, "job.py", wait=True)
+    assert workspace.run(run_id)["experiment"] == "proj"
