@@ -1,5 +1,6 @@
 // Agent implementation (see agent.h).
 #include "agent/agent.h"
+#include "agent/environment.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -164,8 +165,28 @@ class Agent {
     }
     capture_fd_ = capture.get();
 
+    std::string python = run.value("python", "python3");
+    std::string requirements = run.value("requirements_file", "");
+    if (!requirements.empty()) {
+      // Managed environment: built (or reused) now, while the run is Preparing; its output
+      // is the start of the run's log.
+      EnvironmentRequest er;
+      er.base_python = python;
+      er.requirements_path = JoinPath(work_, requirements);
+      er.cache_dir = JoinPath(o_.home, "envs");
+      er.log_fd = capture.get();
+      auto env = EnsureEnvironment(er);
+      if (!env.ok()) {
+        Drain();
+        return Finish("Failed", "building the environment failed",
+                      env.status().message() + "; last lines of the build log:\n" + TailOfCapture(20));
+      }
+      python = env->python;
+      (void)WriteFileAtomic(JoinPath(agent_dir_, "freeze.txt"), env->freeze);
+    }
+
     SpawnOptions so;
-    so.argv.push_back(run.value("python", "python3"));
+    so.argv.push_back(python);
     so.argv.push_back(run.value("script", ""));
     for (auto& a : run["arguments"]) so.argv.push_back(a.get<std::string>());
     so.cwd = work_;
@@ -540,6 +561,8 @@ class Agent {
     bool has_std_log = false;
     for (auto& f : files) has_std_log = has_std_log || f.first == "logs/std_log.txt";
     if (!has_std_log) files.emplace_back("logs/std_log.txt", capture_path_);
+    std::string freeze = JoinPath(agent_dir_, "freeze.txt");
+    if (PathExists(freeze)) files.emplace_back("environment/freeze.txt", freeze);  // managed env
     json manifest = json::array();
     std::string batch;
     auto flush = [&]() -> Status {

@@ -20,6 +20,7 @@
 #include "common/fs.h"
 #include "common/home.h"
 #include "common/subprocess.h"
+#include "model/manifest.h"
 #include "net/http_client.h"
 #include "store/blob_store.h"
 #include "runconfig/runconfig.h"
@@ -43,6 +44,7 @@ struct SubmitOptions {
   // From a run configuration (submit-script).
   std::map<std::string, std::string> environment_variables;
   std::optional<int64_t> max_run_duration_seconds;
+  std::string requirements_file;  // managed environment: pip requirements, in the snapshot
 };
 
 }  // namespace
@@ -294,6 +296,15 @@ int Submit(Context& ctx, SubmitOptions& o) {
                {"arguments", o.args}, {"python", python}, {"snapshot_id", snap->id}, {"tags", tags}};
   if (!o.environment_variables.empty()) body["environment_variables"] = o.environment_variables;
   if (o.max_run_duration_seconds) body["max_run_duration_seconds"] = *o.max_run_duration_seconds;
+  if (!o.requirements_file.empty()) {
+    bool present = false;
+    for (auto& e : snap->manifest.entries) present = present || e.path == o.requirements_file;
+    if (!present) {
+      return ReportError(Status::InvalidArgument("requirementsFile '" + o.requirements_file +
+                                                 "' is not in the source directory's snapshot"));
+    }
+    body["requirements_file"] = o.requirements_file;
+  }
   if (git.ok() && git->present) {
     body["git"] = {{"remote_url", git->remote_url}, {"branch", git->branch}, {"commit", git->commit}, {"dirty", git->dirty}};
   }
@@ -347,8 +358,16 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
   }
   const runconfig::PythonSection& py = c.environment.python;
   if (!py.user_managed_dependencies) {
-    return field_error("environment.python.userManagedDependencies is false, but this version runs only "
-                       "user-managed environments; set it to true with interpreterPath (or use 'ferry run submit --python')");
+    // Managed: Ferry builds a virtual environment from a pip requirements file on the target.
+    if (c.requirements_file.empty()) {
+      return field_error(
+          "environment.python.userManagedDependencies is false: name the packages with requirementsFile "
+          "(a pip requirements file; conda environment files are not built by this version), or set "
+          "userManagedDependencies: true with interpreterPath");
+    }
+    Status v = model::ValidateRelativePath(c.requirements_file);
+    if (!v.ok()) return field_error("requirementsFile: " + v.message());
+    o->requirements_file = c.requirements_file;
   }
   if (o->python.empty() && !py.interpreter_path.empty()) o->python = py.interpreter_path;
   o->environment_variables = c.environment.variables;

@@ -63,6 +63,7 @@ struct Run {
   // From the run configuration.
   std::map<std::string, std::string> environment_variables;
   std::optional<int64_t> max_run_duration_seconds;  // the agent stops the script past this
+  std::string requirements_file;  // managed environment: built by the agent from this file
 };
 
 struct StatusEvent {

@@ -116,7 +116,8 @@ json RunToJson(const model::Run& r) {
             {"attempt", r.attempt},
             {"cancel_requested", r.cancel_requested},
             {"environment_variables", r.environment_variables},
-            {"max_run_duration_seconds", r.max_run_duration_seconds ? json(*r.max_run_duration_seconds) : json(nullptr)}};
+            {"max_run_duration_seconds", r.max_run_duration_seconds ? json(*r.max_run_duration_seconds) : json(nullptr)},
+            {"requirements_file", r.requirements_file}};
   if (r.git.present) {
     j["git"] = {{"remote_url", r.git.remote_url}, {"branch", r.git.branch},
                 {"commit", r.git.commit}, {"dirty", r.git.dirty}};
@@ -437,6 +438,15 @@ struct Api::Impl {
         return Bad("field 'max_run_duration_seconds' must be a positive integer (seconds), got " + it->dump());
       }
       run.max_run_duration_seconds = it->get<int64_t>();
+    }
+    {
+      auto req = StringField(j, "requirements_file", false);
+      if (!req.ok()) return Error(req.status());
+      if (!req->empty()) {
+        Status v = model::ValidateRelativePath(*req);
+        if (!v.ok()) return Error(v.WithContext("field 'requirements_file'"));
+        run.requirements_file = *req;
+      }
     }
     if (auto it = j.find("git"); it != j.end() && it->is_object() && !it->empty()) {
       run.git.present = true;

@@ -92,6 +92,7 @@ json OptionsToJson(const model::Run& r) {
   json j = json::object();
   if (!r.environment_variables.empty()) j["environment_variables"] = r.environment_variables;
   if (r.max_run_duration_seconds) j["max_run_duration_seconds"] = *r.max_run_duration_seconds;
+  if (!r.requirements_file.empty()) j["requirements_file"] = r.requirements_file;
   return j;
 }
 
@@ -104,6 +105,7 @@ void OptionsFromJson(const std::string& s, model::Run* r) {
   if (auto it = j.find("max_run_duration_seconds"); it != j.end() && it->is_number_integer()) {
     r->max_run_duration_seconds = it->get<int64_t>();
   }
+  if (auto it = j.find("requirements_file"); it != j.end() && it->is_string()) r->requirements_file = it->get<std::string>();
 }
 
 class SqliteMetadataStore final : public MetadataStore {

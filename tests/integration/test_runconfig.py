@@ -134,3 +134,83 @@ def test_folder_attach_binds_experiment_and_writes_templates(workspace, src):
     # So does a plain submit from the attached folder.
     run_id, r = workspace.submit(src, "job.py", wait=True)
     assert workspace.run(run_id)["experiment"] == "proj"
+
+
+def make_wheel(wheels: Path, name: str, version: str) -> None:
+    """A minimal pure-Python wheel, written directly (no build tools, no index)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    wheels.mkdir(parents=True, exist_ok=True)
+    files = {
+        f"{name}/__init__.py": f"VERSION = {version!r}\n",
+        f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: ferry-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    record.append(f"{name}-{version}.dist-info/RECORD,,")
+    files[f"{name}-{version}.dist-info/RECORD"] = "\n".join(record) + "\n"
+    with zipfile.ZipFile(wheels / f"{name}-{version}-py3-none-any.whl", "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+
+
+MANAGED = """\
+script: job.py
+environment:
+  python:
+    userManagedDependencies: false
+    interpreterPath: {python}
+requirementsFile: {req}
+"""
+
+
+def test_managed_environment_is_built_once_and_reused(make_workspace, src, tmp_path):
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "ferrytestpkg", "1.0")
+    ws = make_workspace(env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels)})
+    write(src / "requirements.txt", "ferrytestpkg==1.0\n")
+    write(src / "job.py", """
+        import sys
+        import ferrytestpkg
+        print("pkg", ferrytestpkg.VERSION)
+        print("prefix", sys.prefix)
+    """)
+    write(src / "managed.runconfig", MANAGED.format(python=sys.executable, req="requirements.txt"))
+    r = submit_script(ws, src, "-c", str(src / "managed.runconfig"), "--wait")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "pkg 1.0" in r.stdout
+    assert f"prefix {ws.home / 'envs'}" in r.stdout, r.stdout
+    assert "[ferry] building environment" in r.stdout
+    first = ws.cli_json("run", "list", "--limit", "1")["runs"][0]["id"]
+    out = tmp_path / "dl"
+    ws.cli("run", "download", first, "--output-dir", out, "--prefix", "environment/")
+    assert "ferrytestpkg==1.0" in (out / "environment" / "freeze.txt").read_text()
+    # The same spec on the same node: reused, not rebuilt.
+    r = submit_script(ws, src, "-c", str(src / "managed.runconfig"), "--wait")
+    assert r.returncode == 0, r.stderr
+    assert "[ferry] reusing environment" in r.stdout and "building environment" not in r.stdout
+    envs = [p for p in (ws.home / "envs").iterdir() if p.is_dir()]
+    assert len(envs) == 1, envs
+
+
+def test_failed_environment_build_fails_the_run_with_pips_error(make_workspace, src, tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    ws = make_workspace(env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels)})
+    write(src / "requirements.txt", "nosuchpackage-ferry==9.9\n")
+    write(src / "job.py", "print('never')\n")
+    write(src / "managed.runconfig", MANAGED.format(python=sys.executable, req="requirements.txt"))
+    r = submit_script(ws, src, "-c", str(src / "managed.runconfig"), "--wait")
+    assert r.returncode == 1
+    run = ws.cli_json("run", "list", "--limit", "1")["runs"][0]
+    assert run["status"] == "Failed"
+    assert "pip install" in run["error"] and "nosuchpackage-ferry" in run["error"], run["error"]
+    assert [h["status"] for h in ws.history(run["id"])] == ["Queued", "Preparing", "Failed"]
+    assert "never" not in ws.log(run["id"])
+    # Nothing half-built is left to be reused.
+    assert not [p for p in (ws.home / "envs").iterdir() if p.is_dir()]
