@@ -3,7 +3,7 @@
 #
 #   bench/run_all.sh                 # all of them (a few minutes on 2 cores)
 #   bench/run_all.sh log_call ...    # a subset: submit_overhead log_call metric_ingest
-#                                    #           metric_ingest_http snapshot
+#                                    #           metric_ingest_http snapshot env_reuse
 #
 # Benchmarks are not tests: numbers never change the exit status (only a benchmark that
 # fails to run does, and the others still run). Full output goes to the terminal and to a
@@ -45,7 +45,7 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
@@ -58,6 +58,7 @@ for b in "${selected[@]}"; do
     metric_ingest)      cmd=("$METRIC_INGEST_BIN") ;;
     metric_ingest_http) cmd=("$py" "$here/metric_ingest_http.py") ;;
     snapshot)           cmd=("$here/snapshot.sh") ;;
+    env_reuse)          cmd=("$py" "$here/env_reuse.py") ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
   esac
   start=$(date +%s)
@@ -127,6 +128,11 @@ if r:
     rows.append(("submit_overhead", f"{f(r,'submit_ms')} ms", f"{f(r,'python_ms')} ms",
                  f"{f(r,'ratio','{:.2f}')}x", f"extra {f(r,'extra_ms')} ms (goal <= 50)",
                  f"no-op CLI call (`compute list`) {f(r,'noop_ms')} ms; {r.get('tool','?')}"))
+r = result("env_reuse") if "env_reuse" in names else None
+if r:
+    rows.append(("env_reuse (warm managed env)", f"{f(r,'managed_ms')} ms", f"user-managed {f(r,'user_ms')} ms",
+                 f"{f(r,'ratio','{:.2f}')}x", f"extra {f(r,'extra_ms')} ms (goal <= 20)",
+                 f"submit-script --wait, one package from local wheels; {r.get('tool','?')}"))
 r = result("log_call") if "log_call" in names else None
 if r:
     rows.append(("log_call", f"{f(r,'ferry_us','{:.2f}')} us", f"os.write {f(r,'oswrite_us','{:.2f}')} us",

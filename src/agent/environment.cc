@@ -3,9 +3,11 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 #include "common/crypto.h"
 #include "common/fs.h"
@@ -30,19 +32,44 @@ Result<int> RunLogged(const std::vector<std::string>& argv, int log_fd) {
   return ExitCodeFromWaitStatus(p.Wait());
 }
 
+// "<version> <machine> <implementation>" of an interpreter. Asking it costs a Python start
+// (~10 ms), so the answer is cached per interpreter file (path, inode, size, mtime).
+Result<std::string> IdentifyInterpreter(const std::string& python, const std::string& cache_dir) {
+  std::string path = FindOnPath(python);
+  if (path.empty()) {
+    return Status::FailedPrecondition("the base interpreter '" + python +
+                                      "' is not on this node; set environment.python.interpreterPath");
+  }
+  char* real = ::realpath(path.c_str(), nullptr);
+  std::string resolved = real ? real : path;
+  std::free(real);
+  struct stat st;
+  std::string cache_file;
+  if (::stat(resolved.c_str(), &st) == 0) {
+    std::string id = resolved + "\n" + std::to_string(st.st_ino) + " " + std::to_string(st.st_size) + " " +
+                     std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+    cache_file = JoinPath(cache_dir, ".interpreters/" + Sha256Hex(path + "\n" + id).substr(0, 32));
+    auto cached = ReadFile(cache_file);
+    if (cached.ok() && !cached->empty()) return std::move(cached).value();
+  }
+  auto ident = RunCommand({python, "-c",
+                           "import sys, platform; print(sys.version.split()[0], platform.machine(), sys.implementation.name)"});
+  if (!ident.ok() || ident->exit_code != 0 || ident->out.empty()) {
+    return Status::FailedPrecondition("the base interpreter '" + python +
+                                      "' cannot be run on this node; set environment.python.interpreterPath");
+  }
+  if (!cache_file.empty() && MakeDirs(DirName(cache_file)).ok()) (void)WriteFileAtomic(cache_file, ident->out);
+  return ident->out;
+}
+
 }  // namespace
 
 Result<Environment> EnsureEnvironment(const EnvironmentRequest& req) {
   FERRY_ASSIGN_OR_RETURN(std::string requirements, ReadFile(req.requirements_path));
-  auto ident = RunCommand({req.base_python, "-c",
-                           "import sys, platform; print(sys.version.split()[0], platform.machine(), sys.implementation.name)"});
-  if (!ident.ok() || ident->exit_code != 0) {
-    return Status::FailedPrecondition("the base interpreter '" + req.base_python +
-                                      "' cannot be run on this node; set environment.python.interpreterPath");
-  }
-  Environment env;
-  env.key = Sha256Hex("ferry-env-v1\n" + ident->out + requirements).substr(0, 32);
   FERRY_RETURN_IF_ERROR(MakeDirs(req.cache_dir));
+  FERRY_ASSIGN_OR_RETURN(std::string ident, IdentifyInterpreter(req.base_python, req.cache_dir));
+  Environment env;
+  env.key = Sha256Hex("ferry-env-v1\n" + ident + requirements).substr(0, 32);
   std::string dir = JoinPath(req.cache_dir, env.key);
   std::string lock_path = dir + ".lock";
   UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));

@@ -194,7 +194,7 @@ def test_managed_environment_is_built_once_and_reused(make_workspace, src, tmp_p
     r = submit_script(ws, src, "-c", str(src / "managed.runconfig"), "--wait")
     assert r.returncode == 0, r.stderr
     assert "[ferry] reusing environment" in r.stdout and "building environment" not in r.stdout
-    envs = [p for p in (ws.home / "envs").iterdir() if p.is_dir()]
+    envs = [p for p in (ws.home / "envs").iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert len(envs) == 1, envs
 
 
@@ -213,4 +213,4 @@ def test_failed_environment_build_fails_the_run_with_pips_error(make_workspace, 
     assert [h["status"] for h in ws.history(run["id"])] == ["Queued", "Preparing", "Failed"]
     assert "never" not in ws.log(run["id"])
     # Nothing half-built is left to be reused.
-    assert not [p for p in (ws.home / "envs").iterdir() if p.is_dir()]
+    assert not [p for p in (ws.home / "envs").iterdir() if p.is_dir() and not p.name.startswith(".")]
