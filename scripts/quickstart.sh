@@ -18,7 +18,7 @@ echo "== ferry run show $run_id"
 "$FERRY" run show "$run_id"
 echo
 out=$(mktemp -d)
-echo "== ferry run download $run_id -o $out"
+echo "== ferry run download $run_id --output-dir $out"
 "$FERRY" run download "$run_id" --output-dir "$out"
 echo
 echo "The workspace server keeps running in the background; stop it with: $FERRY server stop"

@@ -106,7 +106,7 @@ void PrintRun(const json& r, const json& history, const json& artifacts) {
     for (auto& [k, v] : r["tags"].items()) std::printf("  %-24s %s\n", k.c_str(), v.get<std::string>().c_str());
   }
   if (r.contains("metrics") && !r["metrics"].empty()) {
-    std::printf("Metrics:     %-22s %-12s %-12s %-12s %s\n", "", "last", "min", "max", "count");
+    std::printf("Metrics:\n  %-32s %-12s %-12s %-12s %s\n", "KEY", "LAST", "MIN", "MAX", "COUNT");
     for (auto& [k, m] : r["metrics"].items()) {
       std::printf("  %-32s %-12s %-12s %-12s %s\n", k.c_str(), Num(m["last"]).c_str(), Num(m["min"]).c_str(),
                   Num(m["max"]).c_str(), m["count"].dump().c_str());
