@@ -14,35 +14,17 @@ Output: human-readable lines, then one ``RESULT key=value ...`` line. Not a test
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import FERRY, PYTHON, Server, have, hyperfine, median, perf_times  # noqa: E402
+from _common import FERRY, PYTHON, REPO, Server, have, hyperfine, median, perf_times  # noqa: E402
 
-
-def make_wheel(wheels: str, name: str, version: str) -> None:
-    os.makedirs(wheels, exist_ok=True)
-    files = {
-        f"{name}/__init__.py": f"VERSION = {version!r}\n",
-        f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: ferry-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
-    record.append(f"{name}-{version}.dist-info/RECORD,,")
-    files[f"{name}-{version}.dist-info/RECORD"] = "\n".join(record) + "\n"
-    with zipfile.ZipFile(os.path.join(wheels, f"{name}-{version}-py3-none-any.whl"), "w") as z:
-        for path, text in files.items():
-            z.writestr(path, text)
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+from wheels import make_wheel  # noqa: E402
 
 
 def main() -> int:

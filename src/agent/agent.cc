@@ -55,23 +55,21 @@ class ServerConn {
   ServerConn(std::string home, std::string run_id, std::string token)
       : home_(std::move(home)), run_id_(std::move(run_id)), token_(std::move(token)) {}
 
-  // Retries Unavailable and 5xx until `patience` has passed; returns the parsed JSON of a
-  // 2xx response, or the server's error for a 4xx.
-  Result<json> Call(const std::string& method, const std::string& path, const std::string& body,
-                    const std::string& content_type = "application/json",
-                    std::chrono::seconds patience = std::chrono::hours(24 * 365)) {
+  // Sends one request, retrying transport failures and 5xx answers with backoff until
+  // `patience` has passed (or the agent is stopping, or the home is gone). Returns the
+  // first answer below 500.
+  Result<net::HttpResponse> Send(const std::string& method, const std::string& path, const std::string& body,
+                                 const std::string& content_type,
+                                 const std::vector<std::pair<std::string, std::string>>& headers,
+                                 std::chrono::seconds patience, int timeout_ms) {
     auto deadline = Clock::now() + patience;
     int backoff_ms = 20;
     for (;;) {
       Status st = Connect();
       if (st.ok()) {
-        auto r = client_->Request(method, path, body, content_type, 60000);
-        if (r.ok() && r->status < 500) {
-          json j = json::parse(r->body, nullptr, false);
-          if (r->status < 300) return j.is_discarded() ? json::object() : j;
-          last_error_body_ = j;
-          return net::StatusFromResponse(*r);
-        }
+        auto r = headers.empty() ? client_->Request(method, path, body, content_type, timeout_ms)
+                                 : client_->RequestWithHeaders(method, path, headers, timeout_ms);
+        if (r.ok() && r->status < 500) return r;
         st = r.ok() ? Status::Unavailable("server answered " + std::to_string(r->status)) : r.status();
         client_.reset();
       }
@@ -84,23 +82,23 @@ class ServerConn {
     }
   }
 
-  // GET of raw bytes (a blob), retried like Call; the run token reads blobs with X-Ferry-Run.
+  // A JSON API call (see Send): the parsed JSON of a 2xx answer, or the server's error.
+  Result<json> Call(const std::string& method, const std::string& path, const std::string& body,
+                    const std::string& content_type = "application/json",
+                    std::chrono::seconds patience = std::chrono::hours(24 * 365)) {
+    FERRY_ASSIGN_OR_RETURN(net::HttpResponse r, Send(method, path, body, content_type, {}, patience, 60000));
+    json j = json::parse(r.body, nullptr, false);
+    if (r.status < 300) return j.is_discarded() ? json::object() : j;
+    last_error_body_ = j;
+    return net::StatusFromResponse(r);
+  }
+
+  // The bytes of a blob; the run token reads blobs with X-Ferry-Run.
   Result<std::string> GetBlob(const std::string& hash) {
-    int backoff_ms = 20;
-    auto deadline = Clock::now() + std::chrono::minutes(10);
-    for (;;) {
-      Status st = Connect();
-      if (st.ok()) {
-        auto r = client_->RequestWithHeaders("GET", "/api/v1/blobs/" + hash, {{"X-Ferry-Run", run_id_}}, 300000);
-        if (r.ok() && r->status == 200) return std::move(r->body);
-        if (r.ok() && r->status < 500) return Status::NotFound("blob " + hash + ": HTTP " + std::to_string(r->status));
-        st = r.ok() ? Status::Unavailable("HTTP " + std::to_string(r->status)) : r.status();
-        client_.reset();
-      }
-      if (Clock::now() >= deadline) return st;
-      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
-      backoff_ms = std::min(backoff_ms * 2, 2000);
-    }
+    FERRY_ASSIGN_OR_RETURN(net::HttpResponse r, Send("GET", "/api/v1/blobs/" + hash, "", "", {{"X-Ferry-Run", run_id_}},
+                                                     std::chrono::minutes(10), 300000));
+    if (r.status != 200) return net::StatusFromResponse(r).WithContext("blob " + hash);
+    return std::move(r.body);
   }
 
   std::string RunPath(const std::string& sub) const { return "/api/v1/runs/" + run_id_ + "/" + sub; }

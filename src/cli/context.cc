@@ -95,8 +95,7 @@ Status Context::Reconnect() {
 Result<net::HttpResponse> Context::Raw(const std::string& method, const std::string& path,
                                        const std::string& body, int timeout_ms) {
   FERRY_RETURN_IF_ERROR(Connect());
-  std::string ct = method == "POST" && !body.empty() && body[0] != '{' ? "application/octet-stream" : "application/json";
-  return client_->Request(method, path, body, ct, timeout_ms);
+  return client_->Request(method, path, body, "application/json", timeout_ms);
 }
 
 Result<json> Context::Call(const std::string& method, const std::string& path, const std::string& body,

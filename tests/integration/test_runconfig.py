@@ -6,7 +6,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import wait_until
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from wheels import make_wheel  # noqa: E402
 
 
 def write(path: Path, text: str) -> Path:
@@ -134,29 +136,6 @@ def test_folder_attach_binds_experiment_and_writes_templates(workspace, src):
     # So does a plain submit from the attached folder.
     run_id, r = workspace.submit(src, "job.py", wait=True)
     assert workspace.run(run_id)["experiment"] == "proj"
-
-
-def make_wheel(wheels: Path, name: str, version: str) -> None:
-    """A minimal pure-Python wheel, written directly (no build tools, no index)."""
-    import base64
-    import hashlib
-    import zipfile
-
-    wheels.mkdir(parents=True, exist_ok=True)
-    files = {
-        f"{name}/__init__.py": f"VERSION = {version!r}\n",
-        f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: ferry-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
-    record.append(f"{name}-{version}.dist-info/RECORD,,")
-    files[f"{name}-{version}.dist-info/RECORD"] = "\n".join(record) + "\n"
-    with zipfile.ZipFile(wheels / f"{name}-{version}-py3-none-any.whl", "w") as z:
-        for path, text in files.items():
-            z.writestr(path, text)
 
 
 MANAGED = """\
