@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Ferry needs to build and test on Debian 12, idempotently:
 # Debian packages (only the missing ones) and a project-local Python venv (.venv).
+# podman/runc/catatonit/busybox-static: rootful, offline containers for the integration tests
+# (tests/support/podman.py). runc is listed explicitly: podman's default crun fails on hybrid
+# cgroup hosts, and without it --no-install-recommends would pull crun instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +12,7 @@ DEB_PACKAGES=(
   libboost-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev libzstd-dev zstd
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libsimdjson-dev libsodium-dev
   libgtest-dev googletest python3 python3-venv
+  podman runc catatonit busybox-static
 )
 
 missing=()
