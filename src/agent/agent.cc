@@ -1,6 +1,8 @@
 // Agent implementation (see agent.h).
 #include "agent/agent.h"
+#include "agent/container.h"
 #include "agent/environment.h"
+#include "agent/system_metrics.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -24,6 +26,7 @@
 #include "common/subprocess.h"
 #include "model/manifest.h"
 #include "model/run.h"
+#include "model/run_options.h"
 #include "net/http_client.h"
 #include "store/blob_store.h"
 
@@ -163,17 +166,32 @@ class Agent {
     }
     capture_fd_ = capture.get();
 
+    auto parsed = model::RunOptionsFromJson(run);
+    if (!parsed.ok()) return Finish("Failed", "the run's options are not valid", parsed.status().message());
+    options_ = std::move(parsed).value();
+    if (run.contains("gpu_ids") && run["gpu_ids"].is_array()) {
+      for (auto& g : run["gpu_ids"]) gpu_ids_.push_back(g.get<int>());
+    }
     std::string python = run.value("python", "python3");
-    std::string requirements = run.value("requirements_file", "");
-    if (!requirements.empty()) {
+    if (options_.docker.enabled) {
+      auto c = PrepareContainer(options_.docker, o_.run_id, capture.get());
+      if (!c.ok()) {
+        Drain();
+        return Finish("Failed", "preparing the container failed", c.status().message());
+      }
+      container_ = std::move(c).value();
+      container_->work_host = work_;
+      container_->envs_host = JoinPath(o_.home, "envs/containers/" + container_->image_id.substr(0, 16));
+      container_->metrics_host = metrics_path_;
+      container_->python_pkg_host = FindPythonPackageDir();
+      container_->gpus = gpu_ids_;
+      Status made = MakeDirs(container_->envs_host);
+      if (!made.ok()) return Finish("Failed", "preparing the container failed", made.message());
+    }
+    if (!options_.environment.type.empty()) {
       // Managed environment: built (or reused) now, while the run is Preparing; its output
       // is the start of the run's log.
-      EnvironmentRequest er;
-      er.base_python = python;
-      er.requirements_path = JoinPath(work_, requirements);
-      er.cache_dir = JoinPath(o_.home, "envs");
-      er.log_fd = capture.get();
-      auto env = EnsureEnvironment(er);
+      auto env = PrepareEnvironment(python, capture.get());
       if (!env.ok()) {
         Drain();
         return Finish("Failed", "building the environment failed",
@@ -190,19 +208,24 @@ class Agent {
     so.cwd = work_;
     so.stdout_fd = capture.get();
     so.stderr_fd = capture.get();
-    if (run.contains("environment_variables") && run["environment_variables"].is_object()) {
-      for (auto& [k, v] : run["environment_variables"].items()) so.env_set[k] = v.get<std::string>();
-    }
-    if (run.contains("max_run_duration_seconds") && run["max_run_duration_seconds"].is_number_integer()) {
-      max_duration_s_ = run["max_run_duration_seconds"].get<int64_t>();
-    }
+    for (auto& [k, v] : options_.environment_variables) so.env_set[k] = v;
+    if (options_.max_run_duration_seconds) max_duration_s_ = *options_.max_run_duration_seconds;
     so.env_set["FERRY_RUN_ID"] = o_.run_id;
     so.env_set["FERRY_EXPERIMENT"] = experiment_;
     so.env_set["FERRY_METRICS_FILE"] = metrics_path_;
     so.env_set["PYTHONUNBUFFERED"] = "1";
     so.env_unset = {"FERRY_RUN_TOKEN"};
     std::string pkg = FindPythonPackageDir();
-    if (!pkg.empty()) {
+    if (container_) {
+      // The script's environment is exactly what the run asks for plus Ferry's variables;
+      // nothing of the node's leaks in. Devices, not CUDA_VISIBLE_DEVICES, select GPUs.
+      std::map<std::string, std::string> env = so.env_set;
+      env["FERRY_METRICS_FILE"] = kContainerMetrics;
+      if (!container_->python_pkg_host.empty()) env["PYTHONPATH"] = kContainerPython;
+      std::vector<std::string> command(so.argv.begin(), so.argv.end());
+      so.argv = ContainerRunArgv(*container_, env, command);
+      so.env_set.clear();
+    } else if (!pkg.empty()) {
       const char* pp = std::getenv("PYTHONPATH");
       so.env_set["PYTHONPATH"] = pp && *pp ? pkg + ":" + pp : pkg;
     }
@@ -216,6 +239,9 @@ class Agent {
     auto child = Subprocess::Spawn(so);
     if (!child.ok()) return Finish("Failed", "the script could not be started", child.status().message());
     int wait_status = Supervise(*child);
+    if (container_ && (canceled_ || timed_out_ || ExitCodeFromWaitStatus(wait_status) >= 125)) {
+      RemoveContainer(*container_);  // the engine client may have died before its container
+    }
     capture.Reset();
     capture_fd_ = -1;
     int code = ExitCodeFromWaitStatus(wait_status);
@@ -268,6 +294,31 @@ class Agent {
       if (!rm.ok()) std::fprintf(stderr, "ferry agent: %s\n", rm.ToString().c_str());
     }
     return 0;
+  }
+
+  Result<Environment> PrepareEnvironment(const std::string& python, int log_fd) {
+    const model::EnvironmentSpec& spec = options_.environment;
+    EnvironmentRequest er;
+    er.base_python = python;
+    er.type = spec.type;
+    er.work_dir = work_;
+    er.cache_dir = JoinPath(o_.home, "envs");
+    er.log_fd = log_fd;
+    if (container_) {
+      er.exec = ContainerBuildExec(*container_);
+      er.cache_dir = container_->envs_host;
+    }
+    if (!spec.file.empty()) {
+      er.spec_path = JoinPath(work_, spec.file);
+      er.spec_name = spec.file;
+      er.spec_in_work = spec.file;
+    } else {
+      // A registered environment: its text travels in the run's options.
+      er.spec_path = JoinPath(agent_dir_, spec.type == "conda" ? "environment.yml" : "requirements.txt");
+      er.spec_name = "environment " + spec.name + ":" + std::to_string(spec.version);
+      FERRY_RETURN_IF_ERROR(WriteFileAtomic(er.spec_path, spec.content));
+    }
+    return EnsureEnvironment(er);
   }
 
   Status Materialize(const std::string& manifest_id) {
@@ -328,22 +379,30 @@ class Agent {
     std::optional<Clock::time_point> kill_at;
     auto last_ship = Clock::now() - std::chrono::seconds(10);
     const auto started = Clock::now();
+    // A container's processes are not our children: follow its first process once it runs.
+    SystemSampler sampler(container_ ? 0 : child.pid(), gpu_ids_);
+    const double interval_s = SystemMetricsInterval();
+    auto next_sample = Clock::now() + std::chrono::milliseconds(static_cast<int>(interval_s * 1000));
     for (;;) {
       if (auto st = child.TryWait()) return *st;
+      if (interval_s > 0 && Clock::now() >= next_sample) {
+        RecordSystemMetrics(sampler);
+        next_sample = Clock::now() + std::chrono::milliseconds(static_cast<int>(interval_s * 1000));
+      }
       if ((g_term || cancel_requested_) && !canceled_ && !timed_out_) {
         canceled_ = true;
-        child.SignalGroup(SIGTERM);
+        StopScript(child, SIGTERM);
         kill_at = Clock::now() + std::chrono::milliseconds(static_cast<int>(o_.cancel_grace_s * 1000));
       }
       if (max_duration_s_ > 0 && !timed_out_ && !canceled_ &&
           Clock::now() - started >= std::chrono::seconds(max_duration_s_)) {
         timed_out_ = true;  // maxRunDurationSeconds: stopped like a cancel, reported as Failed
         AgentNote("the run exceeded maxRunDurationSeconds (" + std::to_string(max_duration_s_) + " s); stopping it");
-        child.SignalGroup(SIGTERM);
+        StopScript(child, SIGTERM);
         kill_at = Clock::now() + std::chrono::milliseconds(static_cast<int>(o_.cancel_grace_s * 1000));
       }
       if (kill_at && Clock::now() >= *kill_at) {
-        child.SignalGroup(SIGKILL);
+        StopScript(child, SIGKILL);
         kill_at.reset();
       }
       auto now = Clock::now();
@@ -359,6 +418,46 @@ class Agent {
         }
       }
     }
+  }
+
+  void StopScript(Subprocess& child, int sig) {
+    if (container_) {
+      SignalContainer(*container_, sig);
+      if (sig != SIGKILL) return;
+    }
+    child.SignalGroup(sig);
+  }
+
+  // FERRY_SYSTEM_METRICS_INTERVAL: seconds between samples (default 10; 0 turns them off).
+  static double SystemMetricsInterval() {
+    const char* v = std::getenv("FERRY_SYSTEM_METRICS_INTERVAL");
+    if (!v || !*v) return 10.0;
+    char* end = nullptr;
+    double d = std::strtod(v, &end);
+    return end != v && d >= 0 ? std::max(d, d > 0 ? 0.05 : 0.0) : 10.0;
+  }
+
+  // Appends one sample to the metrics file, as the in-script library does (one O_APPEND
+  // write per line), so it ships with the script's own metrics, in order, idempotently.
+  void RecordSystemMetrics(SystemSampler& sampler) {
+    if (container_ && !container_root_) {
+      container_root_ = ContainerPid(*container_);
+      if (!container_root_) return;
+      sampler.set_root(container_root_);
+    }
+    std::string note;
+    double now = Now();
+    auto values = sampler.Sample(now, &note);
+    if (!note.empty()) AgentNote(note);
+    if (values.empty()) return;
+    std::string lines;
+    for (auto& [k, v] : values) {
+      if (!std::isfinite(v)) continue;
+      lines += json{{"k", k}, {"v", v}, {"s", system_step_}, {"t", now}}.dump() + "\n";
+    }
+    ++system_step_;
+    UniqueFd fd(::open(metrics_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    if (fd.valid()) (void)WriteAll(fd.get(), lines, metrics_path_);
   }
 
   // Ships what is new; heartbeat=true sends an empty log post so cancel requests are seen.
@@ -599,6 +698,11 @@ class Agent {
   std::unique_ptr<store::BlobStore> blobs_;
   bool cancel_requested_ = false, canceled_ = false, final_drain_ = false, timed_out_ = false;
   int64_t max_duration_s_ = 0;
+  model::RunOptions options_;
+  std::vector<int> gpu_ids_;
+  std::optional<ContainerRun> container_;
+  int container_root_ = 0;
+  int64_t system_step_ = 0;
   uint64_t log_acked_ = 0;
   uint64_t metrics_offset_ = 0;
   std::string partial_;

@@ -1,4 +1,4 @@
-// Managed environments: python -m venv + pip, keyed and locked per node.
+// Managed environments: uv or venv + pip (or conda/micromamba), keyed and locked per node.
 #include "agent/environment.h"
 
 #include <fcntl.h>
@@ -8,10 +8,13 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <map>
+#include <sstream>
 
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "common/subprocess.h"
+#include "runconfig/conda_env.h"
 
 namespace ferry::agent {
 namespace {
@@ -20,58 +23,194 @@ void Log(int fd, const std::string& line) {
   if (fd >= 0) (void)WriteAll(fd, "[ferry] " + line + "\n", "log");
 }
 
-// Runs argv with output to log_fd; the exit code.
-Result<int> RunLogged(const std::vector<std::string>& argv, int log_fd) {
+std::string Getenv(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// The environment build tools run with: the node's pip settings apply to uv as well (an
+// administrator's PIP_INDEX_URL or offline wheel directory), unless uv's own are set.
+std::map<std::string, std::string> ToolEnv() {
+  std::map<std::string, std::string> env = {{"PIP_DISABLE_PIP_VERSION_CHECK", "1"}, {"PYTHONUNBUFFERED", "1"},
+                                            {"PIP_NO_INPUT", "1"}};
+  auto map = [&](const char* pip, const char* uv, bool list) {
+    std::string v = Getenv(pip);
+    if (v.empty() || !Getenv(uv).empty()) return;
+    if (list) {
+      for (auto& c : v) c = (c == ' ') ? ',' : c;  // pip: space-separated; uv: comma-separated
+    }
+    if (std::string(pip) == "PIP_NO_INDEX") v = (v == "0" || v == "false" || v == "no") ? "false" : "true";
+    env[uv] = v;
+  };
+  map("PIP_INDEX_URL", "UV_INDEX_URL", false);
+  map("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL", true);
+  map("PIP_FIND_LINKS", "UV_FIND_LINKS", true);
+  map("PIP_NO_INDEX", "UV_NO_INDEX", false);
+  return env;
+}
+
+std::vector<std::string> Wrap(const BuildExec& exec, std::vector<std::string> argv) {
+  if (exec.prefix.empty()) return argv;
+  std::vector<std::string> out = exec.prefix;
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
+// Runs argv (through the exec prefix) with output to log_fd; the exit code.
+Result<int> RunLogged(const BuildExec& exec, const std::vector<std::string>& argv, const std::string& cwd,
+                      int log_fd) {
   SpawnOptions so;
-  so.argv = argv;
+  so.argv = Wrap(exec, argv);
+  so.cwd = exec.prefix.empty() ? cwd : "";
   so.stdout_fd = log_fd;
   so.stderr_fd = log_fd;
-  so.env_set["PIP_DISABLE_PIP_VERSION_CHECK"] = "1";
-  so.env_set["PYTHONUNBUFFERED"] = "1";
+  so.env_set = ToolEnv();
   FERRY_ASSIGN_OR_RETURN(Subprocess p, Subprocess::Spawn(so));
   return ExitCodeFromWaitStatus(p.Wait());
 }
 
+struct Interpreter {
+  std::string python;       // as given (or as found)
+  std::string version;      // "3.11.7"
+  std::string ident;        // "<version> <machine> <implementation>\n"
+};
+
 // "<version> <machine> <implementation>" of an interpreter. Asking it costs a Python start
-// (~10 ms), so the answer is cached per interpreter file (path, inode, size, mtime).
-Result<std::string> IdentifyInterpreter(const std::string& python, const std::string& cache_dir) {
-  std::string path = FindOnPath(python);
-  if (path.empty()) {
-    return Status::FailedPrecondition("the base interpreter '" + python +
-                                      "' is not on this node; set environment.python.interpreterPath");
-  }
-  char* real = ::realpath(path.c_str(), nullptr);
-  std::string resolved = real ? real : path;
-  std::free(real);
-  struct stat st;
+// (~10 ms, or a container start), so the answer is cached per interpreter file (path, inode,
+// size, mtime) or per image.
+Result<Interpreter> IdentifyInterpreter(const std::string& python, const EnvironmentRequest& req) {
+  const BuildExec& exec = req.exec;
   std::string cache_file;
-  if (::stat(resolved.c_str(), &st) == 0) {
-    std::string id = resolved + "\n" + std::to_string(st.st_ino) + " " + std::to_string(st.st_size) + " " +
-                     std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
-    cache_file = JoinPath(cache_dir, ".interpreters/" + Sha256Hex(path + "\n" + id).substr(0, 32));
-    auto cached = ReadFile(cache_file);
-    if (cached.ok() && !cached->empty()) return std::move(cached).value();
+  std::string cache_root = JoinPath(req.cache_dir, ".interpreters/");
+  if (!exec.ident_key.empty()) {
+    cache_file = cache_root + Sha256Hex(exec.ident_key + "\n" + python).substr(0, 32);
+  } else {
+    std::string path = FindOnPath(python);
+    if (path.empty()) return Status::NotFound("interpreter '" + python + "' is not on this node");
+    char* real = ::realpath(path.c_str(), nullptr);
+    std::string resolved = real ? real : path;
+    std::free(real);
+    struct stat st;
+    if (::stat(resolved.c_str(), &st) == 0) {
+      std::string id = resolved + "\n" + std::to_string(st.st_ino) + " " + std::to_string(st.st_size) + " " +
+                       std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+      cache_file = cache_root + Sha256Hex(path + "\n" + id).substr(0, 32);
+    }
   }
-  auto ident = RunCommand({python, "-c",
-                           "import sys, platform; print(sys.version.split()[0], platform.machine(), sys.implementation.name)"});
-  if (!ident.ok() || ident->exit_code != 0 || ident->out.empty()) {
-    return Status::FailedPrecondition("the base interpreter '" + python +
-                                      "' cannot be run on this node; set environment.python.interpreterPath");
+  Interpreter in;
+  in.python = python;
+  auto cached = cache_file.empty() ? Result<std::string>(Status::NotFound("")) : ReadFile(cache_file);
+  if (cached.ok() && !cached->empty()) {
+    in.ident = std::move(cached).value();
+  } else {
+    auto ident = RunCommand(Wrap(exec, {python, "-c",
+                                        "import sys, platform; print(sys.version.split()[0], platform.machine(), "
+                                        "sys.implementation.name)"}),
+                            "", 120000);
+    if (!ident.ok() || ident->exit_code != 0 || ident->out.empty()) {
+      return Status::FailedPrecondition("the interpreter '" + python + "' cannot be run" +
+                                        (exec.prefix.empty() ? " on this node" : " in the container") +
+                                        "; set environment.python.interpreterPath");
+    }
+    in.ident = ident->out;
+    if (!cache_file.empty() && MakeDirs(DirName(cache_file)).ok()) (void)WriteFileAtomic(cache_file, in.ident);
   }
-  if (!cache_file.empty() && MakeDirs(DirName(cache_file)).ok()) (void)WriteFileAtomic(cache_file, ident->out);
-  return ident->out;
+  in.version = in.ident.substr(0, in.ident.find(' '));
+  return in;
+}
+
+// The spec reduced to what is built: a requirements text for pip/uv, or a conda file.
+struct Plan {
+  std::string kind;             // "pip" or "conda"
+  std::string canonical;        // what the key hashes
+  std::string requirements;     // pip: requirement lines (conda's pip: section becomes this)
+  std::string conda_tool;       // conda: micromamba | mamba | conda (path)
+  Interpreter interpreter;
+};
+
+std::string FindCondaTool() {
+  for (const char* t : {"micromamba", "mamba", "conda"}) {
+    std::string p = FindOnPath(t);
+    if (!p.empty()) return p;
+  }
+  return "";
+}
+
+Result<Plan> MakePlan(const EnvironmentRequest& req, const std::string& spec) {
+  Plan plan;
+  if (req.type == "pip") {
+    FERRY_ASSIGN_OR_RETURN(plan.interpreter, IdentifyInterpreter(req.base_python, req));
+    plan.kind = "pip";
+    plan.requirements = spec;
+    plan.canonical = "pip\n" + spec;
+    return plan;
+  }
+  FERRY_ASSIGN_OR_RETURN(runconfig::CondaEnvironment env, runconfig::ParseCondaEnvironment(spec, req.spec_name));
+  if (!env.conda_packages.empty()) {
+    // Packages only conda can install: the node's conda (or micromamba) builds the whole file.
+    std::string list;
+    for (auto& p : env.conda_packages) list += (list.empty() ? "" : ", ") + p;
+    if (!req.exec.prefix.empty()) {
+      return Status::FailedPrecondition(req.spec_name + " asks for conda packages (" + list +
+                                        "), which Ferry does not install inside containers; use an image that "
+                                        "has them, or move them to the pip: section");
+    }
+    plan.conda_tool = FindCondaTool();
+    if (plan.conda_tool.empty()) {
+      return Status::FailedPrecondition(
+          req.spec_name + " asks for conda packages (" + list +
+          ") but this node has no conda, mamba or micromamba on its PATH; install one of them on the target, "
+          "or move the packages to the file's pip: section (then Ferry builds a virtual environment)");
+    }
+    plan.kind = "conda";
+    plan.canonical = "conda\n" + spec;
+    return plan;
+  }
+  // Only python and a pip: section: a virtual environment from an interpreter of that version.
+  plan.kind = "pip";
+  std::vector<std::string> candidates = {req.base_python};
+  if (!env.python.empty()) {
+    std::string v = env.python;
+    size_t i = v.find_first_of("0123456789");
+    if (i != std::string::npos) {
+      std::string digits = v.substr(i);
+      size_t dot = digits.find('.');
+      size_t end = dot == std::string::npos ? std::string::npos : digits.find_first_not_of("0123456789", dot + 1);
+      candidates.push_back("python" + digits.substr(0, end));
+    }
+  }
+  std::string tried;
+  for (const auto& c : candidates) {
+    auto in = IdentifyInterpreter(c, req);
+    if (!in.ok()) continue;
+    if (runconfig::PythonVersionMatches(env.python, in->version)) {
+      plan.interpreter = *in;
+      break;
+    }
+    tried += (tried.empty() ? "" : ", ") + c + " is " + in->version;
+  }
+  if (plan.interpreter.python.empty()) {
+    return Status::FailedPrecondition(req.spec_name + " asks for python" + env.python + " but " +
+                                      (tried.empty() ? "no interpreter was found" : tried) +
+                                      "; install that version on the target (or name it with "
+                                      "environment.python.interpreterPath), or use conda/micromamba");
+  }
+  for (auto& line : env.pip) plan.requirements += line + "\n";
+  plan.canonical = "conda-pip\npython" + env.python + "\n" + plan.requirements;
+  return plan;
 }
 
 }  // namespace
 
 Result<Environment> EnsureEnvironment(const EnvironmentRequest& req) {
-  FERRY_ASSIGN_OR_RETURN(std::string requirements, ReadFile(req.requirements_path));
+  FERRY_ASSIGN_OR_RETURN(std::string spec, ReadFile(req.spec_path));
   FERRY_RETURN_IF_ERROR(MakeDirs(req.cache_dir));
-  FERRY_ASSIGN_OR_RETURN(std::string ident, IdentifyInterpreter(req.base_python, req.cache_dir));
+  FERRY_ASSIGN_OR_RETURN(Plan plan, MakePlan(req, spec));
   Environment env;
-  env.key = Sha256Hex("ferry-env-v1\n" + ident + requirements).substr(0, 32);
-  std::string dir = JoinPath(req.cache_dir, env.key);
-  std::string lock_path = dir + ".lock";
+  env.key = Sha256Hex("ferry-env-v2\n" + plan.interpreter.ident + plan.canonical).substr(0, 32);
+  const std::string host_dir = JoinPath(req.cache_dir, env.key);
+  const std::string dir = req.exec.prefix.empty() ? host_dir : JoinPath(req.exec.cache_dir, env.key);
+  std::string lock_path = host_dir + ".lock";
   UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!lock.valid()) return ErrnoStatus("cannot open", lock_path, errno);
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
@@ -80,33 +219,77 @@ Result<Environment> EnsureEnvironment(const EnvironmentRequest& req) {
     }
   }
   env.python = JoinPath(dir, "bin/python");
-  std::string ready = JoinPath(dir, ".ferry-ready");
-  std::string freeze_path = JoinPath(dir, ".ferry-freeze");
+  std::string ready = JoinPath(host_dir, ".ferry-ready");
+  std::string freeze_path = JoinPath(host_dir, ".ferry-freeze");
   if (PathExists(ready)) {
     env.reused = true;
+    auto marker = ReadFile(ready);
+    if (marker.ok()) {
+      std::istringstream in(*marker);
+      std::string key;
+      in >> key >> env.builder;
+    }
     auto frozen = ReadFile(freeze_path);
     if (frozen.ok()) env.freeze = std::move(frozen).value();
     Log(req.log_fd, "reusing environment " + env.key);
     return env;
   }
   // Not complete: whatever is there is a failed or interrupted build.
-  FERRY_RETURN_IF_ERROR(RemoveAll(dir));
-  Log(req.log_fd, "building environment " + env.key + " from " + req.requirements_path);
-  FERRY_ASSIGN_OR_RETURN(int venv_rc, RunLogged({req.base_python, "-m", "venv", dir}, req.log_fd));
-  if (venv_rc != 0) {
-    (void)RemoveAll(dir);
-    return Status::FailedPrecondition("'" + req.base_python + " -m venv' failed with exit code " + std::to_string(venv_rc));
+  FERRY_RETURN_IF_ERROR(RemoveAll(host_dir));
+  auto fail = [&](const std::string& what) -> Status {
+    (void)RemoveAll(host_dir);
+    return Status::FailedPrecondition(what);
+  };
+
+  if (plan.kind == "conda") {
+    env.builder = plan.conda_tool.substr(plan.conda_tool.rfind('/') + 1);
+    Log(req.log_fd, "building environment " + env.key + " from " + req.spec_name + " with " + env.builder);
+    std::vector<std::string> argv = env.builder == "micromamba"
+                                        ? std::vector<std::string>{plan.conda_tool, "create", "-y", "-p", dir, "-f", req.spec_path}
+                                        : std::vector<std::string>{plan.conda_tool, "env", "create", "-p", dir, "-f", req.spec_path};
+    FERRY_ASSIGN_OR_RETURN(int rc, RunLogged(req.exec, argv, req.work_dir, req.log_fd));
+    if (rc != 0) return fail(env.builder + " could not create the environment from " + req.spec_name + " (exit code " + std::to_string(rc) + ")");
+    auto list = RunCommand({plan.conda_tool, "list", "-p", dir, "--export"}, "", 120000);
+    env.freeze = list.ok() ? list->out : "";
+  } else {
+    // Requirements as a file in the cache: a conda file's pip: section has no file of its own,
+    // and the cache is visible to a container build too.
+    std::string req_arg = req.spec_path;
+    if (req.type == "pip" && !req.exec.prefix.empty() && !req.spec_in_work.empty()) {
+      req_arg = JoinPath(req.exec.work_dir, req.spec_in_work);  // pip resolves "-r other.txt" next to it
+    } else if (req.type != "pip" || !req.exec.prefix.empty()) {
+      FERRY_RETURN_IF_ERROR(WriteFileAtomic(host_dir + ".requirements.txt", plan.requirements));
+      req_arg = dir + ".requirements.txt";
+    }
+    std::string uv = req.exec.prefix.empty() && Getenv("FERRY_ENV_BUILDER") != "pip" ? FindOnPath("uv") : "";
+    if (Getenv("FERRY_ENV_BUILDER") == "uv" && uv.empty()) {
+      return Status::FailedPrecondition("FERRY_ENV_BUILDER=uv but uv is not on this node's PATH");
+    }
+    env.builder = uv.empty() ? "pip" : "uv";
+    Log(req.log_fd, "building environment " + env.key + " from " + req.spec_name + " with " + env.builder +
+                        " (python " + plan.interpreter.version + ")");
+    const std::string& base = plan.interpreter.python;
+    if (!uv.empty()) {
+      std::string base_path = base.find('/') == std::string::npos ? FindOnPath(base) : base;
+      FERRY_ASSIGN_OR_RETURN(int rc, RunLogged(req.exec, {uv, "venv", "--quiet", "--python", base_path, dir}, req.work_dir, req.log_fd));
+      if (rc != 0) return fail("'uv venv' failed with exit code " + std::to_string(rc));
+      FERRY_ASSIGN_OR_RETURN(rc, RunLogged(req.exec, {uv, "pip", "install", "--python", env.python, "-r", req_arg},
+                                           req.work_dir, req.log_fd));
+      if (rc != 0) return fail("uv pip install -r " + req.spec_name + " failed with exit code " + std::to_string(rc));
+      auto freeze = RunCommand({uv, "pip", "freeze", "--python", env.python}, "", 120000);
+      env.freeze = freeze.ok() ? freeze->out : "";
+    } else {
+      FERRY_ASSIGN_OR_RETURN(int rc, RunLogged(req.exec, {base, "-m", "venv", dir}, req.work_dir, req.log_fd));
+      if (rc != 0) return fail("'" + base + " -m venv' failed with exit code " + std::to_string(rc));
+      FERRY_ASSIGN_OR_RETURN(rc, RunLogged(req.exec, {env.python, "-m", "pip", "install", "-r", req_arg},
+                                           req.work_dir, req.log_fd));
+      if (rc != 0) return fail("pip install -r " + req.spec_name + " failed with exit code " + std::to_string(rc));
+      auto freeze = RunCommand(Wrap(req.exec, {env.python, "-m", "pip", "freeze"}), "", 120000);
+      env.freeze = freeze.ok() ? freeze->out : "";
+    }
   }
-  FERRY_ASSIGN_OR_RETURN(int pip_rc, RunLogged({env.python, "-m", "pip", "install", "-r", req.requirements_path}, req.log_fd));
-  if (pip_rc != 0) {
-    (void)RemoveAll(dir);
-    return Status::FailedPrecondition("pip install -r " + req.requirements_path + " failed with exit code " +
-                                      std::to_string(pip_rc));
-  }
-  auto freeze = RunCommand({env.python, "-m", "pip", "freeze"});
-  env.freeze = freeze.ok() ? freeze->out : "";
   FERRY_RETURN_IF_ERROR(WriteFileAtomic(freeze_path, env.freeze));
-  FERRY_RETURN_IF_ERROR(WriteFileAtomic(ready, env.key + "\n"));  // last: marks it complete
+  FERRY_RETURN_IF_ERROR(WriteFileAtomic(ready, env.key + " " + env.builder + "\n"));  // last: marks it complete
   Log(req.log_fd, "built environment " + env.key);
   return env;
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "net/http.h"
@@ -31,7 +32,8 @@ class Context {
   ~Context();
 
   std::string home;
-  std::string output = "text";  // "text" or "json"
+  std::string output = "text";
+  std::vector<std::string> argv;  // the command line as given (for verbs that must see "--")  // "text" or "json"
   bool json_output() const { return output == "json"; }
 
   // Connects to the workspace server, starting a local one in the background if needed.

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -21,8 +22,11 @@
 #include "common/home.h"
 #include "common/subprocess.h"
 #include "model/manifest.h"
+#include "model/run_options.h"
+#include "net/http.h"
 #include "net/http_client.h"
 #include "store/blob_store.h"
+#include "runconfig/conda_env.h"
 #include "runconfig/runconfig.h"
 #include "snapshot/snapshot.h"
 
@@ -42,9 +46,10 @@ struct SubmitOptions {
   std::string script;
   std::vector<std::string> args;
   // From a run configuration (submit-script).
-  std::map<std::string, std::string> environment_variables;
-  std::optional<int64_t> max_run_duration_seconds;
-  std::string requirements_file;  // managed environment: pip requirements, in the snapshot
+  model::RunOptions run_options;
+  // environment.name/version: a registered environment when the server has one of that name.
+  std::string environment_name, environment_version;
+  bool managed_without_spec = false;  // userManagedDependencies false, no file: needs the registered one
 };
 
 }  // namespace
@@ -201,6 +206,37 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot
   return std::make_pair(files, bytes);
 }
 
+// environment.name in a run configuration: a registered environment if the server has one
+// of that name. Files written by Azure ML carry a name for their inline environment too
+// ("Experiment x Environment"); such a name, unknown to the server, is only a label when the
+// file also says how to build the environment.
+Status ResolveRegisteredEnvironment(Context& ctx, const SubmitOptions& o, model::EnvironmentSpec* env) {
+  const std::string& v = o.environment_version;
+  bool numeric = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+  Status valid = model::ValidateEnvironmentName(o.environment_name);
+  if (!valid.ok()) {
+    // Not a name Ferry can register ("Experiment x Environment"): only a label.
+    if (o.managed_without_spec) return valid.WithContext("environment.name");
+    return Status::Ok();
+  }
+  std::string path = "/api/v1/environments/" + net::UrlEncode(o.environment_name) + "/" + (numeric ? v : "latest");
+  auto found = ctx.Call("GET", path);
+  if (found.ok()) {
+    *env = model::EnvironmentSpec{};
+    env->name = o.environment_name;
+    env->version = (*found)["version"].get<int64_t>();
+    return Status::Ok();
+  }
+  if (found.status().code() != StatusCode::kNotFound) return found.status();
+  if (o.managed_without_spec || numeric) {
+    return Status::NotFound("environment '" + o.environment_name + "'" + (numeric ? " version " + v : "") +
+                            " is not registered in this workspace; register it with 'ferry environment register "
+                            "-f FILE -n " + o.environment_name + "', or name a requirementsFile or "
+                            "condaDependenciesFile in the run configuration");
+  }
+  return Status::Ok();
+}
+
 int Submit(Context& ctx, SubmitOptions& o) {
   if (!o.args.empty() && o.args.front() == "--") o.args.erase(o.args.begin());  // CLI11 keeps the separator
   std::string source = AbsolutePath(o.source_dir);
@@ -219,9 +255,10 @@ int Submit(Context& ctx, SubmitOptions& o) {
   }
   std::string script_rel = script_abs.substr(source.size() + 1);
   if (o.experiment.empty()) o.experiment = FolderExperiment(source).value_or("default");
-  std::string python = o.python.empty() ? FindOnPath("python3") : o.python;
+  // In a container the interpreter is the image's, found on the container's PATH.
+  std::string python = !o.python.empty() ? o.python : o.run_options.docker.enabled ? "python3" : FindOnPath("python3");
   if (python.empty()) return ReportError(Status::NotFound("python3 is not on PATH; pass --python PATH"));
-  if (python.find('/') != std::string::npos) python = AbsolutePath(python);
+  if (python.find('/') != std::string::npos && !o.run_options.docker.enabled) python = AbsolutePath(python);
   std::map<std::string, std::string> tags;
   for (auto& t : o.tags) {
     auto eq = t.find('=');
@@ -294,17 +331,21 @@ int Submit(Context& ctx, SubmitOptions& o) {
   auto git = git_future.get();
   json body = {{"experiment", o.experiment}, {"target", o.target}, {"script", script_rel},
                {"arguments", o.args}, {"python", python}, {"snapshot_id", snap->id}, {"tags", tags}};
-  if (!o.environment_variables.empty()) body["environment_variables"] = o.environment_variables;
-  if (o.max_run_duration_seconds) body["max_run_duration_seconds"] = *o.max_run_duration_seconds;
-  if (!o.requirements_file.empty()) {
-    bool present = false;
-    for (auto& e : snap->manifest.entries) present = present || e.path == o.requirements_file;
-    if (!present) {
-      return ReportError(Status::InvalidArgument("requirementsFile '" + o.requirements_file +
-                                                 "' is not in the source directory's snapshot"));
-    }
-    body["requirements_file"] = o.requirements_file;
+  model::RunOptions options = o.run_options;
+  if (!o.environment_name.empty()) {
+    Status st = ResolveRegisteredEnvironment(ctx, o, &options.environment);
+    if (!st.ok()) return ReportError(st);
   }
+  if (!options.environment.file.empty()) {
+    bool present = false;
+    for (auto& e : snap->manifest.entries) present = present || e.path == options.environment.file;
+    if (!present) {
+      return ReportError(Status::InvalidArgument("environment file '" + options.environment.file +
+                                                 "' is not in the source directory's snapshot (check the path, "
+                                                 "relative to the source directory, and ignore files)"));
+    }
+  }
+  model::RunOptionsToJson(options, &body);
   if (git.ok() && git->present) {
     body["git"] = {{"remote_url", git->remote_url}, {"branch", git->branch}, {"commit", git->commit}, {"dirty", git->dirty}};
   }
@@ -353,25 +394,55 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
     return field_error("nodeCount " + std::to_string(c.node_count) + ": target '" + o->target +
                        "' runs on one node; use nodeCount: 1");
   }
-  if (c.environment.docker.enabled) {
-    return field_error("environment.docker.enabled: containers are not supported by this version; set it to false");
+  model::RunOptions& ro = o->run_options;
+  const runconfig::DockerSection& docker = c.environment.docker;
+  if (docker.enabled) {
+    if (docker.base_image.empty()) {
+      return field_error("environment.docker.baseImage is required when environment.docker.enabled is true");
+    }
+    ro.docker.enabled = true;
+    ro.docker.base_image = docker.base_image;
+    ro.docker.shm_size = docker.shm_size;
+    ro.docker.arguments = docker.arguments;
   }
   const runconfig::PythonSection& py = c.environment.python;
+  o->environment_name = c.environment.name;
+  o->environment_version = c.environment.version;
   if (!py.user_managed_dependencies) {
-    // Managed: Ferry builds a virtual environment from a pip requirements file on the target.
-    if (c.requirements_file.empty()) {
+    // Managed: Ferry builds the environment on the target, from a pip requirements file or a
+    // conda environment file in the snapshot, or from a registered environment.
+    if (!c.requirements_file.empty()) {
+      Status v = model::ValidateRelativePath(c.requirements_file);
+      if (!v.ok()) return field_error("requirementsFile: " + v.message());
+      ro.environment.type = "pip";
+      ro.environment.file = c.requirements_file;
+    } else if (!py.conda_dependencies_file.empty()) {
+      Status v = model::ValidateRelativePath(py.conda_dependencies_file);
+      if (!v.ok()) return field_error("environment.python.condaDependenciesFile: " + v.message());
+      // Checked here, so a mistake is reported with its line before anything is uploaded.
+      std::string local = JoinPath(AbsolutePath(o->source_dir), py.conda_dependencies_file);
+      auto text = ReadFile(local);
+      if (!text.ok()) {
+        return field_error("environment.python.condaDependenciesFile: cannot read '" + local + "': " +
+                           text.status().message());
+      }
+      auto parsed = runconfig::ParseCondaEnvironment(*text, local);
+      if (!parsed.ok()) return parsed.status();
+      ro.environment.type = "conda";
+      ro.environment.file = py.conda_dependencies_file;
+    } else if (c.environment.name.empty()) {
       return field_error(
-          "environment.python.userManagedDependencies is false: name the packages with requirementsFile "
-          "(a pip requirements file; conda environment files are not built by this version), or set "
-          "userManagedDependencies: true with interpreterPath");
+          "environment.python.userManagedDependencies is false: say how to build the environment with "
+          "requirementsFile (pip), environment.python.condaDependenciesFile (conda) or environment.name (a "
+          "registered environment), or set userManagedDependencies: true with interpreterPath");
+    } else {
+      o->managed_without_spec = true;
     }
-    Status v = model::ValidateRelativePath(c.requirements_file);
-    if (!v.ok()) return field_error("requirementsFile: " + v.message());
-    o->requirements_file = c.requirements_file;
   }
   if (o->python.empty() && !py.interpreter_path.empty()) o->python = py.interpreter_path;
-  o->environment_variables = c.environment.variables;
-  o->max_run_duration_seconds = c.max_run_duration_seconds;
+  ro.environment_variables = c.environment.variables;
+  ro.max_run_duration_seconds = c.max_run_duration_seconds;
+  ro.gpus = c.gpus;
   return Status::Ok();
 }
 
@@ -408,6 +479,14 @@ void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code) {
   ss->positionals_at_end();
   ss->callback([&ctx, so, config_name, target_opt, exit_code] {
     if (!so->args.empty() && so->args.front() == "--") so->args.erase(so->args.begin());
+    // `-c cfg -- ARGS` (the script from the file): everything after "--" is an argument,
+    // though the parser fills the script positional first.
+    auto dd = std::find(ctx.argv.begin(), ctx.argv.end(), "--");
+    if (dd != ctx.argv.end() && !so->script.empty() &&
+        static_cast<size_t>(ctx.argv.end() - dd - 1) == so->args.size() + 1) {
+      so->args.insert(so->args.begin(), so->script);
+      so->script.clear();
+    }
     auto path = FindRunConfig(*config_name, AbsolutePath(so->source_dir));
     if (!path.ok()) {
       *exit_code = ReportError(path.status());

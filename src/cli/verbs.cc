@@ -12,16 +12,19 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterExperiment(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterFolder(CLI::App& app, Context& ctx, int* exit_code);
+void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code);
 
 namespace {
 
 // Every verb group, in help order.
-constexpr Register kVerbs[] = {RegisterRun, RegisterExperiment, RegisterCompute, RegisterFolder, RegisterServer};
+constexpr Register kVerbs[] = {RegisterRun,    RegisterExperiment, RegisterEnvironment,
+                               RegisterCompute, RegisterFolder,   RegisterServer};
 
 }  // namespace
 
 int Main(int argc, char** argv) {
   Context ctx;
+  ctx.argv.assign(argv, argv + argc);
   int exit_code = kExitOk;
   CLI::App app{"Ferry: train machine-learning models on any compute", "ferry"};
   app.require_subcommand(1);

@@ -2,12 +2,14 @@
 #include "common/subprocess.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "common/fs.h"
@@ -216,7 +218,7 @@ Result<pid_t> SpawnDetached(const SpawnOptions& o) {
   return grand;
 }
 
-Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std::string& cwd) {
+Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std::string& cwd, int timeout_ms) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
   SpawnOptions o;
@@ -229,15 +231,27 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std
     ::close(pipefd[0]);
     return sp.status();
   }
+  UniqueFd rd(pipefd[0]);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   CommandOutput out;
   char buf[8192];
   for (;;) {
-    ssize_t n = ::read(pipefd[0], buf, sizeof buf);
+    if (timeout_ms > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{rd.get(), POLLIN, 0};
+      int r = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+      if (r < 0 && errno == EINTR) continue;
+      if (r == 0) {
+        sp->SignalGroup(SIGKILL);
+        sp->Wait();
+        return Status::Unavailable("'" + argv[0] + "' did not finish within " + std::to_string(timeout_ms) + " ms");
+      }
+    }
+    ssize_t n = ::read(rd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     out.out.append(buf, static_cast<size_t>(n));
   }
-  ::close(pipefd[0]);
   out.exit_code = ExitCodeFromWaitStatus(sp->Wait());
   return out;
 }

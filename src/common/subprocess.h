@@ -60,8 +60,10 @@ struct CommandOutput {
   int exit_code = -1;
   std::string out;  // stdout
 };
-// Runs argv to completion with stdout captured (stderr discarded).
-Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std::string& cwd = "");
+// Runs argv to completion with stdout captured (stderr discarded). With timeout_ms > 0 the
+// command's process group is killed past the deadline and Unavailable is returned.
+Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std::string& cwd = "",
+                                 int timeout_ms = 0);
 
 // Exit code from a raw wait status: the code for a normal exit, 128+signal for a signal.
 int ExitCodeFromWaitStatus(int status);

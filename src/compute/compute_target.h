@@ -39,6 +39,9 @@ class ComputeTarget {
   virtual Capabilities capabilities() const = 0;
   // How many runs may be active (Preparing, Running, Finalizing) at once.
   virtual int max_concurrent_runs() const = 0;
+  // The GPU devices runs may be given (indices as the node's driver numbers them); the
+  // scheduler hands each run its own. Empty: none. Fixed after construction (thread-safe).
+  virtual std::vector<int> gpus() const { return {}; }
   // Starts the run's agent. Success: the job handle to persist. Failure: a Status that says
   // why (the run is then marked Failed with that reason).
   virtual Result<std::string> Launch(const RunPlan& plan) = 0;

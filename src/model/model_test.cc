@@ -4,6 +4,9 @@
 #include "common/crypto.h"
 #include "model/manifest.h"
 #include "model/run.h"
+#include "model/run_options.h"
+
+#include <nlohmann/json.hpp>
 
 namespace ferry::model {
 namespace {
@@ -82,6 +85,47 @@ TEST(Manifest, TextHasPathMatchesAFullScan) {
   one.entries.push_back({"only.py", 0644, 1, Sha256Hex("x")});
   EXPECT_TRUE(ManifestTextHasPath(one.Serialize(), "only.py"));
   EXPECT_FALSE(ManifestTextHasPath(one.Serialize(), "other.py"));
+}
+
+TEST(RunOptions, RoundTripAndLegacyRequirementsFile) {
+  RunOptions o;
+  o.environment_variables = {{"A", "1"}};
+  o.max_run_duration_seconds = 60;
+  o.gpus = 1;
+  o.environment = {"pip", "req.txt", "", "", 0};
+  o.docker.enabled = true;
+  o.docker.base_image = "img:1";
+  o.docker.arguments = {"--cap-add=SYS_PTRACE"};
+  nlohmann::json j = nlohmann::json::object();
+  RunOptionsToJson(o, &j);
+  auto back = RunOptionsFromJson(j);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->environment_variables, o.environment_variables);
+  EXPECT_EQ(back->gpus, 1);
+  EXPECT_EQ(back->environment.file, "req.txt");
+  EXPECT_EQ(back->docker.arguments, o.docker.arguments);
+  auto legacy = RunOptionsFromJson(nlohmann::json{{"requirements_file", "r.txt"}});
+  ASSERT_TRUE(legacy.ok());
+  EXPECT_EQ(legacy->environment.type, "pip");
+  EXPECT_EQ(legacy->environment.file, "r.txt");
+}
+
+TEST(RunOptions, ErrorsNameTheField) {
+  auto msg = [](const char* text) {
+    auto r = RunOptionsFromJson(nlohmann::json::parse(text));
+    return r.ok() ? std::string("ok") : r.status().message();
+  };
+  EXPECT_NE(msg(R"({"gpus": -1})").find("field 'gpus'"), std::string::npos);
+  EXPECT_NE(msg(R"({"environment": {"type": "npm", "file": "x"}})").find("pip, conda"), std::string::npos);
+  EXPECT_NE(msg(R"({"environment": {"type": "pip"}})").find("exactly one of"), std::string::npos);
+  EXPECT_NE(msg(R"({"environment": {"type": "pip", "file": "../x"}})").find("environment.file"), std::string::npos);
+  EXPECT_NE(msg(R"({"docker": {"enabled": true}})").find("docker.base_image"), std::string::npos);
+  EXPECT_NE(msg(R"({"docker": {"enabled": true, "base_image": "i", "shm_size": "lots"}})").find("docker.shm_size"),
+            std::string::npos);
+  EXPECT_NE(msg(R"({"environment_variables": {"FERRY_X": "1"}})").find("reserved"), std::string::npos);
+  EXPECT_EQ(msg(R"({"environment": {"name": "torch"}})"), "ok");  // a reference, resolved by the server
+  EXPECT_FALSE(ValidateEnvironmentName("../etc").ok());
+  EXPECT_TRUE(ValidateEnvironmentName("torch-2.1_cuda.12").ok());
 }
 
 }  // namespace

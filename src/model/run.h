@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "model/run_options.h"
 
 namespace ferry::model {
 
@@ -60,10 +61,8 @@ struct Run {
   int attempt = 1;
   std::string job_handle;     // driver-specific JSON, for reconciliation after a restart
   bool cancel_requested = false;
-  // From the run configuration.
-  std::map<std::string, std::string> environment_variables;
-  std::optional<int64_t> max_run_duration_seconds;  // the agent stops the script past this
-  std::string requirements_file;  // managed environment: built by the agent from this file
+  RunOptions options;         // from the run configuration
+  std::vector<int> gpu_ids;   // devices the scheduler gave the run (indices on its node)
 };
 
 struct StatusEvent {

@@ -1,4 +1,5 @@
 // Tests of run configuration parsing: Azure ML's file shape, errors, unused fields.
+#include "runconfig/conda_env.h"
 #include "runconfig/runconfig.h"
 
 #include <gtest/gtest.h>
@@ -151,6 +152,44 @@ TEST(RunConfig, EmptyFileIsAnEmptyConfiguration) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->config.node_count, 1);
   EXPECT_TRUE(r->config.script.empty());
+}
+
+TEST(CondaEnv, AzureDefaultFileSplitsPythonCondaAndPip) {
+  auto r = ParseCondaEnvironment(
+      "name: project_environment\ndependencies:\n- python=3.11.2\n- pip=23.0\n- numpy\n- pip:\n"
+      "  - azureml-defaults\n  - torch==2.1\nchannels:\n- anaconda\n- conda-forge\n",
+      "conda_dependencies.yml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->python, "=3.11.2");
+  EXPECT_EQ(r->conda_packages, std::vector<std::string>{"numpy"});
+  EXPECT_EQ(r->pip, (std::vector<std::string>{"azureml-defaults", "torch==2.1"}));
+  EXPECT_EQ(r->channels.size(), 2u);
+}
+
+TEST(CondaEnv, ErrorsNameFileLineAndField) {
+  auto r = ParseCondaEnvironment("name: x\ndependencies:\n  - python=3.11\n  - {npm: [left-pad]}\n", "env.yml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("env.yml:4:"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("allowed: pip"), std::string::npos);
+  auto bad = ParseCondaEnvironment("dependencies: python\n", "env.yml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("field 'dependencies'"), std::string::npos);
+  EXPECT_FALSE(ParseCondaEnvironment("", "e.yml").ok());
+  EXPECT_FALSE(ParseCondaEnvironment("dependencies: [\n", "e.yml").ok());
+}
+
+TEST(CondaEnv, PythonVersionSpecs) {
+  EXPECT_TRUE(PythonVersionMatches("=3.11", "3.11.7"));
+  EXPECT_TRUE(PythonVersionMatches("3.11", "3.11.7"));
+  EXPECT_TRUE(PythonVersionMatches("=3.11.*", "3.11.2"));
+  EXPECT_FALSE(PythonVersionMatches("=3.1", "3.11.7"));
+  EXPECT_FALSE(PythonVersionMatches("=3.9", "3.11.7"));
+  EXPECT_TRUE(PythonVersionMatches(">=3.10,<3.12", "3.11.7"));
+  EXPECT_FALSE(PythonVersionMatches(">=3.10,<3.11", "3.11.7"));
+  EXPECT_TRUE(PythonVersionMatches("3.9|3.11", "3.11.0"));
+  EXPECT_TRUE(PythonVersionMatches("", "3.11.0"));
+  EXPECT_TRUE(PythonVersionMatches("==3.11.7", "3.11.7"));
+  EXPECT_FALSE(PythonVersionMatches("==3.11.6", "3.11.7"));
 }
 
 }  // namespace

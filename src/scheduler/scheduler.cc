@@ -62,6 +62,28 @@ Status Scheduler::Cancel(const std::string& run_id, const std::string& reason) {
   return Status::Ok();
 }
 
+Status Scheduler::CheckFits(const model::Run& run) const {
+  auto it = targets_.find(run.target);
+  if (it == targets_.end()) return Status::Ok();  // failed by the first cycle, with the reason
+  compute::ComputeTarget* t = it->second;
+  if (run.options.gpus > 0) {
+    size_t have = t->gpus().size();
+    if (have < static_cast<size_t>(run.options.gpus)) {
+      return Status::FailedPrecondition(
+          "the run asks for " + std::to_string(run.options.gpus) + " GPU(s) (resources.gpus) but compute target '" +
+          run.target + "' has " + std::to_string(have) +
+          (have == 0 ? " (no GPU was found with nvidia-smi when the server started)" : "") +
+          "; ask for at most " + std::to_string(have) + " or choose another target");
+    }
+  }
+  if (run.options.docker.enabled && !t->capabilities().containers) {
+    return Status::FailedPrecondition("the run asks for a container (docker.enabled) but compute target '" +
+                                      run.target + "' has no container engine (podman or docker) on its PATH; "
+                                      "install one, or set docker.enabled: false");
+  }
+  return Status::Ok();
+}
+
 void Scheduler::Loop() {
   for (;;) {
     RunOnce();
@@ -82,6 +104,7 @@ void Scheduler::RunOnce() {
   const bool startup = first_cycle_;
   first_cycle_ = false;
   std::map<std::string, int> busy;  // target -> active runs
+  std::map<std::string, std::set<int>> gpus_in_use;  // target -> devices given to active runs
   std::map<std::string, std::vector<model::Run*>> launched;
   std::vector<model::Run*> queued;
   for (auto& run : *active) {
@@ -89,6 +112,7 @@ void Scheduler::RunOnce() {
       queued.push_back(&run);
       continue;
     }
+    gpus_in_use[run.target].insert(run.gpu_ids.begin(), run.gpu_ids.end());
     if (run.job_handle.empty()) {
       if (startup) {
         // The server stopped between scheduling and recording the agent's handle.
@@ -122,6 +146,7 @@ void Scheduler::RunOnce() {
         auto t = store_->Transition(r.id, RunStatus::kFailed, "agent lost", clock_->Now(), ex);
         if (t.ok()) {
           --busy[target_name];
+          for (int g : r.gpu_ids) gpus_in_use[target_name].erase(g);
           Changed(r.id);
         }
         // Not ok: the agent reported a final status after our listing; nothing to do.
@@ -141,7 +166,10 @@ void Scheduler::RunOnce() {
     it = active_still ? std::next(it) : cancel_sent_.erase(it);
   }
 
-  // Launch queued runs in submission order while their target has room.
+  // Launch queued runs in submission order while their target has room. A run waiting for
+  // GPUs holds back later GPU runs on its target (so small requests can't starve a large
+  // one); runs without GPUs still start in free slots.
+  std::set<std::string> gpu_blocked;
   for (model::Run* r : queued) {
     auto it = targets_.find(r->target);
     if (r->cancel_requested) {
@@ -158,8 +186,35 @@ void Scheduler::RunOnce() {
     }
     compute::ComputeTarget* target = it->second;
     if (busy[r->target] >= target->max_concurrent_runs()) continue;
-    auto prep = store_->Transition(r->id, RunStatus::kPreparing, "scheduled on " + r->target, clock_->Now());
+    std::vector<int> given;
+    std::string where = "scheduled on " + r->target;
+    if (r->options.gpus > 0) {
+      if (gpu_blocked.count(r->target)) continue;
+      Status fits = CheckFits(*r);
+      if (!fits.ok()) {  // the target changed since the submit (e.g. restarted without GPUs)
+        store::TransitionExtras ex;
+        ex.error = fits.message();
+        if (store_->Transition(r->id, RunStatus::kFailed, "cannot be placed", clock_->Now(), ex).ok()) Changed(r->id);
+        continue;
+      }
+      std::set<int>& used = gpus_in_use[r->target];
+      for (int g : target->gpus()) {
+        if (static_cast<int>(given.size()) == r->options.gpus) break;
+        if (!used.count(g)) given.push_back(g);
+      }
+      if (static_cast<int>(given.size()) < r->options.gpus) {
+        gpu_blocked.insert(r->target);
+        continue;
+      }
+      where += " with GPU";
+      where += given.size() > 1 ? "s " : " ";
+      for (size_t i = 0; i < given.size(); ++i) where += (i ? "," : "") + std::to_string(given[i]);
+    }
+    store::TransitionExtras prep_ex;
+    prep_ex.gpu_ids = given;
+    auto prep = store_->Transition(r->id, RunStatus::kPreparing, where, clock_->Now(), prep_ex);
     if (!prep.ok()) continue;  // canceled meanwhile
+    gpus_in_use[r->target].insert(given.begin(), given.end());
     ++busy[r->target];
     Changed(r->id);
     compute::RunPlan plan{*prep, options_.token_for(r->id)};
@@ -169,6 +224,7 @@ void Scheduler::RunOnce() {
       ex.error = handle.status().message();
       if (store_->Transition(r->id, RunStatus::kFailed, "launch failed", clock_->Now(), ex).ok()) {
         --busy[r->target];
+        for (int g : given) gpus_in_use[r->target].erase(g);
         Changed(r->id);
       }
       continue;

@@ -42,6 +42,9 @@ class Scheduler {
   void Stop();
   // Asks for a cycle soon (new run, run ended). Any thread.
   void Wake();
+  // Whether the run can ever be placed on its target (GPUs, containers): an error that says
+  // what the target lacks, so a submit fails at once instead of queueing forever. Any thread.
+  Status CheckFits(const model::Run& run) const;
   // Records a cancel request. A queued run is canceled at once; an active one is asked to
   // stop by its driver on the next cycle. Any thread.
   Status Cancel(const std::string& run_id, const std::string& reason);

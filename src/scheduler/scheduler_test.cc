@@ -41,8 +41,13 @@ class FakeTarget final : public compute::ComputeTarget {
 
   const std::string& name() const override { return name_; }
   std::string kind() const override { return "fake"; }
-  compute::Capabilities capabilities() const override { return {}; }
+  compute::Capabilities capabilities() const override {
+    compute::Capabilities c;
+    c.gpus = !gpu_ids.empty();
+    return c;
+  }
   int max_concurrent_runs() const override { return max_; }
+  std::vector<int> gpus() const override { return gpu_ids; }
 
   Result<std::string> Launch(const compute::RunPlan& plan) override {
     plans.push_back(plan);
@@ -67,6 +72,7 @@ class FakeTarget final : public compute::ComputeTarget {
 
   void set_max(int m) { max_ = m; }
 
+  std::vector<int> gpu_ids;                   // devices this fake node has
   std::vector<std::string> launched;          // run ids, in Launch order
   std::vector<compute::RunPlan> plans;        // every plan passed to Launch
   std::set<std::string> gone;                 // handles Poll reports kGone
@@ -167,6 +173,16 @@ class HookStore final : public store::MetadataStore {
   Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override {
     return s_->ListArtifacts(id);
   }
+  Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& e, double now,
+                                                           bool* created) override {
+    return s_->RegisterEnvironment(e, now, created);
+  }
+  Result<model::RegisteredEnvironment> GetEnvironment(const std::string& name, int64_t version) override {
+    return s_->GetEnvironment(name, version);
+  }
+  Result<std::vector<model::RegisteredEnvironment>> ListEnvironments(const std::string& name) override {
+    return s_->ListEnvironments(name);
+  }
 
  private:
   store::MetadataStore* s_;
@@ -204,8 +220,9 @@ class SchedulerTest : public ::testing::Test {
     return std::make_unique<Scheduler>(store_.get(), &clock_, std::move(opts));
   }
 
-  void Submit(const std::string& id, const std::string& target = "fake") {
+  void Submit(const std::string& id, const std::string& target = "fake", int gpus = 0) {
     model::Run r;
+    r.options.gpus = gpus;
     r.id = id;
     r.experiment = "exp";
     r.target = target;
@@ -621,6 +638,89 @@ TEST_F(SchedulerTest, CancelRacingLaunchAfterRequestIsRecorded) {
   EXPECT_EQ(HistoryOf("r1"), (H{RunStatus::kQueued, RunStatus::kPreparing, RunStatus::kCanceled}));
   s.RunOnce();
   EXPECT_EQ(target_.canceled, (V{"h-r1"}));  // once
+}
+
+
+TEST_F(SchedulerTest, GpusAreGivenDisjointlyAndNeverOversubscribed) {
+  target_.gpu_ids = {0, 1, 2};
+  Submit("a", "fake", 2);
+  Submit("b", "fake", 2);  // only one left: waits
+  Submit("c", "fake", 0);  // no GPUs needed: starts
+  sched_->RunOnce();
+  EXPECT_EQ(Get("a").gpu_ids, (std::vector<int>{0, 1}));
+  EXPECT_EQ(StatusOf("b"), RunStatus::kQueued);
+  EXPECT_EQ(StatusOf("c"), RunStatus::kPreparing);
+  EXPECT_TRUE(Get("c").gpu_ids.empty());
+  ASSERT_EQ(target_.plans.size(), 2u);
+  EXPECT_EQ(target_.plans[0].run.gpu_ids, (std::vector<int>{0, 1}));
+  EXPECT_NE(LastReason("a").find("with GPUs 0,1"), std::string::npos) << LastReason("a");
+  // a ends: its GPUs go to b.
+  Move("a", RunStatus::kRunning);
+  Finish("a");
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("b"), RunStatus::kPreparing);
+  EXPECT_EQ(Get("b").gpu_ids, (std::vector<int>{0, 1}));
+}
+
+TEST_F(SchedulerTest, AWaitingGpuRunHoldsBackLaterGpuRuns) {
+  target_.gpu_ids = {0, 1};
+  Submit("big1", "fake", 1);
+  sched_->RunOnce();
+  Submit("big2", "fake", 2);  // needs both: waits for big1
+  Submit("small", "fake", 1); // would fit, but must not starve big2
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("big2"), RunStatus::kQueued);
+  EXPECT_EQ(StatusOf("small"), RunStatus::kQueued);
+  Move("big1", RunStatus::kRunning);
+  Finish("big1");
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("big2"), RunStatus::kPreparing);
+  EXPECT_EQ(StatusOf("small"), RunStatus::kQueued);
+}
+
+TEST_F(SchedulerTest, GpusOfRunsStartedBeforeARestartStayTaken) {
+  target_.gpu_ids = {0, 1};
+  Submit("a", "fake", 1);
+  sched_->RunOnce();
+  ASSERT_EQ(Get("a").gpu_ids, (std::vector<int>{0}));
+  // A new scheduler (server restart) must see GPU 0 in use from the store.
+  sched_.reset();
+  sched_ = MakeScheduler();
+  sched_->AddTarget(&target_);
+  Submit("b", "fake", 1);
+  sched_->RunOnce();
+  EXPECT_EQ(Get("b").gpu_ids, (std::vector<int>{1}));
+}
+
+TEST_F(SchedulerTest, LostAgentFreesItsGpus) {
+  target_.gpu_ids = {0};
+  Submit("a", "fake", 1);
+  sched_->RunOnce();
+  Submit("b", "fake", 1);
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("b"), RunStatus::kQueued);
+  target_.gone.insert("h-a");
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("a"), RunStatus::kFailed);
+  EXPECT_EQ(StatusOf("b"), RunStatus::kPreparing);
+  EXPECT_EQ(Get("b").gpu_ids, (std::vector<int>{0}));
+}
+
+TEST_F(SchedulerTest, CheckFitsNamesWhatTheTargetLacks) {
+  target_.gpu_ids = {0};
+  model::Run r;
+  r.target = "fake";
+  r.options.gpus = 2;
+  Status st = sched_->CheckFits(r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("asks for 2 GPU(s)"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("has 1"), std::string::npos) << st.message();
+  r.options.gpus = 1;
+  EXPECT_TRUE(sched_->CheckFits(r).ok());
+  r.options.docker.enabled = true;
+  st = sched_->CheckFits(r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("no container engine"), std::string::npos) << st.message();
 }
 
 }  // namespace

@@ -115,9 +115,8 @@ json RunToJson(const model::Run& r) {
             {"error", r.error},
             {"attempt", r.attempt},
             {"cancel_requested", r.cancel_requested},
-            {"environment_variables", r.environment_variables},
-            {"max_run_duration_seconds", r.max_run_duration_seconds ? json(*r.max_run_duration_seconds) : json(nullptr)},
-            {"requirements_file", r.requirements_file}};
+            {"gpu_ids", r.gpu_ids}};
+  model::RunOptionsToJson(r.options, &j);
   if (r.git.present) {
     j["git"] = {{"remote_url", r.git.remote_url}, {"branch", r.git.branch},
                 {"commit", r.git.commit}, {"dirty", r.git.dirty}};
@@ -246,6 +245,70 @@ struct Api::Impl {
       auto e = d.store->CreateExperiment(*name, d.clock->Now());
       if (!e.ok()) return Error(e.status());
       return Json(201, {{"name", e->name}, {"created_at", e->created_at}});
+    }
+    return MethodNotAllowed();
+  }
+
+  // ---- registered environments
+  static json EnvironmentJson(const model::RegisteredEnvironment& e, bool with_content) {
+    json j = {{"name", e.name}, {"version", e.version}, {"type", e.type}, {"hash", e.hash},
+              {"description", e.description}, {"created_at", e.created_at}};
+    if (with_content) j["content"] = e.content;
+    return j;
+  }
+
+  HandlerResult Environments() {
+    if (seg.size() == 1 && req.method == "GET") {
+      auto list = d.store->ListEnvironments("");
+      if (!list.ok()) return Error(list.status());
+      json arr = json::array();
+      for (auto& e : *list) arr.push_back(EnvironmentJson(e, false));
+      return Json(200, {{"environments", arr}});
+    }
+    if (seg.size() == 1 && req.method == "POST") {
+      auto body = ParseBody(req);
+      if (!body.ok()) return Error(body.status());
+      model::RegisteredEnvironment e;
+      for (auto [f, required, out] : {std::tuple{"name", true, &e.name}, {"type", true, &e.type},
+                                      {"content", true, &e.content}, {"description", false, &e.description}}) {
+        auto v = StringField(*body, f, required);
+        if (!v.ok()) return Error(v.status());
+        *out = *v;
+      }
+      Status valid = model::ValidateEnvironmentName(e.name);
+      if (!valid.ok()) return Error(valid);
+      if (e.type != "pip" && e.type != "conda") return Bad("field 'type' must be one of: pip, conda (got '" + e.type + "')");
+      if (e.content.size() > (1u << 20)) return Bad("field 'content' is larger than 1 MiB");
+      e.hash = Sha256Hex(e.type + "\n" + e.content);
+      bool created = false;
+      auto stored = d.store->RegisterEnvironment(e, d.clock->Now(), &created);
+      if (!stored.ok()) return Error(stored.status());
+      json j = EnvironmentJson(*stored, false);
+      j["created"] = created;
+      return Json(created ? 201 : 200, j);
+    }
+    if (seg.size() == 2 && req.method == "GET") {
+      auto list = d.store->ListEnvironments(seg[1]);
+      if (!list.ok()) return Error(list.status());
+      if (list->empty()) return Error(Status::NotFound("environment '" + seg[1] + "' is not registered"));
+      json arr = json::array();
+      for (auto& e : *list) arr.push_back(EnvironmentJson(e, false));
+      return Json(200, {{"name", seg[1]}, {"versions", arr}});
+    }
+    if (seg.size() == 3 && req.method == "GET") {
+      int64_t version = 0;
+      if (seg[2] != "latest") {
+        try {
+          size_t used = 0;
+          version = std::stoll(seg[2], &used);
+          if (used != seg[2].size() || version < 1) throw std::invalid_argument("");
+        } catch (...) {
+          return Bad("environment version must be a positive integer or 'latest', got '" + seg[2] + "'");
+        }
+      }
+      auto e = d.store->GetEnvironment(seg[1], version);
+      if (!e.ok()) return Error(e.status());
+      return Json(200, EnvironmentJson(*e, true));
     }
     return MethodNotAllowed();
   }
@@ -425,28 +488,17 @@ struct Api::Impl {
     auto tags = StringMapField(j, "tags");
     if (!tags.ok()) return Error(tags.status());
     run.tags = *tags;
-    auto env = StringMapField(j, "environment_variables");
-    if (!env.ok()) return Error(env.status());
-    for (auto& [k, v] : *env) {
-      if (k.rfind("FERRY_", 0) == 0) {
-        return Bad("environment variable '" + k + "' is reserved: names starting with FERRY_ are set by Ferry");
-      }
-    }
-    run.environment_variables = *env;
-    if (auto it = j.find("max_run_duration_seconds"); it != j.end() && !it->is_null()) {
-      if (!it->is_number_integer() || it->get<int64_t>() < 1) {
-        return Bad("field 'max_run_duration_seconds' must be a positive integer (seconds), got " + it->dump());
-      }
-      run.max_run_duration_seconds = it->get<int64_t>();
-    }
-    {
-      auto req = StringField(j, "requirements_file", false);
-      if (!req.ok()) return Error(req.status());
-      if (!req->empty()) {
-        Status v = model::ValidateRelativePath(*req);
-        if (!v.ok()) return Error(v.WithContext("field 'requirements_file'"));
-        run.requirements_file = *req;
-      }
+    auto options = model::RunOptionsFromJson(j);
+    if (!options.ok()) return Error(options.status());
+    run.options = std::move(options).value();
+    model::EnvironmentSpec& env = run.options.environment;
+    if (!env.name.empty() && env.file.empty() && env.content.empty()) {
+      // A registered environment: the run keeps its spec, so later versions don't change it.
+      auto reg = d.store->GetEnvironment(env.name, env.version);
+      if (!reg.ok()) return Error(reg.status().WithContext("field 'environment'"));
+      env.type = reg->type;
+      env.content = reg->content;
+      env.version = reg->version;
     }
     if (auto it = j.find("git"); it != j.end() && it->is_object() && !it->empty()) {
       run.git.present = true;
@@ -471,6 +523,12 @@ struct Api::Impl {
       return Bad("script '" + run.script + "' is not in the snapshot of the source directory (" +
                  std::to_string(files) + " files); check the path and ignore files");
     }
+    if (!env.file.empty() && !model::ManifestTextHasPath(*manifest_text, env.file)) {
+      return Bad("environment file '" + env.file + "' is not in the snapshot of the source directory; "
+                 "check the path (relative to the source directory) and ignore files");
+    }
+    Status fits = d.scheduler->CheckFits(run);
+    if (!fits.ok()) return Error(fits);
     double now = d.clock->Now();
     run.id = run.experiment + "_" + std::to_string(static_cast<long long>(now)) + "_" + RandomHex(4);
     auto created = d.store->CreateRun(run, ParamsFromArguments(run.arguments), "hmac", now);
@@ -773,6 +831,7 @@ HandlerResult Api::Impl::Route() {
     return Blobs();
   }
   if (top == "snapshots") return Snapshots();
+  if (top == "environments" && seg.size() <= 3) return Environments();
   if (top == "runs") {
     if (seg.size() == 1) {
       if (!is_user) return Error(Status::PermissionDenied("a run token cannot list or create runs"));

@@ -25,6 +25,7 @@ struct TransitionExtras {
   std::optional<int> exit_code;
   std::optional<std::string> error;
   std::optional<std::string> job_handle;
+  std::optional<std::vector<int>> gpu_ids;  // devices given to the run (set when it is scheduled)
 };
 
 class MetadataStore {
@@ -74,6 +75,15 @@ class MetadataStore {
   virtual Result<std::vector<model::MetricPoint>> GetMetrics(const std::string& id,
                                                              const std::string& key) = 0;
   virtual Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) = 0;
+
+  // Registered environments. Registering stores a new version unless the latest version of
+  // that name has the same hash, which is then returned with `created` false.
+  virtual Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& env,
+                                                                   double now, bool* created) = 0;
+  // version 0: the latest.
+  virtual Result<model::RegisteredEnvironment> GetEnvironment(const std::string& name, int64_t version) = 0;
+  // name empty: the latest version of every environment; else every version of that one.
+  virtual Result<std::vector<model::RegisteredEnvironment>> ListEnvironments(const std::string& name) = 0;
 
   // Adds or replaces artifacts of a run.
   virtual Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& files) = 0;

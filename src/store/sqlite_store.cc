@@ -64,12 +64,20 @@ CREATE TABLE artifacts(
     R"sql(
 ALTER TABLE runs ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
 )sql",
+    // 3: GPUs given to a run by the scheduler; registered environments (immutable versions).
+    R"sql(
+ALTER TABLE runs ADD COLUMN gpu_ids TEXT NOT NULL DEFAULT '[]';
+CREATE TABLE environments(
+  name TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL,
+  hash TEXT NOT NULL, description TEXT NOT NULL, created_at REAL NOT NULL,
+  PRIMARY KEY(name, version)) WITHOUT ROWID;
+)sql",
 };
 
 constexpr const char* kRunColumns =
     "r.rid, r.id, e.name, r.target, r.status, r.script, r.arguments, r.python, r.snapshot_id, "
     "r.git, r.created_at, r.started_at, r.ended_at, r.exit_code, r.error, r.attempt, "
-    "r.job_handle, r.cancel_requested, r.options";
+    "r.job_handle, r.cancel_requested, r.options, r.gpu_ids";
 
 json GitToJson(const model::GitState& g) {
   if (!g.present) return json::object();
@@ -90,22 +98,26 @@ model::GitState GitFromJson(const std::string& s) {
 
 json OptionsToJson(const model::Run& r) {
   json j = json::object();
-  if (!r.environment_variables.empty()) j["environment_variables"] = r.environment_variables;
-  if (r.max_run_duration_seconds) j["max_run_duration_seconds"] = *r.max_run_duration_seconds;
-  if (!r.requirements_file.empty()) j["requirements_file"] = r.requirements_file;
+  model::RunOptionsToJson(r.options, &j);
   return j;
 }
 
 void OptionsFromJson(const std::string& s, model::Run* r) {
   json j = json::parse(s, nullptr, false);
   if (!j.is_object()) return;
-  if (auto it = j.find("environment_variables"); it != j.end() && it->is_object()) {
-    for (auto& [k, v] : it->items()) r->environment_variables[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  // Stored options were validated when the run was created.
+  auto o = model::RunOptionsFromJson(j);
+  if (o.ok()) r->options = std::move(o).value();
+}
+
+std::vector<int> GpuIdsFromJson(const std::string& s) {
+  std::vector<int> out;
+  json j = json::parse(s, nullptr, false);
+  if (!j.is_array()) return out;
+  for (auto& v : j) {
+    if (v.is_number_integer()) out.push_back(v.get<int>());
   }
-  if (auto it = j.find("max_run_duration_seconds"); it != j.end() && it->is_number_integer()) {
-    r->max_run_duration_seconds = it->get<int64_t>();
-  }
-  if (auto it = j.find("requirements_file"); it != j.end() && it->is_string()) r->requirements_file = it->get<std::string>();
+  return out;
 }
 
 class SqliteMetadataStore final : public MetadataStore {
@@ -195,6 +207,47 @@ class SqliteMetadataStore final : public MetadataStore {
       out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Double(3)});
     }
     return out;
+  }
+
+  Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& env, double now,
+                                                           bool* created) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(auto latest, ReadEnvironments(
+        "SELECT * FROM environments WHERE name=?1 ORDER BY version DESC LIMIT 1", env.name, 0));
+    if (!latest.empty() && latest[0].hash == env.hash) {
+      *created = false;
+      return latest[0];
+    }
+    model::RegisteredEnvironment e = env;
+    e.version = latest.empty() ? 1 : latest[0].version + 1;
+    e.created_at = now;
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO environments VALUES(?,?,?,?,?,?,?)"));
+    FERRY_RETURN_IF_ERROR(st.Bind(1, e.name).Bind(2, e.version).Bind(3, e.type).Bind(4, e.content)
+                              .Bind(5, e.hash).Bind(6, e.description).Bind(7, now).Run());
+    *created = true;
+    return e;
+  }
+
+  Result<model::RegisteredEnvironment> GetEnvironment(const std::string& name, int64_t version) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(auto found, ReadEnvironments(
+        version > 0 ? "SELECT * FROM environments WHERE name=?1 AND version=?2"
+                    : "SELECT * FROM environments WHERE name=?1 ORDER BY version DESC LIMIT 1",
+        name, version));
+    if (found.empty()) {
+      return Status::NotFound("environment '" + name + "'" +
+                              (version > 0 ? " version " + std::to_string(version) : std::string()) +
+                              " is not registered; see 'ferry environment list'");
+    }
+    return found[0];
+  }
+
+  Result<std::vector<model::RegisteredEnvironment>> ListEnvironments(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    if (!name.empty()) return ReadEnvironments("SELECT * FROM environments WHERE name=?1 ORDER BY version", name, 0);
+    return ReadEnvironments(
+        "SELECT e.* FROM environments e WHERE e.version = "
+        "(SELECT MAX(version) FROM environments WHERE name = e.name) ORDER BY e.name", "", 0);
   }
 
   Status PutSnapshot(const std::string& id, int64_t files, int64_t bytes, double now) override {
@@ -519,12 +572,14 @@ class SqliteMetadataStore final : public MetadataStore {
     if (extras.exit_code) sql += ", exit_code=?4";
     if (extras.error) sql += ", error=?5";
     if (extras.job_handle) sql += ", job_handle=?6";
+    if (extras.gpu_ids) sql += ", gpu_ids=?7";
     sql += " WHERE rid=?1";
     FERRY_ASSIGN_OR_RETURN(Stmt up, db_.Prepare(sql));
     up.Bind(1, rid).Bind(2, model::RunStatusName(to)).Bind(3, now);
     if (extras.exit_code) up.Bind(4, *extras.exit_code);
     if (extras.error) up.Bind(5, *extras.error);
     if (extras.job_handle) up.Bind(6, *extras.job_handle);
+    if (extras.gpu_ids) up.Bind(7, json(*extras.gpu_ids).dump());
     return up.Run();
   }
 
@@ -545,6 +600,20 @@ class SqliteMetadataStore final : public MetadataStore {
     FERRY_ASSIGN_OR_RETURN(auto runs, ReadRuns(st));
     if (runs.empty()) return RunNotFound(id);
     return std::move(runs[0]);
+  }
+
+  Result<std::vector<model::RegisteredEnvironment>> ReadEnvironments(const char* sql, const std::string& name,
+                                                                      int64_t version) {
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    if (!name.empty()) st.Bind(1, name);
+    if (version > 0) st.Bind(2, version);
+    std::vector<model::RegisteredEnvironment> out;
+    for (;;) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      out.push_back({st.Text(0), st.Int(1), st.Text(2), st.Text(3), st.Text(4), st.Text(5), st.Double(6)});
+    }
+    return out;
   }
 
   Result<std::vector<Run>> ReadRuns(Stmt& st) {
@@ -575,6 +644,7 @@ class SqliteMetadataStore final : public MetadataStore {
       r.job_handle = st.Text(16);
       r.cancel_requested = st.Int(17) != 0;
       OptionsFromJson(st.Text(18), &r);
+      r.gpu_ids = GpuIdsFromJson(st.Text(19));
       out.push_back(std::move(r));
     }
     for (auto& r : out) {

@@ -85,15 +85,70 @@ TEST_F(StoreTest, RunLifecycleRecordsHistoryInOrder) {
 
 TEST_F(StoreTest, RunConfigurationOptionsRoundTrip) {
   model::Run r = MakeRun("opts");
-  r.environment_variables = {{"A", "1"}, {"B", "two words"}};
-  r.max_run_duration_seconds = 90;
+  r.options.environment_variables = {{"A", "1"}, {"B", "two words"}};
+  r.options.max_run_duration_seconds = 90;
+  r.options.gpus = 2;
+  r.options.environment = {"conda", "", "name: x\ndependencies: [python=3.11]\n", "base", 3};
+  r.options.docker.enabled = true;
+  r.options.docker.base_image = "localhost/py:3.11";
+  r.options.docker.shm_size = "2g";
   ASSERT_TRUE(store_->CreateRun(r, {}, "t", 1).ok());
   auto back = store_->GetRun("opts");
   ASSERT_TRUE(back.ok());
-  EXPECT_EQ(back->environment_variables, r.environment_variables);
-  EXPECT_EQ(back->max_run_duration_seconds, 90);
+  EXPECT_EQ(back->options.environment_variables, r.options.environment_variables);
+  EXPECT_EQ(back->options.max_run_duration_seconds, 90);
+  EXPECT_EQ(back->options.gpus, 2);
+  EXPECT_EQ(back->options.environment.type, "conda");
+  EXPECT_EQ(back->options.environment.content, r.options.environment.content);
+  EXPECT_EQ(back->options.environment.name, "base");
+  EXPECT_EQ(back->options.environment.version, 3);
+  EXPECT_TRUE(back->options.docker.enabled);
+  EXPECT_EQ(back->options.docker.base_image, "localhost/py:3.11");
+  EXPECT_EQ(back->options.docker.shm_size, "2g");
   ASSERT_TRUE(store_->CreateRun(MakeRun("plain"), {}, "t", 1).ok());
-  EXPECT_FALSE(store_->GetRun("plain")->max_run_duration_seconds.has_value());
+  EXPECT_FALSE(store_->GetRun("plain")->options.max_run_duration_seconds.has_value());
+  EXPECT_TRUE(store_->GetRun("plain")->options.environment.type.empty());
+}
+
+TEST_F(StoreTest, GpuIdsAreRecordedWhenScheduled) {
+  ASSERT_TRUE(store_->CreateRun(MakeRun("g"), {}, "t", 1).ok());
+  TransitionExtras ex;
+  ex.gpu_ids = std::vector<int>{1, 3};
+  auto prep = store_->Transition("g", model::RunStatus::kPreparing, "scheduled", 2, ex);
+  ASSERT_TRUE(prep.ok());
+  EXPECT_EQ(prep->gpu_ids, (std::vector<int>{1, 3}));
+  EXPECT_EQ(store_->GetRun("g")->gpu_ids, (std::vector<int>{1, 3}));
+}
+
+TEST_F(StoreTest, RegisteredEnvironmentsAreVersionedAndIdempotent) {
+  model::RegisteredEnvironment e{"torch", 0, "pip", "numpy==1.26\n", "h1", "first", 0};
+  bool created = false;
+  auto v1 = store_->RegisterEnvironment(e, 10, &created);
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  EXPECT_TRUE(created);
+  EXPECT_EQ(v1->version, 1);
+  auto again = store_->RegisterEnvironment(e, 11, &created);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(created);
+  EXPECT_EQ(again->version, 1);
+  e.content = "numpy==2.0\n";
+  e.hash = "h2";
+  auto v2 = store_->RegisterEnvironment(e, 12, &created);
+  ASSERT_TRUE(v2.ok());
+  EXPECT_TRUE(created);
+  EXPECT_EQ(v2->version, 2);
+  EXPECT_EQ(store_->GetEnvironment("torch", 0)->version, 2);
+  EXPECT_EQ(store_->GetEnvironment("torch", 1)->content, "numpy==1.26\n");
+  EXPECT_EQ(store_->GetEnvironment("torch", 7).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetEnvironment("nope", 0).status().code(), StatusCode::kNotFound);
+  model::RegisteredEnvironment other{"base", 0, "conda", "dependencies: []\n", "h3", "", 0};
+  ASSERT_TRUE(store_->RegisterEnvironment(other, 13, &created).ok());
+  auto latest = store_->ListEnvironments("");
+  ASSERT_TRUE(latest.ok());
+  ASSERT_EQ(latest->size(), 2u);
+  EXPECT_EQ((*latest)[0].name, "base");
+  EXPECT_EQ((*latest)[1].version, 2);
+  EXPECT_EQ(store_->ListEnvironments("torch")->size(), 2u);
 }
 
 TEST_F(StoreTest, ListRunsFilters) {

@@ -6,11 +6,15 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/fs.h"
 #include "common/subprocess.h"
+#include "compute/gpu.h"
 
 namespace ferry::compute {
 namespace {
@@ -38,12 +42,33 @@ class LocalTarget final : public ComputeTarget {
     if (o_.max_concurrent_runs <= 0) {
       o_.max_concurrent_runs = std::max(1u, std::thread::hardware_concurrency());
     }
+    // GPUs: what nvidia-smi lists, narrowed to CUDA_VISIBLE_DEVICES when the server was
+    // started with it (an administrator reserving devices for Ferry).
+    const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+    auto gpus = DiscoverGpus(visible ? visible : "");
+    if (gpus.ok()) {
+      devices_ = std::move(gpus).value();
+      for (auto& d : devices_) gpu_ids_.push_back(d.index);
+      if (!devices_.empty()) spdlog::info("local target: {} GPU(s) found with nvidia-smi", devices_.size());
+    } else {
+      gpu_error_ = gpus.status().message();
+      spdlog::warn("local target: no GPUs will be given to runs: {}", gpu_error_);
+    }
+    for (const char* engine : {"podman", "docker"}) {
+      if (container_engine_.empty()) container_engine_ = FindOnPath(engine);
+    }
   }
 
   const std::string& name() const override { return o_.name; }
   std::string kind() const override { return "local"; }
-  Capabilities capabilities() const override { return Capabilities{}; }
+  Capabilities capabilities() const override {
+    Capabilities c;
+    c.gpus = !gpu_ids_.empty();
+    c.containers = !container_engine_.empty();
+    return c;
+  }
   int max_concurrent_runs() const override { return o_.max_concurrent_runs; }
+  std::vector<int> gpus() const override { return gpu_ids_; }
 
   Result<std::string> Launch(const RunPlan& plan) override {
     std::string agent_dir = JoinPath(o_.home, "work/" + plan.run.id + ".agent");
@@ -54,6 +79,12 @@ class LocalTarget final : public ComputeTarget {
     SpawnOptions so;
     so.argv = {o_.ferry_executable, "--home", o_.home, "agent", "--run-id", plan.run.id};
     so.env_set["FERRY_RUN_TOKEN"] = plan.token;
+    if (!gpu_ids_.empty()) {
+      // Each run sees only the devices it was given; a run that asked for none sees none.
+      std::string ids;
+      for (size_t i = 0; i < plan.run.gpu_ids.size(); ++i) ids += (i ? "," : "") + std::to_string(plan.run.gpu_ids[i]);
+      so.env_set["CUDA_VISIBLE_DEVICES"] = ids;
+    }
     so.stdout_fd = log.get();
     so.stderr_fd = log.get();
     FERRY_ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(so));
@@ -83,11 +114,22 @@ class LocalTarget final : public ComputeTarget {
               {"max_concurrent_runs", o_.max_concurrent_runs},
               {"cores", std::thread::hardware_concurrency()},
               {"work_dir", JoinPath(o_.home, "work")}};
+    json gpus = json::array();
+    for (auto& d : devices_) {
+      gpus.push_back({{"index", d.index}, {"name", d.name}, {"uuid", d.uuid}, {"memory_total_mib", d.memory_total_mib}});
+    }
+    j["gpus"] = gpus;
+    if (!gpu_error_.empty()) j["gpu_error"] = gpu_error_;
+    j["container_engine"] = container_engine_.empty() ? json(nullptr) : json(container_engine_);
     return j.dump();
   }
 
  private:
   LocalTargetOptions o_;
+  std::vector<GpuDevice> devices_;
+  std::vector<int> gpu_ids_;
+  std::string gpu_error_;
+  std::string container_engine_;
 };
 
 }  // namespace

@@ -1,0 +1,89 @@
+// Unit tests for GPU discovery (against a fake nvidia-smi on PATH) and its CSV parsing.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include "common/fs.h"
+#include "compute/gpu.h"
+
+namespace ferry::compute {
+namespace {
+
+TEST(Gpu, ParsesListWithCommasInNames) {
+  auto r = ParseGpuList("0, NVIDIA H100 80GB HBM3, GPU-aaa, 81559\n1, Tesla T4, rev, GPU-bbb, 15360\n\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].index, 0);
+  EXPECT_EQ((*r)[0].name, "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ((*r)[0].memory_total_mib, 81559);
+  EXPECT_EQ((*r)[1].name, "Tesla T4,rev");
+  EXPECT_EQ((*r)[1].uuid, "GPU-bbb");
+  EXPECT_FALSE(ParseGpuList("garbage\n").ok());
+}
+
+TEST(Gpu, SamplesToleratesNotAvailable) {
+  auto s = ParseGpuSamples("0, 35, 1234\n1, [N/A], 200\n");
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_DOUBLE_EQ(s[0].utilization_percent, 35);
+  EXPECT_DOUBLE_EQ(s[0].memory_used_mib, 1234);
+  EXPECT_DOUBLE_EQ(s[1].utilization_percent, -1);
+}
+
+class FakeSmi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ferry-gpu-test-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    old_path_ = std::getenv("PATH") ? std::getenv("PATH") : "";
+    ::setenv("PATH", (dir_ + ":" + old_path_).c_str(), 1);
+  }
+  void TearDown() override {
+    ::setenv("PATH", old_path_.c_str(), 1);
+    (void)RemoveAll(dir_);
+  }
+  void Write(const std::string& script) {
+    std::string p = dir_ + "/nvidia-smi";
+    ASSERT_TRUE(WriteFileAtomic(p, "#!/bin/sh\n" + script).ok());
+    ::chmod(p.c_str(), 0755);
+  }
+  std::string dir_, old_path_;
+};
+
+TEST_F(FakeSmi, DiscoversAndFiltersByVisibleDevices) {
+  Write("echo '0, Fake GPU, GPU-0, 1000'\necho '1, Fake GPU, GPU-1, 1000'\necho '2, Fake GPU, GPU-2, 1000'\n");
+  auto all = DiscoverGpus();
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->size(), 3u);
+  auto some = DiscoverGpus("2,GPU-0");
+  ASSERT_TRUE(some.ok());
+  ASSERT_EQ(some->size(), 2u);
+  EXPECT_EQ((*some)[0].index, 0);
+  EXPECT_EQ((*some)[1].index, 2);
+}
+
+TEST_F(FakeSmi, FailingDriverIsAnErrorThatSaysSo) {
+  Write("echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'\nexit 9\n");
+  auto r = DiscoverGpus();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("exited with code 9"), std::string::npos) << r.status().message();
+}
+
+TEST_F(FakeSmi, HungNvidiaSmiTimesOut) {
+  Write("sleep 30\n");
+  auto r = DiscoverGpus("", 300);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("did not finish"), std::string::npos) << r.status().message();
+}
+
+TEST_F(FakeSmi, SamplesOnlyTheAskedDevices) {
+  Write("for a in \"$@\"; do case $a in --id=*) echo \"${a#--id=}\" > \"$(dirname \"$0\")/ids\";; esac; done\n"
+        "echo '1, 50, 300'\necho '3, 70, 500'\n");
+  auto r = SampleGpus({1, 3});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->size(), 2u);
+  auto ids = ReadFile(dir_ + "/ids");
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, "1,3\n");
+}
+
+}  // namespace
+}  // namespace ferry::compute

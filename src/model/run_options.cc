@@ -1,0 +1,166 @@
+// RunOptions <-> JSON with field-naming validation.
+#include "model/run_options.h"
+
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+#include "model/manifest.h"
+
+namespace ferry::model {
+
+using nlohmann::json;
+
+namespace {
+
+Status Bad(const std::string& field, const std::string& what) {
+  return Status::InvalidArgument("field '" + field + "' " + what);
+}
+
+Result<std::string> Str(const json& obj, const char* key, const std::string& field) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return Bad(field, "must be a string, got " + it->dump());
+  return it->get<std::string>();
+}
+
+Result<std::vector<std::string>> StrList(const json& obj, const char* key, const std::string& field) {
+  std::vector<std::string> out;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return out;
+  if (!it->is_array()) return Bad(field, "must be an array of strings, got " + it->dump());
+  for (auto& v : *it) {
+    if (!v.is_string()) return Bad(field, "must contain only strings, found " + v.dump());
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+Status ValidateEnvironmentName(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 128 && std::isalnum(static_cast<unsigned char>(name[0]));
+  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  if (!ok) {
+    return Status::InvalidArgument("environment name '" + name +
+                                   "' is not valid: use 1-128 letters, digits, '.', '_' or '-', starting "
+                                   "with a letter or digit");
+  }
+  return Status::Ok();
+}
+
+void RunOptionsToJson(const RunOptions& o, json* out) {
+  json& j = *out;
+  j["environment_variables"] = o.environment_variables;
+  j["max_run_duration_seconds"] = o.max_run_duration_seconds ? json(*o.max_run_duration_seconds) : json(nullptr);
+  j["gpus"] = o.gpus;
+  const EnvironmentSpec& e = o.environment;
+  if (!e.type.empty() || !e.name.empty()) {
+    json env = json::object();
+    if (!e.type.empty()) env["type"] = e.type;
+    if (!e.file.empty()) env["file"] = e.file;
+    if (!e.content.empty()) env["content"] = e.content;
+    if (!e.name.empty()) {
+      env["name"] = e.name;
+      env["version"] = e.version;
+    }
+    j["environment"] = env;
+  } else {
+    j["environment"] = nullptr;
+  }
+  if (o.docker.enabled) {
+    j["docker"] = {{"enabled", true}, {"base_image", o.docker.base_image}, {"shm_size", o.docker.shm_size},
+                   {"arguments", o.docker.arguments}};
+  } else {
+    j["docker"] = nullptr;
+  }
+}
+
+Result<RunOptions> RunOptionsFromJson(const json& j) {
+  RunOptions o;
+  if (!j.is_object()) return Status::InvalidArgument("run options must be a JSON object");
+  if (auto it = j.find("environment_variables"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return Bad("environment_variables", "must be an object of strings, got " + it->dump());
+    for (auto& [k, v] : it->items()) {
+      if (!v.is_string()) return Bad("environment_variables." + k, "must be a string, got " + v.dump());
+      if (k.empty() || k.find('=') != std::string::npos) {
+        return Bad("environment_variables", "has an invalid variable name '" + k + "'");
+      }
+      if (k.rfind("FERRY_", 0) == 0) {
+        return Status::InvalidArgument("environment variable '" + k +
+                                       "' is reserved: names starting with FERRY_ are set by Ferry");
+      }
+      o.environment_variables[k] = v.get<std::string>();
+    }
+  }
+  if (auto it = j.find("max_run_duration_seconds"); it != j.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1) {
+      return Bad("max_run_duration_seconds", "must be a positive integer (seconds), got " + it->dump());
+    }
+    o.max_run_duration_seconds = it->get<int64_t>();
+  }
+  if (auto it = j.find("gpus"); it != j.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 1024) {
+      return Bad("gpus", "must be a whole number of GPUs (0 or more), got " + it->dump());
+    }
+    o.gpus = it->get<int>();
+  }
+  // The first API (and runs stored by it) named a pip requirements file at the top level.
+  FERRY_ASSIGN_OR_RETURN(std::string legacy_req, Str(j, "requirements_file", "requirements_file"));
+  if (!legacy_req.empty()) {
+    o.environment.type = "pip";
+    o.environment.file = legacy_req;
+  }
+  if (auto it = j.find("docker"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return Bad("docker", "must be an object, got " + it->dump());
+    DockerOptions& d = o.docker;
+    auto en = it->find("enabled");
+    if (en != it->end() && !en->is_null() && !en->is_boolean()) return Bad("docker.enabled", "must be true or false");
+    d.enabled = en != it->end() && en->is_boolean() && en->get<bool>();
+    FERRY_ASSIGN_OR_RETURN(d.base_image, Str(*it, "base_image", "docker.base_image"));
+    FERRY_ASSIGN_OR_RETURN(d.shm_size, Str(*it, "shm_size", "docker.shm_size"));
+    FERRY_ASSIGN_OR_RETURN(d.arguments, StrList(*it, "arguments", "docker.arguments"));
+    if (d.enabled && d.base_image.empty()) {
+      return Bad("docker.base_image", "is required when docker.enabled is true (e.g. \"python:3.11-slim\")");
+    }
+    if (!d.shm_size.empty()) {
+      size_t digits = 0;
+      while (digits < d.shm_size.size() && std::isdigit(static_cast<unsigned char>(d.shm_size[digits]))) ++digits;
+      std::string unit = d.shm_size.substr(digits);
+      if (digits == 0 || !(unit.empty() || unit == "b" || unit == "k" || unit == "m" || unit == "g" ||
+                           unit == "K" || unit == "M" || unit == "G")) {
+        return Bad("docker.shm_size", "must be a size like 512m or 2g, got '" + d.shm_size + "'");
+      }
+    }
+    if (!d.enabled) d = DockerOptions{};
+  }
+  if (auto it = j.find("environment"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return Bad("environment", "must be an object, got " + it->dump());
+    EnvironmentSpec& e = o.environment;
+    FERRY_ASSIGN_OR_RETURN(e.type, Str(*it, "type", "environment.type"));
+    FERRY_ASSIGN_OR_RETURN(e.file, Str(*it, "file", "environment.file"));
+    FERRY_ASSIGN_OR_RETURN(e.content, Str(*it, "content", "environment.content"));
+    FERRY_ASSIGN_OR_RETURN(e.name, Str(*it, "name", "environment.name"));
+    if (auto v = it->find("version"); v != it->end() && !v->is_null()) {
+      if (!v->is_number_integer() || v->get<int64_t>() < 0) {
+        return Bad("environment.version", "must be a positive integer, got " + v->dump());
+      }
+      e.version = v->get<int64_t>();
+    }
+    // A reference to a registered environment only; the server fills in the rest.
+    if (!e.name.empty() && e.type.empty() && e.file.empty() && e.content.empty()) return o;
+    if (e.type != "pip" && e.type != "conda") {
+      return Bad("environment.type", "must be one of: pip, conda (got '" + e.type + "')");
+    }
+    if (e.file.empty() == e.content.empty()) {
+      return Bad("environment", "needs exactly one of 'file' (a path in the snapshot) or 'content' (the spec's text)");
+    }
+    if (!e.file.empty()) {
+      Status st = ValidateRelativePath(e.file);
+      if (!st.ok()) return st.WithContext("field 'environment.file'");
+    }
+    if (e.content.size() > (1u << 20)) return Bad("environment.content", "is larger than 1 MiB");
+  }
+  return o;
+}
+
+}  // namespace ferry::model
