@@ -3,7 +3,7 @@
 #
 #   bench/run_all.sh                 # all of them (a few minutes on 2 cores)
 #   bench/run_all.sh log_call ...    # a subset: submit_overhead log_call metric_ingest
-#                                    #           metric_ingest_http snapshot env_reuse
+#                                    #           metric_ingest_http snapshot env_reuse env_first_build
 #
 # Benchmarks are not tests: numbers never change the exit status (only a benchmark that
 # fails to run does, and the others still run). Full output goes to the terminal and to a
@@ -45,7 +45,7 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
@@ -59,6 +59,7 @@ for b in "${selected[@]}"; do
     metric_ingest_http) cmd=("$py" "$here/metric_ingest_http.py") ;;
     snapshot)           cmd=("$here/snapshot.sh") ;;
     env_reuse)          cmd=("$py" "$here/env_reuse.py") ;;
+    env_first_build)    cmd=("$py" "$here/env_first_build.py") ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
   esac
   start=$(date +%s)
@@ -133,6 +134,11 @@ if r:
     rows.append(("env_reuse (warm managed env)", f"{f(r,'managed_ms')} ms", f"user-managed {f(r,'user_ms')} ms",
                  f"{f(r,'ratio','{:.2f}')}x", f"extra {f(r,'extra_ms')} ms (goal <= 20)",
                  f"submit-script --wait, one package from local wheels; {r.get('tool','?')}"))
+r = result("env_first_build") if "env_first_build" in names else None
+if r:
+    rows.append(("env_first_build (10 packages)", f"{f(r,'ferry_build_ms')} ms", f"uv pip install {f(r,'uv_install_ms')} ms",
+                 f"{f(r,'ratio','{:.2f}')}x", "<= 1.5x",
+                 f"uv venv + install {f(r,'uv_venv_install_ms')} ms ({f(r,'ratio_venv','{:.2f}')}x); whole run {f(r,'ferry_run_ms')} ms"))
 r = result("log_call") if "log_call" in names else None
 if r:
     rows.append(("log_call", f"{f(r,'ferry_us','{:.2f}')} us", f"os.write {f(r,'oswrite_us','{:.2f}')} us",
