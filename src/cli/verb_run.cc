@@ -89,6 +89,21 @@ void PrintRun(const json& r, const json& history, const json& artifacts) {
   for (auto& a : r["arguments"]) cmd += " " + a.get<std::string>();
   std::printf("Command:     %s %s\n", s("python").c_str(), cmd.c_str());
   std::printf("Snapshot:    %s\n", s("snapshot_id").c_str());
+  if (r.contains("environment") && r["environment"].is_object()) {
+    const json& e = r["environment"];
+    std::string what = e.value("type", "") + " ";
+    what += e.contains("name") ? e.value("name", "") + " version " + std::to_string(e.value("version", int64_t{0}))
+                               : e.value("file", "");
+    std::printf("Environment: %s (managed)\n", what.c_str());
+  }
+  if (r.contains("docker") && r["docker"].is_object()) {
+    std::printf("Container:   %s\n", r["docker"].value("base_image", "").c_str());
+  }
+  if (r.value("gpus", 0) > 0) {
+    std::string ids;
+    for (auto& g : r["gpu_ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(g.get<int>());
+    std::printf("GPUs:        %d%s\n", r["gpus"].get<int>(), ids.empty() ? "" : (" (devices " + ids + ")").c_str());
+  }
   std::printf("Created:     %s\nStarted:     %s\nEnded:       %s\n", FormatTime(r["created_at"]).c_str(),
               FormatTime(r["started_at"]).c_str(), FormatTime(r["ended_at"]).c_str());
   if (!r["exit_code"].is_null()) std::printf("Exit code:   %d\n", r["exit_code"].get<int>());

@@ -183,3 +183,54 @@ def test_concurrent_runs_wait_for_one_build(make_workspace, src, tmp_path, build
     assert sum("[ferry] reusing environment" in log for log in logs) == 2, logs
     envs = [p for p in (ws.home / "envs").iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert len(envs) == 1, envs
+
+
+# No conda channel is reachable from the test machines, so a real micromamba cannot create
+# environments here. This stand-in checks Ferry's side of the contract only: which tool is
+# chosen, its command line, caching and locking of the result, the freeze, and failures.
+FAKE_MICROMAMBA = r"""#!/bin/sh
+echo "$*" >> "$(dirname "$0")/calls.log"
+case "$1" in
+  create)
+    prefix=""; file=""
+    while [ $# -gt 0 ]; do
+      case "$1" in -p) prefix="$2"; shift ;; -f) file="$2"; shift ;; esac
+      shift
+    done
+    grep -q "fail-please" "$file" && { echo "error: nothing provides fail-please" >&2; exit 1; }
+    mkdir -p "$prefix/bin" && ln -s "REAL_PYTHON" "$prefix/bin/python"
+    echo "created $prefix" ;;
+  list) echo "numpy=1.26.4=fake_0" ;;
+esac
+"""
+
+
+def test_conda_packages_are_built_by_the_nodes_micromamba(make_workspace, src, tmp_path):
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    tool = bin_dir / "micromamba"
+    tool.write_text(FAKE_MICROMAMBA.replace("REAL_PYTHON", sys.executable))
+    tool.chmod(0o755)
+    ws = make_workspace(env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    write(src / "env.yml", "name: t\nchannels: [conda-forge]\ndependencies:\n  - python=3.11\n  - numpy=1.26\n")
+    write(src / "job.py", "import sys\nprint('python', sys.executable)\n")
+    write(src / "c.runconfig", managed("") + "    condaDependenciesFile: env.yml\n")
+    r = submit_script(ws, src, "-c", str(src / "c.runconfig"), "--wait")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "from env.yml with micromamba" in r.stdout, r.stdout
+    calls = (bin_dir / "calls.log").read_text().splitlines()
+    create = [c for c in calls if c.startswith("create")]
+    assert len(create) == 1 and f"-p {ws.home / 'envs'}" in create[0] and create[0].endswith("/env.yml"), calls
+    assert f"python {ws.home / 'envs'}" in r.stdout  # the script ran with the environment's interpreter
+    out = tmp_path / "dl"
+    ws.cli("run", "download", last_run(ws)["id"], "--output-dir", out, "--prefix", "environment/")
+    assert "numpy=1.26.4=fake_0" in (out / "environment" / "freeze.txt").read_text()
+    r = submit_script(ws, src, "-c", str(src / "c.runconfig"), "--wait")
+    assert r.returncode == 0 and "reusing environment" in r.stdout, r.stdout
+    assert len([c for c in (bin_dir / "calls.log").read_text().splitlines() if c.startswith("create")]) == 1
+    # A failing tool fails the run with its name and output, and leaves nothing to reuse.
+    write(src / "env.yml", "dependencies:\n  - python=3.11\n  - fail-please\n")
+    r = submit_script(ws, src, "-c", str(src / "c.runconfig"), "--wait")
+    assert r.returncode == 1
+    err = last_run(ws)["error"]
+    assert "micromamba could not create the environment from env.yml" in err and "nothing provides fail-please" in err, err
