@@ -4,6 +4,8 @@
 # podman/runc/catatonit/busybox-static: rootful, offline containers for the integration tests
 # (tests/support/podman.py). runc is listed explicitly: podman's default crun fails on hybrid
 # cgroup hosts, and without it --no-install-recommends would pull crun instead.
+# openssh-server/-client, rsync, iproute2, util-linux (unshare, nsenter), openssl, iptables, procps:
+# real sshd "remote hosts" in network namespaces for the SSH target's tests (tests/support/sshd.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,7 @@ DEB_PACKAGES=(
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libsimdjson-dev libsodium-dev
   libgtest-dev googletest python3 python3-venv
   podman runc catatonit busybox-static
+  openssh-server openssh-client rsync iproute2 util-linux openssl iptables procps
 )
 
 missing=()

@@ -125,15 +125,6 @@ class ServerConn {
   bool stop_on_term_ = false;
 };
 
-std::string FindPythonPackageDir() {
-  if (const char* p = std::getenv("FERRY_PYTHON_PACKAGE_DIR"); p && *p) return p;
-  std::string exe = ExecutableDir();
-  for (const char* rel : {"/../share/ferry/python", "/../../python", "/../python"}) {
-    std::string cand = AbsolutePath(exe + rel);
-    if (PathExists(cand + "/ferry/__init__.py")) return cand;
-  }
-  return "";
-}
 
 class Agent {
  public:
@@ -165,6 +156,7 @@ class Agent {
       UniqueFd m(::open(metrics_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     }
     capture_fd_ = capture.get();
+    if (!snapshot_note_.empty()) AgentNote(snapshot_note_);
 
     auto parsed = model::RunOptionsFromJson(run);
     if (!parsed.ok()) return Finish("Failed", "the run's options are not valid", parsed.status().message());
@@ -345,6 +337,12 @@ class Agent {
     }
     FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(work_, "outputs")));
     FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(work_, "logs")));
+    if (blobs_ && o_.blob_cache && cached_blobs_ > 0) FERRY_RETURN_IF_ERROR(blobs_->Sync());
+    if (o_.blob_cache) {
+      snapshot_note_ = "snapshot: " + std::to_string(m.entries.size()) + " files; fetched " +
+                       std::to_string(cached_blobs_) + " blobs (" + std::to_string(fetched_bytes_) +
+                       " bytes) from the server, the rest from this node's cache";
+    }
     return Status::Ok();
   }
 
@@ -357,18 +355,25 @@ class Agent {
       // (e.g. a home on a shared file system that agents must not write to).
       const char* mode = std::getenv("FERRY_AGENT_BLOBS");
       bool http_only = mode && std::string(mode) == "http";
-      if (!http_only && PathExists(dir)) {
+      if (!http_only && (o_.blob_cache || PathExists(dir))) {
         auto b = store::OpenFsBlobStore(dir);
         if (b.ok()) blobs_ = std::move(b).value();
+        else if (o_.blob_cache) AgentNote("no blob cache on this node: " + b.status().message());
       }
     }
     if (blobs_) {
       auto r = blobs_->Get(hash);
       if (r.ok() || r.status().code() != StatusCode::kNotFound) return r;
     }
-    // A node without the workspace's blob store fetches over HTTP and verifies the content.
+    // A node without the workspace's blob store fetches over HTTP and verifies the content;
+    // a node with a cache keeps it for the next run.
     FERRY_ASSIGN_OR_RETURN(std::string content, conn_.GetBlob(hash));
     if (Sha256Hex(content) != hash) return Status::Corruption("blob " + hash + " arrived corrupted");
+    if (blobs_ && o_.blob_cache) {
+      auto put = blobs_->Put(content, hash);
+      if (put.ok()) ++cached_blobs_;
+      fetched_bytes_ += static_cast<int64_t>(content.size());
+    }
     return content;
   }
 
@@ -675,7 +680,7 @@ class Agent {
       }
       FERRY_ASSIGN_OR_RETURN(std::string content, ReadFile(local));
       std::string hash = Sha256Hex(content);
-      if (blobs_) {
+      if (blobs_ && !o_.blob_cache) {
         FERRY_RETURN_IF_ERROR(blobs_->Put(content, hash).status());
       } else {
         batch += hash + " " + std::to_string(content.size()) + "\n" + content;
@@ -683,7 +688,7 @@ class Agent {
       }
       manifest.push_back({{"path", rel}, {"size", content.size()}, {"hash", hash}});
     }
-    if (blobs_) FERRY_RETURN_IF_ERROR(blobs_->Sync());
+    if (blobs_ && !o_.blob_cache) FERRY_RETURN_IF_ERROR(blobs_->Sync());
     FERRY_RETURN_IF_ERROR(flush());
     if (manifest.empty()) return Status::Ok();
     auto r = conn_.Call("POST", conn_.RunPath("artifacts"), json{{"files", manifest}}.dump());
@@ -696,6 +701,8 @@ class Agent {
   int capture_fd_ = -1;
   bool blobs_opened_ = false;
   std::unique_ptr<store::BlobStore> blobs_;
+  int64_t cached_blobs_ = 0, fetched_bytes_ = 0;
+  std::string snapshot_note_;
   bool cancel_requested_ = false, canceled_ = false, final_drain_ = false, timed_out_ = false;
   int64_t max_duration_s_ = 0;
   model::RunOptions options_;
@@ -713,6 +720,46 @@ class Agent {
 };
 
 }  // namespace
+
+int LaunchDetachedAgent(const AgentOptions& options, const std::string& executable) {
+  std::string token;
+  char c;
+  while (::read(0, &c, 1) == 1 && c != '\n') token += c;
+  if (token.empty()) {
+    std::fprintf(stderr, "ferry agent --detach: no run token on stdin\n");
+    return 2;
+  }
+  std::string agent_dir = JoinPath(options.home, "work/" + options.run_id + ".agent");
+  Status made = MakeDirs(agent_dir);
+  if (!made.ok()) {
+    std::fprintf(stderr, "ferry agent --detach: %s\n", made.ToString().c_str());
+    return 2;
+  }
+  std::string log_path = JoinPath(agent_dir, "agent.log");
+  UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!log.valid()) {
+    std::fprintf(stderr, "ferry agent --detach: cannot create %s\n", log_path.c_str());
+    return 2;
+  }
+  SpawnOptions so;
+  so.argv = {executable, "--home", options.home, "agent", "--run-id", options.run_id};
+  if (options.blob_cache) so.argv.push_back("--blob-cache");
+  so.env_set["FERRY_RUN_TOKEN"] = token;
+  so.stdout_fd = log.get();
+  so.stderr_fd = log.get();
+  auto pid = SpawnDetached(so);
+  if (!pid.ok()) {
+    std::fprintf(stderr, "ferry agent --detach: %s\n", pid.status().ToString().c_str());
+    return 2;
+  }
+  auto start = ProcessStartTime(*pid);
+  auto boot = ReadFile("/proc/sys/kernel/random/boot_id");
+  std::string boot_id = boot.ok() ? std::string(boot->substr(0, boot->find('\n'))) : "";
+  std::printf("%s\n", json{{"pid", *pid}, {"start_time", std::to_string(start.value_or(0))}, {"boot_id", boot_id}}
+                          .dump()
+                          .c_str());
+  return 0;
+}
 
 int RunAgent(const AgentOptions& options) {
   if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return 2;

@@ -14,7 +14,14 @@ struct AgentOptions {
   std::string home;          // workspace home: server.json (URL), blobs/, work/
   std::string token;         // the run's token (from FERRY_RUN_TOKEN)
   double cancel_grace_s = 10;  // SIGTERM to SIGKILL
+  // The home is this node's own (a remote host's), not the workspace's: its blobs/ is a cache
+  // filled from the server, and outputs are uploaded over HTTP.
+  bool blob_cache = false;
 };
+
+// `ferry agent --detach`: reads the run token from stdin, starts the agent as a daemon (it
+// outlives the SSH session that started it) and prints {"pid","start_time","boot_id"}.
+int LaunchDetachedAgent(const AgentOptions& options, const std::string& executable);
 
 // Returns the agent's process exit code (0 when the final status was delivered).
 int RunAgent(const AgentOptions& options);

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
+#include "common/fs.h"
 #include "net/http.h"
 
 namespace ferry::cli {
@@ -57,6 +58,89 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
                   t.value("queued_runs", 0), t.contains("max_concurrent_runs") ? t["max_concurrent_runs"].dump().c_str() : "-");
     }
   });
+  auto* attach = compute->add_subcommand("attach", "Attach a remote machine as a compute target");
+  attach->require_subcommand(1);
+  auto* ssh = attach->add_subcommand("ssh", "A machine reached with OpenSSH (key or password)");
+  struct SshArgs {
+    std::string name, host, user, key, passphrase_file, password_file, work_dir;
+    int port = 22, max_jobs = 1;
+  };
+  auto a = std::make_shared<SshArgs>();
+  ssh->add_option("name", a->name, "Target name")->required();
+  ssh->add_option("--host", a->host, "Host name or address (as ssh understands it: ~/.ssh/config applies)")->required();
+  ssh->add_option("--port", a->port, "SSH port (default 22)");
+  ssh->add_option("--user", a->user, "Remote user")->required();
+  ssh->add_option("--key", a->key, "Private key file (preferred)");
+  ssh->add_option("--passphrase-file", a->passphrase_file, "File holding the key's passphrase");
+  ssh->add_option("--password-file", a->password_file, "File holding the password (keys are preferred)");
+  ssh->add_option("--max-concurrent-jobs", a->max_jobs, "Runs at once on the host (default 1)");
+  ssh->add_option("--work-dir", a->work_dir, "Ferry's directory on the host (default ~/.ferry-agent)");
+  ssh->callback([&ctx, a, exit_code] {
+    auto secret = [](const std::string& path, const char* what) -> Result<std::string> {
+      if (path.empty()) return std::string();
+      FERRY_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+      if (text.empty()) return Status::InvalidArgument(std::string(what) + " file " + path + " is empty");
+      return text;
+    };
+    if (a->key.empty() == a->password_file.empty()) {
+      *exit_code = ReportError(Status::InvalidArgument("give exactly one of --key FILE or --password-file FILE"));
+      return;
+    }
+    auto password = secret(a->password_file, "the password");
+    auto passphrase = secret(a->passphrase_file, "the passphrase");
+    if (!password.ok() || !passphrase.ok()) {
+      *exit_code = ReportError(!password.ok() ? password.status() : passphrase.status());
+      return;
+    }
+    json body = {{"name", a->name}, {"kind", "ssh"}, {"host", a->host}, {"port", a->port}, {"user", a->user},
+                 {"max_concurrent_runs", a->max_jobs}};
+    if (!a->key.empty()) body["key_file"] = AbsolutePath(a->key);
+    if (!password->empty()) body["password"] = *password;
+    if (!passphrase->empty()) body["passphrase"] = *passphrase;
+    if (!a->work_dir.empty()) body["remote_dir"] = a->work_dir;
+    auto r = ctx.Call("POST", "/api/v1/computes", body.dump());
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    for (auto& w : (*r)["warnings"]) std::fprintf(stderr, "ferry: warning: %s\n", w.get<std::string>().c_str());
+    if (ctx.json_output()) return PrintJson(*r);
+    const json& f = (*r)["facts"];
+    std::printf("attached %s: %s@%s:%d, %s %s, %d CPUs, %.1f GiB free, %zu Python interpreter(s), %zu GPU(s)\n",
+                a->name.c_str(), a->user.c_str(), a->host.c_str(), a->port, f.value("os", "?").c_str(),
+                f.value("arch", "?").c_str(), f.value("cpus", 0), f.value("disk_free_gib", 0.0),
+                f.contains("pythons") ? f["pythons"].size() : 0, f.contains("gpus") ? f["gpus"].size() : 0);
+  });
+
+  auto* detach = compute->add_subcommand("detach", "Detach a compute target");
+  auto detach_name = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
+  detach->add_option("name", *detach_name, "Target name")->required();
+  detach->add_flag("--force", *force, "Cancel its active runs instead of refusing");
+  detach->callback([&ctx, detach_name, force, exit_code] {
+    auto r = ctx.Call("DELETE", "/api/v1/computes/" + net::UrlEncode(*detach_name) + (*force ? "?force=true" : ""));
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    if (ctx.json_output()) return PrintJson(*r);
+    std::printf("detached %s (%d active run(s) canceled)\n", detach_name->c_str(), (*r)["canceled_runs"].get<int>());
+  });
+
+  auto* trust = compute->add_subcommand("trust", "Trust a target's current host key (after an expected change)");
+  auto trust_name = std::make_shared<std::string>();
+  trust->add_option("name", *trust_name, "Target name")->required();
+  trust->callback([&ctx, trust_name, exit_code] {
+    auto r = ctx.Call("POST", "/api/v1/computes/" + net::UrlEncode(*trust_name) + "/trust", "{}");
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    if (ctx.json_output()) return PrintJson(*r);
+    std::printf("%s: host key %s\n", trust_name->c_str(), (*r)["changed"].get<bool>() ? "updated" : "unchanged");
+  });
+
   auto* show = compute->add_subcommand("show", "Show a compute target");
   auto name = std::make_shared<std::string>();
   show->add_option("name", *name, "Target name")->required();
@@ -68,8 +152,9 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
     }
     if (ctx.json_output()) return PrintJson(*r);
     const json& t = *r;
-    std::printf("Name:        %s\nKind:        %s\nState:       %s\n", t["name"].get<std::string>().c_str(),
-                t["kind"].get<std::string>().c_str(), t.value("state", "").c_str());
+    std::printf("Name:        %s\nKind:        %s\nState:       %s%s\n", t["name"].get<std::string>().c_str(),
+                t["kind"].get<std::string>().c_str(), t.value("state", "").c_str(),
+                t.contains("state_reason") ? (" (" + t["state_reason"].get<std::string>() + ")").c_str() : "");
     if (t.contains("max_concurrent_runs")) std::printf("Max runs:    %d\n", t["max_concurrent_runs"].get<int>());
     std::printf("Active runs: %d\nQueued runs: %d\n", t.value("active_runs", 0), t.value("queued_runs", 0));
     if (t.contains("details")) std::printf("Details:     %s\n", t["details"].dump().c_str());

@@ -256,9 +256,11 @@ int Submit(Context& ctx, SubmitOptions& o) {
   std::string script_rel = script_abs.substr(source.size() + 1);
   if (o.experiment.empty()) o.experiment = FolderExperiment(source).value_or("default");
   // In a container the interpreter is the image's, found on the container's PATH.
-  std::string python = !o.python.empty() ? o.python : o.run_options.docker.enabled ? "python3" : FindOnPath("python3");
+  // In a container or on another machine the interpreter is found there, on its PATH.
+  bool found_there = o.run_options.docker.enabled || o.target != "local";
+  std::string python = !o.python.empty() ? o.python : found_there ? "python3" : FindOnPath("python3");
   if (python.empty()) return ReportError(Status::NotFound("python3 is not on PATH; pass --python PATH"));
-  if (python.find('/') != std::string::npos && !o.run_options.docker.enabled) python = AbsolutePath(python);
+  if (python.find('/') != std::string::npos && !found_there) python = AbsolutePath(python);
   std::map<std::string, std::string> tags;
   for (auto& t : o.tags) {
     auto eq = t.find('=');

@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "cli/context.h"
+#include "common/fs.h"
 #include "common/home.h"
 #include "common/subprocess.h"
 #include "server/server.h"
@@ -55,8 +56,16 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
   auto aopts = std::make_shared<agent::AgentOptions>();
   agent->add_option("--run-id", aopts->run_id)->required();
   agent->add_option("--cancel-grace", aopts->cancel_grace_s, "Seconds between SIGTERM and SIGKILL");
-  agent->callback([&ctx, aopts, exit_code] {
+  agent->add_flag("--blob-cache", aopts->blob_cache, "The home's blobs/ is this node's cache (remote hosts)");
+  auto detach = std::make_shared<bool>(false);
+  agent->add_flag("--detach", *detach, "Read the run token from stdin, start the agent as a daemon, print its pid");
+  agent->callback([&ctx, aopts, detach, exit_code] {
     aopts->home = ctx.home;
+    if (*detach) {
+      aopts->home = AbsolutePath(aopts->home);  // the daemon does not keep this shell's directory
+      *exit_code = agent::LaunchDetachedAgent(*aopts, JoinPath(ExecutableDir(), "ferry"));
+      return;
+    }
     const char* token = std::getenv("FERRY_RUN_TOKEN");
     if (!token || !*token) {
       *exit_code = ReportError(Status::InvalidArgument("FERRY_RUN_TOKEN is not set; the agent is started by the server"));

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/context.h"
+#include "compute/ssh/ssh_client.h"
 
 namespace ferry::cli {
 
@@ -23,6 +24,8 @@ constexpr Register kVerbs[] = {RegisterRun,    RegisterExperiment, RegisterEnvir
 }  // namespace
 
 int Main(int argc, char** argv) {
+  // Started by ssh as SSH_ASKPASS (remote targets with a password or key passphrase).
+  if (compute::MaybeRunAskpass()) return kExitOk;
   Context ctx;
   ctx.argv.assign(argv, argv + argc);
   int exit_code = kExitOk;

@@ -1,12 +1,14 @@
 // Unit tests for common: Status, files, hashing, zstd, processes.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
 #include "common/crypto.h"
 #include "common/fs.h"
+#include "common/seal.h"
 #include "common/status.h"
 #include "common/subprocess.h"
 #include "common/zstd_util.h"
@@ -144,6 +146,39 @@ TEST(Subprocess, DetachedProcessIdentity) {
   ::kill(*pid, SIGKILL);
   for (int i = 0; i < 500 && ProcessAlive(*pid, *start); ++i) ::usleep(10000);
   EXPECT_FALSE(ProcessAlive(*pid, *start));
+}
+
+}  // namespace
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+TEST(Seal, RoundTripTamperAndWrongKey) {
+  char tmpl[] = "/tmp/ferry-seal-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  auto a = Sealer::Open(dir + "/a.key");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  struct stat st;
+  ASSERT_EQ(::stat((dir + "/a.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string sealed = a->Seal("hunter2");
+  EXPECT_TRUE(Sealer::IsSealed(sealed));
+  EXPECT_EQ(sealed.find("hunter2"), std::string::npos);
+  EXPECT_NE(a->Seal("hunter2"), sealed);  // fresh nonce each time
+  EXPECT_EQ(*a->Unseal(sealed), "hunter2");
+  // The same key file opens it again; another workspace's key does not.
+  EXPECT_EQ(*Sealer::Open(dir + "/a.key")->Unseal(sealed), "hunter2");
+  auto b = Sealer::Open(dir + "/b.key");
+  ASSERT_TRUE(b.ok());
+  auto wrong = b->Unseal(sealed);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().message().find("hunter2"), std::string::npos);
+  std::string tampered = sealed;
+  tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(a->Unseal(tampered).ok());
+  EXPECT_FALSE(a->Unseal("plain").ok());
+  (void)RemoveAll(dir);
 }
 
 }  // namespace

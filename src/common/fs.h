@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "common/status.h"
@@ -48,6 +49,8 @@ Status MakeDirs(const std::string& path, int mode = 0755);
 // rm -rf; a missing path is not an error.
 Status RemoveAll(const std::string& path);
 bool PathExists(const std::string& path);
+// Names in a directory (without "." and ".."), sorted.
+Result<std::vector<std::string>> ListDir(const std::string& path);
 std::string JoinPath(std::string_view a, std::string_view b);
 // Absolute, lexically normalised path (no symlink resolution).
 std::string AbsolutePath(const std::string& path);

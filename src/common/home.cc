@@ -62,4 +62,14 @@ Result<std::string> EnsureSecretFile(const std::string& path) {
   return ReadSecretFile(path);
 }
 
+std::string FindPythonPackageDir() {
+  if (const char* p = std::getenv("FERRY_PYTHON_PACKAGE_DIR"); p && *p) return p;
+  std::string exe = ExecutableDir();
+  for (const char* rel : {"/../share/ferry/python", "/../../python", "/../python"}) {
+    std::string cand = AbsolutePath(exe + rel);
+    if (PathExists(cand + "/ferry/__init__.py")) return cand;
+  }
+  return "";
+}
+
 }  // namespace ferry

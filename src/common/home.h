@@ -29,4 +29,8 @@ Result<std::string> ReadSecretFile(const std::string& path);
 // Creates the file with a new random value (0600) if missing; returns its content.
 Result<std::string> EnsureSecretFile(const std::string& path);
 
+// Ferry's in-script Python package directory (FERRY_PYTHON_PACKAGE_DIR, else found next to
+// this binary: share/ferry/python in an install, python/ in a build tree); empty if none.
+std::string FindPythonPackageDir();
+
 }  // namespace ferry

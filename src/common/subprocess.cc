@@ -69,7 +69,7 @@ Result<PreparedExec> Prepare(const SpawnOptions& o) {
   if (o.new_session) ::setsid();
   else if (o.new_process_group) ::setpgid(0, 0);
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  ::dup2(devnull, 0);
+  ::dup2(o.stdin_fd >= 0 ? o.stdin_fd : devnull, 0);
   ::dup2(o.stdout_fd >= 0 ? o.stdout_fd : devnull, 1);
   ::dup2(o.stderr_fd >= 0 ? o.stderr_fd : devnull, 2);
   // Nothing else of the parent's leaks into the child (a server's listening socket would
@@ -254,6 +254,66 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std
   }
   out.exit_code = ExitCodeFromWaitStatus(sp->Wait());
   return out;
+}
+
+Result<ProcessResult> RunProcess(const SpawnOptions& options, const std::string& input, int timeout_ms) {
+  int in[2], out[2], err[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
+  UniqueFd in_r(in[0]), in_w(in[1]);
+  if (::pipe2(out, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
+  UniqueFd out_r(out[0]), out_w(out[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
+  UniqueFd err_r(err[0]), err_w(err[1]);
+  SpawnOptions o = options;
+  o.stdin_fd = in_r.get();
+  o.stdout_fd = out_w.get();
+  o.stderr_fd = err_w.get();
+  FERRY_ASSIGN_OR_RETURN(Subprocess sp, Subprocess::Spawn(o));
+  in_r.Reset();
+  out_w.Reset();
+  err_w.Reset();
+  ::fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
+  if (input.empty()) in_w.Reset();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  ProcessResult r;
+  size_t written = 0;
+  char buf[16384];
+  while (out_r.valid() || err_r.valid()) {
+    pollfd fds[3];
+    int n = 0;
+    int i_out = -1, i_err = -1, i_in = -1;
+    if (out_r.valid()) { fds[n] = {out_r.get(), POLLIN, 0}; i_out = n++; }
+    if (err_r.valid()) { fds[n] = {err_r.get(), POLLIN, 0}; i_err = n++; }
+    if (in_w.valid()) { fds[n] = {in_w.get(), POLLOUT, 0}; i_in = n++; }
+    int wait_ms = -1;
+    if (timeout_ms > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
+    }
+    int pr = ::poll(fds, static_cast<nfds_t>(n), wait_ms);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr == 0) {
+      r.timed_out = true;
+      sp.SignalGroup(SIGKILL);
+      break;
+    }
+    auto drain = [&](int idx, UniqueFd& fd, std::string& to) {
+      if (idx < 0 || !(fds[idx].revents & (POLLIN | POLLHUP | POLLERR))) return;
+      ssize_t got = ::read(fd.get(), buf, sizeof buf);
+      if (got > 0) to.append(buf, static_cast<size_t>(got));
+      else if (got == 0 || errno != EINTR) fd.Reset();
+    };
+    drain(i_out, out_r, r.out);
+    drain(i_err, err_r, r.err);
+    if (i_in >= 0 && (fds[i_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      ssize_t w = ::write(in_w.get(), input.data() + written, input.size() - written);
+      if (w > 0) written += static_cast<size_t>(w);
+      if (w < 0 && errno != EAGAIN && errno != EINTR) in_w.Reset();  // the child closed its stdin
+      if (written == input.size()) in_w.Reset();
+    }
+  }
+  r.exit_code = ExitCodeFromWaitStatus(sp.Wait());
+  return r;
 }
 
 int ExitCodeFromWaitStatus(int status) {

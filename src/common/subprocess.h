@@ -17,6 +17,7 @@ struct SpawnOptions {
   std::map<std::string, std::string> env_set;  // added to (or replacing in) the inherited env
   std::vector<std::string> env_unset;
   std::string cwd;                        // empty: inherit
+  int stdin_fd = -1;                      // -1: /dev/null
   int stdout_fd = -1;                     // -1: /dev/null
   int stderr_fd = -1;                     // -1: /dev/null
   bool new_process_group = true;          // child leads its own process group
@@ -64,6 +65,15 @@ struct CommandOutput {
 // command's process group is killed past the deadline and Unavailable is returned.
 Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std::string& cwd = "",
                                  int timeout_ms = 0);
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string out, err;
+  bool timed_out = false;  // killed at the deadline (exit_code is then 128+SIGKILL)
+};
+// Runs a command with `input` on its stdin and both outputs captured; with timeout_ms > 0
+// its process group is killed at the deadline (timed_out set, not an error).
+Result<ProcessResult> RunProcess(const SpawnOptions& options, const std::string& input, int timeout_ms);
 
 // Exit code from a raw wait status: the code for a normal exit, 128+signal for a signal.
 int ExitCodeFromWaitStatus(int status);

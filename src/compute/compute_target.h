@@ -6,6 +6,7 @@
 // SSH, sbatch) but must return within their own timeouts.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,8 +46,18 @@ class ComputeTarget {
   // Starts the run's agent. Success: the job handle to persist. Failure: a Status that says
   // why (the run is then marked Failed with that reason).
   virtual Result<std::string> Launch(const RunPlan& plan) = 0;
-  // One call for all jobs of this target: the state of each handle, in order.
+  // One call for all jobs of this target: the state of each handle, in order. A job whose
+  // state cannot be known now (host unreachable) is kAlive: only a job known to be gone is kGone.
   virtual std::vector<JobState> Poll(const std::vector<std::string>& handles) = 0;
+  // Why a job Poll reported kGone ended without a final status (e.g. "the host rebooted");
+  // empty: the scheduler's generic reason.
+  virtual std::string GoneReason(const std::string& handle) const {
+    (void)handle;
+    return "";
+  }
+  // Empty when runs can be launched now; else why not (host unreachable, stopped), shown
+  // with the queued runs. Must not block (remote drivers answer from their last check).
+  virtual std::string NotReady() const { return ""; }
   // Asks the job to stop gracefully (the agent then cancels the script and reports Canceled).
   // A job that is already gone is not an error.
   virtual Status Cancel(const std::string& handle) = 0;

@@ -15,7 +15,36 @@ Scheduler::Scheduler(store::MetadataStore* store, const Clock* clock, SchedulerO
 
 Scheduler::~Scheduler() { Stop(); }
 
-void Scheduler::AddTarget(compute::ComputeTarget* target) { targets_[target->name()] = target; }
+void Scheduler::AddTarget(std::shared_ptr<compute::ComputeTarget> target) {
+  std::lock_guard lock(targets_mu_);
+  targets_[target->name()] = std::move(target);
+}
+
+void Scheduler::AddTarget(compute::ComputeTarget* target) {
+  AddTarget(std::shared_ptr<compute::ComputeTarget>(target, [](compute::ComputeTarget*) {}));
+}
+
+void Scheduler::RemoveTarget(const std::string& name) {
+  std::lock_guard lock(targets_mu_);
+  targets_.erase(name);
+}
+
+std::shared_ptr<compute::ComputeTarget> Scheduler::GetTarget(const std::string& name) const {
+  std::lock_guard lock(targets_mu_);
+  auto it = targets_.find(name);
+  return it == targets_.end() ? nullptr : it->second;
+}
+
+std::map<std::string, std::shared_ptr<compute::ComputeTarget>> Scheduler::Targets() const {
+  std::lock_guard lock(targets_mu_);
+  return targets_;
+}
+
+std::string Scheduler::QueueReason(const std::string& run_id) const {
+  std::lock_guard lock(targets_mu_);
+  auto it = queue_reasons_.find(run_id);
+  return it == queue_reasons_.end() ? "" : it->second;
+}
 
 void Scheduler::Start() {
   thread_ = std::thread([this] { Loop(); });
@@ -63,9 +92,8 @@ Status Scheduler::Cancel(const std::string& run_id, const std::string& reason) {
 }
 
 Status Scheduler::CheckFits(const model::Run& run) const {
-  auto it = targets_.find(run.target);
-  if (it == targets_.end()) return Status::Ok();  // failed by the first cycle, with the reason
-  compute::ComputeTarget* t = it->second;
+  auto t = GetTarget(run.target);
+  if (!t) return Status::Ok();  // failed by the first cycle, with the reason
   if (run.options.gpus > 0) {
     size_t have = t->gpus().size();
     if (have < static_cast<size_t>(run.options.gpus)) {
@@ -101,6 +129,8 @@ void Scheduler::RunOnce() {
     spdlog::error("scheduler: listing active runs: {}", active.status().ToString());
     return;
   }
+  const auto targets = Targets();
+  std::map<std::string, std::string> reasons;  // queued run -> why it waits
   const bool startup = first_cycle_;
   first_cycle_ = false;
   std::map<std::string, int> busy;  // target -> active runs
@@ -132,8 +162,8 @@ void Scheduler::RunOnce() {
 
   // Reconcile launched jobs: one Poll per target for all its jobs.
   for (auto& [target_name, runs] : launched) {
-    auto it = targets_.find(target_name);
-    if (it == targets_.end()) continue;
+    auto it = targets.find(target_name);
+    if (it == targets.end()) continue;
     std::vector<std::string> handles;
     for (auto* r : runs) handles.push_back(r->job_handle);
     auto states = it->second->Poll(handles);
@@ -141,8 +171,10 @@ void Scheduler::RunOnce() {
       model::Run& r = *runs[i];
       if (states[i] == compute::JobState::kGone) {
         store::TransitionExtras ex;
-        ex.error = "the agent of this run exited without reporting a final status (job " +
-                   r.job_handle + "); its own log is work/" + r.id + ".agent/agent.log in the workspace home";
+        std::string why = it->second->GoneReason(r.job_handle);
+        ex.error = !why.empty() ? why
+                                : "the agent of this run exited without reporting a final status (job " + r.job_handle +
+                                      "); its own log is work/" + r.id + ".agent/agent.log in the workspace home";
         auto t = store_->Transition(r.id, RunStatus::kFailed, "agent lost", clock_->Now(), ex);
         if (t.ok()) {
           --busy[target_name];
@@ -170,26 +202,39 @@ void Scheduler::RunOnce() {
   // GPUs holds back later GPU runs on its target (so small requests can't starve a large
   // one); runs without GPUs still start in free slots.
   std::set<std::string> gpu_blocked;
+  std::map<std::string, std::string> not_ready;
+  for (auto& [name, t] : targets) not_ready[name] = t->NotReady();
   for (model::Run* r : queued) {
-    auto it = targets_.find(r->target);
+    auto it = targets.find(r->target);
     if (r->cancel_requested) {
       if (store_->Transition(r->id, RunStatus::kCanceled, "canceled before it started", clock_->Now()).ok())
         Changed(r->id);
       continue;
     }
-    if (it == targets_.end()) {
+    if (it == targets.end()) {
       store::TransitionExtras ex;
       ex.error = "compute target '" + r->target + "' is not available on this server";
       if (store_->Transition(r->id, RunStatus::kFailed, "unknown target", clock_->Now(), ex).ok())
         Changed(r->id);
       continue;
     }
-    compute::ComputeTarget* target = it->second;
-    if (busy[r->target] >= target->max_concurrent_runs()) continue;
+    compute::ComputeTarget* target = it->second.get();
+    if (!not_ready[r->target].empty()) {
+      reasons[r->id] = not_ready[r->target];
+      continue;
+    }
+    if (busy[r->target] >= target->max_concurrent_runs()) {
+      reasons[r->id] = "waiting for a free slot on " + r->target + " (" + std::to_string(busy[r->target]) + " of " +
+                       std::to_string(target->max_concurrent_runs()) + " in use)";
+      continue;
+    }
     std::vector<int> given;
     std::string where = "scheduled on " + r->target;
     if (r->options.gpus > 0) {
-      if (gpu_blocked.count(r->target)) continue;
+      if (gpu_blocked.count(r->target)) {
+        reasons[r->id] = "waiting behind an earlier run for GPUs on " + r->target;
+        continue;
+      }
       Status fits = CheckFits(*r);
       if (!fits.ok()) {  // the target changed since the submit (e.g. restarted without GPUs)
         store::TransitionExtras ex;
@@ -204,6 +249,8 @@ void Scheduler::RunOnce() {
       }
       if (static_cast<int>(given.size()) < r->options.gpus) {
         gpu_blocked.insert(r->target);
+        reasons[r->id] = "waiting for " + std::to_string(r->options.gpus) + " GPU(s) on " + r->target + " (" +
+                         std::to_string(given.size()) + " free)";
         continue;
       }
       where += " with GPU";
@@ -219,6 +266,17 @@ void Scheduler::RunOnce() {
     Changed(r->id);
     compute::RunPlan plan{*prep, options_.token_for(r->id)};
     auto handle = target->Launch(plan);
+    if (!handle.ok() && handle.status().code() == StatusCode::kUnavailable) {
+      // The target went away between the readiness check and the launch: back to the queue
+      // (nothing started), to be retried when the target is ready again.
+      if (store_->Transition(r->id, RunStatus::kQueued, "not started: " + handle.status().message(), clock_->Now()).ok()) {
+        --busy[r->target];
+        for (int g : given) gpus_in_use[r->target].erase(g);
+        reasons[r->id] = handle.status().message();
+        Changed(r->id);
+      }
+      continue;
+    }
     if (!handle.ok()) {
       store::TransitionExtras ex;
       ex.error = handle.status().message();
@@ -240,6 +298,8 @@ void Scheduler::RunOnce() {
       cancel_sent_.insert(r->id);
     }
   }
+  std::lock_guard lock(targets_mu_);
+  queue_reasons_ = std::move(reasons);
 }
 
 }  // namespace ferry::scheduler

@@ -34,8 +34,15 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Registers a target; call before Start(). Not owned.
+  // Registers (or replaces) a target. Any thread. The raw-pointer form does not own it.
+  void AddTarget(std::shared_ptr<compute::ComputeTarget> target);
   void AddTarget(compute::ComputeTarget* target);
+  // Unregisters a target: later cycles treat its runs as on an unknown target.
+  void RemoveTarget(const std::string& name);
+  std::shared_ptr<compute::ComputeTarget> GetTarget(const std::string& name) const;
+  // Why a queued run has not started yet (no slot, GPUs, target not ready); empty when
+  // unknown. Any thread.
+  std::string QueueReason(const std::string& run_id) const;
   // One cycle, on the caller's thread (tests call this directly instead of Start()).
   void RunOnce();
   void Start();
@@ -56,7 +63,11 @@ class Scheduler {
   store::MetadataStore* store_;
   const Clock* clock_;
   SchedulerOptions options_;
-  std::map<std::string, compute::ComputeTarget*> targets_;
+  std::map<std::string, std::shared_ptr<compute::ComputeTarget>> Targets() const;
+
+  mutable std::mutex targets_mu_;
+  std::map<std::string, std::shared_ptr<compute::ComputeTarget>> targets_;
+  std::map<std::string, std::string> queue_reasons_;  // guarded by targets_mu_
   std::set<std::string> cancel_sent_;
   bool first_cycle_ = true;
 

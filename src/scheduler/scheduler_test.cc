@@ -69,10 +69,13 @@ class FakeTarget final : public compute::ComputeTarget {
     return Status::Ok();
   }
   std::string Describe() const override { return "{}"; }
+  std::string NotReady() const override { return not_ready; }
+  std::string GoneReason(const std::string&) const override { return gone_reason; }
 
   void set_max(int m) { max_ = m; }
 
   std::vector<int> gpu_ids;                   // devices this fake node has
+  std::string not_ready, gone_reason;
   std::vector<std::string> launched;          // run ids, in Launch order
   std::vector<compute::RunPlan> plans;        // every plan passed to Launch
   std::set<std::string> gone;                 // handles Poll reports kGone
@@ -173,6 +176,9 @@ class HookStore final : public store::MetadataStore {
   Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override {
     return s_->ListArtifacts(id);
   }
+  Status CreateTarget(const model::ComputeTargetRecord& t) override { return s_->CreateTarget(t); }
+  Status UpdateTargetConfig(const std::string& n, const std::string& c) override { return s_->UpdateTargetConfig(n, c); }
+  Status DeleteTarget(const std::string& n) override { return s_->DeleteTarget(n); }
   Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& e, double now,
                                                            bool* created) override {
     return s_->RegisterEnvironment(e, now, created);
@@ -405,7 +411,7 @@ TEST_F(SchedulerTest, LaunchFailureFailsRunAndFreesSlot) {
   Submit("r1");
   Submit("r2");
   Submit("r3");
-  target_.fail_launch["r1"] = Status::Unavailable("spawn failed: no such interpreter");
+  target_.fail_launch["r1"] = Status::FailedPrecondition("spawn failed: no such interpreter");
   changes_.clear();
   sched_->RunOnce();
 
@@ -420,6 +426,45 @@ TEST_F(SchedulerTest, LaunchFailureFailsRunAndFreesSlot) {
   EXPECT_EQ(Get("r2").job_handle, "h-r2");
   EXPECT_EQ(StatusOf("r3"), RunStatus::kQueued);
   EXPECT_EQ(changes_, (V{"r1", "r1", "r2"}));
+}
+
+TEST_F(SchedulerTest, UnavailableTargetKeepsRunsQueuedWithTheReason) {
+  target_.not_ready = "cannot reach u@h:22: Connection timed out; retrying";
+  Submit("r1");
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("r1"), RunStatus::kQueued);
+  EXPECT_TRUE(target_.launched.empty());
+  EXPECT_EQ(sched_->QueueReason("r1"), target_.not_ready);
+  // Ready again, but the host drops during the launch: back to the queue, not Failed.
+  target_.not_ready.clear();
+  target_.fail_launch["r1"] = Status::Unavailable("cannot reach u@h:22");
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("r1"), RunStatus::kQueued);
+  EXPECT_EQ(Get("r1").attempt, 2);
+  EXPECT_EQ(sched_->QueueReason("r1"), "cannot reach u@h:22");
+  target_.fail_launch.clear();
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("r1"), RunStatus::kPreparing);
+  EXPECT_EQ(sched_->QueueReason("r1"), "");
+}
+
+TEST_F(SchedulerTest, QueueReasonSaysWhenSlotsAreFull) {
+  target_.set_max(1);
+  Submit("a");
+  Submit("b");
+  sched_->RunOnce();
+  EXPECT_NE(sched_->QueueReason("b").find("waiting for a free slot on fake (1 of 1 in use)"), std::string::npos)
+      << sched_->QueueReason("b");
+}
+
+TEST_F(SchedulerTest, GoneReasonFromTheDriverIsTheRunsError) {
+  Submit("a");
+  sched_->RunOnce();
+  target_.gone.insert("h-a");
+  target_.gone_reason = "the host rebooted while the run was active";
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("a"), RunStatus::kFailed);
+  EXPECT_EQ(Get("a").error, "the host rebooted while the run was active");
 }
 
 TEST_F(SchedulerTest, CancelQueuedRunEndsItAtOnce) {

@@ -11,6 +11,7 @@
 
 #include "common/crypto.h"
 #include "model/manifest.h"
+#include "server/targets.h"
 
 namespace ferry::server {
 
@@ -322,15 +323,16 @@ struct Api::Impl {
     }
     json j = {{"name", t.name}, {"kind", t.kind}, {"created_at", t.created_at},
               {"active_runs", running}, {"queued_runs", queued}};
-    auto it = d.targets.find(t.name);
-    if (it != d.targets.end()) {
-      j["state"] = "ready";
-      j["max_concurrent_runs"] = it->second->max_concurrent_runs();
-      auto caps = it->second->capabilities();
+    if (auto target = d.scheduler->GetTarget(t.name)) {
+      std::string not_ready = target->NotReady();
+      j["state"] = not_ready.empty() ? "ready" : "unreachable";
+      if (!not_ready.empty()) j["state_reason"] = not_ready;
+      j["max_concurrent_runs"] = target->max_concurrent_runs();
+      auto caps = target->capabilities();
       j["capabilities"] = {{"multi_node", caps.multi_node}, {"gpus", caps.gpus},
                            {"preemption", caps.preemption}, {"autoscaling", caps.autoscaling},
                            {"containers", caps.containers}};
-      j["details"] = json::parse(it->second->Describe(), nullptr, false);
+      j["details"] = json::parse(target->Describe(), nullptr, false);
     } else {
       j["state"] = "unavailable";
     }
@@ -338,7 +340,25 @@ struct Api::Impl {
   }
 
   HandlerResult Computes() {
-    if (req.method != "GET") return MethodNotAllowed();
+    if (req.method == "POST" && seg.size() == 1) {
+      auto body = ParseBody(req);
+      if (!body.ok()) return Error(body.status());
+      auto r = d.targets->Attach(*body);
+      if (!r.ok()) return Error(r.status());
+      d.scheduler->Wake();
+      return Json(201, *r);
+    }
+    if (req.method == "DELETE" && seg.size() == 2) {
+      auto r = d.targets->Detach(seg[1], req.Query("force") == "true" || req.Query("force") == "1");
+      if (!r.ok()) return Error(r.status());
+      return Json(200, *r);
+    }
+    if (req.method == "POST" && seg.size() == 3 && seg[2] == "trust") {
+      auto r = d.targets->Trust(seg[1]);
+      if (!r.ok()) return Error(r.status());
+      return Json(200, *r);
+    }
+    if (req.method != "GET" || seg.size() > 2) return MethodNotAllowed();
     auto active = d.store->ListActiveRuns();
     if (!active.ok()) return Error(active.status());
     if (seg.size() == 2) {
@@ -557,7 +577,10 @@ struct Api::Impl {
     auto runs = d.store->ListRuns(f);
     if (!runs.ok()) return Error(runs.status());
     json arr = json::array();
-    for (auto& r : *runs) arr.push_back(RunToJson(r));
+    for (auto& r : *runs) {
+      arr.push_back(RunToJson(r));
+      if (r.status == RunStatus::kQueued) arr.back()["queue_reason"] = d.scheduler->QueueReason(r.id);
+    }
     return Json(200, {{"runs", arr}});
   }
 
@@ -574,6 +597,7 @@ struct Api::Impl {
       auto r = d.store->GetRun(id);
       if (!r.ok()) return Error(r.status());
       json j = RunToJson(*r);
+      if (r->status == RunStatus::kQueued) j["queue_reason"] = d.scheduler->QueueReason(r->id);
       auto params = d.store->Params(id);
       if (params.ok()) j["params"] = *params;
       auto sums = d.store->MetricSummaries(id);
@@ -825,7 +849,7 @@ HandlerResult Api::Impl::Route() {
     return Json(202, {{"status", "stopping"}});
   }
   if (top == "experiments" && seg.size() == 1) return Experiments();
-  if (top == "computes" && seg.size() <= 2) return Computes();
+  if (top == "computes" && seg.size() <= 3) return Computes();
   if (top == "blobs") {
     if (!is_user && req.method != "GET") return Error(Status::PermissionDenied("a run token cannot upload snapshots"));
     return Blobs();

@@ -24,7 +24,7 @@ struct ApiDeps {
   store::BlobStore* blobs = nullptr;
   LogStore* logs = nullptr;
   scheduler::Scheduler* scheduler = nullptr;
-  std::map<std::string, compute::ComputeTarget*> targets;
+  class TargetManager* targets = nullptr;  // attach/detach/trust of remote targets
   const Clock* clock = nullptr;
   std::string workspace_token;  // full access
   std::string run_secret;       // HMAC key for per-run agent tokens

@@ -19,6 +19,8 @@
 #include "scheduler/scheduler.h"
 #include "server/api.h"
 #include "server/log_store.h"
+#include "server/targets.h"
+#include "common/seal.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
 
@@ -67,7 +69,19 @@ Status RunServer(const ServerOptions& o) {
   deps.blobs = blobs.get();
   deps.logs = &logs;
   deps.scheduler = &sched;
-  deps.targets[local->name()] = local.get();
+  FERRY_ASSIGN_OR_RETURN(Sealer sealer, Sealer::Open(HomePath(home, "seal.key")));
+  std::atomic<int> http_port{0};
+  TargetManagerDeps td;
+  td.store = store.get();
+  td.scheduler = &sched;
+  td.clock = &clock;
+  td.sealer = &sealer;
+  td.home = home;
+  td.ferry_executable = lo.ferry_executable;
+  td.python_package_dir = FindPythonPackageDir();
+  td.server_port = [&http_port] { return http_port.load(); };
+  TargetManager targets(td);
+  deps.targets = &targets;
   deps.clock = &clock;
   deps.workspace_token = token;
   deps.run_secret = secret;
@@ -90,6 +104,8 @@ Status RunServer(const ServerOptions& o) {
   ho.handler = [&api](net::HttpRequest& r) { return api.Handle(r); };
   FERRY_ASSIGN_OR_RETURN(auto http, net::HttpServer::Start(ho));
   http_ptr = http.get();
+  http_port = http->port();
+  targets.LoadAll();
   std::string host = o.bind_address.find(':') != std::string::npos ? "[" + o.bind_address + "]" : o.bind_address;
   std::string url = "http://" + host + ":" + std::to_string(http->port());
   nlohmann::json info = {{"url", url}, {"pid", static_cast<int>(::getpid())}, {"port", http->port()}};
@@ -111,6 +127,11 @@ Status RunServer(const ServerOptions& o) {
   auto current = ReadServerInfo(home);
   if (current.ok() && current->pid == ::getpid()) ::unlink(HomePath(home, "server.json").c_str());
   sched.Stop();
+  if (auto all = store->ListTargets(); all.ok()) {
+    for (auto& t : *all) {
+      if (t.name != "local") sched.RemoveTarget(t.name);  // stops their monitors and tunnels
+    }
+  }
   http_ptr = nullptr;
   http->Stop();
   return Status::Ok();

@@ -41,6 +41,10 @@ class MetadataStore {
   virtual Status EnsureTarget(const model::ComputeTargetRecord& target) = 0;
   virtual Result<model::ComputeTargetRecord> GetTarget(const std::string& name) = 0;
   virtual Result<std::vector<model::ComputeTargetRecord>> ListTargets() = 0;
+  // Inserts a new target; AlreadyExists when the name is taken.
+  virtual Status CreateTarget(const model::ComputeTargetRecord& target) = 0;
+  virtual Status UpdateTargetConfig(const std::string& name, const std::string& config_json) = 0;
+  virtual Status DeleteTarget(const std::string& name) = 0;
 
   virtual Status PutSnapshot(const std::string& id, int64_t file_count, int64_t total_bytes,
                              double now) = 0;

@@ -186,6 +186,33 @@ class SqliteMetadataStore final : public MetadataStore {
     return st.Bind(1, t.name).Bind(2, t.kind).Bind(3, t.config_json).Bind(4, t.created_at).Run();
   }
 
+  Status CreateTarget(const model::ComputeTargetRecord& t) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "INSERT INTO compute_targets(name, kind, config, created_at) VALUES(?,?,?,?)"));
+    Status s = st.Bind(1, t.name).Bind(2, t.kind).Bind(3, t.config_json).Bind(4, t.created_at).Run();
+    if (s.code() == StatusCode::kAlreadyExists) {
+      return Status::AlreadyExists("compute target '" + t.name + "' exists already; detach it first or choose another name");
+    }
+    return s;
+  }
+
+  Status UpdateTargetConfig(const std::string& name, const std::string& config_json) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("UPDATE compute_targets SET config=? WHERE name=?"));
+    FERRY_RETURN_IF_ERROR(st.Bind(1, config_json).Bind(2, name).Run());
+    if (db_.Changes() == 0) return Status::NotFound("compute target '" + name + "' does not exist");
+    return Status::Ok();
+  }
+
+  Status DeleteTarget(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("DELETE FROM compute_targets WHERE name=?"));
+    FERRY_RETURN_IF_ERROR(st.Bind(1, name).Run());
+    if (db_.Changes() == 0) return Status::NotFound("compute target '" + name + "' does not exist");
+    return Status::Ok();
+  }
+
   Result<model::ComputeTargetRecord> GetTarget(const std::string& name) override {
     std::lock_guard lock(mu_);
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(

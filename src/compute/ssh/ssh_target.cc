@@ -1,0 +1,566 @@
+// SSH target: monitor thread (reverse tunnel, job states, reachability), agent bundle
+// upload, launch and cancel over a multiplexed OpenSSH connection.
+#include "compute/ssh/ssh_target.h"
+
+#include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "common/crypto.h"
+#include "common/fs.h"
+#include "common/subprocess.h"
+
+namespace ferry::compute {
+namespace {
+
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+std::string LocalArch() {
+  utsname u{};
+  ::uname(&u);
+  return u.machine;
+}
+
+// The agent bundle: this binary (debug info stripped) and the in-script Python package, as a
+// tar stream, named by the hash of its content. Built once per server process.
+struct Bundle {
+  std::string hash;
+  std::string tar;
+};
+
+Result<Bundle> BuildBundle(const std::string& home, const std::string& ferry, const std::string& pydir) {
+  static std::mutex mu;
+  static std::map<std::string, Bundle> cache;
+  std::lock_guard lock(mu);
+  std::string key = ferry + "\n" + pydir;
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  Sha256 h;
+  FERRY_ASSIGN_OR_RETURN(std::string bin_hash, Sha256File(ferry));
+  h.Update(bin_hash);
+  std::vector<std::string> py_files;
+  std::string pkg = JoinPath(pydir, "ferry");
+  auto names = ListDir(pkg);
+  if (names.ok()) {
+    for (auto& n : *names) {
+      if (n.size() > 3 && n.substr(n.size() - 3) == ".py") py_files.push_back(n);
+    }
+  }
+  std::sort(py_files.begin(), py_files.end());
+  for (auto& n : py_files) {
+    FERRY_ASSIGN_OR_RETURN(std::string f, Sha256File(JoinPath(pkg, n)));
+    h.Update(n + " " + f + "\n");
+  }
+  Bundle b;
+  b.hash = h.HexDigest().substr(0, 16);
+  std::string stage = JoinPath(home, "ssh/bundle-" + b.hash);
+  if (!PathExists(JoinPath(stage, "bin/ferry"))) {
+    std::string tmp = stage + ".tmp";
+    FERRY_RETURN_IF_ERROR(RemoveAll(tmp));
+    FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(tmp, "bin")));
+    FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(tmp, "share/ferry/python/ferry")));
+    auto strip = RunCommand({"objcopy", "--strip-debug", ferry, JoinPath(tmp, "bin/ferry")}, "", 120000);
+    if (!strip.ok() || strip->exit_code != 0) {
+      auto cp = RunCommand({"cp", ferry, JoinPath(tmp, "bin/ferry")}, "", 120000);
+      if (!cp.ok() || cp->exit_code != 0) return Status::IoError("cannot stage the agent binary " + ferry);
+    }
+    ::chmod(JoinPath(tmp, "bin/ferry").c_str(), 0755);
+    for (auto& n : py_files) {
+      FERRY_ASSIGN_OR_RETURN(std::string text, ReadFile(JoinPath(pkg, n)));
+      FERRY_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(tmp, "share/ferry/python/ferry/" + n), text));
+    }
+    FERRY_RETURN_IF_ERROR(RemoveAll(stage));
+    if (::rename(tmp.c_str(), stage.c_str()) != 0) return ErrnoStatus("rename", tmp, errno);
+  }
+  SpawnOptions so;
+  so.argv = {"tar", "-C", stage, "-cf", "-", "bin", "share"};
+  FERRY_ASSIGN_OR_RETURN(ProcessResult t, RunProcess(so, "", 120000));
+  if (t.exit_code != 0) return Status::IoError("cannot pack the agent bundle: " + t.err);
+  b.tar = std::move(t.out);
+  cache[key] = b;
+  return b;
+}
+
+struct Handle {
+  int pid = 0;
+  std::string start_time;
+  std::string boot_id;
+};
+
+Handle ParseHandle(const std::string& text) {
+  Handle h;
+  json j = json::parse(text, nullptr, false);
+  if (j.is_object()) {
+    h.pid = j.value("pid", 0);
+    h.start_time = j.contains("start_time") ? (j["start_time"].is_string() ? j["start_time"].get<std::string>()
+                                                                           : j["start_time"].dump())
+                                            : "";
+    h.boot_id = j.value("boot_id", "");
+  }
+  return h;
+}
+
+class SshTarget final : public ComputeTarget {
+ public:
+  SshTarget(std::string name, SshTargetConfig c, SshTargetDeps d)
+      : name_(std::move(name)), c_(std::move(c)), d_(std::move(d)), client_(MakeEndpoint()) {
+    thread_ = std::thread([this] { Monitor(); });
+  }
+
+  ~SshTarget() override {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    StopTunnel();
+    client_.CloseMaster();
+  }
+
+  const std::string& name() const override { return name_; }
+  std::string kind() const override { return "ssh"; }
+  Capabilities capabilities() const override {
+    Capabilities caps;
+    json f = json::parse(c_.facts_json, nullptr, false);
+    caps.gpus = f.is_object() && f.contains("gpus") && !f["gpus"].empty();
+    caps.containers = f.is_object() && !f.value("container_engine", "").empty();
+    return caps;
+  }
+  int max_concurrent_runs() const override { return c_.max_concurrent_runs; }
+  std::vector<int> gpus() const override {
+    std::vector<int> out;
+    json f = json::parse(c_.facts_json, nullptr, false);
+    if (f.is_object() && f.contains("gpus")) {
+      for (auto& g : f["gpus"]) out.push_back(g.value("index", 0));
+    }
+    return out;
+  }
+
+  std::string NotReady() const override {
+    std::lock_guard lock(mu_);
+    if (tunnel_port_ > 0 && reachable_) return "";
+    std::string why = last_error_.empty() ? "connecting to " + client_.Describe() : last_error_;
+    return why + "; retrying";
+  }
+
+  Result<std::string> Launch(const RunPlan& plan) override {
+    FERRY_ASSIGN_OR_RETURN(Bundle b, BuildBundle(d_.home, d_.ferry_executable, d_.python_package_dir));
+    std::string bin = RemoteDir() + "/agent/" + b.hash + "/bin/ferry";
+    std::string env;
+    if (!gpus().empty()) {
+      std::string ids;
+      for (size_t i = 0; i < plan.run.gpu_ids.size(); ++i) ids += (i ? "," : "") + std::to_string(plan.run.gpu_ids[i]);
+      env = "CUDA_VISIBLE_DEVICES=" + ShellQuote(ids) + " ";
+    }
+    std::string cmd = "test -x " + ShellQuote(bin) + " || exit 97; " + env + "exec " + ShellQuote(bin) + " --home " +
+                      ShellQuote(RemoteDir()) + " agent --detach --blob-cache --run-id " + ShellQuote(plan.run.id);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      FERRY_ASSIGN_OR_RETURN(SshResult r, client_.Run(cmd, plan.token + "\n", 60000));
+      if (r.failure != SshFailure::kNone) {
+        MarkUnreachable(r.message);
+        return Status::Unavailable(r.message);
+      }
+      if (r.exit_code == 97 && attempt == 0) {
+        FERRY_RETURN_IF_ERROR(Upload(b));
+        continue;
+      }
+      if (r.exit_code != 0) {
+        return Status::FailedPrecondition("starting the agent on " + client_.Describe() + " failed (exit code " +
+                                          std::to_string(r.exit_code) + "): " + (r.err.empty() ? r.out : r.err));
+      }
+      json h = json::parse(r.out, nullptr, false);
+      if (!h.is_object() || !h.contains("pid")) {
+        return Status::FailedPrecondition("the agent on " + client_.Describe() + " answered '" + r.out.substr(0, 200) +
+                                          "' instead of its process id");
+      }
+      return h.dump();
+    }
+    return Status::FailedPrecondition("the agent bundle did not appear on " + client_.Describe());
+  }
+
+  std::vector<JobState> Poll(const std::vector<std::string>& handles) override {
+    std::lock_guard lock(mu_);
+    watched_ = handles;
+    std::vector<JobState> out;
+    for (auto& h : handles) {
+      auto it = gone_.find(h);
+      out.push_back(it != gone_.end() ? JobState::kGone : JobState::kAlive);
+    }
+    return out;
+  }
+
+  std::string GoneReason(const std::string& handle) const override {
+    std::lock_guard lock(mu_);
+    auto it = gone_.find(handle);
+    return it == gone_.end() ? "" : it->second;
+  }
+
+  Status Cancel(const std::string& handle) override {
+    Handle h = ParseHandle(handle);
+    if (h.pid <= 0) return Status::Ok();
+    std::string cmd = "s=$(sed 's/.*) //' /proc/" + std::to_string(h.pid) +
+                      "/stat 2>/dev/null | cut -d' ' -f20); [ \"$s\" = " + ShellQuote(h.start_time) + " ] && kill -TERM " +
+                      std::to_string(h.pid) + "; true";
+    FERRY_ASSIGN_OR_RETURN(SshResult r, client_.Run(cmd, "", 15000));
+    // Unreachable: the agent also sees the request through the server once the tunnel is back.
+    if (r.failure != SshFailure::kNone) return Status::Unavailable(r.message);
+    return Status::Ok();
+  }
+
+  std::string Describe() const override {
+    json j = {{"kind", "ssh"}, {"host", c_.host}, {"port", c_.port}, {"user", c_.user},
+              {"auth", c_.key_file.empty() ? "password" : "key"}, {"remote_dir", c_.remote_dir},
+              {"max_concurrent_runs", c_.max_concurrent_runs}};
+    if (!c_.key_file.empty()) j["key_file"] = c_.key_file;
+    j["facts"] = json::parse(c_.facts_json, nullptr, false);
+    std::lock_guard lock(mu_);
+    j["reachable"] = reachable_ && tunnel_port_ > 0;
+    if (!last_error_.empty()) j["last_error"] = last_error_;
+    return j.dump();
+  }
+
+ private:
+  SshEndpoint MakeEndpoint() {
+    SshEndpoint e;
+    e.host = c_.host;
+    e.port = c_.port;
+    e.user = c_.user;
+    e.key_file = c_.key_file;
+    e.secret = d_.secret;
+    std::string dir = JoinPath(d_.home, "ssh");
+    (void)MakeDirs(dir);
+    ::chmod(dir.c_str(), 0700);
+    e.known_hosts = JoinPath(dir, name_ + ".known_hosts");
+    (void)WriteFileAtomic(e.known_hosts, c_.known_hosts, 0600);
+    e.control_dir = SshControlDir(d_.home);
+    e.askpass = d_.ferry_executable;
+    return e;
+  }
+
+  std::string RemoteDir() const { return c_.remote_dir; }
+
+  Status Upload(const Bundle& b) {
+    std::string dir = RemoteDir() + "/agent";
+    std::string final_dir = dir + "/" + b.hash, tmp = final_dir + ".tmp";
+    std::string cmd = "set -e; mkdir -p " + ShellQuote(dir) + "; rm -rf " + ShellQuote(tmp) + "; mkdir " + ShellQuote(tmp) +
+                      "; tar -xf - -C " + ShellQuote(tmp) + "; rm -rf " + ShellQuote(final_dir) + "; mv " + ShellQuote(tmp) +
+                      " " + ShellQuote(final_dir) + "; " + ShellQuote(final_dir + "/bin/ferry") + " --version";
+    spdlog::info("ssh target {}: copying the agent ({} bytes) to {}", name_, b.tar.size(), client_.Describe());
+    FERRY_ASSIGN_OR_RETURN(SshResult r, client_.Run(cmd, b.tar, 300000));
+    if (r.failure != SshFailure::kNone) return Status::Unavailable(r.message);
+    if (r.exit_code != 0 || r.out.find("ferry") == std::string::npos) {
+      return Status::FailedPrecondition("the Ferry agent cannot run on " + client_.Describe() + ": " +
+                                        (r.err.empty() ? r.out : r.err).substr(0, 500) +
+                                        " (the host needs the same CPU architecture and shared libraries as the server)");
+    }
+    return Status::Ok();
+  }
+
+  void MarkUnreachable(const std::string& why) {
+    std::lock_guard lock(mu_);
+    reachable_ = false;
+    last_error_ = why;
+  }
+
+  // ---- the monitor thread
+  void Monitor() {
+    int backoff_s = 1;
+    auto next_try = SteadyClock::now();
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; });
+        if (stop_) return;
+      }
+      if (SteadyClock::now() < next_try) continue;
+      Status st = KeepTunnel();
+      if (st.ok()) st = CheckJobs();
+      if (st.ok()) {
+        backoff_s = 1;
+        next_try = SteadyClock::now() + std::chrono::seconds(1);
+      } else {
+        MarkUnreachable(st.message());
+        next_try = SteadyClock::now() + std::chrono::seconds(backoff_s);
+        backoff_s = std::min(backoff_s * 2, 30);
+      }
+    }
+  }
+
+  void StopTunnel() {
+    if (tunnel_) {
+      tunnel_->SignalGroup(SIGTERM);
+      tunnel_->Wait();
+      tunnel_.reset();
+    }
+    std::lock_guard lock(mu_);
+    tunnel_port_ = 0;
+  }
+
+  // Keeps `ssh -N -R 0:127.0.0.1:<server port>` running; when it (re)starts, the allocated
+  // remote port is written to the host's server.json, where the agents read it.
+  Status KeepTunnel() {
+    if (tunnel_) {
+      if (auto done = tunnel_->TryWait()) {
+        auto log = ReadFileTail(tunnel_log_, 4000);
+        SshResult r;
+        r.exit_code = ExitCodeFromWaitStatus(*done) == 0 ? 255 : ExitCodeFromWaitStatus(*done);
+        r.err = log.ok() ? *log : "";
+        SshClient::Classify(&r, client_.Describe());
+        tunnel_.reset();
+        {
+          std::lock_guard lock(mu_);
+          tunnel_port_ = 0;
+        }
+        return Status::Unavailable(r.message.empty() ? "the tunnel to " + client_.Describe() + " closed" : r.message);
+      }
+    }
+    int port;
+    {
+      std::lock_guard lock(mu_);
+      port = tunnel_port_;
+    }
+    if (tunnel_ && port > 0) return Status::Ok();
+    if (!tunnel_) {
+      tunnel_log_ = JoinPath(d_.home, "ssh/" + name_ + ".tunnel.log");
+      UniqueFd log(::open(tunnel_log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+      if (!log.valid()) return ErrnoStatus("cannot create", tunnel_log_, errno);
+      std::vector<std::string> argv = client_.Argv(false, false);
+      // INFO: ssh reports the allocated port ("Allocated port N for remote forward ..."); the
+      // first value of an option wins, so the default's LogLevel is replaced, not appended to.
+      for (auto& a : argv) {
+        if (a == "LogLevel=ERROR") a = "LogLevel=INFO";
+      }
+      argv.insert(argv.end() - 1, {"-N", "-o", "ExitOnForwardFailure=yes", "-R",
+                                   "0:127.0.0.1:" + std::to_string(d_.server_port())});
+      SpawnOptions so = client_.Spawn(argv);
+      so.stdout_fd = log.get();
+      so.stderr_fd = log.get();
+      FERRY_ASSIGN_OR_RETURN(Subprocess p, Subprocess::Spawn(so));
+      tunnel_ = std::make_unique<Subprocess>(std::move(p));
+      tunnel_started_ = SteadyClock::now();
+    }
+    auto text = ReadFile(tunnel_log_);
+    size_t at = text.ok() ? text->find("Allocated port ") : std::string::npos;
+    if (at == std::string::npos) {
+      if (SteadyClock::now() - tunnel_started_ > std::chrono::seconds(20)) {
+        StopTunnel();
+        return Status::Unavailable("the tunnel to " + client_.Describe() + " did not come up within 20 s");
+      }
+      return Status::Ok();  // still connecting; not reachable yet
+    }
+    int remote_port = std::atoi(text->c_str() + at + 15);
+    json info = {{"url", "http://127.0.0.1:" + std::to_string(remote_port)}, {"pid", 0}, {"port", remote_port}};
+    std::string dir = RemoteDir();
+    std::string cmd = "umask 077; mkdir -p " + ShellQuote(dir) + " && cat > " + ShellQuote(dir + "/server.json.tmp") +
+                      " && mv " + ShellQuote(dir + "/server.json.tmp") + " " + ShellQuote(dir + "/server.json");
+    FERRY_ASSIGN_OR_RETURN(SshResult r, client_.Run(cmd, info.dump() + "\n", 20000));
+    if (r.failure != SshFailure::kNone || r.exit_code != 0) {
+      StopTunnel();
+      return Status::Unavailable(r.message.empty() ? "cannot write server.json on " + client_.Describe() + ": " + r.err
+                                                   : r.message);
+    }
+    std::lock_guard lock(mu_);
+    tunnel_port_ = remote_port;
+    reachable_ = true;
+    last_error_.clear();
+    spdlog::info("ssh target {}: tunnel up ({} port {})", name_, client_.Describe(), remote_port);
+    return Status::Ok();
+  }
+
+  // One ssh call: the host's boot id and, for each watched agent, its state and start time.
+  Status CheckJobs() {
+    std::vector<std::string> handles;
+    {
+      std::lock_guard lock(mu_);
+      if (tunnel_port_ == 0) return Status::Ok();
+      handles = watched_;
+    }
+    std::string cmd = "cat /proc/sys/kernel/random/boot_id";
+    std::vector<Handle> parsed;
+    for (auto& text : handles) {
+      Handle h = ParseHandle(text);
+      parsed.push_back(h);
+      if (h.pid > 0) {
+        cmd += "; echo " + std::to_string(h.pid) + " $(sed 's/.*) //' /proc/" + std::to_string(h.pid) +
+               "/stat 2>/dev/null | cut -d' ' -f1,20)";
+      }
+    }
+    FERRY_ASSIGN_OR_RETURN(SshResult r, client_.Run(cmd, "", 20000));
+    if (r.failure != SshFailure::kNone) return Status::Unavailable(r.message);
+    std::istringstream in(r.out);
+    std::string boot_id;
+    std::getline(in, boot_id);
+    std::map<int, std::pair<std::string, std::string>> seen;  // pid -> (state, start)
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream ls(line);
+      int pid = 0;
+      std::string state, start;
+      ls >> pid >> state >> start;
+      seen[pid] = {state, start};
+    }
+    std::lock_guard lock(mu_);
+    reachable_ = true;
+    last_error_.clear();
+    for (size_t i = 0; i < handles.size(); ++i) {
+      const Handle& h = parsed[i];
+      if (h.pid <= 0 || gone_.count(handles[i])) continue;
+      auto it = seen.find(h.pid);
+      bool alive = it != seen.end() && it->second.first != "Z" && it->second.first != "X" && it->second.second == h.start_time;
+      if (alive) continue;
+      if (!h.boot_id.empty() && !boot_id.empty() && h.boot_id != boot_id) {
+        gone_[handles[i]] = "the host " + client_.Describe() + " rebooted while the run was active (boot id changed)";
+      } else {
+        gone_[handles[i]] = "the agent on " + client_.Describe() + " (pid " + std::to_string(h.pid) +
+                            ") exited without reporting a final status; its log is " + RemoteDir() + "/work/" +
+                            "<run id>.agent/agent.log on the host";
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::string name_;
+  SshTargetConfig c_;
+  SshTargetDeps d_;
+  SshClient client_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool reachable_ = false;
+  int tunnel_port_ = 0;
+  std::string last_error_;
+  std::vector<std::string> watched_;
+  std::map<std::string, std::string> gone_;  // handle -> reason
+
+  // Monitor thread only.
+  std::unique_ptr<Subprocess> tunnel_;
+  std::string tunnel_log_;
+  SteadyClock::time_point tunnel_started_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::string SshControlDir(const std::string& home) {
+  return "/tmp/ferry-ssh-" + std::to_string(::getuid()) + "-" + Sha256Hex(home).substr(0, 10);
+}
+
+std::string SshTargetConfig::ToJson() const {
+  json j = {{"host", host}, {"port", port}, {"user", user}, {"key_file", key_file},
+            {"secret", secret_sealed}, {"remote_dir", remote_dir}, {"max_concurrent_runs", max_concurrent_runs},
+            {"known_hosts", known_hosts}, {"facts", json::parse(facts_json, nullptr, false)}};
+  return j.dump();
+}
+
+Result<SshTargetConfig> SshTargetConfig::FromJson(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return Status::Corruption("ssh target configuration is not a JSON object");
+  SshTargetConfig c;
+  c.host = j.value("host", "");
+  c.port = j.value("port", 22);
+  c.user = j.value("user", "");
+  c.key_file = j.value("key_file", "");
+  c.secret_sealed = j.value("secret", "");
+  c.remote_dir = j.value("remote_dir", ".ferry-agent");
+  c.max_concurrent_runs = j.value("max_concurrent_runs", 1);
+  c.known_hosts = j.value("known_hosts", "");
+  c.facts_json = j.contains("facts") ? j["facts"].dump() : "{}";
+  return c;
+}
+
+std::unique_ptr<ComputeTarget> MakeSshTarget(const std::string& name, const SshTargetConfig& config, SshTargetDeps deps) {
+  return std::make_unique<SshTarget>(name, config, std::move(deps));
+}
+
+Result<SshProbe> ProbeSshHost(const SshEndpoint& endpoint, const std::string& remote_dir) {
+  SshClient client(endpoint);
+  (void)RemoveAll(endpoint.known_hosts);
+  const std::string cmd =
+      "echo os=$(uname -s); echo arch=$(uname -m); echo cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN); "
+      "echo home=$HOME; mkdir -p " + ShellQuote(remote_dir) + " && echo dir_ok=1; "
+      "df -Pk " + ShellQuote(remote_dir) + " 2>/dev/null | awk 'NR==2{print \"disk_free_kb=\"$4}'; "
+      "for p in python3 python3.13 python3.12 python3.11 python3.10 python3.9 python; do "
+      "q=$(command -v $p 2>/dev/null) && echo \"python=$q $($q -c 'import sys;print(sys.version.split()[0])' 2>/dev/null)\"; done; "
+      "command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=index,name,uuid,memory.total "
+      "--format=csv,noheader,nounits 2>/dev/null | sed 's/^/gpu=/'; "
+      "if command -v podman >/dev/null 2>&1; then echo container=podman; elif command -v docker >/dev/null 2>&1; then "
+      "echo container=docker; fi; echo boot_id=$(cat /proc/sys/kernel/random/boot_id); echo end=1";
+  FERRY_ASSIGN_OR_RETURN(SshResult r, client.Run(cmd, "", 60000, /*accept_new_key=*/true));
+  if (r.failure != SshFailure::kNone) return Status::FailedPrecondition(r.message);
+  if (r.out.find("end=1") == std::string::npos) {
+    return Status::FailedPrecondition("the host " + client.Describe() + " did not run the probe (exit code " +
+                                      std::to_string(r.exit_code) + "): " + r.err.substr(0, 300));
+  }
+  json facts = json::object();
+  facts["gpus"] = json::array();
+  facts["pythons"] = json::array();
+  std::istringstream in(r.out);
+  std::string line;
+  bool dir_ok = false;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
+    if (k == "os") facts["os"] = v;
+    else if (k == "arch") facts["arch"] = v;
+    else if (k == "cpus") facts["cpus"] = std::atoi(v.c_str());
+    else if (k == "home") facts["home"] = v;
+    else if (k == "disk_free_kb") facts["disk_free_gib"] = std::atoll(v.c_str()) / 1048576.0;
+    else if (k == "dir_ok") dir_ok = true;
+    else if (k == "container") facts["container_engine"] = v;
+    else if (k == "boot_id") facts["boot_id"] = v;
+    else if (k == "python") {
+      auto sp = v.find(' ');
+      facts["pythons"].push_back({{"path", v.substr(0, sp)}, {"version", sp == std::string::npos ? "" : v.substr(sp + 1)}});
+    } else if (k == "gpu") {
+      std::vector<std::string> f;
+      std::stringstream ss(v);
+      std::string part;
+      while (std::getline(ss, part, ',')) f.push_back(part.substr(part.find_first_not_of(' ') == std::string::npos ? 0 : part.find_first_not_of(' ')));
+      if (f.size() >= 4) facts["gpus"].push_back({{"index", std::atoi(f[0].c_str())}, {"name", f[1]}, {"uuid", f[2]},
+                                                  {"memory_total_mib", std::atoll(f[3].c_str())}});
+    }
+  }
+  std::string os = facts.value("os", ""), arch = facts.value("arch", "");
+  if (os != "Linux") {
+    return Status::FailedPrecondition("the host " + client.Describe() + " runs '" + os +
+                                      "'; Ferry's agent runs on Linux hosts only");
+  }
+  if (arch != LocalArch()) {
+    return Status::FailedPrecondition("the host " + client.Describe() + " is " + arch + " but this server is " +
+                                      LocalArch() + "; the agent is copied from the server, so the CPU architecture must match");
+  }
+  if (!dir_ok) {
+    return Status::FailedPrecondition("cannot create the Ferry directory '" + remote_dir + "' on " + client.Describe() +
+                                      "; choose another with --work-dir");
+  }
+  SshProbe p;
+  if (facts["pythons"].empty()) p.warnings.push_back("no Python interpreter found on the host's PATH; runs must name "
+                                                     "environment.python.interpreterPath (or use a container)");
+  if (facts.contains("disk_free_gib") && facts["disk_free_gib"].get<double>() < 1.0) {
+    p.warnings.push_back("less than 1 GiB free under " + remote_dir + " on the host");
+  }
+  auto kh = ReadFile(endpoint.known_hosts);
+  if (!kh.ok() || kh->empty()) return Status::FailedPrecondition("the host key of " + client.Describe() + " was not recorded");
+  p.known_hosts = *kh;
+  p.facts_json = facts.dump();
+  return p;
+}
+
+}  // namespace ferry::compute

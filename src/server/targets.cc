@@ -1,0 +1,194 @@
+// Remote target lifecycle.
+#include "server/targets.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "compute/ssh/ssh_target.h"
+#include "model/run_options.h"
+
+namespace ferry::server {
+
+using nlohmann::json;
+
+namespace {
+
+Result<std::string> Field(const json& j, const char* key, bool required) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (required) return Status::InvalidArgument("field '" + std::string(key) + "' is required");
+    return std::string();
+  }
+  if (!it->is_string()) return Status::InvalidArgument("field '" + std::string(key) + "' must be a string");
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+Status TargetManager::Start(const std::string& name, const std::string& config_json) {
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(config_json));
+  compute::SshTargetDeps deps;
+  deps.home = d_.home;
+  deps.ferry_executable = d_.ferry_executable;
+  deps.python_package_dir = d_.python_package_dir;
+  deps.server_port = d_.server_port;
+  if (!c.secret_sealed.empty()) {
+    auto plain = d_.sealer->Unseal(c.secret_sealed);
+    if (!plain.ok()) return plain.status().WithContext("compute target '" + name + "'");
+    deps.secret = std::move(plain).value();
+  }
+  d_.scheduler->AddTarget(std::shared_ptr<compute::ComputeTarget>(compute::MakeSshTarget(name, c, std::move(deps))));
+  return Status::Ok();
+}
+
+void TargetManager::LoadAll() {
+  auto list = d_.store->ListTargets();
+  if (!list.ok()) {
+    spdlog::error("listing compute targets: {}", list.status().ToString());
+    return;
+  }
+  for (auto& t : *list) {
+    if (t.kind != "ssh") continue;
+    Status st = Start(t.name, t.config_json);
+    if (!st.ok()) spdlog::error("compute target {} is unavailable: {}", t.name, st.ToString());
+  }
+}
+
+Result<json> TargetManager::Attach(const json& body) {
+  std::lock_guard lock(mu_);
+  FERRY_ASSIGN_OR_RETURN(std::string name, Field(body, "name", true));
+  FERRY_ASSIGN_OR_RETURN(std::string kind, Field(body, "kind", true));
+  Status valid = model::ValidateEnvironmentName(name);  // same rules: letters, digits, . _ -
+  if (!valid.ok()) return Status::InvalidArgument("compute target name '" + name + "' is not valid: use 1-128 letters, "
+                                                  "digits, '.', '_' or '-', starting with a letter or digit");
+  if (kind != "ssh") return Status::InvalidArgument("field 'kind': '" + kind + "' cannot be attached; allowed: ssh");
+  if (d_.store->GetTarget(name).ok()) {
+    return Status::AlreadyExists("compute target '" + name + "' exists already; detach it first or choose another name");
+  }
+  compute::SshTargetConfig c;
+  FERRY_ASSIGN_OR_RETURN(c.host, Field(body, "host", true));
+  FERRY_ASSIGN_OR_RETURN(c.user, Field(body, "user", true));
+  FERRY_ASSIGN_OR_RETURN(c.key_file, Field(body, "key_file", false));
+  FERRY_ASSIGN_OR_RETURN(std::string password, Field(body, "password", false));
+  FERRY_ASSIGN_OR_RETURN(std::string passphrase, Field(body, "passphrase", false));
+  FERRY_ASSIGN_OR_RETURN(std::string remote_dir, Field(body, "remote_dir", false));
+  if (!remote_dir.empty()) c.remote_dir = remote_dir;
+  if (auto it = body.find("port"); it != body.end() && !it->is_null()) {
+    if (!it->is_number_integer() || *it < 1 || *it > 65535) return Status::InvalidArgument("field 'port' must be 1-65535");
+    c.port = it->get<int>();
+  }
+  if (auto it = body.find("max_concurrent_runs"); it != body.end() && !it->is_null()) {
+    if (!it->is_number_integer() || *it < 1 || *it > 1024) {
+      return Status::InvalidArgument("field 'max_concurrent_runs' must be 1-1024, got " + it->dump());
+    }
+    c.max_concurrent_runs = it->get<int>();
+  }
+  if (c.key_file.empty() == password.empty()) {
+    return Status::InvalidArgument("give exactly one of a key file (--key) or a password (--password-file)");
+  }
+  if (!passphrase.empty() && c.key_file.empty()) {
+    return Status::InvalidArgument("a passphrase goes with a key file (--key), not with a password");
+  }
+  if (!c.key_file.empty()) {
+    if (c.key_file[0] != '/') return Status::InvalidArgument("field 'key_file' must be an absolute path on the server's machine");
+    if (::access(c.key_file.c_str(), R_OK) != 0) {
+      return Status::InvalidArgument("the key file " + c.key_file + " cannot be read by the server (" + std::strerror(errno) + ")");
+    }
+  }
+  std::string secret = !password.empty() ? password : passphrase;
+  compute::SshEndpoint ep;
+  ep.host = c.host;
+  ep.port = c.port;
+  ep.user = c.user;
+  ep.key_file = c.key_file;
+  ep.secret = secret;
+  std::string dir = JoinPath(d_.home, "ssh");
+  FERRY_RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  ep.known_hosts = JoinPath(dir, name + ".known_hosts.probe");
+  ep.control_dir = compute::SshControlDir(d_.home);
+  ep.askpass = d_.ferry_executable;
+  auto probe = compute::ProbeSshHost(ep, c.remote_dir);
+  (void)RemoveAll(ep.known_hosts);
+  if (!probe.ok()) return probe.status().WithContext("attaching '" + name + "'");
+  c.known_hosts = probe->known_hosts;
+  c.facts_json = probe->facts_json;
+  if (!secret.empty()) c.secret_sealed = d_.sealer->Seal(secret);
+  FERRY_RETURN_IF_ERROR(d_.store->CreateTarget({name, "ssh", c.ToJson(), d_.clock->Now()}));
+  Status st = Start(name, c.ToJson());
+  if (!st.ok()) {
+    (void)d_.store->DeleteTarget(name);
+    return st;
+  }
+  json warnings = probe->warnings;
+  if (!password.empty()) {
+    warnings.push_back("a password is used: SSH keys are preferred (ssh-keygen, ssh-copy-id, then attach with --key)");
+  }
+  return json{{"name", name}, {"kind", "ssh"}, {"facts", json::parse(c.facts_json, nullptr, false)},
+              {"warnings", warnings}};
+}
+
+Result<json> TargetManager::Detach(const std::string& name, bool force) {
+  std::lock_guard lock(mu_);
+  if (name == "local") return Status::InvalidArgument("the local target cannot be detached");
+  FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
+  FERRY_ASSIGN_OR_RETURN(std::vector<model::Run> active, d_.store->ListActiveRuns());
+  std::vector<model::Run> mine;
+  for (auto& r : active) {
+    if (r.target == name) mine.push_back(r);
+  }
+  if (!mine.empty() && !force) {
+    return Status::FailedPrecondition("compute target '" + name + "' has " + std::to_string(mine.size()) +
+                                      " active run(s) (e.g. " + mine[0].id + "); wait for them, or detach with --force "
+                                      "to cancel them");
+  }
+  auto target = d_.scheduler->GetTarget(name);
+  int canceled = 0;
+  for (auto& r : mine) {
+    (void)d_.store->RequestCancel(r.id);
+    if (target && !r.job_handle.empty()) (void)target->Cancel(r.job_handle);
+    store::TransitionExtras ex;
+    ex.error = "compute target '" + name + "' was detached while the run was active";
+    if (d_.store->Transition(r.id, model::RunStatus::kCanceled, "compute target detached", d_.clock->Now(), ex).ok()) {
+      ++canceled;
+    }
+  }
+  d_.scheduler->RemoveTarget(name);
+  FERRY_RETURN_IF_ERROR(d_.store->DeleteTarget(name));
+  (void)RemoveAll(JoinPath(d_.home, "ssh/" + name + ".known_hosts"));
+  d_.scheduler->Wake();
+  return json{{"name", name}, {"detached", true}, {"canceled_runs", canceled}};
+}
+
+Result<json> TargetManager::Trust(const std::string& name) {
+  std::lock_guard lock(mu_);
+  FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
+  if (rec.kind != "ssh") return Status::InvalidArgument("compute target '" + name + "' has no host key to trust");
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec.config_json));
+  compute::SshEndpoint ep;
+  ep.host = c.host;
+  ep.port = c.port;
+  ep.user = c.user;
+  ep.key_file = c.key_file;
+  if (!c.secret_sealed.empty()) {
+    FERRY_ASSIGN_OR_RETURN(ep.secret, d_.sealer->Unseal(c.secret_sealed));
+  }
+  ep.known_hosts = JoinPath(d_.home, "ssh/" + name + ".known_hosts.probe");
+  ep.control_dir = compute::SshControlDir(d_.home);
+  ep.askpass = d_.ferry_executable;
+  auto probe = compute::ProbeSshHost(ep, c.remote_dir);
+  (void)RemoveAll(ep.known_hosts);
+  if (!probe.ok()) return probe.status().WithContext("trusting '" + name + "'");
+  std::string old_key = c.known_hosts;
+  c.known_hosts = probe->known_hosts;
+  c.facts_json = probe->facts_json;
+  FERRY_RETURN_IF_ERROR(d_.store->UpdateTargetConfig(name, c.ToJson()));
+  d_.scheduler->RemoveTarget(name);
+  FERRY_RETURN_IF_ERROR(Start(name, c.ToJson()));
+  d_.scheduler->Wake();
+  return json{{"name", name}, {"changed", old_key != c.known_hosts}, {"known_hosts", c.known_hosts}};
+}
+
+}  // namespace ferry::server

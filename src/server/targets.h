@@ -1,0 +1,50 @@
+// Compute targets beyond `local`: created from their stored records at start-up, attached and
+// detached at run time (`POST/DELETE /api/v1/computes`), secrets sealed at rest.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+#include "common/clock.h"
+#include "common/seal.h"
+#include "common/status.h"
+#include "scheduler/scheduler.h"
+#include "store/metadata_store.h"
+
+namespace ferry::server {
+
+struct TargetManagerDeps {
+  store::MetadataStore* store = nullptr;
+  scheduler::Scheduler* scheduler = nullptr;
+  const Clock* clock = nullptr;
+  const Sealer* sealer = nullptr;
+  std::string home;
+  std::string ferry_executable;
+  std::string python_package_dir;
+  std::function<int()> server_port;
+};
+
+class TargetManager {
+ public:
+  explicit TargetManager(TargetManagerDeps d) : d_(std::move(d)) {}
+  // Creates the drivers of every stored remote target (a target that cannot be created is
+  // logged and left out; its runs then fail as on an unknown target).
+  void LoadAll();
+  // POST /computes: {"name","kind":"ssh","host","port","user","key_file"|"password",
+  // "passphrase","max_concurrent_runs","remote_dir"}. Probes the host first; returns the
+  // stored target's description and warnings.
+  Result<nlohmann::json> Attach(const nlohmann::json& body);
+  // Refused while runs are active unless force (then they are canceled).
+  Result<nlohmann::json> Detach(const std::string& name, bool force);
+  // Re-reads the host key (trust on first use again) after an expected change.
+  Result<nlohmann::json> Trust(const std::string& name);
+
+ private:
+  Status Start(const std::string& name, const std::string& config_json);
+  std::mutex mu_;  // one attach/detach/trust at a time
+  TargetManagerDeps d_;
+};
+
+}  // namespace ferry::server
