@@ -123,3 +123,145 @@ def test_cancel_reaches_the_remote_script(make_workspace, src, lab):
     ws.cli("run", "cancel", run_id)
     assert ws.wait_status(run_id, ["Canceled", "Failed", "Completed"], timeout=60)["status"] == "Canceled"
     assert "got SIGTERM" in ws.log(run_id)
+
+
+def test_password_and_passphrase_auth_and_sealed_secrets(make_workspace, tmp_path, lab):
+    ws = make_workspace()
+    host = lab.hosts[0]
+    pw = tmp_path / "pw"
+    pw.write_text(lab.password + "\n")
+    r = attach(ws, host, "bypw", "--password-file", pw)
+    assert "attached bypw" in r.stdout, r.stdout + r.stderr
+    assert "SSH keys are preferred" in r.stderr, r.stderr
+    wait_ready(ws, "bypw")
+    # A wrong password is refused at attach time, saying what failed; nothing is stored.
+    bad = tmp_path / "bad"
+    bad.write_text("not-the-password\n")
+    r = attach(ws, host, "wrong", "--password-file", bad, check=False)
+    assert r.returncode == 1 and "authentication to" in r.stderr and "failed" in r.stderr, r.stderr
+    assert "wrong" not in [t["name"] for t in ws.cli_json("compute", "list")["computes"]]
+    # A passphrase-protected key, with its passphrase from a file.
+    pp = tmp_path / "pp"
+    pp.write_text(lab.key_passphrase + "\n")
+    r = attach(ws, host, "bykey", "--key", lab.client_key_pp, "--passphrase-file", pp)
+    assert "attached bykey" in r.stdout, r.stdout + r.stderr
+    wait_ready(ws, "bykey")
+    # Both key and password, or neither: refused.
+    r = attach(ws, host, "both", "--key", lab.client_key, "--password-file", pw, check=False)
+    assert r.returncode == 1 and "exactly one of" in r.stderr
+    # Secrets are sealed at rest and never returned.
+    db = (ws.home / "ferry.db").read_bytes() + (ws.home / "ferry.db-wal").read_bytes() \
+        if (ws.home / "ferry.db-wal").exists() else (ws.home / "ferry.db").read_bytes()
+    assert lab.password.encode() not in db and lab.key_passphrase.encode() not in db
+    shown = json.dumps(ws.cli_json("compute", "show", "bypw"))
+    assert lab.password not in shown and "sealed:" not in shown
+    assert lab.password not in (ws.home / "test-server.log").read_text()
+
+
+def test_changed_host_key_is_refused_until_trusted(make_workspace, src, lab):
+    ws = make_workspace()
+    host = lab.hosts[0]
+    attach(ws, host, "box", "--key", lab.client_key)
+    wait_ready(ws, "box")
+    # The host is reinstalled: same address, new host key; open sessions die with it.
+    host.stop()
+    host.regenerate_host_key()
+    host.start()
+
+    def refused():
+        t = ws.cli_json("compute", "show", "box")
+        return t if t["state"] != "ready" and "CHANGED" in t.get("state_reason", "") else None
+    t = wait_until(refused, 90, "the changed host key to be refused")
+    assert "ferry compute trust" in t["state_reason"], t
+    write(src / "job.py", "print('ran')\n")
+    run_id, r = submit(ws, src, "box", "job.py")
+    assert run_id, r.stderr
+    time.sleep(2)
+    run = ws.run(run_id)
+    assert run["status"] == "Queued" and "CHANGED" in run["queue_reason"], run
+    r = ws.cli("compute", "trust", "box")
+    assert "host key updated" in r.stdout, r.stdout
+    assert ws.wait_status(run_id, ["Completed", "Failed"], timeout=60)["status"] == "Completed"
+
+
+def test_run_survives_a_10s_cut_with_logs_and_metrics_exact(make_workspace, src, lab):
+    ws = make_workspace()
+    host = lab.hosts[0]
+    attach(ws, host, "box", "--key", lab.client_key)
+    wait_ready(ws, "box")
+    write(src / "train.py", TRAIN)
+    run_id, r = submit(ws, src, "box", "train.py", "120", "0.15")  # ~18 s
+    assert run_id, r.stderr
+    wait_until(lambda: "line 10" in ws.log(run_id), 60, "the run to be under way")
+    host.cut(10, wait=True)
+    assert ws.wait_status(run_id, ["Completed", "Failed", "Canceled"], timeout=120)["status"] == "Completed", \
+        ws.run(run_id)
+    lines = [l for l in ws.log(run_id).splitlines() if l.startswith("line ")]
+    assert lines == [f"line {i}" for i in range(120)]
+    status, body, _ = ws.api("GET", f"/runs/{run_id}/metrics")
+    assert [(p["step"], p["value"]) for p in body["metrics"]["loss"]] == [(i, 1.0 / (i + 1)) for i in range(120)]
+
+
+def test_queue_limits_two_hosts_and_an_unreachable_host(make_workspace, src, lab):
+    ws = make_workspace()
+    a, b = lab.hosts
+    attach(ws, a, "a", "--key", lab.client_key, "--max-concurrent-jobs", "1")
+    attach(ws, b, "b", "--key", lab.client_key, "--max-concurrent-jobs", "1")
+    wait_ready(ws, "a")
+    wait_ready(ws, "b")
+    write(src / "wait.py", """
+        import os, sys, time
+        while not os.path.exists(sys.argv[1]):
+            time.sleep(0.05)
+        print("released on", os.uname().nodename)
+    """)
+    # The release file is on each host's own disk (the test user's home).
+    a1, _ = submit(ws, src, "a", "wait.py", "/home/ferrytest/release")
+    a2, _ = submit(ws, src, "a", "wait.py", "/home/ferrytest/release")
+    b1, _ = submit(ws, src, "b", "wait.py", "/home/ferrytest/release")
+    ws.wait_status(a1, "Running", timeout=60)
+    ws.wait_status(b1, "Running", timeout=60)
+    time.sleep(1)
+    queued = ws.run(a2)
+    assert queued["status"] == "Queued" and "free slot on a (1 of 1" in queued["queue_reason"], queued
+    (a.home / "release").write_text("go")
+    (b.home / "release").write_text("go")
+    for run_id in (a1, a2, b1):
+        assert ws.wait_status(run_id, ["Completed", "Failed"], timeout=60)["status"] == "Completed", ws.log(run_id)
+    # An unreachable host: runs wait with the reason and start once it is back.
+    (b.home / "release").unlink()
+    b.block()
+    wait_until(lambda: ws.cli_json("compute", "show", "b")["state"] == "unreachable", 60, "b to be unreachable")
+    b2, _ = submit(ws, src, "b", "wait.py", "/home/ferrytest/release")
+    time.sleep(1.5)
+    run = ws.run(b2)
+    assert run["status"] == "Queued" and "retrying" in run["queue_reason"], run
+    b.unblock()
+    ws.wait_status(b2, "Running", timeout=90)
+    (b.home / "release").write_text("go")
+    assert ws.wait_status(b2, ["Completed", "Failed"], timeout=60)["status"] == "Completed"
+
+
+def test_lost_host_fails_the_run_and_detach_rules(make_workspace, src, lab):
+    ws = make_workspace()
+    host = lab.hosts[0]
+    attach(ws, host, "box", "--key", lab.client_key)
+    wait_ready(ws, "box")
+    write(src / "slow.py", "import time\nprint('up', flush=True)\ntime.sleep(300)\n")
+    run_id, _ = submit(ws, src, "box", "slow.py")
+    wait_until(lambda: "up" in ws.log(run_id), 60, "the remote script to start")
+    # Detach is refused while a run is active.
+    r = ws.cli("compute", "detach", "box", check=False)
+    assert r.returncode == 1 and "active run" in r.stderr and "--force" in r.stderr, r.stderr
+    # The VM is lost (every process on it killed) and comes back empty.
+    host.stop()
+    host.start()
+    run = ws.wait_status(run_id, ["Failed", "Completed", "Canceled"], timeout=90)
+    assert run["status"] == "Failed" and "exited without reporting a final status" in run["error"], run
+    # Another run, then detach --force cancels it.
+    run2, _ = submit(ws, src, "box", "slow.py")
+    wait_until(lambda: "up" in ws.log(run2), 60, "the second run to start")
+    r = ws.cli("compute", "detach", "box", "--force")
+    assert "1 active run(s) canceled" in r.stdout, r.stdout
+    assert ws.run(run2)["status"] == "Canceled"
+    assert "box" not in [t["name"] for t in ws.cli_json("compute", "list")["computes"]]
