@@ -115,3 +115,16 @@ def perf_times(argv: list, runs: int, warmup: int, cwd: str) -> list:
         if i >= warmup:
             out.append(dt)
     return out
+
+
+def attach_ssh_target(home: str, name: str, host, key, timeout: float = 60.0) -> None:
+    """`ferry compute attach ssh` of a tests/support/sshd.py host, then waits until it is ready."""
+    base = [FERRY, "--home", home]
+    subprocess.run(base + ["compute", "attach", "ssh", name, "--host", host.ip, "--port", str(host.port),
+                           "--user", host.user, "--key", str(key)], check=True, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while b'"state": "ready"' not in subprocess.run(base + ["-o", "json", "compute", "show", name],
+                                                    capture_output=True).stdout:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"compute target {name} did not become ready in {timeout} s")
+        time.sleep(0.2)

@@ -4,6 +4,7 @@
 #   bench/run_all.sh                 # all of them (a few minutes on 2 cores)
 #   bench/run_all.sh log_call ...    # a subset: submit_overhead log_call metric_ingest
 #                                    #           metric_ingest_http snapshot env_reuse env_first_build
+#                                    #           ssh_start ssh_resend (these two need root: netns sshd hosts)
 #
 # Benchmarks are not tests: numbers never change the exit status (only a benchmark that
 # fails to run does, and the others still run). Full output goes to the terminal and to a
@@ -45,7 +46,7 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
@@ -60,6 +61,8 @@ for b in "${selected[@]}"; do
     snapshot)           cmd=("$here/snapshot.sh") ;;
     env_reuse)          cmd=("$py" "$here/env_reuse.py") ;;
     env_first_build)    cmd=("$py" "$here/env_first_build.py") ;;
+    ssh_start)          cmd=("$py" "$here/ssh_start.py") ;;
+    ssh_resend)         cmd=("$py" "$here/ssh_resend.py") ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
   esac
   start=$(date +%s)
@@ -139,6 +142,17 @@ if r:
     rows.append(("env_first_build (10 packages)", f"{f(r,'ferry_build_ms')} ms", f"uv pip install {f(r,'uv_install_ms')} ms",
                  f"{f(r,'ratio','{:.2f}')}x", "<= 1.5x",
                  f"uv venv + install {f(r,'uv_venv_install_ms')} ms ({f(r,'ratio_venv','{:.2f}')}x); whole run {f(r,'ferry_run_ms')} ms"))
+r = result("ssh_start") if "ssh_start" in names else None
+if r:
+    rows.append(("ssh_start (warm host)", f"{f(r,'ferry_ms')} ms", f"ssh host python3 (mux) {f(r,'ssh_ms')} ms",
+                 f"{f(r,'ratio','{:.2f}')}x", f"extra {f(r,'extra_ms')} ms (goal <= 100)",
+                 "submit --wait -t box of print('hi'); agent, blobs, tunnel cached"))
+r = result("ssh_resend") if "ssh_resend" in names else None
+if r:
+    rows.append(("ssh_resend (10k files, unchanged)", f"send {float(r.get('submit_ms', 0)) + float(r.get('cache_check_ms', 0)):.1f} ms",
+                 f"no-op rsync {f(r,'rsync_ms')} ms", f"{f(r,'ratio_send','{:.2f}')}x", "<= 1x",
+                 f"submit {f(r,'submit_ms')} + agent cache check {f(r,'cache_check_ms')} ms; whole submit->Running "
+                 f"{f(r,'to_running_ms')} ms ({f(r,'ratio_to_running','{:.2f}')}x: writing the fresh working copy)"))
 r = result("log_call") if "log_call" in names else None
 if r:
     rows.append(("log_call", f"{f(r,'ferry_us','{:.2f}')} us", f"os.write {f(r,'oswrite_us','{:.2f}')} us",

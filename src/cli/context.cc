@@ -1,6 +1,8 @@
 // CLI context: server discovery and auto-start.
 #include "cli/context.h"
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -17,6 +19,12 @@
 
 namespace ferry::cli {
 
+// FERRY_TOKEN (a named user's token, from 'ferry user add') wins over the workspace token.
+static Result<std::string> ClientToken(const std::string& home) {
+  if (const char* t = std::getenv("FERRY_TOKEN"); t && *t) return std::string(t);
+  return ReadSecretFile(HomePath(home, "token"));
+}
+
 using nlohmann::json;
 
 Context::Context() : home(DefaultHome()) {}
@@ -27,7 +35,7 @@ namespace {
 Result<std::unique_ptr<net::HttpClient>> TryServer(const std::string& home) {
   auto info = ReadServerInfo(home);
   if (!info.ok()) return info.status();
-  auto token = ReadSecretFile(HomePath(home, "token"));
+  auto token = ClientToken(home);
   if (!token.ok()) return token.status();
   auto c = net::HttpClient::Create(info->url, *token);
   if (!c.ok()) return c.status();
@@ -83,7 +91,7 @@ Status Context::Connect() {
 
 Result<std::unique_ptr<net::HttpClient>> Context::NewClient() {
   FERRY_RETURN_IF_ERROR(Connect());
-  FERRY_ASSIGN_OR_RETURN(std::string token, ReadSecretFile(HomePath(home, "token")));
+  FERRY_ASSIGN_OR_RETURN(std::string token, ClientToken(home));
   return net::HttpClient::Create(client_->base_url(), token);
 }
 

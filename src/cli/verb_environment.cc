@@ -111,4 +111,36 @@ void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code) {
   });
 }
 
+void RegisterUser(CLI::App& app, Context& ctx, int* exit_code) {
+  auto* user = app.add_subcommand("user", "Named users of the workspace (each with their own token)");
+  user->require_subcommand(1);
+  auto* add = user->add_subcommand("add", "Create a user; prints its token once (give it to them as FERRY_TOKEN)");
+  auto name = std::make_shared<std::string>();
+  add->add_option("name", *name, "User name")->required();
+  add->callback([&ctx, name, exit_code] {
+    auto r = ctx.Call("POST", "/api/v1/users", json{{"name", *name}}.dump());
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    if (ctx.json_output()) return PrintJson(*r);
+    std::printf("%s\n", (*r)["token"].get<std::string>().c_str());
+    std::fprintf(stderr, "created user %s; the token above is shown only now: they use it as FERRY_TOKEN\n",
+                 name->c_str());
+  });
+  auto* list = user->add_subcommand("list", "List users");
+  list->callback([&ctx, exit_code] {
+    auto r = ctx.Call("GET", "/api/v1/users");
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    if (ctx.json_output()) return PrintJson(*r);
+    std::printf("%-32s %s\n", "NAME", "CREATED");
+    for (auto& u : (*r)["users"]) {
+      std::printf("%-32s %s\n", u["name"].get<std::string>().c_str(), FormatTime(u["created_at"].get<double>()).c_str());
+    }
+  });
+}
+
 }  // namespace ferry::cli

@@ -40,6 +40,76 @@ void RegisterExperiment(CLI::App& app, Context& ctx, int* exit_code) {
   });
 }
 
+namespace {
+
+// `compute attach ssh` and `compute create instance`: the same connection options.
+void AddSshTargetCommand(CLI::App* cmd, Context& ctx, int* exit_code, const std::string& kind) {
+  struct Args {
+    std::string name, host, user, key, passphrase_file, password_file, work_dir, owner, stop_command, start_command;
+    int port = 22, max_jobs = 1;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("name", a->name, "Target name")->required();
+  cmd->add_option("--host", a->host, "Host name or address (as ssh understands it: ~/.ssh/config applies)")->required();
+  cmd->add_option("--port", a->port, "SSH port (default 22)");
+  cmd->add_option("--user", a->user, "Remote user")->required();
+  cmd->add_option("--key", a->key, "Private key file (preferred)");
+  cmd->add_option("--passphrase-file", a->passphrase_file, "File holding the key's passphrase");
+  cmd->add_option("--password-file", a->password_file, "File holding the password (keys are preferred)");
+  cmd->add_option("--max-concurrent-jobs", a->max_jobs, "Runs at once on the host (default 1)");
+  cmd->add_option("--work-dir", a->work_dir, "Ferry's directory on the host (default ~/.ferry-agent)");
+  if (kind == "instance") {
+    cmd->add_option("--owner", a->owner, "The user who may submit to it (default: the workspace token's holder)");
+    cmd->add_option("--stop-command", a->stop_command, "Shell command, run on the server's machine, that stops the machine");
+    cmd->add_option("--start-command", a->start_command, "Shell command, run on the server's machine, that starts it");
+  }
+  cmd->callback([&ctx, a, exit_code, kind] {
+    auto secret = [](const std::string& path, const char* what) -> Result<std::string> {
+      if (path.empty()) return std::string();
+      FERRY_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+      if (text.empty()) return Status::InvalidArgument(std::string(what) + " file " + path + " is empty");
+      return text;
+    };
+    if (a->key.empty() == a->password_file.empty()) {
+      *exit_code = ReportError(Status::InvalidArgument("give exactly one of --key FILE or --password-file FILE"));
+      return;
+    }
+    auto password = secret(a->password_file, "the password");
+    auto passphrase = secret(a->passphrase_file, "the passphrase");
+    if (!password.ok() || !passphrase.ok()) {
+      *exit_code = ReportError(!password.ok() ? password.status() : passphrase.status());
+      return;
+    }
+    json body = {{"name", a->name}, {"kind", kind}, {"host", a->host}, {"port", a->port}, {"user", a->user},
+                 {"max_concurrent_runs", a->max_jobs}};
+    if (!a->key.empty()) body["key_file"] = AbsolutePath(a->key);
+    if (!password->empty()) body["password"] = *password;
+    if (!passphrase->empty()) body["passphrase"] = *passphrase;
+    if (!a->work_dir.empty()) body["remote_dir"] = a->work_dir;
+    if (kind == "instance") {
+      body["owner"] = a->owner;
+      body["stop_command"] = a->stop_command;
+      body["start_command"] = a->start_command;
+    }
+    auto r = ctx.Call("POST", "/api/v1/computes", body.dump());
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    for (auto& w : (*r)["warnings"]) std::fprintf(stderr, "ferry: warning: %s\n", w.get<std::string>().c_str());
+    if (ctx.json_output()) return PrintJson(*r);
+    const json& f = (*r)["facts"];
+    std::printf("%s %s: %s@%s:%d, %s %s, %d CPUs, %.1f GiB free, %zu Python interpreter(s), %zu GPU(s)\n",
+                kind == "instance" ? "created instance" : "attached", a->name.c_str(), a->user.c_str(),
+                a->host.c_str(), a->port, f.value("os", "?").c_str(), f.value("arch", "?").c_str(), f.value("cpus", 0),
+                f.value("disk_free_gib", 0.0), f.contains("pythons") ? f["pythons"].size() : 0,
+                f.contains("gpus") ? f["gpus"].size() : 0);
+  });
+}
+
+}  // namespace
+
 void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
   auto* compute = app.add_subcommand("compute", "Compute targets");
   compute->require_subcommand(1);
@@ -60,58 +130,31 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
   });
   auto* attach = compute->add_subcommand("attach", "Attach a remote machine as a compute target");
   attach->require_subcommand(1);
-  auto* ssh = attach->add_subcommand("ssh", "A machine reached with OpenSSH (key or password)");
-  struct SshArgs {
-    std::string name, host, user, key, passphrase_file, password_file, work_dir;
-    int port = 22, max_jobs = 1;
-  };
-  auto a = std::make_shared<SshArgs>();
-  ssh->add_option("name", a->name, "Target name")->required();
-  ssh->add_option("--host", a->host, "Host name or address (as ssh understands it: ~/.ssh/config applies)")->required();
-  ssh->add_option("--port", a->port, "SSH port (default 22)");
-  ssh->add_option("--user", a->user, "Remote user")->required();
-  ssh->add_option("--key", a->key, "Private key file (preferred)");
-  ssh->add_option("--passphrase-file", a->passphrase_file, "File holding the key's passphrase");
-  ssh->add_option("--password-file", a->password_file, "File holding the password (keys are preferred)");
-  ssh->add_option("--max-concurrent-jobs", a->max_jobs, "Runs at once on the host (default 1)");
-  ssh->add_option("--work-dir", a->work_dir, "Ferry's directory on the host (default ~/.ferry-agent)");
-  ssh->callback([&ctx, a, exit_code] {
-    auto secret = [](const std::string& path, const char* what) -> Result<std::string> {
-      if (path.empty()) return std::string();
-      FERRY_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-      if (text.empty()) return Status::InvalidArgument(std::string(what) + " file " + path + " is empty");
-      return text;
-    };
-    if (a->key.empty() == a->password_file.empty()) {
-      *exit_code = ReportError(Status::InvalidArgument("give exactly one of --key FILE or --password-file FILE"));
-      return;
-    }
-    auto password = secret(a->password_file, "the password");
-    auto passphrase = secret(a->passphrase_file, "the passphrase");
-    if (!password.ok() || !passphrase.ok()) {
-      *exit_code = ReportError(!password.ok() ? password.status() : passphrase.status());
-      return;
-    }
-    json body = {{"name", a->name}, {"kind", "ssh"}, {"host", a->host}, {"port", a->port}, {"user", a->user},
-                 {"max_concurrent_runs", a->max_jobs}};
-    if (!a->key.empty()) body["key_file"] = AbsolutePath(a->key);
-    if (!password->empty()) body["password"] = *password;
-    if (!passphrase->empty()) body["passphrase"] = *passphrase;
-    if (!a->work_dir.empty()) body["remote_dir"] = a->work_dir;
-    auto r = ctx.Call("POST", "/api/v1/computes", body.dump());
-    if (!r.ok()) {
-      *exit_code = ReportError(r.status());
-      return;
-    }
-    for (auto& w : (*r)["warnings"]) std::fprintf(stderr, "ferry: warning: %s\n", w.get<std::string>().c_str());
-    if (ctx.json_output()) return PrintJson(*r);
-    const json& f = (*r)["facts"];
-    std::printf("attached %s: %s@%s:%d, %s %s, %d CPUs, %.1f GiB free, %zu Python interpreter(s), %zu GPU(s)\n",
-                a->name.c_str(), a->user.c_str(), a->host.c_str(), a->port, f.value("os", "?").c_str(),
-                f.value("arch", "?").c_str(), f.value("cpus", 0), f.value("disk_free_gib", 0.0),
-                f.contains("pythons") ? f["pythons"].size() : 0, f.contains("gpus") ? f["gpus"].size() : 0);
-  });
+  AddSshTargetCommand(attach->add_subcommand("ssh", "A machine reached with OpenSSH (key or password)"), ctx,
+                      exit_code, "ssh");
+  auto* create = compute->add_subcommand("create", "Create a compute target");
+  create->require_subcommand(1);
+  AddSshTargetCommand(create->add_subcommand("instance", "A single-owner machine over SSH, with a job queue and "
+                                                          "stop/start commands"),
+                      ctx, exit_code, "instance");
+  for (const char* verb : {"stop", "start"}) {
+    auto* cmd = compute->add_subcommand(verb, std::string(verb) == "stop"
+                                                  ? "Stop a compute instance: refuse new runs, let active ones finish, "
+                                                    "then run its stop command"
+                                                  : "Start a compute instance: run its start command, then accept runs");
+    auto target = std::make_shared<std::string>();
+    cmd->add_option("name", *target, "Instance name")->required();
+    std::string v = verb;
+    cmd->callback([&ctx, target, v, exit_code] {
+      auto r = ctx.Call("POST", "/api/v1/computes/" + net::UrlEncode(*target) + "/" + v, "{}");
+      if (!r.ok()) {
+        *exit_code = ReportError(r.status());
+        return;
+      }
+      if (ctx.json_output()) return PrintJson(*r);
+      std::printf("%s: %s\n", target->c_str(), (*r)["state"].get<std::string>().c_str());
+    });
+  }
 
   auto* detach = compute->add_subcommand("detach", "Detach a compute target");
   auto detach_name = std::make_shared<std::string>();

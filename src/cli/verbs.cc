@@ -14,12 +14,14 @@ void RegisterExperiment(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterFolder(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code);
+void RegisterUser(CLI::App& app, Context& ctx, int* exit_code);
 
 namespace {
 
 // Every verb group, in help order.
 constexpr Register kVerbs[] = {RegisterRun,    RegisterExperiment, RegisterEnvironment,
-                               RegisterCompute, RegisterFolder,   RegisterServer};
+                               RegisterCompute, RegisterFolder,   RegisterUser,
+                               RegisterServer};
 
 }  // namespace
 

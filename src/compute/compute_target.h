@@ -58,6 +58,8 @@ class ComputeTarget {
   // Empty when runs can be launched now; else why not (host unreachable, stopped), shown
   // with the queued runs. Must not block (remote drivers answer from their last check).
   virtual std::string NotReady() const { return ""; }
+  // Holds launches with a reason (a compute instance being stopped), or resumes (empty).
+  virtual void SetPaused(const std::string& reason) { (void)reason; }
   // Asks the job to stop gracefully (the agent then cancels the script and reports Canceled).
   // A job that is already gone is not an error.
   virtual Status Cancel(const std::string& handle) = 0;

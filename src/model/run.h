@@ -62,6 +62,7 @@ struct Run {
   std::string job_handle;     // driver-specific JSON, for reconciliation after a restart
   bool cancel_requested = false;
   RunOptions options;         // from the run configuration
+  std::string submitted_by;   // the user whose token submitted it ("" for the workspace token)
   std::vector<int> gpu_ids;   // devices the scheduler gave the run (indices on its node)
 };
 

@@ -177,6 +177,9 @@ class HookStore final : public store::MetadataStore {
     return s_->ListArtifacts(id);
   }
   Status CreateTarget(const model::ComputeTargetRecord& t) override { return s_->CreateTarget(t); }
+  Status CreateUser(const std::string& n, const std::string& h, double now) override { return s_->CreateUser(n, h, now); }
+  Result<std::string> UserByTokenHash(const std::string& h) override { return s_->UserByTokenHash(h); }
+  Result<std::vector<std::pair<std::string, double>>> ListUsers() override { return s_->ListUsers(); }
   Status UpdateTargetConfig(const std::string& n, const std::string& c) override { return s_->UpdateTargetConfig(n, c); }
   Status DeleteTarget(const std::string& n) override { return s_->DeleteTarget(n); }
   Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& e, double now,

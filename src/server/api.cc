@@ -116,7 +116,8 @@ json RunToJson(const model::Run& r) {
             {"error", r.error},
             {"attempt", r.attempt},
             {"cancel_requested", r.cancel_requested},
-            {"gpu_ids", r.gpu_ids}};
+            {"gpu_ids", r.gpu_ids},
+            {"submitted_by", r.submitted_by}};
   model::RunOptionsToJson(r.options, &j);
   if (r.git.present) {
     j["git"] = {{"remote_url", r.git.remote_url}, {"branch", r.git.branch},
@@ -193,7 +194,9 @@ struct Api::Impl {
   ApiDeps& d;
   HttpRequest& req;
   std::vector<std::string> seg;  // path segments after /api/v1
-  bool is_user = false;          // the workspace token
+  bool is_user = false;          // the workspace token or a named user's token
+  bool is_admin = false;         // the workspace token: may manage users and compute targets
+  std::string user_name;         // a named user's name ("" for the workspace token)
   std::string agent_run;         // the run whose agent token was presented
 
   HandlerResult Route();
@@ -208,7 +211,17 @@ struct Api::Impl {
     std::string token = auth.substr(prefix.size());
     if (ConstantTimeEquals(token, d.workspace_token)) {
       is_user = true;
+      is_admin = true;
       return Status::Ok();
+    }
+    if (token.size() >= 32 && token.rfind("fu_", 0) == 0) {
+      // A named user's token: looked up by its hash (the token itself is never stored).
+      auto name = d.store->UserByTokenHash(Sha256Hex(token));
+      if (name.ok()) {
+        is_user = true;
+        user_name = *name;
+        return Status::Ok();
+      }
     }
     if (seg.size() >= 2 && seg[0] == "runs" && ConstantTimeEquals(token, RunToken(d.run_secret, seg[1]))) {
       agent_run = seg[1];
@@ -326,6 +339,12 @@ struct Api::Impl {
     if (auto target = d.scheduler->GetTarget(t.name)) {
       std::string not_ready = target->NotReady();
       j["state"] = not_ready.empty() ? "ready" : "unreachable";
+      if (t.kind == "instance") {
+        json cfg = json::parse(t.config_json, nullptr, false);
+        std::string st = cfg.is_object() ? cfg.value("state", "running") : "running";
+        if (st != "running") j["state"] = st;
+        if (cfg.is_object()) j["owner"] = cfg.value("owner", "");
+      }
       if (!not_ready.empty()) j["state_reason"] = not_ready;
       j["max_concurrent_runs"] = target->max_concurrent_runs();
       auto caps = target->capabilities();
@@ -339,7 +358,39 @@ struct Api::Impl {
     return j;
   }
 
+  Status RequireAdmin(const std::string& what) {
+    if (is_admin) return Status::Ok();
+    return Status::PermissionDenied(what + " needs the workspace token (user '" + user_name + "' may not)");
+  }
+
+  HandlerResult Users() {
+    if (Status a = RequireAdmin("managing users"); !a.ok()) return Error(a);
+    if (req.method == "GET" && seg.size() == 1) {
+      auto users = d.store->ListUsers();
+      if (!users.ok()) return Error(users.status());
+      json arr = json::array();
+      for (auto& [n, t] : *users) arr.push_back({{"name", n}, {"created_at", t}});
+      return Json(200, {{"users", arr}});
+    }
+    if (req.method == "POST" && seg.size() == 1) {
+      auto body = ParseBody(req);
+      if (!body.ok()) return Error(body.status());
+      auto name = StringField(*body, "name", true);
+      if (!name.ok()) return Error(name.status());
+      Status valid = model::ValidateEnvironmentName(*name);
+      if (!valid.ok()) return Bad("user name '" + *name + "' is not valid: use letters, digits, '.', '_' or '-'");
+      std::string token = "fu_" + RandomHex(24);
+      Status st = d.store->CreateUser(*name, Sha256Hex(token), d.clock->Now());
+      if (!st.ok()) return Error(st);
+      return Json(201, {{"name", *name}, {"token", token}});
+    }
+    return MethodNotAllowed();
+  }
+
   HandlerResult Computes() {
+    if (req.method != "GET") {
+      if (Status a = RequireAdmin("changing compute targets"); !a.ok()) return Error(a);
+    }
     if (req.method == "POST" && seg.size() == 1) {
       auto body = ParseBody(req);
       if (!body.ok()) return Error(body.status());
@@ -352,6 +403,11 @@ struct Api::Impl {
       auto r = d.targets->Detach(seg[1], req.Query("force") == "true" || req.Query("force") == "1");
       if (!r.ok()) return Error(r.status());
       return Json(200, *r);
+    }
+    if (req.method == "POST" && seg.size() == 3 && (seg[2] == "stop" || seg[2] == "start")) {
+      auto r = seg[2] == "stop" ? d.targets->StopInstance(seg[1]) : d.targets->StartInstance(seg[1]);
+      if (!r.ok()) return Error(r.status());
+      return Json(202, *r);
     }
     if (req.method == "POST" && seg.size() == 3 && seg[2] == "trust") {
       auto r = d.targets->Trust(seg[1]);
@@ -408,6 +464,34 @@ struct Api::Impl {
       return r;
     }
     return MethodNotAllowed();
+  }
+
+  // POST /runs/{id}/blobs/fetch. Many blobs in one answer (a node filling its cache): body {"hashes": [...]} (at most
+  // 20,000); answer: records "<hash> <length>\n<bytes>", back to back, in the order asked.
+  // A run token may fetch only its own snapshot's blobs.
+  HandlerResult FetchBlobs() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto it = body->find("hashes");
+    if (it == body->end() || !it->is_array()) return Bad("field 'hashes' must be an array of SHA-256 hex strings");
+    if (it->size() > 20000) return Bad("at most 20000 hashes per fetch, got " + std::to_string(it->size()));
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    for (auto& h : *it) {
+      if (!h.is_string() || !IsSha256Hex(h.get_ref<const std::string&>())) {
+        return Bad("'hashes' contains " + h.dump() + ", which is not a lowercase SHA-256 hex digest");
+      }
+      const std::string& hash = h.get_ref<const std::string&>();
+      if (!api.RunMayReadBlob(agent_run, hash)) {
+        return Error(Status::PermissionDenied("blob " + hash + " is not part of run '" + agent_run + "'"));
+      }
+      auto content = d.blobs->Get(hash);
+      if (!content.ok()) return Error(content.status().WithContext("blob " + hash));
+      r.body += hash + " " + std::to_string(content->size()) + "\n";
+      r.body += *content;
+      if (r.body.size() > (256u << 20)) return Bad("the blobs asked for exceed 256 MiB; ask for fewer at a time");
+    }
+    return r;
   }
 
   // Body: records "<hash> <length>\n<bytes>", back to back. All-or-nothing per record;
@@ -496,6 +580,7 @@ struct Api::Impl {
       if (!st.ok()) return Error(st);
     }
     run.experiment = experiment.empty() ? "default" : experiment;
+    run.submitted_by = user_name;
     if (run.target.empty()) run.target = "local";
     if (run.python.empty()) run.python = "python3";
     if (auto it = j.find("arguments"); it != j.end() && !it->is_null()) {
@@ -547,6 +632,8 @@ struct Api::Impl {
       return Bad("environment file '" + env.file + "' is not in the snapshot of the source directory; "
                  "check the path (relative to the source directory) and ignore files");
     }
+    Status allowed = d.targets->CheckSubmit(run.target, user_name);
+    if (!allowed.ok()) return Error(allowed);
     Status fits = d.scheduler->CheckFits(run);
     if (!fits.ok()) return Error(fits);
     double now = d.clock->Now();
@@ -655,6 +742,10 @@ struct Api::Impl {
       return Json(200, {{"run", RunToJson(*r)}, {"manifest_id", r->snapshot_id}});
     }
     if (sub == "status" && req.method == "POST") return PostStatus(id);
+    if (sub == "blobs" && seg.size() == 4 && seg[3] == "fetch" && req.method == "POST") {
+      if (is_user) agent_run = id;  // the same snapshot rule for a user fetching a run's files
+      return FetchBlobs();
+    }
     if (sub == "blobs" && req.method == "POST") {
       // The agent's upload of its artifacts' content (same batch format as /blobs).
       auto r = d.store->GetRun(id);
@@ -856,6 +947,7 @@ HandlerResult Api::Impl::Route() {
   }
   if (top == "snapshots") return Snapshots();
   if (top == "environments" && seg.size() <= 3) return Environments();
+  if (top == "users") return Users();
   if (top == "runs") {
     if (seg.size() == 1) {
       if (!is_user) return Error(Status::PermissionDenied("a run token cannot list or create runs"));
@@ -874,7 +966,7 @@ HandlerResult Api::Handle(HttpRequest& req) {
   if (req.path.rfind(prefix, 0) != 0) {
     return Error(Status::NotFound("no endpoint " + req.path + "; the API is under /api/v1"));
   }
-  Impl impl{*this, d_, req, SplitPath(req.path.substr(prefix.size())), false, ""};
+  Impl impl{*this, d_, req, SplitPath(req.path.substr(prefix.size()))};
   return impl.Route();
 }
 

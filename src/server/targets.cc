@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "common/subprocess.h"
 #include "compute/ssh/ssh_target.h"
 #include "model/run_options.h"
 
@@ -26,6 +27,30 @@ Result<std::string> Field(const json& j, const char* key, bool required) {
   return it->get<std::string>();
 }
 
+std::string PausedReason(const std::string& name, const std::string& state, const std::string& reason) {
+  if (state == "stopping") return "compute instance '" + name + "' is stopping (active runs finish first)";
+  if (state == "stopped") return "compute instance '" + name + "' is stopped; start it with 'ferry compute start " + name + "'";
+  if (state == "starting") return "compute instance '" + name + "' is starting";
+  if (state == "failed") return "compute instance '" + name + "': " + reason;
+  return "";
+}
+
+// Runs a stop/start command on the server's machine; the error carries its output's tail.
+Status RunAdminCommand(const std::string& what, const std::string& command) {
+  if (command.empty()) return Status::Ok();
+  SpawnOptions so;
+  so.argv = {"/bin/sh", "-c", command};
+  auto r = RunProcess(so, "", 600000);
+  if (!r.ok()) return r.status();
+  if (r->timed_out) return Status::Unavailable(what + " command did not finish within 600 s");
+  if (r->exit_code != 0) {
+    std::string out = r->err.empty() ? r->out : r->err;
+    if (out.size() > 500) out = out.substr(out.size() - 500);
+    return Status::FailedPrecondition(what + " command failed with exit code " + std::to_string(r->exit_code) + ": " + out);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status TargetManager::Start(const std::string& name, const std::string& config_json) {
@@ -40,7 +65,15 @@ Status TargetManager::Start(const std::string& name, const std::string& config_j
     if (!plain.ok()) return plain.status().WithContext("compute target '" + name + "'");
     deps.secret = std::move(plain).value();
   }
-  d_.scheduler->AddTarget(std::shared_ptr<compute::ComputeTarget>(compute::MakeSshTarget(name, c, std::move(deps))));
+  std::shared_ptr<compute::ComputeTarget> t = compute::MakeSshTarget(name, c, std::move(deps));
+  if (c.kind == "instance" && c.state != "running") t->SetPaused(PausedReason(name, c.state, c.state_reason));
+  d_.scheduler->AddTarget(std::move(t));
+  if (c.kind == "instance" && (c.state == "stopping" || c.state == "starting")) {
+    // A server restart interrupted a stop or a start: carry it on.
+    std::lock_guard lock(workers_mu_);
+    if (c.state == "stopping") workers_.emplace_back(&TargetManager::StopWorker, this, name);
+    else workers_.emplace_back(&TargetManager::StartWorker, this, name);
+  }
   return Status::Ok();
 }
 
@@ -51,7 +84,7 @@ void TargetManager::LoadAll() {
     return;
   }
   for (auto& t : *list) {
-    if (t.kind != "ssh") continue;
+    if (t.kind != "ssh" && t.kind != "instance") continue;
     Status st = Start(t.name, t.config_json);
     if (!st.ok()) spdlog::error("compute target {} is unavailable: {}", t.name, st.ToString());
   }
@@ -64,7 +97,9 @@ Result<json> TargetManager::Attach(const json& body) {
   Status valid = model::ValidateEnvironmentName(name);  // same rules: letters, digits, . _ -
   if (!valid.ok()) return Status::InvalidArgument("compute target name '" + name + "' is not valid: use 1-128 letters, "
                                                   "digits, '.', '_' or '-', starting with a letter or digit");
-  if (kind != "ssh") return Status::InvalidArgument("field 'kind': '" + kind + "' cannot be attached; allowed: ssh");
+  if (kind != "ssh" && kind != "instance") {
+    return Status::InvalidArgument("field 'kind': '" + kind + "' cannot be attached; allowed: ssh, instance");
+  }
   if (d_.store->GetTarget(name).ok()) {
     return Status::AlreadyExists("compute target '" + name + "' exists already; detach it first or choose another name");
   }
@@ -75,6 +110,20 @@ Result<json> TargetManager::Attach(const json& body) {
   FERRY_ASSIGN_OR_RETURN(std::string password, Field(body, "password", false));
   FERRY_ASSIGN_OR_RETURN(std::string passphrase, Field(body, "passphrase", false));
   FERRY_ASSIGN_OR_RETURN(std::string remote_dir, Field(body, "remote_dir", false));
+  c.kind = kind;
+  if (kind == "instance") {
+    FERRY_ASSIGN_OR_RETURN(c.owner, Field(body, "owner", false));
+    FERRY_ASSIGN_OR_RETURN(c.stop_command, Field(body, "stop_command", false));
+    FERRY_ASSIGN_OR_RETURN(c.start_command, Field(body, "start_command", false));
+    if (!c.owner.empty()) {
+      auto users = d_.store->ListUsers();
+      bool known = false;
+      if (users.ok()) {
+        for (auto& [n, t] : *users) known = known || n == c.owner;
+      }
+      if (!known) return Status::InvalidArgument("owner '" + c.owner + "' is not a user; create it with 'ferry user add'");
+    }
+  }
   if (!remote_dir.empty()) c.remote_dir = remote_dir;
   if (auto it = body.find("port"); it != body.end() && !it->is_null()) {
     if (!it->is_number_integer() || *it < 1 || *it > 65535) return Status::InvalidArgument("field 'port' must be 1-65535");
@@ -116,7 +165,7 @@ Result<json> TargetManager::Attach(const json& body) {
   c.known_hosts = probe->known_hosts;
   c.facts_json = probe->facts_json;
   if (!secret.empty()) c.secret_sealed = d_.sealer->Seal(secret);
-  FERRY_RETURN_IF_ERROR(d_.store->CreateTarget({name, "ssh", c.ToJson(), d_.clock->Now()}));
+  FERRY_RETURN_IF_ERROR(d_.store->CreateTarget({name, kind, c.ToJson(), d_.clock->Now()}));
   Status st = Start(name, c.ToJson());
   if (!st.ok()) {
     (void)d_.store->DeleteTarget(name);
@@ -126,7 +175,7 @@ Result<json> TargetManager::Attach(const json& body) {
   if (!password.empty()) {
     warnings.push_back("a password is used: SSH keys are preferred (ssh-keygen, ssh-copy-id, then attach with --key)");
   }
-  return json{{"name", name}, {"kind", "ssh"}, {"facts", json::parse(c.facts_json, nullptr, false)},
+  return json{{"name", name}, {"kind", kind}, {"facts", json::parse(c.facts_json, nullptr, false)},
               {"warnings", warnings}};
 }
 
@@ -165,7 +214,9 @@ Result<json> TargetManager::Detach(const std::string& name, bool force) {
 Result<json> TargetManager::Trust(const std::string& name) {
   std::lock_guard lock(mu_);
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
-  if (rec.kind != "ssh") return Status::InvalidArgument("compute target '" + name + "' has no host key to trust");
+  if (rec.kind != "ssh" && rec.kind != "instance") {
+    return Status::InvalidArgument("compute target '" + name + "' has no host key to trust");
+  }
   FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec.config_json));
   compute::SshEndpoint ep;
   ep.host = c.host;
@@ -189,6 +240,98 @@ Result<json> TargetManager::Trust(const std::string& name) {
   FERRY_RETURN_IF_ERROR(Start(name, c.ToJson()));
   d_.scheduler->Wake();
   return json{{"name", name}, {"changed", old_key != c.known_hosts}, {"known_hosts", c.known_hosts}};
+}
+
+TargetManager::~TargetManager() {
+  closing_ = true;
+  std::lock_guard lock(workers_mu_);
+  for (auto& w : workers_) {
+    if (w.joinable()) w.join();
+  }
+}
+
+Status TargetManager::SetState(const std::string& name, const std::string& state, const std::string& reason) {
+  FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec.config_json));
+  c.state = state;
+  c.state_reason = reason;
+  FERRY_RETURN_IF_ERROR(d_.store->UpdateTargetConfig(name, c.ToJson()));
+  if (auto t = d_.scheduler->GetTarget(name)) t->SetPaused(PausedReason(name, state, reason));
+  d_.scheduler->Wake();
+  return Status::Ok();
+}
+
+Result<json> TargetManager::StopInstance(const std::string& name) {
+  std::lock_guard lock(mu_);
+  FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
+  if (rec.kind != "instance") return Status::InvalidArgument("'" + name + "' is a " + rec.kind + " target, not a compute instance");
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec.config_json));
+  if (c.state == "stopped" || c.state == "stopping") return json{{"name", name}, {"state", c.state}};
+  FERRY_RETURN_IF_ERROR(SetState(name, "stopping", ""));
+  std::lock_guard wl(workers_mu_);
+  workers_.emplace_back(&TargetManager::StopWorker, this, name);
+  return json{{"name", name}, {"state", "stopping"}};
+}
+
+Result<json> TargetManager::StartInstance(const std::string& name) {
+  std::lock_guard lock(mu_);
+  FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
+  if (rec.kind != "instance") return Status::InvalidArgument("'" + name + "' is a " + rec.kind + " target, not a compute instance");
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec.config_json));
+  if (c.state == "running" || c.state == "starting") return json{{"name", name}, {"state", c.state}};
+  if (c.state == "stopping") {
+    return Status::FailedPrecondition("compute instance '" + name + "' is still stopping; start it once it is stopped");
+  }
+  FERRY_RETURN_IF_ERROR(SetState(name, "starting", ""));
+  std::lock_guard wl(workers_mu_);
+  workers_.emplace_back(&TargetManager::StartWorker, this, name);
+  return json{{"name", name}, {"state", "starting"}};
+}
+
+void TargetManager::StopWorker(std::string name) {
+  // Drain: wait until no run of this instance is active (queued ones wait for a start).
+  while (!closing_) {
+    auto active = d_.store->ListActiveRuns();
+    bool busy = false;
+    if (active.ok()) {
+      for (auto& r : *active) busy = busy || (r.target == name && r.status != model::RunStatus::kQueued);
+    }
+    if (!busy) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  if (closing_) return;  // carried on by the next server start (state stays "stopping")
+  auto rec = d_.store->GetTarget(name);
+  if (!rec.ok()) return;
+  auto c = compute::SshTargetConfig::FromJson(rec->config_json);
+  if (!c.ok()) return;
+  Status st = RunAdminCommand("the stop", c->stop_command);
+  if (!st.ok()) spdlog::error("compute instance {}: {}", name, st.ToString());
+  (void)SetState(name, st.ok() ? "stopped" : "failed", st.ok() ? "" : st.message());
+}
+
+void TargetManager::StartWorker(std::string name) {
+  auto rec = d_.store->GetTarget(name);
+  if (!rec.ok()) return;
+  auto c = compute::SshTargetConfig::FromJson(rec->config_json);
+  if (!c.ok()) return;
+  Status st = RunAdminCommand("the start", c->start_command);
+  if (!st.ok()) spdlog::error("compute instance {}: {}", name, st.ToString());
+  (void)SetState(name, st.ok() ? "running" : "failed", st.ok() ? "" : st.message());
+}
+
+Status TargetManager::CheckSubmit(const std::string& target, const std::string& user) {
+  auto rec = d_.store->GetTarget(target);
+  if (!rec.ok() || rec->kind != "instance") return Status::Ok();
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec->config_json));
+  if (c.owner != user) {
+    return Status::PermissionDenied("compute instance '" + target + "' belongs to " +
+                                    (c.owner.empty() ? std::string("the workspace token's holder") : "'" + c.owner + "'") +
+                                    "; only its owner may submit to it");
+  }
+  if (c.state == "stopped" || c.state == "stopping" || c.state == "failed") {
+    return Status::FailedPrecondition(PausedReason(target, c.state, c.state_reason));
+  }
+  return Status::Ok();
 }
 
 }  // namespace ferry::server

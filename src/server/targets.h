@@ -2,7 +2,10 @@
 // detached at run time (`POST/DELETE /api/v1/computes`), secrets sealed at rest.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <thread>
+#include <vector>
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -40,11 +43,26 @@ class TargetManager {
   Result<nlohmann::json> Detach(const std::string& name, bool force);
   // Re-reads the host key (trust on first use again) after an expected change.
   Result<nlohmann::json> Trust(const std::string& name);
+  // Compute instances: stop = refuse new runs, let active ones finish, then run the stop
+  // command; start = run the start command, then accept runs. Both return at once; the
+  // state (stopping, stopped, starting, running, failed) shows in 'compute show'.
+  Result<nlohmann::json> StopInstance(const std::string& name);
+  Result<nlohmann::json> StartInstance(const std::string& name);
+  // Whether `user` ("" = the workspace token) may submit to `target` now: the owner rule and
+  // the instance's state. Ok for other kinds.
+  Status CheckSubmit(const std::string& target, const std::string& user);
+  ~TargetManager();
 
  private:
   Status Start(const std::string& name, const std::string& config_json);
+  Status SetState(const std::string& name, const std::string& state, const std::string& reason);
+  void StopWorker(std::string name);
+  void StartWorker(std::string name);
   std::mutex mu_;  // one attach/detach/trust at a time
   TargetManagerDeps d_;
+  std::mutex workers_mu_;
+  std::vector<std::thread> workers_;
+  std::atomic<bool> closing_{false};
 };
 
 }  // namespace ferry::server

@@ -89,6 +89,11 @@ class MetadataStore {
   // name empty: the latest version of every environment; else every version of that one.
   virtual Result<std::vector<model::RegisteredEnvironment>> ListEnvironments(const std::string& name) = 0;
 
+  // Named users (tokens stored as SHA-256 hex).
+  virtual Status CreateUser(const std::string& name, const std::string& token_hash, double now) = 0;
+  virtual Result<std::string> UserByTokenHash(const std::string& token_hash) = 0;
+  virtual Result<std::vector<std::pair<std::string, double>>> ListUsers() = 0;
+
   // Adds or replaces artifacts of a run.
   virtual Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& files) = 0;
   virtual Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) = 0;

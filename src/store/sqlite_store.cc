@@ -72,12 +72,18 @@ CREATE TABLE environments(
   hash TEXT NOT NULL, description TEXT NOT NULL, created_at REAL NOT NULL,
   PRIMARY KEY(name, version)) WITHOUT ROWID;
 )sql",
+    // 4: named users with their own tokens (stored as SHA-256), and who submitted each run.
+    R"sql(
+CREATE TABLE users(
+  name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created_at REAL NOT NULL) WITHOUT ROWID;
+ALTER TABLE runs ADD COLUMN submitted_by TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr const char* kRunColumns =
     "r.rid, r.id, e.name, r.target, r.status, r.script, r.arguments, r.python, r.snapshot_id, "
     "r.git, r.created_at, r.started_at, r.ended_at, r.exit_code, r.error, r.attempt, "
-    "r.job_handle, r.cancel_requested, r.options, r.gpu_ids";
+    "r.job_handle, r.cancel_requested, r.options, r.gpu_ids, r.submitted_by";
 
 json GitToJson(const model::GitState& g) {
   if (!g.present) return json::object();
@@ -275,6 +281,35 @@ class SqliteMetadataStore final : public MetadataStore {
     return ReadEnvironments(
         "SELECT e.* FROM environments e WHERE e.version = "
         "(SELECT MAX(version) FROM environments WHERE name = e.name) ORDER BY e.name", "", 0);
+  }
+
+  Status CreateUser(const std::string& name, const std::string& token_hash, double now) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO users VALUES(?,?,?)"));
+    Status s = st.Bind(1, name).Bind(2, token_hash).Bind(3, now).Run();
+    if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("user '" + name + "' exists already");
+    return s;
+  }
+
+  Result<std::string> UserByTokenHash(const std::string& token_hash) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT name FROM users WHERE token_hash=?"));
+    st.Bind(1, token_hash);
+    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return Status::NotFound("no user has this token");
+    return st.Text(0);
+  }
+
+  Result<std::vector<std::pair<std::string, double>>> ListUsers() override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT name, created_at FROM users ORDER BY name"));
+    std::vector<std::pair<std::string, double>> out;
+    for (;;) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      out.emplace_back(st.Text(0), st.Double(1));
+    }
+    return out;
   }
 
   Status PutSnapshot(const std::string& id, int64_t files, int64_t bytes, double now) override {
@@ -558,10 +593,11 @@ class SqliteMetadataStore final : public MetadataStore {
     FERRY_ASSIGN_OR_RETURN(model::Experiment exp, EnsureExperimentLocked(run.experiment, now));
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
         "INSERT INTO runs(id, experiment_id, target, status, script, arguments, python, snapshot_id, "
-        "git, created_at, token_hash, options) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"));
+        "git, created_at, token_hash, options, submitted_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     st.Bind(1, run.id).Bind(2, exp.id).Bind(3, run.target).Bind(4, "Queued").Bind(5, run.script)
         .Bind(6, json(run.arguments).dump()).Bind(7, run.python).Bind(8, run.snapshot_id)
-        .Bind(9, GitToJson(run.git).dump()).Bind(10, now).Bind(11, token_hash).Bind(12, OptionsToJson(run).dump());
+        .Bind(9, GitToJson(run.git).dump()).Bind(10, now).Bind(11, token_hash).Bind(12, OptionsToJson(run).dump())
+        .Bind(13, run.submitted_by);
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("run '" + run.id + "' already exists");
     FERRY_RETURN_IF_ERROR(s);
@@ -672,6 +708,7 @@ class SqliteMetadataStore final : public MetadataStore {
       r.cancel_requested = st.Int(17) != 0;
       OptionsFromJson(st.Text(18), &r);
       r.gpu_ids = GpuIdsFromJson(st.Text(19));
+      r.submitted_by = st.Text(20);
       out.push_back(std::move(r));
     }
     for (auto& r : out) {

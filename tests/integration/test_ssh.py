@@ -265,3 +265,72 @@ def test_lost_host_fails_the_run_and_detach_rules(make_workspace, src, lab):
     assert "1 active run(s) canceled" in r.stdout, r.stdout
     assert ws.run(run2)["status"] == "Canceled"
     assert "box" not in [t["name"] for t in ws.cli_json("compute", "list")["computes"]]
+
+
+def cli_as(ws, token, *args, check=False):
+    import os
+    import subprocess
+    env = {**os.environ, "FERRY_TOKEN": token} if token else dict(os.environ)
+    env.pop("FERRY_TOKEN", None) if not token else None
+    return subprocess.run([str(ws.ferry), "--home", str(ws.home), *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_compute_instances_have_one_owner_a_queue_and_stop_start(make_workspace, src, tmp_path, lab):
+    ws = make_workspace()
+    alice = ws.cli("user", "add", "alice").stdout.strip()
+    bob = ws.cli("user", "add", "bob").stdout.strip()
+    assert alice.startswith("fu_") and bob != alice
+    assert [u["name"] for u in ws.cli_json("user", "list")["users"]] == ["alice", "bob"]
+    # Users cannot manage users or targets.
+    r = cli_as(ws, alice, "user", "add", "mallory")
+    assert r.returncode == 1 and "needs the workspace token" in r.stderr, r.stderr
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    h0, h1 = lab.hosts
+    for host, name, owner in ((h0, "inst-a", "alice"), (h1, "inst-b", "bob")):
+        r = ws.cli("compute", "create", "instance", name, "--host", host.ip, "--port", host.port, "--user", host.user,
+                   "--key", lab.client_key, "--owner", owner, "--max-concurrent-jobs", "1",
+                   "--stop-command", f"touch {marks}/{name}.stopped", "--start-command", f"touch {marks}/{name}.started")
+        assert f"created instance {name}" in r.stdout, r.stdout + r.stderr
+        wait_ready(ws, name)
+    r = ws.cli("compute", "create", "instance", "x", "--host", h0.ip, "--user", h0.user, "--key", lab.client_key,
+               "--owner", "nobody", check=False)
+    assert r.returncode == 1 and "owner 'nobody' is not a user" in r.stderr
+    write(src / "wait.py", """
+        import os, sys, time
+        while not os.path.exists(sys.argv[1]):
+            time.sleep(0.05)
+        print("ran as", os.environ.get("USER") or os.getuid())
+    """)
+    sub = ["run", "submit", "--source-dir", src, "-t", "inst-a", "wait.py", "--", "/home/ferrytest/go"]
+    # Only the owner may submit: not bob, not even the workspace token.
+    r = cli_as(ws, bob, *sub)
+    assert r.returncode == 1 and "belongs to 'alice'" in r.stderr, r.stderr
+    r = cli_as(ws, None, *sub)
+    assert r.returncode == 1 and "belongs to 'alice'" in r.stderr, r.stderr
+    a1 = cli_as(ws, alice, *sub).stdout.strip()
+    a2 = cli_as(ws, alice, *sub).stdout.strip()
+    b1 = cli_as(ws, bob, *[x if x != "inst-a" else "inst-b" for x in sub]).stdout.strip()
+    ws.wait_status(a1, "Running", timeout=60)
+    ws.wait_status(b1, "Running", timeout=60)  # the two instances run side by side
+    time.sleep(1)
+    assert ws.run(a2)["status"] == "Queued" and "free slot on inst-a" in ws.run(a2)["queue_reason"]
+    assert ws.run(a1)["submitted_by"] == "alice" and ws.run(b1)["submitted_by"] == "bob"
+    # Stop: new runs are refused, queued ones wait, the active one finishes, then the command runs.
+    r = ws.cli("compute", "stop", "inst-a")
+    assert "stopping" in r.stdout
+    r = cli_as(ws, alice, *sub)
+    assert r.returncode == 1 and "is stopping" in r.stderr, r.stderr
+    (h0.home / "go").write_text("go")
+    (h1.home / "go").write_text("go")
+    assert ws.wait_status(a1, ["Completed", "Failed"], timeout=60)["status"] == "Completed"
+    wait_until(lambda: ws.cli_json("compute", "show", "inst-a")["state"] == "stopped", 30, "inst-a to stop")
+    assert (marks / "inst-a.stopped").exists()
+    time.sleep(1)
+    assert ws.run(a2)["status"] == "Queued" and "is stopped" in ws.run(a2)["queue_reason"], ws.run(a2)
+    # Start: the command runs, then the queued run goes.
+    ws.cli("compute", "start", "inst-a")
+    wait_until(lambda: ws.cli_json("compute", "show", "inst-a")["state"] == "ready", 30, "inst-a to start")
+    assert (marks / "inst-a.started").exists()
+    assert ws.wait_status(a2, ["Completed", "Failed"], timeout=60)["status"] == "Completed"

@@ -133,7 +133,11 @@ class SshTarget final : public ComputeTarget {
   }
 
   const std::string& name() const override { return name_; }
-  std::string kind() const override { return "ssh"; }
+  std::string kind() const override { return c_.kind; }
+  void SetPaused(const std::string& reason) override {
+    std::lock_guard lock(mu_);
+    paused_ = reason;
+  }
   Capabilities capabilities() const override {
     Capabilities caps;
     json f = json::parse(c_.facts_json, nullptr, false);
@@ -153,6 +157,7 @@ class SshTarget final : public ComputeTarget {
 
   std::string NotReady() const override {
     std::lock_guard lock(mu_);
+    if (!paused_.empty()) return paused_;
     if (tunnel_port_ > 0 && reachable_) return "";
     std::string why = last_error_.empty() ? "connecting to " + client_.Describe() : last_error_;
     return why + "; retrying";
@@ -223,10 +228,15 @@ class SshTarget final : public ComputeTarget {
   }
 
   std::string Describe() const override {
-    json j = {{"kind", "ssh"}, {"host", c_.host}, {"port", c_.port}, {"user", c_.user},
+    json j = {{"kind", c_.kind}, {"host", c_.host}, {"port", c_.port}, {"user", c_.user},
               {"auth", c_.key_file.empty() ? "password" : "key"}, {"remote_dir", c_.remote_dir},
               {"max_concurrent_runs", c_.max_concurrent_runs}};
     if (!c_.key_file.empty()) j["key_file"] = c_.key_file;
+    if (c_.kind == "instance") {
+      j["owner"] = c_.owner;
+      j["stop_command"] = c_.stop_command;
+      j["start_command"] = c_.start_command;
+    }
     j["facts"] = json::parse(c_.facts_json, nullptr, false);
     std::lock_guard lock(mu_);
     j["reachable"] = reachable_ && tunnel_port_ > 0;
@@ -445,6 +455,7 @@ class SshTarget final : public ComputeTarget {
   bool reachable_ = false;
   int tunnel_port_ = 0;
   std::string last_error_;
+  std::string paused_;
   std::vector<std::string> watched_;
   std::map<std::string, std::string> gone_;  // handle -> reason
 
@@ -464,7 +475,9 @@ std::string SshControlDir(const std::string& home) {
 std::string SshTargetConfig::ToJson() const {
   json j = {{"host", host}, {"port", port}, {"user", user}, {"key_file", key_file},
             {"secret", secret_sealed}, {"remote_dir", remote_dir}, {"max_concurrent_runs", max_concurrent_runs},
-            {"known_hosts", known_hosts}, {"facts", json::parse(facts_json, nullptr, false)}};
+            {"known_hosts", known_hosts}, {"facts", json::parse(facts_json, nullptr, false)},
+            {"kind", kind}, {"owner", owner}, {"stop_command", stop_command}, {"start_command", start_command},
+            {"state", state}, {"state_reason", state_reason}};
   return j.dump();
 }
 
@@ -481,6 +494,12 @@ Result<SshTargetConfig> SshTargetConfig::FromJson(const std::string& text) {
   c.max_concurrent_runs = j.value("max_concurrent_runs", 1);
   c.known_hosts = j.value("known_hosts", "");
   c.facts_json = j.contains("facts") ? j["facts"].dump() : "{}";
+  c.kind = j.value("kind", "ssh");
+  c.owner = j.value("owner", "");
+  c.stop_command = j.value("stop_command", "");
+  c.start_command = j.value("start_command", "");
+  c.state = j.value("state", "running");
+  c.state_reason = j.value("state_reason", "");
   return c;
 }
 

@@ -26,6 +26,13 @@ struct SshTargetConfig {
   int max_concurrent_runs = 1;
   std::string known_hosts;     // the trusted host key lines
   std::string facts_json = "{}";  // what attach found: OS, arch, CPUs, disk, pythons, GPUs
+  // Compute instances (kind "instance"): a single owner, and commands (run on the server's
+  // machine) that stop and start the machine.
+  std::string kind = "ssh";
+  std::string owner;           // the user who may submit; "" = the workspace token's holder
+  std::string stop_command, start_command;
+  std::string state = "running";  // running | stopping | stopped | starting | failed
+  std::string state_reason;
 
   std::string ToJson() const;  // no plaintext secret ever
   static Result<SshTargetConfig> FromJson(const std::string& text);
