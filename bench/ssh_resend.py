@@ -8,6 +8,8 @@ Ferry:   (a) the send: `ferry run submit -t box` of the unchanged tree up to the
          writing the run's fresh working copy;
          (b) the part of (a) that decides what to send: the CLI's snapshot + submit, and the
          agent's cache check, without writing the working copy (reported separately).
+         The host keeps finished working copies for reuse (src/agent/workdir.h), so (a)
+         rewrites nothing either.
 Anchor:  a no-op `rsync -a --delete -e ssh` of the same tree to the host (already synced),
          over a multiplexed connection.
 Goal:    <= the rsync time.
@@ -81,7 +83,10 @@ def main() -> int:
                                                  capture_output=True, text=True).stdout)
                 times = {h["status"]: h["time"] for h in show["history"]}
                 to_running.append(times["Running"] - show["created_at"] + cli_submit[-1])
-                log = subprocess.run(base + ["run", "logs", run_id], capture_output=True, text=True).stdout
+                dl = os.path.join(tmp, "dl-" + run_id)
+                subprocess.run(base + ["run", "download", run_id, "--output-dir", dl, "--prefix", "logs/ferry-agent.txt"],
+                               check=True, capture_output=True)
+                log = open(os.path.join(dl, "logs", "ferry-agent.txt")).read()
                 m = re.search(r"fetched (\d+) blobs \((\d+) bytes\).*cache check ([0-9.]+) ms", log)
                 if not m or m.group(1) != "0":
                     raise RuntimeError("the unchanged snapshot was not served from the host's cache:\n" + log[:500])

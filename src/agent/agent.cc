@@ -3,6 +3,7 @@
 #include "agent/container.h"
 #include "agent/environment.h"
 #include "agent/system_metrics.h"
+#include "agent/workdir.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -135,6 +136,13 @@ class ServerConn {
 };
 
 
+// FERRY_WORKDIR_POOL: finished working copies kept per node for reuse (default 2; 0: none).
+int WorkdirPoolCapacity() {
+  const char* v = std::getenv("FERRY_WORKDIR_POOL");
+  if (!v || !*v) return 2;
+  return std::max(0, std::atoi(v));
+}
+
 class Agent {
  public:
   explicit Agent(const AgentOptions& o)
@@ -142,7 +150,10 @@ class Agent {
         work_(JoinPath(o.home, "work/" + o.run_id)),
         agent_dir_(JoinPath(o.home, "work/" + o.run_id + ".agent")),
         capture_path_(JoinPath(agent_dir_, "std_log.txt")),
-        metrics_path_(JoinPath(agent_dir_, "metrics.jsonl")) {}
+        metrics_path_(JoinPath(agent_dir_, "metrics.jsonl")),
+        workcopy_record_(JoinPath(agent_dir_, "workcopy.record")),
+        info_path_(JoinPath(agent_dir_, "info.txt")),
+        pool_(JoinPath(o.home, "work/.reuse"), WorkdirPoolCapacity()) {}
 
   int Run() {
     auto plan = conn_.Call("GET", conn_.RunPath("plan"), "", "application/json", std::chrono::minutes(10));
@@ -165,7 +176,15 @@ class Agent {
       UniqueFd m(::open(metrics_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     }
     capture_fd_ = capture.get();
-    if (!snapshot_note_.empty()) AgentNote(snapshot_note_);
+    // How the run was prepared: not the script's output, so not in its log; uploaded with the
+    // outputs as logs/ferry-agent.txt (on a remote host the agent's own log is out of reach).
+    if (!snapshot_note_.empty()) Info(snapshot_note_);
+    if (workdir_stats_.reused) {
+      Info("working copy: reused one from this node (" + std::to_string(workdir_stats_.kept) + " files kept, " +
+           std::to_string(workdir_stats_.written) + " written, " + std::to_string(workdir_stats_.removed) + " removed)");
+    } else {
+      Info("working copy: written (" + std::to_string(workdir_stats_.written) + " files)");
+    }
 
     auto parsed = model::RunOptionsFromJson(run);
     if (!parsed.ok()) return Finish("Failed", "the run's options are not valid", parsed.status().message());
@@ -291,7 +310,8 @@ class Agent {
     // can be large, and every run gets its own). FERRY_KEEP_WORK_DIRS=1 keeps it for debugging.
     const char* keep = std::getenv("FERRY_KEEP_WORK_DIRS");
     if (!(keep && std::string(keep) == "1")) {
-      Status rm = RemoveAll(work_);
+      // Kept for the next run on this node when the pool has room (see workdir.h).
+      Status rm = pool_.Release(work_, workcopy_record_);
       if (!rm.ok()) std::fprintf(stderr, "ferry agent: %s\n", rm.ToString().c_str());
     }
     return 0;
@@ -323,30 +343,16 @@ class Agent {
   }
 
   Status Materialize(const std::string& manifest_id) {
-    FERRY_RETURN_IF_ERROR(RemoveAll(work_));
-    FERRY_RETURN_IF_ERROR(MakeDirs(work_));
     FERRY_RETURN_IF_ERROR(MakeDirs(agent_dir_));
     FERRY_ASSIGN_OR_RETURN(std::string text, GetBlob(manifest_id));
     FERRY_ASSIGN_OR_RETURN(model::Manifest m, model::Manifest::Parse(text));
     if (o_.blob_cache && blobs_) FERRY_RETURN_IF_ERROR(FillCache(m));
-    std::string last_dir;
-    for (const auto& e : m.entries) {
-      if (g_term) return Status::FailedPrecondition("stopped by a signal while preparing");
-      // Paths are validated (relative, no '..'), and the tree is new and holds no symlinks,
-      // so nothing can be written outside the working directory.
-      std::string path = JoinPath(work_, e.path);
-      std::string dir = DirName(path);
-      if (dir != last_dir) {
-        FERRY_RETURN_IF_ERROR(MakeDirs(dir));
-        last_dir = dir;
-      }
-      FERRY_ASSIGN_OR_RETURN(std::string content, GetBlob(e.hash));
-      UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e.mode & 0777));
-      if (!fd.valid()) return ErrnoStatus("cannot create", path, errno);
-      FERRY_RETURN_IF_ERROR(WriteAll(fd.get(), content, path));
-    }
-    FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(work_, "outputs")));
-    FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(work_, "logs")));
+    // Paths are validated (relative, no '..'), and the pool leaves only plain directories and
+    // untouched files in a reused copy, so nothing can be written outside the working directory.
+    FERRY_ASSIGN_OR_RETURN(workdir_stats_, pool_.Materialize(
+                                               m, manifest_id, work_, workcopy_record_,
+                                               [this](const std::string& h) { return GetBlob(h); },
+                                               [] { return g_term != 0; }));
     if (blobs_ && o_.blob_cache && cached_blobs_ > 0) FERRY_RETURN_IF_ERROR(blobs_->Sync());
     if (o_.blob_cache) {
       char ms[32];
@@ -677,6 +683,13 @@ class Agent {
     pending_.push_back(std::move(p));
   }
 
+  // A fact about how the run was prepared: the agent's log and logs/ferry-agent.txt.
+  void Info(const std::string& msg) {
+    std::fprintf(stderr, "ferry agent: %s\n", msg.c_str());
+    UniqueFd fd(::open(info_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (fd.valid()) (void)WriteAll(fd.get(), msg + "\n", info_path_);
+  }
+
   // A note from the agent itself, in the run's log.
   void AgentNote(const std::string& msg) {
     std::string line = "[ferry agent] " + msg + "\n";
@@ -723,6 +736,7 @@ class Agent {
     if (!has_std_log) files.emplace_back("logs/std_log.txt", capture_path_);
     std::string freeze = JoinPath(agent_dir_, "freeze.txt");
     if (PathExists(freeze)) files.emplace_back("environment/freeze.txt", freeze);  // managed env
+    if (PathExists(info_path_)) files.emplace_back("logs/ferry-agent.txt", info_path_);
     json manifest = json::array();
     std::string batch;
     auto flush = [&]() -> Status {
@@ -761,6 +775,10 @@ class Agent {
   std::unique_ptr<store::BlobStore> blobs_;
   int64_t cached_blobs_ = 0, fetched_bytes_ = 0;
   std::string snapshot_note_;
+  std::string workcopy_record_;
+  std::string info_path_;
+  WorkdirPool pool_;
+  WorkdirStats workdir_stats_;
   double cache_check_ms_ = 0;
   bool cancel_requested_ = false, canceled_ = false, final_drain_ = false, timed_out_ = false;
   int64_t max_duration_s_ = 0;

@@ -256,6 +256,14 @@ class Workspace:
         assert status == 200, body
         return body.decode() if isinstance(body, bytes) else str(body)
 
+    def agent_info(self, run_id: str) -> str:
+        """logs/ferry-agent.txt: how the agent prepared the run (blob cache, working copy)."""
+        import urllib.parse
+        status, body, _ = self.api("GET", f"/runs/{run_id}/artifacts/content?path="
+                                   + urllib.parse.quote("logs/ferry-agent.txt"))
+        assert status == 200, body
+        return body.decode() if isinstance(body, bytes) else str(body)
+
     def history(self, run_id: str) -> list[dict]:
         status, body, _ = self.api("GET", f"/runs/{run_id}/history")
         assert status == 200, body

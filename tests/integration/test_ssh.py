@@ -93,12 +93,13 @@ def test_key_attach_and_a_run_like_a_local_one(make_workspace, src, tmp_path, la
     hostname = host.run("uname -n").stdout.strip()
     assert hostname.startswith("node")  # the namespace's own hostname, not this machine's
     assert (out / "outputs" / "model.txt").read_text() == f"trained on {hostname}\n"
-    log = ws.log(run_id)
-    assert "snapshot: 1 files; fetched 2 blobs" in log, log  # the manifest and train.py
+    info = ws.agent_info(run_id)
+    assert "snapshot: 1 files; fetched 2 blobs" in info, info  # the manifest and train.py
+    assert "[ferry" not in ws.log(run_id)  # the log is the script's output only
     # A second run reuses the host's agent and blob cache: nothing of the snapshot is sent.
     run2, r = submit(ws, src, "box", "train.py", "2", "0", wait=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "fetched 0 blobs (0 bytes)" in ws.log(run2), ws.log(run2)
+    assert "fetched 0 blobs (0 bytes)" in ws.agent_info(run2), ws.agent_info(run2)
     agents = list((host.home / ".ferry-agent" / "agent").iterdir())
     assert len(agents) == 1, agents
 
