@@ -164,6 +164,9 @@ class Agent {
     }
     const json& run = (*plan)["run"];
     experiment_ = run.value("experiment", "");
+    // A requeued run (its node was lost) continues its log and metrics after the earlier attempt's.
+    log_base_ = (*plan).value("log_size", uint64_t{0});
+    seq_base_ = (*plan).value("next_metric_seq", int64_t{0});
     if (g_term || run.value("cancel_requested", false)) return Finish("Canceled", "canceled before the script started", {});
 
     Status st = Materialize((*plan)["manifest_id"].get<std::string>());
@@ -562,13 +565,18 @@ class Agent {
       if (got <= 0) return false;
       chunk.resize(static_cast<size_t>(got));
     }
-    auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_acked_)), chunk, "text/plain");
+    // The server's log offset is this attempt's file offset plus what earlier attempts of the
+    // run (before a requeue) left in it.
+    auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_ + log_acked_)), chunk,
+                        "text/plain");
     if (r.ok()) {
-      log_acked_ = (*r).value("size", log_acked_ + chunk.size());
+      uint64_t server = (*r).value("size", log_base_ + log_acked_ + chunk.size());
+      log_acked_ = server >= log_base_ ? server - log_base_ : 0;
       if ((*r).value("cancel_requested", false)) cancel_requested_ = true;
     } else if (r.status().code() == StatusCode::kFailedPrecondition && conn_.last_error_body().contains("error")) {
       // The server's log is shorter than we thought (a gap): resend from its size.
-      log_acked_ = conn_.last_error_body()["error"].value("size", uint64_t{0});
+      uint64_t server = conn_.last_error_body()["error"].value("size", uint64_t{0});
+      log_acked_ = server >= log_base_ ? server - log_base_ : 0;
     } else {
       return false;
     }
@@ -642,11 +650,11 @@ class Agent {
   }
 
   void ParseMetricLine(std::string_view line) {
-    int64_t seq = next_seq_++;
+    int64_t seq = seq_base_ + next_seq_++;
     if (line.empty()) return;
     json j = json::parse(line, nullptr, false);
     if (!j.is_object()) {
-      AgentNote("ignoring malformed metrics line " + std::to_string(seq + 1) + ": " + std::string(line.substr(0, 200)));
+      AgentNote("ignoring malformed metrics line " + std::to_string(next_seq_) + ": " + std::string(line.substr(0, 200)));
       return;
     }
     if (auto t = j.find("tags"); t != j.end() && t->is_object()) {
@@ -658,7 +666,7 @@ class Agent {
     auto k = j.find("k");
     auto v = j.find("v");
     if (k == j.end() || !k->is_string() || v == j.end()) {
-      AgentNote("ignoring metrics line " + std::to_string(seq + 1) + " without \"k\" and \"v\"");
+      AgentNote("ignoring metrics line " + std::to_string(next_seq_) + " without \"k\" and \"v\"");
       return;
     }
     p.key = k->get<std::string>();
@@ -788,6 +796,8 @@ class Agent {
   int container_root_ = 0;
   int64_t system_step_ = 0;
   uint64_t log_acked_ = 0;
+  uint64_t log_base_ = 0;
+  int64_t seq_base_ = 0;
   uint64_t metrics_offset_ = 0;
   std::string partial_;
   int64_t next_seq_ = 0;

@@ -445,6 +445,7 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
   ro.environment_variables = c.environment.variables;
   ro.max_run_duration_seconds = c.max_run_duration_seconds;
   ro.gpus = c.gpus;
+  ro.requeue_on_node_loss = c.requeue_on_node_loss;
   return Status::Ok();
 }
 

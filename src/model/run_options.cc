@@ -53,6 +53,7 @@ void RunOptionsToJson(const RunOptions& o, json* out) {
   j["environment_variables"] = o.environment_variables;
   j["max_run_duration_seconds"] = o.max_run_duration_seconds ? json(*o.max_run_duration_seconds) : json(nullptr);
   j["gpus"] = o.gpus;
+  j["requeue_on_node_loss"] = o.requeue_on_node_loss;
   const EnvironmentSpec& e = o.environment;
   if (!e.type.empty() || !e.name.empty()) {
     json env = json::object();
@@ -103,6 +104,10 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
       return Bad("gpus", "must be a whole number of GPUs (0 or more), got " + it->dump());
     }
     o.gpus = it->get<int>();
+  }
+  if (auto it = j.find("requeue_on_node_loss"); it != j.end() && !it->is_null()) {
+    if (!it->is_boolean()) return Bad("requeue_on_node_loss", "must be true or false, got " + it->dump());
+    o.requeue_on_node_loss = it->get<bool>();
   }
   // The first API (and runs stored by it) named a pip requirements file at the top level.
   FERRY_ASSIGN_OR_RETURN(std::string legacy_req, Str(j, "requirements_file", "requirements_file"));

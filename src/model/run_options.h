@@ -37,7 +37,12 @@ struct RunOptions {
   EnvironmentSpec environment;
   int gpus = 0;
   DockerOptions docker;
+  // When the node running it is lost (host rebooted, agent gone), queue the run again
+  // (up to kMaxNodeLossAttempts attempts in all) instead of failing it.
+  bool requeue_on_node_loss = false;
 };
+
+inline constexpr int kMaxNodeLossAttempts = 4;
 
 // A registered environment version: immutable once stored.
 struct RegisteredEnvironment {

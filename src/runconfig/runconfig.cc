@@ -152,6 +152,7 @@ Result<LoadedRunConfig> ParseRunConfig(std::string_view yaml, const std::string&
     else if (k == "maxRunDurationSeconds") FERRY_RETURN_IF_ERROR(p.Int(v, f, 1, &max_duration, &max_duration_set));
     else if (k == "requirementsFile") FERRY_RETURN_IF_ERROR(p.String(v, f, &c.requirements_file));
     else if (k == "priority") FERRY_RETURN_IF_ERROR(p.OneOf(v, f, {"dedicated", "low"}, &c.priority));
+    else if (k == "requeueOnNodeLoss") FERRY_RETURN_IF_ERROR(p.Bool(v, f, &c.requeue_on_node_loss));
     else if (k == "resources") {
       FERRY_RETURN_IF_ERROR(p.Map(v, f, [&](const std::string& k2, const YAML::Node& v2, const std::string& f2) -> Result<bool> {
         if (k2 != "gpus") return false;

@@ -55,6 +55,7 @@ struct RunConfig {
   int gpus = 0;                        // resources.gpus
   std::string requirements_file;       // requirementsFile
   std::string priority;                // priority: "" | dedicated | low
+  bool requeue_on_node_loss = false;   // requeueOnNodeLoss: run again when its node is lost
 };
 
 struct LoadedRunConfig {

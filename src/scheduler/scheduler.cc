@@ -175,6 +175,18 @@ void Scheduler::RunOnce() {
         ex.error = !why.empty() ? why
                                 : "the agent of this run exited without reporting a final status (job " + r.job_handle +
                                       "); its own log is work/" + r.id + ".agent/agent.log in the workspace home";
+        if (r.options.requeue_on_node_loss && r.attempt < model::kMaxNodeLossAttempts) {
+          // requeueOnNodeLoss: back to the queue; the next attempt's log and metrics continue
+          // after this one's.
+          auto q = store_->Transition(r.id, RunStatus::kQueued, "requeued (requeueOnNodeLoss): " + *ex.error, clock_->Now());
+          if (q.ok()) {
+            --busy[target_name];
+            for (int g : r.gpu_ids) gpus_in_use[target_name].erase(g);
+            Changed(r.id);
+            Wake();
+          }
+          continue;
+        }
         auto t = store_->Transition(r.id, RunStatus::kFailed, "agent lost", clock_->Now(), ex);
         if (t.ok()) {
           --busy[target_name];

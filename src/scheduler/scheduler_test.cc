@@ -178,6 +178,7 @@ class HookStore final : public store::MetadataStore {
   }
   Status CreateTarget(const model::ComputeTargetRecord& t) override { return s_->CreateTarget(t); }
   Status CreateUser(const std::string& n, const std::string& h, double now) override { return s_->CreateUser(n, h, now); }
+  Result<int64_t> NextMetricSeq(const std::string& id) override { return s_->NextMetricSeq(id); }
   Result<std::string> UserByTokenHash(const std::string& h) override { return s_->UserByTokenHash(h); }
   Result<std::vector<std::pair<std::string, double>>> ListUsers() override { return s_->ListUsers(); }
   Status UpdateTargetConfig(const std::string& n, const std::string& c) override { return s_->UpdateTargetConfig(n, c); }
@@ -468,6 +469,37 @@ TEST_F(SchedulerTest, GoneReasonFromTheDriverIsTheRunsError) {
   sched_->RunOnce();
   EXPECT_EQ(StatusOf("a"), RunStatus::kFailed);
   EXPECT_EQ(Get("a").error, "the host rebooted while the run was active");
+}
+
+TEST_F(SchedulerTest, RequeueOnNodeLossQueuesAgainUpToALimit) {
+  model::Run r;
+  r.id = "rq";
+  r.experiment = "exp";
+  r.target = "fake";
+  r.script = "train.py";
+  r.python = "python3";
+  r.snapshot_id = std::string(64, 'a');
+  r.options.requeue_on_node_loss = true;
+  ASSERT_TRUE(store_->CreateRun(r, {}, "h", clock_.Now()).ok());
+  target_.gone_reason = "the host rebooted while the run was active";
+  for (int attempt = 1; attempt < model::kMaxNodeLossAttempts; ++attempt) {
+    sched_->RunOnce();  // launched
+    ASSERT_EQ(StatusOf("rq"), RunStatus::kPreparing) << attempt;
+    target_.gone.insert(Get("rq").job_handle);
+    sched_->RunOnce();  // lost: requeued (and launched again by the next cycle)
+    EXPECT_EQ(StatusOf("rq"), RunStatus::kQueued);
+    EXPECT_EQ(Get("rq").attempt, attempt + 1);
+    EXPECT_NE(LastReason("rq").find("requeued (requeueOnNodeLoss): the host rebooted"), std::string::npos);
+    target_.gone.clear();
+    target_.launched.clear();
+    target_.fail_launch.clear();
+  }
+  // The last attempt is lost too: Failed.
+  sched_->RunOnce();
+  target_.gone.insert(Get("rq").job_handle);
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("rq"), RunStatus::kFailed);
+  EXPECT_EQ(Get("rq").error, "the host rebooted while the run was active");
 }
 
 TEST_F(SchedulerTest, CancelQueuedRunEndsItAtOnce) {

@@ -739,7 +739,13 @@ struct Api::Impl {
     if (sub == "plan" && req.method == "GET") {
       auto r = d.store->GetRun(id);
       if (!r.ok()) return Error(r.status());
-      return Json(200, {{"run", RunToJson(*r)}, {"manifest_id", r->snapshot_id}});
+      json plan = {{"run", RunToJson(*r)}, {"manifest_id", r->snapshot_id}};
+      // What earlier attempts left (a requeued run continues after it).
+      auto size = d.logs->Size(id);
+      plan["log_size"] = size.ok() ? *size : 0;
+      auto seq = d.store->NextMetricSeq(id);
+      plan["next_metric_seq"] = seq.ok() ? *seq : 0;
+      return Json(200, plan);
     }
     if (sub == "status" && req.method == "POST") return PostStatus(id);
     if (sub == "blobs" && seg.size() == 4 && seg[3] == "fetch" && req.method == "POST") {

@@ -283,6 +283,16 @@ class SqliteMetadataStore final : public MetadataStore {
         "(SELECT MAX(version) FROM environments WHERE name = e.name) ORDER BY e.name", "", 0);
   }
 
+  Result<int64_t> NextMetricSeq(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "SELECT COALESCE(MAX(s.last_seq) + 1, 0) FROM metric_summaries s JOIN runs r ON r.rid = s.rid WHERE r.id=?"));
+    st.Bind(1, id);
+    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return int64_t{0};
+    return st.Int(0);
+  }
+
   Status CreateUser(const std::string& name, const std::string& token_hash, double now) override {
     std::lock_guard lock(mu_);
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO users VALUES(?,?,?)"));

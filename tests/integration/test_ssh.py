@@ -335,3 +335,39 @@ def test_compute_instances_have_one_owner_a_queue_and_stop_start(make_workspace,
     wait_until(lambda: ws.cli_json("compute", "show", "inst-a")["state"] == "ready", 30, "inst-a to start")
     assert (marks / "inst-a.started").exists()
     assert ws.wait_status(a2, ["Completed", "Failed"], timeout=60)["status"] == "Completed"
+
+
+def test_requeue_on_node_loss_runs_again_and_keeps_both_attempts(make_workspace, src, lab):
+    ws = make_workspace()
+    host = lab.hosts[0]
+    attach(ws, host, "box", "--key", lab.client_key)
+    wait_ready(ws, "box")
+    write(src / "job.py", """
+        import os, time
+        from ferry import Run
+        run = Run.get_context()
+        marker = os.path.expanduser("~/attempted")
+        if not os.path.exists(marker):
+            open(marker, "w").write("1")
+            run.log("attempt", 1)
+            print("first attempt", flush=True)
+            time.sleep(300)
+        run.log("attempt", 2)
+        print("second attempt", flush=True)
+    """)
+    write(src / "rq.runconfig", "script: job.py\ntarget: box\nrequeueOnNodeLoss: true\n"
+                                "environment:\n  python:\n    userManagedDependencies: true\n    interpreterPath: python3\n")
+    run_id = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "rq.runconfig")).stdout.strip()
+    wait_until(lambda: "first attempt" in ws.log(run_id), 60, "the first attempt to start")
+    wait_until(lambda: "attempt" in [k for k in ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"]], 30,
+               "the first attempt's metric")
+    host.stop()   # the VM is lost...
+    host.start()  # ...and comes back empty
+    run = ws.wait_status(run_id, ["Completed", "Failed", "Canceled"], timeout=120)
+    assert run["status"] == "Completed", run
+    assert run["attempt"] == 2
+    assert any("requeued (requeueOnNodeLoss)" in h["reason"] for h in ws.history(run_id))
+    log = ws.log(run_id)
+    assert log.index("first attempt") < log.index("second attempt"), log
+    status, body, _ = ws.api("GET", f"/runs/{run_id}/metrics")
+    assert [p["value"] for p in body["metrics"]["attempt"]] == [1, 2]  # neither lost nor overwritten
