@@ -5,6 +5,7 @@ logs, metrics and outputs, cancel, a cut connection, queues, unreachable hosts."
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -371,3 +372,31 @@ def test_requeue_on_node_loss_runs_again_and_keeps_both_attempts(make_workspace,
     assert log.index("first attempt") < log.index("second attempt"), log
     status, body, _ = ws.api("GET", f"/runs/{run_id}/metrics")
     assert [p["value"] for p in body["metrics"]["attempt"]] == [1, 2]  # neither lost nor overwritten
+
+
+def test_environment_is_built_once_on_the_host_and_the_host_key_is_pinned(make_workspace, src, lab):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+    from wheels import make_wheel
+    ws = make_workspace()
+    host = lab.hosts[0]
+    attach(ws, host, "box", "--key", lab.client_key)
+    wait_ready(ws, "box")
+    # Trusted on first use: the stored key is the host's.
+    pinned = (ws.home / "ssh" / "box.known_hosts").read_text()
+    assert host.host_key_line().split()[-1] in pinned
+    # The host's own pip configuration (an offline wheel directory in the user's home).
+    make_wheel(host.home / "wheels", "ferrytestpkg", "4.0")
+    (host.home / ".config" / "pip").mkdir(parents=True)
+    (host.home / ".config" / "pip" / "pip.conf").write_text(
+        f"[global]\nno-index = true\nfind-links = {host.remote_home}/wheels\n")
+    for p in (host.home / "wheels", host.home / ".config"):
+        os.system(f"chown -R {lab.uid}:{lab.gid} {p}")
+    write(src / "requirements.txt", "ferrytestpkg==4.0\n")
+    write(src / "job.py", "import sys, ferrytestpkg\nprint('pkg', ferrytestpkg.VERSION, sys.prefix)\n")
+    write(src / "m.runconfig", "script: job.py\ntarget: box\nrequirementsFile: requirements.txt\nenvironment:\n"
+                               "  python:\n    userManagedDependencies: false\n    interpreterPath: python3\n")
+    for expect in ("building environment", "reusing environment"):
+        r = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "m.runconfig"), "--wait", check=False, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"[ferry] {expect}" in r.stdout, r.stdout
+        assert f"pkg 4.0 {host.remote_home}/.ferry-agent/envs/" in r.stdout, r.stdout
