@@ -234,6 +234,7 @@ class Agent {
     for (auto& [k, v] : options_.environment_variables) so.env_set[k] = v;
     if (options_.max_run_duration_seconds) max_duration_s_ = *options_.max_run_duration_seconds;
     so.env_set["FERRY_RUN_ID"] = o_.run_id;
+    so.env_set["FERRY_ATTEMPT"] = std::to_string(run.value("attempt", 1));
     so.env_set["FERRY_EXPERIMENT"] = experiment_;
     so.env_set["FERRY_METRICS_FILE"] = metrics_path_;
     so.env_set["PYTHONUNBUFFERED"] = "1";

@@ -354,7 +354,7 @@ def test_requeue_on_node_loss_runs_again_and_keeps_both_attempts(make_workspace,
             print("first attempt", flush=True)
             time.sleep(300)
         run.log("attempt", 2)
-        print("second attempt", flush=True)
+        print("second attempt", os.environ["FERRY_ATTEMPT"], flush=True)
     """)
     write(src / "rq.runconfig", "script: job.py\ntarget: box\nrequeueOnNodeLoss: true\n"
                                 "environment:\n  python:\n    userManagedDependencies: true\n    interpreterPath: python3\n")
@@ -369,7 +369,7 @@ def test_requeue_on_node_loss_runs_again_and_keeps_both_attempts(make_workspace,
     assert run["attempt"] == 2
     assert any("requeued (requeueOnNodeLoss)" in h["reason"] for h in ws.history(run_id))
     log = ws.log(run_id)
-    assert log.index("first attempt") < log.index("second attempt"), log
+    assert log.index("first attempt") < log.index("second attempt 2"), log
     status, body, _ = ws.api("GET", f"/runs/{run_id}/metrics")
     assert [p["value"] for p in body["metrics"]["attempt"]] == [1, 2]  # neither lost nor overwritten
 
