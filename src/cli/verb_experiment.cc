@@ -132,6 +132,46 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
   attach->require_subcommand(1);
   AddSshTargetCommand(attach->add_subcommand("ssh", "A machine reached with OpenSSH (key or password)"), ctx,
                       exit_code, "ssh");
+  {
+    auto* slurm = attach->add_subcommand("slurm", "A Slurm cluster (runs become sbatch jobs)");
+    struct SlurmArgs {
+      std::string name, partition, account, qos, lp_partition, lp_qos, shared_dir, server_url, login;
+      bool local = false;
+    };
+    auto a = std::make_shared<SlurmArgs>();
+    slurm->add_option("name", a->name, "Target name")->required();
+    slurm->add_flag("--local", a->local, "The Slurm commands (sbatch, squeue, ...) are on this machine");
+    slurm->add_option("--login", a->login, "USER@HOST of a login node (not supported by this version)");
+    slurm->add_option("--partition", a->partition, "Partition for runs (default: the cluster's default)");
+    slurm->add_option("--account", a->account, "Account to charge");
+    slurm->add_option("--qos", a->qos, "QOS for runs");
+    slurm->add_option("--low-priority-partition", a->lp_partition, "Partition for 'priority: low' runs (preemptible)");
+    slurm->add_option("--low-priority-qos", a->lp_qos, "QOS for 'priority: low' runs (preemptible)");
+    slurm->add_option("--shared-dir", a->shared_dir, "A directory every node sees at the same path")->required();
+    slurm->add_option("--server-url", a->server_url, "How the nodes reach this server (default: its --bind address)");
+    slurm->callback([&ctx, a, exit_code] {
+      if (a->local == !a->login.empty()) {
+        *exit_code = ReportError(Status::InvalidArgument("give exactly one of --local or --login USER@HOST"));
+        return;
+      }
+      json body = {{"name", a->name}, {"kind", "slurm"}, {"local", a->local}, {"partition", a->partition},
+                   {"account", a->account}, {"qos", a->qos}, {"low_priority_partition", a->lp_partition},
+                   {"low_priority_qos", a->lp_qos}, {"shared_dir", AbsolutePath(a->shared_dir)},
+                   {"server_url", a->server_url}};
+      auto r = ctx.Call("POST", "/api/v1/computes", body.dump());
+      if (!r.ok()) {
+        *exit_code = ReportError(r.status());
+        return;
+      }
+      if (ctx.json_output()) return PrintJson(*r);
+      std::string parts;
+      for (auto& [p, v] : (*r)["facts"]["partitions"].items()) {
+        parts += (parts.empty() ? "" : ", ") + p + " (" + std::to_string(v["nodes"].get<int>()) + " nodes)";
+      }
+      std::printf("attached %s: Slurm %s, partitions %s\n", a->name.c_str(),
+                  (*r)["facts"].value("SLURM_VERSION", "?").c_str(), parts.c_str());
+    });
+  }
   auto* create = compute->add_subcommand("create", "Create a compute target");
   create->require_subcommand(1);
   AddSshTargetCommand(create->add_subcommand("instance", "A single-owner machine over SSH, with a job queue and "

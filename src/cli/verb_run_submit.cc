@@ -446,6 +446,7 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
   ro.max_run_duration_seconds = c.max_run_duration_seconds;
   ro.gpus = c.gpus;
   ro.requeue_on_node_loss = c.requeue_on_node_loss;
+  ro.priority = c.priority;
   return Status::Ok();
 }
 

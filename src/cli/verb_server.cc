@@ -67,12 +67,21 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
       return;
     }
     const char* token = std::getenv("FERRY_RUN_TOKEN");
+    std::string from_file;
+    if ((!token || !*token) && std::getenv("FERRY_RUN_TOKEN_FILE")) {
+      // Cluster jobs: the token is in a 0600 file in the shared directory, not in the job's
+      // environment or on a command line that squeue/ps would show.
+      auto t = ReadSecretFile(std::getenv("FERRY_RUN_TOKEN_FILE"));
+      if (t.ok()) from_file = *t;
+      token = from_file.c_str();
+    }
     if (!token || !*token) {
       *exit_code = ReportError(Status::InvalidArgument("FERRY_RUN_TOKEN is not set; the agent is started by the server"));
       return;
     }
     aopts->token = token;
     ::unsetenv("FERRY_RUN_TOKEN");
+    ::unsetenv("FERRY_RUN_TOKEN_FILE");
     *exit_code = agent::RunAgent(*aopts);
   });
 }

@@ -4,6 +4,7 @@
 
 #include "common/fs.h"
 #include "compute/gpu.h"
+#include "compute/slurm/slurm_target.h"
 
 namespace ferry::compute {
 namespace {
@@ -83,6 +84,16 @@ TEST_F(FakeSmi, SamplesOnlyTheAskedDevices) {
   auto ids = ReadFile(dir_ + "/ids");
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(*ids, "1,3\n");
+}
+
+TEST(Slurm, ParsesSqueueRows) {
+  auto rows = ParseSqueue("12|ferry-exp_1_ab|RUNNING|None|2026-11-26T09:00:00\n13|other|PENDING|Resources|2026-11-26T09:00:01\n"
+                          "garbage\n");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].id, "12");
+  EXPECT_EQ(rows[0].name, "ferry-exp_1_ab");
+  EXPECT_EQ(rows[0].state, "RUNNING");
+  EXPECT_EQ(rows[1].reason, "Resources");
 }
 
 }  // namespace

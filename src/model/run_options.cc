@@ -54,6 +54,7 @@ void RunOptionsToJson(const RunOptions& o, json* out) {
   j["max_run_duration_seconds"] = o.max_run_duration_seconds ? json(*o.max_run_duration_seconds) : json(nullptr);
   j["gpus"] = o.gpus;
   j["requeue_on_node_loss"] = o.requeue_on_node_loss;
+  j["priority"] = o.priority.empty() ? json(nullptr) : json(o.priority);
   const EnvironmentSpec& e = o.environment;
   if (!e.type.empty() || !e.name.empty()) {
     json env = json::object();
@@ -108,6 +109,10 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
   if (auto it = j.find("requeue_on_node_loss"); it != j.end() && !it->is_null()) {
     if (!it->is_boolean()) return Bad("requeue_on_node_loss", "must be true or false, got " + it->dump());
     o.requeue_on_node_loss = it->get<bool>();
+  }
+  FERRY_ASSIGN_OR_RETURN(o.priority, Str(j, "priority", "priority"));
+  if (!o.priority.empty() && o.priority != "dedicated" && o.priority != "low") {
+    return Bad("priority", "must be one of: dedicated, low (got '" + o.priority + "')");
   }
   // The first API (and runs stored by it) named a pip requirements file at the top level.
   FERRY_ASSIGN_OR_RETURN(std::string legacy_req, Str(j, "requirements_file", "requirements_file"));

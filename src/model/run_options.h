@@ -40,6 +40,8 @@ struct RunOptions {
   // When the node running it is lost (host rebooted, agent gone), queue the run again
   // (up to kMaxNodeLossAttempts attempts in all) instead of failing it.
   bool requeue_on_node_loss = false;
+  // "low": preemptible (a cluster's low-priority partition or QOS); "" or "dedicated": normal.
+  std::string priority;
 };
 
 inline constexpr int kMaxNodeLossAttempts = 4;

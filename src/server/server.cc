@@ -80,6 +80,7 @@ Status RunServer(const ServerOptions& o) {
   td.ferry_executable = lo.ferry_executable;
   td.python_package_dir = FindPythonPackageDir();
   td.server_port = [&http_port] { return http_port.load(); };
+  td.server_bind = o.bind_address;
   TargetManager targets(td);
   deps.targets = &targets;
   deps.clock = &clock;

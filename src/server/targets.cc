@@ -8,6 +8,7 @@
 
 #include "common/fs.h"
 #include "common/subprocess.h"
+#include "compute/slurm/slurm_target.h"
 #include "compute/ssh/ssh_target.h"
 #include "model/run_options.h"
 
@@ -84,8 +85,8 @@ void TargetManager::LoadAll() {
     return;
   }
   for (auto& t : *list) {
-    if (t.kind != "ssh" && t.kind != "instance") continue;
-    Status st = Start(t.name, t.config_json);
+    if (t.kind != "ssh" && t.kind != "instance" && t.kind != "slurm") continue;
+    Status st = t.kind == "slurm" ? StartSlurm(t.name, t.config_json) : Start(t.name, t.config_json);
     if (!st.ok()) spdlog::error("compute target {} is unavailable: {}", t.name, st.ToString());
   }
 }
@@ -97,12 +98,13 @@ Result<json> TargetManager::Attach(const json& body) {
   Status valid = model::ValidateEnvironmentName(name);  // same rules: letters, digits, . _ -
   if (!valid.ok()) return Status::InvalidArgument("compute target name '" + name + "' is not valid: use 1-128 letters, "
                                                   "digits, '.', '_' or '-', starting with a letter or digit");
-  if (kind != "ssh" && kind != "instance") {
-    return Status::InvalidArgument("field 'kind': '" + kind + "' cannot be attached; allowed: ssh, instance");
+  if (kind != "ssh" && kind != "instance" && kind != "slurm") {
+    return Status::InvalidArgument("field 'kind': '" + kind + "' cannot be attached; allowed: ssh, instance, slurm");
   }
   if (d_.store->GetTarget(name).ok()) {
     return Status::AlreadyExists("compute target '" + name + "' exists already; detach it first or choose another name");
   }
+  if (kind == "slurm") return AttachSlurm(name, body);
   compute::SshTargetConfig c;
   FERRY_ASSIGN_OR_RETURN(c.host, Field(body, "host", true));
   FERRY_ASSIGN_OR_RETURN(c.user, Field(body, "user", true));
@@ -332,6 +334,65 @@ Status TargetManager::CheckSubmit(const std::string& target, const std::string& 
     return Status::FailedPrecondition(PausedReason(target, c.state, c.state_reason));
   }
   return Status::Ok();
+}
+
+Status TargetManager::StartSlurm(const std::string& name, const std::string& config_json) {
+  FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetConfig c, compute::SlurmTargetConfig::FromJson(config_json));
+  compute::SlurmTargetDeps deps;
+  deps.home = d_.home;
+  deps.ferry_executable = d_.ferry_executable;
+  deps.python_package_dir = d_.python_package_dir;
+  if (!c.secret_sealed.empty()) {
+    auto plain = d_.sealer->Unseal(c.secret_sealed);
+    if (!plain.ok()) return plain.status().WithContext("compute target '" + name + "'");
+    deps.secret = std::move(plain).value();
+  }
+  d_.scheduler->AddTarget(std::shared_ptr<compute::ComputeTarget>(compute::MakeSlurmTarget(name, c, std::move(deps))));
+  return Status::Ok();
+}
+
+Result<json> TargetManager::AttachSlurm(const std::string& name, const json& body) {
+  compute::SlurmTargetConfig c;
+  c.local = body.value("local", true);
+  if (!c.local) {
+    return Status::InvalidArgument("a Slurm cluster reached through a login node (--login) is not supported by this "
+                                   "version; run the Ferry server on a machine with the Slurm commands and use --local");
+  }
+  FERRY_ASSIGN_OR_RETURN(c.partition, Field(body, "partition", false));
+  FERRY_ASSIGN_OR_RETURN(c.account, Field(body, "account", false));
+  FERRY_ASSIGN_OR_RETURN(c.qos, Field(body, "qos", false));
+  FERRY_ASSIGN_OR_RETURN(c.low_priority_partition, Field(body, "low_priority_partition", false));
+  FERRY_ASSIGN_OR_RETURN(c.low_priority_qos, Field(body, "low_priority_qos", false));
+  if (!c.low_priority_partition.empty() && !c.low_priority_qos.empty()) {
+    return Status::InvalidArgument("give at most one of a low-priority partition or a low-priority QOS");
+  }
+  FERRY_ASSIGN_OR_RETURN(c.shared_dir, Field(body, "shared_dir", true));
+  if (c.shared_dir.empty() || c.shared_dir[0] != '/') {
+    return Status::InvalidArgument("field 'shared_dir' must be an absolute path that every node sees");
+  }
+  FERRY_ASSIGN_OR_RETURN(c.server_url, Field(body, "server_url", false));
+  if (c.server_url.empty()) {
+    const std::string& b = d_.server_bind;
+    if (b.empty() || b == "127.0.0.1" || b == "::1" || b == "localhost" || b == "0.0.0.0" || b == "::") {
+      return Status::InvalidArgument(
+          "the cluster's nodes must reach this server: start it with 'ferry server --bind ADDRESS' on an address the "
+          "nodes can reach (then that address is used), or pass --server-url URL");
+    }
+    c.server_url = "http://" + (b.find(':') != std::string::npos ? "[" + b + "]" : b) + ":" +
+                   std::to_string(d_.server_port());
+  }
+  auto shell = compute::MakeSlurmShell(c, {});
+  auto facts = compute::ProbeSlurm(c, shell);
+  if (!facts.ok()) return facts.status().WithContext("attaching '" + name + "'");
+  c.facts_json = *facts;
+  FERRY_RETURN_IF_ERROR(d_.store->CreateTarget({name, "slurm", c.ToJson(), d_.clock->Now()}));
+  Status st = StartSlurm(name, c.ToJson());
+  if (!st.ok()) {
+    (void)d_.store->DeleteTarget(name);
+    return st;
+  }
+  return json{{"name", name}, {"kind", "slurm"}, {"facts", json::parse(c.facts_json, nullptr, false)},
+              {"warnings", json::array()}};
 }
 
 }  // namespace ferry::server

@@ -27,6 +27,7 @@ struct TargetManagerDeps {
   std::string ferry_executable;
   std::string python_package_dir;
   std::function<int()> server_port;
+  std::string server_bind;  // the address the server listens on (for cluster nodes' URL)
 };
 
 class TargetManager {
@@ -55,6 +56,8 @@ class TargetManager {
 
  private:
   Status Start(const std::string& name, const std::string& config_json);
+  Status StartSlurm(const std::string& name, const std::string& config_json);
+  Result<nlohmann::json> AttachSlurm(const std::string& name, const nlohmann::json& body);
   Status SetState(const std::string& name, const std::string& state, const std::string& reason);
   void StopWorker(std::string name);
   void StartWorker(std::string name);

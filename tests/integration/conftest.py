@@ -119,7 +119,8 @@ def kill_home_processes(home: Path) -> None:
 
 
 class Workspace:
-    def __init__(self, ferry: Path, home: Path, max_runs: int = 4, env: dict | None = None):
+    def __init__(self, ferry: Path, home: Path, max_runs: int = 4, env: dict | None = None, bind: str | None = None):
+        self.bind = bind
         self.ferry = ferry
         self.home = home
         self.max_runs = max_runs
@@ -142,7 +143,7 @@ class Workspace:
         self._log = open(self.home / "test-server.log", "ab")
         self.proc = subprocess.Popen(
             [str(self.ferry), "--home", str(self.home), "server", "--port", "0",
-             "--max-concurrent-runs", str(self.max_runs)],
+             "--max-concurrent-runs", str(self.max_runs), *(["--bind", self.bind] if self.bind else [])],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
 
         def ready():
@@ -294,8 +295,8 @@ def make_workspace(ferry_bin, tmp_path):
     """Factory: make_workspace(max_runs=4, name='home') starts a real server in a fresh home."""
     made: list[Workspace] = []
 
-    def make(max_runs: int = 4, name: str = "home", env: dict | None = None) -> Workspace:
-        ws = Workspace(ferry_bin, tmp_path / name, max_runs, env)
+    def make(max_runs: int = 4, name: str = "home", env: dict | None = None, bind: str | None = None) -> Workspace:
+        ws = Workspace(ferry_bin, tmp_path / name, max_runs, env, bind)
         made.append(ws)
         ws.start_server()
         return ws

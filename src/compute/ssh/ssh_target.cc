@@ -1,6 +1,7 @@
 // SSH target: monitor thread (reverse tunnel, job states, reachability), agent bundle
 // upload, launch and cancel over a multiplexed OpenSSH connection.
 #include "compute/ssh/ssh_target.h"
+#include "compute/bundle.h"
 
 #include <spdlog/spdlog.h>
 #include <fcntl.h>
@@ -34,65 +35,6 @@ std::string LocalArch() {
   utsname u{};
   ::uname(&u);
   return u.machine;
-}
-
-// The agent bundle: this binary (debug info stripped) and the in-script Python package, as a
-// tar stream, named by the hash of its content. Built once per server process.
-struct Bundle {
-  std::string hash;
-  std::string tar;
-};
-
-Result<Bundle> BuildBundle(const std::string& home, const std::string& ferry, const std::string& pydir) {
-  static std::mutex mu;
-  static std::map<std::string, Bundle> cache;
-  std::lock_guard lock(mu);
-  std::string key = ferry + "\n" + pydir;
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
-  Sha256 h;
-  FERRY_ASSIGN_OR_RETURN(std::string bin_hash, Sha256File(ferry));
-  h.Update(bin_hash);
-  std::vector<std::string> py_files;
-  std::string pkg = JoinPath(pydir, "ferry");
-  auto names = ListDir(pkg);
-  if (names.ok()) {
-    for (auto& n : *names) {
-      if (n.size() > 3 && n.substr(n.size() - 3) == ".py") py_files.push_back(n);
-    }
-  }
-  std::sort(py_files.begin(), py_files.end());
-  for (auto& n : py_files) {
-    FERRY_ASSIGN_OR_RETURN(std::string f, Sha256File(JoinPath(pkg, n)));
-    h.Update(n + " " + f + "\n");
-  }
-  Bundle b;
-  b.hash = h.HexDigest().substr(0, 16);
-  std::string stage = JoinPath(home, "ssh/bundle-" + b.hash);
-  if (!PathExists(JoinPath(stage, "bin/ferry"))) {
-    std::string tmp = stage + ".tmp";
-    FERRY_RETURN_IF_ERROR(RemoveAll(tmp));
-    FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(tmp, "bin")));
-    FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(tmp, "share/ferry/python/ferry")));
-    auto strip = RunCommand({"objcopy", "--strip-debug", ferry, JoinPath(tmp, "bin/ferry")}, "", 120000);
-    if (!strip.ok() || strip->exit_code != 0) {
-      auto cp = RunCommand({"cp", ferry, JoinPath(tmp, "bin/ferry")}, "", 120000);
-      if (!cp.ok() || cp->exit_code != 0) return Status::IoError("cannot stage the agent binary " + ferry);
-    }
-    ::chmod(JoinPath(tmp, "bin/ferry").c_str(), 0755);
-    for (auto& n : py_files) {
-      FERRY_ASSIGN_OR_RETURN(std::string text, ReadFile(JoinPath(pkg, n)));
-      FERRY_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(tmp, "share/ferry/python/ferry/" + n), text));
-    }
-    FERRY_RETURN_IF_ERROR(RemoveAll(stage));
-    if (::rename(tmp.c_str(), stage.c_str()) != 0) return ErrnoStatus("rename", tmp, errno);
-  }
-  SpawnOptions so;
-  so.argv = {"tar", "-C", stage, "-cf", "-", "bin", "share"};
-  FERRY_ASSIGN_OR_RETURN(ProcessResult t, RunProcess(so, "", 120000));
-  if (t.exit_code != 0) return Status::IoError("cannot pack the agent bundle: " + t.err);
-  b.tar = std::move(t.out);
-  cache[key] = b;
-  return b;
 }
 
 struct Handle {
@@ -164,7 +106,7 @@ class SshTarget final : public ComputeTarget {
   }
 
   Result<std::string> Launch(const RunPlan& plan) override {
-    FERRY_ASSIGN_OR_RETURN(Bundle b, BuildBundle(d_.home, d_.ferry_executable, d_.python_package_dir));
+    FERRY_ASSIGN_OR_RETURN(AgentBundle b, BuildAgentBundle(d_.home, d_.ferry_executable, d_.python_package_dir));
     std::string bin = RemoteDir() + "/agent/" + b.hash + "/bin/ferry";
     std::string env;
     if (!gpus().empty()) {
@@ -264,7 +206,7 @@ class SshTarget final : public ComputeTarget {
 
   std::string RemoteDir() const { return c_.remote_dir; }
 
-  Status Upload(const Bundle& b) {
+  Status Upload(const AgentBundle& b) {
     std::string dir = RemoteDir() + "/agent";
     std::string final_dir = dir + "/" + b.hash, tmp = final_dir + ".tmp";
     std::string cmd = "set -e; mkdir -p " + ShellQuote(dir) + "; rm -rf " + ShellQuote(tmp) + "; mkdir " + ShellQuote(tmp) +

@@ -1,0 +1,367 @@
+// Slurm target: sbatch per run, one squeue per poll cycle for all jobs, scancel with a grace
+// signal, the agent bundle and run tokens in the cluster's shared directory.
+#include "compute/slurm/slurm_target.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "common/fs.h"
+#include "common/subprocess.h"
+#include "compute/bundle.h"
+
+namespace ferry::compute {
+namespace {
+
+using nlohmann::json;
+
+std::string Tail(const std::string& s, size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
+
+// Slurm's minutes[:seconds] for --time, rounded up.
+std::string SlurmTime(int64_t seconds) {
+  int64_t m = seconds / 60, s = seconds % 60;
+  return std::to_string(m) + ":" + (s < 10 ? "0" : "") + std::to_string(s);
+}
+
+struct Handle {
+  std::string job_id, name;
+};
+
+Handle ParseHandle(const std::string& text) {
+  Handle h;
+  json j = json::parse(text, nullptr, false);
+  if (j.is_object()) {
+    h.job_id = j.value("job_id", "");
+    h.name = j.value("name", "");
+  }
+  return h;
+}
+
+class SlurmTarget final : public ComputeTarget {
+ public:
+  SlurmTarget(std::string name, SlurmTargetConfig c, SlurmTargetDeps d)
+      : name_(std::move(name)), c_(std::move(c)), d_(std::move(d)), shell_(MakeSlurmShell(c_, d_)) {}
+
+  const std::string& name() const override { return name_; }
+  std::string kind() const override { return "slurm"; }
+  Capabilities capabilities() const override {
+    Capabilities caps;
+    caps.multi_node = true;
+    caps.preemption = !c_.low_priority_partition.empty() || !c_.low_priority_qos.empty();
+    json f = json::parse(c_.facts_json, nullptr, false);
+    caps.gpus = f.is_object() && f.value("gres", "").find("gpu") != std::string::npos;
+    return caps;
+  }
+  int max_concurrent_runs() const override { return c_.max_queued_jobs; }
+
+  Result<std::string> Launch(const RunPlan& plan) override {
+    const model::Run& run = plan.run;
+    FERRY_RETURN_IF_ERROR(EnsureShared());
+    const std::string jobs = c_.shared_dir + "/jobs";
+    const std::string token_file = jobs + "/" + run.id + ".token";
+    FERRY_RETURN_IF_ERROR(Write(token_file, plan.token + "\n"));
+    std::string job_name = "ferry-" + run.id;
+    std::ostringstream sb;
+    sb << "#!/bin/sh\n"
+       << "#SBATCH --job-name=" << job_name << "\n"
+       << "#SBATCH --comment=ferry-run:" << run.id << "\n"
+       << "#SBATCH --nodes=1\n#SBATCH --ntasks-per-node=1\n"
+       << "#SBATCH --output=" << jobs << "/" << run.id << ".out\n"
+       << "#SBATCH --open-mode=append\n";
+    const bool low = run.options.priority == "low";
+    std::string partition = low && !c_.low_priority_partition.empty() ? c_.low_priority_partition : c_.partition;
+    std::string qos = low && !c_.low_priority_qos.empty() ? c_.low_priority_qos : c_.qos;
+    if (!partition.empty()) sb << "#SBATCH --partition=" << partition << "\n";
+    if (!qos.empty()) sb << "#SBATCH --qos=" << qos << "\n";
+    if (!c_.account.empty()) sb << "#SBATCH --account=" << c_.account << "\n";
+    if (low) sb << "#SBATCH --requeue\n";
+    if (run.options.max_run_duration_seconds) {
+      // The agent enforces the limit itself (and reports why); Slurm's a minute later is the backstop.
+      sb << "#SBATCH --time=" << SlurmTime(*run.options.max_run_duration_seconds + 60) << "\n";
+    }
+    if (run.options.gpus > 0) sb << "#SBATCH --gres=gpu:" << run.options.gpus << "\n";
+    sb << "export FERRY_RUN_TOKEN_FILE=" << ShellQuote(token_file) << "\n"
+       << "exec srun --kill-on-bad-exit=1 " << ShellQuote(AgentPath()) << " --home " << ShellQuote(c_.shared_dir)
+       << " agent --blob-cache --run-id " << ShellQuote(run.id) << "\n";
+    const std::string script = jobs + "/" + run.id + ".sbatch";
+    FERRY_RETURN_IF_ERROR(Write(script, sb.str()));
+    FERRY_ASSIGN_OR_RETURN(ProcessResult r, shell_("sbatch --parsable " + ShellQuote(script), "", 60000));
+    if (r.exit_code != 0) {
+      std::string err = r.err.empty() ? r.out : r.err;
+      return Status::FailedPrecondition("sbatch refused the job: " + Tail(err, 500));
+    }
+    std::string id = r.out.substr(0, r.out.find_first_of(";\r\n"));
+    if (id.empty()) return Status::FailedPrecondition("sbatch printed no job id: " + Tail(r.out, 200));
+    return json{{"job_id", id}, {"name", job_name}}.dump();
+  }
+
+  std::vector<JobState> Poll(const std::vector<std::string>& handles) override {
+    std::vector<JobState> out(handles.size(), JobState::kAlive);
+    if (handles.empty()) return out;
+    // One call for every job of this cluster, whatever their number.
+    auto r = shell_("squeue --me -h -t all -o '%i|%j|%T|%r|%V'", "", 30000);
+    ++polls_;
+    if (!r.ok() || r->exit_code != 0) {
+      std::lock_guard lock(mu_);
+      last_error_ = r.ok() ? "squeue failed: " + Tail(r->err, 300) : r.status().message();
+      return out;  // unknown: not gone
+    }
+    std::map<std::string, SlurmJobRow> rows;
+    for (auto& row : ParseSqueue(r->out)) rows[row.id] = row;
+    std::lock_guard lock(mu_);
+    last_error_.clear();
+    static const std::set<std::string> kEnded = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL",
+                                                 "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"};
+    for (size_t i = 0; i < handles.size(); ++i) {
+      Handle h = ParseHandle(handles[i]);
+      auto it = rows.find(h.job_id);
+      if (it == rows.end() || it->second.name != h.name) {
+        // Not listed (purged) or the id now belongs to another job: ours is over.
+        out[i] = JobState::kGone;
+        gone_[handles[i]] = "Slurm job " + h.job_id + " ended without the agent reporting a final status; its output is " +
+                            c_.shared_dir + "/jobs/<run id>.out";
+        continue;
+      }
+      if (kEnded.count(it->second.state)) {
+        out[i] = JobState::kGone;
+        gone_[handles[i]] = "Slurm job " + h.job_id + " ended as " + it->second.state +
+                            (it->second.reason.empty() || it->second.reason == "None" ? "" : " (" + it->second.reason + ")") +
+                            " without the agent reporting a final status";
+      }
+    }
+    return out;
+  }
+
+  std::string GoneReason(const std::string& handle) const override {
+    std::lock_guard lock(mu_);
+    auto it = gone_.find(handle);
+    return it == gone_.end() ? "" : it->second;
+  }
+
+  Status Cancel(const std::string& handle) override {
+    Handle h = ParseHandle(handle);
+    if (h.job_id.empty()) return Status::Ok();
+    // SIGTERM to every step's tasks (the agents stop their scripts and report Canceled);
+    // the scheduler's grace is the agents' own, then Slurm's KillWait.
+    FERRY_ASSIGN_OR_RETURN(ProcessResult r, shell_("scancel --signal=TERM --full " + ShellQuote(h.job_id), "", 30000));
+    if (r.exit_code != 0 && r.err.find("already completing") == std::string::npos &&
+        r.err.find("Invalid job id") == std::string::npos) {
+      return Status::Unavailable("scancel failed: " + Tail(r.err, 300));
+    }
+    return Status::Ok();
+  }
+
+  std::string Describe() const override {
+    json j = {{"kind", "slurm"},
+              {"mode", c_.local ? "local" : "login"},
+              {"partition", c_.partition},
+              {"low_priority_partition", c_.low_priority_partition},
+              {"shared_dir", c_.shared_dir},
+              {"server_url", c_.server_url},
+              {"facts", json::parse(c_.facts_json, nullptr, false)},
+              {"polls", polls_.load()}};
+    if (!c_.local) j["login"] = c_.login_user + "@" + c_.login_host;
+    std::lock_guard lock(mu_);
+    if (!last_error_.empty()) j["last_error"] = last_error_;
+    return j.dump();
+  }
+
+ private:
+  std::string AgentPath() const { return c_.shared_dir + "/agent/" + bundle_hash_ + "/bin/ferry"; }
+
+  Status Write(const std::string& path, const std::string& content) {
+    FERRY_ASSIGN_OR_RETURN(ProcessResult r,
+                           shell_("umask 077; cat > " + ShellQuote(path + ".tmp") + " && mv " + ShellQuote(path + ".tmp") +
+                                      " " + ShellQuote(path),
+                                  content, 60000));
+    if (r.exit_code != 0) return Status::IoError("cannot write " + path + ": " + Tail(r.err, 300));
+    return Status::Ok();
+  }
+
+  // The bundle and server.json in the shared directory (once per server process).
+  Status EnsureShared() {
+    if (shared_ready_) return Status::Ok();
+    FERRY_ASSIGN_OR_RETURN(AgentBundle b, BuildAgentBundle(d_.home, d_.ferry_executable, d_.python_package_dir));
+    bundle_hash_ = b.hash;
+    std::string dir = c_.shared_dir + "/agent/" + b.hash;
+    std::string cmd = "set -e; mkdir -p " + ShellQuote(c_.shared_dir + "/jobs") + "; chmod 700 " +
+                      ShellQuote(c_.shared_dir + "/jobs") + "; if [ ! -x " + ShellQuote(dir + "/bin/ferry") +
+                      " ]; then rm -rf " + ShellQuote(dir + ".tmp") + "; mkdir -p " + ShellQuote(dir + ".tmp") +
+                      "; tar -xf - -C " + ShellQuote(dir + ".tmp") + "; rm -rf " + ShellQuote(dir) + "; mv " +
+                      ShellQuote(dir + ".tmp") + " " + ShellQuote(dir) + "; fi";
+    FERRY_ASSIGN_OR_RETURN(ProcessResult r, shell_(cmd, b.tar, 300000));
+    if (r.exit_code != 0) return Status::IoError("cannot place the agent in " + c_.shared_dir + ": " + Tail(r.err, 300));
+    json info = {{"url", c_.server_url}, {"pid", 0}};
+    FERRY_RETURN_IF_ERROR(Write(c_.shared_dir + "/server.json", info.dump() + "\n"));
+    shared_ready_ = true;
+    return Status::Ok();
+  }
+
+  std::string name_;
+  SlurmTargetConfig c_;
+  SlurmTargetDeps d_;
+  SlurmShell shell_;
+  bool shared_ready_ = false;  // scheduler thread only
+  std::string bundle_hash_;
+  std::atomic<int64_t> polls_{0};
+  mutable std::mutex mu_;
+  std::string last_error_;
+  std::map<std::string, std::string> gone_;
+};
+
+}  // namespace
+
+std::vector<SlurmJobRow> ParseSqueue(const std::string& out) {
+  std::vector<SlurmJobRow> rows;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string part;
+    while (std::getline(ss, part, '|')) f.push_back(part);
+    if (f.size() < 4) continue;
+    SlurmJobRow r{f[0], f[1], f[2], f[3], f.size() > 4 ? f[4] : ""};
+    // Array/het jobs print "123_4"; Ferry submits neither.
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+SlurmShell MakeSlurmShell(const SlurmTargetConfig& c, const SlurmTargetDeps& d) {
+  if (c.local) {
+    return [](const std::string& command, const std::string& input, int timeout_ms) -> Result<ProcessResult> {
+      SpawnOptions so;
+      so.argv = {"/bin/sh", "-c", command};
+      so.env_unset = {"FERRY_RUN_TOKEN"};
+      return RunProcess(so, input, timeout_ms);
+    };
+  }
+  SshEndpoint e;
+  e.host = c.login_host;
+  e.port = c.login_port;
+  e.user = c.login_user;
+  e.key_file = c.key_file;
+  e.secret = d.secret;
+  e.known_hosts = JoinPath(d.home, "ssh/slurm-" + c.login_host + ".known_hosts");
+  (void)MakeDirs(JoinPath(d.home, "ssh"), 0700);
+  (void)WriteFileAtomic(e.known_hosts, c.known_hosts, 0600);
+  e.askpass = d.ferry_executable;
+  auto client = std::make_shared<SshClient>(e);
+  return [client](const std::string& command, const std::string& input, int timeout_ms) -> Result<ProcessResult> {
+    FERRY_ASSIGN_OR_RETURN(SshResult r, client->Run(command, input, timeout_ms));
+    if (r.failure != SshFailure::kNone) return Status::Unavailable(r.message);
+    ProcessResult p;
+    p.exit_code = r.exit_code;
+    p.out = std::move(r.out);
+    p.err = std::move(r.err);
+    return p;
+  };
+}
+
+Result<std::string> ProbeSlurm(const SlurmTargetConfig& c, const SlurmShell& shell) {
+  FERRY_ASSIGN_OR_RETURN(ProcessResult info, shell("sinfo -h -o '%R|%a|%D|%T|%N|%G'", "", 30000));
+  if (info.exit_code != 0) {
+    return Status::FailedPrecondition("sinfo failed (exit code " + std::to_string(info.exit_code) + "): " +
+                                      Tail(info.err.empty() ? info.out : info.err, 400) +
+                                      "; is Slurm installed here and SLURM_CONF right?");
+  }
+  json facts = json::object();
+  json parts = json::object();
+  std::string gres;
+  std::istringstream in(info.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string part;
+    while (std::getline(ss, part, '|')) f.push_back(part);
+    if (f.size() < 6) continue;
+    json& p = parts[f[0]];
+    if (!p.is_object()) p = {{"available", f[1]}, {"nodes", 0}, {"states", json::object()}};
+    int n = std::atoi(f[2].c_str());
+    p["nodes"] = p["nodes"].get<int>() + n;
+    p["states"][f[3]] = p["states"].value(f[3], 0) + n;
+    if (f[5] != "(null)") gres += f[5] + " ";
+  }
+  if (parts.empty()) return Status::FailedPrecondition("sinfo lists no partitions: the cluster has no nodes configured");
+  facts["partitions"] = parts;
+  facts["gres"] = gres;
+  for (const std::string& p : {c.partition, c.low_priority_partition}) {
+    if (!p.empty() && !parts.contains(p)) {
+      std::string names;
+      for (auto& [k, v] : parts.items()) names += (names.empty() ? "" : ", ") + k;
+      return Status::FailedPrecondition("partition '" + p + "' does not exist; the cluster has: " + names);
+    }
+  }
+  FERRY_ASSIGN_OR_RETURN(ProcessResult conf, shell("scontrol show config", "", 30000));
+  if (conf.exit_code == 0) {
+    std::istringstream cin(conf.out);
+    while (std::getline(cin, line)) {
+      auto eq = line.find(" = ");
+      if (eq == std::string::npos) continue;
+      std::string k = line.substr(0, line.find_last_not_of(' ', eq) + 1), v = line.substr(eq + 3);
+      if (k == "ClusterName" || k == "SLURM_VERSION" || k == "AccountingStorageType" || k == "MpiDefault" ||
+          k == "SelectType" || k == "PreemptType" || k == "PreemptMode") {
+        facts[k] = v;
+      }
+    }
+  }
+  std::string probe = c.shared_dir + "/.ferry-probe";
+  FERRY_ASSIGN_OR_RETURN(ProcessResult w, shell("mkdir -p " + ShellQuote(c.shared_dir) + " && echo ok > " +
+                                                    ShellQuote(probe) + " && rm -f " + ShellQuote(probe),
+                                                "", 30000));
+  if (w.exit_code != 0) {
+    return Status::FailedPrecondition("the shared directory " + c.shared_dir + " is not writable: " + Tail(w.err, 300));
+  }
+  return facts.dump();
+}
+
+std::string SlurmTargetConfig::ToJson() const {
+  return json{{"local", local},           {"login_host", login_host},
+              {"login_port", login_port}, {"login_user", login_user},
+              {"key_file", key_file},     {"secret", secret_sealed},
+              {"known_hosts", known_hosts}, {"partition", partition},
+              {"account", account},       {"qos", qos},
+              {"low_priority_partition", low_priority_partition},
+              {"low_priority_qos", low_priority_qos},
+              {"shared_dir", shared_dir}, {"server_url", server_url},
+              {"max_queued_jobs", max_queued_jobs},
+              {"facts", json::parse(facts_json, nullptr, false)}}
+      .dump();
+}
+
+Result<SlurmTargetConfig> SlurmTargetConfig::FromJson(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return Status::Corruption("slurm target configuration is not a JSON object");
+  SlurmTargetConfig c;
+  c.local = j.value("local", true);
+  c.login_host = j.value("login_host", "");
+  c.login_port = j.value("login_port", 22);
+  c.login_user = j.value("login_user", "");
+  c.key_file = j.value("key_file", "");
+  c.secret_sealed = j.value("secret", "");
+  c.known_hosts = j.value("known_hosts", "");
+  c.partition = j.value("partition", "");
+  c.account = j.value("account", "");
+  c.qos = j.value("qos", "");
+  c.low_priority_partition = j.value("low_priority_partition", "");
+  c.low_priority_qos = j.value("low_priority_qos", "");
+  c.shared_dir = j.value("shared_dir", "");
+  c.server_url = j.value("server_url", "");
+  c.max_queued_jobs = j.value("max_queued_jobs", 1000);
+  c.facts_json = j.contains("facts") ? j["facts"].dump() : "{}";
+  return c;
+}
+
+std::unique_ptr<ComputeTarget> MakeSlurmTarget(const std::string& name, const SlurmTargetConfig& config,
+                                               SlurmTargetDeps deps) {
+  return std::make_unique<SlurmTarget>(name, config, std::move(deps));
+}
+
+}  // namespace ferry::compute

@@ -1,0 +1,58 @@
+// The `slurm` compute target: Ferry never schedules cluster nodes itself; a run becomes one
+// sbatch job whose steps start Ferry's agent on the allocated nodes. Slurm commands run on
+// the server's machine (--local) or on a login node over SSH. The cluster's shared directory
+// holds the agent bundle, the node-side blob cache, job scripts and each run's token (0600);
+// agents reach the server at a URL the nodes can reach.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "compute/compute_target.h"
+#include "compute/ssh/ssh_client.h"
+
+namespace ferry::compute {
+
+struct SlurmTargetConfig {
+  bool local = true;            // commands on this machine; else over SSH (login)
+  std::string login_host, login_user, key_file, secret_sealed, known_hosts;
+  int login_port = 22;
+  std::string partition, account, qos;
+  std::string low_priority_partition, low_priority_qos;
+  std::string shared_dir;       // same path on the server side (or login node) and every node
+  std::string server_url;       // how nodes reach the server
+  int max_queued_jobs = 1000;   // runs handed to Slurm at once (Slurm queues them)
+  std::string facts_json = "{}";
+
+  std::string ToJson() const;
+  static Result<SlurmTargetConfig> FromJson(const std::string& text);
+};
+
+struct SlurmTargetDeps {
+  std::string home;
+  std::string ferry_executable;
+  std::string python_package_dir;
+  std::string secret;  // unsealed login password/passphrase, if any
+};
+
+// Runs a shell command where Slurm's commands are (locally, or on the login node).
+using SlurmShell = std::function<Result<ProcessResult>(const std::string& command, const std::string& input,
+                                                       int timeout_ms)>;
+SlurmShell MakeSlurmShell(const SlurmTargetConfig& c, const SlurmTargetDeps& d);
+
+std::unique_ptr<ComputeTarget> MakeSlurmTarget(const std::string& name, const SlurmTargetConfig& config,
+                                               SlurmTargetDeps deps);
+
+// Attach-time checks: the Slurm commands answer, the partitions exist, the shared directory is
+// writable. Returns the facts (partitions with node counts and states, gres, version).
+Result<std::string> ProbeSlurm(const SlurmTargetConfig& config, const SlurmShell& shell);
+
+// Parses `squeue -h -t all -o '%i|%j|%T|%r|%V'` output: job id -> (name, state, reason, submit time).
+struct SlurmJobRow {
+  std::string id, name, state, reason, submit;
+};
+std::vector<SlurmJobRow> ParseSqueue(const std::string& out);
+
+}  // namespace ferry::compute
