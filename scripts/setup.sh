@@ -6,6 +6,12 @@
 # cgroup hosts, and without it --no-install-recommends would pull crun instead.
 # openssh-server/-client, rsync, iproute2, util-linux (unshare, nsenter), openssl, iptables, procps:
 # real sshd "remote hosts" in network namespaces for the SSH target's tests (tests/support/sshd.py).
+# slurm-wlm/munge: a real Slurm 22.05 cluster (slurmctld + slurmd per netns) for the Slurm target's
+# tests (tests/support/slurm.py); no slurmdbd/mariadb (no accounting: squeue/scontrol instead).
+# libpmix-dev: only for its unversioned libpmix.so, which Slurm's mpi/pmix plugin dlopens (without it
+# `srun --mpi=pmix` fails: "can not load PMIx library"). openmpi-bin + python3-mpi4py: MPI jobs with
+# no compiler step (libopenmpi-dev would add gfortran, ~70 MB). python3-torch: gloo all_reduce jobs
+# (Debian's interpreter /usr/bin/python3 sees it; a pyenv python3 does not). ~850 MB in all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +22,7 @@ DEB_PACKAGES=(
   libgtest-dev googletest python3 python3-venv
   podman runc catatonit busybox-static
   openssh-server openssh-client rsync iproute2 util-linux openssl iptables procps
+  slurm-wlm munge libpmix-dev openmpi-bin python3-mpi4py python3-torch
 )
 
 missing=()

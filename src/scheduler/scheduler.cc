@@ -175,6 +175,15 @@ void Scheduler::RunOnce() {
         ex.error = !why.empty() ? why
                                 : "the agent of this run exited without reporting a final status (job " + r.job_handle +
                                       "); its own log is work/" + r.id + ".agent/agent.log in the workspace home";
+        if (r.cancel_requested) {
+          // Canceled before its agent ran (e.g. a job still waiting in a cluster's queue).
+          if (store_->Transition(r.id, RunStatus::kCanceled, "canceled by the user", clock_->Now()).ok()) {
+            --busy[target_name];
+            for (int g : r.gpu_ids) gpus_in_use[target_name].erase(g);
+            Changed(r.id);
+          }
+          continue;
+        }
         if (r.options.requeue_on_node_loss && r.attempt < model::kMaxNodeLossAttempts) {
           // requeueOnNodeLoss: back to the queue; the next attempt's log and metrics continue
           // after this one's.

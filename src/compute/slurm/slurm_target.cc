@@ -146,9 +146,14 @@ class SlurmTarget final : public ComputeTarget {
   Status Cancel(const std::string& handle) override {
     Handle h = ParseHandle(handle);
     if (h.job_id.empty()) return Status::Ok();
-    // SIGTERM to every step's tasks (the agents stop their scripts and report Canceled);
+    // SIGTERM to the job steps' tasks, not the batch shell (srun would end the step at once):
+    // the agents stop their scripts and report Canceled;
     // the scheduler's grace is the agents' own, then Slurm's KillWait.
-    FERRY_ASSIGN_OR_RETURN(ProcessResult r, shell_("scancel --signal=TERM --full " + ShellQuote(h.job_id), "", 30000));
+    FERRY_ASSIGN_OR_RETURN(ProcessResult r, shell_("scancel --signal=TERM " + ShellQuote(h.job_id), "", 30000));
+    if (r.exit_code != 0 && r.err.find("pending") != std::string::npos) {
+      // Not started yet: no agent to stop gracefully; the job simply goes.
+      FERRY_ASSIGN_OR_RETURN(r, shell_("scancel " + ShellQuote(h.job_id), "", 30000));
+    }
     if (r.exit_code != 0 && r.err.find("already completing") == std::string::npos &&
         r.err.find("Invalid job id") == std::string::npos) {
       return Status::Unavailable("scancel failed: " + Tail(r.err, 300));

@@ -1,0 +1,108 @@
+"""The slurm compute target against a real Slurm cluster started by the test (slurmctld +
+slurmd nodes in network namespaces, tests/support/slurm.py)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from slurm import SlurmCluster  # noqa: E402
+
+from conftest import wait_until  # noqa: E402
+from test_runconfig import write  # noqa: E402
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    reason = SlurmCluster.unavailable_reason()
+    if reason:
+        pytest.fail(f"a real Slurm cluster is required (scripts/setup.sh installs slurm-wlm and munge): {reason}")
+    with SlurmCluster(tmp_path / "slurm", nodes=2) as c:
+        c.start()
+        yield c
+
+
+def slurm_workspace(make_workspace, cluster):
+    ws = make_workspace(env=cluster.client_env, bind=cluster.gateway)
+    r = ws.cli("compute", "attach", "slurm", "hpc", "--local", "--shared-dir", cluster.shared_dir,
+               "--partition", cluster.partition, "--low-priority-partition", cluster.low_partition)
+    assert "attached hpc: Slurm" in r.stdout and "debug (2 nodes)" in r.stdout, r.stdout + r.stderr
+    return ws
+
+
+TRAIN = """
+import os, socket, sys, time
+from ferry import Run
+run = Run.get_context()
+for i in range(int(sys.argv[1])):
+    print(f"step {i} on", socket.gethostname(), flush=True)
+    run.log("loss", 1.0 / (i + 1))
+    time.sleep(float(sys.argv[2]))
+os.makedirs("outputs", exist_ok=True)
+open("outputs/where.txt", "w").write(socket.gethostname() + " " + os.environ["SLURM_JOB_ID"] + "\\n")
+"""
+
+
+def test_attach_errors_are_exact(make_workspace, cluster, tmp_path):
+    ws = make_workspace(env=cluster.client_env, bind=cluster.gateway)
+    r = ws.cli("compute", "attach", "slurm", "x", "--local", "--shared-dir", cluster.shared_dir,
+               "--partition", "nosuch", check=False)
+    assert r.returncode == 1 and "partition 'nosuch' does not exist; the cluster has:" in r.stderr, r.stderr
+    ws_lo = make_workspace(name="lo", env=cluster.client_env)
+    r = ws_lo.cli("compute", "attach", "slurm", "x", "--local", "--shared-dir", cluster.shared_dir, check=False)
+    assert r.returncode == 1 and "--bind" in r.stderr and "--server-url" in r.stderr, r.stderr
+
+
+def test_a_run_is_one_sbatch_job_with_logs_metrics_outputs(make_workspace, src, tmp_path, cluster):
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "train.py", TRAIN)
+    r = ws.cli("run", "submit", "--source-dir", src, "-t", "hpc", "--wait", "train.py", "--", "10", "0.05",
+               check=False, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [l.split(" on ")[0] for l in r.stdout.splitlines() if l.startswith("step ")] == [f"step {i}" for i in range(10)]
+    run = ws.cli_json("run", "list", "--limit", "1")["runs"][0]
+    status, body, _ = ws.api("GET", f"/runs/{run['id']}/metrics")
+    assert [p["value"] for p in body["metrics"]["loss"]] == [1.0 / (i + 1) for i in range(10)]
+    out = tmp_path / "dl"
+    ws.cli("run", "download", run["id"], "--output-dir", out)
+    node, job_id = (out / "outputs" / "where.txt").read_text().split()
+    assert node in cluster.node_names, node  # ran on a cluster node, not here
+    # The job is identifiable as this run's in Slurm.
+    job = cluster.job(int(job_id))
+    assert job and job["JobName"] == f"ferry-{run['id']}", job
+    assert job.get("Comment") == f"ferry-run:{run['id']}", job
+
+
+def test_cancel_and_one_squeue_per_cycle(make_workspace, src, cluster):
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "slow.py", """
+        import signal, sys, time
+        def stop(sig, frame):
+            print("got SIGTERM", flush=True)
+            sys.exit(3)
+        signal.signal(signal.SIGTERM, stop)
+        print("started", flush=True)
+        time.sleep(300)
+    """)
+    ids = [ws.cli("run", "submit", "--source-dir", src, "-t", "hpc", "slow.py").stdout.strip() for _ in range(6)]
+    # 2 nodes x 2 CPUs: four run, two wait in Slurm's queue.
+    wait_until(lambda: sum(ws.run(i)["status"] == "Running" for i in ids) == 4, 90, "four runs to start")
+    before = ws.cli_json("compute", "show", "hpc")["details"]["polls"]
+    time.sleep(3)
+    after = ws.cli_json("compute", "show", "hpc")["details"]["polls"]
+    # The scheduler cycles at least once a second; each cycle is one squeue for all six jobs.
+    assert 2 <= after - before <= 8, (before, after)
+    ws.cli("run", "cancel", ids[0])
+    assert ws.wait_status(ids[0], ["Canceled", "Failed", "Completed"], timeout=60)["status"] == "Canceled"
+    assert "got SIGTERM" in ws.log(ids[0])
+    # The last one may still wait in Slurm's queue: canceled there without an agent.
+    pending = ids[-1]
+    for i in reversed(ids[1:]):
+        ws.cli("run", "cancel", i)
+    for i in ids[1:]:
+        assert ws.wait_status(i, ["Canceled", "Failed", "Completed"], timeout=60)["status"] == "Canceled", ws.run(i)
+    assert ws.run(pending)["status"] == "Canceled"
