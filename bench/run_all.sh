@@ -4,7 +4,8 @@
 #   bench/run_all.sh                 # all of them (a few minutes on 2 cores)
 #   bench/run_all.sh log_call ...    # a subset: submit_overhead log_call metric_ingest
 #                                    #           metric_ingest_http snapshot env_reuse env_first_build
-#                                    #           ssh_start ssh_resend (these two need root: netns sshd hosts)
+#                                    #           ssh_start ssh_resend slurm_start slurm_poll
+#                                    #           (the last four need root: netns sshd hosts / Slurm nodes)
 #
 # Benchmarks are not tests: numbers never change the exit status (only a benchmark that
 # fails to run does, and the others still run). Full output goes to the terminal and to a
@@ -46,7 +47,7 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
@@ -63,6 +64,8 @@ for b in "${selected[@]}"; do
     env_first_build)    cmd=("$py" "$here/env_first_build.py") ;;
     ssh_start)          cmd=("$py" "$here/ssh_start.py") ;;
     ssh_resend)         cmd=("$py" "$here/ssh_resend.py") ;;
+    slurm_start)        cmd=("$py" "$here/slurm_start.py" -n 20) ;;
+    slurm_poll)         cmd=("$py" "$here/slurm_poll.py") ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
   esac
   start=$(date +%s)
@@ -153,6 +156,15 @@ if r:
                  f"no-op rsync {f(r,'rsync_ms')} ms", f"{f(r,'ratio_send','{:.2f}')}x", "<= 1x",
                  f"submit {f(r,'submit_ms')} + agent cache check {f(r,'cache_check_ms')} ms; whole submit->Running "
                  f"{f(r,'to_running_ms')} ms ({f(r,'ratio_to_running','{:.2f}')}x: writing the fresh working copy)"))
+r = result("slurm_start") if "slurm_start" in names else None
+if r:
+    rows.append(("slurm_start (idle nodes)", f"{f(r,'ferry_ms')} ms", f"sbatch {f(r,'sbatch_ms')} ms",
+                 f"{f(r,'ratio','{:.2f}')}x", f"extra {f(r,'extra_ms')} ms (goal <= 100)",
+                 "submit -> first line in the log; Slurm's scheduling pass (0-1 s) dominates both"))
+r = result("slurm_poll") if "slurm_poll" in names else None
+if r:
+    rows.append(("slurm_poll (1,000 jobs)", f"{f(r,'cpu_ms_per_cycle')} ms CPU/cycle", "-", "-", "<= 200 ms",
+                 f"{r.get('cycles','?')} cycles, {r.get('jobs','?')} jobs in Slurm"))
 r = result("log_call") if "log_call" in names else None
 if r:
     rows.append(("log_call", f"{f(r,'ferry_us','{:.2f}')} us", f"os.write {f(r,'oswrite_us','{:.2f}')} us",
