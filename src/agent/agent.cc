@@ -143,12 +143,16 @@ int WorkdirPoolCapacity() {
   return std::max(0, std::atoi(v));
 }
 
+// Nodes of a multi-node run share the home (a cluster's shared directory): each has its own
+// working copy and spool.
+std::string NodeSuffix(int rank) { return rank == 0 ? "" : ".node" + std::to_string(rank); }
+
 class Agent {
  public:
   explicit Agent(const AgentOptions& o)
       : o_(o), conn_(o.home, o.run_id, o.token),
-        work_(JoinPath(o.home, "work/" + o.run_id)),
-        agent_dir_(JoinPath(o.home, "work/" + o.run_id + ".agent")),
+        work_(JoinPath(o.home, "work/" + o.run_id + NodeSuffix(o.node_rank))),
+        agent_dir_(JoinPath(o.home, "work/" + o.run_id + NodeSuffix(o.node_rank) + ".agent")),
         capture_path_(JoinPath(agent_dir_, "std_log.txt")),
         metrics_path_(JoinPath(agent_dir_, "metrics.jsonl")),
         workcopy_record_(JoinPath(agent_dir_, "workcopy.record")),
@@ -167,6 +171,13 @@ class Agent {
     // A requeued run (its node was lost) continues its log and metrics after the earlier attempt's.
     log_base_ = (*plan).value("log_size", uint64_t{0});
     seq_base_ = (*plan).value("next_metric_seq", int64_t{0});
+    if (o_.node_rank > 0) {
+      // A worker's metric sequence numbers live in their own range: rank << 40 (the rank can
+      // be read back from them); its log is its own stream, continued from its own size.
+      seq_base_ = (static_cast<int64_t>(o_.node_rank) << 40) + ((*plan).contains("rank_metric_seq")
+                                                                    ? (*plan)["rank_metric_seq"].get<int64_t>() : 0);
+      log_base_ = 0;
+    }
     if (g_term || run.value("cancel_requested", false)) return Finish("Canceled", "canceled before the script started", {});
 
     Status st = Materialize((*plan)["manifest_id"].get<std::string>());
@@ -254,6 +265,11 @@ class Agent {
       so.env_set["PYTHONPATH"] = pp && *pp ? pkg + ":" + pp : pkg;
     }
 
+    if (options_.node_count > 1 || options_.communicator != "None") {
+      Status dist = AddDistributedEnv(&so.env_set);
+      if (!dist.ok()) return Finish("Failed", "the distributed launch could not be set up", dist.message());
+    }
+    if (o_.node_rank > 0) return RunWorker(so, capture);
     auto running = conn_.Call("POST", conn_.RunPath("status"),
                               json{{"status", "Running"}, {"reason", "starting " + run.value("script", "")}}.dump());
     if (!running.ok()) {
@@ -319,6 +335,51 @@ class Agent {
       if (!rm.ok()) std::fprintf(stderr, "ferry agent: %s\n", rm.ToString().c_str());
     }
     return 0;
+  }
+
+  // A worker node of a multi-node run: its rank's script, logs and metrics; no statuses
+  // (the leader reports them) and no outputs. Its exit code is the script's, so Slurm ends
+  // the job's other tasks when one rank fails (srun --kill-on-bad-exit).
+  int RunWorker(SpawnOptions& so, UniqueFd& capture) {
+    auto child = Subprocess::Spawn(so);
+    if (!child.ok()) {
+      AgentNote("rank " + std::to_string(o_.node_rank) + ": the script could not be started: " + child.status().message());
+      Drain();
+      return 127;
+    }
+    int wait_status = Supervise(*child);
+    capture.Reset();
+    capture_fd_ = -1;
+    conn_.set_stop_on_term(false);
+    Drain();
+    const char* keep = std::getenv("FERRY_KEEP_WORK_DIRS");
+    if (!(keep && std::string(keep) == "1")) (void)pool_.Release(work_, workcopy_record_);
+    return ExitCodeFromWaitStatus(wait_status);
+  }
+
+  // torch.distributed's conventions (also what Horovod and Lightning read): every rank knows
+  // the first node's address, a port, its rank and the world size.
+  Status AddDistributedEnv(std::map<std::string, std::string>* env) {
+    const int nodes = options_.node_count;
+    std::string master = "127.0.0.1";
+    const char* nodelist = std::getenv("SLURM_JOB_NODELIST");
+    if (nodelist && *nodelist) {
+      auto r = RunCommand({"scontrol", "show", "hostnames", nodelist}, "", 30000);
+      if (!r.ok() || r->exit_code != 0 || r->out.empty()) {
+        return Status::Unavailable(std::string("cannot expand SLURM_JOB_NODELIST '") + nodelist + "' with scontrol");
+      }
+      master = r->out.substr(0, r->out.find('\n'));
+    }
+    const char* job = std::getenv("SLURM_JOB_ID");
+    int port = 20000 + (job ? std::atoi(job) % 10000 : 0);
+    (*env)["MASTER_ADDR"] = master;
+    (*env)["MASTER_PORT"] = std::to_string(port);
+    (*env)["WORLD_SIZE"] = std::to_string(nodes);
+    (*env)["RANK"] = std::to_string(o_.node_rank);
+    (*env)["NODE_RANK"] = std::to_string(o_.node_rank);
+    (*env)["LOCAL_RANK"] = "0";
+    (*env)["LOCAL_WORLD_SIZE"] = "1";
+    return Status::Ok();
   }
 
   Result<Environment> PrepareEnvironment(const std::string& python, int log_fd) {
@@ -568,7 +629,8 @@ class Agent {
     }
     // The server's log offset is this attempt's file offset plus what earlier attempts of the
     // run (before a requeue) left in it.
-    auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_ + log_acked_)), chunk,
+    std::string rank = o_.node_rank > 0 ? "&rank=" + std::to_string(o_.node_rank) : "";
+    auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_ + log_acked_) + rank), chunk,
                         "text/plain");
     if (r.ok()) {
       uint64_t server = (*r).value("size", log_base_ + log_acked_ + chunk.size());

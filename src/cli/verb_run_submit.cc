@@ -392,10 +392,7 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
   if (o->args.empty()) o->args = c.arguments;
   if (!target_given && !c.target.empty()) o->target = c.target;
   if (c.framework != "Python") return field_error("framework '" + c.framework + "' is not supported by this version; use Python");
-  if (c.node_count != 1) {
-    return field_error("nodeCount " + std::to_string(c.node_count) + ": target '" + o->target +
-                       "' runs on one node; use nodeCount: 1");
-  }
+  // Whether the target can run nodeCount nodes is the server's answer (it knows the target).
   model::RunOptions& ro = o->run_options;
   const runconfig::DockerSection& docker = c.environment.docker;
   if (docker.enabled) {
@@ -447,6 +444,9 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
   ro.gpus = c.gpus;
   ro.requeue_on_node_loss = c.requeue_on_node_loss;
   ro.priority = c.priority;
+  ro.node_count = c.node_count;
+  ro.process_count_per_node = c.process_count_per_node;
+  ro.communicator = c.communicator;
   return Status::Ok();
 }
 

@@ -55,6 +55,9 @@ void RunOptionsToJson(const RunOptions& o, json* out) {
   j["gpus"] = o.gpus;
   j["requeue_on_node_loss"] = o.requeue_on_node_loss;
   j["priority"] = o.priority.empty() ? json(nullptr) : json(o.priority);
+  j["node_count"] = o.node_count;
+  j["process_count_per_node"] = o.process_count_per_node;
+  j["communicator"] = o.communicator;
   const EnvironmentSpec& e = o.environment;
   if (!e.type.empty() || !e.name.empty()) {
     json env = json::object();
@@ -111,6 +114,22 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
     o.requeue_on_node_loss = it->get<bool>();
   }
   FERRY_ASSIGN_OR_RETURN(o.priority, Str(j, "priority", "priority"));
+  for (auto [key, out] : {std::pair{"node_count", &o.node_count}, {"process_count_per_node", &o.process_count_per_node}}) {
+    if (auto it = j.find(key); it != j.end() && !it->is_null()) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 100000) {
+        return Bad(key, "must be a whole number of at least 1, got " + it->dump());
+      }
+      *out = it->get<int>();
+    }
+  }
+  FERRY_ASSIGN_OR_RETURN(std::string comm, Str(j, "communicator", "communicator"));
+  if (!comm.empty()) {
+    static const char* kAllowed[] = {"None", "Gloo", "Nccl", "OpenMpi", "IntelMpi", "ParameterServer"};
+    bool ok = false;
+    for (const char* a : kAllowed) ok = ok || comm == a;
+    if (!ok) return Bad("communicator", "must be one of: None, Gloo, Nccl, OpenMpi, IntelMpi, ParameterServer (got '" + comm + "')");
+    o.communicator = comm;
+  }
   if (!o.priority.empty() && o.priority != "dedicated" && o.priority != "low") {
     return Bad("priority", "must be one of: dedicated, low (got '" + o.priority + "')");
   }

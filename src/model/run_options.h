@@ -42,6 +42,10 @@ struct RunOptions {
   bool requeue_on_node_loss = false;
   // "low": preemptible (a cluster's low-priority partition or QOS); "" or "dedicated": normal.
   std::string priority;
+  // Distributed launch: nodes, processes per node, and how ranks find each other.
+  int node_count = 1;
+  int process_count_per_node = 1;
+  std::string communicator = "None";  // None | Gloo | Nccl | OpenMpi | IntelMpi | ParameterServer
 };
 
 inline constexpr int kMaxNodeLossAttempts = 4;

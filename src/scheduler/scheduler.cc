@@ -104,6 +104,15 @@ Status Scheduler::CheckFits(const model::Run& run) const {
           "; ask for at most " + std::to_string(have) + " or choose another target");
     }
   }
+  if (run.options.node_count > 1 && !t->capabilities().multi_node) {
+    return Status::FailedPrecondition("nodeCount " + std::to_string(run.options.node_count) + ": compute target '" +
+                                      run.target + "' (" + t->kind() + ") runs on one node; use nodeCount: 1 or a "
+                                      "multi-node target such as a Slurm cluster");
+  }
+  if (run.options.process_count_per_node > 1) {
+    return Status::FailedPrecondition("mpi.processCountPerNode " + std::to_string(run.options.process_count_per_node) +
+                                      ": this version starts one process per node; use 1 (one rank per node)");
+  }
   if (run.options.docker.enabled && !t->capabilities().containers) {
     return Status::FailedPrecondition("the run asks for a container (docker.enabled) but compute target '" +
                                       run.target + "' has no container engine (podman or docker) on its PATH; "

@@ -780,6 +780,17 @@ struct Api::Impl {
     return Json(200, RunToJson(*r));
   }
 
+  // Each rank of a multi-node run has its own log stream: rank 0 is the run's log, rank k
+  // is kept as "<id>/rank<k>".
+  Result<std::string> LogKey(const std::string& id) {
+    std::string rank = req.Query("rank", "0");
+    if (rank.empty() || rank.size() > 6 || rank.find_first_not_of("0123456789") != std::string::npos) {
+      return Status::InvalidArgument("'rank' must be a whole number, got '" + rank + "'");
+    }
+    int k = std::stoi(rank);
+    return k == 0 ? id : id + "/rank" + std::to_string(k);
+  }
+
   HandlerResult PostLogs(const std::string& id) {
     uint64_t offset = 0;
     try {
@@ -789,9 +800,11 @@ struct Api::Impl {
     }
     auto r = d.store->GetRun(id);
     if (!r.ok()) return Error(r.status());
-    auto size = d.logs->Append(id, offset, req.body);
+    auto key = LogKey(id);
+    if (!key.ok()) return Error(key.status());
+    auto size = d.logs->Append(*key, offset, req.body);
     if (!size.ok()) {
-      auto cur = d.logs->Size(id);
+      auto cur = d.logs->Size(*key);
       return Error(size.status(), {{"size", cur.ok() ? *cur : 0}});
     }
     if (!req.body.empty()) Changed(id);  // an empty post is the agent's heartbeat
@@ -810,12 +823,15 @@ struct Api::Impl {
     wait_ms = std::clamp(wait_ms, 0L, 60000L);
     auto first = d.store->GetRun(id);
     if (!first.ok()) return Error(first.status());
+    auto key_r = LogKey(id);
+    if (!key_r.ok()) return Error(key_r.status());
+    std::string key = *key_r;
     ApiDeps* deps = &d;
-    auto poll = [deps, id, offset](bool timed_out) -> std::optional<HttpResponse> {
+    auto poll = [deps, id, key, offset](bool timed_out) -> std::optional<HttpResponse> {
       auto run = deps->store->GetRun(id);
       if (!run.ok()) return Error(run.status());
       bool terminal = model::IsTerminal(run->status);
-      auto data = deps->logs->Read(id, offset, 4 << 20);
+      auto data = deps->logs->Read(key, offset, 4 << 20);
       if (!data.ok()) return Error(data.status());
       if (data->empty() && !terminal && !timed_out) return std::nullopt;
       HttpResponse resp;

@@ -106,3 +106,45 @@ def test_cancel_and_one_squeue_per_cycle(make_workspace, src, cluster):
     for i in ids[1:]:
         assert ws.wait_status(i, ["Canceled", "Failed", "Completed"], timeout=60)["status"] == "Canceled", ws.run(i)
     assert ws.run(pending)["status"] == "Canceled"
+
+
+ALLREDUCE = """
+import os, socket
+import torch
+import torch.distributed as dist
+from ferry import Run
+dist.init_process_group("gloo", init_method="env://")
+t = torch.tensor([float(dist.get_rank() + 1)])
+dist.all_reduce(t)
+print(f"rank {dist.get_rank()} of {dist.get_world_size()} on {socket.gethostname()}: sum {t.item()}", flush=True)
+Run.get_context().log("sum", t.item())
+dist.destroy_process_group()
+"""
+
+
+def test_two_node_gloo_all_reduce_with_every_ranks_log(make_workspace, src, cluster):
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "allreduce.py", ALLREDUCE)
+    write(src / "dist.runconfig", "script: allreduce.py\ntarget: hpc\nnodeCount: 2\ncommunicator: Gloo\n"
+                                  "environment:\n  environmentVariables:\n    GLOO_SOCKET_IFNAME: eth0\n"
+                                  "    OMP_NUM_THREADS: '1'\n  python:\n    userManagedDependencies: true\n"
+                                  "    interpreterPath: /usr/bin/python3\n")
+    r = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "dist.runconfig"), "--wait", check=False, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    run_id = ws.cli_json("run", "list", "--limit", "1")["runs"][0]["id"]
+    assert "rank 0 of 2" in r.stdout and "sum 3.0" in r.stdout, r.stdout
+    status, body, _ = ws.api("GET", f"/runs/{run_id}/logs?rank=1")
+    rank1 = body.decode() if isinstance(body, bytes) else body
+    assert status == 200 and "rank 1 of 2" in rank1 and "sum 3.0" in rank1, rank1
+    hosts = {l.split(" on ")[1].split(":")[0] for l in (r.stdout + rank1).splitlines() if l.startswith("rank ")}
+    assert hosts == set(cluster.node_names), hosts  # one rank per node
+    status, body, _ = ws.api("GET", f"/runs/{run_id}/metrics")
+    assert [p["value"] for p in body["metrics"]["sum"]] == [3.0, 3.0]  # both ranks' points, none dropped
+
+
+def test_multi_node_runs_are_refused_where_they_cannot_run(workspace, src):
+    write(src / "job.py", "print('x')\n")
+    write(src / "two.runconfig", "script: job.py\nnodeCount: 2\nenvironment:\n  python:\n"
+                                 "    userManagedDependencies: true\n")
+    r = workspace.cli("run", "submit-script", "-d", src, "-c", str(src / "two.runconfig"), check=False)
+    assert r.returncode == 1 and "nodeCount 2: compute target 'local' (local) runs on one node" in r.stderr, r.stderr

@@ -70,7 +70,7 @@ class SlurmTarget final : public ComputeTarget {
     sb << "#!/bin/sh\n"
        << "#SBATCH --job-name=" << job_name << "\n"
        << "#SBATCH --comment=ferry-run:" << run.id << "\n"
-       << "#SBATCH --nodes=1\n#SBATCH --ntasks-per-node=1\n"
+       << "#SBATCH --nodes=" << run.options.node_count << "\n#SBATCH --ntasks-per-node=1\n"
        << "#SBATCH --output=" << jobs << "/" << run.id << ".out\n"
        << "#SBATCH --open-mode=append\n";
     const bool low = run.options.priority == "low";
@@ -86,7 +86,9 @@ class SlurmTarget final : public ComputeTarget {
     }
     if (run.options.gpus > 0) sb << "#SBATCH --gres=gpu:" << run.options.gpus << "\n";
     sb << "export FERRY_RUN_TOKEN_FILE=" << ShellQuote(token_file) << "\n"
-       << "exec srun --kill-on-bad-exit=1 " << ShellQuote(AgentPath()) << " --home " << ShellQuote(c_.shared_dir)
+       << "exec srun --kill-on-bad-exit=1 "
+       << (run.options.communicator == "OpenMpi" || run.options.communicator == "IntelMpi" ? "--mpi=pmix " : "")
+       << ShellQuote(AgentPath()) << " --home " << ShellQuote(c_.shared_dir)
        << " agent --blob-cache --run-id " << ShellQuote(run.id) << "\n";
     const std::string script = jobs + "/" + run.id + ".sbatch";
     FERRY_RETURN_IF_ERROR(Write(script, sb.str()));
