@@ -338,6 +338,12 @@ Status TargetManager::CheckSubmit(const std::string& target, const std::string& 
 
 Status TargetManager::StartSlurm(const std::string& name, const std::string& config_json) {
   FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetConfig c, compute::SlurmTargetConfig::FromJson(config_json));
+  if (c.server_url_auto) {
+    // The server may listen on another port than when the target was attached (--port 0).
+    const std::string& b = d_.server_bind;
+    c.server_url = "http://" + (b.find(':') != std::string::npos ? "[" + b + "]" : b) + ":" +
+                   std::to_string(d_.server_port());
+  }
   compute::SlurmTargetDeps deps;
   deps.home = d_.home;
   deps.ferry_executable = d_.ferry_executable;
@@ -380,6 +386,7 @@ Result<json> TargetManager::AttachSlurm(const std::string& name, const json& bod
     }
     c.server_url = "http://" + (b.find(':') != std::string::npos ? "[" + b + "]" : b) + ":" +
                    std::to_string(d_.server_port());
+    c.server_url_auto = true;
   }
   auto shell = compute::MakeSlurmShell(c, {});
   auto facts = compute::ProbeSlurm(c, shell);

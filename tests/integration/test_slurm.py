@@ -148,3 +148,40 @@ def test_multi_node_runs_are_refused_where_they_cannot_run(workspace, src):
                                  "    userManagedDependencies: true\n")
     r = workspace.cli("run", "submit-script", "-d", src, "-c", str(src / "two.runconfig"), check=False)
     assert r.returncode == 1 and "nodeCount 2: compute target 'local' (local) runs on one node" in r.stderr, r.stderr
+
+
+def test_two_node_mpi_allreduce(make_workspace, src, cluster):
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "mpi_job.py", """
+        import socket
+        from mpi4py import MPI
+        comm = MPI.COMM_WORLD
+        total = comm.allreduce(comm.Get_rank() + 1)
+        print(f"mpi rank {comm.Get_rank()} of {comm.Get_size()} on {socket.gethostname()}: sum {total}", flush=True)
+    """)
+    env = "".join(f"    {k}: '{v}'\n" for k, v in cluster.mpi_env().items())
+    write(src / "mpi.runconfig", "script: mpi_job.py\ntarget: hpc\nnodeCount: 2\ncommunicator: OpenMpi\n"
+                                 "environment:\n  environmentVariables:\n" + env +
+                                 "  python:\n    userManagedDependencies: true\n    interpreterPath: /usr/bin/python3\n")
+    r = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "mpi.runconfig"), "--wait", check=False, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    run_id = ws.cli_json("run", "list", "--limit", "1")["runs"][0]["id"]
+    status, body, _ = ws.api("GET", f"/runs/{run_id}/logs?rank=1")
+    rank1 = body.decode() if isinstance(body, bytes) else body
+    assert "mpi rank 0 of 2" in r.stdout and "sum 3" in r.stdout, r.stdout
+    assert "mpi rank 1 of 2" in rank1 and "sum 3" in rank1, rank1
+
+
+def test_runs_survive_a_server_restart(make_workspace, src, cluster):
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "train.py", TRAIN)
+    run_id = ws.cli("run", "submit", "--source-dir", src, "-t", "hpc", "train.py", "--", "60", "0.1").stdout.strip()
+    wait_until(lambda: "step 5" in ws.log(run_id), 60, "the run to be under way")
+    ws.kill_server()
+    time.sleep(2)
+    ws.start_server()  # the Slurm target is loaded from the store; the job from its stored handle
+    assert ws.wait_status(run_id, ["Completed", "Failed", "Canceled"], timeout=120)["status"] == "Completed"
+    lines = [l.split(" on ")[0] for l in ws.log(run_id).splitlines() if l.startswith("step ")]
+    assert lines == [f"step {i}" for i in range(60)]
+    status, body, _ = ws.api("GET", f"/runs/{run_id}/metrics")
+    assert len(body["metrics"]["loss"]) == 60

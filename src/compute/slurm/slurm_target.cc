@@ -105,6 +105,11 @@ class SlurmTarget final : public ComputeTarget {
   std::vector<JobState> Poll(const std::vector<std::string>& handles) override {
     std::vector<JobState> out(handles.size(), JobState::kAlive);
     if (handles.empty()) return out;
+    // After a server restart the agents of running jobs need the new address at once.
+    if (!shared_ready_) {
+      Status st = EnsureShared();
+      if (!st.ok()) spdlog::warn("slurm target {}: {}", name_, st.ToString());
+    }
     // One call for every job of this cluster, whatever their number.
     auto r = shell_("squeue --me -h -t all -o '%i|%j|%T|%r|%V'", "", 30000);
     ++polls_;
@@ -337,7 +342,7 @@ std::string SlurmTargetConfig::ToJson() const {
               {"account", account},       {"qos", qos},
               {"low_priority_partition", low_priority_partition},
               {"low_priority_qos", low_priority_qos},
-              {"shared_dir", shared_dir}, {"server_url", server_url},
+              {"shared_dir", shared_dir}, {"server_url", server_url}, {"server_url_auto", server_url_auto},
               {"max_queued_jobs", max_queued_jobs},
               {"facts", json::parse(facts_json, nullptr, false)}}
       .dump();
@@ -361,6 +366,7 @@ Result<SlurmTargetConfig> SlurmTargetConfig::FromJson(const std::string& text) {
   c.low_priority_qos = j.value("low_priority_qos", "");
   c.shared_dir = j.value("shared_dir", "");
   c.server_url = j.value("server_url", "");
+  c.server_url_auto = j.value("server_url_auto", false);
   c.max_queued_jobs = j.value("max_queued_jobs", 1000);
   c.facts_json = j.contains("facts") ? j["facts"].dump() : "{}";
   return c;

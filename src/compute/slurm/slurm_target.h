@@ -23,6 +23,7 @@ struct SlurmTargetConfig {
   std::string low_priority_partition, low_priority_qos;
   std::string shared_dir;       // same path on the server side (or login node) and every node
   std::string server_url;       // how nodes reach the server
+  bool server_url_auto = false; // derived from the server's bind address and port (re-derived at start)
   int max_queued_jobs = 1000;   // runs handed to Slurm at once (Slurm queues them)
   std::string facts_json = "{}";
 
