@@ -179,6 +179,17 @@ class Agent {
       log_base_ = 0;
     }
     if (g_term || run.value("cancel_requested", false)) return Finish("Canceled", "canceled before the script started", {});
+    if (o_.node_rank == 0 && run.value("status", "") == "Queued") {
+      // The cluster started the job again after taking it back (preemption, node failure).
+      auto prep = conn_.Call("POST", conn_.RunPath("status"),
+                             json{{"status", "Preparing"},
+                                  {"reason", "started again by the cluster (attempt " +
+                                                 std::to_string(run.value("attempt", 1)) + ")"}}.dump());
+      if (!prep.ok()) {
+        std::fprintf(stderr, "ferry agent: run %s cannot restart: %s\n", o_.run_id.c_str(), prep.status().ToString().c_str());
+        return 3;
+      }
+    }
 
     Status st = Materialize((*plan)["manifest_id"].get<std::string>());
     if (g_term) return Finish("Canceled", "canceled while the working directory was prepared", {});
@@ -246,6 +257,11 @@ class Agent {
     if (options_.max_run_duration_seconds) max_duration_s_ = *options_.max_run_duration_seconds;
     so.env_set["FERRY_RUN_ID"] = o_.run_id;
     so.env_set["FERRY_ATTEMPT"] = std::to_string(run.value("attempt", 1));
+    // The checkpoint contract: a directory kept across attempts of this run (on a cluster it is
+    // in the shared directory, so the next attempt finds it on any node).
+    std::string ckpt = JoinPath(o_.home, "checkpoints/" + o_.run_id);
+    if (MakeDirs(ckpt).ok()) so.env_set["FERRY_CHECKPOINT_DIR"] = ckpt;
+    so.env_set["FERRY_RESUME_ATTEMPT"] = std::to_string(run.value("attempt", 1));
     so.env_set["FERRY_EXPERIMENT"] = experiment_;
     so.env_set["FERRY_METRICS_FILE"] = metrics_path_;
     so.env_set["PYTHONUNBUFFERED"] = "1";
@@ -288,6 +304,14 @@ class Agent {
 
     conn_.set_stop_on_term(false);
     Drain();
+    if (canceled_ && !cancel_requested_ && Preemptible() && !CancelRequestedOnServer()) {
+      // Stopped by the cluster, not by a user: the job is being requeued and this run will be
+      // started again; no final status (the scheduler shows it Preempted, then Queued).
+      Info("stopped by the cluster (preempted or requeued); the script exited with code " + std::to_string(code));
+      const char* keep = std::getenv("FERRY_KEEP_WORK_DIRS");
+      if (!(keep && std::string(keep) == "1")) (void)pool_.Release(work_, workcopy_record_);
+      return 0;
+    }
     std::string why = canceled_ ? "canceled; script stopped with code " + std::to_string(code)
                                 : "script exited with code " + std::to_string(code);
     auto fin = conn_.Call("POST", conn_.RunPath("status"), json{{"status", "Finalizing"}, {"reason", why}}.dump());
@@ -335,6 +359,17 @@ class Agent {
       if (!rm.ok()) std::fprintf(stderr, "ferry agent: %s\n", rm.ToString().c_str());
     }
     return 0;
+  }
+
+  static bool Preemptible() {
+    const char* p = std::getenv("FERRY_PREEMPTIBLE");
+    return p && std::string(p) == "1";
+  }
+
+  // Whether a user asked to cancel the run (then a stop signal means Canceled).
+  bool CancelRequestedOnServer() {
+    auto plan = conn_.Call("GET", conn_.RunPath("plan"), "", "application/json", std::chrono::seconds(20));
+    return plan.ok() && (*plan)["run"].value("cancel_requested", false);
   }
 
   // A worker node of a multi-node run: its rank's script, logs and metrics; no statuses

@@ -21,12 +21,14 @@ using nlohmann::json;
 
 void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code);
 
-int StreamLogs(Context& ctx, const std::string& run_id, bool follow) {
+int StreamLogs(Context& ctx, const std::string& run_id, bool follow, int rank) {
   uint64_t offset = 0;
   std::string path = "/api/v1/runs/" + net::UrlEncode(run_id) + "/logs?offset=";
   int reconnects = 0;
   for (;;) {
-    auto r = ctx.Raw("GET", path + std::to_string(offset) + (follow ? "&wait_ms=30000" : ""), "", 90000);
+    auto r = ctx.Raw("GET", path + std::to_string(offset) + (rank > 0 ? "&rank=" + std::to_string(rank) : "") +
+                                (follow ? "&wait_ms=30000" : ""),
+                     "", 90000);
     if (!r.ok() && r.status().code() == StatusCode::kUnavailable && follow && reconnects < 30) {
       // The server went away (crash, restart): runs go on without it, so wait for it (the
       // embedded workspace is started again by Connect) and continue from the same offset.
@@ -199,10 +201,12 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
 
   auto* logs = run->add_subcommand("logs", "Print a run's output (-f: follow until it ends)");
   auto follow = std::make_shared<bool>(false);
+  auto rank = std::make_shared<int>(0);
   logs->add_option("run_id", *id)->required();
   logs->add_flag("-f,--follow", *follow, "Keep streaming until the run ends");
-  logs->callback([&ctx, id, follow, exit_code] {
-    *exit_code = StreamLogs(ctx, *id, *follow);
+  logs->add_option("--rank", *rank, "A multi-node run's node rank (default 0: the first node)");
+  logs->callback([&ctx, id, follow, rank, exit_code] {
+    *exit_code = StreamLogs(ctx, *id, *follow, *rank);
   });
 
   auto* metrics = run->add_subcommand("metrics", "Print a run's metrics");

@@ -30,7 +30,9 @@ struct RunPlan {
   std::string token;  // authorises this run only; pass it to the agent out of band (env)
 };
 
-enum class JobState { kAlive, kGone };
+// kWaiting: the job is in the cluster's queue (again, when it had already started: the
+// cluster requeued it — preemption or a node failure — and will start it again itself).
+enum class JobState { kAlive, kGone, kWaiting };
 
 class ComputeTarget {
  public:

@@ -22,6 +22,11 @@ TEST(RunStatus, Transitions) {
   EXPECT_FALSE(IsLegalTransition(RunStatus::kCompleted, RunStatus::kFailed));
   EXPECT_FALSE(IsLegalTransition(RunStatus::kCanceled, RunStatus::kQueued));
   EXPECT_FALSE(IsLegalTransition(RunStatus::kRunning, RunStatus::kRunning));
+  EXPECT_TRUE(IsLegalTransition(RunStatus::kRunning, RunStatus::kPreempted));
+  EXPECT_TRUE(IsLegalTransition(RunStatus::kPreempted, RunStatus::kQueued));
+  EXPECT_FALSE(IsLegalTransition(RunStatus::kPreempted, RunStatus::kRunning));
+  EXPECT_FALSE(IsLegalTransition(RunStatus::kQueued, RunStatus::kPreempted));
+  EXPECT_FALSE(IsTerminal(RunStatus::kPreempted));
 }
 
 TEST(RunStatus, ParseNamesAllowedValues) {

@@ -6,7 +6,7 @@ namespace ferry::model {
 namespace {
 constexpr RunStatus kAll[] = {RunStatus::kQueued,     RunStatus::kPreparing, RunStatus::kRunning,
                               RunStatus::kFinalizing, RunStatus::kCompleted, RunStatus::kFailed,
-                              RunStatus::kCanceled};
+                              RunStatus::kCanceled,   RunStatus::kPreempted};
 }
 
 const char* RunStatusName(RunStatus s) {
@@ -18,6 +18,7 @@ const char* RunStatusName(RunStatus s) {
     case RunStatus::kCompleted: return "Completed";
     case RunStatus::kFailed: return "Failed";
     case RunStatus::kCanceled: return "Canceled";
+    case RunStatus::kPreempted: return "Preempted";
   }
   return "Unknown";
 }
@@ -28,7 +29,7 @@ Result<RunStatus> ParseRunStatus(std::string_view name) {
   }
   return Status::InvalidArgument("unknown run status '" + std::string(name) +
                                  "'; allowed: Queued, Preparing, Running, Finalizing, "
-                                 "Completed, Failed, Canceled");
+                                 "Completed, Failed, Canceled, Preempted");
 }
 
 bool IsTerminal(RunStatus s) {
@@ -40,8 +41,11 @@ bool IsLegalTransition(RunStatus from, RunStatus to) {
   if (to == RunStatus::kFailed || to == RunStatus::kCanceled) return true;
   switch (from) {
     case RunStatus::kQueued: return to == RunStatus::kPreparing;
-    case RunStatus::kPreparing: return to == RunStatus::kRunning || to == RunStatus::kQueued;
-    case RunStatus::kRunning: return to == RunStatus::kFinalizing || to == RunStatus::kQueued;
+    case RunStatus::kPreparing:
+      return to == RunStatus::kRunning || to == RunStatus::kQueued || to == RunStatus::kPreempted;
+    case RunStatus::kRunning:
+      return to == RunStatus::kFinalizing || to == RunStatus::kQueued || to == RunStatus::kPreempted;
+    case RunStatus::kPreempted: return to == RunStatus::kQueued;
     case RunStatus::kFinalizing: return to == RunStatus::kCompleted;
     default: return false;
   }

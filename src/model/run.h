@@ -13,7 +13,7 @@
 
 namespace ferry::model {
 
-enum class RunStatus { kQueued, kPreparing, kRunning, kFinalizing, kCompleted, kFailed, kCanceled };
+enum class RunStatus { kQueued, kPreparing, kRunning, kFinalizing, kCompleted, kFailed, kCanceled, kPreempted };
 
 const char* RunStatusName(RunStatus s);
 // Accepts the exact names ("Running"); the error lists the allowed values.
@@ -21,7 +21,8 @@ Result<RunStatus> ParseRunStatus(std::string_view name);
 bool IsTerminal(RunStatus s);
 // Queued -> Preparing -> Running -> Finalizing -> Completed | Failed | Canceled; any
 // non-terminal state may go to Failed or Canceled; Preparing/Running may go back to Queued
-// (preemption). Terminal states are final.
+// (a lost node); Preparing/Running may be Preempted (a cluster took the nodes back), which
+// goes back to Queued. Terminal states are final.
 bool IsLegalTransition(RunStatus from, RunStatus to);
 
 struct Experiment {

@@ -147,8 +147,14 @@ void Scheduler::RunOnce() {
   std::map<std::string, std::vector<model::Run*>> launched;
   std::vector<model::Run*> queued;
   for (auto& run : *active) {
-    if (run.status == RunStatus::kQueued) {
+    // A queued run that still has a job is waiting in its cluster's queue (requeued there):
+    // the driver, not this scheduler, starts it again.
+    if (run.status == RunStatus::kQueued && run.job_handle.empty()) {
       queued.push_back(&run);
+      continue;
+    }
+    if (run.status == RunStatus::kQueued) {
+      launched[run.target].push_back(&run);
       continue;
     }
     gpus_in_use[run.target].insert(run.gpu_ids.begin(), run.gpu_ids.end());
@@ -178,6 +184,18 @@ void Scheduler::RunOnce() {
     auto states = it->second->Poll(handles);
     for (size_t i = 0; i < runs.size() && i < states.size(); ++i) {
       model::Run& r = *runs[i];
+      if (states[i] == compute::JobState::kWaiting &&
+          (r.status == RunStatus::kRunning || r.status == RunStatus::kFinalizing)) {
+        // The cluster took the job back and queued it again (preemption, node failure).
+        std::string why = it->second->GoneReason(r.job_handle);
+        if (why.empty()) why = "the cluster requeued the job";
+        if (store_->Transition(r.id, RunStatus::kPreempted, why, clock_->Now()).ok() &&
+            store_->Transition(r.id, RunStatus::kQueued, "waiting in the cluster's queue to start again", clock_->Now()).ok()) {
+          --busy[target_name];
+          Changed(r.id);
+        }
+        continue;
+      }
       if (states[i] == compute::JobState::kGone) {
         store::TransitionExtras ex;
         std::string why = it->second->GoneReason(r.job_handle);
@@ -196,7 +214,10 @@ void Scheduler::RunOnce() {
         if (r.options.requeue_on_node_loss && r.attempt < model::kMaxNodeLossAttempts) {
           // requeueOnNodeLoss: back to the queue; the next attempt's log and metrics continue
           // after this one's.
-          auto q = store_->Transition(r.id, RunStatus::kQueued, "requeued (requeueOnNodeLoss): " + *ex.error, clock_->Now());
+          store::TransitionExtras clear;
+          clear.job_handle = "";  // queued for this scheduler to launch again
+          auto q = store_->Transition(r.id, RunStatus::kQueued, "requeued (requeueOnNodeLoss): " + *ex.error,
+                                      clock_->Now(), clear);
           if (q.ok()) {
             --busy[target_name];
             for (int g : r.gpu_ids) gpus_in_use[target_name].erase(g);

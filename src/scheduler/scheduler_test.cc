@@ -61,7 +61,9 @@ class FakeTarget final : public compute::ComputeTarget {
     polled.push_back(handles);
     if (on_poll) on_poll(handles);
     std::vector<JobState> out;
-    for (const auto& h : handles) out.push_back(gone.count(h) ? JobState::kGone : JobState::kAlive);
+    for (const auto& h : handles) {
+      out.push_back(gone.count(h) ? JobState::kGone : waiting.count(h) ? JobState::kWaiting : JobState::kAlive);
+    }
     return out;
   }
   Status Cancel(const std::string& handle) override {
@@ -79,6 +81,7 @@ class FakeTarget final : public compute::ComputeTarget {
   std::vector<std::string> launched;          // run ids, in Launch order
   std::vector<compute::RunPlan> plans;        // every plan passed to Launch
   std::set<std::string> gone;                 // handles Poll reports kGone
+  std::set<std::string> waiting;              // handles Poll reports kWaiting (requeued by a cluster)
   int poll_calls = 0;
   std::vector<std::vector<std::string>> polled;  // handles of each Poll call
   std::vector<std::string> canceled;          // handles passed to Cancel
@@ -500,6 +503,32 @@ TEST_F(SchedulerTest, RequeueOnNodeLossQueuesAgainUpToALimit) {
   sched_->RunOnce();
   EXPECT_EQ(StatusOf("rq"), RunStatus::kFailed);
   EXPECT_EQ(Get("rq").error, "the host rebooted while the run was active");
+}
+
+TEST_F(SchedulerTest, ClusterRequeuedJobIsPreemptedThenQueuedAndNotRelaunched) {
+  Submit("p");
+  sched_->RunOnce();
+  Move("p", RunStatus::kRunning);
+  target_.waiting.insert("h-p");
+  target_.gone_reason = "preempted: Slurm requeued job 7";
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("p"), RunStatus::kQueued);
+  EXPECT_EQ(Get("p").attempt, 2);
+  EXPECT_EQ(Get("p").job_handle, "h-p");  // still the cluster's job
+  auto h = HistoryOf("p");
+  ASSERT_GE(h.size(), 2u);
+  EXPECT_EQ(h[h.size() - 2], RunStatus::kPreempted);
+  // Further cycles poll it and leave it to the cluster: no second launch.
+  sched_->RunOnce();
+  sched_->RunOnce();
+  EXPECT_EQ(target_.launched, (V{"p"}));
+  EXPECT_EQ(StatusOf("p"), RunStatus::kQueued);
+  // A queued run whose job disappeared fails with the driver's reason.
+  target_.waiting.clear();
+  target_.gone.insert("h-p");
+  target_.gone_reason = "Slurm job 7 ended as CANCELLED";
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("p"), RunStatus::kFailed);
 }
 
 TEST_F(SchedulerTest, CancelQueuedRunEndsItAtOnce) {

@@ -185,3 +185,51 @@ def test_runs_survive_a_server_restart(make_workspace, src, cluster):
     assert lines == [f"step {i}" for i in range(60)]
     status, body, _ = ws.api("GET", f"/runs/{run_id}/metrics")
     assert len(body["metrics"]["loss"]) == 60
+
+
+CHECKPOINTED = """
+import os, signal, sys, time
+from ferry import Run
+run = Run.get_context()
+stopping = False
+def on_term(sig, frame):          # the contract: SIGTERM first, then time to finish a step
+    global stopping
+    stopping = True
+signal.signal(signal.SIGTERM, on_term)
+ckpt = os.path.join(os.environ["FERRY_CHECKPOINT_DIR"], "step.txt")
+start = int(open(ckpt).read()) + 1 if os.path.exists(ckpt) else 0
+print(f"attempt {os.environ['FERRY_RESUME_ATTEMPT']} starts at step {start}", flush=True)
+for step in range(start, int(sys.argv[1])):
+    run.log("step", step, step=step)
+    with open(ckpt + ".tmp", "w") as f:
+        f.write(str(step))
+    os.replace(ckpt + ".tmp", ckpt)   # the checkpoint: atomic, after each step
+    if stopping:
+        print(f"stopping after step {step}", flush=True)
+        sys.exit(0)
+    time.sleep(0.1)
+print("done", flush=True)
+"""
+
+
+def test_requeued_low_priority_run_resumes_from_its_checkpoint(make_workspace, src, cluster):
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "ckpt.py", CHECKPOINTED)
+    write(src / "low.runconfig", "script: ckpt.py\narguments: ['120']\ntarget: hpc\npriority: low\n"
+                                 "environment:\n  python:\n    userManagedDependencies: true\n")
+    run_id = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "low.runconfig")).stdout.strip()
+    wait_until(lambda: "attempt 1 starts at step 0" in ws.log(run_id), 60, "the first attempt")
+    wait_until(lambda: len(ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"].get("step", [])) >= 15, 60,
+               "15 steps")
+    jobs = cluster.squeue()
+    assert len(jobs) == 1, jobs
+    cluster.run("scontrol", "requeue", str(next(iter(jobs))))
+    run = ws.wait_status(run_id, ["Completed", "Failed", "Canceled"], timeout=180)
+    assert run["status"] == "Completed", run
+    assert run["attempt"] == 2, run
+    statuses = [h["status"] for h in ws.history(run_id)]
+    assert "Preempted" in statuses and statuses.index("Preempted") < len(statuses) - 1, statuses
+    log = ws.log(run_id)
+    assert "attempt 2 starts at step" in log and "attempt 2 starts at step 0" not in log, log
+    steps = [int(p["value"]) for p in ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"]["step"]]
+    assert sorted(steps) == list(range(120)), steps  # every step once: resumed, nothing duplicated

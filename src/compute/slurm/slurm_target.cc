@@ -30,6 +30,7 @@ std::string SlurmTime(int64_t seconds) {
 
 struct Handle {
   std::string job_id, name;
+  bool requeue = false;  // submitted with --requeue: PREEMPTED is not the end
 };
 
 Handle ParseHandle(const std::string& text) {
@@ -38,6 +39,7 @@ Handle ParseHandle(const std::string& text) {
   if (j.is_object()) {
     h.job_id = j.value("job_id", "");
     h.name = j.value("name", "");
+    h.requeue = j.value("requeue", false);
   }
   return h;
 }
@@ -85,6 +87,8 @@ class SlurmTarget final : public ComputeTarget {
       sb << "#SBATCH --time=" << SlurmTime(*run.options.max_run_duration_seconds + 60) << "\n";
     }
     if (run.options.gpus > 0) sb << "#SBATCH --gres=gpu:" << run.options.gpus << "\n";
+    // (#SBATCH lines end at the first command.)
+    if (low) sb << "export FERRY_PREEMPTIBLE=1\n";
     sb << "export FERRY_RUN_TOKEN_FILE=" << ShellQuote(token_file) << "\n"
        << "exec srun --kill-on-bad-exit=1 "
        << (run.options.communicator == "OpenMpi" || run.options.communicator == "IntelMpi" ? "--mpi=pmix " : "")
@@ -99,7 +103,7 @@ class SlurmTarget final : public ComputeTarget {
     }
     std::string id = r.out.substr(0, r.out.find_first_of(";\r\n"));
     if (id.empty()) return Status::FailedPrecondition("sbatch printed no job id: " + Tail(r.out, 200));
-    return json{{"job_id", id}, {"name", job_name}}.dump();
+    return json{{"job_id", id}, {"name", job_name}, {"requeue", low}}.dump();
   }
 
   std::vector<JobState> Poll(const std::vector<std::string>& handles) override {
@@ -132,6 +136,14 @@ class SlurmTarget final : public ComputeTarget {
         out[i] = JobState::kGone;
         gone_[handles[i]] = "Slurm job " + h.job_id + " ended without the agent reporting a final status; its output is " +
                             c_.shared_dir + "/jobs/<run id>.out";
+        continue;
+      }
+      const std::string& st = it->second.state;
+      if (st == "PENDING" || st == "REQUEUED" || st == "REQUEUE_HOLD" || st == "REQUEUE_FED" ||
+          (st == "PREEMPTED" && h.requeue)) {
+        out[i] = JobState::kWaiting;
+        gone_[handles[i]] = "preempted: Slurm requeued job " + h.job_id +
+                            (it->second.reason.empty() || it->second.reason == "None" ? "" : " (" + it->second.reason + ")");
         continue;
       }
       if (kEnded.count(it->second.state)) {
