@@ -19,6 +19,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <unordered_set>
 
@@ -191,6 +192,7 @@ class Agent {
       }
     }
 
+    if (o_.node_rank == 0) RecoverSpool();
     Status st = Materialize((*plan)["manifest_id"].get<std::string>());
     if (g_term) return Finish("Canceled", "canceled while the working directory was prepared", {});
     if (!st.ok()) return Finish("Failed", "preparing the working directory failed", st.message());
@@ -200,6 +202,7 @@ class Agent {
     {
       UniqueFd m(::open(metrics_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     }
+    if (o_.node_rank == 0) RecordSpoolBases();
     capture_fd_ = capture.get();
     // How the run was prepared: not the script's output, so not in its log; uploaded with the
     // outputs as logs/ferry-agent.txt (on a remote host the agent's own log is out of reach).
@@ -361,6 +364,45 @@ class Agent {
     return 0;
   }
 
+  // An earlier attempt of this run that used the same home (a cluster's shared directory, or
+  // this machine) may have died with log bytes and metric lines written but not shipped (its
+  // node was lost). Ship them before this attempt's spool replaces them: the server takes
+  // log bytes by offset and metric points by sequence number, so nothing is doubled.
+  void RecoverSpool() {
+    auto lb = ReadFile(JoinPath(agent_dir_, "log.base"));
+    if (lb.ok() && PathExists(capture_path_)) {
+      uint64_t prev = std::strtoull(lb->c_str(), nullptr, 10);
+      if (log_base_ >= prev) {
+        auto tail = ReadFile(capture_path_);
+        if (tail.ok() && tail->size() > log_base_ - prev) {
+          std::string rest = tail->substr(log_base_ - prev);
+          auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_)), rest, "text/plain");
+          if (r.ok()) log_base_ = (*r).value("size", log_base_ + rest.size());
+        }
+      }
+    }
+    auto mb = ReadFile(JoinPath(agent_dir_, "metrics.base"));
+    if (mb.ok() && PathExists(metrics_path_)) {
+      int64_t prev = std::strtoll(mb->c_str(), nullptr, 10);
+      const int64_t next_base = seq_base_;
+      seq_base_ = prev;
+      final_drain_ = true;
+      while (ShipMetrics()) {
+      }
+      seq_base_ = std::max(next_base, prev + next_seq_);
+      final_drain_ = false;
+      next_seq_ = 0;
+      metrics_offset_ = 0;
+      partial_.clear();
+    }
+  }
+
+  // This attempt's bases, for RecoverSpool of a later attempt.
+  void RecordSpoolBases() {
+    (void)WriteFileAtomic(JoinPath(agent_dir_, "log.base"), std::to_string(log_base_) + "\n");
+    (void)WriteFileAtomic(JoinPath(agent_dir_, "metrics.base"), std::to_string(seq_base_) + "\n");
+  }
+
   static bool Preemptible() {
     const char* p = std::getenv("FERRY_PREEMPTIBLE");
     return p && std::string(p) == "1";
@@ -396,17 +438,33 @@ class Agent {
   // the first node's address, a port, its rank and the world size.
   Status AddDistributedEnv(std::map<std::string, std::string>* env) {
     const int nodes = options_.node_count;
-    std::string master = "127.0.0.1";
+    std::vector<std::string> hosts = {"127.0.0.1"};
     const char* nodelist = std::getenv("SLURM_JOB_NODELIST");
     if (nodelist && *nodelist) {
       auto r = RunCommand({"scontrol", "show", "hostnames", nodelist}, "", 30000);
       if (!r.ok() || r->exit_code != 0 || r->out.empty()) {
         return Status::Unavailable(std::string("cannot expand SLURM_JOB_NODELIST '") + nodelist + "' with scontrol");
       }
-      master = r->out.substr(0, r->out.find('\n'));
+      hosts.clear();
+      std::istringstream in(r->out);
+      for (std::string h; std::getline(in, h);) {
+        if (!h.empty()) hosts.push_back(h);
+      }
     }
+    const std::string& master = hosts[0];
     const char* job = std::getenv("SLURM_JOB_ID");
     int port = 20000 + (job ? std::atoi(job) % 10000 : 0);
+    if (options_.communicator == "ParameterServer") {
+      // TensorFlow's layout: node ranks [0, workers) are workers, the rest parameter servers.
+      json cluster = {{"worker", json::array()}, {"ps", json::array()}};
+      for (size_t i = 0; i < hosts.size(); ++i) {
+        bool worker = static_cast<int>(i) < options_.worker_count;
+        cluster[worker ? "worker" : "ps"].push_back(hosts[i] + ":" + std::to_string(port + 1));
+      }
+      bool worker = o_.node_rank < options_.worker_count;
+      int index = worker ? o_.node_rank : o_.node_rank - options_.worker_count;
+      (*env)["TF_CONFIG"] = json{{"cluster", cluster}, {"task", {{"type", worker ? "worker" : "ps"}, {"index", index}}}}.dump();
+    }
     (*env)["MASTER_ADDR"] = master;
     (*env)["MASTER_PORT"] = std::to_string(port);
     (*env)["WORLD_SIZE"] = std::to_string(nodes);

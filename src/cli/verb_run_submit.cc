@@ -447,6 +447,8 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
   ro.node_count = c.node_count;
   ro.process_count_per_node = c.process_count_per_node;
   ro.communicator = c.communicator;
+  ro.worker_count = c.worker_count;
+  ro.parameter_server_count = c.parameter_server_count;
   return Status::Ok();
 }
 

@@ -58,6 +58,8 @@ void RunOptionsToJson(const RunOptions& o, json* out) {
   j["node_count"] = o.node_count;
   j["process_count_per_node"] = o.process_count_per_node;
   j["communicator"] = o.communicator;
+  j["worker_count"] = o.worker_count;
+  j["parameter_server_count"] = o.parameter_server_count;
   const EnvironmentSpec& e = o.environment;
   if (!e.type.empty() || !e.name.empty()) {
     json env = json::object();
@@ -114,7 +116,8 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
     o.requeue_on_node_loss = it->get<bool>();
   }
   FERRY_ASSIGN_OR_RETURN(o.priority, Str(j, "priority", "priority"));
-  for (auto [key, out] : {std::pair{"node_count", &o.node_count}, {"process_count_per_node", &o.process_count_per_node}}) {
+  for (auto [key, out] : {std::pair{"node_count", &o.node_count}, {"process_count_per_node", &o.process_count_per_node},
+                          {"worker_count", &o.worker_count}, {"parameter_server_count", &o.parameter_server_count}}) {
     if (auto it = j.find(key); it != j.end() && !it->is_null()) {
       if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 100000) {
         return Bad(key, "must be a whole number of at least 1, got " + it->dump());

@@ -46,6 +46,8 @@ struct RunOptions {
   int node_count = 1;
   int process_count_per_node = 1;
   std::string communicator = "None";  // None | Gloo | Nccl | OpenMpi | IntelMpi | ParameterServer
+  int worker_count = 1;               // ParameterServer: tensorflow.workerCount
+  int parameter_server_count = 1;     // ParameterServer: tensorflow.parameterServerCount
 };
 
 inline constexpr int kMaxNodeLossAttempts = 4;

@@ -109,6 +109,13 @@ Status Scheduler::CheckFits(const model::Run& run) const {
                                       run.target + "' (" + t->kind() + ") runs on one node; use nodeCount: 1 or a "
                                       "multi-node target such as a Slurm cluster");
   }
+  if (run.options.communicator == "ParameterServer" &&
+      run.options.node_count != run.options.worker_count + run.options.parameter_server_count) {
+    return Status::FailedPrecondition(
+        "communicator ParameterServer runs one task per node: nodeCount (" + std::to_string(run.options.node_count) +
+        ") must equal tensorflow.workerCount + tensorflow.parameterServerCount (" +
+        std::to_string(run.options.worker_count) + " + " + std::to_string(run.options.parameter_server_count) + ")");
+  }
   if (run.options.process_count_per_node > 1) {
     return Status::FailedPrecondition("mpi.processCountPerNode " + std::to_string(run.options.process_count_per_node) +
                                       ": this version starts one process per node; use 1 (one rank per node)");

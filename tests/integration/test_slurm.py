@@ -233,3 +233,64 @@ def test_requeued_low_priority_run_resumes_from_its_checkpoint(make_workspace, s
     assert "attempt 2 starts at step" in log and "attempt 2 starts at step 0" not in log, log
     steps = [int(p["value"]) for p in ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"]["step"]]
     assert sorted(steps) == list(range(120)), steps  # every step once: resumed, nothing duplicated
+
+
+def test_run_on_a_killed_node_is_requeued_and_resumes(make_workspace, src, cluster):
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "ckpt.py", CHECKPOINTED)
+    write(src / "low.runconfig", "script: ckpt.py\narguments: ['80']\ntarget: hpc\npriority: low\n"
+                                 "environment:\n  python:\n    userManagedDependencies: true\n")
+    run_id = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "low.runconfig")).stdout.strip()
+    wait_until(lambda: len(ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"].get("step", [])) >= 10, 60,
+               "10 steps")
+    job = cluster.job(int(next(iter(cluster.squeue()))))
+    cluster.node_stop(job["NodeList"])  # the node is lost with everything on it
+    run = ws.wait_status(run_id, ["Completed", "Failed", "Canceled"], timeout=240)
+    assert run["status"] == "Completed", run
+    assert run["attempt"] >= 2
+    assert "Preempted" in [h["status"] for h in ws.history(run_id)]
+    steps = [int(p["value"]) for p in ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"]["step"]]
+    assert sorted(set(steps)) == list(range(80)), steps  # resumed: every step reached
+    assert steps.count(0) == 1  # not started over from step 0
+    cluster.node_start(job["NodeList"])
+
+
+def test_two_hundred_queued_runs_one_poll_per_cycle(make_workspace, src, cluster):
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "wait.py", "import time\ntime.sleep(600)\n")
+    for _ in range(200):
+        ws.cli("run", "submit", "--source-dir", src, "-t", "hpc", "wait.py")
+    wait_until(lambda: len(cluster.squeue()) >= 200, 120, "200 jobs in Slurm")
+    before = ws.cli_json("compute", "show", "hpc")["details"]["polls"]
+    t0 = time.monotonic()
+    time.sleep(4)
+    after = ws.cli_json("compute", "show", "hpc")["details"]["polls"]
+    elapsed = time.monotonic() - t0
+    # One squeue per scheduler cycle (about one a second) for all 200 jobs, never one per job.
+    assert 1 <= after - before <= elapsed + 3, (before, after, elapsed)
+    runs = ws.cli_json("run", "list", "--limit", "1000")["runs"]
+    assert len([r for r in runs if r["status"] in ("Preparing", "Running")]) == 200
+    cluster.run("scancel", "-u", "root", check=False)
+
+
+def test_parameter_server_layout(make_workspace, src, cluster):
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "tf.py", """
+        import json, os, socket
+        c = json.loads(os.environ["TF_CONFIG"])
+        print("task", c["task"]["type"], c["task"]["index"], "on", socket.gethostname(),
+              "workers", len(c["cluster"]["worker"]), "ps", len(c["cluster"]["ps"]), flush=True)
+    """)
+    base = ("script: tf.py\ntarget: hpc\ncommunicator: ParameterServer\ntensorflow:\n  workerCount: 1\n"
+            "  parameterServerCount: 1\nenvironment:\n  python:\n    userManagedDependencies: true\n")
+    write(src / "bad.runconfig", base + "nodeCount: 3\n")
+    r = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "bad.runconfig"), check=False)
+    assert r.returncode == 1 and "must equal tensorflow.workerCount + tensorflow.parameterServerCount" in r.stderr
+    write(src / "ps.runconfig", base + "nodeCount: 2\n")
+    r = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "ps.runconfig"), "--wait", check=False, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    run_id = ws.cli_json("run", "list", "--limit", "1")["runs"][0]["id"]
+    rank1 = ws.api("GET", f"/runs/{run_id}/logs?rank=1")[1]
+    rank1 = rank1.decode() if isinstance(rank1, bytes) else rank1
+    assert "task worker 0" in r.stdout and "workers 1 ps 1" in r.stdout, r.stdout
+    assert "task ps 0" in rank1, rank1
