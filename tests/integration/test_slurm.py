@@ -26,11 +26,24 @@ def cluster(tmp_path):
         yield c
 
 
+def rank_log(ws, run_id, rank, expect, timeout=30):
+    """A worker rank's log stream. It may complete shortly after the run's final status: the
+    first node's agent reports the status while the other ranks still ship their last bytes."""
+    def read():
+        status, body, _ = ws.api("GET", f"/runs/{run_id}/logs?rank={rank}")
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        return text if status == 200 and expect in text else None
+    return wait_until(read, timeout, f"rank {rank}'s log to contain {expect!r}")
+
+
 def slurm_workspace(make_workspace, cluster):
     ws = make_workspace(env=cluster.client_env, bind=cluster.gateway)
     r = ws.cli("compute", "attach", "slurm", "hpc", "--local", "--shared-dir", cluster.shared_dir,
                "--partition", cluster.partition, "--low-priority-partition", cluster.low_partition)
     assert "attached hpc: Slurm" in r.stdout and "debug (2 nodes)" in r.stdout, r.stdout + r.stderr
+    nodes = ws.cli_json("compute", "show", "hpc")["details"]["nodes"]
+    assert {n["node"] for n in nodes} == set(cluster.node_names), nodes  # live, with their states
+    assert all(n["state"] for n in nodes)
     return ws
 
 
@@ -133,13 +146,14 @@ def test_two_node_gloo_all_reduce_with_every_ranks_log(make_workspace, src, clus
     assert r.returncode == 0, r.stdout + r.stderr
     run_id = ws.cli_json("run", "list", "--limit", "1")["runs"][0]["id"]
     assert "rank 0 of 2" in r.stdout and "sum 3.0" in r.stdout, r.stdout
-    status, body, _ = ws.api("GET", f"/runs/{run_id}/logs?rank=1")
-    rank1 = body.decode() if isinstance(body, bytes) else body
-    assert status == 200 and "rank 1 of 2" in rank1 and "sum 3.0" in rank1, rank1
+    rank1 = rank_log(ws, run_id, 1, "sum 3.0")
+    assert "rank 1 of 2" in rank1, rank1
     hosts = {l.split(" on ")[1].split(":")[0] for l in (r.stdout + rank1).splitlines() if l.startswith("rank ")}
     assert hosts == set(cluster.node_names), hosts  # one rank per node
-    status, body, _ = ws.api("GET", f"/runs/{run_id}/metrics")
-    assert [p["value"] for p in body["metrics"]["sum"]] == [3.0, 3.0]  # both ranks' points, none dropped
+    sums = wait_until(lambda: [p["value"] for p in ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"].get("sum", [])]
+                      if len(ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"].get("sum", [])) >= 2 else None,
+                      30, "both ranks' metric points")
+    assert sums == [3.0, 3.0]  # both ranks' points, none dropped
 
 
 def test_multi_node_runs_are_refused_where_they_cannot_run(workspace, src):
@@ -166,10 +180,9 @@ def test_two_node_mpi_allreduce(make_workspace, src, cluster):
     r = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "mpi.runconfig"), "--wait", check=False, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     run_id = ws.cli_json("run", "list", "--limit", "1")["runs"][0]["id"]
-    status, body, _ = ws.api("GET", f"/runs/{run_id}/logs?rank=1")
-    rank1 = body.decode() if isinstance(body, bytes) else body
+    rank1 = rank_log(ws, run_id, 1, "sum 3")
     assert "mpi rank 0 of 2" in r.stdout and "sum 3" in r.stdout, r.stdout
-    assert "mpi rank 1 of 2" in rank1 and "sum 3" in rank1, rank1
+    assert "mpi rank 1 of 2" in rank1, rank1
 
 
 def test_runs_survive_a_server_restart(make_workspace, src, cluster):
@@ -290,7 +303,5 @@ def test_parameter_server_layout(make_workspace, src, cluster):
     r = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "ps.runconfig"), "--wait", check=False, timeout=180)
     assert r.returncode == 0, r.stdout + r.stderr
     run_id = ws.cli_json("run", "list", "--limit", "1")["runs"][0]["id"]
-    rank1 = ws.api("GET", f"/runs/{run_id}/logs?rank=1")[1]
-    rank1 = rank1.decode() if isinstance(rank1, bytes) else rank1
+    rank1 = rank_log(ws, run_id, 1, "task ps 0")
     assert "task worker 0" in r.stdout and "workers 1 ps 1" in r.stdout, r.stdout
-    assert "task ps 0" in rank1, rank1

@@ -190,6 +190,22 @@ class SlurmTarget final : public ComputeTarget {
               {"facts", json::parse(c_.facts_json, nullptr, false)},
               {"polls", polls_.load()}};
     if (!c_.local) j["login"] = c_.login_user + "@" + c_.login_host;
+    // Live: every node with its partition and state (one sinfo call).
+    auto nodes = shell_("sinfo -h -N -o '%N|%R|%T|%c|%G'", "", 15000);
+    if (nodes.ok() && nodes->exit_code == 0) {
+      json arr = json::array();
+      std::istringstream in(nodes->out);
+      for (std::string line; std::getline(in, line);) {
+        std::vector<std::string> f;
+        std::stringstream ss(line);
+        for (std::string part; std::getline(ss, part, '|');) f.push_back(part);
+        if (f.size() >= 4) {
+          arr.push_back({{"node", f[0]}, {"partition", f[1]}, {"state", f[2]}, {"cpus", std::atoi(f[3].c_str())},
+                         {"gres", f.size() > 4 ? f[4] : ""}});
+        }
+      }
+      j["nodes"] = arr;
+    }
     std::lock_guard lock(mu_);
     if (!last_error_.empty()) j["last_error"] = last_error_;
     return j.dump();
