@@ -128,3 +128,19 @@ def attach_ssh_target(home: str, name: str, host, key, timeout: float = 60.0) ->
         if time.monotonic() > deadline:
             raise RuntimeError(f"compute target {name} did not become ready in {timeout} s")
         time.sleep(0.2)
+
+
+def start_slurm_workspace(home: str, cluster, env: dict) -> subprocess.Popen:
+    """`ferry server --bind <cluster bridge>` in `home` with the cluster's environment, and the
+    cluster attached as target `hpc` (tests/support/slurm.py). The caller stops the server."""
+    server = subprocess.Popen([FERRY, "--home", home, "server", "--port", "0", "--bind", cluster.gateway],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(os.path.join(home, "server.json")):
+        if time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError("the server did not start")
+        time.sleep(0.05)
+    subprocess.run([FERRY, "--home", home, "compute", "attach", "slurm", "hpc", "--local", "--shared-dir",
+                    cluster.shared_dir], check=True, env=env, stdout=subprocess.DEVNULL)
+    return server

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import FERRY, REPO  # noqa: E402
+from _common import FERRY, REPO, start_slurm_workspace  # noqa: E402
 
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 from slurm import SlurmCluster  # noqa: E402
@@ -52,17 +52,9 @@ def main() -> int:
         with open(os.path.join(src, "job.py"), "w") as f:
             f.write("import time\ntime.sleep(3600)\n")
         env = {**c.env}
-        server = subprocess.Popen([FERRY, "--home", home, "server", "--port", "0", "--bind", c.gateway],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = start_slurm_workspace(home, c, env)
         try:
             base = [FERRY, "--home", home]
-            deadline = time.monotonic() + 30
-            while not os.path.exists(os.path.join(home, "server.json")):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start")
-                time.sleep(0.05)
-            subprocess.run(base + ["compute", "attach", "slurm", "hpc", "--local", "--shared-dir", c.shared_dir],
-                           check=True, env=env, stdout=subprocess.DEVNULL)
             t0 = time.monotonic()
             for _ in range(args.jobs):
                 subprocess.run(base + ["run", "submit", "-t", "hpc", "--source-dir", src, "job.py"], check=True,

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import FERRY, REPO, median  # noqa: E402
+from _common import FERRY, REPO, median, start_slurm_workspace  # noqa: E402
 
 sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 from slurm import SlurmCluster  # noqa: E402
@@ -59,17 +59,9 @@ def main() -> int:
         with open(os.path.join(src, "job.py"), "w") as f:
             f.write("print('first line', flush=True)\n")
         env = {**c.env}
-        server = subprocess.Popen([FERRY, "--home", home, "server", "--port", "0", "--bind", c.gateway],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = start_slurm_workspace(home, c, env)
         try:
             base = [FERRY, "--home", home]
-            deadline = time.monotonic() + 30
-            while not os.path.exists(os.path.join(home, "server.json")):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start")
-                time.sleep(0.05)
-            subprocess.run(base + ["compute", "attach", "slurm", "hpc", "--local", "--shared-dir", c.shared_dir],
-                           check=True, env=env, stdout=subprocess.DEVNULL)
             submit = base + ["run", "submit", "-t", "hpc", "--source-dir", src, "--wait", "job.py"]
             subprocess.run(submit, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # warm
             for i in range(args.runs):

@@ -3,16 +3,15 @@ run sees exactly its own snapshot (see src/agent/workdir.h)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from test_runconfig import write
 
-# Prints a digest of the working copy (files outside outputs/ and logs/, with their content,
-# mode bits and symlink-ness), then vandalises it the way scripts can.
-CHECK_AND_VANDALISE = """
-import hashlib, os, stat, sys
+# The digest of a tree (files outside outputs/ and logs/, with content, mode bits and
+# symlink-ness): one definition, run inside the job and in the test.
+TREE_DIGEST = """
+import hashlib, os, stat
 def tree_digest(root):
     h = hashlib.sha256()
     for d, dirs, files in os.walk(root):
@@ -29,6 +28,11 @@ def tree_digest(root):
             if stat.S_ISREG(st.st_mode):
                 h.update(open(p, "rb").read())
     return h.hexdigest()
+"""
+
+# Prints the working copy's digest, then vandalises it the way scripts can.
+CHECK_AND_VANDALISE = TREE_DIGEST + """
+import sys
 print("digest", tree_digest("."), flush=True)
 print("outputs", sorted(os.listdir("outputs")), flush=True)
 if sys.argv[1] == "vandalise":
@@ -48,22 +52,9 @@ if sys.argv[1] == "vandalise":
 
 
 def digest_of(src: Path) -> str:
-    h = hashlib.sha256()
-    for d, dirs, files in os.walk(src):
-        rel = os.path.relpath(d, src)
-        if rel.split(os.sep)[0] in ("outputs", "logs"):
-            continue
-        dirs.sort()
-        for n in sorted(dirs + files):
-            if rel == "." and n in ("outputs", "logs"):
-                continue
-            p = os.path.join(d, n)
-            st = os.lstat(p)
-            import stat
-            h.update(f"{os.path.relpath(p, src)} {stat.S_IFMT(st.st_mode)} {st.st_mode & 0o777}\n".encode())
-            if stat.S_ISREG(st.st_mode):
-                h.update(open(p, "rb").read())
-    return h.hexdigest()
+    ns: dict = {}
+    exec(TREE_DIGEST, ns)
+    return ns["tree_digest"](str(src))
 
 
 def test_a_reused_copy_is_exactly_the_next_snapshot(workspace, src, tmp_path):
