@@ -101,6 +101,14 @@ import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
+import netns
+from netns import disable_ipv6 as _disable_ipv6
+from netns import ident as _ident
+from netns import alive as _alive
+from netns import link_exists as _link_exists
+from netns import netns_inode, pid_alive, pids_in_netns
+from netns import starttime as _starttime
+
 DEFAULT_PREFIX = "ferry-slurm-"
 DEFAULT_OCTET = 8
 DEFAULT_PORT = 6817
@@ -113,7 +121,7 @@ _TOOLS = ("slurmctld", "slurmd", "sbatch", "srun", "squeue", "scontrol", "scance
 _RESPONDING = {"idle", "allocated", "mixed", "completing", "planned", "reserved"}
 
 
-class SlurmError(RuntimeError):
+class SlurmError(netns.NetnsError):
     pass
 
 
@@ -122,113 +130,17 @@ def _which(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path=SBIN_PATH)
 
 
-def _run(*argv, check: bool = True, input: str | None = None, timeout: float = 30,
-         env: dict | None = None) -> subprocess.CompletedProcess:
-    argv = [str(a) for a in argv]
-    p = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, env=env,
-                       stdin=None if input is not None else subprocess.DEVNULL)
-    if check and p.returncode != 0:
-        raise SlurmError(f"{shlex.join(argv)} failed (rc {p.returncode}): "
-                         f"{(p.stderr or p.stdout).strip()[-2000:]}")
-    return p
-
-
-def _starttime(pid: int) -> int | None:
-    """Start time (clock ticks since boot) of pid, None if it does not exist: (pid, start) names a
-    process unambiguously across pid reuse."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(data.rsplit(")", 1)[1].split()[19])
-
-
-def _ident(pid: int | None) -> list[int] | None:
-    return [pid, _starttime(pid) or 0] if pid else None
-
-
-def _alive(ident) -> bool:
-    return bool(ident) and _starttime(ident[0]) == ident[1] and pid_alive(ident[0])
-
-
-def pid_alive(pid: int) -> bool:
-    """True while pid runs. A zombie counts as dead: PID 1 on this kind of machine reaps orphans only
-    about once a second, so a SIGKILLed orphan lingers in /proc as state Z."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return data.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-def _kill_ident(ident, sig: int = signal.SIGKILL, wait: float = 10.0) -> bool:
-    """Signals the process named by ident (if it is still that process); waits until it is gone
-    (escalating to SIGKILL). Returns True if it was alive."""
-    if not _alive(ident):
-        return False
-    try:
-        os.kill(ident[0], sig)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + wait
-    while _alive(ident):
-        if time.monotonic() > deadline:
-            if sig == signal.SIGKILL:
-                raise SlurmError(f"pid {ident[0]} survives SIGKILL")
-            os.kill(ident[0], signal.SIGKILL)
-            sig, deadline = signal.SIGKILL, time.monotonic() + wait
-        time.sleep(0.02)
-    return True
-
-
-def netns_inode(name: str) -> int | None:
-    try:
-        return os.stat(f"/run/netns/{name}").st_ino
-    except OSError:
-        return None
-
-
-def pids_in_netns(inode: int) -> list[int]:
-    """All processes whose network namespace is `inode` (as /proc/PID/ns/net shows it)."""
-    tag, out = f"net:[{inode}]", []
-    for e in os.scandir("/proc"):
-        if e.name.isdigit():
-            try:
-                if os.readlink(f"/proc/{e.name}/ns/net") == tag:
-                    out.append(int(e.name))
-            except OSError:
-                pass
-    return out
+def _run(*argv, **kw) -> subprocess.CompletedProcess:
+    return netns.run(*argv, error=SlurmError, **kw)
 
 
 def kill_netns_processes(inode: int, timeout: float = 10.0) -> list[int]:
     """SIGKILLs every process in the network namespace until none is left; returns their pids."""
-    killed: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while True:
-        pids = [p for p in pids_in_netns(inode) if p != os.getpid() and pid_alive(p)]
-        if not pids:
-            return sorted(killed)
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        killed.update(pids)
-        if time.monotonic() > deadline:
-            raise SlurmError(f"processes in netns inode {inode} survive SIGKILL: {pids}")
-        time.sleep(0.01)
+    return netns.kill_netns_processes(inode, timeout, error=SlurmError)
 
 
-def _link_exists(name: str) -> bool:
-    return os.path.exists(f"/sys/class/net/{name}")
-
-
-def _disable_ipv6(ifname: str) -> None:
-    try:  # no link-local chatter on our links; harmless if IPv6 is absent
-        Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6").write_text("1")
-    except OSError:
-        pass
+def _kill_ident(ident, sig: int = signal.SIGKILL, wait: float = 10.0) -> bool:
+    return netns.kill_ident(ident, sig, wait, error=SlurmError)
 
 
 def _port_free(port: int) -> bool:

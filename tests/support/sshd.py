@@ -81,6 +81,14 @@ import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
+import netns
+from netns import disable_ipv6 as _disable_ipv6
+from netns import ident as _ident
+from netns import alive as _alive
+from netns import link_exists as _link_exists
+from netns import netns_inode, pid_alive, pids_in_netns
+from netns import starttime as _starttime
+
 SSHD = "/usr/sbin/sshd"
 DEFAULT_PREFIX = "ferry-ssh-"
 REGISTRY = Path(os.environ.get("FERRY_SSHLAB_REGISTRY", "/tmp/ferry-sshlab-registry"))
@@ -89,98 +97,18 @@ ALLOCATED_RE = re.compile(r"Allocated port (\d+) for remote forward")
 _TOOLS = ("ssh", "ssh-keygen", "ip", "nsenter", "unshare", "openssl", "mount")
 
 
-class SshLabError(RuntimeError):
+class SshLabError(netns.NetnsError):
     pass
 
 
 # ---- small process helpers ------------------------------------------------------------------
-def _run(*argv, check: bool = True, input: str | None = None, timeout: float = 30,
-         env: dict | None = None) -> subprocess.CompletedProcess:
-    argv = [str(a) for a in argv]
-    p = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, env=env,
-                       stdin=None if input is not None else subprocess.DEVNULL)
-    if check and p.returncode != 0:
-        raise SshLabError(f"{shlex.join(argv)} failed (rc {p.returncode}): "
-                          f"{(p.stderr or p.stdout).strip()[-2000:]}")
-    return p
-
-
-def _starttime(pid: int) -> int | None:
-    """Start time (clock ticks since boot) of pid, or None if it does not exist: (pid, start) names a
-    process unambiguously across pid reuse."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(data.rsplit(")", 1)[1].split()[19])
-
-
-def _ident(pid: int) -> list[int]:
-    return [pid, _starttime(pid) or 0]
-
-
-def _alive(ident) -> bool:
-    return bool(ident) and _starttime(ident[0]) == ident[1]
-
-
-def pid_alive(pid: int) -> bool:
-    """True while pid runs. A zombie counts as dead: PID 1 on this kind of machine (process_api)
-    reaps orphans only about once a second, so a SIGKILLed orphan lingers in /proc as state Z."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return data.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-def netns_inode(name: str) -> int | None:
-    try:
-        return os.stat(f"/run/netns/{name}").st_ino
-    except OSError:
-        return None
-
-
-def pids_in_netns(inode: int) -> list[int]:
-    """All processes whose network namespace is `inode` (as /proc/PID/ns/net shows it)."""
-    tag, out = f"net:[{inode}]", []
-    for e in os.scandir("/proc"):
-        if e.name.isdigit():
-            try:
-                if os.readlink(f"/proc/{e.name}/ns/net") == tag:
-                    out.append(int(e.name))
-            except OSError:
-                pass
-    return out
+def _run(*argv, **kw) -> subprocess.CompletedProcess:
+    return netns.run(*argv, error=SshLabError, **kw)
 
 
 def kill_netns_processes(inode: int, timeout: float = 10.0) -> list[int]:
     """SIGKILLs every process in the network namespace until none is left; returns their pids."""
-    killed: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while True:
-        pids = [p for p in pids_in_netns(inode) if p != os.getpid()]
-        if not pids:
-            return sorted(killed)
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        killed.update(pids)
-        if time.monotonic() > deadline:
-            raise SshLabError(f"processes in netns inode {inode} survive SIGKILL: {pids}")
-        time.sleep(0.01)
-
-
-def _link_exists(name: str) -> bool:
-    return os.path.exists(f"/sys/class/net/{name}")
-
-
-def _disable_ipv6(ifname: str) -> None:
-    try:  # no link-local chatter on our links; harmless if IPv6 is absent
-        Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6").write_text("1")
-    except OSError:
-        pass
+    return netns.kill_netns_processes(inode, timeout, error=SshLabError)
 
 
 def _write_inplace(path: Path, text: str, mode: int | None = None) -> None:
