@@ -126,6 +126,9 @@ class SlurmTarget final : public ComputeTarget {
     for (auto& row : ParseSqueue(r->out)) rows[row.id] = row;
     std::lock_guard lock(mu_);
     last_error_.clear();
+    // Reasons of jobs the scheduler no longer asks about (their runs have ended) are not kept.
+    std::set<std::string> current(handles.begin(), handles.end());
+    std::erase_if(gone_, [&](const auto& kv) { return !current.count(kv.first); });
     static const std::set<std::string> kEnded = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL",
                                                  "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"};
     for (size_t i = 0; i < handles.size(); ++i) {

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -143,6 +144,9 @@ class SshTarget final : public ComputeTarget {
   std::vector<JobState> Poll(const std::vector<std::string>& handles) override {
     std::lock_guard lock(mu_);
     watched_ = handles;
+    // Reasons of jobs the scheduler no longer asks about (their runs have ended) are not kept.
+    std::set<std::string> current(handles.begin(), handles.end());
+    std::erase_if(gone_, [&](const auto& kv) { return !current.count(kv.first); });
     std::vector<JobState> out;
     for (auto& h : handles) {
       auto it = gone_.find(h);
