@@ -19,6 +19,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <unordered_set>
@@ -144,16 +145,20 @@ int WorkdirPoolCapacity() {
   return std::max(0, std::atoi(v));
 }
 
-// Nodes of a multi-node run share the home (a cluster's shared directory): each has its own
-// working copy and spool.
-std::string NodeSuffix(int rank) { return rank == 0 ? "" : ".node" + std::to_string(rank); }
+// The ranks of a distributed run share the home (a cluster's shared directory): each has its
+// own working copy and spool.
+std::string RankSuffix(int rank) { return rank == 0 ? "" : ".rank" + std::to_string(rank); }
+
+// A worker rank's last word, for the leader: written to its agent directory once its logs and
+// metrics are on the server.
+constexpr const char* kRankDone = "rank.done";
 
 class Agent {
  public:
   explicit Agent(const AgentOptions& o)
       : o_(o), conn_(o.home, o.run_id, o.token),
-        work_(JoinPath(o.home, "work/" + o.run_id + NodeSuffix(o.node_rank))),
-        agent_dir_(JoinPath(o.home, "work/" + o.run_id + NodeSuffix(o.node_rank) + ".agent")),
+        work_(JoinPath(o.home, "work/" + o.run_id + RankSuffix(o.rank))),
+        agent_dir_(JoinPath(o.home, "work/" + o.run_id + RankSuffix(o.rank) + ".agent")),
         capture_path_(JoinPath(agent_dir_, "std_log.txt")),
         metrics_path_(JoinPath(agent_dir_, "metrics.jsonl")),
         workcopy_record_(JoinPath(agent_dir_, "workcopy.record")),
@@ -161,7 +166,8 @@ class Agent {
         pool_(JoinPath(o.home, "work/.reuse"), WorkdirPoolCapacity()) {}
 
   int Run() {
-    auto plan = conn_.Call("GET", conn_.RunPath("plan"), "", "application/json", std::chrono::minutes(10));
+    auto plan = conn_.Call("GET", conn_.RunPath("plan" + RankQuery('?')), "", "application/json",
+                           std::chrono::minutes(10));
     if (!plan.ok()) {
       std::fprintf(stderr, "ferry agent: cannot get the plan of run %s: %s\n", o_.run_id.c_str(),
                    plan.status().ToString().c_str());
@@ -169,18 +175,15 @@ class Agent {
     }
     const json& run = (*plan)["run"];
     experiment_ = run.value("experiment", "");
-    // A requeued run (its node was lost) continues its log and metrics after the earlier attempt's.
+    // A requeued run (its node was lost) continues its log and metrics after the earlier
+    // attempt's. Each rank has its own log stream and its own range of metric sequence numbers
+    // (rank << 40: the rank can be read back from them); the plan gives this rank's.
     log_base_ = (*plan).value("log_size", uint64_t{0});
-    seq_base_ = (*plan).value("next_metric_seq", int64_t{0});
-    if (o_.node_rank > 0) {
-      // A worker's metric sequence numbers live in their own range: rank << 40 (the rank can
-      // be read back from them); its log is its own stream, continued from its own size.
-      seq_base_ = (static_cast<int64_t>(o_.node_rank) << 40) + ((*plan).contains("rank_metric_seq")
-                                                                    ? (*plan)["rank_metric_seq"].get<int64_t>() : 0);
-      log_base_ = 0;
-    }
+    seq_base_ = (*plan).value("next_metric_seq", static_cast<int64_t>(o_.rank) << 40);
+    attempt_ = run.value("attempt", 1);
+    if (o_.rank > 0) (void)RemoveAll(JoinPath(agent_dir_, kRankDone));  // an earlier attempt's
     if (g_term || run.value("cancel_requested", false)) return Finish("Canceled", "canceled before the script started", {});
-    if (o_.node_rank == 0 && run.value("status", "") == "Queued") {
+    if (o_.rank == 0 && run.value("status", "") == "Queued") {
       // The cluster started the job again after taking it back (preemption, node failure).
       auto prep = conn_.Call("POST", conn_.RunPath("status"),
                              json{{"status", "Preparing"},
@@ -192,7 +195,7 @@ class Agent {
       }
     }
 
-    if (o_.node_rank == 0) RecoverSpool();
+    RecoverSpool();
     Status st = Materialize((*plan)["manifest_id"].get<std::string>());
     if (g_term) return Finish("Canceled", "canceled while the working directory was prepared", {});
     if (!st.ok()) return Finish("Failed", "preparing the working directory failed", st.message());
@@ -202,7 +205,7 @@ class Agent {
     {
       UniqueFd m(::open(metrics_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     }
-    if (o_.node_rank == 0) RecordSpoolBases();
+    RecordSpoolBases();
     capture_fd_ = capture.get();
     // How the run was prepared: not the script's output, so not in its log; uploaded with the
     // outputs as logs/ferry-agent.txt (on a remote host the agent's own log is out of reach).
@@ -288,7 +291,7 @@ class Agent {
       Status dist = AddDistributedEnv(&so.env_set);
       if (!dist.ok()) return Finish("Failed", "the distributed launch could not be set up", dist.message());
     }
-    if (o_.node_rank > 0) return RunWorker(so, capture);
+    if (o_.rank > 0) return RunWorker(so, capture);
     auto running = conn_.Call("POST", conn_.RunPath("status"),
                               json{{"status", "Running"}, {"reason", "starting " + run.value("script", "")}}.dump());
     if (!running.ok()) {
@@ -307,6 +310,16 @@ class Agent {
 
     conn_.set_stop_on_term(false);
     Drain();
+    // The other ranks' ends: a rank that failed fails the run (Slurm then stops the others,
+    // this one included, with a signal), and their last log bytes are shipped before the
+    // final status is reported.
+    std::string failed_rank = WaitForRanks();
+    if (!failed_rank.empty() && !cancel_requested_) {
+      (void)conn_.Call("POST", conn_.RunPath("status"), json{{"status", "Finalizing"}, {"reason", failed_rank}}.dump());
+      Status up = UploadArtifacts();
+      return Finish("Failed", failed_rank, failed_rank + (up.ok() ? "" : "; collecting outputs failed: " + up.message()),
+                    code);
+    }
     if (canceled_ && !cancel_requested_ && Preemptible() && !CancelRequestedOnServer()) {
       // Stopped by the cluster, not by a user: the job is being requeued and this run will be
       // started again; no final status (the scheduler shows it Preempted, then Queued).
@@ -376,7 +389,8 @@ class Agent {
         auto tail = ReadFile(capture_path_);
         if (tail.ok() && tail->size() > log_base_ - prev) {
           std::string rest = tail->substr(log_base_ - prev);
-          auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_)), rest, "text/plain");
+          auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_) + RankQuery('&')), rest,
+                              "text/plain");
           if (r.ok()) log_base_ = (*r).value("size", log_base_ + rest.size());
         }
       }
@@ -420,8 +434,10 @@ class Agent {
   int RunWorker(SpawnOptions& so, UniqueFd& capture) {
     auto child = Subprocess::Spawn(so);
     if (!child.ok()) {
-      AgentNote("rank " + std::to_string(o_.node_rank) + ": the script could not be started: " + child.status().message());
+      std::string why = "rank " + std::to_string(o_.rank) + ": the script could not be started: " + child.status().message();
+      AgentNote(why);
       Drain();
+      RankDone(127, why);
       return 127;
     }
     int wait_status = Supervise(*child);
@@ -429,15 +445,69 @@ class Agent {
     capture_fd_ = -1;
     conn_.set_stop_on_term(false);
     Drain();
+    int code = ExitCodeFromWaitStatus(wait_status);
+    RankDone(canceled_ ? 0 : code, code != 0 && !canceled_ ? TailOfCapture(20) : "");
     const char* keep = std::getenv("FERRY_KEEP_WORK_DIRS");
     if (!(keep && std::string(keep) == "1")) (void)pool_.Release(work_, workcopy_record_);
-    return ExitCodeFromWaitStatus(wait_status);
+    return code;
+  }
+
+  // A worker's end, for the leader (WaitForRanks): its exit code and the tail of its output.
+  // A rank stopped by a signal from outside (cancel, preemption) reports 0: it did not fail.
+  void RankDone(int code, const std::string& tail) {
+    json done = {{"attempt", attempt_}, {"exit_code", code}, {"tail", tail}};
+    (void)WriteFileAtomic(JoinPath(agent_dir_, kRankDone), done.dump());
+  }
+
+  // The leader, after its own script ended: waits (bounded) for every other rank's end of
+  // this attempt. Returns why the run failed when a rank failed, else "". A rank that never
+  // reports (its node was lost) is waited for at most FERRY_RANK_WAIT_S (default 30) seconds.
+  std::string WaitForRanks() {
+    const int world = options_.node_count * std::max(1, options_.process_count_per_node);
+    if (world <= 1 || o_.rank != 0) return "";
+    auto set = options_.environment_variables.find("FERRY_RANK_WAIT_S");  // the run's, else the node's
+    const char* w = set != options_.environment_variables.end() ? set->second.c_str() : std::getenv("FERRY_RANK_WAIT_S");
+    const double limit = w && *w ? std::atof(w) : 30.0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit);
+    std::set<int> waiting;
+    for (int k = 1; k < world; ++k) waiting.insert(k);
+    std::string failure;
+    while (!waiting.empty()) {
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        auto text = ReadFile(JoinPath(o_.home, "work/" + o_.run_id + RankSuffix(*it) + ".agent/" + kRankDone));
+        json done = text.ok() ? json::parse(*text, nullptr, false) : json();
+        if (!done.is_object() || done.value("attempt", 0) != attempt_) {
+          ++it;
+          continue;
+        }
+        int code = done.value("exit_code", 0);
+        if (code != 0 && failure.empty()) {
+          failure = "rank " + std::to_string(*it) + " exited with code " + std::to_string(code);
+          std::string tail = done.value("tail", "");
+          if (!tail.empty()) failure += "; last lines of its output (ferry run logs --rank " + std::to_string(*it) +
+                                        "):\n" + tail;
+        }
+        it = waiting.erase(it);
+      }
+      if (waiting.empty() || std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!waiting.empty()) {
+      Info(std::to_string(waiting.size()) + " rank(s) did not report their end within " + std::to_string(int(limit)) +
+           " s (first: rank " + std::to_string(*waiting.begin()) + "); their last log lines may be missing");
+    }
+    return failure;
+  }
+
+  std::string RankQuery(char sep) const {
+    return o_.rank > 0 ? std::string(1, sep) + "rank=" + std::to_string(o_.rank) : "";
   }
 
   // torch.distributed's conventions (also what Horovod and Lightning read): every rank knows
   // the first node's address, a port, its rank and the world size.
   Status AddDistributedEnv(std::map<std::string, std::string>* env) {
     const int nodes = options_.node_count;
+    const int per_node = std::max(1, options_.process_count_per_node);
     std::vector<std::string> hosts = {"127.0.0.1"};
     const char* nodelist = std::getenv("SLURM_JOB_NODELIST");
     if (nodelist && *nodelist) {
@@ -461,17 +531,24 @@ class Agent {
         bool worker = static_cast<int>(i) < options_.worker_count;
         cluster[worker ? "worker" : "ps"].push_back(hosts[i] + ":" + std::to_string(port + 1));
       }
-      bool worker = o_.node_rank < options_.worker_count;
-      int index = worker ? o_.node_rank : o_.node_rank - options_.worker_count;
+      bool worker = o_.rank < options_.worker_count;
+      int index = worker ? o_.rank : o_.rank - options_.worker_count;
       (*env)["TF_CONFIG"] = json{{"cluster", cluster}, {"task", {{"type", worker ? "worker" : "ps"}, {"index", index}}}}.dump();
     }
     (*env)["MASTER_ADDR"] = master;
     (*env)["MASTER_PORT"] = std::to_string(port);
-    (*env)["WORLD_SIZE"] = std::to_string(nodes);
-    (*env)["RANK"] = std::to_string(o_.node_rank);
-    (*env)["NODE_RANK"] = std::to_string(o_.node_rank);
-    (*env)["LOCAL_RANK"] = "0";
-    (*env)["LOCAL_WORLD_SIZE"] = "1";
+    // Inside a Slurm step the node and local ranks are Slurm's (block distribution: ranks
+    // [n*P, (n+1)*P) on node n); elsewhere they follow from the rank the same way.
+    const char* node_id = std::getenv("SLURM_NODEID");
+    const char* local_id = std::getenv("SLURM_LOCALID");
+    int node_rank = node_id && *node_id ? std::atoi(node_id) : o_.rank / per_node;
+    int local_rank = local_id && *local_id ? std::atoi(local_id) : o_.rank % per_node;
+    (*env)["WORLD_SIZE"] = std::to_string(nodes * per_node);
+    (*env)["RANK"] = std::to_string(o_.rank);
+    (*env)["NODE_RANK"] = std::to_string(node_rank);
+    (*env)["GROUP_RANK"] = std::to_string(node_rank);
+    (*env)["LOCAL_RANK"] = std::to_string(local_rank);
+    (*env)["LOCAL_WORLD_SIZE"] = std::to_string(per_node);
     return Status::Ok();
   }
 
@@ -722,8 +799,7 @@ class Agent {
     }
     // The server's log offset is this attempt's file offset plus what earlier attempts of the
     // run (before a requeue) left in it.
-    std::string rank = o_.node_rank > 0 ? "&rank=" + std::to_string(o_.node_rank) : "";
-    auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_ + log_acked_) + rank), chunk,
+    auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_ + log_acked_) + RankQuery('&')), chunk,
                         "text/plain");
     if (r.ok()) {
       uint64_t server = (*r).value("size", log_base_ + log_acked_ + chunk.size());
@@ -954,6 +1030,7 @@ class Agent {
   uint64_t log_acked_ = 0;
   uint64_t log_base_ = 0;
   int64_t seq_base_ = 0;
+  int attempt_ = 1;
   uint64_t metrics_offset_ = 0;
   std::string partial_;
   int64_t next_seq_ = 0;

@@ -17,10 +17,10 @@ struct AgentOptions {
   // The home is this node's own (a remote host's), not the workspace's: its blobs/ is a cache
   // filled from the server, and outputs are uploaded over HTTP.
   bool blob_cache = false;
-  // Multi-node runs: one agent per node. Node 0 (the leader) reports the run's status and
-  // collects its outputs; the others run their rank and ship its logs (a stream per rank)
-  // and metrics. From FERRY_NODE_RANK, else SLURM_NODEID inside a Slurm job.
-  int node_rank = 0;
+  // Distributed runs: one agent per process (rank). Rank 0 (the leader) reports the run's
+  // status and collects its outputs; the others run their rank and ship its logs (a stream
+  // per rank) and metrics. From FERRY_RANK, else SLURM_PROCID inside a Slurm job step.
+  int rank = 0;
 };
 
 // `ferry agent --detach`: reads the run token from stdin, starts the agent as a daemon (it

@@ -61,9 +61,9 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
   agent->add_flag("--detach", *detach, "Read the run token from stdin, start the agent as a daemon, print its pid");
   agent->callback([&ctx, aopts, detach, exit_code] {
     aopts->home = ctx.home;
-    const char* rank = std::getenv("FERRY_NODE_RANK");
-    if ((!rank || !*rank) && std::getenv("SLURM_JOB_ID")) rank = std::getenv("SLURM_NODEID");
-    if (rank && *rank) aopts->node_rank = std::atoi(rank);
+    const char* rank = std::getenv("FERRY_RANK");
+    if ((!rank || !*rank) && std::getenv("SLURM_JOB_ID")) rank = std::getenv("SLURM_PROCID");
+    if (rank && *rank) aopts->rank = std::atoi(rank);
     if (*detach) {
       aopts->home = AbsolutePath(aopts->home);  // the daemon does not keep this shell's directory
       *exit_code = agent::LaunchDetachedAgent(*aopts, JoinPath(ExecutableDir(), "ferry"));

@@ -116,9 +116,15 @@ Status Scheduler::CheckFits(const model::Run& run) const {
         ") must equal tensorflow.workerCount + tensorflow.parameterServerCount (" +
         std::to_string(run.options.worker_count) + " + " + std::to_string(run.options.parameter_server_count) + ")");
   }
-  if (run.options.process_count_per_node > 1) {
+  if (run.options.process_count_per_node > 1 && !t->capabilities().multi_node) {
     return Status::FailedPrecondition("mpi.processCountPerNode " + std::to_string(run.options.process_count_per_node) +
-                                      ": this version starts one process per node; use 1 (one rank per node)");
+                                      ": compute target '" + run.target + "' (" + t->kind() +
+                                      ") starts one process per run; use 1, or a Slurm cluster, which starts "
+                                      "processCountPerNode tasks on each node");
+  }
+  if (run.options.process_count_per_node > 1 && run.options.communicator == "ParameterServer") {
+    return Status::FailedPrecondition("communicator ParameterServer runs one task per node: use "
+                                      "mpi.processCountPerNode 1");
   }
   if (run.options.docker.enabled && !t->capabilities().containers) {
     return Status::FailedPrecondition("the run asks for a container (docker.enabled) but compute target '" +

@@ -181,7 +181,7 @@ class HookStore final : public store::MetadataStore {
   }
   Status CreateTarget(const model::ComputeTargetRecord& t) override { return s_->CreateTarget(t); }
   Status CreateUser(const std::string& n, const std::string& h, double now) override { return s_->CreateUser(n, h, now); }
-  Result<int64_t> NextMetricSeq(const std::string& id) override { return s_->NextMetricSeq(id); }
+  Result<int64_t> NextMetricSeq(const std::string& id, int rank) override { return s_->NextMetricSeq(id, rank); }
   Result<std::string> UserByTokenHash(const std::string& h) override { return s_->UserByTokenHash(h); }
   Result<std::vector<std::pair<std::string, double>>> ListUsers() override { return s_->ListUsers(); }
   Status UpdateTargetConfig(const std::string& n, const std::string& c) override { return s_->UpdateTargetConfig(n, c); }

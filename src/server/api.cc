@@ -740,11 +740,15 @@ struct Api::Impl {
       auto r = d.store->GetRun(id);
       if (!r.ok()) return Error(r.status());
       json plan = {{"run", RunToJson(*r)}, {"manifest_id", r->snapshot_id}};
-      // What earlier attempts left (a requeued run continues after it).
-      auto size = d.logs->Size(id);
+      // What earlier attempts of the asking rank left (a requeued run continues after it).
+      auto key = LogKey(id);
+      if (!key.ok()) return Error(key.status());
+      int rank = std::stoi(req.Query("rank", "0"));
+      auto size = d.logs->Size(*key);
       plan["log_size"] = size.ok() ? *size : 0;
-      auto seq = d.store->NextMetricSeq(id);
-      plan["next_metric_seq"] = seq.ok() ? *seq : 0;
+      auto seq = d.store->NextMetricSeq(id, rank);
+      if (!seq.ok()) return Error(seq.status());
+      plan["next_metric_seq"] = *seq;
       return Json(200, plan);
     }
     if (sub == "status" && req.method == "POST") return PostStatus(id);
@@ -892,8 +896,10 @@ struct Api::Impl {
     if (!pts.ok()) return Error(pts.status());
     json metrics = json::object();
     for (auto& p : *pts) {
-      metrics[p.key].push_back({{"step", p.step}, {"value", MetricValue(p.value)},
-                                {"time", p.time}});
+      json point = {{"step", p.step}, {"value", MetricValue(p.value)}, {"time", p.time}};
+      // Which process of a distributed run logged it (rank 0's points carry no field).
+      if (int64_t rank = p.seq >> store::MetadataStore::kRankSeqShift; rank > 0) point["rank"] = rank;
+      metrics[p.key].push_back(std::move(point));
     }
     return Json(200, {{"metrics", metrics}});
   }

@@ -79,8 +79,11 @@ class MetadataStore {
   virtual Result<std::vector<model::MetricPoint>> GetMetrics(const std::string& id,
                                                              const std::string& key) = 0;
   virtual Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) = 0;
-  // One past the highest metric sequence number stored for the run (0 when none).
-  virtual Result<int64_t> NextMetricSeq(const std::string& id) = 0;
+  // Distributed runs: rank k's metric sequence numbers are [k << 40, (k + 1) << 40).
+  static constexpr int kRankSeqShift = 40;
+  // One past the highest metric sequence number stored for the run's rank (rank << 40 when
+  // none).
+  virtual Result<int64_t> NextMetricSeq(const std::string& id, int rank = 0) = 0;
 
   // Registered environments. Registering stores a new version unless the latest version of
   // that name has the same hash, which is then returned with `created` false.

@@ -283,14 +283,23 @@ class SqliteMetadataStore final : public MetadataStore {
         "(SELECT MAX(version) FROM environments WHERE name = e.name) ORDER BY e.name", "", 0);
   }
 
-  Result<int64_t> NextMetricSeq(const std::string& id) override {
+  Result<int64_t> NextMetricSeq(const std::string& id, int rank) override {
     std::lock_guard lock(mu_);
+    const int64_t lo = static_cast<int64_t>(rank) << kRankSeqShift, hi = static_cast<int64_t>(rank + 1) << kRankSeqShift;
+    // The summaries' highest sequence number answers when it is in this rank's range (always
+    // for single-process runs); else the rank's own points are looked at.
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
-        "SELECT COALESCE(MAX(s.last_seq) + 1, 0) FROM metric_summaries s JOIN runs r ON r.rid = s.rid WHERE r.id=?"));
+        "SELECT MAX(s.last_seq) FROM metric_summaries s JOIN runs r ON r.rid = s.rid WHERE r.id=?"));
     st.Bind(1, id);
     FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) return int64_t{0};
-    return st.Int(0);
+    if (!row || st.IsNull(0) || st.Int(0) < lo) return lo;
+    if (st.Int(0) < hi) return st.Int(0) + 1;
+    FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(
+        "SELECT MAX(m.seq) FROM metrics m JOIN runs r ON r.rid = m.rid WHERE r.id=? AND m.seq>=? AND m.seq<?"));
+    q.Bind(1, id).Bind(2, lo).Bind(3, hi);
+    FERRY_ASSIGN_OR_RETURN(row, q.Step());
+    if (!row || q.IsNull(0)) return lo;
+    return q.Int(0) + 1;
   }
 
   Status CreateUser(const std::string& name, const std::string& token_hash, double now) override {

@@ -192,6 +192,22 @@ TEST_F(StoreTest, MetricsAreIdempotentAndSummarised) {
   EXPECT_EQ((*sums)[1].last, 98);
 }
 
+TEST_F(StoreTest, NextMetricSeqIsPerRank) {
+  auto r = store_->CreateRun(MakeRun("d"), {}, "t", 1);
+  ASSERT_TRUE(r.ok());
+  const int64_t r1 = int64_t{1} << store::MetadataStore::kRankSeqShift, r2 = 2 * r1;
+  EXPECT_EQ(*store_->NextMetricSeq("d", 0), 0);
+  EXPECT_EQ(*store_->NextMetricSeq("d", 1), r1);
+  // Rank 0 logged 0..9, rank 2 logged 5 points; rank 1 none yet.
+  std::vector<model::MetricPoint> pts;
+  for (int i = 0; i < 10; ++i) pts.push_back({i, "loss", double(i), i, 1.0});
+  for (int i = 0; i < 5; ++i) pts.push_back({r2 + i, "loss", double(i), i, 1.0});
+  ASSERT_EQ(*store_->AppendMetrics(r->rid, pts), 15);
+  EXPECT_EQ(*store_->NextMetricSeq("d", 0), 10);  // not rank 2's range
+  EXPECT_EQ(*store_->NextMetricSeq("d", 1), r1);
+  EXPECT_EQ(*store_->NextMetricSeq("d", 2), r2 + 5);
+}
+
 TEST_F(StoreTest, MigrationsAreAppliedOnce) {
   ASSERT_TRUE(store_->CreateExperiment("keep", 1).ok());
   store_.reset();

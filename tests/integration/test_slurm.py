@@ -164,25 +164,61 @@ def test_multi_node_runs_are_refused_where_they_cannot_run(workspace, src):
     assert r.returncode == 1 and "nodeCount 2: compute target 'local' (local) runs on one node" in r.stderr, r.stderr
 
 
-def test_two_node_mpi_allreduce(make_workspace, src, cluster):
+def test_mpi_allreduce_two_nodes_two_processes_each(make_workspace, src, cluster):
     ws = slurm_workspace(make_workspace, cluster)
     write(src / "mpi_job.py", """
-        import socket
+        import os, socket
         from mpi4py import MPI
+        from ferry import Run
         comm = MPI.COMM_WORLD
         total = comm.allreduce(comm.Get_rank() + 1)
-        print(f"mpi rank {comm.Get_rank()} of {comm.Get_size()} on {socket.gethostname()}: sum {total}", flush=True)
+        e = os.environ
+        print(f"mpi rank {comm.Get_rank()} of {comm.Get_size()} on {socket.gethostname()}: sum {total} "
+              f"env {e['RANK']} {e['LOCAL_RANK']} {e['NODE_RANK']} {e['WORLD_SIZE']} {e['LOCAL_WORLD_SIZE']}", flush=True)
+        Run.get_context().log("rank_seen", comm.Get_rank())
     """)
     env = "".join(f"    {k}: '{v}'\n" for k, v in cluster.mpi_env().items())
     write(src / "mpi.runconfig", "script: mpi_job.py\ntarget: hpc\nnodeCount: 2\ncommunicator: OpenMpi\n"
+                                 "mpi:\n  processCountPerNode: 2\n"
                                  "environment:\n  environmentVariables:\n" + env +
                                  "  python:\n    userManagedDependencies: true\n    interpreterPath: /usr/bin/python3\n")
     r = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "mpi.runconfig"), "--wait", check=False, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     run_id = ws.cli_json("run", "list", "--limit", "1")["runs"][0]["id"]
-    rank1 = rank_log(ws, run_id, 1, "sum 3")
-    assert "mpi rank 0 of 2" in r.stdout and "sum 3" in r.stdout, r.stdout
-    assert "mpi rank 1 of 2" in rank1, rank1
+    logs = {0: r.stdout, **{k: rank_log(ws, run_id, k, "sum 10") for k in (1, 2, 3)}}
+    hosts = {}
+    for k, text in logs.items():
+        line = next(l for l in text.splitlines() if l.startswith("mpi rank "))
+        # MPI's rank is Ferry's RANK; two ranks per node, block order (ranks 0,1 on the first node)
+        assert line.startswith(f"mpi rank {k} of 4 on "), line
+        assert line.endswith(f"sum 10 env {k} {k % 2} {k // 2} 4 2"), line
+        hosts.setdefault(line.split(" on ")[1].split(":")[0], []).append(k)
+    assert sorted(hosts.values()) == [[0, 1], [2, 3]] and set(hosts) == set(cluster.node_names), hosts
+    # Every rank's metric point, each labelled with its rank.
+    pts = wait_until(lambda: (lambda p: p if len(p) == 4 else None)(
+        ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"].get("rank_seen", [])), 30, "four ranks' points")
+    assert sorted((p.get("rank", 0), p["value"]) for p in pts) == [(k, k) for k in range(4)], pts
+
+
+def test_a_failing_rank_fails_the_run_and_is_named(make_workspace, src, cluster):
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "flaky.py", """
+        import os, sys, time
+        rank = int(os.environ["RANK"])
+        print(f"rank {rank} up", flush=True)
+        if rank == 1:
+            print("rank 1: out of data", flush=True)
+            sys.exit(3)
+        time.sleep(120)
+    """)
+    write(src / "two.runconfig", "script: flaky.py\ntarget: hpc\nnodeCount: 2\n"
+                                 "environment:\n  python:\n    userManagedDependencies: true\n")
+    run_id = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "two.runconfig")).stdout.strip()
+    run = ws.wait_status(run_id, ["Completed", "Failed", "Canceled"], timeout=90)
+    # Slurm stops the other rank; the run fails because of rank 1, and says so.
+    assert run["status"] == "Failed", run
+    assert "rank 1 exited with code 3" in run["error"] and "rank 1: out of data" in run["error"], run
+    assert "rank 1: out of data" in rank_log(ws, run_id, 1, "out of data", timeout=5)
 
 
 def test_runs_survive_a_server_restart(make_workspace, src, cluster):
@@ -209,7 +245,8 @@ def on_term(sig, frame):          # the contract: SIGTERM first, then time to fi
     global stopping
     stopping = True
 signal.signal(signal.SIGTERM, on_term)
-ckpt = os.path.join(os.environ["FERRY_CHECKPOINT_DIR"], "step.txt")
+rank = os.environ.get("RANK", "0")  # distributed runs: one checkpoint per rank
+ckpt = os.path.join(os.environ["FERRY_CHECKPOINT_DIR"], f"step{rank}.txt")
 start = int(open(ckpt).read()) + 1 if os.path.exists(ckpt) else 0
 print(f"attempt {os.environ['FERRY_RESUME_ATTEMPT']} starts at step {start}", flush=True)
 for step in range(start, int(sys.argv[1])):
@@ -246,6 +283,29 @@ def test_requeued_low_priority_run_resumes_from_its_checkpoint(make_workspace, s
     assert "attempt 2 starts at step" in log and "attempt 2 starts at step 0" not in log, log
     steps = [int(p["value"]) for p in ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"]["step"]]
     assert sorted(steps) == list(range(120)), steps  # every step once: resumed, nothing duplicated
+
+
+def test_requeued_two_node_run_continues_every_ranks_log_and_metrics(make_workspace, src, cluster):
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "ckpt.py", CHECKPOINTED)
+    write(src / "low.runconfig", "script: ckpt.py\narguments: ['60']\ntarget: hpc\npriority: low\nnodeCount: 2\n"
+                                 "environment:\n  python:\n    userManagedDependencies: true\n")
+    run_id = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "low.runconfig")).stdout.strip()
+
+    def steps():
+        return ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"].get("step", [])
+    wait_until(lambda: sum(p.get("rank", 0) == 1 for p in steps()) >= 10 and
+               sum(p.get("rank", 0) == 0 for p in steps()) >= 10, 60, "10 steps on both ranks")
+    cluster.run("scontrol", "requeue", str(next(iter(cluster.squeue()))))
+    run = ws.wait_status(run_id, ["Completed", "Failed", "Canceled"], timeout=180)
+    assert run["status"] == "Completed" and run["attempt"] == 2, run
+    rank1 = rank_log(ws, run_id, 1, "done")
+    # Rank 1's stream holds both attempts, in order: the second continued it, not overwrote it.
+    assert rank1.index("attempt 1 starts at step 0") < rank1.index("attempt 2 starts at step") < rank1.index("done"), rank1
+    assert "attempt 2 starts at step 0" not in rank1, rank1
+    for rank in (0, 1):
+        mine = [int(p["value"]) for p in steps() if p.get("rank", 0) == rank]
+        assert sorted(mine) == list(range(60)), (rank, mine)  # every step once per rank
 
 
 def test_run_on_a_killed_node_is_requeued_and_resumes(make_workspace, src, cluster):

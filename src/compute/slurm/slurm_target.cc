@@ -72,7 +72,8 @@ class SlurmTarget final : public ComputeTarget {
     sb << "#!/bin/sh\n"
        << "#SBATCH --job-name=" << job_name << "\n"
        << "#SBATCH --comment=ferry-run:" << run.id << "\n"
-       << "#SBATCH --nodes=" << run.options.node_count << "\n#SBATCH --ntasks-per-node=1\n"
+       << "#SBATCH --nodes=" << run.options.node_count << "\n"
+       << "#SBATCH --ntasks-per-node=" << std::max(1, run.options.process_count_per_node) << "\n"
        << "#SBATCH --output=" << jobs << "/" << run.id << ".out\n"
        << "#SBATCH --open-mode=append\n";
     const bool low = run.options.priority == "low";
