@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -688,7 +689,17 @@ class Agent {
     const double interval_s = SystemMetricsInterval();
     auto next_sample = Clock::now() + std::chrono::milliseconds(static_cast<int>(interval_s * 1000));
     for (;;) {
-      if (auto st = child.TryWait()) return *st;
+      if (auto st = child.TryWait()) {
+        if (!canceled_ && !timed_out_ && WIFSIGNALED(*st)) {
+          // Killed by a signal we did not send: a cluster that signals every process of the
+          // job (scancel, preemption) may reach the script before this agent. Then it is a
+          // stop from outside, not a failure of the script.
+          for (int i = 0; i < 10 && !g_term; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          if (g_term) canceled_ = true;
+          else if (cancel_requested_ || CancelRequestedOnServer()) canceled_ = cancel_requested_ = true;
+        }
+        return *st;
+      }
       if (interval_s > 0 && Clock::now() >= next_sample) {
         RecordSystemMetrics(sampler);
         next_sample = Clock::now() + std::chrono::milliseconds(static_cast<int>(interval_s * 1000));

@@ -43,6 +43,30 @@ void RegisterExperiment(CLI::App& app, Context& ctx, int* exit_code) {
 namespace {
 
 // `compute attach ssh` and `compute create instance`: the same connection options.
+// A secret from a file (--password-file, --passphrase-file): its first line, never empty.
+Result<std::string> ReadSecretFile(const std::string& path, const char* what) {
+  if (path.empty()) return std::string();
+  FERRY_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.empty()) return Status::InvalidArgument(std::string(what) + " file " + path + " is empty");
+  return text;
+}
+
+// --key / --passphrase-file / --password-file into an attach request (exactly one of key or
+// password).
+Status AddSshAuth(json* body, const std::string& key, const std::string& passphrase_file,
+                  const std::string& password_file) {
+  if (key.empty() == password_file.empty()) {
+    return Status::InvalidArgument("give exactly one of --key FILE or --password-file FILE");
+  }
+  FERRY_ASSIGN_OR_RETURN(std::string password, ReadSecretFile(password_file, "the password"));
+  FERRY_ASSIGN_OR_RETURN(std::string passphrase, ReadSecretFile(passphrase_file, "the passphrase"));
+  if (!key.empty()) (*body)["key_file"] = AbsolutePath(key);
+  if (!password.empty()) (*body)["password"] = password;
+  if (!passphrase.empty()) (*body)["passphrase"] = passphrase;
+  return Status::Ok();
+}
+
 void AddSshTargetCommand(CLI::App* cmd, Context& ctx, int* exit_code, const std::string& kind) {
   struct Args {
     std::string name, host, user, key, passphrase_file, password_file, work_dir, owner, stop_command, start_command;
@@ -64,28 +88,12 @@ void AddSshTargetCommand(CLI::App* cmd, Context& ctx, int* exit_code, const std:
     cmd->add_option("--start-command", a->start_command, "Shell command, run on the server's machine, that starts it");
   }
   cmd->callback([&ctx, a, exit_code, kind] {
-    auto secret = [](const std::string& path, const char* what) -> Result<std::string> {
-      if (path.empty()) return std::string();
-      FERRY_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-      if (text.empty()) return Status::InvalidArgument(std::string(what) + " file " + path + " is empty");
-      return text;
-    };
-    if (a->key.empty() == a->password_file.empty()) {
-      *exit_code = ReportError(Status::InvalidArgument("give exactly one of --key FILE or --password-file FILE"));
-      return;
-    }
-    auto password = secret(a->password_file, "the password");
-    auto passphrase = secret(a->passphrase_file, "the passphrase");
-    if (!password.ok() || !passphrase.ok()) {
-      *exit_code = ReportError(!password.ok() ? password.status() : passphrase.status());
-      return;
-    }
     json body = {{"name", a->name}, {"kind", kind}, {"host", a->host}, {"port", a->port}, {"user", a->user},
                  {"max_concurrent_runs", a->max_jobs}};
-    if (!a->key.empty()) body["key_file"] = AbsolutePath(a->key);
-    if (!password->empty()) body["password"] = *password;
-    if (!passphrase->empty()) body["passphrase"] = *passphrase;
+    if (Status st = AddSshAuth(&body, a->key, a->passphrase_file, a->password_file); !st.ok()) {
+      *exit_code = ReportError(st);
+      return;
+    }
     if (!a->work_dir.empty()) body["remote_dir"] = a->work_dir;
     if (kind == "instance") {
       body["owner"] = a->owner;
@@ -136,12 +144,18 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
     auto* slurm = attach->add_subcommand("slurm", "A Slurm cluster (runs become sbatch jobs)");
     struct SlurmArgs {
       std::string name, partition, account, qos, lp_partition, lp_qos, shared_dir, server_url, login;
+      std::string key, passphrase_file, password_file;
+      int port = 22;
       bool local = false;
     };
     auto a = std::make_shared<SlurmArgs>();
     slurm->add_option("name", a->name, "Target name")->required();
     slurm->add_flag("--local", a->local, "The Slurm commands (sbatch, squeue, ...) are on this machine");
-    slurm->add_option("--login", a->login, "USER@HOST of a login node (not supported by this version)");
+    slurm->add_option("--login", a->login, "USER@HOST of a login node: the Slurm commands run there over SSH");
+    slurm->add_option("--port", a->port, "SSH port of the login node (default 22)");
+    slurm->add_option("--key", a->key, "Private key file for the login node (preferred)");
+    slurm->add_option("--passphrase-file", a->passphrase_file, "File holding the key's passphrase");
+    slurm->add_option("--password-file", a->password_file, "File holding the login node password (keys are preferred)");
     slurm->add_option("--partition", a->partition, "Partition for runs (default: the cluster's default)");
     slurm->add_option("--account", a->account, "Account to charge");
     slurm->add_option("--qos", a->qos, "QOS for runs");
@@ -156,13 +170,22 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
       }
       json body = {{"name", a->name}, {"kind", "slurm"}, {"local", a->local}, {"partition", a->partition},
                    {"account", a->account}, {"qos", a->qos}, {"low_priority_partition", a->lp_partition},
-                   {"low_priority_qos", a->lp_qos}, {"shared_dir", AbsolutePath(a->shared_dir)},
+                   {"low_priority_qos", a->lp_qos}, {"shared_dir", a->local ? AbsolutePath(a->shared_dir) : a->shared_dir},
                    {"server_url", a->server_url}};
+      if (!a->local) {
+        body["login"] = a->login;
+        body["port"] = a->port;
+        if (Status st = AddSshAuth(&body, a->key, a->passphrase_file, a->password_file); !st.ok()) {
+          *exit_code = ReportError(st);
+          return;
+        }
+      }
       auto r = ctx.Call("POST", "/api/v1/computes", body.dump());
       if (!r.ok()) {
         *exit_code = ReportError(r.status());
         return;
       }
+      for (auto& w : (*r)["warnings"]) std::fprintf(stderr, "ferry: warning: %s\n", w.get<std::string>().c_str());
       if (ctx.json_output()) return PrintJson(*r);
       std::string parts;
       for (auto& [p, v] : (*r)["facts"]["partitions"].items()) {

@@ -41,8 +41,8 @@ class FakeSmi : public ::testing::Test {
     ::setenv("PATH", old_path_.c_str(), 1);
     (void)RemoveAll(dir_);
   }
-  void Write(const std::string& script) {
-    std::string p = dir_ + "/nvidia-smi";
+  void Write(const std::string& script, const std::string& tool = "nvidia-smi") {
+    std::string p = dir_ + "/" + tool;
     ASSERT_TRUE(WriteFileAtomic(p, "#!/bin/sh\n" + script).ok());
     ::chmod(p.c_str(), 0755);
   }
@@ -94,6 +94,46 @@ TEST(Slurm, ParsesSqueueRows) {
   EXPECT_EQ(rows[0].name, "ferry-exp_1_ab");
   EXPECT_EQ(rows[0].state, "RUNNING");
   EXPECT_EQ(rows[1].reason, "Resources");
+}
+
+TEST(Slurm, ParsesSacctRows) {
+  auto rows = ParseSacct("12|ferry-a|CANCELLED by 0|0:15|2026-11-26T09:00:00\n13|ferry-b|COMPLETED|0:0|x\n\n");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].state, "CANCELLED");
+  EXPECT_EQ(rows[0].reason, "0:15");
+  EXPECT_EQ(rows[1].reason, "");
+}
+
+// squeue and sacct are fakes on PATH here; the real ones are exercised by
+// tests/integration/test_slurm.py.
+TEST_F(FakeSmi, SlurmAsksSacctOnlyForJobsSqueueNoLongerListsAndOnlyWithAccounting) {
+  Write("echo '13|ferry-r2|RUNNING|None|t'\n", "squeue");
+  Write("echo \"$@\" > \"$(dirname \"$0\")/sacct.args\"\n"
+        "echo '12|ferry-r1|FAILED|2:0|t'\necho '14|other|COMPLETED|0:0|t'\n", "sacct");
+  std::vector<std::string> handles = {R"({"job_id":"12","name":"ferry-r1"})", R"({"job_id":"13","name":"ferry-r2"})",
+                                      R"({"job_id":"14","name":"ferry-r3"})"};
+  SlurmTargetConfig c;
+  c.shared_dir = dir_ + "/shared";
+  c.facts_json = R"({"AccountingStorageType":"accounting_storage/slurmdbd"})";
+  auto t = MakeSlurmTarget("hpc", c, {});
+  auto states = t->Poll(handles);
+  ASSERT_EQ(states.size(), 3u);
+  EXPECT_EQ(states[0], JobState::kGone);
+  EXPECT_EQ(states[1], JobState::kAlive);
+  EXPECT_EQ(states[2], JobState::kGone);
+  EXPECT_NE(t->GoneReason(handles[0]).find("ended as FAILED (exit code 2:0)"), std::string::npos)
+      << t->GoneReason(handles[0]);
+  // Job 14's id now belongs to another job: not ours to describe.
+  EXPECT_EQ(t->GoneReason(handles[2]).find("from sacct"), std::string::npos) << t->GoneReason(handles[2]);
+  auto args = ReadFile(dir_ + "/sacct.args");
+  ASSERT_TRUE(args.ok());
+  EXPECT_NE(args->find("-j 12,14"), std::string::npos) << *args;  // one call for both
+
+  (void)RemoveAll(dir_ + "/sacct.args");
+  c.facts_json = R"({"AccountingStorageType":"accounting_storage/none"})";
+  auto none = MakeSlurmTarget("hpc", c, {});
+  EXPECT_EQ(none->Poll(handles)[0], JobState::kGone);
+  EXPECT_FALSE(PathExists(dir_ + "/sacct.args"));
 }
 
 }  // namespace

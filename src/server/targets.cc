@@ -52,7 +52,60 @@ Status RunAdminCommand(const std::string& what, const std::string& command) {
   return Status::Ok();
 }
 
+// The SSH credentials of an attach request: a key file (preferred, maybe with a passphrase)
+// or a password, never both.
+struct SshAuth {
+  std::string key_file, password, passphrase;
+  const std::string& secret() const { return password.empty() ? passphrase : password; }
+};
+
+Result<SshAuth> ParseSshAuth(const json& body) {
+  SshAuth a;
+  FERRY_ASSIGN_OR_RETURN(a.key_file, Field(body, "key_file", false));
+  FERRY_ASSIGN_OR_RETURN(a.password, Field(body, "password", false));
+  FERRY_ASSIGN_OR_RETURN(a.passphrase, Field(body, "passphrase", false));
+  if (a.key_file.empty() == a.password.empty()) {
+    return Status::InvalidArgument("give exactly one of a key file (--key) or a password (--password-file)");
+  }
+  if (!a.passphrase.empty() && a.key_file.empty()) {
+    return Status::InvalidArgument("a passphrase goes with a key file (--key), not with a password");
+  }
+  if (!a.key_file.empty()) {
+    if (a.key_file[0] != '/') return Status::InvalidArgument("field 'key_file' must be an absolute path on the server's machine");
+    if (::access(a.key_file.c_str(), R_OK) != 0) {
+      return Status::InvalidArgument("the key file " + a.key_file + " cannot be read by the server (" + std::strerror(errno) + ")");
+    }
+  }
+  return a;
+}
+
+Result<int> PortField(const json& body, const char* key, int fallback) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return fallback;
+  if (!it->is_number_integer() || *it < 1 || *it > 65535) {
+    return Status::InvalidArgument("field '" + std::string(key) + "' must be 1-65535");
+  }
+  return it->get<int>();
+}
+
 }  // namespace
+
+// An endpoint for probing a host at attach/trust time: a throwaway known_hosts (the key seen
+// is then stored with the target).
+compute::SshEndpoint TargetManager::ProbeEndpoint(const std::string& name, const std::string& host, int port,
+                                                  const std::string& user, const std::string& key_file,
+                                                  const std::string& secret) {
+  compute::SshEndpoint ep;
+  ep.host = host;
+  ep.port = port;
+  ep.user = user;
+  ep.key_file = key_file;
+  ep.secret = secret;
+  ep.known_hosts = JoinPath(d_.home, "ssh/" + name + ".known_hosts.probe");
+  ep.control_dir = compute::SshControlDir(d_.home);
+  ep.askpass = d_.ferry_executable;
+  return ep;
+}
 
 Status TargetManager::Start(const std::string& name, const std::string& config_json) {
   FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(config_json));
@@ -108,9 +161,6 @@ Result<json> TargetManager::Attach(const json& body) {
   compute::SshTargetConfig c;
   FERRY_ASSIGN_OR_RETURN(c.host, Field(body, "host", true));
   FERRY_ASSIGN_OR_RETURN(c.user, Field(body, "user", true));
-  FERRY_ASSIGN_OR_RETURN(c.key_file, Field(body, "key_file", false));
-  FERRY_ASSIGN_OR_RETURN(std::string password, Field(body, "password", false));
-  FERRY_ASSIGN_OR_RETURN(std::string passphrase, Field(body, "passphrase", false));
   FERRY_ASSIGN_OR_RETURN(std::string remote_dir, Field(body, "remote_dir", false));
   c.kind = kind;
   if (kind == "instance") {
@@ -127,40 +177,18 @@ Result<json> TargetManager::Attach(const json& body) {
     }
   }
   if (!remote_dir.empty()) c.remote_dir = remote_dir;
-  if (auto it = body.find("port"); it != body.end() && !it->is_null()) {
-    if (!it->is_number_integer() || *it < 1 || *it > 65535) return Status::InvalidArgument("field 'port' must be 1-65535");
-    c.port = it->get<int>();
-  }
+  FERRY_ASSIGN_OR_RETURN(c.port, PortField(body, "port", 22));
   if (auto it = body.find("max_concurrent_runs"); it != body.end() && !it->is_null()) {
     if (!it->is_number_integer() || *it < 1 || *it > 1024) {
       return Status::InvalidArgument("field 'max_concurrent_runs' must be 1-1024, got " + it->dump());
     }
     c.max_concurrent_runs = it->get<int>();
   }
-  if (c.key_file.empty() == password.empty()) {
-    return Status::InvalidArgument("give exactly one of a key file (--key) or a password (--password-file)");
-  }
-  if (!passphrase.empty() && c.key_file.empty()) {
-    return Status::InvalidArgument("a passphrase goes with a key file (--key), not with a password");
-  }
-  if (!c.key_file.empty()) {
-    if (c.key_file[0] != '/') return Status::InvalidArgument("field 'key_file' must be an absolute path on the server's machine");
-    if (::access(c.key_file.c_str(), R_OK) != 0) {
-      return Status::InvalidArgument("the key file " + c.key_file + " cannot be read by the server (" + std::strerror(errno) + ")");
-    }
-  }
-  std::string secret = !password.empty() ? password : passphrase;
-  compute::SshEndpoint ep;
-  ep.host = c.host;
-  ep.port = c.port;
-  ep.user = c.user;
-  ep.key_file = c.key_file;
-  ep.secret = secret;
-  std::string dir = JoinPath(d_.home, "ssh");
-  FERRY_RETURN_IF_ERROR(MakeDirs(dir, 0700));
-  ep.known_hosts = JoinPath(dir, name + ".known_hosts.probe");
-  ep.control_dir = compute::SshControlDir(d_.home);
-  ep.askpass = d_.ferry_executable;
+  FERRY_ASSIGN_OR_RETURN(SshAuth auth, ParseSshAuth(body));
+  c.key_file = auth.key_file;
+  const std::string& secret = auth.secret();
+  FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(d_.home, "ssh"), 0700));
+  compute::SshEndpoint ep = ProbeEndpoint(name, c.host, c.port, c.user, c.key_file, secret);
   auto probe = compute::ProbeSshHost(ep, c.remote_dir);
   (void)RemoveAll(ep.known_hosts);
   if (!probe.ok()) return probe.status().WithContext("attaching '" + name + "'");
@@ -174,7 +202,7 @@ Result<json> TargetManager::Attach(const json& body) {
     return st;
   }
   json warnings = probe->warnings;
-  if (!password.empty()) {
+  if (!auth.password.empty()) {
     warnings.push_back("a password is used: SSH keys are preferred (ssh-keygen, ssh-copy-id, then attach with --key)");
   }
   return json{{"name", name}, {"kind", kind}, {"facts", json::parse(c.facts_json, nullptr, false)},
@@ -216,21 +244,16 @@ Result<json> TargetManager::Detach(const std::string& name, bool force) {
 Result<json> TargetManager::Trust(const std::string& name) {
   std::lock_guard lock(mu_);
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
+  if (rec.kind == "slurm") return TrustSlurmLogin(name, rec.config_json);
   if (rec.kind != "ssh" && rec.kind != "instance") {
     return Status::InvalidArgument("compute target '" + name + "' has no host key to trust");
   }
   FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec.config_json));
-  compute::SshEndpoint ep;
-  ep.host = c.host;
-  ep.port = c.port;
-  ep.user = c.user;
-  ep.key_file = c.key_file;
+  std::string secret;
   if (!c.secret_sealed.empty()) {
-    FERRY_ASSIGN_OR_RETURN(ep.secret, d_.sealer->Unseal(c.secret_sealed));
+    FERRY_ASSIGN_OR_RETURN(secret, d_.sealer->Unseal(c.secret_sealed));
   }
-  ep.known_hosts = JoinPath(d_.home, "ssh/" + name + ".known_hosts.probe");
-  ep.control_dir = compute::SshControlDir(d_.home);
-  ep.askpass = d_.ferry_executable;
+  compute::SshEndpoint ep = ProbeEndpoint(name, c.host, c.port, c.user, c.key_file, secret);
   auto probe = compute::ProbeSshHost(ep, c.remote_dir);
   (void)RemoveAll(ep.known_hosts);
   if (!probe.ok()) return probe.status().WithContext("trusting '" + name + "'");
@@ -336,15 +359,10 @@ Status TargetManager::CheckSubmit(const std::string& target, const std::string& 
   return Status::Ok();
 }
 
-Status TargetManager::StartSlurm(const std::string& name, const std::string& config_json) {
-  FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetConfig c, compute::SlurmTargetConfig::FromJson(config_json));
-  if (c.server_url_auto) {
-    // The server may listen on another port than when the target was attached (--port 0).
-    const std::string& b = d_.server_bind;
-    c.server_url = "http://" + (b.find(':') != std::string::npos ? "[" + b + "]" : b) + ":" +
-                   std::to_string(d_.server_port());
-  }
+Result<compute::SlurmTargetDeps> TargetManager::SlurmDeps(const std::string& name,
+                                                          const compute::SlurmTargetConfig& c) {
   compute::SlurmTargetDeps deps;
+  deps.name = name;
   deps.home = d_.home;
   deps.ferry_executable = d_.ferry_executable;
   deps.python_package_dir = d_.python_package_dir;
@@ -353,16 +371,56 @@ Status TargetManager::StartSlurm(const std::string& name, const std::string& con
     if (!plain.ok()) return plain.status().WithContext("compute target '" + name + "'");
     deps.secret = std::move(plain).value();
   }
+  return deps;
+}
+
+Status TargetManager::StartSlurm(const std::string& name, const std::string& config_json) {
+  FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetConfig c, compute::SlurmTargetConfig::FromJson(config_json));
+  if (c.server_url_auto) {
+    // The server may listen on another port than when the target was attached (--port 0).
+    const std::string& b = d_.server_bind;
+    c.server_url = "http://" + (b.find(':') != std::string::npos ? "[" + b + "]" : b) + ":" +
+                   std::to_string(d_.server_port());
+  }
+  FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetDeps deps, SlurmDeps(name, c));
   d_.scheduler->AddTarget(std::shared_ptr<compute::ComputeTarget>(compute::MakeSlurmTarget(name, c, std::move(deps))));
   return Status::Ok();
+}
+
+// A Slurm cluster reached through a login node: its host key read again (trust on first use).
+Result<json> TargetManager::TrustSlurmLogin(const std::string& name, const std::string& config_json) {
+  FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetConfig c, compute::SlurmTargetConfig::FromJson(config_json));
+  if (c.local) return Status::InvalidArgument("compute target '" + name + "' runs Slurm's commands locally: no host key to trust");
+  FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetDeps deps, SlurmDeps(name, c));
+  compute::SshEndpoint ep = ProbeEndpoint(name, c.login_host, c.login_port, c.login_user, c.key_file, deps.secret);
+  auto probe = compute::ProbeSshHost(ep, c.shared_dir);
+  (void)RemoveAll(ep.known_hosts);
+  if (!probe.ok()) return probe.status().WithContext("trusting '" + name + "'");
+  std::string old_key = c.known_hosts;
+  c.known_hosts = probe->known_hosts;
+  FERRY_RETURN_IF_ERROR(d_.store->UpdateTargetConfig(name, c.ToJson()));
+  d_.scheduler->RemoveTarget(name);
+  FERRY_RETURN_IF_ERROR(StartSlurm(name, c.ToJson()));
+  d_.scheduler->Wake();
+  return json{{"name", name}, {"changed", old_key != c.known_hosts}, {"known_hosts", c.known_hosts}};
 }
 
 Result<json> TargetManager::AttachSlurm(const std::string& name, const json& body) {
   compute::SlurmTargetConfig c;
   c.local = body.value("local", true);
+  SshAuth auth;
   if (!c.local) {
-    return Status::InvalidArgument("a Slurm cluster reached through a login node (--login) is not supported by this "
-                                   "version; run the Ferry server on a machine with the Slurm commands and use --local");
+    // The Slurm commands run on a login node over SSH; the shared directory is the cluster's.
+    FERRY_ASSIGN_OR_RETURN(std::string login, Field(body, "login", true));
+    auto at = login.find('@');
+    if (at == std::string::npos || at == 0 || at + 1 == login.size()) {
+      return Status::InvalidArgument("field 'login': '" + login + "' is not USER@HOST");
+    }
+    c.login_user = login.substr(0, at);
+    c.login_host = login.substr(at + 1);
+    FERRY_ASSIGN_OR_RETURN(c.login_port, PortField(body, "port", 22));
+    FERRY_ASSIGN_OR_RETURN(auth, ParseSshAuth(body));
+    c.key_file = auth.key_file;
   }
   FERRY_ASSIGN_OR_RETURN(c.partition, Field(body, "partition", false));
   FERRY_ASSIGN_OR_RETURN(c.account, Field(body, "account", false));
@@ -388,7 +446,23 @@ Result<json> TargetManager::AttachSlurm(const std::string& name, const json& bod
                    std::to_string(d_.server_port());
     c.server_url_auto = true;
   }
-  auto shell = compute::MakeSlurmShell(c, {});
+  json warnings = json::array();
+  if (!c.local) {
+    // The login node first: its host key (trust on first use), Linux on this server's CPU
+    // architecture (the agent is copied from here), the shared directory writable.
+    FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(d_.home, "ssh"), 0700));
+    compute::SshEndpoint ep = ProbeEndpoint(name, c.login_host, c.login_port, c.login_user, c.key_file, auth.secret());
+    auto probe = compute::ProbeSshHost(ep, c.shared_dir);
+    (void)RemoveAll(ep.known_hosts);
+    if (!probe.ok()) return probe.status().WithContext("attaching '" + name + "'");
+    c.known_hosts = probe->known_hosts;
+    if (!auth.secret().empty()) c.secret_sealed = d_.sealer->Seal(auth.secret());
+    if (!auth.password.empty()) {
+      warnings.push_back("a password is used: SSH keys are preferred (ssh-keygen, ssh-copy-id, then attach with --key)");
+    }
+  }
+  FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetDeps deps, SlurmDeps(name, c));
+  auto shell = compute::MakeSlurmShell(c, deps);
   auto facts = compute::ProbeSlurm(c, shell);
   if (!facts.ok()) return facts.status().WithContext("attaching '" + name + "'");
   c.facts_json = *facts;
@@ -399,7 +473,7 @@ Result<json> TargetManager::AttachSlurm(const std::string& name, const json& bod
     return st;
   }
   return json{{"name", name}, {"kind", "slurm"}, {"facts", json::parse(c.facts_json, nullptr, false)},
-              {"warnings", json::array()}};
+              {"warnings", warnings}};
 }
 
 }  // namespace ferry::server

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/seal.h"
 #include "common/status.h"
+#include "compute/slurm/slurm_target.h"
 #include "scheduler/scheduler.h"
 #include "store/metadata_store.h"
 
@@ -58,6 +59,10 @@ class TargetManager {
   Status Start(const std::string& name, const std::string& config_json);
   Status StartSlurm(const std::string& name, const std::string& config_json);
   Result<nlohmann::json> AttachSlurm(const std::string& name, const nlohmann::json& body);
+  Result<nlohmann::json> TrustSlurmLogin(const std::string& name, const std::string& config_json);
+  Result<compute::SlurmTargetDeps> SlurmDeps(const std::string& name, const compute::SlurmTargetConfig& c);
+  compute::SshEndpoint ProbeEndpoint(const std::string& name, const std::string& host, int port,
+                                     const std::string& user, const std::string& key_file, const std::string& secret);
   Status SetState(const std::string& name, const std::string& state, const std::string& reason);
   void StopWorker(std::string name);
   void StartWorker(std::string name);

@@ -3,6 +3,7 @@ slurmd nodes in network namespaces, tests/support/slurm.py)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -88,6 +89,54 @@ def test_a_run_is_one_sbatch_job_with_logs_metrics_outputs(make_workspace, src, 
     job = cluster.job(int(job_id))
     assert job and job["JobName"] == f"ferry-{run['id']}", job
     assert job.get("Comment") == f"ferry-run:{run['id']}", job
+
+
+def test_login_node_mode_runs_every_slurm_command_over_ssh(make_workspace, src, tmp_path, cluster):
+    login = cluster.start_login()
+    # No SLURM_CONF here: Slurm's commands work only on the login node.
+    ws = make_workspace(bind=cluster.gateway)
+    assert ws.cli("compute", "attach", "slurm", "x", "--local", "--shared-dir", cluster.shared_dir,
+                  check=False).returncode == 1
+    wrong = tmp_path / "wrong_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)], check=True)
+    r = ws.cli("compute", "attach", "slurm", "hpc", "--login", f"root@{login.ip}", "--key", wrong,
+               "--shared-dir", cluster.shared_dir, check=False)
+    assert r.returncode == 1 and "attaching 'hpc'" in r.stderr and "root@" + login.ip in r.stderr, r.stderr
+    r = ws.cli("compute", "attach", "slurm", "hpc", "--login", f"root@{login.ip}", "--key", login.client_key,
+               "--shared-dir", cluster.shared_dir, "--partition", cluster.partition)
+    assert "attached hpc: Slurm" in r.stdout and "debug (2 nodes)" in r.stdout, r.stdout + r.stderr
+    details = ws.cli_json("compute", "show", "hpc")["details"]
+    assert details["mode"] == "login" and details["login"] == f"root@{login.ip}", details
+    assert {n["node"] for n in details["nodes"]} == set(cluster.node_names), details
+    # The host key seen at attach is the one trusted from then on.
+    assert (ws.home / "ssh" / "hpc.known_hosts").read_text().split()[1:3] == login.known_hosts_line.split()[1:3]
+    write(src / "train.py", TRAIN)
+    r = ws.cli("run", "submit", "--source-dir", src, "-t", "hpc", "--wait", "train.py", "--", "5", "0.05",
+               check=False, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    run = ws.cli_json("run", "list", "--limit", "1")["runs"][0]
+    out = tmp_path / "dl"
+    ws.cli("run", "download", run["id"], "--output-dir", out)
+    node, job_id = (out / "outputs" / "where.txt").read_text().split()
+    assert node in cluster.node_names and cluster.job(int(job_id))["JobName"] == f"ferry-{run['id']}"
+    # Cancel goes over the same connection.
+    write(src / "slow.py", "import time\nprint('started', flush=True)\ntime.sleep(300)\n")
+    run_id = ws.cli("run", "submit", "--source-dir", src, "-t", "hpc", "slow.py").stdout.strip()
+    wait_until(lambda: "started" in ws.log(run_id), 60, "the run to start")
+    ws.cli("run", "cancel", run_id)
+    run = ws.wait_status(run_id, ["Canceled", "Failed", "Completed"], timeout=60)
+    assert run["status"] == "Canceled", (run, ws.history(run_id))
+    # The login node is reinstalled: its new host key is refused until trusted again.
+    assert "host key unchanged" in ws.cli("compute", "trust", "hpc").stdout
+    login = cluster.start_login(new_host_key=True)
+    run_id = ws.cli("run", "submit", "--source-dir", src, "-t", "hpc", "train.py", "--", "1", "0").stdout.strip()
+    reason = wait_until(lambda: ws.run(run_id).get("queue_reason") if "host key" in ws.run(run_id).get(
+        "queue_reason", "") else None, 30, "the run to wait for the host key")
+    assert "CHANGED" in reason and "ferry compute trust" in reason, reason
+    time.sleep(3)
+    assert ws.run(run_id)["status"] == "Queued"  # held, not failed, not launched
+    assert "host key updated" in ws.cli("compute", "trust", "hpc").stdout
+    assert ws.wait_status(run_id, ["Completed", "Failed", "Canceled"], timeout=120)["status"] == "Completed"
 
 
 def test_cancel_and_one_squeue_per_cycle(make_workspace, src, cluster):
@@ -262,12 +311,17 @@ print("done", flush=True)
 """
 
 
+def submit_checkpointed(ws, src, steps, extra=""):
+    """A low-priority run of CHECKPOINTED for `steps` steps; returns its id."""
+    write(src / "ckpt.py", CHECKPOINTED)
+    write(src / "low.runconfig", f"script: ckpt.py\narguments: ['{steps}']\ntarget: hpc\npriority: low\n{extra}"
+                                 "environment:\n  python:\n    userManagedDependencies: true\n")
+    return ws.cli("run", "submit-script", "-d", src, "-c", str(src / "low.runconfig")).stdout.strip()
+
+
 def test_requeued_low_priority_run_resumes_from_its_checkpoint(make_workspace, src, cluster):
     ws = slurm_workspace(make_workspace, cluster)
-    write(src / "ckpt.py", CHECKPOINTED)
-    write(src / "low.runconfig", "script: ckpt.py\narguments: ['120']\ntarget: hpc\npriority: low\n"
-                                 "environment:\n  python:\n    userManagedDependencies: true\n")
-    run_id = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "low.runconfig")).stdout.strip()
+    run_id = submit_checkpointed(ws, src, 120)
     wait_until(lambda: "attempt 1 starts at step 0" in ws.log(run_id), 60, "the first attempt")
     wait_until(lambda: len(ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"].get("step", [])) >= 15, 60,
                "15 steps")
@@ -287,10 +341,7 @@ def test_requeued_low_priority_run_resumes_from_its_checkpoint(make_workspace, s
 
 def test_requeued_two_node_run_continues_every_ranks_log_and_metrics(make_workspace, src, cluster):
     ws = slurm_workspace(make_workspace, cluster)
-    write(src / "ckpt.py", CHECKPOINTED)
-    write(src / "low.runconfig", "script: ckpt.py\narguments: ['60']\ntarget: hpc\npriority: low\nnodeCount: 2\n"
-                                 "environment:\n  python:\n    userManagedDependencies: true\n")
-    run_id = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "low.runconfig")).stdout.strip()
+    run_id = submit_checkpointed(ws, src, 60, "nodeCount: 2\n")
 
     def steps():
         return ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"].get("step", [])
@@ -310,10 +361,7 @@ def test_requeued_two_node_run_continues_every_ranks_log_and_metrics(make_worksp
 
 def test_run_on_a_killed_node_is_requeued_and_resumes(make_workspace, src, cluster):
     ws = slurm_workspace(make_workspace, cluster)
-    write(src / "ckpt.py", CHECKPOINTED)
-    write(src / "low.runconfig", "script: ckpt.py\narguments: ['80']\ntarget: hpc\npriority: low\n"
-                                 "environment:\n  python:\n    userManagedDependencies: true\n")
-    run_id = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "low.runconfig")).stdout.strip()
+    run_id = submit_checkpointed(ws, src, 80)
     wait_until(lambda: len(ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"].get("step", [])) >= 10, 60,
                "10 steps")
     job = cluster.job(int(next(iter(cluster.squeue()))))

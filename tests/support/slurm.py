@@ -100,6 +100,7 @@ import time
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import netns
 from netns import disable_ipv6 as _disable_ipv6
@@ -119,6 +120,20 @@ _TOOLS = ("slurmctld", "slurmd", "sbatch", "srun", "squeue", "scontrol", "scance
           "munged", "ip", "nsenter", "unshare", "mount")
 # node states (sinfo %T, lower case, "*" = not responding) in which slurmd has registered and answers
 _RESPONDING = {"idle", "allocated", "mixed", "completing", "planned", "reserved"}
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of pid (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
 
 
 class SlurmError(netns.NetnsError):
@@ -364,6 +379,15 @@ class SlurmNode:
 
 
 # ---- the cluster -----------------------------------------------------------------------------
+class LoginNode(NamedTuple):
+    """An sshd on a cluster node (SlurmCluster.start_login): log in as root with client_key."""
+    node: str
+    ip: str
+    port: int
+    client_key: Path
+    known_hosts_line: str
+
+
 class SlurmCluster:
     """slurmctld + munged on the host and N SlurmNodes on a private bridge; a context manager
     (usable as a pytest fixture). stop() removes every process, namespace, veth and the bridge it
@@ -853,6 +877,71 @@ PreemptMode=REQUEUE
         return "\n".join(parts)
 
     # -- nodes ---------------------------------------------------------------------------------
+    def start_login(self, node: str | None = None, port: int = 22, timeout: float = 10.0,
+                    new_host_key: bool = False) -> "LoginNode":
+        """An OpenSSH server on a node (default the first), as a cluster's login node: root logs in
+        with a key made here, and every session has SLURM_CONF (sshd's SetEnv), so sbatch/squeue
+        work there. It dies with the node (everything in its netns is killed). Called again with
+        new_host_key=True: the running sshd is replaced by one with a fresh host key (a
+        reinstalled login node)."""
+        n = self.node(node or self.nodes[0].name)
+        if n.pid is None:
+            raise SlurmError(f"{n.name}: not running")
+        d = self.run_dir / f"login-{n.name}"
+        d.mkdir(parents=True, exist_ok=True)
+        host_key, client_key = d / "ssh_host_ed25519_key", d / "id_ed25519"
+        pid_file = d / "sshd.pid"
+        if pid_file.exists():
+            try:
+                pid = int(pid_file.read_text().split()[0])
+                # its connections too (a reinstalled machine keeps none): sshd's children
+                for child in _children(pid):
+                    os.kill(child, signal.SIGKILL)
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + timeout
+                while pid_alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            except (ValueError, IndexError, ProcessLookupError):
+                pass
+            pid_file.unlink(missing_ok=True)
+        if new_host_key:
+            host_key.unlink(missing_ok=True)
+            host_key.with_suffix(".pub").unlink(missing_ok=True)
+        for key in (host_key, client_key):
+            if not key.exists():
+                _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ferry-slurm-login", "-f", str(key))
+        (d / "authorized_keys").write_text(client_key.with_suffix(".pub").read_text())
+        opts = {"ListenAddress": n.ip, "Port": port, "AddressFamily": "inet", "HostKey": host_key,
+                "PidFile": pid_file, "LogLevel": "VERBOSE", "PermitRootLogin": "prohibit-password",
+                "PubkeyAuthentication": "yes", "PasswordAuthentication": "no",
+                "KbdInteractiveAuthentication": "no", "UsePAM": "no",
+                # the key files live under /tmp, which StrictModes' path checks refuse
+                "StrictModes": "no", "AuthorizedKeysFile": d / "authorized_keys", "UseDNS": "no",
+                "PrintMotd": "no", "PrintLastLog": "no", "MaxStartups": "100:30:200",
+                "MaxSessions": "100", "SetEnv": f"SLURM_CONF={self.conf_path}"}
+        cfg = d / "sshd_config"
+        cfg.write_text("".join(f"{k} {v}\n" for k, v in opts.items()))
+        log = d / "sshd.log"
+        with open(d / "sshd.out", "ab") as out:   # a file, never a pipe
+            subprocess.Popen(["nsenter", "-t", str(n.pid), "--net", "--mount", "--uts", "--", "sh", "-c",
+                              'mkdir -p /run/sshd && exec /usr/sbin/sshd -D -f "$1" -E "$2"', "sshd-login",
+                              str(cfg), str(log)],
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((n.ip, port), timeout=1) as c:
+                    if c.recv(64).startswith(b"SSH-"):
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise SlurmError(f"{n.name}: the login sshd did not answer on {n.ip}:{port}: "
+                             f"{self._tail(log)}{self._tail(d / 'sshd.out')}")
+        typ, key = host_key.with_suffix(".pub").read_text().split()[:2]
+        return LoginNode(n.name, n.ip, port, client_key, f"{n.ip if port == 22 else f'[{n.ip}]:{port}'} {typ} {key}")
+
     def node_stop(self, name: str) -> list[int]:
         """A lost node: every process in its netns (slurmd, slurmstepd, the job) is SIGKILLed and the
         netns deleted. slurmctld marks it DOWN after SlurmdTimeout and requeues its --requeue jobs."""

@@ -10,10 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "common/fs.h"
 #include "common/subprocess.h"
 #include "compute/bundle.h"
+#include "compute/ssh/ssh_target.h"
 
 namespace ferry::compute {
 namespace {
@@ -47,7 +49,39 @@ Handle ParseHandle(const std::string& text) {
 class SlurmTarget final : public ComputeTarget {
  public:
   SlurmTarget(std::string name, SlurmTargetConfig c, SlurmTargetDeps d)
-      : name_(std::move(name)), c_(std::move(c)), d_(std::move(d)), shell_(MakeSlurmShell(c_, d_)) {}
+      : name_(std::move(name)), c_(std::move(c)), d_(std::move(d)) {
+    // Every command goes through here: a failure to reach the login node (unreachable, host
+    // key changed, authentication) holds launches until a command gets through again.
+    shell_ = [this, raw = MakeSlurmShell(c_, d_)](const std::string& command, const std::string& input,
+                                                   int timeout_ms) -> Result<ProcessResult> {
+      auto r = raw(command, input, timeout_ms);
+      std::lock_guard lock(mu_);
+      if (!r.ok() && r.status().code() == StatusCode::kUnavailable) transport_error_ = r.status().message();
+      else if (r.ok()) transport_error_.clear();
+      return r;
+    };
+  }
+  ~SlurmTarget() override {
+    if (probe_.joinable()) probe_.join();
+  }
+
+  // Launches wait while the login node cannot be reached; a background probe (at most one
+  // every 5 s) notices when it can again.
+  std::string NotReady() const override {
+    std::lock_guard lock(mu_);
+    if (transport_error_.empty()) return "";
+    auto now = std::chrono::steady_clock::now();
+    if (!probing_ && now - last_probe_ >= std::chrono::seconds(5)) {
+      if (probe_.joinable()) probe_.join();
+      probing_ = true;
+      last_probe_ = now;
+      probe_ = std::thread([this] {
+        (void)shell_("true", "", 30000);
+        probing_ = false;
+      });
+    }
+    return transport_error_ + "; retrying";
+  }
 
   const std::string& name() const override { return name_; }
   std::string kind() const override { return "slurm"; }
@@ -125,6 +159,23 @@ class SlurmTarget final : public ComputeTarget {
     }
     std::map<std::string, SlurmJobRow> rows;
     for (auto& row : ParseSqueue(r->out)) rows[row.id] = row;
+    // Jobs squeue no longer lists (purged after MinJobAge, e.g. while the server was down):
+    // with accounting on, one sacct call for all of them gives their final state.
+    std::map<std::string, SlurmJobRow> ended;
+    if (AccountingOn()) {
+      std::string ids;
+      for (const auto& h : handles) {
+        Handle p = ParseHandle(h);
+        if (!p.job_id.empty() && !rows.count(p.job_id)) ids += (ids.empty() ? "" : ",") + p.job_id;
+      }
+      if (!ids.empty()) {
+        auto acct = shell_("sacct -X -n -P -o JobIDRaw,JobName,State,ExitCode,Submit -j " + ShellQuote(ids), "", 30000);
+        ++sacct_calls_;
+        if (acct.ok() && acct->exit_code == 0) {
+          for (auto& row : ParseSacct(acct->out)) ended[row.id] = row;
+        }
+      }
+    }
     std::lock_guard lock(mu_);
     last_error_.clear();
     // Reasons of jobs the scheduler no longer asks about (their runs have ended) are not kept.
@@ -138,6 +189,13 @@ class SlurmTarget final : public ComputeTarget {
       if (it == rows.end() || it->second.name != h.name) {
         // Not listed (purged) or the id now belongs to another job: ours is over.
         out[i] = JobState::kGone;
+        if (auto e = ended.find(h.job_id); e != ended.end() && e->second.name == h.name &&
+                                           !(e->second.state == "PREEMPTED" && h.requeue)) {
+          gone_[handles[i]] = "Slurm job " + h.job_id + " ended as " + e->second.state +
+                              (e->second.reason.empty() ? "" : " (exit code " + e->second.reason + ")") +
+                              " without the agent reporting a final status (from sacct)";
+          continue;
+        }
         gone_[handles[i]] = "Slurm job " + h.job_id + " ended without the agent reporting a final status; its output is " +
                             c_.shared_dir + "/jobs/<run id>.out";
         continue;
@@ -192,7 +250,8 @@ class SlurmTarget final : public ComputeTarget {
               {"shared_dir", c_.shared_dir},
               {"server_url", c_.server_url},
               {"facts", json::parse(c_.facts_json, nullptr, false)},
-              {"polls", polls_.load()}};
+              {"polls", polls_.load()},
+              {"sacct_calls", sacct_calls_.load()}};
     if (!c_.local) j["login"] = c_.login_user + "@" + c_.login_host;
     // Live: every node with its partition and state (one sinfo call).
     auto nodes = shell_("sinfo -h -N -o '%N|%R|%T|%c|%G'", "", 15000);
@@ -216,6 +275,12 @@ class SlurmTarget final : public ComputeTarget {
   }
 
  private:
+  bool AccountingOn() const {
+    json f = json::parse(c_.facts_json, nullptr, false);
+    std::string t = f.is_object() ? f.value("AccountingStorageType", "") : "";
+    return !t.empty() && t != "accounting_storage/none";
+  }
+
   std::string AgentPath() const { return c_.shared_dir + "/agent/" + bundle_hash_ + "/bin/ferry"; }
 
   Status Write(const std::string& path, const std::string& content) {
@@ -253,8 +318,13 @@ class SlurmTarget final : public ComputeTarget {
   bool shared_ready_ = false;  // scheduler thread only
   std::string bundle_hash_;
   std::atomic<int64_t> polls_{0};
+  std::atomic<int64_t> sacct_calls_{0};
   mutable std::mutex mu_;
   std::string last_error_;
+  std::string transport_error_;  // guarded by mu_
+  mutable std::thread probe_;     // guarded by mu_
+  mutable std::atomic<bool> probing_{false};
+  mutable std::chrono::steady_clock::time_point last_probe_{};
   std::map<std::string, std::string> gone_;
 };
 
@@ -277,6 +347,21 @@ std::vector<SlurmJobRow> ParseSqueue(const std::string& out) {
   return rows;
 }
 
+std::vector<SlurmJobRow> ParseSacct(const std::string& out) {
+  std::vector<SlurmJobRow> rows;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string part; std::getline(ss, part, '|');) f.push_back(part);
+    if (f.size() < 4 || f[0].empty()) continue;
+    // "CANCELLED by 0" -> CANCELLED; the exit code "2:0" is kept in `reason`.
+    std::string state = f[2].substr(0, f[2].find(' '));
+    rows.push_back({f[0], f[1], state, f[3] == "0:0" ? "" : f[3], f.size() > 4 ? f[4] : ""});
+  }
+  return rows;
+}
+
 SlurmShell MakeSlurmShell(const SlurmTargetConfig& c, const SlurmTargetDeps& d) {
   if (c.local) {
     return [](const std::string& command, const std::string& input, int timeout_ms) -> Result<ProcessResult> {
@@ -292,9 +377,10 @@ SlurmShell MakeSlurmShell(const SlurmTargetConfig& c, const SlurmTargetDeps& d) 
   e.user = c.login_user;
   e.key_file = c.key_file;
   e.secret = d.secret;
-  e.known_hosts = JoinPath(d.home, "ssh/slurm-" + c.login_host + ".known_hosts");
+  e.known_hosts = JoinPath(d.home, "ssh/" + d.name + ".known_hosts");
   (void)MakeDirs(JoinPath(d.home, "ssh"), 0700);
   (void)WriteFileAtomic(e.known_hosts, c.known_hosts, 0600);
+  e.control_dir = SshControlDir(d.home);  // one connection for every squeue/sbatch
   e.askpass = d.ferry_executable;
   auto client = std::make_shared<SshClient>(e);
   return [client](const std::string& command, const std::string& input, int timeout_ms) -> Result<ProcessResult> {

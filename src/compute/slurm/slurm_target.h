@@ -32,6 +32,7 @@ struct SlurmTargetConfig {
 };
 
 struct SlurmTargetDeps {
+  std::string name;  // the target's (names its known_hosts file in login mode)
   std::string home;
   std::string ferry_executable;
   std::string python_package_dir;
@@ -55,5 +56,8 @@ struct SlurmJobRow {
   std::string id, name, state, reason, submit;
 };
 std::vector<SlurmJobRow> ParseSqueue(const std::string& out);
+// Parses `sacct -X -n -P -o JobIDRaw,JobName,State,ExitCode,Submit`: state without "by UID",
+// the exit code ("2:0"; empty when 0:0) in `reason`.
+std::vector<SlurmJobRow> ParseSacct(const std::string& out);
 
 }  // namespace ferry::compute
