@@ -40,6 +40,8 @@ void RegisterExperiment(CLI::App& app, Context& ctx, int* exit_code) {
   });
 }
 
+void AddClusterCommands(CLI::App* compute, CLI::App* create, Context& ctx, int* exit_code);  // verb_cluster.cc
+
 namespace {
 
 // `compute attach ssh` and `compute create instance`: the same connection options.
@@ -200,6 +202,7 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
   AddSshTargetCommand(create->add_subcommand("instance", "A single-owner machine over SSH, with a job queue and "
                                                           "stop/start commands"),
                       ctx, exit_code, "instance");
+  AddClusterCommands(compute, create, ctx, exit_code);
   for (const char* verb : {"stop", "start"}) {
     auto* cmd = compute->add_subcommand(verb, std::string(verb) == "stop"
                                                   ? "Stop a compute instance: refuse new runs, let active ones finish, "

@@ -15,13 +15,14 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterFolder(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterUser(CLI::App& app, Context& ctx, int* exit_code);
+void RegisterQuota(CLI::App& app, Context& ctx, int* exit_code);
 
 namespace {
 
 // Every verb group, in help order.
 constexpr Register kVerbs[] = {RegisterRun,    RegisterExperiment, RegisterEnvironment,
                                RegisterCompute, RegisterFolder,   RegisterUser,
-                               RegisterServer};
+                               RegisterQuota,   RegisterServer};
 
 }  // namespace
 

@@ -37,25 +37,12 @@ struct Waiter {
 
 class ServerImpl final : public HttpServer {
  public:
-  explicit ServerImpl(HttpServerOptions o) : options_(std::move(o)), acceptor_(ioc_) {}
+  explicit ServerImpl(HttpServerOptions o) : options_(std::move(o)) {}
 
   ~ServerImpl() override { Stop(); }
 
   Status Listen() {
-    beast::error_code ec;
-    auto addr = asio::ip::make_address(options_.bind_address, ec);
-    if (ec) return Status::InvalidArgument("bad bind address '" + options_.bind_address + "': " + ec.message());
-    tcp::endpoint ep(addr, static_cast<unsigned short>(options_.port));
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return Status::Unavailable("cannot listen on " + options_.bind_address + ":" +
-                                 std::to_string(options_.port) + ": " + ec.message());
-    }
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(ioc_, Accept(), asio::detached);
+    FERRY_ASSIGN_OR_RETURN(port_, Open(options_.bind_address, options_.port));
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
       threads_.emplace_back([this] { ioc_.run(); });
     }
@@ -63,6 +50,11 @@ class ServerImpl final : public HttpServer {
   }
 
   int port() const override { return port_; }
+
+  Result<int> AddListener(const std::string& address, int port) override {
+    if (stopped_) return Status::Unavailable("the server is stopping");
+    return Open(address, port);
+  }
 
   void Notify(const std::string& channel) override {
     std::lock_guard lock(mu_);
@@ -78,8 +70,11 @@ class ServerImpl final : public HttpServer {
   void Stop() override {
     if (stopped_.exchange(true)) return;
     asio::post(ioc_, [this] {
-      beast::error_code ec;
-      acceptor_.close(ec);
+      std::lock_guard lock(acceptors_mu_);
+      for (auto& a : acceptors_) {
+        beast::error_code ec;
+        a->close(ec);
+      }
     });
     ioc_.stop();
     for (auto& t : threads_) {
@@ -88,10 +83,31 @@ class ServerImpl final : public HttpServer {
   }
 
  private:
-  awaitable<void> Accept() {
+  // Binds, listens and starts accepting on one more address; returns its port.
+  Result<int> Open(const std::string& address, int port) {
+    beast::error_code ec;
+    auto addr = asio::ip::make_address(address, ec);
+    if (ec) return Status::InvalidArgument("bad bind address '" + address + "': " + ec.message());
+    tcp::endpoint ep(addr, static_cast<unsigned short>(port));
+    auto acceptor = std::make_shared<tcp::acceptor>(ioc_);
+    acceptor->open(ep.protocol(), ec);
+    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor->bind(ep, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Status::Unavailable("cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+    int bound = acceptor->local_endpoint().port();
+    {
+      std::lock_guard lock(acceptors_mu_);
+      acceptors_.push_back(acceptor);
+    }
+    asio::co_spawn(ioc_, Accept(acceptor), asio::detached);
+    return bound;
+  }
+
+  awaitable<void> Accept(std::shared_ptr<tcp::acceptor> acceptor) {
     for (;;) {
       beast::error_code ec;
-      tcp::socket sock = co_await acceptor_.async_accept(asio::make_strand(ioc_),
+      tcp::socket sock = co_await acceptor->async_accept(asio::make_strand(ioc_),
                                                          asio::redirect_error(use_awaitable, ec));
       if (ec) {
         if (ec == asio::error::operation_aborted || stopped_) co_return;
@@ -239,7 +255,8 @@ class ServerImpl final : public HttpServer {
 
   HttpServerOptions options_;
   asio::io_context ioc_;
-  tcp::acceptor acceptor_;
+  std::mutex acceptors_mu_;
+  std::vector<std::shared_ptr<tcp::acceptor>> acceptors_;
   int port_ = 0;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopped_{false};

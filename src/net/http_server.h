@@ -43,6 +43,9 @@ class HttpServer {
   static Result<std::unique_ptr<HttpServer>> Start(HttpServerOptions options);
   virtual ~HttpServer() = default;
   virtual int port() const = 0;
+  // Listens on one more address (e.g. the bridge of a managed cluster's nodes), port 0: any;
+  // returns the port. Same handler, same rules.
+  virtual Result<int> AddListener(const std::string& address, int port) = 0;
   virtual void Notify(const std::string& channel) = 0;
   // Stops accepting and closes connections; returns once the I/O threads have exited.
   virtual void Stop() = 0;

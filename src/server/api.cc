@@ -409,6 +409,13 @@ struct Api::Impl {
       if (!r.ok()) return Error(r.status());
       return Json(202, *r);
     }
+    if (req.method == "PATCH" && seg.size() == 2) {
+      auto body = ParseBody(req);
+      if (!body.ok()) return Error(body.status());
+      auto r = d.targets->UpdateCluster(seg[1], *body);
+      if (!r.ok()) return Error(r.status());
+      return Json(200, *r);
+    }
     if (req.method == "POST" && seg.size() == 3 && seg[2] == "trust") {
       auto r = d.targets->Trust(seg[1]);
       if (!r.ok()) return Error(r.status());
@@ -433,6 +440,22 @@ struct Api::Impl {
     json arr = json::array();
     for (auto& t : *list) arr.push_back(TargetJson(t, *active));
     return Json(200, {{"computes", arr}});
+  }
+
+  // The workspace's limits on managed clusters (cores, GPUs at their maximum size).
+  HandlerResult Quota() {
+    if (req.method == "GET") {
+      auto q = d.targets->GetQuota();
+      if (!q.ok()) return Error(q.status());
+      return Json(200, *q);
+    }
+    if (req.method != "PUT") return MethodNotAllowed();
+    if (Status a = RequireAdmin("changing the quota"); !a.ok()) return Error(a);
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto q = d.targets->SetQuota(*body);
+    if (!q.ok()) return Error(q.status());
+    return Json(200, *q);
   }
 
   // ---- blobs and snapshots
@@ -969,6 +992,7 @@ HandlerResult Api::Impl::Route() {
   }
   if (top == "experiments" && seg.size() == 1) return Experiments();
   if (top == "computes" && seg.size() <= 3) return Computes();
+  if (top == "quota" && seg.size() == 1) return Quota();
   if (top == "blobs") {
     if (!is_user && req.method != "GET") return Error(Status::PermissionDenied("a run token cannot upload snapshots"));
     return Blobs();

@@ -81,6 +81,11 @@ Status RunServer(const ServerOptions& o) {
   td.python_package_dir = FindPythonPackageDir();
   td.server_port = [&http_port] { return http_port.load(); };
   td.server_bind = o.bind_address;
+  net::HttpServer* http_for_targets = nullptr;
+  td.add_listener = [&http_for_targets](const std::string& address) -> Result<int> {
+    if (!http_for_targets) return Status::Unavailable("the server is not listening yet");
+    return http_for_targets->AddListener(address, 0);
+  };
   TargetManager targets(td);
   deps.targets = &targets;
   deps.clock = &clock;
@@ -105,6 +110,7 @@ Status RunServer(const ServerOptions& o) {
   ho.handler = [&api](net::HttpRequest& r) { return api.Handle(r); };
   FERRY_ASSIGN_OR_RETURN(auto http, net::HttpServer::Start(ho));
   http_ptr = http.get();
+  http_for_targets = http.get();
   http_port = http->port();
   targets.LoadAll();
   std::string host = o.bind_address.find(':') != std::string::npos ? "[" + o.bind_address + "]" : o.bind_address;
@@ -134,6 +140,7 @@ Status RunServer(const ServerOptions& o) {
     }
   }
   http_ptr = nullptr;
+  http_for_targets = nullptr;
   http->Stop();
   return Status::Ok();
 }

@@ -138,8 +138,10 @@ void TargetManager::LoadAll() {
     return;
   }
   for (auto& t : *list) {
-    if (t.kind != "ssh" && t.kind != "instance" && t.kind != "slurm") continue;
-    Status st = t.kind == "slurm" ? StartSlurm(t.name, t.config_json) : Start(t.name, t.config_json);
+    if (t.kind != "ssh" && t.kind != "instance" && t.kind != "slurm" && t.kind != "cluster") continue;
+    Status st = t.kind == "slurm"     ? StartSlurm(t.name, t.config_json)
+                : t.kind == "cluster" ? StartCluster(t.name, t.config_json)
+                                      : Start(t.name, t.config_json);
     if (!st.ok()) spdlog::error("compute target {} is unavailable: {}", t.name, st.ToString());
   }
 }
@@ -151,13 +153,14 @@ Result<json> TargetManager::Attach(const json& body) {
   Status valid = model::ValidateEnvironmentName(name);  // same rules: letters, digits, . _ -
   if (!valid.ok()) return Status::InvalidArgument("compute target name '" + name + "' is not valid: use 1-128 letters, "
                                                   "digits, '.', '_' or '-', starting with a letter or digit");
-  if (kind != "ssh" && kind != "instance" && kind != "slurm") {
-    return Status::InvalidArgument("field 'kind': '" + kind + "' cannot be attached; allowed: ssh, instance, slurm");
+  if (kind != "ssh" && kind != "instance" && kind != "slurm" && kind != "cluster") {
+    return Status::InvalidArgument("field 'kind': '" + kind + "' cannot be attached; allowed: ssh, instance, slurm, cluster");
   }
   if (d_.store->GetTarget(name).ok()) {
     return Status::AlreadyExists("compute target '" + name + "' exists already; detach it first or choose another name");
   }
   if (kind == "slurm") return AttachSlurm(name, body);
+  if (kind == "cluster") return CreateCluster(name, body);
   compute::SshTargetConfig c;
   FERRY_ASSIGN_OR_RETURN(c.host, Field(body, "host", true));
   FERRY_ASSIGN_OR_RETURN(c.user, Field(body, "user", true));
@@ -235,6 +238,7 @@ Result<json> TargetManager::Detach(const std::string& name, bool force) {
     }
   }
   d_.scheduler->RemoveTarget(name);
+  if (rec.kind == "cluster") FERRY_RETURN_IF_ERROR(DeleteCluster(rec));  // nodes, controller, network
   FERRY_RETURN_IF_ERROR(d_.store->DeleteTarget(name));
   (void)RemoveAll(JoinPath(d_.home, "ssh/" + name + ".known_hosts"));
   d_.scheduler->Wake();

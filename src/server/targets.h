@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/seal.h"
 #include "common/status.h"
+#include "compute/cluster/cluster.h"
 #include "compute/slurm/slurm_target.h"
 #include "scheduler/scheduler.h"
 #include "store/metadata_store.h"
@@ -29,6 +30,8 @@ struct TargetManagerDeps {
   std::string python_package_dir;
   std::function<int()> server_port;
   std::string server_bind;  // the address the server listens on (for cluster nodes' URL)
+  // Listens on one more address (a managed cluster's bridge); returns the port.
+  std::function<Result<int>(const std::string& address)> add_listener;
 };
 
 class TargetManager {
@@ -53,12 +56,22 @@ class TargetManager {
   // Whether `user` ("" = the workspace token) may submit to `target` now: the owner rule and
   // the instance's state. Ok for other kinds.
   Status CheckSubmit(const std::string& target, const std::string& user);
+  // Managed clusters: PATCH /computes/NAME {"min_nodes","max_nodes","idle_seconds_before_scaledown"}.
+  Result<nlohmann::json> UpdateCluster(const std::string& name, const nlohmann::json& body);
+  // The workspace's quota on managed clusters: {"cluster_cores","cluster_gpus"} (-1: none).
+  Result<nlohmann::json> GetQuota();
+  Result<nlohmann::json> SetQuota(const nlohmann::json& body);
   ~TargetManager();
 
  private:
   Status Start(const std::string& name, const std::string& config_json);
   Status StartSlurm(const std::string& name, const std::string& config_json);
   Result<nlohmann::json> AttachSlurm(const std::string& name, const nlohmann::json& body);
+  Result<nlohmann::json> CreateCluster(const std::string& name, const nlohmann::json& body);
+  Status StartCluster(const std::string& name, const std::string& config_json);
+  Status DeleteCluster(const model::ComputeTargetRecord& rec);
+  Status CheckQuota(const std::string& name, const compute::ClusterConfig& c);
+  static compute::SlurmTargetConfig ClusterSlurmConfig(const compute::ClusterConfig& c);
   Result<nlohmann::json> TrustSlurmLogin(const std::string& name, const std::string& config_json);
   Result<compute::SlurmTargetDeps> SlurmDeps(const std::string& name, const compute::SlurmTargetConfig& c);
   compute::SshEndpoint ProbeEndpoint(const std::string& name, const std::string& host, int port,

@@ -110,7 +110,7 @@ class SlurmTarget final : public ComputeTarget {
        << "#SBATCH --ntasks-per-node=" << std::max(1, run.options.process_count_per_node) << "\n"
        << "#SBATCH --output=" << jobs << "/" << run.id << ".out\n"
        << "#SBATCH --open-mode=append\n";
-    const bool low = run.options.priority == "low";
+    const bool low = run.options.priority == "low" || c_.requeue_all;
     std::string partition = low && !c_.low_priority_partition.empty() ? c_.low_priority_partition : c_.partition;
     std::string qos = low && !c_.low_priority_qos.empty() ? c_.low_priority_qos : c_.qos;
     if (!partition.empty()) sb << "#SBATCH --partition=" << partition << "\n";
@@ -364,10 +364,11 @@ std::vector<SlurmJobRow> ParseSacct(const std::string& out) {
 
 SlurmShell MakeSlurmShell(const SlurmTargetConfig& c, const SlurmTargetDeps& d) {
   if (c.local) {
-    return [](const std::string& command, const std::string& input, int timeout_ms) -> Result<ProcessResult> {
+    return [conf = c.slurm_conf](const std::string& command, const std::string& input, int timeout_ms) -> Result<ProcessResult> {
       SpawnOptions so;
       so.argv = {"/bin/sh", "-c", command};
       so.env_unset = {"FERRY_RUN_TOKEN"};
+      if (!conf.empty()) so.env_set["SLURM_CONF"] = conf;
       return RunProcess(so, input, timeout_ms);
     };
   }
@@ -461,7 +462,7 @@ std::string SlurmTargetConfig::ToJson() const {
               {"low_priority_partition", low_priority_partition},
               {"low_priority_qos", low_priority_qos},
               {"shared_dir", shared_dir}, {"server_url", server_url}, {"server_url_auto", server_url_auto},
-              {"max_queued_jobs", max_queued_jobs},
+              {"max_queued_jobs", max_queued_jobs}, {"slurm_conf", slurm_conf}, {"requeue_all", requeue_all},
               {"facts", json::parse(facts_json, nullptr, false)}}
       .dump();
 }
@@ -486,6 +487,8 @@ Result<SlurmTargetConfig> SlurmTargetConfig::FromJson(const std::string& text) {
   c.server_url = j.value("server_url", "");
   c.server_url_auto = j.value("server_url_auto", false);
   c.max_queued_jobs = j.value("max_queued_jobs", 1000);
+  c.slurm_conf = j.value("slurm_conf", "");
+  c.requeue_all = j.value("requeue_all", false);
   c.facts_json = j.contains("facts") ? j["facts"].dump() : "{}";
   return c;
 }

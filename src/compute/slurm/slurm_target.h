@@ -25,6 +25,8 @@ struct SlurmTargetConfig {
   std::string server_url;       // how nodes reach the server
   bool server_url_auto = false; // derived from the server's bind address and port (re-derived at start)
   int max_queued_jobs = 1000;   // runs handed to Slurm at once (Slurm queues them)
+  std::string slurm_conf;       // SLURM_CONF for the commands (a managed cluster's own); empty: inherited
+  bool requeue_all = false;     // every run preemptible (a low-priority managed cluster)
   std::string facts_json = "{}";
 
   std::string ToJson() const;

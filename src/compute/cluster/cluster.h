@@ -1,0 +1,101 @@
+// Managed compute clusters: Ferry configures and drives a Slurm cluster of its own that grows
+// from min to max nodes when runs queue and shrinks back when idle. Slurm is the engine: its
+// power saving (SuspendProgram/ResumeProgram, SuspendTime) decides when nodes come and go;
+// Ferry writes slurm.conf, runs the controller (munged + slurmctld) on this machine, and
+// answers Slurm's resume/suspend calls through a node provider:
+//   - `netns`: nodes as network namespaces on this machine (tests, demos; needs root);
+//   - `command`: user commands that start/stop a named node (a cloud CLI, IPMI, ...).
+// Everything of a cluster lives in one directory (<home>/clusters/<name>): cluster.json (this
+// config; what the power programs read, as slurmctld runs them without the server),
+// slurm.conf, the munge key, Slurm's state and logs, and nodes/<node>.json (each node's last
+// provider event, shown by `ferry compute show`).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ferry::compute {
+
+struct ClusterConfig {
+  std::string name;
+  int min_nodes = 0;
+  int max_nodes = 1;
+  int idle_seconds = 300;  // idle time before a node is stopped (Slurm's SuspendTime)
+  int cpus = 1, memory_mb = 1024, gpus = 0;  // --node-size CPUS,MEM[,GPUS]
+  std::string priority = "dedicated";        // low: every run requeue-able (preemptible nodes)
+
+  std::string provider;  // "netns" | "command"
+  // command: {node} {cluster} {munge_key} {slurm_conf} are replaced; start prints the node's
+  // address (IP or host name) on its last line of output, stop is given the node again.
+  std::string start_command, stop_command;
+  int provider_timeout_s = 300;  // a node not registered by then is failed (ResumeTimeout)
+  // netns: the /24 subnet ("10.78.5"), nodes at .10+i, the bridge (host side .1).
+  std::string subnet, bridge;
+
+  std::string dir;         // <home>/clusters/<name>
+  std::string ferry_executable;
+  int slurmctld_port = 0;
+  std::string controller_address;  // where slurmd reaches slurmctld (netns: the bridge's .1)
+  std::string server_url;          // how agents on the nodes reach the Ferry server
+
+  std::string ToJson() const;
+  static Result<ClusterConfig> FromJson(const std::string& text);
+
+  std::string ConfPath() const { return dir + "/slurm.conf"; }
+  // munged's socket must be reachable by every user (the whole path executable for all), which
+  // a workspace home (0700) is not: it lives in /tmp/ferry-cluster-<hash of dir>/ (0755, ours).
+  std::string RunDir() const;
+  std::string MungeSocket() const { return RunDir() + "/munge.sock"; }
+  // Node names: <cluster>-1 .. <cluster>-<max> (the cluster name made a host name).
+  std::string NodeName(int index) const;
+  std::vector<std::string> NodeNames() const;
+  int NodeIndex(const std::string& node) const;  // 0 when not one of ours
+  std::string NodeAddress(int index) const;        // netns only
+  // slurm.conf: static nodes for the minimum (never suspended), CLOUD nodes up to the maximum,
+  // SuspendTime from the idle seconds, the power programs calling `ferry cluster-power`.
+  std::string SlurmConf(const std::string& controller_host) const;
+};
+
+// Checks a create/update request's numbers; the message names the field.
+Status ValidateCluster(const ClusterConfig& c);
+
+// One node's last known provider state, kept in <dir>/nodes/<node>.json.
+struct NodeRecord {
+  std::string node;
+  std::string state;   // starting, started, failed, stopping, stopped
+  std::string address;
+  std::string error;   // the provider's failure, with its output's tail
+  double time = 0;
+};
+std::vector<NodeRecord> ReadNodeRecords(const ClusterConfig& c);
+
+// The controller (munged + slurmctld, daemons that outlive the server): started when not
+// running, waited for until `scontrol ping` answers. Idempotent.
+Status EnsureController(const ClusterConfig& c, double timeout_s = 60);
+// Stops the nodes (through the provider), then slurmctld and munged. Best effort; returns the
+// first error.
+Status StopCluster(const ClusterConfig& c);
+// Nodes the provider runs that are not among `keep` (after max_nodes went down): stopped.
+Status ApplyNodeChanges(const ClusterConfig& c);
+// `scontrol reconfigure`, or a restart of slurmctld when the node list changed (jobs survive:
+// their state is saved), after slurm.conf was rewritten.
+Status ReloadController(const ClusterConfig& c, bool nodes_changed);
+
+class ComputeTarget;
+// The cluster as a compute target: `slurm` (the Slurm target of its controller) described with
+// the cluster's size and nodes.
+std::unique_ptr<ComputeTarget> MakeClusterTarget(const ClusterConfig& c, std::unique_ptr<ComputeTarget> slurm);
+
+class NodeProvider;
+Status WriteNodeRecord(const ClusterConfig& c, const NodeRecord& r);
+// Starts a node through the provider, recording starting -> started | failed (with why).
+Status StartNode(const ClusterConfig& c, NodeProvider& provider, const std::string& node);
+// Drains the node in Slurm, stops it through the provider, marks it DOWN with `why`; a node
+// that got a job meanwhile is resumed and kept (FailedPrecondition) unless `failed`.
+Status StopNode(const ClusterConfig& c, NodeProvider& provider, const std::string& node, const std::string& why,
+                bool failed);
+
+}  // namespace ferry::compute
