@@ -4,8 +4,8 @@
 #   bench/run_all.sh                 # all of them (a few minutes on 2 cores)
 #   bench/run_all.sh log_call ...    # a subset: submit_overhead log_call metric_ingest
 #                                    #           metric_ingest_http snapshot env_reuse env_first_build
-#                                    #           ssh_start ssh_resend slurm_start slurm_poll
-#                                    #           (the last four need root: netns sshd hosts / Slurm nodes)
+#                                    #           ssh_start ssh_resend slurm_start slurm_poll cluster_start
+#                                    #           (the last five need root: netns sshd hosts / Slurm nodes)
 #
 # Benchmarks are not tests: numbers never change the exit status (only a benchmark that
 # fails to run does, and the others still run). Full output goes to the terminal and to a
@@ -47,7 +47,7 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
@@ -66,6 +66,7 @@ for b in "${selected[@]}"; do
     ssh_resend)         cmd=("$py" "$here/ssh_resend.py") ;;
     slurm_start)        cmd=("$py" "$here/slurm_start.py" -n 20) ;;
     slurm_poll)         cmd=("$py" "$here/slurm_poll.py") ;;
+    cluster_start)      cmd=("$py" "$here/cluster_start.py") ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
   esac
   start=$(date +%s)
@@ -165,6 +166,11 @@ r = result("slurm_poll") if "slurm_poll" in names else None
 if r:
     rows.append(("slurm_poll (1,000 jobs)", f"{f(r,'cpu_ms_per_cycle')} ms CPU/cycle", "-", "-", "<= 200 ms",
                  f"{r.get('cycles','?')} cycles, {r.get('jobs','?')} jobs in Slurm"))
+r = result("cluster_start") if "cluster_start" in names else None
+if r:
+    rows.append(("cluster_start (scaled to zero)", f"{f(r,'total_ms')} ms", f"provider node start {f(r,'provider_ms')} ms",
+                 "-", f"overhead {f(r,'overhead_ms')} ms (goal <= 2000)",
+                 "submit -> first line on a managed cluster (netns provider) with no node up"))
 r = result("log_call") if "log_call" in names else None
 if r:
     rows.append(("log_call", f"{f(r,'ferry_us','{:.2f}')} us", f"os.write {f(r,'oswrite_us','{:.2f}')} us",

@@ -67,7 +67,8 @@ void StopDaemon(const std::string& pid_file, double timeout_s) {
 }  // namespace
 
 Status WriteNodeRecord(const ClusterConfig& c, const NodeRecord& r) {
-  json j = {{"node", r.node}, {"state", r.state}, {"address", r.address}, {"error", r.error}, {"time", r.time}};
+  json j = {{"node", r.node}, {"state", r.state}, {"address", r.address}, {"error", r.error}, {"time", r.time},
+            {"start_seconds", r.start_seconds}};
   return WriteFileAtomic(c.dir + "/nodes/" + r.node + ".json", j.dump() + "\n");
 }
 
@@ -247,7 +248,9 @@ std::string ClusterConfig::SlurmConf(const std::string& controller_host) const {
     << "SlurmctldLogFile=" << dir << "/log/slurmctld.log\n";
   if (netns) {
     // The nodes share this machine's filesystem: every per-node path has %n.
-    o << "SlurmdSpoolDir=" << dir << "/spool/%n\nTmpFS=" << dir << "/tmp/%n\n"
+    // The spool holds slurmstepd's Unix sockets (at most 108 bytes of path): in the short
+    // run directory, not under the workspace home.
+    o << "SlurmdSpoolDir=" << RunDir() << "/spool/%n\nTmpFS=" << dir << "/tmp/%n\n"
       << "SlurmdPidFile=" << dir << "/run/slurmd.%n.pid\nSlurmdLogFile=" << dir << "/log/slurmd.%n.log\n";
   }
   o << "MailProg=/bin/true\n"
@@ -258,14 +261,18 @@ std::string ClusterConfig::SlurmConf(const std::string& controller_host) const {
     << "ReturnToService=2\nSlurmdTimeout=30\nMessageTimeout=10\nKillWait=15\nInactiveLimit=0\nMinJobAge=300\n"
     << "JobRequeue=1\nTreeWidth=65533\nCommunicationParameters=NoAddrCache\n";
   // Ferry's autoscaler starts and stops the nodes (see autoscaler.h): a stopped node is DOWN
-  // and never allocated; a started one registers and becomes IDLE (ReturnToService=2).
+  // (set when stopped) and never allocated; a started one registers and becomes IDLE
+  // (ReturnToService=2).
   if (gpus > 0) o << "GresTypes=gpu\n";
   for (int i = 1; i <= max_nodes; ++i) {
     o << "NodeName=" << NodeName(i);
     if (netns) o << " NodeAddr=" << NodeAddress(i) << " NodeHostname=" << NodeName(i);
     o << " CPUs=" << cpus << " RealMemory=" << memory_mb;
     if (gpus > 0) o << " Gres=gpu:" << gpus;
-    o << " State=DOWN\n";
+    // No State=: a restarted slurmctld keeps each node's saved state (a State=DOWN here would
+    // take every running job's node down at a restart); an unknown node is used only once its
+    // slurmd registers.
+    o << "\n";
   }
   o << "PartitionName=" << cluster_name << " Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n";
   return o.str();
@@ -316,6 +323,7 @@ std::vector<NodeRecord> ReadNodeRecords(const ClusterConfig& c) {
       r.address = j.value("address", "");
       r.error = j.value("error", "");
       r.time = j.value("time", 0.0);
+      r.start_seconds = j.value("start_seconds", 0.0);
     }
     out.push_back(std::move(r));
   }
@@ -373,7 +381,8 @@ Status ReloadController(const ClusterConfig& c, bool nodes_changed) {
 }
 
 Status StartNode(const ClusterConfig& c, NodeProvider& provider, const std::string& node) {
-  (void)WriteNodeRecord(c, {node, "starting", "", "", Now()});
+  const double t0 = Now();
+  (void)WriteNodeRecord(c, {node, "starting", "", "", t0});
   auto addr = provider.Start(node);
   if (!addr.ok()) {
     (void)WriteNodeRecord(c, {node, "failed", "", addr.status().message(), Now()});
@@ -389,7 +398,8 @@ Status StartNode(const ClusterConfig& c, NodeProvider& provider, const std::stri
       return Status::Unavailable(why);
     }
   }
-  return WriteNodeRecord(c, {node, "started", *addr, "", Now()});
+  const double t1 = Now();
+  return WriteNodeRecord(c, {node, "started", *addr, "", t1, t1 - t0});
 }
 
 Status StopNode(const ClusterConfig& c, NodeProvider& provider, const std::string& node, const std::string& why,

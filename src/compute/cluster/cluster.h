@@ -69,6 +69,7 @@ struct NodeRecord {
   std::string address;
   std::string error;   // the provider's failure, with its output's tail
   double time = 0;
+  double start_seconds = 0;  // how long the provider took to start it (state started)
 };
 std::vector<NodeRecord> ReadNodeRecords(const ClusterConfig& c);
 

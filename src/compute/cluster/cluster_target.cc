@@ -92,6 +92,7 @@ class ClusterTarget final : public ComputeTarget {
       if (!r.address.empty()) n["address"] = r.address;
       if (!r.error.empty()) n["error"] = r.error;
       if (r.time > 0) n["since"] = r.time;
+      if (r.state == "started") n["start_seconds"] = r.start_seconds;
       nodes.push_back(std::move(n));
     }
     j["nodes"] = nodes;

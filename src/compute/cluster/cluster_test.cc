@@ -83,7 +83,7 @@ TEST(Autoscaler, FailsNodesThatNeverRegisterAndRetriesFailedOnesLater) {
   EXPECT_EQ(DecideScaling(in).start, (std::vector<std::string>{"c-2"}));
 }
 
-TEST(ClusterConfig, SlurmConfHasEveryNodeDownAndPerNodePathsForNetns) {
+TEST(ClusterConfig, SlurmConfHasEveryNodeAndPerNodePathsForNetns) {
   ClusterConfig c;
   c.name = "My_GPUs";
   c.min_nodes = 0;
@@ -100,16 +100,18 @@ TEST(ClusterConfig, SlurmConfHasEveryNodeDownAndPerNodePathsForNetns) {
   EXPECT_EQ(c.NodeIndex("other-2"), 0);
   std::string conf = c.SlurmConf("head");
   EXPECT_NE(conf.find("SlurmctldHost=head(10.78.3.1)\nSlurmctldPort=7001\n"), std::string::npos) << conf;
-  EXPECT_NE(conf.find("NodeName=my-gpus-2 NodeAddr=10.78.3.11 NodeHostname=my-gpus-2 CPUs=4 RealMemory=8000 State=DOWN"),
+  EXPECT_NE(conf.find("NodeName=my-gpus-2 NodeAddr=10.78.3.11 NodeHostname=my-gpus-2 CPUs=4 RealMemory=8000\n"),
             std::string::npos) << conf;
-  EXPECT_NE(conf.find("SlurmdSpoolDir=/w/clusters/My_GPUs/spool/%n"), std::string::npos);
+  EXPECT_NE(conf.find("SlurmdSpoolDir=" + c.RunDir() + "/spool/%n"), std::string::npos);
+  EXPECT_LT(c.RunDir().size(), 40u);  // slurmstepd's sockets live there
   EXPECT_NE(conf.find("ReturnToService=2"), std::string::npos);
   EXPECT_NE(conf.find("PartitionName=my_gpus Nodes=ALL Default=YES"), std::string::npos) << conf;
   EXPECT_EQ(conf.find("Gres="), std::string::npos);
   c.provider = "command";
   c.gpus = 2;
   conf = c.SlurmConf("head");
-  EXPECT_NE(conf.find("NodeName=my-gpus-1 CPUs=4 RealMemory=8000 Gres=gpu:2 State=DOWN"), std::string::npos) << conf;
+  EXPECT_NE(conf.find("NodeName=my-gpus-1 CPUs=4 RealMemory=8000 Gres=gpu:2\n"), std::string::npos) << conf;
+  EXPECT_EQ(conf.find("8000 State="), std::string::npos);  // a restart keeps the nodes' saved states
   EXPECT_NE(conf.find("GresTypes=gpu"), std::string::npos);
   EXPECT_EQ(conf.find("%n"), std::string::npos);  // real nodes: Slurm's default paths
 }

@@ -96,7 +96,7 @@ class NetnsProvider final : public NodeProvider {
     std::string slurmd = FindOnPath("slurmd");
     if (slurmd.empty()) slurmd = "/usr/sbin/slurmd";
     if (::access(slurmd.c_str(), X_OK) != 0) return Status::FailedPrecondition("slurmd is not installed (apt install slurmd)");
-    FERRY_RETURN_IF_ERROR(MakeDirs(c_.dir + "/spool/" + node));
+    FERRY_RETURN_IF_ERROR(MakeDirs(c_.RunDir() + "/spool/" + node));
     FERRY_RETURN_IF_ERROR(MakeDirs(c_.dir + "/tmp/" + node));
     std::string log = c_.dir + "/log/slurmd." + node + ".out";
     UniqueFd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));

@@ -230,9 +230,16 @@ class SlurmTarget final : public ComputeTarget {
     // SIGTERM to the job steps' tasks, not the batch shell (srun would end the step at once):
     // the agents stop their scripts and report Canceled;
     // the scheduler's grace is the agents' own, then Slurm's KillWait.
-    FERRY_ASSIGN_OR_RETURN(ProcessResult r, shell_("scancel --signal=TERM " + ShellQuote(h.job_id), "", 30000));
+    // A job waiting in Slurm's queue (not started yet, or requeued) has no agent to stop
+    // gracefully: it simply goes. (Signalling it makes scancel retry "can not be altered now".)
+    FERRY_ASSIGN_OR_RETURN(ProcessResult q, shell_("squeue -h -j " + ShellQuote(h.job_id) + " -o %T", "", 30000));
+    std::string state = q.exit_code == 0 ? q.out.substr(0, q.out.find_first_of(" \r\n")) : "";
+    const bool waiting = state == "PENDING" || state == "REQUEUED" || state == "REQUEUE_HOLD" || state == "SUSPENDED";
+    FERRY_ASSIGN_OR_RETURN(ProcessResult r, shell_(waiting ? "scancel " + ShellQuote(h.job_id)
+                                                           : "scancel --signal=TERM " + ShellQuote(h.job_id),
+                                                   "", 30000));
     if (r.exit_code != 0 && r.err.find("pending") != std::string::npos) {
-      // Not started yet: no agent to stop gracefully; the job simply goes.
+      // It was still waiting after all.
       FERRY_ASSIGN_OR_RETURN(r, shell_("scancel " + ShellQuote(h.job_id), "", 30000));
     }
     if (r.exit_code != 0 && r.err.find("already completing") == std::string::npos &&

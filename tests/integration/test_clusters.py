@@ -1,0 +1,197 @@
+"""Managed clusters against real Slurm daemons: `ferry compute create cluster` starts its own
+munged and slurmctld; the netns provider starts nodes as network namespaces running slurmd.
+Needs root, slurm-wlm, munge and iproute2 (scripts/setup.sh installs them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_until  # noqa: E402
+from test_runconfig import write  # noqa: E402
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "managed clusters with the netns provider need root"
+    for tool in ("slurmctld", "slurmd", "munged", "ip", "nsenter", "unshare"):
+        if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
+            return f"{tool} is not installed (scripts/setup.sh installs slurm-wlm, munge, iproute2)"
+    return None
+
+
+def _pid_alive(path: Path) -> bool:
+    try:
+        pid = int(path.read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def _netns(bridge: str) -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.startswith(f"ferry-{bridge}-")]
+
+
+def _force_cleanup(home: Path) -> None:
+    """What a failed test may leave: the clusters' daemons, namespaces and bridges."""
+    for conf in (home / "clusters").glob("*/cluster.json"):
+        c = json.loads(conf.read_text())
+        d = Path(c["dir"])
+        for pid_file in (d / "run/slurmctld.pid", d / "munge/munged.pid"):
+            if _pid_alive(pid_file):
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        if c.get("bridge"):
+            for ns in _netns(c["bridge"]):
+                pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+                for p in pids:
+                    try:
+                        os.kill(int(p), signal.SIGKILL)
+                    except OSError:
+                        pass
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            subprocess.run(["ip", "link", "del", c["bridge"]], capture_output=True)
+
+
+@pytest.fixture
+def ws(make_workspace):
+    why = _missing()
+    if why:
+        pytest.fail(why)
+    w = make_workspace()
+    yield w
+    try:
+        for t in w.cli_json("compute", "list")["computes"]:
+            if t["kind"] == "cluster":
+                w.cli("compute", "delete", t["name"], "--force", "--yes", check=False)
+    finally:
+        _force_cleanup(w.home)
+
+
+def details(ws, name):
+    return ws.cli_json("compute", "show", name)["details"]
+
+
+def cluster_conf(ws, name) -> dict:
+    return json.loads((ws.home / "clusters" / name / "cluster.json").read_text())
+
+
+WHERE = """
+import socket, sys, time
+print("on", socket.gethostname(), flush=True)
+time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 0)
+"""
+
+
+def test_cluster_grows_for_waiting_runs_and_shrinks_to_zero_when_idle(ws, src):
+    r = ws.cli("compute", "create", "cluster", "burst", "--provider", "netns", "--min-nodes", "0", "--max-nodes", "2",
+               "--idle-seconds-before-scaledown", "5", "--node-size", "1,1000", "--wait")
+    assert "created cluster burst: 0-2 nodes" in r.stdout and "ready" in r.stdout, r.stdout
+    d = details(ws, "burst")
+    assert d["counts"]["current"] == 0 and len(d["nodes"]) == 2, d  # nothing runs while nothing waits
+    bridge = cluster_conf(ws, "burst")["bridge"]
+    assert _netns(bridge) == []
+    write(src / "where.py", WHERE)
+    ids = [ws.cli("run", "submit", "--source-dir", src, "-t", "burst", "where.py", "--", "2").stdout.strip()
+           for _ in range(2)]
+    hosts = set()
+    for i in ids:
+        assert ws.wait_status(i, ["Completed", "Failed", "Canceled"], timeout=120)["status"] == "Completed", ws.run(i)
+        hosts.add(ws.log(i).split("on ")[1].split()[0])
+    assert hosts == {"burst-1", "burst-2"}, hosts  # both nodes were started, one run on each
+    assert details(ws, "burst")["scale_ups"] == 2
+    # Idle for 5 s: both nodes are stopped, everything on them gone.
+    d = wait_until(lambda: (lambda d: d if {n["provider_state"] for n in d["nodes"]} == {"stopped"} else None)(
+        details(ws, "burst")), 60, "the idle nodes to be stopped")
+    assert d["scale_downs"] == 2 and d["counts"]["current"] == 0 and not _netns(bridge), d
+    # Work again: a node comes back.
+    r = ws.cli("run", "submit", "--source-dir", src, "-t", "burst", "--wait", "where.py", check=False, timeout=120)
+    assert r.returncode == 0 and "on burst-" in r.stdout, r.stdout + r.stderr
+    # Delete: nodes, controller, network and directory are gone.
+    d = Path(cluster_conf(ws, "burst")["dir"])
+    r = ws.cli("compute", "delete", "burst", check=False)
+    assert r.returncode == 1 and "confirm with --yes" in r.stderr, r.stderr  # not a terminal: never silently
+    ws.cli("compute", "delete", "burst", "--yes")
+    assert not d.exists() and not _netns(bridge)
+    assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0
+    assert "burst" not in [t["name"] for t in ws.cli_json("compute", "list")["computes"]]
+
+
+def test_minimum_nodes_stay_up(ws, src):
+    r = ws.cli("compute", "create", "cluster", "warm", "--provider", "netns", "--min-nodes", "1", "--max-nodes", "2",
+               "--idle-seconds-before-scaledown", "2", "--node-size", "1,1000", "--wait", timeout=120)
+    assert "warm-1: started" in r.stdout and "ready: 1 node(s) up" in r.stdout, r.stdout
+    time.sleep(4)  # longer than the idle time
+    d = details(ws, "warm")
+    assert d["counts"]["current"] == 1 and d["scale_downs"] == 0, d
+    write(src / "where.py", WHERE)
+    r = ws.cli("run", "submit", "--source-dir", src, "-t", "warm", "--wait", "where.py", check=False, timeout=60)
+    assert r.returncode == 0 and "on warm-1" in r.stdout, r.stdout + r.stderr  # no start needed
+
+
+def test_a_failing_provider_keeps_the_run_waiting_and_says_why(ws, src):
+    r = ws.cli("compute", "create", "cluster", "flaky", "--provider", "command", "--max-nodes", "1",
+               "--start-command", "echo 'quota exceeded in zone b' >&2; exit 3", "--stop-command", "true",
+               "--controller-address", "127.0.0.1", "--server-url", "http://127.0.0.1:9")
+    assert "created cluster flaky" in r.stdout
+    write(src / "where.py", WHERE)
+    run_id = ws.cli("run", "submit", "--source-dir", src, "-t", "flaky", "where.py").stdout.strip()
+    node = wait_until(lambda: next((n for n in details(ws, "flaky")["nodes"] if n.get("error")), None), 30,
+                      "the provider's error")
+    assert node["provider_state"] == "failed" and "quota exceeded in zone b" in node["error"], node
+    assert "exit code 3" in node["error"]
+    time.sleep(2)
+    assert ws.run(run_id)["status"] in ("Queued", "Preparing")  # never lost: it waits for a node
+    ws.cli("run", "cancel", run_id)
+    assert ws.wait_status(run_id, ["Canceled", "Failed", "Completed"], timeout=30)["status"] == "Canceled"
+
+
+def test_update_keeps_the_running_run_and_refuses_to_remove_a_busy_node(ws, src):
+    ws.cli("compute", "create", "cluster", "grow", "--provider", "netns", "--max-nodes", "1",
+           "--idle-seconds-before-scaledown", "30", "--node-size", "1,1000")
+    write(src / "long.py", """
+        import os, time
+        print("started", flush=True)
+        while not os.path.exists(os.environ["STOP_FILE"]):
+            time.sleep(0.2)
+        print("finished", flush=True)
+    """)
+    stop = src.parent / "stop-file"
+    write(src / "long.runconfig", f"script: long.py\ntarget: grow\nenvironment:\n  environmentVariables:\n"
+                                  f"    STOP_FILE: {stop}\n  python:\n    userManagedDependencies: true\n")
+    first = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "long.runconfig")).stdout.strip()
+    wait_until(lambda: "started" in ws.log(first), 60, "the first run to start")
+    r = ws.cli("compute", "update", "grow", "--max-nodes", "2")
+    assert "updated grow: 0-2 nodes" in r.stdout, r.stdout
+    assert len(details(ws, "grow")["nodes"]) == 2
+    second = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "long.runconfig")).stdout.strip()
+    wait_until(lambda: "started" in ws.log(second), 60, "the second run on the new node")
+    r = ws.cli("compute", "update", "grow", "--max-nodes", "1", check=False)
+    assert r.returncode == 1 and "node grow-2 runs Slurm job" in r.stderr, r.stderr
+    stop.write_text("")
+    for i in (first, second):
+        assert ws.wait_status(i, ["Completed", "Failed", "Canceled"], timeout=60)["status"] == "Completed", ws.run(i)
+        assert "finished" in ws.log(i)
+
+
+def test_quota_refuses_a_cluster_that_would_exceed_it(ws):
+    ws.cli("quota", "set", "--cores", "4")
+    r = ws.cli("compute", "create", "cluster", "big", "--provider", "netns", "--max-nodes", "3",
+               "--node-size", "2,1000", check=False)
+    assert r.returncode == 1, r.stdout
+    assert "quota is 4 cores" in r.stderr and "would make 6" in r.stderr, r.stderr
+    assert "big" not in [t["name"] for t in ws.cli_json("compute", "list")["computes"]]
+    r = ws.cli("compute", "create", "cluster", "bad", "--provider", "netns", "--min-nodes", "3", "--max-nodes", "2",
+               check=False)
+    assert r.returncode == 1 and "--min-nodes (3) is more than --max-nodes (2)" in r.stderr, r.stderr
