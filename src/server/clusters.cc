@@ -77,6 +77,17 @@ compute::SlurmTargetConfig TargetManager::ClusterSlurmConfig(const compute::Clus
   return s;
 }
 
+// The cluster's target: the Slurm target of its controller, with its autoscaler.
+void TargetManager::AddClusterTarget(const std::string& name, const compute::ClusterConfig& c) {
+  compute::SlurmTargetDeps deps;
+  deps.name = name;
+  deps.home = d_.home;
+  deps.ferry_executable = d_.ferry_executable;
+  deps.python_package_dir = d_.python_package_dir;
+  auto slurm = compute::MakeSlurmTarget(name, ClusterSlurmConfig(c), std::move(deps));
+  d_.scheduler->AddTarget(std::shared_ptr<compute::ComputeTarget>(compute::MakeClusterTarget(c, std::move(slurm))));
+}
+
 // Brings the cluster's network, the server's listener for its nodes, and its controller up
 // (all idempotent), then registers its target.
 Status TargetManager::StartCluster(const std::string& name, const std::string& config_json) {
@@ -94,13 +105,7 @@ Status TargetManager::StartCluster(const std::string& name, const std::string& c
   FERRY_RETURN_IF_ERROR(WriteFileAtomic(c.dir + "/cluster.json", c.ToJson() + "\n", 0600));
   FERRY_RETURN_IF_ERROR(WriteFileAtomic(c.ConfPath(), c.SlurmConf(ShortHostName()), 0644));
   FERRY_RETURN_IF_ERROR(compute::EnsureController(c));
-  compute::SlurmTargetDeps deps;
-  deps.name = name;
-  deps.home = d_.home;
-  deps.ferry_executable = d_.ferry_executable;
-  deps.python_package_dir = d_.python_package_dir;
-  auto slurm = compute::MakeSlurmTarget(name, ClusterSlurmConfig(c), std::move(deps));
-  d_.scheduler->AddTarget(std::shared_ptr<compute::ComputeTarget>(compute::MakeClusterTarget(c, std::move(slurm))));
+  AddClusterTarget(name, c);
   return Status::Ok();
 }
 
@@ -213,13 +218,7 @@ Result<json> TargetManager::UpdateCluster(const std::string& name, const json& b
   FERRY_RETURN_IF_ERROR(compute::ReloadController(c, nodes_changed));
   // The target's description (size) follows.
   d_.scheduler->RemoveTarget(name);
-  compute::SlurmTargetDeps deps;
-  deps.name = name;
-  deps.home = d_.home;
-  deps.ferry_executable = d_.ferry_executable;
-  deps.python_package_dir = d_.python_package_dir;
-  auto slurm = compute::MakeSlurmTarget(name, ClusterSlurmConfig(c), std::move(deps));
-  d_.scheduler->AddTarget(std::shared_ptr<compute::ComputeTarget>(compute::MakeClusterTarget(c, std::move(slurm))));
+  AddClusterTarget(name, c);
   d_.scheduler->Wake();
   return json{{"name", name}, {"cluster", json::parse(c.ToJson())}};
 }

@@ -69,6 +69,7 @@ class TargetManager {
   Result<nlohmann::json> AttachSlurm(const std::string& name, const nlohmann::json& body);
   Result<nlohmann::json> CreateCluster(const std::string& name, const nlohmann::json& body);
   Status StartCluster(const std::string& name, const std::string& config_json);
+  void AddClusterTarget(const std::string& name, const compute::ClusterConfig& c);
   Status DeleteCluster(const model::ComputeTargetRecord& rec);
   Status CheckQuota(const std::string& name, const compute::ClusterConfig& c);
   static compute::SlurmTargetConfig ClusterSlurmConfig(const compute::ClusterConfig& c);
