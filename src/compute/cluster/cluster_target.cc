@@ -54,7 +54,16 @@ class ClusterTarget final : public ComputeTarget {
     return caps;
   }
   int max_concurrent_runs() const override { return slurm_->max_concurrent_runs(); }
-  Result<std::string> Launch(const RunPlan& plan) override { return slurm_->Launch(plan); }
+  Result<std::string> Launch(const RunPlan& plan) override {
+    auto handle = slurm_->Launch(plan);
+    if (handle.ok()) {
+      // A job waits now: the autoscaler looks at once rather than at its next tick.
+      std::lock_guard lock(mu_);
+      kick_ = true;
+      cv_.notify_all();
+    }
+    return handle;
+  }
   std::vector<JobState> Poll(const std::vector<std::string>& handles) override { return slurm_->Poll(handles); }
   std::string GoneReason(const std::string& handle) const override { return slurm_->GoneReason(handle); }
   std::string NotReady() const override { return slurm_->NotReady(); }
@@ -133,7 +142,8 @@ class ClusterTarget final : public ComputeTarget {
       lock.unlock();
       Cycle();
       lock.lock();
-      cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+      cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_ || kick_; });
+      kick_ = false;
     }
   }
 
@@ -246,6 +256,7 @@ class ClusterTarget final : public ComputeTarget {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool kick_ = false;  // a job was just submitted
   std::thread loop_;
   std::vector<std::thread> workers_;       // guarded by mu_
   std::set<std::thread::id> done_;         // guarded by mu_
