@@ -195,3 +195,48 @@ def test_quota_refuses_a_cluster_that_would_exceed_it(ws):
     r = ws.cli("compute", "create", "cluster", "bad", "--provider", "netns", "--min-nodes", "3", "--max-nodes", "2",
                check=False)
     assert r.returncode == 1 and "--min-nodes (3) is more than --max-nodes (2)" in r.stderr, r.stderr
+
+
+def test_runs_and_nodes_survive_a_server_restart(ws, src):
+    ws.cli("compute", "create", "cluster", "keep", "--provider", "netns", "--max-nodes", "1",
+           "--idle-seconds-before-scaledown", "30", "--node-size", "1,1000")
+    write(src / "steps.py", """
+        import time
+        for i in range(40):
+            print("step", i, flush=True)
+            time.sleep(0.1)
+    """)
+    run_id = ws.cli("run", "submit", "--source-dir", src, "-t", "keep", "steps.py").stdout.strip()
+    wait_until(lambda: "step 3" in ws.log(run_id), 60, "the run to be under way")
+    ctld = Path(cluster_conf(ws, "keep")["dir"]) / "run/slurmctld.pid"
+    pid = ctld.read_text().split()[0]
+    ws.kill_server()
+    ws.start_server()  # the cluster is loaded from the store; its controller was never stopped
+    assert ws.wait_status(run_id, ["Completed", "Failed", "Canceled"], timeout=60)["status"] == "Completed"
+    assert [l for l in ws.log(run_id).splitlines() if l.startswith("step")] == [f"step {i}" for i in range(40)]
+    assert ctld.read_text().split()[0] == pid and _pid_alive(ctld)
+    assert details(ws, "keep")["counts"]["current"] == 1
+
+
+def test_a_reclaimed_node_preempts_its_run_which_resumes_on_a_new_node(ws, src):
+    from test_slurm import CHECKPOINTED
+    ws.cli("compute", "create", "cluster", "spot", "--provider", "netns", "--priority", "low", "--max-nodes", "1",
+           "--idle-seconds-before-scaledown", "60", "--node-size", "1,1000")
+    write(src / "ckpt.py", CHECKPOINTED)
+    run_id = ws.cli("run", "submit", "--source-dir", src, "-t", "spot", "ckpt.py", "--", "60").stdout.strip()
+    wait_until(lambda: len(ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"].get("step", [])) >= 10, 60,
+               "10 steps")
+    # The cloud takes the machine back: everything on it dies at once.
+    bridge = cluster_conf(ws, "spot")["bridge"]
+    for ns in _netns(bridge):
+        for p in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
+            os.kill(int(p), signal.SIGKILL)
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+    run = ws.wait_status(run_id, ["Completed", "Failed", "Canceled"], timeout=180)
+    assert run["status"] == "Completed" and run["attempt"] == 2, run
+    assert "Preempted" in [h["status"] for h in ws.history(run_id)]
+    assert details(ws, "spot")["lost_nodes"] == 1
+    log = ws.log(run_id)
+    assert "attempt 2 starts at step" in log and "attempt 2 starts at step 0" not in log, log
+    steps = [int(p["value"]) for p in ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"]["step"]]
+    assert sorted(set(steps)) == list(range(60)) and steps.count(0) == 1, steps

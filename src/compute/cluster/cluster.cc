@@ -241,8 +241,9 @@ std::string ClusterConfig::SlurmConf(const std::string& controller_host) const {
     << "SlurmdPort=6818\n"
     << "SlurmUser=" << UserName() << "\nSlurmdUser=root\n"
     << "AuthType=auth/munge\nCredType=cred/munge\n"
-    // a requeued job may start again cred_expire + 1 s after it ended (default 121 s)
-    << "AuthInfo=socket=" << MungeSocket() << ",cred_expire=30\n"
+    // A requeued job may start again cred_expire + 1 s after it ended (default 121 s): short
+    // on this machine's nodes, longer where launches cross a network.
+    << "AuthInfo=socket=" << MungeSocket() << ",cred_expire=" << (netns ? 10 : 60) << "\n"
     << "StateSaveLocation=" << dir << "/state\n"
     << "SlurmctldPidFile=" << dir << "/run/slurmctld.pid\n"
     << "SlurmctldLogFile=" << dir << "/log/slurmctld.log\n";
@@ -403,11 +404,12 @@ Status StartNode(const ClusterConfig& c, NodeProvider& provider, const std::stri
 }
 
 Status StopNode(const ClusterConfig& c, NodeProvider& provider, const std::string& node, const std::string& why,
-                bool failed) {
+                StopKind kind) {
+  const bool failed = kind == StopKind::kFailed;
   // Drained first: Slurm places nothing new on it. A job that slipped in keeps it up.
   (void)Slurm(c, {"scontrol", "update", "NodeName=" + node, "State=DRAIN", "Reason=ferry: stopping (" + why + ")"});
   auto q = Slurm(c, {"squeue", "-h", "-w", node, "-o", "%i"});
-  if (q.ok() && q->exit_code == 0 && !q->out.empty() && !failed) {
+  if (q.ok() && q->exit_code == 0 && !q->out.empty() && kind == StopKind::kIdle) {
     (void)Slurm(c, {"scontrol", "update", "NodeName=" + node, "State=RESUME"});
     return Status::FailedPrecondition("node " + node + " got job " + q->out.substr(0, q->out.find('\n')) + "; kept");
   }
@@ -417,7 +419,7 @@ Status StopNode(const ClusterConfig& c, NodeProvider& provider, const std::strin
   // DOWN without the drain flag: when it is started again, its registration alone makes it
   // usable (ReturnToService=2).
   (void)Slurm(c, {"scontrol", "update", "NodeName=" + node, "State=UNDRAIN"});
-  std::string error = failed ? why : "";
+  std::string error = kind == StopKind::kIdle ? "" : why;
   if (!st.ok()) error += (error.empty() ? "" : "; ") + st.message();
   (void)WriteNodeRecord(c, {node, failed ? "failed" : "stopped", "", error, Now()});
   return st;

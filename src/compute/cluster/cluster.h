@@ -94,9 +94,14 @@ class NodeProvider;
 Status WriteNodeRecord(const ClusterConfig& c, const NodeRecord& r);
 // Starts a node through the provider, recording starting -> started | failed (with why).
 Status StartNode(const ClusterConfig& c, NodeProvider& provider, const std::string& node);
-// Drains the node in Slurm, stops it through the provider, marks it DOWN with `why`; a node
-// that got a job meanwhile is resumed and kept (FailedPrecondition) unless `failed`.
+// Drains the node in Slurm, stops it through the provider, marks it DOWN with `why` (its jobs
+// are requeued).
+enum class StopKind {
+  kIdle,    // scale down: a node that got a job meanwhile is resumed and kept (FailedPrecondition)
+  kFailed,  // never registered: recorded failed (started again only after a pause)
+  kLost,    // gone under its jobs (reclaimed, died): recorded stopped, `why` kept as its error
+};
 Status StopNode(const ClusterConfig& c, NodeProvider& provider, const std::string& node, const std::string& why,
-                bool failed);
+                StopKind kind);
 
 }  // namespace ferry::compute

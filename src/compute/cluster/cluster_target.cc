@@ -111,6 +111,7 @@ class ClusterTarget final : public ComputeTarget {
       if (!scale_error_.empty()) j["autoscaler_error"] = scale_error_;
       j["scale_ups"] = scale_ups_;
       j["scale_downs"] = scale_downs_;
+      j["lost_nodes"] = lost_;
     }
     j["counts"] = {{"current", current}, {"idle", idle}, {"busy", busy}, {"starting", starting}, {"failed", failed}};
     if (slurm.is_object()) {
@@ -197,14 +198,19 @@ class ClusterTarget final : public ComputeTarget {
       } else {
         idle_since_.erase(r.node);
       }
-      // A started node Slurm lost (its machine died, the provider reclaimed it): its jobs are
-      // requeued by Slurm; the node is cleaned up and may be started again.
-      if (r.state == "started" && !busy_.count(r.node) && was_up_.count(r.node) && !SlurmNodeUp(n.slurm_state)) {
-        Spawn(r.node, [this, node = r.node] {
-          (void)StopNode(c_, *provider_, node, "the node was lost (Slurm: not responding)", true);
-        });
-        was_up_.erase(r.node);
-        continue;
+      // A started node that is gone (the provider says so, or Slurm lost it): marked DOWN, so
+      // Slurm requeues its jobs now (preemption, seen in Ferry as Preempted -> Queued); cleaned
+      // up, and started again when work waits.
+      if (r.state == "started" && !busy_.count(r.node) && was_up_.count(r.node)) {
+        std::string why = !provider_->Alive(r.node)         ? "the provider reports the node gone (reclaimed)"
+                          : !SlurmNodeUp(n.slurm_state) ? "the node was lost (Slurm: not responding)"
+                                                            : "";
+        if (!why.empty()) {
+          Spawn(r.node, [this, node = r.node, why] { (void)StopNode(c_, *provider_, node, why, StopKind::kLost); });
+          was_up_.erase(r.node);
+          ++lost_;
+          continue;
+        }
       }
       if (SlurmNodeUp(n.slurm_state) && r.state == "started") was_up_.insert(r.node);
       in.nodes.push_back(std::move(n));
@@ -225,7 +231,9 @@ class ClusterTarget final : public ComputeTarget {
       if (!failed) ++scale_downs_;
       idle_since_.erase(node);
       was_up_.erase(node);
-      Spawn(node, [this, node, why, failed] { (void)StopNode(c_, *provider_, node, why, failed); });
+      Spawn(node, [this, node, why, failed] {
+        (void)StopNode(c_, *provider_, node, why, failed ? StopKind::kFailed : StopKind::kIdle);
+      });
     }
   }
 
@@ -264,7 +272,7 @@ class ClusterTarget final : public ComputeTarget {
   std::map<std::string, double> idle_since_;  // mu_
   std::set<std::string> was_up_;           // started nodes seen registered; mu_
   int pending_jobs_ = 0;
-  int64_t scale_ups_ = 0, scale_downs_ = 0;
+  int64_t scale_ups_ = 0, scale_downs_ = 0, lost_ = 0;
   std::string scale_error_;
 };
 

@@ -116,6 +116,15 @@ class NetnsProvider final : public NodeProvider {
     return ip;
   }
 
+  bool Alive(const std::string& node) override {
+    // The namespace and its slurmd (pid file written by slurmd once it runs).
+    struct stat st;
+    if (::stat(("/run/netns/" + Netns(node)).c_str(), &st) != 0) return false;
+    auto pid = ReadFile(c_.dir + "/run/slurmd." + node + ".pid");
+    if (!pid.ok()) return true;  // not written yet: starting
+    return ProcessAlive(static_cast<pid_t>(std::atol(pid->c_str())), 0);
+  }
+
   Status Stop(const std::string& node) override {
     const std::string ns = Netns(node);
     struct stat st;

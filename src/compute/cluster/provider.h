@@ -18,6 +18,12 @@ class NodeProvider {
   virtual Result<std::string> Start(const std::string& node) = 0;
   // Stops the node and everything on it. Stopping a stopped node is not an error.
   virtual Status Stop(const std::string& node) = 0;
+  // False when the provider knows a started node is gone (reclaimed, its machine died): its
+  // jobs are requeued at once instead of after Slurm's SlurmdTimeout. Cheap (once a second).
+  virtual bool Alive(const std::string& node) {
+    (void)node;
+    return true;
+  }
   // The cluster's network (netns: the bridge), before the first node and at every server start.
   virtual Status Setup() { return Status::Ok(); }
   virtual Status Teardown() { return Status::Ok(); }
