@@ -76,6 +76,27 @@ int WaitForCluster(Context& ctx, const std::string& name, int min_nodes, double 
 
 }  // namespace
 
+void PrintClusterDetails(const json& d) {
+  const json& size = d["node_size"];
+  std::printf("Provider:    %s, %s priority\n", d.value("provider", "").c_str(), d.value("priority", "").c_str());
+  std::printf("Nodes:       %d-%d of %d CPUs, %d MB%s; scale down after %d s idle\n", d.value("min_nodes", 0),
+              d.value("max_nodes", 0), size.value("cpus", 0), size.value("memory_mb", 0),
+              size.value("gpus", 0) ? (", " + std::to_string(size.value("gpus", 0)) + " GPUs").c_str() : "",
+              d.value("idle_seconds_before_scaledown", 0));
+  const json& c = d["counts"];
+  std::printf("Now:         %d up (%d busy, %d idle), %d starting, %d failed; %d job(s) waiting\n", c.value("current", 0),
+              c.value("busy", 0), c.value("idle", 0), c.value("starting", 0), c.value("failed", 0),
+              d.value("pending_jobs", 0));
+  std::printf("Scaling:     %lld up, %lld down, %lld node(s) lost\n", static_cast<long long>(d.value("scale_ups", 0)),
+              static_cast<long long>(d.value("scale_downs", 0)), static_cast<long long>(d.value("lost_nodes", 0)));
+  if (d.contains("autoscaler_error")) std::printf("Error:       %s\n", d["autoscaler_error"].get<std::string>().c_str());
+  std::printf("  %-24s %-12s %-12s %-16s %s\n", "NODE", "PROVIDER", "SLURM", "ADDRESS", "ERROR");
+  for (auto& n : d["nodes"]) {
+    std::printf("  %-24s %-12s %-12s %-16s %s\n", n.value("node", "").c_str(), n.value("provider_state", "").c_str(),
+                n.value("slurm_state", "").c_str(), n.value("address", "-").c_str(), n.value("error", "").c_str());
+  }
+}
+
 void AddClusterCommands(CLI::App* compute, CLI::App* create, Context& ctx, int* exit_code) {
   struct Args {
     std::string name, node_size = "1,1024", priority = "dedicated", provider, start_command, stop_command;

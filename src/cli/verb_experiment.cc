@@ -41,6 +41,7 @@ void RegisterExperiment(CLI::App& app, Context& ctx, int* exit_code) {
 }
 
 void AddClusterCommands(CLI::App* compute, CLI::App* create, Context& ctx, int* exit_code);  // verb_cluster.cc
+void PrintClusterDetails(const json& details);                                              // verb_cluster.cc
 
 namespace {
 
@@ -266,7 +267,11 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
                 t.contains("state_reason") ? (" (" + t["state_reason"].get<std::string>() + ")").c_str() : "");
     if (t.contains("max_concurrent_runs")) std::printf("Max runs:    %d\n", t["max_concurrent_runs"].get<int>());
     std::printf("Active runs: %d\nQueued runs: %d\n", t.value("active_runs", 0), t.value("queued_runs", 0));
-    if (t.contains("details")) std::printf("Details:     %s\n", t["details"].dump().c_str());
+    if (t.value("kind", "") == "cluster" && t.contains("details") && t["details"].is_object()) {
+      PrintClusterDetails(t["details"]);
+    } else if (t.contains("details")) {
+      std::printf("Details:     %s\n", t["details"].dump().c_str());
+    }
     for (auto& run : t["runs"]) {
       std::printf("  %-50s %s\n", run["id"].get<std::string>().c_str(), run["status"].get<std::string>().c_str());
     }

@@ -100,6 +100,9 @@ def test_cluster_grows_for_waiting_runs_and_shrinks_to_zero_when_idle(ws, src):
     assert "created cluster burst: 0-2 nodes" in r.stdout and "ready" in r.stdout, r.stdout
     d = details(ws, "burst")
     assert d["counts"]["current"] == 0 and len(d["nodes"]) == 2, d  # nothing runs while nothing waits
+    text = ws.cli("compute", "show", "burst").stdout
+    assert "Nodes:       0-2 of 1 CPUs, 1000 MB; scale down after 5 s idle" in text, text
+    assert "0 up (0 busy, 0 idle), 0 starting" in text and "burst-2" in text, text
     bridge = cluster_conf(ws, "burst")["bridge"]
     assert _netns(bridge) == []
     write(src / "where.py", WHERE)
