@@ -1,0 +1,407 @@
+// Search spaces, sampling primitives and the sweep file parser.
+#include "sweep/space.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace ferry::sweep {
+namespace {
+
+struct ExprInfo {
+  Expression e;
+  const char* name;
+  size_t args;  // 0: choice (any number of values)
+};
+constexpr ExprInfo kExpressions[] = {
+    {Expression::kChoice, "choice", 0},           {Expression::kRandint, "randint", 1},
+    {Expression::kUniform, "uniform", 2},         {Expression::kQuniform, "quniform", 3},
+    {Expression::kLoguniform, "loguniform", 2},   {Expression::kQloguniform, "qloguniform", 3},
+    {Expression::kNormal, "normal", 2},           {Expression::kQnormal, "qnormal", 3},
+    {Expression::kLognormal, "lognormal", 2},     {Expression::kQlognormal, "qlognormal", 3},
+};
+
+uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+double Quantize(double v, double q) { return std::round(v / q) * q; }
+
+class Parser {
+ public:
+  explicit Parser(std::string file) : file_(std::move(file)) {}
+
+  Status Error(const YAML::Node& n, const std::string& field, const std::string& what) const {
+    std::string where = file_;
+    if (n && n.Mark().line >= 0) {
+      where += ":" + std::to_string(n.Mark().line + 1) + ":" + std::to_string(n.Mark().column + 1);
+    }
+    return Status::InvalidArgument(where + ": field '" + field + "': " + what);
+  }
+
+  Result<double> Number(const YAML::Node& n, const std::string& field) const {
+    double v;
+    if (!n || !n.IsScalar() || !YAML::convert<double>::decode(n, v) || !std::isfinite(v)) {
+      return Error(n, field, "expected a number, got '" + (n && n.IsScalar() ? n.Scalar() : std::string("?")) + "'");
+    }
+    return v;
+  }
+
+  Result<int> Int(const YAML::Node& n, const std::string& field, int min) const {
+    long long v;
+    if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) {
+      return Error(n, field, "expected an integer, got '" + (n.IsScalar() ? n.Scalar() : std::string("?")) + "'");
+    }
+    if (v < min) return Error(n, field, "must be at least " + std::to_string(min) + ", got " + std::to_string(v));
+    return static_cast<int>(v);
+  }
+
+  Result<Parameter> Param(const YAML::Node& n, size_t i) const {
+    const std::string f = "sampling.parameter_space[" + std::to_string(i) + "]";
+    if (!n.IsMap()) return Error(n, f, "expected a mapping with name, expression and values");
+    Parameter p;
+    if (!n["name"] || !n["name"].IsScalar() || n["name"].Scalar().empty()) {
+      return Error(n, f + ".name", "required: the argument as the script takes it, e.g. --learning_rate");
+    }
+    p.name = n["name"].Scalar();
+    std::string expr = n["expression"] && n["expression"].IsScalar() ? n["expression"].Scalar() : "";
+    const ExprInfo* info = nullptr;
+    for (const auto& e : kExpressions) {
+      if (expr == e.name) info = &e;
+    }
+    if (!info) {
+      std::string all;
+      for (const auto& e : kExpressions) all += std::string(all.empty() ? "" : ", ") + e.name;
+      return Error(n["expression"] ? n["expression"] : n, f + ".expression",
+                   "'" + expr + "' (" + p.name + ") is not an expression; use one of: " + all);
+    }
+    p.expression = info->e;
+    const YAML::Node values = n["values"];
+    if (!values || !values.IsSequence() || values.size() == 0) {
+      return Error(values ? values : n, f + ".values", "expected a non-empty list for " + p.name);
+    }
+    if (p.expression == Expression::kChoice) {
+      for (const auto& v : values) {
+        if (!v.IsScalar()) return Error(v, f + ".values", "choices must be numbers or strings");
+        Value val;
+        val.text = v.Scalar();
+        double d;
+        val.numeric = YAML::convert<double>::decode(v, d) && std::isfinite(d);
+        val.number = val.numeric ? d : static_cast<double>(p.choices.size());
+        p.choices.push_back(std::move(val));
+      }
+      return p;
+    }
+    if (values.size() != info->args) {
+      static const char* shapes[] = {"", "[upper]", "[low, high]", "[low, high, q] or [mu, sigma, q]"};
+      return Error(values, f + ".values",
+                   std::string(info->name) + " (" + p.name + ") takes " + std::to_string(info->args) + " values " +
+                       (info->args == 2 && (p.expression == Expression::kNormal || p.expression == Expression::kLognormal)
+                            ? "[mu, sigma]"
+                            : shapes[info->args]) +
+                       ", got " + std::to_string(values.size()));
+    }
+    for (const auto& v : values) {
+      FERRY_ASSIGN_OR_RETURN(double d, Number(v, f + ".values"));
+      p.args.push_back(d);
+    }
+    const bool normal = p.expression == Expression::kNormal || p.expression == Expression::kQnormal ||
+                        p.expression == Expression::kLognormal || p.expression == Expression::kQlognormal;
+    if (p.expression == Expression::kRandint && (p.args[0] < 1 || p.args[0] != std::floor(p.args[0]))) {
+      return Error(values, f + ".values", "randint (" + p.name + ") takes a whole upper bound >= 1");
+    }
+    if (!normal && p.args.size() >= 2 && !(p.args[0] < p.args[1])) {
+      return Error(values, f + ".values", std::string(info->name) + " (" + p.name + "): low must be below high");
+    }
+    if (normal && !(p.args[1] > 0)) {
+      return Error(values, f + ".values", std::string(info->name) + " (" + p.name + "): sigma must be > 0");
+    }
+    if (info->args == 3 && !(p.args[2] > 0)) {
+      return Error(values, f + ".values", std::string(info->name) + " (" + p.name + "): q must be > 0");
+    }
+    return p;
+  }
+
+ private:
+  std::string file_;
+};
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+const char* ExpressionName(Expression e) {
+  for (const auto& x : kExpressions) {
+    if (x.e == e) return x.name;
+  }
+  return "?";
+}
+
+uint64_t SplitMix64(uint64_t& x) {
+  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+Random::Random(uint64_t seed) {
+  uint64_t x = seed;
+  for (auto& s : s_) s = SplitMix64(x);
+}
+
+Random Random::FromState(uint64_t s0, uint64_t s1, uint64_t s2, uint64_t s3) {
+  Random r(0);
+  r.s_[0] = s0;
+  r.s_[1] = s1;
+  r.s_[2] = s2;
+  r.s_[3] = s3;
+  return r;
+}
+
+uint64_t Random::Next() {
+  const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
+  const uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = Rotl(s_[3], 45);
+  return result;
+}
+
+double Random::Uniform01() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+
+double Random::Normal() {
+  double u1 = Uniform01(), u2 = Uniform01();
+  if (u1 <= 0) u1 = 0x1.0p-53;
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+}
+
+int64_t Random::Below(int64_t n) {
+  if (n <= 1) return 0;
+  const uint64_t un = static_cast<uint64_t>(n);
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % un;
+  uint64_t x;
+  do {
+    x = Next();
+  } while (x >= limit);
+  return static_cast<int64_t>(x % un);
+}
+
+std::string FormatNumber(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+    return buf;
+  }
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
+}
+
+Value Sample(const Parameter& p, Random& rng) {
+  const auto& a = p.args;
+  double v = 0;
+  switch (p.expression) {
+    case Expression::kChoice:
+      return p.choices[static_cast<size_t>(rng.Below(static_cast<int64_t>(p.choices.size())))];
+    case Expression::kRandint:
+      v = static_cast<double>(rng.Below(static_cast<int64_t>(a[0])));
+      break;
+    case Expression::kUniform:
+      v = a[0] + (a[1] - a[0]) * rng.Uniform01();
+      break;
+    case Expression::kQuniform:
+      v = Quantize(a[0] + (a[1] - a[0]) * rng.Uniform01(), a[2]);
+      break;
+    case Expression::kLoguniform:
+      v = std::exp(a[0] + (a[1] - a[0]) * rng.Uniform01());
+      break;
+    case Expression::kQloguniform:
+      v = Quantize(std::exp(a[0] + (a[1] - a[0]) * rng.Uniform01()), a[2]);
+      break;
+    case Expression::kNormal:
+      v = a[0] + a[1] * rng.Normal();
+      break;
+    case Expression::kQnormal:
+      v = Quantize(a[0] + a[1] * rng.Normal(), a[2]);
+      break;
+    case Expression::kLognormal:
+      v = std::exp(a[0] + a[1] * rng.Normal());
+      break;
+    case Expression::kQlognormal:
+      v = Quantize(std::exp(a[0] + a[1] * rng.Normal()), a[2]);
+      break;
+  }
+  return {FormatNumber(v), v, true};
+}
+
+std::vector<std::vector<Value>> GridPoints(const std::vector<Parameter>& space) {
+  std::vector<std::vector<Value>> out = {{}};
+  for (const auto& p : space) {
+    std::vector<std::vector<Value>> next;
+    for (const auto& prefix : out) {
+      for (const auto& c : p.choices) {
+        auto row = prefix;
+        row.push_back(c);
+        next.push_back(std::move(row));
+      }
+    }
+    out = std::move(next);
+  }
+  return out;
+}
+
+Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& file_name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(file_name + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  Parser p(file_name);
+  if (!root.IsMap()) return Status::InvalidArgument(file_name + ": expected a mapping (sampling, policy, ...)");
+  SweepSpec s;
+  static const char* kTop[] = {"sampling", "policy", "primary_metric_name", "primary_metric_goal", "max_total_runs",
+                               "max_concurrent_runs", "max_duration_minutes"};
+  for (const auto& kv : root) {
+    std::string k = kv.first.Scalar();
+    bool known = false;
+    for (const char* t : kTop) known = known || k == t;
+    if (!known) {
+      return p.Error(kv.first, k, "unknown field; a sweep file has: sampling, policy, primary_metric_name, "
+                                  "primary_metric_goal, max_total_runs, max_concurrent_runs, max_duration_minutes");
+    }
+  }
+  const YAML::Node sampling = root["sampling"];
+  if (!sampling || !sampling.IsMap()) return p.Error(root, "sampling", "required: type and parameter_space");
+  std::string type = sampling["type"] && sampling["type"].IsScalar() ? Lower(sampling["type"].Scalar()) : "";
+  if (type != "random" && type != "grid" && type != "bayesian") {
+    return p.Error(sampling["type"] ? sampling["type"] : sampling, "sampling.type",
+                   "'" + type + "' is not allowed; use one of: random, grid, bayesian");
+  }
+  s.sampling = type;
+  if (sampling["seed"]) {
+    FERRY_ASSIGN_OR_RETURN(int seed, p.Int(sampling["seed"], "sampling.seed", 0));
+    s.seed = static_cast<uint64_t>(seed);
+    s.seeded = true;
+  }
+  const YAML::Node space = sampling["parameter_space"];
+  if (!space || !space.IsSequence() || space.size() == 0) {
+    return p.Error(space ? space : sampling, "sampling.parameter_space", "required: a list of parameters");
+  }
+  for (size_t i = 0; i < space.size(); ++i) {
+    FERRY_ASSIGN_OR_RETURN(Parameter param, p.Param(space[i], i));
+    for (const auto& other : s.space) {
+      if (other.name == param.name) {
+        return p.Error(space[i], "sampling.parameter_space[" + std::to_string(i) + "].name",
+                       "'" + param.name + "' is given twice");
+      }
+    }
+    if (s.sampling == "grid" && param.expression != Expression::kChoice) {
+      return p.Error(space[i]["expression"], "sampling.parameter_space[" + std::to_string(i) + "].expression",
+                     "grid sampling takes choice only; '" + param.name + "' is " + ExpressionName(param.expression));
+    }
+    s.space.push_back(std::move(param));
+  }
+
+  if (const YAML::Node pol = root["policy"]; pol && !pol.IsNull()) {
+    if (!pol.IsMap()) return p.Error(pol, "policy", "expected a mapping with a type");
+    std::string pt = pol["type"] && pol["type"].IsScalar() ? pol["type"].Scalar() : "";
+    const std::string lp = Lower(pt);
+    if (lp == "banditpolicy" || lp == "bandit") s.policy = "BanditPolicy";
+    else if (lp == "medianstoppingpolicy" || lp == "medianstopping") s.policy = "MedianStoppingPolicy";
+    else if (lp == "truncationselectionpolicy" || lp == "truncationselection") s.policy = "TruncationSelectionPolicy";
+    else if (lp == "noterminationpolicy" || lp == "notermination" || lp == "default") s.policy = "NoTerminationPolicy";
+    else if (lp == "asha" || lp == "ashapolicy") s.policy = "ASHA";
+    else {
+      return p.Error(pol["type"] ? pol["type"] : pol, "policy.type",
+                     "'" + pt + "' is not allowed; use one of: BanditPolicy, MedianStoppingPolicy, "
+                     "TruncationSelectionPolicy, NoTerminationPolicy, ASHA");
+    }
+    for (const auto& kv : pol) {
+      const std::string k = kv.first.Scalar(), f = "policy." + k;
+      const YAML::Node& v = kv.second;
+      if (k == "type") continue;
+      if (k == "evaluation_interval") {
+        FERRY_ASSIGN_OR_RETURN(s.evaluation_interval, p.Int(v, f, 1));
+      } else if (k == "delay_evaluation") {
+        FERRY_ASSIGN_OR_RETURN(s.delay_evaluation, p.Int(v, f, 0));
+      } else if (k == "slack_factor" && s.policy == "BanditPolicy") {
+        FERRY_ASSIGN_OR_RETURN(s.slack_factor, p.Number(v, f));
+        if (s.slack_factor <= 0) return p.Error(v, f, "must be > 0");
+        s.slack_factor_set = true;
+      } else if (k == "slack_amount" && s.policy == "BanditPolicy") {
+        FERRY_ASSIGN_OR_RETURN(s.slack_amount, p.Number(v, f));
+        if (s.slack_amount <= 0) return p.Error(v, f, "must be > 0");
+        s.slack_amount_set = true;
+      } else if (k == "truncation_percentage" && s.policy == "TruncationSelectionPolicy") {
+        FERRY_ASSIGN_OR_RETURN(s.truncation_percentage, p.Int(v, f, 1));
+        if (s.truncation_percentage > 99) return p.Error(v, f, "must be 1-99");
+      } else if (k == "exclude_finished_jobs" && s.policy == "TruncationSelectionPolicy") {
+        if (!v.IsScalar() || !YAML::convert<bool>::decode(v, s.exclude_finished_jobs)) {
+          return p.Error(v, f, "expected true or false");
+        }
+      } else if (k == "grace_period" && s.policy == "ASHA") {
+        FERRY_ASSIGN_OR_RETURN(s.grace_period, p.Int(v, f, 1));
+      } else if (k == "reduction_factor" && s.policy == "ASHA") {
+        FERRY_ASSIGN_OR_RETURN(s.reduction_factor, p.Int(v, f, 2));
+      } else if (k == "max_t" && s.policy == "ASHA") {
+        FERRY_ASSIGN_OR_RETURN(s.max_t, p.Int(v, f, 1));
+      } else {
+        return p.Error(kv.first, f, "not a setting of " + s.policy);
+      }
+    }
+    if (s.policy == "BanditPolicy" && s.slack_factor_set == s.slack_amount_set) {
+      return p.Error(pol, "policy", "BanditPolicy takes exactly one of slack_factor or slack_amount");
+    }
+    if (s.policy == "TruncationSelectionPolicy" && s.truncation_percentage == 0) {
+      return p.Error(pol, "policy.truncation_percentage", "required for TruncationSelectionPolicy (1-99)");
+    }
+    if (s.policy == "ASHA" && s.max_t == 0) {
+      return p.Error(pol, "policy.max_t", "required for ASHA: the metric reports a trial may make at most");
+    }
+  }
+
+  const YAML::Node name = root["primary_metric_name"];
+  if (!name || !name.IsScalar() || name.Scalar().empty()) {
+    return p.Error(name ? name : root, "primary_metric_name", "required: the metric the script logs, e.g. Accuracy");
+  }
+  s.primary_metric_name = name.Scalar();
+  const YAML::Node goal = root["primary_metric_goal"];
+  std::string g = goal && goal.IsScalar() ? Lower(goal.Scalar()) : "";
+  if (g != "maximize" && g != "minimize") {
+    return p.Error(goal ? goal : root, "primary_metric_goal",
+                   "'" + (goal && goal.IsScalar() ? goal.Scalar() : std::string()) + "' is not allowed; use Maximize or Minimize");
+  }
+  s.primary_metric_goal = g == "maximize" ? "Maximize" : "Minimize";
+  size_t grid = 0;
+  if (s.sampling == "grid") grid = GridPoints(s.space).size();
+  if (root["max_total_runs"]) {
+    FERRY_ASSIGN_OR_RETURN(s.max_total_runs, p.Int(root["max_total_runs"], "max_total_runs", 1));
+  } else if (s.sampling == "grid") {
+    s.max_total_runs = static_cast<int>(grid);
+  } else {
+    return p.Error(root, "max_total_runs", "required for " + s.sampling + " sampling");
+  }
+  if (s.sampling == "grid" && static_cast<size_t>(s.max_total_runs) > grid) {
+    s.max_total_runs = static_cast<int>(grid);  // the grid is all there is
+  }
+  if (root["max_concurrent_runs"]) {
+    FERRY_ASSIGN_OR_RETURN(s.max_concurrent_runs, p.Int(root["max_concurrent_runs"], "max_concurrent_runs", 1));
+  } else {
+    s.max_concurrent_runs = s.max_total_runs;
+  }
+  if (root["max_duration_minutes"]) {
+    FERRY_ASSIGN_OR_RETURN(s.max_duration_minutes, p.Int(root["max_duration_minutes"], "max_duration_minutes", 1));
+  }
+  return s;
+}
+
+}  // namespace ferry::sweep
