@@ -243,3 +243,42 @@ def test_a_reclaimed_node_preempts_its_run_which_resumes_on_a_new_node(ws, src):
     assert "attempt 2 starts at step" in log and "attempt 2 starts at step 0" not in log, log
     steps = [int(p["value"]) for p in ws.api("GET", f"/runs/{run_id}/metrics")[1]["metrics"]["step"]]
     assert sorted(set(steps)) == list(range(60)) and steps.count(0) == 1, steps
+
+
+def test_command_provider_boots_a_machine_through_the_users_command(make_workspace, src):
+    """A stand-in cloud CLI (tests/support/fake_cloud.sh) boots "machines" on a bridge of the
+    test's; the server listens there (--bind) and the nodes reach it and the controller."""
+    why = _missing()
+    if why:
+        pytest.fail(why)
+    bridge, subnet = "fercmd0", "10.77.19"
+    script = Path(__file__).resolve().parents[1] / "support" / "fake_cloud.sh"
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    w = None
+    try:
+        subprocess.run(["ip", "addr", "add", f"{subnet}.1/24", "dev", bridge], check=True)
+        subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+        w = make_workspace(bind=f"{subnet}.1")
+        w.cli("compute", "create", "cluster", "cloud", "--provider", "command", "--max-nodes", "1",
+              "--idle-seconds-before-scaledown", "3", "--node-size", "1,1000",
+              "--start-command", f"{script} start {{node}} {{slurm_conf}} {bridge} {subnet} 1",
+              "--stop-command", f"{script} stop {{node}}")
+        write(src / "where.py", WHERE)
+        r = w.cli("run", "submit", "--source-dir", src, "-t", "cloud", "--wait", "where.py", check=False, timeout=120)
+        assert r.returncode == 0 and "on " in r.stdout, r.stdout + r.stderr
+        node = details(w, "cloud")["nodes"][0]
+        assert node["address"] == f"{subnet}.101", node  # the command's last line
+        conf = cluster_conf(w, "cloud")
+        out = subprocess.run(["scontrol", "show", "node", "cloud-1"], capture_output=True, text=True,
+                             env={**os.environ, "SLURM_CONF": str(Path(conf["dir"]) / "slurm.conf")}).stdout
+        assert f"NodeAddr={subnet}.101" in out, out  # told to Slurm
+        # Idle: the stop command runs.
+        wait_until(lambda: details(w, "cloud")["nodes"][0]["provider_state"] == "stopped", 60, "the machine's stop")
+        assert not Path("/run/netns/fakecloud-cloud-1").exists()
+    finally:
+        if w is not None:
+            w.cli("compute", "delete", "cloud", "--force", "--yes", check=False)
+            _force_cleanup(w.home)
+        subprocess.run([str(script), "stop", "cloud-1"], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
