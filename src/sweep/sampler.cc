@@ -109,13 +109,23 @@ struct Gp {
   void Fit(const std::vector<std::vector<double>>& xs, const std::vector<double>& y) {
     x = xs;
     n = xs.size();
+    std::vector<double> dist(n * n);  // pairwise distances, once for every candidate setting
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < n; ++j) {
+        double r2 = 0;
+        for (size_t c = 0; c < xs[i].size(); ++c) r2 += (xs[i][c] - xs[j][c]) * (xs[i][c] - xs[j][c]);
+        dist[i * n + j] = std::sqrt(r2);
+      }
+    }
     double best = -std::numeric_limits<double>::infinity();
-    for (double l : {0.05, 0.1, 0.2, 0.35, 0.6, 1.0}) {
-      for (double nz : {1e-6, 1e-3, 1e-2, 0.1}) {
+    for (double l : {0.08, 0.15, 0.3, 0.6, 1.2}) {
+      for (double nz : {1e-5, 1e-3, 3e-2}) {
         std::vector<double> k(n * n);
-        for (size_t i = 0; i < n; ++i) {
-          for (size_t j = 0; j < n; ++j) k[i * n + j] = Matern52(xs[i], xs[j], l) + (i == j ? nz : 0);
+        for (size_t i = 0; i < n * n; ++i) {
+          double r = dist[i] / l, s5 = std::sqrt(5.0) * r;
+          k[i] = (1 + s5 + 5.0 * r * r / 3.0) * std::exp(-s5);
         }
+        for (size_t i = 0; i < n; ++i) k[i * n + i] += nz;
         if (!Cholesky(k, n)) continue;
         std::vector<double> a = y;
         Solve(k, n, a, true);
@@ -205,8 +215,8 @@ class BayesianSampler final : public Sampler {
       for (size_t i = 0; i < d; ++i) u.push_back(ToUnit(s_.space[i], point[i]));
       double m, v;
       gp.Predict(u, &m, &v);
-      double sdv = std::sqrt(v), z = (best - m - 0.01) / sdv;
-      double ei = (best - m - 0.01) * Phi(z) + sdv * PhiDensity(z);
+      double sdv = std::sqrt(v), z = (best - m - 0.001) / sdv;
+      double ei = (best - m - 0.001) * Phi(z) + sdv * PhiDensity(z);
       if (ei > chosen_ei) {
         chosen_ei = ei;
         chosen = std::move(point);
@@ -218,8 +228,8 @@ class BayesianSampler final : public Sampler {
     for (size_t i = 0; i < ys.size(); ++i) {
       if (trials[i].metric && (!trials[incumbent].metric || ys[i] < ys[incumbent])) incumbent = i;
     }
-    for (double scale : {0.1, 0.03, 0.01}) {
-      for (int c = 0; c < 200; ++c) {
+    for (double scale : {0.1, 0.03, 0.01, 0.003}) {
+      for (int c = 0; c < 250; ++c) {
         const std::vector<Value>& around = c % 2 ? chosen : trials[incumbent].point;
         std::vector<Value> near;
         for (size_t i = 0; i < d; ++i) {
