@@ -5,7 +5,8 @@
 #   bench/run_all.sh log_call ...    # a subset: submit_overhead log_call metric_ingest
 #                                    #           metric_ingest_http snapshot env_reuse env_first_build
 #                                    #           ssh_start ssh_resend slurm_start slurm_poll cluster_start
-#                                    #           (the last five need root: netns sshd hosts / Slurm nodes)
+#                                    #           (those five need root: netns sshd hosts / Slurm nodes)
+#                                    #           sweep_quality
 #
 # Benchmarks are not tests: numbers never change the exit status (only a benchmark that
 # fails to run does, and the others still run). Full output goes to the terminal and to a
@@ -47,7 +48,7 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
@@ -67,6 +68,7 @@ for b in "${selected[@]}"; do
     slurm_start)        cmd=("$py" "$here/slurm_start.py" -n 20) ;;
     slurm_poll)         cmd=("$py" "$here/slurm_poll.py") ;;
     cluster_start)      cmd=("$py" "$here/cluster_start.py") ;;
+    sweep_quality)      cmd=("$build/bench/sweep_quality" --seeds 20 --budget 200) ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
   esac
   start=$(date +%s)
@@ -171,6 +173,19 @@ if r:
     rows.append(("cluster_start (scaled to zero)", f"{f(r,'total_ms')} ms", f"provider node start {f(r,'provider_ms')} ms",
                  "-", f"overhead {f(r,'overhead_ms')} ms (goal <= 2000)",
                  "submit -> first line on a managed cluster (netns provider) with no node up"))
+for prob in ("branin", "hartmann6"):
+    rs = [l for l in open(os.path.join(logs, "sweep_quality.log")).read().splitlines()
+          if l.startswith(f"RESULT problem={prob} ")] if "sweep_quality" in names and os.path.exists(
+          os.path.join(logs, "sweep_quality.log")) else []
+    kv = {l.split("sampler=")[1].split()[0]: dict(x.split("=", 1) for x in l.split()[1:]) for l in rs}
+    if "bayesian" in kv and "random" in kv:
+        b, r_ = kv["bayesian"], kv["random"]
+        goal = "<= 0.40" if prob == "branin" else "<= -3.20"
+        rows.append((f"sweep_quality {prob} (mean best, {b['seeds']} seeds)",
+                     f"bayesian {b['best50']} / {b['best100']} / {b['best200']}",
+                     f"random {r_['best50']} / {r_['best100']} / {r_['best200']}", "-",
+                     f"@100 {b['best100']} (goal {goal}); {b['ms_at_200']} ms/suggestion at 200 (goal <= 50)",
+                     "@50 / @100 / @200 evaluations; Optuna TPE not run yet"))
 r = result("log_call") if "log_call" in names else None
 if r:
     rows.append(("log_call", f"{f(r,'ferry_us','{:.2f}')} us", f"os.write {f(r,'oswrite_us','{:.2f}')} us",
