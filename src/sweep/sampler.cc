@@ -91,10 +91,10 @@ void Solve(const std::vector<double>& l, size_t n, std::vector<double>& b, bool 
   }
 }
 
-double Matern52(const std::vector<double>& a, const std::vector<double>& b, double length) {
+double Matern52(const std::vector<double>& a, const std::vector<double>& b, const std::vector<double>& lengths) {
   double r2 = 0;
-  for (size_t i = 0; i < a.size(); ++i) r2 += (a[i] - b[i]) * (a[i] - b[i]);
-  double r = std::sqrt(r2) / length;
+  for (size_t i = 0; i < a.size(); ++i) r2 += (a[i] - b[i]) * (a[i] - b[i]) / (lengths[i] * lengths[i]);
+  double r = std::sqrt(r2);
   double s5 = std::sqrt(5.0) * r;
   return (1 + s5 + 5.0 * r * r / 3.0) * std::exp(-s5);
 }
@@ -102,45 +102,61 @@ double Matern52(const std::vector<double>& a, const std::vector<double>& b, doub
 struct Gp {
   std::vector<std::vector<double>> x;
   std::vector<double> alpha, chol;
-  double length = 0.2, noise = 1e-6;
+  std::vector<double> lengths;  // one per dimension (automatic relevance determination)
+  double noise = 1e-6;
   size_t n = 0;
 
-  // Fits the GP to standardised targets y; the hyperparameters maximise the marginal likelihood.
+  // Fits the GP to standardised targets y: an isotropic length scale and the noise from a small
+  // grid by marginal likelihood, then each dimension's own length scale, one pass.
   void Fit(const std::vector<std::vector<double>>& xs, const std::vector<double>& y) {
     x = xs;
     n = xs.size();
-    std::vector<double> dist(n * n);  // pairwise distances, once for every candidate setting
-    for (size_t i = 0; i < n; ++i) {
-      for (size_t j = 0; j < n; ++j) {
-        double r2 = 0;
-        for (size_t c = 0; c < xs[i].size(); ++c) r2 += (xs[i][c] - xs[j][c]) * (xs[i][c] - xs[j][c]);
-        dist[i * n + j] = std::sqrt(r2);
+    const size_t d = xs.empty() ? 0 : xs[0].size();
+    std::vector<std::vector<double>> diff2(d, std::vector<double>(n * n));
+    for (size_t c = 0; c < d; ++c) {
+      for (size_t i = 0; i < n; ++i) {
+        for (size_t j = 0; j < n; ++j) diff2[c][i * n + j] = (xs[i][c] - xs[j][c]) * (xs[i][c] - xs[j][c]);
       }
     }
     double best = -std::numeric_limits<double>::infinity();
-    for (double l : {0.08, 0.15, 0.3, 0.6, 1.2}) {
-      for (double nz : {1e-5, 1e-3, 3e-2}) {
-        std::vector<double> k(n * n);
-        for (size_t i = 0; i < n * n; ++i) {
-          double r = dist[i] / l, s5 = std::sqrt(5.0) * r;
-          k[i] = (1 + s5 + 5.0 * r * r / 3.0) * std::exp(-s5);
-        }
-        for (size_t i = 0; i < n; ++i) k[i * n + i] += nz;
-        if (!Cholesky(k, n)) continue;
-        std::vector<double> a = y;
-        Solve(k, n, a, true);
-        double fit = 0, logdet = 0;
-        for (size_t i = 0; i < n; ++i) {
-          fit += y[i] * a[i];
-          logdet += std::log(k[i * n + i]);
-        }
-        double ll = -0.5 * fit - logdet;
-        if (ll > best) {
-          best = ll;
-          length = l;
-          noise = nz;
-          alpha = a;
-          chol = k;
+    auto trial = [&](const std::vector<double>& ls, double nz) {
+      std::vector<double> k(n * n, 0.0);
+      for (size_t c = 0; c < d; ++c) {
+        const double inv = 1.0 / (ls[c] * ls[c]);
+        const auto& dc = diff2[c];
+        for (size_t i = 0; i < n * n; ++i) k[i] += dc[i] * inv;
+      }
+      for (size_t i = 0; i < n * n; ++i) {
+        double r = std::sqrt(k[i]), s5 = std::sqrt(5.0) * r;
+        k[i] = (1 + s5 + 5.0 * r * r / 3.0) * std::exp(-s5);
+      }
+      for (size_t i = 0; i < n; ++i) k[i * n + i] += nz;
+      if (!Cholesky(k, n)) return false;
+      std::vector<double> a = y;
+      Solve(k, n, a, true);
+      double fit = 0, logdet = 0;
+      for (size_t i = 0; i < n; ++i) {
+        fit += y[i] * a[i];
+        logdet += std::log(k[i * n + i]);
+      }
+      double ll = -0.5 * fit - logdet;
+      if (ll <= best) return false;
+      best = ll;
+      lengths = ls;
+      noise = nz;
+      alpha = std::move(a);
+      chol = std::move(k);
+      return true;
+    };
+    for (double l : {0.1, 0.2, 0.4, 0.8}) {
+      for (double nz : {1e-5, 1e-2}) (void)trial(std::vector<double>(d, l), nz);
+    }
+    if (d > 1) {
+      for (size_t c = 0; c < d; ++c) {
+        for (double f : {0.4, 2.5}) {
+          std::vector<double> ls = lengths;
+          ls[c] *= f;
+          (void)trial(ls, noise);
         }
       }
     }
@@ -148,7 +164,7 @@ struct Gp {
 
   void Predict(const std::vector<double>& p, double* mean, double* var) const {
     std::vector<double> k(n);
-    for (size_t i = 0; i < n; ++i) k[i] = Matern52(p, x[i], length);
+    for (size_t i = 0; i < n; ++i) k[i] = Matern52(p, x[i], lengths);
     double m = 0;
     for (size_t i = 0; i < n; ++i) m += k[i] * alpha[i];
     std::vector<double> v = k;
@@ -222,14 +238,14 @@ class BayesianSampler final : public Sampler {
         chosen = std::move(point);
       }
     };
-    for (int c = 0; c < 1000; ++c) consider(RandomPoint(s_, rng));
+    for (int c = 0; c < 700; ++c) consider(RandomPoint(s_, rng));
     // Near the best trial so far and near the best candidate, at shrinking scales.
     size_t incumbent = 0;
     for (size_t i = 0; i < ys.size(); ++i) {
       if (trials[i].metric && (!trials[incumbent].metric || ys[i] < ys[incumbent])) incumbent = i;
     }
     for (double scale : {0.1, 0.03, 0.01, 0.003}) {
-      for (int c = 0; c < 250; ++c) {
+      for (int c = 0; c < 150; ++c) {
         const std::vector<Value>& around = c % 2 ? chosen : trials[incumbent].point;
         std::vector<Value> near;
         for (size_t i = 0; i < d; ++i) {
