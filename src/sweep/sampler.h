@@ -3,7 +3,8 @@
 // the same answer (no hidden generator state):
 //   - grid: the next combination in order;
 //   - random: trial k's values come from a generator seeded with (seed, k);
-//   - bayesian: a Gaussian process (Matérn 5/2, hyperparameters by marginal likelihood) on the
+//   - bayesian: a Gaussian process (Matérn 5/2 with a length scale per parameter, chosen with
+//     the noise by marginal likelihood) on the
 //     parameters mapped to [0, 1] (log scale for the log expressions, quantised on output,
 //     choices by index), expected improvement maximised over candidates drawn from the space;
 //     trials still running count as observed at the mean of the observed values ("constant
