@@ -15,6 +15,7 @@
 #include "compute/cluster/cluster.h"
 #include "compute/cluster/provider.h"
 #include "compute/compute_target.h"
+#include "compute/slurm/slurm_target.h"
 
 namespace ferry::compute {
 namespace {
@@ -164,12 +165,8 @@ class ClusterTarget final : public ComputeTarget {
     in.cpus_per_node = c_.cpus;
     in.idle_seconds = c_.idle_seconds;
     in.start_timeout = c_.provider_timeout_s;
-    std::istringstream pin(pending->out);
     int waiting = 0;
-    for (std::string line; std::getline(pin, line);) {
-      std::vector<std::string> f;
-      std::stringstream ss(line);
-      for (std::string part; std::getline(ss, part, '|');) f.push_back(part);
+    for (const auto& f : SplitRows(pending->out)) {
       if (f.size() < 3) continue;
       ++waiting;
       // Held or dependent jobs wait for something other than nodes.

@@ -264,11 +264,7 @@ class SlurmTarget final : public ComputeTarget {
     auto nodes = shell_("sinfo -h -N -o '%N|%R|%T|%c|%G'", "", 15000);
     if (nodes.ok() && nodes->exit_code == 0) {
       json arr = json::array();
-      std::istringstream in(nodes->out);
-      for (std::string line; std::getline(in, line);) {
-        std::vector<std::string> f;
-        std::stringstream ss(line);
-        for (std::string part; std::getline(ss, part, '|');) f.push_back(part);
+      for (const auto& f : SplitRows(nodes->out)) {
         if (f.size() >= 4) {
           arr.push_back({{"node", f[0]}, {"partition", f[1]}, {"state", f[2]}, {"cpus", std::atoi(f[3].c_str())},
                          {"gres", f.size() > 4 ? f[4] : ""}});
@@ -337,15 +333,21 @@ class SlurmTarget final : public ComputeTarget {
 
 }  // namespace
 
-std::vector<SlurmJobRow> ParseSqueue(const std::string& out) {
-  std::vector<SlurmJobRow> rows;
+std::vector<std::vector<std::string>> SplitRows(const std::string& out) {
+  std::vector<std::vector<std::string>> rows;
   std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
+  for (std::string line; std::getline(in, line);) {
     std::vector<std::string> f;
     std::stringstream ss(line);
-    std::string part;
-    while (std::getline(ss, part, '|')) f.push_back(part);
+    for (std::string part; std::getline(ss, part, '|');) f.push_back(part);
+    rows.push_back(std::move(f));
+  }
+  return rows;
+}
+
+std::vector<SlurmJobRow> ParseSqueue(const std::string& out) {
+  std::vector<SlurmJobRow> rows;
+  for (const auto& f : SplitRows(out)) {
     if (f.size() < 4) continue;
     SlurmJobRow r{f[0], f[1], f[2], f[3], f.size() > 4 ? f[4] : ""};
     // Array/het jobs print "123_4"; Ferry submits neither.
@@ -356,11 +358,7 @@ std::vector<SlurmJobRow> ParseSqueue(const std::string& out) {
 
 std::vector<SlurmJobRow> ParseSacct(const std::string& out) {
   std::vector<SlurmJobRow> rows;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string part; std::getline(ss, part, '|');) f.push_back(part);
+  for (const auto& f : SplitRows(out)) {
     if (f.size() < 4 || f[0].empty()) continue;
     // "CANCELLED by 0" -> CANCELLED; the exit code "2:0" is kept in `reason`.
     std::string state = f[2].substr(0, f[2].find(' '));
@@ -412,13 +410,7 @@ Result<std::string> ProbeSlurm(const SlurmTargetConfig& c, const SlurmShell& she
   json facts = json::object();
   json parts = json::object();
   std::string gres;
-  std::istringstream in(info.out);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string part;
-    while (std::getline(ss, part, '|')) f.push_back(part);
+  for (const auto& f : SplitRows(info.out)) {
     if (f.size() < 6) continue;
     json& p = parts[f[0]];
     if (!p.is_object()) p = {{"available", f[1]}, {"nodes", 0}, {"states", json::object()}};
@@ -440,7 +432,7 @@ Result<std::string> ProbeSlurm(const SlurmTargetConfig& c, const SlurmShell& she
   FERRY_ASSIGN_OR_RETURN(ProcessResult conf, shell("scontrol show config", "", 30000));
   if (conf.exit_code == 0) {
     std::istringstream cin(conf.out);
-    while (std::getline(cin, line)) {
+    for (std::string line; std::getline(cin, line);) {
       auto eq = line.find(" = ");
       if (eq == std::string::npos) continue;
       std::string k = line.substr(0, line.find_last_not_of(' ', eq) + 1), v = line.substr(eq + 3);

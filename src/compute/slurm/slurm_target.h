@@ -53,6 +53,9 @@ std::unique_ptr<ComputeTarget> MakeSlurmTarget(const std::string& name, const Sl
 // writable. Returns the facts (partitions with node counts and states, gres, version).
 Result<std::string> ProbeSlurm(const SlurmTargetConfig& config, const SlurmShell& shell);
 
+// Slurm's `-o 'a|b|c'` output: one row of fields per line.
+std::vector<std::vector<std::string>> SplitRows(const std::string& out);
+
 // Parses `squeue -h -t all -o '%i|%j|%T|%r|%V'` output: job id -> (name, state, reason, submit time).
 struct SlurmJobRow {
   std::string id, name, state, reason, submit;
