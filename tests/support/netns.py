@@ -7,11 +7,15 @@ counts as dead (PID 1 on this kind of machine reaps orphans only about once a se
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -126,3 +130,82 @@ def disable_ipv6(ifname: str) -> None:
         Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6").write_text("1")
     except OSError:
         pass
+
+
+# ---- ownership registry ------------------------------------------------------------------------
+# Every lab/cluster writes a record (owner pid + start time, namespaces, bridge, ...) into its
+# registry directory before creating anything, so what a crashed session left is found later.
+@contextmanager
+def registry_lock(registry: Path):
+    registry.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(registry / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def load_records(registry: Path) -> list[tuple[Path, dict]]:
+    out = []
+    for f in sorted(registry.glob("*.json")):
+        try:
+            out.append((f, json.loads(f.read_text())))
+        except (OSError, ValueError):
+            out.append((f, {}))
+    return out
+
+
+def destroy_netns(ns: str, info: dict, process_keys: tuple[str, ...] = ()) -> None:
+    """Kills the processes a record named for this netns (if still the same ones), everything
+    else inside it, then removes it and its host-side veth."""
+    for key in process_keys:
+        if info.get(key):
+            kill_ident(info[key])
+    ino = netns_inode(ns)
+    if ino is not None:
+        kill_netns_processes(ino)
+        run("ip", "netns", "del", ns, check=False)
+    veth = info.get("veth")
+    if veth and link_exists(veth):
+        run("ip", "link", "del", veth, check=False)
+
+
+def cleanup_stale(registry: Path, prefix: str, label: str, process_keys: tuple[str, ...] = (),
+                  before_bridge=None, verbose: bool = False) -> list[str]:
+    """Removes what dead owners left behind (their namespaces with every process in them, veths,
+    bridge, dirs, registry record; `before_bridge(record, removed)` for the harness's own extras)
+    and netns named `prefix*` that no live owner claims. Never touches what a live owner (its
+    process still running) recorded. Returns what it removed."""
+    removed: list[str] = []
+    with registry_lock(registry):
+        claimed: set[str] = set()
+        for path, rec in load_records(registry):
+            if rec and alive(rec.get("owner")):
+                claimed.update(rec.get("netns", {}))
+                continue
+            for ns, info in rec.get("netns", {}).items():
+                destroy_netns(ns, info, process_keys)
+                removed.append(f"netns {ns}")
+            if before_bridge:
+                before_bridge(rec, removed)
+            br = rec.get("bridge")
+            if br and link_exists(br):
+                run("ip", "link", "del", br, check=False)
+                removed.append(f"bridge {br}")
+            for d in rec.get("remove_dirs", []):
+                shutil.rmtree(d, ignore_errors=True)
+            path.unlink(missing_ok=True)
+            removed.append(f"record {path.name}")
+        try:
+            names = os.listdir("/run/netns")
+        except OSError:
+            names = []
+        for ns in names:
+            if prefix and ns.startswith(prefix) and ns not in claimed:
+                destroy_netns(ns, {})
+                removed.append(f"orphan netns {ns}")
+    if verbose:
+        for r in removed:
+            print(f"{label}: removed {r}")
+    return removed

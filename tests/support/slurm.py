@@ -86,7 +86,6 @@ Stdlib only (Python 3.11). Needs root, slurm-wlm (slurmctld, slurmd, client comm
 from __future__ import annotations
 
 import atexit
-import fcntl
 import json
 import os
 import re
@@ -98,7 +97,6 @@ import subprocess
 import tempfile
 import time
 import zlib
-from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -183,81 +181,31 @@ def _parse_kv(line: str) -> dict[str, str]:
     return out
 
 
-# ---- ownership registry -----------------------------------------------------------------------
-@contextmanager
+# ---- ownership registry (netns.py) --------------------------------------------------------------
 def _registry_lock():
-    REGISTRY.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with open(REGISTRY / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return netns.registry_lock(REGISTRY)
 
 
 def _load_records() -> list[tuple[Path, dict]]:
-    out = []
-    for f in sorted(REGISTRY.glob("*.json")):
-        try:
-            out.append((f, json.loads(f.read_text())))
-        except (OSError, ValueError):
-            out.append((f, {}))
-    return out
+    return netns.load_records(REGISTRY)
 
 
-def _destroy_netns(ns: str, info: dict) -> None:
-    if info.get("slurmd"):
-        _kill_ident(info["slurmd"])
-    ino = netns_inode(ns)
-    if ino is not None:
-        kill_netns_processes(ino)
-        _run("ip", "netns", "del", ns, check=False)
-    veth = info.get("veth")
-    if veth and _link_exists(veth):
-        _run("ip", "link", "del", veth, check=False)
+def _remove_extras(rec: dict, removed: list[str]) -> None:
+    """A dead cluster's daemons (slurmctld, munged) and its iptables rule."""
+    for name, ident in rec.get("procs", {}).items():
+        if ident and _kill_ident(ident, signal.SIGTERM, wait=5):
+            removed.append(f"{name} pid {ident[0]}")
+    br = rec.get("bridge")
+    if rec.get("iptables") and br:
+        if _run("iptables", "-w", "-D", *_forward_rule(br), check=False).returncode == 0:
+            removed.append(f"iptables rule for {br}")
 
 
 def cleanup_stale(prefix: str = DEFAULT_PREFIX, verbose: bool = False) -> list[str]:
     """Removes what dead clusters left behind (their slurmctld, munged, namespaces with every process
     in them — slurmd, slurmstepd, jobs —, veths, bridge, iptables rule, dirs, registry record) and
-    netns named `prefix*` that no live cluster claims. Never touches what a live cluster (owner
-    process still running) recorded. Returns what it removed."""
-    removed: list[str] = []
-    with _registry_lock():
-        claimed: set[str] = set()
-        for path, rec in _load_records():
-            if rec and _alive(rec.get("owner")):
-                claimed.update(rec.get("netns", {}))
-                continue
-            for ns, info in rec.get("netns", {}).items():
-                _destroy_netns(ns, info)
-                removed.append(f"netns {ns}")
-            for name, ident in rec.get("procs", {}).items():
-                if ident and _kill_ident(ident, signal.SIGTERM, wait=5):
-                    removed.append(f"{name} pid {ident[0]}")
-            br = rec.get("bridge")
-            if rec.get("iptables") and br:
-                if _run("iptables", "-w", "-D", *_forward_rule(br), check=False).returncode == 0:
-                    removed.append(f"iptables rule for {br}")
-            if br and _link_exists(br):
-                _run("ip", "link", "del", br, check=False)
-                removed.append(f"bridge {br}")
-            for d in rec.get("remove_dirs", []):
-                shutil.rmtree(d, ignore_errors=True)
-            path.unlink(missing_ok=True)
-            removed.append(f"record {path.name}")
-        try:
-            names = os.listdir("/run/netns")
-        except OSError:
-            names = []
-        for ns in names:
-            if prefix and ns.startswith(prefix) and ns not in claimed:
-                _destroy_netns(ns, {})
-                removed.append(f"orphan netns {ns}")
-    if verbose:
-        for r in removed:
-            print(f"slurm.py: removed {r}")
-    return removed
+    netns named `prefix*` that no live cluster claims. Returns what it removed."""
+    return netns.cleanup_stale(REGISTRY, prefix, "slurm.py", ("slurmd",), _remove_extras, verbose)
 
 
 # ---- one node --------------------------------------------------------------------------------

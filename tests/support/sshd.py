@@ -64,7 +64,6 @@ rsync tests.
 from __future__ import annotations
 
 import atexit
-import fcntl
 import json
 import os
 import re
@@ -78,7 +77,6 @@ import tempfile
 import threading
 import time
 import zlib
-from contextlib import contextmanager
 from pathlib import Path
 
 import netns
@@ -124,79 +122,20 @@ def _hash_password(password: str) -> str:
     return _run("openssl", "passwd", "-6", "-stdin", input=password + "\n").stdout.strip()
 
 
-# ---- ownership registry -----------------------------------------------------------------------
-@contextmanager
+# ---- ownership registry (netns.py) --------------------------------------------------------------
 def _registry_lock():
-    REGISTRY.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with open(REGISTRY / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return netns.registry_lock(REGISTRY)
 
 
 def _load_records() -> list[tuple[Path, dict]]:
-    out = []
-    for f in sorted(REGISTRY.glob("*.json")):
-        try:
-            out.append((f, json.loads(f.read_text())))
-        except (OSError, ValueError):
-            out.append((f, {}))
-    return out
-
-
-def _destroy_netns(ns: str, info: dict) -> None:
-    for key in ("holder", "sshd"):  # recorded processes, if still the same ones
-        ident = info.get(key)
-        if ident and _alive(ident):
-            try:
-                os.kill(ident[0], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    ino = netns_inode(ns)
-    if ino is not None:
-        kill_netns_processes(ino)
-        _run("ip", "netns", "del", ns, check=False)
-    veth = info.get("veth")
-    if veth and _link_exists(veth):
-        _run("ip", "link", "del", veth, check=False)
+    return netns.load_records(REGISTRY)
 
 
 def cleanup_stale(prefix: str = DEFAULT_PREFIX, verbose: bool = False) -> list[str]:
-    """Removes what dead labs left behind (their namespaces with all processes in them, veths,
-    bridge, control dir, registry record) and netns named `prefix*` that no live lab claims.
-    Never touches what a live lab (owner process still running) recorded. Returns what it removed."""
-    removed: list[str] = []
-    with _registry_lock():
-        claimed: set[str] = set()
-        for path, rec in _load_records():
-            if rec and _alive(rec.get("owner")):
-                claimed.update(rec.get("netns", {}))
-                continue
-            for ns, info in rec.get("netns", {}).items():
-                _destroy_netns(ns, info)
-                removed.append(f"netns {ns}")
-            br = rec.get("bridge")
-            if br and _link_exists(br):
-                _run("ip", "link", "del", br, check=False)
-                removed.append(f"bridge {br}")
-            for d in rec.get("remove_dirs", []):
-                shutil.rmtree(d, ignore_errors=True)
-            path.unlink(missing_ok=True)
-            removed.append(f"record {path.name}")
-        try:
-            names = os.listdir("/run/netns")
-        except OSError:
-            names = []
-        for ns in names:
-            if prefix and ns.startswith(prefix) and ns not in claimed:
-                _destroy_netns(ns, {})
-                removed.append(f"orphan netns {ns}")
-    if verbose:
-        for r in removed:
-            print(f"sshd.py: removed {r}")
-    return removed
+    """Removes what dead labs left behind (their namespaces with all processes in them — the
+    recorded holder and sshd first —, veths, bridge, control dir, registry record) and netns named
+    `prefix*` that no live lab claims. Returns what it removed."""
+    return netns.cleanup_stale(REGISTRY, prefix, "sshd.py", ("holder", "sshd"), verbose=verbose)
 
 
 # ---- a remote forward (ssh -R) --------------------------------------------------------------
