@@ -1,6 +1,7 @@
 // `ferry run submit`: snapshot the source directory, upload only missing blobs, create the run.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +30,7 @@
 #include "runconfig/conda_env.h"
 #include "runconfig/runconfig.h"
 #include "snapshot/snapshot.h"
+#include "sweep/space.h"
 
 namespace ferry::cli {
 
@@ -50,9 +52,15 @@ struct SubmitOptions {
   // environment.name/version: a registered environment when the server has one of that name.
   std::string environment_name, environment_version;
   bool managed_without_spec = false;  // userManagedDependencies false, no file: needs the registered one
+  // submit-hyperdrive: the sweep file, read and checked before anything is uploaded.
+  std::string sweep_file, sweep_text;
+  bool azure_strict = false;
+  std::vector<std::string> warm_start;
 };
 
 }  // namespace
+
+int WaitSweep(Context& ctx, const std::string& sweep_id);  // verb_sweep.cc
 
 std::optional<std::string> FolderExperiment(const std::string& dir) {
   auto text = ReadFile(JoinPath(dir, ".ferry/config.json"));
@@ -254,6 +262,17 @@ int Submit(Context& ctx, SubmitOptions& o) {
                                                "; pass --source-dir"));
   }
   std::string script_rel = script_abs.substr(source.size() + 1);
+  if (!o.sweep_file.empty()) {
+    auto text = ReadFile(o.sweep_file);
+    if (!text.ok()) return ReportError(text.status().WithContext("sweep file '" + o.sweep_file + "'"));
+    sweep::ParseOptions po;
+    po.azure_strict = o.azure_strict;
+    auto spec = sweep::ParseSweepSpec(*text, o.sweep_file, po);
+    if (!spec.ok()) return ReportError(spec.status());
+    Status args = sweep::CheckFixedArguments(*spec, o.args);
+    if (!args.ok()) return ReportError(args);
+    o.sweep_text = std::move(text).value();
+  }
   if (o.experiment.empty()) o.experiment = FolderExperiment(source).value_or("default");
   // In a container the interpreter is the image's, found on the container's PATH.
   // In a container or on another machine the interpreter is found there, on its PATH.
@@ -351,9 +370,26 @@ int Submit(Context& ctx, SubmitOptions& o) {
   if (git.ok() && git->present) {
     body["git"] = {{"remote_url", git->remote_url}, {"branch", git->branch}, {"commit", git->commit}, {"dirty", git->dirty}};
   }
-  auto run = ctx.Call("POST", "/api/v1/runs", body.dump());
+  if (!o.sweep_file.empty()) {
+    body["sweep"] = {{"spec", o.sweep_text}, {"spec_file", o.sweep_file}, {"azure_strict", o.azure_strict},
+                     {"warm_start", o.warm_start}};
+  }
+  auto run = ctx.Call("POST", o.sweep_file.empty() ? "/api/v1/runs" : "/api/v1/sweeps", body.dump());
   if (!run.ok()) return ReportError(run.status());
   std::string id = (*run)["id"];
+  if (!o.sweep_file.empty()) {
+    if (ctx.json_output() && !o.wait) {
+      PrintJson(*run);
+      return kExitOk;
+    }
+    std::fprintf(stderr, "Sweep %s submitted to %s (experiment %s); see 'ferry sweep show %s'\n", id.c_str(),
+                 o.target.c_str(), o.experiment.c_str(), id.c_str());
+    if (!o.wait) {
+      std::printf("%s\n", id.c_str());
+      return kExitOk;
+    }
+    return WaitSweep(ctx, id);
+  }
   if (ctx.json_output() && !o.wait) {
     (*run)["uploaded"] = {{"files", up_files}, {"bytes", up_bytes}};
     PrintJson(*run);
@@ -367,20 +403,32 @@ int Submit(Context& ctx, SubmitOptions& o) {
 
 }  // namespace
 
-// Finds -c NAME: a file path, else NAME.runconfig under .ferry/, .azureml/ or aml_config/ of
-// the source directory (where `az ml folder attach` put them).
-Result<std::string> FindRunConfig(const std::string& name, const std::string& source_dir) {
-  if (PathExists(name)) return name;
+static bool IsFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// Finds a configuration file named on the command line: a file path, else NAME + one of the
+// suffixes under .ferry/, .azureml/ or aml_config/ of the source directory (where `az ml
+// folder attach` put them).
+Result<std::string> FindConfigFile(const std::string& name, const std::string& source_dir,
+                                   const std::vector<std::string>& suffixes, const std::string& what) {
+  if (IsFile(name)) return name;
   std::vector<std::string> tried;
   for (const char* dir : {".ferry", ".azureml", "aml_config"}) {
-    for (const std::string& file : {name + ".runconfig", name}) {
-      std::string p = JoinPath(JoinPath(source_dir, dir), file);
-      if (PathExists(p)) return p;
+    for (const std::string& suffix : suffixes) {
+      std::string p = JoinPath(JoinPath(source_dir, dir), name + suffix);
+      if (IsFile(p)) return p;
       tried.push_back(p);
     }
   }
-  return Status::NotFound("run configuration '" + name + "' not found: it is not a file, and none of " +
-                          tried[0] + ", " + tried[2] + ", " + tried[4] + " exists");
+  std::string list;
+  for (size_t i = 0; i < tried.size(); i += suffixes.size()) list += (list.empty() ? "" : ", ") + tried[i];
+  return Status::NotFound(what + " '" + name + "' not found: it is not a file, and none of " + list + " exists");
+}
+
+Result<std::string> FindRunConfig(const std::string& name, const std::string& source_dir) {
+  return FindConfigFile(name, source_dir, {".runconfig", ""}, "run configuration");
 }
 
 // Applies a run configuration under the command line's values (which win).
@@ -452,6 +500,35 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
   return Status::Ok();
 }
 
+namespace {
+
+// submit-script and submit-hyperdrive: a run configuration under the command line's values.
+int SubmitWithRunConfig(Context& ctx, SubmitOptions& o, const std::string& config_name, bool target_given) {
+  if (!o.args.empty() && o.args.front() == "--") o.args.erase(o.args.begin());
+  // `-c cfg -- ARGS` (the script from the file): everything after "--" is an argument,
+  // though the parser fills the script positional first.
+  auto dd = std::find(ctx.argv.begin(), ctx.argv.end(), "--");
+  if (dd != ctx.argv.end() && !o.script.empty() &&
+      static_cast<size_t>(ctx.argv.end() - dd - 1) == o.args.size() + 1) {
+    o.args.insert(o.args.begin(), o.script);
+    o.script.clear();
+  }
+  auto path = FindRunConfig(config_name, AbsolutePath(o.source_dir));
+  if (!path.ok()) return ReportError(path.status());
+  auto loaded = runconfig::LoadRunConfig(*path);
+  if (!loaded.ok()) return ReportError(loaded.status());
+  if (!loaded->unused_fields.empty()) {
+    std::string list;
+    for (auto& f : loaded->unused_fields) list += (list.empty() ? "" : ", ") + f;
+    std::fprintf(stderr, "ferry: warning: %s: fields Ferry does not use: %s\n", path->c_str(), list.c_str());
+  }
+  Status st = ApplyRunConfig(*loaded, &o, target_given);
+  if (!st.ok()) return ReportError(st);
+  return Submit(ctx, o);
+}
+
+}  // namespace
+
 void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code) {
   auto* submit = run.add_subcommand("submit", "Submit a script as a run");
   auto o = std::make_shared<SubmitOptions>();
@@ -484,36 +561,42 @@ void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code) {
   ss->add_option("args", so->args, "Arguments for the script after -- (override the file's 'arguments')");
   ss->positionals_at_end();
   ss->callback([&ctx, so, config_name, target_opt, exit_code] {
-    if (!so->args.empty() && so->args.front() == "--") so->args.erase(so->args.begin());
-    // `-c cfg -- ARGS` (the script from the file): everything after "--" is an argument,
-    // though the parser fills the script positional first.
-    auto dd = std::find(ctx.argv.begin(), ctx.argv.end(), "--");
-    if (dd != ctx.argv.end() && !so->script.empty() &&
-        static_cast<size_t>(ctx.argv.end() - dd - 1) == so->args.size() + 1) {
-      so->args.insert(so->args.begin(), so->script);
-      so->script.clear();
-    }
-    auto path = FindRunConfig(*config_name, AbsolutePath(so->source_dir));
+    *exit_code = SubmitWithRunConfig(ctx, *so, *config_name, target_opt->count() > 0);
+  });
+
+  auto* hd = run.add_subcommand("submit-hyperdrive",
+                                "Submit a hyperparameter sweep: a run configuration and a sweep file (as 'az ml run "
+                                "submit-hyperdrive')");
+  auto ho = std::make_shared<SubmitOptions>();
+  auto hd_config = std::make_shared<std::string>();
+  auto hd_file = std::make_shared<std::string>();
+  hd->add_option("-c,--run-configuration-name", *hd_config,
+                 "Run configuration: a file, or NAME for NAME.runconfig under .ferry/, .azureml/ or aml_config/")
+      ->required();
+  hd->add_option("--hyperdrive-configuration-name", *hd_file,
+                 "Sweep file (hdconfig.yml, Azure ML CLI format): a file, or NAME under .ferry/, .azureml/ or "
+                 "aml_config/ (NAME, NAME.yml, NAME.yaml)")
+      ->required();
+  hd->add_option("-e,--experiment-name", ho->experiment, "Experiment (created if missing)");
+  auto* hd_target = hd->add_option("-t,--target", ho->target, "Compute target (overrides the file's 'target')");
+  hd->add_option("-d,--source-directory", ho->source_dir, "Directory snapshotted and sent with the trials (default: .)");
+  hd->add_option("--python", ho->python, "Interpreter on the target (overrides interpreterPath)");
+  hd->add_flag("--azure-strict", ho->azure_strict,
+               "Accept only what Azure ML accepts (Bayesian: choice/uniform/quniform, no early termination; no ASHA)");
+  hd->add_option("--warm-start", ho->warm_start, "An earlier Bayesian sweep whose trials seed the model (repeatable)");
+  hd->add_flag("--wait", ho->wait, "Follow the sweep until it ends; exit with its result");
+  hd->add_option("--tag", ho->tags, "Tag KEY=VALUE (repeatable)");
+  hd->add_option("script", ho->script, "Script (overrides the run configuration's 'script')");
+  hd->add_option("args", ho->args, "Fixed arguments after -- (override the run configuration's 'arguments')");
+  hd->positionals_at_end();
+  hd->callback([&ctx, ho, hd_config, hd_file, hd_target, exit_code] {
+    auto path = FindConfigFile(*hd_file, AbsolutePath(ho->source_dir), {"", ".yml", ".yaml"}, "sweep file");
     if (!path.ok()) {
       *exit_code = ReportError(path.status());
       return;
     }
-    auto loaded = runconfig::LoadRunConfig(*path);
-    if (!loaded.ok()) {
-      *exit_code = ReportError(loaded.status());
-      return;
-    }
-    if (!loaded->unused_fields.empty()) {
-      std::string list;
-      for (auto& f : loaded->unused_fields) list += (list.empty() ? "" : ", ") + f;
-      std::fprintf(stderr, "ferry: warning: %s: fields Ferry does not use: %s\n", path->c_str(), list.c_str());
-    }
-    Status st = ApplyRunConfig(*loaded, so.get(), target_opt->count() > 0);
-    if (!st.ok()) {
-      *exit_code = ReportError(st);
-      return;
-    }
-    *exit_code = Submit(ctx, *so);
+    ho->sweep_file = *path;
+    *exit_code = SubmitWithRunConfig(ctx, *ho, *hd_config, hd_target->count() > 0);
   });
 }
 

@@ -16,13 +16,14 @@ void RegisterFolder(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterUser(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterQuota(CLI::App& app, Context& ctx, int* exit_code);
+void RegisterSweep(CLI::App& app, Context& ctx, int* exit_code);
 
 namespace {
 
 // Every verb group, in help order.
-constexpr Register kVerbs[] = {RegisterRun,    RegisterExperiment, RegisterEnvironment,
-                               RegisterCompute, RegisterFolder,   RegisterUser,
-                               RegisterQuota,   RegisterServer};
+constexpr Register kVerbs[] = {RegisterRun,     RegisterSweep,  RegisterExperiment, RegisterEnvironment,
+                               RegisterCompute, RegisterFolder, RegisterUser,       RegisterQuota,
+                               RegisterServer};
 
 }  // namespace
 

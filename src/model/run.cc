@@ -1,6 +1,8 @@
 // Run status names and the transition table.
 #include "model/run.h"
 
+#include <cctype>
+
 namespace ferry::model {
 
 namespace {
@@ -49,6 +51,28 @@ bool IsLegalTransition(RunStatus from, RunStatus to) {
     case RunStatus::kFinalizing: return to == RunStatus::kCompleted;
     default: return false;
   }
+}
+
+// "--alpha 0.5", "--alpha=0.5" -> {"alpha": "0.5"}.
+std::map<std::string, std::string> ParamsFromArguments(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.size() < 2 || a[0] != '-') continue;
+    size_t start = a.find_first_not_of('-');
+    if (start == std::string::npos || start > 2) continue;
+    std::string name = a.substr(start);
+    auto eq = name.find('=');
+    if (eq != std::string::npos) {
+      out[name.substr(0, eq)] = name.substr(eq + 1);
+    } else if (i + 1 < args.size() && (args[i + 1].empty() || args[i + 1][0] != '-' ||
+                                       (args[i + 1].size() > 1 && std::isdigit(static_cast<unsigned char>(args[i + 1][1]))))) {
+      out[name] = args[++i];
+    } else {
+      out[name] = "true";
+    }
+  }
+  return out;
 }
 
 }  // namespace ferry::model

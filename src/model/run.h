@@ -65,6 +65,10 @@ struct Run {
   RunOptions options;         // from the run configuration
   std::string submitted_by;   // the user whose token submitted it ("" for the workspace token)
   std::vector<int> gpu_ids;   // devices the scheduler gave the run (indices on its node)
+  std::string kind = "run";   // "run", or "sweep": a parent whose controller starts trials
+                              // (the scheduler never launches it)
+  std::string parent_id;      // a sweep's trial: the sweep's run id
+  std::string cancel_reason;  // why a cancel was requested (recorded as the Canceled reason)
 };
 
 struct StatusEvent {
@@ -96,8 +100,14 @@ struct Artifact {
   std::string hash;   // blob hash
 };
 
+// The parameters a run's arguments set: "--alpha 0.5", "--alpha=0.5" -> {"alpha": "0.5"}; a
+// flag without a value is "true".
+std::map<std::string, std::string> ParamsFromArguments(const std::vector<std::string>& args);
+
 struct RunFilter {
   std::string experiment, target;
+  std::string parent;             // non-empty: the trials of that sweep only
+  bool include_children = false;  // parent empty: also list sweeps' trials
   std::optional<RunStatus> status;
   int limit = 100;
   int offset = 0;

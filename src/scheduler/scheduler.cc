@@ -77,7 +77,7 @@ Status Scheduler::Cancel(const std::string& run_id, const std::string& reason) {
     return Status::FailedPrecondition("run '" + run_id + "' has already ended (" +
                                       model::RunStatusName(run.status) + ")");
   }
-  FERRY_RETURN_IF_ERROR(store_->RequestCancel(run_id));
+  FERRY_RETURN_IF_ERROR(store_->RequestCancel(run_id, reason));
   // Read the status again after recording the request: a cycle that launches the run from
   // now on sees the request (it checks again after Launch), so a Queued status read here
   // can't orphan a launched agent.
@@ -146,6 +146,7 @@ void Scheduler::Loop() {
 }
 
 void Scheduler::RunOnce() {
+  if (options_.before_cycle) options_.before_cycle();
   auto active = store_->ListActiveRuns();
   if (!active.ok()) {
     spdlog::error("scheduler: listing active runs: {}", active.status().ToString());
@@ -160,6 +161,7 @@ void Scheduler::RunOnce() {
   std::map<std::string, std::vector<model::Run*>> launched;
   std::vector<model::Run*> queued;
   for (auto& run : *active) {
+    if (run.kind == "sweep") continue;  // a sweep's controller runs it; its trials come here
     // A queued run that still has a job is waiting in its cluster's queue (requeued there):
     // the driver, not this scheduler, starts it again.
     if (run.status == RunStatus::kQueued && run.job_handle.empty()) {

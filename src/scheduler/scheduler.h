@@ -25,6 +25,9 @@ struct SchedulerOptions {
   std::function<std::string(const std::string& run_id)> token_for;
   // Called after the scheduler changed a run's status (e.g. to wake long polls). Optional.
   std::function<void(const std::string& run_id)> on_change;
+  // Called at the start of every cycle, on the scheduler's thread, before queued runs are
+  // launched (the sweep controller: it creates trials the same cycle then starts). Optional.
+  std::function<void()> before_cycle;
 };
 
 class Scheduler {
@@ -33,6 +36,8 @@ class Scheduler {
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
+  // Sets SchedulerOptions::before_cycle; call before Start().
+  void SetBeforeCycle(std::function<void()> hook) { options_.before_cycle = std::move(hook); }
 
   // Registers (or replaces) a target. Any thread. The raw-pointer form does not own it.
   void AddTarget(std::shared_ptr<compute::ComputeTarget> target);

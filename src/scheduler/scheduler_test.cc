@@ -152,7 +152,13 @@ class HookStore final : public store::MetadataStore {
   Status SetJobHandle(const std::string& id, const std::string& h) override {
     return s_->SetJobHandle(id, h);
   }
-  Status RequestCancel(const std::string& id) override { return s_->RequestCancel(id); }
+  Status RequestCancel(const std::string& id, const std::string& reason) override {
+    return s_->RequestCancel(id, reason);
+  }
+  Result<model::Run> CreateSweep(const model::Run& run, const store::SweepRecord& sw, double now) override {
+    return s_->CreateSweep(run, sw, now);
+  }
+  Result<store::SweepRecord> GetSweep(const std::string& id) override { return s_->GetSweep(id); }
   Result<std::vector<model::StatusEvent>> History(const std::string& id) override {
     return s_->History(id);
   }

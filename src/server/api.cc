@@ -11,7 +11,10 @@
 
 #include "common/crypto.h"
 #include "model/manifest.h"
+#include "scheduler/sweep_controller.h"
 #include "server/targets.h"
+#include "sweep/policy.h"
+#include "sweep/space.h"
 
 namespace ferry::server {
 
@@ -117,7 +120,9 @@ json RunToJson(const model::Run& r) {
             {"attempt", r.attempt},
             {"cancel_requested", r.cancel_requested},
             {"gpu_ids", r.gpu_ids},
-            {"submitted_by", r.submitted_by}};
+            {"submitted_by", r.submitted_by},
+            {"kind", r.kind},
+            {"parent_id", r.parent_id.empty() ? json(nullptr) : json(r.parent_id)}};
   model::RunOptionsToJson(r.options, &j);
   if (r.git.present) {
     j["git"] = {{"remote_url", r.git.remote_url}, {"branch", r.git.branch},
@@ -128,27 +133,6 @@ json RunToJson(const model::Run& r) {
   return j;
 }
 
-// "--alpha 0.5", "--alpha=0.5" -> {"alpha": "0.5"}.
-std::map<std::string, std::string> ParamsFromArguments(const std::vector<std::string>& args) {
-  std::map<std::string, std::string> out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a.size() < 2 || a[0] != '-') continue;
-    size_t start = a.find_first_not_of('-');
-    if (start == std::string::npos || start > 2) continue;
-    std::string name = a.substr(start);
-    auto eq = name.find('=');
-    if (eq != std::string::npos) {
-      out[name.substr(0, eq)] = name.substr(eq + 1);
-    } else if (i + 1 < args.size() && (args[i + 1].empty() || args[i + 1][0] != '-' ||
-                                       (args[i + 1].size() > 1 && std::isdigit(static_cast<unsigned char>(args[i + 1][1]))))) {
-      out[name] = args[++i];
-    } else {
-      out[name] = "true";
-    }
-  }
-  return out;
-}
 
 std::vector<std::string> SplitPath(const std::string& path) {
   std::vector<std::string> out;
@@ -584,10 +568,8 @@ struct Api::Impl {
   }
 
   // ---- runs
-  HandlerResult CreateRun() {
-    auto body = ParseBody(req);
-    if (!body.ok()) return Error(body.status());
-    const json& j = *body;
+  // The run a submit describes, validated (snapshot stored, script in it, target usable).
+  Result<model::Run> RunFromBody(const json& j) {
     model::Run run;
     auto get = [&](const char* f, bool req, std::string* out) -> Status {
       auto v = StringField(j, f, req);
@@ -600,30 +582,30 @@ struct Api::Impl {
                              {"script", true, &run.script}, {"python", false, &run.python},
                              {"snapshot_id", true, &run.snapshot_id}}) {
       Status st = get(f, r, out);
-      if (!st.ok()) return Error(st);
+      if (!st.ok()) return st;
     }
     run.experiment = experiment.empty() ? "default" : experiment;
     run.submitted_by = user_name;
     if (run.target.empty()) run.target = "local";
     if (run.python.empty()) run.python = "python3";
     if (auto it = j.find("arguments"); it != j.end() && !it->is_null()) {
-      if (!it->is_array()) return Bad("field 'arguments' must be an array of strings");
+      if (!it->is_array()) return Status::InvalidArgument("field 'arguments' must be an array of strings");
       for (auto& a : *it) {
-        if (!a.is_string()) return Bad("field 'arguments' must contain only strings, found " + a.dump());
+        if (!a.is_string()) return Status::InvalidArgument("field 'arguments' must contain only strings, found " + a.dump());
         run.arguments.push_back(a.get<std::string>());
       }
     }
     auto tags = StringMapField(j, "tags");
-    if (!tags.ok()) return Error(tags.status());
+    if (!tags.ok()) return tags.status();
     run.tags = *tags;
     auto options = model::RunOptionsFromJson(j);
-    if (!options.ok()) return Error(options.status());
+    if (!options.ok()) return options.status();
     run.options = std::move(options).value();
     model::EnvironmentSpec& env = run.options.environment;
     if (!env.name.empty() && env.file.empty() && env.content.empty()) {
       // A registered environment: the run keeps its spec, so later versions don't change it.
       auto reg = d.store->GetEnvironment(env.name, env.version);
-      if (!reg.ok()) return Error(reg.status().WithContext("field 'environment'"));
+      if (!reg.ok()) return reg.status().WithContext("field 'environment'");
       env.type = reg->type;
       env.content = reg->content;
       env.version = reg->version;
@@ -636,41 +618,184 @@ struct Api::Impl {
       run.git.dirty = it->value("dirty", false);
     }
     Status st = model::ValidateRelativePath(run.script);
-    if (!st.ok()) return Error(st.WithContext("field 'script'"));
+    if (!st.ok()) return st.WithContext("field 'script'");
     auto target = d.store->GetTarget(run.target);
-    if (!target.ok()) return Error(target.status());
-    if (!IsSha256Hex(run.snapshot_id)) return Bad("field 'snapshot_id' is not a SHA-256 hex digest");
+    if (!target.ok()) return target.status();
+    if (!IsSha256Hex(run.snapshot_id)) return Status::InvalidArgument("field 'snapshot_id' is not a SHA-256 hex digest");
     auto manifest_text = d.blobs->Get(run.snapshot_id);
     if (!manifest_text.ok()) {
-      return Error(Status::NotFound("snapshot " + run.snapshot_id + " is not stored; upload it first"));
+      return Status::NotFound("snapshot " + run.snapshot_id + " is not stored; upload it first");
     }
     // The stored manifest was validated when it was posted; a binary search over its
     // sorted lines finds the script without parsing 50,000 lines on every submit.
     if (!model::ManifestTextHasPath(*manifest_text, run.script)) {
       size_t files = static_cast<size_t>(std::count(manifest_text->begin(), manifest_text->end(), '\n'));
-      return Bad("script '" + run.script + "' is not in the snapshot of the source directory (" +
+      return Status::InvalidArgument("script '" + run.script + "' is not in the snapshot of the source directory (" +
                  std::to_string(files) + " files); check the path and ignore files");
     }
     if (!env.file.empty() && !model::ManifestTextHasPath(*manifest_text, env.file)) {
-      return Bad("environment file '" + env.file + "' is not in the snapshot of the source directory; "
+      return Status::InvalidArgument("environment file '" + env.file + "' is not in the snapshot of the source directory; "
                  "check the path (relative to the source directory) and ignore files");
     }
     Status allowed = d.targets->CheckSubmit(run.target, user_name);
-    if (!allowed.ok()) return Error(allowed);
+    if (!allowed.ok()) return allowed;
     Status fits = d.scheduler->CheckFits(run);
-    if (!fits.ok()) return Error(fits);
-    double now = d.clock->Now();
-    run.id = run.experiment + "_" + std::to_string(static_cast<long long>(now)) + "_" + RandomHex(4);
-    auto created = d.store->CreateRun(run, ParamsFromArguments(run.arguments), "hmac", now);
+    if (!fits.ok()) return fits;
+    run.id = run.experiment + "_" + std::to_string(static_cast<long long>(d.clock->Now())) + "_" + RandomHex(4);
+    return run;
+  }
+
+  HandlerResult CreateRun() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto run = RunFromBody(*body);
+    if (!run.ok()) return Error(run.status());
+    auto created = d.store->CreateRun(*run, model::ParamsFromArguments(run->arguments), "hmac", d.clock->Now());
     if (!created.ok()) return Error(created.status());
     d.scheduler->Wake();
     return Json(201, RunToJson(*created));
+  }
+
+  // ---- sweeps: POST /sweeps {run fields..., "sweep": {"spec", "spec_file", "azure_strict",
+  // "warm_start"}}; GET /sweeps/{id}; POST /sweeps/{id}/cancel.
+  HandlerResult CreateSweep() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto it = body->find("sweep");
+    if (it == body->end() || !it->is_object()) {
+      return Bad("field 'sweep' is required: {\"spec\": the hdconfig.yml text, \"spec_file\": its name}");
+    }
+    const json& sj = *it;
+    auto text = StringField(sj, "spec", true);
+    if (!text.ok()) return Error(text.status().WithContext("sweep"));
+    auto file = StringField(sj, "spec_file", false);
+    if (!file.ok()) return Error(file.status().WithContext("sweep"));
+    scheduler::SweepSettings settings;
+    if (auto s = sj.find("azure_strict"); s != sj.end() && !s->is_null()) {
+      if (!s->is_boolean()) return Bad("field 'sweep.azure_strict' must be true or false");
+      settings.azure_strict = s->get<bool>();
+    }
+    if (auto w = sj.find("warm_start"); w != sj.end() && !w->is_null()) {
+      if (!w->is_array()) return Bad("field 'sweep.warm_start' must be an array of sweep run ids");
+      for (auto& id : *w) {
+        if (!id.is_string()) return Bad("field 'sweep.warm_start' must contain only run ids (strings)");
+        settings.warm_start.push_back(id.get<std::string>());
+      }
+    }
+    settings.seed = std::stoull(RandomHex(6), nullptr, 16);  // when the file names none
+    store::SweepRecord record{file->empty() ? "hdconfig.yml" : *file, *text, ""};
+    record.settings = scheduler::SweepSettingsToJson(settings);
+    auto spec = scheduler::LoadSweepSpec(record, settings);
+    if (!spec.ok()) return Error(spec.status());
+    auto run = RunFromBody(*body);
+    if (!run.ok()) return Error(run.status());
+    Status args = sweep::CheckFixedArguments(*spec, run->arguments);
+    if (!args.ok()) return Error(args);
+    if (!settings.warm_start.empty()) {
+      if (spec->sampling != "bayesian") {
+        return Bad("warm start seeds the Bayesian model; this sweep uses " + spec->sampling + " sampling");
+      }
+      auto warm = scheduler::WarmStartObservations(d.store, *spec, settings.warm_start);
+      if (!warm.ok()) return Error(warm.status());
+    }
+    auto created = d.store->CreateSweep(*run, record, d.clock->Now());
+    if (!created.ok()) return Error(created.status());
+    d.scheduler->Wake();
+    return Json(201, RunToJson(*created));
+  }
+
+  HandlerResult Sweep() {
+    const std::string& id = seg[1];
+    if (seg.size() == 3 && seg[2] == "cancel" && req.method == "POST") {
+      auto rec = d.store->GetSweep(id);
+      if (!rec.ok()) return Error(rec.status());
+      Status st = d.scheduler->Cancel(id, "canceled by the user");
+      if (!st.ok()) return Error(st);
+      Changed(id);
+      auto r = d.store->GetRun(id);
+      if (!r.ok()) return Error(r.status());
+      return Json(202, RunToJson(*r));
+    }
+    if (seg.size() != 2 || req.method != "GET") return MethodNotAllowed();
+    auto parent = d.store->GetRun(id);
+    if (!parent.ok()) return Error(parent.status());
+    auto rec = d.store->GetSweep(id);
+    if (!rec.ok()) return Error(rec.status());
+    auto settings = scheduler::SweepSettingsFromJson(rec->settings);
+    if (!settings.ok()) return Error(settings.status());
+    auto spec = scheduler::LoadSweepSpec(*rec, *settings);
+    if (!spec.ok()) return Error(spec.status());
+    model::RunFilter f;
+    f.parent = id;
+    f.limit = 1 << 30;
+    auto trials = d.store->ListRuns(f);
+    if (!trials.ok()) return Error(trials.status());
+    std::reverse(trials->begin(), trials->end());
+    const bool maximize = spec->primary_metric_goal == "Maximize";
+    json arr = json::array(), best = nullptr;
+    std::map<std::string, int> counts;
+    double best_value = 0;
+    for (auto& t : *trials) {
+      ++counts[model::RunStatusName(t.status)];
+      json row = {{"id", t.id}, {"status", model::RunStatusName(t.status)}, {"created_at", t.created_at},
+                  {"started_at", t.started_at}, {"ended_at", t.ended_at}};
+      auto params = d.store->Params(t.id);
+      json pj = json::object();
+      if (params.ok()) {
+        for (auto& p : spec->space) {
+          auto pit = params->find(sweep::ParamKey(p.name));
+          if (pit != params->end()) pj[p.name] = pit->second;
+        }
+      }
+      row["parameters"] = pj;
+      row["metric"] = nullptr;
+      row["reports"] = 0;
+      auto sums = d.store->MetricSummaries(t.id);
+      if (sums.ok()) {
+        for (auto& s : *sums) {
+          if (s.key != spec->primary_metric_name) continue;
+          double v = maximize ? s.max : s.min;
+          row["metric"] = MetricValue(v);
+          row["last"] = MetricValue(s.last);
+          row["reports"] = s.count;
+          if (!std::isnan(v) && (best.is_null() || sweep::Better(*spec, v, best_value))) {
+            best_value = v;
+            best = row;
+          }
+        }
+      }
+      if (t.status == RunStatus::kCanceled) row["reason"] = t.cancel_reason;
+      if (t.status == RunStatus::kFailed) row["error"] = t.error.substr(0, 500);
+      arr.push_back(std::move(row));
+    }
+    json j = RunToJson(*parent);
+    j["sweep"] = {{"sampling", spec->sampling},
+                  {"seed", spec->seed},
+                  {"policy", spec->policy},
+                  {"primary_metric_name", spec->primary_metric_name},
+                  {"primary_metric_goal", spec->primary_metric_goal},
+                  {"max_total_runs", spec->max_total_runs},
+                  {"max_concurrent_runs", spec->max_concurrent_runs},
+                  {"max_duration_minutes", spec->max_duration_minutes},
+                  {"spec_file", rec->spec_file},
+                  {"warm_start", settings->warm_start},
+                  {"parameters", [&] {
+                     json names = json::array();
+                     for (auto& p : spec->space) names.push_back({{"name", p.name}, {"expression", sweep::ExpressionName(p.expression)}});
+                     return names;
+                   }()}};
+    j["counts"] = counts;
+    j["best"] = best;
+    j["trials"] = arr;
+    return Json(200, j);
   }
 
   HandlerResult ListRuns() {
     model::RunFilter f;
     f.experiment = req.Query("experiment");
     f.target = req.Query("target");
+    f.parent = req.Query("parent");
+    f.include_children = req.Query("include_children") == "true";
     std::string status = req.Query("status");
     if (!status.empty()) {
       auto s = model::ParseRunStatus(status);
@@ -911,6 +1036,7 @@ struct Api::Impl {
     auto n = d.store->AppendMetrics(r->rid, points);
     if (!n.ok()) return Error(n.status());
     Changed(id);
+    if (!r->parent_id.empty() && *n > 0) d.scheduler->Wake();  // a sweep's policy judges new reports
     return Json(200, {{"stored", *n}, {"received", points.size()}, {"cancel_requested", r->cancel_requested}});
   }
 
@@ -1000,6 +1126,11 @@ HandlerResult Api::Impl::Route() {
   if (top == "snapshots") return Snapshots();
   if (top == "environments" && seg.size() <= 3) return Environments();
   if (top == "users") return Users();
+  if (top == "sweeps") {
+    if (seg.size() == 1 && req.method == "POST") return CreateSweep();
+    if (seg.size() >= 2 && seg.size() <= 3) return Sweep();
+    return MethodNotAllowed();
+  }
   if (top == "runs") {
     if (seg.size() == 1) {
       if (!is_user) return Error(Status::PermissionDenied("a run token cannot list or create runs"));

@@ -17,6 +17,7 @@
 #include "compute/local/local_target.h"
 #include "net/http_server.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/sweep_controller.h"
 #include "server/api.h"
 #include "server/log_store.h"
 #include "server/targets.h"
@@ -62,6 +63,8 @@ Status RunServer(const ServerOptions& o) {
   so.on_change = [&notify](const std::string& id) { notify(RunChannel(id)); };
   scheduler::Scheduler sched(store.get(), &clock, so);
   sched.AddTarget(local.get());
+  scheduler::SweepController sweeps(store.get(), &sched, &clock, so.on_change);
+  sched.SetBeforeCycle([&sweeps] { sweeps.Step(); });
 
   std::atomic<bool> stop{false};
   ApiDeps deps;

@@ -229,7 +229,7 @@ Result<json> TargetManager::Detach(const std::string& name, bool force) {
   auto target = d_.scheduler->GetTarget(name);
   int canceled = 0;
   for (auto& r : mine) {
-    (void)d_.store->RequestCancel(r.id);
+    (void)d_.store->RequestCancel(r.id, "compute target '" + name + "' was detached");
     if (target && !r.job_handle.empty()) (void)target->Cancel(r.job_handle);
     store::TransitionExtras ex;
     ex.error = "compute target '" + name + "' was detached while the run was active";

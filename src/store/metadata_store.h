@@ -28,6 +28,14 @@ struct TransitionExtras {
   std::optional<std::vector<int>> gpu_ids;  // devices given to the run (set when it is scheduled)
 };
 
+// What a sweep's parent run keeps besides the run: its definition as the user wrote it (parsed
+// again when the controller loads it) and the submit-time settings.
+struct SweepRecord {
+  std::string spec_file;   // the name the user gave (for error messages)
+  std::string spec_text;   // hdconfig.yml, verbatim
+  std::string settings;    // JSON: {"strict": bool, "warm_start": [run ids]}
+};
+
 class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
@@ -55,6 +63,9 @@ class MetadataStore {
   virtual Result<model::Run> CreateRun(const model::Run& run,
                                        const std::map<std::string, std::string>& params,
                                        const std::string& token_hash, double now) = 0;
+  // A sweep: the parent run (kind "sweep") and its record, in one transaction.
+  virtual Result<model::Run> CreateSweep(const model::Run& run, const SweepRecord& sweep, double now) = 0;
+  virtual Result<SweepRecord> GetSweep(const std::string& id) = 0;
   virtual Result<model::Run> GetRun(const std::string& id) = 0;
   virtual Result<std::vector<model::Run>> ListRuns(const model::RunFilter& filter) = 0;
   // Runs not in a terminal state, in submission order.
@@ -65,8 +76,9 @@ class MetadataStore {
                                         const std::string& reason, double now,
                                         const TransitionExtras& extras = {}) = 0;
   virtual Status SetJobHandle(const std::string& id, const std::string& handle) = 0;
-  // Marks the run as cancel-requested (idempotent).
-  virtual Status RequestCancel(const std::string& id) = 0;
+  // Marks the run as cancel-requested (idempotent; the first reason is kept). A later
+  // transition to Canceled records that reason.
+  virtual Status RequestCancel(const std::string& id, const std::string& reason = "") = 0;
   virtual Result<std::vector<model::StatusEvent>> History(const std::string& id) = 0;
   virtual Result<std::string> RunTokenHash(const std::string& id) = 0;
   virtual Status SetTags(const std::string& id, const std::map<std::string, std::string>& tags) = 0;

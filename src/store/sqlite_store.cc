@@ -78,12 +78,23 @@ CREATE TABLE users(
   name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created_at REAL NOT NULL) WITHOUT ROWID;
 ALTER TABLE runs ADD COLUMN submitted_by TEXT NOT NULL DEFAULT '';
 )sql",
+    // 5: sweeps: parent runs (kind 'sweep') with their definition, trials as child runs, and
+    // the reason a cancel was requested for (a policy's numbers, the user).
+    R"sql(
+ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'run';
+ALTER TABLE runs ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN cancel_reason TEXT NOT NULL DEFAULT '';
+CREATE INDEX runs_by_parent ON runs(parent_id, rid) WHERE parent_id != '';
+CREATE TABLE sweeps(
+  rid INTEGER PRIMARY KEY, spec_file TEXT NOT NULL, spec_text TEXT NOT NULL, settings TEXT NOT NULL);
+)sql",
 };
 
 constexpr const char* kRunColumns =
     "r.rid, r.id, e.name, r.target, r.status, r.script, r.arguments, r.python, r.snapshot_id, "
     "r.git, r.created_at, r.started_at, r.ended_at, r.exit_code, r.error, r.attempt, "
-    "r.job_handle, r.cancel_requested, r.options, r.gpu_ids, r.submitted_by";
+    "r.job_handle, r.cancel_requested, r.options, r.gpu_ids, r.submitted_by, r.kind, r.parent_id, "
+    "r.cancel_reason";
 
 json GitToJson(const model::GitState& g) {
   if (!g.present) return json::object();
@@ -369,12 +380,18 @@ class SqliteMetadataStore final : public MetadataStore {
     if (!f.experiment.empty()) sql += " AND e.name = ?1";
     if (!f.target.empty()) sql += " AND r.target = ?2";
     if (f.status) sql += " AND r.status = ?3";
+    if (!f.parent.empty()) {
+      sql += " AND r.parent_id = ?6";
+    } else if (!f.include_children) {
+      sql += " AND r.parent_id = ''";
+    }
     sql += " ORDER BY r.rid DESC LIMIT ?4 OFFSET ?5";
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
     if (!f.experiment.empty()) st.Bind(1, f.experiment);
     if (!f.target.empty()) st.Bind(2, f.target);
     if (f.status) st.Bind(3, model::RunStatusName(*f.status));
     st.Bind(4, f.limit).Bind(5, f.offset);
+    if (!f.parent.empty()) st.Bind(6, f.parent);
     return ReadRuns(st);
   }
 
@@ -405,9 +422,45 @@ class SqliteMetadataStore final : public MetadataStore {
     return UpdateRun("UPDATE runs SET job_handle=?2 WHERE id=?1", id, handle);
   }
 
-  Status RequestCancel(const std::string& id) override {
+  Status RequestCancel(const std::string& id, const std::string& reason) override {
     std::lock_guard lock(mu_);
-    return UpdateRun("UPDATE runs SET cancel_requested=1 WHERE id=?1", id, "");
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "UPDATE runs SET cancel_requested=1, "
+        "cancel_reason=CASE WHEN cancel_reason='' THEN ?2 ELSE cancel_reason END WHERE id=?1"));
+    st.Bind(1, id).Bind(2, reason);
+    FERRY_RETURN_IF_ERROR(st.Run());
+    if (db_.Changes() == 0) return RunNotFound(id);
+    return Status::Ok();
+  }
+
+  Result<Run> CreateSweep(const Run& run, const SweepRecord& sweep, double now) override {
+    std::lock_guard lock(mu_);
+    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    Run parent = run;
+    parent.kind = "sweep";
+    Status st = CreateRunLocked(parent, {}, "", now);
+    if (st.ok()) {
+      auto ins = db_.Prepare("INSERT INTO sweeps(rid, spec_file, spec_text, settings) VALUES(?,?,?,?)");
+      st = ins.ok() ? ins->Bind(1, db_.LastInsertRowid()).Bind(2, sweep.spec_file).Bind(3, sweep.spec_text)
+                          .Bind(4, sweep.settings.empty() ? "{}" : sweep.settings).Run()
+                    : ins.status();
+    }
+    if (!st.ok()) {
+      (void)db_.Exec("ROLLBACK");
+      return st;
+    }
+    FERRY_RETURN_IF_ERROR(Commit());
+    return GetRunLocked(run.id);
+  }
+
+  Result<SweepRecord> GetSweep(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "SELECT s.spec_file, s.spec_text, s.settings FROM sweeps s JOIN runs r ON r.rid = s.rid WHERE r.id=?"));
+    st.Bind(1, id);
+    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return Status::NotFound("run '" + id + "' is not a sweep; see 'ferry run list'");
+    return SweepRecord{st.Text(0), st.Text(1), st.Text(2)};
   }
 
   Result<std::vector<model::StatusEvent>> History(const std::string& id) override {
@@ -612,11 +665,12 @@ class SqliteMetadataStore final : public MetadataStore {
     FERRY_ASSIGN_OR_RETURN(model::Experiment exp, EnsureExperimentLocked(run.experiment, now));
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
         "INSERT INTO runs(id, experiment_id, target, status, script, arguments, python, snapshot_id, "
-        "git, created_at, token_hash, options, submitted_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+        "git, created_at, token_hash, options, submitted_by, kind, parent_id) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     st.Bind(1, run.id).Bind(2, exp.id).Bind(3, run.target).Bind(4, "Queued").Bind(5, run.script)
         .Bind(6, json(run.arguments).dump()).Bind(7, run.python).Bind(8, run.snapshot_id)
         .Bind(9, GitToJson(run.git).dump()).Bind(10, now).Bind(11, token_hash).Bind(12, OptionsToJson(run).dump())
-        .Bind(13, run.submitted_by);
+        .Bind(13, run.submitted_by).Bind(14, run.kind.empty() ? "run" : run.kind).Bind(15, run.parent_id);
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("run '" + run.id + "' already exists");
     FERRY_RETURN_IF_ERROR(s);
@@ -636,17 +690,21 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status TransitionLocked(const std::string& id, RunStatus to, const std::string& reason, double now,
                           const TransitionExtras& extras) {
-    FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT rid, status FROM runs WHERE id=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT rid, status, cancel_reason FROM runs WHERE id=?"));
     q.Bind(1, id);
     FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return RunNotFound(id);
     int64_t rid = q.Int(0);
+    // A requested cancel says why (the user, a sweep's policy with its numbers); whoever
+    // reports the end (agent, scheduler) only knows that it was canceled.
+    const std::string cancel_reason = q.Text(2);
     FERRY_ASSIGN_OR_RETURN(RunStatus from, model::ParseRunStatus(q.Text(1)));
     if (!model::IsLegalTransition(from, to)) {
       return Status::FailedPrecondition("run '" + id + "' is " + model::RunStatusName(from) +
                                         "; it cannot become " + model::RunStatusName(to));
     }
-    FERRY_RETURN_IF_ERROR(AppendHistory(rid, to, now, reason));
+    FERRY_RETURN_IF_ERROR(
+        AppendHistory(rid, to, now, to == RunStatus::kCanceled && !cancel_reason.empty() ? cancel_reason : reason));
     std::string sql = "UPDATE runs SET status=?2";
     if (to == RunStatus::kRunning) sql += ", started_at=?3";
     if (model::IsTerminal(to)) sql += ", ended_at=?3";
@@ -728,6 +786,9 @@ class SqliteMetadataStore final : public MetadataStore {
       OptionsFromJson(st.Text(18), &r);
       r.gpu_ids = GpuIdsFromJson(st.Text(19));
       r.submitted_by = st.Text(20);
+      r.kind = st.Text(21);
+      r.parent_id = st.Text(22);
+      r.cancel_reason = st.Text(23);
       out.push_back(std::move(r));
     }
     for (auto& r : out) {

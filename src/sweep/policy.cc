@@ -13,9 +13,6 @@ std::string Num(double v) {
   return buf;
 }
 
-// "better" in the sweep's direction.
-bool Better(const SweepSpec& s, double a, double b) { return s.primary_metric_goal == "Maximize" ? a > b : a < b; }
-
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
@@ -31,6 +28,8 @@ std::vector<int> AshaRungs(const SweepSpec& s) {
   for (long long r = s.grace_period; r < s.max_t; r *= s.reduction_factor) rungs.push_back(static_cast<int>(r));
   return rungs;
 }
+
+bool Better(const SweepSpec& s, double a, double b) { return s.primary_metric_goal == "Maximize" ? a > b : a < b; }
 
 std::optional<std::string> ShouldStop(const SweepSpec& s, const std::vector<TrialReports>& trials, size_t index,
                                       int t) {

@@ -21,6 +21,9 @@ struct TrialReports {
   std::vector<double> values;   // values[t - 1]: the primary metric at interval t
 };
 
+// Whether metric value a is better than b by the spec's goal (strictly).
+bool Better(const SweepSpec& spec, double a, double b);
+
 // Whether trial `index` is to be stopped at interval t (it has reported t values); the reason
 // names the policy and the numbers ("BanditPolicy at interval 4: 0.61 < best 0.8 / (1 + 0.2)
 // = 0.667"). Only trials that reached interval t are compared.

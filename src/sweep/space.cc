@@ -257,7 +257,8 @@ std::vector<std::vector<Value>> GridPoints(const std::vector<Parameter>& space) 
   return out;
 }
 
-Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& file_name) {
+Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& file_name,
+                                 const ParseOptions& options) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -303,6 +304,22 @@ Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& fil
         return p.Error(space[i], "sampling.parameter_space[" + std::to_string(i) + "].name",
                        "'" + param.name + "' is given twice");
       }
+      if (ParamKey(other.name) == ParamKey(param.name)) {
+        return p.Error(space[i], "sampling.parameter_space[" + std::to_string(i) + "].name",
+                       "'" + param.name + "' and '" + other.name + "' name the same parameter '" +
+                           ParamKey(param.name) + "'");
+      }
+    }
+    if (ParamKey(param.name).empty()) {
+      return p.Error(space[i], "sampling.parameter_space[" + std::to_string(i) + "].name",
+                     "'" + param.name + "' has no name after its dashes");
+    }
+    if (options.azure_strict && s.sampling == "bayesian" && param.expression != Expression::kChoice &&
+        param.expression != Expression::kUniform && param.expression != Expression::kQuniform) {
+      return p.Error(space[i]["expression"], "sampling.parameter_space[" + std::to_string(i) + "].expression",
+                     std::string("Azure ML's Bayesian sampling takes choice, uniform and quniform only; '") +
+                         param.name + "' is " + ExpressionName(param.expression) +
+                         " (Ferry's Bayesian takes it without --azure-strict)");
     }
     if (s.sampling == "grid" && param.expression != Expression::kChoice) {
       return p.Error(space[i]["expression"], "sampling.parameter_space[" + std::to_string(i) + "].expression",
@@ -367,6 +384,14 @@ Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& fil
     if (s.policy == "ASHA" && s.max_t == 0) {
       return p.Error(pol, "policy.max_t", "required for ASHA: the metric reports a trial may make at most");
     }
+    if (options.azure_strict && s.policy == "ASHA") {
+      return p.Error(pol["type"], "policy.type", "ASHA is Ferry's, not Azure ML's; drop --azure-strict to use it");
+    }
+    if (options.azure_strict && s.sampling == "bayesian" && s.policy != "NoTerminationPolicy") {
+      return p.Error(pol["type"], "policy.type",
+                     "Azure ML's Bayesian sampling does not support early termination (" + s.policy +
+                         "); use NoTerminationPolicy, or drop --azure-strict (Ferry's Bayesian accepts a policy)");
+    }
   }
 
   const YAML::Node name = root["primary_metric_name"];
@@ -402,6 +427,42 @@ Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& fil
     FERRY_ASSIGN_OR_RETURN(s.max_duration_minutes, p.Int(root["max_duration_minutes"], "max_duration_minutes", 1));
   }
   return s;
+}
+
+std::string ParamKey(const std::string& name) {
+  size_t start = name.find_first_not_of('-');
+  return start == std::string::npos ? std::string() : name.substr(start);
+}
+
+Status CheckFixedArguments(const SweepSpec& spec, const std::vector<std::string>& arguments) {
+  for (size_t i = 0; i < arguments.size(); ++i) {
+    const std::string& a = arguments[i];
+    if (a.empty() || a[0] != '-') continue;
+    std::string key = ParamKey(a.substr(0, a.find('=')));
+    for (size_t k = 0; k < spec.space.size(); ++k) {
+      if (!key.empty() && key == ParamKey(spec.space[k].name)) {
+        return Status::InvalidArgument("argument '" + a + "' of the run configuration is also sampled by the sweep (" +
+                                       "sampling.parameter_space[" + std::to_string(k) + "] '" + spec.space[k].name +
+                                       "'); remove it from one of them");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Value> ValueFromText(const Parameter& p, const std::string& text) {
+  if (p.expression == Expression::kChoice) {
+    for (const Value& c : p.choices) {
+      if (c.text == text) return c;
+    }
+    return Status::NotFound("'" + text + "' is not one of the choices of " + p.name);
+  }
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return Status::InvalidArgument("'" + text + "' is not a number (" + p.name + ")");
+  }
+  return Value{text, v, true};
 }
 
 }  // namespace ferry::sweep

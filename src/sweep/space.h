@@ -84,9 +84,27 @@ struct SweepSpec {
   int max_duration_minutes = 0;  // 0: no limit
 };
 
+struct ParseOptions {
+  // Only what Azure ML itself accepts: Bayesian sampling with choice, uniform and quniform and
+  // no early termination; no ASHA. Off by default (Ferry's Bayesian takes every expression and
+  // any policy).
+  bool azure_strict = false;
+};
+
 // Parses an Azure ML CLI sweep file; errors name file:line:column and the field. Checks the
 // whole spec (grid needs choice only and at most max_total_runs combinations, ...).
-Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& file_name);
+Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& file_name,
+                                 const ParseOptions& options = {});
+
+// The run parameter a sampled argument is stored under: its name without leading dashes
+// ("--learning_rate" -> "learning_rate"), as for arguments a run was submitted with.
+std::string ParamKey(const std::string& name);
+
+// The fixed arguments of the run configuration must not set what the sweep samples.
+Status CheckFixedArguments(const SweepSpec& spec, const std::vector<std::string>& arguments);
+
+// The value of the parameter that a trial got as `text` (reading a trial back from the store).
+Result<Value> ValueFromText(const Parameter& p, const std::string& text);
 
 // Grid sampling: every combination, in row-major order of the parameters as written.
 std::vector<std::vector<Value>> GridPoints(const std::vector<Parameter>& space);
