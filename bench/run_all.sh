@@ -6,7 +6,8 @@
 #                                    #           metric_ingest_http snapshot env_reuse env_first_build
 #                                    #           ssh_start ssh_resend slurm_start slurm_poll cluster_start
 #                                    #           (those five need root: netns sshd hosts / Slurm nodes)
-#                                    #           sweep_quality
+#                                    #           sweep_quality (Ferry's samplers and Optuna's TPE;
+#                                    #           installs bench/requirements-bench.txt into .venv)
 #
 # Benchmarks are not tests: numbers never change the exit status (only a benchmark that
 # fails to run does, and the others still run). Full output goes to the terminal and to a
@@ -68,7 +69,7 @@ for b in "${selected[@]}"; do
     slurm_start)        cmd=("$py" "$here/slurm_start.py" -n 20) ;;
     slurm_poll)         cmd=("$py" "$here/slurm_poll.py") ;;
     cluster_start)      cmd=("$py" "$here/cluster_start.py") ;;
-    sweep_quality)      cmd=("$build/bench/sweep_quality" --seeds 20 --budget 200) ;;
+    sweep_quality)      cmd=(env SWEEP_QUALITY_BIN="$build/bench/sweep_quality" "$here/sweep_quality.sh" --seeds 20 --budget 200) ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
   esac
   start=$(date +%s)
@@ -173,19 +174,33 @@ if r:
     rows.append(("cluster_start (scaled to zero)", f"{f(r,'total_ms')} ms", f"provider node start {f(r,'provider_ms')} ms",
                  "-", f"overhead {f(r,'overhead_ms')} ms (goal <= 2000)",
                  "submit -> first line on a managed cluster (netns provider) with no node up"))
+sq_log = os.path.join(logs, "sweep_quality.log")
+sq_lines = open(sq_log, errors="replace").read().splitlines() if "sweep_quality" in names and os.path.exists(sq_log) else []
 for prob in ("branin", "hartmann6"):
-    rs = [l for l in open(os.path.join(logs, "sweep_quality.log")).read().splitlines()
-          if l.startswith(f"RESULT problem={prob} ")] if "sweep_quality" in names and os.path.exists(
-          os.path.join(logs, "sweep_quality.log")) else []
+    rs = [l for l in sq_lines if l.startswith(f"RESULT problem={prob} ")]
     kv = {l.split("sampler=")[1].split()[0]: dict(x.split("=", 1) for x in l.split()[1:]) for l in rs}
     if "bayesian" in kv and "random" in kv:
-        b, r_ = kv["bayesian"], kv["random"]
+        b, r_, t = kv["bayesian"], kv["random"], kv.get("tpe")
         goal = "<= 0.40" if prob == "branin" else "<= -3.20"
-        rows.append((f"sweep_quality {prob} (mean best, {b['seeds']} seeds)",
-                     f"bayesian {b['best50']} / {b['best100']} / {b['best200']}",
-                     f"random {r_['best50']} / {r_['best100']} / {r_['best200']}", "-",
-                     f"@100 {b['best100']} (goal {goal}); {b['ms_at_200']} ms/suggestion at 200 (goal <= 50)",
-                     "@50 / @100 / @200 evaluations; Optuna TPE not run yet"))
+        budgets = ("best50", "best100", "best200")
+        def trio(d):
+            return " / ".join(d[k] for k in budgets)
+        def beats(other):
+            try:
+                return all(float(b[k]) < float(other[k]) for k in budgets)
+            except (KeyError, ValueError):
+                return False
+        if t:
+            check = f"beats random and TPE at every budget: {'yes' if beats(r_) and beats(t) else 'no'}"
+            anchor = f"random {trio(r_)}; Optuna TPE {trio(t)}"
+            note = f"TPE {t.get('ms_at_200', '?')} ms/suggestion at 200 (Optuna {t.get('optuna', '?')}, default TPESampler)"
+        else:
+            check = f"beats random at every budget: {'yes' if beats(r_) else 'no'}; TPE not run"
+            anchor = f"random {trio(r_)}; Optuna TPE not run (see the log)"
+            note = "Optuna TPE did not run (see the sweep_quality log)"
+        rows.append((f"sweep_quality {prob} (mean best, {b['seeds']} seeds)", f"bayesian {trio(b)}", anchor, "-",
+                     f"{check}; @100 {b['best100']} (goal {goal}); {b['ms_at_200']} ms/suggestion at 200 (goal <= 50)",
+                     f"@50 / @100 / @200 evaluations; {note}"))
 r = result("log_call") if "log_call" in names else None
 if r:
     rows.append(("log_call", f"{f(r,'ferry_us','{:.2f}')} us", f"os.write {f(r,'oswrite_us','{:.2f}')} us",

@@ -1,11 +1,14 @@
 // Sampler quality: Ferry's Bayesian sampler against random search on Branin (2-D, optimum
 // 0.397887) and Hartmann-6 (6-D, optimum -3.32237), the mean over seeds of the best value
 // after 50/100/200 evaluations, and the time of one suggestion at 200 observations.
-// (Optuna's TPE, the issue's third contender, is run by bench/sweep_quality_tpe.py.)
+// (Optuna's TPE, the issue's third contender, is run by bench/sweep_quality_tpe.py;
+// bench/sweep_quality.sh runs both, as bench/run_all.sh does.)
 //
-//   sweep_quality [--seeds 20] [--budget 200]
-// Prints a table, then RESULT lines. Goals (issue 7): Bayesian better than random at every
-// budget; Branin <= 0.40 and Hartmann-6 <= -3.20 at 100; <= 50 ms per suggestion at 200.
+//   sweep_quality [--seeds 20] [--budget 200] [--problem branin|hartmann6]
+//                 [--sampler random|bayesian] [--first-seed 0] [--per-seed]
+// Prints a table, then RESULT lines (--per-seed: each seed's best at 50/100/200 as well).
+// Goals (issue 7): Bayesian better than random and TPE at every budget; Branin <= 0.40 and
+// Hartmann-6 <= -3.20 at 100; <= 50 ms per suggestion at 200.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -85,10 +88,17 @@ std::vector<double> Run(const Problem& p, const std::string& sampling, uint64_t 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int seeds = 20, budget = 200;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  int seeds = 20, budget = 200, first_seed = 0;
+  bool per_seed = false;
+  std::string only_problem, only_sampler;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--per-seed")) per_seed = true;
+    if (i + 1 >= argc) continue;
     if (!std::strcmp(argv[i], "--seeds")) seeds = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--budget")) budget = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--first-seed")) first_seed = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--problem")) only_problem = argv[i + 1];
+    if (!std::strcmp(argv[i], "--sampler")) only_sampler = argv[i + 1];
   }
   std::vector<Problem> problems = {
       {"branin", {{-5, 10}, {0, 15}}, Branin},
@@ -97,15 +107,22 @@ int main(int argc, char** argv) {
   std::printf("sweep_quality: mean best value over %d seeds (lower is better)\n", seeds);
   std::printf("%-10s %-9s %10s %10s %10s %14s\n", "problem", "sampler", "@50", "@100", "@200", "ms/suggestion");
   for (const auto& p : problems) {
+    if (!only_problem.empty() && only_problem != p.name) continue;
     for (const char* sampling : {"random", "bayesian"}) {
+      if (!only_sampler.empty() && only_sampler != sampling) continue;
       double m50 = 0, m100 = 0, m200 = 0, ms = 0;
       for (int s = 0; s < seeds; ++s) {
         double last = 0;
-        auto best = Run(p, sampling, static_cast<uint64_t>(s), budget, &last);
+        auto best = Run(p, sampling, static_cast<uint64_t>(first_seed + s), budget, &last);
         m50 += best[std::min<size_t>(49, best.size() - 1)];
         m100 += best[std::min<size_t>(99, best.size() - 1)];
         m200 += best.back();
         ms += last;
+        if (per_seed) {
+          std::printf("  seed %2d %-9s %10.4f %10.4f %10.4f %8.1f ms\n", first_seed + s, sampling,
+                      best[std::min<size_t>(49, best.size() - 1)], best[std::min<size_t>(99, best.size() - 1)],
+                      best.back(), last);
+        }
       }
       m50 /= seeds, m100 /= seeds, m200 /= seeds, ms /= seeds;
       std::printf("%-10s %-9s %10.4f %10.4f %10.4f %14.1f\n", p.name, sampling, m50, m100, m200, ms);

@@ -3,12 +3,16 @@
 // the same answer (no hidden generator state):
 //   - grid: the next combination in order;
 //   - random: trial k's values come from a generator seeded with (seed, k);
-//   - bayesian: a Gaussian process (Matérn 5/2 with a length scale per parameter, chosen with
-//     the noise by marginal likelihood) on the
-//     parameters mapped to [0, 1] (log scale for the log expressions, quantised on output,
-//     choices by index), expected improvement maximised over candidates drawn from the space;
-//     trials still running count as observed at the mean of the observed values ("constant
-//     liar"), so concurrent trials spread out. Every expression is accepted.
+//   - bayesian: after max(3, parameters + 1) random trials, a Gaussian process (Matérn 5/2 with a
+//     length scale per parameter, an amplitude and a noise, chosen by maximising the marginal
+//     likelihood with mild priors, by L-BFGS; from at most 80 of the trials) on the parameters
+//     mapped to [0, 1] (log scale for the log expressions, the normal's CDF for the normal ones,
+//     quantised on output, choices by index) and on the metric with its worse half replaced by
+//     ranks (so diverged trials do not flatten the model); the logarithm of expected
+//     improvement maximised over candidates drawn from the space and around the best trials,
+//     the best of them climbed by L-BFGS. Trials still running count as observed at the mean
+//     of the observed values ("constant liar"), so concurrent trials spread out; a metric that
+//     is not finite (a diverged run) counts as the worst seen. Every expression is accepted.
 #pragma once
 
 #include <memory>

@@ -1,6 +1,8 @@
 // Samplers: grid order and exhaustion, random's per-trial determinism (what makes a resumed
-// sweep continue exactly), the unit mapping of every expression, and the Bayesian sampler
-// beating random search on a smooth function with concurrent trials spread apart.
+// sweep continue exactly), the unit mapping of every expression, and the Bayesian sampler:
+// beating random search on a smooth function (minimising and maximising), concurrent trials
+// spread apart, a pure function of the history, every expression's values valid, diverged
+// and constant metrics taken in stride.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -112,6 +114,99 @@ TEST(BayesianSampler, ConcurrentTrialsAreSpreadApart) {
   trials.push_back({a, std::nullopt});  // running
   auto b = *s->Next(trials);
   EXPECT_GT(std::fabs(a[0].number - b[0].number), 0.02) << a[0].text << " " << b[0].text;
+}
+
+TEST(BayesianSampler, MaximisesWhenTheGoalSaysSo) {
+  std::vector<Parameter> space = {P("--x", Expression::kUniform, {-2, 2}), P("--y", Expression::kUniform, {-3, 3})};
+  SweepSpec spec = Spec("bayesian", space);
+  spec.primary_metric_goal = "Maximize";
+  auto s = MakeSampler(spec);
+  std::vector<Observation> trials;
+  double best = -1e300;
+  for (int i = 0; i < 30; ++i) {
+    auto p = *s->Next(trials);
+    best = std::max(best, -Bowl(p));
+    trials.push_back({p, -Bowl(p)});
+  }
+  EXPECT_GT(best, -0.01);
+}
+
+TEST(BayesianSampler, IsAPureFunctionOfSpecAndHistory) {
+  std::vector<Parameter> space = {P("--lr", Expression::kLoguniform, {-9, -1}), P("--m", Expression::kUniform, {0, 1}),
+                                  Choice("--opt", {"adam", "sgd"})};
+  auto spec = Spec("bayesian", space);
+  auto a = MakeSampler(spec);
+  std::vector<Observation> trials;
+  for (int i = 0; i < 12; ++i) {
+    auto p = *a->Next(trials);
+    double y = std::pow(std::log(p[0].number) + 5, 2) + p[1].number + (p[2].text == "sgd" ? 0.5 : 0);
+    trials.push_back({p, i == 10 ? std::nullopt : std::optional<double>(y)});  // one still running
+  }
+  auto text = [](const std::vector<Value>& p) { return p[0].text + " " + p[1].text + " " + p[2].text; };
+  const std::string next = text(*a->Next(trials));
+  // A sampler made after a restart, given the same history, suggests the same; so does asking again.
+  EXPECT_EQ(text(*MakeSampler(spec)->Next(trials)), next);
+  EXPECT_EQ(text(*a->Next(trials)), next);
+  auto other = MakeSampler(Spec("bayesian", space, 12));
+  EXPECT_NE(text(*other->Next(trials)), next);  // another seed, other candidates
+}
+
+TEST(BayesianSampler, SuggestsValidValuesOfEveryExpression) {
+  std::vector<Parameter> space = {
+      P("a", Expression::kRandint, {10}),          P("b", Expression::kUniform, {-2, 6}),
+      P("c", Expression::kQuniform, {0, 10, 0.5}), P("d", Expression::kLoguniform, {-5, 0}),
+      P("e", Expression::kQloguniform, {0, 5, 1}), P("f", Expression::kNormal, {3, 2}),
+      P("g", Expression::kQnormal, {3, 2, 0.25}),  P("h", Expression::kLognormal, {0, 1}),
+      P("i", Expression::kQlognormal, {1, 0.5, 0.5}), Choice("j", {"adam", "sgd", "rmsprop"})};
+  auto s = MakeSampler(Spec("bayesian", space));
+  std::vector<Observation> trials;
+  for (int k = 0; k < 25; ++k) {
+    auto p = *s->Next(trials);
+    ASSERT_EQ(p.size(), space.size());
+    double y = 0;
+    for (size_t i = 0; i < p.size(); ++i) {
+      const auto& q = space[i];
+      ASSERT_TRUE(std::isfinite(p[i].number)) << q.name;
+      if (q.expression == Expression::kChoice || q.expression == Expression::kRandint || q.args.size() == 3) {
+        EXPECT_EQ(FromUnit(q, ToUnit(q, p[i])).text, p[i].text) << q.name;  // one of its values
+      }
+      if (q.expression == Expression::kRandint) {
+        EXPECT_TRUE(p[i].number >= 0 && p[i].number < 10) << p[i].text;
+      }
+      if (q.expression == Expression::kUniform) {
+        EXPECT_TRUE(p[i].number >= -2 && p[i].number <= 6) << p[i].text;
+      }
+      if (q.expression == Expression::kLoguniform) {
+        EXPECT_TRUE(p[i].number >= std::exp(-5) && p[i].number <= 1) << p[i].text;
+      }
+      y += std::pow(ToUnit(q, p[i]) - 0.3, 2);
+    }
+    trials.push_back({p, y});
+  }
+}
+
+TEST(BayesianSampler, TakesDivergedAndConstantMetricsInStride) {
+  std::vector<Parameter> space = {P("--x", Expression::kUniform, {0, 1}), P("--y", Expression::kUniform, {0, 1})};
+  for (double constant : {1.0, std::nan("")}) {
+    auto s = MakeSampler(Spec("bayesian", space));
+    std::vector<Observation> trials;
+    for (int i = 0; i < 8; ++i) {
+      auto p = *s->Next(trials);
+      ASSERT_TRUE(p[0].number >= 0 && p[0].number <= 1 && p[1].number >= 0 && p[1].number <= 1) << constant;
+      trials.push_back({p, constant});
+    }
+  }
+  // Diverged runs (NaN, infinite loss) count as the worst: the search still closes in.
+  auto s = MakeSampler(Spec("bayesian", space));
+  std::vector<Observation> trials;
+  double best = 1e300;
+  for (int i = 0; i < 25; ++i) {
+    auto p = *s->Next(trials);
+    double y = std::pow(p[0].number - 0.3, 2) + std::pow(p[1].number - 0.6, 2);
+    best = std::min(best, y);
+    trials.push_back({p, p[0].number > 0.8 ? std::nan("") : p[1].number < 0.2 ? HUGE_VAL : y});
+  }
+  EXPECT_LT(best, 0.001);
 }
 
 }  // namespace
