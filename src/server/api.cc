@@ -784,6 +784,10 @@ struct Api::Impl {
                      for (auto& p : spec->space) names.push_back({{"name", p.name}, {"expression", sweep::ExpressionName(p.expression)}});
                      return names;
                    }()}};
+    if (!settings->warm_start.empty()) {
+      auto warm = scheduler::WarmStartObservations(d.store, *spec, settings->warm_start);
+      j["sweep"]["warm_observations"] = warm.ok() ? static_cast<int64_t>(warm->size()) : 0;
+    }
     j["counts"] = counts;
     j["best"] = best;
     j["trials"] = arr;

@@ -1,0 +1,306 @@
+"""Hyperparameter sweeps end to end: `ferry run submit-hyperdrive` with Azure ML's hdconfig.yml on the
+local target, early termination observed on real processes, a server killed mid-sweep, bad specs."""
+
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+from conftest import TERMINAL, wait_until
+
+# Azure ML's documented sample, as written there.
+AZURE_SAMPLE = """\
+sampling:
+    type: random
+    parameter_space:
+    - name: --penalty
+      expression: choice
+      values: [0.5, 1, 1.5]
+policy:
+    type: BanditPolicy
+    evaluation_interval: 1
+    slack_factor: 0.2
+primary_metric_name: Accuracy
+primary_metric_goal: Maximize
+max_total_runs: 8
+max_concurrent_runs: 2
+max_duration_minutes: 100
+"""
+
+# A training script that knows nothing of sweeps: its accuracy peaks at penalty 1.1.
+TRAIN = """\
+import argparse, time
+from ferry import Run
+
+p = argparse.ArgumentParser()
+p.add_argument("--penalty", type=float, required=True)
+p.add_argument("--epochs", type=int, default=3)
+p.add_argument("--sleep", type=float, default=0.0)
+a = p.parse_args()
+run = Run.get_context()
+for epoch in range(a.epochs):
+    run.log("Accuracy", 1 - abs(a.penalty - 1.1) / 2 - 0.1 / (epoch + 1))
+    time.sleep(a.sleep)
+print("trained with penalty", a.penalty)
+"""
+
+RUNCONFIG = """\
+script: train.py
+arguments: [--epochs, '{epochs}', --sleep, '{sleep}']
+target: local
+framework: Python
+environment:
+  python:
+    userManagedDependencies: true
+    interpreterPath: {python}
+"""
+
+
+def setup(src: Path, hdconfig: str, epochs: int = 3, sleep: float = 0.0) -> None:
+    (src / "train.py").write_text(TRAIN)
+    (src / ".azureml").mkdir(exist_ok=True)
+    (src / ".azureml" / "local.runconfig").write_text(RUNCONFIG.format(epochs=epochs, sleep=sleep, python=sys.executable))
+    (src / ".azureml" / "hdconfig.yml").write_text(textwrap.dedent(hdconfig))
+
+
+def submit(ws, src: Path, *extra, check=True, hd="hdconfig"):
+    r = ws.cli("run", "submit-hyperdrive", "-e", "hd", "-c", "local", "--hyperdrive-configuration-name", hd,
+               "-d", src, *extra, check=check, timeout=300)
+    m = re.search(r"Sweep (\S+) submitted", r.stderr)
+    return (m.group(1) if m else None), r
+
+
+def sweep(ws, sweep_id: str) -> dict:
+    status, body, _ = ws.api("GET", f"/sweeps/{sweep_id}")
+    assert status == 200, body
+    return body
+
+
+def wait_sweep(ws, sweep_id: str, timeout: float = 180) -> dict:
+    return wait_until(lambda: (lambda s: s if s["status"] in TERMINAL else None)(sweep(ws, sweep_id)), timeout,
+                      f"sweep {sweep_id} to end")
+
+
+def accuracy_points(ws, run_id: str) -> list[float]:
+    status, body, _ = ws.api("GET", f"/runs/{run_id}/metrics?key=Accuracy")
+    assert status == 200, body
+    return [p["value"] for p in body["metrics"].get("Accuracy", [])]
+
+
+def test_azure_sample_sweep_runs_every_trial_and_reports_the_best(workspace, src):
+    setup(src, AZURE_SAMPLE)
+    sweep_id, r = submit(workspace, src, "--wait")
+    assert sweep_id, r.stderr
+    s = sweep(workspace, sweep_id)
+    assert s["status"] == "Completed", s
+    assert s["kind"] == "sweep" and s["sweep"]["policy"] == "BanditPolicy"
+    trials = s["trials"]
+    assert len(trials) == 8
+    assert [t["id"] for t in trials] == [f"{sweep_id}_{k}" for k in range(8)]
+    for t in trials:
+        run = workspace.run(t["id"])
+        assert run["parent_id"] == sweep_id
+        value = t["parameters"]["--penalty"]
+        assert value in ("0.5", "1", "1.5")
+        # Fixed arguments from the run configuration, then the sampled one appended.
+        assert run["arguments"] == ["--epochs", "3", "--sleep", "0.0", "--penalty", value], run["arguments"]
+        assert run["params"]["penalty"] == value
+        assert t["status"] in ("Completed", "Canceled"), t
+    # The best trial is the one with the highest Accuracy any trial logged.
+    best_value = max(max(accuracy_points(workspace, t["id"])) for t in trials)
+    assert s["best"]["metric"] == best_value
+    assert workspace.run(sweep_id)["tags"]["best_child_run_id"] == s["best"]["id"]
+    best = workspace.cli_json("sweep", "best", sweep_id)
+    assert best["id"] == s["best"]["id"] and best["parameters"]["--penalty"] == "1"
+    # Never more than max_concurrent_runs trials at once.
+    events = sorted([(t["started_at"], 1) for t in trials if t["started_at"]] +
+                    [(t["ended_at"], -1) for t in trials if t["started_at"]])
+    running = peak = 0
+    for _, d in events:
+        running += d
+        peak = max(peak, running)
+    assert peak <= 2
+    # The text report names progress, the best trial and each trial with its parameter.
+    out = workspace.cli("sweep", "show", sweep_id).stdout
+    assert "Progress:    8 of 8 trials" in out and f"Best:        {s['best']['id']}" in out, out
+    assert out.count(f"{sweep_id}_") >= 8
+    # Trials are not mixed into the run list; the sweep is.
+    listed = [r["id"] for r in workspace.cli_json("run", "list")["runs"]]
+    assert listed == [sweep_id]
+
+
+def test_bandit_policy_stops_a_hopeless_trial_with_its_numbers(workspace, src):
+    # Grid order: the good penalty first, alone; the bad one is then far below it at interval 1.
+    setup(src, """\
+        sampling:
+          type: grid
+          parameter_space:
+          - name: --penalty
+            expression: choice
+            values: [1.1, 3.1]
+        policy:
+          type: BanditPolicy
+          evaluation_interval: 1
+          slack_factor: 0.2
+        primary_metric_name: Accuracy
+        primary_metric_goal: Maximize
+        max_concurrent_runs: 1
+        """, epochs=40, sleep=0.25)
+    sweep_id, r = submit(workspace, src)
+    assert sweep_id, r.stderr
+    s = wait_sweep(workspace, sweep_id, timeout=240)
+    assert s["status"] == "Completed", s
+    good, bad = s["trials"]
+    assert good["status"] == "Completed" and good["reports"] == 40
+    assert bad["status"] == "Canceled", bad
+    assert bad["reason"].startswith("early termination: BanditPolicy at interval "), bad
+    assert "< best 0.9 / (1 + 0.2) = 0.75" in bad["reason"], bad["reason"]
+    assert bad["reports"] < 40  # stopped, not run to the end
+    history = workspace.history(bad["id"])
+    assert history[-1]["status"] == "Canceled" and history[-1]["reason"] == bad["reason"]
+    assert "trained with penalty" not in workspace.log(bad["id"])
+    assert s["best"]["id"] == good["id"]
+
+
+def test_server_killed_mid_sweep_resumes_without_losing_or_repeating_trials(workspace, src):
+    setup(src, """\
+        sampling:
+          type: random
+          seed: 7
+          parameter_space:
+          - name: --penalty
+            expression: uniform
+            values: [0, 2]
+        primary_metric_name: Accuracy
+        primary_metric_goal: Maximize
+        max_total_runs: 6
+        max_concurrent_runs: 2
+        """, epochs=4, sleep=0.4)
+    sweep_id, r = submit(workspace, src)
+    assert sweep_id, r.stderr
+    wait_until(lambda: len(sweep(workspace, sweep_id)["trials"]) >= 3, 120, "a third trial to start")
+    workspace.kill_server()
+    workspace.start_server()
+    s = wait_sweep(workspace, sweep_id, timeout=240)
+    assert s["status"] == "Completed", s
+    ids = [t["id"] for t in s["trials"]]
+    assert ids == [f"{sweep_id}_{k}" for k in range(6)], ids
+    assert all(t["status"] == "Completed" for t in s["trials"]), s["trials"]
+    # The same seed on a server that never stopped samples the same values in the same order.
+    again, r = submit(workspace, src, "--wait")
+    assert again, r.stderr
+    values = [t["parameters"]["--penalty"] for t in s["trials"]]
+    assert values == [t["parameters"]["--penalty"] for t in sweep(workspace, again)["trials"]]
+    assert len(set(values)) == 6
+
+
+def test_cancel_a_sweep_cancels_its_running_trials(workspace, src):
+    setup(src, AZURE_SAMPLE, epochs=400, sleep=0.25)
+    sweep_id, r = submit(workspace, src)
+    assert sweep_id, r.stderr
+    wait_until(lambda: sum(t["status"] == "Running" for t in sweep(workspace, sweep_id)["trials"]) == 2, 120,
+               "two running trials")
+    out = workspace.cli("sweep", "cancel", sweep_id).stdout
+    assert "cancel requested" in out
+    s = wait_sweep(workspace, sweep_id)
+    assert s["status"] == "Canceled"
+    assert len(s["trials"]) == 2  # nothing new after the cancel
+    for t in s["trials"]:
+        assert t["status"] == "Canceled" and t["reason"] == f"the sweep {sweep_id} was canceled", t
+    assert workspace.history(sweep_id)[-1]["reason"].startswith("canceled by the user")
+
+
+def test_a_failing_trial_does_not_stop_the_sweep(workspace, src):
+    setup(src, """\
+        sampling:
+          type: grid
+          parameter_space:
+          - name: --penalty
+            expression: choice
+            values: [1, oops, 2]
+        primary_metric_name: Accuracy
+        primary_metric_goal: Maximize
+        max_concurrent_runs: 1
+        """)
+    sweep_id, r = submit(workspace, src, "--wait")
+    assert sweep_id, r.stderr
+    s = sweep(workspace, sweep_id)
+    assert s["status"] == "Completed"
+    assert [t["status"] for t in s["trials"]] == ["Completed", "Failed", "Completed"]
+    assert s["counts"] == {"Completed": 2, "Failed": 1}
+    assert "invalid float value: 'oops'" in s["trials"][1]["error"]
+    assert "1 failed" in workspace.history(sweep_id)[-1]["reason"]
+
+
+def test_bad_sweep_specs_are_rejected_with_the_field_and_nothing_is_created(workspace, src):
+    base = AZURE_SAMPLE
+    cases = [
+        (base.replace("expression: choice", "expression: gaussian"),
+         "bad.yml:5:19: field 'sampling.parameter_space[0].expression': 'gaussian' (--penalty) is not an "
+         "expression; use one of: choice, randint, uniform"),
+        (base.replace("type: random", "type: grid").replace(
+            "expression: choice\n      values: [0.5, 1, 1.5]", "expression: uniform\n      values: [0.5, 1.5]"),
+         "bad.yml:5:19: field 'sampling.parameter_space[0].expression': grid sampling takes choice only; "
+         "'--penalty' is uniform"),
+        (base.replace("max_concurrent_runs: 2", "max_concurrent_runs: 0"),
+         "bad.yml:14:22: field 'max_concurrent_runs': must be at least 1, got 0"),
+    ]
+    for text, message in cases:
+        (src / "bad.yml").write_text(text)
+        setup(src, AZURE_SAMPLE)
+        sweep_id, r = submit(workspace, src, check=False, hd=str(src / "bad.yml"))
+        assert r.returncode != 0 and sweep_id is None
+        assert message in r.stderr, r.stderr
+    # Bayesian with a policy is Ferry's extension; --azure-strict refuses it as Azure ML would.
+    (src / "bayes.yml").write_text(base.replace("type: random", "type: bayesian"))
+    _, r = submit(workspace, src, "--azure-strict", check=False, hd=str(src / "bayes.yml"))
+    assert r.returncode != 0
+    assert "bayes.yml:8:11: field 'policy.type': Azure ML's Bayesian sampling does not support early termination" \
+        in r.stderr, r.stderr
+    # The run configuration's fixed arguments must not set a sampled parameter.
+    (src / ".azureml" / "dup.runconfig").write_text(
+        RUNCONFIG.format(epochs=3, sleep=0, python=sys.executable).replace("--sleep", "--penalty"))
+    r = workspace.cli("run", "submit-hyperdrive", "-c", "dup", "--hyperdrive-configuration-name", "hdconfig",
+                      "-d", src, check=False)
+    assert r.returncode != 0
+    assert "argument '--penalty' of the run configuration is also sampled by the sweep " \
+           "(sampling.parameter_space[0] '--penalty'); remove it from one of them" in r.stderr, r.stderr
+    # The server checks too (clients other than the CLI).
+    status, body, _ = workspace.api("POST", "/sweeps", json={
+        "script": "train.py", "snapshot_id": "0" * 64, "sweep": {"spec": "sampling: {type: sobol}", "spec_file": "x.yml"}})
+    assert status == 400 and "x.yml:1:18: field 'sampling.type': 'sobol' is not allowed" in body["error"]["message"]
+    assert workspace.run_count() == 0
+
+
+def test_warm_start_seeds_a_bayesian_sweep_with_earlier_trials(workspace, src):
+    bayes = """\
+        sampling:
+          type: bayesian
+          seed: 3
+          parameter_space:
+          - name: --penalty
+            expression: uniform
+            values: [0, 2]
+        primary_metric_name: Accuracy
+        primary_metric_goal: Maximize
+        max_total_runs: {n}
+        max_concurrent_runs: 1
+        """
+    setup(src, bayes.format(n=4))
+    first, r = submit(workspace, src, "--wait")
+    assert first, r.stderr
+    setup(src, bayes.format(n=1))
+    cold, r = submit(workspace, src, "--wait")
+    warm, r = submit(workspace, src, "--warm-start", first, "--wait")
+    assert warm, r.stderr
+    s = sweep(workspace, warm)
+    assert s["sweep"]["warm_start"] == [first] and s["sweep"]["warm_observations"] == 4
+    # Without the earlier trials the first suggestion is a random start; with them it is the model's.
+    assert s["trials"][0]["parameters"] != sweep(workspace, cold)["trials"][0]["parameters"]
+    # A sweep of another metric cannot seed it.
+    setup(src, bayes.format(n=1).replace("Accuracy", "Loss"))
+    _, r = submit(workspace, src, "--warm-start", first, check=False)
+    assert r.returncode != 0
+    assert f"warm start from '{first}': it optimised 'Accuracy' (Maximize), this sweep 'Loss' (Maximize)" in r.stderr
