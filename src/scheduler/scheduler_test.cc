@@ -1,6 +1,7 @@
 // Unit tests for the scheduler: driven with RunOnce() against the real SQLite store, a fake
 // compute target and a fake clock.
 #include "scheduler/scheduler.h"
+#include "scheduler/sweep_controller.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -836,6 +837,175 @@ TEST_F(SchedulerTest, CheckFitsNamesWhatTheTargetLacks) {
   st = sched_->CheckFits(r);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("no container engine"), std::string::npos) << st.message();
+}
+
+
+// ---- sweeps: the controller runs before each cycle; trials are runs on the fake target.
+
+class SweepControllerTest : public SchedulerTest {
+ protected:
+  void SetUp() override {
+    SchedulerTest::SetUp();
+    Attach();
+  }
+  void TearDown() override {
+    sched_.reset();
+    sweeps_.reset();
+    SchedulerTest::TearDown();
+  }
+  // A fresh controller (and scheduler), as after a server restart.
+  void Attach() {
+    sched_ = MakeScheduler();
+    sched_->AddTarget(&target_);
+    sweeps_ = std::make_unique<SweepController>(store_.get(), sched_.get(), &clock_, nullptr);
+    sched_->SetBeforeCycle([this] { sweeps_->Step(); });
+  }
+  void SubmitSweep(const std::string& id, const std::string& spec) {
+    model::Run r;
+    r.id = id;
+    r.experiment = "exp";
+    r.target = "fake";
+    r.script = "train.py";
+    r.arguments = {"--epochs", "3"};
+    r.python = "/usr/bin/python3";
+    r.snapshot_id = std::string(64, 'a');
+    SweepSettings settings;
+    settings.seed = 11;
+    auto c = store_->CreateSweep(r, {"hd.yml", spec, SweepSettingsToJson(settings)}, clock_.Now());
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+  }
+  void Report(const std::string& id, std::vector<double> values) {
+    model::Run r = Get(id);
+    std::vector<model::MetricPoint> pts;
+    auto next = store_->NextMetricSeq(id);
+    ASSERT_TRUE(next.ok());
+    for (double v : values) pts.push_back({(*next)++, "acc", v, 0, clock_.Now()});
+    ASSERT_TRUE(store_->AppendMetrics(r.rid, pts).ok());
+  }
+  std::vector<std::string> Trials(const std::string& sweep) {
+    model::RunFilter f;
+    f.parent = sweep;
+    auto runs = store_->ListRuns(f);
+    EXPECT_TRUE(runs.ok());
+    std::vector<std::string> ids;
+    for (auto it = runs->rbegin(); it != runs->rend(); ++it) ids.push_back(it->id);
+    return ids;
+  }
+  std::unique_ptr<SweepController> sweeps_;
+};
+
+constexpr const char* kGrid3 = R"(
+sampling: {type: grid, parameter_space: [{name: --lr, expression: choice, values: [0.1, 0.2, 0.3]}]}
+primary_metric_name: acc
+primary_metric_goal: Maximize
+max_concurrent_runs: 2
+)";
+
+TEST_F(SweepControllerTest, StartsTrialsUpToConcurrencyAndCompletesWithTheBest) {
+  SubmitSweep("s", kGrid3);
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("s"), RunStatus::kRunning);
+  EXPECT_EQ(target_.launched, (V{"s_0", "s_1"}));  // the sweep itself is never launched
+  EXPECT_EQ(Get("s_0").arguments, (V{"--epochs", "3", "--lr", "0.1"}));
+  EXPECT_EQ(Get("s_0").parent_id, "s");
+  EXPECT_EQ(store_->Params("s_1")->at("lr"), "0.2");
+  Move("s_0", RunStatus::kRunning);
+  Report("s_0", {0.5, 0.7});
+  Finish("s_0");
+  sched_->RunOnce();
+  EXPECT_EQ(target_.launched, (V{"s_0", "s_1", "s_2"}));
+  Move("s_1", RunStatus::kRunning);
+  Report("s_1", {0.9});
+  Finish("s_1");
+  Move("s_2", RunStatus::kRunning);
+  Move("s_2", RunStatus::kFailed);  // a failed trial does not stop the sweep
+  sched_->RunOnce();
+  EXPECT_EQ(Trials("s").size(), 3u);
+  EXPECT_EQ(StatusOf("s"), RunStatus::kCompleted);
+  EXPECT_EQ(LastReason("s"), "sweep finished: 3 trials: 2 completed, 1 failed, 0 stopped early or canceled; "
+                             "best acc 0.9 (s_1)");
+  EXPECT_EQ(Get("s").tags["best_child_run_id"], "s_1");
+}
+
+TEST_F(SweepControllerTest, PolicyStopsATrialThroughItsDriverWithTheNumbers) {
+  SubmitSweep("s", R"(
+sampling: {type: grid, parameter_space: [{name: --lr, expression: choice, values: [0.1, 0.2]}]}
+policy: {type: BanditPolicy, slack_factor: 0.2}
+primary_metric_name: acc
+primary_metric_goal: Maximize
+)");
+  sched_->RunOnce();
+  Move("s_0", RunStatus::kRunning);
+  Move("s_1", RunStatus::kRunning);
+  Report("s_0", {0.9});
+  Report("s_1", {0.5});
+  sched_->RunOnce();
+  EXPECT_EQ(target_.canceled, (V{"h-s_1"}));
+  const std::string why = "early termination: BanditPolicy at interval 1: 0.5 < best 0.9 / (1 + 0.2) = 0.75";
+  EXPECT_EQ(Get("s_1").cancel_reason, why);
+  Move("s_1", RunStatus::kCanceled);  // the agent reports the end; the reason is the policy's
+  EXPECT_EQ(LastReason("s_1"), why);
+  Report("s_0", {0.95});
+  sched_->RunOnce();
+  EXPECT_EQ(target_.canceled.size(), 1u);  // the leader is never stopped
+}
+
+TEST_F(SweepControllerTest, MaxDurationCancelsTrialsAndEndsTheSweep) {
+  SubmitSweep("s", std::string(kGrid3) + "max_duration_minutes: 1\n");
+  sched_->RunOnce();
+  Move("s_0", RunStatus::kRunning);
+  Report("s_0", {0.4});
+  clock_.Set(clock_.Now() + 59);
+  sched_->RunOnce();
+  EXPECT_TRUE(target_.canceled.empty());
+  clock_.Set(clock_.Now() + 2);
+  sched_->RunOnce();
+  EXPECT_EQ(Get("s_0").cancel_reason, "the sweep reached max_duration_minutes (1)");
+  EXPECT_EQ(target_.canceled, (V{"h-s_0", "h-s_1"}));  // launched (s_1 not yet running): both asked to stop
+  Move("s_0", RunStatus::kCanceled);
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("s"), RunStatus::kRunning);  // until every trial has ended
+  Move("s_1", RunStatus::kCanceled);
+  sched_->RunOnce();
+  EXPECT_EQ(Trials("s").size(), 2u);  // no trial after the limit
+  EXPECT_EQ(StatusOf("s"), RunStatus::kCompleted);
+  EXPECT_EQ(LastReason("s").rfind("max_duration_minutes (1) reached; 2 trials", 0), 0u) << LastReason("s");
+}
+
+TEST_F(SweepControllerTest, ARestartedControllerGoesOnWithoutLosingOrRepeatingTrials) {
+  const std::string spec = R"(
+sampling: {type: random, parameter_space: [{name: --lr, expression: uniform, values: [0, 1]}]}
+primary_metric_name: acc
+primary_metric_goal: Maximize
+max_total_runs: 4
+max_concurrent_runs: 2
+)";
+  target_.set_max(10);
+  SubmitSweep("a", spec);
+  SubmitSweep("b", spec);  // the same seed: the reference sequence, never restarted
+  sched_->RunOnce();
+  Move("a_0", RunStatus::kRunning);
+  Attach();  // the server restarted
+  sched_->RunOnce();
+  EXPECT_EQ(Trials("a"), (V{"a_0", "a_1"}));  // both still active: nothing new
+  for (const std::string s : {"a", "b"}) {
+    for (int k = 0; k < 4; ++k) {
+      std::string id = s + "_" + std::to_string(k);
+      if (StatusOf(id) == RunStatus::kQueued) {
+        sched_->RunOnce();
+      }
+      if (StatusOf(id) != RunStatus::kRunning) Move(id, RunStatus::kRunning);
+      Finish(id);
+      if (k == 1 && s == "a") Attach();
+      sched_->RunOnce();
+    }
+  }
+  EXPECT_EQ(Trials("a"), (V{"a_0", "a_1", "a_2", "a_3"}));
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_EQ(store_->Params("a_" + std::to_string(k))->at("lr"), store_->Params("b_" + std::to_string(k))->at("lr"));
+  }
+  EXPECT_EQ(StatusOf("a"), RunStatus::kFailed);  // no trial reported acc
+  EXPECT_NE(Get("a").error.find("no trial reported the primary metric 'acc'"), std::string::npos);
 }
 
 }  // namespace

@@ -332,10 +332,11 @@ void SweepController::Finish(const model::Run& parent, Sweep* sw) {
   const double now = clock_->Now();
   if (parent.cancel_requested) {
     done = store_->Transition(parent.id, RunStatus::kCanceled, "canceled; " + counts, now);
-  } else if (sw->best_id.empty() && completed == 0) {
+  } else if (sw->best_id.empty()) {
     store::TransitionExtras ex;
     ex.error = "no trial reported the primary metric '" + sw->spec.primary_metric_name + "' (" + counts + ")" +
-               (first_error.empty() ? "" : "; first failure " + first_error);
+               (first_error.empty() ? "; check that primary_metric_name is the name the script logs"
+                                    : "; first failure " + first_error);
     done = store_->Transition(parent.id, RunStatus::kFailed, "sweep failed: " + counts, now, ex);
   } else {
     std::string why = "sweep finished: " + counts;
