@@ -6,6 +6,7 @@
 #                                    #           metric_ingest_http snapshot env_reuse env_first_build
 #                                    #           ssh_start ssh_resend slurm_start slurm_poll cluster_start
 #                                    #           (those five need root: netns sshd hosts / Slurm nodes)
+#                                    #           sweep_overhead sweep_asha (sweeps through a server)
 #                                    #           sweep_quality (Ferry's samplers and Optuna's TPE;
 #                                    #           installs bench/requirements-bench.txt into .venv)
 #
@@ -49,7 +50,7 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
@@ -69,6 +70,8 @@ for b in "${selected[@]}"; do
     slurm_start)        cmd=("$py" "$here/slurm_start.py" -n 20) ;;
     slurm_poll)         cmd=("$py" "$here/slurm_poll.py") ;;
     cluster_start)      cmd=("$py" "$here/cluster_start.py") ;;
+    sweep_overhead)     cmd=("$py" "$here/sweep_overhead.py") ;;
+    sweep_asha)         cmd=("$py" "$here/sweep_asha.py") ;;
     sweep_quality)      cmd=(env SWEEP_QUALITY_BIN="$build/bench/sweep_quality" "$here/sweep_quality.sh" --seeds 20 --budget 200) ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
   esac
@@ -201,6 +204,18 @@ for prob in ("branin", "hartmann6"):
         rows.append((f"sweep_quality {prob} (mean best, {b['seeds']} seeds)", f"bayesian {trio(b)}", anchor, "-",
                      f"{check}; @100 {b['best100']} (goal {goal}); {b['ms_at_200']} ms/suggestion at 200 (goal <= 50)",
                      f"@50 / @100 / @200 evaluations; {note}"))
+r = result("sweep_overhead") if "sweep_overhead" in names else None
+if r:
+    rows.append((f"sweep_overhead ({r.get('trials','?')} trials, 2 at a time)", f"{f(r,'total_s')} s",
+                 f"{r.get('trials','?')} x script {f(r,'script_ms')} ms / 2 = {f(r,'anchor_s')} s",
+                 f"{f(r,'ratio','{:.2f}')}x", "<= 1.25x",
+                 f"submit-hyperdrive of a script that logs one value; {r.get('completed','?')} trials completed"))
+r = result("sweep_asha") if "sweep_asha" in names else None
+if r:
+    rows.append(("sweep_asha (epochs to random search's best)", f"{float(r.get('mean_fraction','nan')):.1%} of its epochs (worst {float(r.get('worst_fraction','nan')):.1%})",
+                 f"random search, 30 trials x 27 epochs = {r.get('random_epochs','?')}", "-", "<= 20%",
+                 f"reached in {r.get('reached','?')} of {r.get('seeds','?')} seeds; within 0.5% in {r.get('near_reached','?')} seeds with "
+                 f"{float(r.get('near_mean_fraction','nan')):.1%} of the epochs; logistic regression by SGD, lr/momentum/l2"))
 r = result("log_call") if "log_call" in names else None
 if r:
     rows.append(("log_call", f"{f(r,'ferry_us','{:.2f}')} us", f"os.write {f(r,'oswrite_us','{:.2f}')} us",

@@ -132,4 +132,15 @@ std::string FormatTime(double t) {
   return buf;
 }
 
+std::string ScalarText(const nlohmann::json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float()) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6g", v.get<double>());
+    return buf;
+  }
+  return v.dump();
+}
+
 }  // namespace ferry::cli

@@ -60,6 +60,8 @@ int ReportError(const Status& st);
 // Prints JSON pretty to stdout.
 void PrintJson(const nlohmann::json& j);
 std::string FormatTime(double unix_seconds);
+// A JSON scalar as a table cell: strings as is, numbers %.6g, null "-".
+std::string ScalarText(const nlohmann::json& v);
 
 // One verb group registers its subcommands on the app; the table lives in verbs.cc.
 using Register = void (*)(CLI::App& app, Context& ctx, int* exit_code);

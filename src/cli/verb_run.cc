@@ -72,16 +72,6 @@ std::string RunPath(const std::string& id, const std::string& sub = "") {
   return "/api/v1/runs/" + net::UrlEncode(id) + (sub.empty() ? "" : "/" + sub);
 }
 
-std::string Num(const json& v) {
-  if (v.is_null()) return "-";
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_float()) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.6g", v.get<double>());
-    return buf;
-  }
-  return v.dump();
-}
 
 void PrintRun(const json& r, const json& history, const json& artifacts) {
   auto s = [&](const char* k) { return r.contains(k) && r[k].is_string() ? r[k].get<std::string>() : std::string("-"); };
@@ -125,8 +115,8 @@ void PrintRun(const json& r, const json& history, const json& artifacts) {
   if (r.contains("metrics") && !r["metrics"].empty()) {
     std::printf("Metrics:\n  %-32s %-12s %-12s %-12s %s\n", "KEY", "LAST", "MIN", "MAX", "COUNT");
     for (auto& [k, m] : r["metrics"].items()) {
-      std::printf("  %-32s %-12s %-12s %-12s %s\n", k.c_str(), Num(m["last"]).c_str(), Num(m["min"]).c_str(),
-                  Num(m["max"]).c_str(), m["count"].dump().c_str());
+      std::printf("  %-32s %-12s %-12s %-12s %s\n", k.c_str(), ScalarText(m["last"]).c_str(), ScalarText(m["min"]).c_str(),
+                  ScalarText(m["max"]).c_str(), m["count"].dump().c_str());
     }
   }
   if (!artifacts.empty()) {
@@ -222,7 +212,7 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
     if (ctx.json_output()) return PrintJson(*r);
     std::printf("%-32s %-8s %s\n", "METRIC", "STEP", "VALUE");
     for (auto& [k, pts] : (*r)["metrics"].items()) {
-      for (auto& p : pts) std::printf("%-32s %-8lld %s\n", k.c_str(), p["step"].get<long long>(), Num(p["value"]).c_str());
+      for (auto& p : pts) std::printf("%-32s %-8lld %s\n", k.c_str(), p["step"].get<long long>(), ScalarText(p["value"]).c_str());
     }
   });
 

@@ -19,20 +19,10 @@ std::string SweepPath(const std::string& id, const std::string& sub = "") {
   return "/api/v1/sweeps/" + net::UrlEncode(id) + (sub.empty() ? "" : "/" + sub);
 }
 
-std::string Val(const json& v) {
-  if (v.is_null()) return "-";
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_float()) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.6g", v.get<double>());
-    return buf;
-  }
-  return v.dump();
-}
 
 std::string ParamsText(const json& params) {
   std::string out;
-  for (auto& [k, v] : params.items()) out += (out.empty() ? "" : " ") + k + " " + Val(v);
+  for (auto& [k, v] : params.items()) out += (out.empty() ? "" : " ") + k + " " + ScalarText(v);
   return out;
 }
 
@@ -43,7 +33,7 @@ void PrintSweep(const json& j) {
   const std::string metric = sw.value("primary_metric_name", "");
   std::printf("Sweep:       %s\nStatus:      %s\nExperiment:  %s\nTarget:      %s\n", j.value("id", "").c_str(),
               j.value("status", "").c_str(), j.value("experiment", "").c_str(), j.value("target", "").c_str());
-  std::printf("Sampling:    %s (seed %s), %s\n", sw.value("sampling", "").c_str(), Val(sw["seed"]).c_str(),
+  std::printf("Sampling:    %s (seed %s), %s\n", sw.value("sampling", "").c_str(), ScalarText(sw["seed"]).c_str(),
               sw.value("policy", "").c_str());
   std::printf("Metric:      %s (%s)\n", metric.c_str(), sw.value("primary_metric_goal", "").c_str());
   const json& counts = j["counts"];
@@ -57,7 +47,7 @@ void PrintSweep(const json& j) {
   std::printf("\n");
   if (!j["best"].is_null()) {
     const json& b = j["best"];
-    std::printf("Best:        %s  %s %s  (%s)\n", b.value("id", "").c_str(), metric.c_str(), Val(b["metric"]).c_str(),
+    std::printf("Best:        %s  %s %s  (%s)\n", b.value("id", "").c_str(), metric.c_str(), ScalarText(b["metric"]).c_str(),
                 ParamsText(b["parameters"]).c_str());
   } else {
     std::printf("Best:        - (no trial has reported %s yet)\n", metric.c_str());
@@ -70,11 +60,11 @@ void PrintSweep(const json& j) {
   std::printf(" %-12s %-7s %s\n", metric.c_str(), "REPORTS", "NOTE");
   for (auto& t : j["trials"]) {
     std::printf("%-30s %-10s", t.value("id", "").c_str(), t.value("status", "").c_str());
-    for (auto& n : names) std::printf(" %-14s", Val(t["parameters"].value(n, json())).c_str());
+    for (auto& n : names) std::printf(" %-14s", ScalarText(t["parameters"].value(n, json())).c_str());
     std::string note = t.value("reason", t.value("error", ""));
     if (note.size() > 120) note = note.substr(0, 117) + "...";
     for (char& c : note) c = c == '\n' ? ' ' : c;
-    std::printf(" %-12s %-7s %s\n", Val(t["metric"]).c_str(), Val(t["reports"]).c_str(), note.c_str());
+    std::printf(" %-12s %-7s %s\n", ScalarText(t["metric"]).c_str(), ScalarText(t["reports"]).c_str(), note.c_str());
   }
 }
 
@@ -107,7 +97,7 @@ int WaitSweep(Context& ctx, const std::string& sweep_id) {
       std::string note = t.value("reason", t.value("error", ""));
       if (note.size() > 160) note = note.substr(0, 157) + "...";
       std::fprintf(stderr, "trial %s %s: %s %s (%s)%s%s\n", id.c_str(), status.c_str(), metric.c_str(),
-                   Val(t["metric"]).c_str(), ParamsText(t["parameters"]).c_str(), note.empty() ? "" : ": ",
+                   ScalarText(t["metric"]).c_str(), ParamsText(t["parameters"]).c_str(), note.empty() ? "" : ": ",
                    note.c_str());
     }
     std::string status = j->value("status", "");
@@ -157,9 +147,9 @@ void RegisterSweep(CLI::App& app, Context& ctx, int* exit_code) {
     }
     if (ctx.json_output()) return PrintJson(b);
     std::printf("Trial:       %s\nStatus:      %s\n%-12s %s\n", b.value("id", "").c_str(), b.value("status", "").c_str(),
-                ((*j)["sweep"].value("primary_metric_name", "") + ":").c_str(), Val(b["metric"]).c_str());
+                ((*j)["sweep"].value("primary_metric_name", "") + ":").c_str(), ScalarText(b["metric"]).c_str());
     std::printf("Parameters:\n");
-    for (auto& [k, v] : b["parameters"].items()) std::printf("  %-24s %s\n", k.c_str(), Val(v).c_str());
+    for (auto& [k, v] : b["parameters"].items()) std::printf("  %-24s %s\n", k.c_str(), ScalarText(v).c_str());
   });
 
   auto* cancel = sweep->add_subcommand("cancel", "Cancel a sweep and its running trials");

@@ -704,17 +704,21 @@ struct Api::Impl {
     return Json(201, RunToJson(*created));
   }
 
+  HandlerResult CancelByUser(const std::string& id) {
+    Status st = d.scheduler->Cancel(id, "canceled by the user");
+    if (!st.ok()) return Error(st);
+    Changed(id);
+    auto r = d.store->GetRun(id);
+    if (!r.ok()) return Error(r.status());
+    return Json(202, RunToJson(*r));
+  }
+
   HandlerResult Sweep() {
     const std::string& id = seg[1];
     if (seg.size() == 3 && seg[2] == "cancel" && req.method == "POST") {
       auto rec = d.store->GetSweep(id);
       if (!rec.ok()) return Error(rec.status());
-      Status st = d.scheduler->Cancel(id, "canceled by the user");
-      if (!st.ok()) return Error(st);
-      Changed(id);
-      auto r = d.store->GetRun(id);
-      if (!r.ok()) return Error(r.status());
-      return Json(202, RunToJson(*r));
+      return CancelByUser(id);  // the controller cancels its trials
     }
     if (seg.size() != 2 || req.method != "GET") return MethodNotAllowed();
     auto parent = d.store->GetRun(id);
@@ -857,14 +861,7 @@ struct Api::Impl {
       for (auto& e : *h) arr.push_back({{"status", model::RunStatusName(e.status)}, {"time", e.time}, {"reason", e.reason}});
       return Json(200, {{"history", arr}});
     }
-    if (sub == "cancel" && req.method == "POST") {
-      Status st = d.scheduler->Cancel(id, "canceled by the user");
-      if (!st.ok()) return Error(st);
-      Changed(id);
-      auto r = d.store->GetRun(id);
-      if (!r.ok()) return Error(r.status());
-      return Json(202, RunToJson(*r));
-    }
+    if (sub == "cancel" && req.method == "POST") return CancelByUser(id);
     if (sub == "logs" || sub == "metrics") {
       if (req.method == "POST") return sub == "logs" ? PostLogs(id) : PostMetrics(id);
       if (req.method == "GET") return sub == "logs" ? GetLogs(id) : GetMetrics(id);
