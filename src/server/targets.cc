@@ -265,7 +265,8 @@ Result<json> TargetManager::Trust(const std::string& name) {
   c.known_hosts = probe->known_hosts;
   c.facts_json = probe->facts_json;
   FERRY_RETURN_IF_ERROR(d_.store->UpdateTargetConfig(name, c.ToJson()));
-  d_.scheduler->RemoveTarget(name);
+  // Replaced in place (AddTarget): removing it first let a scheduler cycle in between fail
+  // the queued runs that wait for this trust as "unknown target".
   FERRY_RETURN_IF_ERROR(Start(name, c.ToJson()));
   d_.scheduler->Wake();
   return json{{"name", name}, {"changed", old_key != c.known_hosts}, {"known_hosts", c.known_hosts}};
@@ -403,7 +404,7 @@ Result<json> TargetManager::TrustSlurmLogin(const std::string& name, const std::
   std::string old_key = c.known_hosts;
   c.known_hosts = probe->known_hosts;
   FERRY_RETURN_IF_ERROR(d_.store->UpdateTargetConfig(name, c.ToJson()));
-  d_.scheduler->RemoveTarget(name);
+  // Replaced in place (AddTarget), as for SSH targets: no cycle sees it missing.
   FERRY_RETURN_IF_ERROR(StartSlurm(name, c.ToJson()));
   d_.scheduler->Wake();
   return json{{"name", name}, {"changed", old_key != c.known_hosts}, {"known_hosts", c.known_hosts}};
