@@ -213,9 +213,9 @@ if r:
 r = result("sweep_asha") if "sweep_asha" in names else None
 if r:
     rows.append(("sweep_asha (epochs to random search's best)", f"{float(r.get('mean_fraction','nan')):.1%} of its epochs (worst {float(r.get('worst_fraction','nan')):.1%})",
-                 f"random search, 30 trials x 27 epochs = {r.get('random_epochs','?')}", "-", "<= 20%",
+                 f"random search, 27 epochs per trial, {r.get('random_epochs','?')} epochs", "-", "<= 20%",
                  f"reached in {r.get('reached','?')} of {r.get('seeds','?')} seeds; within 0.5% in {r.get('near_reached','?')} seeds with "
-                 f"{float(r.get('near_mean_fraction','nan')):.1%} of the epochs; logistic regression by SGD, lr/momentum/l2"))
+                 f"{float(r.get('near_mean_fraction','nan')):.1%} of the epochs; MLP on two spirals by SGD, lr/width/l2"))
 r = result("log_call") if "log_call" in names else None
 if r:
     rows.append(("log_call", f"{f(r,'ferry_us','{:.2f}')} us", f"os.write {f(r,'oswrite_us','{:.2f}')} us",

@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """ASHA against random search without early stopping, on a training script with a learning curve.
 
-The script trains a small logistic-regression model with SGD (pure Python, a fixed synthetic
-dataset) and logs the validation loss after each of its 27 epochs; its hyperparameters are
-the learning rate, momentum and L2 penalty. Both sweeps run through Ferry on the local target,
+The script trains a one-hidden-layer network (numpy, minibatch SGD) on a fixed two-spirals
+dataset and logs the validation loss after each of its 27 epochs; its hyperparameters are
+the learning rate, the hidden width and the L2 penalty. Both sweeps run through Ferry on the local target,
 2 trials at a time, with the same random-sampling seed (so ASHA sees the same configurations
 first, then more):
 
-Anchor: random search, 30 trials trained to the end (30 x 27 = 810 epochs); its best
+Anchor: random search, 81 trials trained to the end (81 x 27 = 2,187 epochs); its best
         validation loss B.
-Ferry:  random sampling with ASHA (grace_period 1, reduction_factor 3, max_t 27), up to 150
+Ferry:  random sampling with ASHA (grace_period 3, reduction_factor 3, max_t 27), up to 243
         trials; the epochs it had spent (all trials' reports, in time order) when a trial
-        first reported a loss <= B.
+        first reported a loss <= B. (grace_period 1 culls the best configurations here: a
+        high learning rate makes the first epoch's loss noisy.)
 Goal:   ASHA reaches B using <= 1/5 of random search's epochs. Repeated over seeds.
 
 Output: human-readable lines, then one ``RESULT key=value ...`` line.
@@ -33,51 +34,56 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import FERRY, PYTHON, Server  # noqa: E402
 
 TRAIN = """\
-import argparse, math, random, time
+import argparse, time
+import numpy as np
 from ferry import Run
 
 p = argparse.ArgumentParser()
 p.add_argument("--lr", type=float)
-p.add_argument("--momentum", type=float)
+p.add_argument("--width", type=int)
 p.add_argument("--l2", type=float)
 p.add_argument("--epochs", type=int, default=27)
-p.add_argument("--epoch-seconds", type=float, default=0.0)  # a longer epoch, as on real data
+p.add_argument("--epoch-seconds", type=float, default=0.0)
 a = p.parse_args()
 
-rng = random.Random(1234)  # the same data for every trial
-w_true = [rng.gauss(0, 1) for _ in range(6)]
-def sample(n):
-    out = []
-    for _ in range(n):
-        x = [rng.gauss(0, 1) for _ in range(6)]
-        z = sum(wi * xi for wi, xi in zip(w_true, x)) + rng.gauss(0, 0.8)
-        out.append((x, 1.0 if z > 0 else 0.0))
-    return out
-train, val = sample(160), sample(200)
+data = np.random.default_rng(7)
+def spirals(n):
+    t = np.sqrt(data.uniform(0, 1, n)) * 3 * np.pi
+    cls = data.integers(0, 2, n)
+    r = t / (3 * np.pi)
+    ang = t + np.pi * cls
+    x = np.stack([r * np.cos(ang), r * np.sin(ang)], 1) + data.normal(0, 0.04, (n, 2))
+    return x, cls.astype(float)
+xtr, ytr = spirals(600)
+xva, yva = spirals(600)
 
-def loss(w, b, data):
-    total = 0.0
-    for x, y in data:
-        z = max(-30.0, min(30.0, sum(wi * xi for wi, xi in zip(w, x)) + b))
-        q = 1 / (1 + math.exp(-z))
-        total -= y * math.log(q + 1e-12) + (1 - y) * math.log(1 - q + 1e-12)
-    return total / len(data)
+rng = np.random.default_rng(0)  # the same initialisation for a given width
+w1 = rng.normal(0, 1, (2, a.width)); b1 = np.zeros(a.width)
+w2 = rng.normal(0, 1 / np.sqrt(a.width), (a.width, 1)); b2 = np.zeros(1)
+
+def forward(x):
+    h = np.tanh(x @ w1 + b1)
+    return h, 1 / (1 + np.exp(-np.clip(h @ w2 + b2, -30, 30)))[:, 0]
+
+def loss(x, y):
+    q = forward(x)[1]
+    return float(-np.mean(y * np.log(q + 1e-9) + (1 - y) * np.log(1 - q + 1e-9)))
 
 run = Run.get_context()
-w, b, vw, vb = [0.0] * 6, 0.0, [0.0] * 6, 0.0
-order = list(range(len(train)))
+order = np.arange(len(xtr))
 for epoch in range(a.epochs):
-    random.Random(epoch).shuffle(order)
-    for i in order:
-        x, y = train[i]
-        z = max(-30.0, min(30.0, sum(wi * xi for wi, xi in zip(w, x)) + b))
-        g = 1 / (1 + math.exp(-z)) - y
-        for k in range(6):
-            vw[k] = a.momentum * vw[k] - a.lr * (g * x[k] + a.l2 * w[k])
-            w[k] += vw[k]
-        vb = a.momentum * vb - a.lr * g
-        b += vb
-    run.log("val_loss", min(loss(w, b, val), 100.0))
+    np.random.default_rng(epoch).shuffle(order)
+    for i in range(0, len(order), 20):
+        idx = order[i:i + 20]
+        x, y = xtr[idx], ytr[idx]
+        h, q = forward(x)
+        g = (q - y)[:, None] / len(idx)
+        gw2 = h.T @ g + a.l2 * w2; gb2 = g.sum(0)
+        gh = (g @ w2.T) * (1 - h * h)
+        gw1 = x.T @ gh + a.l2 * w1; gb1 = gh.sum(0)
+        w1 -= a.lr * gw1; b1 -= a.lr * gb1; w2 -= a.lr * gw2; b2 -= a.lr * gb2
+    v = loss(xva, yva)
+    run.log("val_loss", min(v, 100.0) if v == v else 100.0)
     time.sleep(a.epoch_seconds)
 """
 
@@ -99,13 +105,13 @@ sampling:
   parameter_space:
   - name: --lr
     expression: loguniform
-    values: [-9, 0]
-  - name: --momentum
-    expression: uniform
-    values: [0, 0.95]
+    values: [-5, 1.5]
+  - name: --width
+    expression: choice
+    values: [8, 16, 32, 64, 128]
   - name: --l2
     expression: loguniform
-    values: [-12, -2]
+    values: [-12, -4]
 {policy}
 primary_metric_name: val_loss
 primary_metric_goal: Minimize
@@ -146,9 +152,9 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epoch-seconds", type=float, default=0.1,
                     help="each epoch's extra time (the policy must be able to act while a trial trains)")
-    ap.add_argument("--random-trials", type=int, default=30)
-    ap.add_argument("--asha-trials", type=int, default=150)
-    ap.add_argument("--grace-period", type=int, default=1)
+    ap.add_argument("--random-trials", type=int, default=81)
+    ap.add_argument("--asha-trials", type=int, default=243)
+    ap.add_argument("--grace-period", type=int, default=3)
     ap.add_argument("--reduction-factor", type=int, default=3)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="ferry-bench-asha-")

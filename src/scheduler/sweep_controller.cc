@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "scheduler/scheduler.h"
 
@@ -133,6 +134,7 @@ struct SweepController::Trial {
   std::vector<sweep::Value> point;
   bool point_ok = true;
   std::vector<double> values;  // the primary metric's reports, in order
+  std::optional<double> best;  // the best of them by the goal
   size_t evaluated = 0;        // reports the policy has looked at
   bool stop_sent = false;
 };
@@ -200,6 +202,7 @@ Status SweepController::Load(const model::Run& parent, Sweep* sw) {
     if (points.ok()) {
       for (auto& m : *points) t.values.push_back(m.value);
     }
+    t.best = BestOf(sw->spec, t.values);
     // Reports seen before the restart were judged then; only new ones are judged now.
     t.evaluated = t.values.size();
     t.stop_sent = r.cancel_requested;
@@ -226,6 +229,7 @@ void SweepController::Refresh(Sweep* sw, Trial* t, const std::map<std::string, c
     if (!points.ok()) return;
     t->values.clear();
     for (auto& m : *points) t->values.push_back(m.value);
+    t->best = BestOf(sw->spec, t->values);
   }
 }
 
@@ -242,6 +246,10 @@ void SweepController::Stop(Trial* t, const std::string& reason) {
 
 void SweepController::ApplyPolicy(Sweep* sw) {
   if (sw->spec.policy == "NoTerminationPolicy") return;
+  const bool news = std::any_of(sw->trials.begin(), sw->trials.end(), [](const Trial& t) {
+    return !model::IsTerminal(t.status) && !t.stop_sent && t.values.size() > t.evaluated;
+  });
+  if (!news) return;  // nothing to judge: no copy of every trial's reports
   std::vector<sweep::TrialReports> reports;
   reports.reserve(sw->trials.size());
   for (const auto& t : sw->trials) reports.push_back({t.id, model::IsTerminal(t.status), t.values});
@@ -268,9 +276,7 @@ void SweepController::Launch(const model::Run& parent, Sweep* sw, int running) {
     std::vector<sweep::Observation> history = sw->warm;
     for (const auto& t : sw->trials) {
       if (!t.point_ok) continue;
-      std::optional<double> metric;
-      if (model::IsTerminal(t.status)) metric = BestOf(s, t.values);
-      history.push_back({t.point, metric});
+      history.push_back({t.point, model::IsTerminal(t.status) ? t.best : std::nullopt});
     }
     auto next = sw->sampler->Next(history);
     if (!next) {
@@ -392,7 +398,7 @@ void SweepController::Drive(const model::Run& parent, const std::map<std::string
 
   // The best trial so far goes into the parent's tags (what 'run show' and the SDK read).
   for (const auto& t : sw->trials) {
-    auto b = BestOf(s, t.values);
+    const auto& b = t.best;
     if (b && (sw->best_id.empty() || sweep::Better(s, *b, sw->best) || (t.id == sw->best_id && *b != sw->best))) {
       sw->best_id = t.id;
       sw->best = *b;
