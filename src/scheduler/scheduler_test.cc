@@ -1008,5 +1008,57 @@ max_concurrent_runs: 2
   EXPECT_NE(Get("a").error.find("no trial reported the primary metric 'acc'"), std::string::npos);
 }
 
+TEST_F(SweepControllerTest, AScriptThatAlwaysFailsStopsTheSweepAfterThreeTrials) {
+  target_.set_max(10);
+  SubmitSweep("s", R"(
+sampling: {type: random, parameter_space: [{name: --lr, expression: uniform, values: [0, 1]}]}
+primary_metric_name: acc
+primary_metric_goal: Maximize
+max_total_runs: 100
+max_concurrent_runs: 2
+)");
+  for (int k = 0; k < 3; ++k) {
+    sched_->RunOnce();
+    std::string id = "s_" + std::to_string(k);
+    Move(id, RunStatus::kRunning);
+    Move(id, RunStatus::kFailed);
+  }
+  sched_->RunOnce();  // s_3 still runs; nothing new starts
+  EXPECT_EQ(Trials("s"), (V{"s_0", "s_1", "s_2", "s_3"}));
+  EXPECT_EQ(StatusOf("s"), RunStatus::kRunning);
+  Move("s_3", RunStatus::kRunning);
+  Move("s_3", RunStatus::kFailed);
+  sched_->RunOnce();
+  EXPECT_EQ(Trials("s").size(), 4u);
+  EXPECT_EQ(StatusOf("s"), RunStatus::kFailed);
+  EXPECT_NE(Get("s").error.find("the first trials all failed, so no more were started"), std::string::npos)
+      << Get("s").error;
+}
+
+TEST_F(SweepControllerTest, FailuresAfterASuccessDoNotStopTheSweep) {
+  target_.set_max(10);
+  SubmitSweep("s", R"(
+sampling: {type: random, parameter_space: [{name: --lr, expression: uniform, values: [0, 1]}]}
+primary_metric_name: acc
+primary_metric_goal: Maximize
+max_total_runs: 6
+max_concurrent_runs: 1
+)");
+  for (int k = 0; k < 6; ++k) {
+    sched_->RunOnce();
+    std::string id = "s_" + std::to_string(k);
+    Move(id, RunStatus::kRunning);
+    if (k == 0) {
+      Report(id, {0.5});
+      Finish(id);
+    } else {
+      Move(id, RunStatus::kFailed);
+    }
+  }
+  sched_->RunOnce();
+  EXPECT_EQ(Trials("s").size(), 6u);
+  EXPECT_EQ(StatusOf("s"), RunStatus::kCompleted);
+}
+
 }  // namespace
 }  // namespace ferry::scheduler

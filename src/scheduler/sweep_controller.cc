@@ -145,6 +145,7 @@ struct SweepController::Sweep {
   std::vector<sweep::Observation> warm;
   std::vector<Trial> trials;
   bool exhausted = false;  // the sampler has nothing left (grid)
+  bool failing = false;    // the first trials all failed: no more are started
   std::string best_id;     // the best trial recorded in the parent's tags
   double best = 0;
 };
@@ -341,6 +342,8 @@ void SweepController::Finish(const model::Run& parent, Sweep* sw) {
   } else if (sw->best_id.empty()) {
     store::TransitionExtras ex;
     ex.error = "no trial reported the primary metric '" + sw->spec.primary_metric_name + "' (" + counts + ")" +
+               (sw->failing ? "; the first trials all failed, so no more were started; fix the script and submit again"
+                            : "") +
                (first_error.empty() ? "; check that primary_metric_name is the name the script logs"
                                     : "; first failure " + first_error);
     done = store_->Transition(parent.id, RunStatus::kFailed, "sweep failed: " + counts, now, ex);
@@ -418,12 +421,24 @@ void SweepController::Drive(const model::Run& parent, const std::map<std::string
     if (!stop_all.empty()) Stop(&t, stop_all);
     ++running;
   }
-  if (stop_all.empty()) {
+  // A script that fails every time (a typo, a missing package) must not burn through
+  // max_total_runs trials: after the first kFailFast trials failed with nothing to show,
+  // no more start.
+  constexpr int kFailFast = 3;
+  int failed = 0;
+  bool succeeded = !sw->best_id.empty();
+  for (const auto& t : sw->trials) {
+    failed += t.status == RunStatus::kFailed ? 1 : 0;
+    succeeded = succeeded || t.status == RunStatus::kCompleted;
+  }
+  sw->failing = failed >= kFailFast && !succeeded;
+  if (stop_all.empty() && !sw->failing) {
     Launch(p, sw, running);
     running = 0;
     for (const auto& t : sw->trials) running += model::IsTerminal(t.status) ? 0 : 1;
   }
-  const bool nothing_left = !stop_all.empty() || sw->exhausted || static_cast<int>(sw->trials.size()) >= s.max_total_runs;
+  const bool nothing_left = !stop_all.empty() || sw->exhausted || sw->failing ||
+                            static_cast<int>(sw->trials.size()) >= s.max_total_runs;
   if (running == 0 && nothing_left) {
     Finish(p, sw);
     sweeps_.erase(p.id);
