@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +15,22 @@
 
 namespace ferry {
 
+namespace {
+
+// SHA-256, fetched once. OpenSSL is initialised without reading openssl.cnf: Ferry uses only
+// the default provider's SHA-256 and HMAC, and every short-lived process (an agent per run)
+// would otherwise parse the system's configuration and load its providers again.
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* md = [] {
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr);
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+
+}  // namespace
+
 struct Sha256::Impl {
   EVP_MD_CTX* ctx = nullptr;
 };
@@ -21,7 +38,7 @@ struct Sha256::Impl {
 Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
   impl_->ctx = EVP_MD_CTX_new();
   FERRY_CHECK(impl_->ctx != nullptr);
-  FERRY_CHECK(EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) == 1);
+  FERRY_CHECK(EVP_DigestInit_ex(impl_->ctx, Sha256Md(), nullptr) == 1);
 }
 
 Sha256::~Sha256() { EVP_MD_CTX_free(impl_->ctx); }
@@ -44,14 +61,14 @@ std::string Sha256::HexDigest() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   FERRY_CHECK(EVP_DigestFinal_ex(impl_->ctx, md, &len) == 1);
-  FERRY_CHECK(EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) == 1);
+  FERRY_CHECK(EVP_DigestInit_ex(impl_->ctx, Sha256Md(), nullptr) == 1);
   return ToHex(md, len);
 }
 
 std::string Sha256Hex(std::string_view data) {
   unsigned char md[32];
   unsigned int len = 0;
-  FERRY_CHECK(EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) == 1);
+  FERRY_CHECK(EVP_Digest(data.data(), data.size(), md, &len, Sha256Md(), nullptr) == 1);
   return ToHex(md, len);
 }
 
@@ -78,7 +95,7 @@ Result<std::string> Sha256File(const std::string& path, uint64_t* size_out) {
 std::string HmacSha256Hex(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  FERRY_CHECK(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+  FERRY_CHECK(HMAC(Sha256Md(), key.data(), static_cast<int>(key.size()),
                    reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len) != nullptr);
   return ToHex(md, len);
 }
@@ -97,7 +114,17 @@ bool IsSha256Hex(std::string_view s) {
 
 std::string RandomHex(size_t n_bytes) {
   std::string raw(n_bytes, '\0');
-  FERRY_CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(n_bytes)) == 1);
+  // The kernel's generator: no DRBG to set up in every short-lived process.
+  size_t got = 0;
+  while (got < n_bytes) {
+    ssize_t n = ::getrandom(raw.data() + got, n_bytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got < n_bytes) {
+    FERRY_CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(n_bytes)) == 1);
+  }
   return ToHex(reinterpret_cast<const unsigned char*>(raw.data()), n_bytes);
 }
 
