@@ -144,3 +144,28 @@ def start_slurm_workspace(home: str, cluster, env: dict) -> subprocess.Popen:
     subprocess.run([FERRY, "--home", home, "compute", "attach", "slurm", "hpc", "--local", "--shared-dir",
                     cluster.shared_dir], check=True, env=env, stdout=subprocess.DEVNULL)
     return server
+
+
+def sweep_source(src: str, script: str, text: str, arguments: tuple = ()) -> None:
+    """A source directory for sweeps: the script and .azureml/local.runconfig (local target,
+    this benchmark interpreter, the given fixed arguments)."""
+    os.makedirs(os.path.join(src, ".azureml"), exist_ok=True)
+    with open(os.path.join(src, script), "w") as f:
+        f.write(text)
+    args = ", ".join(f"'{a}'" for a in arguments)
+    with open(os.path.join(src, ".azureml", "local.runconfig"), "w") as f:
+        f.write(f"script: {script}\narguments: [{args}]\ntarget: local\nframework: Python\nenvironment:\n"
+                f"  python:\n    userManagedDependencies: true\n    interpreterPath: {PYTHON}\n")
+
+
+def run_sweep(server: Server, home: str, src: str, hdconfig: str, poll_s: float = 0.1) -> str:
+    """`ferry run submit-hyperdrive -c local --hyperdrive-configuration-name HDCONFIG` in src;
+    waits until the sweep has ended and returns its id."""
+    out = subprocess.run([FERRY, "--home", home, "run", "submit-hyperdrive", "-c", "local",
+                          "--hyperdrive-configuration-name", hdconfig, "-d", src],
+                         cwd=src, check=True, capture_output=True, text=True).stdout.strip()
+    sweep_id = out.splitlines()[-1]
+    while server.request("GET", f"/api/v1/runs/{sweep_id}")["status"] not in ("Completed", "Failed", "Canceled"):
+        time.sleep(poll_s)
+    return sweep_id
+

@@ -25,13 +25,11 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import FERRY, PYTHON, Server  # noqa: E402
+from _common import Server, run_sweep, sweep_source  # noqa: E402
 
 TRAIN = """\
 import argparse, time
@@ -87,17 +85,6 @@ for epoch in range(a.epochs):
     time.sleep(a.epoch_seconds)
 """
 
-RUNCONFIG = """\
-script: train.py
-arguments: [--epoch-seconds, '{epoch}']
-target: local
-framework: Python
-environment:
-  python:
-    userManagedDependencies: true
-    interpreterPath: {python}
-"""
-
 HDCONFIG = """\
 sampling:
   type: random
@@ -131,15 +118,9 @@ policy:
 TOLERANCE = 0.005  # also reported: epochs until within 0.5% of random search's best
 
 
-def run_sweep(server: Server, home: str, src: str, name: str) -> list[tuple[float, float]]:
+def reports(server: Server, home: str, src: str, name: str) -> list[tuple[float, float]]:
     """Runs the sweep file `name`; returns every report (time, value) of every trial."""
-    out = subprocess.run([FERRY, "--home", home, "run", "submit-hyperdrive", "-c", "local",
-                          "--hyperdrive-configuration-name", name, "-d", src],
-                         cwd=src, check=True, capture_output=True, text=True).stdout.strip()
-    sweep_id = out.splitlines()[-1]
-    while server.request("GET", f"/api/v1/runs/{sweep_id}")["status"] not in ("Completed", "Failed", "Canceled"):
-        time.sleep(0.2)
-    s = server.request("GET", f"/api/v1/sweeps/{sweep_id}")
+    s = server.request("GET", f"/api/v1/sweeps/{run_sweep(server, home, src, name, poll_s=0.2)}")
     points = []
     for t in s["trials"]:
         m = server.request("GET", f"/api/v1/runs/{t['id']}/metrics?key=val_loss")["metrics"].get("val_loss", [])
@@ -162,20 +143,16 @@ def main() -> int:
     try:
         home = os.path.join(tmp, "home")
         src = os.path.join(tmp, "src")
-        os.makedirs(os.path.join(src, ".azureml"))
-        with open(os.path.join(src, "train.py"), "w") as f:
-            f.write(TRAIN)
-        with open(os.path.join(src, ".azureml", "local.runconfig"), "w") as f:
-            f.write(RUNCONFIG.format(python=PYTHON, epoch=args.epoch_seconds))
+        sweep_source(src, "train.py", TRAIN, ("--epoch-seconds", args.epoch_seconds))
         with Server(home) as server:
             for seed in range(1, args.seeds + 1):
                 for name, policy, n in (("random", "", args.random_trials), ("asha", ASHA.format(grace=args.grace_period, rf=args.reduction_factor),
                                                                         args.asha_trials)):
                     with open(os.path.join(src, ".azureml", name + ".yml"), "w") as f:
                         f.write(HDCONFIG.format(seed=seed, policy=policy, n=n))
-                rnd = run_sweep(server, home, src, "random")
+                rnd = reports(server, home, src, "random")
                 best = min(v for _, v in rnd)
-                asha = run_sweep(server, home, src, "asha")
+                asha = reports(server, home, src, "asha")
                 hit = next((i + 1 for i, (_, v) in enumerate(asha) if v <= best), None)
                 near = next((i + 1 for i, (_, v) in enumerate(asha) if v <= best * (1 + TOLERANCE)), None)
                 if hit is not None:

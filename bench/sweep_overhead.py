@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import FERRY, PYTHON, REPO, Server  # noqa: E402
+from _common import PYTHON, REPO, Server, run_sweep, sweep_source  # noqa: E402
 
 TRIAL = """\
 import argparse
@@ -34,16 +34,6 @@ from ferry import Run
 p = argparse.ArgumentParser()
 p.add_argument("--x", type=float)
 Run.get_context().log("loss", (p.parse_args().x - 0.3) ** 2)
-"""
-
-RUNCONFIG = """\
-script: trial.py
-target: local
-framework: Python
-environment:
-  python:
-    userManagedDependencies: true
-    interpreterPath: {python}
 """
 
 HDCONFIG = """\
@@ -69,11 +59,7 @@ def main() -> int:
     try:
         home = os.path.join(tmp, "home")
         src = os.path.join(tmp, "src")
-        os.makedirs(os.path.join(src, ".azureml"))
-        with open(os.path.join(src, "trial.py"), "w") as f:
-            f.write(TRIAL)
-        with open(os.path.join(src, ".azureml", "local.runconfig"), "w") as f:
-            f.write(RUNCONFIG.format(python=PYTHON))
+        sweep_source(src, "trial.py", TRIAL)
         with open(os.path.join(src, ".azureml", "hdconfig.yml"), "w") as f:
             f.write(HDCONFIG.format(n=args.trials))
         env = {**os.environ, "PYTHONPATH": os.path.join(REPO, "python")}
@@ -89,16 +75,9 @@ def main() -> int:
         anchor = args.trials * script / 2
         with Server(home) as server:
             t0 = time.perf_counter()
-            out = subprocess.run([FERRY, "--home", home, "run", "submit-hyperdrive", "-c", "local",
-                                  "--hyperdrive-configuration-name", "hdconfig", "-d", src],
-                                 cwd=src, check=True, capture_output=True, text=True).stdout.strip()
-            sweep_id = out.splitlines()[-1]
-            while True:
-                run = server.request("GET", f"/api/v1/runs/{sweep_id}")
-                if run["status"] in ("Completed", "Failed", "Canceled"):
-                    break
-                time.sleep(0.1)
+            sweep_id = run_sweep(server, home, src, "hdconfig")
             total = time.perf_counter() - t0
+            run = server.request("GET", f"/api/v1/runs/{sweep_id}")
             s = server.request("GET", f"/api/v1/sweeps/{sweep_id}")
         counts = s["counts"]
         ratio = total / anchor
