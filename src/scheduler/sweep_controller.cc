@@ -19,12 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
 // Every trial of a sweep, oldest first (the store lists newest first).
 Result<std::vector<model::Run>> Trials(store::MetadataStore* store, const std::string& sweep_id) {
   model::RunFilter f;
@@ -333,7 +327,7 @@ void SweepController::Finish(const model::Run& parent, Sweep* sw) {
                        " completed, " + std::to_string(failed) + " failed, " + std::to_string(stopped) +
                        " stopped early or canceled";
   if (!sw->best_id.empty()) {
-    counts += "; best " + sw->spec.primary_metric_name + " " + Num(sw->best) + " (" + sw->best_id + ")";
+    counts += "; best " + sw->spec.primary_metric_name + " " + sweep::MetricText(sw->best) + " (" + sw->best_id + ")";
   }
   Result<model::Run> done = Status::Internal("unreachable");
   const double now = clock_->Now();
@@ -405,7 +399,7 @@ void SweepController::Drive(const model::Run& parent, const std::map<std::string
     if (b && (sw->best_id.empty() || sweep::Better(s, *b, sw->best) || (t.id == sw->best_id && *b != sw->best))) {
       sw->best_id = t.id;
       sw->best = *b;
-      (void)store_->SetTags(p.id, {{"best_child_run_id", t.id}, {"best_metric", Num(*b)}});
+      (void)store_->SetTags(p.id, {{"best_child_run_id", t.id}, {"best_metric", sweep::MetricText(*b)}});
       Changed(p.id);
     }
   }

@@ -5,13 +5,15 @@
 #include <cstdio>
 
 namespace ferry::sweep {
-namespace {
-
-std::string Num(double v) {
+std::string MetricText(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
 }
+
+namespace {
+
+std::string Num(double v) { return MetricText(v); }
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

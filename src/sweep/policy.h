@@ -21,6 +21,9 @@ struct TrialReports {
   std::vector<double> values;   // values[t - 1]: the primary metric at interval t
 };
 
+// A metric value in reasons and summaries: 6 significant digits ("0.708333").
+std::string MetricText(double v);
+
 // Whether metric value a is better than b by the spec's goal (strictly).
 bool Better(const SweepSpec& spec, double a, double b);
 
