@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,12 +14,16 @@
 namespace ferry::store {
 
 class Stmt;
+struct StmtCache;
 
-// One SQLite connection. Not thread-safe: the owner serialises access.
+// One SQLite connection. Not thread-safe: the owner serialises access. Prepared statements
+// are kept for reuse: Prepare of SQL text seen before (and not in use) skips parsing and
+// planning, which is most of the cost of the small statements a store runs. A Stmt must not
+// outlive its Db.
 class Db {
  public:
   static Result<Db> Open(const std::string& path);
-  Db(Db&& o) noexcept : db_(o.db_), path_(std::move(o.path_)) { o.db_ = nullptr; }
+  Db(Db&& o) noexcept;
   Db& operator=(Db&&) = delete;
   Db(const Db&) = delete;
   ~Db();
@@ -31,15 +36,17 @@ class Db {
   sqlite3* raw() const { return db_; }
 
  private:
-  Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Db(sqlite3* db, std::string path);
   sqlite3* db_ = nullptr;
   std::string path_;
+  std::unique_ptr<StmtCache> cache_;
 };
 
-// A prepared statement; reusable after Reset().
+// A prepared statement; reusable after Reset(). Destroyed, it goes back to its Db's cache
+// (reset, bindings cleared) rather than being finalized.
 class Stmt {
  public:
-  Stmt(Stmt&& o) noexcept : st_(o.st_), db_(o.db_) { o.st_ = nullptr; }
+  Stmt(Stmt&& o) noexcept : st_(o.st_), db_(o.db_), cache_(o.cache_) { o.st_ = nullptr; }
   Stmt& operator=(Stmt&& o) noexcept;
   Stmt(const Stmt&) = delete;
   ~Stmt();
@@ -67,9 +74,11 @@ class Stmt {
 
  private:
   friend class Db;
-  Stmt(sqlite3_stmt* st, sqlite3* db) : st_(st), db_(db) {}
+  Stmt(sqlite3_stmt* st, sqlite3* db, StmtCache* cache) : st_(st), db_(db), cache_(cache) {}
+  void Release();
   sqlite3_stmt* st_ = nullptr;
   sqlite3* db_ = nullptr;
+  StmtCache* cache_ = nullptr;
 };
 
 }  // namespace ferry::store
