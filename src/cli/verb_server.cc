@@ -9,6 +9,8 @@
 
 #include "agent/agent.h"
 #include "cli/context.h"
+#include "cli/verbs.h"
+#include "common/fork_server.h"
 #include "common/fs.h"
 #include "common/home.h"
 #include "common/subprocess.h"
@@ -50,6 +52,11 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
     }
     std::printf("stopped the server at %s\n", info->url.c_str());
   });
+
+  // Started by the local target: forks agents on request (common/fork_server.h).
+  auto* forks = app.add_subcommand("fork-server", "Internal: fork agents for the local target (reads stdin)");
+  forks->group("");
+  forks->callback([exit_code] { *exit_code = ServeForks(0, Main); });
 
   auto* agent = app.add_subcommand("agent", "Internal: run one run on this node (started by a target driver)");
   agent->group("");  // hidden from help

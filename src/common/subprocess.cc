@@ -203,19 +203,26 @@ Result<pid_t> SpawnDetached(const SpawnOptions& o) {
   }
   ::close(pidpipe[1]);
   ::close(errpipe[1]);
+  DaemonStart d = FinishDoubleFork(mid, pidpipe[0], errpipe[0]);
+  if (d.error != 0) return ErrnoStatus("cannot execute", p.path, d.error);
+  if (d.pid <= 0) return Status::Internal("could not start detached process " + o.argv[0]);
+  return d.pid;
+}
+
+DaemonStart FinishDoubleFork(pid_t mid, int pid_fd, int err_fd) {
+  DaemonStart d;
   int st;
   while (::waitpid(mid, &st, 0) < 0 && errno == EINTR) {
   }
-  pid_t grand = -1;
   ssize_t n;
-  do { n = ::read(pidpipe[0], &grand, sizeof grand); } while (n < 0 && errno == EINTR);
-  ::close(pidpipe[0]);
-  int child_errno = 0;
-  do { n = ::read(errpipe[0], &child_errno, sizeof child_errno); } while (n < 0 && errno == EINTR);
-  ::close(errpipe[0]);
-  if (n == sizeof child_errno) return ErrnoStatus("cannot execute", p.path, child_errno);
-  if (grand <= 0) return Status::Internal("could not start detached process " + o.argv[0]);
-  return grand;
+  do { n = ::read(pid_fd, &d.pid, sizeof d.pid); } while (n < 0 && errno == EINTR);
+  if (n != sizeof d.pid) d.pid = -1;
+  ::close(pid_fd);
+  int e = 0;
+  do { n = ::read(err_fd, &e, sizeof e); } while (n < 0 && errno == EINTR);
+  ::close(err_fd);
+  if (n == sizeof e) d.error = e;
+  return d;
 }
 
 Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std::string& cwd, int timeout_ms) {

@@ -57,6 +57,15 @@ class Subprocess {
 // we never need to reap it. Returns its pid.
 Result<pid_t> SpawnDetached(const SpawnOptions& options);
 
+// The end of a double fork (SpawnDetached, ForkServer): reaps the middle process, then reads
+// the daemon's pid from pid_fd and the errno of a failed set-up from err_fd (0 when the
+// daemon closed it unwritten). Closes both descriptors.
+struct DaemonStart {
+  pid_t pid = -1;
+  int error = 0;
+};
+DaemonStart FinishDoubleFork(pid_t mid, int pid_fd, int err_fd);
+
 struct CommandOutput {
   int exit_code = -1;
   std::string out;  // stdout

@@ -1,5 +1,7 @@
 // Local target: agents are daemons (double fork + setsid) so a server crash does not stop
 // runs; a job handle is the agent's pid plus its kernel start time (immune to pid reuse).
+// Agents are forked by a fork server (common/fork_server.h) rather than exec'd, unless
+// FERRY_FORK_SERVER=0.
 #include "compute/local/local_target.h"
 
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/fork_server.h"
 #include "common/fs.h"
 #include "common/subprocess.h"
 #include "compute/gpu.h"
@@ -38,7 +41,11 @@ Handle ParseHandle(const std::string& text) {
 
 class LocalTarget final : public ComputeTarget {
  public:
-  explicit LocalTarget(LocalTargetOptions o) : o_(std::move(o)) {
+  explicit LocalTarget(LocalTargetOptions o)
+      : o_(std::move(o)),
+        forks_({o_.ferry_executable, "fork-server"}, JoinPath(o_.home, "work/fork-server.log")) {
+    const char* fs = std::getenv("FERRY_FORK_SERVER");
+    use_fork_server_ = !(fs && std::string(fs) == "0");
     if (o_.max_concurrent_runs <= 0) {
       o_.max_concurrent_runs = std::max(1u, std::thread::hardware_concurrency());
     }
@@ -87,7 +94,7 @@ class LocalTarget final : public ComputeTarget {
     }
     so.stdout_fd = log.get();
     so.stderr_fd = log.get();
-    FERRY_ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(so));
+    FERRY_ASSIGN_OR_RETURN(pid_t pid, use_fork_server_ ? forks_.SpawnDetached(so) : SpawnDetached(so));
     auto start = ProcessStartTime(pid);
     json h = {{"pid", pid}, {"start_time", start.value_or(0)}};
     return h.dump();
@@ -126,6 +133,8 @@ class LocalTarget final : public ComputeTarget {
 
  private:
   LocalTargetOptions o_;
+  ForkServer forks_;
+  bool use_fork_server_ = true;
   std::vector<GpuDevice> devices_;
   std::vector<int> gpu_ids_;
   std::string gpu_error_;
