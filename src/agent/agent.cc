@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -383,22 +384,25 @@ class Agent {
   // node was lost). Ship them before this attempt's spool replaces them: the server takes
   // log bytes by offset and metric points by sequence number, so nothing is doubled.
   void RecoverSpool() {
-    auto lb = ReadFile(JoinPath(agent_dir_, "log.base"));
-    if (lb.ok() && PathExists(capture_path_)) {
-      uint64_t prev = std::strtoull(lb->c_str(), nullptr, 10);
-      if (log_base_ >= prev) {
-        auto tail = ReadFile(capture_path_);
-        if (tail.ok() && tail->size() > log_base_ - prev) {
-          std::string rest = tail->substr(log_base_ - prev);
-          auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_) + RankQuery('&')), rest,
-                              "text/plain");
-          if (r.ok()) log_base_ = (*r).value("size", log_base_ + rest.size());
-        }
+    // spool.base: "log <bytes>\nmetrics <seq>\n", written whole (fsynced, renamed) right after
+    // that attempt started its spool files afresh; anything else is not trusted.
+    auto text = ReadFile(JoinPath(agent_dir_, "spool.base"));
+    if (!text.ok()) return;
+    unsigned long long prev_log = 0;
+    long long prev_seq = 0;
+    char end = 0;
+    if (std::sscanf(text->c_str(), "log %llu\nmetrics %lld%c", &prev_log, &prev_seq, &end) != 3 || end != '\n') return;
+    if (PathExists(capture_path_) && log_base_ >= prev_log) {
+      auto tail = ReadFile(capture_path_);
+      if (tail.ok() && tail->size() > log_base_ - prev_log) {
+        std::string rest = tail->substr(log_base_ - prev_log);
+        auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_) + RankQuery('&')), rest,
+                            "text/plain");
+        if (r.ok()) log_base_ = (*r).value("size", log_base_ + rest.size());
       }
     }
-    auto mb = ReadFile(JoinPath(agent_dir_, "metrics.base"));
-    if (mb.ok() && PathExists(metrics_path_)) {
-      int64_t prev = std::strtoll(mb->c_str(), nullptr, 10);
+    if (PathExists(metrics_path_)) {
+      int64_t prev = prev_seq;
       const int64_t next_base = seq_base_;
       seq_base_ = prev;
       final_drain_ = true;
@@ -414,8 +418,8 @@ class Agent {
 
   // This attempt's bases, for RecoverSpool of a later attempt.
   void RecordSpoolBases() {
-    (void)WriteFileAtomic(JoinPath(agent_dir_, "log.base"), std::to_string(log_base_) + "\n");
-    (void)WriteFileAtomic(JoinPath(agent_dir_, "metrics.base"), std::to_string(seq_base_) + "\n");
+    (void)WriteFileAtomic(JoinPath(agent_dir_, "spool.base"),
+                          "log " + std::to_string(log_base_) + "\nmetrics " + std::to_string(seq_base_) + "\n");
   }
 
   static bool Preemptible() {

@@ -31,6 +31,17 @@ int64_t Ns(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 10000000
 
 // Record lines: "<hash> <mode> <ino> <size> <mtime_ns> <ctime_ns> <path>"; the first line
 // is "snapshot <id>".
+// A record ends with "end <boot id>": nothing is fsynced (neither the copy's files nor the
+// record), which is sound within one boot (the page cache is the truth) and void after a
+// reboot, when the copy's files may have lost writes the record describes.
+std::string RecordEnd() { return "end " + BootId() + "\n"; }
+
+bool RecordIsWhole(const std::string& text) {
+  const std::string end = RecordEnd();
+  return !BootId().empty() && text.size() >= end.size() + 1 && text.compare(text.size() - end.size(), end.size(), end) == 0 &&
+         text[text.size() - end.size() - 1] == '\n';
+}
+
 std::map<std::string, Recorded> ParseRecord(const std::string& text) {
   std::map<std::string, Recorded> out;
   std::istringstream in(text);
@@ -40,7 +51,7 @@ std::map<std::string, Recorded> ParseRecord(const std::string& text) {
     Recorded r;
     std::string first;
     ls >> first;
-    if (first == "snapshot") continue;
+    if (first == "snapshot" || first == "end") continue;
     r.hash = first;
     ls >> r.mode >> r.ino >> r.size >> r.mtime_ns >> r.ctime_ns;
     std::string path;
@@ -109,7 +120,7 @@ std::string WorkdirPool::Claim(const std::string& snapshot_id, std::string* reco
     // rename is atomic: of two agents claiming the same copy, one wins.
     if (::rename(JoinPath(pool_, n).c_str(), claimed.c_str()) != 0) continue;
     auto rec = ReadFile(JoinPath(claimed, "record"));
-    if (!rec.ok() || !PathExists(JoinPath(claimed, "tree"))) {
+    if (!rec.ok() || !RecordIsWhole(*rec) || !PathExists(JoinPath(claimed, "tree"))) {
       (void)RemoveAll(claimed);
       continue;
     }
@@ -195,7 +206,8 @@ Result<WorkdirStats> WorkdirPool::Materialize(const model::Manifest& m, const st
   }
   FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "outputs")));
   FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "logs")));
-  FERRY_RETURN_IF_ERROR(WriteFileAtomic(record_path, record, 0600));
+  record += RecordEnd();
+  FERRY_RETURN_IF_ERROR(WriteFileReplace(record_path, record, 0600));
   // File times come from a coarse clock: wait until it has moved past the last write, so a
   // change the script makes right away gets a later ctime than the one recorded.
   for (int i = 0; i < 200; ++i) {
@@ -223,7 +235,7 @@ Status WorkdirPool::Release(const std::string& dir, const std::string& record_pa
       FERRY_RETURN_IF_ERROR(MakeDirs(tmp));
       if (::rename(dir.c_str(), JoinPath(tmp, "tree").c_str()) == 0) {
         auto rec = ReadFile(record_path);
-        if (rec.ok() && WriteFileAtomic(JoinPath(tmp, "record"), *rec, 0600).ok() &&
+        if (rec.ok() && RecordIsWhole(*rec) && WriteFileReplace(JoinPath(tmp, "record"), *rec, 0600).ok() &&
             ::rename(tmp.c_str(), JoinPath(pool_, name).c_str()) == 0) {
           return Status::Ok();
         }

@@ -89,21 +89,43 @@ Status WriteAll(int fd, std::string_view data, const std::string& path) {
   return Status::Ok();
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+namespace {
+Status WriteAndRename(const std::string& path, std::string_view data, int mode, bool sync) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd.valid()) return ErrnoStatus("cannot create", tmp, errno);
   Status st = WriteAll(fd.get(), data, tmp);
-  if (st.ok() && ::fsync(fd.get()) != 0) st = ErrnoStatus("cannot fsync", tmp, errno);
+  if (sync && st.ok() && ::fsync(fd.get()) != 0) st = ErrnoStatus("cannot fsync", tmp, errno);
   fd.Reset();
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = ErrnoStatus("cannot rename onto", path, errno);
   if (!st.ok()) {
     ::unlink(tmp.c_str());
     return st;
   }
-  UniqueFd dir(::open(DirName(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.valid()) ::fsync(dir.get());
+  if (sync) {
+    UniqueFd dir(::open(DirName(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.valid()) ::fsync(dir.get());
+  }
   return Status::Ok();
+}
+}  // namespace
+
+Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+  return WriteAndRename(path, data, mode, true);
+}
+
+Status WriteFileReplace(const std::string& path, std::string_view data, int mode) {
+  return WriteAndRename(path, data, mode, false);
+}
+
+const std::string& BootId() {
+  static const std::string id = [] {
+    auto r = ReadFile("/proc/sys/kernel/random/boot_id");
+    std::string s = r.ok() ? *r : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+  }();
+  return id;
 }
 
 Status MakeDirs(const std::string& path, int mode) {

@@ -38,6 +38,12 @@ Status ErrnoStatus(const std::string& what, const std::string& path, int err);
 Result<std::string> ReadFile(const std::string& path);
 // Writes to "<path>.tmp.<pid>", fsyncs, renames over path, fsyncs the directory.
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
+// Writes to "<path>.tmp.<pid>" and renames over path, without fsyncs: all or nothing if this
+// process dies (kill -9), but after a power loss the file may be old, empty or short. For
+// state that is void after a reboot anyway (see BootId); its reader must check it is whole.
+Status WriteFileReplace(const std::string& path, std::string_view data, int mode = 0644);
+// This boot of the machine (/proc/sys/kernel/random/boot_id; "" where unreadable).
+const std::string& BootId();
 // The last max_bytes of a file (all of it when smaller), without reading the rest.
 Result<std::string> ReadFileTail(const std::string& path, uint64_t max_bytes);
 // The last n lines of text (a final newline does not start an empty line).
