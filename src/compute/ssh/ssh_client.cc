@@ -86,7 +86,7 @@ void SshClient::Classify(SshResult* r, const std::string& who) {
   auto has = [&](const char* s) { return e.find(s) != std::string::npos; };
   r->failure = SshFailure::kNone;
   if (r->exit_code != 255) return;
-  if (has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("Host key verification failed") && has("has changed")) {
+  if (has("REMOTE HOST IDENTIFICATION HAS CHANGED") || (has("Host key verification failed") && has("has changed"))) {
     r->failure = SshFailure::kHostKeyChanged;
     r->message = "the host key of " + who +
                  " has CHANGED since it was trusted; this may be an attack, or the host was reinstalled. If the "
