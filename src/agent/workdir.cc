@@ -42,6 +42,13 @@ bool RecordIsWhole(const std::string& text) {
          text[text.size() - end.size() - 1] == '\n';
 }
 
+// Written in place (the inode is kept: see Claim); a torn write fails RecordIsWhole.
+Status WriteRecord(const std::string& path, const std::string& text) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoStatus("cannot write", path, errno);
+  return WriteAll(fd.get(), text, path);
+}
+
 std::map<std::string, Recorded> ParseRecord(const std::string& text) {
   std::map<std::string, Recorded> out;
   std::istringstream in(text);
@@ -104,28 +111,55 @@ void Clean(int dirfd, const std::string& rel, const std::set<std::string>& wante
 
 }  // namespace
 
-std::string WorkdirPool::Claim(const std::string& snapshot_id, std::string* record_text) {
+// Pool entries are "c-<unix ns>-<random>" (the copy) and "c-....record" beside it (moved
+// there by Release, moved out by the claimer): claiming and releasing rename, nothing is
+// created or deleted. On a file system without a journal every deleted inode slows each
+// later allocation for minutes (ext4 skips recently deleted inodes one by one), so a run
+// that created and removed a few pool files left every following run a little slower.
+std::string WorkdirPool::Claim(const std::string& snapshot_id, const std::string& dir, const std::string& record_path,
+                               std::string* record_text) {
   auto names = ListDir(pool_);
   if (!names.ok()) return "";
+  std::set<std::string> copies, records;
+  for (const auto& n : *names) {
+    if (n.rfind("c-", 0) != 0) continue;
+    if (n.size() > 7 && n.compare(n.size() - 7, 7, ".record") == 0) records.insert(n.substr(0, n.size() - 7));
+    else copies.insert(n);
+  }
+  // A record without its copy (a claimer died between its two renames) or a copy without
+  // its record (a release that died half-way, or a copy pooled by an older Ferry) is
+  // removed once it is old enough that nobody can be in the middle of moving it.
+  auto stale = [&](const std::string& path) {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0 && std::time(nullptr) - st.st_mtime > 3600;
+  };
+  for (const auto& r : records) {
+    std::string path = JoinPath(pool_, r + ".record");
+    if (!copies.count(r) && stale(path)) ::unlink(path.c_str());
+  }
+  for (const auto& c : copies) {
+    std::string path = JoinPath(pool_, c);
+    if (!records.count(c) && stale(path)) (void)RemoveAll(path);
+  }
   // Prefer a copy of the same snapshot, then the newest (names sort by time).
   std::vector<std::string> order;
-  for (auto it = names->rbegin(); it != names->rend(); ++it) {
-    if (it->rfind("c-", 0) != 0) continue;
-    auto rec = ReadFile(JoinPath(JoinPath(pool_, *it), "record"));
+  for (auto it = copies.rbegin(); it != copies.rend(); ++it) {
+    if (!records.count(*it)) continue;  // being released: not yet whole
+    auto rec = ReadFile(JoinPath(pool_, *it + ".record"));
     if (rec.ok() && rec->rfind("snapshot " + snapshot_id + "\n", 0) == 0) order.insert(order.begin(), *it);
     else order.push_back(*it);
   }
   for (const auto& n : order) {
-    std::string claimed = JoinPath(pool_, ".claimed-" + RandomHex(6));
     // rename is atomic: of two agents claiming the same copy, one wins.
-    if (::rename(JoinPath(pool_, n).c_str(), claimed.c_str()) != 0) continue;
-    auto rec = ReadFile(JoinPath(claimed, "record"));
-    if (!rec.ok() || !RecordIsWhole(*rec) || !PathExists(JoinPath(claimed, "tree"))) {
-      (void)RemoveAll(claimed);
-      continue;
+    if (::rename(JoinPath(pool_, n).c_str(), dir.c_str()) != 0) continue;
+    std::string rec_path = JoinPath(pool_, n + ".record");
+    auto rec = ReadFile(rec_path);
+    if (rec.ok() && RecordIsWhole(*rec) && ::rename(rec_path.c_str(), record_path.c_str()) == 0) {
+      *record_text = std::move(rec).value();
+      return n;
     }
-    *record_text = std::move(rec).value();
-    return claimed;
+    ::unlink(rec_path.c_str());
+    (void)RemoveAll(dir);  // no trustworthy record: the copy cannot be checked
   }
   return "";
 }
@@ -146,16 +180,11 @@ Result<WorkdirStats> WorkdirPool::Materialize(const model::Manifest& m, const st
   }
   std::set<std::string> kept;
   std::map<std::string, Recorded> recorded;
-  std::string claimed;
   if (capacity_ > 0) {
     std::string record_text;
-    claimed = Claim(snapshot_id, &record_text);
-    if (!claimed.empty()) {
-      if (::rename(JoinPath(claimed, "tree").c_str(), dir.c_str()) == 0) {
-        stats.reused = true;
-        recorded = ParseRecord(record_text);
-      }
-      (void)RemoveAll(claimed);
+    if (!Claim(snapshot_id, dir, record_path, &record_text).empty()) {
+      stats.reused = true;
+      recorded = ParseRecord(record_text);
     }
   }
   if (stats.reused) {
@@ -207,7 +236,7 @@ Result<WorkdirStats> WorkdirPool::Materialize(const model::Manifest& m, const st
   FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "outputs")));
   FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(dir, "logs")));
   record += RecordEnd();
-  FERRY_RETURN_IF_ERROR(WriteFileReplace(record_path, record, 0600));
+  FERRY_RETURN_IF_ERROR(WriteRecord(record_path, record));
   // File times come from a coarse clock: wait until it has moved past the last write, so a
   // change the script makes right away gets a later ctime than the one recorded.
   for (int i = 0; i < 200; ++i) {
@@ -222,25 +251,20 @@ Result<WorkdirStats> WorkdirPool::Materialize(const model::Manifest& m, const st
 Status WorkdirPool::Release(const std::string& dir, const std::string& record_path) {
   if (capacity_ > 0 && PathExists(record_path) && MakeDirs(pool_).ok()) {
     auto names = ListDir(pool_);
-    int held = 0;
+    int held = 0;  // copies with their records
     if (names.ok()) {
-      for (auto& n : *names) held += n.rfind("c-", 0) == 0 ? 1 : 0;
+      for (auto& n : *names) held += n.rfind("c-", 0) == 0 && n.size() > 7 && n.compare(n.size() - 7, 7, ".record") == 0;
     }
     if (held < capacity_) {
-      // Names sort by time: "c-<unix ns>-<random>".
+      // Names sort by time: "c-<unix ns>-<random>". The record goes first: a copy without
+      // its record is never claimed.
       auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::system_clock::now().time_since_epoch()).count();
-      std::string name = "c-" + std::to_string(ns) + "-" + RandomHex(4);
-      std::string tmp = JoinPath(pool_, ".new-" + name);
-      FERRY_RETURN_IF_ERROR(MakeDirs(tmp));
-      if (::rename(dir.c_str(), JoinPath(tmp, "tree").c_str()) == 0) {
-        auto rec = ReadFile(record_path);
-        if (rec.ok() && RecordIsWhole(*rec) && WriteFileReplace(JoinPath(tmp, "record"), *rec, 0600).ok() &&
-            ::rename(tmp.c_str(), JoinPath(pool_, name).c_str()) == 0) {
-          return Status::Ok();
-        }
+      std::string name = JoinPath(pool_, "c-" + std::to_string(ns) + "-" + RandomHex(4));
+      if (::rename(record_path.c_str(), (name + ".record").c_str()) == 0) {
+        if (::rename(dir.c_str(), name.c_str()) == 0) return Status::Ok();
+        ::unlink((name + ".record").c_str());
       }
-      (void)RemoveAll(tmp);
     }
   }
   return RemoveAll(dir);

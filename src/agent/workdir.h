@@ -9,6 +9,11 @@
 // past the last write, so any change a script made to a file is seen. Everything else —
 // changed files, files the run created, symlinks, special files, directories the snapshot
 // does not have — is removed, so the copy is the snapshot exactly.
+//
+// The pool (<home>/work/.reuse) holds "c-<ns>-<rand>" copies, each beside its record
+// "c-<ns>-<rand>.record". Releasing and claiming only rename (record first on release, copy
+// first on claim); records are rewritten in place and end with "end <boot id>", so a torn
+// record, or one written before a reboot (nothing here is fsynced), is never trusted.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +48,10 @@ class WorkdirPool {
   Status Release(const std::string& dir, const std::string& record_path);
 
  private:
-  std::string Claim(const std::string& snapshot_id, std::string* record_text);
+  // Moves a pooled copy to dir and its record to record_path; returns its pool name, or ""
+  // when there is none to claim.
+  std::string Claim(const std::string& snapshot_id, const std::string& dir, const std::string& record_path,
+                    std::string* record_text);
   std::string pool_;
   int capacity_;
 };
