@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "cli/context.h"
 #include "cli/verbs.h"
+#include "common/crypto.h"
 #include "common/fork_server.h"
 #include "common/fs.h"
 #include "common/home.h"
@@ -56,7 +57,10 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
   // Started by the local target: forks agents on request (common/fork_server.h).
   auto* forks = app.add_subcommand("fork-server", "Internal: fork agents for the local target (reads stdin)");
   forks->group("");
-  forks->callback([exit_code] { *exit_code = ServeForks(0, Main); });
+  forks->callback([exit_code] {
+    (void)Sha256Hex("");  // OpenSSL set up once here, not in every agent
+    *exit_code = ServeForks(0, Main);
+  });
 
   auto* agent = app.add_subcommand("agent", "Internal: run one run on this node (started by a target driver)");
   agent->group("");  // hidden from help

@@ -19,10 +19,11 @@ namespace {
 
 // SHA-256, fetched once. OpenSSL is initialised without reading openssl.cnf: Ferry uses only
 // the default provider's SHA-256 and HMAC, and every short-lived process (an agent per run)
-// would otherwise parse the system's configuration and load its providers again.
+// would otherwise parse the system's configuration and load its providers again. No exit
+// handler either: freeing OpenSSL's tables at exit is work the kernel does anyway.
 const EVP_MD* Sha256Md() {
   static const EVP_MD* md = [] {
-    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr);
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, nullptr);
     const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
     return fetched ? fetched : EVP_sha256();
   }();

@@ -165,6 +165,18 @@ json Fork(const json& req, const std::vector<int>& fds, int sock, const std::fun
 }  // namespace
 
 int ServeForks(int fd, const std::function<int(int, char**)>& main) {
+  // Variables set only for this process (LD_BIND_NOW: every symbol bound once here rather than
+  // lazily in every daemon) are not the daemons'.
+  if (const char* unset = std::getenv("FERRY_FORK_SERVER_UNSET")) {
+    std::string names = unset;
+    for (size_t start = 0; start <= names.size();) {
+      size_t end = names.find(',', start);
+      if (end == std::string::npos) end = names.size();
+      if (end > start) ::unsetenv(names.substr(start, end - start).c_str());
+      start = end + 1;
+    }
+    ::unsetenv("FERRY_FORK_SERVER_UNSET");
+  }
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGCHLD, SIG_DFL);
   std::vector<char> buf(kMaxMessage);
@@ -213,6 +225,10 @@ Status ForkServer::Start() {
   UniqueFd log(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   SpawnOptions so;
   so.argv = argv_;
+  if (!std::getenv("LD_BIND_NOW")) {
+    so.env_set["LD_BIND_NOW"] = "1";
+    so.env_set["FERRY_FORK_SERVER_UNSET"] = "LD_BIND_NOW";
+  }
   so.stdin_fd = theirs.get();
   so.stdout_fd = log.valid() ? log.get() : -1;
   so.stderr_fd = so.stdout_fd;
