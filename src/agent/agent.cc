@@ -318,7 +318,7 @@ class Agent {
     std::string failed_rank = WaitForRanks();
     if (!failed_rank.empty() && !cancel_requested_) {
       (void)conn_.Call("POST", conn_.RunPath("status"), json{{"status", "Finalizing"}, {"reason", failed_rank}}.dump());
-      Status up = UploadArtifacts();
+      Status up = UploadArtifacts(ArtifactFiles());
       return Finish("Failed", failed_rank, failed_rank + (up.ok() ? "" : "; collecting outputs failed: " + up.message()),
                     code);
     }
@@ -332,14 +332,23 @@ class Agent {
     }
     std::string why = canceled_ ? "canceled; script stopped with code " + std::to_string(code)
                                 : "script exited with code " + std::to_string(code);
-    auto fin = conn_.Call("POST", conn_.RunPath("status"), json{{"status", "Finalizing"}, {"reason", why}}.dump());
-    if (!fin.ok()) {
-      std::fprintf(stderr, "ferry agent: %s\n", fin.status().ToString().c_str());
-      return 3;
+    auto files = ArtifactFiles();
+    if (SmallOutputs(files)) {
+      final_.emplace();
+      final_->finalizing_reason = why;
+    } else {
+      auto fin = conn_.Call("POST", conn_.RunPath("status"), json{{"status", "Finalizing"}, {"reason", why}}.dump());
+      if (!fin.ok()) {
+        std::fprintf(stderr, "ferry agent: %s\n", fin.status().ToString().c_str());
+        return 3;
+      }
     }
     std::string upload_error;
-    Status up = UploadArtifacts();
-    if (!up.ok()) upload_error = "collecting outputs failed: " + up.message();
+    Status up = UploadArtifacts(files, final_ ? &final_->artifacts : nullptr);
+    if (!up.ok()) {
+      upload_error = "collecting outputs failed: " + up.message();
+      if (final_) final_->artifacts = json::array();  // nothing half-registered
+    }
     if (timed_out_) {
       std::string why = "exceeded maxRunDurationSeconds (" + std::to_string(max_duration_s_) + " s)";
       return Finish("Failed", why, why + "; the script was stopped" + (upload_error.empty() ? "" : "; " + upload_error), code);
@@ -362,6 +371,11 @@ class Agent {
     json body = {{"status", status}, {"reason", reason}};
     if (!error.empty()) body["error"] = error;
     if (exit_code) body["exit_code"] = *exit_code;
+    if (final_) {
+      // Running -> Finalizing -> status, with the artifacts, in one transaction.
+      body["finalizing_reason"] = final_->finalizing_reason;
+      if (!final_->artifacts.empty()) body["artifacts"] = final_->artifacts;
+    }
     auto r = conn_.Call("POST", conn_.RunPath("status"), body.dump());
     if (!r.ok()) {
       std::fprintf(stderr, "ferry agent: reporting %s for run %s: %s\n", status.c_str(), o_.run_id.c_str(),
@@ -416,7 +430,8 @@ class Agent {
     }
   }
 
-  // This attempt's bases, for RecoverSpool of a later attempt.
+  // This attempt's bases, for RecoverSpool of a later attempt (durable before the script
+  // writes: a stale base with new output would misnumber it after a power loss).
   void RecordSpoolBases() {
     (void)WriteFileAtomic(JoinPath(agent_dir_, "spool.base"),
                           "log " + std::to_string(log_base_) + "\nmetrics " + std::to_string(seq_base_) + "\n");
@@ -979,8 +994,9 @@ class Agent {
     ::closedir(d);
   }
 
-  Status UploadArtifacts() {
-    std::vector<std::pair<std::string, std::string>> files;  // artifact path, local path
+  // What the run leaves as artifacts: (artifact path, local path).
+  std::vector<std::pair<std::string, std::string>> ArtifactFiles() {
+    std::vector<std::pair<std::string, std::string>> files;
     for (const char* top : {"outputs", "logs"}) {
       std::vector<std::string> rel;
       Collect(work_, top, &rel);
@@ -992,6 +1008,28 @@ class Agent {
     std::string freeze = JoinPath(agent_dir_, "freeze.txt");
     if (PathExists(freeze)) files.emplace_back("environment/freeze.txt", freeze);  // managed env
     if (PathExists(info_path_)) files.emplace_back("logs/ferry-agent.txt", info_path_);
+    return files;
+  }
+
+  // Outputs small enough to collect in a moment: the run then goes Running -> Finalizing ->
+  // its final status in one report (one request, one transaction) instead of three; larger
+  // ones are collected while the run shows Finalizing.
+  static constexpr uint64_t kQuickFinishBytes = 8u << 20;
+  static constexpr size_t kQuickFinishFiles = 1000;
+  bool SmallOutputs(const std::vector<std::pair<std::string, std::string>>& files) {
+    if (files.size() > kQuickFinishFiles) return false;
+    uint64_t total = 0;
+    for (const auto& f : files) {
+      struct stat st;
+      if (::stat(f.second.c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_size);
+      if (total > kQuickFinishBytes) return false;
+    }
+    return true;
+  }
+
+  // Stores the files' content (the local blob store, or the server's); registers them with
+  // POST /artifacts, or, given `manifest`, leaves them there for the final report.
+  Status UploadArtifacts(const std::vector<std::pair<std::string, std::string>>& files, json* manifest_out = nullptr) {
     json manifest = json::array();
     std::string batch;
     auto flush = [&]() -> Status {
@@ -1017,6 +1055,10 @@ class Agent {
     }
     if (blobs_ && !o_.blob_cache) FERRY_RETURN_IF_ERROR(blobs_->Sync());
     FERRY_RETURN_IF_ERROR(flush());
+    if (manifest_out) {
+      *manifest_out = std::move(manifest);
+      return Status::Ok();
+    }
     if (manifest.empty()) return Status::Ok();
     auto r = conn_.Call("POST", conn_.RunPath("artifacts"), json{{"files", manifest}}.dump());
     return r.ok() ? Status::Ok() : r.status();
@@ -1033,6 +1075,12 @@ class Agent {
   std::string workcopy_record_;
   std::string info_path_;
   WorkdirPool pool_;
+  // A quick finish: Finalizing and the artifacts go with the final status (see SmallOutputs).
+  struct FinalReport {
+    std::string finalizing_reason;
+    json artifacts = json::array();
+  };
+  std::optional<FinalReport> final_;
   WorkdirStats workdir_stats_;
   double cache_check_ms_ = 0;
   bool cancel_requested_ = false, canceled_ = false, final_drain_ = false, timed_out_ = false;

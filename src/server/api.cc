@@ -926,6 +926,17 @@ struct Api::Impl {
     store::TransitionExtras ex;
     if (auto it = body->find("exit_code"); it != body->end() && it->is_number_integer()) ex.exit_code = it->get<int>();
     if (auto it = body->find("error"); it != body->end() && it->is_string()) ex.error = it->get<std::string>();
+    // An agent's quick finish: through Finalizing, with the artifacts, in one transaction.
+    if (body->contains("finalizing_reason")) {
+      auto fr = StringField(*body, "finalizing_reason", true);
+      if (!fr.ok()) return Error(fr.status());
+      ex.finalizing_reason = *fr;
+    }
+    if (auto it = body->find("artifacts"); it != body->end()) {
+      auto files = ArtifactsFromJson(id, *it, "artifacts");
+      if (!files.ok()) return Error(files.status());
+      ex.artifacts = std::move(files).value();
+    }
     auto r = d.store->Transition(id, *to, *reason, d.clock->Now(), ex);
     if (!r.ok()) return Error(r.status());
     Changed(id);
@@ -1054,29 +1065,37 @@ struct Api::Impl {
     return Json(200, {{"metrics", metrics}});
   }
 
-  HandlerResult PostArtifacts(const std::string& id) {
-    auto body = ParseBody(req);
-    if (!body.ok()) return Error(body.status());
-    auto it = body->find("files");
-    if (it == body->end() || !it->is_array()) return Bad("field 'files' must be an array");
+  // [{path, size, hash}...]: valid paths, blobs already stored.
+  Result<std::vector<model::Artifact>> ArtifactsFromJson(const std::string& id, const json& list, const char* field) {
+    if (!list.is_array()) return Status::InvalidArgument(std::string("field '") + field + "' must be an array");
     std::vector<model::Artifact> files;
-    for (auto& f : *it) {
-      if (!f.is_object()) return Bad("each entry of 'files' must be an object");
+    for (auto& f : list) {
+      if (!f.is_object()) return Status::InvalidArgument(std::string("each entry of '") + field + "' must be an object");
       model::Artifact a;
       a.path = f.value("path", "");
       a.size = f.value("size", 0ull);
       a.hash = f.value("hash", "");
       Status st = model::ValidateRelativePath(a.path);
-      if (!st.ok()) return Error(st.WithContext("artifact of run '" + id + "'"));
+      if (!st.ok()) return st.WithContext("artifact of run '" + id + "'");
       if (!d.blobs->Has(a.hash)) {
-        return Error(Status::FailedPrecondition("artifact '" + a.path + "' names blob " + a.hash +
-                                                ", which is not uploaded; upload it first"));
+        return Status::FailedPrecondition("artifact '" + a.path + "' names blob " + a.hash +
+                                          ", which is not uploaded; upload it first");
       }
       files.push_back(std::move(a));
     }
-    Status st = d.store->AddArtifacts(id, files);
+    return files;
+  }
+
+  HandlerResult PostArtifacts(const std::string& id) {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto it = body->find("files");
+    if (it == body->end()) return Bad("field 'files' must be an array");
+    auto files = ArtifactsFromJson(id, *it, "files");
+    if (!files.ok()) return Error(files.status());
+    Status st = d.store->AddArtifacts(id, *files);
     if (!st.ok()) return Error(st);
-    return Json(200, {{"stored", files.size()}});
+    return Json(200, {{"stored", files->size()}});
   }
 
   HandlerResult ArtifactContent(const std::string& id) {

@@ -26,6 +26,10 @@ struct TransitionExtras {
   std::optional<std::string> error;
   std::optional<std::string> job_handle;
   std::optional<std::vector<int>> gpu_ids;  // devices given to the run (set when it is scheduled)
+  // A run's whole end in one transaction: from Running it first becomes Finalizing with this
+  // reason, then the artifacts are registered, then the transition is made.
+  std::optional<std::string> finalizing_reason;
+  std::vector<model::Artifact> artifacts;
 };
 
 // What a sweep's parent run keeps besides the run: its definition as the user wrote it (parsed

@@ -408,7 +408,10 @@ class SqliteMetadataStore final : public MetadataStore {
                          const TransitionExtras& extras) override {
     std::lock_guard lock(mu_);
     FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
-    Status st = TransitionLocked(id, to, reason, now, extras);
+    Status st = Status::Ok();
+    if (extras.finalizing_reason) st = TransitionLocked(id, RunStatus::kFinalizing, *extras.finalizing_reason, now, {});
+    if (st.ok() && !extras.artifacts.empty()) st = AddArtifactsLocked(id, extras.artifacts);
+    if (st.ok()) st = TransitionLocked(id, to, reason, now, extras);
     if (!st.ok()) {
       (void)db_.Exec("ROLLBACK");
       return st;
@@ -566,16 +569,9 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& files) override {
     std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    FERRY_RETURN_IF_ERROR(RidLocked(id).status());
     FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
-    Status s = [&]() -> Status {
-      FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT OR REPLACE INTO artifacts VALUES(?,?,?,?)"));
-      for (const auto& f : files) {
-        FERRY_RETURN_IF_ERROR(
-            st.Bind(1, rid).Bind(2, f.path).Bind(3, static_cast<int64_t>(f.size)).Bind(4, f.hash).Run());
-      }
-      return Status::Ok();
-    }();
+    Status s = AddArtifactsLocked(id, files);
     if (!s.ok()) {
       (void)db_.Exec("ROLLBACK");
       return s;
@@ -721,6 +717,15 @@ class SqliteMetadataStore final : public MetadataStore {
     if (extras.job_handle) up.Bind(6, *extras.job_handle);
     if (extras.gpu_ids) up.Bind(7, json(*extras.gpu_ids).dump());
     return up.Run();
+  }
+
+  Status AddArtifactsLocked(const std::string& id, const std::vector<model::Artifact>& files) {
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT OR REPLACE INTO artifacts VALUES(?,?,?,?)"));
+    for (const auto& f : files) {
+      FERRY_RETURN_IF_ERROR(st.Bind(1, rid).Bind(2, f.path).Bind(3, static_cast<int64_t>(f.size)).Bind(4, f.hash).Run());
+    }
+    return Status::Ok();
   }
 
   Status UpdateRun(const char* sql, const std::string& id, const std::string& value) {

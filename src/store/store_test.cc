@@ -83,6 +83,34 @@ TEST_F(StoreTest, RunLifecycleRecordsHistoryInOrder) {
   EXPECT_EQ(store_->GetRun("nope").status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(StoreTest, QuickFinishPassesFinalizingAndRegistersArtifactsInOneTransaction) {
+  ASSERT_TRUE(store_->CreateRun(MakeRun("q"), {}, "t", 10).ok());
+  ASSERT_TRUE(store_->Transition("q", RunStatus::kPreparing, "scheduled", 11).ok());
+  ASSERT_TRUE(store_->Transition("q", RunStatus::kRunning, "started", 12).ok());
+  TransitionExtras ex;
+  ex.exit_code = 0;
+  ex.finalizing_reason = "script exited with code 0";
+  ex.artifacts = {{"logs/std_log.txt", 3, std::string(64, 'a')}, {"outputs/m.bin", 5, std::string(64, 'b')}};
+  // Illegal at the end (Queued is not reachable from Finalizing): nothing of it is kept.
+  auto bad = store_->Transition("q", RunStatus::kPreempted, "no", 13, ex);
+  EXPECT_EQ(bad.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetRun("q")->status, RunStatus::kRunning);
+  EXPECT_TRUE(store_->ListArtifacts("q")->empty());
+  EXPECT_EQ(store_->History("q")->size(), 3u);
+  auto done = store_->Transition("q", RunStatus::kCompleted, "script exited with code 0", 14, ex);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->status, RunStatus::kCompleted);
+  auto h = store_->History("q");
+  ASSERT_EQ(h->size(), 5u);
+  EXPECT_EQ((*h)[3].status, RunStatus::kFinalizing);
+  EXPECT_EQ((*h)[3].reason, "script exited with code 0");
+  EXPECT_EQ((*h)[4].status, RunStatus::kCompleted);
+  auto arts = store_->ListArtifacts("q");
+  ASSERT_EQ(arts->size(), 2u);
+  EXPECT_EQ((*arts)[1].path, "outputs/m.bin");
+  EXPECT_EQ((*arts)[1].size, 5u);
+}
+
 TEST_F(StoreTest, RunConfigurationOptionsRoundTrip) {
   model::Run r = MakeRun("opts");
   r.options.environment_variables = {{"A", "1"}, {"B", "two words"}};

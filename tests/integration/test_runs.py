@@ -39,10 +39,33 @@ def test_statuses_in_order_and_wait_streams_output(workspace, src):
     assert [h["status"] for h in hist] == ["Queued", "Preparing", "Running", "Finalizing", "Completed"], hist
     times = [h["time"] for h in hist]
     assert times == sorted(times), hist
+    assert times[3] == times[4], hist  # small outputs: Finalizing and Completed in one report
     run = workspace.run(run_id)
     assert run["status"] == "Completed" and run["exit_code"] == 0
     # The working copy is freed once everything is on the server.
     wait_until(lambda: not (workspace.home / "work" / run_id).exists(), 30, "the work dir to be removed")
+
+
+def test_large_outputs_are_collected_while_the_run_is_finalizing(workspace, src):
+    # Small outputs go with the final status in one report; past 8 MiB the agent reports
+    # Finalizing first and collects them while the run shows it. Same history, same artifacts.
+    write(src / "big.py", """
+        import os
+        os.makedirs("outputs", exist_ok=True)
+        with open("outputs/big.bin", "wb") as f:
+            f.write(os.urandom(9 << 20))
+        print("wrote it")
+    """)
+    run_id, r = workspace.submit(src, "big.py", wait=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    hist = workspace.history(run_id)
+    assert [h["status"] for h in hist] == ["Queued", "Preparing", "Running", "Finalizing", "Completed"], hist
+    assert hist[3]["reason"] == "script exited with code 0", hist
+    assert hist[4]["time"] > hist[3]["time"], hist  # two reports: Finalizing came first
+    status, body, _ = workspace.api("GET", f"/runs/{run_id}/artifacts")
+    assert status == 200, body
+    sizes = {a["path"]: a["size"] for a in body["artifacts"]}
+    assert sizes["outputs/big.bin"] == 9 << 20 and sizes["logs/std_log.txt"] == len("wrote it\n"), sizes
 
 
 def test_logs_equal_output_and_follow_streams(workspace, src, tmp_path):
