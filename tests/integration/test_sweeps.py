@@ -113,7 +113,10 @@ def test_azure_sample_sweep_runs_every_trial_and_reports_the_best(workspace, src
     assert s["best"]["metric"] == best_value
     assert workspace.run(sweep_id)["tags"]["best_child_run_id"] == s["best"]["id"]
     best = workspace.cli_json("sweep", "best", sweep_id)
-    assert best["id"] == s["best"]["id"] and best["parameters"]["--penalty"] == "1"
+    # Unseeded, as in Azure's sample: 8 draws from 3 values may miss 1 (p = (2/3)^8), so the
+    # best is the sampled value nearest the script's optimum 1.1.
+    nearest = min({t["parameters"]["--penalty"] for t in trials}, key=lambda v: abs(float(v) - 1.1))
+    assert best["id"] == s["best"]["id"] and best["parameters"]["--penalty"] == nearest
     # Never more than max_concurrent_runs trials at once.
     events = sorted([(t["started_at"], 1) for t in trials if t["started_at"]] +
                     [(t["ended_at"], -1) for t in trials if t["started_at"]])
