@@ -294,14 +294,20 @@ class Agent {
       if (!dist.ok()) return Finish("Failed", "the distributed launch could not be set up", dist.message());
     }
     if (o_.rank > 0) return RunWorker(so, capture);
+    // The script is started, then Running reported while its interpreter starts up (tens of
+    // milliseconds, against one round trip): the two overlap instead of adding up. A run the
+    // server will not let run (canceled meanwhile) has its script stopped at once.
+    auto child = Subprocess::Spawn(so);
+    if (!child.ok()) return Finish("Failed", "the script could not be started", child.status().message());
     auto running = conn_.Call("POST", conn_.RunPath("status"),
                               json{{"status", "Running"}, {"reason", "starting " + run.value("script", "")}}.dump());
     if (!running.ok()) {
+      StopScript(*child, SIGKILL);
+      child->Wait();
+      if (container_) RemoveContainer(*container_);
       std::fprintf(stderr, "ferry agent: run %s cannot start: %s\n", o_.run_id.c_str(), running.status().ToString().c_str());
       return 3;
     }
-    auto child = Subprocess::Spawn(so);
-    if (!child.ok()) return Finish("Failed", "the script could not be started", child.status().message());
     int wait_status = Supervise(*child);
     if (container_ && (canceled_ || timed_out_ || ExitCodeFromWaitStatus(wait_status) >= 125)) {
       RemoveContainer(*container_);  // the engine client may have died before its container
