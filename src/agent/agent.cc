@@ -91,6 +91,12 @@ class ServerConn {
     }
   }
 
+  // The server's URL as this node reaches it ("" when unknown).
+  std::string Url() const {
+    auto info = ReadServerInfo(home_);
+    return info.ok() ? info->url : "";
+  }
+
   // A JSON API call (see Send): the parsed JSON of a 2xx answer, or the server's error.
   Result<json> Call(const std::string& method, const std::string& path, const std::string& body,
                     const std::string& content_type = "application/json",
@@ -183,6 +189,7 @@ class Agent {
     log_base_ = (*plan).value("log_size", uint64_t{0});
     seq_base_ = (*plan).value("next_metric_seq", static_cast<int64_t>(o_.rank) << 40);
     attempt_ = run.value("attempt", 1);
+    plan_mlflow_token_ = (*plan).value("mlflow_token", std::string());
     if (o_.rank > 0) (void)RemoveAll(JoinPath(agent_dir_, kRankDone));  // an earlier attempt's
     if (g_term || run.value("cancel_requested", false)) return Finish("Canceled", "canceled before the script started", {});
     if (o_.rank == 0 && run.value("status", "") == "Queued") {
@@ -272,8 +279,18 @@ class Agent {
     so.env_set["FERRY_RESUME_ATTEMPT"] = std::to_string(run.value("attempt", 1));
     so.env_set["FERRY_EXPERIMENT"] = experiment_;
     so.env_set["FERRY_METRICS_FILE"] = metrics_path_;
+    // An unmodified script's mlflow.log_* calls land in this run (Ferry's MLflow API), unless
+    // the run configuration points MLflow elsewhere itself.
+    if (std::string url = conn_.Url();
+        !url.empty() && !plan_mlflow_token_.empty() && !options_.environment_variables.count("MLFLOW_TRACKING_URI")) {
+      so.env_set["MLFLOW_TRACKING_URI"] = url;
+      so.env_set["MLFLOW_RUN_ID"] = o_.run_id;
+      so.env_set["MLFLOW_TRACKING_TOKEN"] = plan_mlflow_token_;
+      so.env_unset.push_back("MLFLOW_EXPERIMENT_ID");  // the run's experiment is the run's
+      so.env_unset.push_back("MLFLOW_EXPERIMENT_NAME");
+    }
     so.env_set["PYTHONUNBUFFERED"] = "1";
-    so.env_unset = {"FERRY_RUN_TOKEN"};
+    so.env_unset.push_back("FERRY_RUN_TOKEN");
     std::string pkg = FindPythonPackageDir();
     if (container_) {
       // The script's environment is exactly what the run asks for plus Ferry's variables;
@@ -1087,6 +1104,7 @@ class Agent {
     json artifacts = json::array();
   };
   std::optional<FinalReport> final_;
+  std::string plan_mlflow_token_;  // MLFLOW_TRACKING_TOKEN for the script
   WorkdirStats workdir_stats_;
   double cache_check_ms_ = 0;
   bool cancel_requested_ = false, canceled_ = false, final_drain_ = false, timed_out_ = false;

@@ -29,6 +29,11 @@ struct Experiment {
   int64_t id = 0;
   std::string name;
   double created_at = 0;
+  // MLflow's view of an experiment (see src/server/mlflow_api.h).
+  std::string lifecycle_stage = "active";  // "active" or "deleted"
+  double last_update_time = 0;
+  std::string artifact_location;
+  std::map<std::string, std::string> tags;
 };
 
 struct ComputeTargetRecord {
@@ -65,10 +70,13 @@ struct Run {
   RunOptions options;         // from the run configuration
   std::string submitted_by;   // the user whose token submitted it ("" for the workspace token)
   std::vector<int> gpu_ids;   // devices the scheduler gave the run (indices on its node)
-  std::string kind = "run";   // "run", or "sweep": a parent whose controller starts trials
-                              // (the scheduler never launches it)
+  std::string kind = "run";   // "run"; "sweep": a parent whose controller starts trials;
+                              // "external": created by a client (MLflow) that runs it
+                              // itself. The scheduler launches only "run".
   std::string parent_id;      // a sweep's trial: the sweep's run id
   std::string cancel_reason;  // why a cancel was requested (recorded as the Canceled reason)
+  std::string name;           // display name (MLflow's run_name); "" for none
+  std::string lifecycle_stage = "active";  // "deleted": hidden by MLflow's searches
 };
 
 struct StatusEvent {

@@ -161,7 +161,8 @@ void Scheduler::RunOnce() {
   std::map<std::string, std::vector<model::Run*>> launched;
   std::vector<model::Run*> queued;
   for (auto& run : *active) {
-    if (run.kind == "sweep") continue;  // a sweep's controller runs it; its trials come here
+    // A sweep's controller runs it (its trials come here); an external run is run by its client.
+    if (run.kind != "run") continue;
     // A queued run that still has a job is waiting in its cluster's queue (requeued there):
     // the driver, not this scheduler, starts it again.
     if (run.status == RunStatus::kQueued && run.job_handle.empty()) {

@@ -189,6 +189,22 @@ class HookStore final : public store::MetadataStore {
   Status CreateTarget(const model::ComputeTargetRecord& t) override { return s_->CreateTarget(t); }
   Status CreateUser(const std::string& n, const std::string& h, double now) override { return s_->CreateUser(n, h, now); }
   Result<int64_t> NextMetricSeq(const std::string& id, int rank) override { return s_->NextMetricSeq(id, rank); }
+  Status UpdateExperiment(int64_t id, const std::optional<std::string>& n, const std::optional<std::string>& l,
+                          double now) override {
+    return s_->UpdateExperiment(id, n, l, now);
+  }
+  Status SetExperimentTag(int64_t id, const std::string& k, const std::string& v, double now) override {
+    return s_->SetExperimentTag(id, k, v, now);
+  }
+  Status SetParams(const std::string& id, const std::map<std::string, std::string>& p) override {
+    return s_->SetParams(id, p);
+  }
+  Status DeleteTag(const std::string& id, const std::string& k) override { return s_->DeleteTag(id, k); }
+  Status SetRunName(const std::string& id, const std::string& n) override { return s_->SetRunName(id, n); }
+  Status SetRunLifecycle(const std::string& id, const std::string& l) override { return s_->SetRunLifecycle(id, l); }
+  Result<int64_t> LogMetrics(const std::string& id, std::vector<model::MetricPoint> p) override {
+    return s_->LogMetrics(id, std::move(p));
+  }
   Result<std::string> UserByTokenHash(const std::string& h) override { return s_->UserByTokenHash(h); }
   Result<std::vector<std::pair<std::string, double>>> ListUsers() override { return s_->ListUsers(); }
   Status UpdateTargetConfig(const std::string& n, const std::string& c) override { return s_->UpdateTargetConfig(n, c); }

@@ -12,6 +12,7 @@
 #include "common/crypto.h"
 #include "model/manifest.h"
 #include "scheduler/sweep_controller.h"
+#include "server/mlflow_api.h"
 #include "server/targets.h"
 #include "sweep/policy.h"
 #include "sweep/space.h"
@@ -29,6 +30,30 @@ std::string RunToken(const std::string& secret, const std::string& run_id) {
 }
 
 std::string RunChannel(const std::string& run_id) { return "run:" + run_id; }
+
+Result<std::string> BearerToken(const net::HttpRequest& req) {
+  std::string auth = req.Header("authorization");
+  const std::string prefix = "Bearer ";
+  if (auth.rfind(prefix, 0) != 0) {
+    return Status::Unauthenticated("missing 'Authorization: Bearer <token>'; the workspace token is in "
+                                   "the workspace home's 'token' file (MLflow clients: MLFLOW_TRACKING_TOKEN)");
+  }
+  return auth.substr(prefix.size());
+}
+
+Result<UserCaller> UserFromToken(const ApiDeps& d, const std::string& token) {
+  if (ConstantTimeEquals(token, d.workspace_token)) return UserCaller{true, ""};
+  if (token.size() >= 32 && token.rfind("fu_", 0) == 0) {
+    // A named user's token: looked up by its hash (the token itself is never stored).
+    auto name = d.store->UserByTokenHash(Sha256Hex(token));
+    if (name.ok()) return UserCaller{false, *name};
+  }
+  return Status::NotFound("not a workspace or user token");
+}
+
+std::string MlflowRunToken(const std::string& secret, const std::string& run_id) {
+  return HmacSha256Hex(secret, "mlflow:" + run_id);
+}
 
 namespace {
 
@@ -186,26 +211,12 @@ struct Api::Impl {
   HandlerResult Route();
 
   Status Authenticate() {
-    std::string auth = req.Header("authorization");
-    const std::string prefix = "Bearer ";
-    if (auth.rfind(prefix, 0) != 0) {
-      return Status::Unauthenticated("missing 'Authorization: Bearer <token>'; the workspace token is in "
-                                     "the workspace home's 'token' file");
-    }
-    std::string token = auth.substr(prefix.size());
-    if (ConstantTimeEquals(token, d.workspace_token)) {
+    FERRY_ASSIGN_OR_RETURN(std::string token, BearerToken(req));
+    if (auto u = UserFromToken(d, token); u.ok()) {
       is_user = true;
-      is_admin = true;
+      is_admin = u->admin;
+      user_name = u->name;
       return Status::Ok();
-    }
-    if (token.size() >= 32 && token.rfind("fu_", 0) == 0) {
-      // A named user's token: looked up by its hash (the token itself is never stored).
-      auto name = d.store->UserByTokenHash(Sha256Hex(token));
-      if (name.ok()) {
-        is_user = true;
-        user_name = *name;
-        return Status::Ok();
-      }
     }
     if (seg.size() >= 2 && seg[0] == "runs" && ConstantTimeEquals(token, RunToken(d.run_secret, seg[1]))) {
       agent_run = seg[1];
@@ -898,6 +909,8 @@ struct Api::Impl {
       auto seq = d.store->NextMetricSeq(id, rank);
       if (!seq.ok()) return Error(seq.status());
       plan["next_metric_seq"] = *seq;
+      // For the script's MLflow client: this run's MLflow endpoints only (not the agent's token).
+      plan["mlflow_token"] = MlflowRunToken(d.run_secret, id);
       return Json(200, plan);
     }
     if (sub == "status" && req.method == "POST") return PostStatus(id);
@@ -1165,9 +1178,10 @@ HandlerResult Api::Impl::Route() {
 }
 
 HandlerResult Api::Handle(HttpRequest& req) {
+  if (req.path.rfind("/api/2.0/mlflow/", 0) == 0) return MlflowApi(d_).Handle(req);
   const std::string prefix = "/api/v1";
   if (req.path.rfind(prefix, 0) != 0) {
-    return Error(Status::NotFound("no endpoint " + req.path + "; the API is under /api/v1"));
+    return Error(Status::NotFound("no endpoint " + req.path + "; the API is under /api/v1 (MLflow's under /api/2.0/mlflow)"));
   }
   Impl impl{*this, d_, req, SplitPath(req.path.substr(prefix.size()))};
   return impl.Route();

@@ -34,6 +34,19 @@ struct ApiDeps {
 
 // The token that authorises the agent of run_id (and only that run).
 std::string RunToken(const std::string& secret, const std::string& run_id);
+// Who a bearer token is, when it is a person's: the workspace token (admin) or a named
+// user's token (looked up by its hash). Unauthenticated without a bearer token; NotFound
+// when the token is neither (it may still be a run's).
+struct UserCaller {
+  bool admin = false;
+  std::string name;  // "" for the workspace token
+};
+Result<std::string> BearerToken(const net::HttpRequest& req);
+Result<UserCaller> UserFromToken(const ApiDeps& d, const std::string& token);
+
+// The token a run's script uses with the MLflow API (MLFLOW_TRACKING_TOKEN): that run's
+// MLflow endpoints only, nothing of the agent's.
+std::string MlflowRunToken(const std::string& secret, const std::string& run_id);
 // The long-poll channel that changes of a run are announced on.
 std::string RunChannel(const std::string& run_id);
 

@@ -48,6 +48,10 @@ class MetadataStore {
   // Returns the experiment, creating it when missing.
   virtual Result<model::Experiment> EnsureExperiment(const std::string& name, double now) = 0;
   virtual Result<std::vector<model::Experiment>> ListExperiments() = 0;
+  // Renames and/or sets the lifecycle stage ("active", "deleted"); NotFound, AlreadyExists.
+  virtual Status UpdateExperiment(int64_t id, const std::optional<std::string>& name,
+                                  const std::optional<std::string>& lifecycle_stage, double now) = 0;
+  virtual Status SetExperimentTag(int64_t id, const std::string& key, const std::string& value, double now) = 0;
 
   // Inserts the target if no target of that name exists; otherwise leaves it as is.
   virtual Status EnsureTarget(const model::ComputeTargetRecord& target) = 0;
@@ -87,6 +91,13 @@ class MetadataStore {
   virtual Result<std::string> RunTokenHash(const std::string& id) = 0;
   virtual Status SetTags(const std::string& id, const std::map<std::string, std::string>& tags) = 0;
   virtual Result<std::map<std::string, std::string>> Params(const std::string& id) = 0;
+  // Adds parameters; one that exists with another value is refused (FailedPrecondition) and
+  // none of them is stored.
+  virtual Status SetParams(const std::string& id, const std::map<std::string, std::string>& params) = 0;
+  virtual Status DeleteTag(const std::string& id, const std::string& key) = 0;
+  virtual Status SetRunName(const std::string& id, const std::string& name) = 0;
+  // "active" or "deleted" (MLflow's soft delete).
+  virtual Status SetRunLifecycle(const std::string& id, const std::string& stage) = 0;
 
   // Inserts points idempotently: a point whose (run, key, seq) is stored already is ignored.
   // Updates the per-run summaries for new points only. Returns how many were new.
@@ -100,6 +111,10 @@ class MetadataStore {
   // One past the highest metric sequence number stored for the run's rank (rank << 40 when
   // none).
   virtual Result<int64_t> NextMetricSeq(const std::string& id, int rank = 0) = 0;
+  // Points logged by a client (MLflow's log-metric/log-batch) rather than from an agent's
+  // metrics file: numbered from kClientSeqBase up, in the order given. Returns how many.
+  static constexpr int64_t kClientSeqBase = int64_t{1} << 62;
+  virtual Result<int64_t> LogMetrics(const std::string& id, std::vector<model::MetricPoint> points) = 0;
 
   // Registered environments. Registering stores a new version unless the latest version of
   // that name has the same hash, which is then returned with `created` false.

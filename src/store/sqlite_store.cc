@@ -88,13 +88,33 @@ CREATE INDEX runs_by_parent ON runs(parent_id, rid) WHERE parent_id != '';
 CREATE TABLE sweeps(
   rid INTEGER PRIMARY KEY, spec_file TEXT NOT NULL, spec_text TEXT NOT NULL, settings TEXT NOT NULL);
 )sql",
+    // 6: what MLflow's tracking API needs: experiment tags and lifecycle, run names and
+    // lifecycle (deleted runs are kept, hidden from searches).
+    R"sql(
+ALTER TABLE experiments ADD COLUMN lifecycle_stage TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE experiments ADD COLUMN last_update_time REAL NOT NULL DEFAULT 0;
+ALTER TABLE experiments ADD COLUMN artifact_location TEXT NOT NULL DEFAULT '';
+CREATE TABLE experiment_tags(
+  eid INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(eid, key)) WITHOUT ROWID;
+ALTER TABLE runs ADD COLUMN name TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN lifecycle_stage TEXT NOT NULL DEFAULT 'active';
+)sql",
 };
+
+model::Experiment MakeExperiment(int64_t id, std::string name, double created_at) {
+  model::Experiment e;
+  e.id = id;
+  e.name = std::move(name);
+  e.created_at = created_at;
+  e.last_update_time = created_at;
+  return e;
+}
 
 constexpr const char* kRunColumns =
     "r.rid, r.id, e.name, r.target, r.status, r.script, r.arguments, r.python, r.snapshot_id, "
     "r.git, r.created_at, r.started_at, r.ended_at, r.exit_code, r.error, r.attempt, "
     "r.job_handle, r.cancel_requested, r.options, r.gpu_ids, r.submitted_by, r.kind, r.parent_id, "
-    "r.cancel_reason";
+    "r.cancel_reason, r.name, r.lifecycle_stage";
 
 json GitToJson(const model::GitState& g) {
   if (!g.present) return json::object();
@@ -176,7 +196,7 @@ class SqliteMetadataStore final : public MetadataStore {
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("experiment '" + name + "' already exists");
     FERRY_RETURN_IF_ERROR(s);
-    return model::Experiment{db_.LastInsertRowid(), name, now};
+    return MakeExperiment(db_.LastInsertRowid(), name, now);
   }
 
   Result<model::Experiment> EnsureExperiment(const std::string& name, double now) override {
@@ -186,14 +206,123 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<model::Experiment>> ListExperiments() override {
     std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT id, name, created_at FROM experiments ORDER BY name"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "SELECT id, name, created_at, lifecycle_stage, last_update_time, artifact_location FROM experiments "
+        "ORDER BY name"));
     std::vector<model::Experiment> out;
     for (;;) {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
-      out.push_back({st.Int(0), st.Text(1), st.Double(2)});
+      model::Experiment e = MakeExperiment(st.Int(0), st.Text(1), st.Double(2));
+      e.lifecycle_stage = st.Text(3);
+      e.last_update_time = st.Double(4) > 0 ? st.Double(4) : e.created_at;
+      e.artifact_location = st.Text(5);
+      out.push_back(std::move(e));
+    }
+    for (auto& e : out) {
+      FERRY_ASSIGN_OR_RETURN(e.tags, ReadKv("SELECT key, value FROM experiment_tags WHERE eid=? ORDER BY key", e.id));
     }
     return out;
+  }
+
+  Status UpdateExperiment(int64_t id, const std::optional<std::string>& name,
+                          const std::optional<std::string>& lifecycle_stage, double now) override {
+    std::lock_guard lock(mu_);
+    if (name) FERRY_RETURN_IF_ERROR(ValidateName("experiment", *name));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "UPDATE experiments SET name=COALESCE(?2, name), lifecycle_stage=COALESCE(?3, lifecycle_stage), "
+        "last_update_time=?4 WHERE id=?1"));
+    st.Bind(1, id).Bind(4, now);
+    if (name) st.Bind(2, *name);
+    if (lifecycle_stage) st.Bind(3, *lifecycle_stage);
+    Status s = st.Run();
+    if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("experiment '" + *name + "' already exists");
+    FERRY_RETURN_IF_ERROR(s);
+    if (db_.Changes() == 0) return Status::NotFound("experiment " + std::to_string(id) + " does not exist");
+    return Status::Ok();
+  }
+
+  Status SetExperimentTag(int64_t id, const std::string& key, const std::string& value, double now) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("UPDATE experiments SET last_update_time=?2 WHERE id=?1"));
+    FERRY_RETURN_IF_ERROR(q.Bind(1, id).Bind(2, now).Run());
+    if (db_.Changes() == 0) return Status::NotFound("experiment " + std::to_string(id) + " does not exist");
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT OR REPLACE INTO experiment_tags VALUES(?,?,?)"));
+    return st.Bind(1, id).Bind(2, key).Bind(3, value).Run();
+  }
+
+  Status SetRunName(const std::string& id, const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return UpdateRun("UPDATE runs SET name=?2 WHERE id=?1", id, name, true);
+  }
+
+  Status SetRunLifecycle(const std::string& id, const std::string& stage) override {
+    std::lock_guard lock(mu_);
+    return UpdateRun("UPDATE runs SET lifecycle_stage=?2 WHERE id=?1", id, stage);
+  }
+
+  Status SetParams(const std::string& id, const std::map<std::string, std::string>& params) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    Status s = [&]() -> Status {
+      FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT value FROM run_params WHERE rid=? AND name=?"));
+      FERRY_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT INTO run_params VALUES(?,?,?)"));
+      for (const auto& [k, v] : params) {
+        q.Bind(1, rid).Bind(2, k);
+        FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
+        std::string old = row ? q.Text(0) : "";
+        q.Reset();
+        if (row) {
+          if (old == v) continue;
+          return Status::FailedPrecondition("parameter '" + k + "' of run '" + id + "' is '" + old +
+                                            "' already; a parameter cannot be changed (tried '" + v + "')");
+        }
+        FERRY_RETURN_IF_ERROR(ins.Bind(1, rid).Bind(2, k).Bind(3, v).Run());
+      }
+      return Status::Ok();
+    }();
+    if (!s.ok()) {
+      (void)db_.Exec("ROLLBACK");
+      return s;
+    }
+    return Commit();
+  }
+
+  Status DeleteTag(const std::string& id, const std::string& key) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("DELETE FROM run_tags WHERE rid=? AND key=?"));
+    FERRY_RETURN_IF_ERROR(st.Bind(1, rid).Bind(2, key).Run());
+    if (db_.Changes() == 0) return Status::NotFound("run '" + id + "' has no tag '" + key + "'");
+    return Status::Ok();
+  }
+
+  Result<int64_t> LogMetrics(const std::string& id, std::vector<model::MetricPoint> points) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    if (points.empty()) return int64_t{0};
+    // Client-logged points take sequence numbers from their own range, above every rank's:
+    // an agent's metrics file and a client may log to the same run.
+    auto next = client_seq_.find(rid);
+    if (next == client_seq_.end()) {
+      FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT MAX(seq) FROM metrics WHERE rid=? AND seq>=?"));
+      q.Bind(1, rid).Bind(2, kClientSeqBase);
+      FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
+      int64_t first = row && !q.IsNull(0) ? q.Int(0) + 1 : kClientSeqBase;
+      next = client_seq_.emplace(rid, first).first;
+    }
+    for (auto& p : points) p.seq = next->second++;
+    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    auto r = AppendMetricsLocked(rid, points);
+    Status done = r.ok() ? Commit() : r.status();
+    if (!done.ok()) {
+      if (!r.ok()) (void)db_.Exec("ROLLBACK");  // Commit rolls back itself
+      key_cache_.clear();      // ids assigned in the rolled-back transaction are gone
+      client_seq_.erase(rid);  // read again from what is stored
+      return done;
+    }
+    return r;
   }
 
   Status EnsureTarget(const model::ComputeTargetRecord& t) override {
@@ -624,7 +753,7 @@ class SqliteMetadataStore final : public MetadataStore {
     q.Bind(1, name);
     FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return Status::Internal("experiment vanished: " + name);
-    return model::Experiment{q.Int(0), name, q.Double(1)};
+    return MakeExperiment(q.Int(0), name, q.Double(1));
   }
 
   Result<int64_t> RidLocked(const std::string& id) {
@@ -661,17 +790,22 @@ class SqliteMetadataStore final : public MetadataStore {
     FERRY_ASSIGN_OR_RETURN(model::Experiment exp, EnsureExperimentLocked(run.experiment, now));
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
         "INSERT INTO runs(id, experiment_id, target, status, script, arguments, python, snapshot_id, "
-        "git, created_at, token_hash, options, submitted_by, kind, parent_id) "
-        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-    st.Bind(1, run.id).Bind(2, exp.id).Bind(3, run.target).Bind(4, "Queued").Bind(5, run.script)
+        "git, created_at, token_hash, options, submitted_by, kind, parent_id, name, started_at) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    // A run is created Queued (whatever run.status says); an external one (an MLflow
+    // client's) in its given status, Running, as its client already runs it.
+    const bool external = run.kind == "external";
+    const RunStatus status = external ? run.status : RunStatus::kQueued;
+    st.Bind(1, run.id).Bind(2, exp.id).Bind(3, run.target).Bind(4, model::RunStatusName(status)).Bind(5, run.script)
         .Bind(6, json(run.arguments).dump()).Bind(7, run.python).Bind(8, run.snapshot_id)
         .Bind(9, GitToJson(run.git).dump()).Bind(10, now).Bind(11, token_hash).Bind(12, OptionsToJson(run).dump())
-        .Bind(13, run.submitted_by).Bind(14, run.kind.empty() ? "run" : run.kind).Bind(15, run.parent_id);
+        .Bind(13, run.submitted_by).Bind(14, run.kind.empty() ? "run" : run.kind).Bind(15, run.parent_id)
+        .Bind(16, run.name).Bind(17, status == RunStatus::kRunning ? (run.started_at > 0 ? run.started_at : now) : 0.0);
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("run '" + run.id + "' already exists");
     FERRY_RETURN_IF_ERROR(s);
     int64_t rid = db_.LastInsertRowid();
-    FERRY_RETURN_IF_ERROR(AppendHistory(rid, RunStatus::kQueued, now, "submitted"));
+    FERRY_RETURN_IF_ERROR(AppendHistory(rid, status, now, external ? "started by its client" : "submitted"));
     FERRY_RETURN_IF_ERROR(PutKv("INSERT OR REPLACE INTO run_tags VALUES(?,?,?)", rid, run.tags));
     FERRY_RETURN_IF_ERROR(PutKv("INSERT OR REPLACE INTO run_params VALUES(?,?,?)", rid, params));
     return Status::Ok();
@@ -728,10 +862,10 @@ class SqliteMetadataStore final : public MetadataStore {
     return Status::Ok();
   }
 
-  Status UpdateRun(const char* sql, const std::string& id, const std::string& value) {
+  Status UpdateRun(const char* sql, const std::string& id, const std::string& value, bool bind_empty = false) {
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
     st.Bind(1, id);
-    if (!value.empty()) st.Bind(2, value);
+    if (!value.empty() || bind_empty) st.Bind(2, value);
     FERRY_RETURN_IF_ERROR(st.Run());
     if (db_.Changes() == 0) return RunNotFound(id);
     return Status::Ok();
@@ -794,6 +928,8 @@ class SqliteMetadataStore final : public MetadataStore {
       r.kind = st.Text(21);
       r.parent_id = st.Text(22);
       r.cancel_reason = st.Text(23);
+      r.name = st.Text(24);
+      r.lifecycle_stage = st.Text(25);
       out.push_back(std::move(r));
     }
     for (auto& r : out) {
@@ -885,6 +1021,7 @@ class SqliteMetadataStore final : public MetadataStore {
   std::mutex mu_;
   Db db_;
   std::unordered_map<std::string, int64_t> key_cache_;
+  std::unordered_map<int64_t, int64_t> client_seq_;  // run rid -> next client metric seq
   std::optional<Stmt> key_insert_, key_select_, metric_insert_, summary_upsert_;
 };
 

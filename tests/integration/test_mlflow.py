@@ -1,0 +1,216 @@
+"""Ferry as an MLflow tracking server, driven by the real `mlflow` client (mlflow-skinny, pinned
+in requirements-dev.txt): logging from outside as a plain tracking server, logging from inside a
+Ferry run with no set-up, search, errors. MLflow runs and Ferry runs are the same rows.
+
+Each client scenario runs in its own interpreter: the mlflow client keeps process-wide state
+(tracking URI, active run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from test_runs import write
+
+import mlflow  # noqa: F401,E402  (requirements-dev.txt pins it; the scenarios run it in subprocesses)
+
+
+def client(workspace, code: str, token: str | None = None, check: bool = True) -> dict:
+    """Runs `code` with MLFLOW_TRACKING_URI/TOKEN pointing at the workspace; it prints one JSON
+    object last, which is returned."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_TRACKING_URI"] = workspace.url
+    env["MLFLOW_TRACKING_TOKEN"] = token if token is not None else workspace.token
+    env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+                       timeout=120)
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    return {"returncode": r.returncode, "stderr": r.stderr}
+
+
+def test_plain_mlflow_client_logs_and_ferry_sees_the_same_run(workspace):
+    out = client(workspace, """
+        import json, mlflow
+        from mlflow import MlflowClient
+        mlflow.set_experiment("mlf-exp")
+        with mlflow.start_run(run_name="first") as run:
+            mlflow.log_param("lr", 0.1)
+            mlflow.log_params({"layers": 3, "opt": "adam"})
+            for step in range(5):
+                mlflow.log_metric("acc", 0.5 + 0.1 * step, step=step)
+            mlflow.log_metrics({"loss": 0.25, "f1": float("nan")})
+            mlflow.set_tag("team", "vision")
+            run_id = run.info.run_id
+        c = MlflowClient()
+        r = c.get_run(run_id)
+        hist = c.get_metric_history(run_id, "acc")
+        exp = mlflow.get_experiment_by_name("mlf-exp")
+        print(json.dumps({
+            "run_id": run_id, "status": r.info.status, "name": r.info.run_name,
+            "experiment_id": r.info.experiment_id, "exp_name": exp.name, "exp_id": exp.experiment_id,
+            "params": r.data.params, "metrics": {k: (None if v != v else v) for k, v in r.data.metrics.items()},
+            "tags": {k: v for k, v in r.data.tags.items() if not k.startswith("mlflow.source")},
+            "history": [[m.step, round(m.value, 6)] for m in hist],
+            "end_time": r.info.end_time, "start_time": r.info.start_time,
+        }))
+    """)
+    assert out["status"] == "FINISHED" and out["name"] == "first"
+    assert out["exp_name"] == "mlf-exp" and out["experiment_id"] == out["exp_id"]
+    assert out["params"] == {"lr": "0.1", "layers": "3", "opt": "adam"}
+    assert out["metrics"]["acc"] == pytest.approx(0.9) and out["metrics"]["loss"] == 0.25
+    assert out["metrics"]["f1"] is None  # NaN travels as NaN
+    assert out["tags"]["team"] == "vision" and out["tags"]["mlflow.runName"] == "first"
+    assert out["history"] == [[s, round(0.5 + 0.1 * s, 6)] for s in range(5)]
+    assert out["end_time"] >= out["start_time"] > 0
+    # One store: the same run through Ferry's own API.
+    run = workspace.run(out["run_id"])
+    assert run["status"] == "Completed" and run["experiment"] == "mlf-exp", run
+    assert [h["status"] for h in workspace.history(out["run_id"])] == ["Running", "Finalizing", "Completed"]
+    status, body, _ = workspace.api("GET", f"/runs/{out['run_id']}/metrics?key=acc")
+    assert status == 200 and [p["value"] for p in body["metrics"]["acc"]] == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9])
+    # An MLflow run is never launched by Ferry's scheduler.
+    assert run["target"] == ""
+
+
+def test_search_filters_orders_and_pages(workspace):
+    out = client(workspace, """
+        import json, mlflow
+        from mlflow import MlflowClient
+        exp = mlflow.create_experiment("searchable", tags={"owner": "ml"})
+        mlflow.set_experiment(experiment_id=exp)
+        for i, (lr, acc) in enumerate([("0.1", 0.7), ("0.01", 0.9), ("0.1", 0.8), ("0.001", None)]):
+            with mlflow.start_run(run_name=f"r{i}"):
+                mlflow.log_param("lr", lr)
+                if acc is not None:
+                    mlflow.log_metric("acc", acc)
+                mlflow.set_tag("kind", "good" if i % 2 else "plain")
+        c = MlflowClient()
+        best = c.search_runs([exp], "metrics.acc > 0.75", order_by=["metrics.acc DESC"])
+        lr01 = c.search_runs([exp], "params.lr = '0.1' and tags.kind LIKE 'pl%'")
+        everything = mlflow.search_runs([exp], output_format="list", order_by=["attributes.run_name ASC"])
+        page1 = c.search_runs([exp], max_results=3)
+        page2 = c.search_runs([exp], max_results=3, page_token=page1.token)
+        exps = [e.name for e in c.search_experiments(filter_string="name = 'searchable'")]
+        e = c.get_experiment(exp)
+        print(json.dumps({
+            "best": [r.info.run_name for r in best], "lr01": sorted(r.info.run_name for r in lr01),
+            "all": [r.info.run_name for r in everything], "pages": [len(page1), len(page2), page2.token],
+            "exps": exps, "owner": e.tags.get("owner"),
+        }))
+    """)
+    assert out["best"] == ["r1", "r2"]
+    assert out["lr01"] == ["r0", "r2"]
+    assert out["all"] == ["r0", "r1", "r2", "r3"]
+    assert out["pages"] == [3, 1, None]
+    assert out["exps"] == ["searchable"] and out["owner"] == "ml"
+
+
+def test_errors_are_mlflow_errors_with_the_reason(workspace):
+    out = client(workspace, """
+        import json, mlflow
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+        c = MlflowClient()
+        found = {}
+        exp = c.create_experiment("errs")
+        try:
+            c.create_experiment("errs")
+        except MlflowException as e:
+            found["dup"] = [e.error_code, str(e)]
+        run = c.create_run(exp)
+        c.log_param(run.info.run_id, "lr", "0.1")
+        try:
+            c.log_param(run.info.run_id, "lr", "0.2")
+        except MlflowException as e:
+            found["param"] = [e.error_code, str(e)]
+        try:
+            c.search_runs([exp], "metrics.acc > 1 or metrics.acc < 0")
+        except MlflowException as e:
+            found["or"] = [e.error_code, str(e)]
+        try:
+            c.get_run("no_such_run")
+        except MlflowException as e:
+            found["missing"] = [e.error_code, str(e)]
+        found["none"] = mlflow.get_experiment_by_name("nope") is None
+        found["run_id"] = run.info.run_id
+        print(json.dumps(found))
+    """)
+    assert out["dup"][0] == "RESOURCE_ALREADY_EXISTS" and "errs" in out["dup"][1]
+    assert out["param"][0] == "INVALID_PARAMETER_VALUE" and "'lr'" in out["param"][1] and "0.1" in out["param"][1]
+    assert out["or"][0] == "INVALID_PARAMETER_VALUE" and "AND" in out["or"][1]
+    assert out["missing"][0] == "RESOURCE_DOES_NOT_EXIST" and "no_such_run" in out["missing"][1]
+    assert out["none"] is True
+    # MLflow's batch limits (the client splits its own batches; a raw request can exceed them).
+    run_id = out["run_id"]
+    for body, limit in [({"metrics": [{"key": "m", "value": 1, "timestamp": 0, "step": i} for i in range(1001)]}, "1000"),
+                        ({"params": [{"key": f"p{i}", "value": "v"} for i in range(101)]}, "100"),
+                        ({"tags": [{"key": f"t{i}", "value": "v"} for i in range(101)]}, "100")]:
+        status, err, _ = workspace.api("POST", "/api/2.0/mlflow/runs/log-batch", json={"run_id": run_id, **body})
+        assert status == 400 and err["error_code"] == "INVALID_PARAMETER_VALUE" and limit in err["message"], err
+    status, err, _ = workspace.api("POST", "/api/2.0/mlflow/runs/log-metric",
+                                   json={"run_id": run_id, "key": "m", "value": "high", "timestamp": 0})
+    assert status == 400 and "'value' must be a number" in err["message"], err
+    # Nothing of a refused batch was stored.
+    status, got, _ = workspace.api("GET", f"/api/2.0/mlflow/runs/get?run_id={run_id}")
+    assert status == 200 and got["run"]["data"].get("metrics", []) == [], got
+
+
+def test_a_wrong_token_is_refused(workspace):
+    r = client(workspace, """
+        import mlflow
+        mlflow.set_experiment("x")
+    """, token="not-the-token", check=False)
+    assert r["returncode"] != 0 and "PERMISSION_DENIED" in r["stderr"], r["stderr"][-2000:]
+
+
+def test_a_script_in_a_ferry_run_logs_with_mlflow_unchanged(workspace, src):
+    other = client(workspace, """
+        import json, mlflow
+        r = mlflow.MlflowClient().create_run(mlflow.set_experiment("elsewhere").experiment_id)
+        print(json.dumps({"run_id": r.info.run_id}))
+    """)["run_id"]
+    write(src / "train.py", """
+        import sys
+        import mlflow
+        from mlflow.exceptions import MlflowException
+        # The script's token is for its own run: another run, or a new one, is refused.
+        for attempt in (lambda: mlflow.MlflowClient().log_metric(sys.argv[1], "stolen", 1.0),
+                        lambda: mlflow.MlflowClient().create_run("0")):
+            try:
+                attempt()
+                print("NOT REFUSED", flush=True)
+            except MlflowException as e:
+                print("refused:", e.error_code, flush=True)
+        mlflow.log_param("epochs", 3)
+        for epoch in range(3):
+            mlflow.log_metric("loss", 1.0 / (epoch + 1), step=epoch)
+        mlflow.set_tag("framework", "none")
+        mlflow.end_run()  # a script's end_run does not end the Ferry run early
+        print("trained", flush=True)
+    """)
+    run_id, r = workspace.submit(src, "train.py", other, wait=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    run = workspace.run(run_id)
+    assert run["status"] == "Completed", run
+    log = workspace.log(run_id)
+    assert log.count("refused: PERMISSION_DENIED") == 2 and "NOT REFUSED" not in log, log
+    status, body, _ = workspace.api("GET", f"/runs/{run_id}/metrics?key=loss")
+    assert status == 200 and [p["value"] for p in body["metrics"]["loss"]] == pytest.approx([1.0, 0.5, 1 / 3])
+    assert run["tags"]["framework"] == "none"
+    # The same through MLflow, from outside.
+    out = client(workspace, f"""
+        import json
+        from mlflow import MlflowClient
+        r = MlflowClient().get_run("{run_id}")
+        print(json.dumps({{"params": r.data.params, "status": r.info.status}}))
+    """)
+    assert out == {"params": {"epochs": "3"}, "status": "FINISHED"}
+    # The script's token reaches only its own run.
+    assert "trained" in workspace.log(run_id)
