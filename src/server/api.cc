@@ -1178,7 +1178,9 @@ HandlerResult Api::Impl::Route() {
 }
 
 HandlerResult Api::Handle(HttpRequest& req) {
-  if (req.path.rfind("/api/2.0/mlflow/", 0) == 0) return MlflowApi(d_).Handle(req);
+  if (req.path.rfind("/api/2.0/mlflow/", 0) == 0 || req.path.rfind("/api/2.0/mlflow-artifacts/", 0) == 0) {
+    return MlflowApi(d_).Handle(req);
+  }
   const std::string prefix = "/api/v1";
   if (req.path.rfind(prefix, 0) != 0) {
     return Error(Status::NotFound("no endpoint " + req.path + "; the API is under /api/v1 (MLflow's under /api/2.0/mlflow)"));

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/crypto.h"
+#include "model/manifest.h"
 #include "server/mlflow_filter.h"
 
 namespace ferry::server {
@@ -752,6 +753,125 @@ struct Handler {
     return Reply(200, r);
   }
 
+  // MLflow 3's logged models: Ferry does not record them (logged-models/create is not
+  // served), so a search, after checking its experiments, finds none. The client searches
+  // them whenever it lists a run's artifacts.
+  HttpResponse SearchLoggedModels() {
+    if (auto it = p.find("experiment_ids"); it != p.end() && it->is_array()) {
+      for (auto& e : *it) {
+        auto exp = ExperimentById(e.is_string() ? e.get<std::string>() : e.dump());
+        if (!exp.ok()) return Fail(exp.status());
+      }
+    }
+    return Reply(200, {{"models", json::array()}});
+  }
+
+  // ---- artifacts (mlflow-artifacts) -------------------------------------------------------
+  // A run's artifact_uri is mlflow-artifacts:/<experiment>/<run>/artifacts; the client sends
+  // /api/2.0/mlflow-artifacts/artifacts/<experiment>/<run>/artifacts/<path>. Files are the
+  // run's artifacts (the same as `ferry run download`): content in the blob store, the path
+  // in the run's artifact list.
+
+  struct ArtifactPath {
+    std::string run_id, rel;  // rel: "" for the run's root
+  };
+
+  Result<ArtifactPath> ParseArtifactPath(const std::string& path) {
+    std::vector<std::string> parts;
+    size_t start = 0;
+    while (start <= path.size()) {
+      size_t end = path.find('/', start);
+      if (end == std::string::npos) end = path.size();
+      if (end > start) parts.push_back(path.substr(start, end - start));
+      start = end + 1;
+    }
+    if (parts.size() < 3 || parts[2] != "artifacts") {
+      return Status::InvalidArgument("artifact path '" + path + "' is not <experiment id>/<run id>/artifacts[/<path>]");
+    }
+    ArtifactPath a{parts[1], ""};
+    for (size_t i = 3; i < parts.size(); ++i) a.rel += (a.rel.empty() ? "" : "/") + parts[i];
+    FERRY_ASSIGN_OR_RETURN(auto run, d.store->GetRun(a.run_id));
+    FERRY_ASSIGN_OR_RETURN(std::string eid, ExperimentIdOfRun(run));
+    if (eid != parts[0]) {
+      return Status::NotFound("run '" + a.run_id + "' is not in experiment '" + parts[0] + "' (it is in '" + eid + "')");
+    }
+    if (!a.rel.empty()) FERRY_RETURN_IF_ERROR(model::ValidateRelativePath(a.rel));
+    return a;
+  }
+
+  HttpResponse UploadArtifact(const ArtifactPath& a) {
+    if (a.rel.empty()) return Fail(Status::InvalidArgument("an artifact needs a file path after 'artifacts/'"));
+    if (Status act = ActiveRun(a.run_id); !act.ok()) return Fail(act);
+    auto hash = d.blobs->Put(req.body, "");
+    if (!hash.ok()) return Fail(hash.status());
+    Status st = d.blobs->Sync();  // durable before the run names it
+    if (st.ok()) st = d.store->AddArtifacts(a.run_id, {{a.rel, static_cast<uint64_t>(req.body.size()), *hash}});
+    if (!st.ok()) return Fail(st);
+    Changed(a.run_id);
+    return Reply(200, json::object());
+  }
+
+  HttpResponse DownloadArtifact(const ArtifactPath& a) {
+    auto list = d.store->ListArtifacts(a.run_id);
+    if (!list.ok()) return Fail(list.status());
+    for (const auto& f : *list) {
+      if (f.path != a.rel) continue;
+      auto content = d.blobs->Get(f.hash);
+      if (!content.ok()) return Fail(content.status());
+      HttpResponse r;
+      r.content_type = "application/octet-stream";
+      r.body = std::move(content).value();
+      return r;
+    }
+    return Fail(Status::NotFound("run '" + a.run_id + "' has no artifact '" + a.rel + "'"));
+  }
+
+  // The entries directly under a directory: {"files": [{path, is_dir, file_size}]}, paths
+  // relative to the listed directory.
+  HttpResponse ListArtifactDir(const ArtifactPath& a) {
+    auto list = d.store->ListArtifacts(a.run_id);
+    if (!list.ok()) return Fail(list.status());
+    const std::string prefix = a.rel.empty() ? "" : a.rel + "/";
+    std::map<std::string, json> entries;
+    for (const auto& f : *list) {
+      if (f.path.rfind(prefix, 0) != 0) continue;
+      std::string rest = f.path.substr(prefix.size());
+      size_t slash = rest.find('/');
+      if (slash == std::string::npos) {
+        entries[rest] = {{"path", rest}, {"is_dir", false}, {"file_size", f.size}};
+      } else {
+        std::string dir = rest.substr(0, slash);
+        entries.emplace(dir, json{{"path", dir}, {"is_dir", true}});
+      }
+    }
+    json files = json::array();
+    for (auto& [name, e] : entries) files.push_back(e);
+    return Reply(200, files.empty() ? json::object() : json{{"files", files}});
+  }
+
+  HandlerResult RouteArtifacts(const std::string& rest) {
+    // rest: "artifacts" (list, ?path=) or "artifacts/<path>" (PUT upload, GET download).
+    std::string path;
+    if (rest == "artifacts") {
+      path = req.Query("path");
+    } else if (rest.rfind("artifacts/", 0) == 0) {
+      path = rest.substr(std::string("artifacts/").size());
+    } else {
+      return Reply(404, {{"error_code", "ENDPOINT_NOT_FOUND"},
+                         {"message", "Ferry's MLflow API has no " + req.method + " " + req.path}});
+    }
+    p = json::object();
+    auto a = ParseArtifactPath(path);
+    if (!a.ok()) return Fail(a.status());
+    p["run_id"] = a->run_id;  // for a run's own token
+    Status auth = Authenticate();
+    if (!auth.ok()) return Fail(auth);
+    if (rest == "artifacts" && req.method == "GET") return ListArtifactDir(*a);
+    if (req.method == "PUT") return UploadArtifact(*a);
+    if (req.method == "GET") return DownloadArtifact(*a);
+    return Fail(Status::InvalidArgument(req.method + " is not supported on " + req.path));
+  }
+
   // ---- routing --------------------------------------------------------------------------
 
   HandlerResult Route() {
@@ -775,7 +895,8 @@ struct Handler {
     static const std::set<std::string> kRunScoped = {
         "runs/get",       "runs/update",    "runs/log-metric", "runs/log-batch", "runs/log-parameter",
         "runs/set-tag",   "runs/delete-tag", "metrics/get-history"};
-    static const std::set<std::string> kReadExperiments = {"experiments/get", "experiments/get-by-name"};
+    static const std::set<std::string> kReadExperiments = {"experiments/get", "experiments/get-by-name",
+                                                           "logged-models/search"};
     if (!full_access && !kRunScoped.count(e) && !kReadExperiments.count(e)) {
       return Fail(Status::PermissionDenied("a run's token may only log to its own run; " + e + " needs the workspace "
                                            "or a user token"));
@@ -800,6 +921,7 @@ struct Handler {
     if (e == "runs/set-tag" && post) return LogKeyValue(false);
     if (e == "runs/delete-tag" && post) return DeleteTag();
     if (e == "metrics/get-history" && get) return MetricHistory();
+    if (e == "logged-models/search" && (get || post)) return SearchLoggedModels();
     HttpResponse r = Reply(404, {{"error_code", "ENDPOINT_NOT_FOUND"},
                                  {"message", "Ferry's MLflow API has no " + req.method + " /api/2.0/mlflow/" + e}});
     return r;
@@ -809,6 +931,11 @@ struct Handler {
 }  // namespace
 
 HandlerResult MlflowApi::Handle(HttpRequest& req) {
+  const std::string artifacts = "/api/2.0/mlflow-artifacts/";
+  if (req.path.rfind(artifacts, 0) == 0) {
+    Handler h{d_, req, ""};
+    return h.RouteArtifacts(req.path.substr(artifacts.size()));
+  }
   const std::string prefix = "/api/2.0/mlflow/";
   Handler h{d_, req, req.path.substr(prefix.size())};
   return h.Route();

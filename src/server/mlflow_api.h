@@ -21,7 +21,7 @@ namespace ferry::server {
 class MlflowApi {
  public:
   explicit MlflowApi(ApiDeps& deps) : d_(deps) {}
-  // Requests whose path starts with /api/2.0/mlflow/.
+  // Requests whose path starts with /api/2.0/mlflow/ or /api/2.0/mlflow-artifacts/.
   net::HandlerResult Handle(net::HttpRequest& req);
 
  private:

@@ -192,6 +192,7 @@ def test_a_script_in_a_ferry_run_logs_with_mlflow_unchanged(workspace, src):
         for epoch in range(3):
             mlflow.log_metric("loss", 1.0 / (epoch + 1), step=epoch)
         mlflow.set_tag("framework", "none")
+        mlflow.log_text("from the script", "notes/mlflow.txt")
         mlflow.end_run()  # a script's end_run does not end the Ferry run early
         print("trained", flush=True)
     """)
@@ -212,5 +213,38 @@ def test_a_script_in_a_ferry_run_logs_with_mlflow_unchanged(workspace, src):
         print(json.dumps({{"params": r.data.params, "status": r.info.status}}))
     """)
     assert out == {"params": {"epochs": "3"}, "status": "FINISHED"}
+    # Its MLflow artifact sits beside the outputs the agent collected.
+    status, body, _ = workspace.api("GET", f"/runs/{run_id}/artifacts")
+    paths = {a["path"] for a in body["artifacts"]}
+    assert {"notes/mlflow.txt", "logs/std_log.txt"} <= paths, paths
     # The script's token reaches only its own run.
     assert "trained" in workspace.log(run_id)
+
+
+def test_artifacts_up_and_down_and_ferry_lists_them(workspace, tmp_path):
+    data = tmp_path / "model.bin"
+    data.write_bytes(bytes(range(256)) * 1000)
+    down = tmp_path / "down"
+    out = client(workspace, f"""
+        import json, mlflow
+        from mlflow import MlflowClient
+        mlflow.set_experiment("arts")
+        with mlflow.start_run() as run:
+            mlflow.log_artifact("{data}", artifact_path="models")
+            mlflow.log_text("hello", "notes/readme.txt")
+            mlflow.log_dict({{"a": 1}}, "config.json")
+        c = MlflowClient()
+        top = sorted((f.path, f.is_dir) for f in c.list_artifacts(run.info.run_id))
+        models = [(f.path, f.file_size) for f in c.list_artifacts(run.info.run_id, "models")]
+        local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path="{down}")
+        text = mlflow.artifacts.load_text(run.info.artifact_uri + "/notes/readme.txt")
+        print(json.dumps({{"run_id": run.info.run_id, "top": top, "models": models, "local": local, "text": text}}))
+    """)
+    assert out["top"] == [["config.json", False], ["models", True], ["notes", True]]
+    assert out["models"] == [["models/model.bin", 256000]]
+    assert (down / "models" / "model.bin").read_bytes() == data.read_bytes()
+    assert out["text"] == "hello"
+    # The same files through Ferry's API (one store).
+    status, body, _ = workspace.api("GET", f"/runs/{out['run_id']}/artifacts")
+    assert status == 200 and {a["path"] for a in body["artifacts"]} == {"models/model.bin", "notes/readme.txt",
+                                                                        "config.json"}, body
