@@ -7,6 +7,8 @@
 #                                    #           ssh_start ssh_resend slurm_start slurm_poll cluster_start
 #                                    #           (those five need root: netns sshd hosts / Slurm nodes)
 #                                    #           sweep_overhead sweep_asha (sweeps through a server)
+#                                    #           mlflow_tracking (the mlflow client against Ferry and
+#                                    #           `mlflow server`; installs bench/requirements-bench.txt)
 #                                    #           sweep_quality (Ferry's samplers and Optuna's TPE;
 #                                    #           installs bench/requirements-bench.txt into .venv)
 #
@@ -50,9 +52,17 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
+
+# The benchmarks' own Python packages (bench/requirements-bench.txt), installed into .venv when
+# one that needs them runs: `mlflow server` (the full mlflow package) for mlflow_tracking.
+bench_requirements() {
+  "$py" -c 'import flask, sqlalchemy, mlflow.server' 2>/dev/null && return 0
+  echo "run_all: installing bench/requirements-bench.txt into .venv" >&2
+  "$py" -m pip install -q --disable-pip-version-check -r "$here/requirements-bench.txt" >&2
+}
 
 failed=0
 for b in "${selected[@]}"; do
@@ -72,6 +82,7 @@ for b in "${selected[@]}"; do
     cluster_start)      cmd=("$py" "$here/cluster_start.py") ;;
     sweep_overhead)     cmd=("$py" "$here/sweep_overhead.py") ;;
     sweep_asha)         cmd=("$py" "$here/sweep_asha.py") ;;
+    mlflow_tracking)    bench_requirements && cmd=("$py" "$here/mlflow_tracking.py") ;;
     sweep_quality)      cmd=(env SWEEP_QUALITY_BIN="$build/bench/sweep_quality" "$here/sweep_quality.sh" --seeds 20 --budget 200) ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
   esac
@@ -105,6 +116,7 @@ the same machine, and re-run when the machine was busy.
 | Benchmark | What Ferry does | Anchor | Goal |
 |---|---|---|---|
 | `submit_overhead` | `ferry run submit --wait` of `print("hi")` (server already up): snapshot, create run, spawn agent, run, stream logs. Median of 20 (hyperfine). | `python trivial.py` | <= 50 ms extra |
+| `mlflow_tracking` | the real `mlflow` client against Ferry's `/api/2.0/mlflow`: `log_metric` in a loop (2,000 calls), `log_batch` of 1,000 metrics (20 batches), and the same log-batch requests sent raw | the same against `mlflow server --backend-store-uri sqlite:///...` (its defaults otherwise) | >= 10x the throughput |
 | `log_call` | one `run.log("mse", 3.2)` online (one `os.write` per call). timeit 200k, best of 5. | bare `os.write` of 50 bytes; also `json.dumps` + buffered `f.write` | <= 10 us |
 | `metric_ingest` | `MetadataStore::AppendMetrics`, 2M points, batches of 20k, 10 keys (with summaries). Median of 3. | raw SQLite, same PRAGMAs, bare WITHOUT ROWID table, prepared INSERT, 20k per transaction | >= 500k points/s |
 | `metric_ingest_http` | `POST /api/v1/runs/{id}/metrics`, 1M points in batches of 20k, agent token, one keep-alive connection. | store-level AppendMetrics (same points) | - |
@@ -204,6 +216,18 @@ for prob in ("branin", "hartmann6"):
         rows.append((f"sweep_quality {prob} (mean best, {b['seeds']} seeds)", f"bayesian {trio(b)}", anchor, "-",
                      f"{check}; @100 {b['best100']} (goal {goal}); {b['ms_at_200']} ms/suggestion at 200 (goal <= 50)",
                      f"@50 / @100 / @200 evaluations; {note}"))
+r = result("mlflow_tracking") if "mlflow_tracking" in names else None
+if r:
+    ok = lambda x: "yes" if float(r.get(x, 0)) >= 10 else "no"
+    rows.append((f"mlflow_tracking log_metric ({r.get('calls','?')} calls, mlflow client)", f"{f(r,'ferry_metric_rate','{:.0f}')} calls/s",
+                 f"mlflow server (SQLite) {f(r,'mlflow_metric_rate','{:.0f}')} calls/s", f"{f(r,'metric_ratio','{:.1f}')}x",
+                 f">= 10x: {ok('metric_ratio')}", "same client, one run, serial calls"))
+    rows.append((f"mlflow_tracking log_batch ({r.get('batches','?')} x 1,000 metrics, mlflow client)", f"{f(r,'ferry_batch_rate','{:.0f}')} metrics/s",
+                 f"mlflow server (SQLite) {f(r,'mlflow_batch_rate','{:.0f}')} metrics/s", f"{f(r,'batch_ratio','{:.1f}')}x",
+                 f">= 10x: {ok('batch_ratio')}", "timed in the client, which builds each batch's JSON"))
+    rows.append((f"mlflow_tracking log-batch requests alone ({r.get('batches','?')} x 1,000)", f"{f(r,'ferry_raw_rate','{:.0f}')} metrics/s",
+                 f"mlflow server (SQLite) {f(r,'mlflow_raw_rate','{:.0f}')} metrics/s", f"{f(r,'raw_ratio','{:.1f}')}x",
+                 "-", "bodies prebuilt, one keep-alive connection: the servers alone"))
 r = result("sweep_overhead") if "sweep_overhead" in names else None
 if r:
     rows.append((f"sweep_overhead ({r.get('trials','?')} trials, 2 at a time)", f"{f(r,'total_s')} s",
