@@ -140,12 +140,17 @@ def _check_step(step: object) -> str:
 
 
 class Run:
-    """A Ferry run, as seen from inside a training script.
+    """A Ferry run: from inside a training script, or from a notebook through a workspace.
 
-    Obtain it with :meth:`Run.get_context`. Inside a Ferry run the object is
-    *online* and appends records to the metrics file the agent watches;
-    otherwise it is *offline*: values are echoed to stderr and kept in memory
-    (see :meth:`get_metrics`).
+    Inside a script, obtain it with :meth:`Run.get_context`: *online* in a Ferry run (records
+    go to the metrics file the agent watches), *offline* elsewhere (values echoed to stderr and
+    kept in memory, see :meth:`get_metrics`).
+
+    From outside, ``Run(experiment, run_id)``, :meth:`Run.get` or an experiment's
+    ``get_runs()`` give a run *bound* to its workspace: :meth:`wait_for_completion`,
+    :meth:`get_status`, :meth:`get_details`, :meth:`get_metrics`, :meth:`get_file_names`,
+    :meth:`download_file`, :meth:`download_files`, :meth:`cancel`, :meth:`tag`,
+    :meth:`get_children` go to the server.
     """
 
     _context: "Optional[Run]" = None
@@ -164,12 +169,22 @@ class Run:
             not given).
         :param experiment_name: experiment name (``None`` offline).
         """
+        self._ws: "Any" = None  # the workspace of a bound run
+        if metrics_file is not None and not isinstance(metrics_file, str):
+            # Run(experiment, run_id), as Azure ML spells it: a run bound to a workspace.
+            experiment = metrics_file
+            if not run_id:
+                raise ValueError("ferry: Run(experiment, run_id) needs the run id")
+            self._ws = experiment.workspace
+            metrics_file = None
+            experiment_name = experiment.name
         self._path = metrics_file or None
-        self._offline = self._path is None
+        self._offline = self._path is None and self._ws is None
         if run_id is None or run_id == "":
             run_id = ("offline-" + os.urandom(6).hex()) if self._offline else ""
         self._id = run_id
         self._experiment = None if self._offline else (experiment_name or None)
+        self._remote: "Optional[Dict[str, Any]]" = None  # last JSON of a bound run
         self._fd = -1
         self._fd_lock = threading.Lock()
         self._keys: "Dict[str, str]" = {}  # key -> JSON-escaped key literal
@@ -177,6 +192,92 @@ class Run:
         self._rows_lock = threading.Lock()
         self._metrics: "Dict[str, List[Number]]" = {}
         self._tags: "Dict[str, str]" = {}
+
+    # ------------------------------------------------------------------ bound runs
+    @classmethod
+    def get(cls, workspace: "Any", run_id: str) -> "Run":
+        """The run ``run_id`` of ``workspace`` (a :class:`ferry.Workspace`).
+
+        :raises ferry.FerryError: when the workspace has no such run.
+        """
+        from . import _remote_run
+
+        return cls._bound(workspace, run_id, _remote_run.run_json(workspace._client, run_id))
+
+    @classmethod
+    def _bound(cls, workspace: "Any", run_id: str, data: "Optional[Dict[str, Any]]" = None) -> "Run":
+        r = cls.__new__(cls)
+        Run.__init__(r, None, run_id, (data or {}).get("experiment"))
+        r._ws = workspace
+        r._offline = False
+        r._experiment = (data or {}).get("experiment")
+        r._remote = data
+        return r
+
+    def _client(self) -> "Any":
+        if self._ws is None:
+            raise RuntimeError(
+                "ferry: this run is not bound to a workspace; use Run.get(workspace, run_id) or "
+                "Experiment(workspace, name).get_runs() to work with runs from outside"
+            )
+        return self._ws._client
+
+    def get_status(self) -> str:
+        """The run's status: Queued, Preparing, Running, Finalizing, Completed, Failed or Canceled."""
+        from . import _remote_run
+
+        self._remote = _remote_run.run_json(self._client(), self._id)
+        return self._remote["status"]
+
+    def get_details(self) -> "Dict[str, Any]":
+        """runId, status, target, start/end times (UTC), exitCode, error, tags, runDefinition,
+        parentRunId and statusHistory (Azure ML's key names)."""
+        from . import _remote_run
+
+        return _remote_run.details(self._client(), self._id)
+
+    def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = False,
+                            raise_on_error: bool = True) -> "Dict[str, Any]":
+        """Wait until the run ends and return :meth:`get_details`.
+
+        :param show_output: stream the run's log to stdout as it is written.
+        :param wait_post_processing: accepted for Azure ML compatibility (outputs are collected
+            before a run ends, so there is nothing more to wait for).
+        :param raise_on_error: raise :class:`ferry.FerryError` with the run's error when it failed.
+        """
+        from . import _remote_run
+
+        return _remote_run.wait(self._client(), self._id, show_output, raise_on_error)
+
+    def get_file_names(self) -> "List[str]":
+        """Paths of the run's files (outputs/, logs/ and what MLflow logged)."""
+        from . import _remote_run
+
+        return _remote_run.file_names(self._client(), self._id)
+
+    def download_file(self, name: str, output_file_path: "Optional[str]" = None) -> str:
+        """Download one file (to ``output_file_path``, a file or a directory; default: its base
+        name here). Written to a temporary name first, so it is never half there. Returns the path."""
+        from . import _remote_run
+
+        return _remote_run.download_file(self._client(), self._id, name, output_file_path)
+
+    def download_files(self, prefix: "Optional[str]" = None, output_directory: "Optional[str]" = None,
+                       append_prefix: bool = True) -> "List[str]":
+        """Download the run's files under ``prefix`` (all by default) into ``output_directory``."""
+        from . import _remote_run
+
+        return _remote_run.download_files(self._client(), self._id, prefix, output_directory, append_prefix)
+
+    def cancel(self) -> None:
+        """Cancel the run (its script gets SIGTERM, then SIGKILL after the grace period)."""
+        self._client().call("POST", f"/runs/{self._id}/cancel")
+
+    def get_children(self) -> "List[Run]":
+        """A sweep's trials (empty for other runs)."""
+        from . import _remote_run
+
+        return [Run._bound(self._ws, r["id"], r) for r in _remote_run.list_runs(self._client(), parent=self._id)]
 
     # ------------------------------------------------------------------ context
     @classmethod
@@ -338,6 +439,9 @@ class Run:
         if not clean:
             return
         self._tags.update(clean)
+        if self._ws is not None:
+            self._client().call("POST", f"/runs/{self._id}/tags", {"tags": clean})
+            return
         if self._offline:
             shown = " ".join(f"{k}={v}" for k, v in clean.items())
             sys.stderr.write(f"[ferry offline] tags: {shown}\n")
@@ -350,10 +454,12 @@ class Run:
         self.set_tags({key: value})
 
     def get_tags(self) -> "Dict[str, str]":
-        """Tags set from this process."""
+        """Tags set from this process (a bound run: the run's tags on the server)."""
+        if self._ws is not None:
+            return dict(self._client().call("GET", f"/runs/{self._id}").get("tags", {}))
         return dict(self._tags)
 
-    def get_metrics(self) -> "Dict[str, Union[Number, List[Number]]]":
+    def get_metrics(self, name: "Optional[str]" = None) -> "Dict[str, Union[Number, List[Number]]]":
         """Metrics logged so far (offline runs only).
 
         Returns ``{name: value}`` for keys logged once and ``{name: [values]}``
@@ -361,6 +467,10 @@ class Run:
 
         :raises RuntimeError: on an online run (metrics live on the server).
         """
+        if self._ws is not None:
+            from . import _remote_run
+
+            return _remote_run.metrics(self._client(), self._id, name)
         if not self._offline:
             raise RuntimeError(
                 "ferry: get_metrics() is only available offline; "

@@ -1,0 +1,140 @@
+"""What a :class:`ferry.Run` bound to a workspace does over the REST API (imported lazily)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import time
+
+from ._client import Client, FerryError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Dict, Iterator, List, Optional, TextIO
+
+TERMINAL = ("Completed", "Failed", "Canceled")
+
+
+def _iso(t: float) -> "Optional[str]":
+    if not t:
+        return None
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def list_runs(c: Client, **params: "Any") -> "Iterator[Dict[str, Any]]":
+    """GET /runs page by page (newest first)."""
+    offset = 0
+    while True:
+        page = c.call("GET", "/runs", params={**params, "limit": 100, "offset": offset})["runs"]
+        yield from page
+        if len(page) < 100:
+            return
+        offset += len(page)
+
+
+def run_json(c: Client, run_id: str) -> "Dict[str, Any]":
+    return c.call("GET", f"/runs/{run_id}")
+
+
+def details(c: Client, run_id: str) -> "Dict[str, Any]":
+    """Azure ML's shape (camelCase keys) of the run's details."""
+    r = run_json(c, run_id)
+    hist = c.call("GET", f"/runs/{run_id}/history")["history"]
+    out = {
+        "runId": r["id"],
+        "experiment": r["experiment"],
+        "status": r["status"],
+        "target": r["target"],
+        "startTimeUtc": _iso(r.get("started_at", 0)),
+        "endTimeUtc": _iso(r.get("ended_at", 0)),
+        "exitCode": r.get("exit_code"),
+        "tags": r.get("tags", {}),
+        "runDefinition": {"script": r.get("script"), "arguments": r.get("arguments", []), "target": r["target"]},
+        "parentRunId": r.get("parent_id") or None,
+        "statusHistory": hist,
+    }
+    if r.get("error"):
+        out["error"] = {"message": r["error"]}
+    return out
+
+
+def metrics(c: Client, run_id: str, name: "Optional[str]") -> "Dict[str, Any]":
+    body = c.call("GET", f"/runs/{run_id}/metrics", params={"key": name} if name else None)["metrics"]
+    out: "Dict[str, Any]" = {}
+    for key, points in body.items():
+        values = [_number(p["value"]) for p in points]
+        out[key] = values[0] if len(values) == 1 else values
+    return out
+
+
+def _number(v: "Any") -> float:
+    if isinstance(v, str):
+        return float(v)  # "nan", "inf", "-inf"
+    return v
+
+
+def file_names(c: Client, run_id: str) -> "List[str]":
+    return [a["path"] for a in c.call("GET", f"/runs/{run_id}/artifacts")["artifacts"]]
+
+
+def download_file(c: Client, run_id: str, name: str, output_file_path: "Optional[str]") -> str:
+    if name not in file_names(c, run_id):
+        raise FerryError(f"run '{run_id}' has no file '{name}'; see get_file_names()", 404, "NotFound")
+    data, _ = c.raw("GET", f"/runs/{run_id}/artifacts/content", params={"path": name})
+    dest = output_file_path or os.path.basename(name)
+    if os.path.isdir(dest):
+        dest = os.path.join(dest, os.path.basename(name))
+    parent = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(parent, exist_ok=True)
+    tmp = dest + ".part"
+    with open(tmp, "wb") as f:  # never a half-written file under the real name
+        f.write(data)
+    os.replace(tmp, dest)
+    return dest
+
+
+def download_files(c: Client, run_id: str, prefix: "Optional[str]", output_directory: "Optional[str]",
+                   append_prefix: bool) -> "List[str]":
+    out = []
+    root = output_directory or os.getcwd()
+    for name in file_names(c, run_id):
+        if prefix and not name.startswith(prefix):
+            continue
+        rel = name if append_prefix or not prefix else name[len(prefix):].lstrip("/")
+        dest = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+        out.append(download_file(c, run_id, name, dest))
+    return out
+
+
+def wait(c: Client, run_id: str, show_output: bool, raise_on_error: bool, stream: "TextIO" = None,
+         poll_timeout_ms: int = 10000) -> "Dict[str, Any]":
+    """Until the run ends; with show_output, its log is written to stream as it grows."""
+    out = stream or sys.stdout
+    if show_output:
+        out.write(f"RunId: {run_id}\n")
+        out.flush()
+        offset = 0
+        while True:
+            data, headers = c.raw("GET", f"/runs/{run_id}/logs", params={"offset": offset, "wait_ms": poll_timeout_ms},
+                                  timeout=poll_timeout_ms / 1000 + 30)
+            if data:
+                out.write(data.decode("utf-8", "replace"))
+                out.flush()
+            offset = int(headers.get("x-ferry-next-offset", offset + len(data)))
+            if not data and headers.get("x-ferry-run-status") in TERMINAL:
+                break
+    else:
+        delay = 0.2
+        while run_json(c, run_id)["status"] not in TERMINAL:
+            time.sleep(delay)
+            delay = min(delay * 1.5, 5.0)
+    d = details(c, run_id)
+    if show_output:
+        out.write(f"\nExecution Summary\n=================\nRunId: {run_id}\nStatus: {d['status']}\n")
+        out.flush()
+    if raise_on_error and d["status"] == "Failed":
+        raise FerryError(f"run '{run_id}' failed: {d.get('error', {}).get('message', 'no error recorded')}",
+                         0, "RunFailed")
+    return d

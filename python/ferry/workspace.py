@@ -1,0 +1,111 @@
+"""The :class:`Workspace`: where runs, experiments and compute targets live (a Ferry server)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import List, Optional
+
+    from ._client import Client
+
+
+def _default_home() -> str:
+    return os.environ.get("FERRY_HOME") or os.path.join(os.path.expanduser("~"), ".ferry")
+
+
+class Workspace:
+    """A connection to a Ferry workspace server.
+
+    ``Workspace()`` is the local workspace (``$FERRY_HOME`` or ``~/.ferry``: its running
+    server's URL from ``server.json`` and its token file); ``Workspace(url=..., token=...)``
+    any server; :meth:`from_config` the workspace a folder was attached to with
+    ``ferry folder attach``.
+    """
+
+    def __init__(self, url: "Optional[str]" = None, token: "Optional[str]" = None,
+                 home: "Optional[str]" = None) -> None:
+        self.home = None if url else os.path.abspath(home or _default_home())
+        if url is None:
+            info_path = os.path.join(self.home, "server.json")
+            try:
+                with open(info_path) as f:
+                    url = json.load(f)["url"]
+            except (OSError, ValueError, KeyError):
+                raise _error(f"no Ferry server is running for the workspace {self.home} ({info_path} is missing "
+                             "or unreadable); start one with 'ferry server', or pass url= and token=") from None
+        if token is None:
+            token = os.environ.get("FERRY_TOKEN")
+        if token is None and self.home is not None:
+            try:
+                with open(os.path.join(self.home, "token")) as f:
+                    token = f.read().strip()
+            except OSError:
+                raise _error(f"cannot read the workspace token {os.path.join(self.home, 'token')}; "
+                             "pass token= or set FERRY_TOKEN") from None
+        if not token:
+            raise _error("a token is needed for " + url + ": pass token= or set FERRY_TOKEN")
+        self.url = url
+        self._token = token
+        self._client_obj: "Optional[Client]" = None
+        self.experiment_name: "Optional[str]" = None  # from a folder's config
+
+    @classmethod
+    def from_config(cls, path: "Optional[str]" = None) -> "Workspace":
+        """The workspace of an attached folder: ``path`` (a ``.ferry/config.json`` or a folder),
+        else the nearest ``.ferry/config.json`` from the current directory upwards."""
+        cfg = _find_config(path)
+        with open(cfg) as f:
+            try:
+                data = json.load(f)
+            except ValueError as e:
+                raise _error(f"{cfg} is not valid JSON ({e}); attach the folder again with 'ferry folder attach'") from None
+        home = data.get("workspace_home")
+        if not isinstance(home, str) or not home:
+            raise _error(f"{cfg} has no 'workspace_home'; attach the folder again with 'ferry folder attach'")
+        ws = cls(home=home)
+        ws.experiment_name = data.get("experiment") or None
+        return ws
+
+    @property
+    def _client(self) -> "Client":
+        if self._client_obj is None:
+            from ._client import Client
+
+            self._client_obj = Client(self.url, self._token)
+        return self._client_obj
+
+    def experiments(self) -> "List[str]":
+        """The names of the workspace's experiments."""
+        return [e["name"] for e in self._client.call("GET", "/experiments")["experiments"]]
+
+    def __repr__(self) -> str:
+        return f"<ferry.Workspace {self.url}{' (' + self.home + ')' if self.home else ''}>"
+
+
+def _error(message: str) -> Exception:
+    from ._client import FerryError
+
+    return FerryError(message)
+
+
+def _find_config(path: "Optional[str]") -> str:
+    if path:
+        p = os.path.abspath(path)
+        if os.path.isdir(p):
+            p = os.path.join(p, ".ferry", "config.json")
+        if not os.path.isfile(p):
+            raise _error(f"no workspace config at {p}; run 'ferry folder attach' in the project folder")
+        return p
+    d = os.getcwd()
+    while True:
+        p = os.path.join(d, ".ferry", "config.json")
+        if os.path.isfile(p):
+            return p
+        parent = os.path.dirname(d)
+        if parent == d:
+            raise _error(f"no .ferry/config.json in {os.getcwd()} or above; run 'ferry folder attach' in the "
+                         "project folder, or use Workspace() / Workspace(url=..., token=...)")
+        d = parent

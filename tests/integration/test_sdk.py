@@ -1,0 +1,177 @@
+"""The Python SDK (python/ferry) against a real server: Workspace, Experiment, and runs bound to
+a workspace (wait with live output, status, details, metrics, files, tags, cancel, children).
+Runs are submitted with the CLI here; the SDK's own submission has its tests with it."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_until
+from test_runs import write
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+import ferry  # noqa: E402
+from ferry import Experiment, FerryError, Run, Workspace  # noqa: E402
+
+
+def test_workspace_from_home_url_and_folder_config(workspace, src):
+    ws = Workspace(home=str(workspace.home))
+    assert ws.url == workspace.url
+    assert Workspace(url=workspace.url, token=workspace.token).url == workspace.url
+    with pytest.raises(FerryError) as e:
+        Workspace(url=workspace.url, token="wrong").experiments()
+    assert e.value.status == 403 and "not valid" in str(e.value)
+    with pytest.raises(FerryError) as e:
+        Workspace(home=str(workspace.home / "nowhere"))
+    assert "no Ferry server is running" in str(e.value) and "nowhere" in str(e.value)
+    workspace.cli("folder", "attach", "-e", "sdk-exp", cwd=src)
+    ws2 = Workspace.from_config(str(src))
+    assert ws2.url == workspace.url and ws2.experiment_name == "sdk-exp"
+    assert "sdk-exp" in ws2.experiments()
+    with pytest.raises(FerryError) as e:
+        Workspace.from_config(str(src / "missing"))
+    assert "ferry folder attach" in str(e.value)
+
+
+def test_wait_for_completion_streams_output_and_returns_details(workspace, src, monkeypatch):
+    write(src / "slow.py", """
+        import time
+        from ferry import Run
+        run = Run.get_context()
+        for i in range(4):
+            print(f"epoch {i}", flush=True)
+            run.log("loss", 1.0 / (i + 1), step=i)
+            time.sleep(0.3)
+        run.log("acc", 0.9)
+        import os
+        os.makedirs("outputs/sub", exist_ok=True)
+        open("outputs/model.bin", "wb").write(b"weights")
+        open("outputs/sub/notes.txt", "w").write("notes")
+    """)
+    run_id, _ = workspace.submit(src, "slow.py")
+    ws = Workspace(home=str(workspace.home))
+    run = Run.get(ws, run_id)
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    details = run.wait_for_completion(show_output=True)
+    monkeypatch.undo()
+    text = out.getvalue()
+    assert [l for l in text.splitlines() if l.startswith("epoch")] == [f"epoch {i}" for i in range(4)], text
+    assert f"RunId: {run_id}" in text and "Status: Completed" in text
+    assert details["status"] == "Completed" and details["runId"] == run_id and details["exitCode"] == 0
+    assert details["startTimeUtc"].endswith("Z") and details["endTimeUtc"] >= details["startTimeUtc"]
+    assert [h["status"] for h in details["statusHistory"]][-1] == "Completed"
+    assert run.get_status() == "Completed"
+    m = run.get_metrics()
+    assert m["acc"] == 0.9 and m["loss"] == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
+    assert run.get_metrics("acc") == {"acc": 0.9}
+    names = run.get_file_names()
+    assert {"outputs/model.bin", "outputs/sub/notes.txt", "logs/std_log.txt"} <= set(names)
+
+
+def test_files_download_whole_and_by_prefix(workspace, src, tmp_path):
+    write(src / "out.py", """
+        import os
+        os.makedirs("outputs/sub", exist_ok=True)
+        open("outputs/model.bin", "wb").write(b"weights")
+        open("outputs/sub/notes.txt", "w").write("notes")
+    """)
+    run_id, _ = workspace.submit(src, "out.py", wait=True)
+    run = Run.get(Workspace(home=str(workspace.home)), run_id)
+    dest = run.download_file("outputs/model.bin", str(tmp_path / "m.bin"))
+    assert Path(dest).read_bytes() == b"weights"
+    got = run.download_files(prefix="outputs", output_directory=str(tmp_path / "all"))
+    assert sorted(Path(p).relative_to(tmp_path / "all").as_posix() for p in got) == ["outputs/model.bin",
+                                                                                    "outputs/sub/notes.txt"]
+    flat = run.download_files(prefix="outputs/sub", output_directory=str(tmp_path / "flat"), append_prefix=False)
+    assert [Path(p).relative_to(tmp_path / "flat").as_posix() for p in flat] == ["notes.txt"]
+    with pytest.raises(FerryError) as e:
+        run.download_file("outputs/nope.bin")
+    assert "no file 'outputs/nope.bin'" in str(e.value) and e.value.status == 404
+
+
+def test_a_failing_run_raises_with_its_error_unless_asked_not_to(workspace, src):
+    write(src / "bad.py", """
+        print("about to fail", flush=True)
+        raise SystemExit(3)
+    """)
+    run_id, _ = workspace.submit(src, "bad.py")
+    run = Run.get(Workspace(home=str(workspace.home)), run_id)
+    with pytest.raises(FerryError) as e:
+        run.wait_for_completion()
+    assert run_id in str(e.value) and "code 3" in str(e.value) and "about to fail" in str(e.value)
+    d = run.wait_for_completion(raise_on_error=False)
+    assert d["status"] == "Failed" and d["exitCode"] == 3 and "about to fail" in d["error"]["message"]
+
+
+def test_tags_cancel_and_experiment_runs(workspace, src):
+    write(src / "sleepy.py", """
+        import time
+        print("started", flush=True)
+        time.sleep(60)
+    """)
+    run_id, _ = workspace.submit(src, "sleepy.py", extra=("-e", "sdk-runs"))
+    ws = Workspace(home=str(workspace.home))
+    run = Run(Experiment(ws, "sdk-runs"), run_id)
+    wait_until(lambda: run.get_status() == "Running", 30, "the run to start")
+    run.tag("stage", "smoke")
+    run.set_tags({"owner": "sdk", "n": 3})
+    assert run.get_tags() == {"stage": "smoke", "owner": "sdk", "n": "3"}
+    run.cancel()
+    d = run.wait_for_completion(raise_on_error=False)
+    assert d["status"] == "Canceled"
+    runs = list(Experiment(ws, "sdk-runs").get_runs())
+    assert [r.id for r in runs] == [run_id]
+    assert [r.id for r in Experiment(ws, "sdk-runs").get_runs(tags={"owner": "sdk"})] == [run_id]
+    assert list(Experiment(ws, "sdk-runs").get_runs(tags={"owner": "else"})) == []
+    with pytest.raises(FerryError) as e:
+        Run.get(ws, "no_such_run")
+    assert e.value.status == 404 and "no_such_run" in str(e.value)
+    # An in-script run is not bound: the remote calls say how to get a bound one.
+    with pytest.raises(RuntimeError) as e2:
+        Run(None, "x").get_status()
+    assert "Run.get(workspace, run_id)" in str(e2.value)
+
+
+def test_a_sweeps_children(workspace, src):
+    write(src / "trial.py", """
+        import argparse
+        from ferry import Run
+        p = argparse.ArgumentParser(); p.add_argument("--x", type=float)
+        Run.get_context().log("loss", p.parse_args().x)
+    """)
+    (src / ".azureml").mkdir()
+    (src / ".azureml" / "local.runconfig").write_text(
+        f"script: trial.py\ntarget: local\nenvironment:\n  python:\n    userManagedDependencies: true\n"
+        f"    interpreterPath: {sys.executable}\n")
+    (src / ".azureml" / "grid.yml").write_text(
+        "sampling:\n  type: grid\n  parameter_space:\n  - name: --x\n    expression: choice\n    values: [1, 2, 3]\n"
+        "primary_metric_name: loss\nprimary_metric_goal: Minimize\nmax_total_runs: 3\nmax_concurrent_runs: 3\n")
+    r = workspace.cli("run", "submit-hyperdrive", "-c", "local", "--hyperdrive-configuration-name", "grid", cwd=src)
+    sweep_id = r.stdout.strip().splitlines()[-1]
+    run = Run.get(Workspace(home=str(workspace.home)), sweep_id)
+    assert run.wait_for_completion()["status"] == "Completed"
+    children = run.get_children()
+    assert sorted(c.id for c in children) == [f"{sweep_id}_{k}" for k in range(3)]
+    assert sorted(c.get_metrics()["loss"] for c in children) == [1, 2, 3]
+
+
+def test_import_stays_cheap():
+    code = "import time; t=time.perf_counter(); import ferry; print(time.perf_counter()-t)"
+    import subprocess
+
+    best = min(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                    env={**os.environ, "PYTHONPATH": str(Path(ferry.__file__).parents[1])},
+                                    check=True).stdout) for _ in range(3))
+    # Not a timing assertion: what is imported is. The SDK's modules load on first use.
+    mods = subprocess.run([sys.executable, "-c", "import ferry, sys; print(sorted(m for m in sys.modules if "
+                           "m.startswith(('urllib', 'json', 'ferry.'))))"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(ferry.__file__).parents[1])}, check=True).stdout
+    assert "ferry.workspace" not in mods and "urllib" not in mods and "'json'" not in mods, (mods, best)
