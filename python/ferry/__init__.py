@@ -20,21 +20,28 @@ modules (the SDK's modules load on first use).
 
 from .run import Run, _reset_context  # noqa: F401  (_reset_context: tests)
 
-__all__ = ["Run", "Workspace", "Experiment", "FerryError", "__version__"]
+# The SDK's classes, imported on first use (import ferry stays cheap): name -> module.
+_LAZY = {
+    "Workspace": "workspace",
+    "Experiment": "experiment",
+    "Environment": "environment",
+    "ComputeTarget": "compute",
+    "ComputeTargetException": "compute",
+    "RemoteCompute": "compute",
+    "ComputeInstance": "compute",
+    "SlurmCompute": "compute",
+    "AmlCompute": "compute",
+    "FerryError": "_client",
+}
+
+__all__ = ["Run", *_LAZY, "__version__"]
 
 
-def __getattr__(name: str):  # the SDK's classes, imported on first use (import ferry stays cheap)
-    if name == "Workspace":
-        from .workspace import Workspace
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ferry' has no attribute {name!r}")
+    import importlib
 
-        return Workspace
-    if name == "Experiment":
-        from .experiment import Experiment
-
-        return Experiment
-    if name == "FerryError":
-        from ._client import FerryError
-
-        return FerryError
-    raise AttributeError(f"module 'ferry' has no attribute {name!r}")
+    return getattr(importlib.import_module("." + module, __name__), name)
 __version__ = "0.1.0"

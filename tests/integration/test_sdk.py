@@ -175,3 +175,57 @@ def test_import_stays_cheap():
                            "m.startswith(('urllib', 'json', 'ferry.'))))"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(Path(ferry.__file__).parents[1])}, check=True).stdout
     assert "ferry.workspace" not in mods and "urllib" not in mods and "'json'" not in mods, (mods, best)
+
+
+def test_environments_register_get_and_list(workspace, tmp_path):
+    from ferry import Environment
+
+    ws = Workspace(home=str(workspace.home))
+    req = tmp_path / "requirements.txt"
+    req.write_text("numpy>=1.24\n")
+    env = Environment.from_pip_requirements("sdk-env", str(req)).register(ws)
+    assert env.version == 1 and env.spec_type == "pip"
+    assert Environment.from_pip_requirements("sdk-env", str(req)).register(ws).version == 1  # same spec: no new version
+    req.write_text("numpy>=1.24\nscipy\n")
+    assert Environment.from_pip_requirements("sdk-env", str(req)).register(ws).version == 2
+    conda = tmp_path / "env.yml"
+    conda.write_text("name: x\ndependencies:\n  - python=3.11\n")
+    Environment.from_conda_specification("sdk-conda", str(conda)).register(ws)
+    got = Environment.get(ws, "sdk-env", version=1)
+    assert got.content == "numpy>=1.24\n" and got.version == 1
+    assert Environment.get(ws, "sdk-env").content.endswith("scipy\n")
+    assert Environment.versions(ws, "sdk-env") == [1, 2]
+    listed = Environment.list(ws)
+    assert listed["sdk-env"].version == 2 and listed["sdk-conda"].spec_type == "conda"
+    with pytest.raises(FerryError) as e:
+        Environment.get(ws, "sdk-env", version=7)
+    assert e.value.status == 404 and "sdk-env" in str(e.value)
+    with pytest.raises(ValueError) as e2:
+        Environment.from_pip_requirements("x", str(tmp_path / "missing.txt"))
+    assert "missing.txt" in str(e2.value)
+
+
+def test_compute_targets_list_get_missing_and_a_failed_attach(workspace, tmp_path):
+    from ferry import ComputeTarget, ComputeTargetException, RemoteCompute
+
+    ws = Workspace(home=str(workspace.home))
+    names = [t.name for t in ComputeTarget.list(ws)]
+    assert "local" in names
+    local = ComputeTarget(workspace=ws, name="local")
+    assert local.type == "local" and local.provisioning_state == "Succeeded" and local.provisioning_errors is None
+    assert local.get_status()["state"] == "ready"
+    local.wait_for_completion()
+    with pytest.raises(ComputeTargetException) as e:
+        ComputeTarget(workspace=ws, name="gpu-box")
+    assert "'gpu-box' does not exist" in str(e.value)
+    # Attaching probes the host first: a port nobody listens on is refused with the reason.
+    key = tmp_path / "id_test"
+    key.write_text("not a key\n")
+    key.chmod(0o600)
+    cfg = RemoteCompute.attach_configuration("127.0.0.1", ssh_port=1, username="nobody", private_key_file=str(key))
+    with pytest.raises(ComputeTargetException) as e:
+        ComputeTarget.attach(ws, "nowhere", cfg)
+    assert "'nowhere'" in str(e.value) and "cannot reach" in str(e.value) and e.value.status in (400, 409, 412), str(e.value)
+    assert "nowhere" not in [t.name for t in ComputeTarget.list(ws)]  # nothing half-attached
+    with pytest.raises(TypeError):
+        ComputeTarget.attach(ws, "bad", {"kind": "ssh"})
