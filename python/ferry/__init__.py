@@ -32,6 +32,10 @@ _LAZY = {
     "SlurmCompute": "compute",
     "AmlCompute": "compute",
     "FerryError": "_client",
+    "ScriptRunConfig": "script_run_config",
+    "MpiConfiguration": "script_run_config",
+    "PyTorchConfiguration": "script_run_config",
+    "TensorflowConfiguration": "script_run_config",
 }
 
 __all__ = ["Run", *_LAZY, "__version__"]

@@ -67,6 +67,12 @@ class Client:
         raw, _ = self._open(method, path, data, params, "application/json", timeout)
         return json.loads(raw) if raw else {}
 
+    def call_bytes(self, method: str, path: str, body: bytes, content_type: str = "application/octet-stream",
+                   timeout: "Optional[float]" = None) -> "Any":
+        """A request with a raw body (blobs, a manifest); returns the decoded JSON answer."""
+        raw, _ = self._open(method, path, body, None, content_type, timeout or max(self.timeout, 600.0))
+        return json.loads(raw) if raw else {}
+
     def raw(self, method: str, path: str, params: "Optional[Dict[str, Any]]" = None,
             timeout: "Optional[float]" = None) -> "Tuple[bytes, Dict[str, str]]":
         """A request whose answer is not JSON: (body, lower-case headers)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Dict, Iterator, Optional
+    from typing import Any, Dict, Iterator, Optional
 
     from .run import Run
     from .workspace import Workspace
@@ -18,6 +18,32 @@ class Experiment:
             raise ValueError("ferry: an experiment needs a non-empty name")
         self.workspace = workspace
         self.name = name
+
+    def submit(self, config: "Any", tags: "Optional[Dict[str, str]]" = None) -> "Run":
+        """Submit a :class:`ferry.ScriptRunConfig`: its source directory is snapshotted (the same
+        ignore rules and content addressing as the CLI; only blobs the server lacks are sent)
+        and the run is queued on its target. Returns the run, bound to the workspace.
+
+        :raises ferry.FerryError: when the server refuses the run (the reason names the field).
+        :raises ValueError: when the source directory cannot be snapshotted (the path is named).
+        """
+        from . import _snapshot
+        from .run import Run
+        from .script_run_config import ScriptRunConfig
+
+        if not isinstance(config, ScriptRunConfig):
+            raise TypeError(f"ferry: Experiment.submit takes a ScriptRunConfig, got {type(config).__name__}")
+        client = self.workspace._client
+        snap = _snapshot.build(config.source_directory)
+        script = config._script_path()
+        if script not in snap.files:
+            raise ValueError(f"ferry: the script {config.script!r} is not in the snapshot of {config.source_directory} "
+                             "(missing, or excluded by an ignore file)")
+        snapshot_id = _snapshot.upload(client, snap)
+        run = client.call("POST", "/runs", config._body(self.name, snapshot_id, tags))
+        r = Run._bound(self.workspace, run["id"], run)
+        r.snapshot_warnings = snap.warnings
+        return r
 
     def get_runs(self, tags: "Optional[Dict[str, str]]" = None, include_children: bool = False) -> "Iterator[Run]":
         """The experiment's runs, newest first (sweeps' trials only with include_children);

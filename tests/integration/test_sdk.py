@@ -229,3 +229,106 @@ def test_compute_targets_list_get_missing_and_a_failed_attach(workspace, tmp_pat
     assert "nowhere" not in [t.name for t in ComputeTarget.list(ws)]  # nothing half-attached
     with pytest.raises(TypeError):
         ComputeTarget.attach(ws, "bad", {"kind": "ssh"})
+
+
+def tricky_tree(src: Path) -> None:
+    """Ignore files at several levels, negations, dir-only and ** rules, exec bits, symlinks."""
+    write(src / "train.py", """
+        import argparse
+        from ferry import Run
+        p = argparse.ArgumentParser(); p.add_argument("--lr", type=float); p.add_argument("--epochs", type=int)
+        a = p.parse_args()
+        run = Run.get_context()
+        for e in range(a.epochs):
+            print(f"epoch {e}", flush=True)
+            run.log("loss", a.lr / (e + 1), step=e)
+    """)
+    (src / ".gitignore").write_text("*.tmp\n!keep.tmp\nbuild/\n**/cache/**\n/rootonly.txt\n")
+    for p in ["a.tmp", "keep.tmp", "build/x.o", "pkg/cache/c.bin", "pkg/mod.py", "rootonly.txt", "pkg/rootonly.txt",
+              "data/[weird] name.txt", "data/sub/deep.txt"]:
+        (src / p).parent.mkdir(parents=True, exist_ok=True)
+        (src / p).write_text(p)
+    (src / "pkg" / ".amlignore").write_text("*.py\n!mod.py\nignored_here.txt\n")
+    (src / "pkg" / "ignored_here.txt").write_text("no")
+    (src / "pkg" / "other.py").write_text("no")
+    (src / "tool.sh").write_text("#!/bin/sh\n")
+    os.chmod(src / "tool.sh", 0o755)
+    (src / "alias.txt").symlink_to("data/sub/deep.txt")
+    (src / "datadir").symlink_to("data")
+    (src / ".git").mkdir()
+    (src / ".git" / "config").write_text("[core]\n")
+
+
+def test_sdk_snapshot_is_the_clis_snapshot(workspace, src):
+    from ferry import _snapshot
+
+    tricky_tree(src)
+    run_id, r = workspace.submit(src, "train.py", "--lr", "0.1", "--epochs", "1", wait=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    snap = _snapshot.build(str(src))
+    assert snap.id == workspace.run(run_id)["snapshot_id"], snap.manifest().decode()
+    assert "pkg/other.py" not in snap.files and "pkg/mod.py" in snap.files and "keep.tmp" in snap.files
+    assert "pkg/rootonly.txt" in snap.files and "rootonly.txt" not in snap.files
+
+
+def test_experiment_submit_runs_a_script_config_end_to_end(workspace, src):
+    from ferry import ScriptRunConfig
+
+    tricky_tree(src)
+    ws = Workspace(home=str(workspace.home))
+    exp = Experiment(ws, "sdk-submit")
+    cfg = ScriptRunConfig(source_directory=str(src), script="./train.py", arguments=["--lr", 0.5, "--epochs", 3],
+                          python=sys.executable, compute_target="local")
+    run = exp.submit(cfg, tags={"via": "sdk"})
+    details = run.wait_for_completion()
+    assert details["status"] == "Completed", details
+    assert run.get_metrics()["loss"] == pytest.approx([0.5, 0.25, 0.5 / 3])
+    assert run.get_tags()["via"] == "sdk"
+    info = workspace.run(run.id)
+    assert info["arguments"] == ["--lr", "0.5", "--epochs", "3"] and info["experiment"] == "sdk-submit"
+    assert any("datadir" in w for w in run.snapshot_warnings)  # a directory symlink is not followed
+    # A second submission of the same tree is the same snapshot.
+    again = exp.submit(cfg)
+    assert workspace.run(again.id)["snapshot_id"] == info["snapshot_id"]
+    again.wait_for_completion()
+    # Bad input: a script not in the snapshot, an unknown target.
+    with pytest.raises(ValueError) as e:
+        exp.submit(ScriptRunConfig(source_directory=str(src), script="pkg/other.py"))
+    assert "pkg/other.py" in str(e.value) and "ignore file" in str(e.value)
+    with pytest.raises(FerryError) as e2:
+        exp.submit(ScriptRunConfig(source_directory=str(src), script="train.py", compute_target="gpu-box"))
+    assert "gpu-box" in str(e2.value)
+
+
+def test_a_notebook_style_script(workspace, src, tmp_path):
+    """What a notebook does: the local workspace, an experiment, a submission, its metrics."""
+    write(src / "fit.py", """
+        from ferry import Run
+        for i in range(3):
+            Run.get_context().log("acc", 0.5 + 0.1 * i, step=i)
+        print("fitted")
+    """)
+    notebook = tmp_path / "notebook.py"
+    notebook.write_text(textwrap_dedent(f"""
+        import sys
+        from ferry import Workspace, Experiment, ScriptRunConfig
+        ws = Workspace()
+        exp = Experiment(ws, "notebook")
+        run = exp.submit(ScriptRunConfig(source_directory={str(src)!r}, script="fit.py", python=sys.executable))
+        run.wait_for_completion(show_output=True)
+        print("METRICS", run.get_metrics())
+    """))
+    import subprocess
+
+    env = {**os.environ, "FERRY_HOME": str(workspace.home),
+           "PYTHONPATH": str(Path(ferry.__file__).parents[1])}
+    r = subprocess.run([sys.executable, str(notebook)], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "fitted" in r.stdout and "Status: Completed" in r.stdout
+    assert "METRICS {'acc': [0.5, 0.6, 0.7]}" in r.stdout.replace("0.6000000000000001", "0.6"), r.stdout
+
+
+def textwrap_dedent(s: str) -> str:
+    import textwrap
+
+    return textwrap.dedent(s)
