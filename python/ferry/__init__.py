@@ -36,6 +36,16 @@ _LAZY = {
     "MpiConfiguration": "script_run_config",
     "PyTorchConfiguration": "script_run_config",
     "TensorflowConfiguration": "script_run_config",
+    "HyperDriveConfig": "hyperdrive",
+    "RandomParameterSampling": "hyperdrive",
+    "GridParameterSampling": "hyperdrive",
+    "BayesianParameterSampling": "hyperdrive",
+    "BanditPolicy": "hyperdrive",
+    "MedianStoppingPolicy": "hyperdrive",
+    "TruncationSelectionPolicy": "hyperdrive",
+    "NoTerminationPolicy": "hyperdrive",
+    "AshaPolicy": "hyperdrive",
+    "PrimaryMetricGoal": "hyperdrive",
 }
 
 __all__ = ["Run", *_LAZY, "__version__"]

@@ -28,19 +28,29 @@ class Experiment:
         :raises ValueError: when the source directory cannot be snapshotted (the path is named).
         """
         from . import _snapshot
+        from .hyperdrive import HyperDriveConfig
         from .run import Run
         from .script_run_config import ScriptRunConfig
 
-        if not isinstance(config, ScriptRunConfig):
-            raise TypeError(f"ferry: Experiment.submit takes a ScriptRunConfig, got {type(config).__name__}")
+        sweep = config if isinstance(config, HyperDriveConfig) else None
+        script_config = sweep.run_config if sweep else config
+        if not isinstance(script_config, ScriptRunConfig):
+            raise TypeError("ferry: Experiment.submit takes a ScriptRunConfig or a HyperDriveConfig (whose run_config "
+                            f"is a ScriptRunConfig), got {type(script_config).__name__}")
         client = self.workspace._client
-        snap = _snapshot.build(config.source_directory)
-        script = config._script_path()
+        snap = _snapshot.build(script_config.source_directory)
+        script = script_config._script_path()
         if script not in snap.files:
-            raise ValueError(f"ferry: the script {config.script!r} is not in the snapshot of {config.source_directory} "
-                             "(missing, or excluded by an ignore file)")
+            raise ValueError(f"ferry: the script {script_config.script!r} is not in the snapshot of "
+                             f"{script_config.source_directory} (missing, or excluded by an ignore file)")
         snapshot_id = _snapshot.upload(client, snap)
-        run = client.call("POST", "/runs", config._body(self.name, snapshot_id, tags))
+        body = script_config._body(self.name, snapshot_id, tags)
+        if sweep:
+            body["sweep"] = {"spec": sweep.spec(), "spec_file": "HyperDriveConfig", "azure_strict": sweep.azure_strict,
+                             "warm_start": sweep.warm_start}
+            run = client.call("POST", "/sweeps", body)
+        else:
+            run = client.call("POST", "/runs", body)
         r = Run._bound(self.workspace, run["id"], run)
         r.snapshot_warnings = snap.warnings
         return r

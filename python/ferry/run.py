@@ -273,6 +273,13 @@ class Run:
         """Cancel the run (its script gets SIGTERM, then SIGKILL after the grace period)."""
         self._client().call("POST", f"/runs/{self._id}/cancel")
 
+    def get_best_run_by_primary_metric(self) -> "Optional[Run]":
+        """A sweep's best trial so far by its primary metric (``None`` before any reported)."""
+        best = self._client().call("GET", f"/sweeps/{self._id}").get("best")
+        if not best or not best.get("id"):
+            return None
+        return Run.get(self._ws, best["id"])
+
     def get_children(self) -> "List[Run]":
         """A sweep's trials (empty for other runs)."""
         from . import _remote_run

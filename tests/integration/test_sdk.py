@@ -332,3 +332,43 @@ def textwrap_dedent(s: str) -> str:
     import textwrap
 
     return textwrap.dedent(s)
+
+
+def test_hyperdrive_config_submits_a_sweep_and_finds_the_best(workspace, src):
+    from ferry import (BanditPolicy, GridParameterSampling, HyperDriveConfig, PrimaryMetricGoal,
+                       RandomParameterSampling, ScriptRunConfig)
+    from ferry.hyperdrive import choice, uniform
+
+    write(src / "trial.py", """
+        import argparse
+        from ferry import Run
+        p = argparse.ArgumentParser(); p.add_argument("--x", type=float); p.add_argument("--tag", default="")
+        a = p.parse_args()
+        Run.get_context().log("loss", (a.x - 2) ** 2)
+    """)
+    ws = Workspace(home=str(workspace.home))
+    exp = Experiment(ws, "sdk-sweep")
+    base = ScriptRunConfig(source_directory=str(src), script="trial.py", arguments=["--tag", "fixed"],
+                           python=sys.executable)
+    hd = HyperDriveConfig(run_config=base, hyperparameter_sampling=GridParameterSampling({"--x": choice(1, 2, 4)}),
+                          primary_metric_name="loss", primary_metric_goal=PrimaryMetricGoal.MINIMIZE,
+                          max_concurrent_runs=3)
+    sweep = exp.submit(hd)
+    assert sweep.wait_for_completion()["status"] == "Completed"
+    best = sweep.get_best_run_by_primary_metric()
+    assert best is not None and best.get_metrics()["loss"] == 0
+    assert workspace.run(best.id)["arguments"] == ["--tag", "fixed", "--x", "2"]
+    assert sorted(c.get_metrics()["loss"] for c in sweep.get_children()) == [0, 1, 4]
+    # Random sampling with a seed, a policy; the file the server gets is an hdconfig in JSON.
+    rnd = HyperDriveConfig(run_config=base, hyperparameter_sampling=RandomParameterSampling({"--x": uniform(0, 4)}, seed=3),
+                           policy=BanditPolicy(slack_factor=0.2), primary_metric_name="loss",
+                           primary_metric_goal=PrimaryMetricGoal.MINIMIZE, max_total_runs=3, max_concurrent_runs=3)
+    assert '"seed": 3' in rnd.spec() and '"BanditPolicy"' in rnd.spec()
+    s2 = exp.submit(rnd)
+    assert s2.wait_for_completion()["status"] == "Completed" and len(s2.get_children()) == 3
+    # A spec the server refuses names the field.
+    bad = HyperDriveConfig(run_config=base, hyperparameter_sampling=GridParameterSampling({"--x": uniform(0, 1)}),
+                           primary_metric_name="loss", primary_metric_goal=PrimaryMetricGoal.MINIMIZE)
+    with pytest.raises(FerryError) as e:
+        exp.submit(bad)
+    assert "grid" in str(e.value) and "choice" in str(e.value), str(e.value)
