@@ -36,6 +36,7 @@ _LAZY = {
     "MpiConfiguration": "script_run_config",
     "PyTorchConfiguration": "script_run_config",
     "TensorflowConfiguration": "script_run_config",
+    "RunConfiguration": "run_configuration",
     "HyperDriveConfig": "hyperdrive",
     "RandomParameterSampling": "hyperdrive",
     "GridParameterSampling": "hyperdrive",

@@ -59,11 +59,22 @@ class ScriptRunConfig:
                  environment: "Any" = None, node_count: int = 1, distributed_job_config: "Any" = None,
                  python: "Optional[str]" = None, environment_variables: "Optional[Dict[str, str]]" = None,
                  max_run_duration_seconds: "Optional[int]" = None, gpus: int = 0,
-                 requeue_on_node_loss: bool = False, docker_image: "Optional[str]" = None) -> None:
+                 requeue_on_node_loss: bool = False, docker_image: "Optional[str]" = None,
+                 run_config: "Any" = None) -> None:
+        if run_config is not None:
+            from .run_configuration import RunConfiguration
+
+            if not isinstance(run_config, RunConfiguration):
+                raise TypeError("ferry: run_config must be a ferry.RunConfiguration")
+        script = script or (run_config.script if run_config is not None else None)
         if not script:
-            raise ValueError("ferry: ScriptRunConfig needs the script to run (a path inside source_directory)")
+            raise ValueError("ferry: ScriptRunConfig needs the script to run (a path inside source_directory), "
+                             "here or as the run configuration's 'script'")
+        self.run_config = run_config
         self.source_directory = source_directory
         self.script = script
+        if arguments is None and run_config is not None:
+            arguments = run_config.arguments
         self.arguments = [a if isinstance(a, str) else str(a) for a in (arguments or [])]
         self.compute_target = compute_target
         self.environment = environment
@@ -79,8 +90,63 @@ class ScriptRunConfig:
     def _target_name(self) -> str:
         t = self.compute_target
         if t is None:
-            return "local"
+            return (self.run_config.target if self.run_config is not None and self.run_config.target else "local")
         return t if isinstance(t, str) else t.name
+
+    def _apply_run_config(self, body: "Dict[str, Any]") -> None:
+        """The run configuration's settings under this object's own (which win): the CLI's
+        rules for `ferry run submit -c` (src/cli/verb_run_submit.cc, ApplyRunConfig)."""
+        rc = self.run_config
+        where = rc.path or "the run configuration"
+        if rc.framework != "Python":
+            raise ValueError(f"ferry: {where}: framework {rc.framework!r} is not supported by this version; use Python")
+        env, py, docker = rc.environment, rc.environment.python, rc.environment.docker
+        if docker.enabled and "docker" not in body:
+            if not docker.base_image:
+                raise ValueError(f"ferry: {where}: environment.docker.baseImage is required when "
+                                 "environment.docker.enabled is true")
+            body["docker"] = {"enabled": True, "base_image": docker.base_image}
+            if docker.shm_size:
+                body["docker"]["shm_size"] = docker.shm_size
+            if docker.arguments:
+                body["docker"]["arguments"] = list(docker.arguments)
+        if self.environment is None and not py.user_managed_dependencies:
+            if rc.requirements_file:
+                body["environment"] = {"type": "pip", "file": rc.requirements_file}
+            elif py.conda_dependencies_file:
+                body["environment"] = {"type": "conda", "file": py.conda_dependencies_file}
+            elif env.name:
+                body["environment"] = {"name": env.name}
+                if env.version and str(env.version).isdigit():
+                    body["environment"]["version"] = int(env.version)
+            else:
+                raise ValueError(
+                    f"ferry: {where}: environment.python.userManagedDependencies is false: say how to build the "
+                    "environment with requirementsFile (pip), environment.python.condaDependenciesFile (conda) or "
+                    "environment.name (a registered environment), or set userManagedDependencies: true with "
+                    "interpreterPath")
+        if "python" not in body and py.interpreter_path:
+            body["python"] = py.interpreter_path
+        if env.environment_variables:
+            body["environment_variables"] = {**env.environment_variables, **body.get("environment_variables", {})}
+        if rc.max_run_duration_seconds and "max_run_duration_seconds" not in body:
+            body["max_run_duration_seconds"] = int(rc.max_run_duration_seconds)
+        if rc.gpus and "gpus" not in body:
+            body["gpus"] = int(rc.gpus)
+        if rc.requeue_on_node_loss:
+            body["requeue_on_node_loss"] = True
+        if rc.priority:
+            body["priority"] = rc.priority
+        if self.distributed_job_config is None:
+            if rc.communicator and rc.communicator != "None":
+                body["communicator"] = rc.communicator
+            if rc.mpi.process_count_per_node != 1:
+                body["process_count_per_node"] = rc.mpi.process_count_per_node
+            if rc.tensorflow.worker_count != 1 or rc.tensorflow.parameter_server_count != 1:
+                body["worker_count"] = rc.tensorflow.worker_count
+                body["parameter_server_count"] = rc.tensorflow.parameter_server_count
+        if "node_count" not in body and self.node_count == 1 and rc.node_count != 1:
+            body["node_count"] = int(rc.node_count)
 
     def _script_path(self) -> str:
         """The script as a path in the snapshot ('/'-separated, no leading './')."""
@@ -127,4 +193,6 @@ class ScriptRunConfig:
                 body["parameter_server_count"] = d.parameter_server_count
         if nodes and nodes != 1:
             body["node_count"] = int(nodes)
+        if self.run_config is not None:
+            self._apply_run_config(body)
         return body

@@ -1,6 +1,8 @@
 // Run configuration parsing with yaml-cpp; every error names file, line, column and field.
 #include "runconfig/runconfig.h"
 
+#include <nlohmann/json.hpp>
+
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
@@ -225,6 +227,43 @@ Result<LoadedRunConfig> LoadRunConfig(const std::string& path) {
   auto text = ReadFile(path);
   if (!text.ok()) return text.status().WithContext("reading the run configuration");
   return ParseRunConfig(*text, path);
+}
+
+std::string RunConfigToJson(const RunConfig& c) {
+  nlohmann::json j = {
+      {"script", c.script},
+      {"arguments", c.arguments},
+      {"target", c.target},
+      {"framework", c.framework},
+      {"communicator", c.communicator},
+      {"nodeCount", c.node_count},
+      {"maxRunDurationSeconds", c.max_run_duration_seconds ? nlohmann::json(*c.max_run_duration_seconds)
+                                                           : nlohmann::json(nullptr)},
+      {"environment",
+       {{"name", c.environment.name},
+        {"version", c.environment.version},
+        {"environmentVariables", c.environment.variables},
+        {"python",
+         {{"userManagedDependencies", c.environment.python.user_managed_dependencies},
+          {"interpreterPath", c.environment.python.interpreter_path},
+          {"condaDependenciesFile", c.environment.python.conda_dependencies_file},
+          {"baseCondaEnvironment", c.environment.python.base_conda_environment}}},
+        {"docker",
+         {{"enabled", c.environment.docker.enabled},
+          {"baseImage", c.environment.docker.base_image},
+          {"sharedVolumes", c.environment.docker.shared_volumes},
+          {"shmSize", c.environment.docker.shm_size},
+          {"arguments", c.environment.docker.arguments}}}}},
+      {"history", {{"outputCollection", c.output_collection}, {"snapshotProject", c.snapshot_project},
+                   {"directoriesToWatch", c.directories_to_watch}}},
+      {"mpi", {{"processCountPerNode", c.process_count_per_node}}},
+      {"tensorflow", {{"workerCount", c.worker_count}, {"parameterServerCount", c.parameter_server_count}}},
+      {"resources", {{"gpus", c.gpus}}},
+      {"requirementsFile", c.requirements_file},
+      {"priority", c.priority},
+      {"requeueOnNodeLoss", c.requeue_on_node_loss},
+  };
+  return j.dump();
 }
 
 }  // namespace ferry::runconfig

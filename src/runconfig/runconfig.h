@@ -71,4 +71,8 @@ Result<LoadedRunConfig> ParseRunConfig(std::string_view yaml, const std::string&
 // Reads and parses a file; the error names the file when it cannot be read.
 Result<LoadedRunConfig> LoadRunConfig(const std::string& path);
 
+// The configuration with the file's own (camelCase) field names, as JSON text: what the SDK's
+// RunConfiguration reads (POST /api/v1/runconfigs/parse).
+std::string RunConfigToJson(const RunConfig& c);
+
 }  // namespace ferry::runconfig

@@ -12,6 +12,7 @@
 #include "common/crypto.h"
 #include "model/manifest.h"
 #include "scheduler/sweep_controller.h"
+#include "runconfig/runconfig.h"
 #include "server/mlflow_api.h"
 #include "server/targets.h"
 #include "sweep/policy.h"
@@ -1129,6 +1130,21 @@ struct Api::Impl {
     return Error(Status::NotFound("run '" + id + "' has no artifact '" + path + "'; see 'ferry run show " + id + "'"));
   }
 
+  // The SDK's RunConfiguration.load: a run configuration file parsed by the same code as the
+  // CLI's (errors name file:line:column and the field), returned with the file's field names.
+  HandlerResult ParseRunConfigFile() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto text = StringField(*body, "text", true);
+    if (!text.ok()) return Error(text.status());
+    auto name = StringField(*body, "name", false);
+    if (!name.ok()) return Error(name.status());
+    auto loaded = runconfig::ParseRunConfig(*text, name->empty() ? "run configuration" : *name);
+    if (!loaded.ok()) return Error(loaded.status());
+    return Json(200, {{"config", json::parse(runconfig::RunConfigToJson(loaded->config))},
+                      {"unused_fields", loaded->unused_fields}});
+  }
+
   HttpResponse MethodNotAllowed() {
     HttpResponse r = Error(Status::InvalidArgument(req.method + " is not supported on " + req.path));
     r.status = 405;
@@ -1158,6 +1174,7 @@ HandlerResult Api::Impl::Route() {
   }
   if (top == "snapshots") return Snapshots();
   if (top == "environments" && seg.size() <= 3) return Environments();
+  if (top == "runconfigs" && seg.size() == 2 && seg[1] == "parse" && req.method == "POST") return ParseRunConfigFile();
   if (top == "users") return Users();
   if (top == "sweeps") {
     if (seg.size() == 1 && req.method == "POST") return CreateSweep();

@@ -372,3 +372,47 @@ def test_hyperdrive_config_submits_a_sweep_and_finds_the_best(workspace, src):
     with pytest.raises(FerryError) as e:
         exp.submit(bad)
     assert "grid" in str(e.value) and "choice" in str(e.value), str(e.value)
+
+
+def test_run_configuration_load_change_save_and_submit(workspace, src):
+    from ferry import RunConfiguration, ScriptRunConfig
+
+    write(src / "show.py", """
+        import os, sys
+        print("args", sys.argv[1:], "FOO", os.environ.get("FOO"), flush=True)
+    """)
+    (src / ".azureml").mkdir()
+    (src / ".azureml" / "local.runconfig").write_text(textwrap_dedent(f"""\
+        # a comment, as Azure ML writes them
+        script: show.py
+        arguments: [--a, "1"]
+        target: local
+        maxRunDurationSeconds: 60
+        environment:
+          environmentVariables:
+            FOO: bar
+          python:
+            userManagedDependencies: true
+            interpreterPath: {sys.executable}
+        """))
+    ws = Workspace(home=str(workspace.home))
+    rc = RunConfiguration.load(str(src), "local", workspace=ws)
+    assert rc.script == "show.py" and rc.arguments == ["--a", "1"] and rc.max_run_duration_seconds == 60
+    assert rc.environment.environment_variables == {"FOO": "bar"}
+    assert rc.environment.python.user_managed_dependencies is True and rc.path.endswith("local.runconfig")
+    rc.arguments = ["--a", "2"]
+    rc.environment.environment_variables["FOO"] = "changed"
+    saved = rc.save(str(src), name="copy")
+    again = RunConfiguration.load(saved, workspace=ws)
+    assert again.to_dict() == rc.to_dict()
+    run = Experiment(ws, "sdk-rc").submit(ScriptRunConfig(source_directory=str(src), run_config=again))
+    assert run.wait_for_completion()["status"] == "Completed"
+    assert "args ['--a', '2'] FOO changed" in workspace.log(run.id)
+    # The saved file is a run configuration the CLI takes as it is.
+    r = workspace.cli("run", "submit-script", "-c", "copy", "-d", str(src), "--wait", cwd=src)
+    assert "args ['--a', '2'] FOO changed" in r.stdout, r.stdout + r.stderr
+    # A wrong value is refused with the file, line, column and field.
+    (src / ".azureml" / "bad.runconfig").write_text("script: show.py\nnodeCount: two\n")
+    with pytest.raises(FerryError) as e:
+        RunConfiguration.load(str(src), "bad", workspace=ws)
+    assert "bad.runconfig:2:" in str(e.value) and "nodeCount" in str(e.value), str(e.value)
