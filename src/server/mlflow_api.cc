@@ -25,6 +25,7 @@ using nlohmann::json;
 constexpr size_t kMaxBatchMetrics = 1000, kMaxBatchParams = 100, kMaxBatchTags = 100, kMaxBatchTotal = 1000;
 constexpr size_t kMaxParamValue = 6000, kMaxKey = 250, kMaxTagValue = 8000;
 constexpr const char* kDefaultExperiment = "Default";  // MLflow's experiment "0"
+constexpr const char* kDatasetsTag = "mlflow.datasets";   // a run's dataset inputs (JSON)
 
 HttpResponse Reply(int status, const json& j) {
   HttpResponse r;
@@ -420,6 +421,12 @@ struct Handler {
     FERRY_ASSIGN_OR_RETURN(auto latest, LatestMetrics(r.id));
     FERRY_ASSIGN_OR_RETURN(auto params, d.store->Params(r.id));
     std::map<std::string, std::string> tags = r.tags;
+    json inputs = json::object();
+    if (auto t = tags.find(kDatasetsTag); t != tags.end()) {
+      json ds = json::parse(t->second, nullptr, false);
+      if (ds.is_array()) inputs["dataset_inputs"] = ds;
+      tags.erase(t);
+    }
     tags["mlflow.runName"] = info["run_name"].get<std::string>();
     if (!r.submitted_by.empty() && !tags.count("mlflow.user")) tags["mlflow.user"] = r.submitted_by;
     json metrics = json::array();
@@ -438,7 +445,7 @@ struct Handler {
     }
     return json{{"info", info},
                 {"data", {{"metrics", metrics}, {"params", KeyValueList(params)}, {"tags", KeyValueList(tags)}}},
-                {"inputs", json::object()}};
+                {"inputs", inputs}};
   }
 
   Result<std::string> RunIdParam() {
@@ -687,6 +694,41 @@ struct Handler {
     return Reply(200, json::object());
   }
 
+  // Dataset inputs (autologging logs the training data's description): kept with the run as
+  // the tag "mlflow.datasets" (a JSON list, one entry per dataset name and digest) and answered
+  // as the run's inputs.
+  HttpResponse LogInputs() {
+    auto id = RunIdParam();
+    if (!id.ok()) return Fail(id.status());
+    if (Status a = ActiveRun(*id); !a.ok()) return Fail(a);
+    auto it = p.find("datasets");
+    if (it == p.end() || it->is_null()) return Reply(200, json::object());
+    if (!it->is_array()) return Fail(Status::InvalidArgument("'datasets' must be a list of dataset inputs"));
+    auto run = d.store->GetRun(*id);
+    if (!run.ok()) return Fail(run.status());
+    json all = json::array();
+    if (auto t = run->tags.find(kDatasetsTag); t != run->tags.end()) {
+      json old = json::parse(t->second, nullptr, false);
+      if (old.is_array()) all = old;
+    }
+    for (const auto& in : *it) {
+      if (!in.is_object() || !in.contains("dataset") || !in["dataset"].is_object()) {
+        return Fail(Status::InvalidArgument("each dataset input must be {dataset: {name, digest, ...}, tags}"));
+      }
+      const json& ds = in["dataset"];
+      auto same = [&](const json& e) {
+        return e["dataset"].value("name", "") == ds.value("name", "") && e["dataset"].value("digest", "") == ds.value("digest", "");
+      };
+      if (std::none_of(all.begin(), all.end(), same)) all.push_back(in);
+    }
+    std::string text = all.dump();
+    if (text.size() > 64 * 1024) return Fail(Status::InvalidArgument("the run's dataset inputs exceed 64 KiB"));
+    Status st = d.store->SetTags(*id, {{kDatasetsTag, text}});
+    if (!st.ok()) return Fail(st);
+    Changed(*id);
+    return Reply(200, json::object());
+  }
+
   HttpResponse MetricHistory() {
     auto id = RunIdParam();
     auto key = Str(p, "metric_key", true);
@@ -894,7 +936,7 @@ struct Handler {
     // A run's own token: its run's data, and reading experiments.
     static const std::set<std::string> kRunScoped = {
         "runs/get",       "runs/update",    "runs/log-metric", "runs/log-batch", "runs/log-parameter",
-        "runs/set-tag",   "runs/delete-tag", "metrics/get-history"};
+        "runs/set-tag",   "runs/delete-tag", "metrics/get-history", "runs/log-inputs"};
     static const std::set<std::string> kReadExperiments = {"experiments/get", "experiments/get-by-name",
                                                            "logged-models/search"};
     if (!full_access && !kRunScoped.count(e) && !kReadExperiments.count(e)) {
@@ -920,6 +962,7 @@ struct Handler {
     if (e == "runs/log-parameter" && post) return LogKeyValue(true);
     if (e == "runs/set-tag" && post) return LogKeyValue(false);
     if (e == "runs/delete-tag" && post) return DeleteTag();
+    if (e == "runs/log-inputs" && post) return LogInputs();
     if (e == "metrics/get-history" && get) return MetricHistory();
     if (e == "logged-models/search" && (get || post)) return SearchLoggedModels();
     HttpResponse r = Reply(404, {{"error_code", "ENDPOINT_NOT_FOUND"},

@@ -248,3 +248,31 @@ def test_artifacts_up_and_down_and_ferry_lists_them(workspace, tmp_path):
     status, body, _ = workspace.api("GET", f"/runs/{out['run_id']}/artifacts")
     assert status == 200 and {a["path"] for a in body["artifacts"]} == {"models/model.bin", "notes/readme.txt",
                                                                         "config.json"}, body
+
+
+def test_sklearn_autologging_in_a_ferry_run(workspace, src):
+    """Autologging, unchanged: parameters, training metrics and the dataset input land in the run."""
+    write(src / "fit.py", """
+        import mlflow, mlflow.sklearn
+        from sklearn.datasets import load_iris
+        from sklearn.linear_model import LogisticRegression
+        mlflow.sklearn.autolog(log_models=False)
+        X, y = load_iris(return_X_y=True)
+        LogisticRegression(max_iter=300, C=0.5).fit(X, y)
+        print("fitted", flush=True)
+    """)
+    run_id, r = workspace.submit(src, "fit.py", wait=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Encountered unexpected error" not in workspace.log(run_id), workspace.log(run_id)
+    run = workspace.run(run_id)
+    assert run["status"] == "Completed" and run["params"]["C"] == "0.5" and run["params"]["max_iter"] == "300"
+    status, body, _ = workspace.api("GET", f"/runs/{run_id}/metrics?key=training_accuracy_score")
+    assert status == 200 and 0.5 < body["metrics"]["training_accuracy_score"][0]["value"] <= 1.0
+    out = client(workspace, f"""
+        import json
+        from mlflow import MlflowClient
+        r = MlflowClient().get_run("{run_id}")
+        print(json.dumps({{"inputs": [d.dataset.name for d in r.inputs.dataset_inputs],
+                          "hidden": "mlflow.datasets" in r.data.tags}}))
+    """)
+    assert out["inputs"] and out["hidden"] is False, out
