@@ -400,3 +400,28 @@ def test_environment_is_built_once_on_the_host_and_the_host_key_is_pinned(make_w
         assert r.returncode == 0, r.stdout + r.stderr
         assert f"[ferry] {expect}" in r.stdout, r.stdout
         assert f"pkg 4.0 {host.remote_home}/.ferry-agent/envs/" in r.stdout, r.stdout
+
+
+def test_sdk_attaches_a_host_runs_on_it_and_detaches(make_workspace, src, lab):
+    """The Python SDK's ComputeTarget.attach / wait_for_completion / detach with a real host, and a
+    ScriptRunConfig submitted to it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+    from ferry import ComputeTarget, ComputeTargetException, Experiment, RemoteCompute, ScriptRunConfig, Workspace
+
+    ws = make_workspace()
+    host = lab.hosts[0]
+    w = Workspace(home=str(ws.home))
+    cfg = RemoteCompute.attach_configuration(host.ip, ssh_port=int(host.port), username=host.user,
+                                             private_key_file=str(lab.client_key))
+    box = ComputeTarget.attach(w, "sdkbox", cfg)
+    box.wait_for_completion()
+    assert box.type == "ssh" and box.provisioning_state == "Succeeded", box.get_status()
+    write(src / "train.py", TRAIN)
+    run = Experiment(w, "sdk-ssh").submit(ScriptRunConfig(source_directory=str(src), script="train.py",
+                                                          arguments=[3, 0], compute_target=box))
+    assert run.wait_for_completion()["status"] == "Completed"
+    assert run.get_metrics()["loss"] == [1.0, 0.5, 1 / 3]
+    assert ws.run(run.id)["target"] == "sdkbox"
+    box.detach()
+    with pytest.raises(ComputeTargetException):
+        ComputeTarget(workspace=w, name="sdkbox")
