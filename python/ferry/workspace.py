@@ -20,22 +20,17 @@ class Workspace:
     """A connection to a Ferry workspace server.
 
     ``Workspace()`` is the local workspace (``$FERRY_HOME`` or ``~/.ferry``: its running
-    server's URL from ``server.json`` and its token file); ``Workspace(url=..., token=...)``
-    any server; :meth:`from_config` the workspace a folder was attached to with
+    server's URL from ``server.json`` and its token file; like the CLI, it starts the server in
+    the background when none answers and the ``ferry`` binary is found: ``$FERRY_BIN``, else
+    ``ferry`` on PATH); ``Workspace(url=..., token=...)`` any server; :meth:`from_config` the workspace a folder was attached to with
     ``ferry folder attach``.
     """
 
     def __init__(self, url: "Optional[str]" = None, token: "Optional[str]" = None,
-                 home: "Optional[str]" = None) -> None:
+                 home: "Optional[str]" = None, start_server: bool = True) -> None:
         self.home = None if url else os.path.abspath(home or _default_home())
         if url is None:
-            info_path = os.path.join(self.home, "server.json")
-            try:
-                with open(info_path) as f:
-                    url = json.load(f)["url"]
-            except (OSError, ValueError, KeyError):
-                raise _error(f"no Ferry server is running for the workspace {self.home} ({info_path} is missing "
-                             "or unreadable); start one with 'ferry server', or pass url= and token=") from None
+            url = _local_server(self.home, start_server)
         if token is None:
             token = os.environ.get("FERRY_TOKEN")
         if token is None and self.home is not None:
@@ -83,6 +78,62 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"<ferry.Workspace {self.url}{' (' + self.home + ')' if self.home else ''}>"
+
+
+def _healthy(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/api/v1/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def _read_url(home: str) -> "Optional[str]":
+    try:
+        with open(os.path.join(home, "server.json")) as f:
+            return json.load(f)["url"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _local_server(home: str, start: bool) -> str:
+    """The URL of the home's server, started in the background when none answers (as the CLI does)."""
+    import shutil
+
+    url = _read_url(home)
+    if url and _healthy(url):
+        return url
+    ferry_bin = os.environ.get("FERRY_BIN") or shutil.which("ferry")
+    if not start or not ferry_bin:
+        raise _error(f"no Ferry server is running for the workspace {home}; start one with 'ferry server' "
+                     + ("" if start else "(start_server=False) ") + "or pass url= and token="
+                     + ("" if ferry_bin or not start else " (no 'ferry' binary on PATH or in $FERRY_BIN to start it)"))
+    import subprocess
+    import time
+
+    os.makedirs(home, exist_ok=True)
+    log_path = os.path.join(home, "server.log")
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([ferry_bin, "--home", home, "server", "--port", "0"], stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + 30
+    delay = 0.01
+    while time.monotonic() < deadline:
+        url = _read_url(home)
+        if url and _healthy(url):
+            return url
+        if proc.poll() is not None:
+            # Another process's server may have won the race for this home: wait for it.
+            with open(log_path, "rb") as f:
+                if b"already running" not in f.read()[-4000:]:
+                    break
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    with open(log_path, "rb") as f:
+        tail = f.read()[-2000:].decode("utf-8", "replace")
+    raise _error(f"the workspace server for {home} did not start; see {log_path}:\n{tail}")
 
 
 def _error(message: str) -> Exception:

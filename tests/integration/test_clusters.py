@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -282,3 +283,26 @@ def test_command_provider_boots_a_machine_through_the_users_command(make_workspa
             _force_cleanup(w.home)
         subprocess.run([str(script), "stop", "cloud-1"], capture_output=True)
         subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+def test_sdk_creates_a_cluster_runs_on_it_and_deletes_it(ws, src):
+    """The Python SDK's ComputeTarget.create(AmlCompute.provisioning_configuration(...))."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+    from ferry import AmlCompute, ComputeTarget, ComputeTargetException, Experiment, ScriptRunConfig, Workspace
+
+    w = Workspace(home=str(ws.home))
+    cfg = AmlCompute.provisioning_configuration(min_nodes=0, max_nodes=1, idle_seconds_before_scaledown=5,
+                                                memory_mb=1000, provider="netns")
+    pool = ComputeTarget.create(w, "sdkpool", cfg)
+    pool.wait_for_completion()
+    assert pool.type == "cluster" and pool.provisioning_state == "Succeeded", pool.get_status()
+    write(src / "where.py", WHERE)
+    run = Experiment(w, "sdk-cluster").submit(ScriptRunConfig(source_directory=str(src), script="where.py",
+                                                              compute_target=pool))
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed", ws.run(run.id)
+    assert "on sdkpool-1" in ws.log(run.id)
+    bridge = cluster_conf(ws, "sdkpool")["bridge"]
+    pool.delete()
+    with pytest.raises(ComputeTargetException):
+        ComputeTarget(workspace=w, name="sdkpool")
+    assert not _netns(bridge)

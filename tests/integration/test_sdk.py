@@ -29,7 +29,7 @@ def test_workspace_from_home_url_and_folder_config(workspace, src):
         Workspace(url=workspace.url, token="wrong").experiments()
     assert e.value.status == 403 and "not valid" in str(e.value)
     with pytest.raises(FerryError) as e:
-        Workspace(home=str(workspace.home / "nowhere"))
+        Workspace(home=str(workspace.home / "nowhere"), start_server=False)
     assert "no Ferry server is running" in str(e.value) and "nowhere" in str(e.value)
     workspace.cli("folder", "attach", "-e", "sdk-exp", cwd=src)
     ws2 = Workspace.from_config(str(src))
@@ -416,3 +416,21 @@ def test_run_configuration_load_change_save_and_submit(workspace, src):
     with pytest.raises(FerryError) as e:
         RunConfiguration.load(str(src), "bad", workspace=ws)
     assert "bad.runconfig:2:" in str(e.value) and "nodeCount" in str(e.value), str(e.value)
+
+
+def test_workspace_starts_the_local_server_like_the_cli(tmp_path, ferry_bin, monkeypatch):
+    home = tmp_path / "fresh-home"
+    monkeypatch.setenv("FERRY_BIN", str(ferry_bin))
+    ws = Workspace(home=str(home))
+    try:
+        assert (home / "server.json").exists() and (home / "token").exists()
+        assert isinstance(ws.experiments(), list)  # an authenticated call to the started server
+        again = Workspace(home=str(home))  # the running one is reused
+        assert again.url == ws.url
+    finally:
+        import json as _json
+        import signal as _signal
+
+        pid = _json.loads((home / "server.json").read_text())["pid"]
+        os.kill(pid, _signal.SIGTERM)
+        wait_until(lambda: not (home / "server.json").exists(), 30, "the server to stop")
