@@ -74,6 +74,24 @@ def _number(v: "Any") -> float:
     return v
 
 
+def log_lines(c: Client, run_id: str, text: str) -> None:
+    """Metric records in the metrics-file format ({"k","v","s","t"} lines), sent to the run
+    through the MLflow API's log-batch (1,000 per request)."""
+    import json
+
+    special = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+    metrics = []
+    for line in text.splitlines():
+        if not line:
+            continue
+        rec = json.loads(line)
+        v = rec["v"]
+        metrics.append({"key": rec["k"], "value": special.get(v, v) if isinstance(v, str) else v,
+                        "timestamp": int(rec["t"] * 1000), "step": rec["s"] if rec["s"] is not None else 0})
+    for i in range(0, len(metrics), 1000):
+        c.call("POST", "/api/2.0/mlflow/runs/log-batch", {"run_id": run_id, "metrics": metrics[i:i + 1000]})
+
+
 def file_names(c: Client, run_id: str) -> "List[str]":
     return [a["path"] for a in c.call("GET", f"/runs/{run_id}/artifacts")["artifacts"]]
 

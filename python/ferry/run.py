@@ -150,7 +150,8 @@ class Run:
     ``get_runs()`` give a run *bound* to its workspace: :meth:`wait_for_completion`,
     :meth:`get_status`, :meth:`get_details`, :meth:`get_metrics`, :meth:`get_file_names`,
     :meth:`download_file`, :meth:`download_files`, :meth:`cancel`, :meth:`tag`,
-    :meth:`get_children` go to the server.
+    :meth:`get_children` go to the server, and so do :meth:`log`, :meth:`log_list` and
+    :meth:`log_row` (a notebook adding a metric to a finished run).
     """
 
     _context: "Optional[Run]" = None
@@ -331,6 +332,11 @@ class Run:
         return lit
 
     def _write(self, line: str) -> None:
+        if self._ws is not None:  # a bound run: the points go to the server
+            from . import _remote_run
+
+            _remote_run.log_lines(self._client(), self._id, line)
+            return
         fd = self._fd
         if fd < 0:
             fd = self._open()
