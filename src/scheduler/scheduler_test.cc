@@ -202,6 +202,10 @@ class HookStore final : public store::MetadataStore {
   Status DeleteTag(const std::string& id, const std::string& k) override { return s_->DeleteTag(id, k); }
   Status SetRunName(const std::string& id, const std::string& n) override { return s_->SetRunName(id, n); }
   Status SetRunLifecycle(const std::string& id, const std::string& l) override { return s_->SetRunLifecycle(id, l); }
+  Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id, const std::string& k, int64_t n,
+                                                          int64_t* total) override {
+    return s_->GetMetricSeries(id, k, n, total);
+  }
   Result<int64_t> LogMetrics(const std::string& id, std::vector<model::MetricPoint> p) override {
     return s_->LogMetrics(id, std::move(p));
   }

@@ -1067,7 +1067,40 @@ struct Api::Impl {
   }
 
   HandlerResult GetMetrics(const std::string& id) {
-    auto pts = d.store->GetMetrics(id, req.Query("key"));
+    const std::string key = req.Query("key");
+    const std::string max_text = req.Query("max_points");
+    json downsampled = json::object();
+    Result<std::vector<model::MetricPoint>> pts = std::vector<model::MetricPoint>{};
+    if (!max_text.empty()) {
+      // A chart's series: at most max_points per key (the extremes of equal slices).
+      int64_t max_points = 0;
+      try {
+        max_points = std::stoll(max_text);
+      } catch (...) {
+      }
+      if (max_points < 2 || max_points > 100000) {
+        return Bad("'max_points' must be a whole number from 2 to 100000, got '" + max_text + "'");
+      }
+      std::vector<std::string> keys;
+      if (!key.empty()) {
+        keys.push_back(key);
+      } else {
+        auto sums = d.store->MetricSummaries(id);
+        if (!sums.ok()) return Error(sums.status());
+        for (auto& s : *sums) keys.push_back(s.key);
+      }
+      for (const auto& k : keys) {
+        int64_t total = 0;
+        auto series = d.store->GetMetricSeries(id, k, max_points, &total);
+        if (!series.ok()) return Error(series.status());
+        if (total > static_cast<int64_t>(series->size())) {
+          downsampled[k] = {{"points", total}, {"returned", series->size()}};
+        }
+        pts->insert(pts->end(), series->begin(), series->end());
+      }
+    } else {
+      pts = d.store->GetMetrics(id, key);
+    }
     if (!pts.ok()) return Error(pts.status());
     json metrics = json::object();
     for (auto& p : *pts) {
@@ -1076,7 +1109,9 @@ struct Api::Impl {
       if (int64_t rank = p.seq >> store::MetadataStore::kRankSeqShift; rank > 0) point["rank"] = rank;
       metrics[p.key].push_back(std::move(point));
     }
-    return Json(200, {{"metrics", metrics}});
+    json out = {{"metrics", metrics}};
+    if (!downsampled.empty()) out["downsampled"] = downsampled;
+    return Json(200, out);
   }
 
   // [{path, size, hash}...]: valid paths, blobs already stored.

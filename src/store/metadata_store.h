@@ -106,6 +106,12 @@ class MetadataStore {
   virtual Result<std::vector<model::MetricPoint>> GetMetrics(const std::string& id,
                                                              const std::string& key) = 0;
   virtual Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) = 0;
+  // One key's points for a chart: all of them when there are at most max_points, else at most
+  // max_points in sequence order, the lowest and the highest of each of max_points/2 equal
+  // slices of the series (spikes survive; NaNs are kept only where a slice has nothing else).
+  // *total: the key's number of points.
+  virtual Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id, const std::string& key,
+                                                                  int64_t max_points, int64_t* total) = 0;
   // Distributed runs: rank k's metric sequence numbers are [k << 40, (k + 1) << 40).
   static constexpr int kRankSeqShift = 40;
   // One past the highest metric sequence number stored for the run's rank (rank << 40 when

@@ -1,6 +1,7 @@
 // MetadataStore on SQLite (WAL mode, numbered migrations, one connection behind a mutex).
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -675,6 +676,80 @@ class SqliteMetadataStore final : public MetadataStore {
       p.time = st.Double(4);
       out.push_back(std::move(p));
     }
+    return out;
+  }
+
+  Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id, const std::string& key,
+                                                          int64_t max_points, int64_t* total) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    std::vector<model::MetricPoint> out;
+    *total = 0;
+    FERRY_ASSIGN_OR_RETURN(Stmt k, db_.Prepare("SELECT kid FROM metric_keys WHERE name=?"));
+    k.Bind(1, key);
+    FERRY_ASSIGN_OR_RETURN(bool has_key, k.Step());
+    if (!has_key) return out;
+    const int64_t kid = k.Int(0);
+    FERRY_ASSIGN_OR_RETURN(Stmt c, db_.Prepare("SELECT count FROM metric_summaries WHERE rid=? AND kid=?"));
+    c.Bind(1, rid).Bind(2, kid);
+    FERRY_ASSIGN_OR_RETURN(bool has_count, c.Step());
+    *total = has_count ? c.Int(0) : 0;
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "SELECT seq, step, value, time FROM metrics WHERE rid=? AND kid=? ORDER BY seq"));
+    st.Bind(1, rid).Bind(2, kid);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    auto point = [&]() {
+      model::MetricPoint p;
+      p.key = key;
+      p.seq = st.Int(0);
+      p.step = st.Int(1);
+      p.value = st.IsNull(2) ? nan : st.Double(2);
+      p.time = st.Double(3);
+      return p;
+    };
+    const int64_t buckets = std::max<int64_t>(1, max_points / 2);
+    if (max_points <= 0 || *total <= max_points) {
+      for (;;) {
+        FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        out.push_back(point());
+      }
+      return out;
+    }
+    // One pass: slice b holds rows [b * total / buckets, (b + 1) * total / buckets).
+    out.reserve(static_cast<size_t>(2 * buckets));
+    int64_t i = 0, bucket = -1;
+    std::optional<model::MetricPoint> lo, hi, any;
+    auto flush = [&]() {
+      if (lo && hi) {
+        if (lo->seq == hi->seq) out.push_back(*lo);
+        else if (lo->seq < hi->seq) out.push_back(*lo), out.push_back(*hi);
+        else out.push_back(*hi), out.push_back(*lo);
+      } else if (any) {
+        out.push_back(*any);  // a slice of NaNs only
+      }
+      lo.reset();
+      hi.reset();
+      any.reset();
+    };
+    for (;; ++i) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      const int64_t b = std::min(buckets - 1, i * buckets / std::max<int64_t>(*total, 1));
+      if (b != bucket) {
+        flush();
+        bucket = b;
+      }
+      model::MetricPoint p = point();
+      if (std::isnan(p.value)) {
+        if (!any) any = p;
+        continue;
+      }
+      if (!lo || p.value < lo->value) lo = p;
+      if (!hi || p.value > hi->value) hi = p;
+    }
+    flush();
+    *total = std::max(*total, i);
     return out;
   }
 

@@ -111,6 +111,40 @@ TEST_F(StoreTest, QuickFinishPassesFinalizingAndRegistersArtifactsInOneTransacti
   EXPECT_EQ((*arts)[1].size, 5u);
 }
 
+TEST_F(StoreTest, MetricSeriesKeepsEachSlicesExtremesInOrder) {
+  auto r = store_->CreateRun(MakeRun("series"), {}, "t", 1);
+  ASSERT_TRUE(r.ok());
+  std::vector<model::MetricPoint> pts;
+  for (int64_t i = 0; i < 10000; ++i) {
+    double v = std::sin(i / 100.0);
+    if (i == 4321) v = 50;    // a spike
+    if (i == 777) v = -50;    // a dip
+    if (i >= 9000 && i < 9100) v = std::numeric_limits<double>::quiet_NaN();
+    pts.push_back({i, "loss", v, i, 1000.0 + i});
+  }
+  ASSERT_EQ(*store_->AppendMetrics(r->rid, pts), 10000);
+  int64_t total = 0;
+  auto s = store_->GetMetricSeries("series", "loss", 200, &total);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(total, 10000);
+  EXPECT_LE(s->size(), 200u);
+  EXPECT_GE(s->size(), 190u);
+  bool spike = false, dip = false;
+  for (size_t i = 0; i < s->size(); ++i) {
+    if (i > 0) EXPECT_LT((*s)[i - 1].seq, (*s)[i].seq);
+    spike = spike || (*s)[i].value == 50;
+    dip = dip || (*s)[i].value == -50;
+    EXPECT_EQ((*s)[i].step, (*s)[i].seq);  // whole points, not averages
+  }
+  EXPECT_TRUE(spike && dip);
+  // Few points: all of them; an unknown key: none.
+  auto all = store_->GetMetricSeries("series", "loss", 20000, &total);
+  EXPECT_EQ(all->size(), 10000u);
+  auto none = store_->GetMetricSeries("series", "nope", 100, &total);
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(total, 0);
+}
+
 TEST_F(StoreTest, RunConfigurationOptionsRoundTrip) {
   model::Run r = MakeRun("opts");
   r.options.environment_variables = {{"A", "1"}, {"B", "two words"}};

@@ -276,3 +276,29 @@ def test_sklearn_autologging_in_a_ferry_run(workspace, src):
                           "hidden": "mlflow.datasets" in r.data.tags}}))
     """)
     assert out["inputs"] and out["hidden"] is False, out
+
+
+def test_a_long_series_comes_back_downsampled_for_charts(workspace):
+    """Ferry's chart endpoint (GET /runs/{id}/metrics?max_points=) on 5,000 points logged by MLflow."""
+    out = client(workspace, """
+        import json, time, mlflow
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric
+        mlflow.set_experiment("charts")
+        with mlflow.start_run() as run:
+            now = int(time.time() * 1000)
+            pts = [Metric("loss", 100.0 if i == 2500 else 1.0 / (i + 1), now, i) for i in range(5000)]
+            MlflowClient().log_batch(run.info.run_id, metrics=pts, synchronous=True)
+        print(json.dumps({"run_id": run.info.run_id}))
+    """)
+    run_id = out["run_id"]
+    status, body, _ = workspace.api("GET", f"/runs/{run_id}/metrics?key=loss&max_points=100")
+    assert status == 200, body
+    pts = body["metrics"]["loss"]
+    assert len(pts) <= 100 and body["downsampled"]["loss"] == {"points": 5000, "returned": len(pts)}
+    assert max(p["value"] for p in pts) == 100.0  # the spike survives
+    assert [p["step"] for p in pts] == sorted(p["step"] for p in pts)
+    status, full, _ = workspace.api("GET", f"/runs/{run_id}/metrics?key=loss&max_points=10000")
+    assert len(full["metrics"]["loss"]) == 5000 and "downsampled" not in full
+    status, err, _ = workspace.api("GET", f"/runs/{run_id}/metrics?key=loss&max_points=1")
+    assert status == 400 and "max_points" in err["error"]["message"]
