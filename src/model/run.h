@@ -117,6 +117,12 @@ struct RunFilter {
   std::string parent;             // non-empty: the trials of that sweep only
   bool include_children = false;  // parent empty: also list sweeps' trials
   std::optional<RunStatus> status;
+  std::map<std::string, std::string> tags;    // every one must match (equality)
+  std::map<std::string, std::string> params;  // every one must match (equality)
+  // Order: "" (newest first), "metric:<key>" (its last value), "param:<key>" (numbers as
+  // numbers), "started", "ended"; runs without the value come last either way.
+  std::string sort;
+  bool ascending = false;
   int limit = 100;
   int offset = 0;
 };

@@ -137,6 +137,7 @@ class HookStore final : public store::MetadataStore {
   Result<std::vector<model::Run>> ListRuns(const model::RunFilter& f) override {
     return s_->ListRuns(f);
   }
+  Result<int64_t> CountRuns(const model::RunFilter& f) override { return s_->CountRuns(f); }
   Result<std::vector<model::Run>> ListActiveRuns() override {
     if (stale_active) {  // one-shot: a listing taken earlier
       auto out = std::move(*stale_active);

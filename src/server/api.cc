@@ -829,6 +829,15 @@ struct Api::Impl {
       return Bad("'limit' and 'offset' must be integers");
     }
     if (f.limit < 1 || f.limit > 1000) return Bad("'limit' must be between 1 and 1000");
+    // tag.<key>=<value>, param.<key>=<value>: every one must match.
+    for (const auto& [k, v] : req.query) {
+      if (k.rfind("tag.", 0) == 0 && k.size() > 4) f.tags[k.substr(4)] = v;
+      if (k.rfind("param.", 0) == 0 && k.size() > 6) f.params[k.substr(6)] = v;
+    }
+    f.sort = req.Query("sort");
+    std::string order = req.Query("order", "desc");
+    if (order != "asc" && order != "desc") return Bad("'order' must be asc or desc, got '" + order + "'");
+    f.ascending = order == "asc";
     auto runs = d.store->ListRuns(f);
     if (!runs.ok()) return Error(runs.status());
     json arr = json::array();
@@ -836,7 +845,13 @@ struct Api::Impl {
       arr.push_back(RunToJson(r));
       if (r.status == RunStatus::kQueued) arr.back()["queue_reason"] = d.scheduler->QueueReason(r.id);
     }
-    return Json(200, {{"runs", arr}});
+    json out = {{"runs", arr}};
+    if (req.Query("count") == "true") {
+      auto total = d.store->CountRuns(f);
+      if (!total.ok()) return Error(total.status());
+      out["total"] = *total;
+    }
+    return Json(200, out);
   }
 
   HandlerResult Run() {

@@ -76,6 +76,8 @@ class MetadataStore {
   virtual Result<SweepRecord> GetSweep(const std::string& id) = 0;
   virtual Result<model::Run> GetRun(const std::string& id) = 0;
   virtual Result<std::vector<model::Run>> ListRuns(const model::RunFilter& filter) = 0;
+  // How many runs the filter matches (its limit and offset ignored).
+  virtual Result<int64_t> CountRuns(const model::RunFilter& filter) = 0;
   // Runs not in a terminal state, in submission order.
   virtual Result<std::vector<model::Run>> ListActiveRuns() = 0;
   // Atomically checks the transition against the status machine, appends the history row

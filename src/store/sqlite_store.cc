@@ -503,26 +503,78 @@ class SqliteMetadataStore final : public MetadataStore {
     return GetRunLocked(id);
   }
 
+  // The FROM/WHERE (and, for a sort, JOIN) of a filtered run list, with its bindings in order.
+  struct RunQuery {
+    std::string from_where, order;
+    std::vector<std::string> binds;
+  };
+  static Result<RunQuery> BuildRunQuery(const model::RunFilter& f) {
+    RunQuery q;
+    std::string join, where = " WHERE 1=1";
+    auto bind = [&](const std::string& v) {
+      q.binds.push_back(v);
+      return "?" + std::to_string(q.binds.size());
+    };
+    std::string dir = f.ascending ? " ASC" : " DESC";
+    if (f.sort.rfind("metric:", 0) == 0 && f.sort.size() > 7) {
+      join += " LEFT JOIN metric_summaries so ON so.rid = r.rid AND so.kid = (SELECT kid FROM metric_keys WHERE name = " +
+              bind(f.sort.substr(7)) + ")";
+      q.order = " ORDER BY so.last IS NULL, so.last" + dir + ", r.rid DESC";
+    } else if (f.sort.rfind("param:", 0) == 0 && f.sort.size() > 6) {
+      join += " LEFT JOIN run_params po ON po.rid = r.rid AND po.name = " + bind(f.sort.substr(6));
+      // Numbers first and as numbers, then other text in text order.
+      q.order = " ORDER BY po.value IS NULL, (po.value = '' OR po.value GLOB '*[^0-9.eE+-]*'), CAST(po.value AS REAL)" +
+                dir + ", po.value" + dir + ", r.rid DESC";
+    } else if (f.sort == "started" || f.sort == "ended") {
+      std::string col = f.sort == "started" ? "r.started_at" : "r.ended_at";
+      q.order = " ORDER BY " + col + " = 0, " + col + dir + ", r.rid DESC";
+    } else if (f.sort.empty() || f.sort == "created") {
+      q.order = std::string(" ORDER BY r.rid") + (f.ascending ? " ASC" : " DESC");
+    } else {
+      return Status::InvalidArgument("'sort' must be created, started, ended, metric:<key> or param:<key>; got '" +
+                                     f.sort + "'");
+    }
+    if (!f.experiment.empty()) where += " AND e.name = " + bind(f.experiment);
+    if (!f.target.empty()) where += " AND r.target = " + bind(f.target);
+    if (f.status) where += " AND r.status = " + bind(model::RunStatusName(*f.status));
+    if (!f.parent.empty()) {
+      where += " AND r.parent_id = " + bind(f.parent);
+    } else if (!f.include_children) {
+      where += " AND r.parent_id = ''";
+    }
+    for (const auto& [k, v] : f.tags) {
+      where += " AND EXISTS (SELECT 1 FROM run_tags t WHERE t.rid = r.rid AND t.key = " + bind(k) + " AND t.value = " +
+               bind(v) + ")";
+    }
+    for (const auto& [k, v] : f.params) {
+      where += " AND EXISTS (SELECT 1 FROM run_params p WHERE p.rid = r.rid AND p.name = " + bind(k) +
+               " AND p.value = " + bind(v) + ")";
+    }
+    q.from_where = " FROM runs r JOIN experiments e ON e.id = r.experiment_id" + join + where;
+    return q;
+  }
+
   Result<std::vector<Run>> ListRuns(const model::RunFilter& f) override {
     std::lock_guard lock(mu_);
-    std::string sql = std::string("SELECT ") + kRunColumns +
-                      " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1=1";
-    if (!f.experiment.empty()) sql += " AND e.name = ?1";
-    if (!f.target.empty()) sql += " AND r.target = ?2";
-    if (f.status) sql += " AND r.status = ?3";
-    if (!f.parent.empty()) {
-      sql += " AND r.parent_id = ?6";
-    } else if (!f.include_children) {
-      sql += " AND r.parent_id = ''";
-    }
-    sql += " ORDER BY r.rid DESC LIMIT ?4 OFFSET ?5";
+    FERRY_ASSIGN_OR_RETURN(RunQuery q, BuildRunQuery(f));
+    const int n = static_cast<int>(q.binds.size());
+    std::string sql = std::string("SELECT ") + kRunColumns + q.from_where + q.order + " LIMIT ?" +
+                      std::to_string(n + 1) + " OFFSET ?" + std::to_string(n + 2);
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
-    if (!f.experiment.empty()) st.Bind(1, f.experiment);
-    if (!f.target.empty()) st.Bind(2, f.target);
-    if (f.status) st.Bind(3, model::RunStatusName(*f.status));
-    st.Bind(4, f.limit).Bind(5, f.offset);
-    if (!f.parent.empty()) st.Bind(6, f.parent);
+    for (int i = 0; i < n; ++i) st.Bind(i + 1, q.binds[i]);
+    st.Bind(n + 1, f.limit).Bind(n + 2, f.offset);
     return ReadRuns(st);
+  }
+
+  Result<int64_t> CountRuns(const model::RunFilter& f) override {
+    std::lock_guard lock(mu_);
+    model::RunFilter unsorted = f;
+    unsorted.sort.clear();  // no join needed to count
+    FERRY_ASSIGN_OR_RETURN(RunQuery q, BuildRunQuery(unsorted));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT COUNT(*)" + q.from_where));
+    for (size_t i = 0; i < q.binds.size(); ++i) st.Bind(static_cast<int>(i + 1), q.binds[i]);
+    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+    return row ? st.Int(0) : int64_t{0};
   }
 
   Result<std::vector<Run>> ListActiveRuns() override {

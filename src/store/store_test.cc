@@ -145,6 +145,49 @@ TEST_F(StoreTest, MetricSeriesKeepsEachSlicesExtremesInOrder) {
   EXPECT_EQ(total, 0);
 }
 
+TEST_F(StoreTest, RunListFiltersByTagsAndParamsSortsByMetricOrParamAndCounts) {
+  // 5 runs: lr 0.1, 0.01, 1e-3, "auto", none; loss decreasing with the index; team tag alternating.
+  const char* lrs[] = {"0.1", "0.01", "1e-3", "auto", nullptr};
+  for (int i = 0; i < 5; ++i) {
+    model::Run run = MakeRun("r" + std::to_string(i));
+    run.tags = {{"team", i % 2 ? "b" : "a"}};
+    std::map<std::string, std::string> params;
+    if (lrs[i]) params["lr"] = lrs[i];
+    auto r = store_->CreateRun(run, params, "t", 10 + i);
+    ASSERT_TRUE(r.ok());
+    if (i != 2) {
+      std::vector<model::MetricPoint> pts = {{0, "loss", 1.0 / (i + 1), 0, 1.0}};
+      ASSERT_TRUE(store_->AppendMetrics(r->rid, pts).ok());
+    }
+  }
+  auto ids = [](const Result<std::vector<model::Run>>& runs) {
+    std::string out;
+    for (auto& r : *runs) out += r.id.substr(1);
+    return out;
+  };
+  model::RunFilter f;
+  f.sort = "metric:loss";
+  f.ascending = true;
+  EXPECT_EQ(ids(store_->ListRuns(f)), "43102");  // r2 has no loss: last
+  f.ascending = false;
+  EXPECT_EQ(ids(store_->ListRuns(f)), "01342");
+  f.sort = "param:lr";
+  f.ascending = true;
+  EXPECT_EQ(ids(store_->ListRuns(f)), "21034");  // numbers as numbers, then text, then none
+  f.tags = {{"team", "a"}};
+  EXPECT_EQ(ids(store_->ListRuns(f)), "204");
+  EXPECT_EQ(*store_->CountRuns(f), 3);
+  f.params = {{"lr", "0.1"}};
+  EXPECT_EQ(ids(store_->ListRuns(f)), "0");
+  f.limit = 1;
+  f.params.clear();
+  f.offset = 1;
+  EXPECT_EQ(ids(store_->ListRuns(f)), "0");  // paging after the sort
+  EXPECT_EQ(*store_->CountRuns(f), 3);       // limit and offset do not change the count
+  f.sort = "sideways";
+  EXPECT_EQ(store_->ListRuns(f).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(StoreTest, RunConfigurationOptionsRoundTrip) {
   model::Run r = MakeRun("opts");
   r.options.environment_variables = {{"A", "1"}, {"B", "two words"}};

@@ -302,3 +302,27 @@ def test_a_long_series_comes_back_downsampled_for_charts(workspace):
     assert len(full["metrics"]["loss"]) == 5000 and "downsampled" not in full
     status, err, _ = workspace.api("GET", f"/runs/{run_id}/metrics?key=loss&max_points=1")
     assert status == 400 and "max_points" in err["error"]["message"]
+
+
+def test_run_list_sorts_and_filters_on_the_server(workspace):
+    """GET /api/v1/runs: filter by tag and parameter, sort by a metric or a parameter, count."""
+    client(workspace, """
+        import json, mlflow
+        mlflow.set_experiment("table")
+        for i, lr in enumerate(["0.1", "0.01", "0.001"]):
+            with mlflow.start_run(run_name=f"t{i}", tags={"team": "a" if i != 1 else "b"}):
+                mlflow.log_param("lr", lr)
+                mlflow.log_metric("loss", 1.0 / (i + 1))
+        print(json.dumps({}))
+    """)
+    status, body, _ = workspace.api("GET", "/runs?experiment=table&sort=metric:loss&order=asc&count=true")
+    by_loss = [r["id"] for r in body["runs"]]
+    assert body["total"] == 3 and len(by_loss) == 3
+    status, body2, _ = workspace.api("GET", "/runs?experiment=table&sort=param:lr&order=asc")
+    assert [r["id"] for r in body2["runs"]] == by_loss  # loss falls as lr falls here
+    status, body3, _ = workspace.api("GET", "/runs?experiment=table&tag.team=a&param.lr=0.1&count=true")
+    assert body3["total"] == 1 and len(body3["runs"]) == 1
+    status, err, _ = workspace.api("GET", "/runs?experiment=table&sort=sideways")
+    assert status == 400 and "sort" in err["error"]["message"]
+    status, err, _ = workspace.api("GET", "/runs?experiment=table&order=up")
+    assert status == 400 and "order" in err["error"]["message"]
