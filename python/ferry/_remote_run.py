@@ -96,8 +96,10 @@ def file_names(c: Client, run_id: str) -> "List[str]":
     return [a["path"] for a in c.call("GET", f"/runs/{run_id}/artifacts")["artifacts"]]
 
 
-def download_file(c: Client, run_id: str, name: str, output_file_path: "Optional[str]") -> str:
-    if name not in file_names(c, run_id):
+def download_file(c: Client, run_id: str, name: str, output_file_path: "Optional[str]",
+                  names: "Optional[List[str]]" = None) -> str:
+    """names: the run's file names when the caller has listed them already."""
+    if name not in (names if names is not None else file_names(c, run_id)):
         raise FerryError(f"run '{run_id}' has no file '{name}'; see get_file_names()", 404, "NotFound")
     data, _ = c.raw("GET", f"/runs/{run_id}/artifacts/content", params={"path": name})
     dest = output_file_path or os.path.basename(name)
@@ -116,13 +118,12 @@ def download_files(c: Client, run_id: str, prefix: "Optional[str]", output_direc
                    append_prefix: bool) -> "List[str]":
     out = []
     root = output_directory or os.getcwd()
-    for name in file_names(c, run_id):
+    names = file_names(c, run_id)  # listed once, not once per file
+    for name in names:
         if prefix and not name.startswith(prefix):
             continue
         rel = name if append_prefix or not prefix else name[len(prefix):].lstrip("/")
-        dest = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-        out.append(download_file(c, run_id, name, dest))
+        out.append(download_file(c, run_id, name, os.path.join(root, rel), names))
     return out
 
 

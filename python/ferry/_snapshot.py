@@ -18,6 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Dict, List, Optional, Tuple
 
+    from ._client import Client
+
 IGNORE_FILES = (".ferryignore", ".amlignore", ".gitignore")
 
 _MATCH, _NO_MATCH, _ABORT_ALL, _ABORT_TO_STAR_STAR = 0, 1, -1, -2
@@ -366,7 +368,7 @@ def build(source_dir: str) -> Snapshot:
     return snap
 
 
-def upload(client: "object", snap: Snapshot, batch_bytes: int = 16 << 20) -> str:
+def upload(client: "Client", snap: Snapshot, batch_bytes: int = 16 << 20) -> str:
     """Uploads the blobs the server lacks, then the manifest; returns the snapshot id."""
     by_hash: "Dict[str, bytes]" = {}
     for abs_path, _mode, _size, digest in snap.files.values():
@@ -381,7 +383,7 @@ def upload(client: "object", snap: Snapshot, batch_bytes: int = 16 << 20) -> str
     def flush() -> None:
         nonlocal batch, size
         if batch:
-            client.call_bytes("POST", "/blobs", b"".join(batch))  # type: ignore[attr-defined]
+            client.call_bytes("POST", "/blobs", b"".join(batch))
         batch, size = [], 0
 
     for digest in missing:
@@ -394,5 +396,5 @@ def upload(client: "object", snap: Snapshot, batch_bytes: int = 16 << 20) -> str
         if size >= batch_bytes:
             flush()
     flush()
-    answer = client.call_bytes("POST", "/snapshots", snap.manifest(), "text/plain")  # type: ignore[attr-defined]
+    answer = client.call_bytes("POST", "/snapshots", snap.manifest(), "text/plain")
     return answer["id"]

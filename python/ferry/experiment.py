@@ -61,10 +61,9 @@ class Experiment:
         from . import _remote_run
         from .run import Run
 
+        filters = {f"tag.{k}": v for k, v in (tags or {}).items()}  # filtered by the server
         for r in _remote_run.list_runs(self.workspace._client, experiment=self.name,
-                                       include_children="true" if include_children else None):
-            if tags and any(r.get("tags", {}).get(k) != v for k, v in tags.items()):
-                continue
+                                       include_children="true" if include_children else None, **filters):
             yield Run._bound(self.workspace, r["id"], r)
 
     def __repr__(self) -> str:

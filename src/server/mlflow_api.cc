@@ -152,8 +152,7 @@ struct Handler {
   HttpRequest& req;
   std::string endpoint;      // after /api/2.0/mlflow/
   json p;                    // the request's parameters: JSON body, else the query string
-  bool full_access = false;  // workspace or user token
-  std::string run_scope;     // a run's agent token: that run only
+  bool full_access = false;  // workspace or user token; else a run's MLflow token for run_id
   std::string user;          // a named user
   std::vector<model::Experiment> experiments_;
   bool experiments_loaded_ = false;
@@ -173,7 +172,6 @@ struct Handler {
     auto run_id = Str(p, "run_id", false);
     if (run_id.ok() && run_id->empty()) run_id = Str(p, "run_uuid", false);
     if (run_id.ok() && !run_id->empty() && ConstantTimeEquals(token, MlflowRunToken(d.run_secret, *run_id))) {
-      run_scope = *run_id;
       return Status::Ok();
     }
     return Status::PermissionDenied("the token is not valid for " + req.method + " " + req.path);
@@ -277,8 +275,7 @@ struct Handler {
   Result<std::pair<size_t, size_t>> Page(size_t default_max, size_t limit) {
     auto max = IntField(p, "max_results");
     if (!max.ok()) return max.status();
-    size_t n = max->value_or(static_cast<int64_t>(default_max)) > 0 ? static_cast<size_t>(max->value_or(default_max))
-                                                                     : default_max;
+    const size_t n = *max && **max > 0 ? static_cast<size_t>(**max) : default_max;
     if (n > limit) return Status::InvalidArgument("'max_results' may be at most " + std::to_string(limit));
     auto token = Str(p, "page_token", false);
     if (!token.ok()) return token.status();
@@ -933,13 +930,11 @@ struct Handler {
     if (!auth.ok()) return Fail(auth);
     const std::string& e = endpoint;
     const bool get = req.method == "GET", post = req.method == "POST";
-    // A run's own token: its run's data, and reading experiments.
+    // A run's own token (it authenticated against the request's run_id): that run's data only.
     static const std::set<std::string> kRunScoped = {
         "runs/get",       "runs/update",    "runs/log-metric", "runs/log-batch", "runs/log-parameter",
         "runs/set-tag",   "runs/delete-tag", "metrics/get-history", "runs/log-inputs"};
-    static const std::set<std::string> kReadExperiments = {"experiments/get", "experiments/get-by-name",
-                                                           "logged-models/search"};
-    if (!full_access && !kRunScoped.count(e) && !kReadExperiments.count(e)) {
+    if (!full_access && !kRunScoped.count(e)) {
       return Fail(Status::PermissionDenied("a run's token may only log to its own run; " + e + " needs the workspace "
                                            "or a user token"));
     }

@@ -10,7 +10,7 @@
 //
 // Authentication is Ferry's: the workspace token or a user's token (the client sends
 // MLFLOW_TRACKING_TOKEN as a bearer token), or a run's MLflow token (MlflowRunToken, given
-// to its script) for that run's own data and reading experiments.
+// to its script) for that run's own data only.
 #pragma once
 
 #include "net/http_server.h"

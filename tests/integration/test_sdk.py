@@ -7,8 +7,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-import threading
-import time
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -315,7 +314,7 @@ def test_a_notebook_style_script(workspace, src, tmp_path):
         print("fitted")
     """)
     notebook = tmp_path / "notebook.py"
-    notebook.write_text(textwrap_dedent(f"""
+    notebook.write_text(textwrap.dedent(f"""
         import sys
         from ferry import Workspace, Experiment, ScriptRunConfig
         ws = Workspace()
@@ -332,12 +331,6 @@ def test_a_notebook_style_script(workspace, src, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "fitted" in r.stdout and "Status: Completed" in r.stdout
     assert "METRICS {'acc': [0.5, 0.6, 0.7]}" in r.stdout.replace("0.6000000000000001", "0.6"), r.stdout
-
-
-def textwrap_dedent(s: str) -> str:
-    import textwrap
-
-    return textwrap.dedent(s)
 
 
 def test_hyperdrive_config_submits_a_sweep_and_finds_the_best(workspace, src):
@@ -388,7 +381,7 @@ def test_run_configuration_load_change_save_and_submit(workspace, src):
         print("args", sys.argv[1:], "FOO", os.environ.get("FOO"), flush=True)
     """)
     (src / ".azureml").mkdir()
-    (src / ".azureml" / "local.runconfig").write_text(textwrap_dedent(f"""\
+    (src / ".azureml" / "local.runconfig").write_text(textwrap.dedent(f"""\
         # a comment, as Azure ML writes them
         script: show.py
         arguments: [--a, "1"]
