@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -52,6 +53,30 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
       return;
     }
     std::printf("stopped the server at %s\n", info->url.c_str());
+  });
+
+  auto* studio = app.add_subcommand("studio", "Print the link that opens Ferry Studio (the web UI), signed in");
+  studio->callback([&ctx, exit_code] {
+    Status st = ctx.Connect();  // starts the workspace's server when none is running
+    if (!st.ok()) {
+      *exit_code = ReportError(st);
+      return;
+    }
+    auto info = ReadServerInfo(ctx.home);
+    const char* env_token = std::getenv("FERRY_TOKEN");
+    auto token = env_token && *env_token ? Result<std::string>(std::string(env_token))
+                                         : ReadSecretFile(HomePath(ctx.home, "token"));
+    if (!info.ok() || !token.ok()) {
+      *exit_code = ReportError(!info.ok() ? info.status() : token.status());
+      return;
+    }
+    // The token rides in the fragment: browsers never send it to the server or in a Referer.
+    std::string link = info->url + "/#token=" + *token;
+    if (ctx.json_output()) {
+      PrintJson({{"url", info->url}, {"link", link}});
+      return;
+    }
+    std::printf("Ferry Studio: %s\n(the link holds your token; do not share it)\n", link.c_str());
   });
 
   // Started by the local target: forks agents on request (common/fork_server.h).

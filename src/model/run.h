@@ -100,6 +100,7 @@ struct MetricSummary {
   int64_t count = 0;
   double min = 0, max = 0, last = 0;
   int64_t last_step = 0;
+  int64_t last_seq = 0;  // the highest sequence number stored for the key
 };
 
 struct Artifact {
@@ -119,6 +120,12 @@ struct RunFilter {
   std::optional<RunStatus> status;
   std::map<std::string, std::string> tags;    // every one must match (equality)
   std::map<std::string, std::string> params;  // every one must match (equality)
+  // Metric conditions on the key's last value: op is one of < <= > >= =; every one must hold.
+  struct MetricCondition {
+    std::string key, op;
+    double value = 0;
+  };
+  std::vector<MetricCondition> metrics;
   // Order: "" (newest first), "metric:<key>" (its last value), "param:<key>" (numbers as
   // numbers), "started", "ended"; runs without the value come last either way.
   std::string sort;

@@ -9,9 +9,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -196,16 +198,23 @@ class ServerImpl final : public HttpServer {
       unsigned version = req.version();
       HttpRequest hreq = ToRequest(req, remote);
       HttpResponse resp;
+      std::optional<EventStream> streamed;
       try {
         HandlerResult hr = options_.handler(hreq);
         if (auto* r = std::get_if<HttpResponse>(&hr)) {
           resp = std::move(*r);
+        } else if (auto* es = std::get_if<EventStream>(&hr)) {
+          streamed = std::move(*es);
         } else {
           resp = co_await WaitLongPoll(std::get<LongPoll>(hr), stream);
         }
       } catch (const std::exception& e) {
         resp = ErrorResponse(500, std::string("internal error: ") + e.what());
         resp.body.replace(resp.body.find("BadRequest"), 10, "Internal");
+      }
+      if (streamed) {
+        co_await ServeStream(*streamed, stream, version);
+        break;
       }
       bool ok = co_await Write(stream, resp, version, keep_alive);
       if (!ok || !keep_alive) break;
@@ -236,6 +245,66 @@ class ServerImpl final : public HttpServer {
         co_await timer->async_wait(asio::redirect_error(use_awaitable, ec));
       }
       Unregister(lp.channel, &w);
+    }
+  }
+
+  // Chunked transfer of an event stream; returns when it is done, the client is gone or the
+  // server stops. poll() runs on this I/O thread, like a long poll's.
+  awaitable<void> ServeStream(EventStream es, beast::tcp_stream& stream, unsigned version) {
+    http::response<http::empty_body> res{http::status::ok, version};
+    res.set(http::field::server, "ferry");
+    res.set(http::field::content_type, "text/event-stream; charset=utf-8");
+    res.set(http::field::cache_control, "no-cache");
+    for (auto& [k, v] : es.headers) res.set(k, v);
+    res.keep_alive(false);
+    res.chunked(true);
+    http::response_serializer<http::empty_body> sr{res};
+    beast::error_code ec;
+    stream.expires_after(std::chrono::minutes(1));
+    co_await http::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    auto timer = std::make_shared<asio::steady_timer>(stream.get_executor());
+    Waiter w{timer};
+    auto send = [&](std::string text) -> awaitable<bool> {
+      beast::error_code wec;
+      stream.expires_after(std::chrono::minutes(1));
+      co_await asio::async_write(stream, http::make_chunk(asio::buffer(text)), asio::redirect_error(use_awaitable, wec));
+      co_return !wec;
+    };
+    bool alive = true;
+    while (alive && !stopped_) {
+      w.notified = false;
+      for (auto& ch : es.channels) Register(ch, &w);
+      bool done = false;
+      std::string chunk;
+      try {
+        chunk = es.poll(&done);
+      } catch (const std::exception&) {
+        chunk = "event: error\ndata: {\"message\":\"internal error\"}\n\n";
+        done = true;
+      }
+      const bool sent = !chunk.empty();
+      if (sent && !co_await send(std::move(chunk))) alive = false;
+      if (done || !alive) {
+        for (auto& ch : es.channels) Unregister(ch, &w);
+        break;
+      }
+      // After a chunk, poll again (after min_interval) before waiting: there may be more.
+      if (!w.notified && !sent) {
+        timer->expires_after(es.keepalive);
+        beast::error_code tec;
+        co_await timer->async_wait(asio::redirect_error(use_awaitable, tec));
+        if (!w.notified && !co_await send(": keepalive\n\n")) alive = false;
+      }
+      for (auto& ch : es.channels) Unregister(ch, &w);
+      // Coalesce bursts of changes: at most one poll per min_interval.
+      timer->expires_after(es.min_interval);
+      beast::error_code tec;
+      co_await timer->async_wait(asio::redirect_error(use_awaitable, tec));
+    }
+    if (alive) {
+      stream.expires_after(std::chrono::seconds(10));
+      co_await asio::async_write(stream, http::make_chunk_last(), asio::redirect_error(use_awaitable, ec));
     }
   }
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "common/status.h"
 #include "net/http.h"
@@ -26,7 +27,20 @@ struct LongPoll {
   std::function<std::optional<HttpResponse>(bool timed_out)> poll;
 };
 
-using HandlerResult = std::variant<HttpResponse, LongPoll>;
+// A streamed response (server-sent events): the headers go out at once, then whatever poll()
+// returns, as chunks. poll() runs at once, again min_interval after a chunk (there may be
+// more), else when a channel is notified (coalesced: at most once per min_interval) or
+// keepalive passed, until it sets *done or the client goes away. A comment line keeps an idle connection alive.
+// The connection is closed when the stream ends.
+struct EventStream {
+  std::vector<std::string> channels;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::chrono::milliseconds min_interval{250};
+  std::chrono::milliseconds keepalive{15000};
+  std::function<std::string(bool* done)> poll;
+};
+
+using HandlerResult = std::variant<HttpResponse, LongPoll, EventStream>;
 using Handler = std::function<HandlerResult(HttpRequest&)>;
 
 struct HttpServerOptions {

@@ -69,6 +69,40 @@ TEST(Http, LongPollWakesOnNotifyAndTimesOut) {
   EXPECT_EQ(r2->body, "1 timeout");
 }
 
+TEST(Http, EventStreamSendsOnNotifyUntilDone) {
+  std::atomic<int> value{0};
+  HttpServerOptions o;
+  o.handler = [&](HttpRequest&) -> HandlerResult {
+    EventStream es;
+    es.channels = {"a", "b"};
+    es.min_interval = std::chrono::milliseconds(1);
+    auto sent = std::make_shared<int>(-1);
+    es.poll = [&value, sent](bool* done) {
+      int v = value.load();
+      *done = v >= 3;
+      if (v == *sent) return std::string();
+      *sent = v;
+      return "event: v\ndata: " + std::to_string(v) + "\n\n";
+    };
+    return es;
+  };
+  auto srv = HttpServer::Start(o);
+  ASSERT_TRUE(srv.ok());
+  std::thread t([&] {
+    for (int i = 1; i <= 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      value = i;
+      (*srv)->Notify(i % 2 ? "a" : "b");  // either channel wakes it
+    }
+  });
+  auto c = HttpClient::Create("http://127.0.0.1:" + std::to_string((*srv)->port()), "");
+  auto r = (*c)->Request("GET", "/events", "", "application/json", 30000);
+  t.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->Header("content-type"), "text/event-stream; charset=utf-8");
+  EXPECT_EQ(r->body, "event: v\ndata: 0\n\nevent: v\ndata: 1\n\nevent: v\ndata: 2\n\nevent: v\ndata: 3\n\n");
+}
+
 TEST(Http, ClientRejectsBadUrls) {
   EXPECT_FALSE(HttpClient::Create("127.0.0.1:80", "").ok());
   EXPECT_FALSE(HttpClient::Create("http://host", "").ok());

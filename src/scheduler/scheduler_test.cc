@@ -204,9 +204,14 @@ class HookStore final : public store::MetadataStore {
   Status SetRunName(const std::string& id, const std::string& n) override { return s_->SetRunName(id, n); }
   Status SetRunLifecycle(const std::string& id, const std::string& l) override { return s_->SetRunLifecycle(id, l); }
   Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id, const std::string& k, int64_t n,
-                                                          int64_t* total) override {
-    return s_->GetMetricSeries(id, k, n, total);
+                                                          int64_t* total, int64_t* max_seq) override {
+    return s_->GetMetricSeries(id, k, n, total, max_seq);
   }
+  Result<std::vector<model::MetricPoint>> GetMetricsAfter(const std::string& id, const std::string& k, int64_t a,
+                                                          int64_t n) override {
+    return s_->GetMetricsAfter(id, k, a, n);
+  }
+  Result<RunKeys> ListRunKeys(const std::string& e, int n) override { return s_->ListRunKeys(e, n); }
   Result<int64_t> LogMetrics(const std::string& id, std::vector<model::MetricPoint> p) override {
     return s_->LogMetrics(id, std::move(p));
   }

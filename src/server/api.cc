@@ -6,14 +6,19 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "common/crypto.h"
 #include "model/manifest.h"
 #include "scheduler/sweep_controller.h"
 #include "runconfig/runconfig.h"
+#include "server/api_json.h"
 #include "server/mlflow_api.h"
+#include "server/studio.h"
 #include "server/targets.h"
 #include "sweep/policy.h"
 #include "sweep/space.h"
@@ -121,6 +126,8 @@ Result<std::map<std::string, std::string>> StringMapField(const json& j, const c
   return out;
 }
 
+}  // namespace
+
 // Metric values: numbers, or the strings "nan", "inf", "-inf" (as the metrics file writes them).
 json MetricValue(double v) {
   if (std::isnan(v)) return "nan";
@@ -159,6 +166,26 @@ json RunToJson(const model::Run& r) {
   return j;
 }
 
+Result<json> RunDetailJson(const ApiDeps& d, const std::string& id) {
+  auto r = d.store->GetRun(id);
+  if (!r.ok()) return r.status();
+  json j = RunToJson(*r);
+  if (r->status == RunStatus::kQueued) j["queue_reason"] = d.scheduler->QueueReason(r->id);
+  auto params = d.store->Params(id);
+  if (params.ok()) j["params"] = *params;
+  auto sums = d.store->MetricSummaries(id);
+  if (sums.ok()) {
+    json m = json::object();
+    for (auto& s : *sums) {
+      m[s.key] = {{"last", MetricValue(s.last)}, {"min", MetricValue(s.min)}, {"max", MetricValue(s.max)},
+                  {"count", s.count}, {"last_step", s.last_step}};
+    }
+    j["metrics"] = m;
+  }
+  return j;
+}
+
+namespace {
 
 std::vector<std::string> SplitPath(const std::string& path) {
   std::vector<std::string> out;
@@ -833,6 +860,17 @@ struct Api::Impl {
     for (const auto& [k, v] : req.query) {
       if (k.rfind("tag.", 0) == 0 && k.size() > 4) f.tags[k.substr(4)] = v;
       if (k.rfind("param.", 0) == 0 && k.size() > 6) f.params[k.substr(6)] = v;
+      if (k.rfind("metric.", 0) == 0 && k.size() > 7) {
+        auto cond = ParseMetricCondition(k.substr(7), v);
+        if (!cond.ok()) return Error(cond.status());
+        f.metrics.push_back(*cond);
+      }
+    }
+    bool with_params = false, with_metrics = false;
+    for (const auto& part : SplitList(req.Query("with"))) {
+      if (part == "params") with_params = true;
+      else if (part == "metrics") with_metrics = true;
+      else return Bad("'with' takes params and/or metrics (comma-separated), got '" + part + "'");
     }
     f.sort = req.Query("sort");
     std::string order = req.Query("order", "desc");
@@ -843,7 +881,22 @@ struct Api::Impl {
     json arr = json::array();
     for (auto& r : *runs) {
       arr.push_back(RunToJson(r));
-      if (r.status == RunStatus::kQueued) arr.back()["queue_reason"] = d.scheduler->QueueReason(r.id);
+      json& row = arr.back();
+      if (r.status == RunStatus::kQueued) row["queue_reason"] = d.scheduler->QueueReason(r.id);
+      if (with_params) {
+        auto params = d.store->Params(r.id);
+        row["params"] = params.ok() ? json(*params) : json::object();
+      }
+      if (with_metrics) {
+        json m = json::object();
+        if (auto sums = d.store->MetricSummaries(r.id); sums.ok()) {
+          for (auto& s : *sums) {
+            m[s.key] = {{"last", MetricValue(s.last)}, {"min", MetricValue(s.min)}, {"max", MetricValue(s.max)},
+                        {"count", s.count}, {"last_step", s.last_step}};
+          }
+        }
+        row["metrics"] = std::move(m);
+      }
     }
     json out = {{"runs", arr}};
     if (req.Query("count") == "true") {
@@ -852,6 +905,47 @@ struct Api::Impl {
       out["total"] = *total;
     }
     return Json(200, out);
+  }
+
+  // metric.<key>=<op><number>, op one of < <= > >= = (e.g. metric.loss=<0.5).
+  static Result<model::RunFilter::MetricCondition> ParseMetricCondition(const std::string& key, const std::string& v) {
+    model::RunFilter::MetricCondition c;
+    c.key = key;
+    size_t n = 0;
+    for (const char* op : {"<=", ">=", "==", "<", ">", "="}) {
+      if (v.rfind(op, 0) == 0) {
+        n = std::strlen(op);
+        c.op = std::string(op) == "==" ? "=" : op;
+        break;
+      }
+    }
+    std::string num = v.substr(n);
+    char* end = nullptr;
+    errno = 0;
+    if (n > 0 && !num.empty()) c.value = std::strtod(num.c_str(), &end);
+    if (n == 0 || num.empty() || end != num.c_str() + num.size() || errno != 0 || !std::isfinite(c.value)) {
+      return Status::InvalidArgument("filter 'metric." + key + "' must be <op><number> with op one of < <= > >= =, e.g. metric." +
+                                     key + "=<0.5; got '" + v + "'");
+    }
+    return c;
+  }
+
+  static std::vector<std::string> SplitList(const std::string& s) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= s.size() && !s.empty()) {
+      size_t end = s.find(',', start);
+      if (end == std::string::npos) end = s.size();
+      if (end > start) out.push_back(s.substr(start, end - start));
+      start = end + 1;
+    }
+    return out;
+  }
+
+  HandlerResult RunKeys() {
+    auto keys = d.store->ListRunKeys(req.Query("experiment"), 10000);
+    if (!keys.ok()) return Error(keys.status());
+    return Json(200, {{"params", keys->params}, {"metrics", keys->metrics}, {"tags", keys->tags}});
   }
 
   HandlerResult Run() {
@@ -864,22 +958,36 @@ struct Api::Impl {
       return Error(Status::PermissionDenied("a run token cannot use " + req.method + " " + req.path));
     }
     if (sub.empty() && req.method == "GET") {
+      auto j = RunDetailJson(d, id);
+      if (!j.ok()) return Error(j.status());
+      return Json(200, *j);
+    }
+    if (sub == "stream" && req.method == "GET") {
       auto r = d.store->GetRun(id);
       if (!r.ok()) return Error(r.status());
-      json j = RunToJson(*r);
-      if (r->status == RunStatus::kQueued) j["queue_reason"] = d.scheduler->QueueReason(r->id);
-      auto params = d.store->Params(id);
-      if (params.ok()) j["params"] = *params;
-      auto sums = d.store->MetricSummaries(id);
-      if (sums.ok()) {
-        json m = json::object();
-        for (auto& s : *sums) {
-          m[s.key] = {{"last", MetricValue(s.last)}, {"min", MetricValue(s.min)}, {"max", MetricValue(s.max)},
-                      {"count", s.count}, {"last_step", s.last_step}};
+      int64_t max_points = 2000;
+      if (std::string mp = req.Query("max_points"); !mp.empty()) {
+        size_t used = 0;
+        try {
+          max_points = std::stoll(mp, &used);
+        } catch (...) {
+          used = 0;
         }
-        j["metrics"] = m;
+        if (used != mp.size() || max_points < 2 || max_points > 100000) {
+          return Bad("'max_points' must be a whole number from 2 to 100000, got '" + mp + "'");
+        }
       }
-      return Json(200, j);
+      return RunEventStream(d, id, max_points);
+    }
+    if (sub == "artifacts" && seg.size() == 4 && seg[3] == "link" && req.method == "POST") {
+      std::string path = req.Query("path");
+      auto list = d.store->ListArtifacts(id);
+      if (!list.ok()) return Error(list.status());
+      bool found = std::any_of(list->begin(), list->end(), [&](const model::Artifact& a) { return a.path == path; });
+      if (!found) return Error(Status::NotFound("run " + id + " has no output '" + path + "'"));
+      return Json(200, {{"url", "/api/v1/runs/" + net::UrlEncode(id) + "/artifacts/content?" +
+                                    ArtifactLinkQuery(d.run_secret, id, path, static_cast<int64_t>(d.clock->Now()))},
+                        {"expires_in", kArtifactLinkSeconds}});
     }
     if (sub == "history" && req.method == "GET") {
       auto h = d.store->History(id);
@@ -1121,7 +1229,9 @@ struct Api::Impl {
     for (auto& p : *pts) {
       json point = {{"step", p.step}, {"value", MetricValue(p.value)}, {"time", p.time}};
       // Which process of a distributed run logged it (rank 0's points carry no field).
-      if (int64_t rank = p.seq >> store::MetadataStore::kRankSeqShift; rank > 0) point["rank"] = rank;
+      if (int64_t rank = p.seq >> store::MetadataStore::kRankSeqShift; rank > 0 && p.seq < store::MetadataStore::kClientSeqBase) {
+        point["rank"] = rank;
+      }
       metrics[p.key].push_back(std::move(point));
     }
     json out = {{"metrics", metrics}};
@@ -1175,6 +1285,12 @@ struct Api::Impl {
       HttpResponse r;
       r.content_type = "application/octet-stream";
       r.body = std::move(content).value();
+      // A download saves under the file's own name (quotes and controls cannot break out).
+      std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+      std::string safe;
+      for (char c : name) safe.push_back(c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ? '_' : c);
+      r.headers.push_back({"Content-Disposition", "attachment; filename=\"" + safe + "\"; filename*=UTF-8''" + net::UrlEncode(name)});
+      r.headers.push_back({"X-Content-Type-Options", "nosniff"});
       return r;
     }
     return Error(Status::NotFound("run '" + id + "' has no artifact '" + path + "'; see 'ferry run show " + id + "'"));
@@ -1207,6 +1323,16 @@ HandlerResult Api::Impl::Route() {
   if (seg[0] == "health" && req.method == "GET") {
     return Json(200, {{"status", "ok"}, {"version", "0.1.0"}, {"pid", static_cast<int>(::getpid())}});
   }
+  // A signed artifact link (from POST .../artifacts/link) needs no Authorization header.
+  if (seg.size() == 4 && seg[0] == "runs" && seg[2] == "artifacts" && seg[3] == "content" && req.method == "GET" &&
+      !req.Query("sig").empty() && req.Header("authorization").empty()) {
+    if (!ArtifactLinkValid(d.run_secret, seg[1], req.Query("path"), req.Query("expires"), req.Query("sig"),
+                           static_cast<int64_t>(d.clock->Now()))) {
+      return Error(Status::PermissionDenied("this download link is not valid or has expired (links last " +
+                                            std::to_string(kArtifactLinkSeconds / 60) + " minutes); open the run's outputs again"));
+    }
+    return ArtifactContent(seg[1]);
+  }
   Status auth = Authenticate();
   if (!auth.ok()) return Error(auth);
   const std::string& top = seg[0];
@@ -1215,6 +1341,7 @@ HandlerResult Api::Impl::Route() {
     if (d.shutdown) d.shutdown();
     return Json(202, {{"status", "stopping"}});
   }
+  if (top == "stream" && seg.size() == 1 && req.method == "GET") return WorkspaceEventStream(d);
   if (top == "experiments" && seg.size() == 1) return Experiments();
   if (top == "computes" && seg.size() <= 3) return Computes();
   if (top == "quota" && seg.size() == 1) return Quota();
@@ -1238,6 +1365,7 @@ HandlerResult Api::Impl::Route() {
       if (req.method == "GET") return ListRuns();
       return MethodNotAllowed();
     }
+    if (seg.size() == 2 && seg[1] == "keys" && req.method == "GET" && is_user) return RunKeys();
     if (!is_user && agent_run != seg[1]) return Error(Status::PermissionDenied("this token is for another run"));
     return Run();
   }
@@ -1249,6 +1377,10 @@ HandlerResult Api::Handle(HttpRequest& req) {
     return MlflowApi(d_).Handle(req);
   }
   const std::string prefix = "/api/v1";
+  if (req.path.rfind("/api/", 0) != 0 && req.path != "/api") {
+    if (d_.studio) return d_.studio->Serve(req);
+    return StudioFiles("").Serve(req);
+  }
   if (req.path.rfind(prefix, 0) != 0) {
     return Error(Status::NotFound("no endpoint " + req.path + "; the API is under /api/v1 (MLflow's under /api/2.0/mlflow)"));
   }

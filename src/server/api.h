@@ -2,6 +2,8 @@
 // the store, blob store, log store and scheduler. Handlers run on HTTP threads.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -30,6 +32,8 @@ struct ApiDeps {
   std::string run_secret;       // HMAC key for per-run agent tokens
   std::function<void(const std::string& channel)> notify;
   std::function<void()> shutdown;
+  const class StudioFiles* studio = nullptr;          // the web UI at "/" (may be null)
+  const std::atomic<uint64_t>* run_changes = nullptr;  // counts run changes (workspace stream)
 };
 
 // The token that authorises the agent of run_id (and only that run).

@@ -20,6 +20,7 @@
 #include "scheduler/sweep_controller.h"
 #include "server/api.h"
 #include "server/log_store.h"
+#include "server/studio.h"
 #include "server/targets.h"
 #include "common/seal.h"
 #include "store/blob_store.h"
@@ -55,8 +56,15 @@ Status RunServer(const ServerOptions& o) {
   FERRY_RETURN_IF_ERROR(store->EnsureTarget({"local", "local", "{}", clock.Now()}));
 
   std::atomic<net::HttpServer*> http_ptr{nullptr};
-  auto notify = [&http_ptr](const std::string& channel) {
-    if (auto* h = http_ptr.load()) h->Notify(channel);
+  std::atomic<uint64_t> run_changes{0};
+  // A run's changes are also announced on the workspace channel (Studio's run lists).
+  auto notify = [&http_ptr, &run_changes](const std::string& channel) {
+    const bool run = channel.rfind("run:", 0) == 0;
+    if (run) ++run_changes;
+    if (auto* h = http_ptr.load()) {
+      h->Notify(channel);
+      if (run) h->Notify(kRunsChannel);
+    }
   };
   scheduler::SchedulerOptions so;
   so.token_for = [&secret](const std::string& id) { return RunToken(secret, id); };
@@ -96,6 +104,9 @@ Status RunServer(const ServerOptions& o) {
   deps.run_secret = secret;
   deps.notify = notify;
   deps.shutdown = [&stop] { stop = true; };
+  StudioFiles studio(StudioFiles::FindDir());
+  deps.studio = &studio;
+  deps.run_changes = &run_changes;
   Api api(std::move(deps));
 
   // Block the stop signals in every thread; the main thread waits for them below.
@@ -124,6 +135,7 @@ Status RunServer(const ServerOptions& o) {
     spdlog::warn("listening on {} (not loopback): every request needs the workspace token", o.bind_address);
   }
   std::printf("ferry server listening on %s (workspace %s)\n", url.c_str(), home.c_str());
+  if (studio.dir().empty()) spdlog::info("Studio is not installed (build web/ with make); the API is served");
   std::fflush(stdout);
   sched.Start();
 

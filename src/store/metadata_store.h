@@ -112,8 +112,20 @@ class MetadataStore {
   // max_points in sequence order, the lowest and the highest of each of max_points/2 equal
   // slices of the series (spikes survive; NaNs are kept only where a slice has nothing else).
   // *total: the key's number of points.
+  // *max_seq (when given): the key's highest sequence number, read together with the points
+  // (0 when the key has none), so a reader can continue with GetMetricsAfter without gaps.
   virtual Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id, const std::string& key,
-                                                                  int64_t max_points, int64_t* total) = 0;
+                                                                  int64_t max_points, int64_t* total,
+                                                                  int64_t* max_seq = nullptr) = 0;
+  // Up to limit points of one key with a sequence number above after_seq, in sequence order.
+  virtual Result<std::vector<model::MetricPoint>> GetMetricsAfter(const std::string& id, const std::string& key,
+                                                                  int64_t after_seq, int64_t limit) = 0;
+  // The parameter names, metric keys and tag keys used by the newest `recent` runs (of one
+  // experiment when it is given), sorted; for pickers.
+  struct RunKeys {
+    std::vector<std::string> params, metrics, tags;
+  };
+  virtual Result<RunKeys> ListRunKeys(const std::string& experiment, int recent) = 0;
   // Distributed runs: rank k's metric sequence numbers are [k << 40, (k + 1) << 40).
   static constexpr int kRankSeqShift = 40;
   // One past the highest metric sequence number stored for the run's rank (rank << 40 when

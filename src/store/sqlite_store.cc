@@ -1,5 +1,7 @@
 // MetadataStore on SQLite (WAL mode, numbered migrations, one connection behind a mutex).
 #include <cmath>
+#include <cstdio>
+#include <set>
 #include <limits>
 #include <optional>
 #include <mutex>
@@ -550,6 +552,17 @@ class SqliteMetadataStore final : public MetadataStore {
       where += " AND EXISTS (SELECT 1 FROM run_params p WHERE p.rid = r.rid AND p.name = " + bind(k) +
                " AND p.value = " + bind(v) + ")";
     }
+    static const std::set<std::string> kOps = {"<", "<=", ">", ">=", "="};
+    for (const auto& m : f.metrics) {
+      if (!kOps.count(m.op)) return Status::InvalidArgument("metric condition operator must be one of < <= > >= =, got '" + m.op + "'");
+      where += " AND EXISTS (SELECT 1 FROM metric_summaries ms WHERE ms.rid = r.rid AND ms.kid = (SELECT kid FROM "
+               "metric_keys WHERE name = " + bind(m.key) + ") AND ms.last " + m.op + " CAST(" +
+               bind([&] {
+                 char buf[32];
+                 std::snprintf(buf, sizeof buf, "%.17g", m.value);
+                 return std::string(buf);
+               }()) + " AS REAL))";
+    }
     q.from_where = " FROM runs r JOIN experiments e ON e.id = r.experiment_id" + join + where;
     return q;
   }
@@ -731,21 +744,73 @@ class SqliteMetadataStore final : public MetadataStore {
     return out;
   }
 
+  Result<std::vector<model::MetricPoint>> GetMetricsAfter(const std::string& id, const std::string& key,
+                                                          int64_t after_seq, int64_t limit) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "SELECT m.seq, m.step, m.value, m.time FROM metrics m WHERE m.rid=?1 AND "
+        "m.kid=(SELECT kid FROM metric_keys WHERE name=?2) AND m.seq>?3 ORDER BY m.seq LIMIT ?4"));
+    st.Bind(1, rid).Bind(2, key).Bind(3, after_seq).Bind(4, limit);
+    std::vector<model::MetricPoint> out;
+    for (;;) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      model::MetricPoint p;
+      p.key = key;
+      p.seq = st.Int(0);
+      p.step = st.Int(1);
+      p.value = st.IsNull(2) ? std::numeric_limits<double>::quiet_NaN() : st.Double(2);
+      p.time = st.Double(3);
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  Result<RunKeys> ListRunKeys(const std::string& experiment, int recent) override {
+    std::lock_guard lock(mu_);
+    // The newest runs only: a bounded scan however many runs the workspace holds.
+    std::string runs = "SELECT r.rid FROM runs r";
+    if (!experiment.empty()) runs += " JOIN experiments e ON e.id = r.experiment_id WHERE e.name = ?1";
+    runs += " ORDER BY r.rid DESC LIMIT ?2";
+    RunKeys out;
+    auto read = [&](const std::string& sql, std::vector<std::string>* into) -> Status {
+      FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+      st.Bind(1, experiment).Bind(2, recent);
+      for (;;) {
+        FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        into->push_back(st.Text(0));
+      }
+      return Status::Ok();
+    };
+    FERRY_RETURN_IF_ERROR(read("SELECT DISTINCT name FROM run_params WHERE rid IN (" + runs +
+                               ") ORDER BY name LIMIT 1000", &out.params));
+    FERRY_RETURN_IF_ERROR(read("SELECT DISTINCT k.name FROM metric_summaries s JOIN metric_keys k ON k.kid = s.kid "
+                               "WHERE s.rid IN (" + runs + ") ORDER BY k.name LIMIT 1000", &out.metrics));
+    FERRY_RETURN_IF_ERROR(read("SELECT DISTINCT key FROM run_tags WHERE rid IN (" + runs +
+                               ") ORDER BY key LIMIT 1000", &out.tags));
+    return out;
+  }
+
   Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id, const std::string& key,
-                                                          int64_t max_points, int64_t* total) override {
+                                                          int64_t max_points, int64_t* total,
+                                                          int64_t* max_seq) override {
     std::lock_guard lock(mu_);
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
     std::vector<model::MetricPoint> out;
     *total = 0;
+    if (max_seq) *max_seq = 0;
     FERRY_ASSIGN_OR_RETURN(Stmt k, db_.Prepare("SELECT kid FROM metric_keys WHERE name=?"));
     k.Bind(1, key);
     FERRY_ASSIGN_OR_RETURN(bool has_key, k.Step());
     if (!has_key) return out;
     const int64_t kid = k.Int(0);
-    FERRY_ASSIGN_OR_RETURN(Stmt c, db_.Prepare("SELECT count FROM metric_summaries WHERE rid=? AND kid=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt c, db_.Prepare("SELECT count, last_seq FROM metric_summaries WHERE rid=? AND kid=?"));
     c.Bind(1, rid).Bind(2, kid);
     FERRY_ASSIGN_OR_RETURN(bool has_count, c.Step());
     *total = has_count ? c.Int(0) : 0;
+    if (max_seq && has_count) *max_seq = c.Int(1);
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
         "SELECT seq, step, value, time FROM metrics WHERE rid=? AND kid=? ORDER BY seq"));
     st.Bind(1, rid).Bind(2, kid);
@@ -809,7 +874,7 @@ class SqliteMetadataStore final : public MetadataStore {
     std::lock_guard lock(mu_);
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
-        "SELECT k.name, s.count, s.min, s.max, s.last, s.last_step FROM metric_summaries s "
+        "SELECT k.name, s.count, s.min, s.max, s.last, s.last_step, s.last_seq FROM metric_summaries s "
         "JOIN metric_keys k ON k.kid = s.kid WHERE s.rid=? ORDER BY k.name"));
     st.Bind(1, rid);
     std::vector<model::MetricSummary> out;
@@ -818,7 +883,8 @@ class SqliteMetadataStore final : public MetadataStore {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
       out.push_back({st.Text(0), st.Int(1), st.IsNull(2) ? nan : st.Double(2),
-                     st.IsNull(3) ? nan : st.Double(3), st.IsNull(4) ? nan : st.Double(4), st.Int(5)});
+                     st.IsNull(3) ? nan : st.Double(3), st.IsNull(4) ? nan : st.Double(4), st.Int(5),
+                     st.Int(6)});
     }
     return out;
   }

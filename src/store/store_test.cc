@@ -145,6 +145,54 @@ TEST_F(StoreTest, MetricSeriesKeepsEachSlicesExtremesInOrder) {
   EXPECT_EQ(total, 0);
 }
 
+TEST_F(StoreTest, MetricsAfterACursorAndTheSeriesCursorAgree) {
+  auto r = store_->CreateRun(MakeRun("live"), {}, "t", 1);
+  ASSERT_TRUE(r.ok());
+  std::vector<model::MetricPoint> pts;
+  for (int64_t i = 0; i < 50; ++i) pts.push_back({i, "loss", 1.0 / (i + 1), i, 100.0 + i});
+  ASSERT_EQ(*store_->AppendMetrics(r->rid, pts), 50);
+  int64_t total = 0, max_seq = -1;
+  auto s = store_->GetMetricSeries("live", "loss", 10, &total, &max_seq);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(total, 50);
+  EXPECT_EQ(max_seq, 49);  // the series' true end, though the last point may not be returned
+  std::vector<model::MetricPoint> more;
+  for (int64_t i = 50; i < 60; ++i) more.push_back({i, "loss", 0.0, i, 200.0 + i});
+  ASSERT_EQ(*store_->AppendMetrics(r->rid, more), 10);
+  auto after = store_->GetMetricsAfter("live", "loss", max_seq, 4);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 4u);
+  EXPECT_EQ((*after)[0].seq, 50);
+  EXPECT_EQ((*after)[3].step, 53);
+  EXPECT_TRUE(store_->GetMetricsAfter("live", "loss", 59, 100)->empty());
+  EXPECT_TRUE(store_->GetMetricsAfter("live", "nope", -1, 100)->empty());
+  auto sums = store_->MetricSummaries("live");
+  ASSERT_EQ(sums->size(), 1u);
+  EXPECT_EQ((*sums)[0].last_seq, 59);
+  EXPECT_EQ((*sums)[0].count, 60);
+}
+
+TEST_F(StoreTest, RunKeysComeFromTheNewestRuns) {
+  for (int i = 0; i < 3; ++i) {
+    std::string id = "k" + std::to_string(i);
+    auto r = store_->CreateRun(MakeRun(id), {}, "t", 1 + i);
+    ASSERT_TRUE(r.ok());
+    ASSERT_TRUE(store_->SetParams(id, {{"p" + std::to_string(i), "1"}}).ok());
+    ASSERT_TRUE(store_->SetTags(id, {{"t" + std::to_string(i), "x"}}).ok());
+    std::vector<model::MetricPoint> pts = {{0, "m" + std::to_string(i), 1.0, 0, 1.0}};
+    ASSERT_EQ(*store_->AppendMetrics(r->rid, pts), 1);
+  }
+  auto all = store_->ListRunKeys("", 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->params, (std::vector<std::string>{"p0", "p1", "p2"}));
+  EXPECT_EQ(all->metrics, (std::vector<std::string>{"m0", "m1", "m2"}));
+  EXPECT_EQ(all->tags, (std::vector<std::string>{"t0", "t1", "t2", "team"}));
+  auto newest = store_->ListRunKeys("", 2);  // k2 and k1 only
+  EXPECT_EQ(newest->params, (std::vector<std::string>{"p1", "p2"}));
+  auto other = store_->ListRunKeys("no-such-experiment", 100);
+  EXPECT_TRUE(other->params.empty());
+}
+
 TEST_F(StoreTest, RunListFiltersByTagsAndParamsSortsByMetricOrParamAndCounts) {
   // 5 runs: lr 0.1, 0.01, 1e-3, "auto", none; loss decreasing with the index; team tag alternating.
   const char* lrs[] = {"0.1", "0.01", "1e-3", "auto", nullptr};
