@@ -8,6 +8,8 @@
 # real sshd "remote hosts" in network namespaces for the SSH target's tests (tests/support/sshd.py).
 # slurm-wlm/munge: a real Slurm 22.05 cluster (slurmctld + slurmd per netns) for the Slurm target's
 # tests (tests/support/slurm.py); no slurmdbd/mariadb (no accounting: squeue/scontrol instead).
+# chromium + fonts-liberation: the browser the Studio end-to-end tests drive (playwright-core
+# with the system browser, no browser download).
 # libpmix-dev: only for its unversioned libpmix.so, which Slurm's mpi/pmix plugin dlopens (without it
 # `srun --mpi=pmix` fails: "can not load PMIx library"). openmpi-bin + python3-mpi4py: MPI jobs with
 # no compiler step (libopenmpi-dev would add gfortran, ~70 MB). python3-torch: gloo all_reduce jobs
@@ -23,7 +25,13 @@ DEB_PACKAGES=(
   podman runc catatonit busybox-static
   openssh-server openssh-client rsync iproute2 util-linux openssl iptables procps
   slurm-wlm munge libpmix-dev openmpi-bin python3-mpi4py python3-torch
+  chromium fonts-liberation
 )
+# Studio (web/) builds with Node.js 18+ and npm; Debian's are used unless a newer node is
+# installed already (e.g. from NodeSource, which bundles npm).
+if ! command -v npm >/dev/null 2>&1; then
+  DEB_PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -1,0 +1,190 @@
+// Types of the Ferry REST API (docs/openapi.yaml). Everything the server may leave out is optional.
+
+export type MetricValue = number | 'nan' | 'inf' | '-inf' | string;
+
+export interface MetricSummary {
+  last?: MetricValue;
+  min?: MetricValue;
+  max?: MetricValue;
+  count?: number;
+  last_step?: number;
+}
+
+export interface GitState {
+  remote_url?: string;
+  branch?: string;
+  commit?: string;
+  dirty?: boolean;
+}
+
+export interface StatusEvent {
+  status: string;
+  time: number;
+  reason?: string;
+}
+
+export interface Run {
+  id: string;
+  experiment: string;
+  target: string;
+  status: string;
+  script: string;
+  arguments?: string[];
+  python?: string;
+  snapshot_id?: string;
+  tags?: Record<string, string>;
+  created_at: number;
+  started_at?: number;
+  ended_at?: number;
+  exit_code?: number | null;
+  error?: string;
+  attempt?: number;
+  cancel_requested?: boolean;
+  kind?: string;
+  parent_id?: string | null;
+  node_count?: number;
+  git?: GitState | null;
+  queue_reason?: string;
+  submitted_by?: string;
+  environment_variables?: Record<string, string>;
+  max_run_duration_seconds?: number | null;
+  gpus?: number;
+  gpu_ids?: number[];
+  requeue_on_node_loss?: boolean;
+  environment?: Record<string, unknown> | null;
+  docker?: Record<string, unknown> | null;
+  params?: Record<string, string>;
+  metrics?: Record<string, MetricSummary>;
+  history?: StatusEvent[];
+  [k: string]: unknown;
+}
+
+export interface RunList {
+  runs: Run[];
+  total?: number;
+}
+
+export interface RunKeys {
+  params: string[];
+  metrics: string[];
+  tags: string[];
+}
+
+export interface Experiment {
+  name: string;
+  created_at: number;
+}
+
+export interface MetricPoint {
+  step: number;
+  value: MetricValue;
+  time?: number;
+  rank?: number;
+}
+
+export interface MetricsResponse {
+  metrics: Record<string, MetricPoint[]>;
+  downsampled?: Record<string, { points: number; returned: number }>;
+}
+
+export interface Artifact {
+  path: string;
+  size: number;
+  hash?: string;
+}
+
+export interface SweepTrial {
+  id: string;
+  status: string;
+  created_at?: number;
+  started_at?: number;
+  ended_at?: number;
+  parameters?: Record<string, string | number>;
+  metric?: number | null;
+  last?: number | null;
+  reports?: number;
+  reason?: string;
+  error?: string;
+}
+
+export interface SweepSettings {
+  sampling?: string;
+  seed?: number;
+  policy?: string;
+  primary_metric_name?: string;
+  primary_metric_goal?: string;
+  max_total_runs?: number;
+  max_concurrent_runs?: number;
+  max_duration_minutes?: number;
+  spec_file?: string;
+  parameters?: { name: string; expression: string }[];
+}
+
+export interface Sweep extends Run {
+  sweep: SweepSettings;
+  counts?: Record<string, number>;
+  best?: SweepTrial | null;
+  trials: SweepTrial[];
+}
+
+export interface ComputeNode {
+  node?: string;
+  state?: string;
+  slurm_state?: string;
+  provider_state?: string;
+  partition?: string;
+  address?: string;
+  error?: string;
+  since?: number;
+  cpus?: number;
+  gres?: string;
+  [k: string]: unknown;
+}
+
+export interface Compute {
+  name: string;
+  kind: string;
+  created_at?: number;
+  state: string;
+  state_reason?: string;
+  owner?: string;
+  active_runs?: number;
+  queued_runs?: number;
+  max_concurrent_runs?: number;
+  capabilities?: Record<string, boolean>;
+  details?: Record<string, any>;
+  runs?: { id: string; status: string }[];
+}
+
+export interface AttachResult {
+  name?: string;
+  kind?: string;
+  facts?: Record<string, unknown>;
+  warnings?: string[];
+}
+
+export interface Health {
+  status?: string;
+  version?: string;
+  workspace?: string;
+  name?: string;
+}
+
+// Run stream events (GET /api/v1/runs/{id}/stream).
+export interface SeriesEvent {
+  key: string;
+  points: MetricPoint[];
+  total?: number;
+  downsampled?: boolean;
+}
+export interface PointsEvent {
+  key: string;
+  points: MetricPoint[];
+}
+export interface LogStreamEvent {
+  rank: number;
+  offset: number;
+  next_offset?: number;
+  text: string;
+  truncated_before?: number;
+}
