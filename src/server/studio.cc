@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/crypto.h"
 #include "common/fs.h"
@@ -17,6 +18,7 @@
 #include "server/api.h"
 #include "server/api_json.h"
 #include "server/log_store.h"
+#include "scheduler/scheduler.h"
 #include "store/metadata_store.h"
 
 namespace ferry::server {
@@ -167,18 +169,34 @@ net::EventStream WorkspaceEventStream(const ApiDeps& d) {
   net::EventStream es;
   es.channels = {kRunsChannel};
   es.min_interval = std::chrono::milliseconds(500);
-  const std::atomic<uint64_t>* changes = d.run_changes;
-  const Clock* clock = d.clock;
-  auto last = std::make_shared<std::optional<uint64_t>>();
-  es.poll = [changes, clock, last](bool*) {
-    uint64_t now = changes ? changes->load() : 0;
-    if (!last->has_value()) {
-      *last = now;
-      return SseEvent("ready", {{"time", clock->Now()}});
+  // Targets change state without a run changing (a host drops, a tunnel comes up): their
+  // states are compared on every poll, which runs at least every 5 s.
+  es.keepalive = std::chrono::milliseconds(5000);
+  const ApiDeps* deps = &d;
+  struct Seen {
+    std::optional<uint64_t> changes;
+    std::string targets;
+  };
+  auto seen = std::make_shared<Seen>();
+  es.poll = [deps, seen](bool*) {
+    uint64_t now = deps->run_changes ? deps->run_changes->load() : 0;
+    std::string targets;
+    if (auto list = deps->store->ListTargets(); list.ok()) {
+      for (const auto& t : *list) {
+        auto target = deps->scheduler->GetTarget(t.name);
+        targets += t.name + "\x1f" + (target ? target->NotReady() : "(unavailable)") + "\x1e";
+      }
     }
-    if (**last == now) return std::string();
-    *last = now;
-    return SseEvent("changed", {{"time", clock->Now()}});
+    if (!seen->changes.has_value()) {
+      seen->changes = now;
+      seen->targets = std::move(targets);
+      return SseEvent("ready", {{"time", deps->clock->Now()}});
+    }
+    if (*seen->changes == now && seen->targets == targets) return std::string();
+    bool computes = seen->targets != targets;
+    seen->changes = now;
+    seen->targets = std::move(targets);
+    return SseEvent("changed", {{"time", deps->clock->Now()}, {"computes", computes}});
   };
   return es;
 }

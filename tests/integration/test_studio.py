@@ -1,0 +1,285 @@
+"""Studio end to end in a real browser: Debian's chromium driven by playwright-core
+(tests/support/browser.py), against a real server serving the built UI (build/web). Each
+test saves screenshots of the pages it saw under build/test-artifacts/studio/ (CI keeps
+them as artifacts). Server-side pieces of Studio are tested over plain HTTP in
+test_studio_api.py; the front end's logic by Vitest (web/src/lib/*.test.ts)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from browser import Browser, missing  # noqa: E402
+from sshd import SshLab  # noqa: E402
+
+from conftest import wait_until  # noqa: E402
+from test_runs import write  # noqa: E402
+from test_sweeps import setup as sweep_setup, submit as sweep_submit, wait_sweep  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def browser(ferry_bin):
+    why = missing()
+    if why:
+        pytest.fail(f"a browser is required for the Studio tests: {why}")
+    if not (Path(ferry_bin).parent.parent / "web" / "index.html").exists():
+        pytest.fail(f"Studio is not built next to {ferry_bin} (make builds it into build/web)")
+    b = Browser()
+    yield b
+    errors = b.console_errors()
+    b.close()
+    # The pages must not throw or break the CSP. The browser also logs each 4xx answer the
+    # tests provoke on purpose (a bad token, a bad form); those are shown in the page.
+    assert not [e for e in errors if "server responded with a status of 4" not in e], errors
+
+
+def sign_in(b: Browser, ws, route: str = "#/runs"):
+    b.goto(f"{ws.url}/#token={ws.token}")
+    b.wait("[data-testid=nav-runs]")
+    b.goto(f"{ws.url}/{route}")
+
+
+def test_sign_in_and_what_an_empty_workspace_says(workspace, browser):
+    b = browser
+    b.goto(workspace.url + "/")
+    b.wait("[data-testid=signin]")
+    b.screenshot("signin")
+    b.fill("[data-testid=signin-token]", "not-the-token")
+    b.click("[data-testid=signin-submit]")
+    b.wait_fn("return document.querySelector('[data-testid=signin]') &&"
+              " /token/i.test(document.querySelector('[data-testid=signin]').innerText) &&"
+              " document.querySelector('[data-testid=error-box], [data-testid=form-error], .form-error, [role=alert]');")
+    b.fill("[data-testid=signin-token]", workspace.token)
+    b.click("[data-testid=signin-submit]")
+    b.wait("[data-testid=nav-runs]")
+    b.goto(workspace.url + "/#/runs")
+    b.wait("[data-testid=empty-state]")
+    assert "ferry run submit" in b.text("[data-testid=empty-state]")
+    b.screenshot("runs-empty")
+    # The token stays in the browser only; the address bar no longer shows it.
+    assert workspace.token not in b.eval("return location.href;")
+
+
+LIVE = """
+import os, time
+from ferry import Run
+run = Run.get_context()
+for i in range(30):
+    print(f"step {i} loss {1.0 / (i + 1):.4f}", flush=True)
+    run.log("loss", 1.0 / (i + 1))
+    time.sleep(0.3)
+os.makedirs("outputs", exist_ok=True)
+open("outputs/model.txt", "w").write("weights\\n")
+"""
+
+
+def test_a_run_submitted_from_the_cli_shows_up_and_its_logs_and_chart_update_live(workspace, src, browser, tmp_path):
+    b = browser
+    sign_in(b, workspace)
+    b.wait("[data-testid=empty-state]")
+    write(src / "live.py", LIVE)
+    run_id, _ = workspace.submit(src, "live.py", extra=("--tag", "team=vision"))
+    # The new run appears without a reload (the workspace stream), then opens.
+    b.wait(f"[data-testid=run-row][data-run-id='{run_id}']", timeout=30)
+    b.screenshot("runs-one-live")
+    b.click(f"[data-testid=run-row][data-run-id='{run_id}']")
+    b.wait("[data-testid=run-status]")
+    b.click("[data-testid=tab-logs]")
+    b.wait_fn("return /step 2 /.test(document.querySelector('[data-testid=log-view]')?.innerText || '');")
+    early = b.text("[data-testid=log-view]")
+    assert "step 29" not in early, "the log should still be growing"
+    b.wait_fn("return /step 8 /.test(document.querySelector('[data-testid=log-view]')?.innerText || '');")
+    b.screenshot("run-logs-live")
+    b.click("[data-testid=tab-metrics]")
+    b.wait("[data-testid=metric-chart][data-key=loss][data-drawn='1']")
+    n1 = int(b.attr("[data-testid=metric-chart][data-key=loss]", "data-points"))
+    assert 1 <= n1 < 30
+    n2 = b.wait_fn("const c = document.querySelector('[data-testid=metric-chart][data-key=loss]');"
+                   f" const n = +c.getAttribute('data-points'); return n > {n1} ? n : 0;")
+    assert n2 > n1
+    b.screenshot("run-metrics-live")
+    b.wait_fn("return document.querySelector('[data-testid=run-status]')?.innerText.trim() === 'Completed';", timeout=60)
+    b.wait_fn("return document.querySelector('[data-testid=metric-chart][data-key=loss]')?.getAttribute('data-points') === '30';")
+    b.click("[data-testid=tab-logs]")
+    b.wait_fn("return /step 29 /.test(document.querySelector('[data-testid=log-view]')?.innerText || '');")
+    # Overview: the status timeline with every step the run took.
+    b.click("[data-testid=tab-overview]")
+    timeline = b.text("[data-testid=status-timeline]")
+    for status in ("Queued", "Running", "Completed"):
+        assert status in timeline, timeline
+    b.screenshot("run-overview")
+    # Outputs: a signed download link that works without the token.
+    b.click("[data-testid=tab-outputs]")
+    b.wait("[data-testid=artifact-link][data-path='outputs/model.txt']")
+    b.screenshot("run-outputs")
+    saved = tmp_path / "model.txt"
+    name = b.download("[data-testid=artifact-link][data-path='outputs/model.txt']", saved)
+    assert name == "model.txt" and saved.read_text() == "weights\n"
+    # Snapshot: the file tree and a file's text.
+    b.click("[data-testid=tab-snapshot]")
+    b.click("[data-testid=snapshot-file][data-path='live.py']")
+    b.wait_fn("return /Run.get_context/.test(document.querySelector('[data-testid=file-view]')?.innerText || '');")
+    b.screenshot("run-snapshot")
+    # The table filters by tag and shows the run's metric as a column.
+    b.goto(f"{workspace.url}/#/runs")
+    b.fill("[data-testid=filter-tag]", "team=nobody")
+    b.press("[data-testid=filter-tag]", "Enter")
+    b.wait("[data-testid=empty-state]")
+    b.fill("[data-testid=filter-tag]", "team=vision")
+    b.press("[data-testid=filter-tag]", "Enter")
+    b.wait(f"[data-testid=run-row][data-run-id='{run_id}']")
+
+
+def test_narrow_window_and_compare(workspace, src, browser):
+    b = browser
+    write(src / "m.py", """
+        import sys
+        from ferry import Run
+        run = Run.get_context()
+        for i in range(20):
+            run.log("loss", float(sys.argv[1]) / (i + 1))
+    """)
+    a, _ = workspace.submit(src, "m.py", "1", wait=True)
+    c, _ = workspace.submit(src, "m.py", "2", wait=True)
+    sign_in(b, workspace, f"#/compare?runs={a},{c}&metric=loss")
+    b.wait("[data-testid=compare-chart][data-series='2']")
+    b.screenshot("compare")
+    b.viewport(600, 800)
+    b.goto(f"{workspace.url}/#/runs")
+    b.wait(f"[data-testid=run-row][data-run-id='{a}']")
+    # Nothing sticks out of the window sideways but the table's own scroller.
+    overflow = b.eval("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+    assert overflow <= 1, overflow
+    b.screenshot("runs-narrow")
+    b.viewport(1280, 800)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    reason = SshLab.unavailable_reason()
+    if reason:
+        pytest.fail(f"real sshd hosts are required (scripts/setup.sh installs openssh-server): {reason}")
+    with SshLab(tmp_path / "ssh", hosts=1) as lab:
+        yield lab
+
+
+def test_attach_an_ssh_host_with_the_form_then_detach_it(workspace, browser, lab):
+    b = browser
+    host = lab.hosts[0]
+    sign_in(b, workspace, "#/compute")
+    b.wait("[data-testid=compute-row][data-name=local]")
+    b.click("[data-testid=attach-button]")
+    b.click("[data-testid=attach-kind-ssh]")
+    form = "[data-testid=attach-form]"
+    # The client's own check first, then the server's message verbatim (as the CLI prints it).
+    b.fill(f"{form} input[name=name]", "bad name!")
+    b.click("[data-testid=attach-submit]")
+    b.wait("[data-testid=form-error]")
+    b.fill(f"{form} input[name=name]", "box")
+    b.fill(f"{form} input[name=host]", host.ip)
+    b.fill(f"{form} input[name=port]", str(host.port))
+    b.fill(f"{form} input[name=user]", host.user)
+    b.fill(f"{form} input[name=key_file]", "relative/key")
+    b.click("[data-testid=attach-submit]")
+    b.wait_fn("return /absolute/i.test(document.querySelector('[data-testid=form-error]')?.innerText || '');")
+    cli = workspace.cli("compute", "attach", "ssh", "box2", "--host", host.ip, "--key", "relative/key", check=False)
+    server_msg = b.text("[data-testid=form-error]")
+    assert "key" in server_msg.lower()
+    assert cli.returncode != 0
+    b.screenshot("compute-attach-error")
+    b.fill(f"{form} input[name=key_file]", str(lab.client_key))
+    b.click("[data-testid=attach-submit]")
+    b.wait("[data-testid=compute-row][data-name=box]", timeout=120)
+    assert "ssh" in b.text("[data-testid=compute-row][data-name=box]")
+    assert workspace.cli_json("compute", "show", "box")["kind"] == "ssh"
+    b.screenshot("compute-list")
+    b.goto(f"{workspace.url}/#/compute/box")
+    b.wait("[data-testid=compute-details]")
+    b.wait_fn("return /ready/i.test(document.querySelector('[data-testid=compute-details]')?.innerText || '');",
+              timeout=60)
+    b.screenshot("compute-details")
+    b.click("[data-testid=detach-button]")
+    b.wait("[data-testid=confirm-dialog]")
+    b.screenshot("compute-detach-confirm")
+    b.click("[data-testid=confirm-yes]")
+    b.wait("[data-testid=compute-row][data-name=local]")
+    wait_until(lambda: "box" not in workspace.cli("compute", "list").stdout, 30, "box to be detached")
+    assert b.count("[data-testid=compute-row][data-name=box]") == 0
+
+
+def test_sweep_page_shows_trials_best_and_parallel_coordinates(workspace, src, browser):
+    sweep_setup(src, """\
+        sampling:
+          type: grid
+          parameter_space:
+          - name: --penalty
+            expression: choice
+            values: [1.1, 3.1, 0.9]
+        policy:
+          type: BanditPolicy
+          evaluation_interval: 1
+          slack_factor: 0.2
+        primary_metric_name: Accuracy
+        primary_metric_goal: Maximize
+        max_concurrent_runs: 1
+        """, epochs=12, sleep=0.15)
+    sweep_id, r = sweep_submit(workspace, src)
+    assert sweep_id, r.stderr
+    s = wait_sweep(workspace, sweep_id, timeout=240)
+    stopped = [t["id"] for t in s["trials"] if t["status"] == "Canceled"]
+    assert stopped, s["trials"]  # penalty 3.1 is hopeless: the policy stops it
+    b = browser
+    sign_in(b, workspace, f"#/sweeps/{sweep_id}")
+    b.wait("[data-testid=sweep-summary]")
+    b.wait(f"[data-testid=trials-table] [data-testid=trial-row][data-run-id='{s['best']['id']}']")
+    assert b.count("[data-testid=trial-row]") == 3
+    for t in stopped:
+        assert b.attr(f"[data-testid=trial-row][data-run-id='{t}']", "data-stopped") == "1"
+    assert s["best"]["id"] in b.text("[data-testid=best-trial]")
+    b.wait("[data-testid=parcoords][data-lines='3']")
+    b.wait("[data-testid=sweep-metric-chart]")
+    b.screenshot("sweep", full_page=True)
+    # The runs table lists the sweep and opens its page.
+    b.goto(f"{workspace.url}/#/runs")
+    b.click(f"[data-testid=run-row][data-run-id='{sweep_id}']")
+    b.wait("[data-testid=parcoords]")
+
+
+def test_runs_table_pages_through_100000_runs(make_workspace, browser, ferry_bin):
+    ws = make_workspace()
+    ws.stop_server()
+    seed = Path(ferry_bin).parent.parent / "bench" / "seed_runs"
+    subprocess.run([str(seed), str(ws.home / "ferry.db"), "100000"], check=True, capture_output=True)
+    ws.start_server()
+    b = browser
+    sign_in(b, ws)
+    b.wait("[data-testid=run-row][data-run-id='seed-0100000']")  # newest first
+    assert b.text("[data-testid=runs-total]").replace(",", "").replace("\u202f", "").find("100000") >= 0
+    assert b.eval("return performance.getEntriesByName('ferry:runs-first-page').length;") >= 1
+    rendered = b.count("[data-testid=run-row]")
+    assert 10 <= rendered <= 300, rendered  # virtualised: only what is on screen
+    b.screenshot("runs-100k")
+    # The far end comes from the server's last page, on demand.
+    b.eval("const t = document.querySelector('[data-testid=runs-table]'); t.scrollTop = t.scrollHeight;")
+    b.wait("[data-testid=run-row][data-run-id='seed-0000001']", timeout=30)
+    assert b.count("[data-testid=run-row]") <= 300
+    b.screenshot("runs-100k-end")
+    # Sorted by a metric column and filtered, still server-side.
+    b.select("[data-testid=filter-status]", "Failed")
+    b.wait_fn("const t = document.querySelector('[data-testid=runs-total]')?.innerText || '';"
+              " return /10[,.\u202f ]?000/.test(t);")
+    b.fill("[data-testid=filter-metric]", "loss<0.002")
+    b.press("[data-testid=filter-metric]", "Enter")
+    b.wait_fn("const rows = [...document.querySelectorAll('[data-testid=run-row]')];"
+              " const t = document.querySelector('[data-testid=runs-total]')?.innerText || '';"
+              " return rows.length > 0 && !/10[,.\u202f ]?000/.test(t);")
+    b.fill("[data-testid=filter-metric]", "loss<<")
+    b.press("[data-testid=filter-metric]", "Enter")
+    b.wait_fn("return /loss<0.5/.test(document.body.innerText);")
+    b.screenshot("runs-100k-filtered")
