@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "store/metadata_store.h"
 
@@ -45,6 +46,20 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "seed_runs: %s\n", made.status().ToString().c_str());
       return 1;
     }
+    // The long series goes through the store, as an agent's points do (summaries, rollups).
+    std::vector<ferry::model::MetricPoint> batch;
+    for (long n = 0; n < points; ++n) {
+      double v = 2.0 / (1.0 + n / 5000.0) + 0.1 * static_cast<double>((n * 7919) % 1000) / 1000.0;
+      batch.push_back({n, "loss", v, n, 1.7e9 + n * 0.01});
+      if (batch.size() == 20000 || n + 1 == points) {
+        auto st = (*store)->AppendMetrics(made->rid, batch);
+        if (!st.ok()) {
+          std::fprintf(stderr, "seed_runs: %s\n", st.status().ToString().c_str());
+          return 1;
+        }
+        batch.clear();
+      }
+    }
   }
   sqlite3* db = nullptr;
   if (sqlite3_open(db_path.c_str(), &db) != SQLITE_OK) return 1;
@@ -69,22 +84,10 @@ INSERT OR REPLACE INTO run_tags(rid, key, value)
 INSERT OR IGNORE INTO metric_keys(name) VALUES('loss');
 INSERT OR REPLACE INTO metric_summaries(rid, kid, count, min, max, last, last_step, last_seq)
   SELECT rid, (SELECT kid FROM metric_keys WHERE name = 'loss'), 1, v, v, v, 0, 0
-  FROM (SELECT rid, 1.0 / (1 + (rid * 7919) % 1000) AS v FROM runs WHERE id GLOB 'seed-*');
+  FROM (SELECT rid, 1.0 / (1 + (rid * 7919) % 1000) AS v FROM runs WHERE id GLOB 'seed-*'
+        AND (id != 'seed-0000001' OR NOT EXISTS (SELECT 1 FROM metric_summaries s WHERE s.rid = runs.rid)));
 COMMIT;
-)sql" + (points <= 0 ? std::string() : R"sql(
-BEGIN;
-WITH RECURSIVE p(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM p WHERE n < )sql" + std::to_string(points - 1) + R"sql()
-INSERT OR REPLACE INTO metrics(rid, kid, seq, step, value, time)
-  SELECT (SELECT rid FROM runs WHERE id = 'seed-0000001'), (SELECT kid FROM metric_keys WHERE name = 'loss'),
-         n, n, 2.0 / (1.0 + n / 5000.0) + 0.1 * ((n * 7919) % 1000) / 1000.0, 1.7e9 + n * 0.01 FROM p;
-UPDATE metric_summaries SET count = )sql" + std::to_string(points) + R"sql(,
-  min = (SELECT MIN(value) FROM metrics WHERE rid = metric_summaries.rid AND kid = metric_summaries.kid),
-  max = (SELECT MAX(value) FROM metrics WHERE rid = metric_summaries.rid AND kid = metric_summaries.kid),
-  last = (SELECT value FROM metrics WHERE rid = metric_summaries.rid AND kid = metric_summaries.kid ORDER BY seq DESC LIMIT 1),
-  last_step = )sql" + std::to_string(points - 1) + ", last_seq = " + std::to_string(points - 1) + R"sql(
-  WHERE rid = (SELECT rid FROM runs WHERE id = 'seed-0000001');
-COMMIT;
-)sql");
+)sql";
   char* err = nullptr;
   if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::fprintf(stderr, "seed_runs: %s\n", err ? err : "sqlite error");

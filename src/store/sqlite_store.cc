@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <set>
 #include <limits>
+#include <map>
 #include <optional>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -102,7 +103,23 @@ CREATE TABLE experiment_tags(
 ALTER TABLE runs ADD COLUMN name TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN lifecycle_stage TEXT NOT NULL DEFAULT 'active';
 )sql",
+    // 7: per 256 consecutive sequence numbers of a run's key, the count and the lowest and
+    // highest points (whole; `any` for a bucket of NaNs only), kept with every append, so a
+    // chart of a long series reads these rows instead of every point. Series stored before
+    // this migration have none (their counts do not add up) and are read point by point.
+    R"sql(
+CREATE TABLE metric_rollups(
+  rid INTEGER NOT NULL, kid INTEGER NOT NULL, bucket INTEGER NOT NULL, count INTEGER NOT NULL,
+  lo_seq INTEGER, lo_step INTEGER, lo_value REAL, lo_time REAL,
+  hi_seq INTEGER, hi_step INTEGER, hi_value REAL, hi_time REAL,
+  any_seq INTEGER NOT NULL, any_step INTEGER NOT NULL, any_time REAL NOT NULL,
+  PRIMARY KEY(rid, kid, bucket)) WITHOUT ROWID;
+)sql",
 };
+
+// Sequence numbers per rollup bucket (as a shift).
+constexpr int kRollupShift = 8;
+
 
 model::Experiment MakeExperiment(int64_t id, std::string name, double created_at) {
   model::Experiment e;
@@ -825,6 +842,17 @@ class SqliteMetadataStore final : public MetadataStore {
       return p;
     };
     const int64_t buckets = std::max<int64_t>(1, max_points / 2);
+    if (max_points > 0 && *total > max_points) {
+      // A long series: from its rollups when they are complete and at least half as fine as
+      // the slices asked for (a few thousand rows instead of every point).
+      FERRY_ASSIGN_OR_RETURN(Stmt rc, db_.Prepare(
+          "SELECT COUNT(*), COALESCE(SUM(count), 0) FROM metric_rollups WHERE rid=? AND kid=?"));
+      rc.Bind(1, rid).Bind(2, kid);
+      FERRY_ASSIGN_OR_RETURN(bool any_row, rc.Step());
+      if (any_row && rc.Int(1) == *total && rc.Int(0) * 2 >= buckets) {
+        return SeriesFromRollupsLocked(rid, kid, key, rc.Int(0), buckets);
+      }
+    }
     if (max_points <= 0 || *total <= max_points) {
       for (;;) {
         FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -1150,6 +1178,58 @@ class SqliteMetadataStore final : public MetadataStore {
     return kid;
   }
 
+  // Groups consecutive rollup buckets into at most `slices` slices; each gives its lowest and
+  // highest point in sequence order (one NaN point for a slice of NaNs only).
+  Result<std::vector<model::MetricPoint>> SeriesFromRollupsLocked(int64_t rid, int64_t kid, const std::string& key,
+                                                                  int64_t rows, int64_t slices) {
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+        "SELECT lo_seq, lo_step, lo_value, lo_time, hi_seq, hi_step, hi_value, hi_time, any_seq, any_step, any_time "
+        "FROM metric_rollups WHERE rid=? AND kid=? ORDER BY bucket"));
+    st.Bind(1, rid).Bind(2, kid);
+    const int64_t per = (rows + slices - 1) / slices;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    std::vector<model::MetricPoint> out;
+    out.reserve(static_cast<size_t>(2 * slices));
+    std::optional<model::MetricPoint> lo, hi, any;
+    auto point = [&](int col, bool with_value) {
+      model::MetricPoint p;
+      p.key = key;
+      p.seq = st.Int(col);
+      p.step = st.Int(col + 1);
+      p.value = with_value ? st.Double(col + 2) : nan;
+      p.time = st.Double(with_value ? col + 3 : col + 2);
+      return p;
+    };
+    auto flush = [&] {
+      if (lo && hi) {
+        if (lo->seq == hi->seq) out.push_back(*lo);
+        else if (lo->seq < hi->seq) out.push_back(*lo), out.push_back(*hi);
+        else out.push_back(*hi), out.push_back(*lo);
+      } else if (any) {
+        out.push_back(*any);
+      }
+      lo.reset();
+      hi.reset();
+      any.reset();
+    };
+    for (int64_t i = 0;; ++i) {
+      FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      if (i > 0 && i % per == 0) flush();
+      if (!any) any = point(8, false);
+      if (!st.IsNull(0) && (!lo || st.Double(2) < lo->value)) lo = point(0, true);
+      if (!st.IsNull(4) && (!hi || st.Double(6) > hi->value)) hi = point(4, true);
+    }
+    flush();
+    return out;
+  }
+
+  // A batch's new points in one rollup bucket (pointers into the batch).
+  struct Rollup {
+    int64_t count = 0;
+    const model::MetricPoint *lo = nullptr, *hi = nullptr, *any = nullptr;
+  };
+
   struct Agg {
     int64_t count = 0;
     double min = std::numeric_limits<double>::infinity();
@@ -1169,10 +1249,24 @@ class SqliteMetadataStore final : public MetadataStore {
           "last=CASE WHEN excluded.last_seq>last_seq THEN excluded.last ELSE last END, "
           "last_step=CASE WHEN excluded.last_seq>last_seq THEN excluded.last_step ELSE last_step END, "
           "last_seq=MAX(last_seq, excluded.last_seq)"));
+      // A batch's lowest/highest point replaces the stored one (NaN-only sides are NULL).
+      std::string rollup_sql =
+          "INSERT INTO metric_rollups VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15) "
+          "ON CONFLICT(rid,kid,bucket) DO UPDATE SET count=count+excluded.count";
+      for (auto [side, cmp] : {std::pair{"lo", "<"}, std::pair{"hi", ">"}}) {
+        std::string s(side), wins = "excluded." + s + "_value IS NOT NULL AND (" + s + "_value IS NULL OR excluded." + s +
+                                    "_value " + cmp + " " + s + "_value)";
+        for (const char* col : {"_seq", "_step", "_time", "_value"}) {
+          rollup_sql += ", " + s + col + "=CASE WHEN " + wins + " THEN excluded." + s + col + " ELSE " + s + col + " END";
+        }
+      }
+      FERRY_ASSIGN_OR_RETURN(Stmt c, db_.Prepare(rollup_sql));
       metric_insert_.emplace(std::move(a));
       summary_upsert_.emplace(std::move(b));
+      rollup_upsert_.emplace(std::move(c));
     }
     std::unordered_map<int64_t, Agg> aggs;
+    std::map<std::pair<int64_t, int64_t>, Rollup> rollups;  // (kid, bucket)
     int64_t inserted = 0;
     Stmt& ins = *metric_insert_;
     for (const auto& p : points) {
@@ -1186,6 +1280,12 @@ class SqliteMetadataStore final : public MetadataStore {
       if (!r.ok()) return r.status();
       if (db_.Changes() == 0) continue;  // already stored: a resend after a lost ack
       ++inserted;
+      Rollup& roll = rollups[{kid, p.seq >> kRollupShift}];
+      if (roll.count++ == 0) roll.any = &p;
+      if (!std::isnan(p.value)) {
+        if (!roll.lo || p.value < roll.lo->value) roll.lo = &p;
+        if (!roll.hi || p.value > roll.hi->value) roll.hi = &p;
+      }
       Agg& a = aggs[kid];
       ++a.count;
       if (!std::isnan(p.value)) {
@@ -1208,6 +1308,16 @@ class SqliteMetadataStore final : public MetadataStore {
       up.Bind(7, a.last_step).Bind(8, a.last_seq);
       FERRY_RETURN_IF_ERROR(up.Run());
     }
+    Stmt& ru = *rollup_upsert_;
+    for (const auto& [kb, r] : rollups) {
+      ru.Bind(1, rid).Bind(2, kb.first).Bind(3, kb.second).Bind(4, r.count);
+      for (auto [pt, col] : {std::pair{r.lo, 5}, std::pair{r.hi, 9}}) {
+        if (pt) ru.Bind(col, pt->seq).Bind(col + 1, pt->step).Bind(col + 2, pt->value).Bind(col + 3, pt->time);
+        else ru.BindNull(col).BindNull(col + 1).BindNull(col + 2).BindNull(col + 3);
+      }
+      ru.Bind(13, r.any->seq).Bind(14, r.any->step).Bind(15, r.any->time);
+      FERRY_RETURN_IF_ERROR(ru.Run());
+    }
     return inserted;
   }
 
@@ -1215,7 +1325,7 @@ class SqliteMetadataStore final : public MetadataStore {
   Db db_;
   std::unordered_map<std::string, int64_t> key_cache_;
   std::unordered_map<int64_t, int64_t> client_seq_;  // run rid -> next client metric seq
-  std::optional<Stmt> key_insert_, key_select_, metric_insert_, summary_upsert_;
+  std::optional<Stmt> key_insert_, key_select_, metric_insert_, summary_upsert_, rollup_upsert_;
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
 // Unit tests for the SQLite metadata store and the file blob store.
 #include <gtest/gtest.h>
+
+#include <span>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -143,6 +145,44 @@ TEST_F(StoreTest, MetricSeriesKeepsEachSlicesExtremesInOrder) {
   auto none = store_->GetMetricSeries("series", "nope", 100, &total);
   EXPECT_TRUE(none->empty());
   EXPECT_EQ(total, 0);
+}
+
+TEST_F(StoreTest, LongSeriesDownsampleFromRollupsKeptAcrossBatches) {
+  auto r = store_->CreateRun(MakeRun("long"), {}, "t", 1);
+  ASSERT_TRUE(r.ok());
+  std::vector<model::MetricPoint> pts;
+  for (int64_t i = 0; i < 100000; ++i) {
+    double v = std::sin(i / 1000.0);
+    if (i == 43210) v = 50;   // a spike
+    if (i == 7770) v = -50;   // a dip
+    if (i >= 90000 && i < 91000) v = std::numeric_limits<double>::quiet_NaN();
+    pts.push_back({i, "loss", v, i, 1000.0 + i});
+  }
+  // Out of order and with a resend: buckets are merged by upsert, resent points not counted.
+  std::span<const model::MetricPoint> all(pts);
+  ASSERT_EQ(*store_->AppendMetrics(r->rid, all.subspan(50000)), 50000);
+  ASSERT_EQ(*store_->AppendMetrics(r->rid, all.subspan(0, 50100)), 50000);
+  ASSERT_EQ(*store_->AppendMetrics(r->rid, all.subspan(40000, 20000)), 0);
+  int64_t total = 0, max_seq = 0;
+  auto s = store_->GetMetricSeries("long", "loss", 200, &total, &max_seq);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(total, 100000);
+  EXPECT_EQ(max_seq, 99999);
+  // 391 buckets of 256 in 98 slices of 4, each with its lowest and highest point (the
+  // point-by-point path would give 100 slices of 1,000 and a lone NaN for 90,000..90,999).
+  EXPECT_EQ(s->size(), 196u);
+  bool spike = false, dip = false;
+  for (size_t i = 0; i < s->size(); ++i) {
+    if (i > 0) EXPECT_LT((*s)[i - 1].seq, (*s)[i].seq);
+    EXPECT_EQ((*s)[i].step, (*s)[i].seq);
+    EXPECT_EQ((*s)[i].time, 1000.0 + (*s)[i].seq);
+    spike = spike || (*s)[i].value == 50;
+    dip = dip || (*s)[i].value == -50;
+  }
+  EXPECT_TRUE(spike && dip);
+  // A coarse request of a shorter series reads the points themselves.
+  auto few = store_->GetMetricSeries("long", "loss", 100000, &total);
+  EXPECT_EQ(few->size(), 100000u);
 }
 
 TEST_F(StoreTest, MetricsAfterACursorAndTheSeriesCursorAgree) {
