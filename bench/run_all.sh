@@ -11,6 +11,8 @@
 #                                    #           `mlflow server`; installs bench/requirements-bench.txt)
 #                                    #           sweep_quality (Ferry's samplers and Optuna's TPE;
 #                                    #           installs bench/requirements-bench.txt into .venv)
+#                                    #           studio (Studio in chromium: 100,000-run table, a
+#                                    #           1M-point chart, and the MLflow UI on the same run)
 #
 # Benchmarks are not tests: numbers never change the exit status (only a benchmark that
 # fails to run does, and the others still run). Full output goes to the terminal and to a
@@ -52,7 +54,7 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking studio)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
@@ -83,6 +85,7 @@ for b in "${selected[@]}"; do
     sweep_overhead)     cmd=("$py" "$here/sweep_overhead.py") ;;
     sweep_asha)         cmd=("$py" "$here/sweep_asha.py") ;;
     mlflow_tracking)    bench_requirements && cmd=("$py" "$here/mlflow_tracking.py") ;;
+    studio)             bench_requirements && cmd=(env SEED_RUNS_BIN="$build/bench/seed_runs" "$py" "$here/studio.py") ;;
     sweep_quality)      cmd=(env SWEEP_QUALITY_BIN="$build/bench/sweep_quality" "$here/sweep_quality.sh" --seeds 20 --budget 200) ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
   esac
@@ -120,6 +123,8 @@ the same machine, and re-run when the machine was busy.
 | `log_call` | one `run.log("mse", 3.2)` online (one `os.write` per call). timeit 200k, best of 5. | bare `os.write` of 50 bytes; also `json.dumps` + buffered `f.write` | <= 10 us |
 | `metric_ingest` | `MetadataStore::AppendMetrics`, 2M points, batches of 20k, 10 keys (with summaries). Median of 3. | raw SQLite, same PRAGMAs, bare WITHOUT ROWID table, prepared INSERT, 20k per transaction | >= 500k points/s |
 | `metric_ingest_http` | `POST /api/v1/runs/{id}/metrics`, 1M points in batches of 20k, agent token, one keep-alive connection. | store-level AppendMetrics (same points) | - |
+| `studio` table | Studio's runs page over 100,000 runs: navigation -> first page of rows rendered and interactive (chromium, warm server, median of 5 loads after a cold one) | - | <= 1 s |
+| `studio` chart | Studio's run page, metrics tab, one metric of 1,000,000 points (server-side downsampling): navigation -> chart drawn | the same run and points in the MLflow UI (`mlflow server`, SQLite): navigation -> its chart's line drawn | <= 300 ms |
 | `snapshot` (a) | first `ferry run submit` of a 50k-file, ~600 MB git tree with a fresh home/server: walk + hash + upload + store. | `tar \\| zstd -1 -T1` (and `-T0`) to /dev/null | - |
 | `snapshot` (b) | the same submit again (stat cache warm, snapshot already stored). | `git status` on the tree | - |
 """
@@ -228,6 +233,16 @@ if r:
     rows.append((f"mlflow_tracking log-batch requests alone ({r.get('batches','?')} x 1,000)", f"{f(r,'ferry_raw_rate','{:.0f}')} metrics/s",
                  f"mlflow server (SQLite) {f(r,'mlflow_raw_rate','{:.0f}')} metrics/s", f"{f(r,'raw_ratio','{:.1f}')}x",
                  "-", "bodies prebuilt, one keep-alive connection: the servers alone"))
+r = result("studio") if "studio" in names else None
+if r:
+    rows.append(("studio table (100,000 runs)", f"{f(r,'table_ms','{:.0f}')} ms", "-", "-",
+                 f"<= 1000 ms: {'yes' if float(r.get('table_ms', 1e9)) <= 1000 else 'no'}",
+                 f"cold (first) load {f(r,'table_cold','{:.0f}')} ms; scroll to the oldest run {f(r,'scroll_end_ms','{:.0f}')} ms"))
+    rows.append(("studio chart (1,000,000 points)", f"{f(r,'chart_ms','{:.0f}')} ms",
+                 f"MLflow UI {f(r,'mlflow_ms','{:.0f}')} ms", f"{f(r,'ratio','{:.3f}')}x",
+                 f"<= 300 ms: {'yes' if float(r.get('chart_ms', 1e9)) <= 300 else 'no'}",
+                 f"cold loads: Ferry {f(r,'chart_cold','{:.0f}')} ms, MLflow {f(r,'mlflow_cold','{:.0f}')} ms; "
+                 f"{r.get('chart_points','?')} points drawn"))
 r = result("sweep_overhead") if "sweep_overhead" in names else None
 if r:
     rows.append((f"sweep_overhead ({r.get('trials','?')} trials, 2 at a time)", f"{f(r,'total_s')} s",

@@ -166,7 +166,7 @@ def main() -> None:
     finally:
         b.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("RESULT " + " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()))
+    print("RESULT " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in res.items()))
 
 
 if __name__ == "__main__":
