@@ -233,8 +233,8 @@ struct Api::Impl {
   std::vector<std::string> seg;  // path segments after /api/v1
   bool is_user = false;          // the workspace token or a named user's token
   bool is_admin = false;         // the workspace token: may manage users and compute targets
-  std::string user_name;         // a named user's name ("" for the workspace token)
-  std::string agent_run;         // the run whose agent token was presented
+  std::string user_name = {};    // a named user's name ("" for the workspace token)
+  std::string agent_run = {};    // the run whose agent token was presented
 
   HandlerResult Route();
 

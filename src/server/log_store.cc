@@ -5,7 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <memory>
 
 #include "common/fs.h"
 
@@ -13,6 +17,21 @@ namespace ferry::server {
 
 std::string LogStore::PathOf(const std::string& run_id) const {
   return JoinPath(root_, run_id + "/std_log.txt");
+}
+
+std::vector<int> LogStore::Ranks(const std::string& run_id) const {
+  std::vector<int> ranks = {0};
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(JoinPath(root_, run_id).c_str()), ::closedir);
+  if (!dir) return ranks;
+  while (dirent* d = ::readdir(dir.get())) {
+    std::string name = d->d_name;
+    if (name.size() < 5 || name.size() > 10 || name.rfind("rank", 0) != 0) continue;
+    std::string digits = name.substr(4);
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits[0] == '0') continue;
+    ranks.push_back(std::stoi(digits));
+  }
+  std::sort(ranks.begin(), ranks.end());
+  return ranks;
 }
 
 LogStore::Entry* LogStore::Get(const std::string& run_id) {

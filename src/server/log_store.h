@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -23,6 +24,9 @@ class LogStore {
   Result<uint64_t> Size(const std::string& run_id);
   // Up to max_bytes from offset (empty at or past the end).
   Result<std::string> Read(const std::string& run_id, uint64_t offset, uint64_t max_bytes);
+  // The ranks that have a log stream of their own ("<id>/rank<k>", k > 0), sorted; rank 0
+  // (the run's log) is always first.
+  std::vector<int> Ranks(const std::string& run_id) const;
 
  private:
   struct Entry {

@@ -27,5 +27,18 @@ TEST(LogStore, AppendIsIdempotentAtOffsets) {
   (void)RemoveAll(dir);
 }
 
+TEST(LogStore, RanksAreTheStreamsThatExist) {
+  char tmpl[] = "/tmp/ferry_logs_XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  LogStore logs(dir);
+  EXPECT_EQ(logs.Ranks("r"), std::vector<int>{0});  // nothing written yet
+  ASSERT_TRUE(logs.Append("r/rank10", 0, "x").ok());
+  ASSERT_TRUE(logs.Append("r/rank2", 0, "y").ok());
+  ASSERT_TRUE(logs.Append("other/rank1", 0, "z").ok());
+  ASSERT_TRUE(MakeDirs(dir + "/r/rank02").ok());  // not a name the server writes
+  EXPECT_EQ(logs.Ranks("r"), (std::vector<int>{0, 2, 10}));
+  (void)RemoveAll(dir);
+}
+
 }  // namespace
 }  // namespace ferry::server

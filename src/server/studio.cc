@@ -89,7 +89,7 @@ struct RunStreamState {
 
 constexpr uint64_t kLogTail = 1 << 20;         // a new viewer gets the last 1 MiB of each log
 constexpr uint64_t kLogChunk = 512 << 10;      // per rank per poll
-constexpr int kMaxRanks = 1024;
+constexpr size_t kMaxRanks = 1024;
 
 }  // namespace
 
@@ -264,8 +264,10 @@ net::EventStream RunEventStream(const ApiDeps& deps, const std::string& run_id, 
     }
     // Logs: each rank's stream (rank 0 is the run's log), from the last 1 MiB on.
     bool logs_current = true;
-    const int ranks = std::clamp(run->options.node_count * std::max(1, run->options.process_count_per_node), 1, kMaxRanks);
-    for (int rank = 0; rank < ranks; ++rank) {
+    // Every rank that has written (a rank's stream appears with its first bytes).
+    std::vector<int> ranks = d->logs->Ranks(run_id);
+    if (ranks.size() > kMaxRanks) ranks.resize(kMaxRanks);
+    for (int rank : ranks) {
       std::string key = rank == 0 ? run_id : run_id + "/rank" + std::to_string(rank);
       auto size = d->logs->Size(key);
       if (!size.ok()) continue;

@@ -122,6 +122,19 @@ def test_run_stream_of_a_finished_run_downsamples_and_tails_the_log(workspace, s
     assert status == 404
 
 
+def test_run_stream_sends_every_ranks_log(workspace, src):
+    write(src / "one.py", "print('rank zero', flush=True)\n")
+    run_id, _ = workspace.submit(src, "one.py", wait=True)
+    # Worker ranks post their own streams (as their agents do on a multi-node target).
+    for rank, text in ((1, "worker one\n"), (3, "worker three\n")):
+        status, body, _ = workspace.api("POST", f"/runs/{run_id}/logs?rank={rank}&offset=0", data=text,
+                                        headers={"Content-Type": "text/plain"})
+        assert status == 200, body
+    events = sse(workspace, f"/runs/{run_id}/stream")
+    logs = {d["rank"]: d["text"] for e, d in events if e == "log"}
+    assert logs == {0: "rank zero\n", 1: "worker one\n", 3: "worker three\n"}
+
+
 def test_workspace_stream_announces_run_changes(workspace, src):
     write(src / "quick.py", "print('hi')\n")
     got: list = []
