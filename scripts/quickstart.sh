@@ -21,4 +21,7 @@ out=$(mktemp -d)
 echo "== ferry run download $run_id --output-dir $out"
 "$FERRY" run download "$run_id" --output-dir "$out"
 echo
+echo "== ferry studio   (the web UI: open the link to see the run, its logs and metrics)"
+"$FERRY" studio
+echo
 echo "The workspace server keeps running in the background; stop it with: $FERRY server stop"
