@@ -283,3 +283,62 @@ def test_runs_table_pages_through_100000_runs(make_workspace, browser, ferry_bin
     b.press("[data-testid=filter-metric]", "Enter")
     b.wait_fn("return /loss<0.5/.test(document.body.innerText);")
     b.screenshot("runs-100k-filtered")
+
+
+@pytest.fixture
+def slurm(tmp_path):
+    from slurm import SlurmCluster
+    reason = SlurmCluster.unavailable_reason()
+    if reason:
+        pytest.fail(f"a real Slurm cluster is required (scripts/setup.sh installs slurm-wlm and munge): {reason}")
+    with SlurmCluster(tmp_path / "slurm", nodes=2) as c:
+        c.start()
+        yield c
+
+
+def test_attach_slurm_with_the_form_and_read_each_ranks_log(make_workspace, src, browser, slurm):
+    ws = make_workspace(env=slurm.client_env, bind=slurm.gateway)
+    b = browser
+    sign_in(b, ws, "#/compute")
+    b.click("[data-testid=attach-button]")
+    b.click("[data-testid=attach-kind-slurm]")
+    form = "[data-testid=attach-form]"
+    b.fill(f"{form} input[name=name]", "hpc")
+    b.check(f"{form} input[name=local]")
+    b.fill(f"{form} input[name=shared_dir]", str(slurm.shared_dir))
+    b.fill(f"{form} input[name=partition]", "nosuch")
+    b.click("[data-testid=attach-submit]")
+    # The server's check, word for word as `ferry compute attach slurm` prints it.
+    b.wait_fn("return /partition 'nosuch' does not exist; the cluster has:/.test("
+              "document.querySelector('[data-testid=form-error]')?.innerText || '');", timeout=60)
+    b.fill(f"{form} input[name=partition]", slurm.partition)
+    b.click("[data-testid=attach-submit]")
+    b.wait("[data-testid=compute-row][data-name=hpc]", timeout=60)
+    # Its two nodes, idle, counted in the list and listed on its page.
+    b.wait_fn("return /0 \\/ 2 \\/ 0 of 2/.test(document.querySelector(\"[data-testid=compute-row][data-name=hpc]\")"
+              "?.innerText || '');", timeout=30)
+    b.goto(f"{ws.url}/#/compute/hpc")
+    b.wait("[data-testid=compute-nodes]")
+    for node in slurm.node_names:
+        assert node in b.text("[data-testid=compute-nodes]")
+    b.screenshot("compute-slurm")
+    write(src / "two.py", """
+        import os, time
+        rank = os.environ["RANK"]
+        for i in range(3):
+            print(f"rank {rank} line {i}", flush=True)
+            time.sleep(0.2)
+    """)
+    write(src / "two.runconfig", "script: two.py\ntarget: hpc\nnodeCount: 2\n"
+                                 "environment:\n  python:\n    userManagedDependencies: true\n")
+    run_id = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "two.runconfig")).stdout.strip()
+    assert ws.wait_status(run_id, ["Completed", "Failed", "Canceled"], timeout=120)["status"] == "Completed"
+    b.goto(f"{ws.url}/#/runs/{run_id}?tab=logs")
+    b.wait("[data-testid=log-rank]")
+    # All ranks, each line marked with its rank; then one rank alone.
+    b.wait_fn("const t = document.querySelector('[data-testid=log-view]')?.innerText || '';"
+              " return t.includes('[0] rank 0 line 2') && t.includes('[1] rank 1 line 2');", timeout=30)
+    b.select("[data-testid=log-rank]", "1")
+    b.wait_fn("const t = document.querySelector('[data-testid=log-view]')?.innerText || '';"
+              " return t.includes('rank 1 line 0') && !t.includes('rank 0');")
+    b.screenshot("run-logs-rank1")

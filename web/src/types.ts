@@ -43,6 +43,7 @@ export interface Run {
   kind?: string;
   parent_id?: string | null;
   node_count?: number;
+  process_count_per_node?: number;
   git?: GitState | null;
   queue_reason?: string;
   submitted_by?: string;

@@ -369,7 +369,9 @@ function Timeline({ history, run, now }: { history: StatusEvent[]; run: Run; now
 
 function LogsTab({ run, logs, version, rerender }: { run: Run; logs: LogBuffer; version: number; rerender: () => void }) {
   const ranks = logs.rankList();
-  const multi = (run.node_count || 1) > 1 || ranks.length > 1;
+  // Ranks are processes: nodes × processes per node (each has its own log stream).
+  const world = (run.node_count || 1) * (run.process_count_per_node || 1);
+  const multi = world > 1 || ranks.length > 1;
   const [rank, setRank] = useState<number | 'all'>(multi ? 'all' : 0);
   const [filter, setFilter] = useState('');
   const [follow, setFollow] = useState(true);
@@ -388,7 +390,7 @@ function LogsTab({ run, logs, version, rerender }: { run: Run; logs: LogBuffer; 
     }
   }, [text, follow]);
 
-  const rankOptions = [...new Set([...ranks, ...Array.from({ length: run.node_count || 1 }, (_, i) => i)])].sort((a, b) => a - b);
+  const rankOptions = [...new Set([...ranks, ...Array.from({ length: world }, (_, i) => i)])].sort((a, b) => a - b);
   const truncatedRanks = (effRank === 'all' ? ranks : [effRank]).filter((r) => logs.startOffset(r) > 0);
 
   const loadEarlier = async (r: number) => {

@@ -23,8 +23,16 @@ export function nodeCounts(c: Compute): NodeCounts | null {
     };
   }
   if (Array.isArray(d.nodes)) {
-    const n: NodeCounts = { busy: 0, idle: 0, starting: 0, other: 0, total: d.nodes.length };
-    for (const node of d.nodes) {
+    // Slurm lists a node once per partition it is in: count each node once.
+    const seen = new Set<string>();
+    const nodes = d.nodes.filter((node: { node?: string }) => {
+      if (!node.node) return true;
+      if (seen.has(node.node)) return false;
+      seen.add(node.node);
+      return true;
+    });
+    const n: NodeCounts = { busy: 0, idle: 0, starting: 0, other: 0, total: nodes.length };
+    for (const node of nodes) {
       const st = String(node.state || node.slurm_state || '').toLowerCase();
       if (/^(alloc|mix|compl)/.test(st)) n.busy++;
       else if (/^idle/.test(st)) n.idle++;
