@@ -131,7 +131,8 @@ class Workspace:
         self._log = None
 
     # ---- server lifecycle
-    def start_server(self, timeout: float = 30) -> None:
+    def start_server(self, timeout: float = 30, port: int = 0) -> None:
+        """port: 0 picks a free one; a page that must reconnect needs the old one again."""
         self.home.mkdir(parents=True, exist_ok=True)
         info_path = self.home / "server.json"
         old_pid = None
@@ -142,7 +143,7 @@ class Workspace:
                 pass
         self._log = open(self.home / "test-server.log", "ab")
         self.proc = subprocess.Popen(
-            [str(self.ferry), "--home", str(self.home), "server", "--port", "0",
+            [str(self.ferry), "--home", str(self.home), "server", "--port", str(port),
              "--max-concurrent-runs", str(self.max_runs), *(["--bind", self.bind] if self.bind else [])],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
 

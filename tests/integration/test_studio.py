@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -342,3 +343,36 @@ def test_attach_slurm_with_the_form_and_read_each_ranks_log(make_workspace, src,
     b.wait_fn("const t = document.querySelector('[data-testid=log-view]')?.innerText || '';"
               " return t.includes('rank 1 line 0') && !t.includes('rank 0');")
     b.screenshot("run-logs-rank1")
+
+
+def test_an_open_run_page_survives_a_server_crash_without_losing_or_repeating_lines(workspace, src, browser):
+    write(src / "long.py", """
+        import time
+        from ferry import Run
+        run = Run.get_context()
+        for i in range(40):
+            print(f"line {i:02d}", flush=True)
+            run.log("loss", 1.0 / (i + 1))
+            time.sleep(0.25)
+    """)
+    run_id, _ = workspace.submit(src, "long.py")
+    b = browser
+    sign_in(b, workspace, f"#/runs/{run_id}?tab=logs")
+    b.wait_fn("return /line 05/.test(document.querySelector('[data-testid=log-view]')?.innerText || '');")
+    port = int(workspace.url.rsplit(":", 1)[1])
+    workspace.kill_server()  # kill -9: the page's streams drop; the run goes on
+    time.sleep(1.5)
+    workspace.start_server(port=port)
+    # The page reconnects by itself; the server sends the state again and the page keeps
+    # what it had without doubling it.
+    b.wait_fn("return document.querySelector('[data-testid=run-status]')?.innerText.trim() === 'Completed';", timeout=90)
+    b.wait_fn("return /line 39/.test(document.querySelector('[data-testid=log-view]')?.innerText || '');")
+    lines = [l for l in b.text("[data-testid=log-view]").splitlines() if l.startswith("line ")]
+    assert lines == [f"line {i:02d}" for i in range(40)], lines
+    b.click("[data-testid=tab-metrics]")
+    b.wait("[data-testid=metric-chart][data-key=loss][data-points='40']")
+    b.screenshot("run-after-server-crash")
+    # The browser logged the dropped connections (expected here) and nothing else.
+    errors = b.console_errors()
+    assert all("ERR_INCOMPLETE_CHUNKED_ENCODING" in e or "ERR_CONNECTION_REFUSED" in e
+               or "ERR_EMPTY_RESPONSE" in e or "ERR_CONNECTION_RESET" in e for e in errors), errors
