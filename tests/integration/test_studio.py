@@ -65,6 +65,11 @@ def test_sign_in_and_what_an_empty_workspace_says(workspace, browser):
     b.screenshot("runs-empty")
     # The token stays in the browser only; the address bar no longer shows it.
     assert workspace.token not in b.eval("return location.href;")
+    # A run that does not exist: the server's message, naming it.
+    b.goto(workspace.url + "/#/runs/no-such-run")
+    b.wait("[data-testid=error-box]")
+    assert "no-such-run" in b.text("[data-testid=error-box]")
+    b.screenshot("run-not-found")
 
 
 LIVE = """

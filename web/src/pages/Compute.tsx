@@ -49,7 +49,15 @@ export function ComputePage({ name }: { name: string }) {
       .finally(() => setBusy(''));
   };
 
-  if (err && !c) return <div class="page"><ErrorBox message={err} onRetry={load} /></div>;
+  if (err && !c)
+    return (
+      <div class="page">
+        <ErrorBox message={err} onRetry={load} />
+        <p>
+          <a href="#/compute">All compute targets</a>
+        </p>
+      </div>
+    );
   if (!c) return <div class="page"><Loading /></div>;
   const d = c.details || {};
   const n = nodeCounts(c);

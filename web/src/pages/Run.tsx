@@ -113,7 +113,15 @@ export function RunPage({ id, query }: { id: string; query: URLSearchParams }) {
     if (tab === 'children' || (children && children.length > 0)) loadChildren();
   });
 
-  if (fatal) return <div class="page"><ErrorBox message={fatal} /></div>;
+  if (fatal)
+    return (
+      <div class="page">
+        <ErrorBox message={fatal} />
+        <p>
+          <a href="#/runs">All runs</a>
+        </p>
+      </div>
+    );
   if (!run) return <div class="page"><Loading what="Connecting to the run" /></div>;
 
   const setTab = (t: Tab) => replaceHash(href.run(id, t === 'overview' ? undefined : t));

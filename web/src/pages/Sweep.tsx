@@ -83,7 +83,15 @@ export function SweepPage({ id }: { id: string }) {
     };
   }, [sw, metricName]);
 
-  if (err && !sw) return <div class="page"><ErrorBox message={err} onRetry={load} /></div>;
+  if (err && !sw)
+    return (
+      <div class="page">
+        <ErrorBox message={err} onRetry={load} />
+        <p>
+          <a href="#/runs">All runs</a>
+        </p>
+      </div>
+    );
   if (!sw) return <div class="page"><Loading what="Loading the sweep" /></div>;
 
   const trials = sw.trials || [];
