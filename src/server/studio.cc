@@ -150,7 +150,15 @@ net::HttpResponse StudioFiles::Serve(const net::HttpRequest& req) const {
     r.body = "no such file: /" + rel + "\n";
     return r;
   }
-  auto content = ReadFile(full);
+  // A pre-compressed copy (scripts/build_web.sh) for browsers that take gzip.
+  bool gzipped = false;
+  std::string accept = req.Header("accept-encoding");
+  if (accept.find("gzip") != std::string::npos && PathExists(full + ".gz")) {
+    UniqueFd gz(::open((full + ".gz").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    struct stat gst {};
+    gzipped = gz.valid() && ::fstat(gz.get(), &gst) == 0 && S_ISREG(gst.st_mode);
+  }
+  auto content = ReadFile(gzipped ? full + ".gz" : full);
   if (!content.ok()) {
     r.status = 500;
     r.content_type = "text/plain; charset=utf-8";
@@ -161,6 +169,8 @@ net::HttpResponse StudioFiles::Serve(const net::HttpRequest& req) const {
   // Vite names assets by content hash: cache them for good; the page itself never.
   r.headers.push_back({"Cache-Control", rel.rfind("assets/", 0) == 0 ? "public, max-age=31536000, immutable"
                                                                       : "no-cache"});
+  r.headers.push_back({"Vary", "Accept-Encoding"});
+  if (gzipped) r.headers.push_back({"Content-Encoding", "gzip"});
   if (req.method == "GET") r.body = std::move(content).value();
   return r;
 }

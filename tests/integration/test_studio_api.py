@@ -5,6 +5,7 @@ keys, signed download links, the static files at "/" (confined to the web direct
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import threading
@@ -236,6 +237,13 @@ def test_static_files_are_confined_to_the_web_directory(make_workspace, tmp_path
     assert h["Cache-Control"] == "no-cache"
     status, body, h = _get(ws, "/assets/app-1234.js")
     assert status == 200 and h["Content-Type"].startswith("text/javascript") and "immutable" in h["Cache-Control"]
+    # A pre-compressed copy goes to browsers that accept gzip, the plain file to others.
+    (web / "assets" / "app-1234.js.gz").write_bytes(gzip.compress(b"console.log(1)"))
+    status, body, h = _get(ws, "/assets/app-1234.js", headers={"Accept-Encoding": "gzip, br"})
+    assert status == 200 and h.get("Content-Encoding") == "gzip" and gzip.decompress(body) == b"console.log(1)"
+    assert h["Vary"] == "Accept-Encoding"
+    status, body, h = _get(ws, "/assets/app-1234.js")
+    assert body == b"console.log(1)" and "Content-Encoding" not in h
     status, body, _ = _get(ws, "/runs/some-run")  # the app's own routes get the page
     assert status == 200 and b"<title>Ferry</title>" in body
     for bad in ("/assets/link.js", "/assets/../../secret.txt", "/assets/%2e%2e/%2e%2e/secret.txt", "/nope.js"):
@@ -261,10 +269,10 @@ def test_ferry_studio_prints_a_signed_in_link(workspace):
     assert j["url"] == workspace.url and j["link"].endswith(workspace.token)
 
 
-def _get(ws, path: str, method: str = "GET"):
+def _get(ws, path: str, method: str = "GET", headers: dict | None = None):
     u = urllib.parse.urlparse(ws.url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    conn.request(method, path)
+    conn.request(method, path, headers=headers or {})
     r = conn.getresponse()
     body = r.read()
     headers = {k: v for k, v in r.getheaders()}
