@@ -31,14 +31,18 @@ Result<std::string> ReadFile(const std::string& path) {
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);
   if (S_ISDIR(st.st_mode)) return Status::InvalidArgument("'" + path + "' is a directory, not a file");
+  return ReadAll(fd.get(), path, static_cast<size_t>(st.st_size));
+}
+
+Result<std::string> ReadAll(int fd, const std::string& path_for_errors, size_t size_hint) {
   std::string out;
-  out.reserve(static_cast<size_t>(st.st_size));
+  out.reserve(size_hint);
   char buf[1 << 16];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus("cannot read", path, errno);
+      return ErrnoStatus("cannot read", path_for_errors, errno);
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));

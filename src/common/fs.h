@@ -36,6 +36,8 @@ class UniqueFd {
 Status ErrnoStatus(const std::string& what, const std::string& path, int err);
 
 Result<std::string> ReadFile(const std::string& path);
+// Reads fd to its end, retrying on EINTR.
+Result<std::string> ReadAll(int fd, const std::string& path_for_errors, size_t size_hint = 0);
 // Writes to "<path>.tmp.<pid>", fsyncs, renames over path, fsyncs the directory.
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
 // Writes to "<path>.tmp.<pid>" and renames over path, without fsyncs: all or nothing if this

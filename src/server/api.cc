@@ -166,22 +166,34 @@ json RunToJson(const model::Run& r) {
   return j;
 }
 
-Result<json> RunDetailJson(const ApiDeps& d, const std::string& id) {
-  auto r = d.store->GetRun(id);
-  if (!r.ok()) return r.status();
-  json j = RunToJson(*r);
-  if (r->status == RunStatus::kQueued) j["queue_reason"] = d.scheduler->QueueReason(r->id);
-  auto params = d.store->Params(id);
-  if (params.ok()) j["params"] = *params;
-  auto sums = d.store->MetricSummaries(id);
-  if (sums.ok()) {
-    json m = json::object();
-    for (auto& s : *sums) {
-      m[s.key] = {{"last", MetricValue(s.last)}, {"min", MetricValue(s.min)}, {"max", MetricValue(s.max)},
-                  {"count", s.count}, {"last_step", s.last_step}};
-    }
-    j["metrics"] = m;
+json MetricSummariesJson(const std::vector<model::MetricSummary>& sums) {
+  json m = json::object();
+  for (auto& s : sums) {
+    m[s.key] = {{"last", MetricValue(s.last)}, {"min", MetricValue(s.min)}, {"max", MetricValue(s.max)},
+                {"count", s.count}, {"last_step", s.last_step}};
   }
+  return m;
+}
+
+json MetricPointJson(const model::MetricPoint& p) {
+  json point = {{"step", p.step}, {"value", MetricValue(p.value)}, {"time", p.time}};
+  if (int64_t rank = p.seq >> store::MetadataStore::kRankSeqShift; rank > 0 && p.seq < store::MetadataStore::kClientSeqBase) {
+    point["rank"] = rank;
+  }
+  return point;
+}
+
+json HistoryJson(const std::vector<model::StatusEvent>& events) {
+  json arr = json::array();
+  for (auto& e : events) arr.push_back({{"status", model::RunStatusName(e.status)}, {"time", e.time}, {"reason", e.reason}});
+  return arr;
+}
+
+json RunDetailJson(const ApiDeps& d, const model::Run& r) {
+  json j = RunToJson(r);
+  if (r.status == RunStatus::kQueued) j["queue_reason"] = d.scheduler->QueueReason(r.id);
+  if (auto params = d.store->Params(r.id); params.ok()) j["params"] = *params;
+  if (auto sums = d.store->MetricSummaries(r.id); sums.ok()) j["metrics"] = MetricSummariesJson(*sums);
   return j;
 }
 
@@ -888,14 +900,8 @@ struct Api::Impl {
         row["params"] = params.ok() ? json(*params) : json::object();
       }
       if (with_metrics) {
-        json m = json::object();
-        if (auto sums = d.store->MetricSummaries(r.id); sums.ok()) {
-          for (auto& s : *sums) {
-            m[s.key] = {{"last", MetricValue(s.last)}, {"min", MetricValue(s.min)}, {"max", MetricValue(s.max)},
-                        {"count", s.count}, {"last_step", s.last_step}};
-          }
-        }
-        row["metrics"] = std::move(m);
+        auto sums = d.store->MetricSummaries(r.id);
+        row["metrics"] = sums.ok() ? MetricSummariesJson(*sums) : json::object();
       }
     }
     json out = {{"runs", arr}};
@@ -958,9 +964,9 @@ struct Api::Impl {
       return Error(Status::PermissionDenied("a run token cannot use " + req.method + " " + req.path));
     }
     if (sub.empty() && req.method == "GET") {
-      auto j = RunDetailJson(d, id);
-      if (!j.ok()) return Error(j.status());
-      return Json(200, *j);
+      auto r = d.store->GetRun(id);
+      if (!r.ok()) return Error(r.status());
+      return Json(200, RunDetailJson(d, *r));
     }
     if (sub == "stream" && req.method == "GET") {
       auto r = d.store->GetRun(id);
@@ -992,9 +998,7 @@ struct Api::Impl {
     if (sub == "history" && req.method == "GET") {
       auto h = d.store->History(id);
       if (!h.ok()) return Error(h.status());
-      json arr = json::array();
-      for (auto& e : *h) arr.push_back({{"status", model::RunStatusName(e.status)}, {"time", e.time}, {"reason", e.reason}});
-      return Json(200, {{"history", arr}});
+      return Json(200, {{"history", HistoryJson(*h)}});
     }
     if (sub == "cancel" && req.method == "POST") return CancelByUser(id);
     if (sub == "logs" || sub == "metrics") {
@@ -1226,14 +1230,7 @@ struct Api::Impl {
     }
     if (!pts.ok()) return Error(pts.status());
     json metrics = json::object();
-    for (auto& p : *pts) {
-      json point = {{"step", p.step}, {"value", MetricValue(p.value)}, {"time", p.time}};
-      // Which process of a distributed run logged it (rank 0's points carry no field).
-      if (int64_t rank = p.seq >> store::MetadataStore::kRankSeqShift; rank > 0 && p.seq < store::MetadataStore::kClientSeqBase) {
-        point["rank"] = rank;
-      }
-      metrics[p.key].push_back(std::move(point));
-    }
+    for (auto& p : *pts) metrics[p.key].push_back(MetricPointJson(p));
     json out = {{"metrics", metrics}};
     if (!downsampled.empty()) out["downsampled"] = downsampled;
     return Json(200, out);

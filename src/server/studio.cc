@@ -68,12 +68,12 @@ size_t CompleteUtf8Prefix(const std::string& s) {
   return n;
 }
 
-json PointJson(const model::MetricPoint& p) {
-  json j = {{"step", p.step}, {"value", MetricValue(p.value)}, {"time", p.time}};
-  if (p.seq < store::MetadataStore::kClientSeqBase) {
-    if (int64_t rank = p.seq >> store::MetadataStore::kRankSeqShift; rank > 0) j["rank"] = rank;
-  }
-  return j;
+// A regular file opened without following a final symbolic link; invalid otherwise.
+UniqueFd OpenRegular(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  struct stat st {};
+  if (fd.valid() && (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))) return UniqueFd();
+  return fd;
 }
 
 // What one run stream has sent so far.
@@ -141,24 +141,22 @@ net::HttpResponse StudioFiles::Serve(const net::HttpRequest& req) const {
   bool page = rel.empty() || last.find('.') == std::string::npos;  // the app's own routes
   std::string file = page ? "index.html" : rel;
   // O_NOFOLLOW on the last part and a regular-file check: nothing outside the directory.
+  // A pre-compressed copy (scripts/build_web.sh) goes to browsers that take gzip.
   std::string full = dir_ + "/" + file;
-  UniqueFd fd(::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  struct stat st {};
-  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  bool gzipped = req.Header("accept-encoding").find("gzip") != std::string::npos;
+  UniqueFd fd;
+  if (gzipped) fd = OpenRegular(full + ".gz");
+  if (!fd.valid()) {
+    gzipped = false;
+    fd = OpenRegular(full);
+  }
+  if (!fd.valid()) {
     r.status = 404;
     r.content_type = "text/plain; charset=utf-8";
     r.body = "no such file: /" + rel + "\n";
     return r;
   }
-  // A pre-compressed copy (scripts/build_web.sh) for browsers that take gzip.
-  bool gzipped = false;
-  std::string accept = req.Header("accept-encoding");
-  if (accept.find("gzip") != std::string::npos && PathExists(full + ".gz")) {
-    UniqueFd gz(::open((full + ".gz").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    struct stat gst {};
-    gzipped = gz.valid() && ::fstat(gz.get(), &gst) == 0 && S_ISREG(gst.st_mode);
-  }
-  auto content = ReadFile(gzipped ? full + ".gz" : full);
+  auto content = ReadAll(fd.get(), full);
   if (!content.ok()) {
     r.status = 500;
     r.content_type = "text/plain; charset=utf-8";
@@ -225,19 +223,16 @@ net::EventStream RunEventStream(const ApiDeps& deps, const std::string& run_id, 
     }
     const bool terminal = model::IsTerminal(run->status);
     // The run, as GET /runs/{id} shows it, with its status history.
-    auto detail = RunDetailJson(*d, run_id);
-    if (detail.ok()) {
-      json hist = json::array();
-      if (auto h = d->store->History(run_id); h.ok()) {
-        for (auto& e : *h) hist.push_back({{"status", model::RunStatusName(e.status)}, {"time", e.time}, {"reason", e.reason}});
-      }
-      (*detail)["history"] = std::move(hist);
-      std::string text = detail->dump(-1, ' ', false, json::error_handler_t::replace);
-      if (text != state->run_text) {
-        out += "event: run\ndata: " + text + "\n\n";
-        state->run_text = std::move(text);
-      }
+    json detail = RunDetailJson(*d, *run);
+    auto history = d->store->History(run_id);
+    detail["history"] = history.ok() ? HistoryJson(*history) : json::array();
+    std::string text = detail.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (text != state->run_text) {
+      out += "event: run\ndata: " + text + "\n\n";
+      state->run_text = std::move(text);
     }
+    // Whether this poll sent any data (then it is not the end yet: the client polls again).
+    bool sent_data = false;
     // Metric series: the whole (downsampled) series first, then only new points. When the
     // new points cannot be read past the cursor (another rank's lower sequence numbers) or
     // are too many, the series is sent whole again.
@@ -252,10 +247,11 @@ net::EventStream RunEventStream(const ApiDeps& deps, const std::string& run_id, 
           auto pts = d->store->GetMetricsAfter(run_id, s.key, it->second.max_seq, max_points);
           if (pts.ok() && static_cast<int64_t>(pts->size()) >= want) {
             json arr = json::array();
-            for (auto& p : *pts) arr.push_back(PointJson(p));
+            for (auto& p : *pts) arr.push_back(MetricPointJson(p));
             it->second.count += static_cast<int64_t>(pts->size());
             if (!pts->empty()) it->second.max_seq = pts->back().seq;
             out += SseEvent("points", {{"key", s.key}, {"points", std::move(arr)}});
+            sent_data = true;
             continue;
           }
         }
@@ -266,10 +262,11 @@ net::EventStream RunEventStream(const ApiDeps& deps, const std::string& run_id, 
           continue;
         }
         json arr = json::array();
-        for (auto& p : *pts) arr.push_back(PointJson(p));
+        for (auto& p : *pts) arr.push_back(MetricPointJson(p));
         state->series[s.key] = {total, max_seq};
         out += SseEvent("series", {{"key", s.key}, {"points", std::move(arr)}, {"total", total},
                                    {"downsampled", total > static_cast<int64_t>(pts->size())}});
+        sent_data = true;
       }
     }
     // Logs: each rank's stream (rank 0 is the run's log), from the last 1 MiB on.
@@ -314,9 +311,9 @@ net::EventStream RunEventStream(const ApiDeps& deps, const std::string& run_id, 
       json ev = {{"rank", rank}, {"offset", start}, {"next_offset", next}, {"text", std::move(text)}};
       if (truncated_before > 0) ev["truncated_before"] = truncated_before;
       out += SseEvent("log", ev);
+      sent_data = true;
     }
-    if (terminal && logs_current && metrics_current && out.find("event: log") == std::string::npos &&
-        out.find("event: points") == std::string::npos && out.find("event: series") == std::string::npos) {
+    if (terminal && logs_current && metrics_current && !sent_data) {
       out += SseEvent("end", {{"status", model::RunStatusName(run->status)}});
       *done = true;
     }

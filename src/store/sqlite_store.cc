@@ -121,6 +121,17 @@ CREATE TABLE metric_rollups(
 constexpr int kRollupShift = 8;
 
 
+// A metric point from columns seq, step, value, time starting at col (NULL value: NaN).
+model::MetricPoint PointFrom(const Stmt& st, int col, std::string key) {
+  model::MetricPoint p;
+  p.key = std::move(key);
+  p.seq = st.Int(col);
+  p.step = st.Int(col + 1);
+  p.value = st.IsNull(col + 2) ? std::numeric_limits<double>::quiet_NaN() : st.Double(col + 2);
+  p.time = st.Double(col + 3);
+  return p;
+}
+
 model::Experiment MakeExperiment(int64_t id, std::string name, double created_at) {
   model::Experiment e;
   e.id = id;
@@ -750,13 +761,7 @@ class SqliteMetadataStore final : public MetadataStore {
     for (;;) {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
-      model::MetricPoint p;
-      p.key = st.Text(0);
-      p.seq = st.Int(1);
-      p.step = st.Int(2);
-      p.value = st.IsNull(3) ? std::numeric_limits<double>::quiet_NaN() : st.Double(3);
-      p.time = st.Double(4);
-      out.push_back(std::move(p));
+      out.push_back(PointFrom(st, 1, st.Text(0)));
     }
     return out;
   }
@@ -773,13 +778,7 @@ class SqliteMetadataStore final : public MetadataStore {
     for (;;) {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
-      model::MetricPoint p;
-      p.key = key;
-      p.seq = st.Int(0);
-      p.step = st.Int(1);
-      p.value = st.IsNull(2) ? std::numeric_limits<double>::quiet_NaN() : st.Double(2);
-      p.time = st.Double(3);
-      out.push_back(std::move(p));
+      out.push_back(PointFrom(st, 0, key));
     }
     return out;
   }
@@ -831,16 +830,7 @@ class SqliteMetadataStore final : public MetadataStore {
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
         "SELECT seq, step, value, time FROM metrics WHERE rid=? AND kid=? ORDER BY seq"));
     st.Bind(1, rid).Bind(2, kid);
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    auto point = [&]() {
-      model::MetricPoint p;
-      p.key = key;
-      p.seq = st.Int(0);
-      p.step = st.Int(1);
-      p.value = st.IsNull(2) ? nan : st.Double(2);
-      p.time = st.Double(3);
-      return p;
-    };
+    auto point = [&]() { return PointFrom(st, 0, key); };
     const int64_t buckets = std::max<int64_t>(1, max_points / 2);
     if (max_points > 0 && *total > max_points) {
       // A long series: from its rollups when they are complete and at least half as fine as
@@ -1191,15 +1181,7 @@ class SqliteMetadataStore final : public MetadataStore {
     std::vector<model::MetricPoint> out;
     out.reserve(static_cast<size_t>(2 * slices));
     std::optional<model::MetricPoint> lo, hi, any;
-    auto point = [&](int col, bool with_value) {
-      model::MetricPoint p;
-      p.key = key;
-      p.seq = st.Int(col);
-      p.step = st.Int(col + 1);
-      p.value = with_value ? st.Double(col + 2) : nan;
-      p.time = st.Double(with_value ? col + 3 : col + 2);
-      return p;
-    };
+
     auto flush = [&] {
       if (lo && hi) {
         if (lo->seq == hi->seq) out.push_back(*lo);
@@ -1216,9 +1198,9 @@ class SqliteMetadataStore final : public MetadataStore {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
       if (i > 0 && i % per == 0) flush();
-      if (!any) any = point(8, false);
-      if (!st.IsNull(0) && (!lo || st.Double(2) < lo->value)) lo = point(0, true);
-      if (!st.IsNull(4) && (!hi || st.Double(6) > hi->value)) hi = point(4, true);
+      if (!any) any = model::MetricPoint{st.Int(8), key, nan, st.Int(9), st.Double(10)};  // a NaN point
+      if (!st.IsNull(0) && (!lo || st.Double(2) < lo->value)) lo = PointFrom(st, 0, key);
+      if (!st.IsNull(4) && (!hi || st.Double(6) > hi->value)) hi = PointFrom(st, 4, key);
     }
     flush();
     return out;

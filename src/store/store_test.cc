@@ -133,7 +133,9 @@ TEST_F(StoreTest, MetricSeriesKeepsEachSlicesExtremesInOrder) {
   EXPECT_GE(s->size(), 190u);
   bool spike = false, dip = false;
   for (size_t i = 0; i < s->size(); ++i) {
-    if (i > 0) EXPECT_LT((*s)[i - 1].seq, (*s)[i].seq);
+    if (i > 0) {
+      EXPECT_LT((*s)[i - 1].seq, (*s)[i].seq);
+    }
     spike = spike || (*s)[i].value == 50;
     dip = dip || (*s)[i].value == -50;
     EXPECT_EQ((*s)[i].step, (*s)[i].seq);  // whole points, not averages
@@ -173,7 +175,9 @@ TEST_F(StoreTest, LongSeriesDownsampleFromRollupsKeptAcrossBatches) {
   EXPECT_EQ(s->size(), 196u);
   bool spike = false, dip = false;
   for (size_t i = 0; i < s->size(); ++i) {
-    if (i > 0) EXPECT_LT((*s)[i - 1].seq, (*s)[i].seq);
+    if (i > 0) {
+      EXPECT_LT((*s)[i - 1].seq, (*s)[i].seq);
+    }
     EXPECT_EQ((*s)[i].step, (*s)[i].seq);
     EXPECT_EQ((*s)[i].time, 1000.0 + (*s)[i].seq);
     spike = spike || (*s)[i].value == 50;

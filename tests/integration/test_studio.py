@@ -15,10 +15,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 from browser import Browser, missing  # noqa: E402
-from sshd import SshLab  # noqa: E402
 
 from conftest import wait_until  # noqa: E402
 from test_runs import write  # noqa: E402
+from test_slurm import cluster  # noqa: E402,F401  (fixture: a real 2-node Slurm cluster)
+from test_ssh import lab  # noqa: E402,F401  (fixture: real sshd hosts)
 from test_sweeps import setup as sweep_setup, submit as sweep_submit, wait_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,15 +167,6 @@ def test_narrow_window_and_compare(workspace, src, browser):
     b.viewport(1280, 800)
 
 
-@pytest.fixture
-def lab(tmp_path):
-    reason = SshLab.unavailable_reason()
-    if reason:
-        pytest.fail(f"real sshd hosts are required (scripts/setup.sh installs openssh-server): {reason}")
-    with SshLab(tmp_path / "ssh", hosts=1) as lab:
-        yield lab
-
-
 def test_attach_an_ssh_host_with_the_form_then_detach_it(workspace, browser, lab):
     b = browser
     host = lab.hosts[0]
@@ -291,19 +283,8 @@ def test_runs_table_pages_through_100000_runs(make_workspace, browser, ferry_bin
     b.screenshot("runs-100k-filtered")
 
 
-@pytest.fixture
-def slurm(tmp_path):
-    from slurm import SlurmCluster
-    reason = SlurmCluster.unavailable_reason()
-    if reason:
-        pytest.fail(f"a real Slurm cluster is required (scripts/setup.sh installs slurm-wlm and munge): {reason}")
-    with SlurmCluster(tmp_path / "slurm", nodes=2) as c:
-        c.start()
-        yield c
-
-
-def test_attach_slurm_with_the_form_and_read_each_ranks_log(make_workspace, src, browser, slurm):
-    ws = make_workspace(env=slurm.client_env, bind=slurm.gateway)
+def test_attach_slurm_with_the_form_and_read_each_ranks_log(make_workspace, src, browser, cluster):
+    ws = make_workspace(env=cluster.client_env, bind=cluster.gateway)
     b = browser
     sign_in(b, ws, "#/compute")
     b.click("[data-testid=attach-button]")
@@ -311,13 +292,13 @@ def test_attach_slurm_with_the_form_and_read_each_ranks_log(make_workspace, src,
     form = "[data-testid=attach-form]"
     b.fill(f"{form} input[name=name]", "hpc")
     b.check(f"{form} input[name=local]")
-    b.fill(f"{form} input[name=shared_dir]", str(slurm.shared_dir))
+    b.fill(f"{form} input[name=shared_dir]", str(cluster.shared_dir))
     b.fill(f"{form} input[name=partition]", "nosuch")
     b.click("[data-testid=attach-submit]")
     # The server's check, word for word as `ferry compute attach slurm` prints it.
     b.wait_fn("return /partition 'nosuch' does not exist; the cluster has:/.test("
               "document.querySelector('[data-testid=form-error]')?.innerText || '');", timeout=60)
-    b.fill(f"{form} input[name=partition]", slurm.partition)
+    b.fill(f"{form} input[name=partition]", cluster.partition)
     b.click("[data-testid=attach-submit]")
     b.wait("[data-testid=compute-row][data-name=hpc]", timeout=60)
     # Its two nodes, idle, counted in the list and listed on its page.
@@ -325,7 +306,7 @@ def test_attach_slurm_with_the_form_and_read_each_ranks_log(make_workspace, src,
               "?.innerText || '');", timeout=30)
     b.goto(f"{ws.url}/#/compute/hpc")
     b.wait("[data-testid=compute-nodes]")
-    for node in slurm.node_names:
+    for node in cluster.node_names:
         assert node in b.text("[data-testid=compute-nodes]")
     b.screenshot("compute-slurm")
     write(src / "two.py", """
