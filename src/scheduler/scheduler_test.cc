@@ -188,7 +188,9 @@ class HookStore final : public store::MetadataStore {
     return s_->ListArtifacts(id);
   }
   Status CreateTarget(const model::ComputeTargetRecord& t) override { return s_->CreateTarget(t); }
-  Status CreateUser(const std::string& n, const std::string& h, double now) override { return s_->CreateUser(n, h, now); }
+  Status CreateUser(const store::UserRecord& u) override { return s_->CreateUser(u); }
+  Status SetUserRole(const std::string& n, const std::string& r) override { return s_->SetUserRole(n, r); }
+  Status DeleteUser(const std::string& n) override { return s_->DeleteUser(n); }
   Result<int64_t> NextMetricSeq(const std::string& id, int rank) override { return s_->NextMetricSeq(id, rank); }
   Status UpdateExperiment(int64_t id, const std::optional<std::string>& n, const std::optional<std::string>& l,
                           double now) override {
@@ -215,8 +217,7 @@ class HookStore final : public store::MetadataStore {
   Result<int64_t> LogMetrics(const std::string& id, std::vector<model::MetricPoint> p) override {
     return s_->LogMetrics(id, std::move(p));
   }
-  Result<std::string> UserByTokenHash(const std::string& h) override { return s_->UserByTokenHash(h); }
-  Result<std::vector<std::pair<std::string, double>>> ListUsers() override { return s_->ListUsers(); }
+  Result<std::vector<store::UserRecord>> ListUsers() override { return s_->ListUsers(); }
   Status UpdateTargetConfig(const std::string& n, const std::string& c) override { return s_->UpdateTargetConfig(n, c); }
   Status DeleteTarget(const std::string& n) override { return s_->DeleteTarget(n); }
   Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& e, double now,
