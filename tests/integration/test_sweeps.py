@@ -384,3 +384,17 @@ def test_a_grid_of_1e18_points_runs_its_first_points_in_order(workspace, src):
     assert s["status"] == "Completed" and s["sweep"]["max_total_runs"] == 2, s
     points = [[t["parameters"][f"--p{k}"] for k in range(9)] for t in s["trials"]]
     assert points == [["0"] * 9, ["0"] * 8 + ["1"]], points  # the last parameter varies fastest
+
+
+def test_sdk_choice_refuses_a_range_past_the_limit_before_listing_it():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+    from ferry.hyperdrive import choice
+
+    assert choice(range(3)) == ("choice", [0, 1, 2])
+    for values in (range(10**12), range(10**30), list(range(10001))):
+        try:
+            choice(values)
+        except ValueError as e:
+            assert "more than the limit of 10000 values of one choice" in str(e), e
+        else:
+            raise AssertionError(f"choice accepted {len(values) if len(values) < 10**6 else 'a huge range'}")
