@@ -1035,6 +1035,37 @@ max_concurrent_runs: 2
   EXPECT_NE(Get("a").error.find("no trial reported the primary metric 'acc'"), std::string::npos);
 }
 
+TEST_F(SweepControllerTest, AHugeGridIsWalkedLazilyAndResumedAtItsIndexAfterARestart) {
+  // 100^9 = 1e18 points (listing them ran the server out of memory); 4 of them run, in order.
+  std::string values;
+  for (int i = 0; i < 100; ++i) values += (i ? ", " : "") + std::to_string(i);
+  std::string spec = "sampling:\n  type: grid\n  parameter_space:\n";
+  for (int k = 0; k < 9; ++k) {
+    spec +=
+        "  - {name: --p" + std::to_string(k) + ", expression: choice, values: [" + values + "]}\n";
+  }
+  spec +=
+      "primary_metric_name: acc\nprimary_metric_goal: Maximize\nmax_total_runs: "
+      "4\nmax_concurrent_runs: 2\n";
+  SubmitSweep("g", spec);
+  sched_->RunOnce();
+  EXPECT_EQ(Trials("g"), (V{"g_0", "g_1"}));
+  Move("g_0", RunStatus::kRunning);
+  Finish("g_0");
+  Attach();  // the server restarted: the grid's index is the number of stored trials
+  sched_->RunOnce();
+  Move("g_1", RunStatus::kRunning);
+  Finish("g_1");
+  sched_->RunOnce();
+  ASSERT_EQ(Trials("g"), (V{"g_0", "g_1", "g_2", "g_3"}));
+  for (int k = 0; k < 4; ++k) {
+    auto params = store_->Params("g_" + std::to_string(k));
+    ASSERT_TRUE(params.ok());
+    EXPECT_EQ(params->at("p8"), std::to_string(k));
+    EXPECT_EQ(params->at("p0"), "0");
+  }
+}
+
 TEST_F(SweepControllerTest, AScriptThatAlwaysFailsStopsTheSweepAfterThreeTrials) {
   target_.set_max(10);
   SubmitSweep("s", R"(
