@@ -7,6 +7,7 @@
 #include "cli/context.h"
 #include "cli/follow.h"
 #include "common/fs.h"
+#include "model/run.h"
 
 namespace ferry::cli {
 
@@ -59,12 +60,10 @@ int Attach(Context& ctx, const std::string& dir_arg, const std::string& experime
   std::string experiment = experiment_arg;
   if (experiment.empty()) experiment = FolderExperiment(dir).value_or("");
   if (experiment.empty()) {
-    // Default: the folder's name, as Azure ML does, made into a valid experiment name.
+    // Default: the folder's name, as Azure ML does (any name MLflow accepts is an experiment
+    // name; "default" when the folder's is not one, e.g. not UTF-8).
     std::string base = dir.substr(dir.find_last_of('/') + 1);
-    for (char& c : base) {
-      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) c = '_';
-    }
-    experiment = base.empty() ? "default" : base;
+    experiment = model::ValidateExperimentName(base).ok() ? base : "default";
   }
   // The experiment exists once attached (creating it twice is fine).
   auto created = ctx.Call("POST", "/api/v1/experiments", json{{"name", experiment}}.dump());

@@ -36,6 +36,43 @@ TEST(RunStatus, ParseNamesAllowedValues) {
   EXPECT_NE(bad.status().message().find("allowed: Queued"), std::string::npos);
 }
 
+TEST(Experiment, NamesAreWhatMlflowAccepts) {
+  std::string accents;
+  for (int i = 0; i < 500; ++i) accents += "\xc3\xa9";  // 500 characters, 1000 bytes
+  for (const std::string& ok :
+       {std::string("mnist"), std::string("My Experiment"), std::string("team/vision #3?"),
+        std::string("100% done"), std::string("  spaced  "), std::string("实验"),
+        std::string(500, 'x'), accents}) {
+    EXPECT_TRUE(ValidateExperimentName(ok).ok()) << ok;
+  }
+  EXPECT_FALSE(ValidateExperimentName("").ok());
+  EXPECT_FALSE(ValidateExperimentName(std::string(501, 'x')).ok());
+  EXPECT_FALSE(ValidateExperimentName("bad \xff\xfe").ok());
+  EXPECT_FALSE(ValidateExperimentName("\xed\xa0\x80").ok());  // a surrogate
+  EXPECT_FALSE(ValidateExperimentName("\xc0\xaf").ok());      // overlong '/'
+  EXPECT_FALSE(ValidateExperimentName(std::string("a\0b", 3)).ok());
+  EXPECT_NE(ValidateExperimentName(std::string(501, 'x')).message().find("500"), std::string::npos);
+}
+
+TEST(Experiment, RunIdPrefixKeepsOldNamesAndMakesOthersSafe) {
+  EXPECT_EQ(RunIdPrefix("mnist-v2.1_a"), "mnist-v2.1_a");  // names valid before: ids unchanged
+  EXPECT_EQ(RunIdPrefix("My Experiment"), "My_Experiment");
+  EXPECT_EQ(RunIdPrefix("team/vision #3?"), "team_vision_3");
+  EXPECT_EQ(RunIdPrefix(" 100%,done "), "100_done");
+  const std::string hashed = RunIdPrefix("实验");
+  EXPECT_EQ(hashed.rfind("exp-", 0), 0u);
+  EXPECT_EQ(hashed.size(), 12u);
+  EXPECT_NE(hashed, RunIdPrefix("测试"));
+  EXPECT_EQ(RunIdPrefix("/ / /").rfind("exp-", 0), 0u);
+  EXPECT_EQ(RunIdPrefix(std::string(100, 'a') + " b").size(), 64u);
+  for (const char* name : {"My Experiment", "a/b", "x#y?z%", "实验", "a,b"}) {
+    for (char c : RunIdPrefix(name)) {
+      EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')
+          << name;
+    }
+  }
+}
+
 TEST(Manifest, PathValidation) {
   EXPECT_TRUE(ValidateRelativePath("a/b.txt").ok());
   EXPECT_TRUE(ValidateRelativePath("..a/b..").ok());

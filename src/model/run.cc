@@ -1,7 +1,10 @@
-// Run status names and the transition table.
+// Run status names and the transition table; experiment names and the run ids made from them.
 #include "model/run.h"
 
+#include <algorithm>
 #include <cctype>
+
+#include "common/crypto.h"
 
 namespace ferry::model {
 
@@ -111,6 +114,57 @@ Status ValidateKey(std::string_view what, std::string_view key) {
   }
   if (!IsValidUtf8(key)) return Status::InvalidArgument(std::string(what) + " key is not valid UTF-8");
   return Status::Ok();
+}
+
+namespace {
+
+bool IsIdChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+}
+
+}  // namespace
+
+Status ValidateExperimentName(std::string_view name) {
+  if (name.empty()) return Status::InvalidArgument("an experiment name must not be empty");
+  if (!IsValidUtf8(name)) {
+    return Status::InvalidArgument("experiment name '" + std::string(name.substr(0, 100)) +
+                                   "' is not valid UTF-8; use a UTF-8 name");
+  }
+  // Characters: the bytes that do not continue a multi-byte sequence.
+  const auto chars = std::count_if(name.begin(), name.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  });
+  if (static_cast<size_t>(chars) > kMaxExperimentNameChars) {
+    return Status::InvalidArgument("experiment name '" + std::string(name.substr(0, 40)) +
+                                   "...' has " + std::to_string(chars) +
+                                   " characters; the limit is " +
+                                   std::to_string(kMaxExperimentNameChars));
+  }
+  if (name.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument("experiment name '" +
+                                   std::string(name.substr(0, name.find('\0'))) +
+                                   "\\0...' contains a NUL character");
+  }
+  return Status::Ok();
+}
+
+std::string RunIdPrefix(std::string_view experiment) {
+  if (!experiment.empty() && std::all_of(experiment.begin(), experiment.end(), IsIdChar)) {
+    return std::string(experiment);
+  }
+  std::string out;
+  for (char c : experiment) {
+    if (IsIdChar(c)) {
+      out.push_back(c);
+    } else if (!out.empty() && out.back() != '_') {
+      out.push_back('_');
+    }
+  }
+  if (out.size() > 64) out.resize(64);
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  if (out.find_first_not_of("._-") == std::string::npos)
+    return "exp-" + Sha256Hex(experiment).substr(0, 8);
+  return out;
 }
 
 }  // namespace ferry::model

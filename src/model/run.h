@@ -25,6 +25,19 @@ bool IsTerminal(RunStatus s);
 // goes back to Queued. Terminal states are final.
 bool IsLegalTransition(RunStatus from, RunStatus to);
 
+// MLflow's limit on an experiment name, in characters.
+constexpr size_t kMaxExperimentNameChars = 500;
+// An experiment name is what MLflow accepts: any non-empty text of at most 500 characters.
+// Ferry adds only that it is valid UTF-8 without NUL (names travel in JSON, URLs and files).
+// The error names the value and the rule.
+Status ValidateExperimentName(std::string_view name);
+// The first part of the ids of runs submitted to an experiment (`<prefix>_<time>_<hex>`): the
+// name itself when it is made of letters, digits, '-', '_' and '.' (the only names Ferry took
+// before, so ids keep their form); else the name with every other run of bytes made one '_'
+// and cut to 64 characters, or "exp-<8 hex of its SHA-256>" when nothing is left. A run id is
+// then always safe in a URL path segment, a file name and a comma-separated list.
+std::string RunIdPrefix(std::string_view experiment);
+
 struct Experiment {
   int64_t id = 0;
   std::string name;

@@ -805,7 +805,8 @@ struct Api::Impl {
     if (!allowed.ok()) return allowed;
     Status fits = d.scheduler->CheckFits(run);
     if (!fits.ok()) return fits;
-    run.id = run.experiment + "_" + std::to_string(static_cast<long long>(d.clock->Now())) + "_" + RandomHex(4);
+    run.id = model::RunIdPrefix(run.experiment) + "_" +
+             std::to_string(static_cast<long long>(d.clock->Now())) + "_" + RandomHex(4);
     return run;
   }
 

@@ -226,7 +226,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<model::Experiment> CreateExperiment(const std::string& name, double now) override {
     std::lock_guard lock(mu_);
-    FERRY_RETURN_IF_ERROR(ValidateName("experiment", name));
+    FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO experiments(name, created_at) VALUES(?,?)"));
     st.Bind(1, name).Bind(2, now);
     Status s = st.Run();
@@ -264,7 +264,7 @@ class SqliteMetadataStore final : public MetadataStore {
   Status UpdateExperiment(int64_t id, const std::optional<std::string>& name,
                           const std::optional<std::string>& lifecycle_stage, double now) override {
     std::lock_guard lock(mu_);
-    if (name) FERRY_RETURN_IF_ERROR(ValidateName("experiment", *name));
+    if (name) FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(*name));
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
         "UPDATE experiments SET name=COALESCE(?2, name), lifecycle_stage=COALESCE(?3, lifecycle_stage), "
         "last_update_time=?4 WHERE id=?1"));
@@ -946,18 +946,6 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
  private:
-  static Status ValidateName(const char* what, const std::string& name) {
-    if (name.empty() || name.size() > 255)
-      return Status::InvalidArgument(std::string(what) + " name must be 1-255 characters, got '" + name + "'");
-    for (char c : name) {
-      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
-        return Status::InvalidArgument(std::string(what) + " name '" + name +
-                                       "' may contain only letters, digits, '-', '_' and '.'");
-      }
-    }
-    return Status::Ok();
-  }
-
   static Status RunNotFound(const std::string& id) {
     return Status::NotFound("run '" + id + "' does not exist; see 'ferry run list'");
   }
@@ -969,7 +957,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<model::Experiment> EnsureExperimentLocked(const std::string& name, double now) {
-    FERRY_RETURN_IF_ERROR(ValidateName("experiment", name));
+    FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
     FERRY_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT OR IGNORE INTO experiments(name, created_at) VALUES(?,?)"));
     FERRY_RETURN_IF_ERROR(ins.Bind(1, name).Bind(2, now).Run());
     FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT id, created_at FROM experiments WHERE name=?"));

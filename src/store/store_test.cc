@@ -51,9 +51,16 @@ class StoreTest : public ::testing::Test {
 TEST_F(StoreTest, ExperimentsAreUniqueAndValidated) {
   ASSERT_TRUE(store_->CreateExperiment("e1", 1).ok());
   EXPECT_EQ(store_->CreateExperiment("e1", 2).status().code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ(store_->CreateExperiment("bad name", 2).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->CreateExperiment("", 2).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->CreateExperiment(std::string(501, 'x'), 2).status().code(),
+            StatusCode::kInvalidArgument);
   ASSERT_TRUE(store_->EnsureExperiment("e1", 3).ok());
-  EXPECT_EQ(store_->ListExperiments()->size(), 1u);
+  // MLflow's names: spaces, slashes, '#', '?', '%' and any UTF-8 (model::ValidateExperimentName).
+  ASSERT_TRUE(store_->CreateExperiment("My Experiment/#1?100%", 4).ok());
+  EXPECT_TRUE(store_->UpdateExperiment(1, std::string("renamed é"), std::nullopt, 5).ok());
+  EXPECT_EQ(store_->UpdateExperiment(1, std::string("bad \xff"), std::nullopt, 6).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListExperiments()->size(), 2u);
 }
 
 TEST_F(StoreTest, RunLifecycleRecordsHistoryInOrder) {

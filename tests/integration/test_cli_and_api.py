@@ -99,13 +99,15 @@ def test_artifacts_auth(workspace):
 
 
 def test_experiment_names(workspace):
-    r = workspace.cli("experiment", "create", "-n", "bad name!", check=False)
-    assert r.returncode == 1 and "bad name!" in r.stderr, r.stderr
+    r = workspace.cli("experiment", "create", "-n", "x" * 501, check=False)
+    assert r.returncode == 1 and "500" in r.stderr, r.stderr
+    r = workspace.cli("experiment", "create", "-n", "", check=False)
+    assert r.returncode == 1 and "empty" in r.stderr, r.stderr
     workspace.cli("experiment", "create", "-n", "exp-1")
     r = workspace.cli("experiment", "create", "-n", "exp-1", check=False)
     assert r.returncode == 1 and "exp-1" in r.stderr and "already exists" in r.stderr, r.stderr
     names = [e["name"] for e in workspace.cli_json("experiment", "list")["experiments"]]
-    assert names.count("exp-1") == 1 and "bad name!" not in names
+    assert names.count("exp-1") == 1 and "x" * 501 not in names
 
 
 def test_compute_targets(workspace):

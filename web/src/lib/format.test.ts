@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatBytes, formatCount, formatDuration, formatMetric, formatTime, runDuration } from './format';
 import { parseHash, href } from './router';
+import { filtersFromQuery, filtersToQuery } from './filters';
 
 describe('formatting', () => {
   it('formats durations', () => {
@@ -47,5 +48,22 @@ describe('router', () => {
     expect(parseHash('#/sweeps/s1').page).toBe('sweep');
     expect(parseHash('#/nope').page).toBe('notfound');
     expect(href.compare(['a', 'b'], 'loss')).toBe('#/compare?runs=a,b&metric=loss');
+  });
+
+  // Experiment names are MLflow's: any text. Each must come back whole from its own link,
+  // with or without a filter query, and through the run list's filters.
+  it('round-trips experiment names with spaces, slashes, #, ? and %', () => {
+    for (const name of ['My Experiment', 'team/vision', 'a#b', 'what?', '100%', '50%25 off', ' a/b#c?d%e&f=g+h ', '实验']) {
+      const plain = parseHash(href.experiment(name));
+      expect(plain.page === 'runs' && plain.experiment).toBe(name);
+      const q = filtersToQuery({ ...filtersFromQuery(''), status: 'Failed' });
+      const withQuery = parseHash(href.experiment(name, q));
+      expect(withQuery.page === 'runs' && withQuery.experiment).toBe(name);
+      expect(withQuery.query.get('status')).toBe('Failed');
+      const viaFilter = parseHash(href.runs(filtersToQuery({ ...filtersFromQuery(''), experiment: name })));
+      expect(filtersFromQuery(viaFilter.query).experiment).toBe(name);
+      const link = href.experiment(name);
+      expect(link.slice(1)).not.toMatch(/[#? ]/); // nothing a browser would cut the hash at
+    }
   });
 });
