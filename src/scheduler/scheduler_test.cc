@@ -181,6 +181,14 @@ class HookStore final : public store::MetadataStore {
   Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) override {
     return s_->MetricSummaries(id);
   }
+  Result<std::map<std::string, std::vector<model::MetricPoint>>> LatestMetrics(
+      const std::vector<std::string>& ids) override {
+    return s_->LatestMetrics(ids);
+  }
+  Result<std::map<std::string, std::map<std::string, std::string>>> ParamsOfRuns(
+      const std::vector<std::string>& ids) override {
+    return s_->ParamsOfRuns(ids);
+  }
   Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& f) override {
     return s_->AddArtifacts(id, f);
   }

@@ -116,6 +116,15 @@ class MetadataStore {
   virtual Result<std::vector<model::MetricPoint>> GetMetrics(const std::string& id,
                                                              const std::string& key) = 0;
   virtual Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) = 0;
+  // MLflow's run view of many runs in a few queries, however many points they hold: per run
+  // id given, the latest point of each metric key by MLflow's rule (the highest step, then
+  // the latest time, then the largest value with NaN as 0, then the first logged), in key
+  // order. Runs that do not exist or have no metrics are absent.
+  virtual Result<std::map<std::string, std::vector<model::MetricPoint>>> LatestMetrics(
+      const std::vector<std::string>& run_ids) = 0;
+  // Per run id given, its parameters; runs that do not exist or have none are absent.
+  virtual Result<std::map<std::string, std::map<std::string, std::string>>> ParamsOfRuns(
+      const std::vector<std::string>& run_ids) = 0;
   // One key's points for a chart: all of them when there are at most max_points, else at most
   // max_points in sequence order, the lowest and the highest of each of max_points/2 equal
   // slices of the series (spikes survive; NaNs are kept only where a slice has nothing else).

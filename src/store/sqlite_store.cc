@@ -1,12 +1,13 @@
 // MetadataStore on SQLite (WAL mode, numbered migrations, one connection behind a mutex).
 #include <cmath>
 #include <cstdio>
-#include <set>
+#include <functional>
 #include <limits>
 #include <map>
-#include <optional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "store/metadata_store.h"
@@ -120,7 +121,40 @@ CREATE TABLE metric_rollups(
     R"sql(
 ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'contributor';
 )sql",
+    // 9: each key's latest point by MLflow's rule (MlflowLater below), kept with the summaries
+    // so that MLflow's run view reads one row per key instead of every point; backfilled here.
+    R"sql(
+ALTER TABLE metric_summaries ADD COLUMN latest_seq INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE metric_summaries ADD COLUMN latest_step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE metric_summaries ADD COLUMN latest_time REAL NOT NULL DEFAULT 0;
+ALTER TABLE metric_summaries ADD COLUMN latest_value REAL;
+UPDATE metric_summaries SET (latest_seq, latest_step, latest_time, latest_value) = (
+  SELECT m.seq, m.step, m.time, m.value FROM metrics m
+  WHERE m.rid = metric_summaries.rid AND m.kid = metric_summaries.kid
+  ORDER BY m.step DESC, m.time DESC, COALESCE(m.value, 0) DESC, m.seq ASC LIMIT 1);
+)sql",
 };
+
+// MLflow's latest point of a metric (its SQLAlchemy store's latest_metrics): the highest step,
+// then the latest time, then the largest value, a NaN counting as 0 - a point replaces the
+// latest only when strictly later by these, so of equal ones the first logged stays, which
+// is the lowest sequence number (sequence numbers follow the order of logging). This is a
+// total order, so the latest does not depend on the order batches arrive in. True when a is
+// later than b. The SQL of the summaries' upsert (kLatestWins) is the same rule.
+bool MlflowLater(const model::MetricPoint& a, const model::MetricPoint& b) {
+  if (a.step != b.step) return a.step > b.step;
+  if (a.time != b.time) return a.time > b.time;
+  const double av = std::isnan(a.value) ? 0 : a.value, bv = std::isnan(b.value) ? 0 : b.value;
+  if (av != bv) return av > bv;
+  return a.seq < b.seq;
+}
+constexpr const char* kLatestWins =
+    "(latest_seq < 0 OR excluded.latest_step > latest_step OR (excluded.latest_step = latest_step "
+    "AND "
+    "(excluded.latest_time > latest_time OR (excluded.latest_time = latest_time AND "
+    "(COALESCE(excluded.latest_value, 0) > COALESCE(latest_value, 0) OR "
+    "(COALESCE(excluded.latest_value, 0) = COALESCE(latest_value, 0) AND excluded.latest_seq < "
+    "latest_seq))))))";
 
 // Sequence numbers per rollup bucket (as a shift).
 constexpr int kRollupShift = 8;
@@ -919,6 +953,31 @@ class SqliteMetadataStore final : public MetadataStore {
     return out;
   }
 
+  Result<std::map<std::string, std::vector<model::MetricPoint>>> LatestMetrics(
+      const std::vector<std::string>& run_ids) override {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::vector<model::MetricPoint>> out;
+    FERRY_RETURN_IF_ERROR(ForRunsLocked(
+        "SELECT r.id, k.name, s.latest_seq, s.latest_step, s.latest_value, s.latest_time FROM runs "
+        "r "
+        "JOIN metric_summaries s ON s.rid = r.rid JOIN metric_keys k ON k.kid = s.kid WHERE r.id "
+        "IN (%s) "
+        "ORDER BY r.id, k.name",
+        run_ids, [&](const Stmt& st) { out[st.Text(0)].push_back(PointFrom(st, 2, st.Text(1))); }));
+    return out;
+  }
+
+  Result<std::map<std::string, std::map<std::string, std::string>>> ParamsOfRuns(
+      const std::vector<std::string>& run_ids) override {
+    std::lock_guard lock(mu_);
+    std::map<std::string, std::map<std::string, std::string>> out;
+    FERRY_RETURN_IF_ERROR(
+        ForRunsLocked("SELECT r.id, p.name, p.value FROM runs r JOIN run_params p ON p.rid = r.rid "
+                      "WHERE r.id IN (%s)",
+                      run_ids, [&](const Stmt& st) { out[st.Text(0)][st.Text(1)] = st.Text(2); }));
+    return out;
+  }
+
   Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& files) override {
     std::lock_guard lock(mu_);
     FERRY_RETURN_IF_ERROR(RidLocked(id).status());
@@ -965,6 +1024,31 @@ class SqliteMetadataStore final : public MetadataStore {
     FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return Status::Internal("experiment vanished: " + name);
     return MakeExperiment(q.Int(0), name, q.Double(1));
+  }
+
+  // Runs `sql` (its "%s" the list of run ids) over run_ids in chunks of up to 512 ids, calling
+  // row for every row. The list has a power-of-two length (the first id repeated to fill it),
+  // so the connection's statement cache holds at most ten forms of each query.
+  Status ForRunsLocked(const std::string& sql, const std::vector<std::string>& run_ids,
+                       const std::function<void(const Stmt&)>& row) {
+    constexpr size_t kChunk = 512;
+    const size_t at = sql.find("%s");
+    for (size_t first = 0; first < run_ids.size(); first += kChunk) {
+      const size_t n = std::min(kChunk, run_ids.size() - first);
+      size_t slots = 1;
+      while (slots < n) slots *= 2;
+      std::string marks;
+      for (size_t i = 0; i < slots; ++i) marks += i ? ",?" : "?";
+      FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql.substr(0, at) + marks + sql.substr(at + 2)));
+      for (size_t i = 0; i < slots; ++i)
+        st.Bind(static_cast<int>(i + 1), run_ids[first + (i < n ? i : 0)]);
+      for (;;) {
+        FERRY_ASSIGN_OR_RETURN(bool more, st.Step());
+        if (!more) break;
+        row(st);
+      }
+    }
+    return Status::Ok();
   }
 
   Result<int64_t> RidLocked(const std::string& id) {
@@ -1218,19 +1302,29 @@ class SqliteMetadataStore final : public MetadataStore {
     double max = -std::numeric_limits<double>::infinity();
     double last = 0;
     int64_t last_step = 0, last_seq = -1;
+    const model::MetricPoint* latest = nullptr;  // MLflow's (MlflowLater)
   };
 
   Result<int64_t> AppendMetricsLocked(int64_t rid, std::span<const model::MetricPoint> points) {
     if (!metric_insert_) {
       FERRY_ASSIGN_OR_RETURN(Stmt a, db_.Prepare("INSERT OR IGNORE INTO metrics VALUES(?,?,?,?,?,?)"));
-      FERRY_ASSIGN_OR_RETURN(Stmt b, db_.Prepare(
-          "INSERT INTO metric_summaries VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(rid,kid) DO UPDATE SET "
+      std::string summary_sql =
+          "INSERT INTO metric_summaries VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) ON "
+          "CONFLICT(rid,kid) DO UPDATE SET "
           "count=count+excluded.count, "
-          "min=CASE WHEN excluded.min IS NULL THEN min WHEN min IS NULL OR excluded.min<min THEN excluded.min ELSE min END, "
-          "max=CASE WHEN excluded.max IS NULL THEN max WHEN max IS NULL OR excluded.max>max THEN excluded.max ELSE max END, "
+          "min=CASE WHEN excluded.min IS NULL THEN min WHEN min IS NULL OR excluded.min<min THEN "
+          "excluded.min ELSE min END, "
+          "max=CASE WHEN excluded.max IS NULL THEN max WHEN max IS NULL OR excluded.max>max THEN "
+          "excluded.max ELSE max END, "
           "last=CASE WHEN excluded.last_seq>last_seq THEN excluded.last ELSE last END, "
-          "last_step=CASE WHEN excluded.last_seq>last_seq THEN excluded.last_step ELSE last_step END, "
-          "last_seq=MAX(last_seq, excluded.last_seq)"));
+          "last_step=CASE WHEN excluded.last_seq>last_seq THEN excluded.last_step ELSE last_step "
+          "END, "
+          "last_seq=MAX(last_seq, excluded.last_seq)";
+      for (const char* col : {"latest_seq", "latest_step", "latest_time", "latest_value"}) {
+        summary_sql += std::string(", ") + col + "=CASE WHEN " + kLatestWins + " THEN excluded." +
+                       col + " ELSE " + col + " END";
+      }
+      FERRY_ASSIGN_OR_RETURN(Stmt b, db_.Prepare(summary_sql));
       // A batch's lowest/highest point replaces the stored one (NaN-only sides are NULL).
       std::string rollup_sql =
           "INSERT INTO metric_rollups VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15) "
@@ -1279,6 +1373,7 @@ class SqliteMetadataStore final : public MetadataStore {
         a.last = p.value;
         a.last_step = p.step;
       }
+      if (!a.latest || MlflowLater(p, *a.latest)) a.latest = &p;
     }
     Stmt& up = *summary_upsert_;
     for (const auto& [kid, a] : aggs) {
@@ -1288,6 +1383,11 @@ class SqliteMetadataStore final : public MetadataStore {
       if (std::isnan(a.last)) up.BindNull(6);
       else up.Bind(6, a.last);
       up.Bind(7, a.last_step).Bind(8, a.last_seq);
+      up.Bind(9, a.latest->seq).Bind(10, a.latest->step).Bind(11, a.latest->time);
+      if (std::isnan(a.latest->value))
+        up.BindNull(12);
+      else
+        up.Bind(12, a.latest->value);
       FERRY_RETURN_IF_ERROR(up.Run());
     }
     Stmt& ru = *rollup_upsert_;

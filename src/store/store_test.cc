@@ -1,18 +1,18 @@
 // Unit tests for the SQLite metadata store and the file blob store.
-#include <gtest/gtest.h>
-
-#include <span>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
+#include <span>
 
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
+#include "store/sqlite_db.h"
 
 namespace ferry::store {
 namespace {
@@ -394,6 +394,108 @@ TEST_F(StoreTest, MetricsAreIdempotentAndSummarised) {
   EXPECT_EQ((*sums)[0].max, 99);
   EXPECT_TRUE(std::isnan((*sums)[0].last));
   EXPECT_EQ((*sums)[1].last, 98);
+}
+
+// MLflow's latest point per key (highest step, then time, then value with NaN as 0, then the
+// first logged), kept with the summaries whatever order the batches come in.
+TEST_F(StoreTest, LatestPointIsMlflowsAcrossOutOfOrderBatchesResendsAndNaN) {
+  auto r = store_->CreateRun(MakeRun("lp"), {}, "t", 1);
+  ASSERT_TRUE(r.ok());
+  const double nan = std::nan("");
+  // seq, key, value, step, time
+  std::vector<model::MetricPoint> later = {{10, "acc", 0.9, 5, 50.0},
+                                           {11, "acc", 0.1, 3, 99.0},
+                                           {12, "loss", nan, 7, 10.0},
+                                           {13, "tie", 2.0, 1, 5.0}};
+  std::vector<model::MetricPoint> earlier = {
+      {0, "acc", 0.5, 5, 40.0},   // same step, older: loses
+      {1, "loss", 3.0, 7, 10.0},  // same step and time, 3 > NaN(0): wins
+      {2, "tie", 2.0, 1, 5.0},    // equal to seq 13: the first logged wins
+      {3, "neg", -1.0, 0, 1.0},
+      {4, "neg", nan, 0, 1.0}};                         // NaN(0) > -1
+  ASSERT_EQ(*store_->AppendMetrics(r->rid, later), 4);  // the later points arrive first
+  ASSERT_EQ(*store_->AppendMetrics(r->rid, earlier), 5);
+  ASSERT_EQ(*store_->AppendMetrics(r->rid, later), 0);  // a resend changes nothing
+  ASSERT_EQ(
+      *store_->AppendMetrics(r->rid, std::vector<model::MetricPoint>{{20, "acc", 0.3, 4, 999.0}}),
+      1);
+  auto latest = store_->LatestMetrics({"lp", "missing"});
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  ASSERT_EQ(latest->size(), 1u);
+  const auto& pts = latest->at("lp");
+  ASSERT_EQ(pts.size(), 4u);  // in key order
+  EXPECT_EQ(pts[0].key, "acc");
+  EXPECT_EQ(pts[0].seq, 10);
+  EXPECT_EQ(pts[0].value, 0.9);
+  EXPECT_EQ(pts[0].step, 5);
+  EXPECT_EQ(pts[0].time, 50.0);
+  EXPECT_EQ(pts[1].key, "loss");
+  EXPECT_EQ(pts[1].value, 3.0);
+  EXPECT_EQ(pts[2].key, "neg");
+  EXPECT_TRUE(std::isnan(pts[2].value));
+  EXPECT_EQ(pts[3].key, "tie");
+  EXPECT_EQ(pts[3].seq, 2);
+  // Within one batch the same rule holds, and client-logged points (LogMetrics) follow it too.
+  ASSERT_TRUE(store_->CreateRun(MakeRun("lp2"), {}, "t", 1).ok());
+  ASSERT_EQ(*store_->LogMetrics(
+                "lp2", {{0, "m", 1.0, 2, 5.0}, {0, "m", 7.0, 1, 9.0}, {0, "m", nan, 2, 5.0}}),
+            3);
+  auto two = store_->LatestMetrics({"lp2", "lp"});
+  ASSERT_EQ(two->size(), 2u);
+  EXPECT_EQ(two->at("lp2").at(0).value,
+            1.0);  // step 2 beats step 1; 1.0 beats NaN(0) at equal time
+  EXPECT_EQ(two->at("lp").size(), 4u);
+}
+
+TEST_F(StoreTest, ParamsAndLatestPointsOfManyRunsInBatches) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 600; ++i) {  // more than one chunk of ids
+    ids.push_back("b" + std::to_string(i));
+    auto r = store_->CreateRun(MakeRun(ids.back()), {{"i", std::to_string(i)}}, "t", 1);
+    ASSERT_TRUE(r.ok());
+    if (i % 2 == 0)
+      ASSERT_EQ(
+          *store_->AppendMetrics(r->rid, std::vector<model::MetricPoint>{{0, "x", 1.0 * i, 0, 1}}),
+          1);
+  }
+  auto params = store_->ParamsOfRuns(ids);
+  ASSERT_TRUE(params.ok()) << params.status().ToString();
+  ASSERT_EQ(params->size(), 600u);
+  EXPECT_EQ(params->at("b599").at("i"), "599");
+  auto latest = store_->LatestMetrics(ids);
+  ASSERT_EQ(latest->size(), 300u);
+  EXPECT_EQ(latest->at("b598").at(0).value, 598.0);
+  EXPECT_EQ(latest->count("b599"), 0u);
+  EXPECT_TRUE(store_->ParamsOfRuns({})->empty());
+}
+
+// Migration 9 fills in the latest point of series stored before it.
+TEST_F(StoreTest, MigrationBackfillsTheLatestPoints) {
+  auto r = store_->CreateRun(MakeRun("old"), {}, "t", 1);
+  ASSERT_TRUE(r.ok());
+  const double nan = std::nan("");
+  std::vector<model::MetricPoint> pts = {
+      {0, "a", 1.0, 9, 1.0}, {1, "a", 2.0, 3, 8.0}, {2, "a", nan, 9, 1.0}, {3, "b", nan, 0, 1.0}};
+  ASSERT_EQ(*store_->AppendMetrics(r->rid, pts), 4);
+  store_.reset();
+  {
+    auto db = Db::Open(dir_ + "/ferry.db");
+    ASSERT_TRUE(db.ok());
+    for (const char* col : {"latest_seq", "latest_step", "latest_time", "latest_value"}) {
+      ASSERT_TRUE(db->Exec(std::string("ALTER TABLE metric_summaries DROP COLUMN ") + col).ok());
+    }
+    ASSERT_TRUE(db->Exec("DELETE FROM schema_migrations WHERE version = 9").ok());
+  }
+  auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto latest = (*s)->LatestMetrics({"old"});
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  const auto& got = latest->at("old");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].seq, 0);  // step 9, time 1: 1.0 beats NaN(0)
+  EXPECT_EQ(got[0].value, 1.0);
+  EXPECT_TRUE(std::isnan(got[1].value));
+  EXPECT_EQ(got[1].seq, 3);
 }
 
 TEST_F(StoreTest, NextMetricSeqIsPerRank) {
