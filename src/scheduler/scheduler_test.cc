@@ -108,6 +108,11 @@ class HookStore final : public store::MetadataStore {
   Result<model::Experiment> CreateExperiment(const std::string& n, double now) override {
     return s_->CreateExperiment(n, now);
   }
+  Result<model::Experiment> CreateExperimentWith(const std::string& n, const std::string& loc,
+                                                 const std::map<std::string, std::string>& tags,
+                                                 double now) override {
+    return s_->CreateExperimentWith(n, loc, tags, now);
+  }
   Result<model::Experiment> EnsureExperiment(const std::string& n, double now) override {
     return s_->EnsureExperiment(n, now);
   }
@@ -180,6 +185,9 @@ class HookStore final : public store::MetadataStore {
   }
   Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) override {
     return s_->MetricSummaries(id);
+  }
+  Status DeleteExperimentTag(int64_t id, const std::string& key, double now) override {
+    return s_->DeleteExperimentTag(id, key, now);
   }
   Result<std::map<std::string, std::vector<model::MetricPoint>>> LatestMetrics(
       const std::vector<std::string>& ids) override {

@@ -1501,7 +1501,8 @@ namespace {
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 bool IsMlflowPath(std::string_view path) {
-  return StartsWith(path, "/api/2.0/mlflow/") || StartsWith(path, "/api/2.0/mlflow-artifacts/");
+  return StartsWith(path, "/api/2.0/mlflow/") || StartsWith(path, "/api/2.0/mlflow-artifacts/") ||
+         StartsWith(path, "/api/3.0/mlflow/") || StartsWith(path, "/ajax-api/2.0/mlflow/");
 }
 
 // Studio answers everything outside the APIs (its pages are routes of the app).

@@ -4,7 +4,9 @@
 #include "server/mlflow_api.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -73,9 +75,23 @@ json NumberJson(double v) {
   return v;
 }
 
-Result<double> NumberField(const json& j, const char* name) {
+// MLflow's wording for bad parameters ("Invalid value 31 for parameter 'run_id' supplied",
+// "Missing value for required parameter 'key'."), which its clients and tests match on; ours
+// adds what the value must be.
+Status InvalidValue(const std::string& name, const json& value, const std::string& must) {
+  return Status::InvalidArgument("Invalid value " +
+                                 value.dump(-1, ' ', false, json::error_handler_t::replace) +
+                                 " for parameter '" + name + "' supplied: " + must);
+}
+Status MissingValue(const std::string& name) {
+  return Status::InvalidArgument("Missing value for required parameter '" + name + "'.");
+}
+
+// `path` names the field in errors (e.g. "metrics[0].value"); it defaults to name.
+Result<double> NumberField(const json& j, const char* name, const std::string& path = "") {
+  const std::string& at = path.empty() ? std::string(name) : path;
   auto it = j.find(name);
-  if (it == j.end() || it->is_null()) return Status::InvalidArgument(std::string("missing value for '") + name + "'");
+  if (it == j.end() || it->is_null()) return MissingValue(at);
   if (it->is_number()) return it->get<double>();
   if (it->is_string()) {
     std::string s = it->get<std::string>();
@@ -86,33 +102,43 @@ Result<double> NumberField(const json& j, const char* name) {
     double d = std::strtod(s.c_str(), &end);
     if (!s.empty() && *end == '\0') return d;
   }
-  return Status::InvalidArgument(std::string("'") + name + "' must be a number, got " + it->dump());
+  return InvalidValue(at, *it, "it must be a number");
 }
 
 // Integers arrive as JSON numbers or (protobuf's int64 mapping) as strings.
-Result<std::optional<int64_t>> IntField(const json& j, const char* name) {
+Result<std::optional<int64_t>> IntField(const json& j, const char* name,
+                                        const std::string& path = "") {
+  const std::string& at = path.empty() ? std::string(name) : path;
   auto it = j.find(name);
   if (it == j.end() || it->is_null()) return std::optional<int64_t>();
   if (it->is_number_integer()) return std::optional<int64_t>(it->get<int64_t>());
-  if (it->is_number()) return std::optional<int64_t>(static_cast<int64_t>(it->get<double>()));
+  if (it->is_number_float() && std::isfinite(it->get<double>()) &&
+      std::abs(it->get<double>()) < 9.2e18) {
+    return std::optional<int64_t>(static_cast<int64_t>(it->get<double>()));
+  }
   if (it->is_string()) {
     std::string s = it->get<std::string>();
     char* end = nullptr;
+    errno = 0;
     long long v = std::strtoll(s.c_str(), &end, 10);
-    if (!s.empty() && *end == '\0') return std::optional<int64_t>(v);
+    if (!s.empty() && *end == '\0' && errno == 0) return std::optional<int64_t>(v);
   }
-  return Status::InvalidArgument(std::string("'") + name + "' must be an integer, got " + it->dump());
+  return InvalidValue(at, *it, "it must be an integer");
 }
 
-Result<std::string> Str(const json& j, const char* name, bool required) {
+// A string parameter: a JSON string (MLflow's protocol has no other form for one). Required:
+// present and not empty.
+Result<std::string> Str(const json& j, const char* name, bool required,
+                        const std::string& path = "") {
+  const std::string& at = path.empty() ? std::string(name) : path;
   auto it = j.find(name);
-  if (it == j.end() || it->is_null()) {
-    if (required) return Status::InvalidArgument(std::string("missing value for required parameter '") + name + "'");
+  if (it == j.end() || it->is_null() ||
+      (it->is_string() && it->get_ref<const std::string&>().empty())) {
+    if (required) return MissingValue(at);
     return std::string();
   }
   if (it->is_string()) return it->get<std::string>();
-  if (it->is_number()) return it->dump();
-  return Status::InvalidArgument(std::string("'") + name + "' must be a string, got " + it->dump());
+  return InvalidValue(at, *it, "it must be a string");
 }
 
 Status CheckKey(const std::string& what, const std::string& key) {
@@ -129,11 +155,13 @@ Result<std::map<std::string, std::string>> KeyValues(const json& j, const char* 
   std::map<std::string, std::string> out;
   auto it = j.find(name);
   if (it == j.end() || it->is_null()) return out;
-  if (!it->is_array()) return Status::InvalidArgument(std::string("'") + name + "' must be a list of {key, value}");
-  for (const auto& kv : *it) {
-    if (!kv.is_object()) return Status::InvalidArgument(std::string("each entry of '") + name + "' must be {key, value}");
-    FERRY_ASSIGN_OR_RETURN(std::string k, Str(kv, "key", true));
-    FERRY_ASSIGN_OR_RETURN(std::string v, Str(kv, "value", false));
+  if (!it->is_array()) return InvalidValue(name, *it, "it must be a list of {key, value}");
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& kv = (*it)[i];
+    const std::string at = std::string(name) + "[" + std::to_string(i) + "]";
+    if (!kv.is_object()) return InvalidValue(at, kv, "it must be {key, value}");
+    FERRY_ASSIGN_OR_RETURN(std::string k, Str(kv, "key", true, at + ".key"));
+    FERRY_ASSIGN_OR_RETURN(std::string v, Str(kv, "value", false, at + ".value"));
     FERRY_RETURN_IF_ERROR(CheckKey(what, k));
     out[k] = v;
   }
@@ -179,9 +207,16 @@ struct Handler {
 
   // ---- experiments ----------------------------------------------------------------------
 
+  // Every experiment, MLflow's Default (id 0) among them: a workspace that has never had it
+  // gets it here, as a fresh MLflow server has it.
   Result<std::vector<model::Experiment>*> Experiments() {
     if (!experiments_loaded_) {
       FERRY_ASSIGN_OR_RETURN(experiments_, d.store->ListExperiments());
+      auto is_default = [](const model::Experiment& e) { return e.name == kDefaultExperiment; };
+      if (std::none_of(experiments_.begin(), experiments_.end(), is_default)) {
+        FERRY_RETURN_IF_ERROR(d.store->EnsureExperiment(kDefaultExperiment, Now()).status());
+        FERRY_ASSIGN_OR_RETURN(experiments_, d.store->ListExperiments());
+      }
       experiments_loaded_ = true;
     }
     return &experiments_;
@@ -193,12 +228,11 @@ struct Handler {
   }
 
   Result<model::Experiment> ExperimentById(const std::string& id) {
-    if (id == "0") return d.store->EnsureExperiment(kDefaultExperiment, Now());
     FERRY_ASSIGN_OR_RETURN(auto* all, Experiments());
     for (const auto& e : *all) {
-      if (std::to_string(e.id) == id && e.name != kDefaultExperiment) return e;
+      if (IdOf(e) == id) return e;
     }
-    return Status::NotFound("no experiment with id '" + id + "'");
+    return Status::NotFound("Could not find experiment with ID " + id);
   }
 
   Result<model::Experiment> ExperimentByName(const std::string& name) {
@@ -206,7 +240,7 @@ struct Handler {
     for (const auto& e : *all) {
       if (e.name == name) return e;
     }
-    return Status::NotFound("no experiment named '" + name + "'");
+    return Status::NotFound("Could not find experiment with name '" + name + "'");
   }
 
   json ExperimentJson(const model::Experiment& e) {
@@ -220,30 +254,34 @@ struct Handler {
             {"tags", tags}};
   }
 
+  // artifact_location is kept and answered as the experiment's (a relative local path made
+  // absolute against the server's working directory, as MLflow does). Ferry keeps every run's
+  // artifacts in its own store, so a run's artifact_uri stays mlflow-artifacts:/... whatever
+  // its experiment's location says (docs/mlflow.md).
   HttpResponse CreateExperiment() {
     auto name = Str(p, "name", true);
     if (!name.ok()) return Fail(name.status());
+    auto location = Str(p, "artifact_location", false);
+    if (!location.ok()) return Fail(location.status());
     auto tags = KeyValues(p, "tags", "tag");
     if (!tags.ok()) return Fail(tags.status());
-    auto e = d.store->CreateExperiment(*name, Now());
-    if (!e.ok()) return Fail(e.status());
-    for (const auto& [k, v] : *tags) {
-      Status st = d.store->SetExperimentTag(e->id, k, v, Now());
-      if (!st.ok()) return Fail(st);
+    if (Status t = CheckTags(*tags); !t.ok()) return Fail(t);
+    std::string where = *location;
+    if (!where.empty() && where.find(':') == std::string::npos && where[0] != '/') {
+      std::error_code ec;
+      auto cwd = std::filesystem::current_path(ec);
+      if (!ec) where = (cwd / where).lexically_normal().string();
     }
+    auto e = d.store->CreateExperimentWith(*name, where, *tags, Now());
+    if (!e.ok()) return Fail(e.status());
     return Reply(200, {{"experiment_id", IdOf(*e)}});
   }
 
   HttpResponse GetExperiment() {
     auto id = Str(p, "experiment_id", true);
     if (!id.ok()) return Fail(id.status());
-    ForgetExperiments();
     auto e = ExperimentById(*id);
     if (!e.ok()) return Fail(e.status());
-    if (*id == "0") {
-      auto again = ExperimentByName(kDefaultExperiment);  // with its tags
-      if (again.ok()) e = again;
-    }
     return Reply(200, {{"experiment", ExperimentJson(*e)}});
   }
 
@@ -257,7 +295,9 @@ struct Handler {
 
   // view_type: ACTIVE_ONLY (default), DELETED_ONLY, ALL.
   static Result<std::string> ViewType(const json& j, const char* name) {
-    auto v = Str(j, name, false);
+    auto it = j.find(name);
+    auto v = it != j.end() && it->is_number_integer() ? Result<std::string>(it->dump())
+                                                      : Str(j, name, false);
     if (!v.ok()) return v.status();
     std::string s = v->empty() ? "ACTIVE_ONLY" : *v;
     if (s == "1") s = "ACTIVE_ONLY";
@@ -276,7 +316,9 @@ struct Handler {
     auto max = IntField(p, "max_results");
     if (!max.ok()) return max.status();
     const size_t n = *max && **max > 0 ? static_cast<size_t>(**max) : default_max;
-    if (n > limit) return Status::InvalidArgument("'max_results' may be at most " + std::to_string(limit));
+    if (n > limit)
+      return InvalidValue("max_results", *p.find("max_results"),
+                          "it may be at most " + std::to_string(limit));
     auto token = Str(p, "page_token", false);
     if (!token.ok()) return token.status();
     size_t offset = 0;
@@ -378,6 +420,20 @@ struct Handler {
     return st.ok() ? Reply(200, json::object()) : Fail(st);
   }
 
+  HttpResponse DeleteExperimentTag() {
+    auto id = Str(p, "experiment_id", true);
+    if (!id.ok()) return Fail(id.status());
+    auto key = Str(p, "key", true);
+    if (!key.ok()) return Fail(key.status());
+    auto e = ExperimentById(*id);
+    if (!e.ok()) return Fail(e.status());
+    Status st = d.store->DeleteExperimentTag(e->id, *key, Now());
+    if (st.code() == StatusCode::kNotFound) {
+      st = Status::NotFound("No tag with name: " + *key + " in experiment with id " + *id);
+    }
+    return st.ok() ? Reply(200, json::object()) : Fail(st);
+  }
+
   // ---- runs -----------------------------------------------------------------------------
 
   Result<std::string> ExperimentIdOfRun(const model::Run& r) {
@@ -400,49 +456,92 @@ struct Handler {
     return info;
   }
 
-  // The latest point of each metric (highest step, then time), MLflow's run.data.metrics.
-  Result<std::map<std::string, model::MetricPoint>> LatestMetrics(const std::string& id) {
-    FERRY_ASSIGN_OR_RETURN(auto points, d.store->GetMetrics(id, ""));
-    std::map<std::string, model::MetricPoint> latest;
-    for (auto& pt : points) {
-      auto it = latest.find(pt.key);
-      if (it == latest.end() || pt.step > it->second.step || (pt.step == it->second.step && pt.time >= it->second.time)) {
-        latest[pt.key] = pt;
-      }
+  // What MLflow's run view reads besides the run row, loaded for many runs at once.
+  struct RunData {
+    std::vector<model::MetricPoint> latest;  // MLflow's latest point per key (see the store)
+    std::map<std::string, std::string> params;
+  };
+  Result<std::map<std::string, RunData>> LoadRunData(const std::vector<std::string>& ids,
+                                                     bool metrics, bool params) {
+    std::map<std::string, RunData> out;
+    if (metrics) {
+      FERRY_ASSIGN_OR_RETURN(auto latest, d.store->LatestMetrics(ids));
+      for (auto& [id, pts] : latest) out[id].latest = std::move(pts);
     }
-    return latest;
+    if (params) {
+      FERRY_ASSIGN_OR_RETURN(auto all, d.store->ParamsOfRuns(ids));
+      for (auto& [id, kv] : all) out[id].params = std::move(kv);
+    }
+    return out;
   }
 
-  Result<json> RunJson(const model::Run& r, mlflow::RunView* view = nullptr) {
-    FERRY_ASSIGN_OR_RETURN(json info, RunInfoJson(r));
-    FERRY_ASSIGN_OR_RETURN(auto latest, LatestMetrics(r.id));
-    FERRY_ASSIGN_OR_RETURN(auto params, d.store->Params(r.id));
+  // The run's tags as MLflow shows them: its name and user as tags, datasets moved out.
+  static std::map<std::string, std::string> MlflowTags(const model::Run& r,
+                                                       const std::string& run_name,
+                                                       json* dataset_inputs) {
     std::map<std::string, std::string> tags = r.tags;
-    json inputs = json::object();
     if (auto t = tags.find(kDatasetsTag); t != tags.end()) {
-      json ds = json::parse(t->second, nullptr, false);
-      if (ds.is_array()) inputs["dataset_inputs"] = ds;
+      if (dataset_inputs) *dataset_inputs = json::parse(t->second, nullptr, false);
       tags.erase(t);
     }
-    tags["mlflow.runName"] = info["run_name"].get<std::string>();
+    tags["mlflow.runName"] = run_name;
     if (!r.submitted_by.empty() && !tags.count("mlflow.user")) tags["mlflow.user"] = r.submitted_by;
-    json metrics = json::array();
-    for (const auto& [k, pt] : latest) {
-      metrics.push_back({{"key", k}, {"value", NumberJson(pt.value)}, {"timestamp", Ms(pt.time)}, {"step", pt.step}});
+    return tags;
+  }
+
+  // What a filter or an ordering reads of a run (metrics and params from data, when loaded).
+  Result<mlflow::RunView> ViewOf(const model::Run& r, const RunData* data) {
+    FERRY_ASSIGN_OR_RETURN(json info, RunInfoJson(r));
+    mlflow::RunView v;
+    if (data) {
+      for (const auto& pt : data->latest) v.metrics[pt.key] = pt.value;
+      v.params = data->params;
     }
-    if (view) {
-      for (const auto& [k, pt] : latest) view->metrics[k] = pt.value;
-      view->params = params;
-      view->tags = tags;
-      view->attributes = {{"status", info["status"]},       {"run_id", r.id},
-                          {"run_name", info["run_name"]},   {"user_id", r.submitted_by},
-                          {"artifact_uri", info["artifact_uri"]}, {"lifecycle_stage", r.lifecycle_stage}};
-      view->times = {{"start_time", static_cast<double>(info["start_time"].get<int64_t>())}};
-      if (info.contains("end_time")) view->times["end_time"] = static_cast<double>(info["end_time"].get<int64_t>());
+    v.tags = MlflowTags(r, info["run_name"].get<std::string>(), nullptr);
+    v.attributes = {{"status", info["status"]},
+                    {"run_id", r.id},
+                    {"run_name", info["run_name"]},
+                    {"user_id", r.submitted_by},
+                    {"artifact_uri", info["artifact_uri"]},
+                    {"lifecycle_stage", r.lifecycle_stage}};
+    v.times = {{"start_time", static_cast<double>(info["start_time"].get<int64_t>())}};
+    if (info.contains("end_time"))
+      v.times["end_time"] = static_cast<double>(info["end_time"].get<int64_t>());
+    return v;
+  }
+
+  Result<json> RunJson(const model::Run& r, const RunData& data) {
+    FERRY_ASSIGN_OR_RETURN(json info, RunInfoJson(r));
+    json inputs = json::object(), datasets;
+    auto tags = MlflowTags(r, info["run_name"].get<std::string>(), &datasets);
+    if (datasets.is_array()) inputs["dataset_inputs"] = datasets;
+    json metrics = json::array();
+    for (const auto& pt : data.latest) {
+      metrics.push_back({{"key", pt.key},
+                         {"value", NumberJson(pt.value)},
+                         {"timestamp", Ms(pt.time)},
+                         {"step", pt.step}});
     }
     return json{{"info", info},
-                {"data", {{"metrics", metrics}, {"params", KeyValueList(params)}, {"tags", KeyValueList(tags)}}},
+                {"data",
+                 {{"metrics", metrics},
+                  {"params", KeyValueList(data.params)},
+                  {"tags", KeyValueList(tags)}}},
                 {"inputs", inputs}};
+  }
+
+  // One run's full MLflow JSON.
+  Result<json> RunJson(const model::Run& r) {
+    FERRY_ASSIGN_OR_RETURN(auto data, LoadRunData({r.id}, true, true));
+    return RunJson(r, data[r.id]);
+  }
+
+  // The run, or MLflow's not-found error for it.
+  Result<model::Run> GetRunOr404(const std::string& id) {
+    auto r = d.store->GetRun(id);
+    if (r.status().code() == StatusCode::kNotFound)
+      return Status::NotFound("Run with id=" + id + " not found");
+    return r;
   }
 
   Result<std::string> RunIdParam() {
@@ -450,7 +549,7 @@ struct Handler {
     if (id.empty()) {
       FERRY_ASSIGN_OR_RETURN(id, Str(p, "run_uuid", false));
     }
-    if (id.empty()) return Status::InvalidArgument("missing value for required parameter 'run_id'");
+    if (id.empty()) return MissingValue("run_id");
     return id;
   }
 
@@ -491,7 +590,7 @@ struct Handler {
   HttpResponse GetRun() {
     auto id = RunIdParam();
     if (!id.ok()) return Fail(id.status());
-    auto r = d.store->GetRun(*id);
+    auto r = GetRunOr404(*id);
     if (!r.ok()) return Fail(r.status());
     auto j = RunJson(*r);
     return j.ok() ? Reply(200, {{"run", *j}}) : Fail(j.status());
@@ -500,7 +599,7 @@ struct Handler {
   HttpResponse UpdateRun() {
     auto id = RunIdParam();
     if (!id.ok()) return Fail(id.status());
-    auto r = d.store->GetRun(*id);
+    auto r = GetRunOr404(*id);
     if (!r.ok()) return Fail(r.status());
     auto status = Str(p, "status", false);
     auto end = IntField(p, "end_time");
@@ -547,14 +646,17 @@ struct Handler {
     return Reply(200, json::object());
   }
 
-  Result<model::MetricPoint> MetricFrom(const json& j) {
+  // A metric point; `at` prefixes the field names in errors ("metrics[3]." in a batch). The
+  // timestamp is required, as MLflow requires it (its client always sends one).
+  Result<model::MetricPoint> MetricFrom(const json& j, const std::string& at = "") {
     model::MetricPoint pt;
-    FERRY_ASSIGN_OR_RETURN(pt.key, Str(j, "key", true));
+    FERRY_ASSIGN_OR_RETURN(pt.key, Str(j, "key", true, at + "key"));
     FERRY_RETURN_IF_ERROR(CheckKey("metric", pt.key));
-    FERRY_ASSIGN_OR_RETURN(pt.value, NumberField(j, "value"));
-    FERRY_ASSIGN_OR_RETURN(auto ts, IntField(j, "timestamp"));
-    FERRY_ASSIGN_OR_RETURN(auto step, IntField(j, "step"));
-    pt.time = ts ? static_cast<double>(*ts) / 1000.0 : Now();
+    FERRY_ASSIGN_OR_RETURN(pt.value, NumberField(j, "value", at + "value"));
+    FERRY_ASSIGN_OR_RETURN(auto ts, IntField(j, "timestamp", at + "timestamp"));
+    if (!ts) return MissingValue(at + "timestamp");
+    FERRY_ASSIGN_OR_RETURN(auto step, IntField(j, "step", at + "step"));
+    pt.time = static_cast<double>(*ts) / 1000.0;
     pt.step = step.value_or(0);
     return pt;
   }
@@ -588,10 +690,13 @@ struct Handler {
     return d.store->SetTags(id, tags);
   }
 
+  // The run exists and is not deleted (MLflow's wording; every write to a run checks this).
   Status ActiveRun(const std::string& id) {
-    FERRY_ASSIGN_OR_RETURN(auto r, d.store->GetRun(id));
+    FERRY_ASSIGN_OR_RETURN(auto r, GetRunOr404(id));
     if (r.lifecycle_stage == "deleted") {
-      return Status::FailedPrecondition("run '" + id + "' is deleted; restore it before logging to it");
+      return Status::FailedPrecondition(
+          "The run " + id + " must be in the 'active' state. Current state is " +
+          r.lifecycle_stage + "; restore it (runs/restore) before changing it");
     }
     return Status::Ok();
   }
@@ -612,12 +717,12 @@ struct Handler {
   HttpResponse LogKeyValue(bool param) {
     const std::string what = param ? "parameter" : "tag";
     auto id = RunIdParam();
+    if (!id.ok()) return Fail(id.status());
     auto key = Str(p, "key", true);
     auto value = Str(p, "value", false);
     for (auto* r : {&key, &value}) {
       if (!r->ok()) return Fail(r->status());
     }
-    if (!id.ok()) return Fail(id.status());
     if (Status k = CheckKey(what, *key); !k.ok()) return Fail(k);
     std::map<std::string, std::string> kv = {{*key, *value}};
     if (Status c = param ? CheckParams(kv) : CheckTags(kv); !c.ok()) return Fail(c);
@@ -630,10 +735,13 @@ struct Handler {
 
   HttpResponse DeleteTag() {
     auto id = RunIdParam();
-    auto key = Str(p, "key", true);
     if (!id.ok()) return Fail(id.status());
+    auto key = Str(p, "key", true);
     if (!key.ok()) return Fail(key.status());
+    if (Status a = ActiveRun(*id); !a.ok()) return Fail(a);
     Status st = d.store->DeleteTag(*id, *key);
+    if (st.code() == StatusCode::kNotFound)
+      st = Status::NotFound("No tag with name: " + *key + " in run with id " + *id);
     if (!st.ok()) return Fail(st);
     Changed(*id);
     return Reply(200, json::object());
@@ -648,14 +756,18 @@ struct Handler {
     if (!tags.ok()) return Fail(tags.status());
     std::vector<model::MetricPoint> metrics;
     if (auto it = p.find("metrics"); it != p.end() && !it->is_null()) {
-      if (!it->is_array()) return Fail(Status::InvalidArgument("'metrics' must be a list"));
+      if (!it->is_array())
+        return Fail(InvalidValue("metrics", *it, "it must be a list of metrics"));
       if (it->size() > kMaxBatchMetrics) {
         return Fail(Status::InvalidArgument("a batch may hold at most " + std::to_string(kMaxBatchMetrics) +
                                             " metrics, got " + std::to_string(it->size())));
       }
-      for (const auto& m : *it) {
-        if (!m.is_object()) return Fail(Status::InvalidArgument("each metric must be an object"));
-        auto pt = MetricFrom(m);
+      for (size_t i = 0; i < it->size(); ++i) {
+        const json& m = (*it)[i];
+        const std::string at = "metrics[" + std::to_string(i) + "]";
+        if (!m.is_object())
+          return Fail(InvalidValue(at, m, "it must be {key, value, timestamp, step}"));
+        auto pt = MetricFrom(m, at + ".");
         if (!pt.ok()) return Fail(pt.status());
         metrics.push_back(std::move(pt).value());
       }
@@ -745,6 +857,9 @@ struct Handler {
     return Reply(200, r);
   }
 
+  // Runs of the experiments, filtered, sorted and paged. Cheap views first: a run's row and
+  // tags, plus its latest metric points and params (batched reads of one row per key) only when
+  // the filter or the order names them; JSON is built for the page returned only.
   HttpResponse SearchRuns() {
     std::vector<std::string> ids;
     if (auto it = p.find("experiment_ids"); it != p.end() && !it->is_null()) {
@@ -757,13 +872,8 @@ struct Handler {
     if (ids.empty()) return Fail(Status::InvalidArgument("'experiment_ids' must name at least one experiment"));
     auto args = SearchArgs("run_view_type");
     if (!args.ok()) return Fail(args.status());
-    const auto& view = args->view;
     const auto& page = args->page;
-    struct Hit {
-      json run;
-      mlflow::RunView view;
-    };
-    std::vector<Hit> hits;
+    std::vector<model::Run> runs;
     for (const auto& eid : ids) {
       auto e = ExperimentById(eid);
       if (!e.ok()) return Fail(e.status());
@@ -771,22 +881,51 @@ struct Handler {
       f.experiment = e->name;
       f.include_children = true;
       f.limit = std::numeric_limits<int>::max();
-      auto runs = d.store->ListRuns(f);
-      if (!runs.ok()) return Fail(runs.status());
-      for (const auto& r : *runs) {
-        if (!InView(view, r.lifecycle_stage)) continue;
-        Hit h;
-        auto j = RunJson(r, &h.view);
-        if (!j.ok()) return Fail(j.status());
-        if (!args->filter.Matches(h.view)) continue;
-        h.run = std::move(j).value();
-        hits.push_back(std::move(h));
+      auto listed = d.store->ListRuns(f);
+      if (!listed.ok()) return Fail(listed.status());
+      for (auto& r : *listed) {
+        if (InView(args->view, r.lifecycle_stage)) runs.push_back(std::move(r));
       }
+    }
+    auto names = [&](const char* kind) {
+      return std::any_of(args->filter.all.begin(), args->filter.all.end(),
+                         [&](auto& c) { return c.kind == kind; }) ||
+             std::any_of(args->order.begin(), args->order.end(),
+                         [&](auto& o) { return o.kind == kind; });
+    };
+    std::map<std::string, RunData> data;
+    const bool view_metrics = names("metrics"), view_params = names("params");
+    if (view_metrics || view_params) {
+      std::vector<std::string> all;
+      for (const auto& r : runs) all.push_back(r.id);
+      auto loaded = LoadRunData(all, view_metrics, view_params);
+      if (!loaded.ok()) return Fail(loaded.status());
+      data = std::move(loaded).value();
+    }
+    struct Hit {
+      const model::Run* run;
+      mlflow::RunView view;
+    };
+    std::vector<Hit> hits;
+    for (const auto& r : runs) {
+      auto it = data.find(r.id);
+      auto v = ViewOf(r, it == data.end() ? nullptr : &it->second);
+      if (!v.ok()) return Fail(v.status());
+      if (args->filter.Matches(*v)) hits.push_back({&r, std::move(v).value()});
     }
     std::stable_sort(hits.begin(), hits.end(),
                      [&](const Hit& a, const Hit& b) { return mlflow::Before(args->order, a.view, b.view); });
+    std::vector<std::string> shown;
+    for (size_t i = page.first; i < hits.size() && shown.size() < page.second; ++i)
+      shown.push_back(hits[i].run->id);
+    auto shown_data = LoadRunData(shown, true, true);
+    if (!shown_data.ok()) return Fail(shown_data.status());
     json out = json::array();
-    for (size_t i = page.first; i < hits.size() && out.size() < page.second; ++i) out.push_back(hits[i].run);
+    for (size_t i = page.first; i < page.first + shown.size(); ++i) {
+      auto j = RunJson(*hits[i].run, (*shown_data)[hits[i].run->id]);
+      if (!j.ok()) return Fail(j.status());
+      out.push_back(std::move(j).value());
+    }
     json r = {{"runs", out}};
     if (page.first + out.size() < hits.size()) r["next_page_token"] = std::to_string(page.first + out.size());
     return Reply(200, r);
@@ -812,30 +951,40 @@ struct Handler {
   // in the run's artifact list.
 
   struct ArtifactPath {
-    std::string run_id, rel;  // rel: "" for the run's root
+    std::string experiment_id, run_id, rel;  // rel: "" for the run's root
   };
 
-  Result<ArtifactPath> ParseArtifactPath(const std::string& path) {
+  // <experiment id>/<run id>/artifacts[/<path>], read without looking anything up (the caller
+  // authenticates first). "." components are dropped, as MLflow normalises them
+  // (download_artifacts(artifact_path=".") asks for the run's root).
+  static Result<ArtifactPath> SplitArtifactPath(const std::string& path) {
     std::vector<std::string> parts;
     size_t start = 0;
     while (start <= path.size()) {
       size_t end = path.find('/', start);
       if (end == std::string::npos) end = path.size();
-      if (end > start) parts.push_back(path.substr(start, end - start));
+      if (end > start && path.compare(start, end - start, ".") != 0)
+        parts.push_back(path.substr(start, end - start));
       start = end + 1;
     }
     if (parts.size() < 3 || parts[2] != "artifacts") {
       return Status::InvalidArgument("artifact path '" + path + "' is not <experiment id>/<run id>/artifacts[/<path>]");
     }
-    ArtifactPath a{parts[1], ""};
+    ArtifactPath a{parts[0], parts[1], ""};
     for (size_t i = 3; i < parts.size(); ++i) a.rel += (a.rel.empty() ? "" : "/") + parts[i];
-    FERRY_ASSIGN_OR_RETURN(auto run, d.store->GetRun(a.run_id));
-    FERRY_ASSIGN_OR_RETURN(std::string eid, ExperimentIdOfRun(run));
-    if (eid != parts[0]) {
-      return Status::NotFound("run '" + a.run_id + "' is not in experiment '" + parts[0] + "' (it is in '" + eid + "')");
-    }
     if (!a.rel.empty()) FERRY_RETURN_IF_ERROR(model::ValidateRelativePath(a.rel));
     return a;
+  }
+
+  // The run exists and is in the experiment the path names.
+  Status CheckArtifactRun(const ArtifactPath& a) {
+    FERRY_ASSIGN_OR_RETURN(auto run, GetRunOr404(a.run_id));
+    FERRY_ASSIGN_OR_RETURN(std::string eid, ExperimentIdOfRun(run));
+    if (eid != a.experiment_id) {
+      return Status::NotFound("run '" + a.run_id + "' is not in experiment '" + a.experiment_id +
+                              "' (it is in '" + eid + "')");
+    }
+    return Status::Ok();
   }
 
   HttpResponse UploadArtifact(const ArtifactPath& a) {
@@ -896,15 +1045,17 @@ struct Handler {
     } else if (rest.rfind("artifacts/", 0) == 0) {
       path = rest.substr(std::string("artifacts/").size());
     } else {
-      return Reply(404, {{"error_code", "ENDPOINT_NOT_FOUND"},
-                         {"message", "Ferry's MLflow API has no " + req.method + " " + req.path}});
+      if (Status auth = Authenticate(); !auth.ok()) return Fail(auth);
+      return NoEndpoint();
     }
+    // Authenticated before anything is looked up: an unauthenticated caller learns nothing
+    // about runs or experiments. The path's run id is what a run's own token is checked for.
     p = json::object();
-    auto a = ParseArtifactPath(path);
+    auto a = SplitArtifactPath(path);
+    if (a.ok()) p["run_id"] = a->run_id;
+    if (Status auth = Authenticate(); !auth.ok()) return Fail(auth);
     if (!a.ok()) return Fail(a.status());
-    p["run_id"] = a->run_id;  // for a run's own token
-    Status auth = Authenticate();
-    if (!auth.ok()) return Fail(auth);
+    if (Status run = CheckArtifactRun(*a); !run.ok()) return Fail(run);
     if (rest == "artifacts" && req.method == "GET") return ListArtifactDir(*a);
     if (req.method == "PUT") return UploadArtifact(*a);
     if (req.method == "GET") return DownloadArtifact(*a);
@@ -913,21 +1064,36 @@ struct Handler {
 
   // ---- routing --------------------------------------------------------------------------
 
-  HandlerResult Route() {
-    // Parameters: the JSON body of a POST (or PATCH/DELETE), else the query string.
+  // MLflow's answer to a path it does not serve: the client reports ENDPOINT_NOT_FOUND.
+  HttpResponse NoEndpoint() {
+    return Reply(404, {{"error_code", "ENDPOINT_NOT_FOUND"},
+                       {"message", "Ferry's MLflow API has no " + req.method + " " + req.path +
+                                       " (docs/mlflow.md lists what it serves)"}});
+  }
+
+  // `endpoint` is the path after /api/<version>/mlflow/; only 2.0's are served.
+  HandlerResult Route(const std::string& version) {
+    // Parameters: the JSON body of a POST (or PATCH/DELETE), else the query string. A bad
+    // body is reported after authentication (which reads only the run id from it).
+    Status body = Status::Ok();
+    p = json::object();
     if (!req.body.empty() && req.method != "GET") {
       try {
         p = json::parse(req.body);
       } catch (const json::exception& e) {  // also numbers that overflow a double (1e309)
-        return Fail(Status::InvalidArgument(std::string("malformed JSON body: ") + e.what()));
+        body = Status::InvalidArgument(std::string("malformed JSON body: ") + e.what());
+        p = json::object();
       }
-      if (!p.is_object()) return Fail(Status::InvalidArgument("the JSON body must be an object"));
+      if (body.ok() && !p.is_object()) {
+        body = Status::InvalidArgument("the JSON body must be an object");
+        p = json::object();
+      }
     } else {
-      p = json::object();
       for (const auto& [k, v] : req.query) p[k] = v;
     }
-    Status auth = Authenticate();
-    if (!auth.ok()) return Fail(auth);
+    if (Status auth = Authenticate(); !auth.ok()) return Fail(auth);
+    if (!body.ok()) return Fail(body);
+    if (version != "2.0") return NoEndpoint();
     const std::string& e = endpoint;
     const bool get = req.method == "GET", post = req.method == "POST";
     // A run's own token (it authenticated against the request's run_id): that run's data only.
@@ -946,6 +1112,7 @@ struct Handler {
     if (e == "experiments/restore" && post) return SetExperimentLifecycle("active");
     if (e == "experiments/update" && post) return UpdateExperiment();
     if (e == "experiments/set-experiment-tag" && post) return SetExperimentTag();
+    if (e == "experiments/delete-experiment-tag" && post) return DeleteExperimentTag();
     if (e == "runs/create" && post) return CreateRun();
     if (e == "runs/get" && get) return GetRun();
     if (e == "runs/update" && post) return UpdateRun();
@@ -960,9 +1127,7 @@ struct Handler {
     if (e == "runs/log-inputs" && post) return LogInputs();
     if (e == "metrics/get-history" && get) return MetricHistory();
     if (e == "logged-models/search" && (get || post)) return SearchLoggedModels();
-    HttpResponse r = Reply(404, {{"error_code", "ENDPOINT_NOT_FOUND"},
-                                 {"message", "Ferry's MLflow API has no " + req.method + " /api/2.0/mlflow/" + e}});
-    return r;
+    return NoEndpoint();
   }
 };
 
@@ -974,9 +1139,13 @@ HandlerResult MlflowApi::Handle(HttpRequest& req) {
     Handler h{d_, req, ""};
     return h.RouteArtifacts(req.path.substr(artifacts.size()));
   }
-  const std::string prefix = "/api/2.0/mlflow/";
-  Handler h{d_, req, req.path.substr(prefix.size())};
-  return h.Route();
+  // /api/<version>/mlflow/<endpoint>, or /ajax-api/<version>/mlflow/<endpoint> (MLflow serves
+  // its REST API under both; its web UI calls the latter).
+  const size_t at = req.path.find('/', 1) + 1;
+  const std::string version = req.path.substr(at, req.path.find('/', at) - at);
+  const std::string prefix = req.path.substr(0, at) + version + "/mlflow/";
+  Handler h{d_, req, req.path.substr(std::min(prefix.size(), req.path.size()))};
+  return h.Route(version);
 }
 
 }  // namespace ferry::server

@@ -21,7 +21,10 @@ namespace ferry::server {
 class MlflowApi {
  public:
   explicit MlflowApi(ApiDeps& deps) : d_(deps) {}
-  // Requests whose path starts with /api/2.0/mlflow/ or /api/2.0/mlflow-artifacts/.
+  // Requests whose path starts with /api/2.0/mlflow/ (or /ajax-api/2.0/mlflow/, the same API as
+  // MLflow's web UI calls it), /api/3.0/mlflow/ (none served: answered ENDPOINT_NOT_FOUND in
+  // MLflow's error shape) or /api/2.0/mlflow-artifacts/. Every request is authenticated before
+  // anything is looked up.
   net::HandlerResult Handle(net::HttpRequest& req);
 
  private:

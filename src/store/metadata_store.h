@@ -53,6 +53,11 @@ class MetadataStore {
   virtual ~MetadataStore() = default;
 
   virtual Result<model::Experiment> CreateExperiment(const std::string& name, double now) = 0;
+  // MLflow's experiments/create: the experiment with its artifact location (kept as given) and
+  // tags, in one transaction.
+  virtual Result<model::Experiment> CreateExperimentWith(
+      const std::string& name, const std::string& artifact_location,
+      const std::map<std::string, std::string>& tags, double now) = 0;
   // Returns the experiment, creating it when missing.
   virtual Result<model::Experiment> EnsureExperiment(const std::string& name, double now) = 0;
   virtual Result<std::vector<model::Experiment>> ListExperiments() = 0;
@@ -60,6 +65,8 @@ class MetadataStore {
   virtual Status UpdateExperiment(int64_t id, const std::optional<std::string>& name,
                                   const std::optional<std::string>& lifecycle_stage, double now) = 0;
   virtual Status SetExperimentTag(int64_t id, const std::string& key, const std::string& value, double now) = 0;
+  // NotFound when the experiment has no such tag.
+  virtual Status DeleteExperimentTag(int64_t id, const std::string& key, double now) = 0;
 
   // Inserts the target if no target of that name exists; otherwise leaves it as is.
   virtual Status EnsureTarget(const model::ComputeTargetRecord& target) = 0;

@@ -269,6 +269,38 @@ class SqliteMetadataStore final : public MetadataStore {
     return MakeExperiment(db_.LastInsertRowid(), name, now);
   }
 
+  Result<model::Experiment> CreateExperimentWith(const std::string& name,
+                                                 const std::string& artifact_location,
+                                                 const std::map<std::string, std::string>& tags,
+                                                 double now) override {
+    std::lock_guard lock(mu_);
+    FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
+    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    Result<model::Experiment> e = [&]() -> Result<model::Experiment> {
+      FERRY_ASSIGN_OR_RETURN(Stmt st,
+                             db_.Prepare("INSERT INTO experiments(name, created_at, "
+                                         "last_update_time, artifact_location) VALUES(?,?,?,?)"));
+      Status s = st.Bind(1, name).Bind(2, now).Bind(3, now).Bind(4, artifact_location).Run();
+      if (s.code() == StatusCode::kAlreadyExists)
+        return Status::AlreadyExists("experiment '" + name + "' already exists");
+      FERRY_RETURN_IF_ERROR(s);
+      model::Experiment out = MakeExperiment(db_.LastInsertRowid(), name, now);
+      out.artifact_location = artifact_location;
+      out.tags = tags;
+      FERRY_ASSIGN_OR_RETURN(Stmt tag,
+                             db_.Prepare("INSERT OR REPLACE INTO experiment_tags VALUES(?,?,?)"));
+      for (const auto& [k, v] : tags)
+        FERRY_RETURN_IF_ERROR(tag.Bind(1, out.id).Bind(2, k).Bind(3, v).Run());
+      return out;
+    }();
+    if (!e.ok()) {
+      (void)db_.Exec("ROLLBACK");
+      return e;
+    }
+    FERRY_RETURN_IF_ERROR(Commit());
+    return e;
+  }
+
   Result<model::Experiment> EnsureExperiment(const std::string& name, double now) override {
     std::lock_guard lock(mu_);
     return EnsureExperimentLocked(name, now);
@@ -319,6 +351,28 @@ class SqliteMetadataStore final : public MetadataStore {
     if (db_.Changes() == 0) return Status::NotFound("experiment " + std::to_string(id) + " does not exist");
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT OR REPLACE INTO experiment_tags VALUES(?,?,?)"));
     return st.Bind(1, id).Bind(2, key).Bind(3, value).Run();
+  }
+
+  Status DeleteExperimentTag(int64_t id, const std::string& key, double now) override {
+    std::lock_guard lock(mu_);
+    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    Status s = [&]() -> Status {
+      FERRY_ASSIGN_OR_RETURN(Stmt del,
+                             db_.Prepare("DELETE FROM experiment_tags WHERE eid=? AND key=?"));
+      FERRY_RETURN_IF_ERROR(del.Bind(1, id).Bind(2, key).Run());
+      if (db_.Changes() == 0) {
+        return Status::NotFound("No tag with name: " + key + " in experiment with id " +
+                                std::to_string(id));
+      }
+      FERRY_ASSIGN_OR_RETURN(Stmt up,
+                             db_.Prepare("UPDATE experiments SET last_update_time=?2 WHERE id=?1"));
+      return up.Bind(1, id).Bind(2, now).Run();
+    }();
+    if (!s.ok()) {
+      (void)db_.Exec("ROLLBACK");
+      return s;
+    }
+    return Commit();
   }
 
   Status SetRunName(const std::string& id, const std::string& name) override {

@@ -63,6 +63,28 @@ TEST_F(StoreTest, ExperimentsAreUniqueAndValidated) {
   EXPECT_EQ(store_->ListExperiments()->size(), 2u);
 }
 
+TEST_F(StoreTest, ExperimentWithLocationAndTagsIsCreatedWhole) {
+  auto e = store_->CreateExperimentWith("with", "/data/art", {{"owner", "ml"}, {"team", "a"}}, 7);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  auto all = store_->ListExperiments();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ(all->at(0).artifact_location, "/data/art");
+  EXPECT_EQ(all->at(0).tags, (std::map<std::string, std::string>{{"owner", "ml"}, {"team", "a"}}));
+  // A refused one leaves nothing behind: no experiment, no tags.
+  EXPECT_EQ(store_->CreateExperimentWith("with", "", {{"x", "y"}}, 8).status().code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreateExperimentWith("", "", {{"x", "y"}}, 8).status().code(),
+            StatusCode::kInvalidArgument);
+  all = store_->ListExperiments();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ(all->at(0).tags.size(), 2u);
+  ASSERT_TRUE(store_->DeleteExperimentTag(e->id, "owner", 9).ok());
+  EXPECT_EQ(store_->DeleteExperimentTag(e->id, "owner", 9).code(), StatusCode::kNotFound);
+  all = store_->ListExperiments();
+  EXPECT_EQ(all->at(0).tags, (std::map<std::string, std::string>{{"team", "a"}}));
+  EXPECT_EQ(all->at(0).last_update_time, 9);
+}
+
 TEST_F(StoreTest, RunLifecycleRecordsHistoryInOrder) {
   auto r = store_->CreateRun(MakeRun("r1"), {{"alpha", "0.5"}}, "th", 10);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -453,10 +475,10 @@ TEST_F(StoreTest, ParamsAndLatestPointsOfManyRunsInBatches) {
     ids.push_back("b" + std::to_string(i));
     auto r = store_->CreateRun(MakeRun(ids.back()), {{"i", std::to_string(i)}}, "t", 1);
     ASSERT_TRUE(r.ok());
-    if (i % 2 == 0)
-      ASSERT_EQ(
-          *store_->AppendMetrics(r->rid, std::vector<model::MetricPoint>{{0, "x", 1.0 * i, 0, 1}}),
-          1);
+    if (i % 2 == 0) {
+      std::vector<model::MetricPoint> one = {{0, "x", 1.0 * i, 0, 1}};
+      ASSERT_EQ(*store_->AppendMetrics(r->rid, one), 1);
+    }
   }
   auto params = store_->ParamsOfRuns(ids);
   ASSERT_TRUE(params.ok()) << params.status().ToString();

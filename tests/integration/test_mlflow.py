@@ -156,7 +156,7 @@ def test_errors_are_mlflow_errors_with_the_reason(workspace):
         assert status == 400 and err["error_code"] == "INVALID_PARAMETER_VALUE" and limit in err["message"], err
     status, err, _ = workspace.api("POST", "/api/2.0/mlflow/runs/log-metric",
                                    json={"run_id": run_id, "key": "m", "value": "high", "timestamp": 0})
-    assert status == 400 and "'value' must be a number" in err["message"], err
+    assert status == 400 and "parameter 'value'" in err["message"] and "must be a number" in err["message"], err
     # Nothing of a refused batch was stored.
     status, got, _ = workspace.api("GET", f"/api/2.0/mlflow/runs/get?run_id={run_id}")
     assert status == 200 and got["run"]["data"].get("metrics", []) == [], got
@@ -326,3 +326,193 @@ def test_run_list_sorts_and_filters_on_the_server(workspace):
     assert status == 400 and "sort" in err["error"]["message"]
     status, err, _ = workspace.api("GET", "/runs?experiment=table&order=up")
     assert status == 400 and "order" in err["error"]["message"]
+
+
+# ---- issue 17: what MLflow's own REST tracking tests found (tests/conformance/) ------------------
+
+NAME = "My Experiment/#1?100% é"
+
+
+def test_experiment_names_are_mlflows_everywhere(workspace, src):
+    """Any non-empty name of up to 500 characters: MLflow's client, Ferry's REST API and CLI, and
+    the ids of runs submitted to it (safe in URLs and file names)."""
+    out = client(workspace, f"""
+        import json, mlflow
+        mlflow.set_experiment({NAME!r})
+        with mlflow.start_run() as run:
+            mlflow.log_metric("m", 1.0)
+        e = mlflow.get_experiment_by_name({NAME!r})
+        print(json.dumps({{"run_id": run.info.run_id, "exp": e.name, "eid": e.experiment_id,
+                          "found": [x.name for x in mlflow.search_experiments(filter_string="name LIKE 'My%'")]}}))
+    """)
+    assert out["exp"] == NAME and out["found"] == [NAME]
+    names = [e["name"] for e in workspace.cli_json("experiment", "list")["experiments"]]
+    assert NAME in names
+    listed = workspace.cli_json("run", "list", "-e", NAME)["runs"]
+    assert [r["id"] for r in listed] == [out["run_id"]]
+    write(src / "train.py", "print('hi')\n")
+    run_id, r = workspace.submit(src, "train.py", extra=("-e", NAME), wait=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert run_id.startswith("My_Experiment_1_100_") and all(c.isalnum() or c in "-_." for c in run_id), run_id
+    assert workspace.run(run_id)["experiment"] == NAME
+    r = workspace.cli("experiment", "create", "-n", "x" * 501, check=False)
+    assert r.returncode == 1 and "500" in r.stderr, r.stderr
+
+
+def test_a_fresh_server_lists_mlflows_default_experiment(workspace):
+    out = client(workspace, """
+        import json
+        from mlflow import MlflowClient
+        c = MlflowClient()
+        print(json.dumps({"exps": [(e.experiment_id, e.name) for e in c.search_experiments()],
+                          "by_name": c.get_experiment_by_name("Default").experiment_id}))
+    """)
+    assert out == {"exps": [["0", "Default"]], "by_name": "0"}
+
+
+def test_download_artifacts_of_the_whole_run_with_dot(workspace, tmp_path):
+    down = tmp_path / "down"
+    out = client(workspace, f"""
+        import json, mlflow
+        mlflow.set_experiment("dots")
+        with mlflow.start_run() as run:
+            mlflow.log_text("top", "a.txt")
+            mlflow.log_text("deep", "d/b.txt")
+        local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=".", dst_path="{down}")
+        sub = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="./d/./b.txt",
+                                                  dst_path="{down}/sub")
+        print(json.dumps({{"local": local, "sub": open(sub).read()}}))
+    """)
+    assert (down / "a.txt").read_text() == "top" and (down / "d" / "b.txt").read_text() == "deep"
+    assert out["sub"] == "deep"
+
+
+def test_wrong_types_are_mlflows_invalid_parameter_value(workspace):
+    status, exp, _ = workspace.api("POST", "/api/2.0/mlflow/experiments/create", json={"name": "types"})
+    assert status == 200, exp
+    status, run, _ = workspace.api("POST", "/api/2.0/mlflow/runs/create", json={"experiment_id": exp["experiment_id"]})
+    run_id = run["run"]["info"]["run_id"]
+    for path, body, field in [
+        ("experiments/create", {"name": 123}, "name"),
+        ("experiments/create", {"name": "t2", "artifact_location": 9.0}, "artifact_location"),
+        ("experiments/create", {"name": "t3", "tags": "5"}, "tags"),
+        ("runs/log-metric", {"run_id": 31, "key": "m", "value": 1, "timestamp": 1}, "run_id"),
+        ("runs/log-metric", {"run_id": run_id, "key": 31, "value": 1, "timestamp": 1}, "key"),
+        ("runs/log-metric", {"run_id": run_id, "key": "m", "value": 1, "timestamp": 1, "step": "foo"}, "step"),
+        ("runs/log-metric", {"run_id": run_id, "key": "m", "value": 1}, "timestamp"),
+        ("runs/log-parameter", {"run_id": run_id, "key": 31, "value": "v"}, "key"),
+        ("runs/log-parameter", {"run_id": run_id, "key": "p", "value": 41}, "value"),
+        ("runs/set-tag", {"run_id": run_id, "key": "t", "value": 41}, "value"),
+        ("runs/log-batch", {"run_id": run_id, "metrics": [{"key": "m", "value": 2.5}]}, "metrics[0].timestamp"),
+        ("runs/log-batch", {"run_id": run_id, "params": "foo"}, "params"),
+    ]:
+        status, err, _ = workspace.api("POST", "/api/2.0/mlflow/" + path, json=body)
+        assert status == 400 and err["error_code"] == "INVALID_PARAMETER_VALUE", (path, body, err)
+        assert f"parameter '{field}'" in err["message"], (path, body, err)
+    # Nothing of those was stored.
+    status, got, _ = workspace.api("GET", f"/api/2.0/mlflow/runs/get?run_id={run_id}")
+    assert got["run"]["data"].get("metrics", []) == [] and got["run"]["data"].get("params", []) == [], got
+    status, exps, _ = workspace.api("POST", "/api/2.0/mlflow/experiments/search", json={})
+    assert sorted(e["name"] for e in exps["experiments"]) == ["Default", "types"], exps
+
+
+def test_delete_tag_on_a_deleted_run_fails_like_mlflow(workspace):
+    out = client(workspace, """
+        import json
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+        c = MlflowClient()
+        run = c.create_run(c.create_experiment("deltag"))
+        c.set_tag(run.info.run_id, "t", "v")
+        c.delete_run(run.info.run_id)
+        try:
+            c.delete_tag(run.info.run_id, "t")
+            err = None
+        except MlflowException as e:
+            err = [e.error_code, str(e)]
+        c.restore_run(run.info.run_id)
+        print(json.dumps({"err": err, "tags": c.get_run(run.info.run_id).data.tags.get("t"), "id": run.info.run_id}))
+    """)
+    assert out["err"][0] == "INVALID_PARAMETER_VALUE" and "'active' state" in out["err"][1], out
+    assert out["tags"] == "v"  # refused, so kept
+
+
+def test_artifact_location_is_stored_and_runs_keep_ferrys_store(workspace, tmp_path):
+    out = client(workspace, f"""
+        import json
+        from mlflow import MlflowClient
+        c = MlflowClient()
+        rel = c.create_experiment("loc-rel", artifact_location="my_location")
+        uri = c.create_experiment("loc-uri", artifact_location="s3://bucket/prefix")
+        run = c.create_run(uri)
+        print(json.dumps({{"rel": c.get_experiment(rel).artifact_location,
+                          "uri": c.get_experiment(uri).artifact_location, "run": run.info.artifact_uri}}))
+    """)
+    # Relative paths are made absolute against the server's working directory, as MLflow does.
+    server_cwd = os.readlink(f"/proc/{workspace.proc.pid}/cwd")
+    assert out["rel"] == os.path.join(server_cwd, "my_location")
+    assert out["uri"] == "s3://bucket/prefix"
+    assert out["run"].startswith("mlflow-artifacts:/"), out  # its artifacts go to Ferry's store
+
+
+def test_unknown_mlflow_paths_answer_in_mlflows_error_shape(workspace):
+    for path in ["/api/2.0/mlflow/no/such", "/api/3.0/mlflow/traces/tr-1", "/api/3.0/mlflow/runs/search",
+                 "/api/2.0/mlflow-artifacts/nope"]:
+        status, body, _ = workspace.api("GET", path)
+        assert status == 404 and body["error_code"] == "ENDPOINT_NOT_FOUND" and body["message"], (path, body)
+        status, body, _ = workspace.api("GET", path, auth=False)
+        assert status == 401 and "error_code" in body, (path, body)  # authenticated first
+    r = client(workspace, """
+        from mlflow.utils.rest_utils import call_endpoint, MlflowHostCreds
+        from mlflow.protos.service_pb2 import GetRun
+        import os
+        creds = MlflowHostCreds(os.environ["MLFLOW_TRACKING_URI"], token=os.environ["MLFLOW_TRACKING_TOKEN"])
+        call_endpoint(creds, "/api/3.0/mlflow/runs/get", "GET", '{"run_id": "x"}', GetRun.Response())
+    """, check=False)
+    assert r["returncode"] != 0 and "ENDPOINT_NOT_FOUND" in r["stderr"], r["stderr"][-2000:]
+
+
+def test_an_artifact_path_without_a_token_is_401_and_names_nothing(workspace):
+    out = client(workspace, """
+        import json, mlflow
+        mlflow.set_experiment("secret-experiment")
+        with mlflow.start_run() as run:
+            mlflow.log_text("x", "f.txt")
+        print(json.dumps({"run_id": run.info.run_id, "eid": run.info.experiment_id}))
+    """)
+    for wrong_eid in [out["eid"], "999"]:
+        for path in [f"/api/2.0/mlflow-artifacts/artifacts/{wrong_eid}/{out['run_id']}/artifacts/f.txt",
+                     f"/api/2.0/mlflow-artifacts/artifacts?path={wrong_eid}/{out['run_id']}/artifacts"]:
+            for headers in [{}, {"Authorization": "Bearer wrong"}]:
+                status, body, _ = workspace.api("GET", path, auth=False, headers=headers)
+                assert status in (401, 403) and "secret-experiment" not in str(body), (path, body)
+                assert "it is in" not in str(body), (path, body)
+
+
+def test_run_view_latest_metric_is_mlflows_and_search_pages_by_it(workspace):
+    """MLflow's latest point: highest step, then latest time, then largest value; a search sorts
+    and pages on it."""
+    out = client(workspace, """
+        import json, mlflow
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric
+        c = MlflowClient()
+        exp = c.create_experiment("latest")
+        ids = []
+        for i in range(5):
+            run = c.create_run(exp, run_name=f"r{i}")
+            # Same step and timestamp: MLflow keeps the larger value, whatever the order.
+            c.log_batch(run.info.run_id, metrics=[Metric("acc", 0.5 + i / 10, 1000, 3), Metric("acc", 0.1, 1000, 3),
+                                                  Metric("acc", 0.99, 999, 3), Metric("acc", 0.0, 5000, 2)],
+                        synchronous=True)
+            ids.append(run.info.run_id)
+        got = c.get_run(ids[0]).data.metrics["acc"]
+        p1 = c.search_runs([exp], "metrics.acc >= 0.6", order_by=["metrics.acc DESC"], max_results=2)
+        p2 = c.search_runs([exp], "metrics.acc >= 0.6", order_by=["metrics.acc DESC"], max_results=2,
+                           page_token=p1.token)
+        print(json.dumps({"got": got, "p1": [r.info.run_name for r in p1], "p2": [r.info.run_name for r in p2],
+                          "acc": [r.data.metrics["acc"] for r in p1], "steps": [r.data.metrics for r in p2]}))
+    """)
+    assert out["got"] == 0.5
+    assert out["p1"] == ["r4", "r3"] and out["p2"] == ["r2", "r1"], out
+    assert out["acc"] == pytest.approx([0.9, 0.8])
