@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 from mlflow import MlflowClient
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 
 def _ferry_bin() -> str:
@@ -69,24 +70,26 @@ def ferry_server(home: Path):
         log.close()
 
 
-def _authorize_plain_requests(monkeypatch, url: str, token: str) -> None:
+def _authorize_plain_requests(monkeypatch, server_url: str, token: str) -> None:
     original = requests.Session.request
 
-    def request(self, method, target, *args, **kwargs):
-        if str(target).startswith(url) and kwargs.get("auth") is None and self.auth is None:
+    def request(self, method, url, *args, **kwargs):  # requests.get() passes method= and url= by name
+        if str(url).startswith(server_url) and kwargs.get("auth") is None and self.auth is None:
             headers = dict(kwargs.get("headers") or {})
-            if not any(k.lower() == "authorization" for k in headers) and \
-                    not any(k.lower() == "authorization" for k in self.headers):
+            if not any(k.lower() == "authorization" for k in [*headers, *self.headers]):
                 headers["Authorization"] = f"Bearer {token}"
                 kwargs["headers"] = headers
-        return original(self, method, target, *args, **kwargs)
+        return original(self, method, url, *args, **kwargs)
 
     monkeypatch.setattr(requests.Session, "request", request)
 
 
 @contextlib.contextmanager
 def _ferry_client(tmp_path: Path, monkeypatch):
-    with ferry_server(tmp_path / "ferry-home") as (url, token):
+    # The process's tracking URI is the server too: MLflow's conftest points it at the same
+    # SQLite database its own fixture's server uses, and tests that log through the fluent API
+    # or MLflow's CLI (in process) rely on reaching that server.
+    with ferry_server(tmp_path / "ferry-home") as (url, token), _use_tracking_uri(url):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
         # A request Ferry refuses is not retried with back-off (up to minutes per failing test,

@@ -32,15 +32,20 @@ TEST_FILE = "tests/tracking/test_rest_tracking.py"
 # The server fixtures of TEST_FILE that ferry_fixtures.py replaces.
 REPLACED_FIXTURES = ("mlflow_client", "mlflow_client_with_secrets")
 
-# Groups, by the test's name: the first rule whose pattern occurs in the name wins. Features
-# Ferry does not claim (traces, GraphQL, the AI gateway and its secrets/endpoints, evaluation
-# datasets, issues, scorers, prompt lab, assessments, run URLs) come first so that, e.g.,
-# test_search_traces is "other", not "search"; then MLflow 3 logged models and the registry.
+# Groups, by the test's name: the first rule whose pattern occurs in the name wins (README.md).
+# "other" first: features Ferry does not claim (traces, the AI gateway and its secrets and
+# endpoints, evaluation datasets and their experiment links - the tests named *_rest_tracking -,
+# issues, scorers, prompt lab, assessments, run URLs) and MLflow's UI-server routes, which are
+# not its REST API (GraphQL, /ajax-api/-only get-history-bulk[-interval], upload-artifact and
+# search-datasets, /get-artifact with model-versions/get-artifact in test_path_validation);
+# so that, e.g., test_search_traces is "other", not "search". Then MLflow 3 logged models and
+# the model registry.
 GROUP_RULES: list[tuple[str, str]] = [
-    ("other", r"trace|graphql|gateway|secret|endpoint|provider|dataset|evaluation|issue|scorer|scoring"
-              r"|promptlab|assessment|_url"),
+    ("other", r"trace|gateway|secret|endpoint|provider|dataset|_rest_tracking$|evaluation|issue|scorer"
+              r"|scoring|promptlab|assessment|_url"
+              r"|graphql|bulk|upload_artifact|path_validation|model_definition|list_models"),
     ("models/registry", r"model|log_outputs"),
-    ("artifacts", r"artifact|path_validation"),
+    ("artifacts", r"artifact"),
     ("search", r"search|pagination"),
     ("tags", r"tag"),
     ("params", r"param"),
@@ -99,8 +104,9 @@ def replace_fixtures(test_file: Path) -> None:
 
 
 def run_suite(python: Path, root: Path, server: str, ferry_bin: Path | None, keyword: str,
-              timeout: int) -> tuple[dict[str, str], list[str]]:
-    """Runs pytest; returns {test id: passed|failed|error|skipped} and the ids not applicable."""
+              timeout: int) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """Runs pytest; returns {test id: passed|failed|error|skipped}, {test id: why it failed or
+    was skipped (the first line)} and the ids not applicable."""
     junit = root / f"junit-{server}.xml"
     na_file = root / f"na-{server}.json"
     (root / "pytest.ini").write_text("[pytest]\n")
@@ -117,15 +123,17 @@ def run_suite(python: Path, root: Path, server: str, ferry_bin: Path | None, key
     print(f"== {server}: {' '.join(cmd)}", flush=True)
     subprocess.run(cmd, cwd=root, env=env)
     results: dict[str, str] = {}
+    why: dict[str, str] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         outcome = "passed"
         for child in case:
             if child.tag in ("failure", "error", "skipped"):
                 outcome = {"failure": "failed"}.get(child.tag, child.tag)
+                why[case.get("name")] = (child.get("message") or "").strip().split("\n")[0][:300]
                 break
         results[case.get("name")] = outcome
     na = json.loads(na_file.read_text()) if na_file.exists() else []
-    return results, na
+    return results, why, na
 
 
 def summarize(results: dict[str, str], na: list[str]) -> dict[str, dict[str, int]]:
@@ -188,9 +196,10 @@ def main() -> int:
             report["mlflow_commit"] = extract_tests(args.mlflow_git.resolve(), args.ref, root)
             if server == "ferry":
                 replace_fixtures(root / TEST_FILE)
-            results, na = run_suite(python, root, server, ferry_bin, args.keyword, args.timeout)
+            results, why, na = run_suite(python, root, server, ferry_bin, args.keyword, args.timeout)
         per_server[server] = summarize(results, na)
-        report["servers"][server] = {"groups": per_server[server], "tests": results, "not_applicable": na}
+        report["servers"][server] = {"groups": per_server[server], "tests": results, "why": why,
+                                     "not_applicable": na}
     print()
     print(f"MLflow {args.ref} ({report['mlflow_commit'][:10]}) tests, mlflow {args.mlflow_version}; "
           f"ferry {ferry_commit}; {report['date']}")
