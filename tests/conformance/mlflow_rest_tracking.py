@@ -168,7 +168,9 @@ def table(per_server: dict[str, dict[str, dict[str, int]]]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mlflow-git", required=True, type=Path, help="MLflow checkout: bare git dir or work tree")
+    ap.add_argument("--mlflow-git", type=Path, help="MLflow checkout: bare git dir or work tree")
+    ap.add_argument("--summarize", type=Path, nargs="+", metavar="JSON",
+                    help="print the table of saved --json reports (grouped by today's rules) and exit")
     ap.add_argument("--ref", default="v3.12.0", help="tag or commit of the tests (default v3.12.0)")
     ap.add_argument("--mlflow-version", default="3.12.0", help="mlflow from PyPI for client and anchor")
     ap.add_argument("--server", choices=["ferry", "mlflow", "both"], default="both")
@@ -177,7 +179,20 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write the results (per test and per group) here")
     ap.add_argument("-k", dest="keyword", default="", help="pytest -k expression (a subset)")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per test")
+    ap.add_argument("--ferry-commit", default="", help="the commit the ferry binary was built from, for the "
+                    "report (default: this checkout's HEAD)")
     args = ap.parse_args()
+    if args.summarize:
+        per_server = {}
+        for path in args.summarize:
+            saved = json.loads(path.read_text())
+            for server, r in saved["servers"].items():
+                label = f"{server} ({saved.get('ferry_commit', '')})" if server == "ferry" else server
+                per_server[label] = summarize(r["tests"], r["not_applicable"])
+        print(table(per_server))
+        return 0
+    if not args.mlflow_git:
+        ap.error("--mlflow-git is required")
 
     python = ensure_venv(args.venv.resolve(), args.mlflow_version)
     servers = ["ferry", "mlflow"] if args.server == "both" else [args.server]
@@ -188,6 +203,7 @@ def main() -> int:
               "mlflow_version": args.mlflow_version, "servers": {}}
     ferry_commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                                   text=True).stdout.strip()
+    ferry_commit = args.ferry_commit or ferry_commit
     report["ferry_commit"] = ferry_commit
     per_server = {}
     for server in servers:
