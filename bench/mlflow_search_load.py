@@ -69,7 +69,8 @@ def seed(url: str, token: str | None) -> str:
         metrics = [{"key": f"m{k}", "value": float(s * (k + 1) + r), "timestamp": t0 + s, "step": s}
                    for k in range(METRICS) for s in range(STEPS)]
         params = [{"key": f"p{k}", "value": str(r * k)} for k in range(PARAMS)]
-        c.call("POST", "/api/2.0/mlflow/runs/log-batch", {"run_id": run_id, "metrics": metrics, "params": params})
+        c.call("POST", "/api/2.0/mlflow/runs/log-batch", {"run_id": run_id, "metrics": metrics})
+        c.call("POST", "/api/2.0/mlflow/runs/log-batch", {"run_id": run_id, "params": params})
         c.call("POST", "/api/2.0/mlflow/runs/update", {"run_id": run_id, "status": "FINISHED", "end_time": t0 + r + 1})
     return eid
 
