@@ -208,7 +208,7 @@ class Workspace:
 
     def api(self, method: str, path: str, json=None, data=None, headers=None, auth=True):
         """Returns (status, parsed JSON or bytes, headers)."""
-        url = self.url + (path if path.startswith("/api/") else "/api/v1" + path)
+        url = self.url + (path if path.startswith(("/api", "/ajax-api")) else "/api/v1" + path)
         h = {}
         if auth:
             h["Authorization"] = f"Bearer {self.token}"

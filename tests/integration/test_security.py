@@ -172,11 +172,19 @@ def test_studio_does_not_follow_symlinked_directories(make_workspace, tmp_path):
         assert b"do not serve me" not in got
 
 
-@pytest.mark.parametrize("path", ["/api/nope", "/api/v2/runs", "/ajax-api/2.0/mlflow/runs/search", "/api"])
+@pytest.mark.parametrize("path", ["/api/nope", "/api/v2/runs", "/ajax-api/2.0/other", "/ajax-api", "/api"])
 def test_unknown_api_paths_are_404_json_not_studio(workspace, path):
     status, body, hdrs = workspace.api("GET", path, auth=False)
     assert status == 404, (path, status)
     assert "json" in hdrs.get("Content-Type", ""), hdrs
+
+
+def test_mlflows_ajax_api_is_its_rest_api_not_studio(workspace):
+    # MLflow serves its REST API under /ajax-api/2.0/mlflow too (its UI's prefix).
+    status, body, hdrs = workspace.api("GET", "/ajax-api/2.0/mlflow/experiments/search?max_results=5", auth=False)
+    assert status == 401 and body["error_code"] == "UNAUTHENTICATED", body
+    status, body, hdrs = workspace.api("GET", "/ajax-api/2.0/mlflow/experiments/search?max_results=5")
+    assert status == 200 and body["experiments"][0]["name"] == "Default", body
 
 
 def test_mlflow_artifacts_without_a_token_are_401_and_name_nothing(workspace, tmp_path):
