@@ -151,7 +151,8 @@ class Run:
     :meth:`get_status`, :meth:`get_details`, :meth:`get_metrics`, :meth:`get_file_names`,
     :meth:`download_file`, :meth:`download_files`, :meth:`cancel`, :meth:`tag`,
     :meth:`get_children` go to the server, and so do :meth:`log`, :meth:`log_list` and
-    :meth:`log_row` (a notebook adding a metric to a finished run).
+    :meth:`log_row` while the run is active (a run that has ended takes no more data: the
+    server refuses it with 409, see docs/security.md).
     """
 
     _context: "Optional[Run]" = None

@@ -47,6 +47,7 @@ struct Experiment {
   double last_update_time = 0;
   std::string artifact_location;
   std::map<std::string, std::string> tags;
+  std::string created_by;  // the user who created it ("" for the workspace token or a run)
 };
 
 struct ComputeTargetRecord {

@@ -105,13 +105,13 @@ class HookStore final : public store::MetadataStore {
     hook_ = std::move(hook);
   }
 
-  Result<model::Experiment> CreateExperiment(const std::string& n, double now) override {
-    return s_->CreateExperiment(n, now);
+  Result<model::Experiment> CreateExperiment(const std::string& n, double now, const std::string& by) override {
+    return s_->CreateExperiment(n, now, by);
   }
   Result<model::Experiment> CreateExperimentWith(const std::string& n, const std::string& loc,
                                                  const std::map<std::string, std::string>& tags,
-                                                 double now) override {
-    return s_->CreateExperimentWith(n, loc, tags, now);
+                                                 double now, const std::string& by) override {
+    return s_->CreateExperimentWith(n, loc, tags, now, by);
   }
   Result<model::Experiment> EnsureExperiment(const std::string& n, double now) override {
     return s_->EnsureExperiment(n, now);

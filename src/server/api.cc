@@ -386,7 +386,7 @@ struct Api::Impl {
     if (!body.ok()) return Error(body.status());
     auto name = StringField(*body, "name", true);
     if (!name.ok()) return Error(name.status());
-    auto e = d.store->CreateExperiment(*name, d.clock->Now());
+    auto e = d.store->CreateExperiment(*name, d.clock->Now(), user_name);
     if (!e.ok()) return Error(e.status());
     return Json(201, {{"name", e->name}, {"created_at", e->created_at}});
   }
@@ -1551,7 +1551,26 @@ net::Admission Api::Admit(HttpRequest& head) {
     }
     net::Admission a;
     a.max_body_bytes = kSmallBodyBytes;
-    if (StartsWith(head.path, "/api/2.0/mlflow-artifacts/") && head.method == "PUT") a.max_body_bytes = 1ull << 30;
+    if (StartsWith(head.path, "/api/2.0/mlflow-artifacts/artifacts/") && head.method == "PUT") {
+      // A file upload streams into the blob store, so its writer must be someone who may
+      // write files to runs at all: a contributor or above, or the MLflow token of the run
+      // the path names (whether this caller may change that run is checked at the end).
+      static const UserDirectory kNoUsers(nullptr);
+      auto caller = IdentifyCaller(head, d_.workspace_token, d_.users ? *d_.users : kNoUsers);
+      std::vector<std::string> parts = SplitPath(head.path.substr(std::string("/api/2.0/mlflow-artifacts/artifacts/").size()));
+      const bool own_run = caller.ok() && !caller->person() && parts.size() >= 2 &&
+                           ConstantTimeEquals(caller->token, MlflowRunToken(d_.run_secret, parts[1]));
+      if (!caller.ok() || !(own_run || caller->at_least(Role::kContributor))) {
+        return Refuse(Json(403, {{"error_code", "PERMISSION_DENIED"},
+                                 {"message", "uploading an artifact needs the contributor role or the run's own token"}}));
+      }
+      a.max_body_bytes = kStreamedBodyBytes;
+      std::optional<uint64_t> size;
+      if (auto n = ParseCount(head.Header("content-length")); n && head.Header("transfer-encoding").empty()) size = *n;
+      auto sink = std::make_shared<BlobSink>(d_.blobs, size);
+      a.sink = sink;
+      head.context = sink;
+    }
     const bool bulk = head.path.find("/search") != std::string::npos ||
                       head.path.find("/get-history") != std::string::npos ||
                       (StartsWith(head.path, "/api/2.0/mlflow-artifacts/") && head.method == "GET");

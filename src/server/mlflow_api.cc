@@ -4,7 +4,10 @@
 #include "server/mlflow_api.h"
 
 #include <algorithm>
+#include <any>
 #include <cerrno>
+#include <functional>
+#include <optional>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -13,6 +16,7 @@
 #include "common/crypto.h"
 #include "model/manifest.h"
 #include "server/mlflow_filter.h"
+#include "server/uploads.h"
 
 namespace ferry::server {
 namespace {
@@ -180,8 +184,10 @@ struct Handler {
   HttpRequest& req;
   std::string endpoint;      // after /api/2.0/mlflow/
   json p;                    // the request's parameters: JSON body, else the query string
-  bool full_access = false;  // workspace or user token; else a run's MLflow token for run_id
-  std::string user;          // a named user
+  Caller caller;             // who is calling (Authenticate)
+  std::string token_run;     // a run's MLflow token: the run it is for (and may change)
+  std::optional<model::Run> run_;  // the request's run, once looked up
+  bool ended_ = false;             // the refusal is for a run that has ended (409 INVALID_STATE)
   std::vector<model::Experiment> experiments_;
   bool experiments_loaded_ = false;
 
@@ -190,19 +196,68 @@ struct Handler {
     if (d.notify) d.notify(RunChannel(run_id));
   }
 
+  // A person (the workspace token or a user with a role), or the MLflow token of the run the
+  // request names (its run_id).
   Status Authenticate() {
-    FERRY_ASSIGN_OR_RETURN(std::string token, BearerToken(req));
-    if (auto u = UserFromToken(d, token); u.ok()) {
-      full_access = true;
-      user = u->name;
-      return Status::Ok();
-    }
+    static const UserDirectory kNoUsers(nullptr);
+    FERRY_ASSIGN_OR_RETURN(caller, IdentifyCaller(req, d.workspace_token, d.users ? *d.users : kNoUsers));
+    if (caller.person()) return Status::Ok();
     auto run_id = Str(p, "run_id", false);
     if (run_id.ok() && run_id->empty()) run_id = Str(p, "run_uuid", false);
-    if (run_id.ok() && !run_id->empty() && ConstantTimeEquals(token, MlflowRunToken(d.run_secret, *run_id))) {
+    if (run_id.ok() && !run_id->empty() && ConstantTimeEquals(caller.token, MlflowRunToken(d.run_secret, *run_id))) {
+      token_run = *run_id;
       return Status::Ok();
     }
     return Status::PermissionDenied("the token is not valid for " + req.method + " " + req.path);
+  }
+
+  // The caller's role is at least `role` (a run's token has none).
+  Status NeedRole(Role role, const std::string& what) {
+    if (caller.at_least(role)) return Status::Ok();
+    if (!caller.person()) {
+      return Status::PermissionDenied("a run's token may only log to its own run; " + what +
+                                      " needs the workspace token or a user's token");
+    }
+    return Status::PermissionDenied(what + " needs the " + RoleName(role) + " role; user '" + caller.name + "' is a " +
+                                    RoleName(caller.role) + " (an admin can change it: ferry user set-role " + caller.name +
+                                    " " + RoleName(role) + ")");
+  }
+
+  // The run may be changed by this caller: its own MLflow token, its submitter (a
+  // contributor) or an admin. A run that Ferry launched takes no more data once it has ended
+  // (runs an MLflow client created follow MLflow, which allows it).
+  Status MayChangeRun(const std::string& id, bool data) {
+    FERRY_ASSIGN_OR_RETURN(model::Run r, GetRunOr404(id));
+    if (!token_run.empty()) {
+      if (token_run != id) return Status::PermissionDenied("this run's token is for run '" + token_run + "'");
+    } else {
+      FERRY_RETURN_IF_ERROR(NeedRole(Role::kContributor, "changing a run"));
+      if (!caller.at_least(Role::kAdmin) && (caller.name.empty() || r.submitted_by != caller.name)) {
+        std::string by = r.submitted_by.empty() ? "with the workspace token" : "by '" + r.submitted_by + "'";
+        return Status::PermissionDenied("run '" + id + "' was created " + by +
+                                        "; only its creator or an admin may change it (you are '" + caller.name + "')");
+      }
+    }
+    if (data && r.kind != "external" && model::IsTerminal(r.status)) {
+      ended_ = true;
+      return Status::FailedPrecondition("run '" + id + "' has ended (" + model::RunStatusName(r.status) +
+                                        "); it takes no more metrics, parameters, tags or artifacts");
+    }
+    run_ = std::move(r);
+    return Status::Ok();
+  }
+
+  // The experiment may be changed by this caller: its creator (a contributor) or an admin.
+  Status MayChangeExperiment(const std::string& id) {
+    FERRY_RETURN_IF_ERROR(NeedRole(Role::kContributor, "changing an experiment"));
+    if (caller.at_least(Role::kAdmin)) return Status::Ok();
+    FERRY_ASSIGN_OR_RETURN(model::Experiment e, ExperimentById(id));
+    if (caller.name.empty() || e.created_by != caller.name) {
+      std::string by = e.created_by.empty() ? "by an admin" : "by '" + e.created_by + "'";
+      return Status::PermissionDenied("experiment '" + e.name + "' was created " + by +
+                                      "; only its creator or an admin may change it (you are '" + caller.name + "')");
+    }
+    return Status::Ok();
   }
 
   // ---- experiments ----------------------------------------------------------------------
@@ -272,7 +327,7 @@ struct Handler {
       auto cwd = std::filesystem::current_path(ec);
       if (!ec) where = (cwd / where).lexically_normal().string();
     }
-    auto e = d.store->CreateExperimentWith(*name, where, *tags, Now());
+    auto e = d.store->CreateExperimentWith(*name, where, *tags, Now(), caller.name);
     if (!e.ok()) return Fail(e.status());
     return Reply(200, {{"experiment_id", IdOf(*e)}});
   }
@@ -441,13 +496,20 @@ struct Handler {
     return IdOf(e);
   }
 
+  // MLflow's user_id: the Ferry user who made the run, else what its client said it was.
+  static std::string UserId(const model::Run& r) {
+    if (!r.submitted_by.empty()) return r.submitted_by;
+    auto it = r.tags.find("mlflow.user");
+    return it == r.tags.end() ? "" : it->second;
+  }
+
   Result<json> RunInfoJson(const model::Run& r) {
     FERRY_ASSIGN_OR_RETURN(std::string eid, ExperimentIdOfRun(r));
     json info = {{"run_id", r.id},
                  {"run_uuid", r.id},
                  {"run_name", r.name.empty() ? r.id : r.name},
                  {"experiment_id", eid},
-                 {"user_id", r.submitted_by},
+                 {"user_id", UserId(r)},
                  {"status", MlflowStatus(r.status)},
                  {"start_time", Ms(r.started_at > 0 ? r.started_at : r.created_at)},
                  {"artifact_uri", "mlflow-artifacts:/" + eid + "/" + r.id + "/artifacts"},
@@ -501,7 +563,7 @@ struct Handler {
     v.attributes = {{"status", info["status"]},
                     {"run_id", r.id},
                     {"run_name", info["run_name"]},
-                    {"user_id", r.submitted_by},
+                    {"user_id", UserId(r)},
                     {"artifact_uri", info["artifact_uri"]},
                     {"lifecycle_stage", r.lifecycle_stage}};
     v.times = {{"start_time", static_cast<double>(info["start_time"].get<int64_t>())}};
@@ -578,7 +640,9 @@ struct Handler {
     run.name = !name->empty() ? *name : (tags->count("mlflow.runName") ? tags->at("mlflow.runName") : run.id);
     tags->erase("mlflow.runName");
     run.tags = *tags;
-    run.submitted_by = !user.empty() ? user : *user_id;
+    // The run belongs to whoever created it; the client's user_id is MLflow's mlflow.user.
+    run.submitted_by = caller.name;
+    if (!user_id->empty() && !run.tags.count("mlflow.user")) run.tags["mlflow.user"] = *user_id;
     run.started_at = *start ? static_cast<double>(**start) / 1000.0 : Now();
     auto created = d.store->CreateRun(run, {}, "", Now());
     if (!created.ok()) return Fail(created.status());
@@ -987,13 +1051,21 @@ struct Handler {
     return Status::Ok();
   }
 
+  // The file's bytes streamed into the blob store as they arrived (admission made the sink);
+  // a request that was not streamed carries them in its body.
   HttpResponse UploadArtifact(const ArtifactPath& a) {
     if (a.rel.empty()) return Fail(Status::InvalidArgument("an artifact needs a file path after 'artifacts/'"));
     if (Status act = ActiveRun(a.run_id); !act.ok()) return Fail(act);
-    auto hash = d.blobs->Put(req.body, "");
-    if (!hash.ok()) return Fail(hash.status());
-    Status st = d.blobs->Sync();  // durable before the run names it
-    if (st.ok()) st = d.store->AddArtifacts(a.run_id, {{a.rel, static_cast<uint64_t>(req.body.size()), *hash}});
+    Result<std::pair<std::string, uint64_t>> stored = Status::Internal("not stored");
+    if (auto* sink = std::any_cast<std::shared_ptr<BlobSink>>(&req.context); sink && *sink) {
+      stored = (*sink)->Finish();
+    } else {
+      auto hash = d.blobs->Put(req.body, "");
+      Status synced = hash.ok() ? d.blobs->Sync() : hash.status();  // durable before the run names it
+      stored = synced.ok() ? Result<std::pair<std::string, uint64_t>>(std::make_pair(*hash, req.body.size())) : synced;
+    }
+    if (!stored.ok()) return Fail(stored.status());
+    Status st = d.store->AddArtifacts(a.run_id, {{a.rel, stored->second, stored->first}});
     if (!st.ok()) return Fail(st);
     Changed(a.run_id);
     return Reply(200, json::object());
@@ -1056,13 +1128,21 @@ struct Handler {
     if (Status auth = Authenticate(); !auth.ok()) return Fail(auth);
     if (!a.ok()) return Fail(a.status());
     if (Status run = CheckArtifactRun(*a); !run.ok()) return Fail(run);
-    if (rest == "artifacts" && req.method == "GET") return ListArtifactDir(*a);
-    if (req.method == "PUT") return UploadArtifact(*a);
-    if (req.method == "GET") return DownloadArtifact(*a);
-    return Fail(Status::InvalidArgument(req.method + " is not supported on " + req.path));
+    if (req.method == "PUT") {
+      if (Status may = MayChangeRun(a->run_id, true); !may.ok()) return ended_ ? Ended(may) : Fail(may);
+      return UploadArtifact(*a);
+    }
+    if (req.method != "GET") return Fail(Status::InvalidArgument(req.method + " is not supported on " + req.path));
+    if (rest == "artifacts") return ListArtifactDir(*a);
+    return DownloadArtifact(*a);
   }
 
   // ---- routing --------------------------------------------------------------------------
+
+  // A write to a Ferry run that has ended: 409, as on /api/v1 (MLflow's INVALID_STATE).
+  HttpResponse Ended(const Status& st) {
+    return Reply(409, {{"error_code", "INVALID_STATE"}, {"message", st.message()}});
+  }
 
   // MLflow's answer to a path it does not serve: the client reports ENDPOINT_NOT_FOUND.
   HttpResponse NoEndpoint() {
@@ -1094,40 +1174,74 @@ struct Handler {
     if (Status auth = Authenticate(); !auth.ok()) return Fail(auth);
     if (!body.ok()) return Fail(body);
     if (version != "2.0") return NoEndpoint();
-    const std::string& e = endpoint;
     const bool get = req.method == "GET", post = req.method == "POST";
-    // A run's own token (it authenticated against the request's run_id): that run's data only.
-    static const std::set<std::string> kRunScoped = {
-        "runs/get",       "runs/update",    "runs/log-metric", "runs/log-batch", "runs/log-parameter",
-        "runs/set-tag",   "runs/delete-tag", "metrics/get-history", "runs/log-inputs"};
-    if (!full_access && !kRunScoped.count(e)) {
-      return Fail(Status::PermissionDenied("a run's token may only log to its own run; " + e + " needs the workspace "
-                                           "or a user token"));
+    for (const Endpoint& ep : Endpoints()) {
+      if (endpoint != ep.name || !((get && ep.get) || (post && ep.post))) continue;
+      if (Status may = Authorize(ep); !may.ok()) return ended_ ? Ended(may) : Fail(may);
+      return ep.handle(*this);
     }
-    if (e == "experiments/create" && post) return CreateExperiment();
-    if (e == "experiments/get" && get) return GetExperiment();
-    if (e == "experiments/get-by-name" && get) return GetExperimentByName();
-    if ((e == "experiments/search" || e == "experiments/list") && (get || post)) return SearchExperiments();
-    if (e == "experiments/delete" && post) return SetExperimentLifecycle("deleted");
-    if (e == "experiments/restore" && post) return SetExperimentLifecycle("active");
-    if (e == "experiments/update" && post) return UpdateExperiment();
-    if (e == "experiments/set-experiment-tag" && post) return SetExperimentTag();
-    if (e == "experiments/delete-experiment-tag" && post) return DeleteExperimentTag();
-    if (e == "runs/create" && post) return CreateRun();
-    if (e == "runs/get" && get) return GetRun();
-    if (e == "runs/update" && post) return UpdateRun();
-    if (e == "runs/delete" && post) return SetRunLifecycle("deleted");
-    if (e == "runs/restore" && post) return SetRunLifecycle("active");
-    if (e == "runs/search" && (get || post)) return SearchRuns();
-    if (e == "runs/log-metric" && post) return LogMetric();
-    if (e == "runs/log-batch" && post) return LogBatch();
-    if (e == "runs/log-parameter" && post) return LogKeyValue(true);
-    if (e == "runs/set-tag" && post) return LogKeyValue(false);
-    if (e == "runs/delete-tag" && post) return DeleteTag();
-    if (e == "runs/log-inputs" && post) return LogInputs();
-    if (e == "metrics/get-history" && get) return MetricHistory();
-    if (e == "logged-models/search" && (get || post)) return SearchLoggedModels();
     return NoEndpoint();
+  }
+
+  // Who may call an endpoint (docs/security.md): readers read; contributors create
+  // experiments and runs and change their own; admins change anyone's. A run's MLflow token
+  // may use only the endpoints marked for it, for its own run.
+  enum class Need { kRead, kCreate, kExperiment, kRun, kRunData };
+  struct Endpoint {
+    const char* name;
+    bool get, post;
+    Need need;
+    bool run_token;  // a run's MLflow token may call it (for its own run)
+    std::function<HttpResponse(Handler&)> handle;
+  };
+  static const std::vector<Endpoint>& Endpoints() {
+    using H = Handler;
+    static const std::vector<Endpoint> kEndpoints = {
+        {"experiments/create", false, true, Need::kCreate, false, [](H& h) { return h.CreateExperiment(); }},
+        {"experiments/get", true, false, Need::kRead, false, [](H& h) { return h.GetExperiment(); }},
+        {"experiments/get-by-name", true, false, Need::kRead, false, [](H& h) { return h.GetExperimentByName(); }},
+        {"experiments/search", true, true, Need::kRead, false, [](H& h) { return h.SearchExperiments(); }},
+        {"experiments/list", true, true, Need::kRead, false, [](H& h) { return h.SearchExperiments(); }},
+        {"experiments/delete", false, true, Need::kExperiment, false, [](H& h) { return h.SetExperimentLifecycle("deleted"); }},
+        {"experiments/restore", false, true, Need::kExperiment, false, [](H& h) { return h.SetExperimentLifecycle("active"); }},
+        {"experiments/update", false, true, Need::kExperiment, false, [](H& h) { return h.UpdateExperiment(); }},
+        {"experiments/set-experiment-tag", false, true, Need::kExperiment, false, [](H& h) { return h.SetExperimentTag(); }},
+        {"experiments/delete-experiment-tag", false, true, Need::kExperiment, false,
+         [](H& h) { return h.DeleteExperimentTag(); }},
+        {"runs/create", false, true, Need::kCreate, false, [](H& h) { return h.CreateRun(); }},
+        {"runs/get", true, false, Need::kRead, true, [](H& h) { return h.GetRun(); }},
+        {"runs/update", false, true, Need::kRun, true, [](H& h) { return h.UpdateRun(); }},
+        {"runs/delete", false, true, Need::kRun, false, [](H& h) { return h.SetRunLifecycle("deleted"); }},
+        {"runs/restore", false, true, Need::kRun, false, [](H& h) { return h.SetRunLifecycle("active"); }},
+        {"runs/search", true, true, Need::kRead, false, [](H& h) { return h.SearchRuns(); }},
+        {"runs/log-metric", false, true, Need::kRunData, true, [](H& h) { return h.LogMetric(); }},
+        {"runs/log-batch", false, true, Need::kRunData, true, [](H& h) { return h.LogBatch(); }},
+        {"runs/log-parameter", false, true, Need::kRunData, true, [](H& h) { return h.LogKeyValue(true); }},
+        {"runs/set-tag", false, true, Need::kRunData, true, [](H& h) { return h.LogKeyValue(false); }},
+        {"runs/delete-tag", false, true, Need::kRunData, true, [](H& h) { return h.DeleteTag(); }},
+        {"runs/log-inputs", false, true, Need::kRunData, true, [](H& h) { return h.LogInputs(); }},
+        {"metrics/get-history", true, false, Need::kRead, true, [](H& h) { return h.MetricHistory(); }},
+        {"logged-models/search", true, true, Need::kRead, false, [](H& h) { return h.SearchLoggedModels(); }},
+    };
+    return kEndpoints;
+  }
+
+  Status Authorize(const Endpoint& ep) {
+    if (!caller.person() && !ep.run_token) return NeedRole(Role::kReader, endpoint);
+    switch (ep.need) {
+      case Need::kRead: return Status::Ok();  // a run's token: only its own run (Authenticate)
+      case Need::kCreate: return NeedRole(Role::kContributor, endpoint);
+      case Need::kExperiment: {
+        FERRY_ASSIGN_OR_RETURN(std::string id, Str(p, "experiment_id", true));
+        return MayChangeExperiment(id);
+      }
+      case Need::kRun:
+      case Need::kRunData: {
+        FERRY_ASSIGN_OR_RETURN(std::string id, RunIdParam());
+        return MayChangeRun(id, ep.need == Need::kRunData);
+      }
+    }
+    return Status::Ok();
   }
 };
 

@@ -52,12 +52,14 @@ class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
 
-  virtual Result<model::Experiment> CreateExperiment(const std::string& name, double now) = 0;
+  // created_by: the user who creates it ("" for the workspace token), who may then change it.
+  virtual Result<model::Experiment> CreateExperiment(const std::string& name, double now,
+                                                     const std::string& created_by) = 0;
   // MLflow's experiments/create: the experiment with its artifact location (kept as given) and
   // tags, in one transaction.
   virtual Result<model::Experiment> CreateExperimentWith(
       const std::string& name, const std::string& artifact_location,
-      const std::map<std::string, std::string>& tags, double now) = 0;
+      const std::map<std::string, std::string>& tags, double now, const std::string& created_by) = 0;
   // Returns the experiment, creating it when missing.
   virtual Result<model::Experiment> EnsureExperiment(const std::string& name, double now) = 0;
   virtual Result<std::vector<model::Experiment>> ListExperiments() = 0;

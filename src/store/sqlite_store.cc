@@ -133,6 +133,10 @@ UPDATE metric_summaries SET (latest_seq, latest_step, latest_time, latest_value)
   WHERE m.rid = metric_summaries.rid AND m.kid = metric_summaries.kid
   ORDER BY m.step DESC, m.time DESC, COALESCE(m.value, 0) DESC, m.seq ASC LIMIT 1);
 )sql",
+    // 10: who created each experiment (a contributor may change only their own).
+    R"sql(
+ALTER TABLE experiments ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 // MLflow's latest point of a metric (its SQLAlchemy store's latest_metrics): the highest step,
@@ -258,35 +262,39 @@ class SqliteMetadataStore final : public MetadataStore {
     return Status::Ok();
   }
 
-  Result<model::Experiment> CreateExperiment(const std::string& name, double now) override {
+  Result<model::Experiment> CreateExperiment(const std::string& name, double now,
+                                             const std::string& created_by) override {
     std::lock_guard lock(mu_);
     FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO experiments(name, created_at) VALUES(?,?)"));
-    st.Bind(1, name).Bind(2, now);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO experiments(name, created_at, created_by) VALUES(?,?,?)"));
+    st.Bind(1, name).Bind(2, now).Bind(3, created_by);
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("experiment '" + name + "' already exists");
     FERRY_RETURN_IF_ERROR(s);
-    return MakeExperiment(db_.LastInsertRowid(), name, now);
+    model::Experiment e = MakeExperiment(db_.LastInsertRowid(), name, now);
+    e.created_by = created_by;
+    return e;
   }
 
   Result<model::Experiment> CreateExperimentWith(const std::string& name,
                                                  const std::string& artifact_location,
                                                  const std::map<std::string, std::string>& tags,
-                                                 double now) override {
+                                                 double now, const std::string& created_by) override {
     std::lock_guard lock(mu_);
     FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
     FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
     Result<model::Experiment> e = [&]() -> Result<model::Experiment> {
       FERRY_ASSIGN_OR_RETURN(Stmt st,
                              db_.Prepare("INSERT INTO experiments(name, created_at, "
-                                         "last_update_time, artifact_location) VALUES(?,?,?,?)"));
-      Status s = st.Bind(1, name).Bind(2, now).Bind(3, now).Bind(4, artifact_location).Run();
+                                         "last_update_time, artifact_location, created_by) VALUES(?,?,?,?,?)"));
+      Status s = st.Bind(1, name).Bind(2, now).Bind(3, now).Bind(4, artifact_location).Bind(5, created_by).Run();
       if (s.code() == StatusCode::kAlreadyExists)
         return Status::AlreadyExists("experiment '" + name + "' already exists");
       FERRY_RETURN_IF_ERROR(s);
       model::Experiment out = MakeExperiment(db_.LastInsertRowid(), name, now);
       out.artifact_location = artifact_location;
       out.tags = tags;
+      out.created_by = created_by;
       FERRY_ASSIGN_OR_RETURN(Stmt tag,
                              db_.Prepare("INSERT OR REPLACE INTO experiment_tags VALUES(?,?,?)"));
       for (const auto& [k, v] : tags)
@@ -303,14 +311,14 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<model::Experiment> EnsureExperiment(const std::string& name, double now) override {
     std::lock_guard lock(mu_);
-    return EnsureExperimentLocked(name, now);
+    return EnsureExperimentLocked(name, now, "");
   }
 
   Result<std::vector<model::Experiment>> ListExperiments() override {
     std::lock_guard lock(mu_);
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
-        "SELECT id, name, created_at, lifecycle_stage, last_update_time, artifact_location FROM experiments "
-        "ORDER BY name"));
+        "SELECT id, name, created_at, lifecycle_stage, last_update_time, artifact_location, created_by "
+        "FROM experiments ORDER BY name"));
     std::vector<model::Experiment> out;
     for (;;) {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -319,6 +327,7 @@ class SqliteMetadataStore final : public MetadataStore {
       e.lifecycle_stage = st.Text(3);
       e.last_update_time = st.Double(4) > 0 ? st.Double(4) : e.created_at;
       e.artifact_location = st.Text(5);
+      e.created_by = st.Text(6);
       out.push_back(std::move(e));
     }
     for (auto& e : out) {
@@ -1069,10 +1078,11 @@ class SqliteMetadataStore final : public MetadataStore {
     return s;
   }
 
-  Result<model::Experiment> EnsureExperimentLocked(const std::string& name, double now) {
+  // A new experiment belongs to created_by (the user whose run made it).
+  Result<model::Experiment> EnsureExperimentLocked(const std::string& name, double now, const std::string& created_by) {
     FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
-    FERRY_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT OR IGNORE INTO experiments(name, created_at) VALUES(?,?)"));
-    FERRY_RETURN_IF_ERROR(ins.Bind(1, name).Bind(2, now).Run());
+    FERRY_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT OR IGNORE INTO experiments(name, created_at, created_by) VALUES(?,?,?)"));
+    FERRY_RETURN_IF_ERROR(ins.Bind(1, name).Bind(2, now).Bind(3, created_by).Run());
     FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT id, created_at FROM experiments WHERE name=?"));
     q.Bind(1, name);
     FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -1136,7 +1146,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status CreateRunLocked(const Run& run, const std::map<std::string, std::string>& params,
                          const std::string& token_hash, double now) {
-    FERRY_ASSIGN_OR_RETURN(model::Experiment exp, EnsureExperimentLocked(run.experiment, now));
+    FERRY_ASSIGN_OR_RETURN(model::Experiment exp, EnsureExperimentLocked(run.experiment, now, run.submitted_by));
     FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
         "INSERT INTO runs(id, experiment_id, target, status, script, arguments, python, snapshot_id, "
         "git, created_at, token_hash, options, submitted_by, kind, parent_id, name, started_at) "

@@ -49,14 +49,14 @@ class StoreTest : public ::testing::Test {
 };
 
 TEST_F(StoreTest, ExperimentsAreUniqueAndValidated) {
-  ASSERT_TRUE(store_->CreateExperiment("e1", 1).ok());
-  EXPECT_EQ(store_->CreateExperiment("e1", 2).status().code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ(store_->CreateExperiment("", 2).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->CreateExperiment(std::string(501, 'x'), 2).status().code(),
+  ASSERT_TRUE(store_->CreateExperiment("e1", 1, "").ok());
+  EXPECT_EQ(store_->CreateExperiment("e1", 2, "").status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreateExperiment("", 2, "").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->CreateExperiment(std::string(501, 'x'), 2, "").status().code(),
             StatusCode::kInvalidArgument);
   ASSERT_TRUE(store_->EnsureExperiment("e1", 3).ok());
   // MLflow's names: spaces, slashes, '#', '?', '%' and any UTF-8 (model::ValidateExperimentName).
-  ASSERT_TRUE(store_->CreateExperiment("My Experiment/#1?100%", 4).ok());
+  ASSERT_TRUE(store_->CreateExperiment("My Experiment/#1?100%", 4, "").ok());
   EXPECT_TRUE(store_->UpdateExperiment(1, std::string("renamed é"), std::nullopt, 5).ok());
   EXPECT_EQ(store_->UpdateExperiment(1, std::string("bad \xff"), std::nullopt, 6).code(),
             StatusCode::kInvalidArgument);
@@ -64,16 +64,16 @@ TEST_F(StoreTest, ExperimentsAreUniqueAndValidated) {
 }
 
 TEST_F(StoreTest, ExperimentWithLocationAndTagsIsCreatedWhole) {
-  auto e = store_->CreateExperimentWith("with", "/data/art", {{"owner", "ml"}, {"team", "a"}}, 7);
+  auto e = store_->CreateExperimentWith("with", "/data/art", {{"owner", "ml"}, {"team", "a"}}, 7, "");
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   auto all = store_->ListExperiments();
   ASSERT_EQ(all->size(), 1u);
   EXPECT_EQ(all->at(0).artifact_location, "/data/art");
   EXPECT_EQ(all->at(0).tags, (std::map<std::string, std::string>{{"owner", "ml"}, {"team", "a"}}));
   // A refused one leaves nothing behind: no experiment, no tags.
-  EXPECT_EQ(store_->CreateExperimentWith("with", "", {{"x", "y"}}, 8).status().code(),
+  EXPECT_EQ(store_->CreateExperimentWith("with", "", {{"x", "y"}}, 8, "").status().code(),
             StatusCode::kAlreadyExists);
-  EXPECT_EQ(store_->CreateExperimentWith("", "", {{"x", "y"}}, 8).status().code(),
+  EXPECT_EQ(store_->CreateExperimentWith("", "", {{"x", "y"}}, 8, "").status().code(),
             StatusCode::kInvalidArgument);
   all = store_->ListExperiments();
   ASSERT_EQ(all->size(), 1u);
@@ -506,7 +506,9 @@ TEST_F(StoreTest, MigrationBackfillsTheLatestPoints) {
     for (const char* col : {"latest_seq", "latest_step", "latest_time", "latest_value"}) {
       ASSERT_TRUE(db->Exec(std::string("ALTER TABLE metric_summaries DROP COLUMN ") + col).ok());
     }
-    ASSERT_TRUE(db->Exec("DELETE FROM schema_migrations WHERE version = 9").ok());
+    // Back to before migration 9 (and those after it).
+    ASSERT_TRUE(db->Exec("ALTER TABLE experiments DROP COLUMN created_by").ok());
+    ASSERT_TRUE(db->Exec("DELETE FROM schema_migrations WHERE version >= 9").ok());
   }
   auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -537,7 +539,7 @@ TEST_F(StoreTest, NextMetricSeqIsPerRank) {
 }
 
 TEST_F(StoreTest, MigrationsAreAppliedOnce) {
-  ASSERT_TRUE(store_->CreateExperiment("keep", 1).ok());
+  ASSERT_TRUE(store_->CreateExperiment("keep", 1, "").ok());
   store_.reset();
   auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");
   ASSERT_TRUE(s.ok()) << s.status().ToString();

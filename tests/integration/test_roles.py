@@ -163,3 +163,96 @@ def test_plan_holds_the_mlflow_token_and_only_agent_and_admin_see_it(lab):
     # The run as everyone else sees it holds no token.
     status, body, _ = call(ws, tokens, "rita", "GET", f"/runs/{run_a}", None)
     assert status == 200 and "token" not in str(body).lower(), body
+
+
+# ---- MLflow's API: the same roles (docs/security.md). "mlflow_run" is the MLflow token of
+# alice's run (what a launched script gets); "other_mlflow_run" is another run's.
+MLFLOW_CALLERS = PEOPLE + ("mlflow_run", "other_mlflow_run", "none")
+OWN_RUN = OWNER | {"mlflow_run"}
+
+MLFLOW_OPERATIONS = [
+    ("GET", "experiments/get?experiment_id={exp}", None, READ),
+    ("GET", "experiments/get-by-name?experiment_name=alices", None, READ),
+    ("POST", "experiments/search", {"max_results": 10}, READ),
+    ("GET", "runs/get?run_id={run}", None, READ | {"mlflow_run"}),
+    ("POST", "runs/search", {"experiment_ids": ["{exp}"]}, READ),
+    ("GET", "metrics/get-history?run_id={run}&metric_key=loss", None, READ | {"mlflow_run"}),
+    ("POST", "logged-models/search", {"experiment_ids": ["{exp}"]}, READ),
+    ("GET", "ARTIFACTS/artifacts/{exp}/{run}/artifacts", None, READ | {"mlflow_run"}),
+    ("POST", "experiments/create", lambda: {"name": unique("mlexp")}, CONTRIBUTE),
+    ("POST", "runs/create", {"experiment_id": "{exp}"}, CONTRIBUTE),
+    ("POST", "experiments/set-experiment-tag", {"experiment_id": "{exp}", "key": "k", "value": "v"}, OWNER),
+    ("POST", "experiments/delete-experiment-tag", {"experiment_id": "{exp}", "key": "none"}, OWNER),
+    ("POST", "experiments/update", {"experiment_id": "{exp}", "new_name": "alices"}, OWNER),
+    ("POST", "runs/update", {"run_id": "{run}", "run_name": "renamed"}, OWN_RUN),
+    ("POST", "runs/log-metric", {"run_id": "{run}", "key": "loss", "value": 1, "timestamp": 1, "step": 0}, OWN_RUN),
+    ("POST", "runs/log-batch", {"run_id": "{run}", "metrics": [{"key": "m", "value": 1, "timestamp": 1}]}, OWN_RUN),
+    ("POST", "runs/log-parameter", {"run_id": "{run}", "key": "p", "value": "1"}, OWN_RUN),
+    ("POST", "runs/set-tag", {"run_id": "{run}", "key": "t", "value": "1"}, OWN_RUN),
+    ("POST", "runs/delete-tag", {"run_id": "{run}", "key": "none"}, OWN_RUN),
+    ("POST", "runs/log-inputs", {"run_id": "{run}", "datasets": []}, OWN_RUN),
+    ("PUT", "ARTIFACTS/artifacts/{exp}/{run}/artifacts/model.txt", b"weights", OWN_RUN),
+    ("POST", "runs/delete", {"run_id": "{run}"}, OWNER),
+    ("POST", "runs/restore", {"run_id": "{run}"}, OWNER),
+]
+
+
+@pytest.fixture(scope="module")
+def mlflow_lab(lab):
+    import hashlib
+    import hmac
+
+    ws, tokens, _ = lab
+
+    def mlflow_call(caller, path, body):
+        status, got, _ = ws.api("POST", "/api/2.0/mlflow/" + path, json=body,
+                                headers={"Authorization": f"Bearer {tokens[caller]}"}, auth=False)
+        assert status == 200, (path, got)
+        return got
+
+    exp = mlflow_call("alice", "experiments/create", {"name": "alices"})["experiment_id"]
+    run = mlflow_call("alice", "runs/create", {"experiment_id": exp})["run"]["info"]["run_id"]
+    other = mlflow_call("bob", "runs/create", {"experiment_id": exp})["run"]["info"]["run_id"]
+    secret = (ws.home / "secret").read_text().strip()
+    mtok = lambda r: hmac.new(secret.encode(), f"mlflow:{r}".encode(), hashlib.sha256).hexdigest()  # noqa: E731
+    return ws, {**tokens, "mlflow_run": mtok(run), "other_mlflow_run": mtok(other)}, exp, run
+
+
+def fill(value, exp, run):
+    if callable(value):
+        value = value()
+    if isinstance(value, str):
+        return value.replace("{exp}", exp).replace("{run}", run)
+    if isinstance(value, list):
+        return [fill(v, exp, run) for v in value]
+    if isinstance(value, dict):
+        return {k: fill(v, exp, run) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("method,path,body,allowed", MLFLOW_OPERATIONS,
+                         ids=[f"{m} {p.split('?')[0]}" for m, p, _, _ in MLFLOW_OPERATIONS])
+def test_mlflow_endpoint_x_caller(mlflow_lab, method, path, body, allowed):
+    ws, tokens, exp, run = mlflow_lab
+    path = fill(path, exp, run).replace("ARTIFACTS/", "/api/2.0/mlflow-artifacts/")
+    url = path if path.startswith("/api/") else "/api/2.0/mlflow/" + path
+    for caller in MLFLOW_CALLERS:
+        status, got, _ = call(ws, tokens, caller, method, url, fill(body, exp, run))
+        if caller == "none":
+            assert status == 401, (caller, method, url, status, got)
+        elif caller in allowed:
+            assert status not in (401, 403), (caller, method, url, status, got)
+        else:
+            assert status == 403, (caller, method, url, status, got)
+
+
+def test_mlflow_runs_belong_to_their_creator_not_to_the_user_id_they_claim(mlflow_lab):
+    ws, tokens, exp, _ = mlflow_lab
+    # The workspace token creates a run claiming to be bob's: it is MLflow's user_id, not an owner.
+    status, got, _ = call(ws, tokens, "workspace", "POST", "/api/2.0/mlflow/runs/create",
+                          {"experiment_id": exp, "user_id": "bob"})
+    run = got["run"]["info"]
+    assert run["user_id"] == "bob"
+    status, got, _ = call(ws, tokens, "bob", "POST", "/api/2.0/mlflow/runs/set-tag",
+                          {"run_id": run["run_id"], "key": "k", "value": "v"})
+    assert status == 403, got

@@ -71,12 +71,13 @@ def test_wait_for_completion_streams_output_and_returns_details(workspace, src, 
     m = run.get_metrics()
     assert m["acc"] == 0.9 and m["loss"] == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
     assert run.get_metrics("acc") == {"acc": 0.9}
-    # A notebook adds to the finished run: the points go to the server.
-    run.log("eval_acc", 0.88)
-    run.log_list("eval_curve", [0.1, 0.2])
-    run.log_row("eval", f1=0.7)
-    m = run.get_metrics()
-    assert m["eval_acc"] == 0.88 and m["eval_curve"] == [0.1, 0.2] and m["eval/f1"] == 0.7
+    # A run that has ended takes no more data, from a notebook either (issue 17, item 14).
+    for log in (lambda: run.log("eval_acc", 0.88), lambda: run.log_list("eval_curve", [0.1, 0.2]),
+                lambda: run.log_row("eval", f1=0.7)):
+        with pytest.raises(FerryError) as e:
+            log()
+        assert e.value.status == 409 and "has ended (Completed)" in str(e.value), e.value
+    assert "eval_acc" not in run.get_metrics()
     names = run.get_file_names()
     assert {"outputs/model.bin", "outputs/sub/notes.txt", "logs/std_log.txt"} <= set(names)
 
