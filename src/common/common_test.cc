@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <utility>
 
 #include "common/crypto.h"
 #include "common/fs.h"
@@ -116,21 +117,30 @@ TEST(Subprocess, ExitCodesAndCapture) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }
 
+// `sh -c 'sleep 60 & echo $!; wait'` in its own process group: the shell, and the pid of its
+// child (-1 when something failed).
+std::pair<std::optional<Subprocess>, pid_t> SpawnShellWithChild(bool die_with_parent = false) {
+  int out[2];
+  if (::pipe(out) != 0) return {std::nullopt, -1};
+  SpawnOptions o;
+  o.argv = {"sh", "-c", "sleep 60 & echo $!; wait"};
+  o.stdout_fd = out[1];
+  o.die_with_parent = die_with_parent;
+  auto sp = Subprocess::Spawn(o);
+  ::close(out[1]);
+  char buf[32] = {0};
+  ssize_t n = sp.ok() ? ::read(out[0], buf, sizeof buf - 1) : -1;
+  ::close(out[0]);
+  if (n <= 0) return {std::nullopt, -1};
+  return {std::move(sp).value(), static_cast<pid_t>(std::atoi(buf))};
+}
+
 TEST(Subprocess, DestructorKillsTheWholeGroup) {
   pid_t grandchild = -1;
   {
-    int pipefd[2];
-    ASSERT_EQ(::pipe(pipefd), 0);
-    SpawnOptions o;
-    o.argv = {"sh", "-c", "sleep 60 & echo $!; wait"};
-    o.stdout_fd = pipefd[1];
-    auto sp = Subprocess::Spawn(o);
-    ::close(pipefd[1]);
-    ASSERT_TRUE(sp.ok());
-    char buf[32] = {0};
-    ASSERT_GT(::read(pipefd[0], buf, sizeof buf - 1), 0);
-    ::close(pipefd[0]);
-    grandchild = std::atoi(buf);
+    auto [sp, child] = SpawnShellWithChild();
+    ASSERT_TRUE(sp.has_value());
+    grandchild = child;
     ASSERT_TRUE(ProcessAlive(grandchild, 0));
   }
   // The group was SIGKILLed; the orphaned sleep gets reaped by init shortly after.
@@ -150,17 +160,8 @@ Creator StartCreator(bool die_with_parent, bool watchdog, const std::string& mar
   pid_t creator = ::fork();
   if (creator == 0) {
     ::close(fds[0]);
-    int out[2];
-    if (::pipe(out) != 0) ::_exit(1);
-    SpawnOptions o;
-    o.argv = {"sh", "-c", "sleep 60 & echo $!; wait"};
-    o.stdout_fd = out[1];
-    o.die_with_parent = die_with_parent;
-    auto sp = Subprocess::Spawn(o);
-    ::close(out[1]);
-    if (!sp.ok()) ::_exit(1);
-    char buf[32] = {0};
-    if (::read(out[0], buf, sizeof buf - 1) <= 0) ::_exit(1);
+    auto [sp, child] = SpawnShellWithChild(die_with_parent);
+    if (!sp) ::_exit(1);
     std::optional<GroupWatchdog> dog;
     if (watchdog) {
       GroupWatchdog::Options w;
@@ -170,7 +171,7 @@ Creator StartCreator(bool die_with_parent, bool watchdog, const std::string& mar
       if (!d.ok()) ::_exit(1);
       dog.emplace(std::move(d).value());
     }
-    std::string line = std::to_string(sp->pid()) + " " + buf;
+    std::string line = std::to_string(sp->pid()) + " " + std::to_string(child);
     (void)!::write(fds[1], line.data(), line.size());
     for (;;) ::pause();
   }
@@ -233,18 +234,8 @@ TEST(Subprocess, DismissedWatchdogLeavesTheGroupAlone) {
 }
 
 TEST(Subprocess, KillGroupInSessionMatchesGroupAndSession) {
-  int out[2];
-  ASSERT_EQ(::pipe(out), 0);
-  SpawnOptions o;
-  o.argv = {"sh", "-c", "sleep 60 & echo $!; wait"};
-  o.stdout_fd = out[1];
-  auto sp = Subprocess::Spawn(o);
-  ::close(out[1]);
-  ASSERT_TRUE(sp.ok());
-  char buf[32] = {0};
-  ASSERT_GT(::read(out[0], buf, sizeof buf - 1), 0);
-  ::close(out[0]);
-  pid_t child = std::atoi(buf);
+  auto [sp, child] = SpawnShellWithChild();
+  ASSERT_TRUE(sp.has_value());
   EXPECT_EQ(KillGroupInSession(sp->pid(), ::getsid(0) + 1), 0);  // another session: not ours
   EXPECT_TRUE(ProcessAlive(child, 0));
   EXPECT_EQ(KillGroupInSession(sp->pid(), ::getsid(0)), 2);
