@@ -459,7 +459,7 @@ class Agent {
     char end = 0;
     if (std::sscanf(text->c_str(), "log %llu\nmetrics %lld%c", &prev_log, &prev_seq, &end) != 3 || end != '\n') return;
     if (PathExists(capture_path_) && log_base_ >= prev_log) {
-      auto tail = ReadFile(capture_path_);
+      auto tail = ReadAgentFile(capture_path_);
       if (tail.ok() && tail->size() > log_base_ - prev_log) {
         std::string rest = tail->substr(log_base_ - prev_log);
         auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_) + RankQuery('&')), rest,
@@ -880,7 +880,8 @@ class Agent {
       lines += json{{"k", k}, {"v", v}, {"s", system_step_}, {"t", now}}.dump() + "\n";
     }
     ++system_step_;
-    UniqueFd fd(::open(metrics_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    UniqueFd fd(
+        ::open(metrics_path_.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (fd.valid()) (void)WriteAll(fd.get(), lines, metrics_path_);
   }
 
@@ -903,16 +904,16 @@ class Agent {
 
   // Returns true when more log data is waiting.
   bool ShipLogs(bool heartbeat) {
+    // Never through a symlink the script put in the capture file's place.
+    UniqueFd fd(::open(capture_path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     struct stat st;
-    if (::stat(capture_path_.c_str(), &st) != 0) return false;
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
     uint64_t size = static_cast<uint64_t>(st.st_size);
     if (size <= log_acked_ && !heartbeat) return false;
     std::string chunk;
     if (size > log_acked_) {
       uint64_t n = std::min<uint64_t>(size - log_acked_, 1 << 20);
       chunk.resize(n);
-      UniqueFd fd(::open(capture_path_.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!fd.valid()) return false;
       ssize_t got = ::pread(fd.get(), chunk.data(), n, static_cast<off_t>(log_acked_));
       if (got <= 0) return false;
       chunk.resize(static_cast<size_t>(got));
@@ -977,8 +978,10 @@ class Agent {
   }
 
   void ReadNewMetricLines() {
-    UniqueFd fd(::open(metrics_path_.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return;
+    // Only the regular file: not through a symlink (nor a pipe) the script put in its place.
+    UniqueFd fd(::open(metrics_path_.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st;
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return;
     char buf[1 << 16];
     for (;;) {
       ssize_t n = ::pread(fd.get(), buf, sizeof buf, static_cast<off_t>(metrics_offset_ + partial_.size()));
@@ -1046,7 +1049,8 @@ class Agent {
   // A fact about how the run was prepared: the agent's log and logs/ferry-agent.txt.
   void Info(const std::string& msg) {
     std::fprintf(stderr, "ferry agent: %s\n", msg.c_str());
-    UniqueFd fd(::open(info_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    UniqueFd fd(
+        ::open(info_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (fd.valid()) (void)WriteAll(fd.get(), msg + "\n", info_path_);
   }
 
@@ -1056,7 +1060,8 @@ class Agent {
     if (capture_fd_ >= 0) {
       (void)WriteAll(capture_fd_, line, capture_path_);
     } else {
-      UniqueFd fd(::open(capture_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+      UniqueFd fd(
+          ::open(capture_path_.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
       if (fd.valid()) (void)WriteAll(fd.get(), line, capture_path_);
     }
   }
@@ -1192,13 +1197,27 @@ class Agent {
   // symlink (it may have been swapped for one since it was listed): NotFound when it is no
   // longer a regular file there (or cannot be opened at all).
   Result<std::string> ReadArtifact(int work_fd, const ArtifactFile& f) {
-    if (f.raw.empty()) return ReadFile(f.local);
+    if (f.raw.empty()) return ReadAgentFile(f.local);
     auto fd = OpenBeneath(work_fd, f.raw, O_RDONLY | O_NONBLOCK);
     if (!fd.ok()) return Status::NotFound(fd.status().message());
     struct stat st;
     if (::fstat(fd->get(), &st) != 0) return ErrnoStatus("cannot stat", f.path, errno);
     if (!S_ISREG(st.st_mode)) return Status::NotFound(f.path + " is no longer a regular file");
     return ReadAll(fd->get(), f.path, static_cast<size_t>(st.st_size));
+  }
+
+  // One of the agent's own files (its directory is writable by the script, which knows where
+  // FERRY_METRICS_FILE is): read only when it is still a regular file, never through a
+  // symlink the script put in its place.
+  static Result<std::string> ReadAgentFile(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid() && errno == ELOOP)
+      return Status::FailedPrecondition(path + " is a symbolic link; not followed");
+    if (!fd.valid()) return ErrnoStatus("cannot open", path, errno);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);
+    if (!S_ISREG(st.st_mode)) return Status::FailedPrecondition(path + " is not a regular file");
+    return ReadAll(fd.get(), path, static_cast<size_t>(st.st_size));
   }
 
   // Stores the files' content (the local blob store, or the server's); registers them with
@@ -1215,7 +1234,9 @@ class Agent {
     UniqueFd work(::open(work_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     for (const auto& f : files) {
       auto content = ReadArtifact(work.get(), f);
-      if (!content.ok() && content.status().code() == StatusCode::kNotFound && !f.raw.empty()) {
+      const StatusCode code = content.ok() ? StatusCode::kOk : content.status().code();
+      if (code == StatusCode::kFailedPrecondition ||
+          (code == StatusCode::kNotFound && !f.raw.empty())) {
         AgentNote("not collecting " + f.path + ": it changed while outputs were collected (" +
                   content.status().message() + ")");
         continue;

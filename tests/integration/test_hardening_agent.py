@@ -302,3 +302,25 @@ def test_a_full_disk_under_the_run_drops_points_not_the_script(make_workspace, s
         assert dropped > 0 and kept + dropped == 100, (kept, dropped)
     finally:
         subprocess.run(["umount", "-l", str(work)], check=False)
+
+
+def test_the_agents_own_files_are_never_used_through_a_symlink(make_workspace, src, tmp_path):
+    # The agent's directory is writable by the script, which knows FERRY_METRICS_FILE's path:
+    # the agent must neither read (into the log) nor append (system metrics) through a symlink.
+    victim = tmp_path / "victim.txt"
+    victim.write_text("secret-line-1\nsecret-line-2\n")
+    ws = make_workspace(env={"FERRY_SYSTEM_METRICS_INTERVAL": "0.05"})
+    write(src / "swap.py", """
+        import os, sys, time
+        metrics = os.environ["FERRY_METRICS_FILE"]
+        os.remove(metrics)
+        os.symlink(sys.argv[1], metrics)
+        print("swapped", flush=True)
+        time.sleep(1)  # a few system-metrics samples
+    """)
+    run_id, _ = ws.submit(src, "swap.py", str(victim))
+    run = ws.wait_status(run_id, ("Completed", "Failed"), timeout=60)
+    assert run["status"] == "Completed", run
+    assert victim.read_text() == "secret-line-1\nsecret-line-2\n"
+    for log in (raw_log(ws, run_id), content(ws, run_id, "logs/std_log.txt")):
+        assert b"swapped" in log and b"secret-line" not in log, log
