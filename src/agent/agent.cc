@@ -1171,8 +1171,9 @@ class Agent {
     for (auto& f : files) has_std_log = has_std_log || f.path == "logs/std_log.txt";
     auto agent_file = [&](const std::string& path, const std::string& local) {
       struct stat st;
-      if (::stat(local.c_str(), &st) == 0)
+      if (::stat(local.c_str(), &st) == 0) {
         files.push_back({path, "", local, static_cast<uint64_t>(st.st_size)});
+      }
     };
     if (!has_std_log) agent_file("logs/std_log.txt", capture_path_);
     agent_file("environment/freeze.txt",
@@ -1211,8 +1212,9 @@ class Agent {
   // symlink the script put in its place.
   static Result<std::string> ReadAgentFile(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    if (!fd.valid() && errno == ELOOP)
+    if (!fd.valid() && errno == ELOOP) {
       return Status::FailedPrecondition(path + " is a symbolic link; not followed");
+    }
     if (!fd.valid()) return ErrnoStatus("cannot open", path, errno);
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);

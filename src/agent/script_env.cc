@@ -31,8 +31,9 @@ std::map<std::string, std::string> ScriptEnvironment(const char* const* node_env
     std::string_view kv(*e);
     size_t eq = kv.find('=');
     if (eq == std::string_view::npos || eq == 0) continue;
-    if (PassedToScript(kv.substr(0, eq)))
+    if (PassedToScript(kv.substr(0, eq))) {
       env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+    }
   }
   for (const auto& u : unset) env.erase(u);
   for (const auto& [k, v] : set) env[k] = v;

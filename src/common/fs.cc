@@ -35,8 +35,9 @@ Result<std::string> ReadFile(const std::string& path) {
 }
 
 Result<UniqueFd> OpenBeneath(int dirfd, std::string_view rel, int flags) {
-  if (rel.empty() || rel.front() == '/')
+  if (rel.empty() || rel.front() == '/') {
     return Status::InvalidArgument("'" + std::string(rel) + "' is not a relative path");
+  }
   UniqueFd dir;  // the directory opened so far (invalid: dirfd itself)
   size_t start = 0;
   for (;;) {
@@ -46,9 +47,10 @@ Result<UniqueFd> OpenBeneath(int dirfd, std::string_view rel, int flags) {
     const int at = dir.valid() ? dir.get() : dirfd;
     if (slash == std::string_view::npos) {
       int fd = ::openat(at, comp.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0 && errno == ELOOP)
+      if (fd < 0 && errno == ELOOP) {
         return Status::FailedPrecondition("'" + std::string(rel) +
                                           "' is a symbolic link; not followed");
+      }
       if (fd < 0) return ErrnoStatus("cannot open", std::string(rel), errno);
       return UniqueFd(fd);
     }

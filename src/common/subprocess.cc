@@ -270,8 +270,9 @@ std::string FormatGroupRecord(pid_t pgid, pid_t sid) {
 bool ParseGroupRecord(std::string_view text, pid_t* pgid, pid_t* sid) {
   long long g = 0, s = 0;
   char end = 0;
-  if (std::sscanf(std::string(text).c_str(), "%lld %lld%c", &g, &s, &end) != 3 || end != '\n')
+  if (std::sscanf(std::string(text).c_str(), "%lld %lld%c", &g, &s, &end) != 3 || end != '\n') {
     return false;
+  }
   if (g <= 1 || s <= 0) return false;
   *pgid = static_cast<pid_t>(g);
   *sid = static_cast<pid_t>(s);

@@ -142,12 +142,14 @@ class LocalTarget final : public ComputeTarget {
     std::string log = "; its own log is " + JoinPath(h.agent_dir, "agent.log");
     auto record = ReadFile(JoinPath(h.agent_dir, kScriptGroupFile));
     pid_t pgid = 0, sid = 0;
-    if (!record.ok() || !ParseGroupRecord(*record, &pgid, &sid))
+    if (!record.ok() || !ParseGroupRecord(*record, &pgid, &sid)) {
       return why + "; its script was not running" + log;
+    }
     int killed = KillGroupInSession(pgid, sid);
     bool by_watchdog = PathExists(JoinPath(h.agent_dir, kScriptStoppedFile));
-    if (killed > 0)
+    if (killed > 0) {
       spdlog::warn("stopped {} process(es) of group {} left by agent {}", killed, pgid, h.pid);
+    }
     std::string group = "its script (process group " + std::to_string(pgid) + ")";
     return why + "; " + group +
            (killed > 0 || by_watchdog ? " was stopped" : " had already ended") + log;

@@ -385,8 +385,9 @@ class SshTarget final : public ComputeTarget {
       for (size_t i = 0; i < handles.size(); ++i) {
         const Handle& h = parsed[i];
         bool rebooted = !boot_id.empty() && !h.boot_id.empty() && h.boot_id != boot_id;
-        if (dead(i) && !rebooted && !h.run_id.empty() && !gone_.count(handles[i]))
+        if (dead(i) && !rebooted && !h.run_id.empty() && !gone_.count(handles[i])) {
           reap.push_back(i);
+        }
       }
     }
     std::map<size_t, std::string> fate = StopOrphanedScripts(parsed, reap);
@@ -446,9 +447,10 @@ class SshTarget final : public ComputeTarget {
         fate[i] = "its script was not running";
         continue;
       }
-      if (killed > 0)
+      if (killed > 0) {
         spdlog::warn("ssh target {}: stopped {} process(es) of group {} left by a dead agent",
                      name_, killed, pgid);
+      }
       fate[i] = "its script (process group " + pgid + ")" +
                 (killed > 0 || by_watchdog ? " was stopped" : " had already ended");
     }
