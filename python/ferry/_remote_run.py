@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import os
 import sys
@@ -171,11 +172,13 @@ def wait(c: Client, run_id: str, show_output: bool, raise_on_error: bool, stream
         out.write(f"RunId: {run_id}\n")
         out.flush()
         offset = 0
+        # Logs are the script's bytes: decoded across chunk boundaries, bad bytes shown as U+FFFD.
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
         while True:
             data, headers = c.raw("GET", f"/runs/{run_id}/logs", params={"offset": offset, "wait_ms": poll_timeout_ms},
                                   timeout=poll_timeout_ms / 1000 + 30)
             if data:
-                out.write(data.decode("utf-8", "replace"))
+                out.write(decoder.decode(data))
                 out.flush()
             offset = int(headers.get("x-ferry-next-offset", offset + len(data)))
             if not data and headers.get("x-ferry-run-status") in TERMINAL:

@@ -20,9 +20,22 @@ def _expr(name: str, *values: "Any") -> "Tuple[str, List[Any]]":
     return (name, list(values))
 
 
+# The server's limit on the values of one choice (docs/sweeps.md, "Limits"): checked before a
+# range is listed, so choice(range(10**12)) fails at once instead of filling memory.
+_MAX_CHOICES = 10000
+
+
 def choice(*options: "Any") -> "Tuple[str, List[Any]]":
-    """One of the options: ``choice(1, 2, 3)`` or ``choice([1, 2, 3])``."""
+    """One of the options: ``choice(1, 2, 3)``, ``choice([1, 2, 3])`` or ``choice(range(8))``."""
     if len(options) == 1 and isinstance(options[0], (list, tuple, range)):
+        try:
+            count = len(options[0])
+        except OverflowError:  # a range longer than sys.maxsize
+            count = _MAX_CHOICES + 1
+        if count > _MAX_CHOICES:
+            what = repr(options[0]) if isinstance(options[0], range) else f"{count} values"
+            raise ValueError(f"ferry: choice() got {what}, more than the limit of {_MAX_CHOICES} values of one "
+                             "choice; use randint, uniform or quniform for a range")
         options = tuple(options[0])
     if not options:
         raise ValueError("ferry: choice() needs at least one option")

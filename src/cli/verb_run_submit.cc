@@ -1,6 +1,7 @@
 // `ferry run submit`: snapshot the source directory, upload only missing blobs, create the run.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +73,23 @@ std::optional<std::string> FolderExperiment(const std::string& dir) {
 }
 
 namespace {
+
+// The sweep file, refused unread past sweep::kMaxSpecBytes (a file named by mistake, e.g. a
+// data set, must not be read into memory).
+Result<std::string> ReadSweepFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path, errno);
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > sweep::kMaxSpecBytes) {
+    return Status::InvalidArgument("it has " + std::to_string(st.st_size) +
+                                   " bytes, more than the limit of " +
+                                   std::to_string(sweep::kMaxSpecBytes / 1024) +
+                                   " KiB; a sweep file lists parameters, not data");
+  }
+  return ReadAll(fd.get(), path, static_cast<size_t>(st.st_size));
+}
 
 // Uploads the blobs the server lacks, in batches; returns (files, bytes) uploaded.
 using PathMap = std::unordered_map<std::string, std::string>;
@@ -264,7 +282,7 @@ int Submit(Context& ctx, SubmitOptions& o) {
   }
   std::string script_rel = script_abs.substr(source.size() + 1);
   if (!o.sweep_file.empty()) {
-    auto text = ReadFile(o.sweep_file);
+    auto text = ReadSweepFile(o.sweep_file);
     if (!text.ok()) return ReportError(text.status().WithContext("sweep file '" + o.sweep_file + "'"));
     sweep::ParseOptions po;
     po.azure_strict = o.azure_strict;

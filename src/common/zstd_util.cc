@@ -54,4 +54,44 @@ Result<std::string> ZstdDecompress(std::string_view data) {
   return out;
 }
 
+std::optional<uint64_t> ZstdFrameContentSize(std::string_view head) {
+  unsigned long long size = ZSTD_getFrameContentSize(head.data(), head.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) return std::nullopt;
+  return static_cast<uint64_t>(size);
+}
+
+struct ZstdStreamCompressor::Impl {
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ~Impl() { ZSTD_freeCCtx(cctx); }
+  Status Run(std::string_view data, ZSTD_EndDirective mode, std::string* out) {
+    ZSTD_inBuffer in{data.data(), data.size(), 0};
+    const size_t chunk = ZSTD_CStreamOutSize();
+    for (;;) {
+      const size_t start = out->size();
+      out->resize(start + chunk);
+      ZSTD_outBuffer ob{out->data() + start, chunk, 0};
+      size_t left = ZSTD_compressStream2(cctx, &ob, &in, mode);
+      out->resize(start + ob.pos);
+      if (ZSTD_isError(left)) return Status::InvalidArgument(std::string("zstd: ") + ZSTD_getErrorName(left));
+      const bool done = mode == ZSTD_e_end ? left == 0 : in.pos == in.size;
+      if (done) return Status::Ok();
+    }
+  }
+};
+
+ZstdStreamCompressor::ZstdStreamCompressor(int level, std::optional<uint64_t> pledged_size)
+    : impl_(std::make_unique<Impl>()) {
+  FERRY_CHECK(impl_->cctx != nullptr);
+  ZSTD_CCtx_setParameter(impl_->cctx, ZSTD_c_compressionLevel, level);
+  if (pledged_size) ZSTD_CCtx_setPledgedSrcSize(impl_->cctx, *pledged_size);
+}
+
+ZstdStreamCompressor::~ZstdStreamCompressor() = default;
+
+Status ZstdStreamCompressor::Append(std::string_view data, std::string* out) {
+  return impl_->Run(data, ZSTD_e_continue, out);
+}
+
+Status ZstdStreamCompressor::Finish(std::string* out) { return impl_->Run({}, ZSTD_e_end, out); }
+
 }  // namespace ferry

@@ -1,6 +1,9 @@
-// zstd compression of whole buffers.
+// zstd compression of whole buffers and of streams.
 #pragma once
 
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,5 +14,26 @@ namespace ferry {
 std::string ZstdCompress(std::string_view data, int level = 1);
 // Fails with Corruption when data is not a valid zstd frame.
 Result<std::string> ZstdDecompress(std::string_view data);
+
+// The content size a frame's header declares (the first 18 bytes suffice); nullopt when the
+// frame does not say or `head` is not a frame.
+std::optional<uint64_t> ZstdFrameContentSize(std::string_view head);
+
+// One zstd frame produced piece by piece (uploads). Append() and Finish() append compressed
+// bytes to *out. When pledged_size is given the frame declares it, and a different total
+// fails at Finish().
+class ZstdStreamCompressor {
+ public:
+  explicit ZstdStreamCompressor(int level = 1, std::optional<uint64_t> pledged_size = std::nullopt);
+  ~ZstdStreamCompressor();
+  ZstdStreamCompressor(const ZstdStreamCompressor&) = delete;
+  ZstdStreamCompressor& operator=(const ZstdStreamCompressor&) = delete;
+  Status Append(std::string_view data, std::string* out);
+  Status Finish(std::string* out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace ferry

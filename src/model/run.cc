@@ -75,4 +75,42 @@ std::map<std::string, std::string> ParamsFromArguments(const std::vector<std::st
   return out;
 }
 
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n;
+  }
+  return true;
+}
+
+Status ValidateKey(std::string_view what, std::string_view key) {
+  const std::string shown(key.substr(0, 60));
+  if (key.empty()) return Status::InvalidArgument(std::string(what) + " key must not be empty");
+  if (key.size() > kMaxKeyBytes) {
+    return Status::InvalidArgument(std::string(what) + " key '" + shown + "...' is " + std::to_string(key.size()) +
+                                   " bytes long; keys may be at most " + std::to_string(kMaxKeyBytes));
+  }
+  for (char ch : key) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) {
+      return Status::InvalidArgument(std::string(what) + " key '" + shown + "' contains the control character 0x" +
+                                     "0123456789abcdef"[c >> 4] + "0123456789abcdef"[c & 15] +
+                                     "; use printable characters");
+    }
+  }
+  if (!IsValidUtf8(key)) return Status::InvalidArgument(std::string(what) + " key is not valid UTF-8");
+  return Status::Ok();
+}
+
 }  // namespace ferry::model

@@ -134,4 +134,12 @@ struct RunFilter {
   int offset = 0;
 };
 
+// Keys of metrics, tags and parameters (what MLflow allows, and what every reader can show):
+// 1 to 250 bytes of valid UTF-8 without control characters. `what` names the kind in the
+// error ("metric", "tag", "parameter").
+inline constexpr size_t kMaxKeyBytes = 250;
+Status ValidateKey(std::string_view what, std::string_view key);
+// True when s is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+
 }  // namespace ferry::model

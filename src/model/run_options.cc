@@ -1,6 +1,7 @@
 // RunOptions <-> JSON with field-naming validation.
 #include "model/run_options.h"
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
@@ -89,8 +90,18 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
     if (!it->is_object()) return Bad("environment_variables", "must be an object of strings, got " + it->dump());
     for (auto& [k, v] : it->items()) {
       if (!v.is_string()) return Bad("environment_variables." + k, "must be a string, got " + v.dump());
-      if (k.empty() || k.find('=') != std::string::npos) {
-        return Bad("environment_variables", "has an invalid variable name '" + k + "'");
+      const bool portable = !k.empty() && !std::isdigit(static_cast<unsigned char>(k[0])) &&
+                            std::all_of(k.begin(), k.end(), [](char c) {
+                              return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                            });
+      if (!portable) {
+        std::string shown;
+        for (char c : k.substr(0, 60)) shown += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
+        return Bad("environment_variables", "has the invalid variable name '" + shown +
+                                                "': use letters, digits and '_', not starting with a digit");
+      }
+      if (v.get_ref<const std::string&>().find('\0') != std::string::npos) {
+        return Bad("environment_variables." + k, "contains a NUL byte, which no process environment can hold");
       }
       if (k.rfind("FERRY_", 0) == 0) {
         return Status::InvalidArgument("environment variable '" + k +

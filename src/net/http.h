@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <any>
 #include <cctype>
 #include <map>
 #include <string>
@@ -16,8 +17,11 @@ struct HttpRequest {
   std::string path;     // decoded path without the query
   std::map<std::string, std::string> query;  // decoded query parameters
   std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
+  std::string body;     // empty when the body was streamed into an admission's sink
   std::string remote_address;
+  // Set by the server's admission hook from the headers (e.g. who the caller is), for the
+  // handler to read; the net layer never looks inside.
+  std::any context;
 
   std::string Header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);

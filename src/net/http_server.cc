@@ -8,10 +8,12 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -37,9 +39,19 @@ struct Waiter {
   bool notified = false;
 };
 
+// After refusing a request whose body is still coming, read and drop what arrives for at
+// most this long (a "lingering close"), so that the client sees the answer rather than a
+// reset; the bytes are never kept.
+constexpr auto kLingerTime = std::chrono::seconds(5);
+// Pieces of a streamed body handed to its sink.
+constexpr size_t kSinkPiece = 256 << 10;
+
 class ServerImpl final : public HttpServer {
  public:
-  explicit ServerImpl(HttpServerOptions o) : options_(std::move(o)) {}
+  explicit ServerImpl(HttpServerOptions o)
+      : options_(std::move(o)),
+        workers_(static_cast<size_t>(std::max(1, options_.workers))),
+        bulk_(static_cast<size_t>(std::max(1, options_.bulk_workers))) {}
 
   ~ServerImpl() override { Stop(); }
 
@@ -82,6 +94,10 @@ class ServerImpl final : public HttpServer {
     for (auto& t : threads_) {
       if (t.joinable()) t.join();
     }
+    workers_.stop();
+    bulk_.stop();
+    workers_.join();
+    bulk_.join();
   }
 
  private:
@@ -131,7 +147,8 @@ class ServerImpl final : public HttpServer {
     if (it->second.empty()) waiters_.erase(it);
   }
 
-  static HttpRequest ToRequest(const http::request<http::string_body>& req, const std::string& remote) {
+  template <class Message>
+  static HttpRequest ToRequest(const Message& req, const std::string& remote) {
     HttpRequest r;
     r.method = std::string(req.method_string());
     std::string_view target(req.target().data(), req.target().size());
@@ -143,7 +160,6 @@ class ServerImpl final : public HttpServer {
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       r.headers[name] = std::string(f.value());
     }
-    r.body = req.body();
     r.remote_address = remote;
     return r;
   }
@@ -157,17 +173,51 @@ class ServerImpl final : public HttpServer {
       if (static_cast<unsigned char>(c) < 0x20) continue;
       esc.push_back(c);
     }
-    r.body = "{\"error\":{\"code\":\"" + std::string(status == 413 ? "PayloadTooLarge" : "BadRequest") +
-             "\",\"message\":\"" + esc + "\"}}";
+    const char* code = status == 413 ? "PayloadTooLarge" : status >= 500 ? "Internal" : "BadRequest";
+    r.body = "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" + esc + "\"}}";
     return r;
+  }
+
+  // Runs f on the lane's pool (or right here for kInline) and resumes this coroutine on its
+  // own executor with the result. Exceptions from f are rethrown here.
+  template <typename F>
+  awaitable<std::invoke_result_t<F&>> OnLane(Lane lane, F f) {
+    using R = std::invoke_result_t<F&>;
+    if (lane == Lane::kInline) co_return f();
+    asio::thread_pool& pool = lane == Lane::kBulk ? bulk_ : workers_;
+    co_return co_await asio::co_spawn(pool, [&f]() -> awaitable<R> { co_return f(); }, use_awaitable);
+  }
+
+  static HttpResponse TooLarge(uint64_t limit) {
+    return ErrorResponse(413, "the request body is larger than this endpoint takes (" + std::to_string(limit) +
+                                  " bytes); send less per request");
+  }
+
+  // Answers a refused request and closes. When its body may still be on the way, the
+  // rest is read and dropped for a bounded time first, so the client gets the answer.
+  awaitable<void> Refuse(beast::tcp_stream& stream, beast::flat_buffer& buffer, HttpResponse r, unsigned version,
+                         bool body_pending) {
+    co_await Write(stream, r, version, false);
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (!body_pending) co_return;
+    buffer.clear();
+    buffer.shrink_to_fit();
+    std::vector<char> sink(64 << 10);
+    const auto until = std::chrono::steady_clock::now() + kLingerTime;
+    while (std::chrono::steady_clock::now() < until) {
+      stream.expires_at(until);
+      co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+    }
   }
 
   awaitable<void> Session(tcp::socket sock) {
     beast::tcp_stream stream(std::move(sock));
-    // Beast reads at most the buffer's free space (and at least 512 bytes): without room,
-    // a large upload arrives 512 bytes per read, each re-arming the stream's timer.
+    // Beast reads at most the buffer's free space (and at least 512 bytes); a streamed
+    // upload gets more room below.
     beast::flat_buffer buffer;
-    buffer.reserve(1 << 20);
+    buffer.reserve(16 << 10);
     std::string remote;
     {
       beast::error_code ec;
@@ -175,46 +225,89 @@ class ServerImpl final : public HttpServer {
       if (!ec) remote = ep.address().to_string();
     }
     for (;;) {
-      http::request_parser<http::string_body> parser;
-      parser.body_limit(options_.max_body_bytes);
-      parser.header_limit(64 * 1024);
+      http::request_parser<http::empty_body> head;
+      head.header_limit(64 * 1024);
+      head.body_limit(std::numeric_limits<std::uint64_t>::max());  // admission decides
       stream.expires_after(std::chrono::minutes(10));
       beast::error_code ec;
-      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      co_await http::async_read_header(stream, buffer, head, asio::redirect_error(use_awaitable, ec));
       if (ec) {
-        if (ec == http::error::body_limit) {
-          HttpResponse too_big = ErrorResponse(413, "request body is larger than the server's limit");
-          co_await Write(stream, too_big, 11, false);
-        } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
-                   ec != beast::error::timeout && ec != asio::error::connection_reset &&
-                   ec != asio::error::operation_aborted) {
+        if (ec != http::error::end_of_stream && ec != asio::error::eof && ec != beast::error::timeout &&
+            ec != asio::error::connection_reset && ec != asio::error::operation_aborted) {
           HttpResponse bad = ErrorResponse(400, "malformed HTTP request: " + ec.message());
           co_await Write(stream, bad, 11, false);
         }
         break;
       }
-      auto& req = parser.get();
-      bool keep_alive = req.keep_alive();
-      unsigned version = req.version();
-      HttpRequest hreq = ToRequest(req, remote);
+      const auto& h = head.get();
+      const bool keep_alive = h.keep_alive();
+      const unsigned version = h.version();
+      const bool has_body = head.chunked() || head.content_length().value_or(0) > 0;
+      HttpRequest hreq = ToRequest(h, remote);
+      Admission adm;
+      adm.max_body_bytes = options_.max_body_bytes;
+      if (h.count(http::field::authorization) > 1) {
+        adm.reject = ErrorResponse(400, "the request has more than one Authorization header; send exactly one");
+      } else if (options_.admit) {
+        try {
+          adm = options_.admit(hreq);
+        } catch (const std::exception& e) {
+          adm.reject = ErrorResponse(500, std::string("internal error: ") + e.what());
+        }
+      }
+      if (!adm.reject && head.content_length() && *head.content_length() > adm.max_body_bytes) {
+        adm.reject = TooLarge(adm.max_body_bytes);
+      }
+      if (adm.reject) {
+        co_await Refuse(stream, buffer, std::move(*adm.reject), version, has_body);
+        co_return;
+      }
+      if (has_body && beast::iequals(h[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_, version};
+        co_await http::async_write(stream, cont, asio::redirect_error(use_awaitable, ec));
+        if (ec) break;
+      }
+      bool read_whole_body = true;
+      if (adm.sink) {
+        auto result = co_await ReadIntoSink(stream, buffer, head, adm);
+        if (result == SinkRead::kBroken) break;
+        if (result == SinkRead::kTooLarge) {
+          co_await Refuse(stream, buffer, TooLarge(adm.max_body_bytes), version, true);
+          co_return;
+        }
+        read_whole_body = result == SinkRead::kDone;
+      } else {
+        http::request_parser<http::string_body> full{std::move(head)};
+        full.body_limit(adm.max_body_bytes);
+        co_await http::async_read(stream, buffer, full, asio::redirect_error(use_awaitable, ec));
+        if (ec == http::error::body_limit) {
+          co_await Refuse(stream, buffer, TooLarge(adm.max_body_bytes), version, true);
+          co_return;
+        }
+        if (ec) break;
+        hreq.body = std::move(full.get().body());
+      }
       HttpResponse resp;
       std::optional<EventStream> streamed;
       try {
-        HandlerResult hr = options_.handler(hreq);
+        HandlerResult hr = co_await OnLane(adm.lane, [&] { return options_.handler(hreq); });
         if (auto* r = std::get_if<HttpResponse>(&hr)) {
           resp = std::move(*r);
         } else if (auto* es = std::get_if<EventStream>(&hr)) {
           streamed = std::move(*es);
         } else {
-          resp = co_await WaitLongPoll(std::get<LongPoll>(hr), stream);
+          resp = co_await WaitLongPoll(std::get<LongPoll>(hr), stream, adm.lane);
         }
       } catch (const std::exception& e) {
         resp = ErrorResponse(500, std::string("internal error: ") + e.what());
-        resp.body.replace(resp.body.find("BadRequest"), 10, "Internal");
       }
       if (streamed) {
-        co_await ServeStream(*streamed, stream, version);
+        co_await ServeStream(*streamed, stream, version, adm.lane);
         break;
+      }
+      if (!read_whole_body) {  // the rest of the body is still coming: answer, drain, close
+        co_await Refuse(stream, buffer, std::move(resp), version, true);
+        co_return;
       }
       bool ok = co_await Write(stream, resp, version, keep_alive);
       if (!ok || !keep_alive) break;
@@ -223,20 +316,48 @@ class ServerImpl final : public HttpServer {
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
-  awaitable<HttpResponse> WaitLongPoll(LongPoll lp, beast::tcp_stream& stream) {
+  enum class SinkRead { kDone, kSinkFailed, kTooLarge, kBroken };
+
+  // Reads the body in pieces into adm.sink (on the lane's pool). kSinkFailed: the sink
+  // refused a piece and the rest was left unread.
+  awaitable<SinkRead> ReadIntoSink(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                   http::request_parser<http::empty_body>& head, const Admission& adm) {
+    http::request_parser<http::buffer_body> p{std::move(head)};
+    p.body_limit(adm.max_body_bytes);
+    buffer.reserve(1 << 20);  // read large pieces off the socket
+    std::vector<char> piece(kSinkPiece);
+    while (!p.is_done()) {
+      p.get().body().data = piece.data();
+      p.get().body().size = piece.size();
+      beast::error_code ec;
+      stream.expires_after(std::chrono::minutes(10));
+      co_await http::async_read(stream, buffer, p, asio::redirect_error(use_awaitable, ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec == http::error::body_limit) co_return SinkRead::kTooLarge;
+      if (ec) co_return SinkRead::kBroken;
+      const size_t n = piece.size() - p.get().body().size;
+      if (n == 0) continue;
+      Status st = co_await OnLane(adm.lane, [&] { return adm.sink->Write(std::string_view(piece.data(), n)); });
+      if (!st.ok()) co_return SinkRead::kSinkFailed;
+    }
+    if (buffer.capacity() > (64u << 10)) buffer.shrink_to_fit();
+    co_return SinkRead::kDone;
+  }
+
+  awaitable<HttpResponse> WaitLongPoll(LongPoll lp, beast::tcp_stream& stream, Lane lane) {
     auto timer = std::make_shared<asio::steady_timer>(stream.get_executor());
     Waiter w{timer};
     for (;;) {
       w.notified = false;
       Register(lp.channel, &w);
-      std::optional<HttpResponse> r = lp.poll(false);
+      std::optional<HttpResponse> r = co_await OnLane(lane, [&] { return lp.poll(false); });
       if (r) {
         Unregister(lp.channel, &w);
         co_return std::move(*r);
       }
       if (std::chrono::steady_clock::now() >= lp.deadline || stopped_) {
         Unregister(lp.channel, &w);
-        r = lp.poll(true);
+        r = co_await OnLane(lane, [&] { return lp.poll(true); });
         co_return r ? std::move(*r) : ErrorResponse(500, "long poll produced no response");
       }
       if (!w.notified) {
@@ -249,8 +370,8 @@ class ServerImpl final : public HttpServer {
   }
 
   // Chunked transfer of an event stream; returns when it is done, the client is gone or the
-  // server stops. poll() runs on this I/O thread, like a long poll's.
-  awaitable<void> ServeStream(EventStream es, beast::tcp_stream& stream, unsigned version) {
+  // server stops. poll() runs on the request's lane, like a long poll's.
+  awaitable<void> ServeStream(EventStream es, beast::tcp_stream& stream, unsigned version, Lane lane) {
     http::response<http::empty_body> res{http::status::ok, version};
     res.set(http::field::server, "ferry");
     res.set(http::field::content_type, "text/event-stream; charset=utf-8");
@@ -278,7 +399,7 @@ class ServerImpl final : public HttpServer {
       bool done = false;
       std::string chunk;
       try {
-        chunk = es.poll(&done);
+        chunk = co_await OnLane(lane, [&] { return es.poll(&done); });
       } catch (const std::exception&) {
         chunk = "event: error\ndata: {\"message\":\"internal error\"}\n\n";
         done = true;
@@ -324,6 +445,8 @@ class ServerImpl final : public HttpServer {
 
   HttpServerOptions options_;
   asio::io_context ioc_;
+  asio::thread_pool workers_;
+  asio::thread_pool bulk_;
   std::mutex acceptors_mu_;
   std::vector<std::shared_ptr<tcp::acceptor>> acceptors_;
   int port_ = 0;

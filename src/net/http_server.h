@@ -1,9 +1,17 @@
 // HttpServer: HTTP/1.1 on Boost.Beast with C++20 coroutines, a fixed pool of I/O threads,
-// and long polls that wake on named channels. The Asio types stay inside http_server.cc.
+// bounded worker pools for handlers, and long polls that wake on named channels. The Asio
+// types stay inside http_server.cc.
 //
-// Thread model: handlers run on the server's I/O threads (Options::threads of them) and may
-// block briefly (store calls). Long polls hold no thread while they wait. Notify() may be
-// called from any thread.
+// Thread model: I/O threads (Options::threads) only read and write sockets and run the
+// admission hook, which must be cheap (no storage). Handlers, long-poll and stream polls and
+// body sinks run on a worker pool chosen per request (Lane): `workers` threads for ordinary
+// requests, `bulk_workers` for expensive reads, so that a burst of searches cannot delay an
+// agent's writes or a health check. Long polls hold no thread while they wait. Notify() may
+// be called from any thread.
+//
+// Every request goes through admission once its headers are in and before its body is
+// read: a request is refused (401, 403, 404, 413...) without its body ever being buffered.
+// A request with more than one Authorization header is answered 400.
 #pragma once
 
 #include <chrono>
@@ -11,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -43,11 +52,41 @@ struct EventStream {
 using HandlerResult = std::variant<HttpResponse, LongPoll, EventStream>;
 using Handler = std::function<HandlerResult(HttpRequest&)>;
 
+// Consumes a request body as it arrives (uploads), so that a large body is never held whole.
+// Write() gets each piece in order, on the request's worker pool. When it fails, the rest of
+// the body is not read and the connection is closed after the response; the handler still
+// runs and learns the outcome from the sink it made (e.g. a Finish() of its own).
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  virtual Status Write(std::string_view piece) = 0;
+};
+
+// Which threads run a request's handler.
+enum class Lane {
+  kInline,   // the I/O thread itself: only for handlers that touch no storage (health)
+  kDefault,  // the worker pool
+  kBulk,     // the bulk pool: searches, listings, downloads
+};
+
+// What to do with a request, decided from its method, path and headers alone.
+struct Admission {
+  std::optional<HttpResponse> reject;  // answer this at once; the body is not read
+  uint64_t max_body_bytes = 1 << 20;   // a longer body is answered 413 before it is read
+  std::shared_ptr<BodySink> sink;      // stream the body into this instead of req.body
+  Lane lane = Lane::kDefault;
+};
+// Runs on an I/O thread with the request's head (no body); may set req.context.
+using Admit = std::function<Admission(HttpRequest& head)>;
+
 struct HttpServerOptions {
   std::string bind_address = "127.0.0.1";
   int port = 0;                    // 0: the OS picks one; see HttpServer::port()
-  int threads = 4;
-  uint64_t max_body_bytes = 1ull << 32;
+  int threads = 2;                 // I/O threads
+  int workers = 4;                 // Lane::kDefault handlers
+  int bulk_workers = 2;            // Lane::kBulk handlers
+  Admit admit;                     // empty: every request admitted with max_body_bytes
+  uint64_t max_body_bytes = 1 << 20;
   Handler handler;
 };
 

@@ -1,7 +1,14 @@
 // Tests of the HTTP server and client together over loopback.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "net/http_client.h"
@@ -101,6 +108,226 @@ TEST(Http, EventStreamSendsOnNotifyUntilDone) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->Header("content-type"), "text/event-stream; charset=utf-8");
   EXPECT_EQ(r->body, "event: v\ndata: 0\n\nevent: v\ndata: 1\n\nevent: v\ndata: 2\n\nevent: v\ndata: 3\n\n");
+}
+
+// A raw connection, for requests the client would not send (and to see what arrives when).
+class RawConn {
+ public:
+  explicit RawConn(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    timeval tv{20, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawConn() { ::close(fd_); }
+  bool ok() const { return ok_; }
+  bool Send(const std::string& s) { return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()); }
+  // Reads until the text contains `until` (or the peer closes / 20 s pass).
+  std::string ReadUntil(const std::string& until) {
+    std::string out;
+    char buf[4096];
+    while (out.find(until) == std::string::npos) {
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+};
+
+TEST(Http, AdmissionRefusesBeforeTheBodyIsRead) {
+  std::atomic<int> handled{0};
+  HttpServerOptions o;
+  o.admit = [](HttpRequest& head) {
+    Admission a;
+    if (head.Header("authorization").empty()) {
+      HttpResponse r;
+      r.status = 401;
+      r.body = "who are you";
+      a.reject = r;
+    }
+    a.max_body_bytes = 1000;
+    return a;
+  };
+  o.handler = [&](HttpRequest&) -> HandlerResult {
+    ++handled;
+    return HttpResponse{};
+  };
+  auto srv = HttpServer::Start(o);
+  ASSERT_TRUE(srv.ok());
+  const int port = (*srv)->port();
+  {
+    // 1 GiB announced, none of it sent: the answer comes anyway.
+    RawConn c(port);
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(c.Send("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1073741824\r\n\r\n"));
+    std::string got = c.ReadUntil("who are you");
+    EXPECT_NE(got.find("HTTP/1.1 401"), std::string::npos) << got;
+    EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+  }
+  {
+    // Authenticated but longer than the route takes: 413 before the body.
+    RawConn c(port);
+    ASSERT_TRUE(c.Send("POST /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nContent-Length: 1073741824\r\n\r\n"));
+    std::string got = c.ReadUntil("}}");
+    EXPECT_NE(got.find("HTTP/1.1 413"), std::string::npos) << got;
+  }
+  {
+    // Chunked: the limit holds as the chunks arrive.
+    RawConn c(port);
+    ASSERT_TRUE(c.Send("POST /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    std::string chunk(800, 'a');
+    ASSERT_TRUE(c.Send("320\r\n" + chunk + "\r\n"));
+    (void)c.Send("320\r\n" + chunk + "\r\n");
+    std::string got = c.ReadUntil("}}");
+    EXPECT_NE(got.find("HTTP/1.1 413"), std::string::npos) << got;
+  }
+  {
+    // Two Authorization headers: refused, whichever would have won.
+    RawConn c(port);
+    ASSERT_TRUE(c.Send("GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n"));
+    std::string got = c.ReadUntil("}}");
+    EXPECT_NE(got.find("HTTP/1.1 400"), std::string::npos) << got;
+    EXPECT_NE(got.find("more than one Authorization"), std::string::npos) << got;
+  }
+  EXPECT_EQ(handled.load(), 0);
+  auto c = HttpClient::Create("http://127.0.0.1:" + std::to_string(port), "t");
+  auto ok = (*c)->Request("POST", "/x", std::string(1000, 'b'));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(handled.load(), 1);
+}
+
+TEST(Http, ExpectContinueIsAnsweredOnlyWhenAdmitted) {
+  HttpServerOptions o;
+  o.admit = [](HttpRequest& head) {
+    Admission a;
+    if (head.path == "/no") a.reject = HttpResponse{403, "text/plain", "no", {}};
+    return a;
+  };
+  o.handler = [](HttpRequest& r) -> HandlerResult { return HttpResponse{200, "text/plain", "got " + r.body, {}}; };
+  auto srv = HttpServer::Start(o);
+  ASSERT_TRUE(srv.ok());
+  RawConn refused((*srv)->port());
+  ASSERT_TRUE(refused.Send("POST /no HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  std::string got = refused.ReadUntil("\r\n\r\nno");
+  EXPECT_EQ(got.rfind("HTTP/1.1 403", 0), 0u) << got;
+  RawConn admitted((*srv)->port());
+  ASSERT_TRUE(admitted.Send("POST /yes HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  got = admitted.ReadUntil("\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 100 Continue", 0), 0u) << got;
+  ASSERT_TRUE(admitted.Send("hello"));
+  got = admitted.ReadUntil("got hello");
+  EXPECT_NE(got.find("HTTP/1.1 200"), std::string::npos) << got;
+}
+
+// Collects what it is given; refuses once it holds more than `fail_after` bytes.
+class CollectingSink final : public BodySink {
+ public:
+  explicit CollectingSink(size_t fail_after) : fail_after_(fail_after) {}
+  Status Write(std::string_view piece) override {
+    std::lock_guard lock(mu);
+    data.append(piece);
+    ++pieces;
+    if (data.size() > fail_after_) return Status::IoError("disk full");
+    return Status::Ok();
+  }
+  std::mutex mu;
+  std::string data;
+  int pieces = 0;
+
+ private:
+  size_t fail_after_;
+};
+
+TEST(Http, StreamedBodiesGoToTheSinkInPieces) {
+  std::shared_ptr<CollectingSink> last;
+  std::mutex mu;
+  HttpServerOptions o;
+  o.admit = [&](HttpRequest& head) {
+    Admission a;
+    a.max_body_bytes = 64 << 20;
+    auto sink = std::make_shared<CollectingSink>(head.path == "/fail" ? 100 : SIZE_MAX);
+    {
+      std::lock_guard lock(mu);
+      last = sink;
+    }
+    a.sink = sink;
+    return a;
+  };
+  o.handler = [&](HttpRequest& r) -> HandlerResult {
+    std::lock_guard lock(mu);
+    std::lock_guard sl(last->mu);
+    return HttpResponse{200, "text/plain", "body=" + std::to_string(r.body.size()) + " sink=" + std::to_string(last->data.size()), {}};
+  };
+  auto srv = HttpServer::Start(o);
+  ASSERT_TRUE(srv.ok());
+  auto c = HttpClient::Create("http://127.0.0.1:" + std::to_string((*srv)->port()), "");
+  std::string big(5 << 20, 'x');
+  for (size_t i = 0; i < big.size(); i += 4097) big[i] = static_cast<char>('a' + i % 26);
+  auto r = (*c)->Request("POST", "/ok", big);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "body=0 sink=" + std::to_string(big.size()));
+  EXPECT_EQ(last->data, big);
+  EXPECT_GT(last->pieces, 1);
+  // A sink that fails: the handler still answers; the rest of the body is not read.
+  auto f = (*c)->Request("POST", "/fail", big);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->status, 200);
+  EXPECT_LT(last->data.size(), big.size());
+}
+
+TEST(Http, BulkRequestsDoNotHoldUpOthers) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> bulk_started{0};
+  HttpServerOptions o;
+  o.workers = 1;
+  o.bulk_workers = 1;
+  o.admit = [](HttpRequest& head) {
+    Admission a;
+    a.lane = head.path == "/slow" ? Lane::kBulk : head.path == "/health" ? Lane::kInline : Lane::kDefault;
+    return a;
+  };
+  o.handler = [&](HttpRequest& r) -> HandlerResult {
+    if (r.path == "/slow") {
+      ++bulk_started;
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return release; });
+    }
+    return HttpResponse{200, "text/plain", r.path, {}};
+  };
+  auto srv = HttpServer::Start(o);
+  ASSERT_TRUE(srv.ok());
+  std::string url = "http://127.0.0.1:" + std::to_string((*srv)->port());
+  std::thread slow([&] {
+    auto c = HttpClient::Create(url, "");
+    auto r = (*c)->Request("GET", "/slow", "", "application/json", 60000);
+    EXPECT_TRUE(r.ok());
+  });
+  while (bulk_started.load() == 0) std::this_thread::yield();
+  // The bulk pool's only thread is held: ordinary and inline requests still go through.
+  auto c = HttpClient::Create(url, "");
+  for (const char* path : {"/write", "/health"}) {
+    auto r = (*c)->Request("GET", path, "", "application/json", 60000);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->body, path);
+  }
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  slow.join();
 }
 
 TEST(Http, ClientRejectsBadUrls) {

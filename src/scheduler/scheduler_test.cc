@@ -188,7 +188,9 @@ class HookStore final : public store::MetadataStore {
     return s_->ListArtifacts(id);
   }
   Status CreateTarget(const model::ComputeTargetRecord& t) override { return s_->CreateTarget(t); }
-  Status CreateUser(const std::string& n, const std::string& h, double now) override { return s_->CreateUser(n, h, now); }
+  Status CreateUser(const store::UserRecord& u) override { return s_->CreateUser(u); }
+  Status SetUserRole(const std::string& n, const std::string& r) override { return s_->SetUserRole(n, r); }
+  Status DeleteUser(const std::string& n) override { return s_->DeleteUser(n); }
   Result<int64_t> NextMetricSeq(const std::string& id, int rank) override { return s_->NextMetricSeq(id, rank); }
   Status UpdateExperiment(int64_t id, const std::optional<std::string>& n, const std::optional<std::string>& l,
                           double now) override {
@@ -215,8 +217,7 @@ class HookStore final : public store::MetadataStore {
   Result<int64_t> LogMetrics(const std::string& id, std::vector<model::MetricPoint> p) override {
     return s_->LogMetrics(id, std::move(p));
   }
-  Result<std::string> UserByTokenHash(const std::string& h) override { return s_->UserByTokenHash(h); }
-  Result<std::vector<std::pair<std::string, double>>> ListUsers() override { return s_->ListUsers(); }
+  Result<std::vector<store::UserRecord>> ListUsers() override { return s_->ListUsers(); }
   Status UpdateTargetConfig(const std::string& n, const std::string& c) override { return s_->UpdateTargetConfig(n, c); }
   Status DeleteTarget(const std::string& n) override { return s_->DeleteTarget(n); }
   Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& e, double now,
@@ -1032,6 +1033,37 @@ max_concurrent_runs: 2
   }
   EXPECT_EQ(StatusOf("a"), RunStatus::kFailed);  // no trial reported acc
   EXPECT_NE(Get("a").error.find("no trial reported the primary metric 'acc'"), std::string::npos);
+}
+
+TEST_F(SweepControllerTest, AHugeGridIsWalkedLazilyAndResumedAtItsIndexAfterARestart) {
+  // 100^9 = 1e18 points (listing them ran the server out of memory); 4 of them run, in order.
+  std::string values;
+  for (int i = 0; i < 100; ++i) values += (i ? ", " : "") + std::to_string(i);
+  std::string spec = "sampling:\n  type: grid\n  parameter_space:\n";
+  for (int k = 0; k < 9; ++k) {
+    spec +=
+        "  - {name: --p" + std::to_string(k) + ", expression: choice, values: [" + values + "]}\n";
+  }
+  spec +=
+      "primary_metric_name: acc\nprimary_metric_goal: Maximize\nmax_total_runs: "
+      "4\nmax_concurrent_runs: 2\n";
+  SubmitSweep("g", spec);
+  sched_->RunOnce();
+  EXPECT_EQ(Trials("g"), (V{"g_0", "g_1"}));
+  Move("g_0", RunStatus::kRunning);
+  Finish("g_0");
+  Attach();  // the server restarted: the grid's index is the number of stored trials
+  sched_->RunOnce();
+  Move("g_1", RunStatus::kRunning);
+  Finish("g_1");
+  sched_->RunOnce();
+  ASSERT_EQ(Trials("g"), (V{"g_0", "g_1", "g_2", "g_3"}));
+  for (int k = 0; k < 4; ++k) {
+    auto params = store_->Params("g_" + std::to_string(k));
+    ASSERT_TRUE(params.ok());
+    EXPECT_EQ(params->at("p8"), std::to_string(k));
+    EXPECT_EQ(params->at("p0"), "0");
+  }
 }
 
 TEST_F(SweepControllerTest, AScriptThatAlwaysFailsStopsTheSweepAfterThreeTrials) {

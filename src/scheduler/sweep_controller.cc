@@ -267,12 +267,15 @@ void SweepController::ApplyPolicy(Sweep* sw) {
 
 void SweepController::Launch(const model::Run& parent, Sweep* sw, int running) {
   const sweep::SweepSpec& s = sw->spec;
-  while (!sw->exhausted && running < s.max_concurrent_runs && static_cast<int>(sw->trials.size()) < s.max_total_runs) {
-    std::vector<sweep::Observation> history = sw->warm;
-    for (const auto& t : sw->trials) {
-      if (!t.point_ok) continue;
-      history.push_back({t.point, model::IsTerminal(t.status) ? t.best : std::nullopt});
-    }
+  // The history is built once per pass and grows with each new trial (running: no metric), so
+  // creating many trials in one cycle stays linear in the number of trials.
+  std::vector<sweep::Observation> history = sw->warm;
+  for (const auto& t : sw->trials) {
+    if (!t.point_ok) continue;
+    history.push_back({t.point, model::IsTerminal(t.status) ? t.best : std::nullopt});
+  }
+  while (!sw->exhausted && running < s.max_concurrent_runs &&
+         static_cast<int>(sw->trials.size()) < s.max_total_runs) {
     auto next = sw->sampler->Next(history);
     if (!next) {
       sw->exhausted = true;
@@ -299,6 +302,7 @@ void SweepController::Launch(const model::Run& parent, Sweep* sw, int running) {
     Trial t;
     t.id = trial.id;
     t.point = std::move(next).value();
+    history.push_back({t.point, std::nullopt});
     sw->trials.push_back(std::move(t));
     ++running;
     Changed(trial.id);

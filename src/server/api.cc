@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <optional>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -14,12 +16,14 @@
 
 #include "common/crypto.h"
 #include "model/manifest.h"
+#include "net/http.h"
 #include "scheduler/sweep_controller.h"
 #include "runconfig/runconfig.h"
 #include "server/api_json.h"
 #include "server/mlflow_api.h"
 #include "server/studio.h"
 #include "server/targets.h"
+#include "server/uploads.h"
 #include "sweep/policy.h"
 #include "sweep/space.h"
 
@@ -48,11 +52,13 @@ Result<std::string> BearerToken(const net::HttpRequest& req) {
 }
 
 Result<UserCaller> UserFromToken(const ApiDeps& d, const std::string& token) {
-  if (ConstantTimeEquals(token, d.workspace_token)) return UserCaller{true, ""};
-  if (token.size() >= 32 && token.rfind("fu_", 0) == 0) {
-    // A named user's token: looked up by its hash (the token itself is never stored).
-    auto name = d.store->UserByTokenHash(Sha256Hex(token));
-    if (name.ok()) return UserCaller{false, *name};
+  if (ConstantTimeEquals(token, d.workspace_token)) return UserCaller{true, "", Role::kAdmin};
+  if (d.users) {
+    if (auto u = d.users->ByToken(token)) {
+      auto role = ParseRole(u->role);
+      Role r = role.ok() ? *role : Role::kReader;
+      return UserCaller{r == Role::kAdmin, u->name, r};
+    }
   }
   return Status::NotFound("not a workspace or user token");
 }
@@ -98,7 +104,8 @@ Result<json> ParseBody(const HttpRequest& req) {
     json j = json::parse(req.body);
     if (!j.is_object()) return Status::InvalidArgument("the JSON body must be an object");
     return j;
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse errors, and numbers that overflow a double (1e309): the client's to fix.
     return Status::InvalidArgument(std::string("malformed JSON body: ") + e.what());
   }
 }
@@ -125,6 +132,22 @@ Result<std::map<std::string, std::string>> StringMapField(const json& j, const c
   }
   return out;
 }
+
+// A JSON value as an error message shows it: compact, at most 80 characters.
+std::string Shown(const json& v) {
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
+}
+
+// A whole number in decimal digits only (no sign, no spaces); nullopt otherwise or on overflow.
+std::optional<uint64_t> ParseCount(std::string_view s) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+constexpr size_t kMaxTagValueBytes = 64 << 10;
 
 }  // namespace
 
@@ -238,64 +261,134 @@ bool Api::RunMayReadBlob(const std::string& run_id, const std::string& hash) {
   return set->count(hash) > 0;
 }
 
+namespace {
+
+// Who may use a route (docs/security.md). The role is checked from the headers, before the
+// body is read; whether a person may change a particular run (its submitter, or an admin) is
+// checked by the handler, which reads the run.
+enum class Access {
+  kPublic,             // no token
+  kWorkspace,          // the workspace token itself
+  kAdmin,              // admin role
+  kContribute,         // contributor role or above
+  kRead,               // any person
+  kAgent,              // the agent token of the run in the path, or admin
+  kAgentOrRead,        // the agent token of the run in the path, or any person
+  kAgentOrContribute,  // the agent token of the run in the path, or contributor or above
+  kBlobRead,           // any person, or an agent naming its run in X-Ferry-Run
+};
+
+constexpr uint64_t kKiB = 1024, kMiB = kKiB * kKiB;
+constexpr uint64_t kStreamed = ~uint64_t{0};  // the body streams into the blob store
+// An agent's last shipment after its run ended (it may still be flushing when the server
+// ends the run, e.g. on a cancel): accepted for this long, then refused.
+constexpr double kFinalFlushSeconds = 120;
+
+}  // namespace
+
 struct Api::Impl {
+  struct Route {
+    const char* method;
+    const char* pattern;  // after /api/v1; "{}" is one path segment, passed to the handler
+    Access access;
+    uint64_t max_body;  // bytes, or kStreamed
+    net::Lane lane;
+    HandlerResult (Impl::*handler)();
+  };
+  // What admission learnt about a request, for its handler.
+  struct Context {
+    Caller caller;
+    const Route* route = nullptr;
+    std::vector<std::string> params;
+    std::string agent_run;  // the run whose agent token was presented
+    std::shared_ptr<BlobBatchSink> batch;  // a streamed blob upload
+  };
+  static const std::vector<Route>& Routes();
+
   Api& api;
   ApiDeps& d;
   HttpRequest& req;
-  std::vector<std::string> seg;  // path segments after /api/v1
-  bool is_user = false;          // the workspace token or a named user's token
-  bool is_admin = false;         // the workspace token: may manage users and compute targets
-  std::string user_name = {};    // a named user's name ("" for the workspace token)
-  std::string agent_run = {};    // the run whose agent token was presented
+  Context& ctx;
+  const Caller& caller = ctx.caller;
+  const std::vector<std::string>& params = ctx.params;
+  const bool is_user = ctx.caller.person();  // the workspace token or a named user's token
+  const bool is_admin = ctx.caller.at_least(Role::kAdmin);
+  const std::string& user_name = ctx.caller.name;  // "" for the workspace token
+  std::string agent_run = ctx.agent_run;           // the run whose agent token was presented
 
-  HandlerResult Route();
-
-  Status Authenticate() {
-    FERRY_ASSIGN_OR_RETURN(std::string token, BearerToken(req));
-    if (auto u = UserFromToken(d, token); u.ok()) {
-      is_user = true;
-      is_admin = u->admin;
-      user_name = u->name;
-      return Status::Ok();
-    }
-    if (seg.size() >= 2 && seg[0] == "runs" && ConstantTimeEquals(token, RunToken(d.run_secret, seg[1]))) {
-      agent_run = seg[1];
-      return Status::Ok();
-    }
-    if (seg.size() >= 2 && seg[0] == "blobs" && req.method == "GET") {
-      // Agents may read blobs (snapshot content): the token names its run in a header.
-      std::string run = req.Header("x-ferry-run");
-      if (!run.empty() && ConstantTimeEquals(token, RunToken(d.run_secret, run))) {
-        agent_run = run;
-        return Status::Ok();
-      }
-    }
-    return Status::PermissionDenied("the token is not valid for " + req.method + " " + req.path);
-  }
+  const std::string& P(size_t i) const { return params.at(i); }
 
   void Changed(const std::string& run_id) {
     if (d.notify) d.notify(RunChannel(run_id));
   }
 
-  // ---- experiments and compute targets
-  HandlerResult Experiments() {
-    if (req.method == "GET") {
-      auto list = d.store->ListExperiments();
-      if (!list.ok()) return Error(list.status());
-      json arr = json::array();
-      for (auto& e : *list) arr.push_back({{"name", e.name}, {"created_at", e.created_at}});
-      return Json(200, {{"experiments", arr}});
+  // A person may change the runs they submitted; an admin any run; an agent only its own.
+  Status MayChange(const model::Run& r) {
+    if (!agent_run.empty()) {
+      return agent_run == r.id ? Status::Ok() : Status::PermissionDenied("this token is for another run");
     }
-    if (req.method == "POST") {
-      auto body = ParseBody(req);
-      if (!body.ok()) return Error(body.status());
-      auto name = StringField(*body, "name", true);
-      if (!name.ok()) return Error(name.status());
-      auto e = d.store->CreateExperiment(*name, d.clock->Now());
-      if (!e.ok()) return Error(e.status());
-      return Json(201, {{"name", e->name}, {"created_at", e->created_at}});
+    if (is_admin) return Status::Ok();
+    if (caller.at_least(Role::kContributor) && !user_name.empty() && r.submitted_by == user_name) return Status::Ok();
+    std::string by = r.submitted_by.empty() ? "with the workspace token" : "by '" + r.submitted_by + "'";
+    return Status::PermissionDenied("run '" + r.id + "' was submitted " + by + "; only its submitter or an admin may change it (you are " +
+                                    (user_name.empty() ? std::string("a run's token") : "'" + user_name + "', " + RoleName(caller.role)) + ")");
+  }
+
+  // Data for a run that has ended is refused, except its agent's final flush just after the end.
+  Status AcceptsData(const model::Run& r) {
+    if (!model::IsTerminal(r.status)) return Status::Ok();
+    if (!agent_run.empty() && d.clock->Now() - r.ended_at <= kFinalFlushSeconds) return Status::Ok();
+    return Status::FailedPrecondition("run '" + r.id + "' has ended (" + model::RunStatusName(r.status) +
+                                      "); it takes no more logs, metrics, tags or outputs");
+  }
+  HttpResponse Ended(const model::Run& r, const Status& st) {
+    return Error(st, {{"status", model::RunStatusName(r.status)}});
+  }
+
+  // The run in the path, which this caller may change and which still takes data.
+  Result<model::Run> RunForWrite(bool data) {
+    FERRY_ASSIGN_OR_RETURN(model::Run r, d.store->GetRun(P(0)));
+    FERRY_RETURN_IF_ERROR(MayChange(r));
+    if (data) FERRY_RETURN_IF_ERROR(AcceptsData(r));
+    return r;
+  }
+  HttpResponse WriteRefused(const Status& st) {
+    if (st.code() == StatusCode::kFailedPrecondition) {
+      auto r = d.store->GetRun(P(0));
+      if (r.ok()) return Ended(*r, st);
     }
-    return MethodNotAllowed();
+    return Error(st);
+  }
+
+  // ---- the server
+  HandlerResult Health() {
+    return Json(200, {{"status", "ok"}, {"version", "0.1.0"}, {"pid", static_cast<int>(::getpid())}});
+  }
+
+  HandlerResult Shutdown() {
+    if (d.shutdown) d.shutdown();
+    return Json(202, {{"status", "stopping"}});
+  }
+
+  HandlerResult WorkspaceStream() { return WorkspaceEventStream(d); }
+
+  // ---- experiments
+  HandlerResult ListExperiments() {
+    auto list = d.store->ListExperiments();
+    if (!list.ok()) return Error(list.status());
+    json arr = json::array();
+    for (auto& e : *list) arr.push_back({{"name", e.name}, {"created_at", e.created_at}});
+    return Json(200, {{"experiments", arr}});
+  }
+
+  HandlerResult CreateExperiment() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto name = StringField(*body, "name", true);
+    if (!name.ok()) return Error(name.status());
+    auto e = d.store->CreateExperiment(*name, d.clock->Now());
+    if (!e.ok()) return Error(e.status());
+    return Json(201, {{"name", e->name}, {"created_at", e->created_at}});
   }
 
   // ---- registered environments
@@ -306,62 +399,59 @@ struct Api::Impl {
     return j;
   }
 
-  HandlerResult Environments() {
-    if (seg.size() == 1 && req.method == "GET") {
-      auto list = d.store->ListEnvironments("");
-      if (!list.ok()) return Error(list.status());
-      json arr = json::array();
-      for (auto& e : *list) arr.push_back(EnvironmentJson(e, false));
-      return Json(200, {{"environments", arr}});
-    }
-    if (seg.size() == 1 && req.method == "POST") {
-      auto body = ParseBody(req);
-      if (!body.ok()) return Error(body.status());
-      model::RegisteredEnvironment e;
-      for (auto [f, required, out] : {std::tuple{"name", true, &e.name}, {"type", true, &e.type},
-                                      {"content", true, &e.content}, {"description", false, &e.description}}) {
-        auto v = StringField(*body, f, required);
-        if (!v.ok()) return Error(v.status());
-        *out = *v;
-      }
-      Status valid = model::ValidateEnvironmentName(e.name);
-      if (!valid.ok()) return Error(valid);
-      if (e.type != "pip" && e.type != "conda") return Bad("field 'type' must be one of: pip, conda (got '" + e.type + "')");
-      if (e.content.size() > (1u << 20)) return Bad("field 'content' is larger than 1 MiB");
-      e.hash = Sha256Hex(e.type + "\n" + e.content);
-      bool created = false;
-      auto stored = d.store->RegisterEnvironment(e, d.clock->Now(), &created);
-      if (!stored.ok()) return Error(stored.status());
-      json j = EnvironmentJson(*stored, false);
-      j["created"] = created;
-      return Json(created ? 201 : 200, j);
-    }
-    if (seg.size() == 2 && req.method == "GET") {
-      auto list = d.store->ListEnvironments(seg[1]);
-      if (!list.ok()) return Error(list.status());
-      if (list->empty()) return Error(Status::NotFound("environment '" + seg[1] + "' is not registered"));
-      json arr = json::array();
-      for (auto& e : *list) arr.push_back(EnvironmentJson(e, false));
-      return Json(200, {{"name", seg[1]}, {"versions", arr}});
-    }
-    if (seg.size() == 3 && req.method == "GET") {
-      int64_t version = 0;
-      if (seg[2] != "latest") {
-        try {
-          size_t used = 0;
-          version = std::stoll(seg[2], &used);
-          if (used != seg[2].size() || version < 1) throw std::invalid_argument("");
-        } catch (...) {
-          return Bad("environment version must be a positive integer or 'latest', got '" + seg[2] + "'");
-        }
-      }
-      auto e = d.store->GetEnvironment(seg[1], version);
-      if (!e.ok()) return Error(e.status());
-      return Json(200, EnvironmentJson(*e, true));
-    }
-    return MethodNotAllowed();
+  HandlerResult ListEnvironments() {
+    auto list = d.store->ListEnvironments("");
+    if (!list.ok()) return Error(list.status());
+    json arr = json::array();
+    for (auto& e : *list) arr.push_back(EnvironmentJson(e, false));
+    return Json(200, {{"environments", arr}});
   }
 
+  HandlerResult RegisterEnvironment() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    model::RegisteredEnvironment e;
+    for (auto [f, required, out] : {std::tuple{"name", true, &e.name}, {"type", true, &e.type},
+                                    {"content", true, &e.content}, {"description", false, &e.description}}) {
+      auto v = StringField(*body, f, required);
+      if (!v.ok()) return Error(v.status());
+      *out = *v;
+    }
+    Status valid = model::ValidateEnvironmentName(e.name);
+    if (!valid.ok()) return Error(valid);
+    if (e.type != "pip" && e.type != "conda") return Bad("field 'type' must be one of: pip, conda (got '" + e.type + "')");
+    if (e.content.size() > (1u << 20)) return Bad("field 'content' is larger than 1 MiB");
+    e.hash = Sha256Hex(e.type + "\n" + e.content);
+    bool created = false;
+    auto stored = d.store->RegisterEnvironment(e, d.clock->Now(), &created);
+    if (!stored.ok()) return Error(stored.status());
+    json j = EnvironmentJson(*stored, false);
+    j["created"] = created;
+    return Json(created ? 201 : 200, j);
+  }
+
+  HandlerResult EnvironmentVersions() {
+    auto list = d.store->ListEnvironments(P(0));
+    if (!list.ok()) return Error(list.status());
+    if (list->empty()) return Error(Status::NotFound("environment '" + P(0) + "' is not registered"));
+    json arr = json::array();
+    for (auto& e : *list) arr.push_back(EnvironmentJson(e, false));
+    return Json(200, {{"name", P(0)}, {"versions", arr}});
+  }
+
+  HandlerResult GetEnvironment() {
+    int64_t version = 0;
+    if (P(1) != "latest") {
+      auto v = ParseCount(P(1));
+      if (!v || *v < 1) return Bad("environment version must be a positive integer or 'latest', got '" + P(1) + "'");
+      version = static_cast<int64_t>(*v);
+    }
+    auto e = d.store->GetEnvironment(P(0), version);
+    if (!e.ok()) return Error(e.status());
+    return Json(200, EnvironmentJson(*e, true));
+  }
+
+  // ---- compute targets
   json TargetJson(const model::ComputeTargetRecord& t, const std::vector<model::Run>& active) {
     int running = 0, queued = 0;
     for (auto& r : active) {
@@ -393,83 +483,9 @@ struct Api::Impl {
     return j;
   }
 
-  Status RequireAdmin(const std::string& what) {
-    if (is_admin) return Status::Ok();
-    return Status::PermissionDenied(what + " needs the workspace token (user '" + user_name + "' may not)");
-  }
-
-  HandlerResult Users() {
-    if (Status a = RequireAdmin("managing users"); !a.ok()) return Error(a);
-    if (req.method == "GET" && seg.size() == 1) {
-      auto users = d.store->ListUsers();
-      if (!users.ok()) return Error(users.status());
-      json arr = json::array();
-      for (auto& [n, t] : *users) arr.push_back({{"name", n}, {"created_at", t}});
-      return Json(200, {{"users", arr}});
-    }
-    if (req.method == "POST" && seg.size() == 1) {
-      auto body = ParseBody(req);
-      if (!body.ok()) return Error(body.status());
-      auto name = StringField(*body, "name", true);
-      if (!name.ok()) return Error(name.status());
-      Status valid = model::ValidateEnvironmentName(*name);
-      if (!valid.ok()) return Bad("user name '" + *name + "' is not valid: use letters, digits, '.', '_' or '-'");
-      std::string token = "fu_" + RandomHex(24);
-      Status st = d.store->CreateUser(*name, Sha256Hex(token), d.clock->Now());
-      if (!st.ok()) return Error(st);
-      return Json(201, {{"name", *name}, {"token", token}});
-    }
-    return MethodNotAllowed();
-  }
-
-  HandlerResult Computes() {
-    if (req.method != "GET") {
-      if (Status a = RequireAdmin("changing compute targets"); !a.ok()) return Error(a);
-    }
-    if (req.method == "POST" && seg.size() == 1) {
-      auto body = ParseBody(req);
-      if (!body.ok()) return Error(body.status());
-      auto r = d.targets->Attach(*body);
-      if (!r.ok()) return Error(r.status());
-      d.scheduler->Wake();
-      return Json(201, *r);
-    }
-    if (req.method == "DELETE" && seg.size() == 2) {
-      auto r = d.targets->Detach(seg[1], req.Query("force") == "true" || req.Query("force") == "1");
-      if (!r.ok()) return Error(r.status());
-      return Json(200, *r);
-    }
-    if (req.method == "POST" && seg.size() == 3 && (seg[2] == "stop" || seg[2] == "start")) {
-      auto r = seg[2] == "stop" ? d.targets->StopInstance(seg[1]) : d.targets->StartInstance(seg[1]);
-      if (!r.ok()) return Error(r.status());
-      return Json(202, *r);
-    }
-    if (req.method == "PATCH" && seg.size() == 2) {
-      auto body = ParseBody(req);
-      if (!body.ok()) return Error(body.status());
-      auto r = d.targets->UpdateCluster(seg[1], *body);
-      if (!r.ok()) return Error(r.status());
-      return Json(200, *r);
-    }
-    if (req.method == "POST" && seg.size() == 3 && seg[2] == "trust") {
-      auto r = d.targets->Trust(seg[1]);
-      if (!r.ok()) return Error(r.status());
-      return Json(200, *r);
-    }
-    if (req.method != "GET" || seg.size() > 2) return MethodNotAllowed();
+  HandlerResult ListComputes() {
     auto active = d.store->ListActiveRuns();
     if (!active.ok()) return Error(active.status());
-    if (seg.size() == 2) {
-      auto t = d.store->GetTarget(seg[1]);
-      if (!t.ok()) return Error(t.status());
-      json j = TargetJson(*t, *active);
-      json runs = json::array();
-      for (auto& r : *active) {
-        if (r.target == t->name) runs.push_back({{"id", r.id}, {"status", model::RunStatusName(r.status)}});
-      }
-      j["runs"] = runs;
-      return Json(200, j);
-    }
     auto list = d.store->ListTargets();
     if (!list.ok()) return Error(list.status());
     json arr = json::array();
@@ -477,15 +493,69 @@ struct Api::Impl {
     return Json(200, {{"computes", arr}});
   }
 
-  // The workspace's limits on managed clusters (cores, GPUs at their maximum size).
-  HandlerResult Quota() {
-    if (req.method == "GET") {
-      auto q = d.targets->GetQuota();
-      if (!q.ok()) return Error(q.status());
-      return Json(200, *q);
+  HandlerResult GetCompute() {
+    auto active = d.store->ListActiveRuns();
+    if (!active.ok()) return Error(active.status());
+    auto t = d.store->GetTarget(P(0));
+    if (!t.ok()) return Error(t.status());
+    json j = TargetJson(*t, *active);
+    json runs = json::array();
+    for (auto& r : *active) {
+      if (r.target == t->name) runs.push_back({{"id", r.id}, {"status", model::RunStatusName(r.status)}});
     }
-    if (req.method != "PUT") return MethodNotAllowed();
-    if (Status a = RequireAdmin("changing the quota"); !a.ok()) return Error(a);
+    j["runs"] = runs;
+    return Json(200, j);
+  }
+
+  HandlerResult AttachCompute() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto r = d.targets->Attach(*body);
+    if (!r.ok()) return Error(r.status());
+    d.scheduler->Wake();
+    return Json(201, *r);
+  }
+
+  HandlerResult DetachCompute() {
+    auto r = d.targets->Detach(P(0), req.Query("force") == "true" || req.Query("force") == "1");
+    if (!r.ok()) return Error(r.status());
+    return Json(200, *r);
+  }
+
+  HandlerResult StopCompute() {
+    auto r = d.targets->StopInstance(P(0));
+    if (!r.ok()) return Error(r.status());
+    return Json(202, *r);
+  }
+
+  HandlerResult StartCompute() {
+    auto r = d.targets->StartInstance(P(0));
+    if (!r.ok()) return Error(r.status());
+    return Json(202, *r);
+  }
+
+  HandlerResult UpdateCompute() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto r = d.targets->UpdateCluster(P(0), *body);
+    if (!r.ok()) return Error(r.status());
+    return Json(200, *r);
+  }
+
+  HandlerResult TrustCompute() {
+    auto r = d.targets->Trust(P(0));
+    if (!r.ok()) return Error(r.status());
+    return Json(200, *r);
+  }
+
+  // The workspace's limits on managed clusters (cores, GPUs at their maximum size).
+  HandlerResult GetQuota() {
+    auto q = d.targets->GetQuota();
+    if (!q.ok()) return Error(q.status());
+    return Json(200, *q);
+  }
+
+  HandlerResult SetQuota() {
     auto body = ParseBody(req);
     if (!body.ok()) return Error(body.status());
     auto q = d.targets->SetQuota(*body);
@@ -493,41 +563,95 @@ struct Api::Impl {
     return Json(200, *q);
   }
 
+  // ---- users and roles
+  static json UserJson(const store::UserRecord& u) {
+    return {{"name", u.name}, {"role", u.role}, {"created_at", u.created_at}};
+  }
+
+  HandlerResult ListUsers() {
+    auto users = d.store->ListUsers();
+    if (!users.ok()) return Error(users.status());
+    json arr = json::array();
+    for (auto& u : *users) arr.push_back(UserJson(u));
+    return Json(200, {{"users", arr}});
+  }
+
+  static Result<Role> RoleField(const json& body, Role def) {
+    FERRY_ASSIGN_OR_RETURN(std::string role, StringField(body, "role", false));
+    if (role.empty()) return def;
+    auto r = ParseRole(role);
+    if (!r.ok()) return r.status().WithContext("field 'role'");
+    return r;
+  }
+
+  HandlerResult CreateUser() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto name = StringField(*body, "name", true);
+    if (!name.ok()) return Error(name.status());
+    Status valid = model::ValidateEnvironmentName(*name);
+    if (!valid.ok()) return Bad("user name '" + *name + "' is not valid: use letters, digits, '.', '_' or '-'");
+    auto role = RoleField(*body, Role::kContributor);
+    if (!role.ok()) return Error(role.status());
+    std::string token = "fu_" + RandomHex(24);
+    Status st = d.store->CreateUser({*name, RoleName(*role), Sha256Hex(token), d.clock->Now()});
+    if (st.ok() && d.users) st = d.users->Reload();
+    if (!st.ok()) return Error(st);
+    return Json(201, {{"name", *name}, {"role", RoleName(*role)}, {"token", token}});
+  }
+
+  HandlerResult UpdateUser() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto role = RoleField(*body, Role::kReader);
+    if (!role.ok()) return Error(role.status());
+    if (!body->contains("role")) return Bad("field 'role' is required: reader, contributor or admin");
+    Status st = d.store->SetUserRole(P(0), RoleName(*role));
+    if (st.ok() && d.users) st = d.users->Reload();
+    if (!st.ok()) return Error(st);
+    return Json(200, {{"name", P(0)}, {"role", RoleName(*role)}});
+  }
+
+  HandlerResult DeleteUser() {
+    Status st = d.store->DeleteUser(P(0));
+    if (st.ok() && d.users) st = d.users->Reload();
+    if (!st.ok()) return Error(st);
+    return Json(200, {{"name", P(0)}, {"deleted", true}});
+  }
+
   // ---- blobs and snapshots
-  HandlerResult Blobs() {
-    if (seg.size() == 2 && seg[1] == "missing" && req.method == "POST") {
-      auto body = ParseBody(req);
-      if (!body.ok()) return Error(body.status());
-      auto it = body->find("hashes");
-      if (it == body->end() || !it->is_array()) return Bad("field 'hashes' must be an array of SHA-256 hex strings");
-      json missing = json::array();
-      for (auto& h : *it) {
-        if (!h.is_string() || !IsSha256Hex(h.get_ref<const std::string&>())) {
-          return Bad("'hashes' contains " + h.dump() + ", which is not a lowercase SHA-256 hex digest");
-        }
-        if (!d.blobs->Has(h.get<std::string>())) missing.push_back(h);
+  HandlerResult MissingBlobs() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto it = body->find("hashes");
+    if (it == body->end() || !it->is_array()) return Bad("field 'hashes' must be an array of SHA-256 hex strings");
+    json missing = json::array();
+    for (auto& h : *it) {
+      if (!h.is_string() || !IsSha256Hex(h.get_ref<const std::string&>())) {
+        return Bad("'hashes' contains " + Shown(h) + ", which is not a lowercase SHA-256 hex digest");
       }
-      return Json(200, {{"missing", missing}});
+      if (!d.blobs->Has(h.get<std::string>())) missing.push_back(h);
     }
-    if (seg.size() == 1 && req.method == "POST") return UploadBlobs();
-    if (seg.size() == 2 && seg[1] != "missing" && req.method == "GET") {
-      if (!is_user && !api.RunMayReadBlob(agent_run, seg[1])) {
-        return Error(Status::PermissionDenied("blob " + seg[1] + " is not part of run '" + agent_run + "'"));
-      }
-      auto content = d.blobs->Get(seg[1]);
-      if (!content.ok()) return Error(content.status());
-      HttpResponse r;
-      r.content_type = "application/octet-stream";
-      r.body = std::move(content).value();
-      return r;
+    return Json(200, {{"missing", missing}});
+  }
+
+  HandlerResult GetBlob() {
+    if (!is_user && !api.RunMayReadBlob(agent_run, P(0))) {
+      return Error(Status::PermissionDenied("blob " + P(0) + " is not part of run '" + agent_run + "'"));
     }
-    return MethodNotAllowed();
+    auto content = d.blobs->Get(P(0));
+    if (!content.ok()) return Error(content.status());
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    r.body = std::move(content).value();
+    return r;
   }
 
   // POST /runs/{id}/blobs/fetch. Many blobs in one answer (a node filling its cache): body {"hashes": [...]} (at most
   // 20,000); answer: records "<hash> <length>\n<bytes>", back to back, in the order asked.
-  // A run token may fetch only its own snapshot's blobs.
+  // A run token may fetch only its own snapshot's blobs; so may a person (a run's files).
   HandlerResult FetchBlobs() {
+    const std::string run = agent_run.empty() ? P(0) : agent_run;
     auto body = ParseBody(req);
     if (!body.ok()) return Error(body.status());
     auto it = body->find("hashes");
@@ -537,11 +661,11 @@ struct Api::Impl {
     r.content_type = "application/octet-stream";
     for (auto& h : *it) {
       if (!h.is_string() || !IsSha256Hex(h.get_ref<const std::string&>())) {
-        return Bad("'hashes' contains " + h.dump() + ", which is not a lowercase SHA-256 hex digest");
+        return Bad("'hashes' contains " + Shown(h) + ", which is not a lowercase SHA-256 hex digest");
       }
       const std::string& hash = h.get_ref<const std::string&>();
-      if (!api.RunMayReadBlob(agent_run, hash)) {
-        return Error(Status::PermissionDenied("blob " + hash + " is not part of run '" + agent_run + "'"));
+      if (!api.RunMayReadBlob(run, hash)) {
+        return Error(Status::PermissionDenied("blob " + hash + " is not part of run '" + run + "'"));
       }
       auto content = d.blobs->Get(hash);
       if (!content.ok()) return Error(content.status().WithContext("blob " + hash));
@@ -552,72 +676,61 @@ struct Api::Impl {
     return r;
   }
 
-  // Body: records "<hash> <length>\n<bytes>", back to back. All-or-nothing per record;
-  // the batch is made durable before it is acknowledged.
+  // Body: records "<hash> <length>\n<bytes>", back to back, streamed into the blob store
+  // as they arrive (uploads.h). All-or-nothing per record; durable before it is acknowledged.
   HandlerResult UploadBlobs() {
-    std::string_view body(req.body);
-    size_t pos = 0;
-    int stored = 0;
-    while (pos < body.size()) {
-      size_t nl = body.find('\n', pos);
-      if (nl == std::string_view::npos || nl - pos > 100) return Bad("malformed blob batch at byte " + std::to_string(pos));
-      std::string_view header = body.substr(pos, nl - pos);
-      size_t sp = header.find(' ');
-      if (sp == std::string_view::npos) return Bad("malformed blob header at byte " + std::to_string(pos));
-      std::string hash(header.substr(0, sp));
-      if (!IsSha256Hex(hash)) return Bad("blob batch names '" + hash + "', which is not a SHA-256 hex digest");
-      uint64_t len = 0;
-      try {
-        len = std::stoull(std::string(header.substr(sp + 1)));
-      } catch (...) {
-        return Bad("bad length for blob " + hash);
+    if (!ctx.batch) return Error(Status::Internal("the upload was not streamed"));
+    auto stored = ctx.batch->Finish();
+    if (!stored.ok()) return Error(stored.status());
+    return Json(200, {{"stored", *stored}});
+  }
+
+  // The agent's upload of its artifacts' content (the same batch format).
+  HandlerResult UploadRunBlobs() {
+    auto r = d.store->GetRun(P(0));
+    if (!r.ok()) return Error(r.status());
+    if (Status st = AcceptsData(*r); !st.ok()) return Ended(*r, st);
+    return UploadBlobs();
+  }
+
+  HandlerResult GetSnapshot() {
+    auto has = d.store->HasSnapshot(P(0));
+    if (!has.ok()) return Error(has.status());
+    if (!*has) return Error(Status::NotFound("snapshot " + P(0) + " is not stored"));
+    return Json(200, {{"id", P(0)}});
+  }
+
+  HandlerResult PostSnapshot() {
+    auto m = model::Manifest::Parse(req.body);
+    if (!m.ok()) return Error(m.status());
+    json missing = json::array();
+    size_t n_missing = 0;
+    for (auto& e : m->entries) {
+      auto size = d.blobs->Size(e.hash);
+      if (!size.ok()) {
+        if (size.status().code() != StatusCode::kNotFound) return Error(size.status());
+        if (++n_missing <= 20) missing.push_back(e.path);
+        continue;
       }
-      pos = nl + 1;
-      if (len > body.size() - pos) return Bad("blob " + hash + " is truncated: the batch ends early");
-      auto put = d.blobs->Put(body.substr(pos, len), hash);
-      if (!put.ok()) return Error(put.status());
-      pos += len;
-      ++stored;
+      if (*size != e.size) {
+        return Bad("the snapshot manifest says '" + e.path + "' has " + std::to_string(e.size) + " bytes, but blob " +
+                   e.hash + " has " + std::to_string(*size) + "; rebuild the manifest from the files");
+      }
     }
+    if (n_missing > 0) {
+      return Error(Status::FailedPrecondition(std::to_string(n_missing) +
+                                              " file(s) of the snapshot have no uploaded content; upload "
+                                              "the missing blobs first"),
+                   {{"missing_paths", missing}});
+    }
+    auto id = d.blobs->Put(req.body, "");
+    if (!id.ok()) return Error(id.status());
     Status st = d.blobs->Sync();
+    if (st.ok()) st = d.store->PutSnapshot(*id, static_cast<int64_t>(m->entries.size()),
+                                           static_cast<int64_t>(m->TotalBytes()), d.clock->Now());
     if (!st.ok()) return Error(st);
-    return Json(200, {{"stored", stored}});
+    return Json(201, {{"id", *id}, {"files", m->entries.size()}, {"bytes", m->TotalBytes()}});
   }
-
-  HandlerResult Snapshots() {
-    if (seg.size() == 2 && req.method == "GET") {
-      auto has = d.store->HasSnapshot(seg[1]);
-      if (!has.ok()) return Error(has.status());
-      if (!*has) return Error(Status::NotFound("snapshot " + seg[1] + " is not stored"));
-      return Json(200, {{"id", seg[1]}});
-    }
-    if (seg.size() == 1 && req.method == "POST") {
-      auto m = model::Manifest::Parse(req.body);
-      if (!m.ok()) return Error(m.status());
-      json missing = json::array();
-      size_t n_missing = 0;
-      for (auto& e : m->entries) {
-        if (!d.blobs->Has(e.hash)) {
-          if (++n_missing <= 20) missing.push_back(e.path);
-        }
-      }
-      if (n_missing > 0) {
-        return Error(Status::FailedPrecondition(std::to_string(n_missing) +
-                                                " file(s) of the snapshot have no uploaded content; upload "
-                                                "the missing blobs first"),
-                     {{"missing_paths", missing}});
-      }
-      auto id = d.blobs->Put(req.body, "");
-      if (!id.ok()) return Error(id.status());
-      Status st = d.blobs->Sync();
-      if (st.ok()) st = d.store->PutSnapshot(*id, static_cast<int64_t>(m->entries.size()),
-                                             static_cast<int64_t>(m->TotalBytes()), d.clock->Now());
-      if (!st.ok()) return Error(st);
-      return Json(201, {{"id", *id}, {"files", m->entries.size()}, {"bytes", m->TotalBytes()}});
-    }
-    return MethodNotAllowed();
-  }
-
   // ---- runs
   // The run a submit describes, validated (snapshot stored, script in it, target usable).
   Result<model::Run> RunFromBody(const json& j) {
@@ -755,23 +868,29 @@ struct Api::Impl {
     return Json(201, RunToJson(*created));
   }
 
-  HandlerResult CancelByUser(const std::string& id) {
-    Status st = d.scheduler->Cancel(id, "canceled by the user");
-    if (!st.ok()) return Error(st);
-    Changed(id);
-    auto r = d.store->GetRun(id);
+  HandlerResult CancelRun() {
+    auto r = d.store->GetRun(P(0));
     if (!r.ok()) return Error(r.status());
-    return Json(202, RunToJson(*r));
+    if (Status may = MayChange(*r); !may.ok()) return Error(may);
+    Status st = d.scheduler->Cancel(P(0), user_name.empty() ? std::string("canceled by the user") : "canceled by the user '" + user_name + "'");
+    if (!st.ok()) return Error(st);
+    Changed(P(0));
+    auto again = d.store->GetRun(P(0));
+    if (!again.ok()) return Error(again.status());
+    return Json(202, RunToJson(*again));
   }
 
-  HandlerResult Sweep() {
-    const std::string& id = seg[1];
-    if (seg.size() == 3 && seg[2] == "cancel" && req.method == "POST") {
-      auto rec = d.store->GetSweep(id);
-      if (!rec.ok()) return Error(rec.status());
-      return CancelByUser(id);  // the controller cancels its trials
-    }
-    if (seg.size() != 2 || req.method != "GET") return MethodNotAllowed();
+  HandlerResult CancelSweep() {
+    auto r = d.store->GetRun(P(0));
+    if (!r.ok()) return Error(r.status());
+    if (Status may = MayChange(*r); !may.ok()) return Error(may);
+    auto rec = d.store->GetSweep(P(0));
+    if (!rec.ok()) return Error(rec.status());
+    return CancelRun();  // the controller cancels its trials
+  }
+
+  HandlerResult GetSweep() {
+    const std::string& id = P(0);
     auto parent = d.store->GetRun(id);
     if (!parent.ok()) return Error(parent.status());
     auto rec = d.store->GetSweep(id);
@@ -861,13 +980,12 @@ struct Api::Impl {
       if (!s.ok()) return Error(s.status());
       f.status = *s;
     }
-    try {
-      f.limit = std::stoi(req.Query("limit", "100"));
-      f.offset = std::stoi(req.Query("offset", "0"));
-    } catch (...) {
-      return Bad("'limit' and 'offset' must be integers");
-    }
-    if (f.limit < 1 || f.limit > 1000) return Bad("'limit' must be between 1 and 1000");
+    auto limit = ParseCount(req.Query("limit", "100"));
+    auto offset = ParseCount(req.Query("offset", "0"));
+    if (!limit || *limit < 1 || *limit > 1000) return Bad("'limit' must be a whole number from 1 to 1000, got '" + req.Query("limit") + "'");
+    if (!offset || *offset > (1u << 30)) return Bad("'offset' must be a whole number from 0 to 2^30, got '" + req.Query("offset") + "'");
+    f.limit = static_cast<int>(*limit);
+    f.offset = static_cast<int>(*offset);
     // tag.<key>=<value>, param.<key>=<value>: every one must match.
     for (const auto& [k, v] : req.query) {
       if (k.rfind("tag.", 0) == 0 && k.size() > 4) f.tags[k.substr(4)] = v;
@@ -954,108 +1072,83 @@ struct Api::Impl {
     return Json(200, {{"params", keys->params}, {"metrics", keys->metrics}, {"tags", keys->tags}});
   }
 
-  HandlerResult Run() {
-    const std::string& id = seg[1];
-    std::string sub = seg.size() >= 3 ? seg[2] : "";
-    // Agents may use only the endpoints of their own run.
-    static const std::set<std::string> kAgentEndpoints = {"plan",      "status", "logs", "metrics",
-                                                          "artifacts", "tags",   "blobs"};
-    if (!is_user && !kAgentEndpoints.count(sub)) {
-      return Error(Status::PermissionDenied("a run token cannot use " + req.method + " " + req.path));
-    }
-    if (sub.empty() && req.method == "GET") {
-      auto r = d.store->GetRun(id);
-      if (!r.ok()) return Error(r.status());
-      return Json(200, RunDetailJson(d, *r));
-    }
-    if (sub == "stream" && req.method == "GET") {
-      auto r = d.store->GetRun(id);
-      if (!r.ok()) return Error(r.status());
-      int64_t max_points = 2000;
-      if (std::string mp = req.Query("max_points"); !mp.empty()) {
-        size_t used = 0;
-        try {
-          max_points = std::stoll(mp, &used);
-        } catch (...) {
-          used = 0;
-        }
-        if (used != mp.size() || max_points < 2 || max_points > 100000) {
-          return Bad("'max_points' must be a whole number from 2 to 100000, got '" + mp + "'");
-        }
-      }
-      return RunEventStream(d, id, max_points);
-    }
-    if (sub == "artifacts" && seg.size() == 4 && seg[3] == "link" && req.method == "POST") {
-      std::string path = req.Query("path");
-      auto list = d.store->ListArtifacts(id);
-      if (!list.ok()) return Error(list.status());
-      bool found = std::any_of(list->begin(), list->end(), [&](const model::Artifact& a) { return a.path == path; });
-      if (!found) return Error(Status::NotFound("run " + id + " has no output '" + path + "'"));
-      return Json(200, {{"url", "/api/v1/runs/" + net::UrlEncode(id) + "/artifacts/content?" +
-                                    ArtifactLinkQuery(d.run_secret, id, path, static_cast<int64_t>(d.clock->Now()))},
-                        {"expires_in", kArtifactLinkSeconds}});
-    }
-    if (sub == "history" && req.method == "GET") {
-      auto h = d.store->History(id);
-      if (!h.ok()) return Error(h.status());
-      return Json(200, {{"history", HistoryJson(*h)}});
-    }
-    if (sub == "cancel" && req.method == "POST") return CancelByUser(id);
-    if (sub == "logs" || sub == "metrics") {
-      if (req.method == "POST") return sub == "logs" ? PostLogs(id) : PostMetrics(id);
-      if (req.method == "GET") return sub == "logs" ? GetLogs(id) : GetMetrics(id);
-      return MethodNotAllowed();
-    }
-    if (sub == "artifacts") {
-      if (req.method == "POST") return PostArtifacts(id);
-      if (seg.size() == 4 && seg[3] == "content") return ArtifactContent(id);
-      auto a = d.store->ListArtifacts(id);
-      if (!a.ok()) return Error(a.status());
-      json arr = json::array();
-      for (auto& f : *a) arr.push_back({{"path", f.path}, {"size", f.size}, {"hash", f.hash}});
-      return Json(200, {{"artifacts", arr}});
-    }
-    if (sub == "tags" && req.method == "POST") {
-      auto body = ParseBody(req);
-      if (!body.ok()) return Error(body.status());
-      auto tags = StringMapField(*body, "tags");
-      if (!tags.ok()) return Error(tags.status());
-      Status st = d.store->SetTags(id, *tags);
-      if (!st.ok()) return Error(st);
-      return Json(200, {{"tags", *tags}});
-    }
-    if (sub == "plan" && req.method == "GET") {
-      auto r = d.store->GetRun(id);
-      if (!r.ok()) return Error(r.status());
-      json plan = {{"run", RunToJson(*r)}, {"manifest_id", r->snapshot_id}};
-      // What earlier attempts of the asking rank left (a requeued run continues after it).
-      auto key = LogKey(id);
-      if (!key.ok()) return Error(key.status());
-      int rank = std::stoi(req.Query("rank", "0"));
-      auto size = d.logs->Size(*key);
-      plan["log_size"] = size.ok() ? *size : 0;
-      auto seq = d.store->NextMetricSeq(id, rank);
-      if (!seq.ok()) return Error(seq.status());
-      plan["next_metric_seq"] = *seq;
-      // For the script's MLflow client: this run's MLflow endpoints only (not the agent's token).
-      plan["mlflow_token"] = MlflowRunToken(d.run_secret, id);
-      return Json(200, plan);
-    }
-    if (sub == "status" && req.method == "POST") return PostStatus(id);
-    if (sub == "blobs" && seg.size() == 4 && seg[3] == "fetch" && req.method == "POST") {
-      if (is_user) agent_run = id;  // the same snapshot rule for a user fetching a run's files
-      return FetchBlobs();
-    }
-    if (sub == "blobs" && req.method == "POST") {
-      // The agent's upload of its artifacts' content (same batch format as /blobs).
-      auto r = d.store->GetRun(id);
-      if (!r.ok()) return Error(r.status());
-      return UploadBlobs();
-    }
-    return Error(Status::NotFound("no endpoint " + req.method + " " + req.path));
+  // ---- one run
+  HandlerResult GetRun() {
+    auto r = d.store->GetRun(P(0));
+    if (!r.ok()) return Error(r.status());
+    return Json(200, RunDetailJson(d, *r));
   }
 
-  HandlerResult PostStatus(const std::string& id) {
+  HandlerResult RunStream() {
+    auto r = d.store->GetRun(P(0));
+    if (!r.ok()) return Error(r.status());
+    int64_t max_points = 2000;
+    if (std::string mp = req.Query("max_points"); !mp.empty()) {
+      auto n = ParseCount(mp);
+      if (!n || *n < 2 || *n > 100000) return Bad("'max_points' must be a whole number from 2 to 100000, got '" + mp + "'");
+      max_points = static_cast<int64_t>(*n);
+    }
+    return RunEventStream(d, P(0), max_points);
+  }
+
+  HandlerResult ArtifactLink() {
+    const std::string& id = P(0);
+    std::string path = req.Query("path");
+    auto list = d.store->ListArtifacts(id);
+    if (!list.ok()) return Error(list.status());
+    bool found = std::any_of(list->begin(), list->end(), [&](const model::Artifact& a) { return a.path == path; });
+    if (!found) return Error(Status::NotFound("run " + id + " has no output '" + path + "'"));
+    return Json(200, {{"url", "/api/v1/runs/" + net::UrlEncode(id) + "/artifacts/content?" +
+                                  ArtifactLinkQuery(d.run_secret, id, path, static_cast<int64_t>(d.clock->Now()))},
+                      {"expires_in", kArtifactLinkSeconds}});
+  }
+
+  HandlerResult RunHistory() {
+    auto h = d.store->History(P(0));
+    if (!h.ok()) return Error(h.status());
+    return Json(200, {{"history", HistoryJson(*h)}});
+  }
+
+  HandlerResult PostTags() {
+    auto body = ParseBody(req);
+    if (!body.ok()) return Error(body.status());
+    auto tags = StringMapField(*body, "tags");
+    if (!tags.ok()) return Error(tags.status());
+    for (const auto& [k, v] : *tags) {
+      if (Status key = model::ValidateKey("tag", k); !key.ok()) return Error(key);
+      if (v.size() > kMaxTagValueBytes) {
+        return Bad("tag '" + k + "' has a value of " + std::to_string(v.size()) + " bytes; values may be at most " +
+                   std::to_string(kMaxTagValueBytes));
+      }
+    }
+    auto r = RunForWrite(true);
+    if (!r.ok()) return WriteRefused(r.status());
+    Status st = d.store->SetTags(P(0), *tags);
+    if (!st.ok()) return Error(st);
+    Changed(P(0));
+    return Json(200, {{"tags", *tags}});
+  }
+
+  HandlerResult GetPlan() {
+    const std::string& id = P(0);
+    auto r = d.store->GetRun(id);
+    if (!r.ok()) return Error(r.status());
+    json plan = {{"run", RunToJson(*r)}, {"manifest_id", r->snapshot_id}};
+    // What earlier attempts of the asking rank left (a requeued run continues after it).
+    auto rank = RankParam();
+    if (!rank.ok()) return Error(rank.status());
+    auto size = d.logs->Size(LogKey(id, *rank));
+    plan["log_size"] = size.ok() ? *size : 0;
+    auto seq = d.store->NextMetricSeq(id, *rank);
+    if (!seq.ok()) return Error(seq.status());
+    plan["next_metric_seq"] = *seq;
+    // For the script's MLflow client: this run's MLflow endpoints only (not the agent's token).
+    plan["mlflow_token"] = MlflowRunToken(d.run_secret, id);
+    return Json(200, plan);
+  }
+
+  HandlerResult PostStatus() {
+    const std::string& id = P(0);
     auto body = ParseBody(req);
     if (!body.ok()) return Error(body.status());
     auto name = StringField(*body, "status", true);
@@ -1065,8 +1158,15 @@ struct Api::Impl {
     auto reason = StringField(*body, "reason", false);
     if (!reason.ok()) return Error(reason.status());
     store::TransitionExtras ex;
-    if (auto it = body->find("exit_code"); it != body->end() && it->is_number_integer()) ex.exit_code = it->get<int>();
-    if (auto it = body->find("error"); it != body->end() && it->is_string()) ex.error = it->get<std::string>();
+    if (auto it = body->find("exit_code"); it != body->end() && !it->is_null()) {
+      if (!it->is_number_integer() || *it < INT32_MIN || *it > INT32_MAX) {
+        return Bad("field 'exit_code' must be a whole number, got " + Shown(*it));
+      }
+      ex.exit_code = it->get<int>();
+    }
+    auto error = StringField(*body, "error", false);
+    if (!error.ok()) return Error(error.status());
+    if (body->contains("error")) ex.error = *error;
     // An agent's quick finish: through Finalizing, with the artifacts, in one transaction.
     if (body->contains("finalizing_reason")) {
       auto fr = StringField(*body, "finalizing_reason", true);
@@ -1087,52 +1187,50 @@ struct Api::Impl {
 
   // Each rank of a multi-node run has its own log stream: rank 0 is the run's log, rank k
   // is kept as "<id>/rank<k>".
-  Result<std::string> LogKey(const std::string& id) {
+  Result<int> RankParam() {
     std::string rank = req.Query("rank", "0");
-    if (rank.empty() || rank.size() > 6 || rank.find_first_not_of("0123456789") != std::string::npos) {
-      return Status::InvalidArgument("'rank' must be a whole number, got '" + rank + "'");
-    }
-    int k = std::stoi(rank);
-    return k == 0 ? id : id + "/rank" + std::to_string(k);
+    auto k = ParseCount(rank);
+    if (!k || *k > 999999) return Status::InvalidArgument("'rank' must be a whole number from 0 to 999999, got '" + rank + "'");
+    return static_cast<int>(*k);
+  }
+  static std::string LogKey(const std::string& id, int rank) {
+    return rank == 0 ? id : id + "/rank" + std::to_string(rank);
   }
 
-  HandlerResult PostLogs(const std::string& id) {
-    uint64_t offset = 0;
-    try {
-      offset = std::stoull(req.Query("offset", "0"));
-    } catch (...) {
-      return Bad("'offset' must be a non-negative integer");
-    }
+  HandlerResult PostLogs() {
+    const std::string& id = P(0);
+    auto offset = ParseCount(req.Query("offset", "0"));
+    if (!offset) return Bad("'offset' must be a whole number of bytes, got '" + req.Query("offset") + "'");
+    auto rank = RankParam();
+    if (!rank.ok()) return Error(rank.status());
     auto r = d.store->GetRun(id);
     if (!r.ok()) return Error(r.status());
-    auto key = LogKey(id);
-    if (!key.ok()) return Error(key.status());
-    auto size = d.logs->Append(*key, offset, req.body);
+    if (!req.body.empty()) {  // an empty post is the agent's heartbeat
+      if (Status st = AcceptsData(*r); !st.ok()) return Ended(*r, st);
+    }
+    const std::string key = LogKey(id, *rank);
+    auto size = d.logs->Append(key, *offset, req.body);
     if (!size.ok()) {
-      auto cur = d.logs->Size(*key);
+      auto cur = d.logs->Size(key);
       return Error(size.status(), {{"size", cur.ok() ? *cur : 0}});
     }
-    if (!req.body.empty()) Changed(id);  // an empty post is the agent's heartbeat
+    if (!req.body.empty()) Changed(id);
     return Json(200, {{"size", *size}, {"cancel_requested", r->cancel_requested}});
   }
 
-  HandlerResult GetLogs(const std::string& id) {
-    uint64_t offset = 0;
-    long wait_ms = 0;
-    try {
-      offset = std::stoull(req.Query("offset", "0"));
-      wait_ms = std::stol(req.Query("wait_ms", "0"));
-    } catch (...) {
-      return Bad("'offset' and 'wait_ms' must be integers");
-    }
-    wait_ms = std::clamp(wait_ms, 0L, 60000L);
+  HandlerResult GetLogs() {
+    const std::string& id = P(0);
+    auto offset = ParseCount(req.Query("offset", "0"));
+    auto wait = ParseCount(req.Query("wait_ms", "0"));
+    if (!offset || !wait) return Bad("'offset' and 'wait_ms' must be whole numbers");
+    const long wait_ms = static_cast<long>(std::min<uint64_t>(*wait, 60000));
+    auto rank = RankParam();
+    if (!rank.ok()) return Error(rank.status());
     auto first = d.store->GetRun(id);
     if (!first.ok()) return Error(first.status());
-    auto key_r = LogKey(id);
-    if (!key_r.ok()) return Error(key_r.status());
-    std::string key = *key_r;
+    const std::string key = LogKey(id, *rank);
     ApiDeps* deps = &d;
-    auto poll = [deps, id, key, offset](bool timed_out) -> std::optional<HttpResponse> {
+    auto poll = [deps, id, key, offset = *offset](bool timed_out) -> std::optional<HttpResponse> {
       auto run = deps->store->GetRun(id);
       if (!run.ok()) return Error(run.status());
       bool terminal = model::IsTerminal(run->status);
@@ -1140,9 +1238,11 @@ struct Api::Impl {
       if (!data.ok()) return Error(data.status());
       if (data->empty() && !terminal && !timed_out) return std::nullopt;
       HttpResponse resp;
-      resp.content_type = "text/plain; charset=utf-8";
+      // Logs are the script's bytes, as it wrote them (not necessarily UTF-8).
+      resp.content_type = "application/octet-stream";
       resp.headers.push_back({"X-Ferry-Next-Offset", std::to_string(offset + data->size())});
       resp.headers.push_back({"X-Ferry-Run-Status", model::RunStatusName(run->status)});
+      resp.headers.push_back({"X-Content-Type-Options", "nosniff"});
       resp.body = std::move(data).value();
       return resp;
     };
@@ -1154,7 +1254,8 @@ struct Api::Impl {
     return lp;
   }
 
-  HandlerResult PostMetrics(const std::string& id) {
+  HandlerResult PostMetrics() {
+    const std::string& id = P(0);
     auto r = d.store->GetRun(id);
     if (!r.ok()) return Error(r.status());
     std::vector<model::MetricPoint> points;
@@ -1167,25 +1268,27 @@ struct Api::Impl {
         model::MetricPoint p;
         p.seq = obj["q"].get_int64();
         p.key = std::string(std::string_view(obj["k"].get_string()));
+        if (Status key = model::ValidateKey("metric", p.key); !key.ok()) return Error(key.WithContext("point " + std::to_string(points.size())));
+        if (p.seq < 0) return Bad("metric '" + p.key + "' has the negative sequence number " + std::to_string(p.seq) + " ('q')");
         auto v = obj["v"];
         if (v.type() == simdjson::ondemand::json_type::string) {
           std::string_view s = v.get_string();
           if (s == "nan") p.value = std::nan("");
           else if (s == "inf") p.value = INFINITY;
           else if (s == "-inf") p.value = -INFINITY;
-          else return Bad("metric '" + p.key + "' has the non-numeric value '" + std::string(s) + "'");
+          else return Bad("metric '" + p.key + "' has the non-numeric value '" + std::string(s.substr(0, 60)) + "'");
         } else {
           p.value = v.get_double();
         }
         p.step = obj["s"].get_int64();
         p.time = obj["t"].get_double();
-        if (p.key.empty()) return Bad("a metric point has an empty key (seq " + std::to_string(p.seq) + ")");
         points.push_back(std::move(p));
       }
     } catch (const simdjson::simdjson_error& e) {
       return Bad(std::string("malformed metrics batch: ") + e.what() +
                  "; expected {\"points\":[{\"q\":seq,\"k\":key,\"v\":value,\"s\":step,\"t\":time}]}");
     }
+    if (Status st = AcceptsData(*r); !st.ok()) return Ended(*r, st);
     auto n = d.store->AppendMetrics(r->rid, points);
     if (!n.ok()) return Error(n.status());
     Changed(id);
@@ -1193,19 +1296,16 @@ struct Api::Impl {
     return Json(200, {{"stored", *n}, {"received", points.size()}, {"cancel_requested", r->cancel_requested}});
   }
 
-  HandlerResult GetMetrics(const std::string& id) {
+  HandlerResult GetMetrics() {
+    const std::string& id = P(0);
     const std::string key = req.Query("key");
     const std::string max_text = req.Query("max_points");
     json downsampled = json::object();
     Result<std::vector<model::MetricPoint>> pts = std::vector<model::MetricPoint>{};
     if (!max_text.empty()) {
       // A chart's series: at most max_points per key (the extremes of equal slices).
-      int64_t max_points = 0;
-      try {
-        max_points = std::stoll(max_text);
-      } catch (...) {
-      }
-      if (max_points < 2 || max_points > 100000) {
+      auto max_points = ParseCount(max_text);
+      if (!max_points || *max_points < 2 || *max_points > 100000) {
         return Bad("'max_points' must be a whole number from 2 to 100000, got '" + max_text + "'");
       }
       std::vector<std::string> keys;
@@ -1218,7 +1318,7 @@ struct Api::Impl {
       }
       for (const auto& k : keys) {
         int64_t total = 0;
-        auto series = d.store->GetMetricSeries(id, k, max_points, &total);
+        auto series = d.store->GetMetricSeries(id, k, static_cast<int64_t>(*max_points), &total);
         if (!series.ok()) return Error(series.status());
         if (total > static_cast<int64_t>(series->size())) {
           downsampled[k] = {{"points", total}, {"returned", series->size()}};
@@ -1241,13 +1341,23 @@ struct Api::Impl {
     if (!list.is_array()) return Status::InvalidArgument(std::string("field '") + field + "' must be an array");
     std::vector<model::Artifact> files;
     for (auto& f : list) {
-      if (!f.is_object()) return Status::InvalidArgument(std::string("each entry of '") + field + "' must be an object");
+      const std::string where = std::string(field) + "[" + std::to_string(files.size()) + "]";
+      if (!f.is_object()) return Status::InvalidArgument("each entry of '" + std::string(field) + "' must be an object");
       model::Artifact a;
-      a.path = f.value("path", "");
-      a.size = f.value("size", 0ull);
-      a.hash = f.value("hash", "");
+      auto path = StringField(f, "path", true);
+      if (!path.ok()) return path.status().WithContext(where);
+      auto hash = StringField(f, "hash", true);
+      if (!hash.ok()) return hash.status().WithContext(where);
+      a.path = *path;
+      a.hash = *hash;
+      auto size = f.find("size");
+      if (size == f.end() || !size->is_number_unsigned()) {
+        return Status::InvalidArgument(where + ": field 'size' must be a whole number of bytes");
+      }
+      a.size = size->get<uint64_t>();
       Status st = model::ValidateRelativePath(a.path);
       if (!st.ok()) return st.WithContext("artifact of run '" + id + "'");
+      if (!IsSha256Hex(a.hash)) return Status::InvalidArgument(where + ": field 'hash' is not a lowercase SHA-256 hex digest");
       if (!d.blobs->Has(a.hash)) {
         return Status::FailedPrecondition("artifact '" + a.path + "' names blob " + a.hash +
                                           ", which is not uploaded; upload it first");
@@ -1257,19 +1367,32 @@ struct Api::Impl {
     return files;
   }
 
-  HandlerResult PostArtifacts(const std::string& id) {
+  HandlerResult PostArtifacts() {
+    const std::string& id = P(0);
     auto body = ParseBody(req);
     if (!body.ok()) return Error(body.status());
     auto it = body->find("files");
     if (it == body->end()) return Bad("field 'files' must be an array");
     auto files = ArtifactsFromJson(id, *it, "files");
     if (!files.ok()) return Error(files.status());
+    auto r = RunForWrite(true);
+    if (!r.ok()) return WriteRefused(r.status());
     Status st = d.store->AddArtifacts(id, *files);
     if (!st.ok()) return Error(st);
+    Changed(id);
     return Json(200, {{"stored", files->size()}});
   }
 
-  HandlerResult ArtifactContent(const std::string& id) {
+  HandlerResult ListArtifacts() {
+    auto a = d.store->ListArtifacts(P(0));
+    if (!a.ok()) return Error(a.status());
+    json arr = json::array();
+    for (auto& f : *a) arr.push_back({{"path", f.path}, {"size", f.size}, {"hash", f.hash}});
+    return Json(200, {{"artifacts", arr}});
+  }
+
+  HandlerResult ArtifactContent() {
+    const std::string& id = P(0);
     std::string path = req.Query("path");
     Status st = model::ValidateRelativePath(path);
     if (!st.ok()) return Error(st);
@@ -1307,82 +1430,260 @@ struct Api::Impl {
     return Json(200, {{"config", json::parse(runconfig::RunConfigToJson(loaded->config))},
                       {"unused_fields", loaded->unused_fields}});
   }
-
-  HttpResponse MethodNotAllowed() {
-    HttpResponse r = Error(Status::InvalidArgument(req.method + " is not supported on " + req.path));
-    r.status = 405;
-    return r;
-  }
 };
 
-HandlerResult Api::Impl::Route() {
-  if (seg.empty()) return Error(Status::NotFound("no endpoint " + req.path));
-  if (seg[0] == "health" && req.method == "GET") {
-    return Json(200, {{"status", "ok"}, {"version", "0.1.0"}, {"pid", static_cast<int>(::getpid())}});
+const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
+  using I = Impl;
+  using L = net::Lane;
+  constexpr uint64_t kNone = 64 * kKiB;  // bodies of GET and DELETE are ignored
+  constexpr uint64_t kSmall = kSmallBodyBytes;
+  // Literal paths before patterns that would also match them (runs/keys before runs/{}).
+  static const std::vector<Route> kRoutes = {
+      {"GET", "health", Access::kPublic, kNone, L::kInline, &I::Health},
+      {"POST", "shutdown", Access::kWorkspace, kNone, L::kDefault, &I::Shutdown},
+      {"GET", "stream", Access::kRead, kNone, L::kDefault, &I::WorkspaceStream},
+      {"GET", "experiments", Access::kRead, kNone, L::kDefault, &I::ListExperiments},
+      {"POST", "experiments", Access::kContribute, kSmall, L::kDefault, &I::CreateExperiment},
+      {"GET", "computes", Access::kRead, kNone, L::kDefault, &I::ListComputes},
+      {"POST", "computes", Access::kAdmin, kSmall, L::kDefault, &I::AttachCompute},
+      {"GET", "computes/{}", Access::kRead, kNone, L::kDefault, &I::GetCompute},
+      {"PATCH", "computes/{}", Access::kAdmin, kSmall, L::kDefault, &I::UpdateCompute},
+      {"DELETE", "computes/{}", Access::kAdmin, kNone, L::kDefault, &I::DetachCompute},
+      {"POST", "computes/{}/stop", Access::kAdmin, kNone, L::kDefault, &I::StopCompute},
+      {"POST", "computes/{}/start", Access::kAdmin, kNone, L::kDefault, &I::StartCompute},
+      {"POST", "computes/{}/trust", Access::kAdmin, kNone, L::kDefault, &I::TrustCompute},
+      {"GET", "quota", Access::kRead, kNone, L::kDefault, &I::GetQuota},
+      {"PUT", "quota", Access::kAdmin, kSmall, L::kDefault, &I::SetQuota},
+      {"POST", "blobs/missing", Access::kContribute, 16 * kMiB, L::kDefault, &I::MissingBlobs},
+      {"POST", "blobs", Access::kContribute, kStreamed, L::kDefault, &I::UploadBlobs},
+      {"GET", "blobs/{}", Access::kBlobRead, kNone, L::kBulk, &I::GetBlob},
+      {"GET", "snapshots/{}", Access::kRead, kNone, L::kDefault, &I::GetSnapshot},
+      {"POST", "snapshots", Access::kContribute, 64 * kMiB, L::kDefault, &I::PostSnapshot},
+      {"GET", "environments", Access::kRead, kNone, L::kDefault, &I::ListEnvironments},
+      {"POST", "environments", Access::kContribute, kSmall, L::kDefault, &I::RegisterEnvironment},
+      {"GET", "environments/{}", Access::kRead, kNone, L::kDefault, &I::EnvironmentVersions},
+      {"GET", "environments/{}/{}", Access::kRead, kNone, L::kDefault, &I::GetEnvironment},
+      {"POST", "runconfigs/parse", Access::kRead, kSmall, L::kDefault, &I::ParseRunConfigFile},
+      {"GET", "users", Access::kAdmin, kNone, L::kDefault, &I::ListUsers},
+      {"POST", "users", Access::kAdmin, kSmall, L::kDefault, &I::CreateUser},
+      {"PATCH", "users/{}", Access::kAdmin, kSmall, L::kDefault, &I::UpdateUser},
+      {"DELETE", "users/{}", Access::kAdmin, kNone, L::kDefault, &I::DeleteUser},
+      {"POST", "sweeps", Access::kContribute, kSmall, L::kDefault, &I::CreateSweep},
+      {"GET", "sweeps/{}", Access::kRead, kNone, L::kBulk, &I::GetSweep},
+      {"POST", "sweeps/{}/cancel", Access::kContribute, kNone, L::kDefault, &I::CancelSweep},
+      {"GET", "runs", Access::kRead, kNone, L::kBulk, &I::ListRuns},
+      {"POST", "runs", Access::kContribute, kSmall, L::kDefault, &I::CreateRun},
+      {"GET", "runs/keys", Access::kRead, kNone, L::kBulk, &I::RunKeys},
+      {"GET", "runs/{}", Access::kRead, kNone, L::kDefault, &I::GetRun},
+      {"GET", "runs/{}/stream", Access::kRead, kNone, L::kBulk, &I::RunStream},
+      {"GET", "runs/{}/history", Access::kRead, kNone, L::kDefault, &I::RunHistory},
+      {"POST", "runs/{}/cancel", Access::kContribute, kNone, L::kDefault, &I::CancelRun},
+      {"GET", "runs/{}/plan", Access::kAgent, kNone, L::kDefault, &I::GetPlan},
+      {"POST", "runs/{}/status", Access::kAgent, 64 * kMiB, L::kDefault, &I::PostStatus},
+      {"POST", "runs/{}/logs", Access::kAgent, 4 * kMiB, L::kDefault, &I::PostLogs},
+      {"GET", "runs/{}/logs", Access::kAgentOrRead, kNone, L::kDefault, &I::GetLogs},
+      {"POST", "runs/{}/metrics", Access::kAgent, 16 * kMiB, L::kDefault, &I::PostMetrics},
+      {"GET", "runs/{}/metrics", Access::kAgentOrRead, kNone, L::kBulk, &I::GetMetrics},
+      {"POST", "runs/{}/tags", Access::kAgentOrContribute, kSmall, L::kDefault, &I::PostTags},
+      {"POST", "runs/{}/artifacts", Access::kAgent, 64 * kMiB, L::kDefault, &I::PostArtifacts},
+      {"GET", "runs/{}/artifacts", Access::kAgentOrRead, kNone, L::kDefault, &I::ListArtifacts},
+      {"GET", "runs/{}/artifacts/content", Access::kRead, kNone, L::kBulk, &I::ArtifactContent},
+      {"POST", "runs/{}/artifacts/link", Access::kRead, kNone, L::kDefault, &I::ArtifactLink},
+      {"POST", "runs/{}/blobs/fetch", Access::kAgentOrRead, kSmall, L::kBulk, &I::FetchBlobs},
+      {"POST", "runs/{}/blobs", Access::kAgent, kStreamed, L::kDefault, &I::UploadRunBlobs},
+  };
+  return kRoutes;
+}
+
+namespace {
+
+bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+bool IsMlflowPath(std::string_view path) {
+  return StartsWith(path, "/api/2.0/mlflow/") || StartsWith(path, "/api/2.0/mlflow-artifacts/");
+}
+
+// Studio answers everything outside the APIs (its pages are routes of the app).
+bool IsStudioPath(std::string_view path) {
+  return !(path == "/api" || StartsWith(path, "/api/") || path == "/ajax-api" || StartsWith(path, "/ajax-api/"));
+}
+
+net::Admission Refuse(HttpResponse r) {
+  net::Admission a;
+  a.reject = std::move(r);
+  return a;
+}
+
+// "{}" segments match any one segment, which is passed on.
+bool Matches(const char* pattern, const std::vector<std::string>& seg, std::vector<std::string>* params) {
+  std::vector<std::string> parts = SplitPath(pattern);
+  if (parts.size() != seg.size()) return false;
+  params->clear();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i] == "{}") params->push_back(seg[i]);
+    else if (parts[i] != seg[i]) return false;
   }
-  // A signed artifact link (from POST .../artifacts/link) needs no Authorization header.
-  if (seg.size() == 4 && seg[0] == "runs" && seg[2] == "artifacts" && seg[3] == "content" && req.method == "GET" &&
-      !req.Query("sig").empty() && req.Header("authorization").empty()) {
-    if (!ArtifactLinkValid(d.run_secret, seg[1], req.Query("path"), req.Query("expires"), req.Query("sig"),
-                           static_cast<int64_t>(d.clock->Now()))) {
-      return Error(Status::PermissionDenied("this download link is not valid or has expired (links last " +
-                                            std::to_string(kArtifactLinkSeconds / 60) + " minutes); open the run's outputs again"));
+  return true;
+}
+
+// The role a route needs, for messages.
+const char* Needs(Access a) {
+  switch (a) {
+    case Access::kAdmin: return "the admin role";
+    case Access::kContribute:
+    case Access::kAgentOrContribute: return "the contributor role";
+    default: return "a person's token";
+  }
+}
+
+}  // namespace
+
+net::Admission Api::Admit(HttpRequest& head) {
+  if (IsMlflowPath(head.path)) {
+    // Authenticated from the headers here; what a token may do, once the body is read.
+    if (head.Header("authorization").empty()) {
+        return Refuse(Json(401, {{"error_code", "UNAUTHENTICATED"},
+                               {"message", "missing 'Authorization: Bearer <token>'; set MLFLOW_TRACKING_TOKEN to the "
+                                           "workspace token (the workspace home's 'token' file) or a user's token "
+                                           "('ferry user add')"}}));
     }
-    return ArtifactContent(seg[1]);
+    net::Admission a;
+    a.max_body_bytes = kSmallBodyBytes;
+    if (StartsWith(head.path, "/api/2.0/mlflow-artifacts/") && head.method == "PUT") a.max_body_bytes = 1ull << 30;
+    const bool bulk = head.path.find("/search") != std::string::npos ||
+                      head.path.find("/get-history") != std::string::npos ||
+                      (StartsWith(head.path, "/api/2.0/mlflow-artifacts/") && head.method == "GET");
+    a.lane = bulk ? net::Lane::kBulk : net::Lane::kDefault;
+    return a;
   }
-  Status auth = Authenticate();
-  if (!auth.ok()) return Error(auth);
-  const std::string& top = seg[0];
-  if (!is_user && top != "runs" && top != "blobs") return Error(Status::PermissionDenied("a run token cannot use " + req.path));
-  if (top == "shutdown" && req.method == "POST") {
-    if (d.shutdown) d.shutdown();
-    return Json(202, {{"status", "stopping"}});
+  if (IsStudioPath(head.path)) {
+    net::Admission a;
+    a.max_body_bytes = 64 * kKiB;  // GET and HEAD only
+    return a;
   }
-  if (top == "stream" && seg.size() == 1 && req.method == "GET") return WorkspaceEventStream(d);
-  if (top == "experiments" && seg.size() == 1) return Experiments();
-  if (top == "computes" && seg.size() <= 3) return Computes();
-  if (top == "quota" && seg.size() == 1) return Quota();
-  if (top == "blobs") {
-    if (!is_user && req.method != "GET") return Error(Status::PermissionDenied("a run token cannot upload snapshots"));
-    return Blobs();
+  const std::string prefix = "/api/v1";
+  if (!(head.path == prefix || StartsWith(head.path, prefix + "/"))) {
+    return Refuse(Error(Status::NotFound("no endpoint " + head.method + " " + head.path +
+                                         "; Ferry's API is under /api/v1 and MLflow's under /api/2.0/mlflow")));
   }
-  if (top == "snapshots") return Snapshots();
-  if (top == "environments" && seg.size() <= 3) return Environments();
-  if (top == "runconfigs" && seg.size() == 2 && seg[1] == "parse" && req.method == "POST") return ParseRunConfigFile();
-  if (top == "users") return Users();
-  if (top == "sweeps") {
-    if (seg.size() == 1 && req.method == "POST") return CreateSweep();
-    if (seg.size() >= 2 && seg.size() <= 3) return Sweep();
-    return MethodNotAllowed();
+  std::vector<std::string> seg = SplitPath(head.path.substr(prefix.size()));
+  Impl::Context ctx;
+  bool path_known = false;
+  std::vector<std::string> params;
+  for (const auto& r : Impl::Routes()) {
+    if (!Matches(r.pattern, seg, &params)) continue;
+    path_known = true;
+    if (head.method != r.method) continue;
+    ctx.route = &r;
+    ctx.params = params;
+    break;
   }
-  if (top == "runs") {
-    if (seg.size() == 1) {
-      if (!is_user) return Error(Status::PermissionDenied("a run token cannot list or create runs"));
-      if (req.method == "POST") return CreateRun();
-      if (req.method == "GET") return ListRuns();
-      return MethodNotAllowed();
+  if (!ctx.route) {
+    if (!path_known) return Refuse(Error(Status::NotFound("no endpoint " + head.method + " " + head.path)));
+    HttpResponse r = Error(Status::InvalidArgument(head.method + " is not supported on " + head.path));
+    r.status = 405;
+    return Refuse(std::move(r));
+  }
+  const Impl::Route& route = *ctx.route;
+  const std::string run = ctx.params.empty() ? "" : ctx.params[0];
+  // A signed download link (POST .../artifacts/link) stands in for a token.
+  const bool signed_link = route.handler == &Impl::ArtifactContent && !head.Query("sig").empty() &&
+                           head.Header("authorization").empty();
+  if (signed_link) {
+    if (!ArtifactLinkValid(d_.run_secret, run, head.Query("path"), head.Query("expires"), head.Query("sig"),
+                           static_cast<int64_t>(d_.clock->Now()))) {
+      return Refuse(Error(Status::PermissionDenied("this download link is not valid or has expired (links last " +
+                                                   std::to_string(kArtifactLinkSeconds / 60) +
+                                                   " minutes); open the run's outputs again")));
     }
-    if (seg.size() == 2 && seg[1] == "keys" && req.method == "GET" && is_user) return RunKeys();
-    if (!is_user && agent_run != seg[1]) return Error(Status::PermissionDenied("this token is for another run"));
-    return Run();
+    ctx.caller.kind = Caller::Kind::kUser;  // a reader of this one file
+  } else if (route.access != Access::kPublic) {
+    static const UserDirectory kNoUsers(nullptr);
+    auto caller = IdentifyCaller(head, d_.workspace_token, d_.users ? *d_.users : kNoUsers);
+    if (!caller.ok()) return Refuse(Error(caller.status()));
+    ctx.caller = std::move(caller).value();
+    const Caller& c = ctx.caller;
+    auto agent_of = [&](const std::string& run_id) {
+      return !c.person() && !run_id.empty() && ConstantTimeEquals(c.token, RunToken(d_.run_secret, run_id));
+    };
+    Status denied = Status::Ok();
+    const std::string what = head.method + " " + head.path;
+    const std::string who = c.kind == Caller::Kind::kUser ? "user '" + c.name + "' (" + RoleName(c.role) + ")" : "";
+    auto need = [&](Role role) {
+      if (!c.person()) {
+        denied = Status::PermissionDenied("the token is not valid for " + what +
+                                          " (a run's token works only for its own run's agent endpoints)");
+      } else if (c.role < role) {
+        denied = Status::PermissionDenied(what + " needs " + Needs(route.access) + "; " + who + " may not (an admin can "
+                                          "change it: ferry user set-role " + c.name + " " + RoleName(role) + ")");
+      }
+    };
+    switch (route.access) {
+      case Access::kPublic: break;
+      case Access::kWorkspace:
+        if (c.kind != Caller::Kind::kWorkspace) {
+          denied = Status::PermissionDenied(what + " needs the workspace token itself (the 'token' file in the "
+                                            "workspace home); no user's token may stop the server");
+        }
+        break;
+      case Access::kAdmin: need(Role::kAdmin); break;
+      case Access::kContribute: need(Role::kContributor); break;
+      case Access::kRead: need(Role::kReader); break;
+      case Access::kAgent:
+        if (agent_of(run)) ctx.agent_run = run;
+        else if (!c.person()) denied = Status::PermissionDenied("the token is not valid for " + what + ": it is not this run's");
+        else need(Role::kAdmin);
+        break;
+      case Access::kAgentOrRead:
+      case Access::kAgentOrContribute:
+        if (agent_of(run)) ctx.agent_run = run;
+        else need(route.access == Access::kAgentOrRead ? Role::kReader : Role::kContributor);
+        break;
+      case Access::kBlobRead: {
+        std::string named = head.Header("x-ferry-run");
+        if (agent_of(named)) ctx.agent_run = named;
+        else need(Role::kReader);
+        break;
+      }
+    }
+    if (!denied.ok()) return Refuse(Error(denied));
   }
-  return Error(Status::NotFound("no endpoint " + req.method + " " + req.path));
+  net::Admission a;
+  a.lane = route.lane;
+  if (route.max_body == kStreamed) {
+    a.max_body_bytes = kStreamedBodyBytes;
+    ctx.batch = std::make_shared<BlobBatchSink>(d_.blobs);
+    a.sink = ctx.batch;
+  } else {
+    a.max_body_bytes = route.max_body;
+  }
+  head.context = std::move(ctx);
+  return a;
 }
 
 HandlerResult Api::Handle(HttpRequest& req) {
-  if (req.path.rfind("/api/2.0/mlflow/", 0) == 0 || req.path.rfind("/api/2.0/mlflow-artifacts/", 0) == 0) {
-    return MlflowApi(d_).Handle(req);
-  }
-  const std::string prefix = "/api/v1";
-  if (req.path.rfind("/api/", 0) != 0 && req.path != "/api") {
+  if (IsMlflowPath(req.path)) return MlflowApi(d_).Handle(req);
+  if (IsStudioPath(req.path)) {
     if (d_.studio) return d_.studio->Serve(req);
     return StudioFiles("").Serve(req);
   }
-  if (req.path.rfind(prefix, 0) != 0) {
-    return Error(Status::NotFound("no endpoint " + req.path + "; the API is under /api/v1 (MLflow's under /api/2.0/mlflow)"));
+  if (!std::any_cast<Impl::Context>(&req.context)) {
+    // Not admitted yet (a caller that skipped Admit): decide now, body in hand.
+    net::Admission a = Admit(req);
+    if (a.reject) return std::move(*a.reject);
+    if (a.sink && !req.body.empty()) {
+      if (Status st = a.sink->Write(req.body); !st.ok()) return Error(st);
+    }
   }
-  Impl impl{*this, d_, req, SplitPath(req.path.substr(prefix.size()))};
-  return impl.Route();
+  auto* ctx = std::any_cast<Impl::Context>(&req.context);
+  Impl impl{*this, d_, req, *ctx};
+  try {
+    return (impl.*(ctx->route->handler))();
+  } catch (const json::exception& e) {
+    // A field of the wrong type read without a check: the request's fault, but a bug to fix.
+    spdlog::warn("{} {}: unchecked JSON field: {}", req.method, req.path, e.what());
+    return Bad(std::string("a field of the request has the wrong type or value: ") + e.what());
+  }
 }
 
 }  // namespace ferry::server

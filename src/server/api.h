@@ -1,5 +1,7 @@
-// Api: the REST + JSON interface under /api/v1 (see docs/openapi.yaml). Routes requests to
-// the store, blob store, log store and scheduler. Handlers run on HTTP threads.
+// Api: the REST + JSON interface under /api/v1 (see docs/openapi.yaml), and the front door
+// of every request: Admit() checks the route and the caller from the headers alone (on an
+// I/O thread, without storage), Handle() runs the handler (on a worker pool). Routes are one
+// table in api.cc: method, path, who may call it (docs/security.md), body limit, pool.
 #pragma once
 
 #include <atomic>
@@ -15,6 +17,7 @@
 #include "compute/compute_target.h"
 #include "net/http_server.h"
 #include "scheduler/scheduler.h"
+#include "server/auth.h"
 #include "server/log_store.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
@@ -28,6 +31,7 @@ struct ApiDeps {
   scheduler::Scheduler* scheduler = nullptr;
   class TargetManager* targets = nullptr;  // attach/detach/trust of remote targets
   const Clock* clock = nullptr;
+  UserDirectory* users = nullptr;  // named users' tokens and roles (reloaded after changes)
   std::string workspace_token;  // full access
   std::string run_secret;       // HMAC key for per-run agent tokens
   std::function<void(const std::string& channel)> notify;
@@ -39,11 +43,12 @@ struct ApiDeps {
 // The token that authorises the agent of run_id (and only that run).
 std::string RunToken(const std::string& secret, const std::string& run_id);
 // Who a bearer token is, when it is a person's: the workspace token (admin) or a named
-// user's token (looked up by its hash). Unauthenticated without a bearer token; NotFound
-// when the token is neither (it may still be a run's).
+// user's token. Unauthenticated without a bearer token; NotFound when the token is neither
+// (it may still be a run's).
 struct UserCaller {
   bool admin = false;
   std::string name;  // "" for the workspace token
+  Role role = Role::kReader;
 };
 Result<std::string> BearerToken(const net::HttpRequest& req);
 Result<UserCaller> UserFromToken(const ApiDeps& d, const std::string& token);
@@ -54,13 +59,21 @@ std::string MlflowRunToken(const std::string& secret, const std::string& run_id)
 // The long-poll channel that changes of a run are announced on.
 std::string RunChannel(const std::string& run_id);
 
+// Limits on request bodies (docs/security.md): small JSON routes take at most
+// kSmallBodyBytes; blob uploads stream into the blob store, up to kStreamedBodyBytes.
+inline constexpr uint64_t kSmallBodyBytes = 4ull << 20;
+inline constexpr uint64_t kStreamedBodyBytes = 1ull << 40;
+
 class Api {
  public:
   explicit Api(ApiDeps deps) : d_(std::move(deps)) {}
+  // Decides from the head alone; sets req.context for Handle().
+  net::Admission Admit(net::HttpRequest& head);
   net::HandlerResult Handle(net::HttpRequest& req);
 
+  struct Impl;  // the handlers (api.cc)
+
  private:
-  struct Impl;
   // True when hash is the run's manifest or one of its files (what its agent may read).
   bool RunMayReadBlob(const std::string& run_id, const std::string& hash);
 

@@ -918,7 +918,7 @@ struct Handler {
     if (!req.body.empty() && req.method != "GET") {
       try {
         p = json::parse(req.body);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {  // also numbers that overflow a double (1e309)
         return Fail(Status::InvalidArgument(std::string("malformed JSON body: ") + e.what()));
       }
       if (!p.is_object()) return Fail(Status::InvalidArgument("the JSON body must be an object"));

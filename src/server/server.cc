@@ -100,6 +100,9 @@ Status RunServer(const ServerOptions& o) {
   TargetManager targets(td);
   deps.targets = &targets;
   deps.clock = &clock;
+  UserDirectory users(store.get());
+  FERRY_RETURN_IF_ERROR(users.Reload().WithContext("reading the workspace's users"));
+  deps.users = &users;
   deps.workspace_token = token;
   deps.run_secret = secret;
   deps.notify = notify;
@@ -121,6 +124,9 @@ Status RunServer(const ServerOptions& o) {
   ho.bind_address = o.bind_address;
   ho.port = o.port;
   ho.threads = o.http_threads;
+  ho.workers = o.http_workers;
+  ho.bulk_workers = o.http_bulk_workers;
+  ho.admit = [&api](net::HttpRequest& head) { return api.Admit(head); };
   ho.handler = [&api](net::HttpRequest& r) { return api.Handle(r); };
   FERRY_ASSIGN_OR_RETURN(auto http, net::HttpServer::Start(ho));
   http_ptr = http.get();

@@ -68,12 +68,27 @@ size_t CompleteUtf8Prefix(const std::string& s) {
   return n;
 }
 
-// A regular file opened without following a final symbolic link; invalid otherwise.
-UniqueFd OpenRegular(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  struct stat st {};
-  if (fd.valid() && (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))) return UniqueFd();
-  return fd;
+// The regular file dir/rel, opened without following a symbolic link anywhere in rel: each
+// directory is opened with O_NOFOLLOW relative to the one before (a symlinked directory in
+// the web directory must not lead outside it). Invalid when any part is not a plain
+// directory or the last is not a regular file.
+UniqueFd OpenRegular(const std::string& dir, const std::string& rel) {
+  UniqueFd at(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  size_t start = 0;
+  while (at.valid()) {
+    size_t slash = rel.find('/', start);
+    const std::string part = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (part.empty() || part == "." || part == "..") return UniqueFd();
+    if (slash == std::string::npos) {
+      UniqueFd fd(::openat(at.get(), part.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+      struct stat st {};
+      if (fd.valid() && (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))) return UniqueFd();
+      return fd;
+    }
+    at.Reset(::openat(at.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    start = slash + 1;
+  }
+  return UniqueFd();
 }
 
 // What one run stream has sent so far.
@@ -140,15 +155,16 @@ net::HttpResponse StudioFiles::Serve(const net::HttpRequest& req) const {
   std::string last = rel.substr(rel.rfind('/') == std::string::npos ? 0 : rel.rfind('/') + 1);
   bool page = rel.empty() || last.find('.') == std::string::npos;  // the app's own routes
   std::string file = page ? "index.html" : rel;
-  // O_NOFOLLOW on the last part and a regular-file check: nothing outside the directory.
-  // A pre-compressed copy (scripts/build_web.sh) goes to browsers that take gzip.
+  // No symbolic link is followed, in any part of the path, and only regular files are
+  // served: nothing outside the directory. A pre-compressed copy (scripts/build_web.sh) goes
+  // to browsers that take gzip.
   std::string full = dir_ + "/" + file;
   bool gzipped = req.Header("accept-encoding").find("gzip") != std::string::npos;
   UniqueFd fd;
-  if (gzipped) fd = OpenRegular(full + ".gz");
+  if (gzipped) fd = OpenRegular(dir_, file + ".gz");
   if (!fd.valid()) {
     gzipped = false;
-    fd = OpenRegular(full);
+    fd = OpenRegular(dir_, file);
   }
   if (!fd.valid()) {
     r.status = 404;

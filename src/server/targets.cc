@@ -174,7 +174,7 @@ Result<json> TargetManager::Attach(const json& body) {
       auto users = d_.store->ListUsers();
       bool known = false;
       if (users.ok()) {
-        for (auto& [n, t] : *users) known = known || n == c.owner;
+        for (auto& u : *users) known = known || u.name == c.owner;
       }
       if (!known) return Status::InvalidArgument("owner '" + c.owner + "' is not a user; create it with 'ferry user add'");
     }

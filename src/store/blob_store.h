@@ -5,13 +5,26 @@
 // reports Corruption rather than returning wrong bytes.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/status.h"
 
 namespace ferry::store {
+
+// A blob written piece by piece (an upload too large to hold in memory). Nothing is stored
+// before Commit(); a writer dropped without it leaves nothing behind. Not thread-safe.
+class BlobWriter {
+ public:
+  virtual ~BlobWriter() = default;
+  virtual Status Append(std::string_view piece) = 0;
+  // Stores the blob (as Put does) and returns its hash. InvalidArgument when the content
+  // differs from the expected hash or size the writer was made with; nothing is stored then.
+  virtual Result<std::string> Commit() = 0;
+};
 
 class BlobStore {
  public:
@@ -24,8 +37,13 @@ class BlobStore {
   // buffer, in this process): the store skips hashing them again. Returns true when the
   // blob was new.
   virtual Result<bool> PutHashed(std::string_view content, const std::string& hash) = 0;
+  // A writer for one blob; expected_hash and size (when given) are checked at Commit().
+  virtual std::unique_ptr<BlobWriter> NewWriter(const std::string& expected_hash,
+                                                std::optional<uint64_t> size) = 0;
   // Reads and verifies a blob. NotFound when absent, Corruption when it fails verification.
   virtual Result<std::string> Get(const std::string& hash) = 0;
+  // The size of a stored blob's content, without reading it all; NotFound when absent.
+  virtual Result<uint64_t> Size(const std::string& hash) = 0;
   // Makes every Put that returned so far durable (survives power loss).
   virtual Status Sync() = 0;
 };

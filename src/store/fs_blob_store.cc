@@ -36,8 +36,46 @@ struct Loc {
   uint64_t length = 0;
 };
 
+class FsBlobStore;
+
+// Holds up to kPackThreshold bytes in memory (then stored like Put's); past that, the
+// content is compressed as it arrives into a temporary file that Commit() renames into place.
+class FsBlobWriter final : public BlobWriter {
+ public:
+  FsBlobWriter(FsBlobStore* store, std::string expected, std::optional<uint64_t> size)
+      : store_(store), expected_(std::move(expected)), size_(size) {}
+  ~FsBlobWriter() override { Discard(); }
+  Status Append(std::string_view piece) override;
+  Result<std::string> Commit() override;
+
+ private:
+  Status Spill();
+  Status WriteCompressed();
+  void Discard() {
+    if (!tmp_.empty()) {
+      fd_.Reset();
+      ::unlink(tmp_.c_str());
+      tmp_.clear();
+    }
+  }
+
+  FsBlobStore* store_;
+  std::string expected_;
+  std::optional<uint64_t> size_;
+  uint64_t written_ = 0;
+  Sha256 hasher_;
+  std::string small_;  // everything so far, until it outgrows a pack entry
+  std::unique_ptr<ZstdStreamCompressor> zstd_;
+  std::string out_;    // compressed bytes not yet written
+  std::string tmp_;
+  UniqueFd fd_;
+  Status error_;       // the first failure; sticks
+};
+
 class FsBlobStore final : public BlobStore {
  public:
+  friend class FsBlobWriter;
+
   FsBlobStore(std::string root, Db index) : root_(std::move(root)), index_(std::move(index)) {}
 
   ~FsBlobStore() override { (void)Sync(); }
@@ -126,6 +164,36 @@ class FsBlobStore final : public BlobStore {
                                 "; it will be accepted again on the next upload");
     }
     return std::move(content).value();
+  }
+
+  std::unique_ptr<BlobWriter> NewWriter(const std::string& expected_hash, std::optional<uint64_t> size) override {
+    return std::make_unique<FsBlobWriter>(this, expected_hash, size);
+  }
+
+  Result<uint64_t> Size(const std::string& hash) override {
+    if (!IsSha256Hex(hash)) return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
+    std::optional<Loc> loc;
+    {
+      std::lock_guard lock(mu_);
+      auto it = pending_.find(hash);
+      if (it != pending_.end()) {
+        loc = it->second;
+        if (!write_buffer_.empty()) FERRY_RETURN_IF_ERROR(FlushLocked());
+      } else {
+        FERRY_ASSIGN_OR_RETURN(loc, FindLocked(hash));
+      }
+    }
+    std::string head;
+    if (loc) {
+      FERRY_ASSIGN_OR_RETURN(head, ReadRange(PackPath(loc->pack), loc->offset, std::min<uint64_t>(loc->length, 18)));
+    } else {
+      if (!HasLoose(hash)) return Status::NotFound("blob " + hash + " is not stored");
+      FERRY_ASSIGN_OR_RETURN(head, ReadRange(LoosePath(hash), 0, 18));
+    }
+    if (auto n = ZstdFrameContentSize(head)) return *n;
+    // A frame that does not declare its size (a streamed upload of unknown length).
+    FERRY_ASSIGN_OR_RETURN(std::string content, Get(hash));
+    return static_cast<uint64_t>(content.size());
   }
 
   Status Sync() override {
@@ -255,6 +323,22 @@ class FsBlobStore final : public BlobStore {
   }
 
   Status PutLoose(const std::string& hash, const std::string& compressed) {
+    std::string tmp = TempPath(hash);
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid()) return ErrnoStatus("cannot create", tmp, errno);
+    Status st = WriteAll(fd.get(), compressed, tmp);
+    fd.Reset();
+    if (st.ok()) st = PublishLoose(tmp, hash);
+    if (!st.ok()) ::unlink(tmp.c_str());
+    return st;
+  }
+
+  std::string TempPath(const std::string& name) {
+    return JoinPath(root_, "tmp/" + name + "." + std::to_string(::getpid()) + "." + std::to_string(counter_.fetch_add(1)));
+  }
+
+  // Moves a complete compressed file into place as the loose blob `hash`.
+  Status PublishLoose(const std::string& tmp, const std::string& hash) {
     int dir_index = std::stoi(hash.substr(0, 2), nullptr, 16);
     std::string dir = JoinPath(root_, hash.substr(0, 2));
     {
@@ -264,17 +348,7 @@ class FsBlobStore final : public BlobStore {
         made_dirs_.set(static_cast<size_t>(dir_index));
       }
     }
-    std::string tmp = JoinPath(root_, "tmp/" + hash + "." + std::to_string(::getpid()) + "." +
-                                          std::to_string(counter_.fetch_add(1)));
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) return ErrnoStatus("cannot create", tmp, errno);
-    Status st = WriteAll(fd.get(), compressed, tmp);
-    fd.Reset();
-    if (st.ok() && ::rename(tmp.c_str(), LoosePath(hash).c_str()) != 0) st = ErrnoStatus("cannot rename", tmp, errno);
-    if (!st.ok()) {
-      ::unlink(tmp.c_str());
-      return st;
-    }
+    if (::rename(tmp.c_str(), LoosePath(hash).c_str()) != 0) return ErrnoStatus("cannot rename", tmp, errno);
     std::lock_guard lock(mu_);
     loose_dirty_ = true;
     return Status::Ok();
@@ -293,6 +367,70 @@ class FsBlobStore final : public BlobStore {
   bool loose_dirty_ = false;
   std::bitset<256> made_dirs_;
 };
+
+Status FsBlobWriter::Append(std::string_view piece) {
+  if (!error_.ok()) return error_;
+  if (size_ && piece.size() > *size_ - written_) {
+    error_ = Status::InvalidArgument("the blob has more bytes than the " + std::to_string(*size_) + " announced");
+    return error_;
+  }
+  hasher_.Update(piece);
+  written_ += piece.size();
+  if (!zstd_) {
+    small_.append(piece);
+    if (small_.size() > kPackThreshold) error_ = Spill();
+    return error_;
+  }
+  error_ = zstd_->Append(piece, &out_);
+  if (error_.ok() && out_.size() >= (1u << 20)) error_ = WriteCompressed();
+  return error_;
+}
+
+Status FsBlobWriter::Spill() {
+  tmp_ = store_->TempPath(expected_.empty() ? "upload" : expected_);
+  fd_.Reset(::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd_.valid()) {
+    Status st = ErrnoStatus("cannot create", tmp_, errno);
+    tmp_.clear();
+    return st;
+  }
+  zstd_ = std::make_unique<ZstdStreamCompressor>(1, size_);
+  FERRY_RETURN_IF_ERROR(zstd_->Append(small_, &out_));
+  small_.clear();
+  small_.shrink_to_fit();
+  return WriteCompressed();
+}
+
+Status FsBlobWriter::WriteCompressed() {
+  Status st = WriteAll(fd_.get(), out_, tmp_);
+  out_.clear();
+  return st;
+}
+
+Result<std::string> FsBlobWriter::Commit() {
+  if (!error_.ok()) return error_;
+  if (size_ && written_ != *size_) {
+    return Status::InvalidArgument("the blob ended after " + std::to_string(written_) + " of the " +
+                                   std::to_string(*size_) + " bytes announced");
+  }
+  std::string hash = hasher_.HexDigest();
+  if (!expected_.empty() && hash != expected_) {
+    Discard();
+    return Status::InvalidArgument("blob content does not match its hash " + expected_ + " (got " + hash +
+                                   "); the upload was corrupted, retry it");
+  }
+  if (!zstd_) {
+    FERRY_RETURN_IF_ERROR(store_->PutHashed(small_, hash).status());
+    return hash;
+  }
+  Status st = zstd_->Finish(&out_);
+  if (st.ok()) st = WriteCompressed();
+  fd_.Reset();
+  if (st.ok() && !store_->HasLoose(hash)) st = store_->PublishLoose(tmp_, hash);
+  Discard();  // no-op after a rename (the name is gone); removes the file otherwise
+  if (!st.ok()) return st;
+  return hash;
+}
 
 }  // namespace
 

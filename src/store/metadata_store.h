@@ -32,6 +32,14 @@ struct TransitionExtras {
   std::vector<model::Artifact> artifacts;
 };
 
+// A named user: who they are, what they may do, and their token (as SHA-256 hex only).
+struct UserRecord {
+  std::string name;
+  std::string role;  // "admin", "contributor" or "reader" (docs/security.md)
+  std::string token_hash;
+  double created_at = 0;
+};
+
 // What a sweep's parent run keeps besides the run: its definition as the user wrote it (parsed
 // again when the controller loads it) and the submit-time settings.
 struct SweepRecord {
@@ -145,10 +153,11 @@ class MetadataStore {
   // name empty: the latest version of every environment; else every version of that one.
   virtual Result<std::vector<model::RegisteredEnvironment>> ListEnvironments(const std::string& name) = 0;
 
-  // Named users (tokens stored as SHA-256 hex).
-  virtual Status CreateUser(const std::string& name, const std::string& token_hash, double now) = 0;
-  virtual Result<std::string> UserByTokenHash(const std::string& token_hash) = 0;
-  virtual Result<std::vector<std::pair<std::string, double>>> ListUsers() = 0;
+  // Named users. AlreadyExists for a taken name; NotFound for an unknown one.
+  virtual Status CreateUser(const UserRecord& user) = 0;
+  virtual Result<std::vector<UserRecord>> ListUsers() = 0;  // by name
+  virtual Status SetUserRole(const std::string& name, const std::string& role) = 0;
+  virtual Status DeleteUser(const std::string& name) = 0;
 
   // Adds or replaces artifacts of a run.
   virtual Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& files) = 0;

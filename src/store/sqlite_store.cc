@@ -115,6 +115,11 @@ CREATE TABLE metric_rollups(
   any_seq INTEGER NOT NULL, any_step INTEGER NOT NULL, any_time REAL NOT NULL,
   PRIMARY KEY(rid, kid, bucket)) WITHOUT ROWID;
 )sql",
+    // 8: roles (docs/security.md). Users made before roles keep what they could do then:
+    // submit and manage runs.
+    R"sql(
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'contributor';
+)sql",
 };
 
 // Sequence numbers per rollup bucket (as a shift).
@@ -473,33 +478,40 @@ class SqliteMetadataStore final : public MetadataStore {
     return q.Int(0) + 1;
   }
 
-  Status CreateUser(const std::string& name, const std::string& token_hash, double now) override {
+  Status CreateUser(const UserRecord& u) override {
     std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO users VALUES(?,?,?)"));
-    Status s = st.Bind(1, name).Bind(2, token_hash).Bind(3, now).Run();
-    if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("user '" + name + "' exists already");
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO users(name, token_hash, created_at, role) VALUES(?,?,?,?)"));
+    Status s = st.Bind(1, u.name).Bind(2, u.token_hash).Bind(3, u.created_at).Bind(4, u.role).Run();
+    if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("user '" + u.name + "' exists already");
     return s;
   }
 
-  Result<std::string> UserByTokenHash(const std::string& token_hash) override {
+  Result<std::vector<UserRecord>> ListUsers() override {
     std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT name FROM users WHERE token_hash=?"));
-    st.Bind(1, token_hash);
-    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) return Status::NotFound("no user has this token");
-    return st.Text(0);
-  }
-
-  Result<std::vector<std::pair<std::string, double>>> ListUsers() override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT name, created_at FROM users ORDER BY name"));
-    std::vector<std::pair<std::string, double>> out;
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT name, role, token_hash, created_at FROM users ORDER BY name"));
+    std::vector<UserRecord> out;
     for (;;) {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
-      out.emplace_back(st.Text(0), st.Double(1));
+      out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Double(3)});
     }
     return out;
+  }
+
+  Status SetUserRole(const std::string& name, const std::string& role) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("UPDATE users SET role=? WHERE name=?"));
+    FERRY_RETURN_IF_ERROR(st.Bind(1, role).Bind(2, name).Run());
+    if (db_.Changes() == 0) return Status::NotFound("no user '" + name + "'; see 'ferry user list'");
+    return Status::Ok();
+  }
+
+  Status DeleteUser(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("DELETE FROM users WHERE name=?"));
+    FERRY_RETURN_IF_ERROR(st.Bind(1, name).Run());
+    if (db_.Changes() == 0) return Status::NotFound("no user '" + name + "'; see 'ferry user list'");
+    return Status::Ok();
   }
 
   Status PutSnapshot(const std::string& id, int64_t files, int64_t bytes, double now) override {

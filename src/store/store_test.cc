@@ -450,6 +450,64 @@ TEST(BlobStore, PutGetVerify) {
   (void)RemoveAll(dir);
 }
 
+// Streams `content` into a writer in 100,000-byte pieces.
+Result<std::string> WriteInPieces(BlobStore& bs, const std::string& content, const std::string& expected,
+                                  std::optional<uint64_t> size) {
+  auto w = bs.NewWriter(expected, size);
+  for (size_t i = 0; i < content.size(); i += 100000) {
+    FERRY_RETURN_IF_ERROR(w->Append(std::string_view(content).substr(i, 100000)));
+  }
+  return w->Commit();
+}
+
+size_t FilesUnder(const std::string& dir) {
+  size_t n = 0;
+  for (auto& e : std::filesystem::recursive_directory_iterator(dir)) n += e.is_regular_file() ? 1 : 0;
+  return n;
+}
+
+TEST(BlobStore, WritersStreamLargeBlobsAndCheckHashAndSize) {
+  std::string dir = TempDirForBlobs();
+  auto bs = OpenFsBlobStore(dir);
+  ASSERT_TRUE(bs.ok());
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  const std::string hash = Sha256Hex(big);
+  // Wrong hash or wrong size: refused, and nothing (not even a temporary file) is left.
+  auto wrong = WriteInPieces(**bs, big, Sha256Hex("other"), big.size());
+  EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidArgument);
+  auto shorter = WriteInPieces(**bs, big, hash, big.size() + 1);
+  EXPECT_EQ(shorter.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(shorter.status().message().find("ended after"), std::string::npos);
+  auto longer = WriteInPieces(**bs, big, hash, big.size() - 1);
+  EXPECT_EQ(longer.status().code(), StatusCode::kInvalidArgument);
+  {
+    auto abandoned = (*bs)->NewWriter(hash, std::nullopt);
+    ASSERT_TRUE(abandoned->Append(big).ok());
+  }
+  EXPECT_FALSE((*bs)->Has(hash));
+  EXPECT_EQ(FilesUnder(dir + "/tmp"), 0u);
+  // Known and unknown sizes both store it; Size() reads only the frame's header when it can.
+  for (std::optional<uint64_t> size : {std::optional<uint64_t>(big.size()), std::optional<uint64_t>()}) {
+    auto h = WriteInPieces(**bs, big, size ? hash : "", size);
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    EXPECT_EQ(*h, hash);
+  }
+  EXPECT_EQ(*(*bs)->Get(hash), big);
+  EXPECT_EQ(*(*bs)->Size(hash), big.size());
+  EXPECT_EQ(FilesUnder(dir + "/tmp"), 0u);
+  // A small blob written the same way lands in a pack.
+  auto small = WriteInPieces(**bs, "tiny", "", std::nullopt);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(*(*bs)->Size(*small), 4u);
+  ASSERT_TRUE((*bs)->Sync().ok());
+  auto other = OpenFsBlobStore(dir);
+  EXPECT_EQ(*(*other)->Get(*small), "tiny");
+  EXPECT_EQ(*(*other)->Size(hash), big.size());
+  EXPECT_EQ((*other)->Size(Sha256Hex("missing")).status().code(), StatusCode::kNotFound);
+  (void)RemoveAll(dir);
+}
+
 TEST(BlobStore, SmallBlobsArePackedAndVisibleToOthersOnlyAfterSync) {
   std::string dir = TempDirForBlobs();
   auto writer = OpenFsBlobStore(dir);

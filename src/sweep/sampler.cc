@@ -34,16 +34,20 @@ std::vector<Value> RandomPoint(const SweepSpec& s, Random& rng) {
   return point;
 }
 
+// The grid is never listed: trial k gets point k, decoded from k. Its only state is that index,
+// the number of trials so far, which a restarted server reads back from the store.
 class GridSampler final : public Sampler {
  public:
-  explicit GridSampler(const SweepSpec& s) : points_(GridPoints(s.space)) {}
+  explicit GridSampler(const SweepSpec& s)
+      : space_(s.space), size_(GridSize(s.space).value_or(0)) {}
   std::optional<std::vector<Value>> Next(const std::vector<Observation>& trials) override {
-    if (trials.size() >= points_.size()) return std::nullopt;
-    return points_[trials.size()];
+    if (trials.size() >= size_) return std::nullopt;
+    return GridPoint(space_, trials.size());
   }
 
  private:
-  std::vector<std::vector<Value>> points_;
+  std::vector<Parameter> space_;
+  uint64_t size_;  // 0 past kMaxGridPoints, which ParseSweepSpec refuses
 };
 
 class RandomSampler final : public Sampler {
@@ -478,13 +482,46 @@ std::vector<double> Targets(const std::vector<double>& raw) {
   return y;
 }
 
-std::optional<std::vector<Value>> BayesianSampler::Next(const std::vector<Observation>& trials) {
-  Random rng = TrialRandom(s_.seed, trials.size());
+}  // namespace
+
+std::vector<Observation> ModelTrials(const std::vector<Observation>& all, bool maximize) {
+  if (all.size() <= kModelMax) return all;
+  const double sign = maximize ? -1 : 1;
+  std::vector<size_t> observed;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].metric) observed.push_back(i);
+  }
+  auto target = [&](size_t i) {  // minimised; a diverged metric is the worst
+    const double m = *all[i].metric;
+    return std::isfinite(m) ? sign * m : std::numeric_limits<double>::infinity();
+  };
+  std::stable_sort(observed.begin(), observed.end(),
+                   [&](size_t a, size_t b) { return target(a) < target(b); });
+  std::vector<bool> keep(all.size(), false);
+  for (size_t k = 0; k < std::min(observed.size(), kModelMax / 2); ++k) keep[observed[k]] = true;
+  size_t kept = std::min(observed.size(), kModelMax / 2);
+  for (size_t i = all.size(); i-- > 0 && kept < kModelMax;) {
+    if (!keep[i]) keep[i] = true, ++kept;
+  }
+  std::vector<Observation> out;
+  out.reserve(kModelMax);
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (keep[i]) out.push_back(all[i]);
+  }
+  return out;
+}
+
+namespace {
+
+std::optional<std::vector<Value>> BayesianSampler::Next(const std::vector<Observation>& history) {
+  Random rng = TrialRandom(s_.seed, history.size());
   const size_t d = s_.space.size();
   const size_t initial = std::max<size_t>(3, d + 1);
   size_t observed = 0;
-  for (const auto& t : trials) observed += t.metric ? 1 : 0;
+  for (const auto& t : history) observed += t.metric ? 1 : 0;
   if (observed < initial) return RandomPoint(s_, rng);  // a space-filling start, then the model
+  const std::vector<Observation> trials =
+      ModelTrials(history, s_.primary_metric_goal == "Maximize");
   // Targets, minimised: a metric that is not finite (a diverged run) counts as the worst
   // seen; running trials are "constant liars" at the mean of the observed ones.
   const double sign = s_.primary_metric_goal == "Maximize" ? -1 : 1;

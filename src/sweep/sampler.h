@@ -5,7 +5,8 @@
 //   - random: trial k's values come from a generator seeded with (seed, k);
 //   - bayesian: after max(3, parameters + 1) random trials, a Gaussian process (Matérn 5/2 with a
 //     length scale per parameter, an amplitude and a noise, chosen by maximising the marginal
-//     likelihood with mild priors, by L-BFGS; from at most 80 of the trials) on the parameters
+//     likelihood with mild priors, by L-BFGS; from at most 80 of the trials; conditioned on at
+//     most kModelMax of them, see ModelTrials) on the parameters
 //     mapped to [0, 1] (log scale for the log expressions, the normal's CDF for the normal ones,
 //     quantised on output, choices by index) and on the metric with its worse half replaced by
 //     ranks (so diverged trials do not flatten the model); the logarithm of expected
@@ -36,6 +37,14 @@ class Sampler {
 };
 
 std::unique_ptr<Sampler> MakeSampler(const SweepSpec& spec);
+
+// The trials the Bayesian model conditions on (its matrices are n x n and its work n^3, so
+// warm start and long sweeps must not make n unbounded): all of them up to kModelMax, else the
+// best kModelMax / 2 observed ones (a metric that is not finite counts as the worst) and the
+// most recent to fill the rest (running trials, whose liars spread concurrent trials apart,
+// are among the most recent), in their order. Exposed for tests.
+inline constexpr size_t kModelMax = 500;
+std::vector<Observation> ModelTrials(const std::vector<Observation>& all, bool maximize);
 
 // The position of a value on the parameter's [0, 1] axis (what the Bayesian model sees), and back.
 double ToUnit(const Parameter& p, const Value& v);

@@ -3,11 +3,12 @@
 // beating random search on a smooth function (minimising and maximising), concurrent trials
 // spread apart, a pure function of the history, every expression's values valid, diverged
 // and constant metrics taken in stride.
+#include "sweep/sampler.h"
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
-
-#include "sweep/sampler.h"
 
 namespace ferry::sweep {
 namespace {
@@ -45,6 +46,29 @@ TEST(GridSampler, WalksTheGridThenStops) {
     trials.push_back({*p, 1.0});
   }
   EXPECT_EQ(seen, (std::vector<std::string>{"x1", "x2", "y1", "y2"}));
+}
+
+TEST(GridSampler, WalksAHugeGridLazilyAndResumesFromTheTrialCount) {
+  // 100^9 = 1e18 points: listing them is what made the CLI and the server run out of memory.
+  std::vector<Parameter> space;
+  for (int k = 0; k < 9; ++k) {
+    std::vector<std::string> texts;
+    for (int i = 0; i < 100; ++i) texts.push_back(std::to_string(i));
+    space.push_back(Choice("--p" + std::to_string(k), texts));
+  }
+  auto s = MakeSampler(Spec("grid", space));
+  std::vector<Observation> trials;
+  for (int i = 0; i < 3; ++i) trials.push_back({*s->Next(trials), std::nullopt});
+  EXPECT_EQ(trials[2].point[8].text, "2");  // the last parameter varies fastest
+  EXPECT_EQ(trials[2].point[7].text, "0");
+  // Its only state is the index, the number of trials so far: a sampler made after a restart
+  // and given the stored trials goes on at the same point.
+  auto after_restart = MakeSampler(Spec("grid", space));
+  std::vector<Observation> first2(trials.begin(), trials.begin() + 2);
+  EXPECT_EQ((*after_restart->Next(first2))[8].text, trials[2].point[8].text);
+  std::vector<Observation> many(250, trials[0]);  // the 251st point: 2 x 100 + 50
+  auto p = *after_restart->Next(many);
+  EXPECT_EQ(p[6].text + " " + p[7].text + " " + p[8].text, "0 2 50");
 }
 
 TEST(RandomSampler, TrialKIsAPureFunctionOfSeedAndK) {
@@ -149,6 +173,43 @@ TEST(BayesianSampler, IsAPureFunctionOfSpecAndHistory) {
   EXPECT_EQ(text(*a->Next(trials)), next);
   auto other = MakeSampler(Spec("bayesian", space, 12));
   EXPECT_NE(text(*other->Next(trials)), next);  // another seed, other candidates
+}
+
+TEST(BayesianSampler, ConditionsOnABoundedSetOfTrials) {
+  // Warm start from several sweeps, or a long sweep: 1,200 observations and 10 running trials.
+  std::vector<Parameter> space = {P("--x", Expression::kUniform, {0, 1}),
+                                  P("--y", Expression::kUniform, {0, 1})};
+  std::vector<Observation> history;
+  for (int i = 0; i < 1210; ++i) {
+    const double x = (i % 37) / 37.0, y = (i % 41) / 41.0;
+    const double v = std::pow(x - 0.3, 2) + std::pow(y - 0.6, 2);
+    history.push_back({{{FormatNumber(x), x, true}, {FormatNumber(y), y, true}},
+                       i >= 1200 ? std::nullopt
+                       : i == 7  ? std::optional<double>(std::nan(""))
+                                 : std::optional(v)});
+  }
+  const auto kept = ModelTrials(history, /*maximize=*/false);
+  ASSERT_EQ(kept.size(), kModelMax);
+  // The best half by the goal...
+  std::vector<double> values;
+  for (const auto& t : history) {
+    if (t.metric && std::isfinite(*t.metric)) values.push_back(*t.metric);
+  }
+  std::sort(values.begin(), values.end());
+  size_t best_kept = 0;
+  for (const auto& t : kept)
+    best_kept += t.metric && *t.metric <= values[kModelMax / 2 - 1] ? 1 : 0;
+  EXPECT_GE(best_kept, kModelMax / 2);
+  // ...and the most recent, running ones included, in their order; a diverged one is the worst.
+  EXPECT_FALSE(kept.back().metric.has_value());
+  EXPECT_EQ(kept.back().point[0].text, history.back().point[0].text);
+  for (const auto& t : kept) EXPECT_FALSE(t.metric && std::isnan(*t.metric));
+  EXPECT_EQ(
+      ModelTrials(std::vector<Observation>(history.begin(), history.begin() + 20), false).size(),
+      20u);
+  // The sampler conditions on them and suggests a point of the space.
+  auto p = *MakeSampler(Spec("bayesian", space))->Next(history);
+  EXPECT_TRUE(p[0].number >= 0 && p[0].number <= 1 && p[1].number >= 0 && p[1].number <= 1);
 }
 
 TEST(BayesianSampler, SuggestsValidValuesOfEveryExpression) {

@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 
@@ -48,22 +49,39 @@ class Parser {
     return v;
   }
 
-  Result<int> Int(const YAML::Node& n, const std::string& field, int min) const {
+  // An integer in [min, max]; `why_max` says where max comes from when it is not int's own.
+  Result<int> Int(const YAML::Node& n, const std::string& field, int min, int max = INT_MAX,
+                  const std::string& why_max = "") const {
     long long v;
     if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) {
       return Error(n, field, "expected an integer, got '" + (n.IsScalar() ? n.Scalar() : std::string("?")) + "'");
     }
     if (v < min) return Error(n, field, "must be at least " + std::to_string(min) + ", got " + std::to_string(v));
+    if (v > max) {
+      return Error(
+          n, field,
+          "must be at most " + std::to_string(max) + ", got " + std::to_string(v) + why_max);
+    }
     return static_cast<int>(v);
   }
 
-  Result<Parameter> Param(const YAML::Node& n, size_t i) const {
+  // *space_bytes: names and choice texts of the space so far (kMaxSpaceBytes).
+  Result<Parameter> Param(const YAML::Node& n, size_t i, size_t* space_bytes) const {
     const std::string f = "sampling.parameter_space[" + std::to_string(i) + "]";
     if (!n.IsMap()) return Error(n, f, "expected a mapping with name, expression and values");
     Parameter p;
     if (!n["name"] || !n["name"].IsScalar() || n["name"].Scalar().empty()) {
       return Error(n, f + ".name", "required: the argument as the script takes it, e.g. --learning_rate");
     }
+    auto spend = [&](const YAML::Node& at, size_t bytes) -> Status {
+      *space_bytes += bytes;
+      if (*space_bytes <= kMaxSpaceBytes) return Status::Ok();
+      return Error(at, f,
+                   "the parameter space's names and values add up to more than " +
+                       std::to_string(kMaxSpaceBytes) +
+                       " bytes (YAML aliases repeat their text); use fewer or shorter values");
+    };
+    FERRY_RETURN_IF_ERROR(spend(n["name"], n["name"].Scalar().size()));
     p.name = n["name"].Scalar();
     std::string expr = n["expression"] && n["expression"].IsScalar() ? n["expression"].Scalar() : "";
     const ExprInfo* info = nullptr;
@@ -82,8 +100,16 @@ class Parser {
       return Error(values ? values : n, f + ".values", "expected a non-empty list for " + p.name);
     }
     if (p.expression == Expression::kChoice) {
+      if (values.size() > kMaxChoices) {
+        return Error(values, f + ".values",
+                     "choice (" + p.name + ") has " + std::to_string(values.size()) +
+                         " values, more than the limit of " + std::to_string(kMaxChoices) +
+                         "; use randint, uniform or quniform for a range");
+      }
+      p.choices.reserve(values.size());
       for (const auto& v : values) {
         if (!v.IsScalar()) return Error(v, f + ".values", "choices must be numbers or strings");
+        FERRY_RETURN_IF_ERROR(spend(v, v.Scalar().size()));
         Value val;
         val.text = v.Scalar();
         double d;
@@ -110,6 +136,12 @@ class Parser {
                         p.expression == Expression::kLognormal || p.expression == Expression::kQlognormal;
     if (p.expression == Expression::kRandint && (p.args[0] < 1 || p.args[0] != std::floor(p.args[0]))) {
       return Error(values, f + ".values", "randint (" + p.name + ") takes a whole upper bound >= 1");
+    }
+    if (p.expression == Expression::kRandint && p.args[0] > kMaxRandintUpper) {
+      return Error(values, f + ".values",
+                   "randint (" + p.name + "): the upper bound " + FormatNumber(p.args[0]) +
+                       " is more than 2^53 = 9007199254740992, past which integers are not exact; "
+                       "use uniform");
     }
     if (!normal && p.args.size() >= 2 && !(p.args[0] < p.args[1])) {
       return Error(values, f + ".values", std::string(info->name) + " (" + p.name + "): low must be below high");
@@ -241,31 +273,60 @@ Value Sample(const Parameter& p, Random& rng) {
   return {FormatNumber(v), v, true};
 }
 
-std::vector<std::vector<Value>> GridPoints(const std::vector<Parameter>& space) {
-  std::vector<std::vector<Value>> out = {{}};
+std::optional<uint64_t> GridSize(const std::vector<Parameter>& space) {
+  uint64_t size = 1;
   for (const auto& p : space) {
-    std::vector<std::vector<Value>> next;
-    for (const auto& prefix : out) {
-      for (const auto& c : p.choices) {
-        auto row = prefix;
-        row.push_back(c);
-        next.push_back(std::move(row));
-      }
+    if (__builtin_mul_overflow(size, static_cast<uint64_t>(p.choices.size()), &size) ||
+        size > kMaxGridPoints) {
+      return std::nullopt;
     }
-    out = std::move(next);
   }
-  return out;
+  return size;
 }
 
-Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& file_name,
-                                 const ParseOptions& options) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(file_name + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+std::vector<Value> GridPoint(const std::vector<Parameter>& space, uint64_t index) {
+  std::vector<Value> point(space.size());
+  for (size_t k = space.size(); k-- > 0;) {
+    const uint64_t radix = space[k].choices.size();
+    point[k] = space[k].choices[index % radix];
+    index /= radix;
   }
+  return point;
+}
+
+std::string GridSizeText(const std::vector<Parameter>& space) {
+  std::string factors;
+  double log10_size = 0;
+  uint64_t exact = 1;
+  bool overflow = false;
+  for (size_t k = 0; k < space.size();) {
+    const size_t n = space[k].choices.size();
+    size_t run = 1;  // equal neighbours are written as a power
+    while (k + run < space.size() && space[k + run].choices.size() == n) ++run;
+    factors += (factors.empty() ? "" : " x ") + std::to_string(n) +
+               (run > 1 ? "^" + std::to_string(run) : "");
+    for (size_t i = 0; i < run; ++i) {
+      log10_size += std::log10(static_cast<double>(n));
+      overflow = overflow || __builtin_mul_overflow(exact, static_cast<uint64_t>(n), &exact);
+    }
+    k += run;
+  }
+  std::string total;
+  if (!overflow) {
+    total = std::to_string(exact);
+  } else {  // 2 significant digits: "1e24", "2.5e24"
+    int exponent = static_cast<int>(std::floor(log10_size));
+    double mantissa = std::round(std::pow(10.0, log10_size - exponent) * 10) / 10;
+    if (mantissa >= 10) mantissa = 1, ++exponent;
+    total = FormatNumber(mantissa) + "e" + std::to_string(exponent);
+  }
+  return factors == total ? total : factors + " = " + total;
+}
+
+namespace {
+
+Result<SweepSpec> Parse(const YAML::Node& root, const std::string& file_name,
+                        const ParseOptions& options) {
   Parser p(file_name);
   if (!root.IsMap()) return Status::InvalidArgument(file_name + ": expected a mapping (sampling, policy, ...)");
   SweepSpec s;
@@ -297,8 +358,14 @@ Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& fil
   if (!space || !space.IsSequence() || space.size() == 0) {
     return p.Error(space ? space : sampling, "sampling.parameter_space", "required: a list of parameters");
   }
+  if (space.size() > kMaxParameters) {
+    return p.Error(space, "sampling.parameter_space",
+                   std::to_string(space.size()) + " parameters, more than the limit of " +
+                       std::to_string(kMaxParameters));
+  }
+  size_t space_bytes = 0;
   for (size_t i = 0; i < space.size(); ++i) {
-    FERRY_ASSIGN_OR_RETURN(Parameter param, p.Param(space[i], i));
+    FERRY_ASSIGN_OR_RETURN(Parameter param, p.Param(space[i], i, &space_bytes));
     for (const auto& other : s.space) {
       if (other.name == param.name) {
         return p.Error(space[i], "sampling.parameter_space[" + std::to_string(i) + "].name",
@@ -406,16 +473,38 @@ Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& fil
                    "'" + (goal && goal.IsScalar() ? goal.Scalar() : std::string()) + "' is not allowed; use Maximize or Minimize");
   }
   s.primary_metric_goal = g == "maximize" ? "Maximize" : "Minimize";
-  size_t grid = 0;
-  if (s.sampling == "grid") grid = GridPoints(s.space).size();
+  // A grid is counted, never listed: its trials are its first max_total_runs points in order.
+  uint64_t grid = 0;
+  if (s.sampling == "grid") {
+    const std::string what = "grid sampling over " + std::to_string(s.space.size()) + " parameter" +
+                             (s.space.size() == 1 ? "" : "s") + " has " + GridSizeText(s.space) +
+                             " points";
+    auto size = GridSize(s.space);
+    if (!size) {
+      return p.Error(space, "sampling.parameter_space",
+                     what + ", more than the limit of 2^63-1 (about 9.2e18); " +
+                         "use random sampling or fewer choices");
+    }
+    grid = *size;
+    if (!root["max_total_runs"] && grid > static_cast<uint64_t>(kMaxTotalRuns)) {
+      return p.Error(root, "max_total_runs",
+                     what + ", more than a sweep may run (max_total_runs is at most " +
+                         std::to_string(kMaxTotalRuns) +
+                         "); set max_total_runs to run the first ones in grid order, " +
+                         "or use random sampling or fewer choices");
+    }
+  }
+  const std::string why_max =
+      " (a sweep runs at most " + std::to_string(kMaxTotalRuns) + " trials)";
   if (root["max_total_runs"]) {
-    FERRY_ASSIGN_OR_RETURN(s.max_total_runs, p.Int(root["max_total_runs"], "max_total_runs", 1));
+    FERRY_ASSIGN_OR_RETURN(s.max_total_runs, p.Int(root["max_total_runs"], "max_total_runs", 1,
+                                                   kMaxTotalRuns, why_max));
   } else if (s.sampling == "grid") {
     s.max_total_runs = static_cast<int>(grid);
   } else {
     return p.Error(root, "max_total_runs", "required for " + s.sampling + " sampling");
   }
-  if (s.sampling == "grid" && static_cast<size_t>(s.max_total_runs) > grid) {
+  if (s.sampling == "grid" && static_cast<uint64_t>(s.max_total_runs) > grid) {
     s.max_total_runs = static_cast<int>(grid);  // the grid is all there is
   }
   if (root["max_concurrent_runs"]) {
@@ -427,6 +516,28 @@ Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& fil
     FERRY_ASSIGN_OR_RETURN(s.max_duration_minutes, p.Int(root["max_duration_minutes"], "max_duration_minutes", 1));
   }
   return s;
+}
+
+}  // namespace
+
+Result<SweepSpec> ParseSweepSpec(const std::string& text, const std::string& file_name,
+                                 const ParseOptions& options) {
+  if (text.size() > kMaxSpecBytes) {
+    return Status::InvalidArgument(file_name + ": the sweep file has " +
+                                   std::to_string(text.size()) + " bytes, more than the limit of " +
+                                   std::to_string(kMaxSpecBytes / 1024) +
+                                   " KiB; a sweep file lists parameters, not data");
+  }
+  // yaml-cpp reports syntax errors (and nesting past its depth limit) by exception, and so do
+  // some accessors on nodes of an unexpected kind: all of them are a bad file, never a crash.
+  try {
+    const YAML::Node root = YAML::Load(text);
+    return Parse(root, file_name, options);
+  } catch (const YAML::Exception& e) {
+    if (e.mark.is_null()) return Status::InvalidArgument(file_name + ": " + e.msg);
+    return Status::InvalidArgument(file_name + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
 }
 
 std::string ParamKey(const std::string& name) {

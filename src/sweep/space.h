@@ -4,7 +4,9 @@
 // library's distributions, which are implementation-defined).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,20 @@ Value Sample(const Parameter& p, Random& rng);
 // Text of a number as a script argument: integers without ".0", others shortest round-trip.
 std::string FormatNumber(double v);
 
+// Limits that keep a sweep file from making the CLI or the server allocate without bound
+// (docs/sweeps.md, "Limits"); ParseSweepSpec refuses a file past any of them, naming it.
+inline constexpr size_t kMaxSpecBytes = 256 * 1024;  // the file's text
+inline constexpr size_t kMaxParameters = 100;        // entries of sampling.parameter_space
+inline constexpr size_t kMaxChoices = 10000;         // values of one choice parameter
+// Names and choice texts as parsed, summed: a YAML alias repeats its anchor's text without
+// costing text, so this is checked apart from the file's size.
+inline constexpr size_t kMaxSpaceBytes = 1024 * 1024;
+inline constexpr int kMaxTotalRuns = 10000;  // max_total_runs: trials of one sweep
+// A grid's combinations: counted and indexed in 63 bits (its trials are max_total_runs of them,
+// taken in order, so the limit is about counting safely, not about what runs).
+inline constexpr uint64_t kMaxGridPoints = INT64_MAX;
+inline constexpr double kMaxRandintUpper = 9007199254740992.0;  // 2^53: exact in a double
+
 struct SweepSpec {
   std::string sampling = "random";  // random | grid | bayesian
   uint64_t seed = 0;
@@ -106,7 +122,14 @@ Status CheckFixedArguments(const SweepSpec& spec, const std::vector<std::string>
 // The value of the parameter that a trial got as `text` (reading a trial back from the store).
 Result<Value> ValueFromText(const Parameter& p, const std::string& text);
 
-// Grid sampling: every combination, in row-major order of the parameters as written.
-std::vector<std::vector<Value>> GridPoints(const std::vector<Parameter>& space);
+// Grid sampling over choice parameters, never materialised. The grid's size is the product of
+// the parameters' numbers of choices; nullopt when it is more than kMaxGridPoints (counted with
+// checked multiplication, so it never overflows).
+std::optional<uint64_t> GridSize(const std::vector<Parameter>& space);
+// Grid point `index` (< GridSize) by mixed-radix decoding: the points in row-major order of the
+// parameters as written (the last one varies fastest), as nested loops would list them.
+std::vector<Value> GridPoint(const std::vector<Parameter>& space, uint64_t index);
+// The sizes of a grid for messages: "100^12 = 1e24", "3 x 2 = 6", "100^11 x 3 = 3e22".
+std::string GridSizeText(const std::vector<Parameter>& space);
 
 }  // namespace ferry::sweep

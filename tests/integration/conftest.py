@@ -233,6 +233,14 @@ class Workspace:
                 pass
         return status, raw, hdrs
 
+    def agent_token(self, run_id: str) -> str:
+        """The token of run_id's agent (an HMAC of the run id under the workspace secret)."""
+        import hashlib
+        import hmac
+
+        secret = (self.home / "secret").read_text().strip()
+        return hmac.new(secret.encode(), f"run:{run_id}".encode(), hashlib.sha256).hexdigest()
+
     def run(self, run_id: str) -> dict:
         status, body, _ = self.api("GET", f"/runs/{run_id}")
         assert status == 200, body

@@ -155,11 +155,7 @@ def test_cli_autostarts_server(bare_home, src):
 
 
 def run_token(ws: Workspace, run_id: str) -> str:
-    import hashlib
-    import hmac
-
-    secret = (ws.home / "secret").read_text().strip()
-    return hmac.new(secret.encode(), f"run:{run_id}".encode(), hashlib.sha256).hexdigest()
+    return ws.agent_token(run_id)
 
 
 def test_agent_over_http_without_the_blob_store(make_workspace, src):

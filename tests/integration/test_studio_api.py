@@ -126,10 +126,12 @@ def test_run_stream_of_a_finished_run_downsamples_and_tails_the_log(workspace, s
 def test_run_stream_sends_every_ranks_log(workspace, src):
     write(src / "one.py", "print('rank zero', flush=True)\n")
     run_id, _ = workspace.submit(src, "one.py", wait=True)
-    # Worker ranks post their own streams (as their agents do on a multi-node target).
+    # Worker ranks post their own streams (as their agents do on a multi-node target; an
+    # agent's final flush is taken just after the run ended).
+    agent = {"Content-Type": "text/plain", "Authorization": f"Bearer {workspace.agent_token(run_id)}"}
     for rank, text in ((1, "worker one\n"), (3, "worker three\n")):
         status, body, _ = workspace.api("POST", f"/runs/{run_id}/logs?rank={rank}&offset=0", data=text,
-                                        headers={"Content-Type": "text/plain"})
+                                        headers=agent, auth=False)
         assert status == 200, body
     events = sse(workspace, f"/runs/{run_id}/stream")
     logs = {d["rank"]: d["text"] for e, d in events if e == "log"}

@@ -4,6 +4,8 @@ local target, early termination observed on real processes, a server killed mid-
 from __future__ import annotations
 
 import re
+import resource
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -312,3 +314,87 @@ def test_warm_start_seeds_a_bayesian_sweep_with_earlier_trials(workspace, src):
     _, r = submit(workspace, src, "--warm-start", first, check=False)
     assert r.returncode != 0
     assert f"warm start from '{first}': it optimised 'Accuracy' (Maximize), this sweep 'Loss' (Maximize)" in r.stderr
+
+
+def grid_of(params: int, extra: str = "") -> str:
+    """A grid of `params` parameters with 100 choices each (100^params points)."""
+    values = ", ".join(str(i) for i in range(100))
+    space = "".join(f"  - {{name: --p{k}, expression: choice, values: [{values}]}}\n" for k in range(params))
+    return (f"sampling:\n  type: grid\n  parameter_space:\n{space}primary_metric_name: Accuracy\n"
+            f"primary_metric_goal: Maximize\n{extra}")
+
+
+def vm_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def test_a_huge_grid_is_refused_naming_its_sizes_in_bounded_memory(workspace, src):
+    # 12 parameters x 100 choices = 1e24 points with max_total_runs 2: the CLI used to list the
+    # grid until the kernel killed it (23 GB) and the server threw std::bad_alloc.
+    setup(src, grid_of(12, "max_total_runs: 2\n"))
+    message = ("field 'sampling.parameter_space': grid sampling over 12 parameters has 100^12 = 1e24 points, more "
+               "than the limit of 2^63-1 (about 9.2e18); use random sampling or fewer choices")
+    gib = 1 << 30
+    # The CLI, in at most 1 GiB of address space (listing the grid dies of bad_alloc in it).
+    r = subprocess.run([str(workspace.ferry), "--home", str(workspace.home), "run", "submit-hyperdrive", "-e", "hd",
+                        "-c", "local", "--hyperdrive-configuration-name", "hdconfig", "-d", str(src)],
+                       capture_output=True, text=True, timeout=120,
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (gib, gib)))
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert f"hdconfig.yml:4:3: {message}" in r.stderr, r.stderr
+    # The server, allowed 512 MiB more address space than it has, answers 400 and stays up.
+    pid = workspace.proc.pid
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_AS)
+    resource.prlimit(pid, resource.RLIMIT_AS, (vm_kib(pid, "VmSize") * 1024 + gib // 2, hard))
+    try:
+        status, body, _ = workspace.api("POST", "/sweeps", json={
+            "script": "train.py", "snapshot_id": "0" * 64,
+            "sweep": {"spec": grid_of(12, "max_total_runs: 2\n"), "spec_file": "x.yml"}})
+        assert status == 400, body
+        assert f"x.yml:4:3: {message}" in body["error"]["message"], body
+        assert workspace.api("GET", "/health", auth=False)[0] == 200
+        assert vm_kib(pid, "VmHWM") < 512 * 1024  # peak resident memory over the server's life
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_AS, (soft, hard))
+    assert workspace.run_count() == 0
+    # A grid that may run but whose size would be max_total_runs' default is refused naming it.
+    setup(src, grid_of(3))
+    _, r = submit(workspace, src, check=False)
+    assert r.returncode == 1
+    assert ("field 'max_total_runs': grid sampling over 3 parameters has 100^3 = 1000000 points, more than a sweep "
+            "may run (max_total_runs is at most 10000)") in r.stderr, r.stderr
+    # A sweep file that is not one is not read.
+    (src / "big.yml").write_bytes(b"#" * (300 * 1024))
+    _, r = submit(workspace, src, check=False, hd=str(src / "big.yml"))
+    assert r.returncode == 1
+    assert "sweep file '" + str(src / "big.yml") + "': it has 307200 bytes, more than the limit of 256 KiB" in r.stderr, \
+        r.stderr
+    assert workspace.run_count() == 0
+
+
+def test_a_grid_of_1e18_points_runs_its_first_points_in_order(workspace, src):
+    setup(src, grid_of(9, "max_total_runs: 2\nmax_concurrent_runs: 1\n"))
+    (src / "train.py").write_text("from ferry import Run\nRun.get_context().log('Accuracy', 0.5)\n")
+    sweep_id, r = submit(workspace, src, "--wait")
+    assert sweep_id and r.returncode == 0, r.stderr
+    s = sweep(workspace, sweep_id)
+    assert s["status"] == "Completed" and s["sweep"]["max_total_runs"] == 2, s
+    points = [[t["parameters"][f"--p{k}"] for k in range(9)] for t in s["trials"]]
+    assert points == [["0"] * 9, ["0"] * 8 + ["1"]], points  # the last parameter varies fastest
+
+
+def test_sdk_choice_refuses_a_range_past_the_limit_before_listing_it():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+    from ferry.hyperdrive import choice
+
+    assert choice(range(3)) == ("choice", [0, 1, 2])
+    for values in (range(10**12), range(10**30), list(range(10001))):
+        try:
+            choice(values)
+        except ValueError as e:
+            assert "more than the limit of 10000 values of one choice" in str(e), e
+        else:
+            raise AssertionError(f"choice accepted {len(values) if len(values) < 10**6 else 'a huge range'}")
