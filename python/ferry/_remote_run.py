@@ -23,6 +23,41 @@ def _iso(t: float) -> "Optional[str]":
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _hex(c: str) -> int:
+    return "0123456789abcdef".find(c.lower()) if len(c) == 1 else -1
+
+
+def local_name(path: str) -> str:
+    """The file name an artifact path stands for. Artifact paths carry any bytes as UTF-8 text
+    (docs/local-target.md#artifacts): ``\\xNN`` is the byte NN, ``\\\\`` a backslash, and a
+    backslash followed by anything else stands for itself. Returned as ``os.fsdecode`` of those
+    bytes (bytes that are not UTF-8 become surrogates), which every ``os`` function writes back
+    as the exact bytes.
+
+    :raises FerryError: when the bytes are not a safe relative path (absolute, ``..``, NUL).
+    """
+    out = bytearray()
+    i, n = 0, len(path)
+    while i < n:
+        c = path[i]
+        if c == "\\" and i + 1 < n:
+            if path[i + 1] == "\\":
+                out += b"\\"
+                i += 2
+                continue
+            if path[i + 1] == "x" and i + 3 < n and _hex(path[i + 2]) >= 0 and _hex(path[i + 3]) >= 0:
+                out.append(_hex(path[i + 2]) * 16 + _hex(path[i + 3]))
+                i += 4
+                continue
+        out += c.encode("utf-8", "surrogatepass")
+        i += 1
+    raw = bytes(out)
+    parts = raw.split(b"/")
+    if raw.startswith(b"/") or b"\0" in raw or any(p in (b"", b".", b"..") for p in parts):
+        raise FerryError(f"refusing artifact {path!r}: not a safe relative path", 400, "InvalidArgument")
+    return os.fsdecode(raw)
+
+
 def list_runs(c: Client, **params: "Any") -> "Iterator[Dict[str, Any]]":
     """GET /runs page by page (newest first)."""
     offset = 0
@@ -103,9 +138,10 @@ def download_file(c: Client, run_id: str, name: str, output_file_path: "Optional
     if name not in (names if names is not None else file_names(c, run_id)):
         raise FerryError(f"run '{run_id}' has no file '{name}'; see get_file_names()", 404, "NotFound")
     data, _ = c.raw("GET", f"/runs/{run_id}/artifacts/content", params={"path": name})
-    dest = output_file_path or os.path.basename(name)
+    base = os.path.basename(local_name(name))
+    dest = output_file_path or base
     if os.path.isdir(dest):
-        dest = os.path.join(dest, os.path.basename(name))
+        dest = os.path.join(dest, base)
     parent = os.path.dirname(os.path.abspath(dest))
     os.makedirs(parent, exist_ok=True)
     tmp = dest + ".part"
@@ -124,7 +160,7 @@ def download_files(c: Client, run_id: str, prefix: "Optional[str]", output_direc
         if prefix and not name.startswith(prefix):
             continue
         rel = name if append_prefix or not prefix else name[len(prefix):].lstrip("/")
-        out.append(download_file(c, run_id, name, os.path.join(root, rel), names))
+        out.append(download_file(c, run_id, name, os.path.join(root, local_name(rel)), names))
     return out
 
 

@@ -17,12 +17,20 @@ Every record (or batch of complete lines) is written with a single
 ``os.write`` on an ``O_APPEND`` descriptor, so nothing is buffered in the
 process and concurrent writers never interleave inside a line.
 
+Logging never raises into the training script because of the file: when a
+write fails (a full disk: ``ENOSPC``), one warning goes to stderr and the
+records that could not be written are counted; once writing works again (or at
+exit) the count is written as the tag ``ferry.dropped_metric_points``, so the
+run shows how many points it lost. A line a failed write left unfinished is
+ended first (the agent skips it as malformed).
+
 This module deliberately avoids importing ``json`` (or anything heavy) so that
 ``import ferry`` stays cheap; JSON string escaping is done by hand.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import threading
@@ -47,7 +55,18 @@ _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 
 _BATCH_LINES = 512  # lines per os.write for log_list
 
 _time = time.time
+#: The tag that carries how many records (points, tag lines) a run could not write.
+DROPPED_TAG = "ferry.dropped_metric_points"
 _NONFINITE = {"nan": '"nan"', "inf": '"inf"', "-inf": '"-inf"'}
+
+
+def _warn(text: str) -> None:
+    """Writes to stderr; a failing stderr (a full disk under the run's log) is not the script's problem."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _json_str(s: str) -> str:
@@ -194,6 +213,13 @@ class Run:
         self._rows_lock = threading.Lock()
         self._metrics: "Dict[str, List[Number]]" = {}
         self._tags: "Dict[str, str]" = {}
+        # Write failures (see the module docstring); changed under _trouble_lock only.
+        self._trouble = False  # a write failed and the count is not on file yet
+        self._trouble_lock = threading.Lock()
+        self._torn = False  # the file may end inside a line
+        self._dropped = 0  # records not written, in all
+        self._reported = 0  # the count last written as the tag
+        self._warned = False
 
     # ------------------------------------------------------------------ bound runs
     @classmethod
@@ -338,14 +364,96 @@ class Run:
 
             _remote_run.log_lines(self._client(), self._id, line)
             return
-        fd = self._fd
-        if fd < 0:
-            fd = self._open()
         data = line.encode("utf-8", "surrogatepass")
-        n = os.write(fd, data)
-        while n < len(data):  # only on disk-full style short writes
-            data = data[n:]
+        if self._trouble:
+            self._write_after_failure(data)
+            return
+        whole = True
+        try:
+            fd = self._fd
+            if fd < 0:
+                fd = self._open()
             n = os.write(fd, data)
+            while n < len(data):  # only on disk-full style short writes
+                whole = False
+                data = data[n:]
+                n = os.write(fd, data)
+        except OSError as e:
+            with self._trouble_lock:
+                self._failed(e, data, torn=not whole)
+
+    def _failed(self, err: OSError, unwritten: bytes, torn: bool) -> None:
+        """Counts the records in ``unwritten`` as dropped; warns once. Under _trouble_lock."""
+        self._trouble = True
+        self._torn = self._torn or torn
+        self._dropped += max(1, unwritten.count(b"\n"))
+        if err.errno == errno.EBADF:  # the descriptor was closed under us: open it again next time
+            self._fd = -1
+        if self._warned:
+            return
+        self._warned = True
+        import atexit
+
+        atexit.register(self._report_dropped)
+        _warn(
+            f"ferry: warning: cannot write metrics to {self._path}: {err}; points are dropped "
+            f"(and counted in the run's tag {DROPPED_TAG}) until writing works again\n"
+        )
+
+    def _write_after_failure(self, data: bytes) -> None:
+        """The careful path after a failed write: ends a torn line first, and once writing works
+        again puts the dropped count on file as the tag."""
+        with self._trouble_lock:
+            head = b"\n" if self._torn else b""
+            blob = head + data
+            done, err = self._write_fully(blob)
+            if err is not None:
+                self._torn = (done > 0 and blob[done - 1 : done] != b"\n") or (done == 0 and self._torn)
+                self._failed(err, data[max(0, done - len(head)) :], torn=False)
+                return
+            self._torn = False
+            self._put_dropped_count()
+
+    def _put_dropped_count(self) -> bool:
+        """Writes the dropped count as the tag if it changed. Under _trouble_lock."""
+        if self._dropped != self._reported:
+            count = self._dropped
+            tag = ('{"tags":{' + _json_str(DROPPED_TAG) + ':"%d"}}\n' % count).encode()
+            done, err = self._write_fully(tag)
+            if err is not None:
+                self._torn = done > 0
+                return False
+            self._reported = count
+        self._trouble = False
+        return True
+
+    def _write_fully(self, data: bytes) -> "tuple[int, Optional[OSError]]":
+        """(bytes written, the error that stopped it or None)."""
+        done = 0
+        try:
+            fd = self._fd
+            if fd < 0:
+                fd = self._open()
+            view = memoryview(data)
+            while done < len(data):
+                done += os.write(fd, view[done:])
+        except OSError as e:
+            return done, e
+        return done, None
+
+    def _report_dropped(self) -> None:
+        """At exit: one more try to put the dropped count on file; else say it on stderr."""
+        with self._trouble_lock:
+            if self._dropped == self._reported:
+                return
+            if self._torn:
+                done, err = self._write_fully(b"\n")
+                if err is None:
+                    self._torn = False
+            if not self._torn and self._put_dropped_count():
+                return
+            dropped = self._dropped
+        _warn(f"ferry: warning: {dropped} metric records of this run were dropped (cannot write {self._path})\n")
 
     def _open(self) -> int:
         with self._fd_lock:
@@ -356,7 +464,7 @@ class Run:
     def _offline_record(self, name: str, value: "Number", step: "Optional[int]") -> None:
         self._metrics.setdefault(name, []).append(value)
         suffix = "" if step is None else f" (step {step})"
-        sys.stderr.write(f"[ferry offline] {name}={value!r}{suffix}\n")
+        _warn(f"[ferry offline] {name}={value!r}{suffix}\n")
 
     def log(self, name: str, value: "Number", step: "Optional[int]" = None) -> None:
         """Log one metric point.
@@ -401,7 +509,7 @@ class Run:
         if self._offline:
             self._metrics.setdefault(name, []).extend(p[0] for p in pairs)
             shown = ", ".join(repr(p[0]) for p in pairs)
-            sys.stderr.write(f"[ferry offline] {name}=[{shown}]\n")
+            _warn(f"[ferry offline] {name}=[{shown}]\n")
             return
         t = _time()
         lines = [f'{{"k":{k},"v":{v},"s":null,"t":{t:.6f}}}\n' for _, v in pairs]
@@ -431,7 +539,7 @@ class Run:
             for key, _, num, _ in prepared:
                 self._metrics.setdefault(key, []).append(num)
             shown = " ".join(f"{col}={v!r}" for col, v in cols.items())
-            sys.stderr.write(f"[ferry offline] {name}: {shown} (row {step})\n")
+            _warn(f"[ferry offline] {name}: {shown} (row {step})\n")
             return
         if not prepared:
             return
@@ -458,7 +566,7 @@ class Run:
             return
         if self._offline:
             shown = " ".join(f"{k}={v}" for k, v in clean.items())
-            sys.stderr.write(f"[ferry offline] tags: {shown}\n")
+            _warn(f"[ferry offline] tags: {shown}\n")
             return
         body = ",".join(f"{_json_str(k)}:{_json_str(v)}" for k, v in clean.items())
         self._write('{"tags":{' + body + "}}\n")

@@ -1,5 +1,6 @@
 """Tests for the ferry in-script API and its metrics-file line format."""
 
+import errno
 import json
 import math
 import multiprocessing
@@ -416,3 +417,97 @@ def test_logging_does_not_import_json(tmp_path):
         [sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------- full disk
+
+
+class _FlakyDisk:
+    """os.write that fails with ENOSPC on the metrics file while `full` (after letting
+    `partial` bytes of the failing call through), and passes every other write on."""
+
+    def __init__(self, monkeypatch, run):
+        self.run = run
+        self.full = False
+        self.partial = 0
+        self.real = os.write
+        monkeypatch.setattr(os, "write", self)
+
+    def __call__(self, fd, data):
+        if fd != self.run._fd or not self.full:
+            return self.real(fd, data)
+        if self.partial:
+            n, self.partial = self.partial, 0
+            return self.real(fd, bytes(data[:n]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_never_raises_into_the_script_and_the_drops_are_counted(online, monkeypatch, capsys):
+    run, _, lines = online
+    run.log("before", 1.0)
+    disk = _FlakyDisk(monkeypatch, run)
+    disk.full = True
+    for i in range(5):
+        run.log("during", i)  # nothing raised
+    run.log_list("during_list", [1, 2, 3])
+    run.log_row("during_row", a=1, b=2)
+    run.tag("during_tag", "x")
+    err = capsys.readouterr().err
+    assert err.count("ferry: warning: cannot write metrics") == 1, err  # once, not per point
+    assert "No space left on device" in err and "ferry.dropped_metric_points" in err
+    disk.full = False
+    run.log("after", 2.0)
+    recs = records(lines)
+    assert [r.get("k") for r in recs if "k" in r] == ["before", "after"]
+    # 5 points + one log_list write of 3 + one row of 2 + one tag line = 11 records.
+    assert {"tags": {"ferry.dropped_metric_points": "11"}} in recs
+    # Back to normal: more drops later add up.
+    disk.full = True
+    run.log("during", 9)
+    disk.full = False
+    run.log("after", 3.0)
+    assert records(lines)[-1] == {"tags": {"ferry.dropped_metric_points": "12"}}
+    assert capsys.readouterr().err == ""  # still warned only once
+
+
+def test_a_line_torn_by_a_full_disk_is_ended_before_the_next(online, monkeypatch):
+    run, path, _ = online
+    disk = _FlakyDisk(monkeypatch, run)
+    disk.full = True
+    disk.partial = 7  # '{"k":"t' reaches the file, the rest does not
+    run.log("torn", 1.0)
+    disk.full = False
+    run.log("whole", 2.0)
+    raw = path.read_bytes().decode()
+    torn, rest = raw.split("\n", 1)
+    assert torn == '{"k":"t'  # the agent skips it as a malformed line
+    recs = [json.loads(x) for x in rest.splitlines()]
+    assert recs[0]["k"] == "whole"
+    assert recs[1] == {"tags": {"ferry.dropped_metric_points": "1"}}
+
+
+def test_the_dropped_count_is_written_at_exit(tmp_path):
+    # A script that ends while the disk is still full for its last writes but not at exit.
+    path = tmp_path / "metrics.jsonl"
+    script = f"""
+import errno, os
+from ferry import Run
+run = Run.get_context()
+real = os.write
+state = {{"full": True}}
+def write(fd, data):
+    if fd == run._fd and state["full"]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return real(fd, data)
+os.write = write
+run.log("lost", 1)
+run.log("lost", 2)
+state["full"] = False
+print("exit code 0 despite the full disk")
+"""
+    env = {**os.environ, "PYTHONPATH": PYTHON_DIR, "FERRY_METRICS_FILE": str(path), "FERRY_RUN_ID": "r"}
+    p = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "exit code 0 despite the full disk" in p.stdout
+    assert p.stderr.count("ferry: warning: cannot write metrics") == 1, p.stderr
+    assert [json.loads(x) for x in path.read_text().splitlines()] == [{"tags": {"ferry.dropped_metric_points": "2"}}]

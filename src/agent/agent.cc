@@ -2,6 +2,7 @@
 #include "agent/agent.h"
 #include "agent/container.h"
 #include "agent/environment.h"
+#include "agent/script_env.h"
 #include "agent/system_metrics.h"
 #include "agent/workdir.h"
 
@@ -30,11 +31,14 @@
 #include "common/fs.h"
 #include "common/home.h"
 #include "common/subprocess.h"
+#include "common/utf8.h"
 #include "model/manifest.h"
 #include "model/run.h"
 #include "model/run_options.h"
 #include "net/http_client.h"
 #include "store/blob_store.h"
+
+extern char** environ;
 
 namespace ferry::agent {
 namespace {
@@ -52,6 +56,10 @@ void OnSignal(int sig) {
   (void)!::write(g_signal_pipe[1], &c, 1);
   errno = saved;
 }
+
+// JSON for the wire: a script's bytes (its output in an error, a tag) may be anything; invalid
+// UTF-8 becomes U+FFFD instead of an exception that would end the agent.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -118,8 +126,9 @@ class ServerConn {
 
   // Many blobs in one request: records "<hash> <length>\n<bytes>" in the answer.
   Result<std::string> FetchBlobs(const std::vector<std::string>& hashes) {
-    FERRY_ASSIGN_OR_RETURN(net::HttpResponse r, Send("POST", RunPath("blobs/fetch"), json{{"hashes", hashes}}.dump(),
-                                                     "application/json", {}, std::chrono::minutes(10), 300000));
+    FERRY_ASSIGN_OR_RETURN(net::HttpResponse r,
+                           Send("POST", RunPath("blobs/fetch"), Dump(json{{"hashes", hashes}}),
+                                "application/json", {}, std::chrono::minutes(10), 300000));
     if (r.status != 200) return net::StatusFromResponse(r).WithContext("fetching blobs");
     return std::move(r.body);
   }
@@ -194,10 +203,11 @@ class Agent {
     if (g_term || run.value("cancel_requested", false)) return Finish("Canceled", "canceled before the script started", {});
     if (o_.rank == 0 && run.value("status", "") == "Queued") {
       // The cluster started the job again after taking it back (preemption, node failure).
-      auto prep = conn_.Call("POST", conn_.RunPath("status"),
-                             json{{"status", "Preparing"},
-                                  {"reason", "started again by the cluster (attempt " +
-                                                 std::to_string(run.value("attempt", 1)) + ")"}}.dump());
+      auto prep =
+          conn_.Call("POST", conn_.RunPath("status"),
+                     Dump(json{{"status", "Preparing"},
+                               {"reason", "started again by the cluster (attempt " +
+                                              std::to_string(run.value("attempt", 1)) + ")"}}));
       if (!prep.ok()) {
         std::fprintf(stderr, "ferry agent: run %s cannot restart: %s\n", o_.run_id.c_str(), prep.status().ToString().c_str());
         return 3;
@@ -301,31 +311,44 @@ class Agent {
       std::vector<std::string> command(so.argv.begin(), so.argv.end());
       so.argv = ContainerRunArgv(*container_, env, command);
       so.env_set.clear();
-    } else if (!pkg.empty()) {
-      const char* pp = std::getenv("PYTHONPATH");
-      so.env_set["PYTHONPATH"] = pp && *pp ? pkg + ":" + pp : pkg;
+    } else {
+      // Of the node's environment only the allow-list (script_env.h) reaches the script: the
+      // server's own secrets and settings stay with it. Ferry's variables and the run's win.
+      so.env_set = ScriptEnvironment(environ, so.env_set, so.env_unset);
+      so.env_unset.clear();
+      so.inherit_env = false;
+      if (!pkg.empty()) {
+        auto pp = so.env_set.find("PYTHONPATH");  // the run configuration's, if it sets one
+        so.env_set["PYTHONPATH"] =
+            pp != so.env_set.end() && !pp->second.empty() ? pkg + ":" + pp->second : pkg;
+      }
     }
 
     if (options_.node_count > 1 || options_.communicator != "None") {
       Status dist = AddDistributedEnv(&so.env_set);
       if (!dist.ok()) return Finish("Failed", "the distributed launch could not be set up", dist.message());
     }
+    so.die_with_parent = true;  // see GuardScript
     if (o_.rank > 0) return RunWorker(so, capture);
     // The script is started, then Running reported while its interpreter starts up (tens of
     // milliseconds, against one round trip): the two overlap instead of adding up. A run the
     // server will not let run (canceled meanwhile) has its script stopped at once.
     auto child = Subprocess::Spawn(so);
     if (!child.ok()) return Finish("Failed", "the script could not be started", child.status().message());
-    auto running = conn_.Call("POST", conn_.RunPath("status"),
-                              json{{"status", "Running"}, {"reason", "starting " + run.value("script", "")}}.dump());
+    GuardScript(child->pid());
+    auto running = conn_.Call(
+        "POST", conn_.RunPath("status"),
+        Dump(json{{"status", "Running"}, {"reason", "starting " + run.value("script", "")}}));
     if (!running.ok()) {
       StopScript(*child, SIGKILL);
       child->Wait();
+      UnguardScript(child->pid());
       if (container_) RemoveContainer(*container_);
       std::fprintf(stderr, "ferry agent: run %s cannot start: %s\n", o_.run_id.c_str(), running.status().ToString().c_str());
       return 3;
     }
     int wait_status = Supervise(*child);
+    UnguardScript(child->pid());
     if (container_ && (canceled_ || timed_out_ || ExitCodeFromWaitStatus(wait_status) >= 125)) {
       RemoveContainer(*container_);  // the engine client may have died before its container
     }
@@ -335,13 +358,17 @@ class Agent {
 
     conn_.set_stop_on_term(false);
     Drain();
+    // The script's last lines, before notes about its outputs follow them in the log.
+    const std::string tail = code != 0 ? TailOfCapture(20) : "";
     // The other ranks' ends: a rank that failed fails the run (Slurm then stops the others,
     // this one included, with a signal), and their last log bytes are shipped before the
     // final status is reported.
     std::string failed_rank = WaitForRanks();
     if (!failed_rank.empty() && !cancel_requested_) {
-      (void)conn_.Call("POST", conn_.RunPath("status"), json{{"status", "Finalizing"}, {"reason", failed_rank}}.dump());
+      (void)conn_.Call("POST", conn_.RunPath("status"),
+                       Dump(json{{"status", "Finalizing"}, {"reason", failed_rank}}));
       Status up = UploadArtifacts(ArtifactFiles());
+      Drain();  // notes about skipped outputs
       return Finish("Failed", failed_rank, failed_rank + (up.ok() ? "" : "; collecting outputs failed: " + up.message()),
                     code);
     }
@@ -360,7 +387,8 @@ class Agent {
       final_.emplace();
       final_->finalizing_reason = why;
     } else {
-      auto fin = conn_.Call("POST", conn_.RunPath("status"), json{{"status", "Finalizing"}, {"reason", why}}.dump());
+      auto fin = conn_.Call("POST", conn_.RunPath("status"),
+                            Dump(json{{"status", "Finalizing"}, {"reason", why}}));
       if (!fin.ok()) {
         std::fprintf(stderr, "ferry agent: %s\n", fin.status().ToString().c_str());
         return 3;
@@ -372,6 +400,7 @@ class Agent {
       upload_error = "collecting outputs failed: " + up.message();
       if (final_) final_->artifacts = json::array();  // nothing half-registered
     }
+    Drain();  // notes about skipped outputs
     if (timed_out_) {
       std::string why = "exceeded maxRunDurationSeconds (" + std::to_string(max_duration_s_) + " s)";
       return Finish("Failed", why, why + "; the script was stopped" + (upload_error.empty() ? "" : "; " + upload_error), code);
@@ -381,8 +410,8 @@ class Agent {
                     upload_error, code);
     }
     if (code == 0 && upload_error.empty()) return Finish("Completed", "script exited with code 0", "", code);
-    std::string error = code != 0 ? "script exited with code " + std::to_string(code) + "; last lines of its output:\n" +
-                                        TailOfCapture(20)
+    std::string error = code != 0 ? "script exited with code " + std::to_string(code) +
+                                        "; last lines of its output:\n" + tail
                                   : upload_error;
     return Finish("Failed", code != 0 ? "script exited with code " + std::to_string(code) : "collecting outputs failed",
                   error, code);
@@ -399,7 +428,7 @@ class Agent {
       body["finalizing_reason"] = final_->finalizing_reason;
       if (!final_->artifacts.empty()) body["artifacts"] = final_->artifacts;
     }
-    auto r = conn_.Call("POST", conn_.RunPath("status"), body.dump());
+    auto r = conn_.Call("POST", conn_.RunPath("status"), Dump(body));
     if (!r.ok()) {
       std::fprintf(stderr, "ferry agent: reporting %s for run %s: %s\n", status.c_str(), o_.run_id.c_str(),
                    r.status().ToString().c_str());
@@ -430,7 +459,7 @@ class Agent {
     char end = 0;
     if (std::sscanf(text->c_str(), "log %llu\nmetrics %lld%c", &prev_log, &prev_seq, &end) != 3 || end != '\n') return;
     if (PathExists(capture_path_) && log_base_ >= prev_log) {
-      auto tail = ReadFile(capture_path_);
+      auto tail = ReadAgentFile(capture_path_);
       if (tail.ok() && tail->size() > log_base_ - prev_log) {
         std::string rest = tail->substr(log_base_ - prev_log);
         auto r = conn_.Call("POST", conn_.RunPath("logs?offset=" + std::to_string(log_base_) + RankQuery('&')), rest,
@@ -460,6 +489,41 @@ class Agent {
                           "log " + std::to_string(log_base_) + "\nmetrics " + std::to_string(seq_base_) + "\n");
   }
 
+  // The script must not outlive this agent, however the agent ends (kill -9 included):
+  // PR_SET_PDEATHSIG stops the script itself (SpawnOptions::die_with_parent), a watchdog its
+  // whole process group (and its container), and the record in the agent directory lets
+  // whoever finds this agent gone (the local and ssh targets) stop what is left and say so.
+  void GuardScript(pid_t pgid) {
+    const std::string stopped = JoinPath(agent_dir_, kScriptStoppedFile);
+    (void)RemoveAll(stopped);  // an earlier attempt's
+    GroupWatchdog::Options w;
+    w.pgid = pgid;
+    w.marker_path = stopped;
+    if (container_) w.cleanup_argv = RemoveContainerArgv(*container_);
+    auto dog = GroupWatchdog::Start(w);
+    if (dog.ok()) {
+      watchdog_ = std::move(dog).value();
+    } else {
+      AgentNote("the script will not be stopped if this agent is killed: " +
+                dog.status().message());
+    }
+    (void)WriteFileReplace(JoinPath(agent_dir_, kScriptGroupFile),
+                           FormatGroupRecord(pgid, ::getsid(0)));
+  }
+
+  // After the script exited: what it left running in its process group is stopped (as Slurm
+  // ends a job step's processes: a forgotten worker must not hold a GPU after the run), and
+  // the guard is lifted.
+  void UnguardScript(pid_t pgid) {
+    int left = KillGroupInSession(pgid, ::getsid(0));
+    if (left > 0) {
+      AgentNote("stopped " + std::to_string(left) +
+                " process(es) that the script left running in its process group");
+    }
+    watchdog_.Dismiss();
+    (void)RemoveAll(JoinPath(agent_dir_, kScriptGroupFile));
+  }
+
   static bool Preemptible() {
     const char* p = std::getenv("FERRY_PREEMPTIBLE");
     return p && std::string(p) == "1";
@@ -483,7 +547,9 @@ class Agent {
       RankDone(127, why);
       return 127;
     }
+    GuardScript(child->pid());
     int wait_status = Supervise(*child);
+    UnguardScript(child->pid());
     capture.Reset();
     capture_fd_ = -1;
     conn_.set_stop_on_term(false);
@@ -499,7 +565,7 @@ class Agent {
   // A rank stopped by a signal from outside (cancel, preemption) reports 0: it did not fail.
   void RankDone(int code, const std::string& tail) {
     json done = {{"attempt", attempt_}, {"exit_code", code}, {"tail", tail}};
-    (void)WriteFileAtomic(JoinPath(agent_dir_, kRankDone), done.dump());
+    (void)WriteFileAtomic(JoinPath(agent_dir_, kRankDone), Dump(done));
   }
 
   // The leader, after its own script ended: waits (bounded) for every other rank's end of
@@ -576,7 +642,8 @@ class Agent {
       }
       bool worker = o_.rank < options_.worker_count;
       int index = worker ? o_.rank : o_.rank - options_.worker_count;
-      (*env)["TF_CONFIG"] = json{{"cluster", cluster}, {"task", {{"type", worker ? "worker" : "ps"}, {"index", index}}}}.dump();
+      (*env)["TF_CONFIG"] = Dump(json{
+          {"cluster", cluster}, {"task", {{"type", worker ? "worker" : "ps"}, {"index", index}}}});
     }
     (*env)["MASTER_ADDR"] = master;
     (*env)["MASTER_PORT"] = std::to_string(port);
@@ -813,7 +880,8 @@ class Agent {
       lines += json{{"k", k}, {"v", v}, {"s", system_step_}, {"t", now}}.dump() + "\n";
     }
     ++system_step_;
-    UniqueFd fd(::open(metrics_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    UniqueFd fd(
+        ::open(metrics_path_.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (fd.valid()) (void)WriteAll(fd.get(), lines, metrics_path_);
   }
 
@@ -836,16 +904,16 @@ class Agent {
 
   // Returns true when more log data is waiting.
   bool ShipLogs(bool heartbeat) {
+    // Never through a symlink the script put in the capture file's place.
+    UniqueFd fd(::open(capture_path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     struct stat st;
-    if (::stat(capture_path_.c_str(), &st) != 0) return false;
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
     uint64_t size = static_cast<uint64_t>(st.st_size);
     if (size <= log_acked_ && !heartbeat) return false;
     std::string chunk;
     if (size > log_acked_) {
       uint64_t n = std::min<uint64_t>(size - log_acked_, 1 << 20);
       chunk.resize(n);
-      UniqueFd fd(::open(capture_path_.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!fd.valid()) return false;
       ssize_t got = ::pread(fd.get(), chunk.data(), n, static_cast<off_t>(log_acked_));
       if (got <= 0) return false;
       chunk.resize(static_cast<size_t>(got));
@@ -873,7 +941,7 @@ class Agent {
   bool ShipMetrics() {
     ReadNewMetricLines();
     if (!pending_tags_.empty()) {
-      auto r = conn_.Call("POST", conn_.RunPath("tags"), json{{"tags", pending_tags_}}.dump());
+      auto r = conn_.Call("POST", conn_.RunPath("tags"), Dump(json{{"tags", pending_tags_}}));
       if (r.ok() || r.status().code() != StatusCode::kUnavailable) pending_tags_.clear();
     }
     if (pending_.empty()) return false;
@@ -885,7 +953,7 @@ class Agent {
     for (size_t i = 0; i < n; ++i) {
       const auto& p = pending_[i];
       if (i) body.push_back(',');
-      body += "{\"q\":" + std::to_string(p.seq) + ",\"k\":" + json(p.key).dump() + ",\"v\":";
+      body += "{\"q\":" + std::to_string(p.seq) + ",\"k\":" + Dump(json(p.key)) + ",\"v\":";
       if (std::isnan(p.value)) body += "\"nan\"";
       else if (std::isinf(p.value)) body += p.value > 0 ? "\"inf\"" : "\"-inf\"";
       else {
@@ -910,8 +978,10 @@ class Agent {
   }
 
   void ReadNewMetricLines() {
-    UniqueFd fd(::open(metrics_path_.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return;
+    // Only the regular file: not through a symlink (nor a pipe) the script put in its place.
+    UniqueFd fd(::open(metrics_path_.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st;
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return;
     char buf[1 << 16];
     for (;;) {
       ssize_t n = ::pread(fd.get(), buf, sizeof buf, static_cast<off_t>(metrics_offset_ + partial_.size()));
@@ -979,7 +1049,8 @@ class Agent {
   // A fact about how the run was prepared: the agent's log and logs/ferry-agent.txt.
   void Info(const std::string& msg) {
     std::fprintf(stderr, "ferry agent: %s\n", msg.c_str());
-    UniqueFd fd(::open(info_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    UniqueFd fd(
+        ::open(info_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (fd.valid()) (void)WriteAll(fd.get(), msg + "\n", info_path_);
   }
 
@@ -989,7 +1060,8 @@ class Agent {
     if (capture_fd_ >= 0) {
       (void)WriteAll(capture_fd_, line, capture_path_);
     } else {
-      UniqueFd fd(::open(capture_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+      UniqueFd fd(
+          ::open(capture_path_.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
       if (fd.valid()) (void)WriteAll(fd.get(), line, capture_path_);
     }
   }
@@ -999,38 +1071,114 @@ class Agent {
     return text.ok() ? std::string(LastLines(*text, lines)) : std::string();
   }
 
-  // Regular files under dir (no symlinks followed), as paths relative to base.
-  void Collect(const std::string& base, const std::string& rel, std::vector<std::string>* out) {
-    std::string dir = JoinPath(base, rel);
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return;
+  // A file the run leaves as an artifact.
+  struct ArtifactFile {
+    std::string path;   // the artifact path: EscapeBytes of `raw` (always valid UTF-8)
+    std::string raw;    // its bytes relative to the working copy; "" for the agent's own files
+    std::string local;  // an agent file's absolute path (raw == "")
+    uint64_t size = 0;
+  };
+
+  // Directories deeper than this under outputs/ or logs/ are not collected (each level holds
+  // a descriptor open while it is walked).
+  static constexpr int kMaxCollectDepth = 128;
+
+  // Regular files under the directory open at fd (raw path rel under the working copy). No
+  // symlink is followed anywhere: entries are looked at with fstatat(AT_SYMLINK_NOFOLLOW) and
+  // directories opened O_NOFOLLOW relative to their parent, so what a script leaves (a symlink
+  // to /etc, a directory swapped for one meanwhile) cannot reach outside the working copy.
+  // What is skipped, and why, goes to the run's log.
+  void CollectDir(int fd, const std::string& rel, int depth, std::vector<ArtifactFile>* out) {
+    int listing = ::dup(fd);
+    DIR* d = listing >= 0 ? ::fdopendir(listing) : nullptr;
+    if (!d) {
+      if (listing >= 0) ::close(listing);
+      AgentNote("not collecting " + EscapeBytes(rel) + "/: " + std::strerror(errno));
+      return;
+    }
     while (dirent* e = ::readdir(d)) {
       std::string name = e->d_name;
       if (name == "." || name == "..") continue;
-      std::string r = rel.empty() ? name : rel + "/" + name;
+      std::string r = rel + "/" + name;
       struct stat st;
-      if (::lstat(JoinPath(base, r).c_str(), &st) != 0) continue;
-      if (S_ISDIR(st.st_mode)) Collect(base, r, out);
-      else if (S_ISREG(st.st_mode)) out->push_back(r);
-      else if (S_ISLNK(st.st_mode)) AgentNote("not collecting symlink " + r + " (only regular files are artifacts)");
+      if (::fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone meanwhile
+      if (S_ISDIR(st.st_mode)) {
+        if (depth >= kMaxCollectDepth) {
+          AgentNote("not collecting " + EscapeBytes(r) + "/: nested deeper than " +
+                    std::to_string(kMaxCollectDepth) + " directories");
+          continue;
+        }
+        UniqueFd sub(::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!sub.valid()) {
+          AgentNote("not collecting " + EscapeBytes(r) + "/: " + std::strerror(errno));
+          continue;
+        }
+        CollectDir(sub.get(), r, depth + 1, out);
+      } else if (S_ISREG(st.st_mode)) {
+        std::string path = EscapeBytes(r);
+        if (Status valid = model::ValidateRelativePath(path); !valid.ok()) {
+          AgentNote("not collecting " + path + ": not a valid artifact path: " + valid.message());
+          continue;
+        }
+        out->push_back({path, r, "", static_cast<uint64_t>(st.st_size)});
+      } else {
+        AgentNote("not collecting " + EscapeBytes(r) + ": " + NotRegularWhy(fd, name, st));
+      }
     }
     ::closedir(d);
   }
 
-  // What the run leaves as artifacts: (artifact path, local path).
-  std::vector<std::pair<std::string, std::string>> ArtifactFiles() {
-    std::vector<std::pair<std::string, std::string>> files;
+  // Why an entry is not collected ("a symbolic link (to /etc): ...").
+  static std::string NotRegularWhy(int dirfd, const std::string& name, const struct stat& st) {
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = ::readlinkat(dirfd, name.c_str(), target, sizeof target);
+      std::string to =
+          n > 0 ? " (to " + EscapeBytes(std::string_view(target, static_cast<size_t>(n))) + ")"
+                : "";
+      return "a symbolic link" + to +
+             "; symbolic links are never followed (only regular files are artifacts)";
+    }
+    const char* kind = S_ISFIFO(st.st_mode)   ? "a named pipe"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "a device";
+    return std::string(kind) + ", not a regular file (only regular files are artifacts)";
+  }
+
+  // What the run leaves as artifacts: every regular file under outputs/ and logs/ of the
+  // working copy, then the agent's own files.
+  std::vector<ArtifactFile> ArtifactFiles() {
+    std::vector<ArtifactFile> files;
+    UniqueFd work(::open(work_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     for (const char* top : {"outputs", "logs"}) {
-      std::vector<std::string> rel;
-      Collect(work_, top, &rel);
-      for (auto& r : rel) files.emplace_back(r, JoinPath(work_, r));
+      if (!work.valid()) break;
+      struct stat st;
+      if (::fstatat(work.get(), top, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // none
+      if (!S_ISDIR(st.st_mode)) {
+        AgentNote(
+            std::string("not collecting ") + top + ": " +
+            (S_ISREG(st.st_mode) ? "a file, not a directory" : NotRegularWhy(work.get(), top, st)));
+        continue;
+      }
+      UniqueFd dir(::openat(work.get(), top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!dir.valid()) {
+        AgentNote(std::string("not collecting ") + top + "/: " + std::strerror(errno));
+        continue;
+      }
+      CollectDir(dir.get(), top, 1, &files);
     }
     bool has_std_log = false;
-    for (auto& f : files) has_std_log = has_std_log || f.first == "logs/std_log.txt";
-    if (!has_std_log) files.emplace_back("logs/std_log.txt", capture_path_);
-    std::string freeze = JoinPath(agent_dir_, "freeze.txt");
-    if (PathExists(freeze)) files.emplace_back("environment/freeze.txt", freeze);  // managed env
-    if (PathExists(info_path_)) files.emplace_back("logs/ferry-agent.txt", info_path_);
+    for (auto& f : files) has_std_log = has_std_log || f.path == "logs/std_log.txt";
+    auto agent_file = [&](const std::string& path, const std::string& local) {
+      struct stat st;
+      if (::stat(local.c_str(), &st) == 0) {
+        files.push_back({path, "", local, static_cast<uint64_t>(st.st_size)});
+      }
+    };
+    if (!has_std_log) agent_file("logs/std_log.txt", capture_path_);
+    agent_file("environment/freeze.txt",
+               JoinPath(agent_dir_, "freeze.txt"));  // a managed environment's
+    agent_file("logs/ferry-agent.txt", info_path_);
     return files;
   }
 
@@ -1039,20 +1187,44 @@ class Agent {
   // ones are collected while the run shows Finalizing.
   static constexpr uint64_t kQuickFinishBytes = 8u << 20;
   static constexpr size_t kQuickFinishFiles = 1000;
-  bool SmallOutputs(const std::vector<std::pair<std::string, std::string>>& files) {
+  bool SmallOutputs(const std::vector<ArtifactFile>& files) {
     if (files.size() > kQuickFinishFiles) return false;
     uint64_t total = 0;
-    for (const auto& f : files) {
-      struct stat st;
-      if (::stat(f.second.c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_size);
-      if (total > kQuickFinishBytes) return false;
+    for (const auto& f : files) total += f.size;
+    return total <= kQuickFinishBytes;
+  }
+
+  // The content of an artifact. A working-copy file is opened again without following any
+  // symlink (it may have been swapped for one since it was listed): NotFound when it is no
+  // longer a regular file there (or cannot be opened at all).
+  Result<std::string> ReadArtifact(int work_fd, const ArtifactFile& f) {
+    if (f.raw.empty()) return ReadAgentFile(f.local);
+    auto fd = OpenBeneath(work_fd, f.raw, O_RDONLY | O_NONBLOCK);
+    if (!fd.ok()) return Status::NotFound(fd.status().message());
+    struct stat st;
+    if (::fstat(fd->get(), &st) != 0) return ErrnoStatus("cannot stat", f.path, errno);
+    if (!S_ISREG(st.st_mode)) return Status::NotFound(f.path + " is no longer a regular file");
+    return ReadAll(fd->get(), f.path, static_cast<size_t>(st.st_size));
+  }
+
+  // One of the agent's own files (its directory is writable by the script, which knows where
+  // FERRY_METRICS_FILE is): read only when it is still a regular file, never through a
+  // symlink the script put in its place.
+  static Result<std::string> ReadAgentFile(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid() && errno == ELOOP) {
+      return Status::FailedPrecondition(path + " is a symbolic link; not followed");
     }
-    return true;
+    if (!fd.valid()) return ErrnoStatus("cannot open", path, errno);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);
+    if (!S_ISREG(st.st_mode)) return Status::FailedPrecondition(path + " is not a regular file");
+    return ReadAll(fd.get(), path, static_cast<size_t>(st.st_size));
   }
 
   // Stores the files' content (the local blob store, or the server's); registers them with
   // POST /artifacts, or, given `manifest`, leaves them there for the final report.
-  Status UploadArtifacts(const std::vector<std::pair<std::string, std::string>>& files, json* manifest_out = nullptr) {
+  Status UploadArtifacts(const std::vector<ArtifactFile>& files, json* manifest_out = nullptr) {
     json manifest = json::array();
     std::string batch;
     auto flush = [&]() -> Status {
@@ -1061,20 +1233,25 @@ class Agent {
       batch.clear();
       return r.ok() ? Status::Ok() : r.status();
     };
-    for (auto& [rel, local] : files) {
-      if (!model::ValidateRelativePath(rel).ok()) {
-        AgentNote("not collecting '" + rel + "': not a valid artifact path");
+    UniqueFd work(::open(work_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    for (const auto& f : files) {
+      auto content = ReadArtifact(work.get(), f);
+      const StatusCode code = content.ok() ? StatusCode::kOk : content.status().code();
+      if (code == StatusCode::kFailedPrecondition ||
+          (code == StatusCode::kNotFound && !f.raw.empty())) {
+        AgentNote("not collecting " + f.path + ": it changed while outputs were collected (" +
+                  content.status().message() + ")");
         continue;
       }
-      FERRY_ASSIGN_OR_RETURN(std::string content, ReadFile(local));
-      std::string hash = Sha256Hex(content);
+      if (!content.ok()) return content.status();
+      std::string hash = Sha256Hex(*content);
       if (blobs_ && !o_.blob_cache) {
-        FERRY_RETURN_IF_ERROR(blobs_->Put(content, hash).status());
+        FERRY_RETURN_IF_ERROR(blobs_->Put(*content, hash).status());
       } else {
-        batch += hash + " " + std::to_string(content.size()) + "\n" + content;
+        batch += hash + " " + std::to_string(content->size()) + "\n" + *content;
         if (batch.size() > (64u << 20)) FERRY_RETURN_IF_ERROR(flush());
       }
-      manifest.push_back({{"path", rel}, {"size", content.size()}, {"hash", hash}});
+      manifest.push_back({{"path", f.path}, {"size", content->size()}, {"hash", hash}});
     }
     if (blobs_ && !o_.blob_cache) FERRY_RETURN_IF_ERROR(blobs_->Sync());
     FERRY_RETURN_IF_ERROR(flush());
@@ -1083,7 +1260,7 @@ class Agent {
       return Status::Ok();
     }
     if (manifest.empty()) return Status::Ok();
-    auto r = conn_.Call("POST", conn_.RunPath("artifacts"), json{{"files", manifest}}.dump());
+    auto r = conn_.Call("POST", conn_.RunPath("artifacts"), Dump(json{{"files", manifest}}));
     return r.ok() ? Status::Ok() : r.status();
   }
 
@@ -1112,6 +1289,7 @@ class Agent {
   model::RunOptions options_;
   std::vector<int> gpu_ids_;
   std::optional<ContainerRun> container_;
+  GroupWatchdog watchdog_;  // while the script runs (GuardScript)
   int container_root_ = 0;
   int64_t system_step_ = 0;
   uint64_t log_acked_ = 0;

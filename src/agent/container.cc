@@ -134,9 +134,11 @@ int ContainerPid(const ContainerRun& c) {
   return std::atoi(r->out.c_str());
 }
 
-void RemoveContainer(const ContainerRun& c) {
-  if (c.engine_kind == "podman") (void)RunCommand({c.engine, "rm", "-f", "-t", "0", c.name}, "", 30000);
-  else (void)RunCommand({c.engine, "rm", "-f", c.name}, "", 30000);
+std::vector<std::string> RemoveContainerArgv(const ContainerRun& c) {
+  if (c.engine_kind == "podman") return {c.engine, "rm", "-f", "-t", "0", c.name};
+  return {c.engine, "rm", "-f", c.name};
 }
+
+void RemoveContainer(const ContainerRun& c) { (void)RunCommand(RemoveContainerArgv(c), "", 30000); }
 
 }  // namespace ferry::agent

@@ -51,5 +51,7 @@ void SignalContainer(const ContainerRun& c, int sig);
 int ContainerPid(const ContainerRun& c);
 // Removes the container if it is still there (after a crash or kill of the engine client).
 void RemoveContainer(const ContainerRun& c);
+// The command line RemoveContainer runs (also run by the script's watchdog when the agent dies).
+std::vector<std::string> RemoveContainerArgv(const ContainerRun& c);
 
 }  // namespace ferry::agent

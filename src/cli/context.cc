@@ -15,6 +15,7 @@
 #include "common/fs.h"
 #include "common/home.h"
 #include "common/subprocess.h"
+#include "common/utf8.h"
 #include "net/http_client.h"
 
 namespace ferry::cli {
@@ -118,6 +119,19 @@ Result<json> Context::Call(const std::string& method, const std::string& path, c
 int ReportError(const Status& st) {
   std::fprintf(stderr, "ferry: %s\n", st.message().c_str());
   return kExitFailed;
+}
+
+int ReportUsageError(const Status& st) {
+  std::fprintf(stderr, "ferry: %s\n", st.message().c_str());
+  return kExitUsage;
+}
+
+Status CheckUtf8(const std::string& what, const std::string& value) {
+  std::string why = DescribeInvalidUtf8(value);
+  if (why.empty()) return Status::Ok();
+  return Status::InvalidArgument(
+      what + ": value '" + EscapeBytes(value) + "' is not valid UTF-8 (" + why +
+      "); Ferry sends it to the server as JSON text, which must be UTF-8");
 }
 
 void PrintJson(const json& j) { std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str()); }

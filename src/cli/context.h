@@ -57,6 +57,11 @@ class Context {
 
 // Prints "ferry: <message>" to stderr and returns kExitFailed.
 int ReportError(const Status& st);
+// The same for a bad command line: returns kExitUsage.
+int ReportUsageError(const Status& st);
+// A command-line value that goes to the server as JSON text: InvalidArgument naming it (`what`,
+// e.g. "tag 'x'") and where it breaks when it is not valid UTF-8.
+Status CheckUtf8(const std::string& what, const std::string& value);
 // Prints JSON pretty to stdout.
 void PrintJson(const nlohmann::json& j);
 std::string FormatTime(double unix_seconds);

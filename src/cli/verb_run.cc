@@ -11,6 +11,7 @@
 #include "cli/context.h"
 #include "cli/follow.h"
 #include "common/fs.h"
+#include "common/utf8.h"
 #include "model/manifest.h"
 #include "net/http.h"
 #include "net/http_client.h"
@@ -244,7 +245,11 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
     for (auto& a : (*list)["artifacts"]) {
       std::string path = a["path"];
       if (path.rfind(*prefix, 0) != 0) continue;
+      // The path is the escaped form of the file's name (docs/local-target.md#artifacts): the
+      // file gets the name's exact bytes back, which must be a safe relative path as well.
+      std::string name = UnescapeBytes(path);
       Status st = model::ValidateRelativePath(path);
+      if (st.ok()) st = model::ValidateRelativePath(name);
       if (!st.ok()) {
         *exit_code = ReportError(st.WithContext("refusing artifact"));
         return;
@@ -254,14 +259,14 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
         *exit_code = ReportError(r.ok() ? Status::Internal("downloading " + path + ": HTTP " + std::to_string(r->status)) : r.status());
         return;
       }
-      std::string out = JoinPath(*dest, path);
+      std::string out = JoinPath(*dest, name);
       st = MakeDirs(DirName(out));
       if (st.ok()) st = WriteFileAtomic(out, r->body);
       if (!st.ok()) {
         *exit_code = ReportError(st);
         return;
       }
-      std::printf("%s\n", out.c_str());
+      std::printf("%s\n", JoinPath(*dest, path).c_str());  // as text: the escaped form
       ++n;
     }
     if (n == 0) std::fprintf(stderr, "run %s has no artifacts%s\n", id->c_str(), prefix->empty() ? "" : (" under " + *prefix).c_str());

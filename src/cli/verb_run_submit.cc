@@ -23,6 +23,7 @@
 #include "common/fs.h"
 #include "common/home.h"
 #include "common/subprocess.h"
+#include "common/utf8.h"
 #include "model/manifest.h"
 #include "model/run_options.h"
 #include "net/http.h"
@@ -302,9 +303,25 @@ int Submit(Context& ctx, SubmitOptions& o) {
   for (auto& t : o.tags) {
     auto eq = t.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return ReportError(Status::InvalidArgument("--tag '" + t + "' must look like KEY=VALUE"));
+      return ReportError(
+          Status::InvalidArgument("--tag '" + EscapeBytes(t) + "' must look like KEY=VALUE"));
     }
-    tags[t.substr(0, eq)] = t.substr(eq + 1);
+    std::string key = t.substr(0, eq);
+    Status text = CheckUtf8("tag name", key);
+    if (text.ok()) text = CheckUtf8("tag '" + key + "'", t.substr(eq + 1));
+    if (!text.ok()) return ReportUsageError(text);
+    tags[key] = t.substr(eq + 1);
+  }
+  // Everything else of the command line that the request carries as JSON text.
+  {
+    Status text = CheckUtf8("experiment", o.experiment);
+    if (text.ok()) text = CheckUtf8("target", o.target);
+    if (text.ok()) text = CheckUtf8("--python", python);
+    if (text.ok()) text = CheckUtf8("script", script_rel);
+    for (size_t i = 0; i < o.args.size() && text.ok(); ++i) {
+      text = CheckUtf8("script argument " + std::to_string(i + 1), o.args[i]);
+    }
+    if (!text.ok()) return ReportUsageError(text);
   }
 
   auto git_future = std::async(std::launch::async, [&] { return snapshot::ReadGitState(source); });
@@ -392,7 +409,9 @@ int Submit(Context& ctx, SubmitOptions& o) {
     body["sweep"] = {{"spec", o.sweep_text}, {"spec_file", o.sweep_file}, {"azure_strict", o.azure_strict},
                      {"warm_start", o.warm_start}};
   }
-  auto run = ctx.Call("POST", o.sweep_file.empty() ? "/api/v1/runs" : "/api/v1/sweeps", body.dump());
+  // The command line's values are checked above; git's (a branch name) may be any bytes.
+  auto run = ctx.Call("POST", o.sweep_file.empty() ? "/api/v1/runs" : "/api/v1/sweeps",
+                      body.dump(-1, ' ', false, json::error_handler_t::replace));
   if (!run.ok()) return ReportError(run.status());
   std::string id = (*run)["id"];
   if (!o.sweep_file.empty()) {

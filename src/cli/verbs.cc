@@ -2,8 +2,13 @@
 #include "cli/verbs.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <string>
 
 #include "cli/context.h"
+#include "common/utf8.h"
 #include "compute/ssh/ssh_client.h"
 
 namespace ferry::cli {
@@ -24,6 +29,31 @@ namespace {
 constexpr Register kVerbs[] = {RegisterRun,     RegisterSweep,  RegisterExperiment, RegisterEnvironment,
                                RegisterCompute, RegisterFolder, RegisterUser,       RegisterQuota,
                                RegisterServer};
+
+// What a verb did not turn into a Status (above all an exception from JSON handling) ends
+// here with a message, never in std::terminate. Text that is not UTF-8 cannot become JSON:
+// the command-line value that holds it is named.
+int ReportUncaught(const std::exception& e, int argc, char** argv) {
+  const auto* j = dynamic_cast<const nlohmann::json::exception*>(&e);
+  if (j && j->id == 316) {  // invalid UTF-8
+    for (int i = 1; i < argc; ++i) {
+      std::string why = DescribeInvalidUtf8(argv[i]);
+      if (why.empty()) continue;
+      const bool after_option = i > 1 && argv[i - 1][0] == '-' && std::string(argv[i - 1]) != "--";
+      std::string option = after_option ? std::string(" (of ") + argv[i - 1] + ")" : "";
+      std::fprintf(
+          stderr,
+          "ferry: command-line argument %d%s: value '%s' is not valid UTF-8 (%s); names, tags, "
+          "arguments and other values sent to the server must be UTF-8\n",
+          i, option.c_str(), EscapeBytes(argv[i]).c_str(), why.c_str());
+      return kExitUsage;
+    }
+  }
+  std::fprintf(stderr,
+               "ferry: internal error: %s; please report it with the command that caused it\n",
+               EscapeBytes(e.what()).c_str());
+  return kExitFailed;
+}
 
 }  // namespace
 
@@ -46,6 +76,8 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
+  } catch (const std::exception& e) {
+    return ReportUncaught(e, argc, argv);
   }
   return exit_code;
 }

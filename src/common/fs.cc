@@ -34,6 +34,37 @@ Result<std::string> ReadFile(const std::string& path) {
   return ReadAll(fd.get(), path, static_cast<size_t>(st.st_size));
 }
 
+Result<UniqueFd> OpenBeneath(int dirfd, std::string_view rel, int flags) {
+  if (rel.empty() || rel.front() == '/') {
+    return Status::InvalidArgument("'" + std::string(rel) + "' is not a relative path");
+  }
+  UniqueFd dir;  // the directory opened so far (invalid: dirfd itself)
+  size_t start = 0;
+  for (;;) {
+    size_t slash = rel.find('/', start);
+    std::string comp(rel.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+    const int at = dir.valid() ? dir.get() : dirfd;
+    if (slash == std::string_view::npos) {
+      int fd = ::openat(at, comp.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0 && errno == ELOOP) {
+        return Status::FailedPrecondition("'" + std::string(rel) +
+                                          "' is a symbolic link; not followed");
+      }
+      if (fd < 0) return ErrnoStatus("cannot open", std::string(rel), errno);
+      return UniqueFd(fd);
+    }
+    int fd = ::openat(at, comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+      return Status::FailedPrecondition("'" + std::string(rel.substr(0, slash)) +
+                                        "' is a symbolic link or not a directory; not followed");
+    }
+    if (fd < 0) return ErrnoStatus("cannot open", std::string(rel.substr(0, slash)), errno);
+    dir.Reset(fd);
+    start = slash + 1;
+  }
+}
+
 Result<std::string> ReadAll(int fd, const std::string& path_for_errors, size_t size_hint) {
   std::string out;
   out.reserve(size_hint);

@@ -36,6 +36,11 @@ class UniqueFd {
 Status ErrnoStatus(const std::string& what, const std::string& path, int err);
 
 Result<std::string> ReadFile(const std::string& path);
+// Opens rel ('/'-separated, relative) under the directory dirfd without following a symlink
+// in any component: every directory is opened O_DIRECTORY|O_NOFOLLOW, the last component
+// with flags|O_NOFOLLOW. A symlink anywhere is FailedPrecondition, so nothing outside dirfd's
+// tree can be reached even while another process swaps components for symlinks. Errors name rel.
+Result<UniqueFd> OpenBeneath(int dirfd, std::string_view rel, int flags);
 // Reads fd to its end, retrying on EINTR.
 Result<std::string> ReadAll(int fd, const std::string& path_for_errors, size_t size_hint = 0);
 // Writes to "<path>.tmp.<pid>", fsyncs, renames over path, fsyncs the directory.

@@ -1,16 +1,21 @@
 // Child processes via fork/exec with process groups.
 #include "common/subprocess.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "common/fs.h"
 
@@ -34,7 +39,7 @@ Result<PreparedExec> Prepare(const SpawnOptions& o) {
   for (auto& a : p.argv_storage) p.argv.push_back(a.data());
   p.argv.push_back(nullptr);
   std::map<std::string, std::string> env;
-  for (char** e = environ; *e; ++e) {
+  for (char** e = environ; o.inherit_env && *e; ++e) {
     std::string kv(*e);
     auto eq = kv.find('=');
     if (eq == std::string::npos) continue;
@@ -64,10 +69,14 @@ Result<PreparedExec> Prepare(const SpawnOptions& o) {
   return p;
 }
 
-// In the child after fork: set up and exec; never returns.
-[[noreturn]] void ExecChild(const SpawnOptions& o, PreparedExec& p, int err_pipe) {
+// In the child after fork: set up and exec; never returns. parent: the pid that forked it.
+[[noreturn]] void ExecChild(const SpawnOptions& o, PreparedExec& p, int err_pipe, pid_t parent) {
   if (o.new_session) ::setsid();
   else if (o.new_process_group) ::setpgid(0, 0);
+  if (o.die_with_parent) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // it died before the line above
+  }
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   ::dup2(o.stdin_fd >= 0 ? o.stdin_fd : devnull, 0);
   ::dup2(o.stdout_fd >= 0 ? o.stdout_fd : devnull, 1);
@@ -101,6 +110,7 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& o) {
   FERRY_ASSIGN_OR_RETURN(PreparedExec p, Prepare(o));
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(pipefd[0]);
@@ -109,7 +119,7 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& o) {
   }
   if (pid == 0) {
     ::close(pipefd[0]);
-    ExecChild(o, p, pipefd[1]);
+    ExecChild(o, p, pipefd[1], parent);
   }
   ::close(pipefd[1]);
   if (o.new_process_group && !o.new_session) ::setpgid(pid, pid);  // avoid the race with the child
@@ -178,6 +188,120 @@ pid_t Subprocess::Release() {
   return p;
 }
 
+Result<GroupWatchdog> GroupWatchdog::Start(const Options& o) {
+  if (o.pgid <= 1) return Status::InvalidArgument("watchdog: no process group to watch");
+  std::optional<PreparedExec> cleanup;
+  if (!o.cleanup_argv.empty()) {
+    SpawnOptions so;
+    so.argv = o.cleanup_argv;
+    FERRY_ASSIGN_OR_RETURN(PreparedExec p, Prepare(so));
+    cleanup = std::move(p);
+  }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return ErrnoStatus("fork", "watchdog", e);
+  }
+  if (pid == 0) {
+    // Only async-signal-safe calls from here on.
+    ::setsid();  // out of its creator's group: a kill of that group must not take it along
+    const int rd = fds[0];
+    int devnull = ::open("/dev/null", O_RDWR);
+    for (int t = 0; t < 3; ++t) ::dup2(devnull, t);
+    ::close_range(3, static_cast<unsigned>(rd) - 1, 0);
+    ::close_range(static_cast<unsigned>(rd) + 1, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig : {SIGTERM, SIGINT, SIGCHLD, SIGPIPE}) ::signal(sig, SIG_DFL);
+    char c = 0;
+    ssize_t n;
+    do {
+      n = ::read(rd, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n == 1 && c == 'q') ::_exit(0);
+    if (::kill(-o.pgid, SIGKILL) == 0 && !o.marker_path.empty()) {
+      int m = ::open(o.marker_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                     0644);
+      if (m >= 0) ::close(m);
+    }
+    if (cleanup) ::execve(cleanup->path.c_str(), cleanup->argv.data(), cleanup->env.data());
+    ::_exit(0);
+  }
+  ::close(fds[0]);
+  GroupWatchdog w;
+  w.pid_ = pid;
+  w.fd_ = fds[1];
+  return w;
+}
+
+GroupWatchdog& GroupWatchdog::operator=(GroupWatchdog&& o) noexcept {
+  if (this != &o) {
+    Dismiss();
+    pid_ = o.pid_;
+    fd_ = o.fd_;
+    o.pid_ = o.fd_ = -1;
+  }
+  return *this;
+}
+
+void GroupWatchdog::Dismiss() {
+  if (fd_ >= 0) {
+    (void)!::write(fd_, "q", 1);
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (pid_ > 0) {
+    int st;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+}
+
+std::string FormatGroupRecord(pid_t pgid, pid_t sid) {
+  return std::to_string(pgid) + " " + std::to_string(sid) + "\n";
+}
+
+bool ParseGroupRecord(std::string_view text, pid_t* pgid, pid_t* sid) {
+  long long g = 0, s = 0;
+  char end = 0;
+  if (std::sscanf(std::string(text).c_str(), "%lld %lld%c", &g, &s, &end) != 3 || end != '\n') {
+    return false;
+  }
+  if (g <= 1 || s <= 0) return false;
+  *pgid = static_cast<pid_t>(g);
+  *sid = static_cast<pid_t>(s);
+  return true;
+}
+
+int KillGroupInSession(pid_t pgid, pid_t sid) {
+  if (pgid <= 1) return 0;
+  int killed = 0;
+  DIR* d = ::opendir("/proc");
+  if (!d) return 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    auto stat = ReadFile(std::string("/proc/") + e->d_name + "/stat");
+    if (!stat.ok()) continue;
+    auto rp = stat->rfind(')');
+    if (rp == std::string::npos) continue;
+    char state = 0;
+    long long ppid = 0, pgrp = 0, session = 0;
+    if (std::sscanf(stat->c_str() + rp + 1, " %c %lld %lld %lld", &state, &ppid, &pgrp, &session) !=
+        4)
+      continue;
+    if (state == 'Z' || state == 'X' || pgrp != pgid || session != sid) continue;
+    if (::kill(static_cast<pid_t>(std::atoll(e->d_name)), SIGKILL) == 0) ++killed;
+  }
+  ::closedir(d);
+  return killed;
+}
+
 Result<pid_t> SpawnDetached(const SpawnOptions& o) {
   FERRY_ASSIGN_OR_RETURN(PreparedExec p, Prepare(o));
   int pidpipe[2];
@@ -199,7 +323,8 @@ Result<pid_t> SpawnDetached(const SpawnOptions& o) {
     SpawnOptions o2 = o;
     o2.new_session = false;
     o2.new_process_group = false;  // already session and group leader via setsid in parent
-    ExecChild(o2, p, errpipe[1]);
+    o2.die_with_parent = false;    // a daemon outlives us by definition
+    ExecChild(o2, p, errpipe[1], ::getppid());
   }
   ::close(pidpipe[1]);
   ::close(errpipe[1]);

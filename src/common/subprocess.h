@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -22,6 +23,12 @@ struct SpawnOptions {
   int stderr_fd = -1;                     // -1: /dev/null
   bool new_process_group = true;          // child leads its own process group
   bool new_session = false;               // setsid() (implies a new group)
+  // The child gets SIGKILL when the thread that spawned it exits (PR_SET_PDEATHSIG), and does
+  // not start at all when its parent is already gone. Only the child itself: what it starts
+  // needs a GroupWatchdog.
+  bool die_with_parent = false;
+  // false: the child's environment is exactly env_set (nothing inherited; env_unset unused).
+  bool inherit_env = true;
 };
 
 // Owns a child process and its process group. The destructor SIGKILLs the group and
@@ -52,6 +59,51 @@ class Subprocess {
   bool exited_ = false;
   int status_ = 0;
 };
+
+// Stops a process group when this process dies, however it dies (kill -9 included): a forked
+// helper, in its own session, blocks reading a pipe whose only write end this object holds.
+// End of file without Dismiss() means its creator is gone: it SIGKILLs the group, creates
+// marker_path (when given, to tell whoever reconciles later) and execs cleanup_argv (when
+// given: e.g. removing a container). Dismiss() (also the destructor) lets it exit quietly and
+// reaps it. Start it right after the group's leader; the pipe's write end is close-on-exec
+// and Subprocess children close every inherited descriptor, so no child keeps it open.
+// Not thread-safe; only async-signal-safe calls run in the helper, so any process may use it.
+class GroupWatchdog {
+ public:
+  struct Options {
+    pid_t pgid = -1;
+    std::string marker_path;
+    std::vector<std::string> cleanup_argv;  // argv[0] looked up on PATH at Start
+  };
+  static Result<GroupWatchdog> Start(const Options& options);
+
+  GroupWatchdog() = default;
+  GroupWatchdog(GroupWatchdog&& o) noexcept : pid_(o.pid_), fd_(o.fd_) { o.pid_ = o.fd_ = -1; }
+  GroupWatchdog& operator=(GroupWatchdog&& o) noexcept;
+  GroupWatchdog(const GroupWatchdog&) = delete;
+  GroupWatchdog& operator=(const GroupWatchdog&) = delete;
+  ~GroupWatchdog() { Dismiss(); }
+
+  pid_t pid() const { return pid_; }
+  void Dismiss();
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;  // the write end
+};
+
+// Where an agent records its script's process group, so that whoever finds the agent gone can
+// stop what is left (files in the agent's directory): kScriptGroupFile holds
+// "<pgid> <session id>\n"; the watchdog creates kScriptStoppedFile when it stopped the group.
+inline constexpr const char* kScriptGroupFile = "script.group";
+inline constexpr const char* kScriptStoppedFile = "script.stopped";
+std::string FormatGroupRecord(pid_t pgid, pid_t sid);
+bool ParseGroupRecord(std::string_view text, pid_t* pgid, pid_t* sid);
+
+// SIGKILL to every live process of group pgid in session sid (the pair names one group even
+// after its leader is gone: the kernel does not reuse a pid number that is still some live
+// process's group or session id). Returns how many were signalled.
+int KillGroupInSession(pid_t pgid, pid_t sid);
 
 // Starts a daemon (double fork + setsid) that is not our child: it survives our exit and
 // we never need to reap it. Returns its pid.

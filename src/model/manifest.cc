@@ -5,12 +5,14 @@
 #include <charconv>
 
 #include "common/crypto.h"
+#include "common/utf8.h"
 
 namespace ferry::model {
 
 Status ValidateRelativePath(std::string_view path) {
   auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("path '" + std::string(path) + "' " + why);
+    // Shown escaped: the path may be any bytes, and errors end up in JSON answers.
+    return Status::InvalidArgument("path '" + EscapeBytes(path) + "' " + why);
   };
   if (path.empty()) return Status::InvalidArgument("empty path");
   if (path.size() > 4096) return bad("is longer than 4096 bytes");

@@ -18,7 +18,9 @@ struct ManifestEntry {
 };
 
 // Checks a path from a client or a script: relative, no "." or ".." components, no empty
-// components, no NUL or newline, at most 4096 bytes. The error names the path.
+// components, no NUL or newline, at most 4096 bytes. The error names the path (escaped).
+// Artifact paths are the escaped form of a file's name (common/utf8.h EscapeBytes: "\xNN",
+// "\\"), which this accepts; a client restoring the bytes checks the result again.
 Status ValidateRelativePath(std::string_view path);
 
 struct Manifest {

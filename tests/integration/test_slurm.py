@@ -413,3 +413,26 @@ def test_parameter_server_layout(make_workspace, src, cluster):
     run_id = ws.cli_json("run", "list", "--limit", "1")["runs"][0]["id"]
     rank1 = rank_log(ws, run_id, 1, "task ps 0")
     assert "task worker 0" in r.stdout and "workers 1 ps 1" in r.stdout, r.stdout
+
+
+def test_a_killed_agent_takes_its_script_along_on_the_node(make_workspace, src, cluster):
+    """proctrack/linuxproc loses the script (its own process group, reparented) once the agent
+    dies; PR_SET_PDEATHSIG and the agent's watchdog stop it and its child (issue 17 item 9)."""
+    import json
+    import os
+
+    from conftest import pid_alive
+    from test_hardening_agent import ORPHAN
+
+    ws = slurm_workspace(make_workspace, cluster)
+    write(src / "orphan.py", ORPHAN)
+    r = ws.cli("run", "submit", "--source-dir", src, "-t", "hpc", "orphan.py")
+    run_id = r.stdout.strip().splitlines()[-1]
+    pids_file = Path(cluster.shared_dir) / "work" / run_id / "pids.json"
+    wait_until(pids_file.exists, 120, "the script to record its pids on the node")
+    pids = json.loads(pids_file.read_text())
+    os.kill(pids["agent"], 9)
+    wait_until(lambda: not pid_alive(pids["script"]) and not pid_alive(pids["child"]), 60,
+               "the script and its child to die with the agent")
+    run = ws.wait_status(run_id, "Failed", timeout=90)
+    assert "without the agent reporting a final status" in run["error"], run

@@ -425,3 +425,30 @@ def test_sdk_attaches_a_host_runs_on_it_and_detaches(make_workspace, src, lab):
     box.detach()
     with pytest.raises(ComputeTargetException):
         ComputeTarget(workspace=w, name="sdkbox")
+
+
+def test_a_killed_agent_takes_its_script_along_on_the_host(make_workspace, src, lab):
+    """Agent and its watchdog killed on the host: PR_SET_PDEATHSIG stops the script, and the
+    server, finding the agent gone, stops the script's child over SSH (issue 17 item 9)."""
+    from conftest import pid_alive
+    from test_hardening_agent import ORPHAN, children_of
+
+    ws = make_workspace()
+    host = lab.hosts[0]
+    attach(ws, host, "box", "--key", lab.client_key)
+    wait_ready(ws, "box")
+    write(src / "orphan.py", ORPHAN)
+    run_id, r = submit(ws, src, "box", "orphan.py")
+    assert run_id, r.stderr
+    pids_file = host.home / ".ferry-agent" / "work" / run_id / "pids.json"
+    wait_until(pids_file.exists, 90, "the remote script to record its pids")
+    pids = json.loads(pids_file.read_text())
+    watchdog = [p for p in children_of(pids["agent"]) if p != pids["script"]]
+    assert len(watchdog) == 1, watchdog
+    for p in [pids["agent"], *watchdog]:
+        os.kill(p, 9)
+    wait_until(lambda: not pid_alive(pids["script"]) and not pid_alive(pids["child"]), 60,
+               "the remote script and its child to be stopped")
+    run = ws.wait_status(run_id, "Failed", timeout=60)
+    assert f"(pid {pids['agent']}) exited without reporting a final status (killed?)" in run["error"], run
+    assert f"its script (process group {pids['script']}) was stopped" in run["error"], run

@@ -11,7 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "common/fork_server.h"
@@ -27,6 +29,7 @@ using nlohmann::json;
 struct Handle {
   pid_t pid = -1;
   unsigned long long start_time = 0;
+  std::string agent_dir;  // "" in handles stored before it was recorded
 };
 
 Handle ParseHandle(const std::string& text) {
@@ -35,6 +38,7 @@ Handle ParseHandle(const std::string& text) {
   if (j.is_object()) {
     h.pid = j.value("pid", -1);
     h.start_time = j.value("start_time", 0ull);
+    h.agent_dir = j.value("agent_dir", "");
   }
   return h;
 }
@@ -86,6 +90,8 @@ class LocalTarget final : public ComputeTarget {
     SpawnOptions so;
     so.argv = {o_.ferry_executable, "--home", o_.home, "agent", "--run-id", plan.run.id};
     so.env_set["FERRY_RUN_TOKEN"] = plan.token;
+    so.env_unset.push_back(
+        "FERRY_TOKEN");  // a user's token in the server's environment is not the run's
     if (!gpu_ids_.empty()) {
       // Each run sees only the devices it was given; a run that asked for none sees none.
       std::string ids;
@@ -96,24 +102,57 @@ class LocalTarget final : public ComputeTarget {
     so.stderr_fd = log.get();
     FERRY_ASSIGN_OR_RETURN(pid_t pid, use_fork_server_ ? forks_.SpawnDetached(so) : SpawnDetached(so));
     auto start = ProcessStartTime(pid);
-    json h = {{"pid", pid}, {"start_time", start.value_or(0)}};
+    json h = {{"pid", pid}, {"start_time", start.value_or(0)}, {"agent_dir", agent_dir}};
     return h.dump();
   }
 
   std::vector<JobState> Poll(const std::vector<std::string>& handles) override {
     std::vector<JobState> out;
     out.reserve(handles.size());
+    // Reasons of jobs the scheduler no longer asks about (their runs have ended) are not kept.
+    std::set<std::string> current(handles.begin(), handles.end());
+    std::erase_if(gone_, [&](const auto& kv) { return !current.count(kv.first); });
     for (const auto& text : handles) {
       Handle h = ParseHandle(text);
-      out.push_back(ProcessAlive(h.pid, h.start_time) ? JobState::kAlive : JobState::kGone);
+      bool alive = ProcessAlive(h.pid, h.start_time);
+      out.push_back(alive ? JobState::kAlive : JobState::kGone);
+      if (!alive && !gone_.count(text)) gone_[text] = StopOrphanedScript(h);
     }
     return out;
+  }
+
+  std::string GoneReason(const std::string& handle) const override {
+    auto it = gone_.find(handle);
+    return it == gone_.end() ? "" : it->second;
   }
 
   Status Cancel(const std::string& text) override {
     Handle h = ParseHandle(text);
     if (ProcessAlive(h.pid, h.start_time)) ::kill(h.pid, SIGTERM);
     return Status::Ok();
+  }
+
+  // An agent that ended without a final status (kill -9, OOM killer, crash) leaves its
+  // script's process group record behind: whatever of that group is still running is stopped
+  // (its watchdog normally has done so already). Returns the run's failure text.
+  static std::string StopOrphanedScript(const Handle& h) {
+    std::string why = "the agent (pid " + std::to_string(h.pid) +
+                      ") ended without reporting a final status (killed?)";
+    if (h.agent_dir.empty()) return "";  // an old handle: the scheduler's generic text
+    std::string log = "; its own log is " + JoinPath(h.agent_dir, "agent.log");
+    auto record = ReadFile(JoinPath(h.agent_dir, kScriptGroupFile));
+    pid_t pgid = 0, sid = 0;
+    if (!record.ok() || !ParseGroupRecord(*record, &pgid, &sid)) {
+      return why + "; its script was not running" + log;
+    }
+    int killed = KillGroupInSession(pgid, sid);
+    bool by_watchdog = PathExists(JoinPath(h.agent_dir, kScriptStoppedFile));
+    if (killed > 0) {
+      spdlog::warn("stopped {} process(es) of group {} left by agent {}", killed, pgid, h.pid);
+    }
+    std::string group = "its script (process group " + std::to_string(pgid) + ")";
+    return why + "; " + group +
+           (killed > 0 || by_watchdog ? " was stopped" : " had already ended") + log;
   }
 
   std::string Describe() const override {
@@ -139,6 +178,7 @@ class LocalTarget final : public ComputeTarget {
   std::vector<int> gpu_ids_;
   std::string gpu_error_;
   std::string container_engine_;
+  std::map<std::string, std::string> gone_;  // handle -> why its agent is gone (scheduler thread)
 };
 
 }  // namespace

@@ -176,7 +176,8 @@ class SlurmTarget final : public ComputeTarget {
         }
       }
     }
-    std::lock_guard lock(mu_);
+    std::vector<std::string> stray;  // listed jobs just found ended without a final status
+    std::unique_lock lock(mu_);
     last_error_.clear();
     // Reasons of jobs the scheduler no longer asks about (their runs have ended) are not kept.
     std::set<std::string> current(handles.begin(), handles.end());
@@ -210,10 +211,21 @@ class SlurmTarget final : public ComputeTarget {
       }
       if (kEnded.count(it->second.state)) {
         out[i] = JobState::kGone;
+        if (!gone_.count(handles[i])) stray.push_back(h.job_id);
         gone_[handles[i]] = "Slurm job " + h.job_id + " ended as " + it->second.state +
                             (it->second.reason.empty() || it->second.reason == "None" ? "" : " (" + it->second.reason + ")") +
                             " without the agent reporting a final status";
       }
+    }
+    lock.unlock();  // shell_ takes it
+    // The agent is gone but Slurm still lists its job: scancel makes Slurm stop whatever of
+    // the job is still on its nodes (steps still completing). The script's own process group,
+    // which proctrack/linuxproc or pgid lose once the agent dies, is stopped by the agent's
+    // watchdog. One call for all of them; a job that has finished ignores it.
+    if (!stray.empty()) {
+      std::string ids;
+      for (const auto& id : stray) ids += " " + ShellQuote(id);
+      (void)shell_("scancel" + ids, "", 30000);
     }
     return out;
   }
@@ -449,7 +461,7 @@ Result<std::string> ProbeSlurm(const SlurmTargetConfig& c, const SlurmShell& she
   if (w.exit_code != 0) {
     return Status::FailedPrecondition("the shared directory " + c.shared_dir + " is not writable: " + Tail(w.err, 300));
   }
-  return facts.dump();
+  return facts.dump(-1, ' ', false, json::error_handler_t::replace);  // sinfo's text, any bytes
 }
 
 std::string SlurmTargetConfig::ToJson() const {

@@ -42,6 +42,7 @@ struct Handle {
   int pid = 0;
   std::string start_time;
   std::string boot_id;
+  std::string run_id;  // "" in handles stored before it was recorded
 };
 
 Handle ParseHandle(const std::string& text) {
@@ -53,6 +54,7 @@ Handle ParseHandle(const std::string& text) {
                                                                            : j["start_time"].dump())
                                             : "";
     h.boot_id = j.value("boot_id", "");
+    h.run_id = j.value("run_id", "");
   }
   return h;
 }
@@ -136,7 +138,8 @@ class SshTarget final : public ComputeTarget {
         return Status::FailedPrecondition("the agent on " + client_.Describe() + " answered '" + r.out.substr(0, 200) +
                                           "' instead of its process id");
       }
-      return h.dump();
+      h["run_id"] = plan.run.id;  // where its script's group is recorded, if the agent dies
+      return h.dump(-1, ' ', false, json::error_handler_t::replace);
     }
     return Status::FailedPrecondition("the agent bundle did not appear on " + client_.Describe());
   }
@@ -370,24 +373,88 @@ class SshTarget final : public ComputeTarget {
       ls >> pid >> state >> start;
       seen[pid] = {state, start};
     }
+    auto dead = [&](size_t i) {
+      const Handle& h = parsed[i];
+      auto it = seen.find(h.pid);
+      return h.pid > 0 && !(it != seen.end() && it->second.first != "Z" &&
+                            it->second.first != "X" && it->second.second == h.start_time);
+    };
+    std::vector<size_t> reap;  // agents that died on a host that did not reboot
+    {
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < handles.size(); ++i) {
+        const Handle& h = parsed[i];
+        bool rebooted = !boot_id.empty() && !h.boot_id.empty() && h.boot_id != boot_id;
+        if (dead(i) && !rebooted && !h.run_id.empty() && !gone_.count(handles[i])) {
+          reap.push_back(i);
+        }
+      }
+    }
+    std::map<size_t, std::string> fate = StopOrphanedScripts(parsed, reap);
     std::lock_guard lock(mu_);
     reachable_ = true;
     last_error_.clear();
     for (size_t i = 0; i < handles.size(); ++i) {
       const Handle& h = parsed[i];
-      if (h.pid <= 0 || gone_.count(handles[i])) continue;
-      auto it = seen.find(h.pid);
-      bool alive = it != seen.end() && it->second.first != "Z" && it->second.first != "X" && it->second.second == h.start_time;
-      if (alive) continue;
+      if (h.pid <= 0 || gone_.count(handles[i]) || !dead(i)) continue;
       if (!h.boot_id.empty() && !boot_id.empty() && h.boot_id != boot_id) {
         gone_[handles[i]] = "the host " + client_.Describe() + " rebooted while the run was active (boot id changed)";
       } else {
-        gone_[handles[i]] = "the agent on " + client_.Describe() + " (pid " + std::to_string(h.pid) +
-                            ") exited without reporting a final status; its log is " + RemoteDir() + "/work/" +
-                            "<run id>.agent/agent.log on the host";
+        std::string log = RemoteDir() + "/work/" + (h.run_id.empty() ? "<run id>" : h.run_id) +
+                          ".agent/agent.log";
+        auto f = fate.find(i);
+        gone_[handles[i]] =
+            "the agent on " + client_.Describe() + " (pid " + std::to_string(h.pid) +
+            ") exited without reporting a final status (killed?)" +
+            (f != fate.end() ? "; " + f->second : "") + "; its log is " + log + " on the host";
       }
     }
     return Status::Ok();
+  }
+
+  // One ssh call for agents found dead: whatever is left of each one's script (its process
+  // group, as the agent recorded it in its directory) is stopped, as the local target does.
+  // Returns, by handle index, what happened to the script ("its script (process group N) was
+  // stopped"); an agent whose host cannot be reached now is not in it.
+  std::map<size_t, std::string> StopOrphanedScripts(const std::vector<Handle>& parsed,
+                                                    const std::vector<size_t>& reap) {
+    std::map<size_t, std::string> fate;
+    if (reap.empty()) return fate;
+    std::string cmd = "true";
+    for (size_t i : reap) {
+      // "<pgid> <session>" from script.group; SIGKILL to each live process of exactly that group
+      // and session (the pair cannot name another group while any of them lives).
+      cmd +=
+          "; d=" + ShellQuote(RemoteDir() + "/work/" + parsed[i].run_id + ".agent") +
+          "; g=; s=; read g s < \"$d/" + kScriptGroupFile +
+          "\" 2>/dev/null; n=0; if [ -n \"$g\" ]; then for f in /proc/[0-9]*/stat; do "
+          "read -r l < \"$f\" 2>/dev/null || continue; set -- ${l##*) }; "
+          "if [ \"$3\" = \"$g\" ] && [ \"$4\" = \"$s\" ] && [ \"$1\" != Z ]; then p=${f#/proc/}; "
+          "kill -9 \"${p%/stat}\" 2>/dev/null && n=$((n+1)); fi; done; fi; w=0; [ -e \"$d/" +
+          kScriptStoppedFile + "\" ] && w=1; echo \"reap " + std::to_string(i) +
+          " ${g:-none} $n $w\"";
+    }
+    auto r = client_.Run(cmd, "", 30000);
+    if (!r.ok() || r->failure != SshFailure::kNone) return fate;
+    std::istringstream in(r->out);
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream ls(line);
+      std::string word, pgid;
+      size_t i = 0;
+      int killed = 0, by_watchdog = 0;
+      if (!(ls >> word >> i) || word != "reap") continue;
+      if (!(ls >> pgid >> killed >> by_watchdog) || pgid == "none") {
+        fate[i] = "its script was not running";
+        continue;
+      }
+      if (killed > 0) {
+        spdlog::warn("ssh target {}: stopped {} process(es) of group {} left by a dead agent",
+                     name_, killed, pgid);
+      }
+      fate[i] = "its script (process group " + pgid + ")" +
+                (killed > 0 || by_watchdog ? " was stopped" : " had already ended");
+    }
+    return fate;
   }
 
   std::string name_;
@@ -524,7 +591,7 @@ Result<SshProbe> ProbeSshHost(const SshEndpoint& endpoint, const std::string& re
   auto kh = ReadFile(endpoint.known_hosts);
   if (!kh.ok() || kh->empty()) return Status::FailedPrecondition("the host key of " + client.Describe() + " was not recorded");
   p.known_hosts = *kh;
-  p.facts_json = facts.dump();
+  p.facts_json = facts.dump(-1, ' ', false, json::error_handler_t::replace);
   return p;
 }
 
