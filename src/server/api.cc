@@ -98,6 +98,9 @@ HttpResponse Error(const Status& st, json extra = json::object()) {
 
 HttpResponse Bad(const std::string& msg) { return Error(Status::InvalidArgument(msg)); }
 
+// The answer of a call that yields JSON: it, with `status`, or its error.
+HttpResponse JsonOr(int status, const Result<json>& r) { return r.ok() ? Json(status, *r) : Error(r.status()); }
+
 Result<json> ParseBody(const HttpRequest& req) {
   if (req.body.empty()) return Status::InvalidArgument("the request needs a JSON body");
   try {
@@ -517,50 +520,36 @@ struct Api::Impl {
   }
 
   HandlerResult DetachCompute() {
-    auto r = d.targets->Detach(P(0), req.Query("force") == "true" || req.Query("force") == "1");
-    if (!r.ok()) return Error(r.status());
-    return Json(200, *r);
+    return JsonOr(200, d.targets->Detach(P(0), req.Query("force") == "true" || req.Query("force") == "1"));
   }
 
   HandlerResult StopCompute() {
-    auto r = d.targets->StopInstance(P(0));
-    if (!r.ok()) return Error(r.status());
-    return Json(202, *r);
+    return JsonOr(202, d.targets->StopInstance(P(0)));
   }
 
   HandlerResult StartCompute() {
-    auto r = d.targets->StartInstance(P(0));
-    if (!r.ok()) return Error(r.status());
-    return Json(202, *r);
+    return JsonOr(202, d.targets->StartInstance(P(0)));
   }
 
   HandlerResult UpdateCompute() {
     auto body = ParseBody(req);
     if (!body.ok()) return Error(body.status());
-    auto r = d.targets->UpdateCluster(P(0), *body);
-    if (!r.ok()) return Error(r.status());
-    return Json(200, *r);
+    return JsonOr(200, d.targets->UpdateCluster(P(0), *body));
   }
 
   HandlerResult TrustCompute() {
-    auto r = d.targets->Trust(P(0));
-    if (!r.ok()) return Error(r.status());
-    return Json(200, *r);
+    return JsonOr(200, d.targets->Trust(P(0)));
   }
 
   // The workspace's limits on managed clusters (cores, GPUs at their maximum size).
   HandlerResult GetQuota() {
-    auto q = d.targets->GetQuota();
-    if (!q.ok()) return Error(q.status());
-    return Json(200, *q);
+    return JsonOr(200, d.targets->GetQuota());
   }
 
   HandlerResult SetQuota() {
     auto body = ParseBody(req);
     if (!body.ok()) return Error(body.status());
-    auto q = d.targets->SetQuota(*body);
-    if (!q.ok()) return Error(q.status());
-    return Json(200, *q);
+    return JsonOr(200, d.targets->SetQuota(*body));
   }
 
   // ---- users and roles

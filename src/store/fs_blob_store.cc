@@ -134,17 +134,7 @@ class FsBlobStore final : public BlobStore {
 
   Result<std::string> Get(const std::string& hash) override {
     if (!IsSha256Hex(hash)) return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
-    std::optional<Loc> loc;
-    {
-      std::lock_guard lock(mu_);
-      auto it = pending_.find(hash);
-      if (it != pending_.end()) {
-        loc = it->second;
-        if (!write_buffer_.empty()) FERRY_RETURN_IF_ERROR(FlushLocked());  // so it can be read back
-      } else {
-        FERRY_ASSIGN_OR_RETURN(loc, FindLocked(hash));
-      }
-    }
+    FERRY_ASSIGN_OR_RETURN(std::optional<Loc> loc, Locate(hash));
     std::string raw;
     if (loc) {
       FERRY_ASSIGN_OR_RETURN(raw, ReadRange(PackPath(loc->pack), loc->offset, loc->length));
@@ -172,17 +162,7 @@ class FsBlobStore final : public BlobStore {
 
   Result<uint64_t> Size(const std::string& hash) override {
     if (!IsSha256Hex(hash)) return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
-    std::optional<Loc> loc;
-    {
-      std::lock_guard lock(mu_);
-      auto it = pending_.find(hash);
-      if (it != pending_.end()) {
-        loc = it->second;
-        if (!write_buffer_.empty()) FERRY_RETURN_IF_ERROR(FlushLocked());
-      } else {
-        FERRY_ASSIGN_OR_RETURN(loc, FindLocked(hash));
-      }
-    }
+    FERRY_ASSIGN_OR_RETURN(std::optional<Loc> loc, Locate(hash));
     std::string head;
     if (loc) {
       FERRY_ASSIGN_OR_RETURN(head, ReadRange(PackPath(loc->pack), loc->offset, std::min<uint64_t>(loc->length, 18)));
@@ -226,6 +206,16 @@ class FsBlobStore final : public BlobStore {
   }
 
  private:
+  // Where a packed blob is (written out first when it is still buffered, so it can be read
+  // back); nullopt when it is not in a pack (it may be loose).
+  Result<std::optional<Loc>> Locate(const std::string& hash) {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(hash);
+    if (it == pending_.end()) return FindLocked(hash);
+    if (!write_buffer_.empty()) FERRY_RETURN_IF_ERROR(FlushLocked());
+    return std::optional<Loc>(it->second);
+  }
+
   bool HasPacked(const std::string& hash) {
     std::lock_guard lock(mu_);
     if (pending_.count(hash)) return true;

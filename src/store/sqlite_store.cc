@@ -1,5 +1,9 @@
-// MetadataStore on SQLite (WAL mode, numbered migrations, one connection behind a mutex).
+// MetadataStore on SQLite (WAL mode, numbered migrations): one writer connection behind a
+// mutex, and a small pool of reader connections, so that reads (searches, listings, the
+// scheduler's polls) never wait for a write or for each other, and writes wait only for writes.
 #include <cmath>
+#include <condition_variable>
+#include <memory>
 #include <cstdio>
 #include <functional>
 #include <limits>
@@ -233,7 +237,7 @@ std::vector<int> GpuIdsFromJson(const std::string& s) {
 
 class SqliteMetadataStore final : public MetadataStore {
  public:
-  explicit SqliteMetadataStore(Db db) : db_(std::move(db)) {}
+  explicit SqliteMetadataStore(Db db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
 
   Status Init() {
     FERRY_RETURN_IF_ERROR(db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
@@ -259,19 +263,19 @@ class SqliteMetadataStore final : public MetadataStore {
       }
       FERRY_RETURN_IF_ERROR(db_.Exec("COMMIT"));
     }
-    return Status::Ok();
+    return OpenReaders();
   }
 
   Result<model::Experiment> CreateExperiment(const std::string& name, double now,
                                              const std::string& created_by) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO experiments(name, created_at, created_by) VALUES(?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT INTO experiments(name, created_at, created_by) VALUES(?,?,?)"));
     st.Bind(1, name).Bind(2, now).Bind(3, created_by);
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("experiment '" + name + "' already exists");
     FERRY_RETURN_IF_ERROR(s);
-    model::Experiment e = MakeExperiment(db_.LastInsertRowid(), name, now);
+    model::Experiment e = MakeExperiment(db().LastInsertRowid(), name, now);
     e.created_by = created_by;
     return e;
   }
@@ -280,29 +284,29 @@ class SqliteMetadataStore final : public MetadataStore {
                                                  const std::string& artifact_location,
                                                  const std::map<std::string, std::string>& tags,
                                                  double now, const std::string& created_by) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
-    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Result<model::Experiment> e = [&]() -> Result<model::Experiment> {
       FERRY_ASSIGN_OR_RETURN(Stmt st,
-                             db_.Prepare("INSERT INTO experiments(name, created_at, "
+                             db().Prepare("INSERT INTO experiments(name, created_at, "
                                          "last_update_time, artifact_location, created_by) VALUES(?,?,?,?,?)"));
       Status s = st.Bind(1, name).Bind(2, now).Bind(3, now).Bind(4, artifact_location).Bind(5, created_by).Run();
       if (s.code() == StatusCode::kAlreadyExists)
         return Status::AlreadyExists("experiment '" + name + "' already exists");
       FERRY_RETURN_IF_ERROR(s);
-      model::Experiment out = MakeExperiment(db_.LastInsertRowid(), name, now);
+      model::Experiment out = MakeExperiment(db().LastInsertRowid(), name, now);
       out.artifact_location = artifact_location;
       out.tags = tags;
       out.created_by = created_by;
       FERRY_ASSIGN_OR_RETURN(Stmt tag,
-                             db_.Prepare("INSERT OR REPLACE INTO experiment_tags VALUES(?,?,?)"));
+                             db().Prepare("INSERT OR REPLACE INTO experiment_tags VALUES(?,?,?)"));
       for (const auto& [k, v] : tags)
         FERRY_RETURN_IF_ERROR(tag.Bind(1, out.id).Bind(2, k).Bind(3, v).Run());
       return out;
     }();
     if (!e.ok()) {
-      (void)db_.Exec("ROLLBACK");
+      (void)db().Exec("ROLLBACK");
       return e;
     }
     FERRY_RETURN_IF_ERROR(Commit());
@@ -310,13 +314,13 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<model::Experiment> EnsureExperiment(const std::string& name, double now) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     return EnsureExperimentLocked(name, now, "");
   }
 
   Result<std::vector<model::Experiment>> ListExperiments() override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    auto lease = Read();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "SELECT id, name, created_at, lifecycle_stage, last_update_time, artifact_location, created_by "
         "FROM experiments ORDER BY name"));
     std::vector<model::Experiment> out;
@@ -338,9 +342,9 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status UpdateExperiment(int64_t id, const std::optional<std::string>& name,
                           const std::optional<std::string>& lifecycle_stage, double now) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     if (name) FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(*name));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "UPDATE experiments SET name=COALESCE(?2, name), lifecycle_stage=COALESCE(?3, lifecycle_stage), "
         "last_update_time=?4 WHERE id=?1"));
     st.Bind(1, id).Bind(4, now);
@@ -349,58 +353,58 @@ class SqliteMetadataStore final : public MetadataStore {
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("experiment '" + *name + "' already exists");
     FERRY_RETURN_IF_ERROR(s);
-    if (db_.Changes() == 0) return Status::NotFound("experiment " + std::to_string(id) + " does not exist");
+    if (db().Changes() == 0) return Status::NotFound("experiment " + std::to_string(id) + " does not exist");
     return Status::Ok();
   }
 
   Status SetExperimentTag(int64_t id, const std::string& key, const std::string& value, double now) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("UPDATE experiments SET last_update_time=?2 WHERE id=?1"));
+    auto lease = Write();
+    FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare("UPDATE experiments SET last_update_time=?2 WHERE id=?1"));
     FERRY_RETURN_IF_ERROR(q.Bind(1, id).Bind(2, now).Run());
-    if (db_.Changes() == 0) return Status::NotFound("experiment " + std::to_string(id) + " does not exist");
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT OR REPLACE INTO experiment_tags VALUES(?,?,?)"));
+    if (db().Changes() == 0) return Status::NotFound("experiment " + std::to_string(id) + " does not exist");
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT OR REPLACE INTO experiment_tags VALUES(?,?,?)"));
     return st.Bind(1, id).Bind(2, key).Bind(3, value).Run();
   }
 
   Status DeleteExperimentTag(int64_t id, const std::string& key, double now) override {
-    std::lock_guard lock(mu_);
-    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    auto lease = Write();
+    FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Status s = [&]() -> Status {
       FERRY_ASSIGN_OR_RETURN(Stmt del,
-                             db_.Prepare("DELETE FROM experiment_tags WHERE eid=? AND key=?"));
+                             db().Prepare("DELETE FROM experiment_tags WHERE eid=? AND key=?"));
       FERRY_RETURN_IF_ERROR(del.Bind(1, id).Bind(2, key).Run());
-      if (db_.Changes() == 0) {
+      if (db().Changes() == 0) {
         return Status::NotFound("No tag with name: " + key + " in experiment with id " +
                                 std::to_string(id));
       }
       FERRY_ASSIGN_OR_RETURN(Stmt up,
-                             db_.Prepare("UPDATE experiments SET last_update_time=?2 WHERE id=?1"));
+                             db().Prepare("UPDATE experiments SET last_update_time=?2 WHERE id=?1"));
       return up.Bind(1, id).Bind(2, now).Run();
     }();
     if (!s.ok()) {
-      (void)db_.Exec("ROLLBACK");
+      (void)db().Exec("ROLLBACK");
       return s;
     }
     return Commit();
   }
 
   Status SetRunName(const std::string& id, const std::string& name) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     return UpdateRun("UPDATE runs SET name=?2 WHERE id=?1", id, name, true);
   }
 
   Status SetRunLifecycle(const std::string& id, const std::string& stage) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     return UpdateRun("UPDATE runs SET lifecycle_stage=?2 WHERE id=?1", id, stage);
   }
 
   Status SetParams(const std::string& id, const std::map<std::string, std::string>& params) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Status s = [&]() -> Status {
-      FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT value FROM run_params WHERE rid=? AND name=?"));
-      FERRY_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT INTO run_params VALUES(?,?,?)"));
+      FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare("SELECT value FROM run_params WHERE rid=? AND name=?"));
+      FERRY_ASSIGN_OR_RETURN(Stmt ins, db().Prepare("INSERT INTO run_params VALUES(?,?,?)"));
       for (const auto& [k, v] : params) {
         q.Bind(1, rid).Bind(2, k);
         FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -416,41 +420,41 @@ class SqliteMetadataStore final : public MetadataStore {
       return Status::Ok();
     }();
     if (!s.ok()) {
-      (void)db_.Exec("ROLLBACK");
+      (void)db().Exec("ROLLBACK");
       return s;
     }
     return Commit();
   }
 
   Status DeleteTag(const std::string& id, const std::string& key) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("DELETE FROM run_tags WHERE rid=? AND key=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("DELETE FROM run_tags WHERE rid=? AND key=?"));
     FERRY_RETURN_IF_ERROR(st.Bind(1, rid).Bind(2, key).Run());
-    if (db_.Changes() == 0) return Status::NotFound("run '" + id + "' has no tag '" + key + "'");
+    if (db().Changes() == 0) return Status::NotFound("run '" + id + "' has no tag '" + key + "'");
     return Status::Ok();
   }
 
   Result<int64_t> LogMetrics(const std::string& id, std::vector<model::MetricPoint> points) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
     if (points.empty()) return int64_t{0};
     // Client-logged points take sequence numbers from their own range, above every rank's:
     // an agent's metrics file and a client may log to the same run.
     auto next = client_seq_.find(rid);
     if (next == client_seq_.end()) {
-      FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT MAX(seq) FROM metrics WHERE rid=? AND seq>=?"));
+      FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare("SELECT MAX(seq) FROM metrics WHERE rid=? AND seq>=?"));
       q.Bind(1, rid).Bind(2, kClientSeqBase);
       FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
       int64_t first = row && !q.IsNull(0) ? q.Int(0) + 1 : kClientSeqBase;
       next = client_seq_.emplace(rid, first).first;
     }
     for (auto& p : points) p.seq = next->second++;
-    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     auto r = AppendMetricsLocked(rid, points);
     Status done = r.ok() ? Commit() : r.status();
     if (!done.ok()) {
-      if (!r.ok()) (void)db_.Exec("ROLLBACK");  // Commit rolls back itself
+      if (!r.ok()) (void)db().Exec("ROLLBACK");  // Commit rolls back itself
       key_cache_.clear();      // ids assigned in the rolled-back transaction are gone
       client_seq_.erase(rid);  // read again from what is stored
       return done;
@@ -459,15 +463,15 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status EnsureTarget(const model::ComputeTargetRecord& t) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    auto lease = Write();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "INSERT OR IGNORE INTO compute_targets(name, kind, config, created_at) VALUES(?,?,?,?)"));
     return st.Bind(1, t.name).Bind(2, t.kind).Bind(3, t.config_json).Bind(4, t.created_at).Run();
   }
 
   Status CreateTarget(const model::ComputeTargetRecord& t) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    auto lease = Write();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "INSERT INTO compute_targets(name, kind, config, created_at) VALUES(?,?,?,?)"));
     Status s = st.Bind(1, t.name).Bind(2, t.kind).Bind(3, t.config_json).Bind(4, t.created_at).Run();
     if (s.code() == StatusCode::kAlreadyExists) {
@@ -477,24 +481,24 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status UpdateTargetConfig(const std::string& name, const std::string& config_json) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("UPDATE compute_targets SET config=? WHERE name=?"));
+    auto lease = Write();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("UPDATE compute_targets SET config=? WHERE name=?"));
     FERRY_RETURN_IF_ERROR(st.Bind(1, config_json).Bind(2, name).Run());
-    if (db_.Changes() == 0) return Status::NotFound("compute target '" + name + "' does not exist");
+    if (db().Changes() == 0) return Status::NotFound("compute target '" + name + "' does not exist");
     return Status::Ok();
   }
 
   Status DeleteTarget(const std::string& name) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("DELETE FROM compute_targets WHERE name=?"));
+    auto lease = Write();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("DELETE FROM compute_targets WHERE name=?"));
     FERRY_RETURN_IF_ERROR(st.Bind(1, name).Run());
-    if (db_.Changes() == 0) return Status::NotFound("compute target '" + name + "' does not exist");
+    if (db().Changes() == 0) return Status::NotFound("compute target '" + name + "' does not exist");
     return Status::Ok();
   }
 
   Result<model::ComputeTargetRecord> GetTarget(const std::string& name) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    auto lease = Read();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "SELECT name, kind, config, created_at FROM compute_targets WHERE name=?"));
     st.Bind(1, name);
     FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -503,8 +507,8 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<std::vector<model::ComputeTargetRecord>> ListTargets() override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    auto lease = Read();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "SELECT name, kind, config, created_at FROM compute_targets ORDER BY name"));
     std::vector<model::ComputeTargetRecord> out;
     for (;;) {
@@ -517,7 +521,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& env, double now,
                                                            bool* created) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     FERRY_ASSIGN_OR_RETURN(auto latest, ReadEnvironments(
         "SELECT * FROM environments WHERE name=?1 ORDER BY version DESC LIMIT 1", env.name, 0));
     if (!latest.empty() && latest[0].hash == env.hash) {
@@ -527,7 +531,7 @@ class SqliteMetadataStore final : public MetadataStore {
     model::RegisteredEnvironment e = env;
     e.version = latest.empty() ? 1 : latest[0].version + 1;
     e.created_at = now;
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO environments VALUES(?,?,?,?,?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT INTO environments VALUES(?,?,?,?,?,?,?)"));
     FERRY_RETURN_IF_ERROR(st.Bind(1, e.name).Bind(2, e.version).Bind(3, e.type).Bind(4, e.content)
                               .Bind(5, e.hash).Bind(6, e.description).Bind(7, now).Run());
     *created = true;
@@ -535,7 +539,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<model::RegisteredEnvironment> GetEnvironment(const std::string& name, int64_t version) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(auto found, ReadEnvironments(
         version > 0 ? "SELECT * FROM environments WHERE name=?1 AND version=?2"
                     : "SELECT * FROM environments WHERE name=?1 ORDER BY version DESC LIMIT 1",
@@ -549,7 +553,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<std::vector<model::RegisteredEnvironment>> ListEnvironments(const std::string& name) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     if (!name.empty()) return ReadEnvironments("SELECT * FROM environments WHERE name=?1 ORDER BY version", name, 0);
     return ReadEnvironments(
         "SELECT e.* FROM environments e WHERE e.version = "
@@ -557,17 +561,17 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<int64_t> NextMetricSeq(const std::string& id, int rank) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     const int64_t lo = static_cast<int64_t>(rank) << kRankSeqShift, hi = static_cast<int64_t>(rank + 1) << kRankSeqShift;
     // The summaries' highest sequence number answers when it is in this rank's range (always
     // for single-process runs); else the rank's own points are looked at.
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "SELECT MAX(s.last_seq) FROM metric_summaries s JOIN runs r ON r.rid = s.rid WHERE r.id=?"));
     st.Bind(1, id);
     FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row || st.IsNull(0) || st.Int(0) < lo) return lo;
     if (st.Int(0) < hi) return st.Int(0) + 1;
-    FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(
+    FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare(
         "SELECT MAX(m.seq) FROM metrics m JOIN runs r ON r.rid = m.rid WHERE r.id=? AND m.seq>=? AND m.seq<?"));
     q.Bind(1, id).Bind(2, lo).Bind(3, hi);
     FERRY_ASSIGN_OR_RETURN(row, q.Step());
@@ -576,16 +580,16 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status CreateUser(const UserRecord& u) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT INTO users(name, token_hash, created_at, role) VALUES(?,?,?,?)"));
+    auto lease = Write();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT INTO users(name, token_hash, created_at, role) VALUES(?,?,?,?)"));
     Status s = st.Bind(1, u.name).Bind(2, u.token_hash).Bind(3, u.created_at).Bind(4, u.role).Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("user '" + u.name + "' exists already");
     return s;
   }
 
   Result<std::vector<UserRecord>> ListUsers() override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT name, role, token_hash, created_at FROM users ORDER BY name"));
+    auto lease = Read();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("SELECT name, role, token_hash, created_at FROM users ORDER BY name"));
     std::vector<UserRecord> out;
     for (;;) {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -596,41 +600,41 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status SetUserRole(const std::string& name, const std::string& role) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("UPDATE users SET role=? WHERE name=?"));
+    auto lease = Write();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("UPDATE users SET role=? WHERE name=?"));
     FERRY_RETURN_IF_ERROR(st.Bind(1, role).Bind(2, name).Run());
-    if (db_.Changes() == 0) return Status::NotFound("no user '" + name + "'; see 'ferry user list'");
+    if (db().Changes() == 0) return Status::NotFound("no user '" + name + "'; see 'ferry user list'");
     return Status::Ok();
   }
 
   Status DeleteUser(const std::string& name) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("DELETE FROM users WHERE name=?"));
+    auto lease = Write();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("DELETE FROM users WHERE name=?"));
     FERRY_RETURN_IF_ERROR(st.Bind(1, name).Run());
-    if (db_.Changes() == 0) return Status::NotFound("no user '" + name + "'; see 'ferry user list'");
+    if (db().Changes() == 0) return Status::NotFound("no user '" + name + "'; see 'ferry user list'");
     return Status::Ok();
   }
 
   Status PutSnapshot(const std::string& id, int64_t files, int64_t bytes, double now) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT OR IGNORE INTO snapshots VALUES(?,?,?,?)"));
+    auto lease = Write();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT OR IGNORE INTO snapshots VALUES(?,?,?,?)"));
     return st.Bind(1, id).Bind(2, files).Bind(3, bytes).Bind(4, now).Run();
   }
 
   Result<bool> HasSnapshot(const std::string& id) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT 1 FROM snapshots WHERE id=?"));
+    auto lease = Read();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("SELECT 1 FROM snapshots WHERE id=?"));
     st.Bind(1, id);
     return st.Step();
   }
 
   Result<Run> CreateRun(const Run& run, const std::map<std::string, std::string>& params,
                         const std::string& token_hash, double now) override {
-    std::lock_guard lock(mu_);
-    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    auto lease = Write();
+    FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Status created = CreateRunLocked(run, params, token_hash, now);
     if (!created.ok()) {
-      (void)db_.Exec("ROLLBACK");
+      (void)db().Exec("ROLLBACK");
       return created;
     }
     FERRY_RETURN_IF_ERROR(Commit());
@@ -638,7 +642,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<Run> GetRun(const std::string& id) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     return GetRunLocked(id);
   }
 
@@ -705,31 +709,31 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<std::vector<Run>> ListRuns(const model::RunFilter& f) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(RunQuery q, BuildRunQuery(f));
     const int n = static_cast<int>(q.binds.size());
     std::string sql = std::string("SELECT ") + kRunColumns + q.from_where + q.order + " LIMIT ?" +
                       std::to_string(n + 1) + " OFFSET ?" + std::to_string(n + 2);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(sql));
     for (int i = 0; i < n; ++i) st.Bind(i + 1, q.binds[i]);
     st.Bind(n + 1, f.limit).Bind(n + 2, f.offset);
     return ReadRuns(st);
   }
 
   Result<int64_t> CountRuns(const model::RunFilter& f) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     model::RunFilter unsorted = f;
     unsorted.sort.clear();  // no join needed to count
     FERRY_ASSIGN_OR_RETURN(RunQuery q, BuildRunQuery(unsorted));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT COUNT(*)" + q.from_where));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("SELECT COUNT(*)" + q.from_where));
     for (size_t i = 0; i < q.binds.size(); ++i) st.Bind(static_cast<int>(i + 1), q.binds[i]);
     FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
     return row ? st.Int(0) : int64_t{0};
   }
 
   Result<std::vector<Run>> ListActiveRuns() override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    auto lease = Read();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         std::string("SELECT ") + kRunColumns +
         " FROM runs r JOIN experiments e ON e.id = r.experiment_id"
         " WHERE r.status NOT IN ('Completed','Failed','Canceled') ORDER BY r.rid"));
@@ -738,14 +742,14 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<Run> Transition(const std::string& id, RunStatus to, const std::string& reason, double now,
                          const TransitionExtras& extras) override {
-    std::lock_guard lock(mu_);
-    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    auto lease = Write();
+    FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Status st = Status::Ok();
     if (extras.finalizing_reason) st = TransitionLocked(id, RunStatus::kFinalizing, *extras.finalizing_reason, now, {});
     if (st.ok() && !extras.artifacts.empty()) st = AddArtifactsLocked(id, extras.artifacts);
     if (st.ok()) st = TransitionLocked(id, to, reason, now, extras);
     if (!st.ok()) {
-      (void)db_.Exec("ROLLBACK");
+      (void)db().Exec("ROLLBACK");
       return st;
     }
     FERRY_RETURN_IF_ERROR(Commit());
@@ -753,35 +757,35 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status SetJobHandle(const std::string& id, const std::string& handle) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     return UpdateRun("UPDATE runs SET job_handle=?2 WHERE id=?1", id, handle);
   }
 
   Status RequestCancel(const std::string& id, const std::string& reason) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    auto lease = Write();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "UPDATE runs SET cancel_requested=1, "
         "cancel_reason=CASE WHEN cancel_reason='' THEN ?2 ELSE cancel_reason END WHERE id=?1"));
     st.Bind(1, id).Bind(2, reason);
     FERRY_RETURN_IF_ERROR(st.Run());
-    if (db_.Changes() == 0) return RunNotFound(id);
+    if (db().Changes() == 0) return RunNotFound(id);
     return Status::Ok();
   }
 
   Result<Run> CreateSweep(const Run& run, const SweepRecord& sweep, double now) override {
-    std::lock_guard lock(mu_);
-    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    auto lease = Write();
+    FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Run parent = run;
     parent.kind = "sweep";
     Status st = CreateRunLocked(parent, {}, "", now);
     if (st.ok()) {
-      auto ins = db_.Prepare("INSERT INTO sweeps(rid, spec_file, spec_text, settings) VALUES(?,?,?,?)");
-      st = ins.ok() ? ins->Bind(1, db_.LastInsertRowid()).Bind(2, sweep.spec_file).Bind(3, sweep.spec_text)
+      auto ins = db().Prepare("INSERT INTO sweeps(rid, spec_file, spec_text, settings) VALUES(?,?,?,?)");
+      st = ins.ok() ? ins->Bind(1, db().LastInsertRowid()).Bind(2, sweep.spec_file).Bind(3, sweep.spec_text)
                           .Bind(4, sweep.settings.empty() ? "{}" : sweep.settings).Run()
                     : ins.status();
     }
     if (!st.ok()) {
-      (void)db_.Exec("ROLLBACK");
+      (void)db().Exec("ROLLBACK");
       return st;
     }
     FERRY_RETURN_IF_ERROR(Commit());
@@ -789,8 +793,8 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<SweepRecord> GetSweep(const std::string& id) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    auto lease = Read();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "SELECT s.spec_file, s.spec_text, s.settings FROM sweeps s JOIN runs r ON r.rid = s.rid WHERE r.id=?"));
     st.Bind(1, id);
     FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -799,9 +803,9 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<std::vector<model::StatusEvent>> History(const std::string& id) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "SELECT status, time, reason FROM run_status_history WHERE rid=? ORDER BY seq"));
     st.Bind(1, rid);
     std::vector<model::StatusEvent> out;
@@ -815,8 +819,8 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<std::string> RunTokenHash(const std::string& id) override {
-    std::lock_guard lock(mu_);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT token_hash FROM runs WHERE id=?"));
+    auto lease = Read();
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("SELECT token_hash FROM runs WHERE id=?"));
     st.Bind(1, id);
     FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return RunNotFound(id);
@@ -824,30 +828,30 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status SetTags(const std::string& id, const std::map<std::string, std::string>& tags) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Status s = PutKv("INSERT OR REPLACE INTO run_tags VALUES(?,?,?)", rid, tags);
     if (!s.ok()) {
-      (void)db_.Exec("ROLLBACK");
+      (void)db().Exec("ROLLBACK");
       return s;
     }
     return Commit();
   }
 
   Result<std::map<std::string, std::string>> Params(const std::string& id) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
     return ReadKv("SELECT name, value FROM run_params WHERE rid=? ORDER BY name", rid);
   }
 
   Result<int64_t> AppendMetrics(int64_t rid, std::span<const model::MetricPoint> points) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     if (points.empty()) return int64_t{0};
-    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     auto r = AppendMetricsLocked(rid, points);
     if (!r.ok()) {
-      (void)db_.Exec("ROLLBACK");
+      (void)db().Exec("ROLLBACK");
       key_cache_.clear();  // ids assigned in the rolled-back transaction are gone
       return r.status();
     }
@@ -856,14 +860,14 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<std::vector<model::MetricPoint>> GetMetrics(const std::string& id, const std::string& key) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
     std::string sql =
         "SELECT k.name, m.seq, m.step, m.value, m.time FROM metrics m JOIN metric_keys k ON k.kid = m.kid "
         "WHERE m.rid=?1";
     if (!key.empty()) sql += " AND k.name=?2";
     sql += " ORDER BY k.name, m.seq";
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(sql));
     st.Bind(1, rid);
     if (!key.empty()) st.Bind(2, key);
     std::vector<model::MetricPoint> out;
@@ -877,9 +881,9 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<model::MetricPoint>> GetMetricsAfter(const std::string& id, const std::string& key,
                                                           int64_t after_seq, int64_t limit) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "SELECT m.seq, m.step, m.value, m.time FROM metrics m WHERE m.rid=?1 AND "
         "m.kid=(SELECT kid FROM metric_keys WHERE name=?2) AND m.seq>?3 ORDER BY m.seq LIMIT ?4"));
     st.Bind(1, rid).Bind(2, key).Bind(3, after_seq).Bind(4, limit);
@@ -893,14 +897,14 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<RunKeys> ListRunKeys(const std::string& experiment, int recent) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     // The newest runs only: a bounded scan however many runs the workspace holds.
     std::string runs = "SELECT r.rid FROM runs r";
     if (!experiment.empty()) runs += " JOIN experiments e ON e.id = r.experiment_id WHERE e.name = ?1";
     runs += " ORDER BY r.rid DESC LIMIT ?2";
     RunKeys out;
     auto read = [&](const std::string& sql, std::vector<std::string>* into) -> Status {
-      FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+      FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(sql));
       st.Bind(1, experiment).Bind(2, recent);
       for (;;) {
         FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -921,22 +925,22 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id, const std::string& key,
                                                           int64_t max_points, int64_t* total,
                                                           int64_t* max_seq) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
     std::vector<model::MetricPoint> out;
     *total = 0;
     if (max_seq) *max_seq = 0;
-    FERRY_ASSIGN_OR_RETURN(Stmt k, db_.Prepare("SELECT kid FROM metric_keys WHERE name=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt k, db().Prepare("SELECT kid FROM metric_keys WHERE name=?"));
     k.Bind(1, key);
     FERRY_ASSIGN_OR_RETURN(bool has_key, k.Step());
     if (!has_key) return out;
     const int64_t kid = k.Int(0);
-    FERRY_ASSIGN_OR_RETURN(Stmt c, db_.Prepare("SELECT count, last_seq FROM metric_summaries WHERE rid=? AND kid=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt c, db().Prepare("SELECT count, last_seq FROM metric_summaries WHERE rid=? AND kid=?"));
     c.Bind(1, rid).Bind(2, kid);
     FERRY_ASSIGN_OR_RETURN(bool has_count, c.Step());
     *total = has_count ? c.Int(0) : 0;
     if (max_seq && has_count) *max_seq = c.Int(1);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "SELECT seq, step, value, time FROM metrics WHERE rid=? AND kid=? ORDER BY seq"));
     st.Bind(1, rid).Bind(2, kid);
     auto point = [&]() { return PointFrom(st, 0, key); };
@@ -944,7 +948,7 @@ class SqliteMetadataStore final : public MetadataStore {
     if (max_points > 0 && *total > max_points) {
       // A long series: from its rollups when they are complete and at least half as fine as
       // the slices asked for (a few thousand rows instead of every point).
-      FERRY_ASSIGN_OR_RETURN(Stmt rc, db_.Prepare(
+      FERRY_ASSIGN_OR_RETURN(Stmt rc, db().Prepare(
           "SELECT COUNT(*), COALESCE(SUM(count), 0) FROM metric_rollups WHERE rid=? AND kid=?"));
       rc.Bind(1, rid).Bind(2, kid);
       FERRY_ASSIGN_OR_RETURN(bool any_row, rc.Step());
@@ -998,9 +1002,9 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "SELECT k.name, s.count, s.min, s.max, s.last, s.last_step, s.last_seq FROM metric_summaries s "
         "JOIN metric_keys k ON k.kid = s.kid WHERE s.rid=? ORDER BY k.name"));
     st.Bind(1, rid);
@@ -1018,7 +1022,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::map<std::string, std::vector<model::MetricPoint>>> LatestMetrics(
       const std::vector<std::string>& run_ids) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     std::map<std::string, std::vector<model::MetricPoint>> out;
     FERRY_RETURN_IF_ERROR(ForRunsLocked(
         "SELECT r.id, k.name, s.latest_seq, s.latest_step, s.latest_value, s.latest_time FROM runs "
@@ -1032,7 +1036,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::map<std::string, std::map<std::string, std::string>>> ParamsOfRuns(
       const std::vector<std::string>& run_ids) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     std::map<std::string, std::map<std::string, std::string>> out;
     FERRY_RETURN_IF_ERROR(
         ForRunsLocked("SELECT r.id, p.name, p.value FROM runs r JOIN run_params p ON p.rid = r.rid "
@@ -1042,21 +1046,21 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& files) override {
-    std::lock_guard lock(mu_);
+    auto lease = Write();
     FERRY_RETURN_IF_ERROR(RidLocked(id).status());
-    FERRY_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Status s = AddArtifactsLocked(id, files);
     if (!s.ok()) {
-      (void)db_.Exec("ROLLBACK");
+      (void)db().Exec("ROLLBACK");
       return s;
     }
     return Commit();
   }
 
   Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override {
-    std::lock_guard lock(mu_);
+    auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT path, size, hash FROM artifacts WHERE rid=? ORDER BY path"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("SELECT path, size, hash FROM artifacts WHERE rid=? ORDER BY path"));
     st.Bind(1, rid);
     std::vector<model::Artifact> out;
     for (;;) {
@@ -1073,17 +1077,17 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status Commit() {
-    Status s = db_.Exec("COMMIT");
-    if (!s.ok()) (void)db_.Exec("ROLLBACK");
+    Status s = db().Exec("COMMIT");
+    if (!s.ok()) (void)db().Exec("ROLLBACK");
     return s;
   }
 
   // A new experiment belongs to created_by (the user whose run made it).
   Result<model::Experiment> EnsureExperimentLocked(const std::string& name, double now, const std::string& created_by) {
     FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
-    FERRY_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT OR IGNORE INTO experiments(name, created_at, created_by) VALUES(?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(Stmt ins, db().Prepare("INSERT OR IGNORE INTO experiments(name, created_at, created_by) VALUES(?,?,?)"));
     FERRY_RETURN_IF_ERROR(ins.Bind(1, name).Bind(2, now).Bind(3, created_by).Run());
-    FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT id, created_at FROM experiments WHERE name=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare("SELECT id, created_at FROM experiments WHERE name=?"));
     q.Bind(1, name);
     FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return Status::Internal("experiment vanished: " + name);
@@ -1103,7 +1107,7 @@ class SqliteMetadataStore final : public MetadataStore {
       while (slots < n) slots *= 2;
       std::string marks;
       for (size_t i = 0; i < slots; ++i) marks += i ? ",?" : "?";
-      FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql.substr(0, at) + marks + sql.substr(at + 2)));
+      FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(sql.substr(0, at) + marks + sql.substr(at + 2)));
       for (size_t i = 0; i < slots; ++i)
         st.Bind(static_cast<int>(i + 1), run_ids[first + (i < n ? i : 0)]);
       for (;;) {
@@ -1116,7 +1120,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<int64_t> RidLocked(const std::string& id) {
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("SELECT rid FROM runs WHERE id=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("SELECT rid FROM runs WHERE id=?"));
     st.Bind(1, id);
     FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return RunNotFound(id);
@@ -1124,7 +1128,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status PutKv(const char* sql, int64_t rid, const std::map<std::string, std::string>& kv) {
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(sql));
     for (const auto& [k, v] : kv) {
       if (k.empty()) return Status::InvalidArgument("empty tag or parameter name");
       FERRY_RETURN_IF_ERROR(st.Bind(1, rid).Bind(2, k).Bind(3, v).Run());
@@ -1133,7 +1137,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<std::map<std::string, std::string>> ReadKv(const char* sql, int64_t rid) {
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(sql));
     st.Bind(1, rid);
     std::map<std::string, std::string> out;
     for (;;) {
@@ -1147,7 +1151,7 @@ class SqliteMetadataStore final : public MetadataStore {
   Status CreateRunLocked(const Run& run, const std::map<std::string, std::string>& params,
                          const std::string& token_hash, double now) {
     FERRY_ASSIGN_OR_RETURN(model::Experiment exp, EnsureExperimentLocked(run.experiment, now, run.submitted_by));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "INSERT INTO runs(id, experiment_id, target, status, script, arguments, python, snapshot_id, "
         "git, created_at, token_hash, options, submitted_by, kind, parent_id, name, started_at) "
         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
@@ -1163,7 +1167,7 @@ class SqliteMetadataStore final : public MetadataStore {
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("run '" + run.id + "' already exists");
     FERRY_RETURN_IF_ERROR(s);
-    int64_t rid = db_.LastInsertRowid();
+    int64_t rid = db().LastInsertRowid();
     FERRY_RETURN_IF_ERROR(AppendHistory(rid, status, now, external ? "started by its client" : "submitted"));
     FERRY_RETURN_IF_ERROR(PutKv("INSERT OR REPLACE INTO run_tags VALUES(?,?,?)", rid, run.tags));
     FERRY_RETURN_IF_ERROR(PutKv("INSERT OR REPLACE INTO run_params VALUES(?,?,?)", rid, params));
@@ -1171,7 +1175,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status AppendHistory(int64_t rid, RunStatus s, double now, const std::string& reason) {
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "INSERT INTO run_status_history SELECT ?1, COALESCE(MAX(seq),0)+1, ?2, ?3, ?4 "
         "FROM run_status_history WHERE rid=?1"));
     return st.Bind(1, rid).Bind(2, model::RunStatusName(s)).Bind(3, now).Bind(4, reason).Run();
@@ -1179,7 +1183,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status TransitionLocked(const std::string& id, RunStatus to, const std::string& reason, double now,
                           const TransitionExtras& extras) {
-    FERRY_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT rid, status, cancel_reason FROM runs WHERE id=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare("SELECT rid, status, cancel_reason FROM runs WHERE id=?"));
     q.Bind(1, id);
     FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return RunNotFound(id);
@@ -1203,7 +1207,7 @@ class SqliteMetadataStore final : public MetadataStore {
     if (extras.job_handle) sql += ", job_handle=?6";
     if (extras.gpu_ids) sql += ", gpu_ids=?7";
     sql += " WHERE rid=?1";
-    FERRY_ASSIGN_OR_RETURN(Stmt up, db_.Prepare(sql));
+    FERRY_ASSIGN_OR_RETURN(Stmt up, db().Prepare(sql));
     up.Bind(1, rid).Bind(2, model::RunStatusName(to)).Bind(3, now);
     if (extras.exit_code) up.Bind(4, *extras.exit_code);
     if (extras.error) up.Bind(5, *extras.error);
@@ -1214,7 +1218,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status AddArtifactsLocked(const std::string& id, const std::vector<model::Artifact>& files) {
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare("INSERT OR REPLACE INTO artifacts VALUES(?,?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT OR REPLACE INTO artifacts VALUES(?,?,?,?)"));
     for (const auto& f : files) {
       FERRY_RETURN_IF_ERROR(st.Bind(1, rid).Bind(2, f.path).Bind(3, static_cast<int64_t>(f.size)).Bind(4, f.hash).Run());
     }
@@ -1222,16 +1226,16 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status UpdateRun(const char* sql, const std::string& id, const std::string& value, bool bind_empty = false) {
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(sql));
     st.Bind(1, id);
     if (!value.empty() || bind_empty) st.Bind(2, value);
     FERRY_RETURN_IF_ERROR(st.Run());
-    if (db_.Changes() == 0) return RunNotFound(id);
+    if (db().Changes() == 0) return RunNotFound(id);
     return Status::Ok();
   }
 
   Result<Run> GetRunLocked(const std::string& id) {
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         std::string("SELECT ") + kRunColumns +
         " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id=?"));
     st.Bind(1, id);
@@ -1242,7 +1246,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<model::RegisteredEnvironment>> ReadEnvironments(const char* sql, const std::string& name,
                                                                       int64_t version) {
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(sql));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(sql));
     if (!name.empty()) st.Bind(1, name);
     if (version > 0) st.Bind(2, version);
     std::vector<model::RegisteredEnvironment> out;
@@ -1301,8 +1305,8 @@ class SqliteMetadataStore final : public MetadataStore {
     auto it = key_cache_.find(name);
     if (it != key_cache_.end()) return it->second;
     if (!key_insert_) {
-      FERRY_ASSIGN_OR_RETURN(Stmt a, db_.Prepare("INSERT OR IGNORE INTO metric_keys(name) VALUES(?)"));
-      FERRY_ASSIGN_OR_RETURN(Stmt b, db_.Prepare("SELECT kid FROM metric_keys WHERE name=?"));
+      FERRY_ASSIGN_OR_RETURN(Stmt a, db().Prepare("INSERT OR IGNORE INTO metric_keys(name) VALUES(?)"));
+      FERRY_ASSIGN_OR_RETURN(Stmt b, db().Prepare("SELECT kid FROM metric_keys WHERE name=?"));
       key_insert_.emplace(std::move(a));
       key_select_.emplace(std::move(b));
     }
@@ -1320,7 +1324,7 @@ class SqliteMetadataStore final : public MetadataStore {
   // highest point in sequence order (one NaN point for a slice of NaNs only).
   Result<std::vector<model::MetricPoint>> SeriesFromRollupsLocked(int64_t rid, int64_t kid, const std::string& key,
                                                                   int64_t rows, int64_t slices) {
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db_.Prepare(
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
         "SELECT lo_seq, lo_step, lo_value, lo_time, hi_seq, hi_step, hi_value, hi_time, any_seq, any_step, any_time "
         "FROM metric_rollups WHERE rid=? AND kid=? ORDER BY bucket"));
     st.Bind(1, rid).Bind(2, kid);
@@ -1371,7 +1375,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<int64_t> AppendMetricsLocked(int64_t rid, std::span<const model::MetricPoint> points) {
     if (!metric_insert_) {
-      FERRY_ASSIGN_OR_RETURN(Stmt a, db_.Prepare("INSERT OR IGNORE INTO metrics VALUES(?,?,?,?,?,?)"));
+      FERRY_ASSIGN_OR_RETURN(Stmt a, db().Prepare("INSERT OR IGNORE INTO metrics VALUES(?,?,?,?,?,?)"));
       std::string summary_sql =
           "INSERT INTO metric_summaries VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) ON "
           "CONFLICT(rid,kid) DO UPDATE SET "
@@ -1388,7 +1392,7 @@ class SqliteMetadataStore final : public MetadataStore {
         summary_sql += std::string(", ") + col + "=CASE WHEN " + kLatestWins + " THEN excluded." +
                        col + " ELSE " + col + " END";
       }
-      FERRY_ASSIGN_OR_RETURN(Stmt b, db_.Prepare(summary_sql));
+      FERRY_ASSIGN_OR_RETURN(Stmt b, db().Prepare(summary_sql));
       // A batch's lowest/highest point replaces the stored one (NaN-only sides are NULL).
       std::string rollup_sql =
           "INSERT INTO metric_rollups VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15) "
@@ -1400,7 +1404,7 @@ class SqliteMetadataStore final : public MetadataStore {
           rollup_sql += ", " + s + col + "=CASE WHEN " + wins + " THEN excluded." + s + col + " ELSE " + s + col + " END";
         }
       }
-      FERRY_ASSIGN_OR_RETURN(Stmt c, db_.Prepare(rollup_sql));
+      FERRY_ASSIGN_OR_RETURN(Stmt c, db().Prepare(rollup_sql));
       metric_insert_.emplace(std::move(a));
       summary_upsert_.emplace(std::move(b));
       rollup_upsert_.emplace(std::move(c));
@@ -1418,7 +1422,7 @@ class SqliteMetadataStore final : public MetadataStore {
       auto r = ins.Step();
       ins.Reset();
       if (!r.ok()) return r.status();
-      if (db_.Changes() == 0) continue;  // already stored: a resend after a lost ack
+      if (db().Changes() == 0) continue;  // already stored: a resend after a lost ack
       ++inserted;
       Rollup& roll = rollups[{kid, p.seq >> kRollupShift}];
       if (roll.count++ == 0) roll.any = &p;
@@ -1467,18 +1471,92 @@ class SqliteMetadataStore final : public MetadataStore {
     return inserted;
   }
 
-  std::mutex mu_;
+  // ---- connections
+  // A method's connection is chosen by a lease it takes first: Write() holds the writer and
+  // its mutex; Read() borrows a reader inside a read transaction, so all of the method's
+  // queries see one consistent snapshot (WAL: readers run alongside the writer). db() is
+  // the connection of the lease this thread holds.
+  static constexpr int kReaders = 8;
+
+  struct WriteLease {
+    explicit WriteLease(SqliteMetadataStore* s) : lock(s->mu_), prev(current_) { current_ = &s->db_; }
+    ~WriteLease() { current_ = prev; }
+    WriteLease(const WriteLease&) = delete;
+    WriteLease& operator=(const WriteLease&) = delete;
+    std::unique_lock<std::mutex> lock;
+    Db* prev;
+  };
+
+  struct ReadLease {
+    explicit ReadLease(SqliteMetadataStore* s) : store(s), conn(s->AcquireReader()), prev(current_) {
+      current_ = conn;
+      in_txn = conn->Exec("BEGIN").ok();
+    }
+    ~ReadLease() {
+      if (in_txn) (void)conn->Exec("COMMIT");
+      current_ = prev;
+      store->ReleaseReader(conn);
+    }
+    ReadLease(const ReadLease&) = delete;
+    ReadLease& operator=(const ReadLease&) = delete;
+    SqliteMetadataStore* store;
+    Db* conn;
+    Db* prev;
+    bool in_txn = false;
+  };
+
+  WriteLease Write() { return WriteLease(this); }
+  ReadLease Read() { return ReadLease(this); }
+  Db& db() { return *current_; }
+
+  // Opens the readers (after the migrations, so they see the current schema).
+  Status OpenReaders() {
+    for (int i = 0; i < kReaders; ++i) {
+      FERRY_ASSIGN_OR_RETURN(Db r, Db::Open(path_));
+      FERRY_RETURN_IF_ERROR(r.Exec("PRAGMA query_only=ON; PRAGMA temp_store=MEMORY;"));
+      readers_.push_back(std::make_unique<Db>(std::move(r)));
+      free_readers_.push_back(readers_.back().get());
+    }
+    return Status::Ok();
+  }
+
+  Db* AcquireReader() {
+    std::unique_lock lock(readers_mu_);
+    readers_cv_.wait(lock, [this] { return !free_readers_.empty(); });
+    Db* r = free_readers_.back();
+    free_readers_.pop_back();
+    return r;
+  }
+
+  void ReleaseReader(Db* r) {
+    {
+      std::lock_guard lock(readers_mu_);
+      free_readers_.push_back(r);
+    }
+    readers_cv_.notify_one();
+  }
+
+  static thread_local Db* current_;
+
+  std::mutex mu_;  // serialises writes (the writer connection and the caches below)
   Db db_;
+  std::string path_;
+  std::vector<std::unique_ptr<Db>> readers_;
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+  std::vector<Db*> free_readers_;  // guarded by readers_mu_
   std::unordered_map<std::string, int64_t> key_cache_;
   std::unordered_map<int64_t, int64_t> client_seq_;  // run rid -> next client metric seq
   std::optional<Stmt> key_insert_, key_select_, metric_insert_, summary_upsert_, rollup_upsert_;
 };
 
+thread_local Db* SqliteMetadataStore::current_ = nullptr;
+
 }  // namespace
 
 Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path) {
   FERRY_ASSIGN_OR_RETURN(Db db, Db::Open(path));
-  auto store = std::make_unique<SqliteMetadataStore>(std::move(db));
+  auto store = std::make_unique<SqliteMetadataStore>(std::move(db), path);
   FERRY_RETURN_IF_ERROR(store->Init().WithContext("opening workspace database " + path));
   return std::unique_ptr<MetadataStore>(std::move(store));
 }

@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <span>
+#include <thread>
 
 #include "common/crypto.h"
 #include "common/fs.h"
@@ -467,6 +469,43 @@ TEST_F(StoreTest, LatestPointIsMlflowsAcrossOutOfOrderBatchesResendsAndNaN) {
   EXPECT_EQ(two->at("lp2").at(0).value,
             1.0);  // step 2 beats step 1; 1.0 beats NaN(0) at equal time
   EXPECT_EQ(two->at("lp").size(), 4u);
+}
+
+// Reads run on their own connections beside the writer, each method in one read transaction:
+// a series read while batches are being appended is always one consistent snapshot (its
+// count, its points and its highest sequence number agree).
+TEST_F(StoreTest, ConcurrentReadsBesideWritesAreConsistent) {
+  auto r = store_->CreateRun(MakeRun("busy"), {}, "t", 1);
+  ASSERT_TRUE(r.ok());
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0}, torn{0}, failed{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      while (!done) {
+        int64_t total = 0, max_seq = 0;
+        auto pts = store_->GetMetricSeries("busy", "k", 1 << 30, &total, &max_seq);
+        if (!pts.ok()) {
+          ++failed;
+          continue;
+        }
+        if (static_cast<int64_t>(pts->size()) != total || (!pts->empty() && pts->back().seq != max_seq)) ++torn;
+        ++reads;
+      }
+    });
+  }
+  int64_t seq = 0;
+  for (int batch = 0; batch < 300; ++batch) {
+    std::vector<model::MetricPoint> pts;
+    for (int i = 0; i < 7; ++i, ++seq) pts.push_back({seq, "k", 1.0 * seq, seq, 1.0});
+    ASSERT_EQ(*store_->AppendMetrics(r->rid, pts), 7);
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(torn.load(), 0) << "of " << reads.load() << " reads";
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(store_->MetricSummaries("busy")->at(0).count, 2100);
 }
 
 TEST_F(StoreTest, ParamsAndLatestPointsOfManyRunsInBatches) {

@@ -78,8 +78,14 @@ def pids_in_group(pgid: int) -> list[int]:
     return out
 
 
+def _inside(path: str, home_s: str) -> bool:
+    return path == home_s or path.startswith(home_s + "/")
+
+
 def processes_of_home(home: Path) -> list[int]:
-    """Processes whose command line names the home, or whose cwd lies inside it (run scripts)."""
+    """Processes whose command line names the home, whose cwd lies inside it (run scripts), or
+    that hold a file inside it open (agents forked by the fork server: their command line is
+    the fork server's, their log is in the home)."""
     home_s = str(home)
     out = []
     for d in os.listdir("/proc"):
@@ -93,8 +99,18 @@ def processes_of_home(home: Path) -> list[int]:
         hit = home_s in cmd
         if not hit:
             try:
-                cwd = os.readlink(f"/proc/{d}/cwd")
-                hit = cwd == home_s or cwd.startswith(home_s + "/")
+                hit = _inside(os.readlink(f"/proc/{d}/cwd"), home_s)
+            except OSError:
+                pass
+        if not hit:
+            try:
+                for fd in os.listdir(f"/proc/{d}/fd"):
+                    try:
+                        if _inside(os.readlink(f"/proc/{d}/fd/{fd}"), home_s):
+                            hit = True
+                            break
+                    except OSError:
+                        continue
             except OSError:
                 pass
         if hit and pid_alive(int(d)):

@@ -84,6 +84,7 @@ def test_metric_points_are_checked(workspace, src):
     status, body, _ = workspace.api("POST", f"/runs/{run_id}/tags", json={"tags": {"x" * 300: "v"}})
     assert status == 400 and "at most 250" in body["error"]["message"], body
     workspace.api("POST", f"/runs/{run_id}/cancel")
+    workspace.wait_status(run_id, "Canceled")
 
 
 @pytest.mark.parametrize("offset", ["-1", "+3", " 1", "1e3", "18446744073709551616", "abc"])
@@ -95,6 +96,7 @@ def test_log_offsets_must_be_whole_numbers(workspace, src, offset):
                                     data="x", headers=agent, auth=False)
     assert status == 400 and "offset" in body["error"]["message"], (offset, body)
     workspace.api("POST", f"/runs/{run_id}/cancel")
+    workspace.wait_status(run_id, "Canceled")
 
 
 @pytest.mark.parametrize("name", ["A\u0000B", "1ABC", "A B", "A=B", ""])

@@ -286,7 +286,7 @@ def test_compute_instances_have_one_owner_a_queue_and_stop_start(make_workspace,
     assert [u["name"] for u in ws.cli_json("user", "list")["users"]] == ["alice", "bob"]
     # Users cannot manage users or targets.
     r = cli_as(ws, alice, "user", "add", "mallory")
-    assert r.returncode == 1 and "needs the workspace token" in r.stderr, r.stderr
+    assert r.returncode == 1 and "needs the admin role" in r.stderr, r.stderr
     marks = tmp_path / "marks"
     marks.mkdir()
     h0, h1 = lab.hosts
