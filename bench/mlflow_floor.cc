@@ -29,11 +29,15 @@ HttpResponse Reply(std::string body) {
 
 HandlerResult Answer(HttpRequest& req) {
   const std::string& p = req.path;
-  auto ends = [&](const char* s) { return p.size() >= std::string(s).size() && p.rfind(s) == p.size() - std::string(s).size(); };
-  if (ends("/experiments/get-by-name") || ends("/experiments/get")) return Reply(std::string(R"({"experiment":)") + kExperiment + "}");
+  auto ends = [&](const char* s) {
+    return p.size() >= std::string(s).size() && p.rfind(s) == p.size() - std::string(s).size();
+  };
+  if (ends("/experiments/get-by-name") || ends("/experiments/get"))
+    return Reply(std::string(R"({"experiment":)") + kExperiment + "}");
   if (ends("/experiments/create")) return Reply(R"({"experiment_id":"1"})");
   if (ends("/runs/create") || ends("/runs/get")) {
-    return Reply(std::string(R"({"run":{"info":)") + kRunInfo + R"(,"data":{"metrics":[],"params":[],"tags":[]},"inputs":{}}})");
+    return Reply(std::string(R"({"run":{"info":)") + kRunInfo +
+                 R"(,"data":{"metrics":[],"params":[],"tags":[]},"inputs":{}}})");
   }
   if (ends("/runs/update")) return Reply(std::string(R"({"run_info":)") + kRunInfo + "}");
   if (ends("/metrics/get-history")) return Reply(R"({"metrics":[]})");

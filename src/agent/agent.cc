@@ -1,10 +1,5 @@
 // Agent implementation (see agent.h).
 #include "agent/agent.h"
-#include "agent/container.h"
-#include "agent/environment.h"
-#include "agent/script_env.h"
-#include "agent/system_metrics.h"
-#include "agent/workdir.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -27,6 +22,11 @@
 #include <thread>
 #include <unordered_set>
 
+#include "agent/container.h"
+#include "agent/environment.h"
+#include "agent/script_env.h"
+#include "agent/system_metrics.h"
+#include "agent/workdir.h"
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "common/home.h"

@@ -1,13 +1,12 @@
 // CLI context: server discovery and auto-start.
 #include "cli/context.h"
 
-#include <cstdlib>
-
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <thread>

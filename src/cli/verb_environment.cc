@@ -112,7 +112,8 @@ void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code) {
 }
 
 void RegisterUser(CLI::App& app, Context& ctx, int* exit_code) {
-  auto* user = app.add_subcommand("user", "Named users of the workspace, each with a role and a token (docs/security.md)");
+  auto* user = app.add_subcommand(
+      "user", "Named users of the workspace, each with a role and a token (docs/security.md)");
   user->require_subcommand(1);
   auto* add = user->add_subcommand("add", "Create a user; prints its token once (give it to them as FERRY_TOKEN)");
   auto name = std::make_shared<std::string>();
@@ -128,8 +129,10 @@ void RegisterUser(CLI::App& app, Context& ctx, int* exit_code) {
     }
     if (ctx.json_output()) return PrintJson(*r);
     std::printf("%s\n", (*r)["token"].get<std::string>().c_str());
-    std::fprintf(stderr, "created user %s (%s); the token above is shown only now: they use it as FERRY_TOKEN\n",
-                 name->c_str(), role->c_str());
+    std::fprintf(
+        stderr,
+        "created user %s (%s); the token above is shown only now: they use it as FERRY_TOKEN\n",
+        name->c_str(), role->c_str());
   });
   auto* set_role = user->add_subcommand("set-role", "Change a user's role");
   auto set_name = std::make_shared<std::string>();
@@ -139,7 +142,8 @@ void RegisterUser(CLI::App& app, Context& ctx, int* exit_code) {
       ->required()
       ->check(CLI::IsMember({"reader", "contributor", "admin"}));
   set_role->callback([&ctx, set_name, new_role, exit_code] {
-    auto r = ctx.Call("PATCH", "/api/v1/users/" + net::UrlEncode(*set_name), json{{"role", *new_role}}.dump());
+    auto r = ctx.Call("PATCH", "/api/v1/users/" + net::UrlEncode(*set_name),
+                      json{{"role", *new_role}}.dump());
     if (!r.ok()) {
       *exit_code = ReportError(r.status());
       return;
@@ -169,8 +173,8 @@ void RegisterUser(CLI::App& app, Context& ctx, int* exit_code) {
     if (ctx.json_output()) return PrintJson(*r);
     std::printf("%-32s %-12s %s\n", "NAME", "ROLE", "CREATED");
     for (auto& u : (*r)["users"]) {
-      std::printf("%-32s %-12s %s\n", u["name"].get<std::string>().c_str(), u.value("role", "").c_str(),
-                  FormatTime(u["created_at"].get<double>()).c_str());
+      std::printf("%-32s %-12s %s\n", u["name"].get<std::string>().c_str(),
+                  u.value("role", "").c_str(), FormatTime(u["created_at"].get<double>()).c_str());
     }
   });
 }

@@ -4,9 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
-#include <thread>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli/context.h"
 #include "cli/follow.h"

@@ -1,21 +1,21 @@
 // `ferry run submit`: snapshot the source directory, upload only missing blobs, create the run.
-#include <CLI/CLI.hpp>
-#include <cstdio>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <future>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
-#include <nlohmann/json.hpp>
-#include <set>
 
 #include "cli/context.h"
 #include "cli/follow.h"
@@ -28,10 +28,10 @@
 #include "model/run_options.h"
 #include "net/http.h"
 #include "net/http_client.h"
-#include "store/blob_store.h"
 #include "runconfig/conda_env.h"
 #include "runconfig/runconfig.h"
 #include "snapshot/snapshot.h"
+#include "store/blob_store.h"
 #include "sweep/space.h"
 
 namespace ferry::cli {

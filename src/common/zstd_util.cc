@@ -72,7 +72,8 @@ struct ZstdStreamCompressor::Impl {
       ZSTD_outBuffer ob{out->data() + start, chunk, 0};
       size_t left = ZSTD_compressStream2(cctx, &ob, &in, mode);
       out->resize(start + ob.pos);
-      if (ZSTD_isError(left)) return Status::InvalidArgument(std::string("zstd: ") + ZSTD_getErrorName(left));
+      if (ZSTD_isError(left))
+        return Status::InvalidArgument(std::string("zstd: ") + ZSTD_getErrorName(left));
       const bool done = mode == ZSTD_e_end ? left == 0 : in.pos == in.size;
       if (done) return Status::Ok();
     }

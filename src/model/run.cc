@@ -101,18 +101,20 @@ Status ValidateKey(std::string_view what, std::string_view key) {
   const std::string shown(key.substr(0, 60));
   if (key.empty()) return Status::InvalidArgument(std::string(what) + " key must not be empty");
   if (key.size() > kMaxKeyBytes) {
-    return Status::InvalidArgument(std::string(what) + " key '" + shown + "...' is " + std::to_string(key.size()) +
-                                   " bytes long; keys may be at most " + std::to_string(kMaxKeyBytes));
+    return Status::InvalidArgument(
+        std::string(what) + " key '" + shown + "...' is " + std::to_string(key.size()) +
+        " bytes long; keys may be at most " + std::to_string(kMaxKeyBytes));
   }
   for (char ch : key) {
     const auto c = static_cast<unsigned char>(ch);
     if (c < 0x20 || c == 0x7F) {
-      return Status::InvalidArgument(std::string(what) + " key '" + shown + "' contains the control character 0x" +
-                                     "0123456789abcdef"[c >> 4] + "0123456789abcdef"[c & 15] +
-                                     "; use printable characters");
+      return Status::InvalidArgument(
+          std::string(what) + " key '" + shown + "' contains the control character 0x" +
+          "0123456789abcdef"[c >> 4] + "0123456789abcdef"[c & 15] + "; use printable characters");
     }
   }
-  if (!IsValidUtf8(key)) return Status::InvalidArgument(std::string(what) + " key is not valid UTF-8");
+  if (!IsValidUtf8(key))
+    return Status::InvalidArgument(std::string(what) + " key is not valid UTF-8");
   return Status::Ok();
 }
 

@@ -97,11 +97,13 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
       if (!portable) {
         std::string shown;
         for (char c : k.substr(0, 60)) shown += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
-        return Bad("environment_variables", "has the invalid variable name '" + shown +
-                                                "': use letters, digits and '_', not starting with a digit");
+        return Bad("environment_variables",
+                   "has the invalid variable name '" + shown +
+                       "': use letters, digits and '_', not starting with a digit");
       }
       if (v.get_ref<const std::string&>().find('\0') != std::string::npos) {
-        return Bad("environment_variables." + k, "contains a NUL byte, which no process environment can hold");
+        return Bad("environment_variables." + k,
+                   "contains a NUL byte, which no process environment can hold");
       }
       if (k.rfind("FERRY_", 0) == 0) {
         return Status::InvalidArgument("environment variable '" + k +

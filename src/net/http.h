@@ -17,7 +17,7 @@ struct HttpRequest {
   std::string path;     // decoded path without the query
   std::map<std::string, std::string> query;  // decoded query parameters
   std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;     // empty when the body was streamed into an admission's sink
+  std::string body;  // empty when the body was streamed into an admission's sink
   std::string remote_address;
   // Set by the server's admission hook from the headers (e.g. who the caller is), for the
   // handler to read; the net layer never looks inside.

@@ -1,5 +1,5 @@
 // HttpServer implementation: Beast + Asio coroutines (Boost 1.74 needs <utility> first).
-#include <utility>
+#include "net/http_server.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -19,9 +19,8 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
-
-#include "net/http_server.h"
 
 namespace ferry::net {
 namespace {
@@ -173,7 +172,9 @@ class ServerImpl final : public HttpServer {
       if (static_cast<unsigned char>(c) < 0x20) continue;
       esc.push_back(c);
     }
-    const char* code = status == 413 ? "PayloadTooLarge" : status >= 500 ? "Internal" : "BadRequest";
+    const char* code = status == 413   ? "PayloadTooLarge"
+                       : status >= 500 ? "Internal"
+                                       : "BadRequest";
     r.body = "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" + esc + "\"}}";
     return r;
   }
@@ -185,18 +186,19 @@ class ServerImpl final : public HttpServer {
     using R = std::invoke_result_t<F&>;
     if (lane == Lane::kInline) co_return f();
     asio::thread_pool& pool = lane == Lane::kBulk ? bulk_ : workers_;
-    co_return co_await asio::co_spawn(pool, [&f]() -> awaitable<R> { co_return f(); }, use_awaitable);
+    co_return co_await asio::co_spawn(
+        pool, [&f]() -> awaitable<R> { co_return f(); }, use_awaitable);
   }
 
   static HttpResponse TooLarge(uint64_t limit) {
-    return ErrorResponse(413, "the request body is larger than this endpoint takes (" + std::to_string(limit) +
-                                  " bytes); send less per request");
+    return ErrorResponse(413, "the request body is larger than this endpoint takes (" +
+                                  std::to_string(limit) + " bytes); send less per request");
   }
 
   // Answers a refused request and closes. When its body may still be on the way, the
   // rest is read and dropped for a bounded time first, so the client gets the answer.
-  awaitable<void> Refuse(beast::tcp_stream& stream, beast::flat_buffer& buffer, HttpResponse r, unsigned version,
-                         bool body_pending) {
+  awaitable<void> Refuse(beast::tcp_stream& stream, beast::flat_buffer& buffer, HttpResponse r,
+                         unsigned version, bool body_pending) {
     co_await Write(stream, r, version, false);
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -230,10 +232,12 @@ class ServerImpl final : public HttpServer {
       head.body_limit(std::numeric_limits<std::uint64_t>::max());  // admission decides
       stream.expires_after(std::chrono::minutes(10));
       beast::error_code ec;
-      co_await http::async_read_header(stream, buffer, head, asio::redirect_error(use_awaitable, ec));
+      co_await http::async_read_header(stream, buffer, head,
+                                       asio::redirect_error(use_awaitable, ec));
       if (ec) {
-        if (ec != http::error::end_of_stream && ec != asio::error::eof && ec != beast::error::timeout &&
-            ec != asio::error::connection_reset && ec != asio::error::operation_aborted) {
+        if (ec != http::error::end_of_stream && ec != asio::error::eof &&
+            ec != beast::error::timeout && ec != asio::error::connection_reset &&
+            ec != asio::error::operation_aborted) {
           HttpResponse bad = ErrorResponse(400, "malformed HTTP request: " + ec.message());
           co_await Write(stream, bad, 11, false);
         }
@@ -247,7 +251,8 @@ class ServerImpl final : public HttpServer {
       Admission adm;
       adm.max_body_bytes = options_.max_body_bytes;
       if (h.count(http::field::authorization) > 1) {
-        adm.reject = ErrorResponse(400, "the request has more than one Authorization header; send exactly one");
+        adm.reject = ErrorResponse(
+            400, "the request has more than one Authorization header; send exactly one");
       } else if (options_.admit) {
         try {
           adm = options_.admit(hreq);
@@ -321,7 +326,8 @@ class ServerImpl final : public HttpServer {
   // Reads the body in pieces into adm.sink (on the lane's pool). kSinkFailed: the sink
   // refused a piece and the rest was left unread.
   awaitable<SinkRead> ReadIntoSink(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                   http::request_parser<http::empty_body>& head, const Admission& adm) {
+                                   http::request_parser<http::empty_body>& head,
+                                   const Admission& adm) {
     http::request_parser<http::buffer_body> p{std::move(head)};
     p.body_limit(adm.max_body_bytes);
     buffer.reserve(1 << 20);  // read large pieces off the socket
@@ -337,7 +343,8 @@ class ServerImpl final : public HttpServer {
       if (ec) co_return SinkRead::kBroken;
       const size_t n = piece.size() - p.get().body().size;
       if (n == 0) continue;
-      Status st = co_await OnLane(adm.lane, [&] { return adm.sink->Write(std::string_view(piece.data(), n)); });
+      Status st = co_await OnLane(
+          adm.lane, [&] { return adm.sink->Write(std::string_view(piece.data(), n)); });
       if (!st.ok()) co_return SinkRead::kSinkFailed;
     }
     if (buffer.capacity() > (64u << 10)) buffer.shrink_to_fit();
@@ -371,7 +378,8 @@ class ServerImpl final : public HttpServer {
 
   // Chunked transfer of an event stream; returns when it is done, the client is gone or the
   // server stops. poll() runs on the request's lane, like a long poll's.
-  awaitable<void> ServeStream(EventStream es, beast::tcp_stream& stream, unsigned version, Lane lane) {
+  awaitable<void> ServeStream(EventStream es, beast::tcp_stream& stream, unsigned version,
+                              Lane lane) {
     http::response<http::empty_body> res{http::status::ok, version};
     res.set(http::field::server, "ferry");
     res.set(http::field::content_type, "text/event-stream; charset=utf-8");

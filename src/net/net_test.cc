@@ -1,7 +1,6 @@
 // Tests of the HTTP server and client together over loopback.
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -125,7 +124,9 @@ class RawConn {
   }
   ~RawConn() { ::close(fd_); }
   bool ok() const { return ok_; }
-  bool Send(const std::string& s) { return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()); }
+  bool Send(const std::string& s) {
+    return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+  }
   // Reads until the text contains `until` (or the peer closes / 20 s pass).
   std::string ReadUntil(const std::string& until) {
     std::string out;
@@ -176,14 +177,18 @@ TEST(Http, AdmissionRefusesBeforeTheBodyIsRead) {
   {
     // Authenticated but longer than the route takes: 413 before the body.
     RawConn c(port);
-    ASSERT_TRUE(c.Send("POST /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nContent-Length: 1073741824\r\n\r\n"));
+    ASSERT_TRUE(
+        c.Send("POST /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nContent-Length: "
+               "1073741824\r\n\r\n"));
     std::string got = c.ReadUntil("}}");
     EXPECT_NE(got.find("HTTP/1.1 413"), std::string::npos) << got;
   }
   {
     // Chunked: the limit holds as the chunks arrive.
     RawConn c(port);
-    ASSERT_TRUE(c.Send("POST /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    ASSERT_TRUE(
+        c.Send("POST /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\nTransfer-Encoding: "
+               "chunked\r\n\r\n"));
     std::string chunk(800, 'a');
     ASSERT_TRUE(c.Send("320\r\n" + chunk + "\r\n"));
     (void)c.Send("320\r\n" + chunk + "\r\n");
@@ -193,7 +198,9 @@ TEST(Http, AdmissionRefusesBeforeTheBodyIsRead) {
   {
     // Two Authorization headers: refused, whichever would have won.
     RawConn c(port);
-    ASSERT_TRUE(c.Send("GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n"));
+    ASSERT_TRUE(
+        c.Send("GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer a\r\nAuthorization: Bearer "
+               "b\r\n\r\n"));
     std::string got = c.ReadUntil("}}");
     EXPECT_NE(got.find("HTTP/1.1 400"), std::string::npos) << got;
     EXPECT_NE(got.find("more than one Authorization"), std::string::npos) << got;
@@ -213,15 +220,19 @@ TEST(Http, ExpectContinueIsAnsweredOnlyWhenAdmitted) {
     if (head.path == "/no") a.reject = HttpResponse{403, "text/plain", "no", {}};
     return a;
   };
-  o.handler = [](HttpRequest& r) -> HandlerResult { return HttpResponse{200, "text/plain", "got " + r.body, {}}; };
+  o.handler = [](HttpRequest& r) -> HandlerResult {
+    return HttpResponse{200, "text/plain", "got " + r.body, {}};
+  };
   auto srv = HttpServer::Start(o);
   ASSERT_TRUE(srv.ok());
   RawConn refused((*srv)->port());
-  ASSERT_TRUE(refused.Send("POST /no HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  ASSERT_TRUE(refused.Send(
+      "POST /no HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
   std::string got = refused.ReadUntil("\r\n\r\nno");
   EXPECT_EQ(got.rfind("HTTP/1.1 403", 0), 0u) << got;
   RawConn admitted((*srv)->port());
-  ASSERT_TRUE(admitted.Send("POST /yes HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  ASSERT_TRUE(admitted.Send(
+      "POST /yes HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
   got = admitted.ReadUntil("\r\n\r\n");
   EXPECT_EQ(got.rfind("HTTP/1.1 100 Continue", 0), 0u) << got;
   ASSERT_TRUE(admitted.Send("hello"));
@@ -266,7 +277,11 @@ TEST(Http, StreamedBodiesGoToTheSinkInPieces) {
   o.handler = [&](HttpRequest& r) -> HandlerResult {
     std::lock_guard lock(mu);
     std::lock_guard sl(last->mu);
-    return HttpResponse{200, "text/plain", "body=" + std::to_string(r.body.size()) + " sink=" + std::to_string(last->data.size()), {}};
+    return HttpResponse{
+        200,
+        "text/plain",
+        "body=" + std::to_string(r.body.size()) + " sink=" + std::to_string(last->data.size()),
+        {}};
   };
   auto srv = HttpServer::Start(o);
   ASSERT_TRUE(srv.ok());
@@ -295,7 +310,9 @@ TEST(Http, BulkRequestsDoNotHoldUpOthers) {
   o.bulk_workers = 1;
   o.admit = [](HttpRequest& head) {
     Admission a;
-    a.lane = head.path == "/slow" ? Lane::kBulk : head.path == "/health" ? Lane::kInline : Lane::kDefault;
+    a.lane = head.path == "/slow"     ? Lane::kBulk
+             : head.path == "/health" ? Lane::kInline
+                                      : Lane::kDefault;
     return a;
   };
   o.handler = [&](HttpRequest& r) -> HandlerResult {

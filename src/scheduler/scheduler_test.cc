@@ -105,7 +105,8 @@ class HookStore final : public store::MetadataStore {
     hook_ = std::move(hook);
   }
 
-  Result<model::Experiment> CreateExperiment(const std::string& n, double now, const std::string& by) override {
+  Result<model::Experiment> CreateExperiment(const std::string& n, double now,
+                                             const std::string& by) override {
     return s_->CreateExperiment(n, now, by);
   }
   Result<model::Experiment> CreateExperimentWith(const std::string& n, const std::string& loc,
@@ -205,7 +206,9 @@ class HookStore final : public store::MetadataStore {
   }
   Status CreateTarget(const model::ComputeTargetRecord& t) override { return s_->CreateTarget(t); }
   Status CreateUser(const store::UserRecord& u) override { return s_->CreateUser(u); }
-  Status SetUserRole(const std::string& n, const std::string& r) override { return s_->SetUserRole(n, r); }
+  Status SetUserRole(const std::string& n, const std::string& r) override {
+    return s_->SetUserRole(n, r);
+  }
   Status DeleteUser(const std::string& n) override { return s_->DeleteUser(n); }
   Result<int64_t> NextMetricSeq(const std::string& id, int rank) override { return s_->NextMetricSeq(id, rank); }
   Status UpdateExperiment(int64_t id, const std::optional<std::string>& n, const std::optional<std::string>& l,

@@ -8,17 +8,17 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <optional>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/crypto.h"
 #include "model/manifest.h"
 #include "net/http.h"
-#include "scheduler/sweep_controller.h"
 #include "runconfig/runconfig.h"
+#include "scheduler/sweep_controller.h"
 #include "server/api_json.h"
 #include "server/mlflow_api.h"
 #include "server/studio.h"
@@ -99,7 +99,9 @@ HttpResponse Error(const Status& st, json extra = json::object()) {
 HttpResponse Bad(const std::string& msg) { return Error(Status::InvalidArgument(msg)); }
 
 // The answer of a call that yields JSON: it, with `status`, or its error.
-HttpResponse JsonOr(int status, const Result<json>& r) { return r.ok() ? Json(status, *r) : Error(r.status()); }
+HttpResponse JsonOr(int status, const Result<json>& r) {
+  return r.ok() ? Json(status, *r) : Error(r.status());
+}
 
 Result<json> ParseBody(const HttpRequest& req) {
   if (req.body.empty()) return Status::InvalidArgument("the request needs a JSON body");
@@ -303,7 +305,7 @@ struct Api::Impl {
     Caller caller;
     const Route* route = nullptr;
     std::vector<std::string> params;
-    std::string agent_run;  // the run whose agent token was presented
+    std::string agent_run;                 // the run whose agent token was presented
     std::shared_ptr<BlobBatchSink> batch;  // a streamed blob upload
   };
   static const std::vector<Route>& Routes();
@@ -328,20 +330,29 @@ struct Api::Impl {
   // A person may change the runs they submitted; an admin any run; an agent only its own.
   Status MayChange(const model::Run& r) {
     if (!agent_run.empty()) {
-      return agent_run == r.id ? Status::Ok() : Status::PermissionDenied("this token is for another run");
+      return agent_run == r.id ? Status::Ok()
+                               : Status::PermissionDenied("this token is for another run");
     }
     if (is_admin) return Status::Ok();
-    if (caller.at_least(Role::kContributor) && !user_name.empty() && r.submitted_by == user_name) return Status::Ok();
-    std::string by = r.submitted_by.empty() ? "with the workspace token" : "by '" + r.submitted_by + "'";
-    return Status::PermissionDenied("run '" + r.id + "' was submitted " + by + "; only its submitter or an admin may change it (you are " +
-                                    (user_name.empty() ? std::string("a run's token") : "'" + user_name + "', " + RoleName(caller.role)) + ")");
+    if (caller.at_least(Role::kContributor) && !user_name.empty() && r.submitted_by == user_name)
+      return Status::Ok();
+    std::string by =
+        r.submitted_by.empty() ? "with the workspace token" : "by '" + r.submitted_by + "'";
+    return Status::PermissionDenied("run '" + r.id + "' was submitted " + by +
+                                    "; only its submitter or an admin may change it (you are " +
+                                    (user_name.empty()
+                                         ? std::string("a run's token")
+                                         : "'" + user_name + "', " + RoleName(caller.role)) +
+                                    ")");
   }
 
   // Data for a run that has ended is refused, except its agent's final flush just after the end.
   Status AcceptsData(const model::Run& r) {
     if (!model::IsTerminal(r.status)) return Status::Ok();
-    if (!agent_run.empty() && d.clock->Now() - r.ended_at <= kFinalFlushSeconds) return Status::Ok();
-    return Status::FailedPrecondition("run '" + r.id + "' has ended (" + model::RunStatusName(r.status) +
+    if (!agent_run.empty() && d.clock->Now() - r.ended_at <= kFinalFlushSeconds)
+      return Status::Ok();
+    return Status::FailedPrecondition("run '" + r.id + "' has ended (" +
+                                      model::RunStatusName(r.status) +
                                       "); it takes no more logs, metrics, tags or outputs");
   }
   HttpResponse Ended(const model::Run& r, const Status& st) {
@@ -365,7 +376,8 @@ struct Api::Impl {
 
   // ---- the server
   HandlerResult Health() {
-    return Json(200, {{"status", "ok"}, {"version", "0.1.0"}, {"pid", static_cast<int>(::getpid())}});
+    return Json(200,
+                {{"status", "ok"}, {"version", "0.1.0"}, {"pid", static_cast<int>(::getpid())}});
   }
 
   HandlerResult Shutdown() {
@@ -414,15 +426,18 @@ struct Api::Impl {
     auto body = ParseBody(req);
     if (!body.ok()) return Error(body.status());
     model::RegisteredEnvironment e;
-    for (auto [f, required, out] : {std::tuple{"name", true, &e.name}, {"type", true, &e.type},
-                                    {"content", true, &e.content}, {"description", false, &e.description}}) {
+    for (auto [f, required, out] : {std::tuple{"name", true, &e.name},
+                                    {"type", true, &e.type},
+                                    {"content", true, &e.content},
+                                    {"description", false, &e.description}}) {
       auto v = StringField(*body, f, required);
       if (!v.ok()) return Error(v.status());
       *out = *v;
     }
     Status valid = model::ValidateEnvironmentName(e.name);
     if (!valid.ok()) return Error(valid);
-    if (e.type != "pip" && e.type != "conda") return Bad("field 'type' must be one of: pip, conda (got '" + e.type + "')");
+    if (e.type != "pip" && e.type != "conda")
+      return Bad("field 'type' must be one of: pip, conda (got '" + e.type + "')");
     if (e.content.size() > (1u << 20)) return Bad("field 'content' is larger than 1 MiB");
     e.hash = Sha256Hex(e.type + "\n" + e.content);
     bool created = false;
@@ -436,7 +451,8 @@ struct Api::Impl {
   HandlerResult EnvironmentVersions() {
     auto list = d.store->ListEnvironments(P(0));
     if (!list.ok()) return Error(list.status());
-    if (list->empty()) return Error(Status::NotFound("environment '" + P(0) + "' is not registered"));
+    if (list->empty())
+      return Error(Status::NotFound("environment '" + P(0) + "' is not registered"));
     json arr = json::array();
     for (auto& e : *list) arr.push_back(EnvironmentJson(e, false));
     return Json(200, {{"name", P(0)}, {"versions", arr}});
@@ -446,7 +462,9 @@ struct Api::Impl {
     int64_t version = 0;
     if (P(1) != "latest") {
       auto v = ParseCount(P(1));
-      if (!v || *v < 1) return Bad("environment version must be a positive integer or 'latest', got '" + P(1) + "'");
+      if (!v || *v < 1)
+        return Bad("environment version must be a positive integer or 'latest', got '" + P(1) +
+                   "'");
       version = static_cast<int64_t>(*v);
     }
     auto e = d.store->GetEnvironment(P(0), version);
@@ -504,7 +522,8 @@ struct Api::Impl {
     json j = TargetJson(*t, *active);
     json runs = json::array();
     for (auto& r : *active) {
-      if (r.target == t->name) runs.push_back({{"id", r.id}, {"status", model::RunStatusName(r.status)}});
+      if (r.target == t->name)
+        runs.push_back({{"id", r.id}, {"status", model::RunStatusName(r.status)}});
     }
     j["runs"] = runs;
     return Json(200, j);
@@ -520,16 +539,13 @@ struct Api::Impl {
   }
 
   HandlerResult DetachCompute() {
-    return JsonOr(200, d.targets->Detach(P(0), req.Query("force") == "true" || req.Query("force") == "1"));
+    return JsonOr(
+        200, d.targets->Detach(P(0), req.Query("force") == "true" || req.Query("force") == "1"));
   }
 
-  HandlerResult StopCompute() {
-    return JsonOr(202, d.targets->StopInstance(P(0)));
-  }
+  HandlerResult StopCompute() { return JsonOr(202, d.targets->StopInstance(P(0))); }
 
-  HandlerResult StartCompute() {
-    return JsonOr(202, d.targets->StartInstance(P(0)));
-  }
+  HandlerResult StartCompute() { return JsonOr(202, d.targets->StartInstance(P(0))); }
 
   HandlerResult UpdateCompute() {
     auto body = ParseBody(req);
@@ -537,14 +553,10 @@ struct Api::Impl {
     return JsonOr(200, d.targets->UpdateCluster(P(0), *body));
   }
 
-  HandlerResult TrustCompute() {
-    return JsonOr(200, d.targets->Trust(P(0)));
-  }
+  HandlerResult TrustCompute() { return JsonOr(200, d.targets->Trust(P(0))); }
 
   // The workspace's limits on managed clusters (cores, GPUs at their maximum size).
-  HandlerResult GetQuota() {
-    return JsonOr(200, d.targets->GetQuota());
-  }
+  HandlerResult GetQuota() { return JsonOr(200, d.targets->GetQuota()); }
 
   HandlerResult SetQuota() {
     auto body = ParseBody(req);
@@ -579,7 +591,8 @@ struct Api::Impl {
     auto name = StringField(*body, "name", true);
     if (!name.ok()) return Error(name.status());
     Status valid = model::ValidateEnvironmentName(*name);
-    if (!valid.ok()) return Bad("user name '" + *name + "' is not valid: use letters, digits, '.', '_' or '-'");
+    if (!valid.ok())
+      return Bad("user name '" + *name + "' is not valid: use letters, digits, '.', '_' or '-'");
     auto role = RoleField(*body, Role::kContributor);
     if (!role.ok()) return Error(role.status());
     std::string token = "fu_" + RandomHex(24);
@@ -594,7 +607,8 @@ struct Api::Impl {
     if (!body.ok()) return Error(body.status());
     auto role = RoleField(*body, Role::kReader);
     if (!role.ok()) return Error(role.status());
-    if (!body->contains("role")) return Bad("field 'role' is required: reader, contributor or admin");
+    if (!body->contains("role"))
+      return Bad("field 'role' is required: reader, contributor or admin");
     Status st = d.store->SetUserRole(P(0), RoleName(*role));
     if (st.ok() && d.users) st = d.users->Reload();
     if (!st.ok()) return Error(st);
@@ -613,11 +627,13 @@ struct Api::Impl {
     auto body = ParseBody(req);
     if (!body.ok()) return Error(body.status());
     auto it = body->find("hashes");
-    if (it == body->end() || !it->is_array()) return Bad("field 'hashes' must be an array of SHA-256 hex strings");
+    if (it == body->end() || !it->is_array())
+      return Bad("field 'hashes' must be an array of SHA-256 hex strings");
     json missing = json::array();
     for (auto& h : *it) {
       if (!h.is_string() || !IsSha256Hex(h.get_ref<const std::string&>())) {
-        return Bad("'hashes' contains " + Shown(h) + ", which is not a lowercase SHA-256 hex digest");
+        return Bad("'hashes' contains " + Shown(h) +
+                   ", which is not a lowercase SHA-256 hex digest");
       }
       if (!d.blobs->Has(h.get<std::string>())) missing.push_back(h);
     }
@@ -626,7 +642,8 @@ struct Api::Impl {
 
   HandlerResult GetBlob() {
     if (!is_user && !api.RunMayReadBlob(agent_run, P(0))) {
-      return Error(Status::PermissionDenied("blob " + P(0) + " is not part of run '" + agent_run + "'"));
+      return Error(
+          Status::PermissionDenied("blob " + P(0) + " is not part of run '" + agent_run + "'"));
     }
     auto content = d.blobs->Get(P(0));
     if (!content.ok()) return Error(content.status());
@@ -636,9 +653,10 @@ struct Api::Impl {
     return r;
   }
 
-  // POST /runs/{id}/blobs/fetch. Many blobs in one answer (a node filling its cache): body {"hashes": [...]} (at most
-  // 20,000); answer: records "<hash> <length>\n<bytes>", back to back, in the order asked.
-  // A run token may fetch only its own snapshot's blobs; so may a person (a run's files).
+  // POST /runs/{id}/blobs/fetch. Many blobs in one answer (a node filling its cache): body
+  // {"hashes": [...]} (at most 20,000); answer: records "<hash> <length>\n<bytes>", back to back,
+  // in the order asked. A run token may fetch only its own snapshot's blobs; so may a person (a
+  // run's files).
   HandlerResult FetchBlobs() {
     const std::string run = agent_run.empty() ? P(0) : agent_run;
     auto body = ParseBody(req);
@@ -650,11 +668,13 @@ struct Api::Impl {
     r.content_type = "application/octet-stream";
     for (auto& h : *it) {
       if (!h.is_string() || !IsSha256Hex(h.get_ref<const std::string&>())) {
-        return Bad("'hashes' contains " + Shown(h) + ", which is not a lowercase SHA-256 hex digest");
+        return Bad("'hashes' contains " + Shown(h) +
+                   ", which is not a lowercase SHA-256 hex digest");
       }
       const std::string& hash = h.get_ref<const std::string&>();
       if (!api.RunMayReadBlob(run, hash)) {
-        return Error(Status::PermissionDenied("blob " + hash + " is not part of run '" + run + "'"));
+        return Error(
+            Status::PermissionDenied("blob " + hash + " is not part of run '" + run + "'"));
       }
       auto content = d.blobs->Get(hash);
       if (!content.ok()) return Error(content.status().WithContext("blob " + hash));
@@ -702,21 +722,24 @@ struct Api::Impl {
         continue;
       }
       if (*size != e.size) {
-        return Bad("the snapshot manifest says '" + e.path + "' has " + std::to_string(e.size) + " bytes, but blob " +
-                   e.hash + " has " + std::to_string(*size) + "; rebuild the manifest from the files");
+        return Bad("the snapshot manifest says '" + e.path + "' has " + std::to_string(e.size) +
+                   " bytes, but blob " + e.hash + " has " + std::to_string(*size) +
+                   "; rebuild the manifest from the files");
       }
     }
     if (n_missing > 0) {
-      return Error(Status::FailedPrecondition(std::to_string(n_missing) +
-                                              " file(s) of the snapshot have no uploaded content; upload "
-                                              "the missing blobs first"),
-                   {{"missing_paths", missing}});
+      return Error(
+          Status::FailedPrecondition(std::to_string(n_missing) +
+                                     " file(s) of the snapshot have no uploaded content; upload "
+                                     "the missing blobs first"),
+          {{"missing_paths", missing}});
     }
     auto id = d.blobs->Put(req.body, "");
     if (!id.ok()) return Error(id.status());
     Status st = d.blobs->Sync();
-    if (st.ok()) st = d.store->PutSnapshot(*id, static_cast<int64_t>(m->entries.size()),
-                                           static_cast<int64_t>(m->TotalBytes()), d.clock->Now());
+    if (st.ok())
+      st = d.store->PutSnapshot(*id, static_cast<int64_t>(m->entries.size()),
+                                static_cast<int64_t>(m->TotalBytes()), d.clock->Now());
     if (!st.ok()) return Error(st);
     return Json(201, {{"id", *id}, {"files", m->entries.size()}, {"bytes", m->TotalBytes()}});
   }
@@ -862,7 +885,9 @@ struct Api::Impl {
     auto r = d.store->GetRun(P(0));
     if (!r.ok()) return Error(r.status());
     if (Status may = MayChange(*r); !may.ok()) return Error(may);
-    Status st = d.scheduler->Cancel(P(0), user_name.empty() ? std::string("canceled by the user") : "canceled by the user '" + user_name + "'");
+    Status st =
+        d.scheduler->Cancel(P(0), user_name.empty() ? std::string("canceled by the user")
+                                                    : "canceled by the user '" + user_name + "'");
     if (!st.ok()) return Error(st);
     Changed(P(0));
     auto again = d.store->GetRun(P(0));
@@ -972,8 +997,11 @@ struct Api::Impl {
     }
     auto limit = ParseCount(req.Query("limit", "100"));
     auto offset = ParseCount(req.Query("offset", "0"));
-    if (!limit || *limit < 1 || *limit > 1000) return Bad("'limit' must be a whole number from 1 to 1000, got '" + req.Query("limit") + "'");
-    if (!offset || *offset > (1u << 30)) return Bad("'offset' must be a whole number from 0 to 2^30, got '" + req.Query("offset") + "'");
+    if (!limit || *limit < 1 || *limit > 1000)
+      return Bad("'limit' must be a whole number from 1 to 1000, got '" + req.Query("limit") + "'");
+    if (!offset || *offset > (1u << 30))
+      return Bad("'offset' must be a whole number from 0 to 2^30, got '" + req.Query("offset") +
+                 "'");
     f.limit = static_cast<int>(*limit);
     f.offset = static_cast<int>(*offset);
     // tag.<key>=<value>, param.<key>=<value>: every one must match.
@@ -1075,7 +1103,8 @@ struct Api::Impl {
     int64_t max_points = 2000;
     if (std::string mp = req.Query("max_points"); !mp.empty()) {
       auto n = ParseCount(mp);
-      if (!n || *n < 2 || *n > 100000) return Bad("'max_points' must be a whole number from 2 to 100000, got '" + mp + "'");
+      if (!n || *n < 2 || *n > 100000)
+        return Bad("'max_points' must be a whole number from 2 to 100000, got '" + mp + "'");
       max_points = static_cast<int64_t>(*n);
     }
     return RunEventStream(d, P(0), max_points);
@@ -1086,10 +1115,12 @@ struct Api::Impl {
     std::string path = req.Query("path");
     auto list = d.store->ListArtifacts(id);
     if (!list.ok()) return Error(list.status());
-    bool found = std::any_of(list->begin(), list->end(), [&](const model::Artifact& a) { return a.path == path; });
+    bool found = std::any_of(list->begin(), list->end(),
+                             [&](const model::Artifact& a) { return a.path == path; });
     if (!found) return Error(Status::NotFound("run " + id + " has no output '" + path + "'"));
     return Json(200, {{"url", "/api/v1/runs/" + net::UrlEncode(id) + "/artifacts/content?" +
-                                  ArtifactLinkQuery(d.run_secret, id, path, static_cast<int64_t>(d.clock->Now()))},
+                                  ArtifactLinkQuery(d.run_secret, id, path,
+                                                    static_cast<int64_t>(d.clock->Now()))},
                       {"expires_in", kArtifactLinkSeconds}});
   }
 
@@ -1107,8 +1138,8 @@ struct Api::Impl {
     for (const auto& [k, v] : *tags) {
       if (Status key = model::ValidateKey("tag", k); !key.ok()) return Error(key);
       if (v.size() > kMaxTagValueBytes) {
-        return Bad("tag '" + k + "' has a value of " + std::to_string(v.size()) + " bytes; values may be at most " +
-                   std::to_string(kMaxTagValueBytes));
+        return Bad("tag '" + k + "' has a value of " + std::to_string(v.size()) +
+                   " bytes; values may be at most " + std::to_string(kMaxTagValueBytes));
       }
     }
     auto r = RunForWrite(true);
@@ -1180,7 +1211,9 @@ struct Api::Impl {
   Result<int> RankParam() {
     std::string rank = req.Query("rank", "0");
     auto k = ParseCount(rank);
-    if (!k || *k > 999999) return Status::InvalidArgument("'rank' must be a whole number from 0 to 999999, got '" + rank + "'");
+    if (!k || *k > 999999)
+      return Status::InvalidArgument("'rank' must be a whole number from 0 to 999999, got '" +
+                                     rank + "'");
     return static_cast<int>(*k);
   }
   static std::string LogKey(const std::string& id, int rank) {
@@ -1190,7 +1223,8 @@ struct Api::Impl {
   HandlerResult PostLogs() {
     const std::string& id = P(0);
     auto offset = ParseCount(req.Query("offset", "0"));
-    if (!offset) return Bad("'offset' must be a whole number of bytes, got '" + req.Query("offset") + "'");
+    if (!offset)
+      return Bad("'offset' must be a whole number of bytes, got '" + req.Query("offset") + "'");
     auto rank = RankParam();
     if (!rank.ok()) return Error(rank.status());
     auto r = d.store->GetRun(id);
@@ -1258,15 +1292,20 @@ struct Api::Impl {
         model::MetricPoint p;
         p.seq = obj["q"].get_int64();
         p.key = std::string(std::string_view(obj["k"].get_string()));
-        if (Status key = model::ValidateKey("metric", p.key); !key.ok()) return Error(key.WithContext("point " + std::to_string(points.size())));
-        if (p.seq < 0) return Bad("metric '" + p.key + "' has the negative sequence number " + std::to_string(p.seq) + " ('q')");
+        if (Status key = model::ValidateKey("metric", p.key); !key.ok())
+          return Error(key.WithContext("point " + std::to_string(points.size())));
+        if (p.seq < 0)
+          return Bad("metric '" + p.key + "' has the negative sequence number " +
+                     std::to_string(p.seq) + " ('q')");
         auto v = obj["v"];
         if (v.type() == simdjson::ondemand::json_type::string) {
           std::string_view s = v.get_string();
           if (s == "nan") p.value = std::nan("");
           else if (s == "inf") p.value = INFINITY;
           else if (s == "-inf") p.value = -INFINITY;
-          else return Bad("metric '" + p.key + "' has the non-numeric value '" + std::string(s.substr(0, 60)) + "'");
+          else
+            return Bad("metric '" + p.key + "' has the non-numeric value '" +
+                       std::string(s.substr(0, 60)) + "'");
         } else {
           p.value = v.get_double();
         }
@@ -1332,7 +1371,9 @@ struct Api::Impl {
     std::vector<model::Artifact> files;
     for (auto& f : list) {
       const std::string where = std::string(field) + "[" + std::to_string(files.size()) + "]";
-      if (!f.is_object()) return Status::InvalidArgument("each entry of '" + std::string(field) + "' must be an object");
+      if (!f.is_object())
+        return Status::InvalidArgument("each entry of '" + std::string(field) +
+                                       "' must be an object");
       model::Artifact a;
       auto path = StringField(f, "path", true);
       if (!path.ok()) return path.status().WithContext(where);
@@ -1347,7 +1388,9 @@ struct Api::Impl {
       a.size = size->get<uint64_t>();
       Status st = model::ValidateRelativePath(a.path);
       if (!st.ok()) return st.WithContext("artifact of run '" + id + "'");
-      if (!IsSha256Hex(a.hash)) return Status::InvalidArgument(where + ": field 'hash' is not a lowercase SHA-256 hex digest");
+      if (!IsSha256Hex(a.hash))
+        return Status::InvalidArgument(where +
+                                       ": field 'hash' is not a lowercase SHA-256 hex digest");
       if (!d.blobs->Has(a.hash)) {
         return Status::FailedPrecondition("artifact '" + a.path + "' names blob " + a.hash +
                                           ", which is not uploaded; upload it first");
@@ -1487,7 +1530,9 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
 
 namespace {
 
-bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
 
 bool IsMlflowPath(std::string_view path) {
   return StartsWith(path, "/api/2.0/mlflow/") || StartsWith(path, "/api/2.0/mlflow-artifacts/") ||
@@ -1496,7 +1541,8 @@ bool IsMlflowPath(std::string_view path) {
 
 // Studio answers everything outside the APIs (its pages are routes of the app).
 bool IsStudioPath(std::string_view path) {
-  return !(path == "/api" || StartsWith(path, "/api/") || path == "/ajax-api" || StartsWith(path, "/ajax-api/"));
+  return !(path == "/api" || StartsWith(path, "/api/") || path == "/ajax-api" ||
+           StartsWith(path, "/ajax-api/"));
 }
 
 net::Admission Refuse(HttpResponse r) {
@@ -1506,13 +1552,16 @@ net::Admission Refuse(HttpResponse r) {
 }
 
 // "{}" segments match any one segment, which is passed on.
-bool Matches(const char* pattern, const std::vector<std::string>& seg, std::vector<std::string>* params) {
+bool Matches(const char* pattern, const std::vector<std::string>& seg,
+             std::vector<std::string>* params) {
   std::vector<std::string> parts = SplitPath(pattern);
   if (parts.size() != seg.size()) return false;
   params->clear();
   for (size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i] == "{}") params->push_back(seg[i]);
-    else if (parts[i] != seg[i]) return false;
+    if (parts[i] == "{}")
+      params->push_back(seg[i]);
+    else if (parts[i] != seg[i])
+      return false;
   }
   return true;
 }
@@ -1520,10 +1569,13 @@ bool Matches(const char* pattern, const std::vector<std::string>& seg, std::vect
 // The role a route needs, for messages.
 const char* Needs(Access a) {
   switch (a) {
-    case Access::kAdmin: return "the admin role";
+    case Access::kAdmin:
+      return "the admin role";
     case Access::kContribute:
-    case Access::kAgentOrContribute: return "the contributor role";
-    default: return "a person's token";
+    case Access::kAgentOrContribute:
+      return "the contributor role";
+    default:
+      return "a person's token";
   }
 }
 
@@ -1533,10 +1585,12 @@ net::Admission Api::Admit(HttpRequest& head) {
   if (IsMlflowPath(head.path)) {
     // Authenticated from the headers here; what a token may do, once the body is read.
     if (head.Header("authorization").empty()) {
-        return Refuse(Json(401, {{"error_code", "UNAUTHENTICATED"},
-                               {"message", "missing 'Authorization: Bearer <token>'; set MLFLOW_TRACKING_TOKEN to the "
-                                           "workspace token (the workspace home's 'token' file) or a user's token "
-                                           "('ferry user add')"}}));
+      return Refuse(
+          Json(401, {{"error_code", "UNAUTHENTICATED"},
+                     {"message",
+                      "missing 'Authorization: Bearer <token>'; set MLFLOW_TRACKING_TOKEN to the "
+                      "workspace token (the workspace home's 'token' file) or a user's token "
+                      "('ferry user add')"}}));
     }
     net::Admission a;
     a.max_body_bytes = kSmallBodyBytes;
@@ -1546,16 +1600,22 @@ net::Admission Api::Admit(HttpRequest& head) {
       // the path names (whether this caller may change that run is checked at the end).
       static const UserDirectory kNoUsers(nullptr);
       auto caller = IdentifyCaller(head, d_.workspace_token, d_.users ? *d_.users : kNoUsers);
-      std::vector<std::string> parts = SplitPath(head.path.substr(std::string("/api/2.0/mlflow-artifacts/artifacts/").size()));
-      const bool own_run = caller.ok() && !caller->person() && parts.size() >= 2 &&
-                           ConstantTimeEquals(caller->token, MlflowRunToken(d_.run_secret, parts[1]));
+      std::vector<std::string> parts =
+          SplitPath(head.path.substr(std::string("/api/2.0/mlflow-artifacts/artifacts/").size()));
+      const bool own_run =
+          caller.ok() && !caller->person() && parts.size() >= 2 &&
+          ConstantTimeEquals(caller->token, MlflowRunToken(d_.run_secret, parts[1]));
       if (!caller.ok() || !(own_run || caller->at_least(Role::kContributor))) {
-        return Refuse(Json(403, {{"error_code", "PERMISSION_DENIED"},
-                                 {"message", "uploading an artifact needs the contributor role or the run's own token"}}));
+        return Refuse(Json(
+            403, {{"error_code", "PERMISSION_DENIED"},
+                  {"message",
+                   "uploading an artifact needs the contributor role or the run's own token"}}));
       }
       a.max_body_bytes = kStreamedBodyBytes;
       std::optional<uint64_t> size;
-      if (auto n = ParseCount(head.Header("content-length")); n && head.Header("transfer-encoding").empty()) size = *n;
+      if (auto n = ParseCount(head.Header("content-length"));
+          n && head.Header("transfer-encoding").empty())
+        size = *n;
       auto sink = std::make_shared<BlobSink>(d_.blobs, size);
       a.sink = sink;
       head.context = sink;
@@ -1573,8 +1633,9 @@ net::Admission Api::Admit(HttpRequest& head) {
   }
   const std::string prefix = "/api/v1";
   if (!(head.path == prefix || StartsWith(head.path, prefix + "/"))) {
-    return Refuse(Error(Status::NotFound("no endpoint " + head.method + " " + head.path +
-                                         "; Ferry's API is under /api/v1 and MLflow's under /api/2.0/mlflow")));
+    return Refuse(Error(
+        Status::NotFound("no endpoint " + head.method + " " + head.path +
+                         "; Ferry's API is under /api/v1 and MLflow's under /api/2.0/mlflow")));
   }
   std::vector<std::string> seg = SplitPath(head.path.substr(prefix.size()));
   Impl::Context ctx;
@@ -1589,8 +1650,10 @@ net::Admission Api::Admit(HttpRequest& head) {
     break;
   }
   if (!ctx.route) {
-    if (!path_known) return Refuse(Error(Status::NotFound("no endpoint " + head.method + " " + head.path)));
-    HttpResponse r = Error(Status::InvalidArgument(head.method + " is not supported on " + head.path));
+    if (!path_known)
+      return Refuse(Error(Status::NotFound("no endpoint " + head.method + " " + head.path)));
+    HttpResponse r =
+        Error(Status::InvalidArgument(head.method + " is not supported on " + head.path));
     r.status = 405;
     return Refuse(std::move(r));
   }
@@ -1600,11 +1663,11 @@ net::Admission Api::Admit(HttpRequest& head) {
   const bool signed_link = route.handler == &Impl::ArtifactContent && !head.Query("sig").empty() &&
                            head.Header("authorization").empty();
   if (signed_link) {
-    if (!ArtifactLinkValid(d_.run_secret, run, head.Query("path"), head.Query("expires"), head.Query("sig"),
-                           static_cast<int64_t>(d_.clock->Now()))) {
-      return Refuse(Error(Status::PermissionDenied("this download link is not valid or has expired (links last " +
-                                                   std::to_string(kArtifactLinkSeconds / 60) +
-                                                   " minutes); open the run's outputs again")));
+    if (!ArtifactLinkValid(d_.run_secret, run, head.Query("path"), head.Query("expires"),
+                           head.Query("sig"), static_cast<int64_t>(d_.clock->Now()))) {
+      return Refuse(Error(Status::PermissionDenied(
+          "this download link is not valid or has expired (links last " +
+          std::to_string(kArtifactLinkSeconds / 60) + " minutes); open the run's outputs again")));
     }
     ctx.caller.kind = Caller::Kind::kUser;  // a reader of this one file
   } else if (route.access != Access::kPublic) {
@@ -1614,45 +1677,67 @@ net::Admission Api::Admit(HttpRequest& head) {
     ctx.caller = std::move(caller).value();
     const Caller& c = ctx.caller;
     auto agent_of = [&](const std::string& run_id) {
-      return !c.person() && !run_id.empty() && ConstantTimeEquals(c.token, RunToken(d_.run_secret, run_id));
+      return !c.person() && !run_id.empty() &&
+             ConstantTimeEquals(c.token, RunToken(d_.run_secret, run_id));
     };
     Status denied = Status::Ok();
     const std::string what = head.method + " " + head.path;
-    const std::string who = c.kind == Caller::Kind::kUser ? "user '" + c.name + "' (" + RoleName(c.role) + ")" : "";
+    const std::string who =
+        c.kind == Caller::Kind::kUser ? "user '" + c.name + "' (" + RoleName(c.role) + ")" : "";
     auto need = [&](Role role) {
       if (!c.person()) {
-        denied = Status::PermissionDenied("the token is not valid for " + what +
-                                          " (a run's token works only for its own run's agent endpoints)");
+        denied = Status::PermissionDenied(
+            "the token is not valid for " + what +
+            " (a run's token works only for its own run's agent endpoints)");
       } else if (c.role < role) {
-        denied = Status::PermissionDenied(what + " needs " + Needs(route.access) + "; " + who + " may not (an admin can "
-                                          "change it: ferry user set-role " + c.name + " " + RoleName(role) + ")");
+        denied = Status::PermissionDenied(what + " needs " + Needs(route.access) + "; " + who +
+                                          " may not (an admin can "
+                                          "change it: ferry user set-role " +
+                                          c.name + " " + RoleName(role) + ")");
       }
     };
     switch (route.access) {
-      case Access::kPublic: break;
+      case Access::kPublic:
+        break;
       case Access::kWorkspace:
         if (c.kind != Caller::Kind::kWorkspace) {
-          denied = Status::PermissionDenied(what + " needs the workspace token itself (the 'token' file in the "
-                                            "workspace home); no user's token may stop the server");
+          denied =
+              Status::PermissionDenied(what +
+                                       " needs the workspace token itself (the 'token' file in the "
+                                       "workspace home); no user's token may stop the server");
         }
         break;
-      case Access::kAdmin: need(Role::kAdmin); break;
-      case Access::kContribute: need(Role::kContributor); break;
-      case Access::kRead: need(Role::kReader); break;
+      case Access::kAdmin:
+        need(Role::kAdmin);
+        break;
+      case Access::kContribute:
+        need(Role::kContributor);
+        break;
+      case Access::kRead:
+        need(Role::kReader);
+        break;
       case Access::kAgent:
-        if (agent_of(run)) ctx.agent_run = run;
-        else if (!c.person()) denied = Status::PermissionDenied("the token is not valid for " + what + ": it is not this run's");
-        else need(Role::kAdmin);
+        if (agent_of(run))
+          ctx.agent_run = run;
+        else if (!c.person())
+          denied = Status::PermissionDenied("the token is not valid for " + what +
+                                            ": it is not this run's");
+        else
+          need(Role::kAdmin);
         break;
       case Access::kAgentOrRead:
       case Access::kAgentOrContribute:
-        if (agent_of(run)) ctx.agent_run = run;
-        else need(route.access == Access::kAgentOrRead ? Role::kReader : Role::kContributor);
+        if (agent_of(run))
+          ctx.agent_run = run;
+        else
+          need(route.access == Access::kAgentOrRead ? Role::kReader : Role::kContributor);
         break;
       case Access::kBlobRead: {
         std::string named = head.Header("x-ferry-run");
-        if (agent_of(named)) ctx.agent_run = named;
-        else need(Role::kReader);
+        if (agent_of(named))
+          ctx.agent_run = named;
+        else
+          need(Role::kReader);
         break;
       }
     }

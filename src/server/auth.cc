@@ -7,9 +7,12 @@ namespace ferry::server {
 
 const char* RoleName(Role r) {
   switch (r) {
-    case Role::kReader: return "reader";
-    case Role::kContributor: return "contributor";
-    case Role::kAdmin: return "admin";
+    case Role::kReader:
+      return "reader";
+    case Role::kContributor:
+      return "contributor";
+    case Role::kAdmin:
+      return "admin";
   }
   return "reader";
 }
@@ -18,7 +21,8 @@ Result<Role> ParseRole(std::string_view name) {
   for (Role r : {Role::kReader, Role::kContributor, Role::kAdmin}) {
     if (name == RoleName(r)) return r;
   }
-  return Status::InvalidArgument("role '" + std::string(name) + "' is not one of: reader, contributor, admin");
+  return Status::InvalidArgument("role '" + std::string(name) +
+                                 "' is not one of: reader, contributor, admin");
 }
 
 Status UserDirectory::Reload() {
@@ -44,9 +48,11 @@ Result<Caller> IdentifyCaller(const net::HttpRequest& req, std::string_view work
                               const UserDirectory& users) {
   const std::string auth = req.Header("authorization");
   constexpr std::string_view kPrefix = "Bearer ";
-  if (auth.size() <= kPrefix.size() || std::string_view(auth).substr(0, kPrefix.size()) != kPrefix) {
+  if (auth.size() <= kPrefix.size() ||
+      std::string_view(auth).substr(0, kPrefix.size()) != kPrefix) {
     return Status::Unauthenticated(
-        "missing 'Authorization: Bearer <token>'; the workspace token is in the workspace home's 'token' "
+        "missing 'Authorization: Bearer <token>'; the workspace token is in the workspace home's "
+        "'token' "
         "file, a user's token comes from 'ferry user add' (MLflow clients: MLFLOW_TRACKING_TOKEN)");
   }
   Caller c;

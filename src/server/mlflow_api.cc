@@ -6,12 +6,12 @@
 #include <algorithm>
 #include <any>
 #include <cerrno>
-#include <functional>
-#include <optional>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/crypto.h"
 #include "model/manifest.h"
@@ -200,11 +200,13 @@ struct Handler {
   // request names (its run_id).
   Status Authenticate() {
     static const UserDirectory kNoUsers(nullptr);
-    FERRY_ASSIGN_OR_RETURN(caller, IdentifyCaller(req, d.workspace_token, d.users ? *d.users : kNoUsers));
+    FERRY_ASSIGN_OR_RETURN(caller,
+                           IdentifyCaller(req, d.workspace_token, d.users ? *d.users : kNoUsers));
     if (caller.person()) return Status::Ok();
     auto run_id = Str(p, "run_id", false);
     if (run_id.ok() && run_id->empty()) run_id = Str(p, "run_uuid", false);
-    if (run_id.ok() && !run_id->empty() && ConstantTimeEquals(caller.token, MlflowRunToken(d.run_secret, *run_id))) {
+    if (run_id.ok() && !run_id->empty() &&
+        ConstantTimeEquals(caller.token, MlflowRunToken(d.run_secret, *run_id))) {
       token_run = *run_id;
       return Status::Ok();
     }
@@ -218,8 +220,9 @@ struct Handler {
       return Status::PermissionDenied("a run's token may only log to its own run; " + what +
                                       " needs the workspace token or a user's token");
     }
-    return Status::PermissionDenied(what + " needs the " + RoleName(role) + " role; user '" + caller.name + "' is a " +
-                                    RoleName(caller.role) + " (an admin can change it: ferry user set-role " + caller.name +
+    return Status::PermissionDenied(what + " needs the " + RoleName(role) + " role; user '" +
+                                    caller.name + "' is a " + RoleName(caller.role) +
+                                    " (an admin can change it: ferry user set-role " + caller.name +
                                     " " + RoleName(role) + ")");
   }
 
@@ -229,19 +232,24 @@ struct Handler {
   Status MayChangeRun(const std::string& id, bool data) {
     FERRY_ASSIGN_OR_RETURN(model::Run r, GetRunOr404(id));
     if (!token_run.empty()) {
-      if (token_run != id) return Status::PermissionDenied("this run's token is for run '" + token_run + "'");
+      if (token_run != id)
+        return Status::PermissionDenied("this run's token is for run '" + token_run + "'");
     } else {
       FERRY_RETURN_IF_ERROR(NeedRole(Role::kContributor, "changing a run"));
-      if (!caller.at_least(Role::kAdmin) && (caller.name.empty() || r.submitted_by != caller.name)) {
-        std::string by = r.submitted_by.empty() ? "with the workspace token" : "by '" + r.submitted_by + "'";
+      if (!caller.at_least(Role::kAdmin) &&
+          (caller.name.empty() || r.submitted_by != caller.name)) {
+        std::string by =
+            r.submitted_by.empty() ? "with the workspace token" : "by '" + r.submitted_by + "'";
         return Status::PermissionDenied("run '" + id + "' was created " + by +
-                                        "; only its creator or an admin may change it (you are '" + caller.name + "')");
+                                        "; only its creator or an admin may change it (you are '" +
+                                        caller.name + "')");
       }
     }
     if (data && r.kind != "external" && model::IsTerminal(r.status)) {
       ended_ = true;
-      return Status::FailedPrecondition("run '" + id + "' has ended (" + model::RunStatusName(r.status) +
-                                        "); it takes no more metrics, parameters, tags or artifacts");
+      return Status::FailedPrecondition(
+          "run '" + id + "' has ended (" + model::RunStatusName(r.status) +
+          "); it takes no more metrics, parameters, tags or artifacts");
     }
     run_ = std::move(r);
     return Status::Ok();
@@ -255,7 +263,8 @@ struct Handler {
     if (caller.name.empty() || e.created_by != caller.name) {
       std::string by = e.created_by.empty() ? "by an admin" : "by '" + e.created_by + "'";
       return Status::PermissionDenied("experiment '" + e.name + "' was created " + by +
-                                      "; only its creator or an admin may change it (you are '" + caller.name + "')");
+                                      "; only its creator or an admin may change it (you are '" +
+                                      caller.name + "')");
     }
     return Status::Ok();
   }
@@ -1061,8 +1070,12 @@ struct Handler {
       stored = (*sink)->Finish();
     } else {
       auto hash = d.blobs->Put(req.body, "");
-      Status synced = hash.ok() ? d.blobs->Sync() : hash.status();  // durable before the run names it
-      stored = synced.ok() ? Result<std::pair<std::string, uint64_t>>(std::make_pair(*hash, req.body.size())) : synced;
+      Status synced =
+          hash.ok() ? d.blobs->Sync() : hash.status();  // durable before the run names it
+      stored =
+          synced.ok()
+              ? Result<std::pair<std::string, uint64_t>>(std::make_pair(*hash, req.body.size()))
+              : synced;
     }
     if (!stored.ok()) return Fail(stored.status());
     Status st = d.store->AddArtifacts(a.run_id, {{a.rel, stored->second, stored->first}});
@@ -1129,10 +1142,12 @@ struct Handler {
     if (!a.ok()) return Fail(a.status());
     if (Status run = CheckArtifactRun(*a); !run.ok()) return Fail(run);
     if (req.method == "PUT") {
-      if (Status may = MayChangeRun(a->run_id, true); !may.ok()) return ended_ ? Ended(may) : Fail(may);
+      if (Status may = MayChangeRun(a->run_id, true); !may.ok())
+        return ended_ ? Ended(may) : Fail(may);
       return UploadArtifact(*a);
     }
-    if (req.method != "GET") return Fail(Status::InvalidArgument(req.method + " is not supported on " + req.path));
+    if (req.method != "GET")
+      return Fail(Status::InvalidArgument(req.method + " is not supported on " + req.path));
     if (rest == "artifacts") return ListArtifactDir(*a);
     return DownloadArtifact(*a);
   }
@@ -1197,31 +1212,46 @@ struct Handler {
   static const std::vector<Endpoint>& Endpoints() {
     using H = Handler;
     static const std::vector<Endpoint> kEndpoints = {
-        {"experiments/create", false, true, Need::kCreate, false, [](H& h) { return h.CreateExperiment(); }},
-        {"experiments/get", true, false, Need::kRead, false, [](H& h) { return h.GetExperiment(); }},
-        {"experiments/get-by-name", true, false, Need::kRead, false, [](H& h) { return h.GetExperimentByName(); }},
-        {"experiments/search", true, true, Need::kRead, false, [](H& h) { return h.SearchExperiments(); }},
-        {"experiments/list", true, true, Need::kRead, false, [](H& h) { return h.SearchExperiments(); }},
-        {"experiments/delete", false, true, Need::kExperiment, false, [](H& h) { return h.SetExperimentLifecycle("deleted"); }},
-        {"experiments/restore", false, true, Need::kExperiment, false, [](H& h) { return h.SetExperimentLifecycle("active"); }},
-        {"experiments/update", false, true, Need::kExperiment, false, [](H& h) { return h.UpdateExperiment(); }},
-        {"experiments/set-experiment-tag", false, true, Need::kExperiment, false, [](H& h) { return h.SetExperimentTag(); }},
+        {"experiments/create", false, true, Need::kCreate, false,
+         [](H& h) { return h.CreateExperiment(); }},
+        {"experiments/get", true, false, Need::kRead, false,
+         [](H& h) { return h.GetExperiment(); }},
+        {"experiments/get-by-name", true, false, Need::kRead, false,
+         [](H& h) { return h.GetExperimentByName(); }},
+        {"experiments/search", true, true, Need::kRead, false,
+         [](H& h) { return h.SearchExperiments(); }},
+        {"experiments/list", true, true, Need::kRead, false,
+         [](H& h) { return h.SearchExperiments(); }},
+        {"experiments/delete", false, true, Need::kExperiment, false,
+         [](H& h) { return h.SetExperimentLifecycle("deleted"); }},
+        {"experiments/restore", false, true, Need::kExperiment, false,
+         [](H& h) { return h.SetExperimentLifecycle("active"); }},
+        {"experiments/update", false, true, Need::kExperiment, false,
+         [](H& h) { return h.UpdateExperiment(); }},
+        {"experiments/set-experiment-tag", false, true, Need::kExperiment, false,
+         [](H& h) { return h.SetExperimentTag(); }},
         {"experiments/delete-experiment-tag", false, true, Need::kExperiment, false,
          [](H& h) { return h.DeleteExperimentTag(); }},
         {"runs/create", false, true, Need::kCreate, false, [](H& h) { return h.CreateRun(); }},
         {"runs/get", true, false, Need::kRead, true, [](H& h) { return h.GetRun(); }},
         {"runs/update", false, true, Need::kRun, true, [](H& h) { return h.UpdateRun(); }},
-        {"runs/delete", false, true, Need::kRun, false, [](H& h) { return h.SetRunLifecycle("deleted"); }},
-        {"runs/restore", false, true, Need::kRun, false, [](H& h) { return h.SetRunLifecycle("active"); }},
+        {"runs/delete", false, true, Need::kRun, false,
+         [](H& h) { return h.SetRunLifecycle("deleted"); }},
+        {"runs/restore", false, true, Need::kRun, false,
+         [](H& h) { return h.SetRunLifecycle("active"); }},
         {"runs/search", true, true, Need::kRead, false, [](H& h) { return h.SearchRuns(); }},
         {"runs/log-metric", false, true, Need::kRunData, true, [](H& h) { return h.LogMetric(); }},
         {"runs/log-batch", false, true, Need::kRunData, true, [](H& h) { return h.LogBatch(); }},
-        {"runs/log-parameter", false, true, Need::kRunData, true, [](H& h) { return h.LogKeyValue(true); }},
-        {"runs/set-tag", false, true, Need::kRunData, true, [](H& h) { return h.LogKeyValue(false); }},
+        {"runs/log-parameter", false, true, Need::kRunData, true,
+         [](H& h) { return h.LogKeyValue(true); }},
+        {"runs/set-tag", false, true, Need::kRunData, true,
+         [](H& h) { return h.LogKeyValue(false); }},
         {"runs/delete-tag", false, true, Need::kRunData, true, [](H& h) { return h.DeleteTag(); }},
         {"runs/log-inputs", false, true, Need::kRunData, true, [](H& h) { return h.LogInputs(); }},
-        {"metrics/get-history", true, false, Need::kRead, true, [](H& h) { return h.MetricHistory(); }},
-        {"logged-models/search", true, true, Need::kRead, false, [](H& h) { return h.SearchLoggedModels(); }},
+        {"metrics/get-history", true, false, Need::kRead, true,
+         [](H& h) { return h.MetricHistory(); }},
+        {"logged-models/search", true, true, Need::kRead, false,
+         [](H& h) { return h.SearchLoggedModels(); }},
     };
     return kEndpoints;
   }
@@ -1229,8 +1259,10 @@ struct Handler {
   Status Authorize(const Endpoint& ep) {
     if (!caller.person() && !ep.run_token) return NeedRole(Role::kReader, endpoint);
     switch (ep.need) {
-      case Need::kRead: return Status::Ok();  // a run's token: only its own run (Authenticate)
-      case Need::kCreate: return NeedRole(Role::kContributor, endpoint);
+      case Need::kRead:
+        return Status::Ok();  // a run's token: only its own run (Authenticate)
+      case Need::kCreate:
+        return NeedRole(Role::kContributor, endpoint);
       case Need::kExperiment: {
         FERRY_ASSIGN_OR_RETURN(std::string id, Str(p, "experiment_id", true));
         return MayChangeExperiment(id);

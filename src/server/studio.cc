@@ -77,7 +77,8 @@ UniqueFd OpenRegular(const std::string& dir, const std::string& rel) {
   size_t start = 0;
   while (at.valid()) {
     size_t slash = rel.find('/', start);
-    const std::string part = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    const std::string part =
+        rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (part.empty() || part == "." || part == "..") return UniqueFd();
     if (slash == std::string::npos) {
       UniqueFd fd(::openat(at.get(), part.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));

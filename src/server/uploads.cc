@@ -23,14 +23,17 @@ Status BlobBatchSink::Write(std::string_view piece) {
       header_.append(piece.substr(0, take));
       piece.remove_prefix(take);
       if (header_.back() != '\n') {
-        if (header_.size() > 100) return Fail(Status::InvalidArgument("malformed blob batch at byte " + std::to_string(offset_)));
+        if (header_.size() > 100)
+          return Fail(
+              Status::InvalidArgument("malformed blob batch at byte " + std::to_string(offset_)));
         continue;
       }
       std::string_view h(header_);
       h.remove_suffix(1);
       size_t sp = h.find(' ');
       if (sp == std::string_view::npos) {
-        return Fail(Status::InvalidArgument("malformed blob header at byte " + std::to_string(offset_) +
+        return Fail(Status::InvalidArgument("malformed blob header at byte " +
+                                            std::to_string(offset_) +
                                             ": expected '<sha256> <length>'"));
       }
       hash_ = std::string(h.substr(0, sp));
@@ -41,7 +44,8 @@ Status BlobBatchSink::Write(std::string_view piece) {
       std::string_view len = h.substr(sp + 1);
       auto [end, ec] = std::from_chars(len.data(), len.data() + len.size(), remaining_);
       if (ec != std::errc() || end != len.data() + len.size() || len.empty()) {
-        return Fail(Status::InvalidArgument("bad length '" + std::string(len.substr(0, 40)) + "' for blob " + hash_));
+        return Fail(Status::InvalidArgument("bad length '" + std::string(len.substr(0, 40)) +
+                                            "' for blob " + hash_));
       }
       offset_ += header_.size();
       header_.clear();

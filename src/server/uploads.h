@@ -25,10 +25,10 @@ class BlobBatchSink final : public net::BodySink {
  private:
   Status Fail(Status st);
   store::BlobStore* blobs_;
-  uint64_t offset_ = 0;        // bytes of the body seen
-  std::string header_;         // the record header being read
+  uint64_t offset_ = 0;  // bytes of the body seen
+  std::string header_;   // the record header being read
   std::string hash_;
-  uint64_t remaining_ = 0;     // bytes of the current blob still to come
+  uint64_t remaining_ = 0;  // bytes of the current blob still to come
   std::unique_ptr<store::BlobWriter> writer_;
   int stored_ = 0;
   Status error_;
@@ -37,7 +37,8 @@ class BlobBatchSink final : public net::BodySink {
 // One file's bytes as the whole body (MLflow's artifact upload): stored as one blob.
 class BlobSink final : public net::BodySink {
  public:
-  BlobSink(store::BlobStore* blobs, std::optional<uint64_t> size) : writer_(blobs->NewWriter("", size)), blobs_(blobs) {}
+  BlobSink(store::BlobStore* blobs, std::optional<uint64_t> size)
+      : writer_(blobs->NewWriter("", size)), blobs_(blobs) {}
   Status Write(std::string_view piece) override;
   // The blob's hash and size once stored and synced, or the first error.
   Result<std::pair<std::string, uint64_t>> Finish();

@@ -66,10 +66,10 @@ class FsBlobWriter final : public BlobWriter {
   Sha256 hasher_;
   std::string small_;  // everything so far, until it outgrows a pack entry
   std::unique_ptr<ZstdStreamCompressor> zstd_;
-  std::string out_;    // compressed bytes not yet written
+  std::string out_;  // compressed bytes not yet written
   std::string tmp_;
   UniqueFd fd_;
-  Status error_;       // the first failure; sticks
+  Status error_;  // the first failure; sticks
 };
 
 class FsBlobStore final : public BlobStore {
@@ -156,16 +156,19 @@ class FsBlobStore final : public BlobStore {
     return std::move(content).value();
   }
 
-  std::unique_ptr<BlobWriter> NewWriter(const std::string& expected_hash, std::optional<uint64_t> size) override {
+  std::unique_ptr<BlobWriter> NewWriter(const std::string& expected_hash,
+                                        std::optional<uint64_t> size) override {
     return std::make_unique<FsBlobWriter>(this, expected_hash, size);
   }
 
   Result<uint64_t> Size(const std::string& hash) override {
-    if (!IsSha256Hex(hash)) return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
+    if (!IsSha256Hex(hash))
+      return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
     FERRY_ASSIGN_OR_RETURN(std::optional<Loc> loc, Locate(hash));
     std::string head;
     if (loc) {
-      FERRY_ASSIGN_OR_RETURN(head, ReadRange(PackPath(loc->pack), loc->offset, std::min<uint64_t>(loc->length, 18)));
+      FERRY_ASSIGN_OR_RETURN(
+          head, ReadRange(PackPath(loc->pack), loc->offset, std::min<uint64_t>(loc->length, 18)));
     } else {
       if (!HasLoose(hash)) return Status::NotFound("blob " + hash + " is not stored");
       FERRY_ASSIGN_OR_RETURN(head, ReadRange(LoosePath(hash), 0, 18));
@@ -324,7 +327,8 @@ class FsBlobStore final : public BlobStore {
   }
 
   std::string TempPath(const std::string& name) {
-    return JoinPath(root_, "tmp/" + name + "." + std::to_string(::getpid()) + "." + std::to_string(counter_.fetch_add(1)));
+    return JoinPath(root_, "tmp/" + name + "." + std::to_string(::getpid()) + "." +
+                               std::to_string(counter_.fetch_add(1)));
   }
 
   // Moves a complete compressed file into place as the loose blob `hash`.
@@ -338,7 +342,8 @@ class FsBlobStore final : public BlobStore {
         made_dirs_.set(static_cast<size_t>(dir_index));
       }
     }
-    if (::rename(tmp.c_str(), LoosePath(hash).c_str()) != 0) return ErrnoStatus("cannot rename", tmp, errno);
+    if (::rename(tmp.c_str(), LoosePath(hash).c_str()) != 0)
+      return ErrnoStatus("cannot rename", tmp, errno);
     std::lock_guard lock(mu_);
     loose_dirty_ = true;
     return Status::Ok();
@@ -361,7 +366,8 @@ class FsBlobStore final : public BlobStore {
 Status FsBlobWriter::Append(std::string_view piece) {
   if (!error_.ok()) return error_;
   if (size_ && piece.size() > *size_ - written_) {
-    error_ = Status::InvalidArgument("the blob has more bytes than the " + std::to_string(*size_) + " announced");
+    error_ = Status::InvalidArgument("the blob has more bytes than the " + std::to_string(*size_) +
+                                     " announced");
     return error_;
   }
   hasher_.Update(piece);
@@ -406,8 +412,8 @@ Result<std::string> FsBlobWriter::Commit() {
   std::string hash = hasher_.HexDigest();
   if (!expected_.empty() && hash != expected_) {
     Discard();
-    return Status::InvalidArgument("blob content does not match its hash " + expected_ + " (got " + hash +
-                                   "); the upload was corrupted, retry it");
+    return Status::InvalidArgument("blob content does not match its hash " + expected_ + " (got " +
+                                   hash + "); the upload was corrupted, retry it");
   }
   if (!zstd_) {
     FERRY_RETURN_IF_ERROR(store_->PutHashed(small_, hash).status());

@@ -59,7 +59,8 @@ class MetadataStore {
   // tags, in one transaction.
   virtual Result<model::Experiment> CreateExperimentWith(
       const std::string& name, const std::string& artifact_location,
-      const std::map<std::string, std::string>& tags, double now, const std::string& created_by) = 0;
+      const std::map<std::string, std::string>& tags, double now,
+      const std::string& created_by) = 0;
   // Returns the experiment, creating it when missing.
   virtual Result<model::Experiment> EnsureExperiment(const std::string& name, double now) = 0;
   virtual Result<std::vector<model::Experiment>> ListExperiments() = 0;

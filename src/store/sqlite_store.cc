@@ -3,11 +3,11 @@
 // scheduler's polls) never wait for a write or for each other, and writes wait only for writes.
 #include <cmath>
 #include <condition_variable>
-#include <memory>
 #include <cstdio>
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -237,7 +237,8 @@ std::vector<int> GpuIdsFromJson(const std::string& s) {
 
 class SqliteMetadataStore final : public MetadataStore {
  public:
-  explicit SqliteMetadataStore(Db db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+  explicit SqliteMetadataStore(Db db, std::string path)
+      : db_(std::move(db)), path_(std::move(path)) {}
 
   Status Init() {
     FERRY_RETURN_IF_ERROR(db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
@@ -270,7 +271,9 @@ class SqliteMetadataStore final : public MetadataStore {
                                              const std::string& created_by) override {
     auto lease = Write();
     FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT INTO experiments(name, created_at, created_by) VALUES(?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare("INSERT INTO experiments(name, created_at, created_by) VALUES(?,?,?)"));
     st.Bind(1, name).Bind(2, now).Bind(3, created_by);
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("experiment '" + name + "' already exists");
@@ -283,15 +286,22 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<model::Experiment> CreateExperimentWith(const std::string& name,
                                                  const std::string& artifact_location,
                                                  const std::map<std::string, std::string>& tags,
-                                                 double now, const std::string& created_by) override {
+                                                 double now,
+                                                 const std::string& created_by) override {
     auto lease = Write();
     FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
     FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Result<model::Experiment> e = [&]() -> Result<model::Experiment> {
-      FERRY_ASSIGN_OR_RETURN(Stmt st,
-                             db().Prepare("INSERT INTO experiments(name, created_at, "
-                                         "last_update_time, artifact_location, created_by) VALUES(?,?,?,?,?)"));
-      Status s = st.Bind(1, name).Bind(2, now).Bind(3, now).Bind(4, artifact_location).Bind(5, created_by).Run();
+      FERRY_ASSIGN_OR_RETURN(
+          Stmt st,
+          db().Prepare("INSERT INTO experiments(name, created_at, "
+                       "last_update_time, artifact_location, created_by) VALUES(?,?,?,?,?)"));
+      Status s = st.Bind(1, name)
+                     .Bind(2, now)
+                     .Bind(3, now)
+                     .Bind(4, artifact_location)
+                     .Bind(5, created_by)
+                     .Run();
       if (s.code() == StatusCode::kAlreadyExists)
         return Status::AlreadyExists("experiment '" + name + "' already exists");
       FERRY_RETURN_IF_ERROR(s);
@@ -320,9 +330,9 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<model::Experiment>> ListExperiments() override {
     auto lease = Read();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "SELECT id, name, created_at, lifecycle_stage, last_update_time, artifact_location, created_by "
-        "FROM experiments ORDER BY name"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("SELECT id, name, created_at, lifecycle_stage, "
+                                                 "last_update_time, artifact_location, created_by "
+                                                 "FROM experiments ORDER BY name"));
     std::vector<model::Experiment> out;
     for (;;) {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -344,25 +354,29 @@ class SqliteMetadataStore final : public MetadataStore {
                           const std::optional<std::string>& lifecycle_stage, double now) override {
     auto lease = Write();
     if (name) FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(*name));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "UPDATE experiments SET name=COALESCE(?2, name), lifecycle_stage=COALESCE(?3, lifecycle_stage), "
-        "last_update_time=?4 WHERE id=?1"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("UPDATE experiments SET name=COALESCE(?2, name), "
+                                                 "lifecycle_stage=COALESCE(?3, lifecycle_stage), "
+                                                 "last_update_time=?4 WHERE id=?1"));
     st.Bind(1, id).Bind(4, now);
     if (name) st.Bind(2, *name);
     if (lifecycle_stage) st.Bind(3, *lifecycle_stage);
     Status s = st.Run();
     if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("experiment '" + *name + "' already exists");
     FERRY_RETURN_IF_ERROR(s);
-    if (db().Changes() == 0) return Status::NotFound("experiment " + std::to_string(id) + " does not exist");
+    if (db().Changes() == 0)
+      return Status::NotFound("experiment " + std::to_string(id) + " does not exist");
     return Status::Ok();
   }
 
   Status SetExperimentTag(int64_t id, const std::string& key, const std::string& value, double now) override {
     auto lease = Write();
-    FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare("UPDATE experiments SET last_update_time=?2 WHERE id=?1"));
+    FERRY_ASSIGN_OR_RETURN(Stmt q,
+                           db().Prepare("UPDATE experiments SET last_update_time=?2 WHERE id=?1"));
     FERRY_RETURN_IF_ERROR(q.Bind(1, id).Bind(2, now).Run());
-    if (db().Changes() == 0) return Status::NotFound("experiment " + std::to_string(id) + " does not exist");
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT OR REPLACE INTO experiment_tags VALUES(?,?,?)"));
+    if (db().Changes() == 0)
+      return Status::NotFound("experiment " + std::to_string(id) + " does not exist");
+    FERRY_ASSIGN_OR_RETURN(Stmt st,
+                           db().Prepare("INSERT OR REPLACE INTO experiment_tags VALUES(?,?,?)"));
     return st.Bind(1, id).Bind(2, key).Bind(3, value).Run();
   }
 
@@ -377,8 +391,8 @@ class SqliteMetadataStore final : public MetadataStore {
         return Status::NotFound("No tag with name: " + key + " in experiment with id " +
                                 std::to_string(id));
       }
-      FERRY_ASSIGN_OR_RETURN(Stmt up,
-                             db().Prepare("UPDATE experiments SET last_update_time=?2 WHERE id=?1"));
+      FERRY_ASSIGN_OR_RETURN(
+          Stmt up, db().Prepare("UPDATE experiments SET last_update_time=?2 WHERE id=?1"));
       return up.Bind(1, id).Bind(2, now).Run();
     }();
     if (!s.ok()) {
@@ -403,7 +417,8 @@ class SqliteMetadataStore final : public MetadataStore {
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
     FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Status s = [&]() -> Status {
-      FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare("SELECT value FROM run_params WHERE rid=? AND name=?"));
+      FERRY_ASSIGN_OR_RETURN(Stmt q,
+                             db().Prepare("SELECT value FROM run_params WHERE rid=? AND name=?"));
       FERRY_ASSIGN_OR_RETURN(Stmt ins, db().Prepare("INSERT INTO run_params VALUES(?,?,?)"));
       for (const auto& [k, v] : params) {
         q.Bind(1, rid).Bind(2, k);
@@ -443,7 +458,8 @@ class SqliteMetadataStore final : public MetadataStore {
     // an agent's metrics file and a client may log to the same run.
     auto next = client_seq_.find(rid);
     if (next == client_seq_.end()) {
-      FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare("SELECT MAX(seq) FROM metrics WHERE rid=? AND seq>=?"));
+      FERRY_ASSIGN_OR_RETURN(Stmt q,
+                             db().Prepare("SELECT MAX(seq) FROM metrics WHERE rid=? AND seq>=?"));
       q.Bind(1, rid).Bind(2, kClientSeqBase);
       FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
       int64_t first = row && !q.IsNull(0) ? q.Int(0) + 1 : kClientSeqBase;
@@ -464,15 +480,17 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status EnsureTarget(const model::ComputeTargetRecord& t) override {
     auto lease = Write();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "INSERT OR IGNORE INTO compute_targets(name, kind, config, created_at) VALUES(?,?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT OR IGNORE INTO compute_targets(name, "
+                                                 "kind, config, created_at) VALUES(?,?,?,?)"));
     return st.Bind(1, t.name).Bind(2, t.kind).Bind(3, t.config_json).Bind(4, t.created_at).Run();
   }
 
   Status CreateTarget(const model::ComputeTargetRecord& t) override {
     auto lease = Write();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "INSERT INTO compute_targets(name, kind, config, created_at) VALUES(?,?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare(
+            "INSERT INTO compute_targets(name, kind, config, created_at) VALUES(?,?,?,?)"));
     Status s = st.Bind(1, t.name).Bind(2, t.kind).Bind(3, t.config_json).Bind(4, t.created_at).Run();
     if (s.code() == StatusCode::kAlreadyExists) {
       return Status::AlreadyExists("compute target '" + t.name + "' exists already; detach it first or choose another name");
@@ -482,9 +500,11 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status UpdateTargetConfig(const std::string& name, const std::string& config_json) override {
     auto lease = Write();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("UPDATE compute_targets SET config=? WHERE name=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st,
+                           db().Prepare("UPDATE compute_targets SET config=? WHERE name=?"));
     FERRY_RETURN_IF_ERROR(st.Bind(1, config_json).Bind(2, name).Run());
-    if (db().Changes() == 0) return Status::NotFound("compute target '" + name + "' does not exist");
+    if (db().Changes() == 0)
+      return Status::NotFound("compute target '" + name + "' does not exist");
     return Status::Ok();
   }
 
@@ -492,14 +512,16 @@ class SqliteMetadataStore final : public MetadataStore {
     auto lease = Write();
     FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("DELETE FROM compute_targets WHERE name=?"));
     FERRY_RETURN_IF_ERROR(st.Bind(1, name).Run());
-    if (db().Changes() == 0) return Status::NotFound("compute target '" + name + "' does not exist");
+    if (db().Changes() == 0)
+      return Status::NotFound("compute target '" + name + "' does not exist");
     return Status::Ok();
   }
 
   Result<model::ComputeTargetRecord> GetTarget(const std::string& name) override {
     auto lease = Read();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "SELECT name, kind, config, created_at FROM compute_targets WHERE name=?"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare("SELECT name, kind, config, created_at FROM compute_targets WHERE name=?"));
     st.Bind(1, name);
     FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return Status::NotFound("compute target '" + name + "' does not exist; see 'ferry compute list'");
@@ -508,8 +530,9 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<model::ComputeTargetRecord>> ListTargets() override {
     auto lease = Read();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "SELECT name, kind, config, created_at FROM compute_targets ORDER BY name"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare("SELECT name, kind, config, created_at FROM compute_targets ORDER BY name"));
     std::vector<model::ComputeTargetRecord> out;
     for (;;) {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -565,14 +588,15 @@ class SqliteMetadataStore final : public MetadataStore {
     const int64_t lo = static_cast<int64_t>(rank) << kRankSeqShift, hi = static_cast<int64_t>(rank + 1) << kRankSeqShift;
     // The summaries' highest sequence number answers when it is in this rank's range (always
     // for single-process runs); else the rank's own points are looked at.
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "SELECT MAX(s.last_seq) FROM metric_summaries s JOIN runs r ON r.rid = s.rid WHERE r.id=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("SELECT MAX(s.last_seq) FROM metric_summaries s "
+                                                 "JOIN runs r ON r.rid = s.rid WHERE r.id=?"));
     st.Bind(1, id);
     FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row || st.IsNull(0) || st.Int(0) < lo) return lo;
     if (st.Int(0) < hi) return st.Int(0) + 1;
-    FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare(
-        "SELECT MAX(m.seq) FROM metrics m JOIN runs r ON r.rid = m.rid WHERE r.id=? AND m.seq>=? AND m.seq<?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt q,
+                           db().Prepare("SELECT MAX(m.seq) FROM metrics m JOIN runs r ON r.rid = "
+                                        "m.rid WHERE r.id=? AND m.seq>=? AND m.seq<?"));
     q.Bind(1, id).Bind(2, lo).Bind(3, hi);
     FERRY_ASSIGN_OR_RETURN(row, q.Step());
     if (!row || q.IsNull(0)) return lo;
@@ -581,15 +605,20 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status CreateUser(const UserRecord& u) override {
     auto lease = Write();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT INTO users(name, token_hash, created_at, role) VALUES(?,?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare("INSERT INTO users(name, token_hash, created_at, role) VALUES(?,?,?,?)"));
     Status s = st.Bind(1, u.name).Bind(2, u.token_hash).Bind(3, u.created_at).Bind(4, u.role).Run();
-    if (s.code() == StatusCode::kAlreadyExists) return Status::AlreadyExists("user '" + u.name + "' exists already");
+    if (s.code() == StatusCode::kAlreadyExists)
+      return Status::AlreadyExists("user '" + u.name + "' exists already");
     return s;
   }
 
   Result<std::vector<UserRecord>> ListUsers() override {
     auto lease = Read();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("SELECT name, role, token_hash, created_at FROM users ORDER BY name"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare("SELECT name, role, token_hash, created_at FROM users ORDER BY name"));
     std::vector<UserRecord> out;
     for (;;) {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -603,7 +632,8 @@ class SqliteMetadataStore final : public MetadataStore {
     auto lease = Write();
     FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("UPDATE users SET role=? WHERE name=?"));
     FERRY_RETURN_IF_ERROR(st.Bind(1, role).Bind(2, name).Run());
-    if (db().Changes() == 0) return Status::NotFound("no user '" + name + "'; see 'ferry user list'");
+    if (db().Changes() == 0)
+      return Status::NotFound("no user '" + name + "'; see 'ferry user list'");
     return Status::Ok();
   }
 
@@ -611,13 +641,15 @@ class SqliteMetadataStore final : public MetadataStore {
     auto lease = Write();
     FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("DELETE FROM users WHERE name=?"));
     FERRY_RETURN_IF_ERROR(st.Bind(1, name).Run());
-    if (db().Changes() == 0) return Status::NotFound("no user '" + name + "'; see 'ferry user list'");
+    if (db().Changes() == 0)
+      return Status::NotFound("no user '" + name + "'; see 'ferry user list'");
     return Status::Ok();
   }
 
   Status PutSnapshot(const std::string& id, int64_t files, int64_t bytes, double now) override {
     auto lease = Write();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT OR IGNORE INTO snapshots VALUES(?,?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st,
+                           db().Prepare("INSERT OR IGNORE INTO snapshots VALUES(?,?,?,?)"));
     return st.Bind(1, id).Bind(2, files).Bind(3, bytes).Bind(4, now).Run();
   }
 
@@ -733,10 +765,11 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<Run>> ListActiveRuns() override {
     auto lease = Read();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        std::string("SELECT ") + kRunColumns +
-        " FROM runs r JOIN experiments e ON e.id = r.experiment_id"
-        " WHERE r.status NOT IN ('Completed','Failed','Canceled') ORDER BY r.rid"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare(std::string("SELECT ") + kRunColumns +
+                     " FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+                     " WHERE r.status NOT IN ('Completed','Failed','Canceled') ORDER BY r.rid"));
     return ReadRuns(st);
   }
 
@@ -763,9 +796,11 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status RequestCancel(const std::string& id, const std::string& reason) override {
     auto lease = Write();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "UPDATE runs SET cancel_requested=1, "
-        "cancel_reason=CASE WHEN cancel_reason='' THEN ?2 ELSE cancel_reason END WHERE id=?1"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare(
+            "UPDATE runs SET cancel_requested=1, "
+            "cancel_reason=CASE WHEN cancel_reason='' THEN ?2 ELSE cancel_reason END WHERE id=?1"));
     st.Bind(1, id).Bind(2, reason);
     FERRY_RETURN_IF_ERROR(st.Run());
     if (db().Changes() == 0) return RunNotFound(id);
@@ -779,9 +814,13 @@ class SqliteMetadataStore final : public MetadataStore {
     parent.kind = "sweep";
     Status st = CreateRunLocked(parent, {}, "", now);
     if (st.ok()) {
-      auto ins = db().Prepare("INSERT INTO sweeps(rid, spec_file, spec_text, settings) VALUES(?,?,?,?)");
-      st = ins.ok() ? ins->Bind(1, db().LastInsertRowid()).Bind(2, sweep.spec_file).Bind(3, sweep.spec_text)
-                          .Bind(4, sweep.settings.empty() ? "{}" : sweep.settings).Run()
+      auto ins =
+          db().Prepare("INSERT INTO sweeps(rid, spec_file, spec_text, settings) VALUES(?,?,?,?)");
+      st = ins.ok() ? ins->Bind(1, db().LastInsertRowid())
+                          .Bind(2, sweep.spec_file)
+                          .Bind(3, sweep.spec_text)
+                          .Bind(4, sweep.settings.empty() ? "{}" : sweep.settings)
+                          .Run()
                     : ins.status();
     }
     if (!st.ok()) {
@@ -794,8 +833,9 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<SweepRecord> GetSweep(const std::string& id) override {
     auto lease = Read();
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "SELECT s.spec_file, s.spec_text, s.settings FROM sweeps s JOIN runs r ON r.rid = s.rid WHERE r.id=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st,
+                           db().Prepare("SELECT s.spec_file, s.spec_text, s.settings FROM sweeps s "
+                                        "JOIN runs r ON r.rid = s.rid WHERE r.id=?"));
     st.Bind(1, id);
     FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return Status::NotFound("run '" + id + "' is not a sweep; see 'ferry run list'");
@@ -805,8 +845,10 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<std::vector<model::StatusEvent>> History(const std::string& id) override {
     auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "SELECT status, time, reason FROM run_status_history WHERE rid=? ORDER BY seq"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare(
+            "SELECT status, time, reason FROM run_status_history WHERE rid=? ORDER BY seq"));
     st.Bind(1, rid);
     std::vector<model::StatusEvent> out;
     for (;;) {
@@ -883,9 +925,11 @@ class SqliteMetadataStore final : public MetadataStore {
                                                           int64_t after_seq, int64_t limit) override {
     auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "SELECT m.seq, m.step, m.value, m.time FROM metrics m WHERE m.rid=?1 AND "
-        "m.kid=(SELECT kid FROM metric_keys WHERE name=?2) AND m.seq>?3 ORDER BY m.seq LIMIT ?4"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare("SELECT m.seq, m.step, m.value, m.time FROM metrics m WHERE m.rid=?1 AND "
+                     "m.kid=(SELECT kid FROM metric_keys WHERE name=?2) AND m.seq>?3 ORDER BY "
+                     "m.seq LIMIT ?4"));
     st.Bind(1, rid).Bind(2, key).Bind(3, after_seq).Bind(4, limit);
     std::vector<model::MetricPoint> out;
     for (;;) {
@@ -935,21 +979,24 @@ class SqliteMetadataStore final : public MetadataStore {
     FERRY_ASSIGN_OR_RETURN(bool has_key, k.Step());
     if (!has_key) return out;
     const int64_t kid = k.Int(0);
-    FERRY_ASSIGN_OR_RETURN(Stmt c, db().Prepare("SELECT count, last_seq FROM metric_summaries WHERE rid=? AND kid=?"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt c, db().Prepare("SELECT count, last_seq FROM metric_summaries WHERE rid=? AND kid=?"));
     c.Bind(1, rid).Bind(2, kid);
     FERRY_ASSIGN_OR_RETURN(bool has_count, c.Step());
     *total = has_count ? c.Int(0) : 0;
     if (max_seq && has_count) *max_seq = c.Int(1);
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "SELECT seq, step, value, time FROM metrics WHERE rid=? AND kid=? ORDER BY seq"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare(
+            "SELECT seq, step, value, time FROM metrics WHERE rid=? AND kid=? ORDER BY seq"));
     st.Bind(1, rid).Bind(2, kid);
     auto point = [&]() { return PointFrom(st, 0, key); };
     const int64_t buckets = std::max<int64_t>(1, max_points / 2);
     if (max_points > 0 && *total > max_points) {
       // A long series: from its rollups when they are complete and at least half as fine as
       // the slices asked for (a few thousand rows instead of every point).
-      FERRY_ASSIGN_OR_RETURN(Stmt rc, db().Prepare(
-          "SELECT COUNT(*), COALESCE(SUM(count), 0) FROM metric_rollups WHERE rid=? AND kid=?"));
+      FERRY_ASSIGN_OR_RETURN(Stmt rc, db().Prepare("SELECT COUNT(*), COALESCE(SUM(count), 0) FROM "
+                                                   "metric_rollups WHERE rid=? AND kid=?"));
       rc.Bind(1, rid).Bind(2, kid);
       FERRY_ASSIGN_OR_RETURN(bool any_row, rc.Step());
       if (any_row && rc.Int(1) == *total && rc.Int(0) * 2 >= buckets) {
@@ -1004,9 +1051,10 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) override {
     auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "SELECT k.name, s.count, s.min, s.max, s.last, s.last_step, s.last_seq FROM metric_summaries s "
-        "JOIN metric_keys k ON k.kid = s.kid WHERE s.rid=? ORDER BY k.name"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st, db().Prepare("SELECT k.name, s.count, s.min, s.max, s.last, s.last_step, "
+                              "s.last_seq FROM metric_summaries s "
+                              "JOIN metric_keys k ON k.kid = s.kid WHERE s.rid=? ORDER BY k.name"));
     st.Bind(1, rid);
     std::vector<model::MetricSummary> out;
     const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -1060,7 +1108,8 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override {
     auto lease = Read();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("SELECT path, size, hash FROM artifacts WHERE rid=? ORDER BY path"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st, db().Prepare("SELECT path, size, hash FROM artifacts WHERE rid=? ORDER BY path"));
     st.Bind(1, rid);
     std::vector<model::Artifact> out;
     for (;;) {
@@ -1083,11 +1132,16 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   // A new experiment belongs to created_by (the user whose run made it).
-  Result<model::Experiment> EnsureExperimentLocked(const std::string& name, double now, const std::string& created_by) {
+  Result<model::Experiment> EnsureExperimentLocked(const std::string& name, double now,
+                                                   const std::string& created_by) {
     FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
-    FERRY_ASSIGN_OR_RETURN(Stmt ins, db().Prepare("INSERT OR IGNORE INTO experiments(name, created_at, created_by) VALUES(?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt ins,
+        db().Prepare(
+            "INSERT OR IGNORE INTO experiments(name, created_at, created_by) VALUES(?,?,?)"));
     FERRY_RETURN_IF_ERROR(ins.Bind(1, name).Bind(2, now).Bind(3, created_by).Run());
-    FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare("SELECT id, created_at FROM experiments WHERE name=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt q,
+                           db().Prepare("SELECT id, created_at FROM experiments WHERE name=?"));
     q.Bind(1, name);
     FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return Status::Internal("experiment vanished: " + name);
@@ -1150,11 +1204,13 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status CreateRunLocked(const Run& run, const std::map<std::string, std::string>& params,
                          const std::string& token_hash, double now) {
-    FERRY_ASSIGN_OR_RETURN(model::Experiment exp, EnsureExperimentLocked(run.experiment, now, run.submitted_by));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "INSERT INTO runs(id, experiment_id, target, status, script, arguments, python, snapshot_id, "
-        "git, created_at, token_hash, options, submitted_by, kind, parent_id, name, started_at) "
-        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(model::Experiment exp,
+                           EnsureExperimentLocked(run.experiment, now, run.submitted_by));
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT INTO runs(id, experiment_id, target, "
+                                                 "status, script, arguments, python, snapshot_id, "
+                                                 "git, created_at, token_hash, options, "
+                                                 "submitted_by, kind, parent_id, name, started_at) "
+                                                 "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     // A run is created Queued (whatever run.status says); an external one (an MLflow
     // client's) in its given status, Running, as its client already runs it.
     const bool external = run.kind == "external";
@@ -1175,15 +1231,17 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status AppendHistory(int64_t rid, RunStatus s, double now, const std::string& reason) {
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "INSERT INTO run_status_history SELECT ?1, COALESCE(MAX(seq),0)+1, ?2, ?3, ?4 "
-        "FROM run_status_history WHERE rid=?1"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare("INSERT INTO run_status_history SELECT ?1, COALESCE(MAX(seq),0)+1, ?2, ?3, ?4 "
+                     "FROM run_status_history WHERE rid=?1"));
     return st.Bind(1, rid).Bind(2, model::RunStatusName(s)).Bind(3, now).Bind(4, reason).Run();
   }
 
   Status TransitionLocked(const std::string& id, RunStatus to, const std::string& reason, double now,
                           const TransitionExtras& extras) {
-    FERRY_ASSIGN_OR_RETURN(Stmt q, db().Prepare("SELECT rid, status, cancel_reason FROM runs WHERE id=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt q,
+                           db().Prepare("SELECT rid, status, cancel_reason FROM runs WHERE id=?"));
     q.Bind(1, id);
     FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return RunNotFound(id);
@@ -1218,7 +1276,8 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status AddArtifactsLocked(const std::string& id, const std::vector<model::Artifact>& files) {
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT OR REPLACE INTO artifacts VALUES(?,?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(Stmt st,
+                           db().Prepare("INSERT OR REPLACE INTO artifacts VALUES(?,?,?,?)"));
     for (const auto& f : files) {
       FERRY_RETURN_IF_ERROR(st.Bind(1, rid).Bind(2, f.path).Bind(3, static_cast<int64_t>(f.size)).Bind(4, f.hash).Run());
     }
@@ -1235,9 +1294,10 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<Run> GetRunLocked(const std::string& id) {
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        std::string("SELECT ") + kRunColumns +
-        " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id=?"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare(std::string("SELECT ") + kRunColumns +
+                     " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id=?"));
     st.Bind(1, id);
     FERRY_ASSIGN_OR_RETURN(auto runs, ReadRuns(st));
     if (runs.empty()) return RunNotFound(id);
@@ -1305,7 +1365,8 @@ class SqliteMetadataStore final : public MetadataStore {
     auto it = key_cache_.find(name);
     if (it != key_cache_.end()) return it->second;
     if (!key_insert_) {
-      FERRY_ASSIGN_OR_RETURN(Stmt a, db().Prepare("INSERT OR IGNORE INTO metric_keys(name) VALUES(?)"));
+      FERRY_ASSIGN_OR_RETURN(Stmt a,
+                             db().Prepare("INSERT OR IGNORE INTO metric_keys(name) VALUES(?)"));
       FERRY_ASSIGN_OR_RETURN(Stmt b, db().Prepare("SELECT kid FROM metric_keys WHERE name=?"));
       key_insert_.emplace(std::move(a));
       key_select_.emplace(std::move(b));
@@ -1324,9 +1385,10 @@ class SqliteMetadataStore final : public MetadataStore {
   // highest point in sequence order (one NaN point for a slice of NaNs only).
   Result<std::vector<model::MetricPoint>> SeriesFromRollupsLocked(int64_t rid, int64_t kid, const std::string& key,
                                                                   int64_t rows, int64_t slices) {
-    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(
-        "SELECT lo_seq, lo_step, lo_value, lo_time, hi_seq, hi_step, hi_value, hi_time, any_seq, any_step, any_time "
-        "FROM metric_rollups WHERE rid=? AND kid=? ORDER BY bucket"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st, db().Prepare("SELECT lo_seq, lo_step, lo_value, lo_time, hi_seq, hi_step, "
+                              "hi_value, hi_time, any_seq, any_step, any_time "
+                              "FROM metric_rollups WHERE rid=? AND kid=? ORDER BY bucket"));
     st.Bind(1, rid).Bind(2, kid);
     const int64_t per = (rows + slices - 1) / slices;
     const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -1375,7 +1437,8 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<int64_t> AppendMetricsLocked(int64_t rid, std::span<const model::MetricPoint> points) {
     if (!metric_insert_) {
-      FERRY_ASSIGN_OR_RETURN(Stmt a, db().Prepare("INSERT OR IGNORE INTO metrics VALUES(?,?,?,?,?,?)"));
+      FERRY_ASSIGN_OR_RETURN(Stmt a,
+                             db().Prepare("INSERT OR IGNORE INTO metrics VALUES(?,?,?,?,?,?)"));
       std::string summary_sql =
           "INSERT INTO metric_summaries VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) ON "
           "CONFLICT(rid,kid) DO UPDATE SET "
@@ -1479,7 +1542,9 @@ class SqliteMetadataStore final : public MetadataStore {
   static constexpr int kReaders = 8;
 
   struct WriteLease {
-    explicit WriteLease(SqliteMetadataStore* s) : lock(s->mu_), prev(current_) { current_ = &s->db_; }
+    explicit WriteLease(SqliteMetadataStore* s) : lock(s->mu_), prev(current_) {
+      current_ = &s->db_;
+    }
     ~WriteLease() { current_ = prev; }
     WriteLease(const WriteLease&) = delete;
     WriteLease& operator=(const WriteLease&) = delete;
@@ -1488,7 +1553,8 @@ class SqliteMetadataStore final : public MetadataStore {
   };
 
   struct ReadLease {
-    explicit ReadLease(SqliteMetadataStore* s) : store(s), conn(s->AcquireReader()), prev(current_) {
+    explicit ReadLease(SqliteMetadataStore* s)
+        : store(s), conn(s->AcquireReader()), prev(current_) {
       current_ = conn;
       in_txn = conn->Exec("BEGIN").ok();
     }

@@ -66,7 +66,8 @@ TEST_F(StoreTest, ExperimentsAreUniqueAndValidated) {
 }
 
 TEST_F(StoreTest, ExperimentWithLocationAndTagsIsCreatedWhole) {
-  auto e = store_->CreateExperimentWith("with", "/data/art", {{"owner", "ml"}, {"team", "a"}}, 7, "");
+  auto e =
+      store_->CreateExperimentWith("with", "/data/art", {{"owner", "ml"}, {"team", "a"}}, 7, "");
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   auto all = store_->ListExperiments();
   ASSERT_EQ(all->size(), 1u);
@@ -489,7 +490,9 @@ TEST_F(StoreTest, ConcurrentReadsBesideWritesAreConsistent) {
           ++failed;
           continue;
         }
-        if (static_cast<int64_t>(pts->size()) != total || (!pts->empty() && pts->back().seq != max_seq)) ++torn;
+        if (static_cast<int64_t>(pts->size()) != total ||
+            (!pts->empty() && pts->back().seq != max_seq))
+          ++torn;
         ++reads;
       }
     });
@@ -623,8 +626,8 @@ TEST(BlobStore, PutGetVerify) {
 }
 
 // Streams `content` into a writer in 100,000-byte pieces.
-Result<std::string> WriteInPieces(BlobStore& bs, const std::string& content, const std::string& expected,
-                                  std::optional<uint64_t> size) {
+Result<std::string> WriteInPieces(BlobStore& bs, const std::string& content,
+                                  const std::string& expected, std::optional<uint64_t> size) {
   auto w = bs.NewWriter(expected, size);
   for (size_t i = 0; i < content.size(); i += 100000) {
     FERRY_RETURN_IF_ERROR(w->Append(std::string_view(content).substr(i, 100000)));
@@ -634,7 +637,8 @@ Result<std::string> WriteInPieces(BlobStore& bs, const std::string& content, con
 
 size_t FilesUnder(const std::string& dir) {
   size_t n = 0;
-  for (auto& e : std::filesystem::recursive_directory_iterator(dir)) n += e.is_regular_file() ? 1 : 0;
+  for (auto& e : std::filesystem::recursive_directory_iterator(dir))
+    n += e.is_regular_file() ? 1 : 0;
   return n;
 }
 
@@ -660,7 +664,8 @@ TEST(BlobStore, WritersStreamLargeBlobsAndCheckHashAndSize) {
   EXPECT_FALSE((*bs)->Has(hash));
   EXPECT_EQ(FilesUnder(dir + "/tmp"), 0u);
   // Known and unknown sizes both store it; Size() reads only the frame's header when it can.
-  for (std::optional<uint64_t> size : {std::optional<uint64_t>(big.size()), std::optional<uint64_t>()}) {
+  for (std::optional<uint64_t> size :
+       {std::optional<uint64_t>(big.size()), std::optional<uint64_t>()}) {
     auto h = WriteInPieces(**bs, big, size ? hash : "", size);
     ASSERT_TRUE(h.ok()) << h.status().ToString();
     EXPECT_EQ(*h, hash);
