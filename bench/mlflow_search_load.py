@@ -81,14 +81,19 @@ def client(url, token, eid, seconds, start_at, out):
     while time.time() < start_at:
         time.sleep(0.001)
     end = time.time() + seconds
-    n, lat = 0, []
+    n, lat, errors = 0, [], []
     while time.time() < end:
         t = time.perf_counter()
-        data = c.call("POST", "/api/2.0/mlflow/runs/search", body)
+        try:
+            data = c.call("POST", "/api/2.0/mlflow/runs/search", body)
+        except Exception as e:  # noqa: BLE001  (counted and shown, not fatal to the run)
+            errors.append(f"{type(e).__name__}: {e}"[:300])
+            c = Conn(url, token)
+            continue
         lat.append(time.perf_counter() - t)
         n += 1
-    assert b'"runs"' in data
-    out.put((n, lat))
+        assert b'"runs"' in data
+    out.put((n, lat, errors))
 
 
 def prober(url, token, path, seconds, start_at, out):
@@ -124,8 +129,11 @@ def load(url, token, eid, health, clients, seconds) -> dict:
         p.join()
     n = sum(r[0] for r in results)
     lat = [x for r in results for x in r[1]]
+    errors = [e for r in results for e in r[2]]
+    if errors:
+        print(f"  {len(errors)} failed requests with {clients} clients, e.g. {errors[0]}", flush=True)
     return {"rps": n / seconds, "p50_ms": 1000 * statistics.median(lat), "health_p50_ms": 1000 * pct(health_lat, 0.5),
-            "health_p99_ms": 1000 * pct(health_lat, 0.99), "health_n": len(health_lat)}
+            "health_p99_ms": 1000 * pct(health_lat, 0.99), "health_n": len(health_lat), "errors": len(errors)}
 
 
 def measure(url, token, health, seconds, client_counts) -> dict:

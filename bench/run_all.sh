@@ -13,6 +13,9 @@
 #                                    #           installs bench/requirements-bench.txt into .venv)
 #                                    #           studio (Studio in chromium: 100,000-run table, a
 #                                    #           1M-point chart, and the MLflow UI on the same run)
+#                                    #           mlflow_search_load (MLflow runs/search with 1/20/50
+#                                    #           clients against `mlflow server`; health latency)
+#                                    #           body_limits (server RSS against rejected 1 GiB bodies)
 #
 # Benchmarks are not tests: numbers never change the exit status (only a benchmark that
 # fails to run does, and the others still run). Full output goes to the terminal and to a
@@ -54,7 +57,7 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking studio)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking studio mlflow_search_load body_limits)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
@@ -85,6 +88,8 @@ for b in "${selected[@]}"; do
     sweep_overhead)     cmd=("$py" "$here/sweep_overhead.py") ;;
     sweep_asha)         cmd=("$py" "$here/sweep_asha.py") ;;
     mlflow_tracking)    bench_requirements && cmd=("$py" "$here/mlflow_tracking.py") ;;
+    mlflow_search_load) bench_requirements && cmd=("$py" "$here/mlflow_search_load.py") ;;
+    body_limits)        cmd=("$py" "$here/body_limits.py") ;;
     studio)             bench_requirements && cmd=(env SEED_RUNS_BIN="$build/bench/seed_runs" "$py" "$here/studio.py") ;;
     sweep_quality)      cmd=(env SWEEP_QUALITY_BIN="$build/bench/sweep_quality" "$here/sweep_quality.sh" --seeds 20 --budget 200) ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
@@ -119,7 +124,9 @@ the same machine, and re-run when the machine was busy.
 | Benchmark | What Ferry does | Anchor | Goal |
 |---|---|---|---|
 | `submit_overhead` | `ferry run submit --wait` of `print("hi")` (server already up): snapshot, create run, spawn agent, run, stream logs. Median of 20 (hyperfine). | `python trivial.py` | <= 50 ms extra |
-| `mlflow_tracking` | the real `mlflow` client against Ferry's `/api/2.0/mlflow`: `log_metric` in a loop (2,000 calls), `log_batch` of 1,000 metrics (20 batches), and the same log-batch requests sent raw | the same against `mlflow server --backend-store-uri sqlite:///...` (its defaults otherwise) | >= 10x the throughput |
+| `mlflow_tracking` | the real `mlflow` client against Ferry's `/api/2.0/mlflow`: `log_metric` in a loop (2,000 calls), `log_batch` of 1,000 metrics (20 batches), and the same log-batch requests sent raw | the same against `mlflow server --backend-store-uri sqlite:///...` (its defaults otherwise); log_metric also against `bench/mlflow_floor`, an endpoint that answers at once (the client's floor) | >= 10x the throughput, or log_metric within 1.2x of the floor |
+| `mlflow_search_load` | MLflow `runs/search` (max_results 100) over 500 runs x 10 metrics x 100 steps x 5 params, 1/20/50 client processes for 20 s; `/api/v1/health` latency meanwhile | the same against `mlflow server` (SQLite), its `/health` | >= 10x requests/s; health p99 < 20 ms |
+| `body_limits` | 10 unauthenticated 1 GiB POSTs (401), 10 oversized to a 4 MiB route (413), one accepted 1 GiB streamed upload | the server's idle RSS | RSS after <= 2x idle |
 | `log_call` | one `run.log("mse", 3.2)` online (one `os.write` per call). timeit 200k, best of 5. | bare `os.write` of 50 bytes; also `json.dumps` + buffered `f.write` | <= 10 us |
 | `metric_ingest` | `MetadataStore::AppendMetrics`, 2M points, batches of 20k, 10 keys (with summaries). Median of 3. | raw SQLite, same PRAGMAs, bare WITHOUT ROWID table, prepared INSERT, 20k per transaction | >= 500k points/s |
 | `metric_ingest_http` | `POST /api/v1/runs/{id}/metrics`, 1M points in batches of 20k, agent token, one keep-alive connection. | store-level AppendMetrics (same points) | - |
@@ -233,6 +240,30 @@ if r:
     rows.append((f"mlflow_tracking log-batch requests alone ({r.get('batches','?')} x 1,000)", f"{f(r,'ferry_raw_rate','{:.0f}')} metrics/s",
                  f"mlflow server (SQLite) {f(r,'mlflow_raw_rate','{:.0f}')} metrics/s", f"{f(r,'raw_ratio','{:.1f}')}x",
                  "-", "bodies prebuilt, one keep-alive connection: the servers alone"))
+    if r.get("floor_metric_rate"):
+        fr = float(r.get("floor_ratio", 99))
+        rows.append((f"mlflow_tracking log_metric vs the client's floor ({r.get('calls','?')} calls)",
+                     f"{f(r,'ferry_metric_rate','{:.0f}')} calls/s", f"an endpoint that answers at once {f(r,'floor_metric_rate','{:.0f}')} calls/s",
+                     f"{fr:.2f}x the floor's time per call", f"<= 1.2x: {'yes' if fr <= 1.2 else 'no'}",
+                     "bench/mlflow_floor: what the mlflow client costs by itself"))
+r = result("mlflow_search_load") if "mlflow_search_load" in names else None
+if r:
+    for c in ("1", "20", "50"):
+        if f"c{c}_ferry_rps" not in r:
+            continue
+        goal = "-" if c == "1" else (f">= 10x: {'yes' if float(r[f'c{c}_ratio']) >= 10 else 'no'}; health p99 < 20 ms: "
+                                      f"{'yes' if float(r[f'c{c}_ferry_health_p99_ms']) < 20 else 'no'}")
+        rows.append((f"mlflow_search_load runs/search, {c} client(s)", f"{f(r,f'c{c}_ferry_rps','{:.1f}')} req/s",
+                     f"mlflow server (SQLite) {f(r,f'c{c}_mlflow_rps','{:.1f}')} req/s", f"{f(r,f'c{c}_ratio','{:.1f}')}x",
+                     goal, f"p50 {f(r,f'c{c}_ferry_p50_ms','{:.1f}')} vs {f(r,f'c{c}_mlflow_p50_ms','{:.1f}')} ms; health p99 "
+                     f"Ferry {f(r,f'c{c}_ferry_health_p99_ms','{:.1f}')} ms, mlflow {f(r,f'c{c}_mlflow_health_p99_ms','{:.1f}')} ms"))
+r = result("body_limits") if "body_limits" in names else None
+if r:
+    rows.append(("body_limits: RSS after 10 rejected 1 GiB bodies", f"{f(r,'after_unauth_mib','{:.1f}')} MiB",
+                 f"idle {f(r,'idle_mib','{:.1f}')} MiB", f"{f(r,'unauth_ratio','{:.2f}')}x",
+                 f"<= 2x: {'yes' if float(r.get('unauth_ratio', 99)) <= 2 else 'no'}",
+                 f"after 10 oversized to a 4 MiB route {f(r,'after_large_mib','{:.1f}')} MiB; an accepted 1 GiB upload "
+                 f"streamed at {r.get('upload_mib_s','?')} MiB/s, peak RSS {f(r,'peak_mib','{:.1f}')} MiB"))
 r = result("studio") if "studio" in names else None
 if r:
     rows.append(("studio table (100,000 runs)", f"{f(r,'table_ms','{:.0f}')} ms", "-", "-",

@@ -131,6 +131,9 @@ struct RunFilter {
   std::string experiment, target;
   std::string parent;             // non-empty: the trials of that sweep only
   bool include_children = false;  // parent empty: also list sweeps' trials
+  // Only what a run list shows: arguments, git state, options and GPU ids are left empty
+  // (they are JSON to parse per run; MLflow's search reads none of them).
+  bool light = false;
   std::optional<RunStatus> status;
   std::map<std::string, std::string> tags;    // every one must match (equality)
   std::map<std::string, std::string> params;  // every one must match (equality)

@@ -561,23 +561,24 @@ struct Handler {
   }
 
   // What a filter or an ordering reads of a run (metrics and params from data, when loaded).
+  // Built from the run directly (no JSON: a search makes one per run it considers).
   Result<mlflow::RunView> ViewOf(const model::Run& r, const RunData* data) {
-    FERRY_ASSIGN_OR_RETURN(json info, RunInfoJson(r));
+    FERRY_ASSIGN_OR_RETURN(std::string eid, ExperimentIdOfRun(r));
+    const std::string run_name = r.name.empty() ? r.id : r.name;
     mlflow::RunView v;
     if (data) {
       for (const auto& pt : data->latest) v.metrics[pt.key] = pt.value;
       v.params = data->params;
     }
-    v.tags = MlflowTags(r, info["run_name"].get<std::string>(), nullptr);
-    v.attributes = {{"status", info["status"]},
+    v.tags = MlflowTags(r, run_name, nullptr);
+    v.attributes = {{"status", MlflowStatus(r.status)},
                     {"run_id", r.id},
-                    {"run_name", info["run_name"]},
+                    {"run_name", run_name},
                     {"user_id", UserId(r)},
-                    {"artifact_uri", info["artifact_uri"]},
+                    {"artifact_uri", "mlflow-artifacts:/" + eid + "/" + r.id + "/artifacts"},
                     {"lifecycle_stage", r.lifecycle_stage}};
-    v.times = {{"start_time", static_cast<double>(info["start_time"].get<int64_t>())}};
-    if (info.contains("end_time"))
-      v.times["end_time"] = static_cast<double>(info["end_time"].get<int64_t>());
+    v.times = {{"start_time", static_cast<double>(Ms(r.started_at > 0 ? r.started_at : r.created_at))}};
+    if (r.ended_at > 0) v.times["end_time"] = static_cast<double>(Ms(r.ended_at));
     return v;
   }
 
@@ -953,6 +954,7 @@ struct Handler {
       model::RunFilter f;
       f.experiment = e->name;
       f.include_children = true;
+      f.light = true;
       f.limit = std::numeric_limits<int>::max();
       auto listed = d.store->ListRuns(f);
       if (!listed.ok()) return Fail(listed.status());
@@ -999,8 +1001,10 @@ struct Handler {
       if (!j.ok()) return Fail(j.status());
       out.push_back(std::move(j).value());
     }
-    json r = {{"runs", out}};
-    if (page.first + out.size() < hits.size()) r["next_page_token"] = std::to_string(page.first + out.size());
+    const size_t shown_n = out.size();
+    json r = json::object();
+    r["runs"] = std::move(out);
+    if (page.first + shown_n < hits.size()) r["next_page_token"] = std::to_string(page.first + shown_n);
     return Reply(200, r);
   }
 

@@ -749,7 +749,7 @@ class SqliteMetadataStore final : public MetadataStore {
     FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(sql));
     for (int i = 0; i < n; ++i) st.Bind(i + 1, q.binds[i]);
     st.Bind(n + 1, f.limit).Bind(n + 2, f.offset);
-    return ReadRuns(st);
+    return ReadRuns(st, f.light);
   }
 
   Result<int64_t> CountRuns(const model::RunFilter& f) override {
@@ -1151,7 +1151,8 @@ class SqliteMetadataStore final : public MetadataStore {
   // Runs `sql` (its "%s" the list of run ids) over run_ids in chunks of up to 512 ids, calling
   // row for every row. The list has a power-of-two length (the first id repeated to fill it),
   // so the connection's statement cache holds at most ten forms of each query.
-  Status ForRunsLocked(const std::string& sql, const std::vector<std::string>& run_ids,
+  template <typename Id>
+  Status ForRunsLocked(const std::string& sql, const std::vector<Id>& run_ids,
                        const std::function<void(const Stmt&)>& row) {
     constexpr size_t kChunk = 512;
     const size_t at = sql.find("%s");
@@ -1318,7 +1319,7 @@ class SqliteMetadataStore final : public MetadataStore {
     return out;
   }
 
-  Result<std::vector<Run>> ReadRuns(Stmt& st) {
+  Result<std::vector<Run>> ReadRuns(Stmt& st, bool light = false) {
     std::vector<Run> out;
     for (;;) {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -1330,13 +1331,15 @@ class SqliteMetadataStore final : public MetadataStore {
       r.target = st.Text(3);
       FERRY_ASSIGN_OR_RETURN(r.status, model::ParseRunStatus(st.Text(4)));
       r.script = st.Text(5);
-      json args = json::parse(st.Text(6), nullptr, false);
-      if (args.is_array()) {
-        for (auto& a : args) r.arguments.push_back(a.get<std::string>());
+      if (!light) {
+        json args = json::parse(st.Text(6), nullptr, false);
+        if (args.is_array()) {
+          for (auto& a : args) r.arguments.push_back(a.get<std::string>());
+        }
+        r.git = GitFromJson(st.Text(9));
       }
       r.python = st.Text(7);
       r.snapshot_id = st.Text(8);
-      r.git = GitFromJson(st.Text(9));
       r.created_at = st.Double(10);
       r.started_at = st.Double(11);
       r.ended_at = st.Double(12);
@@ -1345,8 +1348,10 @@ class SqliteMetadataStore final : public MetadataStore {
       r.attempt = static_cast<int>(st.Int(15));
       r.job_handle = st.Text(16);
       r.cancel_requested = st.Int(17) != 0;
-      OptionsFromJson(st.Text(18), &r);
-      r.gpu_ids = GpuIdsFromJson(st.Text(19));
+      if (!light) {
+        OptionsFromJson(st.Text(18), &r);
+        r.gpu_ids = GpuIdsFromJson(st.Text(19));
+      }
       r.submitted_by = st.Text(20);
       r.kind = st.Text(21);
       r.parent_id = st.Text(22);
@@ -1355,9 +1360,19 @@ class SqliteMetadataStore final : public MetadataStore {
       r.lifecycle_stage = st.Text(25);
       out.push_back(std::move(r));
     }
-    for (auto& r : out) {
-      FERRY_ASSIGN_OR_RETURN(r.tags, ReadKv("SELECT key, value FROM run_tags WHERE rid=? ORDER BY key", r.rid));
+    if (out.size() == 1) {
+      FERRY_ASSIGN_OR_RETURN(out[0].tags, ReadKv("SELECT key, value FROM run_tags WHERE rid=? ORDER BY key", out[0].rid));
+      return out;
     }
+    // Many runs: their tags in a few queries, not one per run.
+    std::unordered_map<int64_t, Run*> by_rid;
+    std::vector<int64_t> rids;
+    for (auto& r : out) {
+      by_rid.emplace(r.rid, &r);
+      rids.push_back(r.rid);
+    }
+    FERRY_RETURN_IF_ERROR(ForRunsLocked("SELECT rid, key, value FROM run_tags WHERE rid IN (%s)", rids,
+                                        [&](const Stmt& t) { by_rid.at(t.Int(0))->tags.emplace(t.Text(1), t.Text(2)); }));
     return out;
   }
 
