@@ -8,7 +8,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -19,6 +19,8 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <sys/socket.h>
+
 #include <utility>
 #include <vector>
 
@@ -38,6 +40,52 @@ struct Waiter {
   bool notified = false;
 };
 
+// Worker threads running one io_context. After a handler, one thread (at most one at a time)
+// keeps polling for the next for a moment before it sleeps: waking a sleeping thread costs
+// tens to hundreds of microseconds (more on a virtual machine), which a request arriving
+// within the moment does not pay. The others sleep at once.
+class WorkerPool {
+ public:
+  static constexpr auto kSpin = std::chrono::microseconds(200);
+
+  explicit WorkerPool(int threads) : guard_(asio::make_work_guard(ctx_)) {
+    for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~WorkerPool() { Stop(); }
+  asio::io_context& context() { return ctx_; }
+  void Stop() {
+    guard_.reset();
+    ctx_.stop();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  void Loop() {
+    while (!ctx_.stopped()) {
+      bool expected = false;
+      if (spinning_.compare_exchange_strong(expected, true)) {
+        auto until = std::chrono::steady_clock::now() + kSpin;
+        while (!ctx_.stopped()) {
+          if (ctx_.poll_one() > 0) {
+            until = std::chrono::steady_clock::now() + kSpin;
+          } else if (std::chrono::steady_clock::now() >= until) {
+            break;
+          }
+        }
+        spinning_ = false;
+      }
+      ctx_.run_one();
+    }
+  }
+
+  asio::io_context ctx_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::atomic<bool> spinning_{false};
+  std::vector<std::thread> threads_;
+};
+
 // After refusing a request whose body is still coming, read and drop what arrives for at
 // most this long (a "lingering close"), so that the client sees the answer rather than a
 // reset; the bytes are never kept.
@@ -49,8 +97,8 @@ class ServerImpl final : public HttpServer {
  public:
   explicit ServerImpl(HttpServerOptions o)
       : options_(std::move(o)),
-        workers_(static_cast<size_t>(std::max(1, options_.workers))),
-        bulk_(static_cast<size_t>(std::max(1, options_.bulk_workers))) {}
+        workers_(options_.workers),
+        bulk_(options_.bulk_workers) {}
 
   ~ServerImpl() override { Stop(); }
 
@@ -82,6 +130,12 @@ class ServerImpl final : public HttpServer {
 
   void Stop() override {
     if (stopped_.exchange(true)) return;
+    {
+      // Every open connection ends now (its socket is closed when its session goes away);
+      // shutdown(2) is safe from here whatever the session is doing.
+      std::lock_guard lock(sessions_mu_);
+      for (int fd : session_fds_) ::shutdown(fd, SHUT_RDWR);
+    }
     asio::post(ioc_, [this] {
       std::lock_guard lock(acceptors_mu_);
       for (auto& a : acceptors_) {
@@ -93,10 +147,8 @@ class ServerImpl final : public HttpServer {
     for (auto& t : threads_) {
       if (t.joinable()) t.join();
     }
-    workers_.stop();
-    bulk_.stop();
-    workers_.join();
-    bulk_.join();
+    workers_.Stop();
+    bulk_.Stop();
   }
 
  private:
@@ -185,7 +237,7 @@ class ServerImpl final : public HttpServer {
   awaitable<std::invoke_result_t<F&>> OnLane(Lane lane, F f) {
     using R = std::invoke_result_t<F&>;
     if (lane == Lane::kInline) co_return f();
-    asio::thread_pool& pool = lane == Lane::kBulk ? bulk_ : workers_;
+    asio::io_context& pool = (lane == Lane::kBulk ? bulk_ : workers_).context();
     co_return co_await asio::co_spawn(
         pool, [&f]() -> awaitable<R> { co_return f(); }, use_awaitable);
   }
@@ -214,8 +266,23 @@ class ServerImpl final : public HttpServer {
     }
   }
 
+  // Keeps a session's socket in session_fds_ for as long as the session lives.
+  struct SessionFd {
+    SessionFd(ServerImpl* s, int fd) : server(s), fd(fd) {
+      std::lock_guard lock(s->sessions_mu_);
+      s->session_fds_.insert(fd);
+    }
+    ~SessionFd() {
+      std::lock_guard lock(server->sessions_mu_);
+      server->session_fds_.erase(fd);
+    }
+    ServerImpl* server;
+    int fd;
+  };
+
   awaitable<void> Session(tcp::socket sock) {
     beast::tcp_stream stream(std::move(sock));
+    SessionFd registered(this, stream.socket().native_handle());
     // Beast reads at most the buffer's free space (and at least 512 bytes); a streamed
     // upload gets more room below.
     beast::flat_buffer buffer;
@@ -292,10 +359,17 @@ class ServerImpl final : public HttpServer {
         if (ec) break;
         hreq.body = std::move(full.get().body());
       }
+      // The handler runs on the lane's pool, and a plain answer is written from there too: it
+      // leaves as soon as it is ready instead of first being handed back to this I/O thread.
+      Outcome outcome = co_await Handle(hreq, stream, adm.lane, version, keep_alive && read_whole_body);
+      if (outcome.written) {
+        if (!outcome.write_ok || !keep_alive) break;
+        continue;
+      }
       HttpResponse resp;
       std::optional<EventStream> streamed;
       try {
-        HandlerResult hr = co_await OnLane(adm.lane, [&] { return options_.handler(hreq); });
+        HandlerResult& hr = *outcome.pending;
         if (auto* r = std::get_if<HttpResponse>(&hr)) {
           resp = std::move(*r);
         } else if (auto* es = std::get_if<EventStream>(&hr)) {
@@ -319,6 +393,37 @@ class ServerImpl final : public HttpServer {
     }
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  struct Outcome {
+    std::optional<HandlerResult> pending;  // not answered yet (a long poll, a stream, a refusal)
+    bool written = false;
+    bool write_ok = false;
+  };
+
+  // Runs the handler on the lane's pool; when it answers with a plain response and `write`,
+  // writes it from there. Exceptions become a 500.
+  awaitable<Outcome> Handle(HttpRequest& hreq, beast::tcp_stream& stream, Lane lane, unsigned version, bool write) {
+    auto run = [&]() -> HandlerResult {
+      try {
+        return options_.handler(hreq);
+      } catch (const std::exception& e) {
+        return ErrorResponse(500, std::string("internal error: ") + e.what());
+      }
+    };
+    if (lane == Lane::kInline) co_return Outcome{run(), false, false};
+    asio::io_context& pool = (lane == Lane::kBulk ? bulk_ : workers_).context();
+    co_return co_await asio::co_spawn(
+        pool,
+        [&]() -> awaitable<Outcome> {
+          HandlerResult hr = run();
+          if (auto* r = std::get_if<HttpResponse>(&hr); r && write) {
+            const bool ok = co_await Write(stream, *r, version, true);
+            co_return Outcome{std::nullopt, true, ok};
+          }
+          co_return Outcome{std::move(hr), false, false};
+        },
+        use_awaitable);
   }
 
   enum class SinkRead { kDone, kSinkFailed, kTooLarge, kBroken };
@@ -452,9 +557,13 @@ class ServerImpl final : public HttpServer {
   }
 
   HttpServerOptions options_;
+  // Declared before the execution contexts: sessions' frames, destroyed with them, unregister
+  // here. The pools go before ioc_ (a handler queued in a pool owns the session it resumes).
+  std::mutex sessions_mu_;
+  std::set<int> session_fds_;  // guarded by sessions_mu_
   asio::io_context ioc_;
-  asio::thread_pool workers_;
-  asio::thread_pool bulk_;
+  WorkerPool workers_;
+  WorkerPool bulk_;
   std::mutex acceptors_mu_;
   std::vector<std::shared_ptr<tcp::acceptor>> acceptors_;
   int port_ = 0;

@@ -131,6 +131,7 @@ class HookStore final : public store::MetadataStore {
                                const std::string& th, double now) override {
     return s_->CreateRun(run, p, th, now);
   }
+  Result<model::Run> GetRunSummary(const std::string& id) override { return s_->GetRunSummary(id); }
   Result<model::Run> GetRun(const std::string& id) override {
     auto r = s_->GetRun(id);
     if (hook_ && --countdown_ == 0) {

@@ -230,7 +230,7 @@ struct Handler {
   // contributor) or an admin. A run that Ferry launched takes no more data once it has ended
   // (runs an MLflow client created follow MLflow, which allows it).
   Status MayChangeRun(const std::string& id, bool data) {
-    FERRY_ASSIGN_OR_RETURN(model::Run r, GetRunOr404(id));
+    FERRY_ASSIGN_OR_RETURN(model::Run r, GetRunOr404(id, true));
     if (!token_run.empty()) {
       if (token_run != id)
         return Status::PermissionDenied("this run's token is for run '" + token_run + "'");
@@ -609,8 +609,9 @@ struct Handler {
   }
 
   // The run, or MLflow's not-found error for it.
-  Result<model::Run> GetRunOr404(const std::string& id) {
-    auto r = d.store->GetRun(id);
+  // summary: without tags and the run's configuration (enough for checks).
+  Result<model::Run> GetRunOr404(const std::string& id, bool summary = false) {
+    auto r = summary ? d.store->GetRunSummary(id) : d.store->GetRun(id);
     if (r.status().code() == StatusCode::kNotFound)
       return Status::NotFound("Run with id=" + id + " not found");
     return r;
@@ -766,7 +767,10 @@ struct Handler {
 
   // The run exists and is not deleted (MLflow's wording; every write to a run checks this).
   Status ActiveRun(const std::string& id) {
-    FERRY_ASSIGN_OR_RETURN(auto r, GetRunOr404(id));
+    if (!run_ || run_->id != id) {  // not already read by the authorisation
+      FERRY_ASSIGN_OR_RETURN(run_, GetRunOr404(id, true));
+    }
+    const model::Run& r = *run_;
     if (r.lifecycle_stage == "deleted") {
       return Status::FailedPrecondition(
           "The run " + id + " must be in the 'active' state. Current state is " +

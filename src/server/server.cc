@@ -43,7 +43,9 @@ Status RunServer(const ServerOptions& o) {
   }
   FERRY_ASSIGN_OR_RETURN(std::string token, EnsureSecretFile(HomePath(home, "token")));
   FERRY_ASSIGN_OR_RETURN(std::string secret, EnsureSecretFile(HomePath(home, "secret")));
-  FERRY_ASSIGN_OR_RETURN(auto store, store::OpenSqliteMetadataStore(HomePath(home, "ferry.db")));
+  store::SqliteStoreOptions so_store;
+  so_store.sync_every_commit = o.sync_every_commit;
+  FERRY_ASSIGN_OR_RETURN(auto store, store::OpenSqliteMetadataStore(HomePath(home, "ferry.db"), so_store));
   FERRY_ASSIGN_OR_RETURN(auto blobs, store::OpenFsBlobStore(HomePath(home, "blobs")));
   LogStore logs(HomePath(home, "runs"));
   const Clock& clock = DefaultClock();

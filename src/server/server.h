@@ -13,6 +13,7 @@ struct ServerOptions {
   std::string bind_address = "127.0.0.1";
   int port = 0;                  // 0: pick a free port (printed and written to server.json)
   int local_max_concurrent = 0;  // 0: number of cores
+  bool sync_every_commit = false;  // see store::SqliteStoreOptions
   int http_threads = 2;          // sockets only (net/http_server.h)
   int http_workers = 4;          // ordinary requests' handlers
   int http_bulk_workers = 2;     // searches, listings, downloads

@@ -93,6 +93,9 @@ class MetadataStore {
   virtual Result<model::Run> CreateSweep(const model::Run& run, const SweepRecord& sweep, double now) = 0;
   virtual Result<SweepRecord> GetSweep(const std::string& id) = 0;
   virtual Result<model::Run> GetRun(const std::string& id) = 0;
+  // The run without its tags, arguments, git state, options and GPU ids: what a check of
+  // its owner, kind and state needs, at a fraction of GetRun's cost.
+  virtual Result<model::Run> GetRunSummary(const std::string& id) = 0;
   virtual Result<std::vector<model::Run>> ListRuns(const model::RunFilter& filter) = 0;
   // How many runs the filter matches (its limit and offset ignored).
   virtual Result<int64_t> CountRuns(const model::RunFilter& filter) = 0;
@@ -183,8 +186,19 @@ class MetadataStore {
   virtual Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) = 0;
 };
 
+// How the SQLite store's commits reach the disk. Every commit is in the operating system's
+// hands before the call returns, so a crash or kill -9 of any process loses nothing. Against a
+// power loss: a run's lifecycle (runs created, status changes, outputs, users, targets) is
+// synced before each call returns; logged data (metric points, parameters, tags) is synced
+// within `data_sync_ms` (and by the next lifecycle commit), unless sync_every_commit.
+struct SqliteStoreOptions {
+  bool sync_every_commit = false;
+  int data_sync_ms = 1000;
+};
+
 // Opens (creating if needed) the SQLite store at path, in WAL mode, and applies the
 // numbered migrations that are not yet applied.
-Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path);
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path,
+                                                               const SqliteStoreOptions& options = {});
 
 }  // namespace ferry::store

@@ -1,7 +1,13 @@
 // MetadataStore on SQLite (WAL mode, numbered migrations): one writer connection behind a
 // mutex, and a small pool of reader connections, so that reads (searches, listings, the
 // scheduler's polls) never wait for a write or for each other, and writes wait only for writes.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <condition_variable>
 #include <cstdio>
 #include <functional>
@@ -14,6 +20,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "common/fs.h"
 #include "store/metadata_store.h"
 #include "store/sqlite_db.h"
 
@@ -237,8 +244,37 @@ std::vector<int> GpuIdsFromJson(const std::string& s) {
 
 class SqliteMetadataStore final : public MetadataStore {
  public:
-  explicit SqliteMetadataStore(Db db, std::string path)
-      : db_(std::move(db)), path_(std::move(path)) {}
+  SqliteMetadataStore(Db db, std::string path, SqliteStoreOptions options)
+      : db_(std::move(db)), path_(std::move(path)), options_(options) {}
+
+  ~SqliteMetadataStore() override {
+    {
+      std::lock_guard lock(sync_mu_);
+      stopping_ = true;
+    }
+    sync_cv_.notify_all();
+    if (syncer_.joinable()) syncer_.join();
+    SyncData();
+  }
+
+  // Logged data committed without a sync reaches the disk within options_.data_sync_ms: the
+  // WAL file is fdatasync'ed (everything written to it so far) from this thread.
+  Status StartSyncer() {
+    if (options_.sync_every_commit) return Status::Ok();
+    std::string wal = path_ + "-wal";
+    wal_fd_.Reset(::open(wal.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!wal_fd_.valid()) return ErrnoStatus("cannot open", wal, errno);
+    syncer_ = std::thread([this] {
+      std::unique_lock lock(sync_mu_);
+      while (!stopping_) {
+        sync_cv_.wait_for(lock, std::chrono::milliseconds(options_.data_sync_ms));
+        lock.unlock();
+        SyncData();
+        lock.lock();
+      }
+    });
+    return Status::Ok();
+  }
 
   Status Init() {
     FERRY_RETURN_IF_ERROR(db_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
@@ -264,6 +300,7 @@ class SqliteMetadataStore final : public MetadataStore {
       }
       FERRY_RETURN_IF_ERROR(db_.Exec("COMMIT"));
     }
+    if (!options_.sync_every_commit) FERRY_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous=NORMAL"));
     return OpenReaders();
   }
 
@@ -413,7 +450,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status SetParams(const std::string& id, const std::map<std::string, std::string>& params) override {
-    auto lease = Write();
+    auto lease = WriteData();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
     FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Status s = [&]() -> Status {
@@ -451,7 +488,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<int64_t> LogMetrics(const std::string& id, std::vector<model::MetricPoint> points) override {
-    auto lease = Write();
+    auto lease = WriteData();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
     if (points.empty()) return int64_t{0};
     // Client-logged points take sequence numbers from their own range, above every rank's:
@@ -678,6 +715,11 @@ class SqliteMetadataStore final : public MetadataStore {
     return GetRunLocked(id);
   }
 
+  Result<Run> GetRunSummary(const std::string& id) override {
+    auto lease = ReadOne();
+    return GetRunLocked(id, true);
+  }
+
   // The FROM/WHERE (and, for a sort, JOIN) of a filtered run list, with its bindings in order.
   struct RunQuery {
     std::string from_where, order;
@@ -870,7 +912,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Status SetTags(const std::string& id, const std::map<std::string, std::string>& tags) override {
-    auto lease = Write();
+    auto lease = WriteData();
     FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
     FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     Status s = PutKv("INSERT OR REPLACE INTO run_tags VALUES(?,?,?)", rid, tags);
@@ -888,7 +930,7 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<int64_t> AppendMetrics(int64_t rid, std::span<const model::MetricPoint> points) override {
-    auto lease = Write();
+    auto lease = WriteData();
     if (points.empty()) return int64_t{0};
     FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
     auto r = AppendMetricsLocked(rid, points);
@@ -1294,12 +1336,17 @@ class SqliteMetadataStore final : public MetadataStore {
     return Status::Ok();
   }
 
-  Result<Run> GetRunLocked(const std::string& id) {
+  Result<Run> GetRunLocked(const std::string& id, bool summary = false) {
     FERRY_ASSIGN_OR_RETURN(
         Stmt st,
         db().Prepare(std::string("SELECT ") + kRunColumns +
                      " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id=?"));
     st.Bind(1, id);
+    if (summary) {
+      FERRY_ASSIGN_OR_RETURN(auto runs, ReadRunRows(st, true));
+      if (runs.empty()) return RunNotFound(id);
+      return std::move(runs[0]);
+    }
     FERRY_ASSIGN_OR_RETURN(auto runs, ReadRuns(st));
     if (runs.empty()) return RunNotFound(id);
     return std::move(runs[0]);
@@ -1320,6 +1367,12 @@ class SqliteMetadataStore final : public MetadataStore {
   }
 
   Result<std::vector<Run>> ReadRuns(Stmt& st, bool light = false) {
+    FERRY_ASSIGN_OR_RETURN(std::vector<Run> out, ReadRunRows(st, light));
+    return WithTags(std::move(out));
+  }
+
+  // The runs' rows; light: without parsing arguments, git state, options and GPU ids.
+  Result<std::vector<Run>> ReadRunRows(Stmt& st, bool light) {
     std::vector<Run> out;
     for (;;) {
       FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -1360,6 +1413,10 @@ class SqliteMetadataStore final : public MetadataStore {
       r.lifecycle_stage = st.Text(25);
       out.push_back(std::move(r));
     }
+    return out;
+  }
+
+  Result<std::vector<Run>> WithTags(std::vector<Run> out) {
     if (out.size() == 1) {
       FERRY_ASSIGN_OR_RETURN(out[0].tags, ReadKv("SELECT key, value FROM run_tags WHERE rid=? ORDER BY key", out[0].rid));
       return out;
@@ -1556,22 +1613,38 @@ class SqliteMetadataStore final : public MetadataStore {
   // the connection of the lease this thread holds.
   static constexpr int kReaders = 8;
 
+  // The writer commits with synchronous=NORMAL (in the OS's hands at once, synced by the
+  // syncer thread within data_sync_ms) unless every commit must be synced. A lifecycle write
+  // (data false) switches to FULL for its commits: it, and everything before it in the WAL,
+  // is on disk when the call returns.
   struct WriteLease {
-    explicit WriteLease(SqliteMetadataStore* s) : lock(s->mu_), prev(current_) {
+    WriteLease(SqliteMetadataStore* s, bool data)
+        : store(s), lock(s->mu_), prev(current_), data(data), relaxed(!s->options_.sync_every_commit) {
       current_ = &s->db_;
+      if (relaxed && !data) (void)s->db_.Exec("PRAGMA synchronous=FULL");
     }
-    ~WriteLease() { current_ = prev; }
+    ~WriteLease() {
+      if (relaxed) {
+        if (data) store->unsynced_ = true;
+        else (void)store->db_.Exec("PRAGMA synchronous=NORMAL");
+      }
+      current_ = prev;
+    }
     WriteLease(const WriteLease&) = delete;
     WriteLease& operator=(const WriteLease&) = delete;
+    SqliteMetadataStore* store;
     std::unique_lock<std::mutex> lock;
     Db* prev;
+    bool data;
+    bool relaxed;
   };
 
+  // snapshot: in a read transaction (for methods of several statements; one statement is
+  // a snapshot by itself).
   struct ReadLease {
-    explicit ReadLease(SqliteMetadataStore* s)
-        : store(s), conn(s->AcquireReader()), prev(current_) {
+    ReadLease(SqliteMetadataStore* s, bool snapshot) : store(s), conn(s->AcquireReader()), prev(current_) {
       current_ = conn;
-      in_txn = conn->Exec("BEGIN").ok();
+      if (snapshot) in_txn = conn->Exec("BEGIN").ok();
     }
     ~ReadLease() {
       if (in_txn) (void)conn->Exec("COMMIT");
@@ -1586,8 +1659,14 @@ class SqliteMetadataStore final : public MetadataStore {
     bool in_txn = false;
   };
 
-  WriteLease Write() { return WriteLease(this); }
-  ReadLease Read() { return ReadLease(this); }
+  WriteLease Write() { return WriteLease(this, false); }
+  WriteLease WriteData() { return WriteLease(this, true); }
+
+  void SyncData() {
+    if (wal_fd_.valid() && unsynced_.exchange(false)) (void)::fdatasync(wal_fd_.get());
+  }
+  ReadLease Read() { return ReadLease(this, true); }
+  ReadLease ReadOne() { return ReadLease(this, false); }  // a method of one statement
   Db& db() { return *current_; }
 
   // Opens the readers (after the migrations, so they see the current schema).
@@ -1622,6 +1701,13 @@ class SqliteMetadataStore final : public MetadataStore {
   std::mutex mu_;  // serialises writes (the writer connection and the caches below)
   Db db_;
   std::string path_;
+  SqliteStoreOptions options_;
+  UniqueFd wal_fd_;
+  std::atomic<bool> unsynced_{false};  // logged data committed since the last WAL sync
+  std::thread syncer_;
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool stopping_ = false;  // guarded by sync_mu_
   std::vector<std::unique_ptr<Db>> readers_;
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;
@@ -1635,10 +1721,12 @@ thread_local Db* SqliteMetadataStore::current_ = nullptr;
 
 }  // namespace
 
-Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path) {
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path,
+                                                               const SqliteStoreOptions& options) {
   FERRY_ASSIGN_OR_RETURN(Db db, Db::Open(path));
-  auto store = std::make_unique<SqliteMetadataStore>(std::move(db), path);
+  auto store = std::make_unique<SqliteMetadataStore>(std::move(db), path, options);
   FERRY_RETURN_IF_ERROR(store->Init().WithContext("opening workspace database " + path));
+  FERRY_RETURN_IF_ERROR(store->StartSyncer().WithContext("opening workspace database " + path));
   return std::unique_ptr<MetadataStore>(std::move(store));
 }
 
