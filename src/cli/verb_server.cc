@@ -27,6 +27,9 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
   server->add_option("--bind", opts->bind_address, "Address to listen on (default 127.0.0.1)");
   server->add_option("--max-concurrent-runs", opts->local_max_concurrent,
                      "Runs at once on the local target (default: number of cores)");
+  server->add_option("--default-artifact-root", opts->default_artifact_root,
+                     "MLflow clients' experiments without an artifact_location keep artifacts here (a path or URI "
+                     "their clients reach themselves, as with mlflow server); default: Ferry's store");
   server->add_flag("--sync-every-commit", opts->sync_every_commit,
                    "fsync every logged metric, parameter and tag before answering (default: within 1 s; "
                    "run lifecycle changes are always synced at once)");

@@ -32,6 +32,7 @@ struct ApiDeps {
   class TargetManager* targets = nullptr;  // attach/detach/trust of remote targets
   const Clock* clock = nullptr;
   UserDirectory* users = nullptr;  // named users' tokens and roles (reloaded after changes)
+  std::string mlflow_artifact_root;  // MLflow's --default-artifact-root ("" : Ferry's store)
   std::string workspace_token;  // full access
   std::string run_secret;       // HMAC key for per-run agent tokens
   std::function<void(const std::string& channel)> notify;

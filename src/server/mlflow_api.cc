@@ -307,11 +307,32 @@ struct Handler {
     return Status::NotFound("Could not find experiment with name '" + name + "'");
   }
 
+  // Where an experiment's MLflow clients keep artifacts: the location it was created with,
+  // else the server's default artifact root (ferry server --default-artifact-root) plus its
+  // id, else Ferry's store (mlflow-artifacts:/<id>, served by this API).
+  std::string ArtifactLocation(const model::Experiment& e) {
+    if (!e.artifact_location.empty()) return e.artifact_location;
+    if (!d.mlflow_artifact_root.empty()) return d.mlflow_artifact_root + "/" + IdOf(e);
+    return "mlflow-artifacts:/" + IdOf(e);
+  }
+
+  // A run's artifact_uri. A run an MLflow client created keeps its artifacts where its
+  // experiment says (a path or URI there is read and written by the client itself, as with
+  // mlflow server); a run Ferry launched has its outputs in Ferry's store.
+  std::string ArtifactUri(const model::Run& r, const model::Experiment& e) {
+    const std::string store = "mlflow-artifacts:/" + IdOf(e) + "/" + r.id + "/artifacts";
+    if (r.kind != "external") return store;
+    std::string location = ArtifactLocation(e);
+    if (location.rfind("mlflow-artifacts:", 0) == 0) return store;
+    while (!location.empty() && location.back() == '/') location.pop_back();
+    return location + "/" + r.id + "/artifacts";
+  }
+
   json ExperimentJson(const model::Experiment& e) {
     json tags = KeyValueList(e.tags);
     return {{"experiment_id", IdOf(e)},
             {"name", e.name},
-            {"artifact_location", e.artifact_location.empty() ? "mlflow-artifacts:/" + IdOf(e) : e.artifact_location},
+            {"artifact_location", ArtifactLocation(e)},
             {"lifecycle_stage", e.lifecycle_stage},
             {"creation_time", Ms(e.created_at)},
             {"last_update_time", Ms(e.last_update_time)},
@@ -319,9 +340,8 @@ struct Handler {
   }
 
   // artifact_location is kept and answered as the experiment's (a relative local path made
-  // absolute against the server's working directory, as MLflow does). Ferry keeps every run's
-  // artifacts in its own store, so a run's artifact_uri stays mlflow-artifacts:/... whatever
-  // its experiment's location says (docs/mlflow.md).
+  // absolute against the server's working directory, as MLflow does); the experiment's MLflow
+  // runs keep their artifacts there (ArtifactUri; docs/mlflow.md).
   HttpResponse CreateExperiment() {
     auto name = Str(p, "name", true);
     if (!name.ok()) return Fail(name.status());
@@ -513,7 +533,8 @@ struct Handler {
   }
 
   Result<json> RunInfoJson(const model::Run& r) {
-    FERRY_ASSIGN_OR_RETURN(std::string eid, ExperimentIdOfRun(r));
+    FERRY_ASSIGN_OR_RETURN(model::Experiment e, ExperimentByName(r.experiment));
+    const std::string eid = IdOf(e);
     json info = {{"run_id", r.id},
                  {"run_uuid", r.id},
                  {"run_name", r.name.empty() ? r.id : r.name},
@@ -521,7 +542,7 @@ struct Handler {
                  {"user_id", UserId(r)},
                  {"status", MlflowStatus(r.status)},
                  {"start_time", Ms(r.started_at > 0 ? r.started_at : r.created_at)},
-                 {"artifact_uri", "mlflow-artifacts:/" + eid + "/" + r.id + "/artifacts"},
+                 {"artifact_uri", ArtifactUri(r, e)},
                  {"lifecycle_stage", r.lifecycle_stage}};
     if (r.ended_at > 0) info["end_time"] = Ms(r.ended_at);
     return info;
@@ -563,7 +584,7 @@ struct Handler {
   // What a filter or an ordering reads of a run (metrics and params from data, when loaded).
   // Built from the run directly (no JSON: a search makes one per run it considers).
   Result<mlflow::RunView> ViewOf(const model::Run& r, const RunData* data) {
-    FERRY_ASSIGN_OR_RETURN(std::string eid, ExperimentIdOfRun(r));
+    FERRY_ASSIGN_OR_RETURN(model::Experiment e, ExperimentByName(r.experiment));
     const std::string run_name = r.name.empty() ? r.id : r.name;
     mlflow::RunView v;
     if (data) {
@@ -575,7 +596,7 @@ struct Handler {
                     {"run_id", r.id},
                     {"run_name", run_name},
                     {"user_id", UserId(r)},
-                    {"artifact_uri", "mlflow-artifacts:/" + eid + "/" + r.id + "/artifacts"},
+                    {"artifact_uri", ArtifactUri(r, e)},
                     {"lifecycle_stage", r.lifecycle_stage}};
     v.times = {{"start_time", static_cast<double>(Ms(r.started_at > 0 ? r.started_at : r.created_at))}};
     if (r.ended_at > 0) v.times["end_time"] = static_cast<double>(Ms(r.ended_at));

@@ -106,6 +106,12 @@ Status RunServer(const ServerOptions& o) {
   FERRY_RETURN_IF_ERROR(users.Reload().WithContext("reading the workspace's users"));
   deps.users = &users;
   deps.workspace_token = token;
+  deps.mlflow_artifact_root = o.default_artifact_root;
+  if (!deps.mlflow_artifact_root.empty() && deps.mlflow_artifact_root.find(':') == std::string::npos) {
+    // A local path, as MLflow takes it: absolute, as a file URI.
+    deps.mlflow_artifact_root = "file://" + AbsolutePath(deps.mlflow_artifact_root);
+  }
+  while (deps.mlflow_artifact_root.size() > 1 && deps.mlflow_artifact_root.back() == '/') deps.mlflow_artifact_root.pop_back();
   deps.run_secret = secret;
   deps.notify = notify;
   deps.shutdown = [&stop] { stop = true; };

@@ -34,12 +34,15 @@ def _ferry_bin() -> str:
 
 
 @contextlib.contextmanager
-def ferry_server(home: Path):
-    """Starts `ferry server --port 0` with its own home; yields (url, workspace token)."""
+def ferry_server(home: Path, artifact_root: str = ""):
+    """Starts `ferry server --port 0` with its own home; yields (url, workspace token).
+    artifact_root: its --default-artifact-root (MLflow's fixture gives its server the test's
+    tmp_path, and test_artifacts checks that experiments' locations lie under it)."""
     home.mkdir(parents=True, exist_ok=True)
     log = open(home / "conformance-server.log", "ab")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    proc = subprocess.Popen([_ferry_bin(), "--home", str(home), "server", "--port", "0"], stdout=log,
+    extra = ["--default-artifact-root", artifact_root] if artifact_root else []
+    proc = subprocess.Popen([_ferry_bin(), "--home", str(home), "server", "--port", "0", *extra], stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     try:
         deadline = time.monotonic() + 30
@@ -89,7 +92,7 @@ def _ferry_client(tmp_path: Path, monkeypatch):
     # The process's tracking URI is the server too: MLflow's conftest points it at the same
     # SQLite database its own fixture's server uses, and tests that log through the fluent API
     # or MLflow's CLI (in process) rely on reaching that server.
-    with ferry_server(tmp_path / "ferry-home") as (url, token), _use_tracking_uri(url):
+    with ferry_server(tmp_path / "ferry-home", tmp_path.as_uri()) as (url, token), _use_tracking_uri(url):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
         # A request Ferry refuses is not retried with back-off (up to minutes per failing test,

@@ -135,8 +135,10 @@ def kill_home_processes(home: Path) -> None:
 
 
 class Workspace:
-    def __init__(self, ferry: Path, home: Path, max_runs: int = 4, env: dict | None = None, bind: str | None = None):
+    def __init__(self, ferry: Path, home: Path, max_runs: int = 4, env: dict | None = None, bind: str | None = None,
+                 server_args: tuple = ()):
         self.bind = bind
+        self.server_args = tuple(server_args)
         self.ferry = ferry
         self.home = home
         self.max_runs = max_runs
@@ -160,7 +162,8 @@ class Workspace:
         self._log = open(self.home / "test-server.log", "ab")
         self.proc = subprocess.Popen(
             [str(self.ferry), "--home", str(self.home), "server", "--port", str(port),
-             "--max-concurrent-runs", str(self.max_runs), *(["--bind", self.bind] if self.bind else [])],
+             "--max-concurrent-runs", str(self.max_runs), *(["--bind", self.bind] if self.bind else []),
+             *self.server_args],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
 
         def ready():
@@ -320,8 +323,9 @@ def make_workspace(ferry_bin, tmp_path):
     """Factory: make_workspace(max_runs=4, name='home') starts a real server in a fresh home."""
     made: list[Workspace] = []
 
-    def make(max_runs: int = 4, name: str = "home", env: dict | None = None, bind: str | None = None) -> Workspace:
-        ws = Workspace(ferry_bin, tmp_path / name, max_runs, env, bind)
+    def make(max_runs: int = 4, name: str = "home", env: dict | None = None, bind: str | None = None,
+             server_args: tuple = ()) -> Workspace:
+        ws = Workspace(ferry_bin, tmp_path / name, max_runs, env, bind, server_args)
         made.append(ws)
         ws.start_server()
         return ws

@@ -437,22 +437,51 @@ def test_delete_tag_on_a_deleted_run_fails_like_mlflow(workspace):
     assert out["tags"] == "v"  # refused, so kept
 
 
-def test_artifact_location_is_stored_and_runs_keep_ferrys_store(workspace, tmp_path):
+def test_artifact_location_is_stored_and_its_runs_keep_artifacts_there(workspace, tmp_path):
     out = client(workspace, f"""
         import json
         from mlflow import MlflowClient
         c = MlflowClient()
         rel = c.create_experiment("loc-rel", artifact_location="my_location")
         uri = c.create_experiment("loc-uri", artifact_location="s3://bucket/prefix")
+        plain = c.create_experiment("loc-none")
         run = c.create_run(uri)
+        in_store = c.create_run(plain)
         print(json.dumps({{"rel": c.get_experiment(rel).artifact_location,
-                          "uri": c.get_experiment(uri).artifact_location, "run": run.info.artifact_uri}}))
+                          "uri": c.get_experiment(uri).artifact_location, "run": run.info.artifact_uri,
+                          "plain": c.get_experiment(plain).artifact_location, "in_store": in_store.info.artifact_uri}}))
     """)
     # Relative paths are made absolute against the server's working directory, as MLflow does.
     server_cwd = os.readlink(f"/proc/{workspace.proc.pid}/cwd")
     assert out["rel"] == os.path.join(server_cwd, "my_location")
     assert out["uri"] == "s3://bucket/prefix"
-    assert out["run"].startswith("mlflow-artifacts:/"), out  # its artifacts go to Ferry's store
+    # A client's run keeps its artifacts where its experiment says (the client writes them).
+    assert out["run"].startswith("s3://bucket/prefix/mlflow_") and out["run"].endswith("/artifacts"), out
+    # Without a location (and no --default-artifact-root): Ferry's store, through this API.
+    assert out["plain"].startswith("mlflow-artifacts:/") and out["in_store"].startswith("mlflow-artifacts:/"), out
+
+
+def test_a_default_artifact_root_is_mlflows(make_workspace, tmp_path):
+    root = tmp_path / "artifact-root"
+    ws = make_workspace(server_args=("--default-artifact-root", str(root)))
+    out = client(ws, """
+        import json, os, tempfile
+        import mlflow
+        from mlflow import MlflowClient
+        c = MlflowClient()
+        eid = c.create_experiment("direct")
+        run = c.create_run(eid)
+        src = tempfile.mkdtemp()
+        open(os.path.join(src, "model.txt"), "w").write("weights")
+        c.log_artifact(run.info.run_id, os.path.join(src, "model.txt"))
+        print(json.dumps({"loc": c.get_experiment(eid).artifact_location, "eid": eid, "uri": run.info.artifact_uri,
+                          "listed": [a.path for a in c.list_artifacts(run.info.run_id)]}))
+    """)
+    # As mlflow server --default-artifact-root: <root>/<experiment id>, written by the client itself.
+    assert out["loc"] == root.as_uri() + "/" + out["eid"], out
+    assert out["uri"].startswith(out["loc"] + "/") and out["listed"] == ["model.txt"], out
+    run_dir = out["uri"][len("file://"):]
+    assert open(os.path.join(run_dir, "model.txt")).read() == "weights"
 
 
 def test_unknown_mlflow_paths_answer_in_mlflows_error_shape(workspace):
