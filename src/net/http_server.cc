@@ -40,6 +40,15 @@ struct Waiter {
   bool notified = false;
 };
 
+// An io_context whose pending handlers can be destroyed on demand. The server's contexts hold
+// handlers that refer to each other's executors (a session on an I/O strand awaits a handler
+// on a worker pool, which resumes it there; a write started from a worker completes on it), so
+// they are all shut down, destroying those handlers, before any of them is destroyed.
+class Context : public asio::io_context {
+ public:
+  void Shutdown() { shutdown(); }
+};
+
 // Worker threads running one io_context. After a handler, one thread (at most one at a time)
 // keeps polling for the next for a moment before it sleeps: waking a sleeping thread costs
 // tens to hundreds of microseconds (more on a virtual machine), which a request arriving
@@ -53,6 +62,7 @@ class WorkerPool {
   }
   ~WorkerPool() { Stop(); }
   asio::io_context& context() { return ctx_; }
+  void Shutdown() { ctx_.Shutdown(); }
   void Stop() {
     guard_.reset();
     ctx_.stop();
@@ -80,7 +90,7 @@ class WorkerPool {
     }
   }
 
-  asio::io_context ctx_;
+  Context ctx_;
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   std::atomic<bool> spinning_{false};
   std::vector<std::thread> threads_;
@@ -100,7 +110,12 @@ class ServerImpl final : public HttpServer {
         workers_(options_.workers),
         bulk_(options_.bulk_workers) {}
 
-  ~ServerImpl() override { Stop(); }
+  ~ServerImpl() override {
+    Stop();
+    workers_.Shutdown();
+    bulk_.Shutdown();
+    ioc_.Shutdown();
+  }
 
   Status Listen() {
     FERRY_ASSIGN_OR_RETURN(port_, Open(options_.bind_address, options_.port));
@@ -561,7 +576,7 @@ class ServerImpl final : public HttpServer {
   // here. The pools go before ioc_ (a handler queued in a pool owns the session it resumes).
   std::mutex sessions_mu_;
   std::set<int> session_fds_;  // guarded by sessions_mu_
-  asio::io_context ioc_;
+  Context ioc_;
   WorkerPool workers_;
   WorkerPool bulk_;
   std::mutex acceptors_mu_;
