@@ -23,12 +23,13 @@ Result<std::string> SpecType(const std::string& path, const std::string& given) 
   };
   if (ends(".yml") || ends(".yaml")) return std::string("conda");
   if (ends(".txt") || ends(".in")) return std::string("pip");
-  return Status::InvalidArgument("cannot tell whether '" + path +
-                                 "' is a pip requirements file or a conda environment file; pass --type pip|conda");
+  return Status::InvalidArgument(
+      "cannot tell whether '" + path +
+      "' is a pip requirements file or a conda environment file; pass --type pip|conda");
 }
 
-int RegisterSpec(Context& ctx, const std::string& file, const std::string& name, const std::string& type_given,
-             const std::string& description) {
+int RegisterSpec(Context& ctx, const std::string& file, const std::string& name,
+                 const std::string& type_given, const std::string& description) {
   Status valid = model::ValidateEnvironmentName(name);
   if (!valid.ok()) return ReportError(valid);
   auto type = SpecType(file, type_given);
@@ -39,18 +40,23 @@ int RegisterSpec(Context& ctx, const std::string& file, const std::string& name,
     auto parsed = runconfig::ParseCondaEnvironment(*text, file);
     if (!parsed.ok()) return ReportError(parsed.status());
   } else if (text->find_first_not_of(" \t\r\n") == std::string::npos) {
-    return ReportError(Status::InvalidArgument("'" + file + "' is empty: list the packages, one per line"));
+    return ReportError(
+        Status::InvalidArgument("'" + file + "' is empty: list the packages, one per line"));
   }
-  auto r = ctx.Call("POST", "/api/v1/environments",
-                    json{{"name", name}, {"type", *type}, {"content", *text}, {"description", description}}.dump());
+  auto r = ctx.Call(
+      "POST", "/api/v1/environments",
+      json{{"name", name}, {"type", *type}, {"content", *text}, {"description", description}}
+          .dump());
   if (!r.ok()) return ReportError(r.status());
   if (ctx.json_output()) {
     PrintJson(*r);
   } else if ((*r)["created"].get<bool>()) {
-    std::printf("registered environment %s version %lld\n", name.c_str(), static_cast<long long>((*r)["version"].get<int64_t>()));
+    std::printf("registered environment %s version %lld\n", name.c_str(),
+                static_cast<long long>((*r)["version"].get<int64_t>()));
   } else {
-    std::printf("environment %s version %lld has the same %s spec already; nothing registered\n", name.c_str(),
-                static_cast<long long>((*r)["version"].get<int64_t>()), type->c_str());
+    std::printf("environment %s version %lld has the same %s spec already; nothing registered\n",
+                name.c_str(), static_cast<long long>((*r)["version"].get<int64_t>()),
+                type->c_str());
   }
   return kExitOk;
 }
@@ -58,19 +64,24 @@ int RegisterSpec(Context& ctx, const std::string& file, const std::string& name,
 }  // namespace
 
 void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code) {
-  auto* env = app.add_subcommand("environment", "Registered Python environments (named, versioned)");
+  auto* env =
+      app.add_subcommand("environment", "Registered Python environments (named, versioned)");
   env->require_subcommand(1);
 
-  auto* reg = env->add_subcommand("register", "Register a pip requirements or conda environment file as a new version");
+  auto* reg = env->add_subcommand(
+      "register", "Register a pip requirements or conda environment file as a new version");
   auto file = std::make_shared<std::string>();
   auto name = std::make_shared<std::string>();
   auto type = std::make_shared<std::string>();
   auto desc = std::make_shared<std::string>();
   reg->add_option("-f,--file", *file, "requirements.txt or environment.yml")->required();
   reg->add_option("-n,--name", *name, "Environment name")->required();
-  reg->add_option("--type", *type, "pip or conda (default: from the file name)")->check(CLI::IsMember({"pip", "conda"}));
+  reg->add_option("--type", *type, "pip or conda (default: from the file name)")
+      ->check(CLI::IsMember({"pip", "conda"}));
   reg->add_option("--description", *desc, "A note kept with the version");
-  reg->callback([&ctx, file, name, type, desc, exit_code] { *exit_code = RegisterSpec(ctx, *file, *name, *type, *desc); });
+  reg->callback([&ctx, file, name, type, desc, exit_code] {
+    *exit_code = RegisterSpec(ctx, *file, *name, *type, *desc);
+  });
 
   auto* list = env->add_subcommand("list", "List registered environments (latest version of each)");
   list->callback([&ctx, exit_code] {
@@ -80,11 +91,14 @@ void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code) {
       return;
     }
     if (ctx.json_output()) return PrintJson(*r);
-    std::printf("%-32s %-8s %-6s %-20s %s\n", "NAME", "VERSION", "TYPE", "REGISTERED", "DESCRIPTION");
+    std::printf("%-32s %-8s %-6s %-20s %s\n", "NAME", "VERSION", "TYPE", "REGISTERED",
+                "DESCRIPTION");
     for (auto& e : (*r)["environments"]) {
       std::printf("%-32s %-8lld %-6s %-20s %s\n", e["name"].get<std::string>().c_str(),
-                  static_cast<long long>(e["version"].get<int64_t>()), e["type"].get<std::string>().c_str(),
-                  FormatTime(e["created_at"].get<double>()).c_str(), e["description"].get<std::string>().c_str());
+                  static_cast<long long>(e["version"].get<int64_t>()),
+                  e["type"].get<std::string>().c_str(),
+                  FormatTime(e["created_at"].get<double>()).c_str(),
+                  e["description"].get<std::string>().c_str());
     }
   });
 
@@ -94,88 +108,23 @@ void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code) {
   show->add_option("-n,--name,name", *show_name, "Environment name")->required();
   show->add_option("-v,--version", *version, "Version number (default: latest)");
   show->callback([&ctx, show_name, version, exit_code] {
-    auto r = ctx.Call("GET", "/api/v1/environments/" + net::UrlEncode(*show_name) + "/" + net::UrlEncode(*version));
+    auto r = ctx.Call("GET", "/api/v1/environments/" + net::UrlEncode(*show_name) + "/" +
+                                 net::UrlEncode(*version));
     if (!r.ok()) {
       *exit_code = ReportError(r.status());
       return;
     }
     if (ctx.json_output()) return PrintJson(*r);
     const json& e = *r;
-    std::printf("Name:        %s\nVersion:     %lld\nType:        %s\nRegistered:  %s\n", e["name"].get<std::string>().c_str(),
-                static_cast<long long>(e["version"].get<int64_t>()), e["type"].get<std::string>().c_str(),
-                FormatTime(e["created_at"].get<double>()).c_str());
-    if (!e["description"].get<std::string>().empty()) std::printf("Description: %s\n", e["description"].get<std::string>().c_str());
+    std::printf(
+        "Name:        %s\nVersion:     %lld\nType:        %s\nRegistered:  %s\n",
+        e["name"].get<std::string>().c_str(), static_cast<long long>(e["version"].get<int64_t>()),
+        e["type"].get<std::string>().c_str(), FormatTime(e["created_at"].get<double>()).c_str());
+    if (!e["description"].get<std::string>().empty())
+      std::printf("Description: %s\n", e["description"].get<std::string>().c_str());
     std::printf("Spec:\n%s", e["content"].get<std::string>().c_str());
     const std::string& c = e["content"].get_ref<const std::string&>();
     if (!c.empty() && c.back() != '\n') std::printf("\n");
-  });
-}
-
-void RegisterUser(CLI::App& app, Context& ctx, int* exit_code) {
-  auto* user = app.add_subcommand(
-      "user", "Named users of the workspace, each with a role and a token (docs/security.md)");
-  user->require_subcommand(1);
-  auto* add = user->add_subcommand("add", "Create a user; prints its token once (give it to them as FERRY_TOKEN)");
-  auto name = std::make_shared<std::string>();
-  auto role = std::make_shared<std::string>("contributor");
-  add->add_option("name", *name, "User name")->required();
-  add->add_option("--role", *role, "reader, contributor (default) or admin")
-      ->check(CLI::IsMember({"reader", "contributor", "admin"}));
-  add->callback([&ctx, name, role, exit_code] {
-    auto r = ctx.Call("POST", "/api/v1/users", json{{"name", *name}, {"role", *role}}.dump());
-    if (!r.ok()) {
-      *exit_code = ReportError(r.status());
-      return;
-    }
-    if (ctx.json_output()) return PrintJson(*r);
-    std::printf("%s\n", (*r)["token"].get<std::string>().c_str());
-    std::fprintf(
-        stderr,
-        "created user %s (%s); the token above is shown only now: they use it as FERRY_TOKEN\n",
-        name->c_str(), role->c_str());
-  });
-  auto* set_role = user->add_subcommand("set-role", "Change a user's role");
-  auto set_name = std::make_shared<std::string>();
-  auto new_role = std::make_shared<std::string>();
-  set_role->add_option("name", *set_name, "User name")->required();
-  set_role->add_option("role", *new_role, "reader, contributor or admin")
-      ->required()
-      ->check(CLI::IsMember({"reader", "contributor", "admin"}));
-  set_role->callback([&ctx, set_name, new_role, exit_code] {
-    auto r = ctx.Call("PATCH", "/api/v1/users/" + net::UrlEncode(*set_name),
-                      json{{"role", *new_role}}.dump());
-    if (!r.ok()) {
-      *exit_code = ReportError(r.status());
-      return;
-    }
-    if (ctx.json_output()) return PrintJson(*r);
-    std::printf("%s is now %s\n", set_name->c_str(), new_role->c_str());
-  });
-  auto* remove = user->add_subcommand("remove", "Delete a user; their token stops working at once");
-  auto rm_name = std::make_shared<std::string>();
-  remove->add_option("name", *rm_name, "User name")->required();
-  remove->callback([&ctx, rm_name, exit_code] {
-    auto r = ctx.Call("DELETE", "/api/v1/users/" + net::UrlEncode(*rm_name));
-    if (!r.ok()) {
-      *exit_code = ReportError(r.status());
-      return;
-    }
-    if (ctx.json_output()) return PrintJson(*r);
-    std::printf("removed user %s\n", rm_name->c_str());
-  });
-  auto* list = user->add_subcommand("list", "List users and their roles");
-  list->callback([&ctx, exit_code] {
-    auto r = ctx.Call("GET", "/api/v1/users");
-    if (!r.ok()) {
-      *exit_code = ReportError(r.status());
-      return;
-    }
-    if (ctx.json_output()) return PrintJson(*r);
-    std::printf("%-32s %-12s %s\n", "NAME", "ROLE", "CREATED");
-    for (auto& u : (*r)["users"]) {
-      std::printf("%-32s %-12s %s\n", u["name"].get<std::string>().c_str(),
-                  u.value("role", "").c_str(), FormatTime(u["created_at"].get<double>()).c_str());
-    }
   });
 }
 

@@ -16,15 +16,20 @@ using nlohmann::json;
 namespace {
 
 std::string TemplateRunConfig(const std::string& target) {
-  return "# Run configuration for target '" + target + "' (Azure ML .runconfig fields; see\n"
+  return "# Run configuration for target '" + target +
+         "' (Azure ML .runconfig fields; see\n"
          "# docs/run-configuration.md). Submit with:\n"
-         "#   ferry run submit-script -c " + target + " [SCRIPT] [-- ARGS]\n"
+         "#   ferry run submit-script -c " +
+         target +
+         " [SCRIPT] [-- ARGS]\n"
          "# The script to run, relative to this project folder.\n"
          "script: train.py\n"
          "# Its arguments.\n"
          "arguments: []\n"
          "# The compute target ('ferry compute list').\n"
-         "target: " + target + "\n"
+         "target: " +
+         target +
+         "\n"
          "framework: Python\n"
          "communicator: None\n"
          "nodeCount: 1\n"
@@ -56,7 +61,8 @@ std::string TemplateRunConfig(const std::string& target) {
 
 int Attach(Context& ctx, const std::string& dir_arg, const std::string& experiment_arg) {
   std::string dir = AbsolutePath(dir_arg);
-  if (!PathExists(dir)) return ReportError(Status::NotFound("folder '" + dir_arg + "' does not exist"));
+  if (!PathExists(dir))
+    return ReportError(Status::NotFound("folder '" + dir_arg + "' does not exist"));
   std::string experiment = experiment_arg;
   if (experiment.empty()) experiment = FolderExperiment(dir).value_or("");
   if (experiment.empty()) {
@@ -101,13 +107,16 @@ int Attach(Context& ctx, const std::string& dir_arg, const std::string& experime
 void RegisterFolder(CLI::App& app, Context& ctx, int* exit_code) {
   auto* folder = app.add_subcommand("folder", "Project folders");
   folder->require_subcommand(1);
-  auto* attach = folder->add_subcommand(
-      "attach", "Bind a folder to the workspace and an experiment; write a template run configuration per target");
+  auto* attach = folder->add_subcommand("attach",
+                                        "Bind a folder to the workspace and an experiment; write a "
+                                        "template run configuration per target");
   auto experiment = std::make_shared<std::string>();
   auto dir = std::make_shared<std::string>(".");
-  attach->add_option("-e,--experiment-name", *experiment, "Experiment (default: the folder's name)");
+  attach->add_option("-e,--experiment-name", *experiment,
+                     "Experiment (default: the folder's name)");
   attach->add_option("-d,--path", *dir, "The project folder (default: .)");
-  attach->callback([&ctx, experiment, dir, exit_code] { *exit_code = Attach(ctx, *dir, *experiment); });
+  attach->callback(
+      [&ctx, experiment, dir, exit_code] { *exit_code = Attach(ctx, *dir, *experiment); });
 }
 
 }  // namespace ferry::cli

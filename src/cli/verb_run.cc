@@ -27,13 +27,17 @@ int StreamLogs(Context& ctx, const std::string& run_id, bool follow, int rank) {
   std::string path = "/api/v1/runs/" + net::UrlEncode(run_id) + "/logs?offset=";
   int reconnects = 0;
   for (;;) {
-    auto r = ctx.Raw("GET", path + std::to_string(offset) + (rank > 0 ? "&rank=" + std::to_string(rank) : "") +
-                                (follow ? "&wait_ms=30000" : ""),
-                     "", 90000);
+    auto r =
+        ctx.Raw("GET",
+                path + std::to_string(offset) + (rank > 0 ? "&rank=" + std::to_string(rank) : "") +
+                    (follow ? "&wait_ms=30000" : ""),
+                "", 90000);
     if (!r.ok() && r.status().code() == StatusCode::kUnavailable && follow && reconnects < 30) {
       // The server went away (crash, restart): runs go on without it, so wait for it (the
       // embedded workspace is started again by Connect) and continue from the same offset.
-      if (reconnects++ == 0) std::fprintf(stderr, "ferry: lost the server (%s); reconnecting\n", r.status().message().c_str());
+      if (reconnects++ == 0)
+        std::fprintf(stderr, "ferry: lost the server (%s); reconnecting\n",
+                     r.status().message().c_str());
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       (void)ctx.Reconnect();
       continue;
@@ -73,11 +77,12 @@ std::string RunPath(const std::string& id, const std::string& sub = "") {
   return "/api/v1/runs/" + net::UrlEncode(id) + (sub.empty() ? "" : "/" + sub);
 }
 
-
 void PrintRun(const json& r, const json& history, const json& artifacts) {
-  auto s = [&](const char* k) { return r.contains(k) && r[k].is_string() ? r[k].get<std::string>() : std::string("-"); };
-  std::printf("Run:         %s\nStatus:      %s\nExperiment:  %s\nTarget:      %s\n", s("id").c_str(),
-              s("status").c_str(), s("experiment").c_str(), s("target").c_str());
+  auto s = [&](const char* k) {
+    return r.contains(k) && r[k].is_string() ? r[k].get<std::string>() : std::string("-");
+  };
+  std::printf("Run:         %s\nStatus:      %s\nExperiment:  %s\nTarget:      %s\n",
+              s("id").c_str(), s("status").c_str(), s("experiment").c_str(), s("target").c_str());
   std::string cmd = s("script");
   for (auto& a : r["arguments"]) cmd += " " + a.get<std::string>();
   std::printf("Command:     %s %s\n", s("python").c_str(), cmd.c_str());
@@ -85,8 +90,9 @@ void PrintRun(const json& r, const json& history, const json& artifacts) {
   if (r.contains("environment") && r["environment"].is_object()) {
     const json& e = r["environment"];
     std::string what = e.value("type", "") + " ";
-    what += e.contains("name") ? e.value("name", "") + " version " + std::to_string(e.value("version", int64_t{0}))
-                               : e.value("file", "");
+    what += e.contains("name")
+                ? e.value("name", "") + " version " + std::to_string(e.value("version", int64_t{0}))
+                : e.value("file", "");
     std::printf("Environment: %s (managed)\n", what.c_str());
   }
   if (r.contains("docker") && r["docker"].is_object()) {
@@ -95,40 +101,49 @@ void PrintRun(const json& r, const json& history, const json& artifacts) {
   if (r.value("gpus", 0) > 0) {
     std::string ids;
     for (auto& g : r["gpu_ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(g.get<int>());
-    std::printf("GPUs:        %d%s\n", r["gpus"].get<int>(), ids.empty() ? "" : (" (devices " + ids + ")").c_str());
+    std::printf("GPUs:        %d%s\n", r["gpus"].get<int>(),
+                ids.empty() ? "" : (" (devices " + ids + ")").c_str());
   }
-  std::printf("Created:     %s\nStarted:     %s\nEnded:       %s\n", FormatTime(r["created_at"]).c_str(),
-              FormatTime(r["started_at"]).c_str(), FormatTime(r["ended_at"]).c_str());
+  std::printf("Created:     %s\nStarted:     %s\nEnded:       %s\n",
+              FormatTime(r["created_at"]).c_str(), FormatTime(r["started_at"]).c_str(),
+              FormatTime(r["ended_at"]).c_str());
   if (!r["exit_code"].is_null()) std::printf("Exit code:   %d\n", r["exit_code"].get<int>());
   if (r.value("attempt", 1) > 1) std::printf("Attempt:     %d\n", r["attempt"].get<int>());
   if (!r["git"].is_null()) {
-    std::printf("Git:         %s %s@%s%s\n", r["git"].value("remote_url", "").c_str(), r["git"].value("branch", "").c_str(),
-                r["git"].value("commit", "").substr(0, 12).c_str(), r["git"].value("dirty", false) ? " (dirty)" : "");
+    std::printf("Git:         %s %s@%s%s\n", r["git"].value("remote_url", "").c_str(),
+                r["git"].value("branch", "").c_str(),
+                r["git"].value("commit", "").substr(0, 12).c_str(),
+                r["git"].value("dirty", false) ? " (dirty)" : "");
   }
   if (r.contains("params") && !r["params"].empty()) {
     std::printf("Parameters:\n");
-    for (auto& [k, v] : r["params"].items()) std::printf("  %-24s %s\n", k.c_str(), v.get<std::string>().c_str());
+    for (auto& [k, v] : r["params"].items())
+      std::printf("  %-24s %s\n", k.c_str(), v.get<std::string>().c_str());
   }
   if (!r["tags"].empty()) {
     std::printf("Tags:\n");
-    for (auto& [k, v] : r["tags"].items()) std::printf("  %-24s %s\n", k.c_str(), v.get<std::string>().c_str());
+    for (auto& [k, v] : r["tags"].items())
+      std::printf("  %-24s %s\n", k.c_str(), v.get<std::string>().c_str());
   }
   if (r.contains("metrics") && !r["metrics"].empty()) {
     std::printf("Metrics:\n  %-32s %-12s %-12s %-12s %s\n", "KEY", "LAST", "MIN", "MAX", "COUNT");
     for (auto& [k, m] : r["metrics"].items()) {
-      std::printf("  %-32s %-12s %-12s %-12s %s\n", k.c_str(), ScalarText(m["last"]).c_str(), ScalarText(m["min"]).c_str(),
-                  ScalarText(m["max"]).c_str(), m["count"].dump().c_str());
+      std::printf("  %-32s %-12s %-12s %-12s %s\n", k.c_str(), ScalarText(m["last"]).c_str(),
+                  ScalarText(m["min"]).c_str(), ScalarText(m["max"]).c_str(),
+                  m["count"].dump().c_str());
     }
   }
   if (!artifacts.empty()) {
     std::printf("Artifacts:\n");
-    for (auto& a : artifacts) std::printf("  %-40s %llu bytes\n", a["path"].get<std::string>().c_str(), a["size"].get<unsigned long long>());
+    for (auto& a : artifacts)
+      std::printf("  %-40s %llu bytes\n", a["path"].get<std::string>().c_str(),
+                  a["size"].get<unsigned long long>());
   }
   if (!history.empty()) {
     std::printf("History:\n");
     for (auto& h : history) {
-      std::printf("  %s  %-10s %s\n", FormatTime(h["time"]).c_str(), h["status"].get<std::string>().c_str(),
-                  h["reason"].get<std::string>().c_str());
+      std::printf("  %s  %-10s %s\n", FormatTime(h["time"]).c_str(),
+                  h["status"].get<std::string>().c_str(), h["reason"].get<std::string>().c_str());
     }
   }
   std::string err = s("error");
@@ -144,13 +159,18 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
 
   auto* list = run->add_subcommand("list", "List runs, newest first");
   auto filter = std::make_shared<std::map<std::string, std::string>>();
-  list->add_option_function<std::string>("-e,--experiment", [filter](const std::string& v) { (*filter)["experiment"] = v; });
-  list->add_option_function<std::string>("-t,--target", [filter](const std::string& v) { (*filter)["target"] = v; });
-  list->add_option_function<std::string>("--status", [filter](const std::string& v) { (*filter)["status"] = v; });
-  list->add_option_function<int>("--limit", [filter](int v) { (*filter)["limit"] = std::to_string(v); },
-                                 "At most this many runs (1-1000, default 100)");
-  list->add_option_function<int>("--offset", [filter](int v) { (*filter)["offset"] = std::to_string(v); },
-                                 "Skip this many of the newest runs (paging)");
+  list->add_option_function<std::string>(
+      "-e,--experiment", [filter](const std::string& v) { (*filter)["experiment"] = v; });
+  list->add_option_function<std::string>(
+      "-t,--target", [filter](const std::string& v) { (*filter)["target"] = v; });
+  list->add_option_function<std::string>(
+      "--status", [filter](const std::string& v) { (*filter)["status"] = v; });
+  list->add_option_function<int>(
+      "--limit", [filter](int v) { (*filter)["limit"] = std::to_string(v); },
+      "At most this many runs (1-1000, default 100)");
+  list->add_option_function<int>(
+      "--offset", [filter](int v) { (*filter)["offset"] = std::to_string(v); },
+      "Skip this many of the newest runs (paging)");
   list->callback([&ctx, filter, exit_code] {
     std::string q;
     for (auto& [k, v] : *filter) q += (q.empty() ? "?" : "&") + k + "=" + net::UrlEncode(v);
@@ -162,14 +182,16 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
     if (ctx.json_output()) return PrintJson(*r);
     std::printf("%-44s %-11s %-16s %-10s %s\n", "RUN", "STATUS", "EXPERIMENT", "TARGET", "CREATED");
     for (auto& x : (*r)["runs"]) {
-      std::printf("%-44s %-11s %-16s %-10s %s\n", x["id"].get<std::string>().c_str(), x["status"].get<std::string>().c_str(),
-                  x["experiment"].get<std::string>().c_str(), x["target"].get<std::string>().c_str(),
-                  FormatTime(x["created_at"]).c_str());
+      std::printf("%-44s %-11s %-16s %-10s %s\n", x["id"].get<std::string>().c_str(),
+                  x["status"].get<std::string>().c_str(),
+                  x["experiment"].get<std::string>().c_str(),
+                  x["target"].get<std::string>().c_str(), FormatTime(x["created_at"]).c_str());
     }
   });
 
   auto id = std::make_shared<std::string>();
-  auto* show = run->add_subcommand("show", "Show a run: status, history, parameters, metrics, artifacts");
+  auto* show =
+      run->add_subcommand("show", "Show a run: status, history, parameters, metrics, artifacts");
   show->add_option("run_id", *id)->required();
   show->callback([&ctx, id, exit_code] {
     auto r = ctx.Call("GET", RunPath(*id));
@@ -196,16 +218,16 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
   logs->add_option("run_id", *id)->required();
   logs->add_flag("-f,--follow", *follow, "Keep streaming until the run ends");
   logs->add_option("--rank", *rank, "A multi-node run's node rank (default 0: the first node)");
-  logs->callback([&ctx, id, follow, rank, exit_code] {
-    *exit_code = StreamLogs(ctx, *id, *follow, *rank);
-  });
+  logs->callback(
+      [&ctx, id, follow, rank, exit_code] { *exit_code = StreamLogs(ctx, *id, *follow, *rank); });
 
   auto* metrics = run->add_subcommand("metrics", "Print a run's metrics");
   auto key = std::make_shared<std::string>();
   metrics->add_option("run_id", *id)->required();
   metrics->add_option("-k,--key", *key, "Only this metric");
   metrics->callback([&ctx, id, key, exit_code] {
-    auto r = ctx.Call("GET", RunPath(*id, "metrics") + (key->empty() ? "" : "?key=" + net::UrlEncode(*key)));
+    auto r = ctx.Call(
+        "GET", RunPath(*id, "metrics") + (key->empty() ? "" : "?key=" + net::UrlEncode(*key)));
     if (!r.ok()) {
       *exit_code = ReportError(r.status());
       return;
@@ -213,11 +235,14 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
     if (ctx.json_output()) return PrintJson(*r);
     std::printf("%-32s %-8s %s\n", "METRIC", "STEP", "VALUE");
     for (auto& [k, pts] : (*r)["metrics"].items()) {
-      for (auto& p : pts) std::printf("%-32s %-8lld %s\n", k.c_str(), p["step"].get<long long>(), ScalarText(p["value"]).c_str());
+      for (auto& p : pts)
+        std::printf("%-32s %-8lld %s\n", k.c_str(), p["step"].get<long long>(),
+                    ScalarText(p["value"]).c_str());
     }
   });
 
-  auto* cancel = run->add_subcommand("cancel", "Cancel a run (SIGTERM, then SIGKILL after a grace period)");
+  auto* cancel =
+      run->add_subcommand("cancel", "Cancel a run (SIGTERM, then SIGKILL after a grace period)");
   cancel->add_option("run_id", *id)->required();
   cancel->callback([&ctx, id, exit_code] {
     auto r = ctx.Call("POST", RunPath(*id, "cancel"), "{}");
@@ -226,15 +251,18 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
       return;
     }
     if (ctx.json_output()) return PrintJson(*r);
-    std::printf("cancel requested for %s (status %s)\n", id->c_str(), (*r)["status"].get<std::string>().c_str());
+    std::printf("cancel requested for %s (status %s)\n", id->c_str(),
+                (*r)["status"].get<std::string>().c_str());
   });
 
-  auto* download = run->add_subcommand("download", "Download a run's artifacts (outputs/ and logs/)");
+  auto* download =
+      run->add_subcommand("download", "Download a run's artifacts (outputs/ and logs/)");
   auto dest = std::make_shared<std::string>(".");
   auto prefix = std::make_shared<std::string>();
   download->add_option("run_id", *id)->required();
   download->add_option("-d,--output-dir", *dest, "Directory to write into (default: .)");
-  download->add_option("--prefix", *prefix, "Only artifacts whose path starts with this (e.g. outputs/)");
+  download->add_option("--prefix", *prefix,
+                       "Only artifacts whose path starts with this (e.g. outputs/)");
   download->callback([&ctx, id, dest, prefix, exit_code] {
     auto list = ctx.Call("GET", RunPath(*id, "artifacts"));
     if (!list.ok()) {
@@ -256,7 +284,9 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
       }
       auto r = ctx.Raw("GET", RunPath(*id, "artifacts/content") + "?path=" + net::UrlEncode(path));
       if (!r.ok() || r->status != 200) {
-        *exit_code = ReportError(r.ok() ? Status::Internal("downloading " + path + ": HTTP " + std::to_string(r->status)) : r.status());
+        *exit_code = ReportError(
+            r.ok() ? Status::Internal("downloading " + path + ": HTTP " + std::to_string(r->status))
+                   : r.status());
         return;
       }
       std::string out = JoinPath(*dest, name);
@@ -269,7 +299,9 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
       std::printf("%s\n", JoinPath(*dest, path).c_str());  // as text: the escaped form
       ++n;
     }
-    if (n == 0) std::fprintf(stderr, "run %s has no artifacts%s\n", id->c_str(), prefix->empty() ? "" : (" under " + *prefix).c_str());
+    if (n == 0)
+      std::fprintf(stderr, "run %s has no artifacts%s\n", id->c_str(),
+                   prefix->empty() ? "" : (" under " + *prefix).c_str());
   });
 }
 

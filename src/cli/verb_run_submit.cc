@@ -53,7 +53,8 @@ struct SubmitOptions {
   model::RunOptions run_options;
   // environment.name/version: a registered environment when the server has one of that name.
   std::string environment_name, environment_version;
-  bool managed_without_spec = false;  // userManagedDependencies false, no file: needs the registered one
+  bool managed_without_spec =
+      false;  // userManagedDependencies false, no file: needs the registered one
   // submit-hyperdrive: the sweep file, read and checked before anything is uploaded.
   std::string sweep_file, sweep_text;
   bool azure_strict = false;
@@ -68,7 +69,8 @@ std::optional<std::string> FolderExperiment(const std::string& dir) {
   auto text = ReadFile(JoinPath(dir, ".ferry/config.json"));
   if (!text.ok()) return std::nullopt;
   json j = json::parse(*text, nullptr, false);
-  if (!j.is_object() || !j.contains("experiment") || !j["experiment"].is_string()) return std::nullopt;
+  if (!j.is_object() || !j.contains("experiment") || !j["experiment"].is_string())
+    return std::nullopt;
   return j["experiment"].get<std::string>();
 }
 
@@ -120,7 +122,8 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const P
       Status st = content.ok() ? bs.Put(*content, missing[i]).status() : content.status();
       if (!st.ok()) {
         if (st.code() == StatusCode::kInvalidArgument) {
-          st = Status::FailedPrecondition("'" + path + "' changed while it was being submitted; submit again");
+          st = Status::FailedPrecondition("'" + path +
+                                          "' changed while it was being submitted; submit again");
         }
         std::lock_guard lock(mu);
         if (first_error.ok()) first_error = st;
@@ -140,7 +143,8 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const P
 
 // Stores what the server lacks: into local_store when given (this machine's workspace), else
 // over HTTP.
-Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot::SnapshotResult& snap,
+Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx,
+                                                    const snapshot::SnapshotResult& snap,
                                                     store::BlobStore* local_store) {
   const PathMap paths = snapshot::PathsByHash(snap);
   std::vector<std::string> hashes;
@@ -150,7 +154,8 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot
   const size_t kAsk = 20000;
   for (size_t i = 0; i < hashes.size(); i += kAsk) {
     json ask = {{"hashes", json::array()}};
-    for (size_t j = i; j < std::min(hashes.size(), i + kAsk); ++j) ask["hashes"].push_back(hashes[j]);
+    for (size_t j = i; j < std::min(hashes.size(), i + kAsk); ++j)
+      ask["hashes"].push_back(hashes[j]);
     FERRY_ASSIGN_OR_RETURN(json r, ctx.Call("POST", "/api/v1/blobs/missing", ask.dump()));
     for (auto& h : r["missing"]) missing.push_back(h.get<std::string>());
   }
@@ -175,12 +180,16 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot
         queue.pop_front();
       }
       cv.notify_all();
-      auto r = sender_client->Request("POST", "/api/v1/blobs", item.first, "application/octet-stream", 600000);
-      Status st = !r.ok() ? r.status()
-                : r->status == 200 ? Status::Ok()
-                : Status::FailedPrecondition("uploading the batch starting at '" + item.second + "' failed (HTTP " +
-                                             std::to_string(r->status) + ": " + r->body +
-                                             "); a file may have changed while it was being submitted; submit again");
+      auto r = sender_client->Request("POST", "/api/v1/blobs", item.first,
+                                      "application/octet-stream", 600000);
+      Status st =
+          !r.ok() ? r.status()
+          : r->status == 200
+              ? Status::Ok()
+              : Status::FailedPrecondition(
+                    "uploading the batch starting at '" + item.second + "' failed (HTTP " +
+                    std::to_string(r->status) + ": " + r->body +
+                    "); a file may have changed while it was being submitted; submit again");
       if (!st.ok()) {
         std::lock_guard lock(mu);
         send_status = st;
@@ -237,7 +246,8 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx, const snapshot
 // of that name. Files written by Azure ML carry a name for their inline environment too
 // ("Experiment x Environment"); such a name, unknown to the server, is only a label when the
 // file also says how to build the environment.
-Status ResolveRegisteredEnvironment(Context& ctx, const SubmitOptions& o, model::EnvironmentSpec* env) {
+Status ResolveRegisteredEnvironment(Context& ctx, const SubmitOptions& o,
+                                    model::EnvironmentSpec* env) {
   const std::string& v = o.environment_version;
   bool numeric = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
   Status valid = model::ValidateEnvironmentName(o.environment_name);
@@ -246,7 +256,8 @@ Status ResolveRegisteredEnvironment(Context& ctx, const SubmitOptions& o, model:
     if (o.managed_without_spec) return valid.WithContext("environment.name");
     return Status::Ok();
   }
-  std::string path = "/api/v1/environments/" + net::UrlEncode(o.environment_name) + "/" + (numeric ? v : "latest");
+  std::string path =
+      "/api/v1/environments/" + net::UrlEncode(o.environment_name) + "/" + (numeric ? v : "latest");
   auto found = ctx.Call("GET", path);
   if (found.ok()) {
     *env = model::EnvironmentSpec{};
@@ -256,16 +267,20 @@ Status ResolveRegisteredEnvironment(Context& ctx, const SubmitOptions& o, model:
   }
   if (found.status().code() != StatusCode::kNotFound) return found.status();
   if (o.managed_without_spec || numeric) {
-    return Status::NotFound("environment '" + o.environment_name + "'" + (numeric ? " version " + v : "") +
-                            " is not registered in this workspace; register it with 'ferry environment register "
-                            "-f FILE -n " + o.environment_name + "', or name a requirementsFile or "
-                            "condaDependenciesFile in the run configuration");
+    return Status::NotFound(
+        "environment '" + o.environment_name + "'" + (numeric ? " version " + v : "") +
+        " is not registered in this workspace; register it with 'ferry environment register "
+        "-f FILE -n " +
+        o.environment_name +
+        "', or name a requirementsFile or "
+        "condaDependenciesFile in the run configuration");
   }
   return Status::Ok();
 }
 
 int Submit(Context& ctx, SubmitOptions& o) {
-  if (!o.args.empty() && o.args.front() == "--") o.args.erase(o.args.begin());  // CLI11 keeps the separator
+  if (!o.args.empty() && o.args.front() == "--")
+    o.args.erase(o.args.begin());  // CLI11 keeps the separator
   std::string source = AbsolutePath(o.source_dir);
   if (!PathExists(source)) {
     return ReportError(Status::NotFound("source directory '" + o.source_dir + "' does not exist"));
@@ -274,16 +289,20 @@ int Submit(Context& ctx, SubmitOptions& o) {
   std::string script_abs = AbsolutePath(o.script);
   if (!PathExists(script_abs)) script_abs = AbsolutePath(JoinPath(source, o.script));
   if (!PathExists(script_abs)) {
-    return ReportError(Status::NotFound("script '" + o.script + "' does not exist (looked in the current directory and in " + source + ")"));
+    return ReportError(Status::NotFound(
+        "script '" + o.script + "' does not exist (looked in the current directory and in " +
+        source + ")"));
   }
   if (script_abs.rfind(source + "/", 0) != 0) {
-    return ReportError(Status::InvalidArgument("script '" + o.script + "' is not inside the source directory " + source +
+    return ReportError(Status::InvalidArgument("script '" + o.script +
+                                               "' is not inside the source directory " + source +
                                                "; pass --source-dir"));
   }
   std::string script_rel = script_abs.substr(source.size() + 1);
   if (!o.sweep_file.empty()) {
     auto text = ReadSweepFile(o.sweep_file);
-    if (!text.ok()) return ReportError(text.status().WithContext("sweep file '" + o.sweep_file + "'"));
+    if (!text.ok())
+      return ReportError(text.status().WithContext("sweep file '" + o.sweep_file + "'"));
     sweep::ParseOptions po;
     po.azure_strict = o.azure_strict;
     auto spec = sweep::ParseSweepSpec(*text, o.sweep_file, po);
@@ -296,8 +315,11 @@ int Submit(Context& ctx, SubmitOptions& o) {
   // In a container the interpreter is the image's, found on the container's PATH.
   // In a container or on another machine the interpreter is found there, on its PATH.
   bool found_there = o.run_options.docker.enabled || o.target != "local";
-  std::string python = !o.python.empty() ? o.python : found_there ? "python3" : FindOnPath("python3");
-  if (python.empty()) return ReportError(Status::NotFound("python3 is not on PATH; pass --python PATH"));
+  std::string python = !o.python.empty() ? o.python
+                       : found_there     ? "python3"
+                                         : FindOnPath("python3");
+  if (python.empty())
+    return ReportError(Status::NotFound("python3 is not on PATH; pass --python PATH"));
   if (python.find('/') != std::string::npos && !found_there) python = AbsolutePath(python);
   std::map<std::string, std::string> tags;
   for (auto& t : o.tags) {
@@ -362,7 +384,9 @@ int Submit(Context& ctx, SubmitOptions& o) {
   bool script_in = false;
   for (auto& e : snap->manifest.entries) script_in = script_in || e.path == script_rel;
   if (!script_in) {
-    return ReportError(Status::InvalidArgument("script '" + script_rel + "' is excluded from the snapshot by an ignore file (.ferryignore, .amlignore or .gitignore)"));
+    return ReportError(Status::InvalidArgument("script '" + script_rel +
+                                               "' is excluded from the snapshot by an ignore file "
+                                               "(.ferryignore, .amlignore or .gitignore)"));
   }
 
   Status st = ctx.Connect();
@@ -381,12 +405,18 @@ int Submit(Context& ctx, SubmitOptions& o) {
   if (!ctx.json_output()) {
     std::fprintf(stderr, "Snapshot %s: %llu files, %llu bytes; uploaded %llu files, %llu bytes\n",
                  snap->id.substr(0, 12).c_str(), static_cast<unsigned long long>(snap->files),
-                 static_cast<unsigned long long>(snap->bytes), static_cast<unsigned long long>(up_files),
+                 static_cast<unsigned long long>(snap->bytes),
+                 static_cast<unsigned long long>(up_files),
                  static_cast<unsigned long long>(up_bytes));
   }
   auto git = git_future.get();
-  json body = {{"experiment", o.experiment}, {"target", o.target}, {"script", script_rel},
-               {"arguments", o.args}, {"python", python}, {"snapshot_id", snap->id}, {"tags", tags}};
+  json body = {{"experiment", o.experiment},
+               {"target", o.target},
+               {"script", script_rel},
+               {"arguments", o.args},
+               {"python", python},
+               {"snapshot_id", snap->id},
+               {"tags", tags}};
   model::RunOptions options = o.run_options;
   if (!o.environment_name.empty()) {
     Status st = ResolveRegisteredEnvironment(ctx, o, &options.environment);
@@ -396,17 +426,23 @@ int Submit(Context& ctx, SubmitOptions& o) {
     bool present = false;
     for (auto& e : snap->manifest.entries) present = present || e.path == options.environment.file;
     if (!present) {
-      return ReportError(Status::InvalidArgument("environment file '" + options.environment.file +
-                                                 "' is not in the source directory's snapshot (check the path, "
-                                                 "relative to the source directory, and ignore files)"));
+      return ReportError(
+          Status::InvalidArgument("environment file '" + options.environment.file +
+                                  "' is not in the source directory's snapshot (check the path, "
+                                  "relative to the source directory, and ignore files)"));
     }
   }
   model::RunOptionsToJson(options, &body);
   if (git.ok() && git->present) {
-    body["git"] = {{"remote_url", git->remote_url}, {"branch", git->branch}, {"commit", git->commit}, {"dirty", git->dirty}};
+    body["git"] = {{"remote_url", git->remote_url},
+                   {"branch", git->branch},
+                   {"commit", git->commit},
+                   {"dirty", git->dirty}};
   }
   if (!o.sweep_file.empty()) {
-    body["sweep"] = {{"spec", o.sweep_text}, {"spec_file", o.sweep_file}, {"azure_strict", o.azure_strict},
+    body["sweep"] = {{"spec", o.sweep_text},
+                     {"spec_file", o.sweep_file},
+                     {"azure_strict", o.azure_strict},
                      {"warm_start", o.warm_start}};
   }
   // The command line's values are checked above; git's (a branch name) may be any bytes.
@@ -419,8 +455,8 @@ int Submit(Context& ctx, SubmitOptions& o) {
       PrintJson(*run);
       return kExitOk;
     }
-    std::fprintf(stderr, "Sweep %s submitted to %s (experiment %s); see 'ferry sweep show %s'\n", id.c_str(),
-                 o.target.c_str(), o.experiment.c_str(), id.c_str());
+    std::fprintf(stderr, "Sweep %s submitted to %s (experiment %s); see 'ferry sweep show %s'\n",
+                 id.c_str(), o.target.c_str(), o.experiment.c_str(), id.c_str());
     if (!o.wait) {
       std::printf("%s\n", id.c_str());
       return kExitOk;
@@ -432,7 +468,8 @@ int Submit(Context& ctx, SubmitOptions& o) {
     PrintJson(*run);
     return kExitOk;
   }
-  std::fprintf(stderr, "Run %s submitted to %s (experiment %s)\n", id.c_str(), o.target.c_str(), o.experiment.c_str());
+  std::fprintf(stderr, "Run %s submitted to %s (experiment %s)\n", id.c_str(), o.target.c_str(),
+               o.experiment.c_str());
   if (!ctx.json_output() && !o.wait) std::printf("%s\n", id.c_str());
   if (!o.wait) return kExitOk;
   return StreamLogs(ctx, id, true);
@@ -449,7 +486,8 @@ static bool IsFile(const std::string& path) {
 // suffixes under .ferry/, .azureml/ or aml_config/ of the source directory (where `az ml
 // folder attach` put them).
 Result<std::string> FindConfigFile(const std::string& name, const std::string& source_dir,
-                                   const std::vector<std::string>& suffixes, const std::string& what) {
+                                   const std::vector<std::string>& suffixes,
+                                   const std::string& what) {
   if (IsFile(name)) return name;
   std::vector<std::string> tried;
   for (const char* dir : {".ferry", ".azureml", "aml_config"}) {
@@ -460,8 +498,10 @@ Result<std::string> FindConfigFile(const std::string& name, const std::string& s
     }
   }
   std::string list;
-  for (size_t i = 0; i < tried.size(); i += suffixes.size()) list += (list.empty() ? "" : ", ") + tried[i];
-  return Status::NotFound(what + " '" + name + "' not found: it is not a file, and none of " + list + " exists");
+  for (size_t i = 0; i < tried.size(); i += suffixes.size())
+    list += (list.empty() ? "" : ", ") + tried[i];
+  return Status::NotFound(what + " '" + name + "' not found: it is not a file, and none of " +
+                          list + " exists");
 }
 
 Result<std::string> FindRunConfig(const std::string& name, const std::string& source_dir) {
@@ -469,20 +509,27 @@ Result<std::string> FindRunConfig(const std::string& name, const std::string& so
 }
 
 // Applies a run configuration under the command line's values (which win).
-Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o, bool target_given) {
+Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o,
+                      bool target_given) {
   const runconfig::RunConfig& c = loaded.config;
-  auto field_error = [&](const std::string& what) { return Status::InvalidArgument(loaded.path + ": " + what); };
+  auto field_error = [&](const std::string& what) {
+    return Status::InvalidArgument(loaded.path + ": " + what);
+  };
   if (o->script.empty()) o->script = c.script;
-  if (o->script.empty()) return field_error("no script: set 'script' in the file or name one on the command line");
+  if (o->script.empty())
+    return field_error("no script: set 'script' in the file or name one on the command line");
   if (o->args.empty()) o->args = c.arguments;
   if (!target_given && !c.target.empty()) o->target = c.target;
-  if (c.framework != "Python") return field_error("framework '" + c.framework + "' is not supported by this version; use Python");
+  if (c.framework != "Python")
+    return field_error("framework '" + c.framework +
+                       "' is not supported by this version; use Python");
   // Whether the target can run nodeCount nodes is the server's answer (it knows the target).
   model::RunOptions& ro = o->run_options;
   const runconfig::DockerSection& docker = c.environment.docker;
   if (docker.enabled) {
     if (docker.base_image.empty()) {
-      return field_error("environment.docker.baseImage is required when environment.docker.enabled is true");
+      return field_error(
+          "environment.docker.baseImage is required when environment.docker.enabled is true");
     }
     ro.docker.enabled = true;
     ro.docker.base_image = docker.base_image;
@@ -507,8 +554,8 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
       std::string local = JoinPath(AbsolutePath(o->source_dir), py.conda_dependencies_file);
       auto text = ReadFile(local);
       if (!text.ok()) {
-        return field_error("environment.python.condaDependenciesFile: cannot read '" + local + "': " +
-                           text.status().message());
+        return field_error("environment.python.condaDependenciesFile: cannot read '" + local +
+                           "': " + text.status().message());
       }
       auto parsed = runconfig::ParseCondaEnvironment(*text, local);
       if (!parsed.ok()) return parsed.status();
@@ -516,8 +563,10 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
       ro.environment.file = py.conda_dependencies_file;
     } else if (c.environment.name.empty()) {
       return field_error(
-          "environment.python.userManagedDependencies is false: say how to build the environment with "
-          "requirementsFile (pip), environment.python.condaDependenciesFile (conda) or environment.name (a "
+          "environment.python.userManagedDependencies is false: say how to build the environment "
+          "with "
+          "requirementsFile (pip), environment.python.condaDependenciesFile (conda) or "
+          "environment.name (a "
           "registered environment), or set userManagedDependencies: true with interpreterPath");
     } else {
       o->managed_without_spec = true;
@@ -540,7 +589,8 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
 namespace {
 
 // submit-script and submit-hyperdrive: a run configuration under the command line's values.
-int SubmitWithRunConfig(Context& ctx, SubmitOptions& o, const std::string& config_name, bool target_given) {
+int SubmitWithRunConfig(Context& ctx, SubmitOptions& o, const std::string& config_name,
+                        bool target_given) {
   if (!o.args.empty() && o.args.front() == "--") o.args.erase(o.args.begin());
   // `-c cfg -- ARGS` (the script from the file): everything after "--" is an argument,
   // though the parser fills the script positional first.
@@ -557,7 +607,8 @@ int SubmitWithRunConfig(Context& ctx, SubmitOptions& o, const std::string& confi
   if (!loaded->unused_fields.empty()) {
     std::string list;
     for (auto& f : loaded->unused_fields) list += (list.empty() ? "" : ", ") + f;
-    std::fprintf(stderr, "ferry: warning: %s: fields Ferry does not use: %s\n", path->c_str(), list.c_str());
+    std::fprintf(stderr, "ferry: warning: %s: fields Ferry does not use: %s\n", path->c_str(),
+                 list.c_str());
   }
   Status st = ApplyRunConfig(*loaded, &o, target_given);
   if (!st.ok()) return ReportError(st);
@@ -570,9 +621,11 @@ void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code) {
   auto* submit = run.add_subcommand("submit", "Submit a script as a run");
   auto o = std::make_shared<SubmitOptions>();
   submit->add_option("-e,--experiment", o->experiment,
-                     "Experiment (created if missing; default: the folder's, see 'ferry folder attach', else 'default')");
+                     "Experiment (created if missing; default: the folder's, see 'ferry folder "
+                     "attach', else 'default')");
   submit->add_option("-t,--target", o->target, "Compute target (see 'ferry compute list')");
-  submit->add_option("--source-dir", o->source_dir, "Directory snapshotted and sent with the run (default: .)");
+  submit->add_option("--source-dir", o->source_dir,
+                     "Directory snapshotted and sent with the run (default: .)");
   submit->add_option("--python", o->python, "Interpreter on the target (default: python3 on PATH)");
   submit->add_flag("--wait", o->wait, "Stream logs until the run ends; exit with its result");
   submit->add_option("--tag", o->tags, "Tag KEY=VALUE (repeatable)");
@@ -581,53 +634,67 @@ void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code) {
   submit->positionals_at_end();
   submit->callback([&ctx, o, exit_code] { *exit_code = Submit(ctx, *o); });
 
-  auto* ss = run.add_subcommand("submit-script",
-                                "Submit a script with a run configuration file (as 'az ml run submit-script')");
+  auto* ss = run.add_subcommand(
+      "submit-script",
+      "Submit a script with a run configuration file (as 'az ml run submit-script')");
   auto so = std::make_shared<SubmitOptions>();
   auto config_name = std::make_shared<std::string>();
   ss->add_option("-c,--run-configuration-name", *config_name,
-                 "Run configuration: a file, or NAME for NAME.runconfig under .ferry/, .azureml/ or aml_config/")
+                 "Run configuration: a file, or NAME for NAME.runconfig under .ferry/, .azureml/ "
+                 "or aml_config/")
       ->required();
   ss->add_option("-e,--experiment-name", so->experiment, "Experiment (created if missing)");
-  auto* target_opt = ss->add_option("-t,--target", so->target, "Compute target (overrides the file's 'target')");
-  ss->add_option("-d,--source-directory", so->source_dir, "Directory snapshotted and sent with the run (default: .)");
+  auto* target_opt =
+      ss->add_option("-t,--target", so->target, "Compute target (overrides the file's 'target')");
+  ss->add_option("-d,--source-directory", so->source_dir,
+                 "Directory snapshotted and sent with the run (default: .)");
   ss->add_option("--python", so->python, "Interpreter on the target (overrides interpreterPath)");
   ss->add_flag("--wait", so->wait, "Stream logs until the run ends; exit with its result");
   ss->add_option("--tag", so->tags, "Tag KEY=VALUE (repeatable)");
   ss->add_option("script", so->script, "Script (overrides the file's 'script')");
-  ss->add_option("args", so->args, "Arguments for the script after -- (override the file's 'arguments')");
+  ss->add_option("args", so->args,
+                 "Arguments for the script after -- (override the file's 'arguments')");
   ss->positionals_at_end();
   ss->callback([&ctx, so, config_name, target_opt, exit_code] {
     *exit_code = SubmitWithRunConfig(ctx, *so, *config_name, target_opt->count() > 0);
   });
 
-  auto* hd = run.add_subcommand("submit-hyperdrive",
-                                "Submit a hyperparameter sweep: a run configuration and a sweep file (as 'az ml run "
-                                "submit-hyperdrive')");
+  auto* hd = run.add_subcommand(
+      "submit-hyperdrive",
+      "Submit a hyperparameter sweep: a run configuration and a sweep file (as 'az ml run "
+      "submit-hyperdrive')");
   auto ho = std::make_shared<SubmitOptions>();
   auto hd_config = std::make_shared<std::string>();
   auto hd_file = std::make_shared<std::string>();
   hd->add_option("-c,--run-configuration-name", *hd_config,
-                 "Run configuration: a file, or NAME for NAME.runconfig under .ferry/, .azureml/ or aml_config/")
+                 "Run configuration: a file, or NAME for NAME.runconfig under .ferry/, .azureml/ "
+                 "or aml_config/")
       ->required();
   hd->add_option("--hyperdrive-configuration-name", *hd_file,
-                 "Sweep file (hdconfig.yml, Azure ML CLI format): a file, or NAME under .ferry/, .azureml/ or "
+                 "Sweep file (hdconfig.yml, Azure ML CLI format): a file, or NAME under .ferry/, "
+                 ".azureml/ or "
                  "aml_config/ (NAME, NAME.yml, NAME.yaml)")
       ->required();
   hd->add_option("-e,--experiment-name", ho->experiment, "Experiment (created if missing)");
-  auto* hd_target = hd->add_option("-t,--target", ho->target, "Compute target (overrides the file's 'target')");
-  hd->add_option("-d,--source-directory", ho->source_dir, "Directory snapshotted and sent with the trials (default: .)");
+  auto* hd_target =
+      hd->add_option("-t,--target", ho->target, "Compute target (overrides the file's 'target')");
+  hd->add_option("-d,--source-directory", ho->source_dir,
+                 "Directory snapshotted and sent with the trials (default: .)");
   hd->add_option("--python", ho->python, "Interpreter on the target (overrides interpreterPath)");
   hd->add_flag("--azure-strict", ho->azure_strict,
-               "Accept only what Azure ML accepts (Bayesian: choice/uniform/quniform, no early termination; no ASHA)");
-  hd->add_option("--warm-start", ho->warm_start, "An earlier Bayesian sweep whose trials seed the model (repeatable)");
+               "Accept only what Azure ML accepts (Bayesian: choice/uniform/quniform, no early "
+               "termination; no ASHA)");
+  hd->add_option("--warm-start", ho->warm_start,
+                 "An earlier Bayesian sweep whose trials seed the model (repeatable)");
   hd->add_flag("--wait", ho->wait, "Follow the sweep until it ends; exit with its result");
   hd->add_option("--tag", ho->tags, "Tag KEY=VALUE (repeatable)");
   hd->add_option("script", ho->script, "Script (overrides the run configuration's 'script')");
-  hd->add_option("args", ho->args, "Fixed arguments after -- (override the run configuration's 'arguments')");
+  hd->add_option("args", ho->args,
+                 "Fixed arguments after -- (override the run configuration's 'arguments')");
   hd->positionals_at_end();
   hd->callback([&ctx, ho, hd_config, hd_file, hd_target, exit_code] {
-    auto path = FindConfigFile(*hd_file, AbsolutePath(ho->source_dir), {"", ".yml", ".yaml"}, "sweep file");
+    auto path =
+        FindConfigFile(*hd_file, AbsolutePath(ho->source_dir), {"", ".yml", ".yaml"}, "sweep file");
     if (!path.ok()) {
       *exit_code = ReportError(path.status());
       return;

@@ -3,9 +3,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "agent/agent.h"
@@ -27,12 +27,14 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
   server->add_option("--bind", opts->bind_address, "Address to listen on (default 127.0.0.1)");
   server->add_option("--max-concurrent-runs", opts->local_max_concurrent,
                      "Runs at once on the local target (default: number of cores)");
-  server->add_option("--default-artifact-root", opts->default_artifact_root,
-                     "MLflow clients' experiments without an artifact_location keep artifacts here (a path or URI "
-                     "their clients reach themselves, as with mlflow server); default: Ferry's store");
-  server->add_flag("--sync-every-commit", opts->sync_every_commit,
-                   "fsync every logged metric, parameter and tag before answering (default: within 1 s; "
-                   "run lifecycle changes are always synced at once)");
+  server->add_option(
+      "--default-artifact-root", opts->default_artifact_root,
+      "MLflow clients' experiments without an artifact_location keep artifacts here (a path or URI "
+      "their clients reach themselves, as with mlflow server); default: Ferry's store");
+  server->add_flag(
+      "--sync-every-commit", opts->sync_every_commit,
+      "fsync every logged metric, parameter and tag before answering (default: within 1 s; "
+      "run lifecycle changes are always synced at once)");
   server->callback([&ctx, opts, exit_code, server] {
     if (server->get_subcommands().empty()) {
       opts->home = ctx.home;
@@ -40,7 +42,8 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
       *exit_code = st.ok() ? kExitOk : ReportError(st);
     }
   });
-  auto* stop = server->add_subcommand("stop", "Stop the workspace server cleanly (runs keep going)");
+  auto* stop =
+      server->add_subcommand("stop", "Stop the workspace server cleanly (runs keep going)");
   stop->callback([&ctx, exit_code] {
     auto info = ReadServerInfo(ctx.home);
     if (!info.ok()) {
@@ -53,15 +56,18 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
       ::unlink((ctx.home + "/server.json").c_str());
       return;
     }
-    for (int i = 0; i < 300 && ProcessAlive(info->pid, *start); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int i = 0; i < 300 && ProcessAlive(info->pid, *start); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (ProcessAlive(info->pid, *start)) {
-      *exit_code = ReportError(Status::Unavailable("server pid " + std::to_string(info->pid) + " did not stop within 6 s"));
+      *exit_code = ReportError(Status::Unavailable("server pid " + std::to_string(info->pid) +
+                                                   " did not stop within 6 s"));
       return;
     }
     std::printf("stopped the server at %s\n", info->url.c_str());
   });
 
-  auto* studio = app.add_subcommand("studio", "Print the link that opens Ferry Studio (the web UI), signed in");
+  auto* studio = app.add_subcommand(
+      "studio", "Print the link that opens Ferry Studio (the web UI), signed in");
   studio->callback([&ctx, exit_code] {
     Status st = ctx.Connect();  // starts the workspace's server when none is running
     if (!st.ok()) {
@@ -86,21 +92,25 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
   });
 
   // Started by the local target: forks agents on request (common/fork_server.h).
-  auto* forks = app.add_subcommand("fork-server", "Internal: fork agents for the local target (reads stdin)");
+  auto* forks =
+      app.add_subcommand("fork-server", "Internal: fork agents for the local target (reads stdin)");
   forks->group("");
   forks->callback([exit_code] {
     (void)Sha256Hex("");  // OpenSSL set up once here, not in every agent
     *exit_code = ServeForks(0, Main);
   });
 
-  auto* agent = app.add_subcommand("agent", "Internal: run one run on this node (started by a target driver)");
+  auto* agent = app.add_subcommand(
+      "agent", "Internal: run one run on this node (started by a target driver)");
   agent->group("");  // hidden from help
   auto aopts = std::make_shared<agent::AgentOptions>();
   agent->add_option("--run-id", aopts->run_id)->required();
   agent->add_option("--cancel-grace", aopts->cancel_grace_s, "Seconds between SIGTERM and SIGKILL");
-  agent->add_flag("--blob-cache", aopts->blob_cache, "The home's blobs/ is this node's cache (remote hosts)");
+  agent->add_flag("--blob-cache", aopts->blob_cache,
+                  "The home's blobs/ is this node's cache (remote hosts)");
   auto detach = std::make_shared<bool>(false);
-  agent->add_flag("--detach", *detach, "Read the run token from stdin, start the agent as a daemon, print its pid");
+  agent->add_flag("--detach", *detach,
+                  "Read the run token from stdin, start the agent as a daemon, print its pid");
   agent->callback([&ctx, aopts, detach, exit_code] {
     aopts->home = ctx.home;
     const char* rank = std::getenv("FERRY_RANK");
@@ -121,7 +131,8 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
       token = from_file.c_str();
     }
     if (!token || !*token) {
-      *exit_code = ReportError(Status::InvalidArgument("FERRY_RUN_TOKEN is not set; the agent is started by the server"));
+      *exit_code = ReportError(Status::InvalidArgument(
+          "FERRY_RUN_TOKEN is not set; the agent is started by the server"));
       return;
     }
     aopts->token = token;

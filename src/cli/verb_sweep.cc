@@ -19,7 +19,6 @@ std::string SweepPath(const std::string& id, const std::string& sub = "") {
   return "/api/v1/sweeps/" + net::UrlEncode(id) + (sub.empty() ? "" : "/" + sub);
 }
 
-
 std::string ParamsText(const json& params) {
   std::string out;
   for (auto& [k, v] : params.items()) out += (out.empty() ? "" : " ") + k + " " + ScalarText(v);
@@ -31,24 +30,29 @@ bool Terminal(const std::string& s) { return s == "Completed" || s == "Failed" |
 void PrintSweep(const json& j) {
   const json& sw = j["sweep"];
   const std::string metric = sw.value("primary_metric_name", "");
-  std::printf("Sweep:       %s\nStatus:      %s\nExperiment:  %s\nTarget:      %s\n", j.value("id", "").c_str(),
-              j.value("status", "").c_str(), j.value("experiment", "").c_str(), j.value("target", "").c_str());
-  std::printf("Sampling:    %s (seed %s), %s\n", sw.value("sampling", "").c_str(), ScalarText(sw["seed"]).c_str(),
-              sw.value("policy", "").c_str());
-  std::printf("Metric:      %s (%s)\n", metric.c_str(), sw.value("primary_metric_goal", "").c_str());
+  std::printf("Sweep:       %s\nStatus:      %s\nExperiment:  %s\nTarget:      %s\n",
+              j.value("id", "").c_str(), j.value("status", "").c_str(),
+              j.value("experiment", "").c_str(), j.value("target", "").c_str());
+  std::printf("Sampling:    %s (seed %s), %s\n", sw.value("sampling", "").c_str(),
+              ScalarText(sw["seed"]).c_str(), sw.value("policy", "").c_str());
+  std::printf("Metric:      %s (%s)\n", metric.c_str(),
+              sw.value("primary_metric_goal", "").c_str());
   const json& counts = j["counts"];
   int total = 0;
   for (auto& [k, v] : counts.items()) total += v.get<int>();
   std::string by;
-  for (auto& [k, v] : counts.items()) by += (by.empty() ? "" : ", ") + std::to_string(v.get<int>()) + " " + k;
-  std::printf("Progress:    %d of %d trials (%s); at most %d at a time", total, sw.value("max_total_runs", 0),
-              by.empty() ? "none yet" : by.c_str(), sw.value("max_concurrent_runs", 0));
-  if (sw.value("max_duration_minutes", 0) > 0) std::printf("; max %d minutes", sw["max_duration_minutes"].get<int>());
+  for (auto& [k, v] : counts.items())
+    by += (by.empty() ? "" : ", ") + std::to_string(v.get<int>()) + " " + k;
+  std::printf("Progress:    %d of %d trials (%s); at most %d at a time", total,
+              sw.value("max_total_runs", 0), by.empty() ? "none yet" : by.c_str(),
+              sw.value("max_concurrent_runs", 0));
+  if (sw.value("max_duration_minutes", 0) > 0)
+    std::printf("; max %d minutes", sw["max_duration_minutes"].get<int>());
   std::printf("\n");
   if (!j["best"].is_null()) {
     const json& b = j["best"];
-    std::printf("Best:        %s  %s %s  (%s)\n", b.value("id", "").c_str(), metric.c_str(), ScalarText(b["metric"]).c_str(),
-                ParamsText(b["parameters"]).c_str());
+    std::printf("Best:        %s  %s %s  (%s)\n", b.value("id", "").c_str(), metric.c_str(),
+                ScalarText(b["metric"]).c_str(), ParamsText(b["parameters"]).c_str());
   } else {
     std::printf("Best:        - (no trial has reported %s yet)\n", metric.c_str());
   }
@@ -60,11 +64,13 @@ void PrintSweep(const json& j) {
   std::printf(" %-12s %-7s %s\n", metric.c_str(), "REPORTS", "NOTE");
   for (auto& t : j["trials"]) {
     std::printf("%-30s %-10s", t.value("id", "").c_str(), t.value("status", "").c_str());
-    for (auto& n : names) std::printf(" %-14s", ScalarText(t["parameters"].value(n, json())).c_str());
+    for (auto& n : names)
+      std::printf(" %-14s", ScalarText(t["parameters"].value(n, json())).c_str());
     std::string note = t.value("reason", t.value("error", ""));
     if (note.size() > 120) note = note.substr(0, 117) + "...";
     for (char& c : note) c = c == '\n' ? ' ' : c;
-    std::printf(" %-12s %-7s %s\n", ScalarText(t["metric"]).c_str(), ScalarText(t["reports"]).c_str(), note.c_str());
+    std::printf(" %-12s %-7s %s\n", ScalarText(t["metric"]).c_str(),
+                ScalarText(t["reports"]).c_str(), note.c_str());
   }
 }
 
@@ -82,7 +88,9 @@ int WaitSweep(Context& ctx, const std::string& sweep_id) {
     auto j = ctx.Call("GET", SweepPath(sweep_id));
     if (!j.ok() && j.status().code() == StatusCode::kUnavailable && reconnects < 60) {
       // The server restarted: the sweep resumes with it.
-      if (reconnects++ == 0) std::fprintf(stderr, "ferry: lost the server (%s); reconnecting\n", j.status().message().c_str());
+      if (reconnects++ == 0)
+        std::fprintf(stderr, "ferry: lost the server (%s); reconnecting\n",
+                     j.status().message().c_str());
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       (void)ctx.Reconnect();
       continue;
@@ -96,9 +104,9 @@ int WaitSweep(Context& ctx, const std::string& sweep_id) {
       seen[id] = status;
       std::string note = t.value("reason", t.value("error", ""));
       if (note.size() > 160) note = note.substr(0, 157) + "...";
-      std::fprintf(stderr, "trial %s %s: %s %s (%s)%s%s\n", id.c_str(), status.c_str(), metric.c_str(),
-                   ScalarText(t["metric"]).c_str(), ParamsText(t["parameters"]).c_str(), note.empty() ? "" : ": ",
-                   note.c_str());
+      std::fprintf(stderr, "trial %s %s: %s %s (%s)%s%s\n", id.c_str(), status.c_str(),
+                   metric.c_str(), ScalarText(t["metric"]).c_str(),
+                   ParamsText(t["parameters"]).c_str(), note.empty() ? "" : ": ", note.c_str());
     }
     std::string status = j->value("status", "");
     if (Terminal(status)) {
@@ -115,11 +123,13 @@ int WaitSweep(Context& ctx, const std::string& sweep_id) {
 }
 
 void RegisterSweep(CLI::App& app, Context& ctx, int* exit_code) {
-  auto* sweep = app.add_subcommand("sweep", "Hyperparameter sweeps (submit one with 'ferry run submit-hyperdrive')");
+  auto* sweep = app.add_subcommand(
+      "sweep", "Hyperparameter sweeps (submit one with 'ferry run submit-hyperdrive')");
   sweep->require_subcommand(1);
   auto id = std::make_shared<std::string>();
 
-  auto* show = sweep->add_subcommand("show", "Progress, the best trial so far and every trial with its parameters");
+  auto* show = sweep->add_subcommand(
+      "show", "Progress, the best trial so far and every trial with its parameters");
   show->add_option("sweep_id", *id, "The sweep's run id")->required();
   show->callback([&ctx, id, exit_code] {
     auto j = GetSweep(ctx, *id);
@@ -141,15 +151,19 @@ void RegisterSweep(CLI::App& app, Context& ctx, int* exit_code) {
     }
     const json& b = (*j)["best"];
     if (b.is_null()) {
-      *exit_code = ReportError(Status::NotFound("no trial of sweep '" + *id + "' has reported " +
-                                                (*j)["sweep"].value("primary_metric_name", "") + " yet"));
+      *exit_code =
+          ReportError(Status::NotFound("no trial of sweep '" + *id + "' has reported " +
+                                       (*j)["sweep"].value("primary_metric_name", "") + " yet"));
       return;
     }
     if (ctx.json_output()) return PrintJson(b);
-    std::printf("Trial:       %s\nStatus:      %s\n%-12s %s\n", b.value("id", "").c_str(), b.value("status", "").c_str(),
-                ((*j)["sweep"].value("primary_metric_name", "") + ":").c_str(), ScalarText(b["metric"]).c_str());
+    std::printf("Trial:       %s\nStatus:      %s\n%-12s %s\n", b.value("id", "").c_str(),
+                b.value("status", "").c_str(),
+                ((*j)["sweep"].value("primary_metric_name", "") + ":").c_str(),
+                ScalarText(b["metric"]).c_str());
     std::printf("Parameters:\n");
-    for (auto& [k, v] : b["parameters"].items()) std::printf("  %-24s %s\n", k.c_str(), ScalarText(v).c_str());
+    for (auto& [k, v] : b["parameters"].items())
+      std::printf("  %-24s %s\n", k.c_str(), ScalarText(v).c_str());
   });
 
   auto* cancel = sweep->add_subcommand("cancel", "Cancel a sweep and its running trials");
@@ -162,8 +176,8 @@ void RegisterSweep(CLI::App& app, Context& ctx, int* exit_code) {
       return;
     }
     if (ctx.json_output()) return PrintJson(*r);
-    std::printf("cancel requested for sweep %s (status %s); its running trials are canceled too\n", id->c_str(),
-                (*r)["status"].get<std::string>().c_str());
+    std::printf("cancel requested for sweep %s (status %s); its running trials are canceled too\n",
+                id->c_str(), (*r)["status"].get<std::string>().c_str());
   });
 }
 
