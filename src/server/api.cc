@@ -485,7 +485,7 @@ struct Api::Impl {
     if (auto target = d.scheduler->GetTarget(t.name)) {
       std::string not_ready = target->NotReady();
       j["state"] = not_ready.empty() ? "ready" : "unreachable";
-      if (t.kind == "instance") {
+      if (const compute::KindOps* ops = compute::FindKind(t.kind); ops && ops->powered) {
         json cfg = json::parse(t.config_json, nullptr, false);
         std::string st = cfg.is_object() ? cfg.value("state", "running") : "running";
         if (st != "running") j["state"] = st;
@@ -528,6 +528,9 @@ struct Api::Impl {
     j["runs"] = runs;
     return Json(200, j);
   }
+
+  // The kind table (compute/kind.h): names, CLI options, SDK classes.
+  HandlerResult ComputeKinds() { return Json(200, json::parse(compute::KindsJson())); }
 
   HandlerResult AttachCompute() {
     auto body = ParseBody(req);
@@ -1479,6 +1482,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
       {"POST", "experiments", Access::kContribute, kSmall, L::kDefault, &I::CreateExperiment},
       {"GET", "computes", Access::kRead, kNone, L::kDefault, &I::ListComputes},
       {"POST", "computes", Access::kAdmin, kSmall, L::kDefault, &I::AttachCompute},
+      {"GET", "compute-kinds", Access::kRead, kNone, L::kDefault, &I::ComputeKinds},
       {"GET", "computes/{}", Access::kRead, kNone, L::kDefault, &I::GetCompute},
       {"PATCH", "computes/{}", Access::kAdmin, kSmall, L::kDefault, &I::UpdateCompute},
       {"DELETE", "computes/{}", Access::kAdmin, kNone, L::kDefault, &I::DetachCompute},
