@@ -92,11 +92,12 @@ Status Scheduler::Cancel(const std::string& run_id, const std::string& reason) {
   return Status::Ok();
 }
 
-Status Scheduler::CheckFits(const model::Run& run) const {
-  auto t = GetTarget(run.target);
-  if (!t) return Status::Ok();  // failed by the first cycle, with the reason
+namespace {
+
+// The parts of Scheduler::CheckFits: each an error that says what the target lacks.
+Status GpusFit(const compute::ComputeTarget& t, const model::Run& run) {
   if (run.options.gpus > 0) {
-    size_t have = t->gpus().size();
+    size_t have = t.gpus().size();
     if (have < static_cast<size_t>(run.options.gpus)) {
       return Status::FailedPrecondition(
           "the run asks for " + std::to_string(run.options.gpus) +
@@ -106,9 +107,14 @@ Status Scheduler::CheckFits(const model::Run& run) const {
           "; ask for at most " + std::to_string(have) + " or choose another target");
     }
   }
-  if (run.options.node_count > 1 && !t->capabilities().multi_node) {
+  return Status::Ok();
+}
+
+// nodeCount, processCountPerNode and the ParameterServer layout.
+Status LayoutFits(const compute::ComputeTarget& t, const model::Run& run) {
+  if (run.options.node_count > 1 && !t.capabilities().multi_node) {
     return Status::FailedPrecondition("nodeCount " + std::to_string(run.options.node_count) +
-                                      ": compute target '" + run.target + "' (" + t->kind() +
+                                      ": compute target '" + run.target + "' (" + t.kind() +
                                       ") runs on one node; use nodeCount: 1 or a "
                                       "multi-node target such as a Slurm cluster");
   }
@@ -121,10 +127,10 @@ Status Scheduler::CheckFits(const model::Run& run) const {
         std::to_string(run.options.worker_count) + " + " +
         std::to_string(run.options.parameter_server_count) + ")");
   }
-  if (run.options.process_count_per_node > 1 && !t->capabilities().multi_node) {
+  if (run.options.process_count_per_node > 1 && !t.capabilities().multi_node) {
     return Status::FailedPrecondition(
         "mpi.processCountPerNode " + std::to_string(run.options.process_count_per_node) +
-        ": compute target '" + run.target + "' (" + t->kind() +
+        ": compute target '" + run.target + "' (" + t.kind() +
         ") starts one process per run; use 1, or a Slurm cluster, which starts "
         "processCountPerNode tasks on each node");
   }
@@ -133,13 +139,27 @@ Status Scheduler::CheckFits(const model::Run& run) const {
         "communicator ParameterServer runs one task per node: use "
         "mpi.processCountPerNode 1");
   }
-  if (run.options.docker.enabled && !t->capabilities().containers) {
+  return Status::Ok();
+}
+
+Status ContainerFits(const compute::ComputeTarget& t, const model::Run& run) {
+  if (run.options.docker.enabled && !t.capabilities().containers) {
     return Status::FailedPrecondition(
         "the run asks for a container (docker.enabled) but compute target '" + run.target +
         "' has no container engine (podman or docker) on its PATH; "
         "install one, or set docker.enabled: false");
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status Scheduler::CheckFits(const model::Run& run) const {
+  auto t = GetTarget(run.target);
+  if (!t) return Status::Ok();  // failed by the first cycle, with the reason
+  FERRY_RETURN_IF_ERROR(GpusFit(*t, run));
+  FERRY_RETURN_IF_ERROR(LayoutFits(*t, run));
+  return ContainerFits(*t, run);
 }
 
 void Scheduler::Loop() {
