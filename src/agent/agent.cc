@@ -27,6 +27,7 @@
 #include "agent/script_env.h"
 #include "agent/system_metrics.h"
 #include "agent/workdir.h"
+#include "common/backoff.h"
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "common/home.h"
@@ -80,7 +81,7 @@ class ServerConn {
                                  const std::vector<std::pair<std::string, std::string>>& headers,
                                  std::chrono::seconds patience, int timeout_ms) {
     auto deadline = Clock::now() + patience;
-    int backoff_ms = 20;
+    Backoff backoff({.initial = std::chrono::milliseconds(20), .max = std::chrono::milliseconds(2000)});
     for (;;) {
       Status st = Connect();
       if (st.ok()) {
@@ -94,8 +95,7 @@ class ServerConn {
       if (g_term && stop_on_term_) return Status::Unavailable("stopping");
       // A deleted workspace will never answer again: stop instead of retrying forever.
       if (!PathExists(home_)) return Status::Unavailable("the workspace home " + home_ + " no longer exists");
-      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
-      backoff_ms = std::min(backoff_ms * 2, 2000);
+      std::this_thread::sleep_for(backoff.Next());
     }
   }
 
