@@ -23,8 +23,10 @@
 #include "agent/container.h"
 #include "agent/environment.h"
 #include "agent/plan.h"
+#include "agent/ranks.h"
 #include "agent/script_env.h"
 #include "agent/server_api.h"
+#include "agent/snapshot.h"
 #include "agent/spool.h"
 #include "agent/stop_signal.h"
 #include "agent/supervisor.h"
@@ -52,14 +54,6 @@ int WorkdirPoolCapacity() {
   if (!v || !*v) return 2;
   return std::max(0, std::atoi(v));
 }
-
-// The ranks of a distributed run share the home (a cluster's shared directory): each has its
-// own working copy and spool.
-std::string RankSuffix(int rank) { return rank == 0 ? "" : ".rank" + std::to_string(rank); }
-
-// A worker rank's last word, for the leader: written to its agent directory once its logs and
-// metrics are on the server.
-constexpr const char* kRankDone = "rank.done";
 
 // FERRY_KEEP_WORK_DIRS=1 keeps working copies for debugging.
 bool KeepWorkDirs() {
@@ -89,7 +83,9 @@ class Agent {
                 .metrics_path = metrics_path_,
                 .base_path = JoinPath(agent_dir_, "spool.base"),
                 .rank = o.rank},
-               server, [this](const std::string& m) { AgentNote(m); }) {}
+               server, [this](const std::string& m) { AgentNote(m); }),
+        snapshot_({.home = o.home, .blob_cache = o.blob_cache}, server,
+                  [this](const std::string& m) { AgentNote(m); }) {}
 
   // The steps: each returns the agent's exit code when the run ended (or cannot go on) in it.
   int Run() {
@@ -128,7 +124,7 @@ class Agent {
     // A requeued run (its node was lost) continues its log and metrics after the earlier
     // attempt's; the plan gives this rank's bases.
     spool_.SetBases(plan_.log_size, plan_.next_metric_seq);
-    if (o_.rank > 0) (void)RemoveAll(JoinPath(agent_dir_, kRankDone));  // an earlier attempt's
+    if (o_.rank > 0) (void)RemoveAll(JoinPath(agent_dir_, kRankDoneFile));  // an earlier attempt's
     if (StopRequested() || plan_.cancel_requested) {
       return Finish("Canceled", "canceled before the script started", {});
     }
@@ -150,7 +146,12 @@ class Agent {
   // attempt's spool files.
   std::optional<int> PrepareWorkingCopy() {
     spool_.Recover();
-    Status st = Materialize(plan_.manifest_id);
+    Status st = MakeDirs(agent_dir_);
+    if (st.ok()) {
+      auto stats = snapshot_.Materialize(plan_.manifest_id, pool_, work_, workcopy_record_);
+      if (stats.ok()) workdir_stats_ = *stats;
+      st = stats.status();
+    }
     if (StopRequested())
       return Finish("Canceled", "canceled while the working directory was prepared", {});
     if (!st.ok()) return Finish("Failed", "preparing the working directory failed", st.message());
@@ -165,7 +166,7 @@ class Agent {
     spool_.RecordBases();
     // How the run was prepared: not the script's output, so not in its log; uploaded with the
     // outputs as logs/ferry-agent.txt (on a remote host the agent's own log is out of reach).
-    if (!snapshot_note_.empty()) Info(snapshot_note_);
+    if (!snapshot_.note().empty()) Info(snapshot_.note());
     if (workdir_stats_.reused) {
       Info("working copy: reused one from this node (" + std::to_string(workdir_stats_.kept) +
            " files kept, " + std::to_string(workdir_stats_.written) + " written, " +
@@ -271,7 +272,7 @@ class Agent {
       }
     }
     if (options_.node_count > 1 || options_.communicator != "None") {
-      Status dist = AddDistributedEnv(&so.env_set);
+      Status dist = AddDistributedEnv(options_, o_.rank, &so.env_set);
       if (!dist.ok())
         return Finish("Failed", "the distributed launch could not be set up", dist.message());
     }
@@ -339,7 +340,8 @@ class Agent {
     // The other ranks' ends: a rank that failed fails the run (Slurm then stops the others,
     // this one included, with a signal), and their last log bytes are shipped before the
     // final status is reported.
-    std::string failed_rank = WaitForRanks();
+    std::string failed_rank = WaitForRanks(o_.home, o_.run_id, o_.rank, plan_.attempt, options_,
+                                           [this](const std::string& m) { Info(m); });
     if (!failed_rank.empty() && !spool_.cancel_requested()) {
       (void)server_.PostStatus(json{{"status", "Finalizing"}, {"reason", failed_rank}});
       Status up = Upload(CollectArtifacts(work_, AgentFilesOf(), Note()), nullptr);
@@ -440,7 +442,7 @@ class Agent {
                         ": the script could not be started: " + child.status().message();
       AgentNote(why);
       spool_.Drain();
-      RankDone(127, why);
+      WriteRankDone(agent_dir_, plan_.attempt, 127, why);
       return 127;
     }
     Supervisor supervisor(SupervisorOptions(), &server_, &spool_,
@@ -452,112 +454,10 @@ class Agent {
     server_.SetInterruptible(false);
     spool_.Drain();
     int code = ExitCodeFromWaitStatus(wait_status);
-    RankDone(canceled_ ? 0 : code, code != 0 && !canceled_ ? TailOfCapture(20) : "");
+    WriteRankDone(agent_dir_, plan_.attempt, canceled_ ? 0 : code,
+                  code != 0 && !canceled_ ? TailOfCapture(20) : "");
     if (!KeepWorkDirs()) (void)pool_.Release(work_, workcopy_record_);
     return code;
-  }
-
-  // A worker's end, for the leader (WaitForRanks): its exit code and the tail of its output.
-  // A rank stopped by a signal from outside (cancel, preemption) reports 0: it did not fail.
-  void RankDone(int code, const std::string& tail) {
-    json done = {{"attempt", plan_.attempt}, {"exit_code", code}, {"tail", tail}};
-    (void)WriteFileAtomic(JoinPath(agent_dir_, kRankDone), DumpJson(done));
-  }
-
-  // The leader, after its own script ended: waits (bounded) for every other rank's end of
-  // this attempt. Returns why the run failed when a rank failed, else "". A rank that never
-  // reports (its node was lost) is waited for at most FERRY_RANK_WAIT_S (default 30) seconds.
-  std::string WaitForRanks() {
-    const int world = options_.node_count * std::max(1, options_.process_count_per_node);
-    if (world <= 1 || o_.rank != 0) return "";
-    auto set =
-        options_.environment_variables.find("FERRY_RANK_WAIT_S");  // the run's, else the node's
-    const char* w = set != options_.environment_variables.end() ? set->second.c_str()
-                                                                : std::getenv("FERRY_RANK_WAIT_S");
-    const double limit = w && *w ? std::atof(w) : 30.0;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit);
-    std::set<int> waiting;
-    for (int k = 1; k < world; ++k) waiting.insert(k);
-    std::string failure;
-    while (!waiting.empty()) {
-      for (auto it = waiting.begin(); it != waiting.end();) {
-        auto text = ReadFile(
-            JoinPath(o_.home, "work/" + o_.run_id + RankSuffix(*it) + ".agent/" + kRankDone));
-        json done = text.ok() ? json::parse(*text, nullptr, false) : json();
-        if (!done.is_object() || done.value("attempt", 0) != plan_.attempt) {
-          ++it;
-          continue;
-        }
-        int code = done.value("exit_code", 0);
-        if (code != 0 && failure.empty()) {
-          failure = "rank " + std::to_string(*it) + " exited with code " + std::to_string(code);
-          std::string tail = done.value("tail", "");
-          if (!tail.empty())
-            failure += "; last lines of its output (ferry run logs --rank " + std::to_string(*it) +
-                       "):\n" + tail;
-        }
-        it = waiting.erase(it);
-      }
-      if (waiting.empty() || std::chrono::steady_clock::now() >= deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    if (!waiting.empty()) {
-      Info(std::to_string(waiting.size()) + " rank(s) did not report their end within " +
-           std::to_string(int(limit)) + " s (first: rank " + std::to_string(*waiting.begin()) +
-           "); their last log lines may be missing");
-    }
-    return failure;
-  }
-
-  // torch.distributed's conventions (also what Horovod and Lightning read): every rank knows
-  // the first node's address, a port, its rank and the world size.
-  Status AddDistributedEnv(std::map<std::string, std::string>* env) {
-    const int nodes = options_.node_count;
-    const int per_node = std::max(1, options_.process_count_per_node);
-    std::vector<std::string> hosts = {"127.0.0.1"};
-    const char* nodelist = std::getenv("SLURM_JOB_NODELIST");
-    if (nodelist && *nodelist) {
-      auto r = RunCommand({"scontrol", "show", "hostnames", nodelist}, "", 30000);
-      if (!r.ok() || r->exit_code != 0 || r->out.empty()) {
-        return Status::Unavailable(std::string("cannot expand SLURM_JOB_NODELIST '") + nodelist +
-                                   "' with scontrol");
-      }
-      hosts.clear();
-      std::istringstream in(r->out);
-      for (std::string h; std::getline(in, h);) {
-        if (!h.empty()) hosts.push_back(h);
-      }
-    }
-    const std::string& master = hosts[0];
-    const char* job = std::getenv("SLURM_JOB_ID");
-    int port = 20000 + (job ? std::atoi(job) % 10000 : 0);
-    if (options_.communicator == "ParameterServer") {
-      // TensorFlow's layout: node ranks [0, workers) are workers, the rest parameter servers.
-      json cluster = {{"worker", json::array()}, {"ps", json::array()}};
-      for (size_t i = 0; i < hosts.size(); ++i) {
-        bool worker = static_cast<int>(i) < options_.worker_count;
-        cluster[worker ? "worker" : "ps"].push_back(hosts[i] + ":" + std::to_string(port + 1));
-      }
-      bool worker = o_.rank < options_.worker_count;
-      int index = worker ? o_.rank : o_.rank - options_.worker_count;
-      (*env)["TF_CONFIG"] = DumpJson(json{
-          {"cluster", cluster}, {"task", {{"type", worker ? "worker" : "ps"}, {"index", index}}}});
-    }
-    (*env)["MASTER_ADDR"] = master;
-    (*env)["MASTER_PORT"] = std::to_string(port);
-    // Inside a Slurm step the node and local ranks are Slurm's (block distribution: ranks
-    // [n*P, (n+1)*P) on node n); elsewhere they follow from the rank the same way.
-    const char* node_id = std::getenv("SLURM_NODEID");
-    const char* local_id = std::getenv("SLURM_LOCALID");
-    int node_rank = node_id && *node_id ? std::atoi(node_id) : o_.rank / per_node;
-    int local_rank = local_id && *local_id ? std::atoi(local_id) : o_.rank % per_node;
-    (*env)["WORLD_SIZE"] = std::to_string(nodes * per_node);
-    (*env)["RANK"] = std::to_string(o_.rank);
-    (*env)["NODE_RANK"] = std::to_string(node_rank);
-    (*env)["GROUP_RANK"] = std::to_string(node_rank);
-    (*env)["LOCAL_RANK"] = std::to_string(local_rank);
-    (*env)["LOCAL_WORLD_SIZE"] = std::to_string(per_node);
-    return Status::Ok();
   }
 
   Result<Environment> PrepareEnvironment(const std::string& python, int log_fd) {
@@ -586,117 +486,10 @@ class Agent {
     return EnsureEnvironment(er);
   }
 
-  Status Materialize(const std::string& manifest_id) {
-    FERRY_RETURN_IF_ERROR(MakeDirs(agent_dir_));
-    FERRY_ASSIGN_OR_RETURN(std::string text, GetBlob(manifest_id));
-    FERRY_ASSIGN_OR_RETURN(model::Manifest m, model::Manifest::Parse(text));
-    if (o_.blob_cache && blobs_) FERRY_RETURN_IF_ERROR(FillCache(m));
-    // Paths are validated (relative, no '..'), and the pool leaves only plain directories and
-    // untouched files in a reused copy, so nothing can be written outside the working directory.
-    FERRY_ASSIGN_OR_RETURN(workdir_stats_, pool_.Materialize(
-                                               m, manifest_id, work_, workcopy_record_,
-                                               [this](const std::string& h) { return GetBlob(h); },
-                                               [] { return StopRequested(); }));
-    if (blobs_ && o_.blob_cache && cached_blobs_ > 0) FERRY_RETURN_IF_ERROR(blobs_->Sync());
-    if (o_.blob_cache) {
-      char ms[32];
-      std::snprintf(ms, sizeof ms, "%.1f", cache_check_ms_);
-      snapshot_note_ = "snapshot: " + std::to_string(m.entries.size()) + " files; fetched " +
-                       std::to_string(cached_blobs_) + " blobs (" + std::to_string(fetched_bytes_) +
-                       " bytes) from the server, the rest from this node's cache (cache check " +
-                       ms + " ms)";
-    }
-    return Status::Ok();
-  }
-
-  // A node with its own cache: what it lacks comes in batches (small blobs by the thousand,
-  // large ones alone), each verified by the store as it is put.
-  Status FillCache(const model::Manifest& m) {
-    const auto t0 = Clock::now();
-    std::vector<std::string> missing;
-    std::unordered_set<std::string> seen;
-    std::map<std::string, uint64_t> sizes;
-    for (const auto& e : m.entries) {
-      if (!seen.insert(e.hash).second) continue;
-      if (!blobs_->Has(e.hash)) {
-        missing.push_back(e.hash);
-        sizes[e.hash] = e.size;
-      }
-    }
-    size_t i = 0;
-    while (i < missing.size()) {
-      if (StopRequested()) return Status::FailedPrecondition("stopped by a signal while preparing");
-      std::vector<std::string> batch;
-      uint64_t bytes = 0;
-      while (i < missing.size() && batch.size() < 5000 &&
-             (batch.empty() || bytes + sizes[missing[i]] <= (32u << 20))) {
-        bytes += sizes[missing[i]];
-        batch.push_back(missing[i++]);
-      }
-      FERRY_ASSIGN_OR_RETURN(std::string body, server_.FetchBlobs(batch));
-      std::string_view rest(body);
-      for (const auto& hash : batch) {
-        size_t nl = rest.find('\n');
-        if (nl == std::string_view::npos)
-          return Status::Corruption("the server's blob batch ended early");
-        std::string_view header = rest.substr(0, nl);
-        size_t sp = header.find(' ');
-        if (sp == std::string_view::npos || header.substr(0, sp) != hash) {
-          return Status::Corruption("the server's blob batch is out of order at " + hash);
-        }
-        uint64_t len = std::strtoull(std::string(header.substr(sp + 1)).c_str(), nullptr, 10);
-        if (rest.size() < nl + 1 + len)
-          return Status::Corruption("the server's blob batch ended early");
-        FERRY_RETURN_IF_ERROR(blobs_->Put(rest.substr(nl + 1, len), hash).status());
-        ++cached_blobs_;
-        fetched_bytes_ += static_cast<int64_t>(len);
-        rest.remove_prefix(nl + 1 + len);
-      }
-    }
-    if (!missing.empty()) FERRY_RETURN_IF_ERROR(blobs_->Sync());
-    cache_check_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    return Status::Ok();
-  }
-
-  // Local blob store when this node shares the workspace home, else over HTTP.
-  Result<std::string> GetBlob(const std::string& hash) {
-    if (!blobs_opened_) {
-      blobs_opened_ = true;
-      std::string dir = JoinPath(o_.home, "blobs");
-      // FERRY_AGENT_BLOBS=http: use the API even where the home's blob store is visible
-      // (e.g. a home on a shared file system that agents must not write to).
-      const char* mode = std::getenv("FERRY_AGENT_BLOBS");
-      bool http_only = mode && std::string(mode) == "http";
-      if (!http_only && (o_.blob_cache || PathExists(dir))) {
-        auto b = store::OpenFsBlobStore(dir);
-        if (b.ok())
-          blobs_ = std::move(b).value();
-        else if (o_.blob_cache)
-          AgentNote("no blob cache on this node: " + b.status().message());
-      }
-    }
-    if (blobs_) {
-      auto r = blobs_->Get(hash);
-      if (r.ok() || r.status().code() != StatusCode::kNotFound) return r;
-    }
-    // A node without the workspace's blob store fetches over HTTP and verifies the content;
-    // a node with a cache keeps it for the next run.
-    FERRY_ASSIGN_OR_RETURN(std::string content, server_.GetBlob(hash));
-    if (Sha256Hex(content) != hash)
-      return Status::Corruption("blob " + hash + " arrived corrupted");
-    if (blobs_ && o_.blob_cache) {
-      auto put = blobs_->Put(content, hash);
-      if (put.ok()) ++cached_blobs_;
-      fetched_bytes_ += static_cast<int64_t>(content.size());
-    }
-    return content;
-  }
-
   // Stores the artifacts: in the workspace's blob store when this node shares it, else on the
   // server.
   Status Upload(const std::vector<ArtifactFile>& files, json* manifest_out) {
-    return UploadArtifacts(files, work_, server_, o_.blob_cache ? nullptr : blobs_.get(), Note(),
-                           manifest_out);
+    return UploadArtifacts(files, work_, server_, snapshot_.shared_blobs(), Note(), manifest_out);
   }
 
   AgentFiles AgentFilesOf() const {
@@ -742,10 +535,7 @@ class Agent {
   Spool spool_;
   Plan plan_;
   UniqueFd capture_;  // the script's stdout and stderr (and the agent's notes), until it ends
-  bool blobs_opened_ = false;
-  std::unique_ptr<store::BlobStore> blobs_;
-  int64_t cached_blobs_ = 0, fetched_bytes_ = 0;
-  std::string snapshot_note_;
+  Snapshot snapshot_;
   // A quick finish: Finalizing and the artifacts go with the final status (see SmallOutputs).
   struct FinalReport {
     std::string finalizing_reason;
@@ -753,7 +543,6 @@ class Agent {
   };
   std::optional<FinalReport> final_;
   WorkdirStats workdir_stats_;
-  double cache_check_ms_ = 0;
   bool canceled_ = false, timed_out_ = false;
   int64_t max_duration_s_ = 0;
   model::RunOptions options_;
