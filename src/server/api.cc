@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "common/crypto.h"
+#include "common/version.h"
 #include "model/manifest.h"
 #include "net/http.h"
 #include "runconfig/runconfig.h"
@@ -376,8 +377,9 @@ struct Api::Impl {
 
   // ---- the server
   HandlerResult Health() {
-    return Json(200,
-                {{"status", "ok"}, {"version", "0.1.0"}, {"pid", static_cast<int>(::getpid())}});
+    return Json(200, {{"status", "ok"},
+                      {"version", std::string(Version())},
+                      {"pid", static_cast<int>(::getpid())}});
   }
 
   HandlerResult Shutdown() {
