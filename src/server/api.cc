@@ -22,6 +22,7 @@
 #include "scheduler/sweep_controller.h"
 #include "server/api_json.h"
 #include "server/mlflow_api.h"
+#include "server/openapi.h"
 #include "server/studio.h"
 #include "server/targets.h"
 #include "server/uploads.h"
@@ -381,6 +382,8 @@ struct Api::Impl {
                       {"version", std::string(Version())},
                       {"pid", static_cast<int>(::getpid())}});
   }
+
+  HandlerResult OpenApiDocument() { return OpenApiResponse(); }
 
   HandlerResult Shutdown() {
     if (d.shutdown) d.shutdown();
@@ -1322,6 +1325,7 @@ struct Api::Impl {
     if (Status st = AcceptsData(*r); !st.ok()) return Ended(*r, st);
     auto n = d.store->AppendMetrics(r->rid, points);
     if (!n.ok()) return Error(n.status());
+    if (d.ingest) d.ingest->rest_points += static_cast<uint64_t>(*n);
     Changed(id);
     if (!r->parent_id.empty() && *n > 0) d.scheduler->Wake();  // a sweep's policy judges new reports
     return Json(200, {{"stored", *n}, {"received", points.size()}, {"cancel_requested", r->cancel_requested}});
@@ -1475,6 +1479,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
   // Literal paths before patterns that would also match them (runs/keys before runs/{}).
   static const std::vector<Route> kRoutes = {
       {"GET", "health", Access::kPublic, kNone, L::kInline, &I::Health},
+      {"GET", "openapi.yaml", Access::kPublic, kNone, L::kInline, &I::OpenApiDocument},
       {"POST", "shutdown", Access::kWorkspace, kNone, L::kDefault, &I::Shutdown},
       {"GET", "stream", Access::kRead, kNone, L::kDefault, &I::WorkspaceStream},
       {"GET", "experiments", Access::kRead, kNone, L::kDefault, &I::ListExperiments},
@@ -1528,6 +1533,13 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
       {"POST", "runs/{}/blobs", Access::kAgent, kStreamed, L::kDefault, &I::UploadRunBlobs},
   };
   return kRoutes;
+}
+
+std::vector<RouteInfo> Api::RouteTable() {
+  std::vector<RouteInfo> out;
+  for (const auto& r : Impl::Routes())
+    out.push_back({r.method, r.pattern, r.access == Access::kAgent});
+  return out;
 }
 
 namespace {

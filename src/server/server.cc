@@ -1,5 +1,5 @@
 // Server start-up and shutdown, one step per function: lock the home, open the stores, build
-// the scheduler and the API, serve HTTP, announce, wait, stop.
+// the scheduler, the API and its observers, serve HTTP, announce, wait, stop.
 #include "server/server.h"
 
 #include <fcntl.h>
@@ -23,12 +23,15 @@
 #include "net/http_server.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/sweep_controller.h"
+#include "server/access_log.h"
 #include "server/api.h"
 #include "server/log_store.h"
+#include "server/metrics.h"
 #include "server/studio.h"
 #include "server/targets.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
+#include "store/run_counts.h"
 
 namespace ferry::server {
 namespace {
@@ -81,6 +84,7 @@ class Server {
     FERRY_RETURN_IF_ERROR(OpenStores());
     FERRY_RETURN_IF_ERROR(MakeScheduler());
     FERRY_RETURN_IF_ERROR(MakeApi());
+    MakeObservers();
     FERRY_RETURN_IF_ERROR(ServeHttp());
     targets_->LoadAll();
     FERRY_RETURN_IF_ERROR(Announce());
@@ -99,6 +103,7 @@ class Server {
     store::SqliteStoreOptions so;
     so.sync_every_commit = o_.sync_every_commit;
     FERRY_ASSIGN_OR_RETURN(store_, store::OpenSqliteMetadataStore(HomePath(home, "ferry.db"), so));
+    FERRY_ASSIGN_OR_RETURN(run_counter_, store::RunCounter::Open(HomePath(home, "ferry.db")));
     FERRY_ASSIGN_OR_RETURN(blobs_, store::OpenFsBlobStore(HomePath(home, "blobs")));
     logs_ = std::make_unique<LogStore>(HomePath(home, "runs"));
     FERRY_ASSIGN_OR_RETURN(Sealer sealer, Sealer::Open(HomePath(home, "seal.key")));
@@ -172,8 +177,31 @@ class Server {
     deps.shutdown = [this] { stop_ = true; };
     deps.studio = studio_.get();
     deps.run_changes = &run_changes_;
+    deps.ingest = &ingest_;
     api_ = std::make_unique<Api>(std::move(deps));
     return Status::Ok();
+  }
+
+  // /metrics and the access log, both fed by the HTTP server's observer.
+  void MakeObservers() {
+    http_metrics_ = std::make_unique<HttpMetrics>(Api::RouteTable());
+    MetricsDeps md;
+    md.store = store_.get();
+    md.runs = run_counter_.get();
+    md.http = http_metrics_.get();
+    md.ingest = &ingest_;
+    md.workspace_token = token_;
+    md.users = users_.get();
+    metrics_ = std::make_unique<MetricsEndpoint>(std::move(md));
+    AccessLogDeps ad;
+    ad.logger =
+        ComponentLogger("access", o_.log, /*message_is_fields=*/o_.log.format == LogFormat::kJson);
+    ad.json = o_.log.format == LogFormat::kJson;
+    ad.workspace_token = token_;
+    ad.run_secret = secret_;
+    ad.users = users_.get();
+    ad.routes = http_metrics_.get();
+    access_log_ = std::make_unique<AccessLog>(std::move(ad));
   }
 
   Status ServeHttp() {
@@ -183,8 +211,19 @@ class Server {
     ho.threads = o_.http_threads;
     ho.workers = o_.http_workers;
     ho.bulk_workers = o_.http_bulk_workers;
-    ho.admit = [this](net::HttpRequest& head) { return api_->Admit(head); };
-    ho.handler = [this](net::HttpRequest& r) { return api_->Handle(r); };
+    // /metrics is the server's, outside the API (where Prometheus looks by default).
+    ho.admit = [this](net::HttpRequest& head) {
+      return head.path == "/metrics" ? metrics_->Admit(head) : api_->Admit(head);
+    };
+    ho.handler = [this](net::HttpRequest& r) -> net::HandlerResult {
+      if (r.path == "/metrics") return metrics_->Serve();
+      return api_->Handle(r);
+    };
+    ho.observe = [this](const net::RequestRecord& r) {
+      http_metrics_->Record(r.request.method, r.request.path, r.status, r.duration,
+                            std::chrono::steady_clock::now());
+      access_log_->Record(r);
+    };
     FERRY_ASSIGN_OR_RETURN(http_, net::HttpServer::Start(ho));
     http_ptr_ = http_.get();
     http_port_ = http_->port();
@@ -242,6 +281,7 @@ class Server {
   UniqueFd lock_;
   std::string token_, secret_;
   std::unique_ptr<store::MetadataStore> store_;
+  std::unique_ptr<store::RunCounter> run_counter_;
   std::unique_ptr<store::BlobStore> blobs_;
   std::unique_ptr<LogStore> logs_;
   std::optional<Sealer> sealer_;
@@ -250,12 +290,16 @@ class Server {
   std::atomic<uint64_t> run_changes_{0};
   std::atomic<bool> stop_{false};
   std::atomic<int> http_port_{0};
+  IngestCounters ingest_;
   std::unique_ptr<scheduler::Scheduler> sched_;
   std::unique_ptr<scheduler::SweepController> sweeps_;
   std::unique_ptr<TargetManager> targets_;
   std::unique_ptr<UserDirectory> users_;
   std::unique_ptr<StudioFiles> studio_;
   std::unique_ptr<Api> api_;
+  std::unique_ptr<HttpMetrics> http_metrics_;
+  std::unique_ptr<MetricsEndpoint> metrics_;
+  std::unique_ptr<AccessLog> access_log_;
   std::unique_ptr<net::HttpServer> http_;
 };
 
