@@ -9,6 +9,7 @@
 
 #include "cli/context.h"
 #include "common/utf8.h"
+#include "common/version.h"
 #include "compute/ssh/ssh_client.h"
 
 namespace ferry::cli {
@@ -69,7 +70,7 @@ int Main(int argc, char** argv) {
   app.add_option("--home", ctx.home, "Workspace home (default: $FERRY_HOME or ~/.ferry)");
   app.add_option("-o,--output", ctx.output, "Output format of read commands")
       ->check(CLI::IsMember({"text", "json"}));
-  app.set_version_flag("--version", "ferry 0.1.0");
+  app.set_version_flag("--version", "ferry " + std::string(Version()));
   for (Register r : kVerbs) r(app, ctx, &exit_code);
   try {
     app.parse(argc, argv);

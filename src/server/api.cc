@@ -15,12 +15,14 @@
 #include <optional>
 
 #include "common/crypto.h"
+#include "common/version.h"
 #include "model/manifest.h"
 #include "net/http.h"
 #include "runconfig/runconfig.h"
 #include "scheduler/sweep_controller.h"
 #include "server/api_json.h"
 #include "server/mlflow_api.h"
+#include "server/openapi.h"
 #include "server/studio.h"
 #include "server/targets.h"
 #include "server/uploads.h"
@@ -376,9 +378,12 @@ struct Api::Impl {
 
   // ---- the server
   HandlerResult Health() {
-    return Json(200,
-                {{"status", "ok"}, {"version", "0.1.0"}, {"pid", static_cast<int>(::getpid())}});
+    return Json(200, {{"status", "ok"},
+                      {"version", std::string(Version())},
+                      {"pid", static_cast<int>(::getpid())}});
   }
+
+  HandlerResult OpenApiDocument() { return OpenApiResponse(); }
 
   HandlerResult Shutdown() {
     if (d.shutdown) d.shutdown();
@@ -1323,6 +1328,7 @@ struct Api::Impl {
     if (Status st = AcceptsData(*r); !st.ok()) return Ended(*r, st);
     auto n = d.store->AppendMetrics(r->rid, points);
     if (!n.ok()) return Error(n.status());
+    if (d.ingest) d.ingest->rest_points += static_cast<uint64_t>(*n);
     Changed(id);
     if (!r->parent_id.empty() && *n > 0) d.scheduler->Wake();  // a sweep's policy judges new reports
     return Json(200, {{"stored", *n}, {"received", points.size()}, {"cancel_requested", r->cancel_requested}});
@@ -1476,6 +1482,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
   // Literal paths before patterns that would also match them (runs/keys before runs/{}).
   static const std::vector<Route> kRoutes = {
       {"GET", "health", Access::kPublic, kNone, L::kInline, &I::Health},
+      {"GET", "openapi.yaml", Access::kPublic, kNone, L::kInline, &I::OpenApiDocument},
       {"POST", "shutdown", Access::kWorkspace, kNone, L::kDefault, &I::Shutdown},
       {"GET", "stream", Access::kRead, kNone, L::kDefault, &I::WorkspaceStream},
       {"GET", "experiments", Access::kRead, kNone, L::kDefault, &I::ListExperiments},
@@ -1530,6 +1537,13 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
       {"POST", "runs/{}/blobs", Access::kAgent, kStreamed, L::kDefault, &I::UploadRunBlobs},
   };
   return kRoutes;
+}
+
+std::vector<RouteInfo> Api::RouteTable() {
+  std::vector<RouteInfo> out;
+  for (const auto& r : Impl::Routes())
+    out.push_back({r.method, r.pattern, r.access == Access::kAgent});
+  return out;
 }
 
 namespace {
