@@ -47,8 +47,9 @@ Result<std::string> BearerToken(const net::HttpRequest& req) {
   std::string auth = req.Header("authorization");
   const std::string prefix = "Bearer ";
   if (auth.rfind(prefix, 0) != 0) {
-    return Status::Unauthenticated("missing 'Authorization: Bearer <token>'; the workspace token is in "
-                                   "the workspace home's 'token' file (MLflow clients: MLFLOW_TRACKING_TOKEN)");
+    return Status::Unauthenticated(
+        "missing 'Authorization: Bearer <token>'; the workspace token is in "
+        "the workspace home's 'token' file (MLflow clients: MLFLOW_TRACKING_TOKEN)");
   }
   return auth.substr(prefix.size());
 }
@@ -73,15 +74,23 @@ namespace {
 
 int HttpStatusFor(StatusCode c) {
   switch (c) {
-    case StatusCode::kInvalidArgument: return 400;
-    case StatusCode::kUnauthenticated: return 401;
-    case StatusCode::kPermissionDenied: return 403;
-    case StatusCode::kNotFound: return 404;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kNotFound:
+      return 404;
     case StatusCode::kAlreadyExists:
-    case StatusCode::kFailedPrecondition: return 409;
-    case StatusCode::kUnavailable: return 503;
-    case StatusCode::kIoError: return 507;
-    default: return 500;
+    case StatusCode::kFailedPrecondition:
+      return 409;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kIoError:
+      return 507;
+    default:
+      return 500;
   }
 }
 
@@ -124,7 +133,8 @@ Result<std::string> StringField(const json& j, const char* name, bool required) 
     if (required) return Status::InvalidArgument(std::string("field '") + name + "' is required");
     return std::string();
   }
-  if (!it->is_string()) return Status::InvalidArgument(std::string("field '") + name + "' must be a string");
+  if (!it->is_string())
+    return Status::InvalidArgument(std::string("field '") + name + "' must be a string");
   return it->get<std::string>();
 }
 
@@ -132,9 +142,11 @@ Result<std::map<std::string, std::string>> StringMapField(const json& j, const c
   std::map<std::string, std::string> out;
   auto it = j.find(name);
   if (it == j.end() || it->is_null()) return out;
-  if (!it->is_object()) return Status::InvalidArgument(std::string("field '") + name + "' must be an object");
+  if (!it->is_object())
+    return Status::InvalidArgument(std::string("field '") + name + "' must be an object");
   for (auto& [k, v] : it->items()) {
-    if (k.empty()) return Status::InvalidArgument(std::string("field '") + name + "' has an empty key");
+    if (k.empty())
+      return Status::InvalidArgument(std::string("field '") + name + "' has an empty key");
     out[k] = v.is_string() ? v.get<std::string>() : v.dump();
   }
   return out;
@@ -188,8 +200,10 @@ json RunToJson(const model::Run& r) {
             {"parent_id", r.parent_id.empty() ? json(nullptr) : json(r.parent_id)}};
   model::RunOptionsToJson(r.options, &j);
   if (r.git.present) {
-    j["git"] = {{"remote_url", r.git.remote_url}, {"branch", r.git.branch},
-                {"commit", r.git.commit}, {"dirty", r.git.dirty}};
+    j["git"] = {{"remote_url", r.git.remote_url},
+                {"branch", r.git.branch},
+                {"commit", r.git.commit},
+                {"dirty", r.git.dirty}};
   } else {
     j["git"] = nullptr;
   }
@@ -199,15 +213,19 @@ json RunToJson(const model::Run& r) {
 json MetricSummariesJson(const std::vector<model::MetricSummary>& sums) {
   json m = json::object();
   for (auto& s : sums) {
-    m[s.key] = {{"last", MetricValue(s.last)}, {"min", MetricValue(s.min)}, {"max", MetricValue(s.max)},
-                {"count", s.count}, {"last_step", s.last_step}};
+    m[s.key] = {{"last", MetricValue(s.last)},
+                {"min", MetricValue(s.min)},
+                {"max", MetricValue(s.max)},
+                {"count", s.count},
+                {"last_step", s.last_step}};
   }
   return m;
 }
 
 json MetricPointJson(const model::MetricPoint& p) {
   json point = {{"step", p.step}, {"value", MetricValue(p.value)}, {"time", p.time}};
-  if (int64_t rank = p.seq >> store::MetadataStore::kRankSeqShift; rank > 0 && p.seq < store::MetadataStore::kClientSeqBase) {
+  if (int64_t rank = p.seq >> store::MetadataStore::kRankSeqShift;
+      rank > 0 && p.seq < store::MetadataStore::kClientSeqBase) {
     point["rank"] = rank;
   }
   return point;
@@ -215,7 +233,9 @@ json MetricPointJson(const model::MetricPoint& p) {
 
 json HistoryJson(const std::vector<model::StatusEvent>& events) {
   json arr = json::array();
-  for (auto& e : events) arr.push_back({{"status", model::RunStatusName(e.status)}, {"time", e.time}, {"reason", e.reason}});
+  for (auto& e : events)
+    arr.push_back(
+        {{"status", model::RunStatusName(e.status)}, {"time", e.time}, {"reason", e.reason}});
   return arr;
 }
 
@@ -223,7 +243,8 @@ json RunDetailJson(const ApiDeps& d, const model::Run& r) {
   json j = RunToJson(r);
   if (r.status == RunStatus::kQueued) j["queue_reason"] = d.scheduler->QueueReason(r.id);
   if (auto params = d.store->Params(r.id); params.ok()) j["params"] = *params;
-  if (auto sums = d.store->MetricSummaries(r.id); sums.ok()) j["metrics"] = MetricSummariesJson(*sums);
+  if (auto sums = d.store->MetricSummaries(r.id); sums.ok())
+    j["metrics"] = MetricSummariesJson(*sums);
   return j;
 }
 
@@ -413,8 +434,8 @@ struct Api::Impl {
 
   // ---- registered environments
   static json EnvironmentJson(const model::RegisteredEnvironment& e, bool with_content) {
-    json j = {{"name", e.name}, {"version", e.version}, {"type", e.type}, {"hash", e.hash},
-              {"description", e.description}, {"created_at", e.created_at}};
+    json j = {{"name", e.name}, {"version", e.version},         {"type", e.type},
+              {"hash", e.hash}, {"description", e.description}, {"created_at", e.created_at}};
     if (with_content) j["content"] = e.content;
     return j;
   }
@@ -482,11 +503,16 @@ struct Api::Impl {
     int running = 0, queued = 0;
     for (auto& r : active) {
       if (r.target != t.name) continue;
-      if (r.status == RunStatus::kQueued) ++queued;
-      else ++running;
+      if (r.status == RunStatus::kQueued)
+        ++queued;
+      else
+        ++running;
     }
-    json j = {{"name", t.name}, {"kind", t.kind}, {"created_at", t.created_at},
-              {"active_runs", running}, {"queued_runs", queued}};
+    json j = {{"name", t.name},
+              {"kind", t.kind},
+              {"created_at", t.created_at},
+              {"active_runs", running},
+              {"queued_runs", queued}};
     if (auto target = d.scheduler->GetTarget(t.name)) {
       std::string not_ready = target->NotReady();
       j["state"] = not_ready.empty() ? "ready" : "unreachable";
@@ -499,8 +525,10 @@ struct Api::Impl {
       if (!not_ready.empty()) j["state_reason"] = not_ready;
       j["max_concurrent_runs"] = target->max_concurrent_runs();
       auto caps = target->capabilities();
-      j["capabilities"] = {{"multi_node", caps.multi_node}, {"gpus", caps.gpus},
-                           {"preemption", caps.preemption}, {"autoscaling", caps.autoscaling},
+      j["capabilities"] = {{"multi_node", caps.multi_node},
+                           {"gpus", caps.gpus},
+                           {"preemption", caps.preemption},
+                           {"autoscaling", caps.autoscaling},
                            {"containers", caps.containers}};
       j["details"] = json::parse(target->Describe(), nullptr, false);
     } else {
@@ -670,8 +698,10 @@ struct Api::Impl {
     auto body = ParseBody(req);
     if (!body.ok()) return Error(body.status());
     auto it = body->find("hashes");
-    if (it == body->end() || !it->is_array()) return Bad("field 'hashes' must be an array of SHA-256 hex strings");
-    if (it->size() > 20000) return Bad("at most 20000 hashes per fetch, got " + std::to_string(it->size()));
+    if (it == body->end() || !it->is_array())
+      return Bad("field 'hashes' must be an array of SHA-256 hex strings");
+    if (it->size() > 20000)
+      return Bad("at most 20000 hashes per fetch, got " + std::to_string(it->size()));
     HttpResponse r;
     r.content_type = "application/octet-stream";
     for (auto& h : *it) {
@@ -688,7 +718,8 @@ struct Api::Impl {
       if (!content.ok()) return Error(content.status().WithContext("blob " + hash));
       r.body += hash + " " + std::to_string(content->size()) + "\n";
       r.body += *content;
-      if (r.body.size() > (256u << 20)) return Bad("the blobs asked for exceed 256 MiB; ask for fewer at a time");
+      if (r.body.size() > (256u << 20))
+        return Bad("the blobs asked for exceed 256 MiB; ask for fewer at a time");
     }
     return r;
   }
@@ -762,8 +793,10 @@ struct Api::Impl {
       return Status::Ok();
     };
     std::string experiment;
-    for (auto [f, r, out] : {std::tuple{"experiment", false, &experiment}, {"target", false, &run.target},
-                             {"script", true, &run.script}, {"python", false, &run.python},
+    for (auto [f, r, out] : {std::tuple{"experiment", false, &experiment},
+                             {"target", false, &run.target},
+                             {"script", true, &run.script},
+                             {"python", false, &run.python},
                              {"snapshot_id", true, &run.snapshot_id}}) {
       Status st = get(f, r, out);
       if (!st.ok()) return st;
@@ -773,9 +806,12 @@ struct Api::Impl {
     if (run.target.empty()) run.target = "local";
     if (run.python.empty()) run.python = "python3";
     if (auto it = j.find("arguments"); it != j.end() && !it->is_null()) {
-      if (!it->is_array()) return Status::InvalidArgument("field 'arguments' must be an array of strings");
+      if (!it->is_array())
+        return Status::InvalidArgument("field 'arguments' must be an array of strings");
       for (auto& a : *it) {
-        if (!a.is_string()) return Status::InvalidArgument("field 'arguments' must contain only strings, found " + a.dump());
+        if (!a.is_string())
+          return Status::InvalidArgument("field 'arguments' must contain only strings, found " +
+                                         a.dump());
         run.arguments.push_back(a.get<std::string>());
       }
     }
@@ -805,7 +841,8 @@ struct Api::Impl {
     if (!st.ok()) return st.WithContext("field 'script'");
     auto target = d.store->GetTarget(run.target);
     if (!target.ok()) return target.status();
-    if (!IsSha256Hex(run.snapshot_id)) return Status::InvalidArgument("field 'snapshot_id' is not a SHA-256 hex digest");
+    if (!IsSha256Hex(run.snapshot_id))
+      return Status::InvalidArgument("field 'snapshot_id' is not a SHA-256 hex digest");
     auto manifest_text = d.blobs->Get(run.snapshot_id);
     if (!manifest_text.ok()) {
       return Status::NotFound("snapshot " + run.snapshot_id + " is not stored; upload it first");
@@ -813,13 +850,17 @@ struct Api::Impl {
     // The stored manifest was validated when it was posted; a binary search over its
     // sorted lines finds the script without parsing 50,000 lines on every submit.
     if (!model::ManifestTextHasPath(*manifest_text, run.script)) {
-      size_t files = static_cast<size_t>(std::count(manifest_text->begin(), manifest_text->end(), '\n'));
-      return Status::InvalidArgument("script '" + run.script + "' is not in the snapshot of the source directory (" +
-                 std::to_string(files) + " files); check the path and ignore files");
+      size_t files =
+          static_cast<size_t>(std::count(manifest_text->begin(), manifest_text->end(), '\n'));
+      return Status::InvalidArgument(
+          "script '" + run.script + "' is not in the snapshot of the source directory (" +
+          std::to_string(files) + " files); check the path and ignore files");
     }
     if (!env.file.empty() && !model::ManifestTextHasPath(*manifest_text, env.file)) {
-      return Status::InvalidArgument("environment file '" + env.file + "' is not in the snapshot of the source directory; "
-                 "check the path (relative to the source directory) and ignore files");
+      return Status::InvalidArgument(
+          "environment file '" + env.file +
+          "' is not in the snapshot of the source directory; "
+          "check the path (relative to the source directory) and ignore files");
     }
     Status allowed = d.targets->CheckSubmit(run.target, user_name);
     if (!allowed.ok()) return allowed;
@@ -835,7 +876,8 @@ struct Api::Impl {
     if (!body.ok()) return Error(body.status());
     auto run = RunFromBody(*body);
     if (!run.ok()) return Error(run.status());
-    auto created = d.store->CreateRun(*run, model::ParamsFromArguments(run->arguments), "hmac", d.clock->Now());
+    auto created = d.store->CreateRun(*run, model::ParamsFromArguments(run->arguments), "hmac",
+                                      d.clock->Now());
     if (!created.ok()) return Error(created.status());
     d.scheduler->Wake();
     return Json(201, RunToJson(*created));
@@ -848,7 +890,8 @@ struct Api::Impl {
     if (!body.ok()) return Error(body.status());
     auto it = body->find("sweep");
     if (it == body->end() || !it->is_object()) {
-      return Bad("field 'sweep' is required: {\"spec\": the hdconfig.yml text, \"spec_file\": its name}");
+      return Bad(
+          "field 'sweep' is required: {\"spec\": the hdconfig.yml text, \"spec_file\": its name}");
     }
     const json& sj = *it;
     auto text = StringField(sj, "spec", true);
@@ -863,7 +906,8 @@ struct Api::Impl {
     if (auto w = sj.find("warm_start"); w != sj.end() && !w->is_null()) {
       if (!w->is_array()) return Bad("field 'sweep.warm_start' must be an array of sweep run ids");
       for (auto& id : *w) {
-        if (!id.is_string()) return Bad("field 'sweep.warm_start' must contain only run ids (strings)");
+        if (!id.is_string())
+          return Bad("field 'sweep.warm_start' must contain only run ids (strings)");
         settings.warm_start.push_back(id.get<std::string>());
       }
     }
@@ -878,7 +922,8 @@ struct Api::Impl {
     if (!args.ok()) return Error(args);
     if (!settings.warm_start.empty()) {
       if (spec->sampling != "bayesian") {
-        return Bad("warm start seeds the Bayesian model; this sweep uses " + spec->sampling + " sampling");
+        return Bad("warm start seeds the Bayesian model; this sweep uses " + spec->sampling +
+                   " sampling");
       }
       auto warm = scheduler::WarmStartObservations(d.store, *spec, settings.warm_start);
       if (!warm.ok()) return Error(warm.status());
@@ -934,8 +979,11 @@ struct Api::Impl {
     double best_value = 0;
     for (auto& t : *trials) {
       ++counts[model::RunStatusName(t.status)];
-      json row = {{"id", t.id}, {"status", model::RunStatusName(t.status)}, {"created_at", t.created_at},
-                  {"started_at", t.started_at}, {"ended_at", t.ended_at}};
+      json row = {{"id", t.id},
+                  {"status", model::RunStatusName(t.status)},
+                  {"created_at", t.created_at},
+                  {"started_at", t.started_at},
+                  {"ended_at", t.ended_at}};
       auto params = d.store->Params(t.id);
       json pj = json::object();
       if (params.ok()) {
@@ -978,7 +1026,9 @@ struct Api::Impl {
                   {"warm_start", settings->warm_start},
                   {"parameters", [&] {
                      json names = json::array();
-                     for (auto& p : spec->space) names.push_back({{"name", p.name}, {"expression", sweep::ExpressionName(p.expression)}});
+                     for (auto& p : spec->space)
+                       names.push_back(
+                           {{"name", p.name}, {"expression", sweep::ExpressionName(p.expression)}});
                      return names;
                    }()}};
     if (!settings->warm_start.empty()) {
@@ -1024,13 +1074,17 @@ struct Api::Impl {
     }
     bool with_params = false, with_metrics = false;
     for (const auto& part : SplitList(req.Query("with"))) {
-      if (part == "params") with_params = true;
-      else if (part == "metrics") with_metrics = true;
-      else return Bad("'with' takes params and/or metrics (comma-separated), got '" + part + "'");
+      if (part == "params")
+        with_params = true;
+      else if (part == "metrics")
+        with_metrics = true;
+      else
+        return Bad("'with' takes params and/or metrics (comma-separated), got '" + part + "'");
     }
     f.sort = req.Query("sort");
     std::string order = req.Query("order", "desc");
-    if (order != "asc" && order != "desc") return Bad("'order' must be asc or desc, got '" + order + "'");
+    if (order != "asc" && order != "desc")
+      return Bad("'order' must be asc or desc, got '" + order + "'");
     f.ascending = order == "asc";
     auto runs = d.store->ListRuns(f);
     if (!runs.ok()) return Error(runs.status());
@@ -1058,7 +1112,8 @@ struct Api::Impl {
   }
 
   // metric.<key>=<op><number>, op one of < <= > >= = (e.g. metric.loss=<0.5).
-  static Result<model::RunFilter::MetricCondition> ParseMetricCondition(const std::string& key, const std::string& v) {
+  static Result<model::RunFilter::MetricCondition> ParseMetricCondition(const std::string& key,
+                                                                        const std::string& v) {
     model::RunFilter::MetricCondition c;
     c.key = key;
     size_t n = 0;
@@ -1073,9 +1128,12 @@ struct Api::Impl {
     char* end = nullptr;
     errno = 0;
     if (n > 0 && !num.empty()) c.value = std::strtod(num.c_str(), &end);
-    if (n == 0 || num.empty() || end != num.c_str() + num.size() || errno != 0 || !std::isfinite(c.value)) {
-      return Status::InvalidArgument("filter 'metric." + key + "' must be <op><number> with op one of < <= > >= =, e.g. metric." +
-                                     key + "=<0.5; got '" + v + "'");
+    if (n == 0 || num.empty() || end != num.c_str() + num.size() || errno != 0 ||
+        !std::isfinite(c.value)) {
+      return Status::InvalidArgument(
+          "filter 'metric." + key +
+          "' must be <op><number> with op one of < <= > >= =, e.g. metric." + key + "=<0.5; got '" +
+          v + "'");
     }
     return c;
   }
@@ -1208,6 +1266,12 @@ struct Api::Impl {
       ex.artifacts = std::move(files).value();
     }
     auto r = d.store->Transition(id, *to, *reason, d.clock->Now(), ex);
+    if (!r.ok() && r.status().code() == StatusCode::kFailedPrecondition) {
+      // A resend whose answer the agent did not get (it retries dropped connections and 5xx):
+      // the run has this status already, so the report was taken; answer as the first time.
+      auto now = d.store->GetRun(id);
+      if (now.ok() && now->status == *to) return Json(200, RunToJson(*now));
+    }
     if (!r.ok()) return Error(r.status());
     Changed(id);
     if (model::IsTerminal(*to)) d.scheduler->Wake();
@@ -1308,9 +1372,12 @@ struct Api::Impl {
         auto v = obj["v"];
         if (v.type() == simdjson::ondemand::json_type::string) {
           std::string_view s = v.get_string();
-          if (s == "nan") p.value = std::nan("");
-          else if (s == "inf") p.value = INFINITY;
-          else if (s == "-inf") p.value = -INFINITY;
+          if (s == "nan")
+            p.value = std::nan("");
+          else if (s == "inf")
+            p.value = INFINITY;
+          else if (s == "-inf")
+            p.value = -INFINITY;
           else
             return Bad("metric '" + p.key + "' has the non-numeric value '" +
                        std::string(s.substr(0, 60)) + "'");
@@ -1322,16 +1389,20 @@ struct Api::Impl {
         points.push_back(std::move(p));
       }
     } catch (const simdjson::simdjson_error& e) {
-      return Bad(std::string("malformed metrics batch: ") + e.what() +
-                 "; expected {\"points\":[{\"q\":seq,\"k\":key,\"v\":value,\"s\":step,\"t\":time}]}");
+      return Bad(
+          std::string("malformed metrics batch: ") + e.what() +
+          "; expected {\"points\":[{\"q\":seq,\"k\":key,\"v\":value,\"s\":step,\"t\":time}]}");
     }
     if (Status st = AcceptsData(*r); !st.ok()) return Ended(*r, st);
     auto n = d.store->AppendMetrics(r->rid, points);
     if (!n.ok()) return Error(n.status());
     if (d.ingest) d.ingest->rest_points += static_cast<uint64_t>(*n);
     Changed(id);
-    if (!r->parent_id.empty() && *n > 0) d.scheduler->Wake();  // a sweep's policy judges new reports
-    return Json(200, {{"stored", *n}, {"received", points.size()}, {"cancel_requested", r->cancel_requested}});
+    if (!r->parent_id.empty() && *n > 0)
+      d.scheduler->Wake();  // a sweep's policy judges new reports
+    return Json(
+        200,
+        {{"stored", *n}, {"received", points.size()}, {"cancel_requested", r->cancel_requested}});
   }
 
   HandlerResult GetMetrics() {
@@ -1375,8 +1446,10 @@ struct Api::Impl {
   }
 
   // [{path, size, hash}...]: valid paths, blobs already stored.
-  Result<std::vector<model::Artifact>> ArtifactsFromJson(const std::string& id, const json& list, const char* field) {
-    if (!list.is_array()) return Status::InvalidArgument(std::string("field '") + field + "' must be an array");
+  Result<std::vector<model::Artifact>> ArtifactsFromJson(const std::string& id, const json& list,
+                                                         const char* field) {
+    if (!list.is_array())
+      return Status::InvalidArgument(std::string("field '") + field + "' must be an array");
     std::vector<model::Artifact> files;
     for (auto& f : list) {
       const std::string where = std::string(field) + "[" + std::to_string(files.size()) + "]";
@@ -1448,14 +1521,19 @@ struct Api::Impl {
       r.content_type = "application/octet-stream";
       r.body = std::move(content).value();
       // A download saves under the file's own name (quotes and controls cannot break out).
-      std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+      std::string name =
+          path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
       std::string safe;
-      for (char c : name) safe.push_back(c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ? '_' : c);
-      r.headers.push_back({"Content-Disposition", "attachment; filename=\"" + safe + "\"; filename*=UTF-8''" + net::UrlEncode(name)});
+      for (char c : name)
+        safe.push_back(c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ? '_' : c);
+      r.headers.push_back(
+          {"Content-Disposition",
+           "attachment; filename=\"" + safe + "\"; filename*=UTF-8''" + net::UrlEncode(name)});
       r.headers.push_back({"X-Content-Type-Options", "nosniff"});
       return r;
     }
-    return Error(Status::NotFound("run '" + id + "' has no artifact '" + path + "'; see 'ferry run show " + id + "'"));
+    return Error(Status::NotFound("run '" + id + "' has no artifact '" + path +
+                                  "'; see 'ferry run show " + id + "'"));
   }
 
   // The SDK's RunConfiguration.load: a run configuration file parsed by the same code as the

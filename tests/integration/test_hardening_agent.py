@@ -324,3 +324,25 @@ def test_the_agents_own_files_are_never_used_through_a_symlink(make_workspace, s
     assert victim.read_text() == "secret-line-1\nsecret-line-2\n"
     for log in (raw_log(ws, run_id), content(ws, run_id, "logs/std_log.txt")):
         assert b"swapped" in log and b"secret-line" not in log, log
+
+
+def test_a_status_resent_after_a_lost_answer_is_taken_once(workspace, src):
+    """The agent resends a status report whose answer it did not get (a dropped connection, a
+    server restart): the server already applied it, so the resend is answered as a success and
+    recorded once, instead of a 409 that made the agent stop a running script."""
+    write(src / "sleep.py", "import time\ntime.sleep(60)\n")
+    run_id, _ = workspace.submit(src, "sleep.py")
+    workspace.wait_status(run_id, ["Running"])
+    agent = {"Authorization": f"Bearer {workspace.agent_token(run_id)}"}
+    before = [h["status"] for h in workspace.history(run_id)]
+    status, body, _ = workspace.api("POST", f"/runs/{run_id}/status", auth=False, headers=agent,
+                                    json={"status": "Running", "reason": "starting sleep.py"})
+    assert status == 200, body
+    assert body["status"] == "Running"
+    assert [h["status"] for h in workspace.history(run_id)] == before
+    # A status the run cannot take is still refused.
+    status, body, _ = workspace.api("POST", f"/runs/{run_id}/status", auth=False, headers=agent,
+                                    json={"status": "Queued", "reason": "x"})
+    assert status == 409, body
+    workspace.cli("run", "cancel", run_id)
+    workspace.wait_status(run_id, ["Canceled"])
