@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "common/crypto.h"
+#include "common/json_fields.h"
 #include "model/manifest.h"
 #include "net/http.h"
 #include "runconfig/runconfig.h"
@@ -113,29 +114,6 @@ Result<json> ParseBody(const HttpRequest& req) {
     // parse errors, and numbers that overflow a double (1e309): the client's to fix.
     return Status::InvalidArgument(std::string("malformed JSON body: ") + e.what());
   }
-}
-
-// Reads an optional string field; InvalidArgument names the field when it has another type.
-Result<std::string> StringField(const json& j, const char* name, bool required) {
-  auto it = j.find(name);
-  if (it == j.end() || it->is_null()) {
-    if (required) return Status::InvalidArgument(std::string("field '") + name + "' is required");
-    return std::string();
-  }
-  if (!it->is_string()) return Status::InvalidArgument(std::string("field '") + name + "' must be a string");
-  return it->get<std::string>();
-}
-
-Result<std::map<std::string, std::string>> StringMapField(const json& j, const char* name) {
-  std::map<std::string, std::string> out;
-  auto it = j.find(name);
-  if (it == j.end() || it->is_null()) return out;
-  if (!it->is_object()) return Status::InvalidArgument(std::string("field '") + name + "' must be an object");
-  for (auto& [k, v] : it->items()) {
-    if (k.empty()) return Status::InvalidArgument(std::string("field '") + name + "' has an empty key");
-    out[k] = v.is_string() ? v.get<std::string>() : v.dump();
-  }
-  return out;
 }
 
 // A JSON value as an error message shows it: compact, at most 80 characters.
