@@ -72,7 +72,7 @@ class Api {
   net::Admission Admit(net::HttpRequest& head);
   net::HandlerResult Handle(net::HttpRequest& req);
 
-  struct Impl;  // the handlers (api.cc)
+  struct Impl;  // one request in its handler (api_internal.h; the handlers, api_*.cc)
 
  private:
   // True when hash is the run's manifest or one of its files (what its agent may read).
