@@ -100,10 +100,9 @@ Result<model::RunFilter> RunFilterFromQuery(const net::HttpRequest& req) {
   return f;
 }
 
-}  // namespace
-
-// The run a submit describes, validated (snapshot stored, script in it, target usable).
-Result<model::Run> Api::Impl::RunFromBody(const json& j) {
+// The fields of a submit's body as a run (not yet checked against the workspace): names,
+// arguments, tags, options, git state. Errors name the field.
+Result<model::Run> RunFieldsFromBody(const json& j) {
   model::Run run;
   auto get = [&](const char* f, bool req, std::string* out) -> Status {
     auto v = StringField(j, f, req);
@@ -121,7 +120,6 @@ Result<model::Run> Api::Impl::RunFromBody(const json& j) {
     if (!st.ok()) return st;
   }
   run.experiment = experiment.empty() ? "default" : experiment;
-  run.submitted_by = user_name;
   if (run.target.empty()) run.target = "local";
   if (run.python.empty()) run.python = "python3";
   if (auto it = j.find("arguments"); it != j.end() && !it->is_null()) {
@@ -140,6 +138,44 @@ Result<model::Run> Api::Impl::RunFromBody(const json& j) {
   auto options = model::RunOptionsFromJson(j);
   if (!options.ok()) return options.status();
   run.options = std::move(options).value();
+  if (auto it = j.find("git"); it != j.end() && it->is_object() && !it->empty()) {
+    run.git.present = true;
+    run.git.remote_url = it->value("remote_url", "");
+    run.git.branch = it->value("branch", "");
+    run.git.commit = it->value("commit", "");
+    run.git.dirty = it->value("dirty", false);
+  }
+  return run;
+}
+
+// The run's script (and environment file) are files of its snapshot, whose manifest is
+// manifest_text.
+Status CheckInSnapshot(const model::Run& run, const std::string& manifest_text) {
+  // The stored manifest was validated when it was posted; a binary search over its
+  // sorted lines finds the script without parsing 50,000 lines on every submit.
+  if (!model::ManifestTextHasPath(manifest_text, run.script)) {
+    size_t files =
+        static_cast<size_t>(std::count(manifest_text.begin(), manifest_text.end(), '\n'));
+    return Status::InvalidArgument(
+        "script '" + run.script + "' is not in the snapshot of the source directory (" +
+        std::to_string(files) + " files); check the path and ignore files");
+  }
+  if (const std::string& env_file = run.options.environment.file;
+      !env_file.empty() && !model::ManifestTextHasPath(manifest_text, env_file)) {
+    return Status::InvalidArgument(
+        "environment file '" + env_file +
+        "' is not in the snapshot of the source directory; "
+        "check the path (relative to the source directory) and ignore files");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// The run a submit describes, validated (snapshot stored, script in it, target usable).
+Result<model::Run> Api::Impl::RunFromBody(const json& j) {
+  FERRY_ASSIGN_OR_RETURN(model::Run run, RunFieldsFromBody(j));
+  run.submitted_by = user_name;
   model::EnvironmentSpec& env = run.options.environment;
   if (!env.name.empty() && env.file.empty() && env.content.empty()) {
     // A registered environment: the run keeps its spec, so later versions don't change it.
@@ -148,13 +184,6 @@ Result<model::Run> Api::Impl::RunFromBody(const json& j) {
     env.type = reg->type;
     env.content = reg->content;
     env.version = reg->version;
-  }
-  if (auto it = j.find("git"); it != j.end() && it->is_object() && !it->empty()) {
-    run.git.present = true;
-    run.git.remote_url = it->value("remote_url", "");
-    run.git.branch = it->value("branch", "");
-    run.git.commit = it->value("commit", "");
-    run.git.dirty = it->value("dirty", false);
   }
   Status st = model::ValidateRelativePath(run.script);
   if (!st.ok()) return st.WithContext("field 'script'");
@@ -166,21 +195,7 @@ Result<model::Run> Api::Impl::RunFromBody(const json& j) {
   if (!manifest_text.ok()) {
     return Status::NotFound("snapshot " + run.snapshot_id + " is not stored; upload it first");
   }
-  // The stored manifest was validated when it was posted; a binary search over its
-  // sorted lines finds the script without parsing 50,000 lines on every submit.
-  if (!model::ManifestTextHasPath(*manifest_text, run.script)) {
-    size_t files =
-        static_cast<size_t>(std::count(manifest_text->begin(), manifest_text->end(), '\n'));
-    return Status::InvalidArgument(
-        "script '" + run.script + "' is not in the snapshot of the source directory (" +
-        std::to_string(files) + " files); check the path and ignore files");
-  }
-  if (!env.file.empty() && !model::ManifestTextHasPath(*manifest_text, env.file)) {
-    return Status::InvalidArgument(
-        "environment file '" + env.file +
-        "' is not in the snapshot of the source directory; "
-        "check the path (relative to the source directory) and ignore files");
-  }
+  FERRY_RETURN_IF_ERROR(CheckInSnapshot(run, *manifest_text));
   Status allowed = d.targets->CheckSubmit(run.target, user_name);
   if (!allowed.ok()) return allowed;
   Status fits = d.scheduler->CheckFits(run);
