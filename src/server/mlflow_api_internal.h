@@ -252,6 +252,9 @@ struct Handler {
   // Runs of the experiments, filtered, sorted and paged. Cheap views first: a run's row and
   // tags, plus its latest metric points and params (batched reads of one row per key) only when
   // the filter or the order names them; JSON is built for the page returned only.
+  // The runs of these experiments (MLflow ids) in the view, read light.
+  Result<std::vector<model::Run>> RunsInView(const std::vector<std::string>& experiment_ids,
+                                             const std::string& view);
   HttpResponse SearchRuns();
 
   // MLflow 3's logged models: Ferry does not record them (logged-models/create is not

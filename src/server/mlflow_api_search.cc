@@ -73,7 +73,10 @@ Result<Handler::Search> Handler::SearchArgs(const char* view_field) {
 // Runs of the experiments, filtered, sorted and paged. Cheap views first: a run's row and
 // tags, plus its latest metric points and params (batched reads of one row per key) only when
 // the filter or the order names them; JSON is built for the page returned only.
-HttpResponse Handler::SearchRuns() {
+namespace {
+
+// runs/search's experiment_ids: a list, or (as some clients send it) one id.
+std::vector<std::string> ExperimentIds(const json& p) {
   std::vector<std::string> ids;
   if (auto it = p.find("experiment_ids"); it != p.end() && !it->is_null()) {
     if (it->is_array()) {
@@ -82,26 +85,43 @@ HttpResponse Handler::SearchRuns() {
       ids.push_back(it->is_string() ? it->get<std::string>() : it->dump());
     }
   }
-  if (ids.empty())
-    return Fail(Status::InvalidArgument("'experiment_ids' must name at least one experiment"));
-  auto args = SearchArgs("run_view_type");
-  if (!args.ok()) return Fail(args.status());
-  const auto& page = args->page;
+  return ids;
+}
+
+}  // namespace
+
+// The runs of these experiments (their MLflow ids) in the view ("ACTIVE_ONLY", ...), read
+// light (without params and metrics).
+Result<std::vector<model::Run>> Handler::RunsInView(const std::vector<std::string>& experiment_ids,
+                                                    const std::string& view) {
   std::vector<model::Run> runs;
-  for (const auto& eid : ids) {
+  for (const auto& eid : experiment_ids) {
     auto e = ExperimentById(eid);
-    if (!e.ok()) return Fail(e.status());
+    if (!e.ok()) return e.status();
     model::RunFilter f;
     f.experiment = e->name;
     f.include_children = true;
     f.light = true;
     f.limit = std::numeric_limits<int>::max();
     auto listed = d.store->ListRuns(f);
-    if (!listed.ok()) return Fail(listed.status());
+    if (!listed.ok()) return listed.status();
     for (auto& r : *listed) {
-      if (InView(args->view, r.lifecycle_stage)) runs.push_back(std::move(r));
+      if (InView(view, r.lifecycle_stage)) runs.push_back(std::move(r));
     }
   }
+  return runs;
+}
+
+HttpResponse Handler::SearchRuns() {
+  const std::vector<std::string> ids = ExperimentIds(p);
+  if (ids.empty())
+    return Fail(Status::InvalidArgument("'experiment_ids' must name at least one experiment"));
+  auto args = SearchArgs("run_view_type");
+  if (!args.ok()) return Fail(args.status());
+  const auto& page = args->page;
+  auto in_view = RunsInView(ids, args->view);
+  if (!in_view.ok()) return Fail(in_view.status());
+  std::vector<model::Run>& runs = *in_view;
   auto names = [&](const char* kind) {
     return std::any_of(args->filter.all.begin(), args->filter.all.end(),
                        [&](auto& c) { return c.kind == kind; }) ||
