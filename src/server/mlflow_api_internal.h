@@ -240,6 +240,8 @@ struct Handler {
 
   HttpResponse DeleteTag();
 
+  // log-batch's metrics, each checked (errors name "metrics[i].field").
+  Result<std::vector<model::MetricPoint>> BatchMetrics();
   HttpResponse LogBatch();
 
   // Dataset inputs (autologging logs the training data's description): kept with the run as

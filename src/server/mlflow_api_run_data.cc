@@ -118,6 +118,49 @@ HttpResponse Handler::DeleteTag() {
   return Reply(200, json::object());
 }
 
+namespace {
+
+// MLflow's limits on one log-batch.
+Status CheckBatchSizes(size_t metrics, size_t params, size_t tags) {
+  if (params > kMaxBatchParams) {
+    return Status::InvalidArgument("a batch may hold at most " + std::to_string(kMaxBatchParams) +
+                                   " params, got " + std::to_string(params));
+  }
+  if (tags > kMaxBatchTags) {
+    return Status::InvalidArgument("a batch may hold at most " + std::to_string(kMaxBatchTags) +
+                                   " tags, got " + std::to_string(tags));
+  }
+  if (metrics + params + tags > kMaxBatchTotal) {
+    return Status::InvalidArgument("a batch may hold at most " + std::to_string(kMaxBatchTotal) +
+                                   " metrics, params and tags together");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// log-batch's metrics, each checked (errors name "metrics[i].field").
+Result<std::vector<model::MetricPoint>> Handler::BatchMetrics() {
+  std::vector<model::MetricPoint> metrics;
+  if (auto it = p.find("metrics"); it != p.end() && !it->is_null()) {
+    if (!it->is_array()) return InvalidValue("metrics", *it, "it must be a list of metrics");
+    if (it->size() > kMaxBatchMetrics) {
+      return Status::InvalidArgument("a batch may hold at most " +
+                                     std::to_string(kMaxBatchMetrics) + " metrics, got " +
+                                     std::to_string(it->size()));
+    }
+    for (size_t i = 0; i < it->size(); ++i) {
+      const json& m = (*it)[i];
+      const std::string at = "metrics[" + std::to_string(i) + "]";
+      if (!m.is_object()) return InvalidValue(at, m, "it must be {key, value, timestamp, step}");
+      auto pt = MetricFrom(m, at + ".");
+      if (!pt.ok()) return pt.status();
+      metrics.push_back(std::move(pt).value());
+    }
+  }
+  return metrics;
+}
+
 HttpResponse Handler::LogBatch() {
   auto id = RunIdParam();
   if (!id.ok()) return Fail(id.status());
@@ -125,39 +168,11 @@ HttpResponse Handler::LogBatch() {
   auto tags = KeyValues(p, "tags", "tag");
   if (!params.ok()) return Fail(params.status());
   if (!tags.ok()) return Fail(tags.status());
-  std::vector<model::MetricPoint> metrics;
-  if (auto it = p.find("metrics"); it != p.end() && !it->is_null()) {
-    if (!it->is_array()) return Fail(InvalidValue("metrics", *it, "it must be a list of metrics"));
-    if (it->size() > kMaxBatchMetrics) {
-      return Fail(Status::InvalidArgument("a batch may hold at most " +
-                                          std::to_string(kMaxBatchMetrics) + " metrics, got " +
-                                          std::to_string(it->size())));
-    }
-    for (size_t i = 0; i < it->size(); ++i) {
-      const json& m = (*it)[i];
-      const std::string at = "metrics[" + std::to_string(i) + "]";
-      if (!m.is_object())
-        return Fail(InvalidValue(at, m, "it must be {key, value, timestamp, step}"));
-      auto pt = MetricFrom(m, at + ".");
-      if (!pt.ok()) return Fail(pt.status());
-      metrics.push_back(std::move(pt).value());
-    }
-  }
-  if (params->size() > kMaxBatchParams) {
-    return Fail(Status::InvalidArgument("a batch may hold at most " +
-                                        std::to_string(kMaxBatchParams) + " params, got " +
-                                        std::to_string(params->size())));
-  }
-  if (tags->size() > kMaxBatchTags) {
-    return Fail(Status::InvalidArgument("a batch may hold at most " +
-                                        std::to_string(kMaxBatchTags) + " tags, got " +
-                                        std::to_string(tags->size())));
-  }
-  if (metrics.size() + params->size() + tags->size() > kMaxBatchTotal) {
-    return Fail(Status::InvalidArgument("a batch may hold at most " +
-                                        std::to_string(kMaxBatchTotal) +
-                                        " metrics, params and tags together"));
-  }
+  auto batch = BatchMetrics();
+  if (!batch.ok()) return Fail(batch.status());
+  std::vector<model::MetricPoint>& metrics = *batch;
+  if (Status sizes = CheckBatchSizes(metrics.size(), params->size(), tags->size()); !sizes.ok())
+    return Fail(sizes);
   if (Status c = CheckParams(*params); !c.ok()) return Fail(c);
   if (Status c = CheckTags(*tags); !c.ok()) return Fail(c);
   if (Status a = ActiveRun(*id); !a.ok()) return Fail(a);
