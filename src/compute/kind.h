@@ -112,11 +112,6 @@ std::string AttachableKindNames();
 // The table as JSON, for `GET /api/v1/compute-kinds` (the SDK and tests read it).
 std::string KindsJson();
 
-// Request fields, as every kind reads them: the error names the field.
-Result<std::string> BodyString(const nlohmann::json& body, const char* key, bool required);
-Result<int> BodyInt(const nlohmann::json& body, const char* key, int fallback);
-Result<int> BodyPort(const nlohmann::json& body, const char* key, int fallback);
-
 // Why a powered target in `state` takes no runs now ("" when running).
 std::string PausedReason(const std::string& name, const std::string& state,
                          const std::string& reason);

@@ -1,5 +1,7 @@
-// Unit tests for the kind table (kind.h): every row is whole, the request field helpers
-// name the field, and each kind's attach refuses a bad request before it touches anything.
+// Unit tests for the kind table (kind.h): every row is whole, and each kind's attach refuses a bad
+// request before it touches anything.
+#include "compute/kind.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -7,7 +9,6 @@
 #include <set>
 
 #include "common/fs.h"
-#include "compute/kind.h"
 
 namespace ferry::compute {
 namespace {
@@ -57,19 +58,6 @@ TEST(Kinds, TableAsJsonHasEveryOption) {
     EXPECT_EQ(j["kinds"][i]["options"].size(), Kinds()[i].options.size());
   }
   EXPECT_EQ(j["kinds"][1]["options"][0]["type"], "string");
-}
-
-TEST(Kinds, BodyHelpersNameTheField) {
-  json b = {{"s", "x"}, {"n", 7}, {"bad", "7"}, {"port", 70000}};
-  EXPECT_EQ(*BodyString(b, "s", true), "x");
-  EXPECT_EQ(*BodyString(b, "missing", false), "");
-  EXPECT_EQ(BodyString(b, "missing", true).status().message(), "field 'missing' is required");
-  EXPECT_EQ(BodyString(b, "n", true).status().message(), "field 'n' must be a string");
-  EXPECT_EQ(*BodyInt(b, "n", 1), 7);
-  EXPECT_EQ(*BodyInt(b, "missing", 3), 3);
-  EXPECT_EQ(BodyInt(b, "bad", 1).status().message(), "field 'bad' must be an integer");
-  EXPECT_EQ(BodyPort(b, "port", 22).status().message(), "field 'port' must be 1-65535");
-  EXPECT_EQ(*BodyPort(b, "missing", 22), 22);
 }
 
 TEST(Kinds, ServerUrlAndBind) {
@@ -123,7 +111,8 @@ TEST_F(KindAttach, SlurmNeedsOneWayInAndANodeReachableServer) {
   EXPECT_EQ(Attach("slurm", {{"local", true}, {"shared_dir", "rel"}}).message(),
             "field 'shared_dir' must be an absolute path that every node sees");
   Status st = Attach("slurm", {{"local", true}, {"shared_dir", "/s"}});
-  EXPECT_NE(st.message().find("the cluster's nodes must reach this server"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("the cluster's nodes must reach this server"), std::string::npos)
+      << st.message();
 }
 
 TEST_F(KindAttach, ClusterValidatesAndAsksTheQuotaFirst) {
@@ -137,7 +126,8 @@ TEST_F(KindAttach, ClusterValidatesAndAsksTheQuotaFirst) {
     EXPECT_EQ(gpus, 0);
     return Status::FailedPrecondition("over quota");
   };
-  EXPECT_EQ(Attach("cluster", {{"max_nodes", 3}, {"cpus", 2}, {"provider", "netns"}}).message(), "over quota");
+  EXPECT_EQ(Attach("cluster", {{"max_nodes", 3}, {"cpus", 2}, {"provider", "netns"}}).message(),
+            "over quota");
   EXPECT_EQ(asked, 1);
   EXPECT_FALSE(PathExists(JoinPath(home_, "clusters")));
 }

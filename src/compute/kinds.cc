@@ -178,34 +178,6 @@ std::string KindsJson() {
   return json{{"kinds", arr}}.dump();
 }
 
-Result<std::string> BodyString(const json& body, const char* key, bool required) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) {
-    if (required) return Status::InvalidArgument("field '" + std::string(key) + "' is required");
-    return std::string();
-  }
-  if (!it->is_string())
-    return Status::InvalidArgument("field '" + std::string(key) + "' must be a string");
-  return it->get<std::string>();
-}
-
-Result<int> BodyInt(const json& body, const char* key, int fallback) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer())
-    return Status::InvalidArgument("field '" + std::string(key) + "' must be an integer");
-  return it->get<int>();
-}
-
-Result<int> BodyPort(const json& body, const char* key, int fallback) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer() || *it < 1 || *it > 65535) {
-    return Status::InvalidArgument("field '" + std::string(key) + "' must be 1-65535");
-  }
-  return it->get<int>();
-}
-
 std::string PausedReason(const std::string& name, const std::string& state,
                          const std::string& reason) {
   if (state == "stopping")

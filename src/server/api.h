@@ -76,7 +76,7 @@ class Api {
   // The route table's methods and patterns (the HTTP metrics' route labels).
   static std::vector<RouteInfo> RouteTable();
 
-  struct Impl;  // the handlers (api.cc)
+  struct Impl;  // one request in its handler (api_internal.h; the handlers, api_*.cc)
 
  private:
   // True when hash is the run's manifest or one of its files (what its agent may read).

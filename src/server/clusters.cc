@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/fs.h"
+#include "common/json_fields.h"
 #include "common/subprocess.h"
 #include "compute/cluster/cluster.h"
 #include "compute/cluster/provider.h"
@@ -30,10 +31,10 @@ Result<json> TargetManager::UpdateCluster(const std::string& name, const json& b
     if (auto f = compute::ClusterConfig::FromJson(*file); f.ok()) old = *f;
   }
   compute::ClusterConfig c = old;
-  FERRY_ASSIGN_OR_RETURN(c.min_nodes, compute::BodyInt(body, "min_nodes", old.min_nodes));
-  FERRY_ASSIGN_OR_RETURN(c.max_nodes, compute::BodyInt(body, "max_nodes", old.max_nodes));
+  FERRY_ASSIGN_OR_RETURN(c.min_nodes, IntField(body, "min_nodes", old.min_nodes));
+  FERRY_ASSIGN_OR_RETURN(c.max_nodes, IntField(body, "max_nodes", old.max_nodes));
   FERRY_ASSIGN_OR_RETURN(c.idle_seconds,
-                         compute::BodyInt(body, "idle_seconds_before_scaledown", old.idle_seconds));
+                         IntField(body, "idle_seconds_before_scaledown", old.idle_seconds));
   FERRY_RETURN_IF_ERROR(compute::ValidateCluster(c));
   FERRY_RETURN_IF_ERROR(
       CheckQuota(name, int64_t{c.max_nodes} * c.cpus, int64_t{c.max_nodes} * c.gpus));

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "common/json_fields.h"
 #include "common/subprocess.h"
 #include "model/run_options.h"
 
@@ -125,8 +126,8 @@ void TargetManager::LoadAll() {
 
 Result<json> TargetManager::Attach(const json& body) {
   std::lock_guard lock(mu_);
-  FERRY_ASSIGN_OR_RETURN(std::string name, compute::BodyString(body, "name", true));
-  FERRY_ASSIGN_OR_RETURN(std::string kind, compute::BodyString(body, "kind", true));
+  FERRY_ASSIGN_OR_RETURN(std::string name, StringField(body, "name", true));
+  FERRY_ASSIGN_OR_RETURN(std::string kind, StringField(body, "kind", true));
   Status valid = model::ValidateEnvironmentName(name);  // same rules: letters, digits, . _ -
   if (!valid.ok())
     return Status::InvalidArgument("compute target name '" + name +

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "common/json_fields.h"
 #include "compute/cluster/cluster.h"
 #include "compute/cluster/provider.h"
 #include "compute/slurm/slurm_target.h"
@@ -48,8 +49,8 @@ SlurmTargetConfig ClusterSlurmConfig(const ClusterConfig& c) {
 
 // Where the command provider's nodes reach the controller and the server.
 Status CommandProviderAddresses(const json& body, const KindHost& host, ClusterConfig* c) {
-  FERRY_ASSIGN_OR_RETURN(c->controller_address, BodyString(body, "controller_address", false));
-  FERRY_ASSIGN_OR_RETURN(c->server_url, BodyString(body, "server_url", false));
+  FERRY_ASSIGN_OR_RETURN(c->controller_address, StringField(body, "controller_address", false));
+  FERRY_ASSIGN_OR_RETURN(c->server_url, StringField(body, "server_url", false));
   const bool unreachable = BindUnreachableForNodes(host.server_bind);
   if (c->controller_address.empty()) {
     if (unreachable) {
@@ -120,18 +121,18 @@ Result<Attached> CreateManagedCluster(const std::string& name, const json& body,
                                       const KindHost& host) {
   ClusterConfig c;
   c.name = name;
-  FERRY_ASSIGN_OR_RETURN(c.min_nodes, BodyInt(body, "min_nodes", 0));
-  FERRY_ASSIGN_OR_RETURN(c.max_nodes, BodyInt(body, "max_nodes", 1));
-  FERRY_ASSIGN_OR_RETURN(c.idle_seconds, BodyInt(body, "idle_seconds_before_scaledown", 300));
-  FERRY_ASSIGN_OR_RETURN(c.cpus, BodyInt(body, "cpus", 1));
-  FERRY_ASSIGN_OR_RETURN(c.memory_mb, BodyInt(body, "memory_mb", 1024));
-  FERRY_ASSIGN_OR_RETURN(c.gpus, BodyInt(body, "gpus", 0));
-  FERRY_ASSIGN_OR_RETURN(c.provider_timeout_s, BodyInt(body, "provider_timeout_s", 300));
-  FERRY_ASSIGN_OR_RETURN(c.priority, BodyString(body, "priority", false));
+  FERRY_ASSIGN_OR_RETURN(c.min_nodes, IntField(body, "min_nodes", 0));
+  FERRY_ASSIGN_OR_RETURN(c.max_nodes, IntField(body, "max_nodes", 1));
+  FERRY_ASSIGN_OR_RETURN(c.idle_seconds, IntField(body, "idle_seconds_before_scaledown", 300));
+  FERRY_ASSIGN_OR_RETURN(c.cpus, IntField(body, "cpus", 1));
+  FERRY_ASSIGN_OR_RETURN(c.memory_mb, IntField(body, "memory_mb", 1024));
+  FERRY_ASSIGN_OR_RETURN(c.gpus, IntField(body, "gpus", 0));
+  FERRY_ASSIGN_OR_RETURN(c.provider_timeout_s, IntField(body, "provider_timeout_s", 300));
+  FERRY_ASSIGN_OR_RETURN(c.priority, StringField(body, "priority", false));
   if (c.priority.empty()) c.priority = "dedicated";
-  FERRY_ASSIGN_OR_RETURN(c.provider, BodyString(body, "provider", false));
-  FERRY_ASSIGN_OR_RETURN(c.start_command, BodyString(body, "start_command", false));
-  FERRY_ASSIGN_OR_RETURN(c.stop_command, BodyString(body, "stop_command", false));
+  FERRY_ASSIGN_OR_RETURN(c.provider, StringField(body, "provider", false));
+  FERRY_ASSIGN_OR_RETURN(c.start_command, StringField(body, "start_command", false));
+  FERRY_ASSIGN_OR_RETURN(c.stop_command, StringField(body, "stop_command", false));
   FERRY_RETURN_IF_ERROR(ValidateCluster(c));
   if (host.check_quota) {
     FERRY_RETURN_IF_ERROR(

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "common/json_fields.h"
 #include "common/seal.h"
 #include "compute/slurm/slurm_target.h"
 #include "compute/ssh/ssh_target.h"
@@ -30,7 +31,7 @@ Result<SlurmTargetDeps> SlurmDeps(const std::string& name, const SlurmTargetConf
 
 // --local or --login USER@HOST (with its port and credentials).
 Status ParseLogin(const json& body, SlurmTargetConfig* c, SshAuth* auth) {
-  FERRY_ASSIGN_OR_RETURN(std::string login, BodyString(body, "login", false));
+  FERRY_ASSIGN_OR_RETURN(std::string login, StringField(body, "login", false));
   auto local = body.find("local");
   if (local != body.end() && !local->is_null() && !local->is_boolean()) {
     return Status::InvalidArgument("field 'local' must be true or false");
@@ -48,7 +49,7 @@ Status ParseLogin(const json& body, SlurmTargetConfig* c, SshAuth* auth) {
   }
   c->login_user = login.substr(0, at);
   c->login_host = login.substr(at + 1);
-  FERRY_ASSIGN_OR_RETURN(c->login_port, BodyPort(body, "port", 22));
+  FERRY_ASSIGN_OR_RETURN(c->login_port, PortField(body, "port", 22));
   FERRY_ASSIGN_OR_RETURN(*auth, ParseSshAuth(body));
   c->key_file = auth->key_file;
   return Status::Ok();
@@ -73,22 +74,22 @@ Result<Attached> AttachSlurmCluster(const std::string& name, const json& body,
   SlurmTargetConfig c;
   SshAuth auth;
   FERRY_RETURN_IF_ERROR(ParseLogin(body, &c, &auth));
-  FERRY_ASSIGN_OR_RETURN(c.partition, BodyString(body, "partition", false));
-  FERRY_ASSIGN_OR_RETURN(c.account, BodyString(body, "account", false));
-  FERRY_ASSIGN_OR_RETURN(c.qos, BodyString(body, "qos", false));
+  FERRY_ASSIGN_OR_RETURN(c.partition, StringField(body, "partition", false));
+  FERRY_ASSIGN_OR_RETURN(c.account, StringField(body, "account", false));
+  FERRY_ASSIGN_OR_RETURN(c.qos, StringField(body, "qos", false));
   FERRY_ASSIGN_OR_RETURN(c.low_priority_partition,
-                         BodyString(body, "low_priority_partition", false));
-  FERRY_ASSIGN_OR_RETURN(c.low_priority_qos, BodyString(body, "low_priority_qos", false));
+                         StringField(body, "low_priority_partition", false));
+  FERRY_ASSIGN_OR_RETURN(c.low_priority_qos, StringField(body, "low_priority_qos", false));
   if (!c.low_priority_partition.empty() && !c.low_priority_qos.empty()) {
     return Status::InvalidArgument(
         "give at most one of a low-priority partition or a low-priority QOS");
   }
-  FERRY_ASSIGN_OR_RETURN(c.shared_dir, BodyString(body, "shared_dir", true));
+  FERRY_ASSIGN_OR_RETURN(c.shared_dir, StringField(body, "shared_dir", true));
   if (c.shared_dir.empty() || c.shared_dir[0] != '/') {
     return Status::InvalidArgument(
         "field 'shared_dir' must be an absolute path that every node sees");
   }
-  FERRY_ASSIGN_OR_RETURN(c.server_url, BodyString(body, "server_url", false));
+  FERRY_ASSIGN_OR_RETURN(c.server_url, StringField(body, "server_url", false));
   if (c.server_url.empty()) {
     if (BindUnreachableForNodes(host.server_bind)) {
       return Status::InvalidArgument(

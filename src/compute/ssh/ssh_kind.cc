@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "common/json_fields.h"
 #include "common/seal.h"
 #include "compute/ssh/ssh_target.h"
 
@@ -31,9 +32,9 @@ SshEndpoint ProbeEndpoint(const KindHost& host, const std::string& name, const s
 
 Result<SshAuth> ParseSshAuth(const json& body) {
   SshAuth a;
-  FERRY_ASSIGN_OR_RETURN(a.key_file, BodyString(body, "key_file", false));
-  FERRY_ASSIGN_OR_RETURN(a.password, BodyString(body, "password", false));
-  FERRY_ASSIGN_OR_RETURN(a.passphrase, BodyString(body, "passphrase", false));
+  FERRY_ASSIGN_OR_RETURN(a.key_file, StringField(body, "key_file", false));
+  FERRY_ASSIGN_OR_RETURN(a.password, StringField(body, "password", false));
+  FERRY_ASSIGN_OR_RETURN(a.passphrase, StringField(body, "passphrase", false));
   if (a.key_file.empty() == a.password.empty()) {
     return Status::InvalidArgument(
         "give exactly one of a key file (--key) or a password (--password-file)");
@@ -57,21 +58,21 @@ Result<SshAuth> ParseSshAuth(const json& body) {
 
 Result<Attached> AttachSshHost(const std::string& name, const json& body, const KindHost& host) {
   SshTargetConfig c;
-  FERRY_ASSIGN_OR_RETURN(c.kind, BodyString(body, "kind", true));
-  FERRY_ASSIGN_OR_RETURN(c.host, BodyString(body, "host", true));
-  FERRY_ASSIGN_OR_RETURN(c.user, BodyString(body, "user", true));
-  FERRY_ASSIGN_OR_RETURN(std::string remote_dir, BodyString(body, "remote_dir", false));
+  FERRY_ASSIGN_OR_RETURN(c.kind, StringField(body, "kind", true));
+  FERRY_ASSIGN_OR_RETURN(c.host, StringField(body, "host", true));
+  FERRY_ASSIGN_OR_RETURN(c.user, StringField(body, "user", true));
+  FERRY_ASSIGN_OR_RETURN(std::string remote_dir, StringField(body, "remote_dir", false));
   if (c.kind == "instance") {
-    FERRY_ASSIGN_OR_RETURN(c.owner, BodyString(body, "owner", false));
-    FERRY_ASSIGN_OR_RETURN(c.stop_command, BodyString(body, "stop_command", false));
-    FERRY_ASSIGN_OR_RETURN(c.start_command, BodyString(body, "start_command", false));
+    FERRY_ASSIGN_OR_RETURN(c.owner, StringField(body, "owner", false));
+    FERRY_ASSIGN_OR_RETURN(c.stop_command, StringField(body, "stop_command", false));
+    FERRY_ASSIGN_OR_RETURN(c.start_command, StringField(body, "start_command", false));
     if (!c.owner.empty() && !(host.user_exists && host.user_exists(c.owner))) {
       return Status::InvalidArgument("owner '" + c.owner +
                                      "' is not a user; create it with 'ferry user add'");
     }
   }
   if (!remote_dir.empty()) c.remote_dir = remote_dir;
-  FERRY_ASSIGN_OR_RETURN(c.port, BodyPort(body, "port", 22));
+  FERRY_ASSIGN_OR_RETURN(c.port, PortField(body, "port", 22));
   if (auto it = body.find("max_concurrent_runs"); it != body.end() && !it->is_null()) {
     if (!it->is_number_integer() || *it < 1 || *it > 1024) {
       return Status::InvalidArgument("field 'max_concurrent_runs' must be 1-1024, got " +

@@ -1,0 +1,138 @@
+// REST handlers of blobs and snapshots: /blobs, /snapshots, and a run's blob fetch and upload.
+#include <nlohmann/json.hpp>
+
+#include "common/crypto.h"
+#include "model/manifest.h"
+#include "server/api_internal.h"
+#include "server/uploads.h"
+
+namespace ferry::server {
+
+using model::RunStatus;
+using net::HandlerResult;
+using net::HttpRequest;
+using net::HttpResponse;
+using nlohmann::json;
+
+HandlerResult Api::Impl::MissingBlobs() {
+  auto body = ParseBody(req);
+  if (!body.ok()) return Error(body.status());
+  auto it = body->find("hashes");
+  if (it == body->end() || !it->is_array())
+    return Bad("field 'hashes' must be an array of SHA-256 hex strings");
+  json missing = json::array();
+  for (auto& h : *it) {
+    if (!h.is_string() || !IsSha256Hex(h.get_ref<const std::string&>())) {
+      return Bad("'hashes' contains " + Shown(h) + ", which is not a lowercase SHA-256 hex digest");
+    }
+    if (!d.blobs->Has(h.get<std::string>())) missing.push_back(h);
+  }
+  return Json(200, {{"missing", missing}});
+}
+
+HandlerResult Api::Impl::GetBlob() {
+  if (!is_user && !api.RunMayReadBlob(agent_run, P(0))) {
+    return Error(
+        Status::PermissionDenied("blob " + P(0) + " is not part of run '" + agent_run + "'"));
+  }
+  auto content = d.blobs->Get(P(0));
+  if (!content.ok()) return Error(content.status());
+  HttpResponse r;
+  r.content_type = "application/octet-stream";
+  r.body = std::move(content).value();
+  return r;
+}
+
+// POST /runs/{id}/blobs/fetch. Many blobs in one answer (a node filling its cache): body
+// {"hashes": [...]} (at most 20,000); answer: records "<hash> <length>\n<bytes>", back to back,
+// in the order asked. A run token may fetch only its own snapshot's blobs; so may a person (a
+// run's files).
+HandlerResult Api::Impl::FetchBlobs() {
+  const std::string run = agent_run.empty() ? P(0) : agent_run;
+  auto body = ParseBody(req);
+  if (!body.ok()) return Error(body.status());
+  auto it = body->find("hashes");
+  if (it == body->end() || !it->is_array())
+    return Bad("field 'hashes' must be an array of SHA-256 hex strings");
+  if (it->size() > 20000)
+    return Bad("at most 20000 hashes per fetch, got " + std::to_string(it->size()));
+  HttpResponse r;
+  r.content_type = "application/octet-stream";
+  for (auto& h : *it) {
+    if (!h.is_string() || !IsSha256Hex(h.get_ref<const std::string&>())) {
+      return Bad("'hashes' contains " + Shown(h) + ", which is not a lowercase SHA-256 hex digest");
+    }
+    const std::string& hash = h.get_ref<const std::string&>();
+    if (!api.RunMayReadBlob(run, hash)) {
+      return Error(Status::PermissionDenied("blob " + hash + " is not part of run '" + run + "'"));
+    }
+    auto content = d.blobs->Get(hash);
+    if (!content.ok()) return Error(content.status().WithContext("blob " + hash));
+    r.body += hash + " " + std::to_string(content->size()) + "\n";
+    r.body += *content;
+    if (r.body.size() > (256u << 20))
+      return Bad("the blobs asked for exceed 256 MiB; ask for fewer at a time");
+  }
+  return r;
+}
+
+// Body: records "<hash> <length>\n<bytes>", back to back, streamed into the blob store
+// as they arrive (uploads.h). All-or-nothing per record; durable before it is acknowledged.
+HandlerResult Api::Impl::UploadBlobs() {
+  if (!ctx.batch) return Error(Status::Internal("the upload was not streamed"));
+  auto stored = ctx.batch->Finish();
+  if (!stored.ok()) return Error(stored.status());
+  return Json(200, {{"stored", *stored}});
+}
+
+// The agent's upload of its artifacts' content (the same batch format).
+HandlerResult Api::Impl::UploadRunBlobs() {
+  auto r = d.store->GetRun(P(0));
+  if (!r.ok()) return Error(r.status());
+  if (Status st = AcceptsData(*r); !st.ok()) return Ended(*r, st);
+  return UploadBlobs();
+}
+
+HandlerResult Api::Impl::GetSnapshot() {
+  auto has = d.store->HasSnapshot(P(0));
+  if (!has.ok()) return Error(has.status());
+  if (!*has) return Error(Status::NotFound("snapshot " + P(0) + " is not stored"));
+  return Json(200, {{"id", P(0)}});
+}
+
+HandlerResult Api::Impl::PostSnapshot() {
+  auto m = model::Manifest::Parse(req.body);
+  if (!m.ok()) return Error(m.status());
+  json missing = json::array();
+  size_t n_missing = 0;
+  for (auto& e : m->entries) {
+    auto size = d.blobs->Size(e.hash);
+    if (!size.ok()) {
+      if (size.status().code() != StatusCode::kNotFound) return Error(size.status());
+      if (++n_missing <= 20) missing.push_back(e.path);
+      continue;
+    }
+    if (*size != e.size) {
+      return Bad("the snapshot manifest says '" + e.path + "' has " + std::to_string(e.size) +
+                 " bytes, but blob " + e.hash + " has " + std::to_string(*size) +
+                 "; rebuild the manifest from the files");
+    }
+  }
+  if (n_missing > 0) {
+    return Error(
+        Status::FailedPrecondition(std::to_string(n_missing) +
+                                   " file(s) of the snapshot have no uploaded content; upload "
+                                   "the missing blobs first"),
+        {{"missing_paths", missing}});
+  }
+  auto id = d.blobs->Put(req.body, "");
+  if (!id.ok()) return Error(id.status());
+  Status st = d.blobs->Sync();
+  if (st.ok())
+    st = d.store->PutSnapshot(*id, static_cast<int64_t>(m->entries.size()),
+                              static_cast<int64_t>(m->TotalBytes()), d.clock->Now());
+  if (!st.ok()) return Error(st);
+  return Json(201, {{"id", *id}, {"files", m->entries.size()}, {"bytes", m->TotalBytes()}});
+}
+
+}  // namespace ferry::server

@@ -1,0 +1,382 @@
+// SqliteMetadataStore, the SQLite MetadataStore (src/store only, never included outside it):
+// the class, whose methods live one file per concern (sqlite_store_<concern>.cc), and its
+// connections: one writer behind mu_, a pool of kReaders readers, each method inside the
+// lease it takes first (Write/WriteData/Read/ReadOne; src/store/README.md).
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "common/fs.h"
+#include "store/metadata_store.h"
+#include "store/sqlite_db.h"
+
+namespace ferry::store {
+
+class SqliteMetadataStore final : public MetadataStore {
+ public:
+  using Run = model::Run;
+  using RunStatus = model::RunStatus;
+
+  SqliteMetadataStore(Db db, std::string path, SqliteStoreOptions options)
+      : db_(std::move(db)), path_(std::move(path)), options_(options) {}
+
+  ~SqliteMetadataStore() override {
+    {
+      std::lock_guard lock(sync_mu_);
+      stopping_ = true;
+    }
+    sync_cv_.notify_all();
+    if (syncer_.joinable()) syncer_.join();
+    SyncData();
+  }
+
+  // Logged data committed without a sync reaches the disk within options_.data_sync_ms: the
+  // WAL file is fdatasync'ed (everything written to it so far) from this thread.
+  Status StartSyncer();
+
+  Status Init();
+
+  Result<model::Experiment> CreateExperiment(const std::string& name, double now,
+                                             const std::string& created_by) override;
+
+  Result<model::Experiment> CreateExperimentWith(const std::string& name,
+                                                 const std::string& artifact_location,
+                                                 const std::map<std::string, std::string>& tags,
+                                                 double now,
+                                                 const std::string& created_by) override;
+
+  Result<model::Experiment> EnsureExperiment(const std::string& name, double now) override;
+
+  Result<std::vector<model::Experiment>> ListExperiments() override;
+
+  Status UpdateExperiment(int64_t id, const std::optional<std::string>& name,
+                          const std::optional<std::string>& lifecycle_stage, double now) override;
+
+  Status SetExperimentTag(int64_t id, const std::string& key, const std::string& value,
+                          double now) override;
+
+  Status DeleteExperimentTag(int64_t id, const std::string& key, double now) override;
+
+  Status SetRunName(const std::string& id, const std::string& name) override;
+
+  Status SetRunLifecycle(const std::string& id, const std::string& stage) override;
+
+  Status SetParams(const std::string& id,
+                   const std::map<std::string, std::string>& params) override;
+
+  Status DeleteTag(const std::string& id, const std::string& key) override;
+
+  Result<int64_t> LogMetrics(const std::string& id,
+                             std::vector<model::MetricPoint> points) override;
+
+  Status EnsureTarget(const model::ComputeTargetRecord& t) override;
+
+  Status CreateTarget(const model::ComputeTargetRecord& t) override;
+
+  Status UpdateTargetConfig(const std::string& name, const std::string& config_json) override;
+
+  Status DeleteTarget(const std::string& name) override;
+
+  Result<model::ComputeTargetRecord> GetTarget(const std::string& name) override;
+
+  Result<std::vector<model::ComputeTargetRecord>> ListTargets() override;
+
+  Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& env,
+                                                           double now, bool* created) override;
+
+  Result<model::RegisteredEnvironment> GetEnvironment(const std::string& name,
+                                                      int64_t version) override;
+
+  Result<std::vector<model::RegisteredEnvironment>> ListEnvironments(
+      const std::string& name) override;
+
+  Result<int64_t> NextMetricSeq(const std::string& id, int rank) override;
+
+  Status CreateUser(const UserRecord& u) override;
+
+  Result<std::vector<UserRecord>> ListUsers() override;
+
+  Status SetUserRole(const std::string& name, const std::string& role) override;
+
+  Status DeleteUser(const std::string& name) override;
+
+  Status PutSnapshot(const std::string& id, int64_t files, int64_t bytes, double now) override;
+
+  Result<bool> HasSnapshot(const std::string& id) override;
+
+  Result<Run> CreateRun(const Run& run, const std::map<std::string, std::string>& params,
+                        const std::string& token_hash, double now) override;
+
+  Result<Run> GetRun(const std::string& id) override;
+
+  Result<Run> GetRunSummary(const std::string& id) override;
+
+  // The FROM/WHERE (and, for a sort, JOIN) of a filtered run list, with its bindings in order.
+  struct RunQuery {
+    std::string from_where, order;
+    std::vector<std::string> binds;
+  };
+  static Result<RunQuery> BuildRunQuery(const model::RunFilter& f);
+
+  Result<std::vector<Run>> ListRuns(const model::RunFilter& f) override;
+
+  Result<int64_t> CountRuns(const model::RunFilter& f) override;
+
+  Result<std::vector<Run>> ListActiveRuns() override;
+
+  Result<Run> Transition(const std::string& id, RunStatus to, const std::string& reason, double now,
+                         const TransitionExtras& extras) override;
+
+  Status SetJobHandle(const std::string& id, const std::string& handle) override;
+
+  Status RequestCancel(const std::string& id, const std::string& reason) override;
+
+  Result<Run> CreateSweep(const Run& run, const SweepRecord& sweep, double now) override;
+
+  Result<SweepRecord> GetSweep(const std::string& id) override;
+
+  Result<std::vector<model::StatusEvent>> History(const std::string& id) override;
+
+  Result<std::string> RunTokenHash(const std::string& id) override;
+
+  Status SetTags(const std::string& id, const std::map<std::string, std::string>& tags) override;
+
+  Result<std::map<std::string, std::string>> Params(const std::string& id) override;
+
+  Result<int64_t> AppendMetrics(int64_t rid, std::span<const model::MetricPoint> points) override;
+
+  Result<std::vector<model::MetricPoint>> GetMetrics(const std::string& id,
+                                                     const std::string& key) override;
+
+  Result<std::vector<model::MetricPoint>> GetMetricsAfter(const std::string& id,
+                                                          const std::string& key, int64_t after_seq,
+                                                          int64_t limit) override;
+
+  Result<RunKeys> ListRunKeys(const std::string& experiment, int recent) override;
+
+  Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id,
+                                                          const std::string& key,
+                                                          int64_t max_points, int64_t* total,
+                                                          int64_t* max_seq) override;
+
+  Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) override;
+
+  Result<std::map<std::string, std::vector<model::MetricPoint>>> LatestMetrics(
+      const std::vector<std::string>& run_ids) override;
+
+  Result<std::map<std::string, std::map<std::string, std::string>>> ParamsOfRuns(
+      const std::vector<std::string>& run_ids) override;
+
+  Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& files) override;
+
+  Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override;
+
+ private:
+  static Status RunNotFound(const std::string& id) {
+    return Status::NotFound("run '" + id + "' does not exist; see 'ferry run list'");
+  }
+
+  Status Commit();
+
+  // A new experiment belongs to created_by (the user whose run made it).
+  Result<model::Experiment> EnsureExperimentLocked(const std::string& name, double now,
+                                                   const std::string& created_by);
+
+  // Runs `sql` (its "%s" the list of run ids) over run_ids in chunks of up to 512 ids, calling
+  // row for every row. The list has a power-of-two length (the first id repeated to fill it),
+  // so the connection's statement cache holds at most ten forms of each query.
+  template <typename Id>
+  Status ForRunsLocked(const std::string& sql, const std::vector<Id>& run_ids,
+                       const std::function<void(const Stmt&)>& row) {
+    constexpr size_t kChunk = 512;
+    const size_t at = sql.find("%s");
+    for (size_t first = 0; first < run_ids.size(); first += kChunk) {
+      const size_t n = std::min(kChunk, run_ids.size() - first);
+      size_t slots = 1;
+      while (slots < n) slots *= 2;
+      std::string marks;
+      for (size_t i = 0; i < slots; ++i) marks += i ? ",?" : "?";
+      FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(sql.substr(0, at) + marks + sql.substr(at + 2)));
+      for (size_t i = 0; i < slots; ++i)
+        st.Bind(static_cast<int>(i + 1), run_ids[first + (i < n ? i : 0)]);
+      for (;;) {
+        FERRY_ASSIGN_OR_RETURN(bool more, st.Step());
+        if (!more) break;
+        row(st);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<int64_t> RidLocked(const std::string& id);
+
+  Status PutKv(const char* sql, int64_t rid, const std::map<std::string, std::string>& kv);
+
+  Result<std::map<std::string, std::string>> ReadKv(const char* sql, int64_t rid);
+
+  Status CreateRunLocked(const Run& run, const std::map<std::string, std::string>& params,
+                         const std::string& token_hash, double now);
+
+  Status AppendHistory(int64_t rid, RunStatus s, double now, const std::string& reason);
+
+  Status TransitionLocked(const std::string& id, RunStatus to, const std::string& reason,
+                          double now, const TransitionExtras& extras);
+
+  Status AddArtifactsLocked(const std::string& id, const std::vector<model::Artifact>& files);
+
+  Status UpdateRun(const char* sql, const std::string& id, const std::string& value,
+                   bool bind_empty = false);
+
+  Result<Run> GetRunLocked(const std::string& id, bool summary = false);
+
+  Result<std::vector<model::RegisteredEnvironment>> ReadEnvironments(const char* sql,
+                                                                     const std::string& name,
+                                                                     int64_t version);
+
+  Result<std::vector<Run>> ReadRuns(Stmt& st, bool light = false);
+
+  // The runs' rows; light: without parsing arguments, git state, options and GPU ids.
+  Result<std::vector<Run>> ReadRunRows(Stmt& st, bool light);
+
+  Result<std::vector<Run>> WithTags(std::vector<Run> out);
+
+  Result<int64_t> KeyId(const std::string& name);
+
+  // Groups consecutive rollup buckets into at most `slices` slices; each gives its lowest and
+  // highest point in sequence order (one NaN point for a slice of NaNs only).
+  Result<std::vector<model::MetricPoint>> SeriesFromRollupsLocked(int64_t rid, int64_t kid,
+                                                                  const std::string& key,
+                                                                  int64_t rows, int64_t slices);
+
+  // A batch's new points in one rollup bucket (pointers into the batch).
+  struct Rollup {
+    int64_t count = 0;
+    const model::MetricPoint *lo = nullptr, *hi = nullptr, *any = nullptr;
+  };
+
+  struct Agg {
+    int64_t count = 0;
+    double min = std::numeric_limits<double>::infinity();
+    double max = -std::numeric_limits<double>::infinity();
+    double last = 0;
+    int64_t last_step = 0, last_seq = -1;
+    const model::MetricPoint* latest = nullptr;  // MLflow's (MlflowLater)
+  };
+
+  Result<int64_t> AppendMetricsLocked(int64_t rid, std::span<const model::MetricPoint> points);
+
+  // ---- connections
+  // A method's connection is chosen by a lease it takes first: Write() holds the writer and
+  // its mutex; Read() borrows a reader inside a read transaction, so all of the method's
+  // queries see one consistent snapshot (WAL: readers run alongside the writer). db() is
+  // the connection of the lease this thread holds.
+  static constexpr int kReaders = 8;
+
+  // The writer commits with synchronous=NORMAL (in the OS's hands at once, synced by the
+  // syncer thread within data_sync_ms) unless every commit must be synced. A lifecycle write
+  // (data false) switches to FULL for its commits: it, and everything before it in the WAL,
+  // is on disk when the call returns.
+  struct WriteLease {
+    WriteLease(SqliteMetadataStore* s, bool data)
+        : store(s),
+          lock(s->mu_),
+          prev(current_),
+          data(data),
+          relaxed(!s->options_.sync_every_commit) {
+      current_ = &s->db_;
+      if (relaxed && !data) (void)s->db_.Exec("PRAGMA synchronous=FULL");
+    }
+    ~WriteLease() {
+      if (relaxed) {
+        if (data)
+          store->unsynced_ = true;
+        else
+          (void)store->db_.Exec("PRAGMA synchronous=NORMAL");
+      }
+      current_ = prev;
+    }
+    WriteLease(const WriteLease&) = delete;
+    WriteLease& operator=(const WriteLease&) = delete;
+    SqliteMetadataStore* store;
+    std::unique_lock<std::mutex> lock;
+    Db* prev;
+    bool data;
+    bool relaxed;
+  };
+
+  // snapshot: in a read transaction (for methods of several statements; one statement is
+  // a snapshot by itself).
+  struct ReadLease {
+    ReadLease(SqliteMetadataStore* s, bool snapshot)
+        : store(s), conn(s->AcquireReader()), prev(current_) {
+      current_ = conn;
+      if (snapshot) in_txn = conn->Exec("BEGIN").ok();
+    }
+    ~ReadLease() {
+      if (in_txn) (void)conn->Exec("COMMIT");
+      current_ = prev;
+      store->ReleaseReader(conn);
+    }
+    ReadLease(const ReadLease&) = delete;
+    ReadLease& operator=(const ReadLease&) = delete;
+    SqliteMetadataStore* store;
+    Db* conn;
+    Db* prev;
+    bool in_txn = false;
+  };
+
+  WriteLease Write() { return WriteLease(this, false); }
+  WriteLease WriteData() { return WriteLease(this, true); }
+
+  void SyncData();
+  ReadLease Read() { return ReadLease(this, true); }
+  ReadLease ReadOne() { return ReadLease(this, false); }  // a method of one statement
+  Db& db() { return *current_; }
+
+  // Opens the readers (after the migrations, so they see the current schema).
+  Status OpenReaders();
+
+  Db* AcquireReader();
+
+  void ReleaseReader(Db* r);
+
+  static inline thread_local Db* current_ = nullptr;  // the connection of this thread's lease
+
+  std::mutex mu_;  // serialises writes (the writer connection and the caches below)
+  Db db_;
+  std::string path_;
+  SqliteStoreOptions options_;
+  UniqueFd wal_fd_;
+  std::atomic<bool> unsynced_{false};  // logged data committed since the last WAL sync
+  std::thread syncer_;
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool stopping_ = false;  // guarded by sync_mu_
+  std::vector<std::unique_ptr<Db>> readers_;
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+  std::vector<Db*> free_readers_;  // guarded by readers_mu_
+  std::unordered_map<std::string, int64_t> key_cache_;
+  std::unordered_map<int64_t, int64_t> client_seq_;  // run rid -> next client metric seq
+  std::optional<Stmt> key_insert_, key_select_, metric_insert_, summary_upsert_, rollup_upsert_;
+};
+
+}  // namespace ferry::store
