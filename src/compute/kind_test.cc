@@ -1,5 +1,5 @@
-// Unit tests for the kind table (kind.h): every row is whole, and each kind's attach refuses a bad
-// request before it touches anything.
+// Unit tests for the kind table (kind.h): every row is whole, and each kind's attach refuses
+// a bad request before it touches anything.
 #include "compute/kind.h"
 
 #include <gtest/gtest.h>
