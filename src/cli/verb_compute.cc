@@ -61,6 +61,20 @@ Result<json> KindRequest(const compute::KindOps& k, const std::string& name,
                          const std::map<std::string, std::string>& text,
                          const std::map<std::string, bool>& flags) {
   using T = compute::KindOption::Type;
+  // Each group of options of which exactly one must be given.
+  std::map<std::string, std::vector<const compute::KindOption*>> groups;
+  for (const auto& o : k.options) {
+    if (*o.one_of) groups[o.one_of].push_back(&o);
+  }
+  for (const auto& [group, opts] : groups) {
+    int given = 0;
+    std::string names;
+    for (const auto* o : opts) {
+      given += o->type == T::kFlag ? flags.at(o->flag) : !text.at(o->flag).empty();
+      names += (names.empty() ? "" : " or ") + std::string(o->flag);
+    }
+    if (given != 1) return Status::InvalidArgument("give exactly one of " + names);
+  }
   json body = {{"name", name}, {"kind", k.name}};
   for (const auto& o : k.options) {
     if (o.type == T::kFlag) {

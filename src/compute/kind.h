@@ -54,6 +54,8 @@ struct KindOption {
   Type type;
   const char* help;
   bool required = false;
+  // Options of one group: exactly one of them must be given (the CLI checks, naming them).
+  const char* one_of = "";
 };
 
 // What attaching (or creating) a target produced.

@@ -48,10 +48,10 @@ std::vector<KindOption> SshHostOptions(bool instance) {
 
 std::vector<KindOption> SlurmOptions() {
   std::vector<KindOption> o = {
-      {"--local", "local", T::kFlag,
-       "The Slurm commands (sbatch, squeue, ...) are on this machine"},
+      {"--local", "local", T::kFlag, "The Slurm commands (sbatch, squeue, ...) are on this machine",
+       false, "where"},
       {"--login", "login", T::kString,
-       "USER@HOST of a login node: the Slurm commands run there over SSH"},
+       "USER@HOST of a login node: the Slurm commands run there over SSH", false, "where"},
       {"--port", "port", T::kInt, "SSH port of the login node (default 22)"},
   };
   AddSshAuthOptions(&o);
@@ -164,7 +164,8 @@ std::string KindsJson() {
                       {"field", o.field},
                       {"type", kTypes[static_cast<int>(o.type)]},
                       {"help", o.help},
-                      {"required", o.required}});
+                      {"required", o.required},
+                      {"one_of", o.one_of}});
     }
     arr.push_back({{"name", k.name},
                    {"verb", k.verb},

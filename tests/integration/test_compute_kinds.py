@@ -48,3 +48,5 @@ def test_unknown_kind_and_bad_option_values_are_named(workspace):
     r = workspace.cli("compute", "attach", "slurm", "s1", "--shared-dir", "/s", "--local", "--login", "u@h",
                       check=False)
     assert r.returncode == 1 and "exactly one of --local or --login" in r.stderr, r.stderr
+    r = workspace.cli("compute", "attach", "slurm", "s1", "--shared-dir", "/s", check=False)
+    assert r.returncode == 1 and "give exactly one of --local or --login" in r.stderr, r.stderr
