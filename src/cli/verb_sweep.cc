@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cli/context.h"
+#include "cli/term.h"
 #include "net/http.h"
 
 namespace ferry::cli {
@@ -63,7 +64,8 @@ void PrintSweep(const json& j) {
   for (auto& n : names) std::printf(" %-14s", n.c_str());
   std::printf(" %-12s %-7s %s\n", metric.c_str(), "REPORTS", "NOTE");
   for (auto& t : j["trials"]) {
-    std::printf("%-30s %-10s", t.value("id", "").c_str(), t.value("status", "").c_str());
+    std::printf("%-30s %s", t.value("id", "").c_str(),
+                StatusText(Stream::kStdout, t.value("status", ""), 10).c_str());
     for (auto& n : names)
       std::printf(" %-14s", ScalarText(t["parameters"].value(n, json())).c_str());
     std::string note = t.value("reason", t.value("error", ""));
@@ -104,9 +106,10 @@ int WaitSweep(Context& ctx, const std::string& sweep_id) {
       seen[id] = status;
       std::string note = t.value("reason", t.value("error", ""));
       if (note.size() > 160) note = note.substr(0, 157) + "...";
-      std::fprintf(stderr, "trial %s %s: %s %s (%s)%s%s\n", id.c_str(), status.c_str(),
-                   metric.c_str(), ScalarText(t["metric"]).c_str(),
-                   ParamsText(t["parameters"]).c_str(), note.empty() ? "" : ": ", note.c_str());
+      std::fprintf(stderr, "trial %s %s: %s %s (%s)%s%s\n", id.c_str(),
+                   StatusText(Stream::kStderr, status).c_str(), metric.c_str(),
+                   ScalarText(t["metric"]).c_str(), ParamsText(t["parameters"]).c_str(),
+                   note.empty() ? "" : ": ", note.c_str());
     }
     std::string status = j->value("status", "");
     if (Terminal(status)) {

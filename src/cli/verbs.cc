@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -70,6 +71,10 @@ int Main(int argc, char** argv) {
   app.add_option("-o,--output", ctx.output, "Output format of read commands")
       ->check(CLI::IsMember({"text", "json"}));
   app.set_version_flag("--version", "ferry 0.1.0");
+  // Read by term.cc with NO_COLOR, as no-color.org asks; set before any verb runs.
+  app.add_flag_callback(
+      "--no-color", [] { ::setenv("NO_COLOR", "1", 1); },
+      "No colour in the output (as NO_COLOR=1 does)");
   for (Register r : kVerbs) r(app, ctx, &exit_code);
   try {
     app.parse(argc, argv);
