@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -20,6 +21,7 @@
 
 #include "cli/context.h"
 #include "cli/follow.h"
+#include "cli/term.h"
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "common/home.h"
@@ -109,9 +111,40 @@ std::unique_ptr<store::BlobStore> OpenLocalBlobStore(const Context& ctx) {
   return bs.ok() ? std::move(bs).value() : nullptr;
 }
 
+// Progress of storing or uploading the missing blobs, counted as they are read.
+class UploadMeter {
+ public:
+  UploadMeter(Progress& progress, const snapshot::SnapshotResult& snap,
+              const std::vector<std::string>& missing)
+      : progress_(progress), files_total_(missing.size()) {
+    if (!progress_.live()) return;
+    std::unordered_map<std::string, uint64_t> size_of;
+    for (auto& e : snap.manifest.entries) size_of.emplace(e.hash, e.size);
+    for (auto& h : missing) bytes_total_ += size_of[h];
+  }
+  // One more file read (thread-safe).
+  void Add(uint64_t bytes) {
+    uint64_t files = files_.fetch_add(1) + 1;
+    uint64_t done = bytes_.fetch_add(bytes) + bytes;
+    progress_.Update([&] {
+      double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      return TransferText("Uploading", files, files_total_, done, bytes_total_, secs);
+    });
+  }
+
+ private:
+  Progress& progress_;
+  const uint64_t files_total_;
+  uint64_t bytes_total_ = 0;
+  std::atomic<uint64_t> files_{0}, bytes_{0};
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
 // Stores the missing blobs on two threads (reading, hashing and compressing are the work).
 Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const PathMap& paths,
-                                                   const std::vector<std::string>& missing) {
+                                                   const std::vector<std::string>& missing,
+                                                   UploadMeter& meter) {
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> bytes{0};
   std::mutex mu;
@@ -132,6 +165,7 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const P
         return;
       }
       bytes += content->size();
+      meter.Add(content->size());
     }
   };
   std::thread helper(work);
@@ -146,7 +180,8 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const P
 // over HTTP.
 Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx,
                                                     const snapshot::SnapshotResult& snap,
-                                                    store::BlobStore* local_store) {
+                                                    store::BlobStore* local_store,
+                                                    Progress& progress) {
   const PathMap paths = snapshot::PathsByHash(snap);
   std::vector<std::string> hashes;
   hashes.reserve(paths.size());
@@ -160,7 +195,8 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx,
     FERRY_ASSIGN_OR_RETURN(json r, ctx.Call("POST", "/api/v1/blobs/missing", ask.dump()));
     for (auto& h : r["missing"]) missing.push_back(h.get<std::string>());
   }
-  if (local_store) return StoreLocally(*local_store, paths, missing);
+  UploadMeter meter(progress, snap, missing);
+  if (local_store) return StoreLocally(*local_store, paths, missing, meter);
 
   // Read batches on this thread while a sender thread uploads the previous one (the
   // server hashes and compresses meanwhile): at most two batches in memory.
@@ -222,6 +258,7 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx,
     batch += *content;
     ++files;
     bytes += content->size();
+    meter.Add(content->size());
     if (batch.size() >= (16u << 20)) {
       enqueue(std::move(batch), first);
       batch.clear();
@@ -398,7 +435,7 @@ struct StoredSnapshot {
 // Walks and hashes the source directory (storing what it reads into the local workspace when
 // it can) and checks the script is not ignored.
 Result<snapshot::SnapshotResult> BuildSourceSnapshot(const Context& ctx, const Submission& s,
-                                                     LocalBlobSink& sink) {
+                                                     LocalBlobSink& sink, Progress& progress) {
   snapshot::SnapshotOptions so;
   so.source_dir = s.source;
   so.stat_cache_path = JoinPath(ctx.home, "cache/stat/" + Sha256Hex(s.source).substr(0, 32));
@@ -409,7 +446,17 @@ Result<snapshot::SnapshotResult> BuildSourceSnapshot(const Context& ctx, const S
   so.on_content = [&](const std::string& hash, std::string_view content) {
     return sink.Put(hash, content);
   };
-  FERRY_ASSIGN_OR_RETURN(snapshot::SnapshotResult snap, snapshot::BuildSnapshot(so));
+  const auto start = std::chrono::steady_clock::now();
+  so.on_hashed = [&](const snapshot::SnapshotOptions::HashProgress& p) {
+    progress.Update([&] {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      return TransferText("Hashing", p.files_done, p.files_total, p.bytes_done, p.bytes_total,
+                          secs);
+    });
+  };
+  auto built = snapshot::BuildSnapshot(so);
+  progress.Clear();
+  FERRY_ASSIGN_OR_RETURN(snapshot::SnapshotResult snap, std::move(built));
   Status synced = sink.Sync();
   if (!synced.ok()) return synced.WithContext("storing the snapshot's files");
   for (auto& w : snap.warnings) std::fprintf(stderr, "ferry: warning: %s\n", w.c_str());
@@ -425,17 +472,21 @@ Result<snapshot::SnapshotResult> BuildSourceSnapshot(const Context& ctx, const S
 
 // Snapshots the source directory and makes sure the server has it: when it does not, the
 // blobs it lacks are stored and the manifest posted.
+// Hashing and uploading show their progress on a terminal (never with JSON output).
 Result<StoredSnapshot> SnapshotSource(Context& ctx, const Submission& s) {
+  Progress progress(!ctx.json_output());
   LocalBlobSink sink(ctx);
   StoredSnapshot out;
-  FERRY_ASSIGN_OR_RETURN(out.snap, BuildSourceSnapshot(ctx, s, sink));
+  FERRY_ASSIGN_OR_RETURN(out.snap, BuildSourceSnapshot(ctx, s, sink, progress));
   FERRY_RETURN_IF_ERROR(ctx.Connect());
   out.up_files = sink.files();
   out.up_bytes = sink.bytes();
   FERRY_ASSIGN_OR_RETURN(net::HttpResponse known,
                          ctx.Raw("GET", "/api/v1/snapshots/" + out.snap.id));
   if (known.status != 200) {
-    FERRY_ASSIGN_OR_RETURN(auto up, UploadMissing(ctx, out.snap, sink.store()));
+    auto uploaded = UploadMissing(ctx, out.snap, sink.store(), progress);
+    progress.Clear();
+    FERRY_ASSIGN_OR_RETURN(auto up, std::move(uploaded));
     out.up_files += up.first;
     out.up_bytes += up.second;
     auto posted = ctx.Call("POST", "/api/v1/snapshots", out.snap.manifest_text, "text/plain");
