@@ -32,7 +32,8 @@ void PrintSweep(const json& j) {
   const json& sw = j["sweep"];
   const std::string metric = sw.value("primary_metric_name", "");
   std::printf("Sweep:       %s\nStatus:      %s\nExperiment:  %s\nTarget:      %s\n",
-              j.value("id", "").c_str(), j.value("status", "").c_str(),
+              j.value("id", "").c_str(),
+              StatusText(Stream::kStdout, j.value("status", "")).c_str(),
               j.value("experiment", "").c_str(), j.value("target", "").c_str());
   std::printf("Sampling:    %s (seed %s), %s\n", sw.value("sampling", "").c_str(),
               ScalarText(sw["seed"]).c_str(), sw.value("policy", "").c_str());
@@ -161,7 +162,7 @@ void RegisterSweep(CLI::App& app, Context& ctx, int* exit_code) {
     }
     if (ctx.json_output()) return PrintJson(b);
     std::printf("Trial:       %s\nStatus:      %s\n%-12s %s\n", b.value("id", "").c_str(),
-                b.value("status", "").c_str(),
+                StatusText(Stream::kStdout, b.value("status", "")).c_str(),
                 ((*j)["sweep"].value("primary_metric_name", "") + ":").c_str(),
                 ScalarText(b["metric"]).c_str());
     std::printf("Parameters:\n");
