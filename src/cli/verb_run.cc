@@ -26,8 +26,9 @@ void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code);
 namespace {
 
 // What a run waiting to start is doing, for the progress line of `logs -f` and `submit --wait`.
-// The phase comes from the run's status; in Preparing, a run with a managed environment whose
-// log has started is building it (its build output is the start of the log).
+// The phase comes from the run's status and what it prepares (working copy, container image,
+// managed environment); a run with a managed environment whose log has started while it is
+// Preparing is building it (the build's output is the start of the log).
 class WaitingLine {
  public:
   WaitingLine(Context& ctx, const std::string& run_id, bool enabled)
@@ -47,9 +48,12 @@ class WaitingLine {
     }
     std::string phase = "queued";
     if (status == "Preparing") {
-      phase = !environment_.empty() && log_started ? "building the " + environment_
-              : !image_.empty()                    ? "preparing the container " + image_
-                                                   : "preparing the working copy";
+      // The agent ships the build's output when it can; until some has come, the phases
+      // still ahead are named together.
+      phase = "preparing the working copy";
+      if (!image_.empty()) phase += ", the container " + image_;
+      if (!environment_.empty()) phase += " and the " + environment_;
+      if (!environment_.empty() && log_started) phase = "building the " + environment_;
     }
     long secs = static_cast<long>(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - since_).count());

@@ -226,6 +226,28 @@ def test_wait_in_a_pipe_prints_no_progress(one_slot, src):
     assert b"\r" not in err and b"queued (" not in err and b"\x1b[" not in err, err
 
 
+def test_wait_shows_the_environment_build_on_a_terminal(make_workspace, src, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+    from wheels import make_wheel
+    from test_environments import JOB, managed, offline_env
+
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "ferrytestpkg", "1.0")
+    ws = make_workspace(env=offline_env(wheels, "pip"))
+    (src / "requirements.txt").write_text("ferrytestpkg==1.0\n")
+    (src / "job.py").write_text(JOB)
+    (src / "m.runconfig").write_text(managed("") + "requirementsFile: requirements.txt\n")
+    rc, out = cli_pty(ws, "run", "submit-script", "-d", src, "-c", src / "m.runconfig", "--wait")
+    assert rc == 0, out
+    assert b"pkg 1.0" in out, out
+    # Drawn while the run is Preparing (below the build's output once some has come), erased
+    # before the script's.
+    assert re.search(rb"\rRun \S+ Preparing: (preparing the working copy and|building) the pip environment "
+                     rb"from requirements\.txt \(\d+ s\)", out), out
+    before = out[:out.index(b"pkg 1.0")]
+    assert before.rfind(b"\r\x1b[K") > before.rfind(b"\rRun "), out
+
+
 # ---- completion
 
 
