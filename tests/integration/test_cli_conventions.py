@@ -248,6 +248,27 @@ def test_wait_shows_the_environment_build_on_a_terminal(make_workspace, src, tmp
     assert before.rfind(b"\r\x1b[K") > before.rfind(b"\rRun "), out
 
 
+def test_cluster_wait_counts_nodes_on_a_terminal(make_workspace):
+    from test_clusters import _force_cleanup, _missing
+
+    why = _missing()
+    if why:
+        pytest.fail(why)
+    ws = make_workspace()
+    try:
+        rc, out = cli_pty(ws, "compute", "create", "cluster", "tty", "--provider", "netns", "--min-nodes", "1",
+                          "--max-nodes", "1", "--node-size", "1,1000", "--wait", timeout=180)
+        assert rc == 0, out
+        assert re.search(rb"\rcluster tty: \d/1 nodes up, \d+ starting \(\d+ s\)", out), out
+        assert b"cluster tty ready: 1 node(s) up" in out, out
+        # Erased before the node lines and the final one, which stay.
+        before = out[:out.index(b"cluster tty ready")]
+        assert before.rfind(b"\r\x1b[K") > before.rfind(b"\rcluster tty:"), out
+    finally:
+        ws.cli("compute", "delete", "tty", "--force", "--yes", check=False)
+        _force_cleanup(ws.home)
+
+
 # ---- completion
 
 
