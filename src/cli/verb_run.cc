@@ -119,9 +119,11 @@ int StreamLogs(Context& ctx, const std::string& run_id, bool follow, int rank) {
       (void)ctx.Reconnect();
       continue;
     }
-    if (!r.ok()) return ReportError(r.status());
+    if (!r.ok() || r->status != 200) {
+      waiting.Clear();  // the error gets a line of its own
+      return ReportError(r.ok() ? net::StatusFromResponse(*r) : r.status());
+    }
     reconnects = 0;
-    if (r->status != 200) return ReportError(net::StatusFromResponse(*r));
     if (!r->body.empty()) {
       waiting.Clear();
       std::fwrite(r->body.data(), 1, r->body.size(), stdout);
