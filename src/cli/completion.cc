@@ -32,7 +32,7 @@ void Collect(const CLI::App* app, const std::string& path, std::vector<Node>* ou
     for (const std::string& l : opt->get_lnames()) names.push_back("--" + l);
     for (const std::string& name : names) {
       n.options.push_back(name);
-      if (opt->get_type_size_max() > 0) n.valued.push_back(name);
+      if (opt->get_expected_max() > 0) n.valued.push_back(name);  // flags expect none
     }
   }
   std::vector<const CLI::App*> subs =

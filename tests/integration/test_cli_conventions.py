@@ -304,6 +304,10 @@ def test_bash_completion_offers_the_command_tree(ferry_bin):
     assert bash_complete(ferry_bin, "ru") == ["run"]
     assert sorted(bash_complete(ferry_bin, "run", "")) == sorted(help_commands(ferry_bin, "run"))
     assert set(bash_complete(ferry_bin, "run", "sub")) == {"submit", "submit-script", "submit-hyperdrive"}
+    # Flags take no value: the word after one is still a command.
+    assert bash_complete(ferry_bin, "--no-color", "ru") == ["run"]
+    assert sorted(bash_complete(ferry_bin, "run", "submit", "--wait", "-")) == sorted(
+        bash_complete(ferry_bin, "run", "submit", "-"))
     # Global options before the verb, with their values, are stepped over.
     assert sorted(bash_complete(ferry_bin, "--home", "/tmp/x", "compute", "attach", "")) == ["slurm", "ssh"]
     assert sorted(bash_complete(ferry_bin, "-o", "json", "compute", "create", "")) == sorted(
