@@ -34,7 +34,7 @@ class WaitingLine {
   WaitingLine(Context& ctx, const std::string& run_id, bool enabled)
       : ctx_(ctx), run_id_(run_id), progress_(enabled) {}
 
-  bool live() const { return progress_.live(); }
+  bool Live() const { return progress_.live(); }
   // Shown while the run is Queued or Preparing; other statuses end it.
   void Show(const std::string& status, bool log_started) {
     if (status != "Queued" && status != "Preparing") {
@@ -102,7 +102,7 @@ int StreamLogs(Context& ctx, const std::string& run_id, bool follow, int rank) {
   bool started = false;       // the run has been seen past Preparing
   bool at_line_start = true;  // the last log byte printed ended a line
   for (;;) {
-    const bool short_poll = waiting.live() && !started;
+    const bool short_poll = waiting.Live() && !started;
     auto r =
         ctx.Raw("GET",
                 path + std::to_string(offset) + (rank > 0 ? "&rank=" + std::to_string(rank) : "") +

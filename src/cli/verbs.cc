@@ -112,7 +112,7 @@ std::string NearestCommand(const std::string& word, const std::vector<std::strin
 std::string CommandPath(const CLI::App* app) {
   std::string path = app->get_name();
   for (const CLI::App* p = app->get_parent(); p; p = p->get_parent())
-    path = p->get_name() + " " + path;
+    path.insert(0, p->get_name() + " ");
   return path;
 }
 
