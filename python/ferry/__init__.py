@@ -18,6 +18,7 @@ Importing this package does no file or network I/O and imports no heavy
 modules (the SDK's modules load on first use).
 """
 
+from ._version import __version__  # noqa: F401  (written in _version.py only)
 from .run import Run, _reset_context  # noqa: F401  (_reset_context: tests)
 
 # The SDK's classes, imported on first use (import ferry stays cheap): name -> module.
@@ -59,4 +60,3 @@ def __getattr__(name: str):
     import importlib
 
     return getattr(importlib.import_module("." + module, __name__), name)
-__version__ = "0.1.0"

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 
+from ._backoff import Backoff
 from ._client import Client, FerryError
 
 TYPE_CHECKING = False
@@ -184,10 +185,9 @@ def wait(c: Client, run_id: str, show_output: bool, raise_on_error: bool, stream
             if not data and headers.get("x-ferry-run-status") in TERMINAL:
                 break
     else:
-        delay = 0.2
+        backoff = Backoff(0.2, 5.0, factor=1.5)
         while run_json(c, run_id)["status"] not in TERMINAL:
-            time.sleep(delay)
-            delay = min(delay * 1.5, 5.0)
+            time.sleep(backoff.next())
     d = details(c, run_id)
     if show_output:
         out.write(f"\nExecution Summary\n=================\nRunId: {run_id}\nStatus: {d['status']}\n")

@@ -118,8 +118,10 @@ def _local_server(home: str, start: bool) -> str:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([ferry_bin, "--home", home, "server", "--port", "0"], stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=log, start_new_session=True)
+    from ._backoff import Backoff
+
     deadline = time.monotonic() + 30
-    delay = 0.01
+    backoff = Backoff(0.01, 0.2)
     while time.monotonic() < deadline:
         url = _read_url(home)
         if url and _healthy(url):
@@ -129,8 +131,7 @@ def _local_server(home: str, start: bool) -> str:
             with open(log_path, "rb") as f:
                 if b"already running" not in f.read()[-4000:]:
                     break
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
+        time.sleep(backoff.next())
     with open(log_path, "rb") as f:
         tail = f.read()[-2000:].decode("utf-8", "replace")
     raise _error(f"the workspace server for {home} did not start; see {log_path}:\n{tail}")

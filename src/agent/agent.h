@@ -11,8 +11,8 @@ namespace ferry::agent {
 
 struct AgentOptions {
   std::string run_id;
-  std::string home;          // workspace home: server.json (URL), blobs/, work/
-  std::string token;         // the run's token (from FERRY_RUN_TOKEN)
+  std::string home;            // workspace home: server.json (URL), blobs/, work/
+  std::string token;           // the run's token (from FERRY_RUN_TOKEN)
   double cancel_grace_s = 10;  // SIGTERM to SIGKILL
   // The home is this node's own (a remote host's), not the workspace's: its blobs/ is a cache
   // filled from the server, and outputs are uploaded over HTTP.
@@ -27,7 +27,14 @@ struct AgentOptions {
 // outlives the SSH session that started it) and prints {"pid","start_time","boot_id"}.
 int LaunchDetachedAgent(const AgentOptions& options, const std::string& executable);
 
+class ServerApi;
+class ScriptRunner;
+
 // Returns the agent's process exit code (0 when the final status was delivered).
 int RunAgent(const AgentOptions& options);
+
+// RunAgent with its seams given (tests: a fake server and a fake script runner). Installs no
+// signal handlers; `server` and `runner` outlive the call.
+int RunAgentWith(const AgentOptions& options, ServerApi* server, ScriptRunner* runner);
 
 }  // namespace ferry::agent

@@ -1,104 +1,155 @@
 // `ferry compute list|show|attach|detach|trust|stop|start` (managed clusters:
 // verb_compute_cluster.cc).
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/context.h"
 #include "common/fs.h"
+#include "compute/kind.h"
 #include "net/http.h"
 
 namespace ferry::cli {
 
 using nlohmann::json;
 
-void AddClusterCommands(CLI::App* compute, CLI::App* create, Context& ctx,
-                        int* exit_code);        // verb_compute_cluster.cc
-void PrintClusterDetails(const json& details);  // verb_compute_cluster.cc
+// verb_compute_cluster.cc: `compute update|delete` of managed clusters, their details, --wait.
+void AddClusterCommands(CLI::App* compute, Context& ctx, int* exit_code);
+void PrintClusterDetails(const json& details);
+int WaitForCluster(Context& ctx, const std::string& name, int min_nodes, double timeout_s);
 
 namespace {
 
-// `compute attach ssh` and `compute create instance`: the same connection options.
 // A secret from a file (--password-file, --passphrase-file): its first line, never empty.
-Result<std::string> ReadSecretFile(const std::string& path, const char* what) {
+Result<std::string> ReadSecretFile(const std::string& path, const std::string& what) {
   if (path.empty()) return std::string();
   FERRY_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  if (text.empty())
-    return Status::InvalidArgument(std::string(what) + " file " + path + " is empty");
+  if (text.empty()) return Status::InvalidArgument(what + " file " + path + " is empty");
   return text;
 }
 
-// --key / --passphrase-file / --password-file into an attach request (exactly one of key or
-// password).
-Status AddSshAuth(json* body, const std::string& key, const std::string& passphrase_file,
-                  const std::string& password_file) {
-  if (key.empty() == password_file.empty()) {
-    return Status::InvalidArgument("give exactly one of --key FILE or --password-file FILE");
+// "4,8192" or "4,8192,1": CPUs, memory (MB), GPUs.
+Status ParseNodeSize(const std::string& flag, const std::string& text, json* body) {
+  std::vector<int> v;
+  std::stringstream ss(text);
+  for (std::string part; std::getline(ss, part, ',');) {
+    char* end = nullptr;
+    long n = std::strtol(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || n < 0 || n > INT32_MAX) {
+      v.clear();
+      break;
+    }
+    v.push_back(static_cast<int>(n));
   }
-  FERRY_ASSIGN_OR_RETURN(std::string password, ReadSecretFile(password_file, "the password"));
-  FERRY_ASSIGN_OR_RETURN(std::string passphrase, ReadSecretFile(passphrase_file, "the passphrase"));
-  if (!key.empty()) (*body)["key_file"] = AbsolutePath(key);
-  if (!password.empty()) (*body)["password"] = password;
-  if (!passphrase.empty()) (*body)["passphrase"] = passphrase;
+  if (v.size() < 2 || v.size() > 3) {
+    return Status::InvalidArgument(flag + " '" + text +
+                                   "': expected CPUS,MEMORY_MB[,GPUS], e.g. 4,8192 or 8,65536,1");
+  }
+  (*body)["cpus"] = v[0];
+  (*body)["memory_mb"] = v[1];
+  (*body)["gpus"] = v.size() == 3 ? v[2] : 0;
   return Status::Ok();
 }
 
-void AddSshTargetCommand(CLI::App* cmd, Context& ctx, int* exit_code, const std::string& kind) {
+// The request of `compute attach|create KIND NAME`: each option into its field.
+Result<json> KindRequest(const compute::KindOps& k, const std::string& name,
+                         const std::map<std::string, std::string>& text,
+                         const std::map<std::string, bool>& flags) {
+  using T = compute::KindOption::Type;
+  json body = {{"name", name}, {"kind", k.name}};
+  for (const auto& o : k.options) {
+    if (o.type == T::kFlag) {
+      if (flags.at(o.flag)) body[o.field] = true;
+      continue;
+    }
+    const std::string& v = text.at(o.flag);
+    if (v.empty()) continue;
+    switch (o.type) {
+      case T::kString:
+        body[o.field] = v;
+        break;
+      case T::kInt:
+        body[o.field] = std::stoi(v);
+        break;  // checked by the option's validator
+      case T::kPath:
+        body[o.field] = AbsolutePath(v);
+        break;
+      case T::kSecretFile: {
+        FERRY_ASSIGN_OR_RETURN(std::string secret,
+                               ReadSecretFile(v, "the " + std::string(o.field)));
+        body[o.field] = secret;
+        break;
+      }
+      case T::kNodeSize:
+        FERRY_RETURN_IF_ERROR(ParseNodeSize(o.flag, v, &body));
+        break;
+      case T::kFlag:
+        break;
+    }
+  }
+  return body;
+}
+
+// `ferry compute attach|create KIND NAME [options]`, built from the kind's row of the kind
+// table (compute/kind.h): a new kind gets its command from its row.
+void AddKindCommand(CLI::App* parent, const compute::KindOps& k, Context& ctx, int* exit_code) {
+  using T = compute::KindOption::Type;
   struct Args {
-    std::string name, host, user, key, passphrase_file, password_file, work_dir, owner,
-        stop_command, start_command;
-    int port = 22, max_jobs = 1;
+    std::string name;
+    std::map<std::string, std::string> text;
+    std::map<std::string, bool> flags;
+    bool wait = false;
   };
   auto a = std::make_shared<Args>();
+  auto* cmd = parent->add_subcommand(k.name, k.help);
   cmd->add_option("name", a->name, "Target name")->required();
-  cmd->add_option("--host", a->host,
-                  "Host name or address (as ssh understands it: ~/.ssh/config applies)")
-      ->required();
-  cmd->add_option("--port", a->port, "SSH port (default 22)");
-  cmd->add_option("--user", a->user, "Remote user")->required();
-  cmd->add_option("--key", a->key, "Private key file (preferred)");
-  cmd->add_option("--passphrase-file", a->passphrase_file, "File holding the key's passphrase");
-  cmd->add_option("--password-file", a->password_file,
-                  "File holding the password (keys are preferred)");
-  cmd->add_option("--max-concurrent-jobs", a->max_jobs, "Runs at once on the host (default 1)");
-  cmd->add_option("--work-dir", a->work_dir,
-                  "Ferry's directory on the host (default ~/.ferry-agent)");
-  if (kind == "instance") {
-    cmd->add_option("--owner", a->owner,
-                    "The user who may submit to it (default: the workspace token's holder)");
-    cmd->add_option("--stop-command", a->stop_command,
-                    "Shell command, run on the server's machine, that stops the machine");
-    cmd->add_option("--start-command", a->start_command,
-                    "Shell command, run on the server's machine, that starts it");
+  for (const auto& o : k.options) {
+    if (o.type == T::kFlag) {
+      cmd->add_flag(o.flag, a->flags[o.flag], o.help);
+      continue;
+    }
+    auto* opt = cmd->add_option(o.flag, a->text[o.flag], o.help);
+    if (o.required) opt->required();
+    if (o.type == T::kInt) {
+      opt->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            char* end = nullptr;
+            errno = 0;
+            long n = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || errno != 0 || n < INT32_MIN || n > INT32_MAX) {
+              return "'" + v + "' is not an integer";
+            }
+            return "";
+          },
+          "INT"));
+    }
   }
-  cmd->callback([&ctx, a, exit_code, kind] {
-    json body = {{"name", a->name}, {"kind", kind},    {"host", a->host},
-                 {"port", a->port}, {"user", a->user}, {"max_concurrent_runs", a->max_jobs}};
-    if (Status st = AddSshAuth(&body, a->key, a->passphrase_file, a->password_file); !st.ok()) {
-      *exit_code = ReportError(st);
+  if (k.provisions) cmd->add_flag("--wait", a->wait, "Follow provisioning until the minimum is up");
+  cmd->callback([&ctx, &k, a, exit_code] {
+    auto body = KindRequest(k, a->name, a->text, a->flags);
+    if (!body.ok()) {
+      *exit_code = ReportError(body.status());
       return;
     }
-    if (!a->work_dir.empty()) body["remote_dir"] = a->work_dir;
-    if (kind == "instance") {
-      body["owner"] = a->owner;
-      body["stop_command"] = a->stop_command;
-      body["start_command"] = a->start_command;
-    }
-    auto r = ctx.Call("POST", "/api/v1/computes", body.dump());
+    auto r = ctx.Call("POST", "/api/v1/computes", body->dump());
     if (!r.ok()) {
       *exit_code = ReportError(r.status());
       return;
     }
     for (auto& w : (*r)["warnings"])
       std::fprintf(stderr, "ferry: warning: %s\n", w.get<std::string>().c_str());
-    if (ctx.json_output()) return PrintJson(*r);
-    const json& f = (*r)["facts"];
-    std::printf(
-        "%s %s: %s@%s:%d, %s %s, %d CPUs, %.1f GiB free, %zu Python interpreter(s), %zu GPU(s)\n",
-        kind == "instance" ? "created instance" : "attached", a->name.c_str(), a->user.c_str(),
-        a->host.c_str(), a->port, f.value("os", "?").c_str(), f.value("arch", "?").c_str(),
-        f.value("cpus", 0), f.value("disk_free_gib", 0.0),
-        f.contains("pythons") ? f["pythons"].size() : 0, f.contains("gpus") ? f["gpus"].size() : 0);
+    if (ctx.json_output() && !a->wait) return PrintJson(*r);
+    std::printf("%s\n", r->value("summary", "").c_str());
+    std::fflush(stdout);
+    if (a->wait) {
+      *exit_code = WaitForCluster(ctx, a->name, body->value("min_nodes", 0),
+                                  body->value("provider_timeout_s", 300) + 60);
+    }
   });
 }
 
@@ -125,92 +176,16 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
           t.contains("max_concurrent_runs") ? t["max_concurrent_runs"].dump().c_str() : "-");
     }
   });
-  auto* attach = compute->add_subcommand("attach", "Attach a remote machine as a compute target");
+  auto* attach =
+      compute->add_subcommand("attach", "Attach a remote machine or cluster as a compute target");
   attach->require_subcommand(1);
-  AddSshTargetCommand(
-      attach->add_subcommand("ssh", "A machine reached with OpenSSH (key or password)"), ctx,
-      exit_code, "ssh");
-  {
-    auto* slurm = attach->add_subcommand("slurm", "A Slurm cluster (runs become sbatch jobs)");
-    struct SlurmArgs {
-      std::string name, partition, account, qos, lp_partition, lp_qos, shared_dir, server_url,
-          login;
-      std::string key, passphrase_file, password_file;
-      int port = 22;
-      bool local = false;
-    };
-    auto a = std::make_shared<SlurmArgs>();
-    slurm->add_option("name", a->name, "Target name")->required();
-    slurm->add_flag("--local", a->local,
-                    "The Slurm commands (sbatch, squeue, ...) are on this machine");
-    slurm->add_option("--login", a->login,
-                      "USER@HOST of a login node: the Slurm commands run there over SSH");
-    slurm->add_option("--port", a->port, "SSH port of the login node (default 22)");
-    slurm->add_option("--key", a->key, "Private key file for the login node (preferred)");
-    slurm->add_option("--passphrase-file", a->passphrase_file, "File holding the key's passphrase");
-    slurm->add_option("--password-file", a->password_file,
-                      "File holding the login node password (keys are preferred)");
-    slurm->add_option("--partition", a->partition,
-                      "Partition for runs (default: the cluster's default)");
-    slurm->add_option("--account", a->account, "Account to charge");
-    slurm->add_option("--qos", a->qos, "QOS for runs");
-    slurm->add_option("--low-priority-partition", a->lp_partition,
-                      "Partition for 'priority: low' runs (preemptible)");
-    slurm->add_option("--low-priority-qos", a->lp_qos,
-                      "QOS for 'priority: low' runs (preemptible)");
-    slurm->add_option("--shared-dir", a->shared_dir, "A directory every node sees at the same path")
-        ->required();
-    slurm->add_option("--server-url", a->server_url,
-                      "How the nodes reach this server (default: its --bind address)");
-    slurm->callback([&ctx, a, exit_code] {
-      if (a->local == !a->login.empty()) {
-        *exit_code = ReportError(
-            Status::InvalidArgument("give exactly one of --local or --login USER@HOST"));
-        return;
-      }
-      json body = {{"name", a->name},
-                   {"kind", "slurm"},
-                   {"local", a->local},
-                   {"partition", a->partition},
-                   {"account", a->account},
-                   {"qos", a->qos},
-                   {"low_priority_partition", a->lp_partition},
-                   {"low_priority_qos", a->lp_qos},
-                   {"shared_dir", a->local ? AbsolutePath(a->shared_dir) : a->shared_dir},
-                   {"server_url", a->server_url}};
-      if (!a->local) {
-        body["login"] = a->login;
-        body["port"] = a->port;
-        if (Status st = AddSshAuth(&body, a->key, a->passphrase_file, a->password_file); !st.ok()) {
-          *exit_code = ReportError(st);
-          return;
-        }
-      }
-      auto r = ctx.Call("POST", "/api/v1/computes", body.dump());
-      if (!r.ok()) {
-        *exit_code = ReportError(r.status());
-        return;
-      }
-      for (auto& w : (*r)["warnings"])
-        std::fprintf(stderr, "ferry: warning: %s\n", w.get<std::string>().c_str());
-      if (ctx.json_output()) return PrintJson(*r);
-      std::string parts;
-      for (auto& [p, v] : (*r)["facts"]["partitions"].items()) {
-        parts += (parts.empty() ? "" : ", ") + p + " (" + std::to_string(v["nodes"].get<int>()) +
-                 " nodes)";
-      }
-      std::printf("attached %s: Slurm %s, partitions %s\n", a->name.c_str(),
-                  (*r)["facts"].value("SLURM_VERSION", "?").c_str(), parts.c_str());
-    });
-  }
   auto* create = compute->add_subcommand("create", "Create a compute target");
   create->require_subcommand(1);
-  AddSshTargetCommand(
-      create->add_subcommand("instance",
-                             "A single-owner machine over SSH, with a job queue and "
-                             "stop/start commands"),
-      ctx, exit_code, "instance");
-  AddClusterCommands(compute, create, ctx, exit_code);
+  for (const auto& k : compute::Kinds()) {
+    if (!k.attach) continue;
+    AddKindCommand(std::string_view(k.verb) == "create" ? create : attach, k, ctx, exit_code);
+  }
+  AddClusterCommands(compute, ctx, exit_code);
   for (const char* verb : {"stop", "start"}) {
     auto* cmd = compute->add_subcommand(
         verb, std::string(verb) == "stop"
@@ -284,7 +259,8 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
       std::printf("Max runs:    %d\n", t["max_concurrent_runs"].get<int>());
     std::printf("Active runs: %d\nQueued runs: %d\n", t.value("active_runs", 0),
                 t.value("queued_runs", 0));
-    if (t.value("kind", "") == "cluster" && t.contains("details") && t["details"].is_object()) {
+    const compute::KindOps* kind = compute::FindKind(t.value("kind", ""));
+    if (kind && kind->provisions && t.contains("details") && t["details"].is_object()) {
       PrintClusterDetails(t["details"]);
     } else if (t.contains("details")) {
       std::printf("Details:     %s\n", t["details"].dump().c_str());

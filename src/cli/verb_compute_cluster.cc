@@ -1,4 +1,5 @@
-// Managed clusters: `ferry compute create cluster`, `compute update`, `compute delete`.
+// Managed clusters' extras: `ferry compute update|delete`, their details in `compute show`,
+// and `compute create cluster --wait` (the create command itself comes from the kind table).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -15,31 +16,6 @@
 namespace ferry::cli {
 
 using nlohmann::json;
-
-namespace {
-
-// "4,8192" or "4,8192,1": CPUs, memory (MB), GPUs.
-Status ParseNodeSize(const std::string& text, json* body) {
-  std::vector<int> v;
-  std::stringstream ss(text);
-  for (std::string part; std::getline(ss, part, ',');) {
-    char* end = nullptr;
-    long n = std::strtol(part.c_str(), &end, 10);
-    if (part.empty() || *end != '\0' || n < 0) {
-      return Status::InvalidArgument("--node-size '" + text +
-                                     "': expected CPUS,MEMORY_MB[,GPUS], e.g. 4,8192 or 8,65536,1");
-    }
-    v.push_back(static_cast<int>(n));
-  }
-  if (v.size() < 2 || v.size() > 3) {
-    return Status::InvalidArgument("--node-size '" + text +
-                                   "': expected CPUS,MEMORY_MB[,GPUS], e.g. 4,8192 or 8,65536,1");
-  }
-  (*body)["cpus"] = v[0];
-  (*body)["memory_mb"] = v[1];
-  (*body)["gpus"] = v.size() == 3 ? v[2] : 0;
-  return Status::Ok();
-}
 
 // Prints node events as they change until the minimum is up (or a node fails), for --wait;
 // on a terminal a progress line below them counts the nodes up and the time waited.
@@ -96,8 +72,6 @@ int WaitForCluster(Context& ctx, const std::string& name, int min_nodes, double 
   }
 }
 
-}  // namespace
-
 void PrintClusterDetails(const json& d) {
   const json& size = d["node_size"];
   std::printf("Provider:    %s, %s priority\n", d.value("provider", "").c_str(),
@@ -126,69 +100,7 @@ void PrintClusterDetails(const json& d) {
   }
 }
 
-void AddClusterCommands(CLI::App* compute, CLI::App* create, Context& ctx, int* exit_code) {
-  struct Args {
-    std::string name, node_size = "1,1024", priority = "dedicated", provider, start_command,
-                      stop_command;
-    std::string controller_address, server_url;
-    int min_nodes = 0, max_nodes = 1, idle = 300, provider_timeout = 300;
-    bool wait = false;
-  };
-  auto a = std::make_shared<Args>();
-  auto* cc =
-      create->add_subcommand("cluster",
-                             "A managed Slurm cluster that grows to --max-nodes when runs queue "
-                             "and shrinks to --min-nodes when idle");
-  cc->add_option("name", a->name, "Cluster name")->required();
-  cc->add_option("--min-nodes", a->min_nodes, "Nodes always up (default 0)");
-  cc->add_option("--max-nodes", a->max_nodes, "Nodes at most (default 1)");
-  cc->add_option("--idle-seconds-before-scaledown", a->idle,
-                 "Idle seconds before a node is stopped (default 300)");
-  cc->add_option("--node-size", a->node_size,
-                 "CPUS,MEMORY_MB[,GPUS] of every node (default 1,1024)");
-  cc->add_option("--priority", a->priority,
-                 "dedicated | low (low: every run preemptible, requeued)");
-  cc->add_option("--provider", a->provider, "What starts nodes: netns (this machine) | command")
-      ->required();
-  cc->add_option("--start-command", a->start_command,
-                 "command provider: starts node {node}; prints its address last");
-  cc->add_option("--stop-command", a->stop_command, "command provider: stops node {node}");
-  cc->add_option("--provider-timeout", a->provider_timeout,
-                 "Seconds a node may take to start (default 300)");
-  cc->add_option("--controller-address", a->controller_address,
-                 "command provider: this machine's address for the nodes");
-  cc->add_option("--server-url", a->server_url,
-                 "command provider: how the nodes reach this server");
-  cc->add_flag("--wait", a->wait, "Follow provisioning until the minimum is up");
-  cc->callback([&ctx, a, exit_code] {
-    json body = {{"name", a->name},
-                 {"kind", "cluster"},
-                 {"min_nodes", a->min_nodes},
-                 {"max_nodes", a->max_nodes},
-                 {"idle_seconds_before_scaledown", a->idle},
-                 {"priority", a->priority},
-                 {"provider", a->provider},
-                 {"start_command", a->start_command},
-                 {"stop_command", a->stop_command},
-                 {"provider_timeout_s", a->provider_timeout},
-                 {"controller_address", a->controller_address},
-                 {"server_url", a->server_url}};
-    if (Status st = ParseNodeSize(a->node_size, &body); !st.ok()) {
-      *exit_code = ReportError(st);
-      return;
-    }
-    auto r = ctx.Call("POST", "/api/v1/computes", body.dump());
-    if (!r.ok()) {
-      *exit_code = ReportError(r.status());
-      return;
-    }
-    if (ctx.json_output() && !a->wait) return PrintJson(*r);
-    std::printf("created cluster %s: %d-%d nodes of %s, %s provider\n", a->name.c_str(),
-                a->min_nodes, a->max_nodes, a->node_size.c_str(), a->provider.c_str());
-    std::fflush(stdout);
-    if (a->wait) *exit_code = WaitForCluster(ctx, a->name, a->min_nodes, a->provider_timeout + 60);
-  });
-
+void AddClusterCommands(CLI::App* compute, Context& ctx, int* exit_code) {
   struct UpdateArgs {
     std::string name;
     std::optional<int> min_nodes, max_nodes, idle;

@@ -15,6 +15,7 @@
 #include "common/fork_server.h"
 #include "common/fs.h"
 #include "common/home.h"
+#include "common/log.h"
 #include "common/subprocess.h"
 #include "server/server.h"
 
@@ -35,9 +36,21 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code) {
       "--sync-every-commit", opts->sync_every_commit,
       "fsync every logged metric, parameter and tag before answering (default: within 1 s; "
       "run lifecycle changes are always synced at once)");
-  server->callback([&ctx, opts, exit_code, server] {
+  auto log = std::make_shared<LogOptions>();
+  server->add_option("--log-level", log->level,
+                     "debug, info, warn or error (default: $FERRY_LOG_LEVEL, else info)");
+  server->add_option(
+      "--log-format", log->format,
+      "text, or json: one JSON object per line (default: $FERRY_LOG_FORMAT, else text)");
+  server->callback([&ctx, opts, log, exit_code, server] {
     if (server->get_subcommands().empty()) {
       opts->home = ctx.home;
+      auto settings = ResolveLogSettings(*log);
+      if (!settings.ok()) {
+        *exit_code = ReportUsageError(settings.status());
+        return;
+      }
+      opts->log = *settings;
       Status st = server::RunServer(*opts);
       *exit_code = st.ok() ? kExitOk : ReportError(st);
     }

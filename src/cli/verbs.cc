@@ -14,6 +14,7 @@
 #include "cli/context.h"
 #include "cli/term.h"
 #include "common/utf8.h"
+#include "common/version.h"
 #include "compute/ssh/ssh_client.h"
 
 namespace ferry::cli {
@@ -171,7 +172,7 @@ int Main(int argc, char** argv) {
   app.add_option("--home", ctx.home, "Workspace home (default: $FERRY_HOME or ~/.ferry)");
   app.add_option("-o,--output", ctx.output, "Output format of read commands")
       ->check(CLI::IsMember({"text", "json"}));
-  app.set_version_flag("--version", "ferry 0.1.0");
+  app.set_version_flag("--version", "ferry " + std::string(Version()));
   // Read by term.cc with NO_COLOR, as no-color.org asks; set before any verb runs.
   app.add_flag_callback(
       "--no-color", [] { ::setenv("NO_COLOR", "1", 1); },

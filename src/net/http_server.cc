@@ -102,6 +102,7 @@ class WorkerPool {
 constexpr auto kLingerTime = std::chrono::seconds(5);
 // Pieces of a streamed body handed to its sink.
 constexpr size_t kSinkPiece = 256 << 10;
+using Clock = std::chrono::steady_clock;
 
 class ServerImpl final : public HttpServer {
  public:
@@ -265,8 +266,12 @@ class ServerImpl final : public HttpServer {
   // Answers a refused request and closes. When its body may still be on the way, the
   // rest is read and dropped for a bounded time first, so the client gets the answer.
   awaitable<void> Refuse(beast::tcp_stream& stream, beast::flat_buffer& buffer, HttpResponse r,
-                         unsigned version, bool body_pending) {
+                         unsigned version, bool body_pending, const HttpRequest& req,
+                         Clock::time_point started) {
+    const int status = r.status;
+    const uint64_t bytes = r.body.size();
     co_await Write(stream, r, version, false);
+    Observed(req, status, bytes, started);
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (!body_pending) co_return;
@@ -325,6 +330,7 @@ class ServerImpl final : public HttpServer {
         }
         break;
       }
+      const auto started = Clock::now();
       const auto& h = head.get();
       const bool keep_alive = h.keep_alive();
       const unsigned version = h.version();
@@ -346,7 +352,7 @@ class ServerImpl final : public HttpServer {
         adm.reject = TooLarge(adm.max_body_bytes);
       }
       if (adm.reject) {
-        co_await Refuse(stream, buffer, std::move(*adm.reject), version, has_body);
+        co_await Refuse(stream, buffer, std::move(*adm.reject), version, has_body, hreq, started);
         co_return;
       }
       if (has_body && beast::iequals(h[http::field::expect], "100-continue")) {
@@ -359,7 +365,8 @@ class ServerImpl final : public HttpServer {
         auto result = co_await ReadIntoSink(stream, buffer, head, adm);
         if (result == SinkRead::kBroken) break;
         if (result == SinkRead::kTooLarge) {
-          co_await Refuse(stream, buffer, TooLarge(adm.max_body_bytes), version, true);
+          co_await Refuse(stream, buffer, TooLarge(adm.max_body_bytes), version, true, hreq,
+                          started);
           co_return;
         }
         read_whole_body = result == SinkRead::kDone;
@@ -368,7 +375,8 @@ class ServerImpl final : public HttpServer {
         full.body_limit(adm.max_body_bytes);
         co_await http::async_read(stream, buffer, full, asio::redirect_error(use_awaitable, ec));
         if (ec == http::error::body_limit) {
-          co_await Refuse(stream, buffer, TooLarge(adm.max_body_bytes), version, true);
+          co_await Refuse(stream, buffer, TooLarge(adm.max_body_bytes), version, true, hreq,
+                          started);
           co_return;
         }
         if (ec) break;
@@ -378,6 +386,7 @@ class ServerImpl final : public HttpServer {
       // leaves as soon as it is ready instead of first being handed back to this I/O thread.
       Outcome outcome = co_await Handle(hreq, stream, adm.lane, version, keep_alive && read_whole_body);
       if (outcome.written) {
+        if (outcome.write_ok) Observed(hreq, outcome.status, outcome.bytes, started);
         if (!outcome.write_ok || !keep_alive) break;
         continue;
       }
@@ -396,14 +405,18 @@ class ServerImpl final : public HttpServer {
         resp = ErrorResponse(500, std::string("internal error: ") + e.what());
       }
       if (streamed) {
-        co_await ServeStream(*streamed, stream, version, adm.lane);
+        const uint64_t sent = co_await ServeStream(*streamed, stream, version, adm.lane);
+        Observed(hreq, 200, sent, started);
         break;
       }
       if (!read_whole_body) {  // the rest of the body is still coming: answer, drain, close
-        co_await Refuse(stream, buffer, std::move(resp), version, true);
+        co_await Refuse(stream, buffer, std::move(resp), version, true, hreq, started);
         co_return;
       }
+      const int status = resp.status;
+      const uint64_t bytes = resp.body.size();
       bool ok = co_await Write(stream, resp, version, keep_alive);
+      if (ok) Observed(hreq, status, bytes, started);
       if (!ok || !keep_alive) break;
     }
     beast::error_code ec;
@@ -414,7 +427,18 @@ class ServerImpl final : public HttpServer {
     std::optional<HandlerResult> pending;  // not answered yet (a long poll, a stream, a refusal)
     bool written = false;
     bool write_ok = false;
+    int status = 0;      // written: the response's
+    uint64_t bytes = 0;  // written: its body's size
   };
+
+  void Observed(const HttpRequest& req, int status, uint64_t bytes, Clock::time_point started) {
+    if (!options_.observe) return;
+    try {
+      options_.observe(RequestRecord{req, status, bytes, Clock::now() - started});
+    } catch (const std::exception&) {
+      // An observer's failure (e.g. a log write) never takes a connection down.
+    }
+  }
 
   // Runs the handler on the lane's pool; when it answers with a plain response and `write`,
   // writes it from there. Exceptions become a 500.
@@ -426,17 +450,19 @@ class ServerImpl final : public HttpServer {
         return ErrorResponse(500, std::string("internal error: ") + e.what());
       }
     };
-    if (lane == Lane::kInline) co_return Outcome{run(), false, false};
+    if (lane == Lane::kInline) co_return Outcome{run(), false, false, 0, 0};
     asio::io_context& pool = (lane == Lane::kBulk ? bulk_ : workers_).context();
     co_return co_await asio::co_spawn(
         pool,
         [&]() -> awaitable<Outcome> {
           HandlerResult hr = run();
           if (auto* r = std::get_if<HttpResponse>(&hr); r && write) {
+            const int status = r->status;
+            const uint64_t bytes = r->body.size();
             const bool ok = co_await Write(stream, *r, version, true);
-            co_return Outcome{std::nullopt, true, ok};
+            co_return Outcome{std::nullopt, true, ok, status, bytes};
           }
-          co_return Outcome{std::move(hr), false, false};
+          co_return Outcome{std::move(hr), false, false, 0, 0};
         },
         use_awaitable);
   }
@@ -497,9 +523,10 @@ class ServerImpl final : public HttpServer {
   }
 
   // Chunked transfer of an event stream; returns when it is done, the client is gone or the
-  // server stops. poll() runs on the request's lane, like a long poll's.
-  awaitable<void> ServeStream(EventStream es, beast::tcp_stream& stream, unsigned version,
-                              Lane lane) {
+  // server stops, with the bytes of events sent. poll() runs on the request's lane, like a
+  // long poll's.
+  awaitable<uint64_t> ServeStream(EventStream es, beast::tcp_stream& stream, unsigned version,
+                                  Lane lane) {
     http::response<http::empty_body> res{http::status::ok, version};
     res.set(http::field::server, "ferry");
     res.set(http::field::content_type, "text/event-stream; charset=utf-8");
@@ -511,10 +538,12 @@ class ServerImpl final : public HttpServer {
     beast::error_code ec;
     stream.expires_after(std::chrono::minutes(1));
     co_await http::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
-    if (ec) co_return;
+    if (ec) co_return 0;
+    uint64_t total = 0;
     auto timer = std::make_shared<asio::steady_timer>(stream.get_executor());
     Waiter w{timer};
     auto send = [&](std::string text) -> awaitable<bool> {
+      total += text.size();
       beast::error_code wec;
       stream.expires_after(std::chrono::minutes(1));
       co_await asio::async_write(stream, http::make_chunk(asio::buffer(text)), asio::redirect_error(use_awaitable, wec));
@@ -555,6 +584,7 @@ class ServerImpl final : public HttpServer {
       stream.expires_after(std::chrono::seconds(10));
       co_await asio::async_write(stream, http::make_chunk_last(), asio::redirect_error(use_awaitable, ec));
     }
+    co_return total;
   }
 
   awaitable<bool> Write(beast::tcp_stream& stream, HttpResponse& r, unsigned version, bool keep_alive) {

@@ -11,7 +11,8 @@
 //
 // Every request goes through admission once its headers are in and before its body is
 // read: a request is refused (401, 403, 404, 413...) without its body ever being buffered.
-// A request with more than one Authorization header is answered 400.
+// A request with more than one Authorization header is answered 400. Every answered request
+// is reported to the observer (Options::observe), if any, with its status, size and time.
 #pragma once
 
 #include <chrono>
@@ -79,6 +80,17 @@ struct Admission {
 // Runs on an I/O thread with the request's head (no body); may set req.context.
 using Admit = std::function<Admission(HttpRequest& head)>;
 
+// One answered request, for an observer (metrics, the access log). Valid during the call only.
+struct RequestRecord {
+  const HttpRequest& request;  // the head as admission left it (context set); the body may be gone
+  int status = 0;
+  uint64_t bytes = 0;  // the response body's bytes (an event stream: every chunk's)
+  std::chrono::nanoseconds duration{0};  // from the head read to the response written
+};
+// Called once for every request that got an answer (not for connections that broke before),
+// on the thread that answered it: must be thread-safe, cheap, and must not throw.
+using Observe = std::function<void(const RequestRecord&)>;
+
 struct HttpServerOptions {
   std::string bind_address = "127.0.0.1";
   int port = 0;                    // 0: the OS picks one; see HttpServer::port()
@@ -88,6 +100,7 @@ struct HttpServerOptions {
   Admit admit;                     // empty: every request admitted with max_body_bytes
   uint64_t max_body_bytes = 1 << 20;
   Handler handler;
+  Observe observe;  // optional
 };
 
 class HttpServer {

@@ -354,3 +354,74 @@ TEST(Http, ClientRejectsBadUrls) {
 
 }  // namespace
 }  // namespace ferry::net
+
+namespace ferry::net {
+namespace {
+
+// The observer sees every answered request once, refused ones included, with its status,
+// body size and the head as admission left it.
+TEST(Http, ObserverSeesEveryAnsweredRequest) {
+  struct Seen {
+    std::string method, path, query;
+    int status;
+    uint64_t bytes;
+    bool timed;
+  };
+  std::mutex mu;
+  std::vector<Seen> seen;
+  HttpServerOptions o;
+  o.admit = [](HttpRequest& head) {
+    Admission a;
+    if (head.path == "/no") {
+      HttpResponse r;
+      r.status = 403;
+      r.body = "nope";
+      a.reject = r;
+    }
+    a.lane = head.path == "/inline" ? Lane::kInline : Lane::kDefault;
+    return a;
+  };
+  o.handler = [](HttpRequest& r) -> HandlerResult {
+    HttpResponse resp;
+    resp.status = r.path == "/missing" ? 404 : 200;
+    resp.body = std::string(10, 'x');
+    return resp;
+  };
+  o.observe = [&](const RequestRecord& r) {
+    std::lock_guard lock(mu);
+    seen.push_back({r.request.method, r.request.path, r.request.Query("q"), r.status, r.bytes,
+                    r.duration.count() > 0});
+  };
+  auto srv = HttpServer::Start(o);
+  ASSERT_TRUE(srv.ok()) << srv.status().ToString();
+  auto c = HttpClient::Create("http://127.0.0.1:" + std::to_string((*srv)->port()), "");
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Request("GET", "/a?q=1").ok());
+  ASSERT_TRUE((*c)->Request("POST", "/missing", "body").ok());
+  ASSERT_TRUE((*c)->Request("GET", "/inline").ok());
+  ASSERT_TRUE((*c)->Request("GET", "/no").ok());
+  // The refused request's observation may land just after its answer reached the client.
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (seen.size() >= 4) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::lock_guard lock(mu);
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].method, "GET");
+  EXPECT_EQ(seen[0].path, "/a");
+  EXPECT_EQ(seen[0].query, "1");
+  EXPECT_EQ(seen[0].status, 200);
+  EXPECT_EQ(seen[0].bytes, 10u);
+  EXPECT_EQ(seen[1].status, 404);
+  EXPECT_EQ(seen[1].method, "POST");
+  EXPECT_EQ(seen[2].path, "/inline");
+  EXPECT_EQ(seen[3].status, 403);
+  EXPECT_EQ(seen[3].bytes, 4u);
+  for (const auto& s : seen) EXPECT_TRUE(s.timed) << s.path;
+}
+
+}  // namespace
+}  // namespace ferry::net

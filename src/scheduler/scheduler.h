@@ -8,9 +8,11 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -62,16 +64,42 @@ class Scheduler {
   Status Cancel(const std::string& run_id, const std::string& reason);
 
  private:
+  using TargetMap = std::map<std::string, std::shared_ptr<compute::ComputeTarget>>;
+  struct Cycle;  // one cycle's slots, devices and runs per target (scheduler.cc)
+
   void Loop();
   void Changed(const std::string& run_id);
+  TargetMap Targets() const;
+
+  // The steps of RunOnce, in order; each runs on the scheduler's thread.
+  Cycle Classify(std::vector<model::Run>& active, bool startup);
+  void ReconcileJobs(const TargetMap& targets, Cycle& cycle);
+  void ReconcileJob(compute::ComputeTarget& target, const model::Run& run, compute::JobState state,
+                    Cycle& cycle);
+  void JobGone(const compute::ComputeTarget& target, const model::Run& run, Cycle& cycle);
+  void ForgetEndedCancels(const std::vector<model::Run>& active);
+  void LaunchQueued(const TargetMap& targets, Cycle& cycle);
+  std::string WhyWaiting(const compute::ComputeTarget& target, const model::Run& run,
+                         const std::string& not_ready, Cycle& cycle) const;
+  std::optional<std::vector<int>> PickGpus(const compute::ComputeTarget& target,
+                                           const model::Run& run, Cycle& cycle);
+  void Launch(compute::ComputeTarget& target, const model::Run& run, const std::vector<int>& gpus,
+              Cycle& cycle);
+  // Ends a run's hold on its target: stores `to`; when the store takes it, the run's slot and
+  // `gpus` are free for the rest of the cycle and on_change is told. Returns whether it was
+  // stored (it is not when the run changed meanwhile, e.g. its agent reported an end).
+  bool TransitionAndRelease(Cycle& cycle, const model::Run& run, const std::vector<int>& gpus,
+                            model::RunStatus to, const std::string& reason,
+                            const store::TransitionExtras& extras = {});
+  void SendCancel(compute::ComputeTarget& target, const std::string& run_id,
+                  const std::string& handle);
 
   store::MetadataStore* store_;
   const Clock* clock_;
   SchedulerOptions options_;
-  std::map<std::string, std::shared_ptr<compute::ComputeTarget>> Targets() const;
 
   mutable std::mutex targets_mu_;
-  std::map<std::string, std::shared_ptr<compute::ComputeTarget>> targets_;
+  TargetMap targets_;
   std::map<std::string, std::string> queue_reasons_;  // guarded by targets_mu_
   std::set<std::string> cancel_sent_;
   bool first_cycle_ = true;

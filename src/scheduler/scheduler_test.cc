@@ -869,6 +869,49 @@ TEST_F(SchedulerTest, LostAgentFreesItsGpus) {
   EXPECT_EQ(Get("b").gpu_ids, (std::vector<int>{0}));
 }
 
+TEST_F(SchedulerTest, GoneJobWithACancelRequestIsCanceledAndFreesItsSlotAndGpus) {
+  // A job that a cluster dropped before its agent ran, after the user asked to cancel it.
+  target_.set_max(1);
+  target_.gpu_ids = {0};
+  Submit("a", "fake", 1);
+  Submit("b", "fake", 1);
+  sched_->RunOnce();
+  ASSERT_EQ(StatusOf("a"), RunStatus::kPreparing);
+  ASSERT_TRUE(sched_->Cancel("a", "user asked").ok());
+  target_.gone.insert("h-a");
+  changes_.clear();
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("a"), RunStatus::kCanceled);
+  EXPECT_EQ(LastReason("a"), "user asked");  // the request's reason, kept by the store
+  EXPECT_TRUE(target_.canceled.empty());            // nothing left to stop
+  EXPECT_EQ(StatusOf("b"), RunStatus::kPreparing);  // the slot and GPU 0, in the same cycle
+  EXPECT_EQ(Get("b").gpu_ids, (std::vector<int>{0}));
+  EXPECT_EQ(changes_, (V{"a", "b"}));
+}
+
+TEST_F(SchedulerTest, AGpuRunTheTargetCanNoLongerHoldFailsWithoutBlockingOthers) {
+  Submit("g", "fake", 1);  // stored directly: the target has no GPU (e.g. restarted without)
+  Submit("c");
+  sched_->RunOnce();
+  model::Run g = Get("g");
+  EXPECT_EQ(g.status, RunStatus::kFailed);
+  EXPECT_EQ(LastReason("g"), "cannot be placed");
+  EXPECT_NE(g.error.find("asks for 1 GPU(s)"), std::string::npos) << g.error;
+  EXPECT_EQ(target_.launched, (V{"c"}));
+}
+
+TEST_F(SchedulerTest, ALaunchTheTargetCouldNotTakeGivesItsGpusBack) {
+  target_.gpu_ids = {0};
+  Submit("a", "fake", 1);
+  Submit("b", "fake", 1);
+  target_.fail_launch["a"] = Status::Unavailable("cannot reach u@h:22");
+  sched_->RunOnce();
+  EXPECT_EQ(StatusOf("a"), RunStatus::kQueued);
+  EXPECT_EQ(Get("b").gpu_ids, (std::vector<int>{0}));
+  EXPECT_EQ(StatusOf("b"), RunStatus::kPreparing);
+  EXPECT_EQ(sched_->QueueReason("a"), "cannot reach u@h:22");
+}
+
 TEST_F(SchedulerTest, CheckFitsNamesWhatTheTargetLacks) {
   target_.gpu_ids = {0};
   model::Run r;
@@ -885,7 +928,6 @@ TEST_F(SchedulerTest, CheckFitsNamesWhatTheTargetLacks) {
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("no container engine"), std::string::npos) << st.message();
 }
-
 
 // ---- sweeps: the controller runs before each cycle; trials are runs on the fake target.
 

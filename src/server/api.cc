@@ -15,12 +15,14 @@
 #include <optional>
 
 #include "common/crypto.h"
+#include "common/version.h"
 #include "model/manifest.h"
 #include "net/http.h"
 #include "runconfig/runconfig.h"
 #include "scheduler/sweep_controller.h"
 #include "server/api_json.h"
 #include "server/mlflow_api.h"
+#include "server/openapi.h"
 #include "server/studio.h"
 #include "server/targets.h"
 #include "server/uploads.h"
@@ -376,9 +378,12 @@ struct Api::Impl {
 
   // ---- the server
   HandlerResult Health() {
-    return Json(200,
-                {{"status", "ok"}, {"version", "0.1.0"}, {"pid", static_cast<int>(::getpid())}});
+    return Json(200, {{"status", "ok"},
+                      {"version", std::string(Version())},
+                      {"pid", static_cast<int>(::getpid())}});
   }
+
+  HandlerResult OpenApiDocument() { return OpenApiResponse(); }
 
   HandlerResult Shutdown() {
     if (d.shutdown) d.shutdown();
@@ -485,7 +490,7 @@ struct Api::Impl {
     if (auto target = d.scheduler->GetTarget(t.name)) {
       std::string not_ready = target->NotReady();
       j["state"] = not_ready.empty() ? "ready" : "unreachable";
-      if (t.kind == "instance") {
+      if (const compute::KindOps* ops = compute::FindKind(t.kind); ops && ops->powered) {
         json cfg = json::parse(t.config_json, nullptr, false);
         std::string st = cfg.is_object() ? cfg.value("state", "running") : "running";
         if (st != "running") j["state"] = st;
@@ -528,6 +533,9 @@ struct Api::Impl {
     j["runs"] = runs;
     return Json(200, j);
   }
+
+  // The kind table (compute/kind.h): names, CLI options, SDK classes.
+  HandlerResult ComputeKinds() { return Json(200, json::parse(compute::KindsJson())); }
 
   HandlerResult AttachCompute() {
     auto body = ParseBody(req);
@@ -1320,6 +1328,7 @@ struct Api::Impl {
     if (Status st = AcceptsData(*r); !st.ok()) return Ended(*r, st);
     auto n = d.store->AppendMetrics(r->rid, points);
     if (!n.ok()) return Error(n.status());
+    if (d.ingest) d.ingest->rest_points += static_cast<uint64_t>(*n);
     Changed(id);
     if (!r->parent_id.empty() && *n > 0) d.scheduler->Wake();  // a sweep's policy judges new reports
     return Json(200, {{"stored", *n}, {"received", points.size()}, {"cancel_requested", r->cancel_requested}});
@@ -1473,12 +1482,14 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
   // Literal paths before patterns that would also match them (runs/keys before runs/{}).
   static const std::vector<Route> kRoutes = {
       {"GET", "health", Access::kPublic, kNone, L::kInline, &I::Health},
+      {"GET", "openapi.yaml", Access::kPublic, kNone, L::kInline, &I::OpenApiDocument},
       {"POST", "shutdown", Access::kWorkspace, kNone, L::kDefault, &I::Shutdown},
       {"GET", "stream", Access::kRead, kNone, L::kDefault, &I::WorkspaceStream},
       {"GET", "experiments", Access::kRead, kNone, L::kDefault, &I::ListExperiments},
       {"POST", "experiments", Access::kContribute, kSmall, L::kDefault, &I::CreateExperiment},
       {"GET", "computes", Access::kRead, kNone, L::kDefault, &I::ListComputes},
       {"POST", "computes", Access::kAdmin, kSmall, L::kDefault, &I::AttachCompute},
+      {"GET", "compute-kinds", Access::kRead, kNone, L::kDefault, &I::ComputeKinds},
       {"GET", "computes/{}", Access::kRead, kNone, L::kDefault, &I::GetCompute},
       {"PATCH", "computes/{}", Access::kAdmin, kSmall, L::kDefault, &I::UpdateCompute},
       {"DELETE", "computes/{}", Access::kAdmin, kNone, L::kDefault, &I::DetachCompute},
@@ -1526,6 +1537,13 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
       {"POST", "runs/{}/blobs", Access::kAgent, kStreamed, L::kDefault, &I::UploadRunBlobs},
   };
   return kRoutes;
+}
+
+std::vector<RouteInfo> Api::RouteTable() {
+  std::vector<RouteInfo> out;
+  for (const auto& r : Impl::Routes())
+    out.push_back({r.method, r.pattern, r.access == Access::kAgent});
+  return out;
 }
 
 namespace {

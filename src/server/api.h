@@ -19,6 +19,7 @@
 #include "scheduler/scheduler.h"
 #include "server/auth.h"
 #include "server/log_store.h"
+#include "server/metrics.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
 
@@ -39,6 +40,7 @@ struct ApiDeps {
   std::function<void()> shutdown;
   const class StudioFiles* studio = nullptr;          // the web UI at "/" (may be null)
   const std::atomic<uint64_t>* run_changes = nullptr;  // counts run changes (workspace stream)
+  IngestCounters* ingest = nullptr;  // metric points stored, for /metrics (may be null)
 };
 
 // The token that authorises the agent of run_id (and only that run).
@@ -71,6 +73,8 @@ class Api {
   // Decides from the head alone; sets req.context for Handle().
   net::Admission Admit(net::HttpRequest& head);
   net::HandlerResult Handle(net::HttpRequest& req);
+  // The route table's methods and patterns (the HTTP metrics' route labels).
+  static std::vector<RouteInfo> RouteTable();
 
   struct Impl;  // the handlers (api.cc)
 

@@ -808,6 +808,7 @@ struct Handler {
     if (Status a = ActiveRun(*id); !a.ok()) return Fail(a);
     auto n = d.store->LogMetrics(*id, {*pt});
     if (!n.ok()) return Fail(n.status());
+    if (d.ingest) d.ingest->mlflow_points += static_cast<uint64_t>(*n);
     Changed(*id);
     return Reply(200, json::object());
   }
@@ -897,6 +898,7 @@ struct Handler {
     if (!metrics.empty()) {
       auto n = d.store->LogMetrics(*id, std::move(metrics));
       if (!n.ok()) return Fail(n.status());
+      if (d.ingest) d.ingest->mlflow_points += static_cast<uint64_t>(*n);
     }
     Changed(*id);
     return Reply(200, json::object());

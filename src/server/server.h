@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/log.h"
 #include "common/status.h"
 
 namespace ferry::server {
@@ -20,10 +21,11 @@ struct ServerOptions {
   int http_threads = 2;          // sockets only (net/http_server.h)
   int http_workers = 4;          // ordinary requests' handlers
   int http_bulk_workers = 2;     // searches, listings, downloads
+  LogSettings log;               // level and format of every log line (common/log.h)
 };
 
-// Blocks until the server stops. Fails fast (with the reason) when the home is unusable or
-// another server already serves it.
+// Installs the log settings, then blocks until the server stops. Fails fast (with the reason) when
+// the home is unusable or another server already serves it.
 Status RunServer(const ServerOptions& options);
 
 }  // namespace ferry::server

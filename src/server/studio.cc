@@ -14,11 +14,12 @@
 
 #include "common/crypto.h"
 #include "common/fs.h"
+#include "common/utf8.h"
 #include "model/run.h"
+#include "scheduler/scheduler.h"
 #include "server/api.h"
 #include "server/api_json.h"
 #include "server/log_store.h"
-#include "scheduler/scheduler.h"
 #include "store/metadata_store.h"
 
 namespace ferry::server {
@@ -119,6 +120,54 @@ std::string StudioFiles::FindDir() {
   return "";
 }
 
+namespace {
+
+// "" and the pages of Studio's router (web/src/lib/router.ts): runs[/<id>], compare,
+// sweeps/<id>, compute[s][/<name>], experiments[/<name>]. The app routes in the URL's
+// fragment ("/#/runs/<id>"); these paths without the "#" open it too.
+bool IsStudioPage(std::string_view rel) {
+  std::string_view seg[3];
+  size_t n = 0;
+  for (size_t start = 0; start < rel.size();) {
+    size_t end = rel.find('/', start);
+    if (end == std::string_view::npos) end = rel.size();
+    if (end > start) {
+      if (n == 3) return false;
+      seg[n++] = rel.substr(start, end - start);
+    }
+    start = end + 1;
+  }
+  if (n == 0) return true;
+  if (n == 3) return false;
+  const std::string_view page = seg[0];
+  if (page == "compare") return n == 1;
+  if (page == "sweeps") return n == 2;
+  return page == "runs" || page == "compute" || page == "computes" || page == "experiments";
+}
+
+// A path that is neither Studio's page nor one of its files: plain text, or JSON for a
+// client that asks for it (Accept: application/json), never the page with 200.
+net::HttpResponse NotFound(const net::HttpRequest& req, const std::string& rel) {
+  net::HttpResponse r;
+  AddPageHeaders(&r);
+  r.status = 404;
+  std::string shown = EscapeBytes("/" + rel);
+  if (req.Header("accept").find("application/json") != std::string::npos) {
+    r.content_type = "application/json";
+    r.body = nlohmann::json{{"error",
+                             {{"code", "NotFound"},
+                              {"message", "no such page or file: " + shown +
+                                              "; Ferry's API is under /api/v1, Studio at /"}}}}
+                 .dump();
+  } else {
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "no such page or file: " + shown + "\n";
+  }
+  return r;
+}
+
+}  // namespace
+
 net::HttpResponse StudioFiles::Serve(const net::HttpRequest& req) const {
   net::HttpResponse r;
   AddPageHeaders(&r);
@@ -153,9 +202,8 @@ net::HttpResponse StudioFiles::Serve(const net::HttpRequest& req) const {
     r.body = "bad path\n";
     return r;
   }
-  std::string last = rel.substr(rel.rfind('/') == std::string::npos ? 0 : rel.rfind('/') + 1);
-  bool page = rel.empty() || last.find('.') == std::string::npos;  // the app's own routes
-  std::string file = page ? "index.html" : rel;
+  // Studio's pages get the app; anything else is one of its files or a 404.
+  std::string file = IsStudioPage(rel) ? "index.html" : rel;
   // No symbolic link is followed, in any part of the path, and only regular files are
   // served: nothing outside the directory. A pre-compressed copy (scripts/build_web.sh) goes
   // to browsers that take gzip.
@@ -167,12 +215,7 @@ net::HttpResponse StudioFiles::Serve(const net::HttpRequest& req) const {
     gzipped = false;
     fd = OpenRegular(dir_, file);
   }
-  if (!fd.valid()) {
-    r.status = 404;
-    r.content_type = "text/plain; charset=utf-8";
-    r.body = "no such file: /" + rel + "\n";
-    return r;
-  }
+  if (!fd.valid()) return NotFound(req, rel);
   auto content = ReadAll(fd.get(), full);
   if (!content.ok()) {
     r.status = 500;

@@ -22,8 +22,9 @@ class StudioFiles {
   // FERRY_WEB_DIR, else <exe>/../share/ferry/web, else <exe>/../web (the build tree); "".
   static std::string FindDir();
   const std::string& dir() const { return dir_; }
-  // GET/HEAD of a path outside /api: the file, index.html for "/" and for paths without an
-  // extension, 404 otherwise. Never leaves dir (no "..", no symlinks out).
+  // GET/HEAD of a path outside /api: index.html for "/" and the paths of Studio's router's
+  // pages (web/src/lib/router.ts), a file of the directory, else 404 (JSON when the client
+  // accepts JSON). Never leaves dir (no "..", no symlinks out).
   net::HttpResponse Serve(const net::HttpRequest& req) const;
 
  private:

@@ -1,20 +1,23 @@
 // Compute targets beyond `local`: created from their stored records at start-up, attached and
-// detached at run time (`POST/DELETE /api/v1/computes`), secrets sealed at rest.
+// detached at run time (`POST/DELETE /api/v1/computes`), secrets sealed at rest. What differs
+// between kinds is in the kind table (compute/kind.h); this class only keeps the store, the
+// scheduler and the kinds' operations in step. Kind-specific extras: compute instances' power
+// (stop/start, owner) and managed clusters' size and quota (clusters.cc).
 #pragma once
 
 #include <atomic>
 #include <functional>
-#include <thread>
-#include <vector>
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/seal.h"
 #include "common/status.h"
 #include "compute/cluster/cluster.h"
-#include "compute/slurm/slurm_target.h"
+#include "compute/kind.h"
 #include "scheduler/scheduler.h"
 #include "store/metadata_store.h"
 
@@ -36,13 +39,13 @@ struct TargetManagerDeps {
 
 class TargetManager {
  public:
-  explicit TargetManager(TargetManagerDeps d) : d_(std::move(d)) {}
+  explicit TargetManager(TargetManagerDeps d);
   // Creates the drivers of every stored remote target (a target that cannot be created is
   // logged and left out; its runs then fail as on an unknown target).
   void LoadAll();
-  // POST /computes: {"name","kind":"ssh","host","port","user","key_file"|"password",
-  // "passphrase","max_concurrent_runs","remote_dir"}. Probes the host first; returns the
-  // stored target's description and warnings.
+  // POST /computes: {"name","kind", and the kind's fields (its options in the kind table)}.
+  // The kind probes what the request names first; returns the kind's answer (facts or the
+  // cluster), "summary" and "warnings".
   Result<nlohmann::json> Attach(const nlohmann::json& body);
   // Refused while runs are active unless force (then they are canceled).
   Result<nlohmann::json> Detach(const std::string& name, bool force);
@@ -56,7 +59,8 @@ class TargetManager {
   // Whether `user` ("" = the workspace token) may submit to `target` now: the owner rule and
   // the instance's state. Ok for other kinds.
   Status CheckSubmit(const std::string& target, const std::string& user);
-  // Managed clusters: PATCH /computes/NAME {"min_nodes","max_nodes","idle_seconds_before_scaledown"}.
+  // Managed clusters: PATCH /computes/NAME
+  // {"min_nodes","max_nodes","idle_seconds_before_scaledown"}.
   Result<nlohmann::json> UpdateCluster(const std::string& name, const nlohmann::json& body);
   // The workspace's quota on managed clusters: {"cluster_cores","cluster_gpus"} (-1: none).
   Result<nlohmann::json> GetQuota();
@@ -64,24 +68,17 @@ class TargetManager {
   ~TargetManager();
 
  private:
-  Status Start(const std::string& name, const std::string& config_json);
-  Status StartSlurm(const std::string& name, const std::string& config_json);
-  Result<nlohmann::json> AttachSlurm(const std::string& name, const nlohmann::json& body);
-  Result<nlohmann::json> CreateCluster(const std::string& name, const nlohmann::json& body);
-  Status StartCluster(const std::string& name, const std::string& config_json);
-  void AddClusterTarget(const std::string& name, const compute::ClusterConfig& c);
-  Status DeleteCluster(const model::ComputeTargetRecord& rec);
-  Status CheckQuota(const std::string& name, const compute::ClusterConfig& c);
-  static compute::SlurmTargetConfig ClusterSlurmConfig(const compute::ClusterConfig& c);
-  Result<nlohmann::json> TrustSlurmLogin(const std::string& name, const std::string& config_json);
-  Result<compute::SlurmTargetDeps> SlurmDeps(const std::string& name, const compute::SlurmTargetConfig& c);
-  compute::SshEndpoint ProbeEndpoint(const std::string& name, const std::string& host, int port,
-                                     const std::string& user, const std::string& key_file, const std::string& secret);
+  // Makes the driver of a stored target and hands it to the scheduler (replacing one of the
+  // same name in place, so no scheduler cycle sees it missing).
+  Status Start(const compute::KindOps& ops, const std::string& name,
+               const std::string& config_json);
+  Status CheckQuota(const std::string& name, int64_t cores, int64_t gpus);
   Status SetState(const std::string& name, const std::string& state, const std::string& reason);
   void StopWorker(std::string name);
   void StartWorker(std::string name);
   std::mutex mu_;  // one attach/detach/trust at a time
   TargetManagerDeps d_;
+  compute::KindHost host_;  // what the kinds' operations get of this server
   std::mutex workers_mu_;
   std::vector<std::thread> workers_;
   std::atomic<bool> closing_{false};

@@ -1,5 +1,6 @@
 // All access to the Ferry REST API: the token, JSON requests, errors, and SSE streams.
-import { SseParser, backoffMs, type SseEvent } from './lib/sse';
+import { reconnectBackoff } from './lib/backoff';
+import { SseParser, type SseEvent } from './lib/sse';
 import type {
   Artifact,
   AttachResult,
@@ -221,12 +222,12 @@ export function openStream(path: string, query: Query | undefined, opts: StreamO
   let closed = false;
   let ctrl: AbortController | null = null;
   let timer: ReturnType<typeof setTimeout> | null = null;
-  let attempt = 0;
+  const backoff = reconnectBackoff();
   let connectedOnce = false;
 
   const schedule = (why: string) => {
     if (closed) return;
-    const wait = backoffMs(attempt++);
+    const wait = backoff.next();
     opts.onStatus?.(`${why}; reconnecting in ${Math.round(wait / 1000)} s`);
     timer = setTimeout(connect, wait);
   };
@@ -259,7 +260,7 @@ export function openStream(path: string, query: Query | undefined, opts: StreamO
       schedule(err.message);
       return;
     }
-    attempt = 0;
+    backoff.reset();
     opts.onStatus?.(null);
     opts.onOpen?.(connectedOnce);
     connectedOnce = true;

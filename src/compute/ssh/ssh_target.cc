@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/backoff.h"
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "common/subprocess.h"
@@ -238,7 +239,7 @@ class SshTarget final : public ComputeTarget {
 
   // ---- the monitor thread
   void Monitor() {
-    int backoff_s = 1;
+    Backoff backoff({.initial = std::chrono::seconds(1), .max = std::chrono::seconds(30)});
     auto next_try = SteadyClock::now();
     for (;;) {
       {
@@ -250,12 +251,11 @@ class SshTarget final : public ComputeTarget {
       Status st = KeepTunnel();
       if (st.ok()) st = CheckJobs();
       if (st.ok()) {
-        backoff_s = 1;
+        backoff.Reset();
         next_try = SteadyClock::now() + std::chrono::seconds(1);
       } else {
         MarkUnreachable(st.message());
-        next_try = SteadyClock::now() + std::chrono::seconds(backoff_s);
-        backoff_s = std::min(backoff_s * 2, 30);
+        next_try = SteadyClock::now() + backoff.Next();
       }
     }
   }

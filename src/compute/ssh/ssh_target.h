@@ -11,6 +11,7 @@
 
 #include "common/status.h"
 #include "compute/compute_target.h"
+#include "compute/kind.h"
 #include "compute/ssh/ssh_client.h"
 
 namespace ferry::compute {
@@ -20,16 +21,16 @@ struct SshTargetConfig {
   std::string host;
   int port = 22;
   std::string user;
-  std::string key_file;        // path on the server's machine
-  std::string secret_sealed;   // sealed password or key passphrase; empty: none
+  std::string key_file;                     // path on the server's machine
+  std::string secret_sealed;                // sealed password or key passphrase; empty: none
   std::string remote_dir = ".ferry-agent";  // relative to the remote user's home, or absolute
   int max_concurrent_runs = 1;
-  std::string known_hosts;     // the trusted host key lines
+  std::string known_hosts;        // the trusted host key lines
   std::string facts_json = "{}";  // what attach found: OS, arch, CPUs, disk, pythons, GPUs
   // Compute instances (kind "instance"): a single owner, and commands (run on the server's
   // machine) that stop and start the machine.
   std::string kind = "ssh";
-  std::string owner;           // the user who may submit; "" = the workspace token's holder
+  std::string owner;  // the user who may submit; "" = the workspace token's holder
   std::string stop_command, start_command;
   std::string state = "running";  // running | stopping | stopped | starting | failed
   std::string state_reason;
@@ -39,11 +40,11 @@ struct SshTargetConfig {
 };
 
 struct SshTargetDeps {
-  std::string home;               // workspace home (known_hosts and tunnel logs under home/ssh)
-  std::string ferry_executable;   // this binary: copied to hosts (same architecture)
-  std::string python_package_dir; // Ferry's in-script package, copied with it
+  std::string home;                  // workspace home (known_hosts and tunnel logs under home/ssh)
+  std::string ferry_executable;      // this binary: copied to hosts (same architecture)
+  std::string python_package_dir;    // Ferry's in-script package, copied with it
   std::function<int()> server_port;  // the port the tunnel forwards to
-  std::string secret;             // unsealed password/passphrase (memory only)
+  std::string secret;                // unsealed password/passphrase (memory only)
 };
 
 // Starts the target's monitor thread (tunnel, job states, reachability).
@@ -63,5 +64,26 @@ Result<SshProbe> ProbeSshHost(const SshEndpoint& endpoint, const std::string& re
 // Short, per-workspace directory for ControlMaster sockets (socket paths are limited to
 // 108 bytes, and workspace homes can be long).
 std::string SshControlDir(const std::string& home);
+
+// The `ssh` and `instance` rows of the kind table (kind.h), in ssh_kind.cc.
+Result<Attached> AttachSshHost(const std::string& name, const nlohmann::json& body,
+                               const KindHost& host);
+Result<std::shared_ptr<ComputeTarget>> MakeSshHostTarget(const std::string& name,
+                                                         const std::string& config_json,
+                                                         const KindHost& host);
+Result<Trusted> TrustSshHost(const std::string& name, const std::string& config_json,
+                             const KindHost& host);
+// An endpoint for probing a host at attach/trust time: a throwaway known_hosts (the key seen is
+// then stored with the target).
+SshEndpoint ProbeEndpoint(const KindHost& host, const std::string& name, const std::string& address,
+                          int port, const std::string& user, const std::string& key_file,
+                          const std::string& secret);
+// The SSH credentials of a request: a key file (preferred, maybe with a passphrase) or a
+// password, never both.
+struct SshAuth {
+  std::string key_file, password, passphrase;
+  const std::string& secret() const { return password.empty() ? passphrase : password; }
+};
+Result<SshAuth> ParseSshAuth(const nlohmann::json& body);
 
 }  // namespace ferry::compute

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SseParser, backoffMs } from './sse';
+import { SseParser } from './sse';
 
 function feedAll(chunks: string[]) {
   const p = new SseParser();
@@ -55,11 +55,5 @@ describe('SseParser', () => {
     const p = new SseParser();
     p.push('retry: 3000\n\n');
     expect(p.retry).toBe(3000);
-  });
-});
-
-describe('backoffMs', () => {
-  it('grows from 1 s to a 10 s cap', () => {
-    expect([0, 1, 2, 3, 4, 10].map(backoffMs)).toEqual([1000, 2000, 4000, 8000, 10000, 10000]);
   });
 });

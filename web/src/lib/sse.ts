@@ -100,8 +100,3 @@ export class SseParser {
     }
   }
 }
-
-/** Backoff for reconnects: 1 s, 2 s, 4 s, 8 s, then 10 s. */
-export function backoffMs(attempt: number): number {
-  return Math.min(10000, 1000 * Math.pow(2, Math.max(0, attempt)));
-}

@@ -1,0 +1,135 @@
+// The run's snapshot on this node (see snapshot.h).
+#include "agent/snapshot.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <unordered_set>
+#include <vector>
+
+#include "agent/stop_signal.h"
+#include "common/crypto.h"
+#include "common/fs.h"
+#include "store/blob_store.h"
+
+namespace ferry::agent {
+
+using Clock = std::chrono::steady_clock;
+
+Snapshot::Snapshot(const Options& options, ServerApi* server, NoteFn note)
+    : home_(options.home),
+      blob_cache_(options.blob_cache),
+      server_(*server),
+      note_(std::move(note)) {}
+
+Snapshot::~Snapshot() = default;
+
+Result<WorkdirStats> Snapshot::Materialize(const std::string& manifest_id, WorkdirPool& pool,
+                                           const std::string& work_dir,
+                                           const std::string& record_path) {
+  FERRY_ASSIGN_OR_RETURN(std::string text, GetBlob(manifest_id));
+  FERRY_ASSIGN_OR_RETURN(model::Manifest m, model::Manifest::Parse(text));
+  if (blob_cache_ && blobs_) FERRY_RETURN_IF_ERROR(FillCache(m));
+  // Paths are validated (relative, no '..'), and the pool leaves only plain directories and
+  // untouched files in a reused copy, so nothing can be written outside the working directory.
+  FERRY_ASSIGN_OR_RETURN(
+      WorkdirStats stats,
+      pool.Materialize(
+          m, manifest_id, work_dir, record_path,
+          [this](const std::string& h) { return GetBlob(h); }, [] { return StopRequested(); }));
+  if (blobs_ && blob_cache_ && cached_blobs_ > 0) FERRY_RETURN_IF_ERROR(blobs_->Sync());
+  if (blob_cache_) {
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.1f", cache_check_ms_);
+    note_text_ = "snapshot: " + std::to_string(m.entries.size()) + " files; fetched " +
+                 std::to_string(cached_blobs_) + " blobs (" + std::to_string(fetched_bytes_) +
+                 " bytes) from the server, the rest from this node's cache (cache check " + ms +
+                 " ms)";
+  }
+  return stats;
+}
+
+// A node with its own cache: what it lacks comes in batches (small blobs by the thousand,
+// large ones alone), each verified by the store as it is put.
+Status Snapshot::FillCache(const model::Manifest& m) {
+  const auto t0 = Clock::now();
+  std::vector<std::string> missing;
+  std::unordered_set<std::string> seen;
+  std::map<std::string, uint64_t> sizes;
+  for (const auto& e : m.entries) {
+    if (!seen.insert(e.hash).second) continue;
+    if (!blobs_->Has(e.hash)) {
+      missing.push_back(e.hash);
+      sizes[e.hash] = e.size;
+    }
+  }
+  size_t i = 0;
+  while (i < missing.size()) {
+    if (StopRequested()) return Status::FailedPrecondition("stopped by a signal while preparing");
+    std::vector<std::string> batch;
+    uint64_t bytes = 0;
+    while (i < missing.size() && batch.size() < 5000 &&
+           (batch.empty() || bytes + sizes[missing[i]] <= (32u << 20))) {
+      bytes += sizes[missing[i]];
+      batch.push_back(missing[i++]);
+    }
+    FERRY_ASSIGN_OR_RETURN(std::string body, server_.FetchBlobs(batch));
+    std::string_view rest(body);
+    for (const auto& hash : batch) {
+      size_t nl = rest.find('\n');
+      if (nl == std::string_view::npos)
+        return Status::Corruption("the server's blob batch ended early");
+      std::string_view header = rest.substr(0, nl);
+      size_t sp = header.find(' ');
+      if (sp == std::string_view::npos || header.substr(0, sp) != hash) {
+        return Status::Corruption("the server's blob batch is out of order at " + hash);
+      }
+      uint64_t len = std::strtoull(std::string(header.substr(sp + 1)).c_str(), nullptr, 10);
+      if (rest.size() < nl + 1 + len)
+        return Status::Corruption("the server's blob batch ended early");
+      FERRY_RETURN_IF_ERROR(blobs_->Put(rest.substr(nl + 1, len), hash).status());
+      ++cached_blobs_;
+      fetched_bytes_ += static_cast<int64_t>(len);
+      rest.remove_prefix(nl + 1 + len);
+    }
+  }
+  if (!missing.empty()) FERRY_RETURN_IF_ERROR(blobs_->Sync());
+  cache_check_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  return Status::Ok();
+}
+
+// Local blob store when this node shares the workspace home, else over HTTP.
+Result<std::string> Snapshot::GetBlob(const std::string& hash) {
+  if (!blobs_opened_) {
+    blobs_opened_ = true;
+    std::string dir = JoinPath(home_, "blobs");
+    // FERRY_AGENT_BLOBS=http: use the API even where the home's blob store is visible
+    // (e.g. a home on a shared file system that agents must not write to).
+    const char* mode = std::getenv("FERRY_AGENT_BLOBS");
+    bool http_only = mode && std::string(mode) == "http";
+    if (!http_only && (blob_cache_ || PathExists(dir))) {
+      auto b = store::OpenFsBlobStore(dir);
+      if (b.ok())
+        blobs_ = std::move(b).value();
+      else if (blob_cache_)
+        note_("no blob cache on this node: " + b.status().message());
+    }
+  }
+  if (blobs_) {
+    auto r = blobs_->Get(hash);
+    if (r.ok() || r.status().code() != StatusCode::kNotFound) return r;
+  }
+  // A node without the workspace's blob store fetches over HTTP and verifies the content;
+  // a node with a cache keeps it for the next run.
+  FERRY_ASSIGN_OR_RETURN(std::string content, server_.GetBlob(hash));
+  if (Sha256Hex(content) != hash) return Status::Corruption("blob " + hash + " arrived corrupted");
+  if (blobs_ && blob_cache_) {
+    auto put = blobs_->Put(content, hash);
+    if (put.ok()) ++cached_blobs_;
+    fetched_bytes_ += static_cast<int64_t>(content.size());
+  }
+  return content;
+}
+
+}  // namespace ferry::agent

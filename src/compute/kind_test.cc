@@ -1,0 +1,146 @@
+// Unit tests for the kind table (kind.h): every row is whole, the request field helpers
+// name the field, and each kind's attach refuses a bad request before it touches anything.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/fs.h"
+#include "compute/kind.h"
+
+namespace ferry::compute {
+namespace {
+
+using nlohmann::json;
+
+TEST(Kinds, EveryRowIsWhole) {
+  std::set<std::string> names;
+  for (const auto& k : Kinds()) {
+    SCOPED_TRACE(k.name);
+    EXPECT_TRUE(names.insert(k.name).second) << "two rows named " << k.name;
+    EXPECT_NE(std::string(k.help), "");
+    if (!k.attach) continue;
+    // What can be attached can be made, is added by a CLI verb, and has an SDK class.
+    EXPECT_NE(k.make, nullptr);
+    EXPECT_TRUE(std::string(k.verb) == "attach" || std::string(k.verb) == "create") << k.verb;
+    EXPECT_NE(std::string(k.sdk_class), "");
+    std::set<std::string> flags;
+    for (const auto& o : k.options) {
+      EXPECT_EQ(std::string(o.flag).rfind("--", 0), 0u) << o.flag;
+      EXPECT_TRUE(flags.insert(o.flag).second) << "flag twice: " << o.flag;
+      if (o.type != KindOption::Type::kNodeSize) {
+        EXPECT_NE(std::string(o.field), "") << o.flag;
+      }
+      EXPECT_NE(std::string(o.help), "") << o.flag;
+    }
+  }
+  EXPECT_TRUE(names.count("local"));
+}
+
+TEST(Kinds, FindsByNameOnly) {
+  ASSERT_NE(FindKind("ssh"), nullptr);
+  EXPECT_EQ(std::string(FindKind("slurm")->sdk_class), "SlurmCompute");
+  EXPECT_TRUE(FindKind("instance")->powered);
+  EXPECT_TRUE(FindKind("cluster")->provisions);
+  EXPECT_EQ(FindKind("SSH"), nullptr);
+  EXPECT_EQ(FindKind(""), nullptr);
+  EXPECT_EQ(FindKind("local")->attach, nullptr);
+  EXPECT_EQ(AttachableKindNames(), "ssh, instance, slurm, cluster");
+}
+
+TEST(Kinds, TableAsJsonHasEveryOption) {
+  json j = json::parse(KindsJson());
+  ASSERT_EQ(j["kinds"].size(), Kinds().size());
+  for (size_t i = 0; i < Kinds().size(); ++i) {
+    EXPECT_EQ(j["kinds"][i]["name"], Kinds()[i].name);
+    EXPECT_EQ(j["kinds"][i]["options"].size(), Kinds()[i].options.size());
+  }
+  EXPECT_EQ(j["kinds"][1]["options"][0]["type"], "string");
+}
+
+TEST(Kinds, BodyHelpersNameTheField) {
+  json b = {{"s", "x"}, {"n", 7}, {"bad", "7"}, {"port", 70000}};
+  EXPECT_EQ(*BodyString(b, "s", true), "x");
+  EXPECT_EQ(*BodyString(b, "missing", false), "");
+  EXPECT_EQ(BodyString(b, "missing", true).status().message(), "field 'missing' is required");
+  EXPECT_EQ(BodyString(b, "n", true).status().message(), "field 'n' must be a string");
+  EXPECT_EQ(*BodyInt(b, "n", 1), 7);
+  EXPECT_EQ(*BodyInt(b, "missing", 3), 3);
+  EXPECT_EQ(BodyInt(b, "bad", 1).status().message(), "field 'bad' must be an integer");
+  EXPECT_EQ(BodyPort(b, "port", 22).status().message(), "field 'port' must be 1-65535");
+  EXPECT_EQ(*BodyPort(b, "missing", 22), 22);
+}
+
+TEST(Kinds, ServerUrlAndBind) {
+  EXPECT_EQ(ServerUrl("10.0.0.1", 80), "http://10.0.0.1:80");
+  EXPECT_EQ(ServerUrl("fd00::1", 80), "http://[fd00::1]:80");
+  EXPECT_TRUE(BindUnreachableForNodes("127.0.0.1"));
+  EXPECT_TRUE(BindUnreachableForNodes("0.0.0.0"));
+  EXPECT_FALSE(BindUnreachableForNodes("10.0.0.1"));
+}
+
+// Each kind's attach validates the request before it probes, writes or starts anything.
+class KindAttach : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ferry-kind-XXXXXX";
+    home_ = ::mkdtemp(tmpl);
+    host_.home = home_;
+    host_.server_port = [] { return 8123; };
+    host_.server_bind = "127.0.0.1";
+    host_.user_exists = [](const std::string& u) { return u == "ann"; };
+  }
+  void TearDown() override { (void)RemoveAll(home_); }
+  Status Attach(const char* kind, json body) {
+    body["kind"] = kind;
+    return FindKind(kind)->attach("t1", body, host_).status();
+  }
+  std::string home_;
+  KindHost host_;
+};
+
+TEST_F(KindAttach, SshNamesWhatIsMissingOrWrong) {
+  EXPECT_EQ(Attach("ssh", {{"user", "u"}}).message(), "field 'host' is required");
+  EXPECT_EQ(Attach("ssh", {{"host", "h"}, {"user", "u"}}).message(),
+            "give exactly one of a key file (--key) or a password (--password-file)");
+  EXPECT_EQ(Attach("ssh", {{"host", "h"}, {"user", "u"}, {"key_file", "k"}}).message(),
+            "field 'key_file' must be an absolute path on the server's machine");
+  EXPECT_EQ(Attach("ssh", {{"host", "h"}, {"user", "u"}, {"max_concurrent_runs", 0}}).message(),
+            "field 'max_concurrent_runs' must be 1-1024, got 0");
+  EXPECT_EQ(Attach("instance", {{"host", "h"}, {"user", "u"}, {"owner", "bob"}}).message(),
+            "owner 'bob' is not a user; create it with 'ferry user add'");
+  EXPECT_FALSE(PathExists(JoinPath(home_, "ssh")));  // nothing written before the checks pass
+}
+
+TEST_F(KindAttach, SlurmNeedsOneWayInAndANodeReachableServer) {
+  EXPECT_EQ(Attach("slurm", {{"local", true}, {"login", "u@h"}, {"shared_dir", "/s"}}).message(),
+            "give exactly one of --local or --login USER@HOST");
+  EXPECT_EQ(Attach("slurm", {{"local", false}, {"shared_dir", "/s"}}).message(),
+            "give exactly one of --local or --login USER@HOST");
+  EXPECT_EQ(Attach("slurm", {{"login", "host-only"}, {"shared_dir", "/s"}}).message(),
+            "field 'login': 'host-only' is not USER@HOST");
+  EXPECT_EQ(Attach("slurm", {{"local", true}, {"shared_dir", "rel"}}).message(),
+            "field 'shared_dir' must be an absolute path that every node sees");
+  Status st = Attach("slurm", {{"local", true}, {"shared_dir", "/s"}});
+  EXPECT_NE(st.message().find("the cluster's nodes must reach this server"), std::string::npos) << st.message();
+}
+
+TEST_F(KindAttach, ClusterValidatesAndAsksTheQuotaFirst) {
+  EXPECT_EQ(Attach("cluster", {{"max_nodes", "2"}, {"provider", "netns"}}).message(),
+            "field 'max_nodes' must be an integer");
+  int asked = 0;
+  host_.check_quota = [&](const std::string& name, int64_t cores, int64_t gpus) {
+    ++asked;
+    EXPECT_EQ(name, "t1");
+    EXPECT_EQ(cores, 3 * 2);
+    EXPECT_EQ(gpus, 0);
+    return Status::FailedPrecondition("over quota");
+  };
+  EXPECT_EQ(Attach("cluster", {{"max_nodes", 3}, {"cpus", 2}, {"provider", "netns"}}).message(), "over quota");
+  EXPECT_EQ(asked, 1);
+  EXPECT_FALSE(PathExists(JoinPath(home_, "clusters")));
+}
+
+}  // namespace
+}  // namespace ferry::compute

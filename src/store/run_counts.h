@@ -1,0 +1,36 @@
+// Counts of runs by status, target and kind for the server's /metrics: one COUNT ... GROUP BY
+// on a read connection of its own (WAL: never waits for the store's writer).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ferry::store {
+
+class Db;
+
+struct RunCount {
+  std::string status, target, kind;
+  int64_t count = 0;
+};
+
+class RunCounter {
+ public:
+  // db_path: the workspace's ferry.db, already created by the metadata store.
+  static Result<std::unique_ptr<RunCounter>> Open(const std::string& db_path);
+  ~RunCounter();
+  // Every (status, target, kind) with at least one run. Thread-safe (serialised).
+  Result<std::vector<RunCount>> Count();
+
+ private:
+  explicit RunCounter(std::unique_ptr<Db> db);
+  std::mutex mu_;
+  std::unique_ptr<Db> db_;  // guarded by mu_
+};
+
+}  // namespace ferry::store
