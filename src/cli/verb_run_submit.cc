@@ -399,13 +399,13 @@ class LocalBlobSink {
  public:
   explicit LocalBlobSink(const Context& ctx) : ctx_(ctx) {}
 
-  store::BlobStore* store() {
+  store::BlobStore* Store() {
     std::call_once(once_, [&] { store_ = OpenLocalBlobStore(ctx_); });
     return store_.get();
   }
   // SnapshotOptions::on_content: stores the content when this is the workspace's machine.
   Status Put(const std::string& hash, std::string_view content) {
-    store::BlobStore* bs = store();
+    store::BlobStore* bs = Store();
     if (!bs) return Status::Ok();  // not this machine's workspace: uploaded later over HTTP
     FERRY_ASSIGN_OR_RETURN(bool added, bs->PutHashed(content, hash));
     if (added) {
@@ -416,8 +416,8 @@ class LocalBlobSink {
   }
   // Syncs what was stored, so it is announced (synced and indexed) before the server is asked.
   Status Sync() { return store_ ? store_->Sync() : Status::Ok(); }
-  uint64_t files() const { return files_.load(); }
-  uint64_t bytes() const { return bytes_.load(); }
+  uint64_t Files() const { return files_.load(); }
+  uint64_t Bytes() const { return bytes_.load(); }
 
  private:
   const Context& ctx_;
@@ -479,12 +479,12 @@ Result<StoredSnapshot> SnapshotSource(Context& ctx, const Submission& s) {
   StoredSnapshot out;
   FERRY_ASSIGN_OR_RETURN(out.snap, BuildSourceSnapshot(ctx, s, sink, progress));
   FERRY_RETURN_IF_ERROR(ctx.Connect());
-  out.up_files = sink.files();
-  out.up_bytes = sink.bytes();
+  out.up_files = sink.Files();
+  out.up_bytes = sink.Bytes();
   FERRY_ASSIGN_OR_RETURN(net::HttpResponse known,
                          ctx.Raw("GET", "/api/v1/snapshots/" + out.snap.id));
   if (known.status != 200) {
-    auto uploaded = UploadMissing(ctx, out.snap, sink.store(), progress);
+    auto uploaded = UploadMissing(ctx, out.snap, sink.Store(), progress);
     progress.Clear();
     FERRY_ASSIGN_OR_RETURN(auto up, std::move(uploaded));
     out.up_files += up.first;
