@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cli/term.h"
 #include "common/fs.h"
 #include "common/home.h"
 #include "common/subprocess.h"
@@ -116,12 +117,12 @@ Result<json> Context::Call(const std::string& method, const std::string& path, c
 }
 
 int ReportError(const Status& st) {
-  std::fprintf(stderr, "ferry: %s\n", st.message().c_str());
+  std::fprintf(stderr, "%s%s\n", ErrorPrefix().c_str(), st.message().c_str());
   return kExitFailed;
 }
 
 int ReportUsageError(const Status& st) {
-  std::fprintf(stderr, "ferry: %s\n", st.message().c_str());
+  std::fprintf(stderr, "%s%s\n", ErrorPrefix().c_str(), st.message().c_str());
   return kExitUsage;
 }
 

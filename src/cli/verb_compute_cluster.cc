@@ -10,25 +10,33 @@
 #include <thread>
 
 #include "cli/context.h"
+#include "cli/term.h"
 #include "net/http.h"
 
 namespace ferry::cli {
 
 using nlohmann::json;
 
-// Prints node events as they change until the minimum is up (or a node fails), for --wait.
+// Prints node events as they change until the minimum is up (or a node fails), for --wait;
+// on a terminal a progress line below them counts the nodes up and the time waited.
 int WaitForCluster(Context& ctx, const std::string& name, int min_nodes, double timeout_s) {
   std::map<std::string, std::string> seen;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  const auto start = std::chrono::steady_clock::now();
+  auto deadline = start + std::chrono::duration<double>(timeout_s);
+  Progress progress(!ctx.json_output());
   for (;;) {
     auto r = ctx.Call("GET", "/api/v1/computes/" + net::UrlEncode(name));
-    if (!r.ok()) return ReportError(r.status());
+    if (!r.ok()) {
+      progress.Clear();
+      return ReportError(r.status());
+    }
     const json& d = (*r)["details"];
     for (auto& n : d["nodes"]) {
       std::string line = n.value("provider_state", "") + " (slurm: " + n.value("slurm_state", "") +
                          ")" + (n.contains("error") ? ": " + n["error"].get<std::string>() : "");
       std::string node = n.value("node", "");
       if (seen[node] != line) {
+        progress.Clear();
         if (!seen[node].empty() || n.value("provider_state", "") != "stopped")
           std::printf("%s: %s\n", node.c_str(), line.c_str());
         seen[node] = line;
@@ -36,16 +44,27 @@ int WaitForCluster(Context& ctx, const std::string& name, int min_nodes, double 
       }
     }
     const json& counts = d["counts"];
-    if (counts.value("idle", 0) + counts.value("busy", 0) >= min_nodes) {
+    const int up = counts.value("idle", 0) + counts.value("busy", 0);
+    progress.Update([&] {
+      long secs = static_cast<long>(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      return "cluster " + name + ": " + std::to_string(up) + "/" + std::to_string(min_nodes) +
+             " nodes up, " + std::to_string(counts.value("starting", 0)) + " starting (" +
+             std::to_string(secs) + " s)";
+    });
+    if (up >= min_nodes) {
+      progress.Clear();
       std::printf("cluster %s ready: %d node(s) up, %d more on demand\n", name.c_str(),
                   counts.value("current", 0), d.value("max_nodes", 0) - counts.value("current", 0));
       return kExitOk;
     }
     if (counts.value("failed", 0) > 0 && min_nodes > 0) {
+      progress.Clear();
       return ReportError(
           Status::FailedPrecondition("a node of cluster '" + name + "' failed to start (above)"));
     }
     if (std::chrono::steady_clock::now() > deadline) {
+      progress.Clear();
       return ReportError(Status::Unavailable("cluster '" + name + "' was not ready within " +
                                              std::to_string(int(timeout_s)) + " s"));
     }

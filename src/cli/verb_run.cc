@@ -10,6 +10,7 @@
 
 #include "cli/context.h"
 #include "cli/follow.h"
+#include "cli/term.h"
 #include "common/fs.h"
 #include "common/utf8.h"
 #include "model/manifest.h"
@@ -22,19 +23,95 @@ using nlohmann::json;
 
 void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code);
 
+namespace {
+
+// What a run waiting to start is doing, for the progress line of `logs -f` and `submit --wait`.
+// The phase comes from the run's status and what it prepares (working copy, container image,
+// managed environment); a run with a managed environment whose log has started while it is
+// Preparing is building it (the build's output is the start of the log).
+class WaitingLine {
+ public:
+  WaitingLine(Context& ctx, const std::string& run_id, bool enabled)
+      : ctx_(ctx), run_id_(run_id), progress_(enabled) {}
+
+  bool Live() const { return progress_.live(); }
+  // Shown while the run is Queued or Preparing; other statuses end it.
+  void Show(const std::string& status, bool log_started) {
+    if (status != "Queued" && status != "Preparing") {
+      progress_.Clear();
+      return;
+    }
+    if (status != status_) {
+      status_ = status;
+      since_ = std::chrono::steady_clock::now();
+      if (status == "Preparing" && !asked_) DescribeEnvironment();
+    }
+    std::string phase = "queued";
+    if (status == "Preparing") {
+      // The agent ships the build's output when it can; until some has come, the phases
+      // still ahead are named together.
+      phase = "preparing the working copy";
+      if (!image_.empty()) phase += ", the container " + image_;
+      if (!environment_.empty()) phase += " and the " + environment_;
+      if (!environment_.empty() && log_started) phase = "building the " + environment_;
+    }
+    long secs = static_cast<long>(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - since_).count());
+    // Plain text: the line is cut to the terminal's width, which must not split a colour code.
+    progress_.Update("Run " + run_id_ + " " + status + ": " + phase + " (" + std::to_string(secs) +
+                     " s)");
+  }
+  void Clear() { progress_.Clear(); }
+
+ private:
+  // Which environment and image the run prepares (asked once, when it enters Preparing).
+  void DescribeEnvironment() {
+    asked_ = true;
+    auto run = ctx_.Call("GET", "/api/v1/runs/" + net::UrlEncode(run_id_));
+    if (!run.ok()) return;
+    if (run->contains("environment") && (*run)["environment"].is_object()) {
+      const json& e = (*run)["environment"];
+      environment_ = e.value("type", "managed") + " environment";
+      if (e.contains("name")) {
+        environment_ += " " + e.value("name", "");
+      } else if (!e.value("file", "").empty()) {
+        environment_ += " from " + e.value("file", "");
+      }
+    }
+    if (run->contains("docker") && (*run)["docker"].is_object())
+      image_ = (*run)["docker"].value("base_image", "");
+  }
+
+  Context& ctx_;
+  const std::string run_id_;
+  Progress progress_;
+  std::string status_, environment_, image_;
+  bool asked_ = false;
+  std::chrono::steady_clock::time_point since_;
+};
+
+}  // namespace
+
 int StreamLogs(Context& ctx, const std::string& run_id, bool follow, int rank) {
   uint64_t offset = 0;
   std::string path = "/api/v1/runs/" + net::UrlEncode(run_id) + "/logs?offset=";
   int reconnects = 0;
+  // On a terminal, a run that has not started yet shows what it is waiting for; the long poll
+  // then returns every second so the line's clock moves.
+  WaitingLine waiting(ctx, run_id, follow && !ctx.json_output());
+  bool started = false;       // the run has been seen past Preparing
+  bool at_line_start = true;  // the last log byte printed ended a line
   for (;;) {
+    const bool short_poll = waiting.Live() && !started;
     auto r =
         ctx.Raw("GET",
                 path + std::to_string(offset) + (rank > 0 ? "&rank=" + std::to_string(rank) : "") +
-                    (follow ? "&wait_ms=30000" : ""),
+                    (follow ? (short_poll ? "&wait_ms=1000" : "&wait_ms=30000") : ""),
                 "", 90000);
     if (!r.ok() && r.status().code() == StatusCode::kUnavailable && follow && reconnects < 30) {
       // The server went away (crash, restart): runs go on without it, so wait for it (the
       // embedded workspace is started again by Connect) and continue from the same offset.
+      waiting.Clear();
       if (reconnects++ == 0)
         std::fprintf(stderr, "ferry: lost the server (%s); reconnecting\n",
                      r.status().message().c_str());
@@ -42,12 +119,16 @@ int StreamLogs(Context& ctx, const std::string& run_id, bool follow, int rank) {
       (void)ctx.Reconnect();
       continue;
     }
-    if (!r.ok()) return ReportError(r.status());
+    if (!r.ok() || r->status != 200) {
+      waiting.Clear();  // the error gets a line of its own
+      return ReportError(r.ok() ? net::StatusFromResponse(*r) : r.status());
+    }
     reconnects = 0;
-    if (r->status != 200) return ReportError(net::StatusFromResponse(*r));
     if (!r->body.empty()) {
+      waiting.Clear();
       std::fwrite(r->body.data(), 1, r->body.size(), stdout);
       std::fflush(stdout);
+      at_line_start = r->body.back() == '\n';
     }
     std::string next = r->Header("X-Ferry-Next-Offset");
     offset = next.empty() ? offset + r->body.size() : std::stoull(next);
@@ -57,11 +138,20 @@ int StreamLogs(Context& ctx, const std::string& run_id, bool follow, int rank) {
       if (r->body.empty()) return kExitOk;  // all of it printed (responses are capped)
       continue;
     }
+    started = started || (status != "Queued" && status != "Preparing" && !status.empty());
+    // Drawn only below a finished line of the log, never over a partial one.
+    if (started) {
+      waiting.Clear();
+    } else if (at_line_start) {
+      waiting.Show(status, offset > 0);
+    }
     if (terminal && r->body.empty()) {
+      waiting.Clear();
       auto run = ctx.Call("GET", "/api/v1/runs/" + net::UrlEncode(run_id));
       if (run.ok()) {
         double secs = (*run)["ended_at"].get<double>() - (*run)["created_at"].get<double>();
-        std::fprintf(stderr, "Run %s %s in %.2f s\n", run_id.c_str(), status.c_str(), secs);
+        std::fprintf(stderr, "Run %s %s in %.2f s\n", run_id.c_str(),
+                     StatusText(Stream::kStderr, status).c_str(), secs);
         std::string err = (*run).value("error", "");
         if (status == "Failed" && !err.empty()) std::fprintf(stderr, "%s\n", err.c_str());
       }
@@ -82,7 +172,8 @@ void PrintRun(const json& r, const json& history, const json& artifacts) {
     return r.contains(k) && r[k].is_string() ? r[k].get<std::string>() : std::string("-");
   };
   std::printf("Run:         %s\nStatus:      %s\nExperiment:  %s\nTarget:      %s\n",
-              s("id").c_str(), s("status").c_str(), s("experiment").c_str(), s("target").c_str());
+              s("id").c_str(), StatusText(Stream::kStdout, s("status")).c_str(),
+              s("experiment").c_str(), s("target").c_str());
   std::string cmd = s("script");
   for (auto& a : r["arguments"]) cmd += " " + a.get<std::string>();
   std::printf("Command:     %s %s\n", s("python").c_str(), cmd.c_str());
@@ -142,8 +233,9 @@ void PrintRun(const json& r, const json& history, const json& artifacts) {
   if (!history.empty()) {
     std::printf("History:\n");
     for (auto& h : history) {
-      std::printf("  %s  %-10s %s\n", FormatTime(h["time"]).c_str(),
-                  h["status"].get<std::string>().c_str(), h["reason"].get<std::string>().c_str());
+      std::printf("  %s  %s %s\n", FormatTime(h["time"]).c_str(),
+                  StatusText(Stream::kStdout, h["status"].get<std::string>(), 10).c_str(),
+                  h["reason"].get<std::string>().c_str());
     }
   }
   std::string err = s("error");
@@ -182,8 +274,8 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
     if (ctx.json_output()) return PrintJson(*r);
     std::printf("%-44s %-11s %-16s %-10s %s\n", "RUN", "STATUS", "EXPERIMENT", "TARGET", "CREATED");
     for (auto& x : (*r)["runs"]) {
-      std::printf("%-44s %-11s %-16s %-10s %s\n", x["id"].get<std::string>().c_str(),
-                  x["status"].get<std::string>().c_str(),
+      std::printf("%-44s %s %-16s %-10s %s\n", x["id"].get<std::string>().c_str(),
+                  StatusText(Stream::kStdout, x["status"].get<std::string>(), 11).c_str(),
                   x["experiment"].get<std::string>().c_str(),
                   x["target"].get<std::string>().c_str(), FormatTime(x["created_at"]).c_str());
     }

@@ -6,10 +6,12 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
 #include <future>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -19,6 +21,7 @@
 
 #include "cli/context.h"
 #include "cli/follow.h"
+#include "cli/term.h"
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "common/home.h"
@@ -108,9 +111,40 @@ std::unique_ptr<store::BlobStore> OpenLocalBlobStore(const Context& ctx) {
   return bs.ok() ? std::move(bs).value() : nullptr;
 }
 
+// Progress of storing or uploading the missing blobs, counted as they are read.
+class UploadMeter {
+ public:
+  UploadMeter(Progress& progress, const snapshot::SnapshotResult& snap,
+              const std::vector<std::string>& missing)
+      : progress_(progress), files_total_(missing.size()) {
+    if (!progress_.live()) return;
+    std::unordered_map<std::string, uint64_t> size_of;
+    for (auto& e : snap.manifest.entries) size_of.emplace(e.hash, e.size);
+    for (auto& h : missing) bytes_total_ += size_of[h];
+  }
+  // One more file read (thread-safe).
+  void Add(uint64_t bytes) {
+    uint64_t files = files_.fetch_add(1) + 1;
+    uint64_t done = bytes_.fetch_add(bytes) + bytes;
+    progress_.Update([&] {
+      double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      return TransferText("Uploading", files, files_total_, done, bytes_total_, secs);
+    });
+  }
+
+ private:
+  Progress& progress_;
+  const uint64_t files_total_;
+  uint64_t bytes_total_ = 0;
+  std::atomic<uint64_t> files_{0}, bytes_{0};
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
 // Stores the missing blobs on two threads (reading, hashing and compressing are the work).
 Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const PathMap& paths,
-                                                   const std::vector<std::string>& missing) {
+                                                   const std::vector<std::string>& missing,
+                                                   UploadMeter& meter) {
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> bytes{0};
   std::mutex mu;
@@ -131,6 +165,7 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const P
         return;
       }
       bytes += content->size();
+      meter.Add(content->size());
     }
   };
   std::thread helper(work);
@@ -145,7 +180,8 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const P
 // over HTTP.
 Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx,
                                                     const snapshot::SnapshotResult& snap,
-                                                    store::BlobStore* local_store) {
+                                                    store::BlobStore* local_store,
+                                                    Progress& progress) {
   const PathMap paths = snapshot::PathsByHash(snap);
   std::vector<std::string> hashes;
   hashes.reserve(paths.size());
@@ -159,7 +195,8 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx,
     FERRY_ASSIGN_OR_RETURN(json r, ctx.Call("POST", "/api/v1/blobs/missing", ask.dump()));
     for (auto& h : r["missing"]) missing.push_back(h.get<std::string>());
   }
-  if (local_store) return StoreLocally(*local_store, paths, missing);
+  UploadMeter meter(progress, snap, missing);
+  if (local_store) return StoreLocally(*local_store, paths, missing, meter);
 
   // Read batches on this thread while a sender thread uploads the previous one (the
   // server hashes and compresses meanwhile): at most two batches in memory.
@@ -221,6 +258,7 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx,
     batch += *content;
     ++files;
     bytes += content->size();
+    meter.Add(content->size());
     if (batch.size() >= (16u << 20)) {
       enqueue(std::move(batch), first);
       batch.clear();
@@ -278,10 +316,22 @@ Status ResolveRegisteredEnvironment(Context& ctx, const SubmitOptions& o,
   return Status::Ok();
 }
 
-int Submit(Context& ctx, SubmitOptions& o) {
+// What the command line resolves to before anything is read or sent.
+struct Submission {
+  std::string source;      // absolute source directory
+  std::string script_rel;  // the script, relative to source
+  std::string python;      // the interpreter the agent runs
+  std::map<std::string, std::string> tags;
+};
+
+// Resolves and checks the command line: source directory, script, sweep file, experiment,
+// interpreter, tags and every value that the request carries as JSON text. Reports what is
+// wrong and returns its exit code (kExitOk when all is well).
+int ResolveSubmission(SubmitOptions& o, Submission* s) {
   if (!o.args.empty() && o.args.front() == "--")
     o.args.erase(o.args.begin());  // CLI11 keeps the separator
-  std::string source = AbsolutePath(o.source_dir);
+  s->source = AbsolutePath(o.source_dir);
+  const std::string& source = s->source;
   if (!PathExists(source)) {
     return ReportError(Status::NotFound("source directory '" + o.source_dir + "' does not exist"));
   }
@@ -298,7 +348,7 @@ int Submit(Context& ctx, SubmitOptions& o) {
                                                "' is not inside the source directory " + source +
                                                "; pass --source-dir"));
   }
-  std::string script_rel = script_abs.substr(source.size() + 1);
+  s->script_rel = script_abs.substr(source.size() + 1);
   if (!o.sweep_file.empty()) {
     auto text = ReadSweepFile(o.sweep_file);
     if (!text.ok())
@@ -312,16 +362,12 @@ int Submit(Context& ctx, SubmitOptions& o) {
     o.sweep_text = std::move(text).value();
   }
   if (o.experiment.empty()) o.experiment = FolderExperiment(source).value_or("default");
-  // In a container the interpreter is the image's, found on the container's PATH.
   // In a container or on another machine the interpreter is found there, on its PATH.
   bool found_there = o.run_options.docker.enabled || o.target != "local";
-  std::string python = !o.python.empty() ? o.python
-                       : found_there     ? "python3"
-                                         : FindOnPath("python3");
-  if (python.empty())
+  s->python = !o.python.empty() ? o.python : found_there ? "python3" : FindOnPath("python3");
+  if (s->python.empty())
     return ReportError(Status::NotFound("python3 is not on PATH; pass --python PATH"));
-  if (python.find('/') != std::string::npos && !found_there) python = AbsolutePath(python);
-  std::map<std::string, std::string> tags;
+  if (s->python.find('/') != std::string::npos && !found_there) s->python = AbsolutePath(s->python);
   for (auto& t : o.tags) {
     auto eq = t.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -332,106 +378,159 @@ int Submit(Context& ctx, SubmitOptions& o) {
     Status text = CheckUtf8("tag name", key);
     if (text.ok()) text = CheckUtf8("tag '" + key + "'", t.substr(eq + 1));
     if (!text.ok()) return ReportUsageError(text);
-    tags[key] = t.substr(eq + 1);
+    s->tags[key] = t.substr(eq + 1);
   }
   // Everything else of the command line that the request carries as JSON text.
-  {
-    Status text = CheckUtf8("experiment", o.experiment);
-    if (text.ok()) text = CheckUtf8("target", o.target);
-    if (text.ok()) text = CheckUtf8("--python", python);
-    if (text.ok()) text = CheckUtf8("script", script_rel);
-    for (size_t i = 0; i < o.args.size() && text.ok(); ++i) {
-      text = CheckUtf8("script argument " + std::to_string(i + 1), o.args[i]);
-    }
-    if (!text.ok()) return ReportUsageError(text);
+  Status text = CheckUtf8("experiment", o.experiment);
+  if (text.ok()) text = CheckUtf8("target", o.target);
+  if (text.ok()) text = CheckUtf8("--python", s->python);
+  if (text.ok()) text = CheckUtf8("script", s->script_rel);
+  for (size_t i = 0; i < o.args.size() && text.ok(); ++i) {
+    text = CheckUtf8("script argument " + std::to_string(i + 1), o.args[i]);
   }
+  if (!text.ok()) return ReportUsageError(text);
+  return kExitOk;
+}
 
-  auto git_future = std::async(std::launch::async, [&] { return snapshot::ReadGitState(source); });
-  snapshot::SnapshotOptions so;
-  so.source_dir = source;
-  so.stat_cache_path = JoinPath(ctx.home, "cache/stat/" + Sha256Hex(source).substr(0, 32));
-  std::string home = AbsolutePath(ctx.home);
-  if (home.rfind(source + "/", 0) == 0) so.exclude_dirs.push_back(home.substr(source.size() + 1));
-  (void)MakeDirs(JoinPath(ctx.home, "cache/stat"));
-  // On the workspace's own machine, files that must be hashed go into its blob store from
-  // the same read; they are announced (synced and indexed) before the server is asked. The
-  // store is opened only when a file has to be stored (an unchanged tree never opens it).
-  std::unique_ptr<store::BlobStore> local_store;
-  std::once_flag local_store_once;
-  auto open_local = [&]() -> store::BlobStore* {
-    std::call_once(local_store_once, [&] { local_store = OpenLocalBlobStore(ctx); });
-    return local_store.get();
-  };
-  std::atomic<uint64_t> stored_files{0}, stored_bytes{0};
-  so.on_content = [&](const std::string& hash, std::string_view content) {
-    store::BlobStore* store = open_local();
-    if (!store) return Status::Ok();  // not this machine's workspace: uploaded later over HTTP
-    auto added = store->PutHashed(content, hash);
-    if (!added.ok()) return added.status();
-    if (*added) {
-      ++stored_files;
-      stored_bytes += content.size();
+// On the workspace's own machine, files that must be hashed go into its blob store from the
+// same read. The store is opened only when a file has to be stored (an unchanged tree never
+// opens it), once, from whichever hashing thread needs it first.
+class LocalBlobSink {
+ public:
+  explicit LocalBlobSink(const Context& ctx) : ctx_(ctx) {}
+
+  store::BlobStore* Store() {
+    std::call_once(once_, [&] { store_ = OpenLocalBlobStore(ctx_); });
+    return store_.get();
+  }
+  // SnapshotOptions::on_content: stores the content when this is the workspace's machine.
+  Status Put(const std::string& hash, std::string_view content) {
+    store::BlobStore* bs = Store();
+    if (!bs) return Status::Ok();  // not this machine's workspace: uploaded later over HTTP
+    FERRY_ASSIGN_OR_RETURN(bool added, bs->PutHashed(content, hash));
+    if (added) {
+      ++files_;
+      bytes_ += content.size();
     }
     return Status::Ok();
-  };
-  auto snap = snapshot::BuildSnapshot(so);
-  if (!snap.ok()) return ReportError(snap.status());
-  if (local_store) {
-    Status synced = local_store->Sync();
-    if (!synced.ok()) return ReportError(synced.WithContext("storing the snapshot's files"));
   }
-  for (auto& w : snap->warnings) std::fprintf(stderr, "ferry: warning: %s\n", w.c_str());
-  bool script_in = false;
-  for (auto& e : snap->manifest.entries) script_in = script_in || e.path == script_rel;
-  if (!script_in) {
-    return ReportError(Status::InvalidArgument("script '" + script_rel +
-                                               "' is excluded from the snapshot by an ignore file "
-                                               "(.ferryignore, .amlignore or .gitignore)"));
-  }
+  // Syncs what was stored, so it is announced (synced and indexed) before the server is asked.
+  Status Sync() { return store_ ? store_->Sync() : Status::Ok(); }
+  uint64_t Files() const { return files_.load(); }
+  uint64_t Bytes() const { return bytes_.load(); }
 
-  Status st = ctx.Connect();
-  if (!st.ok()) return ReportError(st);
-  uint64_t up_files = stored_files.load(), up_bytes = stored_bytes.load();
-  auto known = ctx.Raw("GET", "/api/v1/snapshots/" + snap->id);
-  if (!known.ok()) return ReportError(known.status());
-  if (known->status != 200) {
-    auto up = UploadMissing(ctx, *snap, open_local());
-    if (!up.ok()) return ReportError(up.status());
-    up_files += up->first;
-    up_bytes += up->second;
-    auto posted = ctx.Call("POST", "/api/v1/snapshots", snap->manifest_text, "text/plain");
-    if (!posted.ok()) return ReportError(posted.status().WithContext("storing the snapshot"));
+ private:
+  const Context& ctx_;
+  std::once_flag once_;
+  std::unique_ptr<store::BlobStore> store_;
+  std::atomic<uint64_t> files_{0}, bytes_{0};
+};
+
+// The snapshot as the server now has it, and what this submit had to store for it.
+struct StoredSnapshot {
+  snapshot::SnapshotResult snap;
+  uint64_t up_files = 0, up_bytes = 0;
+};
+
+// Walks and hashes the source directory (storing what it reads into the local workspace when
+// it can) and checks the script is not ignored.
+Result<snapshot::SnapshotResult> BuildSourceSnapshot(const Context& ctx, const Submission& s,
+                                                     LocalBlobSink& sink, Progress& progress) {
+  snapshot::SnapshotOptions so;
+  so.source_dir = s.source;
+  so.stat_cache_path = JoinPath(ctx.home, "cache/stat/" + Sha256Hex(s.source).substr(0, 32));
+  std::string home = AbsolutePath(ctx.home);
+  if (home.rfind(s.source + "/", 0) == 0)
+    so.exclude_dirs.push_back(home.substr(s.source.size() + 1));
+  (void)MakeDirs(JoinPath(ctx.home, "cache/stat"));
+  so.on_content = [&](const std::string& hash, std::string_view content) {
+    return sink.Put(hash, content);
+  };
+  const auto start = std::chrono::steady_clock::now();
+  so.on_hashed = [&](const snapshot::SnapshotOptions::HashProgress& p) {
+    progress.Update([&] {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      return TransferText("Hashing", p.files_done, p.files_total, p.bytes_done, p.bytes_total,
+                          secs);
+    });
+  };
+  auto built = snapshot::BuildSnapshot(so);
+  progress.Clear();
+  FERRY_ASSIGN_OR_RETURN(snapshot::SnapshotResult snap, std::move(built));
+  Status synced = sink.Sync();
+  if (!synced.ok()) return synced.WithContext("storing the snapshot's files");
+  for (auto& w : snap.warnings) std::fprintf(stderr, "ferry: warning: %s\n", w.c_str());
+  bool script_in = false;
+  for (auto& e : snap.manifest.entries) script_in = script_in || e.path == s.script_rel;
+  if (!script_in) {
+    return Status::InvalidArgument("script '" + s.script_rel +
+                                   "' is excluded from the snapshot by an ignore file "
+                                   "(.ferryignore, .amlignore or .gitignore)");
+  }
+  return snap;
+}
+
+// Snapshots the source directory and makes sure the server has it: when it does not, the
+// blobs it lacks are stored and the manifest posted.
+// Hashing and uploading show their progress on a terminal (never with JSON output).
+Result<StoredSnapshot> SnapshotSource(Context& ctx, const Submission& s) {
+  Progress progress(!ctx.json_output());
+  LocalBlobSink sink(ctx);
+  StoredSnapshot out;
+  FERRY_ASSIGN_OR_RETURN(out.snap, BuildSourceSnapshot(ctx, s, sink, progress));
+  FERRY_RETURN_IF_ERROR(ctx.Connect());
+  out.up_files = sink.Files();
+  out.up_bytes = sink.Bytes();
+  FERRY_ASSIGN_OR_RETURN(net::HttpResponse known,
+                         ctx.Raw("GET", "/api/v1/snapshots/" + out.snap.id));
+  if (known.status != 200) {
+    auto uploaded = UploadMissing(ctx, out.snap, sink.Store(), progress);
+    progress.Clear();
+    FERRY_ASSIGN_OR_RETURN(auto up, std::move(uploaded));
+    out.up_files += up.first;
+    out.up_bytes += up.second;
+    auto posted = ctx.Call("POST", "/api/v1/snapshots", out.snap.manifest_text, "text/plain");
+    if (!posted.ok()) return posted.status().WithContext("storing the snapshot");
   }
   if (!ctx.json_output()) {
     std::fprintf(stderr, "Snapshot %s: %llu files, %llu bytes; uploaded %llu files, %llu bytes\n",
-                 snap->id.substr(0, 12).c_str(), static_cast<unsigned long long>(snap->files),
-                 static_cast<unsigned long long>(snap->bytes),
-                 static_cast<unsigned long long>(up_files),
-                 static_cast<unsigned long long>(up_bytes));
+                 out.snap.id.substr(0, 12).c_str(), static_cast<unsigned long long>(out.snap.files),
+                 static_cast<unsigned long long>(out.snap.bytes),
+                 static_cast<unsigned long long>(out.up_files),
+                 static_cast<unsigned long long>(out.up_bytes));
   }
-  auto git = git_future.get();
-  json body = {{"experiment", o.experiment},
-               {"target", o.target},
-               {"script", script_rel},
-               {"arguments", o.args},
-               {"python", python},
-               {"snapshot_id", snap->id},
-               {"tags", tags}};
+  return out;
+}
+
+// The run's options with its environment resolved: a registered one named by the run
+// configuration, or a file that must be in the snapshot.
+Result<model::RunOptions> ResolveEnvironment(Context& ctx, const SubmitOptions& o,
+                                             const snapshot::SnapshotResult& snap) {
   model::RunOptions options = o.run_options;
-  if (!o.environment_name.empty()) {
-    Status st = ResolveRegisteredEnvironment(ctx, o, &options.environment);
-    if (!st.ok()) return ReportError(st);
-  }
+  if (!o.environment_name.empty())
+    FERRY_RETURN_IF_ERROR(ResolveRegisteredEnvironment(ctx, o, &options.environment));
   if (!options.environment.file.empty()) {
     bool present = false;
-    for (auto& e : snap->manifest.entries) present = present || e.path == options.environment.file;
+    for (auto& e : snap.manifest.entries) present = present || e.path == options.environment.file;
     if (!present) {
-      return ReportError(
-          Status::InvalidArgument("environment file '" + options.environment.file +
-                                  "' is not in the source directory's snapshot (check the path, "
-                                  "relative to the source directory, and ignore files)"));
+      return Status::InvalidArgument("environment file '" + options.environment.file +
+                                     "' is not in the source directory's snapshot (check the "
+                                     "path, relative to the source directory, and ignore files)");
     }
   }
+  return options;
+}
+
+// The body of POST /api/v1/runs (or /sweeps).
+json RunRequest(const SubmitOptions& o, const Submission& s, const std::string& snapshot_id,
+                const model::RunOptions& options, const Result<model::GitState>& git) {
+  json body = {{"experiment", o.experiment},
+               {"target", o.target},
+               {"script", s.script_rel},
+               {"arguments", o.args},
+               {"python", s.python},
+               {"snapshot_id", snapshot_id},
+               {"tags", s.tags}};
   model::RunOptionsToJson(options, &body);
   if (git.ok() && git->present) {
     body["git"] = {{"remote_url", git->remote_url},
@@ -445,14 +544,17 @@ int Submit(Context& ctx, SubmitOptions& o) {
                      {"azure_strict", o.azure_strict},
                      {"warm_start", o.warm_start}};
   }
-  // The command line's values are checked above; git's (a branch name) may be any bytes.
-  auto run = ctx.Call("POST", o.sweep_file.empty() ? "/api/v1/runs" : "/api/v1/sweeps",
-                      body.dump(-1, ' ', false, json::error_handler_t::replace));
-  if (!run.ok()) return ReportError(run.status());
-  std::string id = (*run)["id"];
+  return body;
+}
+
+// What the command prints once the run or sweep exists, and with --wait, following it to
+// its end; returns the exit code.
+int ReportSubmitted(Context& ctx, const SubmitOptions& o, json& created,
+                    const StoredSnapshot& stored) {
+  std::string id = created["id"];
   if (!o.sweep_file.empty()) {
     if (ctx.json_output() && !o.wait) {
-      PrintJson(*run);
+      PrintJson(created);
       return kExitOk;
     }
     std::fprintf(stderr, "Sweep %s submitted to %s (experiment %s); see 'ferry sweep show %s'\n",
@@ -464,8 +566,8 @@ int Submit(Context& ctx, SubmitOptions& o) {
     return WaitSweep(ctx, id);
   }
   if (ctx.json_output() && !o.wait) {
-    (*run)["uploaded"] = {{"files", up_files}, {"bytes", up_bytes}};
-    PrintJson(*run);
+    created["uploaded"] = {{"files", stored.up_files}, {"bytes", stored.up_bytes}};
+    PrintJson(created);
     return kExitOk;
   }
   std::fprintf(stderr, "Run %s submitted to %s (experiment %s)\n", id.c_str(), o.target.c_str(),
@@ -473,6 +575,23 @@ int Submit(Context& ctx, SubmitOptions& o) {
   if (!ctx.json_output() && !o.wait) std::printf("%s\n", id.c_str());
   if (!o.wait) return kExitOk;
   return StreamLogs(ctx, id, true);
+}
+
+int Submit(Context& ctx, SubmitOptions& o) {
+  Submission s;
+  if (int rc = ResolveSubmission(o, &s); rc != kExitOk) return rc;
+  auto git_future =
+      std::async(std::launch::async, [&] { return snapshot::ReadGitState(s.source); });
+  auto stored = SnapshotSource(ctx, s);
+  if (!stored.ok()) return ReportError(stored.status());
+  auto options = ResolveEnvironment(ctx, o, stored->snap);
+  if (!options.ok()) return ReportError(options.status());
+  json body = RunRequest(o, s, stored->snap.id, *options, git_future.get());
+  // The command line's values are checked above; git's (a branch name) may be any bytes.
+  auto created = ctx.Call("POST", o.sweep_file.empty() ? "/api/v1/runs" : "/api/v1/sweeps",
+                          body.dump(-1, ' ', false, json::error_handler_t::replace));
+  if (!created.ok()) return ReportError(created.status());
+  return ReportSubmitted(ctx, o, *created, *stored);
 }
 
 }  // namespace

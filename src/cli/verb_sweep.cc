@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cli/context.h"
+#include "cli/term.h"
 #include "net/http.h"
 
 namespace ferry::cli {
@@ -31,7 +32,8 @@ void PrintSweep(const json& j) {
   const json& sw = j["sweep"];
   const std::string metric = sw.value("primary_metric_name", "");
   std::printf("Sweep:       %s\nStatus:      %s\nExperiment:  %s\nTarget:      %s\n",
-              j.value("id", "").c_str(), j.value("status", "").c_str(),
+              j.value("id", "").c_str(),
+              StatusText(Stream::kStdout, j.value("status", "")).c_str(),
               j.value("experiment", "").c_str(), j.value("target", "").c_str());
   std::printf("Sampling:    %s (seed %s), %s\n", sw.value("sampling", "").c_str(),
               ScalarText(sw["seed"]).c_str(), sw.value("policy", "").c_str());
@@ -63,7 +65,8 @@ void PrintSweep(const json& j) {
   for (auto& n : names) std::printf(" %-14s", n.c_str());
   std::printf(" %-12s %-7s %s\n", metric.c_str(), "REPORTS", "NOTE");
   for (auto& t : j["trials"]) {
-    std::printf("%-30s %-10s", t.value("id", "").c_str(), t.value("status", "").c_str());
+    std::printf("%-30s %s", t.value("id", "").c_str(),
+                StatusText(Stream::kStdout, t.value("status", ""), 10).c_str());
     for (auto& n : names)
       std::printf(" %-14s", ScalarText(t["parameters"].value(n, json())).c_str());
     std::string note = t.value("reason", t.value("error", ""));
@@ -104,9 +107,10 @@ int WaitSweep(Context& ctx, const std::string& sweep_id) {
       seen[id] = status;
       std::string note = t.value("reason", t.value("error", ""));
       if (note.size() > 160) note = note.substr(0, 157) + "...";
-      std::fprintf(stderr, "trial %s %s: %s %s (%s)%s%s\n", id.c_str(), status.c_str(),
-                   metric.c_str(), ScalarText(t["metric"]).c_str(),
-                   ParamsText(t["parameters"]).c_str(), note.empty() ? "" : ": ", note.c_str());
+      std::fprintf(stderr, "trial %s %s: %s %s (%s)%s%s\n", id.c_str(),
+                   StatusText(Stream::kStderr, status).c_str(), metric.c_str(),
+                   ScalarText(t["metric"]).c_str(), ParamsText(t["parameters"]).c_str(),
+                   note.empty() ? "" : ": ", note.c_str());
     }
     std::string status = j->value("status", "");
     if (Terminal(status)) {
@@ -158,7 +162,7 @@ void RegisterSweep(CLI::App& app, Context& ctx, int* exit_code) {
     }
     if (ctx.json_output()) return PrintJson(b);
     std::printf("Trial:       %s\nStatus:      %s\n%-12s %s\n", b.value("id", "").c_str(),
-                b.value("status", "").c_str(),
+                StatusText(Stream::kStdout, b.value("status", "")).c_str(),
                 ((*j)["sweep"].value("primary_metric_name", "") + ":").c_str(),
                 ScalarText(b["metric"]).c_str());
     std::printf("Parameters:\n");

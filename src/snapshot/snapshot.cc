@@ -210,6 +210,7 @@ class Walker {
   void SetContentSink(const SnapshotOptions& o) {
     on_content_ = o.on_content;
     on_content_max_ = o.on_content_max_bytes;
+    on_hashed_ = o.on_hashed;
   }
   // Stats the files the walk did not (in parallel, by path) and consults the stat cache.
   Status StatAndLookup(int threads);
@@ -221,6 +222,7 @@ class Walker {
  private:
   std::function<Status(const std::string&, std::string_view)> on_content_;
   uint64_t on_content_max_ = 0;
+  std::function<void(const SnapshotOptions::HashProgress&)> on_hashed_;
   std::unordered_set<std::string> excluded_;
   struct Level {
     std::string names;  // NUL-separated entry names
@@ -507,6 +509,11 @@ Status Walker::HashMisses(int threads) {
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> files_done{0};
+  uint64_t bytes_total = 0;
+  if (on_hashed_) {
+    for (size_t i : misses_) bytes_total += recs_[i].entry.size;
+  }
   std::mutex mu;
   Status first_error;
   auto work = [&] {
@@ -550,7 +557,9 @@ Status Walker::HashMisses(int threads) {
         r.entry.size = size;
         r.cacheable = false;
       }
-      bytes.fetch_add(size);
+      uint64_t bytes_done = bytes.fetch_add(size) + size;
+      uint64_t done = files_done.fetch_add(1) + 1;
+      if (on_hashed_) on_hashed_({done, bytes_done, misses_.size(), bytes_total});
     }
   };
   if (n == 1) {

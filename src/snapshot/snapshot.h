@@ -26,6 +26,13 @@ struct SnapshotOptions {
   // read (hash, content). An error aborts the snapshot. Larger files are only hashed.
   std::function<Status(const std::string& hash, std::string_view content)> on_content;
   uint64_t on_content_max_bytes = 64ull << 20;
+  // Optional: called from the hashing threads (concurrently, so it must be thread-safe and
+  // cheap) after each file that had to be hashed, with the work done so far and the work in
+  // all (the stat-cache misses); for a progress display. Never called when nothing is hashed.
+  struct HashProgress {
+    uint64_t files_done = 0, bytes_done = 0, files_total = 0, bytes_total = 0;
+  };
+  std::function<void(const HashProgress&)> on_hashed;
 };
 
 struct SnapshotResult {

@@ -585,5 +585,35 @@ TEST(SnapshotContentSink, GetsEachHashedFileOnceFromTheSameRead) {
   (void)RemoveAll(dir);
 }
 
+TEST(SnapshotHashProgress, CountsEveryHashedFileAndTheTotals) {
+  char tmpl[] = "/tmp/ferry_snapshot_progress_XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  ASSERT_TRUE(MakeDirs(dir + "/src/sub").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/src/a.txt", "alpha").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/src/sub/b.txt", std::string(100000, 'b')).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/src/c.bin", std::string(5000, 'x')).ok());
+  std::mutex mu;
+  std::vector<SnapshotOptions::HashProgress> calls;
+  SnapshotOptions o;
+  o.source_dir = dir + "/src";
+  o.on_hashed = [&](const SnapshotOptions::HashProgress& p) {
+    std::lock_guard lock(mu);
+    calls.push_back(p);
+  };
+  ASSERT_TRUE(BuildSnapshot(o).ok());
+  ASSERT_EQ(calls.size(), 3u);
+  uint64_t max_files = 0, max_bytes = 0;
+  for (auto& p : calls) {
+    EXPECT_EQ(p.files_total, 3u);
+    EXPECT_EQ(p.bytes_total, 105005u);
+    EXPECT_LE(p.bytes_done, p.bytes_total);
+    max_files = std::max(max_files, p.files_done);
+    max_bytes = std::max(max_bytes, p.bytes_done);
+  }
+  EXPECT_EQ(max_files, 3u);
+  EXPECT_EQ(max_bytes, 105005u);
+  (void)RemoveAll(dir);
+}
+
 }  // namespace
 }  // namespace ferry::snapshot
