@@ -21,14 +21,16 @@ namespace {
 Result<int> IntField(const json& body, const char* key, int fallback) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer()) return Status::InvalidArgument("field '" + std::string(key) + "' must be an integer");
+  if (!it->is_number_integer())
+    return Status::InvalidArgument("field '" + std::string(key) + "' must be an integer");
   return it->get<int>();
 }
 
 Result<std::string> StringField(const json& body, const char* key) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return std::string();
-  if (!it->is_string()) return Status::InvalidArgument("field '" + std::string(key) + "' must be a string");
+  if (!it->is_string())
+    return Status::InvalidArgument("field '" + std::string(key) + "' must be a string");
   return it->get<std::string>();
 }
 
@@ -85,7 +87,8 @@ void TargetManager::AddClusterTarget(const std::string& name, const compute::Clu
   deps.ferry_executable = d_.ferry_executable;
   deps.python_package_dir = d_.python_package_dir;
   auto slurm = compute::MakeSlurmTarget(name, ClusterSlurmConfig(c), std::move(deps));
-  d_.scheduler->AddTarget(std::shared_ptr<compute::ComputeTarget>(compute::MakeClusterTarget(c, std::move(slurm))));
+  d_.scheduler->AddTarget(
+      std::shared_ptr<compute::ComputeTarget>(compute::MakeClusterTarget(c, std::move(slurm))));
 }
 
 // Brings the cluster's network, the server's listener for its nodes, and its controller up
@@ -97,7 +100,8 @@ Status TargetManager::StartCluster(const std::string& name, const std::string& c
   if (c.provider == "netns") {
     // The nodes reach this server on their bridge's host address only (never beyond the
     // machine); every request still needs a token.
-    if (!d_.add_listener) return Status::Internal("the server cannot listen for the cluster's nodes");
+    if (!d_.add_listener)
+      return Status::Internal("the server cannot listen for the cluster's nodes");
     FERRY_ASSIGN_OR_RETURN(int port, d_.add_listener(c.controller_address));
     c.server_url = "http://" + c.controller_address + ":" + std::to_string(port);
   }
@@ -130,7 +134,8 @@ Result<json> TargetManager::CreateCluster(const std::string& name, const json& b
   if (PathExists(c.dir)) {
     // What a create that crashed half-way left (the store has no such target).
     if (auto old = ReadFile(c.dir + "/cluster.json"); old.ok()) {
-      if (auto oc = compute::ClusterConfig::FromJson(*old); oc.ok()) (void)compute::StopCluster(*oc);
+      if (auto oc = compute::ClusterConfig::FromJson(*old); oc.ok())
+        (void)compute::StopCluster(*oc);
     }
     FERRY_RETURN_IF_ERROR(RemoveAll(c.dir));
   }
@@ -146,16 +151,19 @@ Result<json> TargetManager::CreateCluster(const std::string& name, const json& b
     FERRY_ASSIGN_OR_RETURN(c.controller_address, StringField(body, "controller_address"));
     FERRY_ASSIGN_OR_RETURN(c.server_url, StringField(body, "server_url"));
     const std::string& b = d_.server_bind;
-    bool loopback = b.empty() || b == "127.0.0.1" || b == "::1" || b == "localhost" || b == "0.0.0.0" || b == "::";
+    bool loopback = b.empty() || b == "127.0.0.1" || b == "::1" || b == "localhost" ||
+                    b == "0.0.0.0" || b == "::";
     if (c.controller_address.empty()) {
       if (loopback) {
-        return Status::InvalidArgument("the command provider's nodes must reach this machine: pass --controller-address "
-                                       "ADDRESS (and --server-url URL), or start the server with --bind ADDRESS");
+        return Status::InvalidArgument(
+            "the command provider's nodes must reach this machine: pass --controller-address "
+            "ADDRESS (and --server-url URL), or start the server with --bind ADDRESS");
       }
       c.controller_address = b;
     }
     if (c.server_url.empty()) {
-      if (loopback) return Status::InvalidArgument("pass --server-url URL: how the nodes reach this server");
+      if (loopback)
+        return Status::InvalidArgument("pass --server-url URL: how the nodes reach this server");
       c.server_url = "http://" + b + ":" + std::to_string(d_.server_port());
     }
   }
@@ -169,16 +177,21 @@ Result<json> TargetManager::CreateCluster(const std::string& name, const json& b
     (void)RemoveAll(c.dir);
     return st.WithContext("creating cluster '" + name + "'");
   }
-  return json{{"name", name}, {"kind", "cluster"}, {"cluster", json::parse(c.ToJson())}, {"warnings", json::array()}};
+  return json{{"name", name},
+              {"kind", "cluster"},
+              {"cluster", json::parse(c.ToJson())},
+              {"warnings", json::array()}};
 }
 
 Result<json> TargetManager::UpdateCluster(const std::string& name, const json& body) {
   std::lock_guard lock(mu_);
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
   if (rec.kind != "cluster") {
-    return Status::InvalidArgument("compute target '" + name + "' is a " + rec.kind + " target, not a managed cluster");
+    return Status::InvalidArgument("compute target '" + name + "' is a " + rec.kind +
+                                   " target, not a managed cluster");
   }
-  FERRY_ASSIGN_OR_RETURN(compute::ClusterConfig old, compute::ClusterConfig::FromJson(rec.config_json));
+  FERRY_ASSIGN_OR_RETURN(compute::ClusterConfig old,
+                         compute::ClusterConfig::FromJson(rec.config_json));
   auto file = ReadFile(old.dir + "/cluster.json");  // the running configuration (server URL, ...)
   if (file.ok()) {
     if (auto f = compute::ClusterConfig::FromJson(*file); f.ok()) old = *f;
@@ -186,13 +199,15 @@ Result<json> TargetManager::UpdateCluster(const std::string& name, const json& b
   compute::ClusterConfig c = old;
   FERRY_ASSIGN_OR_RETURN(c.min_nodes, IntField(body, "min_nodes", old.min_nodes));
   FERRY_ASSIGN_OR_RETURN(c.max_nodes, IntField(body, "max_nodes", old.max_nodes));
-  FERRY_ASSIGN_OR_RETURN(c.idle_seconds, IntField(body, "idle_seconds_before_scaledown", old.idle_seconds));
+  FERRY_ASSIGN_OR_RETURN(c.idle_seconds,
+                         IntField(body, "idle_seconds_before_scaledown", old.idle_seconds));
   FERRY_RETURN_IF_ERROR(compute::ValidateCluster(c));
   FERRY_RETURN_IF_ERROR(CheckQuota(name, c));
   if (c.max_nodes < old.max_nodes) {
     // Nodes that go away must not hold jobs: running work is never lost to an update.
-    FERRY_ASSIGN_OR_RETURN(ProcessResult q, ClusterSlurm(old, {"squeue", "-h", "-t", "RUNNING,CONFIGURING,COMPLETING",
-                                                              "-o", "%i|%N"}));
+    FERRY_ASSIGN_OR_RETURN(
+        ProcessResult q,
+        ClusterSlurm(old, {"squeue", "-h", "-t", "RUNNING,CONFIGURING,COMPLETING", "-o", "%i|%N"}));
     std::istringstream in(q.out);
     for (std::string line; std::getline(in, line);) {
       auto bar = line.find('|');
@@ -202,8 +217,9 @@ Result<json> TargetManager::UpdateCluster(const std::string& name, const json& b
       std::istringstream ns(nodes->out);
       for (std::string n; std::getline(ns, n);) {
         if (old.NodeIndex(n) > c.max_nodes) {
-          return Status::FailedPrecondition("node " + n + " runs Slurm job " + line.substr(0, bar) + "; --max-nodes " +
-                                            std::to_string(c.max_nodes) + " would remove it: wait for the job or cancel "
+          return Status::FailedPrecondition("node " + n + " runs Slurm job " + line.substr(0, bar) +
+                                            "; --max-nodes " + std::to_string(c.max_nodes) +
+                                            " would remove it: wait for the job or cancel "
                                             "its run first");
         }
       }
@@ -224,7 +240,8 @@ Result<json> TargetManager::UpdateCluster(const std::string& name, const json& b
 }
 
 Status TargetManager::DeleteCluster(const model::ComputeTargetRecord& rec) {
-  FERRY_ASSIGN_OR_RETURN(compute::ClusterConfig c, compute::ClusterConfig::FromJson(rec.config_json));
+  FERRY_ASSIGN_OR_RETURN(compute::ClusterConfig c,
+                         compute::ClusterConfig::FromJson(rec.config_json));
   Status st = compute::StopCluster(c);
   if (!st.ok()) spdlog::warn("deleting cluster {}: {}", rec.name, st.ToString());
   return RemoveAll(c.dir);
@@ -234,7 +251,8 @@ Status TargetManager::DeleteCluster(const model::ComputeTargetRecord& rec) {
 Status TargetManager::CheckQuota(const std::string& name, const compute::ClusterConfig& c) {
   auto q = GetQuota();
   if (!q.ok()) return q.status();
-  int64_t max_cores = q->value("cluster_cores", int64_t{-1}), max_gpus = q->value("cluster_gpus", int64_t{-1});
+  int64_t max_cores = q->value("cluster_cores", int64_t{-1}),
+          max_gpus = q->value("cluster_gpus", int64_t{-1});
   if (max_cores < 0 && max_gpus < 0) return Status::Ok();
   int64_t cores = int64_t{c.max_nodes} * c.cpus, gpus = int64_t{c.max_nodes} * c.gpus;
   auto list = d_.store->ListTargets();
@@ -247,15 +265,17 @@ Status TargetManager::CheckQuota(const std::string& name, const compute::Cluster
     gpus += int64_t{o->max_nodes} * o->gpus;
   }
   if (max_cores >= 0 && cores > max_cores) {
-    return Status::FailedPrecondition("the workspace's quota is " + std::to_string(max_cores) +
-                                      " cores across managed clusters; this would make " + std::to_string(cores) +
-                                      " (max nodes x CPUs per node, all clusters); lower --max-nodes or raise the quota "
-                                      "with 'ferry quota set --cores N'");
+    return Status::FailedPrecondition(
+        "the workspace's quota is " + std::to_string(max_cores) +
+        " cores across managed clusters; this would make " + std::to_string(cores) +
+        " (max nodes x CPUs per node, all clusters); lower --max-nodes or raise the quota "
+        "with 'ferry quota set --cores N'");
   }
   if (max_gpus >= 0 && gpus > max_gpus) {
-    return Status::FailedPrecondition("the workspace's quota is " + std::to_string(max_gpus) +
-                                      " GPUs across managed clusters; this would make " + std::to_string(gpus) +
-                                      "; lower --max-nodes or raise the quota with 'ferry quota set --gpus N'");
+    return Status::FailedPrecondition(
+        "the workspace's quota is " + std::to_string(max_gpus) +
+        " GPUs across managed clusters; this would make " + std::to_string(gpus) +
+        "; lower --max-nodes or raise the quota with 'ferry quota set --gpus N'");
   }
   return Status::Ok();
 }
@@ -264,7 +284,8 @@ Result<json> TargetManager::GetQuota() {
   auto text = ReadFile(JoinPath(d_.home, "quota.json"));
   if (!text.ok()) return json{{"cluster_cores", -1}, {"cluster_gpus", -1}};
   json j = json::parse(*text, nullptr, false);
-  if (!j.is_object()) return Status::Corruption(JoinPath(d_.home, "quota.json") + " is not a JSON object");
+  if (!j.is_object())
+    return Status::Corruption(JoinPath(d_.home, "quota.json") + " is not a JSON object");
   return j;
 }
 
@@ -275,7 +296,8 @@ Result<json> TargetManager::SetQuota(const json& body) {
     auto it = body.find(key);
     if (it == body.end() || it->is_null()) continue;
     if (!it->is_number_integer() || *it < -1) {
-      return Status::InvalidArgument("field '" + std::string(key) + "' must be an integer >= 0 (-1: no limit)");
+      return Status::InvalidArgument("field '" + std::string(key) +
+                                     "' must be an integer >= 0 (-1: no limit)");
     }
     q[key] = *it;
   }

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,10 +11,10 @@
 #include <atomic>
 #include <cerrno>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "common/fs.h"
 #include "common/home.h"
+#include "common/seal.h"
 #include "compute/local/local_target.h"
 #include "net/http_server.h"
 #include "scheduler/scheduler.h"
@@ -22,7 +23,6 @@
 #include "server/log_store.h"
 #include "server/studio.h"
 #include "server/targets.h"
-#include "common/seal.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
 
@@ -37,15 +37,17 @@ Status RunServer(const ServerOptions& o) {
   if (!lock.valid()) return ErrnoStatus("cannot open", lock_path, errno);
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
     auto info = ReadServerInfo(home);
-    return Status::AlreadyExists("a server is already running for workspace " + home +
-                                 (info.ok() ? " at " + info->url + " (pid " + std::to_string(info->pid) + ")" : "") +
-                                 "; stop it with 'ferry server stop'");
+    return Status::AlreadyExists(
+        "a server is already running for workspace " + home +
+        (info.ok() ? " at " + info->url + " (pid " + std::to_string(info->pid) + ")" : "") +
+        "; stop it with 'ferry server stop'");
   }
   FERRY_ASSIGN_OR_RETURN(std::string token, EnsureSecretFile(HomePath(home, "token")));
   FERRY_ASSIGN_OR_RETURN(std::string secret, EnsureSecretFile(HomePath(home, "secret")));
   store::SqliteStoreOptions so_store;
   so_store.sync_every_commit = o.sync_every_commit;
-  FERRY_ASSIGN_OR_RETURN(auto store, store::OpenSqliteMetadataStore(HomePath(home, "ferry.db"), so_store));
+  FERRY_ASSIGN_OR_RETURN(auto store,
+                         store::OpenSqliteMetadataStore(HomePath(home, "ferry.db"), so_store));
   FERRY_ASSIGN_OR_RETURN(auto blobs, store::OpenFsBlobStore(HomePath(home, "blobs")));
   LogStore logs(HomePath(home, "runs"));
   const Clock& clock = DefaultClock();
@@ -107,11 +109,13 @@ Status RunServer(const ServerOptions& o) {
   deps.users = &users;
   deps.workspace_token = token;
   deps.mlflow_artifact_root = o.default_artifact_root;
-  if (!deps.mlflow_artifact_root.empty() && deps.mlflow_artifact_root.find(':') == std::string::npos) {
+  if (!deps.mlflow_artifact_root.empty() &&
+      deps.mlflow_artifact_root.find(':') == std::string::npos) {
     // A local path, as MLflow takes it: absolute, as a file URI.
     deps.mlflow_artifact_root = "file://" + AbsolutePath(deps.mlflow_artifact_root);
   }
-  while (deps.mlflow_artifact_root.size() > 1 && deps.mlflow_artifact_root.back() == '/') deps.mlflow_artifact_root.pop_back();
+  while (deps.mlflow_artifact_root.size() > 1 && deps.mlflow_artifact_root.back() == '/')
+    deps.mlflow_artifact_root.pop_back();
   deps.run_secret = secret;
   deps.notify = notify;
   deps.shutdown = [&stop] { stop = true; };
@@ -141,15 +145,19 @@ Status RunServer(const ServerOptions& o) {
   http_for_targets = http.get();
   http_port = http->port();
   targets.LoadAll();
-  std::string host = o.bind_address.find(':') != std::string::npos ? "[" + o.bind_address + "]" : o.bind_address;
+  std::string host =
+      o.bind_address.find(':') != std::string::npos ? "[" + o.bind_address + "]" : o.bind_address;
   std::string url = "http://" + host + ":" + std::to_string(http->port());
-  nlohmann::json info = {{"url", url}, {"pid", static_cast<int>(::getpid())}, {"port", http->port()}};
+  nlohmann::json info = {
+      {"url", url}, {"pid", static_cast<int>(::getpid())}, {"port", http->port()}};
   FERRY_RETURN_IF_ERROR(WriteFileAtomic(HomePath(home, "server.json"), info.dump() + "\n", 0600));
   if (o.bind_address != "127.0.0.1" && o.bind_address != "::1" && o.bind_address != "localhost") {
-    spdlog::warn("listening on {} (not loopback): every request needs the workspace token", o.bind_address);
+    spdlog::warn("listening on {} (not loopback): every request needs the workspace token",
+                 o.bind_address);
   }
   std::printf("ferry server listening on %s (workspace %s)\n", url.c_str(), home.c_str());
-  if (studio.dir().empty()) spdlog::info("Studio is not installed (build web/ with make); the API is served");
+  if (studio.dir().empty())
+    spdlog::info("Studio is not installed (build web/ with make); the API is served");
   std::fflush(stdout);
   sched.Start();
 

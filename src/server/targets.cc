@@ -24,13 +24,18 @@ Result<std::string> Field(const json& j, const char* key, bool required) {
     if (required) return Status::InvalidArgument("field '" + std::string(key) + "' is required");
     return std::string();
   }
-  if (!it->is_string()) return Status::InvalidArgument("field '" + std::string(key) + "' must be a string");
+  if (!it->is_string())
+    return Status::InvalidArgument("field '" + std::string(key) + "' must be a string");
   return it->get<std::string>();
 }
 
-std::string PausedReason(const std::string& name, const std::string& state, const std::string& reason) {
-  if (state == "stopping") return "compute instance '" + name + "' is stopping (active runs finish first)";
-  if (state == "stopped") return "compute instance '" + name + "' is stopped; start it with 'ferry compute start " + name + "'";
+std::string PausedReason(const std::string& name, const std::string& state,
+                         const std::string& reason) {
+  if (state == "stopping")
+    return "compute instance '" + name + "' is stopping (active runs finish first)";
+  if (state == "stopped")
+    return "compute instance '" + name + "' is stopped; start it with 'ferry compute start " +
+           name + "'";
   if (state == "starting") return "compute instance '" + name + "' is starting";
   if (state == "failed") return "compute instance '" + name + "': " + reason;
   return "";
@@ -47,7 +52,8 @@ Status RunAdminCommand(const std::string& what, const std::string& command) {
   if (r->exit_code != 0) {
     std::string out = r->err.empty() ? r->out : r->err;
     if (out.size() > 500) out = out.substr(out.size() - 500);
-    return Status::FailedPrecondition(what + " command failed with exit code " + std::to_string(r->exit_code) + ": " + out);
+    return Status::FailedPrecondition(what + " command failed with exit code " +
+                                      std::to_string(r->exit_code) + ": " + out);
   }
   return Status::Ok();
 }
@@ -65,15 +71,21 @@ Result<SshAuth> ParseSshAuth(const json& body) {
   FERRY_ASSIGN_OR_RETURN(a.password, Field(body, "password", false));
   FERRY_ASSIGN_OR_RETURN(a.passphrase, Field(body, "passphrase", false));
   if (a.key_file.empty() == a.password.empty()) {
-    return Status::InvalidArgument("give exactly one of a key file (--key) or a password (--password-file)");
+    return Status::InvalidArgument(
+        "give exactly one of a key file (--key) or a password (--password-file)");
   }
   if (!a.passphrase.empty() && a.key_file.empty()) {
-    return Status::InvalidArgument("a passphrase goes with a key file (--key), not with a password");
+    return Status::InvalidArgument(
+        "a passphrase goes with a key file (--key), not with a password");
   }
   if (!a.key_file.empty()) {
-    if (a.key_file[0] != '/') return Status::InvalidArgument("field 'key_file' must be an absolute path on the server's machine");
+    if (a.key_file[0] != '/')
+      return Status::InvalidArgument(
+          "field 'key_file' must be an absolute path on the server's machine");
     if (::access(a.key_file.c_str(), R_OK) != 0) {
-      return Status::InvalidArgument("the key file " + a.key_file + " cannot be read by the server (" + std::strerror(errno) + ")");
+      return Status::InvalidArgument("the key file " + a.key_file +
+                                     " cannot be read by the server (" + std::strerror(errno) +
+                                     ")");
     }
   }
   return a;
@@ -92,8 +104,9 @@ Result<int> PortField(const json& body, const char* key, int fallback) {
 
 // An endpoint for probing a host at attach/trust time: a throwaway known_hosts (the key seen
 // is then stored with the target).
-compute::SshEndpoint TargetManager::ProbeEndpoint(const std::string& name, const std::string& host, int port,
-                                                  const std::string& user, const std::string& key_file,
+compute::SshEndpoint TargetManager::ProbeEndpoint(const std::string& name, const std::string& host,
+                                                  int port, const std::string& user,
+                                                  const std::string& key_file,
                                                   const std::string& secret) {
   compute::SshEndpoint ep;
   ep.host = host;
@@ -108,7 +121,8 @@ compute::SshEndpoint TargetManager::ProbeEndpoint(const std::string& name, const
 }
 
 Status TargetManager::Start(const std::string& name, const std::string& config_json) {
-  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(config_json));
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c,
+                         compute::SshTargetConfig::FromJson(config_json));
   compute::SshTargetDeps deps;
   deps.home = d_.home;
   deps.ferry_executable = d_.ferry_executable;
@@ -120,13 +134,16 @@ Status TargetManager::Start(const std::string& name, const std::string& config_j
     deps.secret = std::move(plain).value();
   }
   std::shared_ptr<compute::ComputeTarget> t = compute::MakeSshTarget(name, c, std::move(deps));
-  if (c.kind == "instance" && c.state != "running") t->SetPaused(PausedReason(name, c.state, c.state_reason));
+  if (c.kind == "instance" && c.state != "running")
+    t->SetPaused(PausedReason(name, c.state, c.state_reason));
   d_.scheduler->AddTarget(std::move(t));
   if (c.kind == "instance" && (c.state == "stopping" || c.state == "starting")) {
     // A server restart interrupted a stop or a start: carry it on.
     std::lock_guard lock(workers_mu_);
-    if (c.state == "stopping") workers_.emplace_back(&TargetManager::StopWorker, this, name);
-    else workers_.emplace_back(&TargetManager::StartWorker, this, name);
+    if (c.state == "stopping")
+      workers_.emplace_back(&TargetManager::StopWorker, this, name);
+    else
+      workers_.emplace_back(&TargetManager::StartWorker, this, name);
   }
   return Status::Ok();
 }
@@ -138,7 +155,8 @@ void TargetManager::LoadAll() {
     return;
   }
   for (auto& t : *list) {
-    if (t.kind != "ssh" && t.kind != "instance" && t.kind != "slurm" && t.kind != "cluster") continue;
+    if (t.kind != "ssh" && t.kind != "instance" && t.kind != "slurm" && t.kind != "cluster")
+      continue;
     Status st = t.kind == "slurm"     ? StartSlurm(t.name, t.config_json)
                 : t.kind == "cluster" ? StartCluster(t.name, t.config_json)
                                       : Start(t.name, t.config_json);
@@ -151,13 +169,17 @@ Result<json> TargetManager::Attach(const json& body) {
   FERRY_ASSIGN_OR_RETURN(std::string name, Field(body, "name", true));
   FERRY_ASSIGN_OR_RETURN(std::string kind, Field(body, "kind", true));
   Status valid = model::ValidateEnvironmentName(name);  // same rules: letters, digits, . _ -
-  if (!valid.ok()) return Status::InvalidArgument("compute target name '" + name + "' is not valid: use 1-128 letters, "
-                                                  "digits, '.', '_' or '-', starting with a letter or digit");
+  if (!valid.ok())
+    return Status::InvalidArgument("compute target name '" + name +
+                                   "' is not valid: use 1-128 letters, "
+                                   "digits, '.', '_' or '-', starting with a letter or digit");
   if (kind != "ssh" && kind != "instance" && kind != "slurm" && kind != "cluster") {
-    return Status::InvalidArgument("field 'kind': '" + kind + "' cannot be attached; allowed: ssh, instance, slurm, cluster");
+    return Status::InvalidArgument("field 'kind': '" + kind +
+                                   "' cannot be attached; allowed: ssh, instance, slurm, cluster");
   }
   if (d_.store->GetTarget(name).ok()) {
-    return Status::AlreadyExists("compute target '" + name + "' exists already; detach it first or choose another name");
+    return Status::AlreadyExists("compute target '" + name +
+                                 "' exists already; detach it first or choose another name");
   }
   if (kind == "slurm") return AttachSlurm(name, body);
   if (kind == "cluster") return CreateCluster(name, body);
@@ -176,14 +198,17 @@ Result<json> TargetManager::Attach(const json& body) {
       if (users.ok()) {
         for (auto& u : *users) known = known || u.name == c.owner;
       }
-      if (!known) return Status::InvalidArgument("owner '" + c.owner + "' is not a user; create it with 'ferry user add'");
+      if (!known)
+        return Status::InvalidArgument("owner '" + c.owner +
+                                       "' is not a user; create it with 'ferry user add'");
     }
   }
   if (!remote_dir.empty()) c.remote_dir = remote_dir;
   FERRY_ASSIGN_OR_RETURN(c.port, PortField(body, "port", 22));
   if (auto it = body.find("max_concurrent_runs"); it != body.end() && !it->is_null()) {
     if (!it->is_number_integer() || *it < 1 || *it > 1024) {
-      return Status::InvalidArgument("field 'max_concurrent_runs' must be 1-1024, got " + it->dump());
+      return Status::InvalidArgument("field 'max_concurrent_runs' must be 1-1024, got " +
+                                     it->dump());
     }
     c.max_concurrent_runs = it->get<int>();
   }
@@ -206,9 +231,13 @@ Result<json> TargetManager::Attach(const json& body) {
   }
   json warnings = probe->warnings;
   if (!auth.password.empty()) {
-    warnings.push_back("a password is used: SSH keys are preferred (ssh-keygen, ssh-copy-id, then attach with --key)");
+    warnings.push_back(
+        "a password is used: SSH keys are preferred (ssh-keygen, ssh-copy-id, then attach with "
+        "--key)");
   }
-  return json{{"name", name}, {"kind", kind}, {"facts", json::parse(c.facts_json, nullptr, false)},
+  return json{{"name", name},
+              {"kind", kind},
+              {"facts", json::parse(c.facts_json, nullptr, false)},
               {"warnings", warnings}};
 }
 
@@ -222,8 +251,10 @@ Result<json> TargetManager::Detach(const std::string& name, bool force) {
     if (r.target == name) mine.push_back(r);
   }
   if (!mine.empty() && !force) {
-    return Status::FailedPrecondition("compute target '" + name + "' has " + std::to_string(mine.size()) +
-                                      " active run(s) (e.g. " + mine[0].id + "); wait for them, or detach with --force "
+    return Status::FailedPrecondition("compute target '" + name + "' has " +
+                                      std::to_string(mine.size()) + " active run(s) (e.g. " +
+                                      mine[0].id +
+                                      "); wait for them, or detach with --force "
                                       "to cancel them");
   }
   auto target = d_.scheduler->GetTarget(name);
@@ -233,12 +264,16 @@ Result<json> TargetManager::Detach(const std::string& name, bool force) {
     if (target && !r.job_handle.empty()) (void)target->Cancel(r.job_handle);
     store::TransitionExtras ex;
     ex.error = "compute target '" + name + "' was detached while the run was active";
-    if (d_.store->Transition(r.id, model::RunStatus::kCanceled, "compute target detached", d_.clock->Now(), ex).ok()) {
+    if (d_.store
+            ->Transition(r.id, model::RunStatus::kCanceled, "compute target detached",
+                         d_.clock->Now(), ex)
+            .ok()) {
       ++canceled;
     }
   }
   d_.scheduler->RemoveTarget(name);
-  if (rec.kind == "cluster") FERRY_RETURN_IF_ERROR(DeleteCluster(rec));  // nodes, controller, network
+  if (rec.kind == "cluster")
+    FERRY_RETURN_IF_ERROR(DeleteCluster(rec));  // nodes, controller, network
   FERRY_RETURN_IF_ERROR(d_.store->DeleteTarget(name));
   (void)RemoveAll(JoinPath(d_.home, "ssh/" + name + ".known_hosts"));
   d_.scheduler->Wake();
@@ -252,7 +287,8 @@ Result<json> TargetManager::Trust(const std::string& name) {
   if (rec.kind != "ssh" && rec.kind != "instance") {
     return Status::InvalidArgument("compute target '" + name + "' has no host key to trust");
   }
-  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec.config_json));
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c,
+                         compute::SshTargetConfig::FromJson(rec.config_json));
   std::string secret;
   if (!c.secret_sealed.empty()) {
     FERRY_ASSIGN_OR_RETURN(secret, d_.sealer->Unseal(c.secret_sealed));
@@ -269,7 +305,8 @@ Result<json> TargetManager::Trust(const std::string& name) {
   // the queued runs that wait for this trust as "unknown target".
   FERRY_RETURN_IF_ERROR(Start(name, c.ToJson()));
   d_.scheduler->Wake();
-  return json{{"name", name}, {"changed", old_key != c.known_hosts}, {"known_hosts", c.known_hosts}};
+  return json{
+      {"name", name}, {"changed", old_key != c.known_hosts}, {"known_hosts", c.known_hosts}};
 }
 
 TargetManager::~TargetManager() {
@@ -280,9 +317,11 @@ TargetManager::~TargetManager() {
   }
 }
 
-Status TargetManager::SetState(const std::string& name, const std::string& state, const std::string& reason) {
+Status TargetManager::SetState(const std::string& name, const std::string& state,
+                               const std::string& reason) {
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
-  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec.config_json));
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c,
+                         compute::SshTargetConfig::FromJson(rec.config_json));
   c.state = state;
   c.state_reason = reason;
   FERRY_RETURN_IF_ERROR(d_.store->UpdateTargetConfig(name, c.ToJson()));
@@ -294,9 +333,13 @@ Status TargetManager::SetState(const std::string& name, const std::string& state
 Result<json> TargetManager::StopInstance(const std::string& name) {
   std::lock_guard lock(mu_);
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
-  if (rec.kind != "instance") return Status::InvalidArgument("'" + name + "' is a " + rec.kind + " target, not a compute instance");
-  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec.config_json));
-  if (c.state == "stopped" || c.state == "stopping") return json{{"name", name}, {"state", c.state}};
+  if (rec.kind != "instance")
+    return Status::InvalidArgument("'" + name + "' is a " + rec.kind +
+                                   " target, not a compute instance");
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c,
+                         compute::SshTargetConfig::FromJson(rec.config_json));
+  if (c.state == "stopped" || c.state == "stopping")
+    return json{{"name", name}, {"state", c.state}};
   FERRY_RETURN_IF_ERROR(SetState(name, "stopping", ""));
   std::lock_guard wl(workers_mu_);
   workers_.emplace_back(&TargetManager::StopWorker, this, name);
@@ -306,11 +349,16 @@ Result<json> TargetManager::StopInstance(const std::string& name) {
 Result<json> TargetManager::StartInstance(const std::string& name) {
   std::lock_guard lock(mu_);
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
-  if (rec.kind != "instance") return Status::InvalidArgument("'" + name + "' is a " + rec.kind + " target, not a compute instance");
-  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec.config_json));
-  if (c.state == "running" || c.state == "starting") return json{{"name", name}, {"state", c.state}};
+  if (rec.kind != "instance")
+    return Status::InvalidArgument("'" + name + "' is a " + rec.kind +
+                                   " target, not a compute instance");
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c,
+                         compute::SshTargetConfig::FromJson(rec.config_json));
+  if (c.state == "running" || c.state == "starting")
+    return json{{"name", name}, {"state", c.state}};
   if (c.state == "stopping") {
-    return Status::FailedPrecondition("compute instance '" + name + "' is still stopping; start it once it is stopped");
+    return Status::FailedPrecondition("compute instance '" + name +
+                                      "' is still stopping; start it once it is stopped");
   }
   FERRY_RETURN_IF_ERROR(SetState(name, "starting", ""));
   std::lock_guard wl(workers_mu_);
@@ -324,7 +372,8 @@ void TargetManager::StopWorker(std::string name) {
     auto active = d_.store->ListActiveRuns();
     bool busy = false;
     if (active.ok()) {
-      for (auto& r : *active) busy = busy || (r.target == name && r.status != model::RunStatus::kQueued);
+      for (auto& r : *active)
+        busy = busy || (r.target == name && r.status != model::RunStatus::kQueued);
     }
     if (!busy) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -352,11 +401,13 @@ void TargetManager::StartWorker(std::string name) {
 Status TargetManager::CheckSubmit(const std::string& target, const std::string& user) {
   auto rec = d_.store->GetTarget(target);
   if (!rec.ok() || rec->kind != "instance") return Status::Ok();
-  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c, compute::SshTargetConfig::FromJson(rec->config_json));
+  FERRY_ASSIGN_OR_RETURN(compute::SshTargetConfig c,
+                         compute::SshTargetConfig::FromJson(rec->config_json));
   if (c.owner != user) {
-    return Status::PermissionDenied("compute instance '" + target + "' belongs to " +
-                                    (c.owner.empty() ? std::string("the workspace token's holder") : "'" + c.owner + "'") +
-                                    "; only its owner may submit to it");
+    return Status::PermissionDenied(
+        "compute instance '" + target + "' belongs to " +
+        (c.owner.empty() ? std::string("the workspace token's holder") : "'" + c.owner + "'") +
+        "; only its owner may submit to it");
   }
   if (c.state == "stopped" || c.state == "stopping" || c.state == "failed") {
     return Status::FailedPrecondition(PausedReason(target, c.state, c.state_reason));
@@ -380,7 +431,8 @@ Result<compute::SlurmTargetDeps> TargetManager::SlurmDeps(const std::string& nam
 }
 
 Status TargetManager::StartSlurm(const std::string& name, const std::string& config_json) {
-  FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetConfig c, compute::SlurmTargetConfig::FromJson(config_json));
+  FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetConfig c,
+                         compute::SlurmTargetConfig::FromJson(config_json));
   if (c.server_url_auto) {
     // The server may listen on another port than when the target was attached (--port 0).
     const std::string& b = d_.server_bind;
@@ -388,16 +440,22 @@ Status TargetManager::StartSlurm(const std::string& name, const std::string& con
                    std::to_string(d_.server_port());
   }
   FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetDeps deps, SlurmDeps(name, c));
-  d_.scheduler->AddTarget(std::shared_ptr<compute::ComputeTarget>(compute::MakeSlurmTarget(name, c, std::move(deps))));
+  d_.scheduler->AddTarget(
+      std::shared_ptr<compute::ComputeTarget>(compute::MakeSlurmTarget(name, c, std::move(deps))));
   return Status::Ok();
 }
 
 // A Slurm cluster reached through a login node: its host key read again (trust on first use).
-Result<json> TargetManager::TrustSlurmLogin(const std::string& name, const std::string& config_json) {
-  FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetConfig c, compute::SlurmTargetConfig::FromJson(config_json));
-  if (c.local) return Status::InvalidArgument("compute target '" + name + "' runs Slurm's commands locally: no host key to trust");
+Result<json> TargetManager::TrustSlurmLogin(const std::string& name,
+                                            const std::string& config_json) {
+  FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetConfig c,
+                         compute::SlurmTargetConfig::FromJson(config_json));
+  if (c.local)
+    return Status::InvalidArgument("compute target '" + name +
+                                   "' runs Slurm's commands locally: no host key to trust");
   FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetDeps deps, SlurmDeps(name, c));
-  compute::SshEndpoint ep = ProbeEndpoint(name, c.login_host, c.login_port, c.login_user, c.key_file, deps.secret);
+  compute::SshEndpoint ep =
+      ProbeEndpoint(name, c.login_host, c.login_port, c.login_user, c.key_file, deps.secret);
   auto probe = compute::ProbeSshHost(ep, c.shared_dir);
   (void)RemoveAll(ep.known_hosts);
   if (!probe.ok()) return probe.status().WithContext("trusting '" + name + "'");
@@ -407,7 +465,8 @@ Result<json> TargetManager::TrustSlurmLogin(const std::string& name, const std::
   // Replaced in place (AddTarget), as for SSH targets: no cycle sees it missing.
   FERRY_RETURN_IF_ERROR(StartSlurm(name, c.ToJson()));
   d_.scheduler->Wake();
-  return json{{"name", name}, {"changed", old_key != c.known_hosts}, {"known_hosts", c.known_hosts}};
+  return json{
+      {"name", name}, {"changed", old_key != c.known_hosts}, {"known_hosts", c.known_hosts}};
 }
 
 Result<json> TargetManager::AttachSlurm(const std::string& name, const json& body) {
@@ -433,18 +492,22 @@ Result<json> TargetManager::AttachSlurm(const std::string& name, const json& bod
   FERRY_ASSIGN_OR_RETURN(c.low_priority_partition, Field(body, "low_priority_partition", false));
   FERRY_ASSIGN_OR_RETURN(c.low_priority_qos, Field(body, "low_priority_qos", false));
   if (!c.low_priority_partition.empty() && !c.low_priority_qos.empty()) {
-    return Status::InvalidArgument("give at most one of a low-priority partition or a low-priority QOS");
+    return Status::InvalidArgument(
+        "give at most one of a low-priority partition or a low-priority QOS");
   }
   FERRY_ASSIGN_OR_RETURN(c.shared_dir, Field(body, "shared_dir", true));
   if (c.shared_dir.empty() || c.shared_dir[0] != '/') {
-    return Status::InvalidArgument("field 'shared_dir' must be an absolute path that every node sees");
+    return Status::InvalidArgument(
+        "field 'shared_dir' must be an absolute path that every node sees");
   }
   FERRY_ASSIGN_OR_RETURN(c.server_url, Field(body, "server_url", false));
   if (c.server_url.empty()) {
     const std::string& b = d_.server_bind;
-    if (b.empty() || b == "127.0.0.1" || b == "::1" || b == "localhost" || b == "0.0.0.0" || b == "::") {
+    if (b.empty() || b == "127.0.0.1" || b == "::1" || b == "localhost" || b == "0.0.0.0" ||
+        b == "::") {
       return Status::InvalidArgument(
-          "the cluster's nodes must reach this server: start it with 'ferry server --bind ADDRESS' on an address the "
+          "the cluster's nodes must reach this server: start it with 'ferry server --bind ADDRESS' "
+          "on an address the "
           "nodes can reach (then that address is used), or pass --server-url URL");
     }
     c.server_url = "http://" + (b.find(':') != std::string::npos ? "[" + b + "]" : b) + ":" +
@@ -456,14 +519,17 @@ Result<json> TargetManager::AttachSlurm(const std::string& name, const json& bod
     // The login node first: its host key (trust on first use), Linux on this server's CPU
     // architecture (the agent is copied from here), the shared directory writable.
     FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(d_.home, "ssh"), 0700));
-    compute::SshEndpoint ep = ProbeEndpoint(name, c.login_host, c.login_port, c.login_user, c.key_file, auth.secret());
+    compute::SshEndpoint ep =
+        ProbeEndpoint(name, c.login_host, c.login_port, c.login_user, c.key_file, auth.secret());
     auto probe = compute::ProbeSshHost(ep, c.shared_dir);
     (void)RemoveAll(ep.known_hosts);
     if (!probe.ok()) return probe.status().WithContext("attaching '" + name + "'");
     c.known_hosts = probe->known_hosts;
     if (!auth.secret().empty()) c.secret_sealed = d_.sealer->Seal(auth.secret());
     if (!auth.password.empty()) {
-      warnings.push_back("a password is used: SSH keys are preferred (ssh-keygen, ssh-copy-id, then attach with --key)");
+      warnings.push_back(
+          "a password is used: SSH keys are preferred (ssh-keygen, ssh-copy-id, then attach with "
+          "--key)");
     }
   }
   FERRY_ASSIGN_OR_RETURN(compute::SlurmTargetDeps deps, SlurmDeps(name, c));
@@ -477,7 +543,9 @@ Result<json> TargetManager::AttachSlurm(const std::string& name, const json& bod
     (void)d_.store->DeleteTarget(name);
     return st;
   }
-  return json{{"name", name}, {"kind", "slurm"}, {"facts", json::parse(c.facts_json, nullptr, false)},
+  return json{{"name", name},
+              {"kind", "slurm"},
+              {"facts", json::parse(c.facts_json, nullptr, false)},
               {"warnings", warnings}};
 }
 

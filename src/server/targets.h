@@ -4,11 +4,11 @@
 
 #include <atomic>
 #include <functional>
-#include <thread>
-#include <vector>
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/seal.h"
@@ -56,7 +56,8 @@ class TargetManager {
   // Whether `user` ("" = the workspace token) may submit to `target` now: the owner rule and
   // the instance's state. Ok for other kinds.
   Status CheckSubmit(const std::string& target, const std::string& user);
-  // Managed clusters: PATCH /computes/NAME {"min_nodes","max_nodes","idle_seconds_before_scaledown"}.
+  // Managed clusters: PATCH /computes/NAME
+  // {"min_nodes","max_nodes","idle_seconds_before_scaledown"}.
   Result<nlohmann::json> UpdateCluster(const std::string& name, const nlohmann::json& body);
   // The workspace's quota on managed clusters: {"cluster_cores","cluster_gpus"} (-1: none).
   Result<nlohmann::json> GetQuota();
@@ -74,9 +75,11 @@ class TargetManager {
   Status CheckQuota(const std::string& name, const compute::ClusterConfig& c);
   static compute::SlurmTargetConfig ClusterSlurmConfig(const compute::ClusterConfig& c);
   Result<nlohmann::json> TrustSlurmLogin(const std::string& name, const std::string& config_json);
-  Result<compute::SlurmTargetDeps> SlurmDeps(const std::string& name, const compute::SlurmTargetConfig& c);
+  Result<compute::SlurmTargetDeps> SlurmDeps(const std::string& name,
+                                             const compute::SlurmTargetConfig& c);
   compute::SshEndpoint ProbeEndpoint(const std::string& name, const std::string& host, int port,
-                                     const std::string& user, const std::string& key_file, const std::string& secret);
+                                     const std::string& user, const std::string& key_file,
+                                     const std::string& secret);
   Status SetState(const std::string& name, const std::string& state, const std::string& reason);
   void StopWorker(std::string name);
   void StartWorker(std::string name);

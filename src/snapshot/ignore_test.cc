@@ -6,7 +6,8 @@
 namespace ferry::snapshot {
 namespace {
 
-IgnoreMatch C(std::string_view text, std::string_view path, bool is_dir = false, std::string base = "") {
+IgnoreMatch C(std::string_view text, std::string_view path, bool is_dir = false,
+              std::string base = "") {
   return IgnoreRules::Parse(text, std::move(base)).Check(path, is_dir);
 }
 constexpr IgnoreMatch kNone = IgnoreMatch::kNone;

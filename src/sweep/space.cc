@@ -18,11 +18,11 @@ struct ExprInfo {
   size_t args;  // 0: choice (any number of values)
 };
 constexpr ExprInfo kExpressions[] = {
-    {Expression::kChoice, "choice", 0},           {Expression::kRandint, "randint", 1},
-    {Expression::kUniform, "uniform", 2},         {Expression::kQuniform, "quniform", 3},
-    {Expression::kLoguniform, "loguniform", 2},   {Expression::kQloguniform, "qloguniform", 3},
-    {Expression::kNormal, "normal", 2},           {Expression::kQnormal, "qnormal", 3},
-    {Expression::kLognormal, "lognormal", 2},     {Expression::kQlognormal, "qlognormal", 3},
+    {Expression::kChoice, "choice", 0},         {Expression::kRandint, "randint", 1},
+    {Expression::kUniform, "uniform", 2},       {Expression::kQuniform, "quniform", 3},
+    {Expression::kLoguniform, "loguniform", 2}, {Expression::kQloguniform, "qloguniform", 3},
+    {Expression::kNormal, "normal", 2},         {Expression::kQnormal, "qnormal", 3},
+    {Expression::kLognormal, "lognormal", 2},   {Expression::kQlognormal, "qlognormal", 3},
 };
 
 uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -44,7 +44,9 @@ class Parser {
   Result<double> Number(const YAML::Node& n, const std::string& field) const {
     double v;
     if (!n || !n.IsScalar() || !YAML::convert<double>::decode(n, v) || !std::isfinite(v)) {
-      return Error(n, field, "expected a number, got '" + (n && n.IsScalar() ? n.Scalar() : std::string("?")) + "'");
+      return Error(
+          n, field,
+          "expected a number, got '" + (n && n.IsScalar() ? n.Scalar() : std::string("?")) + "'");
     }
     return v;
   }
@@ -54,9 +56,13 @@ class Parser {
                   const std::string& why_max = "") const {
     long long v;
     if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) {
-      return Error(n, field, "expected an integer, got '" + (n.IsScalar() ? n.Scalar() : std::string("?")) + "'");
+      return Error(
+          n, field,
+          "expected an integer, got '" + (n.IsScalar() ? n.Scalar() : std::string("?")) + "'");
     }
-    if (v < min) return Error(n, field, "must be at least " + std::to_string(min) + ", got " + std::to_string(v));
+    if (v < min)
+      return Error(n, field,
+                   "must be at least " + std::to_string(min) + ", got " + std::to_string(v));
     if (v > max) {
       return Error(
           n, field,
@@ -71,7 +77,8 @@ class Parser {
     if (!n.IsMap()) return Error(n, f, "expected a mapping with name, expression and values");
     Parameter p;
     if (!n["name"] || !n["name"].IsScalar() || n["name"].Scalar().empty()) {
-      return Error(n, f + ".name", "required: the argument as the script takes it, e.g. --learning_rate");
+      return Error(n, f + ".name",
+                   "required: the argument as the script takes it, e.g. --learning_rate");
     }
     auto spend = [&](const YAML::Node& at, size_t bytes) -> Status {
       *space_bytes += bytes;
@@ -83,7 +90,8 @@ class Parser {
     };
     FERRY_RETURN_IF_ERROR(spend(n["name"], n["name"].Scalar().size()));
     p.name = n["name"].Scalar();
-    std::string expr = n["expression"] && n["expression"].IsScalar() ? n["expression"].Scalar() : "";
+    std::string expr =
+        n["expression"] && n["expression"].IsScalar() ? n["expression"].Scalar() : "";
     const ExprInfo* info = nullptr;
     for (const auto& e : kExpressions) {
       if (expr == e.name) info = &e;
@@ -120,10 +128,13 @@ class Parser {
       return p;
     }
     if (values.size() != info->args) {
-      static const char* shapes[] = {"", "[upper]", "[low, high]", "[low, high, q] or [mu, sigma, q]"};
+      static const char* shapes[] = {"", "[upper]", "[low, high]",
+                                     "[low, high, q] or [mu, sigma, q]"};
       return Error(values, f + ".values",
-                   std::string(info->name) + " (" + p.name + ") takes " + std::to_string(info->args) + " values " +
-                       (info->args == 2 && (p.expression == Expression::kNormal || p.expression == Expression::kLognormal)
+                   std::string(info->name) + " (" + p.name + ") takes " +
+                       std::to_string(info->args) + " values " +
+                       (info->args == 2 && (p.expression == Expression::kNormal ||
+                                            p.expression == Expression::kLognormal)
                             ? "[mu, sigma]"
                             : shapes[info->args]) +
                        ", got " + std::to_string(values.size()));
@@ -132,10 +143,13 @@ class Parser {
       FERRY_ASSIGN_OR_RETURN(double d, Number(v, f + ".values"));
       p.args.push_back(d);
     }
-    const bool normal = p.expression == Expression::kNormal || p.expression == Expression::kQnormal ||
-                        p.expression == Expression::kLognormal || p.expression == Expression::kQlognormal;
-    if (p.expression == Expression::kRandint && (p.args[0] < 1 || p.args[0] != std::floor(p.args[0]))) {
-      return Error(values, f + ".values", "randint (" + p.name + ") takes a whole upper bound >= 1");
+    const bool normal =
+        p.expression == Expression::kNormal || p.expression == Expression::kQnormal ||
+        p.expression == Expression::kLognormal || p.expression == Expression::kQlognormal;
+    if (p.expression == Expression::kRandint &&
+        (p.args[0] < 1 || p.args[0] != std::floor(p.args[0]))) {
+      return Error(values, f + ".values",
+                   "randint (" + p.name + ") takes a whole upper bound >= 1");
     }
     if (p.expression == Expression::kRandint && p.args[0] > kMaxRandintUpper) {
       return Error(values, f + ".values",
@@ -144,13 +158,16 @@ class Parser {
                        "use uniform");
     }
     if (!normal && p.args.size() >= 2 && !(p.args[0] < p.args[1])) {
-      return Error(values, f + ".values", std::string(info->name) + " (" + p.name + "): low must be below high");
+      return Error(values, f + ".values",
+                   std::string(info->name) + " (" + p.name + "): low must be below high");
     }
     if (normal && !(p.args[1] > 0)) {
-      return Error(values, f + ".values", std::string(info->name) + " (" + p.name + "): sigma must be > 0");
+      return Error(values, f + ".values",
+                   std::string(info->name) + " (" + p.name + "): sigma must be > 0");
     }
     if (info->args == 3 && !(p.args[2] > 0)) {
-      return Error(values, f + ".values", std::string(info->name) + " (" + p.name + "): q must be > 0");
+      return Error(values, f + ".values",
+                   std::string(info->name) + " (" + p.name + "): q must be > 0");
     }
     return p;
   }
@@ -328,22 +345,32 @@ namespace {
 Result<SweepSpec> Parse(const YAML::Node& root, const std::string& file_name,
                         const ParseOptions& options) {
   Parser p(file_name);
-  if (!root.IsMap()) return Status::InvalidArgument(file_name + ": expected a mapping (sampling, policy, ...)");
+  if (!root.IsMap())
+    return Status::InvalidArgument(file_name + ": expected a mapping (sampling, policy, ...)");
   SweepSpec s;
-  static const char* kTop[] = {"sampling", "policy", "primary_metric_name", "primary_metric_goal", "max_total_runs",
-                               "max_concurrent_runs", "max_duration_minutes"};
+  static const char* kTop[] = {"sampling",
+                               "policy",
+                               "primary_metric_name",
+                               "primary_metric_goal",
+                               "max_total_runs",
+                               "max_concurrent_runs",
+                               "max_duration_minutes"};
   for (const auto& kv : root) {
     std::string k = kv.first.Scalar();
     bool known = false;
     for (const char* t : kTop) known = known || k == t;
     if (!known) {
-      return p.Error(kv.first, k, "unknown field; a sweep file has: sampling, policy, primary_metric_name, "
-                                  "primary_metric_goal, max_total_runs, max_concurrent_runs, max_duration_minutes");
+      return p.Error(
+          kv.first, k,
+          "unknown field; a sweep file has: sampling, policy, primary_metric_name, "
+          "primary_metric_goal, max_total_runs, max_concurrent_runs, max_duration_minutes");
     }
   }
   const YAML::Node sampling = root["sampling"];
-  if (!sampling || !sampling.IsMap()) return p.Error(root, "sampling", "required: type and parameter_space");
-  std::string type = sampling["type"] && sampling["type"].IsScalar() ? Lower(sampling["type"].Scalar()) : "";
+  if (!sampling || !sampling.IsMap())
+    return p.Error(root, "sampling", "required: type and parameter_space");
+  std::string type =
+      sampling["type"] && sampling["type"].IsScalar() ? Lower(sampling["type"].Scalar()) : "";
   if (type != "random" && type != "grid" && type != "bayesian") {
     return p.Error(sampling["type"] ? sampling["type"] : sampling, "sampling.type",
                    "'" + type + "' is not allowed; use one of: random, grid, bayesian");
@@ -356,7 +383,8 @@ Result<SweepSpec> Parse(const YAML::Node& root, const std::string& file_name,
   }
   const YAML::Node space = sampling["parameter_space"];
   if (!space || !space.IsSequence() || space.size() == 0) {
-    return p.Error(space ? space : sampling, "sampling.parameter_space", "required: a list of parameters");
+    return p.Error(space ? space : sampling, "sampling.parameter_space",
+                   "required: a list of parameters");
   }
   if (space.size() > kMaxParameters) {
     return p.Error(space, "sampling.parameter_space",
@@ -381,16 +409,20 @@ Result<SweepSpec> Parse(const YAML::Node& root, const std::string& file_name,
       return p.Error(space[i], "sampling.parameter_space[" + std::to_string(i) + "].name",
                      "'" + param.name + "' has no name after its dashes");
     }
-    if (options.azure_strict && s.sampling == "bayesian" && param.expression != Expression::kChoice &&
-        param.expression != Expression::kUniform && param.expression != Expression::kQuniform) {
-      return p.Error(space[i]["expression"], "sampling.parameter_space[" + std::to_string(i) + "].expression",
-                     std::string("Azure ML's Bayesian sampling takes choice, uniform and quniform only; '") +
-                         param.name + "' is " + ExpressionName(param.expression) +
-                         " (Ferry's Bayesian takes it without --azure-strict)");
+    if (options.azure_strict && s.sampling == "bayesian" &&
+        param.expression != Expression::kChoice && param.expression != Expression::kUniform &&
+        param.expression != Expression::kQuniform) {
+      return p.Error(
+          space[i]["expression"], "sampling.parameter_space[" + std::to_string(i) + "].expression",
+          std::string("Azure ML's Bayesian sampling takes choice, uniform and quniform only; '") +
+              param.name + "' is " + ExpressionName(param.expression) +
+              " (Ferry's Bayesian takes it without --azure-strict)");
     }
     if (s.sampling == "grid" && param.expression != Expression::kChoice) {
-      return p.Error(space[i]["expression"], "sampling.parameter_space[" + std::to_string(i) + "].expression",
-                     "grid sampling takes choice only; '" + param.name + "' is " + ExpressionName(param.expression));
+      return p.Error(space[i]["expression"],
+                     "sampling.parameter_space[" + std::to_string(i) + "].expression",
+                     "grid sampling takes choice only; '" + param.name + "' is " +
+                         ExpressionName(param.expression));
     }
     s.space.push_back(std::move(param));
   }
@@ -399,15 +431,21 @@ Result<SweepSpec> Parse(const YAML::Node& root, const std::string& file_name,
     if (!pol.IsMap()) return p.Error(pol, "policy", "expected a mapping with a type");
     std::string pt = pol["type"] && pol["type"].IsScalar() ? pol["type"].Scalar() : "";
     const std::string lp = Lower(pt);
-    if (lp == "banditpolicy" || lp == "bandit") s.policy = "BanditPolicy";
-    else if (lp == "medianstoppingpolicy" || lp == "medianstopping") s.policy = "MedianStoppingPolicy";
-    else if (lp == "truncationselectionpolicy" || lp == "truncationselection") s.policy = "TruncationSelectionPolicy";
-    else if (lp == "noterminationpolicy" || lp == "notermination" || lp == "default") s.policy = "NoTerminationPolicy";
-    else if (lp == "asha" || lp == "ashapolicy") s.policy = "ASHA";
+    if (lp == "banditpolicy" || lp == "bandit")
+      s.policy = "BanditPolicy";
+    else if (lp == "medianstoppingpolicy" || lp == "medianstopping")
+      s.policy = "MedianStoppingPolicy";
+    else if (lp == "truncationselectionpolicy" || lp == "truncationselection")
+      s.policy = "TruncationSelectionPolicy";
+    else if (lp == "noterminationpolicy" || lp == "notermination" || lp == "default")
+      s.policy = "NoTerminationPolicy";
+    else if (lp == "asha" || lp == "ashapolicy")
+      s.policy = "ASHA";
     else {
       return p.Error(pol["type"] ? pol["type"] : pol, "policy.type",
-                     "'" + pt + "' is not allowed; use one of: BanditPolicy, MedianStoppingPolicy, "
-                     "TruncationSelectionPolicy, NoTerminationPolicy, ASHA");
+                     "'" + pt +
+                         "' is not allowed; use one of: BanditPolicy, MedianStoppingPolicy, "
+                         "TruncationSelectionPolicy, NoTerminationPolicy, ASHA");
     }
     for (const auto& kv : pol) {
       const std::string k = kv.first.Scalar(), f = "policy." + k;
@@ -443,34 +481,42 @@ Result<SweepSpec> Parse(const YAML::Node& root, const std::string& file_name,
       }
     }
     if (s.policy == "BanditPolicy" && s.slack_factor_set == s.slack_amount_set) {
-      return p.Error(pol, "policy", "BanditPolicy takes exactly one of slack_factor or slack_amount");
+      return p.Error(pol, "policy",
+                     "BanditPolicy takes exactly one of slack_factor or slack_amount");
     }
     if (s.policy == "TruncationSelectionPolicy" && s.truncation_percentage == 0) {
-      return p.Error(pol, "policy.truncation_percentage", "required for TruncationSelectionPolicy (1-99)");
+      return p.Error(pol, "policy.truncation_percentage",
+                     "required for TruncationSelectionPolicy (1-99)");
     }
     if (s.policy == "ASHA" && s.max_t == 0) {
-      return p.Error(pol, "policy.max_t", "required for ASHA: the metric reports a trial may make at most");
+      return p.Error(pol, "policy.max_t",
+                     "required for ASHA: the metric reports a trial may make at most");
     }
     if (options.azure_strict && s.policy == "ASHA") {
-      return p.Error(pol["type"], "policy.type", "ASHA is Ferry's, not Azure ML's; drop --azure-strict to use it");
+      return p.Error(pol["type"], "policy.type",
+                     "ASHA is Ferry's, not Azure ML's; drop --azure-strict to use it");
     }
     if (options.azure_strict && s.sampling == "bayesian" && s.policy != "NoTerminationPolicy") {
       return p.Error(pol["type"], "policy.type",
-                     "Azure ML's Bayesian sampling does not support early termination (" + s.policy +
-                         "); use NoTerminationPolicy, or drop --azure-strict (Ferry's Bayesian accepts a policy)");
+                     "Azure ML's Bayesian sampling does not support early termination (" +
+                         s.policy +
+                         "); use NoTerminationPolicy, or drop --azure-strict (Ferry's Bayesian "
+                         "accepts a policy)");
     }
   }
 
   const YAML::Node name = root["primary_metric_name"];
   if (!name || !name.IsScalar() || name.Scalar().empty()) {
-    return p.Error(name ? name : root, "primary_metric_name", "required: the metric the script logs, e.g. Accuracy");
+    return p.Error(name ? name : root, "primary_metric_name",
+                   "required: the metric the script logs, e.g. Accuracy");
   }
   s.primary_metric_name = name.Scalar();
   const YAML::Node goal = root["primary_metric_goal"];
   std::string g = goal && goal.IsScalar() ? Lower(goal.Scalar()) : "";
   if (g != "maximize" && g != "minimize") {
     return p.Error(goal ? goal : root, "primary_metric_goal",
-                   "'" + (goal && goal.IsScalar() ? goal.Scalar() : std::string()) + "' is not allowed; use Maximize or Minimize");
+                   "'" + (goal && goal.IsScalar() ? goal.Scalar() : std::string()) +
+                       "' is not allowed; use Maximize or Minimize");
   }
   s.primary_metric_goal = g == "maximize" ? "Maximize" : "Minimize";
   // A grid is counted, never listed: its trials are its first max_total_runs points in order.
@@ -508,12 +554,14 @@ Result<SweepSpec> Parse(const YAML::Node& root, const std::string& file_name,
     s.max_total_runs = static_cast<int>(grid);  // the grid is all there is
   }
   if (root["max_concurrent_runs"]) {
-    FERRY_ASSIGN_OR_RETURN(s.max_concurrent_runs, p.Int(root["max_concurrent_runs"], "max_concurrent_runs", 1));
+    FERRY_ASSIGN_OR_RETURN(s.max_concurrent_runs,
+                           p.Int(root["max_concurrent_runs"], "max_concurrent_runs", 1));
   } else {
     s.max_concurrent_runs = s.max_total_runs;
   }
   if (root["max_duration_minutes"]) {
-    FERRY_ASSIGN_OR_RETURN(s.max_duration_minutes, p.Int(root["max_duration_minutes"], "max_duration_minutes", 1));
+    FERRY_ASSIGN_OR_RETURN(s.max_duration_minutes,
+                           p.Int(root["max_duration_minutes"], "max_duration_minutes", 1));
   }
   return s;
 }
@@ -552,9 +600,10 @@ Status CheckFixedArguments(const SweepSpec& spec, const std::vector<std::string>
     std::string key = ParamKey(a.substr(0, a.find('=')));
     for (size_t k = 0; k < spec.space.size(); ++k) {
       if (!key.empty() && key == ParamKey(spec.space[k].name)) {
-        return Status::InvalidArgument("argument '" + a + "' of the run configuration is also sampled by the sweep (" +
-                                       "sampling.parameter_space[" + std::to_string(k) + "] '" + spec.space[k].name +
-                                       "'); remove it from one of them");
+        return Status::InvalidArgument("argument '" + a +
+                                       "' of the run configuration is also sampled by the sweep (" +
+                                       "sampling.parameter_space[" + std::to_string(k) + "] '" +
+                                       spec.space[k].name + "'); remove it from one of them");
       }
     }
   }

@@ -35,7 +35,7 @@ struct ClusterConfig {
   // netns: the /24 subnet ("10.78.5"), nodes at .10+i, the bridge (host side .1).
   std::string subnet, bridge;
 
-  std::string dir;         // <home>/clusters/<name>
+  std::string dir;  // <home>/clusters/<name>
   std::string ferry_executable;
   int slurmctld_port = 0;
   std::string controller_address;  // where slurmd reaches slurmctld (netns: the bridge's .1)
@@ -53,7 +53,7 @@ struct ClusterConfig {
   std::string NodeName(int index) const;
   std::vector<std::string> NodeNames() const;
   int NodeIndex(const std::string& node) const;  // 0 when not one of ours
-  std::string NodeAddress(int index) const;        // netns only
+  std::string NodeAddress(int index) const;      // netns only
   // slurm.conf: static nodes for the minimum (never suspended), CLOUD nodes up to the maximum,
   // SuspendTime from the idle seconds, the power programs calling `ferry cluster-power`.
   std::string SlurmConf(const std::string& controller_host) const;
@@ -65,9 +65,9 @@ Status ValidateCluster(const ClusterConfig& c);
 // One node's last known provider state, kept in <dir>/nodes/<node>.json.
 struct NodeRecord {
   std::string node;
-  std::string state;   // starting, started, failed, stopping, stopped
+  std::string state;  // starting, started, failed, stopping, stopped
   std::string address;
-  std::string error;   // the provider's failure, with its output's tail
+  std::string error;  // the provider's failure, with its output's tail
   double time = 0;
   double start_seconds = 0;  // how long the provider took to start it (state started)
 };
@@ -88,7 +88,8 @@ Status ReloadController(const ClusterConfig& c, bool nodes_changed);
 class ComputeTarget;
 // The cluster as a compute target: `slurm` (the Slurm target of its controller) described with
 // the cluster's size and nodes.
-std::unique_ptr<ComputeTarget> MakeClusterTarget(const ClusterConfig& c, std::unique_ptr<ComputeTarget> slurm);
+std::unique_ptr<ComputeTarget> MakeClusterTarget(const ClusterConfig& c,
+                                                 std::unique_ptr<ComputeTarget> slurm);
 
 class NodeProvider;
 Status WriteNodeRecord(const ClusterConfig& c, const NodeRecord& r);
@@ -101,7 +102,7 @@ enum class StopKind {
   kFailed,  // never registered: recorded failed (started again only after a pause)
   kLost,    // gone under its jobs (reclaimed, died): recorded stopped, `why` kept as its error
 };
-Status StopNode(const ClusterConfig& c, NodeProvider& provider, const std::string& node, const std::string& why,
-                StopKind kind);
+Status StopNode(const ClusterConfig& c, NodeProvider& provider, const std::string& node,
+                const std::string& why, StopKind kind);
 
 }  // namespace ferry::compute

@@ -16,17 +16,19 @@
 namespace ferry::compute {
 
 struct SlurmTargetConfig {
-  bool local = true;            // commands on this machine; else over SSH (login)
+  bool local = true;  // commands on this machine; else over SSH (login)
   std::string login_host, login_user, key_file, secret_sealed, known_hosts;
   int login_port = 22;
   std::string partition, account, qos;
   std::string low_priority_partition, low_priority_qos;
-  std::string shared_dir;       // same path on the server side (or login node) and every node
-  std::string server_url;       // how nodes reach the server
-  bool server_url_auto = false; // derived from the server's bind address and port (re-derived at start)
-  int max_queued_jobs = 1000;   // runs handed to Slurm at once (Slurm queues them)
-  std::string slurm_conf;       // SLURM_CONF for the commands (a managed cluster's own); empty: inherited
-  bool requeue_all = false;     // every run preemptible (a low-priority managed cluster)
+  std::string shared_dir;  // same path on the server side (or login node) and every node
+  std::string server_url;  // how nodes reach the server
+  bool server_url_auto =
+      false;  // derived from the server's bind address and port (re-derived at start)
+  int max_queued_jobs = 1000;  // runs handed to Slurm at once (Slurm queues them)
+  std::string
+      slurm_conf;  // SLURM_CONF for the commands (a managed cluster's own); empty: inherited
+  bool requeue_all = false;  // every run preemptible (a low-priority managed cluster)
   std::string facts_json = "{}";
 
   std::string ToJson() const;
@@ -42,11 +44,12 @@ struct SlurmTargetDeps {
 };
 
 // Runs a shell command where Slurm's commands are (locally, or on the login node).
-using SlurmShell = std::function<Result<ProcessResult>(const std::string& command, const std::string& input,
-                                                       int timeout_ms)>;
+using SlurmShell = std::function<Result<ProcessResult>(const std::string& command,
+                                                       const std::string& input, int timeout_ms)>;
 SlurmShell MakeSlurmShell(const SlurmTargetConfig& c, const SlurmTargetDeps& d);
 
-std::unique_ptr<ComputeTarget> MakeSlurmTarget(const std::string& name, const SlurmTargetConfig& config,
+std::unique_ptr<ComputeTarget> MakeSlurmTarget(const std::string& name,
+                                               const SlurmTargetConfig& config,
                                                SlurmTargetDeps deps);
 
 // Attach-time checks: the Slurm commands answer, the partitions exist, the shared directory is
@@ -56,7 +59,8 @@ Result<std::string> ProbeSlurm(const SlurmTargetConfig& config, const SlurmShell
 // Slurm's `-o 'a|b|c'` output: one row of fields per line.
 std::vector<std::vector<std::string>> SplitRows(const std::string& out);
 
-// Parses `squeue -h -t all -o '%i|%j|%T|%r|%V'` output: job id -> (name, state, reason, submit time).
+// Parses `squeue -h -t all -o '%i|%j|%T|%r|%V'` output: job id -> (name, state, reason, submit
+// time).
 struct SlurmJobRow {
   std::string id, name, state, reason, submit;
 };

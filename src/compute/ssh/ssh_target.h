@@ -20,16 +20,16 @@ struct SshTargetConfig {
   std::string host;
   int port = 22;
   std::string user;
-  std::string key_file;        // path on the server's machine
-  std::string secret_sealed;   // sealed password or key passphrase; empty: none
+  std::string key_file;                     // path on the server's machine
+  std::string secret_sealed;                // sealed password or key passphrase; empty: none
   std::string remote_dir = ".ferry-agent";  // relative to the remote user's home, or absolute
   int max_concurrent_runs = 1;
-  std::string known_hosts;     // the trusted host key lines
+  std::string known_hosts;        // the trusted host key lines
   std::string facts_json = "{}";  // what attach found: OS, arch, CPUs, disk, pythons, GPUs
   // Compute instances (kind "instance"): a single owner, and commands (run on the server's
   // machine) that stop and start the machine.
   std::string kind = "ssh";
-  std::string owner;           // the user who may submit; "" = the workspace token's holder
+  std::string owner;  // the user who may submit; "" = the workspace token's holder
   std::string stop_command, start_command;
   std::string state = "running";  // running | stopping | stopped | starting | failed
   std::string state_reason;
@@ -39,11 +39,11 @@ struct SshTargetConfig {
 };
 
 struct SshTargetDeps {
-  std::string home;               // workspace home (known_hosts and tunnel logs under home/ssh)
-  std::string ferry_executable;   // this binary: copied to hosts (same architecture)
-  std::string python_package_dir; // Ferry's in-script package, copied with it
+  std::string home;                  // workspace home (known_hosts and tunnel logs under home/ssh)
+  std::string ferry_executable;      // this binary: copied to hosts (same architecture)
+  std::string python_package_dir;    // Ferry's in-script package, copied with it
   std::function<int()> server_port;  // the port the tunnel forwards to
-  std::string secret;             // unsealed password/passphrase (memory only)
+  std::string secret;                // unsealed password/passphrase (memory only)
 };
 
 // Starts the target's monitor thread (tunnel, job states, reachability).
