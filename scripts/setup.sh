@@ -19,7 +19,8 @@
 # `srun --mpi=pmix` fails: "can not load PMIx library"). openmpi-bin + python3-mpi4py: MPI jobs with
 # no compiler step (libopenmpi-dev would add gfortran, ~70 MB). python3-torch: gloo all_reduce jobs
 # (Debian's interpreter /usr/bin/python3 sees it; a pyenv python3 does not). ~850 MB in all.
-# clang, clang-format, clang-tidy: the TSan tree (Debian's clang), the format check and clang-tidy.
+# clang + libclang-rt-14-dev (its sanitizer runtimes, only a Recommends): the TSan tree; clang-format,
+# clang-tidy: the format check and clang-tidy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,7 +51,7 @@ if [ "$mode" = test ]; then
     openssh-server openssh-client rsync iproute2 util-linux openssl iptables procps
     slurm-wlm munge libpmix-dev openmpi-bin python3-mpi4py python3-torch
     chromium fonts-liberation
-    clang clang-format clang-tidy
+    clang libclang-rt-14-dev clang-format clang-tidy
   )
 fi
 
