@@ -384,7 +384,7 @@ class Agent {
                                 : "script exited with code " + std::to_string(code);
     auto files = ArtifactFiles();
     if (SmallOutputs(files)) {
-      final_.emplace();
+      final_ = FinalReport{};  // not emplace(): clang 14 rejects it (nested struct with NSDMI)
       final_->finalizing_reason = why;
     } else {
       auto fin = conn_.Call("POST", conn_.RunPath("status"),
