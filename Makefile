@@ -52,7 +52,7 @@ lint: lint-src lint-built
 lint-src:
 	scripts/check_format.sh
 	$(VENV_PY) -m ruff check python tests
-	scripts/check_openapi.sh
+	PY=$(VENV_PY) scripts/check_openapi.sh
 
 lint-built:
 	scripts/check_tidy.sh
