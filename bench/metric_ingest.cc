@@ -242,6 +242,7 @@ int main(int argc, char** argv) {
   if (o.points <= 0 || o.batch <= 0 || o.keys <= 0 || o.reps <= 0)
     Die("arguments must be positive");
   std::vector<std::string> keys;
+  keys.reserve(o.keys);
   for (int k = 0; k < o.keys; ++k) keys.push_back("train/metric_" + std::to_string(k));
 
   std::printf("metric_ingest: %lld points, batches of %lld, %d keys, %d reps (median reported)\n",

@@ -83,6 +83,7 @@ std::vector<double> Run(const Problem& p, const std::string& sampling, uint64_t 
     *last_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     std::vector<double> x;
+    x.reserve(point.size());
     for (const auto& v : point) x.push_back(v.number);
     double y = p.f(x);
     b = std::min(b, y);
@@ -121,7 +122,7 @@ int main(int argc, char** argv) {
       double m50 = 0, m100 = 0, m200 = 0, ms = 0;
       for (int s = 0; s < seeds; ++s) {
         double last = 0;
-        auto best = Run(p, sampling, static_cast<uint64_t>(first_seed + s), budget, &last);
+        auto best = Run(p, sampling, static_cast<uint64_t>(first_seed) + s, budget, &last);
         m50 += best[std::min<size_t>(49, best.size() - 1)];
         m100 += best[std::min<size_t>(99, best.size() - 1)];
         m200 += best.back();
