@@ -3,6 +3,7 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -37,7 +38,8 @@ using asio::use_awaitable;
 // A long poll parked on a channel. Lives in the session coroutine's frame.
 struct Waiter {
   std::shared_ptr<asio::steady_timer> timer;  // shared: a posted cancel may outlive the wait
-  bool notified = false;
+  // Set by Notify() under mu_ on the notifying thread, read by the waiting coroutine without it.
+  std::atomic<bool> notified = false;
 };
 
 // An io_context whose pending handlers can be destroyed on demand. The server's contexts hold
