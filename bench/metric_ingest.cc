@@ -37,9 +37,9 @@ struct Options {
 };
 
 struct Sample {
-  double seconds = 0;       // sum of the timed batch calls
-  double first_pps = 0;     // throughput of the first 10% of batches
-  double last_pps = 0;      // throughput of the last 10% of batches
+  double seconds = 0;    // sum of the timed batch calls
+  double first_pps = 0;  // throughput of the first 10% of batches
+  double last_pps = 0;   // throughput of the last 10% of batches
   double p50_ms = 0, max_ms = 0;
 };
 
@@ -149,17 +149,20 @@ Sample RunAnchor(const Options& o, const std::vector<std::string>& keys) {
   std::string dir = MakeTempDir(o);
   std::string path = dir + "/anchor.db";
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     Die("cannot open " + path);
   }
   Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;");
   Exec(db,
        "CREATE TABLE metrics(rid INTEGER NOT NULL, kid INTEGER NOT NULL, seq INTEGER NOT NULL, "
-       "step INTEGER NOT NULL, value REAL, time REAL NOT NULL, PRIMARY KEY(rid, kid, seq)) WITHOUT ROWID");
+       "step INTEGER NOT NULL, value REAL, time REAL NOT NULL, PRIMARY KEY(rid, kid, seq)) WITHOUT "
+       "ROWID");
   sqlite3_stmt* ins = nullptr;
-  Check(db, sqlite3_prepare_v3(db, "INSERT OR IGNORE INTO metrics VALUES(?,?,?,?,?,?)", -1,
-                               SQLITE_PREPARE_PERSISTENT, &ins, nullptr),
+  Check(db,
+        sqlite3_prepare_v3(db, "INSERT OR IGNORE INTO metrics VALUES(?,?,?,?,?,?)", -1,
+                           SQLITE_PREPARE_PERSISTENT, &ins, nullptr),
         "prepare");
   const int64_t rid = 1;
   std::vector<ferry::model::MetricPoint> pts;
@@ -199,10 +202,11 @@ double Median(std::vector<double> v) {
 
 void Print(const char* name, const Options& o, const std::vector<Sample>& s) {
   for (size_t i = 0; i < s.size(); ++i) {
-    std::printf("  %-6s rep %zu: %8.3f s  %10.0f points/s  (first 10%%: %.0f/s, last 10%%: %.0f/s; "
-                "batch p50 %.1f ms, max %.1f ms)\n",
-                name, i + 1, s[i].seconds, static_cast<double>(o.points) / s[i].seconds, s[i].first_pps,
-                s[i].last_pps, s[i].p50_ms, s[i].max_ms);
+    std::printf(
+        "  %-6s rep %zu: %8.3f s  %10.0f points/s  (first 10%%: %.0f/s, last 10%%: %.0f/s; "
+        "batch p50 %.1f ms, max %.1f ms)\n",
+        name, i + 1, s[i].seconds, static_cast<double>(o.points) / s[i].seconds, s[i].first_pps,
+        s[i].last_pps, s[i].p50_ms, s[i].max_ms);
   }
 }
 
@@ -216,20 +220,29 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) Die("missing value for " + a);
       return argv[++i];
     };
-    if (a == "--points") o.points = std::stoll(next());
-    else if (a == "--batch") o.batch = std::stoll(next());
-    else if (a == "--keys") o.keys = std::stoi(next());
-    else if (a == "--reps") o.reps = std::stoi(next());
-    else if (a == "--dir") o.dir = next();
+    if (a == "--points")
+      o.points = std::stoll(next());
+    else if (a == "--batch")
+      o.batch = std::stoll(next());
+    else if (a == "--keys")
+      o.keys = std::stoi(next());
+    else if (a == "--reps")
+      o.reps = std::stoi(next());
+    else if (a == "--dir")
+      o.dir = next();
     else if (a == "-h" || a == "--help") {
-      std::printf("usage: metric_ingest [--points N] [--batch N] [--keys N] [--reps N] [--dir TMPPARENT]\n");
+      std::printf(
+          "usage: metric_ingest [--points N] [--batch N] [--keys N] [--reps N] [--dir "
+          "TMPPARENT]\n");
       return 0;
     } else {
       Die("unknown argument " + a);
     }
   }
-  if (o.points <= 0 || o.batch <= 0 || o.keys <= 0 || o.reps <= 0) Die("arguments must be positive");
+  if (o.points <= 0 || o.batch <= 0 || o.keys <= 0 || o.reps <= 0)
+    Die("arguments must be positive");
   std::vector<std::string> keys;
+  keys.reserve(o.keys);
   for (int k = 0; k < o.keys; ++k) keys.push_back("train/metric_" + std::to_string(k));
 
   std::printf("metric_ingest: %lld points, batches of %lld, %d keys, %d reps (median reported)\n",
@@ -249,7 +262,10 @@ int main(int argc, char** argv) {
   std::printf("ferry AppendMetrics: %.0f points/s (median; goal >= 500000)\n", f);
   std::printf("raw SQLite anchor:   %.0f points/s (median)\n", a);
   std::printf("ratio ferry/anchor:  %.2f\n", f / a);
-  std::printf("RESULT ferry_pps=%.0f anchor_pps=%.0f ratio=%.3f ferry_last10_pps=%.0f points=%lld batch=%lld reps=%d\n",
-              f, a, f / a, Median(fl), static_cast<long long>(o.points), static_cast<long long>(o.batch), o.reps);
+  std::printf(
+      "RESULT ferry_pps=%.0f anchor_pps=%.0f ratio=%.3f ferry_last10_pps=%.0f points=%lld "
+      "batch=%lld reps=%d\n",
+      f, a, f / a, Median(fl), static_cast<long long>(o.points), static_cast<long long>(o.batch),
+      o.reps);
   return 0;
 }

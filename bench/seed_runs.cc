@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
   const std::string sql = R"sql(
 PRAGMA journal_mode=WAL;
 BEGIN;
-WITH RECURSIVE seq(n) AS (SELECT 2 UNION ALL SELECT n + 1 FROM seq WHERE n <= )sql" + std::to_string(count - 1) + R"sql()
+WITH RECURSIVE seq(n) AS (SELECT 2 UNION ALL SELECT n + 1 FROM seq WHERE n <= )sql" +
+                          std::to_string(count - 1) + R"sql()
 INSERT INTO runs(id, experiment_id, target, status, script, arguments, python, snapshot_id, git, created_at,
                  started_at, ended_at, exit_code, error, token_hash, options, kind)
 SELECT printf('seed-%07d', n), t.experiment_id, t.target,

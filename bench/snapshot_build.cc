@@ -15,7 +15,8 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: snapshot_build SOURCE_DIR [--cache PATH] [--threads N] [--reps N]\n");
+    std::fprintf(stderr,
+                 "usage: snapshot_build SOURCE_DIR [--cache PATH] [--threads N] [--reps N]\n");
     return 2;
   }
   ferry::snapshot::SnapshotOptions o;
@@ -28,9 +29,12 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::string v = argv[++i];
-    if (a == "--cache") o.stat_cache_path = v;
-    else if (a == "--threads") o.hash_threads = std::stoi(v);
-    else if (a == "--reps") reps = std::stoi(v);
+    if (a == "--cache")
+      o.stat_cache_path = v;
+    else if (a == "--threads")
+      o.hash_threads = std::stoi(v);
+    else if (a == "--reps")
+      reps = std::stoi(v);
     else {
       std::fprintf(stderr, "snapshot_build: unknown argument %s\n", a.c_str());
       return 2;
@@ -48,17 +52,20 @@ int main(int argc, char** argv) {
     }
     double s = std::chrono::duration<double>(t1 - t0).count();
     secs.push_back(s);
-    std::printf("rep %d: %.3f s  files %llu bytes %llu  hashed %llu files %llu bytes  id %s\n", r + 1, s,
-                static_cast<unsigned long long>(snap->files), static_cast<unsigned long long>(snap->bytes),
-                static_cast<unsigned long long>(snap->files_hashed),
-                static_cast<unsigned long long>(snap->bytes_hashed), snap->id.substr(0, 12).c_str());
+    std::printf(
+        "rep %d: %.3f s  files %llu bytes %llu  hashed %llu files %llu bytes  id %s\n", r + 1, s,
+        static_cast<unsigned long long>(snap->files), static_cast<unsigned long long>(snap->bytes),
+        static_cast<unsigned long long>(snap->files_hashed),
+        static_cast<unsigned long long>(snap->bytes_hashed), snap->id.substr(0, 12).c_str());
     last = std::move(snap).value();
   }
   std::sort(secs.begin(), secs.end());
-  double med = secs.size() % 2 ? secs[secs.size() / 2] : (secs[secs.size() / 2 - 1] + secs[secs.size() / 2]) / 2;
-  std::printf("RESULT seconds=%.4f files=%llu bytes=%llu files_hashed=%llu bytes_hashed=%llu reps=%d\n", med,
-              static_cast<unsigned long long>(last.files), static_cast<unsigned long long>(last.bytes),
-              static_cast<unsigned long long>(last.files_hashed),
-              static_cast<unsigned long long>(last.bytes_hashed), reps);
+  double med = secs.size() % 2 ? secs[secs.size() / 2]
+                               : (secs[secs.size() / 2 - 1] + secs[secs.size() / 2]) / 2;
+  std::printf(
+      "RESULT seconds=%.4f files=%llu bytes=%llu files_hashed=%llu bytes_hashed=%llu reps=%d\n",
+      med, static_cast<unsigned long long>(last.files), static_cast<unsigned long long>(last.bytes),
+      static_cast<unsigned long long>(last.files_hashed),
+      static_cast<unsigned long long>(last.bytes_hashed), reps);
   return 0;
 }

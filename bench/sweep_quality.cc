@@ -31,14 +31,19 @@ double Branin(const std::vector<double>& x) {
 
 double Hartmann6(const std::vector<double>& x) {
   static const double alpha[4] = {1.0, 1.2, 3.0, 3.2};
-  static const double A[4][6] = {{10, 3, 17, 3.5, 1.7, 8}, {0.05, 10, 17, 0.1, 8, 14},
-                                 {3, 3.5, 1.7, 10, 17, 8}, {17, 8, 0.05, 10, 0.1, 14}};
-  static const double P[4][6] = {{1312, 1696, 5569, 124, 8283, 5886}, {2329, 4135, 8307, 3736, 1004, 9991},
-                                 {2348, 1451, 3522, 2883, 3047, 6650}, {4047, 8828, 8732, 5743, 1091, 381}};
+  static const double A[4][6] = {{10, 3, 17, 3.5, 1.7, 8},
+                                 {0.05, 10, 17, 0.1, 8, 14},
+                                 {3, 3.5, 1.7, 10, 17, 8},
+                                 {17, 8, 0.05, 10, 0.1, 14}};
+  static const double P[4][6] = {{1312, 1696, 5569, 124, 8283, 5886},
+                                 {2329, 4135, 8307, 3736, 1004, 9991},
+                                 {2348, 1451, 3522, 2883, 3047, 6650},
+                                 {4047, 8828, 8732, 5743, 1091, 381}};
   double sum = 0;
   for (int i = 0; i < 4; ++i) {
     double inner = 0;
-    for (int j = 0; j < 6; ++j) inner += A[i][j] * std::pow(x[static_cast<size_t>(j)] - P[i][j] * 1e-4, 2);
+    for (int j = 0; j < 6; ++j)
+      inner += A[i][j] * std::pow(x[static_cast<size_t>(j)] - P[i][j] * 1e-4, 2);
     sum += alpha[i] * std::exp(-inner);
   }
   return -sum;
@@ -66,7 +71,8 @@ SweepSpec Spec(const Problem& p, const std::string& sampling, uint64_t seed) {
 }
 
 // Best value after each evaluation; the time of the last suggestion.
-std::vector<double> Run(const Problem& p, const std::string& sampling, uint64_t seed, int budget, double* last_ms) {
+std::vector<double> Run(const Problem& p, const std::string& sampling, uint64_t seed, int budget,
+                        double* last_ms) {
   auto sampler = MakeSampler(Spec(p, sampling, seed));
   std::vector<Observation> trials;
   std::vector<double> best;
@@ -74,8 +80,10 @@ std::vector<double> Run(const Problem& p, const std::string& sampling, uint64_t 
   for (int i = 0; i < budget; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     auto point = *sampler->Next(trials);
-    *last_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    *last_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     std::vector<double> x;
+    x.reserve(point.size());
     for (const auto& v : point) x.push_back(v.number);
     double y = p.f(x);
     b = std::min(b, y);
@@ -105,7 +113,8 @@ int main(int argc, char** argv) {
       {"hartmann6", std::vector<std::pair<double, double>>(6, {0.0, 1.0}), Hartmann6},
   };
   std::printf("sweep_quality: mean best value over %d seeds (lower is better)\n", seeds);
-  std::printf("%-10s %-9s %10s %10s %10s %14s\n", "problem", "sampler", "@50", "@100", "@200", "ms/suggestion");
+  std::printf("%-10s %-9s %10s %10s %10s %14s\n", "problem", "sampler", "@50", "@100", "@200",
+              "ms/suggestion");
   for (const auto& p : problems) {
     if (!only_problem.empty() && only_problem != p.name) continue;
     for (const char* sampling : {"random", "bayesian"}) {
@@ -113,21 +122,24 @@ int main(int argc, char** argv) {
       double m50 = 0, m100 = 0, m200 = 0, ms = 0;
       for (int s = 0; s < seeds; ++s) {
         double last = 0;
-        auto best = Run(p, sampling, static_cast<uint64_t>(first_seed + s), budget, &last);
+        auto best = Run(p, sampling, static_cast<uint64_t>(first_seed) + s, budget, &last);
         m50 += best[std::min<size_t>(49, best.size() - 1)];
         m100 += best[std::min<size_t>(99, best.size() - 1)];
         m200 += best.back();
         ms += last;
         if (per_seed) {
           std::printf("  seed %2d %-9s %10.4f %10.4f %10.4f %8.1f ms\n", first_seed + s, sampling,
-                      best[std::min<size_t>(49, best.size() - 1)], best[std::min<size_t>(99, best.size() - 1)],
-                      best.back(), last);
+                      best[std::min<size_t>(49, best.size() - 1)],
+                      best[std::min<size_t>(99, best.size() - 1)], best.back(), last);
         }
       }
       m50 /= seeds, m100 /= seeds, m200 /= seeds, ms /= seeds;
-      std::printf("%-10s %-9s %10.4f %10.4f %10.4f %14.1f\n", p.name, sampling, m50, m100, m200, ms);
-      std::printf("RESULT problem=%s sampler=%s best50=%.4f best100=%.4f best200=%.4f ms_at_%d=%.1f seeds=%d\n", p.name,
-                  sampling, m50, m100, m200, budget, ms, seeds);
+      std::printf("%-10s %-9s %10.4f %10.4f %10.4f %14.1f\n", p.name, sampling, m50, m100, m200,
+                  ms);
+      std::printf(
+          "RESULT problem=%s sampler=%s best50=%.4f best100=%.4f best200=%.4f ms_at_%d=%.1f "
+          "seeds=%d\n",
+          p.name, sampling, m50, m100, m200, budget, ms, seeds);
       std::fflush(stdout);
     }
   }

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Installs what Ferry needs to build and test on Debian 12, idempotently:
-# Debian packages (only the missing ones) and a project-local Python venv (.venv).
+# Installs what Ferry needs on Debian 12, idempotently (only missing Debian packages; the venv's
+# packages only when requirements-dev.txt changed). Usage: scripts/setup.sh [build|quickstart|test]
+#   build       what building needs: compiler, CMake/Ninja/ccache, the C++ libraries, GoogleTest
+#               (unit tests build with the tree), Node.js/npm for Studio. `make build` runs this.
+#   quickstart  build + the project-local Python venv (.venv) the example runs in. `make quickstart`.
+#   test        (the default) quickstart + the test lab and the tools `make test` runs, below.
+# The test lab:
 # podman/runc/catatonit/busybox-static: rootful, offline containers for the integration tests
 # (tests/support/podman.py). runc is listed explicitly: podman's default crun fails on hybrid
 # cgroup hosts, and without it --no-install-recommends would pull crun instead.
@@ -14,23 +19,40 @@
 # `srun --mpi=pmix` fails: "can not load PMIx library"). openmpi-bin + python3-mpi4py: MPI jobs with
 # no compiler step (libopenmpi-dev would add gfortran, ~70 MB). python3-torch: gloo all_reduce jobs
 # (Debian's interpreter /usr/bin/python3 sees it; a pyenv python3 does not). ~850 MB in all.
+# clang + libclang-rt-14-dev (its sanitizer runtimes, only a Recommends): the TSan tree; clang-format,
+# clang-tidy: the format check and clang-tidy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+mode=${1:-test}
+case "$mode" in build | quickstart | test) ;; *)
+  echo "usage: scripts/setup.sh [build|quickstart|test]" >&2
+  exit 2
+  ;;
+esac
 
 DEB_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev libzstd-dev zstd
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libsimdjson-dev libsodium-dev
-  libgtest-dev googletest python3 python3-venv
-  podman runc catatonit busybox-static
-  openssh-server openssh-client rsync iproute2 util-linux openssl iptables procps
-  slurm-wlm munge libpmix-dev openmpi-bin python3-mpi4py python3-torch
-  chromium fonts-liberation
+  libgtest-dev googletest
 )
 # Studio (web/) builds with Node.js 18+ and npm; Debian's are used unless a newer node is
 # installed already (e.g. from NodeSource, which bundles npm).
 if ! command -v npm >/dev/null 2>&1; then
   DEB_PACKAGES+=(nodejs npm)
+fi
+if [ "$mode" != build ]; then
+  DEB_PACKAGES+=(python3 python3-venv)
+fi
+if [ "$mode" = test ]; then
+  DEB_PACKAGES+=(
+    podman runc catatonit busybox-static
+    openssh-server openssh-client rsync iproute2 util-linux openssl iptables procps
+    slurm-wlm munge libpmix-dev openmpi-bin python3-mpi4py python3-torch
+    chromium fonts-liberation
+    clang libclang-rt-14-dev clang-format clang-tidy
+  )
 fi
 
 missing=()
@@ -44,6 +66,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+[ "$mode" = build ] && exit 0
 
 # Python packages for the examples and tests, in a project-local venv. Re-installed only
 # when requirements-dev.txt changes.

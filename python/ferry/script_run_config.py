@@ -6,7 +6,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Dict, List, Optional, Sequence, Union
+    from typing import Any, Dict, Optional, Sequence
 
 
 class MpiConfiguration:

@@ -489,12 +489,12 @@ def test_a_line_torn_by_a_full_disk_is_ended_before_the_next(online, monkeypatch
 def test_the_dropped_count_is_written_at_exit(tmp_path):
     # A script that ends while the disk is still full for its last writes but not at exit.
     path = tmp_path / "metrics.jsonl"
-    script = f"""
+    script = """
 import errno, os
 from ferry import Run
 run = Run.get_context()
 real = os.write
-state = {{"full": True}}
+state = {"full": True}
 def write(fd, data):
     if fd == run._fd and state["full"]:
         raise OSError(errno.ENOSPC, "No space left on device")

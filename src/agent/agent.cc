@@ -363,7 +363,7 @@ class Agent {
                                 : "script exited with code " + std::to_string(code);
     auto files = CollectArtifacts(work_, AgentFilesOf(), Note());
     if (SmallOutputs(files)) {
-      final_.emplace();
+      final_ = FinalReport{};  // not emplace(): clang 14 rejects it (nested struct with NSDMI)
       final_->finalizing_reason = why;
     } else {
       Status fin = server_.PostStatus(json{{"status", "Finalizing"}, {"reason", why}});

@@ -31,15 +31,16 @@ std::string Getenv(const char* name) {
 // The environment build tools run with: the node's pip settings apply to uv as well (an
 // administrator's PIP_INDEX_URL or offline wheel directory), unless uv's own are set.
 std::map<std::string, std::string> ToolEnv() {
-  std::map<std::string, std::string> env = {{"PIP_DISABLE_PIP_VERSION_CHECK", "1"}, {"PYTHONUNBUFFERED", "1"},
-                                            {"PIP_NO_INPUT", "1"}};
+  std::map<std::string, std::string> env = {
+      {"PIP_DISABLE_PIP_VERSION_CHECK", "1"}, {"PYTHONUNBUFFERED", "1"}, {"PIP_NO_INPUT", "1"}};
   auto map = [&](const char* pip, const char* uv, bool list) {
     std::string v = Getenv(pip);
     if (v.empty() || !Getenv(uv).empty()) return;
     if (list) {
       for (auto& c : v) c = (c == ' ') ? ',' : c;  // pip: space-separated; uv: comma-separated
     }
-    if (std::string(pip) == "PIP_NO_INDEX") v = (v == "0" || v == "false" || v == "no") ? "false" : "true";
+    if (std::string(pip) == "PIP_NO_INDEX")
+      v = (v == "0" || v == "false" || v == "no") ? "false" : "true";
     env[uv] = v;
   };
   map("PIP_INDEX_URL", "UV_INDEX_URL", false);
@@ -57,8 +58,8 @@ std::vector<std::string> Wrap(const BuildExec& exec, std::vector<std::string> ar
 }
 
 // Runs argv (through the exec prefix) with output to log_fd; the exit code.
-Result<int> RunLogged(const BuildExec& exec, const std::vector<std::string>& argv, const std::string& cwd,
-                      int log_fd) {
+Result<int> RunLogged(const BuildExec& exec, const std::vector<std::string>& argv,
+                      const std::string& cwd, int log_fd) {
   SpawnOptions so;
   so.argv = Wrap(exec, argv);
   so.cwd = exec.prefix.empty() ? cwd : "";
@@ -70,9 +71,9 @@ Result<int> RunLogged(const BuildExec& exec, const std::vector<std::string>& arg
 }
 
 struct Interpreter {
-  std::string python;       // as given (or as found)
-  std::string version;      // "3.11.7"
-  std::string ident;        // "<version> <machine> <implementation>\n"
+  std::string python;   // as given (or as found)
+  std::string version;  // "3.11.7"
+  std::string ident;    // "<version> <machine> <implementation>\n"
 };
 
 // "<version> <machine> <implementation>" of an interpreter. Asking it costs a Python start
@@ -92,28 +93,33 @@ Result<Interpreter> IdentifyInterpreter(const std::string& python, const Environ
     std::free(real);
     struct stat st;
     if (::stat(resolved.c_str(), &st) == 0) {
-      std::string id = resolved + "\n" + std::to_string(st.st_ino) + " " + std::to_string(st.st_size) + " " +
-                       std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+      std::string id = resolved + "\n" + std::to_string(st.st_ino) + " " +
+                       std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+                       std::to_string(st.st_mtim.tv_nsec);
       cache_file = cache_root + Sha256Hex(path + "\n" + id).substr(0, 32);
     }
   }
   Interpreter in;
   in.python = python;
-  auto cached = cache_file.empty() ? Result<std::string>(Status::NotFound("")) : ReadFile(cache_file);
+  auto cached =
+      cache_file.empty() ? Result<std::string>(Status::NotFound("")) : ReadFile(cache_file);
   if (cached.ok() && !cached->empty()) {
     in.ident = std::move(cached).value();
   } else {
-    auto ident = RunCommand(Wrap(exec, {python, "-c",
-                                        "import sys, platform; print(sys.version.split()[0], platform.machine(), "
-                                        "sys.implementation.name)"}),
-                            "", 120000);
+    auto ident = RunCommand(
+        Wrap(exec, {python, "-c",
+                    "import sys, platform; print(sys.version.split()[0], platform.machine(), "
+                    "sys.implementation.name)"}),
+        "", 120000);
     if (!ident.ok() || ident->exit_code != 0 || ident->out.empty()) {
-      return Status::FailedPrecondition("the interpreter '" + python + "' cannot be run" +
-                                        (exec.prefix.empty() ? " on this node" : " in the container") +
-                                        "; set environment.python.interpreterPath");
+      return Status::FailedPrecondition(
+          "the interpreter '" + python + "' cannot be run" +
+          (exec.prefix.empty() ? " on this node" : " in the container") +
+          "; set environment.python.interpreterPath");
     }
     in.ident = ident->out;
-    if (!cache_file.empty() && MakeDirs(DirName(cache_file)).ok()) (void)WriteFileAtomic(cache_file, in.ident);
+    if (!cache_file.empty() && MakeDirs(DirName(cache_file)).ok())
+      (void)WriteFileAtomic(cache_file, in.ident);
   }
   in.version = in.ident.substr(0, in.ident.find(' '));
   return in;
@@ -121,10 +127,10 @@ Result<Interpreter> IdentifyInterpreter(const std::string& python, const Environ
 
 // The spec reduced to what is built: a requirements text for pip/uv, or a conda file.
 struct Plan {
-  std::string kind;             // "pip" or "conda"
-  std::string canonical;        // what the key hashes
-  std::string requirements;     // pip: requirement lines (conda's pip: section becomes this)
-  std::string conda_tool;       // conda: micromamba | mamba | conda (path)
+  std::string kind;          // "pip" or "conda"
+  std::string canonical;     // what the key hashes
+  std::string requirements;  // pip: requirement lines (conda's pip: section becomes this)
+  std::string conda_tool;    // conda: micromamba | mamba | conda (path)
   Interpreter interpreter;
 };
 
@@ -145,22 +151,25 @@ Result<Plan> MakePlan(const EnvironmentRequest& req, const std::string& spec) {
     plan.canonical = "pip\n" + spec;
     return plan;
   }
-  FERRY_ASSIGN_OR_RETURN(runconfig::CondaEnvironment env, runconfig::ParseCondaEnvironment(spec, req.spec_name));
+  FERRY_ASSIGN_OR_RETURN(runconfig::CondaEnvironment env,
+                         runconfig::ParseCondaEnvironment(spec, req.spec_name));
   if (!env.conda_packages.empty()) {
     // Packages only conda can install: the node's conda (or micromamba) builds the whole file.
     std::string list;
     for (auto& p : env.conda_packages) list += (list.empty() ? "" : ", ") + p;
     if (!req.exec.prefix.empty()) {
-      return Status::FailedPrecondition(req.spec_name + " asks for conda packages (" + list +
-                                        "), which Ferry does not install inside containers; use an image that "
-                                        "has them, or move them to the pip: section");
+      return Status::FailedPrecondition(
+          req.spec_name + " asks for conda packages (" + list +
+          "), which Ferry does not install inside containers; use an image that "
+          "has them, or move them to the pip: section");
     }
     plan.conda_tool = FindCondaTool();
     if (plan.conda_tool.empty()) {
-      return Status::FailedPrecondition(
-          req.spec_name + " asks for conda packages (" + list +
-          ") but this node has no conda, mamba or micromamba on its PATH; install one of them on the target, "
-          "or move the packages to the file's pip: section (then Ferry builds a virtual environment)");
+      return Status::FailedPrecondition(req.spec_name + " asks for conda packages (" + list +
+                                        ") but this node has no conda, mamba or micromamba on its "
+                                        "PATH; install one of them on the target, "
+                                        "or move the packages to the file's pip: section (then "
+                                        "Ferry builds a virtual environment)");
     }
     plan.kind = "conda";
     plan.canonical = "conda\n" + spec;
@@ -175,7 +184,8 @@ Result<Plan> MakePlan(const EnvironmentRequest& req, const std::string& spec) {
     if (i != std::string::npos) {
       std::string digits = v.substr(i);
       size_t dot = digits.find('.');
-      size_t end = dot == std::string::npos ? std::string::npos : digits.find_first_not_of("0123456789", dot + 1);
+      size_t end = dot == std::string::npos ? std::string::npos
+                                            : digits.find_first_not_of("0123456789", dot + 1);
       candidates.push_back("python" + digits.substr(0, end));
     }
   }
@@ -190,10 +200,11 @@ Result<Plan> MakePlan(const EnvironmentRequest& req, const std::string& spec) {
     tried += (tried.empty() ? "" : ", ") + c + " is " + in->version;
   }
   if (plan.interpreter.python.empty()) {
-    return Status::FailedPrecondition(req.spec_name + " asks for python" + env.python + " but " +
-                                      (tried.empty() ? "no interpreter was found" : tried) +
-                                      "; install that version on the target (or name it with "
-                                      "environment.python.interpreterPath), or use conda/micromamba");
+    return Status::FailedPrecondition(
+        req.spec_name + " asks for python" + env.python + " but " +
+        (tried.empty() ? "no interpreter was found" : tried) +
+        "; install that version on the target (or name it with "
+        "environment.python.interpreterPath), or use conda/micromamba");
   }
   for (auto& line : env.pip) plan.requirements += line + "\n";
   plan.canonical = "conda-pip\npython" + env.python + "\n" + plan.requirements;
@@ -209,7 +220,8 @@ Result<Environment> EnsureEnvironment(const EnvironmentRequest& req) {
   Environment env;
   env.key = Sha256Hex("ferry-env-v2\n" + plan.interpreter.ident + plan.canonical).substr(0, 32);
   const std::string host_dir = JoinPath(req.cache_dir, env.key);
-  const std::string dir = req.exec.prefix.empty() ? host_dir : JoinPath(req.exec.cache_dir, env.key);
+  const std::string dir =
+      req.exec.prefix.empty() ? host_dir : JoinPath(req.exec.cache_dir, env.key);
   std::string lock_path = host_dir + ".lock";
   UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!lock.valid()) return ErrnoStatus("cannot open", lock_path, errno);
@@ -243,12 +255,18 @@ Result<Environment> EnsureEnvironment(const EnvironmentRequest& req) {
 
   if (plan.kind == "conda") {
     env.builder = plan.conda_tool.substr(plan.conda_tool.rfind('/') + 1);
-    Log(req.log_fd, "building environment " + env.key + " from " + req.spec_name + " with " + env.builder);
-    std::vector<std::string> argv = env.builder == "micromamba"
-                                        ? std::vector<std::string>{plan.conda_tool, "create", "-y", "-p", dir, "-f", req.spec_path}
-                                        : std::vector<std::string>{plan.conda_tool, "env", "create", "-p", dir, "-f", req.spec_path};
+    Log(req.log_fd,
+        "building environment " + env.key + " from " + req.spec_name + " with " + env.builder);
+    std::vector<std::string> argv =
+        env.builder == "micromamba"
+            ? std::vector<std::string>{plan.conda_tool, "create", "-y", "-p", dir, "-f",
+                                       req.spec_path}
+            : std::vector<std::string>{plan.conda_tool, "env", "create", "-p", dir, "-f",
+                                       req.spec_path};
     FERRY_ASSIGN_OR_RETURN(int rc, RunLogged(req.exec, argv, req.work_dir, req.log_fd));
-    if (rc != 0) return fail(env.builder + " could not create the environment from " + req.spec_name + " (exit code " + std::to_string(rc) + ")");
+    if (rc != 0)
+      return fail(env.builder + " could not create the environment from " + req.spec_name +
+                  " (exit code " + std::to_string(rc) + ")");
     auto list = RunCommand({plan.conda_tool, "list", "-p", dir, "--export"}, "", 120000);
     env.freeze = list.ok() ? list->out : "";
   } else {
@@ -256,40 +274,53 @@ Result<Environment> EnsureEnvironment(const EnvironmentRequest& req) {
     // and the cache is visible to a container build too.
     std::string req_arg = req.spec_path;
     if (req.type == "pip" && !req.exec.prefix.empty() && !req.spec_in_work.empty()) {
-      req_arg = JoinPath(req.exec.work_dir, req.spec_in_work);  // pip resolves "-r other.txt" next to it
+      req_arg =
+          JoinPath(req.exec.work_dir, req.spec_in_work);  // pip resolves "-r other.txt" next to it
     } else if (req.type != "pip" || !req.exec.prefix.empty()) {
       FERRY_RETURN_IF_ERROR(WriteFileAtomic(host_dir + ".requirements.txt", plan.requirements));
       req_arg = dir + ".requirements.txt";
     }
-    std::string uv = req.exec.prefix.empty() && Getenv("FERRY_ENV_BUILDER") != "pip" ? FindOnPath("uv") : "";
+    std::string uv =
+        req.exec.prefix.empty() && Getenv("FERRY_ENV_BUILDER") != "pip" ? FindOnPath("uv") : "";
     if (Getenv("FERRY_ENV_BUILDER") == "uv" && uv.empty()) {
       return Status::FailedPrecondition("FERRY_ENV_BUILDER=uv but uv is not on this node's PATH");
     }
     env.builder = uv.empty() ? "pip" : "uv";
-    Log(req.log_fd, "building environment " + env.key + " from " + req.spec_name + " with " + env.builder +
-                        " (python " + plan.interpreter.version + ")");
+    Log(req.log_fd, "building environment " + env.key + " from " + req.spec_name + " with " +
+                        env.builder + " (python " + plan.interpreter.version + ")");
     const std::string& base = plan.interpreter.python;
     if (!uv.empty()) {
       std::string base_path = base.find('/') == std::string::npos ? FindOnPath(base) : base;
-      FERRY_ASSIGN_OR_RETURN(int rc, RunLogged(req.exec, {uv, "venv", "--quiet", "--python", base_path, dir}, req.work_dir, req.log_fd));
+      FERRY_ASSIGN_OR_RETURN(
+          int rc, RunLogged(req.exec, {uv, "venv", "--quiet", "--python", base_path, dir},
+                            req.work_dir, req.log_fd));
       if (rc != 0) return fail("'uv venv' failed with exit code " + std::to_string(rc));
-      FERRY_ASSIGN_OR_RETURN(rc, RunLogged(req.exec, {uv, "pip", "install", "--python", env.python, "-r", req_arg},
-                                           req.work_dir, req.log_fd));
-      if (rc != 0) return fail("uv pip install -r " + req.spec_name + " failed with exit code " + std::to_string(rc));
+      FERRY_ASSIGN_OR_RETURN(
+          rc, RunLogged(req.exec, {uv, "pip", "install", "--python", env.python, "-r", req_arg},
+                        req.work_dir, req.log_fd));
+      if (rc != 0)
+        return fail("uv pip install -r " + req.spec_name + " failed with exit code " +
+                    std::to_string(rc));
       auto freeze = RunCommand({uv, "pip", "freeze", "--python", env.python}, "", 120000);
       env.freeze = freeze.ok() ? freeze->out : "";
     } else {
-      FERRY_ASSIGN_OR_RETURN(int rc, RunLogged(req.exec, {base, "-m", "venv", dir}, req.work_dir, req.log_fd));
-      if (rc != 0) return fail("'" + base + " -m venv' failed with exit code " + std::to_string(rc));
-      FERRY_ASSIGN_OR_RETURN(rc, RunLogged(req.exec, {env.python, "-m", "pip", "install", "-r", req_arg},
-                                           req.work_dir, req.log_fd));
-      if (rc != 0) return fail("pip install -r " + req.spec_name + " failed with exit code " + std::to_string(rc));
+      FERRY_ASSIGN_OR_RETURN(
+          int rc, RunLogged(req.exec, {base, "-m", "venv", dir}, req.work_dir, req.log_fd));
+      if (rc != 0)
+        return fail("'" + base + " -m venv' failed with exit code " + std::to_string(rc));
+      FERRY_ASSIGN_OR_RETURN(
+          rc, RunLogged(req.exec, {env.python, "-m", "pip", "install", "-r", req_arg}, req.work_dir,
+                        req.log_fd));
+      if (rc != 0)
+        return fail("pip install -r " + req.spec_name + " failed with exit code " +
+                    std::to_string(rc));
       auto freeze = RunCommand(Wrap(req.exec, {env.python, "-m", "pip", "freeze"}), "", 120000);
       env.freeze = freeze.ok() ? freeze->out : "";
     }
   }
   FERRY_RETURN_IF_ERROR(WriteFileAtomic(freeze_path, env.freeze));
-  FERRY_RETURN_IF_ERROR(WriteFileAtomic(ready, env.key + " " + env.builder + "\n"));  // last: marks it complete
+  FERRY_RETURN_IF_ERROR(
+      WriteFileAtomic(ready, env.key + " " + env.builder + "\n"));  // last: marks it complete
   Log(req.log_fd, "built environment " + env.key);
   return env;
 }

@@ -16,21 +16,23 @@ namespace ferry::agent {
 // and paths are those the container sees.
 struct BuildExec {
   std::vector<std::string> prefix;
-  std::string cache_dir;   // EnvironmentRequest::cache_dir as the commands see it
-  std::string work_dir;    // the run's working copy as the commands see it
-  std::string ident_key;   // non-empty (an image id): identifies the interpreter without a file to stat
+  std::string cache_dir;  // EnvironmentRequest::cache_dir as the commands see it
+  std::string work_dir;   // the run's working copy as the commands see it
+  std::string
+      ident_key;  // non-empty (an image id): identifies the interpreter without a file to stat
 };
 
 struct EnvironmentRequest {
   std::string base_python;  // interpreter the environment is made from (PATH lookup without '/')
   std::string type;         // "pip" (requirements file) or "conda" (environment file)
   std::string spec_path;    // the spec file, readable on this node
-  std::string spec_name;    // how errors and logs name it (path in the snapshot, or env name:version)
-  std::string spec_in_work; // the spec's path relative to the working copy; empty for a registered one
-  std::string work_dir;     // the run's working copy: relative paths in the spec resolve here
-  std::string cache_dir;    // where environments live on this node
-  int log_fd = -1;          // build output goes here (the run's Preparing log)
-  BuildExec exec;           // host when exec.prefix is empty
+  std::string spec_name;  // how errors and logs name it (path in the snapshot, or env name:version)
+  std::string
+      spec_in_work;      // the spec's path relative to the working copy; empty for a registered one
+  std::string work_dir;  // the run's working copy: relative paths in the spec resolve here
+  std::string cache_dir;  // where environments live on this node
+  int log_fd = -1;        // build output goes here (the run's Preparing log)
+  BuildExec exec;         // host when exec.prefix is empty
 };
 
 struct Environment {
@@ -38,7 +40,7 @@ struct Environment {
   std::string key;      // hash of the canonical spec, interpreter version and platform
   std::string builder;  // uv | pip | conda | micromamba | mamba
   bool reused = false;
-  std::string freeze;   // resolved package list
+  std::string freeze;  // resolved package list
 };
 
 // Returns the environment, building it first when no complete one exists. Concurrent callers

@@ -25,7 +25,8 @@ bool ReadProcStat(pid_t pid, ProcStat* out) {
   const std::string& s = *text;
   size_t rp = s.rfind(')');
   if (rp == std::string::npos || rp + 2 >= s.size()) return false;
-  // Fields after "(comm)": 3 state, 4 ppid, ..., 14 utime, 15 stime, 16 cutime, 17 cstime, ..., 24 rss.
+  // Fields after "(comm)": 3 state, 4 ppid, ..., 14 utime, 15 stime, 16 cutime, 17 cstime, ..., 24
+  // rss.
   std::vector<std::string> f;
   size_t pos = rp + 2;
   while (pos < s.size() && f.size() < 22) {
@@ -36,7 +37,9 @@ bool ReadProcStat(pid_t pid, ProcStat* out) {
   }
   if (f.size() < 22) return false;
   if (f[0] == "Z") return false;  // a zombie holds no memory and no more CPU
-  auto num = [&](int field) { return std::strtoull(f[static_cast<size_t>(field - 3)].c_str(), nullptr, 10); };
+  auto num = [&](int field) {
+    return std::strtoull(f[static_cast<size_t>(field - 3)].c_str(), nullptr, 10);
+  };
   out->ppid = static_cast<pid_t>(num(4));
   out->ticks = num(14) + num(15) + num(16) + num(17);
   out->rss_pages = num(24);

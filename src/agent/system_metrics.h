@@ -14,7 +14,7 @@ namespace ferry::agent {
 
 struct ProcessTreeUsage {
   int processes = 0;
-  uint64_t cpu_ticks = 0;   // utime+stime (+ reaped children's) of the tree, in clock ticks
+  uint64_t cpu_ticks = 0;  // utime+stime (+ reaped children's) of the tree, in clock ticks
   uint64_t rss_bytes = 0;
 };
 

@@ -38,7 +38,8 @@ std::string RecordEnd() { return "end " + BootId() + "\n"; }
 
 bool RecordIsWhole(const std::string& text) {
   const std::string end = RecordEnd();
-  return !BootId().empty() && text.size() >= end.size() + 1 && text.compare(text.size() - end.size(), end.size(), end) == 0 &&
+  return !BootId().empty() && text.size() >= end.size() + 1 &&
+         text.compare(text.size() - end.size(), end.size(), end) == 0 &&
          text[text.size() - end.size() - 1] == '\n';
 }
 
@@ -72,8 +73,8 @@ std::map<std::string, Recorded> ParseRecord(const std::string& text) {
 // Walks `rel` (a directory inside the copy, "" = the root) and removes what must not stay.
 // `wanted_dirs` holds every directory the snapshot needs; `keep` decides for regular files.
 void Clean(int dirfd, const std::string& rel, const std::set<std::string>& wanted_dirs,
-           const std::function<bool(const std::string&, const struct stat&)>& keep, WorkdirStats* stats,
-           std::set<std::string>* kept) {
+           const std::function<bool(const std::string&, const struct stat&)>& keep,
+           WorkdirStats* stats, std::set<std::string>* kept) {
   int fd = ::dup(dirfd);
   DIR* d = ::fdopendir(fd);
   if (!d) {
@@ -116,15 +117,17 @@ void Clean(int dirfd, const std::string& rel, const std::set<std::string>& wante
 // created or deleted. On a file system without a journal every deleted inode slows each
 // later allocation for minutes (ext4 skips recently deleted inodes one by one), so a run
 // that created and removed a few pool files left every following run a little slower.
-std::string WorkdirPool::Claim(const std::string& snapshot_id, const std::string& dir, const std::string& record_path,
-                               std::string* record_text) {
+std::string WorkdirPool::Claim(const std::string& snapshot_id, const std::string& dir,
+                               const std::string& record_path, std::string* record_text) {
   auto names = ListDir(pool_);
   if (!names.ok()) return "";
   std::set<std::string> copies, records;
   for (const auto& n : *names) {
     if (n.rfind("c-", 0) != 0) continue;
-    if (n.size() > 7 && n.compare(n.size() - 7, 7, ".record") == 0) records.insert(n.substr(0, n.size() - 7));
-    else copies.insert(n);
+    if (n.size() > 7 && n.compare(n.size() - 7, 7, ".record") == 0)
+      records.insert(n.substr(0, n.size() - 7));
+    else
+      copies.insert(n);
   }
   // A record without its copy (a claimer died between its two renames) or a copy without
   // its record (a release that died half-way, or a copy pooled by an older Ferry) is
@@ -146,8 +149,10 @@ std::string WorkdirPool::Claim(const std::string& snapshot_id, const std::string
   for (auto it = copies.rbegin(); it != copies.rend(); ++it) {
     if (!records.count(*it)) continue;  // being released: not yet whole
     auto rec = ReadFile(JoinPath(pool_, *it + ".record"));
-    if (rec.ok() && rec->rfind("snapshot " + snapshot_id + "\n", 0) == 0) order.insert(order.begin(), *it);
-    else order.push_back(*it);
+    if (rec.ok() && rec->rfind("snapshot " + snapshot_id + "\n", 0) == 0)
+      order.insert(order.begin(), *it);
+    else
+      order.push_back(*it);
   }
   for (const auto& n : order) {
     // rename is atomic: of two agents claiming the same copy, one wins.
@@ -164,10 +169,11 @@ std::string WorkdirPool::Claim(const std::string& snapshot_id, const std::string
   return "";
 }
 
-Result<WorkdirStats> WorkdirPool::Materialize(const model::Manifest& m, const std::string& snapshot_id,
-                                              const std::string& dir, const std::string& record_path,
-                                              const std::function<Result<std::string>(const std::string&)>& get_blob,
-                                              const std::function<bool()>& stop) {
+Result<WorkdirStats> WorkdirPool::Materialize(
+    const model::Manifest& m, const std::string& snapshot_id, const std::string& dir,
+    const std::string& record_path,
+    const std::function<Result<std::string>(const std::string&)>& get_blob,
+    const std::function<bool()>& stop) {
   WorkdirStats stats;
   FERRY_RETURN_IF_ERROR(RemoveAll(dir));
   std::map<std::string, const model::ManifestEntry*> want;
@@ -195,9 +201,10 @@ Result<WorkdirStats> WorkdirPool::Materialize(const model::Manifest& m, const st
       auto r = recorded.find(path);
       if (w == want.end() || r == recorded.end()) return false;
       const Recorded& rec = r->second;
-      return rec.hash == w->second->hash && rec.mode == (w->second->mode & 0777) && rec.ino == st.st_ino &&
-             rec.size == static_cast<uint64_t>(st.st_size) && rec.mtime_ns == Ns(st.st_mtim) &&
-             rec.ctime_ns == Ns(st.st_ctim) && (st.st_mode & 0777) == rec.mode;
+      return rec.hash == w->second->hash && rec.mode == (w->second->mode & 0777) &&
+             rec.ino == st.st_ino && rec.size == static_cast<uint64_t>(st.st_size) &&
+             rec.mtime_ns == Ns(st.st_mtim) && rec.ctime_ns == Ns(st.st_ctim) &&
+             (st.st_mode & 0777) == rec.mode;
     };
     Clean(root.get(), "", wanted_dirs, keep, &stats, &kept);
   } else {
@@ -221,10 +228,12 @@ Result<WorkdirStats> WorkdirPool::Materialize(const model::Manifest& m, const st
         last_dir = parent;
       }
       FERRY_ASSIGN_OR_RETURN(std::string content, get_blob(e.hash));
-      UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e.mode & 0777));
+      UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                         e.mode & 0777));
       if (!fd.valid()) return ErrnoStatus("cannot create", path, errno);
       FERRY_RETURN_IF_ERROR(WriteAll(fd.get(), content, path));
-      if (::fchmod(fd.get(), e.mode & 0777) != 0) return ErrnoStatus("chmod", path, errno);  // umask-proof
+      if (::fchmod(fd.get(), e.mode & 0777) != 0)
+        return ErrnoStatus("chmod", path, errno);  // umask-proof
       if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);
       ++stats.written;
       last_ctime = std::max(last_ctime, Ns(st.st_ctim));
@@ -253,13 +262,15 @@ Status WorkdirPool::Release(const std::string& dir, const std::string& record_pa
     auto names = ListDir(pool_);
     int held = 0;  // copies with their records
     if (names.ok()) {
-      for (auto& n : *names) held += n.rfind("c-", 0) == 0 && n.size() > 7 && n.compare(n.size() - 7, 7, ".record") == 0;
+      for (auto& n : *names)
+        held += n.rfind("c-", 0) == 0 && n.size() > 7 && n.compare(n.size() - 7, 7, ".record") == 0;
     }
     if (held < capacity_) {
       // Names sort by time: "c-<unix ns>-<random>". The record goes first: a copy without
       // its record is never claimed.
       auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
       std::string name = JoinPath(pool_, "c-" + std::to_string(ns) + "-" + RandomHex(4));
       if (::rename(record_path.c_str(), (name + ".record").c_str()) == 0) {
         if (::rename(dir.c_str(), name.c_str()) == 0) return Status::Ok();

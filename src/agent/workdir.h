@@ -33,15 +33,17 @@ struct WorkdirStats {
 class WorkdirPool {
  public:
   // pool_dir: <home>/work/.reuse; capacity: copies kept (0 disables reuse).
-  WorkdirPool(std::string pool_dir, int capacity) : pool_(std::move(pool_dir)), capacity_(capacity) {}
+  WorkdirPool(std::string pool_dir, int capacity)
+      : pool_(std::move(pool_dir)), capacity_(capacity) {}
 
   // Makes `dir` (replaced if present) an exact copy of the snapshot `m` (id `snapshot_id`),
   // reusing a pooled copy when there is one. The record of what was written is kept at
   // `record_path` (outside the copy). get_blob returns a blob's content.
-  Result<WorkdirStats> Materialize(const model::Manifest& m, const std::string& snapshot_id, const std::string& dir,
-                                   const std::string& record_path,
-                                   const std::function<Result<std::string>(const std::string&)>& get_blob,
-                                   const std::function<bool()>& stop);
+  Result<WorkdirStats> Materialize(
+      const model::Manifest& m, const std::string& snapshot_id, const std::string& dir,
+      const std::string& record_path,
+      const std::function<Result<std::string>(const std::string&)>& get_blob,
+      const std::function<bool()>& stop);
 
   // After the run: moves `dir` and its record into the pool, or removes it when the pool is
   // full or disabled.
@@ -50,8 +52,8 @@ class WorkdirPool {
  private:
   // Moves a pooled copy to dir and its record to record_path; returns its pool name, or ""
   // when there is none to claim.
-  std::string Claim(const std::string& snapshot_id, const std::string& dir, const std::string& record_path,
-                    std::string* record_text);
+  std::string Claim(const std::string& snapshot_id, const std::string& dir,
+                    const std::string& record_path, std::string* record_text);
   std::string pool_;
   int capacity_;
 };

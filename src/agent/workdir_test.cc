@@ -35,9 +35,11 @@ class WorkdirPoolTest : public ::testing::Test {
     return m;
   }
 
-  Result<WorkdirStats> Materialize(WorkdirPool& pool, const model::Manifest& m, const std::string& run) {
-    return pool.Materialize(m, "snap", Dir(run), Record(run),
-                            [&](const std::string& h) -> Result<std::string> { return blobs_.at(h); }, nullptr);
+  Result<WorkdirStats> Materialize(WorkdirPool& pool, const model::Manifest& m,
+                                   const std::string& run) {
+    return pool.Materialize(
+        m, "snap", Dir(run), Record(run),
+        [&](const std::string& h) -> Result<std::string> { return blobs_.at(h); }, nullptr);
   }
   std::string Dir(const std::string& run) { return root_ + "/work/" + run; }
   std::string Record(const std::string& run) {
@@ -96,8 +98,11 @@ TEST_F(WorkdirPoolTest, TornOrForeignRecordsAreNotTrusted) {
     ASSERT_FALSE(rec.empty());
     std::string text = *ReadFile(rec);
     ASSERT_NE(text.find("\nend " + BootId() + "\n"), std::string::npos);
-    if (bad == "torn") text = text.substr(0, text.size() - 3);
-    else text.replace(text.find("\nend ") + 5, BootId().size(), "00000000-0000-0000-0000-000000000000");
+    if (bad == "torn")
+      text = text.substr(0, text.size() - 3);
+    else
+      text.replace(text.find("\nend ") + 5, BootId().size(),
+                   "00000000-0000-0000-0000-000000000000");
     ASSERT_TRUE(WriteFileReplace(rec, text).ok());
     auto s = Materialize(pool, m, "r2");
     ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -112,8 +117,10 @@ TEST_F(WorkdirPoolTest, TornOrForeignRecordsAreNotTrusted) {
 TEST_F(WorkdirPoolTest, StaleHalvesAreRemovedAndCapacityHolds) {
   WorkdirPool pool(pool_dir_, 1);
   ASSERT_TRUE(MakeDirs(pool_dir_ + "/c-1-old/tree").ok());  // a copy without a record
-  ASSERT_TRUE(WriteFileReplace(pool_dir_ + "/c-2-gone.record", "snapshot x\n").ok());  // a record without a copy
-  ASSERT_TRUE(WriteFileReplace(pool_dir_ + "/c-3-fresh.record", "snapshot x\n").ok());  // a release under way
+  ASSERT_TRUE(WriteFileReplace(pool_dir_ + "/c-2-gone.record", "snapshot x\n")
+                  .ok());  // a record without a copy
+  ASSERT_TRUE(WriteFileReplace(pool_dir_ + "/c-3-fresh.record", "snapshot x\n")
+                  .ok());  // a release under way
   utimbuf old{::time(nullptr) - 7200, ::time(nullptr) - 7200};
   ASSERT_EQ(::utime((pool_dir_ + "/c-1-old").c_str(), &old), 0);
   ASSERT_EQ(::utime((pool_dir_ + "/c-2-gone.record").c_str(), &old), 0);

@@ -42,7 +42,8 @@ Result<std::unique_ptr<net::HttpClient>> TryServer(const std::string& home) {
   if (!c.ok()) return c.status();
   auto health = (*c)->Request("GET", "/api/v1/health", "", "application/json", 2000);
   if (!health.ok()) return health.status();
-  if (health->status != 200) return Status::Unavailable("server at " + info->url + " is not healthy");
+  if (health->status != 200)
+    return Status::Unavailable("server at " + info->url + " is not healthy");
   return c;
 }
 
@@ -76,8 +77,11 @@ Status Context::StartServer() {
     sleep_ms = std::min(sleep_ms * 2, 100);
   }
   auto tail = ReadFile(log_path);
-  return Status::Unavailable("the workspace server did not start; see " + log_path +
-                             (tail.ok() && !tail->empty() ? ":\n" + tail->substr(tail->size() > 2000 ? tail->size() - 2000 : 0) : ""));
+  return Status::Unavailable(
+      "the workspace server did not start; see " + log_path +
+      (tail.ok() && !tail->empty()
+           ? ":\n" + tail->substr(tail->size() > 2000 ? tail->size() - 2000 : 0)
+           : ""));
 }
 
 Status Context::Connect() {
@@ -107,10 +111,11 @@ Result<net::HttpResponse> Context::Raw(const std::string& method, const std::str
   return client_->Request(method, path, body, "application/json", timeout_ms);
 }
 
-Result<json> Context::Call(const std::string& method, const std::string& path, const std::string& body,
-                           const std::string& content_type) {
+Result<json> Context::Call(const std::string& method, const std::string& path,
+                           const std::string& body, const std::string& content_type) {
   FERRY_RETURN_IF_ERROR(Connect());
-  FERRY_ASSIGN_OR_RETURN(net::HttpResponse r, client_->Request(method, path, body, content_type, 300000));
+  FERRY_ASSIGN_OR_RETURN(net::HttpResponse r,
+                         client_->Request(method, path, body, content_type, 300000));
   if (r.status < 200 || r.status >= 300) return net::StatusFromResponse(r);
   json j = json::parse(r.body, nullptr, false);
   return j.is_discarded() ? json::object() : j;
@@ -134,7 +139,9 @@ Status CheckUtf8(const std::string& what, const std::string& value) {
       "); Ferry sends it to the server as JSON text, which must be UTF-8");
 }
 
-void PrintJson(const json& j) { std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str()); }
+void PrintJson(const json& j) {
+  std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+}
 
 std::string FormatTime(double t) {
   if (t <= 0) return "-";

@@ -22,9 +22,9 @@ namespace ferry::cli {
 
 // Exit codes of the CLI.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;      // an error, or a waited-for run that Failed
-inline constexpr int kExitUsage = 2;       // bad command line
-inline constexpr int kExitCanceled = 3;    // a waited-for run was Canceled
+inline constexpr int kExitFailed = 1;    // an error, or a waited-for run that Failed
+inline constexpr int kExitUsage = 2;     // bad command line
+inline constexpr int kExitCanceled = 3;  // a waited-for run was Canceled
 
 class Context {
  public:
@@ -33,7 +33,8 @@ class Context {
 
   std::string home;
   std::string output = "text";
-  std::vector<std::string> argv;  // the command line as given (for verbs that must see "--")  // "text" or "json"
+  std::vector<std::string>
+      argv;  // the command line as given (for verbs that must see "--")  // "text" or "json"
   bool json_output() const { return output == "json"; }
 
   // Connects to the workspace server, starting a local one in the background if needed.

@@ -32,8 +32,7 @@ void PrintSweep(const json& j) {
   const json& sw = j["sweep"];
   const std::string metric = sw.value("primary_metric_name", "");
   std::printf("Sweep:       %s\nStatus:      %s\nExperiment:  %s\nTarget:      %s\n",
-              j.value("id", "").c_str(),
-              StatusText(Stream::kStdout, j.value("status", "")).c_str(),
+              j.value("id", "").c_str(), StatusText(Stream::kStdout, j.value("status", "")).c_str(),
               j.value("experiment", "").c_str(), j.value("target", "").c_str());
   std::printf("Sampling:    %s (seed %s), %s\n", sw.value("sampling", "").c_str(),
               ScalarText(sw["seed"]).c_str(), sw.value("policy", "").c_str());

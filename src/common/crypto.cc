@@ -97,7 +97,8 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   FERRY_CHECK(HMAC(Sha256Md(), key.data(), static_cast<int>(key.size()),
-                   reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len) != nullptr);
+                   reinterpret_cast<const unsigned char*>(data.data()), data.size(), md,
+                   &len) != nullptr);
   return ToHex(md, len);
 }
 
@@ -124,7 +125,8 @@ std::string RandomHex(size_t n_bytes) {
     got += static_cast<size_t>(n);
   }
   if (got < n_bytes) {
-    FERRY_CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(n_bytes)) == 1);
+    FERRY_CHECK(
+        RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(n_bytes)) == 1);
   }
   return ToHex(reinterpret_cast<const unsigned char*>(raw.data()), n_bytes);
 }

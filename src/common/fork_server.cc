@@ -41,7 +41,9 @@ Status SendWithFds(int fd, const std::string& text, const std::vector<int>& fds)
     std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
   }
   ssize_t n;
-  do { n = ::sendmsg(fd, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+  do {
+    n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
   if (n < 0) return ErrnoStatus("fork server: send", "", errno);
   return Status::Ok();
 }
@@ -57,7 +59,9 @@ ssize_t ReceiveWithFds(int fd, std::vector<char>& buf, std::string* text, std::v
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   ssize_t n;
-  do { n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+  do {
+    n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
   if (n < 0) return n;
   text->assign(buf.data(), static_cast<size_t>(n));
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
@@ -106,7 +110,8 @@ int SetUpDaemon(const json& req, const std::vector<int>& fds, int keep_fd) {
 }
 
 // Forks the daemon for one request; returns the answer.
-json Fork(const json& req, const std::vector<int>& fds, int sock, const std::function<int(int, char**)>& main) {
+json Fork(const json& req, const std::vector<int>& fds, int sock,
+          const std::function<int(int, char**)>& main) {
   std::vector<std::string> argv = req.at("argv").get<std::vector<std::string>>();
   if (argv.empty()) return {{"error", "empty command line"}, {"errno", EINVAL}};
   int pidpipe[2], errpipe[2];
@@ -155,7 +160,9 @@ json Fork(const json& req, const std::vector<int>& fds, int sock, const std::fun
   }
   DaemonStart d = FinishDoubleFork(mid, pidpipe[0], errpipe[0]);
   if (d.error != 0) {
-    std::string what = req.value("cwd", "").empty() ? "cannot start" : "cannot start (cwd " + req.value("cwd", "") + ")";
+    std::string what = req.value("cwd", "").empty()
+                           ? "cannot start"
+                           : "cannot start (cwd " + req.value("cwd", "") + ")";
     return {{"error", what}, {"errno", d.error}};
   }
   if (d.pid <= 0) return {{"error", "fork"}, {"errno", EAGAIN}};
@@ -220,7 +227,8 @@ std::optional<pid_t> ForkServer::server_pid() {
 
 Status ForkServer::Start() {
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return ErrnoStatus("socketpair", "", errno);
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return ErrnoStatus("socketpair", "", errno);
   UniqueFd mine(sv[0]), theirs(sv[1]);
   UniqueFd log(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   SpawnOptions so;
@@ -249,10 +257,13 @@ Result<pid_t> ForkServer::Request(const SpawnOptions& o) {
     targets.push_back(t);
   }
   req["fds"] = targets;
-  if (Status st = SendWithFds(fd_, req.dump(), fds); !st.ok()) return Status::Unavailable(st.message());
+  if (Status st = SendWithFds(fd_, req.dump(), fds); !st.ok())
+    return Status::Unavailable(st.message());
   pollfd p{fd_, POLLIN, 0};
   int r;
-  do { r = ::poll(&p, 1, kAnswerTimeoutMs); } while (r < 0 && errno == EINTR);
+  do {
+    r = ::poll(&p, 1, kAnswerTimeoutMs);
+  } while (r < 0 && errno == EINTR);
   if (r <= 0) return Status::Unavailable("the fork server did not answer");
   std::vector<char> buf(4096);  // answers are small
   std::string text;

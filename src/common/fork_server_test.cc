@@ -1,8 +1,10 @@
 // ForkServer: daemons forked by a fork server behave like SpawnDetached's, and a dead fork
 // server falls back to plain spawns. The test binary is its own "program": started with
 // FERRY_TEST_FORK_PROGRAM set, it serves forks (`fork-server`) or runs TestMain, before gtest.
-#include <gtest/gtest.h>
+#include "common/fork_server.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,7 +12,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/fork_server.h"
 #include "common/fs.h"
 #include "common/subprocess.h"
 
@@ -20,7 +21,7 @@ namespace {
 // argv: <exe> record <file>: writes what a daemon can observe about itself to <file>.
 int TestMain(int argc, char** argv) {
   if (argc < 3 || std::string(argv[1]) != "record") return 2;
-  struct sigaction sa{};
+  struct sigaction sa {};
   ::sigaction(SIGTERM, nullptr, &sa);
   char cwd[4096] = {};
   if (!::getcwd(cwd, sizeof cwd)) return 3;
@@ -29,9 +30,10 @@ int TestMain(int argc, char** argv) {
   const char* bind_now = std::getenv("LD_BIND_NOW");
   const bool fd3_open = ::fcntl(3, F_GETFD) >= 0;  // before this function opens anything
   std::ofstream f(argv[2]);
-  f << "pid " << ::getpid() << "\nsid " << ::getsid(0) << "\ncwd " << cwd << "\nset " << (set ? set : "-")
-    << "\nunset " << (unset ? unset : "-") << "\nsigterm " << (sa.sa_handler == SIG_DFL ? "default" : "changed")
-    << "\nfd3 " << (fd3_open ? "open" : "closed") << "\nbind_now " << (bind_now ? bind_now : "-") << "\n";
+  f << "pid " << ::getpid() << "\nsid " << ::getsid(0) << "\ncwd " << cwd << "\nset "
+    << (set ? set : "-") << "\nunset " << (unset ? unset : "-") << "\nsigterm "
+    << (sa.sa_handler == SIG_DFL ? "default" : "changed") << "\nfd3 "
+    << (fd3_open ? "open" : "closed") << "\nbind_now " << (bind_now ? bind_now : "-") << "\n";
   f.close();
   std::printf("to stdout\n");
   return 0;
@@ -43,8 +45,10 @@ std::vector<std::string> SelfArgv() {
   std::vector<std::string> argv;
   std::string cur;
   for (char c : all) {
-    if (c) cur += c;
-    else argv.push_back(cur), cur.clear();
+    if (c)
+      cur += c;
+    else
+      argv.push_back(cur), cur.clear();
   }
   return argv;
 }
@@ -106,7 +110,10 @@ TEST(ForkServer, DaemonsLikeSpawnDetachedAndFallbackWhenItDies) {
   EXPECT_EQ(a["sigterm"], "default");
   EXPECT_EQ(a["fd3"], "closed");  // nothing of the fork server's leaks in
   EXPECT_EQ(a["bind_now"], "-");  // the fork server's own LD_BIND_NOW is not passed on
-  auto out = [](const std::string& p) { auto r = ReadFile(p); return r.ok() ? *r : std::string(); };
+  auto out = [](const std::string& p) {
+    auto r = ReadFile(p);
+    return r.ok() ? *r : std::string();
+  };
   for (int i = 0; i < 200 && out(dir + "/a.out").empty(); ++i) ::usleep(10000);
   EXPECT_EQ(out(dir + "/a.out"), "to stdout\n");
 

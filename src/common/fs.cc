@@ -30,7 +30,8 @@ Result<std::string> ReadFile(const std::string& path) {
   if (!fd.valid()) return ErrnoStatus("cannot open", path, errno);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);
-  if (S_ISDIR(st.st_mode)) return Status::InvalidArgument("'" + path + "' is a directory, not a file");
+  if (S_ISDIR(st.st_mode))
+    return Status::InvalidArgument("'" + path + "' is a directory, not a file");
   return ReadAll(fd.get(), path, static_cast<size_t>(st.st_size));
 }
 
@@ -91,7 +92,8 @@ Result<std::string> ReadFileTail(const std::string& path, uint64_t max_bytes) {
   std::string out(size - start, '\0');
   size_t got = 0;
   while (got < out.size()) {
-    ssize_t n = ::pread(fd.get(), out.data() + got, out.size() - got, static_cast<off_t>(start + got));
+    ssize_t n =
+        ::pread(fd.get(), out.data() + got, out.size() - got, static_cast<off_t>(start + got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoStatus("cannot read", path, errno);
     if (n == 0) break;
@@ -132,7 +134,8 @@ Status WriteAndRename(const std::string& path, std::string_view data, int mode, 
   Status st = WriteAll(fd.get(), data, tmp);
   if (sync && st.ok() && ::fsync(fd.get()) != 0) st = ErrnoStatus("cannot fsync", tmp, errno);
   fd.Reset();
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = ErrnoStatus("cannot rename onto", path, errno);
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
+    st = ErrnoStatus("cannot rename onto", path, errno);
   if (!st.ok()) {
     ::unlink(tmp.c_str());
     return st;

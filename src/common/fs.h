@@ -2,8 +2,8 @@
 #pragma once
 
 #include <string>
-#include <vector>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -17,7 +17,10 @@ class UniqueFd {
   ~UniqueFd() { Reset(); }
   UniqueFd(UniqueFd&& o) noexcept : fd_(o.Release()) {}
   UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) { Reset(); fd_ = o.Release(); }
+    if (this != &o) {
+      Reset();
+      fd_ = o.Release();
+    }
     return *this;
   }
   UniqueFd(const UniqueFd&) = delete;
@@ -25,7 +28,11 @@ class UniqueFd {
 
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
-  int Release() { int f = fd_; fd_ = -1; return f; }
+  int Release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
   void Reset(int fd = -1);
 
  private:

@@ -20,7 +20,9 @@ std::string DefaultHome() {
   return AbsolutePath(JoinPath(home && *home ? home : "/tmp", ".ferry"));
 }
 
-std::string HomePath(const std::string& home, const std::string& name) { return JoinPath(home, name); }
+std::string HomePath(const std::string& home, const std::string& name) {
+  return JoinPath(home, name);
+}
 
 Result<ServerInfo> ReadServerInfo(const std::string& home) {
   std::string path = HomePath(home, "server.json");
@@ -38,7 +40,8 @@ Result<ServerInfo> ReadServerInfo(const std::string& home) {
 Result<std::string> ReadSecretFile(const std::string& path) {
   FERRY_ASSIGN_OR_RETURN(std::string s, ReadFile(path));
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  if (s.empty()) return Status::Corruption("'" + path + "' is empty; delete it and restart the server");
+  if (s.empty())
+    return Status::Corruption("'" + path + "' is empty; delete it and restart the server");
   return s;
 }
 

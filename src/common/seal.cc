@@ -30,7 +30,8 @@ Result<Sealer> Sealer::Open(const std::string& key_path) {
   auto existing = ReadFile(key_path);
   if (existing.ok()) {
     if (existing->size() != crypto_secretbox_KEYBYTES) {
-      return Status::Corruption("the sealing key " + key_path + " has the wrong size; restore it from a backup "
+      return Status::Corruption("the sealing key " + key_path +
+                                " has the wrong size; restore it from a backup "
                                 "(secrets sealed under it cannot be opened without it)");
     }
     s.key_ = std::move(existing).value();
@@ -57,8 +58,9 @@ std::string Sealer::Seal(std::string_view plaintext) const {
   std::string buf(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plaintext.size(), '\0');
   auto* out = reinterpret_cast<unsigned char*>(buf.data());
   randombytes_buf(out, crypto_secretbox_NONCEBYTES);
-  crypto_secretbox_easy(out + crypto_secretbox_NONCEBYTES, reinterpret_cast<const unsigned char*>(plaintext.data()),
-                        plaintext.size(), out, reinterpret_cast<const unsigned char*>(key_.data()));
+  crypto_secretbox_easy(out + crypto_secretbox_NONCEBYTES,
+                        reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size(),
+                        out, reinterpret_cast<const unsigned char*>(key_.data()));
   return std::string(kPrefix) + ToBase64(out, buf.size());
 }
 
@@ -67,17 +69,19 @@ Result<std::string> Sealer::Unseal(std::string_view sealed) const {
   std::string_view b64 = sealed.substr(kPrefix.size());
   std::string bin(b64.size(), '\0');
   size_t n = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(bin.data()), bin.size(), b64.data(), b64.size(), nullptr, &n,
-                        nullptr, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(bin.data()), bin.size(), b64.data(),
+                        b64.size(), nullptr, &n, nullptr, sodium_base64_VARIANT_ORIGINAL) != 0 ||
       n < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
     return Status::Corruption("a sealed secret is damaged");
   }
   const auto* in = reinterpret_cast<const unsigned char*>(bin.data());
   std::string plain(n - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES, '\0');
-  if (crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plain.data()), in + crypto_secretbox_NONCEBYTES,
-                                 n - crypto_secretbox_NONCEBYTES, in, reinterpret_cast<const unsigned char*>(key_.data())) != 0) {
-    return Status::Corruption("a sealed secret cannot be opened with this workspace's key (seal.key changed or the "
-                              "value was altered); set the secret again");
+  if (crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plain.data()),
+                                 in + crypto_secretbox_NONCEBYTES, n - crypto_secretbox_NONCEBYTES,
+                                 in, reinterpret_cast<const unsigned char*>(key_.data())) != 0) {
+    return Status::Corruption(
+        "a sealed secret cannot be opened with this workspace's key (seal.key changed or the "
+        "value was altered); set the secret again");
   }
   return plain;
 }

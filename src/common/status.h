@@ -11,16 +11,16 @@ namespace ferry {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // the caller's input is wrong; the message says which field/value
-  kNotFound,           // a named thing (run id, target, file) does not exist
-  kAlreadyExists,      // a unique name is taken
-  kFailedPrecondition, // the thing exists but is in the wrong state (e.g. run already ended)
-  kPermissionDenied,   // missing or wrong token
-  kUnauthenticated,    // no credentials at all
-  kUnavailable,        // transient: server down, connection dropped; retrying may succeed
-  kIoError,            // local file system failure
-  kCorruption,         // stored data failed verification
-  kInternal,           // a bug or an unexpected third-party failure
+  kInvalidArgument,     // the caller's input is wrong; the message says which field/value
+  kNotFound,            // a named thing (run id, target, file) does not exist
+  kAlreadyExists,       // a unique name is taken
+  kFailedPrecondition,  // the thing exists but is in the wrong state (e.g. run already ended)
+  kPermissionDenied,    // missing or wrong token
+  kUnauthenticated,     // no credentials at all
+  kUnavailable,         // transient: server down, connection dropped; retrying may succeed
+  kIoError,             // local file system failure
+  kCorruption,          // stored data failed verification
+  kInternal,            // a bug or an unexpected third-party failure
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -31,7 +31,9 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status FailedPrecondition(std::string m) {
@@ -65,7 +67,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     if (std::get<Status>(v_).ok()) {
       std::fprintf(stderr, "FATAL: Result constructed from an OK status\n");
@@ -97,10 +99,10 @@ class [[nodiscard]] Result {
 #define FERRY_CONCAT_INNER(a, b) a##b
 #define FERRY_CONCAT(a, b) FERRY_CONCAT_INNER(a, b)
 
-#define FERRY_RETURN_IF_ERROR(expr)            \
-  do {                                         \
-    ::ferry::Status _st = (expr);              \
-    if (!_st.ok()) return _st;                 \
+#define FERRY_RETURN_IF_ERROR(expr) \
+  do {                              \
+    ::ferry::Status _st = (expr);   \
+    if (!_st.ok()) return _st;      \
   } while (0)
 
 #define FERRY_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
@@ -112,7 +114,7 @@ class [[nodiscard]] Result {
   FERRY_ASSIGN_OR_RETURN_IMPL(FERRY_CONCAT(_res_, __LINE__), lhs, expr)
 
 // Broken invariants are bugs: always on, never used for user input or remote output.
-#define FERRY_CHECK(cond)                                          \
-  do {                                                             \
+#define FERRY_CHECK(cond)                                             \
+  do {                                                                \
     if (!(cond)) ::ferry::CheckFailed(__FILE__, __LINE__, #cond, ""); \
   } while (0)

@@ -60,7 +60,10 @@ Result<PreparedExec> Prepare(const SpawnOptions& o) {
       size_t end = dirs.find(':', start);
       if (end == std::string::npos) end = dirs.size();
       std::string cand = JoinPath(dirs.substr(start, end - start), p.path);
-      if (::access(cand.c_str(), X_OK) == 0) { found = cand; break; }
+      if (::access(cand.c_str(), X_OK) == 0) {
+        found = cand;
+        break;
+      }
       start = end + 1;
     }
     if (found.empty()) return Status::NotFound("program '" + p.path + "' not found on PATH");
@@ -71,8 +74,10 @@ Result<PreparedExec> Prepare(const SpawnOptions& o) {
 
 // In the child after fork: set up and exec; never returns. parent: the pid that forked it.
 [[noreturn]] void ExecChild(const SpawnOptions& o, PreparedExec& p, int err_pipe, pid_t parent) {
-  if (o.new_session) ::setsid();
-  else if (o.new_process_group) ::setpgid(0, 0);
+  if (o.new_session)
+    ::setsid();
+  else if (o.new_process_group)
+    ::setpgid(0, 0);
   if (o.die_with_parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // it died before the line above
@@ -125,7 +130,9 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& o) {
   if (o.new_process_group && !o.new_session) ::setpgid(pid, pid);  // avoid the race with the child
   int child_errno = 0;
   ssize_t n;
-  do { n = ::read(pipefd[0], &child_errno, sizeof child_errno); } while (n < 0 && errno == EINTR);
+  do {
+    n = ::read(pipefd[0], &child_errno, sizeof child_errno);
+  } while (n < 0 && errno == EINTR);
   ::close(pipefd[0]);
   Subprocess sp(pid);
   if (n == sizeof child_errno) {
@@ -340,17 +347,22 @@ DaemonStart FinishDoubleFork(pid_t mid, int pid_fd, int err_fd) {
   while (::waitpid(mid, &st, 0) < 0 && errno == EINTR) {
   }
   ssize_t n;
-  do { n = ::read(pid_fd, &d.pid, sizeof d.pid); } while (n < 0 && errno == EINTR);
+  do {
+    n = ::read(pid_fd, &d.pid, sizeof d.pid);
+  } while (n < 0 && errno == EINTR);
   if (n != sizeof d.pid) d.pid = -1;
   ::close(pid_fd);
   int e = 0;
-  do { n = ::read(err_fd, &e, sizeof e); } while (n < 0 && errno == EINTR);
+  do {
+    n = ::read(err_fd, &e, sizeof e);
+  } while (n < 0 && errno == EINTR);
   ::close(err_fd);
   if (n == sizeof e) d.error = e;
   return d;
 }
 
-Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std::string& cwd, int timeout_ms) {
+Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std::string& cwd,
+                                 int timeout_ms) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
   SpawnOptions o;
@@ -369,14 +381,16 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std
   char buf[8192];
   for (;;) {
     if (timeout_ms > 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       pollfd p{rd.get(), POLLIN, 0};
       int r = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
       if (r < 0 && errno == EINTR) continue;
       if (r == 0) {
         sp->SignalGroup(SIGKILL);
         sp->Wait();
-        return Status::Unavailable("'" + argv[0] + "' did not finish within " + std::to_string(timeout_ms) + " ms");
+        return Status::Unavailable("'" + argv[0] + "' did not finish within " +
+                                   std::to_string(timeout_ms) + " ms");
       }
     }
     ssize_t n = ::read(rd.get(), buf, sizeof buf);
@@ -388,7 +402,8 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std
   return out;
 }
 
-Result<ProcessResult> RunProcess(const SpawnOptions& options, const std::string& input, int timeout_ms) {
+Result<ProcessResult> RunProcess(const SpawnOptions& options, const std::string& input,
+                                 int timeout_ms) {
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) != 0) return ErrnoStatus("pipe", "", errno);
   UniqueFd in_r(in[0]), in_w(in[1]);
@@ -414,12 +429,22 @@ Result<ProcessResult> RunProcess(const SpawnOptions& options, const std::string&
     pollfd fds[3];
     int n = 0;
     int i_out = -1, i_err = -1, i_in = -1;
-    if (out_r.valid()) { fds[n] = {out_r.get(), POLLIN, 0}; i_out = n++; }
-    if (err_r.valid()) { fds[n] = {err_r.get(), POLLIN, 0}; i_err = n++; }
-    if (in_w.valid()) { fds[n] = {in_w.get(), POLLOUT, 0}; i_in = n++; }
+    if (out_r.valid()) {
+      fds[n] = {out_r.get(), POLLIN, 0};
+      i_out = n++;
+    }
+    if (err_r.valid()) {
+      fds[n] = {err_r.get(), POLLIN, 0};
+      i_err = n++;
+    }
+    if (in_w.valid()) {
+      fds[n] = {in_w.get(), POLLOUT, 0};
+      i_in = n++;
+    }
     int wait_ms = -1;
     if (timeout_ms > 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       wait_ms = static_cast<int>(std::max<int64_t>(0, left.count()));
     }
     int pr = ::poll(fds, static_cast<nfds_t>(n), wait_ms);
@@ -432,8 +457,10 @@ Result<ProcessResult> RunProcess(const SpawnOptions& options, const std::string&
     auto drain = [&](int idx, UniqueFd& fd, std::string& to) {
       if (idx < 0 || !(fds[idx].revents & (POLLIN | POLLHUP | POLLERR))) return;
       ssize_t got = ::read(fd.get(), buf, sizeof buf);
-      if (got > 0) to.append(buf, static_cast<size_t>(got));
-      else if (got == 0 || errno != EINTR) fd.Reset();
+      if (got > 0)
+        to.append(buf, static_cast<size_t>(got));
+      else if (got == 0 || errno != EINTR)
+        fd.Reset();
     };
     drain(i_out, out_r, r.out);
     drain(i_err, err_r, r.err);
@@ -491,7 +518,8 @@ std::string FindOnPath(const std::string& name) {
     if (end == std::string::npos) end = dirs.size();
     std::string cand = JoinPath(dirs.substr(start, end - start), name);
     struct stat st;
-    if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(cand.c_str(), X_OK) == 0) return cand;
+    if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(cand.c_str(), X_OK) == 0)
+      return cand;
     start = end + 1;
   }
   return "";

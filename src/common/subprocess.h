@@ -14,15 +14,15 @@
 namespace ferry {
 
 struct SpawnOptions {
-  std::vector<std::string> argv;          // argv[0] is looked up on PATH when it has no '/'
+  std::vector<std::string> argv;               // argv[0] is looked up on PATH when it has no '/'
   std::map<std::string, std::string> env_set;  // added to (or replacing in) the inherited env
   std::vector<std::string> env_unset;
-  std::string cwd;                        // empty: inherit
-  int stdin_fd = -1;                      // -1: /dev/null
-  int stdout_fd = -1;                     // -1: /dev/null
-  int stderr_fd = -1;                     // -1: /dev/null
-  bool new_process_group = true;          // child leads its own process group
-  bool new_session = false;               // setsid() (implies a new group)
+  std::string cwd;                // empty: inherit
+  int stdin_fd = -1;              // -1: /dev/null
+  int stdout_fd = -1;             // -1: /dev/null
+  int stderr_fd = -1;             // -1: /dev/null
+  bool new_process_group = true;  // child leads its own process group
+  bool new_session = false;       // setsid() (implies a new group)
   // The child gets SIGKILL when the thread that spawned it exits (PR_SET_PDEATHSIG), and does
   // not start at all when its parent is already gone. Only the child itself: what it starts
   // needs a GroupWatchdog.
@@ -37,7 +37,9 @@ class Subprocess {
  public:
   static Result<Subprocess> Spawn(const SpawnOptions& options);
 
-  Subprocess(Subprocess&& o) noexcept : pid_(o.pid_), exited_(o.exited_), status_(o.status_) { o.pid_ = -1; }
+  Subprocess(Subprocess&& o) noexcept : pid_(o.pid_), exited_(o.exited_), status_(o.status_) {
+    o.pid_ = -1;
+  }
   Subprocess& operator=(Subprocess&& o) noexcept;
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
@@ -134,7 +136,8 @@ struct ProcessResult {
 };
 // Runs a command with `input` on its stdin and both outputs captured; with timeout_ms > 0
 // its process group is killed at the deadline (timed_out set, not an error).
-Result<ProcessResult> RunProcess(const SpawnOptions& options, const std::string& input, int timeout_ms);
+Result<ProcessResult> RunProcess(const SpawnOptions& options, const std::string& input,
+                                 int timeout_ms);
 
 // Exit code from a raw wait status: the code for a normal exit, 128+signal for a signal.
 int ExitCodeFromWaitStatus(int status);

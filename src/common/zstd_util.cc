@@ -36,7 +36,8 @@ Result<std::string> ZstdDecompress(std::string_view data) {
   if (size != ZSTD_CONTENTSIZE_UNKNOWN) {
     std::string out(size, '\0');
     size_t n = ZSTD_decompressDCtx(dctx, out.data(), out.size(), data.data(), data.size());
-    if (ZSTD_isError(n) || n != size) return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));
+    if (ZSTD_isError(n) || n != size)
+      return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(n));
     return out;
   }
   // Streaming fallback for frames without a content size.

@@ -14,8 +14,8 @@
 
 namespace ferry::compute {
 
-
-Result<AgentBundle> BuildAgentBundle(const std::string& home, const std::string& ferry, const std::string& pydir) {
+Result<AgentBundle> BuildAgentBundle(const std::string& home, const std::string& ferry,
+                                     const std::string& pydir) {
   static std::mutex mu;
   static std::map<std::string, AgentBundle> cache;
   std::lock_guard lock(mu);
@@ -45,10 +45,12 @@ Result<AgentBundle> BuildAgentBundle(const std::string& home, const std::string&
     FERRY_RETURN_IF_ERROR(RemoveAll(tmp));
     FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(tmp, "bin")));
     FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(tmp, "share/ferry/python/ferry")));
-    auto strip = RunCommand({"objcopy", "--strip-debug", ferry, JoinPath(tmp, "bin/ferry")}, "", 120000);
+    auto strip =
+        RunCommand({"objcopy", "--strip-debug", ferry, JoinPath(tmp, "bin/ferry")}, "", 120000);
     if (!strip.ok() || strip->exit_code != 0) {
       auto cp = RunCommand({"cp", ferry, JoinPath(tmp, "bin/ferry")}, "", 120000);
-      if (!cp.ok() || cp->exit_code != 0) return Status::IoError("cannot stage the agent binary " + ferry);
+      if (!cp.ok() || cp->exit_code != 0)
+        return Status::IoError("cannot stage the agent binary " + ferry);
     }
     ::chmod(JoinPath(tmp, "bin/ferry").c_str(), 0755);
     for (auto& n : py_files) {

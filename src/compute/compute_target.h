@@ -57,14 +57,15 @@ class ComputeTarget {
   // [fixed] The GPU devices runs may be given (indices as the node's driver numbers them);
   // the scheduler hands each run its own. Empty: none.
   virtual std::vector<int> gpus() const { return {}; }
-  // [scheduler] Starts the run's agent. Success: the job handle to persist. Failure: a Status that says
-  // why (the run is then marked Failed with that reason).
+  // [scheduler] Starts the run's agent. Success: the job handle to persist. Failure: a Status that
+  // says why (the run is then marked Failed with that reason).
   virtual Result<std::string> Launch(const RunPlan& plan) = 0;
-  // [scheduler] One call for all jobs of this target: the state of each handle, in order. A job whose
-  // state cannot be known now (host unreachable) is kAlive: only a job known to be gone is kGone.
+  // [scheduler] One call for all jobs of this target: the state of each handle, in order. A job
+  // whose state cannot be known now (host unreachable) is kAlive: only a job known to be gone is
+  // kGone.
   virtual std::vector<JobState> Poll(const std::vector<std::string>& handles) = 0;
-  // [scheduler] Why a job Poll reported kGone ended without a final status (e.g. "the host rebooted");
-  // empty: the scheduler's generic reason.
+  // [scheduler] Why a job Poll reported kGone ended without a final status (e.g. "the host
+  // rebooted"); empty: the scheduler's generic reason.
   virtual std::string GoneReason(const std::string& handle) const {
     (void)handle;
     return "";

@@ -10,7 +10,8 @@ namespace ferry::compute {
 namespace {
 
 TEST(Gpu, ParsesListWithCommasInNames) {
-  auto r = ParseGpuList("0, NVIDIA H100 80GB HBM3, GPU-aaa, 81559\n1, Tesla T4, rev, GPU-bbb, 15360\n\n");
+  auto r = ParseGpuList(
+      "0, NVIDIA H100 80GB HBM3, GPU-aaa, 81559\n1, Tesla T4, rev, GPU-bbb, 15360\n\n");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->size(), 2u);
   EXPECT_EQ((*r)[0].index, 0);
@@ -50,7 +51,9 @@ class FakeSmi : public ::testing::Test {
 };
 
 TEST_F(FakeSmi, DiscoversAndFiltersByVisibleDevices) {
-  Write("echo '0, Fake GPU, GPU-0, 1000'\necho '1, Fake GPU, GPU-1, 1000'\necho '2, Fake GPU, GPU-2, 1000'\n");
+  Write(
+      "echo '0, Fake GPU, GPU-0, 1000'\necho '1, Fake GPU, GPU-1, 1000'\necho '2, Fake GPU, GPU-2, "
+      "1000'\n");
   auto all = DiscoverGpus();
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   EXPECT_EQ(all->size(), 3u);
@@ -62,10 +65,13 @@ TEST_F(FakeSmi, DiscoversAndFiltersByVisibleDevices) {
 }
 
 TEST_F(FakeSmi, FailingDriverIsAnErrorThatSaysSo) {
-  Write("echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'\nexit 9\n");
+  Write(
+      "echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'\nexit "
+      "9\n");
   auto r = DiscoverGpus();
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("exited with code 9"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("exited with code 9"), std::string::npos)
+      << r.status().message();
 }
 
 TEST_F(FakeSmi, HungNvidiaSmiTimesOut) {
@@ -76,8 +82,10 @@ TEST_F(FakeSmi, HungNvidiaSmiTimesOut) {
 }
 
 TEST_F(FakeSmi, SamplesOnlyTheAskedDevices) {
-  Write("for a in \"$@\"; do case $a in --id=*) echo \"${a#--id=}\" > \"$(dirname \"$0\")/ids\";; esac; done\n"
-        "echo '1, 50, 300'\necho '3, 70, 500'\n");
+  Write(
+      "for a in \"$@\"; do case $a in --id=*) echo \"${a#--id=}\" > \"$(dirname \"$0\")/ids\";; "
+      "esac; done\n"
+      "echo '1, 50, 300'\necho '3, 70, 500'\n");
   auto r = SampleGpus({1, 3});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->size(), 2u);
@@ -87,8 +95,10 @@ TEST_F(FakeSmi, SamplesOnlyTheAskedDevices) {
 }
 
 TEST(Slurm, ParsesSqueueRows) {
-  auto rows = ParseSqueue("12|ferry-exp_1_ab|RUNNING|None|2026-11-26T09:00:00\n13|other|PENDING|Resources|2026-11-26T09:00:01\n"
-                          "garbage\n");
+  auto rows = ParseSqueue(
+      "12|ferry-exp_1_ab|RUNNING|None|2026-11-26T09:00:00\n13|other|PENDING|Resources|2026-11-"
+      "26T09:00:01\n"
+      "garbage\n");
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].id, "12");
   EXPECT_EQ(rows[0].name, "ferry-exp_1_ab");
@@ -97,7 +107,8 @@ TEST(Slurm, ParsesSqueueRows) {
 }
 
 TEST(Slurm, ParsesSacctRows) {
-  auto rows = ParseSacct("12|ferry-a|CANCELLED by 0|0:15|2026-11-26T09:00:00\n13|ferry-b|COMPLETED|0:0|x\n\n");
+  auto rows = ParseSacct(
+      "12|ferry-a|CANCELLED by 0|0:15|2026-11-26T09:00:00\n13|ferry-b|COMPLETED|0:0|x\n\n");
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].state, "CANCELLED");
   EXPECT_EQ(rows[0].reason, "0:15");
@@ -108,9 +119,12 @@ TEST(Slurm, ParsesSacctRows) {
 // tests/integration/test_slurm.py.
 TEST_F(FakeSmi, SlurmAsksSacctOnlyForJobsSqueueNoLongerListsAndOnlyWithAccounting) {
   Write("echo '13|ferry-r2|RUNNING|None|t'\n", "squeue");
-  Write("echo \"$@\" > \"$(dirname \"$0\")/sacct.args\"\n"
-        "echo '12|ferry-r1|FAILED|2:0|t'\necho '14|other|COMPLETED|0:0|t'\n", "sacct");
-  std::vector<std::string> handles = {R"({"job_id":"12","name":"ferry-r1"})", R"({"job_id":"13","name":"ferry-r2"})",
+  Write(
+      "echo \"$@\" > \"$(dirname \"$0\")/sacct.args\"\n"
+      "echo '12|ferry-r1|FAILED|2:0|t'\necho '14|other|COMPLETED|0:0|t'\n",
+      "sacct");
+  std::vector<std::string> handles = {R"({"job_id":"12","name":"ferry-r1"})",
+                                      R"({"job_id":"13","name":"ferry-r2"})",
                                       R"({"job_id":"14","name":"ferry-r3"})"};
   SlurmTargetConfig c;
   c.shared_dir = dir_ + "/shared";
@@ -124,7 +138,8 @@ TEST_F(FakeSmi, SlurmAsksSacctOnlyForJobsSqueueNoLongerListsAndOnlyWithAccountin
   EXPECT_NE(t->GoneReason(handles[0]).find("ended as FAILED (exit code 2:0)"), std::string::npos)
       << t->GoneReason(handles[0]);
   // Job 14's id now belongs to another job: not ours to describe.
-  EXPECT_EQ(t->GoneReason(handles[2]).find("from sacct"), std::string::npos) << t->GoneReason(handles[2]);
+  EXPECT_EQ(t->GoneReason(handles[2]).find("from sacct"), std::string::npos)
+      << t->GoneReason(handles[2]);
   auto args = ReadFile(dir_ + "/sacct.args");
   ASSERT_TRUE(args.ok());
   EXPECT_NE(args->find("-j 12,14"), std::string::npos) << *args;  // one call for both

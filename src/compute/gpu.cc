@@ -48,10 +48,12 @@ Result<std::vector<GpuDevice>> ParseGpuList(const std::string& csv) {
   while (std::getline(in, line)) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto f = SplitCsvLine(line);
-    if (f.size() < 4) return Status::InvalidArgument("unexpected nvidia-smi output line: '" + line + "'");
+    if (f.size() < 4)
+      return Status::InvalidArgument("unexpected nvidia-smi output line: '" + line + "'");
     GpuDevice d;
     double index = 0, mem = 0;
-    if (!ParseNumber(f[0], &index)) return Status::InvalidArgument("unexpected nvidia-smi GPU index in '" + line + "'");
+    if (!ParseNumber(f[0], &index))
+      return Status::InvalidArgument("unexpected nvidia-smi GPU index in '" + line + "'");
     d.index = static_cast<int>(index);
     // The name may itself hold commas: it is everything between the index and the last two.
     for (size_t i = 1; i + 2 < f.size(); ++i) d.name += (i > 1 ? "," : "") + f[i];
@@ -82,11 +84,14 @@ std::vector<GpuSample> ParseGpuSamples(const std::string& csv) {
 Result<std::vector<GpuDevice>> DiscoverGpus(const std::string& visible, int timeout_ms) {
   std::string smi = FindOnPath("nvidia-smi");
   if (smi.empty()) return std::vector<GpuDevice>{};
-  auto r = RunCommand({smi, "--query-gpu=index,name,uuid,memory.total", "--format=csv,noheader,nounits"}, "",
-                      timeout_ms);
-  if (!r.ok()) return Status::Unavailable("nvidia-smi (" + smi + ") failed: " + r.status().message());
+  auto r =
+      RunCommand({smi, "--query-gpu=index,name,uuid,memory.total", "--format=csv,noheader,nounits"},
+                 "", timeout_ms);
+  if (!r.ok())
+    return Status::Unavailable("nvidia-smi (" + smi + ") failed: " + r.status().message());
   if (r->exit_code != 0) {
-    return Status::Unavailable("nvidia-smi (" + smi + ") exited with code " + std::to_string(r->exit_code) +
+    return Status::Unavailable("nvidia-smi (" + smi + ") exited with code " +
+                               std::to_string(r->exit_code) +
                                "; is the NVIDIA driver loaded? Output: " + r->out.substr(0, 300));
   }
   FERRY_ASSIGN_OR_RETURN(auto all, ParseGpuList(r->out));
@@ -112,7 +117,8 @@ Result<std::vector<GpuSample>> SampleGpus(const std::vector<int>& indices, int t
   }
   auto r = RunCommand(argv, "", timeout_ms);
   if (!r.ok()) return r.status();
-  if (r->exit_code != 0) return Status::Unavailable("nvidia-smi exited with code " + std::to_string(r->exit_code));
+  if (r->exit_code != 0)
+    return Status::Unavailable("nvidia-smi exited with code " + std::to_string(r->exit_code));
   return ParseGpuSamples(r->out);
 }
 

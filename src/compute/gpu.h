@@ -12,7 +12,7 @@
 namespace ferry::compute {
 
 struct GpuDevice {
-  int index = 0;                 // as nvidia-smi and CUDA_VISIBLE_DEVICES number it
+  int index = 0;  // as nvidia-smi and CUDA_VISIBLE_DEVICES number it
   std::string name, uuid;
   int64_t memory_total_mib = 0;
 };
@@ -20,11 +20,12 @@ struct GpuDevice {
 // The node's GPUs. No nvidia-smi on PATH: an empty list. nvidia-smi present but failing
 // (driver not loaded, hung): an error that says so. When `visible` is set (the value of
 // CUDA_VISIBLE_DEVICES Ferry itself was started with: indices or UUIDs), only those devices.
-Result<std::vector<GpuDevice>> DiscoverGpus(const std::string& visible = "", int timeout_ms = 15000);
+Result<std::vector<GpuDevice>> DiscoverGpus(const std::string& visible = "",
+                                            int timeout_ms = 15000);
 
 struct GpuSample {
   int index = 0;
-  double utilization_percent = -1;   // -1: not reported (e.g. a MIG slice)
+  double utilization_percent = -1;  // -1: not reported (e.g. a MIG slice)
   double memory_used_mib = -1;
 };
 

@@ -37,7 +37,8 @@ std::string Manifest::Serialize() const {
   out.reserve(entries.size() * 100);
   char buf[64];
   for (const auto& e : entries) {
-    int n = std::snprintf(buf, sizeof buf, "%o %llu ", e.mode, static_cast<unsigned long long>(e.size));
+    int n =
+        std::snprintf(buf, sizeof buf, "%o %llu ", e.mode, static_cast<unsigned long long>(e.size));
     out.append(buf, static_cast<size_t>(n));
     out.append(e.hash);
     out.push_back(' ');
@@ -55,7 +56,8 @@ Result<Manifest> Manifest::Parse(std::string_view text) {
     ++line_no;
     size_t nl = text.find('\n', pos);
     if (nl == std::string_view::npos)
-      return Status::InvalidArgument("manifest line " + std::to_string(line_no) + ": missing newline");
+      return Status::InvalidArgument("manifest line " + std::to_string(line_no) +
+                                     ": missing newline");
     std::string_view line = text.substr(pos, nl - pos);
     pos = nl + 1;
     auto err = [&](const std::string& why) {
@@ -98,7 +100,8 @@ Status Manifest::Normalize() {
 namespace {
 
 // The path of the line containing byte pos: [line start, newline) after the third space.
-std::string_view PathOfLineAt(std::string_view text, size_t pos, size_t* line_start, size_t* line_end) {
+std::string_view PathOfLineAt(std::string_view text, size_t pos, size_t* line_start,
+                              size_t* line_end) {
   size_t start = text.rfind('\n', pos == 0 ? 0 : pos - 1);
   start = (pos == 0 || start == std::string_view::npos) ? 0 : start + 1;
   size_t end = text.find('\n', start);
@@ -132,8 +135,10 @@ bool ManifestTextHasPath(std::string_view text, std::string_view path) {
       p = PathOfLineAt(text, ls, &ls, &le);
     }
     if (p == path) return true;
-    if (p < path) lo = le + 1;
-    else hi = ls;
+    if (p < path)
+      lo = le + 1;
+    else
+      hi = ls;
   }
   return false;
 }

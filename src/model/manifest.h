@@ -11,10 +11,10 @@
 namespace ferry::model {
 
 struct ManifestEntry {
-  std::string path;   // relative, '/'-separated, validated by ValidateRelativePath
+  std::string path;  // relative, '/'-separated, validated by ValidateRelativePath
   uint32_t mode = 0644;
   uint64_t size = 0;
-  std::string hash;   // SHA-256 hex of the content
+  std::string hash;  // SHA-256 hex of the content
 };
 
 // Checks a path from a client or a script: relative, no "." or ".." components, no empty

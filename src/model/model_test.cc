@@ -1,12 +1,12 @@
 // Unit tests for the run status machine and manifests.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "common/crypto.h"
 #include "model/manifest.h"
 #include "model/run.h"
 #include "model/run_options.h"
-
-#include <nlohmann/json.hpp>
 
 namespace ferry::model {
 namespace {
@@ -119,7 +119,8 @@ TEST(Manifest, TextHasPathMatchesAFullScan) {
   ASSERT_TRUE(m.Normalize().ok());
   std::string text = m.Serialize();
   for (auto& e : m.entries) EXPECT_TRUE(ManifestTextHasPath(text, e.path)) << e.path;
-  for (const char* absent : {"", "a", "dir00", "dir00/file", "dir36/file 999.py", "zzz", "dir05/file 005.p"}) {
+  for (const char* absent :
+       {"", "a", "dir00", "dir00/file", "dir36/file 999.py", "zzz", "dir05/file 005.p"}) {
     EXPECT_FALSE(ManifestTextHasPath(text, absent)) << absent;
   }
   EXPECT_FALSE(ManifestTextHasPath("", "a"));
@@ -158,14 +159,19 @@ TEST(RunOptions, ErrorsNameTheField) {
     return r.ok() ? std::string("ok") : r.status().message();
   };
   EXPECT_NE(msg(R"({"gpus": -1})").find("field 'gpus'"), std::string::npos);
-  EXPECT_NE(msg(R"({"environment": {"type": "npm", "file": "x"}})").find("pip, conda"), std::string::npos);
-  EXPECT_NE(msg(R"({"environment": {"type": "pip"}})").find("exactly one of"), std::string::npos);
-  EXPECT_NE(msg(R"({"environment": {"type": "pip", "file": "../x"}})").find("environment.file"), std::string::npos);
-  EXPECT_NE(msg(R"({"docker": {"enabled": true}})").find("docker.base_image"), std::string::npos);
-  EXPECT_NE(msg(R"({"docker": {"enabled": true, "base_image": "i", "shm_size": "lots"}})").find("docker.shm_size"),
+  EXPECT_NE(msg(R"({"environment": {"type": "npm", "file": "x"}})").find("pip, conda"),
             std::string::npos);
-  EXPECT_NE(msg(R"({"environment_variables": {"FERRY_X": "1"}})").find("reserved"), std::string::npos);
-  EXPECT_EQ(msg(R"({"environment": {"name": "torch"}})"), "ok");  // a reference, resolved by the server
+  EXPECT_NE(msg(R"({"environment": {"type": "pip"}})").find("exactly one of"), std::string::npos);
+  EXPECT_NE(msg(R"({"environment": {"type": "pip", "file": "../x"}})").find("environment.file"),
+            std::string::npos);
+  EXPECT_NE(msg(R"({"docker": {"enabled": true}})").find("docker.base_image"), std::string::npos);
+  EXPECT_NE(msg(R"({"docker": {"enabled": true, "base_image": "i", "shm_size": "lots"}})")
+                .find("docker.shm_size"),
+            std::string::npos);
+  EXPECT_NE(msg(R"({"environment_variables": {"FERRY_X": "1"}})").find("reserved"),
+            std::string::npos);
+  EXPECT_EQ(msg(R"({"environment": {"name": "torch"}})"),
+            "ok");  // a reference, resolved by the server
   EXPECT_FALSE(ValidateEnvironmentName("../etc").ok());
   EXPECT_TRUE(ValidateEnvironmentName("torch-2.1_cuda.12").ok());
 }

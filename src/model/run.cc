@@ -16,14 +16,22 @@ constexpr RunStatus kAll[] = {RunStatus::kQueued,     RunStatus::kPreparing, Run
 
 const char* RunStatusName(RunStatus s) {
   switch (s) {
-    case RunStatus::kQueued: return "Queued";
-    case RunStatus::kPreparing: return "Preparing";
-    case RunStatus::kRunning: return "Running";
-    case RunStatus::kFinalizing: return "Finalizing";
-    case RunStatus::kCompleted: return "Completed";
-    case RunStatus::kFailed: return "Failed";
-    case RunStatus::kCanceled: return "Canceled";
-    case RunStatus::kPreempted: return "Preempted";
+    case RunStatus::kQueued:
+      return "Queued";
+    case RunStatus::kPreparing:
+      return "Preparing";
+    case RunStatus::kRunning:
+      return "Running";
+    case RunStatus::kFinalizing:
+      return "Finalizing";
+    case RunStatus::kCompleted:
+      return "Completed";
+    case RunStatus::kFailed:
+      return "Failed";
+    case RunStatus::kCanceled:
+      return "Canceled";
+    case RunStatus::kPreempted:
+      return "Preempted";
   }
   return "Unknown";
 }
@@ -45,14 +53,19 @@ bool IsLegalTransition(RunStatus from, RunStatus to) {
   if (IsTerminal(from) || from == to) return false;
   if (to == RunStatus::kFailed || to == RunStatus::kCanceled) return true;
   switch (from) {
-    case RunStatus::kQueued: return to == RunStatus::kPreparing;
+    case RunStatus::kQueued:
+      return to == RunStatus::kPreparing;
     case RunStatus::kPreparing:
       return to == RunStatus::kRunning || to == RunStatus::kQueued || to == RunStatus::kPreempted;
     case RunStatus::kRunning:
-      return to == RunStatus::kFinalizing || to == RunStatus::kQueued || to == RunStatus::kPreempted;
-    case RunStatus::kPreempted: return to == RunStatus::kQueued;
-    case RunStatus::kFinalizing: return to == RunStatus::kCompleted;
-    default: return false;
+      return to == RunStatus::kFinalizing || to == RunStatus::kQueued ||
+             to == RunStatus::kPreempted;
+    case RunStatus::kPreempted:
+      return to == RunStatus::kQueued;
+    case RunStatus::kFinalizing:
+      return to == RunStatus::kCompleted;
+    default:
+      return false;
   }
 }
 
@@ -68,8 +81,10 @@ std::map<std::string, std::string> ParamsFromArguments(const std::vector<std::st
     auto eq = name.find('=');
     if (eq != std::string::npos) {
       out[name.substr(0, eq)] = name.substr(eq + 1);
-    } else if (i + 1 < args.size() && (args[i + 1].empty() || args[i + 1][0] != '-' ||
-                                       (args[i + 1].size() > 1 && std::isdigit(static_cast<unsigned char>(args[i + 1][1]))))) {
+    } else if (i + 1 < args.size() &&
+               (args[i + 1].empty() || args[i + 1][0] != '-' ||
+                (args[i + 1].size() > 1 &&
+                 std::isdigit(static_cast<unsigned char>(args[i + 1][1]))))) {
       out[name] = args[++i];
     } else {
       out[name] = "true";

@@ -13,7 +13,16 @@
 
 namespace ferry::model {
 
-enum class RunStatus { kQueued, kPreparing, kRunning, kFinalizing, kCompleted, kFailed, kCanceled, kPreempted };
+enum class RunStatus {
+  kQueued,
+  kPreparing,
+  kRunning,
+  kFinalizing,
+  kCompleted,
+  kFailed,
+  kCanceled,
+  kPreempted
+};
 
 const char* RunStatusName(RunStatus s);
 // Accepts the exact names ("Running"); the error lists the allowed values.
@@ -52,34 +61,34 @@ struct Experiment {
 
 struct ComputeTargetRecord {
   std::string name;
-  std::string kind;           // "local", later "ssh", "slurm", ...
-  std::string config_json;    // kind-specific settings
+  std::string kind;         // "local", later "ssh", "slurm", ...
+  std::string config_json;  // kind-specific settings
   double created_at = 0;
 };
 
 struct GitState {
   std::string remote_url, branch, commit;
   bool dirty = false;
-  bool present = false;       // false: the source dir is not in a git work tree
+  bool present = false;  // false: the source dir is not in a git work tree
 };
 
 struct Run {
   std::string id;
-  int64_t rid = 0;            // internal integer key (FIFO order of submission)
+  int64_t rid = 0;  // internal integer key (FIFO order of submission)
   std::string experiment;
   std::string target;
   RunStatus status = RunStatus::kQueued;
   std::string script;
   std::vector<std::string> arguments;
-  std::string python;         // interpreter path on the target
+  std::string python;  // interpreter path on the target
   std::string snapshot_id;
   GitState git;
   std::map<std::string, std::string> tags;
   double created_at = 0, started_at = 0, ended_at = 0;
   std::optional<int> exit_code;
-  std::string error;          // on failure: reason and the last log lines
+  std::string error;  // on failure: reason and the last log lines
   int attempt = 1;
-  std::string job_handle;     // driver-specific JSON, for reconciliation after a restart
+  std::string job_handle;  // driver-specific JSON, for reconciliation after a restart
   bool cancel_requested = false;
   RunOptions options;         // from the run configuration
   std::string submitted_by;   // the user whose token submitted it ("" for the workspace token)
@@ -118,9 +127,9 @@ struct MetricSummary {
 };
 
 struct Artifact {
-  std::string path;   // relative, validated
+  std::string path;  // relative, validated
   uint64_t size = 0;
-  std::string hash;   // blob hash
+  std::string hash;  // blob hash
 };
 
 // The parameters a run's arguments set: "--alpha 0.5", "--alpha=0.5" -> {"alpha": "0.5"}; a

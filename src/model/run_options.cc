@@ -24,7 +24,8 @@ Result<std::string> Str(const json& obj, const char* key, const std::string& fie
   return it->get<std::string>();
 }
 
-Result<std::vector<std::string>> StrList(const json& obj, const char* key, const std::string& field) {
+Result<std::vector<std::string>> StrList(const json& obj, const char* key,
+                                         const std::string& field) {
   std::vector<std::string> out;
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return out;
@@ -39,12 +40,15 @@ Result<std::vector<std::string>> StrList(const json& obj, const char* key, const
 }  // namespace
 
 Status ValidateEnvironmentName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 128 && std::isalnum(static_cast<unsigned char>(name[0]));
-  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  bool ok =
+      !name.empty() && name.size() <= 128 && std::isalnum(static_cast<unsigned char>(name[0]));
+  for (char c : name)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
   if (!ok) {
-    return Status::InvalidArgument("environment name '" + name +
-                                   "' is not valid: use 1-128 letters, digits, '.', '_' or '-', starting "
-                                   "with a letter or digit");
+    return Status::InvalidArgument(
+        "environment name '" + name +
+        "' is not valid: use 1-128 letters, digits, '.', '_' or '-', starting "
+        "with a letter or digit");
   }
   return Status::Ok();
 }
@@ -52,7 +56,8 @@ Status ValidateEnvironmentName(const std::string& name) {
 void RunOptionsToJson(const RunOptions& o, json* out) {
   json& j = *out;
   j["environment_variables"] = o.environment_variables;
-  j["max_run_duration_seconds"] = o.max_run_duration_seconds ? json(*o.max_run_duration_seconds) : json(nullptr);
+  j["max_run_duration_seconds"] =
+      o.max_run_duration_seconds ? json(*o.max_run_duration_seconds) : json(nullptr);
   j["gpus"] = o.gpus;
   j["requeue_on_node_loss"] = o.requeue_on_node_loss;
   j["priority"] = o.priority.empty() ? json(nullptr) : json(o.priority);
@@ -76,7 +81,9 @@ void RunOptionsToJson(const RunOptions& o, json* out) {
     j["environment"] = nullptr;
   }
   if (o.docker.enabled) {
-    j["docker"] = {{"enabled", true}, {"base_image", o.docker.base_image}, {"shm_size", o.docker.shm_size},
+    j["docker"] = {{"enabled", true},
+                   {"base_image", o.docker.base_image},
+                   {"shm_size", o.docker.shm_size},
                    {"arguments", o.docker.arguments}};
   } else {
     j["docker"] = nullptr;
@@ -87,9 +94,11 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
   RunOptions o;
   if (!j.is_object()) return Status::InvalidArgument("run options must be a JSON object");
   if (auto it = j.find("environment_variables"); it != j.end() && !it->is_null()) {
-    if (!it->is_object()) return Bad("environment_variables", "must be an object of strings, got " + it->dump());
+    if (!it->is_object())
+      return Bad("environment_variables", "must be an object of strings, got " + it->dump());
     for (auto& [k, v] : it->items()) {
-      if (!v.is_string()) return Bad("environment_variables." + k, "must be a string, got " + v.dump());
+      if (!v.is_string())
+        return Bad("environment_variables." + k, "must be a string, got " + v.dump());
       const bool portable = !k.empty() && !std::isdigit(static_cast<unsigned char>(k[0])) &&
                             std::all_of(k.begin(), k.end(), [](char c) {
                               return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
@@ -106,15 +115,17 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
                    "contains a NUL byte, which no process environment can hold");
       }
       if (k.rfind("FERRY_", 0) == 0) {
-        return Status::InvalidArgument("environment variable '" + k +
-                                       "' is reserved: names starting with FERRY_ are set by Ferry");
+        return Status::InvalidArgument(
+            "environment variable '" + k +
+            "' is reserved: names starting with FERRY_ are set by Ferry");
       }
       o.environment_variables[k] = v.get<std::string>();
     }
   }
   if (auto it = j.find("max_run_duration_seconds"); it != j.end() && !it->is_null()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 1) {
-      return Bad("max_run_duration_seconds", "must be a positive integer (seconds), got " + it->dump());
+      return Bad("max_run_duration_seconds",
+                 "must be a positive integer (seconds), got " + it->dump());
     }
     o.max_run_duration_seconds = it->get<int64_t>();
   }
@@ -125,12 +136,15 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
     o.gpus = it->get<int>();
   }
   if (auto it = j.find("requeue_on_node_loss"); it != j.end() && !it->is_null()) {
-    if (!it->is_boolean()) return Bad("requeue_on_node_loss", "must be true or false, got " + it->dump());
+    if (!it->is_boolean())
+      return Bad("requeue_on_node_loss", "must be true or false, got " + it->dump());
     o.requeue_on_node_loss = it->get<bool>();
   }
   FERRY_ASSIGN_OR_RETURN(o.priority, Str(j, "priority", "priority"));
-  for (auto [key, out] : {std::pair{"node_count", &o.node_count}, {"process_count_per_node", &o.process_count_per_node},
-                          {"worker_count", &o.worker_count}, {"parameter_server_count", &o.parameter_server_count}}) {
+  for (auto [key, out] : {std::pair{"node_count", &o.node_count},
+                          {"process_count_per_node", &o.process_count_per_node},
+                          {"worker_count", &o.worker_count},
+                          {"parameter_server_count", &o.parameter_server_count}}) {
     if (auto it = j.find(key); it != j.end() && !it->is_null()) {
       if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 100000) {
         return Bad(key, "must be a whole number of at least 1, got " + it->dump());
@@ -140,10 +154,14 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
   }
   FERRY_ASSIGN_OR_RETURN(std::string comm, Str(j, "communicator", "communicator"));
   if (!comm.empty()) {
-    static const char* kAllowed[] = {"None", "Gloo", "Nccl", "OpenMpi", "IntelMpi", "ParameterServer"};
+    static const char* kAllowed[] = {"None",    "Gloo",     "Nccl",
+                                     "OpenMpi", "IntelMpi", "ParameterServer"};
     bool ok = false;
     for (const char* a : kAllowed) ok = ok || comm == a;
-    if (!ok) return Bad("communicator", "must be one of: None, Gloo, Nccl, OpenMpi, IntelMpi, ParameterServer (got '" + comm + "')");
+    if (!ok)
+      return Bad("communicator",
+                 "must be one of: None, Gloo, Nccl, OpenMpi, IntelMpi, ParameterServer (got '" +
+                     comm + "')");
     o.communicator = comm;
   }
   if (!o.priority.empty() && o.priority != "dedicated" && o.priority != "low") {
@@ -159,20 +177,24 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
     if (!it->is_object()) return Bad("docker", "must be an object, got " + it->dump());
     DockerOptions& d = o.docker;
     auto en = it->find("enabled");
-    if (en != it->end() && !en->is_null() && !en->is_boolean()) return Bad("docker.enabled", "must be true or false");
+    if (en != it->end() && !en->is_null() && !en->is_boolean())
+      return Bad("docker.enabled", "must be true or false");
     d.enabled = en != it->end() && en->is_boolean() && en->get<bool>();
     FERRY_ASSIGN_OR_RETURN(d.base_image, Str(*it, "base_image", "docker.base_image"));
     FERRY_ASSIGN_OR_RETURN(d.shm_size, Str(*it, "shm_size", "docker.shm_size"));
     FERRY_ASSIGN_OR_RETURN(d.arguments, StrList(*it, "arguments", "docker.arguments"));
     if (d.enabled && d.base_image.empty()) {
-      return Bad("docker.base_image", "is required when docker.enabled is true (e.g. \"python:3.11-slim\")");
+      return Bad("docker.base_image",
+                 "is required when docker.enabled is true (e.g. \"python:3.11-slim\")");
     }
     if (!d.shm_size.empty()) {
       size_t digits = 0;
-      while (digits < d.shm_size.size() && std::isdigit(static_cast<unsigned char>(d.shm_size[digits]))) ++digits;
+      while (digits < d.shm_size.size() &&
+             std::isdigit(static_cast<unsigned char>(d.shm_size[digits])))
+        ++digits;
       std::string unit = d.shm_size.substr(digits);
-      if (digits == 0 || !(unit.empty() || unit == "b" || unit == "k" || unit == "m" || unit == "g" ||
-                           unit == "K" || unit == "M" || unit == "G")) {
+      if (digits == 0 || !(unit.empty() || unit == "b" || unit == "k" || unit == "m" ||
+                           unit == "g" || unit == "K" || unit == "M" || unit == "G")) {
         return Bad("docker.shm_size", "must be a size like 512m or 2g, got '" + d.shm_size + "'");
       }
     }
@@ -197,7 +219,9 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
       return Bad("environment.type", "must be one of: pip, conda (got '" + e.type + "')");
     }
     if (e.file.empty() == e.content.empty()) {
-      return Bad("environment", "needs exactly one of 'file' (a path in the snapshot) or 'content' (the spec's text)");
+      return Bad(
+          "environment",
+          "needs exactly one of 'file' (a path in the snapshot) or 'content' (the spec's text)");
     }
     if (!e.file.empty()) {
       Status st = ValidateRelativePath(e.file);

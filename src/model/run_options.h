@@ -17,18 +17,18 @@ namespace ferry::model {
 
 // A managed Python environment. Empty type: user-managed (the interpreter as is).
 struct EnvironmentSpec {
-  std::string type;      // "" | "pip" (requirements file) | "conda" (environment file)
-  std::string file;      // the spec's path inside the snapshot; empty when `content` holds it
-  std::string content;   // the spec's text, for a registered environment
-  std::string name;      // the registered environment it came from, if any
+  std::string type;     // "" | "pip" (requirements file) | "conda" (environment file)
+  std::string file;     // the spec's path inside the snapshot; empty when `content` holds it
+  std::string content;  // the spec's text, for a registered environment
+  std::string name;     // the registered environment it came from, if any
   int64_t version = 0;
 };
 
 struct DockerOptions {
   bool enabled = false;
   std::string base_image;
-  std::string shm_size;                 // e.g. "2g"; empty: the engine's default
-  std::vector<std::string> arguments;   // extra engine arguments, e.g. "--cap-add=SYS_PTRACE"
+  std::string shm_size;                // e.g. "2g"; empty: the engine's default
+  std::vector<std::string> arguments;  // extra engine arguments, e.g. "--cap-add=SYS_PTRACE"
 };
 
 struct RunOptions {
@@ -56,9 +56,9 @@ inline constexpr int kMaxNodeLossAttempts = 4;
 struct RegisteredEnvironment {
   std::string name;
   int64_t version = 0;
-  std::string type;         // pip | conda
-  std::string content;      // the spec's text
-  std::string hash;         // SHA-256 of type + content: re-registering the same spec is a no-op
+  std::string type;     // pip | conda
+  std::string content;  // the spec's text
+  std::string hash;     // SHA-256 of type + content: re-registering the same spec is a no-op
   std::string description;
   double created_at = 0;
 };

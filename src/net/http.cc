@@ -51,8 +51,10 @@ std::map<std::string, std::string> ParseQuery(std::string_view q) {
     std::string_view kv = q.substr(start, amp - start);
     size_t eq = kv.find('=');
     if (!kv.empty()) {
-      if (eq == std::string_view::npos) out[UrlDecode(kv, true)] = "";
-      else out[UrlDecode(kv.substr(0, eq), true)] = UrlDecode(kv.substr(eq + 1), true);
+      if (eq == std::string_view::npos)
+        out[UrlDecode(kv, true)] = "";
+      else
+        out[UrlDecode(kv.substr(0, eq), true)] = UrlDecode(kv.substr(eq + 1), true);
     }
     start = amp + 1;
   }

@@ -13,9 +13,9 @@
 namespace ferry::net {
 
 struct HttpRequest {
-  std::string method;   // "GET", "POST", ...
-  std::string path;     // decoded path without the query
-  std::map<std::string, std::string> query;  // decoded query parameters
+  std::string method;                          // "GET", "POST", ...
+  std::string path;                            // decoded path without the query
+  std::map<std::string, std::string> query;    // decoded query parameters
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;  // empty when the body was streamed into an admission's sink
   std::string remote_address;
@@ -43,7 +43,8 @@ struct HttpResponse {
   std::string Header(std::string_view name) const {
     for (const auto& [k, v] : headers) {
       if (k.size() == name.size() &&
-          std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+          std::equal(k.begin(), k.end(), name.begin(),
+                     [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
         return v;
     }
     return {};

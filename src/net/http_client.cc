@@ -1,5 +1,5 @@
 // HttpClient implementation: synchronous Beast over one keep-alive TCP connection.
-#include <utility>
+#include "net/http_client.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -7,8 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <optional>
-
-#include "net/http_client.h"
+#include <utility>
 
 namespace ferry::net {
 namespace {
@@ -21,7 +20,10 @@ using tcp = asio::ip::tcp;
 class ClientImpl final : public HttpClient {
  public:
   ClientImpl(std::string base, std::string host, std::string port, std::string token)
-      : base_(std::move(base)), host_(std::move(host)), port_(std::move(port)), token_(std::move(token)) {}
+      : base_(std::move(base)),
+        host_(std::move(host)),
+        port_(std::move(port)),
+        token_(std::move(token)) {}
 
   const std::string& base_url() const override { return base_; }
 
@@ -31,16 +33,17 @@ class ClientImpl final : public HttpClient {
     return WithRetry(method, target, body, content_type, {}, timeout_ms);
   }
 
-  Result<HttpResponse> RequestWithHeaders(const std::string& method, const std::string& target,
-                                          const std::vector<std::pair<std::string, std::string>>& headers,
-                                          int timeout_ms) override {
+  Result<HttpResponse> RequestWithHeaders(
+      const std::string& method, const std::string& target,
+      const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) override {
     return WithRetry(method, target, "", "", headers, timeout_ms);
   }
 
  private:
-  Result<HttpResponse> WithRetry(const std::string& method, const std::string& target, const std::string& body,
-                                 const std::string& content_type,
-                                 const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
+  Result<HttpResponse> WithRetry(const std::string& method, const std::string& target,
+                                 const std::string& body, const std::string& content_type,
+                                 const std::vector<std::pair<std::string, std::string>>& headers,
+                                 int timeout_ms) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       bool reused = stream_.has_value();
       auto r = Once(method, target, body, content_type, headers, timeout_ms);
@@ -61,9 +64,10 @@ class ClientImpl final : public HttpClient {
     return result;
   }
 
-  Result<HttpResponse> Once(const std::string& method, const std::string& target, const std::string& body,
-                            const std::string& content_type,
-                            const std::vector<std::pair<std::string, std::string>>& headers, int timeout_ms) {
+  Result<HttpResponse> Once(const std::string& method, const std::string& target,
+                            const std::string& body, const std::string& content_type,
+                            const std::vector<std::pair<std::string, std::string>>& headers,
+                            int timeout_ms) {
     beast::error_code ec;
     const auto timeout = std::chrono::milliseconds(timeout_ms);
     if (!stream_) {
@@ -100,7 +104,8 @@ class ClientImpl final : public HttpClient {
     HttpResponse out;
     out.status = static_cast<int>(res.result_int());
     out.content_type = std::string(res[http::field::content_type]);
-    for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    for (const auto& f : res)
+      out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     out.body = std::move(res.body());
     if (!res.keep_alive()) Close();
     return out;
@@ -143,18 +148,20 @@ Status StatusFromResponse(const HttpResponse& r) {
       }
     }
   }
-  StatusCode code = r.status == 400 || r.status == 405 || r.status == 413 ? StatusCode::kInvalidArgument
-                  : r.status == 401 ? StatusCode::kUnauthenticated
-                  : r.status == 403 ? StatusCode::kPermissionDenied
-                  : r.status == 404 ? StatusCode::kNotFound
-                  : r.status == 409 ? StatusCode::kFailedPrecondition
-                  : r.status == 503 ? StatusCode::kUnavailable
-                  : r.status == 507 ? StatusCode::kIoError
-                                    : StatusCode::kInternal;
+  StatusCode code = r.status == 400 || r.status == 405 || r.status == 413
+                        ? StatusCode::kInvalidArgument
+                    : r.status == 401 ? StatusCode::kUnauthenticated
+                    : r.status == 403 ? StatusCode::kPermissionDenied
+                    : r.status == 404 ? StatusCode::kNotFound
+                    : r.status == 409 ? StatusCode::kFailedPrecondition
+                    : r.status == 503 ? StatusCode::kUnavailable
+                    : r.status == 507 ? StatusCode::kIoError
+                                      : StatusCode::kInternal;
   return Status(code, msg);
 }
 
-Result<std::unique_ptr<HttpClient>> HttpClient::Create(const std::string& base_url, const std::string& token) {
+Result<std::unique_ptr<HttpClient>> HttpClient::Create(const std::string& base_url,
+                                                       const std::string& token) {
   const std::string prefix = "http://";
   if (base_url.rfind(prefix, 0) != 0) {
     return Status::InvalidArgument("server URL '" + base_url + "' must start with http://");
@@ -163,10 +170,12 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Create(const std::string& base_u
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
   auto colon = rest.rfind(':');
   if (colon == std::string::npos || colon + 1 == rest.size()) {
-    return Status::InvalidArgument("server URL '" + base_url + "' must name a port (http://HOST:PORT)");
+    return Status::InvalidArgument("server URL '" + base_url +
+                                   "' must name a port (http://HOST:PORT)");
   }
   std::string host = rest.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   return std::unique_ptr<HttpClient>(
       std::make_unique<ClientImpl>(base_url, host, rest.substr(colon + 1), token));
 }

@@ -19,7 +19,8 @@ Status StatusFromResponse(const HttpResponse& response);
 class HttpClient {
  public:
   // base_url: "http://HOST:PORT". token: sent as "Authorization: Bearer <token>" when set.
-  static Result<std::unique_ptr<HttpClient>> Create(const std::string& base_url, const std::string& token);
+  static Result<std::unique_ptr<HttpClient>> Create(const std::string& base_url,
+                                                    const std::string& token);
   virtual ~HttpClient() = default;
   // Sends one request; reconnects once if a kept-alive connection was closed by the peer.
   // Transport failures are Unavailable; HTTP error statuses are returned as responses.

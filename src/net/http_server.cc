@@ -1,14 +1,17 @@
 // HttpServer implementation: Beast + Asio coroutines (Boost 1.74 needs <utility> first).
 #include "net/http_server.h"
 
+#include <sys/socket.h>
+
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -19,8 +22,6 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
-#include <sys/socket.h>
-
 #include <utility>
 #include <vector>
 
@@ -37,7 +38,8 @@ using asio::use_awaitable;
 // A long poll parked on a channel. Lives in the session coroutine's frame.
 struct Waiter {
   std::shared_ptr<asio::steady_timer> timer;  // shared: a posted cancel may outlive the wait
-  bool notified = false;
+  // Set by Notify() under mu_ on the notifying thread, read by the waiting coroutine without it.
+  std::atomic<bool> notified = false;
 };
 
 // An io_context whose pending handlers can be destroyed on demand. The server's contexts hold
@@ -107,9 +109,7 @@ using Clock = std::chrono::steady_clock;
 class ServerImpl final : public HttpServer {
  public:
   explicit ServerImpl(HttpServerOptions o)
-      : options_(std::move(o)),
-        workers_(options_.workers),
-        bulk_(options_.bulk_workers) {}
+      : options_(std::move(o)), workers_(options_.workers), bulk_(options_.bulk_workers) {}
 
   ~ServerImpl() override {
     Stop();
@@ -179,7 +179,9 @@ class ServerImpl final : public HttpServer {
     if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor->bind(ep, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Status::Unavailable("cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+    if (ec)
+      return Status::Unavailable("cannot listen on " + address + ":" + std::to_string(port) + ": " +
+                                 ec.message());
     int bound = acceptor->local_endpoint().port();
     {
       std::lock_guard lock(acceptors_mu_);
@@ -384,7 +386,8 @@ class ServerImpl final : public HttpServer {
       }
       // The handler runs on the lane's pool, and a plain answer is written from there too: it
       // leaves as soon as it is ready instead of first being handed back to this I/O thread.
-      Outcome outcome = co_await Handle(hreq, stream, adm.lane, version, keep_alive && read_whole_body);
+      Outcome outcome =
+          co_await Handle(hreq, stream, adm.lane, version, keep_alive && read_whole_body);
       if (outcome.written) {
         if (outcome.write_ok) Observed(hreq, outcome.status, outcome.bytes, started);
         if (!outcome.write_ok || !keep_alive) break;
@@ -442,7 +445,8 @@ class ServerImpl final : public HttpServer {
 
   // Runs the handler on the lane's pool; when it answers with a plain response and `write`,
   // writes it from there. Exceptions become a 500.
-  awaitable<Outcome> Handle(HttpRequest& hreq, beast::tcp_stream& stream, Lane lane, unsigned version, bool write) {
+  awaitable<Outcome> Handle(HttpRequest& hreq, beast::tcp_stream& stream, Lane lane,
+                            unsigned version, bool write) {
     auto run = [&]() -> HandlerResult {
       try {
         return options_.handler(hreq);
@@ -546,7 +550,8 @@ class ServerImpl final : public HttpServer {
       total += text.size();
       beast::error_code wec;
       stream.expires_after(std::chrono::minutes(1));
-      co_await asio::async_write(stream, http::make_chunk(asio::buffer(text)), asio::redirect_error(use_awaitable, wec));
+      co_await asio::async_write(stream, http::make_chunk(asio::buffer(text)),
+                                 asio::redirect_error(use_awaitable, wec));
       co_return !wec;
     };
     bool alive = true;
@@ -582,12 +587,14 @@ class ServerImpl final : public HttpServer {
     }
     if (alive) {
       stream.expires_after(std::chrono::seconds(10));
-      co_await asio::async_write(stream, http::make_chunk_last(), asio::redirect_error(use_awaitable, ec));
+      co_await asio::async_write(stream, http::make_chunk_last(),
+                                 asio::redirect_error(use_awaitable, ec));
     }
     co_return total;
   }
 
-  awaitable<bool> Write(beast::tcp_stream& stream, HttpResponse& r, unsigned version, bool keep_alive) {
+  awaitable<bool> Write(beast::tcp_stream& stream, HttpResponse& r, unsigned version,
+                        bool keep_alive) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};
     res.set(http::field::server, "ferry");
     res.set(http::field::content_type, r.content_type);

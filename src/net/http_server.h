@@ -40,8 +40,8 @@ struct LongPoll {
 // A streamed response (server-sent events): the headers go out at once, then whatever poll()
 // returns, as chunks. poll() runs at once, again min_interval after a chunk (there may be
 // more), else when a channel is notified (coalesced: at most once per min_interval) or
-// keepalive passed, until it sets *done or the client goes away. A comment line keeps an idle connection alive.
-// The connection is closed when the stream ends.
+// keepalive passed, until it sets *done or the client goes away. A comment line keeps an idle
+// connection alive. The connection is closed when the stream ends.
 struct EventStream {
   std::vector<std::string> channels;
   std::vector<std::pair<std::string, std::string>> headers;
@@ -93,11 +93,11 @@ using Observe = std::function<void(const RequestRecord&)>;
 
 struct HttpServerOptions {
   std::string bind_address = "127.0.0.1";
-  int port = 0;                    // 0: the OS picks one; see HttpServer::port()
-  int threads = 2;                 // I/O threads
-  int workers = 4;                 // Lane::kDefault handlers
-  int bulk_workers = 2;            // Lane::kBulk handlers
-  Admit admit;                     // empty: every request admitted with max_body_bytes
+  int port = 0;          // 0: the OS picks one; see HttpServer::port()
+  int threads = 2;       // I/O threads
+  int workers = 4;       // Lane::kDefault handlers
+  int bulk_workers = 2;  // Lane::kBulk handlers
+  Admit admit;           // empty: every request admitted with max_body_bytes
   uint64_t max_body_bytes = 1 << 20;
   Handler handler;
   Observe observe;  // optional

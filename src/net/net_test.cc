@@ -21,8 +21,8 @@ TEST(Http, RoundTripQueryAndBody) {
   o.handler = [](HttpRequest& r) -> HandlerResult {
     HttpResponse resp;
     resp.content_type = "text/plain";
-    resp.body = r.method + " " + r.path + " q=" + r.Query("q") + " auth=" + r.Header("authorization") +
-                " body=" + r.body;
+    resp.body = r.method + " " + r.path + " q=" + r.Query("q") +
+                " auth=" + r.Header("authorization") + " body=" + r.body;
     return resp;
   };
   auto srv = HttpServer::Start(o);
@@ -46,7 +46,8 @@ TEST(Http, LongPollWakesOnNotifyAndTimesOut) {
     int want = std::stoi(r.Query("want"));
     LongPoll lp;
     lp.channel = "c";
-    lp.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::stoi(r.Query("ms")));
+    lp.deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::stoi(r.Query("ms")));
     lp.poll = [&, want](bool timed_out) -> std::optional<HttpResponse> {
       if (value.load() >= want || timed_out) {
         HttpResponse resp;
@@ -106,7 +107,8 @@ TEST(Http, EventStreamSendsOnNotifyUntilDone) {
   t.join();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->Header("content-type"), "text/event-stream; charset=utf-8");
-  EXPECT_EQ(r->body, "event: v\ndata: 0\n\nevent: v\ndata: 1\n\nevent: v\ndata: 2\n\nevent: v\ndata: 3\n\n");
+  EXPECT_EQ(r->body,
+            "event: v\ndata: 0\n\nevent: v\ndata: 1\n\nevent: v\ndata: 2\n\nevent: v\ndata: 3\n\n");
 }
 
 // A raw connection, for requests the client would not send (and to see what arrives when).

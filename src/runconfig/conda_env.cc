@@ -9,7 +9,8 @@
 namespace ferry::runconfig {
 namespace {
 
-Status Error(const std::string& name, const YAML::Node& node, const std::string& field, const std::string& what) {
+Status Error(const std::string& name, const YAML::Node& node, const std::string& field,
+             const std::string& what) {
   YAML::Mark m = node.Mark();
   std::string where = name;
   if (m.line >= 0) where += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
@@ -21,7 +22,9 @@ std::string PackageName(const std::string& spec, std::string* rest) {
   std::string s = spec;
   if (auto c = s.find("::"); c != std::string::npos) s = s.substr(c + 2);
   size_t i = 0;
-  while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '-' || s[i] == '_' || s[i] == '.')) ++i;
+  while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '-' ||
+                          s[i] == '_' || s[i] == '.'))
+    ++i;
   std::string name = s.substr(0, i);
   std::string r = s.substr(i);
   size_t a = r.find_first_not_of(" ");
@@ -39,7 +42,8 @@ std::vector<int> Parts(const std::string& v) {
     if (p.empty() || p == "*") break;
     int n = 0;
     size_t i = 0;
-    while (i < p.size() && std::isdigit(static_cast<unsigned char>(p[i]))) n = n * 10 + (p[i++] - '0');
+    while (i < p.size() && std::isdigit(static_cast<unsigned char>(p[i])))
+      n = n * 10 + (p[i++] - '0');
     if (i == 0) break;
     out.push_back(n);
   }
@@ -108,11 +112,14 @@ Result<CondaEnvironment> ParseCondaEnvironment(std::string_view yaml, const std:
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
     std::string where = name;
-    if (e.mark.line >= 0) where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    if (e.mark.line >= 0)
+      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
     return Status::InvalidArgument(where + ": not valid YAML: " + e.msg);
   }
-  if (!root || root.IsNull()) return Status::InvalidArgument(name + ": the conda environment file is empty");
-  if (!root.IsMap()) return Error(name, root, "(top level)", "expected a mapping with 'dependencies'");
+  if (!root || root.IsNull())
+    return Status::InvalidArgument(name + ": the conda environment file is empty");
+  if (!root.IsMap())
+    return Error(name, root, "(top level)", "expected a mapping with 'dependencies'");
   CondaEnvironment env;
   try {
     for (auto kv : root) {
@@ -135,21 +142,27 @@ Result<CondaEnvironment> ParseCondaEnvironment(std::string_view yaml, const std:
           if (d.IsMap()) {
             for (auto sub : d) {
               if (sub.first.Scalar() != "pip") {
-                return Error(name, sub.first, "dependencies", "unknown section '" + sub.first.Scalar() + "'; allowed: pip");
+                return Error(name, sub.first, "dependencies",
+                             "unknown section '" + sub.first.Scalar() + "'; allowed: pip");
               }
               if (sub.second.IsNull()) continue;
-              if (!sub.second.IsSequence()) return Error(name, sub.second, "dependencies.pip", "expected a list of requirements");
+              if (!sub.second.IsSequence())
+                return Error(name, sub.second, "dependencies.pip",
+                             "expected a list of requirements");
               for (auto p : sub.second) {
-                if (!p.IsScalar()) return Error(name, p, "dependencies.pip", "expected a requirement string");
+                if (!p.IsScalar())
+                  return Error(name, p, "dependencies.pip", "expected a requirement string");
                 env.pip.push_back(p.Scalar());
               }
             }
             continue;
           }
-          if (!d.IsScalar()) return Error(name, d, "dependencies", "expected a package spec or a pip: section");
+          if (!d.IsScalar())
+            return Error(name, d, "dependencies", "expected a package spec or a pip: section");
           std::string rest;
           std::string pkg = PackageName(d.Scalar(), &rest);
-          if (pkg.empty()) return Error(name, d, "dependencies", "'" + d.Scalar() + "' is not a package spec");
+          if (pkg.empty())
+            return Error(name, d, "dependencies", "'" + d.Scalar() + "' is not a package spec");
           if (pkg == "python") {
             // conda's "python=3.11=h123_0": the build string after a second '=' is not a version.
             std::string spec = rest;
@@ -167,7 +180,8 @@ Result<CondaEnvironment> ParseCondaEnvironment(std::string_view yaml, const std:
       } else if (key == "prefix" || key == "variables") {
         // Where conda would put it / activation variables: not used.
       } else {
-        return Error(name, kv.first, key, "unknown field; allowed: name, channels, dependencies, prefix, variables");
+        return Error(name, kv.first, key,
+                     "unknown field; allowed: name, channels, dependencies, prefix, variables");
       }
     }
   } catch (const YAML::Exception& e) {

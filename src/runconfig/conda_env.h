@@ -13,9 +13,9 @@ namespace ferry::runconfig {
 struct CondaEnvironment {
   std::string name;
   std::vector<std::string> channels;
-  std::string python;                        // the python dependency's version spec ("3.11", ">=3.10"); may be empty
-  std::vector<std::string> conda_packages;   // dependencies other than python and pip's own tooling
-  std::vector<std::string> pip;              // the pip: section, as requirement lines
+  std::string python;  // the python dependency's version spec ("3.11", ">=3.10"); may be empty
+  std::vector<std::string> conda_packages;  // dependencies other than python and pip's own tooling
+  std::vector<std::string> pip;             // the pip: section, as requirement lines
 };
 
 // Parses YAML text; errors read "<name>:<line>:<column>: field '<field>': <what>".

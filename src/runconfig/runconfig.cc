@@ -1,11 +1,10 @@
 // Run configuration parsing with yaml-cpp; every error names file, line, column and field.
 #include "runconfig/runconfig.h"
 
-#include <nlohmann/json.hpp>
-
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/fs.h"
@@ -36,18 +35,22 @@ class Parser {
   Status Bool(const YAML::Node& n, const std::string& field, bool* out) {
     if (IsUnset(n)) return Status::Ok();
     bool v;
-    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) return Error(n, field, "expected true or false, got '" + Text(n) + "'");
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v))
+      return Error(n, field, "expected true or false, got '" + Text(n) + "'");
     *out = v;
     return Status::Ok();
   }
 
-  Status Int(const YAML::Node& n, const std::string& field, int64_t min, int64_t* out, bool* set = nullptr) {
+  Status Int(const YAML::Node& n, const std::string& field, int64_t min, int64_t* out,
+             bool* set = nullptr) {
     if (IsUnset(n)) return Status::Ok();
     long long v;
     if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) {
       return Error(n, field, "expected an integer, got '" + Text(n) + "'");
     }
-    if (v < min) return Error(n, field, "must be at least " + std::to_string(min) + ", got " + std::to_string(v));
+    if (v < min)
+      return Error(n, field,
+                   "must be at least " + std::to_string(min) + ", got " + std::to_string(v));
     *out = v;
     if (set) *set = true;
     return Status::Ok();
@@ -60,7 +63,8 @@ class Parser {
     return Status::Ok();
   }
 
-  Status OneOf(const YAML::Node& n, const std::string& field, const std::vector<std::string>& allowed, std::string* out) {
+  Status OneOf(const YAML::Node& n, const std::string& field,
+               const std::vector<std::string>& allowed, std::string* out) {
     if (IsUnset(n)) return Status::Ok();
     std::string v;
     FERRY_RETURN_IF_ERROR(String(n, field, &v));
@@ -86,11 +90,13 @@ class Parser {
     return Status::Ok();
   }
 
-  Status StringMap(const YAML::Node& n, const std::string& field, std::map<std::string, std::string>* out) {
+  Status StringMap(const YAML::Node& n, const std::string& field,
+                   std::map<std::string, std::string>* out) {
     if (IsUnset(n)) return Status::Ok();
     if (!n.IsMap()) return Error(n, field, "expected a mapping of names to values");
     for (const auto& kv : n) {
-      if (!kv.second.IsNull() && !kv.second.IsScalar()) return Error(kv.second, field + "." + kv.first.Scalar(), "expected a string");
+      if (!kv.second.IsNull() && !kv.second.IsScalar())
+        return Error(kv.second, field + "." + kv.first.Scalar(), "expected a string");
       (*out)[kv.first.Scalar()] = kv.second.IsNull() ? "" : kv.second.Scalar();
     }
     return Status::Ok();
@@ -99,7 +105,8 @@ class Parser {
   // Calls handle(key, value, dotted) for each entry; entries not handled are recorded as
   // unused when they carry a value.
   Status Map(const YAML::Node& n, const std::string& prefix,
-             const std::function<Result<bool>(const std::string&, const YAML::Node&, const std::string&)>& handle) {
+             const std::function<Result<bool>(const std::string&, const YAML::Node&,
+                                              const std::string&)>& handle) {
     if (IsUnset(n)) return Status::Ok();
     if (!n.IsMap()) return Error(n, prefix.empty() ? "(top level)" : prefix, "expected a mapping");
     for (const auto& kv : n) {
@@ -117,7 +124,9 @@ class Parser {
     return n.size() > 0;
   }
 
-  static std::string Text(const YAML::Node& n) { return n.IsScalar() ? n.Scalar() : "(not a scalar)"; }
+  static std::string Text(const YAML::Node& n) {
+    return n.IsScalar() ? n.Scalar() : "(not a scalar)";
+  }
 
   std::vector<std::string> TakeUnused() { return std::move(unused_); }
 
@@ -134,7 +143,8 @@ Result<LoadedRunConfig> ParseRunConfig(std::string_view yaml, const std::string&
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(name + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                   std::to_string(e.mark.column + 1) + ": not valid YAML: " + e.msg);
+                                   std::to_string(e.mark.column + 1) +
+                                   ": not valid YAML: " + e.msg);
   }
   LoadedRunConfig out;
   out.path = name;
@@ -143,80 +153,136 @@ Result<LoadedRunConfig> ParseRunConfig(std::string_view yaml, const std::string&
   if (Parser::IsUnset(root)) return out;  // an empty file is an empty configuration
   int64_t max_duration = 0;
   bool max_duration_set = false;
-  Status st = p.Map(root, "", [&](const std::string& k, const YAML::Node& v, const std::string& f) -> Result<bool> {
-    if (k == "script") FERRY_RETURN_IF_ERROR(p.String(v, f, &c.script));
-    else if (k == "arguments") FERRY_RETURN_IF_ERROR(p.StringList(v, f, &c.arguments));
-    else if (k == "target") FERRY_RETURN_IF_ERROR(p.String(v, f, &c.target));
-    else if (k == "framework") FERRY_RETURN_IF_ERROR(p.OneOf(v, f, {"Python", "PySpark"}, &c.framework));
-    else if (k == "communicator")
-      FERRY_RETURN_IF_ERROR(p.OneOf(v, f, {"None", "Gloo", "Nccl", "OpenMpi", "IntelMpi", "ParameterServer"}, &c.communicator));
-    else if (k == "nodeCount") FERRY_RETURN_IF_ERROR(p.IntField(v, f, 1, &c.node_count));
-    else if (k == "maxRunDurationSeconds") FERRY_RETURN_IF_ERROR(p.Int(v, f, 1, &max_duration, &max_duration_set));
-    else if (k == "requirementsFile") FERRY_RETURN_IF_ERROR(p.String(v, f, &c.requirements_file));
-    else if (k == "priority") FERRY_RETURN_IF_ERROR(p.OneOf(v, f, {"dedicated", "low"}, &c.priority));
-    else if (k == "requeueOnNodeLoss") FERRY_RETURN_IF_ERROR(p.Bool(v, f, &c.requeue_on_node_loss));
-    else if (k == "resources") {
-      FERRY_RETURN_IF_ERROR(p.Map(v, f, [&](const std::string& k2, const YAML::Node& v2, const std::string& f2) -> Result<bool> {
-        if (k2 != "gpus") return false;
-        FERRY_RETURN_IF_ERROR(p.IntField(v2, f2, 0, &c.gpus));
-        return true;
-      }));
-    } else if (k == "environment") {
-      EnvironmentSection& e = c.environment;
-      FERRY_RETURN_IF_ERROR(p.Map(v, f, [&](const std::string& k2, const YAML::Node& v2, const std::string& f2) -> Result<bool> {
-        if (k2 == "name") FERRY_RETURN_IF_ERROR(p.String(v2, f2, &e.name));
-        else if (k2 == "version") FERRY_RETURN_IF_ERROR(p.String(v2, f2, &e.version));
-        else if (k2 == "environmentVariables") FERRY_RETURN_IF_ERROR(p.StringMap(v2, f2, &e.variables));
-        else if (k2 == "python") {
-          FERRY_RETURN_IF_ERROR(p.Map(v2, f2, [&](const std::string& k3, const YAML::Node& v3, const std::string& f3) -> Result<bool> {
-            if (k3 == "userManagedDependencies") FERRY_RETURN_IF_ERROR(p.Bool(v3, f3, &e.python.user_managed_dependencies));
-            else if (k3 == "interpreterPath") FERRY_RETURN_IF_ERROR(p.String(v3, f3, &e.python.interpreter_path));
-            else if (k3 == "condaDependenciesFile") FERRY_RETURN_IF_ERROR(p.String(v3, f3, &e.python.conda_dependencies_file));
-            else if (k3 == "baseCondaEnvironment") FERRY_RETURN_IF_ERROR(p.String(v3, f3, &e.python.base_conda_environment));
-            else return false;
-            return true;
-          }));
-        } else if (k2 == "docker") {
-          FERRY_RETURN_IF_ERROR(p.Map(v2, f2, [&](const std::string& k3, const YAML::Node& v3, const std::string& f3) -> Result<bool> {
-            if (k3 == "enabled") FERRY_RETURN_IF_ERROR(p.Bool(v3, f3, &e.docker.enabled));
-            else if (k3 == "baseImage") FERRY_RETURN_IF_ERROR(p.String(v3, f3, &e.docker.base_image));
-            else if (k3 == "sharedVolumes") FERRY_RETURN_IF_ERROR(p.Bool(v3, f3, &e.docker.shared_volumes));
-            else if (k3 == "shmSize") FERRY_RETURN_IF_ERROR(p.String(v3, f3, &e.docker.shm_size));
-            else if (k3 == "arguments") FERRY_RETURN_IF_ERROR(p.StringList(v3, f3, &e.docker.arguments));
-            else return false;
-            return true;
-          }));
+  Status st = p.Map(
+      root, "",
+      [&](const std::string& k, const YAML::Node& v, const std::string& f) -> Result<bool> {
+        if (k == "script")
+          FERRY_RETURN_IF_ERROR(p.String(v, f, &c.script));
+        else if (k == "arguments")
+          FERRY_RETURN_IF_ERROR(p.StringList(v, f, &c.arguments));
+        else if (k == "target")
+          FERRY_RETURN_IF_ERROR(p.String(v, f, &c.target));
+        else if (k == "framework")
+          FERRY_RETURN_IF_ERROR(p.OneOf(v, f, {"Python", "PySpark"}, &c.framework));
+        else if (k == "communicator")
+          FERRY_RETURN_IF_ERROR(
+              p.OneOf(v, f, {"None", "Gloo", "Nccl", "OpenMpi", "IntelMpi", "ParameterServer"},
+                      &c.communicator));
+        else if (k == "nodeCount")
+          FERRY_RETURN_IF_ERROR(p.IntField(v, f, 1, &c.node_count));
+        else if (k == "maxRunDurationSeconds")
+          FERRY_RETURN_IF_ERROR(p.Int(v, f, 1, &max_duration, &max_duration_set));
+        else if (k == "requirementsFile")
+          FERRY_RETURN_IF_ERROR(p.String(v, f, &c.requirements_file));
+        else if (k == "priority")
+          FERRY_RETURN_IF_ERROR(p.OneOf(v, f, {"dedicated", "low"}, &c.priority));
+        else if (k == "requeueOnNodeLoss")
+          FERRY_RETURN_IF_ERROR(p.Bool(v, f, &c.requeue_on_node_loss));
+        else if (k == "resources") {
+          FERRY_RETURN_IF_ERROR(p.Map(v, f,
+                                      [&](const std::string& k2, const YAML::Node& v2,
+                                          const std::string& f2) -> Result<bool> {
+                                        if (k2 != "gpus") return false;
+                                        FERRY_RETURN_IF_ERROR(p.IntField(v2, f2, 0, &c.gpus));
+                                        return true;
+                                      }));
+        } else if (k == "environment") {
+          EnvironmentSection& e = c.environment;
+          FERRY_RETURN_IF_ERROR(p.Map(
+              v, f,
+              [&](const std::string& k2, const YAML::Node& v2,
+                  const std::string& f2) -> Result<bool> {
+                if (k2 == "name")
+                  FERRY_RETURN_IF_ERROR(p.String(v2, f2, &e.name));
+                else if (k2 == "version")
+                  FERRY_RETURN_IF_ERROR(p.String(v2, f2, &e.version));
+                else if (k2 == "environmentVariables")
+                  FERRY_RETURN_IF_ERROR(p.StringMap(v2, f2, &e.variables));
+                else if (k2 == "python") {
+                  FERRY_RETURN_IF_ERROR(p.Map(
+                      v2, f2,
+                      [&](const std::string& k3, const YAML::Node& v3,
+                          const std::string& f3) -> Result<bool> {
+                        if (k3 == "userManagedDependencies")
+                          FERRY_RETURN_IF_ERROR(
+                              p.Bool(v3, f3, &e.python.user_managed_dependencies));
+                        else if (k3 == "interpreterPath")
+                          FERRY_RETURN_IF_ERROR(p.String(v3, f3, &e.python.interpreter_path));
+                        else if (k3 == "condaDependenciesFile")
+                          FERRY_RETURN_IF_ERROR(
+                              p.String(v3, f3, &e.python.conda_dependencies_file));
+                        else if (k3 == "baseCondaEnvironment")
+                          FERRY_RETURN_IF_ERROR(p.String(v3, f3, &e.python.base_conda_environment));
+                        else
+                          return false;
+                        return true;
+                      }));
+                } else if (k2 == "docker") {
+                  FERRY_RETURN_IF_ERROR(
+                      p.Map(v2, f2,
+                            [&](const std::string& k3, const YAML::Node& v3,
+                                const std::string& f3) -> Result<bool> {
+                              if (k3 == "enabled")
+                                FERRY_RETURN_IF_ERROR(p.Bool(v3, f3, &e.docker.enabled));
+                              else if (k3 == "baseImage")
+                                FERRY_RETURN_IF_ERROR(p.String(v3, f3, &e.docker.base_image));
+                              else if (k3 == "sharedVolumes")
+                                FERRY_RETURN_IF_ERROR(p.Bool(v3, f3, &e.docker.shared_volumes));
+                              else if (k3 == "shmSize")
+                                FERRY_RETURN_IF_ERROR(p.String(v3, f3, &e.docker.shm_size));
+                              else if (k3 == "arguments")
+                                FERRY_RETURN_IF_ERROR(p.StringList(v3, f3, &e.docker.arguments));
+                              else
+                                return false;
+                              return true;
+                            }));
+                } else {
+                  return false;
+                }
+                return true;
+              }));
+        } else if (k == "history") {
+          FERRY_RETURN_IF_ERROR(
+              p.Map(v, f,
+                    [&](const std::string& k2, const YAML::Node& v2,
+                        const std::string& f2) -> Result<bool> {
+                      if (k2 == "outputCollection")
+                        FERRY_RETURN_IF_ERROR(p.Bool(v2, f2, &c.output_collection));
+                      else if (k2 == "snapshotProject")
+                        FERRY_RETURN_IF_ERROR(p.Bool(v2, f2, &c.snapshot_project));
+                      else if (k2 == "directoriesToWatch")
+                        FERRY_RETURN_IF_ERROR(p.StringList(v2, f2, &c.directories_to_watch));
+                      else
+                        return false;
+                      return true;
+                    }));
+        } else if (k == "mpi") {
+          FERRY_RETURN_IF_ERROR(p.Map(v, f,
+                                      [&](const std::string& k2, const YAML::Node& v2,
+                                          const std::string& f2) -> Result<bool> {
+                                        if (k2 != "processCountPerNode") return false;
+                                        FERRY_RETURN_IF_ERROR(
+                                            p.IntField(v2, f2, 1, &c.process_count_per_node));
+                                        return true;
+                                      }));
+        } else if (k == "tensorflow") {
+          FERRY_RETURN_IF_ERROR(
+              p.Map(v, f,
+                    [&](const std::string& k2, const YAML::Node& v2,
+                        const std::string& f2) -> Result<bool> {
+                      if (k2 == "workerCount")
+                        FERRY_RETURN_IF_ERROR(p.IntField(v2, f2, 1, &c.worker_count));
+                      else if (k2 == "parameterServerCount")
+                        FERRY_RETURN_IF_ERROR(p.IntField(v2, f2, 0, &c.parameter_server_count));
+                      else
+                        return false;
+                      return true;
+                    }));
         } else {
           return false;
         }
         return true;
-      }));
-    } else if (k == "history") {
-      FERRY_RETURN_IF_ERROR(p.Map(v, f, [&](const std::string& k2, const YAML::Node& v2, const std::string& f2) -> Result<bool> {
-        if (k2 == "outputCollection") FERRY_RETURN_IF_ERROR(p.Bool(v2, f2, &c.output_collection));
-        else if (k2 == "snapshotProject") FERRY_RETURN_IF_ERROR(p.Bool(v2, f2, &c.snapshot_project));
-        else if (k2 == "directoriesToWatch") FERRY_RETURN_IF_ERROR(p.StringList(v2, f2, &c.directories_to_watch));
-        else return false;
-        return true;
-      }));
-    } else if (k == "mpi") {
-      FERRY_RETURN_IF_ERROR(p.Map(v, f, [&](const std::string& k2, const YAML::Node& v2, const std::string& f2) -> Result<bool> {
-        if (k2 != "processCountPerNode") return false;
-        FERRY_RETURN_IF_ERROR(p.IntField(v2, f2, 1, &c.process_count_per_node));
-        return true;
-      }));
-    } else if (k == "tensorflow") {
-      FERRY_RETURN_IF_ERROR(p.Map(v, f, [&](const std::string& k2, const YAML::Node& v2, const std::string& f2) -> Result<bool> {
-        if (k2 == "workerCount") FERRY_RETURN_IF_ERROR(p.IntField(v2, f2, 1, &c.worker_count));
-        else if (k2 == "parameterServerCount") FERRY_RETURN_IF_ERROR(p.IntField(v2, f2, 0, &c.parameter_server_count));
-        else return false;
-        return true;
-      }));
-    } else {
-      return false;
-    }
-    return true;
-  });
+      });
   FERRY_RETURN_IF_ERROR(st);
   if (max_duration_set) c.max_run_duration_seconds = max_duration;
   out.unused_fields = p.TakeUnused();
@@ -237,8 +303,9 @@ std::string RunConfigToJson(const RunConfig& c) {
       {"framework", c.framework},
       {"communicator", c.communicator},
       {"nodeCount", c.node_count},
-      {"maxRunDurationSeconds", c.max_run_duration_seconds ? nlohmann::json(*c.max_run_duration_seconds)
-                                                           : nlohmann::json(nullptr)},
+      {"maxRunDurationSeconds", c.max_run_duration_seconds
+                                    ? nlohmann::json(*c.max_run_duration_seconds)
+                                    : nlohmann::json(nullptr)},
       {"environment",
        {{"name", c.environment.name},
         {"version", c.environment.version},
@@ -254,10 +321,13 @@ std::string RunConfigToJson(const RunConfig& c) {
           {"sharedVolumes", c.environment.docker.shared_volumes},
           {"shmSize", c.environment.docker.shm_size},
           {"arguments", c.environment.docker.arguments}}}}},
-      {"history", {{"outputCollection", c.output_collection}, {"snapshotProject", c.snapshot_project},
-                   {"directoriesToWatch", c.directories_to_watch}}},
+      {"history",
+       {{"outputCollection", c.output_collection},
+        {"snapshotProject", c.snapshot_project},
+        {"directoriesToWatch", c.directories_to_watch}}},
       {"mpi", {{"processCountPerNode", c.process_count_per_node}}},
-      {"tensorflow", {{"workerCount", c.worker_count}, {"parameterServerCount", c.parameter_server_count}}},
+      {"tensorflow",
+       {{"workerCount", c.worker_count}, {"parameterServerCount", c.parameter_server_count}}},
       {"resources", {{"gpus", c.gpus}}},
       {"requirementsFile", c.requirements_file},
       {"priority", c.priority},

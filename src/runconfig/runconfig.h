@@ -40,22 +40,22 @@ struct RunConfig {
   std::string script;
   std::vector<std::string> arguments;
   std::string target;
-  std::string framework = "Python";    // Python | PySpark
-  std::string communicator = "None";   // None | Gloo | Nccl | OpenMpi | IntelMpi | ParameterServer
+  std::string framework = "Python";   // Python | PySpark
+  std::string communicator = "None";  // None | Gloo | Nccl | OpenMpi | IntelMpi | ParameterServer
   int node_count = 1;
   std::optional<int64_t> max_run_duration_seconds;
   EnvironmentSection environment;
-  bool output_collection = true;       // history.outputCollection
-  bool snapshot_project = true;        // history.snapshotProject
+  bool output_collection = true;  // history.outputCollection
+  bool snapshot_project = true;   // history.snapshotProject
   std::vector<std::string> directories_to_watch;
-  int process_count_per_node = 1;      // mpi.processCountPerNode
-  int worker_count = 1;                // tensorflow.workerCount
-  int parameter_server_count = 1;      // tensorflow.parameterServerCount
+  int process_count_per_node = 1;  // mpi.processCountPerNode
+  int worker_count = 1;            // tensorflow.workerCount
+  int parameter_server_count = 1;  // tensorflow.parameterServerCount
   // Ferry's own.
-  int gpus = 0;                        // resources.gpus
-  std::string requirements_file;       // requirementsFile
-  std::string priority;                // priority: "" | dedicated | low
-  bool requeue_on_node_loss = false;   // requeueOnNodeLoss: run again when its node is lost
+  int gpus = 0;                       // resources.gpus
+  std::string requirements_file;      // requirementsFile
+  std::string priority;               // priority: "" | dedicated | low
+  bool requeue_on_node_loss = false;  // requeueOnNodeLoss: run again when its node is lost
 };
 
 struct LoadedRunConfig {

@@ -1,10 +1,11 @@
 // Tests of run configuration parsing: Azure ML's file shape, errors, unused fields.
-#include "runconfig/conda_env.h"
 #include "runconfig/runconfig.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+
+#include "runconfig/conda_env.h"
 
 namespace ferry::runconfig {
 namespace {
@@ -95,7 +96,8 @@ TEST(RunConfig, AzureFileLoadsUnchanged) {
   EXPECT_EQ(c.process_count_per_node, 1);
   // Set fields Ferry does not use are listed (once), empty ones are not.
   std::vector<std::string> u = r->unused_fields;
-  for (const char* f : {"environment.docker.gpuSupport", "environment.spark", "spark", "hdi", "amlcompute"}) {
+  for (const char* f :
+       {"environment.docker.gpuSupport", "environment.spark", "spark", "hdi", "amlcompute"}) {
     EXPECT_NE(std::find(u.begin(), u.end(), f), u.end()) << f;
   }
   for (const char* f : {"dataReferences", "data", "sourceDirectoryDataStore"}) {
@@ -104,9 +106,10 @@ TEST(RunConfig, AzureFileLoadsUnchanged) {
 }
 
 TEST(RunConfig, FerryFields) {
-  auto r = ParseRunConfig("script: t.py\nresources:\n  gpus: 2\nrequirementsFile: req.txt\npriority: low\n"
-                          "maxRunDurationSeconds: 600\nnodeCount: 4\ncommunicator: Nccl\n",
-                          "x.yml");
+  auto r = ParseRunConfig(
+      "script: t.py\nresources:\n  gpus: 2\nrequirementsFile: req.txt\npriority: low\n"
+      "maxRunDurationSeconds: 600\nnodeCount: 4\ncommunicator: Nccl\n",
+      "x.yml");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->config.gpus, 2);
   EXPECT_EQ(r->config.requirements_file, "req.txt");
@@ -120,19 +123,23 @@ TEST(RunConfig, FerryFields) {
 TEST(RunConfig, ErrorsNameFileLineColumnFieldAndAllowedValues) {
   auto bad_enum = ParseRunConfig("script: t.py\ncommunicator: Mpi\n", "a.runconfig");
   ASSERT_FALSE(bad_enum.ok());
-  EXPECT_EQ(bad_enum.status().message(),
-            "a.runconfig:2:15: field 'communicator': 'Mpi' is not allowed; use one of: None, Gloo, Nccl, "
-            "OpenMpi, IntelMpi, ParameterServer");
+  EXPECT_EQ(
+      bad_enum.status().message(),
+      "a.runconfig:2:15: field 'communicator': 'Mpi' is not allowed; use one of: None, Gloo, Nccl, "
+      "OpenMpi, IntelMpi, ParameterServer");
   auto bad_int = ParseRunConfig("nodeCount: two\n", "b.yml");
   ASSERT_FALSE(bad_int.ok());
-  EXPECT_EQ(bad_int.status().message(), "b.yml:1:12: field 'nodeCount': expected an integer, got 'two'");
+  EXPECT_EQ(bad_int.status().message(),
+            "b.yml:1:12: field 'nodeCount': expected an integer, got 'two'");
   auto too_small = ParseRunConfig("nodeCount: 0\n", "b.yml");
   EXPECT_NE(too_small.status().message().find("must be at least 1"), std::string::npos);
   auto bad_bool = ParseRunConfig("environment:\n  docker:\n    enabled: maybe\n", "c.yml");
   ASSERT_FALSE(bad_bool.ok());
-  EXPECT_EQ(bad_bool.status().message(), "c.yml:3:14: field 'environment.docker.enabled': expected true or false, got 'maybe'");
+  EXPECT_EQ(bad_bool.status().message(),
+            "c.yml:3:14: field 'environment.docker.enabled': expected true or false, got 'maybe'");
   auto bad_list = ParseRunConfig("arguments: --alpha\n", "d.yml");
-  EXPECT_NE(bad_list.status().message().find("field 'arguments': expected a list"), std::string::npos);
+  EXPECT_NE(bad_list.status().message().find("field 'arguments': expected a list"),
+            std::string::npos);
   auto bad_yaml = ParseRunConfig("script: [unclosed\n", "e.yml");
   ASSERT_FALSE(bad_yaml.ok());
   EXPECT_NE(bad_yaml.status().message().find("e.yml:"), std::string::npos);
@@ -167,7 +174,8 @@ TEST(CondaEnv, AzureDefaultFileSplitsPythonCondaAndPip) {
 }
 
 TEST(CondaEnv, ErrorsNameFileLineAndField) {
-  auto r = ParseCondaEnvironment("name: x\ndependencies:\n  - python=3.11\n  - {npm: [left-pad]}\n", "env.yml");
+  auto r = ParseCondaEnvironment("name: x\ndependencies:\n  - python=3.11\n  - {npm: [left-pad]}\n",
+                                 "env.yml");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("env.yml:4:"), std::string::npos) << r.status().message();
   EXPECT_NE(r.status().message().find("allowed: pip"), std::string::npos);

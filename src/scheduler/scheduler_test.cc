@@ -1,7 +1,6 @@
 // Unit tests for the scheduler: driven with RunOnce() against the real SQLite store, a fake
 // compute target and a fake clock.
 #include "scheduler/scheduler.h"
-#include "scheduler/sweep_controller.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -11,14 +10,15 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <span>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/fs.h"
 #include "compute/compute_target.h"
+#include "scheduler/sweep_controller.h"
 #include "store/metadata_store.h"
 
 namespace ferry::scheduler {
@@ -63,7 +63,9 @@ class FakeTarget final : public compute::ComputeTarget {
     if (on_poll) on_poll(handles);
     std::vector<JobState> out;
     for (const auto& h : handles) {
-      out.push_back(gone.count(h) ? JobState::kGone : waiting.count(h) ? JobState::kWaiting : JobState::kAlive);
+      out.push_back(gone.count(h)      ? JobState::kGone
+                    : waiting.count(h) ? JobState::kWaiting
+                                       : JobState::kAlive);
     }
     return out;
   }
@@ -77,23 +79,22 @@ class FakeTarget final : public compute::ComputeTarget {
 
   void set_max(int m) { max_ = m; }
 
-  std::vector<int> gpu_ids;                   // devices this fake node has
+  std::vector<int> gpu_ids;  // devices this fake node has
   std::string not_ready, gone_reason;
-  std::vector<std::string> launched;          // run ids, in Launch order
-  std::vector<compute::RunPlan> plans;        // every plan passed to Launch
-  std::set<std::string> gone;                 // handles Poll reports kGone
-  std::set<std::string> waiting;              // handles Poll reports kWaiting (requeued by a cluster)
+  std::vector<std::string> launched;    // run ids, in Launch order
+  std::vector<compute::RunPlan> plans;  // every plan passed to Launch
+  std::set<std::string> gone;           // handles Poll reports kGone
+  std::set<std::string> waiting;        // handles Poll reports kWaiting (requeued by a cluster)
   int poll_calls = 0;
-  std::vector<std::vector<std::string>> polled;  // handles of each Poll call
-  std::vector<std::string> canceled;          // handles passed to Cancel
-  std::map<std::string, Status> fail_launch;  // run id -> Launch failure
+  std::vector<std::vector<std::string>> polled;                  // handles of each Poll call
+  std::vector<std::string> canceled;                             // handles passed to Cancel
+  std::map<std::string, Status> fail_launch;                     // run id -> Launch failure
   std::function<void(const std::vector<std::string>&)> on_poll;  // runs inside Poll
 
  private:
   std::string name_;
   int max_;
 };
-
 
 // Forwards to the real store; runs a one-shot hook right after the n-th GetRun call from now,
 // to interleave a scheduler cycle with Scheduler::Cancel deterministically.
@@ -117,12 +118,16 @@ class HookStore final : public store::MetadataStore {
   Result<model::Experiment> EnsureExperiment(const std::string& n, double now) override {
     return s_->EnsureExperiment(n, now);
   }
-  Result<std::vector<model::Experiment>> ListExperiments() override { return s_->ListExperiments(); }
+  Result<std::vector<model::Experiment>> ListExperiments() override {
+    return s_->ListExperiments();
+  }
   Status EnsureTarget(const model::ComputeTargetRecord& t) override { return s_->EnsureTarget(t); }
   Result<model::ComputeTargetRecord> GetTarget(const std::string& n) override {
     return s_->GetTarget(n);
   }
-  Result<std::vector<model::ComputeTargetRecord>> ListTargets() override { return s_->ListTargets(); }
+  Result<std::vector<model::ComputeTargetRecord>> ListTargets() override {
+    return s_->ListTargets();
+  }
   Status PutSnapshot(const std::string& id, int64_t c, int64_t b, double now) override {
     return s_->PutSnapshot(id, c, b, now);
   }
@@ -154,8 +159,9 @@ class HookStore final : public store::MetadataStore {
     return s_->ListActiveRuns();
   }
   std::optional<std::vector<model::Run>> stale_active;
-  Result<model::Run> Transition(const std::string& id, model::RunStatus to, const std::string& reason,
-                                double now, const store::TransitionExtras& ex) override {
+  Result<model::Run> Transition(const std::string& id, model::RunStatus to,
+                                const std::string& reason, double now,
+                                const store::TransitionExtras& ex) override {
     return s_->Transition(id, to, reason, now, ex);
   }
   Status SetJobHandle(const std::string& id, const std::string& h) override {
@@ -164,7 +170,8 @@ class HookStore final : public store::MetadataStore {
   Status RequestCancel(const std::string& id, const std::string& reason) override {
     return s_->RequestCancel(id, reason);
   }
-  Result<model::Run> CreateSweep(const model::Run& run, const store::SweepRecord& sw, double now) override {
+  Result<model::Run> CreateSweep(const model::Run& run, const store::SweepRecord& sw,
+                                 double now) override {
     return s_->CreateSweep(run, sw, now);
   }
   Result<store::SweepRecord> GetSweep(const std::string& id) override { return s_->GetSweep(id); }
@@ -211,43 +218,61 @@ class HookStore final : public store::MetadataStore {
     return s_->SetUserRole(n, r);
   }
   Status DeleteUser(const std::string& n) override { return s_->DeleteUser(n); }
-  Result<int64_t> NextMetricSeq(const std::string& id, int rank) override { return s_->NextMetricSeq(id, rank); }
-  Status UpdateExperiment(int64_t id, const std::optional<std::string>& n, const std::optional<std::string>& l,
-                          double now) override {
+  Result<int64_t> NextMetricSeq(const std::string& id, int rank) override {
+    return s_->NextMetricSeq(id, rank);
+  }
+  Status UpdateExperiment(int64_t id, const std::optional<std::string>& n,
+                          const std::optional<std::string>& l, double now) override {
     return s_->UpdateExperiment(id, n, l, now);
   }
-  Status SetExperimentTag(int64_t id, const std::string& k, const std::string& v, double now) override {
+  Status SetExperimentTag(int64_t id, const std::string& k, const std::string& v,
+                          double now) override {
     return s_->SetExperimentTag(id, k, v, now);
   }
   Status SetParams(const std::string& id, const std::map<std::string, std::string>& p) override {
     return s_->SetParams(id, p);
   }
-  Status DeleteTag(const std::string& id, const std::string& k) override { return s_->DeleteTag(id, k); }
-  Status SetRunName(const std::string& id, const std::string& n) override { return s_->SetRunName(id, n); }
-  Status SetRunLifecycle(const std::string& id, const std::string& l) override { return s_->SetRunLifecycle(id, l); }
-  Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id, const std::string& k, int64_t n,
-                                                          int64_t* total, int64_t* max_seq) override {
+  Status DeleteTag(const std::string& id, const std::string& k) override {
+    return s_->DeleteTag(id, k);
+  }
+  Status SetRunName(const std::string& id, const std::string& n) override {
+    return s_->SetRunName(id, n);
+  }
+  Status SetRunLifecycle(const std::string& id, const std::string& l) override {
+    return s_->SetRunLifecycle(id, l);
+  }
+  Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id,
+                                                          const std::string& k, int64_t n,
+                                                          int64_t* total,
+                                                          int64_t* max_seq) override {
     return s_->GetMetricSeries(id, k, n, total, max_seq);
   }
-  Result<std::vector<model::MetricPoint>> GetMetricsAfter(const std::string& id, const std::string& k, int64_t a,
+  Result<std::vector<model::MetricPoint>> GetMetricsAfter(const std::string& id,
+                                                          const std::string& k, int64_t a,
                                                           int64_t n) override {
     return s_->GetMetricsAfter(id, k, a, n);
   }
-  Result<RunKeys> ListRunKeys(const std::string& e, int n) override { return s_->ListRunKeys(e, n); }
+  Result<RunKeys> ListRunKeys(const std::string& e, int n) override {
+    return s_->ListRunKeys(e, n);
+  }
   Result<int64_t> LogMetrics(const std::string& id, std::vector<model::MetricPoint> p) override {
     return s_->LogMetrics(id, std::move(p));
   }
   Result<std::vector<store::UserRecord>> ListUsers() override { return s_->ListUsers(); }
-  Status UpdateTargetConfig(const std::string& n, const std::string& c) override { return s_->UpdateTargetConfig(n, c); }
+  Status UpdateTargetConfig(const std::string& n, const std::string& c) override {
+    return s_->UpdateTargetConfig(n, c);
+  }
   Status DeleteTarget(const std::string& n) override { return s_->DeleteTarget(n); }
-  Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& e, double now,
-                                                           bool* created) override {
+  Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& e,
+                                                           double now, bool* created) override {
     return s_->RegisterEnvironment(e, now, created);
   }
-  Result<model::RegisteredEnvironment> GetEnvironment(const std::string& name, int64_t version) override {
+  Result<model::RegisteredEnvironment> GetEnvironment(const std::string& name,
+                                                      int64_t version) override {
     return s_->GetEnvironment(name, version);
   }
-  Result<std::vector<model::RegisteredEnvironment>> ListEnvironments(const std::string& name) override {
+  Result<std::vector<model::RegisteredEnvironment>> ListEnvironments(
+      const std::string& name) override {
     return s_->ListEnvironments(name);
   }
 
@@ -514,7 +539,8 @@ TEST_F(SchedulerTest, QueueReasonSaysWhenSlotsAreFull) {
   Submit("a");
   Submit("b");
   sched_->RunOnce();
-  EXPECT_NE(sched_->QueueReason("b").find("waiting for a free slot on fake (1 of 1 in use)"), std::string::npos)
+  EXPECT_NE(sched_->QueueReason("b").find("waiting for a free slot on fake (1 of 1 in use)"),
+            std::string::npos)
       << sched_->QueueReason("b");
 }
 
@@ -546,7 +572,8 @@ TEST_F(SchedulerTest, RequeueOnNodeLossQueuesAgainUpToALimit) {
     sched_->RunOnce();  // lost: requeued (and launched again by the next cycle)
     EXPECT_EQ(StatusOf("rq"), RunStatus::kQueued);
     EXPECT_EQ(Get("rq").attempt, attempt + 1);
-    EXPECT_NE(LastReason("rq").find("requeued (requeueOnNodeLoss): the host rebooted"), std::string::npos);
+    EXPECT_NE(LastReason("rq").find("requeued (requeueOnNodeLoss): the host rebooted"),
+              std::string::npos);
     target_.gone.clear();
     target_.launched.clear();
     target_.fail_launch.clear();
@@ -751,7 +778,6 @@ TEST_F(SchedulerTest, OnChangeAndTokenForEachLaunch) {
   EXPECT_EQ(target_.plans[2].token, "tok-r3");
 }
 
-
 // Cancel() of a run that was Queued when Cancel read it but is launched by a cycle before
 // the request is recorded: the agent must still be told to stop (not orphaned under a
 // Canceled run).
@@ -803,7 +829,6 @@ TEST_F(SchedulerTest, CancelRacingLaunchAfterRequestIsRecorded) {
   EXPECT_EQ(target_.canceled, (V{"h-r1"}));  // once
 }
 
-
 TEST_F(SchedulerTest, GpusAreGivenDisjointlyAndNeverOversubscribed) {
   target_.gpu_ids = {0, 1, 2};
   Submit("a", "fake", 2);
@@ -829,8 +854,8 @@ TEST_F(SchedulerTest, AWaitingGpuRunHoldsBackLaterGpuRuns) {
   target_.gpu_ids = {0, 1};
   Submit("big1", "fake", 1);
   sched_->RunOnce();
-  Submit("big2", "fake", 2);  // needs both: waits for big1
-  Submit("small", "fake", 1); // would fit, but must not starve big2
+  Submit("big2", "fake", 2);   // needs both: waits for big1
+  Submit("small", "fake", 1);  // would fit, but must not starve big2
   sched_->RunOnce();
   EXPECT_EQ(StatusOf("big2"), RunStatus::kQueued);
   EXPECT_EQ(StatusOf("small"), RunStatus::kQueued);
@@ -882,7 +907,7 @@ TEST_F(SchedulerTest, GoneJobWithACancelRequestIsCanceledAndFreesItsSlotAndGpus)
   changes_.clear();
   sched_->RunOnce();
   EXPECT_EQ(StatusOf("a"), RunStatus::kCanceled);
-  EXPECT_EQ(LastReason("a"), "user asked");  // the request's reason, kept by the store
+  EXPECT_EQ(LastReason("a"), "user asked");         // the request's reason, kept by the store
   EXPECT_TRUE(target_.canceled.empty());            // nothing left to stop
   EXPECT_EQ(StatusOf("b"), RunStatus::kPreparing);  // the slot and GPU 0, in the same cycle
   EXPECT_EQ(Get("b").gpu_ids, (std::vector<int>{0}));
@@ -1011,8 +1036,9 @@ TEST_F(SweepControllerTest, StartsTrialsUpToConcurrencyAndCompletesWithTheBest) 
   sched_->RunOnce();
   EXPECT_EQ(Trials("s").size(), 3u);
   EXPECT_EQ(StatusOf("s"), RunStatus::kCompleted);
-  EXPECT_EQ(LastReason("s"), "sweep finished: 3 trials: 2 completed, 1 failed, 0 stopped early or canceled; "
-                             "best acc 0.9 (s_1)");
+  EXPECT_EQ(LastReason("s"),
+            "sweep finished: 3 trials: 2 completed, 1 failed, 0 stopped early or canceled; "
+            "best acc 0.9 (s_1)");
   EXPECT_EQ(Get("s").tags["best_child_run_id"], "s_1");
 }
 
@@ -1030,7 +1056,8 @@ primary_metric_goal: Maximize
   Report("s_1", {0.5});
   sched_->RunOnce();
   EXPECT_EQ(target_.canceled, (V{"h-s_1"}));
-  const std::string why = "early termination: BanditPolicy at interval 1: 0.5 < best 0.9 / (1 + 0.2) = 0.75";
+  const std::string why =
+      "early termination: BanditPolicy at interval 1: 0.5 < best 0.9 / (1 + 0.2) = 0.75";
   EXPECT_EQ(Get("s_1").cancel_reason, why);
   Move("s_1", RunStatus::kCanceled);  // the agent reports the end; the reason is the policy's
   EXPECT_EQ(LastReason("s_1"), why);
@@ -1050,7 +1077,8 @@ TEST_F(SweepControllerTest, MaxDurationCancelsTrialsAndEndsTheSweep) {
   clock_.Set(clock_.Now() + 2);
   sched_->RunOnce();
   EXPECT_EQ(Get("s_0").cancel_reason, "the sweep reached max_duration_minutes (1)");
-  EXPECT_EQ(target_.canceled, (V{"h-s_0", "h-s_1"}));  // launched (s_1 not yet running): both asked to stop
+  EXPECT_EQ(target_.canceled,
+            (V{"h-s_0", "h-s_1"}));  // launched (s_1 not yet running): both asked to stop
   Move("s_0", RunStatus::kCanceled);
   sched_->RunOnce();
   EXPECT_EQ(StatusOf("s"), RunStatus::kRunning);  // until every trial has ended
@@ -1058,7 +1086,8 @@ TEST_F(SweepControllerTest, MaxDurationCancelsTrialsAndEndsTheSweep) {
   sched_->RunOnce();
   EXPECT_EQ(Trials("s").size(), 2u);  // no trial after the limit
   EXPECT_EQ(StatusOf("s"), RunStatus::kCompleted);
-  EXPECT_EQ(LastReason("s").rfind("max_duration_minutes (1) reached; 2 trials", 0), 0u) << LastReason("s");
+  EXPECT_EQ(LastReason("s").rfind("max_duration_minutes (1) reached; 2 trials", 0), 0u)
+      << LastReason("s");
 }
 
 TEST_F(SweepControllerTest, ARestartedControllerGoesOnWithoutLosingOrRepeatingTrials) {
@@ -1091,7 +1120,8 @@ max_concurrent_runs: 2
   }
   EXPECT_EQ(Trials("a"), (V{"a_0", "a_1", "a_2", "a_3"}));
   for (int k = 0; k < 4; ++k) {
-    EXPECT_EQ(store_->Params("a_" + std::to_string(k))->at("lr"), store_->Params("b_" + std::to_string(k))->at("lr"));
+    EXPECT_EQ(store_->Params("a_" + std::to_string(k))->at("lr"),
+              store_->Params("b_" + std::to_string(k))->at("lr"));
   }
   EXPECT_EQ(StatusOf("a"), RunStatus::kFailed);  // no trial reported acc
   EXPECT_NE(Get("a").error.find("no trial reported the primary metric 'acc'"), std::string::npos);
@@ -1151,7 +1181,8 @@ max_concurrent_runs: 2
   sched_->RunOnce();
   EXPECT_EQ(Trials("s").size(), 4u);
   EXPECT_EQ(StatusOf("s"), RunStatus::kFailed);
-  EXPECT_NE(Get("s").error.find("the first trials all failed, so no more were started"), std::string::npos)
+  EXPECT_NE(Get("s").error.find("the first trials all failed, so no more were started"),
+            std::string::npos)
       << Get("s").error;
 }
 

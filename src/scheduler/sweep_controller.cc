@@ -35,7 +35,8 @@ Result<std::vector<sweep::Value>> TrialPoint(const sweep::SweepSpec& spec,
   std::vector<sweep::Value> point;
   for (const auto& p : spec.space) {
     auto it = params.find(sweep::ParamKey(p.name));
-    if (it == params.end()) return Status::NotFound("it has no parameter '" + sweep::ParamKey(p.name) + "'");
+    if (it == params.end())
+      return Status::NotFound("it has no parameter '" + sweep::ParamKey(p.name) + "'");
     FERRY_ASSIGN_OR_RETURN(sweep::Value v, sweep::ValueFromText(p, it->second));
     point.push_back(std::move(v));
   }
@@ -54,7 +55,8 @@ std::optional<double> BestOf(const sweep::SweepSpec& spec, const std::vector<dou
 }  // namespace
 
 std::string SweepSettingsToJson(const SweepSettings& s) {
-  return json{{"azure_strict", s.azure_strict}, {"seed", s.seed}, {"warm_start", s.warm_start}}.dump();
+  return json{{"azure_strict", s.azure_strict}, {"seed", s.seed}, {"warm_start", s.warm_start}}
+      .dump();
 }
 
 Result<SweepSettings> SweepSettingsFromJson(const std::string& text) {
@@ -71,17 +73,19 @@ Result<SweepSettings> SweepSettingsFromJson(const std::string& text) {
   return s;
 }
 
-Result<sweep::SweepSpec> LoadSweepSpec(const store::SweepRecord& record, const SweepSettings& settings) {
+Result<sweep::SweepSpec> LoadSweepSpec(const store::SweepRecord& record,
+                                       const SweepSettings& settings) {
   sweep::ParseOptions po;
   po.azure_strict = settings.azure_strict;
-  FERRY_ASSIGN_OR_RETURN(sweep::SweepSpec spec, sweep::ParseSweepSpec(record.spec_text, record.spec_file, po));
+  FERRY_ASSIGN_OR_RETURN(sweep::SweepSpec spec,
+                         sweep::ParseSweepSpec(record.spec_text, record.spec_file, po));
   if (!spec.seeded) spec.seed = settings.seed;
   return spec;
 }
 
-Result<std::vector<sweep::Observation>> WarmStartObservations(store::MetadataStore* store,
-                                                              const sweep::SweepSpec& spec,
-                                                              const std::vector<std::string>& sweep_ids) {
+Result<std::vector<sweep::Observation>> WarmStartObservations(
+    store::MetadataStore* store, const sweep::SweepSpec& spec,
+    const std::vector<std::string>& sweep_ids) {
   std::vector<sweep::Observation> out;
   for (const std::string& id : sweep_ids) {
     auto ctx = [&](const std::string& why) {
@@ -95,13 +99,18 @@ Result<std::vector<sweep::Observation>> WarmStartObservations(store::MetadataSto
     if (!earlier.ok()) return ctx(earlier.status().message());
     if (earlier->primary_metric_name != spec.primary_metric_name ||
         earlier->primary_metric_goal != spec.primary_metric_goal) {
-      return ctx("it optimised '" + earlier->primary_metric_name + "' (" + earlier->primary_metric_goal +
-                 "), this sweep '" + spec.primary_metric_name + "' (" + spec.primary_metric_goal + ")");
+      return ctx("it optimised '" + earlier->primary_metric_name + "' (" +
+                 earlier->primary_metric_goal + "), this sweep '" + spec.primary_metric_name +
+                 "' (" + spec.primary_metric_goal + ")");
     }
     for (const auto& p : spec.space) {
-      bool has = std::any_of(earlier->space.begin(), earlier->space.end(),
-                             [&](const sweep::Parameter& q) { return sweep::ParamKey(q.name) == sweep::ParamKey(p.name); });
-      if (!has) return ctx("it did not sample '" + p.name + "'; warm start needs every parameter of this sweep");
+      bool has =
+          std::any_of(earlier->space.begin(), earlier->space.end(), [&](const sweep::Parameter& q) {
+            return sweep::ParamKey(q.name) == sweep::ParamKey(p.name);
+          });
+      if (!has)
+        return ctx("it did not sample '" + p.name +
+                   "'; warm start needs every parameter of this sweep");
     }
     FERRY_ASSIGN_OR_RETURN(auto trials, Trials(store, id));
     for (const auto& t : trials) {
@@ -144,7 +153,8 @@ struct SweepController::Sweep {
   double best = 0;
 };
 
-SweepController::SweepController(store::MetadataStore* store, Scheduler* scheduler, const Clock* clock,
+SweepController::SweepController(store::MetadataStore* store, Scheduler* scheduler,
+                                 const Clock* clock,
                                  std::function<void(const std::string&)> on_change)
     : store_(store), scheduler_(scheduler), clock_(clock), on_change_(std::move(on_change)) {}
 
@@ -186,7 +196,8 @@ Status SweepController::Load(const model::Run& parent, Sweep* sw) {
     t.id = r.id;
     t.status = r.status;
     auto params = store_->Params(r.id);
-    auto point = params.ok() ? TrialPoint(sw->spec, *params) : Result<std::vector<sweep::Value>>(params.status());
+    auto point = params.ok() ? TrialPoint(sw->spec, *params)
+                             : Result<std::vector<sweep::Value>>(params.status());
     if (point.ok()) {
       t.point = std::move(point).value();
     } else {
@@ -206,7 +217,8 @@ Status SweepController::Load(const model::Run& parent, Sweep* sw) {
   return Status::Ok();
 }
 
-void SweepController::Refresh(Sweep* sw, Trial* t, const std::map<std::string, const model::Run*>& active) {
+void SweepController::Refresh(Sweep* sw, Trial* t,
+                              const std::map<std::string, const model::Run*>& active) {
   if (model::IsTerminal(t->status)) return;
   auto it = active.find(t->id);
   if (it != active.end()) {
@@ -219,7 +231,8 @@ void SweepController::Refresh(Sweep* sw, Trial* t, const std::map<std::string, c
   auto sums = store_->MetricSummaries(t->id);
   if (!sums.ok()) return;
   for (const auto& s : *sums) {
-    if (s.key != sw->spec.primary_metric_name || s.count <= static_cast<int64_t>(t->values.size())) continue;
+    if (s.key != sw->spec.primary_metric_name || s.count <= static_cast<int64_t>(t->values.size()))
+      continue;
     auto points = store_->GetMetrics(t->id, s.key);
     if (!points.ok()) return;
     t->values.clear();
@@ -293,10 +306,12 @@ void SweepController::Launch(const model::Run& parent, Sweep* sw, int running) {
       trial.arguments.push_back((*next)[k].text);
     }
     auto params = model::ParamsFromArguments(trial.arguments);
-    for (size_t k = 0; k < s.space.size(); ++k) params[sweep::ParamKey(s.space[k].name)] = (*next)[k].text;
+    for (size_t k = 0; k < s.space.size(); ++k)
+      params[sweep::ParamKey(s.space[k].name)] = (*next)[k].text;
     auto created = store_->CreateRun(trial, params, "hmac", clock_->Now());
     if (!created.ok()) {
-      spdlog::error("sweep {}: creating trial {}: {}", parent.id, trial.id, created.status().ToString());
+      spdlog::error("sweep {}: creating trial {}: {}", parent.id, trial.id,
+                    created.status().ToString());
       return;  // tried again next cycle
     }
     Trial t;
@@ -314,7 +329,9 @@ void SweepController::Finish(const model::Run& parent, Sweep* sw) {
   std::string first_error;
   for (const auto& t : sw->trials) {
     switch (t.status) {
-      case RunStatus::kCompleted: ++completed; break;
+      case RunStatus::kCompleted:
+        ++completed;
+        break;
       case RunStatus::kFailed:
         ++failed;
         if (first_error.empty()) {
@@ -322,16 +339,20 @@ void SweepController::Finish(const model::Run& parent, Sweep* sw) {
           if (r.ok()) first_error = t.id + ": " + r->error.substr(0, 300);
         }
         break;
-      case RunStatus::kCanceled: (t.stop_sent ? stopped : canceled) += 1; break;
-      default: break;
+      case RunStatus::kCanceled:
+        (t.stop_sent ? stopped : canceled) += 1;
+        break;
+      default:
+        break;
     }
   }
   const int n = static_cast<int>(sw->trials.size());
-  std::string counts = std::to_string(n) + " trial" + (n == 1 ? "" : "s") + ": " + std::to_string(completed) +
-                       " completed, " + std::to_string(failed) + " failed, " + std::to_string(stopped) +
-                       " stopped early or canceled";
+  std::string counts = std::to_string(n) + " trial" + (n == 1 ? "" : "s") + ": " +
+                       std::to_string(completed) + " completed, " + std::to_string(failed) +
+                       " failed, " + std::to_string(stopped) + " stopped early or canceled";
   if (!sw->best_id.empty()) {
-    counts += "; best " + sw->spec.primary_metric_name + " " + sweep::MetricText(sw->best) + " (" + sw->best_id + ")";
+    counts += "; best " + sw->spec.primary_metric_name + " " + sweep::MetricText(sw->best) + " (" +
+              sw->best_id + ")";
   }
   Result<model::Run> done = Status::Internal("unreachable");
   const double now = clock_->Now();
@@ -339,8 +360,10 @@ void SweepController::Finish(const model::Run& parent, Sweep* sw) {
     done = store_->Transition(parent.id, RunStatus::kCanceled, "canceled; " + counts, now);
   } else if (sw->best_id.empty()) {
     store::TransitionExtras ex;
-    ex.error = "no trial reported the primary metric '" + sw->spec.primary_metric_name + "' (" + counts + ")" +
-               (sw->failing ? "; the first trials all failed, so no more were started; fix the script and submit again"
+    ex.error = "no trial reported the primary metric '" + sw->spec.primary_metric_name + "' (" +
+               counts + ")" +
+               (sw->failing ? "; the first trials all failed, so no more were started; fix the "
+                              "script and submit again"
                             : "") +
                (first_error.empty() ? "; check that primary_metric_name is the name the script logs"
                                     : "; first failure " + first_error);
@@ -349,7 +372,8 @@ void SweepController::Finish(const model::Run& parent, Sweep* sw) {
     std::string why = "sweep finished: " + counts;
     if (sw->spec.max_duration_minutes > 0 && parent.started_at > 0 &&
         now - parent.started_at >= sw->spec.max_duration_minutes * 60.0) {
-      why = "max_duration_minutes (" + std::to_string(sw->spec.max_duration_minutes) + ") reached; " + counts;
+      why = "max_duration_minutes (" + std::to_string(sw->spec.max_duration_minutes) +
+            ") reached; " + counts;
     }
     done = store_->Transition(parent.id, RunStatus::kFinalizing, "no trial left to run", now);
     if (done.ok()) done = store_->Transition(parent.id, RunStatus::kCompleted, why, now);
@@ -358,7 +382,8 @@ void SweepController::Finish(const model::Run& parent, Sweep* sw) {
   Changed(parent.id);
 }
 
-void SweepController::Drive(const model::Run& parent, const std::map<std::string, const model::Run*>& active) {
+void SweepController::Drive(const model::Run& parent,
+                            const std::map<std::string, const model::Run*>& active) {
   auto& slot = sweeps_[parent.id];
   if (!slot) {
     auto sw = std::make_unique<Sweep>();
@@ -366,7 +391,8 @@ void SweepController::Drive(const model::Run& parent, const std::map<std::string
     if (!loaded.ok()) {
       store::TransitionExtras ex;
       ex.error = "the sweep cannot be loaded: " + loaded.message();
-      if (store_->Transition(parent.id, RunStatus::kFailed, "sweep failed", clock_->Now(), ex).ok()) Changed(parent.id);
+      if (store_->Transition(parent.id, RunStatus::kFailed, "sweep failed", clock_->Now(), ex).ok())
+        Changed(parent.id);
       sweeps_.erase(parent.id);
       return;
     }
@@ -377,19 +403,26 @@ void SweepController::Drive(const model::Run& parent, const std::map<std::string
   model::Run p = parent;
   if (p.status == RunStatus::kQueued) {
     if (p.cancel_requested) {
-      if (store_->Transition(p.id, RunStatus::kCanceled, "canceled before it started", clock_->Now()).ok()) Changed(p.id);
+      if (store_
+              ->Transition(p.id, RunStatus::kCanceled, "canceled before it started", clock_->Now())
+              .ok())
+        Changed(p.id);
       return;
     }
-    std::string what = s.sampling + " sampling over " + std::to_string(s.space.size()) + " parameter" +
-                       (s.space.size() == 1 ? "" : "s") + ", at most " + std::to_string(s.max_total_runs) +
-                       " trials, " + std::to_string(s.max_concurrent_runs) + " at a time, " + s.policy;
+    std::string what = s.sampling + " sampling over " + std::to_string(s.space.size()) +
+                       " parameter" + (s.space.size() == 1 ? "" : "s") + ", at most " +
+                       std::to_string(s.max_total_runs) + " trials, " +
+                       std::to_string(s.max_concurrent_runs) + " at a time, " + s.policy;
     auto prep = store_->Transition(p.id, RunStatus::kPreparing, "sweep: " + what, clock_->Now());
-    auto run = prep.ok() ? store_->Transition(p.id, RunStatus::kRunning, "sampling the first trials", clock_->Now()) : prep;
+    auto run = prep.ok() ? store_->Transition(p.id, RunStatus::kRunning,
+                                              "sampling the first trials", clock_->Now())
+                         : prep;
     if (!run.ok()) return;
     p = *run;
     Changed(p.id);
   } else if (p.status == RunStatus::kPreparing) {
-    auto run = store_->Transition(p.id, RunStatus::kRunning, "sampling the first trials", clock_->Now());
+    auto run =
+        store_->Transition(p.id, RunStatus::kRunning, "sampling the first trials", clock_->Now());
     if (!run.ok()) return;
     p = *run;
   }
@@ -400,19 +433,24 @@ void SweepController::Drive(const model::Run& parent, const std::map<std::string
   // The best trial so far goes into the parent's tags (what 'run show' and the SDK read).
   for (const auto& t : sw->trials) {
     const auto& b = t.best;
-    if (b && (sw->best_id.empty() || sweep::Better(s, *b, sw->best) || (t.id == sw->best_id && *b != sw->best))) {
+    if (b && (sw->best_id.empty() || sweep::Better(s, *b, sw->best) ||
+              (t.id == sw->best_id && *b != sw->best))) {
       sw->best_id = t.id;
       sw->best = *b;
-      (void)store_->SetTags(p.id, {{"best_child_run_id", t.id}, {"best_metric", sweep::MetricText(*b)}});
+      (void)store_->SetTags(p.id,
+                            {{"best_child_run_id", t.id}, {"best_metric", sweep::MetricText(*b)}});
       Changed(p.id);
     }
   }
 
   const double now = clock_->Now();
-  const bool over_time = s.max_duration_minutes > 0 && p.started_at > 0 && now - p.started_at >= s.max_duration_minutes * 60.0;
+  const bool over_time = s.max_duration_minutes > 0 && p.started_at > 0 &&
+                         now - p.started_at >= s.max_duration_minutes * 60.0;
   std::string stop_all;
   if (p.cancel_requested) stop_all = "the sweep " + p.id + " was canceled";
-  if (over_time) stop_all = "the sweep reached max_duration_minutes (" + std::to_string(s.max_duration_minutes) + ")";
+  if (over_time)
+    stop_all =
+        "the sweep reached max_duration_minutes (" + std::to_string(s.max_duration_minutes) + ")";
   int running = 0;
   for (auto& t : sw->trials) {
     if (model::IsTerminal(t.status)) continue;

@@ -43,14 +43,15 @@ std::string SweepSettingsToJson(const SweepSettings& s);
 Result<SweepSettings> SweepSettingsFromJson(const std::string& text);
 
 // Parses the stored definition of a sweep with its settings applied (seed).
-Result<sweep::SweepSpec> LoadSweepSpec(const store::SweepRecord& record, const SweepSettings& settings);
+Result<sweep::SweepSpec> LoadSweepSpec(const store::SweepRecord& record,
+                                       const SweepSettings& settings);
 
 // The observations earlier sweeps give a new one (warm start): their finished trials with a
 // value of the primary metric, mapped onto `spec`'s parameters. Errors name the sweep and why
 // it does not fit (not a sweep, another metric or goal, a parameter it lacks).
-Result<std::vector<sweep::Observation>> WarmStartObservations(store::MetadataStore* store,
-                                                              const sweep::SweepSpec& spec,
-                                                              const std::vector<std::string>& sweep_ids);
+Result<std::vector<sweep::Observation>> WarmStartObservations(
+    store::MetadataStore* store, const sweep::SweepSpec& spec,
+    const std::vector<std::string>& sweep_ids);
 
 class SweepController {
  public:

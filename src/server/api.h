@@ -32,13 +32,13 @@ struct ApiDeps {
   scheduler::Scheduler* scheduler = nullptr;
   class TargetManager* targets = nullptr;  // attach/detach/trust of remote targets
   const Clock* clock = nullptr;
-  UserDirectory* users = nullptr;  // named users' tokens and roles (reloaded after changes)
+  UserDirectory* users = nullptr;    // named users' tokens and roles (reloaded after changes)
   std::string mlflow_artifact_root;  // MLflow's --default-artifact-root ("" : Ferry's store)
-  std::string workspace_token;  // full access
-  std::string run_secret;       // HMAC key for per-run agent tokens
+  std::string workspace_token;       // full access
+  std::string run_secret;            // HMAC key for per-run agent tokens
   std::function<void(const std::string& channel)> notify;
   std::function<void()> shutdown;
-  const class StudioFiles* studio = nullptr;          // the web UI at "/" (may be null)
+  const class StudioFiles* studio = nullptr;           // the web UI at "/" (may be null)
   const std::atomic<uint64_t>* run_changes = nullptr;  // counts run changes (workspace stream)
   IngestCounters* ingest = nullptr;  // metric points stored, for /metrics (may be null)
 };

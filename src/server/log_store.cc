@@ -1,11 +1,10 @@
 // LogStore on files: runs/<id>/std_log.txt under the workspace home.
 #include "server/log_store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <dirent.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -44,19 +43,23 @@ LogStore::Entry* LogStore::Get(const std::string& run_id) {
 Status LogStore::Load(const std::string& run_id, Entry* e) {
   if (e->loaded) return Status::Ok();
   struct stat st;
-  if (::stat(PathOf(run_id).c_str(), &st) == 0) e->size = static_cast<uint64_t>(st.st_size);
-  else if (errno != ENOENT) return ErrnoStatus("cannot stat", PathOf(run_id), errno);
+  if (::stat(PathOf(run_id).c_str(), &st) == 0)
+    e->size = static_cast<uint64_t>(st.st_size);
+  else if (errno != ENOENT)
+    return ErrnoStatus("cannot stat", PathOf(run_id), errno);
   e->loaded = true;
   return Status::Ok();
 }
 
-Result<uint64_t> LogStore::Append(const std::string& run_id, uint64_t offset, std::string_view data) {
+Result<uint64_t> LogStore::Append(const std::string& run_id, uint64_t offset,
+                                  std::string_view data) {
   Entry* e = Get(run_id);
   std::lock_guard lock(e->mu);
   FERRY_RETURN_IF_ERROR(Load(run_id, e));
   if (offset > e->size) {
     return Status::FailedPrecondition("log of run '" + run_id + "' has " + std::to_string(e->size) +
-                                      " bytes; data at offset " + std::to_string(offset) + " leaves a gap");
+                                      " bytes; data at offset " + std::to_string(offset) +
+                                      " leaves a gap");
   }
   uint64_t skip = e->size - offset;
   if (skip >= data.size()) return e->size;

@@ -1,9 +1,10 @@
 // Unit tests for the offset-addressed log store.
+#include "server/log_store.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include "common/fs.h"
-#include "server/log_store.h"
 
 namespace ferry::server {
 namespace {
@@ -14,8 +15,8 @@ TEST(LogStore, AppendIsIdempotentAtOffsets) {
   LogStore logs(dir);
   EXPECT_EQ(*logs.Size("r"), 0u);
   EXPECT_EQ(*logs.Append("r", 0, "hello "), 6u);
-  EXPECT_EQ(*logs.Append("r", 0, "hello "), 6u);          // resend: nothing doubled
-  EXPECT_EQ(*logs.Append("r", 3, "lo world\n"), 12u);    // overlapping resend
+  EXPECT_EQ(*logs.Append("r", 0, "hello "), 6u);       // resend: nothing doubled
+  EXPECT_EQ(*logs.Append("r", 3, "lo world\n"), 12u);  // overlapping resend
   auto gap = logs.Append("r", 100, "x");
   EXPECT_EQ(gap.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(*logs.Read("r", 0, 100), "hello world\n");

@@ -22,12 +22,22 @@ bool IsTimeAttribute(const std::string& key) {
 // Attribute names as MLflow accepts them (with its aliases).
 std::optional<std::string> AttributeName(const std::string& key) {
   static const std::map<std::string, std::string> names = {
-      {"status", "status"},         {"run_id", "run_id"},          {"run_name", "run_name"},
-      {"user_id", "user_id"},       {"artifact_uri", "artifact_uri"}, {"lifecycle_stage", "lifecycle_stage"},
-      {"start_time", "start_time"}, {"end_time", "end_time"},      {"created", "start_time"},
-      {"Created", "start_time"},    {"run name", "run_name"},      {"Run name", "run_name"},
+      {"status", "status"},
+      {"run_id", "run_id"},
+      {"run_name", "run_name"},
+      {"user_id", "user_id"},
+      {"artifact_uri", "artifact_uri"},
+      {"lifecycle_stage", "lifecycle_stage"},
+      {"start_time", "start_time"},
+      {"end_time", "end_time"},
+      {"created", "start_time"},
+      {"Created", "start_time"},
+      {"run name", "run_name"},
+      {"Run name", "run_name"},
       // Experiments' searches see an experiment as a run with these.
-      {"name", "name"},             {"experiment_id", "run_id"},   {"creation_time", "start_time"},
+      {"name", "name"},
+      {"experiment_id", "run_id"},
+      {"creation_time", "start_time"},
       {"last_update_time", "end_time"},
   };
   auto it = names.find(key);
@@ -72,14 +82,15 @@ class Lexer {
         if (s_[i_] == '\\' && i_ + 1 < s_.size()) ++i_;
         out += s_[i_++];
       }
-      if (i_ >= s_.size()) return Status::InvalidArgument("unterminated string " + std::string(1, c) + out);
+      if (i_ >= s_.size())
+        return Status::InvalidArgument("unterminated string " + std::string(1, c) + out);
       ++i_;
       return out;
     }
     if (quote) *quote = 0;
     size_t start = i_;
-    while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_' || s_[i_] == '.' ||
-                              s_[i_] == '-' || s_[i_] == '+')) {
+    while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_' ||
+                              s_[i_] == '.' || s_[i_] == '-' || s_[i_] == '+')) {
       ++i_;
     }
     if (i_ == start) return Status::InvalidArgument(std::string("unexpected '") + c + "'");
@@ -103,7 +114,8 @@ class Lexer {
       FERRY_ASSIGN_OR_RETURN(std::string w2, Token());
       if (Lower(w2) == "in") return std::string("NOT IN");
     }
-    return Status::InvalidArgument("'" + w + "' is not a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN)");
+    return Status::InvalidArgument(
+        "'" + w + "' is not a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN)");
   }
   void Advance() { ++i_; }
 
@@ -130,14 +142,18 @@ Result<std::pair<std::string, std::string>> Identifier(Lexer& lx) {
       }
     }
   } else {
-    return Status::InvalidArgument("expected <metrics|params|tags|attributes>.<key>, got a quoted '" + first + "'");
+    return Status::InvalidArgument(
+        "expected <metrics|params|tags|attributes>.<key>, got a quoted '" + first + "'");
   }
   auto k = KindName(kind);
-  if (!k) return Status::InvalidArgument("'" + kind + "' is not metrics, params, tags or attributes");
+  if (!k)
+    return Status::InvalidArgument("'" + kind + "' is not metrics, params, tags or attributes");
   if (*k == "attributes") {
     auto a = AttributeName(key);
-    if (!a) return Status::InvalidArgument("'" + key + "' is not a run attribute (status, run_id, run_name, user_id, "
-                                           "artifact_uri, start_time, end_time)");
+    if (!a)
+      return Status::InvalidArgument("'" + key +
+                                     "' is not a run attribute (status, run_id, run_name, user_id, "
+                                     "artifact_uri, start_time, end_time)");
     key = *a;
   }
   return std::make_pair(*k, key);
@@ -160,11 +176,13 @@ bool Like(const std::string& text, const std::string& pattern, bool ignore_case)
   // Iterative wildcard match with backtracking on the last %.
   size_t t = 0, p = 0, star = std::string::npos, mark = 0;
   auto eq = [&](char a, char b) {
-    return ignore_case ? std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b))
+    return ignore_case ? std::tolower(static_cast<unsigned char>(a)) ==
+                             std::tolower(static_cast<unsigned char>(b))
                        : a == b;
   };
   while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '_' || (pattern[p] != '%' && eq(pattern[p], text[t])))) {
+    if (p < pattern.size() &&
+        (pattern[p] == '_' || (pattern[p] != '%' && eq(pattern[p], text[t])))) {
       ++t;
       ++p;
     } else if (p < pattern.size() && pattern[p] == '%') {
@@ -203,24 +221,30 @@ Result<Filter> ParseFilter(const std::string& text) {
           char n = lx.Peek();
           lx.Advance();
           if (n == ')') break;
-          if (n != ',') return Status::InvalidArgument("expected ',' or ')' in the " + c.op + " list");
+          if (n != ',')
+            return Status::InvalidArgument("expected ',' or ')' in the " + c.op + " list");
         }
       } else {
         char q = 0;
         FERRY_ASSIGN_OR_RETURN(std::string v, lx.Token(&q));
         c.values.push_back(v);
-        const bool numeric = c.kind == "metrics" || (c.kind == "attributes" && IsTimeAttribute(c.key));
+        const bool numeric =
+            c.kind == "metrics" || (c.kind == "attributes" && IsTimeAttribute(c.key));
         if (numeric) {
-          if (c.op == "LIKE" || c.op == "ILIKE") return Status::InvalidArgument(c.op + " does not apply to numbers");
+          if (c.op == "LIKE" || c.op == "ILIKE")
+            return Status::InvalidArgument(c.op + " does not apply to numbers");
           char* end = nullptr;
           c.number = std::strtod(v.c_str(), &end);
           if (q != 0 || v.empty() || *end != '\0') {
-            return Status::InvalidArgument("'" + v + "' is not a number (" + c.kind + "." + c.key + " is compared as one)");
+            return Status::InvalidArgument("'" + v + "' is not a number (" + c.kind + "." + c.key +
+                                           " is compared as one)");
           }
         } else {
-          if (q == 0) return Status::InvalidArgument("the value '" + v + "' must be quoted: '" + v + "'");
+          if (q == 0)
+            return Status::InvalidArgument("the value '" + v + "' must be quoted: '" + v + "'");
           if (c.op != "=" && c.op != "!=" && c.op != "LIKE" && c.op != "ILIKE") {
-            return Status::InvalidArgument(c.op + " does not apply to " + c.kind + " (strings: =, !=, LIKE, ILIKE)");
+            return Status::InvalidArgument(c.op + " does not apply to " + c.kind +
+                                           " (strings: =, !=, LIKE, ILIKE)");
           }
         }
       }
@@ -228,14 +252,15 @@ Result<Filter> ParseFilter(const std::string& text) {
       return Status::Ok();
     }();
     if (!clause.ok()) {
-      return Status::InvalidArgument("invalid filter at character " + std::to_string(at) + " of '" + text +
-                                     "': " + clause.message());
+      return Status::InvalidArgument("invalid filter at character " + std::to_string(at) + " of '" +
+                                     text + "': " + clause.message());
     }
     if (lx.Done()) break;
     char q = 0;
     auto conj = lx.Token(&q);
     if (!conj.ok() || q != 0 || Lower(*conj) != "and") {
-      return Status::InvalidArgument("invalid filter '" + text + "': clauses are joined with AND (MLflow has no OR)");
+      return Status::InvalidArgument("invalid filter '" + text +
+                                     "': clauses are joined with AND (MLflow has no OR)");
     }
   }
   return f;
@@ -250,17 +275,24 @@ bool Filter::Matches(const RunView& run) const {
       if (!Test(c.op, CompareNumbers(it->second, c.number))) return false;
       continue;
     }
-    const auto& m = c.kind == "params" ? run.params : (c.kind == "tags" ? run.tags : run.attributes);
+    const auto& m =
+        c.kind == "params" ? run.params : (c.kind == "tags" ? run.tags : run.attributes);
     auto it = m.find(c.key);
     if (it == m.end()) return false;
     const std::string& v = it->second;
     bool ok = false;
-    if (c.op == "=") ok = v == c.values[0];
-    else if (c.op == "!=") ok = v != c.values[0];
-    else if (c.op == "LIKE") ok = Like(v, c.values[0], false);
-    else if (c.op == "ILIKE") ok = Like(v, c.values[0], true);
-    else if (c.op == "IN") ok = std::find(c.values.begin(), c.values.end(), v) != c.values.end();
-    else if (c.op == "NOT IN") ok = std::find(c.values.begin(), c.values.end(), v) == c.values.end();
+    if (c.op == "=")
+      ok = v == c.values[0];
+    else if (c.op == "!=")
+      ok = v != c.values[0];
+    else if (c.op == "LIKE")
+      ok = Like(v, c.values[0], false);
+    else if (c.op == "ILIKE")
+      ok = Like(v, c.values[0], true);
+    else if (c.op == "IN")
+      ok = std::find(c.values.begin(), c.values.end(), v) != c.values.end();
+    else if (c.op == "NOT IN")
+      ok = std::find(c.values.begin(), c.values.end(), v) == c.values.end();
     if (!ok) return false;
   }
   return true;
@@ -271,14 +303,17 @@ Result<std::vector<OrderBy>> ParseOrderBy(const std::vector<std::string>& clause
   for (const auto& text : clauses) {
     Lexer lx(text);
     auto id = Identifier(lx);
-    if (!id.ok()) return Status::InvalidArgument("invalid order_by '" + text + "': " + id.status().message());
+    if (!id.ok())
+      return Status::InvalidArgument("invalid order_by '" + text + "': " + id.status().message());
     OrderBy o{id->first, id->second, true};
     if (!lx.Done()) {
       auto dir = lx.Token();
       std::string d = dir.ok() ? Lower(*dir) : "";
-      if (d != "asc" && d != "desc") return Status::InvalidArgument("invalid order_by '" + text + "': ASC or DESC expected");
+      if (d != "asc" && d != "desc")
+        return Status::InvalidArgument("invalid order_by '" + text + "': ASC or DESC expected");
       o.ascending = d == "asc";
-      if (!lx.Done()) return Status::InvalidArgument("invalid order_by '" + text + "': text after " + *dir);
+      if (!lx.Done())
+        return Status::InvalidArgument("invalid order_by '" + text + "': text after " + *dir);
     }
     out.push_back(std::move(o));
   }
@@ -291,7 +326,8 @@ bool Before(const std::vector<OrderBy>& order, const RunView& a, const RunView& 
       const auto& ma = o.kind == "metrics" ? a.metrics : a.times;
       const auto& mb = o.kind == "metrics" ? b.metrics : b.times;
       auto ia = ma.find(o.key), ib = mb.find(o.key);
-      bool ha = ia != ma.end() && !std::isnan(ia->second), hb = ib != mb.end() && !std::isnan(ib->second);
+      bool ha = ia != ma.end() && !std::isnan(ia->second),
+           hb = ib != mb.end() && !std::isnan(ib->second);
       if (ha != hb) return ha;  // missing last
       if (!ha) continue;
       int c = CompareNumbers(ia->second, ib->second);

@@ -15,16 +15,17 @@ namespace ferry::server::mlflow {
 struct RunView {
   std::map<std::string, double> metrics;  // latest value per key
   std::map<std::string, std::string> params, tags;
-  std::map<std::string, std::string> attributes;  // status, run_id, run_name, user_id, artifact_uri, lifecycle_stage
-  std::map<std::string, double> times;            // start_time, end_time, created (ms)
+  std::map<std::string, std::string>
+      attributes;  // status, run_id, run_name, user_id, artifact_uri, lifecycle_stage
+  std::map<std::string, double> times;  // start_time, end_time, created (ms)
 };
 
 struct Comparison {
-  std::string kind;        // "metrics", "params", "tags", "attributes"
+  std::string kind;  // "metrics", "params", "tags", "attributes"
   std::string key;
-  std::string op;          // =, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN
+  std::string op;                   // =, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN
   std::vector<std::string> values;  // one, or the IN list
-  double number = 0;       // the value as a number, for metrics and time attributes
+  double number = 0;                // the value as a number, for metrics and time attributes
 };
 
 // AND of comparisons; the empty filter matches every run.

@@ -9,7 +9,8 @@
 namespace ferry::server::mlflow {
 namespace {
 
-RunView MakeView(const std::string& id, double acc, const std::string& lr, const std::string& status, double start) {
+RunView MakeView(const std::string& id, double acc, const std::string& lr,
+                 const std::string& status, double start) {
   RunView v;
   if (acc >= 0) v.metrics["acc"] = acc;
   v.params["lr"] = lr;
@@ -21,7 +22,8 @@ RunView MakeView(const std::string& id, double acc, const std::string& lr, const
 }
 
 TEST(MlflowFilter, MatchesMetricsParamsTagsAndAttributes) {
-  RunView a = MakeView("a", 0.91, "0.1", "FINISHED", 1000), b = MakeView("b", 0.75, "0.01", "RUNNING", 2000);
+  RunView a = MakeView("a", 0.91, "0.1", "FINISHED", 1000),
+          b = MakeView("b", 0.75, "0.01", "RUNNING", 2000);
   auto f = ParseFilter("metrics.acc > 0.8 and params.lr = '0.1'");
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_TRUE(f->Matches(a));
@@ -65,8 +67,9 @@ TEST(MlflowFilter, ErrorsNameTheClause) {
 }
 
 TEST(MlflowFilter, OrderByWithMissingValuesLastAndDefaultTieBreak) {
-  std::vector<RunView> runs = {MakeView("a", 0.5, "1", "FINISHED", 10), MakeView("b", 0.9, "2", "FINISHED", 20),
-                               MakeView("c", -1, "3", "FINISHED", 30), MakeView("d", 0.9, "4", "FINISHED", 40)};
+  std::vector<RunView> runs = {
+      MakeView("a", 0.5, "1", "FINISHED", 10), MakeView("b", 0.9, "2", "FINISHED", 20),
+      MakeView("c", -1, "3", "FINISHED", 30), MakeView("d", 0.9, "4", "FINISHED", 40)};
   auto desc = ParseOrderBy({"metrics.acc DESC"});
   ASSERT_TRUE(desc.ok());
   std::stable_sort(runs.begin(), runs.end(), [&](auto& x, auto& y) { return Before(*desc, x, y); });
@@ -74,7 +77,8 @@ TEST(MlflowFilter, OrderByWithMissingValuesLastAndDefaultTieBreak) {
   for (auto& r : runs) ids += r.attributes["run_id"];
   EXPECT_EQ(ids, "dbac");  // ties: newest first; no metric: last
   auto by_param = ParseOrderBy({"params.lr"});
-  std::stable_sort(runs.begin(), runs.end(), [&](auto& x, auto& y) { return Before(*by_param, x, y); });
+  std::stable_sort(runs.begin(), runs.end(),
+                   [&](auto& x, auto& y) { return Before(*by_param, x, y); });
   ids.clear();
   for (auto& r : runs) ids += r.attributes["run_id"];
   EXPECT_EQ(ids, "abcd");

@@ -29,11 +29,16 @@ using nlohmann::json;
 
 std::string ContentTypeFor(const std::string& path) {
   static const std::map<std::string, std::string> kTypes = {
-      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-      {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
-      {".png", "image/png"},                 {".ico", "image/x-icon"},
-      {".json", "application/json"},         {".woff2", "font/woff2"},
-      {".map", "application/json"},          {".txt", "text/plain; charset=utf-8"}};
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".json", "application/json"},
+      {".woff2", "font/woff2"},
+      {".map", "application/json"},
+      {".txt", "text/plain; charset=utf-8"}};
   auto dot = path.rfind('.');
   if (dot != std::string::npos && path.find('/', dot) == std::string::npos) {
     auto it = kTypes.find(path.substr(dot));
@@ -44,17 +49,18 @@ std::string ContentTypeFor(const std::string& path) {
 
 void AddPageHeaders(net::HttpResponse* r) {
   // The UI keeps its token in the page: no framing, no referrer, no foreign scripts.
-  r->headers.push_back({"Content-Security-Policy",
-                        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-                        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"});
+  r->headers.push_back(
+      {"Content-Security-Policy",
+       "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"});
   r->headers.push_back({"X-Content-Type-Options", "nosniff"});
   r->headers.push_back({"X-Frame-Options", "DENY"});
   r->headers.push_back({"Referrer-Policy", "no-referrer"});
 }
 
 std::string SseEvent(const char* name, const json& data) {
-  return std::string("event: ") + name + "\ndata: " + data.dump(-1, ' ', false, json::error_handler_t::replace) +
-         "\n\n";
+  return std::string("event: ") + name +
+         "\ndata: " + data.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
 }
 
 // The length of the longest prefix of s that does not end inside a UTF-8 sequence.
@@ -104,14 +110,15 @@ struct RunStreamState {
   std::map<int, uint64_t> log_offsets;  // per rank: the next byte to send
 };
 
-constexpr uint64_t kLogTail = 1 << 20;         // a new viewer gets the last 1 MiB of each log
-constexpr uint64_t kLogChunk = 512 << 10;      // per rank per poll
+constexpr uint64_t kLogTail = 1 << 20;     // a new viewer gets the last 1 MiB of each log
+constexpr uint64_t kLogChunk = 512 << 10;  // per rank per poll
 constexpr size_t kMaxRanks = 1024;
 
 }  // namespace
 
 std::string StudioFiles::FindDir() {
-  if (const char* p = std::getenv("FERRY_WEB_DIR"); p && *p) return PathExists(std::string(p) + "/index.html") ? p : "";
+  if (const char* p = std::getenv("FERRY_WEB_DIR"); p && *p)
+    return PathExists(std::string(p) + "/index.html") ? p : "";
   std::string exe = ExecutableDir();
   for (const char* rel : {"/../share/ferry/web", "/../web"}) {
     std::string cand = AbsolutePath(exe + rel);
@@ -182,8 +189,10 @@ net::HttpResponse StudioFiles::Serve(const net::HttpRequest& req) const {
     r.content_type = "text/html; charset=utf-8";
     r.body =
         "<!doctype html><title>Ferry</title><h1>Ferry Studio is not installed here</h1>"
-        "<p>Build it with <code>make</code> (needs Node.js 18+ and npm), or set <code>FERRY_WEB_DIR</code> to a "
-        "built <code>web/</code> directory, then restart the server. The REST API is at <code>/api/v1</code>.</p>\n";
+        "<p>Build it with <code>make</code> (needs Node.js 18+ and npm), or set "
+        "<code>FERRY_WEB_DIR</code> to a "
+        "built <code>web/</code> directory, then restart the server. The REST API is at "
+        "<code>/api/v1</code>.</p>\n";
     return r;
   }
   std::string rel = req.path;
@@ -225,8 +234,9 @@ net::HttpResponse StudioFiles::Serve(const net::HttpRequest& req) const {
   }
   r.content_type = ContentTypeFor(file);
   // Vite names assets by content hash: cache them for good; the page itself never.
-  r.headers.push_back({"Cache-Control", rel.rfind("assets/", 0) == 0 ? "public, max-age=31536000, immutable"
-                                                                      : "no-cache"});
+  r.headers.push_back({"Cache-Control", rel.rfind("assets/", 0) == 0
+                                            ? "public, max-age=31536000, immutable"
+                                            : "no-cache"});
   r.headers.push_back({"Vary", "Accept-Encoding"});
   if (gzipped) r.headers.push_back({"Content-Encoding", "gzip"});
   if (req.method == "GET") r.body = std::move(content).value();
@@ -269,7 +279,8 @@ net::EventStream WorkspaceEventStream(const ApiDeps& d) {
   return es;
 }
 
-net::EventStream RunEventStream(const ApiDeps& deps, const std::string& run_id, int64_t max_points) {
+net::EventStream RunEventStream(const ApiDeps& deps, const std::string& run_id,
+                                int64_t max_points) {
   net::EventStream es;
   es.channels = {RunChannel(run_id)};
   auto state = std::make_shared<RunStreamState>();
@@ -302,7 +313,8 @@ net::EventStream RunEventStream(const ApiDeps& deps, const std::string& run_id, 
       for (const auto& s : *sums) {
         auto it = state->series.find(s.key);
         if (it != state->series.end() && it->second.count == s.count) continue;
-        if (it != state->series.end() && s.count > it->second.count && s.count - it->second.count <= max_points) {
+        if (it != state->series.end() && s.count > it->second.count &&
+            s.count - it->second.count <= max_points) {
           int64_t want = s.count - it->second.count;
           auto pts = d->store->GetMetricsAfter(run_id, s.key, it->second.max_seq, max_points);
           if (pts.ok() && static_cast<int64_t>(pts->size()) >= want) {
@@ -324,7 +336,9 @@ net::EventStream RunEventStream(const ApiDeps& deps, const std::string& run_id, 
         json arr = json::array();
         for (auto& p : *pts) arr.push_back(MetricPointJson(p));
         state->series[s.key] = {total, max_seq};
-        out += SseEvent("series", {{"key", s.key}, {"points", std::move(arr)}, {"total", total},
+        out += SseEvent("series", {{"key", s.key},
+                                   {"points", std::move(arr)},
+                                   {"total", total},
                                    {"downsampled", total > static_cast<int64_t>(pts->size())}});
         sent_data = true;
       }
@@ -368,7 +382,8 @@ net::EventStream RunEventStream(const ApiDeps& deps, const std::string& run_id, 
       uint64_t next = start + keep;
       state->log_offsets[rank] = next;
       if (next < *size) logs_current = false;
-      json ev = {{"rank", rank}, {"offset", start}, {"next_offset", next}, {"text", std::move(text)}};
+      json ev = {
+          {"rank", rank}, {"offset", start}, {"next_offset", next}, {"text", std::move(text)}};
       if (truncated_before > 0) ev["truncated_before"] = truncated_before;
       out += SseEvent("log", ev);
       sent_data = true;
@@ -382,18 +397,23 @@ net::EventStream RunEventStream(const ApiDeps& deps, const std::string& run_id, 
   return es;
 }
 
-std::string ArtifactLinkQuery(const std::string& secret, const std::string& run_id, const std::string& path,
-                              int64_t now) {
+std::string ArtifactLinkQuery(const std::string& secret, const std::string& run_id,
+                              const std::string& path, int64_t now) {
   std::string expires = std::to_string(now + kArtifactLinkSeconds);
-  std::string sig = HmacSha256Hex(secret, "artifact-link\n" + run_id + "\n" + path + "\n" + expires);
+  std::string sig =
+      HmacSha256Hex(secret, "artifact-link\n" + run_id + "\n" + path + "\n" + expires);
   return "path=" + net::UrlEncode(path) + "&expires=" + expires + "&sig=" + sig;
 }
 
-bool ArtifactLinkValid(const std::string& secret, const std::string& run_id, const std::string& path,
-                       const std::string& expires, const std::string& sig, int64_t now) {
-  if (expires.empty() || expires.size() > 12 || expires.find_first_not_of("0123456789") != std::string::npos) return false;
+bool ArtifactLinkValid(const std::string& secret, const std::string& run_id,
+                       const std::string& path, const std::string& expires, const std::string& sig,
+                       int64_t now) {
+  if (expires.empty() || expires.size() > 12 ||
+      expires.find_first_not_of("0123456789") != std::string::npos)
+    return false;
   if (std::stoll(expires) < now) return false;
-  return ConstantTimeEquals(sig, HmacSha256Hex(secret, "artifact-link\n" + run_id + "\n" + path + "\n" + expires));
+  return ConstantTimeEquals(
+      sig, HmacSha256Hex(secret, "artifact-link\n" + run_id + "\n" + path + "\n" + expires));
 }
 
 }  // namespace ferry::server

@@ -40,9 +40,10 @@ net::EventStream RunEventStream(const ApiDeps& d, const std::string& run_id, int
 
 // Signed, expiring download links for a run's artifacts (an <a href> sends no header).
 inline constexpr int64_t kArtifactLinkSeconds = 300;
-std::string ArtifactLinkQuery(const std::string& secret, const std::string& run_id, const std::string& path,
-                              int64_t now);
-bool ArtifactLinkValid(const std::string& secret, const std::string& run_id, const std::string& path,
-                       const std::string& expires, const std::string& sig, int64_t now);
+std::string ArtifactLinkQuery(const std::string& secret, const std::string& run_id,
+                              const std::string& path, int64_t now);
+bool ArtifactLinkValid(const std::string& secret, const std::string& run_id,
+                       const std::string& path, const std::string& expires, const std::string& sig,
+                       int64_t now);
 
 }  // namespace ferry::server

@@ -63,8 +63,8 @@ struct Wild {
           while (PatAt(p + 1) == '*' && p + 1 < pat_end) ++p;
           if (p != first_star) {  // two or more stars
             bool starts_component = first_star == pat_begin || first_star[-1] == '/';
-            bool ends_component = p + 1 >= pat_end || p[1] == '/' ||
-                                  (p[1] == '\\' && PatAt(p + 2) == '/');
+            bool ends_component =
+                p + 1 >= pat_end || p[1] == '/' || (p[1] == '\\' && PatAt(p + 2) == '/');
             if (starts_component && ends_component) {
               // "**/" may match zero directories: "a/**/b" matches "a/b".
               if (p + 1 < pat_end && p[1] == '/' && Match(p + 2, t) == kMatch) return kMatch;
@@ -236,7 +236,8 @@ bool IgnoreRules::Matches(const Rule& rule, std::string_view text) {
       return text == rule.pattern;
     case Kind::kSuffix:
       return text.size() >= rule.pattern.size() &&
-             text.compare(text.size() - rule.pattern.size(), rule.pattern.size(), rule.pattern) == 0;
+             text.compare(text.size() - rule.pattern.size(), rule.pattern.size(), rule.pattern) ==
+                 0;
     case Kind::kGeneral:
       return WildMatch(rule.pattern, text);
   }

@@ -1,4 +1,5 @@
-// Gitignore-syntax rules (.ferryignore / .amlignore / .gitignore) and the per-directory stack used by the snapshot walk.
+// Gitignore-syntax rules (.ferryignore / .amlignore / .gitignore) and the per-directory stack used
+// by the snapshot walk.
 #pragma once
 
 #include <array>
@@ -41,7 +42,7 @@ class IgnoreRules {
  private:
   enum class Kind : uint8_t { kLiteral, kSuffix, kGeneral };
   struct Rule {
-    std::string pattern;    // escapes kept for kGeneral; unescaped text for kLiteral/kSuffix
+    std::string pattern;  // escapes kept for kGeneral; unescaped text for kLiteral/kSuffix
     Kind kind = Kind::kGeneral;
     bool negate = false;
     bool dir_only = false;

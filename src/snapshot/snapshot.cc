@@ -41,7 +41,9 @@ int64_t NowNs() {
   return static_cast<int64_t>(ts.tv_sec) * kNanos + ts.tv_nsec;
 }
 
-int64_t ToNs(const struct timespec& ts) { return static_cast<int64_t>(ts.tv_sec) * kNanos + ts.tv_nsec; }
+int64_t ToNs(const struct timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * kNanos + ts.tv_nsec;
+}
 
 int HexVal(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -129,8 +131,9 @@ class StatCache {
   // next one with a single comparison; otherwise the sorted index is searched. Thread-safe.
   const CacheRecord* Find(std::string_view path, size_t* cursor) const {
     if (*cursor < records_.size() && records_[*cursor].path == path) return &records_[(*cursor)++];
-    auto it = std::lower_bound(sorted_.begin(), sorted_.end(), path,
-                               [this](uint32_t i, std::string_view p) { return records_[i].path < p; });
+    auto it =
+        std::lower_bound(sorted_.begin(), sorted_.end(), path,
+                         [this](uint32_t i, std::string_view p) { return records_[i].path < p; });
     if (it == sorted_.end() || records_[*it].path != path) return nullptr;
     *cursor = *it + 1;
     return &records_[*it];
@@ -141,7 +144,8 @@ class StatCache {
  private:
   bool Parse(const std::string& root) {
     std::string_view in(buf_);
-    if (in.size() < sizeof kCacheMagic + 8 || std::memcmp(in.data(), kCacheMagic, sizeof kCacheMagic) != 0)
+    if (in.size() < sizeof kCacheMagic + 8 ||
+        std::memcmp(in.data(), kCacheMagic, sizeof kCacheMagic) != 0)
       return false;
     uint64_t stored_sum;
     std::memcpy(&stored_sum, in.data() + in.size() - 8, 8);
@@ -185,11 +189,11 @@ struct FileRec {
   uint64_t ino = 0;
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;
-  int32_t link = -1;        // index into Walker::link_targets_ for symlinks
-  bool stated = false;      // stat fields filled in (else StatAndLookup does it)
-  bool removed = false;     // vanished (or stopped being a regular file) before it was stat'ed
-  bool hit = false;         // the stat cache vouched for the hash
-  bool cacheable = true;    // false when the file changed while it was hashed
+  int32_t link = -1;      // index into Walker::link_targets_ for symlinks
+  bool stated = false;    // stat fields filled in (else StatAndLookup does it)
+  bool removed = false;   // vanished (or stopped being a regular file) before it was stat'ed
+  bool hit = false;       // the stat cache vouched for the hash
+  bool cacheable = true;  // false when the file changed while it was hashed
 };
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
@@ -225,7 +229,7 @@ class Walker {
   std::function<void(const SnapshotOptions::HashProgress&)> on_hashed_;
   std::unordered_set<std::string> excluded_;
   struct Level {
-    std::string names;  // NUL-separated entry names
+    std::string names;                                        // NUL-separated entry names
     std::vector<std::pair<uint32_t, unsigned char>> entries;  // (offset into names, d_type)
   };
 
@@ -245,11 +249,11 @@ class Walker {
   const StatCache* cache_;
   SnapshotResult* result_;
   int64_t trust_before_ns_ = 0;
-  std::string path_;                  // relative path of the entry being visited
+  std::string path_;  // relative path of the entry being visited
   IgnoreStack ignore_;
-  std::deque<Level> levels_;          // one per depth, reused (deque: stable references)
+  std::deque<Level> levels_;  // one per depth, reused (deque: stable references)
   std::vector<FileRec> recs_;
-  std::vector<size_t> misses_;        // indexes into recs_ that need hashing
+  std::vector<size_t> misses_;  // indexes into recs_ that need hashing
   std::vector<std::string> link_targets_;
 };
 
@@ -307,10 +311,14 @@ Status Walker::WalkDir(int dir_fd, size_t depth) {
         return ErrnoStatus("cannot stat", Abs(path_), errno);
       }
       have_stat = true;
-      if (S_ISDIR(st.st_mode)) type = DT_DIR;
-      else if (S_ISREG(st.st_mode)) type = DT_REG;
-      else if (S_ISLNK(st.st_mode)) type = DT_LNK;
-      else type = DT_UNKNOWN;  // special file
+      if (S_ISDIR(st.st_mode))
+        type = DT_DIR;
+      else if (S_ISREG(st.st_mode))
+        type = DT_REG;
+      else if (S_ISLNK(st.st_mode))
+        type = DT_LNK;
+      else
+        type = DT_UNKNOWN;  // special file
     }
     const bool is_dir = type == DT_DIR;
     if (ignore_.IsIgnored(path_, is_dir)) continue;
@@ -347,8 +355,9 @@ Status Walker::WalkDir(int dir_fd, size_t depth) {
         FERRY_RETURN_IF_ERROR(AddSymlink());
         break;
       default:
-        result_->warnings.push_back("skipped " + Quote(path_) +
-                                    ": not a regular file, directory or symlink (socket, fifo or device)");
+        result_->warnings.push_back(
+            "skipped " + Quote(path_) +
+            ": not a regular file, directory or symlink (socket, fifo or device)");
         break;
     }
   }
@@ -390,7 +399,8 @@ Status Walker::StatAndLookup(int threads) {
       if (!r.stated) {
         const std::string& rel = r.entry.path;
         size_t slash = rel.rfind('/');
-        std::string_view dir = slash == std::string::npos ? std::string_view() : std::string_view(rel).substr(0, slash);
+        std::string_view dir = slash == std::string::npos ? std::string_view()
+                                                          : std::string_view(rel).substr(0, slash);
         if (!dir_fd.valid() || dir != dir_of_fd) {
           dir_of_fd.assign(dir);
           abs.assign(root_prefix_).append(dir);
@@ -434,8 +444,9 @@ Status Walker::StatAndLookup(int threads) {
   for (Status& e : errors)
     if (!e.ok()) return e;
   if (std::any_of(recs_.begin(), recs_.end(), [](const FileRec& r) { return r.removed; }))
-    recs_.erase(std::remove_if(recs_.begin(), recs_.end(), [](const FileRec& r) { return r.removed; }),
-                recs_.end());
+    recs_.erase(
+        std::remove_if(recs_.begin(), recs_.end(), [](const FileRec& r) { return r.removed; }),
+        recs_.end());
   misses_.clear();
   for (size_t i = 0; i < recs_.size(); ++i)
     if (!recs_[i].hit) misses_.push_back(i);
@@ -461,14 +472,16 @@ Status Walker::AddSymlink() {
     return Status::Ok();
   }
   if (S_ISDIR(st.st_mode)) {
-    result_->warnings.push_back("did not follow directory symlink " + Quote(path_) + " -> " + resolved);
+    result_->warnings.push_back("did not follow directory symlink " + Quote(path_) + " -> " +
+                                resolved);
     return Status::Ok();
   }
   bool inside = resolved.size() > root_prefix_.size() &&
                 resolved.compare(0, root_prefix_.size(), root_prefix_) == 0;
   if (!inside)
-    return Status::InvalidArgument("symlink " + Quote(path_) + " points outside the source directory (" +
-                                   resolved + "); remove it or list it in .ferryignore");
+    return Status::InvalidArgument("symlink " + Quote(path_) +
+                                   " points outside the source directory (" + resolved +
+                                   "); remove it or list it in .ferryignore");
   if (!S_ISREG(st.st_mode)) {
     result_->warnings.push_back("skipped symlink " + Quote(path_) + ": its target " + resolved +
                                 " is not a regular file");
@@ -547,7 +560,8 @@ Status Walker::HashMisses(int threads) {
       if (!h.ok()) {
         Status st = h.status();
         if (st.code() == StatusCode::kPermissionDenied)
-          st = Status::PermissionDenied(st.message() + "; fix its permissions or list it in .ferryignore");
+          st = Status::PermissionDenied(st.message() +
+                                        "; fix its permissions or list it in .ferryignore");
         std::lock_guard<std::mutex> lock(mu);
         if (!failed.exchange(true)) first_error = std::move(st);
         return;
@@ -576,7 +590,8 @@ Status Walker::HashMisses(int threads) {
   return Status::Ok();
 }
 
-std::string SerializeCache(const std::string& root, int64_t written_at_ns, const std::vector<FileRec>& recs) {
+std::string SerializeCache(const std::string& root, int64_t written_at_ns,
+                           const std::vector<FileRec>& recs) {
   std::string out;
   out.reserve(64 + root.size() + recs.size() * (4 + 32 + kHashBytes + 48));
   out.append(kCacheMagic, sizeof kCacheMagic);
@@ -627,7 +642,8 @@ Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options) {
     return Status::InvalidArgument("source '" + options.source_dir +
                                    "' is not a directory; pass the directory to snapshot");
   char* real_c = ::realpath(options.source_dir.c_str(), nullptr);
-  if (real_c == nullptr) return ErrnoStatus("cannot resolve source directory", options.source_dir, errno);
+  if (real_c == nullptr)
+    return ErrnoStatus("cannot resolve source directory", options.source_dir, errno);
   std::string root(real_c);
   std::free(real_c);
 
@@ -690,13 +706,14 @@ Result<model::GitState> ReadGitState(const std::string& dir) {
   if (FindOnPath("git").empty()) return state;
   auto git = [&](std::vector<std::string> args) -> Result<CommandOutput> {
     std::vector<std::string> argv = {"git", "-C", dir};
-    argv.insert(argv.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+    argv.insert(argv.end(), std::make_move_iterator(args.begin()),
+                std::make_move_iterator(args.end()));
     return RunCommand(argv);
   };
   // One `git status` answers commit, branch and dirtiness (porcelain v2 headers), and fails
   // outside a work tree; --no-optional-locks: never write the user's index.
-  auto status = RunCommand({"git", "--no-optional-locks", "-C", dir, "status", "--porcelain=v2", "--branch",
-                            "--untracked-files=no"});
+  auto status = RunCommand({"git", "--no-optional-locks", "-C", dir, "status", "--porcelain=v2",
+                            "--branch", "--untracked-files=no"});
   if (!status.ok() || status->exit_code != 0) return state;
   state.present = true;
   std::string_view out(status->out);

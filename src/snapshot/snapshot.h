@@ -1,4 +1,5 @@
-// Builds a content-addressed snapshot (manifest + id) of a source directory, with a stat cache, and reads its git state.
+// Builds a content-addressed snapshot (manifest + id) of a source directory, with a stat cache, and
+// reads its git state.
 #pragma once
 
 #include <cstdint>
@@ -15,8 +16,9 @@
 namespace ferry::snapshot {
 
 struct SnapshotOptions {
-  std::string source_dir;        // must exist and be a directory
-  std::string stat_cache_path;   // "" = no cache; else a file (created if missing) keyed by the absolute source dir
+  std::string source_dir;       // must exist and be a directory
+  std::string stat_cache_path;  // "" = no cache; else a file (created if missing) keyed by the
+                                // absolute source dir
   int hash_threads = 2;
   // Directories left out whatever the ignore files say, relative to source_dir (e.g. the
   // workspace home when it lies inside the source directory).
@@ -36,13 +38,13 @@ struct SnapshotOptions {
 };
 
 struct SnapshotResult {
-  model::Manifest manifest;      // sorted, normalised
-  std::string manifest_text;     // manifest.Serialize()
-  std::string id;                // Sha256Hex(manifest_text): the snapshot id
-  std::string root_prefix;       // the source dir's absolute path with a trailing '/'
-  uint64_t files = 0, bytes = 0;               // totals in the manifest
-  uint64_t files_hashed = 0, bytes_hashed = 0; // work actually done (stat-cache misses)
-  std::vector<std::string> warnings;           // e.g. skipped special files, directory symlinks not followed
+  model::Manifest manifest;       // sorted, normalised
+  std::string manifest_text;      // manifest.Serialize()
+  std::string id;                 // Sha256Hex(manifest_text): the snapshot id
+  std::string root_prefix;        // the source dir's absolute path with a trailing '/'
+  uint64_t files = 0, bytes = 0;  // totals in the manifest
+  uint64_t files_hashed = 0, bytes_hashed = 0;  // work actually done (stat-cache misses)
+  std::vector<std::string> warnings;  // e.g. skipped special files, directory symlinks not followed
 };
 
 // Walks options.source_dir (honouring .ferryignore/.amlignore/.gitignore, always skipping .git),

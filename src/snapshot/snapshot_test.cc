@@ -2,19 +2,18 @@
 #include "snapshot/snapshot.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "common/crypto.h"
 #include "common/fs.h"
@@ -38,7 +37,8 @@ class SnapshotTest : public ::testing::Test {
   void TearDown() override {
     // Restore permissions changed by tests so that cleanup works.
     std::error_code ec;
-    for (auto& e : fs::recursive_directory_iterator(tmp_, fs::directory_options::skip_permission_denied, ec))
+    for (auto& e :
+         fs::recursive_directory_iterator(tmp_, fs::directory_options::skip_permission_denied, ec))
       if (!e.is_symlink()) ::chmod(e.path().c_str(), e.is_directory() ? 0755 : 0644);
     (void)RemoveAll(tmp_);
   }
@@ -130,7 +130,9 @@ TEST_F(SnapshotTest, ManifestContentsHashesAndTotals) {
   auto paths = PathsByHash(*r);
   ASSERT_EQ(paths.size(), 3u);
   std::string p = paths.at(Sha256Hex("hello"));
-  EXPECT_TRUE(p == fs::canonical(src_).string() + "/a.txt" || p == fs::canonical(src_).string() + "/d/e/c.txt") << p;
+  EXPECT_TRUE(p == fs::canonical(src_).string() + "/a.txt" ||
+              p == fs::canonical(src_).string() + "/d/e/c.txt")
+      << p;
   auto parsed = model::Manifest::Parse(r->manifest_text);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_TRUE(r->warnings.empty());
@@ -219,7 +221,8 @@ TEST_F(SnapshotTest, ChoiceOfIgnoreFileIsPerDirectory) {
   Write("sub/w.txt", "4");
   auto r = Snap();
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(Paths(*r), (Strings{".ferryignore", ".gitignore", "sub/.gitignore", "sub/w.txt", "x.keep"}));
+  EXPECT_EQ(Paths(*r),
+            (Strings{".ferryignore", ".gitignore", "sub/.gitignore", "sub/w.txt", "x.keep"}));
 }
 
 TEST_F(SnapshotTest, NestedIgnoreFilesOverrideShallowerOnes) {
@@ -232,7 +235,8 @@ TEST_F(SnapshotTest, NestedIgnoreFilesOverrideShallowerOnes) {
   Write("sub/deeper/keep.log", "k2");
   auto r = Snap();
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(Paths(*r), (Strings{".gitignore", "sub/.gitignore", "sub/deeper/keep.log", "sub/keep.log"}));
+  EXPECT_EQ(Paths(*r),
+            (Strings{".gitignore", "sub/.gitignore", "sub/deeper/keep.log", "sub/keep.log"}));
 }
 
 TEST_F(SnapshotTest, AnchoredRulesInSubdirectoryAreRelativeToIt) {
@@ -271,7 +275,8 @@ TEST_F(SnapshotTest, DoubleStarAndNegationInWalk) {
 }
 
 TEST_F(SnapshotTest, StatCacheSkipsUnchangedFiles) {
-  for (int i = 0; i < 20; ++i) Write("d" + std::to_string(i % 3) + "/f" + std::to_string(i), "content " + std::to_string(i));
+  for (int i = 0; i < 20; ++i)
+    Write("d" + std::to_string(i % 3) + "/f" + std::to_string(i), "content " + std::to_string(i));
   AgeAll();
   auto r1 = Snap(true);
   ASSERT_TRUE(r1.ok()) << r1.status().ToString();
@@ -360,7 +365,8 @@ TEST_F(SnapshotTest, CorruptOrForeignCacheIsIgnored) {
 }
 
 TEST_F(SnapshotTest, ManyThreadsAgreeWithOne) {
-  for (int i = 0; i < 100; ++i) Write("f" + std::to_string(i), std::string(static_cast<size_t>(i) * 37, 'x'));
+  for (int i = 0; i < 100; ++i)
+    Write("f" + std::to_string(i), std::string(static_cast<size_t>(i) * 37, 'x'));
   auto r1 = Snap(false, 1);
   auto r8 = Snap(false, 8);
   ASSERT_TRUE(r1.ok() && r8.ok());
@@ -394,7 +400,8 @@ TEST_F(SnapshotTest, SymlinkOutsideIsAnErrorUnlessIgnored) {
   auto r = Snap();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("symlink 'escape' points outside the source directory"), std::string::npos)
+  EXPECT_NE(r.status().message().find("symlink 'escape' points outside the source directory"),
+            std::string::npos)
       << r.status().ToString();
   EXPECT_NE(r.status().message().find(".ferryignore"), std::string::npos);
   Write(".ferryignore", "escape\n");
@@ -444,14 +451,16 @@ TEST_F(SnapshotTest, UnreadableFileAndDirectoryAreErrors) {
     auto r = Snap();
     if (r.ok()) return "unreadable file was not an error";
     if (r.status().code() != StatusCode::kPermissionDenied) return "file: " + r.status().ToString();
-    if (r.status().message().find("locked.txt") == std::string::npos) return "file not named: " + r.status().ToString();
+    if (r.status().message().find("locked.txt") == std::string::npos)
+      return "file not named: " + r.status().ToString();
     return "";
   };
   auto check_dir = [&]() -> std::string {
     auto r = Snap();
     if (r.ok()) return "unreadable directory was not an error";
     if (r.status().code() != StatusCode::kPermissionDenied) return "dir: " + r.status().ToString();
-    if (r.status().message().find("closed") == std::string::npos) return "dir not named: " + r.status().ToString();
+    if (r.status().message().find("closed") == std::string::npos)
+      return "dir not named: " + r.status().ToString();
     return "";
   };
   if (::geteuid() != 0) {
@@ -471,8 +480,10 @@ TEST_F(SnapshotTest, UnreadableFileAndDirectoryAreErrors) {
     if (pid == 0) {
       ::close(pipefd[0]);
       std::string err;
-      if (::setgid(65534) != 0 || ::setuid(65534) != 0) err = "cannot drop privileges";
-      else err = fn();
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0)
+        err = "cannot drop privileges";
+      else
+        err = fn();
       (void)!::write(pipefd[1], err.data(), err.size());
       ::_exit(0);
     }

@@ -26,7 +26,7 @@
 namespace ferry::store {
 namespace {
 
-constexpr size_t kPackThreshold = 1 << 20;        // blobs up to 1 MiB go into packs
+constexpr size_t kPackThreshold = 1 << 20;         // blobs up to 1 MiB go into packs
 constexpr uint64_t kPackRollBytes = 256ull << 20;  // start a new pack past this size
 constexpr size_t kWriteBufferBytes = 4 << 20;      // pack appends are written in pieces this big
 
@@ -81,12 +81,14 @@ class FsBlobStore final : public BlobStore {
   ~FsBlobStore() override { (void)Sync(); }
 
   Status Init() {
-    FERRY_RETURN_IF_ERROR(index_.Exec(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
-        "CREATE TABLE IF NOT EXISTS packed(hash TEXT PRIMARY KEY, pack TEXT NOT NULL,"
-        " offset INTEGER NOT NULL, length INTEGER NOT NULL) WITHOUT ROWID;"));
-    FERRY_ASSIGN_OR_RETURN(Stmt find, index_.Prepare("SELECT pack, offset, length FROM packed WHERE hash=?"));
-    FERRY_ASSIGN_OR_RETURN(Stmt ins, index_.Prepare("INSERT OR IGNORE INTO packed VALUES(?,?,?,?)"));
+    FERRY_RETURN_IF_ERROR(
+        index_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
+                    "CREATE TABLE IF NOT EXISTS packed(hash TEXT PRIMARY KEY, pack TEXT NOT NULL,"
+                    " offset INTEGER NOT NULL, length INTEGER NOT NULL) WITHOUT ROWID;"));
+    FERRY_ASSIGN_OR_RETURN(Stmt find,
+                           index_.Prepare("SELECT pack, offset, length FROM packed WHERE hash=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt ins,
+                           index_.Prepare("INSERT OR IGNORE INTO packed VALUES(?,?,?,?)"));
     FERRY_ASSIGN_OR_RETURN(Stmt del, index_.Prepare("DELETE FROM packed WHERE hash=?"));
     find_.emplace(std::move(find));
     insert_.emplace(std::move(ins));
@@ -102,15 +104,16 @@ class FsBlobStore final : public BlobStore {
   Result<std::string> Put(std::string_view content, const std::string& expected) override {
     std::string hash = Sha256Hex(content);
     if (!expected.empty() && hash != expected) {
-      return Status::InvalidArgument("blob content does not match its hash " + expected +
-                                     " (got " + hash + "); the upload was corrupted, retry it");
+      return Status::InvalidArgument("blob content does not match its hash " + expected + " (got " +
+                                     hash + "); the upload was corrupted, retry it");
     }
     FERRY_RETURN_IF_ERROR(PutHashed(content, hash).status());
     return hash;
   }
 
   Result<bool> PutHashed(std::string_view content, const std::string& hash) override {
-    if (!IsSha256Hex(hash)) return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
+    if (!IsSha256Hex(hash))
+      return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
     // Content of this size lives in one place only: look just there.
     if (content.size() > kPackThreshold ? HasLoose(hash) : HasPacked(hash)) return false;
     std::string compressed = ZstdCompress(content, 1);
@@ -133,7 +136,8 @@ class FsBlobStore final : public BlobStore {
   }
 
   Result<std::string> Get(const std::string& hash) override {
-    if (!IsSha256Hex(hash)) return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
+    if (!IsSha256Hex(hash))
+      return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
     FERRY_ASSIGN_OR_RETURN(std::optional<Loc> loc, Locate(hash));
     std::string raw;
     if (loc) {
@@ -141,7 +145,8 @@ class FsBlobStore final : public BlobStore {
     } else {
       auto r = ReadFile(LoosePath(hash));
       if (!r.ok()) {
-        if (r.status().code() == StatusCode::kNotFound) return Status::NotFound("blob " + hash + " is not stored");
+        if (r.status().code() == StatusCode::kNotFound)
+          return Status::NotFound("blob " + hash + " is not stored");
         return r.status();
       }
       raw = std::move(r).value();
@@ -182,7 +187,8 @@ class FsBlobStore final : public BlobStore {
   Status Sync() override {
     std::lock_guard lock(mu_);
     if (pack_fd_.valid()) FERRY_RETURN_IF_ERROR(FlushLocked());
-    if (pack_fd_.valid() && ::fdatasync(pack_fd_.get()) != 0) return ErrnoStatus("cannot sync", PackPath(pack_name_), errno);
+    if (pack_fd_.valid() && ::fdatasync(pack_fd_.get()) != 0)
+      return ErrnoStatus("cannot sync", PackPath(pack_name_), errno);
     if (loose_dirty_) {
       UniqueFd fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!fd.valid() || ::syncfs(fd.get()) != 0) return ErrnoStatus("cannot sync", root_, errno);
@@ -192,8 +198,11 @@ class FsBlobStore final : public BlobStore {
     // Only now, with the data durable, do other processes learn where it is.
     FERRY_RETURN_IF_ERROR(index_.Exec("BEGIN IMMEDIATE"));
     for (const auto& [hash, loc] : pending_) {
-      Status st = insert_->Bind(1, hash).Bind(2, loc.pack).Bind(3, static_cast<int64_t>(loc.offset))
-                      .Bind(4, static_cast<int64_t>(loc.length)).Run();
+      Status st = insert_->Bind(1, hash)
+                      .Bind(2, loc.pack)
+                      .Bind(3, static_cast<int64_t>(loc.offset))
+                      .Bind(4, static_cast<int64_t>(loc.length))
+                      .Run();
       if (!st.ok()) {
         (void)index_.Exec("ROLLBACK");
         return st;
@@ -246,7 +255,8 @@ class FsBlobStore final : public BlobStore {
     auto row = find_->Step();
     std::optional<Loc> loc;
     if (row.ok() && *row) {
-      loc = Loc{find_->Text(0), static_cast<uint64_t>(find_->Int(1)), static_cast<uint64_t>(find_->Int(2))};
+      loc = Loc{find_->Text(0), static_cast<uint64_t>(find_->Int(1)),
+                static_cast<uint64_t>(find_->Int(2))};
     }
     find_->Reset();
     if (!row.ok()) return row.status();
@@ -276,7 +286,8 @@ class FsBlobStore final : public BlobStore {
         Status st = ErrnoStatus("cannot write", PackPath(pack_name_), errno);
         (void)!::ftruncate(pack_fd_.get(), static_cast<off_t>(pack_size_));
         for (auto it = pending_.begin(); it != pending_.end();) {
-          it = it->second.pack == pack_name_ && it->second.offset >= pack_size_ ? pending_.erase(it) : std::next(it);
+          it = it->second.pack == pack_name_ && it->second.offset >= pack_size_ ? pending_.erase(it)
+                                                                                : std::next(it);
         }
         write_buffer_.clear();
         return st;
@@ -291,7 +302,8 @@ class FsBlobStore final : public BlobStore {
 
   Status NewPackLocked() {
     if (pack_fd_.valid()) FERRY_RETURN_IF_ERROR(FlushLocked());
-    if (pack_fd_.valid() && ::fdatasync(pack_fd_.get()) != 0) return ErrnoStatus("cannot sync", PackPath(pack_name_), errno);
+    if (pack_fd_.valid() && ::fdatasync(pack_fd_.get()) != 0)
+      return ErrnoStatus("cannot sync", PackPath(pack_name_), errno);
     pack_name_ = std::to_string(::getpid()) + "-" + RandomHex(8);
     std::string path = PackPath(pack_name_);
     pack_fd_.Reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
@@ -306,7 +318,8 @@ class FsBlobStore final : public BlobStore {
     std::string out(length, '\0');
     size_t got = 0;
     while (got < length) {
-      ssize_t n = ::pread(fd.get(), out.data() + got, length - got, static_cast<off_t>(offset + got));
+      ssize_t n =
+          ::pread(fd.get(), out.data() + got, length - got, static_cast<off_t>(offset + got));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
       got += static_cast<size_t>(n);
@@ -338,7 +351,8 @@ class FsBlobStore final : public BlobStore {
     {
       std::lock_guard lock(mu_);
       if (!made_dirs_.test(static_cast<size_t>(dir_index))) {
-        if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus("cannot create", dir, errno);
+        if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+          return ErrnoStatus("cannot create", dir, errno);
         made_dirs_.set(static_cast<size_t>(dir_index));
       }
     }
@@ -356,8 +370,8 @@ class FsBlobStore final : public BlobStore {
   std::optional<Stmt> find_, insert_, delete_;
   UniqueFd pack_fd_;
   std::string pack_name_;
-  uint64_t pack_size_ = 0;      // bytes written to the current pack
-  std::string write_buffer_;    // appends not yet written (they follow pack_size_)
+  uint64_t pack_size_ = 0;    // bytes written to the current pack
+  std::string write_buffer_;  // appends not yet written (they follow pack_size_)
   std::unordered_map<std::string, Loc> pending_;  // written, not yet synced and indexed
   bool loose_dirty_ = false;
   std::bitset<256> made_dirs_;

@@ -43,9 +43,9 @@ struct UserRecord {
 // What a sweep's parent run keeps besides the run: its definition as the user wrote it (parsed
 // again when the controller loads it) and the submit-time settings.
 struct SweepRecord {
-  std::string spec_file;   // the name the user gave (for error messages)
-  std::string spec_text;   // hdconfig.yml, verbatim
-  std::string settings;    // JSON: {"strict": bool, "warm_start": [run ids]}
+  std::string spec_file;  // the name the user gave (for error messages)
+  std::string spec_text;  // hdconfig.yml, verbatim
+  std::string settings;   // JSON: {"strict": bool, "warm_start": [run ids]}
 };
 
 class MetadataStore {
@@ -66,8 +66,10 @@ class MetadataStore {
   virtual Result<std::vector<model::Experiment>> ListExperiments() = 0;
   // Renames and/or sets the lifecycle stage ("active", "deleted"); NotFound, AlreadyExists.
   virtual Status UpdateExperiment(int64_t id, const std::optional<std::string>& name,
-                                  const std::optional<std::string>& lifecycle_stage, double now) = 0;
-  virtual Status SetExperimentTag(int64_t id, const std::string& key, const std::string& value, double now) = 0;
+                                  const std::optional<std::string>& lifecycle_stage,
+                                  double now) = 0;
+  virtual Status SetExperimentTag(int64_t id, const std::string& key, const std::string& value,
+                                  double now) = 0;
   // NotFound when the experiment has no such tag.
   virtual Status DeleteExperimentTag(int64_t id, const std::string& key, double now) = 0;
 
@@ -90,7 +92,8 @@ class MetadataStore {
                                        const std::map<std::string, std::string>& params,
                                        const std::string& token_hash, double now) = 0;
   // A sweep: the parent run (kind "sweep") and its record, in one transaction.
-  virtual Result<model::Run> CreateSweep(const model::Run& run, const SweepRecord& sweep, double now) = 0;
+  virtual Result<model::Run> CreateSweep(const model::Run& run, const SweepRecord& sweep,
+                                         double now) = 0;
   virtual Result<SweepRecord> GetSweep(const std::string& id) = 0;
   virtual Result<model::Run> GetRun(const std::string& id) = 0;
   // The run without its tags, arguments, git state, options and GPU ids: what a check of
@@ -116,7 +119,8 @@ class MetadataStore {
   virtual Result<std::map<std::string, std::string>> Params(const std::string& id) = 0;
   // Adds parameters; one that exists with another value is refused (FailedPrecondition) and
   // none of them is stored.
-  virtual Status SetParams(const std::string& id, const std::map<std::string, std::string>& params) = 0;
+  virtual Status SetParams(const std::string& id,
+                           const std::map<std::string, std::string>& params) = 0;
   virtual Status DeleteTag(const std::string& id, const std::string& key) = 0;
   virtual Status SetRunName(const std::string& id, const std::string& name) = 0;
   // "active" or "deleted" (MLflow's soft delete).
@@ -124,7 +128,8 @@ class MetadataStore {
 
   // Inserts points idempotently: a point whose (run, key, seq) is stored already is ignored.
   // Updates the per-run summaries for new points only. Returns how many were new.
-  virtual Result<int64_t> AppendMetrics(int64_t rid, std::span<const model::MetricPoint> points) = 0;
+  virtual Result<int64_t> AppendMetrics(int64_t rid,
+                                        std::span<const model::MetricPoint> points) = 0;
   // All points of a run (key empty) or of one key, in key then seq order.
   virtual Result<std::vector<model::MetricPoint>> GetMetrics(const std::string& id,
                                                              const std::string& key) = 0;
@@ -144,12 +149,16 @@ class MetadataStore {
   // *total: the key's number of points.
   // *max_seq (when given): the key's highest sequence number, read together with the points
   // (0 when the key has none), so a reader can continue with GetMetricsAfter without gaps.
-  virtual Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id, const std::string& key,
-                                                                  int64_t max_points, int64_t* total,
+  virtual Result<std::vector<model::MetricPoint>> GetMetricSeries(const std::string& id,
+                                                                  const std::string& key,
+                                                                  int64_t max_points,
+                                                                  int64_t* total,
                                                                   int64_t* max_seq = nullptr) = 0;
   // Up to limit points of one key with a sequence number above after_seq, in sequence order.
-  virtual Result<std::vector<model::MetricPoint>> GetMetricsAfter(const std::string& id, const std::string& key,
-                                                                  int64_t after_seq, int64_t limit) = 0;
+  virtual Result<std::vector<model::MetricPoint>> GetMetricsAfter(const std::string& id,
+                                                                  const std::string& key,
+                                                                  int64_t after_seq,
+                                                                  int64_t limit) = 0;
   // The parameter names, metric keys and tag keys used by the newest `recent` runs (of one
   // experiment when it is given), sorted; for pickers.
   struct RunKeys {
@@ -164,16 +173,19 @@ class MetadataStore {
   // Points logged by a client (MLflow's log-metric/log-batch) rather than from an agent's
   // metrics file: numbered from kClientSeqBase up, in the order given. Returns how many.
   static constexpr int64_t kClientSeqBase = int64_t{1} << 62;
-  virtual Result<int64_t> LogMetrics(const std::string& id, std::vector<model::MetricPoint> points) = 0;
+  virtual Result<int64_t> LogMetrics(const std::string& id,
+                                     std::vector<model::MetricPoint> points) = 0;
 
   // Registered environments. Registering stores a new version unless the latest version of
   // that name has the same hash, which is then returned with `created` false.
-  virtual Result<model::RegisteredEnvironment> RegisterEnvironment(const model::RegisteredEnvironment& env,
-                                                                   double now, bool* created) = 0;
+  virtual Result<model::RegisteredEnvironment> RegisterEnvironment(
+      const model::RegisteredEnvironment& env, double now, bool* created) = 0;
   // version 0: the latest.
-  virtual Result<model::RegisteredEnvironment> GetEnvironment(const std::string& name, int64_t version) = 0;
+  virtual Result<model::RegisteredEnvironment> GetEnvironment(const std::string& name,
+                                                              int64_t version) = 0;
   // name empty: the latest version of every environment; else every version of that one.
-  virtual Result<std::vector<model::RegisteredEnvironment>> ListEnvironments(const std::string& name) = 0;
+  virtual Result<std::vector<model::RegisteredEnvironment>> ListEnvironments(
+      const std::string& name) = 0;
 
   // Named users. AlreadyExists for a taken name; NotFound for an unknown one.
   virtual Status CreateUser(const UserRecord& user) = 0;
@@ -198,7 +210,7 @@ struct SqliteStoreOptions {
 
 // Opens (creating if needed) the SQLite store at path, in WAL mode, and applies the
 // numbered migrations that are not yet applied.
-Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path,
-                                                               const SqliteStoreOptions& options = {});
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(
+    const std::string& path, const SqliteStoreOptions& options = {});
 
 }  // namespace ferry::store

@@ -14,14 +14,17 @@ struct StmtCache {
   }
 };
 
-Db::Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)), cache_(std::make_unique<StmtCache>()) {}
+Db::Db(sqlite3* db, std::string path)
+    : db_(db), path_(std::move(path)), cache_(std::make_unique<StmtCache>()) {}
 
-Db::Db(Db&& o) noexcept : db_(o.db_), path_(std::move(o.path_)), cache_(std::move(o.cache_)) { o.db_ = nullptr; }
+Db::Db(Db&& o) noexcept : db_(o.db_), path_(std::move(o.path_)), cache_(std::move(o.cache_)) {
+  o.db_ = nullptr;
+}
 
 Result<Db> Db::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -79,7 +82,8 @@ Result<Stmt> Db::Prepare(std::string_view sql) {
   }
   // Text with more than one statement: only the first was prepared; do not cache it under
   // the whole text.
-  return Stmt(st, db_, sqlite3_sql(st) && std::string_view(sqlite3_sql(st)) == sql ? cache_.get() : nullptr);
+  return Stmt(st, db_,
+              sqlite3_sql(st) && std::string_view(sqlite3_sql(st)) == sql ? cache_.get() : nullptr);
 }
 
 void Stmt::Release() {
@@ -134,7 +138,8 @@ void Stmt::Reset() {
 std::string Stmt::Text(int col) const {
   const unsigned char* p = sqlite3_column_text(st_, col);
   if (!p) return {};
-  return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(st_, col)));
+  return std::string(reinterpret_cast<const char*>(p),
+                     static_cast<size_t>(sqlite3_column_bytes(st_, col)));
 }
 
 }  // namespace ferry::store

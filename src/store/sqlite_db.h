@@ -51,16 +51,28 @@ class Stmt {
   Stmt(const Stmt&) = delete;
   ~Stmt();
 
-  Stmt& Bind(int i, int64_t v) { sqlite3_bind_int64(st_, i, v); return *this; }
-  Stmt& Bind(int i, int v) { sqlite3_bind_int64(st_, i, v); return *this; }
-  Stmt& Bind(int i, double v) { sqlite3_bind_double(st_, i, v); return *this; }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(st_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, int v) {
+    sqlite3_bind_int64(st_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, double v) {
+    sqlite3_bind_double(st_, i, v);
+    return *this;
+  }
   Stmt& Bind(int i, std::string_view v) {
     sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
   Stmt& Bind(int i, const std::string& v) { return Bind(i, std::string_view(v)); }
   Stmt& Bind(int i, const char* v) { return Bind(i, std::string_view(v)); }
-  Stmt& BindNull(int i) { sqlite3_bind_null(st_, i); return *this; }
+  Stmt& BindNull(int i) {
+    sqlite3_bind_null(st_, i);
+    return *this;
+  }
   // Returns true when a row is available, false when done.
   Result<bool> Step();
   // Steps to completion, expecting no rows.

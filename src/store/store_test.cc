@@ -124,7 +124,8 @@ TEST_F(StoreTest, QuickFinishPassesFinalizingAndRegistersArtifactsInOneTransacti
   TransitionExtras ex;
   ex.exit_code = 0;
   ex.finalizing_reason = "script exited with code 0";
-  ex.artifacts = {{"logs/std_log.txt", 3, std::string(64, 'a')}, {"outputs/m.bin", 5, std::string(64, 'b')}};
+  ex.artifacts = {{"logs/std_log.txt", 3, std::string(64, 'a')},
+                  {"outputs/m.bin", 5, std::string(64, 'b')}};
   // Illegal at the end (Queued is not reachable from Finalizing): nothing of it is kept.
   auto bad = store_->Transition("q", RunStatus::kPreempted, "no", 13, ex);
   EXPECT_EQ(bad.status().code(), StatusCode::kFailedPrecondition);
@@ -151,8 +152,8 @@ TEST_F(StoreTest, MetricSeriesKeepsEachSlicesExtremesInOrder) {
   std::vector<model::MetricPoint> pts;
   for (int64_t i = 0; i < 10000; ++i) {
     double v = std::sin(i / 100.0);
-    if (i == 4321) v = 50;    // a spike
-    if (i == 777) v = -50;    // a dip
+    if (i == 4321) v = 50;  // a spike
+    if (i == 777) v = -50;  // a dip
     if (i >= 9000 && i < 9100) v = std::numeric_limits<double>::quiet_NaN();
     pts.push_back({i, "loss", v, i, 1000.0 + i});
   }
@@ -187,8 +188,8 @@ TEST_F(StoreTest, LongSeriesDownsampleFromRollupsKeptAcrossBatches) {
   std::vector<model::MetricPoint> pts;
   for (int64_t i = 0; i < 100000; ++i) {
     double v = std::sin(i / 1000.0);
-    if (i == 43210) v = 50;   // a spike
-    if (i == 7770) v = -50;   // a dip
+    if (i == 43210) v = 50;  // a spike
+    if (i == 7770) v = -50;  // a dip
     if (i >= 90000 && i < 91000) v = std::numeric_limits<double>::quiet_NaN();
     pts.push_back({i, "loss", v, i, 1000.0 + i});
   }

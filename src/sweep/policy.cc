@@ -21,20 +21,25 @@ double Median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-std::string At(const std::string& policy, int t) { return policy + " at interval " + std::to_string(t) + ": "; }
+std::string At(const std::string& policy, int t) {
+  return policy + " at interval " + std::to_string(t) + ": ";
+}
 
 }  // namespace
 
 std::vector<int> AshaRungs(const SweepSpec& s) {
   std::vector<int> rungs;
-  for (long long r = s.grace_period; r < s.max_t; r *= s.reduction_factor) rungs.push_back(static_cast<int>(r));
+  for (long long r = s.grace_period; r < s.max_t; r *= s.reduction_factor)
+    rungs.push_back(static_cast<int>(r));
   return rungs;
 }
 
-bool Better(const SweepSpec& s, double a, double b) { return s.primary_metric_goal == "Maximize" ? a > b : a < b; }
+bool Better(const SweepSpec& s, double a, double b) {
+  return s.primary_metric_goal == "Maximize" ? a > b : a < b;
+}
 
-std::optional<std::string> ShouldStop(const SweepSpec& s, const std::vector<TrialReports>& trials, size_t index,
-                                      int t) {
+std::optional<std::string> ShouldStop(const SweepSpec& s, const std::vector<TrialReports>& trials,
+                                      size_t index, int t) {
   const TrialReports& me = trials[index];
   if (t < 1 || static_cast<size_t>(t) > me.values.size()) return std::nullopt;
   const double mine = me.values[static_cast<size_t>(t) - 1];
@@ -46,7 +51,8 @@ std::optional<std::string> ShouldStop(const SweepSpec& s, const std::vector<Tria
     // have reached the rung so far (asynchronous: never waiting for the others).
     std::vector<double> at;
     for (const auto& tr : trials) {
-      if (tr.values.size() >= static_cast<size_t>(t)) at.push_back(tr.values[static_cast<size_t>(t) - 1]);
+      if (tr.values.size() >= static_cast<size_t>(t))
+        at.push_back(tr.values[static_cast<size_t>(t) - 1]);
     }
     size_t keep = at.size() / static_cast<size_t>(s.reduction_factor);
     if (keep == 0) return std::nullopt;  // too few to compare yet: promoted
@@ -54,7 +60,8 @@ std::optional<std::string> ShouldStop(const SweepSpec& s, const std::vector<Tria
     double cutoff = at[keep - 1];
     if (Better(s, cutoff, mine)) {
       return At("ASHA", t) + Num(mine) + " is not in the top " + std::to_string(keep) + " of " +
-             std::to_string(at.size()) + " at rung " + std::to_string(t) + " (cutoff " + Num(cutoff) + ")";
+             std::to_string(at.size()) + " at rung " + std::to_string(t) + " (cutoff " +
+             Num(cutoff) + ")";
     }
     return std::nullopt;
   }
@@ -64,7 +71,8 @@ std::optional<std::string> ShouldStop(const SweepSpec& s, const std::vector<Tria
   if (s.policy == "BanditPolicy") {
     double best = mine;
     for (const auto& tr : trials) {
-      if (tr.values.size() >= static_cast<size_t>(t) && Better(s, tr.values[static_cast<size_t>(t) - 1], best)) {
+      if (tr.values.size() >= static_cast<size_t>(t) &&
+          Better(s, tr.values[static_cast<size_t>(t) - 1], best)) {
         best = tr.values[static_cast<size_t>(t) - 1];
       }
     }
@@ -72,12 +80,14 @@ std::optional<std::string> ShouldStop(const SweepSpec& s, const std::vector<Tria
     std::string how;
     if (s.slack_factor_set) {
       bound = max ? best / (1 + s.slack_factor) : best * (1 + s.slack_factor);
-      how = "best " + Num(best) + (max ? " / (1 + " : " * (1 + ") + Num(s.slack_factor) + ") = " + Num(bound);
+      how = "best " + Num(best) + (max ? " / (1 + " : " * (1 + ") + Num(s.slack_factor) +
+            ") = " + Num(bound);
     } else {
       bound = max ? best - s.slack_amount : best + s.slack_amount;
       how = "best " + Num(best) + (max ? " - " : " + ") + Num(s.slack_amount) + " = " + Num(bound);
     }
-    if (Better(s, bound, mine)) return At("BanditPolicy", t) + Num(mine) + (max ? " < " : " > ") + how;
+    if (Better(s, bound, mine))
+      return At("BanditPolicy", t) + Num(mine) + (max ? " < " : " > ") + how;
     return std::nullopt;
   }
 
@@ -85,7 +95,8 @@ std::optional<std::string> ShouldStop(const SweepSpec& s, const std::vector<Tria
     // The trial's best value so far against the median of all trials' running averages at t.
     double best = me.values[0];
     for (int i = 1; i < t; ++i) {
-      if (Better(s, me.values[static_cast<size_t>(i)], best)) best = me.values[static_cast<size_t>(i)];
+      if (Better(s, me.values[static_cast<size_t>(i)], best))
+        best = me.values[static_cast<size_t>(i)];
     }
     std::vector<double> averages;
     for (const auto& tr : trials) {
@@ -97,8 +108,8 @@ std::optional<std::string> ShouldStop(const SweepSpec& s, const std::vector<Tria
     if (averages.size() < 2) return std::nullopt;  // nothing to compare with
     double median = Median(averages);
     if (Better(s, median, best)) {
-      return At("MedianStoppingPolicy", t) + "best " + Num(best) + " is worse than the median " + Num(median) +
-             " of " + std::to_string(averages.size()) + " trials' running averages";
+      return At("MedianStoppingPolicy", t) + "best " + Num(best) + " is worse than the median " +
+             Num(median) + " of " + std::to_string(averages.size()) + " trials' running averages";
     }
     return std::nullopt;
   }
@@ -117,8 +128,8 @@ std::optional<std::string> ShouldStop(const SweepSpec& s, const std::vector<Tria
     for (double v : at) better += Better(s, v, mine) ? 1 : 0;
     if (better >= at.size() - cut) {
       return At("TruncationSelectionPolicy", t) + Num(mine) + " is in the lowest " +
-             std::to_string(s.truncation_percentage) + "% (" + std::to_string(cut) + " of " + std::to_string(at.size()) +
-             " trials)";
+             std::to_string(s.truncation_percentage) + "% (" + std::to_string(cut) + " of " +
+             std::to_string(at.size()) + " trials)";
     }
     return std::nullopt;
   }

@@ -17,8 +17,8 @@ namespace ferry::sweep {
 
 struct TrialReports {
   std::string id;
-  bool finished = false;        // ended (completed, failed or stopped)
-  std::vector<double> values;   // values[t - 1]: the primary metric at interval t
+  bool finished = false;       // ended (completed, failed or stopped)
+  std::vector<double> values;  // values[t - 1]: the primary metric at interval t
 };
 
 // A metric value in reasons and summaries: 6 significant digits ("0.708333").
@@ -30,8 +30,8 @@ bool Better(const SweepSpec& spec, double a, double b);
 // Whether trial `index` is to be stopped at interval t (it has reported t values); the reason
 // names the policy and the numbers ("BanditPolicy at interval 4: 0.61 < best 0.8 / (1 + 0.2)
 // = 0.667"). Only trials that reached interval t are compared.
-std::optional<std::string> ShouldStop(const SweepSpec& spec, const std::vector<TrialReports>& trials, size_t index,
-                                      int t);
+std::optional<std::string> ShouldStop(const SweepSpec& spec,
+                                      const std::vector<TrialReports>& trials, size_t index, int t);
 
 // ASHA's rungs below max_t: grace_period * reduction_factor^k.
 std::vector<int> AshaRungs(const SweepSpec& spec);

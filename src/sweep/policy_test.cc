@@ -1,8 +1,8 @@
 // Golden tests of the early-termination policies: hand-computed cases of Azure ML's rules
 // (and ASHA's), each with the reason's numbers.
-#include <gtest/gtest.h>
-
 #include "sweep/policy.h"
+
+#include <gtest/gtest.h>
 
 namespace ferry::sweep {
 namespace {
@@ -16,7 +16,8 @@ SweepSpec Spec(const std::string& policy, const std::string& goal = "Maximize") 
 
 std::vector<TrialReports> Trials(std::vector<std::vector<double>> values) {
   std::vector<TrialReports> out;
-  for (size_t i = 0; i < values.size(); ++i) out.push_back({"t" + std::to_string(i), false, values[i]});
+  for (size_t i = 0; i < values.size(); ++i)
+    out.push_back({"t" + std::to_string(i), false, values[i]});
   return out;
 }
 
@@ -39,7 +40,8 @@ TEST(Bandit, SlackFactorAndAmountInBothDirections) {
   m.slack_factor_set = true;
   auto l = Trials({{0.5}, {0.65}, {0.55}});
   ASSERT_TRUE(ShouldStop(m, l, 1, 1));
-  EXPECT_EQ(*ShouldStop(m, l, 1, 1), "BanditPolicy at interval 1: 0.65 > best 0.5 * (1 + 0.2) = 0.6");
+  EXPECT_EQ(*ShouldStop(m, l, 1, 1),
+            "BanditPolicy at interval 1: 0.65 > best 0.5 * (1 + 0.2) = 0.6");
   EXPECT_FALSE(ShouldStop(m, l, 2, 1));
 }
 
@@ -63,8 +65,10 @@ TEST(MedianStopping, BestSoFarAgainstTheMedianOfRunningAverages) {
   // Running averages at 3: 2, 1, 0.2 -> median 1.
   auto why = ShouldStop(s, t, 2, 3);
   ASSERT_TRUE(why);
-  EXPECT_EQ(*why, "MedianStoppingPolicy at interval 3: best 0.3 is worse than the median 1 of 3 trials' running averages");
-  EXPECT_FALSE(ShouldStop(s, t, 1, 3));  // equal to the median is not worse
+  EXPECT_EQ(*why,
+            "MedianStoppingPolicy at interval 3: best 0.3 is worse than the median 1 of 3 trials' "
+            "running averages");
+  EXPECT_FALSE(ShouldStop(s, t, 1, 3));                // equal to the median is not worse
   EXPECT_FALSE(ShouldStop(s, Trials({{0.1}}), 0, 1));  // alone: nothing to compare with
 }
 
@@ -73,7 +77,8 @@ TEST(TruncationSelection, StopsTheLowestPercentageAtTheInterval) {
   s.truncation_percentage = 30;
   auto t = Trials({{0.1}, {0.5}, {0.9}, {0.7}});  // 30 % of 4 -> 1 trial
   ASSERT_TRUE(ShouldStop(s, t, 0, 1));
-  EXPECT_EQ(*ShouldStop(s, t, 0, 1), "TruncationSelectionPolicy at interval 1: 0.1 is in the lowest 30% (1 of 4 trials)");
+  EXPECT_EQ(*ShouldStop(s, t, 0, 1),
+            "TruncationSelectionPolicy at interval 1: 0.1 is in the lowest 30% (1 of 4 trials)");
   EXPECT_FALSE(ShouldStop(s, t, 1, 1));
   s.truncation_percentage = 50;
   EXPECT_TRUE(ShouldStop(s, t, 1, 1));
@@ -95,7 +100,8 @@ TEST(Asha, RungsAndTopFractionAsynchronously) {
   EXPECT_EQ(AshaRungs(s), (std::vector<int>{1, 2, 4}));
   auto t = Trials({{0.9}, {0.8}, {0.3}, {0.2}});
   ASSERT_TRUE(ShouldStop(s, t, 2, 1));
-  EXPECT_EQ(*ShouldStop(s, t, 2, 1), "ASHA at interval 1: 0.3 is not in the top 2 of 4 at rung 1 (cutoff 0.8)");
+  EXPECT_EQ(*ShouldStop(s, t, 2, 1),
+            "ASHA at interval 1: 0.3 is not in the top 2 of 4 at rung 1 (cutoff 0.8)");
   EXPECT_FALSE(ShouldStop(s, t, 1, 1));
   EXPECT_FALSE(ShouldStop(s, Trials({{0.1}}), 0, 1));  // first at the rung: promoted
   auto u = Trials({{0.9, 0.1, 0.1}, {0.8, 0.9, 0.9}});

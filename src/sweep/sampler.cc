@@ -107,7 +107,8 @@ void Solve(const std::vector<double>& l, size_t n, double* b, bool full) {
 }
 
 // The lower triangle of K^-1 from K's Cholesky factor l (work: scratch for L^-1).
-void InverseFromCholesky(const std::vector<double>& l, size_t n, std::vector<double>& inv, std::vector<double>& work) {
+void InverseFromCholesky(const std::vector<double>& l, size_t n, std::vector<double>& inv,
+                         std::vector<double>& work) {
   work.assign(n * n, 0.0);
   for (size_t i = 0; i < n; ++i) {  // row i of L^-1 = (e_i - sum_k<i L[i][k] row k) / L[i][i]
     double* wi = &work[i * n];
@@ -136,8 +137,8 @@ void InverseFromCholesky(const std::vector<double>& l, size_t n, std::vector<dou
 // the coordinates held at a bound, with a backtracking line search along the projected path.
 // f(x, grad) returns the value and writes the gradient; at most max_evals calls. Returns f(x).
 template <class F>
-double MinimiseInBox(F&& f, std::vector<double>& x, const std::vector<double>& lo, const std::vector<double>& hi,
-                     int max_evals) {
+double MinimiseInBox(F&& f, std::vector<double>& x, const std::vector<double>& lo,
+                     const std::vector<double>& hi, int max_evals) {
   const size_t m = x.size();
   const size_t memory = 6;
   std::vector<double> g(m), gn(m), xn(m), dir(m), alpha_h(memory);
@@ -166,7 +167,8 @@ double MinimiseInBox(F&& f, std::vector<double>& x, const std::vector<double>& l
     double gamma = 1;
     if (h > 0) {
       double yy = 0, sy = 0;
-      for (size_t i = 0; i < m; ++i) yy += ys[h - 1][i] * ys[h - 1][i], sy += ss[h - 1][i] * ys[h - 1][i];
+      for (size_t i = 0; i < m; ++i)
+        yy += ys[h - 1][i] * ys[h - 1][i], sy += ss[h - 1][i] * ys[h - 1][i];
       gamma = sy / yy;
     } else {
       gamma = std::min(1.0, 0.1 / pg);  // first step: at most 0.1 along any coordinate
@@ -239,7 +241,7 @@ class Gp {
   double Nll(const std::vector<double>& th, std::vector<double>* grad);
 
   size_t d_ = 0, n_ = 0;
-  std::vector<double> theta_;  // log lengths (d), log amplitude, log noise
+  std::vector<double> theta_;                      // log lengths (d), log amplitude, log noise
   std::vector<double> x_, chol_, alpha_, inv_l2_;  // conditioned: data, factor, K^-1 y, 1 / l^2
   double amp_ = 1;
   // Fitting scratch: per-dimension squared differences (lower triangles), targets, kernel and
@@ -275,8 +277,10 @@ double Gp::Nll(const std::vector<double>& th, std::vector<double>* grad) {
   for (size_t i = 0; i < n; ++i) nll += std::log(l[i * n + i]);
   // Log-normal priors: length scales around 0.5 (of the unit axis), the amplitude around 1 (the
   // targets are standardised), the noise around 1e-4 but free to grow for noisy metrics.
-  const double len_mu = std::log(0.5), len_sd = 1.0, amp_sd = 1.0, noise_mu = std::log(1e-4), noise_sd = 2.0;
-  for (size_t c = 0; c < d; ++c) nll += 0.5 * (th[c] - len_mu) * (th[c] - len_mu) / (len_sd * len_sd);
+  const double len_mu = std::log(0.5), len_sd = 1.0, amp_sd = 1.0, noise_mu = std::log(1e-4),
+               noise_sd = 2.0;
+  for (size_t c = 0; c < d; ++c)
+    nll += 0.5 * (th[c] - len_mu) * (th[c] - len_mu) / (len_sd * len_sd);
   nll += 0.5 * th[d] * th[d] / (amp_sd * amp_sd);
   nll += 0.5 * (th[d + 1] - noise_mu) * (th[d + 1] - noise_mu) / (noise_sd * noise_sd);
   if (!grad) return nll;
@@ -335,8 +339,8 @@ void Gp::FitHyperparameters(const std::vector<double>& x, const std::vector<doub
     best.assign(d + 2, std::log(0.3));
     best[d] = 0, best[d + 1] = std::log(0.1);
   } else {
-    MinimiseInBox([&](const std::vector<double>& t, std::vector<double>& g) { return Nll(t, &g); }, best, lo, hi,
-                  30);
+    MinimiseInBox([&](const std::vector<double>& t, std::vector<double>& g) { return Nll(t, &g); },
+                  best, lo, hi, 30);
   }
   theta_ = best;
   d2_.clear(), k_.clear(), g_.clear(), inv_.clear(), work_.clear();
@@ -433,7 +437,8 @@ void LogH(double z, double* lh, double* dlh) {
 }
 
 bool Quantised(const Parameter& p) {
-  return p.expression == Expression::kChoice || p.expression == Expression::kRandint || p.args.size() == 3;
+  return p.expression == Expression::kChoice || p.expression == Expression::kRandint ||
+         p.args.size() == 3;
 }
 
 class BayesianSampler final : public Sampler {
@@ -551,7 +556,8 @@ std::optional<std::vector<Value>> BayesianSampler::Next(const std::vector<Observ
     std::vector<double> fx, fy;
     for (size_t k = 0; k < kFitMax; ++k) {
       const size_t i = k * n / kFitMax;
-      fx.insert(fx.end(), xs.begin() + static_cast<long>(i * d), xs.begin() + static_cast<long>((i + 1) * d));
+      fx.insert(fx.end(), xs.begin() + static_cast<long>(i * d),
+                xs.begin() + static_cast<long>((i + 1) * d));
       fy.push_back(ys[i]);
     }
     gp.FitHyperparameters(fx, fy, d);
@@ -590,7 +596,8 @@ std::optional<std::vector<Value>> BayesianSampler::Next(const std::vector<Observ
     double lh, dlh;
     LogH(z, &lh, &dlh);
     if (grad) {
-      for (size_t c = 0; c < d; ++c) grad[c] = (-dlh * dm[c] + (1 - z * dlh) * dv[c] / (2 * sd)) / sd;
+      for (size_t c = 0; c < d; ++c)
+        grad[c] = (-dlh * dm[c] + (1 - z * dlh) * dv[c] / (2 * sd)) / sd;
     }
     return std::log(sd) + lh;
   };
@@ -614,7 +621,8 @@ std::optional<std::vector<Value>> BayesianSampler::Next(const std::vector<Observ
     for (size_t k = 0; k < kPerTrial; ++k) {
       const double scale = k % 3 == 0 ? 0.5 : k % 3 == 1 ? 0.15 : 0.04;
       std::vector<double> u(d);
-      for (size_t c = 0; c < d; ++c) u[c] = base[c] + scale * std::min(1.0, gp.Length(c)) * rng.Normal();
+      for (size_t c = 0; c < d; ++c)
+        u[c] = base[c] + scale * std::min(1.0, gp.Length(c)) * rng.Normal();
       snap(u);
       cands.push_back({std::move(u)});
     }
@@ -650,7 +658,8 @@ double ToUnit(const Parameter& p, const Value& v) {
     case Expression::kChoice: {
       size_t i = 0;
       while (i < p.choices.size() && p.choices[i].text != v.text) ++i;
-      return (static_cast<double>(std::min(i, p.choices.size() - 1)) + 0.5) / static_cast<double>(p.choices.size());
+      return (static_cast<double>(std::min(i, p.choices.size() - 1)) + 0.5) /
+             static_cast<double>(p.choices.size());
     }
     case Expression::kRandint:
       return (v.number + 0.5) / a[0];
@@ -659,7 +668,8 @@ double ToUnit(const Parameter& p, const Value& v) {
       return std::clamp((v.number - a[0]) / (a[1] - a[0]), 0.0, 1.0);
     case Expression::kLoguniform:
     case Expression::kQloguniform:
-      return v.number <= 0 ? 0.0 : std::clamp((std::log(v.number) - a[0]) / (a[1] - a[0]), 0.0, 1.0);
+      return v.number <= 0 ? 0.0
+                           : std::clamp((std::log(v.number) - a[0]) / (a[1] - a[0]), 0.0, 1.0);
     case Expression::kNormal:
     case Expression::kQnormal:
       return Phi((v.number - a[0]) / a[1]);
@@ -676,7 +686,8 @@ Value FromUnit(const Parameter& p, double u) {
   double v = 0;
   switch (p.expression) {
     case Expression::kChoice:
-      return p.choices[std::min(p.choices.size() - 1, static_cast<size_t>(u * static_cast<double>(p.choices.size())))];
+      return p.choices[std::min(p.choices.size() - 1,
+                                static_cast<size_t>(u * static_cast<double>(p.choices.size())))];
     case Expression::kRandint:
       v = std::min(a[0] - 1, std::floor(u * a[0]));
       break;

@@ -33,7 +33,8 @@ Parameter P(const std::string& name, Expression e, std::vector<double> args) {
 Parameter Choice(const std::string& name, std::vector<std::string> texts) {
   Parameter p;
   p.name = name;
-  for (size_t i = 0; i < texts.size(); ++i) p.choices.push_back({texts[i], static_cast<double>(i), false});
+  for (size_t i = 0; i < texts.size(); ++i)
+    p.choices.push_back({texts[i], static_cast<double>(i), false});
   return p;
 }
 
@@ -72,7 +73,8 @@ TEST(GridSampler, WalksAHugeGridLazilyAndResumesFromTheTrialCount) {
 }
 
 TEST(RandomSampler, TrialKIsAPureFunctionOfSeedAndK) {
-  auto spec = Spec("random", {P("--lr", Expression::kLoguniform, {-9, -1}), P("--n", Expression::kRandint, {100})});
+  auto spec = Spec("random", {P("--lr", Expression::kLoguniform, {-9, -1}),
+                              P("--n", Expression::kRandint, {100})});
   auto a = MakeSampler(spec), b = MakeSampler(spec);
   std::vector<Observation> trials;
   for (int i = 0; i < 5; ++i) trials.push_back({*a->Next(trials), std::nullopt});
@@ -85,12 +87,16 @@ TEST(RandomSampler, TrialKIsAPureFunctionOfSeedAndK) {
 }
 
 TEST(UnitMapping, RoundTripsEveryExpression) {
-  std::vector<Parameter> ps = {
-      P("a", Expression::kRandint, {10}),          P("b", Expression::kUniform, {-2, 6}),
-      P("c", Expression::kQuniform, {0, 10, 0.5}), P("d", Expression::kLoguniform, {-5, 0}),
-      P("e", Expression::kQloguniform, {0, 5, 1}), P("f", Expression::kNormal, {3, 2}),
-      P("g", Expression::kQnormal, {3, 2, 0.25}),  P("h", Expression::kLognormal, {0, 1}),
-      P("i", Expression::kQlognormal, {1, 0.5, 0.5}), Choice("j", {"adam", "sgd", "rmsprop"})};
+  std::vector<Parameter> ps = {P("a", Expression::kRandint, {10}),
+                               P("b", Expression::kUniform, {-2, 6}),
+                               P("c", Expression::kQuniform, {0, 10, 0.5}),
+                               P("d", Expression::kLoguniform, {-5, 0}),
+                               P("e", Expression::kQloguniform, {0, 5, 1}),
+                               P("f", Expression::kNormal, {3, 2}),
+                               P("g", Expression::kQnormal, {3, 2, 0.25}),
+                               P("h", Expression::kLognormal, {0, 1}),
+                               P("i", Expression::kQlognormal, {1, 0.5, 0.5}),
+                               Choice("j", {"adam", "sgd", "rmsprop"})};
   Random r(5);
   for (const auto& p : ps) {
     for (int k = 0; k < 200; ++k) {
@@ -98,9 +104,12 @@ TEST(UnitMapping, RoundTripsEveryExpression) {
       double u = ToUnit(p, v);
       ASSERT_TRUE(u >= 0 && u <= 1) << p.name << " " << v.text;
       Value back = FromUnit(p, u);
-      bool quantised = p.args.size() == 3 || p.expression == Expression::kRandint || p.expression == Expression::kChoice;
-      if (quantised) EXPECT_EQ(back.text, v.text) << p.name;
-      else EXPECT_NEAR(back.number, v.number, 1e-6 * std::max(1.0, std::fabs(v.number))) << p.name;
+      bool quantised = p.args.size() == 3 || p.expression == Expression::kRandint ||
+                       p.expression == Expression::kChoice;
+      if (quantised)
+        EXPECT_EQ(back.text, v.text) << p.name;
+      else
+        EXPECT_NEAR(back.number, v.number, 1e-6 * std::max(1.0, std::fabs(v.number))) << p.name;
     }
   }
 }
@@ -123,8 +132,10 @@ double BestAfter(const SweepSpec& spec, int n) {
 }
 
 TEST(BayesianSampler, FindsTheMinimumFarBetterThanRandomSearch) {
-  std::vector<Parameter> space = {P("--x", Expression::kUniform, {-2, 2}), P("--y", Expression::kNormal, {0, 2})};
-  double bayes = BestAfter(Spec("bayesian", space), 30), random = BestAfter(Spec("random", space), 30);
+  std::vector<Parameter> space = {P("--x", Expression::kUniform, {-2, 2}),
+                                  P("--y", Expression::kNormal, {0, 2})};
+  double bayes = BestAfter(Spec("bayesian", space), 30),
+         random = BestAfter(Spec("random", space), 30);
   EXPECT_LT(bayes, 0.01) << "random: " << random;
   EXPECT_LT(bayes, random / 5);
 }
@@ -141,7 +152,8 @@ TEST(BayesianSampler, ConcurrentTrialsAreSpreadApart) {
 }
 
 TEST(BayesianSampler, MaximisesWhenTheGoalSaysSo) {
-  std::vector<Parameter> space = {P("--x", Expression::kUniform, {-2, 2}), P("--y", Expression::kUniform, {-3, 3})};
+  std::vector<Parameter> space = {P("--x", Expression::kUniform, {-2, 2}),
+                                  P("--y", Expression::kUniform, {-3, 3})};
   SweepSpec spec = Spec("bayesian", space);
   spec.primary_metric_goal = "Maximize";
   auto s = MakeSampler(spec);
@@ -156,19 +168,24 @@ TEST(BayesianSampler, MaximisesWhenTheGoalSaysSo) {
 }
 
 TEST(BayesianSampler, IsAPureFunctionOfSpecAndHistory) {
-  std::vector<Parameter> space = {P("--lr", Expression::kLoguniform, {-9, -1}), P("--m", Expression::kUniform, {0, 1}),
+  std::vector<Parameter> space = {P("--lr", Expression::kLoguniform, {-9, -1}),
+                                  P("--m", Expression::kUniform, {0, 1}),
                                   Choice("--opt", {"adam", "sgd"})};
   auto spec = Spec("bayesian", space);
   auto a = MakeSampler(spec);
   std::vector<Observation> trials;
   for (int i = 0; i < 12; ++i) {
     auto p = *a->Next(trials);
-    double y = std::pow(std::log(p[0].number) + 5, 2) + p[1].number + (p[2].text == "sgd" ? 0.5 : 0);
+    double y =
+        std::pow(std::log(p[0].number) + 5, 2) + p[1].number + (p[2].text == "sgd" ? 0.5 : 0);
     trials.push_back({p, i == 10 ? std::nullopt : std::optional<double>(y)});  // one still running
   }
-  auto text = [](const std::vector<Value>& p) { return p[0].text + " " + p[1].text + " " + p[2].text; };
+  auto text = [](const std::vector<Value>& p) {
+    return p[0].text + " " + p[1].text + " " + p[2].text;
+  };
   const std::string next = text(*a->Next(trials));
-  // A sampler made after a restart, given the same history, suggests the same; so does asking again.
+  // A sampler made after a restart, given the same history, suggests the same; so does asking
+  // again.
   EXPECT_EQ(text(*MakeSampler(spec)->Next(trials)), next);
   EXPECT_EQ(text(*a->Next(trials)), next);
   auto other = MakeSampler(Spec("bayesian", space, 12));
@@ -213,12 +230,16 @@ TEST(BayesianSampler, ConditionsOnABoundedSetOfTrials) {
 }
 
 TEST(BayesianSampler, SuggestsValidValuesOfEveryExpression) {
-  std::vector<Parameter> space = {
-      P("a", Expression::kRandint, {10}),          P("b", Expression::kUniform, {-2, 6}),
-      P("c", Expression::kQuniform, {0, 10, 0.5}), P("d", Expression::kLoguniform, {-5, 0}),
-      P("e", Expression::kQloguniform, {0, 5, 1}), P("f", Expression::kNormal, {3, 2}),
-      P("g", Expression::kQnormal, {3, 2, 0.25}),  P("h", Expression::kLognormal, {0, 1}),
-      P("i", Expression::kQlognormal, {1, 0.5, 0.5}), Choice("j", {"adam", "sgd", "rmsprop"})};
+  std::vector<Parameter> space = {P("a", Expression::kRandint, {10}),
+                                  P("b", Expression::kUniform, {-2, 6}),
+                                  P("c", Expression::kQuniform, {0, 10, 0.5}),
+                                  P("d", Expression::kLoguniform, {-5, 0}),
+                                  P("e", Expression::kQloguniform, {0, 5, 1}),
+                                  P("f", Expression::kNormal, {3, 2}),
+                                  P("g", Expression::kQnormal, {3, 2, 0.25}),
+                                  P("h", Expression::kLognormal, {0, 1}),
+                                  P("i", Expression::kQlognormal, {1, 0.5, 0.5}),
+                                  Choice("j", {"adam", "sgd", "rmsprop"})};
   auto s = MakeSampler(Spec("bayesian", space));
   std::vector<Observation> trials;
   for (int k = 0; k < 25; ++k) {
@@ -228,7 +249,8 @@ TEST(BayesianSampler, SuggestsValidValuesOfEveryExpression) {
     for (size_t i = 0; i < p.size(); ++i) {
       const auto& q = space[i];
       ASSERT_TRUE(std::isfinite(p[i].number)) << q.name;
-      if (q.expression == Expression::kChoice || q.expression == Expression::kRandint || q.args.size() == 3) {
+      if (q.expression == Expression::kChoice || q.expression == Expression::kRandint ||
+          q.args.size() == 3) {
         EXPECT_EQ(FromUnit(q, ToUnit(q, p[i])).text, p[i].text) << q.name;  // one of its values
       }
       if (q.expression == Expression::kRandint) {
@@ -247,13 +269,15 @@ TEST(BayesianSampler, SuggestsValidValuesOfEveryExpression) {
 }
 
 TEST(BayesianSampler, TakesDivergedAndConstantMetricsInStride) {
-  std::vector<Parameter> space = {P("--x", Expression::kUniform, {0, 1}), P("--y", Expression::kUniform, {0, 1})};
+  std::vector<Parameter> space = {P("--x", Expression::kUniform, {0, 1}),
+                                  P("--y", Expression::kUniform, {0, 1})};
   for (double constant : {1.0, std::nan("")}) {
     auto s = MakeSampler(Spec("bayesian", space));
     std::vector<Observation> trials;
     for (int i = 0; i < 8; ++i) {
       auto p = *s->Next(trials);
-      ASSERT_TRUE(p[0].number >= 0 && p[0].number <= 1 && p[1].number >= 0 && p[1].number <= 1) << constant;
+      ASSERT_TRUE(p[0].number >= 0 && p[0].number <= 1 && p[1].number >= 0 && p[1].number <= 1)
+          << constant;
       trials.push_back({p, constant});
     }
   }

@@ -51,9 +51,9 @@ class Random {
   explicit Random(uint64_t seed);
   static Random FromState(uint64_t s0, uint64_t s1, uint64_t s2, uint64_t s3);  // tests
   uint64_t Next();
-  double Uniform01();                  // [0, 1), 53 bits
-  double Normal();                     // standard normal, Box-Muller (no cached second value)
-  int64_t Below(int64_t n);            // [0, n), unbiased
+  double Uniform01();        // [0, 1), 53 bits
+  double Normal();           // standard normal, Box-Muller (no cached second value)
+  int64_t Below(int64_t n);  // [0, n), unbiased
 
  private:
   uint64_t s_[4];
@@ -84,8 +84,9 @@ struct SweepSpec {
   uint64_t seed = 0;
   bool seeded = false;
   std::vector<Parameter> space;
-  std::string policy = "NoTerminationPolicy";  // BanditPolicy | MedianStoppingPolicy |
-                                               // TruncationSelectionPolicy | NoTerminationPolicy | ASHA
+  std::string policy =
+      "NoTerminationPolicy";  // BanditPolicy | MedianStoppingPolicy |
+                              // TruncationSelectionPolicy | NoTerminationPolicy | ASHA
   int evaluation_interval = 1;
   int delay_evaluation = 0;
   double slack_factor = 0, slack_amount = 0;

@@ -1,11 +1,11 @@
 // Golden and property tests of the sweep's search space: the generator against its reference
 // vectors, each expression's values, and the sweep file's validation.
+#include "sweep/space.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <set>
-
-#include "sweep/space.h"
 
 namespace ferry::sweep {
 namespace {
@@ -60,7 +60,8 @@ TEST(Sample, EveryExpressionKeepsItsAzureMeaning) {
     v = Sample(P(Expression::kQuniform, {0, 10, 2.5}), r).number;
     EXPECT_DOUBLE_EQ(std::fmod(v, 2.5), 0.0);
     EXPECT_TRUE(v >= 0 && v <= 10);
-    v = Sample(P(Expression::kLoguniform, {std::log(1e-4), std::log(1e-1)}), r).number;  // exponents
+    v = Sample(P(Expression::kLoguniform, {std::log(1e-4), std::log(1e-1)}), r)
+            .number;  // exponents
     EXPECT_TRUE(v >= 1e-4 * 0.999999 && v < 1e-1);
     v = Sample(P(Expression::kQloguniform, {0, std::log(100.0), 5}), r).number;
     EXPECT_DOUBLE_EQ(std::fmod(v, 5), 0.0);
@@ -121,21 +122,35 @@ std::string Err(const std::string& text) {
 TEST(SweepSpec, BadSpecsAreRefusedNamingFileLineAndField) {
   const std::string head = "sampling:\n  type: grid\n  parameter_space:\n";
   const std::string tail = "primary_metric_name: loss\nprimary_metric_goal: Minimize\n";
-  std::string e = Err(head + "  - name: --lr\n    expression: uniform\n    values: [0, 1]\n" + tail);
-  EXPECT_NE(e.find("hd.yml:5:17: field 'sampling.parameter_space[0].expression': grid sampling takes choice only; "
-                   "'--lr' is uniform"), std::string::npos) << e;
-  e = Err("sampling:\n  type: random\n  parameter_space:\n  - name: --lr\n    expression: beta\n    values: [1]\n" + tail +
-          "max_total_runs: 4\n");
-  EXPECT_NE(e.find("'beta' (--lr) is not an expression; use one of: choice, randint"), std::string::npos) << e;
-  e = Err("sampling:\n  type: random\n  parameter_space:\n  - name: --lr\n    expression: quniform\n    values: [0, 1]\n" +
+  std::string e =
+      Err(head + "  - name: --lr\n    expression: uniform\n    values: [0, 1]\n" + tail);
+  EXPECT_NE(e.find("hd.yml:5:17: field 'sampling.parameter_space[0].expression': grid sampling "
+                   "takes choice only; "
+                   "'--lr' is uniform"),
+            std::string::npos)
+      << e;
+  e =
+      Err("sampling:\n  type: random\n  parameter_space:\n  - name: --lr\n    expression: beta\n   "
+          " values: [1]\n" +
           tail + "max_total_runs: 4\n");
-  EXPECT_NE(e.find("quniform (--lr) takes 3 values [low, high, q] or [mu, sigma, q], got 2"), std::string::npos) << e;
+  EXPECT_NE(e.find("'beta' (--lr) is not an expression; use one of: choice, randint"),
+            std::string::npos)
+      << e;
+  e =
+      Err("sampling:\n  type: random\n  parameter_space:\n  - name: --lr\n    expression: "
+          "quniform\n    values: [0, 1]\n" +
+          tail + "max_total_runs: 4\n");
+  EXPECT_NE(e.find("quniform (--lr) takes 3 values [low, high, q] or [mu, sigma, q], got 2"),
+            std::string::npos)
+      << e;
   e = Err(std::string(kAzureSample) + "extra: 1\n");
   EXPECT_NE(e.find("field 'extra': unknown field"), std::string::npos) << e;
   std::string zero = kAzureSample;
   zero.replace(zero.find("max_concurrent_runs: 2"), 22, "max_concurrent_runs: 0");
   e = Err(zero);
-  EXPECT_NE(e.find("hd.yml:15:22: field 'max_concurrent_runs': must be at least 1, got 0"), std::string::npos) << e;
+  EXPECT_NE(e.find("hd.yml:15:22: field 'max_concurrent_runs': must be at least 1, got 0"),
+            std::string::npos)
+      << e;
   std::string both = kAzureSample;
   both.replace(both.find("slack_factor: 0.2"), 17, "slack_factor: 0.2\n    slack_amount: 0.1");
   EXPECT_NE(Err(both).find("exactly one of slack_factor or slack_amount"), std::string::npos);
@@ -146,11 +161,12 @@ TEST(SweepSpec, BadSpecsAreRefusedNamingFileLineAndField) {
 }
 
 TEST(SweepSpec, GridEnumeratesEveryCombinationUpToTheLimit) {
-  auto s = ParseSweepSpec("sampling:\n  type: grid\n  parameter_space:\n"
-                          "  - {name: --a, expression: choice, values: [1, 2, 3]}\n"
-                          "  - {name: --b, expression: choice, values: [x, y]}\n"
-                          "primary_metric_name: m\nprimary_metric_goal: maximize\n",
-                          "g.yml");
+  auto s = ParseSweepSpec(
+      "sampling:\n  type: grid\n  parameter_space:\n"
+      "  - {name: --a, expression: choice, values: [1, 2, 3]}\n"
+      "  - {name: --b, expression: choice, values: [x, y]}\n"
+      "primary_metric_name: m\nprimary_metric_goal: maximize\n",
+      "g.yml");
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->max_total_runs, 6);  // the grid's size when not given
   ASSERT_EQ(GridSize(s->space), 6u);

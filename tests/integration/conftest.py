@@ -129,7 +129,8 @@ def kill_home_processes(home: Path) -> None:
             except OSError:
                 pass
         try:
-            wait_until(lambda: not any(pid_alive(p) for p in pids), 10, "leftover processes to die")
+            wait_until(lambda: not any(pid_alive(p) for p in pids), 10,  # noqa: B023 (called in this iteration)
+                       "leftover processes to die")
         except AssertionError:
             pass
 

@@ -4,7 +4,6 @@ built inside the container from a local wheel directory and cached per image and
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

@@ -8,7 +8,6 @@ import os
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 from test_runconfig import submit_script, write
 

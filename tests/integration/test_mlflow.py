@@ -438,7 +438,7 @@ def test_delete_tag_on_a_deleted_run_fails_like_mlflow(workspace):
 
 
 def test_artifact_location_is_stored_and_its_runs_keep_artifacts_there(workspace, tmp_path):
-    out = client(workspace, f"""
+    out = client(workspace, """
         import json
         from mlflow import MlflowClient
         c = MlflowClient()
@@ -447,9 +447,9 @@ def test_artifact_location_is_stored_and_its_runs_keep_artifacts_there(workspace
         plain = c.create_experiment("loc-none")
         run = c.create_run(uri)
         in_store = c.create_run(plain)
-        print(json.dumps({{"rel": c.get_experiment(rel).artifact_location,
+        print(json.dumps({"rel": c.get_experiment(rel).artifact_location,
                           "uri": c.get_experiment(uri).artifact_location, "run": run.info.artifact_uri,
-                          "plain": c.get_experiment(plain).artifact_location, "in_store": in_store.info.artifact_uri}}))
+                          "plain": c.get_experiment(plain).artifact_location, "in_store": in_store.info.artifact_uri}))
     """)
     # Relative paths are made absolute against the server's working directory, as MLflow does.
     server_cwd = os.readlink(f"/proc/{workspace.proc.pid}/cwd")

@@ -411,7 +411,7 @@ def test_parameter_server_layout(make_workspace, src, cluster):
     r = ws.cli("run", "submit-script", "-d", src, "-c", str(src / "ps.runconfig"), "--wait", check=False, timeout=180)
     assert r.returncode == 0, r.stdout + r.stderr
     run_id = ws.cli_json("run", "list", "--limit", "1")["runs"][0]["id"]
-    rank1 = rank_log(ws, run_id, 1, "task ps 0")
+    rank_log(ws, run_id, 1, "task ps 0")
     assert "task worker 0" in r.stdout and "workers 1 ps 1" in r.stdout, r.stdout
 
 

@@ -3,7 +3,6 @@ run sees exactly its own snapshot (see src/agent/workdir.h)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from test_runconfig import write

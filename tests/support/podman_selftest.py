@@ -10,7 +10,6 @@ exits non-zero when a check fails (2 when podman is not usable here).
 
 from __future__ import annotations
 
-import os
 import select
 import signal
 import subprocess

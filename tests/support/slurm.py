@@ -89,7 +89,6 @@ import atexit
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import socket
@@ -106,7 +105,6 @@ from netns import ident as _ident
 from netns import alive as _alive
 from netns import link_exists as _link_exists
 from netns import netns_inode, pid_alive, pids_in_netns
-from netns import starttime as _starttime
 
 DEFAULT_PREFIX = "ferry-slurm-"
 DEFAULT_OCTET = 8
@@ -708,7 +706,7 @@ PreemptMode=REQUEUE
         if isinstance(self.extra_conf, dict):   # {"KillWait": 30}: replaces the line, or appends
             for key, value in self.extra_conf.items():
                 line = f"{key}={value}"
-                conf, n = re.subn(rf"(?mi)^{re.escape(key)}=.*$", lambda _m: line, conf)
+                conf, n = re.subn(rf"(?mi)^{re.escape(key)}=.*$", lambda _m: line, conf)  # noqa: B023 (used at once)
                 if not n:
                     conf += line + "\n"
         elif self.extra_conf:                    # text: appended as is (NodeName=/PartitionName= lines)

@@ -142,8 +142,8 @@ def main() -> int:
         print(f"SKIP: {why}")
         return 2
     keep = "--keep" in sys.argv
-    opt = lambda name, default: next(
-        (int(a.split("=", 1)[1]) for a in sys.argv if a.startswith(f"--{name}=")), default)
+    def opt(name, default):
+        return next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith(f"--{name}=")), default)
     n_nodes = opt("nodes", 2)
     tuning = {"cred_expire": opt("cred-expire", 10), "slurmd_timeout": opt("slurmd-timeout", 10)}
 
@@ -192,7 +192,7 @@ def run_checks(c: SlurmCluster) -> None:
 
     # 1-node batch job: latency on idle nodes
     lat = []
-    for i in range(3):
+    for _ in range(3):
         out = sh / "hello-%j.out"
         t = time.monotonic()
         j = c.sbatch("-N1", "-o", str(out), "--open-mode=append",

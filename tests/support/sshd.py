@@ -70,7 +70,6 @@ import re
 import select
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -84,8 +83,7 @@ from netns import disable_ipv6 as _disable_ipv6
 from netns import ident as _ident
 from netns import alive as _alive
 from netns import link_exists as _link_exists
-from netns import netns_inode, pid_alive, pids_in_netns
-from netns import starttime as _starttime
+from netns import netns_inode, pids_in_netns
 
 SSHD = "/usr/sbin/sshd"
 DEFAULT_PREFIX = "ferry-ssh-"
@@ -251,7 +249,8 @@ class SshHost:
     def _write_etc(self, password: str | None = None) -> None:
         lab, user = self.lab, self.lab.user
         password = lab.password if password is None else password
-        keep = lambda text: "".join(l + "\n" for l in text.splitlines() if not l.startswith(user + ":"))
+        def keep(text):
+            return "".join(l + "\n" for l in text.splitlines() if not l.startswith(user + ":"))
         passwd = keep(Path("/etc/passwd").read_text()) + \
             f"{user}:x:{lab.uid}:{lab.gid}:Ferry test user:{self.remote_home}:/bin/bash\n"
         group = keep(Path("/etc/group").read_text()) + f"{user}:x:{lab.gid}:\n"

@@ -292,7 +292,7 @@ def run_checks(lab: SshLab, scratch: Path) -> None:
         t = time.monotonic()
         h.unblock()
         p = ssh(h.ssh_argv(), "true")
-        step(f"unblock: a new ssh works", t, p.returncode == 0, short(p))
+        step("unblock: a new ssh works", t, p.returncode == 0, short(p))
         proc.stdout.close()
         proc.stderr.close()
     t = time.monotonic()

@@ -1,3 +1,4 @@
+import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, clearToken, closeWorkspaceStream, getToken, onAuthFailure, setToken, takeTokenFromHash } from './api';
 import { useRoute } from './hooks';
@@ -107,7 +108,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
       : route.page === 'experiments' || (route.page === 'runs' && route.experiment)
         ? 'experiments'
         : 'runs';
-  let page;
+  let page: JSX.Element;
   switch (route.page) {
     case 'runs':
       page = <RunsPage experiment={route.experiment} query={route.query} />;

@@ -90,7 +90,7 @@ async function toError(res: Response, method: string, signal?: AbortSignal): Pro
     const text = await res.text();
     try {
       body = JSON.parse(text);
-      if (body && body.error) {
+      if (body?.error) {
         code = body.error.code || code;
         message = body.error.message || message;
       }
@@ -121,7 +121,7 @@ export function buildUrl(path: string, query?: Query): string {
 function headers(extra?: Record<string, string>): Record<string, string> {
   const h: Record<string, string> = { ...extra };
   const t = getToken();
-  if (t) h['Authorization'] = `Bearer ${t}`;
+  if (t) h.Authorization = `Bearer ${t}`;
   return h;
 }
 
@@ -246,7 +246,7 @@ export function openStream(path: string, query: Query | undefined, opts: StreamO
         signal: ctrl.signal,
         cache: 'no-store',
       });
-    } catch (e) {
+    } catch {
       if (closed) return;
       schedule('lost the connection to the server');
       return;

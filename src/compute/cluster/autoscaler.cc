@@ -5,7 +5,8 @@
 namespace ferry::compute {
 
 bool SlurmNodeUp(const std::string& state) {
-  if (state.empty() || state.back() == '*' || state.back() == '~') return false;  // not responding / powered off
+  if (state.empty() || state.back() == '*' || state.back() == '~')
+    return false;  // not responding / powered off
   for (const char* up : {"idle", "alloc", "mix", "compl", "drain", "plnd"}) {
     if (state.rfind(up, 0) == 0) return true;
   }
@@ -26,8 +27,10 @@ AutoscaleDecision DecideScaling(const AutoscaleInput& in) {
       if (in.now - n.provider_since < in.start_timeout) {
         ++starting;  // started, slurmd not registered yet
       } else {
-        d.fail[n.name] = "the node did not register with Slurm within " + std::to_string(int(in.start_timeout)) +
-                         " s of its start (is slurmd running there, with this cluster's slurm.conf and munge key?)";
+        d.fail[n.name] = "the node did not register with Slurm within " +
+                         std::to_string(int(in.start_timeout)) +
+                         " s of its start (is slurmd running there, with this cluster's slurm.conf "
+                         "and munge key?)";
         d.stop.push_back(n.name);
       }
     }
@@ -55,7 +58,8 @@ AutoscaleDecision DecideScaling(const AutoscaleInput& in) {
     int keep = up;
     for (auto it = in.nodes.rbegin(); it != in.nodes.rend() && keep > in.min_nodes; ++it) {
       const auto& n = *it;
-      if (n.provider_state != "started" || n.slurm_state.rfind("idle", 0) != 0 || n.idle_since <= 0) continue;
+      if (n.provider_state != "started" || n.slurm_state.rfind("idle", 0) != 0 || n.idle_since <= 0)
+        continue;
       if (in.now - n.idle_since < in.idle_seconds) continue;
       d.stop.push_back(n.name);
       --keep;

@@ -18,27 +18,27 @@ namespace ferry::compute {
 
 struct AutoscaleNode {
   std::string name;
-  int index = 0;              // 1-based
-  std::string slurm_state;    // sinfo %T: idle, allocated, mixed, completing, down*, drained, ...
-  std::string provider_state; // stopped, starting, started, failed, stopping
-  double provider_since = 0;  // when provider_state was entered
-  double idle_since = 0;      // when Slurm was first seen reporting it idle (0: not idle)
+  int index = 0;               // 1-based
+  std::string slurm_state;     // sinfo %T: idle, allocated, mixed, completing, down*, drained, ...
+  std::string provider_state;  // stopped, starting, started, failed, stopping
+  double provider_since = 0;   // when provider_state was entered
+  double idle_since = 0;       // when Slurm was first seen reporting it idle (0: not idle)
 };
 
 struct AutoscaleInput {
   double now = 0;
   int min_nodes = 0, max_nodes = 1, cpus_per_node = 1;
   double idle_seconds = 300;
-  double start_timeout = 300;   // a started node must register with Slurm within this
-  double retry_after = 30;      // a failed node is not started again before this
+  double start_timeout = 300;  // a started node must register with Slurm within this
+  double retry_after = 30;     // a failed node is not started again before this
   std::vector<AutoscaleNode> nodes;
   // Pending jobs that wait for resources: nodes and CPUs each asks for.
   std::vector<std::pair<int, int>> pending;  // (nodes, cpus)
 };
 
 struct AutoscaleDecision {
-  std::vector<std::string> start;     // ask the provider to start
-  std::vector<std::string> stop;      // idle long enough (or never registered): drain and stop
+  std::vector<std::string> start;  // ask the provider to start
+  std::vector<std::string> stop;   // idle long enough (or never registered): drain and stop
   std::map<std::string, std::string> fail;  // started but never registered: why
 };
 

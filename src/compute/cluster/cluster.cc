@@ -24,7 +24,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string Tail(const std::string& s, size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
+std::string Tail(const std::string& s, size_t n) {
+  return s.size() <= n ? s : s.substr(s.size() - n);
+}
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -36,7 +38,8 @@ std::string UserName() {
 }
 
 // Runs a Slurm command against this cluster's configuration.
-Result<ProcessResult> Slurm(const ClusterConfig& c, std::vector<std::string> argv, int timeout_ms = 30000) {
+Result<ProcessResult> Slurm(const ClusterConfig& c, std::vector<std::string> argv,
+                            int timeout_ms = 30000) {
   SpawnOptions so;
   so.argv = std::move(argv);
   so.env_set["SLURM_CONF"] = c.ConfPath();
@@ -67,8 +70,8 @@ void StopDaemon(const std::string& pid_file, double timeout_s) {
 }  // namespace
 
 Status WriteNodeRecord(const ClusterConfig& c, const NodeRecord& r) {
-  json j = {{"node", r.node}, {"state", r.state}, {"address", r.address}, {"error", r.error}, {"time", r.time},
-            {"start_seconds", r.start_seconds}};
+  json j = {{"node", r.node},   {"state", r.state}, {"address", r.address},
+            {"error", r.error}, {"time", r.time},   {"start_seconds", r.start_seconds}};
   return WriteFileAtomic(c.dir + "/nodes/" + r.node + ".json", j.dump() + "\n");
 }
 
@@ -91,25 +94,33 @@ Status StartMunge(const ClusterConfig& c, double timeout_s) {
   if (::mkdir(run.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus("mkdir", run, errno);
   struct stat st;
   if (::lstat(run.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid()) {
-    return Status::FailedPrecondition(run + " is not a directory of this user: remove it and try again");
+    return Status::FailedPrecondition(run +
+                                      " is not a directory of this user: remove it and try again");
   }
   ::chmod(run.c_str(), 0755);
   (void)RemoveAll(c.MungeSocket());
   std::string munged = FindOnPath("munged");
   if (munged.empty() && PathExists("/usr/sbin/munged")) munged = "/usr/sbin/munged";
-  if (munged.empty()) return Status::FailedPrecondition("munged is not installed (Debian: apt install munge)");
+  if (munged.empty())
+    return Status::FailedPrecondition("munged is not installed (Debian: apt install munge)");
   SpawnOptions so;
-  so.argv = {munged, "--socket=" + c.MungeSocket(), "--key-file=" + key, "--pid-file=" + d + "/munged.pid",
-             "--seed-file=" + d + "/munged.seed", "--log-file=" + c.dir + "/log/munged.log"};
+  so.argv = {munged,
+             "--socket=" + c.MungeSocket(),
+             "--key-file=" + key,
+             "--pid-file=" + d + "/munged.pid",
+             "--seed-file=" + d + "/munged.seed",
+             "--log-file=" + c.dir + "/log/munged.log"};
   FERRY_ASSIGN_OR_RETURN(ProcessResult r, RunProcess(so, "", static_cast<int>(timeout_s * 1000)));
   if (r.exit_code != 0) {
     auto log = ReadFile(c.dir + "/log/munged.log");
-    return Status::FailedPrecondition("munged did not start (exit code " + std::to_string(r.exit_code) + "): " +
-                                      Tail(r.err + r.out + (log.ok() ? *log : ""), 600));
+    return Status::FailedPrecondition("munged did not start (exit code " +
+                                      std::to_string(r.exit_code) +
+                                      "): " + Tail(r.err + r.out + (log.ok() ? *log : ""), 600));
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   while (!PathExists(c.MungeSocket())) {
-    if (std::chrono::steady_clock::now() > deadline) return Status::Unavailable("munged's socket did not appear");
+    if (std::chrono::steady_clock::now() > deadline)
+      return Status::Unavailable("munged's socket did not appear");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return Status::Ok();
@@ -119,23 +130,29 @@ Status StartSlurmctld(const ClusterConfig& c, double timeout_s) {
   if (!LivePid(c.dir + "/run/slurmctld.pid")) {
     std::string ctld = FindOnPath("slurmctld");
     if (ctld.empty() && PathExists("/usr/sbin/slurmctld")) ctld = "/usr/sbin/slurmctld";
-    if (ctld.empty()) return Status::FailedPrecondition("slurmctld is not installed (Debian: apt install slurmctld)");
+    if (ctld.empty())
+      return Status::FailedPrecondition(
+          "slurmctld is not installed (Debian: apt install slurmctld)");
     // Daemonizes itself; its saved state (jobs, node power states) is kept across restarts.
-    FERRY_ASSIGN_OR_RETURN(ProcessResult r, Slurm(c, {ctld, "-f", c.ConfPath()}, static_cast<int>(timeout_s * 1000)));
+    FERRY_ASSIGN_OR_RETURN(
+        ProcessResult r, Slurm(c, {ctld, "-f", c.ConfPath()}, static_cast<int>(timeout_s * 1000)));
     if (r.exit_code != 0) {
       auto log = ReadFile(c.dir + "/log/slurmctld.log");
-      return Status::FailedPrecondition("slurmctld did not start (exit code " + std::to_string(r.exit_code) + "): " +
-                                        Tail(r.err + r.out + "\n" + (log.ok() ? *log : ""), 800));
+      return Status::FailedPrecondition(
+          "slurmctld did not start (exit code " + std::to_string(r.exit_code) +
+          "): " + Tail(r.err + r.out + "\n" + (log.ok() ? *log : ""), 800));
     }
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   for (;;) {
     auto ping = Slurm(c, {"scontrol", "ping"}, 10000);
-    if (ping.ok() && ping->exit_code == 0 && ping->out.find("UP") != std::string::npos) return Status::Ok();
+    if (ping.ok() && ping->exit_code == 0 && ping->out.find("UP") != std::string::npos)
+      return Status::Ok();
     if (std::chrono::steady_clock::now() > deadline) {
       auto log = ReadFile(c.dir + "/log/slurmctld.log");
-      return Status::Unavailable("slurmctld does not answer after " + std::to_string(int(timeout_s)) + " s: " +
-                                 Tail(log.ok() ? *log : "", 800));
+      return Status::Unavailable("slurmctld does not answer after " +
+                                 std::to_string(int(timeout_s)) +
+                                 " s: " + Tail(log.ok() ? *log : "", 800));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -227,14 +244,18 @@ int ClusterConfig::NodeIndex(const std::string& node) const {
   return i >= 1 && NodeName(i) == node ? i : 0;
 }
 
-std::string ClusterConfig::NodeAddress(int index) const { return subnet + "." + std::to_string(10 + index - 1); }
+std::string ClusterConfig::NodeAddress(int index) const {
+  return subnet + "." + std::to_string(10 + index - 1);
+}
 
 std::string ClusterConfig::SlurmConf(const std::string& controller_host) const {
   const bool netns = provider == "netns";
   std::ostringstream o;
   std::string cluster_name;
-  for (char ch : NodeName(1).substr(0, NodeName(1).rfind('-'))) cluster_name += ch == '-' ? '_' : ch;
-  o << "# Written by Ferry for managed cluster '" << name << "'; `ferry compute update` rewrites it.\n"
+  for (char ch : NodeName(1).substr(0, NodeName(1).rfind('-')))
+    cluster_name += ch == '-' ? '_' : ch;
+  o << "# Written by Ferry for managed cluster '" << name
+    << "'; `ferry compute update` rewrites it.\n"
     << "ClusterName=" << cluster_name << "\n"
     << "SlurmctldHost=" << controller_host << "(" << controller_address << ")\n"
     << "SlurmctldPort=" << slurmctld_port << "\n"
@@ -252,14 +273,17 @@ std::string ClusterConfig::SlurmConf(const std::string& controller_host) const {
     // The spool holds slurmstepd's Unix sockets (at most 108 bytes of path): in the short
     // run directory, not under the workspace home.
     o << "SlurmdSpoolDir=" << RunDir() << "/spool/%n\nTmpFS=" << dir << "/tmp/%n\n"
-      << "SlurmdPidFile=" << dir << "/run/slurmd.%n.pid\nSlurmdLogFile=" << dir << "/log/slurmd.%n.log\n";
+      << "SlurmdPidFile=" << dir << "/run/slurmd.%n.pid\nSlurmdLogFile=" << dir
+      << "/log/slurmd.%n.log\n";
   }
   o << "MailProg=/bin/true\n"
     << "ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\n"
-    << "JobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\nJobCompType=jobcomp/none\n"
+    << "JobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/"
+       "none\nJobCompType=jobcomp/none\n"
     << "SwitchType=switch/none\nSchedulerType=sched/backfill\nSchedulerParameters=bf_interval=1\n"
     << "SelectType=select/cons_tres\nSelectTypeParameters=CR_Core\nMpiDefault=none\n"
-    << "ReturnToService=2\nSlurmdTimeout=30\nMessageTimeout=10\nKillWait=15\nInactiveLimit=0\nMinJobAge=300\n"
+    << "ReturnToService=2\nSlurmdTimeout=30\nMessageTimeout=10\nKillWait=15\nInactiveLimit="
+       "0\nMinJobAge=300\n"
     << "JobRequeue=1\nTreeWidth=65533\nCommunicationParameters=NoAddrCache\n";
   // Ferry's autoscaler starts and stops the nodes (see autoscaler.h): a stopped node is DOWN
   // (set when stopped) and never allocated; a started one registers and becomes IDLE
@@ -280,34 +304,46 @@ std::string ClusterConfig::SlurmConf(const std::string& controller_host) const {
 }
 
 Status ValidateCluster(const ClusterConfig& c) {
-  if (c.min_nodes < 0) return Status::InvalidArgument("--min-nodes must be >= 0, got " + std::to_string(c.min_nodes));
+  if (c.min_nodes < 0)
+    return Status::InvalidArgument("--min-nodes must be >= 0, got " + std::to_string(c.min_nodes));
   if (c.max_nodes < 1 || c.max_nodes > 1000) {
-    return Status::InvalidArgument("--max-nodes must be 1-1000, got " + std::to_string(c.max_nodes));
+    return Status::InvalidArgument("--max-nodes must be 1-1000, got " +
+                                   std::to_string(c.max_nodes));
   }
   if (c.min_nodes > c.max_nodes) {
-    return Status::InvalidArgument("--min-nodes (" + std::to_string(c.min_nodes) + ") is more than --max-nodes (" +
-                                   std::to_string(c.max_nodes) + ")");
+    return Status::InvalidArgument("--min-nodes (" + std::to_string(c.min_nodes) +
+                                   ") is more than --max-nodes (" + std::to_string(c.max_nodes) +
+                                   ")");
   }
   if (c.idle_seconds < 1) {
-    return Status::InvalidArgument("--idle-seconds-before-scaledown must be >= 1, got " + std::to_string(c.idle_seconds));
+    return Status::InvalidArgument("--idle-seconds-before-scaledown must be >= 1, got " +
+                                   std::to_string(c.idle_seconds));
   }
   if (c.cpus < 1 || c.memory_mb < 1 || c.gpus < 0) {
-    return Status::InvalidArgument("--node-size wants CPUS,MEMORY_MB[,GPUS] with CPUS >= 1, MEMORY_MB >= 1, GPUS >= 0");
+    return Status::InvalidArgument(
+        "--node-size wants CPUS,MEMORY_MB[,GPUS] with CPUS >= 1, MEMORY_MB >= 1, GPUS >= 0");
   }
   if (c.priority != "dedicated" && c.priority != "low") {
-    return Status::InvalidArgument("--priority: '" + c.priority + "' is not one of: dedicated, low");
+    return Status::InvalidArgument("--priority: '" + c.priority +
+                                   "' is not one of: dedicated, low");
   }
   if (c.provider == "netns") {
-    if (c.max_nodes > 200) return Status::InvalidArgument("the netns provider runs at most 200 nodes");
-    if (c.gpus > 0) return Status::InvalidArgument("the netns provider's nodes have no GPUs: use --node-size CPUS,MEM");
+    if (c.max_nodes > 200)
+      return Status::InvalidArgument("the netns provider runs at most 200 nodes");
+    if (c.gpus > 0)
+      return Status::InvalidArgument(
+          "the netns provider's nodes have no GPUs: use --node-size CPUS,MEM");
   } else if (c.provider == "command") {
     if (c.start_command.empty() || c.stop_command.empty()) {
-      return Status::InvalidArgument("the command provider needs --start-command and --stop-command");
+      return Status::InvalidArgument(
+          "the command provider needs --start-command and --stop-command");
     }
   } else {
-    return Status::InvalidArgument("--provider: '" + c.provider + "' is not one of: netns, command");
+    return Status::InvalidArgument("--provider: '" + c.provider +
+                                   "' is not one of: netns, command");
   }
-  if (c.provider_timeout_s < 10) return Status::InvalidArgument("--provider-timeout must be >= 10 seconds");
+  if (c.provider_timeout_s < 10)
+    return Status::InvalidArgument("--provider-timeout must be >= 10 seconds");
   return Status::Ok();
 }
 
@@ -377,7 +413,8 @@ Status ReloadController(const ClusterConfig& c, bool nodes_changed) {
     return EnsureController(c);
   }
   FERRY_ASSIGN_OR_RETURN(ProcessResult r, Slurm(c, {"scontrol", "reconfigure"}));
-  if (r.exit_code != 0) return Status::Unavailable("scontrol reconfigure failed: " + Tail(r.err, 300));
+  if (r.exit_code != 0)
+    return Status::Unavailable("scontrol reconfigure failed: " + Tail(r.err, 300));
   return Status::Ok();
 }
 
@@ -391,9 +428,11 @@ Status StartNode(const ClusterConfig& c, NodeProvider& provider, const std::stri
   }
   if (c.provider != "netns") {
     // Where slurmctld reaches the node's slurmd: only known now.
-    auto r = Slurm(c, {"scontrol", "update", "NodeName=" + node, "NodeAddr=" + *addr, "NodeHostname=" + *addr});
+    auto r = Slurm(c, {"scontrol", "update", "NodeName=" + node, "NodeAddr=" + *addr,
+                       "NodeHostname=" + *addr});
     if (!r.ok() || r->exit_code != 0) {
-      std::string why = "scontrol update NodeAddr failed: " + (r.ok() ? Tail(r->err, 300) : r.status().message());
+      std::string why =
+          "scontrol update NodeAddr failed: " + (r.ok() ? Tail(r->err, 300) : r.status().message());
       (void)provider.Stop(node);
       (void)WriteNodeRecord(c, {node, "failed", "", why, Now()});
       return Status::Unavailable(why);
@@ -403,15 +442,17 @@ Status StartNode(const ClusterConfig& c, NodeProvider& provider, const std::stri
   return WriteNodeRecord(c, {node, "started", *addr, "", t1, t1 - t0});
 }
 
-Status StopNode(const ClusterConfig& c, NodeProvider& provider, const std::string& node, const std::string& why,
-                StopKind kind) {
+Status StopNode(const ClusterConfig& c, NodeProvider& provider, const std::string& node,
+                const std::string& why, StopKind kind) {
   const bool failed = kind == StopKind::kFailed;
   // Drained first: Slurm places nothing new on it. A job that slipped in keeps it up.
-  (void)Slurm(c, {"scontrol", "update", "NodeName=" + node, "State=DRAIN", "Reason=ferry: stopping (" + why + ")"});
+  (void)Slurm(c, {"scontrol", "update", "NodeName=" + node, "State=DRAIN",
+                  "Reason=ferry: stopping (" + why + ")"});
   auto q = Slurm(c, {"squeue", "-h", "-w", node, "-o", "%i"});
   if (q.ok() && q->exit_code == 0 && !q->out.empty() && kind == StopKind::kIdle) {
     (void)Slurm(c, {"scontrol", "update", "NodeName=" + node, "State=RESUME"});
-    return Status::FailedPrecondition("node " + node + " got job " + q->out.substr(0, q->out.find('\n')) + "; kept");
+    return Status::FailedPrecondition("node " + node + " got job " +
+                                      q->out.substr(0, q->out.find('\n')) + "; kept");
   }
   (void)WriteNodeRecord(c, {node, "stopping", "", "", Now()});
   Status st = provider.Stop(node);

@@ -65,8 +65,12 @@ class ClusterTarget final : public ComputeTarget {
     }
     return handle;
   }
-  std::vector<JobState> Poll(const std::vector<std::string>& handles) override { return slurm_->Poll(handles); }
-  std::string GoneReason(const std::string& handle) const override { return slurm_->GoneReason(handle); }
+  std::vector<JobState> Poll(const std::vector<std::string>& handles) override {
+    return slurm_->Poll(handles);
+  }
+  std::string GoneReason(const std::string& handle) const override {
+    return slurm_->GoneReason(handle);
+  }
   std::string NotReady() const override { return slurm_->NotReady(); }
   void SetPaused(const std::string& reason) override { slurm_->SetPaused(reason); }
   Status Cancel(const std::string& handle) override { return slurm_->Cancel(handle); }
@@ -95,8 +99,10 @@ class ClusterTarget final : public ComputeTarget {
         ++starting;
       } else if (r.state == "started") {
         ++current;
-        if (st.rfind("alloc", 0) == 0 || st.rfind("mix", 0) == 0 || st.rfind("compl", 0) == 0) ++busy;
-        else if (st.rfind("idle", 0) == 0) ++idle;
+        if (st.rfind("alloc", 0) == 0 || st.rfind("mix", 0) == 0 || st.rfind("compl", 0) == 0)
+          ++busy;
+        else if (st.rfind("idle", 0) == 0)
+          ++idle;
       }
       json n = {{"node", r.node}, {"slurm_state", st}, {"provider_state", r.state}};
       if (!r.address.empty()) n["address"] = r.address;
@@ -114,7 +120,11 @@ class ClusterTarget final : public ComputeTarget {
       j["scale_downs"] = scale_downs_;
       j["lost_nodes"] = lost_;
     }
-    j["counts"] = {{"current", current}, {"idle", idle}, {"busy", busy}, {"starting", starting}, {"failed", failed}};
+    j["counts"] = {{"current", current},
+                   {"idle", idle},
+                   {"busy", busy},
+                   {"starting", starting},
+                   {"failed", failed}};
     if (slurm.is_object()) {
       j["polls"] = slurm.value("polls", 0);
       if (slurm.contains("last_error")) j["last_error"] = slurm["last_error"];
@@ -132,7 +142,8 @@ class ClusterTarget final : public ComputeTarget {
   }
 
   static double Now() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
   }
 
   // Once a second: Slurm's pending jobs and node states (one squeue, one sinfo), the
@@ -155,7 +166,8 @@ class ClusterTarget final : public ComputeTarget {
     if (!pending.ok() || !nodes.ok() || pending->exit_code != 0 || nodes->exit_code != 0) {
       std::lock_guard lock(mu_);
       scale_error_ = "cannot read the cluster's state: " +
-                     (pending.ok() ? pending->err : pending.status().message()) + (nodes.ok() ? nodes->err : "");
+                     (pending.ok() ? pending->err : pending.status().message()) +
+                     (nodes.ok() ? nodes->err : "");
       return;
     }
     AutoscaleInput in;
@@ -171,7 +183,8 @@ class ClusterTarget final : public ComputeTarget {
       ++waiting;
       // Held or dependent jobs wait for something other than nodes.
       if (f[2].find("Held") != std::string::npos || f[2].rfind("Dependency", 0) == 0) continue;
-      in.pending.emplace_back(std::max(1, std::atoi(f[0].c_str())), std::max(1, std::atoi(f[1].c_str())));
+      in.pending.emplace_back(std::max(1, std::atoi(f[0].c_str())),
+                              std::max(1, std::atoi(f[1].c_str())));
     }
     std::map<std::string, std::string> state;
     std::istringstream nin(nodes->out);
@@ -189,7 +202,8 @@ class ClusterTarget final : public ComputeTarget {
       n.slurm_state = state.count(r.node) ? state[r.node] : "";
       n.provider_state = busy_.count(r.node) && r.state == "stopped" ? "starting" : r.state;
       n.provider_since = r.time;
-      if (r.state == "started" && n.slurm_state.rfind("idle", 0) == 0 && SlurmNodeUp(n.slurm_state)) {
+      if (r.state == "started" && n.slurm_state.rfind("idle", 0) == 0 &&
+          SlurmNodeUp(n.slurm_state)) {
         if (!idle_since_.count(r.node)) idle_since_[r.node] = in.now;
         n.idle_since = idle_since_[r.node];
       } else {
@@ -199,11 +213,14 @@ class ClusterTarget final : public ComputeTarget {
       // Slurm requeues its jobs now (preemption, seen in Ferry as Preempted -> Queued); cleaned
       // up, and started again when work waits.
       if (r.state == "started" && !busy_.count(r.node) && was_up_.count(r.node)) {
-        std::string why = !provider_->Alive(r.node)         ? "the provider reports the node gone (reclaimed)"
-                          : !SlurmNodeUp(n.slurm_state) ? "the node was lost (Slurm: not responding)"
-                                                            : "";
+        std::string why =
+            !provider_->Alive(r.node)     ? "the provider reports the node gone (reclaimed)"
+            : !SlurmNodeUp(n.slurm_state) ? "the node was lost (Slurm: not responding)"
+                                          : "";
         if (!why.empty()) {
-          Spawn(r.node, [this, node = r.node, why] { (void)StopNode(c_, *provider_, node, why, StopKind::kLost); });
+          Spawn(r.node, [this, node = r.node, why] {
+            (void)StopNode(c_, *provider_, node, why, StopKind::kLost);
+          });
           was_up_.erase(r.node);
           ++lost_;
           continue;
@@ -218,13 +235,15 @@ class ClusterTarget final : public ComputeTarget {
       ++scale_ups_;
       Spawn(node, [this, node] {
         Status st = StartNode(c_, *provider_, node);
-        if (!st.ok()) spdlog::warn("cluster {}: node {} did not start: {}", c_.name, node, st.ToString());
+        if (!st.ok())
+          spdlog::warn("cluster {}: node {} did not start: {}", c_.name, node, st.ToString());
       });
     }
     for (const std::string& node : d.stop) {
       if (busy_.count(node)) continue;
       bool failed = d.fail.count(node) > 0;
-      std::string why = failed ? d.fail[node] : "idle for " + std::to_string(c_.idle_seconds) + " s";
+      std::string why =
+          failed ? d.fail[node] : "idle for " + std::to_string(c_.idle_seconds) + " s";
       if (!failed) ++scale_downs_;
       idle_since_.erase(node);
       was_up_.erase(node);
@@ -263,11 +282,11 @@ class ClusterTarget final : public ComputeTarget {
   bool stop_ = false;
   bool kick_ = false;  // a job was just submitted
   std::thread loop_;
-  std::vector<std::thread> workers_;       // guarded by mu_
-  std::set<std::thread::id> done_;         // guarded by mu_
-  std::set<std::string> busy_;             // nodes with an operation in flight; mu_
+  std::vector<std::thread> workers_;          // guarded by mu_
+  std::set<std::thread::id> done_;            // guarded by mu_
+  std::set<std::string> busy_;                // nodes with an operation in flight; mu_
   std::map<std::string, double> idle_since_;  // mu_
-  std::set<std::string> was_up_;           // started nodes seen registered; mu_
+  std::set<std::string> was_up_;              // started nodes seen registered; mu_
   int pending_jobs_ = 0;
   int64_t scale_ups_ = 0, scale_downs_ = 0, lost_ = 0;
   std::string scale_error_;
@@ -275,7 +294,8 @@ class ClusterTarget final : public ComputeTarget {
 
 }  // namespace
 
-std::unique_ptr<ComputeTarget> MakeClusterTarget(const ClusterConfig& c, std::unique_ptr<ComputeTarget> slurm) {
+std::unique_ptr<ComputeTarget> MakeClusterTarget(const ClusterConfig& c,
+                                                 std::unique_ptr<ComputeTarget> slurm) {
   return std::make_unique<ClusterTarget>(c, std::move(slurm));
 }
 

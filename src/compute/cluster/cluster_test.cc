@@ -1,15 +1,17 @@
 // Unit tests of the managed cluster's pure logic: the autoscaler's decisions (made-up Slurm
 // and provider states) and the slurm.conf it is driven by. The real thing runs in
 // tests/integration/test_clusters.py.
+#include "compute/cluster/cluster.h"
+
 #include <gtest/gtest.h>
 
 #include "compute/cluster/autoscaler.h"
-#include "compute/cluster/cluster.h"
 
 namespace ferry::compute {
 namespace {
 
-AutoscaleNode Node(int i, const std::string& slurm, const std::string& provider, double since = 0, double idle = 0) {
+AutoscaleNode Node(int i, const std::string& slurm, const std::string& provider, double since = 0,
+                   double idle = 0) {
   return {"c-" + std::to_string(i), i, slurm, provider, since, idle};
 }
 
@@ -30,9 +32,9 @@ TEST(Autoscaler, StartsWhatWaitingJobsNeedUpToTheMaximum) {
   EXPECT_TRUE(DecideScaling(in).start.empty());  // nothing waits: nothing starts
   in.pending = {{1, 2}, {1, 2}};                 // two jobs, each a whole node
   EXPECT_EQ(DecideScaling(in).start, (std::vector<std::string>{"c-1", "c-2"}));
-  in.pending = {{1, 1}, {1, 1}};                 // two single-CPU jobs share one node
+  in.pending = {{1, 1}, {1, 1}};  // two single-CPU jobs share one node
   EXPECT_EQ(DecideScaling(in).start.size(), 1u);
-  in.pending = {{5, 10}};                        // more than the maximum: the maximum
+  in.pending = {{5, 10}};  // more than the maximum: the maximum
   EXPECT_EQ(DecideScaling(in).start.size(), 3u);
 }
 
@@ -62,9 +64,11 @@ TEST(Autoscaler, KeepsTheMinimumAndStopsIdleNodesAboveIt) {
   in.pending.clear();
   in.nodes[1] = Node(2, "allocated", "started", 100);
   in.nodes[2] = Node(3, "mixed", "started", 100);
-  EXPECT_EQ(DecideScaling(in).stop, (std::vector<std::string>{"c-1"}));  // busy nodes are the minimum
+  EXPECT_EQ(DecideScaling(in).stop,
+            (std::vector<std::string>{"c-1"}));  // busy nodes are the minimum
   in.nodes[2] = Node(3, "down*", "stopped");
-  EXPECT_EQ(DecideScaling(in).stop, (std::vector<std::string>{"c-1"}));  // busy c-2 keeps the minimum
+  EXPECT_EQ(DecideScaling(in).stop,
+            (std::vector<std::string>{"c-1"}));  // busy c-2 keeps the minimum
   in.nodes[1] = Node(2, "down*", "stopped");
   EXPECT_TRUE(DecideScaling(in).stop.empty());  // the last node up is the minimum
 }
@@ -78,8 +82,8 @@ TEST(Autoscaler, FailsNodesThatNeverRegisterAndRetriesFailedOnesLater) {
   EXPECT_NE(d.fail["c-1"].find("did not register"), std::string::npos);
   EXPECT_EQ(d.stop, (std::vector<std::string>{"c-1"}));
   EXPECT_EQ(d.start, (std::vector<std::string>{"c-2"}));  // the other one instead
-  in.nodes[0] = Node(1, "down*", "failed", 990);         // failed 10 s ago: not yet
-  in.nodes[1] = Node(2, "down*", "failed", 900);         // 100 s ago: again
+  in.nodes[0] = Node(1, "down*", "failed", 990);          // failed 10 s ago: not yet
+  in.nodes[1] = Node(2, "down*", "failed", 900);          // 100 s ago: again
   EXPECT_EQ(DecideScaling(in).start, (std::vector<std::string>{"c-2"}));
 }
 
@@ -99,9 +103,13 @@ TEST(ClusterConfig, SlurmConfHasEveryNodeAndPerNodePathsForNetns) {
   EXPECT_EQ(c.NodeIndex("my-gpus-2"), 2);
   EXPECT_EQ(c.NodeIndex("other-2"), 0);
   std::string conf = c.SlurmConf("head");
-  EXPECT_NE(conf.find("SlurmctldHost=head(10.78.3.1)\nSlurmctldPort=7001\n"), std::string::npos) << conf;
-  EXPECT_NE(conf.find("NodeName=my-gpus-2 NodeAddr=10.78.3.11 NodeHostname=my-gpus-2 CPUs=4 RealMemory=8000\n"),
-            std::string::npos) << conf;
+  EXPECT_NE(conf.find("SlurmctldHost=head(10.78.3.1)\nSlurmctldPort=7001\n"), std::string::npos)
+      << conf;
+  EXPECT_NE(
+      conf.find(
+          "NodeName=my-gpus-2 NodeAddr=10.78.3.11 NodeHostname=my-gpus-2 CPUs=4 RealMemory=8000\n"),
+      std::string::npos)
+      << conf;
   EXPECT_NE(conf.find("SlurmdSpoolDir=" + c.RunDir() + "/spool/%n"), std::string::npos);
   EXPECT_LT(c.RunDir().size(), 40u);  // slurmstepd's sockets live there
   EXPECT_NE(conf.find("ReturnToService=2"), std::string::npos);
@@ -110,8 +118,10 @@ TEST(ClusterConfig, SlurmConfHasEveryNodeAndPerNodePathsForNetns) {
   c.provider = "command";
   c.gpus = 2;
   conf = c.SlurmConf("head");
-  EXPECT_NE(conf.find("NodeName=my-gpus-1 CPUs=4 RealMemory=8000 Gres=gpu:2\n"), std::string::npos) << conf;
-  EXPECT_EQ(conf.find("8000 State="), std::string::npos);  // a restart keeps the nodes' saved states
+  EXPECT_NE(conf.find("NodeName=my-gpus-1 CPUs=4 RealMemory=8000 Gres=gpu:2\n"), std::string::npos)
+      << conf;
+  EXPECT_EQ(conf.find("8000 State="),
+            std::string::npos);  // a restart keeps the nodes' saved states
   EXPECT_NE(conf.find("GresTypes=gpu"), std::string::npos);
   EXPECT_EQ(conf.find("%n"), std::string::npos);  // real nodes: Slurm's default paths
 }
@@ -121,7 +131,8 @@ TEST(ClusterConfig, ValidationNamesTheField) {
   c.provider = "netns";
   c.min_nodes = 3;
   c.max_nodes = 2;
-  EXPECT_NE(ValidateCluster(c).message().find("--min-nodes (3) is more than --max-nodes (2)"), std::string::npos);
+  EXPECT_NE(ValidateCluster(c).message().find("--min-nodes (3) is more than --max-nodes (2)"),
+            std::string::npos);
   c.min_nodes = 0;
   c.provider = "aws";
   EXPECT_NE(ValidateCluster(c).message().find("--provider: 'aws'"), std::string::npos);

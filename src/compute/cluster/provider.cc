@@ -21,9 +21,12 @@
 namespace ferry::compute {
 namespace {
 
-std::string Tail(const std::string& s, size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
+std::string Tail(const std::string& s, size_t n) {
+  return s.size() <= n ? s : s.substr(s.size() - n);
+}
 
-Result<ProcessResult> Sh(const std::string& script, int timeout_ms, const std::map<std::string, std::string>& env = {}) {
+Result<ProcessResult> Sh(const std::string& script, int timeout_ms,
+                         const std::map<std::string, std::string>& env = {}) {
   SpawnOptions so;
   so.argv = {"/bin/sh", "-c", script};
   so.env_set = env;
@@ -57,45 +60,65 @@ class NetnsProvider final : public NodeProvider {
 
   Status Setup() override {
     const std::string br = ShellQuote(c_.bridge), gw = c_.subnet + ".1";
-    FERRY_RETURN_IF_ERROR(ShOk("creating the bridge " + c_.bridge,
-                               "ip link show " + br + " >/dev/null 2>&1 || { ip link add " + br + " type bridge && "
-                               "ip addr add " + gw + "/24 dev " + br + "; }; ip link set " + br + " up; "
-                               "echo 1 > /proc/sys/net/ipv6/conf/" + c_.bridge + "/disable_ipv6 2>/dev/null; "
-                               // with br_netfilter, frames between two nodes go through FORWARD: a
-                               // DROP policy (docker's) would silently cut node-to-node traffic
-                               "if [ \"$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null)\" = 1 ] && "
-                               "command -v iptables >/dev/null; then iptables -w -C FORWARD -i " + br + " -o " + br +
-                               " -j ACCEPT 2>/dev/null || iptables -w -I FORWARD -i " + br + " -o " + br +
-                               " -j ACCEPT; fi; true"));
+    FERRY_RETURN_IF_ERROR(ShOk(
+        "creating the bridge " + c_.bridge,
+        "ip link show " + br + " >/dev/null 2>&1 || { ip link add " + br +
+            " type bridge && "
+            "ip addr add " +
+            gw + "/24 dev " + br + "; }; ip link set " + br +
+            " up; "
+            "echo 1 > /proc/sys/net/ipv6/conf/" +
+            c_.bridge +
+            "/disable_ipv6 2>/dev/null; "
+            // with br_netfilter, frames between two nodes go through FORWARD: a
+            // DROP policy (docker's) would silently cut node-to-node traffic
+            "if [ \"$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null)\" = 1 ] && "
+            "command -v iptables >/dev/null; then iptables -w -C FORWARD -i " +
+            br + " -o " + br + " -j ACCEPT 2>/dev/null || iptables -w -I FORWARD -i " + br +
+            " -o " + br + " -j ACCEPT; fi; true"));
     // Every node resolves the controller's and the other nodes' names from this file.
-    std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + gw + "\t" +
-                        ControllerHost() + "\n";
-    for (int i = 1; i <= c_.max_nodes; ++i) hosts += c_.NodeAddress(i) + "\t" + c_.NodeName(i) + "\n";
+    std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + gw +
+                        "\t" + ControllerHost() + "\n";
+    for (int i = 1; i <= c_.max_nodes; ++i)
+      hosts += c_.NodeAddress(i) + "\t" + c_.NodeName(i) + "\n";
     return WriteFileAtomic(c_.dir + "/hosts", hosts, 0644);
   }
 
   Status Teardown() override {
     std::string br = ShellQuote(c_.bridge);
     return ShOk("removing the bridge " + c_.bridge,
-                "iptables -w -D FORWARD -i " + br + " -o " + br + " -j ACCEPT 2>/dev/null; "
-                "if ip link show " + br + " >/dev/null 2>&1; then ip link del " + br + "; fi");
+                "iptables -w -D FORWARD -i " + br + " -o " + br +
+                    " -j ACCEPT 2>/dev/null; "
+                    "if ip link show " +
+                    br + " >/dev/null 2>&1; then ip link del " + br + "; fi");
   }
 
   Result<std::string> Start(const std::string& node) override {
     int index = c_.NodeIndex(node);
-    if (index == 0) return Status::InvalidArgument("'" + node + "' is not a node of cluster '" + c_.name + "'");
+    if (index == 0)
+      return Status::InvalidArgument("'" + node + "' is not a node of cluster '" + c_.name + "'");
     FERRY_RETURN_IF_ERROR(Stop(node));  // a stale namespace of an earlier start
     const std::string ns = Netns(node), veth = Veth(node), ip = c_.NodeAddress(index);
     FERRY_RETURN_IF_ERROR(ShOk("creating the network of node " + node,
-                               "set -e; ip netns add " + ns + "; ip link add " + veth + " type veth peer name eth0 netns " +
-                               ns + "; echo 1 > /proc/sys/net/ipv6/conf/" + veth + "/disable_ipv6 2>/dev/null || true; "
-                               "ip link set " + veth + " master " + ShellQuote(c_.bridge) + " up; "
-                               "ip neigh flush dev " + ShellQuote(c_.bridge) + " to " + ip + " 2>/dev/null || true; "
-                               "ip -n " + ns + " addr add " + ip + "/24 dev eth0; ip -n " + ns + " link set eth0 up; "
-                               "ip -n " + ns + " link set lo up"));
+                               "set -e; ip netns add " + ns + "; ip link add " + veth +
+                                   " type veth peer name eth0 netns " + ns +
+                                   "; echo 1 > /proc/sys/net/ipv6/conf/" + veth +
+                                   "/disable_ipv6 2>/dev/null || true; "
+                                   "ip link set " +
+                                   veth + " master " + ShellQuote(c_.bridge) +
+                                   " up; "
+                                   "ip neigh flush dev " +
+                                   ShellQuote(c_.bridge) + " to " + ip +
+                                   " 2>/dev/null || true; "
+                                   "ip -n " +
+                                   ns + " addr add " + ip + "/24 dev eth0; ip -n " + ns +
+                                   " link set eth0 up; "
+                                   "ip -n " +
+                                   ns + " link set lo up"));
     std::string slurmd = FindOnPath("slurmd");
     if (slurmd.empty()) slurmd = "/usr/sbin/slurmd";
-    if (::access(slurmd.c_str(), X_OK) != 0) return Status::FailedPrecondition("slurmd is not installed (apt install slurmd)");
+    if (::access(slurmd.c_str(), X_OK) != 0)
+      return Status::FailedPrecondition("slurmd is not installed (apt install slurmd)");
     FERRY_RETURN_IF_ERROR(MakeDirs(c_.RunDir() + "/spool/" + node));
     FERRY_RETURN_IF_ERROR(MakeDirs(c_.dir + "/tmp/" + node));
     std::string log = c_.dir + "/log/slurmd." + node + ".out";
@@ -105,9 +128,22 @@ class NetnsProvider final : public NodeProvider {
     // node it powered up as resumed only once the node reports a boot after the request, and
     // every namespace shares this machine's kernel and boot time.
     SpawnOptions so;
-    so.argv = {"nsenter", "--net=/run/netns/" + ns, "unshare", "--uts", "--mount", "--propagation", "private",
-               "sh", "-c", "mount --bind \"$1\" /etc/hosts && hostname \"$2\" && exec \"$3\" -D -f \"$4\" -N \"$2\"",
-               "slurmd-" + node, c_.dir + "/hosts", node, slurmd, c_.ConfPath()};
+    so.argv = {
+        "nsenter",
+        "--net=/run/netns/" + ns,
+        "unshare",
+        "--uts",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount --bind \"$1\" /etc/hosts && hostname \"$2\" && exec \"$3\" -D -f \"$4\" -N \"$2\"",
+        "slurmd-" + node,
+        c_.dir + "/hosts",
+        node,
+        slurmd,
+        c_.ConfPath()};
     so.env_set["SLURM_CONF"] = c_.ConfPath();
     so.stdout_fd = out.get();
     so.stderr_fd = out.get();
@@ -136,16 +172,20 @@ class NetnsProvider final : public NodeProvider {
         if (pids.empty()) break;
         for (pid_t p : pids) ::kill(p, SIGKILL);
         if (std::chrono::steady_clock::now() > deadline) {
-          return Status::Unavailable("processes of node " + node + " did not die (e.g. pid " + std::to_string(pids[0]) + ")");
+          return Status::Unavailable("processes of node " + node + " did not die (e.g. pid " +
+                                     std::to_string(pids[0]) + ")");
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
       FERRY_RETURN_IF_ERROR(ShOk("removing the network of node " + node, "ip netns del " + ns));
     }
     return ShOk("removing the link of node " + node,
-                "if ip link show " + Veth(node) + " >/dev/null 2>&1; then ip link del " + Veth(node) + "; fi; "
-                "ip neigh flush dev " + ShellQuote(c_.bridge) + " to " + c_.NodeAddress(std::max(1, c_.NodeIndex(node))) +
-                " 2>/dev/null; true");
+                "if ip link show " + Veth(node) + " >/dev/null 2>&1; then ip link del " +
+                    Veth(node) +
+                    "; fi; "
+                    "ip neigh flush dev " +
+                    ShellQuote(c_.bridge) + " to " +
+                    c_.NodeAddress(std::max(1, c_.NodeIndex(node))) + " 2>/dev/null; true");
   }
 
  private:
@@ -191,11 +231,13 @@ class CommandProvider final : public NodeProvider {
     FERRY_ASSIGN_OR_RETURN(ProcessResult r, Run(c_.start_command, node));
     if (r.timed_out) {
       return Status::Unavailable("the start command for " + node + " did not finish within " +
-                                 std::to_string(c_.provider_timeout_s) + " s: " + Tail(r.err + r.out, 400));
+                                 std::to_string(c_.provider_timeout_s) +
+                                 " s: " + Tail(r.err + r.out, 400));
     }
     if (r.exit_code != 0) {
-      return Status::FailedPrecondition("the start command for " + node + " failed with exit code " +
-                                        std::to_string(r.exit_code) + ": " + Tail(r.err.empty() ? r.out : r.err, 400));
+      return Status::FailedPrecondition("the start command for " + node +
+                                        " failed with exit code " + std::to_string(r.exit_code) +
+                                        ": " + Tail(r.err.empty() ? r.out : r.err, 400));
     }
     std::string last;
     std::istringstream in(r.out);
@@ -205,8 +247,9 @@ class CommandProvider final : public NodeProvider {
       if (!line.empty()) last = line;
     }
     if (last.empty()) {
-      return Status::FailedPrecondition("the start command for " + node +
-                                        " printed no address (its last line of output must be the node's IP or host name)");
+      return Status::FailedPrecondition(
+          "the start command for " + node +
+          " printed no address (its last line of output must be the node's IP or host name)");
     }
     return last;
   }
@@ -215,7 +258,8 @@ class CommandProvider final : public NodeProvider {
     FERRY_ASSIGN_OR_RETURN(ProcessResult r, Run(c_.stop_command, node));
     if (r.exit_code != 0) {
       return Status::FailedPrecondition("the stop command for " + node + " failed with exit code " +
-                                        std::to_string(r.exit_code) + ": " + Tail(r.err.empty() ? r.out : r.err, 400));
+                                        std::to_string(r.exit_code) + ": " +
+                                        Tail(r.err.empty() ? r.out : r.err, 400));
     }
     return Status::Ok();
   }
@@ -224,7 +268,8 @@ class CommandProvider final : public NodeProvider {
   Result<ProcessResult> Run(const std::string& command, const std::string& node) {
     std::string s = command;
     auto put = [&s](const std::string& key, const std::string& value) {
-      for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p + value.size())) s.replace(p, key.size(), value);
+      for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p + value.size()))
+        s.replace(p, key.size(), value);
     };
     put("{node}", ShellQuote(node));
     put("{cluster}", ShellQuote(c_.name));
@@ -245,11 +290,14 @@ std::unique_ptr<NodeProvider> MakeNodeProvider(const ClusterConfig& c) {
 }
 
 Result<std::pair<std::string, std::string>> AllocateNetnsSubnet() {
-  FERRY_ASSIGN_OR_RETURN(ProcessResult r, Sh("ip -o -4 addr show; ip -o link show; ip -4 route show", 10000));
-  if (r.exit_code != 0) return Status::FailedPrecondition("cannot list this machine's addresses: " + Tail(r.err, 200));
+  FERRY_ASSIGN_OR_RETURN(ProcessResult r,
+                         Sh("ip -o -4 addr show; ip -o link show; ip -4 route show", 10000));
+  if (r.exit_code != 0)
+    return Status::FailedPrecondition("cannot list this machine's addresses: " + Tail(r.err, 200));
   for (int x = 0; x < 256; ++x) {
     std::string subnet = "10.78." + std::to_string(x), bridge = "ferryc" + std::to_string(x);
-    if (r.out.find(subnet + ".") == std::string::npos && r.out.find(" " + bridge + ":") == std::string::npos &&
+    if (r.out.find(subnet + ".") == std::string::npos &&
+        r.out.find(" " + bridge + ":") == std::string::npos &&
         r.out.find(" " + bridge + "@") == std::string::npos) {
       return std::make_pair(subnet, bridge);
     }

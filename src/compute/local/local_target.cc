@@ -59,7 +59,8 @@ class LocalTarget final : public ComputeTarget {
     if (gpus.ok()) {
       devices_ = std::move(gpus).value();
       for (auto& d : devices_) gpu_ids_.push_back(d.index);
-      if (!devices_.empty()) spdlog::info("local target: {} GPU(s) found with nvidia-smi", devices_.size());
+      if (!devices_.empty())
+        spdlog::info("local target: {} GPU(s) found with nvidia-smi", devices_.size());
     } else {
       gpu_error_ = gpus.status().message();
       spdlog::warn("local target: no GPUs will be given to runs: {}", gpu_error_);
@@ -94,12 +95,14 @@ class LocalTarget final : public ComputeTarget {
     if (!gpu_ids_.empty()) {
       // Each run sees only the devices it was given; a run that asked for none sees none.
       std::string ids;
-      for (size_t i = 0; i < plan.run.gpu_ids.size(); ++i) ids += (i ? "," : "") + std::to_string(plan.run.gpu_ids[i]);
+      for (size_t i = 0; i < plan.run.gpu_ids.size(); ++i)
+        ids += (i ? "," : "") + std::to_string(plan.run.gpu_ids[i]);
       so.env_set["CUDA_VISIBLE_DEVICES"] = ids;
     }
     so.stdout_fd = log.get();
     so.stderr_fd = log.get();
-    FERRY_ASSIGN_OR_RETURN(pid_t pid, use_fork_server_ ? forks_.SpawnDetached(so) : SpawnDetached(so));
+    FERRY_ASSIGN_OR_RETURN(pid_t pid,
+                           use_fork_server_ ? forks_.SpawnDetached(so) : SpawnDetached(so));
     auto start = ProcessStartTime(pid);
     json h = {{"pid", pid}, {"start_time", start.value_or(0)}, {"agent_dir", agent_dir}};
     return h.dump();
@@ -161,7 +164,10 @@ class LocalTarget final : public ComputeTarget {
               {"work_dir", JoinPath(o_.home, "work")}};
     json gpus = json::array();
     for (auto& d : devices_) {
-      gpus.push_back({{"index", d.index}, {"name", d.name}, {"uuid", d.uuid}, {"memory_total_mib", d.memory_total_mib}});
+      gpus.push_back({{"index", d.index},
+                      {"name", d.name},
+                      {"uuid", d.uuid},
+                      {"memory_total_mib", d.memory_total_mib}});
     }
     j["gpus"] = gpus;
     if (!gpu_error_.empty()) j["gpu_error"] = gpu_error_;

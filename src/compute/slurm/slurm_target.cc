@@ -22,7 +22,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string Tail(const std::string& s, size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
+std::string Tail(const std::string& s, size_t n) {
+  return s.size() <= n ? s : s.substr(s.size() - n);
+}
 
 // Slurm's minutes[:seconds] for --time, rounded up.
 std::string SlurmTime(int64_t seconds) {
@@ -52,12 +54,15 @@ class SlurmTarget final : public ComputeTarget {
       : name_(std::move(name)), c_(std::move(c)), d_(std::move(d)) {
     // Every command goes through here: a failure to reach the login node (unreachable, host
     // key changed, authentication) holds launches until a command gets through again.
-    shell_ = [this, raw = MakeSlurmShell(c_, d_)](const std::string& command, const std::string& input,
-                                                   int timeout_ms) -> Result<ProcessResult> {
+    shell_ = [this, raw = MakeSlurmShell(c_, d_)](const std::string& command,
+                                                  const std::string& input,
+                                                  int timeout_ms) -> Result<ProcessResult> {
       auto r = raw(command, input, timeout_ms);
       std::lock_guard lock(mu_);
-      if (!r.ok() && r.status().code() == StatusCode::kUnavailable) transport_error_ = r.status().message();
-      else if (r.ok()) transport_error_.clear();
+      if (!r.ok() && r.status().code() == StatusCode::kUnavailable)
+        transport_error_ = r.status().message();
+      else if (r.ok())
+        transport_error_.clear();
       return r;
     };
   }
@@ -111,14 +116,16 @@ class SlurmTarget final : public ComputeTarget {
        << "#SBATCH --output=" << jobs << "/" << run.id << ".out\n"
        << "#SBATCH --open-mode=append\n";
     const bool low = run.options.priority == "low" || c_.requeue_all;
-    std::string partition = low && !c_.low_priority_partition.empty() ? c_.low_priority_partition : c_.partition;
+    std::string partition =
+        low && !c_.low_priority_partition.empty() ? c_.low_priority_partition : c_.partition;
     std::string qos = low && !c_.low_priority_qos.empty() ? c_.low_priority_qos : c_.qos;
     if (!partition.empty()) sb << "#SBATCH --partition=" << partition << "\n";
     if (!qos.empty()) sb << "#SBATCH --qos=" << qos << "\n";
     if (!c_.account.empty()) sb << "#SBATCH --account=" << c_.account << "\n";
     if (low) sb << "#SBATCH --requeue\n";
     if (run.options.max_run_duration_seconds) {
-      // The agent enforces the limit itself (and reports why); Slurm's a minute later is the backstop.
+      // The agent enforces the limit itself (and reports why); Slurm's a minute later is the
+      // backstop.
       sb << "#SBATCH --time=" << SlurmTime(*run.options.max_run_duration_seconds + 60) << "\n";
     }
     if (run.options.gpus > 0) sb << "#SBATCH --gres=gpu:" << run.options.gpus << "\n";
@@ -126,18 +133,22 @@ class SlurmTarget final : public ComputeTarget {
     if (low) sb << "export FERRY_PREEMPTIBLE=1\n";
     sb << "export FERRY_RUN_TOKEN_FILE=" << ShellQuote(token_file) << "\n"
        << "exec srun --kill-on-bad-exit=1 "
-       << (run.options.communicator == "OpenMpi" || run.options.communicator == "IntelMpi" ? "--mpi=pmix " : "")
+       << (run.options.communicator == "OpenMpi" || run.options.communicator == "IntelMpi"
+               ? "--mpi=pmix "
+               : "")
        << ShellQuote(AgentPath()) << " --home " << ShellQuote(c_.shared_dir)
        << " agent --blob-cache --run-id " << ShellQuote(run.id) << "\n";
     const std::string script = jobs + "/" + run.id + ".sbatch";
     FERRY_RETURN_IF_ERROR(Write(script, sb.str()));
-    FERRY_ASSIGN_OR_RETURN(ProcessResult r, shell_("sbatch --parsable " + ShellQuote(script), "", 60000));
+    FERRY_ASSIGN_OR_RETURN(ProcessResult r,
+                           shell_("sbatch --parsable " + ShellQuote(script), "", 60000));
     if (r.exit_code != 0) {
       std::string err = r.err.empty() ? r.out : r.err;
       return Status::FailedPrecondition("sbatch refused the job: " + Tail(err, 500));
     }
     std::string id = r.out.substr(0, r.out.find_first_of(";\r\n"));
-    if (id.empty()) return Status::FailedPrecondition("sbatch printed no job id: " + Tail(r.out, 200));
+    if (id.empty())
+      return Status::FailedPrecondition("sbatch printed no job id: " + Tail(r.out, 200));
     return json{{"job_id", id}, {"name", job_name}, {"requeue", low}}.dump();
   }
 
@@ -169,7 +180,9 @@ class SlurmTarget final : public ComputeTarget {
         if (!p.job_id.empty() && !rows.count(p.job_id)) ids += (ids.empty() ? "" : ",") + p.job_id;
       }
       if (!ids.empty()) {
-        auto acct = shell_("sacct -X -n -P -o JobIDRaw,JobName,State,ExitCode,Submit -j " + ShellQuote(ids), "", 30000);
+        auto acct =
+            shell_("sacct -X -n -P -o JobIDRaw,JobName,State,ExitCode,Submit -j " + ShellQuote(ids),
+                   "", 30000);
         ++sacct_calls_;
         if (acct.ok() && acct->exit_code == 0) {
           for (auto& row : ParseSacct(acct->out)) ended[row.id] = row;
@@ -182,8 +195,9 @@ class SlurmTarget final : public ComputeTarget {
     // Reasons of jobs the scheduler no longer asks about (their runs have ended) are not kept.
     std::set<std::string> current(handles.begin(), handles.end());
     std::erase_if(gone_, [&](const auto& kv) { return !current.count(kv.first); });
-    static const std::set<std::string> kEnded = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL",
-                                                 "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"};
+    static const std::set<std::string> kEnded = {"COMPLETED", "FAILED",    "CANCELLED",
+                                                 "TIMEOUT",   "NODE_FAIL", "OUT_OF_MEMORY",
+                                                 "BOOT_FAIL", "DEADLINE",  "PREEMPTED"};
     for (size_t i = 0; i < handles.size(); ++i) {
       Handle h = ParseHandle(handles[i]);
       auto it = rows.find(h.job_id);
@@ -192,12 +206,14 @@ class SlurmTarget final : public ComputeTarget {
         out[i] = JobState::kGone;
         if (auto e = ended.find(h.job_id); e != ended.end() && e->second.name == h.name &&
                                            !(e->second.state == "PREEMPTED" && h.requeue)) {
-          gone_[handles[i]] = "Slurm job " + h.job_id + " ended as " + e->second.state +
-                              (e->second.reason.empty() ? "" : " (exit code " + e->second.reason + ")") +
-                              " without the agent reporting a final status (from sacct)";
+          gone_[handles[i]] =
+              "Slurm job " + h.job_id + " ended as " + e->second.state +
+              (e->second.reason.empty() ? "" : " (exit code " + e->second.reason + ")") +
+              " without the agent reporting a final status (from sacct)";
           continue;
         }
-        gone_[handles[i]] = "Slurm job " + h.job_id + " ended without the agent reporting a final status; its output is " +
+        gone_[handles[i]] = "Slurm job " + h.job_id +
+                            " ended without the agent reporting a final status; its output is " +
                             c_.shared_dir + "/jobs/<run id>.out";
         continue;
       }
@@ -206,14 +222,18 @@ class SlurmTarget final : public ComputeTarget {
           (st == "PREEMPTED" && h.requeue)) {
         out[i] = JobState::kWaiting;
         gone_[handles[i]] = "preempted: Slurm requeued job " + h.job_id +
-                            (it->second.reason.empty() || it->second.reason == "None" ? "" : " (" + it->second.reason + ")");
+                            (it->second.reason.empty() || it->second.reason == "None"
+                                 ? ""
+                                 : " (" + it->second.reason + ")");
         continue;
       }
       if (kEnded.count(it->second.state)) {
         out[i] = JobState::kGone;
         if (!gone_.count(handles[i])) stray.push_back(h.job_id);
         gone_[handles[i]] = "Slurm job " + h.job_id + " ended as " + it->second.state +
-                            (it->second.reason.empty() || it->second.reason == "None" ? "" : " (" + it->second.reason + ")") +
+                            (it->second.reason.empty() || it->second.reason == "None"
+                                 ? ""
+                                 : " (" + it->second.reason + ")") +
                             " without the agent reporting a final status";
       }
     }
@@ -244,12 +264,15 @@ class SlurmTarget final : public ComputeTarget {
     // the scheduler's grace is the agents' own, then Slurm's KillWait.
     // A job waiting in Slurm's queue (not started yet, or requeued) has no agent to stop
     // gracefully: it simply goes. (Signalling it makes scancel retry "can not be altered now".)
-    FERRY_ASSIGN_OR_RETURN(ProcessResult q, shell_("squeue -h -j " + ShellQuote(h.job_id) + " -o %T", "", 30000));
+    FERRY_ASSIGN_OR_RETURN(ProcessResult q,
+                           shell_("squeue -h -j " + ShellQuote(h.job_id) + " -o %T", "", 30000));
     std::string state = q.exit_code == 0 ? q.out.substr(0, q.out.find_first_of(" \r\n")) : "";
-    const bool waiting = state == "PENDING" || state == "REQUEUED" || state == "REQUEUE_HOLD" || state == "SUSPENDED";
-    FERRY_ASSIGN_OR_RETURN(ProcessResult r, shell_(waiting ? "scancel " + ShellQuote(h.job_id)
-                                                           : "scancel --signal=TERM " + ShellQuote(h.job_id),
-                                                   "", 30000));
+    const bool waiting = state == "PENDING" || state == "REQUEUED" || state == "REQUEUE_HOLD" ||
+                         state == "SUSPENDED";
+    FERRY_ASSIGN_OR_RETURN(ProcessResult r,
+                           shell_(waiting ? "scancel " + ShellQuote(h.job_id)
+                                          : "scancel --signal=TERM " + ShellQuote(h.job_id),
+                                  "", 30000));
     if (r.exit_code != 0 && r.err.find("pending") != std::string::npos) {
       // It was still waiting after all.
       FERRY_ASSIGN_OR_RETURN(r, shell_("scancel " + ShellQuote(h.job_id), "", 30000));
@@ -278,7 +301,10 @@ class SlurmTarget final : public ComputeTarget {
       json arr = json::array();
       for (const auto& f : SplitRows(nodes->out)) {
         if (f.size() >= 4) {
-          arr.push_back({{"node", f[0]}, {"partition", f[1]}, {"state", f[2]}, {"cpus", std::atoi(f[3].c_str())},
+          arr.push_back({{"node", f[0]},
+                         {"partition", f[1]},
+                         {"state", f[2]},
+                         {"cpus", std::atoi(f[3].c_str())},
                          {"gres", f.size() > 4 ? f[4] : ""}});
         }
       }
@@ -300,8 +326,8 @@ class SlurmTarget final : public ComputeTarget {
 
   Status Write(const std::string& path, const std::string& content) {
     FERRY_ASSIGN_OR_RETURN(ProcessResult r,
-                           shell_("umask 077; cat > " + ShellQuote(path + ".tmp") + " && mv " + ShellQuote(path + ".tmp") +
-                                      " " + ShellQuote(path),
+                           shell_("umask 077; cat > " + ShellQuote(path + ".tmp") + " && mv " +
+                                      ShellQuote(path + ".tmp") + " " + ShellQuote(path),
                                   content, 60000));
     if (r.exit_code != 0) return Status::IoError("cannot write " + path + ": " + Tail(r.err, 300));
     return Status::Ok();
@@ -310,16 +336,20 @@ class SlurmTarget final : public ComputeTarget {
   // The bundle and server.json in the shared directory (once per server process).
   Status EnsureShared() {
     if (shared_ready_) return Status::Ok();
-    FERRY_ASSIGN_OR_RETURN(AgentBundle b, BuildAgentBundle(d_.home, d_.ferry_executable, d_.python_package_dir));
+    FERRY_ASSIGN_OR_RETURN(AgentBundle b,
+                           BuildAgentBundle(d_.home, d_.ferry_executable, d_.python_package_dir));
     bundle_hash_ = b.hash;
     std::string dir = c_.shared_dir + "/agent/" + b.hash;
     std::string cmd = "set -e; mkdir -p " + ShellQuote(c_.shared_dir + "/jobs") + "; chmod 700 " +
-                      ShellQuote(c_.shared_dir + "/jobs") + "; if [ ! -x " + ShellQuote(dir + "/bin/ferry") +
-                      " ]; then rm -rf " + ShellQuote(dir + ".tmp") + "; mkdir -p " + ShellQuote(dir + ".tmp") +
-                      "; tar -xf - -C " + ShellQuote(dir + ".tmp") + "; rm -rf " + ShellQuote(dir) + "; mv " +
-                      ShellQuote(dir + ".tmp") + " " + ShellQuote(dir) + "; fi";
+                      ShellQuote(c_.shared_dir + "/jobs") + "; if [ ! -x " +
+                      ShellQuote(dir + "/bin/ferry") + " ]; then rm -rf " +
+                      ShellQuote(dir + ".tmp") + "; mkdir -p " + ShellQuote(dir + ".tmp") +
+                      "; tar -xf - -C " + ShellQuote(dir + ".tmp") + "; rm -rf " + ShellQuote(dir) +
+                      "; mv " + ShellQuote(dir + ".tmp") + " " + ShellQuote(dir) + "; fi";
     FERRY_ASSIGN_OR_RETURN(ProcessResult r, shell_(cmd, b.tar, 300000));
-    if (r.exit_code != 0) return Status::IoError("cannot place the agent in " + c_.shared_dir + ": " + Tail(r.err, 300));
+    if (r.exit_code != 0)
+      return Status::IoError("cannot place the agent in " + c_.shared_dir + ": " +
+                             Tail(r.err, 300));
     json info = {{"url", c_.server_url}, {"pid", 0}};
     FERRY_RETURN_IF_ERROR(Write(c_.shared_dir + "/server.json", info.dump() + "\n"));
     shared_ready_ = true;
@@ -337,7 +367,7 @@ class SlurmTarget final : public ComputeTarget {
   mutable std::mutex mu_;
   std::string last_error_;
   std::string transport_error_;  // guarded by mu_
-  mutable std::thread probe_;     // guarded by mu_
+  mutable std::thread probe_;    // guarded by mu_
   mutable std::atomic<bool> probing_{false};
   mutable std::chrono::steady_clock::time_point last_probe_{};
   std::map<std::string, std::string> gone_;
@@ -381,7 +411,8 @@ std::vector<SlurmJobRow> ParseSacct(const std::string& out) {
 
 SlurmShell MakeSlurmShell(const SlurmTargetConfig& c, const SlurmTargetDeps& d) {
   if (c.local) {
-    return [conf = c.slurm_conf](const std::string& command, const std::string& input, int timeout_ms) -> Result<ProcessResult> {
+    return [conf = c.slurm_conf](const std::string& command, const std::string& input,
+                                 int timeout_ms) -> Result<ProcessResult> {
       SpawnOptions so;
       so.argv = {"/bin/sh", "-c", command};
       so.env_unset = {"FERRY_RUN_TOKEN"};
@@ -401,7 +432,8 @@ SlurmShell MakeSlurmShell(const SlurmTargetConfig& c, const SlurmTargetDeps& d) 
   e.control_dir = SshControlDir(d.home);  // one connection for every squeue/sbatch
   e.askpass = d.ferry_executable;
   auto client = std::make_shared<SshClient>(e);
-  return [client](const std::string& command, const std::string& input, int timeout_ms) -> Result<ProcessResult> {
+  return [client](const std::string& command, const std::string& input,
+                  int timeout_ms) -> Result<ProcessResult> {
     FERRY_ASSIGN_OR_RETURN(SshResult r, client->Run(command, input, timeout_ms));
     if (r.failure != SshFailure::kNone) return Status::Unavailable(r.message);
     ProcessResult p;
@@ -415,8 +447,8 @@ SlurmShell MakeSlurmShell(const SlurmTargetConfig& c, const SlurmTargetDeps& d) 
 Result<std::string> ProbeSlurm(const SlurmTargetConfig& c, const SlurmShell& shell) {
   FERRY_ASSIGN_OR_RETURN(ProcessResult info, shell("sinfo -h -o '%R|%a|%D|%T|%N|%G'", "", 30000));
   if (info.exit_code != 0) {
-    return Status::FailedPrecondition("sinfo failed (exit code " + std::to_string(info.exit_code) + "): " +
-                                      Tail(info.err.empty() ? info.out : info.err, 400) +
+    return Status::FailedPrecondition("sinfo failed (exit code " + std::to_string(info.exit_code) +
+                                      "): " + Tail(info.err.empty() ? info.out : info.err, 400) +
                                       "; is Slurm installed here and SLURM_CONF right?");
   }
   json facts = json::object();
@@ -431,14 +463,17 @@ Result<std::string> ProbeSlurm(const SlurmTargetConfig& c, const SlurmShell& she
     p["states"][f[3]] = p["states"].value(f[3], 0) + n;
     if (f[5] != "(null)") gres += f[5] + " ";
   }
-  if (parts.empty()) return Status::FailedPrecondition("sinfo lists no partitions: the cluster has no nodes configured");
+  if (parts.empty())
+    return Status::FailedPrecondition(
+        "sinfo lists no partitions: the cluster has no nodes configured");
   facts["partitions"] = parts;
   facts["gres"] = gres;
   for (const std::string& p : {c.partition, c.low_priority_partition}) {
     if (!p.empty() && !parts.contains(p)) {
       std::string names;
       for (auto& [k, v] : parts.items()) names += (names.empty() ? "" : ", ") + k;
-      return Status::FailedPrecondition("partition '" + p + "' does not exist; the cluster has: " + names);
+      return Status::FailedPrecondition("partition '" + p +
+                                        "' does not exist; the cluster has: " + names);
     }
   }
   FERRY_ASSIGN_OR_RETURN(ProcessResult conf, shell("scontrol show config", "", 30000));
@@ -448,32 +483,43 @@ Result<std::string> ProbeSlurm(const SlurmTargetConfig& c, const SlurmShell& she
       auto eq = line.find(" = ");
       if (eq == std::string::npos) continue;
       std::string k = line.substr(0, line.find_last_not_of(' ', eq) + 1), v = line.substr(eq + 3);
-      if (k == "ClusterName" || k == "SLURM_VERSION" || k == "AccountingStorageType" || k == "MpiDefault" ||
-          k == "SelectType" || k == "PreemptType" || k == "PreemptMode") {
+      if (k == "ClusterName" || k == "SLURM_VERSION" || k == "AccountingStorageType" ||
+          k == "MpiDefault" || k == "SelectType" || k == "PreemptType" || k == "PreemptMode") {
         facts[k] = v;
       }
     }
   }
   std::string probe = c.shared_dir + "/.ferry-probe";
-  FERRY_ASSIGN_OR_RETURN(ProcessResult w, shell("mkdir -p " + ShellQuote(c.shared_dir) + " && echo ok > " +
-                                                    ShellQuote(probe) + " && rm -f " + ShellQuote(probe),
-                                                "", 30000));
+  FERRY_ASSIGN_OR_RETURN(ProcessResult w,
+                         shell("mkdir -p " + ShellQuote(c.shared_dir) + " && echo ok > " +
+                                   ShellQuote(probe) + " && rm -f " + ShellQuote(probe),
+                               "", 30000));
   if (w.exit_code != 0) {
-    return Status::FailedPrecondition("the shared directory " + c.shared_dir + " is not writable: " + Tail(w.err, 300));
+    return Status::FailedPrecondition("the shared directory " + c.shared_dir +
+                                      " is not writable: " + Tail(w.err, 300));
   }
   return facts.dump(-1, ' ', false, json::error_handler_t::replace);  // sinfo's text, any bytes
 }
 
 std::string SlurmTargetConfig::ToJson() const {
-  return json{{"local", local},           {"login_host", login_host},
-              {"login_port", login_port}, {"login_user", login_user},
-              {"key_file", key_file},     {"secret", secret_sealed},
-              {"known_hosts", known_hosts}, {"partition", partition},
-              {"account", account},       {"qos", qos},
+  return json{{"local", local},
+              {"login_host", login_host},
+              {"login_port", login_port},
+              {"login_user", login_user},
+              {"key_file", key_file},
+              {"secret", secret_sealed},
+              {"known_hosts", known_hosts},
+              {"partition", partition},
+              {"account", account},
+              {"qos", qos},
               {"low_priority_partition", low_priority_partition},
               {"low_priority_qos", low_priority_qos},
-              {"shared_dir", shared_dir}, {"server_url", server_url}, {"server_url_auto", server_url_auto},
-              {"max_queued_jobs", max_queued_jobs}, {"slurm_conf", slurm_conf}, {"requeue_all", requeue_all},
+              {"shared_dir", shared_dir},
+              {"server_url", server_url},
+              {"server_url_auto", server_url_auto},
+              {"max_queued_jobs", max_queued_jobs},
+              {"slurm_conf", slurm_conf},
+              {"requeue_all", requeue_all},
               {"facts", json::parse(facts_json, nullptr, false)}}
       .dump();
 }
@@ -504,7 +550,8 @@ Result<SlurmTargetConfig> SlurmTargetConfig::FromJson(const std::string& text) {
   return c;
 }
 
-std::unique_ptr<ComputeTarget> MakeSlurmTarget(const std::string& name, const SlurmTargetConfig& config,
+std::unique_ptr<ComputeTarget> MakeSlurmTarget(const std::string& name,
+                                               const SlurmTargetConfig& config,
                                                SlurmTargetDeps deps) {
   return std::make_unique<SlurmTarget>(name, config, std::move(deps));
 }

@@ -14,8 +14,10 @@ namespace ferry::compute {
 std::string ShellQuote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -86,15 +88,18 @@ void SshClient::Classify(SshResult* r, const std::string& who) {
   auto has = [&](const char* s) { return e.find(s) != std::string::npos; };
   r->failure = SshFailure::kNone;
   if (r->exit_code != 255) return;
-  if (has("REMOTE HOST IDENTIFICATION HAS CHANGED") || (has("Host key verification failed") && has("has changed"))) {
+  if (has("REMOTE HOST IDENTIFICATION HAS CHANGED") ||
+      (has("Host key verification failed") && has("has changed"))) {
     r->failure = SshFailure::kHostKeyChanged;
     r->message = "the host key of " + who +
-                 " has CHANGED since it was trusted; this may be an attack, or the host was reinstalled. If the "
+                 " has CHANGED since it was trusted; this may be an attack, or the host was "
+                 "reinstalled. If the "
                  "change is expected, trust the new key with 'ferry compute trust NAME'";
   } else if (has("Host key verification failed") || has("No ED25519 host key is known") ||
              has("host key is known")) {
     r->failure = SshFailure::kHostKeyUnknown;
-    r->message = "the host key of " + who + " is not trusted; re-attach the target or run 'ferry compute trust NAME'";
+    r->message = "the host key of " + who +
+                 " is not trusted; re-attach the target or run 'ferry compute trust NAME'";
   } else if (has("Permission denied") || has("Too many authentication failures") ||
              has("incorrect passphrase") || has("Authentication failed")) {
     r->failure = SshFailure::kAuth;
@@ -107,8 +112,8 @@ void SshClient::Classify(SshResult* r, const std::string& who) {
   }
 }
 
-Result<SshResult> SshClient::Run(const std::string& command, const std::string& input, int timeout_ms,
-                                 bool accept_new_key) const {
+Result<SshResult> SshClient::Run(const std::string& command, const std::string& input,
+                                 int timeout_ms, bool accept_new_key) const {
   if (!ep_.control_dir.empty()) {
     (void)MakeDirs(ep_.control_dir);
     ::chmod(ep_.control_dir.c_str(), 0700);
@@ -123,7 +128,8 @@ Result<SshResult> SshClient::Run(const std::string& command, const std::string& 
   if (p.timed_out) {
     r.exit_code = 255;
     r.failure = SshFailure::kUnreachable;
-    r.message = "ssh to " + Describe() + " did not finish within " + std::to_string(timeout_ms / 1000) + " s";
+    r.message = "ssh to " + Describe() + " did not finish within " +
+                std::to_string(timeout_ms / 1000) + " s";
     return r;
   }
   Classify(&r, Describe());

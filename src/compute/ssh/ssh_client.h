@@ -20,8 +20,9 @@ struct SshEndpoint {
   std::string key_file;     // private key on the server's machine; empty with a password
   std::string secret;       // password, or the key's passphrase (plaintext in memory only)
   std::string known_hosts;  // this target's known_hosts file
-  std::string control_dir;  // where ControlMaster sockets live (short path: sockets are <= 108 bytes)
-  std::string askpass;      // executable answering SSH_ASKPASS prompts (ferry itself)
+  std::string
+      control_dir;      // where ControlMaster sockets live (short path: sockets are <= 108 bytes)
+  std::string askpass;  // executable answering SSH_ASKPASS prompts (ferry itself)
   int connect_timeout_s = 10;
 };
 
@@ -45,8 +46,8 @@ class SshClient {
   // Runs a remote shell command line, `input` on its stdin. A non-zero remote exit status is
   // not an error (see SshResult); only a failure to start ssh is.
   // accept_new_key: trust an unknown host key (attach time) and record it.
-  Result<SshResult> Run(const std::string& command, const std::string& input = "", int timeout_ms = 60000,
-                        bool accept_new_key = false) const;
+  Result<SshResult> Run(const std::string& command, const std::string& input = "",
+                        int timeout_ms = 60000, bool accept_new_key = false) const;
   // The argv of `ssh ... host` (options included) before the remote command, and the
   // environment it needs (askpass); for long-lived processes such as tunnels.
   std::vector<std::string> Argv(bool multiplexed, bool accept_new_key) const;

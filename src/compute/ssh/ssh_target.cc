@@ -1,17 +1,15 @@
 // SSH target: monitor thread (reverse tunnel, job states, reachability), agent bundle
 // upload, launch and cancel over a multiplexed OpenSSH connection.
 #include "compute/ssh/ssh_target.h"
-#include "compute/bundle.h"
 
-#include <spdlog/spdlog.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -26,6 +24,7 @@
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "common/subprocess.h"
+#include "compute/bundle.h"
 
 namespace ferry::compute {
 namespace {
@@ -51,9 +50,10 @@ Handle ParseHandle(const std::string& text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_object()) {
     h.pid = j.value("pid", 0);
-    h.start_time = j.contains("start_time") ? (j["start_time"].is_string() ? j["start_time"].get<std::string>()
-                                                                           : j["start_time"].dump())
-                                            : "";
+    h.start_time = j.contains("start_time")
+                       ? (j["start_time"].is_string() ? j["start_time"].get<std::string>()
+                                                      : j["start_time"].dump())
+                       : "";
     h.boot_id = j.value("boot_id", "");
     h.run_id = j.value("run_id", "");
   }
@@ -110,16 +110,19 @@ class SshTarget final : public ComputeTarget {
   }
 
   Result<std::string> Launch(const RunPlan& plan) override {
-    FERRY_ASSIGN_OR_RETURN(AgentBundle b, BuildAgentBundle(d_.home, d_.ferry_executable, d_.python_package_dir));
+    FERRY_ASSIGN_OR_RETURN(AgentBundle b,
+                           BuildAgentBundle(d_.home, d_.ferry_executable, d_.python_package_dir));
     std::string bin = RemoteDir() + "/agent/" + b.hash + "/bin/ferry";
     std::string env;
     if (!gpus().empty()) {
       std::string ids;
-      for (size_t i = 0; i < plan.run.gpu_ids.size(); ++i) ids += (i ? "," : "") + std::to_string(plan.run.gpu_ids[i]);
+      for (size_t i = 0; i < plan.run.gpu_ids.size(); ++i)
+        ids += (i ? "," : "") + std::to_string(plan.run.gpu_ids[i]);
       env = "CUDA_VISIBLE_DEVICES=" + ShellQuote(ids) + " ";
     }
-    std::string cmd = "test -x " + ShellQuote(bin) + " || exit 97; " + env + "exec " + ShellQuote(bin) + " --home " +
-                      ShellQuote(RemoteDir()) + " agent --detach --blob-cache --run-id " + ShellQuote(plan.run.id);
+    std::string cmd = "test -x " + ShellQuote(bin) + " || exit 97; " + env + "exec " +
+                      ShellQuote(bin) + " --home " + ShellQuote(RemoteDir()) +
+                      " agent --detach --blob-cache --run-id " + ShellQuote(plan.run.id);
     for (int attempt = 0; attempt < 2; ++attempt) {
       FERRY_ASSIGN_OR_RETURN(SshResult r, client_.Run(cmd, plan.token + "\n", 60000));
       if (r.failure != SshFailure::kNone) {
@@ -131,13 +134,14 @@ class SshTarget final : public ComputeTarget {
         continue;
       }
       if (r.exit_code != 0) {
-        return Status::FailedPrecondition("starting the agent on " + client_.Describe() + " failed (exit code " +
-                                          std::to_string(r.exit_code) + "): " + (r.err.empty() ? r.out : r.err));
+        return Status::FailedPrecondition("starting the agent on " + client_.Describe() +
+                                          " failed (exit code " + std::to_string(r.exit_code) +
+                                          "): " + (r.err.empty() ? r.out : r.err));
       }
       json h = json::parse(r.out, nullptr, false);
       if (!h.is_object() || !h.contains("pid")) {
-        return Status::FailedPrecondition("the agent on " + client_.Describe() + " answered '" + r.out.substr(0, 200) +
-                                          "' instead of its process id");
+        return Status::FailedPrecondition("the agent on " + client_.Describe() + " answered '" +
+                                          r.out.substr(0, 200) + "' instead of its process id");
       }
       h["run_id"] = plan.run.id;  // where its script's group is recorded, if the agent dies
       return h.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -168,9 +172,10 @@ class SshTarget final : public ComputeTarget {
   Status Cancel(const std::string& handle) override {
     Handle h = ParseHandle(handle);
     if (h.pid <= 0) return Status::Ok();
-    std::string cmd = "s=$(sed 's/.*) //' /proc/" + std::to_string(h.pid) +
-                      "/stat 2>/dev/null | cut -d' ' -f20); [ \"$s\" = " + ShellQuote(h.start_time) + " ] && kill -TERM " +
-                      std::to_string(h.pid) + "; true";
+    std::string cmd =
+        "s=$(sed 's/.*) //' /proc/" + std::to_string(h.pid) +
+        "/stat 2>/dev/null | cut -d' ' -f20); [ \"$s\" = " + ShellQuote(h.start_time) +
+        " ] && kill -TERM " + std::to_string(h.pid) + "; true";
     FERRY_ASSIGN_OR_RETURN(SshResult r, client_.Run(cmd, "", 15000));
     // Unreachable: the agent also sees the request through the server once the tunnel is back.
     if (r.failure != SshFailure::kNone) return Status::Unavailable(r.message);
@@ -178,8 +183,12 @@ class SshTarget final : public ComputeTarget {
   }
 
   std::string Describe() const override {
-    json j = {{"kind", c_.kind}, {"host", c_.host}, {"port", c_.port}, {"user", c_.user},
-              {"auth", c_.key_file.empty() ? "password" : "key"}, {"remote_dir", c_.remote_dir},
+    json j = {{"kind", c_.kind},
+              {"host", c_.host},
+              {"port", c_.port},
+              {"user", c_.user},
+              {"auth", c_.key_file.empty() ? "password" : "key"},
+              {"remote_dir", c_.remote_dir},
               {"max_concurrent_runs", c_.max_concurrent_runs}};
     if (!c_.key_file.empty()) j["key_file"] = c_.key_file;
     if (c_.kind == "instance") {
@@ -217,16 +226,20 @@ class SshTarget final : public ComputeTarget {
   Status Upload(const AgentBundle& b) {
     std::string dir = RemoteDir() + "/agent";
     std::string final_dir = dir + "/" + b.hash, tmp = final_dir + ".tmp";
-    std::string cmd = "set -e; mkdir -p " + ShellQuote(dir) + "; rm -rf " + ShellQuote(tmp) + "; mkdir " + ShellQuote(tmp) +
-                      "; tar -xf - -C " + ShellQuote(tmp) + "; rm -rf " + ShellQuote(final_dir) + "; mv " + ShellQuote(tmp) +
-                      " " + ShellQuote(final_dir) + "; " + ShellQuote(final_dir + "/bin/ferry") + " --version";
-    spdlog::info("ssh target {}: copying the agent ({} bytes) to {}", name_, b.tar.size(), client_.Describe());
+    std::string cmd = "set -e; mkdir -p " + ShellQuote(dir) + "; rm -rf " + ShellQuote(tmp) +
+                      "; mkdir " + ShellQuote(tmp) + "; tar -xf - -C " + ShellQuote(tmp) +
+                      "; rm -rf " + ShellQuote(final_dir) + "; mv " + ShellQuote(tmp) + " " +
+                      ShellQuote(final_dir) + "; " + ShellQuote(final_dir + "/bin/ferry") +
+                      " --version";
+    spdlog::info("ssh target {}: copying the agent ({} bytes) to {}", name_, b.tar.size(),
+                 client_.Describe());
     FERRY_ASSIGN_OR_RETURN(SshResult r, client_.Run(cmd, b.tar, 300000));
     if (r.failure != SshFailure::kNone) return Status::Unavailable(r.message);
     if (r.exit_code != 0 || r.out.find("ferry") == std::string::npos) {
-      return Status::FailedPrecondition("the Ferry agent cannot run on " + client_.Describe() + ": " +
-                                        (r.err.empty() ? r.out : r.err).substr(0, 500) +
-                                        " (the host needs the same CPU architecture and shared libraries as the server)");
+      return Status::FailedPrecondition(
+          "the Ferry agent cannot run on " + client_.Describe() + ": " +
+          (r.err.empty() ? r.out : r.err).substr(0, 500) +
+          " (the host needs the same CPU architecture and shared libraries as the server)");
     }
     return Status::Ok();
   }
@@ -285,7 +298,8 @@ class SshTarget final : public ComputeTarget {
           std::lock_guard lock(mu_);
           tunnel_port_ = 0;
         }
-        return Status::Unavailable(r.message.empty() ? "the tunnel to " + client_.Describe() + " closed" : r.message);
+        return Status::Unavailable(
+            r.message.empty() ? "the tunnel to " + client_.Describe() + " closed" : r.message);
       }
     }
     int port;
@@ -318,19 +332,24 @@ class SshTarget final : public ComputeTarget {
     if (at == std::string::npos) {
       if (SteadyClock::now() - tunnel_started_ > std::chrono::seconds(20)) {
         StopTunnel();
-        return Status::Unavailable("the tunnel to " + client_.Describe() + " did not come up within 20 s");
+        return Status::Unavailable("the tunnel to " + client_.Describe() +
+                                   " did not come up within 20 s");
       }
       return Status::Ok();  // still connecting; not reachable yet
     }
     int remote_port = std::atoi(text->c_str() + at + 15);
-    json info = {{"url", "http://127.0.0.1:" + std::to_string(remote_port)}, {"pid", 0}, {"port", remote_port}};
+    json info = {{"url", "http://127.0.0.1:" + std::to_string(remote_port)},
+                 {"pid", 0},
+                 {"port", remote_port}};
     std::string dir = RemoteDir();
-    std::string cmd = "umask 077; mkdir -p " + ShellQuote(dir) + " && cat > " + ShellQuote(dir + "/server.json.tmp") +
-                      " && mv " + ShellQuote(dir + "/server.json.tmp") + " " + ShellQuote(dir + "/server.json");
+    std::string cmd = "umask 077; mkdir -p " + ShellQuote(dir) + " && cat > " +
+                      ShellQuote(dir + "/server.json.tmp") + " && mv " +
+                      ShellQuote(dir + "/server.json.tmp") + " " + ShellQuote(dir + "/server.json");
     FERRY_ASSIGN_OR_RETURN(SshResult r, client_.Run(cmd, info.dump() + "\n", 20000));
     if (r.failure != SshFailure::kNone || r.exit_code != 0) {
       StopTunnel();
-      return Status::Unavailable(r.message.empty() ? "cannot write server.json on " + client_.Describe() + ": " + r.err
+      return Status::Unavailable(r.message.empty() ? "cannot write server.json on " +
+                                                         client_.Describe() + ": " + r.err
                                                    : r.message);
     }
     std::lock_guard lock(mu_);
@@ -355,8 +374,8 @@ class SshTarget final : public ComputeTarget {
       Handle h = ParseHandle(text);
       parsed.push_back(h);
       if (h.pid > 0) {
-        cmd += "; echo " + std::to_string(h.pid) + " $(sed 's/.*) //' /proc/" + std::to_string(h.pid) +
-               "/stat 2>/dev/null | cut -d' ' -f1,20)";
+        cmd += "; echo " + std::to_string(h.pid) + " $(sed 's/.*) //' /proc/" +
+               std::to_string(h.pid) + "/stat 2>/dev/null | cut -d' ' -f1,20)";
       }
     }
     FERRY_ASSIGN_OR_RETURN(SshResult r, client_.Run(cmd, "", 20000));
@@ -398,7 +417,8 @@ class SshTarget final : public ComputeTarget {
       const Handle& h = parsed[i];
       if (h.pid <= 0 || gone_.count(handles[i]) || !dead(i)) continue;
       if (!h.boot_id.empty() && !boot_id.empty() && h.boot_id != boot_id) {
-        gone_[handles[i]] = "the host " + client_.Describe() + " rebooted while the run was active (boot id changed)";
+        gone_[handles[i]] = "the host " + client_.Describe() +
+                            " rebooted while the run was active (boot id changed)";
       } else {
         std::string log = RemoteDir() + "/work/" + (h.run_id.empty() ? "<run id>" : h.run_id) +
                           ".agent/agent.log";
@@ -486,11 +506,21 @@ std::string SshControlDir(const std::string& home) {
 }
 
 std::string SshTargetConfig::ToJson() const {
-  json j = {{"host", host}, {"port", port}, {"user", user}, {"key_file", key_file},
-            {"secret", secret_sealed}, {"remote_dir", remote_dir}, {"max_concurrent_runs", max_concurrent_runs},
-            {"known_hosts", known_hosts}, {"facts", json::parse(facts_json, nullptr, false)},
-            {"kind", kind}, {"owner", owner}, {"stop_command", stop_command}, {"start_command", start_command},
-            {"state", state}, {"state_reason", state_reason}};
+  json j = {{"host", host},
+            {"port", port},
+            {"user", user},
+            {"key_file", key_file},
+            {"secret", secret_sealed},
+            {"remote_dir", remote_dir},
+            {"max_concurrent_runs", max_concurrent_runs},
+            {"known_hosts", known_hosts},
+            {"facts", json::parse(facts_json, nullptr, false)},
+            {"kind", kind},
+            {"owner", owner},
+            {"stop_command", stop_command},
+            {"start_command", start_command},
+            {"state", state},
+            {"state_reason", state_reason}};
   return j.dump();
 }
 
@@ -516,7 +546,8 @@ Result<SshTargetConfig> SshTargetConfig::FromJson(const std::string& text) {
   return c;
 }
 
-std::unique_ptr<ComputeTarget> MakeSshTarget(const std::string& name, const SshTargetConfig& config, SshTargetDeps deps) {
+std::unique_ptr<ComputeTarget> MakeSshTarget(const std::string& name, const SshTargetConfig& config,
+                                             SshTargetDeps deps) {
   return std::make_unique<SshTarget>(name, config, std::move(deps));
 }
 
@@ -524,19 +555,28 @@ Result<SshProbe> ProbeSshHost(const SshEndpoint& endpoint, const std::string& re
   SshClient client(endpoint);
   (void)RemoveAll(endpoint.known_hosts);
   const std::string cmd =
-      "echo os=$(uname -s); echo arch=$(uname -m); echo cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN); "
-      "echo home=$HOME; mkdir -p " + ShellQuote(remote_dir) + " && echo dir_ok=1; "
-      "df -Pk " + ShellQuote(remote_dir) + " 2>/dev/null | awk 'NR==2{print \"disk_free_kb=\"$4}'; "
+      "echo os=$(uname -s); echo arch=$(uname -m); echo cpus=$(nproc 2>/dev/null || getconf "
+      "_NPROCESSORS_ONLN); "
+      "echo home=$HOME; mkdir -p " +
+      ShellQuote(remote_dir) +
+      " && echo dir_ok=1; "
+      "df -Pk " +
+      ShellQuote(remote_dir) +
+      " 2>/dev/null | awk 'NR==2{print \"disk_free_kb=\"$4}'; "
       "for p in python3 python3.13 python3.12 python3.11 python3.10 python3.9 python; do "
-      "q=$(command -v $p 2>/dev/null) && echo \"python=$q $($q -c 'import sys;print(sys.version.split()[0])' 2>/dev/null)\"; done; "
-      "command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=index,name,uuid,memory.total "
+      "q=$(command -v $p 2>/dev/null) && echo \"python=$q $($q -c 'import "
+      "sys;print(sys.version.split()[0])' 2>/dev/null)\"; done; "
+      "command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi "
+      "--query-gpu=index,name,uuid,memory.total "
       "--format=csv,noheader,nounits 2>/dev/null | sed 's/^/gpu=/'; "
-      "if command -v podman >/dev/null 2>&1; then echo container=podman; elif command -v docker >/dev/null 2>&1; then "
+      "if command -v podman >/dev/null 2>&1; then echo container=podman; elif command -v docker "
+      ">/dev/null 2>&1; then "
       "echo container=docker; fi; echo boot_id=$(cat /proc/sys/kernel/random/boot_id); echo end=1";
   FERRY_ASSIGN_OR_RETURN(SshResult r, client.Run(cmd, "", 60000, /*accept_new_key=*/true));
   if (r.failure != SshFailure::kNone) return Status::FailedPrecondition(r.message);
   if (r.out.find("end=1") == std::string::npos) {
-    return Status::FailedPrecondition("the host " + client.Describe() + " did not run the probe (exit code " +
+    return Status::FailedPrecondition("the host " + client.Describe() +
+                                      " did not run the probe (exit code " +
                                       std::to_string(r.exit_code) + "): " + r.err.substr(0, 300));
   }
   json facts = json::object();
@@ -549,24 +589,38 @@ Result<SshProbe> ProbeSshHost(const SshEndpoint& endpoint, const std::string& re
     auto eq = line.find('=');
     if (eq == std::string::npos) continue;
     std::string k = line.substr(0, eq), v = line.substr(eq + 1);
-    if (k == "os") facts["os"] = v;
-    else if (k == "arch") facts["arch"] = v;
-    else if (k == "cpus") facts["cpus"] = std::atoi(v.c_str());
-    else if (k == "home") facts["home"] = v;
-    else if (k == "disk_free_kb") facts["disk_free_gib"] = std::atoll(v.c_str()) / 1048576.0;
-    else if (k == "dir_ok") dir_ok = true;
-    else if (k == "container") facts["container_engine"] = v;
-    else if (k == "boot_id") facts["boot_id"] = v;
+    if (k == "os")
+      facts["os"] = v;
+    else if (k == "arch")
+      facts["arch"] = v;
+    else if (k == "cpus")
+      facts["cpus"] = std::atoi(v.c_str());
+    else if (k == "home")
+      facts["home"] = v;
+    else if (k == "disk_free_kb")
+      facts["disk_free_gib"] = std::atoll(v.c_str()) / 1048576.0;
+    else if (k == "dir_ok")
+      dir_ok = true;
+    else if (k == "container")
+      facts["container_engine"] = v;
+    else if (k == "boot_id")
+      facts["boot_id"] = v;
     else if (k == "python") {
       auto sp = v.find(' ');
-      facts["pythons"].push_back({{"path", v.substr(0, sp)}, {"version", sp == std::string::npos ? "" : v.substr(sp + 1)}});
+      facts["pythons"].push_back({{"path", v.substr(0, sp)},
+                                  {"version", sp == std::string::npos ? "" : v.substr(sp + 1)}});
     } else if (k == "gpu") {
       std::vector<std::string> f;
       std::stringstream ss(v);
       std::string part;
-      while (std::getline(ss, part, ',')) f.push_back(part.substr(part.find_first_not_of(' ') == std::string::npos ? 0 : part.find_first_not_of(' ')));
-      if (f.size() >= 4) facts["gpus"].push_back({{"index", std::atoi(f[0].c_str())}, {"name", f[1]}, {"uuid", f[2]},
-                                                  {"memory_total_mib", std::atoll(f[3].c_str())}});
+      while (std::getline(ss, part, ','))
+        f.push_back(part.substr(
+            part.find_first_not_of(' ') == std::string::npos ? 0 : part.find_first_not_of(' ')));
+      if (f.size() >= 4)
+        facts["gpus"].push_back({{"index", std::atoi(f[0].c_str())},
+                                 {"name", f[1]},
+                                 {"uuid", f[2]},
+                                 {"memory_total_mib", std::atoll(f[3].c_str())}});
     }
   }
   std::string os = facts.value("os", ""), arch = facts.value("arch", "");
@@ -575,21 +629,25 @@ Result<SshProbe> ProbeSshHost(const SshEndpoint& endpoint, const std::string& re
                                       "'; Ferry's agent runs on Linux hosts only");
   }
   if (arch != LocalArch()) {
-    return Status::FailedPrecondition("the host " + client.Describe() + " is " + arch + " but this server is " +
-                                      LocalArch() + "; the agent is copied from the server, so the CPU architecture must match");
+    return Status::FailedPrecondition(
+        "the host " + client.Describe() + " is " + arch + " but this server is " + LocalArch() +
+        "; the agent is copied from the server, so the CPU architecture must match");
   }
   if (!dir_ok) {
-    return Status::FailedPrecondition("cannot create the Ferry directory '" + remote_dir + "' on " + client.Describe() +
-                                      "; choose another with --work-dir");
+    return Status::FailedPrecondition("cannot create the Ferry directory '" + remote_dir + "' on " +
+                                      client.Describe() + "; choose another with --work-dir");
   }
   SshProbe p;
-  if (facts["pythons"].empty()) p.warnings.push_back("no Python interpreter found on the host's PATH; runs must name "
-                                                     "environment.python.interpreterPath (or use a container)");
+  if (facts["pythons"].empty())
+    p.warnings.push_back(
+        "no Python interpreter found on the host's PATH; runs must name "
+        "environment.python.interpreterPath (or use a container)");
   if (facts.contains("disk_free_gib") && facts["disk_free_gib"].get<double>() < 1.0) {
     p.warnings.push_back("less than 1 GiB free under " + remote_dir + " on the host");
   }
   auto kh = ReadFile(endpoint.known_hosts);
-  if (!kh.ok() || kh->empty()) return Status::FailedPrecondition("the host key of " + client.Describe() + " was not recorded");
+  if (!kh.ok() || kh->empty())
+    return Status::FailedPrecondition("the host key of " + client.Describe() + " was not recorded");
   p.known_hosts = *kh;
   p.facts_json = facts.dump(-1, ' ', false, json::error_handler_t::replace);
   return p;

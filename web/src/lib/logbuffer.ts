@@ -2,6 +2,7 @@
 // Offsets are byte offsets in each rank's log. After a reconnect the server may re-send bytes
 // that were already received: the overlap is skipped. Lines split across events are joined.
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: it matches ANSI escapes, which start with ESC
 const ANSI_RE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
 
 /** Removes ANSI escape sequences (colours, cursor moves, OSC titles). */

@@ -71,7 +71,7 @@ export function RunPage({ id, query }: { id: string; query: URLSearchParams }) {
             break;
           case 'end':
             setEnded(true);
-            if (d && d.status) setRun((r) => (r ? { ...r, status: d.status } : r));
+            if (d?.status) setRun((r) => (r ? { ...r, status: d.status } : r));
             break;
         }
       },
@@ -140,7 +140,7 @@ export function RunPage({ id, query }: { id: string; query: URLSearchParams }) {
             data-testid={`tab-${t}`}
             onClick={() => setTab(t)}
           >
-            {t === 'children' ? `Child runs${children && children.length ? ` (${children.length})` : ''}` : t[0].toUpperCase() + t.slice(1)}
+            {t === 'children' ? `Child runs${children?.length ? ` (${children.length})` : ''}` : t[0].toUpperCase() + t.slice(1)}
           </button>
         ))}
       </div>
@@ -558,7 +558,11 @@ function SnapshotTab({ run }: { run: Run }) {
         // Small snapshots open fully; large ones show the top level.
         if (t.count <= 300) {
           const all = new Set<string>(['']);
-          const walk = (d: TreeDir) => d.dirs.forEach((x) => (all.add(x.path), walk(x)));
+          const walk = (d: TreeDir) =>
+            d.dirs.forEach((x) => {
+              all.add(x.path);
+              walk(x);
+            });
           walk(t);
           setOpen(all);
         }
