@@ -24,7 +24,7 @@ def test_every_attachable_kind_has_its_sdk_class_and_cli_command(workspace):
             continue
         # The SDK class the row names exists and builds a request of this kind.
         cls = getattr(sdk_compute, k["sdk_class"])
-        make = getattr(cls, "attach_configuration", None) or getattr(cls, "provisioning_configuration")
+        make = getattr(cls, "attach_configuration", None) or cls.provisioning_configuration
         params = inspect.signature(make).parameters
         required = {p: "x" for p, v in params.items() if v.default is inspect.Parameter.empty}
         assert make(**required)["kind"] == name
