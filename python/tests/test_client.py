@@ -62,6 +62,13 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = _serve
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy_from_outside(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture
 def server():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -185,6 +192,24 @@ def test_a_pickled_client_opens_its_own_connection(server):
     copy = pickle.loads(pickle.dumps(c))
     assert copy.url == server.url and copy.call("GET", "/b") == {"n": 2}
     assert server.connections == 2
+
+
+def test_the_environments_proxy_carries_plain_http_unless_no_proxy_names_the_host(server, monkeypatch):
+    host, port = server.server_address
+    monkeypatch.setenv("http_proxy", f"http://me:s%40cret@{host}:{port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    c = Client("http://ferry.invalid:8765", "tok")  # resolvable only by the proxy
+    assert c.call("GET", "/runs", params={"limit": 1}) == {"n": 1}
+    assert c.call("GET", "/runs") == {"n": 2}
+    method, path, headers, _ = server.requests[0]
+    assert path == "http://ferry.invalid:8765/api/v1/runs?limit=1" and headers["Host"] == "ferry.invalid:8765"
+    assert headers["Proxy-Authorization"] == "Basic bWU6c0BjcmV0"  # me:s@cret
+    assert server.connections == 1
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing there: must not be used
+    assert Client(server.url, "tok").call("GET", "/direct") == {"n": 3}
+    assert server.requests[2][1] == "/api/v1/direct"
 
 
 @pytest.mark.parametrize("status,body,cls,code", [
