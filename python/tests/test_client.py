@@ -271,6 +271,13 @@ def test_no_answer_within_the_timeout_is_a_connection_error():
     assert e.value.code == "Timeout" and "0.2 s" in str(e.value)
 
 
+def test_a_workspace_home_without_a_server_is_server_unavailable(tmp_path, monkeypatch):
+    monkeypatch.setenv("FERRY_TOKEN", "tok")
+    with pytest.raises(ServerUnavailableError) as e:
+        ferry.Workspace(home=str(tmp_path), start_server=False)
+    assert "no Ferry server is running" in str(e.value) and str(tmp_path) in str(e.value)
+
+
 def test_a_url_that_is_not_http_is_refused():
     with pytest.raises(FerryError) as e:
         Client("localhost:8765", "tok")

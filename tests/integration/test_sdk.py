@@ -31,6 +31,7 @@ def test_workspace_from_home_url_and_folder_config(workspace, src):
     with pytest.raises(FerryError) as e:
         Workspace(home=str(workspace.home / "nowhere"), start_server=False)
     assert "no Ferry server is running" in str(e.value) and "nowhere" in str(e.value)
+    assert isinstance(e.value, ferry.ServerUnavailableError)
     workspace.cli("folder", "attach", "-e", "sdk-exp", cwd=src)
     ws2 = Workspace.from_config(str(src))
     assert ws2.url == workspace.url and ws2.experiment_name == "sdk-exp"
