@@ -13,6 +13,8 @@ values are kept in memory and echoed to stderr, so scripts run unchanged.
 
 From a notebook or any Python process, the SDK: ``Workspace``, ``Experiment``, and
 ``Run.get(workspace, run_id)`` (wait_for_completion, get_metrics, files, cancel, tags).
+Its errors are :class:`FerryError` and its subclasses (``ferry.exceptions``: NotFoundError,
+PermissionDeniedError...).
 
 Importing this package does no file or network I/O and imports no heavy
 modules (the SDK's modules load on first use).
@@ -32,7 +34,15 @@ _LAZY = {
     "ComputeInstance": "compute",
     "SlurmCompute": "compute",
     "AmlCompute": "compute",
-    "FerryError": "_client",
+    "FerryError": "exceptions",
+    "InvalidArgumentError": "exceptions",
+    "AuthenticationError": "exceptions",
+    "PermissionDeniedError": "exceptions",
+    "NotFoundError": "exceptions",
+    "ConflictError": "exceptions",
+    "PayloadTooLargeError": "exceptions",
+    "ServerUnavailableError": "exceptions",
+    "FerryConnectionError": "exceptions",
     "ScriptRunConfig": "script_run_config",
     "MpiConfiguration": "script_run_config",
     "PyTorchConfiguration": "script_run_config",

@@ -10,6 +10,7 @@ import time
 
 from ._backoff import Backoff
 from ._client import Client, FerryError
+from .exceptions import InvalidArgumentError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,7 +36,7 @@ def local_name(path: str) -> str:
     bytes (bytes that are not UTF-8 become surrogates), which every ``os`` function writes back
     as the exact bytes.
 
-    :raises FerryError: when the bytes are not a safe relative path (absolute, ``..``, NUL).
+    :raises InvalidArgumentError: when the bytes are not a safe relative path (absolute, ``..``, NUL).
     """
     out = bytearray()
     i, n = 0, len(path)
@@ -55,7 +56,7 @@ def local_name(path: str) -> str:
     raw = bytes(out)
     parts = raw.split(b"/")
     if raw.startswith(b"/") or b"\0" in raw or any(p in (b"", b".", b"..") for p in parts):
-        raise FerryError(f"refusing artifact {path!r}: not a safe relative path", 400, "InvalidArgument")
+        raise InvalidArgumentError(f"refusing artifact {path!r}: not a safe relative path", 400, "InvalidArgument")
     return os.fsdecode(raw)
 
 
@@ -137,7 +138,7 @@ def download_file(c: Client, run_id: str, name: str, output_file_path: "Optional
                   names: "Optional[List[str]]" = None) -> str:
     """names: the run's file names when the caller has listed them already."""
     if name not in (names if names is not None else file_names(c, run_id)):
-        raise FerryError(f"run '{run_id}' has no file '{name}'; see get_file_names()", 404, "NotFound")
+        raise NotFoundError(f"run '{run_id}' has no file '{name}'; see get_file_names()", 404, "NotFound")
     data, _ = c.raw("GET", f"/runs/{run_id}/artifacts/content", params={"path": name})
     base = os.path.basename(local_name(name))
     dest = output_file_path or base

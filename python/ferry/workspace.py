@@ -107,9 +107,13 @@ def _local_server(home: str, start: bool) -> str:
         return url
     ferry_bin = os.environ.get("FERRY_BIN") or shutil.which("ferry")
     if not start or not ferry_bin:
-        raise _error(f"no Ferry server is running for the workspace {home}; start one with 'ferry server' "
-                     + ("" if start else "(start_server=False) ") + "or pass url= and token="
-                     + ("" if ferry_bin or not start else " (no 'ferry' binary on PATH or in $FERRY_BIN to start it)"))
+        from .exceptions import ServerUnavailableError
+
+        raise ServerUnavailableError(
+            f"no Ferry server is running for the workspace {home}; start one with 'ferry server' "
+            + ("" if start else "(start_server=False) ") + "or pass url= and token="
+            + ("" if ferry_bin or not start else " (no 'ferry' binary on PATH or in $FERRY_BIN to start it)"),
+            0, "Unavailable")
     import subprocess
     import time
 
@@ -138,7 +142,7 @@ def _local_server(home: str, start: bool) -> str:
 
 
 def _error(message: str) -> Exception:
-    from ._client import FerryError
+    from .exceptions import FerryError
 
     return FerryError(message)
 

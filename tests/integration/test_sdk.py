@@ -18,6 +18,7 @@ from test_runs import write
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 import ferry  # noqa: E402
 from ferry import Experiment, FerryError, Run, Workspace  # noqa: E402
+from ferry.exceptions import ConflictError, InvalidArgumentError, NotFoundError, PermissionDeniedError  # noqa: E402
 
 
 def test_workspace_from_home_url_and_folder_config(workspace, src):
@@ -30,6 +31,7 @@ def test_workspace_from_home_url_and_folder_config(workspace, src):
     with pytest.raises(FerryError) as e:
         Workspace(home=str(workspace.home / "nowhere"), start_server=False)
     assert "no Ferry server is running" in str(e.value) and "nowhere" in str(e.value)
+    assert isinstance(e.value, ferry.ServerUnavailableError)
     workspace.cli("folder", "attach", "-e", "sdk-exp", cwd=src)
     ws2 = Workspace.from_config(str(src))
     assert ws2.url == workspace.url and ws2.experiment_name == "sdk-exp"
@@ -37,6 +39,31 @@ def test_workspace_from_home_url_and_folder_config(workspace, src):
     with pytest.raises(FerryError) as e:
         Workspace.from_config(str(src / "missing"))
     assert "ferry folder attach" in str(e.value)
+
+
+def test_errors_have_their_class_and_one_connection_carries_the_calls(workspace, src):
+    ws = Workspace(home=str(workspace.home))
+    ws.experiments()
+    local = ws._client._local.conn.sock.getsockname()
+    with pytest.raises(NotFoundError) as e:
+        Run.get(ws, "no_such_run")
+    assert e.value.status == 404 and e.value.code == "NotFound" and "no_such_run" in str(e.value)
+    with pytest.raises(InvalidArgumentError) as e2:
+        ws._client.call("POST", "/runconfigs/parse", {"text": "script: [", "name": "bad.runconfig"})
+    assert e2.value.status == 400 and "bad.runconfig" in str(e2.value)
+    ws.experiments()
+    # The server kept the connection alive through answers and refusals: the same socket.
+    assert ws._client._local.conn.sock.getsockname() == local
+    status, body, _ = workspace.api("POST", "/users", json={"name": "rita", "role": "reader"})
+    assert status == 201, body
+    reader = Workspace(url=workspace.url, token=body["token"])
+    assert reader.experiments() == ws.experiments()
+    (src / "requirements.txt").write_text("numpy\n")
+    with pytest.raises(PermissionDeniedError) as e3:
+        ferry.Environment.from_pip_requirements("reader-env", str(src / "requirements.txt")).register(reader)
+    assert e3.value.status == 403 and "rita" in str(e3.value), e3.value
+    with pytest.raises(PermissionDeniedError):  # a token the server does not know
+        Workspace(url=workspace.url, token="wrong").experiments()
 
 
 def test_wait_for_completion_streams_output_and_returns_details(workspace, src, monkeypatch):
@@ -77,6 +104,7 @@ def test_wait_for_completion_streams_output_and_returns_details(workspace, src, 
         with pytest.raises(FerryError) as e:
             log()
         assert e.value.status == 409 and "has ended (Completed)" in str(e.value), e.value
+        assert isinstance(e.value, ConflictError)
     assert "eval_acc" not in run.get_metrics()
     names = run.get_file_names()
     assert {"outputs/model.bin", "outputs/sub/notes.txt", "logs/std_log.txt"} <= set(names)
