@@ -342,7 +342,7 @@ def test_a_status_resent_after_a_lost_answer_is_taken_once(workspace, src):
     assert [h["status"] for h in workspace.history(run_id)] == before
     # A status the run cannot take is still refused.
     status, body, _ = workspace.api("POST", f"/runs/{run_id}/status", auth=False, headers=agent,
-                                    json={"status": "Queued", "reason": "x"})
+                                    json={"status": "Preparing", "reason": "x"})
     assert status == 409, body
     workspace.cli("run", "cancel", run_id)
     workspace.wait_status(run_id, ["Canceled"])
