@@ -17,6 +17,7 @@
 #include "common/fs.h"
 #include "common/subprocess.h"
 #include "compute/cluster/provider.h"
+#include "compute/config_json.h"
 #include "compute/ssh/ssh_client.h"
 
 namespace ferry::compute {
@@ -160,53 +161,20 @@ Status StartSlurmctld(const ClusterConfig& c, double timeout_s) {
 
 }  // namespace
 
-std::string ClusterConfig::ToJson() const {
-  return json{{"name", name},
-              {"min_nodes", min_nodes},
-              {"max_nodes", max_nodes},
-              {"idle_seconds", idle_seconds},
-              {"cpus", cpus},
-              {"memory_mb", memory_mb},
-              {"gpus", gpus},
-              {"priority", priority},
-              {"provider", provider},
-              {"start_command", start_command},
-              {"stop_command", stop_command},
-              {"provider_timeout_s", provider_timeout_s},
-              {"subnet", subnet},
-              {"bridge", bridge},
-              {"dir", dir},
-              {"ferry_executable", ferry_executable},
-              {"slurmctld_port", slurmctld_port},
-              {"controller_address", controller_address},
-              {"server_url", server_url}}
-      .dump();
-}
+// The stored configuration's fields, listed once (defaults: the struct's initialisers); every
+// one is stored under its member's name.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterConfig, name, min_nodes, max_nodes,
+                                                idle_seconds, cpus, memory_mb, gpus, priority,
+                                                provider, start_command, stop_command,
+                                                provider_timeout_s, subnet, bridge, dir,
+                                                ferry_executable, slurmctld_port,
+                                                controller_address, server_url)
+
+std::string ClusterConfig::ToJson() const { return json(*this).dump(); }
 
 Result<ClusterConfig> ClusterConfig::FromJson(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
-  if (!j.is_object()) return Status::Corruption("cluster configuration is not a JSON object");
-  ClusterConfig c;
-  c.name = j.value("name", "");
-  c.min_nodes = j.value("min_nodes", 0);
-  c.max_nodes = j.value("max_nodes", 1);
-  c.idle_seconds = j.value("idle_seconds", 300);
-  c.cpus = j.value("cpus", 1);
-  c.memory_mb = j.value("memory_mb", 1024);
-  c.gpus = j.value("gpus", 0);
-  c.priority = j.value("priority", "dedicated");
-  c.provider = j.value("provider", "");
-  c.start_command = j.value("start_command", "");
-  c.stop_command = j.value("stop_command", "");
-  c.provider_timeout_s = j.value("provider_timeout_s", 300);
-  c.subnet = j.value("subnet", "");
-  c.bridge = j.value("bridge", "");
-  c.dir = j.value("dir", "");
-  c.ferry_executable = j.value("ferry_executable", "");
-  c.slurmctld_port = j.value("slurmctld_port", 0);
-  c.controller_address = j.value("controller_address", "");
-  c.server_url = j.value("server_url", "");
-  return c;
+  FERRY_ASSIGN_OR_RETURN(json j, ParseConfigObject(text, "cluster configuration"));
+  return ConfigFromJson<ClusterConfig>(j, "cluster configuration");
 }
 
 std::string ClusterConfig::RunDir() const {

@@ -43,6 +43,8 @@ struct ClusterConfig {
   std::string controller_address;  // where slurmd reaches slurmctld (netns: the bridge's .1)
   std::string server_url;          // how agents on the nodes reach the Ferry server
 
+  // Stored with every field under its member's name; a missing key loads as the initialiser
+  // above. Not an object, or a field of the wrong type: Corruption naming the field.
   std::string ToJson() const;
   static Result<ClusterConfig> FromJson(const std::string& text);
 

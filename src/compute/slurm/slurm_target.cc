@@ -15,6 +15,7 @@
 #include "common/fs.h"
 #include "common/subprocess.h"
 #include "compute/bundle.h"
+#include "compute/config_json.h"
 #include "compute/ssh/ssh_target.h"
 
 namespace ferry::compute {
@@ -501,53 +502,35 @@ Result<std::string> ProbeSlurm(const SlurmTargetConfig& c, const SlurmShell& she
   return facts.dump(-1, ' ', false, json::error_handler_t::replace);  // sinfo's text, any bytes
 }
 
-std::string SlurmTargetConfig::ToJson() const {
-  return json{{"local", local},
-              {"login_host", login_host},
-              {"login_port", login_port},
-              {"login_user", login_user},
-              {"key_file", key_file},
-              {"secret", secret_sealed},
-              {"known_hosts", known_hosts},
-              {"partition", partition},
-              {"account", account},
-              {"qos", qos},
-              {"low_priority_partition", low_priority_partition},
-              {"low_priority_qos", low_priority_qos},
-              {"shared_dir", shared_dir},
-              {"server_url", server_url},
-              {"server_url_auto", server_url_auto},
-              {"max_queued_jobs", max_queued_jobs},
-              {"slurm_conf", slurm_conf},
-              {"requeue_all", requeue_all},
-              {"facts", json::parse(facts_json, nullptr, false)}}
-      .dump();
+// The stored configuration's fields, listed once (defaults: the structs' initialisers).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SlurmTargetFields, local, login_host, login_user,
+                                                key_file, known_hosts, login_port, partition,
+                                                account, qos, low_priority_partition,
+                                                low_priority_qos, shared_dir, server_url,
+                                                server_url_auto, max_queued_jobs, slurm_conf,
+                                                requeue_all)
+
+// The two fields whose stored form is not their member's: "secret" (only ever the sealed
+// value) and "facts" (an object, held as its text).
+void to_json(json& j, const SlurmTargetConfig& c) {
+  to_json(j, static_cast<const SlurmTargetFields&>(c));
+  j["secret"] = c.secret_sealed;
+  j["facts"] = json::parse(c.facts_json, nullptr, false);
 }
 
+void from_json(const json& j, SlurmTargetConfig& c) {
+  const SlurmTargetConfig defaults;
+  from_json(j, static_cast<SlurmTargetFields&>(c));
+  c.secret_sealed = j.value("secret", defaults.secret_sealed);
+  auto facts = j.find("facts");
+  c.facts_json = facts != j.end() ? facts->dump() : defaults.facts_json;
+}
+
+std::string SlurmTargetConfig::ToJson() const { return json(*this).dump(); }
+
 Result<SlurmTargetConfig> SlurmTargetConfig::FromJson(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
-  if (!j.is_object()) return Status::Corruption("slurm target configuration is not a JSON object");
-  SlurmTargetConfig c;
-  c.local = j.value("local", true);
-  c.login_host = j.value("login_host", "");
-  c.login_port = j.value("login_port", 22);
-  c.login_user = j.value("login_user", "");
-  c.key_file = j.value("key_file", "");
-  c.secret_sealed = j.value("secret", "");
-  c.known_hosts = j.value("known_hosts", "");
-  c.partition = j.value("partition", "");
-  c.account = j.value("account", "");
-  c.qos = j.value("qos", "");
-  c.low_priority_partition = j.value("low_priority_partition", "");
-  c.low_priority_qos = j.value("low_priority_qos", "");
-  c.shared_dir = j.value("shared_dir", "");
-  c.server_url = j.value("server_url", "");
-  c.server_url_auto = j.value("server_url_auto", false);
-  c.max_queued_jobs = j.value("max_queued_jobs", 1000);
-  c.slurm_conf = j.value("slurm_conf", "");
-  c.requeue_all = j.value("requeue_all", false);
-  c.facts_json = j.contains("facts") ? j["facts"].dump() : "{}";
-  return c;
+  FERRY_ASSIGN_OR_RETURN(json j, ParseConfigObject(text, "slurm target configuration"));
+  return ConfigFromJson<SlurmTargetConfig>(j, "slurm target configuration");
 }
 
 std::unique_ptr<ComputeTarget> MakeSlurmTarget(const std::string& name,

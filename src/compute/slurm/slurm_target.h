@@ -16,9 +16,11 @@
 
 namespace ferry::compute {
 
-struct SlurmTargetConfig {
+// What the target record stores (config JSON), secrets sealed. These fields are stored under
+// their member names; a key missing from a stored configuration loads as the initialiser here.
+struct SlurmTargetFields {
   bool local = true;  // commands on this machine; else over SSH (login)
-  std::string login_host, login_user, key_file, secret_sealed, known_hosts;
+  std::string login_host, login_user, key_file, known_hosts;
   int login_port = 22;
   std::string partition, account, qos;
   std::string low_priority_partition, low_priority_qos;
@@ -30,9 +32,16 @@ struct SlurmTargetConfig {
   std::string
       slurm_conf;  // SLURM_CONF for the commands (a managed cluster's own); empty: inherited
   bool requeue_all = false;  // every run preemptible (a low-priority managed cluster)
-  std::string facts_json = "{}";
+};
 
-  std::string ToJson() const;
+// The whole stored configuration: the fields above plus two stored in another form.
+struct SlurmTargetConfig : SlurmTargetFields {
+  std::string secret_sealed;      // key "secret": sealed login password or passphrase; empty: none
+  std::string facts_json = "{}";  // key "facts", an object: what attach found (ProbeSlurm)
+
+  std::string ToJson() const;  // no plaintext secret ever
+  // A stored configuration; not an object, or a field of the wrong type: Corruption naming the
+  // kind and the field.
   static Result<SlurmTargetConfig> FromJson(const std::string& text);
 };
 

@@ -25,6 +25,7 @@
 #include "common/fs.h"
 #include "common/subprocess.h"
 #include "compute/bundle.h"
+#include "compute/config_json.h"
 
 namespace ferry::compute {
 namespace {
@@ -505,45 +506,38 @@ std::string SshControlDir(const std::string& home) {
   return "/tmp/ferry-ssh-" + std::to_string(::getuid()) + "-" + Sha256Hex(home).substr(0, 10);
 }
 
-std::string SshTargetConfig::ToJson() const {
-  json j = {{"host", host},
-            {"port", port},
-            {"user", user},
-            {"key_file", key_file},
-            {"secret", secret_sealed},
-            {"remote_dir", remote_dir},
-            {"max_concurrent_runs", max_concurrent_runs},
-            {"known_hosts", known_hosts},
-            {"facts", json::parse(facts_json, nullptr, false)},
-            {"kind", kind},
-            {"owner", owner},
-            {"stop_command", stop_command},
-            {"start_command", start_command},
-            {"state", state},
-            {"state_reason", state_reason}};
-  return j.dump();
+// The stored configuration's fields, listed once (defaults: the structs' initialisers).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SshTargetFields, host, port, user, key_file,
+                                                remote_dir, max_concurrent_runs, known_hosts, kind,
+                                                owner, stop_command, start_command, state,
+                                                state_reason)
+
+// The two fields whose stored form is not their member's: "secret" (only ever the sealed
+// value) and "facts" (an object, held as its text).
+void to_json(json& j, const SshTargetConfig& c) {
+  to_json(j, static_cast<const SshTargetFields&>(c));
+  j["secret"] = c.secret_sealed;
+  j["facts"] = json::parse(c.facts_json, nullptr, false);
 }
 
+void from_json(const json& j, SshTargetConfig& c) {
+  const SshTargetConfig defaults;
+  from_json(j, static_cast<SshTargetFields&>(c));
+  c.secret_sealed = j.value("secret", defaults.secret_sealed);
+  auto facts = j.find("facts");
+  c.facts_json = facts != j.end() ? facts->dump() : defaults.facts_json;
+}
+
+std::string SshTargetConfig::ToJson() const { return json(*this).dump(); }
+
 Result<SshTargetConfig> SshTargetConfig::FromJson(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
-  if (!j.is_object()) return Status::Corruption("ssh target configuration is not a JSON object");
-  SshTargetConfig c;
-  c.host = j.value("host", "");
-  c.port = j.value("port", 22);
-  c.user = j.value("user", "");
-  c.key_file = j.value("key_file", "");
-  c.secret_sealed = j.value("secret", "");
-  c.remote_dir = j.value("remote_dir", ".ferry-agent");
-  c.max_concurrent_runs = j.value("max_concurrent_runs", 1);
-  c.known_hosts = j.value("known_hosts", "");
-  c.facts_json = j.contains("facts") ? j["facts"].dump() : "{}";
-  c.kind = j.value("kind", "ssh");
-  c.owner = j.value("owner", "");
-  c.stop_command = j.value("stop_command", "");
-  c.start_command = j.value("start_command", "");
-  c.state = j.value("state", "running");
-  c.state_reason = j.value("state_reason", "");
-  return c;
+  FERRY_ASSIGN_OR_RETURN(json j, ParseConfigObject(text, "ssh target configuration"));
+  // Compute instances are stored in this form too: the error names the kind the row is.
+  auto kind = j.find("kind");
+  const std::string what =
+      (kind != j.end() && kind->is_string() ? kind->get<std::string>() : "ssh") +
+      " target configuration";
+  return ConfigFromJson<SshTargetConfig>(j, what);
 }
 
 std::unique_ptr<ComputeTarget> MakeSshTarget(const std::string& name, const SshTargetConfig& config,

@@ -16,17 +16,16 @@
 
 namespace ferry::compute {
 
-// What the target record stores (config JSON), secrets sealed.
-struct SshTargetConfig {
+// What the target record stores (config JSON), secrets sealed. These fields are stored under
+// their member names; a key missing from a stored configuration loads as the initialiser here.
+struct SshTargetFields {
   std::string host;
   int port = 22;
   std::string user;
   std::string key_file;                     // path on the server's machine
-  std::string secret_sealed;                // sealed password or key passphrase; empty: none
   std::string remote_dir = ".ferry-agent";  // relative to the remote user's home, or absolute
   int max_concurrent_runs = 1;
-  std::string known_hosts;        // the trusted host key lines
-  std::string facts_json = "{}";  // what attach found: OS, arch, CPUs, disk, pythons, GPUs
+  std::string known_hosts;  // the trusted host key lines
   // Compute instances (kind "instance"): a single owner, and commands (run on the server's
   // machine) that stop and start the machine.
   std::string kind = "ssh";
@@ -34,8 +33,17 @@ struct SshTargetConfig {
   std::string stop_command, start_command;
   std::string state = "running";  // running | stopping | stopped | starting | failed
   std::string state_reason;
+};
+
+// The whole stored configuration: the fields above plus two stored in another form.
+struct SshTargetConfig : SshTargetFields {
+  std::string secret_sealed;      // key "secret": sealed password or key passphrase; empty: none
+  std::string facts_json = "{}";  // key "facts", an object: what attach found (OS, arch, CPUs,
+                                  // disk, pythons, GPUs)
 
   std::string ToJson() const;  // no plaintext secret ever
+  // A stored configuration; not an object, or a field of the wrong type: Corruption naming the
+  // kind and the field.
   static Result<SshTargetConfig> FromJson(const std::string& text);
 };
 
