@@ -287,6 +287,7 @@ void TargetManager::StopWorker(std::string name) {
   if (!p.ok()) return;
   Status st = RunAdminCommand("the stop", p->stop_command);
   if (!st.ok()) spdlog::error("compute instance {}: {}", name, st.ToString());
+  MutexLock lock(&mu_);
   (void)SetState(name, st.ok() ? "stopped" : "failed", st.ok() ? "" : st.message());
 }
 
@@ -297,6 +298,7 @@ void TargetManager::StartWorker(std::string name) {
   if (!p.ok()) return;
   Status st = RunAdminCommand("the start", p->start_command);
   if (!st.ok()) spdlog::error("compute instance {}: {}", name, st.ToString());
+  MutexLock lock(&mu_);
   (void)SetState(name, st.ok() ? "running" : "failed", st.ok() ? "" : st.message());
 }
 

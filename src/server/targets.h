@@ -73,9 +73,12 @@ class TargetManager {
   Status Start(const compute::KindOps& ops, const std::string& name,
                const std::string& config_json);
   Status CheckQuota(const std::string& name, int64_t cores, int64_t gpus);
-  Status SetState(const std::string& name, const std::string& state, const std::string& reason);
-  void StopWorker(std::string name);
-  void StartWorker(std::string name);
+  // Read-modify-write of the target's stored configuration: under mu_, so that it cannot
+  // lose (or be lost by) another change of the same configuration, e.g. a trust.
+  Status SetState(const std::string& name, const std::string& state, const std::string& reason)
+      REQUIRES(mu_);
+  void StopWorker(std::string name) EXCLUDES(mu_, workers_mu_);
+  void StartWorker(std::string name) EXCLUDES(mu_, workers_mu_);
   // One attach/detach/trust/stop/start/update at a time. It guards no member: what it
   // serialises is the read-modify-write of targets' stored configurations.
   Mutex mu_;
