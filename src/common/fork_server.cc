@@ -211,7 +211,10 @@ int ServeForks(int fd, const std::function<int(int, char**)>& main) {
 ForkServer::ForkServer(std::vector<std::string> server_argv, std::string log_path)
     : argv_(std::move(server_argv)), log_path_(std::move(log_path)) {}
 
-ForkServer::~ForkServer() { Stop(); }
+ForkServer::~ForkServer() {
+  MutexLock lock(&mu_);
+  Stop();
+}
 
 void ForkServer::Stop() {
   if (fd_ >= 0) ::close(fd_);  // the fork server sees end of file and exits
@@ -220,7 +223,7 @@ void ForkServer::Stop() {
 }
 
 std::optional<pid_t> ForkServer::server_pid() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (!proc_) return std::nullopt;
   return proc_->pid();
 }
@@ -282,7 +285,7 @@ Result<pid_t> ForkServer::Request(const SpawnOptions& o) {
 }
 
 Result<pid_t> ForkServer::SpawnDetached(const SpawnOptions& o) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (o.argv.empty() || argv_.empty() || o.argv[0] != argv_[0]) return ferry::SpawnDetached(o);
   auto now = std::chrono::steady_clock::now();
   if (!proc_ && now >= retry_at_) {

@@ -20,11 +20,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "common/subprocess.h"
 
@@ -47,21 +47,28 @@ class ForkServer {
   // The fork server's pid, if one is running (tests).
   std::optional<pid_t> server_pid();
   // Requests answered by the fork server / spawned the plain way (tests, diagnostics).
-  int forked() const { return forked_; }
-  int fallbacks() const { return fallbacks_; }
+  int forked() const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return forked_;
+  }
+  int fallbacks() const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return fallbacks_;
+  }
 
  private:
-  Status Start();
-  Result<pid_t> Request(const SpawnOptions& o);
-  void Stop();
+  Status Start() REQUIRES(mu_);
+  Result<pid_t> Request(const SpawnOptions& o) REQUIRES(mu_);
+  void Stop() REQUIRES(mu_);
 
   std::vector<std::string> argv_;
   std::string log_path_;
-  std::mutex mu_;
-  std::unique_ptr<Subprocess> proc_;
-  int fd_ = -1;
-  std::chrono::steady_clock::time_point retry_at_{};
-  int forked_ = 0, fallbacks_ = 0;
+  mutable Mutex mu_;
+  std::unique_ptr<Subprocess> proc_ GUARDED_BY(mu_);
+  int fd_ GUARDED_BY(mu_) = -1;
+  std::chrono::steady_clock::time_point retry_at_ GUARDED_BY(mu_){};
+  int forked_ GUARDED_BY(mu_) = 0;
+  int fallbacks_ GUARDED_BY(mu_) = 0;
 };
 
 // The fork server's loop on `fd` (a SOCK_SEQPACKET socket): each request forks a daemon that

@@ -17,13 +17,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace ferry::net {
 namespace {
@@ -38,8 +39,8 @@ using asio::use_awaitable;
 // A long poll parked on a channel. Lives in the session coroutine's frame.
 struct Waiter {
   std::shared_ptr<asio::steady_timer> timer;  // shared: a posted cancel may outlive the wait
-  // Set by Notify() under mu_ on the notifying thread, read by the waiting coroutine without it.
-  std::atomic<bool> notified = false;
+  // Set by Notify on any thread while the session's coroutine reads it: atomic.
+  std::atomic<bool> notified{false};
 };
 
 // An io_context whose pending handlers can be destroyed on demand. The server's contexts hold
@@ -134,7 +135,7 @@ class ServerImpl final : public HttpServer {
   }
 
   void Notify(const std::string& channel) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = waiters_.find(channel);
     if (it == waiters_.end()) return;
     for (Waiter* w : it->second) {
@@ -149,11 +150,11 @@ class ServerImpl final : public HttpServer {
     {
       // Every open connection ends now (its socket is closed when its session goes away);
       // shutdown(2) is safe from here whatever the session is doing.
-      std::lock_guard lock(sessions_mu_);
+      MutexLock lock(&sessions_mu_);
       for (int fd : session_fds_) ::shutdown(fd, SHUT_RDWR);
     }
     asio::post(ioc_, [this] {
-      std::lock_guard lock(acceptors_mu_);
+      MutexLock lock(&acceptors_mu_);
       for (auto& a : acceptors_) {
         beast::error_code ec;
         a->close(ec);
@@ -184,7 +185,7 @@ class ServerImpl final : public HttpServer {
                                  ec.message());
     int bound = acceptor->local_endpoint().port();
     {
-      std::lock_guard lock(acceptors_mu_);
+      MutexLock lock(&acceptors_mu_);
       acceptors_.push_back(acceptor);
     }
     asio::co_spawn(ioc_, Accept(acceptor), asio::detached);
@@ -204,12 +205,12 @@ class ServerImpl final : public HttpServer {
     }
   }
 
-  void Register(const std::string& ch, Waiter* w) {
-    std::lock_guard lock(mu_);
+  void Register(const std::string& ch, Waiter* w) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     waiters_[ch].insert(w);
   }
-  void Unregister(const std::string& ch, Waiter* w) {
-    std::lock_guard lock(mu_);
+  void Unregister(const std::string& ch, Waiter* w) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     auto it = waiters_.find(ch);
     if (it == waiters_.end()) return;
     it->second.erase(w);
@@ -291,11 +292,11 @@ class ServerImpl final : public HttpServer {
   // Keeps a session's socket in session_fds_ for as long as the session lives.
   struct SessionFd {
     SessionFd(ServerImpl* s, int fd) : server(s), fd(fd) {
-      std::lock_guard lock(s->sessions_mu_);
+      MutexLock lock(&s->sessions_mu_);
       s->session_fds_.insert(fd);
     }
     ~SessionFd() {
-      std::lock_guard lock(server->sessions_mu_);
+      MutexLock lock(&server->sessions_mu_);
       server->session_fds_.erase(fd);
     }
     ServerImpl* server;
@@ -611,18 +612,18 @@ class ServerImpl final : public HttpServer {
   HttpServerOptions options_;
   // Declared before the execution contexts: sessions' frames, destroyed with them, unregister
   // here. The pools go before ioc_ (a handler queued in a pool owns the session it resumes).
-  std::mutex sessions_mu_;
-  std::set<int> session_fds_;  // guarded by sessions_mu_
+  Mutex sessions_mu_;
+  std::set<int> session_fds_ GUARDED_BY(sessions_mu_);
   Context ioc_;
   WorkerPool workers_;
   WorkerPool bulk_;
-  std::mutex acceptors_mu_;
-  std::vector<std::shared_ptr<tcp::acceptor>> acceptors_;
+  Mutex acceptors_mu_;
+  std::vector<std::shared_ptr<tcp::acceptor>> acceptors_ GUARDED_BY(acceptors_mu_);
   int port_ = 0;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopped_{false};
-  std::mutex mu_;
-  std::unordered_map<std::string, std::set<Waiter*>> waiters_;
+  Mutex mu_;
+  std::unordered_map<std::string, std::set<Waiter*>> waiters_ GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -16,7 +16,7 @@ Scheduler::Scheduler(store::MetadataStore* store, const Clock* clock, SchedulerO
 Scheduler::~Scheduler() { Stop(); }
 
 void Scheduler::AddTarget(std::shared_ptr<compute::ComputeTarget> target) {
-  std::lock_guard lock(targets_mu_);
+  MutexLock lock(&targets_mu_);
   targets_[target->name()] = std::move(target);
 }
 
@@ -25,23 +25,23 @@ void Scheduler::AddTarget(compute::ComputeTarget* target) {
 }
 
 void Scheduler::RemoveTarget(const std::string& name) {
-  std::lock_guard lock(targets_mu_);
+  MutexLock lock(&targets_mu_);
   targets_.erase(name);
 }
 
 std::shared_ptr<compute::ComputeTarget> Scheduler::GetTarget(const std::string& name) const {
-  std::lock_guard lock(targets_mu_);
+  MutexLock lock(&targets_mu_);
   auto it = targets_.find(name);
   return it == targets_.end() ? nullptr : it->second;
 }
 
 std::map<std::string, std::shared_ptr<compute::ComputeTarget>> Scheduler::Targets() const {
-  std::lock_guard lock(targets_mu_);
+  MutexLock lock(&targets_mu_);
   return targets_;
 }
 
 std::string Scheduler::QueueReason(const std::string& run_id) const {
-  std::lock_guard lock(targets_mu_);
+  MutexLock lock(&targets_mu_);
   auto it = queue_reasons_.find(run_id);
   return it == queue_reasons_.end() ? "" : it->second;
 }
@@ -52,19 +52,19 @@ void Scheduler::Start() {
 
 void Scheduler::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void Scheduler::Wake() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     wake_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void Scheduler::Changed(const std::string& run_id) {
@@ -165,9 +165,11 @@ Status Scheduler::CheckFits(const model::Run& run) const {
 void Scheduler::Loop() {
   for (;;) {
     RunOnce();
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, std::chrono::duration<double>(options_.poll_interval_s),
-                 [this] { return wake_ || stop_; });
+    MutexLock lock(&mu_);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(options_.poll_interval_s);
+    while (!wake_ && !stop_ && cv_.WaitUntil(&mu_, deadline)) {
+    }
     if (stop_) return;
     wake_ = false;
   }
@@ -199,7 +201,7 @@ void Scheduler::RunOnce() {
   ReconcileJobs(targets, cycle);
   ForgetEndedCancels(*active);
   LaunchQueued(targets, cycle);
-  std::lock_guard lock(targets_mu_);
+  MutexLock lock(&targets_mu_);
   queue_reasons_ = std::move(cycle.reasons);
 }
 

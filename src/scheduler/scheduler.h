@@ -4,10 +4,8 @@
 // each target has free slots. Every status change goes through the store first.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "compute/compute_target.h"
 #include "store/metadata_store.h"
@@ -67,9 +66,9 @@ class Scheduler {
   using TargetMap = std::map<std::string, std::shared_ptr<compute::ComputeTarget>>;
   struct Cycle;  // one cycle's slots, devices and runs per target (scheduler.cc)
 
-  void Loop();
+  void Loop() EXCLUDES(mu_);
   void Changed(const std::string& run_id);
-  TargetMap Targets() const;
+  TargetMap Targets() const EXCLUDES(targets_mu_);
 
   // The steps of RunOnce, in order; each runs on the scheduler's thread.
   Cycle Classify(std::vector<model::Run>& active, bool startup);
@@ -98,16 +97,17 @@ class Scheduler {
   const Clock* clock_;
   SchedulerOptions options_;
 
-  mutable std::mutex targets_mu_;
-  TargetMap targets_;
-  std::map<std::string, std::string> queue_reasons_;  // guarded by targets_mu_
+  mutable Mutex targets_mu_;
+  TargetMap targets_ GUARDED_BY(targets_mu_);
+  std::map<std::string, std::string> queue_reasons_ GUARDED_BY(targets_mu_);
+  // The scheduler thread's own (RunOnce's): no lock.
   std::set<std::string> cancel_sent_;
   bool first_cycle_ = true;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool wake_ = false;
-  bool stop_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  bool wake_ GUARDED_BY(mu_) = false;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -76,7 +76,7 @@ std::vector<std::string> SplitPath(const std::string& path) {
 bool Api::RunMayReadBlob(const std::string& run_id, const std::string& hash) {
   std::shared_ptr<const std::unordered_set<std::string>> set;
   {
-    std::lock_guard lock(blob_sets_mu_);
+    MutexLock lock(&blob_sets_mu_);
     auto it = blob_sets_.find(run_id);
     if (it != blob_sets_.end()) set = it->second;
   }
@@ -91,7 +91,7 @@ bool Api::RunMayReadBlob(const std::string& run_id, const std::string& hash) {
     s->insert(run->snapshot_id);
     for (auto& e : m->entries) s->insert(e.hash);
     set = s;
-    std::lock_guard lock(blob_sets_mu_);
+    MutexLock lock(&blob_sets_mu_);
     if (blob_sets_.size() > 256) blob_sets_.clear();  // bounded: agents fetch at start only
     blob_sets_[run_id] = set;
   }

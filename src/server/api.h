@@ -9,11 +9,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_set>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "compute/compute_target.h"
 #include "net/http_server.h"
 #include "scheduler/scheduler.h"
@@ -80,11 +80,12 @@ class Api {
 
  private:
   // True when hash is the run's manifest or one of its files (what its agent may read).
-  bool RunMayReadBlob(const std::string& run_id, const std::string& hash);
+  bool RunMayReadBlob(const std::string& run_id, const std::string& hash) EXCLUDES(blob_sets_mu_);
 
   ApiDeps d_;
-  std::mutex blob_sets_mu_;
-  std::map<std::string, std::shared_ptr<const std::unordered_set<std::string>>> blob_sets_;
+  Mutex blob_sets_mu_;
+  std::map<std::string, std::shared_ptr<const std::unordered_set<std::string>>> blob_sets_
+      GUARDED_BY(blob_sets_mu_);
 };
 
 }  // namespace ferry::server

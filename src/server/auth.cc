@@ -29,7 +29,7 @@ Status UserDirectory::Reload() {
   FERRY_ASSIGN_OR_RETURN(auto users, store_->ListUsers());
   std::unordered_map<std::string, store::UserRecord> by_hash;
   for (auto& u : users) by_hash.emplace(u.token_hash, std::move(u));
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   by_hash_ = std::move(by_hash);
   return Status::Ok();
 }
@@ -38,7 +38,7 @@ std::optional<store::UserRecord> UserDirectory::ByToken(std::string_view token) 
   // Users' tokens are "fu_" + 48 hex digits; anything else is not looked up.
   if (token.size() < 32 || token.substr(0, 3) != "fu_") return std::nullopt;
   const std::string hash = Sha256Hex(token);
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = by_hash_.find(hash);
   if (it == by_hash_.end()) return std::nullopt;
   return it->second;

@@ -2,12 +2,12 @@
 // (docs/security.md). Checked from a request's headers, before its body is read.
 #pragma once
 
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "net/http.h"
 #include "store/metadata_store.h"
@@ -44,13 +44,13 @@ struct Caller {
 class UserDirectory {
  public:
   explicit UserDirectory(store::MetadataStore* store) : store_(store) {}
-  Status Reload();
-  std::optional<store::UserRecord> ByToken(std::string_view token) const;
+  Status Reload() EXCLUDES(mu_);
+  std::optional<store::UserRecord> ByToken(std::string_view token) const EXCLUDES(mu_);
 
  private:
   store::MetadataStore* store_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, store::UserRecord> by_hash_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<std::string, store::UserRecord> by_hash_ GUARDED_BY(mu_);
 };
 
 // The caller a request's Authorization header names. Unauthenticated without one (or with

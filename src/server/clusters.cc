@@ -18,7 +18,7 @@ namespace ferry::server {
 using nlohmann::json;
 
 Result<json> TargetManager::UpdateCluster(const std::string& name, const json& body) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
   if (rec.kind != "cluster") {  // a request only this kind has (PATCH /computes/NAME)
     return Status::InvalidArgument("compute target '" + name + "' is a " + rec.kind +
@@ -118,7 +118,7 @@ Result<json> TargetManager::GetQuota() {
 }
 
 Result<json> TargetManager::SetQuota(const json& body) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   FERRY_ASSIGN_OR_RETURN(json q, GetQuota());
   for (const char* key : {"cluster_cores", "cluster_gpus"}) {
     auto it = body.find(key);

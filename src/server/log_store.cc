@@ -34,7 +34,7 @@ std::vector<int> LogStore::Ranks(const std::string& run_id) const {
 }
 
 LogStore::Entry* LogStore::Get(const std::string& run_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto& e = entries_[run_id];
   if (!e) e = std::make_unique<Entry>();
   return e.get();
@@ -54,7 +54,7 @@ Status LogStore::Load(const std::string& run_id, Entry* e) {
 Result<uint64_t> LogStore::Append(const std::string& run_id, uint64_t offset,
                                   std::string_view data) {
   Entry* e = Get(run_id);
-  std::lock_guard lock(e->mu);
+  MutexLock lock(&e->mu);
   FERRY_RETURN_IF_ERROR(Load(run_id, e));
   if (offset > e->size) {
     return Status::FailedPrecondition("log of run '" + run_id + "' has " + std::to_string(e->size) +
@@ -87,7 +87,7 @@ Result<uint64_t> LogStore::Append(const std::string& run_id, uint64_t offset,
 
 Result<uint64_t> LogStore::Size(const std::string& run_id) {
   Entry* e = Get(run_id);
-  std::lock_guard lock(e->mu);
+  MutexLock lock(&e->mu);
   FERRY_RETURN_IF_ERROR(Load(run_id, e));
   return e->size;
 }

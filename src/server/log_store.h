@@ -5,10 +5,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace ferry::server {
@@ -30,17 +30,17 @@ class LogStore {
 
  private:
   struct Entry {
-    std::mutex mu;
-    bool loaded = false;
-    uint64_t size = 0;
+    Mutex mu;  // one append or size look-up of this run's log at a time
+    bool loaded GUARDED_BY(mu) = false;
+    uint64_t size GUARDED_BY(mu) = 0;
   };
-  Entry* Get(const std::string& run_id);
+  Entry* Get(const std::string& run_id) EXCLUDES(mu_);
   std::string PathOf(const std::string& run_id) const;
-  Status Load(const std::string& run_id, Entry* e);
+  Status Load(const std::string& run_id, Entry* e) REQUIRES(e->mu);
 
   std::string root_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<Entry>> entries_;
+  Mutex mu_;
+  std::map<std::string, std::unique_ptr<Entry>> entries_ GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::server

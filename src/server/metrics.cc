@@ -209,7 +209,7 @@ void HttpMetrics::Record(std::string_view method, std::string_view path, int sta
     std::array<std::string_view, 16> seg;
     size_t n = 0;
     if (Segments(path.substr(7), &seg, &n) && n >= 2) {
-      std::lock_guard lock(agents_mu_);
+      MutexLock lock(&agents_mu_);
       auto it = agents_.find(seg[1]);
       if (it != agents_.end())
         it->second = now;
@@ -220,7 +220,7 @@ void HttpMetrics::Record(std::string_view method, std::string_view path, int sta
 }
 
 int HttpMetrics::AgentsConnected(std::chrono::steady_clock::time_point now) {
-  std::lock_guard lock(agents_mu_);
+  MutexLock lock(&agents_mu_);
   for (auto it = agents_.begin(); it != agents_.end();) {
     if (now - it->second > kAgentWindow)
       it = agents_.erase(it);
@@ -329,7 +329,7 @@ net::HttpResponse MetricsEndpoint::Serve() {
 
 std::string MetricsEndpoint::StoreSection() {
   const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (!cached_.empty() && now - cached_at_ < std::chrono::seconds(1)) return cached_;
   Exposition out;
   out.Family("ferry_build_info", "gauge", "The server's version (the value is always 1).");

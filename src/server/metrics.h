@@ -11,12 +11,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "net/http_server.h"
 
 namespace ferry::store {
@@ -97,8 +97,9 @@ class HttpMetrics {
   std::vector<Route> routes_;  // the API's, then the fixed classes below
   size_t mlflow_, mlflow_artifacts_, metrics_, studio_, unmatched_;
   std::unique_ptr<Cell[]> cells_;  // routes_.size() * kMethods * kCodes
-  std::mutex agents_mu_;
-  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> agents_;  // guarded
+  Mutex agents_mu_;
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> agents_
+      GUARDED_BY(agents_mu_);
 };
 
 // Counters the handlers bump (REST and MLflow).
@@ -126,12 +127,12 @@ class MetricsEndpoint {
   net::HttpResponse Serve();
 
  private:
-  std::string StoreSection();  // cached for a second
+  std::string StoreSection() EXCLUDES(mu_);  // cached for a second
 
   MetricsDeps d_;
-  std::mutex mu_;
-  std::chrono::steady_clock::time_point cached_at_;  // guarded by mu_
-  std::string cached_;                               // guarded by mu_
+  Mutex mu_;
+  std::chrono::steady_clock::time_point cached_at_ GUARDED_BY(mu_);
+  std::string cached_ GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::server

@@ -115,7 +115,7 @@ void TargetManager::LoadAll() {
     auto power = ReadPower(t.config_json);
     if (power.ok() && (power->state == "stopping" || power->state == "starting")) {
       // A server restart interrupted a stop or a start: carry it on.
-      std::lock_guard lock(workers_mu_);
+      MutexLock lock(&workers_mu_);
       if (power->state == "stopping")
         workers_.emplace_back(&TargetManager::StopWorker, this, t.name);
       else
@@ -125,7 +125,7 @@ void TargetManager::LoadAll() {
 }
 
 Result<json> TargetManager::Attach(const json& body) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   FERRY_ASSIGN_OR_RETURN(std::string name, StringField(body, "name", true));
   FERRY_ASSIGN_OR_RETURN(std::string kind, StringField(body, "kind", true));
   Status valid = model::ValidateEnvironmentName(name);  // same rules: letters, digits, . _ -
@@ -163,7 +163,7 @@ Result<json> TargetManager::Attach(const json& body) {
 }
 
 Result<json> TargetManager::Detach(const std::string& name, bool force) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (name == "local") return Status::InvalidArgument("the local target cannot be detached");
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
   FERRY_ASSIGN_OR_RETURN(std::vector<model::Run> active, d_.store->ListActiveRuns());
@@ -203,7 +203,7 @@ Result<json> TargetManager::Detach(const std::string& name, bool force) {
 }
 
 Result<json> TargetManager::Trust(const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
   const compute::KindOps* ops = compute::FindKind(rec.kind);
   if (!ops || !ops->trust)
@@ -219,7 +219,7 @@ Result<json> TargetManager::Trust(const std::string& name) {
 
 TargetManager::~TargetManager() {
   closing_ = true;
-  std::lock_guard lock(workers_mu_);
+  MutexLock lock(&workers_mu_);
   for (auto& w : workers_) {
     if (w.joinable()) w.join();
   }
@@ -241,19 +241,19 @@ Status TargetManager::SetState(const std::string& name, const std::string& state
 }
 
 Result<json> TargetManager::StopInstance(const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, PoweredTarget(d_.store, name));
   FERRY_ASSIGN_OR_RETURN(Power p, ReadPower(rec.config_json));
   if (p.state == "stopped" || p.state == "stopping")
     return json{{"name", name}, {"state", p.state}};
   FERRY_RETURN_IF_ERROR(SetState(name, "stopping", ""));
-  std::lock_guard wl(workers_mu_);
+  MutexLock wl(&workers_mu_);
   workers_.emplace_back(&TargetManager::StopWorker, this, name);
   return json{{"name", name}, {"state", "stopping"}};
 }
 
 Result<json> TargetManager::StartInstance(const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, PoweredTarget(d_.store, name));
   FERRY_ASSIGN_OR_RETURN(Power p, ReadPower(rec.config_json));
   if (p.state == "running" || p.state == "starting")
@@ -263,7 +263,7 @@ Result<json> TargetManager::StartInstance(const std::string& name) {
                                       "' is still stopping; start it once it is stopped");
   }
   FERRY_RETURN_IF_ERROR(SetState(name, "starting", ""));
-  std::lock_guard wl(workers_mu_);
+  MutexLock wl(&workers_mu_);
   workers_.emplace_back(&TargetManager::StartWorker, this, name);
   return json{{"name", name}, {"state", "starting"}};
 }
@@ -287,6 +287,7 @@ void TargetManager::StopWorker(std::string name) {
   if (!p.ok()) return;
   Status st = RunAdminCommand("the stop", p->stop_command);
   if (!st.ok()) spdlog::error("compute instance {}: {}", name, st.ToString());
+  MutexLock lock(&mu_);
   (void)SetState(name, st.ok() ? "stopped" : "failed", st.ok() ? "" : st.message());
 }
 
@@ -297,6 +298,7 @@ void TargetManager::StartWorker(std::string name) {
   if (!p.ok()) return;
   Status st = RunAdminCommand("the start", p->start_command);
   if (!st.ok()) spdlog::error("compute instance {}: {}", name, st.ToString());
+  MutexLock lock(&mu_);
   (void)SetState(name, st.ok() ? "running" : "failed", st.ok() ? "" : st.message());
 }
 

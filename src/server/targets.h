@@ -7,13 +7,13 @@
 
 #include <atomic>
 #include <functional>
-#include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/seal.h"
 #include "common/status.h"
 #include "compute/cluster/cluster.h"
@@ -73,14 +73,19 @@ class TargetManager {
   Status Start(const compute::KindOps& ops, const std::string& name,
                const std::string& config_json);
   Status CheckQuota(const std::string& name, int64_t cores, int64_t gpus);
-  Status SetState(const std::string& name, const std::string& state, const std::string& reason);
-  void StopWorker(std::string name);
-  void StartWorker(std::string name);
-  std::mutex mu_;  // one attach/detach/trust at a time
+  // Read-modify-write of the target's stored configuration: under mu_, so that it cannot
+  // lose (or be lost by) another change of the same configuration, e.g. a trust.
+  Status SetState(const std::string& name, const std::string& state, const std::string& reason)
+      REQUIRES(mu_);
+  void StopWorker(std::string name) EXCLUDES(mu_, workers_mu_);
+  void StartWorker(std::string name) EXCLUDES(mu_, workers_mu_);
+  // One attach/detach/trust/stop/start/update at a time. It guards no member: what it
+  // serialises is the read-modify-write of targets' stored configurations.
+  Mutex mu_;
   TargetManagerDeps d_;
   compute::KindHost host_;  // what the kinds' operations get of this server
-  std::mutex workers_mu_;
-  std::vector<std::thread> workers_;
+  Mutex workers_mu_ ACQUIRED_AFTER(mu_);
+  std::vector<std::thread> workers_ GUARDED_BY(workers_mu_);
   std::atomic<bool> closing_{false};
 };
 

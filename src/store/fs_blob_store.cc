@@ -14,11 +14,11 @@
 #include <atomic>
 #include <bitset>
 #include <cerrno>
-#include <mutex>
 #include <unordered_map>
 
 #include "common/crypto.h"
 #include "common/fs.h"
+#include "common/mutex.h"
 #include "common/zstd_util.h"
 #include "store/blob_store.h"
 #include "store/sqlite_db.h"
@@ -80,7 +80,8 @@ class FsBlobStore final : public BlobStore {
 
   ~FsBlobStore() override { (void)Sync(); }
 
-  Status Init() {
+  Status Init() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);  // nothing else can reach the store yet; taken for the analysis
     FERRY_RETURN_IF_ERROR(
         index_.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
                     "CREATE TABLE IF NOT EXISTS packed(hash TEXT PRIMARY KEY, pack TEXT NOT NULL,"
@@ -121,7 +122,7 @@ class FsBlobStore final : public BlobStore {
       FERRY_RETURN_IF_ERROR(PutLoose(hash, compressed));
       return true;
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (pending_.count(hash)) return false;
     if (!pack_fd_.valid() || pack_size_ + write_buffer_.size() >= kPackRollBytes) {
       FERRY_RETURN_IF_ERROR(NewPackLocked());
@@ -185,7 +186,7 @@ class FsBlobStore final : public BlobStore {
   }
 
   Status Sync() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (pack_fd_.valid()) FERRY_RETURN_IF_ERROR(FlushLocked());
     if (pack_fd_.valid() && ::fdatasync(pack_fd_.get()) != 0)
       return ErrnoStatus("cannot sync", PackPath(pack_name_), errno);
@@ -221,7 +222,7 @@ class FsBlobStore final : public BlobStore {
   // Where a packed blob is (written out first when it is still buffered, so it can be read
   // back); nullopt when it is not in a pack (it may be loose).
   Result<std::optional<Loc>> Locate(const std::string& hash) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = pending_.find(hash);
     if (it == pending_.end()) return FindLocked(hash);
     if (!write_buffer_.empty()) FERRY_RETURN_IF_ERROR(FlushLocked());
@@ -229,7 +230,7 @@ class FsBlobStore final : public BlobStore {
   }
 
   bool HasPacked(const std::string& hash) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (pending_.count(hash)) return true;
     auto loc = FindLocked(hash);
     return loc.ok() && loc->has_value();
@@ -250,7 +251,7 @@ class FsBlobStore final : public BlobStore {
   }
   std::string PackPath(const std::string& name) const { return root_ + "/packs/" + name + ".pack"; }
 
-  Result<std::optional<Loc>> FindLocked(const std::string& hash) {
+  Result<std::optional<Loc>> FindLocked(const std::string& hash) REQUIRES(mu_) {
     find_->Bind(1, hash);
     auto row = find_->Step();
     std::optional<Loc> loc;
@@ -264,7 +265,7 @@ class FsBlobStore final : public BlobStore {
   }
 
   void Forget(const std::string& hash, bool packed) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (packed) {
       pending_.erase(hash);
       (void)delete_->Bind(1, hash).Run();
@@ -276,7 +277,7 @@ class FsBlobStore final : public BlobStore {
   // Writes the buffered appends to the current pack. On failure the pack is cut back to
   // its last good size and the buffered blobs are forgotten (their Put reported success,
   // but they were never indexed, so a later upload simply stores them again).
-  Status FlushLocked() {
+  Status FlushLocked() REQUIRES(mu_) {
     std::string_view data(write_buffer_);
     uint64_t pos = pack_size_;
     while (!data.empty()) {
@@ -300,7 +301,7 @@ class FsBlobStore final : public BlobStore {
     return Status::Ok();
   }
 
-  Status NewPackLocked() {
+  Status NewPackLocked() REQUIRES(mu_) {
     if (pack_fd_.valid()) FERRY_RETURN_IF_ERROR(FlushLocked());
     if (pack_fd_.valid() && ::fdatasync(pack_fd_.get()) != 0)
       return ErrnoStatus("cannot sync", PackPath(pack_name_), errno);
@@ -349,7 +350,7 @@ class FsBlobStore final : public BlobStore {
     int dir_index = std::stoi(hash.substr(0, 2), nullptr, 16);
     std::string dir = JoinPath(root_, hash.substr(0, 2));
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (!made_dirs_.test(static_cast<size_t>(dir_index))) {
         if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
           return ErrnoStatus("cannot create", dir, errno);
@@ -358,23 +359,24 @@ class FsBlobStore final : public BlobStore {
     }
     if (::rename(tmp.c_str(), LoosePath(hash).c_str()) != 0)
       return ErrnoStatus("cannot rename", tmp, errno);
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     loose_dirty_ = true;
     return Status::Ok();
   }
 
   std::string root_;
   std::atomic<uint64_t> counter_{0};
-  std::mutex mu_;  // guards everything below
-  Db index_;
-  std::optional<Stmt> find_, insert_, delete_;
-  UniqueFd pack_fd_;
-  std::string pack_name_;
-  uint64_t pack_size_ = 0;    // bytes written to the current pack
-  std::string write_buffer_;  // appends not yet written (they follow pack_size_)
-  std::unordered_map<std::string, Loc> pending_;  // written, not yet synced and indexed
-  bool loose_dirty_ = false;
-  std::bitset<256> made_dirs_;
+  Mutex mu_;
+  Db index_ GUARDED_BY(mu_);
+  std::optional<Stmt> find_ GUARDED_BY(mu_), insert_ GUARDED_BY(mu_), delete_ GUARDED_BY(mu_);
+  UniqueFd pack_fd_ GUARDED_BY(mu_);
+  std::string pack_name_ GUARDED_BY(mu_);
+  uint64_t pack_size_ GUARDED_BY(mu_) = 0;    // bytes written to the current pack
+  std::string write_buffer_ GUARDED_BY(mu_);  // appends not yet written (they follow pack_size_)
+  // Written, not yet synced and indexed.
+  std::unordered_map<std::string, Loc> pending_ GUARDED_BY(mu_);
+  bool loose_dirty_ GUARDED_BY(mu_) = false;
+  std::bitset<256> made_dirs_ GUARDED_BY(mu_);
 };
 
 Status FsBlobWriter::Append(std::string_view piece) {

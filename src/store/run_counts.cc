@@ -15,7 +15,7 @@ Result<std::unique_ptr<RunCounter>> RunCounter::Open(const std::string& db_path)
 }
 
 Result<std::vector<RunCount>> RunCounter::Count() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   FERRY_ASSIGN_OR_RETURN(
       Stmt st,
       db_->Prepare(

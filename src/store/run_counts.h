@@ -4,10 +4,10 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace ferry::store {
@@ -25,12 +25,12 @@ class RunCounter {
   static Result<std::unique_ptr<RunCounter>> Open(const std::string& db_path);
   ~RunCounter();
   // Every (status, target, kind) with at least one run. Thread-safe (serialised).
-  Result<std::vector<RunCount>> Count();
+  Result<std::vector<RunCount>> Count() EXCLUDES(mu_);
 
  private:
   explicit RunCounter(std::unique_ptr<Db> db);
-  std::mutex mu_;
-  std::unique_ptr<Db> db_;  // guarded by mu_
+  Mutex mu_;
+  const std::unique_ptr<Db> db_ PT_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::store

@@ -143,12 +143,12 @@ Status SqliteMetadataStore::StartSyncer() {
   wal_fd_.Reset(::open(wal.c_str(), O_RDONLY | O_CLOEXEC));
   if (!wal_fd_.valid()) return ErrnoStatus("cannot open", wal, errno);
   syncer_ = std::thread([this] {
-    std::unique_lock lock(sync_mu_);
+    MutexLock lock(&sync_mu_);
     while (!stopping_) {
-      sync_cv_.wait_for(lock, std::chrono::milliseconds(options_.data_sync_ms));
-      lock.unlock();
+      sync_cv_.WaitFor(&sync_mu_, std::chrono::milliseconds(options_.data_sync_ms));
+      sync_mu_.Unlock();
       SyncData();
-      lock.lock();
+      sync_mu_.Lock();
     }
   });
   return Status::Ok();
@@ -202,14 +202,15 @@ Status SqliteMetadataStore::OpenReaders() {
     FERRY_ASSIGN_OR_RETURN(Db r, Db::Open(path_));
     FERRY_RETURN_IF_ERROR(r.Exec("PRAGMA query_only=ON; PRAGMA temp_store=MEMORY;"));
     readers_.push_back(std::make_unique<Db>(std::move(r)));
+    MutexLock lock(&readers_mu_);
     free_readers_.push_back(readers_.back().get());
   }
   return Status::Ok();
 }
 
 Db* SqliteMetadataStore::AcquireReader() {
-  std::unique_lock lock(readers_mu_);
-  readers_cv_.wait(lock, [this] { return !free_readers_.empty(); });
+  MutexLock lock(&readers_mu_);
+  while (free_readers_.empty()) readers_cv_.Wait(&readers_mu_);
   Db* r = free_readers_.back();
   free_readers_.pop_back();
   return r;
@@ -217,10 +218,10 @@ Db* SqliteMetadataStore::AcquireReader() {
 
 void SqliteMetadataStore::ReleaseReader(Db* r) {
   {
-    std::lock_guard lock(readers_mu_);
+    MutexLock lock(&readers_mu_);
     free_readers_.push_back(r);
   }
-  readers_cv_.notify_one();
+  readers_cv_.Signal();
 }
 
 Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadataStore(const std::string& path,

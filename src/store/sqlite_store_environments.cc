@@ -9,7 +9,7 @@ using nlohmann::json;
 
 Result<model::RegisteredEnvironment> SqliteMetadataStore::RegisterEnvironment(
     const model::RegisteredEnvironment& env, double now, bool* created) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(
       auto latest,
       ReadEnvironments("SELECT * FROM environments WHERE name=?1 ORDER BY version DESC LIMIT 1",
@@ -64,7 +64,7 @@ Result<std::vector<model::RegisteredEnvironment>> SqliteMetadataStore::ListEnvir
 
 Status SqliteMetadataStore::PutSnapshot(const std::string& id, int64_t files, int64_t bytes,
                                         double now) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT OR IGNORE INTO snapshots VALUES(?,?,?,?)"));
   return st.Bind(1, id).Bind(2, files).Bind(3, bytes).Bind(4, now).Run();
 }

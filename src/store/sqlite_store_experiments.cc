@@ -22,7 +22,7 @@ model::Experiment MakeExperiment(int64_t id, std::string name, double created_at
 
 Result<model::Experiment> SqliteMetadataStore::CreateExperiment(const std::string& name, double now,
                                                                 const std::string& created_by) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
   FERRY_ASSIGN_OR_RETURN(
       Stmt st, db().Prepare("INSERT INTO experiments(name, created_at, created_by) VALUES(?,?,?)"));
@@ -39,7 +39,7 @@ Result<model::Experiment> SqliteMetadataStore::CreateExperiment(const std::strin
 Result<model::Experiment> SqliteMetadataStore::CreateExperimentWith(
     const std::string& name, const std::string& artifact_location,
     const std::map<std::string, std::string>& tags, double now, const std::string& created_by) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(name));
   FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
   Result<model::Experiment> e = [&]() -> Result<model::Experiment> {
@@ -76,7 +76,7 @@ Result<model::Experiment> SqliteMetadataStore::CreateExperimentWith(
 
 Result<model::Experiment> SqliteMetadataStore::EnsureExperiment(const std::string& name,
                                                                 double now) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   return EnsureExperimentLocked(name, now, "");
 }
 
@@ -106,7 +106,7 @@ Result<std::vector<model::Experiment>> SqliteMetadataStore::ListExperiments() {
 Status SqliteMetadataStore::UpdateExperiment(int64_t id, const std::optional<std::string>& name,
                                              const std::optional<std::string>& lifecycle_stage,
                                              double now) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   if (name) FERRY_RETURN_IF_ERROR(model::ValidateExperimentName(*name));
   FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("UPDATE experiments SET name=COALESCE(?2, name), "
                                                "lifecycle_stage=COALESCE(?3, lifecycle_stage), "
@@ -125,7 +125,7 @@ Status SqliteMetadataStore::UpdateExperiment(int64_t id, const std::optional<std
 
 Status SqliteMetadataStore::SetExperimentTag(int64_t id, const std::string& key,
                                              const std::string& value, double now) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(Stmt q,
                          db().Prepare("UPDATE experiments SET last_update_time=?2 WHERE id=?1"));
   FERRY_RETURN_IF_ERROR(q.Bind(1, id).Bind(2, now).Run());
@@ -137,7 +137,7 @@ Status SqliteMetadataStore::SetExperimentTag(int64_t id, const std::string& key,
 }
 
 Status SqliteMetadataStore::DeleteExperimentTag(int64_t id, const std::string& key, double now) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
   Status s = [&]() -> Status {
     FERRY_ASSIGN_OR_RETURN(Stmt del,
@@ -159,7 +159,7 @@ Status SqliteMetadataStore::DeleteExperimentTag(int64_t id, const std::string& k
 }
 
 Status SqliteMetadataStore::CreateUser(const UserRecord& u) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(
       Stmt st,
       db().Prepare("INSERT INTO users(name, token_hash, created_at, role) VALUES(?,?,?,?)"));
@@ -183,7 +183,7 @@ Result<std::vector<UserRecord>> SqliteMetadataStore::ListUsers() {
 }
 
 Status SqliteMetadataStore::SetUserRole(const std::string& name, const std::string& role) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("UPDATE users SET role=? WHERE name=?"));
   FERRY_RETURN_IF_ERROR(st.Bind(1, role).Bind(2, name).Run());
   if (db().Changes() == 0) return Status::NotFound("no user '" + name + "'; see 'ferry user list'");
@@ -191,7 +191,7 @@ Status SqliteMetadataStore::SetUserRole(const std::string& name, const std::stri
 }
 
 Status SqliteMetadataStore::DeleteUser(const std::string& name) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("DELETE FROM users WHERE name=?"));
   FERRY_RETURN_IF_ERROR(st.Bind(1, name).Run());
   if (db().Changes() == 0) return Status::NotFound("no user '" + name + "'; see 'ferry user list'");

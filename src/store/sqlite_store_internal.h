@@ -11,13 +11,11 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <functional>
 #include <limits>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -25,6 +23,7 @@
 #include <unordered_map>
 
 #include "common/fs.h"
+#include "common/mutex.h"
 #include "store/metadata_store.h"
 #include "store/sqlite_db.h"
 
@@ -40,10 +39,10 @@ class SqliteMetadataStore final : public MetadataStore {
 
   ~SqliteMetadataStore() override {
     {
-      std::lock_guard lock(sync_mu_);
+      MutexLock lock(&sync_mu_);
       stopping_ = true;
     }
-    sync_cv_.notify_all();
+    sync_cv_.SignalAll();
     if (syncer_.joinable()) syncer_.join();
     SyncData();
   }
@@ -258,7 +257,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<std::vector<Run>> WithTags(std::vector<Run> out);
 
-  Result<int64_t> KeyId(const std::string& name);
+  Result<int64_t> KeyId(const std::string& name) REQUIRES(mu_);
 
   // Groups consecutive rollup buckets into at most `slices` slices; each gives its lowest and
   // highest point in sequence order (one NaN point for a slice of NaNs only).
@@ -281,10 +280,11 @@ class SqliteMetadataStore final : public MetadataStore {
     const model::MetricPoint* latest = nullptr;  // MLflow's (MlflowLater)
   };
 
-  Result<int64_t> AppendMetricsLocked(int64_t rid, std::span<const model::MetricPoint> points);
+  Result<int64_t> AppendMetricsLocked(int64_t rid, std::span<const model::MetricPoint> points)
+      REQUIRES(mu_);
 
   // ---- connections
-  // A method's connection is chosen by a lease it takes first: Write() holds the writer and
+  // A method's connection is chosen by a lease it takes first: a WriteLease holds the writer and
   // its mutex; Read() borrows a reader inside a read transaction, so all of the method's
   // queries see one consistent snapshot (WAL: readers run alongside the writer). db() is
   // the connection of the lease this thread holds.
@@ -293,18 +293,16 @@ class SqliteMetadataStore final : public MetadataStore {
   // The writer commits with synchronous=NORMAL (in the OS's hands at once, synced by the
   // syncer thread within data_sync_ms) unless every commit must be synced. A lifecycle write
   // (data false) switches to FULL for its commits: it, and everything before it in the WAL,
-  // is on disk when the call returns.
-  struct WriteLease {
-    WriteLease(SqliteMetadataStore* s, bool data)
-        : store(s),
-          lock(s->mu_),
-          prev(current_),
-          data(data),
-          relaxed(!s->options_.sync_every_commit) {
+  // is on disk when the call returns. Holds the writer mutex for its scope; declare it
+  // (`WriteLease lease(this, false);`) rather than return it, so the analysis sees mu_ held.
+  struct SCOPED_CAPABILITY WriteLease {
+    WriteLease(SqliteMetadataStore* s, bool data) ACQUIRE(s->mu_)
+        : store(s), prev(current_), data(data), relaxed(!s->options_.sync_every_commit) {
+      s->mu_.Lock();
       current_ = &s->db_;
       if (relaxed && !data) (void)s->db_.Exec("PRAGMA synchronous=FULL");
     }
-    ~WriteLease() {
+    ~WriteLease() RELEASE() {
       if (relaxed) {
         if (data)
           store->unsynced_ = true;
@@ -312,11 +310,11 @@ class SqliteMetadataStore final : public MetadataStore {
           (void)store->db_.Exec("PRAGMA synchronous=NORMAL");
       }
       current_ = prev;
+      store->mu_.Unlock();
     }
     WriteLease(const WriteLease&) = delete;
     WriteLease& operator=(const WriteLease&) = delete;
     SqliteMetadataStore* store;
-    std::unique_lock<std::mutex> lock;
     Db* prev;
     bool data;
     bool relaxed;
@@ -343,9 +341,6 @@ class SqliteMetadataStore final : public MetadataStore {
     bool in_txn = false;
   };
 
-  WriteLease Write() { return WriteLease(this, false); }
-  WriteLease WriteData() { return WriteLease(this, true); }
-
   void SyncData();
   ReadLease Read() { return ReadLease(this, true); }
   ReadLease ReadOne() { return ReadLease(this, false); }  // a method of one statement
@@ -354,29 +349,33 @@ class SqliteMetadataStore final : public MetadataStore {
   // Opens the readers (after the migrations, so they see the current schema).
   Status OpenReaders();
 
-  Db* AcquireReader();
+  Db* AcquireReader() EXCLUDES(readers_mu_);
 
-  void ReleaseReader(Db* r);
+  void ReleaseReader(Db* r) EXCLUDES(readers_mu_);
 
   static inline thread_local Db* current_ = nullptr;  // the connection of this thread's lease
 
-  std::mutex mu_;  // serialises writes (the writer connection and the caches below)
+  // Serialises writes: the writer connection (reached through current_, which the analysis
+  // cannot follow, hence no GUARDED_BY on db_) and the caches below.
+  Mutex mu_;
   Db db_;
   std::string path_;
   SqliteStoreOptions options_;
   UniqueFd wal_fd_;
   std::atomic<bool> unsynced_{false};  // logged data committed since the last WAL sync
   std::thread syncer_;
-  std::mutex sync_mu_;
-  std::condition_variable sync_cv_;
-  bool stopping_ = false;  // guarded by sync_mu_
-  std::vector<std::unique_ptr<Db>> readers_;
-  std::mutex readers_mu_;
-  std::condition_variable readers_cv_;
-  std::vector<Db*> free_readers_;  // guarded by readers_mu_
-  std::unordered_map<std::string, int64_t> key_cache_;
-  std::unordered_map<int64_t, int64_t> client_seq_;  // run rid -> next client metric seq
-  std::optional<Stmt> key_insert_, key_select_, metric_insert_, summary_upsert_, rollup_upsert_;
+  Mutex sync_mu_;
+  CondVar sync_cv_;
+  bool stopping_ GUARDED_BY(sync_mu_) = false;
+  std::vector<std::unique_ptr<Db>> readers_;  // filled by Init, then only read
+  Mutex readers_mu_;
+  CondVar readers_cv_;
+  std::vector<Db*> free_readers_ GUARDED_BY(readers_mu_);
+  std::unordered_map<std::string, int64_t> key_cache_ GUARDED_BY(mu_);
+  std::unordered_map<int64_t, int64_t> client_seq_ GUARDED_BY(mu_);  // run rid -> next seq
+  std::optional<Stmt> key_insert_ GUARDED_BY(mu_), key_select_ GUARDED_BY(mu_),
+      metric_insert_ GUARDED_BY(mu_), summary_upsert_ GUARDED_BY(mu_),
+      rollup_upsert_ GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::store

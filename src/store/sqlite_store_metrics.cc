@@ -50,7 +50,7 @@ model::MetricPoint PointFrom(const Stmt& st, int col, std::string key) {
 
 Result<int64_t> SqliteMetadataStore::LogMetrics(const std::string& id,
                                                 std::vector<model::MetricPoint> points) {
-  auto lease = WriteData();
+  WriteLease lease(this, /*data=*/true);
   FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
   if (points.empty()) return int64_t{0};
   // Client-logged points take sequence numbers from their own range, above every rank's:
@@ -100,7 +100,7 @@ Result<int64_t> SqliteMetadataStore::NextMetricSeq(const std::string& id, int ra
 
 Result<int64_t> SqliteMetadataStore::AppendMetrics(int64_t rid,
                                                    std::span<const model::MetricPoint> points) {
-  auto lease = WriteData();
+  WriteLease lease(this, /*data=*/true);
   if (points.empty()) return int64_t{0};
   FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
   auto r = AppendMetricsLocked(rid, points);

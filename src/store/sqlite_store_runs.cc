@@ -62,18 +62,18 @@ std::vector<int> GpuIdsFromJson(const std::string& s) {
 }  // namespace
 
 Status SqliteMetadataStore::SetRunName(const std::string& id, const std::string& name) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   return UpdateRun("UPDATE runs SET name=?2 WHERE id=?1", id, name, true);
 }
 
 Status SqliteMetadataStore::SetRunLifecycle(const std::string& id, const std::string& stage) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   return UpdateRun("UPDATE runs SET lifecycle_stage=?2 WHERE id=?1", id, stage);
 }
 
 Status SqliteMetadataStore::SetParams(const std::string& id,
                                       const std::map<std::string, std::string>& params) {
-  auto lease = WriteData();
+  WriteLease lease(this, /*data=*/true);
   FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
   FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
   Status s = [&]() -> Status {
@@ -103,7 +103,7 @@ Status SqliteMetadataStore::SetParams(const std::string& id,
 }
 
 Status SqliteMetadataStore::DeleteTag(const std::string& id, const std::string& key) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
   FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("DELETE FROM run_tags WHERE rid=? AND key=?"));
   FERRY_RETURN_IF_ERROR(st.Bind(1, rid).Bind(2, key).Run());
@@ -114,7 +114,7 @@ Status SqliteMetadataStore::DeleteTag(const std::string& id, const std::string& 
 Result<Run> SqliteMetadataStore::CreateRun(const Run& run,
                                            const std::map<std::string, std::string>& params,
                                            const std::string& token_hash, double now) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
   Status created = CreateRunLocked(run, params, token_hash, now);
   if (!created.ok()) {
@@ -239,7 +239,7 @@ Result<std::vector<Run>> SqliteMetadataStore::ListActiveRuns() {
 Result<Run> SqliteMetadataStore::Transition(const std::string& id, RunStatus to,
                                             const std::string& reason, double now,
                                             const TransitionExtras& extras) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
   Status st = Status::Ok();
   if (extras.finalizing_reason)
@@ -255,12 +255,12 @@ Result<Run> SqliteMetadataStore::Transition(const std::string& id, RunStatus to,
 }
 
 Status SqliteMetadataStore::SetJobHandle(const std::string& id, const std::string& handle) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   return UpdateRun("UPDATE runs SET job_handle=?2 WHERE id=?1", id, handle);
 }
 
 Status SqliteMetadataStore::RequestCancel(const std::string& id, const std::string& reason) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(
       Stmt st,
       db().Prepare(
@@ -273,7 +273,7 @@ Status SqliteMetadataStore::RequestCancel(const std::string& id, const std::stri
 }
 
 Result<Run> SqliteMetadataStore::CreateSweep(const Run& run, const SweepRecord& sweep, double now) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
   Run parent = run;
   parent.kind = "sweep";
@@ -335,7 +335,7 @@ Result<std::string> SqliteMetadataStore::RunTokenHash(const std::string& id) {
 
 Status SqliteMetadataStore::SetTags(const std::string& id,
                                     const std::map<std::string, std::string>& tags) {
-  auto lease = WriteData();
+  WriteLease lease(this, /*data=*/true);
   FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
   FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
   Status s = PutKv("INSERT OR REPLACE INTO run_tags VALUES(?,?,?)", rid, tags);
@@ -398,7 +398,7 @@ Result<std::map<std::string, std::map<std::string, std::string>>> SqliteMetadata
 
 Status SqliteMetadataStore::AddArtifacts(const std::string& id,
                                          const std::vector<model::Artifact>& files) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_RETURN_IF_ERROR(RidLocked(id).status());
   FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
   Status s = AddArtifactsLocked(id, files);

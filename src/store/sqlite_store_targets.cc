@@ -8,14 +8,14 @@ using model::RunStatus;
 using nlohmann::json;
 
 Status SqliteMetadataStore::EnsureTarget(const model::ComputeTargetRecord& t) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("INSERT OR IGNORE INTO compute_targets(name, "
                                                "kind, config, created_at) VALUES(?,?,?,?)"));
   return st.Bind(1, t.name).Bind(2, t.kind).Bind(3, t.config_json).Bind(4, t.created_at).Run();
 }
 
 Status SqliteMetadataStore::CreateTarget(const model::ComputeTargetRecord& t) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(
       Stmt st,
       db().Prepare("INSERT INTO compute_targets(name, kind, config, created_at) VALUES(?,?,?,?)"));
@@ -29,7 +29,7 @@ Status SqliteMetadataStore::CreateTarget(const model::ComputeTargetRecord& t) {
 
 Status SqliteMetadataStore::UpdateTargetConfig(const std::string& name,
                                                const std::string& config_json) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("UPDATE compute_targets SET config=? WHERE name=?"));
   FERRY_RETURN_IF_ERROR(st.Bind(1, config_json).Bind(2, name).Run());
   if (db().Changes() == 0) return Status::NotFound("compute target '" + name + "' does not exist");
@@ -37,7 +37,7 @@ Status SqliteMetadataStore::UpdateTargetConfig(const std::string& name,
 }
 
 Status SqliteMetadataStore::DeleteTarget(const std::string& name) {
-  auto lease = Write();
+  WriteLease lease(this, /*data=*/false);
   FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("DELETE FROM compute_targets WHERE name=?"));
   FERRY_RETURN_IF_ERROR(st.Bind(1, name).Run());
   if (db().Changes() == 0) return Status::NotFound("compute target '" + name + "' does not exist");

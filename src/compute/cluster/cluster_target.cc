@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/mutex.h"
 #include "common/subprocess.h"
 #include "compute/cluster/autoscaler.h"
 #include "compute/cluster/cluster.h"
@@ -30,14 +31,14 @@ class ClusterTarget final : public ComputeTarget {
   }
   ~ClusterTarget() override {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     if (loop_.joinable()) loop_.join();
     std::vector<std::thread> workers;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       workers.swap(workers_);
     }
     for (auto& w : workers) {
@@ -59,9 +60,9 @@ class ClusterTarget final : public ComputeTarget {
     auto handle = slurm_->Launch(plan);
     if (handle.ok()) {
       // A job waits now: the autoscaler looks at once rather than at its next tick.
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       kick_ = true;
-      cv_.notify_all();
+      cv_.SignalAll();
     }
     return handle;
   }
@@ -113,7 +114,7 @@ class ClusterTarget final : public ComputeTarget {
     }
     j["nodes"] = nodes;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       j["pending_jobs"] = pending_jobs_;
       if (!scale_error_.empty()) j["autoscaler_error"] = scale_error_;
       j["scale_ups"] = scale_ups_;
@@ -149,22 +150,24 @@ class ClusterTarget final : public ComputeTarget {
   // Once a second: Slurm's pending jobs and node states (one squeue, one sinfo), the
   // provider's records, then the decision; starts and stops run on worker threads (a cloud
   // node may take minutes), at most one per node at a time.
-  void Loop() {
-    std::unique_lock lock(mu_);
+  void Loop() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     while (!stop_) {
-      lock.unlock();
+      mu_.Unlock();
       Cycle();
-      lock.lock();
-      cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_ || kick_; });
+      mu_.Lock();
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (!stop_ && !kick_ && cv_.WaitUntil(&mu_, deadline)) {
+      }
       kick_ = false;
     }
   }
 
-  void Cycle() {
+  void Cycle() EXCLUDES(mu_) {
     auto pending = Slurm({"squeue", "-h", "-t", "PD", "-o", "%D|%C|%r"});
     auto nodes = Slurm({"sinfo", "-h", "-N", "-o", "%N|%T"});
     if (!pending.ok() || !nodes.ok() || pending->exit_code != 0 || nodes->exit_code != 0) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       scale_error_ = "cannot read the cluster's state: " +
                      (pending.ok() ? pending->err : pending.status().message()) +
                      (nodes.ok() ? nodes->err : "");
@@ -192,7 +195,7 @@ class ClusterTarget final : public ComputeTarget {
       auto bar = line.find('|');
       if (bar != std::string::npos) state[line.substr(0, bar)] = line.substr(bar + 1);
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     pending_jobs_ = waiting;
     scale_error_.clear();
     for (const NodeRecord& r : ReadNodeRecords(c_)) {
@@ -254,7 +257,7 @@ class ClusterTarget final : public ComputeTarget {
   }
 
   // Runs a node operation on its own thread; the node is busy until it ends. mu_ held.
-  void Spawn(const std::string& node, std::function<void()> fn) {
+  void Spawn(const std::string& node, std::function<void()> fn) REQUIRES(mu_) {
     busy_.insert(node);
     // Finished workers are joined here (their node is no longer busy).
     for (auto it = workers_.begin(); it != workers_.end();) {
@@ -268,7 +271,7 @@ class ClusterTarget final : public ComputeTarget {
     }
     workers_.emplace_back([this, node, fn = std::move(fn)] {
       fn();
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       busy_.erase(node);
       done_.insert(std::this_thread::get_id());
     });
@@ -277,19 +280,21 @@ class ClusterTarget final : public ComputeTarget {
   ClusterConfig c_;
   std::unique_ptr<ComputeTarget> slurm_;
   std::unique_ptr<NodeProvider> provider_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool kick_ = false;  // a job was just submitted
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool kick_ GUARDED_BY(mu_) = false;  // a job was just submitted
   std::thread loop_;
-  std::vector<std::thread> workers_;          // guarded by mu_
-  std::set<std::thread::id> done_;            // guarded by mu_
-  std::set<std::string> busy_;                // nodes with an operation in flight; mu_
-  std::map<std::string, double> idle_since_;  // mu_
-  std::set<std::string> was_up_;              // started nodes seen registered; mu_
-  int pending_jobs_ = 0;
-  int64_t scale_ups_ = 0, scale_downs_ = 0, lost_ = 0;
-  std::string scale_error_;
+  std::vector<std::thread> workers_ GUARDED_BY(mu_);
+  std::set<std::thread::id> done_ GUARDED_BY(mu_);
+  std::set<std::string> busy_ GUARDED_BY(mu_);  // nodes with an operation in flight
+  std::map<std::string, double> idle_since_ GUARDED_BY(mu_);
+  std::set<std::string> was_up_ GUARDED_BY(mu_);  // started nodes seen registered
+  int pending_jobs_ GUARDED_BY(mu_) = 0;
+  int64_t scale_ups_ GUARDED_BY(mu_) = 0;
+  int64_t scale_downs_ GUARDED_BY(mu_) = 0;
+  int64_t lost_ GUARDED_BY(mu_) = 0;
+  std::string scale_error_ GUARDED_BY(mu_);
 };
 
 }  // namespace

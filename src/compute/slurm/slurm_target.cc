@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/mutex.h"
 #include "common/subprocess.h"
 #include "compute/bundle.h"
 #include "compute/config_json.h"
@@ -59,7 +60,7 @@ class SlurmTarget final : public ComputeTarget {
                                                   const std::string& input,
                                                   int timeout_ms) -> Result<ProcessResult> {
       auto r = raw(command, input, timeout_ms);
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (!r.ok() && r.status().code() == StatusCode::kUnavailable)
         transport_error_ = r.status().message();
       else if (r.ok())
@@ -74,7 +75,7 @@ class SlurmTarget final : public ComputeTarget {
   // Launches wait while the login node cannot be reached; a background probe (at most one
   // every 5 s) notices when it can again.
   std::string NotReady() const override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (transport_error_.empty()) return "";
     auto now = std::chrono::steady_clock::now();
     if (!probing_ && now - last_probe_ >= std::chrono::seconds(5)) {
@@ -165,7 +166,7 @@ class SlurmTarget final : public ComputeTarget {
     auto r = shell_("squeue --me -h -t all -o '%i|%j|%T|%r|%V'", "", 30000);
     ++polls_;
     if (!r.ok() || r->exit_code != 0) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       last_error_ = r.ok() ? "squeue failed: " + Tail(r->err, 300) : r.status().message();
       return out;  // unknown: not gone
     }
@@ -191,7 +192,7 @@ class SlurmTarget final : public ComputeTarget {
       }
     }
     std::vector<std::string> stray;  // listed jobs just found ended without a final status
-    std::unique_lock lock(mu_);
+    mu_.Lock();
     last_error_.clear();
     // Reasons of jobs the scheduler no longer asks about (their runs have ended) are not kept.
     std::set<std::string> current(handles.begin(), handles.end());
@@ -238,7 +239,7 @@ class SlurmTarget final : public ComputeTarget {
                             " without the agent reporting a final status";
       }
     }
-    lock.unlock();  // shell_ takes it
+    mu_.Unlock();  // shell_ takes it
     // The agent is gone but Slurm still lists its job: scancel makes Slurm stop whatever of
     // the job is still on its nodes (steps still completing). The script's own process group,
     // which proctrack/linuxproc or pgid lose once the agent dies, is stopped by the agent's
@@ -252,7 +253,7 @@ class SlurmTarget final : public ComputeTarget {
   }
 
   std::string GoneReason(const std::string& handle) const override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = gone_.find(handle);
     return it == gone_.end() ? "" : it->second;
   }
@@ -311,7 +312,7 @@ class SlurmTarget final : public ComputeTarget {
       }
       j["nodes"] = arr;
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (!last_error_.empty()) j["last_error"] = last_error_;
     return j.dump();
   }
@@ -365,13 +366,14 @@ class SlurmTarget final : public ComputeTarget {
   std::string bundle_hash_;
   std::atomic<int64_t> polls_{0};
   std::atomic<int64_t> sacct_calls_{0};
-  mutable std::mutex mu_;
-  std::string last_error_;
-  std::string transport_error_;  // guarded by mu_
-  mutable std::thread probe_;    // guarded by mu_
+  mutable Mutex mu_;
+  std::string last_error_ GUARDED_BY(mu_);
+  std::string transport_error_ GUARDED_BY(mu_);
+  // The destructor joins it unlocked (a probe ends by taking mu_ in shell_).
+  mutable std::thread probe_ GUARDED_BY(mu_);
   mutable std::atomic<bool> probing_{false};
-  mutable std::chrono::steady_clock::time_point last_probe_{};
-  std::map<std::string, std::string> gone_;
+  mutable std::chrono::steady_clock::time_point last_probe_ GUARDED_BY(mu_){};
+  std::map<std::string, std::string> gone_ GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "common/backoff.h"
 #include "common/crypto.h"
 #include "common/fs.h"
+#include "common/mutex.h"
 #include "common/subprocess.h"
 #include "compute/bundle.h"
 #include "compute/config_json.h"
@@ -70,10 +71,10 @@ class SshTarget final : public ComputeTarget {
 
   ~SshTarget() override {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     if (thread_.joinable()) thread_.join();
     StopTunnel();
     client_.CloseMaster();
@@ -82,7 +83,7 @@ class SshTarget final : public ComputeTarget {
   const std::string& name() const override { return name_; }
   std::string kind() const override { return c_.kind; }
   void SetPaused(const std::string& reason) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     paused_ = reason;
   }
   Capabilities capabilities() const override {
@@ -103,7 +104,7 @@ class SshTarget final : public ComputeTarget {
   }
 
   std::string NotReady() const override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (!paused_.empty()) return paused_;
     if (tunnel_port_ > 0 && reachable_) return "";
     std::string why = last_error_.empty() ? "connecting to " + client_.Describe() : last_error_;
@@ -151,7 +152,7 @@ class SshTarget final : public ComputeTarget {
   }
 
   std::vector<JobState> Poll(const std::vector<std::string>& handles) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     watched_ = handles;
     // Reasons of jobs the scheduler no longer asks about (their runs have ended) are not kept.
     std::set<std::string> current(handles.begin(), handles.end());
@@ -165,7 +166,7 @@ class SshTarget final : public ComputeTarget {
   }
 
   std::string GoneReason(const std::string& handle) const override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     auto it = gone_.find(handle);
     return it == gone_.end() ? "" : it->second;
   }
@@ -198,7 +199,7 @@ class SshTarget final : public ComputeTarget {
       j["start_command"] = c_.start_command;
     }
     j["facts"] = json::parse(c_.facts_json, nullptr, false);
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     j["reachable"] = reachable_ && tunnel_port_ > 0;
     if (!last_error_.empty()) j["last_error"] = last_error_;
     return j.dump();
@@ -246,7 +247,7 @@ class SshTarget final : public ComputeTarget {
   }
 
   void MarkUnreachable(const std::string& why) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     reachable_ = false;
     last_error_ = why;
   }
@@ -257,8 +258,8 @@ class SshTarget final : public ComputeTarget {
     auto next_try = SteadyClock::now();
     for (;;) {
       {
-        std::unique_lock lock(mu_);
-        cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; });
+        MutexLock lock(&mu_);
+        if (!stop_) cv_.WaitFor(&mu_, std::chrono::milliseconds(500));
         if (stop_) return;
       }
       if (SteadyClock::now() < next_try) continue;
@@ -280,7 +281,7 @@ class SshTarget final : public ComputeTarget {
       tunnel_->Wait();
       tunnel_.reset();
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     tunnel_port_ = 0;
   }
 
@@ -296,7 +297,7 @@ class SshTarget final : public ComputeTarget {
         SshClient::Classify(&r, client_.Describe());
         tunnel_.reset();
         {
-          std::lock_guard lock(mu_);
+          MutexLock lock(&mu_);
           tunnel_port_ = 0;
         }
         return Status::Unavailable(
@@ -305,7 +306,7 @@ class SshTarget final : public ComputeTarget {
     }
     int port;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       port = tunnel_port_;
     }
     if (tunnel_ && port > 0) return Status::Ok();
@@ -353,7 +354,7 @@ class SshTarget final : public ComputeTarget {
                                                          client_.Describe() + ": " + r.err
                                                    : r.message);
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     tunnel_port_ = remote_port;
     reachable_ = true;
     last_error_.clear();
@@ -365,7 +366,7 @@ class SshTarget final : public ComputeTarget {
   Status CheckJobs() {
     std::vector<std::string> handles;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (tunnel_port_ == 0) return Status::Ok();
       handles = watched_;
     }
@@ -401,7 +402,7 @@ class SshTarget final : public ComputeTarget {
     };
     std::vector<size_t> reap;  // agents that died on a host that did not reboot
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       for (size_t i = 0; i < handles.size(); ++i) {
         const Handle& h = parsed[i];
         bool rebooted = !boot_id.empty() && !h.boot_id.empty() && h.boot_id != boot_id;
@@ -411,7 +412,7 @@ class SshTarget final : public ComputeTarget {
       }
     }
     std::map<size_t, std::string> fate = StopOrphanedScripts(parsed, reap);
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     reachable_ = true;
     last_error_.clear();
     for (size_t i = 0; i < handles.size(); ++i) {
@@ -483,15 +484,15 @@ class SshTarget final : public ComputeTarget {
   SshTargetDeps d_;
   SshClient client_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool reachable_ = false;
-  int tunnel_port_ = 0;
-  std::string last_error_;
-  std::string paused_;
-  std::vector<std::string> watched_;
-  std::map<std::string, std::string> gone_;  // handle -> reason
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool reachable_ GUARDED_BY(mu_) = false;
+  int tunnel_port_ GUARDED_BY(mu_) = 0;
+  std::string last_error_ GUARDED_BY(mu_);
+  std::string paused_ GUARDED_BY(mu_);
+  std::vector<std::string> watched_ GUARDED_BY(mu_);
+  std::map<std::string, std::string> gone_ GUARDED_BY(mu_);  // handle -> reason
 
   // Monitor thread only.
   std::unique_ptr<Subprocess> tunnel_;
