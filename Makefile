@@ -8,7 +8,8 @@
 #   lint-built      clang-tidy on the changed files (compile_commands.json), Biome (web/node_modules)
 #   test-cpp        C++ unit tests and Studio's Vitest (ctest, build/)
 #   test-asan       C++ unit tests under ASan+UBSan (gcc, build-debug/, `debug` preset)
-#   test-tsan       C++ unit tests under TSan (Debian's clang, build-tsan/, `tsan` preset)
+#   test-tsan       C++ unit tests under TSan (Debian's clang, build-tsan/, `tsan` preset); the
+#                   same tree compiles the libraries and the CLI with -Werror=thread-safety
 #   test-python     SDK tests and the integration tests against the real server (pytest)
 .PHONY: all deps deps-quickstart deps-test configure build test lint lint-src lint-built \
 	test-cpp test-asan test-tsan test-sanitizers test-python quickstart bench clean
@@ -63,7 +64,8 @@ test-cpp:
 
 test-sanitizers: test-asan test-tsan
 
-# Only the unit-test binaries (target unit_tests): no CLI, tools or Studio in these trees.
+# Only the unit-test binaries (target unit_tests): no tools or Studio in these trees. The TSan
+# tree also compiles ferry_cli, so the thread-safety analysis sees every library.
 test-asan:
 	cmake --preset debug -DFERRY_WERROR=$(WERROR) >/dev/null
 	cmake --build build-debug --target unit_tests
@@ -71,7 +73,7 @@ test-asan:
 
 test-tsan:
 	cmake --preset tsan -DFERRY_WERROR=$(WERROR) >/dev/null
-	cmake --build build-tsan --target unit_tests
+	cmake --build build-tsan --target unit_tests ferry_cli
 	cd build-tsan && $(TSAN_ENV) ctest --output-on-failure -j$(CTEST_J)
 
 test-python:
@@ -84,4 +86,4 @@ bench: build
 	@bench/run_all.sh
 
 clean:
-	rm -rf $(BUILD_DIR) build-debug build-tsan
+	rm -rf $(BUILD_DIR) build-debug build-tsan build-clang

@@ -131,7 +131,7 @@ void Progress::DrawLocked(const std::string& text) {
 
 void Progress::Update(const std::function<std::string()>& text) {
   if (!live_) return;
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto now = std::chrono::steady_clock::now();
   if (drawn_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
   DrawLocked(text());
@@ -139,7 +139,7 @@ void Progress::Update(const std::function<std::string()>& text) {
 
 void Progress::Clear() {
   if (!live_) return;
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (!drawn_) return;
   if (DumbTerminal()) {
     std::fprintf(stderr, "\r%s\r", std::string(TerminalWidth() - 1, ' ').c_str());

@@ -5,8 +5,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
+
+#include "common/mutex.h"
 
 namespace ferry::cli {
 
@@ -61,12 +62,12 @@ class Progress {
   void Clear();
 
  private:
-  void DrawLocked(const std::string& text);
+  void DrawLocked(const std::string& text) REQUIRES(mu_);
 
   const bool live_;
-  std::mutex mu_;
-  bool drawn_ = false;                                 // guarded by mu_
-  std::chrono::steady_clock::time_point last_draw_{};  // guarded by mu_
+  Mutex mu_;
+  bool drawn_ GUARDED_BY(mu_) = false;
+  std::chrono::steady_clock::time_point last_draw_ GUARDED_BY(mu_){};
 };
 
 }  // namespace ferry::cli
