@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/term.h"
+#include "common/backoff.h"
 #include "common/fs.h"
 #include "common/home.h"
 #include "common/subprocess.h"
@@ -61,7 +62,7 @@ Status Context::StartServer() {
   FERRY_ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(so));
   // Wait for it (or for another CLI's server that won the race) to answer.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  int sleep_ms = 2;
+  Backoff backoff({.initial = std::chrono::milliseconds(2), .max = std::chrono::milliseconds(100)});
   while (std::chrono::steady_clock::now() < deadline) {
     auto c = TryServer(home);
     if (c.ok()) {
@@ -73,8 +74,7 @@ Status Context::StartServer() {
       auto log_text = ReadFile(log_path);
       if (!log_text.ok() || log_text->find("already running") == std::string::npos) break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
-    sleep_ms = std::min(sleep_ms * 2, 100);
+    std::this_thread::sleep_for(backoff.Next());
   }
   auto tail = ReadFile(log_path);
   return Status::Unavailable(
