@@ -2,11 +2,15 @@
 //
 // A kind is a folder under src/compute (its driver, its attach-time probe, its stored
 // configuration) plus one row here. The server (TargetManager), the CLI (`ferry compute
-// attach|create KIND`), the REST API (`GET /api/v1/compute-kinds`) and the SDK read the table;
-// nothing else chooses by kind name. The table is built on first use (no static initialisers),
-// in the style of Slurm's plugin ops tables: plain data and function pointers.
+// attach|create KIND`), the REST API (`GET /api/v1/compute-kinds`) and Studio's attach form
+// (which reads that) follow the table; the SDK has one configuration class per row, named by
+// it (Azure's class names are the SDK's API). Beyond the table, only what one kind alone has
+// names it: a managed cluster's scale settings and node states (server/clusters.cc, the
+// metrics' nodes gauge, `ferry compute update`). The table is built on first use (no static
+// initialisers), in the style of Slurm's plugin ops tables: plain data and function pointers.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
@@ -56,6 +60,38 @@ struct KindOption {
   bool required = false;
   // Options of one group: exactly one of them must be given (the CLI checks, naming them).
   const char* one_of = "";
+
+  // How Studio's attach form shows it (GET /api/v1/compute-kinds; the CLI ignores these).
+  const char* label = "";        // the field's label; "" shows the request field's name
+  const char* placeholder = "";  // an example or the default, shown greyed in the empty input
+  int64_t min = kNoBound;        // kInt: the least and greatest value the form accepts
+  int64_t max = kNoBound;
+  const char* choices = "";  // kString: "a|b": the values a select offers; "" any text
+  // "FIELD=VALUE": shown and sent only while another field of the form has that value
+  // (a flag's value is "true" or "false"); "" always.
+  const char* shown_when = "";
+
+  static constexpr int64_t kNoBound = INT64_MIN;
+
+  // Chained setters for the form fields, so rows stay one expression each.
+  KindOption& Form(const char* l, const char* example = "") {
+    label = l;
+    placeholder = example;
+    return *this;
+  }
+  KindOption& Range(int64_t lo, int64_t hi = kNoBound) {
+    min = lo;
+    max = hi;
+    return *this;
+  }
+  KindOption& Choices(const char* c) {
+    choices = c;
+    return *this;
+  }
+  KindOption& When(const char* condition) {
+    shown_when = condition;
+    return *this;
+  }
 };
 
 // What attaching (or creating) a target produced.

@@ -34,9 +34,65 @@ TEST(Kinds, EveryRowIsWhole) {
         EXPECT_NE(std::string(o.field), "") << o.flag;
       }
       EXPECT_NE(std::string(o.help), "") << o.flag;
+      // Studio's form: a label; bounds only on integers, choices only on text.
+      EXPECT_NE(std::string(o.label), "") << o.flag;
+      if (o.min != KindOption::kNoBound || o.max != KindOption::kNoBound) {
+        EXPECT_EQ(o.type, KindOption::Type::kInt) << o.flag;
+      }
+      if (o.min != KindOption::kNoBound && o.max != KindOption::kNoBound) {
+        EXPECT_LT(o.min, o.max) << o.flag;
+      }
+      if (*o.choices) {
+        EXPECT_EQ(o.type, KindOption::Type::kString) << o.flag;
+      }
+    }
+    // A condition names another option of the row, by a value that option can take.
+    for (const auto& o : k.options) {
+      std::string when = o.shown_when;
+      if (when.empty()) continue;
+      auto eq = when.find('=');
+      ASSERT_NE(eq, std::string::npos) << o.flag << ": " << when;
+      std::string field = when.substr(0, eq), value = when.substr(eq + 1);
+      const KindOption* other = nullptr;
+      for (const auto& p : k.options) {
+        if (field == p.field) other = &p;
+      }
+      ASSERT_NE(other, nullptr) << o.flag << ": no option fills '" << field << "'";
+      EXPECT_NE(other, &o) << o.flag;
+      if (other->type == KindOption::Type::kFlag) {
+        EXPECT_TRUE(value == "true" || value == "false") << o.flag << ": " << when;
+      } else {
+        std::string bars = std::string("|") + other->choices + "|";
+        EXPECT_NE(bars.find("|" + value + "|"), std::string::npos) << o.flag << ": " << when;
+      }
     }
   }
   EXPECT_TRUE(names.count("local"));
+}
+
+TEST(Kinds, FormFieldsReachTheJson) {
+  json j = json::parse(KindsJson());
+  auto option = [&](const std::string& kind, const std::string& flag) {
+    for (const auto& k : j["kinds"]) {
+      if (k["name"] != kind) continue;
+      for (const auto& o : k["options"]) {
+        if (o["flag"] == flag) return o;
+      }
+    }
+    return json();
+  };
+  json port = option("ssh", "--port");
+  EXPECT_EQ(port["label"], "Port");
+  EXPECT_EQ(port["min"], 1);
+  EXPECT_EQ(port["max"], 65535);
+  EXPECT_EQ(port["shown_when"], "");
+  json provider = option("cluster", "--provider");
+  EXPECT_EQ(provider["choices"], json({"netns", "command"}));
+  EXPECT_FALSE(provider.contains("min"));
+  EXPECT_EQ(option("cluster", "--start-command")["shown_when"], "provider=command");
+  EXPECT_EQ(option("slurm", "--key")["shown_when"], "local=false");
+  EXPECT_EQ(option("ssh", "--key")["shown_when"], "");  // the shared helper's rows stay apart
+  EXPECT_EQ(option("cluster", "--node-size")["fields"], json({"cpus", "memory_mb", "gpus"}));
 }
 
 TEST(Kinds, FindsByNameOnly) {
@@ -56,6 +112,10 @@ TEST(Kinds, TableAsJsonHasEveryOption) {
   for (size_t i = 0; i < Kinds().size(); ++i) {
     EXPECT_EQ(j["kinds"][i]["name"], Kinds()[i].name);
     EXPECT_EQ(j["kinds"][i]["options"].size(), Kinds()[i].options.size());
+    for (const auto& o : j["kinds"][i]["options"]) {
+      EXPECT_TRUE(o["choices"].is_array()) << o;
+      EXPECT_TRUE(o["label"].is_string() && !o["label"].get<std::string>().empty()) << o;
+    }
   }
   EXPECT_EQ(j["kinds"][1]["options"][0]["type"], "string");
 }

@@ -16,83 +16,144 @@ namespace {
 
 // `--key`, `--passphrase-file`, `--password-file`: how every kind reached over SSH authenticates.
 void AddSshAuthOptions(std::vector<KindOption>* o) {
-  o->push_back({"--key", "key_file", T::kPath, "Private key file (preferred)"});
-  o->push_back(
-      {"--passphrase-file", "passphrase", T::kSecretFile, "File holding the key's passphrase"});
-  o->push_back({"--password-file", "password", T::kSecretFile,
-                "File holding the password (keys are preferred)"});
+  o->push_back(KindOption{"--key", "key_file", T::kPath, "Private key file (preferred)"}.Form(
+      "Key file", "/home/me/.ssh/id_ed25519"));
+  o->push_back(KindOption{"--passphrase-file", "passphrase", T::kSecretFile,
+                          "File holding the key's passphrase"}
+                   .Form("Key passphrase"));
+  o->push_back(KindOption{"--password-file", "password", T::kSecretFile,
+                          "File holding the password (keys are preferred)"}
+                   .Form("Password"));
 }
 
 std::vector<KindOption> SshHostOptions(bool instance) {
   std::vector<KindOption> o = {
-      {"--host", "host", T::kString,
-       "Host name or address (as ssh understands it: ~/.ssh/config applies)", true},
-      {"--port", "port", T::kInt, "SSH port (default 22)"},
-      {"--user", "user", T::kString, "Remote user", true},
+      KindOption{"--host", "host", T::kString,
+                 "Host name or address (as ssh understands it: ~/.ssh/config applies)", true}
+          .Form("Host", "gpu1.example.com"),
+      KindOption{"--port", "port", T::kInt, "SSH port (default 22)"}
+          .Form("Port", "22")
+          .Range(1, 65535),
+      KindOption{"--user", "user", T::kString, "Remote user", true}.Form("User"),
   };
   AddSshAuthOptions(&o);
-  o.push_back({"--max-concurrent-jobs", "max_concurrent_runs", T::kInt,
-               "Runs at once on the host (default 1)"});
-  o.push_back({"--work-dir", "remote_dir", T::kString,
-               "Ferry's directory on the host (default ~/.ferry-agent)"});
+  o.push_back(KindOption{"--max-concurrent-jobs", "max_concurrent_runs", T::kInt,
+                         "Runs at once on the host (default 1)"}
+                  .Form("Max concurrent runs", "1")
+                  .Range(1));
+  o.push_back(KindOption{"--work-dir", "remote_dir", T::kString,
+                         "Ferry's directory on the host (default ~/.ferry-agent)"}
+                  .Form("Remote directory", ".ferry-agent"));
   if (instance) {
-    o.push_back({"--owner", "owner", T::kString,
-                 "The user who may submit to it (default: the workspace token's holder)"});
-    o.push_back({"--stop-command", "stop_command", T::kString,
-                 "Shell command, run on the server's machine, that stops the machine"});
-    o.push_back({"--start-command", "start_command", T::kString,
-                 "Shell command, run on the server's machine, that starts it"});
+    o.push_back(KindOption{"--owner", "owner", T::kString,
+                           "The user who may submit to it (default: the workspace token's holder)"}
+                    .Form("Owner"));
+    o.push_back(KindOption{"--stop-command", "stop_command", T::kString,
+                           "Shell command, run on the server's machine, that stops the machine"}
+                    .Form("Stop command"));
+    o.push_back(KindOption{"--start-command", "start_command", T::kString,
+                           "Shell command, run on the server's machine, that starts it"}
+                    .Form("Start command"));
   }
   return o;
 }
 
 std::vector<KindOption> SlurmOptions() {
   std::vector<KindOption> o = {
-      {"--local", "local", T::kFlag, "The Slurm commands (sbatch, squeue, ...) are on this machine",
-       false, "where"},
-      {"--login", "login", T::kString,
-       "USER@HOST of a login node: the Slurm commands run there over SSH", false, "where"},
-      {"--port", "port", T::kInt, "SSH port of the login node (default 22)"},
+      KindOption{"--local", "local", T::kFlag,
+                 "The Slurm commands (sbatch, squeue, ...) are on this machine", false, "where"}
+          .Form("Slurm commands are on this server machine"),
+      KindOption{"--login", "login", T::kString,
+                 "USER@HOST of a login node: the Slurm commands run there over SSH", false, "where"}
+          .Form("Login node (user@host)", "me@login.hpc.example")
+          .When("local=false"),
+      KindOption{"--port", "port", T::kInt, "SSH port of the login node (default 22)"}
+          .Form("Port", "22")
+          .Range(1, 65535)
+          .When("local=false"),
   };
-  AddSshAuthOptions(&o);
-  o.insert(o.end(), {
-                        {"--partition", "partition", T::kString,
-                         "Partition for runs (default: the cluster's default)"},
-                        {"--account", "account", T::kString, "Account to charge"},
-                        {"--qos", "qos", T::kString, "QOS for runs"},
-                        {"--low-priority-partition", "low_priority_partition", T::kString,
-                         "Partition for 'priority: low' runs (preemptible)"},
-                        {"--low-priority-qos", "low_priority_qos", T::kString,
-                         "QOS for 'priority: low' runs (preemptible)"},
-                        {"--shared-dir", "shared_dir", T::kString,
-                         "A directory every node sees at the same path", true},
-                        {"--server-url", "server_url", T::kString,
-                         "How the nodes reach this server (default: its --bind address)"},
-                    });
+  std::vector<KindOption> auth;
+  AddSshAuthOptions(&auth);
+  for (auto& a : auth) o.push_back(a.When("local=false"));  // the login node's
+  o.insert(o.end(),
+           {
+               KindOption{"--shared-dir", "shared_dir", T::kString,
+                          "A directory every node sees at the same path", true}
+                   .Form("Shared directory", "/shared/ferry"),
+               KindOption{"--partition", "partition", T::kString,
+                          "Partition for runs (default: the cluster's default)"}
+                   .Form("Partition"),
+               KindOption{"--account", "account", T::kString, "Account to charge"}.Form("Account"),
+               KindOption{"--qos", "qos", T::kString, "QOS for runs"}.Form("QOS"),
+               KindOption{"--low-priority-partition", "low_priority_partition", T::kString,
+                          "Partition for 'priority: low' runs (preemptible)"}
+                   .Form("Low-priority partition"),
+               KindOption{"--low-priority-qos", "low_priority_qos", T::kString,
+                          "QOS for 'priority: low' runs (preemptible)"}
+                   .Form("Low-priority QOS"),
+               KindOption{"--server-url", "server_url", T::kString,
+                          "How the nodes reach this server (default: its --bind address)"}
+                   .Form("Server URL for the nodes", "http://10.0.0.1:8080"),
+           });
   return o;
 }
 
 std::vector<KindOption> ClusterOptions() {
   return {
-      {"--min-nodes", "min_nodes", T::kInt, "Nodes always up (default 0)"},
-      {"--max-nodes", "max_nodes", T::kInt, "Nodes at most (default 1)"},
-      {"--idle-seconds-before-scaledown", "idle_seconds_before_scaledown", T::kInt,
-       "Idle seconds before a node is stopped (default 300)"},
-      {"--node-size", "", T::kNodeSize, "CPUS,MEMORY_MB[,GPUS] of every node (default 1,1024)"},
-      {"--priority", "priority", T::kString,
-       "dedicated | low (low: every run preemptible, requeued)"},
-      {"--provider", "provider", T::kString, "What starts nodes: netns (this machine) | command",
-       true},
-      {"--start-command", "start_command", T::kString,
-       "command provider: starts node {node}; prints its address last"},
-      {"--stop-command", "stop_command", T::kString, "command provider: stops node {node}"},
-      {"--provider-timeout", "provider_timeout_s", T::kInt,
-       "Seconds a node may take to start (default 300)"},
-      {"--controller-address", "controller_address", T::kString,
-       "command provider: this machine's address for the nodes"},
-      {"--server-url", "server_url", T::kString,
-       "command provider: how the nodes reach this server"},
+      KindOption{"--min-nodes", "min_nodes", T::kInt, "Nodes always up (default 0)"}
+          .Form("Min nodes", "0")
+          .Range(0),
+      KindOption{"--max-nodes", "max_nodes", T::kInt, "Nodes at most (default 1)"}
+          .Form("Max nodes", "1")
+          .Range(1, 1000),
+      KindOption{"--idle-seconds-before-scaledown", "idle_seconds_before_scaledown", T::kInt,
+                 "Idle seconds before a node is stopped (default 300)"}
+          .Form("Idle seconds before scale-down", "300")
+          .Range(1),
+      KindOption{"--node-size", "", T::kNodeSize,
+                 "CPUS,MEMORY_MB[,GPUS] of every node (default 1,1024)"}
+          .Form("Node size"),
+      KindOption{"--priority", "priority", T::kString,
+                 "dedicated | low (low: every run preemptible, requeued)"}
+          .Form("Priority")
+          .Choices("dedicated|low"),
+      KindOption{"--provider", "provider", T::kString,
+                 "What starts nodes: netns (this machine) | command", true}
+          .Form("Provider")
+          .Choices("netns|command"),
+      KindOption{"--start-command", "start_command", T::kString,
+                 "command provider: starts node {node}; prints its address last"}
+          .Form("Start command ({node})")
+          .When("provider=command"),
+      KindOption{"--stop-command", "stop_command", T::kString,
+                 "command provider: stops node {node}"}
+          .Form("Stop command ({node})")
+          .When("provider=command"),
+      KindOption{"--provider-timeout", "provider_timeout_s", T::kInt,
+                 "Seconds a node may take to start (default 300)"}
+          .Form("Provider timeout (s)", "300")
+          .Range(10)
+          .When("provider=command"),
+      KindOption{"--controller-address", "controller_address", T::kString,
+                 "command provider: this machine's address for the nodes"}
+          .Form("Controller address")
+          .When("provider=command"),
+      KindOption{"--server-url", "server_url", T::kString,
+                 "command provider: how the nodes reach this server"}
+          .Form("Server URL for the nodes")
+          .When("provider=command"),
   };
+}
+
+// "a|b" -> ["a", "b"]; "" -> [].
+json SplitChoices(std::string_view choices) {
+  json out = json::array();
+  while (!choices.empty()) {
+    size_t bar = choices.find('|');
+    out.push_back(std::string(choices.substr(0, bar)));
+    choices = bar == std::string_view::npos ? std::string_view() : choices.substr(bar + 1);
+  }
+  return out;
 }
 
 std::vector<KindOps> BuildKinds() {
@@ -160,12 +221,20 @@ std::string KindsJson() {
     for (const auto& o : k.options) {
       static const char* const kTypes[] = {"string", "int",         "flag",
                                            "path",   "secret_file", "node_size"};
-      opts.push_back({{"flag", o.flag},
-                      {"field", o.field},
-                      {"type", kTypes[static_cast<int>(o.type)]},
-                      {"help", o.help},
-                      {"required", o.required},
-                      {"one_of", o.one_of}});
+      json j = {{"flag", o.flag},
+                {"field", o.field},
+                {"type", kTypes[static_cast<int>(o.type)]},
+                {"help", o.help},
+                {"required", o.required},
+                {"one_of", o.one_of},
+                {"label", *o.label ? o.label : o.field},
+                {"placeholder", o.placeholder},
+                {"choices", SplitChoices(o.choices)},
+                {"shown_when", o.shown_when}};
+      if (o.min != KindOption::kNoBound) j["min"] = o.min;
+      if (o.max != KindOption::kNoBound) j["max"] = o.max;
+      if (o.type == KindOption::Type::kNodeSize) j["fields"] = {"cpus", "memory_mb", "gpus"};
+      opts.push_back(std::move(j));
     }
     arr.push_back({{"name", k.name},
                    {"verb", k.verb},
