@@ -61,7 +61,7 @@ struct Experiment {
 
 struct ComputeTargetRecord {
   std::string name;
-  std::string kind;         // "local", later "ssh", "slurm", ...
+  std::string kind;         // a row of compute/kinds.cc: "local", "ssh", "instance", ...
   std::string config_json;  // kind-specific settings
   double created_at = 0;
 };

@@ -54,12 +54,12 @@ struct SnapshotResult {
 // with a warning.
 Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options);
 
-// The git state of the work tree holding dir; present=false (not an error) when dir is not in a
-// work tree or git is not installed.
 // hash -> absolute path of one file with that content (what an upload reads). Built on
 // demand: an unchanged re-snapshot that the server already has never needs it.
 std::unordered_map<std::string, std::string> PathsByHash(const SnapshotResult& snapshot);
 
+// The git state of the work tree holding dir; present=false (not an error) when dir is not in a
+// work tree or git is not installed.
 Result<model::GitState> ReadGitState(const std::string& dir);
 
 }  // namespace ferry::snapshot

@@ -1,5 +1,5 @@
-// Managed clusters: slurm.conf, the controller's daemons, and the power programs that slurmctld
-// runs to start and stop nodes through a provider.
+// Managed clusters: slurm.conf, the controller's daemons (munged, slurmctld), and starting and
+// stopping nodes through a provider when the autoscaler asks.
 #include "compute/cluster/cluster.h"
 
 #include <pwd.h>

@@ -1,12 +1,12 @@
 // Managed compute clusters: Ferry configures and drives a Slurm cluster of its own that grows
-// from min to max nodes when runs queue and shrinks back when idle. Slurm is the engine: its
-// power saving (SuspendProgram/ResumeProgram, SuspendTime) decides when nodes come and go;
+// from min to max nodes when runs queue and shrinks back when idle. Slurm places the jobs;
+// Ferry's autoscaler (autoscaler.h, run by ClusterTarget) decides when nodes come and go.
 // Ferry writes slurm.conf, runs the controller (munged + slurmctld) on this machine, and
-// answers Slurm's resume/suspend calls through a node provider:
+// starts and stops nodes through a node provider:
 //   - `netns`: nodes as network namespaces on this machine (tests, demos; needs root);
 //   - `command`: user commands that start/stop a named node (a cloud CLI, IPMI, ...).
 // Everything of a cluster lives in one directory (<home>/clusters/<name>): cluster.json (this
-// config; what the power programs read, as slurmctld runs them without the server),
+// config, as created or last updated),
 // slurm.conf, the munge key, Slurm's state and logs, and nodes/<node>.json (each node's last
 // provider event, shown by `ferry compute show`).
 #pragma once
@@ -58,8 +58,8 @@ struct ClusterConfig {
   std::vector<std::string> NodeNames() const;
   int NodeIndex(const std::string& node) const;  // 0 when not one of ours
   std::string NodeAddress(int index) const;      // netns only
-  // slurm.conf: static nodes for the minimum (never suspended), CLOUD nodes up to the maximum,
-  // SuspendTime from the idle seconds, the power programs calling `ferry cluster-power`.
+  // slurm.conf: every node up to the maximum, defined statically; a node takes jobs only once
+  // the autoscaler has started it and its slurmd registered (ReturnToService=2).
   std::string SlurmConf(const std::string& controller_host) const;
 };
 
