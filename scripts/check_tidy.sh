@@ -83,8 +83,11 @@ if [ $list_only = 1 ]; then
   exit 0
 fi
 jobs=${TIDY_JOBS:-$(nproc)}
+# compile_commands.json holds gcc's flags; clang needs what the clang presets add (CMakeLists.txt,
+# CMakePresets.json "tsan") to see Asio's coroutines with libstdc++.
+clang_args=(--extra-arg=-DBOOST_ASIO_HAS_CO_AWAIT=1 --extra-arg=-includeutility)
 # stderr without clang-tidy's "N warnings generated." (the system headers' count, not findings).
 printf '%s\n' "${sources[@]}" |
-  xargs -P "$jobs" -I{} "$CLANG_TIDY" --quiet -p "$BUILD_DIR" --header-filter="$filter" {} \
+  xargs -P "$jobs" -I{} "$CLANG_TIDY" --quiet -p "$BUILD_DIR" "${clang_args[@]}" --header-filter="$filter" {} \
     2> >(grep -v '^[0-9]* warnings\? generated\.$' >&2)
 echo "check_tidy: clean"

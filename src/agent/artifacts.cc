@@ -61,7 +61,7 @@ void CollectDir(int fd, const std::string& rel, int depth, const NoteFn& note,
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
-    std::string r = rel + "/" + name;
+    std::string r = JoinPath(rel, name);
     struct stat st;
     if (::fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone meanwhile
     if (S_ISDIR(st.st_mode)) {

@@ -95,7 +95,7 @@ BuildExec ContainerBuildExec(const ContainerRun& c) {
         size_t sp = links.find(' ', pos);
         std::string one = links.substr(pos, sp == std::string::npos ? std::string::npos : sp - pos);
         if (!one.empty() && one[0] == '/' && PathExists(one))
-          exec.prefix.insert(exec.prefix.end(), {"-v", one + ":" + one + ":ro"});
+          exec.prefix.insert(exec.prefix.end(), {"-v", (one + ":").append(one).append(":ro")});
         if (sp == std::string::npos) break;
         pos = sp + 1;
       }
@@ -127,7 +127,7 @@ std::vector<std::string> ContainerRunArgv(const ContainerRun& c,
       for (int g : c.gpus) a.push_back("--device=nvidia.com/gpu=" + std::to_string(g));  // CDI
     }
   }
-  for (auto& [k, v] : env) a.insert(a.end(), {"-e", k + "=" + v});
+  for (auto& [k, v] : env) a.insert(a.end(), {"-e", (k + "=").append(v)});
   a.insert(a.end(), c.docker.arguments.begin(), c.docker.arguments.end());
   a.push_back(c.image_id);
   a.insert(a.end(), command.begin(), command.end());

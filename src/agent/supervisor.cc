@@ -46,7 +46,7 @@ class ProcessScript final : public Script {
     (void)RemoveAll(JoinPath(agent_dir_, kScriptGroupFile));
   }
 
-  void set_note(NoteFn note) { note_ = std::move(note); }
+  void SetNote(NoteFn note) { note_ = std::move(note); }
 
  private:
   Subprocess child_;
@@ -79,7 +79,7 @@ class ProcessScriptRunner final : public ScriptRunner {
                            FormatGroupRecord(pgid, ::getsid(0)));
     auto script =
         std::make_unique<ProcessScript>(std::move(child), guard.agent_dir, std::move(watchdog));
-    script->set_note(guard.note);
+    script->SetNote(guard.note);
     return std::unique_ptr<Script>(std::move(script));
   }
 };

@@ -88,7 +88,7 @@ void Clean(int dirfd, const std::string& rel, const std::set<std::string>& wante
   }
   ::closedir(d);
   for (const auto& n : names) {
-    std::string path = rel.empty() ? n : rel + "/" + n;
+    std::string path = rel.empty() ? n : JoinPath(rel, n);
     struct stat st;
     if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (S_ISDIR(st.st_mode)) {

@@ -12,6 +12,7 @@ using std::chrono::milliseconds;
 
 std::vector<int64_t> Delays(Backoff& b, int n) {
   std::vector<int64_t> out;
+  out.reserve(n);
   for (int i = 0; i < n; ++i) out.push_back(b.Next().count());
   return out;
 }

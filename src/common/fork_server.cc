@@ -145,6 +145,7 @@ json Fork(const json& req, const std::vector<int>& fds, int sock,
     }
     ::close(errpipe[1]);
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
     int rc = main(static_cast<int>(argv.size()), args.data());

@@ -58,6 +58,7 @@ std::vector<std::string> SelfArgv() {
   if (!std::getenv("FERRY_TEST_FORK_PROGRAM")) return false;
   auto args = SelfArgv();
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   if (args.size() >= 2 && args[1] == "fork-server") std::exit(ServeForks(0, TestMain));

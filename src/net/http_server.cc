@@ -201,7 +201,8 @@ class ServerImpl final : public HttpServer {
         if (ec == asio::error::operation_aborted || stopped_) co_return;
         continue;
       }
-      asio::co_spawn(sock.get_executor(), Session(std::move(sock)), asio::detached);
+      auto executor = sock.get_executor();  // before the move (arguments are unordered)
+      asio::co_spawn(executor, Session(std::move(sock)), asio::detached);
     }
   }
 

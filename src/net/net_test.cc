@@ -125,7 +125,7 @@ class RawConn {
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
   ~RawConn() { ::close(fd_); }
-  bool ok() const { return ok_; }
+  bool Ok() const { return ok_; }
   bool Send(const std::string& s) {
     return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
   }
@@ -170,7 +170,7 @@ TEST(Http, AdmissionRefusesBeforeTheBodyIsRead) {
   {
     // 1 GiB announced, none of it sent: the answer comes anyway.
     RawConn c(port);
-    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(c.Ok());
     ASSERT_TRUE(c.Send("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1073741824\r\n\r\n"));
     std::string got = c.ReadUntil("who are you");
     EXPECT_NE(got.find("HTTP/1.1 401"), std::string::npos) << got;

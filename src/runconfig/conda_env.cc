@@ -27,7 +27,7 @@ std::string PackageName(const std::string& spec, std::string* rest) {
     ++i;
   std::string name = s.substr(0, i);
   std::string r = s.substr(i);
-  size_t a = r.find_first_not_of(" ");
+  size_t a = r.find_first_not_of(' ');
   r = a == std::string::npos ? "" : r.substr(a);
   if (rest) *rest = r;
   for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -166,7 +166,7 @@ Result<CondaEnvironment> ParseCondaEnvironment(std::string_view yaml, const std:
           if (pkg == "python") {
             // conda's "python=3.11=h123_0": the build string after a second '=' is not a version.
             std::string spec = rest;
-            if (spec.rfind("==", 0) != 0 && spec.rfind("=", 0) == 0) {
+            if (spec.rfind("==", 0) != 0 && spec.rfind('=', 0) == 0) {
               auto second = spec.find('=', 1);
               if (second != std::string::npos) spec = spec.substr(0, second);
             }

@@ -62,6 +62,7 @@ class FakeTarget final : public compute::ComputeTarget {
     polled.push_back(handles);
     if (on_poll) on_poll(handles);
     std::vector<JobState> out;
+    out.reserve(handles.size());
     for (const auto& h : handles) {
       out.push_back(gone.count(h)      ? JobState::kGone
                     : waiting.count(h) ? JobState::kWaiting
@@ -988,9 +989,10 @@ class SweepControllerTest : public SchedulerTest {
     auto c = store_->CreateSweep(r, {"hd.yml", spec, SweepSettingsToJson(settings)}, clock_.Now());
     ASSERT_TRUE(c.ok()) << c.status().ToString();
   }
-  void Report(const std::string& id, std::vector<double> values) {
+  void Report(const std::string& id, const std::vector<double>& values) {
     model::Run r = Get(id);
     std::vector<model::MetricPoint> pts;
+    pts.reserve(values.size());
     auto next = store_->NextMetricSeq(id);
     ASSERT_TRUE(next.ok());
     for (double v : values) pts.push_back({(*next)++, "acc", v, 0, clock_.Now()});

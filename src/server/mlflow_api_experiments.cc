@@ -55,7 +55,7 @@ std::string Handler::ArtifactLocation(const model::Experiment& e) {
 // experiment says (a path or URI there is read and written by the client itself, as with
 // mlflow server); a run Ferry launched has its outputs in Ferry's store.
 std::string Handler::ArtifactUri(const model::Run& r, const model::Experiment& e) {
-  const std::string store = "mlflow-artifacts:/" + IdOf(e) + "/" + r.id + "/artifacts";
+  std::string store = "mlflow-artifacts:/" + IdOf(e) + "/" + r.id + "/artifacts";
   if (r.kind != "external") return store;
   std::string location = ArtifactLocation(e);
   if (location.rfind("mlflow-artifacts:", 0) == 0) return store;

@@ -225,7 +225,7 @@ HttpResponse Handler::LogInputs() {
     if (std::none_of(all.begin(), all.end(), same)) all.push_back(in);
   }
   std::string text = all.dump();
-  if (text.size() > 64 * 1024)
+  if (text.size() > size_t{64} * 1024)
     return Fail(Status::InvalidArgument("the run's dataset inputs exceed 64 KiB"));
   Status st = d.store->SetTags(*id, {{kDatasetsTag, text}});
   if (!st.ok()) return Fail(st);

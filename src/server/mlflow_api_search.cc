@@ -132,6 +132,7 @@ HttpResponse Handler::SearchRuns() {
   const bool view_metrics = names("metrics"), view_params = names("params");
   if (view_metrics || view_params) {
     std::vector<std::string> all;
+    all.reserve(runs.size());
     for (const auto& r : runs) all.push_back(r.id);
     auto loaded = LoadRunData(all, view_metrics, view_params);
     if (!loaded.ok()) return Fail(loaded.status());

@@ -253,7 +253,7 @@ class Server {
   // Until SIGTERM, SIGINT or POST /api/v1/shutdown.
   void WaitForStop(const sigset_t& sigs) {
     while (!stop_) {
-      timespec ts{0, 200 * 1000 * 1000};
+      timespec ts{0, 200'000'000};  // 200 ms
       int sig = ::sigtimedwait(&sigs, nullptr, &ts);
       if (sig == SIGTERM || sig == SIGINT) break;
     }

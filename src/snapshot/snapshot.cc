@@ -322,7 +322,7 @@ Status Walker::WalkDir(int dir_fd, size_t depth) {
     }
     const bool is_dir = type == DT_DIR;
     if (ignore_.IsIgnored(path_, is_dir)) continue;
-    if (path_.size() > 4096 || std::memchr(name, '\n', std::strlen(name)) != nullptr) {
+    if (path_.size() > 4096 || std::strchr(name, '\n') != nullptr) {
       Status v = model::ValidateRelativePath(path_);
       if (!v.ok())
         return Status::InvalidArgument("cannot snapshot " + Quote(Abs(path_)) + ": " + v.message() +

@@ -401,6 +401,7 @@ TEST_F(StoreTest, MetricsAreIdempotentAndSummarised) {
   auto r = store_->CreateRun(MakeRun("m"), {}, "t", 1);
   ASSERT_TRUE(r.ok());
   std::vector<model::MetricPoint> pts;
+  pts.reserve(100);
   for (int i = 0; i < 100; ++i) pts.push_back({i, i % 2 ? "a" : "b", double(i), i / 2, 1.0});
   EXPECT_EQ(*store_->AppendMetrics(r->rid, pts), 100);
   // A resend of an overlapping batch after a lost acknowledgement stores nothing twice.
@@ -482,6 +483,7 @@ TEST_F(StoreTest, ConcurrentReadsBesideWritesAreConsistent) {
   std::atomic<bool> done{false};
   std::atomic<int> reads{0}, torn{0}, failed{0};
   std::vector<std::thread> readers;
+  readers.reserve(4);
   for (int t = 0; t < 4; ++t) {
     readers.emplace_back([&] {
       while (!done) {
@@ -573,6 +575,7 @@ TEST_F(StoreTest, NextMetricSeqIsPerRank) {
   EXPECT_EQ(*store_->NextMetricSeq("d", 1), r1);
   // Rank 0 logged 0..9, rank 2 logged 5 points; rank 1 none yet.
   std::vector<model::MetricPoint> pts;
+  pts.reserve(15);
   for (int i = 0; i < 10; ++i) pts.push_back({i, "loss", double(i), i, 1.0});
   for (int i = 0; i < 5; ++i) pts.push_back({r2 + i, "loss", double(i), i, 1.0});
   ASSERT_EQ(*store_->AppendMetrics(r->rid, pts), 15);
@@ -692,6 +695,7 @@ TEST(BlobStore, SmallBlobsArePackedAndVisibleToOthersOnlyAfterSync) {
   auto reader = OpenFsBlobStore(dir);  // another process in production (e.g. an agent)
   ASSERT_TRUE(writer.ok() && reader.ok());
   std::vector<std::string> hashes;
+  hashes.reserve(100);
   for (int i = 0; i < 100; ++i) hashes.push_back(*(*writer)->Put("blob " + std::to_string(i), ""));
   EXPECT_FALSE((*reader)->Has(hashes[0]));  // not durable yet, so not announced
   ASSERT_TRUE((*writer)->Sync().ok());

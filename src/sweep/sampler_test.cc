@@ -54,11 +54,13 @@ TEST(GridSampler, WalksAHugeGridLazilyAndResumesFromTheTrialCount) {
   std::vector<Parameter> space;
   for (int k = 0; k < 9; ++k) {
     std::vector<std::string> texts;
+    texts.reserve(100);
     for (int i = 0; i < 100; ++i) texts.push_back(std::to_string(i));
     space.push_back(Choice("--p" + std::to_string(k), texts));
   }
   auto s = MakeSampler(Spec("grid", space));
   std::vector<Observation> trials;
+  trials.reserve(3);
   for (int i = 0; i < 3; ++i) trials.push_back({*s->Next(trials), std::nullopt});
   EXPECT_EQ(trials[2].point[8].text, "2");  // the last parameter varies fastest
   EXPECT_EQ(trials[2].point[7].text, "0");
@@ -77,6 +79,7 @@ TEST(RandomSampler, TrialKIsAPureFunctionOfSeedAndK) {
                               P("--n", Expression::kRandint, {100})});
   auto a = MakeSampler(spec), b = MakeSampler(spec);
   std::vector<Observation> trials;
+  trials.reserve(5);
   for (int i = 0; i < 5; ++i) trials.push_back({*a->Next(trials), std::nullopt});
   // A sampler made after a restart, given the same history, continues identically.
   std::vector<Observation> first3(trials.begin(), trials.begin() + 3);

@@ -562,7 +562,8 @@ Status PolicySetting(const Parser& p, const YAML::Node& key, const YAML::Node& v
       {"TruncationSelectionPolicy", TruncationSetting},
       {"ASHA", AshaSetting},
   };
-  const std::string k = key.Scalar(), f = "policy." + k;
+  const std::string& k = key.Scalar();
+  const std::string f = "policy." + k;
   FERRY_ASSIGN_OR_RETURN(bool known, CommonPolicySetting(p, k, f, v, s));
   for (const auto& [policy, setting] : kOwn) {
     if (!known && s.policy == policy) {
