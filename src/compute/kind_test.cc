@@ -93,6 +93,11 @@ TEST(Kinds, FormFieldsReachTheJson) {
   EXPECT_EQ(option("slurm", "--key")["shown_when"], "local=false");
   EXPECT_EQ(option("ssh", "--key")["shown_when"], "");  // the shared helper's rows stay apart
   EXPECT_EQ(option("cluster", "--node-size")["fields"], json({"cpus", "memory_mb", "gpus"}));
+  // Which kinds have a host key to trust again: those with a trust operation.
+  for (const auto& k : j["kinds"]) {
+    EXPECT_EQ(k["host_key"], FindKind(k["name"].get<std::string>())->trust != nullptr) << k;
+  }
+  EXPECT_EQ(j["kinds"][0]["host_key"], false);  // local
 }
 
 TEST(Kinds, FindsByNameOnly) {

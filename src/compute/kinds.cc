@@ -243,6 +243,7 @@ std::string KindsJson() {
                    {"attachable", k.attach != nullptr},
                    {"powered", k.powered},
                    {"provisions", k.provisions},
+                   {"host_key", k.trust != nullptr},
                    {"options", opts}});
   }
   return json{{"kinds", arr}}.dump();

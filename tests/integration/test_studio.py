@@ -173,8 +173,41 @@ def test_attach_an_ssh_host_with_the_form_then_detach_it(workspace, browser, lab
     sign_in(b, workspace, "#/compute")
     b.wait("[data-testid=compute-row][data-name=local]")
     b.click("[data-testid=attach-button]")
-    b.click("[data-testid=attach-kind-ssh]")
     form = "[data-testid=attach-form]"
+    # The form is generated from the server's kind table: a button for each kind that can be
+    # attached, in the table's order, and each option's input.
+    status, table, _ = workspace.api("GET", "/compute-kinds")
+    assert status == 200, table
+    attachable = [k["name"] for k in table["kinds"] if k["attachable"]]
+    assert "ssh" in attachable and "local" not in attachable
+    b.wait("[data-testid=attach-kind-ssh]")
+    assert b.eval("return [...document.querySelectorAll('[role=tab][data-testid^=attach-kind-]')]"
+                  ".map((e) => e.getAttribute('data-testid').slice('attach-kind-'.length));") == attachable
+    # shown_when: a Slurm cluster's login fields only while "on this machine" is unchecked.
+    b.click("[data-testid=attach-kind-slurm]")
+    b.wait(f"{form} input[name=login]")
+    assert b.count(f"{form} input[name=port]") == 1
+    b.check(f"{form} input[name=local]")
+    b.wait(f"{form} input[name=login]", state="detached")
+    assert b.count(f"{form} input[name=port]") == 0
+    b.click(f"{form} input[name=local]")
+    b.wait(f"{form} input[name=login]")
+    # one_of: neither the box nor a login is the client's own error, on the login field.
+    b.fill(f"{form} input[name=name]", "hpc")
+    b.fill(f"{form} input[name=shared_dir]", "/shared")
+    b.click("[data-testid=attach-submit]")
+    b.wait_fn("return /login node/i.test(document.querySelector('[data-testid=form-error]')?.innerText || '');")
+    assert b.count(f"{form} .field.invalid input[name=login]") == 1
+    # A managed cluster: its node size is three integer inputs; the command provider's fields
+    # appear with it.
+    b.click("[data-testid=attach-kind-cluster]")
+    for field in ("cpus", "memory_mb", "gpus"):
+        b.wait(f"{form} input[name={field}]")
+    assert b.count(f"{form} input[name=start_command]") == 0
+    b.select(f"{form} select[name=provider]", "command")
+    b.wait(f"{form} input[name=start_command]")
+    b.screenshot("compute-attach-cluster-form")
+    b.click("[data-testid=attach-kind-ssh]")
     # The client's own check first, then the server's message verbatim (as the CLI prints it).
     b.fill(f"{form} input[name=name]", "bad name!")
     b.click("[data-testid=attach-submit]")
@@ -202,6 +235,9 @@ def test_attach_an_ssh_host_with_the_form_then_detach_it(workspace, browser, lab
     b.wait_fn("return /ready/i.test(document.querySelector('[data-testid=compute-details]')?.innerText || '');",
               timeout=60)
     b.screenshot("compute-details")
+    # Actions come from the kind's row too: an ssh host has a key to trust again, no power.
+    b.wait("[data-testid=trust-button]")
+    assert b.count("[data-testid=stop-button]") == 0 and b.count("[data-testid=start-button]") == 0
     b.click("[data-testid=detach-button]")
     b.wait("[data-testid=confirm-dialog]")
     b.screenshot("compute-detach-confirm")

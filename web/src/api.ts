@@ -1,10 +1,12 @@
 // All access to the Ferry REST API: the token, JSON requests, errors, and SSE streams.
+import { cachedLoader, parseKinds } from './lib/attach';
 import { reconnectBackoff } from './lib/backoff';
 import { SseParser, type SseEvent } from './lib/sse';
 import type {
   Artifact,
   AttachResult,
   Compute,
+  ComputeKind,
   Experiment,
   Health,
   MetricsResponse,
@@ -186,6 +188,7 @@ export const api = {
   cancelSweep: (id: string) => request<unknown>('POST', `/sweeps/${enc(id)}/cancel`),
   computes: (signal?: AbortSignal) => request<{ computes: Compute[] }>('GET', '/computes', undefined, undefined, signal),
   compute: (name: string, signal?: AbortSignal) => request<Compute>('GET', `/computes/${enc(name)}`, undefined, undefined, signal),
+  computeKinds: (signal?: AbortSignal) => request<unknown>('GET', '/compute-kinds', undefined, undefined, signal),
   attachCompute: (body: Record<string, unknown>) => request<AttachResult>('POST', '/computes', undefined, body),
   detachCompute: (name: string, force: boolean) =>
     request<{ canceled_runs?: number }>('DELETE', `/computes/${enc(name)}`, force ? { force: 'true' } : undefined),
@@ -194,6 +197,9 @@ export const api = {
   resizeCluster: (name: string, body: Record<string, number>) =>
     request<Record<string, unknown>>('PATCH', `/computes/${enc(name)}`, undefined, body),
 };
+
+/** The server's kind table, fetched once per page load (a failed fetch is retried on the next call). */
+export const loadComputeKinds: () => Promise<ComputeKind[]> = cachedLoader(() => api.computeKinds().then(parseKinds));
 
 // ---- Server-sent event streams -------------------------------------------------------------
 

@@ -157,6 +157,37 @@ export interface Compute {
   runs?: { id: string; status: string }[];
 }
 
+/** One option of a compute kind (GET /api/v1/compute-kinds): a CLI flag and the request field it fills. */
+export interface KindOption {
+  flag: string;
+  field: string; // request body field; "" for node_size (it fills `fields`)
+  type: 'string' | 'int' | 'flag' | 'path' | 'secret_file' | 'node_size' | string;
+  help: string;
+  required: boolean;
+  one_of: string; // options sharing a non-empty group: exactly one must be given
+  label: string;
+  placeholder: string;
+  min?: number;
+  max?: number;
+  choices: string[];
+  shown_when: string; // "FIELD=VALUE" or ""
+  fields?: string[]; // node_size: the request fields it fills
+}
+
+/** A row of the server's kind table (GET /api/v1/compute-kinds). */
+export interface ComputeKind {
+  name: string;
+  verb: string; // "attach" | "create" | "" (cannot be added)
+  help: string;
+  sdk_class: string;
+  attachable: boolean;
+  powered: boolean;
+  provisions: boolean;
+  /** Its targets are reached over SSH with a trusted host key (POST /computes/NAME/trust). */
+  host_key?: boolean;
+  options: KindOption[];
+}
+
 export interface AttachResult {
   name?: string;
   kind?: string;

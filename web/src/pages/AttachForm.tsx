@@ -1,25 +1,38 @@
-import { useState } from 'preact/hooks';
-import { api, errorMessage } from '../api';
-import { ATTACH_FIELDS, buildAttachBody, type AttachKind } from '../lib/attach';
-import type { AttachResult } from '../types';
-
-const KINDS: { kind: AttachKind; label: string; help: string }[] = [
-  { kind: 'ssh', label: 'SSH host', help: 'A machine you reach over SSH; the server probes it (OS, Python, GPUs) before attaching.' },
-  { kind: 'instance', label: 'Compute instance', help: 'An SSH machine owned by one user, with commands that stop and start it.' },
-  { kind: 'slurm', label: 'Slurm cluster', help: 'An existing Slurm cluster, on this machine or through a login node.' },
-  { kind: 'cluster', label: 'Managed cluster', help: 'A cluster Ferry runs itself and scales between min and max nodes.' },
-];
+// The attach-compute form, generated from the server's kind table (GET /api/v1/compute-kinds).
+import { useEffect, useState } from 'preact/hooks';
+import { api, errorMessage, loadComputeKinds } from '../api';
+import { Code, ErrorBox, Loading } from '../components/common';
+import { attachableKinds, buildAttachBody, formFields, visibleFields, type FormValues } from '../lib/attach';
+import type { AttachResult, ComputeKind } from '../types';
 
 export function AttachForm({ onDone, onCancel }: { onDone: (r: AttachResult) => void; onCancel: () => void }) {
-  const [kind, setKind] = useState<AttachKind>('ssh');
-  const [values, setValues] = useState<Record<string, string | boolean>>({ priority: 'dedicated' });
+  const [kinds, setKinds] = useState<ComputeKind[] | null>(null);
+  const [loadError, setLoadError] = useState('');
+  const [kindName, setKindName] = useState('');
+  const [values, setValues] = useState<FormValues>({});
   const [error, setError] = useState('');
   const [badField, setBadField] = useState('');
   const [busy, setBusy] = useState(false);
   const set = (k: string, v: string | boolean) => setValues({ ...values, [k]: v });
 
+  const load = () => {
+    setLoadError('');
+    loadComputeKinds()
+      .then((all) => {
+        const k = attachableKinds(all);
+        setKinds(k);
+        setKindName((cur) => (k.some((x) => x.name === cur) ? cur : k[0]?.name || ''));
+      })
+      .catch((e) => setLoadError(`Cannot load the compute kinds from the server: ${errorMessage(e)}`));
+  };
+  useEffect(load, []);
+
+  const kind = kinds?.find((k) => k.name === kindName);
+  const fields = kind ? formFields(kind) : [];
+
   const submit = async (e: Event) => {
     e.preventDefault();
+    if (!kind) return;
     const r = buildAttachBody(kind, values);
     if ('error' in r) {
       setError(r.error);
@@ -31,7 +44,7 @@ export function AttachForm({ onDone, onCancel }: { onDone: (r: AttachResult) => 
     setBusy(true);
     try {
       const res = await api.attachCompute(r.body);
-      onDone({ ...res, name: res.name || (r.body.name as string), kind: res.kind || kind });
+      onDone({ ...res, name: res.name || (r.body.name as string), kind: res.kind || kind.name });
     } catch (err) {
       setError(errorMessage(err));
     } finally {
@@ -39,38 +52,53 @@ export function AttachForm({ onDone, onCancel }: { onDone: (r: AttachResult) => 
     }
   };
 
+  const verb = kind?.verb === 'create' ? 'Create' : 'Attach';
   return (
     <form class="card attach-form" data-testid="attach-form" onSubmit={submit} noValidate>
-      <div class="tabs small" role="tablist">
-        {KINDS.map((k) => (
-          <button
-            type="button"
-            key={k.kind}
-            role="tab"
-            aria-selected={kind === k.kind}
-            class={kind === k.kind ? 'active' : ''}
-            data-testid={`attach-kind-${k.kind}`}
-            onClick={() => {
-              setKind(k.kind);
-              setError('');
-              setBadField('');
-            }}
-          >
-            {k.label}
-          </button>
-        ))}
-      </div>
-      <p class="muted small">{KINDS.find((k) => k.kind === kind)?.help}</p>
-      <div class="form-grid">
-        {ATTACH_FIELDS[kind]
-          .filter((f) => !f.when || f.when(values))
-          .map((f) => {
+      {loadError && <ErrorBox message={loadError} onRetry={load} />}
+      {!kinds && !loadError && <Loading what="Loading the compute kinds" />}
+      {kinds && kinds.length === 0 && <p class="muted small">This server has no kind of compute target that can be attached.</p>}
+      {kinds && kinds.length > 0 && (
+        <div class="tabs small" role="tablist">
+          {kinds.map((k) => (
+            <button
+              type="button"
+              key={k.name}
+              role="tab"
+              aria-selected={kindName === k.name}
+              class={kindName === k.name ? 'active' : ''}
+              data-testid={`attach-kind-${k.name}`}
+              title={k.help}
+              onClick={() => {
+                setKindName(k.name);
+                setError('');
+                setBadField('');
+              }}
+            >
+              {k.name}
+            </button>
+          ))}
+        </div>
+      )}
+      {kind && (
+        <p class="muted small" data-testid="attach-help">
+          {kind.help}
+          {kind.verb && (
+            <>
+              ; from the command line: <Code>{`ferry compute ${kind.verb} ${kind.name} NAME`}</Code>
+            </>
+          )}
+        </p>
+      )}
+      {kind && (
+        <div class="form-grid">
+          {visibleFields(fields, values).map((f) => {
             const v = values[f.name];
             const cls = badField === f.name ? 'invalid' : '';
             if (f.type === 'checkbox') {
               return (
-                <label class="check wide" key={f.name}>
-                  <input type="checkbox" name={f.name} checked={!!v} onChange={(e) => set(f.name, (e.target as HTMLInputElement).checked)} />{' '}
+                <label class={`check wide ${cls}`} key={f.name} title={f.help}>
+                  <input type="checkbox" name={f.name} checked={v === true} onChange={(e) => set(f.name, (e.target as HTMLInputElement).checked)} />{' '}
                   {f.label}
                 </label>
               );
@@ -82,10 +110,10 @@ export function AttachForm({ onDone, onCancel }: { onDone: (r: AttachResult) => 
                   {f.required && <span class="req">*</span>}
                 </span>
                 {f.type === 'select' ? (
-                  <select name={f.name} value={(v as string) ?? ''} onChange={(e) => set(f.name, (e.target as HTMLSelectElement).value)}>
+                  <select name={f.name} value={typeof v === 'string' ? v : ''} onChange={(e) => set(f.name, (e.target as HTMLSelectElement).value)}>
                     {(f.options || []).map((o) => (
                       <option key={o} value={o}>
-                        {o || '(server default)'}
+                        {o || (f.required ? '(choose one)' : '(server default)')}
                       </option>
                     ))}
                   </select>
@@ -96,7 +124,7 @@ export function AttachForm({ onDone, onCancel }: { onDone: (r: AttachResult) => 
                     inputMode={f.type === 'int' ? 'numeric' : undefined}
                     autocomplete={f.type === 'password' ? 'new-password' : 'off'}
                     placeholder={f.placeholder}
-                    value={(v as string) ?? ''}
+                    value={typeof v === 'string' ? v : ''}
                     onInput={(e) => set(f.name, (e.target as HTMLInputElement).value)}
                   />
                 )}
@@ -104,7 +132,8 @@ export function AttachForm({ onDone, onCancel }: { onDone: (r: AttachResult) => 
               </label>
             );
           })}
-      </div>
+        </div>
+      )}
       {error && (
         <div class="form-error" data-testid="form-error" role="alert">
           {error}
@@ -114,8 +143,8 @@ export function AttachForm({ onDone, onCancel }: { onDone: (r: AttachResult) => 
         <button type="button" class="btn" onClick={onCancel} disabled={busy}>
           Cancel
         </button>
-        <button type="submit" class="btn primary" data-testid="attach-submit" disabled={busy}>
-          {busy ? 'Probing…' : 'Attach'}
+        <button type="submit" class="btn primary" data-testid="attach-submit" disabled={busy || !kind}>
+          {busy ? (verb === 'Create' ? 'Creating…' : 'Probing…') : verb}
         </button>
       </div>
     </form>

@@ -1,11 +1,11 @@
 // One compute target: details, nodes, active runs, and its actions.
 import { useEffect, useState } from 'preact/hooks';
-import { api, errorMessage } from '../api';
+import { api, errorMessage, loadComputeKinds } from '../api';
 import { ConfirmDialog, Empty, ErrorBox, KVTable, Loading, StatusBadge, renderValue } from '../components/common';
 import { formatTime } from '../lib/format';
 import { href } from '../lib/router';
 import { useWorkspaceChanged } from '../hooks';
-import type { Compute, ComputeNode } from '../types';
+import type { Compute, ComputeKind, ComputeNode } from '../types';
 import { nodeCounts } from './computes-util';
 
 export function ComputePage({ name }: { name: string }) {
@@ -16,6 +16,14 @@ export function ComputePage({ name }: { name: string }) {
   const [busy, setBusy] = useState('');
   const [detach, setDetach] = useState(false);
   const [detachErr, setDetachErr] = useState('');
+  // The kind's row (GET /compute-kinds) says which actions its targets have; without it (an
+  // older server, a failed fetch) only detach is offered.
+  const [kinds, setKinds] = useState<ComputeKind[]>([]);
+  useEffect(() => {
+    loadComputeKinds()
+      .then(setKinds)
+      .catch(() => setKinds([]));
+  }, []);
   const load = () =>
     api
       .compute(name)
@@ -64,7 +72,9 @@ export function ComputePage({ name }: { name: string }) {
   const nodes: ComputeNode[] = Array.isArray(d.nodes) ? d.nodes : [];
   const rest: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(d)) if (k !== 'nodes' && k !== 'counts') rest[k] = v;
-  const usesSsh = c.kind === 'ssh' || c.kind === 'instance' || (c.kind === 'slurm' && d.mode === 'login');
+  const kind = kinds.find((k) => k.name === c.kind);
+  // A kind with a host key whose target runs its commands on this machine (mode local) has none.
+  const usesSsh = !!kind?.host_key && d.mode !== 'local';
   const lastError = d.last_error || d.autoscaler_error || d.gpu_error;
 
   return (
@@ -80,7 +90,7 @@ export function ComputePage({ name }: { name: string }) {
           </div>
         </div>
         <span class="spacer" />
-        {c.kind === 'instance' && (
+        {kind?.powered && (
           <>
             <button class="btn" data-testid="stop-button" disabled={!!busy || c.state === 'stopped' || c.state === 'stopping'} onClick={() => act('stop')}>
               {busy === 'stop' ? 'Stopping…' : 'Stop'}
@@ -162,7 +172,7 @@ export function ComputePage({ name }: { name: string }) {
             {Object.keys(c.capabilities || {}).length === 0 && <span class="muted">unknown</span>}
           </div>
         </section>
-        {c.kind === 'cluster' && <ResizeCard c={c} onDone={load} />}
+        {kind?.provisions && <ResizeCard c={c} onDone={load} />}
         <section class="card">
           <h3>Active runs</h3>
           {(c.runs || []).length === 0 ? (
