@@ -210,6 +210,7 @@ class HookStore final : public store::MetadataStore {
   Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& f) override {
     return s_->AddArtifacts(id, f);
   }
+  store::AssetStore& Assets() override { return s_->Assets(); }
   Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override {
     return s_->ListArtifacts(id);
   }

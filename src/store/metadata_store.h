@@ -17,6 +17,7 @@
 
 #include "common/status.h"
 #include "model/run.h"
+#include "store/asset_store.h"
 
 namespace ferry::store {
 
@@ -196,6 +197,9 @@ class MetadataStore {
   // Adds or replaces artifacts of a run.
   virtual Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& files) = 0;
   virtual Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) = 0;
+
+  // The data assets kept beside the runs (asset_store.h), on the same database.
+  virtual AssetStore& Assets() = 0;
 };
 
 // How the SQLite store's commits reach the disk. Every commit is in the operating system's

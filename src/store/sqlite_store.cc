@@ -127,6 +127,27 @@ UPDATE metric_summaries SET (latest_seq, latest_step, latest_time, latest_value)
     R"sql(
 ALTER TABLE experiments ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
 )sql",
+    // 11: data assets (model/assets.h): registered datastores (workspaceblobstore is built
+    // in), immutable dataset versions, and which runs read and wrote them.
+    R"sql(
+CREATE TABLE datastores(
+  name TEXT PRIMARY KEY, kind TEXT NOT NULL, config TEXT NOT NULL,
+  created_by TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE dataset_versions(
+  name TEXT NOT NULL, version INTEGER NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL,
+  datastore TEXT NOT NULL, definition TEXT NOT NULL, manifest TEXT NOT NULL,
+  file_count INTEGER NOT NULL, total_bytes INTEGER NOT NULL, description TEXT NOT NULL,
+  tags TEXT NOT NULL, created_by TEXT NOT NULL, created_at REAL NOT NULL,
+  archived INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(name, version)) WITHOUT ROWID;
+CREATE INDEX dataset_versions_by_id ON dataset_versions(id);
+CREATE INDEX dataset_versions_by_datastore ON dataset_versions(datastore);
+CREATE TABLE asset_uses(
+  run_id TEXT NOT NULL, direction TEXT NOT NULL, asset TEXT NOT NULL, name TEXT NOT NULL,
+  version INTEGER NOT NULL, as_name TEXT NOT NULL,
+  PRIMARY KEY(run_id, direction, asset, name, version, as_name)) WITHOUT ROWID;
+CREATE INDEX asset_uses_by_asset ON asset_uses(asset, name, version);
+)sql",
 };
 
 }  // namespace

@@ -29,7 +29,7 @@
 
 namespace ferry::store {
 
-class SqliteMetadataStore final : public MetadataStore {
+class SqliteMetadataStore final : public MetadataStore, public AssetStore {
  public:
   using Run = model::Run;
   using RunStatus = model::RunStatus;
@@ -187,6 +187,25 @@ class SqliteMetadataStore final : public MetadataStore {
   Status AddArtifacts(const std::string& id, const std::vector<model::Artifact>& files) override;
 
   Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override;
+
+  AssetStore& Assets() override { return *this; }
+
+  Status CreateDatastore(const model::DatastoreRecord& d) override;
+  Result<model::DatastoreRecord> GetDatastore(const std::string& name) override;
+  Result<std::vector<model::DatastoreRecord>> ListDatastores() override;
+  Status DeleteDatastore(const std::string& name) override;
+  Result<model::DatasetVersion> RegisterDataset(const model::DatasetVersion& v, bool new_version,
+                                                double now, bool* created) override;
+  Result<model::DatasetVersion> GetDataset(const std::string& name, int64_t version) override;
+  Result<model::DatasetVersion> GetDatasetById(const std::string& id) override;
+  Result<std::vector<model::DatasetVersion>> ListDatasets(const std::string& name,
+                                                          bool include_archived) override;
+  Status SetDatasetArchived(const std::string& name, int64_t version, bool archived) override;
+  Status RecordAssetUses(const std::vector<model::AssetUse>& uses) override;
+  Result<std::vector<model::AssetUse>> AssetUsesOfRun(const std::string& run_id) override;
+  Result<std::vector<model::AssetUse>> RunsUsingAsset(const std::string& asset,
+                                                      const std::string& name,
+                                                      int64_t version) override;
 
  private:
   static Status RunNotFound(const std::string& id) {
