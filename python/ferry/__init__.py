@@ -28,6 +28,7 @@ _LAZY = {
     "Workspace": "workspace",
     "Experiment": "experiment",
     "Environment": "environment",
+    "Datastore": "datastore",
     "ComputeTarget": "compute",
     "ComputeTargetException": "compute",
     "RemoteCompute": "compute",

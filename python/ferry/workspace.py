@@ -7,9 +7,10 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import List, Optional
+    from typing import Dict, List, Optional
 
     from ._client import Client
+    from .datastore import Datastore
 
 
 def _default_home() -> str:
@@ -75,6 +76,19 @@ class Workspace:
     def experiments(self) -> "List[str]":
         """The names of the workspace's experiments."""
         return [e["name"] for e in self._client.call("GET", "/experiments")["experiments"]]
+
+    @property
+    def datastores(self) -> "Dict[str, Datastore]":
+        """Every datastore of the workspace by name (``workspaceblobstore`` included)."""
+        from .datastore import _datastores
+
+        return _datastores(self)
+
+    def get_default_datastore(self) -> "Datastore":
+        """The workspace's own store, ``workspaceblobstore``."""
+        from .datastore import Datastore
+
+        return Datastore.get_default(self)
 
     def __repr__(self) -> str:
         return f"<ferry.Workspace {self.url}{' (' + self.home + ')' if self.home else ''}>"

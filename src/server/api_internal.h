@@ -128,6 +128,12 @@ struct Api::Impl {
   HandlerResult EnvironmentVersions();
   HandlerResult GetEnvironment();
 
+  // api_datastores.cc
+  HandlerResult ListDatastores();
+  HandlerResult GetDatastore();
+  HandlerResult RegisterDatastore();
+  HandlerResult DeleteDatastore();
+
   // api_computes.cc
   json TargetJson(const model::ComputeTargetRecord& t, const std::vector<model::Run>& active);
   HandlerResult ComputeKinds();
