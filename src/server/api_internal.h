@@ -134,6 +134,16 @@ struct Api::Impl {
   HandlerResult RegisterDatastore();
   HandlerResult DeleteDatastore();
 
+  // api_datasets.cc
+  HandlerResult ListDatasets();
+  HandlerResult RegisterDataset();
+  HandlerResult GetDatasetById();
+  HandlerResult DatasetVersions();
+  HandlerResult GetDataset();
+  HandlerResult ArchiveDataset();
+  HandlerResult ReactivateDataset();
+  HandlerResult SetDatasetArchived(bool archived);
+
   // api_computes.cc
   json TargetJson(const model::ComputeTargetRecord& t, const std::vector<model::Run>& active);
   HandlerResult ComputeKinds();

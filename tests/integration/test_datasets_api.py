@@ -1,0 +1,110 @@
+"""File dataset versions through the REST API against the real server: registered from uploaded
+files (a snapshot), content-addressed (the same files are the same version), versions, ids,
+archiving, roles, and errors that name what is wrong."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+from ferry import Workspace  # noqa: E402
+from ferry import _snapshot  # noqa: E402
+
+
+def _upload(workspace, folder: Path) -> str:
+    ws = Workspace(url=workspace.url, token=workspace.token)
+    return _snapshot.upload(ws._client, _snapshot.build(str(folder)))
+
+
+def _files(tmp_path: Path, name: str, files: dict) -> Path:
+    d = tmp_path / name
+    for rel, text in files.items():
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_text(text)
+    return d
+
+
+def test_the_same_files_are_the_same_version_other_files_a_new_one(workspace, tmp_path):
+    v1_snap = _upload(workspace, _files(tmp_path, "v1", {"train.csv": "a,b\n1,2\n", "sub/x.txt": "x"}))
+    status, v1, _ = workspace.api("POST", "/datasets", {"name": "iris", "snapshot": v1_snap,
+                                                        "description": "first", "tags": {"split": "train"}})
+    assert status == 201, v1
+    assert (v1["version"], v1["created"], v1["kind"], v1["datastore"]) == (1, True, "file", "workspaceblobstore")
+    assert (v1["file_count"], v1["total_bytes"]) == (2, len("a,b\n1,2\n") + 1)
+    assert v1["tags"] == {"split": "train"} and v1["manifest"] == v1_snap
+    # The same files again (even from another folder): version 1, not a new one.
+    same = _upload(workspace, _files(tmp_path, "copy", {"train.csv": "a,b\n1,2\n", "sub/x.txt": "x"}))
+    status, again, _ = workspace.api("POST", "/datasets", {"name": "iris", "snapshot": same,
+                                                           "create_new_version": True})
+    assert status == 200 and again["version"] == 1 and again["created"] is False, again
+    # Other files: refused without create_new_version, version 2 with it.
+    v2_snap = _upload(workspace, _files(tmp_path, "v2", {"train.csv": "a,b\n1,2\n3,4\n"}))
+    status, body, _ = workspace.api("POST", "/datasets", {"name": "iris", "snapshot": v2_snap})
+    assert status == 409 and "create_new_version" in body["error"]["message"], body
+    status, v2, _ = workspace.api("POST", "/datasets", {"name": "iris", "snapshot": v2_snap,
+                                                        "create_new_version": True})
+    assert status == 201 and v2["version"] == 2, v2
+
+    status, latest, _ = workspace.api("GET", "/datasets/iris/latest")
+    assert status == 200 and latest["version"] == 2 and latest["runs"] == []
+    status, first, _ = workspace.api("GET", "/datasets/iris/1")
+    assert first["id"] == v1["id"] and first["description"] == "first"
+    status, by_id, _ = workspace.api("GET", f"/datasets/by-id/{v2['id']}")
+    assert status == 200 and (by_id["name"], by_id["version"]) == ("iris", 2)
+    status, versions, _ = workspace.api("GET", "/datasets/iris")
+    assert [v["version"] for v in versions["versions"]] == [1, 2]
+    status, listed, _ = workspace.api("GET", "/datasets")
+    assert [(d["name"], d["version"]) for d in listed["datasets"]] == [("iris", 2)]
+
+
+def test_archived_versions_leave_listings_but_stay_readable(workspace, tmp_path):
+    snap = _upload(workspace, _files(tmp_path, "d", {"f.bin": "1"}))
+    assert workspace.api("POST", "/datasets", {"name": "old", "snapshot": snap})[0] == 201
+    status, body, _ = workspace.api("POST", "/datasets/old/archive")
+    assert status == 200 and body["archived"] is True, body
+    assert workspace.api("GET", "/datasets")[1]["datasets"] == []
+    assert [d["name"] for d in workspace.api("GET", "/datasets?include_archived=true")[1]["datasets"]] == ["old"]
+    status, v, _ = workspace.api("GET", "/datasets/old/1")
+    assert status == 200 and v["archived"] is True
+    assert workspace.api("POST", "/datasets/old/reactivate?version=1")[0] == 200
+    assert [d["name"] for d in workspace.api("GET", "/datasets")[1]["datasets"]] == ["old"]
+    status, body, _ = workspace.api("POST", "/datasets/old/archive?version=7")
+    assert status == 404 and "dataset 'old' version 7" in body["error"]["message"], body
+    status, body, _ = workspace.api("POST", "/datasets/old/archive?version=x")
+    assert status == 400 and "'x'" in body["error"]["message"], body
+
+
+def test_bad_registrations_name_the_field_and_change_nothing(workspace, tmp_path):
+    snap = _upload(workspace, _files(tmp_path, "d", {"f.txt": "1"}))
+    cases = [
+        ({"name": "bad name", "snapshot": snap}, 400, "dataset name 'bad name'"),
+        ({"name": "ok", "snapshot": "0" * 64}, 404, "snapshot '" + "0" * 64 + "' is not stored"),
+        ({"name": "ok"}, 400, "field 'snapshot' is required"),
+        ({"name": "ok", "snapshot": snap, "kind": "tabular"}, 400, "field 'kind': 'tabular'"),
+        ({"name": "ok", "snapshot": snap, "tags": "x"}, 400, "tags"),
+        ({"name": "ok", "snapshot": snap, "create_new_version": "yes"}, 400, "create_new_version"),
+        ({"name": "ok", "snapshot": snap, "definition": []}, 400, "field 'definition'"),
+    ]
+    for body, code, words in cases:
+        status, answer, _ = workspace.api("POST", "/datasets", body)
+        assert status == code and words in answer["error"]["message"], (body, answer)
+    assert workspace.api("GET", "/datasets?include_archived=1")[1]["datasets"] == []
+    for path, words in (("/datasets/nope", "dataset 'nope' is not registered"),
+                        ("/datasets/nope/latest", "dataset 'nope' is not registered"),
+                        ("/datasets/by-id/abc", "no dataset version has id 'abc'"),
+                        ("/datasets/nope/0", "positive integer or 'latest'")):
+        status, answer, _ = workspace.api("GET", path)
+        assert status in (400, 404) and words in answer["error"]["message"], (path, answer)
+
+
+def test_readers_read_datasets_contributors_register_them(workspace, tmp_path):
+    snap = _upload(workspace, _files(tmp_path, "d", {"f.txt": "1"}))
+    reader = workspace.cli("user", "add", "rita", "--role", "reader").stdout.strip()
+    contributor = workspace.cli("user", "add", "carl", "--role", "contributor").stdout.strip()
+    status, body, _ = workspace.api("POST", "/datasets", {"name": "r", "snapshot": snap},
+                                    headers={"Authorization": f"Bearer {reader}"}, auth=False)
+    assert status == 403, body
+    status, body, _ = workspace.api("POST", "/datasets", {"name": "c", "snapshot": snap},
+                                    headers={"Authorization": f"Bearer {contributor}"}, auth=False)
+    assert status == 201 and body["created_by"] == "carl", body
+    status, body, _ = workspace.api("GET", "/datasets/c/1", headers={"Authorization": f"Bearer {reader}"},
+                                    auth=False)
+    assert status == 200 and body["name"] == "c"
