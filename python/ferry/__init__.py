@@ -29,6 +29,8 @@ _LAZY = {
     "Experiment": "experiment",
     "Environment": "environment",
     "Datastore": "datastore",
+    "Dataset": "dataset",
+    "FileDataset": "dataset",
     "ComputeTarget": "compute",
     "ComputeTargetException": "compute",
     "RemoteCompute": "compute",

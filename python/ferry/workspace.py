@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Dict, List, Optional
 
     from ._client import Client
+    from .dataset import FileDataset
     from .datastore import Datastore
 
 
@@ -83,6 +84,13 @@ class Workspace:
         from .datastore import _datastores
 
         return _datastores(self)
+
+    @property
+    def datasets(self) -> "Dict[str, FileDataset]":
+        """The latest version of every registered dataset that is not archived, by name."""
+        from .dataset import Dataset
+
+        return {d.name: d for d in Dataset.list(self)}
 
     def get_default_datastore(self) -> "Datastore":
         """The workspace's own store, ``workspaceblobstore``."""

@@ -4,6 +4,8 @@ archiving, roles, and errors that name what is wrong."""
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 from ferry import Workspace  # noqa: E402
 from ferry import _snapshot  # noqa: E402
@@ -108,3 +110,62 @@ def test_readers_read_datasets_contributors_register_them(workspace, tmp_path):
     status, body, _ = workspace.api("GET", "/datasets/c/1", headers={"Authorization": f"Bearer {reader}"},
                                     auth=False)
     assert status == 200 and body["name"] == "c"
+
+
+def test_the_sdk_uploads_registers_and_gets_datasets_with_azures_names(workspace, tmp_path):
+    from ferry import Dataset
+    from ferry.exceptions import ConflictError, NotFoundError
+
+    ws = Workspace(url=workspace.url, token=workspace.token)
+    data = _files(tmp_path, "data", {"a.csv": "x\n1\n", "b/c.csv": "x\n2\n"})
+    ds = ws.get_default_datastore()
+    files = Dataset.File.upload_directory(str(data), target=(ds, "iris"))
+    assert files.name is None
+    iris = files.register(ws, "iris", description="measurements", tags={"split": "train"})
+    assert (iris.name, iris.version, iris.file_count) == ("iris", 1, 2)
+    assert iris.description == "measurements" and iris.tags == {"split": "train"}
+    # The same upload again is the same version; changed files need create_new_version.
+    again = Dataset.File.upload_directory(str(data), target=(ds, "iris")).register(ws, "iris")
+    assert again.version == 1 and again.id == iris.id
+    (data / "a.csv").write_text("x\n1\n3\n")
+    changed = Dataset.File.upload_directory(str(data), target=(ds, "iris"))
+    with pytest.raises(ConflictError, match="create_new_version"):
+        changed.register(ws, "iris")
+    v2 = changed.register(ws, "iris", create_new_version=True)
+    assert v2.version == 2
+    assert Dataset.get_by_name(ws, "iris").version == 2
+    assert Dataset.get_by_name(ws, "iris", version=1).id == iris.id
+    assert Dataset.get_by_id(ws, v2.id).version == 2
+    assert list(ws.datasets) == ["iris"]
+    v2.archive()
+    assert ws.datasets == {} and Dataset.get_by_name(ws, "iris", 2).is_archived
+    v2.reactivate()
+    assert list(ws.datasets) == ["iris"]
+    with pytest.raises(NotFoundError, match="dataset 'nope'"):
+        Dataset.get_by_name(ws, "nope")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="holds no files"):
+        Dataset.File.upload_directory(str(empty), target=(ds, "x"))
+    (tmp_path / "shared").mkdir()
+    from ferry.datastore import Datastore
+    other = Datastore.register_directory(ws, "shared", str(tmp_path / "shared"))
+    with pytest.raises(ValueError, match="datastore 'shared' does not take uploads yet"):
+        Dataset.File.upload_directory(str(data), target=(other, "x"))
+
+
+def test_the_cli_lists_shows_and_archives_versions(workspace, tmp_path):
+    snap = _upload(workspace, _files(tmp_path, "d", {"f.txt": "12345"}))
+    workspace.api("POST", "/datasets", {"name": "logs", "snapshot": snap, "description": "raw logs",
+                                        "tags": {"team": "a"}})
+    listed = workspace.cli("dataset", "list").stdout
+    assert "logs" in listed and "raw logs" in listed and "5 B" in listed, listed
+    shown = workspace.cli("dataset", "show", "logs").stdout
+    assert "Version:     1" in shown and "Files:       1 (5 B)" in shown and "Tag:         team=a" in shown, shown
+    assert workspace.cli_json("dataset", "show", "logs", "-v", "1")["manifest"] == snap
+    assert "archived logs version 1" in workspace.cli("dataset", "archive", "logs", "-v", "1").stdout
+    assert "logs" not in workspace.cli("dataset", "list").stdout
+    assert "(archived)" in workspace.cli("dataset", "list", "--include-archived").stdout
+    assert "reactivated logs (every version)" in workspace.cli("dataset", "reactivate", "logs").stdout
+    r = workspace.cli("dataset", "show", "logs", "-v", "9", check=False)
+    assert r.returncode != 0 and "dataset 'logs' version 9 is not registered" in r.stderr, r.stderr
