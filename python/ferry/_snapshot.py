@@ -306,8 +306,10 @@ def _hash_file(path: bytes) -> "Tuple[int, str]":
     return size, h.hexdigest()
 
 
-def build(source_dir: str) -> Snapshot:
-    """Walks source_dir; raises ValueError naming the path for what cannot be sent."""
+def build(source_dir: str, use_ignore_files: bool = True) -> Snapshot:
+    """Walks source_dir; raises ValueError naming the path for what cannot be sent.
+    use_ignore_files=False takes every file whatever .ferryignore, .amlignore or .gitignore
+    say (a dataset's files); .git stays out either way."""
     root = os.path.realpath(source_dir)
     if not os.path.isdir(root):
         raise ValueError(f"ferry: the source directory {source_dir} does not exist or is not a directory")
@@ -322,7 +324,7 @@ def build(source_dir: str) -> Snapshot:
             raise ValueError(f"ferry: cannot open directory {os.fsdecode(dir_abs)}: {e.strerror}; fix its "
                              "permissions or list it in .ferryignore") from None
         names = {e.name for e in entries}
-        text = _read_ignore(dir_abs, names)
+        text = _read_ignore(dir_abs, names) if use_ignore_files else None
         levels = levels + [IgnoreRules(text or b"", rel)]
         for e in entries:
             path = rel + b"/" + e.name if rel else e.name

@@ -97,7 +97,7 @@ class _FileFactory:
                              "default datastore (ws.get_default_datastore())")
         if pattern is not None:
             raise ValueError("pattern= is not supported yet: upload a directory that holds only the files")
-        snap = _snapshot.build(src_dir)
+        snap = _snapshot.build(src_dir, use_ignore_files=False)  # data: .gitignore does not apply
         if not snap.files:
             raise ValueError(f"'{src_dir}' holds no files to upload")
         return FileDataset(ws, _snapshot.upload(ws._client, snap))

@@ -212,6 +212,7 @@ class Walker {
   Status Walk(int root_fd) { return WalkDir(root_fd, 0); }
   void Exclude(const std::vector<std::string>& dirs) { excluded_.insert(dirs.begin(), dirs.end()); }
   void SetContentSink(const SnapshotOptions& o) {
+    use_ignore_files_ = o.use_ignore_files;
     on_content_ = o.on_content;
     on_content_max_ = o.on_content_max_bytes;
     on_hashed_ = o.on_hashed;
@@ -228,6 +229,7 @@ class Walker {
   uint64_t on_content_max_ = 0;
   std::function<void(const SnapshotOptions::HashProgress&)> on_hashed_;
   std::unordered_set<std::string> excluded_;
+  bool use_ignore_files_ = true;
   struct Level {
     std::string names;                                        // NUL-separated entry names
     std::vector<std::pair<uint32_t, unsigned char>> entries;  // (offset into names, d_type)
@@ -285,7 +287,7 @@ Status Walker::WalkDir(int dir_fd, size_t depth) {
     const char* name = de->d_name;
     if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
     size_t len = std::strlen(name);
-    if (name[0] == '.') {
+    if (name[0] == '.' && use_ignore_files_) {
       for (size_t i = 0; i < kIgnoreFileNames.size(); ++i)
         if (kIgnoreFileNames[i] == std::string_view(name, len)) ignore_mask |= 1u << i;
     }

@@ -20,6 +20,9 @@ struct SnapshotOptions {
   std::string stat_cache_path;  // "" = no cache; else a file (created if missing) keyed by the
                                 // absolute source dir
   int hash_threads = 2;
+  // false: every file is taken whatever .ferryignore, .amlignore or .gitignore say (data,
+  // not code: a dataset's files are often what a .gitignore leaves out); .git stays out.
+  bool use_ignore_files = true;
   // Directories left out whatever the ignore files say, relative to source_dir (e.g. the
   // workspace home when it lies inside the source directory).
   std::vector<std::string> exclude_dirs;

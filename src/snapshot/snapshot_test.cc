@@ -64,9 +64,11 @@ class SnapshotTest : public ::testing::Test {
     ts[1] = ts[0];
     ASSERT_EQ(::utimensat(AT_FDCWD, abs.c_str(), ts, AT_SYMLINK_NOFOLLOW), 0) << abs;
   }
-  Result<SnapshotResult> Snap(bool use_cache = false, int threads = 2) {
+  Result<SnapshotResult> Snap(bool use_cache = false, int threads = 2,
+                              bool use_ignore_files = true) {
     SnapshotOptions o;
     o.source_dir = src_;
+    o.use_ignore_files = use_ignore_files;
     o.stat_cache_path = use_cache ? cache_ : "";
     o.hash_threads = threads;
     return BuildSnapshot(o);
@@ -208,6 +210,21 @@ TEST_F(SnapshotTest, FerryignoreBeatsAmlignoreBeatsGitignoreInSameDir) {
   r = Snap();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Paths(*r), (Strings{".gitignore", "a.bin", "b.bin"}));
+}
+
+TEST_F(SnapshotTest, DataSnapshotsTakeWhatIgnoreFilesLeaveOutButNotGit) {
+  Write("train.csv", "a,b\n");
+  Write("sub/big.parquet", "PAR1");
+  Write(".gitignore", "*.csv\n");
+  Write("sub/.amlignore", "*.parquet\n");
+  Write(".git/config", "[core]");
+  auto code = Snap();
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  EXPECT_EQ(Paths(*code), (Strings{".gitignore", "sub/.amlignore"}));
+  auto data = Snap(/*use_cache=*/false, /*threads=*/2, /*use_ignore_files=*/false);
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  EXPECT_EQ(Paths(*data),
+            (Strings{".gitignore", "sub/.amlignore", "sub/big.parquet", "train.csv"}));
 }
 
 TEST_F(SnapshotTest, ChoiceOfIgnoreFileIsPerDirectory) {

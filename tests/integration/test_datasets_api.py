@@ -117,12 +117,13 @@ def test_the_sdk_uploads_registers_and_gets_datasets_with_azures_names(workspace
     from ferry.exceptions import ConflictError, NotFoundError
 
     ws = Workspace(url=workspace.url, token=workspace.token)
-    data = _files(tmp_path, "data", {"a.csv": "x\n1\n", "b/c.csv": "x\n2\n"})
+    data = _files(tmp_path, "data", {"a.csv": "x\n1\n", "b/c.csv": "x\n2\n", ".gitignore": "*.csv\n"})
     ds = ws.get_default_datastore()
     files = Dataset.File.upload_directory(str(data), target=(ds, "iris"))
     assert files.name is None
     iris = files.register(ws, "iris", description="measurements", tags={"split": "train"})
-    assert (iris.name, iris.version, iris.file_count) == ("iris", 1, 2)
+    # Data, not code: what a .gitignore leaves out is still part of the dataset.
+    assert (iris.name, iris.version, iris.file_count) == ("iris", 1, 3)
     assert iris.description == "measurements" and iris.tags == {"split": "train"}
     # The same upload again is the same version; changed files need create_new_version.
     again = Dataset.File.upload_directory(str(data), target=(ds, "iris")).register(ws, "iris")
