@@ -1,8 +1,11 @@
-// `ferry dataset list|show|archive|reactivate`: registered dataset versions (docs/data.md).
+// `ferry dataset register|list|show|archive|reactivate`: registered dataset versions
+// (docs/data.md).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
+#include "cli/upload.h"
+#include "common/fs.h"
 #include "net/http.h"
 
 namespace ferry::cli {
@@ -73,12 +76,78 @@ void AddStateVerb(CLI::App* ds, Context& ctx, int* exit_code, const char* verb, 
   });
 }
 
+// --tag K=V pairs into {"K": "V"}; the error names the value.
+Result<json> Tags(const std::vector<std::string>& given) {
+  json tags = json::object();
+  for (const auto& g : given) {
+    auto eq = g.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument("--tag '" + g + "': expected KEY=VALUE");
+    }
+    tags[g.substr(0, eq)] = g.substr(eq + 1);
+  }
+  return tags;
+}
+
+struct RegisterArgs {
+  std::string name, path, description;
+  std::vector<std::string> tags;
+  bool new_version = false;
+};
+
+// Uploads the directory's files (all of them: ignore files are for code) and registers them.
+int RegisterFiles(Context& ctx, const RegisterArgs& a) {
+  auto tags = Tags(a.tags);
+  if (!tags.ok()) return ReportError(tags.status());
+  UploadOptions o;
+  o.dir = AbsolutePath(a.path);
+  o.use_ignore_files = false;
+  o.check = [&a](const snapshot::SnapshotResult& snap) -> Status {
+    if (snap.manifest.entries.empty())
+      return Status::InvalidArgument("'" + a.path +
+                                     "' holds no files; a dataset needs at least one");
+    return Status::Ok();
+  };
+  auto stored = UploadTree(ctx, o);
+  if (!stored.ok()) return ReportError(stored.status());
+  json body = {{"name", a.name},
+               {"snapshot", stored->snap.id},
+               {"description", a.description},
+               {"tags", *tags},
+               {"create_new_version", a.new_version}};
+  auto r = ctx.Call("POST", "/api/v1/datasets", body.dump());
+  if (!r.ok()) return ReportError(r.status());
+  if (ctx.json_output()) {
+    PrintJson(*r);
+  } else if ((*r)["created"].get<bool>()) {
+    std::printf("registered dataset %s version %lld (%lld files)\n", a.name.c_str(),
+                static_cast<long long>((*r)["version"].get<int64_t>()),
+                static_cast<long long>((*r)["file_count"].get<int64_t>()));
+  } else {
+    std::printf("dataset %s version %lld has these files already; nothing registered\n",
+                a.name.c_str(), static_cast<long long>((*r)["version"].get<int64_t>()));
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void RegisterDataset(CLI::App& app, Context& ctx, int* exit_code) {
   auto* ds =
       app.add_subcommand("dataset", "Registered datasets: immutable, versioned sets of files");
   ds->require_subcommand(1);
+
+  auto* reg =
+      ds->add_subcommand("register", "Upload a directory's files and register them as a version");
+  auto args = std::make_shared<RegisterArgs>();
+  reg->add_option("-n,--name,name", args->name, "Dataset name")->required();
+  reg->add_option("-p,--path", args->path, "The directory whose files make the dataset")
+      ->required();
+  reg->add_option("--description", args->description, "A note kept with the version");
+  reg->add_option("--tag", args->tags, "KEY=VALUE (repeatable)");
+  reg->add_flag("--new-version", args->new_version,
+                "Register other files under a name that has versions as its next version");
+  reg->callback([&ctx, exit_code, args] { *exit_code = RegisterFiles(ctx, *args); });
 
   auto* list = ds->add_subcommand("list", "List datasets (latest version of each)");
   auto all = std::make_shared<bool>(false);

@@ -170,3 +170,26 @@ def test_the_cli_lists_shows_and_archives_versions(workspace, tmp_path):
     assert "reactivated logs (every version)" in workspace.cli("dataset", "reactivate", "logs").stdout
     r = workspace.cli("dataset", "show", "logs", "-v", "9", check=False)
     assert r.returncode != 0 and "dataset 'logs' version 9 is not registered" in r.stderr, r.stderr
+
+
+def test_the_cli_registers_a_directory_and_the_same_files_again_are_the_same_version(workspace, tmp_path):
+    data = _files(tmp_path, "data", {"img/1.png": "P1", "img/2.png": "P2", ".gitignore": "img/\n"})
+    r = workspace.cli("dataset", "register", "images", "--path", str(data), "--description", "pngs",
+                      "--tag", "source=camera")
+    assert "registered dataset images version 1 (3 files)" in r.stdout, r.stdout
+    shown = workspace.cli_json("dataset", "show", "images")
+    assert shown["tags"] == {"source": "camera"} and shown["file_count"] == 3
+    r = workspace.cli("dataset", "register", "images", "--path", str(data))
+    assert "has these files already; nothing registered" in r.stdout, r.stdout
+    (data / "img" / "3.png").write_text("P3")
+    r = workspace.cli("dataset", "register", "images", "--path", str(data), check=False)
+    assert r.returncode != 0 and "create_new_version" in r.stderr, r.stderr
+    r = workspace.cli("dataset", "register", "images", "--path", str(data), "--new-version")
+    assert "registered dataset images version 2 (4 files)" in r.stdout, r.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = workspace.cli("dataset", "register", "nothing", "--path", str(empty), check=False)
+    assert r.returncode != 0 and "holds no files" in r.stderr, r.stderr
+    r = workspace.cli("dataset", "register", "x", "--path", str(data), "--tag", "novalue", check=False)
+    assert r.returncode != 0 and "--tag 'novalue': expected KEY=VALUE" in r.stderr, r.stderr
+    assert [v["version"] for v in workspace.api("GET", "/datasets/images")[1]["versions"]] == [1, 2]
