@@ -143,6 +143,21 @@ void PrintJson(const json& j) {
   std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
 }
 
+Result<std::map<std::string, std::string>> ParseKeyValues(const std::string& option,
+                                                          const std::string& form,
+                                                          const std::vector<std::string>& given,
+                                                          bool empty_value_ok) {
+  std::map<std::string, std::string> out;
+  for (const auto& g : given) {
+    auto eq = g.find('=');
+    if (eq == std::string::npos || eq == 0 || (!empty_value_ok && eq + 1 == g.size())) {
+      return Status::InvalidArgument(option + " '" + EscapeBytes(g) + "': expected " + form);
+    }
+    out[g.substr(0, eq)] = g.substr(eq + 1);
+  }
+  return out;
+}
+
 std::string FormatTime(double t) {
   if (t <= 0) return "-";
   time_t s = static_cast<time_t>(t);

@@ -2,6 +2,7 @@
 // in the background when none is running (the embedded default workspace).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -63,6 +64,13 @@ int ReportUsageError(const Status& st);
 // A command-line value that goes to the server as JSON text: InvalidArgument naming it (`what`,
 // e.g. "tag 'x'") and where it breaks when it is not valid UTF-8.
 Status CheckUtf8(const std::string& what, const std::string& value);
+// Repeated "KEY=VALUE" options (--tag, --mount) as a map. `form` is what the error asks for
+// ("KEY=VALUE", "TARGET=PATH"); an empty key, or an empty value unless allowed, is refused
+// naming the option and the value.
+Result<std::map<std::string, std::string>> ParseKeyValues(const std::string& option,
+                                                          const std::string& form,
+                                                          const std::vector<std::string>& given,
+                                                          bool empty_value_ok);
 // Prints JSON pretty to stdout.
 void PrintJson(const nlohmann::json& j);
 std::string FormatTime(double unix_seconds);

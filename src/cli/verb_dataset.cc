@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
+#include "cli/term.h"
 #include "cli/upload.h"
 #include "common/fs.h"
 #include "net/http.h"
@@ -14,19 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string Bytes(int64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
 void PrintVersion(const json& v) {
   std::printf(
       "Name:        %s\nVersion:     %lld%s\nId:          %s\nKind:        %s\n"
@@ -35,7 +23,7 @@ void PrintVersion(const json& v) {
       v.value("archived", false) ? " (archived)" : "", v["id"].get<std::string>().c_str(),
       v["kind"].get<std::string>().c_str(), v["datastore"].get<std::string>().c_str(),
       static_cast<long long>(v["file_count"].get<int64_t>()),
-      Bytes(v["total_bytes"].get<int64_t>()).c_str(),
+      FormatBytes(v["total_bytes"].get<uint64_t>()).c_str(),
       FormatTime(v["created_at"].get<double>()).c_str(),
       v.value("created_by", std::string()).empty()
           ? ""
@@ -76,19 +64,6 @@ void AddStateVerb(CLI::App* ds, Context& ctx, int* exit_code, const char* verb, 
   });
 }
 
-// --tag K=V pairs into {"K": "V"}; the error names the value.
-Result<json> Tags(const std::vector<std::string>& given) {
-  json tags = json::object();
-  for (const auto& g : given) {
-    auto eq = g.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return Status::InvalidArgument("--tag '" + g + "': expected KEY=VALUE");
-    }
-    tags[g.substr(0, eq)] = g.substr(eq + 1);
-  }
-  return tags;
-}
-
 struct RegisterArgs {
   std::string name, path, description;
   std::vector<std::string> tags;
@@ -97,7 +72,7 @@ struct RegisterArgs {
 
 // Uploads the directory's files (all of them: ignore files are for code) and registers them.
 int RegisterFiles(Context& ctx, const RegisterArgs& a) {
-  auto tags = Tags(a.tags);
+  auto tags = ParseKeyValues("--tag", "KEY=VALUE", a.tags, /*empty_value_ok=*/true);
   if (!tags.ok()) return ReportError(tags.status());
   UploadOptions o;
   o.dir = AbsolutePath(a.path);
@@ -166,7 +141,7 @@ void RegisterDataset(CLI::App& app, Context& ctx, int* exit_code) {
       std::printf("%-32s %-8lld %-8lld %-10s %-20s %s%s\n", v["name"].get<std::string>().c_str(),
                   static_cast<long long>(v["version"].get<int64_t>()),
                   static_cast<long long>(v["file_count"].get<int64_t>()),
-                  Bytes(v["total_bytes"].get<int64_t>()).c_str(),
+                  FormatBytes(v["total_bytes"].get<uint64_t>()).c_str(),
                   FormatTime(v["created_at"].get<double>()).c_str(),
                   v["description"].get<std::string>().c_str(),
                   v.value("archived", false) ? " (archived)" : "");

@@ -12,20 +12,6 @@ using nlohmann::json;
 
 namespace {
 
-// "TARGET=PATH" pairs of --mount into {"TARGET": "PATH"}; the error names the value.
-Result<json> Mounts(const std::vector<std::string>& given) {
-  json m = json::object();
-  for (const auto& g : given) {
-    auto eq = g.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == g.size()) {
-      return Status::InvalidArgument(
-          "--mount '" + g + "': expected TARGET=PATH (the directory as that target sees it)");
-    }
-    m[g.substr(0, eq)] = g.substr(eq + 1);
-  }
-  return m;
-}
-
 void PrintDatastore(const json& d) {
   std::printf("Name:     %s%s\nKind:     %s\n", d["name"].get<std::string>().c_str(),
               d.value("default", false) ? " (default)" : "", d["kind"].get<std::string>().c_str());
@@ -56,13 +42,16 @@ void RegisterDatastore(CLI::App& app, Context& ctx, int* exit_code) {
                   "TARGET=PATH: where a target sees the directory, when not at --path "
                   "(repeatable)");
   reg->callback([&ctx, name, path, mounts, exit_code] {
-    auto m = Mounts(*mounts);
+    auto m = ParseKeyValues("--mount", "TARGET=PATH (the directory as that target sees it)",
+                            *mounts, /*empty_value_ok=*/false);
     if (!m.ok()) {
       *exit_code = ReportError(m.status());
       return;
     }
-    json body = {
-        {"name", *name}, {"kind", "directory"}, {"path", AbsolutePath(*path)}, {"mounts", *m}};
+    json body = {{"name", *name},
+                 {"kind", "directory"},
+                 {"path", AbsolutePath(*path)},
+                 {"mounts", json(*m)}};
     auto r = ctx.Call("POST", "/api/v1/datastores", body.dump());
     if (!r.ok()) {
       *exit_code = ReportError(r.status());

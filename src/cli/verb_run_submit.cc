@@ -185,18 +185,14 @@ int ResolveSubmission(SubmitOptions& o, Submission* s) {
   if (s->python.empty())
     return ReportError(Status::NotFound("python3 is not on PATH; pass --python PATH"));
   if (s->python.find('/') != std::string::npos && !found_there) s->python = AbsolutePath(s->python);
-  for (auto& t : o.tags) {
-    auto eq = t.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return ReportError(
-          Status::InvalidArgument("--tag '" + EscapeBytes(t) + "' must look like KEY=VALUE"));
-    }
-    std::string key = t.substr(0, eq);
+  auto tags = ParseKeyValues("--tag", "KEY=VALUE", o.tags, /*empty_value_ok=*/true);
+  if (!tags.ok()) return ReportError(tags.status());
+  for (const auto& [key, value] : *tags) {
     Status text = CheckUtf8("tag name", key);
-    if (text.ok()) text = CheckUtf8("tag '" + key + "'", t.substr(eq + 1));
+    if (text.ok()) text = CheckUtf8("tag '" + key + "'", value);
     if (!text.ok()) return ReportUsageError(text);
-    s->tags[key] = t.substr(eq + 1);
   }
+  s->tags = std::move(*tags);
   // Everything else of the command line that the request carries as JSON text.
   Status text = CheckUtf8("experiment", o.experiment);
   if (text.ok()) text = CheckUtf8("target", o.target);

@@ -132,7 +132,9 @@ class HookStore final : public store::MetadataStore {
   Status PutSnapshot(const std::string& id, int64_t c, int64_t b, double now) override {
     return s_->PutSnapshot(id, c, b, now);
   }
-  Result<bool> HasSnapshot(const std::string& id) override { return s_->HasSnapshot(id); }
+  Result<std::optional<store::SnapshotRecord>> GetSnapshot(const std::string& id) override {
+    return s_->GetSnapshot(id);
+  }
   Result<model::Run> CreateRun(const model::Run& run, const std::map<std::string, std::string>& p,
                                const std::string& th, double now) override {
     return s_->CreateRun(run, p, th, now);

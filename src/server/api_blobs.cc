@@ -94,7 +94,7 @@ HandlerResult Api::Impl::UploadRunBlobs() {
 }
 
 HandlerResult Api::Impl::GetSnapshot() {
-  auto has = d.store->HasSnapshot(P(0));
+  auto has = d.store->GetSnapshot(P(0));
   if (!has.ok()) return Error(has.status());
   if (!*has) return Error(Status::NotFound("snapshot " + P(0) + " is not stored"));
   return Json(200, {{"id", P(0)}});

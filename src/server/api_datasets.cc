@@ -7,7 +7,6 @@
 
 #include "common/crypto.h"
 #include "common/json_fields.h"
-#include "model/manifest.h"
 #include "server/api_internal.h"
 
 namespace ferry::server {
@@ -93,26 +92,23 @@ HandlerResult Api::Impl::RegisterDataset() {
     new_version = (*body)["create_new_version"].get<bool>();
   }
   // The files: a snapshot the server has (so every blob of it is stored and verified).
-  auto known = d.store->HasSnapshot(snapshot);
+  // Its totals were stored with it: the manifest need not be read again.
+  auto known = d.store->GetSnapshot(snapshot);
   if (!known.ok()) return Error(known.status());
   if (!*known) {
     return Error(Status::NotFound("field 'snapshot': snapshot '" + snapshot +
                                   "' is not stored; upload the files (POST /api/v1/snapshots) "
                                   "first"));
   }
-  auto text = d.blobs->Get(snapshot);
-  if (!text.ok()) return Error(text.status().WithContext("reading snapshot " + snapshot));
-  auto manifest = model::Manifest::Parse(*text);
-  if (!manifest.ok()) return Error(manifest.status().WithContext("snapshot " + snapshot));
-  if (manifest->entries.empty()) {
+  if ((*known)->file_count == 0) {
     return Bad("field 'snapshot': snapshot '" + snapshot +
                "' has no files; a dataset needs at least one");
   }
   v.datastore = std::string(model::kWorkspaceBlobStore);
   v.definition_json = definition.dump();
   v.manifest_hash = snapshot;
-  v.file_count = static_cast<int64_t>(manifest->entries.size());
-  v.total_bytes = static_cast<int64_t>(manifest->TotalBytes());
+  v.file_count = (*known)->file_count;
+  v.total_bytes = (*known)->total_bytes;
   v.id = Sha256Hex(v.kind + "\n" + v.datastore + "\n" + v.definition_json + "\n" + snapshot);
   v.created_by = user_name;
   bool created = false;

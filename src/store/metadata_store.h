@@ -49,6 +49,12 @@ struct SweepRecord {
   std::string settings;   // JSON: {"strict": bool, "warm_start": [run ids]}
 };
 
+// What the store keeps of a snapshot besides its manifest blob.
+struct SnapshotRecord {
+  int64_t file_count = 0;
+  int64_t total_bytes = 0;
+};
+
 class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
@@ -85,7 +91,8 @@ class MetadataStore {
 
   virtual Status PutSnapshot(const std::string& id, int64_t file_count, int64_t total_bytes,
                              double now) = 0;
-  virtual Result<bool> HasSnapshot(const std::string& id) = 0;
+  // A stored snapshot's totals; nullopt when no snapshot of that id is stored.
+  virtual Result<std::optional<SnapshotRecord>> GetSnapshot(const std::string& id) = 0;
 
   // Inserts the run (status Queued, history row "submitted"), its tags and params, and
   // the experiment if missing. run.id must be unique. Returns the stored run (rid set).

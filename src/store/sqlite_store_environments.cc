@@ -69,11 +69,14 @@ Status SqliteMetadataStore::PutSnapshot(const std::string& id, int64_t files, in
   return st.Bind(1, id).Bind(2, files).Bind(3, bytes).Bind(4, now).Run();
 }
 
-Result<bool> SqliteMetadataStore::HasSnapshot(const std::string& id) {
-  auto lease = Read();
-  FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare("SELECT 1 FROM snapshots WHERE id=?"));
+Result<std::optional<SnapshotRecord>> SqliteMetadataStore::GetSnapshot(const std::string& id) {
+  auto lease = ReadOne();
+  FERRY_ASSIGN_OR_RETURN(Stmt st,
+                         db().Prepare("SELECT file_count, total_bytes FROM snapshots WHERE id=?"));
   st.Bind(1, id);
-  return st.Step();
+  FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<SnapshotRecord>();
+  return std::optional<SnapshotRecord>(SnapshotRecord{st.Int(0), st.Int(1)});
 }
 
 Result<std::vector<model::RegisteredEnvironment>> SqliteMetadataStore::ReadEnvironments(

@@ -119,7 +119,7 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore {
 
   Status PutSnapshot(const std::string& id, int64_t files, int64_t bytes, double now) override;
 
-  Result<bool> HasSnapshot(const std::string& id) override;
+  Result<std::optional<SnapshotRecord>> GetSnapshot(const std::string& id) override;
 
   Result<Run> CreateRun(const Run& run, const std::map<std::string, std::string>& params,
                         const std::string& token_hash, double now) override;
