@@ -31,6 +31,7 @@ _LAZY = {
     "Datastore": "datastore",
     "Dataset": "dataset",
     "FileDataset": "dataset",
+    "TabularDataset": "dataset",
     "ComputeTarget": "compute",
     "ComputeTargetException": "compute",
     "RemoteCompute": "compute",

@@ -10,10 +10,13 @@ where that differs. As in Azure ML's SDK v1::
     Datastore.get(ws, "shared")
     ws.datastores["shared"]
 """
-from typing import TYPE_CHECKING, Any, Dict, Optional
+import os
+import re
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from urllib.parse import quote
 
 if TYPE_CHECKING:
+    from .data.data_reference import DataReference
     from .workspace import Workspace
 
 __all__ = ["Datastore"]
@@ -57,6 +60,86 @@ class Datastore:
             "name": datastore_name, "kind": "directory", "path": path, "mounts": dict(mounts or {})})
         return cls._from_json(workspace, j)
 
+    # Files.
+    def _put_snapshot(self, snap: "Any", target_path: "Optional[str]", overwrite: bool) -> "Dict[str, Any]":
+        from . import _snapshot
+
+        if not snap.files:
+            raise ValueError("ferry: there are no files to upload")
+        snapshot_id = _snapshot.upload(self.workspace._client, snap)
+        return self.workspace._client.call("POST", f"/datastores/{quote(self.name, safe='')}/files", {
+            "snapshot": snapshot_id, "target_path": target_path or "", "overwrite": bool(overwrite)})
+
+    def upload(self, src_dir: str, target_path: "Optional[str]" = None, overwrite: bool = False,
+               show_progress: bool = True) -> "DataReference":
+        """Uploads every file under ``src_dir`` to ``target_path`` of this datastore (all or none;
+        a file there with other content is an error unless ``overwrite``). Returns a
+        DataReference to ``target_path``."""
+        from . import _snapshot
+
+        snap = _snapshot.build(src_dir, use_ignore_files=False)  # data: .gitignore does not apply
+        if not snap.files:
+            raise ValueError(f"ferry: '{src_dir}' holds no files to upload")
+        done = self._put_snapshot(snap, target_path, overwrite)
+        if show_progress:
+            print(f"Uploaded {done['files']} files ({done['bytes']} bytes) to {self.name}:/{done['target_path']}")
+        return self.path(target_path)
+
+    def upload_files(self, files: "List[str]", relative_root: "Optional[str]" = None,
+                     target_path: "Optional[str]" = None, overwrite: bool = False,
+                     show_progress: bool = True) -> "DataReference":
+        """Uploads these files to ``target_path``, each at its path relative to
+        ``relative_root`` (default: their common directory)."""
+        from . import _snapshot
+
+        if not files:
+            raise ValueError("ferry: upload_files needs at least one file")
+        absolute = [os.path.abspath(f) for f in files]
+        root = os.path.abspath(relative_root) if relative_root else os.path.commonpath([os.path.dirname(f) for f in absolute])
+        snap = _snapshot.Snapshot()
+        for f in absolute:
+            if not os.path.isfile(f):
+                raise ValueError(f"ferry: {f} is not a file")
+            rel = os.path.relpath(f, root)
+            if rel.startswith(".."):
+                raise ValueError(f"ferry: {f} is not under relative_root {root}")
+            size, digest = _snapshot._hash_file(os.fsencode(f))
+            snap.files[rel.replace(os.sep, "/")] = (os.fsencode(f), 0o644, size, digest)
+        done = self._put_snapshot(snap, target_path, overwrite)
+        if show_progress:
+            print(f"Uploaded {done['files']} files ({done['bytes']} bytes) to {self.name}:/{done['target_path']}")
+        return self.path(target_path)
+
+    def _list(self, prefix: "Optional[str]" = None) -> "List[Dict[str, Any]]":
+        return self.workspace._client.call("GET", f"/datastores/{quote(self.name, safe='')}/files",
+                                           params={"prefix": prefix or ""})["files"]
+
+    def download(self, target_path: str, prefix: "Optional[str]" = None, overwrite: bool = False,
+                 show_progress: bool = True) -> int:
+        """Writes the files whose path starts with ``prefix`` under ``target_path`` (at their
+        datastore paths); returns how many. An existing local file is an error unless
+        ``overwrite``."""
+        from .data import _files
+
+        files = [_files.DataFile(f["path"], int(f["size"]), f.get("blob", ""), "" if f.get("blob") else f["path"],
+                                 float(f["modified_at"])) for f in self._list(prefix)]
+        _files.fetch(self.workspace._client, files, self.name, target_path, overwrite)
+        if show_progress:
+            print(f"Downloaded {len(files)} files from {self.name} to {target_path}")
+        return len(files)
+
+    def path(self, path: "Optional[str]" = None, data_reference_name: "Optional[str]" = None) -> "DataReference":
+        """A DataReference to ``path`` of this datastore (its root when None)."""
+        from .data.data_reference import DataReference
+
+        return DataReference(self, data_reference_name, path)
+
+    def as_mount(self) -> "DataReference":
+        return self.path().as_mount()
+
+    def as_download(self, path_on_compute: "Optional[str]" = None) -> "DataReference":
+        return self.path().as_download(path_on_compute)
+
     def unregister(self) -> None:
         """Removes the registration (the files stay); refused while a dataset version uses it."""
         self.workspace._client.call("DELETE", "/datastores/" + quote(self.name, safe=""))
@@ -64,6 +147,15 @@ class Datastore:
     def __repr__(self) -> str:
         where = "" if self.is_default else f" {self.path_on_server}"
         return f"<ferry.Datastore {self.name} ({self.datastore_type}){where}>"
+
+
+_IO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _check_input_name(name: str) -> None:
+    if not isinstance(name, str) or not _IO_NAME.fullmatch(name):
+        raise ValueError(f"ferry: {name!r} is not a valid input or output name: use 1 to 128 letters, digits "
+                         "and '_', not starting with a digit")
 
 
 def _datastores(workspace: "Workspace") -> "Dict[str, Datastore]":

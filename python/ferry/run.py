@@ -352,6 +352,29 @@ class Run:
         return self._offline
 
     # ------------------------------------------------------------------ writing
+    @property
+    def input_datasets(self) -> "Dict[str, Any]":
+        """The run's dataset inputs by name: the local path of a mounted or downloaded one, a
+        dataset object (``to_pandas_dataframe()``, ``to_path()``) for one given as is."""
+        import json as _json
+
+        out: "Dict[str, Any]" = {}
+        for name, spec in _json.loads(os.environ.get("FERRY_INPUTS") or "{}").items():
+            if spec.get("mode") == "direct":
+                from .data._dataset import local_input
+
+                out[name] = local_input(spec)
+            else:
+                out[name] = spec["path"]
+        return out
+
+    @property
+    def output_datasets(self) -> "Dict[str, str]":
+        """The directories the run's output datasets are written to, by name."""
+        import json as _json
+
+        return dict(_json.loads(os.environ.get("FERRY_OUTPUTS") or "{}"))
+
     def _key(self, name: object) -> str:
         k = _check_key(name)
         lit = _json_str(k)

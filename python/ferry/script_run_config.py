@@ -75,7 +75,9 @@ class ScriptRunConfig:
         self.script = script
         if arguments is None and run_config is not None:
             arguments = run_config.arguments
-        self.arguments = [a if isinstance(a, str) else str(a) for a in (arguments or [])]
+        self._inputs: "Dict[str, Any]" = {}
+        self._outputs: "Dict[str, Any]" = {}
+        self.arguments = [self._data_argument(a) for a in (arguments or [])]
         self.compute_target = compute_target
         self.environment = environment
         self.node_count = node_count
@@ -86,6 +88,28 @@ class ScriptRunConfig:
         self.gpus = gpus
         self.requeue_on_node_loss = requeue_on_node_loss
         self.docker_image = docker_image
+
+    def _data_argument(self, a: "Any") -> str:
+        """An argument as text; a dataset input or output is also recorded, and becomes its
+        local path on the target (docs/data.md)."""
+        if isinstance(a, str):
+            return a
+        if hasattr(a, "_consumption"):  # DataReference: the files under its path
+            a = a._consumption()
+        elif hasattr(a, "as_named_input") and not hasattr(a, "_spec"):  # a dataset itself
+            a = a.as_named_input(a.name or "input")
+        kind = type(a).__name__
+        if kind == "DatasetConsumptionConfig":
+            seen = self._inputs.get(a.name)
+            if seen is not None and seen._spec() != a._spec():
+                raise ValueError(f"ferry: two different inputs are named {a.name!r}; name them apart with as_named_input()")
+            self._inputs[a.name] = a
+        elif kind == "OutputFileDatasetConfig":
+            seen = self._outputs.get(a.name)
+            if seen is not None and seen is not a:
+                raise ValueError(f"ferry: two outputs are named {a.name!r}; give each OutputFileDatasetConfig its own name")
+            self._outputs[a.name] = a
+        return str(a)
 
     def _target_name(self) -> str:
         t = self.compute_target
@@ -161,6 +185,10 @@ class ScriptRunConfig:
         body: "Dict[str, Any]" = {"experiment": experiment, "target": self._target_name(), "script": script,
                                   "arguments": self.arguments, "snapshot_id": snapshot_id,
                                   "tags": {k: str(v) for k, v in (tags or {}).items()}}
+        if self._inputs:
+            body["inputs"] = [i._spec() for i in self._inputs.values()]
+        if self._outputs:
+            body["outputs"] = [o._spec() for o in self._outputs.values()]
         if self.python:
             body["python"] = self.python
         if self.environment_variables:

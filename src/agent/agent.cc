@@ -24,6 +24,7 @@
 #include "agent/environment.h"
 #include "agent/plan.h"
 #include "agent/ranks.h"
+#include "agent/run_data.h"
 #include "agent/script_env.h"
 #include "agent/server_api.h"
 #include "agent/snapshot.h"
@@ -213,6 +214,21 @@ class Agent {
       python_ = env->python;
       (void)WriteFileAtomic(JoinPath(agent_dir_, "freeze.txt"), env->freeze);
     }
+    if (!options_.inputs.empty() || !options_.outputs.empty()) {
+      auto data = PrepareRunData(options_, snapshot_,
+                                 {.agent_dir = agent_dir_,
+                                  .work = work_,
+                                  .work_shown = container_ ? kContainerWork : work_});
+      if (StopRequested()) return Finish("Canceled", "canceled while its data was prepared", {});
+      if (!data.ok())
+        return Finish("Failed", "preparing the run's data failed", data.status().message());
+      data_ = std::move(data).value();
+      for (const auto& n : data_.notes) Info(n);
+      if (container_) {
+        container_->data_ro = data_.ro_mounts;
+        container_->data_rw = data_.rw_mounts;
+      }
+    }
     return std::nullopt;
   }
 
@@ -221,12 +237,13 @@ class Agent {
     SpawnOptions& so = *out;
     so.argv.push_back(python_);
     so.argv.push_back(plan_.script);
-    for (const auto& a : plan_.arguments) so.argv.push_back(a);
+    for (const auto& a : SubstituteDataArguments(plan_.arguments, data_)) so.argv.push_back(a);
     so.cwd = work_;
     so.stdout_fd = capture_.get();
     so.stderr_fd = capture_.get();
     for (auto& [k, v] : options_.environment_variables) so.env_set[k] = v;
     if (options_.max_run_duration_seconds) max_duration_s_ = *options_.max_run_duration_seconds;
+    for (const auto& [k, v] : data_.env) so.env_set[k] = v;
     so.env_set["FERRY_RUN_ID"] = o_.run_id;
     so.env_set["FERRY_ATTEMPT"] = std::to_string(plan_.attempt);
     // The checkpoint contract: a directory kept across attempts of this run (on a cluster it is
@@ -546,6 +563,7 @@ class Agent {
   bool canceled_ = false, timed_out_ = false;
   int64_t max_duration_s_ = 0;
   model::RunOptions options_;
+  RunData data_;
   std::string python_;
   std::optional<ContainerRun> container_;
 };

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -305,6 +306,88 @@ TEST_F(AgentTest, HappyPathShipsEverythingAndCompletes) {
   EXPECT_EQ(artifacts.count("logs/ferry-agent.txt"), 1u);
   // The working copy is freed after the final status (FERRY_WORKDIR_POOL=0: removed).
   EXPECT_FALSE(PathExists(JoinPath(home_, "work/run-1")));
+}
+
+TEST_F(AgentTest, DatasetInputsAreMadeOncePerNodeAndOutputsGetADirectory) {
+  // A dataset version of two files in the workspace's store.
+  model::Manifest m;
+  std::vector<std::string> data_blobs;
+  for (const auto& [path, content] :
+       std::map<std::string, std::string>{{"a.csv", "1,2\n"}, {"sub/b.csv", "3\n"}}) {
+    server_.blobs[Sha256Hex(content)] = content;
+    data_blobs.push_back(Sha256Hex(content));
+    m.entries.push_back({path, 0644, content.size(), Sha256Hex(content)});
+  }
+  const std::string manifest = Sha256Hex(m.Serialize());
+  server_.blobs[manifest] = m.Serialize();
+  json input = {{"name", "train"},
+                {"mode", "mount"},
+                {"dataset",
+                 {{"name", "d"},
+                  {"version", 1},
+                  {"manifest", manifest},
+                  {"datastore", "workspaceblobstore"}}}};
+  json copy = input;
+  copy["name"] = "copy";
+  copy["mode"] = "download";
+  server_.plan["run"]["inputs"] = {input, copy};
+  server_.plan["run"]["outputs"] = {
+      {{"name", "model"}, {"datastore", "workspaceblobstore"}, {"path", "out"}}};
+  server_.plan["run"]["arguments"] = {
+      "--data=DatasetConsumptionConfig:train", "DatasetConsumptionConfig:copy",
+      "OutputFileDatasetConfig:model", "DatasetConsumptionConfig:x"};
+  ASSERT_EQ(Run(), 0);
+  const SpawnOptions& so = runner_.started.at(0);
+  const std::string tree = JoinPath(home_, "datacache/" + manifest);
+  const std::string work = so.cwd;
+  EXPECT_EQ(so.argv.at(2), "--data=" + tree);
+  EXPECT_EQ(so.argv.at(3), JoinPath(home_, "work/run-1.agent/inputs/copy"));
+  EXPECT_EQ(so.argv.at(4), work + "/outputs/datasets/model");
+  EXPECT_EQ(so.argv.at(5), "DatasetConsumptionConfig:x");  // no such input: left as it is
+  EXPECT_EQ(so.env_set.at("FERRY_INPUT_train"), tree);
+  EXPECT_EQ(*ReadFile(tree + "/sub/b.csv"), "3\n");
+  struct stat st {};
+  ASSERT_EQ(::stat((tree + "/a.csv").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0444u);  // the node's copy is read-only
+  EXPECT_EQ(json::parse(so.env_set.at("FERRY_INPUTS"))["copy"]["mode"], "download");
+  std::string info;
+  for (const auto& a : server_.Final()["artifacts"]) {
+    if (a["path"] == "logs/ferry-agent.txt") info = server_.blobs.at(a["hash"].get<std::string>());
+  }
+  EXPECT_NE(info.find("input 'train': its files fetched"), std::string::npos) << info;
+
+  // The next run on the node finds the files there: the server need not have them.
+  for (const auto& h : data_blobs) server_.blobs.erase(h);
+  server_.plan["run"]["inputs"] = {input};
+  runner_.started.clear();
+  ASSERT_EQ(Run(), 0);
+  EXPECT_EQ(runner_.started.at(0).env_set.at("FERRY_INPUT_train"), tree);
+}
+
+TEST_F(AgentTest, AnExternalFileThatChangedFailsTheRunNamingIt) {
+  const std::string root = JoinPath(home_, "shared");
+  ASSERT_TRUE(MakeDirs(root + "/raw").ok());
+  ASSERT_TRUE(WriteFileAtomic(root + "/raw/a.csv", "now longer\n").ok());
+  json files = {
+      {"format", "ferry-external-files/1"},
+      {"datastore", "shared"},
+      {"files", {{{"path", "a.csv"}, {"source", "raw/a.csv"}, {"size", 4}, {"modified_at", 1.0}}}}};
+  const std::string manifest = Sha256Hex(files.dump());
+  server_.blobs[manifest] = files.dump();
+  server_.plan["run"]["inputs"] = {
+      {{"name", "raw"},
+       {"mode", "mount"},
+       {"external_root", root},
+       {"dataset",
+        {{"name", "raw"}, {"version", 2}, {"manifest", manifest}, {"datastore", "shared"}}}}};
+  Run();
+  ASSERT_TRUE(runner_.started.empty());
+  const json& fin = server_.Final();
+  EXPECT_EQ(fin["status"], "Failed");
+  const std::string error = fin["error"].get<std::string>();
+  EXPECT_NE(error.find("'raw/a.csv' of datastore 'shared' changed since dataset version raw:2"),
+            std::string::npos)
+      << error;
 }
 
 TEST_F(AgentTest, LargeOutputsAreFinalizingFirstThenRegistered) {

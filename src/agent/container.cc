@@ -117,6 +117,8 @@ std::vector<std::string> ContainerRunArgv(const ContainerRun& c,
   if (c.init) a.push_back("--init");
   if (!c.python_pkg_host.empty())
     a.insert(a.end(), {"-v", c.python_pkg_host + ":" + kContainerPython + ":ro"});
+  for (const auto& p : c.data_ro) a.insert(a.end(), {"-v", p + ":" + p + ":ro"});
+  for (const auto& p : c.data_rw) a.insert(a.end(), {"-v", p + ":" + p});
   if (!c.docker.shm_size.empty()) a.push_back("--shm-size=" + c.docker.shm_size);
   if (!c.gpus.empty()) {
     std::string ids;

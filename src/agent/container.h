@@ -29,6 +29,8 @@ struct ContainerRun {
   std::string envs_host;        // environment cache for this image
   std::string metrics_host;     // the run's metrics file
   std::string python_pkg_host;  // Ferry's in-script package (mounted read-only), may be empty
+  // The run's data (run_data.h), seen at the same paths inside: read-only, and writable.
+  std::vector<std::string> data_ro, data_rw;
   model::DockerOptions docker;
   std::vector<int> gpus;
   bool init = false;  // the engine can run an init process (signals reach the script)

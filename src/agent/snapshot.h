@@ -34,6 +34,12 @@ class Snapshot {
   // through `pool` (a reused copy when there is one). Gives up when the agent is asked to stop.
   Result<WorkdirStats> Materialize(const std::string& manifest_id, WorkdirPool& pool,
                                    const std::string& work_dir, const std::string& record_path);
+  // The files of the manifest blob `manifest_id` (a dataset version's) as a read-only tree
+  // under <home>/datacache/<manifest_id>, made once per node (written beside it, then
+  // renamed into place) and then used as it is: *hit says no byte moved. Returns its path.
+  Result<std::string> DataTree(const std::string& manifest_id, bool* hit);
+  // A blob's content (from this node's store or cache, else the server's, verified).
+  Result<std::string> Blob(const std::string& hash) { return GetBlob(hash); }
   // With a cache: "snapshot: N files; fetched ..." (for logs/ferry-agent.txt); else "".
   const std::string& note() const { return note_text_; }
   // The workspace's blob store when this node shares it (outputs go straight in); else null.

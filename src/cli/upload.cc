@@ -16,6 +16,8 @@
 #include "cli/term.h"
 #include "common/crypto.h"
 #include "common/fs.h"
+#include "model/manifest.h"
+#include "net/http.h"
 #include "net/http_client.h"
 #include "store/blob_store.h"
 
@@ -304,6 +306,45 @@ Result<StoredSnapshot> UploadTree(Context& ctx, const UploadOptions& o) {
                  static_cast<unsigned long long>(out.up_bytes));
   }
   return out;
+}
+
+Result<int64_t> DownloadFiles(Context& ctx, const std::vector<RemoteFile>& files,
+                              const std::string& dir, bool overwrite) {
+  int64_t bytes = 0;
+  for (const auto& f : files) {
+    FERRY_RETURN_IF_ERROR(model::ValidateRelativePath(f.path));
+    const std::string dest = JoinPath(dir, f.path);
+    if (!overwrite && PathExists(dest)) {
+      return Status::AlreadyExists("'" + dest + "' exists; pass --overwrite to replace it");
+    }
+    std::string url;
+    if (!f.blob.empty()) {
+      url = "/api/v1/blobs/" + f.blob;
+    } else {
+      url = "/api/v1/datastores/" + net::UrlEncode(f.datastore) +
+            "/content?path=" + net::UrlEncode(f.source);
+      if (f.modified_at >= 0) {
+        char mtime[64];
+        std::snprintf(mtime, sizeof mtime, "%.9f", f.modified_at);
+        url += "&size=" + std::to_string(f.size) + "&modified_at=" + mtime;
+      }
+    }
+    FERRY_ASSIGN_OR_RETURN(net::HttpResponse r, ctx.Raw("GET", url));
+    if (r.status != 200) {
+      auto j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+      std::string message = j.is_object() && j.contains("error") && j["error"].is_object()
+                                ? j["error"].value("message", r.body)
+                                : r.body;
+      return Status::FailedPrecondition("'" + f.path + "': " + message);
+    }
+    if (!f.blob.empty() && Sha256Hex(r.body) != f.blob) {
+      return Status::Corruption("'" + f.path + "' arrived corrupted; download it again");
+    }
+    FERRY_RETURN_IF_ERROR(MakeDirs(dest.substr(0, dest.rfind('/'))));
+    FERRY_RETURN_IF_ERROR(WriteFileAtomic(dest, r.body, 0644));
+    bytes += static_cast<int64_t>(r.body.size());
+  }
+  return bytes;
 }
 
 }  // namespace ferry::cli

@@ -30,4 +30,19 @@ struct StoredSnapshot {
 
 Result<StoredSnapshot> UploadTree(Context& ctx, const UploadOptions& o);
 
+// A file to fetch from the workspace: by content hash (verified) from its blob store, else
+// through its datastore (`source`, checked against its recorded size and time when known).
+struct RemoteFile {
+  std::string path;  // where it goes under the target directory
+  int64_t size = 0;
+  std::string blob;
+  std::string datastore, source;
+  double modified_at = -1;  // < 0: not checked
+};
+
+// Writes each file under dir (atomically; an existing file is AlreadyExists naming it unless
+// overwrite). Returns the bytes written.
+Result<int64_t> DownloadFiles(Context& ctx, const std::vector<RemoteFile>& files,
+                              const std::string& dir, bool overwrite);
+
 }  // namespace ferry::cli

@@ -1,8 +1,10 @@
-// `ferry datastore register|list|show|delete`: where data lives (docs/data.md).
+// `ferry datastore register|list|show|upload|download|delete`: where data lives (docs/data.md).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
+#include "cli/term.h"
+#include "cli/upload.h"
 #include "common/fs.h"
 #include "net/http.h"
 
@@ -79,17 +81,117 @@ void RegisterDatastore(CLI::App& app, Context& ctx, int* exit_code) {
     }
   });
 
-  auto* show = ds->add_subcommand("show", "Show a datastore");
+  auto* show = ds->add_subcommand("show", "Show a datastore (--files: the files in it)");
   auto show_name = std::make_shared<std::string>();
+  auto show_files = std::make_shared<bool>(false);
+  auto show_prefix = std::make_shared<std::string>();
   show->add_option("-n,--name,name", *show_name, "Datastore name")->required();
-  show->callback([&ctx, show_name, exit_code] {
-    auto r = ctx.Call("GET", "/api/v1/datastores/" + net::UrlEncode(*show_name));
+  show->add_flag("--files", *show_files, "List its files");
+  show->add_option("--prefix", *show_prefix, "Only files whose path starts with this");
+  show->callback([&ctx, show_name, show_files, show_prefix, exit_code] {
+    if (!*show_files && show_prefix->empty()) {
+      auto r = ctx.Call("GET", "/api/v1/datastores/" + net::UrlEncode(*show_name));
+      if (!r.ok()) {
+        *exit_code = ReportError(r.status());
+        return;
+      }
+      if (ctx.json_output()) return PrintJson(*r);
+      return PrintDatastore(*r);
+    }
+    auto r = ctx.Call("GET", "/api/v1/datastores/" + net::UrlEncode(*show_name) +
+                                 "/files?prefix=" + net::UrlEncode(*show_prefix));
     if (!r.ok()) {
       *exit_code = ReportError(r.status());
       return;
     }
     if (ctx.json_output()) return PrintJson(*r);
-    PrintDatastore(*r);
+    std::printf("%-10s %-20s %s\n", "SIZE", "MODIFIED", "PATH");
+    for (const auto& f : (*r)["files"]) {
+      std::printf("%-10s %-20s %s\n", FormatBytes(f["size"].get<uint64_t>()).c_str(),
+                  FormatTime(f["modified_at"].get<double>()).c_str(),
+                  f["path"].get<std::string>().c_str());
+    }
+  });
+
+  auto* up = ds->add_subcommand("upload", "Upload a directory's files to a path of a datastore");
+  struct UpArgs {
+    std::string name, src, target;
+    bool overwrite = false;
+  };
+  auto ua = std::make_shared<UpArgs>();
+  up->add_option("-n,--name,name", ua->name, "Datastore name")->required();
+  up->add_option("-p,--src-path", ua->src, "The local directory")->required();
+  up->add_option("-t,--target-path", ua->target,
+                 "Where its files go in the datastore (default: its root)");
+  up->add_flag("--overwrite", ua->overwrite, "Replace files that are there with other content");
+  up->callback([&ctx, ua, exit_code] {
+    UploadOptions o;
+    o.dir = AbsolutePath(ua->src);
+    o.use_ignore_files = false;  // data: every file
+    o.check = [&ua](const snapshot::SnapshotResult& snap) -> Status {
+      if (snap.manifest.entries.empty())
+        return Status::InvalidArgument("'" + ua->src + "' holds no files to upload");
+      return Status::Ok();
+    };
+    auto stored = UploadTree(ctx, o);
+    if (!stored.ok()) {
+      *exit_code = ReportError(stored.status());
+      return;
+    }
+    json body = {
+        {"snapshot", stored->snap.id}, {"target_path", ua->target}, {"overwrite", ua->overwrite}};
+    auto r =
+        ctx.Call("POST", "/api/v1/datastores/" + net::UrlEncode(ua->name) + "/files", body.dump());
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    if (ctx.json_output()) return PrintJson(*r);
+    std::printf("uploaded %lld files (%s) to %s:/%s\n",
+                static_cast<long long>((*r)["files"].get<int64_t>()),
+                FormatBytes((*r)["bytes"].get<uint64_t>()).c_str(), ua->name.c_str(),
+                (*r)["target_path"].get<std::string>().c_str());
+  });
+
+  auto* down = ds->add_subcommand("download", "Download a datastore's files (under a prefix)");
+  struct DownArgs {
+    std::string name, target, prefix;
+    bool overwrite = false;
+  };
+  auto da = std::make_shared<DownArgs>();
+  down->add_option("-n,--name,name", da->name, "Datastore name")->required();
+  down->add_option("-t,--target-path", da->target, "The local directory to write to")->required();
+  down->add_option("--prefix", da->prefix, "Only files whose path starts with this");
+  down->add_flag("--overwrite", da->overwrite, "Replace local files that exist");
+  down->callback([&ctx, da, exit_code] {
+    auto r = ctx.Call("GET", "/api/v1/datastores/" + net::UrlEncode(da->name) +
+                                 "/files?prefix=" + net::UrlEncode(da->prefix));
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    std::vector<RemoteFile> files;
+    for (const auto& f : (*r)["files"]) {
+      RemoteFile rf;
+      rf.path = rf.source = f["path"].get<std::string>();
+      rf.size = f["size"].get<int64_t>();
+      rf.blob = f.value("blob", std::string());
+      rf.datastore = da->name;
+      files.push_back(std::move(rf));
+    }
+    if (files.empty()) {
+      *exit_code = ReportError(
+          Status::NotFound("datastore '" + da->name + "' has no files under '" + da->prefix + "'"));
+      return;
+    }
+    auto bytes = DownloadFiles(ctx, files, AbsolutePath(da->target), da->overwrite);
+    if (!bytes.ok()) {
+      *exit_code = ReportError(bytes.status());
+      return;
+    }
+    if (ctx.json_output()) return PrintJson(json{{"files", files.size()}, {"bytes", *bytes}});
+    std::printf("downloaded %zu files (%s) to %s\n", files.size(),
+                FormatBytes(static_cast<uint64_t>(*bytes)).c_str(), da->target.c_str());
   });
 
   auto* del =

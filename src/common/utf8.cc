@@ -1,6 +1,7 @@
 // UTF-8 validation and the reversible byte escape (see utf8.h).
 #include "common/utf8.h"
 
+#include <cctype>
 #include <cstdio>
 
 namespace ferry {
@@ -105,6 +106,33 @@ std::string UnescapeBytes(std::string_view escaped) {
     out.push_back(c);
   }
   return out;
+}
+
+bool WildcardMatch(std::string_view pattern, std::string_view text, char one, char run,
+                   bool fold_case) {
+  auto eq = [fold_case](char a, char b) {
+    return fold_case ? std::tolower(static_cast<unsigned char>(a)) ==
+                           std::tolower(static_cast<unsigned char>(b))
+                     : a == b;
+  };
+  size_t t = 0, p = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() &&
+        (pattern[p] == one || (pattern[p] != run && eq(pattern[p], text[t])))) {
+      ++t;
+      ++p;
+    } else if (p < pattern.size() && pattern[p] == run) {
+      star = p++;
+      mark = t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == run) ++p;
+  return p == pattern.size();
 }
 
 }  // namespace ferry

@@ -30,4 +30,10 @@ std::string EscapeBytes(std::string_view raw);
 // itself (names stored before the escape existed round-trip unchanged).
 std::string UnescapeBytes(std::string_view escaped);
 
+// Wildcard matching over bytes: `one` matches any single byte, `run` any run of bytes (none
+// too); with fold_case, ASCII letters match either case. Linear in practice (one backtrack
+// point: the last `run`). SQL's LIKE is (text, pattern, '_', '%').
+bool WildcardMatch(std::string_view pattern, std::string_view text, char one, char run,
+                   bool fold_case = false);
+
 }  // namespace ferry

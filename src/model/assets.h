@@ -32,6 +32,15 @@ Status ValidateDatastoreName(std::string_view name);
 // "-_.", starting with a letter or digit.
 Status ValidateAssetName(std::string_view what, std::string_view name);
 
+// Dataset path patterns over '/'-separated relative paths: '*' matches any characters but
+// '/', '?' one character but '/', and a whole segment '**' any number of segments (none too).
+// A pattern without wildcards names one file, or every file under a directory.
+bool HasGlob(std::string_view pattern);
+bool GlobMatch(std::string_view pattern, std::string_view path);
+// The pattern's leading segments that have no wildcard ("dir/sub" of "dir/sub/**/*.csv"; ""
+// of "*.csv"): what the matched files' paths in the dataset are relative to.
+std::string GlobBase(std::string_view pattern);
+
 struct DatasetVersion {
   std::string name;
   int64_t version = 0;  // 1, 2, ... per name
@@ -49,6 +58,14 @@ struct DatasetVersion {
   std::string created_by;
   double created_at = 0;
   bool archived = false;
+};
+
+// A file at a path of a blob datastore (workspaceblobstore): its bytes are the blob `blob`.
+struct DatastoreFile {
+  std::string path;  // relative, '/'-separated (model::ValidateRelativePath)
+  std::string blob;  // SHA-256 of the content
+  int64_t size = 0;
+  double modified_at = 0;
 };
 
 // One edge of the lineage graph: a run read (input) or wrote (output) an asset version.

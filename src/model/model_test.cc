@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/crypto.h"
+#include "model/assets.h"
 #include "model/manifest.h"
 #include "model/run.h"
 #include "model/run_options.h"
@@ -174,6 +175,56 @@ TEST(RunOptions, ErrorsNameTheField) {
             "ok");  // a reference, resolved by the server
   EXPECT_FALSE(ValidateEnvironmentName("../etc").ok());
   EXPECT_TRUE(ValidateEnvironmentName("torch-2.1_cuda.12").ok());
+}
+
+TEST(GlobTest, MatchesSegmentsAndAnyDepth) {
+  EXPECT_TRUE(GlobMatch("dir/*.csv", "dir/a.csv"));
+  EXPECT_FALSE(GlobMatch("dir/*.csv", "dir/sub/a.csv"));  // '*' stays in its segment
+  EXPECT_TRUE(GlobMatch("dir/**/*.csv", "dir/a.csv"));    // '**' may be no segment
+  EXPECT_TRUE(GlobMatch("dir/**/*.csv", "dir/x/y/a.csv"));
+  EXPECT_FALSE(GlobMatch("dir/**/*.csv", "other/a.csv"));
+  EXPECT_TRUE(GlobMatch("**", "a/b/c"));
+  EXPECT_TRUE(GlobMatch("d?r/a*b*c.txt", "dir/aXbYc.txt"));
+  EXPECT_FALSE(GlobMatch("d?r/a*b*c.txt", "dir/aXbY.txt"));
+  EXPECT_TRUE(GlobMatch("/dir/a.csv", "dir/a.csv"));  // a leading '/' is the datastore's root
+  EXPECT_EQ(GlobBase("dir/sub/**/*.csv"), "dir/sub");
+  EXPECT_EQ(GlobBase("*.csv"), "");
+  EXPECT_EQ(GlobBase("dir/a.csv"), "dir/a.csv");
+  EXPECT_TRUE(HasGlob("a/*"));
+  EXPECT_FALSE(HasGlob("a/b"));
+}
+
+TEST(RunOptionsTest, DataInputsAndOutputsRoundTripAndNameTheirFields) {
+  nlohmann::json j = nlohmann::json::parse(R"({
+    "inputs": [{"name": "train", "mode": "download", "path_on_compute": "data/train",
+                "dataset": {"name": "iris", "version": "latest"}}],
+    "outputs": [{"name": "model", "path": "out/{run-id}",
+                 "register_on_complete": {"name": "trained"}}]})");
+  auto o = RunOptionsFromJson(j);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  ASSERT_EQ(o->inputs.size(), 1u);
+  EXPECT_EQ(o->inputs[0].mode, "download");
+  EXPECT_EQ(o->inputs[0].dataset_version, 0);  // latest: the server fills it in
+  EXPECT_EQ(o->outputs[0].register_name, "trained");
+  nlohmann::json back = nlohmann::json::object();
+  RunOptionsToJson(*o, &back);
+  auto again = RunOptionsFromJson(back);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->inputs[0].path_on_compute, "data/train");
+  EXPECT_EQ(again->outputs[0].path, "out/{run-id}");
+  for (const auto& [body, words] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"inputs": [{"name": "1x", "dataset": {"name": "a"}}]})", "inputs[0].name"},
+           {R"({"inputs": [{"name": "x", "mode": "fuse", "dataset": {}}]})", "inputs[0].mode"},
+           {R"({"inputs": [{"name": "x"}]})", "inputs[0].dataset"},
+           {R"({"inputs": [{"name": "x", "path_on_compute": "../up", "dataset": {}}]})",
+            "inputs[0].path_on_compute"},
+           {R"({"inputs": [{"name": "x", "dataset": {}}, {"name": "x", "dataset": {}}]})",
+            "names two inputs"},
+           {R"({"outputs": [{"name": "o-1"}]})", "outputs[0].name"}}) {
+    auto bad = RunOptionsFromJson(nlohmann::json::parse(body));
+    ASSERT_FALSE(bad.ok()) << body;
+    EXPECT_NE(bad.status().message().find(words), std::string::npos) << bad.status().message();
+  }
 }
 
 }  // namespace

@@ -53,6 +53,138 @@ Status ValidateEnvironmentName(const std::string& name) {
   return Status::Ok();
 }
 
+Status ValidateDataIoName(const std::string& field, const std::string& name) {
+  bool ok =
+      !name.empty() && name.size() <= 128 && !std::isdigit(static_cast<unsigned char>(name[0]));
+  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+  if (ok) return Status::Ok();
+  return Bad(field, "'" + name +
+                        "' is not a valid input or output name: use 1 to 128 letters, digits and "
+                        "'_', not starting with a digit");
+}
+
+namespace {
+
+json DataInputsToJson(const std::vector<DataInput>& inputs) {
+  json arr = json::array();
+  for (const auto& in : inputs) {
+    json definition = json::parse(in.definition_json, nullptr, /*allow_exceptions=*/false);
+    json ds = {{"id", in.dataset_id},
+               {"kind", in.kind},
+               {"manifest", in.manifest},
+               {"datastore", in.datastore},
+               {"definition", definition.is_object() ? definition : json::object()}};
+    if (!in.dataset_name.empty()) {
+      ds["name"] = in.dataset_name;
+      ds["version"] = in.dataset_version > 0 ? json(in.dataset_version) : json("latest");
+    }
+    json j = {{"name", in.name}, {"mode", in.mode}, {"dataset", ds}};
+    if (!in.path_on_compute.empty()) j["path_on_compute"] = in.path_on_compute;
+    if (!in.external_root.empty()) j["external_root"] = in.external_root;
+    arr.push_back(std::move(j));
+  }
+  return arr;
+}
+
+Result<std::vector<DataInput>> DataInputsFromJson(const json& j) {
+  std::vector<DataInput> out;
+  auto it = j.find("inputs");
+  if (it == j.end() || it->is_null()) return out;
+  if (!it->is_array() || it->size() > 64)
+    return Bad("inputs", "must be a list of at most 64 inputs");
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& e = (*it)[i];
+    const std::string f = "inputs[" + std::to_string(i) + "]";
+    if (!e.is_object()) return Bad(f, "must be an object");
+    DataInput in;
+    FERRY_ASSIGN_OR_RETURN(in.name, Str(e, "name", f + ".name"));
+    FERRY_RETURN_IF_ERROR(ValidateDataIoName(f + ".name", in.name));
+    for (const auto& other : out) {
+      if (other.name == in.name) return Bad(f + ".name", "'" + in.name + "' names two inputs");
+    }
+    FERRY_ASSIGN_OR_RETURN(in.mode, Str(e, "mode", f + ".mode"));
+    if (in.mode.empty()) in.mode = "mount";
+    if (in.mode != "mount" && in.mode != "download" && in.mode != "direct") {
+      return Bad(f + ".mode", "must be mount, download or direct, got '" + in.mode + "'");
+    }
+    FERRY_ASSIGN_OR_RETURN(in.path_on_compute, Str(e, "path_on_compute", f + ".path_on_compute"));
+    if (!in.path_on_compute.empty() && in.path_on_compute[0] != '/') {
+      FERRY_RETURN_IF_ERROR(
+          ValidateRelativePath(in.path_on_compute).WithContext(f + ".path_on_compute"));
+    }
+    FERRY_ASSIGN_OR_RETURN(in.external_root, Str(e, "external_root", f + ".external_root"));
+    auto ds = e.find("dataset");
+    if (ds == e.end() || !ds->is_object()) {
+      return Bad(f + ".dataset",
+                 "must name the dataset: {\"name\": N, \"version\": V} or a "
+                 "resolved dataset's {\"id\", \"manifest\", \"datastore\"}");
+    }
+    FERRY_ASSIGN_OR_RETURN(in.dataset_name, Str(*ds, "name", f + ".dataset.name"));
+    if (auto v = ds->find("version"); v != ds->end() && !v->is_null()) {
+      if (v->is_string() && v->get<std::string>() == "latest") {
+        in.dataset_version = 0;
+      } else if (!v->is_number_integer() || v->get<int64_t>() < 1) {
+        return Bad(f + ".dataset.version", "must be a positive whole number or \"latest\"");
+      } else {
+        in.dataset_version = v->get<int64_t>();
+      }
+    }
+    FERRY_ASSIGN_OR_RETURN(in.dataset_id, Str(*ds, "id", f + ".dataset.id"));
+    FERRY_ASSIGN_OR_RETURN(in.kind, Str(*ds, "kind", f + ".dataset.kind"));
+    if (in.kind.empty()) in.kind = "file";
+    FERRY_ASSIGN_OR_RETURN(in.manifest, Str(*ds, "manifest", f + ".dataset.manifest"));
+    FERRY_ASSIGN_OR_RETURN(in.datastore, Str(*ds, "datastore", f + ".dataset.datastore"));
+    if (auto d = ds->find("definition"); d != ds->end() && d->is_object()) {
+      in.definition_json = d->dump();
+    }
+    out.push_back(std::move(in));
+  }
+  return out;
+}
+
+json DataOutputsToJson(const std::vector<DataOutput>& outputs) {
+  json arr = json::array();
+  for (const auto& o : outputs) {
+    json j = {{"name", o.name}, {"datastore", o.datastore}, {"path", o.path}};
+    if (!o.register_name.empty()) {
+      j["register_on_complete"] = {{"name", o.register_name}, {"description", o.description}};
+    }
+    arr.push_back(std::move(j));
+  }
+  return arr;
+}
+
+Result<std::vector<DataOutput>> DataOutputsFromJson(const json& j) {
+  std::vector<DataOutput> out;
+  auto it = j.find("outputs");
+  if (it == j.end() || it->is_null()) return out;
+  if (!it->is_array() || it->size() > 64)
+    return Bad("outputs", "must be a list of at most 64 outputs");
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& e = (*it)[i];
+    const std::string f = "outputs[" + std::to_string(i) + "]";
+    if (!e.is_object()) return Bad(f, "must be an object");
+    DataOutput o;
+    FERRY_ASSIGN_OR_RETURN(o.name, Str(e, "name", f + ".name"));
+    FERRY_RETURN_IF_ERROR(ValidateDataIoName(f + ".name", o.name));
+    for (const auto& other : out) {
+      if (other.name == o.name) return Bad(f + ".name", "'" + o.name + "' names two outputs");
+    }
+    FERRY_ASSIGN_OR_RETURN(o.datastore, Str(e, "datastore", f + ".datastore"));
+    FERRY_ASSIGN_OR_RETURN(o.path, Str(e, "path", f + ".path"));
+    if (auto r = e.find("register_on_complete"); r != e.end() && !r->is_null()) {
+      if (!r->is_object()) return Bad(f + ".register_on_complete", "must be an object");
+      FERRY_ASSIGN_OR_RETURN(o.register_name, Str(*r, "name", f + ".register_on_complete.name"));
+      FERRY_ASSIGN_OR_RETURN(o.description,
+                             Str(*r, "description", f + ".register_on_complete.description"));
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+}  // namespace
+
 void RunOptionsToJson(const RunOptions& o, json* out) {
   json& j = *out;
   j["environment_variables"] = o.environment_variables;
@@ -66,6 +198,8 @@ void RunOptionsToJson(const RunOptions& o, json* out) {
   j["communicator"] = o.communicator;
   j["worker_count"] = o.worker_count;
   j["parameter_server_count"] = o.parameter_server_count;
+  if (!o.inputs.empty()) j["inputs"] = DataInputsToJson(o.inputs);
+  if (!o.outputs.empty()) j["outputs"] = DataOutputsToJson(o.outputs);
   const EnvironmentSpec& e = o.environment;
   if (!e.type.empty() || !e.name.empty()) {
     json env = json::object();
@@ -164,6 +298,8 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
                      comm + "')");
     o.communicator = comm;
   }
+  FERRY_ASSIGN_OR_RETURN(o.inputs, DataInputsFromJson(j));
+  FERRY_ASSIGN_OR_RETURN(o.outputs, DataOutputsFromJson(j));
   if (!o.priority.empty() && o.priority != "dedicated" && o.priority != "low") {
     return Bad("priority", "must be one of: dedicated, low (got '" + o.priority + "')");
   }

@@ -31,6 +31,36 @@ struct DockerOptions {
   std::vector<std::string> arguments;  // extra engine arguments, e.g. "--cap-add=SYS_PTRACE"
 };
 
+// A dataset version the run reads (docs/data.md): `mode` "mount" (read-only, shared with other
+// runs on the node) or "download" (a private copy in the run's directory). The submit names
+// the dataset; the server fills in the rest, so the agent needs no store.
+struct DataInput {
+  std::string name;             // as_named_input('train'): [A-Za-z_][A-Za-z0-9_]*
+  std::string mode = "mount";   // mount | download | direct (mounted; the script gets a dataset)
+  std::string path_on_compute;  // "" for the agent's choice; relative: under the working copy
+  std::string dataset_name;     // "" for an unregistered dataset
+  int64_t dataset_version = 0;
+  std::string dataset_id;
+  std::string kind = "file";    // file | tabular
+  std::string definition_json;  // tabular options and transforms (read inside the script)
+  std::string manifest;         // the blob holding the version's manifest
+  std::string datastore;
+  // Files of a datastore other than the workspace's store: the datastore's directory as the
+  // run's target sees it (server-filled; never taken from the client).
+  std::string external_root;
+};
+
+// Files the run writes that become a dataset (OutputFileDatasetConfig): the script gets an
+// empty directory; when it completes, the files go to `path` of `datastore` ("{run-id}" and
+// "{output-name}" replaced) and, with register_name, become that dataset's next version.
+struct DataOutput {
+  std::string name;
+  std::string datastore;
+  std::string path;
+  std::string register_name;
+  std::string description;
+};
+
 struct RunOptions {
   std::map<std::string, std::string> environment_variables;
   std::optional<int64_t> max_run_duration_seconds;
@@ -48,7 +78,13 @@ struct RunOptions {
   std::string communicator = "None";  // None | Gloo | Nccl | OpenMpi | IntelMpi | ParameterServer
   int worker_count = 1;               // ParameterServer: tensorflow.workerCount
   int parameter_server_count = 1;     // ParameterServer: tensorflow.parameterServerCount
+  std::vector<DataInput> inputs;
+  std::vector<DataOutput> outputs;
 };
+
+// Names of a run's inputs and outputs: 1 to 128 of [A-Za-z0-9_], not starting with a digit
+// (they become environment variable names).
+Status ValidateDataIoName(const std::string& field, const std::string& name);
 
 inline constexpr int kMaxNodeLossAttempts = 4;
 

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "runconfig/conda_env.h"
+#include "runconfig/dataset_spec.h"
 
 namespace ferry::runconfig {
 namespace {
@@ -198,6 +200,43 @@ TEST(CondaEnv, PythonVersionSpecs) {
   EXPECT_TRUE(PythonVersionMatches("", "3.11.0"));
   EXPECT_TRUE(PythonVersionMatches("==3.11.7", "3.11.7"));
   EXPECT_FALSE(PythonVersionMatches("==3.11.6", "3.11.7"));
+}
+
+TEST(DatasetSpec, AzureCliSpecsBecomeRegistrations) {
+  auto file = ParseDatasetSpec(R"({"datasetType": "File",
+      "parameters": {"path": {"datastoreName": "workspaceblobstore", "relativePath": "iris/"}},
+      "registration": {"name": "iris", "description": "d", "tags": {"k": "v"}},
+      "schemaVersion": 1})",
+                               "spec.json");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ((*file)["kind"], "file");
+  EXPECT_EQ((*file)["paths"][0]["path"], "iris/");
+  EXPECT_EQ((*file)["tags"]["k"], "v");
+  auto table = ParseDatasetSpec(
+      "datasetType: Tabular\nparameters:\n  sourceType: parquet_files\n  path:\n"
+      "    - dataPath: {datastoreName: shared, relativePath: 'a/*.parquet'}\n"
+      "registration: {name: t}\n",
+      "spec.yaml");
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  EXPECT_EQ((*table)["definition"]["format"], "parquet");
+  EXPECT_EQ((*table)["paths"][0]["datastore"], "shared");
+}
+
+TEST(DatasetSpec, ErrorsNameTheFileAndField) {
+  auto url = ParseDatasetSpec(R"({"parameters": {"path": "https://x/y.csv"},
+      "registration": {"name": "n"}})",
+                              "s.json");
+  ASSERT_FALSE(url.ok());
+  EXPECT_NE(url.status().message().find("s.json: field 'parameters.path' is a URL"),
+            std::string::npos)
+      << url.status().message();
+  auto unnamed =
+      ParseDatasetSpec("parameters: {path: {datastoreName: a, relativePath: b}}\n", "s.yaml");
+  EXPECT_NE(unnamed.status().message().find("registration.name"), std::string::npos);
+  auto kind = ParseDatasetSpec("datasetType: Blob\n", "s.yaml");
+  EXPECT_NE(kind.status().message().find("datasetType"), std::string::npos);
+  auto syntax = ParseDatasetSpec("a: [\n", "s.yaml");
+  EXPECT_NE(syntax.status().message().find("s.yaml:"), std::string::npos);
 }
 
 }  // namespace

@@ -90,6 +90,16 @@ bool Api::RunMayReadBlob(const std::string& run_id, const std::string& hash) {
     auto s = std::make_shared<std::unordered_set<std::string>>();
     s->insert(run->snapshot_id);
     for (auto& e : m->entries) s->insert(e.hash);
+    // Its dataset inputs: their manifests, and the files of those in the workspace's store.
+    for (const auto& in : run->options.inputs) {
+      s->insert(in.manifest);
+      if (!in.external_root.empty()) continue;
+      auto in_text = d_.blobs->Get(in.manifest);
+      auto in_m = in_text.ok() ? model::Manifest::Parse(*in_text)
+                               : Result<model::Manifest>(in_text.status());
+      if (!in_m.ok()) return false;
+      for (auto& e : in_m->entries) s->insert(e.hash);
+    }
     set = s;
     MutexLock lock(&blob_sets_mu_);
     if (blob_sets_.size() > 256) blob_sets_.clear();  // bounded: agents fetch at start only
@@ -135,8 +145,13 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
       {"POST", "datastores", Access::kAdmin, kSmall, L::kDefault, &I::RegisterDatastore},
       {"GET", "datastores/{}", Access::kRead, kNone, L::kDefault, &I::GetDatastore},
       {"DELETE", "datastores/{}", Access::kAdmin, kNone, L::kDefault, &I::DeleteDatastore},
+      {"GET", "datastores/{}/files", Access::kRead, kNone, L::kDefault, &I::ListDatastoreFiles},
+      {"POST", "datastores/{}/files", Access::kContribute, kSmall, L::kDefault,
+       &I::UploadToDatastore},
+      {"GET", "datastores/{}/content", Access::kRead, kNone, L::kDefault, &I::ReadDatastoreFile},
       {"GET", "datasets", Access::kRead, kNone, L::kDefault, &I::ListDatasets},
       {"POST", "datasets", Access::kContribute, kSmall, L::kDefault, &I::RegisterDataset},
+      {"POST", "datasets/resolve", Access::kContribute, kSmall, L::kDefault, &I::ResolveDataset},
       {"GET", "datasets/by-id/{}", Access::kRead, kNone, L::kDefault, &I::GetDatasetById},
       {"GET", "datasets/{}", Access::kRead, kNone, L::kDefault, &I::DatasetVersions},
       {"POST", "datasets/{}/archive", Access::kContribute, kNone, L::kDefault, &I::ArchiveDataset},

@@ -71,7 +71,21 @@ HandlerResult Api::Impl::PostStatus() {
     if (!files.ok()) return Error(files.status());
     ex.artifacts = std::move(files).value();
   }
-  auto r = d.store->Transition(id, *to, *reason, d.clock->Now(), ex);
+  std::string why = *reason;
+  if (*to == model::RunStatus::kCompleted) {
+    // Output datasets are written before the run is Completed: a run whose outputs could not
+    // be kept fails, naming the output.
+    auto run = d.store->GetRun(id);
+    if (!run.ok()) return Error(run.status());
+    if (run->status != model::RunStatus::kCompleted) {
+      if (Status out = FinishDatasetOutputs(*run, ex.artifacts); !out.ok()) {
+        *to = model::RunStatus::kFailed;
+        why = "writing the output datasets failed";
+        ex.error = out.message();
+      }
+    }
+  }
+  auto r = d.store->Transition(id, *to, why, d.clock->Now(), ex);
   if (!r.ok() && r.status().code() == StatusCode::kFailedPrecondition) {
     // A resend whose answer the agent did not get (it retries dropped connections and 5xx):
     // the run has this status already, so the report was taken; answer as the first time.

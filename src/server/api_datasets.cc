@@ -8,6 +8,7 @@
 #include "common/crypto.h"
 #include "common/json_fields.h"
 #include "server/api_internal.h"
+#include "server/datastore_io.h"
 
 namespace ferry::server {
 
@@ -46,7 +47,196 @@ Result<int64_t> VersionParam(const std::string& s) {
   return static_cast<int64_t>(*v);
 }
 
+// What a dataset's path patterns matched: the version's files.
+struct ResolvedFiles {
+  std::string datastore;
+  std::string manifest;  // the blob holding the manifest
+  int64_t file_count = 0, total_bytes = 0;
+  json files = json::array();  // [{path, size}] as the dataset shows them
+};
+
+constexpr size_t kMaxDatasetPaths = 100;
+
+// "paths": [{"datastore": name, "path": pattern}] (model::GlobMatch). Each pattern must match
+// a file; the files' paths in the dataset are relative to their pattern's base. Files of the
+// workspace's store make a snapshot manifest (mountable like a snapshot); files of another
+// datastore an external manifest with each file's size and modification time, which a run
+// checks before it reads them.
+Result<ResolvedFiles> ResolveDatasetPaths(Api::Impl& h, const json& paths) {
+  if (!paths.is_array() || paths.empty() || paths.size() > kMaxDatasetPaths) {
+    return Status::InvalidArgument("field 'paths' must be a list of 1 to " +
+                                   std::to_string(kMaxDatasetPaths) +
+                                   " {\"datastore\": NAME, \"path\": PATTERN} objects");
+  }
+  ResolvedFiles out;
+  std::unique_ptr<DatastoreIo> io;
+  std::map<std::string, std::pair<DataFile, std::string>> files;  // dataset path -> (file, pattern)
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const std::string field = "paths[" + std::to_string(i) + "]";
+    if (!paths[i].is_object())
+      return Status::InvalidArgument("field '" + field + "' must be an object");
+    FERRY_ASSIGN_OR_RETURN(std::string store, StringField(paths[i], "datastore", false));
+    if (store.empty()) store = std::string(model::kWorkspaceBlobStore);
+    FERRY_ASSIGN_OR_RETURN(std::string raw, StringField(paths[i], "path", false));
+    FERRY_ASSIGN_OR_RETURN(std::string pattern, DatastorePath(field + ".path", raw));
+    if (out.datastore.empty()) {
+      out.datastore = store;
+      FERRY_ASSIGN_OR_RETURN(io, h.OpenDatastore(store));
+    } else if (store != out.datastore) {
+      return Status::InvalidArgument("field '" + field + ".datastore': '" + store +
+                                     "' differs from '" + out.datastore +
+                                     "'; a dataset's files are all in one datastore");
+    }
+    std::vector<std::pair<std::string, DataFile>> matched;  // (dataset path, file)
+    if (model::HasGlob(pattern)) {
+      const std::string base = model::GlobBase(pattern);
+      FERRY_ASSIGN_OR_RETURN(auto listed, io->List(base.empty() ? "" : base + "/"));
+      for (auto& f : listed) {
+        if (!model::GlobMatch(pattern, f.path)) continue;
+        std::string rel = base.empty() ? f.path : f.path.substr(base.size() + 1);
+        matched.emplace_back(std::move(rel), std::move(f));
+      }
+    } else {
+      FERRY_ASSIGN_OR_RETURN(auto listed, io->List(pattern));
+      for (auto& f : listed) {
+        if (f.path == pattern) {  // one file: its name
+          matched.emplace_back(f.path.substr(f.path.rfind('/') + 1), std::move(f));
+        } else if (pattern.empty() || f.path.compare(0, pattern.size() + 1, pattern + "/") == 0) {
+          std::string rel = pattern.empty() ? f.path : f.path.substr(pattern.size() + 1);
+          matched.emplace_back(std::move(rel), std::move(f));
+        }
+      }
+    }
+    if (matched.empty()) {
+      return Status::NotFound("field '" + field + "': nothing in datastore '" + store +
+                              "' matches '" + (pattern.empty() ? "/" : pattern) +
+                              "'; see 'ferry datastore show " + store + " --files'");
+    }
+    for (auto& [rel, f] : matched) {
+      auto [it, fresh] = files.emplace(rel, std::pair{f, pattern});
+      if (!fresh && it->second.first.path != f.path) {
+        return Status::InvalidArgument("field '" + field + "': '" + f.path + "' and '" +
+                                       it->second.first.path + "' would both be '" + rel +
+                                       "' in the dataset; use patterns whose files do not collide");
+      }
+    }
+  }
+  std::string manifest_text;
+  if (out.datastore == model::kWorkspaceBlobStore) {
+    model::Manifest m;
+    for (const auto& [rel, f] : files) {
+      m.entries.push_back({rel, 0644, static_cast<uint64_t>(f.first.size), f.first.blob});
+    }
+    FERRY_RETURN_IF_ERROR(m.Normalize());
+    manifest_text = m.Serialize();
+  } else {
+    json arr = json::array();
+    for (const auto& [rel, f] : files) {
+      arr.push_back({{"path", rel},
+                     {"source", f.first.path},
+                     {"size", f.first.size},
+                     {"modified_at", f.first.modified_at}});
+    }
+    manifest_text = json{
+        {"format", "ferry-external-files/1"},
+        {"datastore", out.datastore},
+        {"files", arr}}.dump();
+  }
+  FERRY_ASSIGN_OR_RETURN(out.manifest, h.d.blobs->Put(manifest_text, ""));
+  for (const auto& [rel, f] : files) {
+    out.file_count += 1;
+    out.total_bytes += f.first.size;
+    if (out.files.size() < 1000) out.files.push_back({{"path", rel}, {"size", f.first.size}});
+  }
+  return out;
+}
+
+// The version a request describes: "name", "kind" ("file" | "tabular"), "description", "tags",
+// "definition" (kept as given: tabular options, transforms), and its files: "paths" (patterns
+// over a datastore) or "snapshot" (files uploaded with POST /snapshots).
+Result<model::DatasetVersion> DatasetFromBody(Api::Impl& h, const json& body, bool need_name,
+                                              ResolvedFiles* resolved) {
+  model::DatasetVersion v;
+  std::string snapshot;
+  for (auto [f, required, out] : {std::tuple{"name", need_name, &v.name},
+                                  {"snapshot", false, &snapshot},
+                                  {"kind", false, &v.kind},
+                                  {"description", false, &v.description}}) {
+    FERRY_ASSIGN_OR_RETURN(*out, StringField(body, f, required));
+  }
+  if (v.kind.empty()) v.kind = "file";
+  if (v.kind != "file" && v.kind != "tabular") {
+    return Status::InvalidArgument("field 'kind': '" + v.kind +
+                                   "' is not known; use file or tabular");
+  }
+  if (need_name) {
+    FERRY_RETURN_IF_ERROR(model::ValidateAssetName("dataset", v.name).WithContext("field 'name'"));
+  }
+  FERRY_ASSIGN_OR_RETURN(v.tags, StringMapField(body, "tags"));
+  json definition = json::object();
+  if (body.contains("definition") && !body["definition"].is_null()) {
+    if (!body["definition"].is_object()) {
+      return Status::InvalidArgument("field 'definition' must be an object");
+    }
+    definition = body["definition"];
+  }
+  const bool has_paths = body.contains("paths") && !body["paths"].is_null();
+  if (has_paths == !snapshot.empty()) {
+    return Status::InvalidArgument(
+        "give the dataset's files as either 'paths' (patterns over a datastore) or 'snapshot' "
+        "(uploaded files), not both or neither");
+  }
+  if (v.kind == "tabular") {
+    static const char* const kFormats[] = {"delimited", "parquet", "json_lines"};
+    const std::string format = definition.value("format", "");
+    if (std::find(std::begin(kFormats), std::end(kFormats), format) == std::end(kFormats)) {
+      return Status::InvalidArgument("field 'definition.format': '" + format +
+                                     "' is not a tabular format; use delimited, parquet or "
+                                     "json_lines");
+    }
+  }
+  if (has_paths) {
+    FERRY_ASSIGN_OR_RETURN(*resolved, ResolveDatasetPaths(h, body["paths"]));
+    definition["paths"] = body["paths"];
+  } else {
+    // Files the client uploaded: a snapshot the server has (each blob stored and verified).
+    // Its totals were stored with it: the manifest need not be read again.
+    FERRY_ASSIGN_OR_RETURN(auto known, h.d.store->GetSnapshot(snapshot));
+    if (!known) {
+      return Status::NotFound("field 'snapshot': snapshot '" + snapshot +
+                              "' is not stored; upload the files (POST /api/v1/snapshots) first");
+    }
+    if (known->file_count == 0) {
+      return Status::InvalidArgument("field 'snapshot': snapshot '" + snapshot +
+                                     "' has no files; a dataset needs at least one");
+    }
+    resolved->datastore = std::string(model::kWorkspaceBlobStore);
+    resolved->manifest = snapshot;
+    resolved->file_count = known->file_count;
+    resolved->total_bytes = known->total_bytes;
+  }
+  v.datastore = resolved->datastore;
+  v.definition_json = definition.dump();
+  v.manifest_hash = resolved->manifest;
+  v.file_count = resolved->file_count;
+  v.total_bytes = resolved->total_bytes;
+  v.id = Sha256Hex(v.kind + "\n" + v.datastore + "\n" + v.definition_json + "\n" + v.manifest_hash);
+  return v;
+}
+
 }  // namespace
+
+HandlerResult Api::Impl::ResolveDataset() {
+  auto body = ParseBody(req);
+  if (!body.ok()) return Error(body.status());
+  ResolvedFiles resolved;
+  auto v = DatasetFromBody(*this, *body, /*need_name=*/false, &resolved);
+  if (!v.ok()) return Error(v.status());
+  json j = DatasetJson(*v);
+  j.erase("version");
+  j["files"] = resolved.files;
+  return Json(200, j);
+}
 
 HandlerResult Api::Impl::ListDatasets() {
   const std::string all = req.Query("include_archived");
@@ -57,62 +247,31 @@ HandlerResult Api::Impl::ListDatasets() {
   return Json(200, {{"datasets", arr}});
 }
 
+Result<model::DatasetVersion> Api::Impl::RegisterDatasetFrom(const json& body, bool new_version,
+                                                             const std::string& created_by,
+                                                             bool* created) {
+  ResolvedFiles resolved;
+  FERRY_ASSIGN_OR_RETURN(model::DatasetVersion v,
+                         DatasetFromBody(*this, body, /*need_name=*/true, &resolved));
+  v.created_by = created_by;
+  bool fresh = false;
+  FERRY_ASSIGN_OR_RETURN(auto stored,
+                         d.store->Assets().RegisterDataset(v, new_version, d.clock->Now(), &fresh));
+  if (created != nullptr) *created = fresh;
+  return stored;
+}
+
 HandlerResult Api::Impl::RegisterDataset() {
   auto body = ParseBody(req);
   if (!body.ok()) return Error(body.status());
-  model::DatasetVersion v;
-  std::string snapshot;
-  for (auto [f, required, out] : {std::tuple{"name", true, &v.name},
-                                  {"snapshot", true, &snapshot},
-                                  {"kind", false, &v.kind},
-                                  {"description", false, &v.description}}) {
-    auto s = StringField(*body, f, required);
-    if (!s.ok()) return Error(s.status());
-    *out = *s;
-  }
-  if (v.kind.empty()) v.kind = "file";
-  if (v.kind != "file") {
-    return Bad("field 'kind': '" + v.kind +
-               "' cannot be registered from uploaded files; allowed: file");
-  }
-  Status valid = model::ValidateAssetName("dataset", v.name);
-  if (!valid.ok()) return Error(valid.WithContext("field 'name'"));
-  auto tags = StringMapField(*body, "tags");
-  if (!tags.ok()) return Error(tags.status());
-  v.tags = *tags;
-  json definition = json::object();
-  if (body->contains("definition") && !(*body)["definition"].is_null()) {
-    if (!(*body)["definition"].is_object()) return Bad("field 'definition' must be an object");
-    definition = (*body)["definition"];
-  }
   bool new_version = false;
   if (body->contains("create_new_version") && !(*body)["create_new_version"].is_null()) {
     if (!(*body)["create_new_version"].is_boolean())
       return Bad("field 'create_new_version' must be true or false");
     new_version = (*body)["create_new_version"].get<bool>();
   }
-  // The files: a snapshot the server has (so every blob of it is stored and verified).
-  // Its totals were stored with it: the manifest need not be read again.
-  auto known = d.store->GetSnapshot(snapshot);
-  if (!known.ok()) return Error(known.status());
-  if (!*known) {
-    return Error(Status::NotFound("field 'snapshot': snapshot '" + snapshot +
-                                  "' is not stored; upload the files (POST /api/v1/snapshots) "
-                                  "first"));
-  }
-  if ((*known)->file_count == 0) {
-    return Bad("field 'snapshot': snapshot '" + snapshot +
-               "' has no files; a dataset needs at least one");
-  }
-  v.datastore = std::string(model::kWorkspaceBlobStore);
-  v.definition_json = definition.dump();
-  v.manifest_hash = snapshot;
-  v.file_count = (*known)->file_count;
-  v.total_bytes = (*known)->total_bytes;
-  v.id = Sha256Hex(v.kind + "\n" + v.datastore + "\n" + v.definition_json + "\n" + snapshot);
-  v.created_by = user_name;
   bool created = false;
-  auto stored = d.store->Assets().RegisterDataset(v, new_version, d.clock->Now(), &created);
+  auto stored = RegisterDatasetFrom(*body, new_version, user_name, &created);
   if (!stored.ok()) return Error(stored.status());
   json j = DatasetJson(*stored);
   j["created"] = created;

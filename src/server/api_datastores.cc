@@ -3,10 +3,13 @@
 // machine and the targets share, with the path each target sees it at where that differs.
 #include <sys/stat.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "common/json_fields.h"
 #include "server/api_internal.h"
+#include "server/datastore_io.h"
 
 namespace ferry::server {
 
@@ -90,6 +93,97 @@ HandlerResult Api::Impl::RegisterDatastore() {
   Status s = d.store->Assets().CreateDatastore(rec);
   if (!s.ok()) return Error(s);
   return Json(201, DatastoreJson(rec));
+}
+
+Result<std::unique_ptr<DatastoreIo>> Api::Impl::OpenDatastore(const std::string& name) {
+  FERRY_ASSIGN_OR_RETURN(auto ds, d.store->Assets().GetDatastore(name));
+  return OpenDatastoreIo(ds, &d.store->Assets(), d.blobs, d.clock->Now());
+}
+
+HandlerResult Api::Impl::ListDatastoreFiles() {
+  auto prefix = DatastorePath("prefix", req.Query("prefix"));
+  if (!prefix.ok()) return Error(prefix.status());
+  auto io = OpenDatastore(P(0));
+  if (!io.ok()) return Error(io.status());
+  auto files = (*io)->List(*prefix);
+  if (!files.ok()) return Error(files.status());
+  json arr = json::array();
+  for (const auto& f : *files) {
+    json j = {{"path", f.path}, {"size", f.size}, {"modified_at", f.modified_at}};
+    if (!f.blob.empty()) j["blob"] = f.blob;
+    arr.push_back(std::move(j));
+  }
+  return Json(200, {{"datastore", P(0)}, {"prefix", *prefix}, {"files", arr}});
+}
+
+// Body: {"snapshot": a stored snapshot (POST /snapshots), "target_path": where its files go,
+// "overwrite": false}. All of the files or none.
+HandlerResult Api::Impl::UploadToDatastore() {
+  auto body = ParseBody(req);
+  if (!body.ok()) return Error(body.status());
+  auto snapshot = StringField(*body, "snapshot", true);
+  if (!snapshot.ok()) return Error(snapshot.status());
+  auto target_field = StringField(*body, "target_path", false);
+  if (!target_field.ok()) return Error(target_field.status());
+  auto target = DatastorePath("target_path", *target_field);
+  if (!target.ok()) return Error(target.status());
+  bool overwrite = false;
+  if (body->contains("overwrite") && !(*body)["overwrite"].is_null()) {
+    if (!(*body)["overwrite"].is_boolean()) return Bad("field 'overwrite' must be true or false");
+    overwrite = (*body)["overwrite"].get<bool>();
+  }
+  auto known = d.store->GetSnapshot(*snapshot);
+  if (!known.ok()) return Error(known.status());
+  if (!*known) {
+    return Error(Status::NotFound("field 'snapshot': snapshot '" + *snapshot +
+                                  "' is not stored; upload the files (POST /api/v1/snapshots) "
+                                  "first"));
+  }
+  auto text = d.blobs->Get(*snapshot);
+  if (!text.ok()) return Error(text.status());
+  auto manifest = model::Manifest::Parse(*text);
+  if (!manifest.ok()) return Error(manifest.status());
+  auto io = OpenDatastore(P(0));
+  if (!io.ok()) return Error(io.status());
+  auto written = (*io)->Put(*manifest, *target, overwrite);
+  if (!written.ok()) return Error(written.status());
+  return Json(200, {{"datastore", P(0)},
+                    {"target_path", *target},
+                    {"files", manifest->entries.size()},
+                    {"written", *written},
+                    {"bytes", manifest->TotalBytes()}});
+}
+
+HandlerResult Api::Impl::ReadDatastoreFile() {
+  auto path = DatastorePath("path", req.Query("path"));
+  if (!path.ok()) return Error(path.status());
+  if (path->empty()) return Bad("query parameter 'path' is required: the file to read");
+  auto io = OpenDatastore(P(0));
+  if (!io.ok()) return Error(io.status());
+  // A dataset version's file (size and modified_at given): refused when it changed since.
+  if (const std::string size = req.Query("size"); !size.empty()) {
+    auto listed = (*io)->List(*path);
+    if (!listed.ok()) return Error(listed.status());
+    const DataFile* f = listed->empty() || (*listed)[0].path != *path ? nullptr : &(*listed)[0];
+    const double mtime = std::strtod(req.Query("modified_at", "0").c_str(), nullptr);
+    if (f == nullptr || std::to_string(f->size) != size ||
+        std::abs(f->modified_at - mtime) > 1e-6) {
+      return Error(Status::FailedPrecondition(
+          "datastore '" + P(0) + "': '" + *path + "' " +
+          (f == nullptr ? std::string("is gone")
+           : std::to_string(f->size) != size
+               ? "changed (size " + size + ", now " + std::to_string(f->size) + ")"
+               : std::string("was modified")) +
+          " since the dataset version was made; a version never changes: register the data "
+          "again as a new version"));
+    }
+  }
+  auto content = (*io)->Read(*path);
+  if (!content.ok()) return Error(content.status());
+  HttpResponse r;
+  r.content_type = "application/octet-stream";
+  r.body = std::move(content).value();
+  return r;
 }
 
 HandlerResult Api::Impl::DeleteDatastore() {

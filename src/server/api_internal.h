@@ -23,6 +23,8 @@
 
 namespace ferry::server {
 
+class DatastoreIo;
+
 // Who may use a route (docs/security.md). The role is checked from the headers, before the
 // body is read; whether a person may change a particular run (its submitter, or an admin) is
 // checked by the handler, which reads the run.
@@ -133,10 +135,24 @@ struct Api::Impl {
   HandlerResult GetDatastore();
   HandlerResult RegisterDatastore();
   HandlerResult DeleteDatastore();
+  HandlerResult ListDatastoreFiles();
+  HandlerResult UploadToDatastore();
+  HandlerResult ReadDatastoreFile();
+  Result<std::unique_ptr<DatastoreIo>> OpenDatastore(const std::string& name);
 
   // api_datasets.cc
   HandlerResult ListDatasets();
   HandlerResult RegisterDataset();
+  HandlerResult ResolveDataset();
+  // Registers the version a POST /datasets body describes (created_by its creator).
+  Result<model::DatasetVersion> RegisterDatasetFrom(const nlohmann::json& body, bool new_version,
+                                                    const std::string& created_by,
+                                                    bool* created = nullptr);
+  // api_run_data.cc: a submit's inputs and outputs resolved against the workspace; the
+  // lineage of a created run's inputs; a completing run's output datasets.
+  Status ResolveRunData(model::Run* run);
+  Status RecordRunInputs(const model::Run& run);
+  Status FinishDatasetOutputs(const model::Run& run, const std::vector<model::Artifact>& reported);
   HandlerResult GetDatasetById();
   HandlerResult DatasetVersions();
   HandlerResult GetDataset();

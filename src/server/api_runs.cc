@@ -1,5 +1,7 @@
 // REST handlers of runs as people use them: submit, list, show, cancel, tags, history, event
 // stream.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -202,6 +204,7 @@ Result<model::Run> Api::Impl::RunFromBody(const json& j) {
   if (!fits.ok()) return fits;
   run.id = model::RunIdPrefix(run.experiment) + "_" +
            std::to_string(static_cast<long long>(d.clock->Now())) + "_" + RandomHex(4);
+  FERRY_RETURN_IF_ERROR(ResolveRunData(&run));
   return run;
 }
 
@@ -213,6 +216,10 @@ HandlerResult Api::Impl::CreateRun() {
   auto created =
       d.store->CreateRun(*run, model::ParamsFromArguments(run->arguments), "hmac", d.clock->Now());
   if (!created.ok()) return Error(created.status());
+  if (Status lineage = RecordRunInputs(*created); !lineage.ok()) {
+    spdlog::warn("run {}: the lineage of its inputs was not recorded: {}", created->id,
+                 lineage.message());
+  }
   d.scheduler->Wake();
   return Json(201, RunToJson(*created));
 }

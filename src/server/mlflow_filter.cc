@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/utf8.h"
+
 namespace ferry::server::mlflow {
 namespace {
 
@@ -173,30 +175,7 @@ bool Test(const std::string& op, int cmp) {
 }  // namespace
 
 bool Like(const std::string& text, const std::string& pattern, bool ignore_case) {
-  // Iterative wildcard match with backtracking on the last %.
-  size_t t = 0, p = 0, star = std::string::npos, mark = 0;
-  auto eq = [&](char a, char b) {
-    return ignore_case ? std::tolower(static_cast<unsigned char>(a)) ==
-                             std::tolower(static_cast<unsigned char>(b))
-                       : a == b;
-  };
-  while (t < text.size()) {
-    if (p < pattern.size() &&
-        (pattern[p] == '_' || (pattern[p] != '%' && eq(pattern[p], text[t])))) {
-      ++t;
-      ++p;
-    } else if (p < pattern.size() && pattern[p] == '%') {
-      star = p++;
-      mark = t;
-    } else if (star != std::string::npos) {
-      p = star + 1;
-      t = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '%') ++p;
-  return p == pattern.size();
+  return WildcardMatch(pattern, text, '_', '%', ignore_case);
 }
 
 Result<Filter> ParseFilter(const std::string& text) {

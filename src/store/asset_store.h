@@ -31,6 +31,15 @@ class AssetStore {
   // change) and for workspaceblobstore.
   virtual Status DeleteDatastore(const std::string& name) = 0;
 
+  // Puts files at paths of a blob datastore's namespace, all or none. A path that holds
+  // another blob is AlreadyExists naming it unless overwrite; the same blob again is kept.
+  virtual Status PutDatastoreFiles(const std::string& datastore,
+                                   const std::vector<model::DatastoreFile>& files, bool overwrite,
+                                   double now) = 0;
+  // The files of a blob datastore whose path starts with prefix, sorted by path.
+  virtual Result<std::vector<model::DatastoreFile>> ListDatastoreFiles(
+      const std::string& datastore, const std::string& prefix) = 0;
+
   // Registers a version of v.name (v.version, created_at and archived are ignored). The
   // version of that name with the same content id is returned as it is (*created false).
   // Other content under a name that has versions needs new_version (AlreadyExists

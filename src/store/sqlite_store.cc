@@ -148,6 +148,14 @@ CREATE TABLE asset_uses(
   PRIMARY KEY(run_id, direction, asset, name, version, as_name)) WITHOUT ROWID;
 CREATE INDEX asset_uses_by_asset ON asset_uses(asset, name, version);
 )sql",
+    // 12: the path namespace of workspaceblobstore (datastore.upload puts files at paths; the
+    // bytes are blobs): which blob is at which path, with its size and when it was put.
+    R"sql(
+CREATE TABLE datastore_files(
+  datastore TEXT NOT NULL, path TEXT NOT NULL, blob TEXT NOT NULL, size INTEGER NOT NULL,
+  modified_at REAL NOT NULL,
+  PRIMARY KEY(datastore, path)) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

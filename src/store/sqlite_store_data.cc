@@ -1,4 +1,6 @@
 // SqliteMetadataStore's data assets: datastores, dataset versions and lineage (model/assets.h).
+#include "common/crypto.h"
+#include "model/manifest.h"
 #include "store/sqlite_store_internal.h"
 
 namespace ferry::store {
@@ -114,8 +116,7 @@ Status SqliteMetadataStore::DeleteDatastore(const std::string& name) {
                                       "' is the workspace's own and cannot be deleted");
   }
   WriteLease lease(this, /*data=*/false);
-  FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
-  Status s = [&]() -> Status {
+  return InWriteTransaction([&]() -> Status {
     FERRY_ASSIGN_OR_RETURN(
         Stmt used, db().Prepare("SELECT name, version FROM dataset_versions WHERE datastore=? "
                                 "ORDER BY name, version LIMIT 1"));
@@ -133,12 +134,63 @@ Status SqliteMetadataStore::DeleteDatastore(const std::string& name) {
                               "' does not exist; see 'ferry datastore list'");
     }
     return Status::Ok();
-  }();
-  if (!s.ok()) {
-    (void)db().Exec("ROLLBACK");
-    return s;
+  });
+}
+
+Status SqliteMetadataStore::PutDatastoreFiles(const std::string& datastore,
+                                              const std::vector<model::DatastoreFile>& files,
+                                              bool overwrite, double now) {
+  for (const auto& f : files) {
+    FERRY_RETURN_IF_ERROR(model::ValidateRelativePath(f.path));
+    if (!IsSha256Hex(f.blob)) {
+      return Status::InvalidArgument("file '" + f.path + "': '" + f.blob +
+                                     "' is not a SHA-256 content hash");
+    }
   }
-  return Commit();
+  WriteLease lease(this, /*data=*/false);
+  return InWriteTransaction([&]() -> Status {
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt old, db().Prepare("SELECT blob FROM datastore_files WHERE datastore=? AND path=?"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt put, db().Prepare("INSERT OR REPLACE INTO datastore_files VALUES(?,?,?,?,?)"));
+    for (const auto& f : files) {
+      old.Reset();
+      old.Bind(1, datastore).Bind(2, f.path);
+      FERRY_ASSIGN_OR_RETURN(bool row, old.Step());
+      if (row && old.Text(0) == f.blob) continue;  // already there: keep its time
+      if (row && !overwrite) {
+        return Status::AlreadyExists("datastore '" + datastore +
+                                     "' already has other content at '" + f.path +
+                                     "'; upload with overwrite=True (CLI: --overwrite) " +
+                                     "to replace it, or choose another target path");
+      }
+      put.Reset();
+      FERRY_RETURN_IF_ERROR(put.Bind(1, datastore)
+                                .Bind(2, f.path)
+                                .Bind(3, f.blob)
+                                .Bind(4, f.size)
+                                .Bind(5, now)
+                                .Run());
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<model::DatastoreFile>> SqliteMetadataStore::ListDatastoreFiles(
+    const std::string& datastore, const std::string& prefix) {
+  auto lease = ReadOne();
+  // A range over the primary key: every UTF-8 byte sorts below 0xff.
+  FERRY_ASSIGN_OR_RETURN(Stmt st,
+                         db().Prepare("SELECT path, blob, size, modified_at FROM datastore_files "
+                                      "WHERE datastore=?1 AND path>=?2 AND path<?3 ORDER BY path"));
+  st.Bind(1, datastore).Bind(2, prefix).Bind(3, prefix + "\xff");
+  std::vector<model::DatastoreFile> out;
+  for (;;) {
+    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out.push_back({st.Text(0), st.Text(1), st.Int(2), st.Double(3)});
+  }
+  return out;
 }
 
 Result<model::DatasetVersion> SqliteMetadataStore::RegisterDataset(const model::DatasetVersion& v,
@@ -151,8 +203,7 @@ Result<model::DatasetVersion> SqliteMetadataStore::RegisterDataset(const model::
   }
   if (v.id.empty()) return Status::InvalidArgument("a dataset version needs its content id");
   WriteLease lease(this, /*data=*/false);
-  FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
-  Result<model::DatasetVersion> r = [&]() -> Result<model::DatasetVersion> {
+  return InWriteTransaction([&]() -> Result<model::DatasetVersion> {
     FERRY_ASSIGN_OR_RETURN(Stmt same, db().Prepare(std::string("SELECT ") + kDatasetColumns +
                                                    " FROM dataset_versions WHERE name=?1 AND id=?2 "
                                                    "ORDER BY version DESC LIMIT 1"));
@@ -198,13 +249,7 @@ Result<model::DatasetVersion> SqliteMetadataStore::RegisterDataset(const model::
                               .Run());
     *created = true;
     return out;
-  }();
-  if (!r.ok()) {
-    (void)db().Exec("ROLLBACK");
-    return r;
-  }
-  FERRY_RETURN_IF_ERROR(Commit());
-  return r;
+  });
 }
 
 Result<model::DatasetVersion> SqliteMetadataStore::GetDataset(const std::string& name,
@@ -283,8 +328,7 @@ Status SqliteMetadataStore::RecordAssetUses(const std::vector<model::AssetUse>& 
     }
   }
   WriteLease lease(this, /*data=*/false);
-  FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
-  Status s = [&]() -> Status {
+  return InWriteTransaction([&]() -> Status {
     FERRY_ASSIGN_OR_RETURN(Stmt run, db().Prepare("SELECT 1 FROM runs WHERE id=?"));
     FERRY_ASSIGN_OR_RETURN(
         Stmt has, db().Prepare("SELECT 1 FROM dataset_versions WHERE name=? AND version=?"));
@@ -311,12 +355,7 @@ Status SqliteMetadataStore::RecordAssetUses(const std::vector<model::AssetUse>& 
                                 .Run());
     }
     return Status::Ok();
-  }();
-  if (!s.ok()) {
-    (void)db().Exec("ROLLBACK");
-    return s;
-  }
-  return Commit();
+  });
 }
 
 Result<std::vector<model::AssetUse>> SqliteMetadataStore::AssetUsesOfRun(

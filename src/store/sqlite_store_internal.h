@@ -194,6 +194,11 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore {
   Result<model::DatastoreRecord> GetDatastore(const std::string& name) override;
   Result<std::vector<model::DatastoreRecord>> ListDatastores() override;
   Status DeleteDatastore(const std::string& name) override;
+  Status PutDatastoreFiles(const std::string& datastore,
+                           const std::vector<model::DatastoreFile>& files, bool overwrite,
+                           double now) override;
+  Result<std::vector<model::DatastoreFile>> ListDatastoreFiles(const std::string& datastore,
+                                                               const std::string& prefix) override;
   Result<model::DatasetVersion> RegisterDataset(const model::DatasetVersion& v, bool new_version,
                                                 double now, bool* created) override;
   Result<model::DatasetVersion> GetDataset(const std::string& name, int64_t version) override;
@@ -213,6 +218,20 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore {
   }
 
   Status Commit();
+
+  // body() inside BEGIN IMMEDIATE ... COMMIT, rolled back when it fails (a Status or a
+  // Result). The caller holds the WriteLease.
+  template <typename Body>
+  auto InWriteTransaction(Body&& body) -> decltype(body()) {
+    FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
+    auto r = body();
+    if (!r.ok()) {
+      (void)db().Exec("ROLLBACK");
+      return r;
+    }
+    FERRY_RETURN_IF_ERROR(Commit());
+    return r;
+  }
 
   // A new experiment belongs to created_by (the user whose run made it).
   Result<model::Experiment> EnsureExperimentLocked(const std::string& name, double now,

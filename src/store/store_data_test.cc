@@ -202,5 +202,45 @@ TEST_F(DataStoreTest, LineageRecordsWhatRunsReadAndWroteOnceEach) {
             StatusCode::kInvalidArgument);
 }
 
+TEST_F(DataStoreTest, DatastoreFilesArePutAllOrNoneAndListedByPrefix) {
+  const std::string a = Sha256Hex("a"), b = Sha256Hex("b");
+  ASSERT_TRUE(
+      assets()
+          .PutDatastoreFiles(
+              "workspaceblobstore",
+              {{"iris/train.csv", a, 1, 0}, {"iris/test.csv", b, 1, 0}, {"irises/x.csv", a, 1, 0}},
+              false, 10)
+          .ok());
+  // The same blob at the same path again: kept, with its first time.
+  ASSERT_TRUE(assets()
+                  .PutDatastoreFiles("workspaceblobstore", {{"iris/train.csv", a, 1, 0}}, false, 20)
+                  .ok());
+  auto list = assets().ListDatastoreFiles("workspaceblobstore", "iris/");
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->size(), 2u);  // not irises/
+  EXPECT_EQ((*list)[0].path, "iris/test.csv");
+  EXPECT_EQ((*list)[1].path, "iris/train.csv");
+  EXPECT_EQ((*list)[1].modified_at, 10);
+
+  // Other content at a taken path: refused naming it, and nothing of the batch is written.
+  Status clash = assets().PutDatastoreFiles(
+      "workspaceblobstore", {{"iris/new.csv", a, 1, 0}, {"iris/train.csv", b, 1, 0}}, false, 30);
+  EXPECT_EQ(clash.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(clash.message().find("iris/train.csv"), std::string::npos) << clash.message();
+  EXPECT_EQ(assets().ListDatastoreFiles("workspaceblobstore", "iris/")->size(), 2u);
+
+  ASSERT_TRUE(assets()
+                  .PutDatastoreFiles("workspaceblobstore", {{"iris/train.csv", b, 1, 0}}, true, 40)
+                  .ok());
+  EXPECT_EQ((*assets().ListDatastoreFiles("workspaceblobstore", "iris/train"))[0].blob, b);
+  EXPECT_EQ(assets().ListDatastoreFiles("workspaceblobstore", "")->size(), 3u);
+
+  // Bad paths and hashes name what is wrong.
+  Status bad = assets().PutDatastoreFiles("workspaceblobstore", {{"../x", a, 1, 0}}, false, 50);
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  bad = assets().PutDatastoreFiles("workspaceblobstore", {{"x", "nothex", 1, 0}}, false, 50);
+  EXPECT_NE(bad.message().find("nothex"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ferry::store

@@ -554,7 +554,9 @@ TEST_F(StoreTest, MigrationBackfillsTheLatestPoints) {
     // Back to before migration 9 (and those after it).
     ASSERT_TRUE(db->Exec("ALTER TABLE experiments DROP COLUMN created_by").ok());
     ASSERT_TRUE(
-        db->Exec("DROP TABLE datastores; DROP TABLE dataset_versions; DROP TABLE asset_uses").ok());
+        db->Exec("DROP TABLE datastores; DROP TABLE dataset_versions; DROP TABLE asset_uses; "
+                 "DROP TABLE datastore_files")
+            .ok());
     ASSERT_TRUE(db->Exec("DELETE FROM schema_migrations WHERE version >= 9").ok());
   }
   auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");

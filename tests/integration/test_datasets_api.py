@@ -79,8 +79,15 @@ def test_bad_registrations_name_the_field_and_change_nothing(workspace, tmp_path
     cases = [
         ({"name": "bad name", "snapshot": snap}, 400, "dataset name 'bad name'"),
         ({"name": "ok", "snapshot": "0" * 64}, 404, "snapshot '" + "0" * 64 + "' is not stored"),
-        ({"name": "ok"}, 400, "field 'snapshot' is required"),
-        ({"name": "ok", "snapshot": snap, "kind": "tabular"}, 400, "field 'kind': 'tabular'"),
+        ({"name": "ok"}, 400, "either 'paths'"),
+        ({"name": "ok", "snapshot": snap, "paths": [{"path": "x"}]}, 400, "not both"),
+        ({"name": "ok", "snapshot": snap, "kind": "tabular"}, 400, "field 'definition.format'"),
+        ({"name": "ok", "snapshot": snap, "kind": "table"}, 400, "field 'kind': 'table'"),
+        ({"name": "ok", "paths": [{"path": "nothing/**/*.csv"}]}, 404,
+         "nothing in datastore 'workspaceblobstore' matches 'nothing/**/*.csv'"),
+        ({"name": "ok", "paths": [{"path": "../etc/passwd"}]}, 400, "paths[0].path"),
+        ({"name": "ok", "paths": [{"datastore": "nope", "path": "x"}]}, 404, "datastore 'nope'"),
+        ({"name": "ok", "paths": []}, 400, "field 'paths'"),
         ({"name": "ok", "snapshot": snap, "tags": "x"}, 400, "tags"),
         ({"name": "ok", "snapshot": snap, "create_new_version": "yes"}, 400, "create_new_version"),
         ({"name": "ok", "snapshot": snap, "definition": []}, 400, "field 'definition'"),
@@ -129,7 +136,10 @@ def test_the_sdk_uploads_registers_and_gets_datasets_with_azures_names(workspace
     again = Dataset.File.upload_directory(str(data), target=(ds, "iris")).register(ws, "iris")
     assert again.version == 1 and again.id == iris.id
     (data / "a.csv").write_text("x\n1\n3\n")
-    changed = Dataset.File.upload_directory(str(data), target=(ds, "iris"))
+    # Other content at a path of the datastore: refused, naming it, unless overwrite.
+    with pytest.raises(ConflictError, match="iris/a.csv"):
+        Dataset.File.upload_directory(str(data), target=(ds, "iris"))
+    changed = Dataset.File.upload_directory(str(data), target=(ds, "iris"), overwrite=True)
     with pytest.raises(ConflictError, match="create_new_version"):
         changed.register(ws, "iris")
     v2 = changed.register(ws, "iris", create_new_version=True)
@@ -151,8 +161,9 @@ def test_the_sdk_uploads_registers_and_gets_datasets_with_azures_names(workspace
     (tmp_path / "shared").mkdir()
     from ferry.datastore import Datastore
     other = Datastore.register_directory(ws, "shared", str(tmp_path / "shared"))
-    with pytest.raises(ValueError, match="datastore 'shared' does not take uploads yet"):
-        Dataset.File.upload_directory(str(data), target=(other, "x"))
+    on_disk = Dataset.File.upload_directory(str(data), target=(other, "x"))
+    assert (tmp_path / "shared" / "x" / "b" / "c.csv").read_text() == "x\n2\n"
+    assert sorted(on_disk.to_path()) == ["/.gitignore", "/a.csv", "/b/c.csv"]
 
 
 def test_the_cli_lists_shows_and_archives_versions(workspace, tmp_path):

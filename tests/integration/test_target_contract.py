@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 from conftest import pid_alive, wait_until
 from slurm import SlurmCluster
 from sshd import SshLab
@@ -216,3 +217,73 @@ def test_a_lost_node_ends_the_run_with_a_reason_naming_it(target, src):
     assert expect in run["error"], run
     assert ws.history(run_id)[-1]["status"] == "Failed"
     wait_until(lambda: not pid_alive(script), 60, f"the script (pid {script}) to be gone")
+
+
+# Reads its inputs (a mount and a private download of one dataset) and writes an output.
+DATA_SCRIPT = """
+import json, os, sys
+mount, copy, out = sys.argv[1:4]
+print("mount", sorted(os.listdir(mount)), open(os.path.join(mount, "sub", "b.txt")).read(), flush=True)
+print("env", os.environ["FERRY_INPUT_train"] == mount, json.loads(os.environ["FERRY_INPUTS"])["copy"]["mode"])
+print("mount writable", os.access(os.path.join(mount, "a.txt"), os.W_OK) and os.geteuid() != 0)
+with open(os.path.join(copy, "a.txt"), "a") as f:  # a private copy: the script may change it
+    f.write("changed")
+with open(os.path.join(out, "result.txt"), "w") as f:
+    f.write(open(os.path.join(mount, "a.txt")).read().upper())
+"""
+
+
+def test_dataset_inputs_reach_the_script_and_its_outputs_become_a_version(target, src, tmp_path):
+    """Mount and download of a dataset version on the target's node (the second run on the node
+    finds the files there and moves none), an output registered when the run completes, and the
+    lineage of both."""
+    from ferry import _snapshot  # noqa: PLC0415 (the SDK, from python/)
+
+    ws = target.ws
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.txt").write_text("alpha")
+    (data / "sub" / "b.txt").write_text("beta")
+    sdk = _sdk_client(ws)
+    status, placed, _ = ws.api("POST", "/datastores/workspaceblobstore/files",
+                               {"snapshot": _snapshot.upload(sdk, _snapshot.build(str(data), use_ignore_files=False)),
+                                "target_path": "inputs/v1"})
+    assert status == 200 and placed["written"] == 2, placed
+    status, d, _ = ws.api("POST", "/datasets", {"name": "d", "paths": [{"path": "inputs/v1"}]})
+    assert status == 201, d
+    write(src / "data.py", DATA_SCRIPT)
+    snap = _snapshot.upload(sdk, _snapshot.build(str(src)))
+    body = {"experiment": "data", "target": target.name, "script": "data.py", "snapshot_id": snap,
+            "arguments": ["DatasetConsumptionConfig:train", "DatasetConsumptionConfig:copy",
+                          "OutputFileDatasetConfig:model"],
+            "inputs": [{"name": "train", "mode": "mount", "dataset": {"name": "d", "version": 1}},
+                       {"name": "copy", "mode": "download", "dataset": {"name": "d", "version": "latest"}}],
+            "outputs": [{"name": "model", "register_on_complete": {"name": "trained"}}]}
+    runs = []
+    for _ in range(2):
+        status, run, _ = ws.api("POST", "/runs", body)
+        assert status == 201, run
+        done = ws.wait_status(run["id"], ENDED, timeout=240)
+        assert done["status"] == "Completed", (done, ws.log(run["id"]))
+        runs.append(run["id"])
+    log = ws.log(runs[0])
+    assert "mount ['a.txt', 'sub'] beta" in log and "env True download" in log, log
+    assert "mount writable False" in log, log
+    assert "nothing fetched" in ws.agent_info(runs[1]), ws.agent_info(runs[1])
+    # The output: written to the datastore and registered, version 1 then 2 (each run's files).
+    status, trained, _ = ws.api("GET", "/datasets/trained/latest")
+    assert status == 200 and trained["version"] == 2 and trained["file_count"] == 1, trained
+    assert trained["runs"] == [{"run_id": runs[1], "direction": "output", "as_name": "model"}]
+    status, listed, _ = ws.api("GET", f"/datastores/workspaceblobstore/files?prefix=dataset/{runs[0]}/model/")
+    assert [f["path"] for f in listed["files"]] == [f"dataset/{runs[0]}/model/result.txt"], listed
+    status, content, _ = ws.api("GET", f"/datastores/workspaceblobstore/content?path=dataset/{runs[0]}/model/result.txt")
+    assert content == b"ALPHA", content
+    status, used, _ = ws.api("GET", "/datasets/d/1")
+    assert sorted((u["run_id"], u["as_name"]) for u in used["runs"]) == sorted(
+        (r, n) for r in runs for n in ("copy", "train")), used
+
+
+def _sdk_client(ws):
+    from ferry import Workspace as SdkWorkspace  # noqa: PLC0415
+
+    return SdkWorkspace(url=ws.url, token=ws.token)._client

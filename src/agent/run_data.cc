@@ -1,0 +1,193 @@
+// A run's data on its node (run_data.h).
+#include "agent/run_data.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <filesystem>
+#include <system_error>
+
+#include "common/fs.h"
+#include "model/manifest.h"
+
+namespace ferry::agent {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// A private, writable copy of a directory tree (read-only files become writable).
+Status CopyTree(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  fs::remove_all(to, ec);
+  fs::create_directories(to, ec);
+  if (!ec) {
+    fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
+  }
+  if (!ec) {
+    for (auto it = fs::recursive_directory_iterator(to, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->is_regular_file()) {
+        fs::permissions(it->path(), fs::perms::owner_write, fs::perm_options::add, ec);
+      }
+    }
+  }
+  if (ec) return Status::Unavailable("copying '" + from + "' to '" + to + "': " + ec.message());
+  return Status::Ok();
+}
+
+// Where the script is given an input: path_on_compute (relative: in the working copy), else
+// the agent's choice.
+std::string Placed(const model::DataInput& in, const RunDataDirs& dirs, const std::string& def) {
+  if (in.path_on_compute.empty()) return def;
+  if (in.path_on_compute[0] == '/') return in.path_on_compute;
+  return JoinPath(dirs.work, in.path_on_compute);
+}
+
+// Files of a datastore the workspace does not own: each one checked against the size and
+// modification time the version recorded, then linked (mount) or copied (download).
+Status PrepareExternal(const model::DataInput& in, const std::string& manifest_text,
+                       const std::string& dest, bool copy) {
+  json m = json::parse(manifest_text, nullptr, /*allow_exceptions=*/false);
+  if (!m.is_object() || !m.contains("files") || !m["files"].is_array()) {
+    return Status::Corruption("input '" + in.name + "': its manifest is not a file list");
+  }
+  struct stat st {};
+  if (::stat(in.external_root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Status::FailedPrecondition(
+        "input '" + in.name + "': datastore '" + in.datastore + "' is at '" + in.external_root +
+        "' on this target, which is not a directory here; register the datastore with the "
+        "path this target sees it at (mounts)");
+  }
+  std::error_code ec;
+  fs::remove_all(dest, ec);
+  FERRY_RETURN_IF_ERROR(MakeDirs(dest));
+  for (const auto& f : m["files"]) {
+    const std::string rel = f.value("path", ""), source = f.value("source", "");
+    FERRY_RETURN_IF_ERROR(model::ValidateRelativePath(rel).WithContext("input '" + in.name + "'"));
+    FERRY_RETURN_IF_ERROR(
+        model::ValidateRelativePath(source).WithContext("input '" + in.name + "'"));
+    const std::string from = JoinPath(in.external_root, source);
+    const int64_t size = f.value("size", int64_t{-1});
+    const double mtime = f.value("modified_at", 0.0);
+    if (::lstat(from.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      return Status::FailedPrecondition("input '" + in.name + "': '" + source + "' of datastore '" +
+                                        in.datastore + "' is gone (looked for '" + from +
+                                        "'); a dataset version never changes: register the "
+                                        "data again as a new version");
+    }
+    const double now_mtime = static_cast<double>(st.st_mtim.tv_sec) + st.st_mtim.tv_nsec * 1e-9;
+    if (st.st_size != size || std::abs(now_mtime - mtime) > 1e-6) {
+      return Status::FailedPrecondition(
+          "input '" + in.name + "': '" + source + "' of datastore '" + in.datastore +
+          "' changed since dataset version " +
+          (in.dataset_name.empty() ? in.dataset_id.substr(0, 12)
+                                   : in.dataset_name + ":" + std::to_string(in.dataset_version)) +
+          " was made (size " + std::to_string(size) + ", now " + std::to_string(st.st_size) +
+          "); a version never changes: register the data again as a new version");
+    }
+    const std::string to = JoinPath(dest, rel);
+    FERRY_RETURN_IF_ERROR(MakeDirs(to.substr(0, to.rfind('/'))));
+    if (copy) {
+      fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+      if (ec)
+        return Status::Unavailable("input '" + in.name + "': copying '" + from +
+                                   "': " + ec.message());
+    } else if (::symlink(from.c_str(), to.c_str()) != 0) {
+      return ErrnoStatus("symlink", to, errno).WithContext("input '" + in.name + "'");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snapshot,
+                               const RunDataDirs& dirs) {
+  RunData out;
+  json inputs = json::object();
+  for (const auto& in : options.inputs) {
+    const bool copy = in.mode == "download";
+    const std::string own = JoinPath(dirs.agent_dir, "inputs/" + in.name);
+    std::string path;
+    if (in.external_root.empty()) {
+      bool hit = false;
+      FERRY_ASSIGN_OR_RETURN(std::string tree, snapshot.DataTree(in.manifest, &hit));
+      out.notes.push_back("input '" + in.name + "': " +
+                          (hit ? "the node's copy of its files (nothing fetched)"
+                               : "its files fetched into the node's copy"));
+      if (copy) {
+        path = Placed(in, dirs, own);
+        FERRY_RETURN_IF_ERROR(CopyTree(tree, path).WithContext("input '" + in.name + "'"));
+        out.rw_mounts.push_back(path);
+      } else if (!in.path_on_compute.empty()) {
+        path = Placed(in, dirs, own);
+        (void)MakeDirs(path.substr(0, path.rfind('/')));
+        ::unlink(path.c_str());
+        if (::symlink(tree.c_str(), path.c_str()) != 0) {
+          return ErrnoStatus("symlink", path, errno).WithContext("input '" + in.name + "'");
+        }
+        out.ro_mounts.push_back(tree);
+      } else {
+        path = tree;
+        out.ro_mounts.push_back(tree);
+      }
+    } else {
+      FERRY_ASSIGN_OR_RETURN(std::string text, snapshot.Blob(in.manifest));
+      path = Placed(in, dirs, own);
+      FERRY_RETURN_IF_ERROR(PrepareExternal(in, text, path, copy));
+      (copy ? out.rw_mounts : out.ro_mounts).push_back(path);
+      if (!copy) out.ro_mounts.push_back(in.external_root);
+    }
+    out.paths[in.name] = path;
+    out.env["FERRY_INPUT_" + in.name] = path;
+    out.env["AZUREML_DATAREFERENCE_" + in.name] = path;
+    json def = json::parse(in.definition_json, nullptr, /*allow_exceptions=*/false);
+    inputs[in.name] = {
+        {"path", path},
+        {"mode", in.mode},
+        {"kind", in.kind},
+        {"definition", def.is_object() ? def : json::object()},
+        {"dataset",
+         {{"name", in.dataset_name}, {"version", in.dataset_version}, {"id", in.dataset_id}}}};
+  }
+  json outputs = json::object();
+  for (const auto& o : options.outputs) {
+    const std::string rel = "outputs/datasets/" + o.name;
+    FERRY_RETURN_IF_ERROR(MakeDirs(JoinPath(dirs.work, rel)));
+    const std::string path = JoinPath(dirs.work_shown, rel);
+    out.paths[o.name] = path;
+    out.env["FERRY_OUTPUT_" + o.name] = path;
+    outputs[o.name] = path;
+  }
+  if (!options.inputs.empty()) out.env["FERRY_INPUTS"] = inputs.dump();
+  if (!options.outputs.empty()) out.env["FERRY_OUTPUTS"] = outputs.dump();
+  return out;
+}
+
+std::vector<std::string> SubstituteDataArguments(const std::vector<std::string>& args,
+                                                 const RunData& data) {
+  std::vector<std::string> out;
+  out.reserve(args.size());
+  for (std::string a : args) {
+    for (const char* kind : {"DatasetConsumptionConfig:", "OutputFileDatasetConfig:"}) {
+      const size_t at = a.find(kind);
+      if (at == std::string::npos) continue;
+      const size_t start = at + std::string(kind).size();
+      size_t end = start;
+      while (end < a.size() &&
+             (std::isalnum(static_cast<unsigned char>(a[end])) || a[end] == '_')) {
+        ++end;
+      }
+      auto it = data.paths.find(a.substr(start, end - start));
+      if (it != data.paths.end()) a.replace(at, end - at, it->second);
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+}  // namespace ferry::agent

@@ -1,0 +1,233 @@
+// DatastoreIo for workspaceblobstore and directory datastores (datastore_io.h).
+#include "server/datastore_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <system_error>
+
+#include "common/crypto.h"
+#include "common/fs.h"
+#include "store/asset_store.h"
+#include "store/blob_store.h"
+
+namespace ferry::server {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Joined(const std::string& dir, const std::string& rel) {
+  if (dir.empty()) return rel;
+  if (rel.empty()) return dir;
+  return dir + "/" + rel;
+}
+
+// The workspace's own store: paths in the store's index, bytes in the blob store.
+class BlobDatastoreIo final : public DatastoreIo {
+ public:
+  BlobDatastoreIo(std::string name, store::AssetStore* assets, store::BlobStore* blobs, double now)
+      : name_(std::move(name)), assets_(*assets), blobs_(*blobs), now_(now) {}
+
+  Result<std::vector<DataFile>> List(const std::string& prefix) override {
+    FERRY_ASSIGN_OR_RETURN(auto files, assets_.ListDatastoreFiles(name_, prefix));
+    std::vector<DataFile> out;
+    out.reserve(files.size());
+    for (auto& f : files) out.push_back({std::move(f.path), f.size, f.modified_at, f.blob});
+    return out;
+  }
+
+  Result<int64_t> Put(const model::Manifest& files, const std::string& target,
+                      bool overwrite) override {
+    std::vector<model::DatastoreFile> put;
+    put.reserve(files.entries.size());
+    for (const auto& e : files.entries) {
+      put.push_back({Joined(target, e.path), e.hash, static_cast<int64_t>(e.size), 0});
+    }
+    FERRY_RETURN_IF_ERROR(assets_.PutDatastoreFiles(name_, put, overwrite, now_));
+    return static_cast<int64_t>(put.size());
+  }
+
+  Result<std::string> Read(const std::string& path) override {
+    FERRY_ASSIGN_OR_RETURN(auto files, assets_.ListDatastoreFiles(name_, path));
+    if (files.empty() || files[0].path != path) {
+      return Status::NotFound("datastore '" + name_ + "' has no file '" + path + "'");
+    }
+    return blobs_.Get(files[0].blob);
+  }
+
+ private:
+  std::string name_;
+  store::AssetStore& assets_;
+  store::BlobStore& blobs_;
+  double now_;
+};
+
+// A directory shared with the targets. Symbolic links in it are not followed: a file reached
+// through one is left out of listings and refused on reads and writes, so nothing outside the
+// directory is ever read or written through the datastore.
+class DirectoryDatastoreIo final : public DatastoreIo {
+ public:
+  DirectoryDatastoreIo(std::string name, std::string root, store::BlobStore* blobs)
+      : name_(std::move(name)), root_(std::move(root)), blobs_(*blobs) {}
+
+  Result<std::vector<DataFile>> List(const std::string& prefix) override {
+    // Walk the deepest directory the prefix names entirely, keep what starts with the prefix.
+    const size_t slash = prefix.rfind('/');
+    const std::string dir = slash == std::string::npos ? "" : prefix.substr(0, slash);
+    std::vector<DataFile> out;
+    const std::string start = Joined(root_, dir);
+    struct stat st {};
+    if (::lstat(start.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return out;
+    std::error_code ec;
+    fs::recursive_directory_iterator it(start, fs::directory_options::skip_permission_denied, ec);
+    if (ec)
+      return Status::Unavailable("datastore '" + name_ + "': cannot read '" + start +
+                                 "': " + ec.message());
+    const size_t root_len = root_.size() + 1;
+    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) {
+        return Status::Unavailable("datastore '" + name_ + "': cannot read under '" + start +
+                                   "': " + ec.message());
+      }
+      const fs::directory_entry& e = *it;
+      if (e.is_symlink(ec) || !e.is_regular_file(ec)) continue;
+      std::string path = e.path().string().substr(root_len);
+      if (path.compare(0, prefix.size(), prefix) != 0) continue;
+      if (::lstat(e.path().c_str(), &st) != 0) continue;  // gone meanwhile
+      out.push_back({std::move(path), static_cast<int64_t>(st.st_size),
+                     static_cast<double>(st.st_mtim.tv_sec) + st.st_mtim.tv_nsec * 1e-9, ""});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const DataFile& a, const DataFile& b) { return a.path < b.path; });
+    return out;
+  }
+
+  Result<int64_t> Put(const model::Manifest& files, const std::string& target,
+                      bool overwrite) override {
+    // First every check, then the writes: a refused upload writes nothing.
+    std::vector<std::string> fresh;
+    for (const auto& e : files.entries) {
+      const std::string rel = Joined(target, e.path);
+      FERRY_RETURN_IF_ERROR(CheckNoLinks(rel));
+      struct stat st {};
+      const std::string full = Joined(root_, rel);
+      if (::lstat(full.c_str(), &st) != 0) continue;
+      if (!S_ISREG(st.st_mode)) {
+        return Status::AlreadyExists("datastore '" + name_ + "': '" + rel +
+                                     "' exists and is not a file");
+      }
+      if (!overwrite && !SameContent(full, st, e)) {
+        return Status::AlreadyExists("datastore '" + name_ + "' already has other content at '" +
+                                     rel + "'; upload with overwrite=True (CLI: --overwrite) " +
+                                     "to replace it, or choose another target path");
+      }
+    }
+    int64_t written = 0;
+    std::vector<std::string> created;  // removed again when a later write fails
+    for (const auto& e : files.entries) {
+      const std::string rel = Joined(target, e.path);
+      const std::string full = Joined(root_, rel);
+      struct stat st {};
+      const bool existed = ::lstat(full.c_str(), &st) == 0;
+      if (existed && SameContent(full, st, e)) continue;
+      Status s = MakeDirs(fs::path(full).parent_path().string());
+      Result<std::string> content = s.ok() ? blobs_.Get(e.hash) : Result<std::string>(s);
+      if (content.ok()) s = WriteFileAtomic(full, *content, 0644);
+      if (!content.ok()) s = content.status();
+      if (!s.ok()) {
+        for (const auto& c : created) ::unlink(c.c_str());
+        return s.WithContext("datastore '" + name_ + "': writing '" + rel + "'");
+      }
+      if (!existed) created.push_back(full);
+      ++written;
+    }
+    return written;
+  }
+
+  Result<std::string> Read(const std::string& path) override {
+    UniqueFd root(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root.valid()) return ErrnoStatus("open", root_, errno);
+    auto fd = OpenBeneath(root.get(), path, O_RDONLY | O_CLOEXEC);
+    if (!fd.ok()) {
+      if (fd.status().code() == StatusCode::kNotFound) {
+        return Status::NotFound("datastore '" + name_ + "' has no file '" + path + "'");
+      }
+      return fd.status().WithContext("datastore '" + name_ + "'");
+    }
+    return ReadAll(fd->get(), Joined(root_, path));
+  }
+
+ private:
+  // Every directory on the way to rel that exists is a real directory, not a link.
+  Status CheckNoLinks(const std::string& rel) const {
+    std::string at = root_;
+    size_t start = 0;
+    for (;;) {
+      const size_t slash = rel.find('/', start);
+      if (slash == std::string::npos) break;
+      at += "/" + rel.substr(start, slash - start);
+      struct stat st {};
+      if (::lstat(at.c_str(), &st) != 0) break;  // created by Put
+      if (!S_ISDIR(st.st_mode)) {
+        return Status::FailedPrecondition("datastore '" + name_ + "': '" +
+                                          at.substr(root_.size() + 1) +
+                                          "' is not a directory (symbolic links are not followed)");
+      }
+      start = slash + 1;
+    }
+    std::string full = Joined(root_, rel);
+    struct stat st {};
+    if (::lstat(full.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      return Status::FailedPrecondition("datastore '" + name_ + "': '" + rel +
+                                        "' is a symbolic link, which uploads do not replace");
+    }
+    return Status::Ok();
+  }
+
+  static bool SameContent(const std::string& full, const struct stat& st,
+                          const model::ManifestEntry& e) {
+    if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != e.size) return false;
+    auto content = ReadFile(full);
+    return content.ok() && Sha256Hex(*content) == e.hash;
+  }
+
+  std::string name_, root_;
+  store::BlobStore& blobs_;
+};
+
+}  // namespace
+
+Result<std::string> DatastorePath(const std::string& field, const std::string& path) {
+  size_t b = 0, e = path.size();
+  while (b < e && path[b] == '/') ++b;
+  while (e > b && path[e - 1] == '/') --e;
+  std::string p = path.substr(b, e - b);
+  if (p.empty()) return p;
+  Status valid = model::ValidateRelativePath(p);
+  if (!valid.ok()) return valid.WithContext("field '" + field + "'");
+  return p;
+}
+
+Result<std::unique_ptr<DatastoreIo>> OpenDatastoreIo(const model::DatastoreRecord& d,
+                                                     store::AssetStore* assets,
+                                                     store::BlobStore* blobs, double now) {
+  if (d.kind == "blob") {
+    return std::unique_ptr<DatastoreIo>(
+        std::make_unique<BlobDatastoreIo>(d.name, assets, blobs, now));
+  }
+  if (d.kind == "directory") {
+    auto config = nlohmann::json::parse(d.config_json, nullptr, false);
+    std::string root = config.is_object() ? config.value("path", "") : "";
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    if (root.empty()) return Status::Internal("datastore '" + d.name + "' has no path");
+    return std::unique_ptr<DatastoreIo>(
+        std::make_unique<DirectoryDatastoreIo>(d.name, root, blobs));
+  }
+  return Status::FailedPrecondition("datastore '" + d.name + "' is of kind '" + d.kind +
+                                    "', which this server cannot read or write");
+}
+
+}  // namespace ferry::server
