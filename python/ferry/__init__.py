@@ -31,6 +31,7 @@ _LAZY = {
     "Datastore": "datastore",
     "Dataset": "dataset",
     "FileDataset": "dataset",
+    "Model": "model",
     "ComputeTarget": "compute",
     "ComputeTargetException": "compute",
     "RemoteCompute": "compute",

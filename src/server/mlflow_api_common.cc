@@ -193,6 +193,13 @@ Status Handler::Authenticate() {
   if (caller.person()) return Status::Ok();
   auto run_id = Str(p, "run_id", false);
   if (run_id.ok() && run_id->empty()) run_id = Str(p, "run_uuid", false);
+  if (run_id.ok() && run_id->empty()) run_id = Str(p, "source_run_id", false);
+  if (run_id.ok() && run_id->empty() && endpoint.rfind("logged-models/", 0) == 0) {
+    // A logged model's endpoints: the token of the run that logged it.
+    const std::string rest = endpoint.substr(std::string("logged-models/").size());
+    auto m = d.store->Models().GetLoggedModel(rest.substr(0, rest.find('/')));
+    if (m.ok()) run_id = m->source_run_id;
+  }
   if (run_id.ok() && !run_id->empty() &&
       ConstantTimeEquals(caller.token, MlflowRunToken(d.run_secret, *run_id))) {
     token_run = *run_id;
