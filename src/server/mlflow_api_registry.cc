@@ -249,6 +249,15 @@ Result<std::vector<model::Artifact>> Handler::FilesAt(const std::string& uri) {
 
 Status Handler::CheckVersionSource(const std::string& source, const std::string& run_id,
                                    const std::string& model_id) {
+  if (source.rfind("file://", 0) == 0) {
+    const std::string host = source.substr(7, source.find('/', 7) - 7);
+    if (!host.empty() && host != "localhost" && host != "127.0.0.1") {
+      // MLflow answers this with its internal error (500), which its tests expect.
+      return Status::Internal("'" + source +
+                              "' is not a valid remote uri: a file: URI names a path on this "
+                              "server; use a scheme such as smb:// for files elsewhere");
+    }
+  }
   if (IsLocalUri(source)) {
     std::string dir;
     if (!model_id.empty()) {
