@@ -1,14 +1,15 @@
 // MLflow 3's logged models (logged-models/*): a model as an experiment logged it, with its
 // params, tags, metrics and files, and the runs that produced or used it (runs/outputs,
 // runs/log-inputs). Registering one (model-versions/create with its model_id) is the registry's.
+#include <fcntl.h>
+
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "common/crypto.h"
+#include "common/fs.h"
 #include "model/manifest.h"
 #include "server/mlflow_api_internal.h"
 
@@ -43,6 +44,26 @@ std::string LocalPathOf(const std::string& uri) {
   if (uri.rfind("file://", 0) == 0) return uri.substr(7);
   if (uri.rfind("file:", 0) == 0) return uri.substr(5);
   return uri;
+}
+
+// The logged model's local directory, when it lies under the server's default artifact root
+// (component by component): only there does the server read files MLflow's client wrote.
+Result<std::string> LocalModelDir(const model::LoggedModel& m, const std::string& artifact_root) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(LocalPathOf(m.artifact_location)).lexically_normal();
+  const fs::path root = fs::path(LocalPathOf(artifact_root)).lexically_normal();
+  auto d = dir.begin();
+  bool inside = !artifact_root.empty() && root.is_absolute();
+  for (auto r = root.begin(); inside && r != root.end(); ++r, ++d) {
+    if (r->empty()) continue;  // a trailing '/'
+    inside = d != dir.end() && *d == *r;
+  }
+  if (!inside) {
+    return Status::InvalidArgument("logged model " + m.model_id + "'s files are at '" +
+                                   m.artifact_location +
+                                   "', outside the server's default artifact root");
+  }
+  return dir.string();
 }
 
 }  // namespace
@@ -319,17 +340,12 @@ HttpResponse Handler::ListLoggedModelArtifacts() {
   const std::string prefix = sub.empty() ? "" : sub + "/";
   if (IsLocal(m->artifact_location)) {
     namespace fs = std::filesystem;
-    const std::string root = LocalPathOf(m->artifact_location);
-    if (d.mlflow_artifact_root.empty() ||
-        fs::path(root).lexically_normal().string().rfind(
-            fs::path(LocalPathOf(d.mlflow_artifact_root)).lexically_normal().string(), 0) != 0) {
-      return Fail(Status::InvalidArgument("logged model " + m->model_id + "'s files are at '" +
-                                          m->artifact_location +
-                                          "', outside the server's artifact root"));
-    }
+    auto root = LocalModelDir(*m, d.mlflow_artifact_root);
+    if (!root.ok()) return Fail(root.status());
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(fs::path(root) / sub, ec)) {
+    for (const auto& e : fs::directory_iterator(fs::path(*root) / sub, ec)) {
       const std::string name = e.path().filename().string();
+      if (e.is_symlink(ec)) continue;  // never followed (as the file route does not)
       if (e.is_directory(ec)) {
         entries[name] = {{"path", prefix + name}, {"is_dir", true}};
       } else {
@@ -368,22 +384,19 @@ HttpResponse Handler::GetLoggedModelArtifact() {
   r.content_type = "application/octet-stream";
   r.headers.push_back({"X-Content-Type-Options", "nosniff"});
   if (IsLocal(m->artifact_location)) {
-    namespace fs = std::filesystem;
-    const std::string root = LocalPathOf(m->artifact_location);
-    if (d.mlflow_artifact_root.empty() ||
-        fs::path(root).lexically_normal().string().rfind(
-            fs::path(LocalPathOf(d.mlflow_artifact_root)).lexically_normal().string(), 0) != 0) {
-      return Fail(Status::InvalidArgument("logged model " + m->model_id + "'s files are at '" +
-                                          m->artifact_location +
-                                          "', outside the server's artifact root"));
+    // Opened without following a symlink in any component (MLflow's client wrote the tree).
+    auto root = LocalModelDir(*m, d.mlflow_artifact_root);
+    if (!root.ok()) return Fail(root.status());
+    UniqueFd dir(::open(root->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir.valid()) return Fail(ErrnoStatus("cannot open", *root, errno));
+    auto fd = OpenBeneath(dir.get(), *path, O_RDONLY | O_CLOEXEC);
+    if (!fd.ok()) {
+      return Fail(Status::NotFound("logged model " + m->model_id + " has no file '" + *path +
+                                   "' (" + fd.status().message() + ")"));
     }
-    std::ifstream in(fs::path(root) / *path, std::ios::binary);
-    if (!in) {
-      return Fail(Status::NotFound("logged model " + m->model_id + " has no file '" + *path + "'"));
-    }
-    std::ostringstream s;
-    s << in.rdbuf();
-    r.body = s.str();
+    auto content = ReadAll(fd->get(), *path);
+    if (!content.ok()) return Fail(content.status());
+    r.body = std::move(content).value();
     return r;
   }
   auto files = FilesAt(m->artifact_location);
