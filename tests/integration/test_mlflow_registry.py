@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from test_mlflow import client
+from test_runs import write
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 from ferry import Workspace  # noqa: E402
@@ -226,3 +227,33 @@ def test_registry_errors_and_roles(workspace):
     """, token=reader)
     assert denied["code"] == "PERMISSION_DENIED" and "contributor" in denied["message"]
     assert denied["read"] == ["m"]
+
+
+def test_a_launched_script_logs_a_model_with_its_own_token(workspace, src):
+    write(src / "fit.py", """
+        import mlflow, numpy as np
+        from sklearn.linear_model import LogisticRegression
+        X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 1])
+        with mlflow.start_run():  # the run Ferry launched (MLFLOW_RUN_ID)
+            info = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model")
+        print("MODEL_ID", info.model_id)
+    """)
+    run_id, r = workspace.submit(src, "fit.py", wait=True)
+    log = workspace.log(run_id)
+    assert "MODEL_ID m-" in log, log
+    model_id = log.split("MODEL_ID ")[1].split()[0]
+    # Its files are the run's artifacts; a person registers the logged model and loads it.
+    status, files, _ = workspace.api("GET", f"/runs/{run_id}/artifacts")
+    assert f"models/{model_id}/MLmodel" in [f["path"] for f in files["artifacts"]], files
+    out = client(workspace, f"""
+        import json, mlflow, numpy as np
+        from mlflow import MlflowClient
+        lm = MlflowClient().get_logged_model({model_id!r})
+        mv = mlflow.register_model("models:/{model_id}", "from-script")
+        pred = mlflow.pyfunc.load_model("models:/from-script/1").predict(np.array([[0.0], [3.0]]))
+        print(json.dumps({{"status": str(lm.status), "run": lm.source_run_id, "version": mv.version,
+                          "pred": [int(p) for p in pred]}}))
+    """)
+    assert out == {"status": "READY", "run": run_id, "version": "1", "pred": [0, 1]}
+    listed = workspace.cli_json("model", "list", "-n", "from-script")
+    assert [(m["version"], m["run_id"]) for m in listed] == [(1, run_id)]
