@@ -170,6 +170,11 @@ HandlerResult Handler::RouteArtifacts(const std::string& rest) {
   p = json::object();
   auto a = SplitArtifactPath(path);
   if (a.ok() && !a->run_id.empty()) p["run_id"] = a->run_id;
+  // A model's files (a registered version's snapshot, a logged model's files, in a run's
+  // artifacts under models/m-...) may be read by any running run's script, as it loads them.
+  script_reads_models_ =
+      a.ok() && req.method == "GET" &&
+      (!a->snapshot.empty() || !a->model_id.empty() || a->rel.rfind("models/m-", 0) == 0);
   if (Status auth = Authenticate(); !auth.ok()) return Fail(auth);
   if (!a.ok()) return Fail(a.status());
   if (Status run = CheckArtifactRun(*a); !run.ok()) return Fail(run);

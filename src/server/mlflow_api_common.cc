@@ -205,7 +205,36 @@ Status Handler::Authenticate() {
     token_run = *run_id;
     return Status::Ok();
   }
+  if (script_reads_models_ || ScriptMayRead()) {
+    // A script reads registered and logged models (load_model("models:/...")) with its run's
+    // token: the request names no run, so the token is matched against the running ones.
+    auto active = d.store->ListActiveRuns();
+    if (active.ok()) {
+      for (const auto& r : *active) {
+        if (ConstantTimeEquals(caller.token, MlflowRunToken(d.run_secret, r.id))) {
+          token_run = r.id;
+          return Status::Ok();
+        }
+      }
+    }
+  }
   return Status::PermissionDenied("the token is not valid for " + req.method + " " + req.path);
+}
+
+bool Handler::ScriptMayRead() const {
+  static const char* const kReads[] = {"registered-models/get",
+                                       "registered-models/search",
+                                       "registered-models/alias",
+                                       "registered-models/get-latest-versions",
+                                       "model-versions/get",
+                                       "model-versions/search",
+                                       "model-versions/get-download-uri"};
+  if (req.method != "GET") return false;
+  for (const char* e : kReads) {
+    if (endpoint == e) return true;
+  }
+  // logged-models/<id> and its files, not its search (which lists experiments' models).
+  return endpoint.rfind("logged-models/", 0) == 0 && endpoint != "logged-models/search";
 }
 
 // The caller's role is at least `role` (a run's token has none).

@@ -101,8 +101,12 @@ struct Handler {
   void Changed(const std::string& run_id);
 
   // A person (the workspace token or a user with a role), or the MLflow token of the run the
-  // request names (its run_id).
+  // request names (its run_id, or a logged model's source run). For the reads a script makes
+  // to load a model (ScriptMayRead, or script_reads_models_), the token of any running run.
   Status Authenticate();
+  // GET of a registered model, a version (its download URI), an alias or a logged model.
+  bool ScriptMayRead() const;
+  bool script_reads_models_ = false;  // the request reads a model's files (mlflow-artifacts)
 
   // The caller's role is at least `role` (a run's token has none).
   Status NeedRole(Role role, const std::string& what);

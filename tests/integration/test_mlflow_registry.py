@@ -257,3 +257,13 @@ def test_a_launched_script_logs_a_model_with_its_own_token(workspace, src):
     assert out == {"status": "READY", "run": run_id, "version": "1", "pred": [0, 1]}
     listed = workspace.cli_json("model", "list", "-n", "from-script")
     assert [(m["version"], m["run_id"]) for m in listed] == [(1, run_id)]
+    # Another launched script loads the registered version and the logged model with its token.
+    write(src / "score.py", f"""
+        import mlflow, numpy as np
+        X = np.array([[0.0], [3.0]])
+        a = mlflow.pyfunc.load_model("models:/from-script/1").predict(X)
+        b = mlflow.pyfunc.load_model("models:/{model_id}").predict(X)
+        print("PRED", [int(p) for p in a], [int(p) for p in b])
+    """)
+    scored, _ = workspace.submit(src, "score.py", wait=True)
+    assert "PRED [0, 1] [0, 1]" in workspace.log(scored), workspace.log(scored)

@@ -183,8 +183,9 @@ MLFLOW_OPERATIONS = [
     ("POST", "runs/search", {"experiment_ids": ["{exp}"]}, READ),
     ("GET", "metrics/get-history?run_id={run}&metric_key=loss", None, READ | {"mlflow_run"}),
     ("POST", "logged-models/search", {"experiment_ids": ["{exp}"]}, READ),
-    ("GET", "registered-models/search", None, READ),
-    ("GET", "model-versions/search", None, READ),
+    # Any running run's script reads the registry (to load models) with its own token.
+    ("GET", "registered-models/search", None, READ | {"mlflow_run", "other_mlflow_run"}),
+    ("GET", "model-versions/search", None, READ | {"mlflow_run", "other_mlflow_run"}),
     ("POST", "registered-models/create", lambda: {"name": unique("rm")}, CONTRIBUTE),
     ("POST", "logged-models", {"experiment_id": "{exp}", "source_run_id": "{run}"}, CONTRIBUTE | {"mlflow_run"}),
     ("GET", "ARTIFACTS/artifacts/{exp}/{run}/artifacts", None, READ | {"mlflow_run"}),
