@@ -305,6 +305,13 @@ HandlerResult Api::Impl::ModelFiles() {
   if (!text.ok()) return Error(text.status());
   auto m = model::Manifest::Parse(*text);
   if (!m.ok()) return Error(m.status());
+  if (!is_user) {
+    // A run's script fetching the files (Model.get_model_path; admission checked its token for
+    // the run it names): the run used this version.
+    Status used = d.store->Assets().RecordAssetUses(
+        {{req.Header("x-ferry-run"), "input", "model", v->name, v->version, ""}});
+    if (!used.ok()) return Error(used);
+  }
   json files = json::array();
   for (const auto& e : m->entries)
     files.push_back({{"path", e.path}, {"size", e.size}, {"hash", e.hash}});

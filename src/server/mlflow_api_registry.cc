@@ -702,6 +702,12 @@ HttpResponse Handler::GetModelVersionDownloadUri() {
   if (!version.ok()) return Fail(version.status());
   auto v = d.store->Models().GetModelVersion(*name, *version);
   if (!v.ok()) return Fail(v.status());
+  if (!token_run.empty()) {
+    // A run's script loading the version (load_model("models:/...")): the run used it.
+    Status used =
+        d.store->Assets().RecordAssetUses({{token_run, "input", "model", v->name, v->version, ""}});
+    if (!used.ok()) return Fail(used);
+  }
   return Reply(200,
                {{"artifact_uri", v->storage_location.empty() ? v->source : v->storage_location}});
 }

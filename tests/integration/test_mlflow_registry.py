@@ -267,3 +267,5 @@ def test_a_launched_script_logs_a_model_with_its_own_token(workspace, src):
     """)
     scored, _ = workspace.submit(src, "score.py", wait=True)
     assert "PRED [0, 1] [0, 1]" in workspace.log(scored), workspace.log(scored)
+    status, got, _ = workspace.api("GET", "/models/from-script/1")
+    assert {"run_id": scored, "direction": "input", "as_name": ""} in got["runs"], got

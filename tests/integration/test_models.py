@@ -219,3 +219,6 @@ def test_a_script_gets_a_models_files_with_get_model_path(workspace, src, tmp_pa
     run_id, _ = workspace.submit(src, "use.py", wait=True)
     log = workspace.log(run_id)
     assert f"MODEL {home}/.cache/ferry/models/served/1/model.pkl served" in log, log
+    # The run is recorded as the version's user.
+    status, got, _ = workspace.api("GET", "/models/served/1")
+    assert got["runs"] == [{"run_id": run_id, "direction": "input", "as_name": ""}], got
