@@ -178,6 +178,15 @@ HandlerResult Handler::RouteArtifacts(const std::string& rest) {
   if (Status auth = Authenticate(); !auth.ok()) return Fail(auth);
   if (!a.ok()) return Fail(a.status());
   if (Status run = CheckArtifactRun(*a); !run.ok()) return Fail(run);
+  if (!caller.person() && !a->snapshot.empty()) {
+    // A script reads the snapshots that hold registered versions' files, no other.
+    auto versions = d.store->Models().ListModelVersions("");
+    if (!versions.ok()) return Fail(versions.status());
+    if (std::none_of(versions->begin(), versions->end(),
+                     [&](const auto& v) { return v.manifest_hash == a->snapshot; })) {
+      return Fail(Status::PermissionDenied("a run's token reads only registered models' files"));
+    }
+  }
   if (req.method == "PUT") {
     if (!a->snapshot.empty()) {
       return Fail(Status::InvalidArgument(
