@@ -32,6 +32,7 @@ _LAZY = {
     "Dataset": "dataset",
     "FileDataset": "dataset",
     "TabularDataset": "dataset",
+    "Model": "model",
     "ComputeTarget": "compute",
     "ComputeTargetException": "compute",
     "RemoteCompute": "compute",

@@ -82,6 +82,7 @@ class Client:
         self._host = parts.hostname
         self._port = port or (443 if self._https else 80)
         self._base = parts.path  # a server behind a reverse proxy's path prefix
+        self.extra_headers: "Dict[str, str]" = {}  # sent with every request (X-Ferry-Run)
         self._local = threading.local()
 
     def __getstate__(self) -> "Dict[str, Any]":
@@ -161,6 +162,7 @@ class Client:
     def _exchange(self, conn: "http.client.HTTPConnection", method: str, path: str, body: "Optional[bytes]",
                   params: "Optional[Dict[str, Any]]", content_type: str) -> "Tuple[int, bytes, Dict[str, str]]":
         headers = {"Authorization": "Bearer " + self.token, "User-Agent": USER_AGENT}
+        headers.update(self.extra_headers)
         headers.update(getattr(conn, "_ferry_proxy_headers", None) or {})
         if body is not None:
             headers["Content-Type"] = content_type

@@ -598,6 +598,35 @@ class Run:
         """Set a single tag (``value`` ``None`` means an empty string)."""
         self.set_tags({key: value})
 
+    def register_model(self, model_name: str, model_path: "Optional[str]" = None,
+                       tags: "Optional[Dict[str, str]]" = None, properties: "Optional[Dict[str, str]]" = None,
+                       description: "Optional[str]" = None) -> "Any":
+        """Registers the run's output ``model_path`` (a file or directory under ``outputs/``;
+        default ``outputs``) as the next version of ``model_name``, with this run as its
+        producer (docs/models.md).
+
+        From outside (a bound run): registered now; returns the :class:`ferry.Model`. Inside the
+        run's script: registered from the outputs the agent stores when the script ends (the run
+        completes with them), so this returns ``None``; the version appears once the run has
+        completed, and a failure is kept as the run's ``ferry.register_model/<name>`` tag."""
+        import json
+
+        path = (model_path or "outputs").strip("/")
+        if self._ws is not None:
+            from .model import Model
+
+            j = self._client().call("POST", "/models", {
+                "name": model_name, "run_id": self._id, "path": path,
+                "description": description or "", "tags": dict(tags or {}),
+                "properties": dict(properties or {})})
+            return Model(self._ws, _info=j)
+        if self._offline:
+            raise RuntimeError("ferry: register_model needs a Ferry run (this run is offline)")
+        spec = {"path": path, "description": description or "", "tags": dict(tags or {}),
+                "properties": dict(properties or {})}
+        self.set_tags({"ferry.register_model/" + model_name: json.dumps(spec, sort_keys=True)})
+        return None
+
     def get_tags(self) -> "Dict[str, str]":
         """Tags set from this process (a bound run: the run's tags on the server)."""
         if self._ws is not None:

@@ -272,6 +272,27 @@ def test_tags(online):
         run.tag("", "x")
 
 
+def test_register_model_in_a_script_asks_the_server_through_a_tag(online):
+    # The outputs are stored when the script ends: the server registers the version then.
+    run, _, lines = online
+    assert run.register_model("clf", model_path="outputs/model.pkl/", tags={"k": "v"},
+                              properties={"acc": "0.9"}) is None
+    (key, value), = json.loads(lines()[-1])["tags"].items()
+    assert key == "ferry.register_model/clf"
+    assert json.loads(value) == {"path": "outputs/model.pkl", "description": "", "tags": {"k": "v"},
+                                 "properties": {"acc": "0.9"}}
+    run.register_model("all")
+    assert json.loads(json.loads(lines()[-1])["tags"]["ferry.register_model/all"])["path"] == "outputs"
+
+
+def test_register_model_offline_raises(monkeypatch):
+    monkeypatch.delenv("FERRY_METRICS_FILE", raising=False)
+    _reset_context()
+    with pytest.raises(RuntimeError, match="offline"):
+        Run.get_context().register_model("clf")
+    _reset_context()
+
+
 def test_get_metrics_online_raises(online):
     run, _, _ = online
     with pytest.raises(RuntimeError):

@@ -27,6 +27,7 @@ void RegisterFolder(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterDatastore(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterDataset(CLI::App& app, Context& ctx, int* exit_code);
+void RegisterModel(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterUser(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterQuota(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterSweep(CLI::App& app, Context& ctx, int* exit_code);
@@ -35,10 +36,10 @@ void RegisterCompletion(CLI::App& app, Context& ctx, int* exit_code);  // comple
 namespace {
 
 // Every verb group, in help order.
-constexpr Register kVerbs[] = {RegisterRun,         RegisterSweep,     RegisterExperiment,
-                               RegisterEnvironment, RegisterDatastore, RegisterDataset,
-                               RegisterCompute,     RegisterFolder,    RegisterUser,
-                               RegisterQuota,       RegisterServer,    RegisterCompletion};
+constexpr Register kVerbs[] = {
+    RegisterRun,     RegisterSweep,  RegisterExperiment, RegisterEnvironment, RegisterDatastore,
+    RegisterDataset, RegisterModel,  RegisterCompute,    RegisterFolder,      RegisterUser,
+    RegisterQuota,   RegisterServer, RegisterCompletion};
 
 // What a verb did not turn into a Status (above all an exception from JSON handling) ends
 // here with a message, never in std::terminate. Text that is not UTF-8 cannot become JSON:

@@ -72,7 +72,7 @@ struct DatastoreFile {
 struct AssetUse {
   std::string run_id;
   std::string direction;  // "input" or "output"
-  std::string asset;      // "dataset" (later "model")
+  std::string asset;      // "dataset" or "model" (a registered model version)
   std::string name;
   int64_t version = 0;
   std::string as_name;  // the name the run knows it by (as_named_input('train')); may be ""

@@ -213,6 +213,7 @@ class HookStore final : public store::MetadataStore {
     return s_->AddArtifacts(id, f);
   }
   store::AssetStore& Assets() override { return s_->Assets(); }
+  store::ModelStore& Models() override { return s_->Models(); }
   Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override {
     return s_->ListArtifacts(id);
   }

@@ -158,6 +158,14 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
       {"POST", "datasets/{}/reactivate", Access::kContribute, kNone, L::kDefault,
        &I::ReactivateDataset},
       {"GET", "datasets/{}/{}", Access::kRead, kNone, L::kDefault, &I::GetDataset},
+      {"GET", "models", Access::kRead, kNone, L::kDefault, &I::ListModels},
+      {"POST", "models", Access::kContribute, kSmall, L::kDefault, &I::RegisterModel},
+      {"GET", "models/{}", Access::kModelRead, kNone, L::kDefault, &I::ModelVersions},
+      {"GET", "models/{}/{}", Access::kModelRead, kNone, L::kDefault, &I::GetModel},
+      {"PATCH", "models/{}/{}", Access::kContribute, kSmall, L::kDefault, &I::UpdateModel},
+      {"DELETE", "models/{}/{}", Access::kContribute, kNone, L::kDefault, &I::DeleteModel},
+      {"GET", "models/{}/{}/files", Access::kModelRead, kNone, L::kDefault, &I::ModelFiles},
+      {"GET", "models/{}/{}/content", Access::kModelRead, kNone, L::kBulk, &I::ModelContent},
       {"POST", "runconfigs/parse", Access::kRead, kSmall, L::kDefault, &I::ParseRunConfigFile},
       {"GET", "users", Access::kAdmin, kNone, L::kDefault, &I::ListUsers},
       {"POST", "users", Access::kAdmin, kSmall, L::kDefault, &I::CreateUser},
@@ -362,6 +370,14 @@ Status CheckAccess(const ApiDeps& d, const Api::Impl::Route& route, const HttpRe
       else
         need(route.access == Access::kAgentOrRead ? Role::kReader : Role::kContributor);
       break;
+    case Access::kModelRead: {
+      // A script reads models (Model.get_model_path) with the MLflow token its run gave it.
+      std::string named = head.Header("x-ferry-run");
+      if (c.person() || named.empty() ||
+          !ConstantTimeEquals(c.token, MlflowRunToken(d.run_secret, named)))
+        need(Role::kReader);
+      break;
+    }
     case Access::kBlobRead: {
       std::string named = head.Header("x-ferry-run");
       if (agent_of(named))

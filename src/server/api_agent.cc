@@ -93,6 +93,10 @@ HandlerResult Api::Impl::PostStatus() {
     if (now.ok() && now->status == *to) return Json(200, RunToJson(*now));
   }
   if (!r.ok()) return Error(r.status());
+  if (*to == model::RunStatus::kCompleted) {
+    // Models the script registered from its outputs, which are stored now.
+    if (auto full = d.store->GetRun(id); full.ok()) RegisterModelsOfRun(*full);
+  }
   Changed(id);
   if (model::IsTerminal(*to)) d.scheduler->Wake();
   return Json(200, RunToJson(*r));

@@ -38,6 +38,7 @@ enum class Access {
   kAgentOrRead,        // the agent token of the run in the path, or any person
   kAgentOrContribute,  // the agent token of the run in the path, or contributor or above
   kBlobRead,           // any person, or an agent naming its run in X-Ferry-Run
+  kModelRead,          // any person, or a run's script (its MLflow token, its run in X-Ferry-Run)
 };
 
 inline constexpr uint64_t kKiB = 1024, kMiB = kKiB * kKiB;
@@ -159,6 +160,24 @@ struct Api::Impl {
   HandlerResult ArchiveDataset();
   HandlerResult ReactivateDataset();
   HandlerResult SetDatasetArchived(bool archived);
+
+  // api_models.cc
+  HandlerResult ListModels();
+  HandlerResult RegisterModel();
+  HandlerResult ModelVersions();
+  HandlerResult GetModel();
+  HandlerResult UpdateModel();
+  HandlerResult DeleteModel();
+  HandlerResult ModelFiles();
+  HandlerResult ModelContent();
+  // Stores v as the next version of v.name (made on first use) with the snapshot's files,
+  // or (snapshot "") the files of run v.run_id's outputs under path; records the lineage.
+  Result<model::ModelVersion> RegisterModelVersion(model::ModelVersion v,
+                                                   const std::string& snapshot,
+                                                   const std::string& path);
+  // The registrations a completed run's script asked for (its "ferry.register_model/<name>"
+  // tags), each done once.
+  void RegisterModelsOfRun(const model::Run& r);
 
   // api_computes.cc
   json TargetJson(const model::ComputeTargetRecord& t, const std::vector<model::Run>& active);

@@ -355,6 +355,71 @@ TEST_F(ApiTest, Tags) {
   EXPECT_EQ(store_->GetRun(id)->tags.count("a"), 0u);
 }
 
+// One registry: a version registered through /api/v1/models is MLflow's model version too,
+// with the run that produced it as its lineage and a download URI in Ferry's store.
+TEST_F(ApiTest, ModelsRegisterListAndShowThroughBothApis) {
+  const std::string id = Submit();
+  json body = {{"name", "clf"},
+               {"snapshot", PutSnapshot()},
+               {"run_id", id},
+               {"tags", {{"k", "v"}}},
+               {"properties", {{"acc", "0.9"}}}};
+  EXPECT_EQ(Call("POST", "/api/v1/models", reader_, body.dump()).status, 403);
+  Reply made = Call("POST", "/api/v1/models", contributor_, body.dump());
+  ASSERT_EQ(made.status, 201) << made.body;
+  EXPECT_EQ(made.j["id"], "clf:1");
+  EXPECT_EQ(made.j["file_count"], 1);
+  Reply got = Call("GET", "/api/v1/models/clf/latest", reader_);
+  ASSERT_EQ(got.status, 200) << got.body;
+  ASSERT_EQ(got.j["runs"].size(), 1u);
+  EXPECT_EQ(got.j["runs"][0]["run_id"], id);
+  EXPECT_EQ(got.j["runs"][0]["direction"], "output");
+  Reply content = Call("GET", "/api/v1/models/clf/1/content", reader_, "", {{"path", "train.py"}});
+  EXPECT_EQ(content.status, 200);
+  EXPECT_EQ(content.body, "print('hello')\n");
+  // The MLflow view of the same version.
+  Reply mv = Call("GET", "/api/2.0/mlflow/model-versions/get", reader_, "",
+                  {{"name", "clf"}, {"version", "1"}});
+  ASSERT_EQ(mv.status, 200) << mv.body;
+  EXPECT_EQ(mv.j["model_version"]["version"], "1");
+  EXPECT_EQ(mv.j["model_version"]["run_id"], id);
+  Reply uri = Call("GET", "/api/2.0/mlflow/model-versions/get-download-uri", reader_, "",
+                   {{"name", "clf"}, {"version", "1"}});
+  EXPECT_EQ(uri.j["artifact_uri"],
+            "mlflow-artifacts:/_ferry/snapshots/" + body["snapshot"].get<std::string>());
+  Reply missing = Call("GET", "/api/2.0/mlflow/model-versions/get", reader_, "",
+                       {{"name", "clf"}, {"version", "7"}});
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.j["error_code"], "RESOURCE_DOES_NOT_EXIST");
+  Reply gone = Call("GET", "/api/v1/models/clf/7", reader_);
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_NE(gone.j["error"]["message"].get<std::string>().find("model 'clf' has no version 7"),
+            std::string::npos);
+}
+
+// A run's script reads models with its MLflow token and its run named in X-Ferry-Run; no other
+// token of a run does, and it registers nothing.
+TEST_F(ApiTest, AScriptReadsModelsWithItsRunsMlflowToken) {
+  const std::string id = Submit();
+  json body = {{"name", "clf"}, {"snapshot", PutSnapshot()}};
+  ASSERT_EQ(Call("POST", "/api/v1/models", contributor_, body.dump()).status, 201);
+  auto as_script = [&](const std::string& token, const std::string& run) {
+    net::HttpRequest req;
+    req.method = "GET";
+    req.path = "/api/v1/models/clf/1/files";
+    req.headers["authorization"] = "Bearer " + token;
+    req.headers["x-ferry-run"] = run;
+    net::Admission a = api_->Admit(req);
+    if (a.reject) return a.reject->status;
+    auto r = api_->Handle(req);
+    return std::get<net::HttpResponse>(r).status;
+  };
+  EXPECT_EQ(as_script(MlflowRunToken(kSecret, id), id), 200);
+  EXPECT_EQ(as_script(MlflowRunToken(kSecret, id), "another-run"), 403);
+  EXPECT_EQ(as_script(RunToken(kSecret, id), id), 403);  // the agent's token is not the script's
+  EXPECT_EQ(Call("POST", "/api/v1/models", MlflowRunToken(kSecret, id), body.dump()).status, 403);
+}
+
 TEST_F(ApiTest, MetricsPostAndGet) {
   const std::string id = Submit();
   const std::string path = "/api/v1/runs/" + id + "/metrics";

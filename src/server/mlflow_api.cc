@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "server/mlflow_api_internal.h"
 
@@ -38,9 +39,8 @@ HandlerResult Handler::Route(const std::string& version) {
   if (Status auth = Authenticate(); !auth.ok()) return Fail(auth);
   if (!body.ok()) return Fail(body);
   if (version != "2.0") return NoEndpoint();
-  const bool get = req.method == "GET", post = req.method == "POST";
   for (const Endpoint& ep : Endpoints()) {
-    if (endpoint != ep.name || !((get && ep.get) || (post && ep.post))) continue;
+    if (!MatchEndpoint(ep)) continue;
     if (Status may = Authorize(ep); !may.ok()) return ended_ ? Ended(may) : Fail(may);
     return ep.handle(*this);
   }
@@ -50,47 +50,132 @@ HandlerResult Handler::Route(const std::string& version) {
 const std::vector<Handler::Endpoint>& Handler::Endpoints() {
   using H = Handler;
   static const std::vector<Endpoint> kEndpoints = {
-      {"experiments/create", false, true, Need::kCreate, false,
+      {"experiments/create", "POST", Need::kCreate, false,
        [](H& h) { return h.CreateExperiment(); }},
-      {"experiments/get", true, false, Need::kRead, false, [](H& h) { return h.GetExperiment(); }},
-      {"experiments/get-by-name", true, false, Need::kRead, false,
+      {"experiments/get", "GET", Need::kRead, false, [](H& h) { return h.GetExperiment(); }},
+      {"experiments/get-by-name", "GET", Need::kRead, false,
        [](H& h) { return h.GetExperimentByName(); }},
-      {"experiments/search", true, true, Need::kRead, false,
+      {"experiments/search", "GET POST", Need::kRead, false,
        [](H& h) { return h.SearchExperiments(); }},
-      {"experiments/list", true, true, Need::kRead, false,
+      {"experiments/list", "GET POST", Need::kRead, false,
        [](H& h) { return h.SearchExperiments(); }},
-      {"experiments/delete", false, true, Need::kExperiment, false,
+      {"experiments/delete", "POST", Need::kExperiment, false,
        [](H& h) { return h.SetExperimentLifecycle("deleted"); }},
-      {"experiments/restore", false, true, Need::kExperiment, false,
+      {"experiments/restore", "POST", Need::kExperiment, false,
        [](H& h) { return h.SetExperimentLifecycle("active"); }},
-      {"experiments/update", false, true, Need::kExperiment, false,
+      {"experiments/update", "POST", Need::kExperiment, false,
        [](H& h) { return h.UpdateExperiment(); }},
-      {"experiments/set-experiment-tag", false, true, Need::kExperiment, false,
+      {"experiments/set-experiment-tag", "POST", Need::kExperiment, false,
        [](H& h) { return h.SetExperimentTag(); }},
-      {"experiments/delete-experiment-tag", false, true, Need::kExperiment, false,
+      {"experiments/delete-experiment-tag", "POST", Need::kExperiment, false,
        [](H& h) { return h.DeleteExperimentTag(); }},
-      {"runs/create", false, true, Need::kCreate, false, [](H& h) { return h.CreateRun(); }},
-      {"runs/get", true, false, Need::kRead, true, [](H& h) { return h.GetRun(); }},
-      {"runs/update", false, true, Need::kRun, true, [](H& h) { return h.UpdateRun(); }},
-      {"runs/delete", false, true, Need::kRun, false,
-       [](H& h) { return h.SetRunLifecycle("deleted"); }},
-      {"runs/restore", false, true, Need::kRun, false,
-       [](H& h) { return h.SetRunLifecycle("active"); }},
-      {"runs/search", true, true, Need::kRead, false, [](H& h) { return h.SearchRuns(); }},
-      {"runs/log-metric", false, true, Need::kRunData, true, [](H& h) { return h.LogMetric(); }},
-      {"runs/log-batch", false, true, Need::kRunData, true, [](H& h) { return h.LogBatch(); }},
-      {"runs/log-parameter", false, true, Need::kRunData, true,
+      {"runs/create", "POST", Need::kCreate, false, [](H& h) { return h.CreateRun(); }},
+      {"runs/get", "GET", Need::kRead, true, [](H& h) { return h.GetRun(); }},
+      {"runs/update", "POST", Need::kRun, true, [](H& h) { return h.UpdateRun(); }},
+      {"runs/delete", "POST", Need::kRun, false, [](H& h) { return h.SetRunLifecycle("deleted"); }},
+      {"runs/restore", "POST", Need::kRun, false, [](H& h) { return h.SetRunLifecycle("active"); }},
+      {"runs/search", "GET POST", Need::kRead, false, [](H& h) { return h.SearchRuns(); }},
+      {"runs/log-metric", "POST", Need::kRunData, true, [](H& h) { return h.LogMetric(); }},
+      {"runs/log-batch", "POST", Need::kRunData, true, [](H& h) { return h.LogBatch(); }},
+      {"runs/log-parameter", "POST", Need::kRunData, true,
        [](H& h) { return h.LogKeyValue(true); }},
-      {"runs/set-tag", false, true, Need::kRunData, true,
-       [](H& h) { return h.LogKeyValue(false); }},
-      {"runs/delete-tag", false, true, Need::kRunData, true, [](H& h) { return h.DeleteTag(); }},
-      {"runs/log-inputs", false, true, Need::kRunData, true, [](H& h) { return h.LogInputs(); }},
-      {"metrics/get-history", true, false, Need::kRead, true,
-       [](H& h) { return h.MetricHistory(); }},
-      {"logged-models/search", true, true, Need::kRead, false,
+      {"runs/set-tag", "POST", Need::kRunData, true, [](H& h) { return h.LogKeyValue(false); }},
+      {"runs/delete-tag", "POST", Need::kRunData, true, [](H& h) { return h.DeleteTag(); }},
+      {"runs/log-inputs", "POST", Need::kRunData, true, [](H& h) { return h.LogInputs(); }},
+      {"metrics/get-history", "GET", Need::kRead, true, [](H& h) { return h.MetricHistory(); }},
+      {"runs/outputs", "POST", Need::kRunData, true, [](H& h) { return h.LogOutputs(); }},
+      // The model registry.
+      {"registered-models/create", "POST", Need::kRegistry, false,
+       [](H& h) { return h.CreateRegisteredModel(); }},
+      {"registered-models/get", "GET", Need::kRead, true,
+       [](H& h) { return h.GetRegisteredModel(); }},
+      {"registered-models/rename", "POST", Need::kRegistry, false,
+       [](H& h) { return h.RenameRegisteredModel(); }},
+      {"registered-models/update", "PATCH", Need::kRegistry, false,
+       [](H& h) { return h.UpdateRegisteredModel(); }},
+      {"registered-models/delete", "DELETE", Need::kRegistry, false,
+       [](H& h) { return h.DeleteRegisteredModel(); }},
+      {"registered-models/search", "GET", Need::kRead, true,
+       [](H& h) { return h.SearchRegisteredModels(); }},
+      {"registered-models/get-latest-versions", "GET POST", Need::kRead, true,
+       [](H& h) { return h.GetLatestVersions(); }},
+      {"registered-models/set-tag", "POST", Need::kRegistry, false,
+       [](H& h) { return h.SetRegisteredModelTag(true); }},
+      {"registered-models/delete-tag", "DELETE", Need::kRegistry, false,
+       [](H& h) { return h.SetRegisteredModelTag(false); }},
+      {"registered-models/alias", "POST", Need::kRegistry, false,
+       [](H& h) { return h.SetModelAlias(); }},
+      {"registered-models/alias", "DELETE", Need::kRegistry, false,
+       [](H& h) { return h.DeleteModelAlias(); }},
+      {"registered-models/alias", "GET", Need::kRead, true,
+       [](H& h) { return h.GetModelVersionByAlias(); }},
+      {"model-versions/create", "POST", Need::kRegistry, false,
+       [](H& h) { return h.CreateModelVersion(); }},
+      {"model-versions/get", "GET", Need::kRead, true, [](H& h) { return h.GetModelVersion(); }},
+      {"model-versions/update", "PATCH", Need::kRegistry, false,
+       [](H& h) { return h.UpdateModelVersion(); }},
+      {"model-versions/delete", "DELETE", Need::kRegistry, false,
+       [](H& h) { return h.DeleteModelVersion(); }},
+      {"model-versions/search", "GET", Need::kRead, true,
+       [](H& h) { return h.SearchModelVersions(); }},
+      {"model-versions/transition-stage", "POST", Need::kRegistry, false,
+       [](H& h) { return h.TransitionModelVersionStage(); }},
+      {"model-versions/get-download-uri", "GET", Need::kRead, true,
+       [](H& h) { return h.GetModelVersionDownloadUri(); }},
+      {"model-versions/set-tag", "POST", Need::kRegistry, false,
+       [](H& h) { return h.SetModelVersionTag(true); }},
+      {"model-versions/delete-tag", "DELETE", Need::kRegistry, false,
+       [](H& h) { return h.SetModelVersionTag(false); }},
+      // MLflow 3's logged models.
+      {"logged-models", "POST", Need::kLoggedModel, true,
+       [](H& h) { return h.CreateLoggedModel(); }},
+      {"logged-models/search", "POST GET", Need::kRead, false,
        [](H& h) { return h.SearchLoggedModels(); }},
+      {"logged-models/{}", "GET", Need::kRead, true, [](H& h) { return h.GetLoggedModel(); }},
+      {"logged-models/{}", "PATCH", Need::kLoggedModel, true,
+       [](H& h) { return h.FinalizeLoggedModel(); }},
+      {"logged-models/{}", "DELETE", Need::kLoggedModel, false,
+       [](H& h) { return h.DeleteLoggedModel(); }},
+      {"logged-models/{}/tags", "PATCH", Need::kLoggedModel, true,
+       [](H& h) { return h.SetLoggedModelTags(); }},
+      {"logged-models/{}/tags/{}", "DELETE", Need::kLoggedModel, true,
+       [](H& h) { return h.DeleteLoggedModelTag(); }},
+      {"logged-models/{}/params", "POST", Need::kLoggedModel, true,
+       [](H& h) { return h.LogLoggedModelParams(); }},
+      {"logged-models/{}/artifacts/directories", "GET", Need::kRead, true,
+       [](H& h) { return h.ListLoggedModelArtifacts(); }},
+      {"logged-models/{}/artifacts/files", "GET", Need::kRead, true,
+       [](H& h) { return h.GetLoggedModelArtifact(); }},
   };
   return kEndpoints;
+}
+
+bool Handler::MatchEndpoint(const Endpoint& ep) {
+  std::string_view methods = ep.methods;
+  bool method = false;
+  for (size_t at = 0; at < methods.size();) {
+    size_t end = methods.find(' ', at);
+    if (end == std::string_view::npos) end = methods.size();
+    method = method || methods.substr(at, end - at) == req.method;
+    at = end + 1;
+  }
+  if (!method) return false;
+  path_params.clear();
+  std::string_view pattern = ep.name, path = endpoint;
+  for (;;) {
+    const size_t pe = pattern.find('/'), se = path.find('/');
+    std::string_view part = pattern.substr(0, pe), seg = path.substr(0, se);
+    if (part == "{}") {
+      if (seg.empty()) return false;
+      path_params.emplace_back(seg);  // the path arrives decoded
+    } else if (part != seg) {
+      return false;
+    }
+    if (pe == std::string_view::npos || se == std::string_view::npos)
+      return pe == std::string_view::npos && se == std::string_view::npos;
+    pattern.remove_prefix(pe + 1);
+    path.remove_prefix(se + 1);
+  }
 }
 
 Status Handler::Authorize(const Endpoint& ep) {
@@ -109,6 +194,12 @@ Status Handler::Authorize(const Endpoint& ep) {
       FERRY_ASSIGN_OR_RETURN(std::string id, RunIdParam());
       return MayChangeRun(id, ep.need == Need::kRunData);
     }
+    case Need::kRegistry:
+      return NeedRole(Role::kContributor, endpoint);
+    case Need::kLoggedModel:
+      // A run's token got here only for a logged model of its own run (Authenticate).
+      if (!caller.person()) return Status::Ok();
+      return NeedRole(Role::kContributor, endpoint);
   }
   return Status::Ok();
 }

@@ -1,4 +1,5 @@
-// MLflow's artifact service (mlflow-artifacts): a run's files, uploaded, listed, downloaded.
+// MLflow's artifact service (mlflow-artifacts): a run's or a logged model's files, uploaded,
+// listed, downloaded; a registered version's snapshot, listed and downloaded.
 #include <any>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -14,7 +15,8 @@ using net::HandlerResult;
 using net::HttpRequest;
 using net::HttpResponse;
 
-// <experiment id>/<run id>/artifacts[/<path>], read without looking anything up (the caller
+// <experiment id>/<run id>/artifacts[/<path>], <experiment id>/models/<model id>/artifacts[/..]
+// or _ferry/snapshots/<id>[/<path>], read without looking anything up (the caller
 // authenticates first). "." components are dropped, as MLflow normalises them
 // (download_artifacts(artifact_path=".") asks for the run's root).
 Result<Handler::ArtifactPath> Handler::SplitArtifactPath(const std::string& path) {
@@ -27,18 +29,50 @@ Result<Handler::ArtifactPath> Handler::SplitArtifactPath(const std::string& path
       parts.push_back(path.substr(start, end - start));
     start = end + 1;
   }
-  if (parts.size() < 3 || parts[2] != "artifacts") {
+  ArtifactPath a;
+  size_t first = 3;
+  if (parts.size() >= 3 && parts[0] == "_ferry" && parts[1] == "snapshots") {
+    a.snapshot = parts[2];
+  } else if (parts.size() >= 4 && parts[1] == "models" && parts[3] == "artifacts") {
+    a.experiment_id = parts[0];
+    a.model_id = parts[2];
+    first = 4;
+  } else if (parts.size() >= 3 && parts[2] == "artifacts") {
+    a.experiment_id = parts[0];
+    a.run_id = parts[1];
+  } else {
     return Status::InvalidArgument("artifact path '" + path +
-                                   "' is not <experiment id>/<run id>/artifacts[/<path>]");
+                                   "' is not <experiment id>/<run id>/artifacts[/<path>] or "
+                                   "<experiment id>/models/<model id>/artifacts[/<path>]");
   }
-  ArtifactPath a{parts[0], parts[1], ""};
-  for (size_t i = 3; i < parts.size(); ++i) a.rel += (a.rel.empty() ? "" : "/") + parts[i];
+  for (size_t i = first; i < parts.size(); ++i) a.rel += (a.rel.empty() ? "" : "/") + parts[i];
   if (!a.rel.empty()) FERRY_RETURN_IF_ERROR(model::ValidateRelativePath(a.rel));
   return a;
 }
 
-// The run exists and is in the experiment the path names.
+Result<std::vector<model::Artifact>> Handler::OwnerFiles(const ArtifactPath& a) {
+  if (!a.run_id.empty()) return d.store->ListArtifacts(a.run_id);
+  if (!a.model_id.empty()) return d.store->Models().ListLoggedModelFiles(a.model_id);
+  FERRY_ASSIGN_OR_RETURN(auto known, d.store->GetSnapshot(a.snapshot));
+  if (!known) return Status::NotFound("snapshot '" + a.snapshot + "' is not stored");
+  FERRY_ASSIGN_OR_RETURN(std::string text, d.blobs->Get(a.snapshot));
+  FERRY_ASSIGN_OR_RETURN(model::Manifest m, model::Manifest::Parse(text));
+  std::vector<model::Artifact> out;
+  for (auto& e : m.entries) out.push_back({e.path, e.size, e.hash});
+  return out;
+}
+
+// The run (or logged model) exists and is in the experiment the path names.
 Status Handler::CheckArtifactRun(const ArtifactPath& a) {
+  if (!a.snapshot.empty()) return Status::Ok();
+  if (!a.model_id.empty()) {
+    FERRY_ASSIGN_OR_RETURN(auto m, d.store->Models().GetLoggedModel(a.model_id));
+    if (m.experiment_id != a.experiment_id) {
+      return Status::NotFound("logged model '" + a.model_id + "' is not in experiment '" +
+                              a.experiment_id + "'");
+    }
+    return Status::Ok();
+  }
   FERRY_ASSIGN_OR_RETURN(auto run, GetRunOr404(a.run_id));
   FERRY_ASSIGN_OR_RETURN(std::string eid, ExperimentIdOfRun(run));
   if (eid != a.experiment_id) {
@@ -53,7 +87,9 @@ Status Handler::CheckArtifactRun(const ArtifactPath& a) {
 HttpResponse Handler::UploadArtifact(const ArtifactPath& a) {
   if (a.rel.empty())
     return Fail(Status::InvalidArgument("an artifact needs a file path after 'artifacts/'"));
-  if (Status act = ActiveRun(a.run_id); !act.ok()) return Fail(act);
+  if (!a.run_id.empty()) {
+    if (Status act = ActiveRun(a.run_id); !act.ok()) return Fail(act);
+  }
   Result<std::pair<std::string, uint64_t>> stored = Status::Internal("not stored");
   if (auto* sink = std::any_cast<std::shared_ptr<BlobSink>>(&req.context); sink && *sink) {
     stored = (*sink)->Finish();
@@ -65,6 +101,12 @@ HttpResponse Handler::UploadArtifact(const ArtifactPath& a) {
                  : synced;
   }
   if (!stored.ok()) return Fail(stored.status());
+  if (!a.model_id.empty()) {
+    Status st =
+        d.store->Models().AddLoggedModelFiles(a.model_id, {{a.rel, stored->second, stored->first}});
+    if (!st.ok()) return Fail(st);
+    return Reply(200, json::object());
+  }
   Status st = d.store->AddArtifacts(a.run_id, {{a.rel, stored->second, stored->first}});
   if (!st.ok()) return Fail(st);
   Changed(a.run_id);
@@ -72,7 +114,7 @@ HttpResponse Handler::UploadArtifact(const ArtifactPath& a) {
 }
 
 HttpResponse Handler::DownloadArtifact(const ArtifactPath& a) {
-  auto list = d.store->ListArtifacts(a.run_id);
+  auto list = OwnerFiles(a);
   if (!list.ok()) return Fail(list.status());
   for (const auto& f : *list) {
     if (f.path != a.rel) continue;
@@ -83,13 +125,16 @@ HttpResponse Handler::DownloadArtifact(const ArtifactPath& a) {
     r.body = std::move(content).value();
     return r;
   }
-  return Fail(Status::NotFound("run '" + a.run_id + "' has no artifact '" + a.rel + "'"));
+  const std::string owner = !a.run_id.empty()     ? "run '" + a.run_id + "'"
+                            : !a.model_id.empty() ? "logged model '" + a.model_id + "'"
+                                                  : "snapshot '" + a.snapshot + "'";
+  return Fail(Status::NotFound(owner + " has no artifact '" + a.rel + "'"));
 }
 
 // The entries directly under a directory: {"files": [{path, is_dir, file_size}]}, paths
 // relative to the listed directory.
 HttpResponse Handler::ListArtifactDir(const ArtifactPath& a) {
-  auto list = d.store->ListArtifacts(a.run_id);
+  auto list = OwnerFiles(a);
   if (!list.ok()) return Fail(list.status());
   const std::string prefix = a.rel.empty() ? "" : a.rel + "/";
   std::map<std::string, json> entries;
@@ -124,11 +169,34 @@ HandlerResult Handler::RouteArtifacts(const std::string& rest) {
   // about runs or experiments. The path's run id is what a run's own token is checked for.
   p = json::object();
   auto a = SplitArtifactPath(path);
-  if (a.ok()) p["run_id"] = a->run_id;
+  if (a.ok() && !a->run_id.empty()) p["run_id"] = a->run_id;
+  // A model's files (a registered version's snapshot, a logged model's files, in a run's
+  // artifacts under models/m-...) may be read by any running run's script, as it loads them.
+  script_reads_models_ =
+      a.ok() && req.method == "GET" &&
+      (!a->snapshot.empty() || !a->model_id.empty() || a->rel.rfind("models/m-", 0) == 0);
   if (Status auth = Authenticate(); !auth.ok()) return Fail(auth);
   if (!a.ok()) return Fail(a.status());
   if (Status run = CheckArtifactRun(*a); !run.ok()) return Fail(run);
+  if (!caller.person() && !a->snapshot.empty()) {
+    // A script reads the snapshots that hold registered versions' files, no other.
+    auto versions = d.store->Models().ListModelVersions("");
+    if (!versions.ok()) return Fail(versions.status());
+    if (std::none_of(versions->begin(), versions->end(),
+                     [&](const auto& v) { return v.manifest_hash == a->snapshot; })) {
+      return Fail(Status::PermissionDenied("a run's token reads only registered models' files"));
+    }
+  }
   if (req.method == "PUT") {
+    if (!a->snapshot.empty()) {
+      return Fail(Status::InvalidArgument(
+          "a snapshot's files never change; upload to a run's or a logged model's artifacts"));
+    }
+    if (!a->model_id.empty()) {
+      if (Status may = NeedRole(Role::kContributor, "uploading a logged model's files"); !may.ok())
+        return Fail(may);
+      return UploadArtifact(*a);
+    }
     if (Status may = MayChangeRun(a->run_id, true); !may.ok())
       return ended_ ? Ended(may) : Fail(may);
     return UploadArtifact(*a);

@@ -193,12 +193,48 @@ Status Handler::Authenticate() {
   if (caller.person()) return Status::Ok();
   auto run_id = Str(p, "run_id", false);
   if (run_id.ok() && run_id->empty()) run_id = Str(p, "run_uuid", false);
+  if (run_id.ok() && run_id->empty()) run_id = Str(p, "source_run_id", false);
+  if (run_id.ok() && run_id->empty() && endpoint.rfind("logged-models/", 0) == 0) {
+    // A logged model's endpoints: the token of the run that logged it.
+    const std::string rest = endpoint.substr(std::string("logged-models/").size());
+    auto m = d.store->Models().GetLoggedModel(rest.substr(0, rest.find('/')));
+    if (m.ok()) run_id = m->source_run_id;
+  }
   if (run_id.ok() && !run_id->empty() &&
       ConstantTimeEquals(caller.token, MlflowRunToken(d.run_secret, *run_id))) {
     token_run = *run_id;
     return Status::Ok();
   }
+  if (script_reads_models_ || ScriptMayRead()) {
+    // A script reads registered and logged models (load_model("models:/...")) with its run's
+    // token: the request names no run, so the token is matched against the running ones.
+    auto active = d.store->ListActiveRuns();
+    if (active.ok()) {
+      for (const auto& r : *active) {
+        if (ConstantTimeEquals(caller.token, MlflowRunToken(d.run_secret, r.id))) {
+          token_run = r.id;
+          return Status::Ok();
+        }
+      }
+    }
+  }
   return Status::PermissionDenied("the token is not valid for " + req.method + " " + req.path);
+}
+
+bool Handler::ScriptMayRead() const {
+  static const char* const kReads[] = {"registered-models/get",
+                                       "registered-models/search",
+                                       "registered-models/alias",
+                                       "registered-models/get-latest-versions",
+                                       "model-versions/get",
+                                       "model-versions/search",
+                                       "model-versions/get-download-uri"};
+  if (req.method != "GET") return false;
+  for (const char* e : kReads) {
+    if (endpoint == e) return true;
+  }
+  // logged-models/<id> and its files, not its search (which lists experiments' models).
+  return endpoint.rfind("logged-models/", 0) == 0 && endpoint != "logged-models/search";
 }
 
 // The caller's role is at least `role` (a run's token has none).

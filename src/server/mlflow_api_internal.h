@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "model/registry.h"
 #include "model/run.h"
 #include "net/http_server.h"
 #include "server/api.h"
@@ -92,6 +93,7 @@ struct Handler {
   std::string token_run;           // a run's MLflow token: the run it is for (and may change)
   std::optional<model::Run> run_;  // the request's run, once looked up
   bool ended_ = false;             // the refusal is for a run that has ended (409 INVALID_STATE)
+  std::vector<std::string> path_params;  // the "{}" segments of the endpoint's pattern
   std::vector<model::Experiment> experiments_;
   bool experiments_loaded_ = false;
 
@@ -99,8 +101,12 @@ struct Handler {
   void Changed(const std::string& run_id);
 
   // A person (the workspace token or a user with a role), or the MLflow token of the run the
-  // request names (its run_id).
+  // request names (its run_id, or a logged model's source run). For the reads a script makes
+  // to load a model (ScriptMayRead, or script_reads_models_), the token of any running run.
   Status Authenticate();
+  // GET of a registered model, a version (its download URI), an alias or a logged model.
+  bool ScriptMayRead() const;
+  bool script_reads_models_ = false;  // the request reads a model's files (mlflow-artifacts)
 
   // The caller's role is at least `role` (a run's token has none).
   Status NeedRole(Role role, const std::string& what);
@@ -259,10 +265,72 @@ struct Handler {
                                              const std::string& view);
   HttpResponse SearchRuns();
 
-  // MLflow 3's logged models: Ferry does not record them (logged-models/create is not
-  // served), so a search, after checking its experiments, finds none. The client searches
-  // them whenever it lists a run's artifacts.
+  // ---- the model registry (mlflow_api_registry.cc) ----------------------------------------
+  // Registered models and versions are the same records as Ferry's /api/v1/models.
+
+  json ModelVersionJson(const model::ModelVersion& v);
+  // With latest_versions (the newest version of each stage) and aliases.
+  json RegisteredModelJson(const model::RegisteredModel& m,
+                           const std::vector<model::ModelVersion>& versions);
+  // "version": a positive integer, as a string or a number.
+  Result<int64_t> VersionParam();
+  // MLflow's rules for a version's source: a local path must lie inside the artifact
+  // directory of the run (or logged model) named with it; a URI must not climb with "..".
+  Status CheckVersionSource(const std::string& source, const std::string& run_id,
+                            const std::string& model_id);
+  // What a source URI stands for in Ferry's store: models:/m-<id> -> the logged model's
+  // location, models:/<name>/<version> -> that version's download URI; others as given.
+  Result<std::string> ResolveSource(const std::string& source);
+  // The files at a URI in Ferry's store (mlflow-artifacts:/..., runs:/<run>/<path>), with
+  // paths relative to it; NotFound when the URI is elsewhere (a path the client wrote itself).
+  Result<std::vector<model::Artifact>> FilesAt(const std::string& uri);
+
+  HttpResponse CreateRegisteredModel();
+  HttpResponse GetRegisteredModel();
+  HttpResponse RenameRegisteredModel();
+  HttpResponse UpdateRegisteredModel();
+  HttpResponse DeleteRegisteredModel();
+  HttpResponse SearchRegisteredModels();
+  HttpResponse GetLatestVersions();
+  HttpResponse SetRegisteredModelTag(bool set);
+  HttpResponse SetModelAlias();
+  HttpResponse DeleteModelAlias();
+  HttpResponse GetModelVersionByAlias();
+  HttpResponse CreateModelVersion();
+  HttpResponse GetModelVersion();
+  HttpResponse UpdateModelVersion();
+  HttpResponse DeleteModelVersion();
+  HttpResponse SearchModelVersions();
+  HttpResponse TransitionModelVersionStage();
+  HttpResponse GetModelVersionDownloadUri();
+  HttpResponse SetModelVersionTag(bool set);
+
+  // ---- MLflow 3's logged models (mlflow_api_logged_models.cc) ------------------------------
+
+  json LoggedModelJson(const model::LoggedModel& m);
+  // The logged model the path names ({model_id}), not deleted.
+  Result<model::LoggedModel> PathLoggedModel();
+  // Where a new logged model's files go: with a source run in Ferry's store, under the run's
+  // artifacts (models/<id>), so the run's own token may upload them; else MLflow's layout,
+  // <experiment location>/models/<id>/artifacts.
+  std::string LoggedModelLocation(const model::Experiment& e, const std::string& run_id,
+                                  const std::string& model_id);
+  HttpResponse CreateLoggedModel();
+  HttpResponse GetLoggedModel();
+  HttpResponse FinalizeLoggedModel();
+  HttpResponse DeleteLoggedModel();
   HttpResponse SearchLoggedModels();
+  HttpResponse SetLoggedModelTags();
+  HttpResponse DeleteLoggedModelTag();
+  HttpResponse LogLoggedModelParams();
+  // logged-models/{id}/artifacts/directories and /artifacts/files (MLflow's UI routes): from
+  // Ferry's store, or from a local directory under the server's default artifact root.
+  HttpResponse ListLoggedModelArtifacts();
+  HttpResponse GetLoggedModelArtifact();
+  // runs/outputs: the logged models a run produced (with their steps).
+  HttpResponse LogOutputs();
+  // Metric points of log-metric/log-batch that name a model_id go to that logged model too.
+  Status LogModelMetrics(const std::string& run_id, const std::vector<json>& points);
 
   // ---- artifacts (mlflow-artifacts) -------------------------------------------------------
   // A run's artifact_uri is mlflow-artifacts:/<experiment>/<run>/artifacts; the client sends
@@ -270,14 +338,22 @@ struct Handler {
   // run's artifacts (the same as `ferry run download`): content in the blob store, the path
   // in the run's artifact list.
 
+  // Whose files a path names: a run's (<experiment>/<run>/artifacts/...), a logged model's
+  // (<experiment>/models/<model id>/artifacts/...) or, read-only, a snapshot Ferry holds a
+  // registered model version's files in (_ferry/snapshots/<id>/...).
   struct ArtifactPath {
-    std::string experiment_id, run_id, rel;  // rel: "" for the run's root
+    std::string experiment_id, run_id, rel;  // rel: "" for the root
+    std::string model_id;                    // a logged model's files
+    std::string snapshot;                    // a snapshot's files
   };
 
-  // <experiment id>/<run id>/artifacts[/<path>], read without looking anything up (the caller
-  // authenticates first). "." components are dropped, as MLflow normalises them
-  // (download_artifacts(artifact_path=".") asks for the run's root).
+  // The forms above, read without looking anything up (the caller authenticates first).
+  // "." components are dropped, as MLflow normalises them (download_artifacts(artifact_path=
+  // ".") asks for the run's root).
   static Result<ArtifactPath> SplitArtifactPath(const std::string& path);
+
+  // Every file of the path's owner (run, logged model or snapshot), paths from its root.
+  Result<std::vector<model::Artifact>> OwnerFiles(const ArtifactPath& a);
 
   // The run exists and is in the experiment the path names.
   Status CheckArtifactRun(const ArtifactPath& a);
@@ -308,15 +384,19 @@ struct Handler {
   // Who may call an endpoint (docs/security.md): readers read; contributors create
   // experiments and runs and change their own; admins change anyone's. A run's MLflow token
   // may use only the endpoints marked for it, for its own run.
-  enum class Need { kRead, kCreate, kExperiment, kRun, kRunData };
+  // kRegistry: the model registry's writes (contributor); kLoggedModel: a logged model's
+  // writes (contributor, or the MLflow token of the logged model's source run).
+  enum class Need { kRead, kCreate, kExperiment, kRun, kRunData, kRegistry, kLoggedModel };
   struct Endpoint {
-    const char* name;
-    bool get, post;
+    const char* name;     // the path after mlflow/; "{}" segments match any one segment
+    const char* methods;  // "GET", "POST", "GET POST", "PATCH", "DELETE"
     Need need;
     bool run_token;  // a run's MLflow token may call it (for its own run)
     std::function<HttpResponse(Handler&)> handle;
   };
   static const std::vector<Endpoint>& Endpoints();
+  // The request's method and endpoint fit ep; fills path_params.
+  bool MatchEndpoint(const Endpoint& ep);
 
   Status Authorize(const Endpoint& ep);
 };

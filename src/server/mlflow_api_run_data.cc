@@ -78,6 +78,7 @@ HttpResponse Handler::LogMetric() {
   auto pt = MetricFrom(p);
   if (!pt.ok()) return Fail(pt.status());
   if (Status a = ActiveRun(*id); !a.ok()) return Fail(a);
+  if (Status m = LogModelMetrics(*id, {p}); !m.ok()) return Fail(m);
   auto n = d.store->LogMetrics(*id, {*pt});
   if (!n.ok()) return Fail(n.status());
   if (d.ingest) d.ingest->mlflow_points += static_cast<uint64_t>(*n);
@@ -185,6 +186,10 @@ HttpResponse Handler::LogBatch() {
     Status st = ApplyTags(*id, *tags);
     if (!st.ok()) return Fail(st);
   }
+  if (auto it = p.find("metrics"); it != p.end() && it->is_array()) {
+    Status m = LogModelMetrics(*id, std::vector<json>(it->begin(), it->end()));
+    if (!m.ok()) return Fail(m);
+  }
   if (!metrics.empty()) {
     auto n = d.store->LogMetrics(*id, std::move(metrics));
     if (!n.ok()) return Fail(n.status());
@@ -201,6 +206,16 @@ HttpResponse Handler::LogInputs() {
   auto id = RunIdParam();
   if (!id.ok()) return Fail(id.status());
   if (Status a = ActiveRun(*id); !a.ok()) return Fail(a);
+  if (auto models = p.find("models"); models != p.end() && models->is_array()) {
+    // Logged models the run used (MLflow 3): kept as the run's model inputs.
+    std::vector<model::LoggedModelUse> uses;
+    for (const auto& m : *models) {
+      auto model_id = Str(m, "model_id", true, "models[].model_id");
+      if (!model_id.ok()) return Fail(model_id.status());
+      uses.push_back({*id, "input", *model_id, 0});
+    }
+    if (Status st = d.store->Models().RecordLoggedModelUses(uses); !st.ok()) return Fail(st);
+  }
   auto it = p.find("datasets");
   if (it == p.end() || it->is_null()) return Reply(200, json::object());
   if (!it->is_array())

@@ -103,11 +103,22 @@ Result<json> Handler::RunJson(const model::Run& r, const RunData& data) {
                        {"timestamp", Ms(pt.time)},
                        {"step", pt.step}});
   }
+  // MLflow 3's logged models the run used and produced.
+  FERRY_ASSIGN_OR_RETURN(auto uses, d.store->Models().LoggedModelUsesOfRun(r.id));
+  json outputs = json::object();
+  for (const auto& u : uses) {
+    if (u.direction == "input") {
+      inputs["model_inputs"].push_back({{"model_id", u.model_id}});
+    } else {
+      outputs["model_outputs"].push_back({{"model_id", u.model_id}, {"step", u.step}});
+    }
+  }
   return json{
       {"info", info},
       {"data",
        {{"metrics", metrics}, {"params", KeyValueList(data.params)}, {"tags", KeyValueList(tags)}}},
-      {"inputs", inputs}};
+      {"inputs", inputs},
+      {"outputs", outputs}};
 }
 
 // One run's full MLflow JSON.

@@ -1,5 +1,4 @@
-// MLflow's searches' shared arguments (view type, paging, filter, order_by) and runs/search,
-// logged-models/search.
+// MLflow's searches' shared arguments (view type, paging, filter, order_by) and runs/search.
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -169,19 +168,6 @@ HttpResponse Handler::SearchRuns() {
   if (page.first + shown_n < hits.size())
     r["next_page_token"] = std::to_string(page.first + shown_n);
   return Reply(200, r);
-}
-
-// MLflow 3's logged models: Ferry does not record them (logged-models/create is not
-// served), so a search, after checking its experiments, finds none. The client searches
-// them whenever it lists a run's artifacts.
-HttpResponse Handler::SearchLoggedModels() {
-  if (auto it = p.find("experiment_ids"); it != p.end() && it->is_array()) {
-    for (auto& e : *it) {
-      auto exp = ExperimentById(e.is_string() ? e.get<std::string>() : e.dump());
-      if (!exp.ok()) return Fail(exp.status());
-    }
-  }
-  return Reply(200, {{"models", json::array()}});
 }
 
 }  // namespace ferry::server::mlflow

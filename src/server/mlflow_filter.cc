@@ -18,7 +18,8 @@ std::string Lower(std::string s) {
 }
 
 bool IsTimeAttribute(const std::string& key) {
-  return key == "start_time" || key == "end_time" || key == "created";
+  return key == "start_time" || key == "end_time" || key == "created" || key == "version_number" ||
+         key == "creation_timestamp" || key == "last_updated_timestamp";
 }
 
 // Attribute names as MLflow accepts them (with its aliases).
@@ -39,6 +40,15 @@ std::optional<std::string> AttributeName(const std::string& key) {
       // Experiments' searches see an experiment as a run with these.
       {"name", "name"},
       {"experiment_id", "run_id"},
+      // The model registry's searches (registered models, versions, logged models).
+      {"source_path", "source_path"},
+      {"version_number", "version_number"},
+      {"model_id", "model_id"},
+      {"model_type", "model_type"},
+      {"source_run_id", "source_run_id"},
+      {"creation_timestamp", "creation_timestamp"},
+      {"last_updated_timestamp", "last_updated_timestamp"},
+      {"timestamp", "last_updated_timestamp"},
       {"creation_time", "start_time"},
       {"last_update_time", "end_time"},
   };

@@ -58,6 +58,7 @@ class AssetStore {
 
   // Records lineage edges, each once however often sent; all or none (NotFound for an
   // unknown run or asset version, InvalidArgument for an unknown direction or asset kind).
+  // Asset kinds: "dataset" (dataset_versions) and "model" (the model registry's versions).
   virtual Status RecordAssetUses(const std::vector<model::AssetUse>& uses) = 0;
   virtual Result<std::vector<model::AssetUse>> AssetUsesOfRun(const std::string& run_id) = 0;
   // version 0: any version of the asset.

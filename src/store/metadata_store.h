@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "model/run.h"
 #include "store/asset_store.h"
+#include "store/model_store.h"
 
 namespace ferry::store {
 
@@ -207,6 +208,8 @@ class MetadataStore {
 
   // The data assets kept beside the runs (asset_store.h), on the same database.
   virtual AssetStore& Assets() = 0;
+  // The model registry (model_store.h), on the same database.
+  virtual ModelStore& Models() = 0;
 };
 
 // How the SQLite store's commits reach the disk. Every commit is in the operating system's

@@ -156,6 +156,46 @@ CREATE TABLE datastore_files(
   modified_at REAL NOT NULL,
   PRIMARY KEY(datastore, path)) WITHOUT ROWID;
 )sql",
+    // 13: the model registry (model/registry.h): registered models, their versions (a deleted
+    // version keeps its number), aliases, and MLflow 3's logged models with their metrics,
+    // files in Ferry's store and the runs that used or produced them.
+    R"sql(
+CREATE TABLE registered_models(
+  name TEXT PRIMARY KEY, description TEXT NOT NULL, tags TEXT NOT NULL,
+  created_by TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE model_versions(
+  name TEXT NOT NULL, version INTEGER NOT NULL, source TEXT NOT NULL,
+  storage_location TEXT NOT NULL, run_id TEXT NOT NULL, run_link TEXT NOT NULL,
+  model_id TEXT NOT NULL, status TEXT NOT NULL, status_message TEXT NOT NULL,
+  description TEXT NOT NULL, tags TEXT NOT NULL, properties TEXT NOT NULL, stage TEXT NOT NULL,
+  manifest TEXT NOT NULL, file_count INTEGER NOT NULL, total_bytes INTEGER NOT NULL,
+  created_by TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(name, version)) WITHOUT ROWID;
+CREATE INDEX model_versions_by_run ON model_versions(run_id);
+CREATE TABLE model_aliases(
+  name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
+  PRIMARY KEY(name, alias)) WITHOUT ROWID;
+CREATE TABLE logged_models(
+  model_id TEXT PRIMARY KEY, experiment_id TEXT NOT NULL, name TEXT NOT NULL,
+  source_run_id TEXT NOT NULL, status TEXT NOT NULL, status_message TEXT NOT NULL,
+  artifact_location TEXT NOT NULL, model_type TEXT NOT NULL, params TEXT NOT NULL,
+  tags TEXT NOT NULL, created_by TEXT NOT NULL, created_at REAL NOT NULL,
+  updated_at REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+CREATE INDEX logged_models_by_experiment ON logged_models(experiment_id, created_at);
+CREATE TABLE logged_model_metrics(
+  model_id TEXT NOT NULL, key TEXT NOT NULL, value REAL, timestamp INTEGER NOT NULL,
+  step INTEGER NOT NULL, run_id TEXT NOT NULL, dataset_name TEXT NOT NULL,
+  dataset_digest TEXT NOT NULL,
+  UNIQUE(model_id, key, step, timestamp, run_id, dataset_name, dataset_digest));
+CREATE INDEX logged_model_metrics_by_dataset ON logged_model_metrics(dataset_name, dataset_digest);
+CREATE TABLE logged_model_files(
+  model_id TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, hash TEXT NOT NULL,
+  PRIMARY KEY(model_id, path)) WITHOUT ROWID;
+CREATE TABLE logged_model_uses(
+  run_id TEXT NOT NULL, direction TEXT NOT NULL, model_id TEXT NOT NULL, step INTEGER NOT NULL,
+  PRIMARY KEY(run_id, direction, model_id, step)) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

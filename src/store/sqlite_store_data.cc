@@ -323,8 +323,9 @@ Status SqliteMetadataStore::RecordAssetUses(const std::vector<model::AssetUse>& 
       return Status::InvalidArgument("asset use direction '" + u.direction +
                                      "' is not known; use input or output");
     }
-    if (u.asset != "dataset") {
-      return Status::InvalidArgument("asset kind '" + u.asset + "' is not known; use dataset");
+    if (u.asset != "dataset" && u.asset != "model") {
+      return Status::InvalidArgument("asset kind '" + u.asset +
+                                     "' is not known; use dataset or model");
     }
   }
   WriteLease lease(this, /*data=*/false);
@@ -332,6 +333,8 @@ Status SqliteMetadataStore::RecordAssetUses(const std::vector<model::AssetUse>& 
     FERRY_ASSIGN_OR_RETURN(Stmt run, db().Prepare("SELECT 1 FROM runs WHERE id=?"));
     FERRY_ASSIGN_OR_RETURN(
         Stmt has, db().Prepare("SELECT 1 FROM dataset_versions WHERE name=? AND version=?"));
+    FERRY_ASSIGN_OR_RETURN(Stmt has_model, db().Prepare("SELECT 1 FROM model_versions WHERE "
+                                                        "name=? AND version=? AND deleted=0"));
     FERRY_ASSIGN_OR_RETURN(Stmt ins,
                            db().Prepare("INSERT OR IGNORE INTO asset_uses VALUES(?,?,?,?,?,?)"));
     for (const auto& u : uses) {
@@ -339,10 +342,15 @@ Status SqliteMetadataStore::RecordAssetUses(const std::vector<model::AssetUse>& 
       run.Bind(1, u.run_id);
       FERRY_ASSIGN_OR_RETURN(bool run_exists, run.Step());
       if (!run_exists) return RunNotFound(u.run_id);
-      has.Reset();
-      has.Bind(1, u.name).Bind(2, u.version);
-      FERRY_ASSIGN_OR_RETURN(bool asset_exists, has.Step());
+      Stmt& q = u.asset == "model" ? has_model : has;
+      q.Reset();
+      q.Bind(1, u.name).Bind(2, u.version);
+      FERRY_ASSIGN_OR_RETURN(bool asset_exists, q.Step());
       if (!asset_exists) {
+        if (u.asset == "model") {
+          return Status::NotFound("model '" + u.name + "' version " + std::to_string(u.version) +
+                                  " is not registered; see 'ferry model list'");
+        }
         return Status::NotFound(Versioned(u.name, u.version) +
                                 " is not registered; see 'ferry dataset list'");
       }

@@ -29,7 +29,7 @@
 
 namespace ferry::store {
 
-class SqliteMetadataStore final : public MetadataStore, public AssetStore {
+class SqliteMetadataStore final : public MetadataStore, public AssetStore, public ModelStore {
  public:
   using Run = model::Run;
   using RunStatus = model::RunStatus;
@@ -212,6 +212,54 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore {
                                                       const std::string& name,
                                                       int64_t version) override;
 
+  // ModelStore (sqlite_store_models.cc)
+  ModelStore& Models() override { return *this; }
+  Result<model::RegisteredModel> CreateRegisteredModel(const model::RegisteredModel& m,
+                                                       double now) override;
+  Result<model::RegisteredModel> GetRegisteredModel(const std::string& name) override;
+  Result<std::vector<model::RegisteredModel>> ListRegisteredModels() override;
+  Result<model::RegisteredModel> UpdateRegisteredModel(
+      const std::string& name, const std::function<Status(model::RegisteredModel*)>& change,
+      double now) override;
+  Result<model::RegisteredModel> RenameRegisteredModel(const std::string& name,
+                                                       const std::string& new_name,
+                                                       double now) override;
+  Status DeleteRegisteredModel(const std::string& name) override;
+  Result<model::ModelVersion> CreateModelVersion(const model::ModelVersion& v, bool create_model,
+                                                 double now) override;
+  Result<model::ModelVersion> GetModelVersion(const std::string& name, int64_t version) override;
+  Result<std::vector<model::ModelVersion>> ListModelVersions(const std::string& name) override;
+  Result<model::ModelVersion> UpdateModelVersion(
+      const std::string& name, int64_t version,
+      const std::function<Status(model::ModelVersion*)>& change, double now) override;
+  Result<model::ModelVersion> TransitionModelVersionStage(const std::string& name, int64_t version,
+                                                          const std::string& stage,
+                                                          bool archive_existing,
+                                                          double now) override;
+  Status DeleteModelVersion(const std::string& name, int64_t version, double now) override;
+  Status SetModelAlias(const std::string& name, const std::string& alias, int64_t version) override;
+  Status DeleteModelAlias(const std::string& name, const std::string& alias) override;
+  Result<model::ModelVersion> GetModelVersionByAlias(const std::string& name,
+                                                     const std::string& alias) override;
+  Result<model::LoggedModel> CreateLoggedModel(const model::LoggedModel& m, double now) override;
+  Result<model::LoggedModel> GetLoggedModel(const std::string& model_id) override;
+  Result<std::vector<model::LoggedModel>> ListLoggedModels(
+      const std::vector<std::string>& experiment_ids) override;
+  Result<model::LoggedModel> UpdateLoggedModel(
+      const std::string& model_id, const std::function<Status(model::LoggedModel*)>& change,
+      double now) override;
+  Status DeleteLoggedModel(const std::string& model_id, double now) override;
+  Status AddLoggedModelMetrics(const std::string& model_id,
+                               const std::vector<model::LoggedModelMetric>& points) override;
+  Result<std::vector<std::string>> LoggedModelsWithDataset(const std::string& name,
+                                                           const std::string& digest) override;
+  Status AddLoggedModelFiles(const std::string& model_id,
+                             const std::vector<model::Artifact>& files) override;
+  Result<std::vector<model::Artifact>> ListLoggedModelFiles(const std::string& model_id) override;
+  Status RecordLoggedModelUses(const std::vector<model::LoggedModelUse>& uses) override;
+  Result<std::vector<model::LoggedModelUse>> LoggedModelUsesOfRun(
+      const std::string& run_id) override;
+
  private:
   static Status RunNotFound(const std::string& id) {
     return Status::NotFound("run '" + id + "' does not exist; see 'ferry run list'");
@@ -232,6 +280,14 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore {
     FERRY_RETURN_IF_ERROR(Commit());
     return r;
   }
+
+  // The model registry's reads and writes on the current connection (sqlite_store_models.cc).
+  Result<model::RegisteredModel> RegisteredModelLocked(const std::string& name);
+  Result<model::ModelVersion> ModelVersionLocked(const std::string& name, int64_t version);
+  Status PutRegisteredModelLocked(const model::RegisteredModel& m);
+  Status PutModelVersionLocked(const model::ModelVersion& v, double now);
+  Result<model::LoggedModel> LoggedModelLocked(const std::string& model_id);
+  Status PutLoggedModelLocked(const model::LoggedModel& m);
 
   // A new experiment belongs to created_by (the user whose run made it).
   Result<model::Experiment> EnsureExperimentLocked(const std::string& name, double now,

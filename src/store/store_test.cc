@@ -557,6 +557,11 @@ TEST_F(StoreTest, MigrationBackfillsTheLatestPoints) {
         db->Exec("DROP TABLE datastores; DROP TABLE dataset_versions; DROP TABLE asset_uses; "
                  "DROP TABLE datastore_files")
             .ok());
+    ASSERT_TRUE(db->Exec("DROP TABLE registered_models; DROP TABLE model_versions; "
+                         "DROP TABLE model_aliases; DROP TABLE logged_models; "
+                         "DROP TABLE logged_model_metrics; DROP TABLE logged_model_files; "
+                         "DROP TABLE logged_model_uses")
+                    .ok());
     ASSERT_TRUE(db->Exec("DELETE FROM schema_migrations WHERE version >= 9").ok());
   }
   auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");

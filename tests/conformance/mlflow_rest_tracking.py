@@ -53,8 +53,8 @@ GROUP_RULES: list[tuple[str, str]] = [
     ("experiments", r"experiment"),
     ("runs", r"run|terminated|batch|input"),
 ]
-CLAIMED = ["experiments", "runs", "metrics", "params", "tags", "search", "artifacts"]
-GROUPS = [*CLAIMED, "models/registry", "other"]
+CLAIMED = ["experiments", "runs", "metrics", "params", "tags", "search", "artifacts", "models/registry"]
+GROUPS = [*CLAIMED, "other"]
 
 
 def group_of(test_name: str) -> str:
