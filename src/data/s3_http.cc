@@ -59,6 +59,9 @@ class BeastConnection final : public HttpConnection {
     if (ec) return Fail("sending " + call.method + " " + call.target, ec);
     FERRY_RETURN_IF_ERROR(WriteBody(call, length));
 
+    // Beast reads at most the buffer's free capacity (up to 64 KiB) per call: without room it
+    // would read a large body 512 bytes at a time.
+    if (buffer_.capacity() < kPiece) buffer_.reserve(kPiece);
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     if (verb == http::verb::head) parser.skip(true);
