@@ -119,18 +119,19 @@ Result<Endpoint> ParseEndpoint(const std::string& endpoint) {
     return Status::InvalidArgument(
         "s3 endpoint is empty: give the store's URL, e.g. http://minio.internal:9000");
   }
-  if (endpoint.rfind("https://", 0) == 0) {
-    return Status::InvalidArgument(
-        what +
-        ": https is not supported yet (Ferry's S3 client has no TLS): use an http:// endpoint "
-        "on a trusted network, or a local TLS-terminating proxy in front of the store");
-  }
-  if (endpoint.rfind("http://", 0) != 0) {
-    return Status::InvalidArgument(what + " must start with http:// (e.g. http://host:9000)");
-  }
   Endpoint e;
-  e.scheme = "http";
-  std::string rest = endpoint.substr(7);
+  std::string rest;
+  if (endpoint.rfind("https://", 0) == 0) {
+    e.scheme = "https";
+    rest = endpoint.substr(8);
+  } else if (endpoint.rfind("http://", 0) == 0) {
+    e.scheme = "http";
+    rest = endpoint.substr(7);
+  } else {
+    return Status::InvalidArgument(what +
+                                   " must start with https:// or http:// (e.g. "
+                                   "https://s3.example.com or http://host:9000)");
+  }
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
   if (rest.empty()) return Status::InvalidArgument(what + " has no host");
   if (rest.find_first_of("/?#@") != std::string::npos || HasControlOrSpace(rest)) {
@@ -166,7 +167,7 @@ Result<Endpoint> ParseEndpoint(const std::string& endpoint) {
     if (!digits || std::stoi(port) < 1 || std::stoi(port) > 65535)
       return Status::InvalidArgument(what + ": port '" + port + "' is not a number in 1-65535");
   }
-  e.port = port.empty() ? "80" : port;
+  e.port = port.empty() ? (e.scheme == "https" ? "443" : "80") : port;
   return e;
 }
 
@@ -213,6 +214,10 @@ Status ValidateS3Config(const S3Config& c) {
   if (HasControlOrSpace(c.session_token)) {
     return Status::InvalidArgument("s3 session token has spaces or control characters");
   }
+  if (!c.ca_file.empty() && e.scheme != "https") {
+    return Status::InvalidArgument("s3 CA file '" + c.ca_file + "' is for https endpoints; '" +
+                                   c.endpoint + "' is plain http");
+  }
   return Status::Ok();
 }
 
@@ -240,11 +245,13 @@ bool RetriableReply(const HttpReply& r, const S3Error& e) {
 
 class S3ClientImpl final : public S3Client {
  public:
-  S3ClientImpl(S3Config config, const S3ClientOptions& options, Endpoint endpoint)
+  S3ClientImpl(S3Config config, const S3ClientOptions& options, Endpoint endpoint,
+               std::shared_ptr<TlsContext> tls)
       : config_(std::move(config)),
         options_(options),
         endpoint_(std::move(endpoint)),
-        clock_(options.clock != nullptr ? options.clock : &DefaultClock()) {
+        clock_(options.clock != nullptr ? options.clock : &DefaultClock()),
+        tls_(std::move(tls)) {
     creds_ = {config_.access_key, config_.secret_key, config_.session_token};
     if (config_.path_style) {
       connect_host_ = endpoint_.host;
@@ -578,7 +585,8 @@ class S3ClientImpl final : public S3Client {
         return c;
       }
     }
-    return HttpConnection::Create(connect_host_, endpoint_.port, host_header_, options_.timeout_ms);
+    return HttpConnection::Create(connect_host_, endpoint_.port, host_header_, options_.timeout_ms,
+                                  tls_);
   }
 
   void Return(std::unique_ptr<HttpConnection> c) {
@@ -877,6 +885,7 @@ class S3ClientImpl final : public S3Client {
   S3ClientOptions options_;
   Endpoint endpoint_;
   const Clock* clock_;
+  std::shared_ptr<TlsContext> tls_;  // null for http
   Credentials creds_;
   std::string connect_host_, host_header_;
   Mutex mu_;
@@ -889,7 +898,11 @@ Result<std::unique_ptr<S3Client>> S3Client::Open(const S3Config& config,
                                                  const S3ClientOptions& options) {
   FERRY_RETURN_IF_ERROR(ValidateS3Config(config));
   FERRY_ASSIGN_OR_RETURN(Endpoint e, ParseEndpoint(config.endpoint));
-  return std::unique_ptr<S3Client>(std::make_unique<S3ClientImpl>(config, options, e));
+  std::shared_ptr<TlsContext> tls;
+  if (e.scheme == "https") {
+    FERRY_ASSIGN_OR_RETURN(tls, MakeTlsContext(config.ca_file));
+  }
+  return std::unique_ptr<S3Client>(std::make_unique<S3ClientImpl>(config, options, e, tls));
 }
 
 }  // namespace ferry::data

@@ -19,7 +19,8 @@
 namespace ferry::data {
 
 struct S3Config {
-  // "http://host[:port]" (https:// is refused for now: the client has no TLS yet). No path.
+  // "https://host[:port]" or "http://host[:port]" (plain http only on a trusted network).
+  // No path.
   std::string endpoint{};
   std::string bucket{};
   std::string region = "us-east-1";
@@ -29,6 +30,9 @@ struct S3Config {
   std::string access_key{};
   std::string secret_key{};     // never in an error, a log line or a URL
   std::string session_token{};  // optional (temporary credentials)
+  // https: a PEM file of the CA certificates to trust instead of the system's (a store with a
+  // private CA or a self-signed certificate). Empty: the system's CAs.
+  std::string ca_file{};
 };
 
 // InvalidArgument naming the field and what is wrong; never quotes the secret key.

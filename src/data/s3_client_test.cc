@@ -160,9 +160,13 @@ TEST(S3ConfigTest, ValidationNamesTheField) {
     change(c);
     return ValidateS3Config(c);
   };
-  Status https = with([](S3Config& c) { c.endpoint = "https://s3.example.com"; });
-  EXPECT_EQ(https.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(https.message().find("https is not supported yet"), std::string::npos);
+  EXPECT_TRUE(with([](S3Config& c) { c.endpoint = "https://s3.example.com"; }).ok());
+  EXPECT_TRUE(with([](S3Config& c) {
+                c.endpoint = "https://[::1]:9443";
+                c.ca_file = "/etc/ssl/certs/ca-certificates.crt";
+              }).ok());
+  EXPECT_NE(with([](S3Config& c) { c.ca_file = "/x.pem"; }).message().find("plain http"),
+            std::string::npos);
   EXPECT_NE(with([](S3Config& c) { c.endpoint = "ftp://x"; }).message().find("http://"),
             std::string::npos);
   EXPECT_NE(with([](S3Config& c) { c.endpoint = "http://h:9000/path"; }).message().find("no path"),
@@ -185,6 +189,12 @@ TEST(S3ConfigTest, ValidationNamesTheField) {
   EXPECT_NE(secret.message().find("secret key"), std::string::npos);
   EXPECT_EQ(secret.message().find("abc"), std::string::npos);
   EXPECT_EQ(S3Client::Open(S3Config{}).status().code(), StatusCode::kInvalidArgument);
+  S3Config bad_ca = good;
+  bad_ca.endpoint = "https://127.0.0.1:1";
+  bad_ca.ca_file = "/nonexistent/ca.pem";
+  auto open = S3Client::Open(bad_ca);
+  EXPECT_EQ(open.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(open.status().message().find("'/nonexistent/ca.pem'"), std::string::npos);
 }
 
 TEST(S3ClientTest, RetriesConnectionsTheServerDrops) {

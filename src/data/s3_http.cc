@@ -7,9 +7,11 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <limits>
 #include <optional>
@@ -18,6 +20,12 @@
 #include "common/fs.h"
 
 namespace ferry::data {
+
+class TlsContext {
+ public:
+  boost::asio::ssl::context ctx{boost::asio::ssl::context::tls_client};
+};
+
 namespace {
 
 namespace asio = boost::asio;
@@ -26,15 +34,18 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr size_t kPiece = 1 << 20;
+namespace ssl = asio::ssl;
 constexpr size_t kMaxErrorBody = 1 << 20;
 
 class BeastConnection final : public HttpConnection {
  public:
-  BeastConnection(std::string host, std::string port, std::string host_header, int timeout_ms)
+  BeastConnection(std::string host, std::string port, std::string host_header, int timeout_ms,
+                  std::shared_ptr<TlsContext> tls)
       : host_(std::move(host)),
         port_(std::move(port)),
         host_header_(std::move(host_header)),
         timeout_(timeout_ms),
+        tls_context_(std::move(tls)),
         piece_(kPiece) {}
 
   const std::string& host_header() const override { return host_header_; }
@@ -54,8 +65,8 @@ class BeastConnection final : public HttpConnection {
       req.set(http::field::content_length, std::to_string(length));
     req.keep_alive(true);
     http::request_serializer<http::empty_body> serializer(req);
-    stream_->expires_after(timeout_);
-    ec = RunOp([&](auto handler) { http::async_write(*stream_, serializer, handler); });
+    Lowest().expires_after(timeout_);
+    ec = RunIo([&](auto& stream, auto handler) { http::async_write(stream, serializer, handler); });
     if (ec) return Fail("sending " + call.method + " " + call.target, ec);
     FERRY_RETURN_IF_ERROR(WriteBody(call, length));
 
@@ -65,8 +76,10 @@ class BeastConnection final : public HttpConnection {
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     if (verb == http::verb::head) parser.skip(true);
-    stream_->expires_after(timeout_);
-    ec = RunOp([&](auto handler) { http::async_read_header(*stream_, buffer_, parser, handler); });
+    Lowest().expires_after(timeout_);
+    ec = RunIo([&](auto& stream, auto handler) {
+      http::async_read_header(stream, buffer_, parser, handler);
+    });
     if (ec) return Fail("reading the response to " + call.method + " " + call.target, ec);
     HttpReply reply;
     reply.status = static_cast<int>(parser.get().result_int());
@@ -86,8 +99,9 @@ class BeastConnection final : public HttpConnection {
     while (!parser.is_done()) {
       parser.get().body().data = piece_.data();
       parser.get().body().size = piece_.size();
-      stream_->expires_after(timeout_);
-      ec = RunOp([&](auto handler) { http::async_read(*stream_, buffer_, parser, handler); });
+      Lowest().expires_after(timeout_);
+      ec = RunIo(
+          [&](auto& stream, auto handler) { http::async_read(stream, buffer_, parser, handler); });
       if (ec == http::error::need_buffer) ec = {};
       // Bytes that arrived before a failure still count: a resumed read starts after them.
       const size_t n = piece_.size() - parser.get().body().size;
@@ -102,7 +116,7 @@ class BeastConnection final : public HttpConnection {
       }
       if (ec) return Fail("reading the body of " + call.method + " " + call.target, ec);
     }
-    stream_->expires_never();
+    Lowest().expires_never();
     if (!parser.get().keep_alive()) Close();
     return reply;
   }
@@ -118,16 +132,37 @@ class BeastConnection final : public HttpConnection {
   }
 
   Status Connect() {
-    if (stream_) return Status::Ok();
+    if (tcp_ || tls_) return Status::Ok();
     beast::error_code ec;
     tcp::resolver resolver(ioc_);
     auto results = resolver.resolve(host_, port_, ec);
     if (ec) return Status::Unavailable("resolving " + host_ + ": " + ec.message());
-    stream_.emplace(ioc_);
-    stream_->expires_after(timeout_);
-    ec = RunOp([&](auto handler) { stream_->async_connect(results, handler); });
+    if (tls_context_) {
+      tls_.emplace(ioc_, tls_context_->ctx);
+    } else {
+      tcp_.emplace(ioc_);
+    }
+    Lowest().expires_after(timeout_);
+    ec = RunOp([&](auto handler) { Lowest().async_connect(results, handler); });
     if (ec) return Fail("connecting to " + host_ + ":" + port_, ec);
-    stream_->socket().set_option(tcp::no_delay(true), ec);
+    Lowest().socket().set_option(tcp::no_delay(true), ec);
+    if (tls_) {
+      // SNI for names (not addresses), and the certificate must be for host_.
+      beast::error_code addr_ec;
+      asio::ip::make_address(host_, addr_ec);
+      if (addr_ec) SSL_set_tlsext_host_name(tls_->native_handle(), host_.c_str());
+      tls_->set_verify_callback(ssl::host_name_verification(host_));
+      Lowest().expires_after(timeout_);
+      ec = RunOp([&](auto handler) { tls_->async_handshake(ssl::stream_base::client, handler); });
+      if (ec && ec.category() == asio::error::get_ssl_category()) {
+        Close();
+        return Status::FailedPrecondition(
+            "TLS handshake with " + host_ + ":" + port_ + " failed: " + ec.message() +
+            " (is the store's certificate for this host and signed by a CA this machine trusts? "
+            "for a private CA give the datastore's CA file)");
+      }
+      if (ec) return Fail("TLS handshake with " + host_ + ":" + port_, ec);
+    }
     return Status::Ok();
   }
 
@@ -136,9 +171,9 @@ class BeastConnection final : public HttpConnection {
     if (call.body_fd < 0) {
       if (call.body.empty()) return Status::Ok();
       if (call.on_body_sent) call.on_body_sent(call.body.data(), call.body.size());
-      stream_->expires_after(timeout_);
-      ec = RunOp([&](auto handler) {
-        asio::async_write(*stream_, asio::buffer(call.body.data(), call.body.size()), handler);
+      Lowest().expires_after(timeout_);
+      ec = RunIo([&](auto& stream, auto handler) {
+        asio::async_write(stream, asio::buffer(call.body.data(), call.body.size()), handler);
       });
       if (ec) return Fail("sending the body of " + call.method + " " + call.target, ec);
       return Status::Ok();
@@ -157,9 +192,9 @@ class BeastConnection final : public HttpConnection {
                            "being uploaded)");
       }
       if (call.on_body_sent) call.on_body_sent(piece_.data(), static_cast<size_t>(n));
-      stream_->expires_after(timeout_);
-      ec = RunOp([&](auto handler) {
-        asio::async_write(*stream_, asio::buffer(piece_.data(), static_cast<size_t>(n)), handler);
+      Lowest().expires_after(timeout_);
+      ec = RunIo([&](auto& stream, auto handler) {
+        asio::async_write(stream, asio::buffer(piece_.data(), static_cast<size_t>(n)), handler);
       });
       if (ec) return Fail("sending the body of " + call.method + " " + call.target, ec);
       done += static_cast<uint64_t>(n);
@@ -172,11 +207,24 @@ class BeastConnection final : public HttpConnection {
     return Status::Unavailable(what + ": " + ec.message());
   }
 
+  // The TCP layer (deadlines, the socket) of whichever stream is open.
+  beast::tcp_stream& Lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *tcp_; }
+
+  // Runs op(stream, handler) on the open stream, TLS or not.
+  template <typename Op>
+  beast::error_code RunIo(Op&& op) {
+    if (tls_) return RunOp([&](auto handler) { op(*tls_, handler); });
+    return RunOp([&](auto handler) { op(*tcp_, handler); });
+  }
+
   void Close() {
-    if (stream_) {
+    // No TLS close_notify: the connection is dropped either way, and a peer that went away
+    // would make it wait.
+    if (tcp_ || tls_) {
       beast::error_code ec;
-      stream_->socket().close(ec);
-      stream_.reset();
+      Lowest().socket().close(ec);
+      tls_.reset();
+      tcp_.reset();
     }
     buffer_.clear();
   }
@@ -184,7 +232,9 @@ class BeastConnection final : public HttpConnection {
   std::string host_, port_, host_header_;
   std::chrono::milliseconds timeout_;
   asio::io_context ioc_;
-  std::optional<beast::tcp_stream> stream_;
+  std::shared_ptr<TlsContext> tls_context_;
+  std::optional<beast::tcp_stream> tcp_;                     // plain http
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;  // https
   beast::flat_buffer buffer_;
   std::vector<char> piece_;
 };
@@ -198,9 +248,28 @@ std::string HttpReply::Header(std::string_view lower_name) const {
 }
 
 std::unique_ptr<HttpConnection> HttpConnection::Create(std::string host, std::string port,
-                                                       std::string host_header, int timeout_ms) {
+                                                       std::string host_header, int timeout_ms,
+                                                       std::shared_ptr<TlsContext> tls) {
   return std::make_unique<BeastConnection>(std::move(host), std::move(port), std::move(host_header),
-                                           timeout_ms);
+                                           timeout_ms, std::move(tls));
+}
+
+Result<std::shared_ptr<TlsContext>> MakeTlsContext(const std::string& ca_file) {
+  auto tls = std::make_shared<TlsContext>();
+  beast::error_code ec;
+  SSL_CTX_set_min_proto_version(tls->ctx.native_handle(), TLS1_2_VERSION);
+  tls->ctx.set_verify_mode(ssl::verify_peer, ec);
+  if (ca_file.empty()) {
+    tls->ctx.set_default_verify_paths(ec);
+    if (ec) return Status::Internal("loading the system's CA certificates: " + ec.message());
+  } else {
+    tls->ctx.load_verify_file(ca_file, ec);
+    if (ec) {
+      return Status::InvalidArgument("s3 CA file '" + ca_file +
+                                     "' could not be loaded as PEM certificates: " + ec.message());
+    }
+  }
+  return tls;
 }
 
 }  // namespace ferry::data

@@ -42,16 +42,26 @@ struct HttpReply {
 // Receives a 2xx response body in pieces; an error stops the transfer and is returned as is.
 using BodySink = std::function<Status(const char* data, size_t size)>;
 
+// The TLS settings a client's connections share (an OpenSSL client context: TLS 1.2 or
+// later, the peer's certificate checked against ca_file's PEM certificates, or the system's
+// when it is empty, and its name against the host). Thread-safe once made.
+class TlsContext;
+Result<std::shared_ptr<TlsContext>> MakeTlsContext(const std::string& ca_file);
+
 class HttpConnection {
  public:
-  // host and port of the endpoint; host_header is sent as Host (and signed). Connects lazily.
+  // host and port of the endpoint; host_header is sent as Host (and signed); tls: https with
+  // that context (null: plain http). Connects lazily.
   static std::unique_ptr<HttpConnection> Create(std::string host, std::string port,
-                                                std::string host_header, int timeout_ms);
+                                                std::string host_header, int timeout_ms,
+                                                std::shared_ptr<TlsContext> tls = nullptr);
   virtual ~HttpConnection() = default;
   // Sends call and reads the reply. Transport failures (connect, write, read, a step idle
-  // for longer than timeout_ms) are Unavailable and close the connection; a sink's error is
-  // returned unchanged, and so is check's (run on a 2xx head only). A 2xx body goes to sink when
-  // one is given; any other body (an S3 error document) is kept in reply.body, up to 1 MiB.
+  // for longer than timeout_ms) are Unavailable and close the connection; a TLS handshake
+  // the peer fails (its certificate not trusted or not for this host) is FailedPrecondition; a
+  // sink's error is returned unchanged, and so is check's (run on a 2xx head only). A 2xx body goes
+  // to sink when one is given; any other body (an S3 error document) is kept in reply.body, up to 1
+  // MiB.
   virtual Result<HttpReply> Send(const HttpCall& call, const BodySink* sink,
                                  const HeadCheck* check = nullptr) = 0;
   virtual const std::string& host_header() const = 0;

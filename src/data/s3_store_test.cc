@@ -1,6 +1,7 @@
 // S3Client against a real S3 server. Runs when FERRY_S3_TEST_ENDPOINT (with _BUCKET,
-// _ACCESS_KEY, _SECRET_KEY) names one: tests/integration/test_s3_client.py starts s3proxy and
-// runs this binary so, which `make test` always does; plain ctest skips these.
+// _ACCESS_KEY, _SECRET_KEY, and _TLS_ENDPOINT + _CA_FILE for its https side) names one:
+// tests/integration/test_s3_client.py starts s3proxy and runs this binary so, which `make test`
+// always does; plain ctest skips these.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -255,6 +256,45 @@ TEST_F(S3StoreTest, WrongCredentialsGiveTheStoresErrorWithoutTheSecret) {
   EXPECT_EQ(st.code(), StatusCode::kNotFound);
   EXPECT_NE(st.message().find("'" + no_bucket.bucket + "': NoSuchBucket"), std::string::npos)
       << st.message();
+}
+
+TEST_F(S3StoreTest, HttpsWithTheStoresOwnCa) {
+  // The same store over TLS (s3proxy's secure endpoint, a self-signed certificate for
+  // 127.0.0.1 whose PEM is FERRY_S3_TEST_CA_FILE).
+  const std::string tls_endpoint = Env("FERRY_S3_TEST_TLS_ENDPOINT");
+  ASSERT_FALSE(tls_endpoint.empty()) << "FERRY_S3_TEST_TLS_ENDPOINT is unset";
+  S3Config tls = config_;
+  tls.endpoint = tls_endpoint;
+  tls.ca_file = Env("FERRY_S3_TEST_CA_FILE");
+  auto opened = S3Client::Open(tls, options_);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  auto client = std::move(opened).value();
+  ASSERT_TRUE(client->HeadBucket().ok());
+  const std::string src = WriteRandomFile("tls.bin", (size_t{6} << 20) + 3, 5);
+  const std::string key = prefix_ + "tls.bin";
+  auto put = client->PutObjectFromFile(
+      key, src, {.multipart_threshold = 5 << 20, .part_size = 5 << 20, .parts_in_flight = 2});
+  ASSERT_TRUE(put.ok()) << put.status().message();
+  const std::string out = dir_ + "/tls.out";
+  auto got = client->GetObjectToFile(
+      key, out, {.connections = 3, .chunk_size = 1 << 20, .parallel_threshold = 1 << 20});
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_TRUE(ReadFile(out).value() == ReadFile(src).value());
+  auto url = client->PresignUrl("GET", key, 60);
+  ASSERT_TRUE(url.ok());
+  EXPECT_EQ(url.value().rfind(tls_endpoint + "/", 0), 0u);
+
+  // Not trusted without the CA (the system's CAs do not know it), and not for another name.
+  S3Config untrusted = tls;
+  untrusted.ca_file.clear();
+  Status st = S3Client::Open(untrusted, options_).value()->HeadBucket();
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.message();
+  EXPECT_NE(st.message().find("TLS handshake"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("certificate verify failed"), std::string::npos) << st.message();
+  S3Config other_name = tls;
+  other_name.endpoint.replace(other_name.endpoint.find("127.0.0.1"), 9, "localhost");
+  st = S3Client::Open(other_name, options_).value()->HeadBucket();
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.message();
 }
 
 TEST_F(S3StoreTest, MissingKeyIsNotFoundNamingBucketAndKey) {

@@ -1,7 +1,8 @@
 """The C++ S3 client (src/data) against a real S3 server, and its SigV4 signatures against botocore's.
 
 - The gtest suite S3StoreTest (src/data/s3_store_test.cc: put/get, multipart and its resume, list
-  pages, presigned GET/PUT, wrong credentials, missing keys) runs against s3proxy started here; ctest
+  pages, presigned GET/PUT, wrong credentials, missing keys, https with the store's own CA) runs
+  against s3proxy started here (its http and https endpoints); ctest
   alone skips it, so this test is what exercises it (with every case required to pass, none skipped).
 - sigv4_sign (src/data/sigv4_sign_main.cc) signs fixed requests; botocore, AWS's own signer, must
   produce the same Authorization header and presigned URL for the same inputs.
@@ -45,7 +46,7 @@ def test_s3_client_against_s3proxy(s3proxy_factory, tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
     assert "SKIPPED" not in out, out[-3000:]
-    assert "[  PASSED  ] 8 tests." in out, out[-3000:]
+    assert "[  PASSED  ] 9 tests." in out, out[-3000:]
     # Nothing of the secret in what the client printed (its errors are in the test output).
     assert s3.secret_key not in out
 

@@ -3,6 +3,7 @@ Java 17) with jclouds' filesystem backend on a temp directory, on 127.0.0.1 and 
 
     with S3Proxy(tmp_path / "s3") as s3:           # started, answering, bucket "ferry-test" made
         s3.endpoint                                 # "http://127.0.0.1:PORT"
+        s3.tls_endpoint, s3.ca_file                 # "https://127.0.0.1:PORT2", its certificate (PEM)
         s3.access_key, s3.secret_key, s3.bucket     # SigV2/SigV4 credentials it checks
         s3.create_bucket("another")
         subprocess.run([...], env={**os.environ, **s3.test_env()})   # FERRY_S3_TEST_* variables
@@ -15,9 +16,11 @@ The jar (s3proxy-<VERSION>-jar-with-dependencies.jar from Maven Central) is down
 against Maven's SHA-1 by `scripts/setup.sh test` into .cache/s3proxy/ (FERRY_S3PROXY_JAR names
 another). Buckets are directories of the filesystem backend (jclouds maps a container to a
 directory under jclouds.filesystem.basedir), so create_bucket makes one: no S3 call, no
-credentials. Objects land in `<dir>/data/<bucket>/<key>`.
+credentials. Objects land in `<dir>/data/<bucket>/<key>`. With tls (the default) the same store
+also answers https on a second port, with a self-signed certificate for 127.0.0.1 made by keytool
+(EC P-256, 30 days) whose PEM is `ca_file`.
 
-Stdlib only (Python 3.11). Needs `java` 17+ (openjdk-17-jre-headless).
+Stdlib only (Python 3.11). Needs `java` and `keytool` 17+ (openjdk-17-jre-headless).
 """
 
 from __future__ import annotations
@@ -44,9 +47,7 @@ def jar_path() -> Path:
 
 def missing_reason() -> str | None:
     """What this machine lacks to run s3proxy (tests fail with it rather than skip), or None."""
-    missing = []
-    if not shutil.which("java"):
-        missing.append("java (openjdk-17-jre-headless)")
+    missing = [f"{t} (openjdk-17-jre-headless)" for t in ("java", "keytool") if not shutil.which(t)]
     if not jar_path().is_file():
         missing.append(f"{jar_path()} (the s3proxy jar)")
     if missing:
@@ -62,14 +63,17 @@ def _free_port() -> int:
 
 class S3Proxy:
     def __init__(self, directory: Path, bucket: str = "ferry-test", access_key: str = "ferry-test-key",
-                 secret_key: str = "ferry-test-secret-7f3a9c", heap: str = "512m"):
+                 secret_key: str = "ferry-test-secret-7f3a9c", heap: str = "512m", tls: bool = True):
         self.dir = Path(directory)
         self.bucket = bucket
         self.access_key = access_key
         self.secret_key = secret_key
         self.heap = heap
+        self.tls = tls
         self.port = 0
         self.endpoint = ""
+        self.tls_endpoint = ""
+        self.ca_file = ""
         self.proc: subprocess.Popen | None = None
         self.log_path = self.dir / "s3proxy.log"
 
@@ -88,11 +92,17 @@ class S3Proxy:
         if (why := missing_reason()):
             raise RuntimeError(why)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):  # the free port may be taken between probing and binding it
+        tls_props = ""
+        if self.tls:
+            tls_props = self._make_keystore()
+        for _ in range(3):  # the free ports may be taken between probing and binding them
             self.port = _free_port()
             self.endpoint = f"http://127.0.0.1:{self.port}"
+            if self.tls:
+                self.tls_endpoint = f"https://127.0.0.1:{_free_port()}"
             props = self.dir / "s3proxy.conf"
             props.write_text(
+                (f"s3proxy.secure-endpoint={self.tls_endpoint}\n{tls_props}" if self.tls else "") +
                 f"s3proxy.endpoint={self.endpoint}\n"
                 "s3proxy.authorization=aws-v2-or-v4\n"
                 f"s3proxy.identity={self.access_key}\n"
@@ -109,6 +119,20 @@ class S3Proxy:
             self.stop()
         tail = self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
         raise RuntimeError(f"s3proxy did not start on 127.0.0.1 (log {self.log_path}):\n{tail}")
+
+    def _make_keystore(self) -> str:
+        """A self-signed certificate for 127.0.0.1 in a PKCS12 keystore, its PEM in ca_file;
+        returns the s3proxy properties that use it."""
+        keystore, password = self.dir / "keystore.p12", "ferry-test-tls"
+        self.ca_file = str(self.dir / "ca.pem")
+        if not keystore.exists():
+            subprocess.run(["keytool", "-genkeypair", "-alias", "s3proxy", "-keyalg", "EC", "-groupname", "secp256r1",
+                            "-validity", "30", "-dname", "CN=127.0.0.1", "-ext", "SAN=ip:127.0.0.1",
+                            "-keystore", str(keystore), "-storetype", "PKCS12", "-storepass", password,
+                            "-keypass", password], check=True, capture_output=True)
+            subprocess.run(["keytool", "-exportcert", "-rfc", "-alias", "s3proxy", "-keystore", str(keystore),
+                            "-storepass", password, "-file", self.ca_file], check=True, capture_output=True)
+        return f"s3proxy.keystore-path={keystore}\ns3proxy.keystore-password={password}\n"
 
     def _wait_ready(self, timeout: float) -> bool:
         """True once the server answers HTTP (an anonymous GET / is refused with 403: that is an
@@ -136,6 +160,8 @@ class S3Proxy:
             "FERRY_S3_TEST_BUCKET": self.bucket,
             "FERRY_S3_TEST_ACCESS_KEY": self.access_key,
             "FERRY_S3_TEST_SECRET_KEY": self.secret_key,
+            "FERRY_S3_TEST_TLS_ENDPOINT": self.tls_endpoint,
+            "FERRY_S3_TEST_CA_FILE": self.ca_file,
         }
 
     def stop(self) -> None:
