@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 
 #include "data/s3_client.h"
@@ -16,9 +17,7 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   if (argc < 4) {
     std::fprintf(stderr, "usage: s3_throughput get|put KEY FILE [CONNECTIONS] [PART_MIB]\n");
     return 2;
@@ -65,4 +64,15 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(bytes), seconds,
               static_cast<double>(bytes) / (1 << 20) / seconds);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {  // std::string's allocations only
+    std::fprintf(stderr, "s3_throughput: %s\n", e.what());
+    return 1;
+  }
 }
