@@ -281,7 +281,7 @@ class S3ClientImpl final : public S3Client {
 
   Result<ListPage> ListObjectsPage(const std::string& prefix, const std::string& token,
                                    int max_keys, const std::string& delimiter) override {
-    Request req{.method = "GET", .query = {{"list-type", "2"}}};
+    Request req{.method = "GET", .query = {{"list-type", "2"}, {"encoding-type", "url"}}};
     if (!prefix.empty()) req.query.emplace_back("prefix", prefix);
     if (!token.empty()) req.query.emplace_back("continuation-token", token);
     if (!delimiter.empty()) req.query.emplace_back("delimiter", delimiter);
@@ -457,6 +457,11 @@ class S3ClientImpl final : public S3Client {
     if (!S_ISREG(st.st_mode)) {
       return Status::InvalidArgument("'" + path + "' is not a regular file: only files upload");
     }
+    if (std::any_of(options.content_type.begin(), options.content_type.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+      return Status::InvalidArgument("content type '" + options.content_type +
+                                     "' has control characters");
+    }
     const auto size = static_cast<uint64_t>(st.st_size);
     if (size >= options.multipart_threshold && size > 0)
       return Multipart(key, path, fd.get(), size, options);
@@ -549,6 +554,15 @@ class S3ClientImpl final : public S3Client {
                                  : "HTTP" + std::to_string(r.status);
       e.message = "HTTP " + std::to_string(r.status) + " with no error document";
     }
+    // The store never has the secret to echo, but a proxy in between might: never pass it on.
+    const std::string& secret = config_.secret_key;
+    const std::string mask = "[secret]";
+    for (std::string* text : {&e.code, &e.message}) {
+      for (size_t at = secret.empty() ? std::string::npos : text->find(secret);
+           at != std::string::npos; at = text->find(secret, at + mask.size())) {
+        text->replace(at, secret.size(), mask);
+      }
+    }
     std::string msg =
         Describe() + (key.empty() ? "" : " key '" + key + "'") + ": " + e.code + ": " + e.message;
     if (e.code == "InvalidAccessKeyId" || e.code == "SignatureDoesNotMatch" ||
@@ -559,11 +573,6 @@ class S3ClientImpl final : public S3Client {
     } else if (e.code == "AuthorizationHeaderMalformed" || e.code == "PermanentRedirect" ||
                r.status == 301) {
       msg += " (check the datastore's region and path-style setting)";
-    }
-    // The store never has the secret to echo, but a proxy in between might: never pass it on.
-    for (size_t at;
-         !config_.secret_key.empty() && (at = msg.find(config_.secret_key)) != std::string::npos;) {
-      msg.replace(at, config_.secret_key.size(), "[secret]");
     }
     StatusCode code = r.status == 404                      ? StatusCode::kNotFound
                       : r.status == 403                    ? StatusCode::kPermissionDenied

@@ -253,6 +253,27 @@ TEST(S3ClientTest, AuthErrorsAreNotRetriedAndCarryTheStoresWords) {
   for (const auto& head : server.heads()) EXPECT_EQ(head.find(kSecret), std::string::npos);
 }
 
+TEST(S3ClientTest, ASecretEchoedByTheServerIsMasked) {
+  // Regression: a secret that the mask itself contains ("e" in "[secret]") must not loop.
+  for (const std::string& secret : {std::string(kSecret), std::string("e")}) {
+    ScriptedServer server(0, [&](int, const std::string&) {
+      return Reply(403, "Forbidden", ErrorXml("AccessDenied", "no: " + secret + " / " + secret));
+    });
+    S3Config c{.endpoint = server.endpoint(),
+               .bucket = "bkt",
+               .access_key = "AKFAKE",
+               .secret_key = secret};
+    auto client = S3Client::Open(c, FastRetries(1)).value();
+    auto list = client->ListObjectsPage("", "", 10);
+    EXPECT_EQ(list.status().code(), StatusCode::kPermissionDenied);
+    EXPECT_NE(list.status().message().find(": no: [secret] / [secret]"), std::string::npos)
+        << list.status().message();
+    if (secret.size() > 1) {
+      EXPECT_EQ(list.status().message().find(secret), std::string::npos);
+    }
+  }
+}
+
 TEST(S3ClientTest, MissingKeyIsNotFoundNamingBucketAndKey) {
   ScriptedServer server(0, [](int, const std::string&) { return Reply(404, "Not Found", ""); });
   auto client = ClientFor(server);

@@ -62,6 +62,29 @@ std::string XmlEscape(std::string_view s) {
   return out;
 }
 
+// Form-style percent-decoding (S3's encoding-type=url: "%XX", and '+' for a space).
+std::string UrlDecodePlus(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string StripQuotes(std::string_view etag) {
@@ -87,16 +110,22 @@ Result<ListPage> ParseListObjectsV2(std::string_view body) {
   auto root = tree.get_child_optional("ListBucketResult");
   if (!root) return Status::Internal("the store's ListObjectsV2 response has no ListBucketResult");
   ListPage page;
+  // Keys may hold bytes XML 1.0 cannot carry: the client asks for encoding-type=url, and
+  // decodes when the store says it encoded.
+  const bool encoded = Text(*root, "EncodingType") == "url";
+  auto key = [&](const pt::ptree& node, const char* child) {
+    return encoded ? UrlDecodePlus(Text(node, child)) : Text(node, child);
+  };
   for (const auto& [name, child] : *root) {
     if (name == "Contents") {
       S3Object o;
-      o.key = Text(child, "Key");
+      o.key = key(child, "Key");
       FERRY_ASSIGN_OR_RETURN(o.size, Number(child, "Size", "ListObjectsV2"));
       o.etag = StripQuotes(Text(child, "ETag"));
       o.last_modified = Text(child, "LastModified");
       page.objects.push_back(std::move(o));
     } else if (name == "CommonPrefixes") {
-      page.common_prefixes.push_back(Text(child, "Prefix"));
+      page.common_prefixes.push_back(key(child, "Prefix"));
     }
   }
   page.truncated = Text(*root, "IsTruncated") == "true";

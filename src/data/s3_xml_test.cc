@@ -30,6 +30,23 @@ TEST(S3XmlTest, ListObjectsV2Page) {
   EXPECT_EQ(page.value().next_continuation_token, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=");
 }
 
+TEST(S3XmlTest, UrlEncodedKeysAreDecoded) {
+  // As s3proxy answers encoding-type=url (AWS writes '+' for a space).
+  auto page = ParseListObjectsV2(
+      "<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>"
+      "<Contents><Key>enc/a%20b%2Bc%25d%C3%A9%01</Key><Size>1</Size></Contents>"
+      "<Contents><Key>x+y%zz</Key><Size>1</Size></Contents>"
+      "<CommonPrefixes><Prefix>p%2F</Prefix></CommonPrefixes></ListBucketResult>");
+  ASSERT_TRUE(page.ok()) << page.status().message();
+  EXPECT_EQ(page.value().objects[0].key, "enc/a b+c%d\xc3\xa9\x01");
+  EXPECT_EQ(page.value().objects[1].key, "x y%zz");  // a bad escape stays as it is
+  EXPECT_EQ(page.value().common_prefixes[0], "p/");
+  // Without EncodingType the keys are taken as written.
+  auto raw = ParseListObjectsV2(
+      "<ListBucketResult><Contents><Key>a+b%20</Key><Size>1</Size></Contents></ListBucketResult>");
+  EXPECT_EQ(raw.value().objects[0].key, "a+b%20");
+}
+
 TEST(S3XmlTest, EmptyListAndCommonPrefixes) {
   auto page = ParseListObjectsV2(
       "<ListBucketResult><IsTruncated>false</IsTruncated><CommonPrefixes><Prefix>a/</Prefix>"
