@@ -871,6 +871,18 @@ class S3ClientImpl final : public S3Client {
         HttpReply reply = r.value();
         if (reply.status / 100 == 2) reply.status = 500;
         error = ReplyError(reply, key);
+        // NoSuchUpload after a retry: the completion whose answer was lost did complete it.
+        // The object is ours if it has the file's size and a multipart ETag of as many parts.
+        if (ParseError(reply.body).code == "NoSuchUpload") {
+          auto info = HeadObject(key);
+          const std::string suffix = "-" + std::to_string(nparts);
+          if (info.ok() && info.value().size == size && info.value().etag.size() > suffix.size() &&
+              info.value().etag.compare(info.value().etag.size() - suffix.size(), suffix.size(),
+                                        suffix) == 0) {
+            result.etag = info.value().etag;
+            return result;
+          }
+        }
       } else {
         auto etag = ParseCompleteMultipartUpload(r.value().body);
         if (!etag.ok()) return etag.status().WithContext(what);

@@ -315,6 +315,39 @@ TEST(S3ClientTest, ReadCutShortResumesAtTheNextByte) {
   EXPECT_TRUE(RemoveAll(dir).ok());
 }
 
+TEST(S3ClientTest, ACompletionWhoseAnswerWasLostIsNotAFailure) {
+  // The first CompleteMultipartUpload is cut before its answer; the retry finds the upload gone
+  // (NoSuchUpload) because the first one completed it; the object is there with two parts.
+  int completions = 0;  // touched by the server's thread only
+  ScriptedServer server(0, [&](int, const std::string& head) {
+    if (head.rfind("post /bkt/big?uploads=", 0) == 0) {
+      return Reply(200, "OK",
+                   "<InitiateMultipartUploadResult><UploadId>U1</UploadId>"
+                   "</InitiateMultipartUploadResult>");
+    }
+    if (head.rfind("put /bkt/big?partnumber=", 0) == 0)
+      return Reply(200, "OK", "", "ETag: \"not-an-md5\"\r\n");
+    if (head.rfind("post /bkt/big?uploadid=u1", 0) == 0) {
+      if (completions++ == 0) return std::string();  // closed: the answer is lost
+      return Reply(404, "Not Found", ErrorXml("NoSuchUpload", "The upload does not exist."));
+    }
+    if (head.rfind("head /bkt/big", 0) == 0)
+      return std::string("HTTP/1.1 200 OK\r\nETag: \"abc-2\"\r\nContent-Length: 6291456\r\n\r\n");
+    return Reply(400, "Bad Request", ErrorXml("InvalidRequest", "unexpected request"));
+  });
+  auto client = ClientFor(server);
+  char dir[] = "/tmp/ferry-s3-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/big.bin";
+  ASSERT_TRUE(WriteFileAtomic(path, std::string(6 << 20, 'x')).ok());
+  auto put = client->PutObjectFromFile(
+      "big", path, {.multipart_threshold = 5 << 20, .part_size = 5 << 20, .parts_in_flight = 1});
+  ASSERT_TRUE(put.ok()) << put.status().message();
+  EXPECT_EQ(put.value().etag, "abc-2");
+  EXPECT_EQ(put.value().parts_sent, 2);
+  EXPECT_TRUE(RemoveAll(dir).ok());
+}
+
 TEST(S3ClientTest, PresignedUrlNamesNoSecret) {
   ScriptedServer server(0, [](int, const std::string&) { return Reply(200, "OK", ""); });
   auto client = ClientFor(server);
