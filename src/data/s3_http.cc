@@ -1,5 +1,5 @@
 // HttpConnection: synchronous use of async Beast (so every step has a deadline) over one TCP
-// connection, bodies streamed in 1 MiB pieces.
+// connection, bodies streamed in 128 KiB pieces.
 #include "data/s3_http.h"
 
 #include <unistd.h>
@@ -33,7 +33,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-constexpr size_t kPiece = 1 << 20;
+// Body pieces: small enough to stay in a core's L2 cache between recv and pwrite (1 MiB pieces
+// halved download throughput: the copy into the page cache then reads from memory).
+constexpr size_t kPiece = 128 << 10;
 namespace ssl = asio::ssl;
 constexpr size_t kMaxErrorBody = 1 << 20;
 
