@@ -131,6 +131,17 @@ std::string ErrorXml(const std::string& code, const std::string& message) {
          message + "</Message></Error>";
 }
 
+// A temp dir removed at the end of the test, failed or not.
+struct TempDir {
+  TempDir() {
+    char templ[] = "/tmp/ferry-s3-test-XXXXXX";
+    FERRY_CHECK(mkdtemp(templ) != nullptr);
+    path = templ;
+  }
+  ~TempDir() { (void)RemoveAll(path); }
+  std::string path;
+};
+
 S3ClientOptions FastRetries(int attempts) {
   S3ClientOptions o;
   o.max_attempts = attempts;
@@ -305,14 +316,12 @@ TEST(S3ClientTest, ReadCutShortResumesAtTheNextByte) {
     return Reply(400, "Bad Request", ErrorXml("InvalidRequest", "unexpected request"));
   });
   auto client = ClientFor(fixed);
-  char dir[] = "/tmp/ferry-s3-test-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string path = std::string(dir) + "/out.bin";
+  TempDir dir;
+  const std::string path = dir.path + "/out.bin";
   auto info = client->GetObjectToFile("k", path);
   ASSERT_TRUE(info.ok()) << info.status().message();
   EXPECT_EQ(ReadFile(path).value(), content);
   EXPECT_EQ(fixed.heads().size(), 3u);
-  EXPECT_TRUE(RemoveAll(dir).ok());
 }
 
 TEST(S3ClientTest, ACompletionWhoseAnswerWasLostIsNotAFailure) {
@@ -336,16 +345,14 @@ TEST(S3ClientTest, ACompletionWhoseAnswerWasLostIsNotAFailure) {
     return Reply(400, "Bad Request", ErrorXml("InvalidRequest", "unexpected request"));
   });
   auto client = ClientFor(server);
-  char dir[] = "/tmp/ferry-s3-test-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string path = std::string(dir) + "/big.bin";
+  TempDir dir;
+  const std::string path = dir.path + "/big.bin";
   ASSERT_TRUE(WriteFileAtomic(path, std::string(6 << 20, 'x')).ok());
   auto put = client->PutObjectFromFile(
       "big", path, {.multipart_threshold = 5 << 20, .part_size = 5 << 20, .parts_in_flight = 1});
   ASSERT_TRUE(put.ok()) << put.status().message();
   EXPECT_EQ(put.value().etag, "abc-2");
   EXPECT_EQ(put.value().parts_sent, 2);
-  EXPECT_TRUE(RemoveAll(dir).ok());
 }
 
 TEST(S3ClientTest, PresignedUrlNamesNoSecret) {
