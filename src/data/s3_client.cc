@@ -308,7 +308,14 @@ class S3ClientImpl final : public S3Client {
     FERRY_RETURN_IF_ERROR(CheckKey(key));
     Request req{.method = "HEAD", .key = key};
     FERRY_ASSIGN_OR_RETURN(HttpReply r, Call(req));
-    if (r.status / 100 != 2) return ReplyError(r, key);
+    if (r.status / 100 != 2) {
+      // HEAD answers carry no error document: a one-byte GET gets the store's own words.
+      Request get{.method = "GET", .key = key, .headers = {{"range", "bytes=0-0"}}};
+      auto detail = Call(get);
+      if (detail.ok() && detail.value().status == r.status && !detail.value().body.empty())
+        return ReplyError(detail.value(), key);
+      return ReplyError(r, key);
+    }
     ObjectInfo info;
     std::string len = r.Header("content-length");
     try {
@@ -641,7 +648,9 @@ class S3ClientImpl final : public S3Client {
             attempt >= options_.max_attempts)
           return r;
       } else if (r.status().code() != StatusCode::kUnavailable) {
-        return r.status();
+        // Not worth retrying (a TLS peer not trusted, a local write failing): said as is.
+        return r.status().WithContext(Describe() +
+                                      (req.key.empty() ? "" : " key '" + req.key + "'"));
       } else {
         last = r.status();
         if (attempt >= options_.max_attempts) break;
@@ -704,7 +713,7 @@ class S3ClientImpl final : public S3Client {
         }
         last = ReplyError(r.value(), key);
       } else if (r.status().code() != StatusCode::kUnavailable) {
-        return r.status();
+        return r.status();  // the sink's and the check's errors name the object or the file
       } else {
         last = r.status();
       }

@@ -285,15 +285,29 @@ TEST(S3ClientTest, ASecretEchoedByTheServerIsMasked) {
   }
 }
 
-TEST(S3ClientTest, MissingKeyIsNotFoundNamingBucketAndKey) {
-  ScriptedServer server(0, [](int, const std::string&) { return Reply(404, "Not Found", ""); });
+TEST(S3ClientTest, MissingKeyIsNotFoundInTheStoresWords) {
+  // The HEAD's 404 has no body; a one-byte GET fetches the store's error document.
+  ScriptedServer server(0, [](int, const std::string& head) {
+    if (head.rfind("head ", 0) == 0) return Reply(404, "Not Found", "");
+    return Reply(404, "Not Found", ErrorXml("NoSuchKey", "The specified key does not exist."));
+  });
   auto client = ClientFor(server);
   auto info = client->HeadObject("dir/missing");
   EXPECT_EQ(info.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(info.status().message().find("bucket 'bkt' key 'dir/missing': NoSuchKey"),
+  EXPECT_NE(info.status().message().find(
+                "bucket 'bkt' key 'dir/missing': NoSuchKey: The specified key does not exist."),
             std::string::npos)
       << info.status().message();
-  EXPECT_EQ(server.heads().size(), 1u);
+  ASSERT_EQ(server.heads().size(), 2u);
+  EXPECT_NE(server.heads()[1].find("bytes=0-0"), std::string::npos);
+
+  // A store that says nothing more still gets a NotFound naming the key.
+  ScriptedServer mute(0, [](int, const std::string&) { return Reply(404, "Not Found", ""); });
+  info = ClientFor(mute)->HeadObject("dir/missing");
+  EXPECT_EQ(info.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(info.status().message().find("key 'dir/missing': NoSuchKey: HTTP 404"),
+            std::string::npos)
+      << info.status().message();
 }
 
 TEST(S3ClientTest, ReadCutShortResumesAtTheNextByte) {

@@ -311,7 +311,8 @@ TEST_F(S3StoreTest, MissingKeyIsNotFoundNamingBucketAndKey) {
   const std::string named = "bucket '" + config_.bucket + "' key '" + key + "'";
   auto head = client_->HeadObject(key);
   EXPECT_EQ(head.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(head.status().message().find(named), std::string::npos) << head.status().message();
+  EXPECT_NE(head.status().message().find(named + ": NoSuchKey: "), std::string::npos)
+      << head.status().message();
   auto get = client_->GetObjectToFile(key, dir_ + "/x");
   EXPECT_EQ(get.status().code(), StatusCode::kNotFound);
   EXPECT_NE(get.status().message().find(named), std::string::npos);
