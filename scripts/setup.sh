@@ -21,6 +21,8 @@
 # (Debian's interpreter /usr/bin/python3 sees it; a pyenv python3 does not). ~850 MB in all.
 # clang + libclang-rt-14-dev (its sanitizer runtimes, only a Recommends): the TSan tree; clang-format,
 # clang-tidy: the format check and clang-tidy.
+# openjdk-17-jre-headless + the s3proxy jar (below; curl and ca-certificates fetch it): a real S3
+# server for the S3 client's tests and benchmark (tests/support/s3proxy.py, src/data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +54,7 @@ if [ "$mode" = test ]; then
     slurm-wlm munge libpmix-dev openmpi-bin python3-mpi4py python3-torch
     chromium fonts-liberation
     clang libclang-rt-14-dev clang-format clang-tidy
+    openjdk-17-jre-headless curl ca-certificates
   )
 fi
 
@@ -82,4 +85,27 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
   rm -f .venv/.requirements-*
   touch "$stamp"
+fi
+
+[ "$mode" = test ] || exit 0
+
+# s3proxy (Maven Central, org.gaul:s3proxy, the jar-with-dependencies build; Java 17), cached in
+# .cache/s3proxy/ (gitignored) and checked against the SHA-1 Maven publishes beside it and the
+# one pinned here. tests/support/s3proxy.py reads the same version.
+S3PROXY_VERSION=4.1.0
+S3PROXY_SHA1=0a0b89e982bc1b1b5757d45b61109e05a840dd87
+s3proxy_jar=".cache/s3proxy/s3proxy-$S3PROXY_VERSION-jar-with-dependencies.jar"
+if [ ! -f "$s3proxy_jar" ]; then
+  url="https://repo1.maven.org/maven2/org/gaul/s3proxy/$S3PROXY_VERSION/s3proxy-$S3PROXY_VERSION-jar-with-dependencies.jar"
+  echo "setup: downloading $url"
+  mkdir -p .cache/s3proxy
+  curl -fsSL --retry 3 -o "$s3proxy_jar.part" "$url"
+  published=$(curl -fsSL --retry 3 "$url.sha1" | cut -c1-40)
+  actual=$(sha1sum "$s3proxy_jar.part" | cut -c1-40)
+  if [ "$actual" != "$published" ] || [ "$actual" != "$S3PROXY_SHA1" ]; then
+    rm -f "$s3proxy_jar.part"
+    echo "setup: $url has SHA-1 $actual; Maven publishes $published and setup.sh pins $S3PROXY_SHA1" >&2
+    exit 1
+  fi
+  mv "$s3proxy_jar.part" "$s3proxy_jar"
 fi
