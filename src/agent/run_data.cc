@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <system_error>
@@ -113,12 +115,21 @@ Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snaps
     const bool copy = in.mode == "download";
     const std::string own = JoinPath(dirs.agent_dir, "inputs/" + in.name);
     std::string path;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto took = [&t0] {
+      char ms[32];
+      std::snprintf(ms, sizeof ms, "%.1f ms",
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                        .count());
+      return std::string(ms);
+    };
     if (in.external_root.empty()) {
       bool hit = false;
       FERRY_ASSIGN_OR_RETURN(std::string tree, snapshot.DataTree(in.manifest, &hit));
       out.notes.push_back("input '" + in.name + "': " +
-                          (hit ? "the node's copy of its files (nothing fetched)"
-                               : "its files fetched into the node's copy"));
+                          (hit ? "the node's copy of its files (nothing fetched, "
+                               : "its files fetched into the node's copy (") +
+                          took() + ")");
       if (copy) {
         path = Placed(in, dirs, own);
         FERRY_RETURN_IF_ERROR(CopyTree(tree, path).WithContext("input '" + in.name + "'"));
@@ -141,6 +152,8 @@ Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snaps
       FERRY_RETURN_IF_ERROR(PrepareExternal(in, text, path, copy));
       (copy ? out.rw_mounts : out.ro_mounts).push_back(path);
       if (!copy) out.ro_mounts.push_back(in.external_root);
+      out.notes.push_back("input '" + in.name + "': datastore '" + in.datastore + "' checked and " +
+                          (copy ? "copied" : "linked") + " (" + took() + ")");
     }
     out.paths[in.name] = path;
     out.env["FERRY_INPUT_" + in.name] = path;

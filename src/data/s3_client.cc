@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <thread>
@@ -933,6 +934,63 @@ Result<std::unique_ptr<S3Client>> S3Client::Open(const S3Config& config,
     FERRY_ASSIGN_OR_RETURN(tls, MakeTlsContext(config.ca_file));
   }
   return std::unique_ptr<S3Client>(std::make_unique<S3ClientImpl>(config, options, e, tls));
+}
+
+Result<ObjectInfo> DownloadPresigned(const std::string& url, const std::string& path,
+                                     int64_t expected_size, bool read_only, int timeout_ms) {
+  const size_t slash = url.find('/', url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
+  if (slash == std::string::npos) return Status::InvalidArgument("'" + path + "': not a URL");
+  FERRY_ASSIGN_OR_RETURN(Endpoint e, ParseEndpoint(url.substr(0, slash)));
+  std::shared_ptr<TlsContext> tls;
+  if (e.scheme == "https") {
+    FERRY_ASSIGN_OR_RETURN(tls, MakeTlsContext(""));
+  }
+  const std::string port = !e.port.empty() ? e.port : (e.scheme == "https" ? "443" : "80");
+  const std::string tmp = path + ".ferry-tmp-" + std::to_string(::getpid());
+  Status last;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd.valid()) return ErrnoStatus("open", tmp, errno);
+    auto conn = HttpConnection::Create(e.host, port, e.authority, timeout_ms, tls);
+    HttpCall call;
+    call.method = "GET";
+    call.target = url.substr(slash);
+    BodySink sink = [&fd, &tmp](const char* data, size_t size) {
+      return WriteAll(fd.get(), std::string_view(data, size), tmp);
+    };
+    auto reply = conn->Send(call, &sink);
+    if (!reply.ok()) {
+      last = reply.status();
+      if (last.code() == StatusCode::kUnavailable) continue;
+      break;
+    }
+    if (reply->status / 100 != 2) {
+      std::string code = reply->body.substr(0, 300);
+      last = Status::FailedPrecondition("'" + path + "': the store answered HTTP " +
+                                        std::to_string(reply->status) + ": " + code);
+      if (reply->status >= 500) continue;
+      break;
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", tmp, errno);
+    if (expected_size >= 0 && st.st_size != expected_size) {
+      ::unlink(tmp.c_str());
+      return Status::FailedPrecondition("'" + path + "': the object has " +
+                                        std::to_string(st.st_size) + " bytes, not the " +
+                                        std::to_string(expected_size) + " it had when recorded");
+    }
+    if (read_only) ::fchmod(fd.get(), 0444);
+    fd.Reset(-1);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("rename", path, errno);
+    ObjectInfo info;
+    info.size = static_cast<uint64_t>(st.st_size);
+    info.etag = reply->Header("etag");
+    info.etag.erase(std::remove(info.etag.begin(), info.etag.end(), '"'), info.etag.end());
+    return info;
+  }
+  ::unlink(tmp.c_str());
+  return last.WithContext("downloading '" + path + "'");
 }
 
 }  // namespace ferry::data

@@ -148,4 +148,13 @@ class S3Client {
   virtual std::string Describe() const = 0;
 };
 
+// Downloads one object through a presigned GET URL (S3Client::PresignUrl) to path, for an
+// agent or CLI that has no credentials: written beside it, its size checked against
+// expected_size (when >= 0), then renamed into place (mode 0444 when read_only). Transport
+// failures are retried a few times. Returns the object's size and ETag from the reply. Errors
+// name the path, never the URL's signature.
+Result<ObjectInfo> DownloadPresigned(const std::string& url, const std::string& path,
+                                     int64_t expected_size, bool read_only,
+                                     int timeout_ms = 60000);
+
 }  // namespace ferry::data

@@ -17,6 +17,7 @@
 #include "compute/compute_target.h"
 #include "net/http_server.h"
 #include "scheduler/scheduler.h"
+#include "common/seal.h"
 #include "server/auth.h"
 #include "server/log_store.h"
 #include "server/metrics.h"
@@ -41,6 +42,7 @@ struct ApiDeps {
   const class StudioFiles* studio = nullptr;           // the web UI at "/" (may be null)
   const std::atomic<uint64_t>* run_changes = nullptr;  // counts run changes (workspace stream)
   IngestCounters* ingest = nullptr;  // metric points stored, for /metrics (may be null)
+  const Sealer* sealer = nullptr;    // secrets at rest (an S3 datastore's keys)
 };
 
 // The token that authorises the agent of run_id (and only that run).

@@ -132,10 +132,12 @@ Result<ResolvedFiles> ResolveDatasetPaths(Api::Impl& h, const json& paths) {
   } else {
     json arr = json::array();
     for (const auto& [rel, f] : files) {
-      arr.push_back({{"path", rel},
-                     {"source", f.first.path},
-                     {"size", f.first.size},
-                     {"modified_at", f.first.modified_at}});
+      json one = {{"path", rel},
+                  {"source", f.first.path},
+                  {"size", f.first.size},
+                  {"modified_at", f.first.modified_at}};
+      if (!f.first.etag.empty()) one["etag"] = f.first.etag;
+      arr.push_back(std::move(one));
     }
     manifest_text = json{
         {"format", "ferry-external-files/1"},

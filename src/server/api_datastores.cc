@@ -9,6 +9,7 @@
 
 #include "common/json_fields.h"
 #include "server/api_internal.h"
+#include "data/s3_client.h"
 #include "server/datastore_io.h"
 
 namespace ferry::server {
@@ -29,6 +30,12 @@ json DatastoreJson(const model::DatastoreRecord& d) {
   if (d.kind == "directory") {
     j["path"] = config.value("path", "");
     j["mounts"] = config.contains("mounts") ? config["mounts"] : json::object();
+  }
+  if (d.kind == "s3") {  // never the secret key
+    for (const char* k : {"endpoint", "bucket", "region", "prefix", "access_key", "ca_file"}) {
+      j[k] = config.value(k, "");
+    }
+    j["path_style"] = config.value("path_style", true);
   }
   return j;
 }
@@ -59,6 +66,33 @@ Result<json> DirectoryConfig(const json& body) {
   return json{{"path", path}, {"mounts", m}};
 }
 
+// An S3 datastore's configuration from a request: endpoint, bucket, region, path_style, prefix,
+// access_key, secret_key (sealed here; it never leaves the server again), ca_file.
+Result<json> S3Config(const json& body, const Sealer* sealer) {
+  json c = json::object();
+  for (auto [f, required] : {std::pair{"endpoint", true},
+                             {"bucket", true},
+                             {"region", false},
+                             {"prefix", false},
+                             {"access_key", true},
+                             {"ca_file", false}}) {
+    FERRY_ASSIGN_OR_RETURN(std::string v, StringField(body, f, required));
+    c[f] = v;
+  }
+  if (c["region"] == "") c["region"] = "us-east-1";
+  FERRY_ASSIGN_OR_RETURN(std::string prefix, DatastorePath("prefix", c["prefix"].get<std::string>()));
+  c["prefix"] = prefix;
+  c["path_style"] = true;
+  if (auto ps = body.find("path_style"); ps != body.end() && !ps->is_null()) {
+    if (!ps->is_boolean()) return Status::InvalidArgument("field 'path_style' must be true or false");
+    c["path_style"] = ps->get<bool>();
+  }
+  FERRY_ASSIGN_OR_RETURN(std::string secret, StringField(body, "secret_key", true));
+  if (sealer == nullptr) return Status::Internal("this server cannot seal secrets");
+  c["secret_key"] = sealer->Seal(secret);
+  return c;
+}
+
 }  // namespace
 
 HandlerResult Api::Impl::ListDatastores() {
@@ -84,12 +118,18 @@ HandlerResult Api::Impl::RegisterDatastore() {
   if (!valid.ok()) return Error(valid.WithContext("field 'name'"));
   auto kind = StringField(*body, "kind", true);
   if (!kind.ok()) return Error(kind.status());
-  if (*kind != "directory") {
-    return Bad("field 'kind': '" + *kind + "' cannot be registered; allowed: directory");
+  if (*kind != "directory" && *kind != "s3") {
+    return Bad("field 'kind': '" + *kind + "' cannot be registered; allowed: directory, s3");
   }
-  auto config = DirectoryConfig(*body);
+  auto config = *kind == "s3" ? S3Config(*body, d.sealer) : DirectoryConfig(*body);
   if (!config.ok()) return Error(config.status());
   model::DatastoreRecord rec{*name, *kind, config->dump(), user_name, d.clock->Now()};
+  if (*kind == "s3") {
+    // The store's own answer to these credentials, now rather than at the first upload.
+    auto client = OpenS3Datastore(rec, d.sealer);
+    Status reach = client.ok() ? (*client)->HeadBucket() : client.status();
+    if (!reach.ok()) return Error(reach.WithContext("datastore '" + *name + "'"));
+  }
   Status s = d.store->Assets().CreateDatastore(rec);
   if (!s.ok()) return Error(s);
   return Json(201, DatastoreJson(rec));
@@ -97,7 +137,7 @@ HandlerResult Api::Impl::RegisterDatastore() {
 
 Result<std::unique_ptr<DatastoreIo>> Api::Impl::OpenDatastore(const std::string& name) {
   FERRY_ASSIGN_OR_RETURN(auto ds, d.store->Assets().GetDatastore(name));
-  return OpenDatastoreIo(ds, &d.store->Assets(), d.blobs, d.clock->Now());
+  return OpenDatastoreIo(ds, &d.store->Assets(), d.blobs, d.sealer, d.clock->Now());
 }
 
 HandlerResult Api::Impl::ListDatastoreFiles() {

@@ -134,7 +134,7 @@ Status Api::Impl::FinishDatasetOutputs(const model::Run& run,
     }
     FERRY_ASSIGN_OR_RETURN(auto ds, d.store->Assets().GetDatastore(out.datastore));
     FERRY_ASSIGN_OR_RETURN(auto io,
-                           OpenDatastoreIo(ds, &d.store->Assets(), d.blobs, d.clock->Now()));
+                           OpenDatastoreIo(ds, &d.store->Assets(), d.blobs, d.sealer, d.clock->Now()));
     FERRY_RETURN_IF_ERROR(
         io->Put(m, out.path, /*overwrite=*/true).status().WithContext("output '" + out.name + "'"));
     if (out.register_name.empty()) continue;

@@ -2,14 +2,20 @@
 #include "server/datastore_io.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "common/crypto.h"
 #include "common/fs.h"
+#include "common/seal.h"
+#include "data/s3_client.h"
 #include "store/asset_store.h"
 #include "store/blob_store.h"
 
@@ -35,7 +41,7 @@ class BlobDatastoreIo final : public DatastoreIo {
     FERRY_ASSIGN_OR_RETURN(auto files, assets_.ListDatastoreFiles(name_, prefix));
     std::vector<DataFile> out;
     out.reserve(files.size());
-    for (auto& f : files) out.push_back({std::move(f.path), f.size, f.modified_at, f.blob});
+    for (auto& f : files) out.push_back({std::move(f.path), f.size, f.modified_at, f.blob, ""});
     return out;
   }
 
@@ -98,7 +104,7 @@ class DirectoryDatastoreIo final : public DatastoreIo {
       if (path.compare(0, prefix.size(), prefix) != 0) continue;
       if (::lstat(e.path().c_str(), &st) != 0) continue;  // gone meanwhile
       out.push_back({std::move(path), static_cast<int64_t>(st.st_size),
-                     static_cast<double>(st.st_mtim.tv_sec) + st.st_mtim.tv_nsec * 1e-9, ""});
+                     static_cast<double>(st.st_mtim.tv_sec) + st.st_mtim.tv_nsec * 1e-9, "", ""});
     }
     std::sort(out.begin(), out.end(),
               [](const DataFile& a, const DataFile& b) { return a.path < b.path; });
@@ -198,7 +204,134 @@ class DirectoryDatastoreIo final : public DatastoreIo {
   store::BlobStore& blobs_;
 };
 
+// ISO 8601 ("2026-12-07T08:00:00.000Z") as seconds since the epoch; 0 when unreadable.
+double ParseIsoTime(const std::string& s) {
+  struct tm tm {};
+  int ms = 0;
+  if (std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(::timegm(&tm)) + ms / 1000.0;
+}
+
+// An S3 bucket (under the datastore's prefix). Writes are all or none: objects this call
+// created are deleted again when a later one fails.
+class S3DatastoreIo final : public DatastoreIo {
+ public:
+  S3DatastoreIo(model::DatastoreRecord d, std::unique_ptr<data::S3Client> client,
+                store::BlobStore* blobs)
+      : d_(std::move(d)), client_(std::move(client)), blobs_(*blobs) {
+    auto config = nlohmann::json::parse(d_.config_json, nullptr, false);
+    prefix_ = config.is_object() ? config.value("prefix", "") : "";
+  }
+
+  Result<std::vector<DataFile>> List(const std::string& prefix) override {
+    FERRY_ASSIGN_OR_RETURN(auto objects, client_->ListObjects(S3Key(d_, prefix)));
+    std::vector<DataFile> out;
+    const size_t strip = prefix_.empty() ? 0 : prefix_.size() + 1;
+    for (auto& o : objects) {
+      if (o.key.size() <= strip || o.key.back() == '/') continue;  // "directory" markers
+      out.push_back({o.key.substr(strip), static_cast<int64_t>(o.size),
+                     ParseIsoTime(o.last_modified), "", o.etag});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const DataFile& a, const DataFile& b) { return a.path < b.path; });
+    return out;
+  }
+
+  Result<int64_t> Put(const model::Manifest& files, const std::string& target,
+                      bool overwrite) override {
+    std::vector<const model::ManifestEntry*> todo;
+    for (const auto& e : files.entries) {
+      const std::string rel = Joined(target, e.path);
+      auto head = client_->HeadObject(S3Key(d_, rel));
+      if (!head.ok() && head.status().code() != StatusCode::kNotFound) return head.status();
+      if (head.ok()) {
+        auto content = blobs_.Get(e.hash);
+        if (!content.ok()) return content.status();
+        if (head->size == e.size && head->etag == Md5Hex(*content)) continue;  // already there
+        if (!overwrite) {
+          return Status::AlreadyExists("datastore '" + d_.name +
+                                       "' already has other content at '" + rel +
+                                       "'; upload with overwrite=True (CLI: --overwrite) to "
+                                       "replace it, or choose another target path");
+        }
+      }
+      todo.push_back(&e);
+    }
+    std::vector<std::string> created;
+    for (const auto* e : todo) {
+      const std::string key = S3Key(d_, Joined(target, e->path));
+      auto content = blobs_.Get(e->hash);
+      Status s = content.status();
+      if (content.ok()) s = client_->PutObjectFromString(key, *content).status();
+      if (!s.ok()) {
+        for (const auto& k : created) (void)client_->DeleteObject(k);
+        return s.WithContext("datastore '" + d_.name + "'");
+      }
+      created.push_back(key);
+    }
+    return static_cast<int64_t>(todo.size());
+  }
+
+  Result<std::string> Read(const std::string& path) override {
+    auto r = client_->GetObjectToString(S3Key(d_, path));
+    if (!r.ok() && r.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound("datastore '" + d_.name + "' has no file '" + path + "'");
+    }
+    return r;
+  }
+
+ private:
+  static std::string Md5Hex(const std::string& data);
+  model::DatastoreRecord d_;
+  std::unique_ptr<data::S3Client> client_;
+  store::BlobStore& blobs_;
+  std::string prefix_;
+};
+
+std::string S3DatastoreIo::Md5Hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), md, &n, EVP_md5(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < n; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string S3Key(const model::DatastoreRecord& d, const std::string& path) {
+  auto config = nlohmann::json::parse(d.config_json, nullptr, false);
+  const std::string prefix = config.is_object() ? config.value("prefix", "") : "";
+  if (prefix.empty()) return path;
+  return path.empty() ? prefix + "/" : prefix + "/" + path;
+}
+
+Result<std::unique_ptr<data::S3Client>> OpenS3Datastore(const model::DatastoreRecord& d,
+                                                        const Sealer* sealer) {
+  auto config = nlohmann::json::parse(d.config_json, nullptr, false);
+  if (!config.is_object()) return Status::Internal("datastore '" + d.name + "' has no settings");
+  data::S3Config c;
+  c.endpoint = config.value("endpoint", "");
+  c.bucket = config.value("bucket", "");
+  c.region = config.value("region", "us-east-1");
+  c.path_style = config.value("path_style", true);
+  c.access_key = config.value("access_key", "");
+  c.ca_file = config.value("ca_file", "");
+  const std::string sealed = config.value("secret_key", "");
+  if (sealer == nullptr) return Status::Internal("no sealer to open datastore secrets with");
+  FERRY_ASSIGN_OR_RETURN(c.secret_key, sealer->Unseal(sealed));
+  FERRY_RETURN_IF_ERROR(data::ValidateS3Config(c).WithContext("datastore '" + d.name + "'"));
+  return data::S3Client::Open(c, {});
+}
 
 Result<std::string> DatastorePath(const std::string& field, const std::string& path) {
   size_t b = 0, e = path.size();
@@ -213,7 +346,12 @@ Result<std::string> DatastorePath(const std::string& field, const std::string& p
 
 Result<std::unique_ptr<DatastoreIo>> OpenDatastoreIo(const model::DatastoreRecord& d,
                                                      store::AssetStore* assets,
-                                                     store::BlobStore* blobs, double now) {
+                                                     store::BlobStore* blobs, const Sealer* sealer,
+                                                     double now) {
+  if (d.kind == "s3") {
+    FERRY_ASSIGN_OR_RETURN(auto client, OpenS3Datastore(d, sealer));
+    return std::unique_ptr<DatastoreIo>(std::make_unique<S3DatastoreIo>(d, std::move(client), blobs));
+  }
   if (d.kind == "blob") {
     return std::unique_ptr<DatastoreIo>(
         std::make_unique<BlobDatastoreIo>(d.name, assets, blobs, now));

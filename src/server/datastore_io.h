@@ -12,6 +12,12 @@
 #include "model/assets.h"
 #include "model/manifest.h"
 
+namespace ferry {
+class Sealer;
+}
+namespace ferry::data {
+class S3Client;
+}
 namespace ferry::store {
 class AssetStore;
 class BlobStore;
@@ -26,6 +32,7 @@ struct DataFile {
   int64_t size = 0;
   double modified_at = 0;
   std::string blob;
+  std::string etag;  // S3: the object's ETag
 };
 
 // Not thread-safe; one per request.
@@ -44,10 +51,18 @@ class DatastoreIo {
   virtual Result<std::string> Read(const std::string& path) = 0;
 };
 
-// The datastore's I/O; `assets` and `blobs` outlive it.
+// The datastore's I/O; `assets`, `blobs` and `sealer` (which opens an S3 datastore's secret
+// key) outlive it.
 Result<std::unique_ptr<DatastoreIo>> OpenDatastoreIo(const model::DatastoreRecord& d,
                                                      store::AssetStore* assets,
-                                                     store::BlobStore* blobs, double now);
+                                                     store::BlobStore* blobs, const Sealer* sealer,
+                                                     double now);
+
+// An S3 datastore's client, its secret key unsealed (errors never carry it).
+Result<std::unique_ptr<data::S3Client>> OpenS3Datastore(const model::DatastoreRecord& d,
+                                                        const Sealer* sealer);
+// The key of a datastore path in an S3 datastore's bucket (under its prefix).
+std::string S3Key(const model::DatastoreRecord& d, const std::string& path);
 
 // A datastore path from a client: "" (the root) or a relative path ("/" at either end is
 // ignored); InvalidArgument names the field and the value otherwise.

@@ -178,6 +178,7 @@ class Server {
     deps.studio = studio_.get();
     deps.run_changes = &run_changes_;
     deps.ingest = &ingest_;
+    deps.sealer = &*sealer_;
     api_ = std::make_unique<Api>(std::move(deps));
     return Status::Ok();
   }
