@@ -5,7 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, errorMessage } from '../api';
 import { Code, Empty, ErrorBox, KVTable, Loading } from '../components/common';
 import { parseDatasetManifest, type DatasetFile } from '../lib/datafiles';
-import { formatBytes, formatCount, formatTime } from '../lib/format';
+import { formatBytes, formatCount, formatTime, plural } from '../lib/format';
 import { href } from '../lib/router';
 import { previewDelimited, previewJsonLines, type Table } from '../lib/tabular';
 import { replaceHash, useWorkspaceChanged } from '../hooks';
@@ -121,7 +121,7 @@ export function DatasetPage({ name }: { name: string }) {
           <h1>{name}</h1>
           <div class="meta">
             <a href={href.datasets()}>Datasets</a>
-            {versions && <span>{versions.length === 1 ? '1 version' : `${versions.length} versions`}</span>}
+            {versions && <span>{plural(versions.length, 'version')}</span>}
           </div>
         </div>
       </div>
@@ -309,7 +309,7 @@ export function DatasetVersionPage({ name, version }: { name: string; version: s
         {files && (
           <>
             <div class="muted small">
-              {formatCount(files.length)} files, {formatBytes(files.reduce((a, f) => a + f.size, 0))}
+              {plural(files.length, 'file')}, {formatBytes(files.reduce((a, f) => a + f.size, 0))}
               {files.length > MAX_FILES_SHOWN && `; the first ${MAX_FILES_SHOWN} are shown`}
             </div>
             <table class="grid" data-testid="dataset-files">

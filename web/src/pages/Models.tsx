@@ -2,7 +2,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, errorMessage } from '../api';
 import { Code, Empty, ErrorBox, KVTable, Loading } from '../components/common';
-import { formatBytes, formatCount, formatTime } from '../lib/format';
+import { formatBytes, formatCount, formatTime, plural } from '../lib/format';
 import { href } from '../lib/router';
 import { useWorkspaceChanged } from '../hooks';
 import type { ModelFile, ModelVersion } from '../types';
@@ -137,7 +137,7 @@ export function ModelPage({ name }: { name: string }) {
           <h1>{name}</h1>
           <div class="meta">
             <a href={href.models()}>Models</a>
-            {versions && <span>{versions.length === 1 ? '1 version' : `${versions.length} versions`}</span>}
+            {versions && <span>{plural(versions.length, 'version')}</span>}
           </div>
         </div>
       </div>
@@ -256,7 +256,7 @@ export function ModelVersionPage({ name, version }: { name: string; version: str
             <span>
               source run <RunLink id={v.run_id} />
             </span>
-            <StageAliases v={v} />
+            {((v.stage && v.stage !== 'None') || (v.aliases || []).length > 0) && <StageAliases v={v} />}
           </div>
         </div>
       </div>
@@ -281,7 +281,7 @@ export function ModelVersionPage({ name, version }: { name: string; version: str
         {files && files.length > 0 && (
           <>
             <div class="muted small">
-              {formatCount(files.length)} files, {formatBytes(files.reduce((a, f) => a + f.size, 0))}
+              {plural(files.length, 'file')}, {formatBytes(files.reduce((a, f) => a + f.size, 0))}
             </div>
             <table class="grid" data-testid="model-files">
               <thead>

@@ -361,7 +361,7 @@ function DataSection({ run }: { run: Run }) {
   const inputs = run.inputs || [];
   const outputs = run.outputs || [];
   return (
-    <section class="card scroll-x" data-testid="run-data">
+    <section class="card scroll-x span-all" data-testid="run-data">
       <h3>Inputs</h3>
       {inputs.length === 0 ? (
         <div class="muted">No dataset inputs.</div>
