@@ -398,3 +398,99 @@ def test_an_open_run_page_survives_a_server_crash_without_losing_or_repeating_li
     errors = b.console_errors()
     assert all("ERR_INCOMPLETE_CHUNKED_ENCODING" in e or "ERR_CONNECTION_REFUSED" in e
                or "ERR_EMPTY_RESPONSE" in e or "ERR_CONNECTION_RESET" in e for e in errors), errors
+
+
+IRIS = "sepal_length;species;petals\n5.1;setosa;3\n4.9;setosa;\n6.3;virginica;5\n"
+JOB = """
+import os
+from ferry import Run
+run = Run.get_context()
+with open(os.path.join(run.output_datasets["summary"], "count.txt"), "w") as f:
+    f.write("3")
+os.makedirs("outputs", exist_ok=True)
+open("outputs/model.pkl", "wb").write(b"weights")
+"""
+
+
+def test_data_and_model_pages_show_a_tabular_dataset_its_lineage_a_runs_data_and_a_model(workspace, src, browser,
+                                                                                         tmp_path):
+    sys.path.insert(0, str(ROOT / "python"))
+    from ferry import Dataset, Datastore, Experiment, ScriptRunConfig, Workspace
+    from ferry.data import OutputFileDatasetConfig
+
+    ws = Workspace(url=workspace.url, token=workspace.token)
+    store = ws.get_default_datastore()
+    write(tmp_path / "data" / "part-0.csv", IRIS)
+    store.upload(str(tmp_path / "data"), target_path="iris", show_progress=False)
+    table = Dataset.Tabular.from_delimited_files((store, "iris/*.csv"), separator=";", validate=False)
+    table = table.register(ws, "iris", description="flowers")
+    write(src / "job.py", JOB)
+    out = OutputFileDatasetConfig(name="summary").register_on_complete("counts")
+    config = ScriptRunConfig(source_directory=str(src), script="job.py", python=sys.executable,
+                             arguments=[table.as_named_input("table"), out])
+    run = Experiment(ws, "data").submit(config)
+    run.wait_for_completion()
+    assert run.get_details()["status"] == "Completed", workspace.log(run.id)
+    run.register_model("iris-model", model_path="outputs/model.pkl", tags={"algo": "tree"})
+    # JSON lines in a directory datastore: the page reads the file through the datastore.
+    write(tmp_path / "shared" / "events" / "a.jsonl", '{"user": "ann", "n": 1}\n{"user": "bob", "n": 2.5}\n')
+    shared = Datastore.register_directory(ws, "shared", str(tmp_path / "shared"))
+    Dataset.Tabular.from_json_lines_files((shared, "events/*.jsonl"), validate=False).register(ws, "events")
+
+    b = browser
+    # Datasets: the latest of each, its versions, then a version's schema, preview and lineage.
+    sign_in(b, workspace, "#/datasets")
+    b.wait("[data-testid=dataset-row][data-name=iris]")
+    assert "flowers" in b.text("[data-testid=dataset-row][data-name=iris]")
+    b.wait("[data-testid=dataset-row][data-name=counts]")
+    b.click("[data-testid=dataset-row][data-name=iris] a")
+    b.wait("[data-testid=dataset-version-row][data-version='1']")
+    b.click("[data-testid=dataset-version-row][data-version='1'] a")
+    b.wait("[data-testid=dataset-schema]")
+    columns = b.eval("return [...document.querySelectorAll('[data-testid=schema-column]')]"
+                     ".map((e) => [e.dataset.name, e.dataset.type]);")
+    assert columns == [["sepal_length", "number"], ["species", "string"], ["petals", "integer"]], columns
+    assert b.count("[data-testid=preview-row]") == 3
+    assert "virginica" in b.text("[data-testid=dataset-preview]")
+    assert "part-0.csv" in b.text("[data-testid=dataset-files]")
+    assert "iris/*.csv" in b.text("[data-testid=dataset-definition]")
+    b.wait(f"[data-testid=lineage-row][data-run-id='{run.id}'][data-direction=input]")
+    b.screenshot("dataset-version", full_page=True)
+    # The lineage links to the run, whose overview lists its inputs and outputs.
+    b.click(f"[data-testid=lineage-row][data-run-id='{run.id}'] a")
+    b.wait("[data-testid=run-inputs]")
+    assert b.text("[data-testid=run-input][data-name=table] [data-testid=run-input-dataset]") == "iris:1"
+    assert "workspaceblobstore/dataset/" in b.text("[data-testid=run-output][data-name=summary]")
+    b.wait_fn("return document.querySelector('[data-testid=run-output-dataset]')?.innerText.trim() === 'counts:1';")
+    b.screenshot("run-data", full_page=True)
+    b.click("[data-testid=run-input-dataset]")
+    b.wait("[data-testid=dataset-title]")
+    assert b.text("[data-testid=dataset-title]") == "iris:1"
+    # Datastores: the uploaded directory, browsed a level at a time.
+    b.click("[data-testid=nav-datastores]")
+    b.wait("[data-testid=datastore-row][data-name=workspaceblobstore]")
+    b.click("[data-testid=datastore-row][data-name=workspaceblobstore] a")
+    b.wait("[data-testid=datastore-entry][data-path=iris][data-dir='1']")
+    b.click("[data-testid=datastore-entry][data-path=iris] a")
+    b.wait("[data-testid=datastore-entry][data-path='iris/part-0.csv']")
+    b.screenshot("datastore-files")
+    b.goto(f"{workspace.url}/#/datastores")
+    b.wait("[data-testid=datastore-row][data-name=shared]")
+    assert str(tmp_path / "shared") in b.text("[data-testid=datastore-row][data-name=shared]")
+    b.goto(f"{workspace.url}/#/datasets/events/latest")
+    b.wait("[data-testid=dataset-schema]")
+    columns = b.eval("return [...document.querySelectorAll('[data-testid=schema-column]')]"
+                     ".map((e) => [e.dataset.name, e.dataset.type]);")
+    assert columns == [["user", "string"], ["n", "number"]], columns
+    assert "events/a.jsonl" in b.text("[data-testid=dataset-files]")
+    # Models: the registered model, its versions with the source run, a version's files.
+    b.click("[data-testid=nav-models]")
+    b.wait("[data-testid=model-row][data-name=iris-model]")
+    b.click("[data-testid=model-row][data-name=iris-model] a")
+    b.wait("[data-testid=model-version-row][data-version='1']")
+    row = b.text("[data-testid=model-version-row][data-version='1']")
+    assert run.id in row and "algo=tree" in row, row
+    b.click("[data-testid=model-version-row][data-version='1'] a")
+    b.wait("[data-testid=model-file][data-path='model.pkl']")
+    b.wait(f"[data-testid=lineage-row][data-run-id='{run.id}'][data-direction=output]")
+    b.screenshot("model-version", full_page=True)

@@ -10,6 +10,9 @@ import { SweepPage } from './pages/Sweep';
 import { ComputesPage } from './pages/Computes';
 import { ComputePage } from './pages/Compute';
 import { ExperimentsPage } from './pages/Experiments';
+import { DatastorePage, DatastoresPage } from './pages/Datastores';
+import { DatasetPage, DatasetsPage, DatasetVersionPage } from './pages/Datasets';
+import { ModelPage, ModelsPage, ModelVersionPage } from './pages/Models';
 
 takeTokenFromHash();
 if (!location.hash || location.hash === '#' || location.hash === '#/') {
@@ -107,7 +110,13 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
       ? 'compute'
       : route.page === 'experiments' || (route.page === 'runs' && route.experiment)
         ? 'experiments'
-        : 'runs';
+        : route.page === 'datastores' || route.page === 'datastore'
+          ? 'datastores'
+          : route.page === 'datasets' || route.page === 'dataset' || route.page === 'dataset-version'
+            ? 'datasets'
+            : route.page === 'models' || route.page === 'model' || route.page === 'model-version'
+              ? 'models'
+              : 'runs';
   let page: JSX.Element;
   switch (route.page) {
     case 'runs':
@@ -131,7 +140,31 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
     case 'experiments':
       page = <ExperimentsPage />;
       break;
-    default:
+    case 'datastores':
+      page = <DatastoresPage />;
+      break;
+    case 'datastore':
+      page = <DatastorePage key={route.name} name={route.name} query={route.query} />;
+      break;
+    case 'datasets':
+      page = <DatasetsPage query={route.query} />;
+      break;
+    case 'dataset':
+      page = <DatasetPage key={route.name} name={route.name} />;
+      break;
+    case 'dataset-version':
+      page = <DatasetVersionPage key={`${route.name}:${route.version}`} name={route.name} version={route.version} />;
+      break;
+    case 'models':
+      page = <ModelsPage />;
+      break;
+    case 'model':
+      page = <ModelPage key={route.name} name={route.name} />;
+      break;
+    case 'model-version':
+      page = <ModelVersionPage key={`${route.name}:${route.version}`} name={route.name} version={route.version} />;
+      break;
+    case 'notfound':
       page = <ErrorBox message={`There is no page '${route.path}'. Use the navigation on the left.`} />;
   }
   return (
@@ -155,6 +188,15 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
         </a>
         <a href="#/compute" class={section === 'compute' ? 'active' : ''} data-testid="nav-compute">
           Compute
+        </a>
+        <a href="#/datastores" class={section === 'datastores' ? 'active' : ''} data-testid="nav-datastores">
+          Datastores
+        </a>
+        <a href="#/datasets" class={section === 'datasets' ? 'active' : ''} data-testid="nav-datasets">
+          Datasets
+        </a>
+        <a href="#/models" class={section === 'models' ? 'active' : ''} data-testid="nav-models">
+          Models
         </a>
       </nav>
       <main class="main">{page}</main>

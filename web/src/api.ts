@@ -7,9 +7,14 @@ import type {
   AttachResult,
   Compute,
   ComputeKind,
+  DatasetVersion,
+  Datastore,
+  DatastoreFile,
   Experiment,
   Health,
   MetricsResponse,
+  ModelFile,
+  ModelVersion,
   Run,
   RunKeys,
   RunList,
@@ -196,6 +201,33 @@ export const api = {
     request<Record<string, unknown>>('POST', `/computes/${enc(name)}/${action}`),
   resizeCluster: (name: string, body: Record<string, number>) =>
     request<Record<string, unknown>>('PATCH', `/computes/${enc(name)}`, undefined, body),
+  datastores: (signal?: AbortSignal) => request<{ datastores: Datastore[] }>('GET', '/datastores', undefined, undefined, signal),
+  datastore: (name: string, signal?: AbortSignal) => request<Datastore>('GET', `/datastores/${enc(name)}`, undefined, undefined, signal),
+  datastoreFiles: (name: string, prefix: string, signal?: AbortSignal) =>
+    request<{ files: DatastoreFile[] }>('GET', `/datastores/${enc(name)}/files`, { prefix }, undefined, signal),
+  /** A datastore file's bytes; size and modified_at (a dataset version's record) make the server refuse a changed file. */
+  async datastoreContent(name: string, path: string, check?: { size: number; modified_at: number }, signal?: AbortSignal): Promise<Uint8Array> {
+    const q: Query = { path };
+    if (check) {
+      q.size = check.size;
+      q.modified_at = check.modified_at;
+    }
+    const res = await send('GET', `/datastores/${enc(name)}/content`, q, undefined, signal);
+    return new Uint8Array(await res.arrayBuffer());
+  },
+  datasets: (includeArchived: boolean, signal?: AbortSignal) =>
+    request<{ datasets: DatasetVersion[] }>('GET', '/datasets', includeArchived ? { include_archived: 'true' } : undefined, undefined, signal),
+  datasetVersions: (name: string, signal?: AbortSignal) =>
+    request<{ versions: DatasetVersion[] }>('GET', `/datasets/${enc(name)}`, undefined, undefined, signal),
+  dataset: (name: string, version: number | string, signal?: AbortSignal) =>
+    request<DatasetVersion>('GET', `/datasets/${enc(name)}/${enc(String(version))}`, undefined, undefined, signal),
+  models: (signal?: AbortSignal) => request<{ models: ModelVersion[] }>('GET', '/models', undefined, undefined, signal),
+  modelVersions: (name: string, signal?: AbortSignal) =>
+    request<{ versions: ModelVersion[] }>('GET', `/models/${enc(name)}`, undefined, undefined, signal),
+  model: (name: string, version: number | string, signal?: AbortSignal) =>
+    request<ModelVersion>('GET', `/models/${enc(name)}/${enc(String(version))}`, undefined, undefined, signal),
+  modelFiles: (name: string, version: number, signal?: AbortSignal) =>
+    request<{ files: ModelFile[] }>('GET', `/models/${enc(name)}/${version}/files`, undefined, undefined, signal),
 };
 
 /** The server's kind table, fetched once per page load (a failed fetch is retried on the next call). */

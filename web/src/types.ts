@@ -57,6 +57,8 @@ export interface Run {
   params?: Record<string, string>;
   metrics?: Record<string, MetricSummary>;
   history?: StatusEvent[];
+  inputs?: RunInput[];
+  outputs?: RunOutput[];
   [k: string]: unknown;
 }
 
@@ -219,4 +221,100 @@ export interface LogStreamEvent {
   next_offset?: number;
   text: string;
   truncated_before?: number;
+}
+
+// Data and models (tags datastores, datasets, models).
+export interface Datastore {
+  name: string;
+  kind: string; // "blob" (workspaceblobstore) | "directory"
+  default?: boolean;
+  path?: string;
+  mounts?: Record<string, string>;
+  created_by?: string;
+  created_at?: number;
+}
+
+export interface DatastoreFile {
+  path: string;
+  size: number;
+  modified_at?: number;
+  blob?: string;
+}
+
+/** A run that read (input) or wrote (output) a dataset or model version. */
+export interface AssetUse {
+  run_id: string;
+  direction: 'input' | 'output' | string;
+  as_name?: string;
+}
+
+export interface DatasetVersion {
+  name: string;
+  version: number;
+  id: string;
+  kind: string; // "file" | "tabular"
+  datastore: string;
+  definition?: Record<string, any>;
+  manifest: string;
+  file_count: number;
+  total_bytes: number;
+  description?: string;
+  tags?: Record<string, string>;
+  created_by?: string;
+  created_at: number;
+  archived?: boolean;
+  runs?: AssetUse[];
+}
+
+export interface ModelVersion {
+  name: string;
+  version: number;
+  id: string;
+  description?: string;
+  tags?: Record<string, string>;
+  properties?: Record<string, string>;
+  run_id?: string;
+  model_id?: string;
+  source?: string;
+  download_uri?: string;
+  stage?: string;
+  status?: string;
+  aliases?: string[];
+  manifest?: string;
+  file_count?: number;
+  total_bytes?: number;
+  created_by?: string;
+  created_at: number;
+  updated_at?: number;
+  runs?: AssetUse[];
+}
+
+export interface ModelFile {
+  path: string;
+  size: number;
+  hash?: string;
+}
+
+/** A run's dataset input (the run JSON's `inputs`). */
+export interface RunInput {
+  name: string;
+  mode?: string;
+  path_on_compute?: string;
+  dataset: {
+    name?: string;
+    version?: number | 'latest';
+    id?: string;
+    kind?: string;
+    manifest?: string;
+    datastore?: string;
+    definition?: Record<string, any>;
+  };
+}
+
+/** A run's output (the run JSON's `outputs`). */
+export interface RunOutput {
+  name: string;
+  datastore?: string;
+  path?: string;
+  register_on_complete?: { name?: string; description?: string };
 }

@@ -1,9 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatCount, formatDuration, formatMetric, formatTime, runDuration } from './format';
+import { formatBytes, formatCount, formatDuration, formatMetric, formatTime, plural, runDuration } from './format';
 import { parseHash, href } from './router';
 import { filtersFromQuery, filtersToQuery } from './filters';
 
 describe('formatting', () => {
+  it('counts nouns', () => {
+    expect(plural(1, 'file')).toBe('1 file');
+    expect(plural(2000, 'file')).toBe('2,000 files');
+    expect(plural(0, 'version')).toBe('0 versions');
+  });
+
   it('formats durations', () => {
     expect(formatDuration(0.25)).toBe('250 ms');
     expect(formatDuration(4.56)).toBe('4.5 s');

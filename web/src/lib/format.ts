@@ -71,3 +71,8 @@ export function formatMetric(v: unknown): string {
   if (a !== 0 && (a < 1e-4 || a >= 1e9)) return v.toExponential(3);
   return String(Number(v.toPrecision(5)));
 }
+
+/** "1 file", "2,000 files". */
+export function plural(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -8,6 +8,14 @@ export type Route =
   | { page: 'computes'; query: URLSearchParams }
   | { page: 'compute'; name: string; query: URLSearchParams }
   | { page: 'experiments'; query: URLSearchParams }
+  | { page: 'datastores'; query: URLSearchParams }
+  | { page: 'datastore'; name: string; query: URLSearchParams }
+  | { page: 'datasets'; query: URLSearchParams }
+  | { page: 'dataset'; name: string; query: URLSearchParams }
+  | { page: 'dataset-version'; name: string; version: string; query: URLSearchParams }
+  | { page: 'models'; query: URLSearchParams }
+  | { page: 'model'; name: string; query: URLSearchParams }
+  | { page: 'model-version'; name: string; version: string; query: URLSearchParams }
   | { page: 'notfound'; path: string; query: URLSearchParams };
 
 export function parseHash(hash: string): Route {
@@ -27,7 +35,7 @@ export function parseHash(hash: string): Route {
       }
     });
   if (seg.length === 0) return { page: 'runs', query };
-  const [a, b] = seg;
+  const [a, b, c] = seg;
   switch (a) {
     case 'runs':
       return b ? { page: 'run', id: b, query } : { page: 'runs', query };
@@ -41,6 +49,17 @@ export function parseHash(hash: string): Route {
       return b ? { page: 'compute', name: b, query } : { page: 'computes', query };
     case 'experiments':
       return b ? { page: 'runs', experiment: b, query } : { page: 'experiments', query };
+    case 'datastores':
+      if (seg.length <= 2) return b ? { page: 'datastore', name: b, query } : { page: 'datastores', query };
+      break;
+    case 'datasets':
+      if (seg.length <= 3)
+        return c ? { page: 'dataset-version', name: b, version: c, query } : b ? { page: 'dataset', name: b, query } : { page: 'datasets', query };
+      break;
+    case 'models':
+      if (seg.length <= 3)
+        return c ? { page: 'model-version', name: b, version: c, query } : b ? { page: 'model', name: b, query } : { page: 'models', query };
+      break;
   }
   return { page: 'notfound', path, query };
 }
@@ -56,6 +75,16 @@ export const href = {
   compute: (name: string) => `#/compute/${encodeURIComponent(name)}`,
   experiments: () => '#/experiments',
   experiment: (name: string, query = '') => `#/experiments/${encodeURIComponent(name)}${query ? '?' + query : ''}`,
+  datastores: () => '#/datastores',
+  /** A datastore's files in directory dir ("" its root). */
+  datastore: (name: string, dir = '') =>
+    `#/datastores/${encodeURIComponent(name)}${dir ? '?prefix=' + encodeURIComponent(dir) : ''}`,
+  datasets: (archived = false) => `#/datasets${archived ? '?archived=1' : ''}`,
+  dataset: (name: string) => `#/datasets/${encodeURIComponent(name)}`,
+  datasetVersion: (name: string, version: number | string) => `#/datasets/${encodeURIComponent(name)}/${encodeURIComponent(String(version))}`,
+  models: () => '#/models',
+  model: (name: string) => `#/models/${encodeURIComponent(name)}`,
+  modelVersion: (name: string, version: number | string) => `#/models/${encodeURIComponent(name)}/${encodeURIComponent(String(version))}`,
 };
 
 /** Link to a run: sweeps go to their sweep page. */

@@ -10,7 +10,7 @@ import { href, runHref } from '../lib/router';
 import { SeriesStore } from '../lib/series';
 import { isActive, isTerminal, statusClass } from '../lib/status';
 import { replaceHash, useNow, useWorkspaceChanged } from '../hooks';
-import type { Artifact, LogStreamEvent, PointsEvent, Run, SeriesEvent, StatusEvent } from '../types';
+import type { Artifact, LogStreamEvent, PointsEvent, Run, RunOutput, SeriesEvent, StatusEvent } from '../types';
 
 const TABS = ['overview', 'logs', 'metrics', 'snapshot', 'outputs', 'children'] as const;
 type Tab = (typeof TABS)[number];
@@ -322,6 +322,7 @@ function Overview({ run, history }: { run: Run; history: StatusEvent[] }) {
           </>
         )}
       </section>
+      {((run.inputs || []).length > 0 || (run.outputs || []).length > 0) && <DataSection run={run} />}
       {metrics.length > 0 && (
         <section class="card">
           <h3>Metrics</h3>
@@ -352,6 +353,130 @@ function Overview({ run, history }: { run: Run; history: StatusEvent[] }) {
         </section>
       )}
     </div>
+  );
+}
+
+/** The run's dataset inputs and outputs (the run's `inputs`/`outputs`), linked to their pages. */
+function DataSection({ run }: { run: Run }) {
+  const inputs = run.inputs || [];
+  const outputs = run.outputs || [];
+  return (
+    <section class="card scroll-x span-all" data-testid="run-data">
+      <h3>Inputs</h3>
+      {inputs.length === 0 ? (
+        <div class="muted">No dataset inputs.</div>
+      ) : (
+        <table class="grid" data-testid="run-inputs">
+          <thead>
+            <tr>
+              <th>name</th>
+              <th>mode</th>
+              <th>dataset</th>
+              <th>kind</th>
+              <th>datastore</th>
+            </tr>
+          </thead>
+          <tbody>
+            {inputs.map((i) => {
+              const d = i.dataset || {};
+              return (
+                <tr key={i.name} data-testid="run-input" data-name={i.name}>
+                  <td class="mono">{i.name}</td>
+                  <td>{i.mode || 'mount'}</td>
+                  <td>
+                    {d.name ? (
+                      <a href={href.datasetVersion(d.name, d.version ?? 'latest')} data-testid="run-input-dataset">
+                        {d.name}:{d.version ?? 'latest'}
+                      </a>
+                    ) : (
+                      <span class="muted" title={d.id}>
+                        not registered{d.id ? ` (${d.id.slice(0, 12)})` : ''}
+                      </span>
+                    )}
+                  </td>
+                  <td>{d.kind || 'file'}</td>
+                  <td>{d.datastore ? <a href={href.datastore(d.datastore)}>{d.datastore}</a> : '—'}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+      <h3>Outputs</h3>
+      {outputs.length === 0 ? (
+        <div class="muted">No dataset outputs.</div>
+      ) : (
+        <table class="grid" data-testid="run-outputs">
+          <thead>
+            <tr>
+              <th>name</th>
+              <th>datastore path</th>
+              <th>registered as</th>
+            </tr>
+          </thead>
+          <tbody>
+            {outputs.map((o) => {
+              const store = o.datastore || 'workspaceblobstore';
+              return (
+                <tr key={o.name} data-testid="run-output" data-name={o.name}>
+                  <td class="mono">{o.name}</td>
+                  <td class="mono">
+                    <a href={href.datastore(store, o.path || '')}>
+                      {store}/{o.path || ''}
+                    </a>
+                  </td>
+                  <td>{o.register_on_complete?.name ? <RegisteredOutput run={run} out={o} /> : <span class="muted">—</span>}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+/**
+ * The dataset version a completed run's output became: the newest versions of the named
+ * dataset made since the run started, checked against their lineage (a few requests, only for
+ * completed runs).
+ */
+function RegisteredOutput({ run, out }: { run: Run; out: RunOutput }) {
+  const name = out.register_on_complete?.name || '';
+  const [version, setVersion] = useState<number | null>(null);
+  const done = run.status === 'Completed';
+  useEffect(() => {
+    if (!done) return;
+    const ctrl = new AbortController();
+    const since = (run.started_at || run.created_at) - 1;
+    (async () => {
+      const list = await api.datasetVersions(name, ctrl.signal);
+      const recent = (list.versions || []).filter((v) => v.created_at >= since).sort((a, b) => b.version - a.version);
+      for (const v of recent.slice(0, 5)) {
+        const full = await api.dataset(name, v.version, ctrl.signal);
+        if ((full.runs || []).some((u) => u.run_id === run.id && u.direction === 'output' && (!u.as_name || u.as_name === out.name))) {
+          setVersion(v.version);
+          return;
+        }
+      }
+    })().catch(() => {
+      /* the name links to the dataset still */
+    });
+    return () => ctrl.abort();
+  }, [run.id, done, name]);
+  if (version !== null)
+    return (
+      <a href={href.datasetVersion(name, version)} data-testid="run-output-dataset">
+        {name}:{version}
+      </a>
+    );
+  return (
+    <span>
+      <a href={href.dataset(name)} data-testid="run-output-dataset">
+        {name}
+      </a>
+      {!isTerminal(run.status) && <span class="muted"> (registered when the run completes)</span>}
+    </span>
   );
 }
 
