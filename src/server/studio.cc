@@ -145,11 +145,13 @@ bool IsStudioPage(std::string_view rel) {
     start = end + 1;
   }
   if (n == 0) return true;
-  if (n == 3) return false;
   const std::string_view page = seg[0];
+  // A dataset's or a model's version: /datasets/NAME/VERSION, /models/NAME/VERSION.
+  if (n == 3) return page == "datasets" || page == "models";
   if (page == "compare") return n == 1;
   if (page == "sweeps") return n == 2;
-  return page == "runs" || page == "compute" || page == "computes" || page == "experiments";
+  return page == "runs" || page == "compute" || page == "computes" || page == "experiments" ||
+         page == "datastores" || page == "datasets" || page == "models";
 }
 
 // A path that is neither Studio's page nor one of its files: plain text, or JSON for a

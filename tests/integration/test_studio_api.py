@@ -246,8 +246,10 @@ def test_static_files_are_confined_to_the_web_directory(make_workspace, tmp_path
     assert h["Vary"] == "Accept-Encoding"
     status, body, h = _get(ws, "/assets/app-1234.js")
     assert body == b"console.log(1)" and "Content-Encoding" not in h
-    status, body, _ = _get(ws, "/runs/some-run")  # the app's own routes get the page
-    assert status == 200 and b"<title>Ferry</title>" in body
+    for page in ("/runs/some-run", "/datastores/shared", "/datasets/iris/2", "/models/m/1"):
+        status, body, _ = _get(ws, page)  # the app's own routes get the page
+        assert status == 200 and b"<title>Ferry</title>" in body, page
+    assert _get(ws, "/runs/a/b/c")[0] == 404
     for bad in ("/assets/link.js", "/assets/../../secret.txt", "/assets/%2e%2e/%2e%2e/secret.txt", "/nope.js"):
         status, body, _ = _get(ws, bad)
         assert status in (400, 404), bad
