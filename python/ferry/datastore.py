@@ -29,13 +29,21 @@ class Datastore:
                  path: "Optional[str]" = None, mounts: "Optional[Dict[str, str]]" = None) -> None:
         self.workspace = workspace
         self.name = name
-        self.datastore_type = kind  # Azure's attribute name; "blob" or "directory"
+        self.datastore_type = kind  # Azure's attribute name; "blob", "directory" or "s3"
         self.path_on_server = path
         self.mounts = dict(mounts or {})
+        # s3: where the bucket is (the secret key never comes back from the server)
+        self.endpoint: "Optional[str]" = None
+        self.bucket_name: "Optional[str]" = None
+        self.region: "Optional[str]" = None
+        self.prefix: "Optional[str]" = None
 
     @classmethod
     def _from_json(cls, workspace: "Workspace", j: "Dict[str, Any]") -> "Datastore":
-        return cls(workspace, j["name"], j["kind"], j.get("path"), j.get("mounts"))
+        out = cls(workspace, j["name"], j["kind"], j.get("path"), j.get("mounts"))
+        out.endpoint, out.bucket_name = j.get("endpoint"), j.get("bucket")
+        out.region, out.prefix = j.get("region"), j.get("prefix")
+        return out
 
     @property
     def is_default(self) -> bool:
@@ -140,12 +148,25 @@ class Datastore:
     def as_download(self, path_on_compute: "Optional[str]" = None) -> "DataReference":
         return self.path().as_download(path_on_compute)
 
+    @classmethod
+    def register_s3(cls, workspace: "Workspace", datastore_name: str, endpoint: str, bucket: str,
+                    access_key: str, secret_key: str, region: str = "us-east-1", path_style: bool = True,
+                    prefix: "Optional[str]" = None, ca_file: "Optional[str]" = None) -> "Datastore":
+        """Registers a bucket of an S3-compatible store (``endpoint`` like
+        ``https://s3.example.com`` or ``http://minio:9000``). The server seals the secret key and
+        checks the credentials now: refused ones fail with the store's own error."""
+        j = workspace._client.call("POST", "/datastores", {
+            "name": datastore_name, "kind": "s3", "endpoint": endpoint, "bucket": bucket, "region": region,
+            "path_style": bool(path_style), "prefix": prefix or "", "access_key": access_key,
+            "secret_key": secret_key, "ca_file": ca_file or ""})
+        return cls._from_json(workspace, j)
+
     def unregister(self) -> None:
         """Removes the registration (the files stay); refused while a dataset version uses it."""
         self.workspace._client.call("DELETE", "/datastores/" + quote(self.name, safe=""))
 
     def __repr__(self) -> str:
-        where = "" if self.is_default else f" {self.path_on_server}"
+        where = "" if self.is_default else f" {self.path_on_server or f'{self.endpoint}/{self.bucket_name}'}"
         return f"<ferry.Datastore {self.name} ({self.datastore_type}){where}>"
 
 

@@ -216,9 +216,11 @@ class Agent {
     }
     if (!options_.inputs.empty() || !options_.outputs.empty()) {
       auto data = PrepareRunData(options_, snapshot_,
-                                 {.agent_dir = agent_dir_,
+                                 {.home = o_.home,
+                                  .agent_dir = agent_dir_,
                                   .work = work_,
-                                  .work_shown = container_ ? kContainerWork : work_});
+                                  .work_shown = container_ ? kContainerWork : work_},
+                                 plan_.input_urls);
       if (StopRequested()) return Finish("Canceled", "canceled while its data was prepared", {});
       if (!data.ok())
         return Finish("Failed", "preparing the run's data failed", data.status().message());

@@ -48,6 +48,11 @@ Result<Plan> ParsePlan(const json& plan, int rank) {
   FERRY_RETURN_IF_ERROR(Optional(plan, "log_size", "log_size", &p.log_size));
   FERRY_RETURN_IF_ERROR(Optional(plan, "next_metric_seq", "next_metric_seq", &p.next_metric_seq));
   FERRY_RETURN_IF_ERROR(Optional(plan, "mlflow_token", "mlflow_token", &p.mlflow_token));
+  if (auto urls = plan.find("input_urls"); urls != plan.end() && !urls->is_null()) {
+    if (!urls->is_object())
+      return Status::InvalidArgument("plan field 'input_urls' must be an object");
+    p.input_urls = *urls;
+  }
   FERRY_RETURN_IF_ERROR(Optional(*run, "status", "run.status", &p.status));
   FERRY_RETURN_IF_ERROR(Optional(*run, "experiment", "run.experiment", &p.experiment));
   FERRY_RETURN_IF_ERROR(Optional(*run, "script", "run.script", &p.script));

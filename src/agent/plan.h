@@ -29,6 +29,8 @@ struct Plan {
   uint64_t log_size = 0;
   int64_t next_metric_seq = 0;
   std::string mlflow_token;  // MLFLOW_TRACKING_TOKEN for the script ("" when none)
+  // Inputs in S3 datastores: {input name: [{path, url, size, etag}]} (presigned for an hour).
+  nlohmann::json input_urls = nlohmann::json::object();
 };
 
 // Checks the plan's shape (InvalidArgument naming the field otherwise) and reads it for

@@ -6,12 +6,13 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <system_error>
 
 #include "common/fs.h"
+#include "data/s3_client.h"
 #include "model/manifest.h"
 
 namespace ferry::agent {
@@ -105,10 +106,61 @@ Status PrepareExternal(const model::DataInput& in, const std::string& manifest_t
   return Status::Ok();
 }
 
+// An S3 input's files as the node's read-only copy (<home>/datacache/<manifest>): fetched
+// once through the plan's presigned URLs, each checked against the size and ETag the version
+// recorded, then renamed into place whole.
+Result<std::string> S3Tree(const model::DataInput& in, const json& urls, const RunDataDirs& dirs,
+                           bool* hit) {
+  const std::string root = JoinPath(dirs.home, "datacache");
+  const std::string final_dir = JoinPath(root, in.manifest);
+  struct stat st {};
+  *hit = ::stat(final_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  if (*hit) return final_dir;
+  if (!urls.is_array()) {
+    return Status::FailedPrecondition("input '" + in.name +
+                                      "': the server gave no URLs for its files");
+  }
+  const std::string tmp =
+      JoinPath(root, ".tmp-" + in.manifest.substr(0, 16) + "-" + std::to_string(::getpid()));
+  (void)RemoveAll(tmp);
+  Status s = MakeDirs(tmp);
+  for (const auto& f : urls) {
+    if (!s.ok()) break;
+    const std::string rel = f.value("path", "");
+    s = model::ValidateRelativePath(rel);
+    const std::string to = JoinPath(tmp, rel);
+    if (s.ok()) s = MakeDirs(to.substr(0, to.rfind('/')));
+    if (!s.ok()) break;
+    auto got = data::DownloadPresigned(f.value("url", ""), to, f.value("size", int64_t{-1}),
+                                       /*read_only=*/true);
+    if (!got.ok()) {
+      s = got.status();
+      break;
+    }
+    const std::string etag = f.value("etag", "");
+    if (!etag.empty() && !got->etag.empty() && got->etag != etag) {
+      s = Status::FailedPrecondition(
+          "'" + rel + "' of datastore '" + in.datastore + "' changed since dataset version " +
+          (in.dataset_name.empty() ? in.dataset_id.substr(0, 12)
+                                   : in.dataset_name + ":" + std::to_string(in.dataset_version)) +
+          " was made (its ETag is now " + got->etag +
+          "); a version never changes: register the "
+          "data again as a new version");
+    }
+  }
+  if (s.ok() && ::rename(tmp.c_str(), final_dir.c_str()) != 0 &&
+      !(::stat(final_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode))) {
+    s = ErrnoStatus("rename", final_dir, errno);
+  }
+  (void)RemoveAll(tmp);
+  if (!s.ok()) return s.WithContext("input '" + in.name + "'");
+  return final_dir;
+}
+
 }  // namespace
 
 Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snapshot,
-                               const RunDataDirs& dirs) {
+                               const RunDataDirs& dirs, const json& input_urls) {
   RunData out;
   json inputs = json::object();
   for (const auto& in : options.inputs) {
@@ -118,14 +170,19 @@ Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snaps
     const auto t0 = std::chrono::steady_clock::now();
     auto took = [&t0] {
       char ms[32];
-      std::snprintf(ms, sizeof ms, "%.1f ms",
-                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                        .count());
+      std::snprintf(
+          ms, sizeof ms, "%.1f ms",
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       return std::string(ms);
     };
     if (in.external_root.empty()) {
       bool hit = false;
-      FERRY_ASSIGN_OR_RETURN(std::string tree, snapshot.DataTree(in.manifest, &hit));
+      std::string tree;
+      if (in.store_kind == "s3") {
+        FERRY_ASSIGN_OR_RETURN(tree, S3Tree(in, input_urls.value(in.name, json()), dirs, &hit));
+      } else {
+        FERRY_ASSIGN_OR_RETURN(tree, snapshot.DataTree(in.manifest, &hit));
+      }
       out.notes.push_back("input '" + in.name + "': " +
                           (hit ? "the node's copy of its files (nothing fetched, "
                                : "its files fetched into the node's copy (") +

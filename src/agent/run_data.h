@@ -24,6 +24,7 @@ struct RunData {
 };
 
 struct RunDataDirs {
+  std::string home;        // this node's Ferry home (<home>/datacache: the node's copies)
   std::string agent_dir;   // the run's agent directory (private copies)
   std::string work;        // the working copy on this node
   std::string work_shown;  // the working copy as the script sees it (a container's path)
@@ -31,8 +32,9 @@ struct RunDataDirs {
 
 // Errors name the input and the file (a file of an external datastore that changed since the
 // version was made, a datastore directory missing on this node).
+// input_urls: the plan's presigned URLs of inputs in S3 datastores.
 Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snapshot,
-                               const RunDataDirs& dirs);
+                               const RunDataDirs& dirs, const nlohmann::json& input_urls);
 
 // The script's arguments with "DatasetConsumptionConfig:<name>" and
 // "OutputFileDatasetConfig:<name>" replaced by those paths.

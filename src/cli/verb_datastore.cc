@@ -1,5 +1,7 @@
 // `ferry datastore register|list|show|upload|download|delete`: where data lives (docs/data.md).
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
@@ -18,6 +20,13 @@ void PrintDatastore(const json& d) {
   std::printf("Name:     %s%s\nKind:     %s\n", d["name"].get<std::string>().c_str(),
               d.value("default", false) ? " (default)" : "", d["kind"].get<std::string>().c_str());
   if (d.contains("path")) std::printf("Path:     %s\n", d["path"].get<std::string>().c_str());
+  if (d.contains("bucket")) {
+    std::printf("Endpoint: %s\nBucket:   %s\nRegion:   %s\n",
+                d["endpoint"].get<std::string>().c_str(), d["bucket"].get<std::string>().c_str(),
+                d["region"].get<std::string>().c_str());
+    if (!d.value("prefix", std::string()).empty())
+      std::printf("Prefix:   %s\n", d["prefix"].get<std::string>().c_str());
+  }
   if (d.contains("mounts")) {
     for (const auto& [target, at] : d["mounts"].items())
       std::printf("Mount:    %s at %s\n", target.c_str(), at.get<std::string>().c_str());
@@ -34,34 +43,77 @@ void RegisterDatastore(CLI::App& app, Context& ctx, int* exit_code) {
                                 "directories shared with targets");
   ds->require_subcommand(1);
 
-  auto* reg = ds->add_subcommand("register", "Register a directory that targets share");
-  auto name = std::make_shared<std::string>();
-  auto path = std::make_shared<std::string>();
-  auto mounts = std::make_shared<std::vector<std::string>>();
-  reg->add_option("-n,--name,name", *name, "Datastore name (letters, digits, '_')")->required();
-  reg->add_option("--path", *path, "The directory, as the server's machine sees it")->required();
-  reg->add_option("--mount", *mounts,
-                  "TARGET=PATH: where a target sees the directory, when not at --path "
+  auto* reg = ds->add_subcommand(
+      "register", "Register a directory that targets share, or an S3 bucket (--kind s3)");
+  struct RegArgs {
+    std::string name, kind = "directory", path, endpoint, bucket, region = "us-east-1", prefix,
+                      access_key, ca_file;
+    std::vector<std::string> mounts;
+    bool virtual_hosted = false;
+  };
+  auto ra = std::make_shared<RegArgs>();
+  reg->add_option("-n,--name,name", ra->name, "Datastore name (letters, digits, '_')")->required();
+  reg->add_option("--kind", ra->kind, "directory (default) or s3")
+      ->check(CLI::IsMember({"directory", "s3"}));
+  reg->add_option("--path", ra->path, "directory: the directory, as the server's machine sees it");
+  reg->add_option("--mount", ra->mounts,
+                  "directory: TARGET=PATH, where a target sees the directory when not at --path "
                   "(repeatable)");
-  reg->callback([&ctx, name, path, mounts, exit_code] {
-    auto m = ParseKeyValues("--mount", "TARGET=PATH (the directory as that target sees it)",
-                            *mounts, /*empty_value_ok=*/false);
-    if (!m.ok()) {
-      *exit_code = ReportError(m.status());
-      return;
+  reg->add_option("--endpoint", ra->endpoint, "s3: the store's URL (https://host[:port])");
+  reg->add_option("--bucket", ra->bucket, "s3: the bucket");
+  reg->add_option("--region", ra->region, "s3: the region (default us-east-1)");
+  reg->add_option("--prefix", ra->prefix, "s3: keys under this prefix only");
+  reg->add_option("--access-key", ra->access_key, "s3: the access key id");
+  reg->add_option("--ca-file", ra->ca_file, "s3: PEM certificates to trust (a private CA)");
+  reg->add_flag("--virtual-hosted", ra->virtual_hosted,
+                "s3: bucket.host addressing (AWS) instead of host/bucket");
+  reg->callback([&ctx, ra, exit_code] {
+    json body = {{"name", ra->name}, {"kind", ra->kind}};
+    if (ra->kind == "s3") {
+      // The secret never goes on a command line (ps shows it): from the environment or stdin.
+      const char* env = std::getenv("FERRY_S3_SECRET_KEY");
+      std::string secret = env ? env : "";
+      if (secret.empty()) {
+        std::getline(std::cin, secret);
+      }
+      if (secret.empty() || ra->endpoint.empty() || ra->bucket.empty() || ra->access_key.empty()) {
+        *exit_code = ReportError(Status::InvalidArgument(
+            "an s3 datastore needs --endpoint, --bucket, --access-key and the secret key (in "
+            "FERRY_S3_SECRET_KEY or on standard input)"));
+        return;
+      }
+      body.update({{"endpoint", ra->endpoint},
+                   {"bucket", ra->bucket},
+                   {"region", ra->region},
+                   {"prefix", ra->prefix},
+                   {"access_key", ra->access_key},
+                   {"secret_key", secret},
+                   {"ca_file", ra->ca_file.empty() ? "" : AbsolutePath(ra->ca_file)},
+                   {"path_style", !ra->virtual_hosted}});
+    } else {
+      auto m = ParseKeyValues("--mount", "TARGET=PATH (the directory as that target sees it)",
+                              ra->mounts, /*empty_value_ok=*/false);
+      if (!m.ok() || ra->path.empty()) {
+        *exit_code =
+            ReportError(m.ok() ? Status::InvalidArgument("a directory datastore needs --path DIR")
+                               : m.status());
+        return;
+      }
+      body.update({{"path", AbsolutePath(ra->path)}, {"mounts", json(*m)}});
     }
-    json body = {{"name", *name},
-                 {"kind", "directory"},
-                 {"path", AbsolutePath(*path)},
-                 {"mounts", json(*m)}};
     auto r = ctx.Call("POST", "/api/v1/datastores", body.dump());
     if (!r.ok()) {
       *exit_code = ReportError(r.status());
       return;
     }
     if (ctx.json_output()) return PrintJson(*r);
-    std::printf("registered datastore %s (directory %s)\n", name->c_str(),
-                (*r)["path"].get<std::string>().c_str());
+    if (ra->kind == "s3") {
+      std::printf("registered datastore %s (s3 bucket %s at %s)\n", ra->name.c_str(),
+                  ra->bucket.c_str(), ra->endpoint.c_str());
+    } else {
+      std::printf("registered datastore %s (directory %s)\n", ra->name.c_str(),
+                  (*r)["path"].get<std::string>().c_str());
+    }
   });
 
   auto* list = ds->add_subcommand("list", "List datastores");
@@ -75,7 +127,9 @@ void RegisterDatastore(CLI::App& app, Context& ctx, int* exit_code) {
     std::printf("%-32s %-10s %s\n", "NAME", "KIND", "WHERE");
     for (const auto& d : (*r)["datastores"]) {
       std::string where = d.value("default", false) ? "the workspace's blob store (default)"
-                                                    : d.value("path", std::string());
+                          : d.contains("bucket")    ? d["endpoint"].get<std::string>() + "/" +
+                                                       d["bucket"].get<std::string>()
+                                                 : d.value("path", std::string());
       std::printf("%-32s %-10s %s\n", d["name"].get<std::string>().c_str(),
                   d["kind"].get<std::string>().c_str(), where.c_str());
     }

@@ -81,6 +81,7 @@ json DataInputsToJson(const std::vector<DataInput>& inputs) {
     json j = {{"name", in.name}, {"mode", in.mode}, {"dataset", ds}};
     if (!in.path_on_compute.empty()) j["path_on_compute"] = in.path_on_compute;
     if (!in.external_root.empty()) j["external_root"] = in.external_root;
+    if (!in.store_kind.empty()) j["store_kind"] = in.store_kind;
     arr.push_back(std::move(j));
   }
   return arr;
@@ -113,6 +114,7 @@ Result<std::vector<DataInput>> DataInputsFromJson(const json& j) {
           ValidateRelativePath(in.path_on_compute).WithContext(f + ".path_on_compute"));
     }
     FERRY_ASSIGN_OR_RETURN(in.external_root, Str(e, "external_root", f + ".external_root"));
+    FERRY_ASSIGN_OR_RETURN(in.store_kind, Str(e, "store_kind", f + ".store_kind"));
     auto ds = e.find("dataset");
     if (ds == e.end() || !ds->is_object()) {
       return Bad(f + ".dataset",

@@ -48,6 +48,7 @@ struct DataInput {
   // Files of a datastore other than the workspace's store: the datastore's directory as the
   // run's target sees it (server-filled; never taken from the client).
   std::string external_root;
+  std::string store_kind;  // server-filled: blob | directory | s3
 };
 
 // Files the run writes that become a dataset (OutputFileDatasetConfig): the script gets an

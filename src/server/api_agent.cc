@@ -27,6 +27,9 @@ HandlerResult Api::Impl::GetPlan() {
   auto r = d.store->GetRun(id);
   if (!r.ok()) return Error(r.status());
   json plan = {{"run", RunToJson(*r)}, {"manifest_id", r->snapshot_id}};
+  auto urls = InputUrls(*r);
+  if (!urls.ok()) return Error(urls.status());
+  if (!urls->empty()) plan["input_urls"] = *urls;
   // What earlier attempts of the asking rank left (a requeued run continues after it).
   auto rank = RankParam();
   if (!rank.ok()) return Error(rank.status());

@@ -154,6 +154,7 @@ struct Api::Impl {
   Status ResolveRunData(model::Run* run);
   Status RecordRunInputs(const model::Run& run);
   Status FinishDatasetOutputs(const model::Run& run, const std::vector<model::Artifact>& reported);
+  Result<nlohmann::json> InputUrls(const model::Run& run);
   HandlerResult GetDatasetById();
   HandlerResult DatasetVersions();
   HandlerResult GetDataset();

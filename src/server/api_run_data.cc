@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/crypto.h"
+#include "data/s3_client.h"
 #include "server/api_internal.h"
 #include "server/datastore_io.h"
 
@@ -62,11 +63,12 @@ Status Api::Impl::ResolveRunData(model::Run* run) {
     }
     FERRY_ASSIGN_OR_RETURN(auto ds, d.store->Assets().GetDatastore(in.datastore));
     in.external_root.clear();  // never the client's
+    in.store_kind = ds.kind;
     if (ds.kind == "directory") {
       in.external_root = RootOn(ds, run->target);
-    } else if (ds.kind != "blob") {
+    } else if (ds.kind != "blob" && ds.kind != "s3") {
       return Status::FailedPrecondition("input '" + in.name + "': datastore '" + ds.name +
-                                        "' of kind '" + ds.kind + "' cannot be read by runs yet");
+                                        "' of kind '" + ds.kind + "' cannot be read by runs");
     }
   }
   for (size_t i = 0; i < run->options.outputs.size(); ++i) {
@@ -80,9 +82,9 @@ Status Api::Impl::ResolveRunData(model::Run* run) {
     }
     if (out.datastore.empty()) out.datastore = std::string(model::kWorkspaceBlobStore);
     FERRY_ASSIGN_OR_RETURN(auto ds, d.store->Assets().GetDatastore(out.datastore));
-    if (ds.kind != "blob" && ds.kind != "directory") {
+    if (ds.kind != "blob" && ds.kind != "directory" && ds.kind != "s3") {
       return Status::FailedPrecondition("output '" + out.name + "': datastore '" + ds.name +
-                                        "' of kind '" + ds.kind + "' cannot take outputs yet");
+                                        "' of kind '" + ds.kind + "' cannot take outputs");
     }
     if (out.path.empty()) out.path = "dataset/{run-id}/{output-name}";
     FERRY_ASSIGN_OR_RETURN(
@@ -133,8 +135,8 @@ Status Api::Impl::FinishDatasetOutputs(const model::Run& run,
                                         out.name + ")");
     }
     FERRY_ASSIGN_OR_RETURN(auto ds, d.store->Assets().GetDatastore(out.datastore));
-    FERRY_ASSIGN_OR_RETURN(auto io,
-                           OpenDatastoreIo(ds, &d.store->Assets(), d.blobs, d.sealer, d.clock->Now()));
+    FERRY_ASSIGN_OR_RETURN(
+        auto io, OpenDatastoreIo(ds, &d.store->Assets(), d.blobs, d.sealer, d.clock->Now()));
     FERRY_RETURN_IF_ERROR(
         io->Put(m, out.path, /*overwrite=*/true).status().WithContext("output '" + out.name + "'"));
     if (out.register_name.empty()) continue;
@@ -147,6 +149,33 @@ Status Api::Impl::FinishDatasetOutputs(const model::Run& run,
     uses.push_back({run.id, "output", "dataset", version.name, version.version, out.name});
   }
   return uses.empty() ? Status::Ok() : d.store->Assets().RecordAssetUses(uses);
+}
+
+// Presigned GET URLs (an hour) for the files of the run's inputs in S3 datastores: the agent
+// has no credentials. {input name: [{path, url, size, etag}]}.
+Result<json> Api::Impl::InputUrls(const model::Run& run) {
+  json out = json::object();
+  for (const auto& in : run.options.inputs) {
+    if (in.store_kind != "s3") continue;
+    FERRY_ASSIGN_OR_RETURN(auto ds, d.store->Assets().GetDatastore(in.datastore));
+    FERRY_ASSIGN_OR_RETURN(auto client, OpenS3Datastore(ds, d.sealer));
+    FERRY_ASSIGN_OR_RETURN(std::string text, d.blobs->Get(in.manifest));
+    json m = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!m.is_object() || !m.contains("files")) {
+      return Status::Corruption("input '" + in.name + "': its manifest is not a file list");
+    }
+    json files = json::array();
+    for (const auto& f : m["files"]) {
+      FERRY_ASSIGN_OR_RETURN(std::string url,
+                             client->PresignUrl("GET", S3Key(ds, f.value("source", "")), 3600));
+      files.push_back({{"path", f.value("path", "")},
+                       {"url", url},
+                       {"size", f.value("size", int64_t{-1})},
+                       {"etag", f.value("etag", "")}});
+    }
+    out[in.name] = std::move(files);
+  }
+  return out;
 }
 
 }  // namespace ferry::server
