@@ -350,7 +350,8 @@ Result<std::unique_ptr<DatastoreIo>> OpenDatastoreIo(const model::DatastoreRecor
                                                      double now) {
   if (d.kind == "s3") {
     FERRY_ASSIGN_OR_RETURN(auto client, OpenS3Datastore(d, sealer));
-    return std::unique_ptr<DatastoreIo>(std::make_unique<S3DatastoreIo>(d, std::move(client), blobs));
+    return std::unique_ptr<DatastoreIo>(
+        std::make_unique<S3DatastoreIo>(d, std::move(client), blobs));
   }
   if (d.kind == "blob") {
     return std::unique_ptr<DatastoreIo>(
