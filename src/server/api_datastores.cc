@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_fields.h"
-#include "server/api_internal.h"
 #include "data/s3_client.h"
+#include "server/api_internal.h"
 #include "server/datastore_io.h"
 
 namespace ferry::server {
@@ -80,11 +80,13 @@ Result<json> S3Config(const json& body, const Sealer* sealer) {
     c[f] = v;
   }
   if (c["region"] == "") c["region"] = "us-east-1";
-  FERRY_ASSIGN_OR_RETURN(std::string prefix, DatastorePath("prefix", c["prefix"].get<std::string>()));
+  FERRY_ASSIGN_OR_RETURN(std::string prefix,
+                         DatastorePath("prefix", c["prefix"].get<std::string>()));
   c["prefix"] = prefix;
   c["path_style"] = true;
   if (auto ps = body.find("path_style"); ps != body.end() && !ps->is_null()) {
-    if (!ps->is_boolean()) return Status::InvalidArgument("field 'path_style' must be true or false");
+    if (!ps->is_boolean())
+      return Status::InvalidArgument("field 'path_style' must be true or false");
     c["path_style"] = ps->get<bool>();
   }
   FERRY_ASSIGN_OR_RETURN(std::string secret, StringField(body, "secret_key", true));
