@@ -938,7 +938,8 @@ Result<std::unique_ptr<S3Client>> S3Client::Open(const S3Config& config,
 
 Result<ObjectInfo> DownloadPresigned(const std::string& url, const std::string& path,
                                      int64_t expected_size, bool read_only, int timeout_ms) {
-  const size_t slash = url.find('/', url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
+  const size_t slash =
+      url.find('/', url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
   if (slash == std::string::npos) return Status::InvalidArgument("'" + path + "': not a URL");
   FERRY_ASSIGN_OR_RETURN(Endpoint e, ParseEndpoint(url.substr(0, slash)));
   std::shared_ptr<TlsContext> tls;

@@ -154,7 +154,6 @@ class S3Client {
 // failures are retried a few times. Returns the object's size and ETag from the reply. Errors
 // name the path, never the URL's signature.
 Result<ObjectInfo> DownloadPresigned(const std::string& url, const std::string& path,
-                                     int64_t expected_size, bool read_only,
-                                     int timeout_ms = 60000);
+                                     int64_t expected_size, bool read_only, int timeout_ms = 60000);
 
 }  // namespace ferry::data

@@ -14,10 +14,10 @@
 
 #include "common/clock.h"
 #include "common/mutex.h"
+#include "common/seal.h"
 #include "compute/compute_target.h"
 #include "net/http_server.h"
 #include "scheduler/scheduler.h"
-#include "common/seal.h"
 #include "server/auth.h"
 #include "server/log_store.h"
 #include "server/metrics.h"
