@@ -10,6 +10,7 @@
 
 The versions are the ones MLflow's client sees (registered models and model versions).
 """
+import json
 import os
 import shutil
 import tempfile
@@ -157,6 +158,14 @@ class Model:
         or the directory holding several. Downloaded once into ``~/.cache/ferry/models/<name>/
         <version>/`` (moved there whole, so a half-written copy is never used). Inside a Ferry run
         the run's own MLflow token reads them; elsewhere pass ``_workspace``."""
+        given = json.loads(os.environ.get("FERRY_MODELS") or "{}").get(model_name, {})
+        if given and (version is None or str(version) in given):
+            # The run was given this model (Model.as_named_input): the node's copy, no download.
+            final = given[str(version)] if version is not None else given[max(given, key=int)]
+            entries = os.listdir(final)
+            if len(entries) == 1 and os.path.isfile(os.path.join(final, entries[0])):
+                return os.path.join(final, entries[0])
+            return final
         client = _workspace._client if _workspace is not None else _run_client()
         info = client.call("GET", _path(model_name, "latest" if version is None else version))
         v = info["version"]
@@ -177,6 +186,12 @@ class Model:
         if len(entries) == 1 and os.path.isfile(os.path.join(final, entries[0])):
             return os.path.join(final, entries[0])
         return final
+
+    def as_named_input(self, name: "Optional[str]" = None, mode: str = "mount") -> "ModelConsumptionConfig":
+        """This version's files as an input of a run (``ScriptRunConfig(arguments=[...])``): in the
+        arguments the local path of the files, and ``Model.get_model_path(name, version)`` in the
+        script finds them there without downloading (mode ``mount`` or ``download``)."""
+        return ModelConsumptionConfig(name or self.name.replace("-", "_").replace(".", "_"), self, mode)
 
     # ------------------------------------------------------------------ changes
     def _update(self, body: "Dict[str, Any]") -> None:
@@ -217,3 +232,21 @@ def _run_client() -> Any:
     c = Client(url, token)
     c.extra_headers["X-Ferry-Run"] = run_id
     return c
+
+
+class ModelConsumptionConfig:
+    """A model version as a run input (Model.as_named_input)."""
+
+    def __init__(self, name: str, model: "Model", mode: str = "mount") -> None:
+        from .datastore import _check_input_name
+
+        _check_input_name(name)
+        if mode not in ("mount", "download"):
+            raise ValueError(f"ferry: a model input's mode is mount or download, got {mode!r}")
+        self.name, self.model, self.mode = name, model, mode
+
+    def _spec(self) -> "Dict[str, Any]":
+        return {"name": self.name, "mode": self.mode, "model": {"name": self.model.name, "version": self.model.version}}
+
+    def __str__(self) -> str:
+        return f"ModelConsumptionConfig:{self.name}"

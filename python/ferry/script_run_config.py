@@ -99,7 +99,7 @@ class ScriptRunConfig:
         elif hasattr(a, "as_named_input") and not hasattr(a, "_spec"):  # a dataset itself
             a = a.as_named_input(a.name or "input")
         kind = type(a).__name__
-        if kind == "DatasetConsumptionConfig":
+        if kind in ("DatasetConsumptionConfig", "ModelConsumptionConfig"):
             seen = self._inputs.get(a.name)
             if seen is not None and seen._spec() != a._spec():
                 raise ValueError(f"ferry: two different inputs are named {a.name!r}; name them apart with as_named_input()")

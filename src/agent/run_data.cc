@@ -163,6 +163,7 @@ Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snaps
                                const RunDataDirs& dirs, const json& input_urls) {
   RunData out;
   json inputs = json::object();
+  json models = json::object();  // FERRY_MODELS: {model name: {version: path}}
   for (const auto& in : options.inputs) {
     const bool copy = in.mode == "download";
     const std::string own = JoinPath(dirs.agent_dir, "inputs/" + in.name);
@@ -213,6 +214,7 @@ Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snaps
                           (copy ? "copied" : "linked") + " (" + took() + ")");
     }
     out.paths[in.name] = path;
+    if (in.asset == "model") models[in.dataset_name][std::to_string(in.dataset_version)] = path;
     out.env["FERRY_INPUT_" + in.name] = path;
     out.env["AZUREML_DATAREFERENCE_" + in.name] = path;
     json def = json::parse(in.definition_json, nullptr, /*allow_exceptions=*/false);
@@ -234,6 +236,7 @@ Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snaps
     outputs[o.name] = path;
   }
   if (!options.inputs.empty()) out.env["FERRY_INPUTS"] = inputs.dump();
+  if (!models.empty()) out.env["FERRY_MODELS"] = models.dump();
   if (!options.outputs.empty()) out.env["FERRY_OUTPUTS"] = outputs.dump();
   return out;
 }
@@ -243,7 +246,8 @@ std::vector<std::string> SubstituteDataArguments(const std::vector<std::string>&
   std::vector<std::string> out;
   out.reserve(args.size());
   for (std::string a : args) {
-    for (const char* kind : {"DatasetConsumptionConfig:", "OutputFileDatasetConfig:"}) {
+    for (const char* kind :
+         {"DatasetConsumptionConfig:", "OutputFileDatasetConfig:", "ModelConsumptionConfig:"}) {
       const size_t at = a.find(kind);
       if (at == std::string::npos) continue;
       const size_t start = at + std::string(kind).size();

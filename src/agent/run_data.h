@@ -36,8 +36,8 @@ struct RunDataDirs {
 Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snapshot,
                                const RunDataDirs& dirs, const nlohmann::json& input_urls);
 
-// The script's arguments with "DatasetConsumptionConfig:<name>" and
-// "OutputFileDatasetConfig:<name>" replaced by those paths.
+// The script's arguments with "DatasetConsumptionConfig:<name>",
+// "ModelConsumptionConfig:<name>" and "OutputFileDatasetConfig:<name>" replaced by those paths.
 std::vector<std::string> SubstituteDataArguments(const std::vector<std::string>& args,
                                                  const RunData& data);
 

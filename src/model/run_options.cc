@@ -78,7 +78,8 @@ json DataInputsToJson(const std::vector<DataInput>& inputs) {
       ds["name"] = in.dataset_name;
       ds["version"] = in.dataset_version > 0 ? json(in.dataset_version) : json("latest");
     }
-    json j = {{"name", in.name}, {"mode", in.mode}, {"dataset", ds}};
+    json j = {
+        {"name", in.name}, {"mode", in.mode}, {in.asset == "model" ? "model" : "dataset", ds}};
     if (!in.path_on_compute.empty()) j["path_on_compute"] = in.path_on_compute;
     if (!in.external_root.empty()) j["external_root"] = in.external_root;
     if (!in.store_kind.empty()) j["store_kind"] = in.store_kind;
@@ -116,6 +117,10 @@ Result<std::vector<DataInput>> DataInputsFromJson(const json& j) {
     FERRY_ASSIGN_OR_RETURN(in.external_root, Str(e, "external_root", f + ".external_root"));
     FERRY_ASSIGN_OR_RETURN(in.store_kind, Str(e, "store_kind", f + ".store_kind"));
     auto ds = e.find("dataset");
+    if (auto m = e.find("model"); ds == e.end() && m != e.end()) {
+      ds = m;
+      in.asset = "model";
+    }
     if (ds == e.end() || !ds->is_object()) {
       return Bad(f + ".dataset",
                  "must name the dataset: {\"name\": N, \"version\": V} or a "

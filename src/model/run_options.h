@@ -49,6 +49,9 @@ struct DataInput {
   // run's target sees it (server-filled; never taken from the client).
   std::string external_root;
   std::string store_kind;  // server-filled: blob | directory | s3
+  // "dataset", or "model": a registered model version's files (dataset_name and
+  // dataset_version then name the model version), for Model.get_model_path in the script.
+  std::string asset = "dataset";
 };
 
 // Files the run writes that become a dataset (OutputFileDatasetConfig): the script gets an

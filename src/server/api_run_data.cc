@@ -7,6 +7,7 @@
 
 #include "common/crypto.h"
 #include "data/s3_client.h"
+#include "model/registry.h"
 #include "server/api_internal.h"
 #include "server/datastore_io.h"
 
@@ -42,7 +43,23 @@ Status Api::Impl::ResolveRunData(model::Run* run) {
   for (size_t i = 0; i < run->options.inputs.size(); ++i) {
     model::DataInput& in = run->options.inputs[i];
     const std::string field = "inputs[" + std::to_string(i) + "]";
-    if (!in.dataset_name.empty()) {
+    if (in.asset == "model") {
+      // A registered model version's files, made available like a dataset's.
+      FERRY_ASSIGN_OR_RETURN(
+          auto v, d.store->Models().GetModelVersion(in.dataset_name, in.dataset_version));
+      if (v.manifest_hash.empty()) {
+        return Status::FailedPrecondition(
+            "field '" + field + ".model': model '" + v.name + "' version " +
+            std::to_string(v.version) +
+            " has no files in the workspace's store (its files are at " + v.source +
+            "); register it from files (ferry model register -p)");
+      }
+      in.dataset_version = v.version;
+      in.kind = "file";
+      in.manifest = v.manifest_hash;
+      in.datastore = std::string(model::kWorkspaceBlobStore);
+      in.definition_json = "{}";
+    } else if (!in.dataset_name.empty()) {
       FERRY_ASSIGN_OR_RETURN(auto v,
                              d.store->Assets().GetDataset(in.dataset_name, in.dataset_version));
       in.dataset_version = v.version;
@@ -101,7 +118,7 @@ Status Api::Impl::RecordRunInputs(const model::Run& run) {
   std::vector<model::AssetUse> uses;
   for (const auto& in : run.options.inputs) {
     if (in.dataset_name.empty()) continue;
-    uses.push_back({run.id, "input", "dataset", in.dataset_name, in.dataset_version, in.name});
+    uses.push_back({run.id, "input", in.asset, in.dataset_name, in.dataset_version, in.name});
   }
   return uses.empty() ? Status::Ok() : d.store->Assets().RecordAssetUses(uses);
 }

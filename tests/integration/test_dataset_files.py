@@ -217,3 +217,33 @@ def test_an_sdk_run_reads_inputs_and_registers_its_output(workspace, tmp_path, s
     status, body, _ = workspace.api("POST", "/runs", {"script": "job.py", "snapshot_id": "0" * 64,
                                                       "inputs": [{"name": "9bad", "dataset": {"name": "sales"}}]})
     assert status == 400 and "inputs[0].name" in body["error"]["message"], body
+
+
+MODEL_SCRIPT = """
+import sys
+from ferry import Model
+path = Model.get_model_path("weights")
+print("model", path == sys.argv[1] + "/w.txt", open(path).read(), flush=True)
+"""
+
+
+def test_a_run_given_a_model_finds_it_with_get_model_path(workspace, tmp_path, src):
+    from ferry import Experiment, Model, ScriptRunConfig
+
+    ws = _ws(workspace)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.txt").write_text("w=1")
+    model = Model.register(ws, str(tmp_path / "m"), "weights")
+    (src / "use.py").write_text(MODEL_SCRIPT)
+    config = ScriptRunConfig(source_directory=str(src), script="use.py", python=sys.executable,
+                             arguments=[model.as_named_input()])
+    run = Experiment(ws, "models").submit(config)
+    run.wait_for_completion()
+    assert run.get_status() == "Completed", workspace.log(run.id)
+    assert "model True w=1" in workspace.log(run.id), workspace.log(run.id)
+    status, v, _ = workspace.api("GET", "/models/weights/1")
+    assert {"run_id": run.id, "direction": "input", "as_name": "weights"}.items() <= v["runs"][0].items(), v
+    # A version whose files Ferry does not hold cannot be an input: the submit says so.
+    status, body, _ = workspace.api("POST", "/runs", {"script": "use.py", "snapshot_id": workspace.run(run.id)["snapshot_id"],
+                                                      "inputs": [{"name": "m", "model": {"name": "nope"}}]})
+    assert status == 404 and "nope" in body["error"]["message"], body
