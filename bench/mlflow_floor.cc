@@ -1,8 +1,11 @@
-// The MLflow client's floor: an endpoint that answers every MLflow tracking call at once with
-// a fixed, well-formed reply (no storage), so that bench/mlflow_tracking.py can show how much
-// of a `mlflow.log_metric` loop is the client itself. Prints its URL, serves until killed.
+// The MLflow client's floor: an endpoint that answers every MLflow tracking and model registry
+// call at once with a fixed, well-formed reply (no storage), so that bench/mlflow_tracking.py
+// and bench/mlflow_registry.py can show how much of a loop of client calls is the client
+// itself. Prints its URL, serves until killed.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <thread>
 
@@ -20,6 +23,32 @@ const char* kExperiment =
 const char* kRunInfo =
     R"({"run_id":"r1","run_uuid":"r1","run_name":"r1","experiment_id":"1","user_id":"","status":"RUNNING",)"
     R"("start_time":0,"artifact_uri":"mlflow-artifacts:/1/r1/artifacts","lifecycle_stage":"active"})";
+
+// A model version as the servers return it (status READY, so that the client does not poll).
+const char* kModelVersion =
+    R"({"name":"bench","version":"1","creation_timestamp":0,"last_updated_timestamp":0,)"
+    R"("current_stage":"None","description":"","source":"s3://bench-models/bench/model",)"
+    R"("run_id":"","status":"READY","tags":[],"aliases":["champion"]})";
+const char* kRegisteredModel =
+    R"({"name":"bench","creation_timestamp":0,"last_updated_timestamp":0,"description":"",)"
+    R"("latest_versions":[],"tags":[],"aliases":[]})";
+
+// model-versions/search: max_results versions (at most 1,000) and a next-page token, as a
+// server with more versions than that answers.
+std::string SearchReply(const HttpRequest& req) {
+  int n = 10;
+  try {
+    n = std::stoi(req.Query("max_results", "10"));
+  } catch (const std::exception&) {
+  }
+  n = std::clamp(n, 0, 1000);
+  std::string out = R"({"model_versions":[)";
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) out += ",";
+    out += kModelVersion;
+  }
+  return out + R"(],"next_page_token":"eyJvZmZzZXQiOiAxMH0="})";
+}
 
 HttpResponse Reply(std::string body) {
   HttpResponse r;
@@ -41,6 +70,12 @@ HandlerResult Answer(HttpRequest& req) {
   }
   if (ends("/runs/update")) return Reply(std::string(R"({"run_info":)") + kRunInfo + "}");
   if (ends("/metrics/get-history")) return Reply(R"({"metrics":[]})");
+  if (ends("/registered-models/create") || ends("/registered-models/get"))
+    return Reply(std::string(R"({"registered_model":)") + kRegisteredModel + "}");
+  if (ends("/model-versions/create") || ends("/model-versions/get") ||
+      (ends("/registered-models/alias") && req.method == "GET"))
+    return Reply(std::string(R"({"model_version":)") + kModelVersion + "}");
+  if (ends("/model-versions/search")) return Reply(SearchReply(req));
   return Reply("{}");
 }
 

