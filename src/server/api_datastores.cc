@@ -128,7 +128,7 @@ HandlerResult Api::Impl::RegisterDatastore() {
   model::DatastoreRecord rec{*name, *kind, config->dump(), user_name, d.clock->Now()};
   if (*kind == "s3") {
     // The store's own answer to these credentials, now rather than at the first upload.
-    auto client = OpenS3Datastore(rec, d.sealer);
+    auto client = OpenS3Datastore(rec, d.sealer, /*max_attempts=*/1);
     Status reach = client.ok() ? (*client)->HeadBucket() : client.status();
     if (!reach.ok()) return Error(reach.WithContext("datastore '" + *name + "'"));
   }

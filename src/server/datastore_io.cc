@@ -316,7 +316,7 @@ std::string S3Key(const model::DatastoreRecord& d, const std::string& path) {
 }
 
 Result<std::unique_ptr<data::S3Client>> OpenS3Datastore(const model::DatastoreRecord& d,
-                                                        const Sealer* sealer) {
+                                                        const Sealer* sealer, int max_attempts) {
   auto config = nlohmann::json::parse(d.config_json, nullptr, false);
   if (!config.is_object()) return Status::Internal("datastore '" + d.name + "' has no settings");
   data::S3Config c;
@@ -330,7 +330,10 @@ Result<std::unique_ptr<data::S3Client>> OpenS3Datastore(const model::DatastoreRe
   if (sealer == nullptr) return Status::Internal("no sealer to open datastore secrets with");
   FERRY_ASSIGN_OR_RETURN(c.secret_key, sealer->Unseal(sealed));
   FERRY_RETURN_IF_ERROR(data::ValidateS3Config(c).WithContext("datastore '" + d.name + "'"));
-  return data::S3Client::Open(c, {});
+  data::S3ClientOptions options;
+  options.max_attempts = max_attempts;
+  if (max_attempts == 1) options.timeout_ms = 10000;
+  return data::S3Client::Open(c, options);
 }
 
 Result<std::string> DatastorePath(const std::string& field, const std::string& path) {

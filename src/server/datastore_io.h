@@ -58,9 +58,10 @@ Result<std::unique_ptr<DatastoreIo>> OpenDatastoreIo(const model::DatastoreRecor
                                                      store::BlobStore* blobs, const Sealer* sealer,
                                                      double now);
 
-// An S3 datastore's client, its secret key unsealed (errors never carry it).
+// An S3 datastore's client, its secret key unsealed (errors never carry it). max_attempts 1:
+// no retries (a check a person waits for).
 Result<std::unique_ptr<data::S3Client>> OpenS3Datastore(const model::DatastoreRecord& d,
-                                                        const Sealer* sealer);
+                                                        const Sealer* sealer, int max_attempts = 5);
 // The key of a datastore path in an S3 datastore's bucket (under its prefix).
 std::string S3Key(const model::DatastoreRecord& d, const std::string& path);
 
