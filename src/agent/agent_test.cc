@@ -358,9 +358,10 @@ TEST_F(AgentTest, DatasetInputsAreMadeOncePerNodeAndOutputsGetADirectory) {
 
   // The next run on the node finds the files there: the server need not have them.
   for (const auto& h : data_blobs) server_.blobs.erase(h);
-  server_.plan["run"]["inputs"] = {input};
+  server_.plan["run"]["inputs"] = json::array({input});
   runner_.started.clear();
-  ASSERT_EQ(Run(), 0);
+  ASSERT_EQ(Run(), 0) << server_.Final().dump();
+  ASSERT_EQ(runner_.started.size(), 1u) << server_.Final().dump();
   EXPECT_EQ(runner_.started.at(0).env_set.at("FERRY_INPUT_train"), tree);
 }
 
