@@ -638,10 +638,7 @@ HttpResponse Handler::SearchModelVersions() {
   for (const auto& c : filter->all) {
     if (c.kind == "attributes" && c.key == "name" && c.op == "=") only = c.values[0];
   }
-  auto versions = d.store->Models().ListModelVersions(only);
-  if (!versions.ok()) return Fail(versions.status());
-  std::vector<std::pair<RunView, const model::ModelVersion*>> hits;
-  for (const auto& v : *versions) {
+  auto view_of = [](const model::ModelVersion& v) {
     RunView view;
     view.tags = v.tags;
     view.attributes = {{"name", v.name},
@@ -652,6 +649,44 @@ HttpResponse Handler::SearchModelVersions() {
     view.times = {{"version_number", static_cast<double>(v.version)},
                   {"creation_timestamp", static_cast<double>(Ms(v.created_at))},
                   {"last_updated_timestamp", static_cast<double>(Ms(v.updated_at))}};
+    return view;
+  };
+  if (!only.empty() && order_text.size() == 2) {
+    // One model in the default order (newest first): read only as many versions as the page
+    // needs, in batches, instead of every version of the model.
+    json out = json::array();
+    size_t skipped = 0;
+    bool more = false;
+    int64_t before = 0;
+    const int64_t batch = std::max<int64_t>(static_cast<int64_t>(page->second) + 1, 16);
+    while (!more) {
+      auto versions = d.store->Models().ListModelVersionsNewestFirst(only, before, batch);
+      if (!versions.ok()) return Fail(versions.status());
+      for (const auto& v : *versions) {
+        before = v.version;
+        if (!RegistryMatches(*filter, view_of(v))) continue;
+        if (skipped < page->first) {
+          ++skipped;
+        } else if (out.size() < page->second) {
+          out.push_back(ModelVersionJson(v));
+        } else {
+          more = true;
+          break;
+        }
+      }
+      if (static_cast<int64_t>(versions->size()) < batch) break;
+    }
+    json r = json::object();
+    const size_t shown = out.size();
+    if (shown > 0) r["model_versions"] = std::move(out);
+    if (more) r["next_page_token"] = std::to_string(page->first + shown);
+    return Reply(200, r);
+  }
+  auto versions = d.store->Models().ListModelVersions(only);
+  if (!versions.ok()) return Fail(versions.status());
+  std::vector<std::pair<RunView, const model::ModelVersion*>> hits;
+  for (const auto& v : *versions) {
+    RunView view = view_of(v);
     if (RegistryMatches(*filter, view)) hits.emplace_back(std::move(view), &v);
   }
   std::stable_sort(hits.begin(), hits.end(),

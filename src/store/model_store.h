@@ -61,6 +61,11 @@ class ModelStore {
   // name "": every model's versions; else that model's. Deleted versions are left out.
   // Sorted by name, then version.
   virtual Result<std::vector<model::ModelVersion>> ListModelVersions(const std::string& name) = 0;
+  // One model's versions newest first: at most `limit` of those below version `before` (0: from
+  // the newest). Deleted versions are left out. A search that needs only a page of a model with
+  // many versions reads just that page.
+  virtual Result<std::vector<model::ModelVersion>> ListModelVersionsNewestFirst(
+      const std::string& name, int64_t before, int64_t limit) = 0;
   // As UpdateRegisteredModel, for one version (description, tags, properties, status); its
   // model's updated_at becomes now too.
   virtual Result<model::ModelVersion> UpdateModelVersion(

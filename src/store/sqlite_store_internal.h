@@ -229,6 +229,9 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore, publi
                                                  double now) override;
   Result<model::ModelVersion> GetModelVersion(const std::string& name, int64_t version) override;
   Result<std::vector<model::ModelVersion>> ListModelVersions(const std::string& name) override;
+  Result<std::vector<model::ModelVersion>> ListModelVersionsNewestFirst(const std::string& name,
+                                                                        int64_t before,
+                                                                        int64_t limit) override;
   Result<model::ModelVersion> UpdateModelVersion(
       const std::string& name, int64_t version,
       const std::function<Status(model::ModelVersion*)>& change, double now) override;

@@ -1,6 +1,7 @@
 // SqliteMetadataStore's model registry (model_store.h): registered models, versions, aliases,
 // and MLflow 3's logged models with their metrics, files and runs.
 #include <algorithm>
+#include <cstdint>
 
 #include "store/sqlite_store_internal.h"
 
@@ -381,6 +382,32 @@ Result<std::vector<model::ModelVersion>> SqliteMetadataStore::ListModelVersions(
   }
   for (auto& v : out) {
     if (auto it = aliases.find({v.name, v.version}); it != aliases.end()) v.aliases = it->second;
+  }
+  return out;
+}
+
+Result<std::vector<model::ModelVersion>> SqliteMetadataStore::ListModelVersionsNewestFirst(
+    const std::string& name, int64_t before, int64_t limit) {
+  auto lease = Read();
+  FERRY_ASSIGN_OR_RETURN(
+      Stmt st, db().Prepare(std::string("SELECT ") + kVersionColumns +
+                            " FROM model_versions WHERE name=?1 AND deleted=0 AND version<?2 "
+                            "ORDER BY version DESC LIMIT ?3"));
+  st.Bind(1, name).Bind(2, before > 0 ? before : INT64_MAX).Bind(3, limit);
+  FERRY_ASSIGN_OR_RETURN(auto out, ReadVersions(st));
+  if (out.empty()) return out;
+  FERRY_ASSIGN_OR_RETURN(Stmt al, db().Prepare("SELECT version, alias FROM model_aliases WHERE "
+                                               "name=?1 AND version<=?2 AND version>=?3 "
+                                               "ORDER BY alias"));
+  al.Bind(1, name).Bind(2, out.front().version).Bind(3, out.back().version);
+  std::map<int64_t, std::vector<std::string>> aliases;
+  for (;;) {
+    FERRY_ASSIGN_OR_RETURN(bool row, al.Step());
+    if (!row) break;
+    aliases[al.Int(0)].push_back(al.Text(1));
+  }
+  for (auto& v : out) {
+    if (auto it = aliases.find(v.version); it != aliases.end()) v.aliases = it->second;
   }
   return out;
 }

@@ -105,6 +105,26 @@ TEST_F(ModelStoreTest, VersionsCountUpAndADeletedNumberIsNeverReused) {
   EXPECT_NE(missing.status().message().find("version=9"), std::string::npos);
 }
 
+TEST_F(ModelStoreTest, NewestFirstPagesSkipDeletedVersionsAndCarryAliases) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(models().CreateModelVersion(Version("m"), /*create_model=*/i == 0, i + 1).ok());
+  }
+  ASSERT_TRUE(models().DeleteModelVersion("m", 4, 9).ok());
+  ASSERT_TRUE(models().SetModelAlias("m", "champion", 3).ok());
+  auto first = models().ListModelVersionsNewestFirst("m", 0, 2);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].version, 5);
+  EXPECT_EQ((*first)[1].version, 3);  // 4 is deleted
+  EXPECT_EQ((*first)[1].aliases, std::vector<std::string>{"champion"});
+  auto rest = models().ListModelVersionsNewestFirst("m", 3, 10);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_EQ((*rest)[0].version, 2);
+  EXPECT_EQ((*rest)[1].version, 1);
+  EXPECT_TRUE(models().ListModelVersionsNewestFirst("nope", 0, 10)->empty());
+}
+
 TEST_F(ModelStoreTest, UpdatesAndStageTransitionsArchiveTheOthers) {
   ASSERT_TRUE(models().CreateModelVersion(Version("clf"), true, 1).ok());
   ASSERT_TRUE(models().CreateModelVersion(Version("clf"), false, 1).ok());
