@@ -22,6 +22,15 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+constexpr const char* kRegisterAgain =
+    "; a version never changes: register the data again as a new version";
+
+// "raw:2", or an unregistered version's id.
+std::string VersionLabel(const model::DataInput& in) {
+  return in.dataset_name.empty() ? in.dataset_id.substr(0, 12)
+                                 : in.dataset_name + ":" + std::to_string(in.dataset_version);
+}
+
 // A private, writable copy of a directory tree (read-only files become writable).
 Status CopyTree(const std::string& from, const std::string& to) {
   std::error_code ec;
@@ -78,19 +87,15 @@ Status PrepareExternal(const model::DataInput& in, const std::string& manifest_t
     const double mtime = f.value("modified_at", 0.0);
     if (::lstat(from.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
       return Status::FailedPrecondition("input '" + in.name + "': '" + source + "' of datastore '" +
-                                        in.datastore + "' is gone (looked for '" + from +
-                                        "'); a dataset version never changes: register the "
-                                        "data again as a new version");
+                                        in.datastore + "' is gone (looked for '" + from + "')" +
+                                        kRegisterAgain);
     }
     const double now_mtime = static_cast<double>(st.st_mtim.tv_sec) + st.st_mtim.tv_nsec * 1e-9;
     if (st.st_size != size || std::abs(now_mtime - mtime) > 1e-6) {
       return Status::FailedPrecondition(
           "input '" + in.name + "': '" + source + "' of datastore '" + in.datastore +
-          "' changed since dataset version " +
-          (in.dataset_name.empty() ? in.dataset_id.substr(0, 12)
-                                   : in.dataset_name + ":" + std::to_string(in.dataset_version)) +
-          " was made (size " + std::to_string(size) + ", now " + std::to_string(st.st_size) +
-          "); a version never changes: register the data again as a new version");
+          "' changed since dataset version " + VersionLabel(in) + " was made (size " +
+          std::to_string(size) + ", now " + std::to_string(st.st_size) + ")" + kRegisterAgain);
     }
     const std::string to = JoinPath(dest, rel);
     FERRY_RETURN_IF_ERROR(MakeDirs(to.substr(0, to.rfind('/'))));
@@ -111,49 +116,30 @@ Status PrepareExternal(const model::DataInput& in, const std::string& manifest_t
 // recorded, then renamed into place whole.
 Result<std::string> S3Tree(const model::DataInput& in, const json& urls, const RunDataDirs& dirs,
                            bool* hit) {
-  const std::string root = JoinPath(dirs.home, "datacache");
-  const std::string final_dir = JoinPath(root, in.manifest);
-  struct stat st {};
-  *hit = ::stat(final_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-  if (*hit) return final_dir;
-  if (!urls.is_array()) {
-    return Status::FailedPrecondition("input '" + in.name +
-                                      "': the server gave no URLs for its files");
-  }
-  const std::string tmp =
-      JoinPath(root, ".tmp-" + in.manifest.substr(0, 16) + "-" + std::to_string(::getpid()));
-  (void)RemoveAll(tmp);
-  Status s = MakeDirs(tmp);
-  for (const auto& f : urls) {
-    if (!s.ok()) break;
-    const std::string rel = f.value("path", "");
-    s = model::ValidateRelativePath(rel);
-    const std::string to = JoinPath(tmp, rel);
-    if (s.ok()) s = MakeDirs(to.substr(0, to.rfind('/')));
-    if (!s.ok()) break;
-    auto got = data::DownloadPresigned(f.value("url", ""), to, f.value("size", int64_t{-1}),
-                                       /*read_only=*/true);
-    if (!got.ok()) {
-      s = got.status();
-      break;
+  const std::string final_dir = JoinPath(dirs.home, "datacache/" + in.manifest);
+  auto made = MakeDirectoryOnce(final_dir, [&](const std::string& tmp) -> Status {
+    if (!urls.is_array()) {
+      return Status::FailedPrecondition("the server gave no URLs for its files");
     }
-    const std::string etag = f.value("etag", "");
-    if (!etag.empty() && !got->etag.empty() && got->etag != etag) {
-      s = Status::FailedPrecondition(
-          "'" + rel + "' of datastore '" + in.datastore + "' changed since dataset version " +
-          (in.dataset_name.empty() ? in.dataset_id.substr(0, 12)
-                                   : in.dataset_name + ":" + std::to_string(in.dataset_version)) +
-          " was made (its ETag is now " + got->etag +
-          "); a version never changes: register the "
-          "data again as a new version");
+    for (const auto& f : urls) {
+      const std::string rel = f.value("path", "");
+      FERRY_RETURN_IF_ERROR(model::ValidateRelativePath(rel));
+      const std::string to = JoinPath(tmp, rel);
+      FERRY_RETURN_IF_ERROR(MakeDirs(to.substr(0, to.rfind('/'))));
+      FERRY_ASSIGN_OR_RETURN(
+          auto got, data::DownloadPresigned(f.value("url", ""), to, f.value("size", int64_t{-1}),
+                                            /*read_only=*/true));
+      const std::string etag = f.value("etag", "");
+      if (!etag.empty() && !got.etag.empty() && got.etag != etag) {
+        return Status::FailedPrecondition(
+            "'" + rel + "' of datastore '" + in.datastore + "' changed since dataset version " +
+            VersionLabel(in) + " was made (its ETag is now " + got.etag + ")" + kRegisterAgain);
+      }
     }
-  }
-  if (s.ok() && ::rename(tmp.c_str(), final_dir.c_str()) != 0 &&
-      !(::stat(final_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode))) {
-    s = ErrnoStatus("rename", final_dir, errno);
-  }
-  (void)RemoveAll(tmp);
-  if (!s.ok()) return s.WithContext("input '" + in.name + "'");
+    return Status::Ok();
+  });
+  if (!made.ok()) return made.status().WithContext("input '" + in.name + "'");
+  *hit = !*made;
   return final_dir;
 }
 

@@ -1,10 +1,6 @@
 // The run's snapshot on this node (see snapshot.h).
 #include "agent/snapshot.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,15 +16,6 @@
 namespace ferry::agent {
 
 using Clock = std::chrono::steady_clock;
-
-namespace {
-
-bool IsDirectory(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-}  // namespace
 
 Snapshot::Snapshot(const Options& options, ServerApi* server, NoteFn note)
     : home_(options.home),
@@ -64,34 +51,22 @@ Result<WorkdirStats> Snapshot::Materialize(const std::string& manifest_id, Workd
 }
 
 Result<std::string> Snapshot::DataTree(const std::string& manifest_id, bool* hit) {
-  const std::string root = JoinPath(home_, "datacache");
-  const std::string final_dir = JoinPath(root, manifest_id);
-  *hit = IsDirectory(final_dir);
-  if (*hit) return final_dir;
-  FERRY_ASSIGN_OR_RETURN(std::string text, GetBlob(manifest_id));
-  FERRY_ASSIGN_OR_RETURN(model::Manifest m, model::Manifest::Parse(text));
-  if (blob_cache_ && blobs_) FERRY_RETURN_IF_ERROR(FillCache(m));
-  const std::string tmp =
-      JoinPath(root, ".tmp-" + manifest_id.substr(0, 16) + "-" + std::to_string(::getpid()));
-  (void)RemoveAll(tmp);  // an earlier attempt's, cut short
-  Status st = MakeDirs(tmp);
-  for (const auto& e : m.entries) {
-    if (!st.ok()) break;
-    if (StopRequested()) st = Status::FailedPrecondition("stopped by a signal while preparing");
-    const std::string path = JoinPath(tmp, e.path);
-    if (st.ok()) st = MakeDirs(path.substr(0, path.rfind('/')));
-    Result<std::string> content = st.ok() ? GetBlob(e.hash) : Result<std::string>(st);
-    if (content.ok())
-      st = WriteFileReplace(path, *content, 0444);
-    else
-      st = content.status();
-  }
-  if (st.ok() && ::rename(tmp.c_str(), final_dir.c_str()) != 0) {
-    // Another run on this node made it meanwhile: theirs is as good.
-    if (!IsDirectory(final_dir)) st = ErrnoStatus("rename", final_dir, errno);
-  }
-  (void)RemoveAll(tmp);
-  if (!st.ok()) return st.WithContext("dataset files " + manifest_id.substr(0, 12));
+  const std::string final_dir = JoinPath(home_, "datacache/" + manifest_id);
+  auto made = MakeDirectoryOnce(final_dir, [&](const std::string& tmp) -> Status {
+    FERRY_ASSIGN_OR_RETURN(std::string text, GetBlob(manifest_id));
+    FERRY_ASSIGN_OR_RETURN(model::Manifest m, model::Manifest::Parse(text));
+    if (blob_cache_ && blobs_) FERRY_RETURN_IF_ERROR(FillCache(m));
+    for (const auto& e : m.entries) {
+      if (StopRequested()) return Status::FailedPrecondition("stopped by a signal while preparing");
+      const std::string path = JoinPath(tmp, e.path);
+      FERRY_RETURN_IF_ERROR(MakeDirs(path.substr(0, path.rfind('/'))));
+      FERRY_ASSIGN_OR_RETURN(std::string content, GetBlob(e.hash));
+      FERRY_RETURN_IF_ERROR(WriteFileReplace(path, content, 0444));
+    }
+    return Status::Ok();
+  });
+  if (!made.ok()) return made.status().WithContext("dataset files " + manifest_id.substr(0, 12));
+  *hit = !*made;
   return final_dir;
 }
 

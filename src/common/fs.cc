@@ -173,6 +173,28 @@ Status MakeDirs(const std::string& path, int mode) {
   return Status::Ok();
 }
 
+Result<bool> MakeDirectoryOnce(const std::string& dir,
+                               const std::function<Status(const std::string& tmp)>& fill) {
+  struct stat st {};
+  auto is_dir = [&st](const std::string& p) {
+    return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  };
+  if (is_dir(dir)) return false;
+  const size_t slash = dir.rfind('/');
+  const std::string parent = slash == std::string::npos ? "." : dir.substr(0, slash);
+  const std::string tmp =
+      JoinPath(parent, ".tmp-" + dir.substr(slash + 1, 16) + "-" + std::to_string(::getpid()));
+  (void)RemoveAll(tmp);  // an earlier attempt's, cut short
+  Status s = MakeDirs(tmp);
+  if (s.ok()) s = fill(tmp);
+  if (s.ok() && ::rename(tmp.c_str(), dir.c_str()) != 0 && !is_dir(dir)) {
+    s = ErrnoStatus("rename", dir, errno);
+  }
+  (void)RemoveAll(tmp);
+  if (!s.ok()) return s;
+  return true;
+}
+
 Status RemoveAll(const std::string& path) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);

@@ -1,6 +1,7 @@
 // File-system helpers: atomic writes, whole-file reads, directory creation, RAII fds.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,6 +69,12 @@ Status WriteAll(int fd, std::string_view data, const std::string& path_for_error
 Status MakeDirs(const std::string& path, int mode = 0755);
 // rm -rf; a missing path is not an error.
 Status RemoveAll(const std::string& path);
+// Makes the directory `dir` whole or not at all: fill() writes into a fresh temporary
+// directory beside it, which is then renamed to dir (when another process made dir meanwhile,
+// theirs is kept). Returns false without calling fill when dir exists already, true when
+// this call made it. On failure nothing is left behind.
+Result<bool> MakeDirectoryOnce(const std::string& dir,
+                               const std::function<Status(const std::string& tmp)>& fill);
 bool PathExists(const std::string& path);
 // Names in a directory (without "." and ".."), sorted.
 Result<std::vector<std::string>> ListDir(const std::string& path);

@@ -86,6 +86,16 @@ std::optional<uint64_t> ParseCount(std::string_view s) {
   return v;
 }
 
+Result<int64_t> AssetVersion(const std::string& what, const std::string& s) {
+  if (s == "latest" || s.empty()) return int64_t{0};
+  auto v = ParseCount(s);
+  if (!v || *v < 1 || *v > (uint64_t{1} << 62)) {
+    return Status::InvalidArgument(what + " version must be a positive integer or 'latest', got '" +
+                                   s + "'");
+  }
+  return static_cast<int64_t>(*v);
+}
+
 void Api::Impl::Changed(const std::string& run_id) {
   if (d.notify) d.notify(RunChannel(run_id));
 }

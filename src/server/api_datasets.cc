@@ -36,17 +36,6 @@ json DatasetJson(const model::DatasetVersion& v) {
           {"archived", v.archived}};
 }
 
-// "latest" -> 0; a positive number -> itself; anything else an error naming it.
-Result<int64_t> VersionParam(const std::string& s) {
-  if (s == "latest" || s.empty()) return int64_t{0};
-  auto v = ParseCount(s);
-  if (!v || *v < 1) {
-    return Status::InvalidArgument("dataset version must be a positive integer or 'latest', got '" +
-                                   s + "'");
-  }
-  return static_cast<int64_t>(*v);
-}
-
 // What a dataset's path patterns matched: the version's files.
 struct ResolvedFiles {
   std::string datastore;
@@ -70,7 +59,7 @@ Result<ResolvedFiles> ResolveDatasetPaths(Api::Impl& h, const json& paths) {
   }
   ResolvedFiles out;
   std::unique_ptr<DatastoreIo> io;
-  std::map<std::string, std::pair<DataFile, std::string>> files;  // dataset path -> (file, pattern)
+  std::map<std::string, DataFile> files;  // by the path in the dataset
   for (size_t i = 0; i < paths.size(); ++i) {
     const std::string field = "paths[" + std::to_string(i) + "]";
     if (!paths[i].is_object())
@@ -113,10 +102,10 @@ Result<ResolvedFiles> ResolveDatasetPaths(Api::Impl& h, const json& paths) {
                               "'; see 'ferry datastore show " + store + " --files'");
     }
     for (auto& [rel, f] : matched) {
-      auto [it, fresh] = files.emplace(rel, std::pair{f, pattern});
-      if (!fresh && it->second.first.path != f.path) {
+      auto [it, fresh] = files.emplace(rel, f);
+      if (!fresh && it->second.path != f.path) {
         return Status::InvalidArgument("field '" + field + "': '" + f.path + "' and '" +
-                                       it->second.first.path + "' would both be '" + rel +
+                                       it->second.path + "' would both be '" + rel +
                                        "' in the dataset; use patterns whose files do not collide");
       }
     }
@@ -125,18 +114,16 @@ Result<ResolvedFiles> ResolveDatasetPaths(Api::Impl& h, const json& paths) {
   if (out.datastore == model::kWorkspaceBlobStore) {
     model::Manifest m;
     for (const auto& [rel, f] : files) {
-      m.entries.push_back({rel, 0644, static_cast<uint64_t>(f.first.size), f.first.blob});
+      m.entries.push_back({rel, 0644, static_cast<uint64_t>(f.size), f.blob});
     }
     FERRY_RETURN_IF_ERROR(m.Normalize());
     manifest_text = m.Serialize();
   } else {
     json arr = json::array();
     for (const auto& [rel, f] : files) {
-      json one = {{"path", rel},
-                  {"source", f.first.path},
-                  {"size", f.first.size},
-                  {"modified_at", f.first.modified_at}};
-      if (!f.first.etag.empty()) one["etag"] = f.first.etag;
+      json one = {
+          {"path", rel}, {"source", f.path}, {"size", f.size}, {"modified_at", f.modified_at}};
+      if (!f.etag.empty()) one["etag"] = f.etag;
       arr.push_back(std::move(one));
     }
     manifest_text = json{
@@ -147,8 +134,8 @@ Result<ResolvedFiles> ResolveDatasetPaths(Api::Impl& h, const json& paths) {
   FERRY_ASSIGN_OR_RETURN(out.manifest, h.d.blobs->Put(manifest_text, ""));
   for (const auto& [rel, f] : files) {
     out.file_count += 1;
-    out.total_bytes += f.first.size;
-    if (out.files.size() < 1000) out.files.push_back({{"path", rel}, {"size", f.first.size}});
+    out.total_bytes += f.size;
+    if (out.files.size() < 1000) out.files.push_back({{"path", rel}, {"size", f.size}});
   }
   return out;
 }
@@ -299,7 +286,7 @@ HandlerResult Api::Impl::DatasetVersions() {
 }
 
 HandlerResult Api::Impl::GetDataset() {
-  auto version = VersionParam(P(1));
+  auto version = AssetVersion("dataset", P(1));
   if (!version.ok()) return Error(version.status());
   auto v = d.store->Assets().GetDataset(P(0), *version);
   if (!v.ok()) return Error(v.status());
@@ -318,7 +305,7 @@ HandlerResult Api::Impl::ArchiveDataset() { return SetDatasetArchived(true); }
 HandlerResult Api::Impl::ReactivateDataset() { return SetDatasetArchived(false); }
 
 HandlerResult Api::Impl::SetDatasetArchived(bool archived) {
-  auto version = VersionParam(req.Query("version"));
+  auto version = AssetVersion("dataset", req.Query("version"));
   if (!version.ok()) return Error(version.status());
   Status s = d.store->Assets().SetDatasetArchived(P(0), *version, archived);
   if (!s.ok()) return Error(s);

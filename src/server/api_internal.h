@@ -58,6 +58,9 @@ Result<nlohmann::json> ParseBody(const net::HttpRequest& req);
 std::string Shown(const nlohmann::json& v);
 // A whole number in decimal digits only (no sign, no spaces); nullopt otherwise or on overflow.
 std::optional<uint64_t> ParseCount(std::string_view s);
+// A registered asset's version in a path or query: "latest" (or nothing) -> 0, a positive
+// number -> itself; anything else InvalidArgument naming `what` ("dataset", "model") and s.
+Result<int64_t> AssetVersion(const std::string& what, const std::string& s);
 
 // One request on its way through a handler: the API, the request and what admission learnt
 // about it. Built per request by Api::Handle; the handlers are its member functions.

@@ -43,17 +43,6 @@ json ModelJson(const model::ModelVersion& v) {
           {"updated_at", v.updated_at}};
 }
 
-// "latest" (or nothing) -> 0; a positive number -> itself; anything else an error naming it.
-Result<int64_t> VersionOf(const std::string& s) {
-  if (s == "latest" || s.empty()) return int64_t{0};
-  auto v = ParseCount(s);
-  if (!v || *v < 1 || *v > (uint64_t{1} << 62)) {
-    return Status::InvalidArgument("model version must be a positive integer or 'latest', got '" +
-                                   s + "'");
-  }
-  return static_cast<int64_t>(*v);
-}
-
 // Ferry's wording for the registry's not-found errors (the store words them as MLflow does).
 Status Named(const Status& st, const std::string& name, int64_t version) {
   if (st.code() != StatusCode::kNotFound) return st;
@@ -222,7 +211,7 @@ HandlerResult Api::Impl::ModelVersions() {
 }
 
 HandlerResult Api::Impl::GetModel() {
-  auto version = VersionOf(P(1));
+  auto version = AssetVersion("model", P(1));
   if (!version.ok()) return Error(version.status());
   auto v = d.store->Models().GetModelVersion(P(0), *version);
   if (!v.ok()) return Error(Named(v.status(), P(0), *version));
@@ -238,7 +227,7 @@ HandlerResult Api::Impl::GetModel() {
 }
 
 HandlerResult Api::Impl::UpdateModel() {
-  auto version = VersionOf(P(1));
+  auto version = AssetVersion("model", P(1));
   if (!version.ok()) return Error(version.status());
   auto body = ParseBody(req);
   if (!body.ok()) return Error(body.status());
@@ -283,7 +272,7 @@ HandlerResult Api::Impl::UpdateModel() {
 }
 
 HandlerResult Api::Impl::DeleteModel() {
-  auto version = VersionOf(P(1));
+  auto version = AssetVersion("model", P(1));
   if (!version.ok()) return Error(version.status());
   if (*version == 0) return Bad("name the version to delete: DELETE /models/{name}/{version}");
   Status st = d.store->Models().DeleteModelVersion(P(0), *version, d.clock->Now());
@@ -292,7 +281,7 @@ HandlerResult Api::Impl::DeleteModel() {
 }
 
 HandlerResult Api::Impl::ModelFiles() {
-  auto version = VersionOf(P(1));
+  auto version = AssetVersion("model", P(1));
   if (!version.ok()) return Error(version.status());
   auto v = d.store->Models().GetModelVersion(P(0), *version);
   if (!v.ok()) return Error(Named(v.status(), P(0), *version));
@@ -322,7 +311,7 @@ HandlerResult Api::Impl::ModelFiles() {
 }
 
 HandlerResult Api::Impl::ModelContent() {
-  auto version = VersionOf(P(1));
+  auto version = AssetVersion("model", P(1));
   if (!version.ok()) return Error(version.status());
   const std::string path = req.Query("path");
   Status valid = model::ValidateRelativePath(path);

@@ -182,9 +182,10 @@ Result<json> Api::Impl::InputUrls(const model::Run& run) {
       return Status::Corruption("input '" + in.name + "': its manifest is not a file list");
     }
     json files = json::array();
+    const std::string prefix = S3Prefix(ds);
     for (const auto& f : m["files"]) {
       FERRY_ASSIGN_OR_RETURN(std::string url,
-                             client->PresignUrl("GET", S3Key(ds, f.value("source", "")), 3600));
+                             client->PresignUrl("GET", S3Key(prefix, f.value("source", "")), 3600));
       files.push_back({{"path", f.value("path", "")},
                        {"url", url},
                        {"size", f.value("size", int64_t{-1})},

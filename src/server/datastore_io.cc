@@ -114,43 +114,44 @@ class DirectoryDatastoreIo final : public DatastoreIo {
   Result<int64_t> Put(const model::Manifest& files, const std::string& target,
                       bool overwrite) override {
     // First every check, then the writes: a refused upload writes nothing.
-    std::vector<std::string> fresh;
+    struct Write {
+      const model::ManifestEntry* entry;
+      std::string rel;
+      bool existed;
+    };
+    std::vector<Write> todo;  // files not there with this content already
     for (const auto& e : files.entries) {
-      const std::string rel = Joined(target, e.path);
+      std::string rel = Joined(target, e.path);
       FERRY_RETURN_IF_ERROR(CheckNoLinks(rel));
       struct stat st {};
       const std::string full = Joined(root_, rel);
-      if (::lstat(full.c_str(), &st) != 0) continue;
-      if (!S_ISREG(st.st_mode)) {
+      const bool existed = ::lstat(full.c_str(), &st) == 0;
+      if (existed && !S_ISREG(st.st_mode)) {
         return Status::AlreadyExists("datastore '" + name_ + "': '" + rel +
                                      "' exists and is not a file");
       }
-      if (!overwrite && !SameContent(full, st, e)) {
+      if (existed && SameContent(full, st, e)) continue;
+      if (existed && !overwrite) {
         return Status::AlreadyExists("datastore '" + name_ + "' already has other content at '" +
                                      rel + "'; upload with overwrite=True (CLI: --overwrite) " +
                                      "to replace it, or choose another target path");
       }
+      todo.push_back({&e, std::move(rel), existed});
     }
-    int64_t written = 0;
     std::vector<std::string> created;  // removed again when a later write fails
-    for (const auto& e : files.entries) {
-      const std::string rel = Joined(target, e.path);
-      const std::string full = Joined(root_, rel);
-      struct stat st {};
-      const bool existed = ::lstat(full.c_str(), &st) == 0;
-      if (existed && SameContent(full, st, e)) continue;
+    for (const auto& w : todo) {
+      const std::string full = Joined(root_, w.rel);
       Status s = MakeDirs(fs::path(full).parent_path().string());
-      Result<std::string> content = s.ok() ? blobs_.Get(e.hash) : Result<std::string>(s);
+      Result<std::string> content = s.ok() ? blobs_.Get(w.entry->hash) : Result<std::string>(s);
       if (content.ok()) s = WriteFileAtomic(full, *content, 0644);
       if (!content.ok()) s = content.status();
       if (!s.ok()) {
         for (const auto& c : created) ::unlink(c.c_str());
-        return s.WithContext("datastore '" + name_ + "': writing '" + rel + "'");
+        return s.WithContext("datastore '" + name_ + "': writing '" + w.rel + "'");
       }
-      if (!existed) created.push_back(full);
-      ++written;
+      if (!w.existed) created.push_back(full);
     }
-    return written;
+    return static_cast<int64_t>(todo.size());
   }
 
   Result<std::string> Read(const std::string& path) override {
@@ -223,13 +224,10 @@ class S3DatastoreIo final : public DatastoreIo {
  public:
   S3DatastoreIo(model::DatastoreRecord d, std::unique_ptr<data::S3Client> client,
                 store::BlobStore* blobs)
-      : d_(std::move(d)), client_(std::move(client)), blobs_(*blobs) {
-    auto config = nlohmann::json::parse(d_.config_json, nullptr, false);
-    prefix_ = config.is_object() ? config.value("prefix", "") : "";
-  }
+      : d_(std::move(d)), client_(std::move(client)), blobs_(*blobs), prefix_(S3Prefix(d_)) {}
 
   Result<std::vector<DataFile>> List(const std::string& prefix) override {
-    FERRY_ASSIGN_OR_RETURN(auto objects, client_->ListObjects(S3Key(d_, prefix)));
+    FERRY_ASSIGN_OR_RETURN(auto objects, client_->ListObjects(S3Key(prefix_, prefix)));
     std::vector<DataFile> out;
     const size_t strip = prefix_.empty() ? 0 : prefix_.size() + 1;
     for (auto& o : objects) {
@@ -247,7 +245,7 @@ class S3DatastoreIo final : public DatastoreIo {
     std::vector<const model::ManifestEntry*> todo;
     for (const auto& e : files.entries) {
       const std::string rel = Joined(target, e.path);
-      auto head = client_->HeadObject(S3Key(d_, rel));
+      auto head = client_->HeadObject(S3Key(prefix_, rel));
       if (!head.ok() && head.status().code() != StatusCode::kNotFound) return head.status();
       if (head.ok()) {
         auto content = blobs_.Get(e.hash);
@@ -264,7 +262,7 @@ class S3DatastoreIo final : public DatastoreIo {
     }
     std::vector<std::string> created;
     for (const auto* e : todo) {
-      const std::string key = S3Key(d_, Joined(target, e->path));
+      const std::string key = S3Key(prefix_, Joined(target, e->path));
       auto content = blobs_.Get(e->hash);
       Status s = content.status();
       if (content.ok()) s = client_->PutObjectFromString(key, *content).status();
@@ -278,7 +276,7 @@ class S3DatastoreIo final : public DatastoreIo {
   }
 
   Result<std::string> Read(const std::string& path) override {
-    auto r = client_->GetObjectToString(S3Key(d_, path));
+    auto r = client_->GetObjectToString(S3Key(prefix_, path));
     if (!r.ok() && r.status().code() == StatusCode::kNotFound) {
       return Status::NotFound("datastore '" + d_.name + "' has no file '" + path + "'");
     }
@@ -308,9 +306,12 @@ std::string S3DatastoreIo::Md5Hex(const std::string& data) {
 
 }  // namespace
 
-std::string S3Key(const model::DatastoreRecord& d, const std::string& path) {
+std::string S3Prefix(const model::DatastoreRecord& d) {
   auto config = nlohmann::json::parse(d.config_json, nullptr, false);
-  const std::string prefix = config.is_object() ? config.value("prefix", "") : "";
+  return config.is_object() ? config.value("prefix", "") : "";
+}
+
+std::string S3Key(const std::string& prefix, const std::string& path) {
   if (prefix.empty()) return path;
   return path.empty() ? prefix + "/" : prefix + "/" + path;
 }

@@ -62,8 +62,10 @@ Result<std::unique_ptr<DatastoreIo>> OpenDatastoreIo(const model::DatastoreRecor
 // no retries (a check a person waits for).
 Result<std::unique_ptr<data::S3Client>> OpenS3Datastore(const model::DatastoreRecord& d,
                                                         const Sealer* sealer, int max_attempts = 5);
-// The key of a datastore path in an S3 datastore's bucket (under its prefix).
-std::string S3Key(const model::DatastoreRecord& d, const std::string& path);
+// An S3 datastore's key prefix ("" for the whole bucket), and the key of a datastore path
+// under it.
+std::string S3Prefix(const model::DatastoreRecord& d);
+std::string S3Key(const std::string& prefix, const std::string& path);
 
 // A datastore path from a client: "" (the root) or a relative path ("/" at either end is
 // ignored); InvalidArgument names the field and the value otherwise.

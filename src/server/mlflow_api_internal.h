@@ -160,6 +160,8 @@ struct Handler {
   static bool InView(const std::string& view, const std::string& stage);
 
   Result<std::pair<size_t, size_t>> Page(size_t default_max, size_t limit);
+  // The request's order_by clauses as text: a list, or (as some clients send it) one string.
+  std::vector<std::string> OrderByTexts() const;
 
   // What both searches take: view type, paging, filter, order_by.
   struct Search {

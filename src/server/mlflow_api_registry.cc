@@ -368,14 +368,7 @@ HttpResponse Handler::SearchRegisteredModels() {
   if (!filter_text.ok()) return Fail(filter_text.status());
   auto filter = ParseFilter(*filter_text);
   if (!filter.ok()) return Fail(filter.status());
-  std::vector<std::string> order_text;
-  if (auto it = p.find("order_by"); it != p.end() && !it->is_null()) {
-    if (it->is_array()) {
-      for (auto& o : *it) order_text.push_back(o.is_string() ? o.get<std::string>() : o.dump());
-    } else if (it->is_string()) {
-      order_text.push_back(it->get<std::string>());
-    }
-  }
+  std::vector<std::string> order_text = OrderByTexts();
   order_text.push_back("name ASC");
   auto order = ParseOrderBy(order_text);
   if (!order.ok()) return Fail(order.status());
@@ -622,14 +615,7 @@ HttpResponse Handler::SearchModelVersions() {
   if (!filter_text.ok()) return Fail(filter_text.status());
   auto filter = ParseFilter(*filter_text);
   if (!filter.ok()) return Fail(filter.status());
-  std::vector<std::string> order_text;
-  if (auto it = p.find("order_by"); it != p.end() && !it->is_null()) {
-    if (it->is_array()) {
-      for (auto& o : *it) order_text.push_back(o.is_string() ? o.get<std::string>() : o.dump());
-    } else if (it->is_string()) {
-      order_text.push_back(it->get<std::string>());
-    }
-  }
+  std::vector<std::string> order_text = OrderByTexts();
   order_text.push_back("name ASC");
   order_text.push_back("version_number DESC");
   auto order = ParseOrderBy(order_text);

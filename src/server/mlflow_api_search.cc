@@ -57,16 +57,20 @@ Result<Handler::Search> Handler::SearchArgs(const char* view_field) {
   FERRY_ASSIGN_OR_RETURN(s.page, Page(1000, 50000));
   FERRY_ASSIGN_OR_RETURN(std::string filter_text, Str(p, "filter", false));
   FERRY_ASSIGN_OR_RETURN(s.filter, mlflow::ParseFilter(filter_text));
-  std::vector<std::string> order_text;
+  FERRY_ASSIGN_OR_RETURN(s.order, mlflow::ParseOrderBy(OrderByTexts()));
+  return s;
+}
+
+std::vector<std::string> Handler::OrderByTexts() const {
+  std::vector<std::string> out;
   if (auto it = p.find("order_by"); it != p.end() && !it->is_null()) {
     if (it->is_array()) {
-      for (auto& o : *it) order_text.push_back(o.is_string() ? o.get<std::string>() : o.dump());
+      for (const auto& o : *it) out.push_back(o.is_string() ? o.get<std::string>() : o.dump());
     } else if (it->is_string()) {
-      order_text.push_back(it->get<std::string>());
+      out.push_back(it->get<std::string>());
     }
   }
-  FERRY_ASSIGN_OR_RETURN(s.order, mlflow::ParseOrderBy(order_text));
-  return s;
+  return out;
 }
 
 // Runs of the experiments, filtered, sorted and paged. Cheap views first: a run's row and

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { onWorkspaceChanged } from './api';
+import { errorMessage, onWorkspaceChanged } from './api';
 import { parseHash, type Route } from './lib/router';
 
 export function useRoute(): Route {
@@ -27,6 +27,32 @@ export function useWorkspaceChanged(fn: () => void, delayMs = 300) {
       if (t) clearTimeout(t);
     };
   }, [delayMs]);
+}
+
+/**
+ * A page's data: `fetch` now and whenever `deps` change, and again (debounced by `watchMs`)
+ * when the workspace changes unless `watchMs` is null. `err` is the last failure's message;
+ * a success clears it.
+ */
+export function useFetched<T>(
+  fetch: () => Promise<T>,
+  deps: unknown[],
+  watchMs: number | null = 1000,
+): { data: T | null; err: string; reload: () => void } {
+  const [data, setData] = useState<T | null>(null);
+  const [err, setErr] = useState('');
+  const reload = () =>
+    fetch()
+      .then((d) => {
+        setData(d);
+        setErr('');
+      })
+      .catch((e) => setErr(errorMessage(e)));
+  useEffect(() => {
+    reload();
+  }, deps);
+  useWorkspaceChanged(watchMs === null ? () => {} : reload, watchMs ?? 1000);
+  return { data, err, reload };
 }
 
 /** Current time in seconds, ticking every `ms` (for live durations). */

@@ -287,15 +287,10 @@ class TabularDataset(AbstractDataset):
             except Exception as e:  # pandas' and pyarrow's parse errors have no common base
                 raise ValueError(f"ferry: cannot read '{files[0].path}' as {d.get('format')}: {e}; "
                                  "check the format and its options, or pass validate=False") from None
-        for col in (d.get("column_types") or {}):
-            if col not in df.columns:
-                raise ValueError(f"ferry: set_column_types names column '{col}', which '{files[0].path}' "
-                                 f"does not have; its columns are {list(df.columns)}")
+        _require_columns(d.get("column_types") or {}, df.columns, "set_column_types")
         for op in d.get("transforms", []):
             if op.get("op") == "keep_columns":
-                missing = [c for c in op["columns"] if c not in df.columns]
-                if missing:
-                    raise ValueError(f"ferry: keep_columns: no column {missing[0]!r}; the columns are {list(df.columns)}")
+                _require_columns(op["columns"], df.columns, "keep_columns")
 
     def drop_columns(self, columns: "Union[str, Sequence[str]]") -> "TabularDataset":
         """All columns but these."""
@@ -335,16 +330,13 @@ class TabularDataset(AbstractDataset):
                 df.insert(0, "Path", "/" + f.path)
             frames.append(df)
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        _require_columns(d.get("column_types") or {}, df.columns, "set_column_types")
         for col, kind in (d.get("column_types") or {}).items():
-            if col not in df.columns:
-                raise ValueError(f"ferry: set_column_types names column '{col}', which the data does not have")
             df[col] = _convert(pd, df[col], kind)
         for op in d.get("transforms", []):
             kind = op.get("op")
             if kind == "keep_columns":
-                missing = [c for c in op["columns"] if c not in df.columns]
-                if missing:
-                    raise ValueError(f"ferry: keep_columns: no column {missing[0]!r}; the columns are {list(df.columns)}")
+                _require_columns(op["columns"], df.columns, "keep_columns")
                 df = df[op["columns"]]
             elif kind == "drop_columns":
                 df = df.drop(columns=[c for c in op["columns"] if c in df.columns])
@@ -385,6 +377,13 @@ class TabularDataset(AbstractDataset):
         else:
             out = TabularDatasetFactory.from_parquet_files((datastore, pattern), partition_format=fmt)
         return out.register(ws, name) if name else out
+
+
+def _require_columns(wanted: "Any", columns: "Any", what: str) -> None:
+    """ValueError naming the first of `wanted` that the data does not have, and its columns."""
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise ValueError(f"ferry: {what}: no column {missing[0]!r}; the columns are {list(columns)}")
 
 
 def _convert(pd: "Any", series: "Any", kind: "Dict[str, Any]") -> "Any":

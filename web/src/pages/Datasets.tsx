@@ -8,26 +8,17 @@ import { parseDatasetManifest, type DatasetFile } from '../lib/datafiles';
 import { formatBytes, formatCount, formatTime, plural } from '../lib/format';
 import { href } from '../lib/router';
 import { previewDelimited, previewJsonLines, type Table } from '../lib/tabular';
-import { replaceHash, useWorkspaceChanged } from '../hooks';
+import { replaceHash, useFetched } from '../hooks';
 import type { AssetUse, DatasetVersion } from '../types';
 
 export function DatasetsPage({ query }: { query: URLSearchParams }) {
   const archived = query.get('archived') === '1';
-  const [list, setList] = useState<DatasetVersion[] | null>(null);
-  const [err, setErr] = useState('');
-  const load = () =>
-    api
-      .datasets(archived)
-      .then((r) => {
-        setList(r.datasets || []);
-        setErr('');
-      })
-      .catch((e) => setErr(errorMessage(e)));
-  useEffect(() => {
-    load();
-  }, [archived]);
   // A run that registers an output dataset finishes with a workspace change.
-  useWorkspaceChanged(load, 1000);
+  const {
+    data: list,
+    err,
+    reload: load,
+  } = useFetched(() => api.datasets(archived).then((r): DatasetVersion[] => r.datasets || []), [archived]);
   return (
     <div class="page">
       <div class="page-head">
@@ -94,26 +85,22 @@ export function DatasetsPage({ query }: { query: URLSearchParams }) {
   );
 }
 
+/** A dataset's or a model's versions, newest first. */
+export function newestFirst<V extends { version: number }>(versions: V[] | undefined): V[] {
+  return [...(versions || [])].sort((a, b) => b.version - a.version);
+}
+
 function kindLabel(d: DatasetVersion): string {
   const format = d.kind === 'tabular' ? d.definition?.format : '';
   return format ? `${d.kind} (${format})` : d.kind;
 }
 
 export function DatasetPage({ name }: { name: string }) {
-  const [versions, setVersions] = useState<DatasetVersion[] | null>(null);
-  const [err, setErr] = useState('');
-  const load = () =>
-    api
-      .datasetVersions(name)
-      .then((r) => {
-        setVersions([...(r.versions || [])].sort((a, b) => b.version - a.version));
-        setErr('');
-      })
-      .catch((e) => setErr(errorMessage(e)));
-  useEffect(() => {
-    load();
-  }, [name]);
-  useWorkspaceChanged(load, 1000);
+  const {
+    data: versions,
+    err,
+    reload: load,
+  } = useFetched(() => api.datasetVersions(name).then((r) => newestFirst(r.versions)), [name]);
   return (
     <div class="page">
       <div class="page-head">

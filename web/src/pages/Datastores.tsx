@@ -5,6 +5,7 @@ import { Code, Empty, ErrorBox, Loading } from '../components/common';
 import { crumbs, listDir, normalizeDir } from '../lib/datafiles';
 import { formatBytes, formatCount, formatTime } from '../lib/format';
 import { href } from '../lib/router';
+import { useFetched } from '../hooks';
 import type { Datastore, DatastoreFile } from '../types';
 
 /** Where a datastore's files are, in words. */
@@ -14,19 +15,11 @@ export function datastoreWhere(d: Datastore): string {
 }
 
 export function DatastoresPage() {
-  const [list, setList] = useState<Datastore[] | null>(null);
-  const [err, setErr] = useState('');
-  const load = () =>
-    api
-      .datastores()
-      .then((r) => {
-        setList(r.datastores || []);
-        setErr('');
-      })
-      .catch((e) => setErr(errorMessage(e)));
-  useEffect(() => {
-    load();
-  }, []);
+  const {
+    data: list,
+    err,
+    reload: load,
+  } = useFetched(() => api.datastores().then((r): Datastore[] => r.datastores || []), [], null);
   return (
     <div class="page">
       <div class="page-head">

@@ -4,9 +4,9 @@ import { api, errorMessage } from '../api';
 import { Code, Empty, ErrorBox, KVTable, Loading } from '../components/common';
 import { formatBytes, formatCount, formatTime, plural } from '../lib/format';
 import { href } from '../lib/router';
-import { useWorkspaceChanged } from '../hooks';
+import { useFetched } from '../hooks';
 import type { ModelFile, ModelVersion } from '../types';
-import { Lineage } from './Datasets';
+import { Lineage, newestFirst } from './Datasets';
 import { summarizeModels } from './models-util';
 
 function Tags({ tags }: { tags?: Record<string, string> }) {
@@ -45,20 +45,11 @@ function StageAliases({ v }: { v: ModelVersion }) {
 }
 
 export function ModelsPage() {
-  const [list, setList] = useState<ModelVersion[] | null>(null);
-  const [err, setErr] = useState('');
-  const load = () =>
-    api
-      .models()
-      .then((r) => {
-        setList(r.models || []);
-        setErr('');
-      })
-      .catch((e) => setErr(errorMessage(e)));
-  useEffect(() => {
-    load();
-  }, []);
-  useWorkspaceChanged(load, 1000);
+  const {
+    data: list,
+    err,
+    reload: load,
+  } = useFetched(() => api.models().then((r): ModelVersion[] => r.models || []), []);
   const models = useMemo(() => summarizeModels(list || []), [list]);
   return (
     <div class="page">
@@ -116,20 +107,11 @@ export function ModelsPage() {
 }
 
 export function ModelPage({ name }: { name: string }) {
-  const [versions, setVersions] = useState<ModelVersion[] | null>(null);
-  const [err, setErr] = useState('');
-  const load = () =>
-    api
-      .modelVersions(name)
-      .then((r) => {
-        setVersions([...(r.versions || [])].sort((a, b) => b.version - a.version));
-        setErr('');
-      })
-      .catch((e) => setErr(errorMessage(e)));
-  useEffect(() => {
-    load();
-  }, [name]);
-  useWorkspaceChanged(load, 1000);
+  const {
+    data: versions,
+    err,
+    reload: load,
+  } = useFetched(() => api.modelVersions(name).then((r) => newestFirst(r.versions)), [name]);
   return (
     <div class="page">
       <div class="page-head">
