@@ -215,8 +215,10 @@ class MetadataStore {
 // How the SQLite store's commits reach the disk. Every commit is in the operating system's
 // hands before the call returns, so a crash or kill -9 of any process loses nothing. Against a
 // power loss: a run's lifecycle (runs created, status changes, outputs, users, targets) is
-// synced before each call returns; logged data (metric points, parameters, tags) is synced
-// within `data_sync_ms` (and by the next lifecycle commit), unless sync_every_commit.
+// synced before each call returns (a group commit: concurrent lifecycle writes share one sync
+// of the WAL, and other writes go on while it runs); logged data (metric points, parameters,
+// tags) is synced within `data_sync_ms` (and by the next lifecycle sync), unless
+// sync_every_commit.
 struct SqliteStoreOptions {
   bool sync_every_commit = false;
   int data_sync_ms = 1000;

@@ -4,6 +4,10 @@
 // This file: the schema's migrations, opening (Init, the syncer) and the connections; the
 // methods live one file per concern (sqlite_store_<concern>.cc, sharing
 // sqlite_store_internal.h).
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
 #include "store/sqlite_store_internal.h"
 
 namespace ferry::store {
@@ -263,6 +267,33 @@ Status SqliteMetadataStore::Commit() {
 
 void SqliteMetadataStore::SyncData() {
   if (wal_fd_.valid() && unsynced_.exchange(false)) (void)::fdatasync(wal_fd_.get());
+}
+
+void SqliteMetadataStore::WaitDurable(uint64_t ticket) {
+  MutexLock lock(&durable_mu_);
+  while (durable_ < ticket) {
+    if (syncing_) {
+      durable_cv_.Wait(&durable_mu_);
+      continue;
+    }
+    syncing_ = true;
+    const uint64_t covered = written_.load();  // every commit counted so far is in the WAL
+    durable_mu_.Unlock();
+    unsynced_ = false;  // logged data committed so far is covered too
+    if (::fdatasync(wal_fd_.get()) != 0) {
+      const int err = errno;
+      std::fprintf(stderr,
+                   "ferry: syncing %s-wal failed (%s); stopping so that no write is acknowledged "
+                   "before it is on disk. Fix the disk, then start the server again: it recovers "
+                   "from the WAL.\n",
+                   path_.c_str(), std::strerror(err));
+      std::abort();
+    }
+    durable_mu_.Lock();
+    syncing_ = false;
+    durable_ = std::max(durable_, covered);
+    durable_cv_.SignalAll();
+  }
 }
 
 // Opens the readers (after the migrations, so they see the current schema).

@@ -389,25 +389,28 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore, publi
 
   // The writer commits with synchronous=NORMAL (in the OS's hands at once, synced by the
   // syncer thread within data_sync_ms) unless every commit must be synced. A lifecycle write
-  // (data false) switches to FULL for its commits: it, and everything before it in the WAL,
-  // is on disk when the call returns. Holds the writer mutex for its scope; declare it
-  // (`WriteLease lease(this, false);`) rather than return it, so the analysis sees mu_ held.
+  // (data false) is made durable before the lease ends by a group commit (WaitDurable): the
+  // writer mutex is released first, so other writes go on during the sync, and one fdatasync
+  // of the WAL covers every commit made before it started. Holds the writer mutex for its
+  // scope; declare it (`WriteLease lease(this, false);`) rather than return it, so the
+  // analysis sees mu_ held.
   struct SCOPED_CAPABILITY WriteLease {
     WriteLease(SqliteMetadataStore* s, bool data) ACQUIRE(s->mu_)
         : store(s), prev(current_), data(data), relaxed(!s->options_.sync_every_commit) {
       s->mu_.Lock();
       current_ = &s->db_;
-      if (relaxed && !data) (void)s->db_.Exec("PRAGMA synchronous=FULL");
     }
     ~WriteLease() RELEASE() {
+      uint64_t ticket = 0;
       if (relaxed) {
         if (data)
           store->unsynced_ = true;
         else
-          (void)store->db_.Exec("PRAGMA synchronous=NORMAL");
+          ticket = store->written_.fetch_add(1) + 1;
       }
       current_ = prev;
       store->mu_.Unlock();
+      if (ticket != 0) store->WaitDurable(ticket);
     }
     WriteLease(const WriteLease&) = delete;
     WriteLease& operator=(const WriteLease&) = delete;
@@ -439,6 +442,11 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore, publi
   };
 
   void SyncData();
+  // Returns once the lifecycle commit numbered ticket (and every commit before it) is on disk:
+  // the first waiter syncs the WAL for all who arrived before its sync began; the others wait
+  // for it. A failed sync ends the process (the page cache's state is then unknown, and no
+  // write may be acknowledged that is not durable); restarting recovers from the WAL.
+  void WaitDurable(uint64_t ticket) EXCLUDES(durable_mu_);
   ReadLease Read() { return ReadLease(this, true); }
   ReadLease ReadOne() { return ReadLease(this, false); }  // a method of one statement
   Db& db() { return *current_; }
@@ -460,6 +468,11 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore, publi
   SqliteStoreOptions options_;
   UniqueFd wal_fd_;
   std::atomic<bool> unsynced_{false};  // logged data committed since the last WAL sync
+  std::atomic<uint64_t> written_{0};   // lifecycle commits made (group commit tickets)
+  Mutex durable_mu_;
+  CondVar durable_cv_;
+  uint64_t durable_ GUARDED_BY(durable_mu_) = 0;  // tickets up to this one are on disk
+  bool syncing_ GUARDED_BY(durable_mu_) = false;
   std::thread syncer_;
   Mutex sync_mu_;
   CondVar sync_cv_;

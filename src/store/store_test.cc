@@ -514,6 +514,38 @@ TEST_F(StoreTest, ConcurrentReadsBesideWritesAreConsistent) {
   EXPECT_EQ(store_->MetricSummaries("busy")->at(0).count, 2100);
 }
 
+// Lifecycle writes from many threads share group-commit syncs beside logged data: every call
+// returns (no waiter is left behind a sync that did not cover it) and everything is there after
+// the store is closed and opened again.
+TEST_F(StoreTest, ConcurrentLifecycleWritesAreGroupCommitted) {
+  auto r = store_->CreateRun(MakeRun("metrics"), {}, "t", 1);
+  ASSERT_TRUE(r.ok());
+  std::atomic<int> failed{0};
+  std::vector<std::thread> writers;
+  writers.reserve(6);
+  for (int t = 0; t < 6; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        auto made = store_->CreateRun(MakeRun("g" + std::to_string(t) + "_" + std::to_string(i)),
+                                      {}, "t", 1);
+        if (!made.ok()) ++failed;
+        std::vector<model::MetricPoint> one = {{t * 1000 + i, "k", 1.0, t * 1000 + i, 1.0}};
+        if (!store_->AppendMetrics(r->rid, one).ok()) ++failed;
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(failed.load(), 0);
+  store_.reset();
+  auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  store_ = std::move(s).value();
+  for (int t = 0; t < 6; ++t)
+    for (int i = 0; i < 40; ++i)
+      EXPECT_TRUE(store_->GetRun("g" + std::to_string(t) + "_" + std::to_string(i)).ok());
+  EXPECT_EQ(store_->MetricSummaries("metrics")->at(0).count, 240);
+}
+
 TEST_F(StoreTest, ParamsAndLatestPointsOfManyRunsInBatches) {
   std::vector<std::string> ids;
   for (int i = 0; i < 600; ++i) {  // more than one chunk of ids
