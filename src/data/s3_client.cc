@@ -347,7 +347,8 @@ class S3ClientImpl final : public S3Client {
     const bool verify = options.verify_etag && whole && IsPlainMd5(info.etag);
 
     const std::string tmp = path + ".ferry-tmp-" + RandomHex(6);
-    UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    UniqueFd fd(
+        open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));  // read back for the MD5
     if (!fd.valid()) return ErrnoStatus("create", tmp, errno);
     struct Unlinker {
       const std::string& p;
@@ -366,7 +367,15 @@ class S3ClientImpl final : public S3Client {
       std::atomic<uint64_t> next{0};
       std::atomic<bool> failed{false};
       Mutex mu;
+      CondVar chunk_done;
       Status first_error;
+      std::vector<char> done(chunks, 0);  // GUARDED_BY(mu)
+      auto fail = [&](Status st) {
+        MutexLock lock(&mu);
+        if (first_error.ok()) first_error = std::move(st);
+        failed = true;
+        chunk_done.SignalAll();
+      };
       auto worker = [&] {
         for (;;) {
           uint64_t i = next.fetch_add(1);
@@ -377,27 +386,49 @@ class S3ClientImpl final : public S3Client {
                                  [&](uint64_t at, const char* data, size_t size) {
                                    return PwriteAll(fd.get(), data, size, at - start, tmp);
                                  });
-          if (!st.ok()) {
+          if (!st.ok()) return fail(std::move(st));
+          MutexLock lock(&mu);
+          done[i] = 1;
+          chunk_done.SignalAll();
+        }
+      };
+      // The MD5 is of the bytes in order: a hasher reads each chunk back (from the page cache)
+      // as soon as it and all before it are written, beside the downloads, not after them.
+      Md5 md5;
+      auto hasher = [&] {
+        std::vector<char> buf(1 << 20);
+        for (uint64_t i = 0; i < chunks; ++i) {
+          {
             MutexLock lock(&mu);
-            if (first_error.ok()) first_error = st;
-            failed = true;
-            return;
+            while (!done[i] && !failed.load()) chunk_done.Wait(&mu);
+            if (!done[i]) return;
+          }
+          const uint64_t off = i * chunk;
+          const uint64_t n = std::min(chunk, length - off);
+          for (uint64_t got = 0; got < n;) {
+            const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), n - got));
+            ssize_t r = pread(fd.get(), buf.data(), want, static_cast<off_t>(off + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0)
+              return fail(r < 0 ? ErrnoStatus("read back", tmp, errno)
+                                : Status::IoError("'" + tmp + "' ended early"));
+            md5.Update(buf.data(), static_cast<size_t>(r));
+            got += static_cast<uint64_t>(r);
           }
         }
       };
       const int workers =
           static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(options.connections), chunks));
       std::vector<std::thread> threads;
-      threads.reserve(static_cast<size_t>(workers));
+      threads.reserve(static_cast<size_t>(workers) + 1);
       for (int w = 0; w < workers; ++w) threads.emplace_back(worker);
+      if (verify) threads.emplace_back(hasher);
       for (auto& t : threads) t.join();
       {
         MutexLock lock(&mu);
         if (!first_error.ok()) return first_error;
       }
-      if (verify) {
-        FERRY_ASSIGN_OR_RETURN(md5_hex, Md5OfWrittenFile(tmp, length));
-      }
+      if (verify) md5_hex = md5.HexDigest();
     } else if (length > 0) {
       Md5 md5;
       FERRY_RETURN_IF_ERROR(FetchRange(key, info.etag, start, length,
@@ -747,12 +778,6 @@ class S3ClientImpl final : public S3Client {
                                 "); the upload was damaged: upload it again");
     }
     return out;
-  }
-
-  Result<std::string> Md5OfWrittenFile(const std::string& path, uint64_t length) {
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return ErrnoStatus("open", path, errno);
-    return Md5OfRange(fd.get(), 0, length, path);
   }
 
   Result<PutResult> Multipart(const std::string& key, const std::string& path, int fd,

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -336,6 +337,60 @@ TEST(S3ClientTest, ReadCutShortResumesAtTheNextByte) {
   ASSERT_TRUE(info.ok()) << info.status().message();
   EXPECT_EQ(ReadFile(path).value(), content);
   EXPECT_EQ(fixed.heads().size(), 3u);
+}
+
+std::string Md5Hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  FERRY_CHECK(EVP_Digest(data.data(), data.size(), md, &n, EVP_md5(), nullptr) == 1);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < n; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+// A download over several connections checks the whole object's MD5 (its ETag) in byte order
+// while the ranges arrive: the right bytes pass; one wrong byte in the last range is Corruption
+// naming the ETag, and leaves no file behind.
+TEST(S3ClientTest, ParallelDownloadChecksTheObjectsMd5) {
+  std::string content;
+  for (int i = 0; content.size() < (size_t{3} << 20) + 5; ++i) content += std::to_string(i) + ",";
+  const std::string etag = Md5Hex(content);
+  for (bool corrupt : {false, true}) {
+    std::string served = content;
+    if (corrupt) served[served.size() - 2] ^= 1;
+    ScriptedServer server(0, [&](int, const std::string& head) {
+      if (head.rfind("head ", 0) == 0) {
+        return "HTTP/1.1 200 OK\r\nETag: \"" + etag +
+               "\"\r\nContent-Length: " + std::to_string(content.size()) + "\r\n\r\n";
+      }
+      const size_t at = head.find("range: bytes=");
+      if (at == std::string::npos)
+        return Reply(400, "Bad Request", ErrorXml("InvalidRequest", "no range"));
+      const size_t first = std::stoul(head.substr(at + 13));
+      const size_t last = std::stoul(head.substr(head.find('-', at + 13) + 1));
+      return Reply(206, "Partial Content", served.substr(first, last - first + 1),
+                   "Content-Range: bytes " + std::to_string(first) + "-" + std::to_string(last) +
+                       "/" + std::to_string(content.size()) + "\r\nConnection: close\r\n");
+    });
+    auto client = ClientFor(server);
+    TempDir dir;
+    const std::string path = dir.path + "/out.bin";
+    auto info = client->GetObjectToFile(
+        "k", path, {.connections = 3, .chunk_size = 1 << 20, .parallel_threshold = 1 << 20});
+    if (!corrupt) {
+      ASSERT_TRUE(info.ok()) << info.status().message();
+      EXPECT_TRUE(ReadFile(path).value() == content);
+      EXPECT_EQ(server.heads().size(), 5u);  // HEAD and four ranges
+    } else {
+      EXPECT_EQ(info.status().code(), StatusCode::kCorruption);
+      EXPECT_NE(info.status().message().find(etag), std::string::npos) << info.status().message();
+      EXPECT_TRUE(ListDir(dir.path).value().empty());
+    }
+  }
 }
 
 TEST(S3ClientTest, ACompletionWhoseAnswerWasLostIsNotAFailure) {
