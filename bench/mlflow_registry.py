@@ -14,7 +14,9 @@ N defaults to 1,000; 3 rounds (one fresh model each) after a short warm-up round
 figure is its best round (calls/s, timed inside the client around the loop only). Each server
 runs in a fresh client process. Ratios: Ferry / mlflow server in throughput, and Ferry / floor
 in time per call. Goal: Ferry >= 10x mlflow server, or within 1.2x of the floor where the
-client is what limits it.
+client is what limits it. A created version is durable before it is acknowledged (as in
+`mlflow server` on SQLite), so the bench also measures one fdatasync on the same disk and shows
+create against the durable floor (client floor + one sync per serial call).
 
 Needs `mlflow` (the full package, for `mlflow server`): bench/run_all.sh installs
 bench/requirements-bench.txt into .venv on demand; and build/bench/mlflow_floor.
@@ -32,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import PYTHON, Server  # noqa: E402
@@ -89,6 +92,24 @@ def run_workload(uri: str, token: str | None, n: int, rounds: int, warmup: int, 
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def fdatasync_s(directory: str, n: int = 300) -> float:
+    """Median time of appending 4 KiB to a file and fdatasync'ing it, in directory (what one
+    durable commit costs the disk under the workspace)."""
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    times = []
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            os.write(fd, b"x" * 4096)
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return sorted(times)[n // 2]
+
+
 def best_rates(rounds: list, n: int) -> dict:
     """calls/s of each phase's fastest round, and every round's, for the log."""
     return {p: {"rate": n / min(r[p] for r in rounds), "all": [n / r[p] for r in rounds]} for p in PHASES}
@@ -109,6 +130,7 @@ def main() -> int:
             raw["mlflow"] = run_workload(ml.url, None, args.calls, args.rounds, args.warmup, True)
         with Floor() as floor:
             raw["floor"] = run_workload(floor.url, None, args.calls, args.rounds, args.warmup, False)
+        sync_s = fdatasync_s(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rates = {k: best_rates(v, args.calls) for k, v in raw.items()}
@@ -122,6 +144,15 @@ def main() -> int:
         print(f"{p} x {args.calls} (best of {args.rounds}): Ferry {f:.0f} calls/s, mlflow server {m:.0f} calls/s, "
               f"floor {fl:.0f} calls/s -> {f / m:.1f}x mlflow server, {fl / f:.2f}x the floor's time per call "
               f"(goal >= 10x or <= 1.2x: {met}); rounds: {rounds}")
+    # A version is created durably (synced before it is acknowledged), so one disk sync per
+    # serial call is the least a durable server can add to the client's floor.
+    fl = rates["floor"]["create"]["rate"]
+    durable_floor = 1 / (1 / fl + sync_s)
+    f = rates["ferry"]["create"]["rate"]
+    kv.update({"fdatasync_ms": f"{sync_s * 1e3:.3f}", "durable_floor_create_rate": f"{durable_floor:.1f}",
+               "create_durable_floor_ratio": f"{durable_floor / f:.2f}"})
+    print(f"create, durable: one fdatasync here takes {sync_s * 1e3:.3f} ms (median), so a durable "
+          f"create's floor is {durable_floor:.0f} calls/s; Ferry is {durable_floor / f:.2f}x that floor's time per call")
     print("RESULT " + " ".join(f"{k}={v}" for k, v in kv.items()))
     return 0
 

@@ -376,8 +376,11 @@ class S3ClientImpl final : public S3Client {
         failed = true;
         chunk_done.SignalAll();
       };
-      auto worker = [&] {
+      uint64_t completed = 0;      // GUARDED_BY(mu)
+      std::atomic<int> wanted{1};  // workers numbered from `wanted` on stop after their chunk
+      auto worker = [&](int id) {
         for (;;) {
+          if (id >= wanted.load()) return;
           uint64_t i = next.fetch_add(1);
           if (i >= chunks || failed.load()) return;
           const uint64_t off = i * chunk;
@@ -389,6 +392,7 @@ class S3ClientImpl final : public S3Client {
           if (!st.ok()) return fail(std::move(st));
           MutexLock lock(&mu);
           done[i] = 1;
+          ++completed;
           chunk_done.SignalAll();
         }
       };
@@ -417,12 +421,37 @@ class S3ClientImpl final : public S3Client {
           }
         }
       };
-      const int workers =
+      // Connections are added one at a time, each kept only while it speeds the download up
+      // by a sixth or more: a distant store (latency-bound per connection) gets them all, a
+      // store or disk that is the limit itself (a local server) keeps one or two.
+      const int most =
           static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(options.connections), chunks));
       std::vector<std::thread> threads;
-      threads.reserve(static_cast<size_t>(workers) + 1);
-      for (int w = 0; w < workers; ++w) threads.emplace_back(worker);
+      threads.reserve(static_cast<size_t>(most) + 1);
+      threads.emplace_back(worker, 0);
       if (verify) threads.emplace_back(hasher);
+      double last_rate = 0;
+      for (int active = 1; active < most;) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const uint64_t window = 2 * static_cast<uint64_t>(active);
+        {
+          MutexLock lock(&mu);
+          const uint64_t base = completed;
+          while (!failed.load() && completed < base + window && completed < chunks)
+            chunk_done.Wait(&mu);
+          if (failed.load() || completed >= chunks || chunks - completed <= window) break;
+        }
+        const double rate =
+            static_cast<double>(window) /
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (last_rate > 0 && rate < last_rate * 7 / 6) {
+          wanted = active - 1;  // the last one added did not help: it stops after its chunk
+          break;
+        }
+        last_rate = rate;
+        wanted = ++active;
+        threads.emplace_back(worker, active - 1);
+      }
       for (auto& t : threads) t.join();
       {
         MutexLock lock(&mu);

@@ -63,8 +63,10 @@ struct GetOptions {
   // A byte range of the object: [offset, offset + length); length 0 = to the end.
   uint64_t offset = 0;
   uint64_t length = 0;
-  // Ranges of at least parallel_threshold bytes download over `connections` connections in
-  // chunk_size pieces (written with pwrite); smaller ones over one.
+  // Ranges of at least parallel_threshold bytes download in chunk_size pieces (written with
+  // pwrite) over up to `connections` connections: they are added one at a time while each
+  // speeds the transfer up (a distant store gets them all; a local one, limited by itself or
+  // the disk, keeps one or two). Smaller ranges go over one.
   int connections = 4;
   uint64_t chunk_size = 16ull << 20;
   uint64_t parallel_threshold = 64ull << 20;
