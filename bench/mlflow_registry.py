@@ -93,15 +93,18 @@ def run_workload(uri: str, token: str | None, n: int, rounds: int, warmup: int, 
 
 
 def fdatasync_s(directory: str, n: int = 300) -> float:
-    """Median time of appending 4 KiB to a file and fdatasync'ing it, in directory (what one
-    durable commit costs the disk under the workspace)."""
+    """Median time of overwriting 4 KiB of a file and fdatasync'ing it, in directory: what one
+    durable commit costs the disk under the workspace (SQLite's WAL is rewritten in place once
+    it has grown, so the probe's file is written once first and then overwritten)."""
     path = os.path.join(directory, "fsync-probe")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     times = []
     try:
-        for _ in range(n):
+        os.write(fd, b"\0" * 4096 * n)
+        os.fsync(fd)
+        for i in range(n):
             t0 = time.perf_counter()
-            os.write(fd, b"x" * 4096)
+            os.pwrite(fd, b"x" * 4096, 4096 * i)
             os.fdatasync(fd)
             times.append(time.perf_counter() - t0)
     finally:
@@ -124,13 +127,13 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="ferry-bench-registry-")
     raw = {}
     try:
+        sync_s = fdatasync_s(tmp)  # just before Ferry's phase, on the disk its home is on
         with Server(os.path.join(tmp, "home")) as ferry:
             raw["ferry"] = run_workload(ferry.url, ferry.secret("token"), args.calls, args.rounds, args.warmup, True)
         with MlflowServer(tmp) as ml:
             raw["mlflow"] = run_workload(ml.url, None, args.calls, args.rounds, args.warmup, True)
         with Floor() as floor:
             raw["floor"] = run_workload(floor.url, None, args.calls, args.rounds, args.warmup, False)
-        sync_s = fdatasync_s(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rates = {k: best_rates(v, args.calls) for k, v in raw.items()}
