@@ -442,6 +442,19 @@ class S3ClientImpl final : public S3Client {
     return out;
   }
 
+  Result<std::string> GetObjectRange(const std::string& key, const std::string& etag,
+                                     uint64_t offset, uint64_t length) override {
+    FERRY_RETURN_IF_ERROR(CheckKey(key));
+    std::string out(length, '\0');
+    if (length == 0) return out;
+    FERRY_RETURN_IF_ERROR(
+        FetchRange(key, etag, offset, length, [&](uint64_t at, const char* data, size_t n) {
+          std::copy(data, data + n, out.begin() + static_cast<std::ptrdiff_t>(at - offset));
+          return Status::Ok();
+        }));
+    return out;
+  }
+
   Result<PutResult> PutObjectFromString(const std::string& key, const std::string& data) override {
     FERRY_RETURN_IF_ERROR(CheckKey(key));
     Md5 md5;

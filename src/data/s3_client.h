@@ -131,6 +131,11 @@ class S3Client {
   // A small object (at most max_bytes) in memory.
   virtual Result<std::string> GetObjectToString(const std::string& key,
                                                 uint64_t max_bytes = 64ull << 20) = 0;
+  // Bytes [offset, offset + length) of an object in memory (a piece of a large one being
+  // streamed). With an etag (HeadObject's), an object replaced meanwhile is FailedPrecondition
+  // rather than a mix of two versions.
+  virtual Result<std::string> GetObjectRange(const std::string& key, const std::string& etag,
+                                             uint64_t offset, uint64_t length) = 0;
   virtual Result<PutResult> PutObjectFromFile(const std::string& key, const std::string& path,
                                               const PutOptions& options = {}) = 0;
   virtual Result<PutResult> PutObjectFromString(const std::string& key,
