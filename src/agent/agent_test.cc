@@ -96,6 +96,13 @@ class FakeServer final : public ServerApi {
     if (it == blobs.end()) return Status::NotFound("blob " + hash);
     return it->second;
   }
+  Status StreamBlob(const std::string& hash, const std::function<Status()>& begin,
+                    const std::function<Status(std::string_view)>& write) override {
+    auto it = blobs.find(hash);
+    if (it == blobs.end()) return Status::NotFound("blob " + hash);
+    FERRY_RETURN_IF_ERROR(begin());
+    return write(it->second);
+  }
   Result<std::string> FetchBlobs(const std::vector<std::string>&) override {
     return Status::FailedPrecondition("not used without a blob cache");
   }
