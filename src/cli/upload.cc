@@ -329,20 +329,12 @@ Result<int64_t> DownloadFiles(Context& ctx, const std::vector<RemoteFile>& files
         url += "&size=" + std::to_string(f.size) + "&modified_at=" + mtime;
       }
     }
-    FERRY_ASSIGN_OR_RETURN(net::HttpResponse r, ctx.Raw("GET", url));
-    if (r.status != 200) {
-      auto j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
-      std::string message = j.is_object() && j.contains("error") && j["error"].is_object()
-                                ? j["error"].value("message", r.body)
-                                : r.body;
-      return Status::FailedPrecondition("'" + f.path + "': " + message);
-    }
-    if (!f.blob.empty() && Sha256Hex(r.body) != f.blob) {
-      return Status::Corruption("'" + f.path + "' arrived corrupted; download it again");
-    }
     FERRY_RETURN_IF_ERROR(MakeDirs(dest.substr(0, dest.rfind('/'))));
-    FERRY_RETURN_IF_ERROR(WriteFileAtomic(dest, r.body, 0644));
-    bytes += static_cast<int64_t>(r.body.size());
+    // Streamed to disk; checked against the hash (blobs) or the listed size before it is
+    // renamed into place.
+    auto got = ctx.Download(url, dest, f.blob, f.size);
+    if (!got.ok()) return got.status().WithContext("'" + f.path + "'");
+    bytes += static_cast<int64_t>(*got);
   }
   return bytes;
 }
