@@ -171,6 +171,8 @@ class Client:
         headers.update(getattr(conn, "_ferry_proxy_headers", None) or {})
         if body is not None:
             headers["Content-Type"] = content_type
+            if not isinstance(body, (bytes, bytearray)):  # streamed from an iterable that knows its length
+                headers["Content-Length"] = str(len(body))
         try:
             conn.request(method, self._target(path, params, conn), body=body, headers=headers)
         except _BROKEN as e:
@@ -250,7 +252,9 @@ class Client:
 
     def call_bytes(self, method: str, path: str, body: bytes, content_type: str = "application/octet-stream",
                    timeout: "Optional[float]" = None) -> "Any":
-        """A request with a raw body (blobs, a manifest); returns the decoded JSON answer."""
+        """A request with a raw body (blobs, a manifest); returns the decoded JSON answer. body may
+        also be an iterable of bytes with a ``len()`` (sent as it is iterated, e.g. read from a file),
+        iterated again when the request is sent again."""
         raw, _ = self._open(method, path, body, None, content_type, timeout or max(self.timeout, 600.0))
         return json.loads(raw) if raw else {}
 
