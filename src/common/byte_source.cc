@@ -1,6 +1,8 @@
 // The in-memory and file ByteSources (byte_source.h).
 #include "common/byte_source.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,7 +59,42 @@ class FileByteSource final : public ByteSource {
   std::string path_;
 };
 
+class PrefixedByteSource final : public ByteSource {
+ public:
+  PrefixedByteSource(std::string head, std::unique_ptr<ByteSource> rest)
+      : head_(std::move(head)), rest_(std::move(rest)) {}
+  uint64_t size() const override { return head_.size() + rest_->size(); }
+  Status Read(std::string* piece) override {
+    if (!head_sent_) {
+      head_sent_ = true;
+      if (!head_.empty()) {
+        *piece = head_;
+        return Status::Ok();
+      }
+    }
+    return rest_->Read(piece);
+  }
+
+ private:
+  std::string head_;
+  bool head_sent_ = false;
+  std::unique_ptr<ByteSource> rest_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus("cannot open", path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("'" + path + "' is not a regular file");
+  return FileSource(std::move(fd), static_cast<uint64_t>(st.st_size), path);
+}
+
+std::unique_ptr<ByteSource> PrefixedSource(std::string head, std::unique_ptr<ByteSource> rest) {
+  return std::make_unique<PrefixedByteSource>(std::move(head), std::move(rest));
+}
 
 std::unique_ptr<ByteSource> StringSource(std::string data) {
   return std::make_unique<StringByteSource>(std::move(data));

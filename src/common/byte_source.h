@@ -33,6 +33,10 @@ std::unique_ptr<ByteSource> StringSource(std::string data);
 // The next `size` bytes of an open file. A file that ends sooner is IoError naming
 // path_for_errors (it changed while being read); bytes past size are not read.
 std::unique_ptr<ByteSource> FileSource(UniqueFd fd, uint64_t size, std::string path_for_errors);
+// A regular file, opened now, as long as it is now.
+Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path);
+// head, then rest's content.
+std::unique_ptr<ByteSource> PrefixedSource(std::string head, std::unique_ptr<ByteSource> rest);
 
 // The whole content in memory: for small content (and tests) only.
 Result<std::string> ReadWhole(ByteSource& source);

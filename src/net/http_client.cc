@@ -4,12 +4,14 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <limits>
 #include <optional>
 #include <utility>
 
+#include "common/byte_source.h"
 #include "common/crypto.h"
 #include "common/fs.h"
 
@@ -52,6 +54,19 @@ class ClientImpl final : public HttpClient {
       bool handed_out = false;
       auto r = DownloadOnce(target, headers, on_piece, timeout_ms, &handed_out);
       if (r.ok() || !reused || handed_out) return r;
+    }
+    return Status::Unavailable("unreachable");
+  }
+
+  Result<HttpResponse> Upload(const std::string& method, const std::string& target,
+                              const std::string& content_type,
+                              const std::function<Result<std::unique_ptr<ByteSource>>()>& open,
+                              int timeout_ms) override {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool reused = stream_.has_value();
+      bool body_started = false;
+      auto r = UploadOnce(method, target, content_type, open, timeout_ms, &body_started);
+      if (r.ok() || !reused || body_started) return r;
     }
     return Status::Unavailable("unreachable");
   }
@@ -173,10 +188,63 @@ class ClientImpl final : public HttpClient {
     stream_->expires_after(timeout);
     ec = RunOp([&](auto handler) { http::async_write(*stream_, req, handler); });
     if (ec) return Fail("sending " + method + " " + target, ec);
+    return ReadResponse(method, target, timeout);
+  }
+
+  Result<HttpResponse> UploadOnce(const std::string& method, const std::string& target,
+                                  const std::string& content_type,
+                                  const std::function<Result<std::unique_ptr<ByteSource>>()>& open,
+                                  int timeout_ms, bool* body_started) {
+    const auto timeout = std::chrono::milliseconds(timeout_ms);
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, open());
+    FERRY_RETURN_IF_ERROR(Connect(timeout));
+    const uint64_t size = source->size();
+    http::request<http::empty_body> req{http::string_to_verb(method), target, 11};
+    req.set(http::field::host, host_ + ":" + port_);
+    req.set(http::field::user_agent, "ferry");
+    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+    req.set(http::field::content_type, content_type);
+    req.keep_alive(true);
+    req.content_length(size);
+    http::request_serializer<http::empty_body> sr{req};
+    stream_->expires_after(timeout);
+    beast::error_code ec =
+        RunOp([&](auto handler) { http::async_write_header(*stream_, sr, handler); });
+    if (ec) return Fail("sending " + method + " " + target, ec);
+    std::string piece;
+    uint64_t sent = 0;
+    while (sent < size) {
+      Status st = source->Read(&piece);
+      if (st.ok() && (piece.empty() || piece.size() > size - sent)) {
+        st = Status::Internal("the body of " + method + " " + target + " is not the " +
+                              std::to_string(size) + " bytes announced");
+      }
+      if (!st.ok()) {
+        Close();  // the request cannot be finished: the connection cannot be reused
+        return st;
+      }
+      *body_started = true;
+      stream_->expires_after(timeout);
+      ec = RunOp([&](auto handler) { asio::async_write(*stream_, asio::buffer(piece), handler); });
+      if (ec) {
+        return Fail("sending " + method + " " + target + " (after " + std::to_string(sent) +
+                        " bytes of its body)",
+                    ec);
+      }
+      sent += piece.size();
+    }
+    return ReadResponse(method, target, timeout);
+  }
+
+  // The response to the request just sent, whole.
+  Result<HttpResponse> ReadResponse(const std::string& method, const std::string& target,
+                                    std::chrono::milliseconds timeout) {
     http::response_parser<http::string_body> parser;
     parser.body_limit(1ull << 40);
     if (buffer_.capacity() < (1u << 20)) buffer_.reserve(1 << 20);  // large reads for large bodies
-    ec = RunOp([&](auto handler) { http::async_read(*stream_, buffer_, parser, handler); });
+    stream_->expires_after(timeout);
+    beast::error_code ec =
+        RunOp([&](auto handler) { http::async_read(*stream_, buffer_, parser, handler); });
     if (ec) return Fail("reading the response to " + method + " " + target, ec);
     stream_->expires_never();
     auto& res = parser.get();

@@ -43,6 +43,13 @@ class HttpClient {
   virtual Result<HttpResponse> Download(
       const std::string& target, const std::vector<std::pair<std::string, std::string>>& headers,
       const std::function<Status(std::string_view piece)>& on_piece, int timeout_ms) = 0;
+  // A request whose body is read from a source piece by piece as it is sent (a large file,
+  // never held whole), with Content-Length: its size(); the response comes back whole. open()
+  // makes the source, again for the one resend Request also makes (only while no byte of the
+  // body went out). The source's error stops the request and is returned.
+  virtual Result<HttpResponse> Upload(
+      const std::string& method, const std::string& target, const std::string& content_type,
+      const std::function<Result<std::unique_ptr<ByteSource>>()>& open, int timeout_ms) = 0;
   virtual const std::string& base_url() const = 0;
 };
 

@@ -245,6 +245,46 @@ TEST(Http, ExpectContinueIsAnsweredOnlyWhenAdmitted) {
 }
 
 // Collects what it is given; refuses once it holds more than `fail_after` bytes.
+// Bytes i of a body are (i * 7) & 0xff; fails with `fail` after `fail_after` pieces.
+class PatternSource final : public ByteSource {
+ public:
+  PatternSource(uint64_t size, int fail_after, Status fail)
+      : size_(size), fail_after_(fail_after), fail_(std::move(fail)) {}
+  uint64_t size() const override { return size_; }
+  Status Read(std::string* piece) override {
+    reads.fetch_add(1);
+    {
+      std::lock_guard lock(mu);
+      threads.insert(std::this_thread::get_id());
+    }
+    if (pieces_ == fail_after_) {
+      piece->clear();
+      return fail_;
+    }
+    ++pieces_;
+    const uint64_t n = std::min<uint64_t>(kPiece, size_ - at_);
+    piece->resize(n);
+    for (uint64_t i = 0; i < n; ++i) (*piece)[i] = static_cast<char>(((at_ + i) * 7) & 0xff);
+    at_ += n;
+    return Status::Ok();
+  }
+  std::atomic<int> reads{0};
+  std::mutex mu;
+  std::set<std::thread::id> threads;
+
+ private:
+  uint64_t size_, at_ = 0;
+  int pieces_ = 0, fail_after_;
+  Status fail_;
+};
+
+bool IsPattern(const std::string& data, uint64_t offset) {
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (data[i] != static_cast<char>(((offset + i) * 7) & 0xff)) return false;
+  }
+  return true;
+}
+
 class CollectingSink final : public BodySink {
  public:
   explicit CollectingSink(size_t fail_after) : fail_after_(fail_after) {}
@@ -302,6 +342,59 @@ TEST(Http, StreamedBodiesGoToTheSinkInPieces) {
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_EQ(f->status, 200);
   EXPECT_LT(last->data.size(), big.size());
+}
+
+TEST(Http, ClientUploadsAreReadFromTheirSourceAsTheyAreSent) {
+  std::shared_ptr<CollectingSink> last;
+  std::mutex mu;
+  HttpServerOptions o;
+  o.admit = [&](HttpRequest&) {
+    Admission a;
+    a.max_body_bytes = 64 << 20;
+    auto sink = std::make_shared<CollectingSink>(SIZE_MAX);
+    std::lock_guard lock(mu);
+    last = sink;
+    a.sink = sink;
+    return a;
+  };
+  o.handler = [&](HttpRequest& r) -> HandlerResult {
+    std::lock_guard lock(mu);
+    std::lock_guard sl(last->mu);
+    return HttpResponse{200, "text/plain", r.Header("content-length") + " " + r.method, {}, {}};
+  };
+  auto srv = HttpServer::Start(o);
+  ASSERT_TRUE(srv.ok());
+  auto c = HttpClient::Create("http://127.0.0.1:" + std::to_string((*srv)->port()), "");
+  std::string big(5 << 20, 'x');
+  for (size_t i = 0; i < big.size(); i += 4097) big[i] = static_cast<char>('a' + i % 26);
+  int opened = 0;
+  auto r = (*c)->Upload(
+      "PUT", "/up", "application/octet-stream",
+      [&]() -> Result<std::unique_ptr<ByteSource>> {
+        ++opened;
+        return PrefixedSource("head\n", StringSource(big));
+      },
+      10000);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, std::to_string(big.size() + 5) + " PUT");
+  EXPECT_EQ(opened, 1);
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(last->data, "head\n" + big);
+  }
+  // A source that fails stops the request with its error; the client still works afterwards.
+  auto failed = (*c)->Upload(
+      "POST", "/up", "application/octet-stream",
+      [&]() -> Result<std::unique_ptr<ByteSource>> {
+        return PrefixedSource(
+            "", std::make_unique<PatternSource>(8 << 20, 2, Status::IoError("disk gone")));
+      },
+      10000);
+  EXPECT_EQ(failed.status().code(), StatusCode::kIoError);
+  EXPECT_EQ(failed.status().message(), "disk gone");
+  auto again = (*c)->Request("POST", "/up", "small");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->body, "5 POST");
 }
 
 TEST(Http, BulkRequestsDoNotHoldUpOthers) {
@@ -425,46 +518,6 @@ TEST(Http, ObserverSeesEveryAnsweredRequest) {
   EXPECT_EQ(seen[3].status, 403);
   EXPECT_EQ(seen[3].bytes, 4u);
   for (const auto& s : seen) EXPECT_TRUE(s.timed) << s.path;
-}
-
-// Bytes i of a body are (i * 7) & 0xff; fails with `fail` after `fail_after` pieces.
-class PatternSource final : public ByteSource {
- public:
-  PatternSource(uint64_t size, int fail_after, Status fail)
-      : size_(size), fail_after_(fail_after), fail_(std::move(fail)) {}
-  uint64_t size() const override { return size_; }
-  Status Read(std::string* piece) override {
-    reads.fetch_add(1);
-    {
-      std::lock_guard lock(mu);
-      threads.insert(std::this_thread::get_id());
-    }
-    if (pieces_ == fail_after_) {
-      piece->clear();
-      return fail_;
-    }
-    ++pieces_;
-    const uint64_t n = std::min<uint64_t>(kPiece, size_ - at_);
-    piece->resize(n);
-    for (uint64_t i = 0; i < n; ++i) (*piece)[i] = static_cast<char>(((at_ + i) * 7) & 0xff);
-    at_ += n;
-    return Status::Ok();
-  }
-  std::atomic<int> reads{0};
-  std::mutex mu;
-  std::set<std::thread::id> threads;
-
- private:
-  uint64_t size_, at_ = 0;
-  int pieces_ = 0, fail_after_;
-  Status fail_;
-};
-
-bool IsPattern(const std::string& data, uint64_t offset) {
-  for (size_t i = 0; i < data.size(); ++i) {
-    if (data[i] != static_cast<char>(((offset + i) * 7) & 0xff)) return false;
-  }
-  return true;
 }
 
 TEST(Http, StreamedResponsesGoOutInPiecesAndStopShortOnAFailure) {
