@@ -117,6 +117,23 @@ class HttpServerApi final : public ServerApi {
         .status();
   }
 
+  Status PutBlobFrom(const std::string& hash,
+                     const std::function<Result<std::unique_ptr<ByteSource>>()>& open) override {
+    FERRY_ASSIGN_OR_RETURN(
+        net::HttpResponse r, Retrying(kForever, [&]() -> Result<net::HttpResponse> {
+          return client_->Upload(
+              "POST", RunPath("blobs"), "application/octet-stream",
+              [&]() -> Result<std::unique_ptr<ByteSource>> {
+                FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> content, open());
+                const uint64_t size = content->size();
+                return PrefixedSource(hash + " " + std::to_string(size) + "\n", std::move(content));
+              },
+              600000);
+        }));
+    if (r.status / 100 != 2) return net::StatusFromResponse(r).WithContext("blob " + hash);
+    return Status::Ok();
+  }
+
   Status PostArtifacts(const json& files) override {
     return Call("POST", RunPath("artifacts"), DumpJson(json{{"files", files}})).status();
   }

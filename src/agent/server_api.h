@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/byte_source.h"
 #include "common/status.h"
 #include "model/run.h"
 
@@ -60,6 +61,10 @@ class ServerApi {
                             const std::function<Status(std::string_view piece)>& write) = 0;
   // Stores blobs given as records "<hash> <length>\n<bytes>" (the server verifies them).
   virtual Status PutBlobs(std::string_view records) = 0;
+  // Stores one blob of any size, its bytes read from the source open() makes (again for each
+  // attempt) as they are sent. InvalidArgument when they do not match hash.
+  virtual Status PutBlobFrom(const std::string& hash,
+                             const std::function<Result<std::unique_ptr<ByteSource>>()>& open) = 0;
   // Registers artifacts: [{"path", "size", "hash"}] whose blobs are stored.
   virtual Status PostArtifacts(const nlohmann::json& files) = 0;
   // The server's URL as this node reaches it ("" when unknown): for the script's MLflow.
