@@ -144,3 +144,32 @@ def test_a_blob_that_fails_verification_is_cut_short_and_never_saved(workspace, 
     ds.upload(str(tmp_path / "up"), target_path="again", show_progress=False)
     length, received, got = _get_streamed(workspace, f"/api/v1/blobs/{digest}")
     assert (length, received, got) == (size, size, digest)
+
+
+JOB = """
+import hashlib, sys
+data = open("data.bin", "rb").read()
+assert hashlib.sha256(data).hexdigest() == sys.argv[1], "the snapshot's data.bin arrived changed"
+out = data[: 20 << 20][::-1]
+open("outputs/out.bin", "wb").write(out)
+print("OUT", hashlib.sha256(out).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("upload", ["local", "http"])
+def test_a_run_gets_and_leaves_large_files_in_pieces_over_http(make_workspace, src, upload, monkeypatch):
+    """A source file over 16 MiB goes up alone and streamed (into the store on this machine, or
+    as a streamed POST), an agent without the store fetches it streamed, and a large output
+    comes back the same way."""
+    ws = make_workspace(env={"FERRY_AGENT_BLOBS": "http"})
+    monkeypatch.setenv("FERRY_UPLOAD", upload)
+    digest = _make_file(src / "data.bin", 40 * MiB)
+    (src / "job.py").write_text(JOB)
+    (src / "outputs").mkdir()
+    run_id, r = ws.submit(src, "job.py", digest, wait=True, timeout=300)
+    assert r.returncode == 0, r.stderr + ws.log(run_id)
+    out_digest = ws.log(run_id).split("OUT ")[1].split()[0]
+    artifacts = {a["path"]: a for a in ws.api("GET", f"/runs/{run_id}/artifacts")[1]["artifacts"]}
+    assert (artifacts["outputs/out.bin"]["size"], artifacts["outputs/out.bin"]["hash"]) == (20 * MiB, out_digest)
+    ws.cli("run", "download", run_id, "--output-dir", src.parent / "dl", "--prefix", "outputs/")
+    assert _sha256(src.parent / "dl/outputs/out.bin") == out_digest
