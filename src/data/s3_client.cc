@@ -771,11 +771,7 @@ class S3ClientImpl final : public S3Client {
   Result<PutResult> Multipart(const std::string& key, const std::string& path, int fd,
                               uint64_t size, const PutOptions& options) {
     const std::string what = Describe() + " key '" + key + "'";
-    uint64_t part_size = std::max(options.part_size, kMinPartSize);
-    if ((size + part_size - 1) / part_size > kMaxParts) {
-      const uint64_t mib = 1ull << 20;
-      part_size = ((size + kMaxParts - 1) / kMaxParts + mib - 1) / mib * mib;
-    }
+    const uint64_t part_size = MultipartPartSize(size, options);
     const auto nparts = static_cast<int>((size + part_size - 1) / part_size);
     PutResult result;
     std::map<int, UploadedPart> existing;
@@ -947,6 +943,15 @@ Result<std::unique_ptr<S3Client>> S3Client::Open(const S3Config& config,
     FERRY_ASSIGN_OR_RETURN(tls, MakeTlsContext(config.ca_file));
   }
   return std::unique_ptr<S3Client>(std::make_unique<S3ClientImpl>(config, options, e, tls));
+}
+
+uint64_t MultipartPartSize(uint64_t size, const PutOptions& options) {
+  uint64_t part_size = std::max(options.part_size, kMinPartSize);
+  if ((size + part_size - 1) / part_size > kMaxParts) {
+    const uint64_t mib = 1ull << 20;
+    part_size = ((size + kMaxParts - 1) / kMaxParts + mib - 1) / mib * mib;
+  }
+  return part_size;
 }
 
 Result<ObjectInfo> DownloadPresigned(const std::string& url, const std::string& path,

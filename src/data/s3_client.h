@@ -153,6 +153,10 @@ class S3Client {
   virtual std::string Describe() const = 0;
 };
 
+// The part size PutObjectFromFile uses for a multipart upload of `size` bytes: options.part_size
+// (at least S3's 5 MiB), raised to whole MiB when the object would need more than 10,000 parts.
+uint64_t MultipartPartSize(uint64_t size, const PutOptions& options);
+
 // Downloads one object through a presigned GET URL (S3Client::PresignUrl) to path, for an
 // agent or CLI that has no credentials: written beside it, its size checked against
 // expected_size (when >= 0), then renamed into place (mode 0444 when read_only). Transport

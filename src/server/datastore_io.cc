@@ -302,9 +302,10 @@ class S3DatastoreIo final : public DatastoreIo {
       auto head = client_->HeadObject(S3Key(prefix_, rel));
       if (!head.ok() && head.status().code() != StatusCode::kNotFound) return head.status();
       if (head.ok()) {
-        auto content = blobs_.Get(e.hash);
-        if (!content.ok()) return content.status();
-        if (head->size == e.size && head->etag == Md5Hex(*content)) continue;  // already there
+        if (head->size == e.size) {
+          FERRY_ASSIGN_OR_RETURN(std::string etag, EtagOf(e));
+          if (head->etag == etag) continue;  // already there
+        }
         if (!overwrite) {
           return Status::AlreadyExists("datastore '" + d_.name +
                                        "' already has other content at '" + rel +
@@ -317,9 +318,7 @@ class S3DatastoreIo final : public DatastoreIo {
     std::vector<std::string> created;
     for (const auto* e : todo) {
       const std::string key = S3Key(prefix_, Joined(target, e->path));
-      auto content = blobs_.Get(e->hash);
-      Status s = content.status();
-      if (content.ok()) s = client_->PutObjectFromString(key, *content).status();
+      Status s = PutBlob(key, *e);
       if (!s.ok()) {
         for (const auto& k : created) (void)client_->DeleteObject(k);
         return s.WithContext("datastore '" + d_.name + "'");
@@ -341,25 +340,106 @@ class S3DatastoreIo final : public DatastoreIo {
   }
 
  private:
-  static std::string Md5Hex(const std::string& data);
+  // A blob smaller than PutOptions::multipart_threshold goes up from memory in one PUT; a
+  // larger one is copied, piece by piece, into a temporary file (in TMPDIR) that goes up as a
+  // multipart upload, so that memory stays constant.
+  Status PutBlob(const std::string& key, const model::ManifestEntry& e) {
+    if (e.size < data::PutOptions().multipart_threshold) {
+      FERRY_ASSIGN_OR_RETURN(std::string content, blobs_.Get(e.hash));
+      return client_->PutObjectFromString(key, content).status();
+    }
+    std::error_code ec;
+    const std::string tmp =
+        (fs::temp_directory_path(ec) / ("ferry-s3-put-" + RandomHex(8))).string();
+    if (ec) return Status::IoError("no temporary directory for '" + key + "': " + ec.message());
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd.valid()) return ErrnoStatus("cannot create", tmp, errno);
+    struct Unlink {
+      const std::string& path;
+      ~Unlink() { ::unlink(path.c_str()); }
+    } unlink_tmp{tmp};
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, blobs_.Open(e.hash));
+    std::string piece;
+    for (;;) {
+      FERRY_RETURN_IF_ERROR(source->Read(&piece));
+      if (piece.empty()) break;
+      FERRY_RETURN_IF_ERROR(WriteAll(fd.get(), piece, tmp));
+    }
+    fd.Reset();
+    return client_->PutObjectFromFile(key, tmp).status();
+  }
+
+  // The ETag S3 gives the blob's content as PutBlob puts it: the MD5 of a single PUT, or of a
+  // multipart upload the MD5 of its parts' MD5s and "-<parts>". Read in pieces.
+  Result<std::string> EtagOf(const model::ManifestEntry& e) {
+    const data::PutOptions options;
+    const bool multipart = e.size >= options.multipart_threshold;
+    const uint64_t part = multipart ? data::MultipartPartSize(e.size, options) : e.size + 1;
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, blobs_.Open(e.hash));
+    Md5 whole, of_parts;
+    uint64_t in_part = 0;
+    int parts = 0;
+    std::string piece;
+    for (;;) {
+      FERRY_RETURN_IF_ERROR(source->Read(&piece));
+      if (piece.empty()) break;
+      std::string_view rest(piece);
+      while (!rest.empty()) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(rest.size(), part - in_part));
+        whole.Update(rest.substr(0, n));
+        rest.remove_prefix(n);
+        in_part += n;
+        if (in_part == part) {
+          of_parts.Update(whole.Raw());
+          ++parts;
+          in_part = 0;
+        }
+      }
+    }
+    if (!multipart) return Hex(whole.Raw());
+    if (in_part > 0) {
+      of_parts.Update(whole.Raw());
+      ++parts;
+    }
+    return Hex(of_parts.Raw()) + "-" + std::to_string(parts);
+  }
+
+  // Incremental MD5 (S3's ETags).
+  class Md5 {
+   public:
+    Md5() : ctx_(EVP_MD_CTX_new()) { FERRY_CHECK(EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr)); }
+    ~Md5() { EVP_MD_CTX_free(ctx_); }
+    Md5(const Md5&) = delete;
+    Md5& operator=(const Md5&) = delete;
+    void Update(std::string_view s) { FERRY_CHECK(EVP_DigestUpdate(ctx_, s.data(), s.size())); }
+    // The digest's 16 bytes; starts over.
+    std::string Raw() {
+      unsigned char md[EVP_MAX_MD_SIZE];
+      unsigned int n = 0;
+      FERRY_CHECK(EVP_DigestFinal_ex(ctx_, md, &n));
+      FERRY_CHECK(EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr));
+      return std::string(reinterpret_cast<const char*>(md), n);
+    }
+
+   private:
+    EVP_MD_CTX* ctx_;
+  };
+
+  static std::string Hex(std::string_view raw) {
+    static const char* kHex = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : raw) {
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+    return out;
+  }
+
   model::DatastoreRecord d_;
   std::shared_ptr<data::S3Client> client_;  // shared with the readers Open() makes
   store::BlobStore& blobs_;
   std::string prefix_;
 };
-
-std::string S3DatastoreIo::Md5Hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), md, &n, EVP_md5(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
 
 }  // namespace
 
