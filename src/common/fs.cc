@@ -161,9 +161,10 @@ Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path, 
   static std::atomic<uint64_t> counter{0};
   std::string tmp =
       path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                     static_cast<mode_t>(mode)));
   if (!fd.valid()) return ErrnoStatus("cannot create", tmp, errno);
-  return std::unique_ptr<AtomicFile>(new AtomicFile(path, std::move(tmp), std::move(fd), mode));
+  return std::unique_ptr<AtomicFile>(new AtomicFile(path, std::move(tmp), std::move(fd)));
 }
 
 AtomicFile::~AtomicFile() {
@@ -190,8 +191,7 @@ Status AtomicFile::Truncate() {
 Status AtomicFile::Commit(bool sync) {
   if (!fd_.valid()) return Status::FailedPrecondition("'" + path_ + "' was committed already");
   Status st;
-  if (::fchmod(fd_.get(), static_cast<mode_t>(mode_)) != 0) st = ErrnoStatus("chmod", tmp_, errno);
-  if (st.ok() && sync && ::fsync(fd_.get()) != 0) st = ErrnoStatus("cannot fsync", tmp_, errno);
+  if (sync && ::fsync(fd_.get()) != 0) st = ErrnoStatus("cannot fsync", tmp_, errno);
   fd_.Reset();
   if (st.ok() && ::rename(tmp_.c_str(), path_.c_str()) != 0)
     st = ErrnoStatus("cannot rename onto", path_, errno);

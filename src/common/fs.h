@@ -64,7 +64,8 @@ Status WriteFileReplace(const std::string& path, std::string_view data, int mode
 // Commit(), the temporary file is removed. Not thread-safe.
 class AtomicFile {
  public:
-  // Creates "<path>.tmp.<pid>.<n>"; the parent directory must exist.
+  // Creates "<path>.tmp.<pid>.<n>" with mode (less the umask, as open(2) does); the parent
+  // directory must exist.
   static Result<std::unique_ptr<AtomicFile>> Create(const std::string& path, int mode = 0644);
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;
@@ -74,17 +75,16 @@ class AtomicFile {
   Status Truncate();
   // Bytes appended since creation or the last Truncate().
   uint64_t size() const { return size_; }
-  // Sets the mode (exactly, whatever the umask), fsyncs the file when sync, and renames it onto
-  // path (replacing what is there). On failure nothing is left behind.
+  // fsyncs the file when sync and renames it onto path (replacing what is there). On failure
+  // nothing is left behind.
   Status Commit(bool sync);
   const std::string& path() const { return path_; }
 
  private:
-  AtomicFile(std::string path, std::string tmp, UniqueFd fd, int mode)
-      : path_(std::move(path)), tmp_(std::move(tmp)), fd_(std::move(fd)), mode_(mode) {}
+  AtomicFile(std::string path, std::string tmp, UniqueFd fd)
+      : path_(std::move(path)), tmp_(std::move(tmp)), fd_(std::move(fd)) {}
   std::string path_, tmp_;
   UniqueFd fd_;
-  int mode_;
   uint64_t size_ = 0;
 };
 // This boot of the machine (/proc/sys/kernel/random/boot_id; "" where unreadable).
