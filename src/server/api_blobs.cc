@@ -1,6 +1,7 @@
 // REST handlers of blobs and snapshots: /blobs, /snapshots, and a run's blob fetch and upload.
 #include <nlohmann/json.hpp>
 
+#include "common/byte_source.h"
 #include "common/crypto.h"
 #include "model/manifest.h"
 #include "server/api_internal.h"
@@ -72,12 +73,12 @@ HandlerResult Api::Impl::FetchBlobs() {
     if (!api.RunMayReadBlob(run, hash)) {
       return Error(Status::PermissionDenied("blob " + hash + " is not part of run '" + run + "'"));
     }
-    // Sized before it is read, so that a large blob is refused without being loaded.
-    auto size = d.blobs->Size(hash);
-    if (!size.ok()) return Error(size.status().WithContext("blob " + hash));
-    total += *size;
+    // Opened (and sized) before it is read, so that a large blob is refused unread.
+    auto source = d.blobs->Open(hash);
+    if (!source.ok()) return Error(source.status().WithContext("blob " + hash));
+    total += (*source)->size();
     if (total > kFetchBytes) return Bad(too_much);
-    auto content = d.blobs->Get(hash);
+    auto content = ReadWhole(**source);
     if (!content.ok()) return Error(content.status().WithContext("blob " + hash));
     r.body += hash + " " + std::to_string(content->size()) + "\n";
     r.body += *content;
