@@ -11,6 +11,7 @@ fault and says what to do). Imported lazily: ``import ferry`` stays cheap.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -32,9 +33,12 @@ __all__ = ["Client", "FerryError"]  # FerryError: callers import it from here to
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Dict, Optional, Tuple
+    from typing import Any, Callable, Dict, Optional, Tuple
 
 USER_AGENT = f"ferry-ml/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
+
+# Pieces of a download read and written at a time.
+_PIECE = 1 << 20
 
 # Sent again after a broken reused connection even when the request was sent whole.
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -160,28 +164,37 @@ class Client:
         return target
 
     def _exchange(self, conn: "http.client.HTTPConnection", method: str, path: str, body: "Optional[bytes]",
-                  params: "Optional[Dict[str, Any]]", content_type: str) -> "Tuple[int, bytes, Dict[str, str]]":
+                  params: "Optional[Dict[str, Any]]", content_type: str,
+                  sink: "Optional[Callable[[http.client.HTTPResponse], Any]]" = None) -> "Tuple[int, Any, Dict[str, str]]":
         headers = {"Authorization": "Bearer " + self.token, "User-Agent": USER_AGENT}
         headers.update(self.extra_headers)
         headers.update(getattr(conn, "_ferry_proxy_headers", None) or {})
         if body is not None:
             headers["Content-Type"] = content_type
+            if not isinstance(body, (bytes, bytearray)):  # streamed from an iterable that knows its length
+                headers["Content-Length"] = str(len(body))
         try:
             conn.request(method, self._target(path, params, conn), body=body, headers=headers)
         except _BROKEN as e:
             raise _SendFailed() from e
         resp = conn.getresponse()
+        headers = {k.lower(): v for k, v in resp.getheaders()}
+        if sink is not None and resp.status < 400:
+            return resp.status, sink(resp), headers
         data = resp.read()  # the whole answer: the connection is then free for the next request
-        return resp.status, data, {k.lower(): v for k, v in resp.getheaders()}
+        return resp.status, data, headers
 
     def _open(self, method: str, path: str, body: "Optional[bytes]", params: "Optional[Dict[str, Any]]",
-              content_type: str, timeout: "Optional[float]") -> "Tuple[bytes, Dict[str, str]]":
+              content_type: str, timeout: "Optional[float]",
+              sink: "Optional[Callable[[http.client.HTTPResponse], Any]]" = None) -> "Tuple[Any, Dict[str, str]]":
+        """sink: reads a successful answer's body itself (and returns what stands for it); it may
+        run again, from the start, when a GET is sent again."""
         timeout = timeout or self.timeout
         retried = False
         while True:
             conn, reused = self._connection(timeout)
             try:
-                status, data, headers = self._exchange(conn, method, path, body, params, content_type)
+                status, data, headers = self._exchange(conn, method, path, body, params, content_type, sink)
                 break
             except _SendFailed as e:
                 conn.close()
@@ -239,11 +252,56 @@ class Client:
 
     def call_bytes(self, method: str, path: str, body: bytes, content_type: str = "application/octet-stream",
                    timeout: "Optional[float]" = None) -> "Any":
-        """A request with a raw body (blobs, a manifest); returns the decoded JSON answer."""
+        """A request with a raw body (blobs, a manifest); returns the decoded JSON answer. body may
+        also be an iterable of bytes with a ``len()`` (sent as it is iterated, e.g. read from a file),
+        iterated again when the request is sent again."""
         raw, _ = self._open(method, path, body, None, content_type, timeout or max(self.timeout, 600.0))
         return json.loads(raw) if raw else {}
 
     def raw(self, method: str, path: str, params: "Optional[Dict[str, Any]]" = None,
             timeout: "Optional[float]" = None) -> "Tuple[bytes, Dict[str, str]]":
-        """A request whose answer is not JSON: (body, lower-case headers)."""
+        """A request whose answer is not JSON and small: (body, lower-case headers)."""
         return self._open(method, path, None, params, "application/octet-stream", timeout)
+
+    def download(self, path: str, dest: str, params: "Optional[Dict[str, Any]]" = None,
+                 sha256: "Optional[str]" = None, size: "Optional[int]" = None,
+                 timeout: "Optional[float]" = None) -> int:
+        """GETs ``path`` into the file ``dest`` piece by piece, so that a file of any size is never
+        held in memory: written under a temporary name beside it and renamed onto ``dest`` only once
+        whole (its Content-Length) and checked against ``sha256`` and ``size`` when given. A body cut
+        short is :class:`FerryConnectionError`, a mismatch ``FerryError`` (code ``Corruption``);
+        ``dest`` is untouched then. ``timeout`` bounds each read, not the whole transfer. Returns the
+        bytes written."""
+        tmp = f"{dest}.part.{os.getpid()}.{threading.get_ident()}"
+
+        def sink(resp: "http.client.HTTPResponse") -> int:
+            digest = hashlib.sha256() if sha256 else None
+            n = 0
+            with open(tmp, "wb") as out:  # "wb": a retried GET starts the file over
+                while True:
+                    piece = resp.read(_PIECE)
+                    if not piece:
+                        break
+                    out.write(piece)
+                    n += len(piece)
+                    if digest is not None:
+                        digest.update(piece)
+            expected = resp.getheader("content-length")
+            if expected is not None and n != int(expected):
+                # The server closed the connection mid-body (e.g. the content failed its check).
+                raise http.client.IncompleteRead(b"", int(expected) - n)
+            if size is not None and n != size:
+                raise FerryError(f"{dest} arrived with {n} bytes, not the {size} expected; download it again",
+                                 0, "Corruption")
+            if digest is not None and digest.hexdigest() != sha256:
+                raise FerryError(f"{dest} arrived corrupted (its content does not match hash {sha256}); "
+                                 "download it again", 0, "Corruption")
+            return n
+
+        try:
+            n, _ = self._open("GET", path, None, params, "application/octet-stream", timeout, sink)
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return n

@@ -139,17 +139,14 @@ def download_file(c: Client, run_id: str, name: str, output_file_path: "Optional
     """names: the run's file names when the caller has listed them already."""
     if name not in (names if names is not None else file_names(c, run_id)):
         raise NotFoundError(f"run '{run_id}' has no file '{name}'; see get_file_names()", 404, "NotFound")
-    data, _ = c.raw("GET", f"/runs/{run_id}/artifacts/content", params={"path": name})
     base = os.path.basename(local_name(name))
     dest = output_file_path or base
     if os.path.isdir(dest):
         dest = os.path.join(dest, base)
     parent = os.path.dirname(os.path.abspath(dest))
     os.makedirs(parent, exist_ok=True)
-    tmp = dest + ".part"
-    with open(tmp, "wb") as f:  # never a half-written file under the real name
-        f.write(data)
-    os.replace(tmp, dest)
+    # Streamed to disk; never a half-written file under the real name.
+    c.download(f"/runs/{run_id}/artifacts/content", dest, params={"path": name})
     return dest
 
 

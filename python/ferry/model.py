@@ -47,11 +47,9 @@ def _fetch(client: Any, name: str, version: int, target: str, exist_ok: bool) ->
         if os.path.exists(dest) and not exist_ok:
             raise FileExistsError(f"ferry: {dest} exists; pass exist_ok=True to overwrite it")
         os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-        data, _ = client.raw("GET", _path(name, version) + "/content", params={"path": rel})
-        tmp = dest + ".part"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, dest)
+        # Streamed to disk, checked against the file's hash before it is renamed onto dest.
+        client.download(_path(name, version) + "/content", dest, params={"path": rel},
+                        sha256=f.get("hash") or None, size=f.get("size"))
         out.append(dest)
     return out
 

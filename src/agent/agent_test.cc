@@ -96,6 +96,13 @@ class FakeServer final : public ServerApi {
     if (it == blobs.end()) return Status::NotFound("blob " + hash);
     return it->second;
   }
+  Status StreamBlob(const std::string& hash, const std::function<Status()>& begin,
+                    const std::function<Status(std::string_view)>& write) override {
+    auto it = blobs.find(hash);
+    if (it == blobs.end()) return Status::NotFound("blob " + hash);
+    FERRY_RETURN_IF_ERROR(begin());
+    return write(it->second);
+  }
   Result<std::string> FetchBlobs(const std::vector<std::string>&) override {
     return Status::FailedPrecondition("not used without a blob cache");
   }
@@ -114,6 +121,16 @@ class FakeServer final : public ServerApi {
     }
     return Status::Ok();
   }
+  Status PutBlobFrom(const std::string& hash,
+                     const std::function<Result<std::unique_ptr<ByteSource>>()>& open) override {
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, open());
+    FERRY_ASSIGN_OR_RETURN(std::string content, ReadWhole(*source));
+    if (Sha256Hex(content) != hash) return Status::InvalidArgument("blob " + hash + " corrupt");
+    blobs[hash] = content;
+    ++streamed_blobs;
+    return Status::Ok();
+  }
+  int streamed_blobs = 0;
   Status PostArtifacts(const json& files) override {
     for (const auto& f : files) artifacts.push_back(f);
     return Status::Ok();
@@ -398,6 +415,23 @@ TEST_F(AgentTest, LargeOutputsAreFinalizingFirstThenRegistered) {
             (std::vector<std::string>{"Running", "Finalizing", "Completed"}));
   EXPECT_FALSE(server_.Final().contains("artifacts"));
   EXPECT_GE(server_.artifacts.size(), 1001u);
+}
+
+TEST_F(AgentTest, ALargeOutputIsHashedAndUploadedInPiecesBesideSmallOnesInABatch) {
+  std::string big(20 << 20, '\0');  // over the 16 MiB at which an output goes alone
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  runner_.spec.files = {{"outputs/model.bin", big}, {"outputs/small.txt", "small"}};
+  ASSERT_EQ(Run(), 0);
+  EXPECT_EQ(server_.StatusNames(),
+            (std::vector<std::string>{"Running", "Finalizing", "Completed"}));
+  EXPECT_EQ(server_.streamed_blobs, 1);  // only the large one went through PutBlobFrom
+  std::map<std::string, json> by_path;
+  for (const auto& a : server_.artifacts) by_path[a["path"]] = a;
+  ASSERT_TRUE(by_path.count("outputs/model.bin"));
+  EXPECT_EQ(by_path["outputs/model.bin"]["hash"], Sha256Hex(big));
+  EXPECT_EQ(by_path["outputs/model.bin"]["size"], big.size());
+  EXPECT_EQ(server_.blobs.at(Sha256Hex(big)), big);
+  EXPECT_EQ(server_.blobs.at(Sha256Hex("small")), "small");
 }
 
 TEST_F(AgentTest, ScriptFailureIsFailedWithItsExitCodeAndLastLines) {

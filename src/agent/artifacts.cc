@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "agent/spool.h"
+#include "common/byte_source.h"
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "common/utf8.h"
@@ -90,17 +91,67 @@ void CollectDir(int fd, const std::string& rel, int depth, const NoteFn& note,
   ::closedir(d);
 }
 
-// The content of an artifact. A working-copy file is opened again without following any
-// symlink (it may have been swapped for one since it was listed): NotFound when it is no
-// longer a regular file there (or cannot be opened at all).
-Result<std::string> ReadArtifact(int work_fd, const ArtifactFile& f) {
-  if (f.raw.empty()) return ReadAgentFile(f.local);
-  auto fd = OpenBeneath(work_fd, f.raw, O_RDONLY | O_NONBLOCK);
-  if (!fd.ok()) return Status::NotFound(fd.status().message());
+// Artifacts at least this big are hashed and stored piece by piece, never held whole.
+constexpr uint64_t kLargeArtifact = 16u << 20;
+
+// An artifact's file, opened for reading, and its size now. A working-copy file is opened
+// again without following any symlink (it may have been swapped for one since it was listed):
+// NotFound when it is no longer a regular file there (or cannot be opened at all).
+Result<UniqueFd> OpenArtifact(int work_fd, const ArtifactFile& f, uint64_t* size) {
+  UniqueFd fd;
+  if (f.raw.empty()) {
+    fd.Reset(::open(f.local.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid() && errno == ELOOP)
+      return Status::FailedPrecondition(f.local + " is a symbolic link; not followed");
+    if (!fd.valid()) return ErrnoStatus("cannot open", f.local, errno);
+  } else {
+    auto opened = OpenBeneath(work_fd, f.raw, O_RDONLY | O_NONBLOCK);
+    if (!opened.ok()) return Status::NotFound(opened.status().message());
+    fd = std::move(opened).value();
+  }
   struct stat st;
-  if (::fstat(fd->get(), &st) != 0) return ErrnoStatus("cannot stat", f.path, errno);
-  if (!S_ISREG(st.st_mode)) return Status::NotFound(f.path + " is no longer a regular file");
-  return ReadAll(fd->get(), f.path, static_cast<size_t>(st.st_size));
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("cannot stat", f.path, errno);
+  if (!S_ISREG(st.st_mode)) {
+    return f.raw.empty() ? Status::FailedPrecondition(f.local + " is not a regular file")
+                         : Status::NotFound(f.path + " is no longer a regular file");
+  }
+  *size = static_cast<uint64_t>(st.st_size);
+  return fd;
+}
+
+// The first `size` bytes of the open file fd from its start, with a descriptor of their own.
+Result<std::unique_ptr<ByteSource>> Reread(int fd, uint64_t size, const std::string& path) {
+  UniqueFd own(::dup(fd));
+  if (!own.valid() || ::lseek(own.get(), 0, SEEK_SET) != 0)
+    return ErrnoStatus("cannot read", path, errno);
+  return FileSource(std::move(own), size, path);
+}
+
+// A large artifact's hash, read piece by piece.
+Result<std::string> HashInPieces(int fd, uint64_t size, const std::string& path) {
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, Reread(fd, size, path));
+  Sha256 hasher;
+  std::string piece;
+  for (;;) {
+    FERRY_RETURN_IF_ERROR(source->Read(&piece));
+    if (piece.empty()) return hasher.HexDigest();
+    hasher.Update(piece);
+  }
+}
+
+// Stores a large artifact (read again from fd) as the blob `hash`, piece by piece.
+// InvalidArgument when its content no longer has that hash.
+Status StoreInPieces(int fd, uint64_t size, const std::string& path, const std::string& hash,
+                     ServerApi& server, store::BlobStore* local_blobs) {
+  if (!local_blobs) return server.PutBlobFrom(hash, [&] { return Reread(fd, size, path); });
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, Reread(fd, size, path));
+  auto writer = local_blobs->NewWriter(hash, size);
+  std::string piece;
+  for (;;) {
+    FERRY_RETURN_IF_ERROR(source->Read(&piece));
+    if (piece.empty()) return writer->Commit().status();
+    FERRY_RETURN_IF_ERROR(writer->Append(piece));
+  }
 }
 
 }  // namespace
@@ -158,15 +209,36 @@ Status UploadArtifacts(const std::vector<ArtifactFile>& files, const std::string
     return st;
   };
   UniqueFd work(::open(work_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  for (const auto& f : files) {
-    auto content = ReadArtifact(work.get(), f);
-    const StatusCode code = content.ok() ? StatusCode::kOk : content.status().code();
+  auto changed = [&](const ArtifactFile& f, const Status& st) {
+    const StatusCode code = st.code();
     if (code == StatusCode::kFailedPrecondition ||
-        (code == StatusCode::kNotFound && !f.raw.empty())) {
+        (code == StatusCode::kNotFound && !f.raw.empty()) ||
+        (code == StatusCode::kIoError && st.message().find("changed") != std::string::npos)) {
       note("not collecting " + f.path + ": it changed while outputs were collected (" +
-           content.status().message() + ")");
+           st.message() + ")");
+      return true;
+    }
+    return false;
+  };
+  for (const auto& f : files) {
+    uint64_t size = 0;
+    auto fd = OpenArtifact(work.get(), f, &size);
+    if (!fd.ok() && changed(f, fd.status())) continue;
+    if (!fd.ok()) return fd.status();
+    const std::string where = f.raw.empty() ? f.local : f.path;
+    if (size >= kLargeArtifact) {
+      // Hashed, then stored, each in pieces; a file the script still changes between the two
+      // reads no longer matches its hash and is left out with a note.
+      auto hash = HashInPieces(fd->get(), size, where);
+      Status st = hash.status();
+      if (st.ok()) st = StoreInPieces(fd->get(), size, where, *hash, server, local_blobs);
+      if (st.code() == StatusCode::kInvalidArgument) st = Status::FailedPrecondition(st.message());
+      if (!st.ok() && changed(f, st)) continue;
+      if (!st.ok()) return st;
+      manifest.push_back({{"path", f.path}, {"size", size}, {"hash", *hash}});
       continue;
     }
+    auto content = ReadAll(fd->get(), where, static_cast<size_t>(size));
     if (!content.ok()) return content.status();
     std::string hash = Sha256Hex(*content);
     if (local_blobs) {

@@ -92,6 +92,18 @@ class HttpServerApi final : public ServerApi {
     return std::move(r.body);
   }
 
+  Status StreamBlob(const std::string& hash, const std::function<Status()>& begin,
+                    const std::function<Status(std::string_view)>& write) override {
+    const std::vector<std::pair<std::string, std::string>> headers = {{"X-Ferry-Run", run_id_}};
+    FERRY_ASSIGN_OR_RETURN(
+        net::HttpResponse r, Retrying(std::chrono::minutes(10), [&]() -> Result<net::HttpResponse> {
+          FERRY_RETURN_IF_ERROR(begin());
+          return client_->Download("/api/v1/blobs/" + hash, headers, write, 300000);
+        }));
+    if (r.status != 200) return net::StatusFromResponse(r).WithContext("blob " + hash);
+    return Status::Ok();
+  }
+
   Result<std::string> FetchBlobs(const std::vector<std::string>& hashes) override {
     FERRY_ASSIGN_OR_RETURN(net::HttpResponse r,
                            Send("POST", RunPath("blobs/fetch"), DumpJson(json{{"hashes", hashes}}),
@@ -103,6 +115,23 @@ class HttpServerApi final : public ServerApi {
   Status PutBlobs(std::string_view records) override {
     return Call("POST", RunPath("blobs"), std::string(records), "application/octet-stream")
         .status();
+  }
+
+  Status PutBlobFrom(const std::string& hash,
+                     const std::function<Result<std::unique_ptr<ByteSource>>()>& open) override {
+    FERRY_ASSIGN_OR_RETURN(
+        net::HttpResponse r, Retrying(kForever, [&]() -> Result<net::HttpResponse> {
+          return client_->Upload(
+              "POST", RunPath("blobs"), "application/octet-stream",
+              [&]() -> Result<std::unique_ptr<ByteSource>> {
+                FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> content, open());
+                const uint64_t size = content->size();
+                return PrefixedSource(hash + " " + std::to_string(size) + "\n", std::move(content));
+              },
+              600000);
+        }));
+    if (r.status / 100 != 2) return net::StatusFromResponse(r).WithContext("blob " + hash);
+    return Status::Ok();
   }
 
   Status PostArtifacts(const json& files) override {
@@ -124,15 +153,25 @@ class HttpServerApi final : public ServerApi {
                                  const std::string& body, const std::string& content_type,
                                  const std::vector<std::pair<std::string, std::string>>& headers,
                                  std::chrono::seconds patience, int timeout_ms) {
+    return Retrying(patience, [&] {
+      return headers.empty() ? client_->Request(method, path, body, content_type, timeout_ms)
+                             : client_->RequestWithHeaders(method, path, headers, timeout_ms);
+    });
+  }
+
+  // Runs attempt() (with client_ connected), retrying as Send says.
+  Result<net::HttpResponse> Retrying(std::chrono::seconds patience,
+                                     const std::function<Result<net::HttpResponse>()>& attempt) {
     auto deadline = SteadyClock::now() + patience;
     Backoff backoff(
         {.initial = std::chrono::milliseconds(20), .max = std::chrono::milliseconds(2000)});
     for (;;) {
       Status st = Connect();
       if (st.ok()) {
-        auto r = headers.empty() ? client_->Request(method, path, body, content_type, timeout_ms)
-                                 : client_->RequestWithHeaders(method, path, headers, timeout_ms);
+        auto r = attempt();
         if (r.ok() && r->status < 500) return r;
+        // Not the transport's failure (a local write's, in StreamBlob): no retry mends it.
+        if (!r.ok() && r.status().code() != StatusCode::kUnavailable) return r.status();
         st = r.ok() ? Status::Unavailable("server answered " + std::to_string(r->status))
                     : r.status();
         client_.reset();

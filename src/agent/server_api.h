@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/byte_source.h"
 #include "common/status.h"
 #include "model/run.h"
 
@@ -48,11 +50,21 @@ class ServerApi {
   // Metric points (sequence numbers make a resend idempotent).
   virtual Result<ShipAck> PostMetrics(const std::vector<model::MetricPoint>& points) = 0;
   virtual Status PostTags(const std::map<std::string, std::string>& tags) = 0;
-  // One blob (the caller verifies its hash) / many: records "<hash> <length>\n<bytes>".
+  // One small blob whole (a manifest; the caller verifies its hash) / many small ones:
+  // records "<hash> <length>\n<bytes>" (at most 256 MiB in all).
   virtual Result<std::string> GetBlob(const std::string& hash) = 0;
   virtual Result<std::string> FetchBlobs(const std::vector<std::string>& hashes) = 0;
+  // One blob of any size, handed to write() piece by piece as it arrives (never held whole).
+  // begin() runs before each attempt, the first too: a transfer that broke and is retried
+  // starts over, so it must drop what write() was given before. The caller verifies the hash.
+  virtual Status StreamBlob(const std::string& hash, const std::function<Status()>& begin,
+                            const std::function<Status(std::string_view piece)>& write) = 0;
   // Stores blobs given as records "<hash> <length>\n<bytes>" (the server verifies them).
   virtual Status PutBlobs(std::string_view records) = 0;
+  // Stores one blob of any size, its bytes read from the source open() makes (again for each
+  // attempt) as they are sent. InvalidArgument when they do not match hash.
+  virtual Status PutBlobFrom(const std::string& hash,
+                             const std::function<Result<std::unique_ptr<ByteSource>>()>& open) = 0;
   // Registers artifacts: [{"path", "size", "hash"}] whose blobs are stored.
   virtual Status PostArtifacts(const nlohmann::json& files) = 0;
   // The server's URL as this node reaches it ("" when unknown): for the script's MLflow.

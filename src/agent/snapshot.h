@@ -38,8 +38,13 @@ class Snapshot {
   // under <home>/datacache/<manifest_id>, made once per node (written beside it, then
   // renamed into place) and then used as it is: *hit says no byte moved. Returns its path.
   Result<std::string> DataTree(const std::string& manifest_id, bool* hit);
-  // A blob's content (from this node's store or cache, else the server's, verified).
+  // A small blob's content, whole (a manifest): from this node's store or cache, else the
+  // server's, verified.
   Result<std::string> Blob(const std::string& hash) { return GetBlob(hash); }
+  // Writes a blob of any size to fd (a new, empty file at path), piece by piece: from this
+  // node's store or cache, else streamed from the server (and kept in the cache). Corruption
+  // when the content does not match the hash; the file's content is then void.
+  Status WriteBlob(const std::string& hash, int fd, const std::string& path);
   // With a cache: "snapshot: N files; fetched ..." (for logs/ferry-agent.txt); else "".
   const std::string& note() const { return note_text_; }
   // The workspace's blob store when this node shares it (outputs go straight in); else null.
@@ -47,7 +52,10 @@ class Snapshot {
 
  private:
   Result<std::string> GetBlob(const std::string& hash);
+  void OpenStore();
   Status FillCache(const model::Manifest& m);
+  // A large blob streamed from the server into the cache.
+  Status CacheLarge(const std::string& hash, uint64_t size);
 
   std::string home_;
   bool blob_cache_;

@@ -172,7 +172,8 @@ std::string WorkdirPool::Claim(const std::string& snapshot_id, const std::string
 Result<WorkdirStats> WorkdirPool::Materialize(
     const model::Manifest& m, const std::string& snapshot_id, const std::string& dir,
     const std::string& record_path,
-    const std::function<Result<std::string>(const std::string&)>& get_blob,
+    const std::function<Status(const std::string& hash, int fd, const std::string& path)>&
+        write_blob,
     const std::function<bool()>& stop) {
   WorkdirStats stats;
   FERRY_RETURN_IF_ERROR(RemoveAll(dir));
@@ -227,11 +228,10 @@ Result<WorkdirStats> WorkdirPool::Materialize(
         FERRY_RETURN_IF_ERROR(MakeDirs(parent));
         last_dir = parent;
       }
-      FERRY_ASSIGN_OR_RETURN(std::string content, get_blob(e.hash));
       UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                          e.mode & 0777));
       if (!fd.valid()) return ErrnoStatus("cannot create", path, errno);
-      FERRY_RETURN_IF_ERROR(WriteAll(fd.get(), content, path));
+      FERRY_RETURN_IF_ERROR(write_blob(e.hash, fd.get(), path));
       if (::fchmod(fd.get(), e.mode & 0777) != 0)
         return ErrnoStatus("chmod", path, errno);  // umask-proof
       if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);

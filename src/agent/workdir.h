@@ -38,12 +38,13 @@ class WorkdirPool {
 
   // Makes `dir` (replaced if present) an exact copy of the snapshot `m` (id `snapshot_id`),
   // reusing a pooled copy when there is one. The record of what was written is kept at
-  // `record_path` (outside the copy). get_blob returns a blob's content.
-  Result<WorkdirStats> Materialize(
-      const model::Manifest& m, const std::string& snapshot_id, const std::string& dir,
-      const std::string& record_path,
-      const std::function<Result<std::string>(const std::string&)>& get_blob,
-      const std::function<bool()>& stop);
+  // `record_path` (outside the copy). write_blob writes a blob's content (hash) to fd, a new
+  // empty file at path.
+  Result<WorkdirStats> Materialize(const model::Manifest& m, const std::string& snapshot_id,
+                                   const std::string& dir, const std::string& record_path,
+                                   const std::function<Status(const std::string& hash, int fd,
+                                                              const std::string& path)>& write_blob,
+                                   const std::function<bool()>& stop);
 
   // After the run: moves `dir` and its record into the pool, or removes it when the pool is
   // full or disabled.

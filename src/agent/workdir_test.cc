@@ -39,7 +39,10 @@ class WorkdirPoolTest : public ::testing::Test {
                                    const std::string& run) {
     return pool.Materialize(
         m, "snap", Dir(run), Record(run),
-        [&](const std::string& h) -> Result<std::string> { return blobs_.at(h); }, nullptr);
+        [&](const std::string& h, int fd, const std::string& path) {
+          return WriteAll(fd, blobs_.at(h), path);
+        },
+        nullptr);
   }
   std::string Dir(const std::string& run) { return root_ + "/work/" + run; }
   std::string Record(const std::string& run) {

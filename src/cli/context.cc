@@ -111,6 +111,12 @@ Result<net::HttpResponse> Context::Raw(const std::string& method, const std::str
   return client_->Request(method, path, body, "application/json", timeout_ms);
 }
 
+Result<uint64_t> Context::Download(const std::string& path, const std::string& dest,
+                                   const std::string& sha256, int64_t size, int mode) {
+  FERRY_RETURN_IF_ERROR(Connect());
+  return net::DownloadToFile(*client_, path, {}, dest, sha256, size, mode);
+}
+
 Result<json> Context::Call(const std::string& method, const std::string& path,
                            const std::string& body, const std::string& content_type) {
   FERRY_RETURN_IF_ERROR(Connect());

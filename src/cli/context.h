@@ -48,9 +48,14 @@ class Context {
                               const std::string& content_type = "application/json");
   // A second connection to the same server (for a sender thread). Connect() first.
   Result<std::unique_ptr<net::HttpClient>> NewClient();
-  // Like Call but returns the raw response (for logs and downloads).
+  // Like Call but returns the raw response (for logs and small downloads).
   Result<net::HttpResponse> Raw(const std::string& method, const std::string& path,
                                 const std::string& body = "", int timeout_ms = 120000);
+  // GETs path into the file dest piece by piece (a file of any size): written beside it and
+  // renamed onto it only once checked against sha256 (when given) and size (when >= 0). The
+  // server's refusal carries its message; errors name dest. Returns the bytes written.
+  Result<uint64_t> Download(const std::string& path, const std::string& dest,
+                            const std::string& sha256, int64_t size, int mode = 0644);
 
  private:
   Status StartServer();

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "cli/term.h"
+#include "common/byte_source.h"
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "model/manifest.h"
@@ -72,10 +73,33 @@ class UploadMeter {
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// Files at least this big are stored or sent alone, read piece by piece, never held whole.
+constexpr uint64_t kLargeFile = 16u << 20;
+
+// The size of each blob of the snapshot.
+std::unordered_map<std::string, uint64_t> SizesByHash(const snapshot::SnapshotResult& snap) {
+  std::unordered_map<std::string, uint64_t> out;
+  for (const auto& e : snap.manifest.entries) out.emplace(e.hash, e.size);
+  return out;
+}
+
+// Streams the file at path into the store as the blob `hash` (checked when committed).
+Status StoreInPieces(store::BlobStore& bs, const std::string& path, const std::string& hash) {
+  FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, OpenFileSource(path));
+  auto writer = bs.NewWriter(hash, source->size());
+  std::string piece;
+  for (;;) {
+    FERRY_RETURN_IF_ERROR(source->Read(&piece));
+    if (piece.empty()) break;
+    FERRY_RETURN_IF_ERROR(writer->Append(piece));
+  }
+  return writer->Commit().status();
+}
+
 // Stores the missing blobs on two threads (reading, hashing and compressing are the work).
-Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const PathMap& paths,
-                                                   const std::vector<std::string>& missing,
-                                                   UploadMeter& meter) {
+Result<std::pair<uint64_t, uint64_t>> StoreLocally(
+    store::BlobStore& bs, const PathMap& paths, const std::vector<std::string>& missing,
+    const std::unordered_map<std::string, uint64_t>& sizes, UploadMeter& meter) {
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> bytes{0};
   std::mutex mu;
@@ -83,8 +107,10 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const P
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < missing.size();) {
       const std::string& path = paths.at(missing[i]);
-      auto content = ReadFile(path);
-      Status st = content.ok() ? bs.Put(*content, missing[i]).status() : content.status();
+      const bool large = sizes.at(missing[i]) >= kLargeFile;
+      Result<std::string> content = std::string();
+      Status st = large ? StoreInPieces(bs, path, missing[i]) : (content = ReadFile(path)).status();
+      if (st.ok() && !large) st = bs.Put(*content, missing[i]).status();
       if (!st.ok()) {
         if (st.code() == StatusCode::kInvalidArgument) {
           st = Status::FailedPrecondition("'" + path +
@@ -95,8 +121,9 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const P
         next = missing.size();
         return;
       }
-      bytes += content->size();
-      meter.Add(content->size());
+      const uint64_t n = large ? sizes.at(missing[i]) : content->size();
+      bytes += n;
+      meter.Add(n);
     }
   };
   std::thread helper(work);
@@ -127,7 +154,8 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx,
     for (auto& h : r["missing"]) missing.push_back(h.get<std::string>());
   }
   UploadMeter meter(progress, snap, missing);
-  if (local_store) return StoreLocally(*local_store, paths, missing, meter);
+  const auto sizes = SizesByHash(snap);
+  if (local_store) return StoreLocally(*local_store, paths, missing, sizes, meter);
 
   // Read batches on this thread while a sender thread uploads the previous one (the
   // server hashes and compresses meanwhile): at most two batches in memory.
@@ -177,7 +205,12 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx,
   uint64_t files = 0, bytes = 0;
   std::string batch, first;
   Status read_status;
+  std::vector<std::string> large;  // sent alone afterwards
   for (auto& h : missing) {
+    if (sizes.at(h) >= kLargeFile) {
+      large.push_back(h);
+      continue;
+    }
     const std::string& path = paths.at(h);
     auto content = ReadFile(path);
     if (!content.ok()) {
@@ -208,6 +241,32 @@ Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx,
   sender.join();
   FERRY_RETURN_IF_ERROR(read_status);
   FERRY_RETURN_IF_ERROR(send_status);
+  // A large file goes as a batch of one record, its bytes read from the file as they are sent.
+  for (const auto& h : large) {
+    const std::string& path = paths.at(h);
+    const uint64_t size = sizes.at(h);
+    auto r = sender_client->Upload(
+        "POST", "/api/v1/blobs", "application/octet-stream",
+        [&]() -> Result<std::unique_ptr<ByteSource>> {
+          FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> file, OpenFileSource(path));
+          if (file->size() != size) {
+            return Status::FailedPrecondition(
+                "'" + path + "' changed while it was being submitted; submit again");
+          }
+          return PrefixedSource(h + " " + std::to_string(size) + "\n", std::move(file));
+        },
+        600000);
+    if (!r.ok()) return r.status().WithContext("uploading '" + path + "'");
+    if (r->status != 200) {
+      return Status::FailedPrecondition("uploading '" + path + "' failed (HTTP " +
+                                        std::to_string(r->status) + ": " + r->body +
+                                        "); it may have changed while it was being submitted; "
+                                        "submit again");
+    }
+    ++files;
+    bytes += size;
+    meter.Add(size);
+  }
   return std::make_pair(files, bytes);
 }
 
@@ -329,20 +388,12 @@ Result<int64_t> DownloadFiles(Context& ctx, const std::vector<RemoteFile>& files
         url += "&size=" + std::to_string(f.size) + "&modified_at=" + mtime;
       }
     }
-    FERRY_ASSIGN_OR_RETURN(net::HttpResponse r, ctx.Raw("GET", url));
-    if (r.status != 200) {
-      auto j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
-      std::string message = j.is_object() && j.contains("error") && j["error"].is_object()
-                                ? j["error"].value("message", r.body)
-                                : r.body;
-      return Status::FailedPrecondition("'" + f.path + "': " + message);
-    }
-    if (!f.blob.empty() && Sha256Hex(r.body) != f.blob) {
-      return Status::Corruption("'" + f.path + "' arrived corrupted; download it again");
-    }
     FERRY_RETURN_IF_ERROR(MakeDirs(dest.substr(0, dest.rfind('/'))));
-    FERRY_RETURN_IF_ERROR(WriteFileAtomic(dest, r.body, 0644));
-    bytes += static_cast<int64_t>(r.body.size());
+    // Streamed to disk; checked against the hash (blobs) or the listed size before it is
+    // renamed into place.
+    auto got = ctx.Download(url, dest, f.blob, f.size);
+    if (!got.ok()) return got.status().WithContext("'" + f.path + "'");
+    bytes += static_cast<int64_t>(*got);
   }
   return bytes;
 }

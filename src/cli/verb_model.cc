@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/context.h"
@@ -83,10 +84,9 @@ int RegisterVersion(Context& ctx, const RegisterArgs& a) {
     char tmpl[] = "/tmp/ferry-model-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) return ReportError(ErrnoStatus("cannot create", tmpl, errno));
     scratch = dir = tmpl;
-    auto content = ReadFile(path);
-    Status w = content.ok() ? WriteFileAtomic(JoinPath(dir, path.substr(path.rfind('/') + 1)),
-                                              *content, st.st_mode & 0777)
-                            : content.status();
+    std::error_code ec;
+    std::filesystem::copy_file(path, JoinPath(dir, path.substr(path.rfind('/') + 1)), ec);
+    Status w = ec ? Status::IoError("cannot copy '" + path + "': " + ec.message()) : Status::Ok();
     if (!w.ok()) {
       (void)RemoveAll(scratch);
       return ReportError(w);
@@ -131,16 +131,15 @@ int Download(Context& ctx, const std::string& ref, const std::string& dir) {
     const std::string path = f["path"].get<std::string>();
     if (Status st = model::ValidateRelativePath(path); !st.ok())
       return ReportError(st.WithContext("refusing a model file"));
-    auto r = ctx.Raw("GET", ModelPath(name, std::to_string((*files)["version"].get<int64_t>())) +
-                                "/content?path=" + net::UrlEncode(path));
-    if (!r.ok() || r->status != 200) {
-      return ReportError(
-          r.ok() ? Status::Internal("downloading " + path + ": HTTP " + std::to_string(r->status))
-                 : r.status());
-    }
     const std::string out = JoinPath(dir, path);
     Status st = MakeDirs(DirName(out));
-    if (st.ok()) st = WriteFileAtomic(out, r->body);
+    if (st.ok()) {
+      // Streamed to disk, checked against the file's hash before it is renamed into place.
+      st = ctx.Download(ModelPath(name, std::to_string((*files)["version"].get<int64_t>())) +
+                            "/content?path=" + net::UrlEncode(path),
+                        out, f.value("hash", std::string()), f.value("size", int64_t{-1}))
+               .status();
+    }
     if (!st.ok()) return ReportError(st);
     if (!ctx.json_output()) std::printf("%s\n", out.c_str());
     ++n;

@@ -374,16 +374,14 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
         *exit_code = ReportError(st.WithContext("refusing artifact"));
         return;
       }
-      auto r = ctx.Raw("GET", RunPath(*id, "artifacts/content") + "?path=" + net::UrlEncode(path));
-      if (!r.ok() || r->status != 200) {
-        *exit_code = ReportError(
-            r.ok() ? Status::Internal("downloading " + path + ": HTTP " + std::to_string(r->status))
-                   : r.status());
-        return;
-      }
       std::string out = JoinPath(*dest, name);
       st = MakeDirs(DirName(out));
-      if (st.ok()) st = WriteFileAtomic(out, r->body);
+      if (st.ok()) {
+        // Streamed to disk, checked against the artifact's hash before it is renamed into place.
+        st = ctx.Download(RunPath(*id, "artifacts/content") + "?path=" + net::UrlEncode(path), out,
+                          a.value("hash", std::string()), a.value("size", int64_t{-1}))
+                 .status();
+      }
       if (!st.ok()) {
         *exit_code = ReportError(st);
         return;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -154,6 +155,55 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode)
 
 Status WriteFileReplace(const std::string& path, std::string_view data, int mode) {
   return WriteAndRename(path, data, mode, false);
+}
+
+Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path, int mode) {
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                     static_cast<mode_t>(mode)));
+  if (!fd.valid()) return ErrnoStatus("cannot create", tmp, errno);
+  return std::unique_ptr<AtomicFile>(new AtomicFile(path, std::move(tmp), std::move(fd)));
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_.valid()) {
+    fd_.Reset();
+    ::unlink(tmp_.c_str());
+  }
+}
+
+Status AtomicFile::Append(std::string_view piece) {
+  if (!fd_.valid()) return Status::FailedPrecondition("'" + path_ + "' was committed already");
+  FERRY_RETURN_IF_ERROR(WriteAll(fd_.get(), piece, tmp_));
+  size_ += piece.size();
+  return Status::Ok();
+}
+
+Status AtomicFile::Truncate() {
+  if (::ftruncate(fd_.get(), 0) != 0 || ::lseek(fd_.get(), 0, SEEK_SET) != 0)
+    return ErrnoStatus("cannot truncate", tmp_, errno);
+  size_ = 0;
+  return Status::Ok();
+}
+
+Status AtomicFile::Commit(bool sync) {
+  if (!fd_.valid()) return Status::FailedPrecondition("'" + path_ + "' was committed already");
+  Status st;
+  if (sync && ::fsync(fd_.get()) != 0) st = ErrnoStatus("cannot fsync", tmp_, errno);
+  fd_.Reset();
+  if (st.ok() && ::rename(tmp_.c_str(), path_.c_str()) != 0)
+    st = ErrnoStatus("cannot rename onto", path_, errno);
+  if (!st.ok()) {
+    ::unlink(tmp_.c_str());
+    return st;
+  }
+  if (sync) {
+    UniqueFd dir(::open(DirName(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.valid()) ::fsync(dir.get());
+  }
+  return Status::Ok();
 }
 
 const std::string& BootId() {

@@ -1,7 +1,9 @@
 // File-system helpers: atomic writes, whole-file reads, directory creation, RAII fds.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +59,34 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, int mode 
 // process dies (kill -9), but after a power loss the file may be old, empty or short. For
 // state that is void after a reboot anyway (see BootId); its reader must check it is whole.
 Status WriteFileReplace(const std::string& path, std::string_view data, int mode = 0644);
+// A file written piece by piece under a temporary name beside path and renamed onto it by
+// Commit() only, so that path never holds a partial file (a download, a copy). Dropped without
+// Commit(), the temporary file is removed. Not thread-safe.
+class AtomicFile {
+ public:
+  // Creates "<path>.tmp.<pid>.<n>" with mode (less the umask, as open(2) does); the parent
+  // directory must exist.
+  static Result<std::unique_ptr<AtomicFile>> Create(const std::string& path, int mode = 0644);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  Status Append(std::string_view piece);
+  // Empties the file again (a transfer that starts over).
+  Status Truncate();
+  // Bytes appended since creation or the last Truncate().
+  uint64_t size() const { return size_; }
+  // fsyncs the file when sync and renames it onto path (replacing what is there). On failure
+  // nothing is left behind.
+  Status Commit(bool sync);
+  const std::string& path() const { return path_; }
+
+ private:
+  AtomicFile(std::string path, std::string tmp, UniqueFd fd)
+      : path_(std::move(path)), tmp_(std::move(tmp)), fd_(std::move(fd)) {}
+  std::string path_, tmp_;
+  UniqueFd fd_;
+  uint64_t size_ = 0;
+};
 // This boot of the machine (/proc/sys/kernel/random/boot_id; "" where unreadable).
 const std::string& BootId();
 // The last max_bytes of a file (all of it when smaller), without reading the rest.

@@ -96,4 +96,32 @@ Status ZstdStreamCompressor::Append(std::string_view data, std::string* out) {
 
 Status ZstdStreamCompressor::Finish(std::string* out) { return impl_->Run({}, ZSTD_e_end, out); }
 
+struct ZstdStreamDecompressor::Impl {
+  ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  ~Impl() { ZSTD_freeDCtx(dctx); }
+};
+
+ZstdStreamDecompressor::ZstdStreamDecompressor() : impl_(std::make_unique<Impl>()) {
+  FERRY_CHECK(impl_->dctx != nullptr);
+}
+
+ZstdStreamDecompressor::~ZstdStreamDecompressor() = default;
+
+Status ZstdStreamDecompressor::Run(std::string_view* in, std::string* out, size_t max_out) {
+  while (!done_ && out->size() < max_out) {
+    const size_t start = out->size();
+    out->resize(max_out);
+    ZSTD_inBuffer ib{in->data(), in->size(), 0};
+    ZSTD_outBuffer ob{out->data() + start, max_out - start, 0};
+    const size_t r = ZSTD_decompressStream(impl_->dctx, &ob, &ib);
+    out->resize(start + ob.pos);
+    in->remove_prefix(ib.pos);
+    if (ZSTD_isError(r)) return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(r));
+    if (r == 0) done_ = true;
+    // No progress: it needs more input than there is.
+    if (ib.pos == 0 && ob.pos == 0) break;
+  }
+  return Status::Ok();
+}
+
 }  // namespace ferry

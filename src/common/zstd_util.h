@@ -1,4 +1,4 @@
-// zstd compression of whole buffers and of streams.
+// zstd compression and decompression of whole buffers and of streams.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +34,25 @@ class ZstdStreamCompressor {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// One zstd frame read piece by piece (a large blob), with bounded output per call.
+class ZstdStreamDecompressor {
+ public:
+  ZstdStreamDecompressor();
+  ~ZstdStreamDecompressor();
+  ZstdStreamDecompressor(const ZstdStreamDecompressor&) = delete;
+  ZstdStreamDecompressor& operator=(const ZstdStreamDecompressor&) = delete;
+  // Decompresses from *in, dropping what it consumed from its front, and appends to *out until
+  // *out holds max_out bytes, *in is used up, or the frame ends. Corruption on a bad frame.
+  Status Run(std::string_view* in, std::string* out, size_t max_out);
+  // The frame's end has been decompressed.
+  bool done() const { return done_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  bool done_ = false;
 };
 
 }  // namespace ferry

@@ -502,6 +502,19 @@ class S3ClientImpl final : public S3Client {
     return out;
   }
 
+  Result<std::string> GetObjectRange(const std::string& key, const std::string& etag,
+                                     uint64_t offset, uint64_t length) override {
+    FERRY_RETURN_IF_ERROR(CheckKey(key));
+    std::string out(length, '\0');
+    if (length == 0) return out;
+    FERRY_RETURN_IF_ERROR(
+        FetchRange(key, etag, offset, length, [&](uint64_t at, const char* data, size_t n) {
+          std::copy(data, data + n, out.begin() + static_cast<std::ptrdiff_t>(at - offset));
+          return Status::Ok();
+        }));
+    return out;
+  }
+
   Result<PutResult> PutObjectFromString(const std::string& key, const std::string& data) override {
     FERRY_RETURN_IF_ERROR(CheckKey(key));
     Md5 md5;
@@ -812,11 +825,7 @@ class S3ClientImpl final : public S3Client {
   Result<PutResult> Multipart(const std::string& key, const std::string& path, int fd,
                               uint64_t size, const PutOptions& options) {
     const std::string what = Describe() + " key '" + key + "'";
-    uint64_t part_size = std::max(options.part_size, kMinPartSize);
-    if ((size + part_size - 1) / part_size > kMaxParts) {
-      const uint64_t mib = 1ull << 20;
-      part_size = ((size + kMaxParts - 1) / kMaxParts + mib - 1) / mib * mib;
-    }
+    const uint64_t part_size = MultipartPartSize(size, options);
     const auto nparts = static_cast<int>((size + part_size - 1) / part_size);
     PutResult result;
     std::map<int, UploadedPart> existing;
@@ -988,6 +997,15 @@ Result<std::unique_ptr<S3Client>> S3Client::Open(const S3Config& config,
     FERRY_ASSIGN_OR_RETURN(tls, MakeTlsContext(config.ca_file));
   }
   return std::unique_ptr<S3Client>(std::make_unique<S3ClientImpl>(config, options, e, tls));
+}
+
+uint64_t MultipartPartSize(uint64_t size, const PutOptions& options) {
+  uint64_t part_size = std::max(options.part_size, kMinPartSize);
+  if ((size + part_size - 1) / part_size > kMaxParts) {
+    const uint64_t mib = 1ull << 20;
+    part_size = ((size + kMaxParts - 1) / kMaxParts + mib - 1) / mib * mib;
+  }
+  return part_size;
 }
 
 Result<ObjectInfo> DownloadPresigned(const std::string& url, const std::string& path,

@@ -133,6 +133,11 @@ class S3Client {
   // A small object (at most max_bytes) in memory.
   virtual Result<std::string> GetObjectToString(const std::string& key,
                                                 uint64_t max_bytes = 64ull << 20) = 0;
+  // Bytes [offset, offset + length) of an object in memory (a piece of a large one being
+  // streamed). With an etag (HeadObject's), an object replaced meanwhile is FailedPrecondition
+  // rather than a mix of two versions.
+  virtual Result<std::string> GetObjectRange(const std::string& key, const std::string& etag,
+                                             uint64_t offset, uint64_t length) = 0;
   virtual Result<PutResult> PutObjectFromFile(const std::string& key, const std::string& path,
                                               const PutOptions& options = {}) = 0;
   virtual Result<PutResult> PutObjectFromString(const std::string& key,
@@ -149,6 +154,10 @@ class S3Client {
   // "s3 endpoint E bucket 'b'": how errors name this store.
   virtual std::string Describe() const = 0;
 };
+
+// The part size PutObjectFromFile uses for a multipart upload of `size` bytes: options.part_size
+// (at least S3's 5 MiB), raised to whole MiB when the object would need more than 10,000 parts.
+uint64_t MultipartPartSize(uint64_t size, const PutOptions& options);
 
 // Downloads one object through a presigned GET URL (S3Client::PresignUrl) to path, for an
 // agent or CLI that has no credentials: written beside it, its size checked against

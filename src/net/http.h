@@ -5,10 +5,15 @@
 #include <any>
 #include <cctype>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+namespace ferry {
+class ByteSource;  // common/byte_source.h
+}
 
 namespace ferry::net {
 
@@ -38,6 +43,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Server only: a body sent piece by piece (a large file) instead of `body`, which is then
+  // ignored. Content-Length is its size(); see HttpServer for how and where it is read.
+  std::shared_ptr<ByteSource> body_source{};
 
   // Case-insensitive lookup; empty when absent.
   std::string Header(std::string_view name) const {

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/byte_source.h"
 #include "common/mutex.h"
 
 namespace ferry::net {
@@ -272,6 +273,11 @@ class ServerImpl final : public HttpServer {
   awaitable<void> Refuse(beast::tcp_stream& stream, beast::flat_buffer& buffer, HttpResponse r,
                          unsigned version, bool body_pending, const HttpRequest& req,
                          Clock::time_point started) {
+    if (r.body_source) {  // not read on an I/O thread: the request is being refused anyway
+      r = ErrorResponse(500,
+                        "internal error: a streamed answer to a request whose body was "
+                        "not read; send the request again");
+    }
     const int status = r.status;
     const uint64_t bytes = r.body.size();
     co_await Write(stream, r, version, false);
@@ -391,7 +397,8 @@ class ServerImpl final : public HttpServer {
       Outcome outcome =
           co_await Handle(hreq, stream, adm.lane, version, keep_alive && read_whole_body);
       if (outcome.written) {
-        if (outcome.write_ok) Observed(hreq, outcome.status, outcome.bytes, started);
+        if (outcome.write_ok || !outcome.aborted.empty())
+          Observed(hreq, outcome.status, outcome.bytes, started, outcome.aborted);
         if (!outcome.write_ok || !keep_alive) break;
         continue;
       }
@@ -418,6 +425,13 @@ class ServerImpl final : public HttpServer {
         co_await Refuse(stream, buffer, std::move(resp), version, true, hreq, started);
         co_return;
       }
+      if (resp.body_source) {
+        Sent sent = co_await SendSourceOnLane(stream, resp, version, keep_alive, adm.lane);
+        if (sent.ok || !sent.aborted.empty())
+          Observed(hreq, resp.status, sent.bytes, started, sent.aborted);
+        if (!sent.ok || !keep_alive) break;
+        continue;
+      }
       const int status = resp.status;
       const uint64_t bytes = resp.body.size();
       bool ok = co_await Write(stream, resp, version, keep_alive);
@@ -432,14 +446,17 @@ class ServerImpl final : public HttpServer {
     std::optional<HandlerResult> pending;  // not answered yet (a long poll, a stream, a refusal)
     bool written = false;
     bool write_ok = false;
-    int status = 0;      // written: the response's
-    uint64_t bytes = 0;  // written: its body's size
+    int status = 0;       // written: the response's
+    uint64_t bytes = 0;   // written: its body's bytes sent
+    std::string aborted;  // written: a streamed body cut short after its head went out: why
   };
 
-  void Observed(const HttpRequest& req, int status, uint64_t bytes, Clock::time_point started) {
+  void Observed(const HttpRequest& req, int status, uint64_t bytes, Clock::time_point started,
+                std::string aborted = {}) {
     if (!options_.observe) return;
     try {
-      options_.observe(RequestRecord{req, status, bytes, Clock::now() - started});
+      options_.observe(
+          RequestRecord{req, status, bytes, Clock::now() - started, std::move(aborted)});
     } catch (const std::exception&) {
       // An observer's failure (e.g. a log write) never takes a connection down.
     }
@@ -456,19 +473,24 @@ class ServerImpl final : public HttpServer {
         return ErrorResponse(500, std::string("internal error: ") + e.what());
       }
     };
-    if (lane == Lane::kInline) co_return Outcome{run(), false, false, 0, 0};
+    if (lane == Lane::kInline) co_return Outcome{run(), false, false, 0, 0, {}};
     asio::io_context& pool = (lane == Lane::kBulk ? bulk_ : workers_).context();
     co_return co_await asio::co_spawn(
         pool,
         [&]() -> awaitable<Outcome> {
           HandlerResult hr = run();
+          if (auto* r = std::get_if<HttpResponse>(&hr); r && write && r->body_source) {
+            Sent sent = co_await SendSource(stream, *r, version, true);
+            co_return Outcome{std::nullopt, true,       sent.ok,
+                              r->status,    sent.bytes, std::move(sent.aborted)};
+          }
           if (auto* r = std::get_if<HttpResponse>(&hr); r && write) {
             const int status = r->status;
             const uint64_t bytes = r->body.size();
             const bool ok = co_await Write(stream, *r, version, true);
-            co_return Outcome{std::nullopt, true, ok, status, bytes};
+            co_return Outcome{std::nullopt, true, ok, status, bytes, {}};
           }
-          co_return Outcome{std::move(hr), false, false, 0, 0};
+          co_return Outcome{std::move(hr), false, false, 0, 0, {}};
         },
         use_awaitable);
   }
@@ -593,6 +615,77 @@ class ServerImpl final : public HttpServer {
                                  asio::redirect_error(use_awaitable, ec));
     }
     co_return total;
+  }
+
+  struct Sent {
+    bool ok = false;      // the whole body went out
+    uint64_t bytes = 0;   // of the body
+    std::string aborted;  // the head went out but not the whole body: why
+  };
+
+  // Writes a response whose body comes from r.body_source: the head with Content-Length, then
+  // piece after piece, each written before the next is read. Must run on a worker pool (the
+  // source may read storage) unless the lane is kInline. A source that fails, ends early or
+  // gives too much closes the connection mid-body.
+  awaitable<Sent> SendSource(beast::tcp_stream& stream, HttpResponse& r, unsigned version,
+                             bool keep_alive) {
+    ByteSource& source = *r.body_source;
+    const uint64_t size = source.size();
+    http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
+    res.set(http::field::server, "ferry");
+    res.set(http::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.content_length(size);
+    http::response_serializer<http::empty_body> sr{res};
+    beast::error_code ec;
+    stream.expires_after(std::chrono::minutes(10));
+    co_await http::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
+    Sent sent;
+    if (ec) co_return sent;  // never answered
+    std::string piece;
+    while (sent.bytes < size) {
+      Status st;
+      try {
+        st = source.Read(&piece);
+      } catch (const std::exception& e) {
+        st = Status::Internal(std::string("internal error: ") + e.what());
+      }
+      if (st.ok() && piece.empty()) {
+        st = Status::Internal("the body ended after " + std::to_string(sent.bytes) + " of the " +
+                              std::to_string(size) + " bytes announced");
+      } else if (st.ok() && piece.size() > size - sent.bytes) {
+        st = Status::Internal("the body has more than the " + std::to_string(size) +
+                              " bytes announced");
+      }
+      if (!st.ok()) {
+        // The client must see a short body, not a whole one: end the connection here.
+        stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        sent.aborted = st.ToString();
+        co_return sent;
+      }
+      stream.expires_after(std::chrono::minutes(2));
+      co_await asio::async_write(stream, asio::buffer(piece),
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        sent.aborted = "the client went away: " + ec.message();
+        co_return sent;
+      }
+      sent.bytes += piece.size();
+    }
+    sent.ok = true;
+    co_return sent;
+  }
+
+  // SendSource from an I/O thread: on the lane's pool.
+  awaitable<Sent> SendSourceOnLane(beast::tcp_stream& stream, HttpResponse& r, unsigned version,
+                                   bool keep_alive, Lane lane) {
+    if (lane == Lane::kInline) co_return co_await SendSource(stream, r, version, keep_alive);
+    asio::io_context& pool = (lane == Lane::kBulk ? bulk_ : workers_).context();
+    co_return co_await asio::co_spawn(
+        pool,
+        [&]() -> awaitable<Sent> { co_return co_await SendSource(stream, r, version, keep_alive); },
+        use_awaitable);
   }
 
   awaitable<bool> Write(beast::tcp_stream& stream, HttpResponse& r, unsigned version,

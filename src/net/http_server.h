@@ -3,11 +3,18 @@
 // types stay inside http_server.cc.
 //
 // Thread model: I/O threads (Options::threads) only read and write sockets and run the
-// admission hook, which must be cheap (no storage). Handlers, long-poll and stream polls and
-// body sinks run on a worker pool chosen per request (Lane): `workers` threads for ordinary
-// requests, `bulk_workers` for expensive reads, so that a burst of searches cannot delay an
-// agent's writes or a health check. Long polls hold no thread while they wait. Notify() may
-// be called from any thread.
+// admission hook, which must be cheap (no storage). Handlers, long-poll and stream polls, body
+// sinks and response body sources run on a worker pool chosen per request (Lane): `workers`
+// threads for ordinary requests, `bulk_workers` for expensive reads, so that a burst of
+// searches cannot delay an agent's writes or a health check. Long polls hold no thread while
+// they wait, and neither does a streamed response while its socket drains. Notify() may be
+// called from any thread.
+//
+// A response with a body_source (HttpResponse) goes out with Content-Length: size(); its pieces
+// are read one at a time on the request's pool, each written before the next is read (one
+// piece in memory, whatever the size). When the source fails (or ends early, or gives more
+// than its size) the connection is closed mid-body, so the client sees a body shorter than
+// its Content-Length, never a complete wrong one.
 //
 // Every request goes through admission once its headers are in and before its body is
 // read: a request is refused (401, 403, 404, 413...) without its body ever being buffered.
@@ -65,7 +72,8 @@ class BodySink {
 
 // Which threads run a request's handler.
 enum class Lane {
-  kInline,   // the I/O thread itself: only for handlers that touch no storage (health)
+  kInline,   // the I/O thread itself: only for handlers that touch no storage (health), and
+             // whose body_source (if any) touches none either
   kDefault,  // the worker pool
   kBulk,     // the bulk pool: searches, listings, downloads
 };
@@ -84,8 +92,10 @@ using Admit = std::function<Admission(HttpRequest& head)>;
 struct RequestRecord {
   const HttpRequest& request;  // the head as admission left it (context set); the body may be gone
   int status = 0;
-  uint64_t bytes = 0;  // the response body's bytes (an event stream: every chunk's)
+  uint64_t bytes = 0;  // the response body's bytes sent (an event stream: every chunk's)
   std::chrono::nanoseconds duration{0};  // from the head read to the response written
+  // A streamed body that stopped short (the connection was closed): why; else empty.
+  std::string aborted;
 };
 // Called once for every request that got an answer (not for connections that broke before),
 // on the thread that answered it: must be thread-safe, cheap, and must not throw.

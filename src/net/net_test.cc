@@ -8,8 +8,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <thread>
 
+#include "common/byte_source.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
 
@@ -243,6 +245,46 @@ TEST(Http, ExpectContinueIsAnsweredOnlyWhenAdmitted) {
 }
 
 // Collects what it is given; refuses once it holds more than `fail_after` bytes.
+// Bytes i of a body are (i * 7) & 0xff; fails with `fail` after `fail_after` pieces.
+class PatternSource final : public ByteSource {
+ public:
+  PatternSource(uint64_t size, int fail_after, Status fail)
+      : size_(size), fail_after_(fail_after), fail_(std::move(fail)) {}
+  uint64_t size() const override { return size_; }
+  Status Read(std::string* piece) override {
+    reads.fetch_add(1);
+    {
+      std::lock_guard lock(mu);
+      threads.insert(std::this_thread::get_id());
+    }
+    if (pieces_ == fail_after_) {
+      piece->clear();
+      return fail_;
+    }
+    ++pieces_;
+    const uint64_t n = std::min<uint64_t>(kPiece, size_ - at_);
+    piece->resize(n);
+    for (uint64_t i = 0; i < n; ++i) (*piece)[i] = static_cast<char>(((at_ + i) * 7) & 0xff);
+    at_ += n;
+    return Status::Ok();
+  }
+  std::atomic<int> reads{0};
+  std::mutex mu;
+  std::set<std::thread::id> threads;
+
+ private:
+  uint64_t size_, at_ = 0;
+  int pieces_ = 0, fail_after_;
+  Status fail_;
+};
+
+bool IsPattern(const std::string& data, uint64_t offset) {
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (data[i] != static_cast<char>(((offset + i) * 7) & 0xff)) return false;
+  }
+  return true;
+}
+
 class CollectingSink final : public BodySink {
  public:
   explicit CollectingSink(size_t fail_after) : fail_after_(fail_after) {}
@@ -300,6 +342,59 @@ TEST(Http, StreamedBodiesGoToTheSinkInPieces) {
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_EQ(f->status, 200);
   EXPECT_LT(last->data.size(), big.size());
+}
+
+TEST(Http, ClientUploadsAreReadFromTheirSourceAsTheyAreSent) {
+  std::shared_ptr<CollectingSink> last;
+  std::mutex mu;
+  HttpServerOptions o;
+  o.admit = [&](HttpRequest&) {
+    Admission a;
+    a.max_body_bytes = 64 << 20;
+    auto sink = std::make_shared<CollectingSink>(SIZE_MAX);
+    std::lock_guard lock(mu);
+    last = sink;
+    a.sink = sink;
+    return a;
+  };
+  o.handler = [&](HttpRequest& r) -> HandlerResult {
+    std::lock_guard lock(mu);
+    std::lock_guard sl(last->mu);
+    return HttpResponse{200, "text/plain", r.Header("content-length") + " " + r.method, {}, {}};
+  };
+  auto srv = HttpServer::Start(o);
+  ASSERT_TRUE(srv.ok());
+  auto c = HttpClient::Create("http://127.0.0.1:" + std::to_string((*srv)->port()), "");
+  std::string big(5 << 20, 'x');
+  for (size_t i = 0; i < big.size(); i += 4097) big[i] = static_cast<char>('a' + i % 26);
+  int opened = 0;
+  auto r = (*c)->Upload(
+      "PUT", "/up", "application/octet-stream",
+      [&]() -> Result<std::unique_ptr<ByteSource>> {
+        ++opened;
+        return PrefixedSource("head\n", StringSource(big));
+      },
+      10000);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, std::to_string(big.size() + 5) + " PUT");
+  EXPECT_EQ(opened, 1);
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(last->data, "head\n" + big);
+  }
+  // A source that fails stops the request with its error; the client still works afterwards.
+  auto failed = (*c)->Upload(
+      "POST", "/up", "application/octet-stream",
+      [&]() -> Result<std::unique_ptr<ByteSource>> {
+        return PrefixedSource(
+            "", std::make_unique<PatternSource>(8 << 20, 2, Status::IoError("disk gone")));
+      },
+      10000);
+  EXPECT_EQ(failed.status().code(), StatusCode::kIoError);
+  EXPECT_EQ(failed.status().message(), "disk gone");
+  auto again = (*c)->Request("POST", "/up", "small");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->body, "5 POST");
 }
 
 TEST(Http, BulkRequestsDoNotHoldUpOthers) {
@@ -423,6 +518,124 @@ TEST(Http, ObserverSeesEveryAnsweredRequest) {
   EXPECT_EQ(seen[3].status, 403);
   EXPECT_EQ(seen[3].bytes, 4u);
   for (const auto& s : seen) EXPECT_TRUE(s.timed) << s.path;
+}
+
+TEST(Http, StreamedResponsesGoOutInPiecesAndStopShortOnAFailure) {
+  constexpr uint64_t kSize = (48ull << 20) + 17;
+  std::mutex mu;
+  std::shared_ptr<PatternSource> last;
+  std::thread::id handler_thread;
+  std::vector<std::pair<uint64_t, std::string>> seen;  // bytes, aborted
+  HttpServerOptions o;
+  o.bulk_workers = 1;
+  o.admit = [](HttpRequest&) {
+    Admission a;
+    a.lane = Lane::kBulk;
+    return a;
+  };
+  o.handler = [&](HttpRequest& r) -> HandlerResult {
+    if (r.path == "/small") return HttpResponse{200, "text/plain", "small", {}, nullptr};
+    const int fail_after = r.path == "/fail" ? 3 : r.path == "/short" ? 2 : 1 << 30;
+    Status fail = r.path == "/fail" ? Status::Corruption("blob x failed verification")
+                                    : Status::Ok();  // "/short": ends after two pieces
+    auto source = std::make_shared<PatternSource>(kSize, fail_after, fail);
+    std::lock_guard lock(mu);
+    last = source;
+    handler_thread = std::this_thread::get_id();
+    HttpResponse resp;
+    resp.content_type = "application/octet-stream";
+    resp.body_source = source;
+    return resp;
+  };
+  o.observe = [&](const RequestRecord& r) {
+    std::lock_guard lock(mu);
+    seen.emplace_back(r.bytes, r.aborted);
+  };
+  auto srv = HttpServer::Start(o);
+  ASSERT_TRUE(srv.ok()) << srv.status().ToString();
+  auto c = HttpClient::Create("http://127.0.0.1:" + std::to_string((*srv)->port()), "");
+  ASSERT_TRUE(c.ok());
+
+  // Whole: Content-Length is the source's size, the bytes arrive in order, and the server
+  // reads no further ahead of the client than a piece and the sockets' buffers.
+  uint64_t received = 0;
+  int max_ahead = 0;
+  bool pattern_ok = true;
+  std::shared_ptr<PatternSource> source;
+  auto r = (*c)->Download(
+      "/whole", {},
+      [&](std::string_view piece) {
+        if (received == 0) {
+          {
+            std::lock_guard lock(mu);
+            source = last;
+          }
+          // Give a server without back-pressure the time to read everything.
+          for (int i = 0; i < 30 && source->reads.load() < 40; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        pattern_ok = pattern_ok && IsPattern(std::string(piece), received);
+        received += piece.size();
+        max_ahead = std::max(max_ahead, source->reads.load() - static_cast<int>(received >> 20));
+        return Status::Ok();
+      },
+      10000);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("Content-Length"), std::to_string(kSize));
+  EXPECT_TRUE(r->body.empty());
+  EXPECT_EQ(received, kSize);
+  EXPECT_TRUE(pattern_ok);
+  EXPECT_LT(max_ahead, 24) << "pieces read ahead of the client";
+  {
+    std::lock_guard lock(source->mu);  // every read on the handler's (only) bulk worker
+    std::lock_guard handler_lock(mu);
+    EXPECT_EQ(source->threads, std::set<std::thread::id>{handler_thread});
+  }
+  // The connection is kept alive after a whole streamed body.
+  auto small = (*c)->Request("GET", "/small");
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  EXPECT_EQ(small->body, "small");
+
+  // A source that fails mid-body (or ends early): the connection closes, the client sees a
+  // short body, never a whole one.
+  for (const std::string path : {"/fail", "/short"}) {
+    for (bool close : {false, true}) {  // written from the handler's pool, or via the session
+      std::vector<std::pair<std::string, std::string>> headers;
+      if (close) headers.emplace_back("Connection", "close");
+      received = 0;
+      auto broken = (*c)->Download(
+          path, headers,
+          [&](std::string_view piece) {
+            received += piece.size();
+            return Status::Ok();
+          },
+          10000);
+      EXPECT_EQ(broken.status().code(), StatusCode::kUnavailable) << path;
+      EXPECT_EQ(received, (path == "/fail" ? 3u : 2u) << 20) << path;
+    }
+  }
+  ASSERT_TRUE((*c)->Request("GET", "/small").ok());  // a fresh connection afterwards
+  // The observer saw every answer (in any order: an aborted one is recorded after its client
+  // already went on), with the bytes actually sent and why a body stopped short.
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (seen.size() >= 7) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::lock_guard lock(mu);
+  ASSERT_EQ(seen.size(), 7u);
+  int whole = 0, failed = 0, ended = 0;
+  for (const auto& [n, why] : seen) {
+    whole += n == kSize && why.empty();
+    failed += n == (3u << 20) && why.find("failed verification") != std::string::npos;
+    ended += n == (2u << 20) && why.find("ended after") != std::string::npos;
+  }
+  EXPECT_EQ(whole, 1);
+  EXPECT_EQ(failed, 2);
+  EXPECT_EQ(ended, 2);
 }
 
 }  // namespace

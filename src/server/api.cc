@@ -148,7 +148,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
       {"GET", "datastores/{}/files", Access::kRead, kNone, L::kDefault, &I::ListDatastoreFiles},
       {"POST", "datastores/{}/files", Access::kContribute, kSmall, L::kDefault,
        &I::UploadToDatastore},
-      {"GET", "datastores/{}/content", Access::kRead, kNone, L::kDefault, &I::ReadDatastoreFile},
+      {"GET", "datastores/{}/content", Access::kRead, kNone, L::kBulk, &I::ReadDatastoreFile},
       {"GET", "datasets", Access::kRead, kNone, L::kDefault, &I::ListDatasets},
       {"POST", "datasets", Access::kContribute, kSmall, L::kDefault, &I::RegisterDataset},
       {"POST", "datasets/resolve", Access::kContribute, kSmall, L::kDefault, &I::ResolveDataset},

@@ -87,11 +87,11 @@ HandlerResult Api::Impl::ArtifactContent() {
   if (!list.ok()) return Error(list.status());
   for (auto& a : *list) {
     if (a.path != path) continue;
-    auto content = d.blobs->Get(a.hash);
-    if (!content.ok()) return Error(content.status());
+    auto source = d.blobs->Open(a.hash);
+    if (!source.ok()) return Error(source.status());
     HttpResponse r;
     r.content_type = "application/octet-stream";
-    r.body = std::move(content).value();
+    r.body_source = std::move(source).value();
     // A download saves under the file's own name (quotes and controls cannot break out).
     std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
     std::string safe;

@@ -1,6 +1,7 @@
 // REST handlers of blobs and snapshots: /blobs, /snapshots, and a run's blob fetch and upload.
 #include <nlohmann/json.hpp>
 
+#include "common/byte_source.h"
 #include "common/crypto.h"
 #include "model/manifest.h"
 #include "server/api_internal.h"
@@ -35,18 +36,19 @@ HandlerResult Api::Impl::GetBlob() {
     return Error(
         Status::PermissionDenied("blob " + P(0) + " is not part of run '" + agent_run + "'"));
   }
-  auto content = d.blobs->Get(P(0));
-  if (!content.ok()) return Error(content.status());
+  auto source = d.blobs->Open(P(0));
+  if (!source.ok()) return Error(source.status());
   HttpResponse r;
   r.content_type = "application/octet-stream";
-  r.body = std::move(content).value();
+  r.body_source = std::move(source).value();
   return r;
 }
 
-// POST /runs/{id}/blobs/fetch. Many blobs in one answer (a node filling its cache): body
-// {"hashes": [...]} (at most 20,000); answer: records "<hash> <length>\n<bytes>", back to back,
-// in the order asked. A run token may fetch only its own snapshot's blobs; so may a person (a
-// run's files).
+// POST /runs/{id}/blobs/fetch. Many small blobs in one answer (a node filling its cache): body
+// {"hashes": [...]} (at most 20,000, at most kFetchBytes of content in all; a large blob comes
+// alone through GET /blobs/{hash}, streamed); answer: records "<hash> <length>\n<bytes>", back
+// to back, in the order asked. A run token may fetch only its own snapshot's blobs; so may a
+// person (a run's files).
 HandlerResult Api::Impl::FetchBlobs() {
   const std::string run = agent_run.empty() ? P(0) : agent_run;
   auto body = ParseBody(req);
@@ -56,8 +58,13 @@ HandlerResult Api::Impl::FetchBlobs() {
     return Bad("field 'hashes' must be an array of SHA-256 hex strings");
   if (it->size() > 20000)
     return Bad("at most 20000 hashes per fetch, got " + std::to_string(it->size()));
+  constexpr uint64_t kFetchBytes = 256u << 20;
+  const std::string too_much = "the blobs asked for exceed " + std::to_string(kFetchBytes >> 20) +
+                               " MiB; ask for fewer at a time, and for a large blob alone with " +
+                               "GET /api/v1/blobs/{hash}";
   HttpResponse r;
   r.content_type = "application/octet-stream";
+  uint64_t total = 0;
   for (auto& h : *it) {
     if (!h.is_string() || !IsSha256Hex(h.get_ref<const std::string&>())) {
       return Bad("'hashes' contains " + Shown(h) + ", which is not a lowercase SHA-256 hex digest");
@@ -66,12 +73,15 @@ HandlerResult Api::Impl::FetchBlobs() {
     if (!api.RunMayReadBlob(run, hash)) {
       return Error(Status::PermissionDenied("blob " + hash + " is not part of run '" + run + "'"));
     }
-    auto content = d.blobs->Get(hash);
+    // Opened (and sized) before it is read, so that a large blob is refused unread.
+    auto source = d.blobs->Open(hash);
+    if (!source.ok()) return Error(source.status().WithContext("blob " + hash));
+    total += (*source)->size();
+    if (total > kFetchBytes) return Bad(too_much);
+    auto content = ReadWhole(**source);
     if (!content.ok()) return Error(content.status().WithContext("blob " + hash));
     r.body += hash + " " + std::to_string(content->size()) + "\n";
     r.body += *content;
-    if (r.body.size() > (256u << 20))
-      return Bad("the blobs asked for exceed 256 MiB; ask for fewer at a time");
   }
   return r;
 }

@@ -220,11 +220,11 @@ HandlerResult Api::Impl::ReadDatastoreFile() {
           "again as a new version"));
     }
   }
-  auto content = (*io)->Read(*path);
-  if (!content.ok()) return Error(content.status());
+  auto source = (*io)->Open(*path);
+  if (!source.ok()) return Error(source.status());
   HttpResponse r;
   r.content_type = "application/octet-stream";
-  r.body = std::move(content).value();
+  r.body_source = std::move(source).value();
   return r;
 }
 

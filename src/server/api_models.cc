@@ -325,11 +325,11 @@ HandlerResult Api::Impl::ModelContent() {
     if (!m.ok()) return Error(m.status());
     for (const auto& e : m->entries) {
       if (e.path != path) continue;
-      auto content = d.blobs->Get(e.hash);
-      if (!content.ok()) return Error(content.status());
+      auto source = d.blobs->Open(e.hash);
+      if (!source.ok()) return Error(source.status());
       net::HttpResponse r;
       r.content_type = "application/octet-stream";
-      r.body = std::move(content).value();
+      r.body_source = std::move(source).value();
       r.headers.push_back({"X-Content-Type-Options", "nosniff"});
       return r;
     }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <variant>
 
+#include "common/byte_source.h"
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "common/fs.h"
@@ -146,6 +147,12 @@ class ApiTest : public ::testing::Test {
 
   static Reply ToReply(const net::HttpResponse& r) {
     Reply out{r.status, r.body, json()};
+    if (r.body_source) {  // a streamed body (a file), read here as the server would send it
+      auto whole = ReadWhole(*r.body_source);
+      EXPECT_TRUE(whole.ok()) << whole.status().ToString();
+      EXPECT_EQ(whole.ok() ? whole->size() : 0, r.body_source->size());
+      out.body = whole.ok() ? *whole : "";
+    }
     if (r.content_type == "application/json") out.j = json::parse(r.body, nullptr, false);
     return out;
   }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "common/byte_source.h"
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "common/seal.h"
@@ -56,12 +57,12 @@ class BlobDatastoreIo final : public DatastoreIo {
     return static_cast<int64_t>(put.size());
   }
 
-  Result<std::string> Read(const std::string& path) override {
+  Result<std::unique_ptr<ByteSource>> Open(const std::string& path) override {
     FERRY_ASSIGN_OR_RETURN(auto files, assets_.ListDatastoreFiles(name_, path));
     if (files.empty() || files[0].path != path) {
       return Status::NotFound("datastore '" + name_ + "' has no file '" + path + "'");
     }
-    return blobs_.Get(files[0].blob);
+    return blobs_.Open(files[0].blob);
   }
 
  private:
@@ -142,9 +143,7 @@ class DirectoryDatastoreIo final : public DatastoreIo {
     for (const auto& w : todo) {
       const std::string full = Joined(root_, w.rel);
       Status s = MakeDirs(fs::path(full).parent_path().string());
-      Result<std::string> content = s.ok() ? blobs_.Get(w.entry->hash) : Result<std::string>(s);
-      if (content.ok()) s = WriteFileAtomic(full, *content, 0644);
-      if (!content.ok()) s = content.status();
+      if (s.ok()) s = CopyBlob(w.entry->hash, full);
       if (!s.ok()) {
         for (const auto& c : created) ::unlink(c.c_str());
         return s.WithContext("datastore '" + name_ + "': writing '" + w.rel + "'");
@@ -154,7 +153,7 @@ class DirectoryDatastoreIo final : public DatastoreIo {
     return static_cast<int64_t>(todo.size());
   }
 
-  Result<std::string> Read(const std::string& path) override {
+  Result<std::unique_ptr<ByteSource>> Open(const std::string& path) override {
     UniqueFd root(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root.valid()) return ErrnoStatus("open", root_, errno);
     auto fd = OpenBeneath(root.get(), path, O_RDONLY | O_CLOEXEC);
@@ -164,10 +163,30 @@ class DirectoryDatastoreIo final : public DatastoreIo {
       }
       return fd.status().WithContext("datastore '" + name_ + "'");
     }
-    return ReadAll(fd->get(), Joined(root_, path));
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0) return ErrnoStatus("cannot stat", Joined(root_, path), errno);
+    if (!S_ISREG(st.st_mode)) {
+      return Status::InvalidArgument("datastore '" + name_ + "': '" + path + "' is not a file");
+    }
+    return FileSource(std::move(fd).value(), static_cast<uint64_t>(st.st_size),
+                      Joined(root_, path));
   }
 
  private:
+  // Writes a blob's content to the file full (beside it first, renamed onto it once whole and
+  // verified), piece by piece.
+  Status CopyBlob(const std::string& hash, const std::string& full) {
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, blobs_.Open(hash));
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> file, AtomicFile::Create(full, 0644));
+    std::string piece;
+    for (;;) {
+      FERRY_RETURN_IF_ERROR(source->Read(&piece));
+      if (piece.empty()) break;
+      FERRY_RETURN_IF_ERROR(file->Append(piece));
+    }
+    return file->Commit(/*sync=*/true);
+  }
+
   // Every directory on the way to rel that exists is a real directory, not a link.
   Status CheckNoLinks(const std::string& rel) const {
     std::string at = root_;
@@ -197,8 +216,8 @@ class DirectoryDatastoreIo final : public DatastoreIo {
   static bool SameContent(const std::string& full, const struct stat& st,
                           const model::ManifestEntry& e) {
     if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != e.size) return false;
-    auto content = ReadFile(full);
-    return content.ok() && Sha256Hex(*content) == e.hash;
+    auto hash = Sha256File(full);
+    return hash.ok() && *hash == e.hash;
   }
 
   std::string name_, root_;
@@ -217,6 +236,41 @@ double ParseIsoTime(const std::string& s) {
   tm.tm_mon -= 1;
   return static_cast<double>(::timegm(&tm)) + ms / 1000.0;
 }
+
+// An object read in ranges of kRange bytes (each GET checked against the ETag the object had
+// when opened), handed out in pieces.
+class S3Source final : public ByteSource {
+ public:
+  S3Source(std::shared_ptr<data::S3Client> client, std::string key, std::string etag, uint64_t size)
+      : client_(std::move(client)), key_(std::move(key)), etag_(std::move(etag)), size_(size) {}
+  uint64_t size() const override { return size_; }
+  Status Read(std::string* piece) override {
+    if (at_ == range_.size()) {
+      const uint64_t n = std::min<uint64_t>(kRange, size_ - fetched_);
+      range_.clear();
+      at_ = 0;
+      if (n == 0) {
+        piece->clear();
+        return Status::Ok();
+      }
+      FERRY_ASSIGN_OR_RETURN(range_, client_->GetObjectRange(key_, etag_, fetched_, n));
+      fetched_ += n;
+    }
+    const size_t take = std::min(kPiece, range_.size() - at_);
+    piece->assign(range_, at_, take);
+    at_ += take;
+    return Status::Ok();
+  }
+
+ private:
+  static constexpr uint64_t kRange = 8 << 20;
+  std::shared_ptr<data::S3Client> client_;
+  std::string key_, etag_;
+  uint64_t size_;
+  uint64_t fetched_ = 0;  // bytes of the object fetched so far
+  std::string range_;     // the last range fetched
+  size_t at_ = 0;         // bytes of range_ handed out
+};
 
 // An S3 bucket (under the datastore's prefix). Writes are all or none: objects this call
 // created are deleted again when a later one fails.
@@ -248,9 +302,10 @@ class S3DatastoreIo final : public DatastoreIo {
       auto head = client_->HeadObject(S3Key(prefix_, rel));
       if (!head.ok() && head.status().code() != StatusCode::kNotFound) return head.status();
       if (head.ok()) {
-        auto content = blobs_.Get(e.hash);
-        if (!content.ok()) return content.status();
-        if (head->size == e.size && head->etag == Md5Hex(*content)) continue;  // already there
+        if (head->size == e.size) {
+          FERRY_ASSIGN_OR_RETURN(std::string etag, EtagOf(e));
+          if (head->etag == etag) continue;  // already there
+        }
         if (!overwrite) {
           return Status::AlreadyExists("datastore '" + d_.name +
                                        "' already has other content at '" + rel +
@@ -263,9 +318,7 @@ class S3DatastoreIo final : public DatastoreIo {
     std::vector<std::string> created;
     for (const auto* e : todo) {
       const std::string key = S3Key(prefix_, Joined(target, e->path));
-      auto content = blobs_.Get(e->hash);
-      Status s = content.status();
-      if (content.ok()) s = client_->PutObjectFromString(key, *content).status();
+      Status s = PutBlob(key, *e);
       if (!s.ok()) {
         for (const auto& k : created) (void)client_->DeleteObject(k);
         return s.WithContext("datastore '" + d_.name + "'");
@@ -275,34 +328,118 @@ class S3DatastoreIo final : public DatastoreIo {
     return static_cast<int64_t>(todo.size());
   }
 
-  Result<std::string> Read(const std::string& path) override {
-    auto r = client_->GetObjectToString(S3Key(prefix_, path));
-    if (!r.ok() && r.status().code() == StatusCode::kNotFound) {
+  Result<std::unique_ptr<ByteSource>> Open(const std::string& path) override {
+    const std::string key = S3Key(prefix_, path);
+    auto head = client_->HeadObject(key);
+    if (!head.ok() && head.status().code() == StatusCode::kNotFound) {
       return Status::NotFound("datastore '" + d_.name + "' has no file '" + path + "'");
     }
-    return r;
+    if (!head.ok()) return head.status();
+    return std::unique_ptr<ByteSource>(
+        std::make_unique<S3Source>(client_, key, head->etag, head->size));
   }
 
  private:
-  static std::string Md5Hex(const std::string& data);
+  // A blob smaller than PutOptions::multipart_threshold goes up from memory in one PUT; a
+  // larger one is copied, piece by piece, into a temporary file (in TMPDIR) that goes up as a
+  // multipart upload, so that memory stays constant.
+  Status PutBlob(const std::string& key, const model::ManifestEntry& e) {
+    if (e.size < data::PutOptions().multipart_threshold) {
+      FERRY_ASSIGN_OR_RETURN(std::string content, blobs_.Get(e.hash));
+      return client_->PutObjectFromString(key, content).status();
+    }
+    std::error_code ec;
+    const std::string tmp =
+        (fs::temp_directory_path(ec) / ("ferry-s3-put-" + RandomHex(8))).string();
+    if (ec) return Status::IoError("no temporary directory for '" + key + "': " + ec.message());
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd.valid()) return ErrnoStatus("cannot create", tmp, errno);
+    struct Unlink {
+      const std::string& path;
+      ~Unlink() { ::unlink(path.c_str()); }
+    } unlink_tmp{tmp};
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, blobs_.Open(e.hash));
+    std::string piece;
+    for (;;) {
+      FERRY_RETURN_IF_ERROR(source->Read(&piece));
+      if (piece.empty()) break;
+      FERRY_RETURN_IF_ERROR(WriteAll(fd.get(), piece, tmp));
+    }
+    fd.Reset();
+    return client_->PutObjectFromFile(key, tmp).status();
+  }
+
+  // The ETag S3 gives the blob's content as PutBlob puts it: the MD5 of a single PUT, or of a
+  // multipart upload the MD5 of its parts' MD5s and "-<parts>". Read in pieces.
+  Result<std::string> EtagOf(const model::ManifestEntry& e) {
+    const data::PutOptions options;
+    const bool multipart = e.size >= options.multipart_threshold;
+    const uint64_t part = multipart ? data::MultipartPartSize(e.size, options) : e.size + 1;
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, blobs_.Open(e.hash));
+    Md5 whole, of_parts;
+    uint64_t in_part = 0;
+    int parts = 0;
+    std::string piece;
+    for (;;) {
+      FERRY_RETURN_IF_ERROR(source->Read(&piece));
+      if (piece.empty()) break;
+      std::string_view rest(piece);
+      while (!rest.empty()) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(rest.size(), part - in_part));
+        whole.Update(rest.substr(0, n));
+        rest.remove_prefix(n);
+        in_part += n;
+        if (in_part == part) {
+          of_parts.Update(whole.Raw());
+          ++parts;
+          in_part = 0;
+        }
+      }
+    }
+    if (!multipart) return Hex(whole.Raw());
+    if (in_part > 0) {
+      of_parts.Update(whole.Raw());
+      ++parts;
+    }
+    return Hex(of_parts.Raw()) + "-" + std::to_string(parts);
+  }
+
+  // Incremental MD5 (S3's ETags).
+  class Md5 {
+   public:
+    Md5() : ctx_(EVP_MD_CTX_new()) { FERRY_CHECK(EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr)); }
+    ~Md5() { EVP_MD_CTX_free(ctx_); }
+    Md5(const Md5&) = delete;
+    Md5& operator=(const Md5&) = delete;
+    void Update(std::string_view s) { FERRY_CHECK(EVP_DigestUpdate(ctx_, s.data(), s.size())); }
+    // The digest's 16 bytes; starts over.
+    std::string Raw() {
+      unsigned char md[EVP_MAX_MD_SIZE];
+      unsigned int n = 0;
+      FERRY_CHECK(EVP_DigestFinal_ex(ctx_, md, &n));
+      FERRY_CHECK(EVP_DigestInit_ex(ctx_, EVP_md5(), nullptr));
+      return std::string(reinterpret_cast<const char*>(md), n);
+    }
+
+   private:
+    EVP_MD_CTX* ctx_;
+  };
+
+  static std::string Hex(std::string_view raw) {
+    static const char* kHex = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : raw) {
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+    return out;
+  }
+
   model::DatastoreRecord d_;
-  std::unique_ptr<data::S3Client> client_;
+  std::shared_ptr<data::S3Client> client_;  // shared with the readers Open() makes
   store::BlobStore& blobs_;
   std::string prefix_;
 };
-
-std::string S3DatastoreIo::Md5Hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), md, &n, EVP_md5(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
 
 }  // namespace
 

@@ -13,8 +13,9 @@
 #include "model/manifest.h"
 
 namespace ferry {
+class ByteSource;
 class Sealer;
-}
+}  // namespace ferry
 namespace ferry::data {
 class S3Client;
 }
@@ -47,8 +48,9 @@ class DatastoreIo {
   // overwrite). Returns the number of files written.
   virtual Result<int64_t> Put(const model::Manifest& files, const std::string& target,
                               bool overwrite) = 0;
-  // One file's content; NotFound names the datastore and path.
-  virtual Result<std::string> Read(const std::string& path) = 0;
+  // One file's content, to be read piece by piece (a file of any size); NotFound names the
+  // datastore and path. The reader may outlive this DatastoreIo.
+  virtual Result<std::unique_ptr<ByteSource>> Open(const std::string& path) = 0;
 };
 
 // The datastore's I/O; `assets`, `blobs` and `sealer` (which opens an S3 datastore's secret

@@ -118,11 +118,11 @@ HttpResponse Handler::DownloadArtifact(const ArtifactPath& a) {
   if (!list.ok()) return Fail(list.status());
   for (const auto& f : *list) {
     if (f.path != a.rel) continue;
-    auto content = d.blobs->Get(f.hash);
-    if (!content.ok()) return Fail(content.status());
+    auto source = d.blobs->Open(f.hash);
+    if (!source.ok()) return Fail(source.status());
     HttpResponse r;
     r.content_type = "application/octet-stream";
-    r.body = std::move(content).value();
+    r.body_source = std::move(source).value();
     return r;
   }
   const std::string owner = !a.run_id.empty()     ? "run '" + a.run_id + "'"

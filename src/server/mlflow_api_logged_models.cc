@@ -2,12 +2,14 @@
 // params, tags, metrics and files, and the runs that produced or used it (runs/outputs,
 // runs/log-inputs). Registering one (model-versions/create with its model_id) is the registry's.
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/byte_source.h"
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "model/manifest.h"
@@ -394,18 +396,22 @@ HttpResponse Handler::GetLoggedModelArtifact() {
       return Fail(Status::NotFound("logged model " + m->model_id + " has no file '" + *path +
                                    "' (" + fd.status().message() + ")"));
     }
-    auto content = ReadAll(fd->get(), *path);
-    if (!content.ok()) return Fail(content.status());
-    r.body = std::move(content).value();
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0) return Fail(ErrnoStatus("cannot stat", *path, errno));
+    if (!S_ISREG(st.st_mode)) {
+      return Fail(Status::NotFound("logged model " + m->model_id + " has no file '" + *path +
+                                   "' (it is not a file)"));
+    }
+    r.body_source = FileSource(std::move(fd).value(), static_cast<uint64_t>(st.st_size), *path);
     return r;
   }
   auto files = FilesAt(m->artifact_location);
   if (!files.ok()) return Fail(files.status());
   for (const auto& f : *files) {
     if (f.path != *path) continue;
-    auto content = d.blobs->Get(f.hash);
-    if (!content.ok()) return Fail(content.status());
-    r.body = std::move(content).value();
+    auto source = d.blobs->Open(f.hash);
+    if (!source.ok()) return Fail(source.status());
+    r.body_source = std::move(source).value();
     return r;
   }
   return Fail(Status::NotFound("logged model " + m->model_id + " has no file '" + *path + "'"));

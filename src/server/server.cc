@@ -18,6 +18,7 @@
 #include "common/home.h"
 #include "common/log.h"
 #include "common/seal.h"
+#include "common/utf8.h"
 #include "common/version.h"
 #include "compute/local/local_target.h"
 #include "net/http_server.h"
@@ -224,6 +225,11 @@ class Server {
       http_metrics_->Record(r.request.method, r.request.path, r.status, r.duration,
                             std::chrono::steady_clock::now());
       access_log_->Record(r);
+      if (!r.aborted.empty()) {
+        spdlog::warn("{} {}: the response stopped after {} bytes of its body: {}",
+                     EscapeBytes(r.request.method), EscapeBytes(r.request.path), r.bytes,
+                     r.aborted);
+      }
     };
     FERRY_ASSIGN_OR_RETURN(http_, net::HttpServer::Start(ho));
     http_ptr_ = http_.get();

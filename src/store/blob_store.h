@@ -1,8 +1,8 @@
 // BlobStore: content-addressed storage of immutable byte strings keyed by SHA-256.
 //
 // Thread-safety: all methods may be called concurrently. Put is atomic: a blob is either
-// fully present and verifiable or absent. Get verifies the content against its hash and
-// reports Corruption rather than returning wrong bytes.
+// fully present and verifiable or absent. Get and Open verify the content against its hash
+// and report Corruption rather than returning wrong bytes.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/byte_source.h"
 #include "common/status.h"
 
 namespace ferry::store {
@@ -40,8 +41,16 @@ class BlobStore {
   // A writer for one blob; expected_hash and size (when given) are checked at Commit().
   virtual std::unique_ptr<BlobWriter> NewWriter(const std::string& expected_hash,
                                                 std::optional<uint64_t> size) = 0;
-  // Reads and verifies a blob. NotFound when absent, Corruption when it fails verification.
+  // Reads and verifies a blob, whole: for small blobs (manifests). NotFound when absent,
+  // Corruption when it fails verification (the blob is then forgotten, so that the next
+  // upload of its content stores it again).
   virtual Result<std::string> Get(const std::string& hash) = 0;
+  // A blob's content in pieces (ByteSource), for one that may be large: memory stays constant
+  // whatever its size. NotFound when absent. The content is verified as it is read; a
+  // mismatch is Corruption from the Read() that would have handed out the last piece, and the
+  // blob is forgotten as by Get. The store must outlive the reader; several readers may run
+  // at once, each on one thread at a time.
+  virtual Result<std::unique_ptr<ByteSource>> Open(const std::string& hash) = 0;
   // The size of a stored blob's content, without reading it all; NotFound when absent.
   virtual Result<uint64_t> Size(const std::string& hash) = 0;
   // Makes every Put that returned so far durable (survives power loss).

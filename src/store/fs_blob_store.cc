@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <unordered_map>
 
+#include "common/byte_source.h"
 #include "common/crypto.h"
 #include "common/fs.h"
 #include "common/mutex.h"
@@ -140,26 +141,22 @@ class FsBlobStore final : public BlobStore {
     if (!IsSha256Hex(hash))
       return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
     FERRY_ASSIGN_OR_RETURN(std::optional<Loc> loc, Locate(hash));
-    std::string raw;
+    if (loc) return GetPacked(hash, *loc);
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> reader, OpenLoose(hash));
+    return ReadWhole(*reader);
+  }
+
+  // A packed blob is at most kPackThreshold bytes: it is read and verified whole, then served
+  // from memory. A loose one streams (LooseReader).
+  Result<std::unique_ptr<ByteSource>> Open(const std::string& hash) override {
+    if (!IsSha256Hex(hash))
+      return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
+    FERRY_ASSIGN_OR_RETURN(std::optional<Loc> loc, Locate(hash));
     if (loc) {
-      FERRY_ASSIGN_OR_RETURN(raw, ReadRange(PackPath(loc->pack), loc->offset, loc->length));
-    } else {
-      auto r = ReadFile(LoosePath(hash));
-      if (!r.ok()) {
-        if (r.status().code() == StatusCode::kNotFound)
-          return Status::NotFound("blob " + hash + " is not stored");
-        return r.status();
-      }
-      raw = std::move(r).value();
+      FERRY_ASSIGN_OR_RETURN(std::string content, GetPacked(hash, *loc));
+      return StringSource(std::move(content));
     }
-    auto content = ZstdDecompress(raw);
-    if (!content.ok() || Sha256Hex(*content) != hash) {
-      Forget(hash, loc.has_value());  // so that the next upload of this content repairs it
-      return Status::Corruption("blob " + hash + " failed verification" +
-                                (loc ? " (pack " + loc->pack + ")" : " (" + LoosePath(hash) + ")") +
-                                "; it will be accepted again on the next upload");
-    }
-    return std::move(content).value();
+    return OpenLoose(hash);
   }
 
   std::unique_ptr<BlobWriter> NewWriter(const std::string& expected_hash,
@@ -181,8 +178,8 @@ class FsBlobStore final : public BlobStore {
     }
     if (auto n = ZstdFrameContentSize(head)) return *n;
     // A frame that does not declare its size (a streamed upload of unknown length).
-    FERRY_ASSIGN_OR_RETURN(std::string content, Get(hash));
-    return static_cast<uint64_t>(content.size());
+    FERRY_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> reader, OpenLoose(hash));
+    return reader->size();
   }
 
   Status Sync() override {
@@ -219,6 +216,32 @@ class FsBlobStore final : public BlobStore {
   }
 
  private:
+  friend class LooseReader;
+
+  Result<std::string> GetPacked(const std::string& hash, const Loc& loc) {
+    FERRY_ASSIGN_OR_RETURN(std::string raw, ReadRange(PackPath(loc.pack), loc.offset, loc.length));
+    auto content = ZstdDecompress(raw);
+    if (!content.ok() || Sha256Hex(*content) != hash) {
+      return Corrupt(hash, true, "pack " + loc.pack,
+                     content.ok() ? "" : content.status().message());
+    }
+    return std::move(content).value();
+  }
+
+  // A loose blob's reader. A frame that does not declare its size (a streamed upload of unknown
+  // length) is read through once to learn it.
+  Result<std::unique_ptr<ByteSource>> OpenLoose(const std::string& hash);
+
+  // Forgets a blob that failed verification (so that the next upload of its content repairs
+  // it) and says so.
+  Status Corrupt(const std::string& hash, bool packed, const std::string& where,
+                 const std::string& why) {
+    Forget(hash, packed);
+    return Status::Corruption("blob " + hash + " failed verification (" + where + ")" +
+                              (why.empty() ? "" : ": " + why) +
+                              "; it will be accepted again on the next upload");
+  }
+
   // Where a packed blob is (written out first when it is still buffered, so it can be read
   // back); nullopt when it is not in a pack (it may be loose).
   Result<std::optional<Loc>> Locate(const std::string& hash) {
@@ -378,6 +401,122 @@ class FsBlobStore final : public BlobStore {
   bool loose_dirty_ GUARDED_BY(mu_) = false;
   std::bitset<256> made_dirs_ GUARDED_BY(mu_);
 };
+
+// A loose blob read piece by piece: the file is decompressed ByteSource::kPiece at a time and
+// hashed as it goes, and one piece is kept ahead, so that the last piece is handed out only
+// once the whole content has been checked against the hash and the size its frame declares.
+class LooseReader final : public ByteSource {
+ public:
+  LooseReader(FsBlobStore* store, std::string hash, UniqueFd fd, std::optional<uint64_t> size)
+      : store_(store), hash_(std::move(hash)), fd_(std::move(fd)), size_(size) {}
+  uint64_t size() const override { return size_.value_or(produced_); }
+
+  Status Read(std::string* piece) override {
+    if (!error_.ok()) return error_;
+    if (!started_) {
+      started_ = true;
+      error_ = Next(&ahead_);
+      if (!error_.ok()) return error_;
+    }
+    if (ahead_.empty()) {  // the end, verified when ahead_ ran dry
+      piece->clear();
+      return Status::Ok();
+    }
+    piece->swap(ahead_);
+    error_ = Next(&ahead_);
+    if (!error_.ok()) piece->clear();
+    return error_;
+  }
+
+ private:
+  static constexpr size_t kReadBytes = 256 << 10;
+
+  // The next piece into *out (empty at the end), hashed; at the end, the verdict.
+  Status Next(std::string* out) {
+    out->clear();
+    while (out->size() < kPiece && !zstd_.done()) {
+      if (in_.empty()) {
+        if (eof_) break;
+        FERRY_RETURN_IF_ERROR(Fill());
+        continue;
+      }
+      const size_t before_in = in_.size(), before_out = out->size();
+      Status st = zstd_.Run(&in_, out, kPiece);
+      if (!st.ok()) return Bad(st.message());
+      if (in_.size() == before_in && out->size() == before_out && !zstd_.done())
+        return Bad("the zstd frame makes no progress");
+    }
+    hasher_.Update(*out);
+    produced_ += out->size();
+    if (size_ && produced_ > *size_)
+      return Bad("it holds more than the " + std::to_string(*size_) + " bytes it declares");
+    if (!out->empty()) return Status::Ok();
+    if (!zstd_.done()) return Bad("the file ends inside its zstd frame");
+    if (in_.empty() && !eof_) FERRY_RETURN_IF_ERROR(Fill());
+    if (!in_.empty()) return Bad("bytes follow its zstd frame");
+    if (size_ && produced_ != *size_) {
+      return Bad("it holds " + std::to_string(produced_) + " of the " + std::to_string(*size_) +
+                 " bytes it declares");
+    }
+    if (hasher_.HexDigest() != hash_) return Bad("its content has another hash");
+    return Status::Ok();
+  }
+
+  Status Fill() {
+    buf_.resize(kReadBytes);
+    for (;;) {
+      const ssize_t n = ::read(fd_.get(), buf_.data(), buf_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus("cannot read", store_->LoosePath(hash_), errno);
+      buf_.resize(static_cast<size_t>(n));
+      eof_ = n == 0;
+      in_ = buf_;
+      return Status::Ok();
+    }
+  }
+
+  Status Bad(const std::string& why) {
+    return store_->Corrupt(hash_, false, store_->LoosePath(hash_), why);
+  }
+
+  FsBlobStore* store_;
+  std::string hash_;
+  UniqueFd fd_;
+  std::optional<uint64_t> size_;  // as the frame declares it
+  std::string buf_;               // compressed bytes read
+  std::string_view in_;           // those not yet decompressed
+  bool eof_ = false;
+  ZstdStreamDecompressor zstd_;
+  Sha256 hasher_;
+  uint64_t produced_ = 0;
+  bool started_ = false;
+  std::string ahead_;  // the next piece to hand out
+  Status error_;       // sticks
+};
+
+Result<std::unique_ptr<ByteSource>> FsBlobStore::OpenLoose(const std::string& hash) {
+  const std::string path = LoosePath(hash);
+  auto open = [&]() -> Result<UniqueFd> {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.valid()) return fd;
+    if (errno == ENOENT) return Status::NotFound("blob " + hash + " is not stored");
+    return ErrnoStatus("cannot open", path, errno);
+  };
+  FERRY_ASSIGN_OR_RETURN(UniqueFd fd, open());
+  FERRY_ASSIGN_OR_RETURN(std::string head, ReadRange(path, 0, 18));
+  std::optional<uint64_t> size = ZstdFrameContentSize(head);
+  if (!size) {
+    LooseReader count(this, hash, std::move(fd), std::nullopt);
+    std::string piece;
+    do {
+      FERRY_RETURN_IF_ERROR(count.Read(&piece));
+    } while (!piece.empty());
+    size = count.size();
+    FERRY_ASSIGN_OR_RETURN(fd, open());
+  }
+  return std::unique_ptr<ByteSource>(
+      std::make_unique<LooseReader>(this, hash, std::move(fd), size));
+}
 
 Status FsBlobWriter::Append(std::string_view piece) {
   if (!error_.ok()) return error_;

@@ -12,6 +12,7 @@
 
 #include "common/crypto.h"
 #include "common/fs.h"
+#include "common/zstd_util.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
 #include "store/sqlite_db.h"
@@ -788,6 +789,82 @@ TEST(BlobStore, CorruptBlobsAreRefusedAndRepairedByTheNextUpload) {
   EXPECT_FALSE((*bs)->Has(*hb));
   ASSERT_TRUE((*bs)->Put(big, *hb).ok());
   EXPECT_EQ(*(*bs)->Get(*hb), big);
+  (void)RemoveAll(dir);
+}
+
+// Reads a whole reader piece by piece; *pieces counts them, *got holds what was handed out.
+Status ReadPieces(ByteSource& reader, std::string* got, int* pieces) {
+  std::string piece;
+  for (;;) {
+    FERRY_RETURN_IF_ERROR(reader.Read(&piece));
+    if (piece.empty()) return Status::Ok();
+    EXPECT_LE(piece.size(), ByteSource::kPiece);
+    *got += piece;
+    ++*pieces;
+  }
+}
+
+TEST(BlobStore, ReadersStreamBlobsInPiecesAndFindCorruptionBeforeTheLastPiece) {
+  std::string dir = TempDirForBlobs();
+  auto bs = OpenFsBlobStore(dir);
+  ASSERT_TRUE(bs.ok());
+  std::string big((5 << 20) + 12345, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  const std::string hash = *(*bs)->Put(big, "");
+  // A loose blob comes in pieces and whole.
+  auto reader = (*bs)->Open(hash);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ((*reader)->size(), big.size());
+  std::string got;
+  int pieces = 0;
+  ASSERT_TRUE(ReadPieces(**reader, &got, &pieces).ok());
+  EXPECT_EQ(got, big);
+  EXPECT_EQ(pieces, 6);
+  std::string piece = "stale";
+  EXPECT_TRUE((*reader)->Read(&piece).ok());  // after the end: still the end
+  EXPECT_TRUE(piece.empty());
+  // A frame that does not declare its size (an upload of unknown length) still has one.
+  std::string other = big + "!";
+  auto unsized = WriteInPieces(**bs, other, "", std::nullopt);
+  ASSERT_TRUE(unsized.ok());
+  auto reader2 = (*bs)->Open(*unsized);
+  ASSERT_TRUE(reader2.ok());
+  EXPECT_EQ((*reader2)->size(), other.size());
+  EXPECT_EQ(*ReadWhole(**reader2), other);
+  // A packed blob, absent blobs and bad names.
+  const std::string small = *(*bs)->Put("small", "");
+  EXPECT_EQ(*ReadWhole(**(*bs)->Open(small)), "small");
+  EXPECT_EQ((*bs)->Open(Sha256Hex("missing")).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ((*bs)->Open("../etc/passwd").status().code(), StatusCode::kInvalidArgument);
+
+  // Stored bytes that decompress to other content of the same size: every piece but the last
+  // is handed out, then Corruption, and the blob is forgotten.
+  const std::string loose = dir + "/" + hash.substr(0, 2) + "/" + hash;
+  std::string changed = big;
+  changed[changed.size() - 1] ^= 1;
+  ASSERT_TRUE(WriteFileAtomic(loose, ZstdCompress(changed)).ok());
+  reader = (*bs)->Open(hash);
+  ASSERT_TRUE(reader.ok());
+  got.clear();
+  pieces = 0;
+  Status st = ReadPieces(**reader, &got, &pieces);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption) << st.ToString();
+  EXPECT_NE(st.message().find(hash), std::string::npos);
+  EXPECT_LT(got.size(), big.size());
+  EXPECT_EQ(pieces, 5);
+  EXPECT_FALSE((*bs)->Has(hash));
+  EXPECT_EQ((*reader)->Read(&piece).code(), StatusCode::kCorruption);  // it sticks
+  // A file cut short is Corruption too, never a short success.
+  ASSERT_TRUE((*bs)->Put(big, hash).ok());
+  const std::string compressed = ZstdCompress(big);
+  ASSERT_TRUE(WriteFileAtomic(loose, compressed.substr(0, compressed.size() / 2)).ok());
+  got.clear();
+  reader = (*bs)->Open(hash);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(ReadPieces(**reader, &got, &pieces).code(), StatusCode::kCorruption);
+  // And the next upload repairs it.
+  ASSERT_TRUE((*bs)->Put(big, hash).ok());
+  EXPECT_EQ(*ReadWhole(**(*bs)->Open(hash)), big);
   (void)RemoveAll(dir);
 }
 

@@ -76,3 +76,36 @@ def test_the_cli_registers_an_s3_datastore_with_the_secret_on_stdin(workspace, s
     missing = workspace.cli("datastore", "register", "s3x", "--kind", "s3", "--endpoint", s3.endpoint,
                             input="", check=False)
     assert missing.returncode != 0 and "--bucket" in missing.stderr, missing.stderr
+
+
+def test_a_large_file_goes_to_and_comes_from_an_s3_datastore_in_pieces(workspace, s3proxy_factory, tmp_path):
+    """Over the 64 MiB from which the server puts a file as a multipart upload (through a
+    temporary file, not memory) and reads it back in ranges; the same file again is seen as
+    already there by its multipart ETag."""
+    import hashlib
+    import os
+
+    from ferry import _snapshot
+    from ferry.datastore import Datastore
+
+    s3 = s3proxy_factory(tls=False)
+    ws = Workspace(url=workspace.url, token=workspace.token)
+    store = Datastore.register_s3(ws, "s3big", s3.endpoint, s3.bucket, s3.access_key, s3.secret_key)
+    data = tmp_path / "data"
+    data.mkdir()
+    block = bytearray(os.urandom(1 << 20))
+    digest = hashlib.sha256()
+    with open(data / "big.bin", "wb") as f:
+        for i in range(70):
+            block[:4] = i.to_bytes(4, "little")
+            f.write(block)
+            digest.update(block)
+    snap = _snapshot.build(str(data), use_ignore_files=False)
+    done = store._put_snapshot(snap, "big", False)
+    assert (done["files"], done["written"]) == (1, 1), done
+    assert (s3.data_dir / s3.bucket / "big" / "big.bin").stat().st_size == 70 << 20
+    again = store._put_snapshot(snap, "big", False)
+    assert again["written"] == 0, again  # already there: no AlreadyExists, nothing sent
+    assert store.download(str(tmp_path / "dl"), prefix="big/", show_progress=False) == 1
+    got = hashlib.sha256((tmp_path / "dl" / "big" / "big.bin").read_bytes()).hexdigest()
+    assert got == digest.hexdigest()

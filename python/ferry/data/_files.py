@@ -6,7 +6,6 @@ verified; files of another datastore an external manifest (JSON: each file's pat
 dataset, its path in the datastore, size and modification time), read through the server,
 which refuses a file that changed since the version was made.
 """
-import hashlib
 import json
 import os
 import re
@@ -42,18 +41,14 @@ def read_manifest(client: "Client", manifest: str, datastore: str) -> "List[Data
 
 
 def _fetch_one(client: "Client", f: DataFile, datastore: str, dest: str) -> None:
-    if f.blob:
-        data, _ = client.raw("GET", f"/blobs/{f.blob}")
-        if hashlib.sha256(data).hexdigest() != f.blob:
-            raise ValueError(f"ferry: the content of '{f.path}' does not match its hash; fetch it again")
-    else:
-        data, _ = client.raw("GET", f"/datastores/{quote(datastore, safe='')}/content",
-                             params={"path": f.source, "size": f.size, "modified_at": repr(f.modified_at)})
+    """Streams the file to disk (never whole in memory), checked against its hash (a blob) or its
+    recorded size before it is renamed onto dest."""
     os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-    tmp = f"{dest}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as out:
-        out.write(data)
-    os.replace(tmp, dest)
+    if f.blob:
+        client.download(f"/blobs/{f.blob}", dest, sha256=f.blob, size=f.size)
+    else:
+        client.download(f"/datastores/{quote(datastore, safe='')}/content", dest, size=f.size,
+                        params={"path": f.source, "size": f.size, "modified_at": repr(f.modified_at)})
 
 
 def fetch(client: "Client", files: "List[DataFile]", datastore: str, target: str, overwrite: bool = False) -> "List[str]":
