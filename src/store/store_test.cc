@@ -730,6 +730,38 @@ TEST(BlobStore, SmallBlobsArePackedAndVisibleToOthersOnlyAfterSync) {
   (void)RemoveAll(dir);
 }
 
+TEST(BlobStore, SizesAnswersForPackedPendingLooseAndAbsentBlobsInOrder) {
+  std::string dir = TempDirForBlobs();
+  auto bs = OpenFsBlobStore(dir);
+  ASSERT_TRUE(bs.ok());
+  std::vector<std::string> hashes;
+  std::vector<std::optional<uint64_t>> want;
+  for (int i = 0; i < 5000; ++i) {  // more than one index batch
+    std::string content(static_cast<size_t>(i % 300), static_cast<char>('a' + i % 26));
+    content += std::to_string(i);
+    hashes.push_back(*(*bs)->Put(content, ""));
+    want.emplace_back(content.size());
+  }
+  ASSERT_TRUE((*bs)->Sync().ok());
+  hashes.push_back(*(*bs)->Put("pending, not synced", ""));
+  want.emplace_back(19);
+  std::string big(3 << 20, 'z');
+  hashes.push_back(*(*bs)->Put(big, ""));  // loose
+  want.emplace_back(big.size());
+  hashes.push_back(Sha256Hex("absent"));
+  want.emplace_back(std::nullopt);
+  hashes.push_back(hashes[7]);  // asked twice
+  want.push_back(want[7]);
+  auto sizes = (*bs)->Sizes(hashes);
+  ASSERT_TRUE(sizes.ok()) << sizes.status().ToString();
+  EXPECT_EQ(*sizes, want);
+  auto other = OpenFsBlobStore(dir);  // another process sees what was synced
+  ASSERT_TRUE((*bs)->Sync().ok());
+  EXPECT_EQ(*(*other)->Sizes(hashes), want);
+  EXPECT_EQ((*bs)->Sizes({"../etc"}).status().code(), StatusCode::kInvalidArgument);
+  (void)RemoveAll(dir);
+}
+
 TEST(BlobStore, CorruptBlobsAreRefusedAndRepairedByTheNextUpload) {
   std::string dir = TempDirForBlobs();
   auto bs = OpenFsBlobStore(dir);
