@@ -15,7 +15,10 @@
 #include <atomic>
 #include <bitset>
 #include <cerrno>
+#include <cstdlib>
+#include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "common/crypto.h"
 #include "common/fs.h"
@@ -30,6 +33,112 @@ namespace {
 constexpr size_t kPackThreshold = 1 << 20;         // blobs up to 1 MiB go into packs
 constexpr uint64_t kPackRollBytes = 256ull << 20;  // start a new pack past this size
 constexpr size_t kWriteBufferBytes = 4 << 20;      // pack appends are written in pieces this big
+constexpr size_t kDirectAlign = 4096;  // O_DIRECT's alignment of memory, file offsets and lengths
+
+// This thread's buffer for a compressed blob: reused (no allocation, zero-fill or page faults
+// per blob) and page-aligned, so that a loose blob can be written from it with O_DIRECT.
+class CompressBuffer {
+ public:
+  static CompressBuffer& ForThisThread() {
+    thread_local CompressBuffer buf;
+    return buf;
+  }
+  ~CompressBuffer() { std::free(data_); }
+  // Compresses content into the buffer; the result is valid until the next call.
+  std::string_view Compress(std::string_view content) {
+    const size_t bound = ZstdCompressBound(content.size());
+    if (bound > cap_) {
+      std::free(data_);
+      cap_ = (std::max(bound, size_t{1} << 20) + kDirectAlign - 1) & ~(kDirectAlign - 1);
+      data_ = static_cast<char*>(std::aligned_alloc(kDirectAlign, cap_));
+      FERRY_CHECK(data_ != nullptr);
+    }
+    return {data_, ZstdCompressTo(content, 1, data_, cap_)};
+  }
+  // Gives back a buffer grown for one huge blob rather than pinning it for the thread's life.
+  void Trim() {
+    if (cap_ > (64u << 20)) {
+      std::free(data_);
+      data_ = nullptr;
+      cap_ = 0;
+    }
+  }
+
+ private:
+  CompressBuffer() = default;
+  char* data_ = nullptr;
+  size_t cap_ = 0;
+};
+
+// Creates path holding data, which starts at a kDirectAlign-aligned address. The aligned bulk
+// is written with O_DIRECT: from data's pages straight to the disk, with no copy into the page
+// cache and nothing left for a later sync to write back. The tail, and everything on a file
+// system that refuses O_DIRECT, is written the ordinary way.
+Status WriteNewFileDirect(const std::string& path, std::string_view data) {
+  const size_t bulk = data.size() & ~(kDirectAlign - 1);
+  const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+  bool direct = bulk > 0;
+  UniqueFd fd(::open(path.c_str(), flags | (direct ? O_DIRECT : 0), 0644));
+  if (!fd.valid() && direct && errno == EINVAL) {
+    direct = false;
+    fd.Reset(::open(path.c_str(), flags, 0644));
+  }
+  if (!fd.valid()) return ErrnoStatus("cannot create", path, errno);
+  size_t done = 0;
+  if (direct) {
+    while (done < bulk) {
+      ssize_t n = ::pwrite(fd.get(), data.data() + done, bulk - done, static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINVAL) break;  // not aligned as this device needs: the usual way
+      if (n < 0) return ErrnoStatus("cannot write", path, errno);
+      done += static_cast<size_t>(n);
+      if (done % kDirectAlign != 0) break;  // a short write: the rest the usual way
+    }
+    int fl = ::fcntl(fd.get(), F_GETFL);
+    if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_DIRECT) != 0)
+      return ErrnoStatus("cannot write", path, errno);
+  }
+  const size_t buffered_from = done;
+  while (done < data.size()) {
+    ssize_t n =
+        ::pwrite(fd.get(), data.data() + done, data.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("cannot write", path, errno);
+    done += static_cast<size_t>(n);
+  }
+  // Start writing back what went through the page cache now, so that Sync finds it done.
+  if (done > buffered_from)
+    (void)::sync_file_range(fd.get(), static_cast<off_t>(buffered_from), 0, SYNC_FILE_RANGE_WRITE);
+  return Status::Ok();
+}
+
+// fsync()s (fdatasync()s for files) every path, several at once: each sync waits for the
+// device to flush its cache, and concurrent ones share the journal commit and the flush, so
+// 40 files take about as long as one. A path that no longer exists is skipped (a blob dropped
+// since because it failed verification).
+Status SyncPaths(const std::vector<std::string>& paths, bool directories) {
+  constexpr size_t kThreads = 8;
+  std::atomic<size_t> next{0};
+  Mutex mu;
+  Status first_error;
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < paths.size();) {
+      const std::string& path = paths[i];
+      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | (directories ? O_DIRECTORY : 0)));
+      if (!fd.valid() && errno == ENOENT) continue;
+      if (fd.valid() && (directories ? ::fsync(fd.get()) : ::fdatasync(fd.get())) == 0) continue;
+      Status st = ErrnoStatus("cannot sync", path, errno);
+      MutexLock lock(&mu);
+      if (first_error.ok()) first_error = st;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < std::min(kThreads, paths.size()); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  MutexLock lock(&mu);
+  return first_error;
+}
 
 struct Loc {
   std::string pack;
@@ -117,10 +226,21 @@ class FsBlobStore final : public BlobStore {
     if (!IsSha256Hex(hash))
       return Status::InvalidArgument("'" + hash + "' is not a SHA-256 hex digest");
     // Content of this size lives in one place only: look just there.
-    if (content.size() > kPackThreshold ? HasLoose(hash) : HasPacked(hash)) return false;
-    std::string compressed = ZstdCompress(content, 1);
     if (content.size() > kPackThreshold) {
-      FERRY_RETURN_IF_ERROR(PutLoose(hash, compressed));
+      if (HasLoose(hash)) {
+        NoteLoose(hash);  // maybe another process's, not synced yet: our Sync syncs it too
+        return false;
+      }
+    } else if (HasPacked(hash)) {
+      return false;
+    }
+    // Compressed into this thread's buffer, outside the lock: only the append is serialised.
+    CompressBuffer& buf = CompressBuffer::ForThisThread();
+    std::string_view compressed = buf.Compress(content);
+    if (content.size() > kPackThreshold) {
+      Status st = PutLoose(hash, compressed);
+      buf.Trim();
+      FERRY_RETURN_IF_ERROR(st);
       return true;
     }
     MutexLock lock(&mu_);
@@ -258,11 +378,11 @@ class FsBlobStore final : public BlobStore {
     if (pack_fd_.valid()) FERRY_RETURN_IF_ERROR(FlushLocked());
     if (pack_fd_.valid() && ::fdatasync(pack_fd_.get()) != 0)
       return ErrnoStatus("cannot sync", PackPath(pack_name_), errno);
-    if (loose_dirty_) {
-      UniqueFd fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (!fd.valid() || ::syncfs(fd.get()) != 0) return ErrnoStatus("cannot sync", root_, errno);
-      loose_dirty_ = false;
+    if (packs_dirty_) {  // a pack made since the last Sync: its name too
+      FERRY_RETURN_IF_ERROR(SyncDir(JoinPath(root_, "packs")));
+      packs_dirty_ = false;
     }
+    FERRY_RETURN_IF_ERROR(SyncLooseLocked());
     if (pending_.empty()) return Status::Ok();
     // Only now, with the data durable, do other processes learn where it is.
     FERRY_RETURN_IF_ERROR(index_.Exec("BEGIN IMMEDIATE"));
@@ -364,6 +484,9 @@ class FsBlobStore final : public BlobStore {
       pos += static_cast<uint64_t>(n);
       data.remove_prefix(static_cast<size_t>(n));
     }
+    // Start writing the appends back now, so that Sync's fdatasync has little left to do.
+    (void)::sync_file_range(pack_fd_.get(), static_cast<off_t>(pack_size_),
+                            static_cast<off_t>(pos - pack_size_), SYNC_FILE_RANGE_WRITE);
     pack_size_ = pos;
     write_buffer_.clear();
     return Status::Ok();
@@ -378,6 +501,7 @@ class FsBlobStore final : public BlobStore {
     pack_fd_.Reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!pack_fd_.valid()) return ErrnoStatus("cannot create", path, errno);
     pack_size_ = 0;
+    packs_dirty_ = true;
     return Status::Ok();
   }
 
@@ -397,12 +521,10 @@ class FsBlobStore final : public BlobStore {
     return out;
   }
 
-  Status PutLoose(const std::string& hash, const std::string& compressed) {
+  // compressed: in a CompressBuffer (aligned for O_DIRECT).
+  Status PutLoose(const std::string& hash, std::string_view compressed) {
     std::string tmp = TempPath(hash);
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) return ErrnoStatus("cannot create", tmp, errno);
-    Status st = WriteAll(fd.get(), compressed, tmp);
-    fd.Reset();
+    Status st = WriteNewFileDirect(tmp, compressed);
     if (st.ok()) st = PublishLoose(tmp, hash);
     if (!st.ok()) ::unlink(tmp.c_str());
     return st;
@@ -420,15 +542,51 @@ class FsBlobStore final : public BlobStore {
     {
       MutexLock lock(&mu_);
       if (!made_dirs_.test(static_cast<size_t>(dir_index))) {
-        if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+        if (::mkdir(dir.c_str(), 0755) == 0) {
+          root_dirty_ = true;
+        } else if (errno != EEXIST) {
           return ErrnoStatus("cannot create", dir, errno);
+        }
         made_dirs_.set(static_cast<size_t>(dir_index));
       }
     }
     if (::rename(tmp.c_str(), LoosePath(hash).c_str()) != 0)
       return ErrnoStatus("cannot rename", tmp, errno);
+    NoteLoose(hash);
+    return Status::Ok();
+  }
+
+  // The next Sync makes the loose blob `hash` durable.
+  void NoteLoose(const std::string& hash) EXCLUDES(mu_) {
     MutexLock lock(&mu_);
-    loose_dirty_ = true;
+    unsynced_loose_.push_back(hash);
+  }
+
+  // Makes the loose blobs published since the last Sync durable: each file's data (what
+  // O_DIRECT wrote is on the disk already; this commits its allocation, and writes back what
+  // was written the usual way), then the directories their names are in. Only these files:
+  // syncing the whole file system also waited for every other process's writes.
+  Status SyncLooseLocked() REQUIRES(mu_) {
+    if (unsynced_loose_.empty() && !root_dirty_) return Status::Ok();
+    std::vector<std::string> files, dirs;
+    std::bitset<256> dir_seen;
+    for (const std::string& hash : unsynced_loose_) {
+      files.push_back(LoosePath(hash));
+      const auto dir_index = static_cast<size_t>(std::stoi(hash.substr(0, 2), nullptr, 16));
+      if (!dir_seen.test(dir_index)) dirs.push_back(JoinPath(root_, hash.substr(0, 2)));
+      dir_seen.set(dir_index);
+    }
+    if (root_dirty_) dirs.push_back(root_);
+    FERRY_RETURN_IF_ERROR(SyncPaths(files, /*directories=*/false));
+    FERRY_RETURN_IF_ERROR(SyncPaths(dirs, /*directories=*/true));
+    unsynced_loose_.clear();
+    root_dirty_ = false;
+    return Status::Ok();
+  }
+
+  static Status SyncDir(const std::string& dir) {
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid() || ::fsync(fd.get()) != 0) return ErrnoStatus("cannot sync", dir, errno);
     return Status::Ok();
   }
 
@@ -443,7 +601,11 @@ class FsBlobStore final : public BlobStore {
   std::string write_buffer_ GUARDED_BY(mu_);  // appends not yet written (they follow pack_size_)
   // Written, not yet synced and indexed.
   std::unordered_map<std::string, Loc> pending_ GUARDED_BY(mu_);
-  bool loose_dirty_ GUARDED_BY(mu_) = false;
+  // Loose blobs (by hash) renamed into place since the last Sync, and whether a directory was
+  // made in root_ since: what SyncLooseLocked() makes durable.
+  std::vector<std::string> unsynced_loose_ GUARDED_BY(mu_);
+  bool root_dirty_ GUARDED_BY(mu_) = false;
+  bool packs_dirty_ GUARDED_BY(mu_) = false;  // a pack was made since the last Sync
   std::bitset<256> made_dirs_ GUARDED_BY(mu_);
 };
 
@@ -506,7 +668,13 @@ Result<std::string> FsBlobWriter::Commit() {
   Status st = zstd_->Finish(&out_);
   if (st.ok()) st = WriteCompressed();
   fd_.Reset();
-  if (st.ok() && !store_->HasLoose(hash)) st = store_->PublishLoose(tmp_, hash);
+  if (st.ok()) {
+    if (store_->HasLoose(hash)) {
+      store_->NoteLoose(hash);  // stored already (maybe by another process, not synced yet)
+    } else {
+      st = store_->PublishLoose(tmp_, hash);
+    }
+  }
   Discard();  // no-op after a rename (the name is gone); removes the file otherwise
   if (!st.ok()) return st;
   return hash;
