@@ -737,7 +737,9 @@ Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options) {
   if (!options.stat_cache_path.empty() && cache_dirty) {
     std::string data = SerializeCache(root, started_ns, recs);
     Status dir_st = MakeDirs(DirName(AbsolutePath(options.stat_cache_path)));
-    Status w = dir_st.ok() ? WriteFileAtomic(options.stat_cache_path, data) : dir_st;
+    // Replaced without fsyncs: after a power loss an older cache still states only facts
+    // (that file state had that hash), and a torn one fails its checksum and loads empty.
+    Status w = dir_st.ok() ? WriteFileReplace(options.stat_cache_path, data) : dir_st;
     if (!w.ok()) result.warnings.push_back("could not write the stat cache: " + w.ToString());
   }
 
