@@ -12,12 +12,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "cli/term.h"
 #include "common/crypto.h"
 #include "common/fs.h"
-#include "common/mutex.h"
 #include "model/manifest.h"
 #include "net/http.h"
 #include "net/http_client.h"
@@ -110,18 +108,15 @@ Result<std::pair<uint64_t, uint64_t>> StoreLocally(store::BlobStore& bs, const P
 }
 
 // Stores what the server lacks: into local_store when given (this machine's workspace), else
-// over HTTP. The server is not asked about the blobs in `held` (the local store has them,
-// synced: the walk stored them from its own read).
+// over HTTP.
 Result<std::pair<uint64_t, uint64_t>> UploadMissing(Context& ctx,
                                                     const snapshot::SnapshotResult& snap,
                                                     store::BlobStore* local_store,
-                                                    const std::unordered_set<std::string>& held,
                                                     Progress& progress) {
   const PathMap paths = snapshot::PathsByHash(snap);
   std::vector<std::string> hashes;
   hashes.reserve(paths.size());
-  for (auto& [h, p] : paths)
-    if (!held.count(h)) hashes.push_back(h);
+  for (auto& [h, p] : paths) hashes.push_back(h);
   std::vector<std::string> missing;
   const size_t kAsk = 20000;
   for (size_t i = 0; i < hashes.size(); i += kAsk) {
@@ -236,19 +231,17 @@ class LocalBlobSink {
       ++files_;
       bytes_ += content.size();
     }
-    MutexLock lock(&mu_);
-    held_.insert(hash);
+    ++handed_;
     return Status::Ok();
   }
   // Syncs what was stored, so it is announced (synced and indexed) before the server is asked.
   Status Sync() { return store_ ? store_->Sync() : Status::Ok(); }
   uint64_t Files() const { return files_.load(); }
   uint64_t Bytes() const { return bytes_.load(); }
-  // The blobs the store has (stored now, or found there; synced once Sync() succeeded): the
-  // server need not be asked about them. Takes them: call once, after the walk.
-  std::unordered_set<std::string> TakeHeld() EXCLUDES(mu_) {
-    MutexLock lock(&mu_);
-    return std::move(held_);
+  // Whether the store has every file of the snapshot (synced once Sync() succeeded): each
+  // was read by the walk and handed to it (on_content is called at most once per file).
+  bool HoldsAll(const snapshot::SnapshotResult& snap) const {
+    return store_ && handed_.load() == snap.manifest.entries.size();
   }
 
  private:
@@ -256,8 +249,7 @@ class LocalBlobSink {
   std::once_flag once_;
   std::unique_ptr<store::BlobStore> store_;
   std::atomic<uint64_t> files_{0}, bytes_{0};
-  Mutex mu_;
-  std::unordered_set<std::string> held_ GUARDED_BY(mu_);
+  std::atomic<uint64_t> handed_{0};  // files stored, or found stored already
 };
 
 // Walks and hashes the directory (storing what it reads into the local workspace when it
@@ -305,7 +297,10 @@ Result<StoredSnapshot> UploadTree(Context& ctx, const UploadOptions& o) {
   FERRY_ASSIGN_OR_RETURN(net::HttpResponse known,
                          ctx.Raw("GET", "/api/v1/snapshots/" + out.snap.id));
   if (known.status != 200) {
-    auto uploaded = UploadMissing(ctx, out.snap, sink.Store(), sink.TakeHeld(), progress);
+    // Usually the walk stored every file: then there is nothing to ask the server about.
+    auto uploaded = sink.HoldsAll(out.snap)
+                        ? Result<std::pair<uint64_t, uint64_t>>(std::make_pair(0, 0))
+                        : UploadMissing(ctx, out.snap, sink.Store(), progress);
     progress.Clear();
     FERRY_ASSIGN_OR_RETURN(auto up, std::move(uploaded));
     out.up_files += up.first;
