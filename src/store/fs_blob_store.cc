@@ -388,14 +388,24 @@ class FsBlobStore final : public BlobStore {
     FERRY_RETURN_IF_ERROR(SyncLooseLocked());
     if (pending_.empty()) return Status::Ok();
     // Only now, with the data durable, do other processes learn where it is.
-    // In key order: each insert lands beside the previous one in the index's B-tree.
-    std::vector<const std::pair<const std::string, Loc>*> rows;
+    // In key order: each insert lands beside the previous one in the index's B-tree. Sorted
+    // by the hashes' first 8 characters, loaded big-endian (their order as strings), beside
+    // the entries: no pointer chasing to the strings unless those are equal.
+    using Row = std::pair<uint64_t, const std::pair<const std::string, Loc>*>;
+    std::vector<Row> rows;
     rows.reserve(pending_.size());
-    for (const auto& row : pending_) rows.push_back(&row);
-    std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return a->first < b->first; });
+    for (const auto& row : pending_) {
+      uint64_t prefix = 0;
+      for (size_t i = 0; i < 8; ++i)
+        prefix = prefix << 8 | static_cast<unsigned char>(row.first[i]);
+      rows.emplace_back(prefix, &row);
+    }
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+      return a.first != b.first ? a.first < b.first : a.second->first < b.second->first;
+    });
     FERRY_RETURN_IF_ERROR(index_.Exec("BEGIN IMMEDIATE"));
-    for (const auto* row : rows) {
-      const auto& [hash, loc] = *row;
+    for (const Row& row : rows) {
+      const auto& [hash, loc] = *row.second;
       Status st = insert_->Bind(1, hash)
                       .Bind(2, loc.pack)
                       .Bind(3, static_cast<int64_t>(loc.offset))
