@@ -591,9 +591,19 @@ Status Walker::HashMisses(int threads) {
   }
   std::mutex mu;
   Status first_error;
+  // Each thread's read buffer is made once, as large as the largest file it may read whole:
+  // growing it step by step touched fresh pages at every step.
+  uint64_t largest = 0;
+  if (on_content_) {
+    for (size_t i : misses_) {
+      const uint64_t size = recs_[i].entry.size;
+      if (size <= on_content_max_) largest = std::max(largest, size);
+    }
+  }
   auto work = [&] {
     std::string abs;
     ReadBuffer buf;
+    if (on_content_) buf.Reserve(largest + 1);
     DirCursor dir(root_prefix_);
     for (;;) {
       size_t k = next.fetch_add(1);
@@ -729,6 +739,7 @@ Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options) {
   FERRY_RETURN_IF_ERROR(walker.Walk(root_fd));  // WalkDir owns and closes root_fd
   FERRY_RETURN_IF_ERROR(walker.StatAndLookup(std::max(2, options.hash_threads)));
   FERRY_RETURN_IF_ERROR(walker.HashMisses(options.hash_threads));
+  if (options.on_all_hashed) options.on_all_hashed();
 
   // recs stay in walk order (the cache is written in that order); the manifest is sorted.
   std::vector<FileRec>& recs = walker.recs();
