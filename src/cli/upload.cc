@@ -274,10 +274,15 @@ Result<snapshot::SnapshotResult> BuildTreeSnapshot(const Context& ctx, const Upl
                           secs);
     });
   };
+  // What the walk stored is made durable (and indexed) while the stat cache and the manifest
+  // are written. A snapshot that succeeds has called on_all_hashed.
+  Status synced;
+  std::jthread syncer;
+  so.on_all_hashed = [&] { syncer = std::jthread([&] { synced = sink.Sync(); }); };
   auto built = snapshot::BuildSnapshot(so);
+  if (syncer.joinable()) syncer.join();
   progress.Clear();
   FERRY_ASSIGN_OR_RETURN(snapshot::SnapshotResult snap, std::move(built));
-  Status synced = sink.Sync();
   if (!synced.ok()) return synced.WithContext("storing the snapshot's files");
   for (auto& w : snap.warnings) std::fprintf(stderr, "ferry: warning: %s\n", w.c_str());
   if (o.check) FERRY_RETURN_IF_ERROR(o.check(snap));
