@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <bitset>
 #include <cerrno>
 #include <cstdlib>
@@ -49,7 +50,7 @@ class CompressBuffer {
     const size_t bound = ZstdCompressBound(content.size());
     if (bound > cap_) {
       std::free(data_);
-      cap_ = (std::max(bound, size_t{1} << 20) + kDirectAlign - 1) & ~(kDirectAlign - 1);
+      cap_ = std::bit_ceil(std::max(bound, size_t{1} << 20));  // few regrowths, page-aligned
       data_ = static_cast<char*>(std::aligned_alloc(kDirectAlign, cap_));
       FERRY_CHECK(data_ != nullptr);
     }
