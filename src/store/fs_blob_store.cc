@@ -247,17 +247,24 @@ class FsBlobStore final : public BlobStore {
       FERRY_RETURN_IF_ERROR(st);
       return true;
     }
-    MutexLock lock(&mu_);
-    if (pending_.count(hash)) return false;
-    if (!pack_fd_.valid() || pack_size_ + write_buffer_.size() >= kPackRollBytes) {
-      FERRY_RETURN_IF_ERROR(NewPackLocked());
+    PackWrite write;
+    {
+      MutexLock lock(&mu_);
+      if (pending_.count(hash)) return false;
+      // A writer far ahead of a slow disk waits for the write under way.
+      while (flushing_ && write_buffer_.size() >= 4 * kWriteBufferBytes) flushed_.Wait(&mu_);
+      if (!pack_fd_.valid() || pack_size_ + write_buffer_.size() >= kPackRollBytes) {
+        FERRY_RETURN_IF_ERROR(NewPackLocked());
+      }
+      // Appends are buffered (one write per few MiB, not one per blob); nothing is indexed
+      // before Sync() has written and flushed them.
+      uint64_t offset = pack_size_ + write_buffer_.size();
+      write_buffer_.append(compressed);
+      pending_[hash] = Loc{pack_name_, offset, compressed.size()};
+      if (write_buffer_.size() < kWriteBufferBytes || flushing_) return true;
+      write = TakeBufferLocked();
     }
-    // Appends are buffered (one write per few MiB, not one per blob); nothing is indexed
-    // before Sync() has written and flushed them.
-    uint64_t offset = pack_size_ + write_buffer_.size();
-    write_buffer_.append(compressed);
-    pending_[hash] = Loc{pack_name_, offset, compressed.size()};
-    if (write_buffer_.size() >= kWriteBufferBytes) FERRY_RETURN_IF_ERROR(FlushLocked());
+    FERRY_RETURN_IF_ERROR(WriteTaken(std::move(write)));
     return true;
   }
 
@@ -431,9 +438,10 @@ class FsBlobStore final : public BlobStore {
   // back); nullopt when it is not in a pack (it may be loose).
   Result<std::optional<Loc>> Locate(const std::string& hash) {
     MutexLock lock(&mu_);
+    if (!pending_.count(hash)) return FindLocked(hash);
+    FERRY_RETURN_IF_ERROR(FlushLocked());  // waits for a write under way: mu_ was let go
     auto it = pending_.find(hash);
-    if (it == pending_.end()) return FindLocked(hash);
-    if (!write_buffer_.empty()) FERRY_RETURN_IF_ERROR(FlushLocked());
+    if (it == pending_.end()) return FindLocked(hash);  // indexed meanwhile, or dropped
     return std::optional<Loc>(it->second);
   }
 
@@ -485,29 +493,76 @@ class FsBlobStore final : public BlobStore {
   // Writes the buffered appends to the current pack. On failure the pack is cut back to
   // its last good size and the buffered blobs are forgotten (their Put reported success,
   // but they were never indexed, so a later upload simply stores them again).
-  Status FlushLocked() REQUIRES(mu_) {
-    std::string_view data(write_buffer_);
-    uint64_t pos = pack_size_;
+  // The buffered appends, taken to be written to the pack without holding mu_ (copying a few
+  // MiB into the page cache takes milliseconds: other writers append meanwhile).
+  struct PackWrite {
+    std::string data;
+    std::string pack;
+    int fd = -1;
+    uint64_t offset = 0;
+  };
+  PackWrite TakeBufferLocked() REQUIRES(mu_) {
+    PackWrite w{std::move(write_buffer_), pack_name_, pack_fd_.get(), pack_size_};
+    write_buffer_ = std::move(spare_buffer_);
+    write_buffer_.clear();
+    pack_size_ += w.data.size();  // reserved: later appends follow it
+    flushing_ = true;
+    return w;
+  }
+  // Writes what TakeBufferLocked() took (the pack stays open meanwhile: whoever would close
+  // or roll it waits for flushing_ to clear).
+  Status WriteTaken(PackWrite w) EXCLUDES(mu_) {
+    Status st = PwriteAll(w.fd, w.data, w.offset, PackPath(w.pack));
+    if (st.ok()) StartWriteBack(w.fd, w.offset, w.data.size());
+    MutexLock lock(&mu_);
+    flushing_ = false;
+    flushed_.SignalAll();
+    if (!st.ok()) {
+      DropFromLocked(w.offset);
+      return st;
+    }
+    spare_buffer_ = std::move(w.data);
+    return Status::Ok();
+  }
+  // After a failed write at `offset` of the current pack: the pack is cut back there, and the
+  // blobs from there on (their Put reported success, but they were never indexed, so a later
+  // upload simply stores them again) are forgotten with whatever is still buffered.
+  void DropFromLocked(uint64_t offset) REQUIRES(mu_) {
+    (void)!::ftruncate(pack_fd_.get(), static_cast<off_t>(offset));
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      it = it->second.pack == pack_name_ && it->second.offset >= offset ? pending_.erase(it)
+                                                                        : std::next(it);
+    }
+    write_buffer_.clear();
+    pack_size_ = offset;
+  }
+  static Status PwriteAll(int fd, std::string_view data, uint64_t offset, const std::string& path) {
     while (!data.empty()) {
-      ssize_t n = ::pwrite(pack_fd_.get(), data.data(), data.size(), static_cast<off_t>(pos));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        Status st = ErrnoStatus("cannot write", PackPath(pack_name_), errno);
-        (void)!::ftruncate(pack_fd_.get(), static_cast<off_t>(pack_size_));
-        for (auto it = pending_.begin(); it != pending_.end();) {
-          it = it->second.pack == pack_name_ && it->second.offset >= pack_size_ ? pending_.erase(it)
-                                                                                : std::next(it);
-        }
-        write_buffer_.clear();
-        return st;
-      }
-      pos += static_cast<uint64_t>(n);
+      ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus("cannot write", path, errno);
+      offset += static_cast<uint64_t>(n);
       data.remove_prefix(static_cast<size_t>(n));
     }
-    // Start writing the appends back now, so that Sync's fdatasync has little left to do.
-    (void)::sync_file_range(pack_fd_.get(), static_cast<off_t>(pack_size_),
-                            static_cast<off_t>(pos - pack_size_), SYNC_FILE_RANGE_WRITE);
-    pack_size_ = pos;
+    return Status::Ok();
+  }
+  // Starts writing the range back now, so that Sync's fdatasync has little left to do.
+  static void StartWriteBack(int fd, uint64_t offset, uint64_t length) {
+    (void)::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(length),
+                            SYNC_FILE_RANGE_WRITE);
+  }
+
+  // Writes the buffered appends to the current pack, after any write under way.
+  Status FlushLocked() REQUIRES(mu_) {
+    while (flushing_) flushed_.Wait(&mu_);
+    if (write_buffer_.empty()) return Status::Ok();
+    Status st = PwriteAll(pack_fd_.get(), write_buffer_, pack_size_, PackPath(pack_name_));
+    if (!st.ok()) {
+      DropFromLocked(pack_size_);
+      return st;
+    }
+    StartWriteBack(pack_fd_.get(), pack_size_, write_buffer_.size());
+    pack_size_ += write_buffer_.size();
     write_buffer_.clear();
     return Status::Ok();
   }
@@ -617,8 +672,12 @@ class FsBlobStore final : public BlobStore {
   std::optional<Stmt> find_ GUARDED_BY(mu_), insert_ GUARDED_BY(mu_), delete_ GUARDED_BY(mu_);
   UniqueFd pack_fd_ GUARDED_BY(mu_);
   std::string pack_name_ GUARDED_BY(mu_);
-  uint64_t pack_size_ GUARDED_BY(mu_) = 0;    // bytes written to the current pack
+  // Bytes written to the current pack, or being written (flushing_) by WriteTaken().
+  uint64_t pack_size_ GUARDED_BY(mu_) = 0;
   std::string write_buffer_ GUARDED_BY(mu_);  // appends not yet written (they follow pack_size_)
+  std::string spare_buffer_ GUARDED_BY(mu_);  // the last written one, kept for its capacity
+  bool flushing_ GUARDED_BY(mu_) = false;     // a WriteTaken() is under way
+  CondVar flushed_;                           // signalled when it ends
   // Written, not yet synced and indexed.
   std::unordered_map<std::string, Loc> pending_ GUARDED_BY(mu_);
   // Loose blobs (by hash) renamed into place since the last Sync, and whether a directory was
