@@ -17,6 +17,7 @@
 #include <bitset>
 #include <cerrno>
 #include <cstdlib>
+#include <future>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -326,53 +327,61 @@ class FsBlobStore final : public BlobStore {
     std::vector<std::optional<uint64_t>> out(hashes.size());
     std::vector<std::optional<Loc>> locs(hashes.size());
     std::vector<size_t> elsewhere;  // not found in a synced pack: pending, loose or absent
-    // The index in read transactions of a few thousand lookups each: one lock (and one WAL
-    // snapshot) per batch instead of one per hash, and writers wait at most one batch.
-    constexpr size_t kBatch = 4096;
-    for (size_t begin = 0; begin < hashes.size(); begin += kBatch) {
-      MutexLock lock(&mu_);
-      FERRY_RETURN_IF_ERROR(index_.Exec("BEGIN"));
-      for (size_t i = begin; i < std::min(hashes.size(), begin + kBatch); ++i) {
-        if (pending_.count(hashes[i])) {
-          elsewhere.push_back(i);
-          continue;
-        }
-        auto loc = FindLocked(hashes[i]);
-        if (!loc.ok()) {
-          (void)index_.Exec("COMMIT");
-          return loc.status();
-        }
-        if (*loc) {
-          locs[i] = std::move(*loc);
-        } else {
-          elsewhere.push_back(i);
-        }
-      }
-      FERRY_RETURN_IF_ERROR(index_.Exec("COMMIT"));
-    }
     // Each packed blob's frame header, every pack opened once.
     std::unordered_map<std::string, UniqueFd> packs;
-    for (size_t i = 0; i < hashes.size(); ++i) {
-      if (!locs[i]) continue;
-      const Loc& loc = *locs[i];
-      auto it = packs.find(loc.pack);
-      if (it == packs.end()) {
-        std::string path = PackPath(loc.pack);
-        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd.valid()) return ErrnoStatus("cannot open", path, errno);
-        it = packs.emplace(loc.pack, std::move(fd)).first;
+    std::vector<size_t> unread;  // a short pack or a frame without its size: Size() decides
+    auto read_headers = [&](size_t begin, size_t end) -> Status {
+      for (size_t i = begin; i < end; ++i) {
+        if (!locs[i]) continue;
+        const Loc& loc = *locs[i];
+        auto it = packs.find(loc.pack);
+        if (it == packs.end()) {
+          std::string path = PackPath(loc.pack);
+          UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+          if (!fd.valid()) return ErrnoStatus("cannot open", path, errno);
+          it = packs.emplace(loc.pack, std::move(fd)).first;
+        }
+        char head[18];
+        ssize_t n = ::pread(it->second.get(), head, std::min<uint64_t>(loc.length, sizeof head),
+                            static_cast<off_t>(loc.offset));
+        if (n > 0) out[i] = ZstdFrameContentSize(std::string_view(head, static_cast<size_t>(n)));
+        if (!out[i]) unread.push_back(i);
       }
-      char head[18];
-      ssize_t n = ::pread(it->second.get(), head, std::min<uint64_t>(loc.length, sizeof head),
-                          static_cast<off_t>(loc.offset));
-      std::optional<uint64_t> size;
-      if (n > 0) size = ZstdFrameContentSize(std::string_view(head, static_cast<size_t>(n)));
-      if (size) {
-        out[i] = size;
-      } else {
-        elsewhere.push_back(i);  // a short pack or a frame without its size: Size() decides
+      return Status::Ok();
+    };
+    // The index in read transactions of a few thousand lookups each: one lock (and one WAL
+    // snapshot) per batch instead of one per hash, and writers wait at most one batch. A
+    // batch's headers are read on a second thread while the next batch is looked up.
+    std::future<Status> reading;  // destroyed (so waited for) before what it uses
+    constexpr size_t kBatch = 4096;
+    for (size_t begin = 0; begin < hashes.size(); begin += kBatch) {
+      const size_t end = std::min(hashes.size(), begin + kBatch);
+      {
+        MutexLock lock(&mu_);
+        FERRY_RETURN_IF_ERROR(index_.Exec("BEGIN"));
+        for (size_t i = begin; i < end; ++i) {
+          if (pending_.count(hashes[i])) {
+            elsewhere.push_back(i);
+            continue;
+          }
+          auto loc = FindLocked(hashes[i]);
+          if (!loc.ok()) {
+            (void)index_.Exec("COMMIT");
+            return loc.status();
+          }
+          if (*loc) {
+            locs[i] = std::move(*loc);
+          } else {
+            elsewhere.push_back(i);
+          }
+        }
+        FERRY_RETURN_IF_ERROR(index_.Exec("COMMIT"));
       }
+      if (reading.valid()) FERRY_RETURN_IF_ERROR(reading.get());
+      reading = std::async(std::launch::async, read_headers, begin, end);
     }
+    if (reading.valid()) FERRY_RETURN_IF_ERROR(reading.get());
+    elsewhere.insert(elsewhere.end(), unread.begin(), unread.end());
     for (size_t i : elsewhere) {
       auto size = Size(hashes[i]);
       if (size.ok()) {
