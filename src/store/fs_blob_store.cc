@@ -252,11 +252,14 @@ class FsBlobStore final : public BlobStore {
     {
       MutexLock lock(&mu_);
       if (pending_.count(hash)) return false;
-      // A writer far ahead of a slow disk waits for the write under way.
-      while (flushing_ && write_buffer_.size() >= 4 * kWriteBufferBytes) flushed_.Wait(&mu_);
-      if (!pack_fd_.valid() || pack_size_ + write_buffer_.size() >= kPackRollBytes) {
-        FERRY_RETURN_IF_ERROR(NewPackLocked());
-      }
+      auto must_roll = [&]() REQUIRES(mu_) {
+        return !pack_fd_.valid() || pack_size_ + write_buffer_.size() >= kPackRollBytes;
+      };
+      // A writer far ahead of a slow disk waits for the write under way; so does one about to
+      // start a new pack (the write is to the current one), which then decides again.
+      while (flushing_ && (write_buffer_.size() >= 4 * kWriteBufferBytes || must_roll()))
+        flushed_.Wait(&mu_);
+      if (must_roll()) FERRY_RETURN_IF_ERROR(NewPackLocked());
       // Appends are buffered (one write per few MiB, not one per blob); nothing is indexed
       // before Sync() has written and flushed them.
       uint64_t offset = pack_size_ + write_buffer_.size();
@@ -499,9 +502,6 @@ class FsBlobStore final : public BlobStore {
     }
   }
 
-  // Writes the buffered appends to the current pack. On failure the pack is cut back to
-  // its last good size and the buffered blobs are forgotten (their Put reported success,
-  // but they were never indexed, so a later upload simply stores them again).
   // The buffered appends, taken to be written to the pack without holding mu_ (copying a few
   // MiB into the page cache takes milliseconds: other writers append meanwhile).
   struct PackWrite {
@@ -561,7 +561,9 @@ class FsBlobStore final : public BlobStore {
                             SYNC_FILE_RANGE_WRITE);
   }
 
-  // Writes the buffered appends to the current pack, after any write under way.
+  // Writes the buffered appends to the current pack, after any write under way (mu_ is let
+  // go while waiting for that). On failure the pack is cut back to its last good size and
+  // the buffered blobs are forgotten (DropFromLocked).
   Status FlushLocked() REQUIRES(mu_) {
     while (flushing_) flushed_.Wait(&mu_);
     if (write_buffer_.empty()) return Status::Ok();
