@@ -399,15 +399,26 @@ class FsBlobStore final : public BlobStore {
   Status Sync() override {
     MutexLock lock(&mu_);
     if (pack_fd_.valid()) FERRY_RETURN_IF_ERROR(FlushLocked());
-    if (pack_fd_.valid() && ::fdatasync(pack_fd_.get()) != 0)
-      return ErrnoStatus("cannot sync", PackPath(pack_name_), errno);
-    if (packs_dirty_) {  // a pack made since the last Sync: its name too
-      FERRY_RETURN_IF_ERROR(SyncDir(JoinPath(root_, "packs")));
-      packs_dirty_ = false;
+    // Nothing is indexed before its data is durable; but the rows can be sorted and inserted
+    // (uncommitted, so invisible) while the data is synced: on another thread when there are
+    // many rows to prepare meanwhile.
+    DurableWork work = DurableWorkLocked();
+    std::future<Status> durable;  // destroyed (so waited for) before `work`
+    if (pending_.size() >= 1024) {
+      durable = std::async(std::launch::async, [&work] { return work.Run(); });
+    } else {
+      FERRY_RETURN_IF_ERROR(work.Run());
     }
-    FERRY_RETURN_IF_ERROR(SyncLooseLocked());
-    if (pending_.empty()) return Status::Ok();
-    // Only now, with the data durable, do other processes learn where it is.
+    auto synced = [&]() REQUIRES(mu_) {
+      Status st = durable.valid() ? durable.get() : Status::Ok();
+      if (st.ok()) {  // what was synced need not be again
+        packs_dirty_ = false;
+        root_dirty_ = false;
+        unsynced_loose_.clear();
+      }
+      return st;
+    };
+    if (pending_.empty()) return synced();
     // In key order: each insert lands beside the previous one in the index's B-tree. Sorted
     // by the hashes' first 8 characters, loaded big-endian (their order as strings), beside
     // the entries: no pointer chasing to the strings unless those are equal.
@@ -423,20 +434,19 @@ class FsBlobStore final : public BlobStore {
     std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
       return a.first != b.first ? a.first < b.first : a.second->first < b.second->first;
     });
-    FERRY_RETURN_IF_ERROR(index_.Exec("BEGIN IMMEDIATE"));
-    for (const Row& row : rows) {
-      const auto& [hash, loc] = *row.second;
-      Status st = insert_->Bind(1, hash)
-                      .Bind(2, loc.pack)
-                      .Bind(3, static_cast<int64_t>(loc.offset))
-                      .Bind(4, static_cast<int64_t>(loc.length))
-                      .Run();
-      if (!st.ok()) {
-        (void)index_.Exec("ROLLBACK");
-        return st;
-      }
+    Status st = index_.Exec("BEGIN IMMEDIATE");
+    for (size_t i = 0; st.ok() && i < rows.size(); ++i) {
+      const auto& [hash, loc] = *rows[i].second;
+      st = insert_->Bind(1, hash)
+               .Bind(2, loc.pack)
+               .Bind(3, static_cast<int64_t>(loc.offset))
+               .Bind(4, static_cast<int64_t>(loc.length))
+               .Run();
     }
-    Status st = index_.Exec("COMMIT");
+    // Only now, with the data durable, do other processes learn where it is.
+    Status durable_st = synced();
+    if (st.ok()) st = durable_st;
+    if (st.ok()) st = index_.Exec("COMMIT");
     if (!st.ok()) {
       (void)index_.Exec("ROLLBACK");
       return st;
@@ -648,26 +658,42 @@ class FsBlobStore final : public BlobStore {
     unsynced_loose_.push_back(hash);
   }
 
-  // Makes the loose blobs published since the last Sync durable: each file's data (what
-  // O_DIRECT wrote is on the disk already; this commits its allocation, and writes back what
-  // was written the usual way), then the directories their names are in. Only these files:
-  // syncing the whole file system also waited for every other process's writes.
-  Status SyncLooseLocked() REQUIRES(mu_) {
-    if (unsynced_loose_.empty() && !root_dirty_) return Status::Ok();
+  // What Sync() makes durable before it indexes anything: the current pack's appends (and
+  // its name, when the pack is new since the last Sync), the loose blobs published since
+  // (what O_DIRECT wrote is on the disk already: this commits its allocation, and writes back
+  // what went through the page cache), and the directories their names are in (the root
+  // too when a fan-out directory was made). Run() touches no member of the store, so it may
+  // run on another thread.
+  struct DurableWork {
+    int pack_fd = -1;
+    std::string pack_path, packs_dir;  // packs_dir: "" unless the pack is new
     std::vector<std::string> files, dirs;
+    Status Run() const {
+      if (pack_fd >= 0 && ::fdatasync(pack_fd) != 0)
+        return ErrnoStatus("cannot sync", pack_path, errno);
+      if (!packs_dir.empty()) FERRY_RETURN_IF_ERROR(SyncDir(packs_dir));
+      // Only these files: syncing the whole file system also waited for every other
+      // process's writes.
+      FERRY_RETURN_IF_ERROR(SyncPaths(files, /*directories=*/false));
+      return SyncPaths(dirs, /*directories=*/true);
+    }
+  };
+  DurableWork DurableWorkLocked() REQUIRES(mu_) {
+    DurableWork w;
+    if (pack_fd_.valid()) {
+      w.pack_fd = pack_fd_.get();
+      w.pack_path = PackPath(pack_name_);
+      if (packs_dirty_) w.packs_dir = JoinPath(root_, "packs");
+    }
     std::bitset<256> dir_seen;
     for (const std::string& hash : unsynced_loose_) {
-      files.push_back(LoosePath(hash));
+      w.files.push_back(LoosePath(hash));
       const auto dir_index = static_cast<size_t>(std::stoi(hash.substr(0, 2), nullptr, 16));
-      if (!dir_seen.test(dir_index)) dirs.push_back(JoinPath(root_, hash.substr(0, 2)));
+      if (!dir_seen.test(dir_index)) w.dirs.push_back(JoinPath(root_, hash.substr(0, 2)));
       dir_seen.set(dir_index);
     }
-    if (root_dirty_) dirs.push_back(root_);
-    FERRY_RETURN_IF_ERROR(SyncPaths(files, /*directories=*/false));
-    FERRY_RETURN_IF_ERROR(SyncPaths(dirs, /*directories=*/true));
-    unsynced_loose_.clear();
-    root_dirty_ = false;
-    return Status::Ok();
+    if (root_dirty_) w.dirs.push_back(root_);
+    return w;
   }
 
   static Status SyncDir(const std::string& dir) {
@@ -692,7 +718,7 @@ class FsBlobStore final : public BlobStore {
   // Written, not yet synced and indexed.
   std::unordered_map<std::string, Loc> pending_ GUARDED_BY(mu_);
   // Loose blobs (by hash) renamed into place since the last Sync, and whether a directory was
-  // made in root_ since: what SyncLooseLocked() makes durable.
+  // made in root_ since: part of what Sync() makes durable (DurableWork).
   std::vector<std::string> unsynced_loose_ GUARDED_BY(mu_);
   bool root_dirty_ GUARDED_BY(mu_) = false;
   bool packs_dirty_ GUARDED_BY(mu_) = false;  // a pack was made since the last Sync
