@@ -290,18 +290,25 @@ class LocalBlobSink {
       ++files_;
       bytes_ += content.size();
     }
+    ++handed_;
     return Status::Ok();
   }
   // Syncs what was stored, so it is announced (synced and indexed) before the server is asked.
   Status Sync() { return store_ ? store_->Sync() : Status::Ok(); }
   uint64_t Files() const { return files_.load(); }
   uint64_t Bytes() const { return bytes_.load(); }
+  // Whether the store has every file of the snapshot (synced once Sync() succeeded): each
+  // was read by the walk and handed to it (on_content is called at most once per file).
+  bool HoldsAll(const snapshot::SnapshotResult& snap) const {
+    return store_ && handed_.load() == snap.manifest.entries.size();
+  }
 
  private:
   const Context& ctx_;
   std::once_flag once_;
   std::unique_ptr<store::BlobStore> store_;
   std::atomic<uint64_t> files_{0}, bytes_{0};
+  std::atomic<uint64_t> handed_{0};  // files stored, or found stored already
 };
 
 // Walks and hashes the directory (storing what it reads into the local workspace when it
@@ -326,10 +333,15 @@ Result<snapshot::SnapshotResult> BuildTreeSnapshot(const Context& ctx, const Upl
                           secs);
     });
   };
+  // What the walk stored is made durable (and indexed) while the stat cache and the manifest
+  // are written. A snapshot that succeeds has called on_all_hashed.
+  Status synced;
+  std::jthread syncer;
+  so.on_all_hashed = [&] { syncer = std::jthread([&] { synced = sink.Sync(); }); };
   auto built = snapshot::BuildSnapshot(so);
+  if (syncer.joinable()) syncer.join();
   progress.Clear();
   FERRY_ASSIGN_OR_RETURN(snapshot::SnapshotResult snap, std::move(built));
-  Status synced = sink.Sync();
   if (!synced.ok()) return synced.WithContext("storing the snapshot's files");
   for (auto& w : snap.warnings) std::fprintf(stderr, "ferry: warning: %s\n", w.c_str());
   if (o.check) FERRY_RETURN_IF_ERROR(o.check(snap));
@@ -349,7 +361,10 @@ Result<StoredSnapshot> UploadTree(Context& ctx, const UploadOptions& o) {
   FERRY_ASSIGN_OR_RETURN(net::HttpResponse known,
                          ctx.Raw("GET", "/api/v1/snapshots/" + out.snap.id));
   if (known.status != 200) {
-    auto uploaded = UploadMissing(ctx, out.snap, sink.Store(), progress);
+    // Usually the walk stored every file: then there is nothing to ask the server about.
+    auto uploaded = sink.HoldsAll(out.snap)
+                        ? Result<std::pair<uint64_t, uint64_t>>(std::make_pair(0, 0))
+                        : UploadMissing(ctx, out.snap, sink.Store(), progress);
     progress.Clear();
     FERRY_ASSIGN_OR_RETURN(auto up, std::move(uploaded));
     out.up_files += up.first;

@@ -8,8 +8,26 @@
 
 namespace ferry {
 
-std::string ZstdCompress(std::string_view data, int level) {
+namespace {
+
+ZSTD_CCtx* ThreadCCtx() {
   thread_local ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  return cctx;
+}
+
+}  // namespace
+
+size_t ZstdCompressBound(size_t n) { return ZSTD_compressBound(n); }
+
+size_t ZstdCompressTo(std::string_view data, int level, char* out, size_t capacity) {
+  FERRY_CHECK(capacity >= ZSTD_compressBound(data.size()));
+  size_t n = ZSTD_compressCCtx(ThreadCCtx(), out, capacity, data.data(), data.size(), level);
+  FERRY_CHECK(!ZSTD_isError(n));
+  return n;
+}
+
+std::string ZstdCompress(std::string_view data, int level) {
+  ZSTD_CCtx* cctx = ThreadCCtx();
   // Compress into a reused per-thread buffer: a fresh zero-filled string of the bound's
   // size per call cost a memset (and page faults) as large as the input.
   thread_local std::unique_ptr<char[]> buf;

@@ -12,6 +12,12 @@
 namespace ferry {
 
 std::string ZstdCompress(std::string_view data, int level = 1);
+// The most bytes compressing n bytes can produce.
+size_t ZstdCompressBound(size_t n);
+// Compresses data into out, which has room for ZstdCompressBound(data.size()) bytes, and
+// returns the compressed size: for a caller that keeps its own buffer (no allocation or copy
+// per call). Uses a per-thread context, as ZstdCompress does.
+size_t ZstdCompressTo(std::string_view data, int level, char* out, size_t capacity);
 // Fails with Corruption when data is not a valid zstd frame.
 Result<std::string> ZstdDecompress(std::string_view data);
 

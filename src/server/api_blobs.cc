@@ -115,10 +115,15 @@ HandlerResult Api::Impl::PostSnapshot() {
   if (!m.ok()) return Error(m.status());
   json missing = json::array();
   size_t n_missing = 0;
-  for (auto& e : m->entries) {
-    auto size = d.blobs->Size(e.hash);
-    if (!size.ok()) {
-      if (size.status().code() != StatusCode::kNotFound) return Error(size.status());
+  std::vector<std::string> hashes;
+  hashes.reserve(m->entries.size());
+  for (auto& e : m->entries) hashes.push_back(e.hash);
+  auto sizes = d.blobs->Sizes(hashes);
+  if (!sizes.ok()) return Error(sizes.status());
+  for (size_t i = 0; i < m->entries.size(); ++i) {
+    const model::ManifestEntry& e = m->entries[i];
+    const std::optional<uint64_t>& size = (*sizes)[i];
+    if (!size) {
       if (++n_missing <= 20) missing.push_back(e.path);
       continue;
     }

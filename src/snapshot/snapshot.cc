@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string_view>
 #include <thread>
@@ -493,29 +494,88 @@ Status Walker::AddSymlink() {
   return AddFile(st, static_cast<int32_t>(link_targets_.size() - 1));
 }
 
-// Reads a file whose size the walk already knows: one read() of size + 1 bytes normally
-// returns everything and proves the end (a regular file reads short only at its end), so
-// there is no fstat and no extra read for EOF. A file that grew is read whole the usual way.
-Result<std::string> ReadExpectingSize(const std::string& path, uint64_t size) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoStatus("cannot open", path, errno);
-  std::string out;
-  out.resize(size + 1);
+// A hashing thread's buffer for file contents, reused from file to file: no allocation,
+// zero-fill or fresh pages per file (for a large file those cost about as much as reading it).
+class ReadBuffer {
+ public:
+  // Room for n bytes, keeping the first `keep`.
+  char* Reserve(size_t n, size_t keep = 0) {
+    if (n > cap_) {
+      const size_t cap = std::max(n, cap_ + cap_ / 2);
+      std::unique_ptr<char[]> bigger(new char[cap]);  // uninitialised: it is read into
+      if (keep > 0) std::memcpy(bigger.get(), data_.get(), keep);
+      data_ = std::move(bigger);
+      cap_ = cap;
+    }
+    return data_.get();
+  }
+  // Gives back a buffer grown for one unusually large file.
+  void Trim(size_t max) {
+    if (cap_ > max) {
+      data_.reset();
+      cap_ = 0;
+    }
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  size_t cap_ = 0;
+};
+
+// Reads a file whose size the walk already knows into buf: one read() of size + 1 bytes
+// normally returns everything and proves the end (a regular file reads short only at its
+// end), so there is no fstat and no extra read for EOF. A file that grew is read to its end.
+// fd is open on the file; path names it in errors.
+Result<std::string_view> ReadExpectingSize(int fd, const std::string& path, uint64_t size,
+                                           ReadBuffer* buf) {
+  size_t want = size + 1;
+  char* data = buf->Reserve(want);
   size_t got = 0;
   for (;;) {
-    ssize_t n = ::read(fd.get(), out.data() + got, out.size() - got);
+    ssize_t n = ::read(fd, data + got, want - got);
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoStatus("cannot read", path, errno);
     }
     if (n == 0) break;
     got += static_cast<size_t>(n);
-    if (got == out.size()) return ReadFile(path);  // it grew since it was stat'ed
+    if (got == want) {  // it grew since it was stat'ed: read on
+      want += std::max<size_t>(want / 2, 1 << 20);
+      data = buf->Reserve(want, got);
+      continue;
+    }
     if (got == size) break;  // asked for size + 1 and got size: that was the end
   }
-  out.resize(got);
-  return out;
+  return std::string_view(data, got);
 }
+
+// A hashing thread's handle on the directory of the file it reads, kept while consecutive
+// files (walk order) share it: the file is then opened relative to it, without resolving its
+// whole path again.
+class DirCursor {
+ public:
+  explicit DirCursor(const std::string& root_prefix) : root_prefix_(root_prefix) {}
+  // Opens rel (relative to the root) for reading; -1 with errno set on failure.
+  int Open(const std::string& rel) {
+    const size_t slash = rel.rfind('/');
+    const std::string_view dir =
+        slash == std::string::npos ? std::string_view() : std::string_view(rel).substr(0, slash);
+    if (!fd_.valid() || dir != dir_) {
+      dir_.assign(dir);
+      abs_.assign(root_prefix_).append(dir);
+      fd_.Reset(::open(abs_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    }
+    if (!fd_.valid())
+      return ::open(abs_.assign(root_prefix_).append(rel).c_str(), O_RDONLY | O_CLOEXEC);
+    return ::openat(fd_.get(), rel.c_str() + (slash == std::string::npos ? 0 : slash + 1),
+                    O_RDONLY | O_CLOEXEC);
+  }
+
+ private:
+  const std::string& root_prefix_;
+  std::string dir_, abs_;
+  UniqueFd fd_;
+};
 
 Status Walker::HashMisses(int threads) {
   if (misses_.empty()) return Status::Ok();
@@ -531,8 +591,20 @@ Status Walker::HashMisses(int threads) {
   }
   std::mutex mu;
   Status first_error;
+  // Each thread's read buffer is made once, as large as the largest file it may read whole:
+  // growing it step by step touched fresh pages at every step.
+  uint64_t largest = 0;
+  if (on_content_) {
+    for (size_t i : misses_) {
+      const uint64_t size = recs_[i].entry.size;
+      if (size <= on_content_max_) largest = std::max(largest, size);
+    }
+  }
   auto work = [&] {
     std::string abs;
+    ReadBuffer buf;
+    if (on_content_) buf.Reserve(largest + 1);
+    DirCursor dir(root_prefix_);
     for (;;) {
       size_t k = next.fetch_add(1);
       if (k >= misses_.size() || failed.load()) return;
@@ -547,7 +619,11 @@ Status Walker::HashMisses(int threads) {
       Result<std::string> h = Status::Internal("unhashed");
       if (on_content_ && r.entry.size <= on_content_max_) {
         // One read serves both the hash and the caller's copy.
-        auto content = ReadExpectingSize(*path, r.entry.size);
+        UniqueFd fd(r.link >= 0 ? ::open(path->c_str(), O_RDONLY | O_CLOEXEC)
+                                : dir.Open(r.entry.path));
+        auto content = fd.valid()
+                           ? ReadExpectingSize(fd.get(), *path, r.entry.size, &buf)
+                           : Result<std::string_view>(ErrnoStatus("cannot open", *path, errno));
         if (content.ok()) {
           size = content->size();
           h = Sha256Hex(*content);
@@ -556,6 +632,7 @@ Status Walker::HashMisses(int threads) {
         } else {
           h = content.status();
         }
+        buf.Trim(on_content_max_ + 1);
       } else {
         h = Sha256File(*path, &size);
       }
@@ -662,6 +739,7 @@ Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options) {
   FERRY_RETURN_IF_ERROR(walker.Walk(root_fd));  // WalkDir owns and closes root_fd
   FERRY_RETURN_IF_ERROR(walker.StatAndLookup(std::max(2, options.hash_threads)));
   FERRY_RETURN_IF_ERROR(walker.HashMisses(options.hash_threads));
+  if (options.on_all_hashed) options.on_all_hashed();
 
   // recs stay in walk order (the cache is written in that order); the manifest is sorted.
   std::vector<FileRec>& recs = walker.recs();
@@ -670,7 +748,9 @@ Result<SnapshotResult> BuildSnapshot(const SnapshotOptions& options) {
   if (!options.stat_cache_path.empty() && cache_dirty) {
     std::string data = SerializeCache(root, started_ns, recs);
     Status dir_st = MakeDirs(DirName(AbsolutePath(options.stat_cache_path)));
-    Status w = dir_st.ok() ? WriteFileAtomic(options.stat_cache_path, data) : dir_st;
+    // Replaced without fsyncs: after a power loss an older cache still states only facts
+    // (that file state had that hash), and a torn one fails its checksum and loads empty.
+    Status w = dir_st.ok() ? WriteFileReplace(options.stat_cache_path, data) : dir_st;
     if (!w.ok()) result.warnings.push_back("could not write the stat cache: " + w.ToString());
   }
 

@@ -38,6 +38,10 @@ struct SnapshotOptions {
     uint64_t files_done = 0, bytes_done = 0, files_total = 0, bytes_total = 0;
   };
   std::function<void(const HashProgress&)> on_hashed;
+  // Optional: called once, on the calling thread, when every file is hashed (and handed to
+  // on_content), before the stat cache and the manifest are written: a caller can start
+  // making what on_content stored durable meanwhile.
+  std::function<void()> on_all_hashed;
 };
 
 struct SnapshotResult {

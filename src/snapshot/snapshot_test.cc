@@ -613,6 +613,55 @@ TEST(SnapshotContentSink, GetsEachHashedFileOnceFromTheSameRead) {
   (void)RemoveAll(dir);
 }
 
+// The hashing threads read into buffers reused from file to file; a file that grew after the
+// walk saw its size is read to its end.
+TEST(SnapshotContentSink, ReusedBuffersGiveEachFileItsOwnBytesAndGrownFilesWhole) {
+  char tmpl[] = "/tmp/ferry_snapshot_grow_XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  ASSERT_TRUE(MakeDirs(dir + "/src").ok());
+  std::map<std::string, std::string> want;  // name -> content
+  for (int i = 0; i < 40; ++i) {  // sizes up and down, so a buffer is reused larger and smaller
+    std::string name = "f" + std::to_string(i);
+    std::string content(static_cast<size_t>((i * 7919) % 300000), static_cast<char>('a' + i % 26));
+    content += name;
+    ASSERT_TRUE(WriteFileAtomic(dir + "/src/" + name, content).ok());
+    want[name] = content;
+  }
+  std::mutex mu;
+  std::map<std::string, std::string> seen;  // hash -> content
+  bool grown = false;
+  SnapshotOptions o;
+  o.source_dir = dir + "/src";
+  o.hash_threads = 1;  // files in walk order: the first one's callback runs before the rest
+  o.on_content = [&](const std::string& hash, std::string_view content) {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(hash, Sha256Hex(content));
+    seen.emplace(hash, std::string(content));
+    if (!grown) {  // every file not read yet grows well past the size the walk saw
+      grown = true;
+      for (auto& [name, content] : want) {
+        if (seen.count(Sha256Hex(content))) continue;
+        // Appended in place (same inode, as a growing log file): the walk's size is stale.
+        const std::string more(3 << 20, 'g');
+        UniqueFd fd(::open((dir + "/src/" + name).c_str(), O_WRONLY | O_APPEND));
+        EXPECT_TRUE(fd.valid());
+        EXPECT_TRUE(WriteAll(fd.get(), more, name).ok());
+        content += more;
+      }
+    }
+    return Status::Ok();
+  };
+  auto r = BuildSnapshot(o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->manifest.entries.size(), want.size());
+  for (const auto& e : r->manifest.entries) {
+    EXPECT_EQ(e.hash, Sha256Hex(want[e.path])) << e.path;
+    EXPECT_EQ(e.size, want[e.path].size()) << e.path;
+    EXPECT_EQ(seen[e.hash], want[e.path]) << e.path;
+  }
+  (void)RemoveAll(dir);
+}
+
 TEST(SnapshotHashProgress, CountsEveryHashedFileAndTheTotals) {
   char tmpl[] = "/tmp/ferry_snapshot_progress_XXXXXX";
   std::string dir = ::mkdtemp(tmpl);

@@ -763,6 +763,87 @@ TEST(BlobStore, SmallBlobsArePackedAndVisibleToOthersOnlyAfterSync) {
   (void)RemoveAll(dir);
 }
 
+TEST(BlobStore, SizesAnswersForPackedPendingLooseAndAbsentBlobsInOrder) {
+  std::string dir = TempDirForBlobs();
+  auto bs = OpenFsBlobStore(dir);
+  ASSERT_TRUE(bs.ok());
+  std::vector<std::string> hashes;
+  std::vector<std::optional<uint64_t>> want;
+  for (int i = 0; i < 5000; ++i) {  // more than one index batch
+    std::string content(static_cast<size_t>(i % 300), static_cast<char>('a' + i % 26));
+    content += std::to_string(i);
+    hashes.push_back(*(*bs)->Put(content, ""));
+    want.emplace_back(content.size());
+  }
+  ASSERT_TRUE((*bs)->Sync().ok());
+  hashes.push_back(*(*bs)->Put("pending, not synced", ""));
+  want.emplace_back(19);
+  std::string big(3 << 20, 'z');
+  hashes.push_back(*(*bs)->Put(big, ""));  // loose
+  want.emplace_back(big.size());
+  hashes.push_back(Sha256Hex("absent"));
+  want.emplace_back(std::nullopt);
+  hashes.push_back(hashes[7]);  // asked twice
+  want.push_back(want[7]);
+  auto sizes = (*bs)->Sizes(hashes);
+  ASSERT_TRUE(sizes.ok()) << sizes.status().ToString();
+  EXPECT_EQ(*sizes, want);
+  auto other = OpenFsBlobStore(dir);  // another process sees what was synced
+  ASSERT_TRUE((*bs)->Sync().ok());
+  EXPECT_EQ(*(*other)->Sizes(hashes), want);
+  EXPECT_EQ((*bs)->Sizes({"../etc"}).status().code(), StatusCode::kInvalidArgument);
+  (void)RemoveAll(dir);
+}
+
+// Pack appends are written outside the store's lock while other threads append and read
+// blobs that are still being written.
+TEST(BlobStore, ConcurrentPutsAndReadsWhileThePackIsWritten) {
+  std::string dir = TempDirForBlobs();
+  auto bs = OpenFsBlobStore(dir);
+  ASSERT_TRUE(bs.ok());
+  auto content = [](int t, int i) {  // ~8 KB that compresses little: many 4 MiB writes
+    std::string c(8000, '\0');
+    uint64_t x = static_cast<uint64_t>(t) * 1000003u + static_cast<uint64_t>(i) + 1;
+    for (char& ch : c) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      ch = static_cast<char>(x);
+    }
+    return c;
+  };
+  constexpr int kThreads = 4, kEach = 1500;
+  std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+  std::atomic<int> bad{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::string c = content(t, i);
+        auto h = (*bs)->Put(c, "");
+        if (!h.ok()) ++bad;
+        if (i % 100 == 0) {  // read back one of this thread's own, maybe mid-write
+          auto got = (*bs)->Get(*h);
+          if (!got.ok() || *got != c) ++bad;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  ASSERT_TRUE((*bs)->Sync().ok());
+  auto other = OpenFsBlobStore(dir);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kEach; i += 7) {
+      std::string c = content(t, i);
+      auto got = (*other)->Get(Sha256Hex(c));
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      EXPECT_EQ(*got, c);
+    }
+  }
+  (void)RemoveAll(dir);
+}
+
 TEST(BlobStore, CorruptBlobsAreRefusedAndRepairedByTheNextUpload) {
   std::string dir = TempDirForBlobs();
   auto bs = OpenFsBlobStore(dir);
