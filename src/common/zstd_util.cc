@@ -10,9 +10,22 @@ namespace ferry {
 
 namespace {
 
+// Each thread's contexts, freed when the thread ends.
+struct CCtxFree {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct DCtxFree {
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+
 ZSTD_CCtx* ThreadCCtx() {
-  thread_local ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  return cctx;
+  thread_local std::unique_ptr<ZSTD_CCtx, CCtxFree> cctx(ZSTD_createCCtx());
+  return cctx.get();
+}
+
+ZSTD_DCtx* ThreadDCtx() {
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxFree> dctx(ZSTD_createDCtx());
+  return dctx.get();
 }
 
 }  // namespace
@@ -50,7 +63,7 @@ std::string ZstdCompress(std::string_view data, int level) {
 Result<std::string> ZstdDecompress(std::string_view data) {
   unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
   if (size == ZSTD_CONTENTSIZE_ERROR) return Status::Corruption("not a zstd frame");
-  thread_local ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  ZSTD_DCtx* dctx = ThreadDCtx();
   if (size != ZSTD_CONTENTSIZE_UNKNOWN) {
     std::string out(size, '\0');
     size_t n = ZSTD_decompressDCtx(dctx, out.data(), out.size(), data.data(), data.size());
