@@ -455,6 +455,19 @@ TEST(Http, ClientRejectsBadUrls) {
 namespace ferry::net {
 namespace {
 
+// Waits (up to 5 s) until an observer has recorded n requests: a request's observation may
+// land just after its answer reached the client.
+template <typename Seen>
+void WaitForObservations(std::mutex& mu, const std::vector<Seen>& seen, size_t n) {
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (seen.size() >= n) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 // The observer sees every answered request once, refused ones included, with its status,
 // body size and the head as admission left it.
 TEST(Http, ObserverSeesEveryAnsweredRequest) {
@@ -498,13 +511,7 @@ TEST(Http, ObserverSeesEveryAnsweredRequest) {
   ASSERT_TRUE((*c)->Request("GET", "/inline").ok());
   ASSERT_TRUE((*c)->Request("GET", "/no").ok());
   // The refused request's observation may land just after its answer reached the client.
-  for (int i = 0; i < 500; ++i) {
-    {
-      std::lock_guard lock(mu);
-      if (seen.size() >= 4) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitForObservations(mu, seen, 4);
   std::lock_guard lock(mu);
   ASSERT_EQ(seen.size(), 4u);
   EXPECT_EQ(seen[0].method, "GET");
@@ -618,13 +625,7 @@ TEST(Http, StreamedResponsesGoOutInPiecesAndStopShortOnAFailure) {
   ASSERT_TRUE((*c)->Request("GET", "/small").ok());  // a fresh connection afterwards
   // The observer saw every answer (in any order: an aborted one is recorded after its client
   // already went on), with the bytes actually sent and why a body stopped short.
-  for (int i = 0; i < 500; ++i) {
-    {
-      std::lock_guard lock(mu);
-      if (seen.size() >= 7) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitForObservations(mu, seen, 7);
   std::lock_guard lock(mu);
   ASSERT_EQ(seen.size(), 7u);
   int whole = 0, failed = 0, ended = 0;
