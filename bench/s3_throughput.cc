@@ -19,7 +19,9 @@ std::string Env(const char* name) {
 
 int Run(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: s3_throughput get|put KEY FILE [CONNECTIONS] [PART_MIB]\n");
+    std::fprintf(
+        stderr,
+        "usage: s3_throughput get|put KEY FILE [CONNECTIONS (get: 0 = automatic)] [PART_MIB]\n");
     return 2;
   }
   const std::string op = argv[1], key = argv[2], file = argv[3];

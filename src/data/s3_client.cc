@@ -112,6 +112,10 @@ struct Endpoint {
   std::string port;
   std::string authority;  // as written: host[:port]
   bool is_ip = false;
+  // 127.0.0.0/8, ::1 or localhost: a store on this machine.
+  bool IsLoopback() const {
+    return host == "localhost" || host == "::1" || (is_ip && host.rfind("127.", 0) == 0);
+  }
 };
 
 Result<Endpoint> ParseEndpoint(const std::string& endpoint) {
@@ -362,7 +366,10 @@ class S3ClientImpl final : public S3Client {
 
     std::string md5_hex;
     const uint64_t chunk = std::max<uint64_t>(options.chunk_size, 1 << 20);
-    if (length >= options.parallel_threshold && options.connections > 1 && length > chunk) {
+    const int connections = options.connections > 0  ? options.connections
+                            : endpoint_.IsLoopback() ? 1
+                                                     : GetOptions::kAutoConnections;
+    if (length >= options.parallel_threshold && connections > 1 && length > chunk) {
       const uint64_t chunks = (length + chunk - 1) / chunk;
       std::atomic<uint64_t> next{0};
       std::atomic<bool> failed{false};
@@ -425,7 +432,7 @@ class S3ClientImpl final : public S3Client {
       // by a sixth or more: a distant store (latency-bound per connection) gets them all, a
       // store or disk that is the limit itself (a local server) keeps one or two.
       const int most =
-          static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(options.connections), chunks));
+          static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(connections), chunks));
       std::vector<std::thread> threads;
       threads.reserve(static_cast<size_t>(most) + 1);
       threads.emplace_back(worker, 0);

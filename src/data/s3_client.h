@@ -66,8 +66,11 @@ struct GetOptions {
   // Ranges of at least parallel_threshold bytes download in chunk_size pieces (written with
   // pwrite) over up to `connections` connections: they are added one at a time while each
   // speeds the transfer up (a distant store gets them all; a local one, limited by itself or
-  // the disk, keeps one or two). Smaller ranges go over one.
-  int connections = 4;
+  // the disk, keeps one or two). Smaller ranges go over one. 0 = automatic: one connection to
+  // a loopback endpoint (the store shares this machine's cores and disk, so more connections
+  // only compete with it and with the MD5), kAutoConnections to any other.
+  static constexpr int kAutoConnections = 4;
+  int connections = 0;
   uint64_t chunk_size = 16ull << 20;
   uint64_t parallel_threshold = 64ull << 20;
   // Compare a whole object's MD5 with its ETag when the ETag is a plain MD5 (not multipart).

@@ -352,30 +352,41 @@ std::string Md5Hex(const std::string& data) {
   return out;
 }
 
+// Answers HEAD with `etag` and the size of `served`, and each ranged GET with its bytes of
+// `served`, closing the connection after each range.
+ScriptedServer::Respond RangeServer(const std::string& served, const std::string& etag) {
+  return [served, etag](int, const std::string& head) {
+    if (head.rfind("head ", 0) == 0) {
+      return "HTTP/1.1 200 OK\r\nETag: \"" + etag +
+             "\"\r\nContent-Length: " + std::to_string(served.size()) + "\r\n\r\n";
+    }
+    const size_t at = head.find("range: bytes=");
+    if (at == std::string::npos)
+      return Reply(400, "Bad Request", ErrorXml("InvalidRequest", "no range"));
+    const size_t first = std::stoul(head.substr(at + 13));
+    const size_t last = std::stoul(head.substr(head.find('-', at + 13) + 1));
+    return Reply(206, "Partial Content", served.substr(first, last - first + 1),
+                 "Content-Range: bytes " + std::to_string(first) + "-" + std::to_string(last) +
+                     "/" + std::to_string(served.size()) + "\r\nConnection: close\r\n");
+  };
+}
+
+std::string CountingContent() {
+  std::string content;
+  for (int i = 0; content.size() < (size_t{3} << 20) + 5; ++i) content += std::to_string(i) + ",";
+  return content;
+}
+
 // A download over several connections checks the whole object's MD5 (its ETag) in byte order
 // while the ranges arrive: the right bytes pass; one wrong byte in the last range is Corruption
 // naming the ETag, and leaves no file behind.
 TEST(S3ClientTest, ParallelDownloadChecksTheObjectsMd5) {
-  std::string content;
-  for (int i = 0; content.size() < (size_t{3} << 20) + 5; ++i) content += std::to_string(i) + ",";
+  const std::string content = CountingContent();
   const std::string etag = Md5Hex(content);
   for (bool corrupt : {false, true}) {
     std::string served = content;
     if (corrupt) served[served.size() - 2] ^= 1;
-    ScriptedServer server(0, [&](int, const std::string& head) {
-      if (head.rfind("head ", 0) == 0) {
-        return "HTTP/1.1 200 OK\r\nETag: \"" + etag +
-               "\"\r\nContent-Length: " + std::to_string(content.size()) + "\r\n\r\n";
-      }
-      const size_t at = head.find("range: bytes=");
-      if (at == std::string::npos)
-        return Reply(400, "Bad Request", ErrorXml("InvalidRequest", "no range"));
-      const size_t first = std::stoul(head.substr(at + 13));
-      const size_t last = std::stoul(head.substr(head.find('-', at + 13) + 1));
-      return Reply(206, "Partial Content", served.substr(first, last - first + 1),
-                   "Content-Range: bytes " + std::to_string(first) + "-" + std::to_string(last) +
-                       "/" + std::to_string(content.size()) + "\r\nConnection: close\r\n");
-    });
+    ScriptedServer server(0, RangeServer(served, etag));
     auto client = ClientFor(server);
     TempDir dir;
     const std::string path = dir.path + "/out.bin";
@@ -391,6 +402,21 @@ TEST(S3ClientTest, ParallelDownloadChecksTheObjectsMd5) {
       EXPECT_TRUE(ListDir(dir.path).value().empty());
     }
   }
+}
+
+// Left automatic, a download from a loopback endpoint (a store sharing this machine's cores)
+// goes over one connection as one range, however large.
+TEST(S3ClientTest, AutomaticConnectionsUseOneForALoopbackStore) {
+  const std::string content = CountingContent();
+  ScriptedServer server(0, RangeServer(content, Md5Hex(content)));
+  auto client = ClientFor(server);
+  TempDir dir;
+  const std::string path = dir.path + "/out.bin";
+  auto info =
+      client->GetObjectToFile("k", path, {.chunk_size = 1 << 20, .parallel_threshold = 1 << 20});
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  EXPECT_TRUE(ReadFile(path).value() == content);
+  EXPECT_EQ(server.heads().size(), 2u);  // HEAD and one range
 }
 
 TEST(S3ClientTest, ACompletionWhoseAnswerWasLostIsNotAFailure) {
