@@ -3,7 +3,8 @@
 # building needs, `make quickstart` adds the Python venv, `make test` the test lab and the tools.
 #
 # `make test`, in order (each step stops the run on failure):
-#   lint-src        format check, ruff, docs/openapi.yaml: seconds, before anything compiles
+#   lint-src        format check, ruff, docs/openapi.yaml, docs/azure-compat.md: seconds, before
+#                   anything compiles
 #   build           the tree with -Werror (WERROR=OFF to relax a local build)
 #   lint-built      clang-tidy on the changed files (compile_commands.json), Biome (web/node_modules)
 #   test-cpp        C++ unit tests and Studio's Vitest (ctest, build/)
@@ -52,8 +53,9 @@ lint: lint-src lint-built
 
 lint-src:
 	scripts/check_format.sh
-	$(VENV_PY) -m ruff check python tests
+	$(VENV_PY) -m ruff check python tests scripts
 	PY=$(VENV_PY) scripts/check_openapi.sh
+	$(VENV_PY) scripts/azure_compat.py --check
 
 lint-built:
 	scripts/check_tidy.sh

@@ -34,7 +34,7 @@ _LAZY = {
     "TabularDataset": "dataset",
     "Model": "model",
     "ComputeTarget": "compute",
-    "ComputeTargetException": "compute",
+    "ComputeTargetException": "exceptions",
     "RemoteCompute": "compute",
     "ComputeInstance": "compute",
     "SlurmCompute": "compute",

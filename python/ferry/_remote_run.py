@@ -9,8 +9,8 @@ import sys
 import time
 
 from ._backoff import Backoff
-from ._client import Client, FerryError
-from .exceptions import InvalidArgumentError, NotFoundError
+from ._client import Client
+from .exceptions import ActivityFailedException, InvalidArgumentError, NotFoundError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
@@ -191,6 +191,6 @@ def wait(c: Client, run_id: str, show_output: bool, raise_on_error: bool, stream
         out.write(f"\nExecution Summary\n=================\nRunId: {run_id}\nStatus: {d['status']}\n")
         out.flush()
     if raise_on_error and d["status"] == "Failed":
-        raise FerryError(f"run '{run_id}' failed: {d.get('error', {}).get('message', 'no error recorded')}",
-                         0, "RunFailed")
+        raise ActivityFailedException(
+            f"run '{run_id}' failed: {d.get('error', {}).get('message', 'no error recorded')}", 0, "RunFailed")
     return d

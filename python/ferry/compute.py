@@ -7,16 +7,13 @@ from __future__ import annotations
 import time
 
 from ._client import FerryError
+from .exceptions import ComputeTargetException  # noqa: F401  (also ferry.compute.ComputeTargetException)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Dict, List, Optional
 
     from .workspace import Workspace
-
-
-class ComputeTargetException(FerryError):
-    """A compute target is missing, or attaching/creating/detaching one failed (the server's reason)."""
 
 
 # Ferry's target states as Azure ML's provisioning states.

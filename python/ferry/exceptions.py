@@ -72,6 +72,97 @@ class FerryConnectionError(FerryError, ConnectionError):
     made or while making it; ``status`` is 0. Also a built-in :class:`ConnectionError`."""
 
 
+# Azure ML SDK v1's exception names (``azureml.exceptions``). Every one is a FerryError, and
+# ``AzureMLException`` is FerryError itself, so ``except AzureMLException`` catches everything the
+# SDK raises, as it did on Azure. Where Azure's name means one of the causes above, the class is
+# also that cause's (a missing model is a NotFoundError).
+AzureMLException = FerryError
+
+
+class UserErrorException(FerryError):
+    """The call's input is wrong (Azure's name; the message says which value and what to do)."""
+
+
+class ServiceException(FerryError):
+    """The server failed to do what was asked (Azure's name for a service-side error)."""
+
+
+class AuthenticationException(AuthenticationError):
+    """Azure's name for :class:`AuthenticationError`."""
+
+
+class ComputeTargetException(FerryError):
+    """A compute target is missing, or attaching/creating/detaching one failed (the server's reason)."""
+
+
+class WorkspaceException(FerryError):
+    """A workspace cannot be found or reached (its config file, name or server)."""
+
+
+class ExperimentExecutionException(FerryError):
+    """A submission was refused: the configuration or what it names is wrong."""
+
+
+class ActivityFailedException(FerryError):
+    """A run ended Failed while waiting on it with ``raise_on_error`` (code ``RunFailed``)."""
+
+
+class RunConfigurationException(UserErrorException):
+    """A run configuration (or a ``.runconfig`` file) is invalid."""
+
+
+class RunEnvironmentException(FerryError):
+    """The in-script run context cannot be set up (e.g. its metrics file cannot be opened)."""
+
+
+class SnapshotException(FerryError):
+    """Taking or restoring a snapshot of the source directory failed."""
+
+
+class TrainingException(FerryError):
+    """An estimator or sweep configuration is invalid."""
+
+
+class ModelNotFoundException(NotFoundError):
+    """No such registered model or version."""
+
+
+class ModelPathNotFoundException(NotFoundError):
+    """A model's files are not where ``Model.get_model_path`` looks."""
+
+
+class DatasetTimestampMissingError(UserErrorException):
+    """A time-series operation on a tabular dataset that has no timestamp column."""
+
+
+class ProjectSystemException(FerryError):
+    """A project folder's configuration (``.ferry/``) cannot be read or written."""
+
+
+class ParallelRunException(FerryError):
+    """A parallel batch step failed (pipelines)."""
+
+
+class WebserviceException(FerryError):
+    """Azure's model deployment errors; Ferry does not deploy web services."""
+
+
+class DiscoveryUrlNotFoundException(FerryError):
+    """Azure's service discovery; Ferry has none (a workspace is a server URL)."""
+
+
+class WorkspacePrivateEndpointException(FerryError):
+    """Azure's private endpoints; Ferry has none (bind the server where it should listen)."""
+
+
+class AzureMLAggregatedException(FerryError):
+    """Several errors at once; ``errors`` holds each."""
+
+    def __init__(self, message: str, status: int = 0, code: str = "", errors: "Any" = None) -> None:
+        super().__init__(message, status, code)
+        self.errors = list(errors or [])
+
+
 _BY_STATUS: "Dict[int, Type[FerryError]]" = {
     400: InvalidArgumentError,
     401: AuthenticationError,
@@ -98,6 +189,7 @@ _BY_CODE: "Dict[str, Type[FerryError]]" = {
     "AlreadyExists": ConflictError,
     "FailedPrecondition": ConflictError,
     "RESOURCE_ALREADY_EXISTS": ConflictError,
+    "RunFailed": ActivityFailedException,
     "INVALID_STATE": ConflictError,
     "PayloadTooLarge": PayloadTooLargeError,
     "Unavailable": ServerUnavailableError,
@@ -123,4 +215,25 @@ __all__ = [
     "ServerUnavailableError",
     "FerryConnectionError",
     "error_for",
+    "AzureMLException",
+    "UserErrorException",
+    "ServiceException",
+    "AuthenticationException",
+    "ComputeTargetException",
+    "WorkspaceException",
+    "ExperimentExecutionException",
+    "ActivityFailedException",
+    "RunConfigurationException",
+    "RunEnvironmentException",
+    "SnapshotException",
+    "TrainingException",
+    "ModelNotFoundException",
+    "ModelPathNotFoundException",
+    "DatasetTimestampMissingError",
+    "ProjectSystemException",
+    "ParallelRunException",
+    "WebserviceException",
+    "DiscoveryUrlNotFoundException",
+    "WorkspacePrivateEndpointException",
+    "AzureMLAggregatedException",
 ]

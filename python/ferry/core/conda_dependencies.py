@@ -1,0 +1,7 @@
+"""``azureml.core.conda_dependencies``.
+
+The names load on first use (``ferry._lazy``)."""
+
+from .._lazy import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {})

@@ -1,0 +1,9 @@
+"""``azureml.core.datastore``: the :class:`Datastore`.
+
+The names load on first use (``ferry._lazy``)."""
+
+from .._lazy import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "Datastore": "ferry.datastore",
+})

@@ -1,0 +1,9 @@
+"""``azureml.core.run``: the :class:`Run`.
+
+The names load on first use (``ferry._lazy``)."""
+
+from .._lazy import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "Run": "ferry.run",
+})

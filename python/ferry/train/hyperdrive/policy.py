@@ -1,0 +1,12 @@
+"""``azureml.train.hyperdrive.policy``.
+
+The names load on first use (``ferry._lazy``)."""
+
+from ..._lazy import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "BanditPolicy": "ferry.hyperdrive",
+    "MedianStoppingPolicy": "ferry.hyperdrive",
+    "TruncationSelectionPolicy": "ferry.hyperdrive",
+    "NoTerminationPolicy": "ferry.hyperdrive",
+})

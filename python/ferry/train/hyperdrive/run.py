@@ -1,0 +1,7 @@
+"""``azureml.train.hyperdrive.run``.
+
+The names load on first use (``ferry._lazy``)."""
+
+from ..._lazy import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {})
