@@ -24,12 +24,25 @@ Result<AgentBundle> BuildAgentBundle(const std::string& home, const std::string&
   Sha256 h;
   FERRY_ASSIGN_OR_RETURN(std::string bin_hash, Sha256File(ferry));
   h.Update(bin_hash);
+  // The package's .py files, subpackages included (ferry.core, ferry.data...), as paths
+  // relative to it; caches and anything else stay behind.
   std::vector<std::string> py_files;
   std::string pkg = JoinPath(pydir, "ferry");
-  auto names = ListDir(pkg);
-  if (names.ok()) {
+  std::vector<std::string> dirs = {""};
+  while (!dirs.empty()) {
+    std::string rel = std::move(dirs.back());
+    dirs.pop_back();
+    auto names = ListDir(rel.empty() ? pkg : JoinPath(pkg, rel));
+    if (!names.ok()) continue;
     for (auto& n : *names) {
-      if (n.size() > 3 && n.substr(n.size() - 3) == ".py") py_files.push_back(n);
+      std::string path = rel.empty() ? n : rel + "/" + n;
+      struct stat st {};
+      if (::lstat(JoinPath(pkg, path).c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode) && n != "__pycache__" && n[0] != '.') {
+        dirs.push_back(path);
+      } else if (S_ISREG(st.st_mode) && n.size() > 3 && n.substr(n.size() - 3) == ".py") {
+        py_files.push_back(path);
+      }
     }
   }
   std::sort(py_files.begin(), py_files.end());
@@ -55,7 +68,9 @@ Result<AgentBundle> BuildAgentBundle(const std::string& home, const std::string&
     ::chmod(JoinPath(tmp, "bin/ferry").c_str(), 0755);
     for (auto& n : py_files) {
       FERRY_ASSIGN_OR_RETURN(std::string text, ReadFile(JoinPath(pkg, n)));
-      FERRY_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(tmp, "share/ferry/python/ferry/" + n), text));
+      const std::string dest = JoinPath(tmp, "share/ferry/python/ferry/" + n);
+      FERRY_RETURN_IF_ERROR(MakeDirs(DirName(dest)));
+      FERRY_RETURN_IF_ERROR(WriteFileAtomic(dest, text));
     }
     FERRY_RETURN_IF_ERROR(RemoveAll(stage));
     if (::rename(tmp.c_str(), stage.c_str()) != 0) return ErrnoStatus("rename", tmp, errno);

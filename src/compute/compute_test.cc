@@ -1,8 +1,10 @@
-// Unit tests for GPU discovery (against a fake nvidia-smi on PATH) and its CSV parsing.
+// Unit tests for GPU discovery (against a fake nvidia-smi on PATH) and its CSV parsing, and
+// for the agent bundle's contents.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include "common/fs.h"
+#include "compute/bundle.h"
 #include "compute/gpu.h"
 #include "compute/slurm/slurm_target.h"
 
@@ -49,6 +51,40 @@ class FakeSmi : public ::testing::Test {
   }
   std::string dir_, old_path_;
 };
+
+// The bundle carries the whole Python package, subpackages included (ferry.core.runconfig on
+// an SSH host), and leaves caches behind; a change in a subpackage is a new bundle.
+TEST(AgentBundle, CarriesThePackagesSubpackages) {
+  char tmpl[] = "/tmp/ferry-bundle-test-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string pkg = dir + "/py/ferry";
+  ASSERT_TRUE(MakeDirs(pkg + "/core/compute").ok());
+  ASSERT_TRUE(MakeDirs(pkg + "/__pycache__").ok());
+  ASSERT_TRUE(WriteFileAtomic(pkg + "/__init__.py", "").ok());
+  ASSERT_TRUE(WriteFileAtomic(pkg + "/core/__init__.py", "x = 1\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(pkg + "/core/compute/__init__.py", "").ok());
+  ASSERT_TRUE(WriteFileAtomic(pkg + "/__pycache__/run.cpython-311.pyc", "junk").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/ferry-bin", "not really an ELF file").ok());
+  auto b = BuildAgentBundle(dir + "/home", dir + "/ferry-bin", dir + "/py");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  const std::string staged = dir + "/home/ssh/bundle-" + b->hash + "/share/ferry/python/ferry";
+  EXPECT_EQ(ReadFile(staged + "/core/__init__.py").value(), "x = 1\n");
+  EXPECT_TRUE(PathExists(staged + "/core/compute/__init__.py"));
+  EXPECT_FALSE(PathExists(staged + "/__pycache__"));
+  EXPECT_NE(b->tar.find("share/ferry/python/ferry/core/compute/__init__.py"), std::string::npos);
+
+  // Another package directory (bundles are cached per binary and directory) that differs only
+  // inside the subpackage.
+  const std::string pkg2 = dir + "/py2/ferry";
+  ASSERT_TRUE(MakeDirs(pkg2 + "/core/compute").ok());
+  ASSERT_TRUE(WriteFileAtomic(pkg2 + "/__init__.py", "").ok());
+  ASSERT_TRUE(WriteFileAtomic(pkg2 + "/core/__init__.py", "x = 2\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(pkg2 + "/core/compute/__init__.py", "").ok());
+  auto changed = BuildAgentBundle(dir + "/home", dir + "/ferry-bin", dir + "/py2");
+  ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+  EXPECT_NE(changed->hash, b->hash);
+  (void)RemoveAll(dir);
+}
 
 TEST_F(FakeSmi, DiscoversAndFiltersByVisibleDevices) {
   Write(
