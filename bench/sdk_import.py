@@ -60,7 +60,7 @@ def main() -> None:
         "ferry": (CODE.format(pkg="ferry"), os.path.join(REPO, "python")),
         "azureml": (CODE.format(pkg="azureml"), ""),
     }
-    for name, (code, path) in contenders.items():  # warm the page cache and .pyc files
+    for code, path in contenders.values():  # warm the page cache and .pyc files
         measure(py, code, path)
     times: "dict[str, list[float]]" = {k: [] for k in contenders}
     rss: "dict[str, list[int]]" = {k: [] for k in contenders}
