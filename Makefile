@@ -78,8 +78,13 @@ test-tsan:
 	cmake --build build-tsan --target unit_tests ferry_cli
 	cd build-tsan && $(TSAN_ENV) ctest --output-on-failure -j$(CTEST_J)
 
+# Two workers, whole files each (--dist loadfile keeps a file's fixtures in one process): most
+# integration tests wait on servers, agents and clusters, so two at once halve the wall time on
+# two cores. Each worker's SSH lab and Slurm cluster get their own subnet (conftest.py).
+PYTEST_WORKERS ?= 2
 test-python:
-	FERRY_BIN=$(abspath $(BUILD_DIR))/bin/ferry $(VENV_PY) -m pytest -q python/tests tests/integration
+	FERRY_BIN=$(abspath $(BUILD_DIR))/bin/ferry $(VENV_PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile \
+		python/tests tests/integration
 
 quickstart: deps-quickstart build
 	@scripts/quickstart.sh

@@ -20,6 +20,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 TERMINAL = ("Completed", "Failed", "Canceled")
 
+# Under pytest-xdist (make test runs two workers), each worker's SSH lab and Slurm cluster get
+# their own subnet and bridge (tests/support/sshd.py, slurm.py), so one worker's lab never
+# meets the other's; without workers the harness defaults stand.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw") and _WORKER[2:].isdigit():
+    os.environ.setdefault("FERRY_SSHLAB_OCTET", str(100 + int(_WORKER[2:])))
+    os.environ.setdefault("FERRY_SLURM_OCTET", str(150 + int(_WORKER[2:])))
+
 
 def _ferry_bin() -> Path:
     env = os.environ.get("FERRY_BIN")

@@ -62,10 +62,12 @@ class NetnsProvider final : public NodeProvider {
     const std::string br = ShellQuote(c_.bridge), gw = c_.subnet + ".1";
     FERRY_RETURN_IF_ERROR(ShOk(
         "creating the bridge " + c_.bridge,
-        "ip link show " + br + " >/dev/null 2>&1 || { ip link add " + br +
-            " type bridge && "
-            "ip addr add " +
-            gw + "/24 dev " + br + "; }; ip link set " + br +
+        // The bridge exists already when AllocateNetnsSubnet reserved it for this cluster.
+        "{ ip link show " + br + " >/dev/null 2>&1 || ip link add " + br +
+            " type bridge; } && "
+            "{ ip -4 addr show dev " +
+            br + " | grep -qF ' " + gw + "/' || ip addr add " + gw + "/24 dev " + br +
+            "; } && ip link set " + br +
             " up; "
             "echo 1 > /proc/sys/net/ipv6/conf/" +
             c_.bridge +
@@ -299,7 +301,11 @@ Result<std::pair<std::string, std::string>> AllocateNetnsSubnet() {
     if (r.out.find(subnet + ".") == std::string::npos &&
         r.out.find(" " + bridge + ":") == std::string::npos &&
         r.out.find(" " + bridge + "@") == std::string::npos) {
-      return std::make_pair(subnet, bridge);
+      // Reserved by making its bridge: the kernel refuses a second one of that name, so two
+      // servers creating clusters at once never share a subnet (the loser tries the next).
+      FERRY_ASSIGN_OR_RETURN(ProcessResult add,
+                             Sh("ip link add " + ShellQuote(bridge) + " type bridge", 10000));
+      if (add.exit_code == 0) return std::make_pair(subnet, bridge);
     }
   }
   return Status::Unavailable("no free subnet in 10.78.0.0/16 for the cluster's nodes");
