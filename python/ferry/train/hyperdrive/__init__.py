@@ -6,6 +6,7 @@ from ..._lazy import exports
 
 __getattr__, __dir__, __all__ = exports(__name__, {
     "HyperDriveConfig": "ferry.hyperdrive",
+    "HyperDriveRun": "ferry.hyperdrive",
     "RandomParameterSampling": "ferry.hyperdrive",
     "GridParameterSampling": "ferry.hyperdrive",
     "BayesianParameterSampling": "ferry.hyperdrive",
