@@ -102,6 +102,9 @@ class _Sampling:
         return out
 
 
+HyperParameterSampling = _Sampling  # Azure's name of the samplings' base class
+
+
 class RandomParameterSampling(_Sampling):
     type = "random"
 
@@ -127,6 +130,9 @@ class _Policy:
 
     def _spec(self) -> "Dict[str, Any]":
         return {"type": self.type, **self.settings}
+
+
+EarlyTerminationPolicy = _Policy  # Azure's name of the policies' base class
 
 
 class BanditPolicy(_Policy):
@@ -167,6 +173,13 @@ class AshaPolicy(_Policy):
         super().__init__(max_t=max_t, grace_period=grace_period, reduction_factor=reduction_factor)
 
 
+MAX_DURATION_MINUTES = 10080  # Azure's default and limit; Ferry's sweeps have no limit unless given
+MAX_PARENT_RUNS = 5  # Azure: how many earlier sweeps resume_from may name
+RESUME_FROM_TOTAL_RUNS = 1000
+RECOMMENDED_MIN_RUNS_PER_PARAMETER_BAYESIAN = 20
+RECOMMENDED_MAX_CONCURRENT_RUNS_BAYESIAN = 20
+
+
 class PrimaryMetricGoal:
     """Whether the primary metric is to be maximised or minimised. HyperDriveConfig takes these,
     Azure's enum (``PrimaryMetricGoal.MAXIMIZE`` with ``.value`` "MAXIMIZE") or the words in
@@ -174,6 +187,11 @@ class PrimaryMetricGoal:
 
     MAXIMIZE = "Maximize"
     MINIMIZE = "Minimize"
+
+    @staticmethod
+    def from_str(goal: str) -> str:
+        """The goal named by ``goal`` ("maximize" or "minimize", any case)."""
+        return _goal(goal)
 
 
 def _goal(value: "Any") -> str:
@@ -273,6 +291,12 @@ class HyperDriveConfig:
             for r in resume_from if isinstance(resume_from, (list, tuple)) else [resume_from]:
                 self.warm_start.append(r if isinstance(r, str) else r.id)
 
+    @property
+    def source_directory(self) -> str:
+        return self.run_config.source_directory
+
+    pipeline = None  # Azure's pipeline sweeps are not supported
+
     def spec(self) -> str:
         """The sweep file the server receives (JSON, a subset of YAML)."""
         spec: "Dict[str, Any]" = {"sampling": self.sampling._spec(), "primary_metric_name": self.primary_metric_name,
@@ -336,6 +360,10 @@ class HyperDriveConfig:
         run._hyperdrive_config = self
         run.snapshot_warnings = snap.warnings
         return run
+
+
+class HyperDriveRunConfig(HyperDriveConfig):
+    """Azure's older name of :class:`HyperDriveConfig` (the same arguments)."""
 
 
 # ---- the sweep's run ------------------------------------------------------------------------

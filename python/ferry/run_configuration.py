@@ -25,6 +25,12 @@ DEFAULT_GPU_IMAGE = "pytorch/pytorch:2.3.1-cuda12.1-cudnn8-runtime"
 MPI_CPU_IMAGE = DEFAULT_CPU_IMAGE
 MPI_GPU_IMAGE = DEFAULT_GPU_IMAGE
 
+LOCAL_RUNCONFIG_NAME = "local"
+RUNCONFIGURATION_EXTENSION = ".runconfig"
+COMPUTECONTEXT_EXTENSION = ".compute"
+AML_CONFIG_DIR = "aml_config"
+AZUREML_DIR = ".azureml"
+
 _FRAMEWORKS = ("Python", "PyTorch", "TensorFlow", "PySpark")
 _COMMUNICATORS = ("None", "Gloo", "Nccl", "OpenMpi", "IntelMpi", "ParameterServer")
 
@@ -66,6 +72,13 @@ class EnvironmentSection(_Section):
 
     def __init__(self) -> None:
         super().__init__(name="", version="", environment_variables={}, python=PythonSection(), docker=DockerSection())
+
+
+class HistoryConfiguration(_Section):
+    """Azure's history settings (read and written; Ferry always keeps outputs/ and logs/)."""
+
+    def __init__(self) -> None:
+        super().__init__(output_collection=True, snapshot_project=True, directories_to_watch=["logs"])
 
 
 class MpiConfiguration:
@@ -211,7 +224,7 @@ class RunConfiguration:
         self.node_count = 1
         self.max_run_duration_seconds: "Optional[int]" = None
         self.environment: "Any" = EnvironmentSection()
-        self.history = _Section(output_collection=True, snapshot_project=True, directories_to_watch=[])
+        self.history = HistoryConfiguration()
         if _history_enabled is not None:
             self.history.output_collection = bool(_history_enabled)
         self.docker = DockerConfiguration()
@@ -364,6 +377,24 @@ class RunConfiguration:
         os.replace(tmp, file)
         self.path = file
         return file
+
+    @staticmethod
+    def delete(path: str, name: str) -> None:
+        """Deletes the configuration ``name`` of the project folder ``path`` (where :meth:`load`
+        finds it).
+
+        :raises FileNotFoundError: when there is none.
+        """
+        os.remove(_find(path, name))
+
+    @property
+    def auto_prepare_environment(self) -> bool:
+        """Azure's deprecated setting: environments are always prepared."""
+        return True
+
+    @auto_prepare_environment.setter
+    def auto_prepare_environment(self, _: bool) -> None:
+        pass
 
     def __repr__(self) -> str:
         return f"<ferry.RunConfiguration script={self.script!r} target={self.target!r} path={self.path!r}>"

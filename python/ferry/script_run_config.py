@@ -37,6 +37,8 @@ class ScriptRunConfig:
     ``requeue_on_node_loss``, ``docker_image``.
     """
 
+    MAX_DURATION_SECONDS_DEFAULT = 2592000  # Azure's default; Ferry sets no limit unless given
+
     def __init__(self, source_directory: str = ".", script: "Optional[str]" = None,
                  arguments: "Optional[Sequence[Any]]" = None, run_config: "Any" = None,
                  _telemetry_values: "Any" = None, compute_target: "Any" = None, environment: "Any" = None,

@@ -15,4 +15,10 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "DEFAULT_GPU_IMAGE": "ferry.run_configuration",
     "MPI_CPU_IMAGE": "ferry.run_configuration",
     "MPI_GPU_IMAGE": "ferry.run_configuration",
+    "HistoryConfiguration": "ferry.run_configuration",
+    "LOCAL_RUNCONFIG_NAME": "ferry.run_configuration",
+    "RUNCONFIGURATION_EXTENSION": "ferry.run_configuration",
+    "COMPUTECONTEXT_EXTENSION": "ferry.run_configuration",
+    "AML_CONFIG_DIR": "ferry.run_configuration",
+    "AZUREML_DIR": "ferry.run_configuration",
 })
