@@ -289,7 +289,13 @@ def _section_environment(rc: "RunConfiguration", env: "EnvironmentSection", body
 
 def _object_environment(env: "Any", body: "Dict[str, Any]") -> None:
     """A ferry.Environment: registered (by name and version), or its text; user-managed: only
-    its interpreter. Read through getattr, so any Environment shape with these fields works."""
+    its interpreter. Read through getattr, so any Environment shape with these fields works.
+    An environment that knows its own fields of POST /runs says so with ``_run_fields()``
+    (a dict of ``environment``, ``python``...), which is then used as it is."""
+    own = getattr(env, "_run_fields", None)
+    if callable(own):
+        body.update(own())
+        return
     py = getattr(env, "python", None)
     if getattr(py, "user_managed_dependencies", False):
         interpreter = getattr(py, "interpreter_path", None)

@@ -129,6 +129,9 @@ def test_an_environment_object_is_read_through_its_fields():
     Env.python.user_managed_dependencies = False
     Env.version = 3
     assert body(src)["environment"] == {"name": "mine", "version": 3}
+    # An environment that knows its own fields of the run says so.
+    Env._run_fields = lambda self: {"environment": {"type": "pip", "content": "numpy\n"}}
+    assert body(src)["environment"] == {"type": "pip", "content": "numpy\n"}
 
 
 def test_run_config_given_with_other_arguments_and_its_script_and_arguments():
