@@ -368,6 +368,20 @@ class HyperDriveRunConfig(HyperDriveConfig):
 
 # ---- the sweep's run ------------------------------------------------------------------------
 
+def _hyperparameters(parameters: "Dict[str, str]") -> str:
+    """A trial's sampled values as Azure ML shows them: a JSON object, numbers as numbers."""
+    typed: "Dict[str, Any]" = {}
+    for name, text in parameters.items():
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError):
+            value = text
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
+            and value not in (float("inf"), float("-inf"))
+        typed[name] = value if number else text
+    return json.dumps(typed)
+
+
 class HyperDriveRun(Run):
     """A sweep's run, as ``Experiment.submit(HyperDriveConfig(...))`` returns it (or
     ``HyperDriveRun(experiment, run_id)``): a :class:`ferry.Run` with the sweep's views - its
@@ -396,8 +410,8 @@ class HyperDriveRun(Run):
 
     def get_hyperparameters(self) -> "Dict[str, str]":
         """Every trial's sampled values: run id -> a JSON object of parameter name -> value
-        (a string, as Azure ML keeps them)."""
-        return {t["id"]: json.dumps(t.get("parameters", {})) for t in self._sweep().get("trials", [])}
+        (text, as Azure ML gives them: ``'{"--kernel": "rbf", "--penalty": 1.5}'``)."""
+        return {t["id"]: _hyperparameters(t.get("parameters", {})) for t in self._sweep().get("trials", [])}
 
     def get_children_sorted_by_primary_metric(self, top: int = 0, reverse: bool = False,
                                               discard_no_metric: bool = False) -> "List[Dict[str, Any]]":
@@ -411,7 +425,7 @@ class HyperDriveRun(Run):
         maximize = s.get("sweep", {}).get("primary_metric_goal", "Maximize") == "Maximize"
         with_metric, without = [], []
         for t in s.get("trials", []):
-            child = {"run_id": t["id"], "hyperparameters": json.dumps(t.get("parameters", {})),
+            child = {"run_id": t["id"], "hyperparameters": _hyperparameters(t.get("parameters", {})),
                      "best_primary_metric": t.get("metric"), "status": t["status"]}
             (with_metric if isinstance(t.get("metric"), (int, float)) else without).append(child)
         with_metric.sort(key=lambda c: c["best_primary_metric"], reverse=maximize != reverse)
