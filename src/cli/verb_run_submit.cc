@@ -460,7 +460,7 @@ int SubmitWithRunConfig(Context& ctx, SubmitOptions& o, const std::string& confi
 void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code) {
   auto* submit = run.add_subcommand("submit", "Submit a script as a run");
   auto o = std::make_shared<SubmitOptions>();
-  submit->add_option("-e,--experiment", o->experiment,
+  submit->add_option("-e,--experiment,--experiment-name", o->experiment,
                      "Experiment (created if missing; default: the folder's, see 'ferry folder "
                      "attach', else 'default')");
   submit->add_option("-t,--target", o->target, "Compute target (see 'ferry compute list')");
