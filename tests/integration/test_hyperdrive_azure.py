@@ -96,6 +96,8 @@ def test_sklearn_notebook_sweep_runs_with_the_sampled_values_winning(workspace, 
         sorted(scores)[:3]
     best = run.get_best_run_by_primary_metric()
     assert best.id == children[0]["run_id"] and workspace.run(best.id)["params"]["kernel"] == "rbf"
+    # The notebook prints the best run's arguments: the fixed ones, then the sampled winners.
+    assert best.get_details()["runDefinition"]["arguments"][-4:] == ["--kernel", "rbf", "--penalty", "1.5"]
     metrics = run.get_metrics()
     assert set(metrics) == {c["run_id"] for c in children}
     assert metrics[best.id]["Accuracy"] == pytest.approx(0.815)
