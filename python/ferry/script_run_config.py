@@ -4,90 +4,171 @@ from __future__ import annotations
 
 import os
 
+from .run_configuration import (  # the distributed configurations are re-exported from here too
+    DockerConfiguration,
+    EnvironmentSection,
+    MpiConfiguration,
+    PyTorchConfiguration,
+    RunConfiguration,
+    TensorflowConfiguration,
+)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Dict, Optional, Sequence
 
-
-class MpiConfiguration:
-    """MPI launch: ``process_count_per_node`` ranks on each node (Ferry communicator OpenMpi)."""
-
-    communicator = "OpenMpi"
-
-    def __init__(self, process_count_per_node: int = 1, node_count: "Optional[int]" = None) -> None:
-        self.process_count_per_node = process_count_per_node
-        self.node_count = node_count
-
-
-class PyTorchConfiguration:
-    """torch.distributed: ``communication_backend`` "Nccl" (GPUs) or "Gloo"; one process per node
-    unless ``process_count`` says otherwise (spread over ``node_count`` nodes)."""
-
-    def __init__(self, communication_backend: str = "Nccl", process_count: "Optional[int]" = None,
-                 node_count: "Optional[int]" = None) -> None:
-        if communication_backend not in ("Nccl", "Gloo"):
-            raise ValueError(f"ferry: communication_backend must be 'Nccl' or 'Gloo', got {communication_backend!r}")
-        self.communicator = communication_backend
-        self.process_count = process_count
-        self.node_count = node_count
-
-
-class TensorflowConfiguration:
-    """TensorFlow parameter servers and workers (Ferry communicator ParameterServer)."""
-
-    communicator = "ParameterServer"
-
-    def __init__(self, worker_count: int = 1, parameter_server_count: int = 1) -> None:
-        self.worker_count = worker_count
-        self.parameter_server_count = parameter_server_count
+__all__ = ["ScriptRunConfig", "MpiConfiguration", "PyTorchConfiguration", "TensorflowConfiguration",
+           "DockerConfiguration"]
 
 
 class ScriptRunConfig:
-    """``ScriptRunConfig(source_directory, script, arguments, compute_target, environment,
-    node_count, distributed_job_config)``: the script (a path inside ``source_directory``), its
-    arguments, the target (a name or a :class:`ferry.ComputeTarget`; ``local`` by default) and,
-    optionally, an :class:`ferry.Environment` (registered: by name and version; not registered:
-    its text), a node count and a distributed configuration.
+    """``ScriptRunConfig(source_directory, script, arguments, run_config, compute_target,
+    environment, distributed_job_config, max_run_duration_seconds, docker_runtime_config)``:
+    the script (a path inside ``source_directory``) and its arguments, and a
+    :class:`ferry.RunConfiguration` (``run_config``; a new one unless given) that the other
+    arguments fill: the target (a name or a :class:`ferry.ComputeTarget`; ``local`` by
+    default), the :class:`ferry.Environment`, the distributed configuration and node count,
+    the time limit, the container. What is submitted is ``run_config`` as it is then:
+    ``src.run_config.target = "gpu-box"`` after construction changes the target.
 
-    Also: ``python`` (interpreter on the target; default ``python3`` there),
-    ``environment_variables``, ``max_run_duration_seconds``, ``gpus``,
+    With ``run_config`` given, the other arguments that are given are applied to it (Azure ML
+    ignores them with a warning). Ferry's own: ``node_count``, ``python`` (interpreter on the
+    target; default ``python3`` there), ``environment_variables``, ``gpus``,
     ``requeue_on_node_loss``, ``docker_image``.
     """
 
-    def __init__(self, source_directory: str = ".", script: "Optional[str]" = None,
-                 arguments: "Optional[Sequence[Any]]" = None, compute_target: "Any" = None,
-                 environment: "Any" = None, node_count: int = 1, distributed_job_config: "Any" = None,
-                 python: "Optional[str]" = None, environment_variables: "Optional[Dict[str, str]]" = None,
-                 max_run_duration_seconds: "Optional[int]" = None, gpus: int = 0,
-                 requeue_on_node_loss: bool = False, docker_image: "Optional[str]" = None,
-                 run_config: "Any" = None) -> None:
-        if run_config is not None:
-            from .run_configuration import RunConfiguration
+    MAX_DURATION_SECONDS_DEFAULT = 2592000  # Azure's default; Ferry sets no limit unless given
 
-            if not isinstance(run_config, RunConfiguration):
-                raise TypeError("ferry: run_config must be a ferry.RunConfiguration")
-        script = script or (run_config.script if run_config is not None else None)
+    def __init__(self, source_directory: str = ".", script: "Optional[str]" = None,
+                 arguments: "Optional[Sequence[Any]]" = None, run_config: "Any" = None,
+                 _telemetry_values: "Any" = None, compute_target: "Any" = None, environment: "Any" = None,
+                 distributed_job_config: "Any" = None, resume_from: "Any" = None,
+                 max_run_duration_seconds: "Optional[int]" = None, command: "Any" = None,
+                 docker_runtime_config: "Any" = None, *, node_count: "Optional[int]" = None,
+                 python: "Optional[str]" = None, environment_variables: "Optional[Dict[str, str]]" = None,
+                 gpus: int = 0, requeue_on_node_loss: bool = False, docker_image: "Optional[str]" = None) -> None:
+        if run_config is None:
+            run_config = RunConfiguration()
+        elif not isinstance(run_config, RunConfiguration):
+            raise TypeError("ferry: run_config must be a ferry.RunConfiguration, got "
+                            f"{type(run_config).__name__}")
+        if command:
+            raise ValueError("ferry: ScriptRunConfig(command=...) is not supported; give the script and its "
+                             "arguments (script='train.py', arguments=[...])")
+        if resume_from is not None:
+            raise ValueError("ferry: ScriptRunConfig(resume_from=...) is not supported; pass the checkpoint's "
+                             "dataset or path as an argument (docs/checkpoints.md)")
+        script = script or run_config.script
         if not script:
             raise ValueError("ferry: ScriptRunConfig needs the script to run (a path inside source_directory), "
                              "here or as the run configuration's 'script'")
         self.run_config = run_config
         self.source_directory = source_directory
         self.script = script
-        if arguments is None and run_config is not None:
+        if arguments is None:
             arguments = run_config.arguments
         self._inputs: "Dict[str, Any]" = {}
         self._outputs: "Dict[str, Any]" = {}
         self.arguments = [self._data_argument(a) for a in (arguments or [])]
-        self.compute_target = compute_target
-        self.environment = environment
-        self.node_count = node_count
-        self.distributed_job_config = distributed_job_config
+        rc = run_config
+        if compute_target is not None:
+            rc.target = compute_target
+        if environment is not None:
+            rc.environment = environment
+            docker = getattr(environment, "docker", None)
+            if docker_runtime_config is None and getattr(docker, "enabled", False):
+                rc.docker = DockerConfiguration(
+                    use_docker=True, shared_volumes=getattr(docker, "shared_volumes", True),
+                    arguments=getattr(docker, "arguments", None), shm_size=getattr(docker, "shm_size", None))
+        if distributed_job_config is not None:
+            rc._use_distributed(distributed_job_config)
+        if node_count is not None:
+            rc.node_count = int(node_count)
+        if max_run_duration_seconds is not None:
+            rc.max_run_duration_seconds = max_run_duration_seconds
+        if docker_runtime_config is not None:
+            if not isinstance(docker_runtime_config, DockerConfiguration):
+                raise TypeError("ferry: docker_runtime_config must be a ferry.core.runconfig.DockerConfiguration, got "
+                                f"{type(docker_runtime_config).__name__}")
+            rc.docker = docker_runtime_config
+        if environment_variables:
+            rc.environment_variables.update(environment_variables)
+        if gpus:
+            rc.gpus = int(gpus)
+        if requeue_on_node_loss:
+            rc.requeue_on_node_loss = True
         self.python = python
-        self.environment_variables = dict(environment_variables or {})
-        self.max_run_duration_seconds = max_run_duration_seconds
-        self.gpus = gpus
-        self.requeue_on_node_loss = requeue_on_node_loss
         self.docker_image = docker_image
+
+    # The settings live in run_config (one place, as in Azure ML); these read and write there.
+    @property
+    def compute_target(self) -> str:
+        return self.run_config.target
+
+    @compute_target.setter
+    def compute_target(self, value: "Any") -> None:
+        self.run_config.target = value
+
+    @property
+    def environment(self) -> "Any":
+        """The run's :class:`ferry.Environment` (``None`` when the run configuration names none)."""
+        env = self.run_config.environment
+        return None if isinstance(env, EnvironmentSection) else env
+
+    @environment.setter
+    def environment(self, value: "Any") -> None:
+        self.run_config.environment = value if value is not None else EnvironmentSection()
+
+    @property
+    def node_count(self) -> int:
+        return self.run_config.node_count
+
+    @node_count.setter
+    def node_count(self, value: int) -> None:
+        self.run_config.node_count = int(value)
+
+    @property
+    def distributed_job_config(self) -> "Any":
+        return self.run_config.distributed_job_config
+
+    @distributed_job_config.setter
+    def distributed_job_config(self, value: "Any") -> None:
+        if value is None:
+            self.run_config.communicator = "None"
+        else:
+            self.run_config._use_distributed(value)
+
+    @property
+    def max_run_duration_seconds(self) -> "Optional[int]":
+        return self.run_config.max_run_duration_seconds
+
+    @max_run_duration_seconds.setter
+    def max_run_duration_seconds(self, value: "Optional[int]") -> None:
+        self.run_config.max_run_duration_seconds = value
+
+    @property
+    def environment_variables(self) -> "Dict[str, str]":
+        return self.run_config.environment_variables
+
+    @environment_variables.setter
+    def environment_variables(self, value: "Dict[str, str]") -> None:
+        self.run_config.environment_variables = dict(value or {})
+
+    @property
+    def gpus(self) -> int:
+        return self.run_config.gpus
+
+    @gpus.setter
+    def gpus(self, value: int) -> None:
+        self.run_config.gpus = int(value)
+
+    @property
+    def requeue_on_node_loss(self) -> bool:
+        return self.run_config.requeue_on_node_loss
+
+    @requeue_on_node_loss.setter
+    def requeue_on_node_loss(self, value: bool) -> None:
+        self.run_config.requeue_on_node_loss = bool(value)
 
     def _data_argument(self, a: "Any") -> str:
         """An argument as text; a dataset input or output is also recorded, and becomes its
@@ -111,67 +192,6 @@ class ScriptRunConfig:
             self._outputs[a.name] = a
         return str(a)
 
-    def _target_name(self) -> str:
-        t = self.compute_target
-        if t is None:
-            return (self.run_config.target if self.run_config is not None and self.run_config.target else "local")
-        return t if isinstance(t, str) else t.name
-
-    def _apply_run_config(self, body: "Dict[str, Any]") -> None:
-        """The run configuration's settings under this object's own (which win): the CLI's
-        rules for `ferry run submit -c` (src/cli/verb_run_submit.cc, ApplyRunConfig)."""
-        rc = self.run_config
-        where = rc.path or "the run configuration"
-        if rc.framework != "Python":
-            raise ValueError(f"ferry: {where}: framework {rc.framework!r} is not supported by this version; use Python")
-        env, py, docker = rc.environment, rc.environment.python, rc.environment.docker
-        if docker.enabled and "docker" not in body:
-            if not docker.base_image:
-                raise ValueError(f"ferry: {where}: environment.docker.baseImage is required when "
-                                 "environment.docker.enabled is true")
-            body["docker"] = {"enabled": True, "base_image": docker.base_image}
-            if docker.shm_size:
-                body["docker"]["shm_size"] = docker.shm_size
-            if docker.arguments:
-                body["docker"]["arguments"] = list(docker.arguments)
-        if self.environment is None and not py.user_managed_dependencies:
-            if rc.requirements_file:
-                body["environment"] = {"type": "pip", "file": rc.requirements_file}
-            elif py.conda_dependencies_file:
-                body["environment"] = {"type": "conda", "file": py.conda_dependencies_file}
-            elif env.name:
-                body["environment"] = {"name": env.name}
-                if env.version and str(env.version).isdigit():
-                    body["environment"]["version"] = int(env.version)
-            else:
-                raise ValueError(
-                    f"ferry: {where}: environment.python.userManagedDependencies is false: say how to build the "
-                    "environment with requirementsFile (pip), environment.python.condaDependenciesFile (conda) or "
-                    "environment.name (a registered environment), or set userManagedDependencies: true with "
-                    "interpreterPath")
-        if "python" not in body and py.interpreter_path:
-            body["python"] = py.interpreter_path
-        if env.environment_variables:
-            body["environment_variables"] = {**env.environment_variables, **body.get("environment_variables", {})}
-        if rc.max_run_duration_seconds and "max_run_duration_seconds" not in body:
-            body["max_run_duration_seconds"] = int(rc.max_run_duration_seconds)
-        if rc.gpus and "gpus" not in body:
-            body["gpus"] = int(rc.gpus)
-        if rc.requeue_on_node_loss:
-            body["requeue_on_node_loss"] = True
-        if rc.priority:
-            body["priority"] = rc.priority
-        if self.distributed_job_config is None:
-            if rc.communicator and rc.communicator != "None":
-                body["communicator"] = rc.communicator
-            if rc.mpi.process_count_per_node != 1:
-                body["process_count_per_node"] = rc.mpi.process_count_per_node
-            if rc.tensorflow.worker_count != 1 or rc.tensorflow.parameter_server_count != 1:
-                body["worker_count"] = rc.tensorflow.worker_count
-                body["parameter_server_count"] = rc.tensorflow.parameter_server_count
-        if "node_count" not in body and self.node_count == 1 and rc.node_count != 1:
-            body["node_count"] = int(rc.node_count)
-
     def _script_path(self) -> str:
         """The script as a path in the snapshot ('/'-separated, no leading './')."""
         script = self.script.replace(os.sep, "/")
@@ -180,47 +200,140 @@ class ScriptRunConfig:
         return script
 
     def _body(self, experiment: str, snapshot_id: str, tags: "Optional[Dict[str, str]]") -> "Dict[str, Any]":
-        """The fields of POST /runs."""
-        script = self._script_path()
-        body: "Dict[str, Any]" = {"experiment": experiment, "target": self._target_name(), "script": script,
-                                  "arguments": self.arguments, "snapshot_id": snapshot_id,
+        """The fields of POST /runs, from the script, its arguments and ``run_config`` as it is now."""
+        rc = self.run_config
+        where = rc.path or "the run configuration"
+        if rc.framework == "PySpark":
+            raise ValueError(f"ferry: {where}: framework 'PySpark' is not supported by this version; use Python")
+        body: "Dict[str, Any]" = {"experiment": experiment, "target": rc.target or "local",
+                                  "script": self._script_path(), "arguments": self.arguments,
+                                  "snapshot_id": snapshot_id,
                                   "tags": {k: str(v) for k, v in (tags or {}).items()}}
         if self._inputs:
             body["inputs"] = [i._spec() for i in self._inputs.values()]
         if self._outputs:
             body["outputs"] = [o._spec() for o in self._outputs.values()]
+        env = rc.environment
+        variables: "Dict[str, str]" = {}
+        if isinstance(env, EnvironmentSection):
+            _section_environment(rc, env, body, where)
+            variables.update(env.environment_variables or {})
+        else:
+            _object_environment(env, body)
+            variables.update(getattr(env, "environment_variables", None) or {})
+        variables.update(rc.environment_variables or {})
+        if variables:
+            body["environment_variables"] = {str(k): str(v) for k, v in variables.items()}
         if self.python:
             body["python"] = self.python
-        if self.environment_variables:
-            body["environment_variables"] = self.environment_variables
-        if self.max_run_duration_seconds:
-            body["max_run_duration_seconds"] = int(self.max_run_duration_seconds)
-        if self.gpus:
-            body["gpus"] = int(self.gpus)
-        if self.requeue_on_node_loss:
+        _docker(rc, env, body, where, self.docker_image)
+        if rc.max_run_duration_seconds:
+            body["max_run_duration_seconds"] = int(rc.max_run_duration_seconds)
+        if rc.gpus:
+            body["gpus"] = int(rc.gpus)
+        if rc.requeue_on_node_loss:
             body["requeue_on_node_loss"] = True
-        if self.docker_image:
-            body["docker"] = {"enabled": True, "base_image": self.docker_image}
-        env = self.environment
-        if env is not None:
-            if env.version is not None:
-                body["environment"] = {"name": env.name, "version": env.version}
-            else:
-                body["environment"] = {"type": env.spec_type, "content": env.content}
-        d = self.distributed_job_config
-        nodes = self.node_count
-        if d is not None:
-            body["communicator"] = d.communicator
-            nodes = getattr(d, "node_count", None) or nodes
-            if isinstance(d, MpiConfiguration):
-                body["process_count_per_node"] = d.process_count_per_node
-            elif isinstance(d, PyTorchConfiguration) and d.process_count:
-                body["process_count_per_node"] = max(1, d.process_count // max(1, nodes))
-            elif isinstance(d, TensorflowConfiguration):
-                body["worker_count"] = d.worker_count
-                body["parameter_server_count"] = d.parameter_server_count
-        if nodes and nodes != 1:
-            body["node_count"] = int(nodes)
-        if self.run_config is not None:
-            self._apply_run_config(body)
+        if rc.priority:
+            body["priority"] = rc.priority
+        nodes = int(rc.node_count or 1)
+        c = rc.communicator
+        if c != "None":
+            body["communicator"] = c
+            if c in ("Nccl", "Gloo") and rc.pytorch.process_count:
+                body["process_count_per_node"] = max(1, int(rc.pytorch.process_count) // max(1, nodes))
+            elif c == "ParameterServer":
+                body["worker_count"] = rc.tensorflow.worker_count
+                body["parameter_server_count"] = rc.tensorflow.parameter_server_count
+            elif rc.mpi.process_count_per_node != 1:
+                body["process_count_per_node"] = rc.mpi.process_count_per_node
+        if nodes != 1:
+            body["node_count"] = nodes
         return body
+
+
+def _conda_text(deps: "Any") -> str:
+    """A CondaDependencies object's file text (Azure's ``serialize_to_string``)."""
+    for method in ("serialize_to_string", "_serialize_to_string"):
+        f = getattr(deps, method, None)
+        if callable(f):
+            return f()
+    raise TypeError(f"ferry: conda_dependencies must be a ferry CondaDependencies, got {type(deps).__name__}")
+
+
+def _section_environment(rc: "RunConfiguration", env: "EnvironmentSection", body: "Dict[str, Any]", where: str) -> None:
+    """The environment of a run configuration that names no Environment object: the CLI's rules
+    for a file (src/cli/verb_run_submit.cc, ApplyRunConfig); an untouched one: the target's
+    interpreter."""
+    py = env.python
+    if py.interpreter_path and "python" not in body:
+        body["python"] = py.interpreter_path
+    if py.user_managed_dependencies:
+        return
+    if rc.requirements_file:
+        body["environment"] = {"type": "pip", "file": rc.requirements_file}
+    elif py.conda_dependencies is not None:
+        body["environment"] = {"type": "conda", "content": _conda_text(py.conda_dependencies)}
+    elif py.conda_dependencies_file:
+        body["environment"] = {"type": "conda", "file": py.conda_dependencies_file}
+    elif env.name:
+        body["environment"] = {"name": env.name}
+        if env.version and str(env.version).isdigit():
+            body["environment"]["version"] = int(env.version)
+    elif rc.path:
+        raise ValueError(
+            f"ferry: {where}: environment.python.userManagedDependencies is false: say how to build the "
+            "environment with requirementsFile (pip), environment.python.condaDependenciesFile (conda) or "
+            "environment.name (a registered environment), or set userManagedDependencies: true with "
+            "interpreterPath")
+
+
+def _object_environment(env: "Any", body: "Dict[str, Any]") -> None:
+    """A ferry.Environment: registered (by name and version), or its text; user-managed: only
+    its interpreter. Read through getattr, so any Environment shape with these fields works.
+    An environment that knows its own fields of POST /runs says so with ``_run_fields()``
+    (a dict of ``environment``, ``python``...), which is then used as it is."""
+    own = getattr(env, "_run_fields", None)
+    if callable(own):
+        body.update(own())
+        return
+    py = getattr(env, "python", None)
+    if getattr(py, "user_managed_dependencies", False):
+        interpreter = getattr(py, "interpreter_path", None)
+        if interpreter:
+            body["python"] = interpreter
+        return
+    if getattr(env, "version", None) is not None:
+        body["environment"] = {"name": env.name, "version": env.version}
+        return
+    content = getattr(env, "content", "") or ""
+    spec_type = getattr(env, "spec_type", "pip") or "pip"
+    deps = getattr(py, "conda_dependencies", None)
+    if not content and deps is not None:
+        content, spec_type = _conda_text(deps), "conda"
+    if content:
+        body["environment"] = {"type": spec_type, "content": content}
+
+
+def _docker(rc: "RunConfiguration", env: "Any", body: "Dict[str, Any]", where: str, image: "Optional[str]") -> None:
+    """The container: run_config.docker (DockerConfiguration) or the environment's docker
+    section enable it; the image is the environment's (DEFAULT_CPU_IMAGE when it names none)."""
+    from .run_configuration import DEFAULT_CPU_IMAGE
+
+    section = getattr(env, "docker", None)
+    enabled_by_env = bool(getattr(section, "enabled", False))
+    if not (image or rc.docker.use_docker or enabled_by_env):
+        return
+    base = image or getattr(section, "base_image", "") or ""
+    if not base:
+        if enabled_by_env and isinstance(env, EnvironmentSection) and rc.path:
+            raise ValueError(f"ferry: {where}: environment.docker.baseImage is required when "
+                             "environment.docker.enabled is true")
+        base = DEFAULT_CPU_IMAGE
+    docker: "Dict[str, Any]" = {"enabled": True, "base_image": base}
+    shm = rc.docker.shm_size or getattr(section, "shm_size", "")
+    if shm:
+        docker["shm_size"] = shm
+    arguments = list(rc.docker.arguments or []) or list(getattr(section, "arguments", None) or [])
+    if arguments:
+        docker["arguments"] = arguments
+    body["docker"] = docker

@@ -174,6 +174,9 @@ void PrintRun(const json& r, const json& history, const json& artifacts) {
   std::printf("Run:         %s\nStatus:      %s\nExperiment:  %s\nTarget:      %s\n",
               s("id").c_str(), StatusText(Stream::kStdout, s("status")).c_str(),
               s("experiment").c_str(), s("target").c_str());
+  // Why a queued run waits (the scheduler's reason: the target is busy, no node fits, ...).
+  if (s("status") == "Queued" && s("queue_reason") != "-" && !s("queue_reason").empty())
+    std::printf("Waiting:     %s\n", s("queue_reason").c_str());
   std::string cmd = s("script");
   for (auto& a : r["arguments"]) cmd += " " + a.get<std::string>();
   std::printf("Command:     %s %s\n", s("python").c_str(), cmd.c_str());
@@ -242,6 +245,23 @@ void PrintRun(const json& r, const json& history, const json& artifacts) {
   if (err != "-" && !err.empty()) std::printf("Error:\n%s\n", err.c_str());
 }
 
+// The run a command acts on: the positional argument or -r/--run (the Azure ML CLI's spelling),
+// not both.
+void AddRunId(CLI::App* cmd, std::string* id) {
+  auto* positional = cmd->add_option("run_id", *id, "The run's id");
+  auto* flag = cmd->add_option("-r,--run", *id, "The run's id (the Azure ML CLI's spelling)");
+  positional->excludes(flag);
+}
+
+// False (and the exit code set) when neither the positional nor -r/--run was given.
+bool HaveRunId(const std::string& id, const std::string& verb, int* exit_code) {
+  if (!id.empty()) return true;
+  *exit_code = ReportError(Status::InvalidArgument("ferry run " + verb +
+                                                   ": which run? give its id as an argument "
+                                                   "or with -r/--run"));
+  return false;
+}
+
 }  // namespace
 
 void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
@@ -284,8 +304,9 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
   auto id = std::make_shared<std::string>();
   auto* show =
       run->add_subcommand("show", "Show a run: status, history, parameters, metrics, artifacts");
-  show->add_option("run_id", *id)->required();
+  AddRunId(show, id.get());
   show->callback([&ctx, id, exit_code] {
+    if (!HaveRunId(*id, "show", exit_code)) return;
     auto r = ctx.Call("GET", RunPath(*id));
     if (!r.ok()) {
       *exit_code = ReportError(r.status());
@@ -307,17 +328,28 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
   auto* logs = run->add_subcommand("logs", "Print a run's output (-f: follow until it ends)");
   auto follow = std::make_shared<bool>(false);
   auto rank = std::make_shared<int>(0);
-  logs->add_option("run_id", *id)->required();
+  AddRunId(logs, id.get());
   logs->add_flag("-f,--follow", *follow, "Keep streaming until the run ends");
   logs->add_option("--rank", *rank, "A multi-node run's node rank (default 0: the first node)");
-  logs->callback(
-      [&ctx, id, follow, rank, exit_code] { *exit_code = StreamLogs(ctx, *id, *follow, *rank); });
+  logs->callback([&ctx, id, follow, rank, exit_code] {
+    if (HaveRunId(*id, "logs", exit_code)) *exit_code = StreamLogs(ctx, *id, *follow, *rank);
+  });
+
+  // The Azure ML CLI's name for following a run's log: `run logs -f`.
+  auto* monitor = run->add_subcommand(
+      "monitor-logs", "Follow a run's output until it ends (the same as `run logs -f`)");
+  AddRunId(monitor, id.get());
+  monitor->add_option("--rank", *rank, "A multi-node run's node rank (default 0: the first node)");
+  monitor->callback([&ctx, id, rank, exit_code] {
+    if (HaveRunId(*id, "monitor-logs", exit_code)) *exit_code = StreamLogs(ctx, *id, true, *rank);
+  });
 
   auto* metrics = run->add_subcommand("metrics", "Print a run's metrics");
   auto key = std::make_shared<std::string>();
-  metrics->add_option("run_id", *id)->required();
+  AddRunId(metrics, id.get());
   metrics->add_option("-k,--key", *key, "Only this metric");
   metrics->callback([&ctx, id, key, exit_code] {
+    if (!HaveRunId(*id, "metrics", exit_code)) return;
     auto r = ctx.Call(
         "GET", RunPath(*id, "metrics") + (key->empty() ? "" : "?key=" + net::UrlEncode(*key)));
     if (!r.ok()) {
@@ -335,8 +367,9 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
 
   auto* cancel =
       run->add_subcommand("cancel", "Cancel a run (SIGTERM, then SIGKILL after a grace period)");
-  cancel->add_option("run_id", *id)->required();
+  AddRunId(cancel, id.get());
   cancel->callback([&ctx, id, exit_code] {
+    if (!HaveRunId(*id, "cancel", exit_code)) return;
     auto r = ctx.Call("POST", RunPath(*id, "cancel"), "{}");
     if (!r.ok()) {
       *exit_code = ReportError(r.status());
@@ -351,11 +384,12 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
       run->add_subcommand("download", "Download a run's artifacts (outputs/ and logs/)");
   auto dest = std::make_shared<std::string>(".");
   auto prefix = std::make_shared<std::string>();
-  download->add_option("run_id", *id)->required();
+  AddRunId(download, id.get());
   download->add_option("-d,--output-dir", *dest, "Directory to write into (default: .)");
   download->add_option("--prefix", *prefix,
                        "Only artifacts whose path starts with this (e.g. outputs/)");
   download->callback([&ctx, id, dest, prefix, exit_code] {
+    if (!HaveRunId(*id, "download", exit_code)) return;
     auto list = ctx.Call("GET", RunPath(*id, "artifacts"));
     if (!list.ok()) {
       *exit_code = ReportError(list.status());

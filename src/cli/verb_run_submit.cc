@@ -359,9 +359,10 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
     return field_error("no script: set 'script' in the file or name one on the command line");
   if (o->args.empty()) o->args = c.arguments;
   if (!target_given && !c.target.empty()) o->target = c.target;
-  if (c.framework != "Python")
-    return field_error("framework '" + c.framework +
-                       "' is not supported by this version; use Python");
+  // PyTorch and TensorFlow (what Azure writes for a distributed job) run a Python script too;
+  // the communicator says how its processes are launched.
+  if (c.framework == "PySpark")
+    return field_error("framework 'PySpark' is not supported by this version; use Python");
   // Whether the target can run nodeCount nodes is the server's answer (it knows the target).
   model::RunOptions& ro = o->run_options;
   const runconfig::DockerSection& docker = c.environment.docker;
@@ -459,7 +460,7 @@ int SubmitWithRunConfig(Context& ctx, SubmitOptions& o, const std::string& confi
 void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code) {
   auto* submit = run.add_subcommand("submit", "Submit a script as a run");
   auto o = std::make_shared<SubmitOptions>();
-  submit->add_option("-e,--experiment", o->experiment,
+  submit->add_option("-e,--experiment,--experiment-name", o->experiment,
                      "Experiment (created if missing; default: the folder's, see 'ferry folder "
                      "attach', else 'default')");
   submit->add_option("-t,--target", o->target, "Compute target (see 'ferry compute list')");

@@ -3,6 +3,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -63,14 +65,16 @@ class Parser {
     return Status::Ok();
   }
 
+  // One of a fixed set, compared without regard to case (Azure's own files write
+  // "framework: python" and "communicationBackend: nccl"); stored in the set's spelling.
   Status OneOf(const YAML::Node& n, const std::string& field,
                const std::vector<std::string>& allowed, std::string* out) {
     if (IsUnset(n)) return Status::Ok();
     std::string v;
     FERRY_RETURN_IF_ERROR(String(n, field, &v));
     for (const auto& a : allowed) {
-      if (a == v) {
-        *out = v;
+      if (EqualsIgnoringCase(a, v)) {
+        *out = a;
         return Status::Ok();
       }
     }
@@ -124,6 +128,16 @@ class Parser {
     return n.size() > 0;
   }
 
+  static bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(a[i])) !=
+          std::tolower(static_cast<unsigned char>(b[i])))
+        return false;
+    }
+    return true;
+  }
+
   static std::string Text(const YAML::Node& n) {
     return n.IsScalar() ? n.Scalar() : "(not a scalar)";
   }
@@ -134,6 +148,72 @@ class Parser {
   std::string name_;
   std::vector<std::string> unused_;
 };
+
+// Azure's run-level docker section (DockerConfiguration: useDocker, sharedVolumes, shmSize,
+// arguments), merged over environment.docker after parsing.
+Status ParseDockerRuntime(Parser& p, const YAML::Node& v, const std::string& f, DockerRuntime* d) {
+  return p.Map(
+      v, f, [&](const std::string& k, const YAML::Node& v2, const std::string& f2) -> Result<bool> {
+        if (Parser::IsUnset(v2)) return true;
+        if (k == "useDocker") {
+          bool b = false;
+          FERRY_RETURN_IF_ERROR(p.Bool(v2, f2, &b));
+          d->use_docker = b;
+        } else if (k == "sharedVolumes") {
+          bool b = true;
+          FERRY_RETURN_IF_ERROR(p.Bool(v2, f2, &b));
+          d->shared_volumes = b;
+        } else if (k == "shmSize") {
+          std::string t;
+          FERRY_RETURN_IF_ERROR(p.String(v2, f2, &t));
+          d->shm_size = t;
+        } else if (k == "arguments") {
+          std::vector<std::string> a;
+          FERRY_RETURN_IF_ERROR(p.StringList(v2, f2, &a));
+          d->arguments = a;
+        } else {
+          return false;
+        }
+        return true;
+      });
+}
+
+// Azure's pytorch section: the backend and the processes over all nodes; its nodeCount is
+// accepted, the top-level nodeCount is the one used (as in Azure, which writes both).
+Status ParsePytorch(Parser& p, const YAML::Node& v, const std::string& f, RunConfig* c) {
+  return p.Map(
+      v, f, [&](const std::string& k, const YAML::Node& v2, const std::string& f2) -> Result<bool> {
+        if (k == "communicationBackend") {
+          FERRY_RETURN_IF_ERROR(
+              p.OneOf(v2, f2, {"Nccl", "Gloo"}, &c->pytorch_communication_backend));
+        } else if (k == "processCount") {
+          int64_t n = 0;
+          bool set = false;
+          FERRY_RETURN_IF_ERROR(p.Int(v2, f2, 1, &n, &set));
+          if (set) c->pytorch_process_count = static_cast<int>(n);
+        } else if (k == "nodeCount") {
+          int ignored = 1;
+          FERRY_RETURN_IF_ERROR(p.IntField(v2, f2, 1, &ignored));
+        } else {
+          return false;
+        }
+        return true;
+      });
+}
+
+// The run-level sections win over the environment's; pytorch.processCount is the total over the
+// nodes, Ferry launches per node.
+void MergeRunLevel(RunConfig& c) {
+  for (const auto& [name, value] : c.environment_variables) c.environment.variables[name] = value;
+  DockerSection& docker = c.environment.docker;
+  if (c.docker.use_docker) docker.enabled = *c.docker.use_docker;
+  if (c.docker.shared_volumes) docker.shared_volumes = *c.docker.shared_volumes;
+  if (c.docker.shm_size && !c.docker.shm_size->empty()) docker.shm_size = *c.docker.shm_size;
+  if (c.docker.arguments && !c.docker.arguments->empty()) docker.arguments = *c.docker.arguments;
+  if (c.pytorch_process_count && (c.communicator == "Nccl" || c.communicator == "Gloo")) {
+    c.process_count_per_node = std::max(1, *c.pytorch_process_count / std::max(1, c.node_count));
+  }
+}
 
 }  // namespace
 
@@ -163,7 +243,8 @@ Result<LoadedRunConfig> ParseRunConfig(std::string_view yaml, const std::string&
         else if (k == "target")
           FERRY_RETURN_IF_ERROR(p.String(v, f, &c.target));
         else if (k == "framework")
-          FERRY_RETURN_IF_ERROR(p.OneOf(v, f, {"Python", "PySpark"}, &c.framework));
+          FERRY_RETURN_IF_ERROR(
+              p.OneOf(v, f, {"Python", "PyTorch", "TensorFlow", "PySpark"}, &c.framework));
         else if (k == "communicator")
           FERRY_RETURN_IF_ERROR(
               p.OneOf(v, f, {"None", "Gloo", "Nccl", "OpenMpi", "IntelMpi", "ParameterServer"},
@@ -178,6 +259,12 @@ Result<LoadedRunConfig> ParseRunConfig(std::string_view yaml, const std::string&
           FERRY_RETURN_IF_ERROR(p.OneOf(v, f, {"dedicated", "low"}, &c.priority));
         else if (k == "requeueOnNodeLoss")
           FERRY_RETURN_IF_ERROR(p.Bool(v, f, &c.requeue_on_node_loss));
+        else if (k == "environmentVariables")
+          FERRY_RETURN_IF_ERROR(p.StringMap(v, f, &c.environment_variables));
+        else if (k == "docker")
+          FERRY_RETURN_IF_ERROR(ParseDockerRuntime(p, v, f, &c.docker));
+        else if (k == "pytorch")
+          FERRY_RETURN_IF_ERROR(ParsePytorch(p, v, f, &c));
         else if (k == "resources") {
           FERRY_RETURN_IF_ERROR(p.Map(v, f,
                                       [&](const std::string& k2, const YAML::Node& v2,
@@ -260,9 +347,14 @@ Result<LoadedRunConfig> ParseRunConfig(std::string_view yaml, const std::string&
           FERRY_RETURN_IF_ERROR(p.Map(v, f,
                                       [&](const std::string& k2, const YAML::Node& v2,
                                           const std::string& f2) -> Result<bool> {
-                                        if (k2 != "processCountPerNode") return false;
-                                        FERRY_RETURN_IF_ERROR(
-                                            p.IntField(v2, f2, 1, &c.process_count_per_node));
+                                        int ignored = 1;  // the top-level nodeCount is used
+                                        if (k2 == "nodeCount")
+                                          FERRY_RETURN_IF_ERROR(p.IntField(v2, f2, 1, &ignored));
+                                        else if (k2 == "processCountPerNode")
+                                          FERRY_RETURN_IF_ERROR(
+                                              p.IntField(v2, f2, 1, &c.process_count_per_node));
+                                        else
+                                          return false;
                                         return true;
                                       }));
         } else if (k == "tensorflow") {
@@ -285,6 +377,7 @@ Result<LoadedRunConfig> ParseRunConfig(std::string_view yaml, const std::string&
       });
   FERRY_RETURN_IF_ERROR(st);
   if (max_duration_set) c.max_run_duration_seconds = max_duration;
+  MergeRunLevel(c);
   out.unused_fields = p.TakeUnused();
   return out;
 }
@@ -332,6 +425,16 @@ std::string RunConfigToJson(const RunConfig& c) {
       {"requirementsFile", c.requirements_file},
       {"priority", c.priority},
       {"requeueOnNodeLoss", c.requeue_on_node_loss},
+      {"environmentVariables", c.environment_variables},
+      {"docker",
+       {{"useDocker", c.environment.docker.enabled},
+        {"sharedVolumes", c.environment.docker.shared_volumes},
+        {"shmSize", c.environment.docker.shm_size},
+        {"arguments", c.environment.docker.arguments}}},
+      {"pytorch",
+       {{"communicationBackend", c.pytorch_communication_backend},
+        {"processCount", c.pytorch_process_count ? nlohmann::json(*c.pytorch_process_count)
+                                                 : nlohmann::json(nullptr)}}},
   };
   return j.dump();
 }

@@ -36,11 +36,21 @@ struct EnvironmentSection {
   DockerSection docker;
 };
 
+// Azure's run-level docker section (DockerConfiguration); what is set wins over
+// environment.docker, into which it is merged after parsing.
+struct DockerRuntime {
+  std::optional<bool> use_docker;
+  std::optional<bool> shared_volumes;
+  std::optional<std::string> shm_size;
+  std::optional<std::vector<std::string>> arguments;
+};
+
 struct RunConfig {
   std::string script;
   std::vector<std::string> arguments;
   std::string target;
-  std::string framework = "Python";   // Python | PySpark
+  // Python | PyTorch | TensorFlow (all run a Python script) | PySpark; compared without case.
+  std::string framework = "Python";
   std::string communicator = "None";  // None | Gloo | Nccl | OpenMpi | IntelMpi | ParameterServer
   int node_count = 1;
   std::optional<int64_t> max_run_duration_seconds;
@@ -48,9 +58,14 @@ struct RunConfig {
   bool output_collection = true;  // history.outputCollection
   bool snapshot_project = true;   // history.snapshotProject
   std::vector<std::string> directories_to_watch;
-  int process_count_per_node = 1;  // mpi.processCountPerNode
-  int worker_count = 1;            // tensorflow.workerCount
-  int parameter_server_count = 1;  // tensorflow.parameterServerCount
+  int process_count_per_node = 1;                      // mpi.processCountPerNode
+  int worker_count = 1;                                // tensorflow.workerCount
+  int parameter_server_count = 1;                      // tensorflow.parameterServerCount
+  std::string pytorch_communication_backend = "Nccl";  // pytorch.communicationBackend
+  std::optional<int> pytorch_process_count;            // pytorch.processCount: all nodes' processes
+  // Run-level environmentVariables and docker (Azure's newer files): merged into environment.
+  std::map<std::string, std::string> environment_variables;
+  DockerRuntime docker;
   // Ferry's own.
   int gpus = 0;                       // resources.gpus
   std::string requirements_file;      // requirementsFile

@@ -107,6 +107,137 @@ TEST(RunConfig, AzureFileLoadsUnchanged) {
   }
 }
 
+// What azureml-core 1.61's RunConfiguration(framework="python").save() writes (abridged only
+// where the sections are the same as above): the framework in lower case, a run-level docker
+// section and environmentVariables, mpi.nodeCount and a pytorch section.
+constexpr const char* kAzure161RunConfig = R"(script: train.py
+arguments: []
+target: local
+framework: python
+communicator: None
+maxRunDurationSeconds:
+nodeCount: 2
+priority:
+environment:
+  name: default-environment
+  version:
+  environmentVariables:
+    EXAMPLE_ENV_VAR: EXAMPLE_VALUE
+  python:
+    userManagedDependencies: true
+    interpreterPath: python
+    condaDependenciesFile: .azureml/conda_dependencies.yml
+    baseCondaEnvironment:
+  docker:
+    enabled: false
+    baseImage: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20251130.v1
+    baseDockerfile:
+    buildContext:
+    sharedVolumes: true
+    shmSize: 2g
+    arguments: []
+    baseImageRegistry:
+      address:
+      username:
+      password:
+      registryIdentity:
+    platform:
+      os: Linux
+      architecture: amd64
+  r:
+  inferencingStackVersion:
+  assetId:
+history:
+  outputCollection: true
+  snapshotProject: true
+  directoriesToWatch:
+  - logs
+docker:
+  useDocker: true
+  sharedVolumes: true
+  arguments: [--cap-add, SYS_PTRACE]
+  shmSize: 8g
+tensorflow:
+  workerCount: 1
+  parameterServerCount: 1
+mpi:
+  processCountPerNode: 1
+  nodeCount: 1
+pytorch:
+  communicationBackend: nccl
+  processCount:
+  nodeCount: 1
+paralleltask:
+  maxRetriesPerWorker: 0
+  workerCountPerNode: 1
+  terminalExitCodes:
+dataReferences: {}
+data: {}
+datacaches: []
+outputData: {}
+credentialPassthrough: false
+command: ''
+environmentVariables:
+  RUN_LEVEL: yes-it-is
+  EXAMPLE_ENV_VAR: from-the-run
+applicationEndpoints: {}
+)";
+
+TEST(RunConfig, Azure161FileLoadsWithItsRunLevelSections) {
+  auto r = ParseRunConfig(kAzure161RunConfig, ".azureml/x.runconfig");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const RunConfig& c = r->config;
+  EXPECT_EQ(c.framework, "Python");  // "python" as Azure writes it, stored in one spelling
+  EXPECT_EQ(c.node_count, 2);        // the top-level count, not mpi's or pytorch's
+  // The run-level docker section wins over the environment's.
+  EXPECT_TRUE(c.environment.docker.enabled);
+  EXPECT_EQ(c.environment.docker.shm_size, "8g");
+  EXPECT_EQ(c.environment.docker.arguments, (std::vector<std::string>{"--cap-add", "SYS_PTRACE"}));
+  EXPECT_EQ(c.environment.docker.base_image,
+            "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20251130.v1");
+  // So do the run-level environment variables (merged with the environment's).
+  EXPECT_EQ(c.environment.variables.at("RUN_LEVEL"), "yes-it-is");
+  EXPECT_EQ(c.environment.variables.at("EXAMPLE_ENV_VAR"), "from-the-run");
+  EXPECT_EQ(c.pytorch_communication_backend, "Nccl");
+  std::vector<std::string> u = r->unused_fields;
+  for (const char* f : {"docker", "mpi.nodeCount", "pytorch", "pytorch.communicationBackend",
+                        "environmentVariables", "command", "priority", "framework"}) {
+    EXPECT_EQ(std::find(u.begin(), u.end(), f), u.end()) << f;
+  }
+  for (const char* f : {"paralleltask", "environment.docker.platform"}) {
+    EXPECT_NE(std::find(u.begin(), u.end(), f), u.end()) << f;
+  }
+  auto j = nlohmann::json::parse(RunConfigToJson(c));
+  EXPECT_EQ(j["docker"]["useDocker"], true);
+  EXPECT_EQ(j["environmentVariables"]["RUN_LEVEL"], "yes-it-is");
+}
+
+TEST(RunConfig, EnumFieldsIgnoreCase) {
+  auto r = ParseRunConfig(
+      "framework: PYTORCH\ncommunicator: nccl\npriority: Low\nnodeCount: 2\n"
+      "pytorch: {communicationBackend: GLOO, processCount: 8}\n",
+      "x.runconfig");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->config.framework, "PyTorch");
+  EXPECT_EQ(r->config.communicator, "Nccl");
+  EXPECT_EQ(r->config.priority, "low");
+  EXPECT_EQ(r->config.pytorch_communication_backend, "Gloo");
+  EXPECT_EQ(r->config.process_count_per_node, 4);  // 8 processes over 2 nodes
+  for (const char* fw : {"python", "tensorflow", "PySpark"}) {
+    EXPECT_TRUE(ParseRunConfig(std::string("framework: ") + fw + "\n", "f").ok()) << fw;
+  }
+  auto bad = ParseRunConfig("framework: cntk\n", "f.runconfig");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "f.runconfig:1:12: field 'framework': 'cntk' is not allowed; use one of: Python, "
+            "PyTorch, TensorFlow, PySpark");
+  auto bad_docker = ParseRunConfig("docker:\n  useDocker: perhaps\n", "d.runconfig");
+  ASSERT_FALSE(bad_docker.ok());
+  EXPECT_NE(bad_docker.status().message().find("d.runconfig:2:14: field 'docker.useDocker'"),
+            std::string::npos)
+      << bad_docker.status().message();
+}
+
 TEST(RunConfig, FerryFields) {
   auto r = ParseRunConfig(
       "script: t.py\nresources:\n  gpus: 2\nrequirementsFile: req.txt\npriority: low\n"

@@ -75,7 +75,8 @@ json SweepJson(const sweep::SweepSpec& spec, const store::SweepRecord& rec,
 
 }  // namespace
 
-// POST /sweeps {run fields..., "sweep": {"spec", "spec_file", "azure_strict", "warm_start"}}.
+// POST /sweeps {run fields..., "sweep": {"spec", "spec_file", "azure_strict", "warm_start",
+// "sampled_after_fixed"}}.
 HandlerResult Api::Impl::CreateSweep() {
   auto body = ParseBody(req);
   if (!body.ok()) return Error(body.status());
@@ -94,6 +95,13 @@ HandlerResult Api::Impl::CreateSweep() {
     if (!s->is_boolean()) return Bad("field 'sweep.azure_strict' must be true or false");
     settings.azure_strict = s->get<bool>();
   }
+  // The SDK's HyperDriveConfig (Azure's rule): a fixed argument that is also sampled stays,
+  // and the sampled value appended after it wins. Other clients: refused (CheckFixedArguments).
+  bool sampled_after_fixed = false;
+  if (auto s = sj.find("sampled_after_fixed"); s != sj.end() && !s->is_null()) {
+    if (!s->is_boolean()) return Bad("field 'sweep.sampled_after_fixed' must be true or false");
+    sampled_after_fixed = s->get<bool>();
+  }
   if (auto w = sj.find("warm_start"); w != sj.end() && !w->is_null()) {
     if (!w->is_array()) return Bad("field 'sweep.warm_start' must be an array of sweep run ids");
     for (auto& id : *w) {
@@ -109,8 +117,10 @@ HandlerResult Api::Impl::CreateSweep() {
   if (!spec.ok()) return Error(spec.status());
   auto run = RunFromBody(*body);
   if (!run.ok()) return Error(run.status());
-  Status args = sweep::CheckFixedArguments(*spec, run->arguments);
-  if (!args.ok()) return Error(args);
+  if (!sampled_after_fixed) {
+    Status args = sweep::CheckFixedArguments(*spec, run->arguments);
+    if (!args.ok()) return Error(args);
+  }
   if (!settings.warm_start.empty()) {
     if (spec->sampling != "bayesian") {
       return Bad("warm start seeds the Bayesian model; this sweep uses " + spec->sampling +

@@ -50,16 +50,48 @@ class GridSampler final : public Sampler {
   uint64_t size_;  // 0 past kMaxGridPoints, which ParseSweepSpec refuses
 };
 
+// A permutation of [0, n) chosen by the seed, evaluated one position at a time: a balanced
+// Feistel network over the smallest even number of bits that holds n - 1, walked along its
+// cycle until the value falls below n (fewer than 4 steps on average, as the domain is under 4n).
+uint64_t Permute(uint64_t seed, uint64_t n, uint64_t index) {
+  int bits = 0;
+  while (bits < 64 && (n - 1) >> bits != 0) ++bits;
+  const int half = (bits + 1) / 2;
+  if (half == 0) return 0;  // n == 1
+  const uint64_t mask = half >= 64 ? ~0ull : (1ull << half) - 1;
+  uint64_t x = index;
+  do {
+    uint64_t left = (x >> half) & mask, right = x & mask;
+    for (uint64_t round = 0; round < 4; ++round) {
+      uint64_t state = seed ^ (0xd1b54a32d192ed03ull * (round + 1)) ^ right;
+      uint64_t next = left ^ (SplitMix64(state) & mask);
+      left = right;
+      right = next;
+    }
+    x = (left << half) | right;
+  } while (x >= n);
+  return x;
+}
+
+// Random sampling. A space of only choices and randints is sampled without replacement: trial k
+// gets combination Permute(seed, size, k), so no combination repeats and every one is tried
+// within `size` trials, after which the space is exhausted (as a grid). A space with a
+// continuous parameter draws each trial's values independently.
 class RandomSampler final : public Sampler {
  public:
-  explicit RandomSampler(const SweepSpec& s) : s_(s) {}
+  explicit RandomSampler(const SweepSpec& s) : s_(s), discrete_(DiscreteSize(s.space)) {}
   std::optional<std::vector<Value>> Next(const std::vector<Observation>& trials) override {
+    if (discrete_) {
+      if (trials.size() >= *discrete_) return std::nullopt;
+      return DiscretePoint(s_.space, Permute(s_.seed, *discrete_, trials.size()));
+    }
     Random rng = TrialRandom(s_.seed, trials.size());
     return RandomPoint(s_, rng);
   }
 
  private:
   SweepSpec s_;
+  std::optional<uint64_t> discrete_;
 };
 
 // ---- Bayesian optimisation ------------------------------------------------------------------

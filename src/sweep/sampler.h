@@ -2,7 +2,9 @@
 // spec and the trials so far, so a sweep resumed after a server restart asks again and gets
 // the same answer (no hidden generator state):
 //   - grid: the next combination in order;
-//   - random: trial k's values come from a generator seeded with (seed, k);
+//   - random: trial k's values come from a generator seeded with (seed, k); over a space of
+//     only choices and randints, without replacement: trial k gets position k of a permutation
+//     of the combinations chosen by the seed, and the space is exhausted after all of them;
 //   - bayesian: after max(3, parameters + 1) random trials, a Gaussian process (Matérn 5/2 with a
 //     length scale per parameter, an amplitude and a noise, chosen by maximising the marginal
 //     likelihood with mild priors, by L-BFGS; from at most 80 of the trials; conditioned on at
@@ -32,7 +34,7 @@ struct Observation {
 class Sampler {
  public:
   virtual ~Sampler() = default;
-  // The next trial's values; nullopt when the space is exhausted (grid).
+  // The next trial's values; nullopt when the space is exhausted (grid, discrete random).
   virtual std::optional<std::vector<Value>> Next(const std::vector<Observation>& trials) = 0;
 };
 

@@ -89,6 +89,92 @@ TEST(RandomSampler, TrialKIsAPureFunctionOfSeedAndK) {
   EXPECT_NE((*other->Next({}))[0].text, trials[0].point[0].text);  // another seed, another sweep
 }
 
+std::vector<std::string> DrawAll(const SweepSpec& spec, size_t limit) {
+  auto s = MakeSampler(spec);
+  std::vector<Observation> trials;
+  std::vector<std::string> seen;
+  while (trials.size() < limit) {
+    auto p = s->Next(trials);
+    if (!p) break;
+    std::string key;
+    for (const auto& v : *p) key += v.text + " ";
+    seen.push_back(key);
+    trials.push_back({*p, 1.0});
+  }
+  return seen;
+}
+
+TEST(RandomSampler, AllDiscreteSpaceIsSampledWithoutReplacementThenExhausted) {
+  // 12 combinations (the sklearn notebook's kernel x penalty), 12 trials: each one once.
+  auto spec = Spec("random", {Choice("--kernel", {"linear", "rbf", "poly", "sigmoid"}),
+                              Choice("--penalty", {"0.5", "1", "1.5"})});
+  for (uint64_t seed : {1ull, 2ull, 11ull, 12345ull, 0xffffffffffffull}) {
+    spec.seed = seed;
+    auto seen = DrawAll(spec, 100);
+    ASSERT_EQ(seen.size(), 12u) << "seed " << seed;  // exhausted after the 12th
+    std::vector<std::string> sorted = seen;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end()) << "seed " << seed;
+  }
+  // The same seed gives the same order (a resumed sweep goes on where it was); another seed,
+  // another order.
+  spec.seed = 7;
+  auto a = DrawAll(spec, 12);
+  EXPECT_EQ(DrawAll(spec, 12), a);
+  auto resumed = MakeSampler(spec);
+  std::vector<Observation> five(5, {std::vector<Value>(2), 1.0});
+  auto sixth = *resumed->Next(five);
+  EXPECT_EQ(sixth[0].text + " " + sixth[1].text + " ", a[5]);
+  spec.seed = 8;
+  EXPECT_NE(DrawAll(spec, 12), a);
+  // Not grid order (the permutation is random), yet a permutation.
+  auto grid = DrawAll(Spec("grid", spec.space), 12);
+  auto b = DrawAll(spec, 12);
+  EXPECT_NE(b, grid);
+  std::sort(b.begin(), b.end());
+  std::sort(grid.begin(), grid.end());
+  EXPECT_EQ(b, grid);
+}
+
+TEST(RandomSampler, RandintCountsAsDiscreteAndOneValueSpacesWork) {
+  auto seen = DrawAll(
+      Spec("random", {P("--n", Expression::kRandint, {5}), Choice("--a", {"x", "y"})}), 100);
+  ASSERT_EQ(seen.size(), 10u);
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen.front(), "0 x ");
+  EXPECT_EQ(seen.back(), "4 y ");
+  EXPECT_EQ(std::unique(seen.begin(), seen.end()), seen.end());
+  EXPECT_EQ(DrawAll(Spec("random", {Choice("--only", {"1"})}), 100),
+            std::vector<std::string>{"1 "});
+  // A big discrete space (10^12 combinations) draws lazily, without repeats in what it draws.
+  std::vector<std::string> thousand;
+  for (int i = 0; i < 1000; ++i) thousand.push_back(std::to_string(i));
+  auto big = DrawAll(Spec("random", {Choice("--a", thousand), Choice("--b", thousand),
+                                     P("--c", Expression::kRandint, {1000000})}),
+                     2000);
+  ASSERT_EQ(big.size(), 2000u);
+  std::sort(big.begin(), big.end());
+  EXPECT_EQ(std::unique(big.begin(), big.end()), big.end());
+}
+
+TEST(RandomSampler, AContinuousParameterKeepsIndependentDraws) {
+  // One continuous parameter: never exhausted, and trial k's values are exactly those of its own
+  // generator (seed, k), as before sampling without replacement existed.
+  auto spec = Spec("random",
+                   {Choice("--kernel", {"linear", "rbf"}), P("--c", Expression::kUniform, {0, 1})});
+  auto s = MakeSampler(spec);
+  std::vector<Observation> trials;
+  for (size_t k = 0; k < 50; ++k) {
+    auto p = s->Next(trials);
+    ASSERT_TRUE(p.has_value()) << k;
+    uint64_t x = spec.seed ^ (0x9e3779b97f4a7c15ull * (k + 1));
+    Random rng(SplitMix64(x));
+    EXPECT_EQ((*p)[0].text, Sample(spec.space[0], rng).text) << k;
+    EXPECT_EQ((*p)[1].text, Sample(spec.space[1], rng).text) << k;
+    trials.push_back({*p, 1.0});
+  }
+}
+
 TEST(UnitMapping, RoundTripsEveryExpression) {
   std::vector<Parameter> ps = {P("a", Expression::kRandint, {10}),
                                P("b", Expression::kUniform, {-2, 6}),

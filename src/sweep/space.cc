@@ -337,6 +337,41 @@ std::vector<Value> GridPoint(const std::vector<Parameter>& space, uint64_t index
   return point;
 }
 
+uint64_t DiscreteCount(const Parameter& p) {
+  if (p.expression == Expression::kChoice) return p.choices.size();
+  if (p.expression == Expression::kRandint && p.args.size() == 1 && p.args[0] >= 1 &&
+      p.args[0] <= static_cast<double>(kMaxGridPoints)) {
+    return static_cast<uint64_t>(p.args[0]);
+  }
+  return 0;
+}
+
+std::optional<uint64_t> DiscreteSize(const std::vector<Parameter>& space) {
+  uint64_t size = 1;
+  for (const auto& p : space) {
+    uint64_t n = DiscreteCount(p);
+    if (n == 0 || __builtin_mul_overflow(size, n, &size) || size > kMaxGridPoints) {
+      return std::nullopt;
+    }
+  }
+  return size;
+}
+
+std::vector<Value> DiscretePoint(const std::vector<Parameter>& space, uint64_t index) {
+  std::vector<Value> point(space.size());
+  for (size_t k = space.size(); k-- > 0;) {
+    const uint64_t radix = DiscreteCount(space[k]);
+    const uint64_t i = index % radix;
+    if (space[k].expression == Expression::kChoice) {
+      point[k] = space[k].choices[i];
+    } else {
+      point[k] = {FormatNumber(static_cast<double>(i)), static_cast<double>(i), true};
+    }
+    index /= radix;
+  }
+  return point;
+}
+
 std::string GridSizeText(const std::vector<Parameter>& space) {
   std::string factors;
   double log10_size = 0;
@@ -674,6 +709,12 @@ Status ParseLimits(const Parser& p, const YAML::Node& root, SweepSpec& s) {
   }
   if (s.sampling == "grid" && static_cast<uint64_t>(s.max_total_runs) > grid) {
     s.max_total_runs = static_cast<int>(grid);  // the grid is all there is
+  }
+  // Random sampling draws the combinations of an all-discrete space without replacement: there
+  // are no more trials than combinations (Azure: "fewer runs when the space is smaller").
+  if (auto size = DiscreteSize(s.space);
+      s.sampling == "random" && size && static_cast<uint64_t>(s.max_total_runs) > *size) {
+    s.max_total_runs = static_cast<int>(*size);
   }
   if (root["max_concurrent_runs"]) {
     FERRY_ASSIGN_OR_RETURN(s.max_concurrent_runs,

@@ -130,6 +130,13 @@ std::optional<uint64_t> GridSize(const std::vector<Parameter>& space);
 // Grid point `index` (< GridSize) by mixed-radix decoding: the points in row-major order of the
 // parameters as written (the last one varies fastest), as nested loops would list them.
 std::vector<Value> GridPoint(const std::vector<Parameter>& space, uint64_t index);
+// Discrete spaces (choices and randints), for random sampling without replacement: the number
+// of values of one parameter (0 for a continuous one); the number of combinations of a space
+// (nullopt when a parameter is continuous or the product passes kMaxGridPoints); combination
+// `index` (< DiscreteSize) by mixed-radix decoding as GridPoint (a randint's value i is "i").
+uint64_t DiscreteCount(const Parameter& p);
+std::optional<uint64_t> DiscreteSize(const std::vector<Parameter>& space);
+std::vector<Value> DiscretePoint(const std::vector<Parameter>& space, uint64_t index);
 // The sizes of a grid for messages: "100^12 = 1e24", "3 x 2 = 6", "100^11 x 3 = 3e22".
 std::string GridSizeText(const std::vector<Parameter>& space);
 

@@ -99,8 +99,12 @@ def test_azure_sample_sweep_runs_every_trial_and_reports_the_best(workspace, src
     assert s["status"] == "Completed", s
     assert s["kind"] == "sweep" and s["sweep"]["policy"] == "BanditPolicy"
     trials = s["trials"]
-    assert len(trials) == 8
-    assert [t["id"] for t in trials] == [f"{sweep_id}_{k}" for k in range(8)]
+    # max_total_runs 8 over 3 values: random sampling of an all-discrete space draws without
+    # replacement, so each value once and the sweep ends with the space (Azure: "there may be
+    # fewer runs when the sample space is smaller").
+    assert len(trials) == 3 and s["sweep"]["max_total_runs"] == 3, s["sweep"]
+    assert sorted(t["parameters"]["--penalty"] for t in trials) == ["0.5", "1", "1.5"]
+    assert [t["id"] for t in trials] == [f"{sweep_id}_{k}" for k in range(3)]
     for t in trials:
         run = workspace.run(t["id"])
         assert run["parent_id"] == sweep_id
@@ -115,10 +119,8 @@ def test_azure_sample_sweep_runs_every_trial_and_reports_the_best(workspace, src
     assert s["best"]["metric"] == best_value
     assert workspace.run(sweep_id)["tags"]["best_child_run_id"] == s["best"]["id"]
     best = workspace.cli_json("sweep", "best", sweep_id)
-    # Unseeded, as in Azure's sample: 8 draws from 3 values may miss 1 (p = (2/3)^8), so the
-    # best is the sampled value nearest the script's optimum 1.1.
-    nearest = min({t["parameters"]["--penalty"] for t in trials}, key=lambda v: abs(float(v) - 1.1))
-    assert best["id"] == s["best"]["id"] and best["parameters"]["--penalty"] == nearest
+    # Every value was tried, so the best is the one nearest the script's optimum 1.1.
+    assert best["id"] == s["best"]["id"] and best["parameters"]["--penalty"] == "1"
     # Never more than max_concurrent_runs trials at once.
     events = sorted([(t["started_at"], 1) for t in trials if t["started_at"]] +
                     [(t["ended_at"], -1) for t in trials if t["started_at"]])
@@ -129,8 +131,8 @@ def test_azure_sample_sweep_runs_every_trial_and_reports_the_best(workspace, src
     assert peak <= 2
     # The text report names progress, the best trial and each trial with its parameter.
     out = workspace.cli("sweep", "show", sweep_id).stdout
-    assert "Progress:    8 of 8 trials" in out and f"Best:        {s['best']['id']}" in out, out
-    assert out.count(f"{sweep_id}_") >= 8
+    assert "Progress:    3 of 3 trials" in out and f"Best:        {s['best']['id']}" in out, out
+    assert out.count(f"{sweep_id}_") >= 3
     # Trials are not mixed into the run list; the sweep is.
     listed = [r["id"] for r in workspace.cli_json("run", "list")["runs"]]
     assert listed == [sweep_id]

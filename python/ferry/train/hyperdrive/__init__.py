@@ -5,7 +5,11 @@ The names load on first use (``ferry._lazy``)."""
 from ..._lazy import exports
 
 __getattr__, __dir__, __all__ = exports(__name__, {
+    "EarlyTerminationPolicy": "ferry.hyperdrive",
+    "HyperParameterSampling": "ferry.hyperdrive",
     "HyperDriveConfig": "ferry.hyperdrive",
+    "HyperDriveRun": "ferry.hyperdrive",
+    "HyperDriveRunConfig": "ferry.hyperdrive",
     "RandomParameterSampling": "ferry.hyperdrive",
     "GridParameterSampling": "ferry.hyperdrive",
     "BayesianParameterSampling": "ferry.hyperdrive",

@@ -5,6 +5,7 @@ The names load on first use (``ferry._lazy``)."""
 from ..._lazy import exports
 
 __getattr__, __dir__, __all__ = exports(__name__, {
+    "EarlyTerminationPolicy": "ferry.hyperdrive",
     "BanditPolicy": "ferry.hyperdrive",
     "MedianStoppingPolicy": "ferry.hyperdrive",
     "TruncationSelectionPolicy": "ferry.hyperdrive",

@@ -4,4 +4,6 @@ The names load on first use (``ferry._lazy``)."""
 
 from ..._lazy import exports
 
-__getattr__, __dir__, __all__ = exports(__name__, {})
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "HyperDriveRun": "ferry.hyperdrive",
+})

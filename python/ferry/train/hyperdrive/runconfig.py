@@ -7,4 +7,10 @@ from ..._lazy import exports
 __getattr__, __dir__, __all__ = exports(__name__, {
     "HyperDriveConfig": "ferry.hyperdrive",
     "PrimaryMetricGoal": "ferry.hyperdrive",
+    "HyperDriveRunConfig": "ferry.hyperdrive",
+    "MAX_DURATION_MINUTES": "ferry.hyperdrive",
+    "MAX_PARENT_RUNS": "ferry.hyperdrive",
+    "RESUME_FROM_TOTAL_RUNS": "ferry.hyperdrive",
+    "RECOMMENDED_MIN_RUNS_PER_PARAMETER_BAYESIAN": "ferry.hyperdrive",
+    "RECOMMENDED_MAX_CONCURRENT_RUNS_BAYESIAN": "ferry.hyperdrive",
 })
