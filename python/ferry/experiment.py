@@ -20,7 +20,7 @@ class Experiment:
         self.name = name
 
     def submit(self, config: "Any", tags: "Optional[Dict[str, str]]" = None) -> "Run":
-        """Submit a :class:`ferry.ScriptRunConfig`: its source directory is snapshotted (the same
+        """Submit a :class:`ferry.ScriptRunConfig` (or an estimator, which builds one): its source directory is snapshotted (the same
         ignore rules and content addressing as the CLI; only blobs the server lacks are sent)
         and the run is queued on its target. Returns the run, bound to the workspace.
 
@@ -34,6 +34,8 @@ class Experiment:
 
         sweep = config if isinstance(config, HyperDriveConfig) else None
         script_config = sweep.run_config if sweep else config
+        if hasattr(script_config, "_script_run_config"):  # an estimator (ferry.train.estimator)
+            script_config = script_config._script_run_config()
         if not isinstance(script_config, ScriptRunConfig):
             raise TypeError("ferry: Experiment.submit takes a ScriptRunConfig or a HyperDriveConfig (whose run_config "
                             f"is a ScriptRunConfig), got {type(script_config).__name__}")

@@ -79,6 +79,8 @@ class ScriptRunConfig:
         self._outputs: "Dict[str, Any]" = {}
         self.arguments = [self._data_argument(a) for a in (arguments or [])]
         self.compute_target = compute_target
+        if environment is None and run_config is not None and hasattr(run_config.environment, "_run_fields"):
+            environment = run_config.environment  # Azure's run_config.environment = Environment(...)
         self.environment = environment
         self.node_count = node_count
         self.distributed_job_config = distributed_job_config
@@ -125,7 +127,7 @@ class ScriptRunConfig:
         if rc.framework != "Python":
             raise ValueError(f"ferry: {where}: framework {rc.framework!r} is not supported by this version; use Python")
         env, py, docker = rc.environment, rc.environment.python, rc.environment.docker
-        if docker.enabled and "docker" not in body:
+        if docker.enabled and "docker" not in body and env is not self.environment:
             if not docker.base_image:
                 raise ValueError(f"ferry: {where}: environment.docker.baseImage is required when "
                                  "environment.docker.enabled is true")
@@ -202,11 +204,12 @@ class ScriptRunConfig:
         if self.docker_image:
             body["docker"] = {"enabled": True, "base_image": self.docker_image}
         env = self.environment
-        if env is not None:
-            if env.version is not None:
-                body["environment"] = {"name": env.name, "version": env.version}
-            else:
-                body["environment"] = {"type": env.spec_type, "content": env.content}
+        if env is not None:  # its spec, interpreter, image and variables; this object's own win
+            for key, value in env._run_fields().items():
+                if key == "environment_variables":
+                    body[key] = {**value, **body.get(key, {})}
+                else:
+                    body.setdefault(key, value)
         d = self.distributed_job_config
         nodes = self.node_count
         if d is not None:
