@@ -244,8 +244,8 @@ class Environment:
             if self.version is not None and self.python._changed_conda() is None \
                     and not self.python.conda_dependencies_file:
                 out["environment"] = {"name": self.name, "version": self.version}
-            else:
-                out["environment"] = dict(spec)
+            else:  # the text itself; the name is a label on the run
+                out["environment"] = {"name": self.name, **spec}
         if self.python.interpreter_path:
             out["python"] = self.python.interpreter_path
         docker = self.docker._fields()

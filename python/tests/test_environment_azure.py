@@ -103,7 +103,8 @@ def test_environment_sections_become_the_run_request():
     env.environment_variables = {"A": "1", "B": "env"}
     src = ScriptRunConfig(script="t.py", environment=env, environment_variables={"B": "config"})
     b = body(src)
-    assert b["environment"] == {"type": "conda", "content": env.python.conda_dependencies.serialize_to_string()}
+    assert b["environment"] == {"name": "sklearn-env", "type": "conda",  # the name: a label on the run
+                                "content": env.python.conda_dependencies.serialize_to_string()}
     assert b["docker"] == {"enabled": True, "base_image": "python:3.11-slim", "shm_size": "2g"}
     assert b["environment_variables"] == {"A": "1", "B": "config"}  # the ScriptRunConfig's own win
     env.docker.enabled = False
@@ -120,7 +121,7 @@ def test_environment_sections_become_the_run_request():
     filed = Environment("filed")
     filed.python.conda_dependencies_file = os.path.join("envs", "conda.yml")
     assert body(ScriptRunConfig(script="t.py", environment=filed))["environment"] == {
-        "type": "conda", "file": "envs/conda.yml"}
+        "name": "filed", "type": "conda", "file": "envs/conda.yml"}
 
 
 def test_changing_the_conda_dependencies_of_a_file_environment_is_what_runs(tmp_path):
@@ -214,7 +215,7 @@ def test_estimator_becomes_a_script_run_config(tmp_path):
     cd = est.conda_dependencies
     assert cd.pip_packages == ["requests", "tqdm"] and cd.conda_packages == ["numpy=1.26"]
     assert cd.pip_options == ["--extra-index-url https://example.invalid/simple"]
-    assert b["environment"] == {"type": "conda", "content": cd.serialize_to_string()}
+    assert b["environment"] == {"name": "ferry-estimator", "type": "conda", "content": cd.serialize_to_string()}
     assert b["environment_variables"] == {"SEED": "1"} and b["max_run_duration_seconds"] == 60
     assert b["docker"]["base_image"] == "python:3.11-slim"
     assert isinstance(src.distributed_job_config, MpiConfiguration)
