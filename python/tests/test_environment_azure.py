@@ -276,3 +276,18 @@ def test_estimator_environment_definition_and_bad_settings(tmp_path):
         _estimator(Estimator, tmp_path / "missing", entry_script="t.py")
     user = _estimator(Estimator, tmp_path, entry_script="t.py", user_managed=True)
     assert "environment" not in body(user.run_config)
+
+
+def test_run_configuration_environment_is_an_environment():
+    # Azure: run_config = RunConfiguration(); run_config.environment = env; ScriptRunConfig(run_config=...)
+    from ferry.core import RunConfiguration
+
+    env = Environment("rc-env")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["requests"])
+    env.docker.enabled = True  # no image: nothing to do, not an error about docker.baseImage
+    env.environment_variables = {"A": "1"}
+    rc = RunConfiguration(script="t.py")
+    rc.environment = env
+    b = body(ScriptRunConfig(source_directory=".", run_config=rc))
+    assert b["environment"]["content"] == env.python.conda_dependencies.serialize_to_string()
+    assert "docker" not in b and b["environment_variables"] == {"A": "1"}
