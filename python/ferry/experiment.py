@@ -20,7 +20,7 @@ class Experiment:
         self.name = name
 
     def submit(self, config: "Any", tags: "Optional[Dict[str, str]]" = None) -> "Run":
-        """Submit a :class:`ferry.ScriptRunConfig`: its source directory is snapshotted (the same
+        """Submit a :class:`ferry.ScriptRunConfig` (or an estimator, which builds one): its source directory is snapshotted (the same
         ignore rules and content addressing as the CLI; only blobs the server lacks are sent)
         and the run is queued on its target. Returns the run, bound to the workspace.
 
@@ -31,15 +31,15 @@ class Experiment:
         if callable(own):
             return own(self, tags)
         from . import _snapshot
-        from .hyperdrive import HyperDriveConfig
         from .run import Run
         from .script_run_config import ScriptRunConfig
 
-        sweep = config if isinstance(config, HyperDriveConfig) else None
-        script_config = sweep.run_config if sweep else config
+        script_config = config
+        if hasattr(config, "_script_run_config"):  # an estimator (ferry.train.estimator)
+            script_config = config._script_run_config()
         if not isinstance(script_config, ScriptRunConfig):
-            raise TypeError("ferry: Experiment.submit takes a ScriptRunConfig or a HyperDriveConfig (whose run_config "
-                            f"is a ScriptRunConfig), got {type(script_config).__name__}")
+            raise TypeError("ferry: Experiment.submit takes a ScriptRunConfig, an estimator or a HyperDriveConfig, "
+                            f"got {type(config).__name__}")
         client = self.workspace._client
         snap = _snapshot.build(script_config.source_directory)
         script = script_config._script_path()
@@ -48,12 +48,7 @@ class Experiment:
                              f"{script_config.source_directory} (missing, or excluded by an ignore file)")
         snapshot_id = _snapshot.upload(client, snap)
         body = script_config._body(self.name, snapshot_id, tags)
-        if sweep:
-            body["sweep"] = {"spec": sweep.spec(), "spec_file": "HyperDriveConfig", "azure_strict": sweep.azure_strict,
-                             "warm_start": sweep.warm_start}
-            run = client.call("POST", "/sweeps", body)
-        else:
-            run = client.call("POST", "/runs", body)
+        run = client.call("POST", "/runs", body)
         r = Run._bound(self.workspace, run["id"], run)
         r.snapshot_warnings = snap.warnings
         return r

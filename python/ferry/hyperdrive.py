@@ -275,6 +275,8 @@ class HyperDriveConfig:
         self.estimator = estimator
         if estimator is not None:
             run_config = _script_run_config_of(estimator)
+        elif not isinstance(run_config, ScriptRunConfig) and hasattr(run_config, "_script_run_config"):
+            run_config = run_config._script_run_config()  # an estimator passed as run_config
         if not isinstance(run_config, ScriptRunConfig):
             raise TypeError(f"ferry: run_config must be a ScriptRunConfig, got {type(run_config).__name__}")
         self.run_config = run_config

@@ -320,10 +320,18 @@ def _docker(rc: "RunConfiguration", env: "Any", body: "Dict[str, Any]", where: s
     from .run_configuration import DEFAULT_CPU_IMAGE
 
     section = getattr(env, "docker", None)
-    enabled_by_env = bool(getattr(section, "enabled", False))
+    if callable(getattr(env, "_run_fields", None)):
+        # A ferry.Environment said already (its _run_fields): a container only when it names
+        # an image (docs/environments.md).
+        chosen = body.get("docker") or {}
+        enabled_by_env = bool(chosen)
+        env_image = chosen.get("base_image", "")
+    else:
+        enabled_by_env = bool(getattr(section, "enabled", False))
+        env_image = getattr(section, "base_image", "") or ""
     if not (image or rc.docker.use_docker or enabled_by_env):
         return
-    base = image or getattr(section, "base_image", "") or ""
+    base = image or env_image
     if not base:
         if enabled_by_env and isinstance(env, EnvironmentSection) and rc.path:
             raise ValueError(f"ferry: {where}: environment.docker.baseImage is required when "

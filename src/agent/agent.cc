@@ -499,7 +499,8 @@ class Agent {
       // A registered environment: its text travels in the run's options.
       er.spec_path =
           JoinPath(agent_dir_, spec.type == "conda" ? "environment.yml" : "requirements.txt");
-      er.spec_name = "environment " + spec.name + ":" + std::to_string(spec.version);
+      er.spec_name = "environment " + spec.name +
+                     (spec.version > 0 ? ":" + std::to_string(spec.version) : std::string());
       FERRY_RETURN_IF_ERROR(WriteFileAtomic(er.spec_path, spec.content));
     }
     return EnsureEnvironment(er);

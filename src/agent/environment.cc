@@ -131,8 +131,15 @@ struct Plan {
   std::string canonical;     // what the key hashes
   std::string requirements;  // pip: requirement lines (conda's pip: section becomes this)
   std::string conda_tool;    // conda: micromamba | mamba | conda (path)
+  std::string pip_note;      // conda packages installed with pip: said when pip fails
   Interpreter interpreter;
 };
+
+std::string JoinList(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
 
 std::string FindCondaTool() {
   for (const char* t : {"micromamba", "mamba", "conda"}) {
@@ -153,27 +160,43 @@ Result<Plan> MakePlan(const EnvironmentRequest& req, const std::string& spec) {
   }
   FERRY_ASSIGN_OR_RETURN(runconfig::CondaEnvironment env,
                          runconfig::ParseCondaEnvironment(spec, req.spec_name));
+  std::vector<std::string> from_conda;  // conda packages as pip requirements
   if (!env.conda_packages.empty()) {
-    // Packages only conda can install: the node's conda (or micromamba) builds the whole file.
-    std::string list;
-    for (auto& p : env.conda_packages) list += (list.empty() ? "" : ", ") + p;
-    if (!req.exec.prefix.empty()) {
+    // The node's conda (or micromamba) builds the whole file; containers and nodes without
+    // one get the packages from pip under the same names.
+    const bool container = !req.exec.prefix.empty();
+    if (!container) plan.conda_tool = FindCondaTool();
+    if (!plan.conda_tool.empty()) {
+      plan.kind = "conda";
+      plan.canonical = "conda\n" + spec;
+      return plan;
+    }
+    std::vector<std::string> conda_only;
+    for (const auto& p : env.conda_packages) {
+      auto as_pip = runconfig::CondaPackageAsPip(p);
+      if (as_pip.ok()) {
+        from_conda.push_back(*as_pip);
+      } else {
+        conda_only.push_back(p);
+      }
+    }
+    if (!conda_only.empty()) {
       return Status::FailedPrecondition(
-          req.spec_name + " asks for conda packages (" + list +
-          "), which Ferry does not install inside containers; use an image that "
-          "has them, or move them to the pip: section");
+          req.spec_name + " asks for conda packages that pip cannot install (" +
+          JoinList(conda_only) + ") but " +
+          (container ? std::string("Ferry does not run conda inside containers; use an image "
+                                   "that has them")
+                     : std::string("this node has no conda, mamba or micromamba on its PATH; "
+                                   "install one of them on the target")) +
+          ", or remove them from the file");
     }
-    plan.conda_tool = FindCondaTool();
-    if (plan.conda_tool.empty()) {
-      return Status::FailedPrecondition(req.spec_name + " asks for conda packages (" + list +
-                                        ") but this node has no conda, mamba or micromamba on its "
-                                        "PATH; install one of them on the target, "
-                                        "or move the packages to the file's pip: section (then "
-                                        "Ferry builds a virtual environment)");
-    }
-    plan.kind = "conda";
-    plan.canonical = "conda\n" + spec;
-    return plan;
+    Log(req.log_fd, std::string(container ? "conda is not used inside containers"
+                                          : "this node has no conda, mamba or micromamba") +
+                        ": installing the conda packages " + JoinList(env.conda_packages) +
+                        " with pip as " + JoinList(from_conda));
+    plan.pip_note = "; the conda packages (" + JoinList(env.conda_packages) +
+                    ") were installed with pip under the same names: one pip cannot find needs "
+                    "conda, mamba or micromamba on the target, or its pip name in the pip: section";
   }
   // Only python and a pip: section: a virtual environment from an interpreter of that version.
   plan.kind = "pip";
@@ -206,7 +229,19 @@ Result<Plan> MakePlan(const EnvironmentRequest& req, const std::string& spec) {
         "; install that version on the target (or name it with "
         "environment.python.interpreterPath), or use conda/micromamba");
   }
-  for (auto& line : env.pip) plan.requirements += line + "\n";
+  for (auto& line : from_conda) plan.requirements += line + "\n";
+  std::vector<std::string> skipped;
+  for (auto& line : env.pip) {
+    if (runconfig::IsSdkRequirement(line)) {
+      skipped.push_back(line);
+    } else {
+      plan.requirements += line + "\n";
+    }
+  }
+  if (!skipped.empty()) {
+    Log(req.log_fd, "not installing " + JoinList(skipped) +
+                        " (Azure ML's SDK): runs get the ferry package from Ferry");
+  }
   plan.canonical = "conda-pip\npython" + env.python + "\n" + plan.requirements;
   return plan;
 }
@@ -300,7 +335,7 @@ Result<Environment> EnsureEnvironment(const EnvironmentRequest& req) {
                         req.work_dir, req.log_fd));
       if (rc != 0)
         return fail("uv pip install -r " + req.spec_name + " failed with exit code " +
-                    std::to_string(rc));
+                    std::to_string(rc) + plan.pip_note);
       auto freeze = RunCommand({uv, "pip", "freeze", "--python", env.python}, "", 120000);
       env.freeze = freeze.ok() ? freeze->out : "";
     } else {
@@ -313,7 +348,7 @@ Result<Environment> EnsureEnvironment(const EnvironmentRequest& req) {
                         req.log_fd));
       if (rc != 0)
         return fail("pip install -r " + req.spec_name + " failed with exit code " +
-                    std::to_string(rc));
+                    std::to_string(rc) + plan.pip_note);
       auto freeze = RunCommand(Wrap(req.exec, {env.python, "-m", "pip", "freeze"}), "", 120000);
       env.freeze = freeze.ok() ? freeze->out : "";
     }

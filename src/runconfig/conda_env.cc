@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <sstream>
+#include <utility>
 
 namespace ferry::runconfig {
 namespace {
@@ -85,6 +86,93 @@ bool OneConstraint(const std::string& c, const std::vector<int>& have) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& CondaOnlyPackages() {
+  static const std::vector<std::string> names = {"cudatoolkit",
+                                                 "cudatoolkit-dev",
+                                                 "cudnn",
+                                                 "nccl",
+                                                 "cuda-toolkit",
+                                                 "pytorch-cuda",
+                                                 "cpuonly",
+                                                 "libgcc-ng",
+                                                 "libstdcxx-ng",
+                                                 "_libgcc_mutex",
+                                                 "_openmp_mutex",
+                                                 "libgomp",
+                                                 "gcc",
+                                                 "gxx",
+                                                 "gcc_linux-64",
+                                                 "gxx_linux-64",
+                                                 "openmpi",
+                                                 "mpich",
+                                                 "blas",
+                                                 "libblas",
+                                                 "liblapack",
+                                                 "openblas",
+                                                 "libopenblas",
+                                                 "r-base",
+                                                 "ffmpeg",
+                                                 "openssl",
+                                                 "zlib",
+                                                 "xz",
+                                                 "ncurses",
+                                                 "readline",
+                                                 "sqlite",
+                                                 "tk",
+                                                 "libffi",
+                                                 "ld_impl_linux-64",
+                                                 "ca-certificates"};
+  return names;
+}
+
+Result<std::string> CondaPackageAsPip(const std::string& spec) {
+  std::string rest;
+  std::string name = PackageName(spec, &rest);
+  if (name.empty()) return Status::InvalidArgument("'" + spec + "' is not a package spec");
+  for (const auto& n : CondaOnlyPackages()) {
+    if (name == n) return Status::NotFound(name + " is a conda-only package");
+  }
+  if (name.rfind("r-", 0) == 0 || name.rfind("magma-cuda", 0) == 0)
+    return Status::NotFound(name + " is a conda-only package");
+  static const std::pair<const char*, const char*> kRenamed[] = {
+      {"pytorch", "torch"}, {"py-xgboost", "xgboost"}, {"py-opencv", "opencv-python"}};
+  for (auto [conda, pip] : kRenamed) {
+    if (name == conda) name = pip;
+  }
+  // The version: "=1.26" (conda's fuzzy match), "==1.26.4", ">=1.2,<2", "1.26.*" (after a
+  // space); a build string after a further '=' or space is dropped.
+  std::string v = rest;
+  std::string op;
+  if (v.rfind("==", 0) == 0) {
+    op = "==";
+    v = v.substr(2);
+  } else if (!v.empty() && v[0] == '=') {
+    op = "=";
+    v = v.substr(1);
+  } else if (!v.empty() && std::isdigit(static_cast<unsigned char>(v[0]))) {
+    op = "==";
+  }
+  if (op.empty()) {  // ">=1.2,<2", "!=1.3" or nothing: pip's syntax already
+    std::string out;
+    for (char c : v) {
+      if (c != ' ') out += c;
+    }
+    return name + out;
+  }
+  size_t end = v.find_first_of("= ");
+  if (end != std::string::npos) v = v.substr(0, end);
+  if (v.empty()) return name;
+  if (op == "=" && v.back() != '*') v += ".*";
+  return name + "==" + v;
+}
+
+bool IsSdkRequirement(const std::string& requirement) {
+  std::string name = PackageName(requirement, nullptr);
+  for (auto& c : name) c = c == '_' ? '-' : c;
+  return name.rfind("azureml-", 0) == 0 || name == "ferry-ml" || name == "ferry-defaults" ||
+         name == "ferry-core" || name == "ferry-sdk";
+}
 
 bool PythonVersionMatches(const std::string& spec, const std::string& version) {
   std::vector<int> have = Parts(version);

@@ -333,6 +333,39 @@ TEST(CondaEnv, PythonVersionSpecs) {
   EXPECT_FALSE(PythonVersionMatches("==3.11.6", "3.11.7"));
 }
 
+TEST(CondaEnv, CondaPackagesAsPipRequirements) {
+  auto pip = [](const std::string& spec) {
+    auto r = CondaPackageAsPip(spec);
+    return r.ok() ? *r : "error: " + r.status().message();
+  };
+  EXPECT_EQ(pip("numpy"), "numpy");
+  EXPECT_EQ(pip("numpy=1.26"), "numpy==1.26.*");  // conda's '=' is a prefix match
+  EXPECT_EQ(pip("numpy=1.26.*"), "numpy==1.26.*");
+  EXPECT_EQ(pip("numpy==1.26.4"), "numpy==1.26.4");
+  EXPECT_EQ(pip("numpy=1.26.4=py311h64a7726_0"), "numpy==1.26.4.*");  // the build string goes
+  EXPECT_EQ(pip("numpy==1.26.4=py311h64a7726_0"), "numpy==1.26.4");
+  EXPECT_EQ(pip("numpy 1.26.*"), "numpy==1.26.*");
+  EXPECT_EQ(pip("scipy >=1.10, <2"), "scipy>=1.10,<2");
+  EXPECT_EQ(pip("conda-forge::Scikit-Learn=1.4"), "scikit-learn==1.4.*");
+  EXPECT_EQ(pip("pytorch=2.1"), "torch==2.1.*");  // conda's name for pip's torch
+  EXPECT_EQ(pip("py-xgboost"), "xgboost");
+  for (const char* only :
+       {"cudatoolkit=11.8", "cudnn", "libgcc-ng>=12", "r-ggplot2", "nvidia::nccl"}) {
+    auto r = CondaPackageAsPip(only);
+    ASSERT_FALSE(r.ok()) << only;
+    EXPECT_EQ(r.status().code(), StatusCode::kNotFound) << only;
+  }
+}
+
+TEST(CondaEnv, SdkRequirementsAreRecognised) {
+  EXPECT_TRUE(IsSdkRequirement("azureml-defaults"));
+  EXPECT_TRUE(IsSdkRequirement("azureml-dataset-runtime[fuse,pandas]>=1.0"));
+  EXPECT_TRUE(IsSdkRequirement("azureml_core==1.61.0"));
+  EXPECT_TRUE(IsSdkRequirement("ferry-defaults"));
+  EXPECT_FALSE(IsSdkRequirement("azure-storage-blob"));
+  EXPECT_FALSE(IsSdkRequirement("ferrytestpkg==1.0"));
+}
+
 TEST(DatasetSpec, AzureCliSpecsBecomeRegistrations) {
   auto file = ParseDatasetSpec(R"({"datasetType": "File",
       "parameters": {"path": {"datastoreName": "workspaceblobstore", "relativePath": "iris/"}},
