@@ -76,7 +76,9 @@ class ScriptRunConfig:
         if environment is not None:
             rc.environment = environment
             docker = getattr(environment, "docker", None)
-            if docker_runtime_config is None and getattr(docker, "enabled", False):
+            # (A ferry.Environment decides its container itself: _run_fields, _docker below.)
+            if docker_runtime_config is None and getattr(docker, "enabled", False) \
+                    and not callable(getattr(environment, "_run_fields", None)):
                 rc.docker = DockerConfiguration(
                     use_docker=True, shared_volumes=getattr(docker, "shared_volumes", True),
                     arguments=getattr(docker, "arguments", None), shm_size=getattr(docker, "shm_size", None))
