@@ -712,7 +712,7 @@ function ValuesSection({ run, views }: { run: Run; views: ValueView[] }) {
             <section class="card" key={v.key}>
               <h3>{v.title}</h3>
               <div class="table-scroll">
-                <table data-testid="value-table">
+                <table class="grid" data-testid="value-table">
                   <thead>
                     <tr>
                       {v.table.columns.map((c) => (
