@@ -224,3 +224,33 @@ def test_a_run_submitted_from_a_git_work_tree_has_azures_git_properties(workspac
     assert props["mlflow.source.git.commit"] == commit
     assert props["ContentSnapshotId"] == run.get_snapshot_id()
     assert run.get_metrics() == {"acc": 0.75}
+
+
+def test_a_sweeps_trials_have_it_as_parent_and_run_details_lists_them(workspace, src):
+    from test_sweeps import setup as sweep_setup, submit as sweep_submit
+
+    sweep_setup(src, """\
+        sampling:
+            type: grid
+            parameter_space:
+            - name: --penalty
+              expression: choice
+              values: [0.5, 1.5]
+        primary_metric_name: Accuracy
+        primary_metric_goal: Maximize
+        max_total_runs: 2
+        max_concurrent_runs: 2
+        """)
+    sweep_id, r = sweep_submit(workspace, src, "--wait")
+    assert sweep_id, r.stderr
+    ws = Workspace(home=str(workspace.home))
+    sweep = Run.get(ws, sweep_id)
+    assert sweep.type == "hyperdrive" and sweep.parent is None
+    children = sweep.get_children()
+    assert len(children) == 2
+    for child in children:
+        assert child.parent.id == sweep_id and child.type == "azureml.scriptrun"
+    data = RunDetails(sweep).get_widget_data()
+    assert sorted(c["run_id"] for c in data["children"]) == sorted(c.id for c in children)
+    assert all(c["status"] == "Completed" for c in data["children"])
+    assert "Child runs (2):" in RunDetails(sweep).text(data)
