@@ -121,7 +121,12 @@ def test_a_script_logs_every_kind_and_the_sdk_reads_them_back(workspace, src):
 def test_interactive_run_logs_from_this_process_and_completes(workspace, tmp_path):
     ws = Workspace(home=str(workspace.home))
     exp = Experiment(ws, "notebook")
-    run = exp.start_logging(display_name="first try")
+    out = tmp_path / "outs"
+    out.mkdir()
+    (out / "result.txt").write_text("42")
+    code = tmp_path / "code"
+    write(code / "nb.py", "print('notebook code')\n")
+    run = exp.start_logging(display_name="first try", outputs=str(out), snapshot_directory=str(code))
     assert run.get_status() == "Running" and run.type == "interactive" and run.display_name == "first try"
     assert run.get_details()["target"] == "sdk"
     for i in range(5):
@@ -131,10 +136,6 @@ def test_interactive_run_logs_from_this_process_and_completes(workspace, tmp_pat
     run.log_row("r", x=1, y="one")
     run.tag("who", "me")
     run.upload_file("outputs/blob.bin", io.BytesIO(b"blob"))
-    out = tmp_path / "outs"
-    out.mkdir()
-    (out / "result.txt").write_text("42")
-    run._outputs = str(out)  # as start_logging(outputs=...) records it
     run.add_properties({"dataset": "iris"})
     with pytest.raises(ValueError, match="never change"):
         run.add_properties({"dataset": "wine"})
@@ -146,6 +147,8 @@ def test_interactive_run_logs_from_this_process_and_completes(workspace, tmp_pat
     assert m["model"] == "ridge" and m["t"] == {"a": [1, 2], "b": ["x", "y"]}
     assert m["r"] == {"x": [1], "y": ["one"]}
     assert run.get_tags()["who"] == "me" and run.get_properties()["dataset"] == "iris"
+    status, body, _ = workspace.api("GET", f"/blobs/{run.get_properties()['ContentSnapshotId']}")
+    assert status == 200 and b"nb.py" in body  # the snapshot's manifest
     assert {"outputs/blob.bin", "outputs/result.txt"} <= set(run.get_file_names())
     with pytest.raises(FerryError, match="has ended"):  # an ended run takes no more data
         run.log("late", 1.0)
