@@ -673,9 +673,11 @@ function MetricsTab({ store, version, run }: { store: SeriesStore; version: numb
   );
 }
 
-// The run's non-numeric metrics, read again when the run changes (throttled by the stream).
+// The run's non-numeric metrics: read again as new points arrive (at most every 5 s) and
+// when the run's status changes (its last values, its outputs' images).
 function useRunValues(run: Run, version: number): ValueView[] {
   const [views, setViews] = useState<ValueView[]>([]);
+  const slot = version === 0 ? 0 : Math.floor(Date.now() / 5000);
   useEffect(() => {
     const ctl = new AbortController();
     api
@@ -683,7 +685,7 @@ function useRunValues(run: Run, version: number): ValueView[] {
       .then((r) => setViews(valueViews(r.values || {})))
       .catch(() => {});
     return () => ctl.abort();
-  }, [run.id, run.status, version]);
+  }, [run.id, run.status, slot]);
   return views;
 }
 
