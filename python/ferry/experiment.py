@@ -53,6 +53,31 @@ class Experiment:
         r.snapshot_warnings = snap.warnings
         return r
 
+    def start_logging(self, *args: "Any", outputs: "Optional[str]" = None, snapshot_directory: "Optional[str]" = None,
+                      display_name: "Optional[str]" = None, name: "Optional[str]" = None, **kwargs: "Any") -> "Run":
+        """Start a run logged from this process (a notebook): it is Running on the server at
+        once, with no script and no target. What it logs (:meth:`ferry.Run.log` and the other
+        loggers, tags, files) goes to the server in batches; :meth:`ferry.Run.complete`,
+        :meth:`ferry.Run.fail` or :meth:`ferry.Run.cancel` end it (``with
+        experiment.start_logging() as run:`` ends it Completed, or Failed on an exception).
+
+        :param outputs: a folder uploaded as the run's ``outputs/`` when it completes.
+        :param snapshot_directory: a folder to snapshot with the run (its id becomes the
+            ``ContentSnapshotId`` property); ``None`` (the default) takes none.
+        :param display_name: the run's display name (``name`` is Azure ML's older spelling).
+        """
+        from .run import Run
+
+        if args:
+            raise TypeError("ferry: start_logging takes keyword arguments only (outputs=, snapshot_directory=, "
+                            "display_name=)")
+        unknown = set(kwargs) - {"run_id"}
+        if unknown:
+            raise TypeError(f"ferry: start_logging got unknown arguments {sorted(unknown)}")
+        if kwargs.get("run_id"):
+            raise ValueError("ferry: start_logging(run_id=...) is not supported: the server names the run")
+        return Run._start(self, outputs, snapshot_directory, display_name or name)
+
     def get_runs(self, tags: "Optional[Dict[str, str]]" = None, include_children: bool = False) -> "Iterator[Run]":
         """The experiment's runs, newest first (sweeps' trials only with include_children);
         with ``tags``, only runs carrying every one of them."""

@@ -211,6 +211,11 @@ class ScriptRunConfig:
                                   "script": self._script_path(), "arguments": self.arguments,
                                   "snapshot_id": snapshot_id,
                                   "tags": {k: str(v) for k, v in (tags or {}).items()}}
+        from ._remote_run import git_state
+
+        git = git_state(self.source_directory)  # the run's azureml.git.* properties
+        if git is not None:
+            body["git"] = git
         if self._inputs:
             body["inputs"] = [i._spec() for i in self._inputs.values()]
         if self._outputs:

@@ -37,6 +37,7 @@ class FakeServer final : public ServerApi {
   std::vector<json> statuses;
   std::string log;
   std::map<int64_t, model::MetricPoint> metrics;
+  std::map<int64_t, model::RunValue> values;
   std::map<std::string, std::string> tags;
   json artifacts = json::array();  // from PostArtifacts
   std::vector<std::string> conflicts;
@@ -71,6 +72,10 @@ class FakeServer final : public ServerApi {
     }
     if (!answer) return Status::Unavailable("connection reset");
     return ShipAck{log.size(), CancelNow(), false};
+  }
+  Result<ShipAck> PostValues(const std::vector<model::RunValue>& vs) override {
+    for (const auto& v : vs) values[v.seq] = v;
+    return ShipAck{0, CancelNow(), false};
   }
   Result<ShipAck> PostMetrics(const std::vector<model::MetricPoint>& points) override {
     ++metric_posts;
@@ -509,6 +514,28 @@ TEST_F(AgentTest, FinalFlushShipsWhatTheScriptWroteAsItEnded) {
   ASSERT_EQ(server_.metrics.size(), 1u);
   EXPECT_EQ(server_.metrics.begin()->second.key, "acc");
   EXPECT_EQ(server_.Final()["status"], "Completed");
+}
+
+TEST_F(AgentTest, NonNumericValuesShipApartFromThePoints) {
+  runner_.spec.metric_lines =
+      "{\"k\":\"loss\",\"v\":0.5,\"s\":0}\n"
+      "{\"k\":\"model\",\"x\":\"ridge\",\"y\":\"string\",\"s\":null,\"t\":5.5}\n"
+      "{\"k\":\"citrus\",\"x\":{\"fruit\":\"lime\",\"size\":3},\"y\":\"row\",\"s\":2}\n"
+      "{\"k\":\"bad\",\"v\":\"text\"}\n";  // a str in "v" is no number: skipped
+  ASSERT_EQ(Run(), 0);
+  ASSERT_EQ(server_.metrics.size(), 1u);
+  EXPECT_EQ(server_.metrics.at(0).key, "loss");
+  ASSERT_EQ(server_.values.size(), 2u);
+  // Sequence numbers are the lines': unique in the run, shared with the points.
+  const model::RunValue& s = server_.values.at(1);
+  EXPECT_EQ(s.key, "model");
+  EXPECT_EQ(s.type, "string");
+  EXPECT_EQ(s.value, "\"ridge\"");
+  EXPECT_EQ(s.time, 5.5);
+  const model::RunValue& row = server_.values.at(2);
+  EXPECT_EQ(row.type, "row");
+  EXPECT_EQ(json::parse(row.value), json::parse("{\"fruit\":\"lime\",\"size\":3}"));
+  EXPECT_EQ(row.step, 2);
 }
 
 TEST_F(AgentTest, RequeuedRunContinuesItsLogAndMetrics) {

@@ -79,6 +79,23 @@ class HttpServerApi final : public ServerApi {
     return ShipAck{0, r.value("cancel_requested", false)};
   }
 
+  Result<ShipAck> PostValues(const std::vector<model::RunValue>& values) override {
+    json items = json::array();
+    for (const auto& v : values) {
+      json x = json::parse(v.value, nullptr, false);
+      if (x.is_discarded()) continue;  // the spool stores parsed JSON only
+      items.push_back({{"q", v.seq},
+                       {"k", v.key},
+                       {"y", v.type},
+                       {"x", std::move(x)},
+                       {"s", v.step},
+                       {"t", v.time}});
+    }
+    FERRY_ASSIGN_OR_RETURN(json r,
+                           Call("POST", RunPath("values"), DumpJson(json{{"values", items}})));
+    return ShipAck{0, r.value("cancel_requested", false)};
+  }
+
   Status PostTags(const std::map<std::string, std::string>& tags) override {
     return Call("POST", RunPath("tags"), DumpJson(json{{"tags", tags}})).status();
   }

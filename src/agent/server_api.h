@@ -49,6 +49,8 @@ class ServerApi {
   virtual Result<ShipAck> PostLogs(uint64_t offset, int rank, std::string_view bytes) = 0;
   // Metric points (sequence numbers make a resend idempotent).
   virtual Result<ShipAck> PostMetrics(const std::vector<model::MetricPoint>& points) = 0;
+  // Non-numeric metric values (strings, tables...); sequence numbers as for points.
+  virtual Result<ShipAck> PostValues(const std::vector<model::RunValue>& values) = 0;
   virtual Status PostTags(const std::map<std::string, std::string>& tags) = 0;
   // One small blob whole (a manifest; the caller verifies its hash) / many small ones:
   // records "<hash> <length>\n<bytes>" (at most 256 MiB in all).

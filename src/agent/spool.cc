@@ -123,6 +123,21 @@ bool Spool::ShipMetrics() {
     Status st = server_->PostTags(pending_tags_);
     if (st.ok() || st.code() != StatusCode::kUnavailable) pending_tags_.clear();
   }
+  if (!pending_values_.empty()) {
+    const size_t kValueBatch = 200;  // values are up to 1 MiB of JSON each
+    size_t n = std::min(kValueBatch, pending_values_.size());
+    std::vector<model::RunValue> batch(pending_values_.begin(),
+                                       pending_values_.begin() + static_cast<long>(n));
+    auto r = server_->PostValues(batch);
+    if (!r.ok() && r.status().code() == StatusCode::kUnavailable) return false;
+    if (!r.ok()) {
+      note_("the server refused " + std::to_string(n) + " metric values: " + r.status().message());
+    } else if (r->cancel_requested) {
+      cancel_requested_ = true;
+    }
+    pending_values_.erase(pending_values_.begin(), pending_values_.begin() + static_cast<long>(n));
+    if (!pending_values_.empty()) return true;
+  }
   if (pending_.empty()) return false;
   const size_t kBatch = 20000;
   size_t n = std::min(kBatch, pending_.size());
@@ -186,6 +201,21 @@ void Spool::ParseMetricLine(std::string_view line) {
   p.seq = seq;
   auto k = j.find("k");
   auto v = j.find("v");
+  if (auto x = j.find("x"); k != j.end() && k->is_string() && x != j.end()) {
+    // A non-numeric value: {"k":key,"x":value,"y":type,"s":step,"t":time}.
+    model::RunValue rv;
+    rv.seq = seq;
+    rv.key = k->get<std::string>();
+    auto y = j.find("y");
+    rv.type = y != j.end() && y->is_string() ? y->get<std::string>() : "string";
+    rv.value = x->dump(-1, ' ', false, json::error_handler_t::replace);
+    auto s = j.find("s");
+    rv.step = s != j.end() && s->is_number_integer() ? s->get<int64_t>() : 0;
+    auto t = j.find("t");
+    rv.time = t != j.end() && t->is_number() ? t->get<double>() : WallClockNow();
+    pending_values_.push_back(std::move(rv));
+    return;
+  }
   if (k == j.end() || !k->is_string() || v == j.end()) {
     note_("ignoring metrics line " + std::to_string(next_seq_) + " without \"k\" and \"v\"");
     return;

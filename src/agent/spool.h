@@ -80,6 +80,7 @@ class Spool {
   int64_t next_seq_ = 0;
   std::map<std::string, int64_t> step_counters_;
   std::vector<model::MetricPoint> pending_;
+  std::vector<model::RunValue> pending_values_;  // non-numeric metric values
   std::map<std::string, std::string> pending_tags_;
 };
 

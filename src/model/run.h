@@ -118,6 +118,18 @@ struct MetricPoint {
   double time = 0;
 };
 
+// One non-numeric metric value (Azure ML's string, table, row, image... metrics). Kept apart
+// from the numeric points, so charts, rollups and MLflow's metric endpoints see numbers only.
+// seq plays the same part as a point's: (run, seq) identifies a value, so a resend is ignored.
+struct RunValue {
+  int64_t seq = 0;
+  std::string key;
+  std::string type;   // "string", "table", "row", "list", "image", or a logged table's kind
+  std::string value;  // the value as JSON text
+  int64_t step = 0;
+  double time = 0;
+};
+
 struct MetricSummary {
   std::string key;
   int64_t count = 0;

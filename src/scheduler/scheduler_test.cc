@@ -195,6 +195,14 @@ class HookStore final : public store::MetadataStore {
                                                      const std::string& key) override {
     return s_->GetMetrics(id, key);
   }
+  Result<int64_t> AppendValues(int64_t rid, std::span<const model::RunValue> v,
+                               bool client) override {
+    return s_->AppendValues(rid, v, client);
+  }
+  Result<std::vector<model::RunValue>> GetValues(const std::string& id,
+                                                 const std::string& key) override {
+    return s_->GetValues(id, key);
+  }
   Result<std::vector<model::MetricSummary>> MetricSummaries(const std::string& id) override {
     return s_->MetricSummaries(id);
   }

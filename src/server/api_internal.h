@@ -238,6 +238,9 @@ struct Api::Impl {
   // api_metrics.cc
   HandlerResult PostMetrics();
   HandlerResult GetMetrics();
+  HandlerResult PostValues();
+  HandlerResult GetValues();
+  HandlerResult EndRun();
 
   // api_artifacts.cc
   Result<std::vector<model::Artifact>> ArtifactsFromJson(const std::string& id, const json& list,

@@ -16,6 +16,9 @@ using nlohmann::json;
 
 namespace {
 
+// The JSON text of one non-numeric metric value (a table of a few thousand cells fits).
+constexpr size_t kMaxValueBytes = 1 << 20;
+
 // An agent's metrics batch: {"points":[{"q":seq,"k":key,"v":value,"s":step,"t":time}...]},
 // values numbers or "nan", "inf", "-inf". InvalidArgument names the point at fault.
 Result<std::vector<model::MetricPoint>> ParseMetricBatch(std::string_view body) {
@@ -61,7 +64,26 @@ Result<std::vector<model::MetricPoint>> ParseMetricBatch(std::string_view body) 
   return points;
 }
 
+// {key: [{"type", "value", "step", "time"}...]} of the run's non-numeric values.
+Result<json> ValuesJson(const ApiDeps& d, const std::string& id, const std::string& key) {
+  FERRY_ASSIGN_OR_RETURN(std::vector<model::RunValue> vals, d.store->GetValues(id, key));
+  json values = json::object();
+  for (auto& v : vals) {
+    json value = json::parse(v.value, nullptr, false);
+    if (value.is_discarded()) value = v.value;  // stored as JSON text; never expected
+    values[v.key].push_back(
+        {{"type", v.type}, {"value", std::move(value)}, {"step", v.step}, {"time", v.time}});
+  }
+  return values;
+}
+
 }  // namespace
+
+HandlerResult Api::Impl::GetValues() {
+  auto values = ValuesJson(d, P(0), req.Query("key"));
+  if (!values.ok()) return Error(values.status());
+  return Json(200, {{"values", std::move(values).value()}});
+}
 
 HandlerResult Api::Impl::PostMetrics() {
   const std::string& id = P(0);
@@ -118,7 +140,66 @@ HandlerResult Api::Impl::GetMetrics() {
   for (auto& p : *pts) metrics[p.key].push_back(MetricPointJson(p));
   json out = {{"metrics", metrics}};
   if (!downsampled.empty()) out["downsampled"] = downsampled;
+  // The non-numeric values (strings, tables, images...), apart: charts read numbers only.
+  auto values = ValuesJson(d, id, key);
+  if (!values.ok()) return Error(values.status());
+  out["values"] = std::move(values).value();
   return Json(200, out);
+}
+
+// {"values":[{"q":seq,"k":key,"y":type,"x":value,"s":step,"t":time}...]}: a run's non-numeric
+// metric values. From the run's agent "q" numbers each value (the metrics file's line, so a
+// resend is ignored); from a person (a run logged from a notebook) "q" is not used and the
+// server numbers them. "x" is any JSON value, "y" names its kind; "s" and "t" may be omitted.
+HandlerResult Api::Impl::PostValues() {
+  auto body = ParseBody(req);
+  if (!body.ok()) return Error(body.status());
+  auto items = body->find("values");
+  if (items == body->end() || !items->is_array())
+    return Bad("the body needs 'values': a list of {\"k\":key,\"y\":type,\"x\":value}");
+  const bool from_agent = !agent_run.empty();
+  std::vector<model::RunValue> values;
+  for (const auto& item : *items) {
+    const std::string at = "values[" + std::to_string(values.size()) + "]";
+    if (!item.is_object()) return Bad(at + " must be an object, got " + Shown(item));
+    model::RunValue v;
+    auto k = item.find("k");
+    if (k == item.end() || !k->is_string()) return Bad(at + " needs 'k', the metric's name");
+    v.key = k->get<std::string>();
+    if (Status st = model::ValidateKey("metric", v.key); !st.ok()) return Error(st.WithContext(at));
+    auto y = item.find("y");
+    if (y == item.end() || !y->is_string() || y->get<std::string>().empty() ||
+        y->get<std::string>().size() > 64)
+      return Bad(at + " ('" + v.key +
+                 "') needs 'y', the value's type (a name of 1 to 64 characters)");
+    v.type = y->get<std::string>();
+    auto x = item.find("x");
+    if (x == item.end()) return Bad(at + " ('" + v.key + "') needs 'x', the value");
+    v.value = x->dump(-1, ' ', false, json::error_handler_t::replace);
+    if (v.value.size() > kMaxValueBytes)
+      return Bad(at + " ('" + v.key + "') is " + std::to_string(v.value.size()) +
+                 " bytes of JSON; a value may be at most " + std::to_string(kMaxValueBytes) +
+                 " (upload larger data as a file)");
+    auto q = item.find("q");
+    if (from_agent) {
+      if (q == item.end() || !q->is_number_integer() || q->get<int64_t>() < 0)
+        return Bad(at + " ('" + v.key + "') needs 'q', a sequence number of 0 or more");
+      v.seq = q->get<int64_t>();
+    }
+    auto s = item.find("s");
+    v.step = s != item.end() && s->is_number_integer() ? s->get<int64_t>() : 0;
+    auto t = item.find("t");
+    v.time = t != item.end() && t->is_number() ? t->get<double>() : d.clock->Now();
+    values.push_back(std::move(v));
+  }
+  auto r = RunForWrite(true);
+  if (!r.ok()) return WriteRefused(r.status());
+  auto n = d.store->AppendValues(r->rid, values, !from_agent);
+  if (!n.ok()) return Error(n.status());
+  Changed(r->id);
+  return Json(
+      200,
+      {{"stored", *n}, {"received", values.size()}, {"cancel_requested", r->cancel_requested}});
 }
 
 }  // namespace ferry::server

@@ -332,4 +332,52 @@ HandlerResult Api::Impl::PostTags() {
   return Json(200, {{"tags", *tags}});
 }
 
+// A run logged by a client (created through MLflow's create-run, as the SDK's
+// Experiment.start_logging does) ends when its client says so: {"status": "Completed" |
+// "Failed" | "Canceled", "error": optional text}. A run Ferry launched ends with its script.
+HandlerResult Api::Impl::EndRun() {
+  auto body = ParseBody(req);
+  if (!body.ok()) return Error(body.status());
+  auto status = body->find("status");
+  std::optional<RunStatus> to;
+  if (status != body->end() && status->is_string()) {
+    const std::string s = status->get<std::string>();
+    if (s == "Completed") to = RunStatus::kCompleted;
+    if (s == "Failed") to = RunStatus::kFailed;
+    if (s == "Canceled") to = RunStatus::kCanceled;
+  }
+  if (!to)
+    return Bad("'status' must be Completed, Failed or Canceled, got " +
+               (status == body->end() ? std::string("nothing") : Shown(*status)));
+  auto error = body->find("error");
+  if (error != body->end() && !error->is_null() && !error->is_string())
+    return Bad("'error' must be a string, got " + Shown(*error));
+  auto r = RunForWrite(false);
+  if (!r.ok()) return WriteRefused(r.status());
+  if (r->kind != "external") {
+    return Error(Status::FailedPrecondition(
+        "run '" + r->id +
+        "' was submitted: it ends when its script exits; to stop it, POST /runs/" + r->id +
+        "/cancel"));
+  }
+  if (model::IsTerminal(r->status)) {
+    return Error(Status::FailedPrecondition("run '" + r->id + "' has ended already (" +
+                                            model::RunStatusName(r->status) + ")"),
+                 {{"status", model::RunStatusName(r->status)}});
+  }
+  store::TransitionExtras ex;
+  if (*to == RunStatus::kCompleted) ex.finalizing_reason = "ended by its client";
+  if (error != body->end() && error->is_string() && *to == RunStatus::kFailed) {
+    std::string text = error->get<std::string>();
+    if (text.size() > kMaxTagValueBytes) text.resize(kMaxTagValueBytes);
+    ex.error = text;
+  }
+  auto t = d.store->Transition(r->id, *to, "ended by its client", d.clock->Now(), ex);
+  if (!t.ok()) return Error(t.status());
+  Changed(r->id);
+  auto again = d.store->GetRun(r->id);
+  if (!again.ok()) return Error(again.status());
+  return Json(200, RunToJson(*again));
+}
+
 }  // namespace ferry::server

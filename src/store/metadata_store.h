@@ -185,6 +185,16 @@ class MetadataStore {
   virtual Result<int64_t> LogMetrics(const std::string& id,
                                      std::vector<model::MetricPoint> points) = 0;
 
+  // A run's non-numeric metric values (model::RunValue), apart from the numeric points.
+  // Idempotent by (run, seq): a value whose seq is stored already is ignored. With `client`
+  // the seqs given are ignored and values are numbered from kClientSeqBase up, in the order
+  // given (a client's log, not an agent's metrics file). Returns how many were new.
+  virtual Result<int64_t> AppendValues(int64_t rid, std::span<const model::RunValue> values,
+                                       bool client) = 0;
+  // All values of a run (key empty) or of one key, in key then seq order.
+  virtual Result<std::vector<model::RunValue>> GetValues(const std::string& id,
+                                                         const std::string& key) = 0;
+
   // Registered environments. Registering stores a new version unless the latest version of
   // that name has the same hash, which is then returned with `created` false.
   virtual Result<model::RegisteredEnvironment> RegisterEnvironment(

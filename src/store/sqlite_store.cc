@@ -200,6 +200,12 @@ CREATE TABLE logged_model_uses(
   run_id TEXT NOT NULL, direction TEXT NOT NULL, model_id TEXT NOT NULL, step INTEGER NOT NULL,
   PRIMARY KEY(run_id, direction, model_id, step)) WITHOUT ROWID;
 )sql",
+    R"sql(
+CREATE TABLE run_values(
+  rid INTEGER NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL, type TEXT NOT NULL,
+  value TEXT NOT NULL, step INTEGER NOT NULL, time REAL NOT NULL,
+  PRIMARY KEY(rid, seq)) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

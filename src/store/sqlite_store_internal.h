@@ -161,6 +161,10 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore, publi
   Result<std::map<std::string, std::string>> Params(const std::string& id) override;
 
   Result<int64_t> AppendMetrics(int64_t rid, std::span<const model::MetricPoint> points) override;
+  Result<int64_t> AppendValues(int64_t rid, std::span<const model::RunValue> values,
+                               bool client) override;
+  Result<std::vector<model::RunValue>> GetValues(const std::string& id,
+                                                 const std::string& key) override;
 
   Result<std::vector<model::MetricPoint>> GetMetrics(const std::string& id,
                                                      const std::string& key) override;
@@ -377,6 +381,8 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore, publi
     const model::MetricPoint* latest = nullptr;  // MLflow's (MlflowLater)
   };
 
+  // NextMetricSeq over the numeric points only.
+  Result<int64_t> NextPointSeq(const std::string& id, int rank);
   Result<int64_t> AppendMetricsLocked(int64_t rid, std::span<const model::MetricPoint> points)
       REQUIRES(mu_);
 

@@ -78,6 +78,21 @@ Result<int64_t> SqliteMetadataStore::LogMetrics(const std::string& id,
 }
 
 Result<int64_t> SqliteMetadataStore::NextMetricSeq(const std::string& id, int rank) {
+  FERRY_ASSIGN_OR_RETURN(int64_t points, NextPointSeq(id, rank));
+  // The metrics file's lines number the non-numeric values too (model::RunValue).
+  auto lease = Read();
+  const int64_t lo = static_cast<int64_t>(rank) << kRankSeqShift,
+                hi = static_cast<int64_t>(rank + 1) << kRankSeqShift;
+  FERRY_ASSIGN_OR_RETURN(Stmt st,
+                         db().Prepare("SELECT MAX(v.seq) FROM run_values v JOIN runs r ON "
+                                      "r.rid = v.rid WHERE r.id=? AND v.seq>=? AND v.seq<?"));
+  st.Bind(1, id).Bind(2, lo).Bind(3, hi);
+  FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row || st.IsNull(0)) return points;
+  return std::max(points, st.Int(0) + 1);
+}
+
+Result<int64_t> SqliteMetadataStore::NextPointSeq(const std::string& id, int rank) {
   auto lease = Read();
   const int64_t lo = static_cast<int64_t>(rank) << kRankSeqShift,
                 hi = static_cast<int64_t>(rank + 1) << kRankSeqShift;
@@ -452,6 +467,74 @@ Result<int64_t> SqliteMetadataStore::AppendMetricsLocked(
     FERRY_RETURN_IF_ERROR(ru.Run());
   }
   return inserted;
+}
+
+Result<int64_t> SqliteMetadataStore::AppendValues(int64_t rid,
+                                                  std::span<const model::RunValue> values,
+                                                  bool client) {
+  WriteLease lease(this, /*data=*/true);
+  if (values.empty()) return int64_t{0};
+  FERRY_RETURN_IF_ERROR(db().Exec("BEGIN IMMEDIATE"));
+  auto append = [&]() -> Result<int64_t> {
+    int64_t next = 0;
+    if (client) {  // a client's values: numbered after its earlier ones, above every rank's
+      FERRY_ASSIGN_OR_RETURN(
+          Stmt q, db().Prepare("SELECT MAX(seq) FROM run_values WHERE rid=? AND seq>=?"));
+      q.Bind(1, rid).Bind(2, kClientSeqBase);
+      FERRY_ASSIGN_OR_RETURN(bool row, q.Step());
+      next = row && !q.IsNull(0) ? q.Int(0) + 1 : kClientSeqBase;
+    }
+    FERRY_ASSIGN_OR_RETURN(Stmt ins,
+                           db().Prepare("INSERT OR IGNORE INTO run_values(rid, seq, key, "
+                                        "type, value, step, time) VALUES(?,?,?,?,?,?,?)"));
+    int64_t stored = 0;
+    for (const auto& v : values) {
+      ins.Reset();
+      ins.Bind(1, rid)
+          .Bind(2, client ? next++ : v.seq)
+          .Bind(3, v.key)
+          .Bind(4, v.type)
+          .Bind(5, v.value)
+          .Bind(6, v.step)
+          .Bind(7, v.time);
+      FERRY_RETURN_IF_ERROR(ins.Run());
+      stored += db().Changes();
+    }
+    return stored;
+  };
+  auto r = append();
+  if (!r.ok()) {
+    (void)db().Exec("ROLLBACK");
+    return r.status();
+  }
+  FERRY_RETURN_IF_ERROR(Commit());
+  return r;
+}
+
+Result<std::vector<model::RunValue>> SqliteMetadataStore::GetValues(const std::string& id,
+                                                                    const std::string& key) {
+  auto lease = Read();
+  FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(id));
+  std::string sql = "SELECT key, seq, type, value, step, time FROM run_values WHERE rid=?1";
+  if (!key.empty()) sql += " AND key=?2";
+  sql += " ORDER BY key, seq";
+  FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(sql));
+  st.Bind(1, rid);
+  if (!key.empty()) st.Bind(2, key);
+  std::vector<model::RunValue> out;
+  for (;;) {
+    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    model::RunValue v;
+    v.key = st.Text(0);
+    v.seq = st.Int(1);
+    v.type = st.Text(2);
+    v.value = st.Text(3);
+    v.step = st.Int(4);
+    v.time = st.Double(5);
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 }  // namespace ferry::store

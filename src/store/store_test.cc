@@ -147,6 +147,32 @@ TEST_F(StoreTest, QuickFinishPassesFinalizingAndRegistersArtifactsInOneTransacti
   EXPECT_EQ((*arts)[1].size, 5u);
 }
 
+TEST_F(StoreTest, ValuesAreIdempotentBySeqAndClientValuesNumberedApart) {
+  auto r = store_->CreateRun(MakeRun("vals"), {}, "t", 1);
+  ASSERT_TRUE(r.ok());
+  std::vector<model::RunValue> vals = {{3, "note", "string", "\"hello\"", 0, 10.0},
+                                       {5, "tbl", "table", "{\"a\":[1,2]}", 0, 11.0}};
+  ASSERT_EQ(*store_->AppendValues(r->rid, vals, false), 2);
+  ASSERT_EQ(*store_->AppendValues(r->rid, vals, false), 0);  // a resend stores nothing
+  // A client's values take their own numbers, so they never collide with the agent's.
+  std::vector<model::RunValue> mine = {{3, "note", "string", "\"again\"", 1, 12.0}};
+  ASSERT_EQ(*store_->AppendValues(r->rid, mine, true), 1);
+  ASSERT_EQ(*store_->AppendValues(r->rid, mine, true), 1);
+  auto all = store_->GetValues("vals", "");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0].key, "note");
+  EXPECT_EQ((*all)[0].value, "\"hello\"");
+  EXPECT_EQ((*all)[1].seq, MetadataStore::kClientSeqBase);
+  EXPECT_EQ((*all)[2].seq, MetadataStore::kClientSeqBase + 1);
+  EXPECT_EQ((*all)[3].type, "table");
+  auto one = store_->GetValues("vals", "tbl");
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].value, "{\"a\":[1,2]}");
+  // Numeric reads never see them.
+  EXPECT_TRUE(store_->GetMetrics("vals", "")->empty());
+}
+
 TEST_F(StoreTest, MetricSeriesKeepsEachSlicesExtremesInOrder) {
   auto r = store_->CreateRun(MakeRun("series"), {}, "t", 1);
   ASSERT_TRUE(r.ok());
@@ -593,7 +619,7 @@ TEST_F(StoreTest, MigrationBackfillsTheLatestPoints) {
     ASSERT_TRUE(db->Exec("DROP TABLE registered_models; DROP TABLE model_versions; "
                          "DROP TABLE model_aliases; DROP TABLE logged_models; "
                          "DROP TABLE logged_model_metrics; DROP TABLE logged_model_files; "
-                         "DROP TABLE logged_model_uses")
+                         "DROP TABLE logged_model_uses; DROP TABLE run_values")
                     .ok());
     ASSERT_TRUE(db->Exec("DELETE FROM schema_migrations WHERE version >= 9").ok());
   }

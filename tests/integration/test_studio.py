@@ -494,3 +494,34 @@ def test_data_and_model_pages_show_a_tabular_dataset_its_lineage_a_runs_data_and
     b.wait("[data-testid=model-file][data-path='model.pkl']")
     b.wait(f"[data-testid=lineage-row][data-run-id='{run.id}'][data-direction=output]")
     b.screenshot("model-version", full_page=True)
+
+
+VALUES = """
+    from ferry import Run
+    run = Run.get_context()
+    run.log("loss", 0.5)
+    run.log("model", "ridge")
+    run.log_table("citrus", {"fruit": ["orange", "lime"], "size": [10, 3]})
+    run.log_confusion_matrix("cm", {"schema_type": "confusion_matrix", "schema_version": "1.0.0",
+                                    "data": {"class_labels": ["0", "1"], "matrix": [[3, 1], [0, 4]]}})
+    import base64
+    open("dot.png", "wb").write(base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="))
+    run.log_image("dot", path="dot.png")
+"""
+
+
+def test_the_metrics_tab_shows_string_metrics_tables_and_images(workspace, src, browser):
+    b = browser
+    write(src / "values.py", VALUES)
+    run_id, _ = workspace.submit(src, "values.py", wait=True)
+    sign_in(b, workspace, f"#/runs/{run_id}?tab=metrics")
+    b.wait("[data-testid=value-strings]")
+    assert "ridge" in b.text("[data-testid=value-strings]")
+    b.wait_fn("return document.querySelectorAll('[data-testid=value-table]').length === 2;")
+    tables = b.text("[data-testid=run-values]")
+    assert "orange" in tables and "lime" in tables and "actual \\ predicted" in tables, tables
+    # The image comes through the run's signed link and is decoded by the browser.
+    b.wait_fn("const i = document.querySelector('[data-testid=value-image]'); return i && i.complete && i.naturalWidth === 1;")
+    b.wait("[data-testid=metric-chart][data-key=loss]")
+    b.screenshot("run-metrics-values")

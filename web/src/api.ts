@@ -13,6 +13,7 @@ import type {
   Experiment,
   Health,
   MetricsResponse,
+  RunValue,
   ModelFile,
   ModelVersion,
   Run,
@@ -177,6 +178,8 @@ export const api = {
   cancelRun: (id: string) => request<unknown>('POST', `/runs/${enc(id)}/cancel`),
   metrics: (id: string, key: string, maxPoints: number, signal?: AbortSignal) =>
     request<MetricsResponse>('GET', `/runs/${enc(id)}/metrics`, { key, max_points: maxPoints }, undefined, signal),
+  values: (id: string, signal?: AbortSignal) =>
+    request<{ values: Record<string, RunValue[]> }>('GET', `/runs/${enc(id)}/values`, undefined, undefined, signal),
   async logs(id: string, rank: number, offset: number): Promise<{ bytes: Uint8Array; next: number }> {
     const res = await send('GET', `/runs/${enc(id)}/logs`, { rank, offset });
     const bytes = new Uint8Array(await res.arrayBuffer());

@@ -88,6 +88,15 @@ export interface MetricPoint {
 export interface MetricsResponse {
   metrics: Record<string, MetricPoint[]>;
   downsampled?: Record<string, { points: number; returned: number }>;
+  values?: Record<string, RunValue[]>;
+}
+
+/** A non-numeric metric value (a string, list, table, row, image path or Azure ML JSON metric). */
+export interface RunValue {
+  type: string;
+  value: unknown;
+  step: number;
+  time: number;
 }
 
 export interface Artifact {

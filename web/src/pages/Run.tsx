@@ -7,6 +7,7 @@ import { formatBytes, formatDuration, formatMetric, formatTime, runDuration } fr
 import { LogBuffer, tail } from '../lib/logbuffer';
 import { buildTree, decodeText, parseManifest, type ManifestEntry, type TreeDir } from '../lib/manifest';
 import { href, runHref } from '../lib/router';
+import { valueViews, type ValueView } from '../lib/runvalues';
 import { SeriesStore } from '../lib/series';
 import { isActive, isTerminal, statusClass } from '../lib/status';
 import { replaceHash, useNow, useWorkspaceChanged } from '../hooks';
@@ -633,7 +634,9 @@ function LogsTab({ run, logs, version, rerender }: { run: Run; logs: LogBuffer; 
 
 function MetricsTab({ store, version, run }: { store: SeriesStore; version: number; run: Run }) {
   const keys = useMemo(() => store.keys(), [version]);
+  const values = useRunValues(run, version);
   if (keys.length === 0) {
+    if (values.length > 0) return <ValuesSection run={run} views={values} />;
     return (
       <Empty>
         No metrics yet. Log some from the script with <Code>ferry.log_metric("loss", value, step=step)</Code>
@@ -642,6 +645,8 @@ function MetricsTab({ store, version, run }: { store: SeriesStore; version: numb
     );
   }
   return (
+    <>
+    {values.length > 0 && <ValuesSection run={run} views={values} />}
     <div class="charts">
       {keys.map((k) => {
         const s = store.get(k)!;
@@ -664,7 +669,111 @@ function MetricsTab({ store, version, run }: { store: SeriesStore; version: numb
         );
       })}
     </div>
+    </>
   );
+}
+
+// The run's non-numeric metrics: read again as new points arrive (at most every 5 s) and
+// when the run's status changes (its last values, its outputs' images).
+function useRunValues(run: Run, version: number): ValueView[] {
+  const [views, setViews] = useState<ValueView[]>([]);
+  const slot = version === 0 ? 0 : Math.floor(Date.now() / 5000);
+  useEffect(() => {
+    const ctl = new AbortController();
+    api
+      .values(run.id, ctl.signal)
+      .then((r) => setViews(valueViews(r.values || {})))
+      .catch(() => {});
+    return () => ctl.abort();
+  }, [run.id, run.status, slot]);
+  return views;
+}
+
+function ValuesSection({ run, views }: { run: Run; views: ValueView[] }) {
+  const texts = views.filter((v) => v.kind === 'text');
+  return (
+    <div class="run-values" data-testid="run-values">
+      {texts.length > 0 && (
+        <section class="card">
+          <h3>Values</h3>
+          <table class="kv" data-testid="value-strings">
+            <tbody>
+              {texts.map((v) => (
+                <tr key={v.key}>
+                  <th>{v.key}</th>
+                  <td>{v.values.length === 1 ? v.values[0] : v.values.join(', ')}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
+      {views.map((v) => {
+        if (v.kind === 'table')
+          return (
+            <section class="card" key={v.key}>
+              <h3>{v.title}</h3>
+              <div class="table-scroll">
+                <table class="grid" data-testid="value-table">
+                  <thead>
+                    <tr>
+                      {v.table.columns.map((c) => (
+                        <th key={c}>{c}</th>
+                      ))}
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {v.table.rows.map((r, i) => (
+                      <tr key={i}>
+                        {r.map((cell, j) => (
+                          <td key={j}>{cell}</td>
+                        ))}
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            </section>
+          );
+        if (v.kind === 'image')
+          return (
+            <section class="card" key={v.key}>
+              <h3>{v.key}</h3>
+              {v.paths.map((p) => (
+                <RunImage key={p} run={run} path={p} />
+              ))}
+            </section>
+          );
+        if (v.kind === 'json')
+          return (
+            <section class="card" key={v.key}>
+              <h3>
+                {v.key} <span class="muted small">({v.type})</span>
+              </h3>
+              <pre class="small">{v.text}</pre>
+            </section>
+          );
+        return null;
+      })}
+    </div>
+  );
+}
+
+// An image the run logged: shown through a short-lived link to the run's file.
+function RunImage({ run, path }: { run: Run; path: string }) {
+  const [url, setUrl] = useState('');
+  const [err, setErr] = useState('');
+  useEffect(() => {
+    api
+      .artifactLink(run.id, path)
+      .then((r) => setUrl(r.url))
+      .catch((e) =>
+        setErr(isTerminal(run.status) ? errorMessage(e) : 'stored with the run\'s outputs when its script ends'),
+      );
+  }, [run.id, run.status, path]);
+  if (err) return <p class="muted small">{path}: {err}</p>;
+  if (!url) return <p class="muted small">{path}</p>;
+  return <img class="run-image" data-testid="value-image" src={url} alt={path} title={path} />;
 }
 
 function SnapshotTab({ run }: { run: Run }) {
