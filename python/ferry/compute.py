@@ -252,23 +252,25 @@ class RemoteCompute(ComputeTarget):
     _compute_type = "VirtualMachine"
 
     @staticmethod
-    def attach_configuration(address: "Optional[str]" = None, ssh_port: int = 22, username: str = "",
-                             password: str = "", private_key_file: str = "", private_key_passphrase: str = "",
-                             resource_id: "Optional[str]" = None, max_concurrent_runs: int = 1,
-                             remote_dir: "Optional[str]" = None) -> _Config:
-        """``private_key_file`` is read by the server: a relative path is taken from the working
-        directory. ``password`` and ``private_key_passphrase`` are sealed at rest."""
+    def attach_configuration(username: str = "", subscription_id: "Optional[str]" = None,
+                             resource_group: "Optional[str]" = None, vm_name: "Optional[str]" = None,
+                             resource_id: "Optional[str]" = None, address: "Optional[str]" = None, ssh_port: int = 22,
+                             password: str = "", private_key_file: str = "", private_key_passphrase: str = "", *,
+                             max_concurrent_runs: int = 1, remote_dir: "Optional[str]" = None) -> _Config:
+        """Azure's signature: give ``address=`` (host name or IP; an Azure VM's
+        ``resource_id``/``vm_name`` do not exist here). ``private_key_file`` is read by the
+        server; a relative path is taken from the working directory. ``password`` and
+        ``private_key_passphrase`` are sealed at rest."""
         import os
 
-        if resource_id:
-            _no_resource_id("RemoteCompute.attach_configuration(resource_id=...)")
-        if not address:
-            raise ComputeTargetException("RemoteCompute.attach_configuration: give address= (host name or IP)", 0,
-                                         "InvalidArgument")
+        if resource_id or subscription_id or resource_group or vm_name:
+            _no_resource_id("RemoteCompute.attach_configuration(resource_id/subscription_id/resource_group/vm_name)")
         if password and private_key_file:
             raise ComputeTargetException("RemoteCompute.attach_configuration: give password or private_key_file, "
                                          "not both", 0, "InvalidArgument")
-        c = _Config(kind="ssh", host=address, port=ssh_port, user=username, max_concurrent_runs=max_concurrent_runs)
+        c = _Config(kind="ssh", port=ssh_port, user=username, max_concurrent_runs=max_concurrent_runs)
+        if address:
+            c["host"] = address
         _secret_fields(c, os.path.abspath(private_key_file) if private_key_file else "", password,
                        private_key_passphrase)
         if remote_dir:
