@@ -93,6 +93,17 @@ def test_lookups_of_missing_targets_raise_compute_target_exception(workspace):
         ComputeTarget(workspace=ws, name="x", resource_id="/subscriptions/s/resourceGroups/g")
 
 
+
+def test_run_based_amlcompute_says_what_to_do_instead(workspace, src):
+    # Azure's runconfig 'target: amlcompute' made a cluster for the one run; Ferry does not (yet).
+    ws = Workspace(home=str(workspace.home))
+    write(src / "where.py", WHERE)
+    with pytest.raises(ferry.FerryError) as e:
+        Experiment(ws, "run-based").submit(ScriptRunConfig(source_directory=str(src), script="where.py",
+                                                           compute_target="amlcompute"))
+    assert "ferry computetarget create amlcompute -n NAME --vm-size SIZE" in str(e.value), str(e.value)
+
+
 def test_node_sizes_catalog_provider_and_refusals(workspace):
     ws = Workspace(home=str(workspace.home))
     sizes = {s["name"]: s for s in AmlCompute.supported_vmsizes(ws)}
