@@ -1,5 +1,5 @@
 // `ferry compute list|show|attach|detach|trust|stop|start` (managed clusters:
-// verb_compute_cluster.cc).
+// verb_compute_cluster.cc; node sizes and Azure CLI v1's `computetarget`: verb_computetarget.cc).
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <climits>
@@ -21,6 +21,8 @@ using nlohmann::json;
 void AddClusterCommands(CLI::App* compute, Context& ctx, int* exit_code);
 void PrintClusterDetails(const json& details);
 int WaitForCluster(Context& ctx, const std::string& name, int min_nodes, double timeout_s);
+// verb_computetarget.cc: `compute sizes list|set|delete|provider` (the node-size catalog).
+void AddSizeCommands(CLI::App* compute, Context& ctx, int* exit_code);
 
 namespace {
 
@@ -169,27 +171,72 @@ void AddKindCommand(CLI::App* parent, const compute::KindOps& k, Context& ctx, i
 
 }  // namespace
 
+int ListComputes(Context& ctx) {
+  auto r = ctx.Call("GET", "/api/v1/computes");
+  if (!r.ok()) return ReportError(r.status());
+  if (ctx.json_output()) {
+    PrintJson(*r);
+    return kExitOk;
+  }
+  std::printf("%-20s %-8s %-12s %-8s %-8s %s\n", "NAME", "KIND", "STATE", "ACTIVE", "QUEUED",
+              "MAX");
+  for (auto& t : (*r)["computes"]) {
+    std::printf("%-20s %-8s %-12s %-8d %-8d %s\n", t["name"].get<std::string>().c_str(),
+                t["kind"].get<std::string>().c_str(), t.value("state", "").c_str(),
+                t.value("active_runs", 0), t.value("queued_runs", 0),
+                t.contains("max_concurrent_runs") ? t["max_concurrent_runs"].dump().c_str() : "-");
+  }
+  return kExitOk;
+}
+
+int DetachCompute(Context& ctx, const std::string& name, bool force) {
+  auto r =
+      ctx.Call("DELETE", "/api/v1/computes/" + net::UrlEncode(name) + (force ? "?force=true" : ""));
+  if (!r.ok()) return ReportError(r.status());
+  if (ctx.json_output()) {
+    PrintJson(*r);
+    return kExitOk;
+  }
+  std::printf("detached %s (%d active run(s) canceled)\n", name.c_str(),
+              (*r)["canceled_runs"].get<int>());
+  return kExitOk;
+}
+
+int ShowCompute(Context& ctx, const std::string& name) {
+  auto r = ctx.Call("GET", "/api/v1/computes/" + net::UrlEncode(name));
+  if (!r.ok()) return ReportError(r.status());
+  if (ctx.json_output()) {
+    PrintJson(*r);
+    return kExitOk;
+  }
+  const json& t = *r;
+  std::printf(
+      "Name:        %s\nKind:        %s\nState:       %s%s\n", t["name"].get<std::string>().c_str(),
+      t["kind"].get<std::string>().c_str(), t.value("state", "").c_str(),
+      t.contains("state_reason") ? (" (" + t["state_reason"].get<std::string>() + ")").c_str()
+                                 : "");
+  if (t.contains("max_concurrent_runs"))
+    std::printf("Max runs:    %d\n", t["max_concurrent_runs"].get<int>());
+  std::printf("Active runs: %d\nQueued runs: %d\n", t.value("active_runs", 0),
+              t.value("queued_runs", 0));
+  const compute::KindOps* kind = compute::FindKind(t.value("kind", ""));
+  if (kind && kind->provisions && t.contains("details") && t["details"].is_object()) {
+    PrintClusterDetails(t["details"]);
+  } else if (t.contains("details")) {
+    std::printf("Details:     %s\n", t["details"].dump().c_str());
+  }
+  for (auto& run : t["runs"]) {
+    std::printf("  %-50s %s\n", run["id"].get<std::string>().c_str(),
+                run["status"].get<std::string>().c_str());
+  }
+  return kExitOk;
+}
+
 void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
   auto* compute = app.add_subcommand("compute", "Compute targets");
   compute->require_subcommand(1);
   auto* list = compute->add_subcommand("list", "List compute targets");
-  list->callback([&ctx, exit_code] {
-    auto r = ctx.Call("GET", "/api/v1/computes");
-    if (!r.ok()) {
-      *exit_code = ReportError(r.status());
-      return;
-    }
-    if (ctx.json_output()) return PrintJson(*r);
-    std::printf("%-20s %-8s %-12s %-8s %-8s %s\n", "NAME", "KIND", "STATE", "ACTIVE", "QUEUED",
-                "MAX");
-    for (auto& t : (*r)["computes"]) {
-      std::printf(
-          "%-20s %-8s %-12s %-8d %-8d %s\n", t["name"].get<std::string>().c_str(),
-          t["kind"].get<std::string>().c_str(), t.value("state", "").c_str(),
-          t.value("active_runs", 0), t.value("queued_runs", 0),
-          t.contains("max_concurrent_runs") ? t["max_concurrent_runs"].dump().c_str() : "-");
-    }
-  });
+  list->callback([&ctx, exit_code] { *exit_code = ListComputes(ctx); });
   auto* attach =
       compute->add_subcommand("attach", "Attach a remote machine or cluster as a compute target");
   attach->require_subcommand(1);
@@ -200,6 +247,7 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
     AddKindCommand(std::string_view(k.verb) == "create" ? create : attach, k, ctx, exit_code);
   }
   AddClusterCommands(compute, ctx, exit_code);
+  AddSizeCommands(compute, ctx, exit_code);
   for (const char* verb : {"stop", "start"}) {
     auto* cmd = compute->add_subcommand(
         verb, std::string(verb) == "stop"
@@ -226,15 +274,7 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
   detach->add_option("name", *detach_name, "Target name")->required();
   detach->add_flag("--force", *force, "Cancel its active runs instead of refusing");
   detach->callback([&ctx, detach_name, force, exit_code] {
-    auto r = ctx.Call("DELETE", "/api/v1/computes/" + net::UrlEncode(*detach_name) +
-                                    (*force ? "?force=true" : ""));
-    if (!r.ok()) {
-      *exit_code = ReportError(r.status());
-      return;
-    }
-    if (ctx.json_output()) return PrintJson(*r);
-    std::printf("detached %s (%d active run(s) canceled)\n", detach_name->c_str(),
-                (*r)["canceled_runs"].get<int>());
+    *exit_code = DetachCompute(ctx, *detach_name, *force);
   });
 
   auto* trust = compute->add_subcommand(
@@ -255,35 +295,7 @@ void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code) {
   auto* show = compute->add_subcommand("show", "Show a compute target");
   auto name = std::make_shared<std::string>();
   show->add_option("name", *name, "Target name")->required();
-  show->callback([&ctx, name, exit_code] {
-    auto r = ctx.Call("GET", "/api/v1/computes/" + net::UrlEncode(*name));
-    if (!r.ok()) {
-      *exit_code = ReportError(r.status());
-      return;
-    }
-    if (ctx.json_output()) return PrintJson(*r);
-    const json& t = *r;
-    std::printf("Name:        %s\nKind:        %s\nState:       %s%s\n",
-                t["name"].get<std::string>().c_str(), t["kind"].get<std::string>().c_str(),
-                t.value("state", "").c_str(),
-                t.contains("state_reason")
-                    ? (" (" + t["state_reason"].get<std::string>() + ")").c_str()
-                    : "");
-    if (t.contains("max_concurrent_runs"))
-      std::printf("Max runs:    %d\n", t["max_concurrent_runs"].get<int>());
-    std::printf("Active runs: %d\nQueued runs: %d\n", t.value("active_runs", 0),
-                t.value("queued_runs", 0));
-    const compute::KindOps* kind = compute::FindKind(t.value("kind", ""));
-    if (kind && kind->provisions && t.contains("details") && t["details"].is_object()) {
-      PrintClusterDetails(t["details"]);
-    } else if (t.contains("details")) {
-      std::printf("Details:     %s\n", t["details"].dump().c_str());
-    }
-    for (auto& run : t["runs"]) {
-      std::printf("  %-50s %s\n", run["id"].get<std::string>().c_str(),
-                  run["status"].get<std::string>().c_str());
-    }
-  });
+  show->callback([&ctx, name, exit_code] { *exit_code = ShowCompute(ctx, *name); });
 }
 
 }  // namespace ferry::cli

@@ -150,6 +150,12 @@ void AddClusterCommands(CLI::App* compute, Context& ctx, int* exit_code) {
       *exit_code = ReportError(t.status());
       return;
     }
+    if ((*t)["kind"] == "local") {
+      *exit_code = ReportError(Status::InvalidArgument(
+          "'local' is this machine, always a target of the workspace: it can be neither deleted "
+          "nor detached (stop using it by submitting to another target)"));
+      return;
+    }
     if ((*t)["kind"] != "cluster") {
       *exit_code = ReportError(Status::InvalidArgument("'" + d->name + "' is a " +
                                                        (*t)["kind"].get<std::string>() +

@@ -23,6 +23,7 @@ void RegisterServer(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterRun(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterExperiment(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterCompute(CLI::App& app, Context& ctx, int* exit_code);
+void RegisterComputeTarget(CLI::App& app, Context& ctx, int* exit_code);  // verb_computetarget.cc
 void RegisterFolder(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterDatastore(CLI::App& app, Context& ctx, int* exit_code);
@@ -37,9 +38,9 @@ namespace {
 
 // Every verb group, in help order.
 constexpr Register kVerbs[] = {
-    RegisterRun,     RegisterSweep,  RegisterExperiment, RegisterEnvironment, RegisterDatastore,
-    RegisterDataset, RegisterModel,  RegisterCompute,    RegisterFolder,      RegisterUser,
-    RegisterQuota,   RegisterServer, RegisterCompletion};
+    RegisterRun,     RegisterSweep, RegisterExperiment, RegisterEnvironment,   RegisterDatastore,
+    RegisterDataset, RegisterModel, RegisterCompute,    RegisterComputeTarget, RegisterFolder,
+    RegisterUser,    RegisterQuota, RegisterServer,     RegisterCompletion};
 
 // What a verb did not turn into a Status (above all an exception from JSON handling) ends
 // here with a message, never in std::terminate. Text that is not UTF-8 cannot become JSON:

@@ -1,5 +1,5 @@
 // Unit tests for GPU discovery (against a fake nvidia-smi on PATH) and its CSV parsing, and
-// for the agent bundle's contents.
+// for the agent bundle's contents, and ssh failures' messages.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -7,6 +7,7 @@
 #include "compute/bundle.h"
 #include "compute/gpu.h"
 #include "compute/slurm/slurm_target.h"
+#include "compute/ssh/ssh_client.h"
 
 namespace ferry::compute {
 namespace {
@@ -185,6 +186,24 @@ TEST_F(FakeSmi, SlurmAsksSacctOnlyForJobsSqueueNoLongerListsAndOnlyWithAccountin
   auto none = MakeSlurmTarget("hpc", c, {});
   EXPECT_EQ(none->Poll(handles)[0], JobState::kGone);
   EXPECT_FALSE(PathExists(dir_ + "/sacct.args"));
+}
+
+TEST(SshClient, ErrorsCarryNoCarriageReturnOfSshsStderr) {
+  SshResult unreachable;
+  unreachable.exit_code = 255;
+  unreachable.err = "ssh: connect to host gpu1 port 22: Connection refused\r\nmore\r\n";
+  SshClient::Classify(&unreachable, "ana@gpu1:22");
+  EXPECT_EQ(unreachable.failure, SshFailure::kUnreachable);
+  EXPECT_EQ(unreachable.message,
+            "cannot reach ana@gpu1:22: ssh: connect to host gpu1 port 22: "
+            "Connection refused");
+  SshResult denied;
+  denied.exit_code = 255;
+  denied.err = "ana@gpu1: Permission denied (publickey,password).\r\n";
+  SshClient::Classify(&denied, "ana@gpu1:22");
+  EXPECT_EQ(denied.failure, SshFailure::kAuth);
+  EXPECT_EQ(denied.message.find('\r'), std::string::npos) << denied.message;
+  EXPECT_EQ(denied.err, "ana@gpu1: Permission denied (publickey,password).\n");
 }
 
 }  // namespace

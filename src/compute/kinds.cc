@@ -110,15 +110,20 @@ std::vector<KindOption> ClusterOptions() {
                  "Idle seconds before a node is stopped (default 300)"}
           .Form("Idle seconds before scale-down", "300")
           .Range(1),
+      KindOption{"--vm-size", "vm_size", T::kString,
+                 "A node size of the workspace's catalog ('ferry compute sizes list', e.g. "
+                 "STANDARD_D2_V2): its CPUs, memory, GPUs and provider"}
+          .Form("Node size name", "STANDARD_D2_V2"),
       KindOption{"--node-size", "", T::kNodeSize,
-                 "CPUS,MEMORY_MB[,GPUS] of every node (default 1,1024)"}
+                 "CPUS,MEMORY_MB[,GPUS] of every node (default 1,1024, or --vm-size's)"}
           .Form("Node size"),
       KindOption{"--priority", "priority", T::kString,
                  "dedicated | low (low: every run preemptible, requeued)"}
           .Form("Priority")
           .Choices("dedicated|low"),
       KindOption{"--provider", "provider", T::kString,
-                 "What starts nodes: netns (this machine) | command", true}
+                 "What starts nodes: netns (this machine) | command (default: the node size's "
+                 "or the workspace's default provider)"}
           .Form("Provider")
           .Choices("netns|command"),
       KindOption{"--start-command", "start_command", T::kString,

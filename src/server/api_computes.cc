@@ -83,6 +83,9 @@ HandlerResult Api::Impl::GetCompute() {
 HandlerResult Api::Impl::AttachCompute() {
   auto body = ParseBody(req);
   if (!body.ok()) return Error(body.status());
+  // A compute instance made from a node size belongs to whoever creates it (unless named).
+  if (body->is_object() && body->value("single_owner", false) && !body->contains("owner"))
+    (*body)["owner"] = ctx.caller.name;
   auto r = d.targets->Attach(*body);
   if (!r.ok()) return Error(r.status());
   d.scheduler->Wake();
@@ -113,6 +116,23 @@ HandlerResult Api::Impl::SetQuota() {
   auto body = ParseBody(req);
   if (!body.ok()) return Error(body.status());
   return JsonOr(200, d.targets->SetQuota(*body));
+}
+
+// The workspace's node sizes (names such as STANDARD_D2_V2) and its default node provider.
+HandlerResult Api::Impl::ListNodeSizes() { return JsonOr(200, d.targets->GetNodeSizes()); }
+
+HandlerResult Api::Impl::SetNodeSize() {
+  auto body = ParseBody(req);
+  if (!body.ok()) return Error(body.status());
+  return JsonOr(200, d.targets->SetNodeSize(P(0), *body));
+}
+
+HandlerResult Api::Impl::DeleteNodeSize() { return JsonOr(200, d.targets->DeleteNodeSize(P(0))); }
+
+HandlerResult Api::Impl::SetNodeProvider() {
+  auto body = ParseBody(req);
+  if (!body.ok()) return Error(body.status());
+  return JsonOr(200, d.targets->SetNodeProvider(*body));
 }
 
 }  // namespace ferry::server

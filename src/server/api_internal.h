@@ -196,6 +196,10 @@ struct Api::Impl {
   HandlerResult TrustCompute();
   HandlerResult GetQuota();
   HandlerResult SetQuota();
+  HandlerResult ListNodeSizes();
+  HandlerResult SetNodeSize();
+  HandlerResult DeleteNodeSize();
+  HandlerResult SetNodeProvider();
 
   // api_users.cc
   HandlerResult ListUsers();

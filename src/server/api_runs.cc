@@ -190,6 +190,15 @@ Result<model::Run> Api::Impl::RunFromBody(const json& j) {
   Status st = model::ValidateRelativePath(run.script);
   if (!st.ok()) return st.WithContext("field 'script'");
   auto target = d.store->GetTarget(run.target);
+  if (!target.ok() && run.target == "amlcompute" &&
+      target.status().code() == StatusCode::kNotFound) {
+    // Azure's run-based compute (a cluster made for one run from the run configuration's
+    // amlcompute section) is not made here yet: say what works instead.
+    return Status::InvalidArgument(
+        "target 'amlcompute' (a cluster made for this run alone, as Azure ML did) is not "
+        "supported: create a cluster once with 'ferry computetarget create amlcompute -n NAME "
+        "--vm-size SIZE --max-nodes N' and submit to NAME (it scales to zero when idle)");
+  }
   if (!target.ok()) return target.status();
   if (!IsSha256Hex(run.snapshot_id))
     return Status::InvalidArgument("field 'snapshot_id' is not a SHA-256 hex digest");

@@ -475,5 +475,84 @@ TEST_F(ApiTest, ComputesList) {
   EXPECT_EQ(Call("DELETE", "/api/v1/computes/local", contributor_).status, 403);
 }
 
+// The node-size catalog: seeded with Azure's names, changed by admins only, and what a cluster
+// request naming a size becomes (refused here before anything is made: no provider, an unknown
+// size, a low-priority cluster on a provider without such nodes, GPUs on netns).
+TEST_F(ApiTest, NodeSizesSeededAdminSetAndResolvedForClusters) {
+  Reply list = Call("GET", "/api/v1/node-sizes", reader_);
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_TRUE(list.j["default_provider"].is_null());
+  json d2;
+  for (auto& s : list.j["sizes"]) {
+    if (s["name"] == "STANDARD_D2_V2") d2 = s;
+  }
+  EXPECT_EQ(d2, json({{"name", "STANDARD_D2_V2"}, {"cpus", 2}, {"memory_mb", 7168}, {"gpus", 0}}));
+
+  const std::string sized = R"({"name":"p","kind":"cluster","vm_size":"standard_d2_v2"})";
+  Reply none = Call("POST", "/api/v1/computes", admin_, sized);
+  EXPECT_EQ(none.status, 409) << none.body;
+  EXPECT_NE(none.body.find("vm_size 'STANDARD_D2_V2': the workspace has no default node provider"),
+            std::string::npos)
+      << none.body;
+
+  EXPECT_EQ(Call("PUT", "/api/v1/node-provider", contributor_, R"({"provider":"netns"})").status,
+            403);
+  Reply bad = Call("PUT", "/api/v1/node-provider", admin_, R"({"provider":"cloud"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("'cloud' is not a node provider"), std::string::npos) << bad.body;
+  Reply half = Call("PUT", "/api/v1/node-provider", admin_, R"({"provider":"command"})");
+  EXPECT_EQ(half.status, 400);
+  EXPECT_NE(half.body.find("needs 'start_command' and 'stop_command'"), std::string::npos);
+  Reply set = Call("PUT", "/api/v1/node-provider", admin_, R"({"provider":"netns"})");
+  EXPECT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(set.j["default_provider"], json({{"provider", "netns"}}));
+
+  Reply low = Call("POST", "/api/v1/computes", admin_,
+                   R"({"name":"p","kind":"cluster","vm_size":"STANDARD_D2_V2","priority":"low"})");
+  EXPECT_EQ(low.status, 409);
+  EXPECT_NE(
+      low.body.find("the workspace's default node provider (netns) has no low-priority nodes"),
+      std::string::npos)
+      << low.body;
+  Reply gpu = Call("POST", "/api/v1/computes", admin_,
+                   R"({"name":"p","kind":"cluster","vm_size":"Standard_NC6"})");
+  EXPECT_EQ(gpu.status, 400);
+  EXPECT_NE(gpu.body.find("vm_size 'STANDARD_NC6' has 1 GPU(s) per node"), std::string::npos)
+      << gpu.body;
+  Reply unknown = Call("POST", "/api/v1/computes", admin_,
+                       R"({"name":"p","kind":"cluster","vm_size":"STANDARD_Z1"})");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.find("'ferry compute sizes list'"), std::string::npos);
+  Reply ssh = Call("POST", "/api/v1/computes", admin_,
+                   R"({"name":"p","kind":"ssh","vm_size":"STANDARD_D2_V2"})");
+  EXPECT_EQ(ssh.status, 400);
+  EXPECT_NE(ssh.body.find("only managed clusters"), std::string::npos) << ssh.body;
+
+  // A size of the admin's own, replacing another spelling of the same name; then removed.
+  EXPECT_EQ(
+      Call("PUT", "/api/v1/node-sizes/tiny", contributor_, R"({"cpus":1,"memory_mb":512})").status,
+      403);
+  Reply tiny = Call("PUT", "/api/v1/node-sizes/Tiny", admin_,
+                    R"({"cpus":1,"memory_mb":512,"provider":"netns","low_priority":true})");
+  EXPECT_EQ(tiny.status, 200) << tiny.body;
+  EXPECT_EQ(Call("PUT", "/api/v1/node-sizes/TINY", admin_, R"({"cpus":2,"memory_mb":512})").status,
+            200);
+  EXPECT_EQ(Call("PUT", "/api/v1/node-sizes/tiny", admin_, R"({"cpus":0,"memory_mb":512})").status,
+            400);
+  int tinies = 0;
+  Reply after = Call("GET", "/api/v1/node-sizes", reader_);
+  for (auto& s : after.j["sizes"]) {
+    if (s["name"] == "TINY") {
+      ++tinies;
+      EXPECT_EQ(s["cpus"], 2);
+      EXPECT_FALSE(s.contains("provider"));
+    }
+    EXPECT_NE(s["name"], "Tiny");
+  }
+  EXPECT_EQ(tinies, 1);
+  EXPECT_EQ(Call("DELETE", "/api/v1/node-sizes/tiny", admin_).status, 200);
+  EXPECT_EQ(Call("DELETE", "/api/v1/node-sizes/tiny", admin_).status, 404);
+}
+
 }  // namespace
 }  // namespace ferry::server

@@ -142,7 +142,16 @@ Result<json> TargetManager::Attach(const json& body) {
     return Status::AlreadyExists("compute target '" + name +
                                  "' exists already; detach it first or choose another name");
   }
-  FERRY_ASSIGN_OR_RETURN(compute::Attached a, ops->attach(name, body, host_));
+  json resolved = body;
+  if (kind == "cluster") {
+    FERRY_ASSIGN_OR_RETURN(resolved, ResolveNodeSize(body));
+  } else if (body.contains("vm_size")) {
+    return Status::InvalidArgument(
+        "field 'vm_size': only managed clusters (kind cluster) are "
+        "made from a node size; a " +
+        kind + " target is attached as it is");
+  }
+  FERRY_ASSIGN_OR_RETURN(compute::Attached a, ops->attach(name, resolved, host_));
   FERRY_RETURN_IF_ERROR(d_.store->CreateTarget({name, kind, a.config_json, d_.clock->Now()}));
   Status st = Start(*ops, name, a.config_json);
   if (!st.ok()) {
@@ -164,7 +173,11 @@ Result<json> TargetManager::Attach(const json& body) {
 
 Result<json> TargetManager::Detach(const std::string& name, bool force) {
   MutexLock lock(&mu_);
-  if (name == "local") return Status::InvalidArgument("the local target cannot be detached");
+  if (name == "local") {
+    return Status::InvalidArgument(
+        "'local' is this machine, always a target of the workspace: it can be neither detached "
+        "nor deleted (stop using it by submitting to another target)");
+  }
   FERRY_ASSIGN_OR_RETURN(model::ComputeTargetRecord rec, d_.store->GetTarget(name));
   FERRY_ASSIGN_OR_RETURN(std::vector<model::Run> active, d_.store->ListActiveRuns());
   std::vector<model::Run> mine;
@@ -305,6 +318,16 @@ void TargetManager::StartWorker(std::string name) {
 Status TargetManager::CheckSubmit(const std::string& target, const std::string& user) {
   auto rec = d_.store->GetTarget(target);
   if (!rec.ok()) return Status::Ok();
+  if (rec->kind == "cluster") {  // a compute instance made from a node size
+    auto c = compute::ClusterConfig::FromJson(rec->config_json);
+    if (c.ok() && c->single_owner && c->owner != user) {
+      return Status::PermissionDenied(
+          "compute instance '" + target + "' belongs to " +
+          (c->owner.empty() ? std::string("the workspace token's holder") : "'" + c->owner + "'") +
+          "; only its owner may submit to it");
+    }
+    return Status::Ok();
+  }
   const compute::KindOps* ops = compute::FindKind(rec->kind);
   if (!ops || !ops->powered) return Status::Ok();
   FERRY_ASSIGN_OR_RETURN(Power p, ReadPower(rec->config_json));

@@ -65,6 +65,14 @@ class TargetManager {
   // The workspace's quota on managed clusters: {"cluster_cores","cluster_gpus"} (-1: none).
   Result<nlohmann::json> GetQuota();
   Result<nlohmann::json> SetQuota(const nlohmann::json& body);
+  // The workspace's node sizes (node_sizes.cc): {"default_provider": {...} | null, "sizes":
+  // [{"name","cpus","memory_mb","gpus", and a provider of its own}]}, seeded with Azure's
+  // size names until an admin changes them.
+  Result<nlohmann::json> GetNodeSizes();
+  Result<nlohmann::json> SetNodeSize(const std::string& name, const nlohmann::json& body);
+  Result<nlohmann::json> DeleteNodeSize(const std::string& name);
+  // {"provider": "netns"|"command", its commands and addresses, "low_priority"}; {} unsets it.
+  Result<nlohmann::json> SetNodeProvider(const nlohmann::json& body);
   ~TargetManager();
 
  private:
@@ -73,6 +81,11 @@ class TargetManager {
   Status Start(const compute::KindOps& ops, const std::string& name,
                const std::string& config_json);
   Status CheckQuota(const std::string& name, int64_t cores, int64_t gpus);
+  // node_sizes.json, or the seeded catalog when there is none.
+  Result<nlohmann::json> ReadNodeSizes();
+  // A cluster request naming "vm_size": the size's CPUs, memory and GPUs and its provider
+  // (the size's own, else the workspace's default) filled in where the request has none.
+  Result<nlohmann::json> ResolveNodeSize(const nlohmann::json& body);
   // Read-modify-write of the target's stored configuration: under mu_, so that it cannot
   // lose (or be lost by) another change of the same configuration, e.g. a trust.
   Status SetState(const std::string& name, const std::string& state, const std::string& reason)

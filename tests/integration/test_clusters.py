@@ -295,7 +295,7 @@ def test_sdk_creates_a_cluster_runs_on_it_and_deletes_it(ws, src):
                                                 memory_mb=1000, provider="netns")
     pool = ComputeTarget.create(w, "sdkpool", cfg)
     pool.wait_for_completion()
-    assert pool.type == "cluster" and pool.provisioning_state == "Succeeded", pool.get_status()
+    assert pool.type == "AmlCompute" and pool.kind == "cluster" and pool.provisioning_state == "Succeeded"
     write(src / "where.py", WHERE)
     run = Experiment(w, "sdk-cluster").submit(ScriptRunConfig(source_directory=str(src), script="where.py",
                                                               compute_target=pool))

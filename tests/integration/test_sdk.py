@@ -256,7 +256,7 @@ def test_compute_targets_list_get_missing_and_a_failed_attach(workspace, tmp_pat
     key = tmp_path / "id_test"
     key.write_text("not a key\n")
     key.chmod(0o600)
-    cfg = RemoteCompute.attach_configuration("127.0.0.1", ssh_port=1, username="nobody", private_key_file=str(key))
+    cfg = RemoteCompute.attach_configuration(address="127.0.0.1", ssh_port=1, username="nobody", private_key_file=str(key))
     with pytest.raises(ComputeTargetException) as e:
         ComputeTarget.attach(ws, "nowhere", cfg)
     assert "'nowhere'" in str(e.value) and "cannot reach" in str(e.value) and e.value.status in (400, 409, 412), str(e.value)

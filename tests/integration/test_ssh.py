@@ -411,11 +411,11 @@ def test_sdk_attaches_a_host_runs_on_it_and_detaches(make_workspace, src, lab):
     ws = make_workspace()
     host = lab.hosts[0]
     w = Workspace(home=str(ws.home))
-    cfg = RemoteCompute.attach_configuration(host.ip, ssh_port=int(host.port), username=host.user,
+    cfg = RemoteCompute.attach_configuration(address=host.ip, ssh_port=int(host.port), username=host.user,
                                              private_key_file=str(lab.client_key))
     box = ComputeTarget.attach(w, "sdkbox", cfg)
     box.wait_for_completion()
-    assert box.type == "ssh" and box.provisioning_state == "Succeeded", box.get_status()
+    assert box.type == "VirtualMachine" and box.kind == "ssh" and box.provisioning_state == "Succeeded"
     write(src / "train.py", TRAIN)
     run = Experiment(w, "sdk-ssh").submit(ScriptRunConfig(source_directory=str(src), script="train.py",
                                                           arguments=[3, 0], compute_target=box))

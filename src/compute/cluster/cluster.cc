@@ -163,12 +163,10 @@ Status StartSlurmctld(const ClusterConfig& c, double timeout_s) {
 
 // The stored configuration's fields, listed once (defaults: the struct's initialisers); every
 // one is stored under its member's name.
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterConfig, name, min_nodes, max_nodes,
-                                                idle_seconds, cpus, memory_mb, gpus, priority,
-                                                provider, start_command, stop_command,
-                                                provider_timeout_s, subnet, bridge, dir,
-                                                ferry_executable, slurmctld_port,
-                                                controller_address, server_url)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
+    ClusterConfig, name, min_nodes, max_nodes, idle_seconds, cpus, memory_mb, gpus, priority,
+    provider, start_command, stop_command, provider_timeout_s, subnet, bridge, dir,
+    ferry_executable, slurmctld_port, controller_address, server_url, vm_size, single_owner, owner)
 
 std::string ClusterConfig::ToJson() const { return json(*this).dump(); }
 
@@ -298,6 +296,12 @@ Status ValidateCluster(const ClusterConfig& c) {
   if (c.provider == "netns") {
     if (c.max_nodes > 200)
       return Status::InvalidArgument("the netns provider runs at most 200 nodes");
+    if (c.gpus > 0 && !c.vm_size.empty()) {
+      return Status::InvalidArgument(
+          "vm_size '" + c.vm_size + "' has " + std::to_string(c.gpus) +
+          " GPU(s) per node and the netns provider's nodes have none: pick a size without "
+          "GPUs, or an admin gives this size a provider with GPUs ('ferry compute sizes set')");
+    }
     if (c.gpus > 0)
       return Status::InvalidArgument(
           "the netns provider's nodes have no GPUs: use --node-size CPUS,MEM");
@@ -306,6 +310,10 @@ Status ValidateCluster(const ClusterConfig& c) {
       return Status::InvalidArgument(
           "the command provider needs --start-command and --stop-command");
     }
+  } else if (c.provider.empty()) {
+    return Status::InvalidArgument(
+        "no node provider: give --provider netns|command, or --vm-size SIZE with a workspace "
+        "default provider ('ferry compute sizes provider')");
   } else {
     return Status::InvalidArgument("--provider: '" + c.provider +
                                    "' is not one of: netns, command");

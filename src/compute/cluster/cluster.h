@@ -28,6 +28,13 @@ struct ClusterConfig {
   int idle_seconds = 300;  // idle time before a node is stopped (Slurm's SuspendTime)
   int cpus = 1, memory_mb = 1024, gpus = 0;  // --node-size CPUS,MEM[,GPUS]
   std::string priority = "dedicated";        // low: every run requeue-able (preemptible nodes)
+  // The workspace's node-size name the size came from ("STANDARD_D2_V2"; server/node_sizes.cc),
+  // "" when given as numbers.
+  std::string vm_size;
+  // A compute instance made from a node size (single_owner): the one user who may submit
+  // ("" = the workspace token's holder), as for the `instance` kind.
+  bool single_owner = false;
+  std::string owner;
 
   std::string provider;  // "netns" | "command"
   // command: {node} {cluster} {munge_key} {slurm_conf} are replaced; start prints the node's

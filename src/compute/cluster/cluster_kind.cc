@@ -133,6 +133,12 @@ Result<Attached> CreateManagedCluster(const std::string& name, const json& body,
   FERRY_ASSIGN_OR_RETURN(c.provider, StringField(body, "provider", false));
   FERRY_ASSIGN_OR_RETURN(c.start_command, StringField(body, "start_command", false));
   FERRY_ASSIGN_OR_RETURN(c.stop_command, StringField(body, "stop_command", false));
+  FERRY_ASSIGN_OR_RETURN(c.vm_size, StringField(body, "vm_size", false));
+  if (auto it = body.find("single_owner"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) return Status::InvalidArgument("field 'single_owner' must be a boolean");
+    c.single_owner = it->get<bool>();
+  }
+  FERRY_ASSIGN_OR_RETURN(c.owner, StringField(body, "owner", false));
   FERRY_RETURN_IF_ERROR(ValidateCluster(c));
   if (host.check_quota) {
     FERRY_RETURN_IF_ERROR(
@@ -164,7 +170,9 @@ Result<Attached> CreateManagedCluster(const std::string& name, const json& body,
   std::string size = std::to_string(c.cpus) + "," + std::to_string(c.memory_mb) +
                      (c.gpus > 0 ? "," + std::to_string(c.gpus) : "");
   a.summary = "created cluster " + name + ": " + std::to_string(c.min_nodes) + "-" +
-              std::to_string(c.max_nodes) + " nodes of " + size + ", " + c.provider + " provider";
+              std::to_string(c.max_nodes) + " nodes of " +
+              (c.vm_size.empty() ? size : c.vm_size + " (" + size + ")") + ", " + c.provider +
+              " provider";
   return a;
 }
 

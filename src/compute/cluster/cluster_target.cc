@@ -86,6 +86,8 @@ class ClusterTarget final : public ComputeTarget {
               {"node_size", {{"cpus", c_.cpus}, {"memory_mb", c_.memory_mb}, {"gpus", c_.gpus}}},
               {"priority", c_.priority},
               {"directory", c_.dir}};
+    if (!c_.vm_size.empty()) j["vm_size"] = c_.vm_size;
+    if (c_.single_owner) j["owner"] = c_.owner;
     // Slurm's state of each node next to the provider's last word about it.
     std::map<std::string, std::string> slurm_state;
     if (slurm.is_object() && slurm.contains("nodes")) {

@@ -84,6 +84,9 @@ SpawnOptions SshClient::Spawn(const std::vector<std::string>& argv) const {
 }
 
 void SshClient::Classify(SshResult* r, const std::string& who) {
+  // ssh ends its own messages with "\r\n" (so does a remote tty): without the carriage
+  // returns, stderr put into an error message ends where its line does.
+  std::erase(r->err, '\r');
   const std::string& e = r->err;
   auto has = [&](const char* s) { return e.find(s) != std::string::npos; };
   r->failure = SshFailure::kNone;

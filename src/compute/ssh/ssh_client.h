@@ -55,7 +55,7 @@ class SshClient {
   // Ends the multiplexing master, if any.
   void CloseMaster() const;
 
-  // Classifies a finished ssh invocation.
+  // Classifies a finished ssh invocation (and drops the carriage returns of its stderr).
   static void Classify(SshResult* r, const std::string& who);
 
  private:
