@@ -18,8 +18,9 @@ Nothing of Azure's is kept in this repository. At run time, for each notebook:
    ``config.json`` an Azure user has (subscription_id, resource_group, workspace_name) in the
    folder;
 5. the notebook runs in a Jupyter kernel (nbclient) of ``.venv-notebooks`` (made on first use:
-   ipykernel, nbclient, matplotlib, numpy, scikit-learn, pandas) with ``python/`` on its path,
-   stopping at the first failing cell.
+   ipykernel, nbclient, matplotlib, numpy, scikit-learn, pandas) with ``python/`` on its path and
+   that venv first on PATH (activated, as a user's Jupyter would be), stopping at the first
+   failing cell.
 
     python3 tests/conformance/azure_notebooks.py --repo /path/to/MachineLearningNotebooks.git \
         [--ref HEAD] [--only train-on-local] [--cell-timeout 900]
@@ -145,7 +146,10 @@ def run_notebook(py: str, key: str, args: argparse.Namespace) -> dict:
         with open(os.path.join(folder, "config.json"), "w") as f:
             json.dump({"subscription_id": "00000000-0000-0000-0000-000000000000",
                        "resource_group": "ferry-conformance", "workspace_name": "notebooks"}, f)
+        # The kernel's venv is the active one, as for a user who started Jupyter from it: a
+        # user-managed environment's `python` is that venv's.
         env = dict(os.environ, FERRY_HOME=os.path.join(work, "ferry-home"),
+                   PATH=os.path.join(VENV, "bin") + os.pathsep + os.environ.get("PATH", ""),
                    PYTHONPATH=os.path.join(REPO, "python"),
                    FERRY_BIN=os.environ.get("FERRY_BIN") or os.path.join(REPO, "build", "bin", "ferry"))
         start = time.monotonic()

@@ -12,4 +12,5 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "DockerEnvironment": "ferry.environment",
     "DEFAULT_CPU_IMAGE": "ferry.environment",
     "DEFAULT_GPU_IMAGE": "ferry.environment",
+    "CondaDependencies": "ferry.conda_dependencies",  # Azure imports it into this module too
 })

@@ -6,4 +6,6 @@ from .._lazy import exports
 
 __getattr__, __dir__, __all__ = exports(__name__, {
     "Run": "ferry.run",
+    "Environment": "ferry.environment",  # Azure imports it into this module too
+    "Datastore": "ferry.datastore",  # Azure imports it into this module too
 })

@@ -21,4 +21,10 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "COMPUTECONTEXT_EXTENSION": "ferry.run_configuration",
     "AML_CONFIG_DIR": "ferry.run_configuration",
     "AZUREML_DIR": "ferry.run_configuration",
+    "CondaDependencies": "ferry.conda_dependencies",  # Azure imports it into this module too
+    "Environment": "ferry.environment",  # Azure imports it into this module too
+    "PythonSection": "ferry.environment",  # Azure imports it into this module too
+    "DockerSection": "ferry.environment",  # Azure imports it into this module too
+    "DatasetConsumptionConfig": "ferry.data.dataset_consumption_config",  # Azure imports it into this module too
+    "ComputeTarget": "ferry.compute",  # Azure imports it into this module too
 })
