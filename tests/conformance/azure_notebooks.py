@@ -14,9 +14,9 @@ Nothing of Azure's is kept in this repository. At run time, for each notebook:
    / ``from azureml`` / ``azureml_user`` become ``ferry...``. Package names (``azureml-defaults``
    in a conda file) are left as written: Ferry has to cope with them;
 3. the notebook's own edits (EDITS below) are applied;
-4. a fresh workspace (FERRY_HOME in the temp dir; the SDK starts its server) and the
-   ``config.json`` an Azure user has (subscription_id, resource_group, workspace_name) in the
-   folder;
+4. a fresh workspace (FERRY_HOME in the temp dir) whose admin made the netns provider (nodes on
+   this machine, needs root) the default for node sizes, and the ``config.json`` an Azure user
+   has (subscription_id, resource_group, workspace_name) in the folder;
 5. the notebook runs in a Jupyter kernel (nbclient) of ``.venv-notebooks`` (made on first use:
    ipykernel, nbclient, matplotlib, numpy, scikit-learn, pandas) with ``python/`` on its path and
    that venv first on PATH (activated, as a user's Jupyter would be), stopping at the first
@@ -152,6 +152,10 @@ def run_notebook(py: str, key: str, args: argparse.Namespace) -> dict:
                    PATH=os.path.join(VENV, "bin") + os.pathsep + os.environ.get("PATH", ""),
                    PYTHONPATH=os.path.join(REPO, "python"),
                    FERRY_BIN=os.environ.get("FERRY_BIN") or os.path.join(REPO, "build", "bin", "ferry"))
+        # The workspace admin's one-time setup: managed clusters' nodes (AmlCompute with a
+        # vm_size) come from the netns provider on this machine.
+        subprocess.run([env["FERRY_BIN"], "--home", env["FERRY_HOME"], "compute", "sizes", "provider", "netns"],
+                       env=env, capture_output=True, check=True)
         start = time.monotonic()
         out = subprocess.run([py, "-c", RUNNER, notebook, str(args.cell_timeout), folder], env=env,
                              capture_output=True, text=True, cwd=folder)
