@@ -167,10 +167,19 @@ def run_notebook(py: str, key: str, args: argparse.Namespace) -> dict:
         return result
     finally:
         if not args.keep:
-            subprocess.run([os.environ.get("FERRY_BIN") or os.path.join(REPO, "build", "bin", "ferry"),
-                            "--home", os.path.join(work, "ferry-home"), "server", "stop"],
-                           capture_output=True)
+            cleanup(work)
             shutil.rmtree(work, ignore_errors=True)
+
+
+def cleanup(work: str) -> None:
+    """Deletes the clusters a notebook made (their nodes, slurmctld and bridge) and stops the
+    workspace's server."""
+    ferry = os.environ.get("FERRY_BIN") or os.path.join(REPO, "build", "bin", "ferry")
+    home = os.path.join(work, "ferry-home")
+    clusters = os.path.join(home, "clusters")
+    for name in sorted(os.listdir(clusters)) if os.path.isdir(clusters) else []:
+        subprocess.run([ferry, "--home", home, "compute", "delete", name, "--yes"], capture_output=True)
+    subprocess.run([ferry, "--home", home, "server", "stop"], capture_output=True)
 
 
 def first_error_line(error: str) -> str:
@@ -189,7 +198,8 @@ def main() -> None:
     ap.add_argument("--only", action="append", choices=sorted(NOTEBOOKS), help="run these notebooks only")
     ap.add_argument("--cell-timeout", type=int, default=900)
     ap.add_argument("--json", help="write the results here")
-    ap.add_argument("--keep", action="store_true", help="keep each notebook's temp dir (executed notebook inside)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep each notebook's temp dir (executed notebook inside), its server and clusters")
     args = ap.parse_args()
     py = ensure_venv()
     results = {}
