@@ -50,6 +50,10 @@ class Workspace:
         if isinstance(subscription_id, str) and subscription_id.startswith(("http://", "https://")) and url is None:
             # Workspace(URL, TOKEN): Ferry's first spelling, before Azure's positional names.
             url, token, subscription_id, resource_group = subscription_id, token or resource_group, None, None
+        if token is None and auth is not None:  # ferry.core.authentication
+            from .authentication import token_of
+
+            token = token_of(auth)
         self.subscription_id = subscription_id or ""
         self.resource_group = resource_group or ""
         self._name = workspace_name or ""
@@ -97,25 +101,26 @@ class Workspace:
         azure = _azure_identity(data)
         if azure is not None:
             sub, rg, name = azure
-            ws = cls._from_azure_config(sub, rg, name, data, cfg)
+            ws = cls._from_azure_config(sub, rg, name, data, cfg, auth)
         else:
             home = data.get("workspace_home")
             if not isinstance(home, str) or not home:
                 raise _error(f"{cfg} has neither 'workspace_home' (Ferry's, from 'ferry folder attach') nor "
                              "'subscription_id', 'resource_group' and 'workspace_name' (Azure's); attach the "
                              "folder again with 'ferry folder attach'")
-            ws = cls(home=home)
+            ws = cls(home=home, auth=auth)
         ws.experiment_name = data.get("experiment") or None
         return ws
 
     @classmethod
-    def _from_azure_config(cls, sub: str, rg: str, name: str, data: "Dict[str, Any]", cfg: str) -> "Workspace":
+    def _from_azure_config(cls, sub: str, rg: str, name: str, data: "Dict[str, Any]", cfg: str,
+                           auth: "Any" = None) -> "Workspace":
         mapped = _mapping().get(name) or _mapping_ci(name)
         if mapped is None and isinstance(data.get("workspace_home"), str) and data["workspace_home"]:
-            return cls(sub, rg, name, home=data["workspace_home"])  # written by write_config
+            return cls(sub, rg, name, auth, home=data["workspace_home"])  # written by write_config
         if mapped is None and isinstance(data.get("url"), str) and data["url"]:
-            return cls(sub, rg, name, url=data["url"])
-        return cls(sub, rg, name)
+            return cls(sub, rg, name, auth, url=data["url"])
+        return cls(sub, rg, name, auth)
 
     @staticmethod
     def get(name: str, auth: "Any" = None, subscription_id: "Optional[str]" = None,
@@ -124,7 +129,7 @@ class Workspace:
         """The workspace mapped to ``name`` (see :class:`Workspace`); unmapped: the local one."""
         if id:
             _no_resource_id("Workspace.get(id=...)")
-        return Workspace(subscription_id, resource_group, name)
+        return Workspace(subscription_id, resource_group, name, auth)
 
     @staticmethod
     def create(name: str, *args: "Any", exist_ok: bool = False, **kwargs: "Any") -> "Workspace":
