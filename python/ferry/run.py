@@ -1325,3 +1325,8 @@ def _reset_context() -> None:
         Run._context = None
     if ctx is not None:
         ctx.close()
+
+
+def get_run(experiment: "Any", run_id: str, rehydrate: bool = True, clean_up: bool = True) -> "Run":
+    """The run ``run_id`` of ``experiment`` (Azure's ``azureml.core.run.get_run``)."""
+    return Run.get(experiment.workspace, run_id)

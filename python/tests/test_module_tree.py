@@ -92,3 +92,21 @@ def test_telemetry_records_the_choice_and_sends_nothing(tmp_path, capsys):
     assert "sends no telemetry" in capsys.readouterr().out
     with pytest.raises(exceptions.UserErrorException, match="verbosity"):
         telemetry.set_diagnostics_collection(verbosity="LOUD", path=path)
+
+
+def test_azures_module_constants_and_get_run(monkeypatch):
+    from ferry.core.experiment import DEFAULT_GPU_IMAGE
+    from ferry.core.run import OUTPUTS_DIR, get_run
+    from ferry.core.workspace import WORKSPACE_DEFAULT_BLOB_STORE_NAME
+    from ferry.data.dataset_consumption_config import DOWNLOAD_MODE, MOUNT_MODE, DatasetConsumptionConfig
+    from ferry.run import Run
+    from ferry.run_configuration import DEFAULT_GPU_IMAGE as image
+
+    assert OUTPUTS_DIR == "./outputs" and WORKSPACE_DEFAULT_BLOB_STORE_NAME == "workspaceblobstore"
+    assert DEFAULT_GPU_IMAGE == image
+    assert DatasetConsumptionConfig("x", None, MOUNT_MODE).mode == "mount" and DOWNLOAD_MODE == "download"
+    # get_run asks the experiment's workspace for the run.
+    seen = []
+    monkeypatch.setattr(Run, "get", classmethod(lambda cls, ws, run_id: seen.append((ws, run_id)) or "run"))
+    experiment = type("Experiment", (), {"workspace": "ws"})()
+    assert get_run(experiment, "r-1") == "run" and seen == [("ws", "r-1")]

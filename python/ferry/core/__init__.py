@@ -18,4 +18,5 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "Dataset": "ferry.dataset",
     "Model": "ferry.model",
     "VERSION": "ferry._version:__version__",
+    "get_run": "ferry.run",
 })

@@ -8,4 +8,6 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "Run": "ferry.run",
     "Environment": "ferry.environment",  # Azure imports it into this module too
     "Datastore": "ferry.datastore",  # Azure imports it into this module too
+    "get_run": "ferry.run",
+    "OUTPUTS_DIR": "ferry._azure_constants",
 })

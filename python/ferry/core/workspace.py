@@ -11,4 +11,5 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "AmlCompute": "ferry.compute",  # Azure imports it into this module too
     "Model": "ferry.model",  # Azure imports it into this module too
     "Dataset": "ferry.dataset",  # Azure imports it into this module too
+    "WORKSPACE_DEFAULT_BLOB_STORE_NAME": "ferry._azure_constants",
 })

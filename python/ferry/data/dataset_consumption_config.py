@@ -8,7 +8,11 @@ if TYPE_CHECKING:
 
 __all__ = ["DatasetConsumptionConfig"]
 
-_MODES = ("direct", "mount", "download")
+# Azure's names of the modes (azureml.data.dataset_consumption_config).
+DIRECT_MODE = "direct"
+MOUNT_MODE = "mount"
+DOWNLOAD_MODE = "download"
+_MODES = (DIRECT_MODE, MOUNT_MODE, DOWNLOAD_MODE)
 
 
 class DatasetConsumptionConfig:
