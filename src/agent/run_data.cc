@@ -143,6 +143,33 @@ Result<std::string> S3Tree(const model::DataInput& in, const json& urls, const R
   return final_dir;
 }
 
+// A file dataset defined by one path that names a single file (no wildcard, not a folder) is
+// given to the script as that file when mounted, as Azure ML did; anything else is its folder.
+// Returns the file's path relative to the tree, or "" for a folder.
+std::string SingleFileOf(const model::DataInput& in, const std::string& tree) {
+  if (in.mode != "mount" || in.kind != "file") return "";
+  json def = json::parse(in.definition_json, nullptr, /*allow_exceptions=*/false);
+  const json* paths = def.is_object() && def.contains("paths") ? &def["paths"] : nullptr;
+  if (paths == nullptr || !paths->is_array() || paths->size() != 1) return "";
+  const json& p = (*paths)[0];
+  std::string pattern = p.is_string()   ? p.get<std::string>()
+                        : p.is_object() ? p.value("path", std::string())
+                                        : std::string();
+  if (pattern.empty() || pattern.back() == '/' ||
+      pattern.find_first_of("*?[") != std::string::npos) {
+    return "";
+  }
+  std::error_code ec;
+  std::string only;
+  for (fs::recursive_directory_iterator it(tree, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    if (!only.empty()) return "";  // a folder of several files
+    only = fs::relative(it->path(), tree, ec).string();
+  }
+  const std::string name = pattern.substr(pattern.rfind('/') + 1);
+  return !ec && !only.empty() && only.substr(only.rfind('/') + 1) == name ? only : "";
+}
+
 }  // namespace
 
 Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snapshot,
@@ -198,6 +225,13 @@ Result<RunData> PrepareRunData(const model::RunOptions& options, Snapshot& snaps
       if (!copy) out.ro_mounts.push_back(in.external_root);
       out.notes.push_back("input '" + in.name + "': datastore '" + in.datastore + "' checked and " +
                           (copy ? "copied" : "linked") + " (" + took() + ")");
+    }
+    if (in.external_root.empty() && in.asset != "model") {
+      const std::string file = SingleFileOf(in, path);
+      if (!file.empty()) {
+        path = JoinPath(path, file);
+        out.notes.push_back("input '" + in.name + "': a single file, given as " + path);
+      }
     }
     out.paths[in.name] = path;
     if (in.asset == "model") models[in.dataset_name][std::to_string(in.dataset_version)] = path;

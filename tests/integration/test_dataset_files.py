@@ -219,6 +219,39 @@ def test_an_sdk_run_reads_inputs_and_registers_its_output(workspace, tmp_path, s
     assert status == 400 and "inputs[0].name" in body["error"]["message"], body
 
 
+SINGLE_FILE_SCRIPT = """
+import os, sys
+one, folder, copied = sys.argv[1:4]
+print("one", os.path.isfile(one), repr(open(one).read()), flush=True)
+print("folder", os.path.isdir(folder), sorted(os.listdir(folder)), flush=True)
+print("copied", os.path.isdir(copied), sorted(os.listdir(copied)), flush=True)
+"""
+
+
+def test_a_mounted_dataset_of_one_file_is_given_as_that_file(workspace, tmp_path, src):
+    # As in Azure ML: a file dataset defined by one file's path, mounted, reaches the script as
+    # the file itself (Azure's notebooks open() the argument); a folder stays a folder, and a
+    # download is always the folder.
+    from ferry import Dataset, Experiment, ScriptRunConfig
+
+    ws = _ws(workspace)
+    ds = ws.get_default_datastore()
+    ds.upload(str(_files(tmp_path / "data", CSV)), target_path="sales", show_progress=False)
+    one = Dataset.File.from_files((ds, "sales/2024/02/fr.csv"))
+    folder = Dataset.File.from_files((ds, "sales/2024/02"))
+    (src / "single.py").write_text(SINGLE_FILE_SCRIPT)
+    config = ScriptRunConfig(source_directory=str(src), script="single.py", python=sys.executable,
+                             arguments=[one.as_named_input("one").as_mount(),
+                                        folder.as_named_input("folder").as_mount(),
+                                        one.as_named_input("copied").as_download()])
+    run = Experiment(ws, "single").submit(config)
+    run.wait_for_completion()
+    log = workspace.log(run.id)
+    assert run.get_status() == "Completed", log
+    assert "one True 'a,b\\n3,z\\n'" in log, log
+    assert "folder True ['fr.csv', 'notes.txt']" in log and "copied True ['fr.csv']" in log, log
+
+
 MODEL_SCRIPT = """
 import sys
 from ferry import Model

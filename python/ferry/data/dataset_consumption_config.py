@@ -44,7 +44,8 @@ class DatasetConsumptionConfig:
         if ds.name:
             spec["dataset"] = {"name": ds.name, "version": ds.version}
         else:
-            spec["dataset"] = {"id": ds.id, "manifest": ds._info["manifest"], "datastore": ds.datastore_name}
+            spec["dataset"] = {"id": ds.id, "manifest": ds._info["manifest"], "datastore": ds.datastore_name,
+                               "kind": ds._kind, "definition": ds._definition}
         return spec
 
     def _argument(self) -> str:
