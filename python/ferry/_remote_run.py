@@ -323,34 +323,15 @@ def script_mlflow(run_id: str) -> "tuple[Client, str]":
     return Client(url, token), os.environ.get("MLFLOW_RUN_ID") or run_id
 
 
-class _FileBody:
-    """A file sent as a request body piece by piece (never held whole); iterable again for a resend."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.size = os.path.getsize(path)
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self) -> "Iterator[bytes]":
-        left = self.size
-        with open(self.path, "rb") as f:
-            while left > 0:
-                piece = f.read(min(1 << 20, left))
-                if not piece:
-                    raise ValueError(f"ferry: {self.path} shrank while it was being uploaded; upload it again")
-                left -= len(piece)
-                yield piece
-
-
 def put_file(c: Client, run_id: str, name: str, source: "Any") -> None:
     """Stores bytes or the file at path ``source`` as the run's file ``name`` (through the MLflow
     artifact service, which files a run's uploads with its other files)."""
     import urllib.parse
 
+    from ._snapshot import FileBody
+
     eid = c.call("GET", "/api/2.0/mlflow/runs/get", params={"run_id": run_id})["run"]["info"]["experiment_id"]
-    body = source if isinstance(source, bytes) else _FileBody(os.fspath(source))
+    body = source if isinstance(source, bytes) else FileBody(os.fspath(source), again="upload it again")
     path = urllib.parse.quote(f"{eid}/{run_id}/artifacts/{name}")
     c.call_bytes("PUT", f"/api/2.0/mlflow-artifacts/artifacts/{path}", body)  # type: ignore[arg-type]
 

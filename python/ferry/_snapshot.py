@@ -16,7 +16,7 @@ import stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Dict, Iterator, List, Optional, Tuple
+    from typing import Dict, Iterator, List, Optional, Tuple, Union
 
     from ._client import Client
 
@@ -370,28 +370,36 @@ def build(source_dir: str, use_ignore_files: bool = True) -> Snapshot:
     return snap
 
 
-class _FileRecord:
-    """One file as a blob record (``<hash> <length>\n`` + its bytes), read from the file piece by
-    piece as it is sent, so that a large file is never held in memory. Iterable again for a resend;
-    the server checks the bytes against the hash."""
+class FileBody:
+    """A file sent as a request body piece by piece (never held whole), after an optional
+    ``head``; iterable again for a resend. A file that shrinks meanwhile fails naming it, with
+    ``again`` saying what to do."""
 
-    def __init__(self, path: bytes, digest: str, size: int) -> None:
-        self.path, self.digest, self.size = path, digest, size
-        self.head = f"{digest} {size}\n".encode()
+    def __init__(self, path: "Union[str, bytes]", size: "Optional[int]" = None, head: bytes = b"",
+                 again: str = "send it again") -> None:
+        self.path, self.head, self.again = path, head, again
+        self.size = os.path.getsize(path) if size is None else size
 
     def __len__(self) -> int:
         return len(self.head) + self.size
 
     def __iter__(self) -> "Iterator[bytes]":
-        yield self.head
+        if self.head:
+            yield self.head
         left = self.size
         with open(self.path, "rb") as f:
             while left > 0:
                 piece = f.read(min(1 << 20, left))
                 if not piece:
-                    raise ValueError(f"ferry: {os.fsdecode(self.path)} changed while it was being sent; submit again")
+                    raise ValueError(f"ferry: {os.fsdecode(self.path)} changed while it was being sent; {self.again}")
                 left -= len(piece)
                 yield piece
+
+
+def _file_record(path: bytes, digest: str, size: int) -> FileBody:
+    """One file as a blob record (``<hash> <length>\n`` + its bytes), read as it is sent; the
+    server checks the bytes against the hash."""
+    return FileBody(path, size, f"{digest} {size}\n".encode(), "submit again")
 
 
 def upload(client: "Client", snap: Snapshot, batch_bytes: int = 16 << 20) -> str:
@@ -417,7 +425,7 @@ def upload(client: "Client", snap: Snapshot, batch_bytes: int = 16 << 20) -> str
 
     for digest in missing:
         if sizes[digest] >= batch_bytes:
-            client.call_bytes("POST", "/blobs", _FileRecord(by_hash[digest], digest, sizes[digest]))  # type: ignore[arg-type]
+            client.call_bytes("POST", "/blobs", _file_record(by_hash[digest], digest, sizes[digest]))  # type: ignore[arg-type]
             continue
         with open(by_hash[digest], "rb") as f:
             content = f.read()

@@ -30,7 +30,6 @@ class Experiment:
         own = getattr(config, "_submit", None)  # a config that submits itself (HyperDriveConfig: a HyperDriveRun)
         if callable(own):
             return own(self, tags)
-        from . import _snapshot
         from .run import Run
         from .script_run_config import ScriptRunConfig
 
@@ -41,13 +40,7 @@ class Experiment:
             raise TypeError("ferry: Experiment.submit takes a ScriptRunConfig, an estimator or a HyperDriveConfig, "
                             f"got {type(config).__name__}")
         client = self.workspace._client
-        snap = _snapshot.build(script_config.source_directory)
-        script = script_config._script_path()
-        if script not in snap.files:
-            raise ValueError(f"ferry: the script {script_config.script!r} is not in the snapshot of "
-                             f"{script_config.source_directory} (missing, or excluded by an ignore file)")
-        snapshot_id = _snapshot.upload(client, snap)
-        body = script_config._body(self.name, snapshot_id, tags)
+        body, snap = script_config._snapshot_and_body(client, self.name, tags)
         run = client.call("POST", "/runs", body)
         r = Run._bound(self.workspace, run["id"], run)
         r.snapshot_warnings = snap.warnings

@@ -344,17 +344,8 @@ class HyperDriveConfig:
         """Submits the sweep to ``experiment`` (what ``Experiment.submit(config)`` does with a
         HyperDriveConfig): the source directory is snapshotted as for a run, and the sweep's run
         is returned as a :class:`HyperDriveRun`."""
-        from . import _snapshot
-
-        src = self.run_config
         client = experiment.workspace._client
-        snap = _snapshot.build(src.source_directory)
-        script = src._script_path()
-        if script not in snap.files:
-            raise ValueError(f"ferry: the script {src.script!r} is not in the snapshot of "
-                             f"{src.source_directory} (missing, or excluded by an ignore file)")
-        snapshot_id = _snapshot.upload(client, snap)
-        body = src._body(experiment.name, snapshot_id, tags)
+        body, snap = self.run_config._snapshot_and_body(client, experiment.name, tags)
         body["arguments"] = self._fixed_arguments(list(body["arguments"]))
         body["sweep"] = self._sweep_body()
         data = client.call("POST", "/sweeps", body)

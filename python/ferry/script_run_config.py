@@ -15,7 +15,7 @@ from .run_configuration import (  # the distributed configurations are re-export
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Dict, Optional, Sequence
+    from typing import Any, Dict, Optional, Sequence, Tuple
 
 __all__ = ["ScriptRunConfig", "MpiConfiguration", "PyTorchConfiguration", "TensorflowConfiguration",
            "DockerConfiguration"]
@@ -200,6 +200,20 @@ class ScriptRunConfig:
         while script.startswith("./"):
             script = script[2:]
         return script
+
+    def _snapshot_and_body(self, client: "Any", experiment: str,
+                           tags: "Optional[Dict[str, str]]") -> "Tuple[Dict[str, Any], Any]":
+        """Snapshots the source directory (only blobs the server lacks are sent) and returns the
+        run request's body and the snapshot (its warnings).
+
+        :raises ValueError: when the script is not in the snapshot (the path is named)."""
+        from . import _snapshot
+
+        snap = _snapshot.build(self.source_directory)
+        if self._script_path() not in snap.files:
+            raise ValueError(f"ferry: the script {self.script!r} is not in the snapshot of "
+                             f"{self.source_directory} (missing, or excluded by an ignore file)")
+        return self._body(experiment, _snapshot.upload(client, snap), tags), snap
 
     def _body(self, experiment: str, snapshot_id: str, tags: "Optional[Dict[str, str]]") -> "Dict[str, Any]":
         """The fields of POST /runs, from the script, its arguments and ``run_config`` as it is now."""
