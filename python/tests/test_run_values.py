@@ -131,7 +131,10 @@ def test_log_image_copies_the_file_into_outputs_and_logs_its_path(online, tmp_pa
 
 
 def test_log_image_saves_a_matplotlib_figure_as_png(online):
-    plt = pytest.importorskip("matplotlib.pyplot")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     run, work, records = online
     fig = plt.figure()
     plt.plot([1, 2, 3], [3, 1, 2])
