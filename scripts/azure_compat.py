@@ -118,7 +118,8 @@ class Compat:
                     # Re-exported: its members are listed (and counted) once, where it is defined.
                     detail = "; ".join(filter(None, [text, f"members: see `{home}`"]))
                 elif entry["kind"] == "class" and entry.get("members"):
-                    detail = self.members(key, entry["members"], value, counts, text)
+                    detail = self.members(key, entry["members"], value, counts, text,
+                                          inherited_na=st == "not applicable" and value is None)
                 rows.append(f"| `{name}` | {entry['kind']} | {st} | {detail} |")
             sections.append(f"## `{module}` -> `{ferry_module}`\n\n| Name | Kind | Status | Notes |\n"
                             "|---|---|---|---|\n" + "\n".join(rows) + "\n")
@@ -129,11 +130,16 @@ class Compat:
         summary = ", ".join(f"{v} {k}" for k, v in counts.items())
         return (HEADER + f"\n{total} names and class members: {summary}.\n\n" + "\n".join(sections))
 
-    def members(self, key: str, members: dict, cls: object, counts: dict, text: str) -> str:
+    def members(self, key: str, members: dict, cls: object, counts: dict, text: str,
+                inherited_na: bool = False) -> str:
+        """The class's members by status. Those of a class that is not applicable (and that
+        Ferry does not have) are not applicable with it, unless a note of their own says more."""
         have = set(dir(cls)) | instance_attributes(cls) if isinstance(cls, type) else set()
         groups: "dict[str, list[str]]" = {"works": [], "differs": [], "not applicable": [], "missing": []}
         for member in sorted(members):
             st, why = self.status(f"{key}.{member}", member in have)
+            if st == "missing" and inherited_na and not why:
+                st = "not applicable"
             counts[st] += 1
             label = "`" + member + "`" + (f" ({why})" if why else "")
             groups[st].append(label)

@@ -81,6 +81,27 @@ class HistoryConfiguration(_Section):
         super().__init__(output_collection=True, snapshot_project=True, directories_to_watch=["logs"])
 
 
+class AmlComputeConfiguration(_Section):
+    """Run-based compute: with ``target = "amlcompute"``, the server makes a managed cluster for
+    the run - ``vm_size`` a node size of the workspace's catalog, ``vm_priority`` ``dedicated``
+    or ``lowpriority``, at most ``_cluster_max_node_count`` nodes (default: the run's node
+    count), named ``_name`` (default: the run's id) - and deletes it when the run has ended,
+    unless ``_retain_cluster``. Ignored for any other target (docs/run-configuration.md)."""
+
+    def __init__(self) -> None:
+        super().__init__(vm_size=None, vm_priority=None, _retain_cluster=False, _name=None,
+                         _cluster_max_node_count=None)
+
+    def _spec(self) -> "Optional[Dict[str, Any]]":
+        """The ``amlcompute`` field of POST /runs; None when nothing is set."""
+        spec = {"vm_size": self.vm_size or "", "vm_priority": self.vm_priority or "", "name": self._name or "",
+                "cluster_max_node_count": int(self._cluster_max_node_count or 0),
+                "retain_cluster": bool(self._retain_cluster)}
+        if spec["vm_priority"]:
+            spec["vm_priority"] = _one_of("amlcompute.vm_priority", spec["vm_priority"], ("dedicated", "lowpriority"))
+        return spec if any(spec.values()) else None
+
+
 class MpiConfiguration:
     """MPI launch: ``process_count_per_node`` ranks on each of ``node_count`` nodes (Ferry's
     communicator OpenMpi)."""
@@ -177,10 +198,14 @@ _FIELDS = [
     ("environment_variables", "environmentVariables"),
     ("gpus", "resources.gpus"), ("requirements_file", "requirementsFile"), ("priority", "priority"),
     ("requeue_on_node_loss", "requeueOnNodeLoss"),
+    ("amlcompute.vm_size", "amlcompute.vmSize"), ("amlcompute.vm_priority", "amlcompute.vmPriority"),
+    ("amlcompute._name", "amlcompute.name"), ("amlcompute._cluster_max_node_count", "amlcompute.clusterMaxNodeCount"),
+    ("amlcompute._retain_cluster", "amlcompute.retainCluster"),
 ]
 # Read from a parsed file when the server's answer has them (an older server's may not).
 _OPTIONAL = {"pytorch.processCount", "docker.useDocker", "docker.sharedVolumes", "docker.shmSize",
-             "docker.arguments", "environmentVariables"}
+             "docker.arguments", "environmentVariables", "amlcompute.vmSize", "amlcompute.vmPriority",
+             "amlcompute.name", "amlcompute.clusterMaxNodeCount", "amlcompute.retainCluster"}
 
 
 def _get(obj: "Any", dotted: str) -> "Any":
@@ -231,6 +256,7 @@ class RunConfiguration:
         self.mpi = MpiConfiguration()
         self.pytorch = PyTorchConfiguration()
         self.tensorflow = TensorflowConfiguration()
+        self.amlcompute = AmlComputeConfiguration()
         self.environment_variables: "Dict[str, str]" = {}
         self.data: "Dict[str, Any]" = {}
         self.gpus = 0

@@ -256,6 +256,10 @@ class ScriptRunConfig:
             body["requeue_on_node_loss"] = True
         if rc.priority:
             body["priority"] = rc.priority
+        if body["target"] == "amlcompute":
+            cluster = rc.amlcompute._spec()
+            if cluster:
+                body["amlcompute"] = cluster
         nodes = int(rc.node_count or 1)
         c = rc.communicator
         if c != "None":

@@ -161,6 +161,28 @@ def test_save_and_read_back_the_run_level_sections(tmp_path):
     assert "useDocker: true" in text and "environmentVariables:" in text
 
 
+def test_amlcompute_section_goes_only_with_target_amlcompute(tmp_path):
+    src = ScriptRunConfig(source_directory=".", script="train.py", compute_target="amlcompute")
+    assert "amlcompute" not in body(src)  # nothing set: the server says vm_size is needed
+    ac = src.run_config.amlcompute
+    ac.vm_size, ac.vm_priority, ac._cluster_max_node_count = "STANDARD_D2_V2", "LowPriority", 3
+    assert body(src)["amlcompute"] == {"vm_size": "STANDARD_D2_V2", "vm_priority": "lowpriority", "name": "",
+                                       "cluster_max_node_count": 3, "retain_cluster": False}
+    src.run_config.target = "cpu-cluster"  # as in Azure ML, ignored for another target
+    assert "amlcompute" not in body(src)
+    ac.vm_priority = "spot"
+    src.run_config.target = "amlcompute"
+    with pytest.raises(ValueError, match="amlcompute.vm_priority 'spot' is not allowed"):
+        body(src)
+    ac.vm_priority = None
+    ac._retain_cluster, ac._name = True, "pool"
+    d = src.run_config.to_dict()
+    assert d["amlcompute"] == {"vmSize": "STANDARD_D2_V2", "name": "pool", "clusterMaxNodeCount": 3,
+                               "retainCluster": True}
+    text = open(src.run_config.save(str(tmp_path / "a.runconfig"))).read()
+    assert "amlcompute:\n  vmSize: \"STANDARD_D2_V2\"\n" in text, text
+
+
 def sweep(run_config=None, estimator=None, space=None):
     return HyperDriveConfig(run_config=run_config, estimator=estimator,
                             hyperparameter_sampling=RandomParameterSampling(

@@ -25,6 +25,7 @@ namespace {
 struct ProviderArgs {
   std::string provider, start_command, stop_command, controller_address, server_url;
   bool low_priority = false;
+  bool outbound = false;
 };
 
 void AddProviderOptions(CLI::App* cmd, ProviderArgs* p) {
@@ -36,6 +37,8 @@ void AddProviderOptions(CLI::App* cmd, ProviderArgs* p) {
   cmd->add_option("--server-url", p->server_url, "command provider: how nodes reach the server");
   cmd->add_flag("--low-priority", p->low_priority,
                 "Its nodes can be reclaimed: clusters of vm_priority lowpriority are allowed");
+  cmd->add_flag("--outbound", p->outbound,
+                "netns provider: nodes reach beyond this machine (NAT), e.g. to install packages");
 }
 
 void ProviderFields(const ProviderArgs& p, json* body) {
@@ -50,12 +53,14 @@ void ProviderFields(const ProviderArgs& p, json* body) {
     if (!v->empty()) (*body)[k] = *v;
   }
   if (p.low_priority) (*body)["low_priority"] = true;
+  if (p.outbound) (*body)["outbound"] = true;
 }
 
 std::string ProviderText(const json& p) {
   if (!p.is_object() || !p.contains("provider")) return "none";
   std::string s = p["provider"].get<std::string>();
   if (p.value("low_priority", false)) s += " (low priority)";
+  if (p.value("outbound", false)) s += " (outbound network)";
   return s;
 }
 

@@ -423,6 +423,11 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
   ro.communicator = c.communicator;
   ro.worker_count = c.worker_count;
   ro.parameter_server_count = c.parameter_server_count;
+  ro.amlcompute.vm_size = c.amlcompute.vm_size;
+  ro.amlcompute.vm_priority = c.amlcompute.vm_priority;
+  ro.amlcompute.name = c.amlcompute.name;
+  ro.amlcompute.cluster_max_node_count = c.amlcompute.cluster_max_node_count;
+  ro.amlcompute.retain_cluster = c.amlcompute.retain_cluster;
   return Status::Ok();
 }
 

@@ -29,12 +29,12 @@ constexpr char kStoredSlurm[] =
 constexpr char kStoredSlurmDefaults[] =
     R"({"account":"","facts":{},"key_file":"","known_hosts":"","local":true,"login_host":"","login_port":22,"login_user":"","low_priority_partition":"","low_priority_qos":"","max_queued_jobs":1000,"partition":"","qos":"","requeue_all":false,"secret":"","server_url":"","server_url_auto":false,"shared_dir":"","slurm_conf":""})";
 constexpr char kStoredCluster[] =
-    R"({"bridge":"ferry-c1","controller_address":"10.78.5.1","cpus":8,"dir":"/home/ana/.ferry/clusters/c1","ferry_executable":"/usr/local/bin/ferry","gpus":1,"idle_seconds":120,"max_nodes":4,"memory_mb":16384,"min_nodes":1,"name":"c1","owner":"ana","priority":"low","provider":"command","provider_timeout_s":600,"server_url":"http://10.78.5.1:8765","single_owner":true,"slurmctld_port":6817,"start_command":"start-node {node} {cluster}","stop_command":"stop-node {node}","subnet":"10.78.5","vm_size":"STANDARD_D13_V2"})";
+    R"({"bridge":"ferry-c1","controller_address":"10.78.5.1","cpus":8,"dir":"/home/ana/.ferry/clusters/c1","ferry_executable":"/usr/local/bin/ferry","for_run":"exp_1_ab12","gpus":1,"idle_seconds":120,"max_nodes":4,"memory_mb":16384,"min_nodes":1,"name":"c1","outbound":true,"owner":"ana","priority":"low","provider":"command","provider_timeout_s":600,"server_url":"http://10.78.5.1:8765","single_owner":true,"slurmctld_port":6817,"start_command":"start-node {node} {cluster}","stop_command":"stop-node {node}","subnet":"10.78.5","vm_size":"STANDARD_D13_V2"})";
 // As stored before node sizes (no "vm_size", no "owner"): still loads, the two as defaults.
 constexpr char kStoredClusterBeforeNodeSizes[] =
     R"({"bridge":"ferry-c1","controller_address":"10.78.5.1","cpus":8,"dir":"/home/ana/.ferry/clusters/c1","ferry_executable":"/usr/local/bin/ferry","gpus":1,"idle_seconds":120,"max_nodes":4,"memory_mb":16384,"min_nodes":1,"name":"c1","priority":"low","provider":"command","provider_timeout_s":600,"server_url":"http://10.78.5.1:8765","slurmctld_port":6817,"start_command":"start-node {node} {cluster}","stop_command":"stop-node {node}","subnet":"10.78.5"})";
 constexpr char kStoredClusterDefaults[] =
-    R"({"bridge":"","controller_address":"","cpus":1,"dir":"","ferry_executable":"","gpus":0,"idle_seconds":300,"max_nodes":1,"memory_mb":1024,"min_nodes":0,"name":"","owner":"","priority":"dedicated","provider":"","provider_timeout_s":300,"server_url":"","single_owner":false,"slurmctld_port":0,"start_command":"","stop_command":"","subnet":"","vm_size":""})";
+    R"({"bridge":"","controller_address":"","cpus":1,"dir":"","ferry_executable":"","for_run":"","gpus":0,"idle_seconds":300,"max_nodes":1,"memory_mb":1024,"min_nodes":0,"name":"","outbound":false,"owner":"","priority":"dedicated","provider":"","provider_timeout_s":300,"server_url":"","single_owner":false,"slurmctld_port":0,"start_command":"","stop_command":"","subnet":"","vm_size":""})";
 
 std::set<std::string> Keys(const std::string& text) {
   const json j = json::parse(text);
@@ -228,6 +228,8 @@ TEST(ClusterConfigJson, StoredTodayLoadsEveryFieldAndDumpsTheSameText) {
   EXPECT_EQ(c->vm_size, "STANDARD_D13_V2");
   EXPECT_EQ(c->owner, "ana");
   EXPECT_TRUE(c->single_owner);
+  EXPECT_EQ(c->for_run, "exp_1_ab12");
+  EXPECT_TRUE(c->outbound);
   EXPECT_EQ(c->ToJson(), kStoredCluster);
 }
 

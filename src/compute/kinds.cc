@@ -126,6 +126,11 @@ std::vector<KindOption> ClusterOptions() {
                  "or the workspace's default provider)"}
           .Form("Provider")
           .Choices("netns|command"),
+      KindOption{"--outbound", "outbound", T::kFlag,
+                 "netns provider: nodes reach beyond this machine (NAT on the cluster's bridge), "
+                 "e.g. to install packages"}
+          .Form("Outbound network")
+          .When("provider=netns"),
       KindOption{"--start-command", "start_command", T::kString,
                  "command provider: starts node {node}; prints its address last"}
           .Form("Start command ({node})")

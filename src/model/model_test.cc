@@ -148,6 +148,18 @@ TEST(RunOptions, RoundTripAndLegacyRequirementsFile) {
   EXPECT_EQ(back->gpus, 1);
   EXPECT_EQ(back->environment.file, "req.txt");
   EXPECT_EQ(back->docker.arguments, o.docker.arguments);
+  EXPECT_TRUE(back->amlcompute.empty());
+  EXPECT_FALSE(j.contains("amlcompute"));  // left out when unset
+  o.amlcompute = {"STANDARD_D2_V2", "lowpriority", "pool", 3, true};
+  j = nlohmann::json::object();
+  RunOptionsToJson(o, &j);
+  back = RunOptionsFromJson(j);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->amlcompute.vm_size, "STANDARD_D2_V2");
+  EXPECT_EQ(back->amlcompute.vm_priority, "lowpriority");
+  EXPECT_EQ(back->amlcompute.name, "pool");
+  EXPECT_EQ(back->amlcompute.cluster_max_node_count, 3);
+  EXPECT_TRUE(back->amlcompute.retain_cluster);
   auto legacy = RunOptionsFromJson(nlohmann::json{{"requirements_file", "r.txt"}});
   ASSERT_TRUE(legacy.ok());
   EXPECT_EQ(legacy->environment.type, "pip");
@@ -170,6 +182,13 @@ TEST(RunOptions, ErrorsNameTheField) {
                 .find("docker.shm_size"),
             std::string::npos);
   EXPECT_NE(msg(R"({"environment_variables": {"FERRY_X": "1"}})").find("reserved"),
+            std::string::npos);
+  EXPECT_EQ(msg(R"({"amlcompute": {"vm_priority": "spot"}})"),
+            "field 'amlcompute.vm_priority' must be dedicated or lowpriority (got 'spot')");
+  EXPECT_NE(msg(R"({"amlcompute": {"cluster_max_node_count": -2}})")
+                .find("field 'amlcompute.cluster_max_node_count'"),
+            std::string::npos);
+  EXPECT_NE(msg(R"({"amlcompute": {"retain_cluster": "yes"}})").find("amlcompute.retain_cluster"),
             std::string::npos);
   EXPECT_EQ(msg(R"({"environment": {"name": "torch"}})"),
             "ok");  // a reference, resolved by the server

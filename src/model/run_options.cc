@@ -207,6 +207,13 @@ void RunOptionsToJson(const RunOptions& o, json* out) {
   j["parameter_server_count"] = o.parameter_server_count;
   if (!o.inputs.empty()) j["inputs"] = DataInputsToJson(o.inputs);
   if (!o.outputs.empty()) j["outputs"] = DataOutputsToJson(o.outputs);
+  if (const RunOptions::RunCluster& c = o.amlcompute; !c.empty()) {
+    j["amlcompute"] = {{"vm_size", c.vm_size},
+                       {"vm_priority", c.vm_priority},
+                       {"name", c.name},
+                       {"cluster_max_node_count", c.cluster_max_node_count},
+                       {"retain_cluster", c.retain_cluster}};
+  }
   const EnvironmentSpec& e = o.environment;
   if (!e.type.empty() || !e.name.empty()) {
     json env = json::object();
@@ -309,6 +316,27 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
   FERRY_ASSIGN_OR_RETURN(o.outputs, DataOutputsFromJson(j));
   if (!o.priority.empty() && o.priority != "dedicated" && o.priority != "low") {
     return Bad("priority", "must be one of: dedicated, low (got '" + o.priority + "')");
+  }
+  if (auto it = j.find("amlcompute"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return Bad("amlcompute", "must be an object, got " + it->dump());
+    RunOptions::RunCluster& c = o.amlcompute;
+    FERRY_ASSIGN_OR_RETURN(c.vm_size, Str(*it, "vm_size", "amlcompute.vm_size"));
+    FERRY_ASSIGN_OR_RETURN(c.vm_priority, Str(*it, "vm_priority", "amlcompute.vm_priority"));
+    FERRY_ASSIGN_OR_RETURN(c.name, Str(*it, "name", "amlcompute.name"));
+    if (!c.vm_priority.empty() && c.vm_priority != "dedicated" && c.vm_priority != "lowpriority")
+      return Bad("amlcompute.vm_priority",
+                 "must be dedicated or lowpriority (got '" + c.vm_priority + "')");
+    if (auto n = it->find("cluster_max_node_count"); n != it->end() && !n->is_null()) {
+      if (!n->is_number_integer() || n->get<int64_t>() < 0 || n->get<int64_t>() > 10000)
+        return Bad("amlcompute.cluster_max_node_count",
+                   "must be a whole number of nodes (1 to 10000), got " + n->dump());
+      c.cluster_max_node_count = n->get<int>();
+    }
+    if (auto r = it->find("retain_cluster"); r != it->end() && !r->is_null()) {
+      if (!r->is_boolean())
+        return Bad("amlcompute.retain_cluster", "must be true or false, got " + r->dump());
+      c.retain_cluster = r->get<bool>();
+    }
   }
   // The first API (and runs stored by it) named a pip requirements file at the top level.
   FERRY_ASSIGN_OR_RETURN(std::string legacy_req, Str(j, "requirements_file", "requirements_file"));

@@ -84,6 +84,20 @@ struct RunOptions {
   int parameter_server_count = 1;     // ParameterServer: tensorflow.parameterServerCount
   std::vector<DataInput> inputs;
   std::vector<DataOutput> outputs;
+  // Run-based compute (target "amlcompute", Azure's run configuration section of that name):
+  // the server makes a managed cluster of this node size for the run and deletes it when the
+  // run ends, unless retain_cluster.
+  struct RunCluster {
+    std::string vm_size;             // a node size of the workspace's catalog
+    std::string vm_priority;         // "" | dedicated | lowpriority
+    std::string name;                // the cluster's name; "" = the run's id
+    int cluster_max_node_count = 0;  // 0 = the run's node count
+    bool retain_cluster = false;
+    bool empty() const {
+      return vm_size.empty() && vm_priority.empty() && name.empty() &&
+             cluster_max_node_count == 0 && !retain_cluster;
+    }
+  } amlcompute;
 };
 
 // Names of a run's inputs and outputs: 1 to 128 of [A-Za-z0-9_], not starting with a digit

@@ -357,6 +357,27 @@ Result<LoadedRunConfig> ParseRunConfig(std::string_view yaml, const std::string&
                                           return false;
                                         return true;
                                       }));
+        } else if (k == "amlcompute") {
+          AmlComputeSection& a = c.amlcompute;
+          FERRY_RETURN_IF_ERROR(
+              p.Map(v, f,
+                    [&](const std::string& k2, const YAML::Node& v2,
+                        const std::string& f2) -> Result<bool> {
+                      if (k2 == "vmSize")
+                        FERRY_RETURN_IF_ERROR(p.String(v2, f2, &a.vm_size));
+                      else if (k2 == "vmPriority")
+                        FERRY_RETURN_IF_ERROR(
+                            p.OneOf(v2, f2, {"dedicated", "lowpriority"}, &a.vm_priority));
+                      else if (k2 == "name")
+                        FERRY_RETURN_IF_ERROR(p.String(v2, f2, &a.name));
+                      else if (k2 == "clusterMaxNodeCount")
+                        FERRY_RETURN_IF_ERROR(p.IntField(v2, f2, 1, &a.cluster_max_node_count));
+                      else if (k2 == "retainCluster")
+                        FERRY_RETURN_IF_ERROR(p.Bool(v2, f2, &a.retain_cluster));
+                      else
+                        return false;
+                      return true;
+                    }));
         } else if (k == "tensorflow") {
           FERRY_RETURN_IF_ERROR(
               p.Map(v, f,
@@ -421,6 +442,14 @@ std::string RunConfigToJson(const RunConfig& c) {
       {"mpi", {{"processCountPerNode", c.process_count_per_node}}},
       {"tensorflow",
        {{"workerCount", c.worker_count}, {"parameterServerCount", c.parameter_server_count}}},
+      {"amlcompute",
+       {{"vmSize", c.amlcompute.vm_size},
+        {"vmPriority", c.amlcompute.vm_priority},
+        {"name", c.amlcompute.name},
+        {"clusterMaxNodeCount", c.amlcompute.cluster_max_node_count
+                                    ? nlohmann::json(c.amlcompute.cluster_max_node_count)
+                                    : nlohmann::json(nullptr)},
+        {"retainCluster", c.amlcompute.retain_cluster}}},
       {"resources", {{"gpus", c.gpus}}},
       {"requirementsFile", c.requirements_file},
       {"priority", c.priority},

@@ -45,6 +45,16 @@ struct DockerRuntime {
   std::optional<std::vector<std::string>> arguments;
 };
 
+// Azure's amlcompute section: run-based compute, a managed cluster made for the run when
+// target is "amlcompute" (the server's node-size catalog gives vmSize its shape).
+struct AmlComputeSection {
+  std::string vm_size;             // vmSize
+  std::string vm_priority;         // vmPriority: "" | dedicated | lowpriority
+  std::string name;                // name: the cluster's; "" = the run's id
+  int cluster_max_node_count = 0;  // clusterMaxNodeCount: 0 = the run's nodeCount
+  bool retain_cluster = false;     // retainCluster: keep it after the run
+};
+
 struct RunConfig {
   std::string script;
   std::vector<std::string> arguments;
@@ -66,6 +76,7 @@ struct RunConfig {
   // Run-level environmentVariables and docker (Azure's newer files): merged into environment.
   std::map<std::string, std::string> environment_variables;
   DockerRuntime docker;
+  AmlComputeSection amlcompute;
   // Ferry's own.
   int gpus = 0;                       // resources.gpus
   std::string requirements_file;      // requirementsFile

@@ -98,11 +98,12 @@ TEST(RunConfig, AzureFileLoadsUnchanged) {
   EXPECT_EQ(c.process_count_per_node, 1);
   // Set fields Ferry does not use are listed (once), empty ones are not.
   std::vector<std::string> u = r->unused_fields;
-  for (const char* f :
-       {"environment.docker.gpuSupport", "environment.spark", "spark", "hdi", "amlcompute"}) {
+  for (const char* f : {"environment.docker.gpuSupport", "environment.spark", "spark", "hdi"}) {
     EXPECT_NE(std::find(u.begin(), u.end(), f), u.end()) << f;
   }
-  for (const char* f : {"dataReferences", "data", "sourceDirectoryDataStore"}) {
+  // Read, used only when target is amlcompute (the server ignores it for another target).
+  EXPECT_EQ(c.amlcompute.cluster_max_node_count, 1);
+  for (const char* f : {"dataReferences", "data", "sourceDirectoryDataStore", "amlcompute"}) {
     EXPECT_EQ(std::find(u.begin(), u.end(), f), u.end()) << f;
   }
 }
@@ -251,6 +252,37 @@ TEST(RunConfig, FerryFields) {
   EXPECT_EQ(r->config.node_count, 4);
   EXPECT_EQ(r->config.communicator, "Nccl");
   EXPECT_TRUE(r->unused_fields.empty());
+}
+
+TEST(RunConfig, AmlComputeSectionForRunBasedCompute) {
+  auto r = ParseRunConfig(
+      "script: t.py\ntarget: amlcompute\namlcompute:\n  vmSize: STANDARD_D2_V2\n"
+      "  vmPriority: LowPriority\n  retainCluster: true\n  name: pool\n"
+      "  clusterMaxNodeCount: 3\n",
+      "x.runconfig");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const AmlComputeSection& a = r->config.amlcompute;
+  EXPECT_EQ(a.vm_size, "STANDARD_D2_V2");
+  EXPECT_EQ(a.vm_priority, "lowpriority");
+  EXPECT_TRUE(a.retain_cluster);
+  EXPECT_EQ(a.name, "pool");
+  EXPECT_EQ(a.cluster_max_node_count, 3);
+  EXPECT_TRUE(r->unused_fields.empty());
+  auto j = nlohmann::json::parse(RunConfigToJson(r->config));
+  EXPECT_EQ(j["amlcompute"]["vmSize"], "STANDARD_D2_V2");
+  EXPECT_EQ(j["amlcompute"]["clusterMaxNodeCount"], 3);
+  // Azure's files carry the section empty (nulls) for other targets.
+  auto empty = ParseRunConfig(
+      "target: local\namlcompute:\n  vmSize:\n  vmPriority:\n  retainCluster: false\n  "
+      "name:\n  clusterMaxNodeCount:\n",
+      "y.runconfig");
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_EQ(empty->config.amlcompute.vm_size, "");
+  auto bad = ParseRunConfig("amlcompute:\n  clusterMaxNodeCount: 0\n", "z.runconfig");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("z.runconfig:2:24: field 'amlcompute.clusterMaxNodeCount'"),
+            std::string::npos)
+      << bad.status().message();
 }
 
 TEST(RunConfig, ErrorsNameFileLineColumnFieldAndAllowedValues) {

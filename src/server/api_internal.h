@@ -139,6 +139,7 @@ struct Api::Impl {
   HandlerResult GetDatastore();
   HandlerResult RegisterDatastore();
   HandlerResult DeleteDatastore();
+
   HandlerResult ListDatastoreFiles();
   HandlerResult UploadToDatastore();
   HandlerResult ReadDatastoreFile();
@@ -218,6 +219,7 @@ struct Api::Impl {
 
   // api_runs.cc
   Result<model::Run> RunFromBody(const json& j);
+  Status CheckPlacement(const model::Run& run);
   HandlerResult CreateRun();
   HandlerResult CancelRun();
   HandlerResult ListRuns();

@@ -190,16 +190,13 @@ Result<model::Run> Api::Impl::RunFromBody(const json& j) {
   Status st = model::ValidateRelativePath(run.script);
   if (!st.ok()) return st.WithContext("field 'script'");
   auto target = d.store->GetTarget(run.target);
-  if (!target.ok() && run.target == "amlcompute" &&
-      target.status().code() == StatusCode::kNotFound) {
-    // Azure's run-based compute (a cluster made for one run from the run configuration's
-    // amlcompute section) is not made here yet: say what works instead.
-    return Status::InvalidArgument(
-        "target 'amlcompute' (a cluster made for this run alone, as Azure ML did) is not "
-        "supported: create a cluster once with 'ferry computetarget create amlcompute -n NAME "
-        "--vm-size SIZE --max-nodes N' and submit to NAME (it scales to zero when idle)");
-  }
-  if (!target.ok()) return target.status();
+  // Azure's run-based compute: target "amlcompute" (when no target has that name) is a
+  // cluster made for this run from its amlcompute section, once the rest is known valid.
+  const bool run_based =
+      !target.ok() && run.target == "amlcompute" && target.status().code() == StatusCode::kNotFound;
+  if (!target.ok() && !run_based) return target.status();
+  // As in Azure ML, the section means nothing for another target (its files carry it empty).
+  if (!run_based) run.options.amlcompute = {};
   if (!IsSha256Hex(run.snapshot_id))
     return Status::InvalidArgument("field 'snapshot_id' is not a SHA-256 hex digest");
   auto manifest_text = d.blobs->Get(run.snapshot_id);
@@ -207,14 +204,35 @@ Result<model::Run> Api::Impl::RunFromBody(const json& j) {
     return Status::NotFound("snapshot " + run.snapshot_id + " is not stored; upload it first");
   }
   FERRY_RETURN_IF_ERROR(CheckInSnapshot(run, *manifest_text));
-  Status allowed = d.targets->CheckSubmit(run.target, user_name);
-  if (!allowed.ok()) return allowed;
-  Status fits = d.scheduler->CheckFits(run);
-  if (!fits.ok()) return fits;
+  if (!run_based) FERRY_RETURN_IF_ERROR(CheckPlacement(run));
   run.id = model::RunIdPrefix(run.experiment) + "_" +
            std::to_string(static_cast<long long>(d.clock->Now())) + "_" + RandomHex(4);
   FERRY_RETURN_IF_ERROR(ResolveRunData(&run));
+  if (run_based) {
+    FERRY_ASSIGN_OR_RETURN(run.target, d.targets->CreateRunCluster(run));
+    if (Status st = CheckPlacement(run); !st.ok()) {
+      d.targets->DropRunCluster(run.target);
+      return st;
+    }
+  }
   return run;
+}
+
+// Whether the run may go to its target now and can ever be placed there.
+Status Api::Impl::CheckPlacement(const model::Run& run) {
+  FERRY_RETURN_IF_ERROR(d.targets->CheckSubmit(run.target, user_name));
+  FERRY_RETURN_IF_ERROR(d.scheduler->CheckFits(run));
+  if (run.options.priority == "low") {
+    auto t = d.scheduler->GetTarget(run.target);
+    if (t && !t->capabilities().preemption) {
+      return Status::InvalidArgument(
+          "priority 'low': compute target '" + run.target +
+          "' has no low-priority nodes to run it on; leave priority out (or dedicated), or "
+          "submit to a cluster created with --vm-priority lowpriority or a Slurm target with a "
+          "low-priority partition or QOS");
+    }
+  }
+  return Status::Ok();
 }
 
 HandlerResult Api::Impl::CreateRun() {
@@ -224,7 +242,10 @@ HandlerResult Api::Impl::CreateRun() {
   if (!run.ok()) return Error(run.status());
   auto created =
       d.store->CreateRun(*run, model::ParamsFromArguments(run->arguments), "hmac", d.clock->Now());
-  if (!created.ok()) return Error(created.status());
+  if (!created.ok()) {
+    if (!run->options.amlcompute.empty()) d.targets->DropRunCluster(run->target);
+    return Error(created.status());
+  }
   if (Status lineage = RecordRunInputs(*created); !lineage.ok()) {
     spdlog::warn("run {}: the lineage of its inputs was not recorded: {}", created->id,
                  lineage.message());

@@ -106,6 +106,12 @@ Result<json> ProviderFromBody(const json& body, bool required) {
     if (!it->is_boolean()) return Status::InvalidArgument("field 'low_priority' must be a boolean");
     p["low_priority"] = it->get<bool>();
   }
+  if (auto it = body.find("outbound"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) return Status::InvalidArgument("field 'outbound' must be a boolean");
+    if (provider != "netns" && it->get<bool>())
+      return Status::InvalidArgument("field 'outbound' is for the netns provider only");
+    p["outbound"] = it->get<bool>();
+  }
   return p;
 }
 
@@ -250,6 +256,8 @@ Result<json> TargetManager::ResolveNodeSize(const json& body) {
   for (const char* f : kProviderFields) {
     if (provider.contains(f) && (!out.contains(f) || out[f].is_null())) out[f] = provider[f];
   }
+  if (provider.value("outbound", false) && (!out.contains("outbound") || out["outbound"].is_null()))
+    out["outbound"] = true;
   if (out.value("priority", "") == "low" && !provider.value("low_priority", false)) {
     return Status::FailedPrecondition(
         "vm_priority 'lowpriority': " + what + " node provider (" +

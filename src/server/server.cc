@@ -137,7 +137,12 @@ class Server {
     sched_->AddTarget(local_.get());
     sweeps_ = std::make_unique<scheduler::SweepController>(store_.get(), sched_.get(), &clock_,
                                                            so.on_change);
-    sched_->SetBeforeCycle([this] { sweeps_->Step(); });
+    // Set before the scheduler starts (targets_ too): sweeps' trials, then deleting the
+    // clusters made for runs that have ended.
+    sched_->SetBeforeCycle([this] {
+      sweeps_->Step();
+      if (targets_) targets_->ReapRunClusters();
+    });
     return Status::Ok();
   }
 

@@ -106,6 +106,14 @@ void TargetManager::LoadAll() {
   for (auto& t : *list) {
     const compute::KindOps* ops = compute::FindKind(t.kind);
     if (!ops || !ops->make) continue;  // local: made by the server from its own options
+    // Made for a run (run-based compute): deleted once that run has ended.
+    if (t.kind == "cluster") {
+      json c = json::parse(t.config_json, nullptr, false);
+      if (c.is_object() && !c.value("for_run", "").empty()) {
+        MutexLock lock(&run_clusters_mu_);
+        run_clusters_[t.name] = RunCluster{c.value("for_run", ""), t.created_at};
+      }
+    }
     Status st = Start(*ops, t.name, t.config_json);
     if (!st.ok()) {
       spdlog::error("compute target {} is unavailable: {}", t.name, st.ToString());
@@ -341,6 +349,101 @@ Status TargetManager::CheckSubmit(const std::string& target, const std::string& 
     return Status::FailedPrecondition(compute::PausedReason(target, p.state, p.state_reason));
   }
   return Status::Ok();
+}
+
+Result<std::string> TargetManager::CreateRunCluster(const model::Run& run) {
+  const model::RunOptions::RunCluster& a = run.options.amlcompute;
+  std::string name = a.name;
+  if (name.empty()) {
+    // The run's id, as Azure named these clusters; a long one (a long experiment name) by
+    // its unique tail, so the node names made from the first 40 characters stay unique.
+    name = run.id;
+    if (name.size() > 40) {
+      size_t cut = name.rfind('_', name.rfind('_') - 1);
+      name = "run" + name.substr(cut);
+    }
+  }
+  if (auto existing = d_.store->GetTarget(name); existing.ok()) return name;  // used as it is
+  if (a.vm_size.empty()) {
+    return Status::InvalidArgument(
+        "target 'amlcompute' makes a cluster for the run and needs its node size: set "
+        "amlcompute.vmSize (run configuration file) or run_config.amlcompute.vm_size (SDK) to "
+        "one of the workspace's sizes ('ferry compute sizes list')");
+  }
+  int max_nodes = a.cluster_max_node_count > 0 ? a.cluster_max_node_count : run.options.node_count;
+  json body = {
+      {"name", name},           {"kind", "cluster"},
+      {"vm_size", a.vm_size},   {"min_nodes", 0},
+      {"max_nodes", max_nodes}, {"priority", a.vm_priority == "lowpriority" ? "low" : "dedicated"}};
+  if (!a.retain_cluster) body["for_run"] = run.id;
+  auto made = Attach(body);
+  if (!made.ok()) {
+    return made.status().WithContext("making cluster '" + name +
+                                     "' for the run (target 'amlcompute', "
+                                     "vm_size '" +
+                                     a.vm_size + "')");
+  }
+  spdlog::info(
+      "run {}: {}{}", run.id, made->value("summary", ""),
+      a.retain_cluster ? " (kept after the run: retain_cluster)" : " (deleted after the run)");
+  if (!a.retain_cluster) {
+    MutexLock lock(&run_clusters_mu_);
+    run_clusters_[name] = RunCluster{run.id, d_.clock->Now()};
+  }
+  return name;
+}
+
+void TargetManager::DropRunCluster(const std::string& name) {
+  {
+    MutexLock lock(&run_clusters_mu_);
+    if (run_clusters_.erase(name) == 0) return;
+  }
+  auto st = Detach(name, /*force=*/true);
+  if (!st.ok())
+    spdlog::warn("deleting cluster {} (its run was not submitted): {}", name,
+                 st.status().ToString());
+}
+
+void TargetManager::ReapRunClusters() {
+  std::vector<std::string> due;
+  {
+    MutexLock lock(&run_clusters_mu_);
+    if (run_clusters_.empty()) return;
+    const double now = d_.clock->Now();
+    for (auto& [name, rc] : run_clusters_) {
+      if (rc.reaping || now < rc.retry_at) continue;
+      auto run = d_.store->GetRun(rc.run_id);
+      bool ended = run.ok()
+                       ? model::IsTerminal(run->status)
+                       // Never stored: a submit that died between making the cluster and
+                       // storing its run (given a minute, so a submit in flight is not hit).
+                       : run.status().code() == StatusCode::kNotFound && now - rc.created_at > 60;
+      if (!ended) continue;
+      rc.reaping = true;
+      due.push_back(name);
+    }
+  }
+  if (due.empty()) return;
+  MutexLock wl(&workers_mu_);
+  for (auto& name : due) workers_.emplace_back(&TargetManager::ReapWorker, this, name);
+}
+
+void TargetManager::ReapWorker(std::string name) {
+  if (closing_) return;  // the next server start reaps it
+  auto st = Detach(name, /*force=*/false);
+  MutexLock lock(&run_clusters_mu_);
+  auto it = run_clusters_.find(name);
+  if (it == run_clusters_.end()) return;
+  if (st.ok() || st.status().code() == StatusCode::kNotFound) {
+    if (st.ok()) spdlog::info("deleted cluster {}: its run {} has ended", name, it->second.run_id);
+    run_clusters_.erase(it);
+    return;
+  }
+  // Other runs were submitted to it by name, or the nodes did not stop: try again later.
+  spdlog::warn("cluster {} (made for run {}) is not deleted yet: {}", name, it->second.run_id,
+               st.status().ToString());
+  it->second.reaping = false;
+  it->second.retry_at = d_.clock->Now() + 60;
 }
 
 }  // namespace ferry::server

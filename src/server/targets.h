@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <thread>
@@ -73,6 +74,17 @@ class TargetManager {
   Result<nlohmann::json> DeleteNodeSize(const std::string& name);
   // {"provider": "netns"|"command", its commands and addresses, "low_priority"}; {} unsets it.
   Result<nlohmann::json> SetNodeProvider(const nlohmann::json& body);
+  // Run-based compute (target "amlcompute"): the managed cluster `run`'s amlcompute section
+  // asks for - a node size of the catalog, its priority, at most so many nodes (0: the run's
+  // node count) - named as asked or after the run. A cluster of that name that exists is used
+  // as it is. A new one is deleted once the run has ended, unless retain_cluster. Returns the
+  // cluster's name.
+  Result<std::string> CreateRunCluster(const model::Run& run);
+  // Deletes `name` at once if it was made for a run (a submit that failed after making it).
+  void DropRunCluster(const std::string& name);
+  // Deletes, each on a worker thread, the clusters made for runs that have ended or were
+  // never stored. Cheap when there are none: called every scheduler cycle.
+  void ReapRunClusters();
   ~TargetManager();
 
  private:
@@ -97,6 +109,17 @@ class TargetManager {
   Mutex mu_;
   TargetManagerDeps d_;
   compute::KindHost host_;  // what the kinds' operations get of this server
+  // Clusters made for runs (name -> whose, since when); filled by LoadAll from the stored
+  // configurations ("for_run"), so a restart still deletes them.
+  struct RunCluster {
+    std::string run_id;
+    double created_at = 0;
+    bool reaping = false;  // a worker is deleting it
+    double retry_at = 0;   // a delete refused (runs of others on it): not before then
+  };
+  void ReapWorker(std::string name);
+  Mutex run_clusters_mu_ ACQUIRED_AFTER(mu_);
+  std::map<std::string, RunCluster> run_clusters_ GUARDED_BY(run_clusters_mu_);
   Mutex workers_mu_ ACQUIRED_AFTER(mu_);
   std::vector<std::thread> workers_ GUARDED_BY(workers_mu_);
   std::atomic<bool> closing_{false};

@@ -15,8 +15,9 @@ Nothing of Azure's is kept in this repository. At run time, for each notebook:
    in a conda file) are left as written: Ferry has to cope with them;
 3. the notebook's own edits (EDITS below) are applied;
 4. a fresh workspace (FERRY_HOME in the temp dir) whose admin made the netns provider (nodes on
-   this machine, needs root) the default for node sizes, and the ``config.json`` an Azure user
-   has (subscription_id, resource_group, workspace_name) in the folder;
+   this machine, needs root; ``--outbound``, so they reach PyPI) the default for node sizes, and
+   the ``config.json`` an Azure user has (subscription_id, resource_group, workspace_name) in the
+   folder;
 5. the notebook runs in a Jupyter kernel (nbclient) of ``.venv-notebooks`` (made on first use:
    ipykernel, nbclient, matplotlib, numpy, scikit-learn, pandas) with ``python/`` on its path and
    that venv first on PATH (activated, as a user's Jupyter would be), stopping at the first
@@ -153,9 +154,10 @@ def run_notebook(py: str, key: str, args: argparse.Namespace) -> dict:
                    PYTHONPATH=os.path.join(REPO, "python"),
                    FERRY_BIN=os.environ.get("FERRY_BIN") or os.path.join(REPO, "build", "bin", "ferry"))
         # The workspace admin's one-time setup: managed clusters' nodes (AmlCompute with a
-        # vm_size) come from the netns provider on this machine.
-        subprocess.run([env["FERRY_BIN"], "--home", env["FERRY_HOME"], "compute", "sizes", "provider", "netns"],
-                       env=env, capture_output=True, check=True)
+        # vm_size) come from the netns provider on this machine, with an outbound network (NAT)
+        # so that they reach PyPI as cloud nodes do.
+        subprocess.run([env["FERRY_BIN"], "--home", env["FERRY_HOME"], "compute", "sizes", "provider", "netns",
+                        "--outbound"], env=env, capture_output=True, check=True)
         start = time.monotonic()
         out = subprocess.run([py, "-c", RUNNER, notebook, str(args.cell_timeout), folder], env=env,
                              capture_output=True, text=True, cwd=folder)

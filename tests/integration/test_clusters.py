@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -306,3 +307,68 @@ def test_sdk_creates_a_cluster_runs_on_it_and_deletes_it(ws, src):
     with pytest.raises(ComputeTargetException):
         ComputeTarget(workspace=w, name="sdkpool")
     assert not _netns(bridge)
+
+
+FETCH = """
+import sys, urllib.request
+try:
+    print("got", urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().strip(), flush=True)
+except OSError as e:
+    print("unreachable:", e, flush=True)
+"""
+
+
+@pytest.fixture
+def outside():
+    """A network beyond this machine, as the nodes see it: a namespace on its own subnet with a
+    web server and no route back to any cluster subnet (so only masqueraded traffic gets
+    answers)."""
+    n = 200 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+    ns, veth, net = f"ferry-test-outside{n}", f"fto{n}", f"10.99.{n}"
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "link", "del", veth], capture_output=True)
+    for cmd in (f"ip netns add {ns}", f"ip link add {veth} type veth peer name eth0 netns {ns}",
+                f"ip addr add {net}.1/24 dev {veth}", f"ip link set {veth} up",
+                f"ip -n {ns} addr add {net}.2/24 dev eth0", f"ip -n {ns} link set eth0 up",
+                f"ip -n {ns} link set lo up"):
+        subprocess.run(cmd.split(), check=True, capture_output=True)
+    root = Path(tempfile.mkdtemp())
+    (root / "index.html").write_text("hello from outside\n")
+    server = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "http.server", "--bind",
+                               f"{net}.2", "8080"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            probe = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
+                                    f"import socket; socket.create_connection(('{net}.2', 8080), 1)"],
+                                   capture_output=True)
+            if probe.returncode == 0:
+                break
+            time.sleep(0.1)
+        yield f"http://{net}.2:8080/"
+    finally:
+        server.kill()
+        server.wait()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", veth], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_outbound_nodes_reach_beyond_the_machine_and_closed_ones_do_not(ws, src, outside):
+    write(src / "fetch.py", FETCH)
+    ws.cli("compute", "create", "cluster", "shut", "--provider", "netns", "--max-nodes", "1")
+    ws.cli("compute", "create", "cluster", "open", "--provider", "netns", "--max-nodes", "1", "--outbound")
+    assert cluster_conf(ws, "open")["outbound"] is True and cluster_conf(ws, "shut")["outbound"] is False
+    logs = {}
+    for name in ("shut", "open"):
+        r = ws.cli("run", "submit", "--source-dir", src, "-t", name, "--wait", "fetch.py", "--", outside,
+                   check=False, timeout=300)
+        assert r.returncode == 0, r.stderr
+        logs[name] = r.stdout
+    assert "got hello from outside" in logs["open"], logs["open"]
+    assert "unreachable:" in logs["shut"], logs["shut"]
+    subnet = cluster_conf(ws, "open")["subnet"]
+    nat = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "POSTROUTING"], capture_output=True, text=True).stdout
+    assert f"-s {subnet}.0/24" in nat
+    ws.cli("compute", "delete", "open", "--yes")
+    nat = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "POSTROUTING"], capture_output=True, text=True).stdout
+    assert f"-s {subnet}.0/24" not in nat  # deleting the cluster takes its rules away

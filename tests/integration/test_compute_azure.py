@@ -8,7 +8,9 @@ test_clusters.py (root, slurm-wlm, munge, iproute2: scripts/setup.sh)."""
 from __future__ import annotations
 
 import json
+import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,14 +96,73 @@ def test_lookups_of_missing_targets_raise_compute_target_exception(workspace):
 
 
 
-def test_run_based_amlcompute_says_what_to_do_instead(workspace, src):
-    # Azure's runconfig 'target: amlcompute' made a cluster for the one run; Ferry does not (yet).
-    ws = Workspace(home=str(workspace.home))
+def _wait_until_gone(ws, name: str) -> None:
+    """Until the server has deleted cluster `name` (it does so once its run has ended)."""
+    deadline = time.monotonic() + 120
+    while name in [t["name"] for t in ws.cli_json("compute", "list")["computes"]]:
+        assert time.monotonic() < deadline, f"cluster {name} was not deleted after its run ended"
+        time.sleep(0.5)
+
+
+def test_run_based_amlcompute_makes_a_cluster_for_the_run_and_deletes_it_after(cws, src):
+    # Azure's run-based compute: target 'amlcompute' and the run configuration's amlcompute section.
+    ws = Workspace(home=str(cws.home))
     write(src / "where.py", WHERE)
-    with pytest.raises(ferry.FerryError) as e:
-        Experiment(ws, "run-based").submit(ScriptRunConfig(source_directory=str(src), script="where.py",
-                                                           compute_target="amlcompute"))
-    assert "ferry computetarget create amlcompute -n NAME --vm-size SIZE" in str(e.value), str(e.value)
+    exp = Experiment(ws, "run-based")
+    with pytest.raises(ferry.FerryError, match="needs its node size: set amlcompute.vmSize"):
+        exp.submit(ScriptRunConfig(source_directory=str(src), script="where.py", compute_target="amlcompute"))
+    assert [t.name for t in ComputeTarget.list(ws)] == ["local"]
+    cws.cli("compute", "sizes", "provider", "netns")
+    src_config = ScriptRunConfig(source_directory=str(src), script="where.py", compute_target="amlcompute")
+    src_config.run_config.amlcompute.vm_size = "STANDARD_D1_V2"
+    run = exp.submit(src_config)
+    # The cluster is named after the run and holds it; its node runs the script.
+    shown = cws.run(run.id)
+    assert shown["target"] == run.id, shown
+    assert shown["amlcompute"]["vm_size"] == "STANDARD_D1_V2", shown
+    details = cws.cli_json("compute", "show", run.id)["details"]
+    assert details["node_size"] == {"cpus": 1, "memory_mb": 3584, "gpus": 0}, details
+    bridge = cluster_conf(cws, run.id)["bridge"]
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed", cws.run(run.id)
+    # A node of it: a long cluster name gives node names of its start and a hash.
+    assert re.search(r"^on run-based-\d+-[0-9a-f]{8}-1$", cws.log(run.id), re.M), cws.log(run.id)
+    _wait_until_gone(cws, run.id)
+    assert not _netns(bridge) and not (cws.home / "clusters" / run.id).exists()
+
+    # A run configuration file (the CLI): a named cluster kept after the run (retainCluster).
+    write(src / "pool.runconfig", """
+        script: where.py
+        target: amlcompute
+        amlcompute:
+          vmSize: standard_d1_v2
+          vmPriority: dedicated
+          retainCluster: true
+          name: kept-pool
+          clusterMaxNodeCount: 2
+        environment:
+          python:
+            userManagedDependencies: true
+            interpreterPath: python3
+        """)
+    out = cws.cli("run", "submit-script", "-d", src, "-c", src / "pool.runconfig", "--wait", timeout=300).stdout
+    kept = cws.cli_json("compute", "show", "kept-pool")
+    assert kept["kind"] == "cluster" and kept["details"]["max_nodes"] == 2, kept
+    runs = cws.cli_json("run", "list")["runs"]
+    assert runs[0]["target"] == "kept-pool" and runs[0]["status"] == "Completed", (runs[0], out)
+    # Another run names it as Azure users did: the same cluster, used as it is.
+    r2 = exp.submit(ScriptRunConfig(source_directory=str(src), script="where.py", compute_target="kept-pool"))
+    assert r2.wait_for_completion(raise_on_error=False)["status"] == "Completed"
+    assert "kept-pool" in [t.name for t in ComputeTarget.list(ws)]
+
+
+def test_low_priority_on_a_target_without_low_priority_nodes_is_refused(workspace, src):
+    write(src / "where.py", WHERE)
+    write(src / "low.runconfig", "script: where.py\ntarget: local\npriority: low\n"
+                                 "environment: {python: {userManagedDependencies: true, interpreterPath: python3}}\n")
+    r = workspace.cli("run", "submit-script", "-d", src, "-c", src / "low.runconfig", check=False)
+    assert r.returncode != 0
+    assert "priority 'low': compute target 'local' has no low-priority nodes to run it on" in r.stderr, r.stderr
+    assert workspace.cli_json("run", "list")["runs"] == []  # nothing was stored
 
 
 def test_node_sizes_catalog_provider_and_refusals(workspace):

@@ -16,6 +16,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "MPI_CPU_IMAGE": "ferry.run_configuration",
     "MPI_GPU_IMAGE": "ferry.run_configuration",
     "HistoryConfiguration": "ferry.run_configuration",
+    "AmlComputeConfiguration": "ferry.run_configuration",
     "LOCAL_RUNCONFIG_NAME": "ferry.run_configuration",
     "RUNCONFIGURATION_EXTENSION": "ferry.run_configuration",
     "COMPUTECONTEXT_EXTENSION": "ferry.run_configuration",

@@ -163,10 +163,13 @@ Status StartSlurmctld(const ClusterConfig& c, double timeout_s) {
 
 // The stored configuration's fields, listed once (defaults: the struct's initialisers); every
 // one is stored under its member's name.
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
-    ClusterConfig, name, min_nodes, max_nodes, idle_seconds, cpus, memory_mb, gpus, priority,
-    provider, start_command, stop_command, provider_timeout_s, subnet, bridge, dir,
-    ferry_executable, slurmctld_port, controller_address, server_url, vm_size, single_owner, owner)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterConfig, name, min_nodes, max_nodes,
+                                                idle_seconds, cpus, memory_mb, gpus, priority,
+                                                provider, start_command, stop_command,
+                                                provider_timeout_s, subnet, bridge, dir,
+                                                ferry_executable, slurmctld_port,
+                                                controller_address, server_url, vm_size,
+                                                single_owner, owner, for_run, outbound)
 
 std::string ClusterConfig::ToJson() const { return json(*this).dump(); }
 
@@ -175,16 +178,23 @@ Result<ClusterConfig> ClusterConfig::FromJson(const std::string& text) {
   return ConfigFromJson<ClusterConfig>(j, "cluster configuration");
 }
 
-std::string ClusterConfig::RunDir() const {
+namespace {
+
+// 32-bit FNV-1a of `text` as 8 hex digits: a short, stable name for a long one.
+std::string ShortHash(std::string_view text) {
   uint32_t h = 2166136261u;
-  for (unsigned char ch : dir) {
+  for (unsigned char ch : text) {
     h ^= ch;
     h *= 16777619u;
   }
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "/tmp/ferry-cluster-%08x", h);
-  return buf;
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%08x", h);
+  return hex;
 }
+
+}  // namespace
+
+std::string ClusterConfig::RunDir() const { return "/tmp/ferry-cluster-" + ShortHash(dir); }
 
 std::string ClusterConfig::NodeName(int index) const {
   std::string base;
@@ -193,7 +203,10 @@ std::string ClusterConfig::NodeName(int index) const {
     base += (std::isalnum(static_cast<unsigned char>(l)) ? l : '-');
   }
   if (base.empty() || !std::isalpha(static_cast<unsigned char>(base[0]))) base = "c" + base;
-  if (base.size() > 40) base.resize(40);
+  // slurmstepd's sockets are <RunDir()>/spool/<node>/<node>_<job>.<step> and a Unix socket's
+  // path holds at most 107 bytes: a node name has at most 26 characters. A longer cluster name
+  // (a run-based cluster named after its run) keeps its first 13 and a hash of the whole.
+  if (base.size() > 22) base = base.substr(0, 13) + "-" + ShortHash(base);
   return base + "-" + std::to_string(index);
 }
 

@@ -35,8 +35,15 @@ struct ClusterConfig {
   // ("" = the workspace token's holder), as for the `instance` kind.
   bool single_owner = false;
   std::string owner;
+  // Run-based compute: the run this cluster was made for. The server deletes the cluster when
+  // that run has ended ("" = a cluster someone created, kept until deleted).
+  std::string for_run;
 
   std::string provider;  // "netns" | "command"
+  // netns: the nodes reach beyond this machine (package indexes, datasets) through the
+  // bridge: a default route and masquerading (NAT) of the cluster's subnet. Off: the nodes
+  // reach only this machine's bridge address (the server and the controller).
+  bool outbound = false;
   // command: {node} {cluster} {munge_key} {slurm_conf} are replaced; start prints the node's
   // address (IP or host name) on its last line of output, stop is given the node again.
   std::string start_command, stop_command;

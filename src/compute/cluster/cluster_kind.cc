@@ -139,6 +139,11 @@ Result<Attached> CreateManagedCluster(const std::string& name, const json& body,
     c.single_owner = it->get<bool>();
   }
   FERRY_ASSIGN_OR_RETURN(c.owner, StringField(body, "owner", false));
+  FERRY_ASSIGN_OR_RETURN(c.for_run, StringField(body, "for_run", false));
+  if (auto it = body.find("outbound"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) return Status::InvalidArgument("field 'outbound' must be a boolean");
+    c.outbound = it->get<bool>();
+  }
   FERRY_RETURN_IF_ERROR(ValidateCluster(c));
   if (host.check_quota) {
     FERRY_RETURN_IF_ERROR(

@@ -112,6 +112,19 @@ TEST(ClusterConfig, SlurmConfHasEveryNodeAndPerNodePathsForNetns) {
       << conf;
   EXPECT_NE(conf.find("SlurmdSpoolDir=" + c.RunDir() + "/spool/%n"), std::string::npos);
   EXPECT_LT(c.RunDir().size(), 40u);  // slurmstepd's sockets live there
+  // A long name (a run-based cluster's: the run's id) still gives node names that keep the
+  // step sockets' paths (spool/<node>/<node>_<job>.<step>) within a Unix socket's 107 bytes.
+  ClusterConfig longer = c;
+  longer.name = "Run-Based_1796664343_79c55ed8";
+  ClusterConfig other = c;
+  other.name = "Run-Based_1796664343_0000aaaa";
+  EXPECT_EQ(longer.NodeName(200).size(), 26u);
+  EXPECT_EQ(longer.NodeName(1).rfind("run-based-179-", 0), 0u) << longer.NodeName(1);
+  EXPECT_NE(longer.NodeName(1), other.NodeName(1));
+  EXPECT_EQ(longer.NodeIndex(longer.NodeName(7)), 7);
+  std::string socket = longer.RunDir() + "/spool/" + longer.NodeName(200) + "/" +
+                       longer.NodeName(200) + "_9999999.4294967291";
+  EXPECT_LE(socket.size(), 107u) << socket;
   EXPECT_NE(conf.find("ReturnToService=2"), std::string::npos);
   EXPECT_NE(conf.find("PartitionName=my_gpus Nodes=ALL Default=YES"), std::string::npos) << conf;
   EXPECT_EQ(conf.find("Gres="), std::string::npos);

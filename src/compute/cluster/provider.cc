@@ -78,6 +78,7 @@ class NetnsProvider final : public NodeProvider {
             "command -v iptables >/dev/null; then iptables -w -C FORWARD -i " +
             br + " -o " + br + " -j ACCEPT 2>/dev/null || iptables -w -I FORWARD -i " + br +
             " -o " + br + " -j ACCEPT; fi; true"));
+    if (c_.outbound) FERRY_RETURN_IF_ERROR(ShOk("opening the nodes' outbound network", Nat("-A")));
     // Every node resolves the controller's and the other nodes' names from this file.
     std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + gw +
                         "\t" + ControllerHost() + "\n";
@@ -88,6 +89,7 @@ class NetnsProvider final : public NodeProvider {
 
   Status Teardown() override {
     std::string br = ShellQuote(c_.bridge);
+    if (c_.outbound) (void)ShOk("closing the nodes' outbound network", Nat("-D"));
     return ShOk("removing the bridge " + c_.bridge,
                 "iptables -w -D FORWARD -i " + br + " -o " + br +
                     " -j ACCEPT 2>/dev/null; "
@@ -101,22 +103,24 @@ class NetnsProvider final : public NodeProvider {
       return Status::InvalidArgument("'" + node + "' is not a node of cluster '" + c_.name + "'");
     FERRY_RETURN_IF_ERROR(Stop(node));  // a stale namespace of an earlier start
     const std::string ns = Netns(node), veth = Veth(node), ip = c_.NodeAddress(index);
-    FERRY_RETURN_IF_ERROR(ShOk("creating the network of node " + node,
-                               "set -e; ip netns add " + ns + "; ip link add " + veth +
-                                   " type veth peer name eth0 netns " + ns +
-                                   "; echo 1 > /proc/sys/net/ipv6/conf/" + veth +
-                                   "/disable_ipv6 2>/dev/null || true; "
-                                   "ip link set " +
-                                   veth + " master " + ShellQuote(c_.bridge) +
-                                   " up; "
-                                   "ip neigh flush dev " +
-                                   ShellQuote(c_.bridge) + " to " + ip +
-                                   " 2>/dev/null || true; "
-                                   "ip -n " +
-                                   ns + " addr add " + ip + "/24 dev eth0; ip -n " + ns +
-                                   " link set eth0 up; "
-                                   "ip -n " +
-                                   ns + " link set lo up"));
+    FERRY_RETURN_IF_ERROR(ShOk(
+        "creating the network of node " + node,
+        "set -e; ip netns add " + ns + "; ip link add " + veth +
+            " type veth peer name eth0 netns " + ns + "; echo 1 > /proc/sys/net/ipv6/conf/" + veth +
+            "/disable_ipv6 2>/dev/null || true; "
+            "ip link set " +
+            veth + " master " + ShellQuote(c_.bridge) +
+            " up; "
+            "ip neigh flush dev " +
+            ShellQuote(c_.bridge) + " to " + ip +
+            " 2>/dev/null || true; "
+            "ip -n " +
+            ns + " addr add " + ip + "/24 dev eth0; ip -n " + ns +
+            " link set eth0 up; "
+            "ip -n " +
+            ns + " link set lo up" +
+            (c_.outbound ? "; ip -n " + ns + " route add default via " + c_.subnet + ".1"
+                         : std::string())));
     std::string slurmd = FindOnPath("slurmd");
     if (slurmd.empty()) slurmd = "/usr/sbin/slurmd";
     if (::access(slurmd.c_str(), X_OK) != 0)
@@ -192,6 +196,38 @@ class NetnsProvider final : public NodeProvider {
 
  private:
   std::string Netns(const std::string& node) const { return "ferry-" + c_.bridge + "-" + node; }
+
+  // The outbound network's rules (op "-A" adds those missing, "-D" deletes them): the
+  // subnet masqueraded behind this machine's address on the way out, and forwarding to and
+  // from the bridge allowed (a DROP policy, docker's, would cut it). Forwarding is switched on
+  // for the machine, as container engines do.
+  std::string Nat(const std::string& op) const {
+    const std::string br = ShellQuote(c_.bridge), net = c_.subnet + ".0/24";
+    const std::string rules[] = {"-t nat POSTROUTING -s " + net + " ! -o " + br + " -j MASQUERADE",
+                                 "FORWARD -i " + br + " ! -o " + br + " -j ACCEPT",
+                                 "FORWARD -o " + br + " ! -i " + br +
+                                     " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"};
+    std::string sh =
+        "command -v iptables >/dev/null || { echo 'iptables is not installed (apt "
+        "install iptables)' >&2; exit 1; }; ";
+    if (op == "-A") sh += "echo 1 > /proc/sys/net/ipv4/ip_forward; ";
+    for (const std::string& r : rules) {
+      // "-t nat CHAIN ..." -> "iptables -w -t nat -C CHAIN ..."
+      std::string table, rule = r;
+      if (rule.rfind("-t nat ", 0) == 0) {
+        table = "-t nat ";
+        rule = rule.substr(7);
+      }
+      if (op == "-A") {
+        // Inserted first: after a REJECT of another tool's they would never match.
+        sh += "iptables -w " + table + "-C " + rule + " 2>/dev/null || iptables -w " + table +
+              "-I " + rule + " || exit 1; ";
+      } else {
+        sh += "while iptables -w " + table + "-D " + rule + " 2>/dev/null; do :; done; ";
+      }
+    }
+    return sh + "true";
+  }
   std::string Veth(const std::string& node) const {
     char buf[16];
     std::snprintf(buf, sizeof buf, "fcv%08x", Fnv1a(Netns(node)));
