@@ -43,11 +43,20 @@ class Datastore:
         out = cls(workspace, j["name"], j["kind"], j.get("path"), j.get("mounts"))
         out.endpoint, out.bucket_name = j.get("endpoint"), j.get("bucket")
         out.region, out.prefix = j.get("region"), j.get("prefix")
+        out._default = bool(j.get("default", j["name"] == "workspaceblobstore"))
         return out
 
     @property
     def is_default(self) -> bool:
-        return self.name == "workspaceblobstore"
+        """Whether it was the workspace's default datastore when it was read."""
+        return getattr(self, "_default", self.name == "workspaceblobstore")
+
+    def set_as_default(self) -> None:
+        """Makes this datastore the workspace's default (admins): what
+        ``Workspace.get_default_datastore()`` returns, where a run's outputs go and where a
+        dataset's paths are looked up when they name no datastore."""
+        self.workspace._client.call("PUT", "/datastores/" + quote(self.name, safe="") + "/default")
+        self._default = True
 
     @classmethod
     def get(cls, workspace: "Workspace", datastore_name: str) -> "Datastore":
@@ -56,7 +65,11 @@ class Datastore:
 
     @classmethod
     def get_default(cls, workspace: "Workspace") -> "Datastore":
-        """The workspace's own store, ``workspaceblobstore``."""
+        """The workspace's default datastore: ``workspaceblobstore`` (its own store) unless an
+        admin made another the default (:meth:`set_as_default`)."""
+        for d in _datastores(workspace).values():
+            if d.is_default:
+                return d
         return cls.get(workspace, "workspaceblobstore")
 
     @classmethod

@@ -291,10 +291,17 @@ class Workspace:
         return {d.name: d for d in Dataset.list(self)}
 
     def get_default_datastore(self) -> "Datastore":
-        """The workspace's own store, ``workspaceblobstore``."""
+        """The workspace's default datastore: its own store, ``workspaceblobstore``, unless an
+        admin made another the default (:meth:`set_default_datastore`)."""
         from .datastore import Datastore
 
         return Datastore.get_default(self)
+
+    def set_default_datastore(self, name: str) -> None:
+        """Makes the datastore ``name`` the workspace's default (admins)."""
+        from .datastore import Datastore
+
+        Datastore.get(self, name).set_as_default()
 
     def __repr__(self) -> str:
         return f"<ferry.Workspace {self.name!r} {self.url}{' (' + self.home + ')' if self.home else ''}>"

@@ -126,10 +126,11 @@ void RegisterDatastore(CLI::App& app, Context& ctx, int* exit_code) {
     if (ctx.json_output()) return PrintJson(*r);
     std::printf("%-32s %-10s %s\n", "NAME", "KIND", "WHERE");
     for (const auto& d : (*r)["datastores"]) {
-      std::string where = d.value("default", false) ? "the workspace's blob store (default)"
-                          : d.contains("bucket")    ? d["endpoint"].get<std::string>() + "/" +
+      std::string where = d.value("kind", "") == "blob" ? "the workspace's blob store"
+                          : d.contains("bucket")        ? d["endpoint"].get<std::string>() + "/" +
                                                        d["bucket"].get<std::string>()
                                                  : d.value("path", std::string());
+      if (d.value("default", false)) where += " (default)";
       std::printf("%-32s %-10s %s\n", d["name"].get<std::string>().c_str(),
                   d["kind"].get<std::string>().c_str(), where.c_str());
     }
@@ -260,6 +261,22 @@ void RegisterDatastore(CLI::App& app, Context& ctx, int* exit_code) {
     }
     if (ctx.json_output()) return PrintJson(*r);
     std::printf("deleted datastore %s\n", del_name->c_str());
+  });
+
+  auto* def = ds->add_subcommand(
+      "set-default",
+      "Make a datastore the workspace's default (admins): where run outputs and dataset paths "
+      "that name none go");
+  auto def_name = std::make_shared<std::string>();
+  def->add_option("-n,--name,name", *def_name, "Datastore name")->required();
+  def->callback([&ctx, def_name, exit_code] {
+    auto r = ctx.Call("PUT", "/api/v1/datastores/" + net::UrlEncode(*def_name) + "/default");
+    if (!r.ok()) {
+      *exit_code = ReportError(r.status());
+      return;
+    }
+    if (ctx.json_output()) return PrintJson(*r);
+    std::printf("the workspace's default datastore is now %s\n", def_name->c_str());
   });
 }
 

@@ -149,6 +149,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
       {"POST", "datastores", Access::kAdmin, kSmall, L::kDefault, &I::RegisterDatastore},
       {"GET", "datastores/{}", Access::kRead, kNone, L::kDefault, &I::GetDatastore},
       {"DELETE", "datastores/{}", Access::kAdmin, kNone, L::kDefault, &I::DeleteDatastore},
+      {"PUT", "datastores/{}/default", Access::kAdmin, kNone, L::kDefault, &I::SetDefaultDatastore},
       {"GET", "datastores/{}/files", Access::kRead, kNone, L::kDefault, &I::ListDatastoreFiles},
       {"POST", "datastores/{}/files", Access::kContribute, kSmall, L::kDefault,
        &I::UploadToDatastore},

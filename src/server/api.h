@@ -43,6 +43,7 @@ struct ApiDeps {
   const std::atomic<uint64_t>* run_changes = nullptr;  // counts run changes (workspace stream)
   IngestCounters* ingest = nullptr;  // metric points stored, for /metrics (may be null)
   const Sealer* sealer = nullptr;    // secrets at rest (an S3 datastore's keys)
+  std::string home;                  // the workspace home (default_datastore.json)
 };
 
 // The token that authorises the agent of run_id (and only that run).

@@ -65,7 +65,7 @@ Result<ResolvedFiles> ResolveDatasetPaths(Api::Impl& h, const json& paths) {
     if (!paths[i].is_object())
       return Status::InvalidArgument("field '" + field + "' must be an object");
     FERRY_ASSIGN_OR_RETURN(std::string store, StringField(paths[i], "datastore", false));
-    if (store.empty()) store = std::string(model::kWorkspaceBlobStore);
+    if (store.empty()) store = h.DefaultDatastore();
     FERRY_ASSIGN_OR_RETURN(std::string raw, StringField(paths[i], "path", false));
     FERRY_ASSIGN_OR_RETURN(std::string pattern, DatastorePath(field + ".path", raw));
     if (out.datastore.empty()) {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "common/fs.h"
 #include "common/json_fields.h"
 #include "data/s3_client.h"
 #include "server/api_internal.h"
@@ -19,12 +20,12 @@ using nlohmann::json;
 
 namespace {
 
-json DatastoreJson(const model::DatastoreRecord& d) {
+json DatastoreJson(const model::DatastoreRecord& d, const std::string& default_name) {
   json config = json::parse(d.config_json, nullptr, /*allow_exceptions=*/false);
   if (!config.is_object()) config = json::object();
   json j = {{"name", d.name},
             {"kind", d.kind},
-            {"default", d.name == model::kWorkspaceBlobStore},
+            {"default", d.name == default_name},
             {"created_by", d.created_by},
             {"created_at", d.created_at}};
   if (d.kind == "directory") {
@@ -101,14 +102,15 @@ HandlerResult Api::Impl::ListDatastores() {
   auto list = d.store->Assets().ListDatastores();
   if (!list.ok()) return Error(list.status());
   json arr = json::array();
-  for (const auto& ds : *list) arr.push_back(DatastoreJson(ds));
+  const std::string def = DefaultDatastore();
+  for (const auto& ds : *list) arr.push_back(DatastoreJson(ds, def));
   return Json(200, {{"datastores", arr}});
 }
 
 HandlerResult Api::Impl::GetDatastore() {
   auto ds = d.store->Assets().GetDatastore(P(0));
   if (!ds.ok()) return Error(ds.status());
-  return Json(200, DatastoreJson(*ds));
+  return Json(200, DatastoreJson(*ds, DefaultDatastore()));
 }
 
 HandlerResult Api::Impl::RegisterDatastore() {
@@ -134,7 +136,7 @@ HandlerResult Api::Impl::RegisterDatastore() {
   }
   Status s = d.store->Assets().CreateDatastore(rec);
   if (!s.ok()) return Error(s);
-  return Json(201, DatastoreJson(rec));
+  return Json(201, DatastoreJson(rec, DefaultDatastore()));
 }
 
 Result<std::unique_ptr<DatastoreIo>> Api::Impl::OpenDatastore(const std::string& name) {
@@ -229,9 +231,37 @@ HandlerResult Api::Impl::ReadDatastoreFile() {
 }
 
 HandlerResult Api::Impl::DeleteDatastore() {
+  if (P(0) != model::kWorkspaceBlobStore && P(0) == DefaultDatastore()) {
+    return Error(Status::FailedPrecondition(
+        "datastore '" + P(0) +
+        "' is the workspace's default; make another the default first (PUT "
+        "/api/v1/datastores/NAME/default, Datastore.set_as_default())"));
+  }
   Status s = d.store->Assets().DeleteDatastore(P(0));
   if (!s.ok()) return Error(s);
   return Json(200, {{"name", P(0)}, {"deleted", true}});
+}
+
+std::string Api::Impl::DefaultDatastore() {
+  auto text = ReadFile(JoinPath(d.home, "default_datastore.json"));
+  if (!text.ok()) return std::string(model::kWorkspaceBlobStore);
+  json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  std::string name = j.is_object() ? j.value("name", "") : "";
+  if (name.empty() || !d.store->Assets().GetDatastore(name).ok())
+    return std::string(model::kWorkspaceBlobStore);
+  return name;
+}
+
+// PUT /datastores/{name}/default: what runs' outputs and datasets' paths use when they name
+// no datastore, and what Workspace.get_default_datastore() returns.
+HandlerResult Api::Impl::SetDefaultDatastore() {
+  auto ds = d.store->Assets().GetDatastore(P(0));
+  if (!ds.ok()) return Error(ds.status());
+  if (d.home.empty()) return Error(Status::Internal("this server has no workspace home"));
+  Status st = WriteFileAtomic(JoinPath(d.home, "default_datastore.json"),
+                              json{{"name", ds->name}}.dump() + "\n", 0600);
+  if (!st.ok()) return Error(st);
+  return Json(200, DatastoreJson(*ds, ds->name));
 }
 
 }  // namespace ferry::server

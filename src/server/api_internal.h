@@ -139,7 +139,10 @@ struct Api::Impl {
   HandlerResult GetDatastore();
   HandlerResult RegisterDatastore();
   HandlerResult DeleteDatastore();
-
+  HandlerResult SetDefaultDatastore();
+  // The workspace's default datastore (default_datastore.json, set by an admin):
+  // workspaceblobstore when none is set or the one set no longer exists.
+  std::string DefaultDatastore();
   HandlerResult ListDatastoreFiles();
   HandlerResult UploadToDatastore();
   HandlerResult ReadDatastoreFile();

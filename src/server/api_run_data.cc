@@ -97,7 +97,7 @@ Status Api::Impl::ResolveRunData(model::Run* run) {
                                        "' is also an input's name");
       }
     }
-    if (out.datastore.empty()) out.datastore = std::string(model::kWorkspaceBlobStore);
+    if (out.datastore.empty()) out.datastore = DefaultDatastore();
     FERRY_ASSIGN_OR_RETURN(auto ds, d.store->Assets().GetDatastore(out.datastore));
     if (ds.kind != "blob" && ds.kind != "directory" && ds.kind != "s3") {
       return Status::FailedPrecondition("output '" + out.name + "': datastore '" + ds.name +

@@ -185,6 +185,7 @@ class Server {
     deps.run_changes = &run_changes_;
     deps.ingest = &ingest_;
     deps.sealer = &*sealer_;
+    deps.home = o_.home;
     api_ = std::make_unique<Api>(std::move(deps));
     return Status::Ok();
   }

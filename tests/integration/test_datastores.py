@@ -89,3 +89,38 @@ def test_only_admins_register_and_delete_datastores_everyone_reads_them(workspac
     with pytest.raises(PermissionDeniedError):
         Datastore.get(Workspace(url=workspace.url, token=contributor), "team").unregister()
     assert "team" in Workspace(url=workspace.url, token=reader).datastores
+
+
+def test_an_admin_makes_another_datastore_the_default(workspace, tmp_path, src):
+    data = tmp_path / "lake"
+    data.mkdir()
+    ws = Workspace(url=workspace.url, token=workspace.token)
+    lake = Datastore.register_directory(ws, "lake", str(data))
+    assert not lake.is_default
+    ws.set_default_datastore("lake")
+    default = ws.get_default_datastore()
+    assert default.name == "lake" and default.is_default
+    assert not Datastore.get(ws, "workspaceblobstore").is_default
+    assert "(default)" in [line for line in workspace.cli("datastore", "list").stdout.splitlines()
+                           if line.startswith("lake")][0]
+    # The default cannot be deleted while it is the default.
+    with pytest.raises(ConflictError, match="'lake' is the workspace's default; make another the default first"):
+        lake.unregister()
+    # A run's output that names no datastore goes to the default.
+    from ferry import Experiment, ScriptRunConfig
+    from ferry.data import OutputFileDatasetConfig
+
+    (src / "out.py").write_text("import os, sys\nos.makedirs(sys.argv[1], exist_ok=True)\n"
+                                "open(os.path.join(sys.argv[1], 'r.txt'), 'w').write('in the lake')\n")
+    run = Experiment(ws, "lake").submit(ScriptRunConfig(source_directory=str(src), script="out.py",
+                                                        arguments=[OutputFileDatasetConfig(name="result")]))
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed", workspace.log(run.id)
+    assert workspace.run(run.id)["outputs"][0]["datastore"] == "lake"
+    assert [p.read_text() for p in data.rglob("r.txt")] == ["in the lake"]
+    # Back to the workspace's own store, by the CLI; missing names are refused.
+    r = workspace.cli("datastore", "set-default", "workspaceblobstore")
+    assert "default datastore is now workspaceblobstore" in r.stdout
+    assert ws.get_default_datastore().name == "workspaceblobstore"
+    r = workspace.cli("datastore", "set-default", "nowhere", check=False)
+    assert r.returncode != 0 and "datastore 'nowhere' does not exist" in r.stderr, r.stderr
+    lake.unregister()
