@@ -64,6 +64,7 @@ class RunDetails:
         self.poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._thread: "Optional[threading.Thread]" = None
+        self.widget: "Any" = None  # the live view's ipywidgets.HTML, once shown
 
     # ------------------------------------------------------------------ data
     @property
@@ -155,7 +156,7 @@ class RunDetails:
             return
         from IPython.display import display  # type: ignore[import-not-found]
 
-        view = widgets.HTML(value=self.html())
+        view = self.widget = widgets.HTML(value=self.html())
         display(view)
         self._stop.clear()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,44 @@ def test_a_script_logs_every_kind_and_the_sdk_reads_them_back(workspace, src):
     assert f"Run {run_id}" in text and "Completed" in text and f"{workspace.url}/#/runs/{run_id}" in text
     assert "model" in text and "ridge" in text
     assert "<table>" in RunDetails(run).html() and "open in Ferry Studio" in RunDetails(run).html()
+
+
+SLOW = """
+    import time
+    from ferry.core.run import Run
+
+    run = Run.get_context()
+    for step in range(4):
+        run.log("loss", 1.0 / (step + 1))
+        time.sleep(0.5)
+"""
+
+
+def test_run_details_is_a_live_widget_in_an_ipython_shell(workspace, src, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    write(src / "slow.py", SLOW)
+    run_id, _ = workspace.submit(src, "slow.py")
+    run = Run.get(Workspace(home=str(workspace.home)), run_id)
+    shell = InteractiveShell.instance()  # what a notebook's kernel is: get_ipython() finds it
+    details = RunDetails(run, poll_seconds=0.2)
+    try:
+        details.show()
+        view = details.widget
+        assert type(view).__module__.startswith("ipywidgets"), type(view)
+        first = view.value
+        run.wait_for_completion(show_output=False)
+        deadline = time.monotonic() + 30
+        while "Completed" not in view.value:  # the view polls the server until the run ends
+            assert time.monotonic() < deadline, view.value
+            time.sleep(0.1)
+        assert view.value != first and "<svg" in view.value and "loss" in view.value, view.value
+        details._thread.join(timeout=10)
+        assert not details._thread.is_alive()  # it stops refreshing once the run has ended
+    finally:
+        details.stop()
+        InteractiveShell.clear_instance()
+        del shell
 
 
 def test_interactive_run_logs_from_this_process_and_completes(workspace, tmp_path):
