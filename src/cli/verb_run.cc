@@ -167,7 +167,20 @@ std::string RunPath(const std::string& id, const std::string& sub = "") {
   return "/api/v1/runs/" + net::UrlEncode(id) + (sub.empty() ? "" : "/" + sub);
 }
 
-void PrintRun(const json& r, const json& history, const json& artifacts) {
+// A non-numeric metric value (Azure ML's string, list, table, image... metrics) on one line:
+// a string as it is, anything else as JSON, cut at `width` characters.
+std::string ValueText(const json& v, size_t width) {
+  std::string text = v.value("type", "") == "string" && v["value"].is_string()
+                         ? v["value"].get<std::string>()
+                         : v["value"].dump();
+  for (char& ch : text) {
+    if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+  }
+  if (text.size() > width) text = text.substr(0, width - 3) + "...";
+  return text;
+}
+
+void PrintRun(const json& r, const json& history, const json& artifacts, const json& values) {
   auto s = [&](const char* k) {
     return r.contains(k) && r[k].is_string() ? r[k].get<std::string>() : std::string("-");
   };
@@ -225,6 +238,15 @@ void PrintRun(const json& r, const json& history, const json& artifacts) {
       std::printf("  %-32s %-12s %-12s %-12s %s\n", k.c_str(), ScalarText(m["last"]).c_str(),
                   ScalarText(m["min"]).c_str(), ScalarText(m["max"]).c_str(),
                   m["count"].dump().c_str());
+    }
+  }
+  if (values.is_object() && !values.empty()) {
+    std::printf("Values:\n  %-32s %-16s %-6s %s\n", "KEY", "TYPE", "COUNT", "LAST");
+    for (auto& [k, vs] : values.items()) {
+      if (!vs.is_array() || vs.empty()) continue;
+      const json& last = vs.back();
+      std::printf("  %-32s %-16s %-6zu %s\n", k.c_str(), last.value("type", "").c_str(), vs.size(),
+                  ValueText(last, 60).c_str());
     }
   }
   if (!artifacts.empty()) {
@@ -314,15 +336,18 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
     }
     auto h = ctx.Call("GET", RunPath(*id, "history"));
     auto a = ctx.Call("GET", RunPath(*id, "artifacts"));
+    auto v = ctx.Call("GET", RunPath(*id, "values"));
     json history = h.ok() ? (*h)["history"] : json::array();
     json artifacts = a.ok() ? (*a)["artifacts"] : json::array();
+    json values = v.ok() ? (*v)["values"] : json::object();
     if (ctx.json_output()) {
       json out = *r;
       out["history"] = history;
       out["artifacts"] = artifacts;
+      out["values"] = values;
       return PrintJson(out);
     }
-    PrintRun(*r, history, artifacts);
+    PrintRun(*r, history, artifacts, values);
   });
 
   auto* logs = run->add_subcommand("logs", "Print a run's output (-f: follow until it ends)");
@@ -362,6 +387,17 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
       for (auto& p : pts)
         std::printf("%-32s %-8lld %s\n", k.c_str(), p["step"].get<long long>(),
                     ScalarText(p["value"]).c_str());
+    }
+    // Azure ML's non-numeric values (strings, lists, tables, images...), after the numbers.
+    if (auto vit = r->find("values"); vit != r->end() && vit->is_object()) {
+      for (auto& [k, vs] : vit->items()) {
+        for (auto& v : vs) {
+          std::string type = v.value("type", "");
+          std::printf("%-32s %-8lld %s%s\n", k.c_str(), v.value("step", 0LL),
+                      type == "string" ? "" : ("(" + type + ") ").c_str(),
+                      ValueText(v, 100).c_str());
+        }
+      }
     }
   });
 

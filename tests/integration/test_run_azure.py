@@ -6,6 +6,7 @@ process; RunDetails' text view; the REST refusals of the new endpoints."""
 from __future__ import annotations
 
 import io
+import re
 import sys
 import time
 from pathlib import Path
@@ -105,6 +106,18 @@ def test_a_script_logs_every_kind_and_the_sdk_reads_them_back(workspace, src):
     assert params["algorithm"] == "ridge"
     status, body, _ = workspace.api("GET", f"/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=model")
     assert status == 200 and not body.get("metrics"), body
+
+    # The CLI prints them: `run show` the last of each, `run metrics` every one after the numbers.
+    shown = workspace.cli("run", "show", run_id).stdout
+    values = shown[shown.index("Values:"):]
+    assert re.search(r"^  model +string +1 +ridge$", values, re.M), values
+    assert re.search(r"^  note +string +2 +second$", values, re.M), values
+    assert re.search(r'^  citrus +table +1 +\{"fruit":\["orange","lime"\],"size":\[10,3\]\}$', values, re.M), values
+    assert workspace.cli_json("run", "show", run_id)["values"]["model"][0]["value"] == "ridge"
+    listed = workspace.cli("run", "metrics", run_id).stdout
+    assert re.search(r"^Regularization Rate +0 +0\.01$", listed, re.M), listed
+    assert re.search(r"^note +0 +first$", listed, re.M) and re.search(r"^note +\d+ +second$", listed, re.M), listed
+    assert re.search(r'^classes +0 +\(list\) \["setosa","versicolor","virginica"\]$', listed, re.M), listed
 
     # RunDetails outside a notebook: a text summary with the run's Studio page.
     out = io.StringIO()
