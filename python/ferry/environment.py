@@ -26,7 +26,8 @@ _CURATED: "Dict[str, List[str]]" = {
     "AzureML-Minimal": [],
     "AzureML-Tutorial": ["numpy==1.26.4", "pandas==2.2.3", "scipy==1.13.1", "scikit-learn==1.5.2",
                          "matplotlib==3.9.2"],
-    "AzureML-sklearn-1.5": ["scikit-learn==1.5.2", "numpy==1.26.4", "pandas==2.2.3", "scipy==1.13.1",
+    # numpy 1.23: the last with the aliases (np.str) Azure's example scripts for this image still use.
+    "AzureML-sklearn-1.5": ["scikit-learn==1.5.2", "numpy==1.23.5", "pandas==2.2.3", "scipy==1.13.1",
                             "joblib==1.4.2"],
     "AzureML-sklearn-1.0-ubuntu20.04-py38-cpu": ["scikit-learn==1.0.2", "numpy==1.23.5", "pandas==1.5.3",
                                                  "scipy==1.10.1", "joblib==1.2.0"],
