@@ -89,3 +89,33 @@ def test_unregister_all_versions_archives_every_version(workspace, tmp_path):
                                                                                                           True]
     with pytest.raises(ValueError, match="not registered"):
         Dataset.File.from_files((store, "sales/fr")).unregister_all_versions()
+
+
+def test_data_reference_datapath_and_binding_convert(workspace, tmp_path):
+    from ferry.data.data_reference import DataReference
+    from ferry.data.datapath import DataPath, DataPathComputeBinding
+    from ferry.data.output_dataset_config import MOUNT_MODE, UPLOAD_MODE
+
+    ws, store = _upload(workspace, tmp_path)
+    path = DataPath(store, "sales/fr")
+    binding = DataPathComputeBinding(mode="download", path_on_compute="/tmp/fr", overwrite=True)
+    ref = DataReference.create("fr_sales", path, binding)
+    assert (ref.datastore.name, ref.path_on_datastore, ref.data_reference_name) == (store.name, "sales/fr", "fr_sales")
+    assert (ref.mode, ref.path_on_compute, ref.overwrite) == ("download", "/tmp/fr", True)
+    same = binding.create_data_reference("fr_sales", path)
+    assert (same.path_on_datastore, same.mode) == (ref.path_on_datastore, ref.mode)
+
+    back = DataPath.create_from_data_reference(ref)
+    assert (back.datastore_name, back.path_on_datastore) == (store.name, "sales/fr")
+    b = DataPathComputeBinding.create_from_data_reference(ref)
+    assert (b.mode, b.path_on_compute, b.overwrite) == ("download", "/tmp/fr", True)
+    # The reference reads the files as a run's input would.
+    assert sorted(ref._consumption().dataset.to_path()) == ["/2024-01-05/a.csv", "/2024-02-01/a.csv"]
+
+    with pytest.raises(ValueError, match="needs datapath=DataPath"):
+        DataReference.create("x", path, None)
+    with pytest.raises(ValueError, match="expected a DataReference"):
+        DataPath.create_from_data_reference(path)
+    with pytest.raises(ValueError, match="datapath=DataPath"):
+        binding.create_data_reference("x", ref)
+    assert (MOUNT_MODE, UPLOAD_MODE) == ("mount", "upload")
