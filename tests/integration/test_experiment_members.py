@@ -104,3 +104,19 @@ def test_from_directory_and_portal_url(workspace, tmp_path):
     (folder / ".ferry" / "config.json").write_text(json.dumps({"workspace_home": str(workspace.home)}))
     with pytest.raises(UserErrorException, match="names no experiment"):
         Experiment.from_directory(str(folder))
+
+
+def test_module_level_submit(workspace, tmp_path):
+    from ferry.core import ScriptRunConfig
+    from ferry.core.script_run_config import submit
+
+    ws = _ws(workspace)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text("import sys\nprint('lr', sys.argv[2])\n")
+    src = ScriptRunConfig(source_directory=str(tmp_path / "src"), script="train.py", arguments=["--lr", 0.5],
+                          python=sys.executable, compute_target="local")
+    run = submit(src, ws, "module-submit")
+    assert run.wait_for_completion()["status"] == "Completed"
+    assert run.experiment.name == "module-submit"
+    with pytest.raises(ValueError, match="server names runs"):
+        submit(src, ws, "module-submit", run_id="mine")
