@@ -35,6 +35,10 @@ class Experiment:
     def __init__(self, workspace: "Workspace", name: str, **kwargs: "Any") -> None:
         if not isinstance(name, str) or not name:
             raise ValueError("ferry: an experiment needs a non-empty name")
+        unknown = set(kwargs) - {"_skip_name_validation", "_id", "_archived_time", "_create_in_cloud",
+                                 "_experiment_dto"}  # Azure's internal keywords
+        if unknown:
+            raise TypeError(f"ferry: Experiment() got unknown arguments {sorted(unknown)}")
         self.workspace = workspace
         self.name = name
         # The server's record (MLflow's experiment JSON), read on first need; list() passes it.

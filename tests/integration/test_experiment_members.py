@@ -120,3 +120,8 @@ def test_module_level_submit(workspace, tmp_path):
     assert run.experiment.name == "module-submit"
     with pytest.raises(ValueError, match="server names runs"):
         submit(src, ws, "module-submit", run_id="mine")
+
+
+def test_unknown_constructor_keywords_are_refused(workspace):
+    with pytest.raises(TypeError, match="unknown arguments"):
+        Experiment(_ws(workspace), "e", tag="x")
