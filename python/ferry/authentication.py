@@ -181,6 +181,15 @@ class AzureMLTokenAuthentication(ArmTokenAuthentication):
         self.expiry_time = expiry_time
         self.host, self.workspace_name, self.run_id = host, workspace_name, run_id
 
+    @classmethod
+    def create(cls, azureml_access_token: str, expiry_time: "Any", host: "Optional[str]",
+               subscription_id: "Optional[str]", resource_group_name: "Optional[str]",
+               workspace_name: "Optional[str]", experiment_name: "Optional[str]", run_id: "Optional[str]",
+               user_email: "Optional[str]" = None, experiment_id: "Optional[str]" = None) -> "AzureMLTokenAuthentication":
+        """Azure's factory: the same as the constructor (a new object each call)."""
+        return cls(azureml_access_token, expiry_time, host, subscription_id, resource_group_name, workspace_name,
+                   experiment_name, run_id, user_email, experiment_id)
+
     @property
     def token(self) -> str:
         return self._token

@@ -14,8 +14,7 @@ With Azure ML SDK v1's names::
 The same definition over the same files registered again under a name is the same version;
 anything else needs ``create_new_version=True``.
 """
-from typing import TYPE_CHECKING, List, Union
-from urllib.parse import quote
+from typing import TYPE_CHECKING, List, Optional
 
 from .data._dataset import AbstractDataset, FileDataset, TabularDataset
 from .data.dataset_factory import FileDatasetFactory, TabularDatasetFactory
@@ -33,16 +32,21 @@ class Dataset:
     File = FileDatasetFactory
     Tabular = TabularDatasetFactory
 
-    @staticmethod
-    def get_by_name(workspace: "Workspace", name: str, version: "Union[int, str]" = "latest") -> AbstractDataset:
-        """A version of a registered dataset (``"latest"`` by default); NotFoundError names it."""
-        j = workspace._client.call("GET", f"/datasets/{quote(name, safe='')}/{quote(str(version), safe='')}")
-        return AbstractDataset._from_json(workspace, j)
+    get_by_name = staticmethod(AbstractDataset.get_by_name)
+    get_by_id = staticmethod(AbstractDataset.get_by_id)
+    get_all = staticmethod(AbstractDataset.get_all)
 
     @staticmethod
-    def get_by_id(workspace: "Workspace", id: str) -> AbstractDataset:  # noqa: A002 (Azure's name)
-        """The version with this content id."""
-        return AbstractDataset._from_json(workspace, workspace._client.call("GET", f"/datasets/by-id/{quote(id, safe='')}"))
+    def get(workspace: "Workspace", name: "Optional[str]" = None, id: "Optional[str]" = None) -> AbstractDataset:  # noqa: A002
+        """Azure's deprecated lookup: by ``name`` (the latest version) or by ``id``; both given
+        must name the same version."""
+        if not name and not id:
+            raise ValueError("ferry: Dataset.get needs name= or id= (or use Dataset.get_by_name / get_by_id)")
+        by_name = AbstractDataset.get_by_name(workspace, name) if name else None
+        by_id = AbstractDataset.get_by_id(workspace, id) if id else None
+        if by_name is not None and by_id is not None and by_name.id != by_id.id:
+            raise ValueError(f"ferry: Dataset.get: dataset {name!r} (latest: id {by_name.id}) is not id {id!r}")
+        return by_name or by_id  # type: ignore[return-value]
 
     @staticmethod
     def list(workspace: "Workspace") -> "List[AbstractDataset]":

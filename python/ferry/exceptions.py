@@ -28,10 +28,32 @@ class FerryError(Exception):
         ``RESOURCE_DOES_NOT_EXIST``...), or the SDK's own (``RunFailed``).
     """
 
-    def __init__(self, message: str, status: int = 0, code: str = "") -> None:
+    def __init__(self, message: str, status: "Any" = 0, code: str = "", *,
+                 inner_exception: "Any" = None, **_azure: "Any") -> None:
+        if isinstance(status, BaseException):  # Azure's positional (message, inner_exception)
+            status, inner_exception = 0, status
         super().__init__(message)
         self.status = status
         self.code = code
+        # Azure's members: the error that led to this one (an exception or its text). Azure's
+        # other keywords (target, details, reference_code...) are accepted and not used.
+        self.inner_exception = inner_exception
+
+    @property
+    def message(self) -> str:
+        """The error's message (Azure's ``AzureMLException.message``); assignable."""
+        return str(self.args[0]) if self.args else ""
+
+    @message.setter
+    def message(self, value: str) -> None:
+        self.args = (value,) + tuple(self.args[1:])
+
+    def print_stacktrace(self, file: "Any" = None) -> None:
+        """Print this error's traceback, with the errors it was raised from or during (as Python
+        prints an uncaught one), to ``file`` (default stderr)."""
+        import traceback
+
+        traceback.print_exception(type(self), self, self.__traceback__, file=file)
 
     def __reduce__(self) -> "Tuple[Any, ...]":  # pickles with its status and code (multiprocessing)
         return (type(self), (str(self), self.status, self.code))
@@ -158,8 +180,9 @@ class WorkspacePrivateEndpointException(FerryError):
 class AzureMLAggregatedException(FerryError):
     """Several errors at once; ``errors`` holds each."""
 
-    def __init__(self, message: str, status: int = 0, code: str = "", errors: "Any" = None) -> None:
-        super().__init__(message, status, code)
+    def __init__(self, message: str, status: "Any" = 0, code: str = "", errors: "Any" = None,
+                 **kwargs: "Any") -> None:
+        super().__init__(message, status, code, **kwargs)
         self.errors = list(errors or [])
 
 

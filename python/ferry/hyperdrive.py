@@ -94,6 +94,17 @@ class _Sampling:
         self.parameter_space = dict(parameter_space)
         self.seed = seed
 
+    def to_json(self) -> "Dict[str, Any]":
+        """Azure's description of the sampling (a dict): ``{"name": SAMPLING_NAME,
+        "parameter_space": {name: [expression, values]}}`` (a choice's options as one list, as
+        Azure nests them), with ``{"properties": {"seed": N}}`` when a seed is set."""
+        space = {name: [e[0], [list(e[1])] if e[0] == "choice" else list(e[1])]
+                 for name, e in self.parameter_space.items()}
+        out: "Dict[str, Any]" = {"name": getattr(self, "SAMPLING_NAME", self.type), "parameter_space": space}
+        if self.seed is not None:
+            out["properties"] = {"seed": self.seed}
+        return out
+
     def _spec(self) -> "Dict[str, Any]":
         out: "Dict[str, Any]" = {"type": self.type, "parameter_space": [
             {"name": name, "expression": e[0], "values": e[1]} for name, e in self.parameter_space.items()]}
@@ -107,10 +118,12 @@ HyperParameterSampling = _Sampling  # Azure's name of the samplings' base class
 
 class RandomParameterSampling(_Sampling):
     type = "random"
+    SAMPLING_NAME = "RANDOM"  # Azure's name of the method (to_json); the sweep file says "random"
 
 
 class GridParameterSampling(_Sampling):
     type = "grid"
+    SAMPLING_NAME = "GRID"
 
     def __init__(self, parameter_space: "Dict[str, Tuple[str, List[Any]]]") -> None:
         super().__init__(parameter_space)
@@ -118,6 +131,7 @@ class GridParameterSampling(_Sampling):
 
 class BayesianParameterSampling(_Sampling):
     type = "bayesian"
+    SAMPLING_NAME = "BayesianOptimization"
 
 
 # ---- policies ----------------------------------------------------------------------------------
@@ -131,21 +145,48 @@ class _Policy:
     def _spec(self) -> "Dict[str, Any]":
         return {"type": self.type, **self.settings}
 
+    def to_json(self) -> "Dict[str, Any]":
+        """Azure's description of the policy (a dict): ``{"name": POLICY_NAME, "properties":
+        {setting: value}}`` (no properties for NoTerminationPolicy)."""
+        out: "Dict[str, Any]" = {"name": getattr(self, "POLICY_NAME", self.type)}
+        if self.settings:
+            out["properties"] = dict(self.settings)
+        return out
+
+    # Azure's read-only properties of the settings (a policy without the setting answers None).
+    @property
+    def evaluation_interval(self) -> "Optional[int]":
+        return self.settings.get("evaluation_interval")
+
+    @property
+    def delay_evaluation(self) -> "Optional[int]":
+        return self.settings.get("delay_evaluation")
+
 
 EarlyTerminationPolicy = _Policy  # Azure's name of the policies' base class
 
 
 class BanditPolicy(_Policy):
     type = "BanditPolicy"
+    POLICY_NAME = "Bandit"  # Azure's name (to_json); the sweep file says BanditPolicy
 
     def __init__(self, evaluation_interval: int = 1, slack_factor: "Optional[float]" = None,
                  slack_amount: "Optional[float]" = None, delay_evaluation: int = 0) -> None:
         super().__init__(evaluation_interval=evaluation_interval, slack_factor=slack_factor,
                          slack_amount=slack_amount, delay_evaluation=delay_evaluation)
 
+    @property
+    def slack_factor(self) -> "Optional[float]":
+        return self.settings.get("slack_factor")
+
+    @property
+    def slack_amount(self) -> "Optional[float]":
+        return self.settings.get("slack_amount")
+
 
 class MedianStoppingPolicy(_Policy):
     type = "MedianStoppingPolicy"
+    POLICY_NAME = "MedianStopping"
 
     def __init__(self, evaluation_interval: int = 1, delay_evaluation: int = 0) -> None:
         super().__init__(evaluation_interval=evaluation_interval, delay_evaluation=delay_evaluation)
@@ -153,15 +194,21 @@ class MedianStoppingPolicy(_Policy):
 
 class TruncationSelectionPolicy(_Policy):
     type = "TruncationSelectionPolicy"
+    POLICY_NAME = "TruncationSelection"
 
     def __init__(self, truncation_percentage: int, evaluation_interval: int = 1, delay_evaluation: int = 0,
                  exclude_finished_jobs: bool = False) -> None:
         super().__init__(truncation_percentage=truncation_percentage, evaluation_interval=evaluation_interval,
                          delay_evaluation=delay_evaluation, exclude_finished_jobs=exclude_finished_jobs)
 
+    @property
+    def truncation_percentage(self) -> int:
+        return self.settings["truncation_percentage"]
+
 
 class NoTerminationPolicy(_Policy):
     type = "NoTerminationPolicy"
+    POLICY_NAME = "Default"
 
 
 class AshaPolicy(_Policy):

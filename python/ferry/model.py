@@ -207,6 +207,70 @@ class Model:
         """Adds properties; a property that is set never changes (ConflictError)."""
         self._update({"add_properties": dict(properties)})
 
+    def update_tags_properties(self, add_tags: "Optional[Dict[str, str]]" = None,
+                               remove_tags: "Union[None, str, List[str]]" = None,
+                               add_properties: "Optional[Dict[str, str]]" = None) -> None:
+        """Adds or changes tags, removes tags by key (one key or a list) and adds properties, in
+        one change on the server (a property that is set never changes: ConflictError, and
+        nothing is changed)."""
+        body: "Dict[str, Any]" = {}
+        if add_tags:
+            body["add_tags"] = dict(add_tags)
+        if remove_tags:
+            body["remove_tags"] = [remove_tags] if isinstance(remove_tags, str) else list(remove_tags)
+        if add_properties:
+            body["add_properties"] = dict(add_properties)
+        if body:
+            self._update(body)
+
+    # ------------------------------------------------------------------ (de)serialize
+    def serialize(self) -> "Dict[str, Any]":
+        """The version as a JSON-ready dict with Azure's keys where Ferry has the value
+        (``id``, ``name``, ``version``, ``description``, ``tags``, ``properties``, ``runId``,
+        ``createdTime`` in ISO 8601 UTC, ``createdBy``, ``url``), plus ``ferry``: the server's
+        record, so that :meth:`deserialize` gives the same version back without asking."""
+        from datetime import datetime, timezone
+
+        created = self._info.get("created_at")
+        return {
+            "createdTime": datetime.fromtimestamp(float(created), timezone.utc).isoformat() if created else None,
+            "createdBy": self._info.get("created_by") or None,
+            "description": self.description,
+            "id": self.id,
+            "name": self.name,
+            "tags": self.tags,
+            "properties": self.properties,
+            "url": self._info.get("download_uri") or None,
+            "version": self.version,
+            "runId": self.run_id,
+            "ferry": dict(self._info),
+        }
+
+    @staticmethod
+    def deserialize(workspace: "Workspace", model_payload: "Dict[str, Any]") -> "Model":
+        """A Model of ``workspace`` from :meth:`serialize`'s dict (or one with Azure's keys:
+        ``name`` and ``version`` at least); the server is not asked."""
+        if not isinstance(model_payload, dict):
+            raise TypeError(f"ferry: Model.deserialize takes a dict from Model.serialize(), "
+                            f"got {type(model_payload).__name__}")
+        if isinstance(model_payload.get("ferry"), dict):
+            return Model(workspace, _info=model_payload["ferry"])
+        name, version = model_payload.get("name"), model_payload.get("version")
+        if not isinstance(name, str) or not name or not str(version).isdigit():
+            raise ValueError(f"ferry: Model.deserialize needs 'name' and a numeric 'version', got "
+                             f"name={name!r}, version={version!r}")
+        info: "Dict[str, Any]" = {"name": name, "version": int(version), "id": f"{name}:{int(version)}",
+                                  "description": model_payload.get("description") or "",
+                                  "tags": dict(model_payload.get("tags") or {}),
+                                  "properties": dict(model_payload.get("properties") or {}),
+                                  "run_id": model_payload.get("runId") or ""}
+        created = model_payload.get("createdTime")
+        if isinstance(created, str) and created:
+            from datetime import datetime
+
+            info["created_at"] = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+        return Model(workspace, _info=info)
+
     def update(self, description: "Optional[str]" = None) -> None:
         """Changes the description."""
         if description is not None:

@@ -370,3 +370,31 @@ def _docker(rc: "RunConfiguration", env: "Any", body: "Dict[str, Any]", where: s
     if arguments:
         docker["arguments"] = arguments
     body["docker"] = docker
+
+
+def get_run_config_from_script_run(script_run_config: "ScriptRunConfig") -> "RunConfiguration":
+    """Azure's helper: a copy of the configuration's RunConfiguration with its script and
+    arguments filled in (what a submission sends)."""
+    import copy
+
+    if not isinstance(script_run_config, ScriptRunConfig):
+        raise TypeError("ferry: get_run_config_from_script_run takes a ScriptRunConfig, got "
+                        f"{type(script_run_config).__name__}")
+    rc = copy.deepcopy(script_run_config.run_config)
+    rc.script = script_run_config.script
+    rc.arguments = list(script_run_config.arguments)
+    return rc
+
+
+def submit(script_run_config: "ScriptRunConfig", workspace: "Any", experiment_name: str,
+           run_id: "Optional[str]" = None, _parent_run_id: "Optional[str]" = None,
+           credential_passthrough: bool = False) -> "Any":
+    """Azure's module-level submit: ``Experiment(workspace, experiment_name).submit(config)``.
+    ``run_id`` and ``_parent_run_id`` are refused (the server names runs; child runs are a
+    sweep's trials)."""
+    from .experiment import Experiment
+
+    if run_id or _parent_run_id:
+        raise ValueError("ferry: submit(run_id=..., _parent_run_id=...) is not supported: the server names runs, "
+                         "and child runs are a sweep's trials")
+    return Experiment(workspace, experiment_name).submit(script_run_config)

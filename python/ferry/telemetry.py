@@ -53,6 +53,26 @@ def get_diagnostics_collection_info(component_name: "Optional[str]" = None, path
             DIAGNOSTICS_VERBOSITY_KEY: info.get(DIAGNOSTICS_VERBOSITY_KEY, "INFO")}
 
 
+# Azure's extra diagnostics properties, kept in this process only (nothing is sent anywhere).
+global_diagnostics_properties: "Dict[str, Any]" = {}
+
+
+def add_diagnostics_properties(properties: "Dict[str, Any]") -> None:
+    """Add to the process's diagnostics properties (kept in ``global_diagnostics_properties``;
+    Ferry sends nothing)."""
+    if not isinstance(properties, dict):
+        raise UserErrorException(f"properties must be a dict, got {type(properties).__name__}")
+    global_diagnostics_properties.update(properties)
+
+
+def set_diagnostics_properties(properties: "Dict[str, Any]") -> None:
+    """Replace the process's diagnostics properties (Ferry sends nothing)."""
+    if not isinstance(properties, dict):
+        raise UserErrorException(f"properties must be a dict, got {type(properties).__name__}")
+    global_diagnostics_properties.clear()
+    global_diagnostics_properties.update(properties)
+
+
 def is_diagnostics_collection_info_available() -> bool:
     """True: the choice can always be read (it defaults to off)."""
     return True

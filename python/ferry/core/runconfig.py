@@ -24,6 +24,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "AZUREML_DIR": "ferry.run_configuration",
     "CondaDependencies": "ferry.conda_dependencies",  # Azure imports it into this module too
     "Environment": "ferry.environment",  # Azure imports it into this module too
+    "EnvironmentDefinition": "ferry.environment:Environment",  # Azure's deprecated subclass of Environment
     "PythonSection": "ferry.environment",  # Azure imports it into this module too
     "DockerSection": "ferry.environment",  # Azure imports it into this module too
     "DatasetConsumptionConfig": "ferry.data.dataset_consumption_config",  # Azure imports it into this module too

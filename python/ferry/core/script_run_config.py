@@ -13,4 +13,6 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "DockerConfiguration": "ferry.run_configuration",  # Azure imports it into this module too
     "DataPath": "ferry.data.datapath",  # Azure imports it into this module too
     "DataPathComputeBinding": "ferry.data.datapath",  # Azure imports it into this module too
+    "get_run_config_from_script_run": "ferry.script_run_config",
+    "submit": "ferry.script_run_config",
 })

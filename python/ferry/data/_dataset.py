@@ -99,6 +99,65 @@ class AbstractDataset:
             body["snapshot"] = self._info["manifest"]
         return body
 
+    @property
+    def data_changed_time(self) -> "Optional[Any]":
+        """When the version's files were fixed (its creation, UTC): a version never changes, so
+        its data changed last then. ``None`` for a dataset the server has not stored."""
+        import datetime
+
+        created = self._info.get("created_at")
+        return datetime.datetime.fromtimestamp(float(created), datetime.timezone.utc) if created else None
+
+    # Registered versions by name and id (Azure's static methods, on every dataset class).
+    @staticmethod
+    def get_by_name(workspace: "Workspace", name: str, version: "Union[int, str]" = "latest") -> "AbstractDataset":
+        """A version of a registered dataset (``"latest"`` by default); NotFoundError names it.
+        Its class is the version's kind (FileDataset or TabularDataset), whichever class asks."""
+        j = workspace._client.call("GET", f"/datasets/{quote(name, safe='')}/{quote(str(version), safe='')}")
+        return AbstractDataset._from_json(workspace, j)
+
+    @staticmethod
+    def get_by_id(workspace: "Workspace", id: str) -> "AbstractDataset":  # noqa: A002 (Azure's name)
+        """The version with this content id."""
+        return AbstractDataset._from_json(workspace,
+                                          workspace._client.call("GET", f"/datasets/by-id/{quote(id, safe='')}"))
+
+    @staticmethod
+    def get_all(workspace: "Workspace") -> "Dict[str, AbstractDataset]":
+        """The latest version of every registered dataset that is not archived, by name."""
+        return {j["name"]: AbstractDataset._from_json(workspace, j)
+                for j in workspace._client.call("GET", "/datasets")["datasets"]}
+
+    # Partitions (from_files / from_*_files with partition_format).
+    @property
+    def partition_keys(self) -> "List[str]":
+        """The columns ``partition_format`` takes from the files' paths ([] without one)."""
+        fmt = self._definition.get("partition_format")
+        return [name for name, _ in _files._compile_partition_format(fmt)[1]] if fmt else []
+
+    def get_partition_key_values(self, partition_keys: "Optional[Sequence[str]]" = None) -> "List[Dict[str, Any]]":
+        """Every distinct combination of the partition columns' values (all of them, or those
+        named) over the dataset's files, in file order: ``[{"country": "fr", "date":
+        datetime(...)}, ...]``. A name that is not a partition key is an error naming the keys."""
+        keys = list(self.partition_keys if partition_keys is None else
+                    ([partition_keys] if isinstance(partition_keys, str) else partition_keys))
+        unknown = [k for k in keys if k not in self.partition_keys]
+        if unknown or not keys:
+            raise ValueError(f"ferry: {unknown[0]!r} is not a partition key of this dataset; its keys are "
+                             f"{self.partition_keys} (partition_format={self._definition.get('partition_format')!r})"
+                             if unknown else "ferry: this dataset has no partition keys (no partition_format)")
+        fmt = self._definition["partition_format"]
+        files = self._files() if isinstance(self, FileDataset) else self._all_files()
+        seen: "List[Dict[str, Any]]" = []
+        for f in files:
+            values = _files.partition_values(fmt, f.path)
+            if values is None:
+                continue
+            combo = {k: values[k] for k in keys}
+            if combo not in seen:
+                seen.append(combo)
+        return seen
+
     # Registration.
     def register(self, workspace: "Workspace", name: str, description: "Optional[str]" = None,
                  tags: "Optional[Dict[str, str]]" = None, create_new_version: bool = False) -> "AbstractDataset":
@@ -118,6 +177,12 @@ class AbstractDataset:
         """Hides this version from listings (it stays readable by name, version and id)."""
         self.workspace._client.call("POST", f"/datasets/{self._require_registered()}/archive",
                                     params={"version": self.version})
+        self._info["archived"] = True
+
+    def unregister_all_versions(self) -> None:
+        """Archives every version of this dataset's name (Ferry keeps versions: they stay
+        readable by name, version and id, and ``Dataset.list`` no longer shows the name)."""
+        self.workspace._client.call("POST", f"/datasets/{self._require_registered()}/archive")
         self._info["archived"] = True
 
     def reactivate(self) -> None:

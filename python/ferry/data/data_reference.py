@@ -25,6 +25,19 @@ class DataReference:
         self.path_on_compute = path_on_compute
         self.overwrite = overwrite
 
+    @staticmethod
+    def create(data_reference_name: "Optional[str]" = None, datapath: "Any" = None,
+               datapath_compute_binding: "Any" = None) -> "DataReference":
+        """The reference a :class:`~ferry.data.datapath.DataPath` and a
+        :class:`~ferry.data.datapath.DataPathComputeBinding` (mode, path on compute) make."""
+        from .datapath import DataPath, DataPathComputeBinding
+
+        if not isinstance(datapath, DataPath) or not isinstance(datapath_compute_binding, DataPathComputeBinding):
+            raise ValueError("ferry: DataReference.create needs datapath=DataPath(...) and "
+                             "datapath_compute_binding=DataPathComputeBinding(...), got "
+                             f"{type(datapath).__name__} and {type(datapath_compute_binding).__name__}")
+        return datapath.create_data_reference(data_reference_name, datapath_compute_binding)
+
     def _with(self, **changes: "Any") -> "DataReference":
         args: "Dict[str, Any]" = dict(data_reference_name=self.data_reference_name, path_on_datastore=self.path_on_datastore,
                                       mode=self.mode, path_on_compute=self.path_on_compute, overwrite=self.overwrite)

@@ -4,7 +4,14 @@ script writes into; when the run completes, the files go to ``destination`` and,
 ``register_on_complete``, become the next version of a dataset."""
 from typing import Any, Dict, Optional, Tuple
 
-__all__ = ["OutputFileDatasetConfig", "OutputDatasetConfig"]
+__all__ = ["OutputFileDatasetConfig", "OutputDatasetConfig", "DIRECT_MODE", "MOUNT_MODE", "UPLOAD_MODE"]
+
+# Azure's names of the output modes (azureml.data.output_dataset_config). A Ferry output is a
+# directory the script writes into, stored when the run completes: as_mount and as_upload both
+# give that.
+DIRECT_MODE = "direct"
+MOUNT_MODE = "mount"
+UPLOAD_MODE = "upload"
 
 
 class OutputFileDatasetConfig:
