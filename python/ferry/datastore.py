@@ -51,6 +51,22 @@ class Datastore:
         """Whether it was the workspace's default datastore when it was read."""
         return getattr(self, "_default", self.name == "workspaceblobstore")
 
+    @property
+    def account_name(self) -> str:
+        """Azure's storage account: an S3 store's endpoint host; the workspace's name for the
+        workspace's own store and directory datastores."""
+        if self.endpoint:
+            from urllib.parse import urlsplit
+
+            return urlsplit(self.endpoint).hostname or self.endpoint
+        return getattr(self.workspace, "name", "") or ""
+
+    @property
+    def container_name(self) -> str:
+        """Azure's blob container: an S3 store's bucket, a directory datastore's path on the
+        server's machine, the datastore's name for the workspace's own store."""
+        return self.bucket_name or self.path_on_server or self.name
+
     def set_as_default(self) -> None:
         """Makes this datastore the workspace's default (admins): what
         ``Workspace.get_default_datastore()`` returns, where a run's outputs go and where a

@@ -62,6 +62,38 @@ NOTEBOOKS = {
 # Edits the issue allows beyond the rename, per notebook: (regex, replacement, why).
 EDITS: "dict[str, list[tuple[str, str, str]]]" = {}
 
+# Compute a notebook expects to find attached already (the issue's "compute names pointed at
+# Ferry targets"): notebook -> (target name, kind). "ssh": a real OpenSSH host of
+# tests/support/sshd.py (a network namespace on this machine) with an outbound network, as the
+# notebook's data-science VM had.
+TARGETS = {"train-on-remote-vm": ("cpudsvm", "ssh")}
+
+
+class RemoteVm:
+    """An SSH host for a notebook's RemoteCompute, attached to the workspace under `name`."""
+
+    def __init__(self, work: str, ferry: str, home: str, name: str) -> None:
+        sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+        from sshd import SshLab  # noqa: PLC0415  (needs root; only this notebook uses it)
+
+        self.lab = SshLab(os.path.join(work, "ssh"), hosts=1, octet=240)
+        self.lab.__enter__()
+        host = self.lab.hosts[0]
+        self.net = f"{self.lab.subnet}.0/24"
+        # Its way out (pip installs from PyPI): a default route and masquerading of the subnet.
+        subprocess.run(["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"], check=True)
+        subprocess.run(["ip", "-n", host.netns, "route", "add", "default", "via", self.lab.gateway], check=True)
+        subprocess.run(["iptables", "-w", "-t", "nat", "-I", "POSTROUTING", "-s", self.net, "!", "-o",
+                        self.lab.bridge, "-j", "MASQUERADE"], check=True)
+        subprocess.run([ferry, "--home", home, "compute", "attach", "ssh", name, "--host", host.ip, "--port",
+                        str(host.port), "--user", host.user, "--key", str(self.lab.client_key)],
+                       check=True, capture_output=True)
+
+    def close(self) -> None:
+        subprocess.run(["iptables", "-w", "-t", "nat", "-D", "POSTROUTING", "-s", self.net, "!", "-o",
+                        self.lab.bridge, "-j", "MASQUERADE"], capture_output=True)
+        self.lab.__exit__(None, None, None)
+
 RENAME = re.compile(r"\bazureml(?=\.|\s|$)|\bazureml(?=_user\b)")
 
 
@@ -139,6 +171,7 @@ print(json.dumps({"cells": len(code), "ran": ran, "error": error}))
 def run_notebook(py: str, key: str, args: argparse.Namespace) -> dict:
     rel = NOTEBOOKS[key]
     work = tempfile.mkdtemp(prefix=f"ferry-nb-{key}-")
+    vm = None
     try:
         extract(args.repo, args.ref, os.path.dirname(rel), work)
         folder = os.path.join(work, os.path.dirname(rel))
@@ -158,6 +191,8 @@ def run_notebook(py: str, key: str, args: argparse.Namespace) -> dict:
         # so that they reach PyPI as cloud nodes do.
         subprocess.run([env["FERRY_BIN"], "--home", env["FERRY_HOME"], "compute", "sizes", "provider", "netns",
                         "--outbound"], env=env, capture_output=True, check=True)
+        if TARGETS.get(key, ("", ""))[1] == "ssh":
+            vm = RemoteVm(work, env["FERRY_BIN"], env["FERRY_HOME"], TARGETS[key][0])
         start = time.monotonic()
         out = subprocess.run([py, "-c", RUNNER, notebook, str(args.cell_timeout), folder], env=env,
                              capture_output=True, text=True, cwd=folder)
@@ -170,6 +205,8 @@ def run_notebook(py: str, key: str, args: argparse.Namespace) -> dict:
     finally:
         if not args.keep:
             cleanup(work)
+            if vm is not None:
+                vm.close()
             shutil.rmtree(work, ignore_errors=True)
 
 

@@ -20,6 +20,9 @@ def test_the_workspace_blob_store_is_always_there_and_the_default(workspace):
     ws = Workspace(url=workspace.url, token=workspace.token)
     default = ws.get_default_datastore()
     assert default.name == "workspaceblobstore" and default.is_default
+    # Azure's blob datastore attributes, which notebooks print.
+    assert (default.datastore_type, default.account_name, default.container_name) == \
+        ("blob", ws.name, "workspaceblobstore")
     status, body, _ = workspace.api("DELETE", "/datastores/workspaceblobstore")
     assert status == 409 and "cannot be deleted" in body["error"]["message"], body
     status, body, _ = workspace.api("POST", "/datastores",
