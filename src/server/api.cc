@@ -163,6 +163,7 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
       {"POST", "datasets/{}/reactivate", Access::kContribute, kNone, L::kDefault,
        &I::ReactivateDataset},
       {"GET", "datasets/{}/{}", Access::kRead, kNone, L::kDefault, &I::GetDataset},
+      {"PATCH", "datasets/{}/{}", Access::kContribute, kSmall, L::kDefault, &I::UpdateDataset},
       {"GET", "models", Access::kRead, kNone, L::kDefault, &I::ListModels},
       {"POST", "models", Access::kContribute, kSmall, L::kDefault, &I::RegisterModel},
       {"GET", "models/{}", Access::kModelRead, kNone, L::kDefault, &I::ModelVersions},

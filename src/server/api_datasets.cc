@@ -301,6 +301,40 @@ HandlerResult Api::Impl::GetDataset() {
   return Json(200, j);
 }
 
+// PATCH /datasets/{name}/{version}: {"description"?, "add_tags"?: {k: v}, "remove_tags"?: [k]}
+// (Azure's Dataset.update, add_tags, remove_tags). The files and definition never change.
+HandlerResult Api::Impl::UpdateDataset() {
+  auto version = AssetVersion("dataset", P(1));
+  if (!version.ok()) return Error(version.status());
+  auto body = ParseBody(req);
+  if (!body.ok()) return Error(body.status());
+  if (!body->is_object()) return Bad("the body must be a JSON object");
+  std::optional<std::string> description;
+  if (auto it = body->find("description"); it != body->end() && !it->is_null()) {
+    if (!it->is_string()) return Bad("field 'description' must be a string");
+    description = it->get<std::string>();
+  }
+  auto add = StringMapField(*body, "add_tags");
+  if (!add.ok()) return Error(add.status());
+  std::vector<std::string> remove;
+  if (auto it = body->find("remove_tags"); it != body->end() && !it->is_null()) {
+    if (!it->is_array()) return Bad("field 'remove_tags' must be an array of tag names");
+    for (const auto& k : *it) {
+      if (!k.is_string()) return Bad("field 'remove_tags' must be an array of tag names");
+      remove.push_back(k.get<std::string>());
+    }
+  }
+  int64_t v = *version;
+  if (v == 0) {  // "latest"
+    auto latest = d.store->Assets().GetDataset(P(0), 0);
+    if (!latest.ok()) return Error(latest.status());
+    v = latest->version;
+  }
+  auto updated = d.store->Assets().UpdateDataset(P(0), v, description, *add, remove);
+  if (!updated.ok()) return Error(updated.status());
+  return Json(200, DatasetJson(*updated));
+}
+
 HandlerResult Api::Impl::ArchiveDataset() { return SetDatasetArchived(true); }
 HandlerResult Api::Impl::ReactivateDataset() { return SetDatasetArchived(false); }
 

@@ -168,6 +168,7 @@ struct Api::Impl {
   HandlerResult ArchiveDataset();
   HandlerResult ReactivateDataset();
   HandlerResult SetDatasetArchived(bool archived);
+  HandlerResult UpdateDataset();
 
   // api_models.cc
   HandlerResult ListModels();

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,13 @@ class AssetStore {
                                                                   bool include_archived) = 0;
   // version 0: every version of the name. Archived versions stay readable by name and id.
   virtual Status SetDatasetArchived(const std::string& name, int64_t version, bool archived) = 0;
+  // A version's description (when given) and tags (add_tags set, then remove_tags removed), in
+  // one write: concurrent changes of other tags are not lost. Returns the version as stored.
+  // The content (files, definition) never changes.
+  virtual Result<model::DatasetVersion> UpdateDataset(
+      const std::string& name, int64_t version, const std::optional<std::string>& description,
+      const std::map<std::string, std::string>& add_tags,
+      const std::vector<std::string>& remove_tags) = 0;
 
   // Records lineage edges, each once however often sent; all or none (NotFound for an
   // unknown run or asset version, InvalidArgument for an unknown direction or asset kind).

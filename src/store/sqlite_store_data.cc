@@ -317,6 +317,35 @@ Status SqliteMetadataStore::SetDatasetArchived(const std::string& name, int64_t 
   return Status::Ok();
 }
 
+Result<model::DatasetVersion> SqliteMetadataStore::UpdateDataset(
+    const std::string& name, int64_t version, const std::optional<std::string>& description,
+    const std::map<std::string, std::string>& add_tags,
+    const std::vector<std::string>& remove_tags) {
+  WriteLease lease(this, /*data=*/false);
+  return InWriteTransaction([&]() -> Result<model::DatasetVersion> {
+    FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(std::string("SELECT ") + kDatasetColumns +
+                                                 " FROM dataset_versions WHERE name=?1 AND "
+                                                 "version=?2"));
+    st.Bind(1, name).Bind(2, version);
+    FERRY_ASSIGN_OR_RETURN(auto found, ReadDatasets(st));
+    if (found.empty()) {
+      return Status::NotFound(Versioned(name, version) +
+                              " is not registered; see 'ferry dataset list'");
+    }
+    model::DatasetVersion v = found[0];
+    if (description) v.description = *description;
+    for (const auto& [k, val] : add_tags) v.tags[k] = val;
+    for (const auto& k : remove_tags) v.tags.erase(k);
+    json tags = json::object();
+    for (const auto& [k, val] : v.tags) tags[k] = val;
+    FERRY_ASSIGN_OR_RETURN(Stmt up, db().Prepare("UPDATE dataset_versions SET description=?1, "
+                                                 "tags=?2 WHERE name=?3 AND version=?4"));
+    FERRY_RETURN_IF_ERROR(
+        up.Bind(1, v.description).Bind(2, tags.dump()).Bind(3, name).Bind(4, version).Run());
+    return v;
+  });
+}
+
 Status SqliteMetadataStore::RecordAssetUses(const std::vector<model::AssetUse>& uses) {
   for (const auto& u : uses) {
     if (u.direction != "input" && u.direction != "output") {

@@ -210,6 +210,10 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore, publi
   Result<std::vector<model::DatasetVersion>> ListDatasets(const std::string& name,
                                                           bool include_archived) override;
   Status SetDatasetArchived(const std::string& name, int64_t version, bool archived) override;
+  Result<model::DatasetVersion> UpdateDataset(const std::string& name, int64_t version,
+                                              const std::optional<std::string>& description,
+                                              const std::map<std::string, std::string>& add_tags,
+                                              const std::vector<std::string>& remove_tags) override;
   Status RecordAssetUses(const std::vector<model::AssetUse>& uses) override;
   Result<std::vector<model::AssetUse>> AssetUsesOfRun(const std::string& run_id) override;
   Result<std::vector<model::AssetUse>> RunsUsingAsset(const std::string& asset,

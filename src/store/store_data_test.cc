@@ -156,6 +156,26 @@ TEST_F(DataStoreTest, ListingShowsLatestVersionsAndHidesArchivedOnes) {
   EXPECT_EQ(assets().SetDatasetArchived("a", 9, true).code(), StatusCode::kNotFound);
 }
 
+TEST_F(DataStoreTest, UpdateChangesDescriptionAndTagsButNeverTheContent) {
+  bool created = false;
+  model::DatasetVersion v = Version("a", "1");
+  v.tags = {{"team", "fr"}, {"stage", "raw"}};
+  ASSERT_TRUE(assets().RegisterDataset(v, true, 1, &created).ok());
+  auto up = assets().UpdateDataset("a", 1, std::string("cleaned"), {{"owner", "ana"}}, {"stage"});
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  auto got = assets().GetDataset("a", 1);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->description, "cleaned");
+  EXPECT_EQ(got->tags, (std::map<std::string, std::string>{{"owner", "ana"}, {"team", "fr"}}));
+  EXPECT_EQ(got->id, up->id);
+  EXPECT_EQ(got->manifest_hash, v.manifest_hash);
+  auto kept = assets().UpdateDataset("a", 1, std::nullopt, {}, {});  // nothing given: unchanged
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->description, "cleaned");
+  EXPECT_EQ(assets().UpdateDataset("a", 7, std::nullopt, {}, {}).status().code(),
+            StatusCode::kNotFound);
+}
+
 TEST_F(DataStoreTest, ADatastoreWithDatasetsCannotBeDeleted) {
   ASSERT_TRUE(assets().CreateDatastore({"nfs", "directory", "{}", "", 1}).ok());
   auto v = Version("images", "x");

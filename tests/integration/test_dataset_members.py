@@ -119,3 +119,34 @@ def test_data_reference_datapath_and_binding_convert(workspace, tmp_path):
     with pytest.raises(ValueError, match="datapath=DataPath"):
         binding.create_data_reference("x", ref)
     assert (MOUNT_MODE, UPLOAD_MODE) == ("mount", "upload")
+
+
+def test_update_add_tags_and_remove_tags_change_a_version_in_place(workspace, tmp_path):
+    from ferry.exceptions import UserErrorException
+
+    ws, store = _upload(workspace, tmp_path)
+    ds = Dataset.File.from_files((store, "sales/**/*.csv")).register(ws, "sales", description="v1",
+                                                                      tags={"team": "fr"})
+    same = ds.add_tags({"stage": "raw", "team": "fr"})  # the same value again is fine
+    assert same is ds and ds.tags == {"team": "fr", "stage": "raw"}
+    with pytest.raises(UserErrorException, match=r"already has other values for the tags \['team'\]"):
+        ds.add_tags({"team": "de"})
+    ds.remove_tags(["stage", "never-there"])
+    assert Dataset.get_by_name(ws, "sales").tags == {"team": "fr"}
+    ds.update(description="cleaned", tags={"owner": "ana"})  # tags replace, description too
+    got = Dataset.get_by_name(ws, "sales", version=1)
+    assert (got.description, got.tags, got.id) == ("cleaned", {"owner": "ana"}, ds.id)  # the files stay
+    ds.update(description="")
+    assert Dataset.get_by_name(ws, "sales").description == "" and Dataset.get_by_name(ws, "sales").tags == {
+        "owner": "ana"}
+    # The REST API refuses what it cannot apply, naming the field and the version.
+    status, body, _ = workspace.api("PATCH", "/datasets/sales/1", {"remove_tags": "owner"})
+    assert status == 400 and "field 'remove_tags' must be an array" in body["error"]["message"], body
+    status, body, _ = workspace.api("PATCH", "/datasets/sales/9", {"description": "x"})
+    assert status == 404 and "version 9" in body["error"]["message"], body
+    # Readers cannot change datasets.
+    status, reader, _ = workspace.api("POST", "/users", {"name": "rita", "role": "reader"})
+    assert status == 201, reader
+    status, body, _ = workspace.api("PATCH", "/datasets/sales/1", {"description": "mine"},
+                                    headers={"Authorization": "Bearer " + reader["token"]}, auth=False)
+    assert status == 403, body

@@ -185,6 +185,40 @@ class AbstractDataset:
         self.workspace._client.call("POST", f"/datasets/{self._require_registered()}/archive")
         self._info["archived"] = True
 
+    def _patch(self, body: "Dict[str, Any]") -> "AbstractDataset":
+        j = self.workspace._client.call("PATCH", f"/datasets/{self._require_registered()}/{self.version}", body)
+        self._info.update({"description": j.get("description", ""), "tags": j.get("tags", {})})
+        return self
+
+    def update(self, description: "Optional[str]" = None, tags: "Optional[Dict[str, str]]" = None) -> "AbstractDataset":
+        """Replaces this registered version's description and/or tags (None: keep them; ``""`` /
+        ``{}`` clears them) and returns it. Its files and definition never change."""
+        body: "Dict[str, Any]" = {}
+        if description is not None:
+            body["description"] = str(description)
+        if tags is not None:
+            current = self.get_by_name(self.workspace, self.name, self.version).tags
+            body["add_tags"] = {str(k): str(v) for k, v in tags.items()}
+            body["remove_tags"] = [k for k in current if k not in tags]
+        return self._patch(body)
+
+    def add_tags(self, tags: "Optional[Dict[str, str]]" = None) -> "AbstractDataset":
+        """Adds tags to this registered version; a key it has already with another value is
+        refused, as Azure ML does (use :meth:`update` to replace)."""
+        tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        current = self.get_by_name(self.workspace, self.name, self.version).tags
+        clash = sorted(k for k in tags if k in current and current[k] != tags[k])
+        if clash:
+            from ..exceptions import UserErrorException
+
+            raise UserErrorException(f"ferry: dataset '{self.name}' version {self.version} already has other values "
+                                     f"for the tags {clash}; use update(tags=...) to replace them")
+        return self._patch({"add_tags": tags})
+
+    def remove_tags(self, tags: "Optional[Sequence[str]]" = None) -> "AbstractDataset":
+        """Removes these tag keys from this registered version (keys it lacks are ignored)."""
+        return self._patch({"remove_tags": [str(k) for k in (tags or [])]})
+
     def reactivate(self) -> None:
         """Shows an archived version in listings again."""
         self.workspace._client.call("POST", f"/datasets/{self._require_registered()}/reactivate",
