@@ -33,6 +33,7 @@ _LAZY = {
     "FileDataset": "dataset",
     "TabularDataset": "dataset",
     "Model": "model",
+    "Keyvault": "keyvault",
     "ComputeTarget": "compute",
     "ComputeTargetException": "exceptions",
     "RemoteCompute": "compute",

@@ -1208,6 +1208,41 @@ class Run:
         client, run_id = (self._client(), self._id) if self._ws is not None else _remote_run.script_mlflow(self._id)
         _remote_run.put_file(client, run_id, name, source if data is None else data)
 
+    # ------------------------------------------------------------------ secrets
+    def _secrets_client(self) -> "Any":
+        """The client that reads the workspace's secrets for this run: the workspace's for a
+        run bound to one; in a submitted run's script, the run's own MLflow connection with its
+        run named in X-Ferry-Run (the server lets it read while the run runs)."""
+        if self._ws is not None:
+            return self._client()
+        url, token = os.environ.get("MLFLOW_TRACKING_URI", ""), os.environ.get("MLFLOW_TRACKING_TOKEN", "")
+        if self._offline or not url.startswith(("http://", "https://")) or not token:
+            from .exceptions import UserErrorException
+
+            why = ("this script is not running as a submitted run (offline)" if self._offline else
+                   "the run has no connection to its server (MLFLOW_TRACKING_URI and MLFLOW_TRACKING_TOKEN "
+                   "are not set, or the run configuration points MLflow elsewhere)")
+            raise UserErrorException(f"ferry: run.get_secret: {why}; read secrets outside a run with "
+                                     "Workspace(...).get_default_keyvault().get_secret(name)", 0, "InvalidArgument")
+        from ._client import Client
+
+        c = Client(url, token)
+        c.extra_headers["X-Ferry-Run"] = os.environ.get("MLFLOW_RUN_ID") or self._id
+        return c
+
+    def get_secret(self, name: str) -> str:
+        """The value of the workspace's secret ``name`` (``ws.get_default_keyvault()``);
+        :class:`ferry.exceptions.NotFoundError` names a missing one."""
+        from .keyvault import _path
+
+        return self._secrets_client().call("GET", _path(name))["value"]
+
+    def get_secrets(self, secrets: "List[str]") -> "Dict[str, Optional[str]]":
+        """The values of the named secrets as a dict; a name with no secret maps to None."""
+        from .keyvault import _fetch
+
+        return _fetch(self._secrets_client(), secrets)
+
     def set_tags(self, tags: "Mapping[str, Any]") -> None:
         """Set several tags at once; values are stringified (``None`` -> ``""``).
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .dataset import FileDataset
     from .datastore import Datastore
     from .environment import Environment
+    from .keyvault import Keyvault
     from .model import Model
     from .run import Run
 
@@ -302,6 +303,12 @@ class Workspace:
         from .datastore import Datastore
 
         Datastore.get(self, name).set_as_default()
+
+    def get_default_keyvault(self) -> "Keyvault":
+        """The workspace's secrets (Azure's workspace Key Vault; ferry.keyvault)."""
+        from .keyvault import Keyvault
+
+        return Keyvault(self)
 
     def __repr__(self) -> str:
         return f"<ferry.Workspace {self.name!r} {self.url}{' (' + self.home + ')' if self.home else ''}>"

@@ -28,6 +28,7 @@ void RegisterFolder(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterEnvironment(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterDatastore(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterDataset(CLI::App& app, Context& ctx, int* exit_code);
+void RegisterSecret(CLI::App& app, Context& ctx, int* exit_code);  // verb_secret.cc
 void RegisterModel(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterUser(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterQuota(CLI::App& app, Context& ctx, int* exit_code);
@@ -38,9 +39,9 @@ namespace {
 
 // Every verb group, in help order.
 constexpr Register kVerbs[] = {
-    RegisterRun,     RegisterSweep, RegisterExperiment, RegisterEnvironment,   RegisterDatastore,
-    RegisterDataset, RegisterModel, RegisterCompute,    RegisterComputeTarget, RegisterFolder,
-    RegisterUser,    RegisterQuota, RegisterServer,     RegisterCompletion};
+    RegisterRun,     RegisterSweep,  RegisterExperiment, RegisterEnvironment, RegisterDatastore,
+    RegisterDataset, RegisterSecret, RegisterModel,      RegisterCompute,     RegisterComputeTarget,
+    RegisterFolder,  RegisterUser,   RegisterQuota,      RegisterServer,      RegisterCompletion};
 
 // What a verb did not turn into a Status (above all an exception from JSON handling) ends
 // here with a message, never in std::terminate. Text that is not UTF-8 cannot become JSON:

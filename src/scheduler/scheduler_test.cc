@@ -222,6 +222,7 @@ class HookStore final : public store::MetadataStore {
   }
   store::AssetStore& Assets() override { return s_->Assets(); }
   store::ModelStore& Models() override { return s_->Models(); }
+  store::SecretStore& Secrets() override { return s_->Secrets(); }
   Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override {
     return s_->ListArtifacts(id);
   }

@@ -154,6 +154,12 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
       {"POST", "datastores/{}/files", Access::kContribute, kSmall, L::kDefault,
        &I::UploadToDatastore},
       {"GET", "datastores/{}/content", Access::kRead, kNone, L::kBulk, &I::ReadDatastoreFile},
+      {"GET", "secrets", Access::kRead, kNone, L::kDefault, &I::ListSecrets},
+      {"POST", "secrets", Access::kContribute, kSmall, L::kDefault, &I::PutSecrets},
+      {"POST", "secrets/fetch", Access::kSecretRead, kSmall, L::kDefault, &I::FetchSecrets},
+      {"PUT", "secrets/{}", Access::kContribute, kSmall, L::kDefault, &I::PutSecret},
+      {"GET", "secrets/{}", Access::kSecretRead, kNone, L::kDefault, &I::GetSecret},
+      {"DELETE", "secrets/{}", Access::kContribute, kNone, L::kDefault, &I::DeleteSecret},
       {"GET", "datasets", Access::kRead, kNone, L::kDefault, &I::ListDatasets},
       {"POST", "datasets", Access::kContribute, kSmall, L::kDefault, &I::RegisterDataset},
       {"POST", "datasets/resolve", Access::kContribute, kSmall, L::kDefault, &I::ResolveDataset},
@@ -261,6 +267,8 @@ const char* Needs(Access a) {
     case Access::kContribute:
     case Access::kAgentOrContribute:
       return "the contributor role";
+    case Access::kSecretRead:
+      return "the contributor role (or, in a run's script, its run's own token)";
     default:
       return "a person's token";
   }
@@ -386,6 +394,15 @@ Status CheckAccess(const ApiDeps& d, const Api::Impl::Route& route, const HttpRe
       if (c.person() || named.empty() ||
           !ConstantTimeEquals(c.token, MlflowRunToken(d.run_secret, named)))
         need(Role::kReader);
+      break;
+    }
+    case Access::kSecretRead: {
+      // A script reads the workspace's secrets (run.get_secret) with the MLflow token its run
+      // gave it, its run in X-Ferry-Run; whether that run still runs is the handler's check.
+      std::string named = head.Header("x-ferry-run");
+      if (c.person() || named.empty() ||
+          !ConstantTimeEquals(c.token, MlflowRunToken(d.run_secret, named)))
+        need(Role::kContributor);
       break;
     }
     case Access::kBlobRead: {

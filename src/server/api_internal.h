@@ -39,6 +39,8 @@ enum class Access {
   kAgentOrContribute,  // the agent token of the run in the path, or contributor or above
   kBlobRead,           // any person, or an agent naming its run in X-Ferry-Run
   kModelRead,          // any person, or a run's script (its MLflow token, its run in X-Ferry-Run)
+  kSecretRead,         // contributor or above, or a run's script (its MLflow token, its run in
+                       // X-Ferry-Run)
 };
 
 inline constexpr uint64_t kKiB = 1024, kMiB = kKiB * kKiB;
@@ -147,6 +149,18 @@ struct Api::Impl {
   HandlerResult UploadToDatastore();
   HandlerResult ReadDatastoreFile();
   Result<std::unique_ptr<DatastoreIo>> OpenDatastore(const std::string& name);
+
+  // api_secrets.cc
+  HandlerResult ListSecrets();
+  HandlerResult PutSecret();
+  HandlerResult PutSecrets();
+  HandlerResult GetSecret();
+  HandlerResult FetchSecrets();
+  HandlerResult DeleteSecret();
+  // A person admitted to read values may; a run's script only while its run has not ended.
+  Status MayReadSecrets();
+  // The value of a stored secret, unsealed; NotFound names it.
+  Result<std::string> OpenSecret(const std::string& name);
 
   // api_datasets.cc
   HandlerResult ListDatasets();

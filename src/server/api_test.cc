@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <variant>
 
 #include "common/byte_source.h"
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "common/fs.h"
+#include "common/seal.h"
 #include "compute/compute_target.h"
 #include "model/manifest.h"
 #include "scheduler/scheduler.h"
@@ -96,6 +98,10 @@ class ApiTest : public ::testing::Test {
     d.users = users_.get();
     d.workspace_token = kWorkspaceToken;
     d.run_secret = kSecret;
+    auto sealer = Sealer::Open(dir_ + "/seal.key");
+    ASSERT_TRUE(sealer.ok()) << sealer.status().ToString();
+    sealer_.emplace(std::move(sealer).value());
+    d.sealer = &*sealer_;
     d.notify = [this](const std::string& channel) { notified_.push_back(channel); };
     d.shutdown = [this] { shutdown_ = true; };
     api_ = std::make_unique<Api>(std::move(d));
@@ -192,6 +198,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<scheduler::Scheduler> sched_;
   std::unique_ptr<TargetManager> targets_;
   std::unique_ptr<UserDirectory> users_;
+  std::optional<Sealer> sealer_;
   std::unique_ptr<Api> api_;
   std::string reader_, contributor_, other_contributor_, admin_;
   std::vector<std::string> notified_;
@@ -425,6 +432,96 @@ TEST_F(ApiTest, AScriptReadsModelsWithItsRunsMlflowToken) {
   EXPECT_EQ(as_script(MlflowRunToken(kSecret, id), "another-run"), 403);
   EXPECT_EQ(as_script(RunToken(kSecret, id), id), 403);  // the agent's token is not the script's
   EXPECT_EQ(Call("POST", "/api/v1/models", MlflowRunToken(kSecret, id), body.dump()).status, 403);
+}
+
+// The workspace's secrets: contributors write, read values and delete; readers see names only;
+// the store and the listing hold no plaintext; names follow Azure Key Vault's rule.
+TEST_F(ApiTest, SecretsAreSealedAndReadByContributors) {
+  Reply put = Call("PUT", "/api/v1/secrets/db-pass", contributor_, R"({"value":"hunter2"})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.j["name"], "db-pass");
+  EXPECT_EQ(put.j["updated_by"], "carl");
+  EXPECT_EQ(put.body.find("hunter2"), std::string::npos);
+  auto stored = store_->Secrets().GetSecret("db-pass");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_TRUE(Sealer::IsSealed(stored->sealed_value));
+  EXPECT_EQ(stored->sealed_value.find("hunter2"), std::string::npos);
+
+  Reply got = Call("GET", "/api/v1/secrets/db-pass", contributor_);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(got.j["value"], "hunter2");
+  Reply list = Call("GET", "/api/v1/secrets", reader_);
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.j["secrets"].size(), 1u);
+  EXPECT_EQ(list.j["secrets"][0]["name"], "db-pass");
+  EXPECT_EQ(list.body.find("hunter2"), std::string::npos);
+
+  // A reader sees names, never values, and changes nothing.
+  Reply denied = Call("GET", "/api/v1/secrets/db-pass", reader_);
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_NE(denied.body.find("contributor role"), std::string::npos) << denied.body;
+  EXPECT_EQ(Call("PUT", "/api/v1/secrets/x", reader_, R"({"value":"v"})").status, 403);
+  EXPECT_EQ(Call("DELETE", "/api/v1/secrets/db-pass", reader_).status, 403);
+
+  Reply bad = Call("PUT", "/api/v1/secrets/db_pass", contributor_, R"({"value":"v"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("'db_pass'"), std::string::npos) << bad.body;
+  EXPECT_NE(bad.body.find("letter, digit or '-'"), std::string::npos) << bad.body;
+  Reply not_string = Call("PUT", "/api/v1/secrets/pin", contributor_, R"({"value":12345})");
+  EXPECT_EQ(not_string.status, 400);
+  EXPECT_EQ(not_string.body.find("12345"), std::string::npos) << not_string.body;
+
+  Reply batch = Call("POST", "/api/v1/secrets", contributor_, R"({"secrets":{"a":"1","b":"2"}})");
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  Reply fetched = Call("POST", "/api/v1/secrets/fetch", admin_, R"({"names":["a","b","nope"]})");
+  ASSERT_EQ(fetched.status, 200) << fetched.body;
+  EXPECT_EQ(fetched.j["secrets"], json({{"a", "1"}, {"b", "2"}}));
+  EXPECT_EQ(fetched.j["not_found"], json({"nope"}));
+
+  ASSERT_EQ(Call("DELETE", "/api/v1/secrets/db-pass", contributor_).status, 200);
+  Reply missing = Call("GET", "/api/v1/secrets/db-pass", contributor_);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("secret 'db-pass' does not exist"), std::string::npos);
+  EXPECT_EQ(Call("DELETE", "/api/v1/secrets/db-pass", contributor_).status, 404);
+}
+
+// A run's script reads secrets with its MLflow token and its run in X-Ferry-Run, only while the
+// run has not ended; it never writes them.
+TEST_F(ApiTest, AScriptReadsSecretsWhileItsRunRuns) {
+  ASSERT_EQ(Call("PUT", "/api/v1/secrets/db-pass", contributor_, R"({"value":"s3cr3t"})").status,
+            200);
+  const std::string id = Submit();
+  auto as_script = [&](const std::string& method, const std::string& path, const std::string& token,
+                       const std::string& run, const std::string& body = "") {
+    net::HttpRequest req;
+    req.method = method;
+    req.path = path;
+    req.body = body;
+    req.headers["authorization"] = "Bearer " + token;
+    req.headers["x-ferry-run"] = run;
+    net::Admission a = api_->Admit(req);
+    if (a.reject) return ToReply(*a.reject);
+    return ToReply(std::get<net::HttpResponse>(api_->Handle(req)));
+  };
+  const std::string token = MlflowRunToken(kSecret, id);
+  Reply got = as_script("GET", "/api/v1/secrets/db-pass", token, id);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(got.j["value"], "s3cr3t");
+  Reply batch = as_script("POST", "/api/v1/secrets/fetch", token, id, R"({"names":["db-pass"]})");
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  EXPECT_EQ(batch.j["secrets"]["db-pass"], "s3cr3t");
+  EXPECT_EQ(as_script("GET", "/api/v1/secrets/db-pass", token, "another-run").status, 403);
+  EXPECT_EQ(as_script("GET", "/api/v1/secrets/db-pass", RunToken(kSecret, id), id).status, 403);
+  EXPECT_EQ(as_script("PUT", "/api/v1/secrets/x", token, id, R"({"value":"v"})").status, 403);
+  EXPECT_EQ(as_script("GET", "/api/v1/secrets", token, id).status, 403);
+
+  ASSERT_EQ(Call("POST", "/api/v1/runs/" + id + "/cancel", contributor_).status, 202);
+  auto run = store_->GetRun(id);
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(model::IsTerminal(run->status)) << model::RunStatusName(run->status);
+  Reply ended = as_script("GET", "/api/v1/secrets/db-pass", token, id);
+  EXPECT_EQ(ended.status, 403);
+  EXPECT_NE(ended.body.find("has ended"), std::string::npos) << ended.body;
 }
 
 TEST_F(ApiTest, MetricsPostAndGet) {

@@ -206,6 +206,12 @@ CREATE TABLE run_values(
   value TEXT NOT NULL, step INTEGER NOT NULL, time REAL NOT NULL,
   PRIMARY KEY(rid, seq)) WITHOUT ROWID;
 )sql",
+    // 15: the workspace's secrets (secret_store.h): values sealed by the server, never plain.
+    R"sql(
+CREATE TABLE secrets(
+  name TEXT PRIMARY KEY, sealed_value TEXT NOT NULL, content_type TEXT NOT NULL,
+  updated_by TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

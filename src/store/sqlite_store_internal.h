@@ -29,7 +29,10 @@
 
 namespace ferry::store {
 
-class SqliteMetadataStore final : public MetadataStore, public AssetStore, public ModelStore {
+class SqliteMetadataStore final : public MetadataStore,
+                                  public AssetStore,
+                                  public ModelStore,
+                                  public SecretStore {
  public:
   using Run = model::Run;
   using RunStatus = model::RunStatus;
@@ -193,6 +196,12 @@ class SqliteMetadataStore final : public MetadataStore, public AssetStore, publi
   Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override;
 
   AssetStore& Assets() override { return *this; }
+
+  SecretStore& Secrets() override { return *this; }
+  Status PutSecrets(const std::vector<SecretRecord>& secrets) override;
+  Result<SecretRecord> GetSecret(const std::string& name) override;
+  Result<std::vector<SecretRecord>> ListSecrets() override;
+  Status DeleteSecret(const std::string& name) override;
 
   Status CreateDatastore(const model::DatastoreRecord& d) override;
   Result<model::DatastoreRecord> GetDatastore(const std::string& name) override;

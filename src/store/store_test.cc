@@ -619,7 +619,7 @@ TEST_F(StoreTest, MigrationBackfillsTheLatestPoints) {
     ASSERT_TRUE(db->Exec("DROP TABLE registered_models; DROP TABLE model_versions; "
                          "DROP TABLE model_aliases; DROP TABLE logged_models; "
                          "DROP TABLE logged_model_metrics; DROP TABLE logged_model_files; "
-                         "DROP TABLE logged_model_uses; DROP TABLE run_values")
+                         "DROP TABLE logged_model_uses; DROP TABLE run_values; DROP TABLE secrets")
                     .ok());
     ASSERT_TRUE(db->Exec("DELETE FROM schema_migrations WHERE version >= 9").ok());
   }

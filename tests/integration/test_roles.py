@@ -83,6 +83,12 @@ OPERATIONS = [
     ("POST", "/computes/nope/start", None, ADMIN),
     ("POST", "/computes/nope/trust", None, ADMIN),
     ("PUT", "/quota", {}, ADMIN),
+    ("GET", "/secrets", None, READ),
+    ("PUT", "/secrets/role-check", {"value": "v"}, CONTRIBUTE),
+    ("POST", "/secrets", {"secrets": {"role-check": "v"}}, CONTRIBUTE),
+    ("GET", "/secrets/role-check", None, CONTRIBUTE),
+    ("POST", "/secrets/fetch", {"names": ["role-check"]}, CONTRIBUTE),
+    ("DELETE", "/secrets/nope", None, CONTRIBUTE),
 ]
 
 

@@ -17,6 +17,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "Datastore": "ferry.datastore",
     "Dataset": "ferry.dataset",
     "Model": "ferry.model",
+    "Keyvault": "ferry.keyvault",
     "VERSION": "ferry._version:__version__",
     "get_run": "ferry.run",
 })
