@@ -155,6 +155,32 @@ def test_run_based_amlcompute_makes_a_cluster_for_the_run_and_deletes_it_after(c
     assert "kept-pool" in [t.name for t in ComputeTarget.list(ws)]
 
 
+def test_a_run_based_cluster_is_deleted_after_its_run_across_a_server_restart(cws, src):
+    # The clusters to delete are kept with the cluster's stored configuration: a restart between
+    # the submit and the run's end still deletes it; a canceled run's cluster goes too.
+    cws.cli("compute", "sizes", "provider", "netns")
+    write(src / "where.py", WHERE)
+    ws = Workspace(home=str(cws.home))
+    cfg = ScriptRunConfig(source_directory=str(src), script="where.py", arguments=["4"],
+                          compute_target="amlcompute")  # it runs 4 s: the restart falls inside
+    cfg.run_config.amlcompute.vm_size = "STANDARD_D1_V2"
+    cfg.run_config.amlcompute._name = "per-run"
+    run = Experiment(ws, "restart").submit(cfg)
+    assert cws.run(run.id)["target"] == "per-run"
+    cws.wait_status(run.id, "Running", timeout=120)
+    port = int(cws.url.rsplit(":", 1)[1])
+    cws.stop_server()
+    cws.start_server(port=port)  # the same address: the SDK's workspace object keeps its URL
+    assert run.wait_for_completion(raise_on_error=False)["status"] == "Completed", cws.run(run.id)
+    _wait_until_gone(cws, "per-run")
+
+    cfg.run_config.amlcompute._name = "canceled-pool"
+    doomed = Experiment(ws, "restart").submit(cfg)
+    doomed.cancel()
+    _wait_until_gone(cws, "canceled-pool")
+    assert cws.run(doomed.id)["status"] == "Canceled"
+
+
 def test_low_priority_on_a_target_without_low_priority_nodes_is_refused(workspace, src):
     write(src / "where.py", WHERE)
     write(src / "low.runconfig", "script: where.py\ntarget: local\npriority: low\n"
