@@ -356,7 +356,7 @@ Result<std::string> TargetManager::CreateRunCluster(const model::Run& run) {
   std::string name = a.name;
   if (name.empty()) {
     // The run's id, as Azure named these clusters; a long one (a long experiment name) by
-    // its unique tail, so the node names made from the first 40 characters stay unique.
+    // its unique tail ("run_<time>_<hex>"), a name that stays readable in `compute list`.
     name = run.id;
     if (name.size() > 40) {
       size_t cut = name.rfind('_', name.rfind('_') - 1);
