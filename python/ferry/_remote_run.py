@@ -392,11 +392,18 @@ def wait(c: Client, run_id: str, show_output: bool, raise_on_error: bool, stream
         backoff = Backoff(0.2, 5.0, factor=1.5)
         while run_json(c, run_id)["status"] not in TERMINAL:
             time.sleep(backoff.next())
+    return finish(c, run_id, out if show_output else None, raise_on_error)
+
+
+def finish(c: Client, run_id: str, out: "Optional[TextIO]", raise_on_error: bool, what: str = "run",
+           extra: str = "") -> "Dict[str, Any]":
+    """An ended run's details; Azure's execution summary (plus ``extra`` lines) on ``out``
+    when given; ActivityFailedException naming the ``what`` and its error when it failed."""
     d = details(c, run_id)
-    if show_output:
-        out.write(f"\nExecution Summary\n=================\nRunId: {run_id}\nStatus: {d['status']}\n")
+    if out is not None:
+        out.write(f"\nExecution Summary\n=================\nRunId: {run_id}\nStatus: {d['status']}\n{extra}")
         out.flush()
     if raise_on_error and d["status"] == "Failed":
         raise ActivityFailedException(
-            f"run '{run_id}' failed: {d.get('error', {}).get('message', 'no error recorded')}", 0, "RunFailed")
+            f"{what} '{run_id}' failed: {d.get('error', {}).get('message', 'no error recorded')}", 0, "RunFailed")
     return d

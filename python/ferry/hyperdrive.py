@@ -512,8 +512,7 @@ def _follow(run: "HyperDriveRun", out: "Any", raise_on_error: bool, poll: float 
     """The sweep's progress, one line per trial event, until it ends."""
     import time
 
-    from ._remote_run import TERMINAL, details
-    from .exceptions import ActivityFailedException
+    from ._remote_run import TERMINAL, finish
 
     out.write(f"RunId: {run.id}\n")
     out.flush()
@@ -546,12 +545,5 @@ def _follow(run: "HyperDriveRun", out: "Any", raise_on_error: bool, poll: float 
             break
         time.sleep(poll)
     best = s.get("best")
-    d = details(run._client(), run.id)
-    out.write(f"\nExecution Summary\n=================\nRunId: {run.id}\nStatus: {d['status']}\n")
-    if best:
-        out.write(f"Best trial: {best['id']} ({info.get('primary_metric_name')} {best.get('metric')})\n")
-    out.flush()
-    if raise_on_error and d["status"] == "Failed":
-        raise ActivityFailedException(
-            f"sweep '{run.id}' failed: {d.get('error', {}).get('message', 'no error recorded')}", 0, "RunFailed")
-    return d
+    extra = f"Best trial: {best['id']} ({info.get('primary_metric_name')} {best.get('metric')})\n" if best else ""
+    return finish(run._client(), run.id, out, raise_on_error, what="sweep", extra=extra)

@@ -15,16 +15,7 @@ from ferry import Run
 from ferry.run import MAX_KEY_LENGTH, _reset_context
 
 PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV_VARS = ("FERRY_METRICS_FILE", "FERRY_RUN_ID", "FERRY_EXPERIMENT")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_context(monkeypatch):
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
-    _reset_context()
-    yield
-    _reset_context()
+pytestmark = pytest.mark.usefixtures("fresh_run_context")
 
 
 @pytest.fixture

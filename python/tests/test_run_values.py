@@ -13,20 +13,10 @@ from ferry import Run
 from ferry.run import _reset_context
 
 PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV_VARS = ("FERRY_METRICS_FILE", "FERRY_RUN_ID", "FERRY_EXPERIMENT", "MLFLOW_TRACKING_URI",
-            "MLFLOW_TRACKING_TOKEN", "MLFLOW_RUN_ID")
+pytestmark = pytest.mark.usefixtures("fresh_run_context")
 
 CONFUSION = {"schema_type": "confusion_matrix", "schema_version": "1.0.0",
              "data": {"class_labels": ["0", "1"], "matrix": [[3, 1], [0, 4]]}}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_context(monkeypatch):
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
-    _reset_context()
-    yield
-    _reset_context()
 
 
 @pytest.fixture

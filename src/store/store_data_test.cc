@@ -1,31 +1,14 @@
 // Unit tests for the store's data assets: datastores, dataset versions, lineage.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include "common/crypto.h"
-#include "common/fs.h"
-#include "store/metadata_store.h"
+#include "store/store_fixture_test.h"
 
 namespace ferry::store {
 namespace {
 
-class DataStoreTest : public ::testing::Test {
+class DataStoreTest : public FreshStoreTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ferry_store_data_XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    Open();
-  }
-  void TearDown() override {
-    store_.reset();
-    (void)RemoveAll(dir_);
-  }
-  void Open() {
-    store_.reset();
-    auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(s).value();
-  }
   static model::DatasetVersion Version(const std::string& name, const std::string& content) {
     model::DatasetVersion v;
     v.name = name;
@@ -49,8 +32,6 @@ class DataStoreTest : public ::testing::Test {
     ASSERT_TRUE(store_->CreateRun(r, {}, "t", 1).ok());
   }
   AssetStore& assets() { return store_->Assets(); }
-  std::string dir_;
-  std::unique_ptr<MetadataStore> store_;
 };
 
 TEST_F(DataStoreTest, TheWorkspaceBlobStoreAlwaysExistsAndCannotBeTakenOrDeleted) {

@@ -1,32 +1,15 @@
 // Unit tests for the store's model registry: registered models, versions, stages, aliases,
 // lineage of versions, and MLflow 3's logged models.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include "common/crypto.h"
-#include "common/fs.h"
-#include "store/metadata_store.h"
+#include "store/store_fixture_test.h"
 
 namespace ferry::store {
 namespace {
 
-class ModelStoreTest : public ::testing::Test {
+class ModelStoreTest : public FreshStoreTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ferry_store_models_XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    Open();
-  }
-  void TearDown() override {
-    store_.reset();
-    (void)RemoveAll(dir_);
-  }
-  void Open() {
-    store_.reset();
-    auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(s).value();
-  }
   void AddRun(const std::string& id) {
     model::Run r;
     r.id = id;
@@ -49,8 +32,6 @@ class ModelStoreTest : public ::testing::Test {
     return v;
   }
   ModelStore& models() { return store_->Models(); }
-  std::string dir_;
-  std::unique_ptr<MetadataStore> store_;
 };
 
 TEST_F(ModelStoreTest, RegisteredModelsAreUniqueByNameAndSurviveAReopen) {

@@ -1,39 +1,20 @@
 // Unit tests for the store's workspace secrets (secret_store.h): names, create-or-replace,
 // all-or-none batches, listings without values, and the table surviving a reopen.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <string>
 
-#include "common/fs.h"
-#include "store/metadata_store.h"
+#include "store/store_fixture_test.h"
 
 namespace ferry::store {
 namespace {
 
-class SecretStoreTest : public ::testing::Test {
+class SecretStoreTest : public FreshStoreTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ferry_store_secrets_XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    Open();
-  }
-  void TearDown() override {
-    store_.reset();
-    (void)RemoveAll(dir_);
-  }
-  void Open() {
-    store_.reset();
-    auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(s).value();
-  }
   static SecretRecord Rec(const std::string& name, const std::string& sealed, double at) {
     return SecretRecord{name, sealed, "application/NotProvided", "alice", at, at};
   }
   SecretStore& secrets() { return store_->Secrets(); }
-  std::string dir_;
-  std::unique_ptr<MetadataStore> store_;
 };
 
 TEST(SecretNameTest, FollowsAzureKeyVaultsRule) {

@@ -178,17 +178,21 @@ Result<ClusterConfig> ClusterConfig::FromJson(const std::string& text) {
   return ConfigFromJson<ClusterConfig>(j, "cluster configuration");
 }
 
-namespace {
-
-// 32-bit FNV-1a of `text` as 8 hex digits: a short, stable name for a long one.
-std::string ShortHash(std::string_view text) {
+uint32_t Fnv1a(std::string_view text) {
   uint32_t h = 2166136261u;
   for (unsigned char ch : text) {
     h ^= ch;
     h *= 16777619u;
   }
+  return h;
+}
+
+namespace {
+
+// Fnv1a as 8 hex digits.
+std::string ShortHash(std::string_view text) {
   char hex[16];
-  std::snprintf(hex, sizeof hex, "%08x", h);
+  std::snprintf(hex, sizeof hex, "%08x", Fnv1a(text));
   return hex;
 }
 

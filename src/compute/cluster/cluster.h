@@ -11,8 +11,10 @@
 // provider event, shown by `ferry compute show`).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -79,6 +81,9 @@ struct ClusterConfig {
 
 // Checks a create/update request's numbers; the message names the field.
 Status ValidateCluster(const ClusterConfig& c);
+
+// 32-bit FNV-1a: short, stable names made from long ones (run directories, node names, veths).
+uint32_t Fnv1a(std::string_view text);
 
 // One node's last known provider state, kept in <dir>/nodes/<node>.json.
 struct NodeRecord {

@@ -42,15 +42,6 @@ Status ShOk(const std::string& what, const std::string& script, int timeout_ms =
   return Status::Ok();
 }
 
-uint32_t Fnv1a(const std::string& s) {
-  uint32_t h = 2166136261u;
-  for (unsigned char ch : s) {
-    h ^= ch;
-    h *= 16777619u;
-  }
-  return h;
-}
-
 // Nodes as network namespaces on this machine, on the cluster's own bridge: each runs slurmd
 // with its own hostname and /etc/hosts (private UTS and mount namespaces); the filesystem is
 // shared with this machine. Needs root, iproute2, util-linux (nsenter, unshare) and slurmd.
@@ -203,21 +194,17 @@ class NetnsProvider final : public NodeProvider {
   // for the machine, as container engines do.
   std::string Nat(const std::string& op) const {
     const std::string br = ShellQuote(c_.bridge), net = c_.subnet + ".0/24";
-    const std::string rules[] = {"-t nat POSTROUTING -s " + net + " ! -o " + br + " -j MASQUERADE",
-                                 "FORWARD -i " + br + " ! -o " + br + " -j ACCEPT",
-                                 "FORWARD -o " + br + " ! -i " + br +
-                                     " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"};
+    const std::pair<std::string, std::string> rules[] = {
+        // (table option, chain and rule)
+        {"-t nat ", "POSTROUTING -s " + net + " ! -o " + br + " -j MASQUERADE"},
+        {"", "FORWARD -i " + br + " ! -o " + br + " -j ACCEPT"},
+        {"", "FORWARD -o " + br + " ! -i " + br +
+                 " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"}};
     std::string sh =
         "command -v iptables >/dev/null || { echo 'iptables is not installed (apt "
         "install iptables)' >&2; exit 1; }; ";
     if (op == "-A") sh += "echo 1 > /proc/sys/net/ipv4/ip_forward; ";
-    for (const std::string& r : rules) {
-      // "-t nat CHAIN ..." -> "iptables -w -t nat -C CHAIN ..."
-      std::string table, rule = r;
-      if (rule.rfind("-t nat ", 0) == 0) {
-        table = "-t nat ";
-        rule = rule.substr(7);
-      }
+    for (const auto& [table, rule] : rules) {
       if (op == "-A") {
         // Inserted first: after a REJECT of another tool's they would never match.
         sh += "iptables -w " + table + "-C " + rule + " 2>/dev/null || iptables -w " + table +
