@@ -177,6 +177,9 @@ class ScriptRunConfig:
         local path on the target (docs/data.md)."""
         if isinstance(a, str):
             return a
+        if getattr(a, "_pipeline_only", False):
+            raise ValueError(f"ferry: {a} reads another pipeline step's output: use it in a pipeline step "
+                             "(ferry.pipeline.steps), not in a ScriptRunConfig")
         if hasattr(a, "_consumption"):  # DataReference: the files under its path
             a = a._consumption()
         elif hasattr(a, "as_named_input") and not hasattr(a, "_spec"):  # a dataset itself
@@ -187,9 +190,9 @@ class ScriptRunConfig:
             if seen is not None and seen._spec() != a._spec():
                 raise ValueError(f"ferry: two different inputs are named {a.name!r}; name them apart with as_named_input()")
             self._inputs[a.name] = a
-        elif kind == "OutputFileDatasetConfig":
+        elif kind in ("OutputFileDatasetConfig", "OutputTabularDatasetConfig"):
             seen = self._outputs.get(a.name)
-            if seen is not None and seen is not a:
+            if seen is not None and getattr(seen, "_origin", seen) is not getattr(a, "_origin", a):
                 raise ValueError(f"ferry: two outputs are named {a.name!r}; give each OutputFileDatasetConfig its own name")
             self._outputs[a.name] = a
         return str(a)
