@@ -6,6 +6,9 @@ explained in ``ferry.pipelines``)."""
 
 from __future__ import annotations
 
+import os
+import re
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -179,7 +182,7 @@ class _StepIO:
                         f"{type(a).__name__}")
 
     def parameter(self, name: str, value: "Any") -> None:
-        from .pipelines import PipelineParameter, _value_type
+        from .pipelines import _NAME_RULE, PipelineParameter, _valid_name, _value_json, _value_type
 
         if isinstance(value, PipelineParameter):
             if value._type() == "datapath":
@@ -188,8 +191,12 @@ class _StepIO:
             self.pipeline_parameters.append(value)
             j: "Dict[str, Any]" = {"name": name, "source": value.name}
         else:
+            if value is None:
+                raise TypeError(f"ferry: step {self.step!r}: params[{name!r}] is None; give a value")
             _value_type(value, f"step {self.step!r}: params[{name!r}]")
-            j = {"name": name, "value": value}
+            j = {"name": name, "value": _value_json(value)}
+        if not _valid_name(name):
+            self.error(f"parameter name {name!r} is not valid: use {_NAME_RULE}")
         have = self.parameters.get(name)
         if have is not None and have != j:
             self.error(f"parameter {name!r} is given two values ({have} and {j})")
@@ -413,7 +420,9 @@ class PythonScriptStep(_RunStep):
             raise ValueError("ferry: PythonScriptStep needs script_name, a path inside source_directory")
         self.script_name = script_name
         self.hash_paths = hash_paths
-        super().__init__(name or script_name, compute_target, runconfig, runconfig_pipeline_params, inputs,
+        if name is None:  # Azure names the step after its script; '/' is not in a step name
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", script_name.replace(os.sep, "/").lstrip("./") or script_name)
+        super().__init__(name, compute_target, runconfig, runconfig_pipeline_params, inputs,
                          outputs, params, source_directory, allow_reuse, version, arguments)
 
     def _snapshot_directory(self, default: "Optional[str]") -> "Optional[str]":

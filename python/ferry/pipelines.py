@@ -49,6 +49,16 @@ def _check_name(name: "Any", what: str) -> str:
     return name
 
 
+# The server's rule for the names of steps and pipeline parameters (src/pipeline/spec.cc).
+_NAME_RULE = "1-128 letters, digits, '_', '.' or '-' (not '.' or '..')"
+
+
+def _valid_name(name: str) -> bool:
+    import re
+
+    return isinstance(name, str) and name not in (".", "..") and re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", name) is not None
+
+
 class PipelineParameter:
     """``PipelineParameter(name, default_value)``: a value given when the pipeline is submitted
     (``pipeline_parameters={name: value}``), ``default_value`` otherwise. Its type is the
@@ -56,8 +66,8 @@ class PipelineParameter:
     reads). ``default_value=None`` makes a string parameter that must be given at submit."""
 
     def __init__(self, name: str, default_value: "Any") -> None:
-        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
-            raise ValueError(f"ferry: a PipelineParameter needs a name without spaces, got {name!r}")
+        if not _valid_name(name):
+            raise ValueError(f"ferry: PipelineParameter name {name!r} is not valid: use {_NAME_RULE}")
         self.name = name
         self.default_value = default_value
         self._type()  # refuses a default of an unknown type now
@@ -326,6 +336,8 @@ class Pipeline:
             w.error("the pipeline has no steps")
         names: "Dict[str, Any]" = {}
         for s in steps:
+            if not _valid_name(s.name):
+                w.error(f"step name {s.name!r} is not valid: use {_NAME_RULE} (give the step a name=)")
             if s.name in names and names[s.name] is not s:
                 w.error(f"two steps are named {s.name!r}; give each step its own name= (step names are unique "
                         "in a pipeline)")

@@ -465,3 +465,19 @@ def test_module_paths():
     assert builder.StepSequence is StepSequence and python_script_step.PythonScriptStep is PythonScriptStep
     assert command_step.CommandStep is CommandStep
     assert os.path.basename(graph.__file__) == "graph.py"
+
+
+def test_names_follow_the_servers_rule():
+    assert PythonScriptStep("scripts/train.py").name == "scripts_train.py"
+    assert PythonScriptStep("./prep.py").name == "prep.py"
+    bad = PythonScriptStep("prep.py", name="has space")
+    assert Pipeline(FakeWorkspace(), [bad]).validate() == [
+        "step name 'has space' is not valid: use 1-128 letters, digits, '_', '.' or '-' (not '.' or '..') "
+        "(give the step a name=)"]
+    with pytest.raises(ValueError, match="PipelineParameter name 'a b' is not valid"):
+        PipelineParameter("a b", 1)
+    with pytest.raises(TypeError, match=r"params\['x'\] is None"):
+        PythonScriptStep("prep.py", params={"x": None})
+    assert Pipeline(FakeWorkspace(), [PythonScriptStep("prep.py", params={"a/b": 1})]).validate() == [
+        "step 'prep.py': parameter name 'a/b' is not valid: use 1-128 letters, digits, '_', '.' or '-' (not '.' or "
+        "'..')"]
