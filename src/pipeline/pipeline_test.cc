@@ -280,13 +280,14 @@ TEST(ParsePipelineYaml, UnknownKeysNameFileLineAndTheAllowedKeys) {
       << e;
 
   e = ParseError(Edit("  default_compute: cpu-pool", "  default_target: cpu-pool"));
-  EXPECT_EQ(e.rfind(At(LineOf("  default_compute")) + "key 'pipeline.default_target': unknown key",
-                    0),
-            0u)
+  EXPECT_EQ(
+      e.rfind(At(LineOf("  default_compute")) + "key 'pipeline.default_target': unknown key", 0),
+      0u)
       << e;
   EXPECT_NE(e.find("name, description, parameters, data_references"), std::string::npos) << e;
 
-  e = ParseError(Edit("          bind_mode: download\n      outputs", "          mode: download\n      outputs"));
+  e = ParseError(Edit("          bind_mode: download\n      outputs",
+                      "          mode: download\n      outputs"));
   EXPECT_NE(e.find("step 'prepare': key 'inputs.table.mode': unknown key; the keys allowed here "
                    "are: source, bind_mode"),
             std::string::npos)
@@ -318,14 +319,15 @@ TEST(ParsePipelineYaml, RefusesKindsWithoutAnEngine) {
       pool_id: my-pool
       create_pool: true
       type: )") + kind + "\n";
-    EXPECT_EQ(ParseError(text), std::string("p.yml:6: step 'batch': key 'type': Ferry has no engine "
-                                            "for ") +
-                                    kind +
-                                    " steps yet (they come with Spark and batch support); run "
-                                    "the work as a PythonScriptStep or CommandStep");
+    EXPECT_EQ(ParseError(text),
+              std::string("p.yml:6: step 'batch': key 'type': Ferry has no engine "
+                          "for ") +
+                  kind +
+                  " steps yet (they come with Spark and batch support); run "
+                  "the work as a PythonScriptStep or CommandStep");
     // The JSON form gets the same answer from Validate.
-    auto spec = PipelineFromJson(
-        {{"steps", {{{"name", "batch"}, {"type", kind}, {"command", "x"}}}}});
+    auto spec =
+        PipelineFromJson({{"steps", {{{"name", "batch"}, {"type", kind}, {"command", "x"}}}}});
     ASSERT_TRUE(spec.ok()) << spec.status().ToString();
     auto g = Validate(*spec);
     ASSERT_FALSE(g.ok());
@@ -358,7 +360,8 @@ TEST(ParsePipelineYaml, StructureErrors) {
   EXPECT_EQ(e.rfind("p.yml:", 0), 0u) << e;
   EXPECT_NE(e.find("not valid YAML"), std::string::npos) << e;
   // A key twice.
-  e = ParseError(Edit("      script_name: prep.py", "      script_name: prep.py\n      script_name: b.py"));
+  e = ParseError(
+      Edit("      script_name: prep.py", "      script_name: prep.py\n      script_name: b.py"));
   EXPECT_EQ(e, At(LineOf("      script_name: prep.py") + 1) +
                    "step 'prepare': key 'script_name': appears twice (also on line " +
                    std::to_string(LineOf("      script_name: prep.py")) + "); keep one");
@@ -393,7 +396,8 @@ TEST(ParsePipelineYaml, ParameterDefaultsAreReadAsTheirType) {
             At(LineOf("      default: 0.25")) +
                 "key 'parameters.rate.default': expected a number for a float parameter, got "
                 "'fast'");
-  EXPECT_EQ(ParseError(Edit("      type: int\n      default: 12", "      type: integer\n      default: 12")),
+  EXPECT_EQ(ParseError(Edit("      type: int\n      default: 12",
+                            "      type: integer\n      default: 12")),
             At(LineOf("      type: int")) +
                 "key 'parameters.epochs.type': 'integer' is not a parameter type; use string, "
                 "int, float, bool or datapath");
@@ -467,10 +471,11 @@ TEST(Validate, StepNames) {
 }
 
 TEST(Validate, NamesOfInputsOutputsAndParameters) {
-  EXPECT_EQ(ValidateError(Edit("          destination: churn_model", "          destination: ../m")),
-            At(LineOf("        model:")) +
-                "step 'fit': key 'outputs.model.destination': '../m' is not a valid name: use "
-                "1-128 letters, digits, '_', '.' or '-' (not '.' or '..')");
+  EXPECT_EQ(
+      ValidateError(Edit("          destination: churn_model", "          destination: ../m")),
+      At(LineOf("        model:")) +
+          "step 'fit': key 'outputs.model.destination': '../m' is not a valid name: use "
+          "1-128 letters, digits, '_', '.' or '-' (not '.' or '..')");
   EXPECT_EQ(ValidateError(Edit("        people:", "        'peo ple':")),
             At(LineOf("        people:")) +
                 "step 'score': key 'inputs.peo ple': not a valid name: use 1-128 letters, digits, "
@@ -495,7 +500,8 @@ TEST(Validate, ProgramOfEachKind) {
             At(LineOf("    fit:")) +
                 "step 'fit': key 'script_name': required for a PythonScriptStep: the script to "
                 "run");
-  EXPECT_EQ(ValidateError(Edit("      script_name: fit.py", "      script_name: fit.py\n      command: ls")),
+  EXPECT_EQ(ValidateError(
+                Edit("      script_name: fit.py", "      script_name: fit.py\n      command: ls")),
             At(LineOf("      script_name: fit.py") + 1) +
                 "step 'fit': key 'command': only a CommandStep has a command; this is a "
                 "PythonScriptStep");
@@ -542,19 +548,22 @@ TEST(Validate, InputSources) {
 }
 
 TEST(Validate, OutputDestinationsArePipelineWide) {
-  EXPECT_EQ(ValidateError(Edit("          destination: churn_model", "          destination: churn_train")),
+  EXPECT_EQ(ValidateError(
+                Edit("          destination: churn_model", "          destination: churn_train")),
             At(LineOf("        model:")) +
                 "step 'fit': key 'outputs.model.destination': 'churn_train' is also the "
                 "destination of step 'prepare' output 'train_set'; destinations are "
                 "pipeline-wide, so give each output its own");
   // An output without a destination uses its name, which counts too.
-  EXPECT_NE(ValidateError(Edit("          destination: churn_model", "          destination: report"))
-                .find("'report' is also the destination of step 'prepare' output 'report'"),
-            std::string::npos);
-  EXPECT_EQ(ValidateError(Edit("          destination: churn_model", "          destination: lookup")),
-            At(LineOf("        model:")) +
-                "step 'fit': key 'outputs.model.destination': 'lookup' is also the name of a data "
-                "reference, so inputs naming it are ambiguous; rename one");
+  EXPECT_NE(
+      ValidateError(Edit("          destination: churn_model", "          destination: report"))
+          .find("'report' is also the destination of step 'prepare' output 'report'"),
+      std::string::npos);
+  EXPECT_EQ(
+      ValidateError(Edit("          destination: churn_model", "          destination: lookup")),
+      At(LineOf("        model:")) +
+          "step 'fit': key 'outputs.model.destination': 'lookup' is also the name of a data "
+          "reference, so inputs naming it are ambiguous; rename one");
 }
 
 TEST(Validate, Placeholders) {
@@ -594,33 +603,39 @@ TEST(Validate, StepParameterSources) {
 
 TEST(Validate, ParameterDefaultsMatchTheirTypes) {
   const std::vector<std::pair<std::string, json>> bad = {
-      {"int", "x"},   {"int", 1.5},    {"float", "1"}, {"bool", 1},
-      {"string", 3},  {"datapath", "d/p"}, {"datapath", {{"datastore", "d"}}},
+      {"int", "x"},
+      {"int", 1.5},
+      {"float", "1"},
+      {"bool", 1},
+      {"string", 3},
+      {"datapath", "d/p"},
+      {"datapath", {{"datastore", "d"}}},
   };
   for (const auto& [type, value] : bad) {
-    auto spec = PipelineFromJson(
-        {{"parameters", {{{"name", "p"}, {"type", type}, {"default", value}}}},
-         {"steps", {{{"name", "a"}, {"type", "CommandStep"}, {"command", "x"}}}}});
+    auto spec =
+        PipelineFromJson({{"parameters", {{{"name", "p"}, {"type", type}, {"default", value}}}},
+                          {"steps", {{{"name", "a"}, {"type", "CommandStep"}, {"command", "x"}}}}});
     ASSERT_TRUE(spec.ok()) << spec.status().ToString();
     auto g = Validate(*spec);
     ASSERT_FALSE(g.ok()) << type << " " << value;
-    EXPECT_EQ(g.status().message().rfind("key 'parameters.p.default': the default of a " + type +
-                                             " parameter: expected",
-                                         0),
-              0u)
+    EXPECT_EQ(
+        g.status().message().rfind(
+            "key 'parameters.p.default': the default of a " + type + " parameter: expected", 0),
+        0u)
         << g.status().message();
   }
   const std::vector<std::pair<std::string, json>> good = {
-      {"int", 3},     {"float", 1},    {"float", 1.5}, {"bool", false},
-      {"string", ""}, {"datapath", {{"datastore", "d"}, {"path", "p"}}}, {"int", nullptr},
+      {"int", 3},       {"float", 1},   {"float", 1.5},
+      {"bool", false},  {"string", ""}, {"datapath", {{"datastore", "d"}, {"path", "p"}}},
+      {"int", nullptr},
   };
   for (const auto& [type, value] : good) {
-    auto spec = PipelineFromJson(
-        {{"parameters", {{{"name", "p"}, {"type", type}, {"default", value}}}},
-         {"steps", {{{"name", "a"}, {"type", "CommandStep"}, {"command", "x"}}}}});
+    auto spec =
+        PipelineFromJson({{"parameters", {{{"name", "p"}, {"type", type}, {"default", value}}}},
+                          {"steps", {{{"name", "a"}, {"type", "CommandStep"}, {"command", "x"}}}}});
     ASSERT_TRUE(spec.ok()) << spec.status().ToString();
-    EXPECT_TRUE(Validate(*spec).ok()) << type << " " << value << ": "
-                                      << Validate(*spec).status().message();
+    EXPECT_TRUE(Validate(*spec).ok())
+        << type << " " << value << ": " << Validate(*spec).status().message();
   }
 }
 
@@ -639,11 +654,12 @@ TEST(Validate, BindModes) {
             At(LineOf("        train:")) +
                 "step 'fit': key 'inputs.train.bind_mode': 'upload' is not a bind mode for an "
                 "input; use mount or download");
-  EXPECT_EQ(ValidateError(Edit("          datastore: workspaceblobstore\n          bind_mode: mount",
-                               "          datastore: workspaceblobstore\n          bind_mode: download")),
-            At(LineOf("        train_set:")) +
-                "step 'prepare': key 'outputs.train_set.bind_mode': 'download' is not a bind mode "
-                "for an output; use mount or upload");
+  EXPECT_EQ(
+      ValidateError(Edit("          datastore: workspaceblobstore\n          bind_mode: mount",
+                         "          datastore: workspaceblobstore\n          bind_mode: download")),
+      At(LineOf("        train_set:")) +
+          "step 'prepare': key 'outputs.train_set.bind_mode': 'download' is not a bind mode "
+          "for an output; use mount or upload");
   EXPECT_EQ(ValidateError(Edit("      bind_mode: download\n    customers",
                                "      bind_mode: copy\n    customers")),
             At(LineOf("    lookup:")) +
@@ -652,11 +668,13 @@ TEST(Validate, BindModes) {
 }
 
 TEST(Validate, DataReferences) {
-  EXPECT_EQ(ValidateError(Edit("      dataset_name: customers_v", "      datastore: x\n      dataset_name: customers_v")),
+  EXPECT_EQ(ValidateError(Edit("      dataset_name: customers_v",
+                               "      datastore: x\n      dataset_name: customers_v")),
             At(LineOf("    customers:")) +
                 "key 'data_references.customers': give a dataset_name or a datastore and "
                 "path_on_datastore, not both");
-  EXPECT_EQ(ValidateError(Edit("      dataset_name: customers_v\n      version: 3", "      bind_mode: mount")),
+  EXPECT_EQ(ValidateError(Edit("      dataset_name: customers_v\n      version: 3",
+                               "      bind_mode: mount")),
             At(LineOf("    customers:")) +
                 "key 'data_references.customers': says nothing to read; give a datastore and "
                 "path_on_datastore, or a dataset_name");
@@ -672,7 +690,8 @@ TEST(Validate, DataReferences) {
 
 TEST(Validate, CycleListsItsSteps) {
   // fit reads prepare's output; prepare now reads fit's.
-  std::string e = ValidateError(Edit("          source: raw_path", "          source: churn_model"));
+  std::string e =
+      ValidateError(Edit("          source: raw_path", "          source: churn_model"));
   EXPECT_EQ(e, At(LineOf("        raw:")) +
                    "step 'prepare': key 'inputs.raw.source': the steps form a cycle: prepare -> "
                    "fit -> prepare (each needs the one before it done first); remove one of these "
@@ -704,10 +723,11 @@ TEST(Validate, CycleListsItsSteps) {
 }
 
 TEST(Validate, SideInputsOnlyInParallelRunSteps) {
-  EXPECT_EQ(ValidateError(Edit("      inputs:\n        train:", "      side_inputs:\n        train:")),
-            At(LineOf("        train:")) +
-                "step 'fit': key 'side_inputs.train': side inputs belong to ParallelRunStep steps "
-                "only");
+  EXPECT_EQ(
+      ValidateError(Edit("      inputs:\n        train:", "      side_inputs:\n        train:")),
+      At(LineOf("        train:")) +
+          "step 'fit': key 'side_inputs.train': side inputs belong to ParallelRunStep steps "
+          "only");
 }
 
 TEST(Json, RoundTripIsExact) {
@@ -731,15 +751,15 @@ TEST(Json, RoundTripIsExact) {
             (json{{"name", "raw_path"},
                   {"type", "datapath"},
                   {"default", {{"datastore", "workspaceblobstore"}, {"path", "churn/raw.csv"}}}}));
-  EXPECT_EQ(j["data_references"][1],
-            (json{{"name", "customers"},
-                  {"datastore", ""},
-                  {"path", ""},
-                  {"dataset_name", "customers_v"},
-                  {"dataset_version", 3},
-                  {"bind_mode", "mount"}}));
-  EXPECT_EQ(j["steps"][2]["inputs"][1],
-            (json{{"name", "model"}, {"source", "churn_model"}, {"bind_mode", "mount"}, {"side", true}}));
+  EXPECT_EQ(j["data_references"][1], (json{{"name", "customers"},
+                                           {"datastore", ""},
+                                           {"path", ""},
+                                           {"dataset_name", "customers_v"},
+                                           {"dataset_version", 3},
+                                           {"bind_mode", "mount"}}));
+  EXPECT_EQ(
+      j["steps"][2]["inputs"][1],
+      (json{{"name", "model"}, {"source", "churn_model"}, {"bind_mode", "mount"}, {"side", true}}));
 
   // Every field set to something other than its default survives.
   PipelineSpec q;
@@ -783,9 +803,11 @@ TEST(Json, AbsentKeysAreDefaults) {
   EXPECT_EQ(p->steps[0].run_options, json::object());
   EXPECT_TRUE(p->steps[0].parallel_run_config.is_null());
   EXPECT_FALSE(p->continue_on_step_failure);
-  auto in = PipelineFromJson(
-      {{"data_references", {{{"name", "r"}, {"datastore", "d"}}}},
-       {"steps", {{{"name", "a"}, {"script_name", "a.py"}, {"inputs", {{{"name", "x"}, {"source", "r"}}}}}}}});
+  auto in = PipelineFromJson({{"data_references", {{{"name", "r"}, {"datastore", "d"}}}},
+                              {"steps",
+                               {{{"name", "a"},
+                                 {"script_name", "a.py"},
+                                 {"inputs", {{{"name", "x"}, {"source", "r"}}}}}}}});
   ASSERT_TRUE(in.ok()) << in.status().ToString();
   EXPECT_EQ(in->steps[0].inputs[0].bind_mode, "mount");
   EXPECT_EQ(in->data_references[0].bind_mode, "mount");
@@ -797,11 +819,12 @@ TEST(Json, ErrorsNameTheStepAndTheKey) {
     auto r = PipelineFromJson(j);
     return r.ok() ? std::string() : r.status().message();
   };
-  EXPECT_EQ(err({{"steps", {{{"name", "train"}, {"scrpit_name", "t.py"}}}}}).rfind(
-                "step 'train': key 'scrpit_name': unknown key; the keys allowed here are: name, "
-                "type,",
-                0),
-            0u);
+  EXPECT_EQ(
+      err({{"steps", {{{"name", "train"}, {"scrpit_name", "t.py"}}}}})
+          .rfind("step 'train': key 'scrpit_name': unknown key; the keys allowed here are: name, "
+                 "type,",
+                 0),
+      0u);
   EXPECT_EQ(err({{"steps", {{{"name", "train"}, {"inputs", {{{"name", "x"}, {"sorce", "y"}}}}}}}}),
             "step 'train': key 'inputs[0].sorce': unknown key; the keys allowed here are: name, "
             "source, bind_mode, side");
@@ -809,18 +832,21 @@ TEST(Json, ErrorsNameTheStepAndTheKey) {
             "step 'train': key 'outputs[0].name': expected a string");
   EXPECT_EQ(err({{"steps", {{{"name", "train"}, {"allow_reuse", "yes"}}}}}),
             "step 'train': key 'allow_reuse': expected true or false");
-  EXPECT_EQ(err({{"steps", {{{"name", "train"}, {"arguments", {{{"input", "a"}, {"output", "b"}}}}}}}}),
-            "step 'train': key 'arguments[0]': expected a string or one of {\"input\": NAME}, "
-            "{\"output\": NAME}, {\"parameter\": NAME}, {\"side_input\": NAME}");
+  EXPECT_EQ(
+      err({{"steps", {{{"name", "train"}, {"arguments", {{{"input", "a"}, {"output", "b"}}}}}}}}),
+      "step 'train': key 'arguments[0]': expected a string or one of {\"input\": NAME}, "
+      "{\"output\": NAME}, {\"parameter\": NAME}, {\"side_input\": NAME}");
   EXPECT_EQ(err({{"steps", {{{"name", "train"}, {"arguments", {5}}}}}}),
             "step 'train': key 'arguments[0]': expected a string or one of {\"input\": NAME}, "
             "{\"output\": NAME}, {\"parameter\": NAME}, {\"side_input\": NAME}");
-  EXPECT_EQ(err({{"steps", {{{"name", "train"}, {"parameters", {{{"name", "k"}, {"value", 1}, {"source", "p"}}}}}}}}),
+  EXPECT_EQ(err({{"steps",
+                  {{{"name", "train"},
+                    {"parameters", {{{"name", "k"}, {"value", 1}, {"source", "p"}}}}}}}}),
             "step 'train': key 'parameters[0]': give either a value or a source, not both");
   EXPECT_EQ(err({{"steps", {{{"name", "train"}, {"run_options", "fast"}}}}}),
             "step 'train': key 'run_options': expected an object");
-  EXPECT_EQ(err({{"steps", {{{"script_name", "t.py"}, {"bogus", 1}}}}}).rfind(
-                "steps[0]: key 'bogus': unknown key", 0),
+  EXPECT_EQ(err({{"steps", {{{"script_name", "t.py"}, {"bogus", 1}}}}})
+                .rfind("steps[0]: key 'bogus': unknown key", 0),
             0u);
   EXPECT_EQ(err({{"stpes", json::array()}}).rfind("key 'stpes': unknown key", 0), 0u);
   EXPECT_EQ(err({{"parameters", {{{"name", "p"}, {"type", "number"}}}}}),
@@ -831,8 +857,10 @@ TEST(Json, ErrorsNameTheStepAndTheKey) {
   EXPECT_EQ(err({{"steps", {1}}}), "key 'steps[0]': expected an object");
   EXPECT_EQ(err(json::array()), "a pipeline must be a JSON object");
   // Validate's errors carry no file for a spec from JSON.
-  auto spec = PipelineFromJson({{"steps", {{{"name", "a"}, {"script_name", "a.py"},
-                                            {"inputs", {{{"name", "x"}, {"source", "nope"}}}}}}}});
+  auto spec = PipelineFromJson({{"steps",
+                                 {{{"name", "a"},
+                                   {"script_name", "a.py"},
+                                   {"inputs", {{{"name", "x"}, {"source", "nope"}}}}}}}});
   ASSERT_TRUE(spec.ok());
   EXPECT_EQ(Validate(*spec).status().message(),
             "step 'a': key 'inputs.x.source': 'nope' is not a data reference, a datapath "
@@ -869,7 +897,8 @@ TEST(BindParameters, DefaultsOverridesAndTypes) {
   EXPECT_EQ(err({{"epochs", 3.5}}), "parameter 'epochs' (int): expected an integer, got 3.5");
   EXPECT_EQ(err({{"rate", "fast"}}),
             "parameter 'rate' (float): expected a finite number, got \"fast\"");
-  EXPECT_EQ(err({{"rate", "inf"}}), "parameter 'rate' (float): expected a finite number, got \"inf\"");
+  EXPECT_EQ(err({{"rate", "inf"}}),
+            "parameter 'rate' (float): expected a finite number, got \"inf\"");
   EXPECT_EQ(err({{"raw_path", "nostore"}}),
             "parameter 'raw_path' (datapath): expected DATASTORE/PATH, got \"nostore\"");
   EXPECT_EQ(err({{"raw_path", 3}}).rfind("parameter 'raw_path' (datapath): expected a datapath", 0),

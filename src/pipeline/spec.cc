@@ -195,8 +195,7 @@ Result<std::map<std::string, nlohmann::json>> BindParameters(
     auto it = given.find(p.name);
     if (it == given.end() && p.default_value.is_null()) {
       return Status::InvalidArgument("parameter '" + p.name + "' (" + ParamTypeName(p.type) +
-                                     ") has no default; give it a value (-p " + p.name +
-                                     "=VALUE)");
+                                     ") has no default; give it a value (-p " + p.name + "=VALUE)");
     }
     FERRY_ASSIGN_OR_RETURN(bound[p.name],
                            Coerce(p, it == given.end() ? p.default_value : it->second));

@@ -110,8 +110,8 @@ Result<Parameter> ParameterFromJson(const json& j, size_t i) {
 
 Result<DataReference> DataReferenceFromJson(const json& j, size_t i) {
   Reader r("", Index("data_references", i));
-  FERRY_RETURN_IF_ERROR(r.Object(
-      j, {"name", "datastore", "path", "dataset_name", "dataset_version", "bind_mode"}));
+  FERRY_RETURN_IF_ERROR(
+      r.Object(j, {"name", "datastore", "path", "dataset_name", "dataset_version", "bind_mode"}));
   DataReference d;
   FERRY_RETURN_IF_ERROR(r.String(j, "name", &d.name));
   FERRY_RETURN_IF_ERROR(r.String(j, "datastore", &d.datastore));
@@ -166,8 +166,8 @@ Status StepListsFromJson(const json& j, const Reader& r, const std::string& ctx,
   for (size_t i = 0; i < outputs.size(); ++i) {
     Reader ro(ctx, Index("outputs", i));
     const json& e = outputs[i];
-    FERRY_RETURN_IF_ERROR(ro.Object(
-        e, {"name", "destination", "datastore", "path", "bind_mode", "register_name"}));
+    FERRY_RETURN_IF_ERROR(
+        ro.Object(e, {"name", "destination", "datastore", "path", "bind_mode", "register_name"}));
     StepOutput out;
     FERRY_RETURN_IF_ERROR(ro.String(e, "name", &out.name));
     FERRY_RETURN_IF_ERROR(ro.String(e, "destination", &out.destination));
@@ -316,9 +316,9 @@ json PipelineToJson(const PipelineSpec& spec) {
 Result<PipelineSpec> PipelineFromJson(const json& j) {
   Reader r("", "");
   if (!j.is_object()) return Status::InvalidArgument("a pipeline must be a JSON object");
-  FERRY_RETURN_IF_ERROR(r.Object(j, {"name", "description", "default_compute",
-                                     "continue_on_step_failure", "parameters", "data_references",
-                                     "steps"}));
+  FERRY_RETURN_IF_ERROR(
+      r.Object(j, {"name", "description", "default_compute", "continue_on_step_failure",
+                   "parameters", "data_references", "steps"}));
   PipelineSpec spec;
   FERRY_RETURN_IF_ERROR(r.String(j, "name", &spec.name));
   FERRY_RETURN_IF_ERROR(r.String(j, "description", &spec.description));

@@ -19,7 +19,9 @@ bool OneOf(const std::string& v, std::initializer_list<const char*> allowed) {
   return false;
 }
 
-std::string Destination(const StepOutput& o) { return o.destination.empty() ? o.name : o.destination; }
+std::string Destination(const StepOutput& o) {
+  return o.destination.empty() ? o.name : o.destination;
+}
 
 class Checker {
  public:
@@ -100,9 +102,9 @@ class Checker {
                    "rename one");
       }
       if (!d.dataset_name.empty() && (!d.datastore.empty() || !d.path.empty())) {
-        return Err(d.line, "", key,
-                   std::string("give a dataset_name or a datastore and ") + PathKey() +
-                       ", not both");
+        return Err(
+            d.line, "", key,
+            std::string("give a dataset_name or a datastore and ") + PathKey() + ", not both");
       }
       if (d.dataset_name.empty() && d.datastore.empty() && d.path.empty()) {
         return Err(d.line, "", key,
@@ -138,7 +140,8 @@ class Checker {
     std::set<std::string> names;
     for (const auto& in : s.inputs) {
       const std::string key = InputKey(in);
-      if (!IsValidName(in.name)) return Err(in.line, Ctx(s), key, "not a valid name: use " + std::string(kNameRule));
+      if (!IsValidName(in.name))
+        return Err(in.line, Ctx(s), key, "not a valid name: use " + std::string(kNameRule));
       if (!names.insert(in.name).second) {
         return Err(in.line, Ctx(s), key, "two inputs of the step have this name; rename one");
       }
@@ -152,14 +155,16 @@ class Checker {
       }
       if (!OneOf(in.bind_mode, {"mount", "download"})) {
         return Err(in.line, Ctx(s), key + ".bind_mode",
-                   "'" + in.bind_mode + "' is not a bind mode for an input; use mount or "
-                   "download");
+                   "'" + in.bind_mode +
+                       "' is not a bind mode for an input; use mount or "
+                       "download");
       }
     }
     names.clear();
     for (const auto& o : s.outputs) {
       const std::string key = "outputs." + o.name;
-      if (!IsValidName(o.name)) return Err(o.line, Ctx(s), key, "not a valid name: use " + std::string(kNameRule));
+      if (!IsValidName(o.name))
+        return Err(o.line, Ctx(s), key, "not a valid name: use " + std::string(kNameRule));
       if (!names.insert(o.name).second) {
         return Err(o.line, Ctx(s), key, "two outputs of the step have this name; rename one");
       }
@@ -172,11 +177,12 @@ class Checker {
       if (!fresh) {
         const Step& other = spec_.steps[it->second.first];
         return Err(o.line, Ctx(s), key + ".destination",
-                   "'" + dest + "' is also the destination of step '" + other.name +
-                       "' output '" + it->second.second->name +
+                   "'" + dest + "' is also the destination of step '" + other.name + "' output '" +
+                       it->second.second->name +
                        "'; destinations are pipeline-wide, so give each output its own");
       }
-      if (refs_.count(dest) || (params_.count(dest) && params_[dest]->type == ParamType::kDataPath)) {
+      if (refs_.count(dest) ||
+          (params_.count(dest) && params_[dest]->type == ParamType::kDataPath)) {
         return Err(o.line, Ctx(s), key + ".destination",
                    "'" + dest + "' is also the name of a " +
                        (refs_.count(dest) ? "data reference" : "datapath parameter") +
@@ -190,7 +196,8 @@ class Checker {
     names.clear();
     for (const auto& p : s.parameters) {
       const std::string key = "parameters." + p.name;
-      if (!IsValidName(p.name)) return Err(p.line, Ctx(s), key, "not a valid name: use " + std::string(kNameRule));
+      if (!IsValidName(p.name))
+        return Err(p.line, Ctx(s), key, "not a valid name: use " + std::string(kNameRule));
       if (!names.insert(p.name).second) {
         return Err(p.line, Ctx(s), key, "two parameters of the step have this name; rename one");
       }
@@ -222,8 +229,7 @@ class Checker {
                            n.find("/../") != std::string::npos ||
                            (n.size() >= 3 && n.compare(n.size() - 3, 3, "/..") == 0);
       if (escapes) {
-        return StepErr(s, "script_name",
-                       "'" + n + "' must be a path inside the source directory");
+        return StepErr(s, "script_name", "'" + n + "' must be a path inside the source directory");
       }
     }
     if (s.type == "CommandStep" && s.command.empty()) {
@@ -275,13 +281,15 @@ class Checker {
       auto o = producers_.find(in.source);
       if (o == producers_.end()) {
         return Err(in.line, Ctx(s), InputKey(in) + ".source",
-                   "'" + in.source + "' is not a data reference, a datapath parameter or any "
-                   "step's output destination");
+                   "'" + in.source +
+                       "' is not a data reference, a datapath parameter or any "
+                       "step's output destination");
       }
       if (o->second.first == i) {
         return Err(in.line, Ctx(s), InputKey(in) + ".source",
-                   "'" + in.source + "' is this step's own output; a step cannot read what it "
-                   "writes");
+                   "'" + in.source +
+                       "' is this step's own output; a step cannot read what it "
+                       "writes");
       }
       deps.insert(o->second.first);
     }
@@ -311,10 +319,11 @@ class Checker {
         return Status::Ok();
       case Argument::Kind::kInput:
         if (it != inputs.end() && !it->second->side) return Status::Ok();
-        return Err(line, Ctx(s), key,
-                   "input:" + arg.text + " names no input of the step" +
-                       (it != inputs.end() ? " (it is a side input: write side_input:" + arg.text + ")"
-                                           : "; declare it under inputs"));
+        return Err(
+            line, Ctx(s), key,
+            "input:" + arg.text + " names no input of the step" +
+                (it != inputs.end() ? " (it is a side input: write side_input:" + arg.text + ")"
+                                    : "; declare it under inputs"));
       case Argument::Kind::kSideInput:
         if (it != inputs.end() && it->second->side) return Status::Ok();
         return Err(line, Ctx(s), key,

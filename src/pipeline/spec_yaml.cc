@@ -40,8 +40,8 @@ std::optional<int64_t> IntText(const std::string& s) {
 
 std::optional<double> FloatText(const std::string& s) {
   // Digits, a sign or a point first: strtod's "inf", "nan" and hex forms stay strings.
-  if (s.empty() || !(std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' ||
-                     s[0] == '+' || s[0] == '.')) {
+  if (s.empty() || !(std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+' ||
+                     s[0] == '.')) {
     return std::nullopt;
   }
   char* end = nullptr;
@@ -195,8 +195,7 @@ class Parser {
   Status DataReferences(const YAML::Node& n, const char* key, PipelineSpec* spec) const;
   Status StepEntry(const std::string& name, const YAML::Node& at, const YAML::Node& n,
                    PipelineSpec* spec) const;
-  Status StepKey(const std::string& k, const YAML::Node& v, const std::string& ctx,
-                 Step* s) const;
+  Status StepKey(const std::string& k, const YAML::Node& v, const std::string& ctx, Step* s) const;
   Status Arguments(const YAML::Node& n, const std::string& ctx, Step* s) const;
   Status Inputs(const YAML::Node& n, const std::string& ctx, const char* key, bool side,
                 Step* s) const;
@@ -212,36 +211,35 @@ Result<PipelineSpec> Parser::Pipeline(const YAML::Node& root) {
                  "expected a top-level 'pipeline:' mapping (name, parameters, data_references, "
                  "default_compute, steps)");
   }
-  FERRY_RETURN_IF_ERROR(Map(root, "", "", {"pipeline"},
-                            [](const std::string&, const YAML::Node&, const YAML::Node&) {
-                              return Status::Ok();
-                            }));
+  FERRY_RETURN_IF_ERROR(
+      Map(root, "", "", {"pipeline"},
+          [](const std::string&, const YAML::Node&, const YAML::Node&) { return Status::Ok(); }));
   PipelineSpec spec;
   spec.file = file_;
   const YAML::Node p = root["pipeline"];
   YAML::Node steps_at = p;
-  FERRY_RETURN_IF_ERROR(Map(
-      p, "", "pipeline",
-      {"name", "description", "parameters", "data_references", "data_reference",
-       "default_compute", "steps", "continue_on_step_failure"},
-      [&](const std::string& k, const YAML::Node& at, const YAML::Node& v) -> Status {
-        if (k == "name") return String(v, "", k, &spec.name);
-        if (k == "description") return String(v, "", k, &spec.description);
-        if (k == "default_compute") return String(v, "", k, &spec.default_compute);
-        if (k == "continue_on_step_failure") {
-          return Bool(v, "", k, &spec.continue_on_step_failure);
-        }
-        if (k == "parameters") return Parameters(v, &spec);
-        if (k == "data_references" || k == "data_reference") {
-          return DataReferences(v, k == "data_reference" ? "data_reference" : "data_references",
-                                &spec);
-        }
-        steps_at = at;
-        return Named(v, "", "steps", "a mapping of step names to steps",
-                     [&](const std::string& name, const YAML::Node& key, const YAML::Node& s) {
-                       return StepEntry(name, key, s, &spec);
-                     });
-      }));
+  FERRY_RETURN_IF_ERROR(
+      Map(p, "", "pipeline",
+          {"name", "description", "parameters", "data_references", "data_reference",
+           "default_compute", "steps", "continue_on_step_failure"},
+          [&](const std::string& k, const YAML::Node& at, const YAML::Node& v) -> Status {
+            if (k == "name") return String(v, "", k, &spec.name);
+            if (k == "description") return String(v, "", k, &spec.description);
+            if (k == "default_compute") return String(v, "", k, &spec.default_compute);
+            if (k == "continue_on_step_failure") {
+              return Bool(v, "", k, &spec.continue_on_step_failure);
+            }
+            if (k == "parameters") return Parameters(v, &spec);
+            if (k == "data_references" || k == "data_reference") {
+              return DataReferences(v, k == "data_reference" ? "data_reference" : "data_references",
+                                    &spec);
+            }
+            steps_at = at;
+            return Named(v, "", "steps", "a mapping of step names to steps",
+                         [&](const std::string& name, const YAML::Node& key, const YAML::Node& s) {
+                           return StepEntry(name, key, s, &spec);
+                         });
+          }));
   if (spec.steps.empty()) {
     return Error(steps_at, "", "steps",
                  "the pipeline has no steps; add at least one under 'steps:'");
@@ -250,43 +248,43 @@ Result<PipelineSpec> Parser::Pipeline(const YAML::Node& root) {
 }
 
 Status Parser::Parameters(const YAML::Node& n, PipelineSpec* spec) const {
-  return Named(
-      n, "", "parameters", "a mapping of parameter names to {type, default}",
-      [&](const std::string& name, const YAML::Node& at, const YAML::Node& v) -> Status {
-        const std::string key = "parameters." + name;
-        Parameter p;
-        p.name = name;
-        p.line = Line(at);
-        std::string type;
-        YAML::Node def;
-        FERRY_RETURN_IF_ERROR(Map(v, "", key, {"type", "default"},
-                                  [&](const std::string& k, const YAML::Node&,
-                                      const YAML::Node& x) -> Status {
-                                    if (k == "type") return String(x, "", key + ".type", &type);
-                                    def = x;
-                                    return Status::Ok();
-                                  }));
-        if (type.empty()) {
-          // No type: the default's own (a mapping is a datapath), else string.
-          const json d = AnyJson(def);
-          p.type = d.is_object()            ? ParamType::kDataPath
-                   : d.is_boolean()         ? ParamType::kBool
-                   : d.is_number_integer()  ? ParamType::kInt
-                   : d.is_number()          ? ParamType::kFloat
-                                            : ParamType::kString;
-        } else {
-          auto t = internal::ParamTypeFromName(type);
-          if (!t) {
-            return Error(v["type"], "", key + ".type",
-                         "'" + type + "' is not a parameter type; use string, int, float, bool "
-                         "or datapath");
-          }
-          p.type = *t;
-        }
-        FERRY_ASSIGN_OR_RETURN(p.default_value, Default(def, key + ".default", p.type));
-        spec->parameters.push_back(std::move(p));
-        return Status::Ok();
-      });
+  return Named(n, "", "parameters", "a mapping of parameter names to {type, default}",
+               [&](const std::string& name, const YAML::Node& at, const YAML::Node& v) -> Status {
+                 const std::string key = "parameters." + name;
+                 Parameter p;
+                 p.name = name;
+                 p.line = Line(at);
+                 std::string type;
+                 YAML::Node def;
+                 FERRY_RETURN_IF_ERROR(Map(
+                     v, "", key, {"type", "default"},
+                     [&](const std::string& k, const YAML::Node&, const YAML::Node& x) -> Status {
+                       if (k == "type") return String(x, "", key + ".type", &type);
+                       def = x;
+                       return Status::Ok();
+                     }));
+                 if (type.empty()) {
+                   // No type: the default's own (a mapping is a datapath), else string.
+                   const json d = AnyJson(def);
+                   p.type = d.is_object()           ? ParamType::kDataPath
+                            : d.is_boolean()        ? ParamType::kBool
+                            : d.is_number_integer() ? ParamType::kInt
+                            : d.is_number()         ? ParamType::kFloat
+                                                    : ParamType::kString;
+                 } else {
+                   auto t = internal::ParamTypeFromName(type);
+                   if (!t) {
+                     return Error(v["type"], "", key + ".type",
+                                  "'" + type +
+                                      "' is not a parameter type; use string, int, float, bool "
+                                      "or datapath");
+                   }
+                   p.type = *t;
+                 }
+                 FERRY_ASSIGN_OR_RETURN(p.default_value, Default(def, key + ".default", p.type));
+                 spec->parameters.push_back(std::move(p));
+                 return Status::Ok();
+               });
 }
 
 // A parameter's default read as its declared type (a string parameter's `default: 3` is
@@ -295,14 +293,14 @@ Result<json> Parser::Default(const YAML::Node& n, const std::string& key, ParamT
   if (IsUnset(n)) return json();
   if (type == ParamType::kDataPath) {
     json d = {{"datastore", ""}, {"path", ""}};
-    FERRY_RETURN_IF_ERROR(Map(n, "", key, {"datastore", "path_on_datastore"},
-                              [&](const std::string& k, const YAML::Node&,
-                                  const YAML::Node& v) -> Status {
-                                std::string s;
-                                FERRY_RETURN_IF_ERROR(String(v, "", key + "." + k, &s));
-                                d[k == "datastore" ? "datastore" : "path"] = s;
-                                return Status::Ok();
-                              }));
+    FERRY_RETURN_IF_ERROR(
+        Map(n, "", key, {"datastore", "path_on_datastore"},
+            [&](const std::string& k, const YAML::Node&, const YAML::Node& v) -> Status {
+              std::string s;
+              FERRY_RETURN_IF_ERROR(String(v, "", key + "." + k, &s));
+              d[k == "datastore" ? "datastore" : "path"] = s;
+              return Status::Ok();
+            }));
     return d;
   }
   if (!n.IsScalar()) return Error(n, "", key, "expected a single value");
@@ -325,8 +323,7 @@ Result<json> Parser::Default(const YAML::Node& n, const std::string& key, ParamT
   return json();
 }
 
-Status Parser::DataReferences(const YAML::Node& n, const char* section,
-                              PipelineSpec* spec) const {
+Status Parser::DataReferences(const YAML::Node& n, const char* section, PipelineSpec* spec) const {
   return Named(
       n, "", section, "a mapping of data reference names to {datastore, path_on_datastore}",
       [&](const std::string& name, const YAML::Node& at, const YAML::Node& v) -> Status {
@@ -376,15 +373,15 @@ Status Parser::StepEntry(const std::string& name, const YAML::Node& at, const YA
     std::string err = internal::StepTypeError(s.type);
     if (!err.empty()) return Error(n["type"], ctx, "type", err);
   }
-  FERRY_RETURN_IF_ERROR(Map(
-      n, ctx, "",
-      {"type", "name", "compute", "runconfig", "source_directory", "script_name", "command",
-       "python", "arguments", "parameters", "inputs", "side_inputs", "outputs", "allow_reuse",
-       "run_after", "parallel_run_config", "hyperdrive"},
-      [&](const std::string& k, const YAML::Node& key, const YAML::Node& v) -> Status {
-        s.key_lines[k] = Line(key);
-        return StepKey(k, v, ctx, &s);
-      }));
+  FERRY_RETURN_IF_ERROR(
+      Map(n, ctx, "",
+          {"type", "name", "compute", "runconfig", "source_directory", "script_name", "command",
+           "python", "arguments", "parameters", "inputs", "side_inputs", "outputs", "allow_reuse",
+           "run_after", "parallel_run_config", "hyperdrive"},
+          [&](const std::string& k, const YAML::Node& key, const YAML::Node& v) -> Status {
+            s.key_lines[k] = Line(key);
+            return StepKey(k, v, ctx, &s);
+          }));
   spec->steps.push_back(std::move(s));
   return Status::Ok();
 }
@@ -448,9 +445,9 @@ Status Parser::Arguments(const YAML::Node& n, const std::string& ctx, Step* s) c
         a.kind = kind;
         a.text = a.text.substr(p.size());
         if (a.text.empty()) {
-          return Error(e, ctx, key,
-                       "'" + std::string(prefix) + "' names nothing; write " +
-                           std::string(prefix) + "NAME");
+          return Error(
+              e, ctx, key,
+              "'" + std::string(prefix) + "' names nothing; write " + std::string(prefix) + "NAME");
         }
         break;
       }
@@ -460,8 +457,8 @@ Status Parser::Arguments(const YAML::Node& n, const std::string& ctx, Step* s) c
   return Status::Ok();
 }
 
-Status Parser::Inputs(const YAML::Node& n, const std::string& ctx, const char* section,
-                      bool side, Step* s) const {
+Status Parser::Inputs(const YAML::Node& n, const std::string& ctx, const char* section, bool side,
+                      Step* s) const {
   return Named(n, ctx, section, "a mapping of input names to {source, bind_mode}",
                [&](const std::string& name, const YAML::Node& at, const YAML::Node& v) -> Status {
                  const std::string key = std::string(section) + "." + name;
@@ -469,12 +466,12 @@ Status Parser::Inputs(const YAML::Node& n, const std::string& ctx, const char* s
                  in.name = name;
                  in.side = side;
                  in.line = Line(at);
-                 FERRY_RETURN_IF_ERROR(Map(
-                     v, ctx, key, {"source", "bind_mode"},
-                     [&](const std::string& k, const YAML::Node&, const YAML::Node& x) {
-                       return String(x, ctx, key + "." + k,
-                                     k == "source" ? &in.source : &in.bind_mode);
-                     }));
+                 FERRY_RETURN_IF_ERROR(
+                     Map(v, ctx, key, {"source", "bind_mode"},
+                         [&](const std::string& k, const YAML::Node&, const YAML::Node& x) {
+                           return String(x, ctx, key + "." + k,
+                                         k == "source" ? &in.source : &in.bind_mode);
+                         }));
                  s->inputs.push_back(std::move(in));
                  return Status::Ok();
                });
@@ -492,17 +489,17 @@ Status Parser::Outputs(const YAML::Node& n, const std::string& ctx, Step* s) con
           s->outputs.push_back(std::move(o));  // all defaults: the destination is the name
           return Status::Ok();
         }
-        FERRY_RETURN_IF_ERROR(Map(
-            v, ctx, key,
-            {"destination", "datastore", "bind_mode", "path_on_datastore", "register_name"},
-            [&](const std::string& k, const YAML::Node&, const YAML::Node& x) {
-              std::string* out = k == "destination"         ? &o.destination
-                                 : k == "datastore"         ? &o.datastore
-                                 : k == "bind_mode"         ? &o.bind_mode
-                                 : k == "path_on_datastore" ? &o.path
-                                                            : &o.register_name;
-              return String(x, ctx, key + "." + k, out);
-            }));
+        FERRY_RETURN_IF_ERROR(
+            Map(v, ctx, key,
+                {"destination", "datastore", "bind_mode", "path_on_datastore", "register_name"},
+                [&](const std::string& k, const YAML::Node&, const YAML::Node& x) {
+                  std::string* out = k == "destination"         ? &o.destination
+                                     : k == "datastore"         ? &o.datastore
+                                     : k == "bind_mode"         ? &o.bind_mode
+                                     : k == "path_on_datastore" ? &o.path
+                                                                : &o.register_name;
+                  return String(x, ctx, key + "." + k, out);
+                }));
         s->outputs.push_back(std::move(o));
         return Status::Ok();
       });
@@ -515,11 +512,11 @@ Status Parser::StepParameters(const YAML::Node& n, const std::string& ctx, Step*
                  p.name = name;
                  p.line = Line(at);
                  if (v.IsMap()) {
-                   FERRY_RETURN_IF_ERROR(Map(
-                       v, ctx, "parameters." + name, {"source"},
-                       [&](const std::string&, const YAML::Node&, const YAML::Node& x) {
-                         return String(x, ctx, "parameters." + name + ".source", &p.source);
-                       }));
+                   FERRY_RETURN_IF_ERROR(
+                       Map(v, ctx, "parameters." + name, {"source"},
+                           [&](const std::string&, const YAML::Node&, const YAML::Node& x) {
+                             return String(x, ctx, "parameters." + name + ".source", &p.source);
+                           }));
                  } else {
                    p.value = AnyJson(v);
                  }
@@ -533,10 +530,11 @@ Status Parser::StepParameters(const YAML::Node& n, const std::string& ctx, Step*
 Result<PipelineSpec> ParsePipelineYaml(std::string_view text, const std::string& file) {
   // Everything read goes into JSON, which holds text only.
   if (auto bad = FindInvalidUtf8(text)) {
-    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(*bad), '\n'));
-    return Status::InvalidArgument(file + ":" + std::to_string(line) +
-                                   ": not UTF-8 text (" + DescribeInvalidUtf8(text) +
-                                   "); save the file as UTF-8");
+    const size_t line =
+        1 + static_cast<size_t>(
+                std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(*bad), '\n'));
+    return Status::InvalidArgument(file + ":" + std::to_string(line) + ": not UTF-8 text (" +
+                                   DescribeInvalidUtf8(text) + "); save the file as UTF-8");
   }
   YAML::Node root;
   try {
