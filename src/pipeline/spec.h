@@ -39,8 +39,8 @@ struct DataReference {
   std::string name;
   std::string datastore;  // with path: datastore + path_on_datastore ("" = the default)
   std::string path;
-  std::string dataset_name;  // or a registered dataset
-  int64_t dataset_version = 0;  // 0 = latest
+  std::string dataset_name;         // or a registered dataset
+  int64_t dataset_version = 0;      // 0 = latest
   std::string bind_mode = "mount";  // mount | download
   int line = 0;
 };
@@ -58,12 +58,12 @@ struct StepInput {
 // A step's output: files the script writes to its output directory become a content-addressed
 // data version under `destination`, the pipeline-wide name consumers use as their source.
 struct StepOutput {
-  std::string name;         // the step's own name for it (output:NAME in arguments)
-  std::string destination;  // pipeline-wide; "" = name
-  std::string datastore;    // "" = the workspace's default datastore
-  std::string path;         // on the datastore; "" = pipelines/{run-id}/{output-name}
+  std::string name;                 // the step's own name for it (output:NAME in arguments)
+  std::string destination;          // pipeline-wide; "" = name
+  std::string datastore;            // "" = the workspace's default datastore
+  std::string path;                 // on the datastore; "" = pipelines/{run-id}/{output-name}
   std::string bind_mode = "mount";  // mount | upload (both: a directory the script fills)
-  std::string register_name;  // register_on_complete: a dataset version of this name
+  std::string register_name;        // register_on_complete: a dataset version of this name
   int line = 0;
 };
 
@@ -81,19 +81,20 @@ struct Argument {
   enum class Kind { kLiteral, kInput, kOutput, kParameter, kSideInput };
   Kind kind = Kind::kLiteral;
   std::string text;  // the literal, or the name the placeholder refers to
+  int line = 0;
 };
 
 struct Step {
   std::string name;  // unique in the pipeline (the key of the YAML's steps map)
   std::string type = "PythonScriptStep";  // see Validate for the kinds known
-  std::string compute;  // "" = the pipeline's default_compute
+  std::string compute;                    // "" = the pipeline's default_compute
   // From the YAML only; the CLI turns them into run_options and snapshot_id.
   std::string runconfig;
   std::string source_directory;
-  std::string snapshot_id;   // the source directory's snapshot (SHA-256 of its manifest)
-  std::string script_name;   // PythonScriptStep, ParallelRunStep's driver
-  std::string command;       // CommandStep: a shell command line
-  std::string python;        // interpreter on the target ("" = python3)
+  std::string snapshot_id;  // the source directory's snapshot (SHA-256 of its manifest)
+  std::string script_name;  // PythonScriptStep, ParallelRunStep's driver
+  std::string command;      // CommandStep: a shell command line
+  std::string python;       // interpreter on the target ("" = python3)
   std::vector<Argument> arguments;
   std::vector<StepInput> inputs;  // side inputs too (side = true)
   std::vector<StepOutput> outputs;
@@ -106,6 +107,9 @@ struct Step {
   nlohmann::json parallel_run_config;  // ParallelRunStep: ParallelRunConfig's fields
   nlohmann::json hyperdrive;           // HyperDriveStep: the sweep definition
   int line = 0;
+  // From YAML: the line of each key the step's mapping holds ("run_after" -> 12), so errors
+  // about a key point at it rather than at the step's name. Not part of the JSON form.
+  std::map<std::string, int> key_lines;
 };
 
 struct PipelineSpec {
