@@ -225,5 +225,37 @@ class StepRun(Run):
         """True when the step did not run but reused an earlier run's results."""
         return self.reused_from is not None
 
+    def wait_for_completion(self, show_output: bool = True, timeout_seconds: "Optional[float]" = None,
+                            raise_on_error: bool = True) -> str:  # type: ignore[override]
+        """Waits until the step's run ends and returns its status. With ``show_output`` (and no
+        ``timeout_seconds``) its log is streamed as it is written; with ``timeout_seconds`` the
+        status then is returned.
+
+        :raises ferry.exceptions.ActivityFailedException: when it failed (unless
+            ``raise_on_error=False``)."""
+        import time
+
+        from . import _remote_run
+        from ._backoff import Backoff
+
+        if timeout_seconds is None:
+            super().wait_for_completion(show_output, False, raise_on_error)
+            return self.get_status()
+        start = time.monotonic()
+        backoff = Backoff(0.2, 5.0, factor=1.5)
+        while self._refresh()["status"] not in _remote_run.TERMINAL:
+            if time.monotonic() - start >= timeout_seconds:
+                return _remote_run.azure_status(self._remote or {})
+            time.sleep(backoff.next())
+        status = _remote_run.azure_status(self._remote or {})
+        if raise_on_error and status == "Failed":
+            from .exceptions import ActivityFailedException
+
+            error = (self._remote or {}).get("error") or {}
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise ActivityFailedException(f"step run '{self.id}' failed: {message or 'no error recorded'}", 0,
+                                          "RunFailed")
+        return status
+
     def __repr__(self) -> str:
         return f"<ferry StepRun {self.name!r} {self.id}" + (f" reused from {self.reused_from}>" if self.reused else ">")

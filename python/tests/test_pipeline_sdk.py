@@ -481,3 +481,22 @@ def test_names_follow_the_servers_rule():
     assert Pipeline(FakeWorkspace(), [PythonScriptStep("prep.py", params={"a/b": 1})]).validate() == [
         "step 'prep.py': parameter name 'a/b' is not valid: use 1-128 letters, digits, '_', '.' or '-' (not '.' or "
         "'..')"]
+
+
+def test_step_run_wait_returns_its_status():
+    record = {"id": "r1", "experiment": "exp", "parent_id": "pr1", "error": {"message": "boom"}}
+    statuses = ["Running", "Running", "Running", "Failed"]
+
+    def run_json(body, params):  # Running three times, then Failed
+        return dict(record, status=statuses.pop(0) if len(statuses) > 1 else statuses[0])
+
+    client = FakeClient({("GET", "/runs/r1"): run_json})
+    step = StepRun(Experiment(FakeWorkspace(client), "exp"), "r1", "pr1", "train")
+    assert step.name == "train" and step.pipeline_run_id == "pr1" and not step.reused
+    assert step.wait_for_completion(timeout_seconds=0) == "Running"
+    assert step.wait_for_completion(timeout_seconds=30, raise_on_error=False) == "Failed"
+    with pytest.raises(ActivityFailedException, match="step run 'r1' failed: boom"):
+        step.wait_for_completion(timeout_seconds=30)
+    reused = StepRun(Experiment(FakeWorkspace(client), "exp"), "r2", "pr1", "prep", _is_reused=True,
+                     _reused_run_id="r0")
+    assert reused.reused and reused.reused_from == "r0"
