@@ -500,3 +500,16 @@ def test_step_run_wait_returns_its_status():
     reused = StepRun(Experiment(FakeWorkspace(client), "exp"), "r2", "pr1", "prep", _is_reused=True,
                      _reused_run_id="r0")
     assert reused.reused and reused.reused_from == "r0"
+
+
+def test_importing_the_pipeline_tree_loads_no_sdk_module():
+    import subprocess
+    import sys
+
+    python_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import sys; import ferry.pipeline.core, ferry.pipeline.steps, ferry.pipeline.core.run; "
+            "print(sorted(m for m in sys.modules if m.startswith('ferry')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": python_dir})
+    loaded = eval(out.stdout)  # noqa: S307 - our own print of a list of strings
+    assert not {"ferry.pipelines", "ferry.pipeline_steps", "ferry.pipeline_run", "ferry._client"} & set(loaded)
