@@ -307,7 +307,7 @@ class PipelineStep:
                         "names are unique in a pipeline")
             elif have is not None and have[1] != self.name:
                 w.error(f"output {name!r} is written by two steps, {have[1]!r} and {self.name!r}; give it one "
-                        "producer (the other step reads it with inputs=[...])")
+                        "producer (a step that reads it has it in inputs=[...], or out.as_input() in its arguments)")
             w.outputs.setdefault(name, (_output_identity(o), self.name))
         outputs = []
         for j in io.outputs.values():

@@ -283,8 +283,8 @@ def test_validate_lists_names_producers_and_cycles(src):
         "two different outputs are named 'd' (steps 'w1' and 'w2'); output names are unique in a pipeline"]
     w3 = PythonScriptStep("prep.py", name="w3", outputs=[d1])
     assert Pipeline(FakeWorkspace(), [w1, w3]).validate() == [
-        "output 'd' is written by two steps, 'w1' and 'w3'; give it one producer (the other step reads it with "
-        "inputs=[...])"]
+        "output 'd' is written by two steps, 'w1' and 'w3'; give it one producer (a step that reads it has it in "
+        "inputs=[...], or out.as_input() in its arguments)"]
     # A cycle through data and run_after.
     p, q = PipelineData("p"), PipelineData("q")
     s1 = PythonScriptStep("prep.py", name="s1", arguments=[q], outputs=[p])
