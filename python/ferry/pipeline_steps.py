@@ -442,7 +442,8 @@ class PythonScriptStep(_RunStep):
 class CommandStep(_RunStep):
     """``CommandStep(command, name=None, compute_target=None, runconfig=None, inputs=None,
     outputs=None, params=None, source_directory=None, allow_reuse=True)``: a command line run in
-    the step's working copy of ``source_directory`` (none: the step has no snapshot). ``command``
+    the step's working copy of ``source_directory`` (default: the pipeline's, else the current
+    folder; snapshotted as a PythonScriptStep's). ``command``
     is a string (a shell command line) or a list whose first element is the program and whose
     others are its arguments (text, data and PipelineParameters, as PythonScriptStep's
     arguments). A ScriptRunConfig may be given as ``runconfig`` (its run configuration is used)."""
@@ -466,7 +467,7 @@ class CommandStep(_RunStep):
                          inputs, outputs, params, source_directory, allow_reuse, version, arguments)
 
     def _snapshot_directory(self, default: "Optional[str]") -> "Optional[str]":
-        return self.source_directory or default
+        return self.source_directory or default or "."
 
     def _fields(self) -> "Dict[str, Any]":
         return {**self._common_fields(), "command": self.command}

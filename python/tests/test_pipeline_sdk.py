@@ -355,12 +355,13 @@ def test_command_step(src, uploads):
     step = CommandStep(command=["python", "prep.py", "--out", data, "--n", n], name="cmd", outputs=[data],
                        source_directory=str(src))
     plain = CommandStep("ls -l", compute_target="cpu")
-    _, body = submit(Pipeline(FakeWorkspace(), [step, plain]))
+    _, body = submit(Pipeline(FakeWorkspace(), [step, plain], default_source_directory=str(src)))
     s, p = body["pipeline"]["steps"]
     assert s["type"] == "CommandStep" and s["command"] == "python" and s["snapshot_id"] == "snap-1"
     assert s["arguments"] == ["prep.py", "--out", {"output": "data"}, "--n", {"parameter": "n"}]
     assert p == {"name": "ls", "type": "CommandStep", "compute": "cpu", "command": "ls -l", "arguments": [],
-                 "allow_reuse": True}  # no source_directory: no snapshot
+                 "allow_reuse": True, "snapshot_id": "snap-1"}  # the server needs a snapshot for every step
+    assert len(uploads) == 1
     with pytest.raises(ValueError, match="needs command="):
         CommandStep()
 
