@@ -14,7 +14,7 @@ from test_runs import write
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 from ferry import Experiment, Workspace  # noqa: E402
-from ferry.exceptions import FerryError  # noqa: E402
+from ferry.exceptions import InvalidArgumentError  # noqa: E402
 from ferry.pipeline.core import Pipeline, PipelineData, PipelineParameter, PipelineRun, StepRun  # noqa: E402
 from ferry.pipeline.steps import PythonScriptStep  # noqa: E402
 
@@ -98,10 +98,12 @@ def test_two_step_pipeline_runs_and_a_resubmit_reuses_both_steps(workspace, src,
 def test_the_server_refuses_what_the_sdk_cannot_check(workspace, src):
     write(src / "prep.py", PREP)
     ws = Workspace(home=str(workspace.home))
-    # A datastore the workspace does not have: only the server knows.
-    out = PipelineData("out", datastore="no_such_store")
+    # A compute target the workspace does not have: only the server knows; nothing is created.
+    out = PipelineData("out")
     step = PythonScriptStep("prep.py", name="prep", arguments=["--out", out, "--rows", 1], outputs=[out],
-                            source_directory=str(src))
-    with pytest.raises(FerryError) as e:
-        Experiment(ws, "pipes").submit(Pipeline(ws, [step])).wait_for_completion(show_output=False)
-    assert "no_such_store" in str(e.value)
+                            compute_target="no_such_target", source_directory=str(src))
+    exp = Experiment(ws, "refused")
+    with pytest.raises(InvalidArgumentError) as e:
+        exp.submit(Pipeline(ws, [step]))
+    assert "step 'prep'" in str(e.value) and "no_such_target" in str(e.value)
+    assert list(exp.get_runs()) == []
