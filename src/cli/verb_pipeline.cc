@@ -71,7 +71,8 @@ Result<pipeline::PipelineSpec> LoadPipelineFile(Context& ctx, const std::string&
     if (s.compute.empty()) s.compute = cfg->target;
     if (s.python.empty()) s.python = cfg->python;
     if (s.arguments.empty()) {
-      for (const auto& a : cfg->args) s.arguments.push_back({pipeline::Argument::Kind::kLiteral, a});
+      for (const auto& a : cfg->args)
+        s.arguments.push_back({pipeline::Argument::Kind::kLiteral, a});
     }
   }
   FERRY_RETURN_IF_ERROR(pipeline::Validate(spec).status());
@@ -186,7 +187,8 @@ int SubmitPipeline(Context& ctx, const SubmitPipelineOptions& o) {
   auto created = ctx.Call("POST", "/api/v1/pipeline-runs", body.dump());
   if (!created.ok()) return ReportError(created.status());
   const std::string id = (*created)["id"];
-  std::fprintf(stderr, "Pipeline run %s submitted (experiment %s, %zu steps); see 'ferry pipeline "
+  std::fprintf(stderr,
+               "Pipeline run %s submitted (experiment %s, %zu steps); see 'ferry pipeline "
                "list-steps --run %s'\n",
                id.c_str(), o.experiment.c_str(), spec->steps.size(), id.c_str());
   if (!o.wait) {
@@ -205,8 +207,8 @@ int SubmitPipeline(Context& ctx, const SubmitPipelineOptions& o) {
 // `run submit-pipeline` (RegisterRun calls this).
 void RegisterRunSubmitPipeline(CLI::App& run, Context& ctx, int* exit_code) {
   auto o = std::make_shared<SubmitPipelineOptions>();
-  auto* sub = run.add_subcommand(
-      "submit-pipeline", "Submit a pipeline (CLI v1 pipeline YAML) as a pipeline run");
+  auto* sub = run.add_subcommand("submit-pipeline",
+                                 "Submit a pipeline (CLI v1 pipeline YAML) as a pipeline run");
   sub->add_option("-n,-e,--experiment-name,--experiment", o->experiment,
                   "Experiment (created if missing)");
   sub->add_option("-y,--pipeline-yaml", o->yaml, "The pipeline's YAML file")->required();
@@ -220,8 +222,8 @@ void RegisterRunSubmitPipeline(CLI::App& run, Context& ctx, int* exit_code) {
 }
 
 void RegisterPipeline(CLI::App& app, Context& ctx, int* exit_code) {
-  auto* pl = app.add_subcommand("pipeline", "Pipeline runs: their steps, reruns")
-                 ->require_subcommand(1);
+  auto* pl =
+      app.add_subcommand("pipeline", "Pipeline runs: their steps, reruns")->require_subcommand(1);
   {
     auto run_id = std::make_shared<std::string>();
     auto* c = pl->add_subcommand("list-steps", "The steps of a pipeline run, with their runs");
@@ -251,8 +253,9 @@ void RegisterPipeline(CLI::App& app, Context& ctx, int* exit_code) {
     auto run_id = std::make_shared<std::string>();
     auto wait = std::make_shared<bool>(false);
     auto* c = pl->add_subcommand(
-        "rerun", "Run a pipeline run's failed steps and everything after them again, reusing "
-                 "the steps that completed");
+        "rerun",
+        "Run a pipeline run's failed steps and everything after them again, reusing "
+        "the steps that completed");
     c->add_option("run", *run_id, "The pipeline run's id")->required();
     c->add_flag("-w,--wait", *wait, "Follow the new pipeline run to its end");
     c->callback([&ctx, run_id, wait, exit_code] {

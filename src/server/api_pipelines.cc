@@ -34,16 +34,17 @@ namespace {
 Status CheckStepAgainstWorkspace(Api::Impl& h, const pipeline::PipelineSpec& spec,
                                  const pipeline::Step& s) {
   auto where = [&](const std::string& key) { return "step '" + s.name + "': key '" + key + "'"; };
-  const std::string target = !s.compute.empty()                ? s.compute
+  const std::string target = !s.compute.empty()              ? s.compute
                              : !spec.default_compute.empty() ? spec.default_compute
                                                              : std::string("local");
   auto t = h.d.store->GetTarget(target);
   if (!t.ok()) {
-    return Status::InvalidArgument(
-        where(s.compute.empty() ? "default_compute" : "compute") + ": compute target '" + target +
-        "' is not attached to the workspace; see 'ferry compute list'");
+    return Status::InvalidArgument(where(s.compute.empty() ? "default_compute" : "compute") +
+                                   ": compute target '" + target +
+                                   "' is not attached to the workspace; see 'ferry compute list'");
   }
-  FERRY_RETURN_IF_ERROR(h.d.targets->CheckSubmit(target, h.user_name).WithContext(where("compute")));
+  FERRY_RETURN_IF_ERROR(
+      h.d.targets->CheckSubmit(target, h.user_name).WithContext(where("compute")));
   // Inputs and outputs become environment variables of the step's run (FERRY_INPUT_<name>).
   for (const auto& in : s.inputs) {
     FERRY_RETURN_IF_ERROR(model::ValidateDataIoName("inputs." + in.name, in.name)
@@ -68,7 +69,8 @@ Status CheckStepAgainstWorkspace(Api::Impl& h, const pipeline::PipelineSpec& spe
                                    "' is not in the step's source directory (check the path, "
                                    "relative to source_directory, and ignore files)");
   }
-  if (auto env = s.run_options.find("environment"); env != s.run_options.end() && env->is_object()) {
+  if (auto env = s.run_options.find("environment");
+      env != s.run_options.end() && env->is_object()) {
     const std::string file = env->value("file", "");
     if (!file.empty() && !model::ManifestTextHasPath(*manifest, file)) {
       return Status::InvalidArgument(where("runconfig") + ": environment file '" + file +
@@ -132,10 +134,9 @@ Result<model::Run> Api::Impl::StartPipelineRun(const json& spec_json, const std:
   for (const auto& par : spec.parameters) {
     if (par.type != pipeline::ParamType::kDataPath || !used.count(par.name)) continue;
     const json& v = values.at(par.name);
-    FERRY_ASSIGN_OR_RETURN(
-        settings.data["param:" + par.name],
-        ResolveData(*this, "datapath parameter '" + par.name + "'", v.value("datastore", ""),
-                    v.value("path", ""), "", 0));
+    FERRY_ASSIGN_OR_RETURN(settings.data["param:" + par.name],
+                           ResolveData(*this, "datapath parameter '" + par.name + "'",
+                                       v.value("datastore", ""), v.value("path", ""), "", 0));
   }
   model::Run run;
   run.experiment = experiment.empty() ? "default" : experiment;
@@ -234,7 +235,7 @@ HandlerResult Api::Impl::GetPipelineRun() {
     const auto& s = spec->steps[i];
     json row = {{"name", s.name},
                 {"type", s.type},
-                {"compute", !s.compute.empty()                 ? s.compute
+                {"compute", !s.compute.empty()               ? s.compute
                             : !spec->default_compute.empty() ? spec->default_compute
                                                              : std::string("local")},
                 {"run_id", nullptr},
@@ -286,8 +287,8 @@ HandlerResult Api::Impl::GetPipelineRun() {
     row["inputs"] = ins;
     json outs = json::array();
     for (const auto& o : s.outputs) {
-      outs.push_back({{"name", o.name},
-                      {"destination", o.destination.empty() ? o.name : o.destination}});
+      outs.push_back(
+          {{"name", o.name}, {"destination", o.destination.empty() ? o.name : o.destination}});
     }
     row["outputs"] = outs;
     for (const auto& after : s.run_after) {

@@ -207,8 +207,8 @@ void PipelineController::Drive(const model::Run& parent, Loaded* p) {
   if (run.cancel_requested) {
     stop_all("the pipeline run " + run.id + " was canceled");
     if (active_steps().empty()) {
-      End(run, RunStatus::kCanceled,
-          run.cancel_reason.empty() ? "canceled" : run.cancel_reason, "");
+      End(run, RunStatus::kCanceled, run.cancel_reason.empty() ? "canceled" : run.cancel_reason,
+          "");
     }
     return;
   }
@@ -316,7 +316,8 @@ Status PipelineController::StartStep(
     for (const auto& ref : p->spec.data_references) from_ref = from_ref || ref.name == in.source;
     bool from_param = false;
     for (const auto& par : p->spec.parameters) {
-      from_param = from_param || (par.name == in.source && par.type == pipeline::ParamType::kDataPath);
+      from_param =
+          from_param || (par.name == in.source && par.type == pipeline::ParamType::kDataPath);
     }
     if (from_ref || from_param) {
       const std::string key = (from_ref ? "ref:" : "param:") + in.source;
@@ -415,8 +416,8 @@ Status PipelineController::StartStep(
   if (!reuse.empty()) {
     rec.run_id = reuse;
     rec.reused_from = reuse;
-    FERRY_RETURN_IF_ERROR(d_.store->Pipelines().CreatePipelineStep(parent.id, rec, std::nullopt,
-                                                                  {}, d_.clock->Now()));
+    FERRY_RETURN_IF_ERROR(d_.store->Pipelines().CreatePipelineStep(parent.id, rec, std::nullopt, {},
+                                                                   d_.clock->Now()));
     spdlog::info("pipeline {}: step '{}' reuses run {}", parent.id, s.name, reuse);
     Changed(parent.id);
     return Status::Ok();
@@ -424,9 +425,9 @@ Status PipelineController::StartStep(
 
   json body = s.run_options.is_object() ? s.run_options : json::object();
   body["experiment"] = parent.experiment;
-  body["target"] = !s.compute.empty()                   ? s.compute
+  body["target"] = !s.compute.empty()                 ? s.compute
                    : !p->spec.default_compute.empty() ? p->spec.default_compute
-                                                        : std::string("local");
+                                                      : std::string("local");
   body["script"] = s.script_name;
   if (!s.python.empty()) body["python"] = s.python;
   body["snapshot_id"] = s.snapshot_id;
@@ -455,8 +456,8 @@ Status PipelineController::StartStep(
   step_run.kind = "run";
   step_run.name = s.name;
   rec.run_id = step_run.id;
-  FERRY_RETURN_IF_ERROR(d_.store->Pipelines().CreatePipelineStep(parent.id, rec, step_run, params,
-                                                                d_.clock->Now()));
+  FERRY_RETURN_IF_ERROR(
+      d_.store->Pipelines().CreatePipelineStep(parent.id, rec, step_run, params, d_.clock->Now()));
   spdlog::info("pipeline {}: step '{}' submitted as run {} on {}", parent.id, s.name, step_run.id,
                step_run.target);
   d_.scheduler->Wake();

@@ -117,6 +117,7 @@ class PipelineControllerTest : public ::testing::Test {
     run.target = "local";
     PipelineSettings settings;
     settings.rerun_of = rerun_of;
+    settings.continue_on_step_failure = spec.continue_on_step_failure;  // as the API copies it
     settings.data["ref:raw"] = {{"datastore", std::string(model::kWorkspaceBlobStore)},
                                 {"manifest", raw_manifest},
                                 {"kind", "file"}};
