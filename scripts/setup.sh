@@ -37,7 +37,7 @@ DEB_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libssl-dev libzstd-dev zstd
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libsimdjson-dev libsodium-dev
-  libgtest-dev googletest
+  libgtest-dev googletest tzdata
 )
 # Studio (web/) builds with Node.js 18+ and npm; Debian's are used unless a newer node is
 # installed already (e.g. from NodeSource, which bundles npm).

@@ -22,6 +22,7 @@ namespace ferry::cli {
 using nlohmann::json;
 
 void RegisterRunSubmit(CLI::App& run, Context& ctx, int* exit_code);
+void RegisterRunSubmitPipeline(CLI::App& run, Context& ctx, int* exit_code);  // verb_pipeline.cc
 
 namespace {
 
@@ -290,6 +291,7 @@ void RegisterRun(CLI::App& app, Context& ctx, int* exit_code) {
   auto* run = app.add_subcommand("run", "Submit and inspect runs");
   run->require_subcommand(1);
   RegisterRunSubmit(*run, ctx, exit_code);
+  RegisterRunSubmitPipeline(*run, ctx, exit_code);
 
   auto* list = run->add_subcommand("list", "List runs, newest first");
   auto filter = std::make_shared<std::map<std::string, std::string>>();

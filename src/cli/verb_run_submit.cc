@@ -21,6 +21,7 @@
 
 #include "cli/context.h"
 #include "cli/follow.h"
+#include "cli/step_runconfig.h"
 #include "cli/term.h"
 #include "cli/upload.h"
 #include "common/crypto.h"
@@ -429,6 +430,37 @@ Status ApplyRunConfig(const runconfig::LoadedRunConfig& loaded, SubmitOptions* o
   ro.amlcompute.cluster_max_node_count = c.amlcompute.cluster_max_node_count;
   ro.amlcompute.retain_cluster = c.amlcompute.retain_cluster;
   return Status::Ok();
+}
+
+// A pipeline step's run configuration (verb_pipeline.cc): the file found as `run submit-script
+// -c` finds one (relative to the step's source directory, or under its .azureml/), applied as
+// for a run, with a registered environment resolved.
+Result<StepRunConfig> LoadStepRunConfig(Context& ctx, const std::string& name,
+                                        const std::string& source_dir) {
+  FERRY_ASSIGN_OR_RETURN(std::string path, FindRunConfig(name, source_dir));
+  FERRY_ASSIGN_OR_RETURN(auto loaded, runconfig::LoadRunConfig(path));
+  if (!loaded.unused_fields.empty()) {
+    std::string list;
+    for (auto& f : loaded.unused_fields) list += (list.empty() ? "" : ", ") + f;
+    std::fprintf(stderr, "ferry: warning: %s: fields Ferry does not use: %s\n", path.c_str(),
+                 list.c_str());
+  }
+  SubmitOptions o;
+  o.target.clear();
+  o.source_dir = source_dir;
+  // The step names its script (script_name); ApplyRunConfig only needs one to be named.
+  o.script = loaded.config.script.empty() ? "-" : loaded.config.script;
+  FERRY_RETURN_IF_ERROR(ApplyRunConfig(loaded, &o, /*target_given=*/false));
+  if (!o.environment_name.empty())
+    FERRY_RETURN_IF_ERROR(ResolveRegisteredEnvironment(ctx, o, &o.run_options.environment));
+  StepRunConfig out;
+  out.path = path;
+  model::RunOptionsToJson(o.run_options, &out.options);
+  out.script = loaded.config.script;
+  out.args = loaded.config.arguments;
+  out.target = loaded.config.target;
+  out.python = o.python;
+  return out;
 }
 
 namespace {

@@ -33,15 +33,17 @@ void RegisterModel(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterUser(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterQuota(CLI::App& app, Context& ctx, int* exit_code);
 void RegisterSweep(CLI::App& app, Context& ctx, int* exit_code);
+void RegisterPipeline(CLI::App& app, Context& ctx, int* exit_code);    // verb_pipeline.cc
 void RegisterCompletion(CLI::App& app, Context& ctx, int* exit_code);  // completion.cc
 
 namespace {
 
 // Every verb group, in help order.
 constexpr Register kVerbs[] = {
-    RegisterRun,     RegisterSweep,  RegisterExperiment, RegisterEnvironment, RegisterDatastore,
-    RegisterDataset, RegisterSecret, RegisterModel,      RegisterCompute,     RegisterComputeTarget,
-    RegisterFolder,  RegisterUser,   RegisterQuota,      RegisterServer,      RegisterCompletion};
+    RegisterRun,         RegisterSweep,     RegisterPipeline,      RegisterExperiment,
+    RegisterEnvironment, RegisterDatastore, RegisterDataset,       RegisterSecret,
+    RegisterModel,       RegisterCompute,   RegisterComputeTarget, RegisterFolder,
+    RegisterUser,        RegisterQuota,     RegisterServer,        RegisterCompletion};
 
 // What a verb did not turn into a Status (above all an exception from JSON handling) ends
 // here with a message, never in std::terminate. Text that is not UTF-8 cannot become JSON:

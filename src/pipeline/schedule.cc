@@ -505,7 +505,7 @@ Result<int64_t> ParseLocalTime(std::string_view text, bool utc_zone) {
   if (mo < 1 || mo > 12 || d < 1 || d > civil::DaysInMonth(y, mo) || h > 23 || mi > 59 || s > 59) {
     return bad("is not a valid date and time");
   }
-  return civil::DaysFromDate(y, mo, d) * kSecondsPerDay + h * 3600 + mi * 60 + s;
+  return civil::DaysFromDate(y, mo, d) * kSecondsPerDay + int64_t{h} * 3600 + int64_t{mi} * 60 + s;
 }
 
 Result<ScheduleSpec> ParseScheduleYaml(std::string_view text, const std::string& file) {

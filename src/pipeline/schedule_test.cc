@@ -19,7 +19,8 @@ constexpr int64_t kHour = 3600;
 
 // Seconds since the epoch of a wall time counted as UTC.
 int64_t At(int64_t y, int mo, int d, int h = 0, int mi = 0, int s = 0) {
-  return civil::DaysFromDate(y, mo, d) * civil::kSecondsPerDay + h * 3600 + mi * 60 + s;
+  return civil::DaysFromDate(y, mo, d) * civil::kSecondsPerDay + int64_t{h} * 3600 +
+         int64_t{mi} * 60 + s;
 }
 
 std::shared_ptr<const TimeZone> Zone(const std::string& name) {
@@ -355,7 +356,7 @@ TEST(TimeZone, LosAngelesChangesOn2026DstDays) {
 TEST(TimeZone, LocalToUtcInvertsOffsetAtOutsideGaps) {
   auto la = Zone("America/Los_Angeles");
   ASSERT_NE(la, nullptr);
-  for (int64_t local = At(2026, 1, 1); local < At(2027, 1, 1); local += 15 * 60) {
+  for (int64_t local = At(2026, 1, 1); local < At(2027, 1, 1); local += int64_t{15} * 60) {
     const int64_t u = la->LocalToUtc(local);
     const bool in_gap = local >= At(2026, 3, 8, 2) && local < At(2026, 3, 8, 3);
     ASSERT_EQ(u + la->OffsetAt(u), in_gap ? local + kHour : local) << local;

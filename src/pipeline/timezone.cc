@@ -163,7 +163,7 @@ int64_t ChangeDay(const PosixRule::Change& c, int64_t year) {
     case PosixRule::Change::Kind::kMonthWeekDay: {
       const int64_t first = civil::DaysFromDate(year, c.month, 1);
       int64_t d = first + civil::FloorMod(c.day - civil::WeekdayFromDays(first), 7);
-      d += 7 * (c.week - 1);
+      d += int64_t{7} * (c.week - 1);
       const int64_t last = first + civil::DaysInMonth(year, c.month) - 1;
       while (d > last) d -= 7;
       return d;

@@ -223,6 +223,7 @@ class HookStore final : public store::MetadataStore {
   store::AssetStore& Assets() override { return s_->Assets(); }
   store::ModelStore& Models() override { return s_->Models(); }
   store::SecretStore& Secrets() override { return s_->Secrets(); }
+  store::PipelineStore& Pipelines() override { return s_->Pipelines(); }
   Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override {
     return s_->ListArtifacts(id);
   }

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <unordered_set>
 
@@ -78,6 +79,10 @@ class Api {
   net::HandlerResult Handle(net::HttpRequest& req);
   // The route table's methods and patterns (the HTTP metrics' route labels).
   static std::vector<RouteInfo> RouteTable();
+
+  // A run checked as POST /runs checks one, for the user `user` (a pipeline's step, made on
+  // the scheduler's thread); not stored.
+  Result<model::Run> PrepareRun(const nlohmann::json& body, const std::string& user);
 
   struct Impl;  // one request in its handler (api_internal.h; the handlers, api_*.cc)
 

@@ -215,6 +215,17 @@ Result<model::DatasetVersion> DatasetFromBody(Api::Impl& h, const json& body, bo
 
 }  // namespace
 
+Result<json> Api::Impl::ResolveDataContent(const std::string& datastore, const std::string& path) {
+  FERRY_ASSIGN_OR_RETURN(
+      auto r,
+      ResolveDatasetPaths(*this, json::array({{{"datastore", datastore}, {"path", path}}})));
+  return json{{"datastore", r.datastore},
+              {"manifest", r.manifest},
+              {"kind", "file"},
+              {"file_count", r.file_count},
+              {"total_bytes", r.total_bytes}};
+}
+
 HandlerResult Api::Impl::ResolveDataset() {
   auto body = ParseBody(req);
   if (!body.ok()) return Error(body.status());

@@ -166,6 +166,10 @@ struct Api::Impl {
   HandlerResult ListDatasets();
   HandlerResult RegisterDataset();
   HandlerResult ResolveDataset();
+  // The files a datastore path names (a file, a directory or a pattern), as content:
+  // {"datastore", "manifest", "kind": "file", "file_count", "total_bytes"}; NotFound when
+  // nothing matches.
+  Result<nlohmann::json> ResolveDataContent(const std::string& datastore, const std::string& path);
   // Registers the version a POST /datasets body describes (created_by its creator).
   Result<model::DatasetVersion> RegisterDatasetFrom(const nlohmann::json& body, bool new_version,
                                                     const std::string& created_by,
@@ -251,6 +255,18 @@ struct Api::Impl {
   HandlerResult CreateSweep();
   HandlerResult CancelSweep();
   HandlerResult GetSweep();
+
+  // api_pipelines.cc
+  HandlerResult CreatePipelineRun();
+  HandlerResult GetPipelineRun();
+  HandlerResult RerunPipeline();
+  // Creates a pipeline run of spec with the given parameter values (data resolved now).
+  Result<model::Run> StartPipelineRun(const nlohmann::json& spec_json,
+                                      const std::string& experiment,
+                                      const std::map<std::string, nlohmann::json>& given,
+                                      const std::map<std::string, std::string>& tags,
+                                      const std::string& rerun_of,
+                                      std::optional<bool> continue_on_step_failure);
 
   // api_agent.cc
   HandlerResult GetPlan();

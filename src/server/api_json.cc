@@ -40,7 +40,8 @@ json RunToJson(const model::Run& r) {
             {"gpu_ids", r.gpu_ids},
             {"submitted_by", r.submitted_by},
             {"kind", r.kind},
-            {"parent_id", r.parent_id.empty() ? json(nullptr) : json(r.parent_id)}};
+            {"parent_id", r.parent_id.empty() ? json(nullptr) : json(r.parent_id)},
+            {"name", r.name}};
   model::RunOptionsToJson(r.options, &j);
   if (r.git.present) {
     j["git"] = {{"remote_url", r.git.remote_url},

@@ -1,6 +1,8 @@
 // A run's data: its dataset inputs resolved at submit (the agent then needs no store), the
 // lineage of what it read, and its output datasets written and registered when it completes
 // (docs/data.md).
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -131,6 +133,7 @@ Status Api::Impl::FinishDatasetOutputs(const model::Run& run,
   if (run.options.outputs.empty()) return Status::Ok();
   FERRY_ASSIGN_OR_RETURN(auto stored, d.store->ListArtifacts(run.id));
   std::vector<model::AssetUse> uses;
+  std::vector<store::RunOutputRecord> records;
   for (const auto& out : run.options.outputs) {
     const std::string prefix = "outputs/datasets/" + out.name + "/";
     model::Manifest m;
@@ -156,6 +159,15 @@ Status Api::Impl::FinishDatasetOutputs(const model::Run& run,
         auto io, OpenDatastoreIo(ds, &d.store->Assets(), d.blobs, d.sealer, d.clock->Now()));
     FERRY_RETURN_IF_ERROR(
         io->Put(m, out.path, /*overwrite=*/true).status().WithContext("output '" + out.name + "'"));
+    // The content, as a manifest of the workspace's blobs (the files were uploaded there as
+    // the run's artifacts): what a pipeline's next step mounts, and what its reuse key reads.
+    FERRY_ASSIGN_OR_RETURN(std::string manifest, d.blobs->Put(m.Serialize(), ""));
+    store::RunOutputRecord rec{run.id, out.name, out.datastore, out.path, manifest, 0, 0};
+    for (const auto& e : m.entries) {
+      rec.file_count += 1;
+      rec.total_bytes += static_cast<int64_t>(e.size);
+    }
+    records.push_back(std::move(rec));
     if (out.register_name.empty()) continue;
     json body = {{"name", out.register_name},
                  {"kind", "file"},
@@ -165,6 +177,7 @@ Status Api::Impl::FinishDatasetOutputs(const model::Run& run,
                            RegisterDatasetFrom(body, /*new_version=*/true, run.submitted_by));
     uses.push_back({run.id, "output", "dataset", version.name, version.version, out.name});
   }
+  FERRY_RETURN_IF_ERROR(d.store->Pipelines().PutRunOutputs(records));
   return uses.empty() ? Status::Ok() : d.store->Assets().RecordAssetUses(uses);
 }
 

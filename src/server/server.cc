@@ -28,6 +28,7 @@
 #include "server/api.h"
 #include "server/log_store.h"
 #include "server/metrics.h"
+#include "server/pipelines.h"
 #include "server/studio.h"
 #include "server/targets.h"
 #include "store/blob_store.h"
@@ -141,6 +142,7 @@ class Server {
     // clusters made for runs that have ended.
     sched_->SetBeforeCycle([this] {
       sweeps_->Step();
+      if (pipelines_) pipelines_->Step();
       if (targets_) targets_->ReapRunClusters();
     });
     return Status::Ok();
@@ -187,6 +189,15 @@ class Server {
     deps.sealer = &*sealer_;
     deps.home = o_.home;
     api_ = std::make_unique<Api>(std::move(deps));
+    PipelineDeps pd;
+    pd.store = store_.get();
+    pd.scheduler = sched_.get();
+    pd.clock = &clock_;
+    pd.on_change = [this](const std::string& id) { Notify(RunChannel(id)); };
+    pd.prepare_run = [this](const nlohmann::json& body, const std::string& user) {
+      return api_->PrepareRun(body, user);
+    };
+    pipelines_ = std::make_unique<PipelineController>(std::move(pd));
     return Status::Ok();
   }
 
@@ -306,6 +317,7 @@ class Server {
   IngestCounters ingest_;
   std::unique_ptr<scheduler::Scheduler> sched_;
   std::unique_ptr<scheduler::SweepController> sweeps_;
+  std::unique_ptr<PipelineController> pipelines_;  // set once the API exists (its runs' checks)
   std::unique_ptr<TargetManager> targets_;
   std::unique_ptr<UserDirectory> users_;
   std::unique_ptr<StudioFiles> studio_;

@@ -19,6 +19,7 @@
 #include "model/run.h"
 #include "store/asset_store.h"
 #include "store/model_store.h"
+#include "store/pipeline_store.h"
 #include "store/secret_store.h"
 
 namespace ferry::store {
@@ -223,6 +224,8 @@ class MetadataStore {
   virtual ModelStore& Models() = 0;
   // The workspace's secrets (secret_store.h), sealed, on the same database.
   virtual SecretStore& Secrets() = 0;
+  // Pipeline runs, their steps and runs' outputs (pipeline_store.h), on the same database.
+  virtual PipelineStore& Pipelines() = 0;
 };
 
 // How the SQLite store's commits reach the disk. Every commit is in the operating system's

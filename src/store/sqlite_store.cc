@@ -212,6 +212,22 @@ CREATE TABLE secrets(
   name TEXT PRIMARY KEY, sealed_value TEXT NOT NULL, content_type TEXT NOT NULL,
   updated_by TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL) WITHOUT ROWID;
 )sql",
+    // 16: pipelines (pipeline_store.h): a pipeline run's definition and bound parameters, one
+    // record per step (its run, or the run it reused, and the key it was reused by), and the
+    // content of every run's outputs.
+    R"sql(
+CREATE TABLE pipeline_runs(
+  rid INTEGER PRIMARY KEY, spec TEXT NOT NULL, parameters TEXT NOT NULL, settings TEXT NOT NULL);
+CREATE TABLE pipeline_steps(
+  prid INTEGER NOT NULL, step TEXT NOT NULL, run_id TEXT NOT NULL, reuse_key TEXT NOT NULL,
+  reused_from TEXT NOT NULL, inputs TEXT NOT NULL, created_at REAL NOT NULL,
+  PRIMARY KEY(prid, step)) WITHOUT ROWID;
+CREATE INDEX pipeline_steps_by_key ON pipeline_steps(reuse_key) WHERE reuse_key != '';
+CREATE TABLE run_outputs(
+  rid INTEGER NOT NULL, name TEXT NOT NULL, datastore TEXT NOT NULL, path TEXT NOT NULL,
+  manifest TEXT NOT NULL, file_count INTEGER NOT NULL, total_bytes INTEGER NOT NULL,
+  PRIMARY KEY(rid, name)) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

@@ -32,7 +32,8 @@ namespace ferry::store {
 class SqliteMetadataStore final : public MetadataStore,
                                   public AssetStore,
                                   public ModelStore,
-                                  public SecretStore {
+                                  public SecretStore,
+                                  public PipelineStore {
  public:
   using Run = model::Run;
   using RunStatus = model::RunStatus;
@@ -198,6 +199,19 @@ class SqliteMetadataStore final : public MetadataStore,
   AssetStore& Assets() override { return *this; }
 
   SecretStore& Secrets() override { return *this; }
+  // PipelineStore (sqlite_store_pipelines.cc)
+  PipelineStore& Pipelines() override { return *this; }
+  Result<model::Run> CreatePipelineRun(const model::Run& run, const PipelineRunRecord& record,
+                                       double now) override;
+  Result<PipelineRunRecord> GetPipelineRun(const std::string& id) override;
+  Status CreatePipelineStep(const std::string& pipeline_id, const PipelineStepRecord& step,
+                            const std::optional<model::Run>& run,
+                            const std::map<std::string, std::string>& params, double now) override;
+  Result<std::vector<PipelineStepRecord>> ListPipelineSteps(
+      const std::string& pipeline_id) override;
+  Result<std::string> FindReusableRun(const std::string& reuse_key) override;
+  Status PutRunOutputs(const std::vector<RunOutputRecord>& outputs) override;
+  Result<std::vector<RunOutputRecord>> RunOutputs(const std::string& run_id) override;
   Status PutSecrets(const std::vector<SecretRecord>& secrets) override;
   Result<SecretRecord> GetSecret(const std::string& name) override;
   Result<std::vector<SecretRecord>> ListSecrets() override;

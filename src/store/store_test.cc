@@ -616,11 +616,13 @@ TEST_F(StoreTest, MigrationBackfillsTheLatestPoints) {
         db->Exec("DROP TABLE datastores; DROP TABLE dataset_versions; DROP TABLE asset_uses; "
                  "DROP TABLE datastore_files")
             .ok());
-    ASSERT_TRUE(db->Exec("DROP TABLE registered_models; DROP TABLE model_versions; "
-                         "DROP TABLE model_aliases; DROP TABLE logged_models; "
-                         "DROP TABLE logged_model_metrics; DROP TABLE logged_model_files; "
-                         "DROP TABLE logged_model_uses; DROP TABLE run_values; DROP TABLE secrets")
-                    .ok());
+    ASSERT_TRUE(
+        db->Exec("DROP TABLE registered_models; DROP TABLE model_versions; "
+                 "DROP TABLE model_aliases; DROP TABLE logged_models; "
+                 "DROP TABLE logged_model_metrics; DROP TABLE logged_model_files; "
+                 "DROP TABLE logged_model_uses; DROP TABLE run_values; DROP TABLE secrets; "
+                 "DROP TABLE pipeline_runs; DROP TABLE pipeline_steps; DROP TABLE run_outputs")
+            .ok());
     ASSERT_TRUE(db->Exec("DELETE FROM schema_migrations WHERE version >= 9").ok());
   }
   auto s = OpenSqliteMetadataStore(dir_ + "/ferry.db");
@@ -997,6 +999,52 @@ TEST(BlobStore, PutHashedStoresWithoutRehashingAndRefusesBadHashes) {
   ASSERT_TRUE((*bs)->PutHashed("content!", wrong).ok());
   EXPECT_EQ((*bs)->Get(wrong).status().code(), StatusCode::kCorruption);
   (void)RemoveAll(dir);
+}
+
+// Pipelines: a step's record and its run are one write; a step has one record; reuse finds only
+// completed runs that ran (not reused ones); a run's outputs are kept by name.
+TEST_F(StoreTest, PipelineStepsRunsAndOutputs) {
+  auto parent = store_->Pipelines().CreatePipelineRun(MakeRun("pipe"), {"{}", "{}", "{}"}, 1);
+  ASSERT_TRUE(parent.ok()) << parent.status().ToString();
+  EXPECT_EQ(parent->kind, "pipeline");
+  ASSERT_TRUE(store_->Pipelines().GetPipelineRun("pipe").ok());
+  EXPECT_EQ(store_->Pipelines().GetPipelineRun("nope").status().code(), StatusCode::kNotFound);
+
+  model::Run step = MakeRun("step1");
+  step.parent_id = "pipe";
+  store::PipelineStepRecord rec{"prep", "step1", "key1", "", "{}", 0};
+  ASSERT_TRUE(store_->Pipelines().CreatePipelineStep("pipe", rec, step, {{"a", "1"}}, 2).ok());
+  EXPECT_EQ(store_->GetRun("step1")->parent_id, "pipe");
+  // A second record for the step is refused, and its run is not created.
+  model::Run twice = MakeRun("step2");
+  rec.run_id = "step2";
+  EXPECT_EQ(store_->Pipelines().CreatePipelineStep("pipe", rec, twice, {}, 3).code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->GetRun("step2").status().code(), StatusCode::kNotFound);
+
+  EXPECT_EQ(*store_->Pipelines().FindReusableRun("key1"), "") << "not completed yet";
+  for (auto s : {model::RunStatus::kPreparing, model::RunStatus::kRunning,
+                 model::RunStatus::kFinalizing, model::RunStatus::kCompleted}) {
+    ASSERT_TRUE(store_->Transition("step1", s, "", 4).ok());
+  }
+  EXPECT_EQ(*store_->Pipelines().FindReusableRun("key1"), "step1");
+  EXPECT_EQ(*store_->Pipelines().FindReusableRun("key2"), "");
+
+  ASSERT_TRUE(store_->Pipelines()
+                  .PutRunOutputs({{"step1", "out", "workspaceblobstore", "p", "m1", 2, 10}})
+                  .ok());
+  ASSERT_TRUE(store_->Pipelines()
+                  .PutRunOutputs({{"step1", "out", "workspaceblobstore", "p", "m2", 3, 11}})
+                  .ok());
+  auto outs = store_->Pipelines().RunOutputs("step1");
+  ASSERT_TRUE(outs.ok()) << outs.status().ToString();
+  ASSERT_EQ(outs->size(), 1u);
+  EXPECT_EQ((*outs)[0].manifest, "m2");
+  EXPECT_EQ((*outs)[0].file_count, 3);
+  auto steps = store_->Pipelines().ListPipelineSteps("pipe");
+  ASSERT_TRUE(steps.ok());
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ((*steps)[0].run_id, "step1");
 }
 
 }  // namespace
