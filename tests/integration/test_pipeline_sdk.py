@@ -1,7 +1,8 @@
 """Pipelines from the Python SDK (ferry.pipeline.core / ferry.pipeline.steps) against a real
 server: a two-step pipeline (prep writes an output that train reads and logs a metric from)
 submitted through Experiment.submit with a pipeline parameter, waited for, read back step by step,
-and submitted again, when both steps are reused; a definition the server refuses."""
+and submitted again, when both steps are reused; an OutputFileDatasetConfig registered on
+completion and read with as_input(), then PipelineRun.rerun(); a definition the server refuses."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 from test_runs import write
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
-from ferry import Experiment, Workspace  # noqa: E402
+from ferry import Dataset, Experiment, Workspace  # noqa: E402
+from ferry.data import OutputFileDatasetConfig  # noqa: E402
 from ferry.exceptions import InvalidArgumentError  # noqa: E402
 from ferry.pipeline.core import Pipeline, PipelineData, PipelineParameter, PipelineRun, StepRun  # noqa: E402
 from ferry.pipeline.steps import PythonScriptStep  # noqa: E402
@@ -107,3 +109,24 @@ def test_the_server_refuses_what_the_sdk_cannot_check(workspace, src):
         exp.submit(Pipeline(ws, [step]))
     assert "step 'prep'" in str(e.value) and "no_such_target" in str(e.value)
     assert list(exp.get_runs()) == []
+
+
+def test_output_dataset_config_between_steps_registered_and_a_rerun(workspace, src):
+    write(src / "prep.py", PREP)
+    write(src / "train.py", TRAIN)
+    ws = Workspace(home=str(workspace.home))
+    out = OutputFileDatasetConfig("numbers").register_on_complete("pipeline_numbers")
+    prep = PythonScriptStep("prep.py", name="prep", arguments=["--out", out, "--rows", 6], source_directory=str(src))
+    train = PythonScriptStep("train.py", name="train", arguments=["--data", out.as_input("numbers_in").as_download()],
+                             source_directory=str(src))
+    run = Experiment(ws, "pipes-ofdc").submit(Pipeline(ws, [prep, train]))
+    assert run.wait_for_completion(show_output=False, timeout_seconds=180) == "Completed"
+    (t,) = run.find_step_run("train")
+    assert t.get_metrics()["total"] == sum(range(6))
+    ds = Dataset.get_by_name(ws, "pipeline_numbers")
+    assert ds.version == 1 and [p.rsplit("/", 1)[-1] for p in ds.to_path()] == ["data.txt"]
+
+    again = run.rerun()
+    assert isinstance(again, PipelineRun) and again.id != run.id
+    assert again.wait_for_completion(show_output=False, timeout_seconds=180) == "Completed"
+    assert {s.name: s.reused for s in again.get_steps()} == {"prep": True, "train": True}
