@@ -214,17 +214,25 @@ class Experiment:
         """The experiment's page in Ferry Studio (see :meth:`get_portal_url`)."""
         return self.get_portal_url()
 
-    def submit(self, config: "Any", tags: "Optional[Dict[str, str]]" = None) -> "Run":
+    def submit(self, config: "Any", tags: "Optional[Dict[str, str]]" = None, **kwargs: "Any") -> "Run":
         """Submit a :class:`ferry.ScriptRunConfig` (or an estimator, which builds one): its source directory is snapshotted (the same
         ignore rules and content addressing as the CLI; only blobs the server lacks are sent)
         and the run is queued on its target. Returns the run, bound to the workspace.
+
+        A ``HyperDriveConfig`` gives a ``HyperDriveRun``; a ``ferry.pipeline.core.Pipeline`` a
+        ``PipelineRun``, with its keywords ``pipeline_parameters``, ``continue_on_step_failure``
+        and ``regenerate_outputs`` (other configurations take no keywords).
 
         :raises ferry.FerryError: when the server refuses the run (the reason names the field).
         :raises ValueError: when the source directory cannot be snapshotted (the path is named).
         """
         own = getattr(config, "_submit", None)  # a config that submits itself (HyperDriveConfig: a HyperDriveRun)
         if callable(own):
-            return own(self, tags)
+            # Keywords only when given: a _submit(experiment, tags) without them keeps working.
+            return own(self, tags, **kwargs) if kwargs else own(self, tags)
+        if kwargs:
+            raise TypeError(f"ferry: Experiment.submit got unknown arguments {sorted(kwargs)} for a "
+                            f"{type(config).__name__} (only a Pipeline takes pipeline_parameters and the like)")
         from .run import Run
         from .script_run_config import ScriptRunConfig
 

@@ -177,6 +177,9 @@ class ScriptRunConfig:
         local path on the target (docs/data.md)."""
         if isinstance(a, str):
             return a
+        if getattr(a, "_pipeline_only", False):
+            raise ValueError(f"ferry: {a} reads another pipeline step's output: use it in a pipeline step "
+                             "(ferry.pipeline.steps), not in a ScriptRunConfig")
         if hasattr(a, "_consumption"):  # DataReference: the files under its path
             a = a._consumption()
         elif hasattr(a, "as_named_input") and not hasattr(a, "_spec"):  # a dataset itself
@@ -187,19 +190,16 @@ class ScriptRunConfig:
             if seen is not None and seen._spec() != a._spec():
                 raise ValueError(f"ferry: two different inputs are named {a.name!r}; name them apart with as_named_input()")
             self._inputs[a.name] = a
-        elif kind == "OutputFileDatasetConfig":
+        elif kind in ("OutputFileDatasetConfig", "OutputTabularDatasetConfig"):
             seen = self._outputs.get(a.name)
-            if seen is not None and seen is not a:
+            if seen is not None and getattr(seen, "_origin", seen) is not getattr(a, "_origin", a):
                 raise ValueError(f"ferry: two outputs are named {a.name!r}; give each OutputFileDatasetConfig its own name")
             self._outputs[a.name] = a
         return str(a)
 
     def _script_path(self) -> str:
         """The script as a path in the snapshot ('/'-separated, no leading './')."""
-        script = self.script.replace(os.sep, "/")
-        while script.startswith("./"):
-            script = script[2:]
-        return script
+        return _snapshot_path(self.script)
 
     def _snapshot_and_body(self, client: "Any", experiment: str,
                            tags: "Optional[Dict[str, str]]") -> "Tuple[Dict[str, Any], Any]":
@@ -210,17 +210,12 @@ class ScriptRunConfig:
         from . import _snapshot
 
         snap = _snapshot.build(self.source_directory)
-        if self._script_path() not in snap.files:
-            raise ValueError(f"ferry: the script {self.script!r} is not in the snapshot of "
-                             f"{self.source_directory} (missing, or excluded by an ignore file)")
+        _require_script(snap, self.source_directory, self.script)
         return self._body(experiment, _snapshot.upload(client, snap), tags), snap
 
     def _body(self, experiment: str, snapshot_id: str, tags: "Optional[Dict[str, str]]") -> "Dict[str, Any]":
         """The fields of POST /runs, from the script, its arguments and ``run_config`` as it is now."""
         rc = self.run_config
-        where = rc.path or "the run configuration"
-        if rc.framework == "PySpark":
-            raise ValueError(f"ferry: {where}: framework 'PySpark' is not supported by this version; use Python")
         body: "Dict[str, Any]" = {"experiment": experiment, "target": rc.target or "local",
                                   "script": self._script_path(), "arguments": self.arguments,
                                   "snapshot_id": snapshot_id,
@@ -234,46 +229,74 @@ class ScriptRunConfig:
             body["inputs"] = [i._spec() for i in self._inputs.values()]
         if self._outputs:
             body["outputs"] = [o._spec() for o in self._outputs.values()]
-        env = rc.environment
-        variables: "Dict[str, str]" = {}
-        if isinstance(env, EnvironmentSection):
-            _section_environment(rc, env, body, where)
-            variables.update(env.environment_variables or {})
-        else:
-            _object_environment(env, body)
-            variables.update(getattr(env, "environment_variables", None) or {})
-        variables.update(rc.environment_variables or {})
-        if variables:
-            body["environment_variables"] = {str(k): str(v) for k, v in variables.items()}
-        if self.python:
-            body["python"] = self.python
-        _docker(rc, env, body, where, self.docker_image)
-        if rc.max_run_duration_seconds:
-            body["max_run_duration_seconds"] = int(rc.max_run_duration_seconds)
-        if rc.gpus:
-            body["gpus"] = int(rc.gpus)
-        if rc.requeue_on_node_loss:
-            body["requeue_on_node_loss"] = True
-        if rc.priority:
-            body["priority"] = rc.priority
-        if body["target"] == "amlcompute":
-            cluster = rc.amlcompute._spec()
-            if cluster:
-                body["amlcompute"] = cluster
-        nodes = int(rc.node_count or 1)
-        c = rc.communicator
-        if c != "None":
-            body["communicator"] = c
-            if c in ("Nccl", "Gloo") and rc.pytorch.process_count:
-                body["process_count_per_node"] = max(1, int(rc.pytorch.process_count) // max(1, nodes))
-            elif c == "ParameterServer":
-                body["worker_count"] = rc.tensorflow.worker_count
-                body["parameter_server_count"] = rc.tensorflow.parameter_server_count
-            elif rc.mpi.process_count_per_node != 1:
-                body["process_count_per_node"] = rc.mpi.process_count_per_node
-        if nodes != 1:
-            body["node_count"] = nodes
+        body.update(_run_fields(rc, body["target"], self.python, self.docker_image))
         return body
+
+
+def _snapshot_path(script: str) -> str:
+    """A script as a path in a snapshot ('/'-separated, no leading './')."""
+    script = script.replace(os.sep, "/")
+    while script.startswith("./"):
+        script = script[2:]
+    return script
+
+
+def _require_script(snap: "Any", source_directory: str, script: str) -> None:
+    """ValueError naming the script and the folder when the snapshot lacks the script."""
+    if _snapshot_path(script) not in snap.files:
+        raise ValueError(f"ferry: the script {script!r} is not in the snapshot of "
+                         f"{source_directory} (missing, or excluded by an ignore file)")
+
+
+def _run_fields(rc: "RunConfiguration", target: str, python: "Optional[str]" = None,
+                docker_image: "Optional[str]" = None) -> "Dict[str, Any]":
+    """What a run configuration asks of the target beyond the script (the server's RunOptions:
+    environment, container, variables, limits, distribution) as fields of POST /runs; a
+    pipeline step sends the same fields as its run_options (ferry.pipelines)."""
+    where = rc.path or "the run configuration"
+    if rc.framework == "PySpark":
+        raise ValueError(f"ferry: {where}: framework 'PySpark' is not supported by this version; use Python")
+    body: "Dict[str, Any]" = {}
+    env = rc.environment
+    variables: "Dict[str, str]" = {}
+    if isinstance(env, EnvironmentSection):
+        _section_environment(rc, env, body, where)
+        variables.update(env.environment_variables or {})
+    else:
+        _object_environment(env, body)
+        variables.update(getattr(env, "environment_variables", None) or {})
+    variables.update(rc.environment_variables or {})
+    if variables:
+        body["environment_variables"] = {str(k): str(v) for k, v in variables.items()}
+    if python:
+        body["python"] = python
+    _docker(rc, env, body, where, docker_image)
+    if rc.max_run_duration_seconds:
+        body["max_run_duration_seconds"] = int(rc.max_run_duration_seconds)
+    if rc.gpus:
+        body["gpus"] = int(rc.gpus)
+    if rc.requeue_on_node_loss:
+        body["requeue_on_node_loss"] = True
+    if rc.priority:
+        body["priority"] = rc.priority
+    if target == "amlcompute":
+        cluster = rc.amlcompute._spec()
+        if cluster:
+            body["amlcompute"] = cluster
+    nodes = int(rc.node_count or 1)
+    c = rc.communicator
+    if c != "None":
+        body["communicator"] = c
+        if c in ("Nccl", "Gloo") and rc.pytorch.process_count:
+            body["process_count_per_node"] = max(1, int(rc.pytorch.process_count) // max(1, nodes))
+        elif c == "ParameterServer":
+            body["worker_count"] = rc.tensorflow.worker_count
+            body["parameter_server_count"] = rc.tensorflow.parameter_server_count
+        elif rc.mpi.process_count_per_node != 1:
+            body["process_count_per_node"] = rc.mpi.process_count_per_node
+    if nodes != 1:
+        body["node_count"] = nodes
+    return body
 
 
 def _conda_text(deps: "Any") -> str:

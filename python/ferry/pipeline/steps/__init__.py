@@ -1,0 +1,10 @@
+"""``azureml.pipeline.steps``: the steps a pipeline is made of (PythonScriptStep, CommandStep).
+
+The names load on first use (``ferry._lazy``)."""
+
+from ..._lazy import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "PythonScriptStep": "ferry.pipeline_steps",
+    "CommandStep": "ferry.pipeline_steps",
+})
