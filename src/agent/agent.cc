@@ -237,9 +237,26 @@ class Agent {
   // The script's command line and environment.
   std::optional<int> BuildCommand(SpawnOptions* out) {
     SpawnOptions& so = *out;
-    so.argv.push_back(python_);
-    so.argv.push_back(plan_.script);
-    for (const auto& a : SubstituteDataArguments(plan_.arguments, data_)) so.argv.push_back(a);
+    const std::vector<std::string> args = SubstituteDataArguments(plan_.arguments, data_);
+    if (!options_.command.empty()) {
+      // A CommandStep: its command line, with the run's arguments quoted after it, in a shell.
+      std::string line = options_.command;
+      for (const auto& a : args) {
+        std::string quoted = "'";
+        for (char c : a) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+        line += " " + quoted + "'";
+      }
+      so.argv = {"/bin/sh", "-c", line};
+    } else if (!options_.parallel.empty()) {
+      // A ParallelRunStep: the driver runs the entry script's init()/run() over mini-batches
+      // (python/ferry/_parallel_run.py); the step's arguments reach the entry script's argv.
+      so.argv = {python_, "-m", "ferry._parallel_run", "--entry-script", plan_.script, "--"};
+      so.argv.insert(so.argv.end(), args.begin(), args.end());
+      so.env_set["FERRY_PARALLEL_CONFIG"] = options_.parallel;
+    } else {
+      so.argv = {python_, plan_.script};
+      so.argv.insert(so.argv.end(), args.begin(), args.end());
+    }
     so.cwd = work_;
     so.stdout_fd = capture_.get();
     so.stderr_fd = capture_.get();

@@ -17,6 +17,7 @@
 #include "cli/upload.h"
 #include "common/fs.h"
 #include "net/http.h"
+#include "pipeline/parallel.h"
 #include "pipeline/spec.h"
 
 namespace ferry::cli {
@@ -61,6 +62,34 @@ Result<pipeline::PipelineSpec> LoadPipelineFile(Context& ctx, const std::string&
                               "' does not exist");
     }
     s.source_directory = source;
+    if (s.parallel_run_config.is_object() && s.parallel_run_config.contains("file")) {
+      // Azure's form: the ParallelRunConfig in a file of its own, beside the pipeline's.
+      const std::string cfg_file = JoinPath(base, s.parallel_run_config["file"].get<std::string>());
+      auto cfg_text = ReadFile(cfg_file);
+      if (!cfg_text.ok()) {
+        return cfg_text.status().WithContext(StepWhere(spec, s) + ": key 'parallel_run_config'");
+      }
+      FERRY_ASSIGN_OR_RETURN(json cfg, pipeline::ParseParallelRunConfigYaml(*cfg_text, cfg_file));
+      if (s.script_name.empty() && cfg.contains("entry_script") &&
+          cfg["entry_script"].is_string()) {
+        s.script_name = cfg["entry_script"].get<std::string>();
+      }
+      if (s.compute.empty() && cfg.contains("compute_target") &&
+          cfg["compute_target"].is_string()) {
+        s.compute = cfg["compute_target"].get<std::string>();
+      }
+      if (auto sd = cfg.find("source_directory"); sd != cfg.end() && sd->is_string()) {
+        s.source_directory = AbsolutePath(JoinPath(base, sd->get<std::string>()));
+      }
+      if (auto env = cfg.find("environment");
+          env != cfg.end() && env->is_object() && env->contains("name")) {
+        // A registered environment by name (the server keeps its spec for the run).
+        s.run_options["environment"] = {{"name", (*env)["name"]},
+                                        {"version", env->value("version", json(0))}};
+      }
+      for (const char* k : {"compute_target", "source_directory", "environment"}) cfg.erase(k);
+      s.parallel_run_config = std::move(cfg);
+    }
     if (s.runconfig.empty()) continue;
     std::string name = s.runconfig;
     if (PathExists(JoinPath(base, name))) name = JoinPath(base, name);
@@ -127,6 +156,12 @@ void PrintSteps(const json& j) {
   for (const auto& s : j["steps"]) {
     std::string note;
     if (!s["reused_from"].is_null()) note = "reused (no compute)";
+    if (const auto p = s.find("parallel"); p != s.end() && p->is_object() && (*p)["total"] > 0) {
+      const int64_t total = (*p)["total"], done = (*p)["done"], failed = (*p)["failed"];
+      note = "mini-batches: " + std::to_string(done) + " done, " + std::to_string(failed) +
+             " failed, " + std::to_string(total - done - failed) + " remaining of " +
+             std::to_string(total);
+    }
     if (s.contains("error")) note = s.value("error", "");
     for (char& c : note) c = c == '\n' ? ' ' : c;
     if (note.size() > 100) note = note.substr(0, 97) + "...";

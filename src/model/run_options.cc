@@ -207,6 +207,8 @@ void RunOptionsToJson(const RunOptions& o, json* out) {
   j["parameter_server_count"] = o.parameter_server_count;
   if (!o.inputs.empty()) j["inputs"] = DataInputsToJson(o.inputs);
   if (!o.outputs.empty()) j["outputs"] = DataOutputsToJson(o.outputs);
+  if (!o.parallel.empty()) j["parallel"] = json::parse(o.parallel, nullptr, false);
+  if (!o.command.empty()) j["command"] = o.command;
   if (const RunOptions::RunCluster& c = o.amlcompute; !c.empty()) {
     j["amlcompute"] = {{"vm_size", c.vm_size},
                        {"vm_priority", c.vm_priority},
@@ -314,6 +316,15 @@ Result<RunOptions> RunOptionsFromJson(const json& j) {
   }
   FERRY_ASSIGN_OR_RETURN(o.inputs, DataInputsFromJson(j));
   FERRY_ASSIGN_OR_RETURN(o.outputs, DataOutputsFromJson(j));
+  if (auto p = j.find("parallel"); p != j.end() && !p->is_null()) {
+    // Checked by the server (pipeline/parallel.h) when the step's run is made.
+    if (!p->is_object()) return Bad("parallel", "must be an object (a ParallelRunConfig)");
+    o.parallel = p->dump();
+  }
+  FERRY_ASSIGN_OR_RETURN(o.command, Str(j, "command", "command"));
+  if (o.command.find('\0') != std::string::npos) {
+    return Bad("command", "contains a NUL byte, which no command line can hold");
+  }
   if (!o.priority.empty() && o.priority != "dedicated" && o.priority != "low") {
     return Bad("priority", "must be one of: dedicated, low (got '" + o.priority + "')");
   }

@@ -84,6 +84,12 @@ struct RunOptions {
   int parameter_server_count = 1;     // ParameterServer: tensorflow.parameterServerCount
   std::vector<DataInput> inputs;
   std::vector<DataOutput> outputs;
+  // A ParallelRunStep's run: its ParallelRunConfig as JSON text (pipeline/parallel.h); the agent
+  // runs the parallel driver over the entry script. "" for every other run.
+  std::string parallel;
+  // A CommandStep's run: a shell command line run in the working copy (with the run's
+  // arguments appended, quoted) instead of a Python script. "" for every other run.
+  std::string command;
   // Run-based compute (target "amlcompute", Azure's run configuration section of that name):
   // the server makes a managed cluster of this node size for the run and deletes it when the
   // run ends, unless retain_cluster.

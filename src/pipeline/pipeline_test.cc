@@ -476,10 +476,14 @@ TEST(Validate, NamesOfInputsOutputsAndParameters) {
       At(LineOf("        model:")) +
           "step 'fit': key 'outputs.model.destination': '../m' is not a valid name: use "
           "1-128 letters, digits, '_', '.' or '-' (not '.' or '..')");
+  // A step's own input and output names become environment variables of its run.
   EXPECT_EQ(ValidateError(Edit("        people:", "        'peo ple':")),
             At(LineOf("        people:")) +
-                "step 'score': key 'inputs.peo ple': not a valid name: use 1-128 letters, digits, "
-                "'_', '.' or '-' (not '.' or '..')");
+                "step 'score': key 'inputs.peo ple': not a valid name: use 1 to 128 of A-Z, a-z, "
+                "0-9 and '_', not starting with a digit (it becomes an environment variable's "
+                "name)");
+  EXPECT_NE(ValidateError(Edit("        people:", "        people.v2:")).find("not a valid name"),
+            std::string::npos);
   EXPECT_EQ(ValidateError(Edit("        people:", "        model:")),
             At(LineOf("        model:\n          source: churn_model")) +
                 "step 'score': key 'side_inputs.model': two inputs of the step have this name; "

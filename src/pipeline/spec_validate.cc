@@ -1,6 +1,7 @@
 // Validate: the checks that need no workspace (names, step kinds, sources, placeholders,
 // parameter types, run_after, cycles) and the dependency graph they leave.
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "pipeline/spec.h"
@@ -11,6 +12,19 @@ namespace {
 
 using internal::IsValidName;
 using internal::kNameRule;
+
+// A step's own names for its inputs and outputs become environment variables of its run
+// (FERRY_INPUT_<name>, FERRY_OUTPUT_<name>): the rule of model::ValidateDataIoName.
+constexpr const char* kDataIoNameRule =
+    "1 to 128 of A-Z, a-z, 0-9 and '_', not starting with a digit (it becomes an environment "
+    "variable's name)";
+bool IsDataIoName(std::string_view n) {
+  if (n.empty() || n.size() > 128 || std::isdigit(static_cast<unsigned char>(n[0]))) return false;
+  for (char c : n) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
 
 bool OneOf(const std::string& v, std::initializer_list<const char*> allowed) {
   for (const char* a : allowed) {
@@ -140,8 +154,8 @@ class Checker {
     std::set<std::string> names;
     for (const auto& in : s.inputs) {
       const std::string key = InputKey(in);
-      if (!IsValidName(in.name))
-        return Err(in.line, Ctx(s), key, "not a valid name: use " + std::string(kNameRule));
+      if (!IsDataIoName(in.name))
+        return Err(in.line, Ctx(s), key, "not a valid name: use " + std::string(kDataIoNameRule));
       if (!names.insert(in.name).second) {
         return Err(in.line, Ctx(s), key, "two inputs of the step have this name; rename one");
       }
@@ -163,8 +177,8 @@ class Checker {
     names.clear();
     for (const auto& o : s.outputs) {
       const std::string key = "outputs." + o.name;
-      if (!IsValidName(o.name))
-        return Err(o.line, Ctx(s), key, "not a valid name: use " + std::string(kNameRule));
+      if (!IsDataIoName(o.name))
+        return Err(o.line, Ctx(s), key, "not a valid name: use " + std::string(kDataIoNameRule));
       if (!names.insert(o.name).second) {
         return Err(o.line, Ctx(s), key, "two outputs of the step have this name; rename one");
       }

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/utf8.h"
+#include "pipeline/parallel.h"
 #include "pipeline/spec.h"
 #include "pipeline/spec_internal.h"
 
@@ -550,6 +551,26 @@ Result<PipelineSpec> ParsePipelineYaml(std::string_view text, const std::string&
     // yaml-cpp throws on some malformed trees (an alias to nothing, ...).
     return Status::InvalidArgument(file + ": " + e.what());
   }
+}
+
+Result<nlohmann::json> ParseParallelRunConfigYaml(std::string_view text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    std::string where = file;
+    if (e.mark.line >= 0) where += ":" + std::to_string(e.mark.line + 1);
+    return Status::InvalidArgument(where + ": not valid YAML: " + e.msg);
+  }
+  if (!root.IsMap()) {
+    return Status::InvalidArgument(
+        file +
+        ": a parallel run configuration is a mapping of "
+        "ParallelRunConfig's fields (entry_script, mini_batch_size, ...)");
+  }
+  json out = AnyJson(root);
+  out.erase("display_name");  // Azure's label, nothing to run
+  return out;
 }
 
 }  // namespace ferry::pipeline

@@ -202,6 +202,14 @@ const std::vector<Api::Impl::Route>& Api::Impl::Routes() {
       {"POST", "runs/{}/status", Access::kAgent, 64 * kMiB, L::kDefault, &I::PostStatus},
       {"POST", "runs/{}/logs", Access::kAgent, 4 * kMiB, L::kDefault, &I::PostLogs},
       {"GET", "runs/{}/logs", Access::kAgentOrRead, kNone, L::kDefault, &I::GetLogs},
+      {"POST", "runs/{}/minibatches/lease", Access::kScriptOrContribute, kSmall, L::kDefault,
+       &I::LeaseMiniBatch},
+      {"POST", "runs/{}/minibatches/release", Access::kScriptOrContribute, kSmall, L::kDefault,
+       &I::ReleaseMiniBatches},
+      {"GET", "runs/{}/minibatches", Access::kScriptOrRead, kNone, L::kDefault,
+       &I::MiniBatchProgress},
+      {"GET", "runs/{}/minibatches/results", Access::kScriptOrRead, kNone, L::kBulk,
+       &I::MiniBatchResults},
       {"POST", "runs/{}/metrics", Access::kAgent, 16 * kMiB, L::kDefault, &I::PostMetrics},
       {"GET", "runs/{}/metrics", Access::kAgentOrRead, kNone, L::kBulk, &I::GetMetrics},
       {"POST", "runs/{}/values", Access::kAgentOrContribute, 16 * kMiB, L::kDefault,
@@ -270,6 +278,7 @@ const char* Needs(Access a) {
       return "the admin role";
     case Access::kContribute:
     case Access::kAgentOrContribute:
+    case Access::kScriptOrContribute:
       return "the contributor role";
     case Access::kSecretRead:
       return "the contributor role (or, in a run's script, its run's own token)";
@@ -409,6 +418,17 @@ Status CheckAccess(const ApiDeps& d, const Api::Impl::Route& route, const HttpRe
         need(Role::kContributor);
       break;
     }
+    case Access::kScriptOrContribute:
+    case Access::kScriptOrRead:
+      // A ParallelRunStep's driver works its run's queue with the token the run gave its
+      // script (or its agent's).
+      if (agent_of(run) ||
+          (!c.person() && ConstantTimeEquals(c.token, MlflowRunToken(d.run_secret, run)))) {
+        ctx->agent_run = run;
+      } else {
+        need(route.access == Access::kScriptOrRead ? Role::kReader : Role::kContributor);
+      }
+      break;
     case Access::kBlobRead: {
       std::string named = head.Header("x-ferry-run");
       if (agent_of(named))

@@ -21,6 +21,10 @@
 #include "server/auth.h"
 #include "server/uploads.h"
 
+namespace ferry::pipeline {
+struct ParallelConfig;
+}
+
 namespace ferry::server {
 
 class DatastoreIo;
@@ -29,18 +33,20 @@ class DatastoreIo;
 // body is read; whether a person may change a particular run (its submitter, or an admin) is
 // checked by the handler, which reads the run.
 enum class Access {
-  kPublic,             // no token
-  kWorkspace,          // the workspace token itself
-  kAdmin,              // admin role
-  kContribute,         // contributor role or above
-  kRead,               // any person
-  kAgent,              // the agent token of the run in the path, or admin
-  kAgentOrRead,        // the agent token of the run in the path, or any person
-  kAgentOrContribute,  // the agent token of the run in the path, or contributor or above
-  kBlobRead,           // any person, or an agent naming its run in X-Ferry-Run
-  kModelRead,          // any person, or a run's script (its MLflow token, its run in X-Ferry-Run)
-  kSecretRead,         // contributor or above, or a run's script (its MLflow token, its run in
-                       // X-Ferry-Run)
+  kPublic,              // no token
+  kWorkspace,           // the workspace token itself
+  kAdmin,               // admin role
+  kContribute,          // contributor role or above
+  kRead,                // any person
+  kAgent,               // the agent token of the run in the path, or admin
+  kAgentOrRead,         // the agent token of the run in the path, or any person
+  kAgentOrContribute,   // the agent token of the run in the path, or contributor or above
+  kBlobRead,            // any person, or an agent naming its run in X-Ferry-Run
+  kModelRead,           // any person, or a run's script (its MLflow token, its run in X-Ferry-Run)
+  kSecretRead,          // contributor or above, or a run's script (its MLflow token, its run in
+                        // X-Ferry-Run)
+  kScriptOrContribute,  // the script (MLflow token) or agent of the run in the path, or contributor
+  kScriptOrRead,        // the script (MLflow token) or agent of the run in the path, or any person
 };
 
 inline constexpr uint64_t kKiB = 1024, kMiB = kKiB * kKiB;
@@ -267,6 +273,14 @@ struct Api::Impl {
                                       const std::map<std::string, std::string>& tags,
                                       const std::string& rerun_of,
                                       std::optional<bool> continue_on_step_failure);
+
+  // api_parallel.cc: a ParallelRunStep's mini-batch queue.
+  Result<pipeline::ParallelConfig> ParallelRunOf(model::Run* run);
+  Result<nlohmann::json> MiniBatchProgressJson(const model::Run& run);
+  HandlerResult LeaseMiniBatch();
+  HandlerResult ReleaseMiniBatches();
+  HandlerResult MiniBatchProgress();
+  HandlerResult MiniBatchResults();
 
   // api_agent.cc
   HandlerResult GetPlan();

@@ -7,6 +7,7 @@
 #include "model/assets.h"
 #include "model/manifest.h"
 #include "model/run_options.h"
+#include "pipeline/parallel.h"
 #include "pipeline/spec.h"
 #include "server/api_internal.h"
 #include "server/pipelines.h"
@@ -34,6 +35,12 @@ namespace {
 Status CheckStepAgainstWorkspace(Api::Impl& h, const pipeline::PipelineSpec& spec,
                                  const pipeline::Step& s) {
   auto where = [&](const std::string& key) { return "step '" + s.name + "': key '" + key + "'"; };
+  if (s.type == "HyperDriveStep") {
+    return Status::InvalidArgument(
+        "step '" + s.name +
+        "': HyperDriveStep is not run by this server yet; submit the sweep on its own "
+        "(ferry run submit-hyperdrive) and pass its best run's outputs to the pipeline as data");
+  }
   const std::string target = !s.compute.empty()              ? s.compute
                              : !spec.default_compute.empty() ? spec.default_compute
                                                              : std::string("local");
@@ -64,7 +71,12 @@ Status CheckStepAgainstWorkspace(Api::Impl& h, const pipeline::PipelineSpec& spe
     return Status::NotFound(where("source_directory") + ": snapshot " + s.snapshot_id +
                             " is not stored; upload it first");
   }
-  if (!model::ManifestTextHasPath(*manifest, s.script_name)) {
+  if (s.type == "ParallelRunStep") {
+    FERRY_RETURN_IF_ERROR(
+        pipeline::ParallelConfigFromJson(s.parallel_run_config, "step '" + s.name + "': ")
+            .status());
+  }
+  if (s.type != "CommandStep" && !model::ManifestTextHasPath(*manifest, s.script_name)) {
     return Status::InvalidArgument(where("script_name") + ": '" + s.script_name +
                                    "' is not in the step's source directory (check the path, "
                                    "relative to source_directory, and ignore files)");
@@ -87,11 +99,18 @@ Result<json> ResolveData(Api::Impl& h, const std::string& what, const std::strin
   if (!dataset_name.empty()) {
     auto v = h.d.store->Assets().GetDataset(dataset_name, dataset_version);
     if (!v.ok()) return v.status().WithContext(what);
-    return json{{"dataset_name", v->name},
+    json out = {{"dataset_name", v->name},
                 {"dataset_version", v->version},
                 {"manifest", v->manifest_hash},
                 {"datastore", v->datastore},
                 {"kind", v->kind}};
+    // A tabular dataset's format and partitions (what a ParallelRunStep splits it by).
+    json def = json::parse(v->definition_json, nullptr, false);
+    if (def.is_object()) {
+      out["format"] = def.value("format", "delimited");
+      out["partition_format"] = def.value("partition_format", "");
+    }
+    return out;
   }
   auto r = h.ResolveDataContent(datastore, path);
   if (!r.ok()) return r.status().WithContext(what);
@@ -267,6 +286,14 @@ HandlerResult Api::Impl::GetPipelineRun() {
       row["outputs_content"] = oj;
     }
     row["status"] = StepStateName(step_run, reused);
+    if (s.type == "ParallelRunStep" && step_run && !reused) {
+      // Live progress of its mini-batches (none before its first worker asked for one).
+      auto full = d.store->GetRun(step_run->id);
+      if (full.ok() && !full->options.parallel.empty()) {
+        auto progress = MiniBatchProgressJson(*full);
+        if (progress.ok()) row["parallel"] = *progress;
+      }
+    }
     if (step_run) {
       row["run_status"] = model::RunStatusName(step_run->status);
       row["started_at"] = step_run->started_at;

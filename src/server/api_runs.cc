@@ -113,9 +113,11 @@ Result<model::Run> RunFieldsFromBody(const json& j) {
     return Status::Ok();
   };
   std::string experiment;
+  // A command run (a pipeline's CommandStep) has a command line instead of a script.
+  const bool command = j.contains("command") && j["command"].is_string();
   for (auto [f, r, out] : {std::tuple{"experiment", false, &experiment},
                            {"target", false, &run.target},
-                           {"script", true, &run.script},
+                           {"script", !command, &run.script},
                            {"python", false, &run.python},
                            {"snapshot_id", true, &run.snapshot_id}}) {
     Status st = get(f, r, out);
@@ -155,7 +157,8 @@ Result<model::Run> RunFieldsFromBody(const json& j) {
 Status CheckInSnapshot(const model::Run& run, const std::string& manifest_text) {
   // The stored manifest was validated when it was posted; a binary search over its
   // sorted lines finds the script without parsing 50,000 lines on every submit.
-  if (!model::ManifestTextHasPath(manifest_text, run.script)) {
+  if (!(run.script.empty() && !run.options.command.empty()) &&
+      !model::ManifestTextHasPath(manifest_text, run.script)) {
     size_t files =
         static_cast<size_t>(std::count(manifest_text.begin(), manifest_text.end(), '\n'));
     return Status::InvalidArgument(
@@ -187,8 +190,12 @@ Result<model::Run> Api::Impl::RunFromBody(const json& j) {
     env.content = reg->content;
     env.version = reg->version;
   }
-  Status st = model::ValidateRelativePath(run.script);
-  if (!st.ok()) return st.WithContext("field 'script'");
+  if (!run.script.empty() || run.options.command.empty()) {
+    Status st = model::ValidateRelativePath(run.script);
+    if (!st.ok()) return st.WithContext("field 'script'");
+  } else if (run.options.command.find_first_not_of(" \t\n") == std::string::npos) {
+    return Status::InvalidArgument("field 'command' is empty; give the command line to run");
+  }
   auto target = d.store->GetTarget(run.target);
   // Azure's run-based compute: target "amlcompute" (when no target has that name) is a
   // cluster made for this run from its amlcompute section, once the rest is known valid.

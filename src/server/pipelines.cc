@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model/run.h"
+#include "pipeline/parallel.h"
 #include "pipeline/spec.h"
 #include "scheduler/scheduler.h"
 
@@ -136,13 +137,6 @@ std::string Plural(size_t n, const char* one) {
   return std::to_string(n) + " " + one + (n == 1 ? "" : "s");
 }
 
-// The content a step input reads, and how the run names it (an "inputs" entry of the run's
-// JSON body).
-struct InputContent {
-  std::string content;  // the manifest hash (what the reuse key takes)
-  json entry;
-};
-
 }  // namespace
 
 void PipelineController::Drive(const model::Run& parent, Loaded* p) {
@@ -257,24 +251,19 @@ void PipelineController::Drive(const model::Run& parent, Loaded* p) {
       if (it == state.end() || it->second != StepState::kCompleted) ready = false;
     }
     if (!ready) continue;
-    Status started = StartStep(run, p, i, records);
+    auto started = StartStep(run, p, i, records);
     if (!started.ok()) {
-      spdlog::warn("pipeline {}: step '{}': {}", run.id, s.name, started.ToString());
+      spdlog::warn("pipeline {}: step '{}': {}", run.id, s.name, started.status().ToString());
       stop_all("step '" + s.name + "' of the pipeline could not be started");
       if (active_steps().empty()) {
         End(run, RunStatus::kFailed, "pipeline failed",
-            "step '" + s.name + "' could not be started: " + started.message());
+            "step '" + s.name + "' could not be started: " + started.status().message());
       }
       return;
     }
-    auto made = d_.store->Pipelines().ListPipelineSteps(run.id);
-    if (!made.ok()) return;
-    for (auto& r : *made) {
-      if (r.step != s.name) continue;
-      auto step_run = d_.store->GetRunSummary(r.run_id);
-      state[r.step] = step_run.ok() ? StateOf(step_run->status) : StepState::kActive;
-      records[r.step] = r;
-    }
+    // A reused step took a completed run; a new run is queued.
+    state[s.name] = started->reused_from.empty() ? StepState::kActive : StepState::kCompleted;
+    records[s.name] = std::move(started).value();
   }
 
   size_t completed = 0, reused = 0;
@@ -303,14 +292,16 @@ void PipelineController::Drive(const model::Run& parent, Loaded* p) {
   }
 }
 
-Status PipelineController::StartStep(
+Result<store::PipelineStepRecord> PipelineController::StartStep(
     const model::Run& parent, Loaded* p, size_t i,
     const std::map<std::string, store::PipelineStepRecord>& records) {
   const pipeline::Step& s = p->spec.steps[i];
-  // Inputs: their content (what the reuse key takes) and the run's entries.
-  std::map<std::string, InputContent> inputs;
+  // Inputs: their content (the manifest hash: what the reuse key takes) and their entries in
+  // the run's JSON body.
+  std::map<std::string, std::string> content;
+  std::map<std::string, json> entries;
   for (const auto& in : s.inputs) {
-    InputContent c;
+    std::string c;
     json dataset;
     bool from_ref = false;
     for (const auto& ref : p->spec.data_references) from_ref = from_ref || ref.name == in.source;
@@ -326,11 +317,11 @@ Status PipelineController::StartStep(
         return Status::Internal("input '" + in.name + "': '" + in.source +
                                 "' was not resolved when the pipeline was submitted");
       }
-      c.content = it->value("manifest", "");
+      c = it->value("manifest", "");
       if (std::string name = it->value("dataset_name", ""); !name.empty()) {
         dataset = {{"name", name}, {"version", it->value("dataset_version", int64_t{1})}};
       } else {
-        dataset = {{"manifest", c.content},
+        dataset = {{"manifest", c},
                    {"datastore", it->value("datastore", "")},
                    {"kind", it->value("kind", "file")}};
       }
@@ -350,19 +341,19 @@ Status PipelineController::StartStep(
       }
       FERRY_ASSIGN_OR_RETURN(auto outs, d_.store->Pipelines().RunOutputs(rec->second.run_id));
       for (const auto& o : outs) {
-        if (o.name == output_name) c.content = o.manifest;
+        if (o.name == output_name) c = o.manifest;
       }
-      if (c.content.empty()) {
+      if (c.empty()) {
         return Status::FailedPrecondition(
             "input '" + in.name + "': step '" + from.name + "' (run " + rec->second.run_id +
             ") completed without recording its output '" + output_name + "'");
       }
-      dataset = {{"manifest", c.content},
+      dataset = {{"manifest", c},
                  {"datastore", std::string(model::kWorkspaceBlobStore)},
                  {"kind", "file"}};
     }
-    c.entry = {{"name", in.name}, {"mode", in.bind_mode}, {"dataset", dataset}};
-    inputs[in.name] = std::move(c);
+    entries[in.name] = {{"name", in.name}, {"mode", in.bind_mode}, {"dataset", dataset}};
+    content[in.name] = std::move(c);
   }
 
   // Arguments with placeholders resolved: data placeholders become the markers the agent
@@ -392,11 +383,11 @@ Status PipelineController::StartStep(
   pipeline::ReuseInputs ri;
   ri.arguments = args;
   ri.parameters = values;
-  for (const auto& [name, c] : inputs) ri.input_content[name] = c.content;
+  ri.input_content = content;
   const std::string key = pipeline::StepReuseKey(s, ri);
   json inputs_json = json::object();
   for (const auto& in : s.inputs) {
-    inputs_json[in.name] = {{"source", in.source}, {"content", inputs[in.name].content}};
+    inputs_json[in.name] = {{"source", in.source}, {"content", content[in.name]}};
   }
 
   // Reuse: a rerun takes the earlier run's completed step of the same key whatever
@@ -420,7 +411,7 @@ Status PipelineController::StartStep(
                                                                    d_.clock->Now()));
     spdlog::info("pipeline {}: step '{}' reuses run {}", parent.id, s.name, reuse);
     Changed(parent.id);
-    return Status::Ok();
+    return rec;
   }
 
   json body = s.run_options.is_object() ? s.run_options : json::object();
@@ -428,7 +419,11 @@ Status PipelineController::StartStep(
   body["target"] = !s.compute.empty()                 ? s.compute
                    : !p->spec.default_compute.empty() ? p->spec.default_compute
                                                       : std::string("local");
-  body["script"] = s.script_name;
+  if (s.type == "CommandStep") {
+    body["command"] = s.command;  // run by a shell in the step's working copy
+  } else {
+    body["script"] = s.script_name;
+  }
   if (!s.python.empty()) body["python"] = s.python;
   body["snapshot_id"] = s.snapshot_id;
   body["arguments"] = args;
@@ -442,7 +437,7 @@ Status PipelineController::StartStep(
   }
   body["environment_variables"] = env;
   json in_arr = json::array();
-  for (const auto& in : s.inputs) in_arr.push_back(inputs[in.name].entry);
+  for (const auto& in : s.inputs) in_arr.push_back(entries[in.name]);
   body["inputs"] = in_arr;
   json out_arr = json::array();
   for (const auto& o : s.outputs) {
@@ -451,6 +446,38 @@ Status PipelineController::StartStep(
     out_arr.push_back(std::move(e));
   }
   body["outputs"] = out_arr;
+  if (s.type == "ParallelRunStep") {
+    // The agent runs the parallel driver (python/ferry/_parallel_run.py) over the entry script;
+    // the server splits the first input that is not a side input into mini-batches.
+    FERRY_ASSIGN_OR_RETURN(
+        pipeline::ParallelConfig cfg,
+        pipeline::ParallelConfigFromJson(s.parallel_run_config, "step '" + s.name + "': "));
+    for (const auto& in : s.inputs) {
+      if (!in.side && cfg.input.empty()) cfg.input = in.name;
+    }
+    if (cfg.input.empty()) {
+      return Status::InvalidArgument("step '" + s.name +
+                                     "': a ParallelRunStep needs an input to split into "
+                                     "mini-batches (its side inputs are given whole)");
+    }
+    if (!s.outputs.empty()) cfg.output = s.outputs.front().name;
+    // A tabular dataset's format and partitions come from its definition (resolved at submit);
+    // a step's output is files.
+    const std::string source = inputs_json[cfg.input].value("source", "");
+    if (auto d = p->settings.data.find("ref:" + source); d != p->settings.data.end()) {
+      cfg.input_kind = d->value("kind", "file");
+      cfg.input_format = d->value("format", "delimited");
+      cfg.partition_format = d->value("partition_format", "");
+    }
+    if (cfg.output_action == "append_row" && cfg.output.empty()) {
+      return Status::InvalidArgument("step '" + s.name +
+                                     "': output_action append_row needs an output for its rows; "
+                                     "give the step an output, or use summary_only");
+    }
+    body["script"] = s.script_name.empty() ? cfg.entry_script : s.script_name;
+    body["node_count"] = cfg.node_count;
+    body["parallel"] = pipeline::ParallelConfigToJson(cfg);
+  }
   FERRY_ASSIGN_OR_RETURN(model::Run step_run, d_.prepare_run(body, parent.submitted_by));
   step_run.parent_id = parent.id;
   step_run.kind = "run";
@@ -463,7 +490,7 @@ Status PipelineController::StartStep(
   d_.scheduler->Wake();
   Changed(step_run.id);
   Changed(parent.id);
-  return Status::Ok();
+  return rec;
 }
 
 }  // namespace ferry::server

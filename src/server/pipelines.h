@@ -68,9 +68,11 @@ class PipelineController {
   struct Loaded;
   void Drive(const model::Run& parent, Loaded* p);
   Status Load(const model::Run& parent, Loaded* p);
-  // Creates step i's record (reused) or its run; the error says why it could not be made.
-  Status StartStep(const model::Run& parent, Loaded* p, size_t i,
-                   const std::map<std::string, store::PipelineStepRecord>& records);
+  // Creates step i's record (reused) or its run, and returns the record; the error says why
+  // it could not be made.
+  Result<store::PipelineStepRecord> StartStep(
+      const model::Run& parent, Loaded* p, size_t i,
+      const std::map<std::string, store::PipelineStepRecord>& records);
   void End(const model::Run& parent, model::RunStatus to, const std::string& reason,
            const std::string& error);
   void Changed(const std::string& id);

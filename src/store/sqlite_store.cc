@@ -227,6 +227,12 @@ CREATE TABLE run_outputs(
   rid INTEGER NOT NULL, name TEXT NOT NULL, datastore TEXT NOT NULL, path TEXT NOT NULL,
   manifest TEXT NOT NULL, file_count INTEGER NOT NULL, total_bytes INTEGER NOT NULL,
   PRIMARY KEY(rid, name)) WITHOUT ROWID;
+CREATE TABLE minibatches(
+  rid INTEGER NOT NULL, idx INTEGER NOT NULL, items TEXT NOT NULL, item_count INTEGER NOT NULL,
+  state TEXT NOT NULL, attempts INTEGER NOT NULL, worker TEXT NOT NULL, lease_until REAL NOT NULL,
+  rows TEXT NOT NULL, failed_items INTEGER NOT NULL, error TEXT NOT NULL,
+  PRIMARY KEY(rid, idx)) WITHOUT ROWID;
+CREATE INDEX minibatches_by_state ON minibatches(rid, state, idx);
 )sql",
 };
 

@@ -210,6 +210,18 @@ class SqliteMetadataStore final : public MetadataStore,
   Result<std::vector<PipelineStepRecord>> ListPipelineSteps(
       const std::string& pipeline_id) override;
   Result<std::string> FindReusableRun(const std::string& reuse_key) override;
+  Result<int64_t> CreateMiniBatches(const std::string& run_id,
+                                    const std::vector<MiniBatch>& batches) override;
+  Result<std::optional<MiniBatch>> LeaseMiniBatch(const std::string& run_id,
+                                                  const std::string& worker, double now,
+                                                  double lease_s, int max_tries) override;
+  Result<bool> FinishMiniBatch(const std::string& run_id, const MiniBatch& result, bool ok,
+                               int max_tries) override;
+  Result<int64_t> ReleaseMiniBatches(const std::string& run_id, const std::string& worker,
+                                     const std::string& reason, int max_tries) override;
+  Result<MiniBatchCounts> CountMiniBatches(const std::string& run_id) override;
+  Result<std::vector<MiniBatch>> ListMiniBatches(const std::string& run_id, int64_t from,
+                                                 int64_t limit) override;
   Status PutRunOutputs(const std::vector<RunOutputRecord>& outputs) override;
   Result<std::vector<RunOutputRecord>> RunOutputs(const std::string& run_id) override;
   Status PutSecrets(const std::vector<SecretRecord>& secrets) override;

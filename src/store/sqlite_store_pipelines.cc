@@ -98,6 +98,192 @@ Result<std::string> SqliteMetadataStore::FindReusableRun(const std::string& reus
   return row ? st.Text(0) : std::string();
 }
 
+namespace {
+
+constexpr const char* kMiniBatchColumns =
+    "idx, items, item_count, state, attempts, worker, lease_until, rows, failed_items, error";
+
+MiniBatch MiniBatchFrom(const Stmt& st) {
+  MiniBatch b;
+  b.index = st.Int(0);
+  b.items = st.Text(1);
+  b.item_count = st.Int(2);
+  b.state = st.Text(3);
+  b.attempts = static_cast<int>(st.Int(4));
+  b.worker = st.Text(5);
+  b.lease_until = st.Double(6);
+  b.rows = st.Text(7);
+  b.failed_items = st.Int(8);
+  b.error = st.Text(9);
+  return b;
+}
+
+}  // namespace
+
+Result<int64_t> SqliteMetadataStore::CreateMiniBatches(const std::string& run_id,
+                                                       const std::vector<MiniBatch>& batches) {
+  WriteLease lease(this, /*data=*/true);
+  int64_t count = 0;
+  FERRY_RETURN_IF_ERROR(InWriteTransaction([&]() -> Status {
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(run_id));
+    FERRY_ASSIGN_OR_RETURN(Stmt have, db().Prepare("SELECT COUNT(*) FROM minibatches WHERE rid=?"));
+    have.Bind(1, rid);
+    FERRY_ASSIGN_OR_RETURN(bool row, have.Step());
+    count = row ? have.Int(0) : 0;
+    if (count > 0) return Status::Ok();
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt ins, db().Prepare("INSERT INTO minibatches VALUES(?,?,?,?,'pending',0,'',0,'',0,'')"));
+    for (const auto& b : batches) {
+      ins.Reset();
+      FERRY_RETURN_IF_ERROR(
+          ins.Bind(1, rid).Bind(2, b.index).Bind(3, b.items).Bind(4, b.item_count).Run());
+    }
+    count = static_cast<int64_t>(batches.size());
+    return Status::Ok();
+  }));
+  return count;
+}
+
+Result<std::optional<MiniBatch>> SqliteMetadataStore::LeaseMiniBatch(const std::string& run_id,
+                                                                     const std::string& worker,
+                                                                     double now, double lease_s,
+                                                                     int max_tries) {
+  WriteLease lease(this, /*data=*/true);
+  std::optional<MiniBatch> out;
+  FERRY_RETURN_IF_ERROR(InWriteTransaction([&]() -> Status {
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(run_id));
+    // Leases that ran out: the worker or its node is gone.
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt expire,
+        db().Prepare("UPDATE minibatches SET state=CASE WHEN attempts>=?3 THEN 'failed' ELSE "
+                     "'pending' END, error='the worker ' || worker || ' held it past its lease "
+                     "(lost, or run() did not return)', worker='' WHERE rid=?1 AND "
+                     "state='leased' AND lease_until<?2"));
+    FERRY_RETURN_IF_ERROR(expire.Bind(1, rid).Bind(2, now).Bind(3, max_tries).Run());
+    FERRY_ASSIGN_OR_RETURN(Stmt pick, db().Prepare(std::string("SELECT ") + kMiniBatchColumns +
+                                                   " FROM minibatches WHERE rid=? AND "
+                                                   "state='pending' ORDER BY idx LIMIT 1"));
+    pick.Bind(1, rid);
+    FERRY_ASSIGN_OR_RETURN(bool row, pick.Step());
+    if (!row) return Status::Ok();
+    MiniBatch b = MiniBatchFrom(pick);
+    b.state = "leased";
+    b.attempts += 1;
+    b.worker = worker;
+    b.lease_until = now + lease_s;
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt take, db().Prepare("UPDATE minibatches SET state='leased', attempts=?3, worker=?4, "
+                                "lease_until=?5 WHERE rid=?1 AND idx=?2"));
+    FERRY_RETURN_IF_ERROR(take.Bind(1, rid)
+                              .Bind(2, b.index)
+                              .Bind(3, b.attempts)
+                              .Bind(4, worker)
+                              .Bind(5, b.lease_until)
+                              .Run());
+    out = std::move(b);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<bool> SqliteMetadataStore::FinishMiniBatch(const std::string& run_id,
+                                                  const MiniBatch& result, bool ok, int max_tries) {
+  WriteLease lease(this, /*data=*/true);
+  bool taken = false;
+  FERRY_RETURN_IF_ERROR(InWriteTransaction([&]() -> Status {
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(run_id));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st,
+        db().Prepare(ok ? "UPDATE minibatches SET state='done', rows=?5, failed_items=?6, "
+                          "error='' WHERE rid=?1 AND idx=?2 AND state='leased' AND "
+                          "attempts=?3 AND worker=?4"
+                        : "UPDATE minibatches SET state=CASE WHEN attempts>=?7 THEN 'failed' "
+                          "ELSE 'pending' END, failed_items=?6, error=?8, worker='' WHERE "
+                          "rid=?1 AND idx=?2 AND state='leased' AND attempts=?3 AND worker=?4"));
+    st.Bind(1, rid)
+        .Bind(2, result.index)
+        .Bind(3, static_cast<int64_t>(result.attempts))
+        .Bind(4, result.worker)
+        .Bind(6, result.failed_items);
+    if (ok) {
+      st.Bind(5, result.rows);
+    } else {
+      st.Bind(7, static_cast<int64_t>(max_tries)).Bind(8, result.error);
+    }
+    FERRY_RETURN_IF_ERROR(st.Run());
+    taken = db().Changes() > 0;
+    return Status::Ok();
+  }));
+  return taken;
+}
+
+Result<int64_t> SqliteMetadataStore::ReleaseMiniBatches(const std::string& run_id,
+                                                        const std::string& worker,
+                                                        const std::string& reason, int max_tries) {
+  WriteLease lease(this, /*data=*/true);
+  int64_t released = 0;
+  FERRY_RETURN_IF_ERROR(InWriteTransaction([&]() -> Status {
+    FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(run_id));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt st, db().Prepare("UPDATE minibatches SET state=CASE WHEN attempts>=?3 THEN 'failed' "
+                              "ELSE 'pending' END, error=?4, worker='' WHERE rid=?1 AND "
+                              "state='leased' AND worker=?2"));
+    FERRY_RETURN_IF_ERROR(st.Bind(1, rid).Bind(2, worker).Bind(3, max_tries).Bind(4, reason).Run());
+    released = db().Changes();
+    return Status::Ok();
+  }));
+  return released;
+}
+
+Result<MiniBatchCounts> SqliteMetadataStore::CountMiniBatches(const std::string& run_id) {
+  auto lease = Read();
+  FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(run_id));
+  FERRY_ASSIGN_OR_RETURN(Stmt st,
+                         db().Prepare("SELECT state, COUNT(*), SUM(item_count), SUM(failed_items) "
+                                      "FROM minibatches WHERE rid=? GROUP BY state"));
+  st.Bind(1, rid);
+  MiniBatchCounts c;
+  for (;;) {
+    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    const std::string state = st.Text(0);
+    const int64_t n = st.Int(1);
+    c.total += n;
+    c.items += st.Int(2);
+    // Items fail for good only with their batch's last try (done with fewer rows, or failed).
+    if (state == "done" || state == "failed") c.failed_items += st.Int(3);
+    if (state == "pending") c.pending = n;
+    if (state == "leased") c.leased = n;
+    if (state == "done") c.done = n;
+    if (state == "failed") c.failed = n;
+  }
+  if (c.failed > 0) {
+    FERRY_ASSIGN_OR_RETURN(Stmt e, db().Prepare("SELECT idx, error FROM minibatches WHERE rid=? "
+                                                "AND state='failed' ORDER BY idx LIMIT 1"));
+    e.Bind(1, rid);
+    FERRY_ASSIGN_OR_RETURN(bool row, e.Step());
+    if (row) c.first_error = "mini-batch " + std::to_string(e.Int(0)) + ": " + e.Text(1);
+  }
+  return c;
+}
+
+Result<std::vector<MiniBatch>> SqliteMetadataStore::ListMiniBatches(const std::string& run_id,
+                                                                    int64_t from, int64_t limit) {
+  auto lease = Read();
+  FERRY_ASSIGN_OR_RETURN(int64_t rid, RidLocked(run_id));
+  FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(std::string("SELECT ") + kMiniBatchColumns +
+                                               " FROM minibatches WHERE rid=? AND idx>=? "
+                                               "ORDER BY idx LIMIT ?"));
+  st.Bind(1, rid).Bind(2, from).Bind(3, limit);
+  std::vector<MiniBatch> out;
+  for (;;) {
+    FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    out.push_back(MiniBatchFrom(st));
+  }
+  return out;
+}
+
 Status SqliteMetadataStore::PutRunOutputs(const std::vector<RunOutputRecord>& outputs) {
   if (outputs.empty()) return Status::Ok();
   WriteLease lease(this, /*data=*/false);

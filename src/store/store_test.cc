@@ -621,7 +621,8 @@ TEST_F(StoreTest, MigrationBackfillsTheLatestPoints) {
                  "DROP TABLE model_aliases; DROP TABLE logged_models; "
                  "DROP TABLE logged_model_metrics; DROP TABLE logged_model_files; "
                  "DROP TABLE logged_model_uses; DROP TABLE run_values; DROP TABLE secrets; "
-                 "DROP TABLE pipeline_runs; DROP TABLE pipeline_steps; DROP TABLE run_outputs")
+                 "DROP TABLE pipeline_runs; DROP TABLE pipeline_steps; DROP TABLE run_outputs; "
+                 "DROP TABLE minibatches")
             .ok());
     ASSERT_TRUE(db->Exec("DELETE FROM schema_migrations WHERE version >= 9").ok());
   }
@@ -1045,6 +1046,65 @@ TEST_F(StoreTest, PipelineStepsRunsAndOutputs) {
   ASSERT_TRUE(steps.ok());
   ASSERT_EQ(steps->size(), 1u);
   EXPECT_EQ((*steps)[0].run_id, "step1");
+}
+
+// A ParallelRunStep's queue: leases in index order, a late or stale result is ignored, an
+// expired lease or a released worker puts the batch back until run_max_try tries have failed.
+TEST_F(StoreTest, MiniBatchQueue) {
+  ASSERT_TRUE(store_->CreateRun(MakeRun("par"), {}, "t", 1).ok());
+  std::vector<MiniBatch> batches(3);
+  for (int i = 0; i < 3; ++i) {
+    batches[i].index = i;
+    batches[i].items = "[\"f" + std::to_string(i) + "\"]";
+    batches[i].item_count = 1;
+  }
+  auto& q = store_->Pipelines();
+  EXPECT_EQ(*q.CreateMiniBatches("par", batches), 3);
+  EXPECT_EQ(*q.CreateMiniBatches("par", {batches[0]}), 3) << "made once";
+  auto a = q.LeaseMiniBatch("par", "w0", 100, 10, 2);
+  auto b = q.LeaseMiniBatch("par", "w1", 100, 10, 2);
+  ASSERT_TRUE(a.ok() && *a && b.ok() && *b);
+  EXPECT_EQ((*a)->index, 0);
+  EXPECT_EQ((*b)->index, 1);
+  EXPECT_EQ((*a)->attempts, 1);
+  // w0 finishes; a result from another worker or try is not taken.
+  MiniBatch res = **a;
+  res.rows = "[\"r0\"]";
+  MiniBatch stale = res;
+  stale.worker = "w9";
+  EXPECT_FALSE(*q.FinishMiniBatch("par", stale, true, 2));
+  EXPECT_TRUE(*q.FinishMiniBatch("par", res, true, 2));
+  // w1 dies: its batch is pending again (try 1 of 2 used), then leased to w0, fails, and is
+  // failed for good.
+  EXPECT_EQ(*q.ReleaseMiniBatches("par", "w1", "w1 died", 2), 1);
+  auto again = q.LeaseMiniBatch("par", "w0", 101, 10, 2);
+  ASSERT_TRUE(again.ok() && *again);
+  EXPECT_EQ((*again)->index, 1);
+  EXPECT_EQ((*again)->attempts, 2);
+  MiniBatch bad = **again;
+  bad.error = "ValueError: bad image";
+  bad.failed_items = 1;
+  EXPECT_TRUE(*q.FinishMiniBatch("par", bad, false, 2));
+  // Batch 2's lease runs out (its node is lost): after its last try it fails.
+  auto c = q.LeaseMiniBatch("par", "w2", 102, 10, 1);
+  ASSERT_TRUE(c.ok() && *c);
+  EXPECT_EQ((*c)->index, 2);
+  auto none = q.LeaseMiniBatch("par", "w0", 200, 10, 1);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(*none);
+  auto counts = q.CountMiniBatches("par");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->total, 3);
+  EXPECT_EQ(counts->done, 1);
+  EXPECT_EQ(counts->failed, 2);
+  EXPECT_EQ(counts->failed_items, 1);
+  EXPECT_NE(counts->first_error.find("mini-batch 1: ValueError"), std::string::npos)
+      << counts->first_error;
+  auto listed = q.ListMiniBatches("par", 0, 10);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 3u);
+  EXPECT_EQ((*listed)[0].rows, "[\"r0\"]");
+  EXPECT_NE((*listed)[2].error.find("past its lease"), std::string::npos) << (*listed)[2].error;
 }
 
 }  // namespace

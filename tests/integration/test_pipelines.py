@@ -325,3 +325,26 @@ def test_bad_definitions_are_refused_before_anything_runs(workspace, src):
     _, r = submit(workspace, yml, "-p", "scale=lots", check=False, wait=False)
     assert r.returncode != 0 and "scale" in r.stderr, r.stderr
     assert workspace.run_count() == before
+
+
+def test_a_command_step_runs_its_command_line_with_its_arguments(workspace, src):
+    yml = setup_pipeline(workspace, src, pipeline=PIPELINE.replace(
+        """        prep:
+            type: PythonScriptStep
+            name: prepare the numbers
+            script_name: prep.py
+            runconfig: local.runconfig
+""", """        prep:
+            type: CommandStep
+            command: mkdir -p "$FERRY_OUTPUT_scaled" && cat "$FERRY_INPUT_raw"/a.txt > "$FERRY_OUTPUT_scaled/scaled.txt" && echo
+""").replace("""                - --scale
+                - parameter:scale
+""", """                - "it's"
+                - parameter:scale
+"""))
+    run_id, r = submit(workspace, yml)
+    steps = steps_of(workspace, run_id)
+    assert steps["prep"]["status"] == "Completed", r.stderr
+    # The arguments were quoted onto the command line: echo printed them as given.
+    assert "--raw" in workspace.log(steps["prep"]["run_id"]) and "it's 2" in workspace.log(steps["prep"]["run_id"])
+    assert metric(workspace, steps["train"]["run_id"], "total") == 6
