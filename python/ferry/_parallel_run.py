@@ -261,7 +261,8 @@ def _worker(args: argparse.Namespace, cfg: Dict[str, Any], user_args: List[str])
 
 def _drive(args: argparse.Namespace, cfg: Dict[str, Any], user_args: List[str]) -> int:
     server = _Server()
-    node = int(os.environ.get("NODE_RANK", os.environ.get("RANK", "0")))
+    # One driver per node: the run has one rank per node (process_count_per_node is the driver's).
+    node = int(os.environ.get("RANK", "0"))
     procs = max(1, int(cfg.get("process_count_per_node", 1)))
     log_dir = _LOG_ROOT / str(node)
     log_dir.mkdir(parents=True, exist_ok=True)

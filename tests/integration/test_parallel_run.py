@@ -20,14 +20,17 @@ import argparse, os, time
 from ferry_user.parallel_run import EntryScript
 
 def init():
-    global log, marker
+    global log, marker, delay
     p = argparse.ArgumentParser()
     p.add_argument("--marker", default="")
-    marker = p.parse_known_args()[0].marker
+    p.add_argument("--delay", type=float, default=0)
+    a = p.parse_known_args()[0]
+    marker, delay = a.marker, a.delay
     log = EntryScript().logger
     log.info("init in %s", os.getpid())
 
 def run(mini_batch):
+    time.sleep(delay)
     rows = []
     for path in mini_batch:
         name = os.path.basename(path)
@@ -69,7 +72,7 @@ pipeline:
             parallel_run_config: prs.yml
             runconfig: local.runconfig
             allow_reuse: false
-            arguments: [--marker, "{marker}"]
+            arguments: [--marker, "{marker}", --delay, "{delay}"]
             inputs:
                 images:
                     source: images
@@ -79,11 +82,12 @@ pipeline:
 """
 
 
-def setup(ws, src: Path, contents: dict[int, str], threshold: int = 10, marker: str = "") -> Path:
+def setup(ws, src: Path, contents: dict[int, str], threshold: int = 10, marker: str = "",
+          delay: float = 0) -> Path:
     (src / "score.py").write_text(ENTRY)
     (src / "prs.yml").write_text(PRS.format(threshold=threshold))
     (src / "local.runconfig").write_text(RUNCONFIG.format(python=sys.executable))
-    (src / "pipeline.yml").write_text(PIPELINE.format(marker=marker))
+    (src / "pipeline.yml").write_text(PIPELINE.format(marker=marker, delay=delay))
     data = src.parent / "images"
     data.mkdir(exist_ok=True)
     for i in range(40):

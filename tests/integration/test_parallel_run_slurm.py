@@ -25,7 +25,7 @@ def test_two_nodes_by_two_processes_share_one_queue(make_workspace, tmp_path, sr
         ws.cli("compute", "attach", "slurm", "hpc", "--local", "--shared-dir", cluster.shared_dir,
                "--partition", cluster.partition)
         bad = {7: "bad"}
-        yml = setup(ws, src, bad, threshold=5)
+        yml = setup(ws, src, bad, threshold=5, delay=1.0)  # a second a batch: every node gets some
         (src / "prs.yml").write_text(PRS.format(threshold=5) + "node_count: 2\n")
         (src / "pipeline.yml").write_text(yml.read_text().replace("default_compute: local", "default_compute: hpc"))
         run_id, r = submit(ws, yml)
