@@ -621,7 +621,9 @@ TEST_F(StoreTest, MigrationBackfillsTheLatestPoints) {
                  "DROP TABLE model_aliases; DROP TABLE logged_models; "
                  "DROP TABLE logged_model_metrics; DROP TABLE logged_model_files; "
                  "DROP TABLE logged_model_uses; DROP TABLE run_values; DROP TABLE secrets; "
-                 "DROP TABLE pipeline_runs; DROP TABLE pipeline_steps; DROP TABLE run_outputs")
+                 "DROP TABLE pipeline_runs; DROP TABLE pipeline_steps; DROP TABLE run_outputs; "
+                 "DROP TABLE published_pipelines; DROP TABLE pipeline_endpoints; "
+                 "DROP TABLE pipeline_endpoint_versions; DROP TABLE schedules")
             .ok());
     ASSERT_TRUE(db->Exec("DELETE FROM schema_migrations WHERE version >= 9").ok());
   }
