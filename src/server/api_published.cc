@@ -23,8 +23,7 @@ namespace {
 json NullIfZero(double t) { return t == 0 ? json(nullptr) : json(t); }
 
 // Where a published pipeline is submitted (the endpoint Azure's PublishedPipeline shows).
-std::string SubmitUrl(const net::HttpRequest& req, const std::string& what,
-                      const std::string& id) {
+std::string SubmitUrl(const net::HttpRequest& req, const std::string& what, const std::string& id) {
   const std::string host = req.Header("host");
   const std::string path = "/api/v1/" + what + "/" + id + "/submit";
   return host.empty() ? path : "http://" + host + path;
@@ -155,15 +154,15 @@ Result<model::Run> Api::SubmitPublished(const PublishedSubmit& s) {
 }
 
 Result<std::vector<DataFile>> Api::ListDatastorePath(const std::string& datastore,
-                                                      const std::string& path) {
+                                                     const std::string& path) {
   net::HttpRequest req;
   Impl::Context ctx;
   ctx.caller.kind = Caller::Kind::kWorkspace;
   ctx.caller.role = Role::kAdmin;
   Impl impl{*this, d_, req, ctx};
   FERRY_ASSIGN_OR_RETURN(std::string prefix, DatastorePath("path_on_datastore", path));
-  FERRY_ASSIGN_OR_RETURN(auto io,
-                         impl.OpenDatastore(datastore.empty() ? impl.DefaultDatastore() : datastore));
+  FERRY_ASSIGN_OR_RETURN(
+      auto io, impl.OpenDatastore(datastore.empty() ? impl.DefaultDatastore() : datastore));
   FERRY_ASSIGN_OR_RETURN(std::vector<DataFile> files, io->List(prefix));
   // The path itself, or what is under it as a directory ("numbers" is not "numbers2/x").
   std::vector<DataFile> out;
@@ -295,8 +294,9 @@ HandlerResult Api::Impl::SubmitPublishedPipeline() {
   PublishedSubmit s;
   if (Status st = SubmitFromBody(*body, &s); !st.ok()) return Error(st);
   if (!s.endpoint_version.empty()) {
-    return Bad("field 'PipelineVersion' is for a pipeline endpoint's submit, not a published "
-               "pipeline's");
+    return Bad(
+        "field 'PipelineVersion' is for a pipeline endpoint's submit, not a published "
+        "pipeline's");
   }
   s.pipeline_id = P(0);
   s.user = user_name;
@@ -375,11 +375,11 @@ HandlerResult Api::Impl::SetPipelineEndpointDefault() {
   if (it != body->end() && it->is_string()) version = ParseCount(it->get<std::string>());
   if (it != body->end() && it->is_number_unsigned()) version = it->get<uint64_t>();
   if (!version || *version > (1ull << 31)) {
-    return Bad("field 'version' is required: the endpoint's version to make the default, "
-               "\"0\", \"1\", ...");
+    return Bad(
+        "field 'version' is required: the endpoint's version to make the default, "
+        "\"0\", \"1\", ...");
   }
-  Status st =
-      d.store->Published().SetPipelineEndpointDefault(P(0), static_cast<int64_t>(*version));
+  Status st = d.store->Published().SetPipelineEndpointDefault(P(0), static_cast<int64_t>(*version));
   if (!st.ok()) return Error(st);
   return GetPipelineEndpoint();
 }
@@ -453,8 +453,8 @@ HandlerResult Api::Impl::CreateSchedule() {
   s.created_by = user_name;
   s.created_at = d.clock->Now();
   s.updated_at = s.created_at;
-  auto first = ScheduleLoop::FirstFire(*spec, s.created_at, s.created_at,
-                                       d.schedule_minute_seconds);
+  auto first =
+      ScheduleLoop::FirstFire(*spec, s.created_at, s.created_at, d.schedule_minute_seconds);
   if (!first.ok()) return Error(first.status());
   s.next_fire = *first;
   if (Status st = d.store->Published().CreateSchedule(s); !st.ok()) return Error(st);

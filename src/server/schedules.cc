@@ -65,9 +65,11 @@ Result<double> ScheduleLoop::NextFire(const pipeline::ScheduleSpec& spec, double
   // recurrence's arithmetic still sees minutes (with minute_seconds 60 nothing changes).
   const auto anchor = static_cast<int64_t>(std::floor(created_at));
   const double scale = 60.0 / minute_seconds;
-  const double v_after = static_cast<double>(anchor) + (after - static_cast<double>(anchor)) * scale;
-  FERRY_ASSIGN_OR_RETURN(int64_t v, pipeline::NextFireTime(*spec.recurrence, *tz, anchor,
-                                                           static_cast<int64_t>(std::floor(v_after))));
+  const double v_after =
+      static_cast<double>(anchor) + (after - static_cast<double>(anchor)) * scale;
+  FERRY_ASSIGN_OR_RETURN(int64_t v,
+                         pipeline::NextFireTime(*spec.recurrence, *tz, anchor,
+                                                static_cast<int64_t>(std::floor(v_after))));
   return static_cast<double>(anchor) + static_cast<double>(v - anchor) / scale;
 }
 

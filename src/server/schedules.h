@@ -74,8 +74,8 @@ class ScheduleLoop {
   // recurrence without fixed times its start (now when it has no start_time); with hours,
   // minutes or week days the first of those times after now; for a datastore trigger, now
   // (its first poll, which only records what is there).
-  static Result<double> FirstFire(const pipeline::ScheduleSpec& spec, double created_at,
-                                  double now, double minute_seconds);
+  static Result<double> FirstFire(const pipeline::ScheduleSpec& spec, double created_at, double now,
+                                  double minute_seconds);
   // The first slot strictly after `after`.
   static Result<double> NextFire(const pipeline::ScheduleSpec& spec, double created_at,
                                  double after, double minute_seconds);

@@ -177,8 +177,7 @@ TEST_F(ScheduleLoopTest, FixedTimesNeverFireAtCreation) {
   // 22:13:20 UTC now; at 23:05 every day.
   const double t0 = clock_.Now();
   const std::string id = Create(
-      {{"recurrence",
-        {{"frequency", "Day"}, {"interval", 1}, {"hours", {23}}, {"minutes", {5}}}}});
+      {{"recurrence", {{"frequency", "Day"}, {"interval", 1}, {"hours", {23}}, {"minutes", {5}}}}});
   const double expected = t0 - (22 * 3600 + 13 * 60 + 20) + 23 * 3600 + 5 * 60;
   EXPECT_EQ(Get(id).next_fire, expected);
   At(t0);
@@ -193,8 +192,9 @@ TEST_F(ScheduleLoopTest, APendingClaimWithItsRunIsOnlyRecorded) {
   const double t0 = clock_.Now();
   const std::string id = Create(Minutely());
   // The server died after the run was made and before the claim was cleared.
-  runs_.push_back({"made_before", {}, {{"ferry.schedule", id},
-                                       {"ferry.schedule.fire", ScheduleLoop::SlotText(t0)}}});
+  runs_.push_back({"made_before",
+                   {},
+                   {{"ferry.schedule", id}, {"ferry.schedule.fire", ScheduleLoop::SlotText(t0)}}});
   ASSERT_TRUE(store_->Published()
                   .UpdateSchedule(id,
                                   [&](store::ScheduleRecord* r) {

@@ -259,6 +259,7 @@ class Server {
                      const std::string& path) -> Result<std::vector<WatchedFile>> {
       FERRY_ASSIGN_OR_RETURN(auto files, api_->ListDatastorePath(datastore, path));
       std::vector<WatchedFile> out;
+      out.reserve(files.size());
       for (const auto& f : files) {
         out.push_back({f.path, f.size, f.modified_at, f.etag.empty() ? f.blob : f.etag});
       }

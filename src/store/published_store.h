@@ -27,8 +27,8 @@ struct PublishedPipelineRecord {
   std::string id;  // random hex
   std::string name;
   std::string description;
-  std::string version;  // free text the publisher gave (Azure's `version`)
-  std::string spec;     // pipeline::PipelineToJson, as checked at publish
+  std::string version;            // free text the publisher gave (Azure's `version`)
+  std::string spec;               // pipeline::PipelineToJson, as checked at publish
   std::string status = "Active";  // Active | Disabled
   bool continue_on_step_failure = false;
   std::string created_by;  // "" for the workspace token
@@ -36,7 +36,7 @@ struct PublishedPipelineRecord {
 };
 
 struct PipelineEndpointRecord {
-  std::string id;  // random hex
+  std::string id;    // random hex
   std::string name;  // unique
   std::string description;
   int64_t default_version = 0;
@@ -72,8 +72,7 @@ class PublishedPipelineStore {
   virtual Status CreatePublishedPipeline(const PublishedPipelineRecord& p) = 0;
   virtual Result<PublishedPipelineRecord> GetPublishedPipeline(const std::string& id) = 0;
   // Newest first.
-  virtual Result<std::vector<PublishedPipelineRecord>> ListPublishedPipelines(
-      bool active_only) = 0;
+  virtual Result<std::vector<PublishedPipelineRecord>> ListPublishedPipelines(bool active_only) = 0;
   virtual Status SetPublishedPipelineStatus(const std::string& id, const std::string& status) = 0;
 
   // ---- pipeline endpoints

@@ -91,9 +91,9 @@ Status SqliteMetadataStore::CreatePublishedPipeline(const PublishedPipelineRecor
     have.Bind(1, p.id);
     FERRY_ASSIGN_OR_RETURN(bool exists, have.Step());
     if (exists) return Status::AlreadyExists("published pipeline '" + p.id + "' exists already");
-    FERRY_ASSIGN_OR_RETURN(Stmt ins,
-                           db().Prepare(std::string("INSERT INTO published_pipelines(") +
-                                        kPipelineColumns + ") VALUES(?,?,?,?,?,?,?,?,?)"));
+    FERRY_ASSIGN_OR_RETURN(
+        Stmt ins, db().Prepare(std::string("INSERT INTO published_pipelines(") + kPipelineColumns +
+                               ") VALUES(?,?,?,?,?,?,?,?,?)"));
     return ins.Bind(1, p.id)
         .Bind(2, p.name)
         .Bind(3, p.description)
@@ -120,11 +120,10 @@ Result<PublishedPipelineRecord> SqliteMetadataStore::GetPublishedPipeline(const 
 Result<std::vector<PublishedPipelineRecord>> SqliteMetadataStore::ListPublishedPipelines(
     bool active_only) {
   auto lease = ReadOne();
-  FERRY_ASSIGN_OR_RETURN(
-      Stmt st, db().Prepare(std::string("SELECT ") + kPipelineColumns +
-                            " FROM published_pipelines" +
-                            (active_only ? " WHERE status='Active'" : "") +
-                            " ORDER BY created_at DESC, id"));
+  FERRY_ASSIGN_OR_RETURN(Stmt st, db().Prepare(std::string("SELECT ") + kPipelineColumns +
+                                               " FROM published_pipelines" +
+                                               (active_only ? " WHERE status='Active'" : "") +
+                                               " ORDER BY created_at DESC, id"));
   std::vector<PublishedPipelineRecord> out;
   for (;;) {
     FERRY_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -198,8 +197,8 @@ Result<PipelineEndpointRecord> SqliteMetadataStore::CreatePipelineEndpoint(
     have.Bind(1, e.name).Bind(2, e.id);
     FERRY_ASSIGN_OR_RETURN(bool exists, have.Step());
     if (exists) {
-      return Status::AlreadyExists("a pipeline endpoint named '" + e.name +
-                                   "' exists already (" + have.Text(0) +
+      return Status::AlreadyExists("a pipeline endpoint named '" + e.name + "' exists already (" +
+                                   have.Text(0) +
                                    "); add a version to it (PipelineEndpoint.add) or pick "
                                    "another name");
     }

@@ -150,10 +150,9 @@ TEST_F(PublishedStoreTest, SchedulesUpdateInOneTransaction) {
   EXPECT_EQ(got->spec, s.spec);
   EXPECT_EQ(pub().ListSchedules()->size(), 1u);
   EXPECT_EQ(pub().GetSchedule("s2").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(pub().UpdateSchedule("s2", [](ScheduleRecord*) { return Status::Ok(); })
-                .status()
-                .code(),
-            StatusCode::kNotFound);
+  EXPECT_EQ(
+      pub().UpdateSchedule("s2", [](ScheduleRecord*) { return Status::Ok(); }).status().code(),
+      StatusCode::kNotFound);
 }
 
 }  // namespace

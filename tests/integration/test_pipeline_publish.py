@@ -305,3 +305,44 @@ def test_a_server_killed_with_a_claimed_slot_makes_exactly_one_run_for_it(make_w
     fires = [float(r["tags"]["ferry.schedule.fire"]) for r in runs]
     assert fires.count(pending) == 1, (pending, fires)
     assert len(set(fires)) == len(fires), fires
+
+
+def test_the_sdk_gets_submits_and_schedules_a_published_pipeline(make_workspace, src):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+    from ferry import Workspace
+    from ferry.pipeline._published import (PipelineEndpoint, PublishedPipeline, Schedule, ScheduleRecurrence,
+                                           TimeZone, _publish)
+
+    ws_server = make_workspace(env=FAST)
+    pid = publish(ws_server, setup(ws_server, src))
+    ws = Workspace(home=str(ws_server.home))
+    p = PublishedPipeline.get(ws, pid)
+    assert (p.name, p.status, p.get_step_names()) == ("echo", "Active", ["show"])
+    assert [x.id for x in PublishedPipeline.list(ws)] == [pid]
+    run = p.submit(ws, "sdk", pipeline_parameters={"word": "sdk"})
+    assert wait_run(ws_server, run.id)["status"] == "Completed"
+    assert "word=sdk" in step_log(ws_server, run.id)
+    p.disable()
+    assert p.status == "Disabled" and PublishedPipeline.list(ws) == []
+    p.enable()
+
+    # _publish is what Pipeline.publish calls with the pipeline's JSON definition.
+    status, body, _ = ws_server.api("GET", f"/pipelines/{pid}")
+    again = _publish(ws, body["pipeline"], "echo-again", description="from the SDK", version="2")
+    assert again.id != pid and again.version == "2"
+
+    e = PipelineEndpoint.publish(ws, "sdk-endpoint", "two versions", p)
+    e.add_default(again)
+    assert e.default_version == "1" and e.get_pipeline().id == again.id
+    e.set_default_version("0")
+    assert PipelineEndpoint.get(ws, name="sdk-endpoint").get_pipeline().id == pid
+    assert [v.id for v in e.list_pipelines()] == [pid, again.id]
+
+    s = Schedule.create(ws, "sdk-minutely", pipeline_id=pid, experiment_name="sdk-scheduled",
+                        recurrence=ScheduleRecurrence("Minute", 1, time_zone=TimeZone.UTC),
+                        pipeline_parameters={"word": "tick"})
+    wait_until(lambda: s.get_last_pipeline_run(), 60, "the schedule's first run")
+    s.disable()
+    assert Schedule.get(ws, s.id).status == "Disabled"
+    assert [x.id for x in Schedule.list(ws, active_only=False)] == [s.id]
+    assert all(r.id for r in s.get_pipeline_runs())
