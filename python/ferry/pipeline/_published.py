@@ -166,6 +166,16 @@ class PublishedPipeline:
         j = workspace._client.call("GET", "/pipelines", params=params)
         return [PublishedPipeline._from_json(workspace, p) for p in j["pipelines"]]
 
+    @staticmethod
+    def get_all(workspace: "Any", active_only: bool = True, _service_endpoint: "Any" = None) -> "List[PublishedPipeline]":
+        """Deprecated in Azure for :meth:`list`; the same here."""
+        return PublishedPipeline.list(workspace, active_only)
+
+    @property
+    def graph_id(self) -> "Optional[str]":
+        """Azure's graph id; a Ferry published pipeline has none (its definition is in itself)."""
+        return None
+
     def _set_status(self, action: str) -> None:
         j = self._workspace._client.call("POST", f"/pipelines/{_quote(self._id)}/{action}")
         self._status = j["status"]
@@ -313,7 +323,21 @@ class PipelineEndpoint:
         return [p for p in out if p.status == "Active"] if active_only else out
 
     def list_versions(self) -> "List[Dict[str, str]]":
+        """Each version as {"version", "pipeline_id"}."""
         return [dict(v) for v in self._versions]
+
+    get_all_versions = list_versions
+    pipeline_version_list = property(list_versions)
+
+    @staticmethod
+    def get_all(workspace: "Any", active_only: bool = True, _workflow_provider: "Any" = None,
+                _service_endpoint: "Any" = None) -> "List[PipelineEndpoint]":
+        """Deprecated in Azure for :meth:`list`; the same here."""
+        return PipelineEndpoint.list(workspace, active_only)
+
+    def get_all_pipelines(self, active_only: bool = True, _workflow_provider: "Any" = None,
+                          _service_endpoint: "Any" = None) -> "List[PublishedPipeline]":
+        return self.list_pipelines(active_only)
 
     def submit(self, experiment_name: str, pipeline_parameters: "Optional[Dict[str, Any]]" = None,
                parent_run_id: "Any" = None, pipeline_version: "Optional[str]" = None) -> "Any":
@@ -327,6 +351,13 @@ class PipelineEndpoint:
 
     def disable(self) -> None:
         self._refresh(self._workspace._client.call("POST", f"/pipeline-endpoints/{_quote(self._id)}/disable"))
+
+    def archive(self) -> None:
+        """Azure archives an endpoint; Ferry disables it (it refuses submits, and can be enabled)."""
+        self.disable()
+
+    def reactivate(self, name: "Optional[str]" = None) -> None:
+        self.enable()
 
     def __repr__(self) -> str:
         return f"PipelineEndpoint(Name: {self._name}, Id: {self._id}, Status: {self._status}, " \
