@@ -422,6 +422,21 @@ class Pipeline:
         spec["steps"] = out_steps
         return spec, warnings
 
+    # ---- publishing -------------------------------------------------------------------------
+
+    def publish(self, name: "Optional[str]" = None, description: "Optional[str]" = None,
+                version: "Optional[str]" = None, continue_on_step_failure: "Optional[bool]" = None) -> "Any":
+        """Publishes the pipeline (its folders uploaded, its definition checked as a submit
+        checks it, nothing run) and returns the
+        :class:`~ferry.pipeline.core.PublishedPipeline`, whose ``endpoint`` runs it
+        (``POST`` with a bearer token and ``{"ExperimentName": ..., "ParameterAssignments":
+        {...}}``)."""
+        from .pipeline._published import _publish
+
+        spec, _ = self._definition(self._workspace._client)
+        return _publish(self._workspace, spec, name or self.name or "", description or self.description,
+                        version, continue_on_step_failure)
+
     # ---- submitting -------------------------------------------------------------------------
 
     def submit(self, experiment_name: str, pipeline_parameters: "Optional[Dict[str, Any]]" = None,

@@ -224,6 +224,7 @@ class HookStore final : public store::MetadataStore {
   store::ModelStore& Models() override { return s_->Models(); }
   store::SecretStore& Secrets() override { return s_->Secrets(); }
   store::PipelineStore& Pipelines() override { return s_->Pipelines(); }
+  store::PublishedPipelineStore& Published() override { return s_->Published(); }
   Result<std::vector<model::Artifact>> ListArtifacts(const std::string& id) override {
     return s_->ListArtifacts(id);
   }

@@ -9,9 +9,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/mutex.h"
@@ -45,6 +47,24 @@ struct ApiDeps {
   IngestCounters* ingest = nullptr;  // metric points stored, for /metrics (may be null)
   const Sealer* sealer = nullptr;    // secrets at rest (an S3 datastore's keys)
   std::string home;                  // the workspace home (default_datastore.json)
+  // Seconds in a pipeline schedule's minute (60; less only under the test knob
+  // FERRY_SCHEDULE_MINUTE_SECONDS, see server.cc): where a new schedule's first slot falls.
+  double schedule_minute_seconds = 60;
+};
+
+struct DataFile;  // datastore_io.h
+
+// A published pipeline (or a pipeline endpoint's version) to submit as a pipeline run
+// (POST /pipelines/{id}/submit, POST /pipeline-endpoints/{id}/submit, a schedule's slot).
+struct PublishedSubmit {
+  std::string pipeline_id;       // a published pipeline, or
+  std::string endpoint_id;       // an endpoint (id or name) and
+  std::string endpoint_version;  // its version ("" = its default)
+  std::string experiment;
+  std::map<std::string, nlohmann::json> parameters;
+  std::map<std::string, std::string> tags;
+  std::optional<bool> continue_on_step_failure;  // unset: the published pipeline's
+  std::string user;                              // who submits ("" = the workspace)
 };
 
 // The token that authorises the agent of run_id (and only that run).
@@ -83,6 +103,13 @@ class Api {
   // A run checked as POST /runs checks one, for the user `user` (a pipeline's step, made on
   // the scheduler's thread); not stored.
   Result<model::Run> PrepareRun(const nlohmann::json& body, const std::string& user);
+  // Submits a published pipeline as POST /pipelines/{id}/submit does (the schedule loop).
+  // FailedPrecondition when the pipeline or endpoint is disabled.
+  Result<model::Run> SubmitPublished(const PublishedSubmit& s);
+  // The files of a datastore ("" = the workspace's default) at path: the file itself or those
+  // under it as a directory (the schedule loop's datastore triggers).
+  Result<std::vector<DataFile>> ListDatastorePath(const std::string& datastore,
+                                                  const std::string& path);
 
   struct Impl;  // one request in its handler (api_internal.h; the handlers, api_*.cc)
 

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "model/run.h"
 #include "net/http_server.h"
+#include "pipeline/spec.h"
 #include "server/api.h"
 #include "server/api_json.h"
 #include "server/auth.h"
@@ -273,6 +274,36 @@ struct Api::Impl {
                                       const std::map<std::string, std::string>& tags,
                                       const std::string& rerun_of,
                                       std::optional<bool> continue_on_step_failure);
+
+  // The pipeline of a submit or a publish, checked as a submit checks it (the definition, its
+  // graph, each step against the workspace: targets, snapshots, scripts); nothing created.
+  Result<pipeline::PipelineSpec> CheckPipeline(const nlohmann::json& spec_json);
+
+  // api_published.cc
+  HandlerResult PublishPipeline();
+  HandlerResult ListPublishedPipelines();
+  HandlerResult GetPublishedPipeline();
+  HandlerResult EnablePublishedPipeline();
+  HandlerResult DisablePublishedPipeline();
+  HandlerResult SubmitPublishedPipeline();
+  HandlerResult CreatePipelineEndpoint();
+  HandlerResult ListPipelineEndpoints();
+  HandlerResult GetPipelineEndpoint();
+  HandlerResult AddPipelineEndpointVersion();
+  HandlerResult SetPipelineEndpointDefault();
+  HandlerResult SubmitPipelineEndpoint();
+  HandlerResult EnablePipelineEndpoint();
+  HandlerResult DisablePipelineEndpoint();
+  HandlerResult CreateSchedule();
+  HandlerResult ListSchedules();
+  HandlerResult GetSchedule();
+  HandlerResult UpdateSchedule();
+  HandlerResult EnableSchedule();
+  HandlerResult DisableSchedule();
+  HandlerResult ScheduleRuns();
+  // Resolves s to its published pipeline (refusing a disabled one or a disabled endpoint) and
+  // starts its run.
+  Result<model::Run> RunPublished(const PublishedSubmit& s);
 
   // api_parallel.cc: a ParallelRunStep's mini-batch queue.
   Result<pipeline::ParallelConfig> ParallelRunOf(model::Run* run);

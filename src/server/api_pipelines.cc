@@ -125,14 +125,19 @@ std::string StepStateName(const std::optional<model::Run>& run, bool reused) {
 
 }  // namespace
 
+Result<pipeline::PipelineSpec> Api::Impl::CheckPipeline(const json& spec_json) {
+  FERRY_ASSIGN_OR_RETURN(pipeline::PipelineSpec spec, pipeline::PipelineFromJson(spec_json));
+  FERRY_RETURN_IF_ERROR(pipeline::Validate(spec).status());
+  for (const auto& s : spec.steps) FERRY_RETURN_IF_ERROR(CheckStepAgainstWorkspace(*this, spec, s));
+  return spec;
+}
+
 Result<model::Run> Api::Impl::StartPipelineRun(const json& spec_json, const std::string& experiment,
                                                const std::map<std::string, json>& given,
                                                const std::map<std::string, std::string>& tags,
                                                const std::string& rerun_of,
                                                std::optional<bool> continue_on_step_failure) {
-  FERRY_ASSIGN_OR_RETURN(pipeline::PipelineSpec spec, pipeline::PipelineFromJson(spec_json));
-  FERRY_RETURN_IF_ERROR(pipeline::Validate(spec).status());
-  for (const auto& s : spec.steps) FERRY_RETURN_IF_ERROR(CheckStepAgainstWorkspace(*this, spec, s));
+  FERRY_ASSIGN_OR_RETURN(pipeline::PipelineSpec spec, CheckPipeline(spec_json));
   FERRY_ASSIGN_OR_RETURN(auto values, pipeline::BindParameters(spec, given));
   PipelineSettings settings;
   settings.rerun_of = rerun_of;

@@ -11,8 +11,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 
 #include "common/fs.h"
 #include "common/home.h"
@@ -26,9 +29,11 @@
 #include "scheduler/sweep_controller.h"
 #include "server/access_log.h"
 #include "server/api.h"
+#include "server/datastore_io.h"
 #include "server/log_store.h"
 #include "server/metrics.h"
 #include "server/pipelines.h"
+#include "server/schedules.h"
 #include "server/studio.h"
 #include "server/targets.h"
 #include "store/blob_store.h"
@@ -143,6 +148,7 @@ class Server {
     sched_->SetBeforeCycle([this] {
       sweeps_->Step();
       if (pipelines_) pipelines_->Step();
+      if (schedules_) schedules_->Step();
       if (targets_) targets_->ReapRunClusters();
     });
     return Status::Ok();
@@ -188,6 +194,7 @@ class Server {
     deps.ingest = &ingest_;
     deps.sealer = &*sealer_;
     deps.home = o_.home;
+    deps.schedule_minute_seconds = ScheduleMinuteSeconds();
     api_ = std::make_unique<Api>(std::move(deps));
     PipelineDeps pd;
     pd.store = store_.get();
@@ -198,7 +205,67 @@ class Server {
       return api_->PrepareRun(body, user);
     };
     pipelines_ = std::make_unique<PipelineController>(std::move(pd));
+    MakeScheduleLoop();
     return Status::Ok();
+  }
+
+  // Test knobs, read from the environment and never documented for users: a schedule's
+  // minute in seconds (FERRY_SCHEDULE_MINUTE_SECONDS=2 makes a one-minute recurrence or
+  // polling interval two seconds), and a pause between a schedule's claim of a slot and its
+  // submit (FERRY_SCHEDULE_TEST_HOLD_SECONDS) so a test can kill the server with a claim
+  // pending. Unset (every real server), minutes are minutes and nothing pauses.
+  static double EnvSeconds(const char* name, double fallback) {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') return fallback;
+    char* end = nullptr;
+    const double x = std::strtod(v, &end);
+    return (end != v && *end == '\0' && x > 0 && x <= 3600) ? x : fallback;
+  }
+  static double ScheduleMinuteSeconds() { return EnvSeconds("FERRY_SCHEDULE_MINUTE_SECONDS", 60); }
+
+  // The schedule loop, its submits and listings through the API (on the scheduler's thread).
+  void MakeScheduleLoop() {
+    ScheduleLoopDeps sd;
+    sd.store = &store_->Published();
+    sd.clock = &clock_;
+    sd.minute_seconds = ScheduleMinuteSeconds();
+    const double hold = EnvSeconds("FERRY_SCHEDULE_TEST_HOLD_SECONDS", 0);
+    sd.submit = [this, hold](
+                    const store::ScheduleRecord& rec, const pipeline::ScheduleSpec& spec,
+                    const std::map<std::string, nlohmann::json>& parameters,
+                    const std::map<std::string, std::string>& tags) -> Result<std::string> {
+      if (hold > 0) std::this_thread::sleep_for(std::chrono::duration<double>(hold));
+      PublishedSubmit s;
+      s.pipeline_id = spec.pipeline_id;
+      s.endpoint_id = spec.pipeline_endpoint_id;
+      s.experiment = spec.experiment_name;
+      s.parameters = parameters;
+      s.tags = tags;
+      s.continue_on_step_failure = spec.continue_on_step_failure;
+      s.user = rec.created_by;
+      FERRY_ASSIGN_OR_RETURN(model::Run run, api_->SubmitPublished(s));
+      return run.id;
+    };
+    sd.find_run = [this](const std::string& schedule_id,
+                         const std::string& fire) -> Result<std::string> {
+      model::RunFilter f;
+      f.tags = {{"ferry.schedule", schedule_id}, {"ferry.schedule.fire", fire}};
+      f.light = true;
+      f.limit = 1;
+      FERRY_ASSIGN_OR_RETURN(auto runs, store_->ListRuns(f));
+      return runs.empty() ? std::string() : runs[0].id;
+    };
+    sd.list = [this](const std::string& datastore,
+                     const std::string& path) -> Result<std::vector<WatchedFile>> {
+      FERRY_ASSIGN_OR_RETURN(auto files, api_->ListDatastorePath(datastore, path));
+      std::vector<WatchedFile> out;
+      out.reserve(files.size());
+      for (const auto& f : files) {
+        out.push_back({f.path, f.size, f.modified_at, f.etag.empty() ? f.blob : f.etag});
+      }
+      return out;
+    };
+    schedules_ = std::make_unique<ScheduleLoop>(std::move(sd));
   }
 
   // /metrics and the access log, both fed by the HTTP server's observer.
@@ -318,6 +385,7 @@ class Server {
   std::unique_ptr<scheduler::Scheduler> sched_;
   std::unique_ptr<scheduler::SweepController> sweeps_;
   std::unique_ptr<PipelineController> pipelines_;  // set once the API exists (its runs' checks)
+  std::unique_ptr<ScheduleLoop> schedules_;        // set once the API exists (its submits)
   std::unique_ptr<TargetManager> targets_;
   std::unique_ptr<UserDirectory> users_;
   std::unique_ptr<StudioFiles> studio_;

@@ -20,6 +20,7 @@
 #include "store/asset_store.h"
 #include "store/model_store.h"
 #include "store/pipeline_store.h"
+#include "store/published_store.h"
 #include "store/secret_store.h"
 
 namespace ferry::store {
@@ -226,6 +227,8 @@ class MetadataStore {
   virtual SecretStore& Secrets() = 0;
   // Pipeline runs, their steps and runs' outputs (pipeline_store.h), on the same database.
   virtual PipelineStore& Pipelines() = 0;
+  // Published pipelines, pipeline endpoints and schedules (published_store.h), same database.
+  virtual PublishedPipelineStore& Published() = 0;
 };
 
 // How the SQLite store's commits reach the disk. Every commit is in the operating system's

@@ -213,8 +213,9 @@ CREATE TABLE secrets(
   updated_by TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL) WITHOUT ROWID;
 )sql",
     // 16: pipelines (pipeline_store.h): a pipeline run's definition and bound parameters, one
-    // record per step (its run, or the run it reused, and the key it was reused by), and the
-    // content of every run's outputs.
+    // record per step (its run, or the run it reused, and the key it was reused by), the
+    // content of every run's outputs; published pipelines, pipeline endpoints and their
+    // versions, and schedules with the schedule loop's state (published_store.h).
     R"sql(
 CREATE TABLE pipeline_runs(
   rid INTEGER PRIMARY KEY, spec TEXT NOT NULL, parameters TEXT NOT NULL, settings TEXT NOT NULL);
@@ -233,6 +234,22 @@ CREATE TABLE minibatches(
   rows TEXT NOT NULL, failed_items INTEGER NOT NULL, error TEXT NOT NULL,
   PRIMARY KEY(rid, idx)) WITHOUT ROWID;
 CREATE INDEX minibatches_by_state ON minibatches(rid, state, idx);
+CREATE TABLE published_pipelines(
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, version TEXT NOT NULL,
+  spec TEXT NOT NULL, status TEXT NOT NULL, continue_on_step_failure INTEGER NOT NULL,
+  created_by TEXT NOT NULL, created_at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE pipeline_endpoints(
+  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,
+  default_version INTEGER NOT NULL, status TEXT NOT NULL, created_by TEXT NOT NULL,
+  created_at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE pipeline_endpoint_versions(
+  endpoint_id TEXT NOT NULL, version INTEGER NOT NULL, pipeline_id TEXT NOT NULL,
+  PRIMARY KEY(endpoint_id, version)) WITHOUT ROWID;
+CREATE TABLE schedules(
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, status TEXT NOT NULL,
+  next_fire REAL NOT NULL, pending_fire REAL NOT NULL, last_fire REAL NOT NULL,
+  last_run_id TEXT NOT NULL, poll_state TEXT NOT NULL, created_by TEXT NOT NULL,
+  created_at REAL NOT NULL, updated_at REAL NOT NULL) WITHOUT ROWID;
 )sql",
 };
 

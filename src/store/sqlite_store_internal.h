@@ -33,7 +33,8 @@ class SqliteMetadataStore final : public MetadataStore,
                                   public AssetStore,
                                   public ModelStore,
                                   public SecretStore,
-                                  public PipelineStore {
+                                  public PipelineStore,
+                                  public PublishedPipelineStore {
  public:
   using Run = model::Run;
   using RunStatus = model::RunStatus;
@@ -224,6 +225,27 @@ class SqliteMetadataStore final : public MetadataStore,
                                                  int64_t limit) override;
   Status PutRunOutputs(const std::vector<RunOutputRecord>& outputs) override;
   Result<std::vector<RunOutputRecord>> RunOutputs(const std::string& run_id) override;
+  // PublishedPipelineStore (sqlite_store_published.cc)
+  PublishedPipelineStore& Published() override { return *this; }
+  Status CreatePublishedPipeline(const PublishedPipelineRecord& p) override;
+  Result<PublishedPipelineRecord> GetPublishedPipeline(const std::string& id) override;
+  Result<std::vector<PublishedPipelineRecord>> ListPublishedPipelines(bool active_only) override;
+  Status SetPublishedPipelineStatus(const std::string& id, const std::string& status) override;
+  Result<PipelineEndpointRecord> CreatePipelineEndpoint(const PipelineEndpointRecord& e,
+                                                        const std::string& pipeline_id) override;
+  Result<PipelineEndpointRecord> GetPipelineEndpoint(const std::string& id_or_name) override;
+  Result<std::vector<PipelineEndpointRecord>> ListPipelineEndpoints() override;
+  Result<int64_t> AddPipelineEndpointVersion(const std::string& endpoint_id,
+                                             const std::string& pipeline_id,
+                                             bool set_default) override;
+  Status SetPipelineEndpointDefault(const std::string& endpoint_id, int64_t version) override;
+  Status SetPipelineEndpointStatus(const std::string& endpoint_id,
+                                   const std::string& status) override;
+  Status CreateSchedule(const ScheduleRecord& s) override;
+  Result<ScheduleRecord> GetSchedule(const std::string& id) override;
+  Result<std::vector<ScheduleRecord>> ListSchedules() override;
+  Result<ScheduleRecord> UpdateSchedule(
+      const std::string& id, const std::function<Status(ScheduleRecord*)>& change) override;
   Status PutSecrets(const std::vector<SecretRecord>& secrets) override;
   Result<SecretRecord> GetSecret(const std::string& name) override;
   Result<std::vector<SecretRecord>> ListSecrets() override;

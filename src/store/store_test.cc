@@ -622,7 +622,9 @@ TEST_F(StoreTest, MigrationBackfillsTheLatestPoints) {
                  "DROP TABLE logged_model_metrics; DROP TABLE logged_model_files; "
                  "DROP TABLE logged_model_uses; DROP TABLE run_values; DROP TABLE secrets; "
                  "DROP TABLE pipeline_runs; DROP TABLE pipeline_steps; DROP TABLE run_outputs; "
-                 "DROP TABLE minibatches")
+                 "DROP TABLE minibatches; "
+                 "DROP TABLE published_pipelines; DROP TABLE pipeline_endpoints; "
+                 "DROP TABLE pipeline_endpoint_versions; DROP TABLE schedules")
             .ok());
     ASSERT_TRUE(db->Exec("DELETE FROM schema_migrations WHERE version >= 9").ok());
   }

@@ -12,4 +12,9 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "PipelineStep": "ferry.pipeline_steps",
     "PipelineRun": "ferry.pipeline_run",
     "StepRun": "ferry.pipeline_run",
+    "PublishedPipeline": "ferry.pipeline._published",
+    "PipelineEndpoint": "ferry.pipeline._published",
+    "Schedule": "ferry.pipeline._published",
+    "ScheduleRecurrence": "ferry.pipeline._published",
+    "TimeZone": "ferry.pipeline._published",
 })
