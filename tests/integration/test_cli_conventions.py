@@ -303,7 +303,8 @@ def test_bash_completion_offers_the_command_tree(ferry_bin):
     assert "agent" not in bash_complete(ferry_bin, "a")
     assert bash_complete(ferry_bin, "ru") == ["run"]
     assert sorted(bash_complete(ferry_bin, "run", "")) == sorted(help_commands(ferry_bin, "run"))
-    assert set(bash_complete(ferry_bin, "run", "sub")) == {"submit", "submit-script", "submit-hyperdrive"}
+    assert set(bash_complete(ferry_bin, "run", "sub")) == {"submit", "submit-script", "submit-hyperdrive",
+                                                          "submit-pipeline"}
     # Flags take no value: the word after one is still a command.
     assert bash_complete(ferry_bin, "--no-color", "ru") == ["run"]
     assert sorted(bash_complete(ferry_bin, "run", "submit", "--wait", "-")) == sorted(
