@@ -66,7 +66,8 @@ Result<int64_t> ParseMiniBatchSize(const std::string& text, bool bytes) {
 }
 
 Result<ParallelConfig> ParallelConfigFromJson(const json& j, const std::string& where) {
-  if (!j.is_object()) return Status::InvalidArgument(where + "parallel_run_config: expected an object");
+  if (!j.is_object())
+    return Status::InvalidArgument(where + "parallel_run_config: expected an object");
   static const char* const kKnown[] = {
       "entry_script", "mini_batch_size", "error_threshold", "allowed_failed_count",
       "allowed_failed_percent", "output_action", "append_row_file_name", "node_count",

@@ -15,17 +15,17 @@
 namespace ferry::pipeline {
 
 struct ParallelConfig {
-  std::string entry_script;     // init() and run(mini_batch), in the step's source directory
-  std::string mini_batch_size;  // files per batch ("10"), or bytes for tabular data ("1MB")
+  std::string entry_script;      // init() and run(mini_batch), in the step's source directory
+  std::string mini_batch_size;   // files per batch ("10"), or bytes for tabular data ("1MB")
   int64_t error_threshold = -1;  // failed items (files / rows) tolerated; -1: any number
   std::optional<int64_t> allowed_failed_count;   // failed mini-batches tolerated
   std::optional<double> allowed_failed_percent;  // of all mini-batches
   std::string output_action = "append_row";      // append_row | summary_only
   std::string append_row_file_name = "parallel_run_step.txt";
   int node_count = 1;
-  int process_count_per_node = 0;  // 0: one per CPU of the node
-  int run_invocation_timeout = 60;  // seconds one run() call may take
-  int run_max_try = 3;              // tries of a mini-batch (failure, timeout, worker lost)
+  int process_count_per_node = 0;           // 0: one per CPU of the node
+  int run_invocation_timeout = 60;          // seconds one run() call may take
+  int run_max_try = 3;                      // tries of a mini-batch (failure, timeout, worker lost)
   std::vector<std::string> partition_keys;  // one mini-batch per partition of a tabular dataset
   std::string logging_level = "INFO";
   // Filled by the server when the step's run is made: the input it splits, the output rows go

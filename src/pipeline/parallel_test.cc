@@ -97,8 +97,8 @@ TEST(SplitTest, FileDatasetsGoByCountInPathOrder) {
 
 TEST(SplitTest, TabularDatasetsGoBySizeAndSplitLargeFilesIntoRanges) {
   ParallelConfig c = Config({{"mini_batch_size", "100"}, {"input_kind", "tabular"}});
-  auto batches = SplitIntoMiniBatches(c, {{"a.csv", 40}, {"b.csv", 50}, {"c.csv", 30},
-                                          {"d.csv", 250}, {"e.csv", 10}});
+  auto batches = SplitIntoMiniBatches(
+      c, {{"a.csv", 40}, {"b.csv", 50}, {"c.csv", 30}, {"d.csv", 250}, {"e.csv", 10}});
   ASSERT_TRUE(batches.ok()) << batches.status().ToString();
   // a+b fit (90), c starts a new one, d is cut in 100-byte ranges, e after it.
   ASSERT_EQ(batches->size(), 6u);

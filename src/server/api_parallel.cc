@@ -117,10 +117,9 @@ HandlerResult Api::Impl::LeaseMiniBatch() {
       *cfg, {counts->total, counts->done, counts->failed, counts->failed_items});
   if (!abort.empty()) return Json(200, {{"abort", abort}});
   if (body->value("stop", false)) return Json(200, {{"done", true}});
-  auto leased =
-      d.store->Pipelines().LeaseMiniBatch(run.id, *worker, d.clock->Now(),
-                                          cfg->run_invocation_timeout + kLeaseSlackSeconds,
-                                          cfg->run_max_try);
+  auto leased = d.store->Pipelines().LeaseMiniBatch(
+      run.id, *worker, d.clock->Now(), cfg->run_invocation_timeout + kLeaseSlackSeconds,
+      cfg->run_max_try);
   if (!leased.ok()) return Error(leased.status());
   if (*leased) {
     return Json(200, {{"batch",
@@ -156,7 +155,7 @@ Result<json> Api::Impl::MiniBatchProgressJson(const model::Run& run) {
   FERRY_ASSIGN_OR_RETURN(auto cfg, pipeline::ParallelConfigFromJson(j, ""));
   FERRY_ASSIGN_OR_RETURN(auto counts, d.store->Pipelines().CountMiniBatches(run.id));
   return CountsJson(counts, pipeline::AbortReason(cfg, {counts.total, counts.done, counts.failed,
-                                                          counts.failed_items}));
+                                                        counts.failed_items}));
 }
 
 // GET /runs/{id}/minibatches: done / failed / remaining.
