@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/fs.h"
+#include "compute/ssh/ssh_target.h"
 
 namespace ferry::compute {
 namespace {
@@ -131,6 +132,11 @@ TEST(Kinds, ServerUrlAndBind) {
   EXPECT_TRUE(BindUnreachableForNodes("127.0.0.1"));
   EXPECT_TRUE(BindUnreachableForNodes("0.0.0.0"));
   EXPECT_FALSE(BindUnreachableForNodes("10.0.0.1"));
+  // An SSH host's reverse tunnel reaches the server where it listens.
+  EXPECT_EQ(ReverseTunnelAddress(""), "127.0.0.1");
+  EXPECT_EQ(ReverseTunnelAddress("0.0.0.0"), "127.0.0.1");
+  EXPECT_EQ(ReverseTunnelAddress("10.77.8.1"), "10.77.8.1");
+  EXPECT_EQ(ReverseTunnelAddress("fd00::1"), "[fd00::1]");
 }
 
 // Each kind's attach validates the request before it probes, writes or starts anything.

@@ -125,6 +125,7 @@ Result<std::shared_ptr<ComputeTarget>> MakeSshHostTarget(const std::string& name
   deps.ferry_executable = host.ferry_executable;
   deps.python_package_dir = host.python_package_dir;
   deps.server_port = host.server_port;
+  deps.server_address = ReverseTunnelAddress(host.server_bind);
   if (!c.secret_sealed.empty()) {
     auto plain = host.sealer->Unseal(c.secret_sealed);
     if (!plain.ok()) return plain.status().WithContext("compute target '" + name + "'");

@@ -285,7 +285,7 @@ class SshTarget final : public ComputeTarget {
     tunnel_port_ = 0;
   }
 
-  // Keeps `ssh -N -R 0:127.0.0.1:<server port>` running; when it (re)starts, the allocated
+  // Keeps `ssh -N -R 0:<server address>:<server port>` running; when it (re)starts, the allocated
   // remote port is written to the host's server.json, where the agents read it.
   Status KeepTunnel() {
     if (tunnel_) {
@@ -320,8 +320,9 @@ class SshTarget final : public ComputeTarget {
       for (auto& a : argv) {
         if (a == "LogLevel=ERROR") a = "LogLevel=INFO";
       }
-      argv.insert(argv.end() - 1, {"-N", "-o", "ExitOnForwardFailure=yes", "-R",
-                                   "0:127.0.0.1:" + std::to_string(d_.server_port())});
+      argv.insert(argv.end() - 1,
+                  {"-N", "-o", "ExitOnForwardFailure=yes", "-R",
+                   "0:" + d_.server_address + ":" + std::to_string(d_.server_port())});
       SpawnOptions so = client_.Spawn(argv);
       so.stdout_fd = log.get();
       so.stderr_fd = log.get();
@@ -646,6 +647,13 @@ Result<SshProbe> ProbeSshHost(const SshEndpoint& endpoint, const std::string& re
   p.known_hosts = *kh;
   p.facts_json = facts.dump(-1, ' ', false, json::error_handler_t::replace);
   return p;
+}
+
+std::string ReverseTunnelAddress(const std::string& b) {
+  if (b.empty() || b == "0.0.0.0" || b == "::" || b == "localhost" || b == "127.0.0.1") {
+    return "127.0.0.1";
+  }
+  return b.find(':') != std::string::npos ? "[" + b + "]" : b;
 }
 
 }  // namespace ferry::compute

@@ -52,8 +52,16 @@ struct SshTargetDeps {
   std::string ferry_executable;      // this binary: copied to hosts (same architecture)
   std::string python_package_dir;    // Ferry's in-script package, copied with it
   std::function<int()> server_port;  // the port the tunnel forwards to
-  std::string secret;                // unsealed password/passphrase (memory only)
+  // The address it forwards to (ReverseTunnelAddress of the server's bind address).
+  std::string server_address = "127.0.0.1";
+  std::string secret;  // unsealed password/passphrase (memory only)
 };
+
+// Where a host's reverse tunnel reaches the server on this machine: the address the server
+// listens on, or loopback when it listens on every address (or on loopback). A server bound to
+// one non-loopback address (a cluster's bridge) does not answer on 127.0.0.1. IPv6 addresses
+// come in brackets, as ssh's -R takes them.
+std::string ReverseTunnelAddress(const std::string& server_bind);
 
 // Starts the target's monitor thread (tunnel, job states, reachability).
 std::unique_ptr<ComputeTarget> MakeSshTarget(const std::string& name, const SshTargetConfig& config,
