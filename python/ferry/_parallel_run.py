@@ -252,8 +252,6 @@ def _worker(args: argparse.Namespace, cfg: Dict[str, Any], user_args: List[str])
                       traceback.format_exc())
             previous = {"index": batch["index"], "attempt": batch["attempt"], "ok": False, "error": text,
                         "failed_items": len(items), "seconds": time.monotonic() - started}
-    if previous is not None:
-        server.call("POST", "/lease", {"worker": wid, "result": previous, "stop": True})
     if callable(getattr(entry, "shutdown", None)):
         entry.shutdown()
     return 0

@@ -112,17 +112,15 @@ Result<ParallelConfig> ParallelConfigFromJson(const json& j, const std::string& 
   struct IntKey {
     const char* key;
     int64_t low, high;
-    int64_t* out64;
-    int* out;
+    int64_t* out;
   };
   int64_t node = c.node_count, procs = c.process_count_per_node, timeout = c.run_invocation_timeout,
           tries = c.run_max_try;
   for (const IntKey& k :
-       {IntKey{"error_threshold", -1, INT64_MAX, &c.error_threshold, nullptr},
-        IntKey{"node_count", 1, 1024, &node, nullptr},
-        IntKey{"process_count_per_node", 0, 1024, &procs, nullptr},
-        IntKey{"run_invocation_timeout", 1, int64_t{7} * 24 * 3600, &timeout, nullptr},
-        IntKey{"run_max_try", 1, 100, &tries, nullptr}}) {
+       {IntKey{"error_threshold", -1, INT64_MAX, &c.error_threshold},
+        IntKey{"node_count", 1, 1024, &node}, IntKey{"process_count_per_node", 0, 1024, &procs},
+        IntKey{"run_invocation_timeout", 1, int64_t{7} * 24 * 3600, &timeout},
+        IntKey{"run_max_try", 1, 100, &tries}}) {
     auto it = j.find(k.key);
     if (it == j.end() || it->is_null()) continue;
     FERRY_ASSIGN_OR_RETURN(int64_t v, WholeNumber(*it, where, k.key));
@@ -131,7 +129,7 @@ Result<ParallelConfig> ParallelConfigFromJson(const json& j, const std::string& 
                  std::to_string(v) + " is out of range (" + std::to_string(k.low) + " to " +
                      std::to_string(k.high) + ")");
     }
-    *k.out64 = v;
+    *k.out = v;
   }
   c.node_count = static_cast<int>(node);
   c.process_count_per_node = static_cast<int>(procs);
